@@ -1,0 +1,110 @@
+/*
+ * BeeBeeBrain C client library.
+ *
+ * A bbb_client holds one nng req socket dialled to a server's RPC URL. Every
+ * RPC method has a typed function, generated from the protobuf-c service
+ * descriptors into <beebeebrain/client_api.h>:
+ *
+ *     int bbb_<service>_<method>(bbb_client *c, const <Request> *req,
+ *                                <Response> **resp, bbb_status *st);
+ *
+ * e.g. bbb_task_get_task(c, &req, &resp, &st). All of them go through
+ * bbb_call(), which wraps the request in an RpcRequest envelope, sends it and
+ * unpacks the RpcResponse.
+ *
+ * Return value: 0 on success (*resp set, free it with bbb_free()), -1 on
+ * failure (*resp NULL, *st filled). A failure is either an answer of the
+ * server (st->code and st->reason as in SPEC section 9) or a local one:
+ * st->code UNAVAILABLE with reason "SERVER_UNREACHABLE" when the server could
+ * not be reached, DEADLINE_EXCEEDED when no reply came within the timeout.
+ *
+ * Thread safety: one bbb_client may be used by several threads at once; each
+ * call uses its own nng context.
+ */
+#ifndef BEEBEEBRAIN_CLIENT_H
+#define BEEBEEBRAIN_CLIENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <protobuf-c/protobuf-c.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* gRPC canonical codes used on the wire. */
+enum bbb_code {
+	BBB_OK = 0,
+	BBB_CANCELLED = 1,
+	BBB_UNKNOWN = 2,
+	BBB_INVALID_ARGUMENT = 3,
+	BBB_DEADLINE_EXCEEDED = 4,
+	BBB_NOT_FOUND = 5,
+	BBB_ALREADY_EXISTS = 6,
+	BBB_PERMISSION_DENIED = 7,
+	BBB_RESOURCE_EXHAUSTED = 8,
+	BBB_FAILED_PRECONDITION = 9,
+	BBB_ABORTED = 10,
+	BBB_OUT_OF_RANGE = 11,
+	BBB_UNIMPLEMENTED = 12,
+	BBB_INTERNAL = 13,
+	BBB_UNAVAILABLE = 14,
+	BBB_UNAUTHENTICATED = 16,
+};
+
+#define BBB_MAX_VIOLATIONS 16
+
+struct bbb_violation {
+	char field[64];
+	char description[192];
+};
+
+/* An error as a value: fixed size, nothing to free. */
+typedef struct bbb_status {
+	int code;         /* enum bbb_code */
+	char reason[48];  /* UPPER_SNAKE, e.g. "TASK_NOT_FOUND" */
+	char message[512];
+	char trace_id[48];
+	int n_violations;
+	struct bbb_violation violations[BBB_MAX_VIOLATIONS];
+} bbb_status;
+
+/* Name of a canonical code ("NOT_FOUND"); "UNKNOWN" for others. */
+const char *bbb_code_name(int code);
+/* True when the call failed because the server could not be reached. */
+int bbb_status_unreachable(const bbb_status *st);
+
+typedef struct bbb_client bbb_client;
+
+struct bbb_client_options {
+	const char *url;         /* NULL: $BEEBEEBRAIN_RPC_URL, else tcp://127.0.0.1:7420 */
+	const char *api_key;     /* NULL: $BEEBEEBRAIN_API_KEY, else none */
+	uint32_t timeout_ms;     /* per call, client side and sent to the server; 0: 30000 */
+};
+
+/* Opens a client and dials the server once. Returns NULL with *st filled
+ * (SERVER_UNREACHABLE) when the server cannot be reached. */
+bbb_client *bbb_client_open(const struct bbb_client_options *opts, bbb_status *st);
+void bbb_client_close(bbb_client *c);
+/* Changes the per-call timeout for later calls. */
+void bbb_client_set_timeout(bbb_client *c, uint32_t timeout_ms);
+/* Trace id sent with the next calls; NULL or "" lets the server make one. */
+void bbb_client_set_trace_id(bbb_client *c, const char *trace_id);
+
+/* The generic call under every typed function. `method` is the method's short
+ * name within `service` ("GetTask"); `req` must be of the method's input type.
+ * On success *resp is a message of the output type, freed with bbb_free(). */
+int bbb_call(bbb_client *c, const ProtobufCServiceDescriptor *service, const char *method,
+             const ProtobufCMessage *req, ProtobufCMessage **resp, bbb_status *st);
+
+/* Frees a response returned by any call (NULL is allowed). */
+void bbb_free(void *resp);
+
+#ifdef __cplusplus
+}
+#endif
+
+#include <beebeebrain/client_api.h>
+
+#endif

@@ -1,0 +1,91 @@
+/* The reason -> code table of SPEC section 9, and bbb_status builders. */
+#include "common/status.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+static const struct {
+	const char *reason;
+	int code;
+} status_reasons[] = {
+	{"PROJECT_NOT_FOUND", BBB_NOT_FOUND},
+	{"AGENT_NOT_FOUND", BBB_NOT_FOUND},
+	{"TASK_NOT_FOUND", BBB_NOT_FOUND},
+	{"TASK_RUN_NOT_FOUND", BBB_NOT_FOUND},
+	{"INBOX_ITEM_NOT_FOUND", BBB_NOT_FOUND},
+	{"VALIDATION_ERROR", BBB_INVALID_ARGUMENT},
+	{"MALFORMED_REQUEST", BBB_INVALID_ARGUMENT},
+	{"INVALID_ASSIGNEE", BBB_INVALID_ARGUMENT},
+	{"INVALID_TASK_DEPENDENCY", BBB_INVALID_ARGUMENT},
+	{"INVALID_LLM_PROVIDER", BBB_INVALID_ARGUMENT},
+	{"USER_INPUT_REQUIRED", BBB_INVALID_ARGUMENT},
+	{"INVALID_PAGE_TOKEN", BBB_INVALID_ARGUMENT},
+	{"INVALID_TASK_TRANSITION", BBB_FAILED_PRECONDITION},
+	{"INVALID_TASK_COMMAND", BBB_FAILED_PRECONDITION},
+	{"TASK_HAS_DEPENDENTS", BBB_FAILED_PRECONDITION},
+	{"INBOX_ITEM_ALREADY_CLOSED", BBB_FAILED_PRECONDITION},
+	{"TASK_RUN_ALREADY_ACTIVE", BBB_FAILED_PRECONDITION},
+	{"TASK_VERSION_CONFLICT", BBB_ABORTED},
+	{"RESOURCE_CONFLICT", BBB_ALREADY_EXISTS},
+	{"IDEMPOTENCY_KEY_CONFLICT", BBB_ALREADY_EXISTS},
+	{"UNAUTHORIZED", BBB_UNAUTHENTICATED},
+	{"FORBIDDEN", BBB_PERMISSION_DENIED},
+	{"WORKSPACE_PATH_DENIED", BBB_PERMISSION_DENIED},
+	{"DB_LOCKED", BBB_UNAVAILABLE},
+	{"LLM_PROVIDER_UNAVAILABLE", BBB_UNAVAILABLE},
+	{"SHUTTING_DOWN", BBB_UNAVAILABLE},
+	{"MESSAGE_TOO_LARGE", BBB_RESOURCE_EXHAUSTED},
+	{"OVERLOADED", BBB_RESOURCE_EXHAUSTED},
+	{"EVENTS_PRUNED", BBB_OUT_OF_RANGE},
+	{"DEADLINE_EXCEEDED", BBB_DEADLINE_EXCEEDED},
+	{"UNKNOWN_METHOD", BBB_UNIMPLEMENTED},
+	{"INTERNAL_ERROR", BBB_INTERNAL},
+};
+
+void status_clear(bbb_status *st)
+{
+	st->code = BBB_OK;
+	st->reason[0] = '\0';
+	st->message[0] = '\0';
+	st->n_violations = 0;
+}
+
+int status_code_of_reason(const char *reason)
+{
+	for (size_t i = 0; i < sizeof(status_reasons) / sizeof(status_reasons[0]); i++)
+		if (strcmp(status_reasons[i].reason, reason) == 0)
+			return status_reasons[i].code;
+	return BBB_INTERNAL;
+}
+
+int status_fail(bbb_status *st, const char *reason, const char *fmt, ...)
+{
+	va_list ap;
+
+	st->code = status_code_of_reason(reason);
+	snprintf(st->reason, sizeof(st->reason), "%s", reason);
+	va_start(ap, fmt);
+	vsnprintf(st->message, sizeof(st->message), fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+int status_violation(bbb_status *st, const char *field, const char *fmt, ...)
+{
+	va_list ap;
+	struct bbb_violation *v;
+
+	if (st->n_violations < BBB_MAX_VIOLATIONS) {
+		v = &st->violations[st->n_violations++];
+		snprintf(v->field, sizeof(v->field), "%s", field);
+		va_start(ap, fmt);
+		vsnprintf(v->description, sizeof(v->description), fmt, ap);
+		va_end(ap);
+	}
+	st->code = BBB_INVALID_ARGUMENT;
+	snprintf(st->reason, sizeof(st->reason), "VALIDATION_ERROR");
+	snprintf(st->message, sizeof(st->message), "invalid request: %d field(s): %s%s", st->n_violations,
+	         st->violations[0].field, st->n_violations > 1 ? ", ..." : "");
+	return -1;
+}
