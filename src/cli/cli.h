@@ -1,0 +1,100 @@
+/*
+ * The command-line tool: shared machinery for the command groups.
+ *
+ * Every command is a function `int cmd_x(struct cli *cli, int argc, char **argv)`
+ * returning the process exit status of SPEC section 10: 0 success, 1 an error
+ * answered by the server, 2 a usage error, 3 the server could not be reached.
+ * Commands parse their arguments with cli_parse against a spec of the options
+ * they accept, call the server through the C client library only, and print
+ * either a compact table or, with `-o json`, the response message in the
+ * proto3 JSON mapping.
+ */
+#ifndef BBB_CLI_H
+#define BBB_CLI_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <beebeebrain/client.h>
+
+enum { CLI_OK = 0, CLI_SERVER_ERROR = 1, CLI_USAGE = 2, CLI_UNREACHABLE = 3 };
+
+#define CLI_MAX_ARGS 64
+
+struct cli {
+	const char *c_rpc_url;    /* --rpc, else $BEEBEEBRAIN_RPC_URL, else the default */
+	int c_json;               /* -o json */
+	const char *c_usage;      /* usage line of the running command, for errors */
+	bbb_client *c_client;
+};
+
+/* Parsed arguments of one command. */
+struct cli_args {
+	const char *a_pos[CLI_MAX_ARGS];
+	int a_npos;
+	struct {
+		const char *name;  /* points into argv: "--title" or "--title=x" */
+		size_t name_len;   /* length of the name part */
+		const char *value; /* NULL for a flag */
+	} a_opt[CLI_MAX_ARGS];
+	int a_nopt;
+};
+
+/* Parses argv against `spec`, a space-separated list of accepted options:
+ * "--title=" takes a value, "--wait" is a flag. "--name value" and
+ * "--name=value" are both accepted. Prints a usage error and returns -1 on an
+ * unknown option, a missing value, or more than max_pos positionals. */
+int cli_parse(struct cli *cli, int argc, char **argv, const char *spec, int max_pos, struct cli_args *out);
+/* True when option i is `name`. */
+int cli_opt_is(const struct cli_args *a, int i, const char *name);
+/* The last value of an option, or NULL. */
+const char *cli_opt(const struct cli_args *a, const char *name);
+int cli_flag(const struct cli_args *a, const char *name);
+/* Option or positional parsed as a positive id / integer / enum / time; on a
+ * bad value prints a usage error and returns -1. Absent options leave *out. */
+int cli_opt_int64(struct cli *cli, const struct cli_args *a, const char *name, int64_t *out);
+int cli_opt_int32(struct cli *cli, const struct cli_args *a, const char *name, int32_t *out);
+int cli_opt_enum(struct cli *cli, const struct cli_args *a, const char *name, const ProtobufCEnumDescriptor *d,
+                 int *out);
+int cli_opt_time(struct cli *cli, const struct cli_args *a, const char *name, int64_t *out_ms);
+int cli_pos_id(struct cli *cli, const struct cli_args *a, int i, const char *what, int64_t *out);
+
+/* Prints "error: INVALID_ARGUMENT USAGE: <msg>" and the usage line; returns 2. */
+int cli_usage_error(struct cli *cli, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Reports a failed call as SPEC section 10 says; returns the exit status. */
+int cli_report(const bbb_status *st);
+
+/* The client, opened on first use. NULL with the error reported (exit code in
+ * *rc) when the server cannot be reached. */
+bbb_client *cli_client(struct cli *cli, int *rc);
+
+/* Output of a response: JSON with -o json, else `print_human(msg)`; frees it. */
+int cli_output(struct cli *cli, ProtobufCMessage *resp, void (*print_human)(const ProtobufCMessage *msg));
+/* Human output helpers, generic over descriptors. `cols` is a comma-separated
+ * list of field names; enum values print as their short text. */
+void cli_print_table(ProtobufCMessage *const *rows, size_t n, const char *cols);
+void cli_print_fields(const ProtobufCMessage *m);
+
+/* A subcommand of a group ("task create"): its options and positionals
+ * (the subcommand's own name is positional 0). */
+struct cli_sub {
+	const char *name;
+	const char *spec;
+	int max_pos;
+	int (*fn)(struct cli *cli, const struct cli_args *a);
+};
+/* Runs the subcommand named by the first positional; --help anywhere prints
+ * `usage` and returns 0. */
+int cli_run_sub(struct cli *cli, int argc, char **argv, const struct cli_sub *subs, size_t n, const char *usage);
+
+/* Command groups. */
+int cmd_serve(struct cli *cli, int argc, char **argv);
+int cmd_health(struct cli *cli, int argc, char **argv);
+int cmd_ready(struct cli *cli, int argc, char **argv);
+int cmd_project(struct cli *cli, int argc, char **argv);
+int cmd_task(struct cli *cli, int argc, char **argv);
+int cmd_migrate(struct cli *cli, int argc, char **argv);
+int cmd_backup(struct cli *cli, int argc, char **argv);
+int cmd_restore(struct cli *cli, int argc, char **argv);
+
+#endif

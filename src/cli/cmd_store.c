@@ -1,0 +1,249 @@
+/*
+ * beebeebrain migrate | backup | restore: database maintenance. migrate and
+ * restore are offline and refuse a database a server holds; backup goes
+ * through the server's AdminService when one holds the database, else it
+ * copies the file directly. Both paths make the same consistent copy.
+ */
+#include <jansson.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "beebeebrain/v1/admin.pb-c.h"
+#include "cli/cli.h"
+#include "common/clock.h"
+#include "common/status.h"
+#include "store/backup.h"
+#include "store/lockfile.h"
+#include "store/migrate.h"
+#include "store/store.h"
+
+static const char *store_db_path(const struct cli_args *a)
+{
+	const char *db = cli_opt(a, "--db");
+
+	if (db == NULL)
+		db = getenv("BEEBEEBRAIN_DB");
+	return db != NULL && db[0] != '\0' ? db : "./beebeebrain.db";
+}
+
+/* Refuses to touch a database a running server holds. */
+static int store_require_offline(const char *db, bbb_status *st)
+{
+	int pid = lockfile_holder(db);
+
+	if (pid > 0)
+		return status_fail(st, "DB_IN_USE", "database %s is held by a running server (pid %d); stop it first",
+		                   db, pid);
+	return 0;
+}
+
+static void migrate_print(const ProtobufCMessage *m)
+{
+	const Beebeebrain__V1__MigrationStatusResponse *r = (const void *)m;
+
+	printf("schema version %d of %d\n", r->current_version, r->latest_version);
+	cli_print_table((ProtobufCMessage *const *)r->migrations, r->n_migrations,
+	                "version,name,applied,applied_at_ms,checksum");
+}
+
+/* Fills a MigrationStatusResponse from the database (offline). */
+static int migrate_status_local(sqlite3 *db, Beebeebrain__V1__MigrationStatusResponse **out, bbb_status *st)
+{
+	struct migration_set set = migrate_builtin();
+	struct migrate_row rows[64];
+	struct migrate_state state;
+	Beebeebrain__V1__MigrationStatusResponse *r;
+	int n = 0;
+
+	if (migrate_status(db, &set, rows, 64, &n, &state, st) != 0)
+		return -1;
+	r = calloc(1, sizeof(*r));
+	beebeebrain__v1__migration_status_response__init(r);
+	r->current_version = state.current;
+	r->latest_version = state.latest;
+	r->migrations = calloc((size_t)(n > 0 ? n : 1), sizeof(*r->migrations));
+	r->n_migrations = (size_t)n;
+	for (int i = 0; i < n; i++) {
+		Beebeebrain__V1__Migration *m = calloc(1, sizeof(*m));
+		beebeebrain__v1__migration__init(m);
+		m->version = rows[i].version;
+		m->name = strdup(rows[i].name);
+		m->checksum = strdup(rows[i].checksum);
+		m->applied = rows[i].applied;
+		m->applied_at_ms = rows[i].applied_at_ms;
+		r->migrations[i] = m;
+	}
+	*out = r;
+	return 0;
+}
+
+int cmd_migrate(struct cli *cli, int argc, char **argv)
+{
+	static const char usage[] = "beebeebrain migrate status|up|down [N] [--db PATH]\n"
+	                            "  status: applied and pending migrations\n"
+	                            "  up [N]: apply N pending migrations (default all)\n"
+	                            "  down [N]: revert the N newest migrations (default 1)\n"
+	                            "Offline: refused while a server holds the database.";
+	struct migration_set set = migrate_builtin();
+	Beebeebrain__V1__MigrationStatusResponse *resp = NULL;
+	struct cli_args a;
+	const char *db_path, *sub;
+	int64_t n = 0;
+	int done = 0, rc;
+	sqlite3 *db;
+	bbb_status st;
+
+	cli->c_usage = usage;
+	status_clear(&st);
+	if (cli_parse(cli, argc, argv, "--db= --help", 2, &a) != 0)
+		return CLI_USAGE;
+	if (cli_flag(&a, "--help"))
+		return printf("usage: %s\n", usage), CLI_OK;
+	if (a.a_npos == 0)
+		return cli_usage_error(cli, "missing subcommand: status, up or down");
+	sub = a.a_pos[0];
+	if (strcmp(sub, "status") != 0 && strcmp(sub, "up") != 0 && strcmp(sub, "down") != 0)
+		return cli_usage_error(cli, "unknown subcommand 'migrate %s'", sub);
+	if (a.a_npos == 2 && (strcmp(sub, "status") == 0 || cli_pos_id(cli, &a, 1, "N", &n) != 0))
+		return strcmp(sub, "status") == 0 ? cli_usage_error(cli, "migrate status takes no N") : CLI_USAGE;
+	db_path = store_db_path(&a);
+	if (store_require_offline(db_path, &st) != 0)
+		return cli_report(&st);
+	if (strcmp(sub, "status") != 0 || access(db_path, F_OK) == 0)
+		rc = store_conn_open(db_path, 0, 1, 5000, &db, &st);
+	else
+		rc = status_fail(&st, "INTERNAL_ERROR", "database %s does not exist", db_path);
+	if (rc != 0)
+		return cli_report(&st);
+	if (strcmp(sub, "up") == 0)
+		rc = migrate_up(db, &set, (int)n, &done, &st);
+	else if (strcmp(sub, "down") == 0)
+		rc = migrate_down(db, &set, (int)(n > 0 ? n : 1), &done, &st);
+	if (rc == 0)
+		rc = migrate_status_local(db, &resp, &st);
+	store_conn_close(db);
+	if (rc != 0)
+		return cli_report(&st);
+	if (strcmp(sub, "status") != 0 && !cli->c_json)
+		printf("%s: %d migration(s) %s\n", db_path, done, strcmp(sub, "up") == 0 ? "applied" : "reverted");
+	return cli_output(cli, &resp->base, migrate_print);
+}
+
+static void backup_print(const ProtobufCMessage *m)
+{
+	const Beebeebrain__V1__BackupResponse *r = (const void *)m;
+
+	printf("backup %s (%lld bytes, integrity %s)\n", r->path, (long long)r->size_bytes, r->integrity);
+}
+
+/* Backup without a server: a consistent copy straight from the file. */
+static int backup_local(const char *db_path, const char *out, Beebeebrain__V1__BackupResponse **resp,
+                        bbb_status *st)
+{
+	char path[PATH_MAX], integrity[64];
+	int64_t size = 0;
+	sqlite3 *db;
+	int rc;
+
+	if (access(db_path, F_OK) != 0)
+		return status_fail(st, "INTERNAL_ERROR", "database %s does not exist", db_path);
+	if (out != NULL)
+		snprintf(path, sizeof(path), "%s", out);
+	else
+		backup_default_path(db_path, clock_now_ms(), path, sizeof(path));
+	if (store_conn_open(db_path, 1, 1, 5000, &db, st) != 0)
+		return -1;
+	rc = backup_run(db, path, &size, integrity, sizeof(integrity), st);
+	store_conn_close(db);
+	if (rc != 0)
+		return -1;
+	*resp = calloc(1, sizeof(**resp));
+	beebeebrain__v1__backup_response__init(*resp);
+	(*resp)->path = strdup(path);
+	(*resp)->size_bytes = size;
+	(*resp)->integrity = strdup(integrity);
+	return 0;
+}
+
+int cmd_backup(struct cli *cli, int argc, char **argv)
+{
+	static const char usage[] = "beebeebrain backup [--out PATH] [--db PATH]\n"
+	                            "Consistent online copy (SQLite backup API) checked with PRAGMA integrity_check;\n"
+	                            "default path <db>.<YYYYmmdd-HHMMSS>.bak. Goes through the server when one holds\n"
+	                            "the database (--rpc URL), else copies the file directly.";
+	Beebeebrain__V1__BackupRequest req = BEEBEEBRAIN__V1__BACKUP_REQUEST__INIT;
+	Beebeebrain__V1__BackupResponse *resp = NULL;
+	const char *out, *db_path;
+	char abs[PATH_MAX];
+	struct cli_args a;
+	bbb_status st;
+	bbb_client *c;
+	int rc = 0;
+
+	cli->c_usage = usage;
+	status_clear(&st);
+	if (cli_parse(cli, argc, argv, "--out= --db= --help", 0, &a) != 0)
+		return CLI_USAGE;
+	if (cli_flag(&a, "--help"))
+		return printf("usage: %s\n", usage), CLI_OK;
+	out = cli_opt(&a, "--out");
+	db_path = store_db_path(&a);
+	if (lockfile_holder(db_path) <= 0) {
+		if (backup_local(db_path, out, &resp, &st) != 0)
+			return cli_report(&st);
+		return cli_output(cli, &resp->base, backup_print);
+	}
+	/* The server writes the file: give it an absolute path. */
+	if (out != NULL && out[0] != '/') {
+		if (getcwd(abs, sizeof(abs)) == NULL || strlen(abs) + strlen(out) + 2 > sizeof(abs))
+			return cli_usage_error(cli, "cannot make --out %s absolute", out);
+		strcat(abs, "/");
+		strcat(abs, out);
+		out = abs;
+	}
+	if (out != NULL)
+		req.out_path = (char *)out;
+	if ((c = cli_client(cli, &rc)) == NULL)
+		return rc;
+	bbb_client_set_timeout(c, 600000);
+	if (bbb_admin_backup(c, &req, &resp, &st) != 0)
+		return cli_report(&st);
+	return cli_output(cli, &resp->base, backup_print);
+}
+
+int cmd_restore(struct cli *cli, int argc, char **argv)
+{
+	static const char usage[] = "beebeebrain restore FILE [--db PATH]\n"
+	                            "Offline: checks FILE (integrity, schema) and swaps it in atomically; the\n"
+	                            "current database is kept as <db>.pre-restore.<YYYYmmdd-HHMMSS>.bak.";
+	struct cli_args a;
+	const char *db_path;
+	char saved[PATH_MAX] = "";
+	bbb_status st;
+
+	cli->c_usage = usage;
+	status_clear(&st);
+	if (cli_parse(cli, argc, argv, "--db= --help", 1, &a) != 0)
+		return CLI_USAGE;
+	if (cli_flag(&a, "--help"))
+		return printf("usage: %s\n", usage), CLI_OK;
+	if (a.a_npos != 1)
+		return cli_usage_error(cli, "restore needs FILE");
+	db_path = store_db_path(&a);
+	if (store_require_offline(db_path, &st) != 0)
+		return cli_report(&st);
+	if (backup_restore(a.a_pos[0], db_path, saved, sizeof(saved), &st) != 0)
+		return cli_report(&st);
+	if (cli->c_json) {
+		json_t *o = json_pack("{s:s, s:s, s:s}", "path", db_path, "restored_from", a.a_pos[0], "previous", saved);
+		json_dumpf(o, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+		printf("\n");
+		json_decref(o);
+	} else
+		printf("restored %s from %s%s%s\n", db_path, a.a_pos[0], saved[0] ? "; previous database kept at " : "",
+		       saved);
+	return CLI_OK;
+}

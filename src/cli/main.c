@@ -1,0 +1,130 @@
+/*
+ * beebeebrain: the server (`serve`) and every client command in one binary.
+ * main() strips the global client options (--rpc URL, -o json), finds the
+ * command group and hands it the rest. Each group lives in cmd_<group>.c.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+static const char cli_overview[] =
+	"beebeebrain " BBB_VERSION " - runs a team of LLM agents on a project's tasks\n"
+	"\n"
+	"usage: beebeebrain [--rpc URL] [-o json] COMMAND [ARGS]\n"
+	"\n"
+	"server:\n"
+	"  serve [--db PATH] [--rpc URL]... [--events URL]... [--workers N] [--autorun]\n"
+	"        [--durability full|normal] [--enable-fault-injection]\n"
+	"client commands:\n"
+	"  health | ready\n"
+	"  project create NAME --root PATH | project get ID | project list\n"
+	"  task create --project ID --title TITLE [--description TEXT] [--priority 1-5]\n"
+	"              [--assignee AGENT_ID] [--parent TASK_ID] [--due-at RFC3339]\n"
+	"  task get ID | task list [--project ID] [--status S] [--assignee ID] [--limit N] [--page-token T]\n"
+	"maintenance (offline unless a server holds the database):\n"
+	"  migrate status|up|down [N] [--db PATH]\n"
+	"  backup [--out PATH] [--db PATH]\n"
+	"  restore FILE [--db PATH]\n"
+	"\n"
+	"global options:\n"
+	"  --rpc URL   server RPC URL (env BEEBEEBRAIN_RPC_URL, default tcp://127.0.0.1:7420)\n"
+	"  -o json     print the response as proto3 JSON instead of a table\n"
+	"  --help      help of a command: beebeebrain task --help\n"
+	"\n"
+	"exit status: 0 success, 1 error from the server, 2 usage error, 3 server unreachable\n";
+
+struct cli_command {
+	const char *name;
+	int (*fn)(struct cli *cli, int argc, char **argv);
+	int takes_rpc; /* the command parses --rpc itself (serve) */
+};
+
+static const struct cli_command cli_commands[] = {
+	{"serve", cmd_serve, 1},     {"health", cmd_health, 0},   {"ready", cmd_ready, 0},
+	{"project", cmd_project, 0}, {"task", cmd_task, 0},       {"migrate", cmd_migrate, 0},
+	{"backup", cmd_backup, 0},   {"restore", cmd_restore, 0},
+};
+
+/* Removes --rpc URL and -o FORMAT from args (they may stand anywhere). */
+static int cli_take_globals(struct cli *cli, int *argc, char **argv, int keep_rpc)
+{
+	int out = 0;
+
+	for (int i = 0; i < *argc; i++) {
+		const char *a = argv[i];
+		const char *fmt = NULL;
+
+		if (!keep_rpc && strcmp(a, "--rpc") == 0) {
+			if (i + 1 >= *argc)
+				return cli_usage_error(cli, "--rpc needs a URL");
+			cli->c_rpc_url = argv[++i];
+		} else if (!keep_rpc && strncmp(a, "--rpc=", 6) == 0) {
+			cli->c_rpc_url = a + 6;
+		} else if (strcmp(a, "-o") == 0 || strcmp(a, "--output") == 0) {
+			if (i + 1 >= *argc)
+				return cli_usage_error(cli, "%s needs a format: json or table", a);
+			fmt = argv[++i];
+		} else if (strncmp(a, "-o", 2) == 0 && a[2] != '\0' && a[1] == 'o') {
+			fmt = a[2] == '=' ? a + 3 : a + 2;
+		} else if (strncmp(a, "--output=", 9) == 0) {
+			fmt = a + 9;
+		} else {
+			argv[out++] = argv[i];
+			continue;
+		}
+		if (fmt != NULL) {
+			if (strcmp(fmt, "json") == 0)
+				cli->c_json = 1;
+			else if (strcmp(fmt, "table") == 0)
+				cli->c_json = 0;
+			else
+				return cli_usage_error(cli, "unknown output format '%s' (json or table)", fmt);
+		}
+	}
+	*argc = out;
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct cli cli = {0};
+	const struct cli_command *cmd = NULL;
+	int rc;
+
+	if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+	    strcmp(argv[1], "help") == 0) {
+		fputs(cli_overview, argc < 2 ? stderr : stdout);
+		return argc < 2 ? CLI_USAGE : CLI_OK;
+	}
+	if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
+		printf("beebeebrain %s\n", BBB_VERSION);
+		return CLI_OK;
+	}
+	argc--;
+	argv++;
+	/* Globals may come before the command too: beebeebrain --rpc URL health. */
+	for (int i = 0; i < argc && cmd == NULL; i++) {
+		for (size_t c = 0; c < sizeof(cli_commands) / sizeof(cli_commands[0]); c++)
+			if (strcmp(argv[i], cli_commands[c].name) == 0) {
+				cmd = &cli_commands[c];
+				break;
+			}
+		if (cmd != NULL || argv[i][0] != '-')
+			break;
+		if (strcmp(argv[i], "--rpc") == 0 || strcmp(argv[i], "-o") == 0 || strcmp(argv[i], "--output") == 0)
+			i++; /* skip the option's value */
+	}
+	if (cmd == NULL) {
+		fprintf(stderr, "error: INVALID_ARGUMENT USAGE: unknown command '%s'\n\n%s", argv[0], cli_overview);
+		return CLI_USAGE;
+	}
+	if (cli_take_globals(&cli, &argc, argv, cmd->takes_rpc) != 0)
+		return CLI_USAGE;
+	/* argv[0] is now the command name (globals before it were removed). */
+	rc = cmd->fn(&cli, argc - 1, argv + 1);
+	if (cli.c_client != NULL)
+		bbb_client_close(cli.c_client);
+	return rc;
+}

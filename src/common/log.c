@@ -1,0 +1,72 @@
+/* Structured logging to stderr (JSON lines by default), with redaction. */
+#include "common/log.h"
+
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/clock.h"
+#include "common/redact.h"
+
+static enum log_level log_min = LOG_INFO;
+static int log_text;
+
+static const char *const log_level_names[] = {"debug", "info", "warning", "error"};
+
+void log_init(void)
+{
+	const char *lvl = getenv("BEEBEEBRAIN_LOG_LEVEL");
+	const char *fmt = getenv("BEEBEEBRAIN_LOG_FORMAT");
+
+	for (int i = 0; lvl != NULL && i < 4; i++)
+		if (strcmp(lvl, log_level_names[i]) == 0)
+			log_min = (enum log_level)i;
+	log_text = fmt != NULL && strcmp(fmt, "text") == 0;
+}
+
+void log_at(enum log_level level, const char *logger, const struct log_ctx *ctx, const char *fmt, ...)
+{
+	char msg[2048], ts[40];
+	char *line;
+	va_list ap;
+
+	if (level < log_min)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	redact(msg, sizeof(msg));
+	clock_format_rfc3339(clock_now_ms(), ts, sizeof(ts));
+
+	if (log_text) {
+		if (asprintf(&line, "%s %-7s %s: %s\n", ts, log_level_names[level], logger, msg) < 0)
+			return;
+	} else {
+		json_t *o = json_object();
+		json_object_set_new(o, "ts", json_string(ts));
+		json_object_set_new(o, "level", json_string(log_level_names[level]));
+		json_object_set_new(o, "logger", json_string(logger));
+		json_object_set_new(o, "msg", json_string(msg));
+		if (ctx != NULL && ctx->trace_id != NULL && ctx->trace_id[0] != '\0')
+			json_object_set_new(o, "trace_id", json_string(ctx->trace_id));
+		if (ctx != NULL && ctx->task_id > 0)
+			json_object_set_new(o, "task_id", json_integer(ctx->task_id));
+		if (ctx != NULL && ctx->run_id > 0)
+			json_object_set_new(o, "run_id", json_integer(ctx->run_id));
+		char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+		json_decref(o);
+		if (s == NULL)
+			return;
+		int rc = asprintf(&line, "%s\n", s);
+		free(s);
+		if (rc < 0)
+			return;
+	}
+	if (write(STDERR_FILENO, line, strlen(line)) < 0) {
+		/* Nowhere left to report a failed log write. */
+	}
+	free(line);
+}

@@ -1,0 +1,32 @@
+/*
+ * Server logs: one JSON object per line on stderr
+ *   {"ts":"...","level":"info","logger":"rpc","msg":"...","trace_id":"...","task_id":1,"run_id":2}
+ * or a plain text line when BEEBEEBRAIN_LOG_FORMAT=text. Messages are redacted
+ * before they are written. Thread-safe: a line is written with one write(2).
+ */
+#ifndef BBB_LOG_H
+#define BBB_LOG_H
+
+#include <stdint.h>
+
+enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARNING, LOG_ERROR };
+
+/* Reads BEEBEEBRAIN_LOG_LEVEL (debug|info|warning|error, default info) and
+ * BEEBEEBRAIN_LOG_FORMAT (json|text, default json). */
+void log_init(void);
+
+struct log_ctx {
+	const char *trace_id;
+	int64_t task_id;
+	int64_t run_id;
+};
+
+void log_at(enum log_level level, const char *logger, const struct log_ctx *ctx, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+#define log_debug(logger, ...) log_at(LOG_DEBUG, logger, NULL, __VA_ARGS__)
+#define log_info(logger, ...) log_at(LOG_INFO, logger, NULL, __VA_ARGS__)
+#define log_warn(logger, ...) log_at(LOG_WARNING, logger, NULL, __VA_ARGS__)
+#define log_error(logger, ...) log_at(LOG_ERROR, logger, NULL, __VA_ARGS__)
+
+#endif

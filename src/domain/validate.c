@@ -1,0 +1,123 @@
+/* Validation rules (see validate.h). Pure functions, no I/O. */
+#include "domain/validate.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/status.h"
+
+long validate_utf8_len(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	long n = 0;
+
+	while (*p != '\0') {
+		int extra;
+		uint32_t cp;
+		if (*p < 0x80) {
+			p++;
+			n++;
+			continue;
+		} else if ((*p & 0xe0) == 0xc0) {
+			extra = 1;
+			cp = *p & 0x1f;
+		} else if ((*p & 0xf0) == 0xe0) {
+			extra = 2;
+			cp = *p & 0x0f;
+		} else if ((*p & 0xf8) == 0xf0) {
+			extra = 3;
+			cp = *p & 0x07;
+		} else {
+			return -1;
+		}
+		p++;
+		for (int i = 0; i < extra; i++, p++) {
+			if ((*p & 0xc0) != 0x80)
+				return -1;
+			cp = (cp << 6) | (*p & 0x3f);
+		}
+		/* Overlong forms, surrogates and values past U+10FFFF are not UTF-8. */
+		if ((extra == 1 && cp < 0x80) || (extra == 2 && cp < 0x800) || (extra == 3 && cp < 0x10000) ||
+		    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
+			return -1;
+		n++;
+	}
+	return n;
+}
+
+int validate_text(bbb_status *st, const char *field, const char *s, long min, long max)
+{
+	long n = validate_utf8_len(s);
+
+	if (n < 0)
+		return status_violation(st, field, "must be valid UTF-8");
+	if (n < min && min == 1)
+		return status_violation(st, field, "is required");
+	if (n < min || n > max)
+		return status_violation(st, field, "must be %ld..%ld characters, got %ld", min, max, n);
+	return 0;
+}
+
+int validate_abs_path(bbb_status *st, const char *field, const char *s)
+{
+	if (s[0] == '\0')
+		return status_violation(st, field, "is required");
+	if (s[0] != '/')
+		return status_violation(st, field, "must be an absolute path");
+	if (strlen(s) > 4096)
+		return status_violation(st, field, "must be at most 4096 bytes");
+	if (validate_utf8_len(s) < 0)
+		return status_violation(st, field, "must be valid UTF-8");
+	return 0;
+}
+
+int validate_range(bbb_status *st, const char *field, int64_t v, int64_t lo, int64_t hi)
+{
+	if (v < lo || v > hi)
+		return status_violation(st, field, "must be %" PRId64 "..%" PRId64 ", got %" PRId64, lo, hi, v);
+	return 0;
+}
+
+int validate_id(bbb_status *st, const char *field, int64_t v, int required)
+{
+	if (v < 0)
+		return status_violation(st, field, "must be a positive id, got %" PRId64, v);
+	if (v == 0 && required)
+		return status_violation(st, field, "is required");
+	return 0;
+}
+
+int validate_priority(bbb_status *st, const char *field, int32_t v)
+{
+	if (v == 0)
+		return 0;
+	return validate_range(st, field, v, 1, 5);
+}
+
+/* Tokens are "c" followed by the decimal id the next page starts after. */
+int paging_parse(bbb_status *st, const char *token, int32_t limit, int dflt, int max, int64_t *after_id, int *lim)
+{
+	char *end;
+	long long v;
+
+	if (limit != 0 && validate_range(st, "limit", limit, 1, max) != 0)
+		return -1;
+	*lim = limit != 0 ? limit : dflt;
+	*after_id = 0;
+	if (token[0] == '\0')
+		return 0;
+	errno = 0;
+	if (token[0] != 'c' || token[1] < '0' || token[1] > '9' ||
+	    ((v = strtoll(token + 1, &end, 10)), errno != 0 || *end != '\0' || v < 1))
+		return status_fail(st, "INVALID_PAGE_TOKEN", "page_token '%.40s' was not made by this server", token);
+	*after_id = v;
+	return 0;
+}
+
+void paging_token(int64_t last_id, char *buf, unsigned long n)
+{
+	snprintf(buf, n, "c%" PRId64, last_id);
+}

@@ -1,0 +1,32 @@
+/*
+ * Field validation rules of SPEC section 3, as pure functions. Each check adds
+ * a field violation to *st (status_violation) and returns -1 when the value is
+ * wrong, so a handler can run all checks and report every offending field.
+ */
+#ifndef BBB_VALIDATE_H
+#define BBB_VALIDATE_H
+
+#include <stdint.h>
+
+#include <beebeebrain/client.h>
+
+/* Number of UTF-8 code points in s, or -1 when s is not valid UTF-8. */
+long validate_utf8_len(const char *s);
+/* Text of min..max characters (valid UTF-8). */
+int validate_text(bbb_status *st, const char *field, const char *s, long min, long max);
+/* An absolute path without NUL tricks: starts with '/', at most 4096 bytes. */
+int validate_abs_path(bbb_status *st, const char *field, const char *s);
+/* lo <= v <= hi. */
+int validate_range(bbb_status *st, const char *field, int64_t v, int64_t lo, int64_t hi);
+/* An id: 0 (absent) allowed when !required, else >= 1; never negative. */
+int validate_id(bbb_status *st, const char *field, int64_t v, int required);
+/* A priority: 0 (default) or 1..5. */
+int validate_priority(bbb_status *st, const char *field, int32_t v);
+
+/* Paging: `limit` 0 (-> dflt) or 1..max; `token` "" or one made by
+ * paging_token. Sets *after_id and *lim. INVALID_PAGE_TOKEN on a bad token. */
+int paging_parse(bbb_status *st, const char *token, int32_t limit, int dflt, int max, int64_t *after_id, int *lim);
+/* The token that continues after `last_id` into buf (>= 24 bytes). */
+void paging_token(int64_t last_id, char *buf, unsigned long n);
+
+#endif

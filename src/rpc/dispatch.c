@@ -1,0 +1,276 @@
+/*
+ * Generic dispatch (see dispatch.h). The only place that knows the envelope:
+ * services see typed messages, the transport sees bytes.
+ */
+#include "rpc/dispatch.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "beebeebrain/v1/rpc.pb-c.h"
+#include "common/clock.h"
+#include "common/log.h"
+#include "common/status.h"
+#include "rpc/reply_cache.h"
+
+#define RPC_REPLY_CACHE_ENTRIES 8192
+#define RPC_REPLY_CACHE_TTL_MS (10 * 60 * 1000)
+
+struct rpc_bound_service {
+	const struct rpc_service *b_svc;
+	const struct rpc_method **b_by_index;  /* handler per descriptor method index, or NULL */
+};
+
+struct rpc_dispatcher {
+	struct rpc_bound_service *d_services;
+	size_t d_n;
+	char *d_api_key;
+	void *d_env;
+	struct reply_cache *d_cache;
+	rpc_denied_hook d_denied;
+};
+
+struct rpc_dispatcher *rpc_dispatcher_new(const struct rpc_service *const *services, size_t n_services,
+                                          const char *api_key, void *env)
+{
+	struct rpc_dispatcher *d = calloc(1, sizeof(*d));
+
+	if (d == NULL)
+		return NULL;
+	d->d_services = calloc(n_services, sizeof(*d->d_services));
+	d->d_n = n_services;
+	d->d_env = env;
+	d->d_api_key = api_key != NULL && api_key[0] != '\0' ? strdup(api_key) : NULL;
+	d->d_cache = reply_cache_new(RPC_REPLY_CACHE_ENTRIES, RPC_REPLY_CACHE_TTL_MS);
+	for (size_t i = 0; i < n_services; i++) {
+		const struct rpc_service *svc = services[i];
+		struct rpc_bound_service *b = &d->d_services[i];
+
+		b->b_svc = svc;
+		b->b_by_index = calloc(svc->s_desc->n_methods, sizeof(*b->b_by_index));
+		for (size_t m = 0; m < svc->s_n_methods; m++) {
+			const ProtobufCMethodDescriptor *md =
+				protobuf_c_service_descriptor_get_method_by_name(svc->s_desc, svc->s_methods[m].m_name);
+			/* A handler for a method the .proto does not declare is a build error in spirit. */
+			if (md == NULL) {
+				log_error("rpc", "%s has no method %s", svc->s_desc->name, svc->s_methods[m].m_name);
+				abort();
+			}
+			b->b_by_index[md - svc->s_desc->methods] = &svc->s_methods[m];
+		}
+	}
+	return d;
+}
+
+void rpc_dispatcher_free(struct rpc_dispatcher *d)
+{
+	if (d == NULL)
+		return;
+	for (size_t i = 0; i < d->d_n; i++)
+		free(d->d_services[i].b_by_index);
+	free(d->d_services);
+	free(d->d_api_key);
+	reply_cache_free(d->d_cache);
+	free(d);
+}
+
+void rpc_dispatcher_set_denied_hook(struct rpc_dispatcher *d, rpc_denied_hook hook)
+{
+	d->d_denied = hook;
+}
+
+int rpc_call_expired(const struct rpc_call *call)
+{
+	return call->c_deadline_ms != 0 && clock_mono_ms() > call->c_deadline_ms;
+}
+
+static uint64_t rpc_random64(void)
+{
+	static _Thread_local uint64_t state;
+
+	if (state == 0 && getrandom(&state, sizeof(state), 0) != sizeof(state))
+		state = (uint64_t)clock_now_ms() ^ (uint64_t)(uintptr_t)&state;
+	state |= 1;
+	/* xorshift64* */
+	state ^= state >> 12;
+	state ^= state << 25;
+	state ^= state >> 27;
+	return state * 2685821657736338717ull;
+}
+
+void rpc_make_trace_id(char *buf, size_t n)
+{
+	snprintf(buf, n, "trace-%016" PRIx64, rpc_random64());
+}
+
+/* Finds the bound service and method of a full method name. */
+static const ProtobufCMethodDescriptor *rpc_find(struct rpc_dispatcher *d, const char *full,
+                                                 const struct rpc_bound_service **svc_out,
+                                                 const struct rpc_method **impl_out)
+{
+	const char *slash;
+	size_t svc_len;
+
+	if (full == NULL || full[0] != '/' || (slash = strrchr(full, '/')) == full)
+		return NULL;
+	svc_len = (size_t)(slash - full - 1);
+	for (size_t i = 0; i < d->d_n; i++) {
+		const ProtobufCServiceDescriptor *sd = d->d_services[i].b_svc->s_desc;
+		const ProtobufCMethodDescriptor *md;
+
+		if (strlen(sd->name) != svc_len || strncmp(sd->name, full + 1, svc_len) != 0)
+			continue;
+		md = protobuf_c_service_descriptor_get_method_by_name(sd, slash + 1);
+		if (md == NULL)
+			return NULL;
+		*svc_out = &d->d_services[i];
+		*impl_out = d->d_services[i].b_by_index[md - sd->methods];
+		return md;
+	}
+	return NULL;
+}
+
+static int rpc_key_matches(const char *want, const char *got)
+{
+	size_t lw = strlen(want), lg = strlen(got);
+	unsigned char diff = (unsigned char)(lw != lg);
+
+	/* Constant time in the length of the configured key. */
+	for (size_t i = 0; i < lw; i++)
+		diff |= (unsigned char)(want[i] ^ (i < lg ? got[i] : 0));
+	return diff == 0;
+}
+
+static void rpc_pack_reply(const bbb_status *st, const char *trace_id, const ProtobufCMessage *resp,
+                           struct arena *a, uint8_t **out, size_t *out_len)
+{
+	Beebeebrain__V1__RpcResponse r = BEEBEEBRAIN__V1__RPC_RESPONSE__INIT;
+	Beebeebrain__V1__FieldViolation *vs = NULL, **vp = NULL;
+
+	r.code = st->code;
+	r.reason = (char *)st->reason;
+	r.message = (char *)st->message;
+	r.trace_id = (char *)trace_id;
+	if (st->n_violations > 0) {
+		vs = arena_alloc(a, sizeof(*vs) * (size_t)st->n_violations);
+		vp = arena_alloc(a, sizeof(*vp) * (size_t)st->n_violations);
+		for (int i = 0; i < st->n_violations; i++) {
+			beebeebrain__v1__field_violation__init(&vs[i]);
+			vs[i].field = (char *)st->violations[i].field;
+			vs[i].description = (char *)st->violations[i].description;
+			vp[i] = &vs[i];
+		}
+		r.n_violations = (size_t)st->n_violations;
+		r.violations = vp;
+	}
+	if (st->code == BBB_OK && resp != NULL) {
+		r.payload.len = protobuf_c_message_get_packed_size(resp);
+		r.payload.data = arena_alloc(a, r.payload.len + 1);
+		protobuf_c_message_pack(resp, r.payload.data);
+	}
+	*out_len = beebeebrain__v1__rpc_response__get_packed_size(&r);
+	*out = malloc(*out_len > 0 ? *out_len : 1);
+	if (*out == NULL) {
+		log_error("rpc", "out of memory packing a reply of %zu bytes", *out_len);
+		abort();
+	}
+	beebeebrain__v1__rpc_response__pack(&r, *out);
+}
+
+/* Decodes, authorises, finds and runs the handler. Fills st and *resp. */
+static void rpc_run(struct rpc_call *call, const Beebeebrain__V1__RpcRequest *req,
+                    const ProtobufCMethodDescriptor *md, const struct rpc_method *impl, ProtobufCMessage **resp,
+                    bbb_status *st)
+{
+	ProtobufCMessage *in;
+
+	if (impl == NULL) {
+		status_fail(st, "UNKNOWN_METHOD", "%s is declared but not implemented by this server", req->method);
+		return;
+	}
+	in = protobuf_c_message_unpack(md->input, &call->c_arena->a_pb, req->payload.len, req->payload.data);
+	if (in == NULL) {
+		status_fail(st, "MALFORMED_REQUEST", "payload does not decode as %s", md->input->name);
+		return;
+	}
+	*resp = arena_message(call->c_arena, md->output);
+	if (impl->m_fn(call, in, *resp, st) != 0 && st->code == BBB_OK)
+		status_fail(st, "INTERNAL_ERROR", "%s failed without a reason", req->method);
+	if (st->code == BBB_OK && !(impl->m_flags & RPC_MUTATES) && rpc_call_expired(call))
+		status_fail(st, "DEADLINE_EXCEEDED", "the call took longer than its deadline");
+}
+
+void rpc_dispatch(struct rpc_dispatcher *d, void *worker, const uint8_t *in, size_t in_len, uint8_t **out,
+                  size_t *out_len)
+{
+	struct arena a;
+	Beebeebrain__V1__RpcRequest *req;
+	const struct rpc_bound_service *svc = NULL;
+	const struct rpc_method *impl = NULL;
+	const ProtobufCMethodDescriptor *md;
+	ProtobufCMessage *resp = NULL;
+	struct rpc_call call = {.c_arena = &a, .c_env = d->d_env, .c_worker = worker};
+	char trace[32];
+	char *cache_key = NULL;
+	bbb_status st;
+
+	arena_init(&a);
+	status_clear(&st);
+	req = beebeebrain__v1__rpc_request__unpack(&a.a_pb, in_len, in);
+	if (req == NULL) {
+		rpc_make_trace_id(trace, sizeof(trace));
+		status_fail(&st, "MALFORMED_REQUEST", "request is not an RpcRequest envelope (%zu bytes)", in_len);
+		rpc_pack_reply(&st, trace, NULL, &a, out, out_len);
+		arena_reset(&a);
+		return;
+	}
+	if (req->trace_id[0] != '\0' && strlen(req->trace_id) <= 64) {
+		call.c_trace_id = req->trace_id;
+	} else {
+		rpc_make_trace_id(trace, sizeof(trace));
+		call.c_trace_id = trace;
+	}
+	call.c_method = req->method;
+	if (req->timeout_ms > 0)
+		call.c_deadline_ms = clock_mono_ms() + req->timeout_ms;
+
+	md = rpc_find(d, req->method, &svc, &impl);
+	if (md == NULL) {
+		status_fail(&st, "UNKNOWN_METHOD", "unknown method '%.200s'", req->method);
+		goto reply;
+	}
+	if (d->d_api_key != NULL && !svc->b_svc->s_public && !rpc_key_matches(d->d_api_key, req->api_key)) {
+		status_fail(&st, "UNAUTHORIZED", "missing or wrong API key");
+		if (d->d_denied != NULL)
+			d->d_denied(d->d_env, req->method, call.c_trace_id);
+		goto reply;
+	}
+	if (impl != NULL && (impl->m_flags & RPC_MUTATES) && req->request_id[0] != '\0') {
+		int64_t wait_until = call.c_deadline_ms != 0 ? call.c_deadline_ms : clock_mono_ms() + 60000;
+		cache_key = arena_printf(&a, "%.100s|%.100s", req->method, req->request_id);
+		switch (reply_cache_begin(d->d_cache, cache_key, wait_until, out, out_len)) {
+		case REPLY_CACHE_HIT:
+			arena_reset(&a);
+			return;
+		case REPLY_CACHE_BUSY:
+			cache_key = NULL;
+			status_fail(&st, "OVERLOADED", "an earlier copy of request %.64s is still running",
+			            req->request_id);
+			goto reply;
+		case REPLY_CACHE_MISS:
+			break;
+		}
+	}
+	rpc_run(&call, req, md, impl, &resp, &st);
+	if (st.code == BBB_INTERNAL)
+		log_at(LOG_ERROR, "rpc", &(struct log_ctx){.trace_id = call.c_trace_id}, "%s: %s %s", req->method,
+		       st.reason, st.message);
+reply:
+	rpc_pack_reply(&st, call.c_trace_id, resp, &a, out, out_len);
+	if (cache_key != NULL)
+		reply_cache_put(d->d_cache, cache_key, *out, *out_len);
+	arena_reset(&a);
+}

@@ -1,0 +1,174 @@
+/*
+ * Reply cache: a chained hash table of entries, plus a FIFO list in insertion
+ * order used for eviction (by age and by count). One mutex; waiters for an
+ * in-flight entry sleep on one condition variable.
+ */
+#include "rpc/reply_cache.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/clock.h"
+
+#define RC_BUCKETS 4096
+
+struct rc_entry {
+	char *e_id;
+	uint8_t *e_reply; /* NULL while in flight */
+	size_t e_len;
+	int64_t e_born;
+	struct rc_entry *e_chain;   /* next in bucket */
+	struct rc_entry *e_younger; /* FIFO */
+};
+
+struct reply_cache {
+	pthread_mutex_t rc_mu;
+	pthread_cond_t rc_cv;
+	struct rc_entry *rc_buckets[RC_BUCKETS];
+	struct rc_entry *rc_oldest, *rc_youngest;
+	size_t rc_count, rc_capacity;
+	int64_t rc_ttl_ms;
+};
+
+static size_t rc_hash(const char *s)
+{
+	uint64_t h = 1469598103934665603ull;
+
+	for (; *s != '\0'; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ull;
+	return (size_t)(h % RC_BUCKETS);
+}
+
+struct reply_cache *reply_cache_new(size_t capacity, int64_t ttl_ms)
+{
+	struct reply_cache *rc = calloc(1, sizeof(*rc));
+	pthread_condattr_t attr;
+
+	if (rc == NULL)
+		return NULL;
+	pthread_mutex_init(&rc->rc_mu, NULL);
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&rc->rc_cv, &attr);
+	pthread_condattr_destroy(&attr);
+	rc->rc_capacity = capacity;
+	rc->rc_ttl_ms = ttl_ms;
+	return rc;
+}
+
+void reply_cache_free(struct reply_cache *rc)
+{
+	struct rc_entry *e, *next;
+
+	if (rc == NULL)
+		return;
+	for (e = rc->rc_oldest; e != NULL; e = next) {
+		next = e->e_younger;
+		free(e->e_id);
+		free(e->e_reply);
+		free(e);
+	}
+	pthread_mutex_destroy(&rc->rc_mu);
+	pthread_cond_destroy(&rc->rc_cv);
+	free(rc);
+}
+
+static struct rc_entry *rc_find(struct reply_cache *rc, const char *id)
+{
+	for (struct rc_entry *e = rc->rc_buckets[rc_hash(id)]; e != NULL; e = e->e_chain)
+		if (strcmp(e->e_id, id) == 0)
+			return e;
+	return NULL;
+}
+
+/* Drops the oldest entry if it is finished and too old, or the cache is full. */
+static int rc_evict_one(struct reply_cache *rc, int64_t now)
+{
+	struct rc_entry *e = rc->rc_oldest, **pp;
+
+	if (e == NULL || e->e_reply == NULL)
+		return 0;
+	if (rc->rc_count < rc->rc_capacity && now - e->e_born < rc->rc_ttl_ms)
+		return 0;
+	for (pp = &rc->rc_buckets[rc_hash(e->e_id)]; *pp != e; pp = &(*pp)->e_chain)
+		;
+	*pp = e->e_chain;
+	rc->rc_oldest = e->e_younger;
+	if (rc->rc_oldest == NULL)
+		rc->rc_youngest = NULL;
+	rc->rc_count--;
+	free(e->e_id);
+	free(e->e_reply);
+	free(e);
+	return 1;
+}
+
+enum reply_cache_result reply_cache_begin(struct reply_cache *rc, const char *id, int64_t wait_until,
+                                          uint8_t **reply, size_t *len)
+{
+	int64_t now = clock_mono_ms();
+	struct rc_entry *e;
+
+	pthread_mutex_lock(&rc->rc_mu);
+	while (rc_evict_one(rc, now))
+		;
+	e = rc_find(rc, id);
+	if (e == NULL) {
+		e = calloc(1, sizeof(*e));
+		if (e == NULL || (e->e_id = strdup(id)) == NULL) {
+			free(e);
+			pthread_mutex_unlock(&rc->rc_mu);
+			return REPLY_CACHE_BUSY;
+		}
+		e->e_born = now;
+		size_t b = rc_hash(id);
+		e->e_chain = rc->rc_buckets[b];
+		rc->rc_buckets[b] = e;
+		if (rc->rc_youngest != NULL)
+			rc->rc_youngest->e_younger = e;
+		else
+			rc->rc_oldest = e;
+		rc->rc_youngest = e;
+		rc->rc_count++;
+		pthread_mutex_unlock(&rc->rc_mu);
+		return REPLY_CACHE_MISS;
+	}
+	while (e->e_reply == NULL) {
+		struct timespec ts = {.tv_sec = wait_until / 1000, .tv_nsec = (wait_until % 1000) * 1000000};
+		if (pthread_cond_timedwait(&rc->rc_cv, &rc->rc_mu, &ts) == ETIMEDOUT && e->e_reply == NULL) {
+			pthread_mutex_unlock(&rc->rc_mu);
+			return REPLY_CACHE_BUSY;
+		}
+	}
+	/* Entries in flight are never evicted, so e is still valid here. */
+	*reply = malloc(e->e_len);
+	if (*reply == NULL) {
+		pthread_mutex_unlock(&rc->rc_mu);
+		return REPLY_CACHE_BUSY;
+	}
+	memcpy(*reply, e->e_reply, e->e_len);
+	*len = e->e_len;
+	pthread_mutex_unlock(&rc->rc_mu);
+	return REPLY_CACHE_HIT;
+}
+
+void reply_cache_put(struct reply_cache *rc, const char *id, const uint8_t *reply, size_t len)
+{
+	struct rc_entry *e;
+	uint8_t *copy = malloc(len > 0 ? len : 1);
+
+	pthread_mutex_lock(&rc->rc_mu);
+	e = rc_find(rc, id);
+	if (e != NULL && e->e_reply == NULL && copy != NULL) {
+		memcpy(copy, reply, len);
+		e->e_reply = copy;
+		e->e_len = len;
+		copy = NULL;
+	}
+	pthread_cond_broadcast(&rc->rc_cv);
+	pthread_mutex_unlock(&rc->rc_mu);
+	free(copy);
+}

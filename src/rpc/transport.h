@@ -1,0 +1,38 @@
+/*
+ * The RPC transport: one nng rep0 socket listening on every configured URL,
+ * and N worker threads, each with its own nng context and aio, each running
+ * receive -> rpc_dispatch -> send in a loop. Each worker also owns a piece of
+ * state made by worker_init (its SQLite read connection).
+ *
+ * Stop order (NOTES-nng-protobuf-c.md): workers finish the request they hold
+ * and exit; then every aio is stopped, contexts and the socket closed, and
+ * only then the aios freed. Nothing is freed from inside a callback.
+ */
+#ifndef BBB_TRANSPORT_H
+#define BBB_TRANSPORT_H
+
+#include <stddef.h>
+
+#include <beebeebrain/client.h>
+
+#include "rpc/dispatch.h"
+
+struct rpc_server_options {
+	const char *const *urls;  /* tcp://, ipc://, ws://, tls+tcp:// ... */
+	size_t n_urls;
+	int workers;              /* >= 1 */
+	size_t recv_max;          /* bytes; larger requests close their connection */
+	/* Per-worker state: made on the worker's thread before it serves. */
+	int (*worker_init)(void *env, void **worker, bbb_status *st);
+	void (*worker_fini)(void *worker);
+	void *env;
+};
+
+struct rpc_server;
+
+int rpc_server_start(struct rpc_server **out, const struct rpc_server_options *opts, struct rpc_dispatcher *d,
+                     bbb_status *st);
+/* Stops accepting, lets in-flight calls finish, releases everything. */
+void rpc_server_stop(struct rpc_server *srv);
+
+#endif

@@ -1,0 +1,141 @@
+/* The server's life cycle (see server.h). */
+#include "server/server.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/clock.h"
+#include "common/log.h"
+#include "common/status.h"
+#include "rpc/transport.h"
+#include "services/services.h"
+#include "store/backup.h"
+#include "store/lockfile.h"
+#include "store/migrate.h"
+#include "store/store.h"
+
+#define SERVER_RECV_MAX (4u * 1024 * 1024)
+
+void server_config_defaults(struct server_config *c)
+{
+	const char *db = getenv("BEEBEEBRAIN_DB");
+
+	memset(c, 0, sizeof(*c));
+	c->db_path = db != NULL && db[0] != '\0' ? db : "./beebeebrain.db";
+	c->durability_full = 1;
+	c->api_key = getenv("BEEBEEBRAIN_API_KEY");
+}
+
+static int server_default_workers(void)
+{
+	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+	int n = cores > 0 ? (int)(2 * cores) : 4;
+
+	return n < 4 ? 4 : n;
+}
+
+/* Brings the schema to the binary's latest version, backing up first. */
+static int server_migrate(const struct server_config *c, bbb_status *st)
+{
+	struct migration_set set = migrate_builtin();
+	struct migrate_state state;
+	sqlite3 *db;
+	int applied = 0, rc = -1;
+
+	if (store_conn_open(c->db_path, 0, c->durability_full, 5000, &db, st) != 0)
+		return -1;
+	if (migrate_check(db, &set, &state, st) != 0)
+		goto out;
+	if (state.pending > 0 && state.current > 0) {
+		char path[4096], integrity[64];
+		int64_t size;
+		backup_default_path(c->db_path, clock_now_ms(), path, sizeof(path));
+		if (backup_run(db, path, &size, integrity, sizeof(integrity), st) != 0)
+			goto out;
+		log_info("store", "backed up %s to %s (%lld bytes) before migrating", c->db_path, path,
+		         (long long)size);
+	}
+	if (migrate_up(db, &set, 0, &applied, st) != 0)
+		goto out;
+	if (applied > 0)
+		log_info("store", "applied %d migration(s); schema version %d", applied, state.latest);
+	rc = 0;
+out:
+	store_conn_close(db);
+	return rc;
+}
+
+static int server_fail(const char *what, const bbb_status *st)
+{
+	log_error("server", "%s: %s %s", what, st->reason, st->message);
+	fprintf(stderr, "error: %s %s: %s\n", bbb_code_name(st->code), st->reason, st->message);
+	return 1;
+}
+
+int server_run(const struct server_config *c)
+{
+	struct service_env env = {.se_db_path = c->db_path, .se_fault_injection = c->fault_injection};
+	const char *default_urls[] = {"tcp://127.0.0.1:7420"};
+	struct rpc_server_options ro = {0};
+	struct rpc_dispatcher *d = NULL;
+	struct rpc_server *rpc = NULL;
+	struct lockfile lock;
+	sigset_t sigs;
+	bbb_status st;
+	int sig = 0;
+
+	log_init();
+	status_clear(&st);
+	/* Signals are taken by sigwait below; every thread inherits the mask. */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	env.se_started_mono_ms = clock_mono_ms();
+	env.se_env_name = getenv("BEEBEEBRAIN_ENV") != NULL ? getenv("BEEBEEBRAIN_ENV") : "local";
+	if (lockfile_acquire(&lock, c->db_path, &st) != 0)
+		return server_fail("lock", &st);
+	if (server_migrate(c, &st) != 0) {
+		lockfile_release(&lock);
+		return server_fail("migrate", &st);
+	}
+	struct store_options so = {.path = c->db_path, .durability_full = c->durability_full};
+	if (store_open(&env.se_store, &so, &st) != 0) {
+		lockfile_release(&lock);
+		return server_fail("store", &st);
+	}
+	d = rpc_dispatcher_new(services_all, services_count, c->api_key, &env);
+	ro.urls = c->n_rpc_urls > 0 ? c->rpc_urls : default_urls;
+	ro.n_urls = c->n_rpc_urls > 0 ? (size_t)c->n_rpc_urls : 1;
+	ro.workers = c->workers > 0 ? c->workers : server_default_workers();
+	ro.recv_max = SERVER_RECV_MAX;
+	ro.worker_init = services_worker_init;
+	ro.worker_fini = services_worker_fini;
+	ro.env = &env;
+	if (rpc_server_start(&rpc, &ro, d, &st) != 0) {
+		rpc_dispatcher_free(d);
+		store_close(env.se_store);
+		lockfile_release(&lock);
+		return server_fail("rpc", &st);
+	}
+	for (size_t i = 0; i < ro.n_urls; i++)
+		log_info("server", "serving RPC on %s (database %s, %d workers, durability %s)", ro.urls[i],
+		         c->db_path, ro.workers, c->durability_full ? "full" : "normal");
+
+	while (sig != SIGTERM && sig != SIGINT)
+		if (sigwait(&sigs, &sig) != 0)
+			break;
+	log_info("server", "signal %d: shutting down", sig);
+	rpc_server_stop(rpc);
+	store_close(env.se_store);
+	rpc_dispatcher_free(d);
+	lockfile_release(&lock);
+	log_info("server", "stopped");
+	return 0;
+}

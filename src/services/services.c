@@ -1,0 +1,39 @@
+/* The list of implemented services and the per-worker state. */
+#include "services/services.h"
+
+#include <stdlib.h>
+
+#include "common/status.h"
+
+const struct rpc_service *const services_all[] = {
+	&health_service,
+	&project_service,
+	&task_service,
+	&admin_service,
+};
+const size_t services_count = sizeof(services_all) / sizeof(services_all[0]);
+
+int services_worker_init(void *env, void **worker, bbb_status *st)
+{
+	struct service_env *e = env;
+	struct service_worker *w = calloc(1, sizeof(*w));
+
+	if (w == NULL)
+		return status_fail(st, "INTERNAL_ERROR", "out of memory");
+	if (store_reader_open(e->se_store, &w->sw_reader, st) != 0) {
+		free(w);
+		return -1;
+	}
+	*worker = w;
+	return 0;
+}
+
+void services_worker_fini(void *worker)
+{
+	struct service_worker *w = worker;
+
+	if (w == NULL)
+		return;
+	store_conn_close(w->sw_reader);
+	free(w);
+}

@@ -1,0 +1,58 @@
+/*
+ * What every RPC service shares: the server-wide environment and the worker's
+ * own read connection. Services are thin: validate the request (domain/),
+ * read through the worker's connection or write through the store's writer
+ * (store/), and map the result to the response. One file per service; each
+ * exports one `struct rpc_service` table.
+ */
+#ifndef BBB_SERVICES_H
+#define BBB_SERVICES_H
+
+#include <sqlite3.h>
+#include <stdint.h>
+
+#include "rpc/dispatch.h"
+#include "store/store.h"
+
+struct service_env {
+	struct store *se_store;
+	const char *se_db_path;
+	const char *se_env_name;       /* $BEEBEEBRAIN_ENV, default "local" */
+	int64_t se_started_mono_ms;
+	int se_fault_injection;        /* --enable-fault-injection */
+};
+
+struct service_worker {
+	sqlite3 *sw_reader;
+};
+
+static inline struct service_env *svc_env(const struct rpc_call *call)
+{
+	return call->c_env;
+}
+
+static inline sqlite3 *svc_reader(const struct rpc_call *call)
+{
+	return ((struct service_worker *)call->c_worker)->sw_reader;
+}
+
+/* store_write with the call's deadline. */
+static inline int svc_write(const struct rpc_call *call, store_write_fn fn, void *arg, bbb_status *st)
+{
+	return store_write(svc_env(call)->se_store, fn, arg, call->c_deadline_ms, st);
+}
+
+/* worker_init / worker_fini for the transport: a read connection per worker. */
+int services_worker_init(void *env, void **worker, bbb_status *st);
+void services_worker_fini(void *worker);
+
+/* Every service this server implements, for the dispatcher. */
+extern const struct rpc_service *const services_all[];
+extern const size_t services_count;
+
+extern const struct rpc_service health_service;
+extern const struct rpc_service project_service;
+extern const struct rpc_service task_service;
+extern const struct rpc_service admin_service;
+
+#endif

@@ -1,0 +1,100 @@
+/* Events: append and list (see event_store.h). */
+#include "store/event_store.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/clock.h"
+#include "common/status.h"
+#include "store/store.h"
+
+int store_event_append(sqlite3 *db, Beebeebrain__V1__Event *ev, bbb_status *st)
+{
+	Beebeebrain__V1__Event body = *ev;
+	sqlite3_stmt *stmt;
+	uint8_t stackbuf[1024], *buf = stackbuf;
+	size_t len;
+	int rc;
+
+	/* The blob carries the payload only; everything else is in columns. */
+	body.id = body.project_id = body.task_id = body.run_id = body.created_at_ms = 0;
+	body.event_type = body.trace_id = (char *)protobuf_c_empty_string;
+	len = beebeebrain__v1__event__get_packed_size(&body);
+	if (len > sizeof(stackbuf) && (buf = malloc(len)) == NULL)
+		return status_fail(st, "INTERNAL_ERROR", "out of memory for an event of %zu bytes", len);
+	beebeebrain__v1__event__pack(&body, buf);
+
+	ev->created_at_ms = clock_now_ms();
+	if (store_prepare(db, "INSERT INTO events (project_id, event_type, task_id, run_id, trace_id, created_at, "
+	                      "payload) VALUES (?, ?, ?, ?, ?, ?, ?)", &stmt, st) != 0) {
+		if (buf != stackbuf)
+			free(buf);
+		return -1;
+	}
+	sqlite3_bind_int64(stmt, 1, ev->project_id);
+	sqlite3_bind_text(stmt, 2, ev->event_type, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(stmt, 3, ev->task_id);
+	sqlite3_bind_int64(stmt, 4, ev->run_id);
+	sqlite3_bind_text(stmt, 5, ev->trace_id != NULL ? ev->trace_id : "", -1, SQLITE_STATIC);
+	sqlite3_bind_int64(stmt, 6, ev->created_at_ms);
+	sqlite3_bind_blob(stmt, 7, buf, (int)len, SQLITE_STATIC);
+	rc = sqlite3_step(stmt);
+	sqlite3_finalize(stmt);
+	if (buf != stackbuf)
+		free(buf);
+	if (rc != SQLITE_DONE)
+		return store_fail(st, db, rc, "append event");
+	ev->id = sqlite3_last_insert_rowid(db);
+	return 0;
+}
+
+int store_event_list(sqlite3 *db, int64_t after_id, int limit, const char *type_prefix, int64_t project_id,
+                     struct arena *a, Beebeebrain__V1__Event ***out, size_t *n, bbb_status *st)
+{
+	sqlite3_stmt *stmt;
+	int rc;
+
+	/* The prefix test is written as a range so that events_type can serve it. */
+	if (store_prepare(db, "SELECT id, project_id, event_type, task_id, run_id, trace_id, created_at, payload "
+	                      "FROM events WHERE id > ?1 AND (?2 = '' OR (event_type >= ?2 AND event_type < ?2 || "
+	                      "char(1114111))) AND (?3 = 0 OR project_id = ?3) ORDER BY id LIMIT ?4",
+	                  &stmt, st) != 0)
+		return -1;
+	sqlite3_bind_int64(stmt, 1, after_id);
+	sqlite3_bind_text(stmt, 2, type_prefix, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(stmt, 3, project_id);
+	sqlite3_bind_int(stmt, 4, limit);
+	*out = arena_alloc(a, sizeof(**out) * (size_t)(limit > 0 ? limit : 1));
+	*n = 0;
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		Beebeebrain__V1__Event *ev = beebeebrain__v1__event__unpack(
+			&a->a_pb, (size_t)sqlite3_column_bytes(stmt, 7), sqlite3_column_blob(stmt, 7));
+		if (ev == NULL)
+			ev = (Beebeebrain__V1__Event *)arena_message(a, &beebeebrain__v1__event__descriptor);
+		ev->id = sqlite3_column_int64(stmt, 0);
+		ev->project_id = sqlite3_column_int64(stmt, 1);
+		ev->event_type = store_col_text(a, stmt, 2);
+		ev->task_id = sqlite3_column_int64(stmt, 3);
+		ev->run_id = sqlite3_column_int64(stmt, 4);
+		ev->trace_id = store_col_text(a, stmt, 5);
+		ev->created_at_ms = sqlite3_column_int64(stmt, 6);
+		(*out)[(*n)++] = ev;
+	}
+	sqlite3_finalize(stmt);
+	if (rc != SQLITE_DONE)
+		return store_fail(st, db, rc, "list events");
+	return 0;
+}
+
+int64_t store_event_head(sqlite3 *db)
+{
+	sqlite3_stmt *stmt;
+	int64_t id = 0;
+
+	if (sqlite3_prepare_v2(db, "SELECT max(id) FROM events", -1, &stmt, NULL) != SQLITE_OK)
+		return 0;
+	if (sqlite3_step(stmt) == SQLITE_ROW)
+		id = sqlite3_column_int64(stmt, 0);
+	sqlite3_finalize(stmt);
+	return id;
+}

@@ -1,0 +1,25 @@
+/*
+ * The events table: the durable, ordered log behind the event stream. An
+ * event is written in the same transaction as the change it describes. Its
+ * id, project, type, task, run, trace and time are columns; the packed Event
+ * with only its payload oneof set is the payload blob.
+ */
+#ifndef BBB_EVENT_STORE_H
+#define BBB_EVENT_STORE_H
+
+#include <sqlite3.h>
+
+#include "beebeebrain/v1/events.pb-c.h"
+#include "common/arena.h"
+#include <beebeebrain/client.h>
+
+/* Appends ev; sets ev->id and ev->created_at_ms. */
+int store_event_append(sqlite3 *db, Beebeebrain__V1__Event *ev, bbb_status *st);
+/* Events with id > after_id, ascending, at most `limit`. type_prefix "" = all;
+ * project_id 0 = all. */
+int store_event_list(sqlite3 *db, int64_t after_id, int limit, const char *type_prefix, int64_t project_id,
+                     struct arena *a, Beebeebrain__V1__Event ***out, size_t *n, bbb_status *st);
+/* Highest event id, 0 when none. */
+int64_t store_event_head(sqlite3 *db);
+
+#endif

@@ -1,0 +1,112 @@
+/* Projects: rows <-> Beebeebrain__V1__Project. */
+#include "store/project_store.h"
+
+#include <stdio.h>
+
+#include "common/status.h"
+
+#include "common/clock.h"
+#include "store/store.h"
+
+#define PROJECT_COLS "id, name, root_path, created_at, updated_at, version"
+
+static Beebeebrain__V1__Project *project_row(sqlite3_stmt *stmt, struct arena *a)
+{
+	Beebeebrain__V1__Project *p = (Beebeebrain__V1__Project *)arena_message(a, &beebeebrain__v1__project__descriptor);
+
+	p->id = sqlite3_column_int64(stmt, 0);
+	p->name = store_col_text(a, stmt, 1);
+	p->root_path = store_col_text(a, stmt, 2);
+	p->created_at_ms = sqlite3_column_int64(stmt, 3);
+	p->updated_at_ms = sqlite3_column_int64(stmt, 4);
+	p->version = sqlite3_column_int64(stmt, 5);
+	return p;
+}
+
+int store_project_insert(sqlite3 *db, Beebeebrain__V1__Project *p, bbb_status *st)
+{
+	sqlite3_stmt *stmt;
+	int rc;
+
+	if (store_prepare(db, "INSERT INTO projects (name, root_path, created_at, updated_at, version) "
+	                      "VALUES (?, ?, ?, ?, 1)", &stmt, st) != 0)
+		return -1;
+	p->created_at_ms = p->updated_at_ms = clock_now_ms();
+	p->version = 1;
+	sqlite3_bind_text(stmt, 1, p->name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 2, p->root_path, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(stmt, 3, p->created_at_ms);
+	sqlite3_bind_int64(stmt, 4, p->updated_at_ms);
+	rc = sqlite3_step(stmt);
+	sqlite3_finalize(stmt);
+	if (rc != SQLITE_DONE) {
+		if (sqlite3_extended_errcode(db) == SQLITE_CONSTRAINT_UNIQUE) {
+			store_fail(st, db, rc, "create project");
+			snprintf(st->message, sizeof(st->message), "a project with root_path %.400s already exists",
+			         p->root_path);
+			return -1;
+		}
+		return store_fail(st, db, rc, "insert project");
+	}
+	p->id = sqlite3_last_insert_rowid(db);
+	return 0;
+}
+
+int store_project_get(sqlite3 *db, int64_t id, struct arena *a, Beebeebrain__V1__Project **out, bbb_status *st)
+{
+	sqlite3_stmt *stmt;
+	int rc;
+
+	if (store_prepare(db, "SELECT " PROJECT_COLS " FROM projects WHERE id = ?", &stmt, st) != 0)
+		return -1;
+	sqlite3_bind_int64(stmt, 1, id);
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW)
+		*out = project_row(stmt, a);
+	sqlite3_finalize(stmt);
+	if (rc == SQLITE_ROW)
+		return 0;
+	if (rc == SQLITE_DONE)
+		return status_fail(st, "PROJECT_NOT_FOUND", "project %lld does not exist", (long long)id);
+	return store_fail(st, db, rc, "get project");
+}
+
+int64_t store_project_id_by_name(sqlite3 *db, const char *name)
+{
+	sqlite3_stmt *stmt;
+	int64_t id = 0;
+
+	if (sqlite3_prepare_v2(db, "SELECT min(id) FROM projects WHERE name = ?", -1, &stmt, NULL) != SQLITE_OK)
+		return 0;
+	sqlite3_bind_text(stmt, 1, name, -1, SQLITE_STATIC);
+	if (sqlite3_step(stmt) == SQLITE_ROW)
+		id = sqlite3_column_int64(stmt, 0);
+	sqlite3_finalize(stmt);
+	return id;
+}
+
+int store_project_list(sqlite3 *db, int64_t after_id, int limit, struct arena *a, Beebeebrain__V1__Project ***out,
+                       size_t *n, int *more, bbb_status *st)
+{
+	sqlite3_stmt *stmt;
+	int rc;
+
+	if (store_prepare(db, "SELECT " PROJECT_COLS " FROM projects WHERE id > ? ORDER BY id LIMIT ?", &stmt, st) != 0)
+		return -1;
+	sqlite3_bind_int64(stmt, 1, after_id);
+	sqlite3_bind_int(stmt, 2, limit + 1);
+	*out = arena_alloc(a, sizeof(**out) * (size_t)(limit + 1));
+	*n = 0;
+	*more = 0;
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		if ((int)*n == limit) {
+			*more = 1;
+			break;
+		}
+		(*out)[(*n)++] = project_row(stmt, a);
+	}
+	sqlite3_finalize(stmt);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return store_fail(st, db, rc, "list projects");
+	return 0;
+}

@@ -1,0 +1,22 @@
+/* Projects table. Messages returned are allocated from the given arena. */
+#ifndef BBB_PROJECT_STORE_H
+#define BBB_PROJECT_STORE_H
+
+#include <sqlite3.h>
+
+#include "beebeebrain/v1/common.pb-c.h"
+#include "common/arena.h"
+#include <beebeebrain/client.h>
+
+/* Inserts p (name, root_path); sets id, times and version 1.
+ * RESOURCE_CONFLICT when the root_path is taken. */
+int store_project_insert(sqlite3 *db, Beebeebrain__V1__Project *p, bbb_status *st);
+/* PROJECT_NOT_FOUND when absent. */
+int store_project_get(sqlite3 *db, int64_t id, struct arena *a, Beebeebrain__V1__Project **out, bbb_status *st);
+/* Id of the project with this name (lowest id if several), 0 when none. */
+int64_t store_project_id_by_name(sqlite3 *db, const char *name);
+/* Up to `limit` projects with id > after_id, ascending; *more set when more follow. */
+int store_project_list(sqlite3 *db, int64_t after_id, int limit, struct arena *a, Beebeebrain__V1__Project ***out,
+                       size_t *n, int *more, bbb_status *st);
+
+#endif

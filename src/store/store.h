@@ -1,0 +1,87 @@
+/*
+ * The SQLite store: connections and the single writer.
+ *
+ * One database file, in WAL mode. Reads run on a connection owned by the
+ * calling thread (one per RPC worker, store_reader_open), so they never wait
+ * for writes. Every write is a function submitted to the writer thread
+ * (store_write): the writer owns the only write connection, takes all queued
+ * writes, runs them in one BEGIN IMMEDIATE transaction, each inside its own
+ * savepoint (a failing write rolls back alone), and commits them together:
+ * group commit, one fsync for many writes. store_write returns only after the
+ * commit, so an acknowledged write is durable (with durability "full").
+ *
+ * After every commit that wrote events the commit hook is called on the
+ * writer thread with the highest event id committed (the event publisher
+ * uses it to know what to read and send).
+ */
+#ifndef BBB_STORE_H
+#define BBB_STORE_H
+
+#include <stdint.h>
+
+#include <sqlite3.h>
+
+#include <beebeebrain/client.h>
+
+struct store;
+
+struct store_options {
+	const char *path;
+	int durability_full;  /* 1: synchronous=FULL (default); 0: NORMAL */
+	int busy_timeout_ms;  /* 0: 5000 */
+};
+
+/* Opens a connection with the house pragmas (WAL, busy_timeout, foreign keys,
+ * synchronous). `readonly` opens it read-only. */
+int store_conn_open(const char *path, int readonly, int durability_full, int busy_timeout_ms, sqlite3 **out,
+                    bbb_status *st);
+/* Finalizes every statement still prepared on db, then closes it. */
+void store_conn_close(sqlite3 *db);
+
+/* Opens the write connection and starts the writer thread. The schema must be
+ * migrated already. */
+int store_open(struct store **out, const struct store_options *opts, bbb_status *st);
+/* Runs every queued write, stops the writer and closes the connection. */
+void store_close(struct store *s);
+const char *store_path(const struct store *s);
+
+/* A new read connection for the calling thread; close with store_conn_close. */
+int store_reader_open(struct store *s, sqlite3 **out, bbb_status *st);
+
+/* A write: runs on the writer thread inside a savepoint of the group's
+ * transaction. Returns 0, or -1 with *st set (its changes are rolled back). */
+typedef int (*store_write_fn)(sqlite3 *db, void *arg, bbb_status *st);
+
+/* Runs fn on the writer and waits for the group's commit. A write whose
+ * deadline (CLOCK_MONOTONIC ms, 0 = none) passed before it started is not run
+ * (DEADLINE_EXCEEDED); one that started is always committed and reported.
+ * UNAVAILABLE DB_LOCKED when the write lock could not be had in time. */
+int store_write(struct store *s, store_write_fn fn, void *arg, int64_t deadline_ms, bbb_status *st);
+
+/* Set it before the first write; it runs on the writer thread. */
+typedef void (*store_commit_hook)(void *arg, int64_t last_event_id);
+void store_set_commit_hook(struct store *s, store_commit_hook hook, void *arg);
+
+/* Counters for tests and benchmarks. */
+struct store_stats {
+	uint64_t ss_writes;   /* write functions run */
+	uint64_t ss_commits;  /* transactions committed */
+};
+void store_get_stats(struct store *s, struct store_stats *out);
+
+/* Maps a failed SQLite call on db to a status: BUSY/LOCKED -> DB_LOCKED,
+ * a UNIQUE constraint -> RESOURCE_CONFLICT, anything else -> INTERNAL_ERROR.
+ * `what` names the operation. Returns -1. */
+int store_fail(bbb_status *st, sqlite3 *db, int rc, const char *what);
+
+/* Statement helpers: prepare or fail with store_fail. */
+int store_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **stmt, bbb_status *st);
+/* Text column as an arena string ("" for NULL). */
+struct arena;
+char *store_col_text(struct arena *a, sqlite3_stmt *stmt, int col);
+/* Binds text, or NULL when `s` is NULL or empty. */
+int store_bind_text_or_null(sqlite3_stmt *stmt, int idx, const char *s);
+/* Binds an integer, or NULL when v == 0. */
+int store_bind_id_or_null(sqlite3_stmt *stmt, int idx, int64_t v);
+
+#endif
