@@ -49,7 +49,7 @@ void arena_reset(struct arena *a)
 
 void *arena_alloc(struct arena *a, size_t size)
 {
-	const size_t align = sizeof(max_align_t);
+	const size_t align = _Alignof(max_align_t);
 	struct arena_block *b = a->a_head;
 	void *p;
 

@@ -338,5 +338,8 @@ void store_get_stats(struct store *s, struct store_stats *out)
 {
 	pthread_mutex_lock(&s->s_mu);
 	*out = s->s_stats;
+	out->ss_queued = 0;
+	for (struct store_job *j = s->s_head; j != NULL; j = j->j_next)
+		out->ss_queued++;
 	pthread_mutex_unlock(&s->s_mu);
 }

@@ -66,6 +66,7 @@ void store_set_commit_hook(struct store *s, store_commit_hook hook, void *arg);
 struct store_stats {
 	uint64_t ss_writes;   /* write functions run */
 	uint64_t ss_commits;  /* transactions committed */
+	uint64_t ss_queued;   /* writes waiting for the writer right now */
 };
 void store_get_stats(struct store *s, struct store_stats *out);
 
