@@ -22,9 +22,9 @@ enum { CLI_OK = 0, CLI_SERVER_ERROR = 1, CLI_USAGE = 2, CLI_UNREACHABLE = 3 };
 #define CLI_MAX_ARGS 64
 
 struct cli {
-	const char *c_rpc_url;    /* --rpc, else $BEEBEEBRAIN_RPC_URL, else the default */
-	int c_json;               /* -o json */
-	const char *c_usage;      /* usage line of the running command, for errors */
+	const char *c_rpc_url; /* --rpc, else $BEEBEEBRAIN_RPC_URL, else the default */
+	int c_json; /* -o json */
+	const char *c_usage; /* usage line of the running command, for errors */
 	bbb_client *c_client;
 };
 
@@ -33,8 +33,8 @@ struct cli_args {
 	const char *a_pos[CLI_MAX_ARGS];
 	int a_npos;
 	struct {
-		const char *name;  /* points into argv: "--title" or "--title=x" */
-		size_t name_len;   /* length of the name part */
+		const char *name; /* points into argv: "--title" or "--title=x" */
+		size_t name_len; /* length of the name part */
 		const char *value; /* NULL for a flag */
 	} a_opt[CLI_MAX_ARGS];
 	int a_nopt;
@@ -55,7 +55,7 @@ int cli_flag(const struct cli_args *a, const char *name);
 int cli_opt_int64(struct cli *cli, const struct cli_args *a, const char *name, int64_t *out);
 int cli_opt_int32(struct cli *cli, const struct cli_args *a, const char *name, int32_t *out);
 int cli_opt_enum(struct cli *cli, const struct cli_args *a, const char *name, const ProtobufCEnumDescriptor *d,
-                 int *out);
+		 int *out);
 int cli_opt_time(struct cli *cli, const struct cli_args *a, const char *name, int64_t *out_ms);
 int cli_pos_id(struct cli *cli, const struct cli_args *a, int i, const char *what, int64_t *out);
 

@@ -148,7 +148,7 @@ int cli_opt_int32(struct cli *cli, const struct cli_args *a, const char *name, i
 }
 
 int cli_opt_enum(struct cli *cli, const struct cli_args *a, const char *name, const ProtobufCEnumDescriptor *d,
-                 int *out)
+		 int *out)
 {
 	const char *v = cli_opt(a, name);
 	char choices[512];
@@ -157,7 +157,7 @@ int cli_opt_enum(struct cli *cli, const struct cli_args *a, const char *name, co
 		return 0;
 	if (enum_from_text(d, v, out) != 0)
 		return cli_usage_error(cli, "%s must be one of %s, got '%s'", name,
-		                       enum_choices(d, choices, sizeof(choices)), v),
+				       enum_choices(d, choices, sizeof(choices)), v),
 		       -1;
 	return 0;
 }

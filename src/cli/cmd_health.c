@@ -56,7 +56,9 @@ int cmd_ready(struct cli *cli, int argc, char **argv)
 		return CLI_USAGE;
 	if (cli_flag(&a, "--help"))
 		return printf("usage: %s\nReadiness checks: database, migrations, writer, workspace, providers.\n"
-		              "Exits 1 when any check fails.\n", cli->c_usage), CLI_OK;
+			      "Exits 1 when any check fails.\n",
+			      cli->c_usage),
+		       CLI_OK;
 	if ((c = cli_client(cli, &rc)) == NULL)
 		return rc;
 	if (bbb_health_ready(c, &req, &resp, &st) != 0)

@@ -27,8 +27,8 @@ int cmd_serve(struct cli *cli, int argc, char **argv)
 
 	cli->c_usage = serve_usage;
 	if (cli_parse(cli, argc, argv,
-	              "--db= --rpc= --events= --workers= --autorun --durability= --enable-fault-injection --help", 0,
-	              &a) != 0)
+		      "--db= --rpc= --events= --workers= --autorun --durability= --enable-fault-injection --help", 0,
+		      &a) != 0)
 		return CLI_USAGE;
 	if (cli_flag(&a, "--help"))
 		return printf("usage: %s\n", serve_usage), CLI_OK;

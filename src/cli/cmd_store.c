@@ -36,7 +36,7 @@ static int store_require_offline(const char *db, bbb_status *st)
 
 	if (pid > 0)
 		return status_fail(st, "DB_IN_USE", "database %s is held by a running server (pid %d); stop it first",
-		                   db, pid);
+				   db, pid);
 	return 0;
 }
 
@@ -46,7 +46,7 @@ static void migrate_print(const ProtobufCMessage *m)
 
 	printf("schema version %d of %d\n", r->current_version, r->latest_version);
 	cli_print_table((ProtobufCMessage *const *)r->migrations, r->n_migrations,
-	                "version,name,applied,applied_at_ms,checksum");
+			"version,name,applied,applied_at_ms,checksum");
 }
 
 /* Fills a MigrationStatusResponse from the database (offline). */
@@ -83,10 +83,10 @@ static int migrate_status_local(sqlite3 *db, Beebeebrain__V1__MigrationStatusRes
 int cmd_migrate(struct cli *cli, int argc, char **argv)
 {
 	static const char usage[] = "beebeebrain migrate status|up|down [N] [--db PATH]\n"
-	                            "  status: applied and pending migrations\n"
-	                            "  up [N]: apply N pending migrations (default all)\n"
-	                            "  down [N]: revert the N newest migrations (default 1)\n"
-	                            "Offline: refused while a server holds the database.";
+				    "  status: applied and pending migrations\n"
+				    "  up [N]: apply N pending migrations (default all)\n"
+				    "  down [N]: revert the N newest migrations (default 1)\n"
+				    "Offline: refused while a server holds the database.";
 	struct migration_set set = migrate_builtin();
 	Beebeebrain__V1__MigrationStatusResponse *resp = NULL;
 	struct cli_args a;
@@ -140,8 +140,7 @@ static void backup_print(const ProtobufCMessage *m)
 }
 
 /* Backup without a server: a consistent copy straight from the file. */
-static int backup_local(const char *db_path, const char *out, Beebeebrain__V1__BackupResponse **resp,
-                        bbb_status *st)
+static int backup_local(const char *db_path, const char *out, Beebeebrain__V1__BackupResponse **resp, bbb_status *st)
 {
 	char path[PATH_MAX], integrity[64];
 	int64_t size = 0;
@@ -171,9 +170,9 @@ static int backup_local(const char *db_path, const char *out, Beebeebrain__V1__B
 int cmd_backup(struct cli *cli, int argc, char **argv)
 {
 	static const char usage[] = "beebeebrain backup [--out PATH] [--db PATH]\n"
-	                            "Consistent online copy (SQLite backup API) checked with PRAGMA integrity_check;\n"
-	                            "default path <db>.<YYYYmmdd-HHMMSS>.bak. Goes through the server when one holds\n"
-	                            "the database (--rpc URL), else copies the file directly.";
+				    "Consistent online copy (SQLite backup API) checked with PRAGMA integrity_check;\n"
+				    "default path <db>.<YYYYmmdd-HHMMSS>.bak. Goes through the server when one holds\n"
+				    "the database (--rpc URL), else copies the file directly.";
 	Beebeebrain__V1__BackupRequest req = BEEBEEBRAIN__V1__BACKUP_REQUEST__INIT;
 	Beebeebrain__V1__BackupResponse *resp = NULL;
 	const char *out, *db_path;
@@ -217,8 +216,8 @@ int cmd_backup(struct cli *cli, int argc, char **argv)
 int cmd_restore(struct cli *cli, int argc, char **argv)
 {
 	static const char usage[] = "beebeebrain restore FILE [--db PATH]\n"
-	                            "Offline: checks FILE (integrity, schema) and swaps it in atomically; the\n"
-	                            "current database is kept as <db>.pre-restore.<YYYYmmdd-HHMMSS>.bak.";
+				    "Offline: checks FILE (integrity, schema) and swaps it in atomically; the\n"
+				    "current database is kept as <db>.pre-restore.<YYYYmmdd-HHMMSS>.bak.";
 	struct cli_args a;
 	const char *db_path;
 	char saved[PATH_MAX] = "";
@@ -238,7 +237,8 @@ int cmd_restore(struct cli *cli, int argc, char **argv)
 	if (backup_restore(a.a_pos[0], db_path, saved, sizeof(saved), &st) != 0)
 		return cli_report(&st);
 	if (cli->c_json) {
-		json_t *o = json_pack("{s:s, s:s, s:s}", "path", db_path, "restored_from", a.a_pos[0], "previous", saved);
+		json_t *o =
+			json_pack("{s:s, s:s, s:s}", "path", db_path, "restored_from", a.a_pos[0], "previous", saved);
 		json_dumpf(o, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 		printf("\n");
 		json_decref(o);

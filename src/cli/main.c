@@ -42,9 +42,8 @@ struct cli_command {
 };
 
 static const struct cli_command cli_commands[] = {
-	{"serve", cmd_serve, 1},     {"health", cmd_health, 0},   {"ready", cmd_ready, 0},
-	{"project", cmd_project, 0}, {"task", cmd_task, 0},       {"migrate", cmd_migrate, 0},
-	{"backup", cmd_backup, 0},   {"restore", cmd_restore, 0},
+	{"serve", cmd_serve, 1}, {"health", cmd_health, 0},   {"ready", cmd_ready, 0},   {"project", cmd_project, 0},
+	{"task", cmd_task, 0},   {"migrate", cmd_migrate, 0}, {"backup", cmd_backup, 0}, {"restore", cmd_restore, 0},
 };
 
 /* Removes --rpc URL and -o FORMAT from args (they may stand anywhere). */
@@ -93,8 +92,7 @@ int main(int argc, char **argv)
 	const struct cli_command *cmd = NULL;
 	int rc;
 
-	if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
-	    strcmp(argv[1], "help") == 0) {
+	if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
 		fputs(cli_overview, argc < 2 ? stderr : stdout);
 		return argc < 2 ? CLI_USAGE : CLI_OK;
 	}

@@ -28,7 +28,7 @@ void clock_format_rfc3339(int64_t ms, char *buf, size_t n)
 
 	gmtime_r(&secs, &tm);
 	snprintf(buf, n, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-	         tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
+		 tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
 }
 
 int clock_parse_rfc3339(const char *s, int64_t *ms)
@@ -68,8 +68,8 @@ int clock_parse_rfc3339(const char *s, int64_t *ms)
 			return -1;
 		}
 	}
-	if (*p != '\0' || tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 || tm.tm_mday > 31 ||
-	    tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 60)
+	if (*p != '\0' || tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 || tm.tm_mday > 31 || tm.tm_hour > 23 ||
+	    tm.tm_min > 59 || tm.tm_sec > 60)
 		return -1;
 	tm.tm_year -= 1900;
 	tm.tm_mon -= 1;

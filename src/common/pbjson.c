@@ -279,7 +279,7 @@ static int pbjson_add_field(json_t *obj, const ProtobufCMessage *m, const Protob
 
 	if (f->label == PROTOBUF_C_LABEL_REPEATED)
 		value = pbjson_array(f, *(const size_t *)pbjson_member(m, f->quantifier_offset),
-		                     *(const void *const *)v);
+				     *(const void *const *)v);
 	else
 		value = pbjson_value(f, v);
 	return json_object_set_new(obj, f->name, value);

@@ -26,6 +26,8 @@ static const struct {
 	{"TASK_HAS_DEPENDENTS", BBB_FAILED_PRECONDITION},
 	{"INBOX_ITEM_ALREADY_CLOSED", BBB_FAILED_PRECONDITION},
 	{"TASK_RUN_ALREADY_ACTIVE", BBB_FAILED_PRECONDITION},
+	{"SCHEMA_MISMATCH", BBB_FAILED_PRECONDITION},
+	{"DB_IN_USE", BBB_FAILED_PRECONDITION},
 	{"TASK_VERSION_CONFLICT", BBB_ABORTED},
 	{"RESOURCE_CONFLICT", BBB_ALREADY_EXISTS},
 	{"IDEMPOTENCY_KEY_CONFLICT", BBB_ALREADY_EXISTS},
@@ -41,6 +43,7 @@ static const struct {
 	{"DEADLINE_EXCEEDED", BBB_DEADLINE_EXCEEDED},
 	{"UNKNOWN_METHOD", BBB_UNIMPLEMENTED},
 	{"INTERNAL_ERROR", BBB_INTERNAL},
+	{"BACKUP_FAILED", BBB_INTERNAL},
 };
 
 void status_clear(bbb_status *st)
@@ -86,6 +89,6 @@ int status_violation(bbb_status *st, const char *field, const char *fmt, ...)
 	st->code = BBB_INVALID_ARGUMENT;
 	snprintf(st->reason, sizeof(st->reason), "VALIDATION_ERROR");
 	snprintf(st->message, sizeof(st->message), "invalid request: %d field(s): %s%s", st->n_violations,
-	         st->violations[0].field, st->n_violations > 1 ? ", ..." : "");
+		 st->violations[0].field, st->n_violations > 1 ? ", ..." : "");
 	return -1;
 }

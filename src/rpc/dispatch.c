@@ -21,7 +21,7 @@
 
 struct rpc_bound_service {
 	const struct rpc_service *b_svc;
-	const struct rpc_method **b_by_index;  /* handler per descriptor method index, or NULL */
+	const struct rpc_method **b_by_index; /* handler per descriptor method index, or NULL */
 };
 
 struct rpc_dispatcher {
@@ -34,7 +34,7 @@ struct rpc_dispatcher {
 };
 
 struct rpc_dispatcher *rpc_dispatcher_new(const struct rpc_service *const *services, size_t n_services,
-                                          const char *api_key, void *env)
+					  const char *api_key, void *env)
 {
 	struct rpc_dispatcher *d = calloc(1, sizeof(*d));
 
@@ -108,8 +108,8 @@ void rpc_make_trace_id(char *buf, size_t n)
 
 /* Finds the bound service and method of a full method name. */
 static const ProtobufCMethodDescriptor *rpc_find(struct rpc_dispatcher *d, const char *full,
-                                                 const struct rpc_bound_service **svc_out,
-                                                 const struct rpc_method **impl_out)
+						 const struct rpc_bound_service **svc_out,
+						 const struct rpc_method **impl_out)
 {
 	const char *slash;
 	size_t svc_len;
@@ -144,8 +144,8 @@ static int rpc_key_matches(const char *want, const char *got)
 	return diff == 0;
 }
 
-static void rpc_pack_reply(const bbb_status *st, const char *trace_id, const ProtobufCMessage *resp,
-                           struct arena *a, uint8_t **out, size_t *out_len)
+static void rpc_pack_reply(const bbb_status *st, const char *trace_id, const ProtobufCMessage *resp, struct arena *a,
+			   uint8_t **out, size_t *out_len)
 {
 	Beebeebrain__V1__RpcResponse r = BEEBEEBRAIN__V1__RPC_RESPONSE__INIT;
 	Beebeebrain__V1__FieldViolation *vs = NULL, **vp = NULL;
@@ -181,9 +181,8 @@ static void rpc_pack_reply(const bbb_status *st, const char *trace_id, const Pro
 }
 
 /* Decodes, authorises, finds and runs the handler. Fills st and *resp. */
-static void rpc_run(struct rpc_call *call, const Beebeebrain__V1__RpcRequest *req,
-                    const ProtobufCMethodDescriptor *md, const struct rpc_method *impl, ProtobufCMessage **resp,
-                    bbb_status *st)
+static void rpc_run(struct rpc_call *call, const Beebeebrain__V1__RpcRequest *req, const ProtobufCMethodDescriptor *md,
+		    const struct rpc_method *impl, ProtobufCMessage **resp, bbb_status *st)
 {
 	ProtobufCMessage *in;
 
@@ -204,7 +203,7 @@ static void rpc_run(struct rpc_call *call, const Beebeebrain__V1__RpcRequest *re
 }
 
 void rpc_dispatch(struct rpc_dispatcher *d, void *worker, const uint8_t *in, size_t in_len, uint8_t **out,
-                  size_t *out_len)
+		  size_t *out_len)
 {
 	struct arena a;
 	Beebeebrain__V1__RpcRequest *req;
@@ -258,7 +257,7 @@ void rpc_dispatch(struct rpc_dispatcher *d, void *worker, const uint8_t *in, siz
 		case REPLY_CACHE_BUSY:
 			cache_key = NULL;
 			status_fail(&st, "OVERLOADED", "an earlier copy of request %.64s is still running",
-			            req->request_id);
+				    req->request_id);
 			goto reply;
 		case REPLY_CACHE_MISS:
 			break;

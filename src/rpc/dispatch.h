@@ -26,25 +26,24 @@
 
 struct rpc_call {
 	struct arena *c_arena;
-	const char *c_method;      /* full name "/beebeebrain.v1.TaskService/GetTask" */
-	const char *c_trace_id;    /* never NULL or empty */
-	int64_t c_deadline_ms;     /* CLOCK_MONOTONIC ms; 0 = none */
-	void *c_env;               /* server-wide state given to rpc_dispatcher_new */
-	void *c_worker;            /* the worker's own state (its read connection) */
+	const char *c_method; /* full name "/beebeebrain.v1.TaskService/GetTask" */
+	const char *c_trace_id; /* never NULL or empty */
+	int64_t c_deadline_ms; /* CLOCK_MONOTONIC ms; 0 = none */
+	void *c_env; /* server-wide state given to rpc_dispatcher_new */
+	void *c_worker; /* the worker's own state (its read connection) */
 };
 
 /* Fills *resp (allocated and initialised, owned by the call's arena) from
  * *req. Returns 0, or -1 with *st set; on failure *resp is not sent. */
-typedef int (*rpc_handler)(struct rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage *resp,
-                           bbb_status *st);
+typedef int (*rpc_handler)(struct rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage *resp, bbb_status *st);
 
 enum rpc_method_flags {
 	RPC_READ = 0,
-	RPC_MUTATES = 1 << 0,  /* replies are cached by request_id */
+	RPC_MUTATES = 1 << 0, /* replies are cached by request_id */
 };
 
 struct rpc_method {
-	const char *m_name;  /* short name as in the .proto: "GetTask" */
+	const char *m_name; /* short name as in the .proto: "GetTask" */
 	rpc_handler m_fn;
 	unsigned m_flags;
 };
@@ -53,7 +52,7 @@ struct rpc_service {
 	const ProtobufCServiceDescriptor *s_desc;
 	const struct rpc_method *s_methods;
 	size_t s_n_methods;
-	int s_public;  /* callable without the API key (HealthService) */
+	int s_public; /* callable without the API key (HealthService) */
 };
 
 /* Called when a request is refused for its API key (to write the audit). */
@@ -64,13 +63,13 @@ struct rpc_dispatcher;
 /* `services` must outlive the dispatcher. A method declared in a descriptor
  * without a handler answers UNIMPLEMENTED. api_key NULL or "" disables auth. */
 struct rpc_dispatcher *rpc_dispatcher_new(const struct rpc_service *const *services, size_t n_services,
-                                          const char *api_key, void *env);
+					  const char *api_key, void *env);
 void rpc_dispatcher_free(struct rpc_dispatcher *d);
 void rpc_dispatcher_set_denied_hook(struct rpc_dispatcher *d, rpc_denied_hook hook);
 
 /* Handles one request. The reply is written to *out (malloc'd, caller frees). */
 void rpc_dispatch(struct rpc_dispatcher *d, void *worker, const uint8_t *in, size_t in_len, uint8_t **out,
-                  size_t *out_len);
+		  size_t *out_len);
 
 /* True when the call's deadline has passed. */
 int rpc_call_expired(const struct rpc_call *call);

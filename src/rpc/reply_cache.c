@@ -20,7 +20,7 @@ struct rc_entry {
 	uint8_t *e_reply; /* NULL while in flight */
 	size_t e_len;
 	int64_t e_born;
-	struct rc_entry *e_chain;   /* next in bucket */
+	struct rc_entry *e_chain; /* next in bucket */
 	struct rc_entry *e_younger; /* FIFO */
 };
 
@@ -106,8 +106,8 @@ static int rc_evict_one(struct reply_cache *rc, int64_t now)
 	return 1;
 }
 
-enum reply_cache_result reply_cache_begin(struct reply_cache *rc, const char *id, int64_t wait_until,
-                                          uint8_t **reply, size_t *len)
+enum reply_cache_result reply_cache_begin(struct reply_cache *rc, const char *id, int64_t wait_until, uint8_t **reply,
+					  size_t *len)
 {
 	int64_t now = clock_mono_ms();
 	struct rc_entry *e;

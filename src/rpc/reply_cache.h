@@ -18,16 +18,16 @@ struct reply_cache *reply_cache_new(size_t capacity, int64_t ttl_ms);
 void reply_cache_free(struct reply_cache *rc);
 
 enum reply_cache_result {
-	REPLY_CACHE_MISS,    /* caller owns the id now: run, then reply_cache_put */
-	REPLY_CACHE_HIT,     /* reply and len hold a malloc'd copy */
-	REPLY_CACHE_BUSY,    /* another copy is still running past wait_until */
+	REPLY_CACHE_MISS, /* caller owns the id now: run, then reply_cache_put */
+	REPLY_CACHE_HIT, /* reply and len hold a malloc'd copy */
+	REPLY_CACHE_BUSY, /* another copy is still running past wait_until */
 };
 
 /* Looks up `id`. On MISS an in-flight entry is made and the caller must
  * reply_cache_put it. On HIT the caller frees *reply. A copy still in flight
  * is waited for until `wait_until` (CLOCK_MONOTONIC ms), then BUSY. */
-enum reply_cache_result reply_cache_begin(struct reply_cache *rc, const char *id, int64_t wait_until,
-                                          uint8_t **reply, size_t *len);
+enum reply_cache_result reply_cache_begin(struct reply_cache *rc, const char *id, int64_t wait_until, uint8_t **reply,
+					  size_t *len);
 /* Stores the reply of an id begun with MISS and wakes its waiters. */
 void reply_cache_put(struct reply_cache *rc, const char *id, const uint8_t *reply, size_t len);
 

@@ -37,7 +37,7 @@ struct rpc_server {
 	atomic_int srv_stopping;
 	pthread_mutex_t srv_mu;
 	pthread_cond_t srv_cv;
-	int srv_ready;  /* workers done with worker_init */
+	int srv_ready; /* workers done with worker_init */
 };
 
 /* Sends `len` bytes as the reply on the worker's context. */
@@ -145,7 +145,7 @@ static void rpc_server_join(struct rpc_server *srv)
 }
 
 int rpc_server_start(struct rpc_server **out, const struct rpc_server_options *opts, struct rpc_dispatcher *d,
-                     bbb_status *st)
+		     bbb_status *st)
 {
 	struct rpc_server *srv = calloc(1, sizeof(*srv));
 	int rv;
@@ -168,7 +168,8 @@ int rpc_server_start(struct rpc_server **out, const struct rpc_server_options *o
 	for (int i = 0; i < opts->workers; i++) {
 		struct rpc_worker *w = &srv->srv_workers[i];
 		w->w_srv = srv;
-		if ((rv = nng_aio_alloc(&w->w_aio, NULL, NULL)) != 0 || (rv = nng_ctx_open(&w->w_ctx, srv->srv_sock)) != 0) {
+		if ((rv = nng_aio_alloc(&w->w_aio, NULL, NULL)) != 0 ||
+		    (rv = nng_ctx_open(&w->w_ctx, srv->srv_sock)) != 0) {
 			rpc_server_release(srv);
 			return status_fail(st, "INTERNAL_ERROR", "cannot make worker %d: %s", i, nng_strerror(rv));
 		}

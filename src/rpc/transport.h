@@ -18,10 +18,10 @@
 #include "rpc/dispatch.h"
 
 struct rpc_server_options {
-	const char *const *urls;  /* tcp://, ipc://, ws://, tls+tcp:// ... */
+	const char *const *urls; /* tcp://, ipc://, ws://, tls+tcp:// ... */
 	size_t n_urls;
-	int workers;              /* >= 1 */
-	size_t recv_max;          /* bytes; larger requests close their connection */
+	int workers; /* >= 1 */
+	size_t recv_max; /* bytes; larger requests close their connection */
 	/* Per-worker state: made on the worker's thread before it serves. */
 	int (*worker_init)(void *env, void **worker, bbb_status *st);
 	void (*worker_fini)(void *worker);
@@ -31,7 +31,7 @@ struct rpc_server_options {
 struct rpc_server;
 
 int rpc_server_start(struct rpc_server **out, const struct rpc_server_options *opts, struct rpc_dispatcher *d,
-                     bbb_status *st);
+		     bbb_status *st);
 /* Stops accepting, lets in-flight calls finish, releases everything. */
 void rpc_server_stop(struct rpc_server *srv);
 

@@ -57,7 +57,7 @@ static int server_migrate(const struct server_config *c, bbb_status *st)
 		if (backup_run(db, path, &size, integrity, sizeof(integrity), st) != 0)
 			goto out;
 		log_info("store", "backed up %s to %s (%lld bytes) before migrating", c->db_path, path,
-		         (long long)size);
+			 (long long)size);
 	}
 	if (migrate_up(db, &set, 0, &applied, st) != 0)
 		goto out;
@@ -125,8 +125,8 @@ int server_run(const struct server_config *c)
 		return server_fail("rpc", &st);
 	}
 	for (size_t i = 0; i < ro.n_urls; i++)
-		log_info("server", "serving RPC on %s (database %s, %d workers, durability %s)", ro.urls[i],
-		         c->db_path, ro.workers, c->durability_full ? "full" : "normal");
+		log_info("server", "serving RPC on %s (database %s, %d workers, durability %s)", ro.urls[i], c->db_path,
+			 ro.workers, c->durability_full ? "full" : "normal");
 
 	while (sig != SIGTERM && sig != SIGINT)
 		if (sigwait(&sigs, &sig) != 0)

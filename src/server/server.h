@@ -18,11 +18,11 @@ struct server_config {
 	int n_rpc_urls;
 	const char *event_urls[SERVER_MAX_URLS];
 	int n_event_urls;
-	int workers;           /* 0: 2 x cores, at least 4 */
+	int workers; /* 0: 2 x cores, at least 4 */
 	int autorun;
 	int durability_full;
 	int fault_injection;
-	const char *api_key;   /* NULL or "": no authentication */
+	const char *api_key; /* NULL or "": no authentication */
 };
 
 /* Defaults and environment ($BEEBEEBRAIN_DB, $BEEBEEBRAIN_API_KEY). */

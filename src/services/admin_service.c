@@ -18,8 +18,9 @@ static int backup(struct rpc_call *call, const ProtobufCMessage *in, ProtobufCMe
 
 	if (req->out_path[0] != '\0') {
 		if (req->out_path[0] != '/')
-			return status_violation(st, "out_path", "must be an absolute path (the server's working "
-			                                        "directory is not the client's)");
+			return status_violation(st, "out_path",
+						"must be an absolute path (the server's working "
+						"directory is not the client's)");
 		snprintf(path, sizeof(path), "%s", req->out_path);
 	} else {
 		backup_default_path(svc_env(call)->se_db_path, clock_now_ms(), path, sizeof(path));
@@ -32,8 +33,7 @@ static int backup(struct rpc_call *call, const ProtobufCMessage *in, ProtobufCMe
 	return 0;
 }
 
-static int migration_status(struct rpc_call *call, const ProtobufCMessage *in, ProtobufCMessage *out,
-                            bbb_status *st)
+static int migration_status(struct rpc_call *call, const ProtobufCMessage *in, ProtobufCMessage *out, bbb_status *st)
 {
 	Beebeebrain__V1__MigrationStatusResponse *resp = (void *)out;
 	struct migration_set set = migrate_builtin();
@@ -49,7 +49,8 @@ static int migration_status(struct rpc_call *call, const ProtobufCMessage *in, P
 	resp->n_migrations = (size_t)n;
 	resp->migrations = arena_alloc(call->c_arena, sizeof(*resp->migrations) * (size_t)(n > 0 ? n : 1));
 	for (int i = 0; i < n; i++) {
-		Beebeebrain__V1__Migration *m = (void *)arena_message(call->c_arena, &beebeebrain__v1__migration__descriptor);
+		Beebeebrain__V1__Migration *m =
+			(void *)arena_message(call->c_arena, &beebeebrain__v1__migration__descriptor);
 		m->version = rows[i].version;
 		m->name = arena_strdup(call->c_arena, rows[i].name);
 		m->checksum = arena_strdup(call->c_arena, rows[i].checksum);

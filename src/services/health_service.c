@@ -93,14 +93,14 @@ static int ready(struct rpc_call *call, const ProtobufCMessage *in, ProtobufCMes
 	resp->n_checks = 5;
 	resp->checks = arena_alloc(a, sizeof(*resp->checks) * resp->n_checks);
 	resp->checks[0] = ready_check(a, "database", version >= 0,
-	                              version >= 0 ? "readable" : arena_strdup(a, sqlite3_errmsg(db)));
+				      version >= 0 ? "readable" : arena_strdup(a, sqlite3_errmsg(db)));
 	resp->checks[1] = ready_check(a, "migrations", version == latest,
-	                              arena_printf(a, "schema version %d of %d", version, latest));
+				      arena_printf(a, "schema version %d of %d", version, latest));
 	status_clear(&wst);
 	t0 = clock_mono_ms();
 	if (store_write(svc_env(call)->se_store, ready_noop_write, NULL, clock_mono_ms() + 2000, &wst) == 0)
-		resp->checks[2] = ready_check(a, "writer", 1, arena_printf(a, "write lock in %lld ms",
-		                                                           (long long)(clock_mono_ms() - t0)));
+		resp->checks[2] = ready_check(
+			a, "writer", 1, arena_printf(a, "write lock in %lld ms", (long long)(clock_mono_ms() - t0)));
 	else
 		resp->checks[2] = ready_check(a, "writer", 0, arena_printf(a, "%s: %s", wst.reason, wst.message));
 	resp->checks[3] = ready_workspace(a, db);

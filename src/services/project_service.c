@@ -49,8 +49,8 @@ static int list_projects(struct rpc_call *call, const ProtobufCMessage *in, Prot
 
 	if (paging_parse(st, req->page_token, req->limit, 50, 100, &after, &limit) != 0)
 		return -1;
-	if (store_project_list(svc_reader(call), after, limit, call->c_arena, &resp->projects, &resp->n_projects,
-	                       &more, st) != 0)
+	if (store_project_list(svc_reader(call), after, limit, call->c_arena, &resp->projects, &resp->n_projects, &more,
+			       st) != 0)
 		return -1;
 	if (more) {
 		paging_token(resp->projects[resp->n_projects - 1]->id, token, sizeof(token));

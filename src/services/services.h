@@ -17,9 +17,9 @@
 struct service_env {
 	struct store *se_store;
 	const char *se_db_path;
-	const char *se_env_name;       /* $BEEBEEBRAIN_ENV, default "local" */
+	const char *se_env_name; /* $BEEBEEBRAIN_ENV, default "local" */
 	int64_t se_started_mono_ms;
-	int se_fault_injection;        /* --enable-fault-injection */
+	int se_fault_injection; /* --enable-fault-injection */
 };
 
 struct service_worker {

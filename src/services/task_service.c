@@ -54,7 +54,7 @@ static int task_create_write(sqlite3 *db, void *arg, bbb_status *st)
 		    agent_project != t->project_id) {
 			status_clear(st);
 			return status_fail(st, "INVALID_ASSIGNEE", "agent %lld is not an agent of project %lld",
-			                   (long long)req->assignee_agent_id, (long long)t->project_id);
+					   (long long)req->assignee_agent_id, (long long)t->project_id);
 		}
 	}
 	if (req->parent_task_id != 0) {
@@ -63,7 +63,7 @@ static int task_create_write(sqlite3 *db, void *arg, bbb_status *st)
 			return -1;
 		if (parent->project_id != t->project_id)
 			return status_violation(st, "parent_task_id", "task %lld belongs to another project",
-			                        (long long)req->parent_task_id);
+						(long long)req->parent_task_id);
 	}
 	t->title = req->title;
 	t->description = req->description;
@@ -142,7 +142,7 @@ static int list_tasks(struct rpc_call *call, const ProtobufCMessage *in, Protobu
 	if (paging_parse(st, req->page_token, req->limit, 50, 100, &after, &limit) != 0 || st->code != BBB_OK)
 		return -1;
 	if (store_task_list(svc_reader(call), &f, after, limit, call->c_arena, &resp->tasks, &resp->n_tasks, &more,
-	                    st) != 0)
+			    st) != 0)
 		return -1;
 	if (more) {
 		paging_token(resp->tasks[resp->n_tasks - 1]->id, token, sizeof(token));

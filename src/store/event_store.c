@@ -25,8 +25,10 @@ int store_event_append(sqlite3 *db, Beebeebrain__V1__Event *ev, bbb_status *st)
 	beebeebrain__v1__event__pack(&body, buf);
 
 	ev->created_at_ms = clock_now_ms();
-	if (store_prepare(db, "INSERT INTO events (project_id, event_type, task_id, run_id, trace_id, created_at, "
-	                      "payload) VALUES (?, ?, ?, ?, ?, ?, ?)", &stmt, st) != 0) {
+	if (store_prepare(db,
+			  "INSERT INTO events (project_id, event_type, task_id, run_id, trace_id, created_at, "
+			  "payload) VALUES (?, ?, ?, ?, ?, ?, ?)",
+			  &stmt, st) != 0) {
 		if (buf != stackbuf)
 			free(buf);
 		return -1;
@@ -49,16 +51,17 @@ int store_event_append(sqlite3 *db, Beebeebrain__V1__Event *ev, bbb_status *st)
 }
 
 int store_event_list(sqlite3 *db, int64_t after_id, int limit, const char *type_prefix, int64_t project_id,
-                     struct arena *a, Beebeebrain__V1__Event ***out, size_t *n, bbb_status *st)
+		     struct arena *a, Beebeebrain__V1__Event ***out, size_t *n, bbb_status *st)
 {
 	sqlite3_stmt *stmt;
 	int rc;
 
 	/* The prefix test is written as a range so that events_type can serve it. */
-	if (store_prepare(db, "SELECT id, project_id, event_type, task_id, run_id, trace_id, created_at, payload "
-	                      "FROM events WHERE id > ?1 AND (?2 = '' OR (event_type >= ?2 AND event_type < ?2 || "
-	                      "char(1114111))) AND (?3 = 0 OR project_id = ?3) ORDER BY id LIMIT ?4",
-	                  &stmt, st) != 0)
+	if (store_prepare(db,
+			  "SELECT id, project_id, event_type, task_id, run_id, trace_id, created_at, payload "
+			  "FROM events WHERE id > ?1 AND (?2 = '' OR (event_type >= ?2 AND event_type < ?2 || "
+			  "char(1114111))) AND (?3 = 0 OR project_id = ?3) ORDER BY id LIMIT ?4",
+			  &stmt, st) != 0)
 		return -1;
 	sqlite3_bind_int64(stmt, 1, after_id);
 	sqlite3_bind_text(stmt, 2, type_prefix, -1, SQLITE_STATIC);

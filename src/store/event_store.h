@@ -18,7 +18,7 @@ int store_event_append(sqlite3 *db, Beebeebrain__V1__Event *ev, bbb_status *st);
 /* Events with id > after_id, ascending, at most `limit`. type_prefix "" = all;
  * project_id 0 = all. */
 int store_event_list(sqlite3 *db, int64_t after_id, int limit, const char *type_prefix, int64_t project_id,
-                     struct arena *a, Beebeebrain__V1__Event ***out, size_t *n, bbb_status *st);
+		     struct arena *a, Beebeebrain__V1__Event ***out, size_t *n, bbb_status *st);
 /* Highest event id, 0 when none. */
 int64_t store_event_head(sqlite3 *db);
 

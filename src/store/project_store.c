@@ -12,7 +12,8 @@
 
 static Beebeebrain__V1__Project *project_row(sqlite3_stmt *stmt, struct arena *a)
 {
-	Beebeebrain__V1__Project *p = (Beebeebrain__V1__Project *)arena_message(a, &beebeebrain__v1__project__descriptor);
+	Beebeebrain__V1__Project *p =
+		(Beebeebrain__V1__Project *)arena_message(a, &beebeebrain__v1__project__descriptor);
 
 	p->id = sqlite3_column_int64(stmt, 0);
 	p->name = store_col_text(a, stmt, 1);
@@ -28,8 +29,10 @@ int store_project_insert(sqlite3 *db, Beebeebrain__V1__Project *p, bbb_status *s
 	sqlite3_stmt *stmt;
 	int rc;
 
-	if (store_prepare(db, "INSERT INTO projects (name, root_path, created_at, updated_at, version) "
-	                      "VALUES (?, ?, ?, ?, 1)", &stmt, st) != 0)
+	if (store_prepare(db,
+			  "INSERT INTO projects (name, root_path, created_at, updated_at, version) "
+			  "VALUES (?, ?, ?, ?, 1)",
+			  &stmt, st) != 0)
 		return -1;
 	p->created_at_ms = p->updated_at_ms = clock_now_ms();
 	p->version = 1;
@@ -43,7 +46,7 @@ int store_project_insert(sqlite3 *db, Beebeebrain__V1__Project *p, bbb_status *s
 		if (sqlite3_extended_errcode(db) == SQLITE_CONSTRAINT_UNIQUE) {
 			store_fail(st, db, rc, "create project");
 			snprintf(st->message, sizeof(st->message), "a project with root_path %.400s already exists",
-			         p->root_path);
+				 p->root_path);
 			return -1;
 		}
 		return store_fail(st, db, rc, "insert project");
@@ -86,7 +89,7 @@ int64_t store_project_id_by_name(sqlite3 *db, const char *name)
 }
 
 int store_project_list(sqlite3 *db, int64_t after_id, int limit, struct arena *a, Beebeebrain__V1__Project ***out,
-                       size_t *n, int *more, bbb_status *st)
+		       size_t *n, int *more, bbb_status *st)
 {
 	sqlite3_stmt *stmt;
 	int rc;

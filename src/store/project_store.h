@@ -17,6 +17,6 @@ int store_project_get(sqlite3 *db, int64_t id, struct arena *a, Beebeebrain__V1_
 int64_t store_project_id_by_name(sqlite3 *db, const char *name);
 /* Up to `limit` projects with id > after_id, ascending; *more set when more follow. */
 int store_project_list(sqlite3 *db, int64_t after_id, int limit, struct arena *a, Beebeebrain__V1__Project ***out,
-                       size_t *n, int *more, bbb_status *st);
+		       size_t *n, int *more, bbb_status *st);
 
 #endif

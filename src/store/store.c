@@ -35,8 +35,8 @@ struct store {
 	int s_busy_timeout_ms;
 	pthread_t s_thread;
 	pthread_mutex_t s_mu;
-	pthread_cond_t s_work;  /* writer waits for jobs */
-	pthread_cond_t s_done;  /* callers wait for their group's commit */
+	pthread_cond_t s_work; /* writer waits for jobs */
+	pthread_cond_t s_done; /* callers wait for their group's commit */
 	struct store_job *s_head, *s_tail;
 	int s_stopping;
 	store_commit_hook s_hook;
@@ -52,7 +52,7 @@ int store_fail(bbb_status *st, sqlite3 *db, int rc, const char *what)
 
 	if ((rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED)
 		return status_fail(st, "DB_LOCKED", "%s: database is locked (another connection holds the write lock)",
-		                   what);
+				   what);
 	if (ext == SQLITE_CONSTRAINT_UNIQUE || ext == SQLITE_CONSTRAINT_PRIMARYKEY)
 		return status_fail(st, "RESOURCE_CONFLICT", "%s: %s", what, msg);
 	return status_fail(st, "INTERNAL_ERROR", "%s: %s", what, msg);
@@ -91,7 +91,7 @@ int store_bind_id_or_null(sqlite3_stmt *stmt, int idx, int64_t v)
 }
 
 int store_conn_open(const char *path, int readonly, int durability_full, int busy_timeout_ms, sqlite3 **out,
-                    bbb_status *st)
+		    bbb_status *st)
 {
 	int flags = readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
 	sqlite3 *db = NULL;
@@ -103,13 +103,13 @@ int store_conn_open(const char *path, int readonly, int durability_full, int bus
 	rc = sqlite3_open_v2(path, &db, flags, NULL);
 	if (rc != SQLITE_OK) {
 		status_fail(st, "INTERNAL_ERROR", "cannot open database %s: %s", path,
-		            db != NULL ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+			    db != NULL ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
 		sqlite3_close(db);
 		return -1;
 	}
 	sqlite3_busy_timeout(db, busy_timeout_ms > 0 ? busy_timeout_ms : 5000);
 	snprintf(pragmas, sizeof(pragmas), "%sPRAGMA foreign_keys=ON; PRAGMA synchronous=%s;",
-	         readonly ? "" : "PRAGMA journal_mode=WAL; ", durability_full ? "FULL" : "NORMAL");
+		 readonly ? "" : "PRAGMA journal_mode=WAL; ", durability_full ? "FULL" : "NORMAL");
 	rc = sqlite3_exec(db, pragmas, NULL, NULL, &err);
 	if (rc != SQLITE_OK) {
 		status_fail(st, "INTERNAL_ERROR", "cannot configure database %s: %s", path, err ? err : "?");

@@ -27,14 +27,14 @@ struct store;
 
 struct store_options {
 	const char *path;
-	int durability_full;  /* 1: synchronous=FULL (default); 0: NORMAL */
-	int busy_timeout_ms;  /* 0: 5000 */
+	int durability_full; /* 1: synchronous=FULL (default); 0: NORMAL */
+	int busy_timeout_ms; /* 0: 5000 */
 };
 
 /* Opens a connection with the house pragmas (WAL, busy_timeout, foreign keys,
  * synchronous). `readonly` opens it read-only. */
 int store_conn_open(const char *path, int readonly, int durability_full, int busy_timeout_ms, sqlite3 **out,
-                    bbb_status *st);
+		    bbb_status *st);
 /* Finalizes every statement still prepared on db, then closes it. */
 void store_conn_close(sqlite3 *db);
 
@@ -64,9 +64,9 @@ void store_set_commit_hook(struct store *s, store_commit_hook hook, void *arg);
 
 /* Counters for tests and benchmarks. */
 struct store_stats {
-	uint64_t ss_writes;   /* write functions run */
-	uint64_t ss_commits;  /* transactions committed */
-	uint64_t ss_queued;   /* writes waiting for the writer right now */
+	uint64_t ss_writes; /* write functions run */
+	uint64_t ss_commits; /* transactions committed */
+	uint64_t ss_queued; /* writes waiting for the writer right now */
 };
 void store_get_stats(struct store *s, struct store_stats *out);
 

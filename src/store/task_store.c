@@ -6,8 +6,8 @@
 #include "common/status.h"
 #include "store/store.h"
 
-#define TASK_COLS                                                                                      \
-	"id, project_id, title, description, status, priority, coalesce(assignee_agent_id, 0), "       \
+#define TASK_COLS                                                                                                      \
+	"id, project_id, title, description, status, priority, coalesce(assignee_agent_id, 0), "                       \
 	"coalesce(parent_task_id, 0), coalesce(due_at, 0), created_at, updated_at, version"
 
 static Beebeebrain__V1__Task *task_row(sqlite3_stmt *stmt, struct arena *a)
@@ -37,9 +37,11 @@ int store_task_insert(sqlite3 *db, Beebeebrain__V1__Task *t, bbb_status *st)
 	char status[32];
 	int rc;
 
-	if (store_prepare(db, "INSERT INTO tasks (project_id, title, description, status, priority, assignee_agent_id, "
-	                      "parent_task_id, due_at, created_at, updated_at, version) "
-	                      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)", &stmt, st) != 0)
+	if (store_prepare(db,
+			  "INSERT INTO tasks (project_id, title, description, status, priority, assignee_agent_id, "
+			  "parent_task_id, due_at, created_at, updated_at, version) "
+			  "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)",
+			  &stmt, st) != 0)
 		return -1;
 	t->created_at_ms = t->updated_at_ms = clock_now_ms();
 	t->version = 1;
@@ -82,15 +84,17 @@ int store_task_get(sqlite3 *db, int64_t id, struct arena *a, Beebeebrain__V1__Ta
 }
 
 int store_task_list(sqlite3 *db, const struct task_filter *f, int64_t after_id, int limit, struct arena *a,
-                    Beebeebrain__V1__Task ***out, size_t *n, int *more, bbb_status *st)
+		    Beebeebrain__V1__Task ***out, size_t *n, int *more, bbb_status *st)
 {
 	sqlite3_stmt *stmt;
 	char status[32] = "";
 	int rc;
 
-	if (store_prepare(db, "SELECT " TASK_COLS " FROM tasks WHERE id > ?1 AND (?2 = 0 OR project_id = ?2) "
-	                      "AND (?3 = '' OR status = ?3) AND (?4 = 0 OR assignee_agent_id = ?4) "
-	                      "ORDER BY id LIMIT ?5", &stmt, st) != 0)
+	if (store_prepare(db,
+			  "SELECT " TASK_COLS " FROM tasks WHERE id > ?1 AND (?2 = 0 OR project_id = ?2) "
+			  "AND (?3 = '' OR status = ?3) AND (?4 = 0 OR assignee_agent_id = ?4) "
+			  "ORDER BY id LIMIT ?5",
+			  &stmt, st) != 0)
 		return -1;
 	if (f->tf_status != 0)
 		enum_text(&beebeebrain__v1__task_status__descriptor, f->tf_status, status, sizeof(status));

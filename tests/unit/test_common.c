@@ -62,8 +62,14 @@ static void rfc3339_round_trips_in_utc(void **state)
 
 static void malformed_times_are_refused(void **state)
 {
-	const char *bad[] = {"", "tomorrow", "2026-13-01", "2026-11-28T25:00:00Z", "2026-11-28T04:05:06",
-	                     "2026-11-28T04:05Z", "2026-11-28T04:05:06Zjunk", "2026-11-28T04:05:06.Z"};
+	const char *bad[] = {"",
+			     "tomorrow",
+			     "2026-13-01",
+			     "2026-11-28T25:00:00Z",
+			     "2026-11-28T04:05:06",
+			     "2026-11-28T04:05Z",
+			     "2026-11-28T04:05:06Zjunk",
+			     "2026-11-28T04:05:06.Z"};
 	int64_t ms;
 
 	(void)state;

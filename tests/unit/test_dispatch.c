@@ -77,7 +77,7 @@ static Beebeebrain__V1__RpcResponse *roundtrip(struct rpc_dispatcher *d, Beebeeb
 }
 
 static Beebeebrain__V1__RpcResponse *call_create(struct rpc_dispatcher *d, const char *name, const char *request_id,
-                                                 const char *key)
+						 const char *key)
 {
 	Beebeebrain__V1__RpcRequest req = BEEBEEBRAIN__V1__RPC_REQUEST__INIT;
 	Beebeebrain__V1__CreateProjectRequest cp = BEEBEEBRAIN__V1__CREATE_PROJECT_REQUEST__INIT;
@@ -136,8 +136,9 @@ static void missing_trace_id_gets_a_generated_one(void **state)
 static void unknown_method_is_unimplemented(void **state)
 {
 	struct rpc_dispatcher *d = rpc_dispatcher_new(services, 2, NULL, NULL);
-	const char *names[] = {"/beebeebrain.v1.HealthService/Nope", "/beebeebrain.v1.NoService/Check", "", "x", "/",
-	                       "//", "/beebeebrain.v1.HealthService/"};
+	const char *names[] = {
+		"/beebeebrain.v1.HealthService/Nope", "/beebeebrain.v1.NoService/Check", "", "x", "/", "//",
+		"/beebeebrain.v1.HealthService/"};
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
@@ -243,8 +244,7 @@ static void repeated_request_id_of_mutating_call_runs_once(void **state)
 	assert_int_equal(a->payload.len, b->payload.len);
 	assert_memory_equal(a->payload.data, b->payload.data, a->payload.len);
 	assert_string_equal(a->trace_id, b->trace_id);
-	assert_false(c->payload.len == a->payload.len &&
-	             memcmp(c->payload.data, a->payload.data, a->payload.len) == 0);
+	assert_false(c->payload.len == a->payload.len && memcmp(c->payload.data, a->payload.data, a->payload.len) == 0);
 	beebeebrain__v1__rpc_response__free_unpacked(a, NULL);
 	beebeebrain__v1__rpc_response__free_unpacked(b, NULL);
 	beebeebrain__v1__rpc_response__free_unpacked(c, NULL);

@@ -102,11 +102,11 @@ static void keys_follow_field_number_order(void **state)
 	task.due_at_ms = 1700000000000;
 	task.created_at_ms = 1690000000000;
 	expect_compact(&task.base,
-	               "{\"id\":\"7\",\"project_id\":\"1\",\"title\":\"Write docs\","
-	               "\"description\":\"all of them\",\"status\":\"TASK_STATUS_RUNNING\",\"priority\":2,"
-	               "\"assignee_agent_id\":\"3\",\"parent_task_id\":\"4\",\"due_at_ms\":\"1700000000000\","
-	               "\"created_at_ms\":\"1690000000000\",\"updated_at_ms\":\"1690000000500\","
-	               "\"version\":\"5\"}");
+		       "{\"id\":\"7\",\"project_id\":\"1\",\"title\":\"Write docs\","
+		       "\"description\":\"all of them\",\"status\":\"TASK_STATUS_RUNNING\",\"priority\":2,"
+		       "\"assignee_agent_id\":\"3\",\"parent_task_id\":\"4\",\"due_at_ms\":\"1700000000000\","
+		       "\"created_at_ms\":\"1690000000000\",\"updated_at_ms\":\"1690000000500\","
+		       "\"version\":\"5\"}");
 }
 
 static void bool_fields_are_json_booleans(void **state)
@@ -165,12 +165,12 @@ static void bytes_are_standard_base64_with_padding(void **state)
 		size_t len;
 		const char *json;
 	} cases[] = {
-	        {"\x00\x01\xff", 3, "{\"payload\":\"AAH/\"}"}, /* whole groups of three: no padding */
-	        {"\x00", 1, "{\"payload\":\"AA==\"}"}, /* one byte left: two pads */
-	        {"\x00\x01", 2, "{\"payload\":\"AAE=\"}"}, /* two bytes left: one pad */
-	        {"\xfb\xff\xbf", 3, "{\"payload\":\"+/+/\"}"}, /* the standard alphabet, not the URL one */
-	        {"hello", 5, "{\"payload\":\"aGVsbG8=\"}"}, /* text, five bytes */
-	        {"hello!", 6, "{\"payload\":\"aGVsbG8h\"}"}, /* text, six bytes */
+		{"\x00\x01\xff", 3, "{\"payload\":\"AAH/\"}"}, /* whole groups of three: no padding */
+		{"\x00", 1, "{\"payload\":\"AA==\"}"}, /* one byte left: two pads */
+		{"\x00\x01", 2, "{\"payload\":\"AAE=\"}"}, /* two bytes left: one pad */
+		{"\xfb\xff\xbf", 3, "{\"payload\":\"+/+/\"}"}, /* the standard alphabet, not the URL one */
+		{"hello", 5, "{\"payload\":\"aGVsbG8=\"}"}, /* text, five bytes */
+		{"hello!", 6, "{\"payload\":\"aGVsbG8h\"}"}, /* text, six bytes */
 	};
 	Beebeebrain__V1__RpcResponse resp = BEEBEEBRAIN__V1__RPC_RESPONSE__INIT;
 
@@ -212,9 +212,9 @@ static void repeated_sub_messages_become_an_array_of_objects(void **state)
 	resp.payload.len = 2;
 	resp.trace_id = "t-1";
 	expect_compact(&resp.base,
-	               "{\"code\":3,\"reason\":\"VALIDATION_ERROR\",\"message\":\"invalid request: 2 field(s)\","
-	               "\"violations\":[{\"field\":\"title\",\"description\":\"must not be empty\"},"
-	               "{\"field\":\"priority\"}],\"payload\":\"CAE=\",\"trace_id\":\"t-1\"}");
+		       "{\"code\":3,\"reason\":\"VALIDATION_ERROR\",\"message\":\"invalid request: 2 field(s)\","
+		       "\"violations\":[{\"field\":\"title\",\"description\":\"must not be empty\"},"
+		       "{\"field\":\"priority\"}],\"payload\":\"CAE=\",\"trace_id\":\"t-1\"}");
 }
 
 static void empty_repeated_fields_are_omitted(void **state)
@@ -285,8 +285,8 @@ static void list_response_nests_each_task(void **state)
 	resp.tasks = tasks;
 	resp.next_page_token = "cursor-2";
 	expect_compact(&resp.base, "{\"tasks\":[{\"id\":\"1\",\"title\":\"a\",\"status\":\"TASK_STATUS_DONE\"},"
-	                           "{\"id\":\"2\",\"title\":\"b\",\"status\":\"TASK_STATUS_BLOCKED\",\"priority\":5}],"
-	                           "\"next_page_token\":\"cursor-2\"}");
+				   "{\"id\":\"2\",\"title\":\"b\",\"status\":\"TASK_STATUS_BLOCKED\",\"priority\":5}],"
+				   "\"next_page_token\":\"cursor-2\"}");
 }
 
 static void oneof_member_is_written_when_it_is_the_set_case(void **state)
@@ -302,7 +302,7 @@ static void oneof_member_is_written_when_it_is_the_set_case(void **state)
 	ev.payload_case = BEEBEEBRAIN__V1__EVENT__PAYLOAD_HEARTBEAT;
 	ev.heartbeat = &hb;
 	expect_compact(&ev.base, "{\"id\":\"6\",\"event_type\":\"sys.heartbeat\",\"created_at_ms\":\"1700000000000\","
-	                         "\"heartbeat\":{\"head_id\":\"5\"}}");
+				 "\"heartbeat\":{\"head_id\":\"5\"}}");
 }
 
 static void oneof_member_holding_defaults_is_still_written(void **state)
@@ -349,21 +349,21 @@ static void pretty_flag_indents_by_two_spaces(void **state)
 	ev.payload_case = BEEBEEBRAIN__V1__EVENT__PAYLOAD_TASK_STATUS_CHANGED;
 	ev.task_status_changed = &tsc;
 	expect_json(&ev.base, PBJSON_PRETTY,
-	            "{\n"
-	            "  \"id\": \"42\",\n"
-	            "  \"project_id\": \"1\",\n"
-	            "  \"event_type\": \"task.status.changed\",\n"
-	            "  \"task_id\": \"7\",\n"
-	            "  \"trace_id\": \"abc\",\n"
-	            "  \"created_at_ms\": \"1700000000000\",\n"
-	            "  \"task_status_changed\": {\n"
-	            "    \"task_id\": \"7\",\n"
-	            "    \"from_status\": \"TASK_STATUS_TODO\",\n"
-	            "    \"to_status\": \"TASK_STATUS_RUNNING\",\n"
-	            "    \"actor\": \"cli\",\n"
-	            "    \"version\": \"2\"\n"
-	            "  }\n"
-	            "}");
+		    "{\n"
+		    "  \"id\": \"42\",\n"
+		    "  \"project_id\": \"1\",\n"
+		    "  \"event_type\": \"task.status.changed\",\n"
+		    "  \"task_id\": \"7\",\n"
+		    "  \"trace_id\": \"abc\",\n"
+		    "  \"created_at_ms\": \"1700000000000\",\n"
+		    "  \"task_status_changed\": {\n"
+		    "    \"task_id\": \"7\",\n"
+		    "    \"from_status\": \"TASK_STATUS_TODO\",\n"
+		    "    \"to_status\": \"TASK_STATUS_RUNNING\",\n"
+		    "    \"actor\": \"cli\",\n"
+		    "    \"version\": \"2\"\n"
+		    "  }\n"
+		    "}");
 }
 
 static void pretty_lists_put_each_element_on_its_own_line(void **state)
@@ -377,13 +377,13 @@ static void pretty_lists_put_each_element_on_its_own_line(void **state)
 	resp.n_tasks = 1;
 	resp.tasks = tasks;
 	expect_json(&resp.base, PBJSON_PRETTY,
-	            "{\n"
-	            "  \"tasks\": [\n"
-	            "    {\n"
-	            "      \"id\": \"1\"\n"
-	            "    }\n"
-	            "  ]\n"
-	            "}");
+		    "{\n"
+		    "  \"tasks\": [\n"
+		    "    {\n"
+		    "      \"id\": \"1\"\n"
+		    "    }\n"
+		    "  ]\n"
+		    "}");
 }
 
 static void encode_returns_an_object_the_caller_owns(void **state)
@@ -432,69 +432,69 @@ struct sample {
 };
 
 static const ProtobufCFieldDescriptor sample_fields[] = {
-        {.name = "d",
-         .id = 1,
-         .label = PROTOBUF_C_LABEL_NONE,
-         .type = PROTOBUF_C_TYPE_DOUBLE,
-         .offset = offsetof(struct sample, d)},
-        {.name = "f",
-         .id = 2,
-         .label = PROTOBUF_C_LABEL_NONE,
-         .type = PROTOBUF_C_TYPE_FLOAT,
-         .offset = offsetof(struct sample, f)},
-        {.name = "ob",
-         .id = 3,
-         .label = PROTOBUF_C_LABEL_OPTIONAL,
-         .type = PROTOBUF_C_TYPE_BOOL,
-         .quantifier_offset = offsetof(struct sample, has_ob),
-         .offset = offsetof(struct sample, ob)},
-        {.name = "os",
-         .id = 4,
-         .label = PROTOBUF_C_LABEL_OPTIONAL,
-         .type = PROTOBUF_C_TYPE_STRING,
-         .offset = offsetof(struct sample, os)},
-        {.name = "ci",
-         .id = 5,
-         .label = PROTOBUF_C_LABEL_NONE,
-         .type = PROTOBUF_C_TYPE_INT32,
-         .quantifier_offset = offsetof(struct sample, choice_case),
-         .offset = offsetof(struct sample, ci),
-         .flags = PROTOBUF_C_FIELD_FLAG_ONEOF},
-        {.name = "cs",
-         .id = 6,
-         .label = PROTOBUF_C_LABEL_NONE,
-         .type = PROTOBUF_C_TYPE_STRING,
-         .quantifier_offset = offsetof(struct sample, choice_case),
-         .offset = offsetof(struct sample, cs),
-         .flags = PROTOBUF_C_FIELD_FLAG_ONEOF},
-        {.name = "rd",
-         .id = 7,
-         .label = PROTOBUF_C_LABEL_REPEATED,
-         .type = PROTOBUF_C_TYPE_DOUBLE,
-         .quantifier_offset = offsetof(struct sample, n_rd),
-         .offset = offsetof(struct sample, rd)},
-        {.name = "rb",
-         .id = 8,
-         .label = PROTOBUF_C_LABEL_REPEATED,
-         .type = PROTOBUF_C_TYPE_BOOL,
-         .quantifier_offset = offsetof(struct sample, n_rb),
-         .offset = offsetof(struct sample, rb)},
-        {.name = "u64",
-         .id = 9,
-         .label = PROTOBUF_C_LABEL_NONE,
-         .type = PROTOBUF_C_TYPE_UINT64,
-         .offset = offsetof(struct sample, u64)},
+	{.name = "d",
+	 .id = 1,
+	 .label = PROTOBUF_C_LABEL_NONE,
+	 .type = PROTOBUF_C_TYPE_DOUBLE,
+	 .offset = offsetof(struct sample, d)},
+	{.name = "f",
+	 .id = 2,
+	 .label = PROTOBUF_C_LABEL_NONE,
+	 .type = PROTOBUF_C_TYPE_FLOAT,
+	 .offset = offsetof(struct sample, f)},
+	{.name = "ob",
+	 .id = 3,
+	 .label = PROTOBUF_C_LABEL_OPTIONAL,
+	 .type = PROTOBUF_C_TYPE_BOOL,
+	 .quantifier_offset = offsetof(struct sample, has_ob),
+	 .offset = offsetof(struct sample, ob)},
+	{.name = "os",
+	 .id = 4,
+	 .label = PROTOBUF_C_LABEL_OPTIONAL,
+	 .type = PROTOBUF_C_TYPE_STRING,
+	 .offset = offsetof(struct sample, os)},
+	{.name = "ci",
+	 .id = 5,
+	 .label = PROTOBUF_C_LABEL_NONE,
+	 .type = PROTOBUF_C_TYPE_INT32,
+	 .quantifier_offset = offsetof(struct sample, choice_case),
+	 .offset = offsetof(struct sample, ci),
+	 .flags = PROTOBUF_C_FIELD_FLAG_ONEOF},
+	{.name = "cs",
+	 .id = 6,
+	 .label = PROTOBUF_C_LABEL_NONE,
+	 .type = PROTOBUF_C_TYPE_STRING,
+	 .quantifier_offset = offsetof(struct sample, choice_case),
+	 .offset = offsetof(struct sample, cs),
+	 .flags = PROTOBUF_C_FIELD_FLAG_ONEOF},
+	{.name = "rd",
+	 .id = 7,
+	 .label = PROTOBUF_C_LABEL_REPEATED,
+	 .type = PROTOBUF_C_TYPE_DOUBLE,
+	 .quantifier_offset = offsetof(struct sample, n_rd),
+	 .offset = offsetof(struct sample, rd)},
+	{.name = "rb",
+	 .id = 8,
+	 .label = PROTOBUF_C_LABEL_REPEATED,
+	 .type = PROTOBUF_C_TYPE_BOOL,
+	 .quantifier_offset = offsetof(struct sample, n_rb),
+	 .offset = offsetof(struct sample, rb)},
+	{.name = "u64",
+	 .id = 9,
+	 .label = PROTOBUF_C_LABEL_NONE,
+	 .type = PROTOBUF_C_TYPE_UINT64,
+	 .offset = offsetof(struct sample, u64)},
 };
 
 static const ProtobufCMessageDescriptor sample_descriptor = {
-        .magic = PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
-        .name = "pbjtest.Sample",
-        .short_name = "Sample",
-        .c_name = "Sample",
-        .package_name = "pbjtest",
-        .sizeof_message = sizeof(struct sample),
-        .n_fields = sizeof(sample_fields) / sizeof(sample_fields[0]),
-        .fields = sample_fields,
+	.magic = PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+	.name = "pbjtest.Sample",
+	.short_name = "Sample",
+	.c_name = "Sample",
+	.package_name = "pbjtest",
+	.sizeof_message = sizeof(struct sample),
+	.n_fields = sizeof(sample_fields) / sizeof(sample_fields[0]),
+	.fields = sample_fields,
 };
 
 static struct sample sample_init(void)
@@ -582,36 +582,36 @@ static void repeated_bools_keep_false_elements(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test(empty_message_is_an_empty_object),
-	        cmocka_unit_test(int64_fields_are_json_strings),
-	        cmocka_unit_test(int32_fields_are_json_numbers),
-	        cmocka_unit_test(scalar_fields_holding_defaults_are_omitted),
-	        cmocka_unit_test(keys_follow_field_number_order),
-	        cmocka_unit_test(bool_fields_are_json_booleans),
-	        cmocka_unit_test(enum_fields_are_written_as_value_names),
-	        cmocka_unit_test(enum_number_outside_the_enum_is_written_as_a_number),
-	        cmocka_unit_test(strings_are_json_escaped_and_stay_utf8),
-	        cmocka_unit_test(string_that_is_not_utf8_fails_the_encoding),
-	        cmocka_unit_test(bytes_are_standard_base64_with_padding),
-	        cmocka_unit_test(empty_bytes_are_omitted),
-	        cmocka_unit_test(repeated_sub_messages_become_an_array_of_objects),
-	        cmocka_unit_test(empty_repeated_fields_are_omitted),
-	        cmocka_unit_test(repeated_scalars_keep_every_element_even_defaults),
-	        cmocka_unit_test(null_sub_message_is_omitted),
-	        cmocka_unit_test(sub_message_holding_defaults_is_an_empty_object),
-	        cmocka_unit_test(list_response_nests_each_task),
-	        cmocka_unit_test(oneof_member_is_written_when_it_is_the_set_case),
-	        cmocka_unit_test(oneof_member_holding_defaults_is_still_written),
-	        cmocka_unit_test(oneof_member_that_is_not_the_set_case_is_omitted),
-	        cmocka_unit_test(pretty_flag_indents_by_two_spaces),
-	        cmocka_unit_test(pretty_lists_put_each_element_on_its_own_line),
-	        cmocka_unit_test(encode_returns_an_object_the_caller_owns),
-	        cmocka_unit_test(floats_and_doubles_are_numbers_in_their_shortest_form),
-	        cmocka_unit_test(non_finite_reals_are_strings),
-	        cmocka_unit_test(uint64_fields_are_json_strings),
-	        cmocka_unit_test(proto2_optionals_are_written_when_present_even_if_default),
-	        cmocka_unit_test(oneof_scalar_member_holding_default_is_still_written),
-	        cmocka_unit_test(repeated_bools_keep_false_elements),
+		cmocka_unit_test(empty_message_is_an_empty_object),
+		cmocka_unit_test(int64_fields_are_json_strings),
+		cmocka_unit_test(int32_fields_are_json_numbers),
+		cmocka_unit_test(scalar_fields_holding_defaults_are_omitted),
+		cmocka_unit_test(keys_follow_field_number_order),
+		cmocka_unit_test(bool_fields_are_json_booleans),
+		cmocka_unit_test(enum_fields_are_written_as_value_names),
+		cmocka_unit_test(enum_number_outside_the_enum_is_written_as_a_number),
+		cmocka_unit_test(strings_are_json_escaped_and_stay_utf8),
+		cmocka_unit_test(string_that_is_not_utf8_fails_the_encoding),
+		cmocka_unit_test(bytes_are_standard_base64_with_padding),
+		cmocka_unit_test(empty_bytes_are_omitted),
+		cmocka_unit_test(repeated_sub_messages_become_an_array_of_objects),
+		cmocka_unit_test(empty_repeated_fields_are_omitted),
+		cmocka_unit_test(repeated_scalars_keep_every_element_even_defaults),
+		cmocka_unit_test(null_sub_message_is_omitted),
+		cmocka_unit_test(sub_message_holding_defaults_is_an_empty_object),
+		cmocka_unit_test(list_response_nests_each_task),
+		cmocka_unit_test(oneof_member_is_written_when_it_is_the_set_case),
+		cmocka_unit_test(oneof_member_holding_defaults_is_still_written),
+		cmocka_unit_test(oneof_member_that_is_not_the_set_case_is_omitted),
+		cmocka_unit_test(pretty_flag_indents_by_two_spaces),
+		cmocka_unit_test(pretty_lists_put_each_element_on_its_own_line),
+		cmocka_unit_test(encode_returns_an_object_the_caller_owns),
+		cmocka_unit_test(floats_and_doubles_are_numbers_in_their_shortest_form),
+		cmocka_unit_test(non_finite_reals_are_strings),
+		cmocka_unit_test(uint64_fields_are_json_strings),
+		cmocka_unit_test(proto2_optionals_are_written_when_present_even_if_default),
+		cmocka_unit_test(oneof_scalar_member_holding_default_is_still_written),
+		cmocka_unit_test(repeated_bools_keep_false_elements),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

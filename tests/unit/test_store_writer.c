@@ -63,10 +63,10 @@ static int count_rows(const char *where)
 
 struct insert {
 	int value;
-	int fail;             /* insert, then fail: must be rolled back */
+	int fail; /* insert, then fail: must be rolled back */
 	struct store *gate_store; /* if set: hold the writer until this many writes queue up */
 	uint64_t gate_depth;
-	atomic_int entered;   /* set when the writer started this write */
+	atomic_int entered; /* set when the writer started this write */
 };
 
 static int insert_write(sqlite3 *db, void *arg, bbb_status *st)
@@ -229,7 +229,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(failing_write_rolls_back_alone, setup, teardown),
 		cmocka_unit_test_setup_teardown(write_past_its_deadline_is_not_run, setup, teardown),
 		cmocka_unit_test_setup_teardown(write_lock_held_elsewhere_gives_db_locked_and_loses_nothing, setup,
-		                                teardown),
+						teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
