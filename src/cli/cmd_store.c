@@ -29,16 +29,6 @@ static const char *store_db_path(const struct cli_args *a)
 	return db != NULL && db[0] != '\0' ? db : "./beebeebrain.db";
 }
 
-/* Refuses to touch a database a running server holds. */
-static int store_require_offline(const char *db, bbb_status *st)
-{
-	int pid = lockfile_holder(db);
-
-	if (pid > 0)
-		return status_fail(st, "DB_IN_USE", "database %s is held by a running server (pid %d); stop it first",
-				   db, pid);
-	return 0;
-}
 
 static void migrate_print(const ProtobufCMessage *m)
 {
@@ -80,19 +70,36 @@ static int migrate_status_local(sqlite3 *db, Beebeebrain__V1__MigrationStatusRes
 	return 0;
 }
 
+/* migrate status while a server holds the database: ask it. */
+static int migrate_status_remote(struct cli *cli)
+{
+	Beebeebrain__V1__MigrationStatusRequest req = BEEBEEBRAIN__V1__MIGRATION_STATUS_REQUEST__INIT;
+	Beebeebrain__V1__MigrationStatusResponse *resp;
+	bbb_status st;
+	bbb_client *c;
+	int rc = 0;
+
+	if ((c = cli_client(cli, &rc)) == NULL)
+		return rc;
+	if (bbb_admin_migration_status(c, &req, &resp, &st) != 0)
+		return cli_report(&st);
+	return cli_output(cli, &resp->base, migrate_print);
+}
+
 int cmd_migrate(struct cli *cli, int argc, char **argv)
 {
 	static const char usage[] = "beebeebrain migrate status|up|down [N] [--db PATH]\n"
-				    "  status: applied and pending migrations\n"
+				    "  status: applied and pending migrations (asks the server when one holds the database)\n"
 				    "  up [N]: apply N pending migrations (default all)\n"
 				    "  down [N]: revert the N newest migrations (default 1)\n"
-				    "Offline: refused while a server holds the database.";
+				    "up and down are offline: refused while a server holds the database.";
 	struct migration_set set = migrate_builtin();
 	Beebeebrain__V1__MigrationStatusResponse *resp = NULL;
 	struct cli_args a;
 	const char *db_path, *sub;
 	int64_t n = 0;
 	int done = 0, rc;
+	struct lockfile lock;
 	sqlite3 *db;
 	bbb_status st;
 
@@ -110,14 +117,19 @@ int cmd_migrate(struct cli *cli, int argc, char **argv)
 	if (a.a_npos == 2 && (strcmp(sub, "status") == 0 || cli_pos_id(cli, &a, 1, "N", &n) != 0))
 		return strcmp(sub, "status") == 0 ? cli_usage_error(cli, "migrate status takes no N") : CLI_USAGE;
 	db_path = store_db_path(&a);
-	if (store_require_offline(db_path, &st) != 0)
+	if (strcmp(sub, "status") == 0 && lockfile_holder(db_path) != 0)
+		return migrate_status_remote(cli);
+	/* Hold the server lock while migrating, so no server starts meanwhile. */
+	if (lockfile_acquire(&lock, db_path, &st) != 0)
 		return cli_report(&st);
 	if (strcmp(sub, "status") != 0 || access(db_path, F_OK) == 0)
 		rc = store_conn_open(db_path, 0, 1, 5000, &db, &st);
 	else
 		rc = status_fail(&st, "INTERNAL_ERROR", "database %s does not exist", db_path);
-	if (rc != 0)
+	if (rc != 0) {
+		lockfile_release(&lock);
 		return cli_report(&st);
+	}
 	if (strcmp(sub, "up") == 0)
 		rc = migrate_up(db, &set, (int)n, &done, &st);
 	else if (strcmp(sub, "down") == 0)
@@ -125,6 +137,7 @@ int cmd_migrate(struct cli *cli, int argc, char **argv)
 	if (rc == 0)
 		rc = migrate_status_local(db, &resp, &st);
 	store_conn_close(db);
+	lockfile_release(&lock);
 	if (rc != 0)
 		return cli_report(&st);
 	if (strcmp(sub, "status") != 0 && !cli->c_json)
@@ -221,7 +234,9 @@ int cmd_restore(struct cli *cli, int argc, char **argv)
 	struct cli_args a;
 	const char *db_path;
 	char saved[PATH_MAX] = "";
+	struct lockfile lock;
 	bbb_status st;
+	int rc;
 
 	cli->c_usage = usage;
 	status_clear(&st);
@@ -232,9 +247,11 @@ int cmd_restore(struct cli *cli, int argc, char **argv)
 	if (a.a_npos != 1)
 		return cli_usage_error(cli, "restore needs FILE");
 	db_path = store_db_path(&a);
-	if (store_require_offline(db_path, &st) != 0)
+	if (lockfile_acquire(&lock, db_path, &st) != 0)
 		return cli_report(&st);
-	if (backup_restore(a.a_pos[0], db_path, saved, sizeof(saved), &st) != 0)
+	rc = backup_restore(a.a_pos[0], db_path, saved, sizeof(saved), &st);
+	lockfile_release(&lock);
+	if (rc != 0)
 		return cli_report(&st);
 	if (cli->c_json) {
 		json_t *o =

@@ -7,9 +7,17 @@
  * FNV-1a 64 of the up script, in hex: a database whose recorded checksums
  * differ from the binary's, or that has a version the binary does not know,
  * is refused.
+ *
+ * Scripts run with foreign key enforcement off (SQLite's own recipe for
+ * schema changes that rebuild tables; the pragma is a no-op inside a
+ * transaction, so it is switched around each one) and, when the connection
+ * had it on, `PRAGMA foreign_key_check` must come back empty before the
+ * migration commits. A script must not BEGIN or COMMIT itself.
  */
 #ifndef BBB_MIGRATE_H
 #define BBB_MIGRATE_H
+
+#include <stdint.h>
 
 #include <sqlite3.h>
 
@@ -22,6 +30,7 @@ struct migration {
 	const char *down_sql;
 };
 
+/* Migrations sorted by strictly increasing version (> 0). */
 struct migration_set {
 	const struct migration *m;
 	int count;
@@ -34,19 +43,38 @@ extern const int migrations_builtin_count;
 struct migration_set migrate_builtin(void);
 
 struct migrate_state {
-	int current;  /* highest applied version, 0 when none */
-	int latest;   /* highest version in the set */
-	int pending;  /* number of migrations not yet applied */
+	int current; /* highest applied version, 0 when none */
+	int latest; /* highest version in the set */
+	int pending; /* number of migrations not yet applied */
+};
+
+/* One migration of a set as seen in a database (migrate_status). */
+struct migrate_row {
+	int version;
+	char name[64];
+	char checksum[17]; /* of the binary's up script */
+	int applied; /* 1 when recorded in schema_migrations */
+	int64_t applied_at_ms; /* 0 when not applied */
 };
 
 /* Creates schema_migrations when missing, then checks the database against
- * the set: FAILED_PRECONDITION "MIGRATION_MISMATCH" when a recorded version is
- * unknown to the set (newer database) or its checksum differs (tampered). */
+ * the set: FAILED_PRECONDITION "SCHEMA_MISMATCH" when a recorded version is
+ * unknown to the set (newer database) or its checksum differs (tampered).
+ * `out` may be NULL. */
 int migrate_check(sqlite3 *db, const struct migration_set *set, struct migrate_state *out, bbb_status *st);
-/* Applies up to `n` pending migrations (n <= 0: all). *applied gets the count. */
+/* Applies up to `n` pending migrations (n <= 0: all), oldest first, each in
+ * its own BEGIN IMMEDIATE transaction. *applied gets the count committed,
+ * also on failure (a failed migration is rolled back entirely). */
 int migrate_up(sqlite3 *db, const struct migration_set *set, int n, int *applied, bbb_status *st);
-/* Reverts the `n` newest applied migrations (n <= 0 means 1). */
+/* Reverts the `n` newest applied migrations (n <= 0 means 1; more than are
+ * applied means all), newest first. *reverted as *applied above. */
 int migrate_down(sqlite3 *db, const struct migration_set *set, int n, int *reverted, bbb_status *st);
+/* Every migration of the set, in version order, into rows[0..*n) (max must be
+ * >= set->count, else INTERNAL_ERROR), and the state. Runs migrate_check and
+ * returns its result, but fills rows, *n and *state even when the check fails,
+ * so that a status command can show the table next to the error. */
+int migrate_status(sqlite3 *db, const struct migration_set *set, struct migrate_row *rows, int max, int *n,
+		   struct migrate_state *state, bbb_status *st);
 /* Hex FNV-1a 64 of `sql` into buf (at least 17 bytes). */
 void migrate_checksum(const char *sql, char *buf);
 

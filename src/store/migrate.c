@@ -1,0 +1,418 @@
+/*
+ * Schema migrations: applying, reverting and checking the scripts of a
+ * migration_set against a database's schema_migrations table.
+ *
+ * The design in brief:
+ *   - schema_migrations is the only truth about what a database contains;
+ *     its rows are written in the same transaction as the script they record,
+ *     so a crash leaves either both or neither.
+ *   - Every entry point first runs migrate_check, so nothing is ever applied
+ *     to (or reverted from) a database that is newer than the binary or whose
+ *     history was changed: the operator is told instead.
+ *   - One migration, one BEGIN IMMEDIATE transaction. sqlite3_exec stops at
+ *     the first failing statement but does not undo the ones before it; the
+ *     ROLLBACK here does, so a failed script leaves no trace.
+ *   - Foreign key enforcement is off while a script runs (SQLite cannot
+ *     change it inside a transaction, and table rebuilds need it off); when
+ *     the connection had it on, PRAGMA foreign_key_check must be empty before
+ *     the commit, so the result is exactly as strict.
+ */
+#include "store/migrate.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "common/clock.h"
+#include "common/status.h"
+
+struct migration_set migrate_builtin(void)
+{
+	struct migration_set set = {migrations_builtin, migrations_builtin_count};
+
+	return set;
+}
+
+void migrate_checksum(const char *sql, char *buf)
+{
+	uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a 64 offset basis */
+
+	for (const unsigned char *p = (const unsigned char *)sql; *p != '\0'; p++) {
+		h ^= *p;
+		h *= 0x100000001b3ULL; /* FNV-1a 64 prime */
+	}
+	snprintf(buf, 17, "%016" PRIx64, h);
+}
+
+/* Maps a failed SQLite call to a status; BUSY/LOCKED is the caller's to retry. */
+static int migrate_fail_sqlite(bbb_status *st, sqlite3 *db, int rc, const char *what)
+{
+	int primary = rc & 0xff;
+
+	if (primary == SQLITE_BUSY || primary == SQLITE_LOCKED)
+		return status_fail(st, "DB_LOCKED", "%s: database is locked (%s)", what, sqlite3_errmsg(db));
+	return status_fail(st, "INTERNAL_ERROR", "%s: %s", what, sqlite3_errmsg(db));
+}
+
+static const struct migration *migrate_find(const struct migration_set *set, int version)
+{
+	for (int i = 0; i < set->count; i++)
+		if (set->m[i].version == version)
+			return &set->m[i];
+	return NULL;
+}
+
+static int migrate_latest(const struct migration_set *set)
+{
+	return set->count > 0 ? set->m[set->count - 1].version : 0;
+}
+
+static int migrate_validate_set(const struct migration_set *set, bbb_status *st)
+{
+	int prev = 0;
+
+	for (int i = 0; i < set->count; i++) {
+		const struct migration *m = &set->m[i];
+
+		if (m->version <= prev || m->name == NULL || m->up_sql == NULL || m->down_sql == NULL)
+			return status_fail(st, "INTERNAL_ERROR",
+			                   "migration set is malformed at entry %d (version %d): versions must "
+			                   "increase and every migration needs a name, an up and a down script",
+			                   i, m->version);
+		prev = m->version;
+	}
+	return 0;
+}
+
+static int migrate_exec(sqlite3 *db, const char *sql, bbb_status *st)
+{
+	int rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+
+	if (rc != SQLITE_OK)
+		return migrate_fail_sqlite(st, db, rc, sql);
+	return 0;
+}
+
+/* Runs a one-row, one-integer query; *out gets 0 when there is no row or NULL. */
+static int migrate_query_int(sqlite3 *db, const char *sql, int64_t *out, bbb_status *st)
+{
+	sqlite3_stmt *stmt = NULL;
+	int rc;
+
+	*out = 0;
+	rc = sqlite3_prepare_v2(db, sql, -1, &stmt, NULL);
+	if (rc != SQLITE_OK)
+		return migrate_fail_sqlite(st, db, rc, sql);
+	rc = sqlite3_step(stmt);
+	*out = rc == SQLITE_ROW ? sqlite3_column_int64(stmt, 0) : 0;
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		migrate_fail_sqlite(st, db, rc, sql);
+		sqlite3_finalize(stmt);
+		return -1;
+	}
+	sqlite3_finalize(stmt);
+	return 0;
+}
+
+/* Creates the table only when missing, so that checking a database that is
+ * already migrated does not need a write lock. */
+static int migrate_ensure_table(sqlite3 *db, bbb_status *st)
+{
+	int64_t exists;
+
+	if (migrate_query_int(db,
+	                      "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'",
+	                      &exists, st) < 0)
+		return -1;
+	if (exists)
+		return 0;
+	return migrate_exec(db,
+	                    "CREATE TABLE IF NOT EXISTS schema_migrations ("
+	                    "version INTEGER PRIMARY KEY, name TEXT NOT NULL, checksum TEXT NOT NULL, "
+	                    "applied_at INTEGER NOT NULL)",
+	                    st);
+}
+
+/* Compares one recorded row with the set. Returns 0 when it matches, else
+ * fills *st with SCHEMA_MISMATCH and returns -1. */
+static int migrate_check_row(const struct migration_set *set, int version, const char *checksum, bbb_status *st)
+{
+	const struct migration *m = migrate_find(set, version);
+	char expected[17];
+
+	if (m == NULL && version > migrate_latest(set))
+		return status_fail(st, "SCHEMA_MISMATCH",
+		                   "database schema version %d is newer than this binary (latest %d); use a newer "
+		                   "beebeebrain",
+		                   version, migrate_latest(set));
+	if (m == NULL)
+		return status_fail(st, "SCHEMA_MISMATCH",
+		                   "database has migration %d, which this binary does not know (latest %d)", version,
+		                   migrate_latest(set));
+	migrate_checksum(m->up_sql, expected);
+	if (strcmp(expected, checksum) != 0)
+		return status_fail(st, "SCHEMA_MISMATCH",
+		                   "migration %d (%s) was changed after it was applied: checksum %s in database, %s "
+		                   "in binary",
+		                   version, m->name, checksum, expected);
+	return 0;
+}
+
+int migrate_check(sqlite3 *db, const struct migration_set *set, struct migrate_state *out, bbb_status *st)
+{
+	static const char sql[] = "SELECT version, checksum FROM schema_migrations ORDER BY version";
+	struct migrate_state state = {0, migrate_latest(set), set->count};
+	sqlite3_stmt *stmt = NULL;
+	int mismatch = 0;
+	int rc;
+
+	if (migrate_validate_set(set, st) < 0 || migrate_ensure_table(db, st) < 0)
+		return -1;
+	rc = sqlite3_prepare_v2(db, sql, -1, &stmt, NULL);
+	if (rc != SQLITE_OK)
+		return migrate_fail_sqlite(st, db, rc, sql);
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		int version = sqlite3_column_int(stmt, 0);
+		const char *checksum = (const char *)sqlite3_column_text(stmt, 1);
+
+		state.current = version;
+		if (migrate_find(set, version) != NULL)
+			state.pending--;
+		/* Keep the first mismatch, but read on so the state is complete. */
+		if (!mismatch && migrate_check_row(set, version, checksum ? checksum : "", st) < 0)
+			mismatch = 1;
+	}
+	sqlite3_finalize(stmt);
+	if (rc != SQLITE_DONE)
+		return migrate_fail_sqlite(st, db, rc, sql);
+	if (out != NULL)
+		*out = state;
+	return mismatch ? -1 : 0;
+}
+
+/* 1 when `version` is recorded (with its time in *applied_at), 0 when not,
+ * -1 on error. */
+static int migrate_is_applied(sqlite3 *db, int version, int64_t *applied_at, bbb_status *st)
+{
+	static const char sql[] = "SELECT applied_at FROM schema_migrations WHERE version = ?";
+	sqlite3_stmt *stmt = NULL;
+	int rc;
+
+	rc = sqlite3_prepare_v2(db, sql, -1, &stmt, NULL);
+	if (rc != SQLITE_OK)
+		return migrate_fail_sqlite(st, db, rc, sql);
+	sqlite3_bind_int(stmt, 1, version);
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW) {
+		*applied_at = sqlite3_column_int64(stmt, 0);
+		sqlite3_finalize(stmt);
+		return 1;
+	}
+	*applied_at = 0;
+	if (rc != SQLITE_DONE)
+		migrate_fail_sqlite(st, db, rc, sql);
+	sqlite3_finalize(stmt);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* Inserts (up) or deletes (down) the schema_migrations row of m. */
+static int migrate_record(sqlite3 *db, const struct migration *m, int up, bbb_status *st)
+{
+	const char *sql = up ? "INSERT INTO schema_migrations (version, name, checksum, applied_at) VALUES (?, ?, ?, ?)"
+	                     : "DELETE FROM schema_migrations WHERE version = ?";
+	sqlite3_stmt *stmt = NULL;
+	char checksum[17];
+	int rc;
+
+	rc = sqlite3_prepare_v2(db, sql, -1, &stmt, NULL);
+	if (rc != SQLITE_OK)
+		return migrate_fail_sqlite(st, db, rc, sql);
+	sqlite3_bind_int(stmt, 1, m->version);
+	if (up) {
+		migrate_checksum(m->up_sql, checksum);
+		sqlite3_bind_text(stmt, 2, m->name, -1, SQLITE_STATIC);
+		sqlite3_bind_text(stmt, 3, checksum, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_int64(stmt, 4, clock_now_ms());
+	}
+	rc = sqlite3_step(stmt);
+	if (rc != SQLITE_DONE) {
+		migrate_fail_sqlite(st, db, rc, sql);
+		sqlite3_finalize(stmt);
+		return -1;
+	}
+	sqlite3_finalize(stmt);
+	if (sqlite3_changes(db) != 1)
+		return status_fail(st, "INTERNAL_ERROR", "migration %d (%s): schema_migrations row not %s", m->version,
+		                   m->name, up ? "inserted" : "found");
+	return 0;
+}
+
+/* The first row of PRAGMA foreign_key_check, as a failure. */
+static int migrate_fk_check(sqlite3 *db, const struct migration *m, const char *dir, bbb_status *st)
+{
+	static const char sql[] = "PRAGMA foreign_key_check";
+	sqlite3_stmt *stmt = NULL;
+	int rc;
+
+	rc = sqlite3_prepare_v2(db, sql, -1, &stmt, NULL);
+	if (rc != SQLITE_OK)
+		return migrate_fail_sqlite(st, db, rc, sql);
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW) {
+		status_fail(st, "INTERNAL_ERROR",
+		            "migration %d (%s) %s would leave a foreign key violation: row %lld of table %s "
+		            "references missing %s",
+		            m->version, m->name, dir, (long long)sqlite3_column_int64(stmt, 1),
+		            (const char *)sqlite3_column_text(stmt, 0), (const char *)sqlite3_column_text(stmt, 2));
+	} else if (rc != SQLITE_DONE) {
+		migrate_fail_sqlite(st, db, rc, sql);
+	}
+	sqlite3_finalize(stmt);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* Runs one script and its bookkeeping in one transaction. */
+static int migrate_run_one(sqlite3 *db, const struct migration *m, int up, bbb_status *st)
+{
+	const char *dir = up ? "up" : "down";
+	char what[128];
+	char *err = NULL;
+	int64_t fk_on;
+	int rc;
+
+	if (migrate_query_int(db, "PRAGMA foreign_keys", &fk_on, st) < 0)
+		return -1;
+	if (fk_on && migrate_exec(db, "PRAGMA foreign_keys = OFF", st) < 0)
+		return -1;
+	snprintf(what, sizeof(what), "migration %d (%s) %s: BEGIN IMMEDIATE", m->version, m->name, dir);
+	rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+	if (rc != SQLITE_OK) {
+		migrate_fail_sqlite(st, db, rc, what);
+		goto fail;
+	}
+	rc = sqlite3_exec(db, up ? m->up_sql : m->down_sql, NULL, NULL, &err);
+	if (rc != SQLITE_OK) {
+		status_fail(st, (rc & 0xff) == SQLITE_BUSY ? "DB_LOCKED" : "INTERNAL_ERROR",
+		            "migration %d (%s) %s failed: %s", m->version, m->name, dir,
+		            err ? err : sqlite3_errstr(rc));
+		sqlite3_free(err);
+		goto fail;
+	}
+	/* A COMMIT or ROLLBACK inside the script would have made part of the
+	 * migration permanent outside our bookkeeping. */
+	if (sqlite3_get_autocommit(db)) {
+		status_fail(st, "INTERNAL_ERROR",
+		            "migration %d (%s) %s ended the transaction itself; scripts must not "
+		            "BEGIN, COMMIT or ROLLBACK",
+		            m->version, m->name, dir);
+		goto fail;
+	}
+	if (fk_on && migrate_fk_check(db, m, dir, st) < 0)
+		goto fail;
+	if (migrate_record(db, m, up, st) < 0)
+		goto fail;
+	snprintf(what, sizeof(what), "migration %d (%s) %s: COMMIT", m->version, m->name, dir);
+	rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+	if (rc != SQLITE_OK) {
+		migrate_fail_sqlite(st, db, rc, what);
+		goto fail;
+	}
+	if (fk_on)
+		return migrate_exec(db, "PRAGMA foreign_keys = ON", st);
+	return 0;
+
+fail:
+	if (!sqlite3_get_autocommit(db))
+		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+	if (fk_on)
+		sqlite3_exec(db, "PRAGMA foreign_keys = ON", NULL, NULL, NULL);
+	return -1;
+}
+
+int migrate_up(sqlite3 *db, const struct migration_set *set, int n, int *applied, bbb_status *st)
+{
+	int64_t applied_at;
+
+	*applied = 0;
+	if (migrate_check(db, set, NULL, st) < 0)
+		return -1;
+	for (int i = 0; i < set->count && (n <= 0 || *applied < n); i++) {
+		int is = migrate_is_applied(db, set->m[i].version, &applied_at, st);
+
+		if (is < 0)
+			return -1;
+		if (is)
+			continue;
+		if (migrate_run_one(db, &set->m[i], 1, st) < 0)
+			return -1;
+		(*applied)++;
+	}
+	return 0;
+}
+
+int migrate_down(sqlite3 *db, const struct migration_set *set, int n, int *reverted, bbb_status *st)
+{
+	int64_t newest;
+
+	*reverted = 0;
+	if (n <= 0)
+		n = 1;
+	if (migrate_check(db, set, NULL, st) < 0)
+		return -1;
+	while (*reverted < n) {
+		const struct migration *m;
+
+		if (migrate_query_int(db, "SELECT max(version) FROM schema_migrations", &newest, st) < 0)
+			return -1;
+		if (newest == 0)
+			break;
+		/* Only if someone else changed the table since migrate_check. */
+		m = migrate_find(set, (int)newest);
+		if (m == NULL)
+			return status_fail(st, "SCHEMA_MISMATCH", "database schema version %lld appeared meanwhile",
+			                   (long long)newest);
+		if (migrate_run_one(db, m, 0, st) < 0)
+			return -1;
+		(*reverted)++;
+	}
+	return 0;
+}
+
+int migrate_status(sqlite3 *db, const struct migration_set *set, struct migrate_row *rows, int max, int *n,
+                   struct migrate_state *state, bbb_status *st)
+{
+	bbb_status check_st;
+	int check_rc;
+
+	*n = 0;
+	memset(state, 0, sizeof(*state));
+	if (max < set->count)
+		return status_fail(st, "INTERNAL_ERROR", "migrate_status: room for %d rows, the set has %d", max,
+		                   set->count);
+	status_clear(&check_st);
+	check_rc = migrate_check(db, set, state, &check_st);
+	/* Only a mismatch still lets us read the table; anything else is fatal. */
+	if (check_rc < 0 && strcmp(check_st.reason, "SCHEMA_MISMATCH") != 0) {
+		*st = check_st;
+		return -1;
+	}
+	for (int i = 0; i < set->count; i++) {
+		struct migrate_row *r = &rows[i];
+		int is;
+
+		memset(r, 0, sizeof(*r));
+		r->version = set->m[i].version;
+		snprintf(r->name, sizeof(r->name), "%s", set->m[i].name);
+		migrate_checksum(set->m[i].up_sql, r->checksum);
+		is = migrate_is_applied(db, r->version, &r->applied_at_ms, st);
+		if (is < 0)
+			return -1;
+		r->applied = is;
+		(*n)++;
+	}
+	if (check_rc < 0) {
+		*st = check_st;
+		return -1;
+	}
+	return 0;
+}
