@@ -13,13 +13,27 @@
  * unpacks the RpcResponse.
  *
  * Return value: 0 on success (*resp set, free it with bbb_free()), -1 on
- * failure (*resp NULL, *st filled). A failure is either an answer of the
- * server (st->code and st->reason as in SPEC section 9) or a local one:
- * st->code UNAVAILABLE with reason "SERVER_UNREACHABLE" when the server could
- * not be reached, DEADLINE_EXCEEDED when no reply came within the timeout.
+ * failure (*resp NULL). *st is filled either way: on success code 0 and the
+ * trace id. A failure is either an answer of the server (st->code,
+ * st->reason, st->message and st->violations as in SPEC section 9) or a local
+ * one:
+ *   UNAVAILABLE        SERVER_UNREACHABLE  no server at open; no connection to
+ *                                          send on within the timeout (nothing
+ *                                          was sent); or the connection dropped
+ *                                          while waiting for the reply (the
+ *                                          request is not sent again: no call
+ *                                          runs twice by accident, SPEC 2)
+ *   DEADLINE_EXCEEDED  DEADLINE_EXCEEDED   sent, but no reply within the timeout
+ *                                          (plus a short grace for the server's
+ *                                          own DEADLINE_EXCEEDED answer)
+ *   INVALID_ARGUMENT   MALFORMED_REQUEST   req is not of the method's input type
+ *   UNIMPLEMENTED      UNKNOWN_METHOD      no such method in the service
+ *   INTERNAL           MALFORMED_RESPONSE  the reply does not decode
+ * Branch on st->code and st->reason, never on st->message.
  *
  * Thread safety: one bbb_client may be used by several threads at once; each
- * call uses its own nng context.
+ * call uses its own nng context. Only bbb_client_close must not overlap any
+ * other use of the client.
  */
 #ifndef BEEBEEBRAIN_CLIENT_H
 #define BEEBEEBRAIN_CLIENT_H
@@ -62,8 +76,8 @@ struct bbb_violation {
 
 /* An error as a value: fixed size, nothing to free. */
 typedef struct bbb_status {
-	int code;         /* enum bbb_code */
-	char reason[48];  /* UPPER_SNAKE, e.g. "TASK_NOT_FOUND" */
+	int code; /* enum bbb_code */
+	char reason[48]; /* UPPER_SNAKE, e.g. "TASK_NOT_FOUND" */
 	char message[512];
 	char trace_id[48];
 	int n_violations;
@@ -78,25 +92,28 @@ int bbb_status_unreachable(const bbb_status *st);
 typedef struct bbb_client bbb_client;
 
 struct bbb_client_options {
-	const char *url;         /* NULL: $BEEBEEBRAIN_RPC_URL, else tcp://127.0.0.1:7420 */
-	const char *api_key;     /* NULL: $BEEBEEBRAIN_API_KEY, else none */
-	uint32_t timeout_ms;     /* per call, client side and sent to the server; 0: 30000 */
+	const char *url; /* NULL: $BEEBEEBRAIN_RPC_URL, else tcp://127.0.0.1:7420 */
+	const char *api_key; /* NULL: $BEEBEEBRAIN_API_KEY, else none */
+	uint32_t timeout_ms; /* per call, client side and sent to the server; 0: 30000 */
 };
 
-/* Opens a client and dials the server once. Returns NULL with *st filled
- * (SERVER_UNREACHABLE) when the server cannot be reached. */
+/* Opens a client and dials the server once, synchronously. Returns NULL with
+ * *st filled (SERVER_UNREACHABLE, the message naming the URL and the cause)
+ * when the server cannot be reached or the URL is not valid. Once connected,
+ * a lost connection is redialled in the background. opts may be NULL. */
 bbb_client *bbb_client_open(const struct bbb_client_options *opts, bbb_status *st);
 void bbb_client_close(bbb_client *c);
-/* Changes the per-call timeout for later calls. */
+/* Changes the per-call timeout for later calls; 0 restores the default. */
 void bbb_client_set_timeout(bbb_client *c, uint32_t timeout_ms);
-/* Trace id sent with the next calls; NULL or "" lets the server make one. */
+/* Trace id sent with the next calls (at most 47 characters kept); NULL or ""
+ * lets the server make one. The id the server used comes back in st->trace_id. */
 void bbb_client_set_trace_id(bbb_client *c, const char *trace_id);
 
 /* The generic call under every typed function. `method` is the method's short
  * name within `service` ("GetTask"); `req` must be of the method's input type.
  * On success *resp is a message of the output type, freed with bbb_free(). */
-int bbb_call(bbb_client *c, const ProtobufCServiceDescriptor *service, const char *method,
-             const ProtobufCMessage *req, ProtobufCMessage **resp, bbb_status *st);
+int bbb_call(bbb_client *c, const ProtobufCServiceDescriptor *service, const char *method, const ProtobufCMessage *req,
+	     ProtobufCMessage **resp, bbb_status *st);
 
 /* Frees a response returned by any call (NULL is allowed). */
 void bbb_free(void *resp);

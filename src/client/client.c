@@ -1,0 +1,507 @@
+/*
+ * The C client library behind <beebeebrain/client.h>.
+ *
+ * A bbb_client is one nng req0 socket with one dialer. Every call, typed or
+ * generic, ends in bbb_call(), which
+ *   1. finds the method in the service's protobuf-c descriptor and checks that
+ *      the request is of the method's input type (a wrong type is refused here,
+ *      before anything reaches the wire);
+ *   2. wraps the packed request in an RpcRequest envelope (rpc.proto) with the
+ *      method's gRPC full name, timeout_ms, api_key, trace_id and a fresh
+ *      random request_id;
+ *   3. sends it and waits for the reply on an nng context of its own, then
+ *      copies the RpcResponse into the bbb_status and, on code 0, unpacks the
+ *      payload as the method's output type.
+ * The typed functions of <beebeebrain/client_api.h> are generated one-liners
+ * over bbb_call() (gen_client_api.c), so no method is marshalled by hand.
+ *
+ * nng 1.5.2 decisions (see NOTES-nng-protobuf-c.md):
+ *   - REQ resend is off (NNG_OPT_REQ_RESENDTIME infinite). req0 would send a
+ *     request again after 60 s, and again when its connection drops; SPEC
+ *     section 2 forbids running a call twice by accident. A dropped connection
+ *     fails the call with UNAVAILABLE instead; retrying is the caller's choice.
+ *     Contexts copy the resend time when opened, so it is set before any.
+ *   - One context and one aio per call, so concurrent calls on one client
+ *     never share request state. Send, wait, then receive, wait: a send and a
+ *     receive are never pending together on one context (a cancel crash).
+ *   - One deadline per call, timeout_ms plus a small margin, shared by the send
+ *     and the receive. A req0 send completes only when a connection takes the
+ *     request, so it waits while none is up (nng redials by itself after the
+ *     first dial); a send that times out sent nothing and is reported as
+ *     SERVER_UNREACHABLE, a receive that times out as DEADLINE_EXCEEDED.
+ *   - The first dial is synchronous, so that a server that is not there is
+ *     reported by bbb_client_open at once rather than by a call's timeout.
+ *
+ * Memory: a response is unpacked with protobuf-c's default allocator and freed
+ * by bbb_free(); everything else a call allocates is freed before it returns.
+ * The settings a caller may change (timeout, trace id) sit behind c_lock and
+ * are copied at the start of each call.
+ */
+#include <beebeebrain/client.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/req.h>
+
+#include <beebeebrain/v1/rpc.pb-c.h>
+
+#define CLIENT_DEFAULT_URL "tcp://127.0.0.1:7420"
+#define CLIENT_DEFAULT_TIMEOUT_MS 30000u
+/* Replies (task lists, logs) can be big; the server bounds requests itself. */
+#define CLIENT_RECV_MAX ((size_t)64 << 20)
+/* Waited past timeout_ms, so that the server's own DEADLINE_EXCEEDED reply
+ * (sent when timeout_ms runs out there) still arrives, with its trace id. */
+#define CLIENT_DEADLINE_MARGIN_MS 500
+#define CLIENT_REQUEST_ID_BYTES 16
+/* Trace ids are kept only as long as bbb_status can echo them. */
+#define CLIENT_TRACE_ID_MAX sizeof(((bbb_status *)0)->trace_id)
+
+struct bbb_client {
+	nng_socket c_sock;
+	char *c_url;
+	char *c_api_key; /* NULL: none */
+	pthread_mutex_t c_lock; /* guards c_timeout_ms and c_trace_id */
+	uint32_t c_timeout_ms;
+	char c_trace_id[CLIENT_TRACE_ID_MAX]; /* "": the server makes one */
+};
+
+/* What one call uses of the client's changeable settings, copied under c_lock. */
+struct client_settings {
+	uint32_t cs_timeout_ms;
+	char cs_trace_id[CLIENT_TRACE_ID_MAX];
+};
+
+static const char *const client_code_names[] = {
+	[BBB_OK] = "OK",
+	[BBB_CANCELLED] = "CANCELLED",
+	[BBB_UNKNOWN] = "UNKNOWN",
+	[BBB_INVALID_ARGUMENT] = "INVALID_ARGUMENT",
+	[BBB_DEADLINE_EXCEEDED] = "DEADLINE_EXCEEDED",
+	[BBB_NOT_FOUND] = "NOT_FOUND",
+	[BBB_ALREADY_EXISTS] = "ALREADY_EXISTS",
+	[BBB_PERMISSION_DENIED] = "PERMISSION_DENIED",
+	[BBB_RESOURCE_EXHAUSTED] = "RESOURCE_EXHAUSTED",
+	[BBB_FAILED_PRECONDITION] = "FAILED_PRECONDITION",
+	[BBB_ABORTED] = "ABORTED",
+	[BBB_OUT_OF_RANGE] = "OUT_OF_RANGE",
+	[BBB_UNIMPLEMENTED] = "UNIMPLEMENTED",
+	[BBB_INTERNAL] = "INTERNAL",
+	[BBB_UNAVAILABLE] = "UNAVAILABLE",
+	[15] = "DATA_LOSS", /* canonical, though no reason of ours uses it */
+	[BBB_UNAUTHENTICATED] = "UNAUTHENTICATED",
+};
+
+const char *bbb_code_name(int code)
+{
+	size_t n = sizeof(client_code_names) / sizeof(client_code_names[0]);
+
+	if (code < 0 || (size_t)code >= n)
+		return "UNKNOWN";
+	return client_code_names[code];
+}
+
+int bbb_status_unreachable(const bbb_status *st)
+{
+	return st != NULL && st->code == BBB_UNAVAILABLE && strcmp(st->reason, "SERVER_UNREACHABLE") == 0;
+}
+
+void bbb_free(void *resp)
+{
+	if (resp != NULL)
+		protobuf_c_message_free_unpacked(resp, NULL);
+}
+
+static void client_status_reset(bbb_status *st)
+{
+	st->code = BBB_OK;
+	st->reason[0] = '\0';
+	st->message[0] = '\0';
+	st->trace_id[0] = '\0';
+	st->n_violations = 0;
+}
+
+/* Sets a locally made failure; keeps a trace id already copied from a reply.
+ * Returns -1. */
+static int client_fail(bbb_status *st, int code, const char *reason, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static int client_fail(bbb_status *st, int code, const char *reason, const char *fmt, ...)
+{
+	va_list ap;
+
+	st->code = code;
+	snprintf(st->reason, sizeof(st->reason), "%s", reason);
+	va_start(ap, fmt);
+	vsnprintf(st->message, sizeof(st->message), fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+/* An nng failure while talking to the server, as client.h promises: waiting
+ * too long for the reply is DEADLINE_EXCEEDED; anything else, including
+ * waiting too long for a connection to send on, is SERVER_UNREACHABLE. */
+static int client_fail_nng(const bbb_client *c, bbb_status *st, int rv, int sent, uint32_t timeout_ms)
+{
+	if (rv == NNG_ETIMEDOUT && sent)
+		return client_fail(st, BBB_DEADLINE_EXCEEDED, "DEADLINE_EXCEEDED", "call to %s: no reply within %u ms",
+				   c->c_url, (unsigned)timeout_ms);
+	if (rv == NNG_ETIMEDOUT)
+		return client_fail(st, BBB_UNAVAILABLE, "SERVER_UNREACHABLE",
+				   "call to %s: no connection within %u ms (the request was not sent)", c->c_url,
+				   (unsigned)timeout_ms);
+	return client_fail(st, BBB_UNAVAILABLE, "SERVER_UNREACHABLE", "call to %s: %s", c->c_url, nng_strerror(rv));
+}
+
+/* An environment variable, NULL when unset or empty. */
+static const char *client_env(const char *name)
+{
+	const char *v = getenv(name);
+
+	return v != NULL && v[0] != '\0' ? v : NULL;
+}
+
+static void client_destroy(bbb_client *c)
+{
+	if (nng_socket_id(c->c_sock) > 0)
+		nng_close(c->c_sock);
+	pthread_mutex_destroy(&c->c_lock);
+	free(c->c_url);
+	free(c->c_api_key);
+	free(c);
+}
+
+/* Opens the req socket (resend off) and dials c_url once, synchronously. */
+static int client_connect(bbb_client *c, bbb_status *st)
+{
+	nng_dialer d;
+	int rv;
+
+	if ((rv = nng_req0_open(&c->c_sock)) != 0)
+		return client_fail(st, BBB_INTERNAL, "INTERNAL_ERROR", "nng_req0_open: %s", nng_strerror(rv));
+	rv = nng_socket_set_ms(c->c_sock, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
+	if (rv != 0)
+		return client_fail(st, BBB_INTERNAL, "INTERNAL_ERROR", "turning REQ resend off: %s", nng_strerror(rv));
+	/* A bad URL is reported like an absent server: either way there is
+	 * nobody to talk to, and the message names the URL and the cause. */
+	if ((rv = nng_dialer_create(&d, c->c_sock, c->c_url)) != 0)
+		return client_fail(st, BBB_UNAVAILABLE, "SERVER_UNREACHABLE", "cannot reach %s: %s", c->c_url,
+				   nng_strerror(rv));
+	if ((rv = nng_dialer_set_size(d, NNG_OPT_RECVMAXSZ, CLIENT_RECV_MAX)) != 0)
+		return client_fail(st, BBB_INTERNAL, "INTERNAL_ERROR", "setting the reply size limit: %s",
+				   nng_strerror(rv));
+	if ((rv = nng_dialer_start(d, 0)) != 0)
+		return client_fail(st, BBB_UNAVAILABLE, "SERVER_UNREACHABLE", "cannot reach %s: %s", c->c_url,
+				   nng_strerror(rv));
+	return 0;
+}
+
+bbb_client *bbb_client_open(const struct bbb_client_options *opts, bbb_status *st)
+{
+	bbb_status scratch;
+	bbb_client *c;
+	const char *url = opts != NULL ? opts->url : NULL;
+	const char *key = opts != NULL ? opts->api_key : NULL;
+
+	if (st == NULL)
+		st = &scratch;
+	client_status_reset(st);
+	if (url == NULL || url[0] == '\0')
+		url = client_env("BEEBEEBRAIN_RPC_URL");
+	if (url == NULL)
+		url = CLIENT_DEFAULT_URL;
+	if (key == NULL)
+		key = client_env("BEEBEEBRAIN_API_KEY");
+
+	c = calloc(1, sizeof(*c));
+	if (c == NULL) {
+		client_fail(st, BBB_INTERNAL, "INTERNAL_ERROR", "out of memory");
+		return NULL;
+	}
+	if (pthread_mutex_init(&c->c_lock, NULL) != 0) {
+		free(c);
+		client_fail(st, BBB_INTERNAL, "INTERNAL_ERROR", "pthread_mutex_init failed");
+		return NULL;
+	}
+	c->c_timeout_ms = opts != NULL && opts->timeout_ms > 0 ? opts->timeout_ms : CLIENT_DEFAULT_TIMEOUT_MS;
+	c->c_url = strdup(url);
+	c->c_api_key = key != NULL && key[0] != '\0' ? strdup(key) : NULL;
+	if (c->c_url == NULL || (key != NULL && key[0] != '\0' && c->c_api_key == NULL)) {
+		client_fail(st, BBB_INTERNAL, "INTERNAL_ERROR", "out of memory");
+		goto fail;
+	}
+	if (client_connect(c, st) != 0)
+		goto fail;
+	return c;
+
+fail:
+	client_destroy(c);
+	return NULL;
+}
+
+void bbb_client_close(bbb_client *c)
+{
+	if (c != NULL)
+		client_destroy(c);
+}
+
+void bbb_client_set_timeout(bbb_client *c, uint32_t timeout_ms)
+{
+	pthread_mutex_lock(&c->c_lock);
+	c->c_timeout_ms = timeout_ms > 0 ? timeout_ms : CLIENT_DEFAULT_TIMEOUT_MS;
+	pthread_mutex_unlock(&c->c_lock);
+}
+
+void bbb_client_set_trace_id(bbb_client *c, const char *trace_id)
+{
+	pthread_mutex_lock(&c->c_lock);
+	snprintf(c->c_trace_id, sizeof(c->c_trace_id), "%s", trace_id != NULL ? trace_id : "");
+	pthread_mutex_unlock(&c->c_lock);
+}
+
+static void client_settings_copy(bbb_client *c, struct client_settings *cs)
+{
+	pthread_mutex_lock(&c->c_lock);
+	cs->cs_timeout_ms = c->c_timeout_ms;
+	memcpy(cs->cs_trace_id, c->c_trace_id, sizeof(cs->cs_trace_id));
+	pthread_mutex_unlock(&c->c_lock);
+}
+
+static int client_urandom(unsigned char *buf, size_t n)
+{
+	ssize_t got;
+	int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -1;
+	got = read(fd, buf, n);
+	close(fd);
+	return got == (ssize_t)n ? 0 : -1;
+}
+
+/* A fresh request_id: 32 lower-case hex digits from the kernel's CSPRNG.
+ * Collisions must not happen (the server answers a repeated id from its
+ * reply cache), so there is no weak fallback: no randomness, no call. */
+static int client_request_id(char out[2 * CLIENT_REQUEST_ID_BYTES + 1])
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char raw[CLIENT_REQUEST_ID_BYTES];
+
+	if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw) && client_urandom(raw, sizeof(raw)) != 0)
+		return -1;
+	for (size_t i = 0; i < sizeof(raw); i++) {
+		out[2 * i] = hex[raw[i] >> 4];
+		out[2 * i + 1] = hex[raw[i] & 0xf];
+	}
+	out[2 * sizeof(raw)] = '\0';
+	return 0;
+}
+
+/* Builds the request message: req packed into an RpcRequest for method m of
+ * service. On success *out is an nng message owned by the caller. */
+static int client_pack_request(const bbb_client *c, const ProtobufCServiceDescriptor *service,
+			       const ProtobufCMethodDescriptor *m, const ProtobufCMessage *req,
+			       struct client_settings *cs, nng_msg **out, bbb_status *st)
+{
+	Beebeebrain__V1__RpcRequest env = BEEBEEBRAIN__V1__RPC_REQUEST__INIT;
+	char full_name[512], request_id[2 * CLIENT_REQUEST_ID_BYTES + 1];
+	uint8_t *payload;
+	size_t len;
+	nng_msg *msg;
+	int rv;
+
+	*out = NULL;
+	if ((size_t)snprintf(full_name, sizeof(full_name), "/%s/%s", service->name, m->name) >= sizeof(full_name))
+		return client_fail(st, BBB_INVALID_ARGUMENT, "MALFORMED_REQUEST", "method name too long: %s", m->name);
+	if (client_request_id(request_id) != 0)
+		return client_fail(st, BBB_INTERNAL, "INTERNAL_ERROR", "no randomness for a request_id: %s",
+				   strerror(errno));
+
+	len = protobuf_c_message_get_packed_size(req);
+	payload = malloc(len > 0 ? len : 1);
+	if (payload == NULL)
+		return client_fail(st, BBB_INTERNAL, "INTERNAL_ERROR", "out of memory packing %zu bytes", len);
+	protobuf_c_message_pack(req, payload);
+
+	env.method = full_name;
+	env.payload.data = payload;
+	env.payload.len = len;
+	env.timeout_ms = cs->cs_timeout_ms;
+	if (c->c_api_key != NULL)
+		env.api_key = c->c_api_key;
+	if (cs->cs_trace_id[0] != '\0')
+		env.trace_id = cs->cs_trace_id;
+	env.request_id = request_id;
+
+	len = protobuf_c_message_get_packed_size(&env.base);
+	if ((rv = nng_msg_alloc(&msg, len)) != 0) {
+		free(payload);
+		return client_fail(st, BBB_INTERNAL, "INTERNAL_ERROR", "nng_msg_alloc(%zu): %s", len, nng_strerror(rv));
+	}
+	protobuf_c_message_pack(&env.base, nng_msg_body(msg));
+	free(payload);
+	*out = msg;
+	return 0;
+}
+
+static uint64_t client_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* Milliseconds left until deadline as an aio timeout: at least 1 (0 would
+ * mean "fail unless already done"), at most what nng_duration holds. */
+static nng_duration client_left_ms(uint64_t deadline)
+{
+	uint64_t now = client_now_ms();
+
+	if (now >= deadline)
+		return 1;
+	return deadline - now > INT32_MAX ? INT32_MAX : (nng_duration)(deadline - now);
+}
+
+/* Sends msg (always consumed) and waits for the reply on a context of its own.
+ * On success *reply is the reply message, owned by the caller. */
+static int client_exchange(bbb_client *c, nng_msg *msg, uint32_t timeout_ms, nng_msg **reply, bbb_status *st)
+{
+	uint64_t deadline = client_now_ms() + timeout_ms + CLIENT_DEADLINE_MARGIN_MS;
+	nng_aio *aio;
+	nng_ctx ctx;
+	int rv, sent = 0;
+
+	*reply = NULL;
+	if ((rv = nng_aio_alloc(&aio, NULL, NULL)) != 0) {
+		nng_msg_free(msg);
+		return client_fail(st, BBB_INTERNAL, "INTERNAL_ERROR", "nng_aio_alloc: %s", nng_strerror(rv));
+	}
+	if ((rv = nng_ctx_open(&ctx, c->c_sock)) != 0) {
+		nng_msg_free(msg);
+		nng_aio_free(aio);
+		return client_fail_nng(c, st, rv, 0, timeout_ms);
+	}
+
+	nng_aio_set_timeout(aio, client_left_ms(deadline));
+	nng_aio_set_msg(aio, msg);
+	nng_ctx_send(ctx, aio);
+	nng_aio_wait(aio);
+	if ((rv = nng_aio_result(aio)) != 0) {
+		/* A failed send leaves the message with us. req0 completes a
+		 * send only once a connection has taken the request, so a send
+		 * that timed out waited for a connection and sent nothing. */
+		nng_msg_free(nng_aio_get_msg(aio));
+		goto done;
+	}
+	sent = 1;
+
+	nng_aio_set_timeout(aio, client_left_ms(deadline));
+	nng_ctx_recv(ctx, aio);
+	nng_aio_wait(aio);
+	if ((rv = nng_aio_result(aio)) == 0)
+		*reply = nng_aio_get_msg(aio);
+
+done:
+	/* The aio is idle here; stop anyway before closing, as nng 1.5 wants. */
+	nng_aio_stop(aio);
+	nng_ctx_close(ctx);
+	nng_aio_free(aio);
+	if (rv != 0)
+		return client_fail_nng(c, st, rv, sent, timeout_ms);
+	return 0;
+}
+
+static void client_copy_violations(bbb_status *st, const Beebeebrain__V1__RpcResponse *env)
+{
+	size_t n = env->n_violations < BBB_MAX_VIOLATIONS ? env->n_violations : BBB_MAX_VIOLATIONS;
+
+	for (size_t i = 0; i < n; i++) {
+		struct bbb_violation *v = &st->violations[i];
+
+		snprintf(v->field, sizeof(v->field), "%s", env->violations[i]->field);
+		snprintf(v->description, sizeof(v->description), "%s", env->violations[i]->description);
+	}
+	st->n_violations = (int)n;
+}
+
+/* Copies the RpcResponse in reply into *st and, on code 0, unpacks its payload
+ * as m's output type into *resp. */
+static int client_unpack_reply(const bbb_client *c, nng_msg *reply, const ProtobufCMethodDescriptor *m,
+			       ProtobufCMessage **resp, bbb_status *st)
+{
+	Beebeebrain__V1__RpcResponse *env;
+	int rv = -1;
+
+	env = beebeebrain__v1__rpc_response__unpack(NULL, nng_msg_len(reply), nng_msg_body(reply));
+	if (env == NULL)
+		return client_fail(st, BBB_INTERNAL, "MALFORMED_RESPONSE",
+				   "the reply from %s to %s is not an RpcResponse (%zu bytes)", c->c_url, m->name,
+				   nng_msg_len(reply));
+
+	st->code = env->code;
+	snprintf(st->reason, sizeof(st->reason), "%s", env->reason);
+	snprintf(st->message, sizeof(st->message), "%s", env->message);
+	snprintf(st->trace_id, sizeof(st->trace_id), "%s", env->trace_id);
+	client_copy_violations(st, env);
+	if (env->code != BBB_OK)
+		goto out;
+
+	*resp = protobuf_c_message_unpack(m->output, NULL, env->payload.len, env->payload.data);
+	if (*resp == NULL) {
+		client_fail(st, BBB_INTERNAL, "MALFORMED_RESPONSE",
+			    "the payload from %s for %s is not a %s (%zu bytes)", c->c_url, m->name, m->output->name,
+			    env->payload.len);
+		goto out;
+	}
+	rv = 0;
+out:
+	protobuf_c_message_free_unpacked(&env->base, NULL);
+	return rv;
+}
+
+int bbb_call(bbb_client *c, const ProtobufCServiceDescriptor *service, const char *method, const ProtobufCMessage *req,
+	     ProtobufCMessage **resp, bbb_status *st)
+{
+	const ProtobufCMethodDescriptor *m;
+	struct client_settings cs;
+	bbb_status scratch;
+	nng_msg *msg, *reply;
+	int rv;
+
+	if (st == NULL)
+		st = &scratch;
+	client_status_reset(st);
+	if (resp != NULL)
+		*resp = NULL;
+	if (c == NULL || service == NULL || method == NULL || resp == NULL)
+		return client_fail(st, BBB_INVALID_ARGUMENT, "MALFORMED_REQUEST",
+				   "bbb_call needs a client, a service, a method and a place for the response");
+
+	m = protobuf_c_service_descriptor_get_method_by_name(service, method);
+	if (m == NULL)
+		return client_fail(st, BBB_UNIMPLEMENTED, "UNKNOWN_METHOD", "%s has no method %s", service->name,
+				   method);
+	if (req == NULL || req->descriptor != m->input)
+		return client_fail(st, BBB_INVALID_ARGUMENT, "MALFORMED_REQUEST", "/%s/%s takes a %s, not a %s",
+				   service->name, m->name, m->input->name,
+				   req != NULL ? req->descriptor->name : "NULL request");
+
+	client_settings_copy(c, &cs);
+	if (client_pack_request(c, service, m, req, &cs, &msg, st) != 0)
+		return -1;
+	if (client_exchange(c, msg, cs.cs_timeout_ms, &reply, st) != 0)
+		return -1;
+	rv = client_unpack_reply(c, reply, m, resp, st);
+	nng_msg_free(reply);
+	return rv;
+}
