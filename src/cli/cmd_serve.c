@@ -16,7 +16,28 @@ static const char serve_usage[] =
 	"  --autorun          queue runs for ready tasks with an assignee automatically\n"
 	"  --durability D     full: an acknowledged write survives power loss (default); normal: faster\n"
 	"  --enable-fault-injection  allow AdminService/InjectFault (drills and tests only)\n"
+	"  --event-retention D  keep events this long: 30d (default), 12h, 45m, 90s\n"
 	"Stops cleanly on SIGTERM or SIGINT.";
+
+/* "30d", "12h", "45m", "90s" -> milliseconds (> 0). */
+static int serve_parse_duration(const char *s, int64_t *ms)
+{
+	static const struct {
+		const char *unit;
+		int64_t ms;
+	} units[] = {{"d", 86400000}, {"h", 3600000}, {"m", 60000}, {"s", 1000}};
+	char *end;
+	long long n = strtoll(s, &end, 10);
+
+	if (end == s || n <= 0 || n > 36500LL * 24)
+		return -1;
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+		if (strcmp(end, units[i].unit) == 0) {
+			*ms = n * units[i].ms;
+			return 0;
+		}
+	return -1;
+}
 
 int cmd_serve(struct cli *cli, int argc, char **argv)
 {
@@ -27,8 +48,9 @@ int cmd_serve(struct cli *cli, int argc, char **argv)
 
 	cli->c_usage = serve_usage;
 	if (cli_parse(cli, argc, argv,
-		      "--db= --rpc= --events= --workers= --autorun --durability= --enable-fault-injection --help", 0,
-		      &a) != 0)
+		      "--db= --rpc= --events= --workers= --autorun --durability= --enable-fault-injection "
+		      "--event-retention= --help",
+		      0, &a) != 0)
 		return CLI_USAGE;
 	if (cli_flag(&a, "--help"))
 		return printf("usage: %s\n", serve_usage), CLI_OK;
@@ -56,6 +78,9 @@ int cmd_serve(struct cli *cli, int argc, char **argv)
 			return cli_usage_error(cli, "--durability must be full or normal, got '%s'", v);
 		c.durability_full = strcmp(v, "full") == 0;
 	}
+	if ((v = cli_opt(&a, "--event-retention")) != NULL && serve_parse_duration(v, &c.event_retention_ms) != 0)
+		return cli_usage_error(cli, "--event-retention needs a duration like 30d, 12h, 45m or 90s, got '%s'",
+				       v);
 	c.autorun = cli_flag(&a, "--autorun");
 	c.fault_injection = cli_flag(&a, "--enable-fault-injection");
 	return server_run(&c);

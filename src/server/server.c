@@ -11,7 +11,11 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/status.h"
+#include "beebeebrain/v1/events.pb-c.h"
+#include "events/publisher.h"
+#include "events/retention.h"
 #include "rpc/transport.h"
+#include "store/event_store.h"
 #include "services/services.h"
 #include "store/backup.h"
 #include "store/lockfile.h"
@@ -69,6 +73,38 @@ out:
 	return rc;
 }
 
+struct denied_audit {
+	const char *da_method;
+	const char *da_trace_id;
+};
+
+static int server_denied_write(sqlite3 *db, void *arg, bbb_status *st)
+{
+	struct denied_audit *da = arg;
+	Beebeebrain__V1__Event ev = BEEBEEBRAIN__V1__EVENT__INIT;
+	Beebeebrain__V1__SecurityAudit audit = BEEBEEBRAIN__V1__SECURITY_AUDIT__INIT;
+
+	audit.action = (char *)da->da_method;
+	audit.reason = "missing or wrong API key";
+	ev.event_type = "security.audit.denied";
+	ev.trace_id = (char *)da->da_trace_id;
+	ev.payload_case = BEEBEEBRAIN__V1__EVENT__PAYLOAD_SECURITY_AUDIT;
+	ev.security_audit = &audit;
+	return store_event_append(db, &ev, st);
+}
+
+/* Dispatcher hook: a refused API key is audited as security.audit.denied. */
+static void server_on_denied(void *envp, const char *method, const char *trace_id)
+{
+	struct service_env *env = envp;
+	struct denied_audit da = {method, trace_id};
+	bbb_status st;
+
+	status_clear(&st);
+	if (store_write(env->se_store, server_denied_write, &da, 0, &st) != 0)
+		log_warn("server", "cannot audit a denied call: %s", st.message);
+}
+
 static int server_fail(const char *what, const bbb_status *st)
 {
 	log_error("server", "%s: %s %s", what, st->reason, st->message);
@@ -80,7 +116,11 @@ int server_run(const struct server_config *c)
 {
 	struct service_env env = {.se_db_path = c->db_path, .se_fault_injection = c->fault_injection};
 	const char *default_urls[] = {"tcp://127.0.0.1:7420"};
+	const char *default_event_urls[] = {"tcp://127.0.0.1:7421"};
 	struct rpc_server_options ro = {0};
+	struct publisher_options po = {0};
+	struct publisher *pub = NULL;
+	struct retention *ret = NULL;
 	struct rpc_dispatcher *d = NULL;
 	struct rpc_server *rpc = NULL;
 	struct lockfile lock;
@@ -110,7 +150,28 @@ int server_run(const struct server_config *c)
 		lockfile_release(&lock);
 		return server_fail("store", &st);
 	}
+	/* Events: the publisher hears of every commit; retention prunes old ones. */
+	po.urls = c->n_event_urls > 0 ? c->event_urls : default_event_urls;
+	po.n_urls = c->n_event_urls > 0 ? (size_t)c->n_event_urls : 1;
+	env.se_event_urls = po.urls;
+	env.se_n_event_urls = po.n_urls;
+	env.se_retention_ms = c->event_retention_ms > 0 ? c->event_retention_ms : 30LL * 24 * 3600 * 1000;
+	env.se_heartbeat_ms = 1000;
+	po.heartbeat_ms = env.se_heartbeat_ms;
+	if (publisher_start(&pub, env.se_store, &po, &st) != 0) {
+		store_close(env.se_store);
+		lockfile_release(&lock);
+		return server_fail("events", &st);
+	}
+	store_set_commit_hook(env.se_store, publisher_notify, pub);
+	if (retention_start(&ret, env.se_store, env.se_retention_ms, &st) != 0) {
+		store_close(env.se_store);
+		publisher_stop(pub);
+		lockfile_release(&lock);
+		return server_fail("events", &st);
+	}
 	d = rpc_dispatcher_new(services_all, services_count, c->api_key, &env);
+	rpc_dispatcher_set_denied_hook(d, server_on_denied);
 	ro.urls = c->n_rpc_urls > 0 ? c->rpc_urls : default_urls;
 	ro.n_urls = c->n_rpc_urls > 0 ? (size_t)c->n_rpc_urls : 1;
 	ro.workers = c->workers > 0 ? c->workers : server_default_workers();
@@ -120,7 +181,9 @@ int server_run(const struct server_config *c)
 	ro.env = &env;
 	if (rpc_server_start(&rpc, &ro, d, &st) != 0) {
 		rpc_dispatcher_free(d);
+		retention_stop(ret);
 		store_close(env.se_store);
+		publisher_stop(pub);
 		lockfile_release(&lock);
 		return server_fail("rpc", &st);
 	}
@@ -133,7 +196,9 @@ int server_run(const struct server_config *c)
 			break;
 	log_info("server", "signal %d: shutting down", sig);
 	rpc_server_stop(rpc);
+	retention_stop(ret);
 	store_close(env.se_store);
+	publisher_stop(pub); /* after the last commit: sends everything committed */
 	rpc_dispatcher_free(d);
 	lockfile_release(&lock);
 	log_info("server", "stopped");

@@ -10,6 +10,8 @@
 #ifndef BBB_SERVER_H
 #define BBB_SERVER_H
 
+#include <stdint.h>
+
 #define SERVER_MAX_URLS 16
 
 struct server_config {
@@ -23,6 +25,7 @@ struct server_config {
 	int durability_full;
 	int fault_injection;
 	const char *api_key; /* NULL or "": no authentication */
+	int64_t event_retention_ms; /* 0: 30 days */
 };
 
 /* Defaults and environment ($BEEBEEBRAIN_DB, $BEEBEEBRAIN_API_KEY). */

@@ -6,6 +6,7 @@
 
 #include "common/clock.h"
 #include "common/status.h"
+#include "store/state_store.h"
 #include "store/store.h"
 
 int store_event_append(sqlite3 *db, Beebeebrain__V1__Event *ev, bbb_status *st)
@@ -50,6 +51,30 @@ int store_event_append(sqlite3 *db, Beebeebrain__V1__Event *ev, bbb_status *st)
 	return 0;
 }
 
+#define EVENT_COLS "id, project_id, event_type, task_id, run_id, trace_id, created_at, payload"
+
+/* The prefix test is written as a range so that the events_type index can serve it. */
+#define EVENT_FILTER                                                                                                   \
+	"(?2 = '' OR (event_type >= ?2 AND event_type < ?2 || char(1114111))) AND (?3 = 0 OR project_id = ?3)"
+
+static Beebeebrain__V1__Event *event_row(sqlite3_stmt *stmt, struct arena *a)
+{
+	Beebeebrain__V1__Event *ev = beebeebrain__v1__event__unpack(&a->a_pb, (size_t)sqlite3_column_bytes(stmt, 7),
+								    sqlite3_column_blob(stmt, 7));
+
+	/* A payload this binary cannot decode still yields the event's columns. */
+	if (ev == NULL)
+		ev = (Beebeebrain__V1__Event *)arena_message(a, &beebeebrain__v1__event__descriptor);
+	ev->id = sqlite3_column_int64(stmt, 0);
+	ev->project_id = sqlite3_column_int64(stmt, 1);
+	ev->event_type = store_col_text(a, stmt, 2);
+	ev->task_id = sqlite3_column_int64(stmt, 3);
+	ev->run_id = sqlite3_column_int64(stmt, 4);
+	ev->trace_id = store_col_text(a, stmt, 5);
+	ev->created_at_ms = sqlite3_column_int64(stmt, 6);
+	return ev;
+}
+
 int store_event_list(sqlite3 *db, int64_t after_id, int limit, const char *type_prefix, int64_t project_id,
 		     struct arena *a, Beebeebrain__V1__Event ***out, size_t *n, bbb_status *st)
 {
@@ -69,20 +94,8 @@ int store_event_list(sqlite3 *db, int64_t after_id, int limit, const char *type_
 	sqlite3_bind_int(stmt, 4, limit);
 	*out = arena_alloc(a, sizeof(**out) * (size_t)(limit > 0 ? limit : 1));
 	*n = 0;
-	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-		Beebeebrain__V1__Event *ev = beebeebrain__v1__event__unpack(
-			&a->a_pb, (size_t)sqlite3_column_bytes(stmt, 7), sqlite3_column_blob(stmt, 7));
-		if (ev == NULL)
-			ev = (Beebeebrain__V1__Event *)arena_message(a, &beebeebrain__v1__event__descriptor);
-		ev->id = sqlite3_column_int64(stmt, 0);
-		ev->project_id = sqlite3_column_int64(stmt, 1);
-		ev->event_type = store_col_text(a, stmt, 2);
-		ev->task_id = sqlite3_column_int64(stmt, 3);
-		ev->run_id = sqlite3_column_int64(stmt, 4);
-		ev->trace_id = store_col_text(a, stmt, 5);
-		ev->created_at_ms = sqlite3_column_int64(stmt, 6);
-		(*out)[(*n)++] = ev;
-	}
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
+		(*out)[(*n)++] = event_row(stmt, a);
 	sqlite3_finalize(stmt);
 	if (rc != SQLITE_DONE)
 		return store_fail(st, db, rc, "list events");
@@ -100,4 +113,80 @@ int64_t store_event_head(sqlite3 *db)
 		id = sqlite3_column_int64(stmt, 0);
 	sqlite3_finalize(stmt);
 	return id;
+}
+
+int store_event_list_last(sqlite3 *db, int n, int64_t head_id, const char *type_prefix, int64_t project_id,
+			  struct arena *a, Beebeebrain__V1__Event ***out, size_t *count, bbb_status *st)
+{
+	sqlite3_stmt *stmt;
+	int rc;
+
+	if (store_prepare(db,
+			  "SELECT * FROM (SELECT " EVENT_COLS " FROM events WHERE id <= ?1 AND " EVENT_FILTER
+			  " ORDER BY id DESC LIMIT ?4) ORDER BY id",
+			  &stmt, st) != 0)
+		return -1;
+	sqlite3_bind_int64(stmt, 1, head_id);
+	sqlite3_bind_text(stmt, 2, type_prefix, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(stmt, 3, project_id);
+	sqlite3_bind_int(stmt, 4, n);
+	*out = arena_alloc(a, sizeof(**out) * (size_t)(n > 0 ? n : 1));
+	*count = 0;
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
+		(*out)[(*count)++] = event_row(stmt, a);
+	sqlite3_finalize(stmt);
+	if (rc != SQLITE_DONE)
+		return store_fail(st, db, rc, "list last events");
+	return 0;
+}
+
+static int64_t event_scalar(sqlite3 *db, const char *sql, int64_t arg)
+{
+	sqlite3_stmt *stmt;
+	int64_t v = 0;
+
+	if (sqlite3_prepare_v2(db, sql, -1, &stmt, NULL) != SQLITE_OK)
+		return 0;
+	sqlite3_bind_int64(stmt, 1, arg);
+	if (sqlite3_step(stmt) == SQLITE_ROW)
+		v = sqlite3_column_int64(stmt, 0);
+	sqlite3_finalize(stmt);
+	return v;
+}
+
+int64_t store_event_oldest(sqlite3 *db)
+{
+	return event_scalar(db, "SELECT coalesce(min(id), 0) FROM events WHERE ?1 = ?1", 0);
+}
+
+int store_event_prune(sqlite3 *db, int64_t cutoff_ms, int batch, int *removed, bbb_status *st)
+{
+	int64_t oldest = store_event_oldest(db), last;
+
+	sqlite3_stmt *stmt;
+	int rc;
+
+	*removed = 0;
+	if (oldest == 0)
+		return 0;
+	/* Ids grow with time, so "older than the cutoff" is a prefix of the log:
+	 * take the highest such id within the batch's range and cut there. */
+	if (store_prepare(db, "SELECT coalesce(max(id), 0) FROM events WHERE id < ?1 AND created_at < ?2", &stmt, st) !=
+	    0)
+		return -1;
+	sqlite3_bind_int64(stmt, 1, oldest + batch);
+	sqlite3_bind_int64(stmt, 2, cutoff_ms);
+	last = sqlite3_step(stmt) == SQLITE_ROW ? sqlite3_column_int64(stmt, 0) : 0;
+	sqlite3_finalize(stmt);
+	if (last == 0)
+		return 0;
+	if (store_prepare(db, "DELETE FROM events WHERE id <= ?", &stmt, st) != 0)
+		return -1;
+	sqlite3_bind_int64(stmt, 1, last);
+	rc = sqlite3_step(stmt);
+	sqlite3_finalize(stmt);
+	if (rc != SQLITE_DONE)
+		return store_fail(st, db, rc, "prune events");
+	*removed = sqlite3_changes(db);
+	return store_state_raise(db, "events_pruned_through", last, st);
 }

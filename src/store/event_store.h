@@ -19,6 +19,15 @@ int store_event_append(sqlite3 *db, Beebeebrain__V1__Event *ev, bbb_status *st);
  * project_id 0 = all. */
 int store_event_list(sqlite3 *db, int64_t after_id, int limit, const char *type_prefix, int64_t project_id,
 		     struct arena *a, Beebeebrain__V1__Event ***out, size_t *n, bbb_status *st);
+/* The last `n` events with id <= head_id matching the filters, ascending. */
+int store_event_list_last(sqlite3 *db, int n, int64_t head_id, const char *type_prefix, int64_t project_id,
+			  struct arena *a, Beebeebrain__V1__Event ***out, size_t *count, bbb_status *st);
+/* Lowest event id kept, 0 when none. */
+int64_t store_event_oldest(sqlite3 *db);
+/* Removes events created before cutoff_ms, at most `batch` of them, oldest
+ * first, and raises server_state events_pruned_through. *removed gets the
+ * count. Call again while it removes a full batch. */
+int store_event_prune(sqlite3 *db, int64_t cutoff_ms, int batch, int *removed, bbb_status *st);
 /* Highest event id, 0 when none. */
 int64_t store_event_head(sqlite3 *db);
 

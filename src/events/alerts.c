@@ -1,0 +1,84 @@
+/* Raise and resolve alerts with their events (see alerts.h). */
+#include "events/alerts.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "beebeebrain/v1/events.pb-c.h"
+#include "common/arena.h"
+#include "common/redact.h"
+#include "common/status.h"
+#include "store/alert_store.h"
+#include "store/event_store.h"
+
+static int alert_event(sqlite3 *db, Beebeebrain__V1__Alert *a, const char *type, int64_t project_id,
+		       const char *trace_id, bbb_status *st)
+{
+	Beebeebrain__V1__Event ev = BEEBEEBRAIN__V1__EVENT__INIT;
+
+	ev.event_type = (char *)type;
+	ev.project_id = project_id;
+	ev.task_id = a->task_id;
+	ev.run_id = a->run_id;
+	ev.trace_id = (char *)(trace_id != NULL ? trace_id : "");
+	ev.payload_case = BEEBEEBRAIN__V1__EVENT__PAYLOAD_ALERT;
+	ev.alert = a;
+	return store_event_append(db, &ev, st);
+}
+
+int alert_raise(sqlite3 *db, const struct alert_spec *spec, int64_t *alert_id, enum alert_outcome *outcome,
+		bbb_status *st)
+{
+	Beebeebrain__V1__Alert *a = NULL;
+	struct arena ar;
+	char message[1024];
+	int rc, found;
+
+	snprintf(message, sizeof(message), "%s", spec->as_message != NULL ? spec->as_message : "");
+	redact(message, sizeof(message));
+	arena_init(&ar);
+	found = store_alert_find_open(db, spec->as_dedup_key, &ar, &a, st);
+	if (found < 0) {
+		rc = -1;
+	} else if (found) {
+		rc = store_alert_bump(db, a, message, st);
+		if (outcome != NULL)
+			*outcome = ALERT_BUMPED;
+	} else {
+		a = (void *)arena_message(&ar, &beebeebrain__v1__alert__descriptor);
+		a->code = (char *)spec->as_code;
+		a->severity = spec->as_severity;
+		a->dedup_key = (char *)spec->as_dedup_key;
+		a->title = (char *)spec->as_title;
+		a->message = message;
+		a->task_id = spec->as_task_id;
+		a->run_id = spec->as_run_id;
+		rc = store_alert_insert(db, a, st);
+		if (rc == 0)
+			rc = alert_event(db, a, "alert.raised", spec->as_project_id, spec->as_trace_id, st);
+		if (outcome != NULL)
+			*outcome = ALERT_RAISED;
+	}
+	if (rc == 0 && alert_id != NULL)
+		*alert_id = a->id;
+	arena_reset(&ar);
+	return rc;
+}
+
+int alert_resolve(sqlite3 *db, const char *dedup_key, const char *trace_id, enum alert_outcome *outcome, bbb_status *st)
+{
+	Beebeebrain__V1__Alert *a = NULL;
+	struct arena ar;
+	int rc = 0, found;
+
+	arena_init(&ar);
+	found = store_alert_find_open(db, dedup_key, &ar, &a, st);
+	if (outcome != NULL)
+		*outcome = found > 0 ? ALERT_RESOLVED : ALERT_NOT_OPEN;
+	if (found < 0)
+		rc = -1;
+	else if (found > 0 && (rc = store_alert_resolve(db, a, st)) == 0)
+		rc = alert_event(db, a, "alert.resolved", 0, trace_id, st);
+	arena_reset(&ar);
+	return rc;
+}

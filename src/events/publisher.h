@@ -1,0 +1,40 @@
+/*
+ * The event publisher: after every commit that wrote events, the writer calls
+ * publisher_notify with the highest committed id; the publisher thread reads
+ * the new rows from its own read connection and sends each, in id order, on
+ * an nng pub0 socket as "<event_type> NUL <packed Event>". Every heartbeat
+ * interval it also sends "sys.heartbeat NUL <Event{heartbeat{head_id}}>", so a
+ * subscriber that lost the tail of the stream notices.
+ *
+ * pub0 drops messages for subscribers that fall behind; that is by design.
+ * Subscribers repair gaps with EventService/Replay (docs/events.md).
+ */
+#ifndef BBB_PUBLISHER_H
+#define BBB_PUBLISHER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <beebeebrain/client.h>
+
+#include "store/store.h"
+
+struct publisher_options {
+	const char *const *urls;
+	size_t n_urls;
+	int heartbeat_ms; /* 0: 1000 */
+};
+
+struct publisher;
+
+/* Listens on every URL and starts the thread. Events already in the store are
+ * not sent again: publishing starts after the current head. */
+int publisher_start(struct publisher **out, struct store *s, const struct publisher_options *o, bbb_status *st);
+/* Store commit hook: events up to last_event_id are committed. Any thread. */
+void publisher_notify(void *publisher, int64_t last_event_id);
+/* Highest id sent so far. */
+int64_t publisher_sent_id(struct publisher *p);
+/* Sends what is committed but not yet sent, then stops and closes the socket. */
+void publisher_stop(struct publisher *p);
+
+#endif

@@ -1,0 +1,170 @@
+/*
+ * EventService: Replay (the durable stream, read in one snapshot with the
+ * head id), Publish (operator and agent events) and StreamInfo.
+ */
+#include <jansson.h>
+#include <string.h>
+
+#include "beebeebrain/v1/event.pb-c.h"
+#include "common/status.h"
+#include "domain/validate.h"
+#include "services/services.h"
+#include "store/event_store.h"
+#include "store/state_store.h"
+
+#define REPLAY_MAX 1000
+
+static int replay_read(struct rpc_call *call, const Beebeebrain__V1__ReplayRequest *req,
+		       Beebeebrain__V1__ReplayResponse *resp, bbb_status *st)
+{
+	sqlite3 *db = svc_reader(call);
+	int64_t pruned = store_state_get(db, "events_pruned_through", 0);
+	int limit = req->limit > 0 ? req->limit : REPLAY_MAX;
+
+	resp->head_id = store_event_head(db);
+	if (req->last_n > 0)
+		return store_event_list_last(db, req->last_n, resp->head_id, req->type_prefix, req->project_id,
+					     call->c_arena, &resp->events, &resp->n_events, st);
+	if (req->after_id < pruned)
+		return status_fail(st, "EVENTS_PRUNED",
+				   "events up to id %lld were removed by retention; replay after %lld or use last_n",
+				   (long long)pruned, (long long)pruned);
+	if (store_event_list(db, req->after_id, limit + 1, req->type_prefix, req->project_id, call->c_arena,
+			     &resp->events, &resp->n_events, st) != 0)
+		return -1;
+	/* Only what was committed when the head was read: one consistent view. */
+	while (resp->n_events > 0 && resp->events[resp->n_events - 1]->id > resp->head_id)
+		resp->n_events--;
+	if (resp->n_events > (size_t)limit) {
+		resp->n_events = (size_t)limit;
+		resp->more = 1;
+	}
+	return 0;
+}
+
+static int replay(struct rpc_call *call, const ProtobufCMessage *in, ProtobufCMessage *out, bbb_status *st)
+{
+	const Beebeebrain__V1__ReplayRequest *req = (const void *)in;
+	sqlite3 *db = svc_reader(call);
+	int rc;
+
+	if (req->after_id < 0)
+		status_violation(st, "after_id", "must be >= 0");
+	if (req->last_n != 0)
+		validate_range(st, "last_n", req->last_n, 1, REPLAY_MAX);
+	if (req->last_n != 0 && req->after_id != 0)
+		status_violation(st, "last_n", "give after_id or last_n, not both");
+	if (req->limit != 0)
+		validate_range(st, "limit", req->limit, 1, REPLAY_MAX);
+	validate_id(st, "project_id", req->project_id, 0);
+	if (validate_text(st, "type_prefix", req->type_prefix, 0, 64) != 0 || st->code != BBB_OK)
+		return -1;
+	/* A read transaction: the head and the rows come from one snapshot. */
+	sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
+	rc = replay_read(call, req, (void *)out, st);
+	sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+	return rc;
+}
+
+/* operator.<name> or agent.<name>: lower-case letters, digits, '_' and '.'. */
+static int publish_type_ok(const char *t)
+{
+	size_t n = strlen(t), prefix;
+
+	if (strncmp(t, "operator.", 9) == 0)
+		prefix = 9;
+	else if (strncmp(t, "agent.", 6) == 0)
+		prefix = 6;
+	else
+		return 0;
+	if (n == prefix || n > 64)
+		return 0;
+	return strspn(t, "abcdefghijklmnopqrstuvwxyz0123456789_.") == n;
+}
+
+struct publish_write {
+	const Beebeebrain__V1__PublishRequest *pw_req;
+	Beebeebrain__V1__Event *pw_event;
+};
+
+static int publish_write(sqlite3 *db, void *arg, bbb_status *st)
+{
+	struct publish_write *pw = arg;
+
+	return store_event_append(db, pw->pw_event, st);
+}
+
+static int publish(struct rpc_call *call, const ProtobufCMessage *in, ProtobufCMessage *out, bbb_status *st)
+{
+	const Beebeebrain__V1__PublishRequest *req = (const void *)in;
+	Beebeebrain__V1__PublishResponse *resp = (void *)out;
+	Beebeebrain__V1__Event *ev = (void *)arena_message(call->c_arena, &beebeebrain__v1__event__descriptor);
+	Beebeebrain__V1__CustomEvent *c =
+		(void *)arena_message(call->c_arena, &beebeebrain__v1__custom_event__descriptor);
+	struct publish_write pw = {req, ev};
+
+	if (!publish_type_ok(req->event_type))
+		status_violation(st, "event_type",
+				 "must be operator.<name> or agent.<name> ([a-z0-9_.], at most 64 characters)");
+	validate_id(st, "project_id", req->project_id, 0);
+	validate_id(st, "task_id", req->task_id, 0);
+	validate_id(st, "run_id", req->run_id, 0);
+	validate_text(st, "actor", req->actor, 0, 120);
+	validate_text(st, "message", req->message, 0, 4000);
+	if (strlen(req->data_json) > 65536) {
+		status_violation(st, "data_json", "must be at most 64 KiB");
+	} else if (req->data_json[0] != '\0') {
+		json_t *j = json_loads(req->data_json, JSON_DECODE_ANY, NULL);
+		if (j == NULL)
+			status_violation(st, "data_json", "must be a JSON document");
+		json_decref(j);
+	}
+	if (st->code != BBB_OK)
+		return -1;
+	c->actor = req->actor;
+	c->message = req->message;
+	c->data_json = req->data_json;
+	ev->event_type = req->event_type;
+	ev->project_id = req->project_id;
+	ev->task_id = req->task_id;
+	ev->run_id = req->run_id;
+	ev->trace_id = (char *)call->c_trace_id;
+	ev->payload_case = BEEBEEBRAIN__V1__EVENT__PAYLOAD_CUSTOM;
+	ev->custom = c;
+	if (svc_write(call, publish_write, &pw, st) != 0)
+		return -1;
+	resp->event = ev;
+	return 0;
+}
+
+static int stream_info(struct rpc_call *call, const ProtobufCMessage *in, ProtobufCMessage *out, bbb_status *st)
+{
+	Beebeebrain__V1__StreamInfoResponse *resp = (void *)out;
+	struct service_env *env = svc_env(call);
+	sqlite3 *db = svc_reader(call);
+
+	(void)in;
+	(void)st;
+	resp->n_pub_urls = env->se_n_event_urls;
+	resp->pub_urls = (char **)env->se_event_urls;
+	sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
+	resp->head_id = store_event_head(db);
+	resp->oldest_id = store_event_oldest(db);
+	resp->pruned_through_id = store_state_get(db, "events_pruned_through", 0);
+	sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+	resp->retention_ms = env->se_retention_ms;
+	resp->heartbeat_interval_ms = env->se_heartbeat_ms;
+	return 0;
+}
+
+static const struct rpc_method event_methods[] = {
+	{"Replay", replay, RPC_READ},
+	{"Publish", publish, RPC_MUTATES},
+	{"StreamInfo", stream_info, RPC_READ},
+};
+
+const struct rpc_service event_service = {
+	.s_desc = &beebeebrain__v1__event_service__descriptor,
+	.s_methods = event_methods,
+	.s_n_methods = sizeof(event_methods) / sizeof(event_methods[0]),
+};

@@ -1,0 +1,37 @@
+/* server_state rows (see state_store.h). */
+#include "store/state_store.h"
+
+#include "store/store.h"
+
+int64_t store_state_get(sqlite3 *db, const char *key, int64_t dflt)
+{
+	sqlite3_stmt *stmt;
+	int64_t v = dflt;
+
+	if (sqlite3_prepare_v2(db, "SELECT value FROM server_state WHERE key = ?", -1, &stmt, NULL) != SQLITE_OK)
+		return dflt;
+	sqlite3_bind_text(stmt, 1, key, -1, SQLITE_STATIC);
+	if (sqlite3_step(stmt) == SQLITE_ROW)
+		v = sqlite3_column_int64(stmt, 0);
+	sqlite3_finalize(stmt);
+	return v;
+}
+
+int store_state_raise(sqlite3 *db, const char *key, int64_t value, bbb_status *st)
+{
+	sqlite3_stmt *stmt;
+	int rc;
+
+	if (store_prepare(db,
+			  "INSERT INTO server_state (key, value) VALUES (?1, ?2) "
+			  "ON CONFLICT (key) DO UPDATE SET value = max(value, excluded.value)",
+			  &stmt, st) != 0)
+		return -1;
+	sqlite3_bind_text(stmt, 1, key, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(stmt, 2, value);
+	rc = sqlite3_step(stmt);
+	sqlite3_finalize(stmt);
+	if (rc != SQLITE_DONE)
+		return store_fail(st, db, rc, "set server state");
+	return 0;
+}
