@@ -23,6 +23,7 @@ static const char cli_overview[] =
 	"  task create --project ID --title TITLE [--description TEXT] [--priority 1-5]\n"
 	"              [--assignee AGENT_ID] [--parent TASK_ID] [--due-at RFC3339]\n"
 	"  task get ID | task list [--project ID] [--status S] [--assignee ID] [--limit N] [--page-token T]\n"
+	"  events [--replay-last N] [--after ID] [--type PREFIX] [--project ID] [--follow] [--events URL]\n"
 	"maintenance (offline unless a server holds the database):\n"
 	"  migrate status|up|down [N] [--db PATH]\n"
 	"  backup [--out PATH] [--db PATH]\n"
@@ -41,10 +42,19 @@ struct cli_command {
 	int takes_rpc; /* the command parses --rpc itself (serve) */
 };
 
+/* clang-format off */
 static const struct cli_command cli_commands[] = {
-	{"serve", cmd_serve, 1}, {"health", cmd_health, 0},   {"ready", cmd_ready, 0},   {"project", cmd_project, 0},
-	{"task", cmd_task, 0},   {"migrate", cmd_migrate, 0}, {"backup", cmd_backup, 0}, {"restore", cmd_restore, 0},
+	{"serve", cmd_serve, 1},
+	{"health", cmd_health, 0},
+	{"ready", cmd_ready, 0},
+	{"project", cmd_project, 0},
+	{"task", cmd_task, 0},
+	{"migrate", cmd_migrate, 0},
+	{"backup", cmd_backup, 0},
+	{"events", cmd_events, 0},
+	{"restore", cmd_restore, 0},
 };
+/* clang-format on */
 
 /* Removes --rpc URL and -o FORMAT from args (they may stand anywhere). */
 static int cli_take_globals(struct cli *cli, int *argc, char **argv, int keep_rpc)

@@ -10,6 +10,7 @@ const struct rpc_service *const services_all[] = {
 	&project_service,
 	&task_service,
 	&admin_service,
+	&event_service,
 };
 const size_t services_count = sizeof(services_all) / sizeof(services_all[0]);
 

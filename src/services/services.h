@@ -20,6 +20,10 @@ struct service_env {
 	const char *se_env_name; /* $BEEBEEBRAIN_ENV, default "local" */
 	int64_t se_started_mono_ms;
 	int se_fault_injection; /* --enable-fault-injection */
+	const char *const *se_event_urls; /* where events are published */
+	size_t se_n_event_urls;
+	int64_t se_retention_ms; /* events older than this are pruned */
+	int se_heartbeat_ms;
 };
 
 struct service_worker {
@@ -54,5 +58,6 @@ extern const struct rpc_service health_service;
 extern const struct rpc_service project_service;
 extern const struct rpc_service task_service;
 extern const struct rpc_service admin_service;
+extern const struct rpc_service event_service;
 
 #endif
