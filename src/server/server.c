@@ -12,6 +12,7 @@
 #include "common/log.h"
 #include "common/status.h"
 #include "beebeebrain/v1/events.pb-c.h"
+#include "events/alerts.h"
 #include "events/publisher.h"
 #include "events/retention.h"
 #include "rpc/transport.h"
@@ -32,6 +33,10 @@ void server_config_defaults(struct server_config *c)
 	c->db_path = db != NULL && db[0] != '\0' ? db : "./beebeebrain.db";
 	c->durability_full = 1;
 	c->api_key = getenv("BEEBEEBRAIN_API_KEY");
+	c->busy_timeout_ms =
+		getenv("BEEBEEBRAIN_BUSY_TIMEOUT_MS") != NULL ? atoi(getenv("BEEBEEBRAIN_BUSY_TIMEOUT_MS")) : 0;
+	if (c->busy_timeout_ms <= 0 || c->busy_timeout_ms > 600000)
+		c->busy_timeout_ms = 5000;
 }
 
 static int server_default_workers(void)
@@ -105,6 +110,33 @@ static void server_on_denied(void *envp, const char *method, const char *trace_i
 		log_warn("server", "cannot audit a denied call: %s", st.message);
 }
 
+/* Store lock hook: SQLite write-lock contention raises DB_LOCKED, and a
+ * minute without it resolves the alert (runbook incident 2). */
+static int server_on_lock(void *arg, sqlite3 *db, enum store_lock_event ev, unsigned failures)
+{
+	const struct server_config *c = arg;
+	char key[512], message[512];
+	bbb_status st;
+
+	status_clear(&st);
+	snprintf(key, sizeof(key), "DB_LOCKED:%.480s", c->db_path);
+	if (ev == STORE_LOCK_RECOVERED)
+		return alert_resolve(db, key, "", NULL, &st);
+	snprintf(message, sizeof(message),
+		 "%u write group(s) could not get the SQLite write lock within %d ms: another connection held it. "
+		 "Those writes were answered UNAVAILABLE DB_LOCKED and not applied; acknowledged writes are safe.",
+		 failures, c->busy_timeout_ms);
+	struct alert_spec spec = {
+		.as_code = "DB_LOCKED",
+		.as_severity = BEEBEEBRAIN__V1__SEVERITY__SEVERITY_ERROR,
+		.as_dedup_key = key,
+		.as_title = "SQLite write lock contention",
+		.as_message = message,
+	};
+	log_warn("store", "%s", message);
+	return alert_raise(db, &spec, NULL, NULL, &st);
+}
+
 static int server_fail(const char *what, const bbb_status *st)
 {
 	log_error("server", "%s: %s %s", what, st->reason, st->message);
@@ -145,7 +177,8 @@ int server_run(const struct server_config *c)
 		lockfile_release(&lock);
 		return server_fail("migrate", &st);
 	}
-	struct store_options so = {.path = c->db_path, .durability_full = c->durability_full};
+	struct store_options so = {
+		.path = c->db_path, .durability_full = c->durability_full, .busy_timeout_ms = c->busy_timeout_ms};
 	if (store_open(&env.se_store, &so, &st) != 0) {
 		lockfile_release(&lock);
 		return server_fail("store", &st);
@@ -164,6 +197,7 @@ int server_run(const struct server_config *c)
 		return server_fail("events", &st);
 	}
 	store_set_commit_hook(env.se_store, publisher_notify, pub);
+	store_set_lock_hook(env.se_store, server_on_lock, (void *)c, 60000);
 	if (retention_start(&ret, env.se_store, env.se_retention_ms, &st) != 0) {
 		store_close(env.se_store);
 		publisher_stop(pub);

@@ -26,9 +26,11 @@ struct server_config {
 	int fault_injection;
 	const char *api_key; /* NULL or "": no authentication */
 	int64_t event_retention_ms; /* 0: 30 days */
+	int busy_timeout_ms; /* SQLite busy timeout; $BEEBEEBRAIN_BUSY_TIMEOUT_MS, default 5000 */
 };
 
-/* Defaults and environment ($BEEBEEBRAIN_DB, $BEEBEEBRAIN_API_KEY). */
+/* Defaults and environment ($BEEBEEBRAIN_DB, $BEEBEEBRAIN_API_KEY,
+ * $BEEBEEBRAIN_BUSY_TIMEOUT_MS). */
 void server_config_defaults(struct server_config *c);
 /* Runs the server until a signal; returns the process exit status. */
 int server_run(const struct server_config *c);

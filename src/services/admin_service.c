@@ -1,8 +1,16 @@
-/* AdminService: Backup (online) and MigrationStatus. InjectFault comes with
- * the fault-injection drills and answers UNIMPLEMENTED until then. */
+/* AdminService: Backup (online), MigrationStatus and InjectFault (only when
+ * the server was started with --enable-fault-injection; SPEC section 11). */
 #include <stdio.h>
 
+#include <pthread.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
 #include "beebeebrain/v1/admin.pb-c.h"
+#include "common/log.h"
+#include "domain/validate.h"
+#include "store/fault_lock.h"
 #include "common/clock.h"
 #include "common/status.h"
 #include "services/services.h"
@@ -61,9 +69,53 @@ static int migration_status(struct rpc_call *call, const ProtobufCMessage *in, P
 	return 0;
 }
 
+static void *fault_exit_main(void *arg)
+{
+	struct timespec ts = {0, 200 * 1000000};
+
+	(void)arg;
+	nanosleep(&ts, NULL);
+	log_warn("fault", "injected process_restart: exiting without cleanup");
+	_exit(70);
+}
+
+static int inject_fault(struct rpc_call *call, const ProtobufCMessage *in, ProtobufCMessage *out, bbb_status *st)
+{
+	const Beebeebrain__V1__InjectFaultRequest *req = (const void *)in;
+	struct service_env *env = svc_env(call);
+	pthread_t t;
+
+	(void)out;
+	if (!env->se_fault_injection)
+		return status_fail(st, "FORBIDDEN",
+				   "fault injection is off: start the server with --enable-fault-injection");
+	if (strcmp(req->mode, "db_lock") == 0) {
+		if (validate_range(st, "duration_ms", req->duration_ms, 1, 600000) != 0)
+			return -1;
+		return store_fault_hold_lock(env->se_db_path, req->duration_ms, st);
+	}
+	if (strcmp(req->mode, "process_restart") == 0) {
+		/* Reply first, then die as a crash would: no shutdown, no flush. */
+		if (pthread_create(&t, NULL, fault_exit_main, NULL) != 0)
+			return status_fail(st, "INTERNAL_ERROR", "cannot schedule the exit");
+		pthread_detach(t);
+		return 0;
+	}
+	if (env->se_inject_fault != NULL &&
+	    env->se_inject_fault(env->se_inject_fault_arg, req->mode, req->count, st) == 0)
+		return 0;
+	if (st->code != BBB_OK)
+		return -1;
+	return status_violation(st, "mode",
+				"unknown fault mode '%.40s' (db_lock, process_restart, llm_timeout, "
+				"llm_transient, file_permission)",
+				req->mode);
+}
+
 static const struct rpc_method admin_methods[] = {
 	{"Backup", backup, RPC_MUTATES},
 	{"MigrationStatus", migration_status, RPC_READ},
+	{"InjectFault", inject_fault, RPC_MUTATES},
 };
 
 const struct rpc_service admin_service = {

@@ -24,6 +24,12 @@ struct service_env {
 	size_t se_n_event_urls;
 	int64_t se_retention_ms; /* events older than this are pruned */
 	int se_heartbeat_ms;
+	/* Fault modes implemented outside the services (the runtime's llm_timeout,
+	 * llm_transient, file_permission): returns 0 when it took the mode, -1
+	 * with st untouched when the mode is not its own, -1 with st set on a bad
+	 * request. NULL: none. */
+	int (*se_inject_fault)(void *arg, const char *mode, int count, bbb_status *st);
+	void *se_inject_fault_arg;
 };
 
 struct service_worker {

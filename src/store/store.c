@@ -41,6 +41,12 @@ struct store {
 	int s_stopping;
 	store_commit_hook s_hook;
 	void *s_hook_arg;
+	store_lock_hook s_lock_hook;
+	void *s_lock_hook_arg;
+	int64_t s_lock_quiet_ms;
+	unsigned s_lock_failures;    /* failed groups not yet reported to the hook */
+	int s_lock_reported;         /* a failure was reported, recovery not yet */
+	int64_t s_last_lock_failure; /* CLOCK_MONOTONIC ms */
 	int64_t s_last_event_id;
 	struct store_stats s_stats;
 };
@@ -155,6 +161,30 @@ static int64_t store_max_event_id(sqlite3 *db)
 	return id;
 }
 
+/* Tells the lock hook about failures since the last group, or recovery. */
+static void store_report_lock_health(struct store *s)
+{
+	bbb_status st;
+	enum store_lock_event ev;
+
+	if (s->s_lock_hook == NULL)
+		return;
+	if (s->s_lock_failures > 0)
+		ev = STORE_LOCK_FAILED;
+	else if (s->s_lock_reported && clock_mono_ms() - s->s_last_lock_failure >= s->s_lock_quiet_ms)
+		ev = STORE_LOCK_RECOVERED;
+	else
+		return;
+	status_clear(&st);
+	if (store_exec(s->s_db, "SAVEPOINT h", &st) != 0)
+		return;
+	if (s->s_lock_hook(s->s_lock_hook_arg, s->s_db, ev, s->s_lock_failures) != 0)
+		sqlite3_exec(s->s_db, "ROLLBACK TO h", NULL, NULL, NULL);
+	sqlite3_exec(s->s_db, "RELEASE h", NULL, NULL, NULL);
+	s->s_lock_reported = ev == STORE_LOCK_FAILED;
+	s->s_lock_failures = 0;
+}
+
 /* Fails every job of a group that has not failed on its own. */
 static void store_fail_group(struct store_job *group, const bbb_status *why)
 {
@@ -176,9 +206,14 @@ static int store_run_group(struct store *s, struct store_job *group)
 	status_clear(&why);
 	if (store_exec(s->s_db, "BEGIN IMMEDIATE", &why) != 0) {
 		log_warn("store", "write transaction refused: %s", why.message);
+		if (strcmp(why.reason, "DB_LOCKED") == 0) {
+			s->s_lock_failures++;
+			s->s_last_lock_failure = clock_mono_ms();
+		}
 		store_fail_group(group, &why);
 		return 0;
 	}
+	store_report_lock_health(s);
 	for (struct store_job *j = group; j != NULL; j = j->j_next) {
 		if (j->j_deadline != 0 && now > j->j_deadline) {
 			j->j_rc = status_fail(j->j_st, "DEADLINE_EXCEEDED", "deadline passed before the write started");
@@ -233,9 +268,11 @@ static void *store_writer_main(void *arg)
 		j->j_next = NULL;
 		pthread_mutex_unlock(&s->s_mu);
 
+		unsigned failures_before = s->s_lock_failures;
 		n = store_run_group(s, group);
 
 		pthread_mutex_lock(&s->s_mu);
+		s->s_stats.ss_lock_failures += s->s_lock_failures > failures_before;
 		s->s_stats.ss_writes += (uint64_t)n;
 		s->s_stats.ss_commits += n > 0;
 		for (j = group; j != NULL;) {
@@ -331,6 +368,15 @@ void store_set_commit_hook(struct store *s, store_commit_hook hook, void *arg)
 	pthread_mutex_lock(&s->s_mu);
 	s->s_hook = hook;
 	s->s_hook_arg = arg;
+	pthread_mutex_unlock(&s->s_mu);
+}
+
+void store_set_lock_hook(struct store *s, store_lock_hook hook, void *arg, int64_t quiet_ms)
+{
+	pthread_mutex_lock(&s->s_mu);
+	s->s_lock_hook = hook;
+	s->s_lock_hook_arg = arg;
+	s->s_lock_quiet_ms = quiet_ms;
 	pthread_mutex_unlock(&s->s_mu);
 }
 

@@ -62,11 +62,25 @@ int store_write(struct store *s, store_write_fn fn, void *arg, int64_t deadline_
 typedef void (*store_commit_hook)(void *arg, int64_t last_event_id);
 void store_set_commit_hook(struct store *s, store_commit_hook hook, void *arg);
 
+/*
+ * Lock health: when write groups failed to get SQLite's write lock (another
+ * connection held it past the busy timeout), the next group that does get it
+ * first calls the hook with STORE_LOCK_FAILED and the number of failed
+ * groups; once no failure was seen for `quiet_ms`, a later group calls it
+ * with STORE_LOCK_RECOVERED. The hook runs on the writer thread inside that
+ * group's transaction (in a savepoint of its own), so what it writes (the
+ * DB_LOCKED alert) commits with the group. Set it before the first write.
+ */
+enum store_lock_event { STORE_LOCK_FAILED, STORE_LOCK_RECOVERED };
+typedef int (*store_lock_hook)(void *arg, sqlite3 *db, enum store_lock_event ev, unsigned failures);
+void store_set_lock_hook(struct store *s, store_lock_hook hook, void *arg, int64_t quiet_ms);
+
 /* Counters for tests and benchmarks. */
 struct store_stats {
 	uint64_t ss_writes; /* write functions run */
 	uint64_t ss_commits; /* transactions committed */
 	uint64_t ss_queued; /* writes waiting for the writer right now */
+	uint64_t ss_lock_failures; /* groups refused for SQLite's write lock */
 };
 void store_get_stats(struct store *s, struct store_stats *out);
 
