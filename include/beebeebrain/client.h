@@ -79,7 +79,7 @@ typedef struct bbb_status {
 	int code; /* enum bbb_code */
 	char reason[48]; /* UPPER_SNAKE, e.g. "TASK_NOT_FOUND" */
 	char message[512];
-	char trace_id[48];
+	char trace_id[72];
 	int n_violations;
 	struct bbb_violation violations[BBB_MAX_VIOLATIONS];
 } bbb_status;
@@ -105,8 +105,9 @@ bbb_client *bbb_client_open(const struct bbb_client_options *opts, bbb_status *s
 void bbb_client_close(bbb_client *c);
 /* Changes the per-call timeout for later calls; 0 restores the default. */
 void bbb_client_set_timeout(bbb_client *c, uint32_t timeout_ms);
-/* Trace id sent with the next calls (at most 47 characters kept); NULL or ""
- * lets the server make one. The id the server used comes back in st->trace_id. */
+/* Trace id sent with the next calls: at most 64 characters of
+ * [A-Za-z0-9._:-] (the server refuses others with a violation on trace_id;
+ * longer ones are cut here); NULL or "" lets the server make one. The id the server used comes back in st->trace_id. */
 void bbb_client_set_trace_id(bbb_client *c, const char *trace_id);
 
 /* The generic call under every typed function. `method` is the method's short

@@ -64,7 +64,7 @@
 #define CLIENT_DEADLINE_MARGIN_MS 500
 #define CLIENT_REQUEST_ID_BYTES 16
 /* Trace ids are kept only as long as bbb_status can echo them. */
-#define CLIENT_TRACE_ID_MAX sizeof(((bbb_status *)0)->trace_id)
+#define CLIENT_TRACE_ID_MAX 65 /* 64 characters, as the server accepts */
 
 struct bbb_client {
 	nng_socket c_sock;

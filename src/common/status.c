@@ -68,6 +68,7 @@ int status_fail(bbb_status *st, const char *reason, const char *fmt, ...)
 	va_list ap;
 
 	st->code = status_code_of_reason(reason);
+	st->n_violations = 0; /* one reason per status: violations belong to VALIDATION_ERROR */
 	snprintf(st->reason, sizeof(st->reason), "%s", reason);
 	va_start(ap, fmt);
 	vsnprintf(st->message, sizeof(st->message), fmt, ap);

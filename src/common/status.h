@@ -11,7 +11,8 @@
 void status_clear(bbb_status *st);
 /* Canonical code of a SPEC section 9 reason; BBB_INTERNAL for unknown ones. */
 int status_code_of_reason(const char *reason);
-/* Sets reason, its code and a formatted message. Returns -1, so that
+/* Sets reason, its code and a formatted message (dropping any violations
+ * collected before: a status has one reason). Returns -1, so that
  * `return status_fail(st, "TASK_NOT_FOUND", "task %lld", id);` reads well. */
 int status_fail(bbb_status *st, const char *reason, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Adds a field violation and makes the status INVALID_ARGUMENT VALIDATION_ERROR

@@ -106,6 +106,15 @@ void rpc_make_trace_id(char *buf, size_t n)
 	snprintf(buf, n, "trace-%016" PRIx64, rpc_random64());
 }
 
+/* A trace id is stored and logged: 1..64 characters of [A-Za-z0-9._:-]. */
+static int rpc_trace_id_ok(const char *t)
+{
+	size_t n = strlen(t);
+
+	return n >= 1 && n <= 64 &&
+	       strspn(t, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._:-") == n;
+}
+
 /* Finds the bound service and method of a full method name. */
 static const ProtobufCMethodDescriptor *rpc_find(struct rpc_dispatcher *d, const char *full,
 						 const struct rpc_bound_service **svc_out,
@@ -226,11 +235,15 @@ void rpc_dispatch(struct rpc_dispatcher *d, void *worker, const uint8_t *in, siz
 		arena_reset(&a);
 		return;
 	}
-	if (req->trace_id[0] != '\0' && strlen(req->trace_id) <= 64) {
+	if (rpc_trace_id_ok(req->trace_id)) {
 		call.c_trace_id = req->trace_id;
 	} else {
 		rpc_make_trace_id(trace, sizeof(trace));
 		call.c_trace_id = trace;
+		if (req->trace_id[0] != '\0') {
+			status_violation(&st, "trace_id", "must be at most 64 characters of [A-Za-z0-9._:-]");
+			goto reply;
+		}
 	}
 	call.c_method = req->method;
 	if (req->timeout_ms > 0)

@@ -126,7 +126,7 @@ static void backup_stamp(int64_t now_ms, char *buf, size_t n)
 
 	gmtime_r(&secs, &tm);
 	snprintf(buf, n, "%04d%02d%02d-%02d%02d%02d", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-	         tm.tm_min, tm.tm_sec);
+		 tm.tm_min, tm.tm_sec);
 }
 
 void backup_default_path(const char *db_path, int64_t now_ms, char *buf, size_t n)
@@ -135,6 +135,9 @@ void backup_default_path(const char *db_path, int64_t now_ms, char *buf, size_t 
 
 	backup_stamp(now_ms, stamp, sizeof(stamp));
 	snprintf(buf, n, "%s.%s.bak", db_path, stamp);
+	/* Two backups within one second: <db>.<stamp>-2.bak, -3, and so on. */
+	for (int i = 2; backup_exists(buf) && i < 1000; i++)
+		snprintf(buf, n, "%s.%s-%d.bak", db_path, stamp, i);
 }
 
 /* First row of PRAGMA integrity_check into out; 0 when it is "ok". */
@@ -176,7 +179,7 @@ static int backup_copy_pages(sqlite3 *src, sqlite3 *dst, const char *out_path, b
 		rc = sqlite3_exec(src, "BEGIN; SELECT count(*) FROM sqlite_master;", NULL, NULL, NULL);
 		if (rc != SQLITE_OK) {
 			status_fail(st, (rc & 0xff) == SQLITE_BUSY ? "DB_LOCKED" : "BACKUP_FAILED",
-			            "backup %s: cannot start reading the database: %s", out_path, sqlite3_errmsg(src));
+				    "backup %s: cannot start reading the database: %s", out_path, sqlite3_errmsg(src));
 			if (!sqlite3_get_autocommit(src))
 				sqlite3_exec(src, "ROLLBACK", NULL, NULL, NULL);
 			return -1;
@@ -206,7 +209,7 @@ static int backup_copy_pages(sqlite3 *src, sqlite3 *dst, const char *out_path, b
 	sqlite3_backup_finish(b);
 	if (rc != SQLITE_DONE)
 		status_fail(st, rc == SQLITE_BUSY || rc == SQLITE_LOCKED ? "DB_LOCKED" : "BACKUP_FAILED",
-		            "backup %s: copying pages: %s", out_path, sqlite3_errstr(rc));
+			    "backup %s: copying pages: %s", out_path, sqlite3_errstr(rc));
 out:
 	if (pinned)
 		sqlite3_exec(src, "COMMIT", NULL, NULL, NULL);
@@ -215,7 +218,7 @@ out:
 
 /* Everything between the empty temp file and its final rename. */
 static int backup_fill_tmp(sqlite3 *src, const char *tmp, const char *out_path, char *integrity, size_t integrity_len,
-                           bbb_status *st)
+			   bbb_status *st)
 {
 	sqlite3 *dst = NULL;
 	int rc;
@@ -223,7 +226,7 @@ static int backup_fill_tmp(sqlite3 *src, const char *tmp, const char *out_path, 
 	rc = sqlite3_open_v2(tmp, &dst, SQLITE_OPEN_READWRITE, NULL);
 	if (rc != SQLITE_OK) {
 		status_fail(st, "BACKUP_FAILED", "backup %s: cannot open %s: %s", out_path, tmp,
-		            dst ? sqlite3_errmsg(dst) : sqlite3_errstr(rc));
+			    dst ? sqlite3_errmsg(dst) : sqlite3_errstr(rc));
 		goto fail;
 	}
 	if (backup_copy_pages(src, dst, out_path, st) < 0)
@@ -253,7 +256,7 @@ fail:
 }
 
 int backup_run(sqlite3 *src, const char *out_path, int64_t *size_bytes, char *integrity, size_t integrity_len,
-               bbb_status *st)
+	       bbb_status *st)
 {
 	char tmp[BACKUP_PATH_MAX];
 	struct stat sb;
@@ -266,14 +269,18 @@ int backup_run(sqlite3 *src, const char *out_path, int64_t *size_bytes, char *in
 		return status_fail(st, "BACKUP_FAILED", "backup path too long: %s", out_path);
 	if (backup_exists(out_path))
 		return status_fail(st, "RESOURCE_CONFLICT", "backup file %s already exists; not overwriting it",
-		                   out_path);
+				   out_path);
 	/* O_EXCL: two backups to the same name must not share a temp file. */
 	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0 && errno == EEXIST)
 		return status_fail(st, "BACKUP_FAILED",
-		                   "temporary file %s exists: another backup to %s is running, or one was interrupted "
-		                   "(then remove it)",
-		                   tmp, out_path);
+				   "temporary file %s exists: another backup to %s is running, or one was interrupted "
+				   "(then remove it)",
+				   tmp, out_path);
+	if (fd < 0 && (errno == ENOENT || errno == ENOTDIR))
+		return status_violation(st, "out_path", "directory of %.300s does not exist", out_path);
+	if (fd < 0 && (errno == EACCES || errno == EPERM || errno == EROFS))
+		return status_violation(st, "out_path", "cannot write %.300s: %s", out_path, strerror(errno));
 	if (fd < 0)
 		return status_fail(st, "BACKUP_FAILED", "cannot create %s: %s", tmp, strerror(errno));
 	close(fd);
@@ -283,14 +290,14 @@ int backup_run(sqlite3 *src, const char *out_path, int64_t *size_bytes, char *in
 	if (backup_rename_noreplace(tmp, out_path) < 0) {
 		if (errno == EEXIST)
 			status_fail(st, "RESOURCE_CONFLICT", "backup file %s appeared meanwhile; not overwriting it",
-			            out_path);
+				    out_path);
 		else
 			status_fail(st, "BACKUP_FAILED", "cannot rename %s to %s: %s", tmp, out_path, strerror(errno));
 		goto fail;
 	}
 	if (backup_fsync_dir_of(out_path) < 0)
 		return status_fail(st, "BACKUP_FAILED", "backup %s written, but fsync of its directory failed: %s",
-		                   out_path, strerror(errno));
+				   out_path, strerror(errno));
 	if (stat(out_path, &sb) == 0)
 		*size_bytes = (int64_t)sb.st_size;
 	return 0;
@@ -389,13 +396,13 @@ static int backup_check_restorable(const char *file, const char *copy, bbb_statu
 	rc = sqlite3_open_v2(uri, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL);
 	if (rc != SQLITE_OK) {
 		status_fail(st, "BACKUP_FAILED", "%s is not a usable database: %s", file,
-		            db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+			    db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
 		goto fail;
 	}
 	if (backup_integrity(db, file, integrity, sizeof(integrity), st) < 0)
 		goto fail;
 	rc = sqlite3_prepare_v2(db, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'",
-	                        -1, &stmt, NULL);
+				-1, &stmt, NULL);
 	found = rc == SQLITE_OK && sqlite3_step(stmt) == SQLITE_ROW;
 	sqlite3_finalize(stmt);
 	if (!found) {
@@ -423,10 +430,10 @@ static int backup_check_alone(const char *file, bbb_status *st)
 			return status_fail(st, "BACKUP_FAILED", "path too long: %s", file);
 		if (stat(path, &sb) == 0 && sb.st_size > 0)
 			return status_fail(
-			        st, "BACKUP_FAILED",
-			        "%s has a non-empty %s: it was not closed cleanly; open it once with sqlite3 "
-			        "to fold it in, or restore a file made by `beebeebrain backup`",
-			        file, path);
+				st, "BACKUP_FAILED",
+				"%s has a non-empty %s: it was not closed cleanly; open it once with sqlite3 "
+				"to fold it in, or restore a file made by `beebeebrain backup`",
+				file, path);
 	}
 	return 0;
 }
@@ -456,7 +463,7 @@ static int backup_keep_current(const char *db_path, const char *saved, bbb_statu
 			return status_fail(st, "BACKUP_FAILED", "%s already exists; retry in a second", saved);
 		if (errno != EPERM && errno != ENOTSUP && errno != EMLINK)
 			return status_fail(st, "BACKUP_FAILED", "cannot link %s to %s: %s", db_path, saved,
-			                   strerror(errno));
+					   strerror(errno));
 		/* No hard links on this file system: copy instead. */
 		if (backup_exists(saved))
 			return status_fail(st, "BACKUP_FAILED", "%s already exists; retry in a second", saved);
@@ -522,14 +529,14 @@ int backup_restore(const char *file, const char *db_path, char *saved_old, size_
 	/* The saved name must be durable before the old name is reused. */
 	if (backup_fsync_dir_of(db_path) < 0 || rename(tmp, db_path) < 0) {
 		status_fail(st, "BACKUP_FAILED", "cannot move %s into place: %s; the database is unchanged", tmp,
-		            strerror(errno));
+			    strerror(errno));
 		goto fail_keep;
 	}
 	if (have_db && saved_len > 0)
 		snprintf(saved_old, saved_len, "%s", saved);
 	if (backup_fsync_dir_of(db_path) < 0)
 		return status_fail(st, "BACKUP_FAILED", "%s restored, but fsync of its directory failed: %s", db_path,
-		                   strerror(errno));
+				   strerror(errno));
 	return 0;
 
 fail_keep:
