@@ -1,0 +1,203 @@
+"""Fixtures of the Python integration tests: the real `beebeebrain` binary on a
+real SQLite file in a temp dir, on a free loopback port.
+
+ctest runs each test_*.py with BEEBEEBRAIN_BIN (the binary) and BBB_BUILD_DIR
+(whose python/ holds the stubs the `python_stubs` target generates). By hand:
+
+    BEEBEEBRAIN_BIN=build/beebeebrain BBB_BUILD_DIR=build \
+        /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/integration
+
+Fixtures:
+  rpc_url   tcp://127.0.0.1:<free port>, where `server` listens and `cli` points
+            (the server's event stream gets a free port of its own too)
+  db_path   <tmp>/bbb.db
+  server    a running server (Server) on db_path and rpc_url; stopped with
+            SIGTERM at the end, asserting exit status 0
+  cli       cli(*args) -> (rc, stdout, stderr), with --rpc rpc_url;
+            cli.json(*args) asserts rc 0 and returns the parsed -o json output
+  client    a beebeebrain_client.Client connected to the server
+"""
+
+import json
+import os
+import pathlib
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+_REPO = pathlib.Path(__file__).resolve().parents[2]
+_BUILD = os.environ.get("BBB_BUILD_DIR", "")
+_STUBS = os.environ.get("BBB_PYTHON_STUBS") or (os.path.join(_BUILD, "python") if _BUILD else "")
+if _STUBS:
+    os.environ["BBB_PYTHON_STUBS"] = _STUBS
+    sys.path.insert(0, _STUBS)
+sys.path.insert(0, str(_REPO / "clients" / "python"))
+
+try:
+    from beebeebrain_client import Client, RpcError
+    from beebeebrain.v1 import health_pb2
+except ImportError as e:
+    raise ImportError(f"{e}: build the python_stubs target and set BBB_BUILD_DIR (or BBB_PYTHON_STUBS)") from e
+
+BIN = os.environ.get("BEEBEEBRAIN_BIN", "")
+START_TIMEOUT_S = 10.0
+STOP_TIMEOUT_S = 10.0
+CLI_TIMEOUT_S = 60.0
+
+
+def child_env():
+    """The environment of every child: none of the operator's BEEBEEBRAIN_*
+    settings (an API key or DB path there would change what is tested)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BEEBEEBRAIN_")}
+    env["BEEBEEBRAIN_LOG_LEVEL"] = "info"
+    return env
+
+
+def free_port():
+    """A loopback TCP port nobody listens on right now (bound to port 0)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(predicate, timeout_s, what, interval_s=0.02):
+    """Polls predicate() until it returns a true value (returned) or timeout_s
+    passes (the test fails naming `what`)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            pytest.fail(f"timed out after {timeout_s} s waiting for {what}")
+        time.sleep(interval_s)
+
+
+class Server:
+    """One `beebeebrain serve` process. Its stderr (the JSON log) goes to a
+    file next to the database, read back by `log()`."""
+
+    def __init__(self, db_path, rpc_url, extra_args=()):
+        self.db_path = str(db_path)
+        self.url = rpc_url
+        # Never the default port: servers of tests running side by side would clash.
+        self.events_url = f"tcp://127.0.0.1:{free_port()}"
+        self.extra_args = list(extra_args)
+        self.proc = None
+        self.log_path = None
+        self._starts = 0
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def spawn(self):
+        """Starts the process without waiting for it to answer."""
+        self._starts += 1
+        self.log_path = f"{self.db_path}.server{self._starts}.log"
+        with open(self.log_path, "wb") as log:
+            self.proc = subprocess.Popen(
+                [BIN, "serve", "--db", self.db_path, "--rpc", self.url, "--events", self.events_url,
+                 *self.extra_args],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=child_env())
+        return self.proc
+
+    def start(self):
+        """Starts the server and waits (bounded) until HealthService/Check
+        answers; fails the test with the server's log if it exits first."""
+        self.spawn()
+        wait_until(self._healthy, START_TIMEOUT_S, f"the server on {self.url} to answer health")
+        return self
+
+    def _healthy(self):
+        if self.proc.poll() is not None:
+            pytest.fail(f"server exited with status {self.proc.returncode} while starting:\n{self.log()}")
+        try:
+            with Client(self.url, timeout_ms=1000) as c:
+                return c.call("HealthService", "Check", health_pb2.CheckRequest(),
+                              health_pb2.CheckResponse).status == "ok"
+        except RpcError:
+            return False
+
+    def running(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self, timeout_s=STOP_TIMEOUT_S):
+        """SIGTERM, then waits at most timeout_s; returns the exit status.
+        A server that does not stop in time is killed and the test fails."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                pytest.fail(f"server did not exit within {timeout_s} s of SIGTERM:\n{self.log()}")
+        return self.proc.returncode
+
+    def log(self):
+        try:
+            return pathlib.Path(self.log_path).read_text(errors="replace")
+        except (OSError, TypeError):
+            return ""
+
+
+class Cli:
+    """Runs the binary as a client of rpc_url: cli(*args) -> (rc, out, err)."""
+
+    def __init__(self, rpc_url, cwd):
+        self.url = rpc_url
+        self.cwd = str(cwd)
+
+    def __call__(self, *args, timeout_s=CLI_TIMEOUT_S):
+        p = subprocess.run([BIN, "--rpc", self.url, *[str(a) for a in args]], cwd=self.cwd,
+                           stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout_s,
+                           env=child_env())
+        return p.returncode, p.stdout, p.stderr
+
+    def json(self, *args):
+        """`-o json` output of a command that must succeed, parsed."""
+        rc, out, err = self("-o", "json", *args)
+        assert rc == 0, f"beebeebrain {' '.join(map(str, args))} exited {rc}: {err}"
+        return json.loads(out)
+
+
+def pytest_configure(config):
+    if not BIN or not os.access(BIN, os.X_OK):
+        pytest.exit("set BEEBEEBRAIN_BIN to the beebeebrain binary (ctest does this)", returncode=4)
+
+
+@pytest.fixture
+def rpc_url():
+    return f"tcp://127.0.0.1:{free_port()}"
+
+
+@pytest.fixture
+def db_path(tmp_path):
+    return tmp_path / "bbb.db"
+
+
+@pytest.fixture
+def server(db_path, rpc_url):
+    srv = Server(db_path, rpc_url).start()
+    yield srv
+    if srv.running():
+        rc = srv.stop()
+        assert rc == 0, f"server exited {rc} on SIGTERM:\n{srv.log()}"
+
+
+@pytest.fixture
+def cli(rpc_url, tmp_path):
+    return Cli(rpc_url, tmp_path)
+
+
+@pytest.fixture
+def client(server):
+    with Client(server.url, timeout_ms=10000) as c:
+        yield c

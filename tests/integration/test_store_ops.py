@@ -1,0 +1,202 @@
+"""Operating the database file (SPEC section 8): one server per database, the
+offline `migrate` commands, consistent online and offline backups, and
+`restore`. What the commands leave on disk is checked with the sqlite3 module,
+independently of the server."""
+
+import json
+import re
+import sqlite3
+import subprocess
+import threading
+
+from beebeebrain.v1 import task_pb2
+from beebeebrain_client import Client, RpcError
+from conftest import BIN, START_TIMEOUT_S, child_env, free_port, wait_until
+
+APP_TABLES = {"projects", "agents", "tasks", "task_dependencies", "task_runs", "run_attempts", "inbox_items",
+              "events", "api_usage_daily", "alerts"}
+
+
+def sql(path, query, *params):
+    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        return con.execute(query, params).fetchall()
+    finally:
+        con.close()
+
+
+def tables(path):
+    return {name for (name,) in sql(path, "SELECT name FROM sqlite_master WHERE type = 'table'")}
+
+
+def integrity(path):
+    return sql(path, "PRAGMA integrity_check")[0][0]
+
+
+def task_ids(path):
+    return {i for (i,) in sql(path, "SELECT id FROM tasks")}
+
+
+def names_pid(text, pid):
+    return re.search(rf"\bpid {pid}\b", text) is not None
+
+
+def seed(cli, tmp_path, n_tasks):
+    root = tmp_path / "ws"
+    root.mkdir(exist_ok=True)
+    cli.json("project", "create", "default", "--root", root)
+    return [int(cli.json("task", "create", "--title", f"t{i}")["task"]["id"]) for i in range(n_tasks)]
+
+
+# ---- one server per database
+
+def test_second_server_on_the_same_db_exits_nonzero_naming_the_first_pid(server, cli):
+    second = subprocess.run([BIN, "serve", "--db", server.db_path, "--rpc", f"tcp://127.0.0.1:{free_port()}",
+                             "--events", f"tcp://127.0.0.1:{free_port()}"],
+                            stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=START_TIMEOUT_S,
+                            env=child_env())
+    assert second.returncode != 0
+    assert names_pid(second.stderr, server.pid), second.stderr
+    assert cli.json("health")["status"] == "ok"
+
+
+# ---- migrations (offline)
+
+def test_migrate_down_to_zero_and_up_again_gives_a_schema_the_server_starts_on(server, cli, tmp_path):
+    seed(cli, tmp_path, 1)
+    assert server.stop() == 0
+    db = server.db_path
+
+    status = cli.json("migrate", "status", "--db", db)
+    latest = status["latest_version"]
+    assert status["current_version"] == latest >= 1
+    assert all(m["applied"] for m in status["migrations"])
+
+    down = cli.json("migrate", "down", "1", "--db", db)
+    assert down.get("current_version", 0) == latest - 1
+    if latest > 1:
+        down = cli.json("migrate", "down", str(latest - 1), "--db", db)
+    assert down.get("current_version", 0) == 0
+    assert not any(m.get("applied") for m in down["migrations"])
+    # Only the migrations' own bookkeeping is left.
+    assert {t for t in tables(db) if not t.startswith("sqlite_")} <= {"schema_migrations"}
+
+    up = cli.json("migrate", "up", "--db", db)
+    assert up["current_version"] == latest
+    assert all(m["applied"] for m in up["migrations"])
+    assert APP_TABLES <= tables(db)
+    assert integrity(db) == "ok"
+
+    server.start()
+    assert cli.json("ready")["ready"] is True
+    assert cli.json("task", "list").get("tasks", []) == []
+    seed(cli, tmp_path, 1)
+
+
+def test_maintenance_commands_are_refused_while_a_server_holds_the_db(server, cli, tmp_path):
+    before = tables(server.db_path)
+    for args in (["migrate", "up"], ["migrate", "down", "1"], ["restore", str(tmp_path / "any.bak")]):
+        rc, out, err = cli(*args, "--db", server.db_path)
+        assert rc == 1, args
+        assert err.startswith("error: "), err
+        assert names_pid(err, server.pid), err
+    assert tables(server.db_path) == before
+    assert cli.json("ready")["ready"] is True
+
+
+# ---- backup
+
+def test_online_backup_under_write_load_holds_every_task_acknowledged_before_it(server, cli, tmp_path):
+    seed(cli, tmp_path, 0)
+    acked, errors, lock, stop = [], [], threading.Lock(), threading.Event()
+
+    def writer(n):
+        try:
+            with Client(server.url, timeout_ms=10000) as c:
+                i = 0
+                while not stop.is_set():
+                    resp = c.call("TaskService", "CreateTask", task_pb2.CreateTaskRequest(title=f"w{n}-{i}"),
+                                  task_pb2.CreateTaskResponse)
+                    with lock:
+                        acked.append(resp.task.id)
+                    i += 1
+        except RpcError as e:
+            errors.append(e)
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    try:
+        wait_until(lambda: len(acked) >= 40 or errors, 20, "40 acknowledged tasks")
+        with lock:
+            before = set(acked)
+        out = tmp_path / "online.bak"
+        result = cli.json("backup", "--out", out, "--db", server.db_path)
+        with lock:
+            during = len(acked)
+        # The server keeps taking writes after the backup: it did not stall them.
+        wait_until(lambda: len(acked) >= during + 20 or errors, 20, "20 more tasks after the backup")
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=30)
+    assert errors == []
+    assert result["path"] == str(out)
+    assert result["integrity"] == "ok"
+    assert int(result["size_bytes"]) == out.stat().st_size
+    assert integrity(out) == "ok"
+    in_backup = task_ids(out)
+    assert before <= in_backup
+    assert in_backup <= set(acked) | task_ids(server.db_path)
+
+
+def test_backup_without_out_uses_the_timestamped_default_path(server, cli, tmp_path):
+    ids = seed(cli, tmp_path, 3)
+    result = cli.json("backup", "--db", server.db_path)
+    assert result["path"].startswith(server.db_path + ".")
+    assert result["path"].endswith(".bak")
+    assert integrity(result["path"]) == "ok"
+    assert task_ids(result["path"]) == set(ids)
+
+
+def test_offline_backup_works_without_a_server(server, cli, tmp_path):
+    ids = seed(cli, tmp_path, 3)
+    assert server.stop() == 0
+    out = tmp_path / "offline.bak"
+    result = cli.json("backup", "--out", out, "--db", server.db_path)
+    assert result["path"] == str(out)
+    assert result["integrity"] == "ok"
+    assert integrity(out) == "ok"
+    assert task_ids(out) == set(ids)
+
+
+# ---- restore
+
+def test_restore_swaps_the_backup_in_and_keeps_the_previous_db_where_it_says(server, cli, tmp_path):
+    ids = seed(cli, tmp_path, 2)
+    backup = cli.json("backup", "--out", tmp_path / "two.bak", "--db", server.db_path)["path"]
+    later = [int(cli.json("task", "create", "--title", f"later{i}")["task"]["id"]) for i in range(3)]
+    assert server.stop() == 0
+
+    rc, out, err = cli("-o", "json", "restore", backup, "--db", server.db_path)
+    assert rc == 0, err
+    result = json.loads(out)
+    previous = result["previous"]
+    assert previous and previous != server.db_path
+    assert task_ids(server.db_path) == set(ids)
+    assert integrity(server.db_path) == "ok"
+    assert task_ids(previous) == set(ids + later)
+    assert integrity(previous) == "ok"
+
+    server.start()
+    got = cli.json("task", "list")
+    assert [int(t["id"]) for t in got["tasks"]] == ids
+
+
+def test_restore_of_a_missing_file_changes_nothing(server, cli, tmp_path):
+    ids = seed(cli, tmp_path, 2)
+    assert server.stop() == 0
+    rc, out, err = cli("restore", tmp_path / "missing.bak", "--db", server.db_path)
+    assert rc == 1
+    assert err.startswith("error: ")
+    assert task_ids(server.db_path) == set(ids)
