@@ -211,6 +211,14 @@ static void rpc_run(struct rpc_call *call, const Beebeebrain__V1__RpcRequest *re
 		status_fail(st, "DEADLINE_EXCEEDED", "the call took longer than its deadline");
 }
 
+/* Failures after which the call certainly did not change anything and may be
+ * sent again with the same request_id: they are not cached. */
+static int rpc_call_did_not_run(const bbb_status *st)
+{
+	return st->code == BBB_DEADLINE_EXCEEDED || strcmp(st->reason, "DB_LOCKED") == 0 ||
+	       strcmp(st->reason, "SHUTTING_DOWN") == 0 || strcmp(st->reason, "OVERLOADED") == 0;
+}
+
 void rpc_dispatch(struct rpc_dispatcher *d, void *worker, const uint8_t *in, size_t in_len, uint8_t **out,
 		  size_t *out_len)
 {
@@ -262,7 +270,11 @@ void rpc_dispatch(struct rpc_dispatcher *d, void *worker, const uint8_t *in, siz
 	}
 	if (impl != NULL && (impl->m_flags & RPC_MUTATES) && req->request_id[0] != '\0') {
 		int64_t wait_until = call.c_deadline_ms != 0 ? call.c_deadline_ms : clock_mono_ms() + 60000;
-		cache_key = arena_printf(&a, "%.100s|%.100s", req->method, req->request_id);
+		if (strlen(req->request_id) > 128) {
+			status_violation(&st, "request_id", "must be at most 128 characters");
+			goto reply;
+		}
+		cache_key = arena_printf(&a, "%s|%s", req->method, req->request_id);
 		switch (reply_cache_begin(d->d_cache, cache_key, wait_until, out, out_len)) {
 		case REPLY_CACHE_HIT:
 			arena_reset(&a);
@@ -282,7 +294,9 @@ void rpc_dispatch(struct rpc_dispatcher *d, void *worker, const uint8_t *in, siz
 		       st.reason, st.message);
 reply:
 	rpc_pack_reply(&st, call.c_trace_id, resp, &a, out, out_len);
-	if (cache_key != NULL)
+	if (cache_key != NULL && rpc_call_did_not_run(&st))
+		reply_cache_abandon(d->d_cache, cache_key);
+	else if (cache_key != NULL)
 		reply_cache_put(d->d_cache, cache_key, *out, *out_len);
 	arena_reset(&a);
 }

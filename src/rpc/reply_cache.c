@@ -116,6 +116,19 @@ enum reply_cache_result reply_cache_begin(struct reply_cache *rc, const char *id
 	while (rc_evict_one(rc, now))
 		;
 	e = rc_find(rc, id);
+	while (e != NULL && e->e_reply == NULL) {
+		/* Another copy is running: wait for its reply (or its abandonment). */
+		struct timespec ts = {.tv_sec = wait_until / 1000, .tv_nsec = (wait_until % 1000) * 1000000};
+		if (pthread_cond_timedwait(&rc->rc_cv, &rc->rc_mu, &ts) == ETIMEDOUT) {
+			e = rc_find(rc, id);
+			if (e != NULL && e->e_reply == NULL) {
+				pthread_mutex_unlock(&rc->rc_mu);
+				return REPLY_CACHE_BUSY;
+			}
+			break;
+		}
+		e = rc_find(rc, id);
+	}
 	if (e == NULL) {
 		e = calloc(1, sizeof(*e));
 		if (e == NULL || (e->e_id = strdup(id)) == NULL) {
@@ -136,14 +149,7 @@ enum reply_cache_result reply_cache_begin(struct reply_cache *rc, const char *id
 		pthread_mutex_unlock(&rc->rc_mu);
 		return REPLY_CACHE_MISS;
 	}
-	while (e->e_reply == NULL) {
-		struct timespec ts = {.tv_sec = wait_until / 1000, .tv_nsec = (wait_until % 1000) * 1000000};
-		if (pthread_cond_timedwait(&rc->rc_cv, &rc->rc_mu, &ts) == ETIMEDOUT && e->e_reply == NULL) {
-			pthread_mutex_unlock(&rc->rc_mu);
-			return REPLY_CACHE_BUSY;
-		}
-	}
-	/* Entries in flight are never evicted, so e is still valid here. */
+	/* e holds a reply; eviction needs the mutex we hold, so e is valid. */
 	*reply = malloc(e->e_len);
 	if (*reply == NULL) {
 		pthread_mutex_unlock(&rc->rc_mu);
@@ -153,6 +159,31 @@ enum reply_cache_result reply_cache_begin(struct reply_cache *rc, const char *id
 	*len = e->e_len;
 	pthread_mutex_unlock(&rc->rc_mu);
 	return REPLY_CACHE_HIT;
+}
+
+void reply_cache_abandon(struct reply_cache *rc, const char *id)
+{
+	struct rc_entry *e, **pp, **fifo;
+
+	pthread_mutex_lock(&rc->rc_mu);
+	e = rc_find(rc, id);
+	if (e != NULL && e->e_reply == NULL) {
+		for (pp = &rc->rc_buckets[rc_hash(id)]; *pp != e; pp = &(*pp)->e_chain)
+			;
+		*pp = e->e_chain;
+		/* Unlink from the FIFO (it may be anywhere in it). */
+		struct rc_entry *older = NULL;
+		for (fifo = &rc->rc_oldest; *fifo != e; fifo = &(*fifo)->e_younger)
+			older = *fifo;
+		*fifo = e->e_younger;
+		if (rc->rc_youngest == e)
+			rc->rc_youngest = older;
+		rc->rc_count--;
+		free(e->e_id);
+		free(e);
+	}
+	pthread_cond_broadcast(&rc->rc_cv);
+	pthread_mutex_unlock(&rc->rc_mu);
 }
 
 void reply_cache_put(struct reply_cache *rc, const char *id, const uint8_t *reply, size_t len)

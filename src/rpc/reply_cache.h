@@ -30,5 +30,9 @@ enum reply_cache_result reply_cache_begin(struct reply_cache *rc, const char *id
 					  size_t *len);
 /* Stores the reply of an id begun with MISS and wakes its waiters. */
 void reply_cache_put(struct reply_cache *rc, const char *id, const uint8_t *reply, size_t len);
+/* Forgets an id begun with MISS whose call did not run (deadline passed,
+ * database locked, shutting down): a copy waiting for it, or a later retry,
+ * runs the call itself. */
+void reply_cache_abandon(struct reply_cache *rc, const char *id);
 
 #endif

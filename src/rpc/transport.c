@@ -142,6 +142,8 @@ static void rpc_server_join(struct rpc_server *srv)
 	for (int i = 0; i < srv->srv_n_workers; i++)
 		if (srv->srv_workers[i].w_started)
 			pthread_join(srv->srv_workers[i].w_thread, NULL);
+	for (int i = 0; i < srv->srv_n_workers; i++)
+		srv->srv_workers[i].w_started = 0;
 }
 
 int rpc_server_start(struct rpc_server **out, const struct rpc_server_options *opts, struct rpc_dispatcher *d,
@@ -209,10 +211,22 @@ int rpc_server_start(struct rpc_server **out, const struct rpc_server_options *o
 	return 0;
 }
 
+void rpc_server_quiesce(struct rpc_server *srv)
+{
+	/* Only threads here: nothing in nng that could block (see transport.h). */
+	rpc_server_join(srv);
+}
+
+void rpc_server_close(struct rpc_server *srv)
+{
+	if (srv != NULL)
+		rpc_server_release(srv);
+}
+
 void rpc_server_stop(struct rpc_server *srv)
 {
 	if (srv == NULL)
 		return;
-	rpc_server_join(srv);
+	rpc_server_quiesce(srv);
 	rpc_server_release(srv);
 }

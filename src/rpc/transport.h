@@ -32,7 +32,14 @@ struct rpc_server;
 
 int rpc_server_start(struct rpc_server **out, const struct rpc_server_options *opts, struct rpc_dispatcher *d,
 		     bbb_status *st);
-/* Stops accepting, lets in-flight calls finish, releases everything. */
+/* Stops serving: every worker finishes the call it holds and exits; requests
+ * that arrive later get no answer (their clients see the connection close). */
+void rpc_server_quiesce(struct rpc_server *srv);
+/* Releases the sockets, contexts and aios (after rpc_server_quiesce). nng
+ * 1.5.2's nng_close can hang on a connection closing at the same moment
+ * (nng issues 1543, 1813): call it once nothing durable is left to do. */
+void rpc_server_close(struct rpc_server *srv);
+/* Both. */
 void rpc_server_stop(struct rpc_server *srv);
 
 #endif

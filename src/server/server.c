@@ -3,9 +3,11 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/clock.h"
@@ -137,6 +139,27 @@ static int server_on_lock(void *arg, sqlite3 *db, enum store_lock_event ev, unsi
 	return alert_raise(db, &spec, NULL, NULL, &st);
 }
 
+static void *server_watchdog_main(void *arg)
+{
+	int ms = (int)(intptr_t)arg;
+	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000};
+
+	while (nanosleep(&ts, &ts) != 0)
+		;
+	log_warn("server", "closing the nng sockets took over %d ms (nng 1.5.2 close race); exiting anyway", ms);
+	_exit(0);
+}
+
+/* Ends the process with status 0 if the rest of shutdown takes longer than
+ * ms. Only armed once all data is committed and the lock released. */
+static void server_arm_exit_watchdog(int ms)
+{
+	pthread_t t;
+
+	if (pthread_create(&t, NULL, server_watchdog_main, (void *)(intptr_t)ms) == 0)
+		pthread_detach(t);
+}
+
 static int server_fail(const char *what, const bbb_status *st)
 {
 	log_error("server", "%s: %s %s", what, st->reason, st->message);
@@ -229,12 +252,17 @@ int server_run(const struct server_config *c)
 		if (sigwait(&sigs, &sig) != 0)
 			break;
 	log_info("server", "signal %d: shutting down", sig);
-	rpc_server_stop(rpc);
+	/* Everything durable first: no call is served after quiesce, and
+	 * store_close commits what was queued. */
+	rpc_server_quiesce(rpc);
 	retention_stop(ret);
 	store_close(env.se_store);
-	publisher_stop(pub); /* after the last commit: sends everything committed */
-	rpc_dispatcher_free(d);
 	lockfile_release(&lock);
-	log_info("server", "stopped");
+	log_info("server", "stopped: every acknowledged write is committed");
+	/* Then the sockets, under a watchdog: nng 1.5.2's close can hang. */
+	server_arm_exit_watchdog(3000);
+	publisher_stop(pub); /* sends what was committed, then closes */
+	rpc_server_close(rpc);
+	rpc_dispatcher_free(d);
 	return 0;
 }

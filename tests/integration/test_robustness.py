@@ -162,8 +162,6 @@ def test_repeated_request_id_of_create_task_runs_once_and_gets_the_same_reply(cl
         task_pb2.CreateTaskResponse.FromString(reply_of(first).payload).task.id
 
 
-@pytest.mark.xfail(strict=True, reason="server bug: the reply cache keys on the first 100 characters of "
-                   "request_id (src/rpc/dispatch.c), so a different long id gets another call's reply")
 def test_long_request_ids_that_differ_only_at_the_end_are_different_calls(client, project):
     prefix = "batch-2024-06-11-" + "0" * 100
     first = client.call("TaskService", "CreateTask", task_pb2.CreateTaskRequest(title="first"),

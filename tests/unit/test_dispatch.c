@@ -251,6 +251,70 @@ static void repeated_request_id_of_mutating_call_runs_once(void **state)
 	rpc_dispatcher_free(d);
 }
 
+static int flaky_calls;
+
+/* Fails as a locked database would the first time, then succeeds. */
+static int fake_flaky(struct rpc_call *call, const ProtobufCMessage *in, ProtobufCMessage *out, bbb_status *st)
+{
+	(void)call;
+	(void)in;
+	(void)out;
+	if (flaky_calls++ == 0)
+		return status_fail(st, "DB_LOCKED", "locked");
+	return 0;
+}
+
+static void call_that_did_not_run_is_not_cached_and_runs_on_retry(void **state)
+{
+	static const struct rpc_method flaky_methods[] = {{"CreateProject", fake_flaky, RPC_MUTATES}};
+	static const struct rpc_service flaky = {&beebeebrain__v1__project_service__descriptor, flaky_methods, 1, 0};
+	const struct rpc_service *const svcs[] = {&flaky};
+	struct rpc_dispatcher *d = rpc_dispatcher_new(svcs, 1, NULL, NULL);
+	Beebeebrain__V1__RpcResponse *a, *b, *c;
+
+	(void)state;
+	flaky_calls = 0;
+	a = call_create(d, "p", "same-id", "");
+	b = call_create(d, "p", "same-id", "");
+	c = call_create(d, "p", "same-id", "");
+	assert_string_equal(a->reason, "DB_LOCKED");
+	assert_int_equal(b->code, 0);
+	assert_int_equal(c->code, 0);
+	assert_int_equal(flaky_calls, 2); /* the retry ran; its success was cached */
+	beebeebrain__v1__rpc_response__free_unpacked(a, NULL);
+	beebeebrain__v1__rpc_response__free_unpacked(b, NULL);
+	beebeebrain__v1__rpc_response__free_unpacked(c, NULL);
+	rpc_dispatcher_free(d);
+}
+
+static void long_request_ids_are_compared_whole(void **state)
+{
+	struct rpc_dispatcher *d = rpc_dispatcher_new(services, 2, NULL, NULL);
+	char id_a[129], id_b[129];
+	Beebeebrain__V1__RpcResponse *a, *b, *too_long;
+	char long_id[130];
+
+	(void)state;
+	create_calls = 0;
+	memset(id_a, 'x', 128);
+	id_a[128] = '\0';
+	memcpy(id_b, id_a, sizeof(id_b));
+	id_b[127] = 'y';
+	a = call_create(d, "p", id_a, "");
+	b = call_create(d, "p", id_b, "");
+	assert_int_equal(create_calls, 2);
+	memset(long_id, 'z', 129);
+	long_id[129] = '\0';
+	too_long = call_create(d, "p", long_id, "");
+	assert_int_equal(too_long->code, BBB_INVALID_ARGUMENT);
+	assert_string_equal(too_long->violations[0]->field, "request_id");
+	assert_int_equal(create_calls, 2);
+	beebeebrain__v1__rpc_response__free_unpacked(a, NULL);
+	beebeebrain__v1__rpc_response__free_unpacked(b, NULL);
+	beebeebrain__v1__rpc_response__free_unpacked(too_long, NULL);
+	rpc_dispatcher_free(d);
+}
+
 static void api_key_is_required_except_for_health(void **state)
 {
 	struct rpc_dispatcher *d = rpc_dispatcher_new(services, 2, "s3cret", NULL);
@@ -307,6 +371,8 @@ int main(void)
 		cmocka_unit_test(payload_that_does_not_decode_is_malformed_request),
 		cmocka_unit_test(violations_reach_the_client_field_by_field),
 		cmocka_unit_test(repeated_request_id_of_mutating_call_runs_once),
+		cmocka_unit_test(call_that_did_not_run_is_not_cached_and_runs_on_retry),
+		cmocka_unit_test(long_request_ids_are_compared_whole),
 		cmocka_unit_test(api_key_is_required_except_for_health),
 		cmocka_unit_test(reasons_map_to_their_canonical_codes),
 	};
