@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Builds the server and bench/rpc_bench in build/ and runs the RPC benchmark
-# against the real server (rpc_bench starts and stops it itself, in a temp
-# dir). Extra arguments go to rpc_bench, e.g.
-#   scripts/bench.sh --seconds 1 --durability normal
+# Builds the server and the benchmarks in build/ and runs them against the
+# real server (each starts and stops it itself, in a temp dir):
+#   scripts/bench.sh            rpc_bench, then events_bench
+#   scripts/bench.sh rpc ARGS   only rpc_bench, with ARGS (e.g. --seconds 1 --durability normal)
+#   scripts/bench.sh events ARGS  only events_bench (e.g. --seconds 2)
 # build/ is the same build dir scripts/test.sh and scripts/run.sh use, with
 # the same build type (RelWithDebInfo: -O2, NDEBUG), so switching between the
 # scripts does not rebuild everything; sanitizers are switched off here,
@@ -12,5 +13,10 @@ cd "$(dirname "$0")/.."
 
 ./scripts/install-deps.sh
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBBB_SANITIZE=OFF >/dev/null
-cmake --build build -j"$(nproc)" --target beebeebrain rpc_bench >&2
-exec build/rpc_bench --server build/beebeebrain "$@"
+cmake --build build -j"$(nproc)" --target beebeebrain rpc_bench events_bench >&2
+case "${1:-all}" in
+  rpc) shift; exec build/rpc_bench --server build/beebeebrain "$@" ;;
+  events) shift; exec build/events_bench --server build/beebeebrain "$@" ;;
+  all) build/rpc_bench --server build/beebeebrain; echo; exec build/events_bench --server build/beebeebrain ;;
+  *) echo "usage: scripts/bench.sh [rpc|events|all] [ARGS]" >&2; exit 2 ;;
+esac
