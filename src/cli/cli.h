@@ -70,6 +70,13 @@ bbb_client *cli_client(struct cli *cli, int *rc);
 
 /* Output of a response: JSON with -o json, else `print_human(msg)`; frees it. */
 int cli_output(struct cli *cli, ProtobufCMessage *resp, void (*print_human)(const ProtobufCMessage *msg));
+/* The end of most commands: reports a failed call (rc != 0, exit status as
+ * cli_report), else outputs resp as cli_output does. */
+int cli_done(struct cli *cli, int rc, const bbb_status *st, ProtobufCMessage *resp,
+	     void (*print_human)(const ProtobufCMessage *msg));
+/* Parses a comma-separated list of positive ids ("1,2,3") into out (at most
+ * max); a usage error and -1 on anything else. */
+int cli_parse_id_list(struct cli *cli, const char *name, const char *text, int64_t *out, size_t max, size_t *n);
 /* Human output helpers, generic over descriptors. `cols` is a comma-separated
  * list of field names; enum values print as their short text. */
 void cli_print_table(ProtobufCMessage *const *rows, size_t n, const char *cols);
@@ -97,5 +104,11 @@ int cmd_migrate(struct cli *cli, int argc, char **argv);
 int cmd_backup(struct cli *cli, int argc, char **argv);
 int cmd_restore(struct cli *cli, int argc, char **argv);
 int cmd_events(struct cli *cli, int argc, char **argv);
+int cmd_agent(struct cli *cli, int argc, char **argv);
+int cmd_run(struct cli *cli, int argc, char **argv);
+int cmd_tool(struct cli *cli, int argc, char **argv);
+int cmd_inbox(struct cli *cli, int argc, char **argv);
+int cmd_logs(struct cli *cli, int argc, char **argv);
+int cmd_metrics(struct cli *cli, int argc, char **argv);
 
 #endif

@@ -358,3 +358,35 @@ int cli_run_sub(struct cli *cli, int argc, char **argv, const struct cli_sub *su
 	}
 	return cli_usage_error(cli, "unknown subcommand '%s'", name);
 }
+
+int cli_done(struct cli *cli, int rc, const bbb_status *st, ProtobufCMessage *resp,
+	     void (*print_human)(const ProtobufCMessage *msg))
+{
+	if (rc != 0)
+		return cli_report(st);
+	return cli_output(cli, resp, print_human);
+}
+
+int cli_parse_id_list(struct cli *cli, const char *name, const char *text, int64_t *out, size_t max, size_t *n)
+{
+	const char *p = text;
+
+	*n = 0;
+	while (*p != '\0') {
+		char *end;
+		long long v;
+
+		errno = 0;
+		v = strtoll(p, &end, 10);
+		if (end == p || errno != 0 || v < 1 || (*end != ',' && *end != '\0'))
+			return cli_usage_error(cli, "%s needs positive ids separated by commas, got '%s'", name, text),
+			       -1;
+		if (*n == max)
+			return cli_usage_error(cli, "%s takes at most %zu ids", name, max), -1;
+		out[(*n)++] = v;
+		p = *end == ',' ? end + 1 : end;
+	}
+	if (*n == 0)
+		return cli_usage_error(cli, "%s needs at least one id", name), -1;
+	return 0;
+}

@@ -23,6 +23,26 @@ static const char cli_overview[] =
 	"  task create --project ID --title TITLE [--description TEXT] [--priority 1-5]\n"
 	"              [--assignee AGENT_ID] [--parent TASK_ID] [--due-at RFC3339]\n"
 	"  task get ID | task list [--project ID] [--status S] [--assignee ID] [--limit N] [--page-token T]\n"
+	"  task update ID [--title T] [--description D] [--status S] [--priority N] [--assignee ID]\n"
+	"              [--expected-version V] | task delete ID\n"
+	"  task pause|resume|retry|cancel ID [--expected-version V] [--actor NAME]\n"
+	"  task broadcast pause|resume|retry|cancel --project ID [--ids 1,2,3] [--status S] [--limit N]\n"
+	"  task deps add ID --on OTHER_ID [--type finish_to_start] | task deps remove ID --on OTHER_ID\n"
+	"  task ready --project ID\n"
+	"  task run ID --prompt TEXT [--provider P] [--model M] [--system TEXT] [--max-turns N] [--timeout S]\n"
+	"              [--idempotency-key K] [--wait]\n"
+	"  run get RUN_ID | run list [--task ID] [--status S]\n"
+	"  agent create --project ID --name NAME --role ROLE --provider anthropic|openai|echo --model MODEL\n"
+	"               [--persona TEXT] [--tools a,b] [--max-concurrency N]\n"
+	"  agent get ID | agent list [--project ID] [--status S] | agent update ID [same flags] | agent delete ID\n"
+	"  tool finish-task ID --key K | tool block-task ID --key K [--reason TEXT]\n"
+	"  tool request-input ID --key K --title TITLE --content TEXT\n"
+	"  inbox list [--project ID] [--status open|closed] [--type T] | inbox get ID\n"
+	"  inbox note --project ID --title TITLE --content TEXT | inbox close ID [--input TEXT] [--resolver NAME]\n"
+	"  logs [--project ID] [--task ID] [--run ID] [--level L] [--limit N]\n"
+	"  logs append --run ID [--level L] MESSAGE\n"
+	"  metrics runs-summary [--project ID] [--from RFC3339] [--to RFC3339]\n"
+	"  metrics usage-daily [--provider P] [--model M] [--from DATE] [--to DATE]\n"
 	"  events [--replay-last N] [--after ID] [--type PREFIX] [--project ID] [--follow] [--events URL]\n"
 	"maintenance (offline unless a server holds the database):\n"
 	"  migrate status|up|down [N] [--db PATH]\n"
@@ -49,6 +69,12 @@ static const struct cli_command cli_commands[] = {
 	{"ready", cmd_ready, 0},
 	{"project", cmd_project, 0},
 	{"task", cmd_task, 0},
+	{"agent", cmd_agent, 0},
+	{"run", cmd_run, 0},
+	{"tool", cmd_tool, 0},
+	{"inbox", cmd_inbox, 0},
+	{"logs", cmd_logs, 0},
+	{"metrics", cmd_metrics, 0},
 	{"migrate", cmd_migrate, 0},
 	{"backup", cmd_backup, 0},
 	{"events", cmd_events, 0},

@@ -97,6 +97,56 @@ int validate_priority(bbb_status *st, const char *field, int32_t v)
 	return validate_range(st, field, v, 1, 5);
 }
 
+int validate_enum(bbb_status *st, const char *field, const ProtobufCEnumDescriptor *d, int value, int allow_unspecified)
+{
+	if (value == 0 && allow_unspecified)
+		return 0;
+	if (value == 0)
+		return status_violation(st, field, "is required");
+	if (protobuf_c_enum_descriptor_get_value(d, value) == NULL)
+		return status_violation(st, field, "unknown value %d", value);
+	return 0;
+}
+
+int validate_provider_known(const char *s)
+{
+	return strcmp(s, "anthropic") == 0 || strcmp(s, "openai") == 0 || strcmp(s, "echo") == 0;
+}
+
+int validate_provider(bbb_status *st, const char *field, const char *s, int required)
+{
+	if (s[0] == '\0' && !required)
+		return 0;
+	if (s[0] == '\0')
+		return status_violation(st, field, "is required");
+	if (!validate_provider_known(s))
+		return status_violation(st, field, "must be anthropic, openai or echo, got '%.40s'", s);
+	return 0;
+}
+
+int validate_date(bbb_status *st, const char *field, const char *s, int required)
+{
+	static const int days[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+	int y, m, d;
+
+	if (s[0] == '\0')
+		return required ? status_violation(st, field, "is required") : 0;
+	for (int i = 0; i < 10; i++)
+		if (i == 4 || i == 7 ? s[i] != '-' : (s[i] < '0' || s[i] > '9'))
+			goto bad;
+	if (s[10] != '\0')
+		goto bad;
+	y = atoi(s);
+	m = (s[5] - '0') * 10 + (s[6] - '0');
+	d = (s[8] - '0') * 10 + (s[9] - '0');
+	if (y < 1970 || m < 1 || m > 12 || d < 1 || d > days[m - 1] ||
+	    (m == 2 && d == 29 && !(y % 4 == 0 && (y % 100 != 0 || y % 400 == 0))))
+		goto bad;
+	return 0;
+bad:
+	return status_violation(st, field, "must be a date YYYY-MM-DD, got '%.40s'", s);
+}
+
 /* Tokens are "c" followed by the decimal id the next page starts after. */
 int paging_parse(bbb_status *st, const char *token, int32_t limit, int dflt, int max, int64_t *after_id, int *lim)
 {

@@ -8,6 +8,8 @@
 
 #include <stdint.h>
 
+#include <protobuf-c/protobuf-c.h>
+
 #include <beebeebrain/client.h>
 
 /* Number of UTF-8 code points in s, or -1 when s is not valid UTF-8. */
@@ -22,6 +24,16 @@ int validate_range(bbb_status *st, const char *field, int64_t v, int64_t lo, int
 int validate_id(bbb_status *st, const char *field, int64_t v, int required);
 /* A priority: 0 (default) or 1..5. */
 int validate_priority(bbb_status *st, const char *field, int32_t v);
+
+/* A value the enum declares; 0 (unspecified) only when allow_unspecified. */
+int validate_enum(bbb_status *st, const char *field, const ProtobufCEnumDescriptor *d, int value,
+		  int allow_unspecified);
+/* An LLM provider: "anthropic", "openai" or "echo"; "" only when !required. */
+int validate_provider(bbb_status *st, const char *field, const char *s, int required);
+/* 1 when s names a provider of SPEC section 6. */
+int validate_provider_known(const char *s);
+/* A calendar date "YYYY-MM-DD" (UTC); "" only when !required. */
+int validate_date(bbb_status *st, const char *field, const char *s, int required);
 
 /* Paging: `limit` 0 (-> dflt) or 1..max; `token` "" or one made by
  * paging_token. Sets *after_id and *lim. INVALID_PAGE_TOKEN on a bad token. */

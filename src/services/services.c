@@ -9,6 +9,11 @@ const struct rpc_service *const services_all[] = {
 	&health_service,
 	&project_service,
 	&task_service,
+	&agent_service,
+	&tool_service,
+	&inbox_service,
+	&log_service,
+	&metrics_service,
 	&admin_service,
 	&event_service,
 };

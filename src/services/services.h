@@ -63,6 +63,11 @@ extern const size_t services_count;
 extern const struct rpc_service health_service;
 extern const struct rpc_service project_service;
 extern const struct rpc_service task_service;
+extern const struct rpc_service agent_service;
+extern const struct rpc_service tool_service;
+extern const struct rpc_service inbox_service;
+extern const struct rpc_service log_service;
+extern const struct rpc_service metrics_service;
 extern const struct rpc_service admin_service;
 extern const struct rpc_service event_service;
 

@@ -1,6 +1,9 @@
 /* Tasks: rows <-> Beebeebrain__V1__Task. Status is stored as its short text. */
 #include "store/task_store.h"
 
+#include <stdio.h>
+#include <string.h>
+
 #include "common/clock.h"
 #include "common/enum_text.h"
 #include "common/status.h"
@@ -137,4 +140,178 @@ int store_agent_project(sqlite3 *db, int64_t id, int64_t *project_id, bbb_status
 	if (rc == SQLITE_DONE)
 		return status_fail(st, "AGENT_NOT_FOUND", "agent %lld does not exist", (long long)id);
 	return store_fail(st, db, rc, "get agent");
+}
+
+int store_task_save(sqlite3 *db, Beebeebrain__V1__Task *t, bbb_status *st)
+{
+	sqlite3_stmt *stmt;
+	char status[32];
+	int64_t now = clock_now_ms();
+	int rc;
+
+	if (store_prepare(
+		    db,
+		    "UPDATE tasks SET title = ?, description = ?, status = ?, priority = ?, assignee_agent_id = ?, "
+		    "due_at = ?, updated_at = ?, version = version + 1 WHERE id = ? AND version = ?",
+		    &stmt, st) != 0)
+		return -1;
+	enum_text(&beebeebrain__v1__task_status__descriptor, t->status, status, sizeof(status));
+	sqlite3_bind_text(stmt, 1, t->title, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 2, t->description, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 3, status, -1, SQLITE_STATIC);
+	sqlite3_bind_int(stmt, 4, t->priority);
+	store_bind_id_or_null(stmt, 5, t->assignee_agent_id);
+	store_bind_id_or_null(stmt, 6, t->due_at_ms);
+	sqlite3_bind_int64(stmt, 7, now);
+	sqlite3_bind_int64(stmt, 8, t->id);
+	sqlite3_bind_int64(stmt, 9, t->version);
+	rc = sqlite3_step(stmt);
+	sqlite3_finalize(stmt);
+	if (rc != SQLITE_DONE)
+		return store_fail(st, db, rc, "update task");
+	if (sqlite3_changes(db) == 0)
+		return status_fail(st, "TASK_VERSION_CONFLICT", "task %lld changed since version %lld was read",
+				   (long long)t->id, (long long)t->version);
+	t->version++;
+	t->updated_at_ms = now;
+	return 0;
+}
+
+int store_task_delete(sqlite3 *db, int64_t id, bbb_status *st)
+{
+	sqlite3_stmt *stmt;
+	int rc;
+
+	if (store_prepare(db, "DELETE FROM tasks WHERE id = ?", &stmt, st) != 0)
+		return -1;
+	sqlite3_bind_int64(stmt, 1, id);
+	rc = sqlite3_step(stmt);
+	sqlite3_finalize(stmt);
+	if (rc != SQLITE_DONE)
+		return store_fail(st, db, rc, "delete task");
+	if (sqlite3_changes(db) == 0)
+		return status_fail(st, "TASK_NOT_FOUND", "task %lld does not exist", (long long)id);
+	return 0;
+}
+
+int store_task_dependents(sqlite3 *db, int64_t id, int64_t *children, int64_t *dependents, bbb_status *st)
+{
+	sqlite3_stmt *stmt;
+	int rc;
+
+	if (store_prepare(db,
+			  "SELECT (SELECT count(*) FROM tasks WHERE parent_task_id = ?1), "
+			  "(SELECT count(*) FROM task_dependencies WHERE depends_on_task_id = ?1)",
+			  &stmt, st) != 0)
+		return -1;
+	sqlite3_bind_int64(stmt, 1, id);
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW) {
+		*children = sqlite3_column_int64(stmt, 0);
+		*dependents = sqlite3_column_int64(stmt, 1);
+	}
+	sqlite3_finalize(stmt);
+	if (rc != SQLITE_ROW)
+		return store_fail(st, db, rc, "count dependents");
+	return 0;
+}
+
+/* "'todo','running'" for the statuses in bits, into buf. */
+static void task_status_list(unsigned bits, char *buf, size_t n)
+{
+	size_t used = 0;
+
+	buf[0] = '\0';
+	for (int s = 1; s < 8 && used < n; s++) {
+		char name[32];
+		if (!(bits & (1u << s)))
+			continue;
+		enum_text(&beebeebrain__v1__task_status__descriptor, s, name, sizeof(name));
+		used += (size_t)snprintf(buf + used, n - used, "%s'%s'", used ? "," : "", name);
+	}
+}
+
+int store_task_select(sqlite3 *db, int64_t project_id, unsigned status_bits, int limit, struct arena *a, int64_t **ids,
+		      size_t *n, bbb_status *st)
+{
+	sqlite3_stmt *stmt;
+	char list[160], *sql;
+	int rc;
+
+	*n = 0;
+	*ids = arena_alloc(a, sizeof(**ids) * (size_t)(limit > 0 ? limit : 1));
+	if (status_bits == 0)
+		return 0;
+	task_status_list(status_bits, list, sizeof(list));
+	/* The list holds only enum names of our own: safe to splice. */
+	sql = arena_printf(a, "SELECT id FROM tasks WHERE project_id = ? AND status IN (%s) ORDER BY id LIMIT ?", list);
+	if (store_prepare(db, sql, &stmt, st) != 0)
+		return -1;
+	sqlite3_bind_int64(stmt, 1, project_id);
+	sqlite3_bind_int(stmt, 2, limit);
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW && (int)*n < limit)
+		(*ids)[(*n)++] = sqlite3_column_int64(stmt, 0);
+	sqlite3_finalize(stmt);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return store_fail(st, db, rc, "select tasks");
+	return 0;
+}
+
+/* Parses "done,todo" (group_concat of statuses) into an arena array. */
+static size_t task_parse_statuses(struct arena *a, const char *text, task_status **out)
+{
+	size_t n = 0, cap = 1;
+	char *copy, *tok, *save = NULL;
+
+	for (const char *p = text; *p != '\0'; p++)
+		cap += *p == ',';
+	*out = arena_alloc(a, sizeof(**out) * cap);
+	if (text[0] == '\0')
+		return 0;
+	copy = arena_strdup(a, text);
+	for (tok = strtok_r(copy, ",", &save); tok != NULL && n < cap; tok = strtok_r(NULL, ",", &save)) {
+		int v = 0;
+		enum_from_text(&beebeebrain__v1__task_status__descriptor, tok, &v);
+		(*out)[n++] = (task_status)v;
+	}
+	return n;
+}
+
+int store_task_todo_walk(sqlite3 *db, int64_t project_id, int (*keep)(const struct task_readiness *r), int limit,
+			 struct arena *a, Beebeebrain__V1__Task ***out, size_t *n, bbb_status *st)
+{
+	sqlite3_stmt *stmt;
+	int rc = SQLITE_DONE;
+
+	if (store_prepare(db,
+			  "SELECT t.id, t.project_id, t.title, t.description, t.status, t.priority, "
+			  "coalesce(t.assignee_agent_id, 0), coalesce(t.parent_task_id, 0), coalesce(t.due_at, 0), "
+			  "t.created_at, t.updated_at, t.version, coalesce(p.status, ''), "
+			  "coalesce((SELECT group_concat(o.status) FROM task_dependencies d "
+			  "JOIN tasks o ON o.id = d.depends_on_task_id WHERE d.task_id = t.id), '') "
+			  "FROM tasks t LEFT JOIN tasks p ON p.id = t.parent_task_id "
+			  "WHERE t.project_id = ? AND t.status = 'todo' ORDER BY t.priority, t.created_at, t.id",
+			  &stmt, st) != 0)
+		return -1;
+	sqlite3_bind_int64(stmt, 1, project_id);
+	*out = arena_alloc(a, sizeof(Beebeebrain__V1__Task *) * (size_t)(limit > 0 ? limit : 1));
+	*n = 0;
+	while ((int)*n < limit && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		struct task_readiness r = {.tr_task = task_row(stmt, a)};
+		const char *parent = (const char *)sqlite3_column_text(stmt, 12);
+		int ps = 0;
+
+		if (parent != NULL && parent[0] != '\0')
+			enum_from_text(&beebeebrain__v1__task_status__descriptor, parent, &ps);
+		r.tr_parent = (task_status)ps;
+		r.tr_n_deps = task_parse_statuses(a, (const char *)sqlite3_column_text(stmt, 13), &r.tr_deps);
+		if (keep(&r))
+			(*out)[(*n)++] = r.tr_task;
+	}
+	if ((int)*n >= limit)
+		rc = SQLITE_DONE;
+	sqlite3_finalize(stmt);
+	if (rc != SQLITE_DONE)
+		return store_fail(st, db, rc, "list ready tasks");
+	return 0;
 }

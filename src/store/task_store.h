@@ -6,6 +6,7 @@
 
 #include "beebeebrain/v1/common.pb-c.h"
 #include "common/arena.h"
+#include "domain/task_state.h"
 #include <beebeebrain/client.h>
 
 struct task_filter {
@@ -22,6 +23,32 @@ int store_task_get(sqlite3 *db, int64_t id, struct arena *a, Beebeebrain__V1__Ta
 /* Up to `limit` tasks with id > after_id matching f, ascending by id. */
 int store_task_list(sqlite3 *db, const struct task_filter *f, int64_t after_id, int limit, struct arena *a,
 		    Beebeebrain__V1__Task ***out, size_t *n, int *more, bbb_status *st);
+
+/* Writes t's mutable fields (title, description, status, priority, assignee,
+ * due) where the row still has version t->version, then sets t->version to
+ * the new version (+1) and t->updated_at_ms. TASK_VERSION_CONFLICT when the
+ * row changed meanwhile, TASK_NOT_FOUND when it is gone. */
+int store_task_save(sqlite3 *db, Beebeebrain__V1__Task *t, bbb_status *st);
+/* Deletes the task (its runs and dependency edges go with it). */
+int store_task_delete(sqlite3 *db, int64_t id, bbb_status *st);
+/* Number of tasks whose parent is `id` and of tasks that depend on it. */
+int store_task_dependents(sqlite3 *db, int64_t id, int64_t *children, int64_t *dependents, bbb_status *st);
+/* Ids of up to `limit` tasks of the project whose status is in `status_bits`
+ * (1 << TaskStatus), ascending; *ids is an arena array. */
+int store_task_select(sqlite3 *db, int64_t project_id, unsigned status_bits, int limit, struct arena *a, int64_t **ids,
+		      size_t *n, bbb_status *st);
+
+/* A todo task with what its readiness depends on. */
+struct task_readiness {
+	Beebeebrain__V1__Task *tr_task;
+	task_status tr_parent; /* the parent's status, 0 when there is no parent */
+	task_status *tr_deps; /* status of each task it depends on */
+	size_t tr_n_deps;
+};
+/* Walks the todo tasks of a project by priority, then age (created_at, id),
+ * and collects up to `limit` of those `keep` accepts. */
+int store_task_todo_walk(sqlite3 *db, int64_t project_id, int (*keep)(const struct task_readiness *r), int limit,
+			 struct arena *a, Beebeebrain__V1__Task ***out, size_t *n, bbb_status *st);
 
 /* The project of agent `id`: 0 and AGENT_NOT_FOUND when there is none. */
 int store_agent_project(sqlite3 *db, int64_t id, int64_t *project_id, bbb_status *st);

@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include "common/status.h"
+#include "beebeebrain/v1/common.pb-c.h"
 #include "domain/validate.h"
 
 static void text_length_counts_characters_not_bytes(void **state)
@@ -122,6 +123,58 @@ static void limit_out_of_range_is_a_violation(void **state)
 	assert_int_equal(paging_parse(&st, "", -1, 50, 100, &after, &limit), -1);
 }
 
+static void enum_values_must_be_declared(void **state)
+{
+	bbb_status st;
+
+	(void)state;
+	status_clear(&st);
+	assert_int_equal(validate_enum(&st, "status", &beebeebrain__v1__task_status__descriptor, 0, 1), 0);
+	assert_int_equal(validate_enum(&st, "status", &beebeebrain__v1__task_status__descriptor, 7, 0), 0);
+	assert_int_equal(validate_enum(&st, "status", &beebeebrain__v1__task_status__descriptor, 0, 0), -1);
+	assert_int_equal(validate_enum(&st, "status", &beebeebrain__v1__task_status__descriptor, 42, 1), -1);
+	assert_int_equal(st.n_violations, 2);
+	assert_string_equal(st.violations[0].description, "is required");
+	assert_non_null(strstr(st.violations[1].description, "42"));
+}
+
+static void providers_are_anthropic_openai_and_echo(void **state)
+{
+	bbb_status st;
+
+	(void)state;
+	status_clear(&st);
+	assert_int_equal(validate_provider(&st, "p", "anthropic", 1), 0);
+	assert_int_equal(validate_provider(&st, "p", "openai", 1), 0);
+	assert_int_equal(validate_provider(&st, "p", "echo", 1), 0);
+	assert_int_equal(validate_provider(&st, "p", "", 0), 0);
+	assert_int_equal(validate_provider(&st, "p", "", 1), -1);
+	assert_int_equal(validate_provider(&st, "p", "Echo", 0), -1);
+	assert_int_equal(st.n_violations, 2);
+}
+
+static void dates_are_real_calendar_days(void **state)
+{
+	const char *good[] = {"2026-11-28", "2024-02-29", "2000-02-29", "1970-01-01"};
+	const char *bad[] = {"2026-11-31", "2023-02-29", "1900-02-29", "2026-1-01", "2026-01-01T00:00:00Z",
+			     "2026/01/01", "20260101",   "2026- 1-01", "+026-01-01"};
+	bbb_status st;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		status_clear(&st);
+		if (validate_date(&st, "from_date", good[i], 1) != 0)
+			fail_msg("%s was refused", good[i]);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		status_clear(&st);
+		if (validate_date(&st, "from_date", bad[i], 1) == 0)
+			fail_msg("%s was accepted", bad[i]);
+	}
+	status_clear(&st);
+	assert_int_equal(validate_date(&st, "from_date", "", 0), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -132,6 +185,9 @@ int main(void)
 		cmocka_unit_test(priority_zero_means_default_and_one_to_five_are_valid),
 		cmocka_unit_test(page_tokens_round_trip_and_garbage_is_refused),
 		cmocka_unit_test(limit_out_of_range_is_a_violation),
+		cmocka_unit_test(enum_values_must_be_declared),
+		cmocka_unit_test(providers_are_anthropic_openai_and_echo),
+		cmocka_unit_test(dates_are_real_calendar_days),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,130 @@
+/*
+ * LogService: AppendLog (a run's log line from an agent, a tool or an
+ * operator) and QueryLogs (by project, task, run and minimum level, newest
+ * first, cursor paging). Lines live in run_logs, whose indexes serve the
+ * queries (store/log_store.c); each appended line is also a run.log event,
+ * written in the same transaction. Secrets are redacted before either.
+ */
+#include <string.h>
+
+#include "beebeebrain/v1/events.pb-c.h"
+#include "beebeebrain/v1/log.pb-c.h"
+#include "common/redact.h"
+#include "common/status.h"
+#include "domain/validate.h"
+#include "services/services.h"
+#include "services/task_ops.h"
+#include "store/log_store.h"
+#include "store/run_store.h"
+
+#define LOG_MESSAGE_MAX 16384
+#define LOG_QUERY_MAX 200
+
+struct log_append {
+	struct taskop_ctx la_ctx;
+	Beebeebrain__V1__LogLine *la_line;
+};
+
+static int log_append_write(sqlite3 *db, void *arg, bbb_status *st)
+{
+	struct log_append *la = arg;
+	Beebeebrain__V1__LogLine *l = la->la_line;
+	Beebeebrain__V1__Event ev = BEEBEEBRAIN__V1__EVENT__INIT;
+	Beebeebrain__V1__RunLog body = BEEBEEBRAIN__V1__RUN_LOG__INIT;
+
+	la->la_ctx.o_db = db;
+	if (store_run_project(db, l->run_id, &l->project_id, &l->task_id, st) != 0)
+		return -1;
+	body.run_id = l->run_id;
+	body.level = l->level;
+	body.message = l->message;
+	body.source = l->source;
+	ev.project_id = l->project_id;
+	ev.task_id = l->task_id;
+	ev.run_id = l->run_id;
+	ev.event_type = "run.log";
+	ev.payload_case = BEEBEEBRAIN__V1__EVENT__PAYLOAD_RUN_LOG;
+	ev.run_log = &body;
+	if (taskop_event(&la->la_ctx, &ev, st) != 0)
+		return -1;
+	l->event_id = ev.id;
+	l->created_at_ms = ev.created_at_ms;
+	return store_log_insert(db, l, st);
+}
+
+/* A redacted copy of s in the arena (redaction may lengthen a short secret). */
+static char *log_redacted(struct arena *a, const char *s)
+{
+	size_t cap = strlen(s) * 2 + 32;
+	char *copy = arena_alloc(a, cap);
+
+	strcpy(copy, s);
+	redact(copy, cap);
+	return copy;
+}
+
+static int append_log(struct rpc_call *call, const ProtobufCMessage *in, ProtobufCMessage *out, bbb_status *st)
+{
+	const Beebeebrain__V1__AppendLogRequest *req = (const void *)in;
+	Beebeebrain__V1__AppendLogResponse *resp = (void *)out;
+	struct log_append la = {.la_ctx = {.o_arena = call->c_arena, .o_trace_id = call->c_trace_id}};
+	Beebeebrain__V1__LogLine *l;
+
+	validate_id(st, "run_id", req->run_id, 1);
+	validate_enum(st, "level", &beebeebrain__v1__log_level__descriptor, req->level, 1);
+	validate_text(st, "message", req->message, 1, LOG_MESSAGE_MAX);
+	validate_text(st, "source", req->source, 0, 80);
+	if (st->code != BBB_OK)
+		return -1;
+	l = (void *)arena_message(call->c_arena, &beebeebrain__v1__log_line__descriptor);
+	l->run_id = req->run_id;
+	l->level = req->level != 0 ? req->level : BEEBEEBRAIN__V1__LOG_LEVEL__LOG_LEVEL_INFO;
+	l->message = log_redacted(call->c_arena, req->message);
+	l->source = req->source[0] != '\0' ? req->source : "api";
+	l->trace_id = (char *)call->c_trace_id;
+	la.la_line = l;
+	if (svc_write(call, log_append_write, &la, st) != 0)
+		return -1;
+	resp->line = l;
+	return 0;
+}
+
+static int query_logs(struct rpc_call *call, const ProtobufCMessage *in, ProtobufCMessage *out, bbb_status *st)
+{
+	const Beebeebrain__V1__QueryLogsRequest *req = (const void *)in;
+	Beebeebrain__V1__QueryLogsResponse *resp = (void *)out;
+	struct log_query q = {
+		.lq_project_id = req->project_id,
+		.lq_task_id = req->task_id,
+		.lq_run_id = req->run_id,
+		.lq_min_level = req->min_level,
+	};
+	int more;
+	char token[32];
+
+	validate_id(st, "project_id", req->project_id, 0);
+	validate_id(st, "task_id", req->task_id, 0);
+	validate_id(st, "run_id", req->run_id, 0);
+	validate_enum(st, "min_level", &beebeebrain__v1__log_level__descriptor, req->min_level, 1);
+	if (paging_parse(st, req->page_token, req->limit, 50, LOG_QUERY_MAX, &q.lq_before_id, &q.lq_limit) != 0 ||
+	    st->code != BBB_OK)
+		return -1;
+	if (store_log_query(svc_reader(call), &q, call->c_arena, &resp->lines, &resp->n_lines, &more, st) != 0)
+		return -1;
+	if (more) {
+		paging_token(resp->lines[resp->n_lines - 1]->id, token, sizeof(token));
+		resp->next_page_token = arena_strdup(call->c_arena, token);
+	}
+	return 0;
+}
+
+static const struct rpc_method log_methods[] = {
+	{"QueryLogs", query_logs, RPC_READ},
+	{"AppendLog", append_log, RPC_MUTATES},
+};
+
+const struct rpc_service log_service = {
+	.s_desc = &beebeebrain__v1__log_service__descriptor,
+	.s_methods = log_methods,
+	.s_n_methods = sizeof(log_methods) / sizeof(log_methods[0]),
+};

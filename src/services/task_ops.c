@@ -1,0 +1,305 @@
+/*
+ * Shared write-side operations (see task_ops.h). Every change here comes with
+ * its event, appended through taskop_event on the same connection, inside the
+ * caller's transaction.
+ */
+#include "services/task_ops.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "common/clock.h"
+#include "common/status.h"
+#include "store/agent_store.h"
+#include "store/event_store.h"
+#include "store/inbox_store.h"
+#include "store/project_store.h"
+#include "store/run_store.h"
+#include "store/task_store.h"
+
+#define T(x) BEEBEEBRAIN__V1__TASK_STATUS__TASK_STATUS_##x
+#define R(x) BEEBEEBRAIN__V1__RUN_STATUS__RUN_STATUS_##x
+
+int taskop_resolve_project(sqlite3 *db, int64_t *project_id, bbb_status *st)
+{
+	Beebeebrain__V1__Project *p;
+	struct arena a;
+	int rc;
+
+	if (*project_id == 0) {
+		*project_id = store_project_id_by_name(db, "default");
+		if (*project_id == 0)
+			return status_violation(st, "project_id", "is required (no project named 'default' exists)");
+		return 0;
+	}
+	arena_init(&a);
+	rc = store_project_get(db, *project_id, &a, &p, st);
+	arena_reset(&a);
+	return rc;
+}
+
+int taskop_event(const struct taskop_ctx *c, Beebeebrain__V1__Event *ev, bbb_status *st)
+{
+	ev->trace_id = (char *)(c->o_trace_id != NULL ? c->o_trace_id : "");
+	return store_event_append(c->o_db, ev, st);
+}
+
+int taskop_set_status(const struct taskop_ctx *c, Beebeebrain__V1__Task *t, task_status to, bbb_status *st)
+{
+	Beebeebrain__V1__Event ev = BEEBEEBRAIN__V1__EVENT__INIT;
+	Beebeebrain__V1__TaskStatusChanged change = BEEBEEBRAIN__V1__TASK_STATUS_CHANGED__INIT;
+	task_status from = t->status;
+
+	if (task_transition_check(from, to, st) != 0)
+		return -1;
+	if (from == to)
+		return 0;
+	t->status = to;
+	if (store_task_save(c->o_db, t, st) != 0) {
+		t->status = from;
+		return -1;
+	}
+	change.task_id = t->id;
+	change.from_status = from;
+	change.to_status = to;
+	change.actor = (char *)c->o_actor;
+	change.version = t->version;
+	ev.project_id = t->project_id;
+	ev.task_id = t->id;
+	ev.event_type = "task.status.changed";
+	ev.payload_case = BEEBEEBRAIN__V1__EVENT__PAYLOAD_TASK_STATUS_CHANGED;
+	ev.task_status_changed = &change;
+	if (taskop_event(c, &ev, st) != 0)
+		return -1;
+	/* A cancelled task has no active run, however it got cancelled. */
+	if (to == T(CANCELLED))
+		return taskop_cancel_active_runs(c, t, "TASK_CANCELLED", st);
+	return 0;
+}
+
+static int taskop_audit(const struct taskop_ctx *c, task_command cmd, int64_t task_id, const Beebeebrain__V1__Task *t,
+			task_status from, const bbb_status *refusal, bbb_status *st)
+{
+	Beebeebrain__V1__Event ev = BEEBEEBRAIN__V1__EVENT__INIT;
+	Beebeebrain__V1__TaskInterventionAudit audit = BEEBEEBRAIN__V1__TASK_INTERVENTION_AUDIT__INIT;
+
+	audit.task_id = task_id;
+	audit.command = cmd;
+	audit.actor = (char *)c->o_actor;
+	audit.applied = refusal->code == BBB_OK;
+	audit.reason = (char *)refusal->reason;
+	audit.from_status = from;
+	audit.to_status = t != NULL ? t->status : T(UNSPECIFIED);
+	ev.project_id = t != NULL ? t->project_id : 0;
+	ev.task_id = task_id;
+	ev.event_type = "task.intervention.audit";
+	ev.payload_case = BEEBEEBRAIN__V1__EVENT__PAYLOAD_TASK_INTERVENTION_AUDIT;
+	ev.task_intervention_audit = &audit;
+	return taskop_event(c, &ev, st);
+}
+
+int taskop_command(const struct taskop_ctx *c, task_command cmd, int64_t task_id, int64_t expected_version,
+		   int64_t project_id, Beebeebrain__V1__Task **out, bbb_status *refusal, bbb_status *st)
+{
+	Beebeebrain__V1__Task *t = NULL;
+	task_status from = T(UNSPECIFIED), to;
+
+	status_clear(refusal);
+	*out = NULL;
+	if (store_task_get(c->o_db, task_id, c->o_arena, &t, refusal) != 0) {
+		if (refusal->code != BBB_NOT_FOUND) {
+			*st = *refusal;
+			return -1;
+		}
+		t = NULL;
+		goto audit;
+	}
+	from = t->status;
+	if (project_id != 0 && t->project_id != project_id) {
+		status_fail(refusal, "TASK_NOT_FOUND", "task %lld is not a task of project %lld", (long long)task_id,
+			    (long long)project_id);
+		goto audit;
+	}
+	if (expected_version != 0 && expected_version != t->version) {
+		status_fail(refusal, "TASK_VERSION_CONFLICT", "task %lld is at version %lld, not %lld",
+			    (long long)task_id, (long long)t->version, (long long)expected_version);
+		goto audit;
+	}
+	if (task_command_target(cmd, from, &to, refusal) != 0)
+		goto audit;
+	if (taskop_set_status(c, t, to, st) != 0)
+		return -1;
+audit:
+	*out = t;
+	return taskop_audit(c, cmd, task_id, t, from, refusal, st);
+}
+
+int taskop_run_set_status(const struct taskop_ctx *c, int64_t project_id, Beebeebrain__V1__TaskRun *r, run_status to,
+			  const char *error_code, const char *error_message, bbb_status *st)
+{
+	Beebeebrain__V1__Event ev = BEEBEEBRAIN__V1__EVENT__INIT;
+	Beebeebrain__V1__RunStatusChanged change = BEEBEEBRAIN__V1__RUN_STATUS_CHANGED__INIT;
+	run_status from = r->run_status;
+
+	if (run_transition_check(from, to, st) != 0)
+		return -1;
+	if (from == to)
+		return 0;
+	r->run_status = to;
+	if (run_is_final(to) && r->ended_at_ms == 0)
+		r->ended_at_ms = clock_now_ms();
+	if (to != R(RETRY_SCHEDULED))
+		r->next_retry_at_ms = 0;
+	if (error_code != NULL)
+		r->error_code = (char *)error_code;
+	if (error_message != NULL)
+		r->error_message = (char *)error_message;
+	if (store_run_save(c->o_db, r, st) != 0)
+		return -1;
+	change.run_id = r->id;
+	change.task_id = r->task_id;
+	change.from_status = from;
+	change.to_status = to;
+	change.error_code = r->error_code;
+	change.next_retry_at_ms = r->next_retry_at_ms;
+	ev.project_id = project_id;
+	ev.task_id = r->task_id;
+	ev.run_id = r->id;
+	ev.event_type = "run.status.changed";
+	ev.payload_case = BEEBEEBRAIN__V1__EVENT__PAYLOAD_RUN_STATUS_CHANGED;
+	ev.run_status_changed = &change;
+	return taskop_event(c, &ev, st);
+}
+
+int taskop_cancel_active_runs(const struct taskop_ctx *c, const Beebeebrain__V1__Task *t, const char *error_code,
+			      bbb_status *st)
+{
+	Beebeebrain__V1__TaskRun *r;
+
+	/* Each pass makes one run final, so this ends. */
+	for (;;) {
+		if (store_run_active(c->o_db, t->id, c->o_arena, &r, st) != 0)
+			return -1;
+		if (r == NULL)
+			return 0;
+		if (taskop_run_set_status(c, t->project_id, r, R(CANCELLED), error_code, NULL, st) != 0)
+			return -1;
+	}
+}
+
+/* "auto-<16 hex>": a key for a RunTask that brought none. */
+static char *taskop_make_key(struct arena *a)
+{
+	uint64_t v = 0;
+
+	if (getrandom(&v, sizeof(v), 0) != sizeof(v))
+		v = (uint64_t)clock_now_ms() * 2654435761u ^ (uint64_t)clock_mono_ms();
+	return arena_printf(a, "auto-%016" PRIx64, v);
+}
+
+int taskop_queue_run(const struct taskop_ctx *c, int64_t task_id, const struct run_request *rq,
+		     Beebeebrain__V1__TaskRun **run_out, Beebeebrain__V1__Task **task_out, bbb_status *st)
+{
+	Beebeebrain__V1__Event ev = BEEBEEBRAIN__V1__EVENT__INIT;
+	Beebeebrain__V1__RunStatusChanged change = BEEBEEBRAIN__V1__RUN_STATUS_CHANGED__INIT;
+	Beebeebrain__V1__TaskRun *keyed = NULL, *active = NULL, *r;
+	Beebeebrain__V1__Agent *agent = NULL;
+	Beebeebrain__V1__Task *t;
+	struct run_brief kb = {0}, ab = {0};
+	enum run_decision decision;
+	const char *key = rq->rr_key[0] != '\0' ? rq->rr_key : taskop_make_key(c->o_arena);
+	const char *provider, *model;
+
+	if (store_task_get(c->o_db, task_id, c->o_arena, &t, st) != 0)
+		return -1;
+	if (task_out != NULL)
+		*task_out = t;
+	if (store_run_by_key(c->o_db, key, c->o_arena, &keyed, st) != 0 ||
+	    store_run_active(c->o_db, task_id, c->o_arena, &active, st) != 0)
+		return -1;
+	if (keyed != NULL)
+		kb = (struct run_brief){keyed->id, keyed->task_id, keyed->run_status};
+	if (active != NULL)
+		ab = (struct run_brief){active->id, active->task_id, active->run_status};
+	if (run_request_decide(task_id, &kb, &ab, &decision, st) != 0)
+		return -1;
+	if (decision == RUN_REUSE_KEYED) {
+		*run_out = keyed;
+		return 0;
+	}
+	if (task_transition_check(t->status, T(RUNNING), st) != 0)
+		return -1;
+	if (t->assignee_agent_id != 0 && store_agent_get(c->o_db, t->assignee_agent_id, c->o_arena, &agent, st) != 0)
+		return -1;
+	if (run_pick_model(st, rq->rr_provider, rq->rr_model, agent != NULL ? agent->model_provider : "",
+			   agent != NULL ? agent->model_name : "", &provider, &model) != 0)
+		return -1;
+
+	r = (Beebeebrain__V1__TaskRun *)arena_message(c->o_arena, &beebeebrain__v1__task_run__descriptor);
+	r->task_id = task_id;
+	r->agent_id = t->assignee_agent_id;
+	r->run_status = R(QUEUED);
+	r->idempotency_key = (char *)key;
+	r->prompt = (char *)rq->rr_prompt;
+	r->system_prompt = (char *)rq->rr_system_prompt;
+	r->max_turns = rq->rr_max_turns != 0 ? rq->rr_max_turns : RUN_DEFAULT_MAX_TURNS;
+	r->timeout_seconds = rq->rr_timeout_s != 0 ? rq->rr_timeout_s : RUN_DEFAULT_TIMEOUT_S;
+	r->provider = (char *)provider;
+	r->model = (char *)model;
+	if (store_run_next_attempt(c->o_db, task_id, &r->attempt, st) != 0 || store_run_insert(c->o_db, r, st) != 0)
+		return -1;
+	change.run_id = r->id;
+	change.task_id = task_id;
+	change.to_status = R(QUEUED);
+	ev.project_id = t->project_id;
+	ev.task_id = task_id;
+	ev.run_id = r->id;
+	ev.event_type = "run.status.changed";
+	ev.payload_case = BEEBEEBRAIN__V1__EVENT__PAYLOAD_RUN_STATUS_CHANGED;
+	ev.run_status_changed = &change;
+	if (taskop_event(c, &ev, st) != 0)
+		return -1;
+	if (taskop_set_status(c, t, T(RUNNING), st) != 0)
+		return -1;
+	*run_out = r;
+	return 0;
+}
+
+static int taskop_inbox_event(const struct taskop_ctx *c, Beebeebrain__V1__InboxItem *it, const char *type,
+			      bbb_status *st)
+{
+	Beebeebrain__V1__Event ev = BEEBEEBRAIN__V1__EVENT__INIT;
+	Beebeebrain__V1__InboxItemEvent body = BEEBEEBRAIN__V1__INBOX_ITEM_EVENT__INIT;
+
+	body.item = it;
+	ev.project_id = it->project_id;
+	if (it->source_type == BEEBEEBRAIN__V1__SOURCE_TYPE__SOURCE_TYPE_TASK)
+		ev.task_id = it->source_id;
+	else if (it->source_type == BEEBEEBRAIN__V1__SOURCE_TYPE__SOURCE_TYPE_RUN)
+		ev.run_id = it->source_id;
+	ev.event_type = (char *)type;
+	ev.payload_case = BEEBEEBRAIN__V1__EVENT__PAYLOAD_INBOX_ITEM;
+	ev.inbox_item = &body;
+	return taskop_event(c, &ev, st);
+}
+
+int taskop_inbox_create(const struct taskop_ctx *c, Beebeebrain__V1__InboxItem *it, bbb_status *st)
+{
+	if (store_inbox_insert(c->o_db, it, st) != 0)
+		return -1;
+	return taskop_inbox_event(c, it, "inbox.item.created", st);
+}
+
+int taskop_inbox_close(const struct taskop_ctx *c, Beebeebrain__V1__InboxItem *it, const char *resolver,
+		       const char *user_input, bbb_status *st)
+{
+	it->status = BEEBEEBRAIN__V1__INBOX_STATUS__INBOX_STATUS_CLOSED;
+	it->resolved_at_ms = clock_now_ms();
+	it->resolver = (char *)resolver;
+	it->user_input = (char *)user_input;
+	if (store_inbox_save(c->o_db, it, st) != 0)
+		return -1;
+	return taskop_inbox_event(c, it, "inbox.item.closed", st);
+}

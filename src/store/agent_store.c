@@ -1,0 +1,253 @@
+/*
+ * Agents: rows <-> Beebeebrain__V1__Agent. enabled_tools is stored as one
+ * comma-separated text (tool names never contain a comma); status as its
+ * short text.
+ */
+#include "store/agent_store.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "common/clock.h"
+#include "common/enum_text.h"
+#include "common/status.h"
+#include "store/store.h"
+
+#define AGENT_COLS                                                                                                     \
+	"id, project_id, name, role, model_provider, model_name, persona_prompt, enabled_tools, status, "              \
+	"max_concurrency, created_at, updated_at, version"
+
+static void agent_split_tools(struct arena *a, const char *text, Beebeebrain__V1__Agent *ag)
+{
+	size_t cap = 1;
+	char *copy, *tok, *save = NULL;
+
+	ag->n_enabled_tools = 0;
+	if (text == NULL || text[0] == '\0')
+		return;
+	for (const char *p = text; *p != '\0'; p++)
+		cap += *p == ',';
+	ag->enabled_tools = arena_alloc(a, sizeof(char *) * cap);
+	copy = arena_strdup(a, text);
+	for (tok = strtok_r(copy, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save))
+		ag->enabled_tools[ag->n_enabled_tools++] = tok;
+}
+
+static char *agent_join_tools(struct arena *a, const Beebeebrain__V1__Agent *ag)
+{
+	size_t len = 1;
+	char *s;
+
+	for (size_t i = 0; i < ag->n_enabled_tools; i++)
+		len += strlen(ag->enabled_tools[i]) + 1;
+	s = arena_alloc(a, len);
+	for (size_t i = 0; i < ag->n_enabled_tools; i++) {
+		if (i > 0)
+			strcat(s, ",");
+		strcat(s, ag->enabled_tools[i]);
+	}
+	return s;
+}
+
+static Beebeebrain__V1__Agent *agent_row(sqlite3_stmt *stmt, struct arena *a)
+{
+	Beebeebrain__V1__Agent *ag = (Beebeebrain__V1__Agent *)arena_message(a, &beebeebrain__v1__agent__descriptor);
+	int status = 0;
+
+	ag->id = sqlite3_column_int64(stmt, 0);
+	ag->project_id = sqlite3_column_int64(stmt, 1);
+	ag->name = store_col_text(a, stmt, 2);
+	ag->role = store_col_text(a, stmt, 3);
+	ag->model_provider = store_col_text(a, stmt, 4);
+	ag->model_name = store_col_text(a, stmt, 5);
+	ag->persona_prompt = store_col_text(a, stmt, 6);
+	agent_split_tools(a, (const char *)sqlite3_column_text(stmt, 7), ag);
+	enum_from_text(&beebeebrain__v1__agent_status__descriptor, (const char *)sqlite3_column_text(stmt, 8), &status);
+	ag->status = (Beebeebrain__V1__AgentStatus)status;
+	ag->max_concurrency = sqlite3_column_int(stmt, 9);
+	ag->created_at_ms = sqlite3_column_int64(stmt, 10);
+	ag->updated_at_ms = sqlite3_column_int64(stmt, 11);
+	ag->version = sqlite3_column_int64(stmt, 12);
+	return ag;
+}
+
+/* A UNIQUE failure on an agent row can only be (project_id, name). */
+static int agent_fail(bbb_status *st, sqlite3 *db, int rc, const Beebeebrain__V1__Agent *ag, const char *what)
+{
+	store_fail(st, db, rc, what);
+	if (strcmp(st->reason, "RESOURCE_CONFLICT") == 0)
+		snprintf(st->message, sizeof(st->message), "project %lld already has an agent named '%.200s'",
+			 (long long)ag->project_id, ag->name);
+	return -1;
+}
+
+int store_agent_insert(sqlite3 *db, Beebeebrain__V1__Agent *ag, bbb_status *st)
+{
+	struct arena a;
+	sqlite3_stmt *stmt;
+	char status[32];
+	int rc;
+
+	if (store_prepare(db,
+			  "INSERT INTO agents (project_id, name, role, model_provider, model_name, persona_prompt, "
+			  "enabled_tools, status, max_concurrency, created_at, updated_at, version) "
+			  "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)",
+			  &stmt, st) != 0)
+		return -1;
+	arena_init(&a);
+	ag->created_at_ms = ag->updated_at_ms = clock_now_ms();
+	ag->version = 1;
+	enum_text(&beebeebrain__v1__agent_status__descriptor, ag->status, status, sizeof(status));
+	sqlite3_bind_int64(stmt, 1, ag->project_id);
+	sqlite3_bind_text(stmt, 2, ag->name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 3, ag->role, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 4, ag->model_provider, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 5, ag->model_name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 6, ag->persona_prompt, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 7, agent_join_tools(&a, ag), -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(stmt, 8, status, -1, SQLITE_STATIC);
+	sqlite3_bind_int(stmt, 9, ag->max_concurrency);
+	sqlite3_bind_int64(stmt, 10, ag->created_at_ms);
+	sqlite3_bind_int64(stmt, 11, ag->updated_at_ms);
+	rc = sqlite3_step(stmt);
+	sqlite3_finalize(stmt);
+	arena_reset(&a);
+	if (rc != SQLITE_DONE)
+		return agent_fail(st, db, rc, ag, "insert agent");
+	ag->id = sqlite3_last_insert_rowid(db);
+	return 0;
+}
+
+int store_agent_get(sqlite3 *db, int64_t id, struct arena *a, Beebeebrain__V1__Agent **out, bbb_status *st)
+{
+	sqlite3_stmt *stmt;
+	int rc;
+
+	if (store_prepare(db, "SELECT " AGENT_COLS " FROM agents WHERE id = ?", &stmt, st) != 0)
+		return -1;
+	sqlite3_bind_int64(stmt, 1, id);
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW)
+		*out = agent_row(stmt, a);
+	sqlite3_finalize(stmt);
+	if (rc == SQLITE_ROW)
+		return 0;
+	if (rc == SQLITE_DONE)
+		return status_fail(st, "AGENT_NOT_FOUND", "agent %lld does not exist", (long long)id);
+	return store_fail(st, db, rc, "get agent");
+}
+
+int store_agent_list(sqlite3 *db, int64_t project_id, int status, int64_t after_id, int limit, struct arena *a,
+		     Beebeebrain__V1__Agent ***out, size_t *n, int *more, bbb_status *st)
+{
+	sqlite3_stmt *stmt;
+	char status_text[32] = "";
+	int rc;
+
+	if (store_prepare(db,
+			  "SELECT " AGENT_COLS " FROM agents WHERE id > ?1 AND (?2 = 0 OR project_id = ?2) "
+			  "AND (?3 = '' OR status = ?3) ORDER BY id LIMIT ?4",
+			  &stmt, st) != 0)
+		return -1;
+	if (status != 0)
+		enum_text(&beebeebrain__v1__agent_status__descriptor, status, status_text, sizeof(status_text));
+	sqlite3_bind_int64(stmt, 1, after_id);
+	sqlite3_bind_int64(stmt, 2, project_id);
+	sqlite3_bind_text(stmt, 3, status_text, -1, SQLITE_STATIC);
+	sqlite3_bind_int(stmt, 4, limit + 1);
+	*out = arena_alloc(a, sizeof(Beebeebrain__V1__Agent *) * (size_t)(limit + 1));
+	*n = 0;
+	*more = 0;
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		if ((int)*n == limit) {
+			*more = 1;
+			break;
+		}
+		(*out)[(*n)++] = agent_row(stmt, a);
+	}
+	sqlite3_finalize(stmt);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return store_fail(st, db, rc, "list agents");
+	return 0;
+}
+
+int store_agent_save(sqlite3 *db, Beebeebrain__V1__Agent *ag, bbb_status *st)
+{
+	struct arena a;
+	sqlite3_stmt *stmt;
+	char status[32];
+	int64_t now = clock_now_ms();
+	int rc;
+
+	if (store_prepare(
+		    db,
+		    "UPDATE agents SET name = ?, role = ?, model_provider = ?, model_name = ?, persona_prompt = ?, "
+		    "enabled_tools = ?, status = ?, max_concurrency = ?, updated_at = ?, version = version + 1 "
+		    "WHERE id = ? AND version = ?",
+		    &stmt, st) != 0)
+		return -1;
+	arena_init(&a);
+	enum_text(&beebeebrain__v1__agent_status__descriptor, ag->status, status, sizeof(status));
+	sqlite3_bind_text(stmt, 1, ag->name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 2, ag->role, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 3, ag->model_provider, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 4, ag->model_name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 5, ag->persona_prompt, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 6, agent_join_tools(&a, ag), -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(stmt, 7, status, -1, SQLITE_STATIC);
+	sqlite3_bind_int(stmt, 8, ag->max_concurrency);
+	sqlite3_bind_int64(stmt, 9, now);
+	sqlite3_bind_int64(stmt, 10, ag->id);
+	sqlite3_bind_int64(stmt, 11, ag->version);
+	rc = sqlite3_step(stmt);
+	sqlite3_finalize(stmt);
+	arena_reset(&a);
+	if (rc != SQLITE_DONE)
+		return agent_fail(st, db, rc, ag, "update agent");
+	if (sqlite3_changes(db) == 0)
+		return status_fail(st, "TASK_VERSION_CONFLICT", "agent %lld changed since version %lld was read",
+				   (long long)ag->id, (long long)ag->version);
+	ag->version++;
+	ag->updated_at_ms = now;
+	return 0;
+}
+
+static int agent_exec(sqlite3 *db, const char *sql, int64_t id, int64_t now, bbb_status *st)
+{
+	sqlite3_stmt *stmt;
+	int rc;
+
+	if (store_prepare(db, sql, &stmt, st) != 0)
+		return -1;
+	sqlite3_bind_int64(stmt, 1, id);
+	if (sqlite3_bind_parameter_count(stmt) >= 2)
+		sqlite3_bind_int64(stmt, 2, now);
+	rc = sqlite3_step(stmt);
+	sqlite3_finalize(stmt);
+	if (rc != SQLITE_DONE)
+		return store_fail(st, db, rc, "delete agent");
+	return sqlite3_changes(db);
+}
+
+int store_agent_delete(sqlite3 *db, int64_t id, int *unassigned, bbb_status *st)
+{
+	int64_t now = clock_now_ms();
+	int n;
+
+	n = agent_exec(db,
+		       "UPDATE tasks SET assignee_agent_id = NULL, updated_at = ?2, version = version + 1 "
+		       "WHERE assignee_agent_id = ?1",
+		       id, now, st);
+	if (n < 0)
+		return -1;
+	*unassigned = n;
+	if (agent_exec(db, "UPDATE task_runs SET agent_id = NULL, version = version + 1 WHERE agent_id = ?1", id, now,
+		       st) < 0)
+		return -1;
+	n = agent_exec(db, "DELETE FROM agents WHERE id = ?1", id, now, st);
+	if (n < 0)
+		return -1;
+	if (n == 0)
+		return status_fail(st, "AGENT_NOT_FOUND", "agent %lld does not exist", (long long)id);
+	return 0;
+}

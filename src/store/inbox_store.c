@@ -1,0 +1,190 @@
+/* Inbox items: rows <-> Beebeebrain__V1__InboxItem; enums as short text. */
+#include "store/inbox_store.h"
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "common/clock.h"
+#include "common/enum_text.h"
+#include "common/status.h"
+#include "store/store.h"
+
+#define INBOX_COLS                                                                                                     \
+	"id, project_id, source_type, source_id, item_type, title, content, status, created_at, "                      \
+	"coalesce(resolved_at, 0), resolver, user_input, version"
+
+static int inbox_enum(const ProtobufCEnumDescriptor *d, sqlite3_stmt *stmt, int col)
+{
+	int v = 0;
+
+	enum_from_text(d, (const char *)sqlite3_column_text(stmt, col), &v);
+	return v;
+}
+
+static Beebeebrain__V1__InboxItem *inbox_row(sqlite3_stmt *stmt, struct arena *a)
+{
+	Beebeebrain__V1__InboxItem *it =
+		(Beebeebrain__V1__InboxItem *)arena_message(a, &beebeebrain__v1__inbox_item__descriptor);
+
+	it->id = sqlite3_column_int64(stmt, 0);
+	it->project_id = sqlite3_column_int64(stmt, 1);
+	it->source_type = inbox_enum(&beebeebrain__v1__source_type__descriptor, stmt, 2);
+	it->source_id = sqlite3_column_int64(stmt, 3);
+	it->item_type = inbox_enum(&beebeebrain__v1__inbox_item_type__descriptor, stmt, 4);
+	it->title = store_col_text(a, stmt, 5);
+	it->content = store_col_text(a, stmt, 6);
+	it->status = inbox_enum(&beebeebrain__v1__inbox_status__descriptor, stmt, 7);
+	it->created_at_ms = sqlite3_column_int64(stmt, 8);
+	it->resolved_at_ms = sqlite3_column_int64(stmt, 9);
+	it->resolver = store_col_text(a, stmt, 10);
+	it->user_input = store_col_text(a, stmt, 11);
+	it->version = sqlite3_column_int64(stmt, 12);
+	return it;
+}
+
+int store_inbox_insert(sqlite3 *db, Beebeebrain__V1__InboxItem *it, bbb_status *st)
+{
+	sqlite3_stmt *stmt;
+	char source[32], type[32];
+	int rc;
+
+	if (store_prepare(db,
+			  "INSERT INTO inbox_items (project_id, source_type, source_id, item_type, title, content, "
+			  "status, created_at, version) VALUES (?, ?, ?, ?, ?, ?, 'open', ?, 1)",
+			  &stmt, st) != 0)
+		return -1;
+	it->created_at_ms = clock_now_ms();
+	it->status = BEEBEEBRAIN__V1__INBOX_STATUS__INBOX_STATUS_OPEN;
+	it->version = 1;
+	enum_text(&beebeebrain__v1__source_type__descriptor, it->source_type, source, sizeof(source));
+	enum_text(&beebeebrain__v1__inbox_item_type__descriptor, it->item_type, type, sizeof(type));
+	sqlite3_bind_int64(stmt, 1, it->project_id);
+	sqlite3_bind_text(stmt, 2, source, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(stmt, 3, it->source_id);
+	sqlite3_bind_text(stmt, 4, type, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 5, it->title, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 6, it->content, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(stmt, 7, it->created_at_ms);
+	rc = sqlite3_step(stmt);
+	sqlite3_finalize(stmt);
+	if (rc != SQLITE_DONE) {
+		store_fail(st, db, rc, "insert inbox item");
+		if (st->code == BBB_ALREADY_EXISTS)
+			snprintf(st->message, sizeof(st->message), "an open %s item exists for source %lld already",
+				 type, (long long)it->source_id);
+		return -1;
+	}
+	it->id = sqlite3_last_insert_rowid(db);
+	return 0;
+}
+
+int store_inbox_get(sqlite3 *db, int64_t id, struct arena *a, Beebeebrain__V1__InboxItem **out, bbb_status *st)
+{
+	sqlite3_stmt *stmt;
+	int rc;
+
+	if (store_prepare(db, "SELECT " INBOX_COLS " FROM inbox_items WHERE id = ?", &stmt, st) != 0)
+		return -1;
+	sqlite3_bind_int64(stmt, 1, id);
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW)
+		*out = inbox_row(stmt, a);
+	sqlite3_finalize(stmt);
+	if (rc == SQLITE_ROW)
+		return 0;
+	if (rc == SQLITE_DONE)
+		return status_fail(st, "INBOX_ITEM_NOT_FOUND", "inbox item %lld does not exist", (long long)id);
+	return store_fail(st, db, rc, "get inbox item");
+}
+
+int store_inbox_open_for(sqlite3 *db, int type, int64_t source_id, struct arena *a, Beebeebrain__V1__InboxItem **out,
+			 bbb_status *st)
+{
+	sqlite3_stmt *stmt;
+	char type_text[32];
+	int rc;
+
+	*out = NULL;
+	if (store_prepare(db,
+			  "SELECT " INBOX_COLS " FROM inbox_items WHERE item_type = ? AND source_id = ? "
+			  "AND status = 'open' ORDER BY id LIMIT 1",
+			  &stmt, st) != 0)
+		return -1;
+	enum_text(&beebeebrain__v1__inbox_item_type__descriptor, type, type_text, sizeof(type_text));
+	sqlite3_bind_text(stmt, 1, type_text, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(stmt, 2, source_id);
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW)
+		*out = inbox_row(stmt, a);
+	sqlite3_finalize(stmt);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return store_fail(st, db, rc, "find open inbox item");
+	return 0;
+}
+
+int store_inbox_list(sqlite3 *db, int64_t project_id, int type, int status, int64_t before_id, int limit,
+		     struct arena *a, Beebeebrain__V1__InboxItem ***out, size_t *n, int *more, bbb_status *st)
+{
+	sqlite3_stmt *stmt;
+	char type_text[32] = "", status_text[32] = "";
+	int rc;
+
+	if (store_prepare(db,
+			  "SELECT " INBOX_COLS " FROM inbox_items WHERE id < ?1 "
+			  "AND (?2 = 0 OR project_id = ?2) AND (?3 = '' OR item_type = ?3) "
+			  "AND (?4 = '' OR status = ?4) ORDER BY id DESC LIMIT ?5",
+			  &stmt, st) != 0)
+		return -1;
+	if (type != 0)
+		enum_text(&beebeebrain__v1__inbox_item_type__descriptor, type, type_text, sizeof(type_text));
+	if (status != 0)
+		enum_text(&beebeebrain__v1__inbox_status__descriptor, status, status_text, sizeof(status_text));
+	sqlite3_bind_int64(stmt, 1, before_id != 0 ? before_id : INT64_MAX);
+	sqlite3_bind_int64(stmt, 2, project_id);
+	sqlite3_bind_text(stmt, 3, type_text, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 4, status_text, -1, SQLITE_STATIC);
+	sqlite3_bind_int(stmt, 5, limit + 1);
+	*out = arena_alloc(a, sizeof(Beebeebrain__V1__InboxItem *) * (size_t)(limit + 1));
+	*n = 0;
+	*more = 0;
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		if ((int)*n == limit) {
+			*more = 1;
+			break;
+		}
+		(*out)[(*n)++] = inbox_row(stmt, a);
+	}
+	sqlite3_finalize(stmt);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return store_fail(st, db, rc, "list inbox items");
+	return 0;
+}
+
+int store_inbox_save(sqlite3 *db, Beebeebrain__V1__InboxItem *it, bbb_status *st)
+{
+	sqlite3_stmt *stmt;
+	char status[32];
+	int rc;
+
+	if (store_prepare(db,
+			  "UPDATE inbox_items SET status = ?, resolved_at = ?, resolver = ?, user_input = ?, "
+			  "version = version + 1 WHERE id = ? AND version = ?",
+			  &stmt, st) != 0)
+		return -1;
+	enum_text(&beebeebrain__v1__inbox_status__descriptor, it->status, status, sizeof(status));
+	sqlite3_bind_text(stmt, 1, status, -1, SQLITE_STATIC);
+	store_bind_id_or_null(stmt, 2, it->resolved_at_ms);
+	sqlite3_bind_text(stmt, 3, it->resolver, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 4, it->user_input, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(stmt, 5, it->id);
+	sqlite3_bind_int64(stmt, 6, it->version);
+	rc = sqlite3_step(stmt);
+	sqlite3_finalize(stmt);
+	if (rc != SQLITE_DONE)
+		return store_fail(st, db, rc, "update inbox item");
+	if (sqlite3_changes(db) == 0)
+		return status_fail(st, "TASK_VERSION_CONFLICT", "inbox item %lld changed since version %lld was read",
+				   (long long)it->id, (long long)it->version);
+	it->version++;
+	return 0;
+}

@@ -1,0 +1,119 @@
+/* Run log lines (see log_store.h). */
+#include "store/log_store.h"
+
+#include <stdint.h>
+
+#include "common/clock.h"
+#include "common/enum_text.h"
+#include "common/status.h"
+#include "store/store.h"
+
+#define LOG_COLS "id, project_id, task_id, run_id, level, source, message, trace_id, created_at, event_id"
+/* Rank of the level text, to compare with a minimum. */
+#define LOG_RANK "(CASE level WHEN 'debug' THEN 1 WHEN 'info' THEN 2 WHEN 'warning' THEN 3 ELSE 4 END)"
+/* ?1 before id, ?2 project, ?3 task, ?4 run, ?5 minimum rank, ?6 limit. */
+#define LOG_REST                                                                                                       \
+	" AND id < ?1 AND (?2 = 0 OR project_id = ?2) AND (?3 = 0 OR task_id = ?3) AND (?4 = 0 OR run_id = ?4) "       \
+	"AND " LOG_RANK " >= ?5 ORDER BY id DESC LIMIT ?6"
+
+/* One statement per leading filter, each bound to the index that serves it:
+ * an equality on the index's first column, then ids downwards. */
+static const char *const log_sql[] = {
+	"SELECT " LOG_COLS " FROM run_logs INDEXED BY run_logs_run WHERE run_id = ?4" LOG_REST,
+	"SELECT " LOG_COLS " FROM run_logs INDEXED BY run_logs_task WHERE task_id = ?3" LOG_REST,
+	"SELECT " LOG_COLS " FROM run_logs INDEXED BY run_logs_project WHERE project_id = ?2" LOG_REST,
+	"SELECT " LOG_COLS " FROM run_logs WHERE 1" LOG_REST,
+};
+
+static Beebeebrain__V1__LogLine *log_row(sqlite3_stmt *stmt, struct arena *a)
+{
+	Beebeebrain__V1__LogLine *l =
+		(Beebeebrain__V1__LogLine *)arena_message(a, &beebeebrain__v1__log_line__descriptor);
+	int level = 0;
+
+	l->id = sqlite3_column_int64(stmt, 0);
+	l->project_id = sqlite3_column_int64(stmt, 1);
+	l->task_id = sqlite3_column_int64(stmt, 2);
+	l->run_id = sqlite3_column_int64(stmt, 3);
+	enum_from_text(&beebeebrain__v1__log_level__descriptor, (const char *)sqlite3_column_text(stmt, 4), &level);
+	l->level = (Beebeebrain__V1__LogLevel)level;
+	l->source = store_col_text(a, stmt, 5);
+	l->message = store_col_text(a, stmt, 6);
+	l->trace_id = store_col_text(a, stmt, 7);
+	l->created_at_ms = sqlite3_column_int64(stmt, 8);
+	l->event_id = sqlite3_column_int64(stmt, 9);
+	return l;
+}
+
+int store_log_insert(sqlite3 *db, Beebeebrain__V1__LogLine *l, bbb_status *st)
+{
+	sqlite3_stmt *stmt;
+	char level[32];
+	int rc;
+
+	if (store_prepare(db,
+			  "INSERT INTO run_logs (project_id, task_id, run_id, level, source, message, trace_id, "
+			  "created_at, event_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+			  &stmt, st) != 0)
+		return -1;
+	if (l->created_at_ms == 0)
+		l->created_at_ms = clock_now_ms();
+	enum_text(&beebeebrain__v1__log_level__descriptor, l->level, level, sizeof(level));
+	sqlite3_bind_int64(stmt, 1, l->project_id);
+	sqlite3_bind_int64(stmt, 2, l->task_id);
+	sqlite3_bind_int64(stmt, 3, l->run_id);
+	sqlite3_bind_text(stmt, 4, level, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 5, l->source, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 6, l->message, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 7, l->trace_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(stmt, 8, l->created_at_ms);
+	sqlite3_bind_int64(stmt, 9, l->event_id);
+	rc = sqlite3_step(stmt);
+	sqlite3_finalize(stmt);
+	if (rc != SQLITE_DONE)
+		return store_fail(st, db, rc, "insert log line");
+	l->id = sqlite3_last_insert_rowid(db);
+	return 0;
+}
+
+const char *store_log_query_sql(const struct log_query *q)
+{
+	if (q->lq_run_id != 0)
+		return log_sql[0];
+	if (q->lq_task_id != 0)
+		return log_sql[1];
+	if (q->lq_project_id != 0)
+		return log_sql[2];
+	return log_sql[3];
+}
+
+int store_log_query(sqlite3 *db, const struct log_query *q, struct arena *a, Beebeebrain__V1__LogLine ***out, size_t *n,
+		    int *more, bbb_status *st)
+{
+	const char *sql = store_log_query_sql(q);
+	sqlite3_stmt *stmt;
+	int rc;
+
+	if (store_prepare(db, sql, &stmt, st) != 0)
+		return -1;
+	sqlite3_bind_int64(stmt, 1, q->lq_before_id != 0 ? q->lq_before_id : INT64_MAX);
+	sqlite3_bind_int64(stmt, 2, q->lq_project_id);
+	sqlite3_bind_int64(stmt, 3, q->lq_task_id);
+	sqlite3_bind_int64(stmt, 4, q->lq_run_id);
+	sqlite3_bind_int(stmt, 5, q->lq_min_level);
+	sqlite3_bind_int(stmt, 6, q->lq_limit + 1);
+	*out = arena_alloc(a, sizeof(Beebeebrain__V1__LogLine *) * (size_t)(q->lq_limit + 1));
+	*n = 0;
+	*more = 0;
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		if ((int)*n == q->lq_limit) {
+			*more = 1;
+			break;
+		}
+		(*out)[(*n)++] = log_row(stmt, a);
+	}
+	sqlite3_finalize(stmt);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return store_fail(st, db, rc, "query logs");
+	return 0;
+}

@@ -1,0 +1,36 @@
+/*
+ * Run log lines (run_logs). Queries are served from the table's indexes
+ * (run_id, id), (task_id, id) and (project_id, id), chosen by the narrowest
+ * filter given and forced with INDEXED BY, so a query never scans the whole
+ * table or the events table; the level filter applies to rows read in id
+ * order from that index.
+ */
+#ifndef BBB_LOG_STORE_H
+#define BBB_LOG_STORE_H
+
+#include <sqlite3.h>
+
+#include "beebeebrain/v1/log.pb-c.h"
+#include "common/arena.h"
+#include <beebeebrain/client.h>
+
+/* Inserts l (project, task, run, level, source, message, trace_id,
+ * event_id); sets id and created_at. */
+int store_log_insert(sqlite3 *db, Beebeebrain__V1__LogLine *l, bbb_status *st);
+
+struct log_query {
+	int64_t lq_project_id; /* 0 = any */
+	int64_t lq_task_id; /* 0 = any */
+	int64_t lq_run_id; /* 0 = any */
+	int lq_min_level; /* LogLevel; 0 = any */
+	int64_t lq_before_id; /* 0 = from the newest */
+	int lq_limit;
+};
+
+/* The SQL store_log_query runs for q (for EXPLAIN in tests). */
+const char *store_log_query_sql(const struct log_query *q);
+/* Up to lq_limit lines matching q, newest first; *more when more follow. */
+int store_log_query(sqlite3 *db, const struct log_query *q, struct arena *a, Beebeebrain__V1__LogLine ***out, size_t *n,
+		    int *more, bbb_status *st);
+
+#endif

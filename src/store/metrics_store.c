@@ -1,0 +1,130 @@
+/* Metrics queries (see metrics_store.h). */
+#include "store/metrics_store.h"
+
+#include "common/enum_text.h"
+#include "common/status.h"
+#include "store/store.h"
+
+/* The runs of the window: ?1 project (0 = all), ?2 from, ?3 to (0 = none). */
+#define RUNS_IN_WINDOW                                                                                                 \
+	"WITH w AS (SELECT r.run_status AS s, r.retry_count AS retries, r.token_in AS tin, r.token_out AS tout, "      \
+	"r.cost_usd_micros AS cost, CASE WHEN r.started_at IS NOT NULL AND r.ended_at IS NOT NULL "                    \
+	"THEN r.ended_at - r.started_at END AS dur FROM task_runs r JOIN tasks t ON t.id = r.task_id "                 \
+	"WHERE (?1 = 0 OR t.project_id = ?1) AND coalesce(r.started_at, r.created_at) >= ?2 "                          \
+	"AND (?3 = 0 OR coalesce(r.started_at, r.created_at) < ?3)) "
+
+/* Nearest rank of percentile p among n sorted values: ceil(p * n / 100). */
+#define RUNS_TOTALS                                                                                                    \
+	RUNS_IN_WINDOW                                                                                                 \
+	", d AS (SELECT dur, row_number() OVER (ORDER BY dur) AS rn, count(*) OVER () AS n FROM w "                    \
+	"WHERE dur IS NOT NULL) "                                                                                      \
+	"SELECT (SELECT count(*) FROM w), (SELECT coalesce(sum(retries), 0) FROM w), "                                 \
+	"(SELECT coalesce(sum(tin), 0) FROM w), (SELECT coalesce(sum(tout), 0) FROM w), "                              \
+	"(SELECT coalesce(sum(cost), 0) FROM w), (SELECT count(*) FROM d), "                                           \
+	"(SELECT coalesce(CAST(round(avg(dur)) AS INTEGER), 0) FROM d), "                                              \
+	"(SELECT coalesce(max(CASE WHEN rn = (50 * n + 99) / 100 THEN dur END), 0) FROM d), "                          \
+	"(SELECT coalesce(max(CASE WHEN rn = (95 * n + 99) / 100 THEN dur END), 0) FROM d), "                          \
+	"(SELECT coalesce(max(dur), 0) FROM d)"
+
+#define RUNS_BY_STATUS RUNS_IN_WINDOW "SELECT s, count(*) FROM w GROUP BY s"
+
+static void metrics_bind_window(sqlite3_stmt *stmt, int64_t project_id, int64_t from_ms, int64_t to_ms)
+{
+	sqlite3_bind_int64(stmt, 1, project_id);
+	sqlite3_bind_int64(stmt, 2, from_ms);
+	sqlite3_bind_int64(stmt, 3, to_ms);
+}
+
+int store_metrics_runs_summary(sqlite3 *db, int64_t project_id, int64_t from_ms, int64_t to_ms, struct arena *a,
+			       Beebeebrain__V1__RunsSummaryResponse *out, bbb_status *st)
+{
+	const size_t n_status = beebeebrain__v1__run_status__descriptor.n_values - 1;
+	sqlite3_stmt *stmt;
+	int rc;
+
+	if (store_prepare(db, RUNS_TOTALS, &stmt, st) != 0)
+		return -1;
+	metrics_bind_window(stmt, project_id, from_ms, to_ms);
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW) {
+		out->total = sqlite3_column_int64(stmt, 0);
+		out->retries = sqlite3_column_int64(stmt, 1);
+		out->token_in = sqlite3_column_int64(stmt, 2);
+		out->token_out = sqlite3_column_int64(stmt, 3);
+		out->cost_usd_micros = sqlite3_column_int64(stmt, 4);
+		out->ended = sqlite3_column_int64(stmt, 5);
+		out->avg_duration_ms = sqlite3_column_int64(stmt, 6);
+		out->p50_duration_ms = sqlite3_column_int64(stmt, 7);
+		out->p95_duration_ms = sqlite3_column_int64(stmt, 8);
+		out->max_duration_ms = sqlite3_column_int64(stmt, 9);
+	}
+	sqlite3_finalize(stmt);
+	if (rc != SQLITE_ROW)
+		return store_fail(st, db, rc, "runs summary");
+
+	/* Every status, in enum order, zero counts included. */
+	out->by_status = arena_alloc(a, sizeof(Beebeebrain__V1__RunStatusCount *) * n_status);
+	out->n_by_status = n_status;
+	for (size_t i = 0; i < n_status; i++) {
+		out->by_status[i] = (void *)arena_message(a, &beebeebrain__v1__run_status_count__descriptor);
+		out->by_status[i]->status = (Beebeebrain__V1__RunStatus)(i + 1);
+	}
+	if (store_prepare(db, RUNS_BY_STATUS, &stmt, st) != 0)
+		return -1;
+	metrics_bind_window(stmt, project_id, from_ms, to_ms);
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		int s = 0;
+		if (enum_from_text(&beebeebrain__v1__run_status__descriptor, (const char *)sqlite3_column_text(stmt, 0),
+				   &s) == 0 &&
+		    s >= 1 && (size_t)s <= n_status)
+			out->by_status[s - 1]->count = sqlite3_column_int64(stmt, 1);
+	}
+	sqlite3_finalize(stmt);
+	if (rc != SQLITE_DONE)
+		return store_fail(st, db, rc, "runs by status");
+	return 0;
+}
+
+int store_metrics_usage_daily(sqlite3 *db, const struct usage_query *q, struct arena *a,
+			      Beebeebrain__V1__UsageDay ***out, size_t *n, int *more, bbb_status *st)
+{
+	sqlite3_stmt *stmt;
+	int rc;
+
+	if (store_prepare(db,
+			  "SELECT provider, model_name, date, request_count, token_in, token_out, cost_usd_micros "
+			  "FROM api_usage_daily WHERE (?1 = '' OR provider = ?1) AND (?2 = '' OR model_name = ?2) "
+			  "AND (?3 = '' OR date >= ?3) AND (?4 = '' OR date <= ?4) "
+			  "ORDER BY date DESC, provider, model_name LIMIT ?5 OFFSET ?6",
+			  &stmt, st) != 0)
+		return -1;
+	sqlite3_bind_text(stmt, 1, q->uq_provider, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 2, q->uq_model, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 3, q->uq_from, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 4, q->uq_to, -1, SQLITE_STATIC);
+	sqlite3_bind_int(stmt, 5, q->uq_limit + 1);
+	sqlite3_bind_int64(stmt, 6, q->uq_offset);
+	*out = arena_alloc(a, sizeof(Beebeebrain__V1__UsageDay *) * (size_t)(q->uq_limit + 1));
+	*n = 0;
+	*more = 0;
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		Beebeebrain__V1__UsageDay *d;
+		if ((int)*n == q->uq_limit) {
+			*more = 1;
+			break;
+		}
+		d = (void *)arena_message(a, &beebeebrain__v1__usage_day__descriptor);
+		d->provider = store_col_text(a, stmt, 0);
+		d->model_name = store_col_text(a, stmt, 1);
+		d->date = store_col_text(a, stmt, 2);
+		d->request_count = sqlite3_column_int64(stmt, 3);
+		d->token_in = sqlite3_column_int64(stmt, 4);
+		d->token_out = sqlite3_column_int64(stmt, 5);
+		d->cost_usd_micros = sqlite3_column_int64(stmt, 6);
+		(*out)[(*n)++] = d;
+	}
+	sqlite3_finalize(stmt);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return store_fail(st, db, rc, "usage daily");
+	return 0;
+}

@@ -1,0 +1,297 @@
+/*
+ * Runs: rows <-> Beebeebrain__V1__TaskRun. Status is stored as its short
+ * text; absent times (started, ended, next retry) are NULL in the row and 0
+ * in the message.
+ */
+#include "store/run_store.h"
+
+#include "common/clock.h"
+#include "common/enum_text.h"
+#include "common/status.h"
+#include "store/store.h"
+
+#define RUN_COLS                                                                                                       \
+	"id, task_id, coalesce(agent_id, 0), run_status, attempt, retry_count, idempotency_key, prompt, "              \
+	"system_prompt, max_turns, timeout_seconds, provider, model, created_at, coalesce(started_at, 0), "            \
+	"coalesce(ended_at, 0), coalesce(next_retry_at, 0), error_code, error_message, token_in, token_out, "          \
+	"cost_usd_micros, output_text, version"
+
+static Beebeebrain__V1__TaskRun *run_row(sqlite3_stmt *stmt, struct arena *a)
+{
+	Beebeebrain__V1__TaskRun *r =
+		(Beebeebrain__V1__TaskRun *)arena_message(a, &beebeebrain__v1__task_run__descriptor);
+	int status = 0;
+
+	r->id = sqlite3_column_int64(stmt, 0);
+	r->task_id = sqlite3_column_int64(stmt, 1);
+	r->agent_id = sqlite3_column_int64(stmt, 2);
+	enum_from_text(&beebeebrain__v1__run_status__descriptor, (const char *)sqlite3_column_text(stmt, 3), &status);
+	r->run_status = (Beebeebrain__V1__RunStatus)status;
+	r->attempt = sqlite3_column_int(stmt, 4);
+	r->retry_count = sqlite3_column_int(stmt, 5);
+	r->idempotency_key = store_col_text(a, stmt, 6);
+	r->prompt = store_col_text(a, stmt, 7);
+	r->system_prompt = store_col_text(a, stmt, 8);
+	r->max_turns = sqlite3_column_int(stmt, 9);
+	r->timeout_seconds = sqlite3_column_int(stmt, 10);
+	r->provider = store_col_text(a, stmt, 11);
+	r->model = store_col_text(a, stmt, 12);
+	r->created_at_ms = sqlite3_column_int64(stmt, 13);
+	r->started_at_ms = sqlite3_column_int64(stmt, 14);
+	r->ended_at_ms = sqlite3_column_int64(stmt, 15);
+	r->next_retry_at_ms = sqlite3_column_int64(stmt, 16);
+	r->error_code = store_col_text(a, stmt, 17);
+	r->error_message = store_col_text(a, stmt, 18);
+	r->token_in = sqlite3_column_int64(stmt, 19);
+	r->token_out = sqlite3_column_int64(stmt, 20);
+	r->cost_usd_micros = sqlite3_column_int64(stmt, 21);
+	r->output_text = store_col_text(a, stmt, 22);
+	r->version = sqlite3_column_int64(stmt, 23);
+	return r;
+}
+
+int store_run_insert(sqlite3 *db, Beebeebrain__V1__TaskRun *r, bbb_status *st)
+{
+	sqlite3_stmt *stmt;
+	char status[32];
+	int rc;
+
+	if (store_prepare(db,
+			  "INSERT INTO task_runs (task_id, agent_id, run_status, attempt, idempotency_key, prompt, "
+			  "system_prompt, max_turns, timeout_seconds, provider, model, created_at, version) "
+			  "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)",
+			  &stmt, st) != 0)
+		return -1;
+	r->created_at_ms = clock_now_ms();
+	r->version = 1;
+	enum_text(&beebeebrain__v1__run_status__descriptor, r->run_status, status, sizeof(status));
+	sqlite3_bind_int64(stmt, 1, r->task_id);
+	store_bind_id_or_null(stmt, 2, r->agent_id);
+	sqlite3_bind_text(stmt, 3, status, -1, SQLITE_STATIC);
+	sqlite3_bind_int(stmt, 4, r->attempt);
+	sqlite3_bind_text(stmt, 5, r->idempotency_key, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 6, r->prompt, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 7, r->system_prompt, -1, SQLITE_STATIC);
+	sqlite3_bind_int(stmt, 8, r->max_turns);
+	sqlite3_bind_int(stmt, 9, r->timeout_seconds);
+	sqlite3_bind_text(stmt, 10, r->provider, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 11, r->model, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(stmt, 12, r->created_at_ms);
+	rc = sqlite3_step(stmt);
+	sqlite3_finalize(stmt);
+	if (rc != SQLITE_DONE)
+		return store_fail(st, db, rc, "insert run");
+	r->id = sqlite3_last_insert_rowid(db);
+	return 0;
+}
+
+/* Runs `sql` (one int64 or text parameter) and returns its first row in *out,
+ * NULL when there is none. */
+static int run_one(sqlite3 *db, const char *sql, int64_t id, const char *text, struct arena *a,
+		   Beebeebrain__V1__TaskRun **out, bbb_status *st)
+{
+	sqlite3_stmt *stmt;
+	int rc;
+
+	*out = NULL;
+	if (store_prepare(db, sql, &stmt, st) != 0)
+		return -1;
+	if (text != NULL)
+		sqlite3_bind_text(stmt, 1, text, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_int64(stmt, 1, id);
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW)
+		*out = run_row(stmt, a);
+	sqlite3_finalize(stmt);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return store_fail(st, db, rc, "get run");
+	return 0;
+}
+
+int store_run_get(sqlite3 *db, int64_t id, struct arena *a, Beebeebrain__V1__TaskRun **out, bbb_status *st)
+{
+	if (run_one(db, "SELECT " RUN_COLS " FROM task_runs WHERE id = ?", id, NULL, a, out, st) != 0)
+		return -1;
+	if (*out == NULL)
+		return status_fail(st, "TASK_RUN_NOT_FOUND", "run %lld does not exist", (long long)id);
+	return 0;
+}
+
+int store_run_by_key(sqlite3 *db, const char *key, struct arena *a, Beebeebrain__V1__TaskRun **out, bbb_status *st)
+{
+	return run_one(db, "SELECT " RUN_COLS " FROM task_runs WHERE idempotency_key = ?", 0, key, a, out, st);
+}
+
+int store_run_active(sqlite3 *db, int64_t task_id, struct arena *a, Beebeebrain__V1__TaskRun **out, bbb_status *st)
+{
+	return run_one(db,
+		       "SELECT " RUN_COLS " FROM task_runs WHERE task_id = ? AND run_status IN "
+		       "('queued', 'running', 'retry_scheduled', 'interrupted') ORDER BY id LIMIT 1",
+		       task_id, NULL, a, out, st);
+}
+
+int store_run_latest(sqlite3 *db, int64_t task_id, struct arena *a, Beebeebrain__V1__TaskRun **out, bbb_status *st)
+{
+	return run_one(db, "SELECT " RUN_COLS " FROM task_runs WHERE task_id = ? ORDER BY id DESC LIMIT 1", task_id,
+		       NULL, a, out, st);
+}
+
+int store_run_next_attempt(sqlite3 *db, int64_t task_id, int32_t *attempt, bbb_status *st)
+{
+	sqlite3_stmt *stmt;
+	int rc;
+
+	if (store_prepare(db, "SELECT coalesce(max(attempt), 0) + 1 FROM task_runs WHERE task_id = ?", &stmt, st) != 0)
+		return -1;
+	sqlite3_bind_int64(stmt, 1, task_id);
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW)
+		*attempt = sqlite3_column_int(stmt, 0);
+	sqlite3_finalize(stmt);
+	if (rc != SQLITE_ROW)
+		return store_fail(st, db, rc, "next attempt");
+	return 0;
+}
+
+int store_run_list(sqlite3 *db, int64_t task_id, int status, int64_t after_id, int limit, struct arena *a,
+		   Beebeebrain__V1__TaskRun ***out, size_t *n, int *more, bbb_status *st)
+{
+	sqlite3_stmt *stmt;
+	char status_text[32] = "";
+	int rc;
+
+	if (store_prepare(db,
+			  "SELECT " RUN_COLS " FROM task_runs WHERE id > ?1 AND (?2 = 0 OR task_id = ?2) "
+			  "AND (?3 = '' OR run_status = ?3) ORDER BY id LIMIT ?4",
+			  &stmt, st) != 0)
+		return -1;
+	if (status != 0)
+		enum_text(&beebeebrain__v1__run_status__descriptor, status, status_text, sizeof(status_text));
+	sqlite3_bind_int64(stmt, 1, after_id);
+	sqlite3_bind_int64(stmt, 2, task_id);
+	sqlite3_bind_text(stmt, 3, status_text, -1, SQLITE_STATIC);
+	sqlite3_bind_int(stmt, 4, limit + 1);
+	*out = arena_alloc(a, sizeof(Beebeebrain__V1__TaskRun *) * (size_t)(limit + 1));
+	*n = 0;
+	*more = 0;
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		if ((int)*n == limit) {
+			*more = 1;
+			break;
+		}
+		(*out)[(*n)++] = run_row(stmt, a);
+	}
+	sqlite3_finalize(stmt);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return store_fail(st, db, rc, "list runs");
+	return 0;
+}
+
+int store_run_save(sqlite3 *db, Beebeebrain__V1__TaskRun *r, bbb_status *st)
+{
+	sqlite3_stmt *stmt;
+	char status[32];
+	int rc;
+
+	if (store_prepare(db,
+			  "UPDATE task_runs SET run_status = ?, retry_count = ?, started_at = ?, ended_at = ?, "
+			  "next_retry_at = ?, error_code = ?, error_message = ?, token_in = ?, token_out = ?, "
+			  "cost_usd_micros = ?, output_text = ?, agent_id = ?, version = version + 1 "
+			  "WHERE id = ? AND version = ?",
+			  &stmt, st) != 0)
+		return -1;
+	enum_text(&beebeebrain__v1__run_status__descriptor, r->run_status, status, sizeof(status));
+	sqlite3_bind_text(stmt, 1, status, -1, SQLITE_STATIC);
+	sqlite3_bind_int(stmt, 2, r->retry_count);
+	store_bind_id_or_null(stmt, 3, r->started_at_ms);
+	store_bind_id_or_null(stmt, 4, r->ended_at_ms);
+	store_bind_id_or_null(stmt, 5, r->next_retry_at_ms);
+	sqlite3_bind_text(stmt, 6, r->error_code, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 7, r->error_message, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(stmt, 8, r->token_in);
+	sqlite3_bind_int64(stmt, 9, r->token_out);
+	sqlite3_bind_int64(stmt, 10, r->cost_usd_micros);
+	sqlite3_bind_text(stmt, 11, r->output_text, -1, SQLITE_STATIC);
+	store_bind_id_or_null(stmt, 12, r->agent_id);
+	sqlite3_bind_int64(stmt, 13, r->id);
+	sqlite3_bind_int64(stmt, 14, r->version);
+	rc = sqlite3_step(stmt);
+	sqlite3_finalize(stmt);
+	if (rc != SQLITE_DONE)
+		return store_fail(st, db, rc, "update run");
+	if (sqlite3_changes(db) == 0)
+		return status_fail(st, "TASK_VERSION_CONFLICT", "run %lld changed since version %lld was read",
+				   (long long)r->id, (long long)r->version);
+	r->version++;
+	return 0;
+}
+
+int store_run_attempts(sqlite3 *db, int64_t run_id, struct arena *a, Beebeebrain__V1__RunAttempt ***out, size_t *n,
+		       bbb_status *st)
+{
+	sqlite3_stmt *stmt;
+	size_t cap = 8;
+	int rc;
+
+	if (store_prepare(
+		    db,
+		    "SELECT run_id, n, started_at, coalesce(ended_at, 0), http_status, error_code, retry_after_ms, "
+		    "token_in, token_out, price_in_usd_micros_per_mtok, price_out_usd_micros_per_mtok "
+		    "FROM run_attempts WHERE run_id = ? ORDER BY n",
+		    &stmt, st) != 0)
+		return -1;
+	sqlite3_bind_int64(stmt, 1, run_id);
+	*out = arena_alloc(a, sizeof(Beebeebrain__V1__RunAttempt *) * cap);
+	*n = 0;
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		Beebeebrain__V1__RunAttempt *at = (void *)arena_message(a, &beebeebrain__v1__run_attempt__descriptor);
+		if (*n == cap) {
+			Beebeebrain__V1__RunAttempt **bigger =
+				arena_alloc(a, sizeof(Beebeebrain__V1__RunAttempt *) * cap * 2);
+			for (size_t i = 0; i < *n; i++)
+				bigger[i] = (*out)[i];
+			*out = bigger;
+			cap *= 2;
+		}
+		at->run_id = sqlite3_column_int64(stmt, 0);
+		at->n = sqlite3_column_int(stmt, 1);
+		at->started_at_ms = sqlite3_column_int64(stmt, 2);
+		at->ended_at_ms = sqlite3_column_int64(stmt, 3);
+		at->http_status = sqlite3_column_int(stmt, 4);
+		at->error_code = store_col_text(a, stmt, 5);
+		at->retry_after_ms = sqlite3_column_int64(stmt, 6);
+		at->token_in = sqlite3_column_int64(stmt, 7);
+		at->token_out = sqlite3_column_int64(stmt, 8);
+		at->price_in_usd_micros_per_mtok = sqlite3_column_int64(stmt, 9);
+		at->price_out_usd_micros_per_mtok = sqlite3_column_int64(stmt, 10);
+		(*out)[(*n)++] = at;
+	}
+	sqlite3_finalize(stmt);
+	if (rc != SQLITE_DONE)
+		return store_fail(st, db, rc, "list run attempts");
+	return 0;
+}
+
+int store_run_project(sqlite3 *db, int64_t run_id, int64_t *project_id, int64_t *task_id, bbb_status *st)
+{
+	sqlite3_stmt *stmt;
+	int rc;
+
+	if (store_prepare(db,
+			  "SELECT t.project_id, t.id FROM task_runs r JOIN tasks t ON t.id = r.task_id WHERE r.id = ?",
+			  &stmt, st) != 0)
+		return -1;
+	sqlite3_bind_int64(stmt, 1, run_id);
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW) {
+		*project_id = sqlite3_column_int64(stmt, 0);
+		*task_id = sqlite3_column_int64(stmt, 1);
+	}
+	sqlite3_finalize(stmt);
+	if (rc == SQLITE_ROW)
+		return 0;
+	if (rc == SQLITE_DONE)
+		return status_fail(st, "TASK_RUN_NOT_FOUND", "run %lld does not exist", (long long)run_id);
+	return store_fail(st, db, rc, "get run");
+}

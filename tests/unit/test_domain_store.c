@@ -1,0 +1,369 @@
+/*
+ * store/ for the domain tables, on a real database migrated to the binary's
+ * schema: optimistic locking, readiness order, agent deletion, the log
+ * queries' use of indexes, and the metrics SQL (percentiles, windows).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "common/arena.h"
+#include "common/status.h"
+#include "domain/task_graph.h"
+#include "store/agent_store.h"
+#include "store/log_store.h"
+#include "store/metrics_store.h"
+#include "store/migrate.h"
+#include "store/store.h"
+#include "store/task_store.h"
+
+#define T(x) BEEBEEBRAIN__V1__TASK_STATUS__TASK_STATUS_##x
+
+struct fixture {
+	char dir[64];
+	sqlite3 *db;
+	struct arena a;
+};
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	struct migration_set set = migrate_builtin();
+	char path[128];
+	bbb_status st;
+	int applied;
+
+	snprintf(f->dir, sizeof(f->dir), "/tmp/bbb-domain-XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	snprintf(path, sizeof(path), "%s/d.db", f->dir);
+	assert_int_equal(store_conn_open(path, 0, 0, 5000, &f->db, &st), 0);
+	assert_int_equal(migrate_up(f->db, &set, 0, &applied, &st), 0);
+	assert_int_equal(sqlite3_exec(f->db,
+				      "INSERT INTO projects (id, name, root_path, created_at, updated_at) VALUES "
+				      "(1, 'p', '/tmp/p', 0, 0), (2, 'q', '/tmp/q', 0, 0)",
+				      NULL, NULL, NULL),
+			 SQLITE_OK);
+	arena_init(&f->a);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+	char cmd[96];
+
+	arena_reset(&f->a);
+	store_conn_close(f->db);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
+	free(f);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+static void exec(struct fixture *f, const char *sql)
+{
+	char *err = NULL;
+
+	if (sqlite3_exec(f->db, sql, NULL, NULL, &err) != SQLITE_OK)
+		fail_msg("%s: %s", sql, err);
+}
+
+static int64_t add_task(struct fixture *f, int64_t project, const char *title, int priority, int64_t parent)
+{
+	Beebeebrain__V1__Task *t = (void *)arena_message(&f->a, &beebeebrain__v1__task__descriptor);
+	bbb_status st;
+
+	t->project_id = project;
+	t->title = (char *)title;
+	t->status = T(TODO);
+	t->priority = priority;
+	t->parent_task_id = parent;
+	assert_int_equal(store_task_insert(f->db, t, &st), 0);
+	return t->id;
+}
+
+static void a_save_on_a_stale_version_is_a_conflict_and_changes_nothing(void **state)
+{
+	struct fixture *f = *state;
+	Beebeebrain__V1__Task *a, *b, *now;
+	int64_t id = add_task(f, 1, "shared", 3, 0);
+	bbb_status st;
+
+	/* Two readers hold version 1; the first save wins, the second is refused. */
+	assert_int_equal(store_task_get(f->db, id, &f->a, &a, &st), 0);
+	assert_int_equal(store_task_get(f->db, id, &f->a, &b, &st), 0);
+	a->title = "first";
+	b->title = "second";
+	assert_int_equal(store_task_save(f->db, a, &st), 0);
+	assert_int_equal(a->version, 2);
+	status_clear(&st);
+	assert_int_equal(store_task_save(f->db, b, &st), -1);
+	assert_int_equal(st.code, BBB_ABORTED);
+	assert_string_equal(st.reason, "TASK_VERSION_CONFLICT");
+	assert_int_equal(store_task_get(f->db, id, &f->a, &now, &st), 0);
+	assert_string_equal(now->title, "first");
+	assert_int_equal(now->version, 2);
+}
+
+static int ready(const struct task_readiness *r)
+{
+	return task_is_ready(r->tr_task->status, r->tr_parent, r->tr_deps, r->tr_n_deps);
+}
+
+static void ready_tasks_come_by_priority_then_age_without_blocked_ones(void **state)
+{
+	struct fixture *f = *state;
+	Beebeebrain__V1__Task **out;
+	size_t n;
+	bbb_status st;
+	int64_t low = add_task(f, 1, "low", 5, 0);
+	int64_t urgent_old = add_task(f, 1, "urgent old", 1, 0);
+	int64_t urgent_new = add_task(f, 1, "urgent new", 1, 0);
+	int64_t dep = add_task(f, 1, "dependency", 2, 0);
+	int64_t waits = add_task(f, 1, "waits for dependency", 1, 0);
+	int64_t parent = add_task(f, 1, "parent", 4, 0);
+	int64_t child = add_task(f, 1, "child", 1, parent);
+	char sql[160];
+
+	add_task(f, 2, "other project", 1, 0);
+	snprintf(sql, sizeof(sql), "INSERT INTO task_dependencies VALUES (%lld, %lld, 'finish_to_start', 0)",
+		 (long long)waits, (long long)dep);
+	exec(f, sql);
+	/* Same created_at for the urgent pair would tie: make the order explicit. */
+	snprintf(sql, sizeof(sql), "UPDATE tasks SET created_at = created_at - 1000 WHERE id = %lld",
+		 (long long)urgent_old);
+	exec(f, sql);
+
+	assert_int_equal(store_task_todo_walk(f->db, 1, ready, 50, &f->a, &out, &n, &st), 0);
+	assert_int_equal(n, 5);
+	assert_int_equal(out[0]->id, urgent_old);
+	assert_int_equal(out[1]->id, urgent_new);
+	assert_int_equal(out[2]->id, dep);
+	assert_int_equal(out[3]->id, parent);
+	assert_int_equal(out[4]->id, low);
+
+	/* Dependency and parent done: both waiting tasks become ready. */
+	snprintf(sql, sizeof(sql), "UPDATE tasks SET status = 'done' WHERE id IN (%lld, %lld)", (long long)dep,
+		 (long long)parent);
+	exec(f, sql);
+	assert_int_equal(store_task_todo_walk(f->db, 1, ready, 3, &f->a, &out, &n, &st), 0);
+	assert_int_equal(n, 3);
+	assert_int_equal(out[0]->id, urgent_old);
+	assert_int_equal(out[1]->id, urgent_new);
+	assert_true(out[2]->id == waits || out[2]->id == child);
+}
+
+static void deleting_an_agent_unassigns_its_tasks_and_raises_their_versions(void **state)
+{
+	struct fixture *f = *state;
+	Beebeebrain__V1__Agent *ag = (void *)arena_message(&f->a, &beebeebrain__v1__agent__descriptor);
+	Beebeebrain__V1__Task *t;
+	char *tools[] = {"read_file", "write_file"};
+	int64_t id = add_task(f, 1, "assigned", 3, 0);
+	char sql[128];
+	bbb_status st;
+	int unassigned;
+
+	ag->project_id = 1;
+	ag->name = "coder";
+	ag->role = "dev";
+	ag->model_provider = "echo";
+	ag->model_name = "echo-1";
+	ag->persona_prompt = "";
+	ag->enabled_tools = tools;
+	ag->n_enabled_tools = 2;
+	ag->status = BEEBEEBRAIN__V1__AGENT_STATUS__AGENT_STATUS_ACTIVE;
+	ag->max_concurrency = 4;
+	assert_int_equal(store_agent_insert(f->db, ag, &st), 0);
+	/* The same name again in the project is a conflict. */
+	assert_int_equal(store_agent_insert(f->db, ag, &st), -1);
+	assert_string_equal(st.reason, "RESOURCE_CONFLICT");
+	snprintf(sql, sizeof(sql), "UPDATE tasks SET assignee_agent_id = %lld WHERE id = %lld", (long long)ag->id,
+		 (long long)id);
+	exec(f, sql);
+
+	assert_int_equal(store_agent_delete(f->db, ag->id, &unassigned, &st), 0);
+	assert_int_equal(unassigned, 1);
+	assert_int_equal(store_task_get(f->db, id, &f->a, &t, &st), 0);
+	assert_int_equal(t->assignee_agent_id, 0);
+	assert_int_equal(t->version, 2);
+	assert_int_equal(store_agent_get(f->db, ag->id, &f->a, &ag, &st), -1);
+	assert_string_equal(st.reason, "AGENT_NOT_FOUND");
+}
+
+/* The query plan of a log query uses the named index and scans no table. */
+static void expect_plan(struct fixture *f, const struct log_query *q, const char *index)
+{
+	char sql[2048], plan[1024] = "";
+	sqlite3_stmt *stmt;
+
+	snprintf(sql, sizeof(sql), "EXPLAIN QUERY PLAN %s", store_log_query_sql(q));
+	assert_int_equal(sqlite3_prepare_v2(f->db, sql, -1, &stmt, NULL), SQLITE_OK);
+	while (sqlite3_step(stmt) == SQLITE_ROW) {
+		strncat(plan, (const char *)sqlite3_column_text(stmt, 3), sizeof(plan) - strlen(plan) - 2);
+		strcat(plan, ";");
+	}
+	sqlite3_finalize(stmt);
+	if (strstr(plan, index) == NULL)
+		fail_msg("plan '%s' does not use %s", plan, index);
+	if (strstr(plan, "SCAN run_logs;") != NULL || strstr(plan, "events") != NULL)
+		fail_msg("plan '%s' scans a table", plan);
+}
+
+static void log_queries_are_served_from_their_indexes(void **state)
+{
+	struct fixture *f = *state;
+
+	expect_plan(f, &(struct log_query){.lq_run_id = 1, .lq_task_id = 2, .lq_min_level = 3, .lq_limit = 5},
+		    "run_logs_run");
+	expect_plan(f, &(struct log_query){.lq_task_id = 2, .lq_project_id = 1, .lq_limit = 5}, "run_logs_task");
+	expect_plan(f, &(struct log_query){.lq_project_id = 1, .lq_limit = 5}, "run_logs_project");
+	expect_plan(f, &(struct log_query){.lq_limit = 5}, "INTEGER PRIMARY KEY");
+}
+
+static void log_queries_filter_by_level_and_page_newest_first(void **state)
+{
+	struct fixture *f = *state;
+	static const char *const levels[] = {"debug", "info", "warning", "error"};
+	Beebeebrain__V1__LogLine **out;
+	struct log_query q = {.lq_run_id = 7, .lq_min_level = 3, .lq_limit = 2};
+	size_t n;
+	int more;
+	bbb_status st;
+
+	for (int i = 0; i < 12; i++) {
+		char sql[200];
+		snprintf(sql, sizeof(sql),
+			 "INSERT INTO run_logs (project_id, task_id, run_id, level, message, created_at) "
+			 "VALUES (1, 3, %d, '%s', 'line %d', %d)",
+			 i % 2 == 0 ? 7 : 8, levels[i % 4], i, i);
+		exec(f, sql);
+	}
+	/* Run 7 has lines 0, 2, 4, 6, 8, 10 at debug, warning, debug, warning, ... */
+	assert_int_equal(store_log_query(f->db, &q, &f->a, &out, &n, &more, &st), 0);
+	assert_int_equal(n, 2);
+	assert_true(more);
+	assert_string_equal(out[0]->message, "line 10");
+	assert_string_equal(out[1]->message, "line 6");
+	q.lq_before_id = out[1]->id;
+	assert_int_equal(store_log_query(f->db, &q, &f->a, &out, &n, &more, &st), 0);
+	assert_int_equal(n, 1);
+	assert_false(more);
+	assert_string_equal(out[0]->message, "line 2");
+	/* The whole task at any level: all 12, newest first. */
+	q = (struct log_query){.lq_task_id = 3, .lq_limit = 100};
+	assert_int_equal(store_log_query(f->db, &q, &f->a, &out, &n, &more, &st), 0);
+	assert_int_equal(n, 12);
+	assert_string_equal(out[0]->message, "line 11");
+}
+
+static void runs_summary_counts_and_percentiles_are_computed_in_sql(void **state)
+{
+	struct fixture *f = *state;
+	Beebeebrain__V1__RunsSummaryResponse s = BEEBEEBRAIN__V1__RUNS_SUMMARY_RESPONSE__INIT;
+	int64_t task = add_task(f, 1, "measured", 3, 0);
+	int64_t other = add_task(f, 2, "elsewhere", 3, 0);
+	bbb_status st;
+
+	/* Twenty succeeded runs lasting 100, 200, ..., 2000 ms, started at 1000 + i. */
+	for (int i = 1; i <= 20; i++) {
+		char sql[400];
+		snprintf(sql, sizeof(sql),
+			 "INSERT INTO task_runs (task_id, run_status, attempt, idempotency_key, created_at, "
+			 "started_at, ended_at, retry_count, token_in, token_out, cost_usd_micros) VALUES "
+			 "(%lld, 'succeeded', %d, 'k%d', 0, %d, %d, %d, 10, 5, 3)",
+			 (long long)task, i, i, 1000 + i, 1000 + i + 100 * i, i % 2);
+		exec(f, sql);
+	}
+	/* A queued run (counted by its creation time) and one of another project. */
+	exec(f, "INSERT INTO task_runs (task_id, run_status, attempt, idempotency_key, created_at) "
+		"VALUES ((SELECT id FROM tasks WHERE title = 'measured'), 'queued', 21, 'q', 5000)");
+	{
+		char sql[300];
+		snprintf(
+			sql, sizeof(sql),
+			"INSERT INTO task_runs (task_id, run_status, attempt, idempotency_key, created_at, started_at, "
+			"ended_at) VALUES (%lld, 'failed', 1, 'o', 0, 1001, 99999)",
+			(long long)other);
+		exec(f, sql);
+	}
+
+	assert_int_equal(store_metrics_runs_summary(f->db, 1, 0, 0, &f->a, &s, &st), 0);
+	assert_int_equal(s.total, 21);
+	assert_int_equal(s.retries, 10);
+	assert_int_equal(s.token_in, 200);
+	assert_int_equal(s.token_out, 100);
+	assert_int_equal(s.cost_usd_micros, 60);
+	assert_int_equal(s.ended, 20);
+	assert_int_equal(s.avg_duration_ms, 1050);
+	assert_int_equal(s.p50_duration_ms, 1000);
+	assert_int_equal(s.p95_duration_ms, 1900);
+	assert_int_equal(s.max_duration_ms, 2000);
+	assert_int_equal(s.n_by_status, 7);
+	assert_int_equal(s.by_status[0]->status, BEEBEEBRAIN__V1__RUN_STATUS__RUN_STATUS_QUEUED);
+	assert_int_equal(s.by_status[0]->count, 1);
+	assert_int_equal(s.by_status[2]->count, 20);
+
+	/* The window [1005, 1011) holds the runs started at 1005..1010; the queued one is outside. */
+	s = (Beebeebrain__V1__RunsSummaryResponse)BEEBEEBRAIN__V1__RUNS_SUMMARY_RESPONSE__INIT;
+	assert_int_equal(store_metrics_runs_summary(f->db, 1, 1005, 1011, &f->a, &s, &st), 0);
+	assert_int_equal(s.total, 6);
+	assert_int_equal(s.p50_duration_ms, 700);
+	assert_int_equal(s.max_duration_ms, 1000);
+	/* All projects. */
+	s = (Beebeebrain__V1__RunsSummaryResponse)BEEBEEBRAIN__V1__RUNS_SUMMARY_RESPONSE__INIT;
+	assert_int_equal(store_metrics_runs_summary(f->db, 0, 0, 0, &f->a, &s, &st), 0);
+	assert_int_equal(s.total, 22);
+	assert_int_equal(s.by_status[3]->count, 1);
+}
+
+static void usage_daily_is_newest_first_within_the_filters(void **state)
+{
+	struct fixture *f = *state;
+	Beebeebrain__V1__UsageDay **out;
+	struct usage_query q = {"", "", "2026-11-02", "2026-11-03", 0, 10};
+	size_t n;
+	int more;
+	bbb_status st;
+
+	exec(f, "INSERT INTO api_usage_daily VALUES "
+		"('openai', 'gpt', '2026-11-01', 1, 1, 1, 1), ('openai', 'gpt', '2026-11-02', 2, 2, 2, 2), "
+		"('anthropic', 'claude', '2026-11-02', 3, 3, 3, 3), ('openai', 'gpt', '2026-11-03', 4, 4, 4, 4)");
+	assert_int_equal(store_metrics_usage_daily(f->db, &q, &f->a, &out, &n, &more, &st), 0);
+	assert_int_equal(n, 3);
+	assert_string_equal(out[0]->date, "2026-11-03");
+	assert_string_equal(out[1]->provider, "anthropic");
+	assert_string_equal(out[2]->provider, "openai");
+	assert_string_equal(out[2]->date, "2026-11-02");
+	q = (struct usage_query){"openai", "", "", "", 1, 1};
+	assert_int_equal(store_metrics_usage_daily(f->db, &q, &f->a, &out, &n, &more, &st), 0);
+	assert_int_equal(n, 1);
+	assert_true(more);
+	assert_string_equal(out[0]->date, "2026-11-02");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(a_save_on_a_stale_version_is_a_conflict_and_changes_nothing, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(ready_tasks_come_by_priority_then_age_without_blocked_ones, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(deleting_an_agent_unassigns_its_tasks_and_raises_their_versions, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(log_queries_are_served_from_their_indexes, setup, teardown),
+		cmocka_unit_test_setup_teardown(log_queries_filter_by_level_and_page_newest_first, setup, teardown),
+		cmocka_unit_test_setup_teardown(runs_summary_counts_and_percentiles_are_computed_in_sql, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(usage_daily_is_newest_first_within_the_filters, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
