@@ -1,6 +1,9 @@
 /* The server's life cycle (see server.h). */
 #include "server/server.h"
 
+#include <errno.h>
+#include <stdatomic.h>
+#include <sys/stat.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
@@ -18,7 +21,9 @@
 #include "events/publisher.h"
 #include "events/retention.h"
 #include "rpc/transport.h"
+#include "runtime/runtime.h"
 #include "store/event_store.h"
+#include "store/project_store.h"
 #include "services/services.h"
 #include "store/backup.h"
 #include "store/lockfile.h"
@@ -50,7 +55,7 @@ static int server_default_workers(void)
 }
 
 /* Brings the schema to the binary's latest version, backing up first. */
-static int server_migrate(const struct server_config *c, bbb_status *st)
+static int server_migrate(const struct server_config *c, int *fresh, bbb_status *st)
 {
 	struct migration_set set = migrate_builtin();
 	struct migrate_state state;
@@ -61,6 +66,7 @@ static int server_migrate(const struct server_config *c, bbb_status *st)
 		return -1;
 	if (migrate_check(db, &set, &state, st) != 0)
 		goto out;
+	*fresh = state.current == 0;
 	if (state.pending > 0 && state.current > 0) {
 		char path[4096], integrity[64];
 		int64_t size;
@@ -139,6 +145,8 @@ static int server_on_lock(void *arg, sqlite3 *db, enum store_lock_event ev, unsi
 	return alert_raise(db, &spec, NULL, NULL, &st);
 }
 
+static int server_exit_code;
+
 static void *server_watchdog_main(void *arg)
 {
 	int ms = (int)(intptr_t)arg;
@@ -147,15 +155,16 @@ static void *server_watchdog_main(void *arg)
 	while (nanosleep(&ts, &ts) != 0)
 		;
 	log_warn("server", "closing the nng sockets took over %d ms (nng 1.5.2 close race); exiting anyway", ms);
-	_exit(0);
+	_exit(server_exit_code);
 }
 
-/* Ends the process with status 0 if the rest of shutdown takes longer than
- * ms. Only armed once all data is committed and the lock released. */
-static void server_arm_exit_watchdog(int ms)
+/* Ends the process with status `code` if the rest of shutdown takes longer
+ * than ms. Only armed once all data is committed and the lock released. */
+static void server_arm_exit_watchdog(int ms, int code)
 {
 	pthread_t t;
 
+	server_exit_code = code;
 	if (pthread_create(&t, NULL, server_watchdog_main, (void *)(intptr_t)ms) == 0)
 		pthread_detach(t);
 }
@@ -167,21 +176,104 @@ static int server_fail(const char *what, const bbb_status *st)
 	return 1;
 }
 
+/* Everything a running server holds, torn down in reverse by server_down. */
+struct server {
+	struct service_env sv_env;
+	struct lockfile sv_lock;
+	int sv_locked;
+	struct publisher *sv_pub;
+	struct retention *sv_ret;
+	struct runtime *_Atomic sv_rt; /* read by the commit hook on the writer thread */
+	struct rpc_dispatcher *sv_d;
+	struct rpc_server *sv_rpc;
+};
+
+/* Commit hook: the publisher sends new events, the runtime looks again. */
+static void server_on_commit(void *arg, int64_t last_event_id)
+{
+	struct server *sv = arg;
+	struct runtime *rt = atomic_load(&sv->sv_rt);
+
+	publisher_notify(sv->sv_pub, last_event_id);
+	if (rt != NULL)
+		runtime_notify(rt, last_event_id);
+}
+
+/* A new database gets project "default" (root ./workspace) and agent
+ * "assistant" on the echo provider, so the first run needs no key. */
+static int server_seed_write(sqlite3 *db, void *arg, bbb_status *st)
+{
+	const char *root = arg;
+	Beebeebrain__V1__Project p = BEEBEEBRAIN__V1__PROJECT__INIT;
+	sqlite3_stmt *stmt;
+	int rc;
+
+	p.name = "default";
+	p.root_path = (char *)root;
+	if (store_project_insert(db, &p, st) != 0)
+		return -1;
+	if (store_prepare(db,
+			  "INSERT INTO agents (project_id, name, role, model_provider, model_name, persona_prompt, "
+			  "enabled_tools, created_at, updated_at) VALUES (?, 'assistant', 'assistant', 'echo', 'echo', "
+			  "'You are a helpful assistant working on the project''s tasks.', '', ?, ?)",
+			  &stmt, st) != 0)
+		return -1;
+	sqlite3_bind_int64(stmt, 1, p.id);
+	sqlite3_bind_int64(stmt, 2, p.created_at_ms);
+	sqlite3_bind_int64(stmt, 3, p.created_at_ms);
+	rc = sqlite3_step(stmt);
+	sqlite3_finalize(stmt);
+	return rc == SQLITE_DONE ? 0 : store_fail(st, db, rc, "create the default agent");
+}
+
+static int server_seed(struct server *sv, bbb_status *st)
+{
+	char cwd[4096], root[4200];
+
+	if (getcwd(cwd, sizeof(cwd)) == NULL)
+		return status_fail(st, "INTERNAL_ERROR", "cannot read the working directory");
+	snprintf(root, sizeof(root), "%s/workspace", cwd);
+	if (mkdir(root, 0755) != 0 && errno != EEXIST)
+		return status_fail(st, "INTERNAL_ERROR", "cannot create %s: %s", root, strerror(errno));
+	if (store_write(sv->sv_env.se_store, server_seed_write, root, 0, st) != 0)
+		return -1;
+	log_info("server", "new database: created project 'default' (root %s) and agent 'assistant' (echo)", root);
+	return 0;
+}
+
+/* Stops whatever was started: durable state first (no call served after the
+ * quiesce, the runtime interrupts its calls, the writer commits what is
+ * queued), then the sockets, under a watchdog since nng 1.5.2's close can
+ * hang. */
+static void server_down(struct server *sv, int code)
+{
+	if (sv->sv_rpc != NULL)
+		rpc_server_quiesce(sv->sv_rpc);
+	runtime_stop(atomic_exchange(&sv->sv_rt, NULL));
+	retention_stop(sv->sv_ret);
+	store_close(sv->sv_env.se_store);
+	if (sv->sv_locked)
+		lockfile_release(&sv->sv_lock);
+	log_info("server", "stopped: every acknowledged write is committed");
+	server_arm_exit_watchdog(3000, code);
+	publisher_stop(sv->sv_pub); /* sends what was committed, then closes */
+	rpc_server_close(sv->sv_rpc);
+	rpc_dispatcher_free(sv->sv_d);
+}
+
 int server_run(const struct server_config *c)
 {
-	struct service_env env = {.se_db_path = c->db_path, .se_fault_injection = c->fault_injection};
+	static struct server sv; /* one per process; static keeps it off the stack of a long-lived frame */
 	const char *default_urls[] = {"tcp://127.0.0.1:7420"};
 	const char *default_event_urls[] = {"tcp://127.0.0.1:7421"};
 	struct rpc_server_options ro = {0};
 	struct publisher_options po = {0};
-	struct publisher *pub = NULL;
-	struct retention *ret = NULL;
-	struct rpc_dispatcher *d = NULL;
-	struct rpc_server *rpc = NULL;
-	struct lockfile lock;
+	struct runtime_options rto = {0};
+	struct service_env *env = &sv.sv_env;
+	struct runtime *rt = NULL;
 	sigset_t sigs;
 	bbb_status st;
-	int sig = 0;
+	int sig = 0, fresh = 0;
 
 	log_init();
 	status_clear(&st);
@@ -192,77 +284,71 @@ int server_run(const struct server_config *c)
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	env.se_started_mono_ms = clock_mono_ms();
-	env.se_env_name = getenv("BEEBEEBRAIN_ENV") != NULL ? getenv("BEEBEEBRAIN_ENV") : "local";
-	if (lockfile_acquire(&lock, c->db_path, &st) != 0)
+	env->se_db_path = c->db_path;
+	env->se_fault_injection = c->fault_injection;
+	env->se_started_mono_ms = clock_mono_ms();
+	env->se_env_name = getenv("BEEBEEBRAIN_ENV") != NULL ? getenv("BEEBEEBRAIN_ENV") : "local";
+	if (lockfile_acquire(&sv.sv_lock, c->db_path, &st) != 0)
 		return server_fail("lock", &st);
-	if (server_migrate(c, &st) != 0) {
-		lockfile_release(&lock);
-		return server_fail("migrate", &st);
-	}
+	sv.sv_locked = 1;
+	if (server_migrate(c, &fresh, &st) != 0)
+		goto fail;
 	struct store_options so = {
 		.path = c->db_path, .durability_full = c->durability_full, .busy_timeout_ms = c->busy_timeout_ms};
-	if (store_open(&env.se_store, &so, &st) != 0) {
-		lockfile_release(&lock);
-		return server_fail("store", &st);
-	}
+	if (store_open(&env->se_store, &so, &st) != 0)
+		goto fail;
+
 	/* Events: the publisher hears of every commit; retention prunes old ones. */
 	po.urls = c->n_event_urls > 0 ? c->event_urls : default_event_urls;
 	po.n_urls = c->n_event_urls > 0 ? (size_t)c->n_event_urls : 1;
-	env.se_event_urls = po.urls;
-	env.se_n_event_urls = po.n_urls;
-	env.se_retention_ms = c->event_retention_ms > 0 ? c->event_retention_ms : 30LL * 24 * 3600 * 1000;
-	env.se_heartbeat_ms = 1000;
-	po.heartbeat_ms = env.se_heartbeat_ms;
-	if (publisher_start(&pub, env.se_store, &po, &st) != 0) {
-		store_close(env.se_store);
-		lockfile_release(&lock);
-		return server_fail("events", &st);
-	}
-	store_set_commit_hook(env.se_store, publisher_notify, pub);
-	store_set_lock_hook(env.se_store, server_on_lock, (void *)c, 60000);
-	if (retention_start(&ret, env.se_store, env.se_retention_ms, &st) != 0) {
-		store_close(env.se_store);
-		publisher_stop(pub);
-		lockfile_release(&lock);
-		return server_fail("events", &st);
-	}
-	d = rpc_dispatcher_new(services_all, services_count, c->api_key, &env);
-	rpc_dispatcher_set_denied_hook(d, server_on_denied);
+	env->se_event_urls = po.urls;
+	env->se_n_event_urls = po.n_urls;
+	env->se_retention_ms = c->event_retention_ms > 0 ? c->event_retention_ms : 30LL * 24 * 3600 * 1000;
+	env->se_heartbeat_ms = 1000;
+	po.heartbeat_ms = env->se_heartbeat_ms;
+	if (publisher_start(&sv.sv_pub, env->se_store, &po, &st) != 0)
+		goto fail;
+	store_set_commit_hook(env->se_store, server_on_commit, &sv);
+	store_set_lock_hook(env->se_store, server_on_lock, (void *)c, 60000);
+	if (retention_start(&sv.sv_ret, env->se_store, env->se_retention_ms, &st) != 0)
+		goto fail;
+	if (fresh && server_seed(&sv, &st) != 0)
+		goto fail;
+
+	/* The runtime: recovery of interrupted runs, then the dispatcher. */
+	runtime_options_from_env(&rto);
+	rto.ro_autorun = c->autorun;
+	if (runtime_start(&rt, env->se_store, &rto, &st) != 0)
+		goto fail;
+	atomic_store(&sv.sv_rt, rt);
+	env->se_inject_fault = runtime_inject_fault;
+	env->se_inject_fault_arg = rt;
+
+	sv.sv_d = rpc_dispatcher_new(services_all, services_count, c->api_key, env);
+	rpc_dispatcher_set_denied_hook(sv.sv_d, server_on_denied);
 	ro.urls = c->n_rpc_urls > 0 ? c->rpc_urls : default_urls;
 	ro.n_urls = c->n_rpc_urls > 0 ? (size_t)c->n_rpc_urls : 1;
 	ro.workers = c->workers > 0 ? c->workers : server_default_workers();
 	ro.recv_max = SERVER_RECV_MAX;
 	ro.worker_init = services_worker_init;
 	ro.worker_fini = services_worker_fini;
-	ro.env = &env;
-	if (rpc_server_start(&rpc, &ro, d, &st) != 0) {
-		rpc_dispatcher_free(d);
-		retention_stop(ret);
-		store_close(env.se_store);
-		publisher_stop(pub);
-		lockfile_release(&lock);
-		return server_fail("rpc", &st);
-	}
+	ro.env = env;
+	if (rpc_server_start(&sv.sv_rpc, &ro, sv.sv_d, &st) != 0)
+		goto fail;
 	for (size_t i = 0; i < ro.n_urls; i++)
-		log_info("server", "serving RPC on %s (database %s, %d workers, durability %s)", ro.urls[i], c->db_path,
-			 ro.workers, c->durability_full ? "full" : "normal");
+		log_info("server", "serving RPC on %s (database %s, %d workers, durability %s%s)", ro.urls[i],
+			 c->db_path, ro.workers, c->durability_full ? "full" : "normal", c->autorun ? ", autorun" : "");
+	for (size_t i = 0; i < po.n_urls; i++)
+		log_info("server", "publishing events on %s", po.urls[i]);
 
 	while (sig != SIGTERM && sig != SIGINT)
 		if (sigwait(&sigs, &sig) != 0)
 			break;
 	log_info("server", "signal %d: shutting down", sig);
-	/* Everything durable first: no call is served after quiesce, and
-	 * store_close commits what was queued. */
-	rpc_server_quiesce(rpc);
-	retention_stop(ret);
-	store_close(env.se_store);
-	lockfile_release(&lock);
-	log_info("server", "stopped: every acknowledged write is committed");
-	/* Then the sockets, under a watchdog: nng 1.5.2's close can hang. */
-	server_arm_exit_watchdog(3000);
-	publisher_stop(pub); /* sends what was committed, then closes */
-	rpc_server_close(rpc);
-	rpc_dispatcher_free(d);
+	server_down(&sv, 0);
 	return 0;
+fail:
+	server_fail("start", &st);
+	server_down(&sv, 1);
+	return 1;
 }

@@ -113,3 +113,19 @@ int store_project_list(sqlite3 *db, int64_t after_id, int limit, struct arena *a
 		return store_fail(st, db, rc, "list projects");
 	return 0;
 }
+
+int64_t store_project_id_any(sqlite3 *db)
+{
+	sqlite3_stmt *stmt;
+	int64_t id = 0;
+
+	if (sqlite3_prepare_v2(db,
+			       "SELECT coalesce((SELECT min(id) FROM projects WHERE name = 'default'), "
+			       "(SELECT min(id) FROM projects), 0)",
+			       -1, &stmt, NULL) != SQLITE_OK)
+		return 0;
+	if (sqlite3_step(stmt) == SQLITE_ROW)
+		id = sqlite3_column_int64(stmt, 0);
+	sqlite3_finalize(stmt);
+	return id;
+}

@@ -13,6 +13,9 @@
 int store_project_insert(sqlite3 *db, Beebeebrain__V1__Project *p, bbb_status *st);
 /* PROJECT_NOT_FOUND when absent. */
 int store_project_get(sqlite3 *db, int64_t id, struct arena *a, Beebeebrain__V1__Project **out, bbb_status *st);
+/* The project system items (incidents) are filed under: "default", else the
+ * oldest project; 0 when there is none. */
+int64_t store_project_id_any(sqlite3 *db);
 /* Id of the project with this name (lowest id if several), 0 when none. */
 int64_t store_project_id_by_name(sqlite3 *db, const char *name);
 /* Up to `limit` projects with id > after_id, ascending; *more set when more follow. */

@@ -1,0 +1,104 @@
+/* run_attempts, run usage totals and api_usage_daily (see usage_store.h). */
+#include "store/usage_store.h"
+
+#include <time.h>
+
+#include "store/store.h"
+
+int store_attempt_insert(sqlite3 *db, const Beebeebrain__V1__RunAttempt *a, bbb_status *st)
+{
+	sqlite3_stmt *stmt;
+	int rc;
+
+	if (store_prepare(db,
+			  "INSERT INTO run_attempts (run_id, n, started_at, ended_at, http_status, error_code, "
+			  "retry_after_ms, token_in, token_out, price_in_usd_micros_per_mtok, "
+			  "price_out_usd_micros_per_mtok) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+			  &stmt, st) != 0)
+		return -1;
+	sqlite3_bind_int64(stmt, 1, a->run_id);
+	sqlite3_bind_int(stmt, 2, a->n);
+	sqlite3_bind_int64(stmt, 3, a->started_at_ms);
+	sqlite3_bind_int64(stmt, 4, a->ended_at_ms);
+	sqlite3_bind_int(stmt, 5, a->http_status);
+	sqlite3_bind_text(stmt, 6, a->error_code, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(stmt, 7, a->retry_after_ms);
+	sqlite3_bind_int64(stmt, 8, a->token_in);
+	sqlite3_bind_int64(stmt, 9, a->token_out);
+	sqlite3_bind_int64(stmt, 10, a->price_in_usd_micros_per_mtok);
+	sqlite3_bind_int64(stmt, 11, a->price_out_usd_micros_per_mtok);
+	rc = sqlite3_step(stmt);
+	sqlite3_finalize(stmt);
+	if (rc != SQLITE_DONE)
+		return store_fail(st, db, rc, "insert run attempt");
+	return 0;
+}
+
+int store_attempt_last_n(sqlite3 *db, int64_t run_id)
+{
+	sqlite3_stmt *stmt;
+	int n = 0;
+
+	if (sqlite3_prepare_v2(db, "SELECT coalesce(max(n), 0) FROM run_attempts WHERE run_id = ?", -1, &stmt, NULL) !=
+	    SQLITE_OK)
+		return 0;
+	sqlite3_bind_int64(stmt, 1, run_id);
+	if (sqlite3_step(stmt) == SQLITE_ROW)
+		n = sqlite3_column_int(stmt, 0);
+	sqlite3_finalize(stmt);
+	return n;
+}
+
+int store_run_add_usage(sqlite3 *db, int64_t run_id, int64_t tokens_in, int64_t tokens_out, int64_t cost_micros,
+			bbb_status *st)
+{
+	sqlite3_stmt *stmt;
+	int rc;
+
+	if (store_prepare(db,
+			  "UPDATE task_runs SET token_in = token_in + ?, token_out = token_out + ?, "
+			  "cost_usd_micros = cost_usd_micros + ? WHERE id = ?",
+			  &stmt, st) != 0)
+		return -1;
+	sqlite3_bind_int64(stmt, 1, tokens_in);
+	sqlite3_bind_int64(stmt, 2, tokens_out);
+	sqlite3_bind_int64(stmt, 3, cost_micros);
+	sqlite3_bind_int64(stmt, 4, run_id);
+	rc = sqlite3_step(stmt);
+	sqlite3_finalize(stmt);
+	if (rc != SQLITE_DONE)
+		return store_fail(st, db, rc, "add run usage");
+	return 0;
+}
+
+int store_usage_daily_add(sqlite3 *db, const char *provider, const char *model, int64_t at_ms, int64_t tokens_in,
+			  int64_t tokens_out, int64_t cost_micros, bbb_status *st)
+{
+	time_t secs = (time_t)(at_ms / 1000);
+	struct tm tm;
+	char day[16];
+	sqlite3_stmt *stmt;
+	int rc;
+
+	gmtime_r(&secs, &tm);
+	strftime(day, sizeof(day), "%Y-%m-%d", &tm);
+	if (store_prepare(
+		    db,
+		    "INSERT INTO api_usage_daily (provider, model_name, date, request_count, token_in, token_out, "
+		    "cost_usd_micros) VALUES (?1, ?2, ?3, 1, ?4, ?5, ?6) ON CONFLICT (provider, model_name, date) "
+		    "DO UPDATE SET request_count = request_count + 1, token_in = token_in + ?4, "
+		    "token_out = token_out + ?5, cost_usd_micros = cost_usd_micros + ?6",
+		    &stmt, st) != 0)
+		return -1;
+	sqlite3_bind_text(stmt, 1, provider, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 2, model, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 3, day, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(stmt, 4, tokens_in);
+	sqlite3_bind_int64(stmt, 5, tokens_out);
+	sqlite3_bind_int64(stmt, 6, cost_micros);
+	rc = sqlite3_step(stmt);
+	sqlite3_finalize(stmt);
+	if (rc != SQLITE_DONE)
+		return store_fail(st, db, rc, "add daily usage");
+	return 0;
+}
