@@ -52,6 +52,7 @@ void runtime_options_from_env(struct runtime_options *o)
 	o->ro_idle_timeout_ms = env_int("BEEBEEBRAIN_IDLE_TIMEOUT_S", 600) * 1000;
 	o->ro_cost_threshold_micros = cost != NULL ? (int64_t)(strtod(cost, NULL) * 1e6) : 0;
 	o->ro_pricing_path = getenv("BEEBEEBRAIN_PRICING");
+	o->ro_paused = getenv("BEEBEEBRAIN_RUNTIME") != NULL && strcmp(getenv("BEEBEEBRAIN_RUNTIME"), "off") == 0;
 }
 
 uint64_t rt_random(struct runtime *rt)
@@ -481,7 +482,7 @@ static void *rt_main(void *arg)
 					if (r->r_http_id != 0)
 						http_loop_cancel(rt->rt_http, r->r_http_id);
 				}
-		} else {
+		} else if (!rt->rt_opt.ro_paused) {
 			int64_t now = clock_mono_ms();
 			rt_dispatch_due(rt);
 			if (rt->rt_opt.ro_autorun && now >= rt->rt_next_autorun) {

@@ -45,6 +45,7 @@ struct runtime_options {
 	int64_t ro_cost_threshold_micros; /* 0: off */
 	int64_t ro_idle_timeout_ms; /* 0: 600 s */
 	const char *ro_pricing_path; /* NULL: $BEEBEEBRAIN_PRICING, else the built-in table */
+	int ro_paused; /* 1: start nothing (BEEBEEBRAIN_RUNTIME=off): runs stay queued */
 };
 
 /* Reads the runtime settings from the environment: BEEBEEBRAIN_LLM_TIMEOUT_S,
@@ -52,7 +53,8 @@ struct runtime_options {
  * BEEBEEBRAIN_RETRY_BASE_MS, BEEBEEBRAIN_RETRY_MAX_MS,
  * BEEBEEBRAIN_RETRY_MAX_ATTEMPTS, BEEBEEBRAIN_BREAKER_COOLDOWN_MS,
  * BEEBEEBRAIN_RELEASE_SPREAD_MS, BEEBEEBRAIN_DETECTOR_INTERVAL_MS,
- * BEEBEEBRAIN_IDLE_TIMEOUT_S, BEEBEEBRAIN_PRICING (docs/runtime.md). */
+ * BEEBEEBRAIN_IDLE_TIMEOUT_S, BEEBEEBRAIN_PRICING, BEEBEEBRAIN_RUNTIME=off
+ * (docs/runtime.md). */
 void runtime_options_from_env(struct runtime_options *o);
 
 struct runtime;

@@ -81,8 +81,13 @@ class Server:
     """One `beebeebrain serve` process. Its stderr (the JSON log) goes to a
     file next to the database, read back by `log()`."""
 
-    def __init__(self, db_path, rpc_url, extra_args=()):
+    def __init__(self, db_path, rpc_url, extra_args=(), seeded=False, env=None):
         self.db_path = str(db_path)
+        # A brand-new database gets project "default" and agent "assistant"
+        # (SPEC section 6); tests start from an empty migrated schema instead,
+        # unless they are about that first start (seeded=True).
+        self.seeded = seeded
+        self.env = dict(env or {})
         self.url = rpc_url
         # Never the default port: servers of tests running side by side would clash.
         self.events_url = f"tcp://127.0.0.1:{free_port()}"
@@ -99,11 +104,14 @@ class Server:
         """Starts the process without waiting for it to answer."""
         self._starts += 1
         self.log_path = f"{self.db_path}.server{self._starts}.log"
+        if not self.seeded and not os.path.exists(self.db_path):
+            subprocess.run([BIN, "migrate", "up", "--db", self.db_path], check=True, stdin=subprocess.DEVNULL,
+                           capture_output=True, env=child_env())
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(
                 [BIN, "serve", "--db", self.db_path, "--rpc", self.url, "--events", self.events_url,
                  *self.extra_args],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=child_env())
+                stdin=subprocess.DEVNULL, stdout=log, stderr=log, env={**child_env(), **self.env})
         return self.proc
 
     def start(self):
@@ -184,8 +192,9 @@ def db_path(tmp_path):
 
 
 @pytest.fixture
-def server(db_path, rpc_url):
-    srv = Server(db_path, rpc_url).start()
+def server(request, db_path, rpc_url):
+    """A module may set SERVER_ENV (a dict) for the servers of its tests."""
+    srv = Server(db_path, rpc_url, env=getattr(request.module, "SERVER_ENV", None)).start()
     yield srv
     if srv.running():
         rc = srv.stop()

@@ -15,6 +15,9 @@
  */
 #include "harness.h"
 
+#include "store/migrate.h"
+#include "store/store.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -293,6 +296,26 @@ static int harness_try_start(struct harness *h, const char *const *extra_args)
 	return -1;
 }
 
+/* An empty schema: a brand-new database file would get the default project
+ * and agent of a first start, which most tests do not want. */
+static int harness_migrate(struct harness *h)
+{
+	struct migration_set set = migrate_builtin();
+	sqlite3 *db;
+	bbb_status st;
+	int applied = 0, rc;
+
+	if (store_conn_open(h->h_db_path, 0, 1, 5000, &db, &st) != 0) {
+		fprintf(stderr, "harness: %s\n", st.message);
+		return -1;
+	}
+	rc = migrate_up(db, &set, 0, &applied, &st);
+	store_conn_close(db);
+	if (rc != 0)
+		fprintf(stderr, "harness: migrate: %s\n", st.message);
+	return rc;
+}
+
 int harness_start(struct harness *h, const char *bin, const char *const *extra_args)
 {
 	const char *tmp = getenv("TMPDIR");
@@ -313,6 +336,10 @@ int harness_start(struct harness *h, const char *bin, const char *const *extra_a
 	}
 	harness_path(h, "bbb.db", h->h_db_path, sizeof(h->h_db_path));
 	harness_path(h, "server.log", h->h_log_path, sizeof(h->h_log_path));
+	if (harness_migrate(h) != 0) {
+		harness_cleanup(h);
+		return -1;
+	}
 
 	for (int i = 0; i < HARNESS_START_ATTEMPTS; i++)
 		if ((rc = harness_try_start(h, extra_args)) != 1)

@@ -48,7 +48,8 @@ struct harness {
 	pid_t h_pid; /* 0 when not running */
 };
 
-/* Makes the temp dir, picks free ports and starts `bin serve --db --rpc
+/* Makes the temp dir and an empty migrated database in it (a brand-new file
+ * would get the default project and agent of a first start), picks free ports and starts `bin serve --db --rpc
  * --events` plus extra_args (NULL-terminated, may be NULL, e.g. {"--workers",
  * "8", NULL}), then waits until HealthService/Check answers, at most ~10 s.
  * Returns 0 when the server answers; -1 otherwise, with everything it made
