@@ -393,6 +393,10 @@ static int task_run(struct cli *cli, const struct cli_args *a)
 	req.wait = cli_flag(a, "--wait");
 	if ((c = cli_client(cli, &rc)) == NULL)
 		return rc;
+	/* The server answers a waiting call when the run is final, or after 10
+	 * minutes with the run as it is: wait a little longer than that. */
+	if (req.wait)
+		bbb_client_set_timeout(c, 11 * 60 * 1000);
 	rc = bbb_task_run_task(c, &req, &resp, &st);
 	return cli_done(cli, rc, &st, (ProtobufCMessage *)resp, task_print_run);
 }

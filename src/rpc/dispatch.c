@@ -194,6 +194,7 @@ static void rpc_run(struct rpc_call *call, const Beebeebrain__V1__RpcRequest *re
 		    const struct rpc_method *impl, ProtobufCMessage **resp, bbb_status *st)
 {
 	ProtobufCMessage *in;
+	int rc;
 
 	if (impl == NULL) {
 		status_fail(st, "UNKNOWN_METHOD", "%s is declared but not implemented by this server", req->method);
@@ -205,7 +206,10 @@ static void rpc_run(struct rpc_call *call, const Beebeebrain__V1__RpcRequest *re
 		return;
 	}
 	*resp = arena_message(call->c_arena, md->output);
-	if (impl->m_fn(call, in, *resp, st) != 0 && st->code == BBB_OK)
+	rc = impl->m_fn(call, in, *resp, st);
+	if (rc == RPC_DEFERRED && call->c_defer_fn != NULL)
+		return;
+	if (rc != 0 && st->code == BBB_OK)
 		status_fail(st, "INTERNAL_ERROR", "%s failed without a reason", req->method);
 	if (st->code == BBB_OK && !(impl->m_flags & RPC_MUTATES) && rpc_call_expired(call))
 		status_fail(st, "DEADLINE_EXCEEDED", "the call took longer than its deadline");
@@ -219,8 +223,90 @@ static int rpc_call_did_not_run(const bbb_status *st)
 	       strcmp(st->reason, "SHUTTING_DOWN") == 0 || strcmp(st->reason, "OVERLOADED") == 0;
 }
 
+struct rpc_deferred {
+	struct rpc_dispatcher *df_d;
+	const ProtobufCMessageDescriptor *df_output;
+	rpc_poll_fn df_fn;
+	void *df_arg;
+	char df_trace[72];
+	int64_t df_deadline; /* CLOCK_MONOTONIC ms */
+	char *df_cache_key; /* NULL: not cached */
+};
+
+#define RPC_DEFER_MAX_MS (10 * 60 * 1000)
+
+void rpc_call_defer(struct rpc_call *call, rpc_poll_fn fn, const void *arg, size_t arg_len)
+{
+	void *copy = arena_alloc(call->c_arena, arg_len);
+
+	memcpy(copy, arg, arg_len);
+	call->c_defer_fn = fn;
+	call->c_defer_arg = copy;
+	call->c_defer_len = arg_len;
+}
+
+int rpc_deferred_poll(struct rpc_deferred *df, void *worker, int force, uint8_t **out, size_t *out_len)
+{
+	struct arena a;
+	ProtobufCMessage *resp;
+	bbb_status st;
+	int ready;
+
+	if (!force && clock_mono_ms() >= df->df_deadline)
+		force = 1;
+	arena_init(&a);
+	status_clear(&st);
+	resp = arena_message(&a, df->df_output);
+	ready = df->df_fn(df->df_arg, worker, &a, resp, force, &st);
+	if (!ready && !force) {
+		arena_reset(&a);
+		return 0;
+	}
+	rpc_pack_reply(&st, df->df_trace, resp, &a, out, out_len);
+	if (df->df_cache_key != NULL)
+		reply_cache_put(df->df_d->d_cache, df->df_cache_key, *out, *out_len);
+	arena_reset(&a);
+	return 1;
+}
+
+void rpc_deferred_free(struct rpc_deferred *df)
+{
+	if (df == NULL)
+		return;
+	free(df->df_arg);
+	free(df->df_cache_key);
+	free(df);
+}
+
+/* Moves a deferred call out of its arena into a rpc_deferred of its own. */
+static struct rpc_deferred *rpc_defer_take(struct rpc_dispatcher *d, const struct rpc_call *call,
+					   const ProtobufCMethodDescriptor *md, const char *cache_key)
+{
+	struct rpc_deferred *df = calloc(1, sizeof(*df));
+	int64_t cap = clock_mono_ms() + RPC_DEFER_MAX_MS;
+
+	if (df == NULL || (df->df_arg = malloc(call->c_defer_len ? call->c_defer_len : 1)) == NULL) {
+		free(df);
+		return NULL;
+	}
+	memcpy(df->df_arg, call->c_defer_arg, call->c_defer_len);
+	df->df_d = d;
+	df->df_output = md->output;
+	df->df_fn = call->c_defer_fn;
+	snprintf(df->df_trace, sizeof(df->df_trace), "%s", call->c_trace_id);
+	df->df_deadline = call->c_deadline_ms != 0 && call->c_deadline_ms < cap ? call->c_deadline_ms : cap;
+	df->df_cache_key = cache_key != NULL ? strdup(cache_key) : NULL;
+	return df;
+}
+
 void rpc_dispatch(struct rpc_dispatcher *d, void *worker, const uint8_t *in, size_t in_len, uint8_t **out,
 		  size_t *out_len)
+{
+	rpc_dispatch_deferrable(d, worker, in, in_len, out, out_len, NULL);
+}
+
+void rpc_dispatch_deferrable(struct rpc_dispatcher *d, void *worker, const uint8_t *in, size_t in_len, uint8_t **out,
+			     size_t *out_len, struct rpc_deferred **deferred)
 {
 	struct arena a;
 	Beebeebrain__V1__RpcRequest *req;
@@ -232,7 +318,10 @@ void rpc_dispatch(struct rpc_dispatcher *d, void *worker, const uint8_t *in, siz
 	char trace[32];
 	char *cache_key = NULL;
 	bbb_status st;
+	int packed = 0;
 
+	if (deferred != NULL)
+		*deferred = NULL;
 	arena_init(&a);
 	status_clear(&st);
 	req = beebeebrain__v1__rpc_request__unpack(&a.a_pb, in_len, in);
@@ -289,11 +378,30 @@ void rpc_dispatch(struct rpc_dispatcher *d, void *worker, const uint8_t *in, siz
 		}
 	}
 	rpc_run(&call, req, md, impl, &resp, &st);
+	if (call.c_defer_fn != NULL) {
+		struct rpc_deferred *df = rpc_defer_take(d, &call, md, deferred != NULL ? cache_key : NULL);
+		if (df == NULL) {
+			status_fail(&st, "INTERNAL_ERROR", "out of memory deferring %s", req->method);
+		} else if (deferred != NULL) {
+			/* The reply (and its cache entry) come from rpc_deferred_poll. */
+			*deferred = df;
+			*out = NULL;
+			*out_len = 0;
+			arena_reset(&a);
+			return;
+		} else {
+			/* Nobody to keep the call waiting: answer with the state now. */
+			rpc_deferred_poll(df, worker, 1, out, out_len);
+			rpc_deferred_free(df);
+			packed = 1;
+		}
+	}
 	if (st.code == BBB_INTERNAL)
 		log_at(LOG_ERROR, "rpc", &(struct log_ctx){.trace_id = call.c_trace_id}, "%s: %s %s", req->method,
 		       st.reason, st.message);
 reply:
-	rpc_pack_reply(&st, call.c_trace_id, resp, &a, out, out_len);
+	if (!packed)
+		rpc_pack_reply(&st, call.c_trace_id, resp, &a, out, out_len);
 	if (cache_key != NULL && rpc_call_did_not_run(&st))
 		reply_cache_abandon(d->d_cache, cache_key);
 	else if (cache_key != NULL)

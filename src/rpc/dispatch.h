@@ -24,6 +24,12 @@
 
 #include "common/arena.h"
 
+/* A deferred call's poll: fills *resp and returns 1 once the answer is ready
+ * (with force = 1 it must fill the current state and return 1); 0 to wait.
+ * Runs on the transport's waiter thread with its own `worker` state. */
+typedef int (*rpc_poll_fn)(const void *arg, void *worker, struct arena *a, ProtobufCMessage *resp, int force,
+			   bbb_status *st);
+
 struct rpc_call {
 	struct arena *c_arena;
 	const char *c_method; /* full name "/beebeebrain.v1.TaskService/GetTask" */
@@ -31,6 +37,9 @@ struct rpc_call {
 	int64_t c_deadline_ms; /* CLOCK_MONOTONIC ms; 0 = none */
 	void *c_env; /* server-wide state given to rpc_dispatcher_new */
 	void *c_worker; /* the worker's own state (its read connection) */
+	rpc_poll_fn c_defer_fn; /* set by rpc_call_defer */
+	const void *c_defer_arg;
+	size_t c_defer_len;
 };
 
 /* Fills *resp (allocated and initialised, owned by the call's arena) from
@@ -70,6 +79,24 @@ void rpc_dispatcher_set_denied_hook(struct rpc_dispatcher *d, rpc_denied_hook ho
 /* Handles one request. The reply is written to *out (malloc'd, caller frees). */
 void rpc_dispatch(struct rpc_dispatcher *d, void *worker, const uint8_t *in, size_t in_len, uint8_t **out,
 		  size_t *out_len);
+
+/* A handler that cannot answer yet (RunTask with wait) calls this and
+ * returns RPC_DEFERRED: no worker thread waits for the answer. The transport
+ * polls `fn` (arg is copied, arg_len bytes) after every commit and at least
+ * every 250 ms, and replies when it returns 1 or the call's deadline (10
+ * minutes at most) passes; then it replies with the state at that time. */
+#define RPC_DEFERRED 1
+void rpc_call_defer(struct rpc_call *call, rpc_poll_fn fn, const void *arg, size_t arg_len);
+
+struct rpc_deferred;
+
+/* As rpc_dispatch, but a deferred call sets *deferred (and *out NULL): the
+ * caller keeps the request's reply slot and polls with rpc_deferred_poll. */
+void rpc_dispatch_deferrable(struct rpc_dispatcher *d, void *worker, const uint8_t *in, size_t in_len, uint8_t **out,
+			     size_t *out_len, struct rpc_deferred **deferred);
+/* 1 and the reply in *out (malloc'd) when it is time to answer (force: now). */
+int rpc_deferred_poll(struct rpc_deferred *df, void *worker, int force, uint8_t **out, size_t *out_len);
+void rpc_deferred_free(struct rpc_deferred *df);
 
 /* True when the call's deadline has passed. */
 int rpc_call_expired(const struct rpc_call *call);

@@ -7,6 +7,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/log.h"
 #include "common/status.h"
@@ -26,6 +27,14 @@ struct rpc_worker {
 	bbb_status w_init_st;
 };
 
+/* A call answered later (RunTask with wait): its context waits here, with
+ * no thread, until the waiter sends the reply. */
+struct rpc_pending {
+	nng_ctx p_ctx;
+	struct rpc_deferred *p_df;
+	struct rpc_pending *p_next;
+};
+
 struct rpc_server {
 	nng_socket srv_sock;
 	nng_listener *srv_listeners;
@@ -38,6 +47,14 @@ struct rpc_server {
 	pthread_mutex_t srv_mu;
 	pthread_cond_t srv_cv;
 	int srv_ready; /* workers done with worker_init */
+	/* Deferred calls and the thread that answers them. */
+	struct rpc_pending *srv_pending;
+	pthread_t srv_waiter;
+	int srv_waiter_started;
+	int srv_waiter_stop;
+	int srv_poked;
+	pthread_cond_t srv_wcv;
+	nng_aio *srv_waiter_aio;
 };
 
 /* Sends `len` bytes as the reply on the worker's context. */
@@ -56,6 +73,123 @@ static void rpc_worker_reply(struct rpc_worker *w, const uint8_t *data, size_t l
 	nng_aio_wait(w->w_aio);
 	if (nng_aio_result(w->w_aio) != 0)
 		nng_msg_free(nng_aio_get_msg(w->w_aio)); /* peer gone: the reply is dropped */
+}
+
+/* Hands the worker's context, which owes a reply, to the waiter and takes a
+ * fresh context for the next request. -1 when no context can be opened (the
+ * caller then answers at once). */
+static int rpc_worker_park(struct rpc_worker *w, struct rpc_deferred *df)
+{
+	struct rpc_server *srv = w->w_srv;
+	struct rpc_pending *p = calloc(1, sizeof(*p));
+	nng_ctx fresh;
+
+	if (p == NULL || !srv->srv_waiter_started || nng_ctx_open(&fresh, srv->srv_sock) != 0) {
+		free(p);
+		return -1;
+	}
+	p->p_ctx = w->w_ctx;
+	p->p_df = df;
+	w->w_ctx = fresh;
+	pthread_mutex_lock(&srv->srv_mu);
+	p->p_next = srv->srv_pending;
+	srv->srv_pending = p;
+	srv->srv_poked = 1;
+	pthread_cond_signal(&srv->srv_wcv);
+	pthread_mutex_unlock(&srv->srv_mu);
+	return 0;
+}
+
+/* Sends a deferred call's reply on its own context and closes it. */
+static void rpc_pending_answer(struct rpc_server *srv, struct rpc_pending *p, const uint8_t *data, size_t len)
+{
+	nng_msg *msg;
+
+	if (nng_msg_alloc(&msg, len) == 0) {
+		memcpy(nng_msg_body(msg), data, len);
+		nng_aio_set_msg(srv->srv_waiter_aio, msg);
+		nng_aio_set_timeout(srv->srv_waiter_aio, 1000);
+		nng_ctx_send(p->p_ctx, srv->srv_waiter_aio);
+		nng_aio_wait(srv->srv_waiter_aio);
+		if (nng_aio_result(srv->srv_waiter_aio) != 0)
+			nng_msg_free(nng_aio_get_msg(srv->srv_waiter_aio));
+	}
+	nng_ctx_close(p->p_ctx);
+}
+
+/* The waiter: polls deferred calls after every poke (a commit) and every
+ * 250 ms; answers each when it is ready, its deadline passed, or the server
+ * stops (then with the state at that moment). */
+static void *rpc_waiter_main(void *arg)
+{
+	struct rpc_server *srv = arg;
+	void *state = NULL;
+	bbb_status st;
+
+	status_clear(&st);
+	if (srv->srv_opts.worker_init != NULL && srv->srv_opts.worker_init(srv->srv_opts.env, &state, &st) != 0)
+		log_error("rpc", "deferred calls cannot be polled: %s", st.message);
+	pthread_mutex_lock(&srv->srv_mu);
+	for (;;) {
+		struct rpc_pending *list, *keep = NULL;
+		int force;
+
+		if (!srv->srv_poked && !srv->srv_waiter_stop) {
+			struct timespec ts;
+			clock_gettime(CLOCK_MONOTONIC, &ts);
+			ts.tv_nsec += 250 * 1000000L;
+			if (ts.tv_nsec >= 1000000000) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000;
+			}
+			pthread_cond_timedwait(&srv->srv_wcv, &srv->srv_mu, &ts);
+		}
+		srv->srv_poked = 0;
+		force = srv->srv_waiter_stop || state == NULL;
+		list = srv->srv_pending;
+		srv->srv_pending = NULL;
+		pthread_mutex_unlock(&srv->srv_mu);
+
+		while (list != NULL) {
+			struct rpc_pending *p = list;
+			uint8_t *out = NULL;
+			size_t len = 0;
+			list = p->p_next;
+			if (rpc_deferred_poll(p->p_df, state, force, &out, &len)) {
+				rpc_pending_answer(srv, p, out, len);
+				free(out);
+				rpc_deferred_free(p->p_df);
+				free(p);
+			} else {
+				p->p_next = keep;
+				keep = p;
+			}
+		}
+
+		pthread_mutex_lock(&srv->srv_mu);
+		while (keep != NULL) {
+			struct rpc_pending *next = keep->p_next;
+			keep->p_next = srv->srv_pending;
+			srv->srv_pending = keep;
+			keep = next;
+		}
+		if (srv->srv_waiter_stop && srv->srv_pending == NULL)
+			break;
+	}
+	pthread_mutex_unlock(&srv->srv_mu);
+	if (srv->srv_opts.worker_fini != NULL && state != NULL)
+		srv->srv_opts.worker_fini(state);
+	return NULL;
+}
+
+void rpc_server_poke(struct rpc_server *srv)
+{
+	if (srv == NULL)
+		return;
+	pthread_mutex_lock(&srv->srv_mu);
+	srv->srv_poked = 1;
+	pthread_cond_signal(&srv->srv_wcv);
+	pthread_mutex_unlock(&srv->srv_mu);
 }
 
 static void *rpc_worker_main(void *arg)
@@ -93,8 +227,16 @@ static void *rpc_worker_main(void *arg)
 			continue;
 		}
 		msg = nng_aio_get_msg(w->w_aio);
-		rpc_dispatch(srv->srv_dispatch, w->w_state, nng_msg_body(msg), nng_msg_len(msg), &out, &out_len);
+		struct rpc_deferred *df = NULL;
+		rpc_dispatch_deferrable(srv->srv_dispatch, w->w_state, nng_msg_body(msg), nng_msg_len(msg), &out,
+					&out_len, &df);
 		nng_msg_free(msg);
+		if (df != NULL && rpc_worker_park(w, df) == 0)
+			continue;
+		if (df != NULL) {
+			rpc_deferred_poll(df, w->w_state, 1, &out, &out_len);
+			rpc_deferred_free(df);
+		}
 		rpc_worker_reply(w, out, out_len);
 		free(out);
 	}
@@ -126,9 +268,13 @@ static void rpc_server_release(struct rpc_server *srv)
 			nng_aio_stop(srv->srv_workers[i].w_aio);
 	for (int i = 0; i < srv->srv_n_workers; i++)
 		nng_ctx_close(srv->srv_workers[i].w_ctx);
+	if (srv->srv_waiter_aio != NULL)
+		nng_aio_stop(srv->srv_waiter_aio);
 	nng_close(srv->srv_sock);
 	for (int i = 0; i < srv->srv_n_workers; i++)
 		nng_aio_free(srv->srv_workers[i].w_aio);
+	nng_aio_free(srv->srv_waiter_aio);
+	pthread_cond_destroy(&srv->srv_wcv);
 	pthread_mutex_destroy(&srv->srv_mu);
 	pthread_cond_destroy(&srv->srv_cv);
 	free(srv->srv_workers);
@@ -144,6 +290,14 @@ static void rpc_server_join(struct rpc_server *srv)
 			pthread_join(srv->srv_workers[i].w_thread, NULL);
 	for (int i = 0; i < srv->srv_n_workers; i++)
 		srv->srv_workers[i].w_started = 0;
+	if (srv->srv_waiter_started) {
+		pthread_mutex_lock(&srv->srv_mu);
+		srv->srv_waiter_stop = 1;
+		pthread_cond_signal(&srv->srv_wcv);
+		pthread_mutex_unlock(&srv->srv_mu);
+		pthread_join(srv->srv_waiter, NULL);
+		srv->srv_waiter_started = 0;
+	}
 }
 
 int rpc_server_start(struct rpc_server **out, const struct rpc_server_options *opts, struct rpc_dispatcher *d,
@@ -158,6 +312,11 @@ int rpc_server_start(struct rpc_server **out, const struct rpc_server_options *o
 	srv->srv_dispatch = d;
 	pthread_mutex_init(&srv->srv_mu, NULL);
 	pthread_cond_init(&srv->srv_cv, NULL);
+	pthread_condattr_t wattr;
+	pthread_condattr_init(&wattr);
+	pthread_condattr_setclock(&wattr, CLOCK_MONOTONIC);
+	pthread_cond_init(&srv->srv_wcv, &wattr);
+	pthread_condattr_destroy(&wattr);
 	srv->srv_listeners = calloc(opts->n_urls, sizeof(*srv->srv_listeners));
 	srv->srv_workers = calloc((size_t)opts->workers, sizeof(*srv->srv_workers));
 	if ((rv = nng_rep0_open(&srv->srv_sock)) != 0) {
@@ -176,7 +335,11 @@ int rpc_server_start(struct rpc_server **out, const struct rpc_server_options *o
 			return status_fail(st, "INTERNAL_ERROR", "cannot make worker %d: %s", i, nng_strerror(rv));
 		}
 	}
-	/* Workers first (with their read connections), then the listeners. */
+	/* The waiter of deferred calls, then the workers (with their read
+	 * connections), then the listeners. */
+	if (nng_aio_alloc(&srv->srv_waiter_aio, NULL, NULL) == 0 &&
+	    pthread_create(&srv->srv_waiter, NULL, rpc_waiter_main, srv) == 0)
+		srv->srv_waiter_started = 1;
 	int started = 0;
 	for (int i = 0; i < opts->workers; i++) {
 		struct rpc_worker *w = &srv->srv_workers[i];

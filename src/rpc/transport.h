@@ -4,6 +4,10 @@
  * receive -> rpc_dispatch -> send in a loop. Each worker also owns a piece of
  * state made by worker_init (its SQLite read connection).
  *
+ * A call a handler defers (rpc_call_defer) keeps no worker: its context is
+ * parked with the waiter thread, the worker takes a fresh context, and the
+ * waiter replies on the parked one when the call is ready.
+ *
  * Stop order (NOTES-nng-protobuf-c.md): workers finish the request they hold
  * and exit; then every aio is stopped, contexts and the socket closed, and
  * only then the aios freed. Nothing is freed from inside a callback.
@@ -39,6 +43,8 @@ void rpc_server_quiesce(struct rpc_server *srv);
  * 1.5.2's nng_close can hang on a connection closing at the same moment
  * (nng issues 1543, 1813): call it once nothing durable is left to do. */
 void rpc_server_close(struct rpc_server *srv);
+/* Something committed: deferred calls (RunTask with wait) look again. */
+void rpc_server_poke(struct rpc_server *srv);
 /* Both. */
 void rpc_server_stop(struct rpc_server *srv);
 

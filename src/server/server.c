@@ -185,7 +185,7 @@ struct server {
 	struct retention *sv_ret;
 	struct runtime *_Atomic sv_rt; /* read by the commit hook on the writer thread */
 	struct rpc_dispatcher *sv_d;
-	struct rpc_server *sv_rpc;
+	struct rpc_server *_Atomic sv_rpc; /* read by the commit hook too */
 };
 
 /* Commit hook: the publisher sends new events, the runtime looks again. */
@@ -197,6 +197,7 @@ static void server_on_commit(void *arg, int64_t last_event_id)
 	publisher_notify(sv->sv_pub, last_event_id);
 	if (rt != NULL)
 		runtime_notify(rt, last_event_id);
+	rpc_server_poke(atomic_load(&sv->sv_rpc)); /* deferred calls (RunTask with wait) look again */
 }
 
 /* A new database gets project "default" (root ./workspace) and agent
@@ -247,8 +248,10 @@ static int server_seed(struct server *sv, bbb_status *st)
  * hang. */
 static void server_down(struct server *sv, int code)
 {
-	if (sv->sv_rpc != NULL)
-		rpc_server_quiesce(sv->sv_rpc);
+	struct rpc_server *rpc = atomic_load(&sv->sv_rpc);
+
+	if (rpc != NULL)
+		rpc_server_quiesce(rpc);
 	runtime_stop(atomic_exchange(&sv->sv_rt, NULL));
 	retention_stop(sv->sv_ret);
 	store_close(sv->sv_env.se_store);
@@ -257,7 +260,8 @@ static void server_down(struct server *sv, int code)
 	log_info("server", "stopped: every acknowledged write is committed");
 	server_arm_exit_watchdog(3000, code);
 	publisher_stop(sv->sv_pub); /* sends what was committed, then closes */
-	rpc_server_close(sv->sv_rpc);
+	atomic_store(&sv->sv_rpc, NULL);
+	rpc_server_close(rpc);
 	rpc_dispatcher_free(sv->sv_d);
 }
 
@@ -333,8 +337,10 @@ int server_run(const struct server_config *c)
 	ro.worker_init = services_worker_init;
 	ro.worker_fini = services_worker_fini;
 	ro.env = env;
-	if (rpc_server_start(&sv.sv_rpc, &ro, sv.sv_d, &st) != 0)
+	struct rpc_server *rpc = NULL;
+	if (rpc_server_start(&rpc, &ro, sv.sv_d, &st) != 0)
 		goto fail;
+	atomic_store(&sv.sv_rpc, rpc);
 	for (size_t i = 0; i < ro.n_urls; i++)
 		log_info("server", "serving RPC on %s (database %s, %d workers, durability %s%s)", ro.urls[i],
 			 c->db_path, ro.workers, c->durability_full ? "full" : "normal", c->autorun ? ", autorun" : "");

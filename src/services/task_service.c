@@ -614,8 +614,22 @@ static int task_run_write(sqlite3 *db, void *arg, bbb_status *st)
 	return taskop_queue_run(&tr->tr_ctx, tr->tr_task_id, &tr->tr_rq, &tr->tr_run, NULL, st);
 }
 
-/* wait=true: runs execute once the runtime exists; until then the queued run
- * is returned at once (docs/decisions.md). */
+/* RunTask with wait: the answer once the run is final (or, with force, the
+ * run as it is now). Polled by the transport; holds no worker thread. */
+static int run_wait_poll(const void *arg, void *worker, struct arena *a, ProtobufCMessage *out, int force,
+			 bbb_status *st)
+{
+	Beebeebrain__V1__RunTaskResponse *resp = (void *)out;
+	const struct service_worker *w = worker;
+	int64_t run_id = *(const int64_t *)arg;
+
+	if (store_run_get(w->sw_reader, run_id, a, &resp->run, st) != 0)
+		return 1; /* the error is the answer */
+	return force || run_is_final(resp->run->run_status);
+}
+
+/* wait=true: the reply is deferred until the run is final or the call's
+ * deadline passes (then the run as it is); no worker thread waits. */
 static int run_task(struct rpc_call *call, const ProtobufCMessage *in, ProtobufCMessage *out, bbb_status *st)
 {
 	const Beebeebrain__V1__RunTaskRequest *req = (const void *)in;
@@ -634,6 +648,10 @@ static int run_task(struct rpc_call *call, const ProtobufCMessage *in, ProtobufC
 	if (svc_write(call, task_run_write, &tr, st) != 0)
 		return -1;
 	resp->run = tr.tr_run;
+	if (req->wait && !run_is_final(tr.tr_run->run_status)) {
+		rpc_call_defer(call, run_wait_poll, &tr.tr_run->id, sizeof(tr.tr_run->id));
+		return RPC_DEFERRED;
+	}
 	return 0;
 }
 
