@@ -430,7 +430,7 @@ def test_run_queues_a_run_moves_the_task_and_honours_the_idempotency_key(project
     # After the run is cancelled and the task retried, the next run is attempt 2.
     cli.json("task", "cancel", task["id"])
     cli.json("task", "retry", task["id"])
-    second = cli.json("task", "run", task["id"], "--prompt", "once more", "--provider", "openai", "--wait")["run"]
+    second = cli.json("task", "run", task["id"], "--prompt", "once more", "--provider", "openai")["run"]
     assert second["attempt"] == 2 and second["provider"] == "openai" and "model" not in second
     assert second["idempotency_key"].startswith("auto-")
     assert second["run_status"] == "RUN_STATUS_QUEUED"
