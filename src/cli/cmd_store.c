@@ -29,7 +29,6 @@ static const char *store_db_path(const struct cli_args *a)
 	return db != NULL && db[0] != '\0' ? db : "./beebeebrain.db";
 }
 
-
 static void migrate_print(const ProtobufCMessage *m)
 {
 	const Beebeebrain__V1__MigrationStatusResponse *r = (const void *)m;
@@ -88,11 +87,12 @@ static int migrate_status_remote(struct cli *cli)
 
 int cmd_migrate(struct cli *cli, int argc, char **argv)
 {
-	static const char usage[] = "beebeebrain migrate status|up|down [N] [--db PATH]\n"
-				    "  status: applied and pending migrations (asks the server when one holds the database)\n"
-				    "  up [N]: apply N pending migrations (default all)\n"
-				    "  down [N]: revert the N newest migrations (default 1)\n"
-				    "up and down are offline: refused while a server holds the database.";
+	static const char usage[] =
+		"beebeebrain migrate status|up|down [N] [--db PATH]\n"
+		"  status: applied and pending migrations (asks the server when one holds the database)\n"
+		"  up [N]: apply N pending migrations (default all)\n"
+		"  down [N]: revert the N newest migrations (default 1)\n"
+		"up and down are offline: refused while a server holds the database.";
 	struct migration_set set = migrate_builtin();
 	Beebeebrain__V1__MigrationStatusResponse *resp = NULL;
 	struct cli_args a;
@@ -100,7 +100,7 @@ int cmd_migrate(struct cli *cli, int argc, char **argv)
 	int64_t n = 0;
 	int done = 0, rc;
 	struct lockfile lock;
-	sqlite3 *db;
+	sqlite3 *db = NULL;
 	bbb_status st;
 
 	cli->c_usage = usage;

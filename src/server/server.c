@@ -40,8 +40,8 @@ void server_config_defaults(struct server_config *c)
 	c->db_path = db != NULL && db[0] != '\0' ? db : "./beebeebrain.db";
 	c->durability_full = 1;
 	c->api_key = getenv("BEEBEEBRAIN_API_KEY");
-	c->busy_timeout_ms =
-		getenv("BEEBEEBRAIN_BUSY_TIMEOUT_MS") != NULL ? atoi(getenv("BEEBEEBRAIN_BUSY_TIMEOUT_MS")) : 0;
+	const char *busy = getenv("BEEBEEBRAIN_BUSY_TIMEOUT_MS");
+	c->busy_timeout_ms = busy != NULL ? atoi(busy) : 0;
 	if (c->busy_timeout_ms <= 0 || c->busy_timeout_ms > 600000)
 		c->busy_timeout_ms = 5000;
 }
@@ -147,9 +147,13 @@ static int server_on_lock(void *arg, sqlite3 *db, enum store_lock_event ev, unsi
 
 static int server_exit_code;
 
+static int server_watchdog_ms;
+
 static void *server_watchdog_main(void *arg)
 {
-	int ms = (int)(intptr_t)arg;
+	int ms = server_watchdog_ms;
+
+	(void)arg;
 	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000};
 
 	while (nanosleep(&ts, &ts) != 0)
@@ -165,7 +169,8 @@ static void server_arm_exit_watchdog(int ms, int code)
 	pthread_t t;
 
 	server_exit_code = code;
-	if (pthread_create(&t, NULL, server_watchdog_main, (void *)(intptr_t)ms) == 0)
+	server_watchdog_ms = ms;
+	if (pthread_create(&t, NULL, server_watchdog_main, NULL) == 0)
 		pthread_detach(t);
 }
 

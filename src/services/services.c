@@ -5,6 +5,7 @@
 
 #include "common/status.h"
 
+/* clang-format off */
 const struct rpc_service *const services_all[] = {
 	&health_service,
 	&project_service,
@@ -17,6 +18,7 @@ const struct rpc_service *const services_all[] = {
 	&admin_service,
 	&event_service,
 };
+/* clang-format on */
 const size_t services_count = sizeof(services_all) / sizeof(services_all[0]);
 
 int services_worker_init(void *env, void **worker, bbb_status *st)

@@ -31,7 +31,7 @@
  * out_path or `<out_path>.tmp`, `integrity` holds the first line of a failed
  * check (or ""), and *st is set (BACKUP_FAILED, DB_LOCKED, ...). */
 int backup_run(sqlite3 *src, const char *out_path, int64_t *size_bytes, char *integrity, size_t integrity_len,
-               bbb_status *st);
+	       bbb_status *st);
 
 /* `<db_path>.<YYYYmmdd-HHMMSS>.bak`, the time now_ms in UTC, into buf
  * (truncated to n - 1 characters). */

@@ -95,12 +95,12 @@ int lockfile_acquire(struct lockfile *lf, const char *db_path, bbb_status *st)
 		close(fd);
 		if (pid < 0)
 			return status_fail(
-			        st, "DB_IN_USE",
-			        "database %s is in use by another beebeebrain server (pid unknown, lock file %s)",
-			        db_path, lf->lf_path);
+				st, "DB_IN_USE",
+				"database %s is in use by another beebeebrain server (pid unknown, lock file %s)",
+				db_path, lf->lf_path);
 		return status_fail(st, "DB_IN_USE",
-		                   "database %s is in use by another beebeebrain server (pid %d, lock file %s)",
-		                   db_path, pid, lf->lf_path);
+				   "database %s is in use by another beebeebrain server (pid %d, lock file %s)",
+				   db_path, pid, lf->lf_path);
 	}
 	if (lockfile_write_pid(fd) < 0) {
 		int err = errno;

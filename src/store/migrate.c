@@ -76,9 +76,9 @@ static int migrate_validate_set(const struct migration_set *set, bbb_status *st)
 
 		if (m->version <= prev || m->name == NULL || m->up_sql == NULL || m->down_sql == NULL)
 			return status_fail(st, "INTERNAL_ERROR",
-			                   "migration set is malformed at entry %d (version %d): versions must "
-			                   "increase and every migration needs a name, an up and a down script",
-			                   i, m->version);
+					   "migration set is malformed at entry %d (version %d): versions must "
+					   "increase and every migration needs a name, an up and a down script",
+					   i, m->version);
 		prev = m->version;
 	}
 	return 0;
@@ -121,16 +121,16 @@ static int migrate_ensure_table(sqlite3 *db, bbb_status *st)
 	int64_t exists;
 
 	if (migrate_query_int(db,
-	                      "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'",
-	                      &exists, st) < 0)
+			      "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'",
+			      &exists, st) < 0)
 		return -1;
 	if (exists)
 		return 0;
 	return migrate_exec(db,
-	                    "CREATE TABLE IF NOT EXISTS schema_migrations ("
-	                    "version INTEGER PRIMARY KEY, name TEXT NOT NULL, checksum TEXT NOT NULL, "
-	                    "applied_at INTEGER NOT NULL)",
-	                    st);
+			    "CREATE TABLE IF NOT EXISTS schema_migrations ("
+			    "version INTEGER PRIMARY KEY, name TEXT NOT NULL, checksum TEXT NOT NULL, "
+			    "applied_at INTEGER NOT NULL)",
+			    st);
 }
 
 /* Compares one recorded row with the set. Returns 0 when it matches, else
@@ -142,19 +142,19 @@ static int migrate_check_row(const struct migration_set *set, int version, const
 
 	if (m == NULL && version > migrate_latest(set))
 		return status_fail(st, "SCHEMA_MISMATCH",
-		                   "database schema version %d is newer than this binary (latest %d); use a newer "
-		                   "beebeebrain",
-		                   version, migrate_latest(set));
+				   "database schema version %d is newer than this binary (latest %d); use a newer "
+				   "beebeebrain",
+				   version, migrate_latest(set));
 	if (m == NULL)
 		return status_fail(st, "SCHEMA_MISMATCH",
-		                   "database has migration %d, which this binary does not know (latest %d)", version,
-		                   migrate_latest(set));
+				   "database has migration %d, which this binary does not know (latest %d)", version,
+				   migrate_latest(set));
 	migrate_checksum(m->up_sql, expected);
 	if (strcmp(expected, checksum) != 0)
 		return status_fail(st, "SCHEMA_MISMATCH",
-		                   "migration %d (%s) was changed after it was applied: checksum %s in database, %s "
-		                   "in binary",
-		                   version, m->name, checksum, expected);
+				   "migration %d (%s) was changed after it was applied: checksum %s in database, %s "
+				   "in binary",
+				   version, m->name, checksum, expected);
 	return 0;
 }
 
@@ -219,7 +219,7 @@ static int migrate_is_applied(sqlite3 *db, int version, int64_t *applied_at, bbb
 static int migrate_record(sqlite3 *db, const struct migration *m, int up, bbb_status *st)
 {
 	const char *sql = up ? "INSERT INTO schema_migrations (version, name, checksum, applied_at) VALUES (?, ?, ?, ?)"
-	                     : "DELETE FROM schema_migrations WHERE version = ?";
+			     : "DELETE FROM schema_migrations WHERE version = ?";
 	sqlite3_stmt *stmt = NULL;
 	char checksum[17];
 	int rc;
@@ -243,7 +243,7 @@ static int migrate_record(sqlite3 *db, const struct migration *m, int up, bbb_st
 	sqlite3_finalize(stmt);
 	if (sqlite3_changes(db) != 1)
 		return status_fail(st, "INTERNAL_ERROR", "migration %d (%s): schema_migrations row not %s", m->version,
-		                   m->name, up ? "inserted" : "found");
+				   m->name, up ? "inserted" : "found");
 	return 0;
 }
 
@@ -260,10 +260,10 @@ static int migrate_fk_check(sqlite3 *db, const struct migration *m, const char *
 	rc = sqlite3_step(stmt);
 	if (rc == SQLITE_ROW) {
 		status_fail(st, "INTERNAL_ERROR",
-		            "migration %d (%s) %s would leave a foreign key violation: row %lld of table %s "
-		            "references missing %s",
-		            m->version, m->name, dir, (long long)sqlite3_column_int64(stmt, 1),
-		            (const char *)sqlite3_column_text(stmt, 0), (const char *)sqlite3_column_text(stmt, 2));
+			    "migration %d (%s) %s would leave a foreign key violation: row %lld of table %s "
+			    "references missing %s",
+			    m->version, m->name, dir, (long long)sqlite3_column_int64(stmt, 1),
+			    (const char *)sqlite3_column_text(stmt, 0), (const char *)sqlite3_column_text(stmt, 2));
 	} else if (rc != SQLITE_DONE) {
 		migrate_fail_sqlite(st, db, rc, sql);
 	}
@@ -293,8 +293,8 @@ static int migrate_run_one(sqlite3 *db, const struct migration *m, int up, bbb_s
 	rc = sqlite3_exec(db, up ? m->up_sql : m->down_sql, NULL, NULL, &err);
 	if (rc != SQLITE_OK) {
 		status_fail(st, (rc & 0xff) == SQLITE_BUSY ? "DB_LOCKED" : "INTERNAL_ERROR",
-		            "migration %d (%s) %s failed: %s", m->version, m->name, dir,
-		            err ? err : sqlite3_errstr(rc));
+			    "migration %d (%s) %s failed: %s", m->version, m->name, dir,
+			    err ? err : sqlite3_errstr(rc));
 		sqlite3_free(err);
 		goto fail;
 	}
@@ -302,9 +302,9 @@ static int migrate_run_one(sqlite3 *db, const struct migration *m, int up, bbb_s
 	 * migration permanent outside our bookkeeping. */
 	if (sqlite3_get_autocommit(db)) {
 		status_fail(st, "INTERNAL_ERROR",
-		            "migration %d (%s) %s ended the transaction itself; scripts must not "
-		            "BEGIN, COMMIT or ROLLBACK",
-		            m->version, m->name, dir);
+			    "migration %d (%s) %s ended the transaction itself; scripts must not "
+			    "BEGIN, COMMIT or ROLLBACK",
+			    m->version, m->name, dir);
 		goto fail;
 	}
 	if (fk_on && migrate_fk_check(db, m, dir, st) < 0)
@@ -370,7 +370,7 @@ int migrate_down(sqlite3 *db, const struct migration_set *set, int n, int *rever
 		m = migrate_find(set, (int)newest);
 		if (m == NULL)
 			return status_fail(st, "SCHEMA_MISMATCH", "database schema version %lld appeared meanwhile",
-			                   (long long)newest);
+					   (long long)newest);
 		if (migrate_run_one(db, m, 0, st) < 0)
 			return -1;
 		(*reverted)++;
@@ -379,7 +379,7 @@ int migrate_down(sqlite3 *db, const struct migration_set *set, int n, int *rever
 }
 
 int migrate_status(sqlite3 *db, const struct migration_set *set, struct migrate_row *rows, int max, int *n,
-                   struct migrate_state *state, bbb_status *st)
+		   struct migrate_state *state, bbb_status *st)
 {
 	bbb_status check_st;
 	int check_rc;
@@ -388,7 +388,7 @@ int migrate_status(sqlite3 *db, const struct migration_set *set, struct migrate_
 	memset(state, 0, sizeof(*state));
 	if (max < set->count)
 		return status_fail(st, "INTERNAL_ERROR", "migrate_status: room for %d rows, the set has %d", max,
-		                   set->count);
+				   set->count);
 	status_clear(&check_st);
 	check_rc = migrate_check(db, set, state, &check_st);
 	/* Only a mismatch still lets us read the table; anything else is fatal. */

@@ -44,8 +44,8 @@ struct store {
 	store_lock_hook s_lock_hook;
 	void *s_lock_hook_arg;
 	int64_t s_lock_quiet_ms;
-	unsigned s_lock_failures;    /* failed groups not yet reported to the hook */
-	int s_lock_reported;         /* a failure was reported, recovery not yet */
+	unsigned s_lock_failures; /* failed groups not yet reported to the hook */
+	int s_lock_reported; /* a failure was reported, recovery not yet */
 	int64_t s_last_lock_failure; /* CLOCK_MONOTONIC ms */
 	int64_t s_last_event_id;
 	struct store_stats s_stats;

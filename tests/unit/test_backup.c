@@ -64,7 +64,7 @@ static int setup(void **state)
 	status_clear(&st);
 	assert_int_equal(migrate_up(f->db, &set, 0, &applied, &st), 0);
 	exec_ok(f->db, "INSERT INTO projects (name, root_path, created_at, updated_at) VALUES "
-	               "('one', '/p/one', 1, 1), ('two', '/p/two', 1, 1);");
+		       "('one', '/p/one', 1, 1), ('two', '/p/two', 1, 1);");
 	*state = f;
 	return 0;
 }
@@ -245,7 +245,7 @@ static void backup_completes_while_another_process_keeps_writing(void **state)
 
 	/* ~16 MB: several 1024-page steps */
 	exec_ok(f->db, "CREATE TABLE filler (b BLOB); WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n "
-	               "WHERE i < 4000) INSERT INTO filler SELECT randomblob(4000) FROM n;");
+		       "WHERE i < 4000) INSERT INTO filler SELECT randomblob(4000) FROM n;");
 	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
@@ -256,7 +256,7 @@ static void backup_completes_while_another_process_keeps_writing(void **state)
 		sqlite3_busy_timeout(w, 5000);
 		for (;;) {
 			sqlite3_exec(w, "INSERT INTO events (event_type, created_at, payload) VALUES ('w', 1, x'00')",
-			             NULL, NULL, NULL);
+				     NULL, NULL, NULL);
 			usleep(200);
 		}
 	}
@@ -330,9 +330,9 @@ static void restore_keeps_the_uncheckpointed_wal_with_the_replaced_database(void
 		if (sqlite3_open(f->db_path, &w) != SQLITE_OK)
 			_exit(1);
 		if (sqlite3_exec(w,
-		                 "PRAGMA wal_autocheckpoint=0; INSERT INTO projects (name, root_path, created_at, "
-		                 "updated_at) VALUES ('crash', '/p/crash', 1, 1);",
-		                 NULL, NULL, NULL) != SQLITE_OK)
+				 "PRAGMA wal_autocheckpoint=0; INSERT INTO projects (name, root_path, created_at, "
+				 "updated_at) VALUES ('crash', '/p/crash', 1, 1);",
+				 NULL, NULL, NULL) != SQLITE_OK)
 			_exit(2);
 		_exit(0); /* "crash": no close, no checkpoint */
 	}
@@ -444,19 +444,19 @@ static void restore_into_a_missing_database_saves_nothing(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	        T(backup_copies_every_row_and_passes_the_integrity_check),
-	        T(backup_is_one_self_contained_file),
-	        T(backup_refuses_an_existing_out_path),
-	        T(backup_completes_while_another_process_keeps_writing),
-	        cmocka_unit_test(default_path_is_the_db_path_with_a_utc_stamp),
-	        T(restore_swaps_the_file_in_and_keeps_the_old_one),
-	        T(restore_keeps_the_uncheckpointed_wal_with_the_replaced_database),
-	        T(restore_refuses_a_garbage_file_without_touching_the_database),
-	        T(restore_refuses_a_corrupt_backup),
-	        T(restore_refuses_a_database_that_is_not_ours),
-	        T(restore_refuses_a_backup_with_a_pending_wal),
-	        T(restore_refuses_the_database_itself),
-	        T(restore_into_a_missing_database_saves_nothing),
+		T(backup_copies_every_row_and_passes_the_integrity_check),
+		T(backup_is_one_self_contained_file),
+		T(backup_refuses_an_existing_out_path),
+		T(backup_completes_while_another_process_keeps_writing),
+		cmocka_unit_test(default_path_is_the_db_path_with_a_utc_stamp),
+		T(restore_swaps_the_file_in_and_keeps_the_old_one),
+		T(restore_keeps_the_uncheckpointed_wal_with_the_replaced_database),
+		T(restore_refuses_a_garbage_file_without_touching_the_database),
+		T(restore_refuses_a_corrupt_backup),
+		T(restore_refuses_a_database_that_is_not_ours),
+		T(restore_refuses_a_backup_with_a_pending_wal),
+		T(restore_refuses_the_database_itself),
+		T(restore_into_a_missing_database_saves_nothing),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

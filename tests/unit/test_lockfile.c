@@ -102,8 +102,8 @@ static void child_in_another_process_is_refused_naming_the_holder(void **state)
 		if (lockfile_acquire(&other, f->db, &cst) == 0)
 			_exit(CHILD_ACQUIRED);
 		snprintf(want, sizeof(want),
-		         "database %s is in use by another beebeebrain server (pid %d, lock file %s)", f->db,
-		         (int)getppid(), f->lock);
+			 "database %s is in use by another beebeebrain server (pid %d, lock file %s)", f->db,
+			 (int)getppid(), f->lock);
 		if (cst.code != BBB_FAILED_PRECONDITION || strcmp(cst.reason, "DB_IN_USE") != 0 ||
 		    strcmp(cst.message, want) != 0)
 			_exit(CHILD_WRONG_STATUS);
@@ -192,12 +192,12 @@ static void unreachable_lock_file_is_an_internal_error(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	        T(acquire_writes_the_pid_and_sets_close_on_exec),
-	        T(child_in_another_process_is_refused_naming_the_holder),
-	        T(second_acquire_in_the_same_process_is_refused),
-	        T(holder_reports_the_pid_while_held_and_zero_after_release),
-	        T(lock_of_a_dead_holder_is_free_despite_its_pid_in_the_file),
-	        T(unreachable_lock_file_is_an_internal_error),
+		T(acquire_writes_the_pid_and_sets_close_on_exec),
+		T(child_in_another_process_is_refused_naming_the_holder),
+		T(second_acquire_in_the_same_process_is_refused),
+		T(holder_reports_the_pid_while_held_and_zero_after_release),
+		T(lock_of_a_dead_holder_is_free_despite_its_pid_in_the_file),
+		T(unreachable_lock_file_is_an_internal_error),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -23,21 +23,21 @@
 #include "store/migrate.h"
 
 static const struct migration test_migrations[] = {
-        {1, "create_a",
-         "CREATE TABLE a (id INTEGER PRIMARY KEY, v TEXT NOT NULL);\n"
-         "INSERT INTO a (v) VALUES ('one'), ('two');\n",
-         "DROP TABLE a;\n"},
-        {2, "create_b",
-         "CREATE TABLE b (id INTEGER PRIMARY KEY, a_id INTEGER NOT NULL REFERENCES a(id));\n"
-         "ALTER TABLE b ADD COLUMN note TEXT NOT NULL DEFAULT '';\n"
-         "CREATE INDEX b_a ON b (a_id);\n",
-         "DROP TABLE b;\n"},
-        /* Fails on its third statement, after two that succeed. */
-        {3, "broken",
-         "CREATE TABLE c (x INTEGER);\n"
-         "INSERT INTO c VALUES (1);\n"
-         "INSERT INTO no_such_table VALUES (1);\n",
-         "DROP TABLE c;\n"},
+	{1, "create_a",
+	 "CREATE TABLE a (id INTEGER PRIMARY KEY, v TEXT NOT NULL);\n"
+	 "INSERT INTO a (v) VALUES ('one'), ('two');\n",
+	 "DROP TABLE a;\n"},
+	{2, "create_b",
+	 "CREATE TABLE b (id INTEGER PRIMARY KEY, a_id INTEGER NOT NULL REFERENCES a(id));\n"
+	 "ALTER TABLE b ADD COLUMN note TEXT NOT NULL DEFAULT '';\n"
+	 "CREATE INDEX b_a ON b (a_id);\n",
+	 "DROP TABLE b;\n"},
+	/* Fails on its third statement, after two that succeed. */
+	{3, "broken",
+	 "CREATE TABLE c (x INTEGER);\n"
+	 "INSERT INTO c VALUES (1);\n"
+	 "INSERT INTO no_such_table VALUES (1);\n",
+	 "DROP TABLE c;\n"},
 };
 
 static const struct migration_set test_set = {test_migrations, 2};
@@ -78,7 +78,7 @@ static int setup(void **state)
 	snprintf(f->path, sizeof(f->path), "%s/test.db", f->dir);
 	assert_int_equal(sqlite3_open(f->path, &f->db), SQLITE_OK);
 	assert_int_equal(sqlite3_exec(f->db, "PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON;", NULL, NULL, NULL),
-	                 SQLITE_OK);
+			 SQLITE_OK);
 	sqlite3_busy_timeout(f->db, 5000);
 	*state = f;
 	return 0;
@@ -170,8 +170,8 @@ static void up_applies_every_pending_migration_in_order(void **state)
 
 	migrate_checksum(test_migrations[1].up_sql, sum);
 	snprintf(sql, sizeof(sql),
-	         "SELECT count(*) FROM schema_migrations WHERE version = 2 AND name = 'create_b' AND checksum = '%s'",
-	         sum);
+		 "SELECT count(*) FROM schema_migrations WHERE version = 2 AND name = 'create_b' AND checksum = '%s'",
+		 sum);
 	assert_int_equal(query_int(f->db, sql), 1);
 
 	status_clear(&st);
@@ -229,7 +229,7 @@ static void down_then_up_keeps_rows_of_earlier_migrations_and_recreates_later_on
 	assert_int_equal(query_int(f->db, "SELECT count(*) FROM b"), 0);
 	assert_int_equal(query_int(f->db, "SELECT count(*) FROM pragma_table_info('b') WHERE name = 'note'"), 1);
 	assert_int_equal(query_int(f->db, "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 'b_a'"),
-	                 1);
+			 1);
 }
 
 static void down_of_zero_means_one_and_more_than_applied_means_all(void **state)
@@ -307,7 +307,7 @@ static void tampered_checksum_is_refused_with_schema_mismatch(void **state)
 	assert_int_equal(st.code, BBB_FAILED_PRECONDITION);
 	assert_string_equal(st.reason, "SCHEMA_MISMATCH");
 	assert_non_null(strstr(st.message, "migration 1 (create_a) was changed after it was applied: checksum "
-	                                   "0123456789abcdef in database"));
+					   "0123456789abcdef in database"));
 
 	status_clear(&st);
 	assert_int_equal(migrate_up(f->db, &test_set, 0, &n, &st), -1);
@@ -341,7 +341,7 @@ static void newer_database_is_refused_with_schema_mismatch(void **state)
 	assert_int_equal(st.code, BBB_FAILED_PRECONDITION);
 	assert_string_equal(st.reason, "SCHEMA_MISMATCH");
 	assert_string_equal(st.message, "database schema version 99 is newer than this binary (latest 2); use a newer "
-	                                "beebeebrain");
+					"beebeebrain");
 	assert_int_equal(ms.current, 99);
 	status_clear(&st);
 	assert_int_equal(migrate_up(f->db, &test_set, 0, &n, &st), -1);
@@ -375,9 +375,9 @@ static void failing_up_script_rolls_back_entirely(void **state)
 static void migration_leaving_a_foreign_key_violation_is_rolled_back(void **state)
 {
 	static const struct migration dangling[] = {
-	        {1, "create_a", "CREATE TABLE a (id INTEGER PRIMARY KEY);", "DROP TABLE a;"},
-	        {2, "dangling", "CREATE TABLE b (a_id INTEGER REFERENCES a(id)); INSERT INTO b VALUES (42);",
-	         "DROP TABLE b;"},
+		{1, "create_a", "CREATE TABLE a (id INTEGER PRIMARY KEY);", "DROP TABLE a;"},
+		{2, "dangling", "CREATE TABLE b (a_id INTEGER REFERENCES a(id)); INSERT INTO b VALUES (42);",
+		 "DROP TABLE b;"},
 	};
 	static const struct migration_set set = {dangling, 2};
 	struct fixture *f = *state;
@@ -395,7 +395,7 @@ static void migration_leaving_a_foreign_key_violation_is_rolled_back(void **stat
 static void script_ending_the_transaction_itself_is_reported(void **state)
 {
 	static const struct migration committing[] = {
-	        {1, "commits", "CREATE TABLE a (id INTEGER); COMMIT;", "DROP TABLE a;"},
+		{1, "commits", "CREATE TABLE a (id INTEGER); COMMIT;", "DROP TABLE a;"},
 	};
 	static const struct migration_set set = {committing, 1};
 	struct fixture *f = *state;
@@ -412,8 +412,8 @@ static void script_ending_the_transaction_itself_is_reported(void **state)
 static void malformed_set_is_refused(void **state)
 {
 	static const struct migration unordered[] = {
-	        {2, "two", "SELECT 1;", "SELECT 1;"},
-	        {1, "one", "SELECT 1;", "SELECT 1;"},
+		{2, "two", "SELECT 1;", "SELECT 1;"},
+		{1, "one", "SELECT 1;", "SELECT 1;"},
 	};
 	static const struct migration_set set = {unordered, 2};
 	struct fixture *f = *state;
@@ -428,8 +428,8 @@ static void malformed_set_is_refused(void **state)
 /* ---- the real schema ---- */
 
 static const char *const spec_tables[] = {
-        "projects", "agents",          "tasks",  "task_dependencies", "task_runs", "run_attempts",
-        "events",   "api_usage_daily", "alerts", "inbox_items",
+	"projects", "agents",          "tasks",  "task_dependencies", "task_runs", "run_attempts",
+	"events",   "api_usage_daily", "alerts", "inbox_items",
 };
 
 static void builtin_up_from_empty_creates_the_spec_tables(void **state)
@@ -475,9 +475,9 @@ static void builtin_down_to_zero_leaves_no_application_tables_and_up_works_again
 	assert_int_equal(n, set.count);
 	/* sqlite_sequence (from AUTOINCREMENT) cannot be dropped; it is SQLite's. */
 	assert_int_equal(query_int(f->db, "SELECT count(*) FROM sqlite_master WHERE type IN ('table', 'index', "
-	                                  "'view', 'trigger') AND name NOT LIKE 'sqlite_%' AND "
-	                                  "tbl_name <> 'schema_migrations'"),
-	                 0);
+					  "'view', 'trigger') AND name NOT LIKE 'sqlite_%' AND "
+					  "tbl_name <> 'schema_migrations'"),
+			 0);
 	assert_int_equal(query_int(f->db, "SELECT count(*) FROM schema_migrations"), 0);
 
 	up_all(f->db, &set);
@@ -490,23 +490,23 @@ static void builtin_down_to_zero_leaves_no_application_tables_and_up_works_again
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test(checksum_is_fnv1a_64_in_lower_hex),
-	        T(check_of_empty_database_creates_bookkeeping_and_reports_all_pending),
-	        T(up_applies_every_pending_migration_in_order),
-	        T(up_when_nothing_is_pending_applies_nothing),
-	        T(up_with_a_count_applies_only_that_many),
-	        T(down_then_up_keeps_rows_of_earlier_migrations_and_recreates_later_ones),
-	        T(down_of_zero_means_one_and_more_than_applied_means_all),
-	        T(status_lists_every_migration_with_its_applied_flag),
-	        T(status_with_too_few_rows_is_refused),
-	        T(tampered_checksum_is_refused_with_schema_mismatch),
-	        T(newer_database_is_refused_with_schema_mismatch),
-	        T(failing_up_script_rolls_back_entirely),
-	        T(migration_leaving_a_foreign_key_violation_is_rolled_back),
-	        T(script_ending_the_transaction_itself_is_reported),
-	        T(malformed_set_is_refused),
-	        T(builtin_up_from_empty_creates_the_spec_tables),
-	        T(builtin_down_to_zero_leaves_no_application_tables_and_up_works_again),
+		cmocka_unit_test(checksum_is_fnv1a_64_in_lower_hex),
+		T(check_of_empty_database_creates_bookkeeping_and_reports_all_pending),
+		T(up_applies_every_pending_migration_in_order),
+		T(up_when_nothing_is_pending_applies_nothing),
+		T(up_with_a_count_applies_only_that_many),
+		T(down_then_up_keeps_rows_of_earlier_migrations_and_recreates_later_ones),
+		T(down_of_zero_means_one_and_more_than_applied_means_all),
+		T(status_lists_every_migration_with_its_applied_flag),
+		T(status_with_too_few_rows_is_refused),
+		T(tampered_checksum_is_refused_with_schema_mismatch),
+		T(newer_database_is_refused_with_schema_mismatch),
+		T(failing_up_script_rolls_back_entirely),
+		T(migration_leaving_a_foreign_key_violation_is_rolled_back),
+		T(script_ending_the_transaction_itself_is_reported),
+		T(malformed_set_is_refused),
+		T(builtin_up_from_empty_creates_the_spec_tables),
+		T(builtin_down_to_zero_leaves_no_application_tables_and_up_works_again),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
