@@ -351,11 +351,13 @@ int store_write(struct store *s, store_write_fn fn, void *arg, int64_t deadline_
 		pthread_mutex_unlock(&s->s_mu);
 		return status_fail(st, "SHUTTING_DOWN", "the server is shutting down");
 	}
+	/* The job lives on this stack frame: we do not return before the writer
+	 * has marked it done, and it is never touched after that. */
 	if (s->s_tail != NULL)
-		s->s_tail->j_next = &job;
+		s->s_tail->j_next = &job; // cppcheck-suppress autoVariables
 	else
-		s->s_head = &job;
-	s->s_tail = &job;
+		s->s_head = &job; // cppcheck-suppress autoVariables
+	s->s_tail = &job; // cppcheck-suppress autoVariables
 	pthread_cond_signal(&s->s_work);
 	while (!job.j_done)
 		pthread_cond_wait(&s->s_done, &s->s_mu);
