@@ -49,7 +49,7 @@ static char *agent_join_tools(struct arena *a, const Beebeebrain__V1__Agent *ag)
 	return s;
 }
 
-static Beebeebrain__V1__Agent *agent_row(sqlite3_stmt *stmt, struct arena *a)
+static void *agent_row(sqlite3_stmt *stmt, struct arena *a)
 {
 	Beebeebrain__V1__Agent *ag = (Beebeebrain__V1__Agent *)arena_message(a, &beebeebrain__v1__agent__descriptor);
 	int status = 0;
@@ -120,21 +120,8 @@ int store_agent_insert(sqlite3 *db, Beebeebrain__V1__Agent *ag, bbb_status *st)
 
 int store_agent_get(sqlite3 *db, int64_t id, struct arena *a, Beebeebrain__V1__Agent **out, bbb_status *st)
 {
-	sqlite3_stmt *stmt;
-	int rc;
-
-	if (store_prepare(db, "SELECT " AGENT_COLS " FROM agents WHERE id = ?", &stmt, st) != 0)
-		return -1;
-	sqlite3_bind_int64(stmt, 1, id);
-	rc = sqlite3_step(stmt);
-	if (rc == SQLITE_ROW)
-		*out = agent_row(stmt, a);
-	sqlite3_finalize(stmt);
-	if (rc == SQLITE_ROW)
-		return 0;
-	if (rc == SQLITE_DONE)
-		return status_fail(st, "AGENT_NOT_FOUND", "agent %lld does not exist", (long long)id);
-	return store_fail(st, db, rc, "get agent");
+	return store_get_by_id(db, "SELECT " AGENT_COLS " FROM agents WHERE id = ?", id, agent_row, a, (void **)out,
+			       "AGENT_NOT_FOUND", "agent", st);
 }
 
 int store_agent_list(sqlite3 *db, int64_t project_id, int status, int64_t after_id, int limit, struct arena *a,
@@ -142,7 +129,6 @@ int store_agent_list(sqlite3 *db, int64_t project_id, int status, int64_t after_
 {
 	sqlite3_stmt *stmt;
 	char status_text[32] = "";
-	int rc;
 
 	if (store_prepare(db,
 			  "SELECT " AGENT_COLS " FROM agents WHERE id > ?1 AND (?2 = 0 OR project_id = ?2) "
@@ -155,20 +141,7 @@ int store_agent_list(sqlite3 *db, int64_t project_id, int status, int64_t after_
 	sqlite3_bind_int64(stmt, 2, project_id);
 	sqlite3_bind_text(stmt, 3, status_text, -1, SQLITE_STATIC);
 	sqlite3_bind_int(stmt, 4, limit + 1);
-	*out = arena_alloc(a, sizeof(Beebeebrain__V1__Agent *) * (size_t)(limit + 1));
-	*n = 0;
-	*more = 0;
-	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-		if ((int)*n == limit) {
-			*more = 1;
-			break;
-		}
-		(*out)[(*n)++] = agent_row(stmt, a);
-	}
-	sqlite3_finalize(stmt);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-		return store_fail(st, db, rc, "list agents");
-	return 0;
+	return store_collect(db, stmt, limit, agent_row, a, (void ***)out, n, more, "list agents", st);
 }
 
 int store_agent_save(sqlite3 *db, Beebeebrain__V1__Agent *ag, bbb_status *st)

@@ -21,7 +21,7 @@ static int inbox_enum(const ProtobufCEnumDescriptor *d, sqlite3_stmt *stmt, int 
 	return v;
 }
 
-static Beebeebrain__V1__InboxItem *inbox_row(sqlite3_stmt *stmt, struct arena *a)
+static void *inbox_row(sqlite3_stmt *stmt, struct arena *a)
 {
 	Beebeebrain__V1__InboxItem *it =
 		(Beebeebrain__V1__InboxItem *)arena_message(a, &beebeebrain__v1__inbox_item__descriptor);
@@ -80,21 +80,8 @@ int store_inbox_insert(sqlite3 *db, Beebeebrain__V1__InboxItem *it, bbb_status *
 
 int store_inbox_get(sqlite3 *db, int64_t id, struct arena *a, Beebeebrain__V1__InboxItem **out, bbb_status *st)
 {
-	sqlite3_stmt *stmt;
-	int rc;
-
-	if (store_prepare(db, "SELECT " INBOX_COLS " FROM inbox_items WHERE id = ?", &stmt, st) != 0)
-		return -1;
-	sqlite3_bind_int64(stmt, 1, id);
-	rc = sqlite3_step(stmt);
-	if (rc == SQLITE_ROW)
-		*out = inbox_row(stmt, a);
-	sqlite3_finalize(stmt);
-	if (rc == SQLITE_ROW)
-		return 0;
-	if (rc == SQLITE_DONE)
-		return status_fail(st, "INBOX_ITEM_NOT_FOUND", "inbox item %lld does not exist", (long long)id);
-	return store_fail(st, db, rc, "get inbox item");
+	return store_get_by_id(db, "SELECT " INBOX_COLS " FROM inbox_items WHERE id = ?", id, inbox_row, a,
+			       (void **)out, "INBOX_ITEM_NOT_FOUND", "inbox item", st);
 }
 
 int store_inbox_open_for(sqlite3 *db, int type, int64_t source_id, struct arena *a, Beebeebrain__V1__InboxItem **out,
@@ -127,7 +114,6 @@ int store_inbox_list(sqlite3 *db, int64_t project_id, int type, int status, int6
 {
 	sqlite3_stmt *stmt;
 	char type_text[32] = "", status_text[32] = "";
-	int rc;
 
 	if (store_prepare(db,
 			  "SELECT " INBOX_COLS " FROM inbox_items WHERE id < ?1 "
@@ -144,20 +130,7 @@ int store_inbox_list(sqlite3 *db, int64_t project_id, int type, int status, int6
 	sqlite3_bind_text(stmt, 3, type_text, -1, SQLITE_STATIC);
 	sqlite3_bind_text(stmt, 4, status_text, -1, SQLITE_STATIC);
 	sqlite3_bind_int(stmt, 5, limit + 1);
-	*out = arena_alloc(a, sizeof(Beebeebrain__V1__InboxItem *) * (size_t)(limit + 1));
-	*n = 0;
-	*more = 0;
-	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-		if ((int)*n == limit) {
-			*more = 1;
-			break;
-		}
-		(*out)[(*n)++] = inbox_row(stmt, a);
-	}
-	sqlite3_finalize(stmt);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-		return store_fail(st, db, rc, "list inbox items");
-	return 0;
+	return store_collect(db, stmt, limit, inbox_row, a, (void ***)out, n, more, "list inbox items", st);
 }
 
 int store_inbox_save(sqlite3 *db, Beebeebrain__V1__InboxItem *it, bbb_status *st)

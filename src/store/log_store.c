@@ -25,7 +25,7 @@ static const char *const log_sql[] = {
 	"SELECT " LOG_COLS " FROM run_logs WHERE 1" LOG_REST,
 };
 
-static Beebeebrain__V1__LogLine *log_row(sqlite3_stmt *stmt, struct arena *a)
+static void *log_row(sqlite3_stmt *stmt, struct arena *a)
 {
 	Beebeebrain__V1__LogLine *l =
 		(Beebeebrain__V1__LogLine *)arena_message(a, &beebeebrain__v1__log_line__descriptor);
@@ -92,7 +92,6 @@ int store_log_query(sqlite3 *db, const struct log_query *q, struct arena *a, Bee
 {
 	const char *sql = store_log_query_sql(q);
 	sqlite3_stmt *stmt;
-	int rc;
 
 	if (store_prepare(db, sql, &stmt, st) != 0)
 		return -1;
@@ -102,18 +101,5 @@ int store_log_query(sqlite3 *db, const struct log_query *q, struct arena *a, Bee
 	sqlite3_bind_int64(stmt, 4, q->lq_run_id);
 	sqlite3_bind_int(stmt, 5, q->lq_min_level);
 	sqlite3_bind_int(stmt, 6, q->lq_limit + 1);
-	*out = arena_alloc(a, sizeof(Beebeebrain__V1__LogLine *) * (size_t)(q->lq_limit + 1));
-	*n = 0;
-	*more = 0;
-	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-		if ((int)*n == q->lq_limit) {
-			*more = 1;
-			break;
-		}
-		(*out)[(*n)++] = log_row(stmt, a);
-	}
-	sqlite3_finalize(stmt);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-		return store_fail(st, db, rc, "query logs");
-	return 0;
+	return store_collect(db, stmt, q->lq_limit, log_row, a, (void ***)out, n, more, "query logs", st);
 }

@@ -10,7 +10,7 @@
 
 #define PROJECT_COLS "id, name, root_path, created_at, updated_at, version"
 
-static Beebeebrain__V1__Project *project_row(sqlite3_stmt *stmt, struct arena *a)
+static void *project_row(sqlite3_stmt *stmt, struct arena *a)
 {
 	Beebeebrain__V1__Project *p =
 		(Beebeebrain__V1__Project *)arena_message(a, &beebeebrain__v1__project__descriptor);
@@ -57,21 +57,8 @@ int store_project_insert(sqlite3 *db, Beebeebrain__V1__Project *p, bbb_status *s
 
 int store_project_get(sqlite3 *db, int64_t id, struct arena *a, Beebeebrain__V1__Project **out, bbb_status *st)
 {
-	sqlite3_stmt *stmt;
-	int rc;
-
-	if (store_prepare(db, "SELECT " PROJECT_COLS " FROM projects WHERE id = ?", &stmt, st) != 0)
-		return -1;
-	sqlite3_bind_int64(stmt, 1, id);
-	rc = sqlite3_step(stmt);
-	if (rc == SQLITE_ROW)
-		*out = project_row(stmt, a);
-	sqlite3_finalize(stmt);
-	if (rc == SQLITE_ROW)
-		return 0;
-	if (rc == SQLITE_DONE)
-		return status_fail(st, "PROJECT_NOT_FOUND", "project %lld does not exist", (long long)id);
-	return store_fail(st, db, rc, "get project");
+	return store_get_by_id(db, "SELECT " PROJECT_COLS " FROM projects WHERE id = ?", id, project_row, a,
+			       (void **)out, "PROJECT_NOT_FOUND", "project", st);
 }
 
 int64_t store_project_id_by_name(sqlite3 *db, const char *name)
@@ -92,26 +79,12 @@ int store_project_list(sqlite3 *db, int64_t after_id, int limit, struct arena *a
 		       size_t *n, int *more, bbb_status *st)
 {
 	sqlite3_stmt *stmt;
-	int rc;
 
 	if (store_prepare(db, "SELECT " PROJECT_COLS " FROM projects WHERE id > ? ORDER BY id LIMIT ?", &stmt, st) != 0)
 		return -1;
 	sqlite3_bind_int64(stmt, 1, after_id);
 	sqlite3_bind_int(stmt, 2, limit + 1);
-	*out = arena_alloc(a, sizeof(**out) * (size_t)(limit + 1));
-	*n = 0;
-	*more = 0;
-	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-		if ((int)*n == limit) {
-			*more = 1;
-			break;
-		}
-		(*out)[(*n)++] = project_row(stmt, a);
-	}
-	sqlite3_finalize(stmt);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-		return store_fail(st, db, rc, "list projects");
-	return 0;
+	return store_collect(db, stmt, limit, project_row, a, (void ***)out, n, more, "list projects", st);
 }
 
 int64_t store_project_id_any(sqlite3 *db)

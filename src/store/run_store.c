@@ -16,7 +16,7 @@
 	"coalesce(ended_at, 0), coalesce(next_retry_at, 0), error_code, error_message, token_in, token_out, "          \
 	"cost_usd_micros, output_text, version"
 
-static Beebeebrain__V1__TaskRun *run_row(sqlite3_stmt *stmt, struct arena *a)
+static void *run_row(sqlite3_stmt *stmt, struct arena *a)
 {
 	Beebeebrain__V1__TaskRun *r =
 		(Beebeebrain__V1__TaskRun *)arena_message(a, &beebeebrain__v1__task_run__descriptor);
@@ -159,7 +159,6 @@ int store_run_list(sqlite3 *db, int64_t task_id, int status, int64_t after_id, i
 {
 	sqlite3_stmt *stmt;
 	char status_text[32] = "";
-	int rc;
 
 	if (store_prepare(db,
 			  "SELECT " RUN_COLS " FROM task_runs WHERE id > ?1 AND (?2 = 0 OR task_id = ?2) "
@@ -172,20 +171,7 @@ int store_run_list(sqlite3 *db, int64_t task_id, int status, int64_t after_id, i
 	sqlite3_bind_int64(stmt, 2, task_id);
 	sqlite3_bind_text(stmt, 3, status_text, -1, SQLITE_STATIC);
 	sqlite3_bind_int(stmt, 4, limit + 1);
-	*out = arena_alloc(a, sizeof(Beebeebrain__V1__TaskRun *) * (size_t)(limit + 1));
-	*n = 0;
-	*more = 0;
-	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-		if ((int)*n == limit) {
-			*more = 1;
-			break;
-		}
-		(*out)[(*n)++] = run_row(stmt, a);
-	}
-	sqlite3_finalize(stmt);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-		return store_fail(st, db, rc, "list runs");
-	return 0;
+	return store_collect(db, stmt, limit, run_row, a, (void ***)out, n, more, "list runs", st);
 }
 
 int store_run_save(sqlite3 *db, Beebeebrain__V1__TaskRun *r, bbb_status *st)

@@ -82,6 +82,49 @@ char *store_col_text(struct arena *a, sqlite3_stmt *stmt, int col)
 	return arena_strndup(a, (const char *)t, (size_t)sqlite3_column_bytes(stmt, col));
 }
 
+int store_collect(sqlite3 *db, sqlite3_stmt *stmt, int limit, store_row_fn row, struct arena *a, void ***out, size_t *n,
+		  int *more, const char *what, bbb_status *st)
+{
+	int rc;
+
+	*out = arena_alloc(a, sizeof(void *) * (size_t)(limit > 0 ? limit : 1));
+	*n = 0;
+	if (more != NULL)
+		*more = 0;
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		if ((int)*n == limit) {
+			if (more != NULL)
+				*more = 1;
+			break;
+		}
+		(*out)[(*n)++] = row(stmt, a);
+	}
+	sqlite3_finalize(stmt);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return store_fail(st, db, rc, what);
+	return 0;
+}
+
+int store_get_by_id(sqlite3 *db, const char *sql, int64_t id, store_row_fn row, struct arena *a, void **out,
+		    const char *not_found_reason, const char *noun, bbb_status *st)
+{
+	sqlite3_stmt *stmt;
+	int rc;
+
+	if (store_prepare(db, sql, &stmt, st) != 0)
+		return -1;
+	sqlite3_bind_int64(stmt, 1, id);
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW)
+		*out = row(stmt, a);
+	sqlite3_finalize(stmt);
+	if (rc == SQLITE_ROW)
+		return 0;
+	if (rc == SQLITE_DONE)
+		return status_fail(st, not_found_reason, "%s %lld does not exist", noun, (long long)id);
+	return store_fail(st, db, rc, noun);
+}
+
 int store_bind_text_or_null(sqlite3_stmt *stmt, int idx, const char *s)
 {
 	if (s == NULL || s[0] == '\0')

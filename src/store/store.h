@@ -94,6 +94,17 @@ int store_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **stmt, bbb_status 
 /* Text column as an arena string ("" for NULL). */
 struct arena;
 char *store_col_text(struct arena *a, sqlite3_stmt *stmt, int col);
+/* Turns the current row of a statement into a message from the arena. */
+typedef void *(*store_row_fn)(sqlite3_stmt *stmt, struct arena *a);
+/* Steps a prepared, bound statement whose LIMIT is limit + 1: *out gets up
+ * to `limit` rows (an arena array), *more (may be NULL) whether one more was
+ * there. Finalizes stmt. `what` names the query in errors. */
+int store_collect(sqlite3 *db, sqlite3_stmt *stmt, int limit, store_row_fn row, struct arena *a, void ***out, size_t *n,
+		  int *more, const char *what, bbb_status *st);
+/* Reads the row of `id` with sql (one parameter, the id): 0 and *out, else
+ * not_found_reason with "<noun> <id> does not exist". */
+int store_get_by_id(sqlite3 *db, const char *sql, int64_t id, store_row_fn row, struct arena *a, void **out,
+		    const char *not_found_reason, const char *noun, bbb_status *st);
 /* Binds text, or NULL when `s` is NULL or empty. */
 int store_bind_text_or_null(sqlite3_stmt *stmt, int idx, const char *s);
 /* Binds an integer, or NULL when v == 0. */

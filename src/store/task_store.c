@@ -13,7 +13,7 @@
 	"id, project_id, title, description, status, priority, coalesce(assignee_agent_id, 0), "                       \
 	"coalesce(parent_task_id, 0), coalesce(due_at, 0), created_at, updated_at, version"
 
-static Beebeebrain__V1__Task *task_row(sqlite3_stmt *stmt, struct arena *a)
+static void *task_row(sqlite3_stmt *stmt, struct arena *a)
 {
 	Beebeebrain__V1__Task *t = (Beebeebrain__V1__Task *)arena_message(a, &beebeebrain__v1__task__descriptor);
 	int status = 0;
@@ -69,21 +69,8 @@ int store_task_insert(sqlite3 *db, Beebeebrain__V1__Task *t, bbb_status *st)
 
 int store_task_get(sqlite3 *db, int64_t id, struct arena *a, Beebeebrain__V1__Task **out, bbb_status *st)
 {
-	sqlite3_stmt *stmt;
-	int rc;
-
-	if (store_prepare(db, "SELECT " TASK_COLS " FROM tasks WHERE id = ?", &stmt, st) != 0)
-		return -1;
-	sqlite3_bind_int64(stmt, 1, id);
-	rc = sqlite3_step(stmt);
-	if (rc == SQLITE_ROW)
-		*out = task_row(stmt, a);
-	sqlite3_finalize(stmt);
-	if (rc == SQLITE_ROW)
-		return 0;
-	if (rc == SQLITE_DONE)
-		return status_fail(st, "TASK_NOT_FOUND", "task %lld does not exist", (long long)id);
-	return store_fail(st, db, rc, "get task");
+	return store_get_by_id(db, "SELECT " TASK_COLS " FROM tasks WHERE id = ?", id, task_row, a, (void **)out,
+			       "TASK_NOT_FOUND", "task", st);
 }
 
 int store_task_list(sqlite3 *db, const struct task_filter *f, int64_t after_id, int limit, struct arena *a,
@@ -91,7 +78,6 @@ int store_task_list(sqlite3 *db, const struct task_filter *f, int64_t after_id, 
 {
 	sqlite3_stmt *stmt;
 	char status[32] = "";
-	int rc;
 
 	if (store_prepare(db,
 			  "SELECT " TASK_COLS " FROM tasks WHERE id > ?1 AND (?2 = 0 OR project_id = ?2) "
@@ -106,20 +92,7 @@ int store_task_list(sqlite3 *db, const struct task_filter *f, int64_t after_id, 
 	sqlite3_bind_text(stmt, 3, status, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(stmt, 4, f->tf_assignee_id);
 	sqlite3_bind_int(stmt, 5, limit + 1);
-	*out = arena_alloc(a, sizeof(**out) * (size_t)(limit + 1));
-	*n = 0;
-	*more = 0;
-	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-		if ((int)*n == limit) {
-			*more = 1;
-			break;
-		}
-		(*out)[(*n)++] = task_row(stmt, a);
-	}
-	sqlite3_finalize(stmt);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-		return store_fail(st, db, rc, "list tasks");
-	return 0;
+	return store_collect(db, stmt, limit, task_row, a, (void ***)out, n, more, "list tasks", st);
 }
 
 int store_agent_project(sqlite3 *db, int64_t id, int64_t *project_id, bbb_status *st)
