@@ -53,6 +53,8 @@
 #include <nng/protocol/reqrep0/req.h>
 
 #include <beebeebrain/client.h>
+
+#include "harness.h"
 #include <beebeebrain/v1/rpc.pb-c.h>
 
 #define BENCH_MAX_CLIENTS 8
@@ -70,16 +72,6 @@ struct bench_opts {
 	int bo_runs;
 	const char *bo_durability;
 	const char *bo_workers; /* NULL: the server's default */
-};
-
-/* The server child. */
-struct bench_server {
-	char bs_dir[PATH_MAX];
-	char bs_db[PATH_MAX];
-	char bs_log[PATH_MAX];
-	char bs_url[64];
-	char bs_events_url[64];
-	pid_t bs_pid;
 };
 
 /* The in-process echo baseline: one rep socket, contexts driven by aio
@@ -158,166 +150,31 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-static void sleep_ms(int ms)
-{
-	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
-
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		;
-}
 
 /* ---- the server child -------------------------------------------------- */
 
-/* Two distinct loopback ports that were free a moment ago. */
-static int free_ports(int ports[2])
+/* The real server, started by the integration tests' harness (temp dir,
+ * free ports, fork/exec, wait for health) with the chosen durability. */
+static int server_start(struct harness *h, const struct bench_opts *o)
 {
-	int fds[2] = {-1, -1}, rc = 0;
+	const char *args[6] = {"--durability", o->bo_durability, NULL, NULL, NULL};
 
-	for (int i = 0; i < 2 && rc == 0; i++) {
-		struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-		socklen_t len = sizeof(sa);
-
-		fds[i] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		if (fds[i] < 0 || bind(fds[i], (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
-		    getsockname(fds[i], (struct sockaddr *)&sa, &len) != 0)
-			rc = -1;
-		else
-			ports[i] = ntohs(sa.sin_port);
-	}
-	for (int i = 0; i < 2; i++)
-		if (fds[i] >= 0)
-			close(fds[i]);
-	return rc;
-}
-
-static int rm_one(const char *path, const struct stat *sb, int type, struct FTW *ftw)
-{
-	(void)sb;
-	(void)ftw;
-	return type == FTW_DP ? rmdir(path) : unlink(path);
-}
-
-static void server_dump_log(const struct bench_server *s)
-{
-	char buf[4096];
-	size_t n;
-	FILE *f = fopen(s->bs_log, "r");
-
-	if (f == NULL)
-		return;
-	while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
-		fwrite(buf, 1, n, stderr);
-	fclose(f);
-}
-
-static int server_healthy(const struct bench_server *s)
-{
-	struct bbb_client_options o = {.url = s->bs_url, .timeout_ms = 1000};
-	Beebeebrain__V1__CheckRequest req = BEEBEEBRAIN__V1__CHECK_REQUEST__INIT;
-	Beebeebrain__V1__CheckResponse *resp = NULL;
-	bbb_status st;
-	bbb_client *c = bbb_client_open(&o, &st);
-	int ok;
-
-	if (c == NULL)
-		return 0;
-	ok = bbb_health_check(c, &req, &resp, &st) == 0;
-	bbb_free(resp);
-	bbb_client_close(c);
-	return ok;
-}
-
-/* Everything the child needs is made before fork(): after it, only
- * async-signal-safe calls (nng's threads already run in this process). */
-static int server_start(struct bench_server *s, const struct bench_opts *o)
-{
-	const char *tmp = getenv("TMPDIR");
-	char *argv[16];
-	int ports[2], n = 0, wstatus;
-	pid_t parent = getpid();
-	uint64_t deadline;
-
-	memset(s, 0, sizeof(*s));
-	snprintf(s->bs_dir, sizeof(s->bs_dir), "%s/bbb-bench-XXXXXX", tmp != NULL && tmp[0] ? tmp : "/tmp");
-	if (mkdtemp(s->bs_dir) == NULL || free_ports(ports) != 0) {
-		fprintf(stderr, "rpc_bench: temp dir or port: %s\n", strerror(errno));
-		return -1;
-	}
-	snprintf(s->bs_db, sizeof(s->bs_db), "%.*s/bench.db", PATH_MAX - 16, s->bs_dir);
-	snprintf(s->bs_log, sizeof(s->bs_log), "%.*s/server.log", PATH_MAX - 16, s->bs_dir);
-	snprintf(s->bs_url, sizeof(s->bs_url), "tcp://127.0.0.1:%d", ports[0]);
-	snprintf(s->bs_events_url, sizeof(s->bs_events_url), "tcp://127.0.0.1:%d", ports[1]);
-
-	argv[n++] = (char *)o->bo_server;
-	argv[n++] = "serve";
-	argv[n++] = "--db";
-	argv[n++] = s->bs_db;
-	argv[n++] = "--rpc";
-	argv[n++] = s->bs_url;
-	argv[n++] = "--events";
-	argv[n++] = s->bs_events_url;
-	argv[n++] = "--durability";
-	argv[n++] = (char *)o->bo_durability;
 	if (o->bo_workers != NULL) {
-		argv[n++] = "--workers";
-		argv[n++] = (char *)o->bo_workers;
+		args[2] = "--workers";
+		args[3] = o->bo_workers;
 	}
-	argv[n] = NULL;
-
-	s->bs_pid = fork();
-	if (s->bs_pid < 0) {
-		fprintf(stderr, "rpc_bench: fork: %s\n", strerror(errno));
-		return -1;
-	}
-	if (s->bs_pid == 0) {
-		int in = open("/dev/null", O_RDONLY);
-		int log = open(s->bs_log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-
-		if (in < 0 || log < 0 || dup2(in, 0) < 0 || dup2(log, 1) < 0 || dup2(log, 2) < 0)
-			_exit(127);
-		prctl(PR_SET_PDEATHSIG, SIGTERM);
-		if (getppid() != parent)
-			_exit(127);
-		execv(argv[0], argv);
-		_exit(127);
-	}
-
-	deadline = now_ns() + (uint64_t)BENCH_READY_MS * 1000000u;
-	while (now_ns() < deadline) {
-		if (server_healthy(s))
-			return 0;
-		if (waitpid(s->bs_pid, &wstatus, WNOHANG) == s->bs_pid) {
-			fprintf(stderr, "rpc_bench: %s exited while starting; its log:\n", o->bo_server);
-			s->bs_pid = 0;
-			server_dump_log(s);
-			return -1;
-		}
-		sleep_ms(20);
-	}
-	fprintf(stderr, "rpc_bench: %s did not answer on %s within %d ms; its log:\n", o->bo_server, s->bs_url,
-		BENCH_READY_MS);
-	server_dump_log(s);
-	return -1;
+	return harness_start(h, o->bo_server, args);
 }
 
-/* SIGTERM, wait, remove the temp dir. Returns the exit status. */
-static int server_stop(struct bench_server *s)
+static int server_stop(struct harness *h)
 {
-	int wstatus = 0, code = -1;
+	int code = harness_stop(h);
 
-	if (s->bs_pid > 0) {
-		kill(s->bs_pid, SIGTERM);
-		if (waitpid(s->bs_pid, &wstatus, 0) == s->bs_pid)
-			code = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 128 + WTERMSIG(wstatus);
-		s->bs_pid = 0;
-	}
 	if (code != 0) {
 		fprintf(stderr, "rpc_bench: the server exited with status %d; its log:\n", code);
-		server_dump_log(s);
+		harness_dump_log(h);
 	}
-	if (s->bs_dir[0] != '\0')
-		nftw(s->bs_dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-	s->bs_dir[0] = '\0';
+	harness_cleanup(h);
 	return code;
 }
 
@@ -589,13 +446,13 @@ static int run_collect(struct bench_run *r, struct bench_result *res)
 
 /* Connections for one run: a fresh bbb_client, or a fresh req socket with a
  * context per thread, so no run inherits another's connection state. */
-static int run_connect(struct bench_run *r, const struct bench_server *s, const struct echo_server *es)
+static int run_connect(struct bench_run *r, const struct harness *s, const struct echo_server *es)
 {
 	bbb_status st;
 	int rv;
 
 	if (!r->br_case->bc_echo) {
-		struct bbb_client_options o = {.url = s->bs_url, .timeout_ms = BENCH_CALL_TIMEOUT_MS};
+		struct bbb_client_options o = {.url = s->h_url, .timeout_ms = BENCH_CALL_TIMEOUT_MS};
 
 		r->br_client = bbb_client_open(&o, &st);
 		if (r->br_client == NULL)
@@ -642,7 +499,7 @@ static void run_disconnect(struct bench_run *r)
 /* Runs one case once with `clients` threads for o->bo_seconds. `proto` holds
  * what every run shares (payload, ids); the rest is made here. */
 static int run_once(const struct bench_run *proto, const struct bench_case *c, int clients, const struct bench_opts *o,
-		    const struct bench_server *s, const struct echo_server *es, struct bench_result *res)
+		    const struct harness *s, const struct echo_server *es, struct bench_result *res)
 {
 	struct bench_run *r = calloc(1, sizeof(*r));
 	uint64_t start, warm_ns, len_ns = (uint64_t)(o->bo_seconds * 1e9);
@@ -687,9 +544,9 @@ out:
 /* ---- set-up, table, main ----------------------------------------------- */
 
 /* A project and BENCH_SEED_TASKS tasks for GetTask to read. */
-static int seed(const struct bench_server *s, struct bench_run *proto, int64_t *ids)
+static int seed(const struct harness *s, struct bench_run *proto, int64_t *ids)
 {
-	struct bbb_client_options o = {.url = s->bs_url, .timeout_ms = BENCH_CALL_TIMEOUT_MS};
+	struct bbb_client_options o = {.url = s->h_url, .timeout_ms = BENCH_CALL_TIMEOUT_MS};
 	Beebeebrain__V1__CreateProjectRequest preq = BEEBEEBRAIN__V1__CREATE_PROJECT_REQUEST__INIT;
 	Beebeebrain__V1__CreateProjectResponse *presp;
 	bbb_status st;
@@ -814,7 +671,7 @@ int main(int argc, char **argv)
 	char server_path[PATH_MAX];
 	struct bench_opts o = {0};
 	struct bench_run proto = {0};
-	struct bench_server s;
+	struct harness s;
 	struct echo_server es;
 	uint8_t *payload;
 	int rc, failed = 0, progress = isatty(STDERR_FILENO);
