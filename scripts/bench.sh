@@ -13,10 +13,11 @@ cd "$(dirname "$0")/.."
 
 ./scripts/install-deps.sh
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBBB_SANITIZE=OFF >/dev/null
-cmake --build build -j"$(nproc)" --target beebeebrain rpc_bench events_bench >&2
+cmake --build build -j"$(nproc)" --target beebeebrain rpc_bench events_bench runtime_bench >&2
 case "${1:-all}" in
   rpc) shift; exec build/rpc_bench --server build/beebeebrain "$@" ;;
   events) shift; exec build/events_bench --server build/beebeebrain "$@" ;;
+  runtime) shift; exec build/runtime_bench --server build/beebeebrain "$@" ;;
   all) build/rpc_bench --server build/beebeebrain; echo; exec build/events_bench --server build/beebeebrain ;;
   *) echo "usage: scripts/bench.sh [rpc|events|all] [ARGS]" >&2; exit 2 ;;
 esac

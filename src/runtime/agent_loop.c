@@ -12,7 +12,10 @@
  *   2. apply every decision in ONE write transaction: the run_attempts row
  *      of each call, usage and cost, run and task status changes with their
  *      events, inbox items, log lines and alerts;
- *   3. after the commit, submit the next turns and forget finished runs.
+ *   3. after the commit, submit the next turns and forget finished runs. A
+ *      next turn is a call like any other: while its endpoint's breaker is
+ *      open it waits, parked with its conversation, until the breaker lets
+ *      it through (rt_unpark, each dispatcher tick) or the run is aborted.
  */
 #include <jansson.h>
 #include <stdio.h>
@@ -56,6 +59,7 @@ struct rt_outcome {
 	char *o_output; /* malloc'd or NULL */
 	int64_t o_next_retry_at;
 	task_status o_task_to; /* 0: the run outcome's mapping */
+	int o_keep_task; /* an aborted call: the task's status is the operator's, not the run's */
 	char *o_input_title; /* an await_user_input item to open (malloc'd) */
 	char *o_input_content;
 	char *o_denied_path; /* WORKSPACE_PERMISSION_DENIED: the path */
@@ -260,6 +264,69 @@ static int rt_call(struct runtime *rt, struct rt_run *r)
 int rt_run_first_call(struct runtime *rt, struct rt_run *r)
 {
 	return rt_call(rt, r);
+}
+
+/* May a call of this run go now? Takes the breaker's admission for it. */
+static int rt_breaker_admits(struct rt_run *r)
+{
+	enum breaker_admit admit;
+
+	if (strcmp(r->r_provider, "echo") == 0)
+		return 1;
+	admit = breaker_allow(&r->r_ep->ep_breaker, clock_mono_ms());
+	if (admit == BREAKER_DENIED)
+		return 0;
+	r->r_admit = admit;
+	return 1;
+}
+
+/* The next turn of a conversation: while the endpoint's breaker is open no
+ * call is made (SPEC section 6), so the run keeps its conversation and waits,
+ * parked, until rt_unpark finds the breaker letting it through. */
+static int rt_next_turn(struct runtime *rt, struct rt_run *r)
+{
+	if (!rt_breaker_admits(r)) {
+		r->r_parked = 1;
+		return 0;
+	}
+	return rt_call(rt, r);
+}
+
+void rt_unpark(struct runtime *rt)
+{
+	struct rt_run *r = rt->rt_runs, *next;
+
+	for (; r != NULL; r = next) {
+		next = r->r_next;
+		if (!r->r_parked || r->r_abort != RT_ABORT_NONE || !rt_breaker_admits(r))
+			continue;
+		r->r_parked = 0;
+		if (rt_call(rt, r) != 0) {
+			/* Out of memory: the run stays `running` and is resumed at the next start. */
+			rt_unlink_run(rt, r);
+			rt_run_free(r);
+		}
+	}
+}
+
+void rt_abort_call(struct runtime *rt, struct rt_run *r)
+{
+	struct rt_completion *c;
+
+	if (r->r_http_id != 0) {
+		http_loop_cancel(rt->rt_http, r->r_http_id);
+		return;
+	}
+	if (!r->r_parked || (c = calloc(1, sizeof(*c))) == NULL)
+		return; /* a local answer is already on its way */
+	r->r_parked = 0;
+	c->c_run = r;
+	c->c_outcome = HTTP_OUTCOME_CANCELLED;
+	c->c_body = strdup("");
+	c->c_retry_after_ms = -1;
+	c->c_ended = clock_now_ms();
+	c->c_no_call = 1;
+	rt_post(rt, c);
 }
 
 /* ---- tools ---------------------------------------------------------------- */
@@ -496,7 +563,7 @@ static void rt_decide(struct runtime *rt, struct rt_batch *b, struct rt_completi
 	r->r_http_id = 0;
 	beebeebrain__v1__run_attempt__init(&o->o_attempt);
 	o->o_attempt.run_id = r->r_id;
-	o->o_attempt.n = ++r->r_attempt_n;
+	o->o_attempt.n = c->c_no_call ? 0 : ++r->r_attempt_n;
 	o->o_attempt.started_at_ms = r->r_call_started;
 	o->o_attempt.ended_at_ms = c->c_ended;
 	o->o_attempt.http_status = (int32_t)c->c_status;
@@ -513,7 +580,12 @@ static void rt_decide(struct runtime *rt, struct rt_batch *b, struct rt_completi
 						   : r->r_abort == RT_ABORT_SHUTDOWN ? "SHUTTING_DOWN"
 										     : "TASK_CANCELLED");
 		o->o_to = r->r_abort == RT_ABORT_CANCELLED ? R(CANCELLED) : R(INTERRUPTED);
-		o->o_task_to = r->r_abort == RT_ABORT_SHUTDOWN ? T(RUNNING) : 0;
+		/* The pause or cancel that aborted the call has already moved the
+		 * task, and the operator may have moved it again since (a resume
+		 * right after the pause): mapping the run's outcome onto the task
+		 * would undo that, e.g. leave a resumed task blocked for good. An
+		 * interrupted run of a running task is simply due again. */
+		o->o_keep_task = 1;
 		if (!echo)
 			breaker_record(&r->r_ep->ep_breaker, clock_mono_ms(), r->r_admit, BREAKER_ABANDONED);
 		if (c->c_have_reply)
@@ -555,7 +627,7 @@ static void rt_decide(struct runtime *rt, struct rt_batch *b, struct rt_completi
 			rt_schedule_release(rt, r->r_ep);
 		}
 	}
-	r->r_admit = BREAKER_ADMITTED; /* later turns of this run are ordinary calls */
+	r->r_admit = BREAKER_ADMITTED; /* a next turn takes its own admission (rt_next_turn) */
 
 	if (cls.rc_code == NULL && have_reply) {
 		struct pricing_cost pc;
@@ -599,10 +671,13 @@ static void rt_decide(struct runtime *rt, struct rt_batch *b, struct rt_completi
 		provider_reply_free(&reply);
 
 	/* A failed call: retry with backoff, or fail the run. */
+	if (cls.rc_code == NULL)
+		cls.rc_code = "LLM_PROTOCOL_ERROR"; /* a 2xx whose answer could not be used */
 	struct retry_decision d;
 	struct retry_state rs = {
 		.rs_attempt = r->r_retry_count + 1,
-		.rs_protocol_errors = r->r_protocol_errors + (strcmp(cls.rc_code, "LLM_PROTOCOL_ERROR") == 0),
+		.rs_protocol_errors =
+			r->r_protocol_errors + (cls.rc_code != NULL && strcmp(cls.rc_code, "LLM_PROTOCOL_ERROR") == 0),
 		.rs_retry_after_ms = c->c_retry_after_ms,
 	};
 	char detail[300] = "";
@@ -730,7 +805,7 @@ static int rt_finish(struct taskop_ctx *c, const struct rt_outcome *o, bbb_statu
 		return -1;
 	if (store_task_get(c->o_db, r->r_task_id, c->o_arena, &task, st) != 0)
 		return -1;
-	to_task = o->o_task_to != 0 ? o->o_task_to : task_status_after_run(o->o_to);
+	to_task = o->o_keep_task ? 0 : o->o_task_to != 0 ? o->o_task_to : task_status_after_run(o->o_to);
 	if (to_task != 0 && to_task != task->status && task_transition_allowed(task->status, to_task) &&
 	    taskop_set_status(c, task, to_task, st) != 0)
 		return -1;
@@ -774,7 +849,8 @@ static int rt_apply_one(struct taskop_ctx *c, struct rt_outcome *o, bbb_status *
 {
 	const struct rt_run *r = o->o_run;
 
-	if (store_attempt_insert(c->o_db, &o->o_attempt, st) != 0 || rt_usage(c, o, st) != 0)
+	/* n == 0: no call was made (an aborted parked turn), so no attempt row. */
+	if ((o->o_attempt.n > 0 && store_attempt_insert(c->o_db, &o->o_attempt, st) != 0) || rt_usage(c, o, st) != 0)
 		return -1;
 	for (int i = 0; i < o->o_n_logs; i++)
 		if (rt_log(c, r, o->o_logs[i].level, o->o_logs[i].message, st) != 0)
@@ -937,7 +1013,7 @@ void rt_apply_completions(struct runtime *rt, struct rt_completion *list)
 	while (b.b_outcomes != NULL) {
 		struct rt_outcome *o = b.b_outcomes;
 		b.b_outcomes = o->o_next_outcome;
-		if (o->o_next == RT_CONTINUE && rt_call(rt, o->o_run) == 0) {
+		if (o->o_next == RT_CONTINUE && rt_next_turn(rt, o->o_run) == 0) {
 			rt_outcome_free(o);
 			continue;
 		}

@@ -52,7 +52,8 @@ void runtime_options_from_env(struct runtime_options *o)
 	o->ro_idle_timeout_ms = env_int("BEEBEEBRAIN_IDLE_TIMEOUT_S", 600) * 1000;
 	o->ro_cost_threshold_micros = cost != NULL ? (int64_t)(strtod(cost, NULL) * 1e6) : 0;
 	o->ro_pricing_path = getenv("BEEBEEBRAIN_PRICING");
-	o->ro_paused = getenv("BEEBEEBRAIN_RUNTIME") != NULL && strcmp(getenv("BEEBEEBRAIN_RUNTIME"), "off") == 0;
+	const char *runtime = getenv("BEEBEEBRAIN_RUNTIME");
+	o->ro_paused = runtime != NULL && strcmp(runtime, "off") == 0;
 }
 
 uint64_t rt_random(struct runtime *rt)
@@ -371,8 +372,7 @@ static void rt_check_changes(struct runtime *rt)
 			if (strcmp(task_status, "running") == 0)
 				continue;
 			r->r_abort = strcmp(task_status, "blocked") == 0 ? RT_ABORT_PAUSED : RT_ABORT_CANCELLED;
-			if (r->r_http_id != 0)
-				http_loop_cancel(rt->rt_http, r->r_http_id);
+			rt_abort_call(rt, r);
 		}
 	}
 	sqlite3_finalize(stmt);
@@ -479,11 +479,11 @@ static void *rt_main(void *arg)
 			for (struct rt_run *r = rt->rt_runs; r != NULL; r = r->r_next)
 				if (r->r_abort == RT_ABORT_NONE) {
 					r->r_abort = RT_ABORT_SHUTDOWN;
-					if (r->r_http_id != 0)
-						http_loop_cancel(rt->rt_http, r->r_http_id);
+					rt_abort_call(rt, r);
 				}
 		} else if (!rt->rt_opt.ro_paused) {
 			int64_t now = clock_mono_ms();
+			rt_unpark(rt);
 			rt_dispatch_due(rt);
 			if (rt->rt_opt.ro_autorun && now >= rt->rt_next_autorun) {
 				rt_autorun(rt);

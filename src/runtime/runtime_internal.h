@@ -44,6 +44,7 @@ struct rt_run {
 	struct rt_endpoint *r_ep;
 	enum breaker_admit r_admit;
 	uint64_t r_http_id; /* 0 when no call is in flight */
+	int r_parked; /* its next turn waits for the endpoint's breaker: no call in flight */
 	int64_t r_call_started; /* wall ms */
 	enum rt_abort r_abort;
 	struct rt_run *r_next;
@@ -60,6 +61,7 @@ struct rt_completion {
 	int64_t c_ended; /* wall ms */
 	struct provider_reply c_reply; /* echo: the answer itself */
 	int c_have_reply;
+	int c_no_call; /* nothing was sent (a parked turn was aborted): no attempt row */
 	struct rt_completion *c_next;
 };
 
@@ -89,6 +91,11 @@ struct runtime {
 
 /* agent_loop.c: the life of a run once started. */
 int rt_run_first_call(struct runtime *rt, struct rt_run *r);
+/* Aborts what a run waits for (r_abort is set): its HTTP call, or its parked
+ * turn; the completion comes back like any other. */
+void rt_abort_call(struct runtime *rt, struct rt_run *r);
+/* Makes the parked turns whose breaker lets them through now. */
+void rt_unpark(struct runtime *rt);
 void rt_apply_completions(struct runtime *rt, struct rt_completion *list);
 void rt_run_free(struct rt_run *r);
 void rt_unlink_run(struct runtime *rt, struct rt_run *r);
