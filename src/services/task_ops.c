@@ -7,6 +7,7 @@
 
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 
@@ -199,6 +200,17 @@ static char *taskop_make_key(struct arena *a)
 	return arena_printf(a, "auto-%016" PRIx64, v);
 }
 
+/* The call timeout of a run that asks for none: the server's
+ * BEEBEEBRAIN_LLM_TIMEOUT_S (1..600, SPEC section 10), else 90 s. It is
+ * stored on the run, so `run get` shows what the runtime will use. */
+static int taskop_default_timeout_s(void)
+{
+	const char *v = getenv("BEEBEEBRAIN_LLM_TIMEOUT_S");
+	int s = v != NULL ? atoi(v) : 0;
+
+	return s >= 1 && s <= RUN_MAX_TIMEOUT_S ? s : RUN_DEFAULT_TIMEOUT_S;
+}
+
 int taskop_queue_run(const struct taskop_ctx *c, int64_t task_id, const struct run_request *rq,
 		     Beebeebrain__V1__TaskRun **run_out, Beebeebrain__V1__Task **task_out, bbb_status *st)
 {
@@ -245,7 +257,7 @@ int taskop_queue_run(const struct taskop_ctx *c, int64_t task_id, const struct r
 	r->prompt = (char *)rq->rr_prompt;
 	r->system_prompt = (char *)rq->rr_system_prompt;
 	r->max_turns = rq->rr_max_turns != 0 ? rq->rr_max_turns : RUN_DEFAULT_MAX_TURNS;
-	r->timeout_seconds = rq->rr_timeout_s != 0 ? rq->rr_timeout_s : RUN_DEFAULT_TIMEOUT_S;
+	r->timeout_seconds = rq->rr_timeout_s != 0 ? rq->rr_timeout_s : taskop_default_timeout_s();
 	r->provider = (char *)provider;
 	r->model = (char *)model;
 	if (store_run_next_attempt(c->o_db, task_id, &r->attempt, st) != 0 || store_run_insert(c->o_db, r, st) != 0)

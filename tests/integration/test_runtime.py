@@ -57,8 +57,6 @@ def test_timeout_schedules_a_retry_that_succeeds_and_raises_llm_timeout(rt):
     assert rt.task_status(task_id) == "review"
 
 
-@pytest.mark.xfail(strict=True, reason="RunTask stores timeout_seconds 90 when none is given (services/task_ops.c), "
-                                        "so the runtime never falls back to BEEBEEBRAIN_LLM_TIMEOUT_S")
 def test_server_call_timeout_applies_to_runs_without_their_own(start_runtime):
     rt = start_runtime(BEEBEEBRAIN_LLM_TIMEOUT_S="1")
     rt.fake.script([{"delay_ms": 2500}])
