@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "common/clock.h"
+#include "common/dbuf.h"
 #include "common/enum_text.h"
 #include "common/pbjson.h"
 
@@ -221,9 +222,13 @@ static void cli_field_text(const ProtobufCMessage *m, const ProtobufCFieldDescri
 		size_t count = *(const size_t *)((const char *)m + f->quantifier_offset);
 		if (f->type == PROTOBUF_C_TYPE_STRING) {
 			char *const *v = *(char *const *const *)p;
-			size_t used = 0;
-			for (size_t i = 0; i < count && used < n; i++)
-				used += (size_t)snprintf(buf + used, n - used, "%s%s", i ? "," : "", v[i]);
+			struct dbuf b;
+			dbuf_init(&b, n - 1);
+			for (size_t i = 0; i < count; i++)
+				if (dbuf_printf(&b, "%s%s", i ? "," : "", v[i]) != 0)
+					break;
+			memcpy(buf, dbuf_str(&b), dbuf_len(&b) + 1);
+			dbuf_free(&b);
 		} else {
 			snprintf(buf, n, "[%zu]", count);
 		}

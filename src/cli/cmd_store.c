@@ -15,6 +15,7 @@
 #include "cli/cli.h"
 #include "common/clock.h"
 #include "common/status.h"
+#include "common/xalloc.h"
 #include "store/backup.h"
 #include "store/lockfile.h"
 #include "store/migrate.h"
@@ -49,18 +50,18 @@ static int migrate_status_local(sqlite3 *db, Beebeebrain__V1__MigrationStatusRes
 
 	if (migrate_status(db, &set, rows, 64, &n, &state, st) != 0)
 		return -1;
-	r = calloc(1, sizeof(*r));
+	r = xcalloc(1, sizeof(*r));
 	beebeebrain__v1__migration_status_response__init(r);
 	r->current_version = state.current;
 	r->latest_version = state.latest;
-	r->migrations = calloc((size_t)(n > 0 ? n : 1), sizeof(*r->migrations));
+	r->migrations = xcalloc((size_t)(n > 0 ? n : 1), sizeof(*r->migrations));
 	r->n_migrations = (size_t)n;
 	for (int i = 0; i < n; i++) {
-		Beebeebrain__V1__Migration *m = calloc(1, sizeof(*m));
+		Beebeebrain__V1__Migration *m = xcalloc(1, sizeof(*m));
 		beebeebrain__v1__migration__init(m);
 		m->version = rows[i].version;
-		m->name = strdup(rows[i].name);
-		m->checksum = strdup(rows[i].checksum);
+		m->name = xstrdup(rows[i].name);
+		m->checksum = xstrdup(rows[i].checksum);
 		m->applied = rows[i].applied;
 		m->applied_at_ms = rows[i].applied_at_ms;
 		r->migrations[i] = m;
@@ -172,11 +173,11 @@ static int backup_local(const char *db_path, const char *out, Beebeebrain__V1__B
 	store_conn_close(db);
 	if (rc != 0)
 		return -1;
-	*resp = calloc(1, sizeof(**resp));
+	*resp = xcalloc(1, sizeof(**resp));
 	beebeebrain__v1__backup_response__init(*resp);
-	(*resp)->path = strdup(path);
+	(*resp)->path = xstrdup(path);
 	(*resp)->size_bytes = size;
-	(*resp)->integrity = strdup(integrity);
+	(*resp)->integrity = xstrdup(integrity);
 	return 0;
 }
 

@@ -3,11 +3,13 @@
  * main() strips the global client options (--rpc URL, -o json), finds the
  * command group and hands it the rest. Each group lives in cmd_<group>.c.
  */
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli.h"
+#include "common/xalloc.h"
 
 static const char cli_overview[] =
 	"beebeebrain " BBB_VERSION " - runs a team of LLM agents on a project's tasks\n"
@@ -128,6 +130,8 @@ int main(int argc, char **argv)
 	const struct cli_command *cmd = NULL;
 	int rc;
 
+	/* One allocation policy (common/xalloc.h), jansson's included. */
+	json_set_alloc_funcs(xmalloc, free);
 	if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
 		fputs(cli_overview, argc < 2 ? stderr : stdout);
 		return argc < 2 ? CLI_USAGE : CLI_OK;

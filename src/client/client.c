@@ -55,6 +55,8 @@
 
 #include <beebeebrain/v1/rpc.pb-c.h>
 
+#include "common/xalloc.h"
+
 #define CLIENT_DEFAULT_URL "tcp://127.0.0.1:7420"
 #define CLIENT_DEFAULT_TIMEOUT_MS 30000u
 /* Replies (task lists, logs) can be big; the server bounds requests itself. */
@@ -222,23 +224,15 @@ bbb_client *bbb_client_open(const struct bbb_client_options *opts, bbb_status *s
 	if (key == NULL)
 		key = client_env("BEEBEEBRAIN_API_KEY");
 
-	c = calloc(1, sizeof(*c));
-	if (c == NULL) {
-		client_fail(st, BBB_INTERNAL, "INTERNAL_ERROR", "out of memory");
-		return NULL;
-	}
+	c = xcalloc(1, sizeof(*c));
 	if (pthread_mutex_init(&c->c_lock, NULL) != 0) {
 		free(c);
 		client_fail(st, BBB_INTERNAL, "INTERNAL_ERROR", "pthread_mutex_init failed");
 		return NULL;
 	}
 	c->c_timeout_ms = opts != NULL && opts->timeout_ms > 0 ? opts->timeout_ms : CLIENT_DEFAULT_TIMEOUT_MS;
-	c->c_url = strdup(url);
-	c->c_api_key = key != NULL && key[0] != '\0' ? strdup(key) : NULL;
-	if (c->c_url == NULL || (key != NULL && key[0] != '\0' && c->c_api_key == NULL)) {
-		client_fail(st, BBB_INTERNAL, "INTERNAL_ERROR", "out of memory");
-		goto fail;
-	}
+	c->c_url = xstrdup(url);
+	c->c_api_key = key != NULL && key[0] != '\0' ? xstrdup(key) : NULL;
 	if (client_connect(c, st) != 0)
 		goto fail;
 	return c;
@@ -327,9 +321,7 @@ static int client_pack_request(const bbb_client *c, const ProtobufCServiceDescri
 				   strerror(errno));
 
 	len = protobuf_c_message_get_packed_size(req);
-	payload = malloc(len > 0 ? len : 1);
-	if (payload == NULL)
-		return client_fail(st, BBB_INTERNAL, "INTERNAL_ERROR", "out of memory packing %zu bytes", len);
+	payload = xmalloc(len > 0 ? len : 1);
 	protobuf_c_message_pack(req, payload);
 
 	env.method = full_name;

@@ -19,6 +19,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/xalloc.h"
+
 #define SUB_HEARTBEAT "sys.heartbeat"
 #define SUB_REPLAY_LIMIT 1000
 
@@ -48,11 +50,7 @@ static int sub_push(bbb_subscriber *s, Beebeebrain__V1__Event *ev)
 {
 	if (s->s_qlen == s->s_qcap) {
 		size_t cap = s->s_qcap ? 2 * s->s_qcap : 256;
-		Beebeebrain__V1__Event **q = malloc(cap * sizeof(*q));
-		if (q == NULL) {
-			bbb_free(ev);
-			return -1;
-		}
+		Beebeebrain__V1__Event **q = xmalloc(cap * sizeof(*q));
 		for (size_t i = 0; i < s->s_qlen; i++)
 			q[i] = s->s_q[(s->s_qhead + i) % s->s_qcap];
 		free(s->s_q);
@@ -239,11 +237,9 @@ bbb_subscriber *bbb_subscriber_open(const struct bbb_subscriber_options *o, bbb_
 	}
 	if (sub_url(o, url, sizeof(url), st) != 0)
 		return NULL;
-	s = calloc(1, sizeof(*s));
-	if (s == NULL)
-		return NULL;
+	s = xcalloc(1, sizeof(*s));
 	s->s_client = o->client;
-	s->s_prefix = strdup(o->type_prefix != NULL ? o->type_prefix : "");
+	s->s_prefix = xstrdup(o->type_prefix != NULL ? o->type_prefix : "");
 	s->s_project_id = o->project_id;
 	if ((rv = nng_sub0_open(&s->s_sock)) != 0) {
 		sub_fail(st, BBB_INTERNAL, "INTERNAL_ERROR", "cannot open a sub socket", rv);

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/xalloc.h"
+
 #define ARENA_BLOCK_MIN (16 * 1024)
 
 struct arena_block {
@@ -58,11 +60,7 @@ void *arena_alloc(struct arena *a, size_t size)
 		size = align;
 	if (b == NULL || b->b_size - b->b_used < size) {
 		size_t cap = size > ARENA_BLOCK_MIN ? size : ARENA_BLOCK_MIN;
-		b = malloc(sizeof(*b) + cap);
-		if (b == NULL) {
-			fprintf(stderr, "beebeebrain: out of memory (%zu bytes)\n", cap);
-			abort();
-		}
+		b = xmalloc(sizeof(*b) + cap);
 		b->b_size = cap;
 		b->b_used = 0;
 		b->b_next = a->a_head;

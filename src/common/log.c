@@ -10,6 +10,7 @@
 
 #include "common/clock.h"
 #include "common/redact.h"
+#include "common/xalloc.h"
 
 static enum log_level log_min = LOG_INFO;
 static int log_text;
@@ -42,8 +43,7 @@ void log_at(enum log_level level, const char *logger, const struct log_ctx *ctx,
 	clock_format_rfc3339(clock_now_ms(), ts, sizeof(ts));
 
 	if (log_text) {
-		if (asprintf(&line, "%s %-7s %s: %s\n", ts, log_level_names[level], logger, msg) < 0)
-			return;
+		line = xasprintf("%s %-7s %s: %s\n", ts, log_level_names[level], logger, msg);
 	} else {
 		json_t *o = json_object();
 		json_object_set_new(o, "ts", json_string(ts));
@@ -60,10 +60,8 @@ void log_at(enum log_level level, const char *logger, const struct log_ctx *ctx,
 		json_decref(o);
 		if (s == NULL)
 			return;
-		int rc = asprintf(&line, "%s\n", s);
+		line = xasprintf("%s\n", s);
 		free(s);
-		if (rc < 0)
-			return;
 	}
 	if (write(STDERR_FILENO, line, strlen(line)) < 0) {
 		/* Nowhere left to report a failed log write. */

@@ -25,6 +25,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/xalloc.h"
+
 /* Python switches a double to exponent form from 1e16 on. */
 #define PBJSON_PLAIN_DIGITS 16
 #define PBJSON_MAX_DIGITS 17
@@ -105,7 +107,7 @@ static json_t *pbjson_base64(const ProtobufCBinaryData *b)
 	if (len > SIZE_MAX / 4 * 3 - 3)
 		return NULL;
 	out_len = (len + 2) / 3 * 4;
-	out = malloc(out_len + 1);
+	out = xmalloc(out_len + 1);
 	if (!out)
 		return NULL;
 	for (i = 0; i + 2 < len; i += 3) {

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "common/status.h"
+#include "common/xalloc.h"
 
 static int task_edge_cmp(const void *a, const void *b)
 {
@@ -47,13 +48,9 @@ int task_graph_reaches(const struct task_edge *edges, size_t n, int64_t start, i
 		return 1;
 	if (n == 0)
 		return 0;
-	e = malloc(n * sizeof(*e));
-	seen = calloc(n, 1);
-	stack = malloc((n + 1) * sizeof(*stack));
-	if (e == NULL || seen == NULL || stack == NULL) {
-		found = -1;
-		goto out;
-	}
+	e = xmalloc(n * sizeof(*e));
+	seen = xcalloc(n, 1);
+	stack = xmalloc((n + 1) * sizeof(*stack));
 	memcpy(e, edges, n * sizeof(*e));
 	qsort(e, n, sizeof(*e), task_edge_cmp);
 	/* Each edge pushes at most once (a node's run of edges is walked once),
@@ -87,18 +84,13 @@ out:
 
 int task_graph_check_new_edge(const struct task_edge *edges, size_t n, int64_t task, int64_t on, bbb_status *st)
 {
-	int r;
-
 	if (task == on)
 		return status_fail(st, "INVALID_TASK_DEPENDENCY", "task %lld cannot depend on itself", (long long)task);
 	for (size_t i = 0; i < n; i++)
 		if (edges[i].e_from == task && edges[i].e_to == on)
 			return status_fail(st, "INVALID_TASK_DEPENDENCY", "task %lld already depends on task %lld",
 					   (long long)task, (long long)on);
-	r = task_graph_reaches(edges, n, on, task);
-	if (r < 0)
-		return status_fail(st, "INTERNAL_ERROR", "out of memory checking the dependency graph");
-	if (r > 0)
+	if (task_graph_reaches(edges, n, on, task))
 		return status_fail(st, "INVALID_TASK_DEPENDENCY",
 				   "task %lld already depends on task %lld (directly or through others): "
 				   "the dependency would make a cycle",

@@ -22,13 +22,13 @@ struct task_edge {
 };
 
 /* 1 when a path of edges leads from `start` to `target` (start == target
- * counts), 0 when none does, -1 when out of memory. */
+ * counts), 0 when none does. */
 int task_graph_reaches(const struct task_edge *edges, size_t n, int64_t start, int64_t target);
 
 /* Whether `task` may get a dependency on `on`, given the existing edges of
  * the project: INVALID_TASK_DEPENDENCY for a self-edge, a pair that exists
  * already, or an edge that closes a cycle (the message names the cycle's
- * ends). INTERNAL_ERROR when out of memory. */
+ * ends). */
 int task_graph_check_new_edge(const struct task_edge *edges, size_t n, int64_t task, int64_t on, bbb_status *st);
 
 /* The readiness rule: a todo task whose parent (when it has one) and every

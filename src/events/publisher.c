@@ -13,6 +13,7 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/status.h"
+#include "common/xalloc.h"
 #include "store/event_store.h"
 
 #define PUBLISH_BATCH 1000
@@ -36,10 +37,8 @@ static void publisher_send(struct publisher *p, const Beebeebrain__V1__Event *ev
 	nng_msg *msg;
 	int rv;
 
-	if (nng_msg_alloc(&msg, tlen + 1 + plen) != 0) {
-		log_error("events", "out of memory publishing event %lld", (long long)ev->id);
-		return;
-	}
+	if (nng_msg_alloc(&msg, tlen + 1 + plen) != 0)
+		xalloc_oom(tlen + 1 + plen);
 	memcpy(nng_msg_body(msg), ev->event_type, tlen + 1);
 	beebeebrain__v1__event__pack(ev, (uint8_t *)nng_msg_body(msg) + tlen + 1);
 	if ((rv = nng_sendmsg(p->p_sock, msg, 0)) != 0) {
@@ -134,12 +133,10 @@ static void *publisher_main(void *arg)
 
 int publisher_start(struct publisher **out, struct store *s, const struct publisher_options *o, bbb_status *st)
 {
-	struct publisher *p = calloc(1, sizeof(*p));
+	struct publisher *p = xcalloc(1, sizeof(*p));
 	pthread_condattr_t attr;
 	int rv;
 
-	if (p == NULL)
-		return status_fail(st, "INTERNAL_ERROR", "out of memory");
 	p->p_heartbeat_ms = o->heartbeat_ms > 0 ? o->heartbeat_ms : 1000;
 	if ((rv = nng_pub0_open(&p->p_sock)) != 0) {
 		free(p);

@@ -8,6 +8,7 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/status.h"
+#include "common/xalloc.h"
 #include "store/event_store.h"
 
 #define RETENTION_BATCH 5000
@@ -83,11 +84,9 @@ static void *retention_main(void *arg)
 
 int retention_start(struct retention **out, struct store *s, int64_t retention_ms, bbb_status *st)
 {
-	struct retention *r = calloc(1, sizeof(*r));
+	struct retention *r = xcalloc(1, sizeof(*r));
 	pthread_condattr_t attr;
 
-	if (r == NULL)
-		return status_fail(st, "INTERNAL_ERROR", "out of memory");
 	r->r_store = s;
 	r->r_retention_ms = retention_ms;
 	r->r_interval_ms = retention_ms / 10;

@@ -14,6 +14,7 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/status.h"
+#include "common/xalloc.h"
 #include "rpc/reply_cache.h"
 
 #define RPC_REPLY_CACHE_ENTRIES 8192
@@ -36,21 +37,19 @@ struct rpc_dispatcher {
 struct rpc_dispatcher *rpc_dispatcher_new(const struct rpc_service *const *services, size_t n_services,
 					  const char *api_key, void *env)
 {
-	struct rpc_dispatcher *d = calloc(1, sizeof(*d));
+	struct rpc_dispatcher *d = xcalloc(1, sizeof(*d));
 
-	if (d == NULL)
-		return NULL;
-	d->d_services = calloc(n_services, sizeof(*d->d_services));
+	d->d_services = xcalloc(n_services, sizeof(*d->d_services));
 	d->d_n = n_services;
 	d->d_env = env;
-	d->d_api_key = api_key != NULL && api_key[0] != '\0' ? strdup(api_key) : NULL;
+	d->d_api_key = api_key != NULL && api_key[0] != '\0' ? xstrdup(api_key) : NULL;
 	d->d_cache = reply_cache_new(RPC_REPLY_CACHE_ENTRIES, RPC_REPLY_CACHE_TTL_MS);
 	for (size_t i = 0; i < n_services; i++) {
 		const struct rpc_service *svc = services[i];
 		struct rpc_bound_service *b = &d->d_services[i];
 
 		b->b_svc = svc;
-		b->b_by_index = calloc(svc->s_desc->n_methods, sizeof(*b->b_by_index));
+		b->b_by_index = xcalloc(svc->s_desc->n_methods, sizeof(*b->b_by_index));
 		for (size_t m = 0; m < svc->s_n_methods; m++) {
 			const ProtobufCMethodDescriptor *md =
 				protobuf_c_service_descriptor_get_method_by_name(svc->s_desc, svc->s_methods[m].m_name);
@@ -181,11 +180,7 @@ static void rpc_pack_reply(const bbb_status *st, const char *trace_id, const Pro
 		protobuf_c_message_pack(resp, r.payload.data);
 	}
 	*out_len = beebeebrain__v1__rpc_response__get_packed_size(&r);
-	*out = malloc(*out_len > 0 ? *out_len : 1);
-	if (*out == NULL) {
-		log_error("rpc", "out of memory packing a reply of %zu bytes", *out_len);
-		abort();
-	}
+	*out = xmalloc(*out_len > 0 ? *out_len : 1);
 	beebeebrain__v1__rpc_response__pack(&r, *out);
 }
 
@@ -278,24 +273,22 @@ void rpc_deferred_free(struct rpc_deferred *df)
 	free(df);
 }
 
-/* Moves a deferred call out of its arena into a rpc_deferred of its own. */
+/* Moves a deferred call out of its arena into a rpc_deferred of its own
+ * (the caller frees it with rpc_deferred_free). */
 static struct rpc_deferred *rpc_defer_take(struct rpc_dispatcher *d, const struct rpc_call *call,
 					   const ProtobufCMethodDescriptor *md, const char *cache_key)
 {
-	struct rpc_deferred *df = calloc(1, sizeof(*df));
+	struct rpc_deferred *df = xcalloc(1, sizeof(*df));
 	int64_t cap = clock_mono_ms() + RPC_DEFER_MAX_MS;
 
-	if (df == NULL || (df->df_arg = malloc(call->c_defer_len ? call->c_defer_len : 1)) == NULL) {
-		free(df);
-		return NULL;
-	}
+	df->df_arg = xmalloc(call->c_defer_len);
 	memcpy(df->df_arg, call->c_defer_arg, call->c_defer_len);
 	df->df_d = d;
 	df->df_output = md->output;
 	df->df_fn = call->c_defer_fn;
 	snprintf(df->df_trace, sizeof(df->df_trace), "%s", call->c_trace_id);
 	df->df_deadline = call->c_deadline_ms != 0 && call->c_deadline_ms < cap ? call->c_deadline_ms : cap;
-	df->df_cache_key = cache_key != NULL ? strdup(cache_key) : NULL;
+	df->df_cache_key = cache_key != NULL ? xstrdup(cache_key) : NULL;
 	return df;
 }
 
@@ -380,9 +373,7 @@ void rpc_dispatch_deferrable(struct rpc_dispatcher *d, void *worker, const uint8
 	rpc_run(&call, req, md, impl, &resp, &st);
 	if (call.c_defer_fn != NULL) {
 		struct rpc_deferred *df = rpc_defer_take(d, &call, md, deferred != NULL ? cache_key : NULL);
-		if (df == NULL) {
-			status_fail(&st, "INTERNAL_ERROR", "out of memory deferring %s", req->method);
-		} else if (deferred != NULL) {
+		if (deferred != NULL) {
 			/* The reply (and its cache entry) come from rpc_deferred_poll. */
 			*deferred = df;
 			*out = NULL;

@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "common/clock.h"
+#include "common/xalloc.h"
 
 #define RC_BUCKETS 4096
 
@@ -44,11 +45,9 @@ static size_t rc_hash(const char *s)
 
 struct reply_cache *reply_cache_new(size_t capacity, int64_t ttl_ms)
 {
-	struct reply_cache *rc = calloc(1, sizeof(*rc));
+	struct reply_cache *rc = xcalloc(1, sizeof(*rc));
 	pthread_condattr_t attr;
 
-	if (rc == NULL)
-		return NULL;
 	pthread_mutex_init(&rc->rc_mu, NULL);
 	pthread_condattr_init(&attr);
 	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
@@ -130,12 +129,8 @@ enum reply_cache_result reply_cache_begin(struct reply_cache *rc, const char *id
 		e = rc_find(rc, id);
 	}
 	if (e == NULL) {
-		e = calloc(1, sizeof(*e));
-		if (e == NULL || (e->e_id = strdup(id)) == NULL) {
-			free(e);
-			pthread_mutex_unlock(&rc->rc_mu);
-			return REPLY_CACHE_BUSY;
-		}
+		e = xcalloc(1, sizeof(*e));
+		e->e_id = xstrdup(id);
 		e->e_born = now;
 		size_t b = rc_hash(id);
 		e->e_chain = rc->rc_buckets[b];
@@ -150,11 +145,7 @@ enum reply_cache_result reply_cache_begin(struct reply_cache *rc, const char *id
 		return REPLY_CACHE_MISS;
 	}
 	/* e holds a reply; eviction needs the mutex we hold, so e is valid. */
-	*reply = malloc(e->e_len);
-	if (*reply == NULL) {
-		pthread_mutex_unlock(&rc->rc_mu);
-		return REPLY_CACHE_BUSY;
-	}
+	*reply = xmalloc(e->e_len);
 	memcpy(*reply, e->e_reply, e->e_len);
 	*len = e->e_len;
 	pthread_mutex_unlock(&rc->rc_mu);
@@ -189,7 +180,7 @@ void reply_cache_abandon(struct reply_cache *rc, const char *id)
 void reply_cache_put(struct reply_cache *rc, const char *id, const uint8_t *reply, size_t len)
 {
 	struct rc_entry *e;
-	uint8_t *copy = malloc(len > 0 ? len : 1);
+	uint8_t *copy = xmalloc(len > 0 ? len : 1);
 
 	pthread_mutex_lock(&rc->rc_mu);
 	e = rc_find(rc, id);

@@ -11,6 +11,7 @@
 
 #include "common/log.h"
 #include "common/status.h"
+#include "common/xalloc.h"
 
 /* How often an idle worker looks at the stop flag. */
 #define RPC_POLL_MS 200
@@ -62,10 +63,8 @@ static void rpc_worker_reply(struct rpc_worker *w, const uint8_t *data, size_t l
 {
 	nng_msg *msg;
 
-	if (nng_msg_alloc(&msg, len) != 0) {
-		log_error("rpc", "out of memory for a reply of %zu bytes", len);
-		return;
-	}
+	if (nng_msg_alloc(&msg, len) != 0)
+		xalloc_oom(len);
 	memcpy(nng_msg_body(msg), data, len);
 	nng_aio_set_msg(w->w_aio, msg);
 	nng_aio_set_timeout(w->w_aio, NNG_DURATION_DEFAULT);
@@ -81,13 +80,12 @@ static void rpc_worker_reply(struct rpc_worker *w, const uint8_t *data, size_t l
 static int rpc_worker_park(struct rpc_worker *w, struct rpc_deferred *df)
 {
 	struct rpc_server *srv = w->w_srv;
-	struct rpc_pending *p = calloc(1, sizeof(*p));
+	struct rpc_pending *p;
 	nng_ctx fresh;
 
-	if (p == NULL || !srv->srv_waiter_started || nng_ctx_open(&fresh, srv->srv_sock) != 0) {
-		free(p);
+	if (!srv->srv_waiter_started || nng_ctx_open(&fresh, srv->srv_sock) != 0)
 		return -1;
-	}
+	p = xcalloc(1, sizeof(*p));
 	p->p_ctx = w->w_ctx;
 	p->p_df = df;
 	w->w_ctx = fresh;
@@ -303,11 +301,9 @@ static void rpc_server_join(struct rpc_server *srv)
 int rpc_server_start(struct rpc_server **out, const struct rpc_server_options *opts, struct rpc_dispatcher *d,
 		     bbb_status *st)
 {
-	struct rpc_server *srv = calloc(1, sizeof(*srv));
+	struct rpc_server *srv = xcalloc(1, sizeof(*srv));
 	int rv;
 
-	if (srv == NULL)
-		return status_fail(st, "INTERNAL_ERROR", "out of memory");
 	srv->srv_opts = *opts;
 	srv->srv_dispatch = d;
 	pthread_mutex_init(&srv->srv_mu, NULL);
@@ -317,8 +313,8 @@ int rpc_server_start(struct rpc_server **out, const struct rpc_server_options *o
 	pthread_condattr_setclock(&wattr, CLOCK_MONOTONIC);
 	pthread_cond_init(&srv->srv_wcv, &wattr);
 	pthread_condattr_destroy(&wattr);
-	srv->srv_listeners = calloc(opts->n_urls, sizeof(*srv->srv_listeners));
-	srv->srv_workers = calloc((size_t)opts->workers, sizeof(*srv->srv_workers));
+	srv->srv_listeners = xcalloc(opts->n_urls, sizeof(*srv->srv_listeners));
+	srv->srv_workers = xcalloc((size_t)opts->workers, sizeof(*srv->srv_workers));
 	if ((rv = nng_rep0_open(&srv->srv_sock)) != 0) {
 		free(srv->srv_listeners);
 		free(srv->srv_workers);

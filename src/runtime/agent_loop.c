@@ -26,9 +26,12 @@
 #include "beebeebrain/v1/log.pb-c.h"
 #include "common/arena.h"
 #include "common/clock.h"
+#include "common/dbuf.h"
 #include "common/log.h"
 #include "common/redact.h"
 #include "common/status.h"
+#include "common/utf8.h"
+#include "common/xalloc.h"
 #include "events/alerts.h"
 #include "runtime/runtime_internal.h"
 #include "services/task_ops.h"
@@ -42,6 +45,7 @@
 
 #define R(x) BEEBEEBRAIN__V1__RUN_STATUS__RUN_STATUS_##x
 #define T(x) BEEBEEBRAIN__V1__TASK_STATUS__TASK_STATUS_##x
+/* The most text one tool result gives the model (a cut one says so). */
 #define TOOL_RESULT_MAX (64 * 1024)
 #define MAX_LOGS 16
 
@@ -134,22 +138,16 @@ struct rt_call_arg {
 static void rt_http_done(const struct http_response *resp, void *arg)
 {
 	struct rt_call_arg *ca = arg;
-	struct rt_completion *c = calloc(1, sizeof(*c));
+	struct rt_completion *c = xcalloc(1, sizeof(*c));
 	int64_t ra = -1;
 
-	if (c == NULL) {
-		free(ca);
-		return; /* the run stays in flight until shutdown interrupts it */
-	}
 	c->c_run = ca->ca_run;
 	c->c_outcome = resp->outcome;
 	c->c_status = resp->status;
-	c->c_body = malloc(resp->body_len + 1);
-	if (c->c_body != NULL) {
-		memcpy(c->c_body, resp->body, resp->body_len);
-		c->c_body[resp->body_len] = '\0';
-		c->c_len = resp->body_len;
-	}
+	c->c_body = xmalloc(resp->body_len + 1);
+	memcpy(c->c_body, resp->body, resp->body_len);
+	c->c_body[resp->body_len] = '\0';
+	c->c_len = resp->body_len;
 	if (resp->retry_after != NULL)
 		retry_parse_retry_after(resp->retry_after, clock_now_ms(), &ra);
 	c->c_retry_after_ms = ra;
@@ -162,14 +160,12 @@ static void rt_http_done(const struct http_response *resp, void *arg)
 static void rt_post_local(struct runtime *rt, struct rt_run *r, enum http_outcome outcome, long status,
 			  const char *body, struct provider_reply *reply)
 {
-	struct rt_completion *c = calloc(1, sizeof(*c));
+	struct rt_completion *c = xcalloc(1, sizeof(*c));
 
-	if (c == NULL)
-		return;
 	c->c_run = r;
 	c->c_outcome = outcome;
 	c->c_status = status;
-	c->c_body = strdup(body);
+	c->c_body = xstrdup(body);
 	c->c_len = strlen(body);
 	c->c_retry_after_ms = -1;
 	c->c_ended = clock_now_ms();
@@ -245,11 +241,7 @@ static int rt_call(struct runtime *rt, struct rt_run *r)
 		.body_len = hr.hr_body_len,
 		.timeout_ms = r->r_timeout_ms,
 	};
-	struct rt_call_arg *ca = malloc(sizeof(*ca));
-	if (ca == NULL) {
-		provider_http_request_free(&hr);
-		return -1;
-	}
+	struct rt_call_arg *ca = xmalloc(sizeof(*ca));
 	ca->ca_rt = rt;
 	ca->ca_run = r;
 	r->r_http_id = http_loop_submit(rt->rt_http, &h, rt_http_done, ca, &st);
@@ -317,12 +309,13 @@ void rt_abort_call(struct runtime *rt, struct rt_run *r)
 		http_loop_cancel(rt->rt_http, r->r_http_id);
 		return;
 	}
-	if (!r->r_parked || (c = calloc(1, sizeof(*c))) == NULL)
+	if (!r->r_parked)
 		return; /* a local answer is already on its way */
+	c = xcalloc(1, sizeof(*c));
 	r->r_parked = 0;
 	c->c_run = r;
 	c->c_outcome = HTTP_OUTCOME_CANCELLED;
-	c->c_body = strdup("");
+	c->c_body = xstrdup("");
 	c->c_retry_after_ms = -1;
 	c->c_ended = clock_now_ms();
 	c->c_no_call = 1;
@@ -348,34 +341,35 @@ static int rt_tool_enabled(const struct rt_run *r, const char *name)
 	return 0;
 }
 
-/* Runs one tool call. Returns the result text (malloc'd) and *is_error; may
- * end the run by setting o->o_next = RT_FINISH. */
-static char *rt_tool(struct rt_run *r, const struct provider_tool_call *call, struct rt_outcome *o, int *is_error)
+/* Runs one tool call: its result text goes to *out (bounded, see
+ * TOOL_RESULT_MAX; the caller marks a cut result), *is_error says whether it
+ * failed; it may end the run by setting o->o_next = RT_FINISH. */
+static void rt_tool(struct rt_run *r, const struct provider_tool_call *call, struct rt_outcome *o, struct dbuf *out,
+		    int *is_error)
 {
 	json_t *args = json_loads(call->tc_arguments != NULL ? call->tc_arguments : "{}", 0, NULL);
 	struct gateway *g = NULL;
 	const char *path = args != NULL ? rt_jstr(args, "path") : NULL;
-	char *out = NULL;
+	int failed = 1;
 	bbb_status st;
 
 	status_clear(&st);
 	*is_error = 1;
 	if (args == NULL || !json_is_object(args)) {
-		out = strdup("arguments must be a JSON object");
+		dbuf_addstr(out, "arguments must be a JSON object");
 		goto done;
 	}
 	if (!rt_tool_enabled(r, call->tc_name)) {
-		if (asprintf(&out, "tool %s is not enabled for this agent", call->tc_name) < 0)
-			out = NULL;
+		dbuf_printf(out, "tool %s is not enabled for this agent", call->tc_name);
 		goto done;
 	}
 	if (strcmp(call->tc_name, "finish_task") == 0) {
 		const char *summary = rt_jstr(args, "summary");
 		o->o_next = RT_FINISH;
 		o->o_to = R(SUCCEEDED);
-		o->o_output = strdup(summary != NULL ? summary : "");
+		o->o_output = xstrdup(summary != NULL ? summary : "");
 		*is_error = 0;
-		out = strdup("finished");
+		dbuf_addstr(out, "finished");
 		goto done;
 	}
 	if (strcmp(call->tc_name, "request_input") == 0) {
@@ -384,10 +378,10 @@ static char *rt_tool(struct rt_run *r, const struct provider_tool_call *call, st
 		o->o_to = R(INTERRUPTED);
 		snprintf(o->o_code, sizeof(o->o_code), "AWAITING_USER_INPUT");
 		o->o_task_to = T(BLOCKED);
-		o->o_input_title = strndup(title != NULL && title[0] ? title : "Input needed", 160);
-		o->o_input_content = strdup(content != NULL ? content : "");
+		o->o_input_title = xstrndup(title != NULL && title[0] ? title : "Input needed", 160);
+		o->o_input_content = xstrdup(content != NULL ? content : "");
 		*is_error = 0;
-		out = strdup("waiting for the operator's input");
+		dbuf_addstr(out, "waiting for the operator's input");
 		goto done;
 	}
 	if (strcmp(call->tc_name, "append_log") == 0) {
@@ -400,88 +394,83 @@ static char *rt_tool(struct rt_run *r, const struct provider_tool_call *call, st
 		else if (level != NULL && strcmp(level, "error") == 0)
 			lv = BEEBEEBRAIN__V1__LOG_LEVEL__LOG_LEVEL_ERROR;
 		if (msg == NULL || msg[0] == '\0' || o->o_n_logs >= MAX_LOGS) {
-			out = strdup(msg == NULL || msg[0] == '\0' ? "message is required" : "too many log lines");
+			dbuf_addstr(out, msg == NULL || msg[0] == '\0' ? "message is required"
+									     : "too many log lines");
 			goto done;
 		}
 		o->o_logs[o->o_n_logs].level = lv;
-		o->o_logs[o->o_n_logs++].message = strndup(msg, 16384);
+		o->o_logs[o->o_n_logs++].message = xstrndup(msg, utf8_cut(msg, strnlen(msg, 16384)));
 		*is_error = 0;
-		out = strdup("logged");
+		dbuf_addstr(out, "logged");
 		goto done;
 	}
 	/* The file tools work in the project's workspace. */
 	if (gateway_open(r->r_root, NULL, &g, &st) != 0) {
-		if (asprintf(&out, "workspace unavailable: %s", st.message) < 0)
-			out = NULL;
+		dbuf_printf(out, "workspace unavailable: %s", st.message);
 		goto done;
 	}
 	if (strcmp(call->tc_name, "read_file") == 0) {
 		char *data = NULL;
 		size_t len = 0;
 		if (gateway_read_file(g, path != NULL ? path : "", &data, &len, &st) == 0) {
-			out = data;
-			*is_error = 0;
+			dbuf_add(out, data, len);
+			free(data);
+			failed = 0;
 		}
 	} else if (strcmp(call->tc_name, "write_file") == 0) {
 		const char *content = rt_jstr(args, "content");
-		if (gateway_write_file(g, path != NULL ? path : "", content != NULL ? content : "",
-				       content != NULL ? strlen(content) : 0, &st) == 0) {
-			*is_error = 0;
-			if (asprintf(&out, "wrote %zu bytes to %s", content != NULL ? strlen(content) : 0, path) < 0)
-				out = NULL;
+		size_t len = content != NULL ? strlen(content) : 0;
+		if (gateway_write_file(g, path != NULL ? path : "", content != NULL ? content : "", len, &st) == 0) {
+			dbuf_printf(out, "wrote %zu bytes to %s", len, path);
+			failed = 0;
 		}
 	} else if (strcmp(call->tc_name, "list_path") == 0) {
 		struct gateway_listing l;
 		if (gateway_list(g, path != NULL && path[0] ? path : ".", &l, &st) == 0) {
-			size_t cap = 64 + l.gl_n * 300, used = 0;
-			out = malloc(cap);
-			for (size_t i = 0; out != NULL && i < l.gl_n; i++)
-				used += (size_t)snprintf(out + used, cap - used, "%s%s\t%lld\n",
-							 l.gl_entries[i].ge_name,
-							 l.gl_entries[i].ge_kind == GATEWAY_KIND_DIR ? "/" : "",
-							 (long long)l.gl_entries[i].ge_size);
-			if (out != NULL && used == 0)
-				snprintf(out, cap, "(empty)\n");
+			for (size_t i = 0; i < l.gl_n; i++)
+				if (dbuf_printf(out, "%s%s\t%lld\n", l.gl_entries[i].ge_name,
+						l.gl_entries[i].ge_kind == GATEWAY_KIND_DIR ? "/" : "",
+						(long long)l.gl_entries[i].ge_size) != 0)
+					break;
+			if (l.gl_n == 0)
+				dbuf_addstr(out, "(empty)\n");
 			gateway_listing_free(&l);
-			*is_error = 0;
+			failed = 0;
 		}
 	} else if (strcmp(call->tc_name, "search_files") == 0) {
 		struct gateway_search_result sr;
 		const char *query = rt_jstr(args, "query");
 		if (gateway_search(g, path != NULL && path[0] ? path : ".", query != NULL ? query : "", 50, &sr, &st) ==
 		    0) {
-			size_t cap = 64 + sr.gs_n * 300, used = 0;
-			out = malloc(cap);
-			for (size_t i = 0; out != NULL && i < sr.gs_n; i++)
-				used += (size_t)snprintf(out + used, cap - used, "%s:%d: %s\n",
-							 sr.gs_matches[i].gm_path, sr.gs_matches[i].gm_line,
-							 sr.gs_matches[i].gm_text);
-			if (out != NULL && used == 0)
-				snprintf(out, cap, "no matches\n");
+			for (size_t i = 0; i < sr.gs_n; i++)
+				if (dbuf_printf(out, "%s:%d: %s\n", sr.gs_matches[i].gm_path, sr.gs_matches[i].gm_line,
+						sr.gs_matches[i].gm_text) != 0)
+					break;
+			if (sr.gs_n == 0)
+				dbuf_addstr(out, "no matches\n");
 			gateway_search_free(&sr);
-			*is_error = 0;
+			failed = 0;
 		}
 	} else {
-		if (asprintf(&out, "unknown tool %s", call->tc_name) < 0)
-			out = NULL;
+		dbuf_printf(out, "unknown tool %s", call->tc_name);
+		goto done;
 	}
-	if (*is_error && out == NULL) {
+	*is_error = failed;
+	if (failed) {
 		if (strcmp(st.reason, "WORKSPACE_PERMISSION_DENIED") == 0) {
 			/* SPEC section 7: never a crash or a silent failure. */
 			o->o_next = RT_FINISH;
 			o->o_to = R(FAILED);
 			o->o_task_to = T(BLOCKED);
 			snprintf(o->o_code, sizeof(o->o_code), "WORKSPACE_PERMISSION_DENIED");
-			o->o_message = strdup(st.message);
-			o->o_denied_path = strdup(path != NULL ? path : "");
+			o->o_message = xstrdup(st.message);
+			o->o_denied_path = xstrdup(path != NULL ? path : "");
 		}
-		if (asprintf(&out, "%s: %s", st.reason, st.message) < 0)
-			out = NULL;
+		dbuf_printf(out, "%s: %s", st.reason, st.message);
 	}
 done:
 	gateway_close(g);
 	json_decref(args);
-	return out != NULL ? out : strdup("tool failed");
 }
 
 /* ---- step 1: decide -------------------------------------------------------- */
@@ -495,10 +484,8 @@ static enum retry_transport rt_transport(enum http_outcome o)
 
 static void rt_ep_action(struct rt_batch *b, struct rt_endpoint *ep, int open)
 {
-	struct rt_ep_action *a = calloc(1, sizeof(*a));
+	struct rt_ep_action *a = xcalloc(1, sizeof(*a));
 
-	if (a == NULL)
-		return;
 	a->a_ep = ep;
 	a->a_open = open;
 	a->a_next = b->b_actions;
@@ -524,8 +511,9 @@ static void rt_schedule_release(struct runtime *rt, struct rt_endpoint *ep)
 	free(ep->ep_release);
 	ep->ep_release = NULL;
 	ep->ep_release_n = ep->ep_release_i = 0;
-	if (n == 0 || (ep->ep_release = calloc(n, sizeof(*ep->ep_release))) == NULL)
+	if (n == 0)
 		return;
+	ep->ep_release = xcalloc(n, sizeof(*ep->ep_release));
 	breaker_release_offsets(n, rt->rt_opt.ro_release_spread_ms, rt_random(rt), ep->ep_release);
 	for (size_t i = 0; i < n; i++)
 		ep->ep_release[i] += now;
@@ -642,14 +630,15 @@ static void rt_decide(struct runtime *rt, struct rt_batch *b, struct rt_completi
 		provider_conv_add_reply(&r->r_conv, &reply, &st);
 		if (reply.r_n_calls == 0) {
 			o->o_to = R(SUCCEEDED);
-			o->o_output = strdup(reply.r_text);
+			o->o_output = xstrdup(reply.r_text);
 		} else {
 			o->o_next = RT_CONTINUE;
 			for (size_t i = 0; i < reply.r_n_calls; i++) {
+				struct dbuf out;
 				int is_error;
-				char *res = rt_tool(r, &reply.r_calls[i], o, &is_error);
-				if (strlen(res) > TOOL_RESULT_MAX)
-					res[TOOL_RESULT_MAX] = '\0';
+				dbuf_init(&out, TOOL_RESULT_MAX);
+				rt_tool(r, &reply.r_calls[i], o, &out, &is_error);
+				char *res = dbuf_take_marked(&out);
 				provider_conv_add_tool_result(&r->r_conv, reply.r_calls[i].tc_id, res, is_error, &st);
 				free(res);
 				if (o->o_next == RT_FINISH)
@@ -659,9 +648,8 @@ static void rt_decide(struct runtime *rt, struct rt_batch *b, struct rt_completi
 				o->o_next = RT_FINISH;
 				o->o_to = R(FAILED);
 				snprintf(o->o_code, sizeof(o->o_code), "MAX_TURNS_EXCEEDED");
-				if (asprintf(&o->o_message, "the agent used all %d turns without finishing",
-					     r->r_max_turns) < 0)
-					o->o_message = NULL;
+				o->o_message = xasprintf("the agent used all %d turns without finishing",
+					     r->r_max_turns);
 			}
 		}
 		provider_reply_free(&reply);
@@ -685,9 +673,8 @@ static void rt_decide(struct runtime *rt, struct rt_batch *b, struct rt_completi
 	o->o_attempt.error_code = (char *)cls.rc_code;
 	snprintf(o->o_code, sizeof(o->o_code), "%s", cls.rc_code);
 	provider_error_message(c->c_body, c->c_len, detail, sizeof(detail));
-	if (asprintf(&o->o_message, "%s after %lld ms (HTTP %ld)%s%s", cls.rc_code,
-		     (long long)(c->c_ended - r->r_call_started), c->c_status, detail[0] ? ": " : "", detail) < 0)
-		o->o_message = NULL;
+	o->o_message = xasprintf("%s after %lld ms (HTTP %ld)%s%s", cls.rc_code,
+		     (long long)(c->c_ended - r->r_call_started), c->c_status, detail[0] ? ": " : "", detail);
 	if (d.rd_retry) {
 		o->o_to = R(RETRY_SCHEDULED);
 		o->o_next_retry_at = clock_now_ms() + d.rd_delay_ms;
@@ -995,7 +982,7 @@ void rt_apply_completions(struct runtime *rt, struct rt_completion *list)
 	/* 1. decide */
 	while (list != NULL) {
 		struct rt_completion *c = list;
-		struct rt_outcome *o = calloc(1, sizeof(*o));
+		struct rt_outcome *o = xcalloc(1, sizeof(*o));
 		list = c->c_next;
 		if (o != NULL) {
 			rt_decide(rt, &b, c, o);

@@ -18,17 +18,19 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/status.h"
+#include "common/xalloc.h"
 #include "events/alerts.h"
 #include "runtime/runtime_internal.h"
 #include "services/task_ops.h"
 #include "store/inbox_store.h"
 #include "store/project_store.h"
 
+/* One detector's finding; the strings are malloc'd (finding_free). */
 struct finding {
-	char f_code[40];
-	char f_key[160];
-	char f_title[160];
-	char f_message[400];
+	const char *f_code; /* a literal */
+	char *f_key; /* the alert's dedup key, "<code>:<what>": never cut, or two findings could merge */
+	char *f_title;
+	char *f_message;
 	int64_t f_project_id, f_task_id, f_run_id;
 	struct finding *f_next;
 };
@@ -36,14 +38,12 @@ struct finding {
 static void finding_add(struct finding **list, const char *code, int64_t project_id, int64_t task_id, int64_t run_id,
 			const char *key_fmt_value, const char *title, const char *message)
 {
-	struct finding *f = calloc(1, sizeof(*f));
+	struct finding *f = xcalloc(1, sizeof(*f));
 
-	if (f == NULL)
-		return;
-	snprintf(f->f_code, sizeof(f->f_code), "%s", code);
-	snprintf(f->f_key, sizeof(f->f_key), "%s:%s", code, key_fmt_value);
-	snprintf(f->f_title, sizeof(f->f_title), "%s", title);
-	snprintf(f->f_message, sizeof(f->f_message), "%s", message);
+	f->f_code = code;
+	f->f_key = xasprintf("%s:%s", code, key_fmt_value);
+	f->f_title = xstrdup(title);
+	f->f_message = xstrdup(message);
 	f->f_project_id = project_id;
 	f->f_task_id = task_id;
 	f->f_run_id = run_id;
@@ -216,6 +216,9 @@ void rt_detect(struct runtime *rt)
 		log_warn("runtime", "detectors: %s %s", st.reason, st.message);
 	while (list != NULL) {
 		struct finding *next = list->f_next;
+		free(list->f_key);
+		free(list->f_title);
+		free(list->f_message);
 		free(list);
 		list = next;
 	}

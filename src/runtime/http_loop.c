@@ -31,6 +31,7 @@
 
 #include "common/clock.h"
 #include "common/status.h"
+#include "common/xalloc.h"
 
 #define HTTP_DEFAULT_TIMEOUT_MS 90000L
 #define HTTP_DEFAULT_MAX_RESPONSE (8u * 1024 * 1024)
@@ -132,9 +133,7 @@ static size_t http_on_body(char *data, size_t size, size_t nmemb, void *userp)
 
 		while (cap < c->c_resp_len + n + 1)
 			cap *= 2;
-		grown = realloc(c->c_resp, cap);
-		if (grown == NULL)
-			return 0;
+		grown = xrealloc(c->c_resp, cap);
 		c->c_resp = grown;
 		c->c_resp_cap = cap;
 	}
@@ -161,7 +160,7 @@ static size_t http_on_header(char *line, size_t size, size_t nmemb, void *userp)
 		while (len > 0 && (v[len - 1] == '\r' || v[len - 1] == '\n' || v[len - 1] == ' '))
 			len--;
 		free(c->c_retry_after);
-		c->c_retry_after = strndup(v, len);
+		c->c_retry_after = xstrndup(v, len);
 	}
 	return n;
 }
@@ -169,21 +168,17 @@ static size_t http_on_header(char *line, size_t size, size_t nmemb, void *userp)
 /* A ready-to-add call: the request copied, the easy handle set up. */
 static struct http_call *http_call_new(const struct http_loop *loop, const struct http_request *req, bbb_status *st)
 {
-	struct http_call *c = calloc(1, sizeof(*c));
+	struct http_call *c = xcalloc(1, sizeof(*c));
 	long timeout = req->timeout_ms > 0 ? req->timeout_ms : HTTP_DEFAULT_TIMEOUT_MS;
 	struct curl_slist *h;
 
-	if (c == NULL)
-		goto oom;
 	c->c_max_response = req->max_response_bytes > 0 ? req->max_response_bytes : HTTP_DEFAULT_MAX_RESPONSE;
-	c->c_url = strdup(req->url);
+	c->c_url = xstrdup(req->url);
 	c->c_easy = curl_easy_init();
-	if (c->c_url == NULL || c->c_easy == NULL)
+	if (c->c_easy == NULL)
 		goto oom;
 	if (req->body != NULL) {
-		c->c_body = malloc(req->body_len + 1);
-		if (c->c_body == NULL)
-			goto oom;
+		c->c_body = xmalloc(req->body_len + 1);
 		memcpy(c->c_body, req->body, req->body_len);
 		c->c_body[req->body_len] = '\0';
 		c->c_body_len = req->body_len;
@@ -384,9 +379,7 @@ int http_loop_start(const struct http_loop_options *opts, struct http_loop **out
 	pthread_once(&http_global_once, http_global_init);
 	if (http_global_rc != CURLE_OK)
 		return status_fail(st, "INTERNAL_ERROR", "curl_global_init: %s", curl_easy_strerror(http_global_rc));
-	loop = calloc(1, sizeof(*loop));
-	if (loop == NULL)
-		return status_fail(st, "INTERNAL_ERROR", "http loop: out of memory");
+	loop = xcalloc(1, sizeof(*loop));
 	snprintf(loop->l_user_agent, sizeof(loop->l_user_agent), "%s",
 		 opts != NULL && opts->user_agent != NULL ? opts->user_agent : "beebeebrain/" BBB_VERSION);
 	loop->l_next_id = 1;
@@ -472,13 +465,7 @@ void http_loop_cancel(struct http_loop *loop, uint64_t id)
 	}
 	if (loop->l_n_cancels == loop->l_cap_cancels) {
 		size_t cap = loop->l_cap_cancels > 0 ? loop->l_cap_cancels * 2 : 16;
-		uint64_t *grown = realloc(loop->l_cancels, cap * sizeof(*grown));
-
-		if (grown == NULL) { /* the call then simply runs to its end */
-			pthread_mutex_unlock(&loop->l_mu);
-			return;
-		}
-		loop->l_cancels = grown;
+		loop->l_cancels = xrealloc(loop->l_cancels, cap * sizeof(*loop->l_cancels));
 		loop->l_cap_cancels = cap;
 	}
 	loop->l_cancels[loop->l_n_cancels++] = id;

@@ -113,7 +113,8 @@ int http_loop_stop(struct http_loop *loop);
 
 /* Queues a call. Returns its id (> 0), or 0 with *st set: SHUTTING_DOWN once
  * stop has begun, VALIDATION_ERROR for a request without URL or callback,
- * INTERNAL_ERROR when out of memory. On 0 the callback will never run. */
+ * INTERNAL_ERROR when curl cannot make a handle. On 0 the callback will never
+ * run. */
 uint64_t http_loop_submit(struct http_loop *loop, const struct http_request *req, http_done_fn done, void *arg,
 			  bbb_status *st);
 

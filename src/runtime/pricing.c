@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "common/status.h"
+#include "common/xalloc.h"
 
 #define PRICING_MICROS 1000000LL
 /* A price above this (USD 1,000,000 per million tokens) is a typo. */
@@ -67,12 +68,8 @@ static struct pricing *pricing_from_json(const json_t *root, const char *origin,
 		status_fail(st, "VALIDATION_ERROR", "%s: no \"models\" object", origin);
 		return NULL;
 	}
-	p = calloc(1, sizeof(*p));
-	if (p == NULL || (p->p_entries = calloc(json_object_size(models) + 1, sizeof(*p->p_entries))) == NULL) {
-		free(p);
-		status_fail(st, "INTERNAL_ERROR", "out of memory");
-		return NULL;
-	}
+	p = xcalloc(1, sizeof(*p));
+	p->p_entries = xcalloc(json_object_size(models) + 1, sizeof(*p->p_entries));
 	json_object_foreach((json_t *)models, name, entry)
 	{
 		struct pricing_entry *e = &p->p_entries[p->p_n];
@@ -85,10 +82,7 @@ static struct pricing *pricing_from_json(const json_t *root, const char *origin,
 				    origin, name);
 			goto fail;
 		}
-		if ((e->pe_model = strdup(name)) == NULL) {
-			status_fail(st, "INTERNAL_ERROR", "out of memory");
-			goto fail;
-		}
+		e->pe_model = xstrdup(name);
 		p->p_n++;
 	}
 	qsort(p->p_entries, (size_t)p->p_n, sizeof(*p->p_entries), pricing_entry_cmp);

@@ -15,6 +15,8 @@
 #include <string.h>
 
 #include "common/status.h"
+#include "common/utf8.h"
+#include "common/xalloc.h"
 
 /* ---- tools */
 
@@ -85,12 +87,18 @@ const struct provider_ops *provider_find(const char *name)
 
 char *provider_strdup(const char *s)
 {
-	return strdup(s != NULL ? s : "");
+	if (s == NULL)
+		return xstrdup("");
+	/* Conversation text goes out as JSON, which must be UTF-8: a file or a
+	 * reply that is not keeps its bytes, each bad one as U+FFFD. */
+	return utf8_repair(NULL, s, strlen(s), NULL);
 }
 
-int provider_oom(bbb_status *st)
+int provider_json_error(bbb_status *st)
 {
-	return status_fail(st, "INTERNAL_ERROR", "out of memory");
+	/* Memory does not run out here (common/xalloc.h): jansson refuses text
+	 * that is not UTF-8, which every text is made before it gets here. */
+	return status_fail(st, "INTERNAL_ERROR", "the request cannot be encoded as JSON");
 }
 
 const char *provider_pick(const char *explicit_value, const char *env, const char *dflt)
@@ -184,28 +192,20 @@ int provider_set_url(struct provider_http_request *r, const char *base, const ch
 	while (n > 0 && base[n - 1] == '/')
 		n--;
 	free(r->hr_url);
-	if (asprintf(&r->hr_url, "%.*s%s", (int)n, base, path) < 0) {
-		r->hr_url = NULL;
-		return provider_oom(st);
-	}
+	(void)st;
+	r->hr_url = xasprintf("%.*s%s", (int)n, base, path);
 	return 0;
 }
 
 int provider_add_header(struct provider_http_request *r, bbb_status *st, const char *fmt, ...)
 {
-	char **grown = realloc(r->hr_headers, (r->hr_n_headers + 1) * sizeof(*grown));
 	va_list ap;
-	int rc;
 
-	if (grown == NULL)
-		return provider_oom(st);
-	r->hr_headers = grown;
+	(void)st;
+	r->hr_headers = xrealloc(r->hr_headers, (r->hr_n_headers + 1) * sizeof(*r->hr_headers));
 	va_start(ap, fmt);
-	rc = vasprintf(&r->hr_headers[r->hr_n_headers], fmt, ap);
+	r->hr_headers[r->hr_n_headers++] = xvasprintf(fmt, ap);
 	va_end(ap);
-	if (rc < 0)
-		return provider_oom(st);
-	r->hr_n_headers++;
 	return 0;
 }
 
@@ -214,7 +214,7 @@ int provider_set_body(struct provider_http_request *r, const json_t *root, bbb_s
 	free(r->hr_body);
 	r->hr_body = json_dumps(root, JSON_COMPACT);
 	if (r->hr_body == NULL)
-		return provider_oom(st);
+		return provider_json_error(st);
 	r->hr_body_len = strlen(r->hr_body);
 	return 0;
 }
@@ -254,51 +254,37 @@ int provider_reply_append_text(struct provider_reply *r, const char *text, bbb_s
 {
 	size_t old = r->r_text != NULL ? strlen(r->r_text) : 0;
 	size_t add = strlen(text);
-	char *grown = realloc(r->r_text, old + add + 1);
-
-	if (grown == NULL)
-		return provider_oom(st);
-	memcpy(grown + old, text, add + 1);
-	r->r_text = grown;
+	(void)st;
+	r->r_text = xrealloc(r->r_text, old + add + 1);
+	memcpy(r->r_text + old, text, add + 1);
 	return 0;
 }
 
-/* Copies one tool call into *dst (all or nothing). */
-static int provider_call_copy(struct provider_tool_call *dst, const char *id, const char *name, const char *args)
+static void provider_call_copy(struct provider_tool_call *dst, const char *id, const char *name, const char *args)
 {
 	dst->tc_id = provider_strdup(id);
 	dst->tc_name = provider_strdup(name);
 	dst->tc_arguments = provider_strdup(args != NULL && args[0] != '\0' ? args : "{}");
-	if (dst->tc_id != NULL && dst->tc_name != NULL && dst->tc_arguments != NULL)
-		return 0;
-	free(dst->tc_id);
-	free(dst->tc_name);
-	free(dst->tc_arguments);
-	return -1;
 }
 
 int provider_reply_add_call(struct provider_reply *r, const char *id, const char *name, const char *arguments,
 			    bbb_status *st)
 {
-	struct provider_tool_call *grown = realloc(r->r_calls, (r->r_n_calls + 1) * sizeof(*grown));
-
-	if (grown == NULL)
-		return provider_oom(st);
-	r->r_calls = grown;
-	if (provider_call_copy(&r->r_calls[r->r_n_calls], id, name, arguments) != 0)
-		return provider_oom(st);
-	r->r_n_calls++;
+	(void)st;
+	r->r_calls = xrealloc(r->r_calls, (r->r_n_calls + 1) * sizeof(*r->r_calls));
+	provider_call_copy(&r->r_calls[r->r_n_calls++], id, name, arguments);
 	return 0;
 }
 
 int provider_reply_finish(struct provider_reply *r, bbb_status *st)
 {
-	if (r->r_text == NULL && (r->r_text = strdup("")) == NULL)
-		return provider_oom(st);
-	if (r->r_stop_reason == NULL && (r->r_stop_reason = strdup("")) == NULL)
-		return provider_oom(st);
-	if (r->r_model == NULL && (r->r_model = strdup("")) == NULL)
-		return provider_oom(st);
+	(void)st;
+	if (r->r_text == NULL)
+		r->r_text = xstrdup("");
+	if (r->r_stop_reason == NULL)
+		r->r_stop_reason = xstrdup("");
+	if (r->r_model == NULL)
+		r->r_model = xstrdup("");
 	return 0;
 }
 
@@ -341,25 +327,18 @@ void provider_conv_free(struct provider_conv *c)
 
 int provider_conv_set_system(struct provider_conv *c, const char *text, bbb_status *st)
 {
-	char *copy = NULL;
-
-	if (text != NULL && text[0] != '\0' && (copy = strdup(text)) == NULL)
-		return provider_oom(st);
+	(void)st;
 	free(c->c_system);
-	c->c_system = copy;
+	c->c_system = text != NULL && text[0] != '\0' ? provider_strdup(text) : NULL;
 	return 0;
 }
 
-/* A new zeroed message at the end, or NULL when out of memory. */
+/* A new zeroed message at the end (not yet counted in c_n). */
 static struct provider_message *provider_conv_push(struct provider_conv *c)
 {
 	if (c->c_n == c->c_cap) {
 		size_t cap = c->c_cap > 0 ? c->c_cap * 2 : 8;
-		struct provider_message *grown = realloc(c->c_msgs, cap * sizeof(*grown));
-
-		if (grown == NULL)
-			return NULL;
-		c->c_msgs = grown;
+		c->c_msgs = xrealloc(c->c_msgs, cap * sizeof(*c->c_msgs));
 		c->c_cap = cap;
 	}
 	memset(&c->c_msgs[c->c_n], 0, sizeof(c->c_msgs[0]));
@@ -370,8 +349,8 @@ int provider_conv_add_user(struct provider_conv *c, const char *text, bbb_status
 {
 	struct provider_message *m = provider_conv_push(c);
 
-	if (m == NULL || (m->m_text = provider_strdup(text)) == NULL)
-		return provider_oom(st);
+	(void)st;
+	m->m_text = provider_strdup(text);
 	m->m_role = PROVIDER_ROLE_USER;
 	c->c_n++;
 	return 0;
@@ -381,23 +360,19 @@ int provider_conv_add_reply(struct provider_conv *c, const struct provider_reply
 {
 	struct provider_message *m = provider_conv_push(c);
 
-	if (m == NULL || (m->m_text = provider_strdup(r->r_text)) == NULL)
-		return provider_oom(st);
+	(void)st;
+	m->m_text = provider_strdup(r->r_text);
 	m->m_role = PROVIDER_ROLE_ASSISTANT;
-	if (r->r_n_calls > 0 && (m->m_calls = calloc(r->r_n_calls, sizeof(*m->m_calls))) == NULL)
-		goto fail;
+	if (r->r_n_calls > 0)
+		m->m_calls = xcalloc(r->r_n_calls, sizeof(*m->m_calls));
 	for (size_t i = 0; i < r->r_n_calls; i++) {
 		const struct provider_tool_call *tc = &r->r_calls[i];
 
-		if (provider_call_copy(&m->m_calls[i], tc->tc_id, tc->tc_name, tc->tc_arguments) != 0)
-			goto fail;
+		provider_call_copy(&m->m_calls[i], tc->tc_id, tc->tc_name, tc->tc_arguments);
 		m->m_n_calls++;
 	}
 	c->c_n++;
 	return 0;
-fail:
-	provider_message_free(m);
-	return provider_oom(st);
 }
 
 int provider_conv_add_tool_result(struct provider_conv *c, const char *call_id, const char *content, int is_error,
@@ -408,14 +383,8 @@ int provider_conv_add_tool_result(struct provider_conv *c, const char *call_id, 
 	if (call_id == NULL || call_id[0] == '\0')
 		return status_fail(st, "VALIDATION_ERROR", "tool result without a call id");
 	m = provider_conv_push(c);
-	if (m == NULL)
-		return provider_oom(st);
 	m->m_text = provider_strdup(content);
-	m->m_tool_call_id = strdup(call_id);
-	if (m->m_text == NULL || m->m_tool_call_id == NULL) {
-		provider_message_free(m);
-		return provider_oom(st);
-	}
+	m->m_tool_call_id = provider_strdup(call_id);
 	m->m_role = PROVIDER_ROLE_TOOL;
 	m->m_is_error = is_error != 0;
 	c->c_n++;

@@ -34,7 +34,7 @@
  *
  * Errors: -1 with *st set. A body that is not the API's JSON is reason
  * LLM_PROTOCOL_ERROR (code INTERNAL); an unknown tool name or a bad argument
- * is VALIDATION_ERROR; out of memory is INTERNAL_ERROR.
+ * is VALIDATION_ERROR. Memory never runs out here (common/xalloc.h).
  */
 #ifndef BBB_PROVIDER_H
 #define BBB_PROVIDER_H

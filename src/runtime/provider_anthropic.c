@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/xalloc.h"
 #include "runtime/provider_internal.h"
 
 #define ANTHROPIC_DEFAULT_BASE "https://api.anthropic.com"
@@ -172,7 +173,7 @@ static int anthropic_build(const struct provider_endpoint *ep, const struct prov
 	json_decref(root);
 	return 0;
 oom:
-	provider_oom(st);
+	provider_json_error(st);
 fail:
 	json_decref(root);
 	provider_http_request_free(out);
@@ -210,9 +211,9 @@ static int anthropic_block(const json_t *b, struct provider_reply *out, bbb_stat
 	if (provider_jstr(b, "id") == NULL || provider_jstr(b, "name") == NULL)
 		return provider_protocol_error(st, "anthropic: tool_use block without id or name");
 	args = json_is_object(json_object_get(b, "input")) ? json_dumps(json_object_get(b, "input"), JSON_COMPACT)
-							   : strdup("{}");
+							   : xstrdup("{}");
 	if (args == NULL)
-		return provider_oom(st);
+		return provider_json_error(st);
 	rc = provider_reply_add_call(out, provider_jstr(b, "id"), provider_jstr(b, "name"), args, st);
 	free(args);
 	return rc;
@@ -244,17 +245,14 @@ static int anthropic_parse(const char *body, size_t len, struct provider_reply *
 			   provider_jint(usage, "cache_read_input_tokens");
 	out->r_tokens_out = provider_jint(usage, "output_tokens");
 	out->r_stop = anthropic_stop(provider_jstr(root, "stop_reason"));
-	if (provider_jstr(root, "stop_reason") != NULL &&
-	    (out->r_stop_reason = strdup(provider_jstr(root, "stop_reason"))) == NULL)
-		goto oom;
-	if (provider_jstr(root, "model") != NULL && (out->r_model = strdup(provider_jstr(root, "model"))) == NULL)
-		goto oom;
+	if (provider_jstr(root, "stop_reason") != NULL)
+		out->r_stop_reason = xstrdup(provider_jstr(root, "stop_reason"));
+	if (provider_jstr(root, "model") != NULL)
+		out->r_model = xstrdup(provider_jstr(root, "model"));
 	if (provider_reply_finish(out, st) != 0)
 		goto fail;
 	json_decref(root);
 	return 0;
-oom:
-	provider_oom(st);
 fail:
 	json_decref(root);
 	provider_reply_free(out);

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "common/status.h"
+#include "common/xalloc.h"
 #include "runtime/provider_internal.h"
 
 #define ECHO_TOOL_PREFIX "#tool "
@@ -60,7 +61,7 @@ static int echo_parse_tool_line(const char *line, size_t len, char *name, size_t
 	for (p = name_end; p < end && isblank((unsigned char)*p); p++)
 		;
 	if (p == end) {
-		*args = strdup("{}");
+		*args = xstrdup("{}");
 		return *args != NULL ? 0 : -1;
 	}
 	v = json_loadb(p, (size_t)(end - p), 0, NULL);
@@ -115,7 +116,7 @@ int provider_echo_answer(const struct provider_request *req, struct provider_rep
 	const char *bad = NULL;
 	size_t bad_len = 0;
 	char *text = NULL;
-	int calls = 0, rc;
+	int calls = 0;
 
 	memset(out, 0, sizeof(*out));
 	if (provider_check_request(req, st) != 0)
@@ -127,31 +128,25 @@ int provider_echo_answer(const struct provider_request *req, struct provider_rep
 		goto fail;
 	if (calls > 0) {
 		out->r_stop = PROVIDER_STOP_TOOL_USE;
-		out->r_stop_reason = strdup("tool_use");
+		out->r_stop_reason = xstrdup("tool_use");
 		out->r_tokens_out = calls;
 	} else {
 		/* A malformed #tool line drops any calls parsed before it. */
 		provider_reply_free(out);
 		if (bad != NULL)
-			rc = asprintf(&text, "echo: bad #tool line: %.*s", (int)bad_len, bad);
+			text = xasprintf("echo: bad #tool line: %.*s", (int)bad_len, bad);
 		else
-			rc = asprintf(&text, "echo: %s", last->m_text);
-		if (rc < 0) {
-			text = NULL;
-			goto oom;
-		}
+			text = xasprintf("echo: %s", last->m_text);
 		out->r_text = text;
 		out->r_stop = PROVIDER_STOP_END;
-		out->r_stop_reason = strdup("end_turn");
+		out->r_stop_reason = xstrdup("end_turn");
 		out->r_tokens_out = provider_count_words(text);
 	}
 	out->r_tokens_in = echo_tokens_in(c);
-	out->r_model = strdup(req->pr_model);
-	if (out->r_stop_reason == NULL || out->r_model == NULL || provider_reply_finish(out, st) != 0)
-		goto oom;
+	out->r_model = xstrdup(req->pr_model);
+	if (provider_reply_finish(out, st) != 0)
+		goto fail;
 	return 0;
-oom:
-	provider_oom(st);
 fail:
 	provider_reply_free(out);
 	return -1;

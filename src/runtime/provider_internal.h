@@ -11,10 +11,10 @@
 #include "common/status.h"
 #include "runtime/provider.h"
 
-/* strdup that maps NULL to "". NULL only when out of memory. */
+/* A malloc'd copy made valid UTF-8 (utf8_repair); NULL becomes "". */
 char *provider_strdup(const char *s);
-/* INTERNAL_ERROR "out of memory". Returns -1. */
-int provider_oom(bbb_status *st);
+/* INTERNAL_ERROR: jansson could not encode a request. Returns -1. */
+int provider_json_error(bbb_status *st);
 /* LLM_PROTOCOL_ERROR with a message. Returns -1. */
 #define provider_protocol_error(st, ...) status_fail((st), "LLM_PROTOCOL_ERROR", __VA_ARGS__)
 
@@ -26,10 +26,10 @@ int provider_check_request(const struct provider_request *req, bbb_status *st);
 void provider_jset(json_t *obj, const char *key, json_t *v, int *err);
 /* arr += v (stolen); sets *err on failure. */
 void provider_jpush(json_t *arr, json_t *v, int *err);
-/* The tool's schema as a new JSON object (NULL when out of memory). */
+/* The tool's schema as a new JSON object. */
 json_t *provider_tool_schema(const struct provider_tool *t);
 /* Tool-call arguments text as a JSON object: the parsed object, or {} when the
- * text is not one. NULL only when out of memory. */
+ * text is not one. */
 json_t *provider_arguments_object(const char *text);
 
 /* base (trailing '/' dropped) + path into r->hr_url. */

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/xalloc.h"
 #include "runtime/provider_internal.h"
 
 #define OPENAI_DEFAULT_BASE "https://api.openai.com/v1"
@@ -60,8 +61,7 @@ static json_t *openai_tool_result(const struct provider_message *m)
 	if (!m->m_is_error)
 		return json_pack("{s:s, s:s, s:s}", "role", "tool", "tool_call_id", m->m_tool_call_id, "content",
 				 m->m_text);
-	if (asprintf(&content, "ERROR: %s", m->m_text) < 0)
-		return NULL;
+	content = xasprintf("ERROR: %s", m->m_text);
 	msg = json_pack("{s:s, s:s, s:s}", "role", "tool", "tool_call_id", m->m_tool_call_id, "content", content);
 	free(content);
 	return msg;
@@ -158,7 +158,7 @@ static int openai_build(const struct provider_endpoint *ep, const struct provide
 	json_decref(root);
 	return 0;
 oom:
-	provider_oom(st);
+	provider_json_error(st);
 fail:
 	json_decref(root);
 	provider_http_request_free(out);
@@ -214,7 +214,7 @@ static int openai_tool_call(const json_t *call, size_t k, struct provider_reply 
 		id = made_id;
 	}
 	if (json_is_object(args) && (dumped = json_dumps(args, JSON_COMPACT)) == NULL)
-		return provider_oom(st);
+		return provider_json_error(st);
 	rc = provider_reply_add_call(out, id, provider_jstr(fn, "name"),
 				     dumped != NULL ? dumped : json_string_value(args), st);
 	free(dumped);
@@ -251,16 +251,14 @@ static int openai_parse(const char *body, size_t len, struct provider_reply *out
 	out->r_tokens_out = provider_jint(usage, "completion_tokens");
 	reason = provider_jstr(choice, "finish_reason");
 	out->r_stop = openai_stop(reason);
-	if (reason != NULL && (out->r_stop_reason = strdup(reason)) == NULL)
-		goto oom;
-	if (provider_jstr(root, "model") != NULL && (out->r_model = strdup(provider_jstr(root, "model"))) == NULL)
-		goto oom;
+	if (reason != NULL)
+		out->r_stop_reason = xstrdup(reason);
+	if (provider_jstr(root, "model") != NULL)
+		out->r_model = xstrdup(provider_jstr(root, "model"));
 	if (provider_reply_finish(out, st) != 0)
 		goto fail;
 	json_decref(root);
 	return 0;
-oom:
-	provider_oom(st);
 fail:
 	json_decref(root);
 	provider_reply_free(out);

@@ -14,6 +14,7 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/status.h"
+#include "common/xalloc.h"
 #include "runtime/runtime_internal.h"
 #include "services/task_ops.h"
 #include "store/run_store.h"
@@ -75,9 +76,7 @@ struct rt_endpoint *rt_endpoint_for(struct runtime *rt, const char *provider)
 	for (ep = rt->rt_endpoints; ep != NULL; ep = ep->ep_next)
 		if (strcmp(ep->ep_key, key) == 0)
 			return ep;
-	ep = calloc(1, sizeof(*ep));
-	if (ep == NULL)
-		return NULL;
+	ep = xcalloc(1, sizeof(*ep));
 	snprintf(ep->ep_key, sizeof(ep->ep_key), "%s", key);
 	snprintf(ep->ep_provider, sizeof(ep->ep_provider), "%s", provider);
 	snprintf(ep->ep_base_url, sizeof(ep->ep_base_url), "%s", base);
@@ -165,15 +164,13 @@ struct rt_start {
 
 static char **rt_split_tools(const char *csv, size_t *n)
 {
-	char **out = NULL, *copy = strdup(csv), *save = NULL;
+	char **out = NULL, *copy = xstrdup(csv), *save = NULL;
 
 	*n = 0;
 	for (char *t = strtok_r(copy, ", ", &save); t != NULL; t = strtok_r(NULL, ", ", &save)) {
-		char **grown = realloc(out, (*n + 1) * sizeof(*out));
-		if (grown == NULL)
-			break;
+		char **grown = xrealloc(out, (*n + 1) * sizeof(*out));
 		out = grown;
-		out[(*n)++] = strdup(t);
+		out[(*n)++] = xstrdup(t);
 	}
 	free(copy);
 	return out;
@@ -214,15 +211,13 @@ static int rt_start_write(sqlite3 *db, void *arg, bbb_status *st)
 		}
 		sqlite3_exec(db, "RELEASE s", NULL, NULL, NULL);
 
-		struct rt_run *r = calloc(1, sizeof(*r));
-		if (r == NULL)
-			continue;
+		struct rt_run *r = xcalloc(1, sizeof(*r));
 		r->r_id = run->id;
 		r->r_task_id = run->task_id;
 		r->r_project_id = task->project_id;
 		r->r_agent_id = run->agent_id;
-		r->r_provider = strdup(run->provider[0] ? run->provider : "echo");
-		r->r_model = strdup(run->model[0] ? run->model : "echo");
+		r->r_provider = xstrdup(run->provider[0] ? run->provider : "echo");
+		r->r_model = xstrdup(run->model[0] ? run->model : "echo");
 		r->r_retry_count = run->retry_count;
 		r->r_attempt_n = 0;
 		provider_conv_init(&r->r_conv);
@@ -240,7 +235,7 @@ static int rt_start_write(sqlite3 *db, void *arg, bbb_status *st)
 				const char *persona = (const char *)sqlite3_column_text(stmt, 4);
 				r->r_max_turns = sqlite3_column_int(stmt, 1);
 				r->r_timeout_ms = (int64_t)sqlite3_column_int(stmt, 2) * 1000;
-				r->r_root = strdup((const char *)sqlite3_column_text(stmt, 3));
+				r->r_root = xstrdup((const char *)sqlite3_column_text(stmt, 3));
 				if (sys != NULL && sys[0] != '\0')
 					provider_conv_set_system(&r->r_conv, sys, &one);
 				else if (persona != NULL && persona[0] != '\0')
@@ -303,9 +298,7 @@ static void rt_dispatch_due(struct runtime *rt)
 			if (admit == BREAKER_DENIED)
 				continue; /* held while the breaker is open */
 		}
-		struct rt_start *s = calloc(1, sizeof(*s));
-		if (s == NULL)
-			break;
+		struct rt_start *s = xcalloc(1, sizeof(*s));
 		s->s_run_id = run_id;
 		s->s_admit = admit;
 		*tail = s;
@@ -570,13 +563,11 @@ static void rt_defaults(struct runtime_options *o)
 
 int runtime_start(struct runtime **out, struct store *s, const struct runtime_options *o, bbb_status *st)
 {
-	struct runtime *rt = calloc(1, sizeof(*rt));
+	struct runtime *rt = xcalloc(1, sizeof(*rt));
 	struct http_loop_options ho = {0};
 	pthread_condattr_t attr;
 	int recovered = 0;
 
-	if (rt == NULL)
-		return status_fail(st, "INTERNAL_ERROR", "out of memory");
 	rt->rt_store = s;
 	rt->rt_opt = *o;
 	rt_defaults(&rt->rt_opt);

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "common/status.h"
+#include "common/xalloc.h"
 
 /* clang-format off */
 const struct rpc_service *const services_all[] = {
@@ -24,10 +25,8 @@ const size_t services_count = sizeof(services_all) / sizeof(services_all[0]);
 int services_worker_init(void *env, void **worker, bbb_status *st)
 {
 	struct service_env *e = env;
-	struct service_worker *w = calloc(1, sizeof(*w));
+	struct service_worker *w = xcalloc(1, sizeof(*w));
 
-	if (w == NULL)
-		return status_fail(st, "INTERNAL_ERROR", "out of memory");
 	if (store_reader_open(e->se_store, &w->sw_reader, st) != 0) {
 		free(w);
 		return -1;

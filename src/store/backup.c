@@ -372,10 +372,14 @@ static int backup_uri(const char *path, const char *query, char *buf, size_t n)
 	for (const char *p = path; *p != '\0'; p++) {
 		if (o + 4 >= n)
 			return -1;
-		if (*p == '%' || *p == '?' || *p == '#')
-			o += (size_t)snprintf(buf + o, n - o, "%%%02X", (unsigned char)*p);
-		else
+		if (*p == '%' || *p == '?' || *p == '#') {
+			static const char hex[] = "0123456789ABCDEF";
+			buf[o++] = '%';
+			buf[o++] = hex[(unsigned char)*p >> 4];
+			buf[o++] = hex[(unsigned char)*p & 15];
+		} else {
 			buf[o++] = *p;
+		}
 	}
 	len = snprintf(buf + o, n - o, "?%s", query);
 	return len < 0 || (size_t)len >= n - o ? -1 : 0;

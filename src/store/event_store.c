@@ -6,6 +6,7 @@
 
 #include "common/clock.h"
 #include "common/status.h"
+#include "common/xalloc.h"
 #include "store/state_store.h"
 #include "store/store.h"
 
@@ -21,8 +22,8 @@ int store_event_append(sqlite3 *db, Beebeebrain__V1__Event *ev, bbb_status *st)
 	body.id = body.project_id = body.task_id = body.run_id = body.created_at_ms = 0;
 	body.event_type = body.trace_id = (char *)protobuf_c_empty_string;
 	len = beebeebrain__v1__event__get_packed_size(&body);
-	if (len > sizeof(stackbuf) && (buf = malloc(len)) == NULL)
-		return status_fail(st, "INTERNAL_ERROR", "out of memory for an event of %zu bytes", len);
+	if (len > sizeof(stackbuf))
+		buf = xmalloc(len);
 	beebeebrain__v1__event__pack(&body, buf);
 
 	ev->created_at_ms = clock_now_ms();

@@ -7,6 +7,7 @@
 
 #include "common/log.h"
 #include "common/status.h"
+#include "common/xalloc.h"
 #include "store/store.h"
 
 struct fault_hold {
@@ -30,12 +31,10 @@ static void *fault_release_main(void *arg)
 
 int store_fault_hold_lock(const char *path, int duration_ms, bbb_status *st)
 {
-	struct fault_hold *h = calloc(1, sizeof(*h));
+	struct fault_hold *h = xcalloc(1, sizeof(*h));
 	pthread_t t;
 	int rc;
 
-	if (h == NULL)
-		return status_fail(st, "INTERNAL_ERROR", "out of memory");
 	h->fh_ms = duration_ms;
 	if (store_conn_open(path, 0, 1, 5000, &h->fh_db, st) != 0) {
 		free(h);

@@ -15,6 +15,7 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/status.h"
+#include "common/xalloc.h"
 
 #define STORE_GROUP_MAX 256
 
@@ -331,11 +332,9 @@ static void *store_writer_main(void *arg)
 
 int store_open(struct store **out, const struct store_options *opts, bbb_status *st)
 {
-	struct store *s = calloc(1, sizeof(*s));
+	struct store *s = xcalloc(1, sizeof(*s));
 
-	if (s == NULL)
-		return status_fail(st, "INTERNAL_ERROR", "out of memory");
-	s->s_path = strdup(opts->path);
+	s->s_path = xstrdup(opts->path);
 	s->s_durability_full = opts->durability_full;
 	s->s_busy_timeout_ms = opts->busy_timeout_ms > 0 ? opts->busy_timeout_ms : 5000;
 	if (store_conn_open(s->s_path, 0, s->s_durability_full, s->s_busy_timeout_ms, &s->s_db, st) != 0) {

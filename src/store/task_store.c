@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "common/clock.h"
+#include "common/dbuf.h"
 #include "common/enum_text.h"
 #include "common/status.h"
 #include "store/store.h"
@@ -189,35 +190,40 @@ int store_task_dependents(sqlite3 *db, int64_t id, int64_t *children, int64_t *d
 	return 0;
 }
 
-/* "'todo','running'" for the statuses in bits, into buf. */
-static void task_status_list(unsigned bits, char *buf, size_t n)
+/* "'todo','running'" for the statuses in bits, from the arena. */
+static char *task_status_list(struct arena *a, unsigned bits)
 {
-	size_t used = 0;
+	struct dbuf b;
+	char *s;
 
-	buf[0] = '\0';
-	for (int s = 1; s < 8 && used < n; s++) {
+	dbuf_init(&b, 256); /* 7 statuses of at most 9 letters: never cut */
+	for (int i = 1; i < 8; i++) {
 		char name[32];
-		if (!(bits & (1u << s)))
+		if (!(bits & (1u << i)))
 			continue;
-		enum_text(&beebeebrain__v1__task_status__descriptor, s, name, sizeof(name));
-		used += (size_t)snprintf(buf + used, n - used, "%s'%s'", used ? "," : "", name);
+		enum_text(&beebeebrain__v1__task_status__descriptor, i, name, sizeof(name));
+		if (dbuf_printf(&b, "%s'%s'", dbuf_len(&b) > 0 ? "," : "", name) != 0)
+			break;
 	}
+	s = arena_strdup(a, dbuf_str(&b));
+	dbuf_free(&b);
+	return s;
 }
 
 int store_task_select(sqlite3 *db, int64_t project_id, unsigned status_bits, int limit, struct arena *a, int64_t **ids,
 		      size_t *n, bbb_status *st)
 {
 	sqlite3_stmt *stmt;
-	char list[160], *sql;
+	char *sql;
 	int rc;
 
 	*n = 0;
 	*ids = arena_alloc(a, sizeof(**ids) * (size_t)(limit > 0 ? limit : 1));
 	if (status_bits == 0)
 		return 0;
-	task_status_list(status_bits, list, sizeof(list));
 	/* The list holds only enum names of our own: safe to splice. */
-	sql = arena_printf(a, "SELECT id FROM tasks WHERE project_id = ? AND status IN (%s) ORDER BY id LIMIT ?", list);
+	sql = arena_printf(a, "SELECT id FROM tasks WHERE project_id = ? AND status IN (%s) ORDER BY id LIMIT ?",
+			   task_status_list(a, status_bits));
 	if (store_prepare(db, sql, &stmt, st) != 0)
 		return -1;
 	sqlite3_bind_int64(stmt, 1, project_id);

@@ -24,6 +24,7 @@
 
 #include "common/clock.h"
 #include "common/status.h"
+#include "common/xalloc.h"
 #include "domain/validate.h"
 
 #define GATEWAY_MAX_LINKS 40 /* as the kernel's MAXSYMLINKS */
@@ -200,9 +201,7 @@ int gateway_open(const char *root, const struct gateway_limits *lim, struct gate
 	int err;
 
 	*out = NULL;
-	g = calloc(1, sizeof(*g));
-	if (g == NULL)
-		return status_fail(st, "INTERNAL_ERROR", "out of memory");
+	g = xcalloc(1, sizeof(*g));
 	g->g_lim = lim != NULL ? *lim : dflt;
 	gateway_fill_limits(&g->g_lim);
 	g->g_root = realpath(root, NULL);
@@ -427,9 +426,7 @@ static int gateway_resolve(const struct gateway_op *op, const char *path, int cr
 	t->t_dirfd = -1;
 	if (gateway_check_user_path(op, path) != 0)
 		return -1;
-	w = calloc(1, sizeof(*w));
-	if (w == NULL)
-		return status_fail(op->o_st, "INTERNAL_ERROR", "out of memory");
+	w = xcalloc(1, sizeof(*w));
 	w->w_fds[0] = op->o_g->g_root_fd;
 	snprintf(w->w_rest, sizeof(w->w_rest), "%s", path);
 	while ((rc = gateway_next(w, name, &last)) != 0) {
@@ -541,11 +538,7 @@ int gateway_read_file(struct gateway *g, const char *path, char **data, size_t *
 		return -1;
 	if (gateway_open_regular(&op, &t, max, &fd) != 0)
 		goto out;
-	buf = malloc(max + 2);
-	if (buf == NULL) {
-		status_fail(st, "INTERNAL_ERROR", "out of memory");
-		goto out;
-	}
+	buf = xmalloc(max + 2);
 	if (gateway_read_all(fd, buf, max, &n) != 0) {
 		char rel[PATH_MAX];
 
@@ -722,26 +715,16 @@ static int gateway_read_names(const struct gateway_op *op, int fd, const char *r
 			break;
 		}
 		if (*n == cap) {
-			char **grown = realloc(names, (cap = cap ? cap * 2 : 32) * sizeof(*names));
-
-			if (grown == NULL)
-				goto oom;
-			names = grown;
+			cap = cap ? cap * 2 : 32;
+			names = xrealloc(names, cap * sizeof(*names));
 		}
-		if ((names[*n] = strdup(d->d_name)) == NULL)
-			goto oom;
-		(*n)++;
+		names[(*n)++] = xstrdup(d->d_name);
 	}
 	closedir(dir);
 	if (*n > 0)
 		qsort(names, *n, sizeof(*names), gateway_name_cmp);
 	*out = names;
 	return 0;
-oom:
-	closedir(dir);
-	gateway_names_free(names, *n);
-	*n = 0;
-	return status_fail(op->o_st, "INTERNAL_ERROR", "out of memory");
 }
 
 /* The directory t names, opened (t_dirfd itself when t_name is ""). */
@@ -792,12 +775,7 @@ int gateway_list(struct gateway *g, const char *path, struct gateway_listing *ou
 	if (gateway_open_dir(&op, &t, &fd) != 0 ||
 	    gateway_read_names(&op, fd, t.t_rel, (size_t)g->g_lim.gl_list_max, &names, &n, &out->gl_truncated) != 0)
 		goto out;
-	out->gl_entries = calloc(n + 1, sizeof(*out->gl_entries));
-	if (out->gl_entries == NULL) {
-		out->gl_n = 0;
-		status_fail(st, "INTERNAL_ERROR", "out of memory");
-		goto out;
-	}
+	out->gl_entries = xcalloc(n + 1, sizeof(*out->gl_entries));
 	for (size_t i = 0; i < n; i++) {
 		struct gateway_entry *e = &out->gl_entries[out->gl_n];
 		struct stat sb;
@@ -856,18 +834,14 @@ static int gateway_search_full(struct gateway_search *s)
 	return 0;
 }
 
-static int gateway_search_add(struct gateway_search *s, const char *name, int line, const char *text, size_t len)
+static void gateway_search_add(struct gateway_search *s, const char *name, int line, const char *text, size_t len)
 {
 	struct gateway_search_result *r = s->s_out;
 	struct gateway_match *m;
 
 	if (r->gs_n == s->s_cap) {
 		size_t cap = s->s_cap ? s->s_cap * 2 : 16;
-		struct gateway_match *grown = realloc(r->gs_matches, cap * sizeof(*grown));
-
-		if (grown == NULL)
-			return -1;
-		r->gs_matches = grown;
+		r->gs_matches = xrealloc(r->gs_matches, cap * sizeof(*r->gs_matches));
 		s->s_cap = cap;
 	}
 	if (len > GATEWAY_LINE_MAX) {
@@ -876,46 +850,36 @@ static int gateway_search_add(struct gateway_search *s, const char *name, int li
 			len--; /* do not cut a UTF-8 sequence */
 	}
 	m = &r->gs_matches[r->gs_n];
-	if (asprintf(&m->gm_path, "%s%s%s", s->s_rel, s->s_rel[0] != '\0' ? "/" : "", name) < 0)
-		return -1;
-	m->gm_text = strndup(text, len);
-	if (m->gm_text == NULL) {
-		free(m->gm_path);
-		return -1;
-	}
+	m->gm_path = xasprintf("%s%s%s", s->s_rel, s->s_rel[0] != '\0' ? "/" : "", name);
+	m->gm_text = xstrndup(text, len);
 	m->gm_line = line;
 	r->gs_n++;
-	return 0;
 }
 
 /* Scans one regular file of directory dirfd. Unreadable, binary and
  * over-size files are skipped, not errors. */
-static int gateway_search_file(struct gateway_search *s, int dirfd, const char *name, const struct stat *sb)
+static void gateway_search_file(struct gateway_search *s, int dirfd, const char *name, const struct stat *sb)
 {
 	size_t max = s->s_op->o_g->g_lim.gl_search_file_max, n = 0;
 	const char *p, *end;
-	int fd, line = 1, rc = 0;
+	int fd, line = 1;
 	char *buf;
 
 	if ((uint64_t)sb->st_size > max)
-		return 0;
+		return;
 	fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
 	if (fd < 0)
-		return 0;
-	buf = malloc(max + 2);
-	if (buf == NULL || gateway_read_all(fd, buf, max, &n) != 0 || n > max || !gateway_is_text(buf, n)) {
-		rc = buf == NULL ? -1 : 0;
+		return;
+	buf = xmalloc(max + 2);
+	if (gateway_read_all(fd, buf, max, &n) != 0 || n > max || !gateway_is_text(buf, n))
 		goto out;
-	}
 	s->s_out->gs_files_scanned++;
 	for (p = buf, end = buf + n; p < end && s->s_out->gs_n < s->s_max; line++) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 		size_t len = nl != NULL ? (size_t)(nl - p) : (size_t)(end - p);
 
-		if (memmem(p, len, s->s_query, s->s_qlen) != NULL && gateway_search_add(s, name, line, p, len) != 0) {
-			rc = -1;
-			break;
-		}
+		if (memmem(p, len, s->s_query, s->s_qlen) != NULL)
+			gateway_search_add(s, name, line, p, len);
 		p += len + 1;
 	}
 	if (p < end && s->s_out->gs_n >= s->s_max)
@@ -923,26 +887,24 @@ static int gateway_search_file(struct gateway_search *s, int dirfd, const char *
 out:
 	free(buf);
 	close(fd);
-	return rc;
 }
 
-static int gateway_search_dir(struct gateway_search *s, int dirfd, int depth)
+static void gateway_search_dir(struct gateway_search *s, int dirfd, int depth)
 {
 	const struct gateway_limits *lim = &s->s_op->o_g->g_lim;
 	size_t n = 0, rel_len = strlen(s->s_rel);
 	char **names = NULL;
-	int rc = 0;
 
 	if (gateway_read_names(s->s_op, dirfd, s->s_rel, SIZE_MAX, &names, &n, &s->s_out->gs_truncated) != 0)
-		return 0; /* an unreadable directory is skipped */
-	for (size_t i = 0; i < n && rc == 0 && !gateway_search_full(s); i++) {
+		return; /* an unreadable directory is skipped */
+	for (size_t i = 0; i < n && !gateway_search_full(s); i++) {
 		struct stat sb;
 		int sub;
 
 		if (fstatat(dirfd, names[i], &sb, AT_SYMLINK_NOFOLLOW) != 0)
 			continue;
 		if (S_ISREG(sb.st_mode)) {
-			rc = gateway_search_file(s, dirfd, names[i], &sb);
+			gateway_search_file(s, dirfd, names[i], &sb);
 			continue;
 		}
 		if (!S_ISDIR(sb.st_mode) || strcmp(names[i], ".git") == 0)
@@ -955,12 +917,11 @@ static int gateway_search_dir(struct gateway_search *s, int dirfd, int depth)
 		if (sub < 0)
 			continue;
 		snprintf(s->s_rel + rel_len, sizeof(s->s_rel) - rel_len, "%s%s", rel_len > 0 ? "/" : "", names[i]);
-		rc = gateway_search_dir(s, sub, depth + 1);
+		gateway_search_dir(s, sub, depth + 1);
 		s->s_rel[rel_len] = '\0';
 		close(sub);
 	}
 	gateway_names_free(names, n);
-	return rc;
 }
 
 int gateway_search(struct gateway *g, const char *path, const char *query, int max_results,
@@ -979,11 +940,7 @@ int gateway_search(struct gateway *g, const char *path, const char *query, int m
 		return -1;
 	if (gateway_open_dir(&op, &t, &fd) != 0)
 		goto out;
-	s = calloc(1, sizeof(*s));
-	if (s == NULL) {
-		status_fail(st, "INTERNAL_ERROR", "out of memory");
-		goto out;
-	}
+	s = xcalloc(1, sizeof(*s));
 	s->s_op = &op;
 	s->s_query = query;
 	s->s_qlen = strlen(query);
@@ -992,10 +949,7 @@ int gateway_search(struct gateway *g, const char *path, const char *query, int m
 		s->s_max = (size_t)g->g_lim.gl_search_results_max;
 	s->s_out = out;
 	gateway_target_rel(&t, s->s_rel, sizeof(s->s_rel));
-	if (gateway_search_dir(s, fd, 0) != 0) {
-		status_fail(st, "INTERNAL_ERROR", "out of memory");
-		goto out;
-	}
+	gateway_search_dir(s, fd, 0);
 	rc = 0;
 out:
 	free(s);
