@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds, and runs every test through ctest.
-#   scripts/test.sh              normal build in build/
+#   scripts/test.sh              RelWithDebInfo build in build/, tests run there; the Release and Debug
+#                                configurations are compiled too (build-release/, build-debug/), so
+#                                that a warning (an error: -Werror) in any of them cannot land unseen
 #   scripts/test.sh --sanitize   AddressSanitizer + UndefinedBehaviorSanitizer build in build-asan/
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,6 +21,14 @@ case "${1:-}" in
 esac
 
 ./scripts/install-deps.sh
+if [[ "$build" == build ]]; then
+  for config in Release Debug; do
+    dir=build-$(echo "$config" | tr '[:upper:]' '[:lower:]')
+    echo "test.sh: compiling the $config configuration in $dir/" >&2
+    cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE="$config" -DBBB_SANITIZE=OFF >/dev/null
+    cmake --build "$dir" -j"$(nproc)" >/dev/null
+  done
+fi
 cmake -S . -B "$build" "${flags[@]}" >/dev/null
 cmake --build "$build" -j"$(nproc)"
 cd "$build"
