@@ -295,11 +295,11 @@ static struct rpc_deferred *rpc_defer_take(struct rpc_dispatcher *d, const struc
 void rpc_dispatch(struct rpc_dispatcher *d, void *worker, const uint8_t *in, size_t in_len, uint8_t **out,
 		  size_t *out_len)
 {
-	rpc_dispatch_deferrable(d, worker, in, in_len, out, out_len, NULL);
+	rpc_dispatch_deferrable(d, worker, NULL, in, in_len, out, out_len, NULL);
 }
 
-void rpc_dispatch_deferrable(struct rpc_dispatcher *d, void *worker, const uint8_t *in, size_t in_len, uint8_t **out,
-			     size_t *out_len, struct rpc_deferred **deferred)
+void rpc_dispatch_deferrable(struct rpc_dispatcher *d, void *worker, const char *peer, const uint8_t *in, size_t in_len,
+			     uint8_t **out, size_t *out_len, struct rpc_deferred **deferred)
 {
 	struct arena a;
 	Beebeebrain__V1__RpcRequest *req;
@@ -307,7 +307,7 @@ void rpc_dispatch_deferrable(struct rpc_dispatcher *d, void *worker, const uint8
 	const struct rpc_method *impl = NULL;
 	const ProtobufCMethodDescriptor *md;
 	ProtobufCMessage *resp = NULL;
-	struct rpc_call call = {.c_arena = &a, .c_env = d->d_env, .c_worker = worker};
+	struct rpc_call call = {.c_arena = &a, .c_env = d->d_env, .c_worker = worker, .c_peer = peer != NULL ? peer : ""};
 	char trace[32];
 	char *cache_key = NULL;
 	bbb_status st;
@@ -347,7 +347,7 @@ void rpc_dispatch_deferrable(struct rpc_dispatcher *d, void *worker, const uint8
 	if (d->d_api_key != NULL && !svc->b_svc->s_public && !rpc_key_matches(d->d_api_key, req->api_key)) {
 		status_fail(&st, "UNAUTHORIZED", "missing or wrong API key");
 		if (d->d_denied != NULL)
-			d->d_denied(d->d_env, req->method, call.c_trace_id);
+			d->d_denied(d->d_env, req->method, call.c_trace_id, call.c_peer);
 		goto reply;
 	}
 	if (impl != NULL && (impl->m_flags & RPC_MUTATES) && req->request_id[0] != '\0') {

@@ -34,6 +34,7 @@ struct rpc_call {
 	struct arena *c_arena;
 	const char *c_method; /* full name "/beebeebrain.v1.TaskService/GetTask" */
 	const char *c_trace_id; /* never NULL or empty */
+	const char *c_peer; /* the caller's address ("127.0.0.1:50412", "ipc"); never NULL, "" unknown */
 	int64_t c_deadline_ms; /* CLOCK_MONOTONIC ms; 0 = none */
 	void *c_env; /* server-wide state given to rpc_dispatcher_new */
 	void *c_worker; /* the worker's own state (its read connection) */
@@ -65,7 +66,7 @@ struct rpc_service {
 };
 
 /* Called when a request is refused for its API key (to write the audit). */
-typedef void (*rpc_denied_hook)(void *env, const char *method, const char *trace_id);
+typedef void (*rpc_denied_hook)(void *env, const char *method, const char *trace_id, const char *peer);
 
 struct rpc_dispatcher;
 
@@ -76,7 +77,8 @@ struct rpc_dispatcher *rpc_dispatcher_new(const struct rpc_service *const *servi
 void rpc_dispatcher_free(struct rpc_dispatcher *d);
 void rpc_dispatcher_set_denied_hook(struct rpc_dispatcher *d, rpc_denied_hook hook);
 
-/* Handles one request. The reply is written to *out (malloc'd, caller frees). */
+/* Handles one request from an unknown peer. The reply is written to *out
+ * (malloc'd, caller frees). */
 void rpc_dispatch(struct rpc_dispatcher *d, void *worker, const uint8_t *in, size_t in_len, uint8_t **out,
 		  size_t *out_len);
 
@@ -90,10 +92,11 @@ void rpc_call_defer(struct rpc_call *call, rpc_poll_fn fn, const void *arg, size
 
 struct rpc_deferred;
 
-/* As rpc_dispatch, but a deferred call sets *deferred (and *out NULL): the
- * caller keeps the request's reply slot and polls with rpc_deferred_poll. */
-void rpc_dispatch_deferrable(struct rpc_dispatcher *d, void *worker, const uint8_t *in, size_t in_len, uint8_t **out,
-			     size_t *out_len, struct rpc_deferred **deferred);
+/* As rpc_dispatch, from `peer` (NULL or "" when unknown; see rpc_call), and
+ * a deferred call sets *deferred (and *out NULL): the caller keeps the
+ * request's reply slot and polls with rpc_deferred_poll. */
+void rpc_dispatch_deferrable(struct rpc_dispatcher *d, void *worker, const char *peer, const uint8_t *in, size_t in_len,
+			     uint8_t **out, size_t *out_len, struct rpc_deferred **deferred);
 /* 1 and the reply in *out (malloc'd) when it is time to answer (force: now). */
 int rpc_deferred_poll(struct rpc_deferred *df, void *worker, int force, uint8_t **out, size_t *out_len);
 void rpc_deferred_free(struct rpc_deferred *df);

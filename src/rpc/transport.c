@@ -1,10 +1,12 @@
 /* nng rep0 server with one context per worker thread (see transport.h). */
 #include "rpc/transport.h"
 
+#include <arpa/inet.h>
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/rep.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -190,6 +192,37 @@ void rpc_server_poke(struct rpc_server *srv)
 	pthread_mutex_unlock(&srv->srv_mu);
 }
 
+/* The remote address of a pipe, for the audit trail: "127.0.0.1:50412",
+ * "[::1]:50412", "ipc", "inproc"; "" when nng does not know it. */
+static void rpc_peer_name(nng_pipe p, char *buf, size_t n)
+{
+	nng_sockaddr sa;
+	char host[INET6_ADDRSTRLEN];
+
+	buf[0] = '\0';
+	if (nng_pipe_id(p) < 0 || nng_pipe_get_addr(p, NNG_OPT_REMADDR, &sa) != 0)
+		return;
+	switch (sa.s_family) {
+	case NNG_AF_INET:
+		if (inet_ntop(AF_INET, &sa.s_in.sa_addr, host, sizeof(host)) != NULL)
+			snprintf(buf, n, "%s:%u", host, (unsigned)ntohs(sa.s_in.sa_port));
+		break;
+	case NNG_AF_INET6:
+		if (inet_ntop(AF_INET6, sa.s_in6.sa_addr, host, sizeof(host)) != NULL)
+			snprintf(buf, n, "[%s]:%u", host, (unsigned)ntohs(sa.s_in6.sa_port));
+		break;
+	case NNG_AF_IPC:
+	case NNG_AF_ABSTRACT:
+		snprintf(buf, n, "ipc");
+		break;
+	case NNG_AF_INPROC:
+		snprintf(buf, n, "inproc");
+		break;
+	default:
+		break;
+	}
+}
+
 static void *rpc_worker_main(void *arg)
 {
 	struct rpc_worker *w = arg;
@@ -226,7 +259,9 @@ static void *rpc_worker_main(void *arg)
 		}
 		msg = nng_aio_get_msg(w->w_aio);
 		struct rpc_deferred *df = NULL;
-		rpc_dispatch_deferrable(srv->srv_dispatch, w->w_state, nng_msg_body(msg), nng_msg_len(msg), &out,
+		char peer[80];
+		rpc_peer_name(nng_msg_get_pipe(msg), peer, sizeof(peer));
+		rpc_dispatch_deferrable(srv->srv_dispatch, w->w_state, peer, nng_msg_body(msg), nng_msg_len(msg), &out,
 					&out_len, &df);
 		nng_msg_free(msg);
 		if (df != NULL && rpc_worker_park(w, df) == 0)

@@ -107,12 +107,13 @@ static int server_denied_write(sqlite3 *db, void *arg, bbb_status *st)
 }
 
 /* Dispatcher hook: a refused API key is audited as security.audit.denied. */
-static void server_on_denied(void *envp, const char *method, const char *trace_id)
+static void server_on_denied(void *envp, const char *method, const char *trace_id, const char *peer)
 {
 	struct service_env *env = envp;
 	struct denied_audit da = {method, trace_id};
 	bbb_status st;
 
+	(void)peer;
 	status_clear(&st);
 	if (store_write(env->se_store, server_denied_write, &da, 0, &st) != 0)
 		log_warn("server", "cannot audit a denied call: %s", st.message);

@@ -52,11 +52,12 @@ static const struct rpc_service project = {&beebeebrain__v1__project_service__de
 static const struct rpc_service *const services[] = {&health, &project};
 
 static int denied_calls;
-static void on_denied(void *env, const char *method, const char *trace_id)
+static void on_denied(void *env, const char *method, const char *trace_id, const char *peer)
 {
 	(void)env;
 	(void)method;
 	(void)trace_id;
+	(void)peer;
 	denied_calls++;
 }
 
