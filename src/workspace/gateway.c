@@ -514,6 +514,12 @@ static int gateway_open_regular(const struct gateway_op *op, const struct gatewa
 		close(fd);
 		return gateway_invalid(op, S_ISDIR(sb.st_mode) ? "is a directory" : "not a regular file");
 	}
+	if (sb.st_nlink > 1) {
+		/* Another name of the same inode may live outside the root: a hard
+		 * link cannot be told from the original, so neither is read. */
+		close(fd);
+		return gateway_denied(op, "the file has other names (hard links) and may belong outside the workspace");
+	}
 	if ((uint64_t)sb.st_size > max) {
 		close(fd);
 		return status_fail(op->o_st, "VALIDATION_ERROR", "%s %s: file too large: %lld bytes, the limit is %zu",
@@ -865,8 +871,8 @@ static void gateway_search_file(struct gateway_search *s, int dirfd, const char 
 	int fd, line = 1;
 	char *buf;
 
-	if ((uint64_t)sb->st_size > max)
-		return;
+	if ((uint64_t)sb->st_size > max || sb->st_nlink > 1)
+		return; /* hard links: see gateway_open_regular */
 	fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
 	if (fd < 0)
 		return;

@@ -12,7 +12,10 @@
  * A link out of the root is refused; a link within it works. Because every
  * directory is opened with O_NOFOLLOW from its verified parent, swapping a
  * component for a link between the check and the use cannot escape either.
- * (Hard links cannot be told apart from regular files and are not looked at.)
+ * Hard links cannot be told apart from the file they name, and one may name a
+ * file outside the root: a regular file with more than one name is never
+ * read (WORKSPACE_PATH_DENIED) nor searched. A write replaces the name with a
+ * new file (rename), so it never changes the other names' content.
  *
  * Secrets. No component of the path, before or after following links, may be
  * a secret name (gateway_is_secret_name): .env*, id_rsa, id_ed25519, id_ecdsa,
@@ -30,7 +33,7 @@
  * Errors, as bbb_status values (-1 returned):
  *   PERMISSION_DENIED  WORKSPACE_PATH_DENIED        absolute path, "..", a link out
  *                                                   of the root, a secret name, too
- *                                                   many links
+ *                                                   many links, a hard-linked file
  *   PERMISSION_DENIED  WORKSPACE_PERMISSION_DENIED  the OS said EACCES, EPERM or
  *                                                   EROFS; the message names the
  *                                                   full path and the operation

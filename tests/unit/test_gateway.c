@@ -262,6 +262,47 @@ static void symlinks_out_of_the_root_are_refused(void **state)
 	assert_non_null(strstr(st.message, "out of the project root"));
 }
 
+static void hard_links_are_neither_read_nor_searched(void **state)
+{
+	char outside[PATH_MAX * 2], inside[PATH_MAX * 2];
+	struct gateway_search_result r;
+	bbb_status st;
+	char *data;
+	FILE *f;
+
+	(void)state;
+	/* A file outside the root, and a second name for it inside. */
+	snprintf(outside, sizeof(outside), "%s/outside/hardlinked.txt", tmp_dir);
+	snprintf(inside, sizeof(inside), "%s/hard.txt", root_dir);
+	f = fopen(outside, "w");
+	assert_non_null(f);
+	fputs("outside only: hardneedle\n", f);
+	fclose(f);
+	assert_int_equal(link(outside, inside), 0);
+
+	assert_string_equal(read_reason("hard.txt", &st), "WORKSPACE_PATH_DENIED");
+	assert_non_null(strstr(st.message, "hard link"));
+	status_clear(&st);
+	assert_int_equal(gateway_search(gw, NULL, "hardneedle", 0, &r, &st), 0);
+	assert_int_equal(r.gs_n, 0);
+	gateway_search_free(&r);
+
+	/* A write replaces the inside name: the outside file keeps its content. */
+	status_clear(&st);
+	assert_int_equal(gateway_write_file(gw, "hard.txt", "new\n", 4, &st), 0);
+	data = read_ok("hard.txt");
+	assert_string_equal(data, "new\n");
+	free(data);
+	f = fopen(outside, "r");
+	assert_non_null(f);
+	char line[64] = "";
+	assert_non_null(fgets(line, sizeof(line), f));
+	fclose(f);
+	assert_string_equal(line, "outside only: hardneedle\n");
+	unlink(inside);
+	unlink(outside);
+}
+
 static void symlinks_inside_the_root_are_followed(void **state)
 {
 	char *data;
@@ -609,6 +650,7 @@ int main(void)
 		cmocka_unit_test(dot_dot_is_refused_even_when_it_stays_inside),
 		cmocka_unit_test(absolute_paths_are_refused),
 		cmocka_unit_test(symlinks_out_of_the_root_are_refused),
+		cmocka_unit_test(hard_links_are_neither_read_nor_searched),
 		cmocka_unit_test(symlinks_inside_the_root_are_followed),
 		cmocka_unit_test(link_loops_are_refused),
 		cmocka_unit_test(secret_names_are_recognised),
