@@ -1,13 +1,115 @@
 /* ProjectService: CreateProject, GetProject, ListProjects. */
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
 #include "beebeebrain/v1/project.pb-c.h"
+#include "common/dbuf.h"
 #include "common/status.h"
+#include "domain/project_rules.h"
 #include "domain/validate.h"
 #include "services/services.h"
 #include "store/project_store.h"
 
+/* Inside the write transaction, so that two racing creations cannot both
+ * pass: no existing root may contain the new one or lie inside it. */
 static int project_create_write(sqlite3 *db, void *arg, bbb_status *st)
 {
-	return store_project_insert(db, arg, st);
+	Beebeebrain__V1__Project *p = arg, **page;
+	struct arena a;
+	int64_t after = 0;
+	size_t n;
+	int more = 1, rc = 0;
+
+	arena_init(&a);
+	while (rc == 0 && more) {
+		rc = store_project_list(db, after, 100, &a, &page, &n, &more, st);
+		for (size_t i = 0; rc == 0 && i < n; i++) {
+			after = page[i]->id;
+			if (strcmp(page[i]->root_path, p->root_path) != 0 &&
+			    project_roots_overlap(page[i]->root_path, p->root_path))
+				rc = status_violation(st, "root_path",
+						      "%s overlaps the root %s of project %lld \"%s\"; projects may not "
+						      "share files",
+						      p->root_path, page[i]->root_path, (long long)page[i]->id,
+						      page[i]->name);
+		}
+	}
+	arena_reset(&a);
+	return rc != 0 ? -1 : store_project_insert(db, p, st);
+}
+
+/* The canonical form of a requested root, from the arena: links, ".", ".."
+ * and doubled slashes resolved. The root need not exist yet (an operator may
+ * register it before creating it): the longest existing prefix is resolved
+ * by the kernel and the missing rest, which can hold no links, is appended
+ * as it is ("." and ".." are refused there). NULL with a violation when the
+ * path cannot name a directory. */
+static char *project_canonical_root(struct rpc_call *call, const char *path, bbb_status *st)
+{
+	char *copy = arena_strdup(call->c_arena, path), *cut = NULL, buf[PATH_MAX];
+	const char *rest;
+	struct stat sb;
+
+	/* Only the latest cut is a NUL: copy is the prefix, cut starts the rest. */
+	while (realpath(copy, buf) == NULL) {
+		char *slash = strrchr(copy, '/');
+		if (errno != ENOENT || slash == NULL) {
+			status_violation(st, "root_path", "%s: %s", path, strerror(errno));
+			return NULL;
+		}
+		if (cut != NULL)
+			*cut = '/';
+		*slash = '\0';
+		cut = slash;
+		if (slash == copy) { /* "/missing": the prefix is the root itself */
+			snprintf(buf, sizeof(buf), "/");
+			break;
+		}
+	}
+	if (stat(buf, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
+		status_violation(st, "root_path", "%s is not a directory", buf);
+		return NULL;
+	}
+	if (cut == NULL)
+		return arena_strdup(call->c_arena, buf);
+	*cut = '/';
+	rest = cut;
+	for (const char *p = rest; *p != '\0';) {
+		size_t n;
+		while (*p == '/')
+			p++;
+		n = strcspn(p, "/");
+		if ((n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.')) {
+			status_violation(st, "root_path", "%s: \".\" and \"..\" may not follow a directory that does not "
+					 "exist", path);
+			return NULL;
+		}
+		p += n;
+	}
+	/* Doubled slashes in the missing part are dropped by the join below. */
+	struct dbuf b;
+	dbuf_init(&b, PATH_MAX - 1);
+	if (dbuf_addstr(&b, strcmp(buf, "/") == 0 ? "" : buf) != 0)
+		goto too_long;
+	for (const char *p = rest; *p != '\0';) {
+		size_t n;
+		while (*p == '/')
+			p++;
+		if ((n = strcspn(p, "/")) > 0 && (dbuf_addstr(&b, "/") != 0 || dbuf_add(&b, p, n) != 0))
+			goto too_long;
+		p += n;
+	}
+	char *out = arena_strdup(call->c_arena, dbuf_str(&b));
+	dbuf_free(&b);
+	return out;
+too_long:
+	dbuf_free(&b);
+	status_violation(st, "root_path", "is longer than %d bytes once resolved", PATH_MAX - 1);
+	return NULL;
 }
 
 static int create_project(struct rpc_call *call, const ProtobufCMessage *in, ProtobufCMessage *out, bbb_status *st)
@@ -16,13 +118,16 @@ static int create_project(struct rpc_call *call, const ProtobufCMessage *in, Pro
 	Beebeebrain__V1__CreateProjectResponse *resp = (void *)out;
 	Beebeebrain__V1__Project *p;
 
+	char db[PATH_MAX], *root;
+
 	validate_text(st, "name", req->name, 1, 120);
 	validate_abs_path(st, "root_path", req->root_path);
-	if (st->code != BBB_OK)
+	if (st->code != BBB_OK || (root = project_canonical_root(call, req->root_path, st)) == NULL ||
+	    project_root_allowed(st, "root_path", root, realpath(svc_env(call)->se_db_path, db)) != 0)
 		return -1;
 	p = (void *)arena_message(call->c_arena, &beebeebrain__v1__project__descriptor);
 	p->name = req->name;
-	p->root_path = req->root_path;
+	p->root_path = root;
 	if (svc_write(call, project_create_write, p, st) != 0)
 		return -1;
 	resp->project = p;

@@ -11,6 +11,8 @@ Fixtures:
   rpc_url   tcp://127.0.0.1:<free port>, where `server` listens and `cli` points
             (the server's event stream gets a free port of its own too)
   db_path   <tmp>/bbb.db
+  workspace <tmp>/workspace, an empty directory for a project root (a root may
+            not hold the server's database, so <tmp> itself will not do)
   server    a running server (Server) on db_path and rpc_url; stopped with
             SIGTERM at the end, asserting exit status 0
   cli       cli(*args) -> (rc, stdout, stderr), with --rpc rpc_url;
@@ -189,6 +191,13 @@ def rpc_url():
 @pytest.fixture
 def db_path(tmp_path):
     return tmp_path / "bbb.db"
+
+
+@pytest.fixture
+def workspace(tmp_path):
+    root = tmp_path / "workspace"
+    root.mkdir(exist_ok=True)
+    return root
 
 
 @pytest.fixture

@@ -71,8 +71,8 @@ def race(clients, task_id, version, commands):
 
 
 def test_eight_clients_racing_on_the_same_versions_win_exactly_once_each_and_all_are_audited(server, client,
-                                                                                              db_path, tmp_path):
-    make_default_project(client, tmp_path)
+                                                                                              db_path, workspace):
+    make_default_project(client, workspace)
     tasks = []
     for i in range(4):
         t = client.call("TaskService", "CreateTask", task_pb2.CreateTaskRequest(title=f"contested {i}"),
@@ -142,8 +142,8 @@ def test_eight_cli_processes_pausing_one_task_at_one_version_have_one_winner(ser
     assert {a.actor for a in log} == {f"cli-{i}" for i in range(CLIENTS)}
 
 
-def test_racing_broadcasts_over_the_same_tasks_apply_each_task_once(server, client, db_path, tmp_path):
-    make_default_project(client, tmp_path)
+def test_racing_broadcasts_over_the_same_tasks_apply_each_task_once(server, client, db_path, workspace):
+    make_default_project(client, workspace)
     ids, versions = [], []
     for i in range(10):
         t = client.call("TaskService", "CreateTask", task_pb2.CreateTaskRequest(title=f"b{i}"),
@@ -180,11 +180,11 @@ def test_racing_broadcasts_over_the_same_tasks_apply_each_task_once(server, clie
     assert sum(a.applied for a in log) == 10
 
 
-def test_racing_run_requests_queue_one_run_per_task(server, client, tmp_path):
+def test_racing_run_requests_queue_one_run_per_task(server, client, workspace):
     """8 clients ask for a run of one task at once: with 8 different keys one
     run is queued and 7 are TASK_RUN_ALREADY_ACTIVE; with one shared key all 8
     get that same run."""
-    make_default_project(client, tmp_path)
+    make_default_project(client, workspace)
     clients = [Client(server.url, timeout_ms=30000) for _ in range(CLIENTS)]
 
     def run_all(task_id, keys):

@@ -47,9 +47,9 @@ def assert_still_serving(client):
 
 
 @pytest.fixture
-def project(client, tmp_path):
+def project(client, workspace):
     return client.call("ProjectService", "CreateProject",
-                       project_pb2.CreateProjectRequest(name="default", root_path=str(tmp_path)),
+                       project_pb2.CreateProjectRequest(name="default", root_path=str(workspace)),
                        project_pb2.CreateProjectResponse).project
 
 

@@ -35,13 +35,13 @@ def test_task_run_wait_returns_the_final_run_with_the_echo_provider(seeded, cli)
     assert [i["source_id"] for i in items] == [task["id"]]
 
 
-def test_waiting_calls_hold_no_worker(tmp_path, rpc_url, cli):
+def test_waiting_calls_hold_no_worker(tmp_path, workspace, rpc_url, cli):
     """With 4 workers and the runtime off, 6 waiting RunTask calls (runs that
     cannot finish) still leave health answering at once."""
     srv = Server(tmp_path / "w.db", rpc_url, extra_args=["--workers", "4"],
                  env={"BEEBEEBRAIN_RUNTIME": "off"}).start()
     try:
-        cli.json("project", "create", "default", "--root", str(tmp_path))
+        cli.json("project", "create", "default", "--root", str(workspace))
         waiters = []
         for i in range(6):
             task = cli.json("task", "create", "--title", f"w{i}")["task"]

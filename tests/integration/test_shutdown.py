@@ -26,10 +26,10 @@ def all_task_ids(client):
     raise AssertionError("ListTasks never reached its last page")
 
 
-def test_sigterm_during_writes_exits_0_within_10_s_and_loses_no_acknowledged_task(server, tmp_path):
+def test_sigterm_during_writes_exits_0_within_10_s_and_loses_no_acknowledged_task(server, workspace):
     with Client(server.url) as c:
         c.call("ProjectService", "CreateProject",
-               project_pb2.CreateProjectRequest(name="default", root_path=str(tmp_path)),
+               project_pb2.CreateProjectRequest(name="default", root_path=str(workspace)),
                project_pb2.CreateProjectResponse)
 
     acked, failures, lock, stop = [], [], threading.Lock(), threading.Event()
