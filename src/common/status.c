@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/utf8.h"
+
 static const struct {
 	const char *reason;
 	int code;
@@ -71,7 +73,8 @@ int status_fail(bbb_status *st, const char *reason, const char *fmt, ...)
 	st->n_violations = 0; /* one reason per status: violations belong to VALIDATION_ERROR */
 	snprintf(st->reason, sizeof(st->reason), "%s", reason);
 	va_start(ap, fmt);
-	vsnprintf(st->message, sizeof(st->message), fmt, ap);
+	if (vsnprintf(st->message, sizeof(st->message), fmt, ap) >= (int)sizeof(st->message))
+		utf8_trim(st->message); /* quoted text may have been cut inside a character */
 	va_end(ap);
 	return -1;
 }
@@ -84,8 +87,10 @@ int status_violation(bbb_status *st, const char *field, const char *fmt, ...)
 	if (st->n_violations < BBB_MAX_VIOLATIONS) {
 		v = &st->violations[st->n_violations++];
 		snprintf(v->field, sizeof(v->field), "%s", field);
+		utf8_trim(v->field);
 		va_start(ap, fmt);
 		vsnprintf(v->description, sizeof(v->description), fmt, ap);
+		utf8_trim(v->description);
 		va_end(ap);
 	}
 	st->code = BBB_INVALID_ARGUMENT;

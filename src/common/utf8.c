@@ -72,6 +72,25 @@ size_t utf8_cut(const char *s, size_t n)
 	return n; /* not a sequence we could split: keep the cut where it was */
 }
 
+size_t utf8_complete(const char *s, size_t n)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t lead = n, need;
+
+	while (lead > 0 && n - lead < 4 && (p[lead - 1] & 0xc0) == 0x80)
+		lead--;
+	if (lead == 0 || p[lead - 1] < 0xc0)
+		return n; /* ends in ASCII or in stray continuation bytes */
+	lead--;
+	need = p[lead] >= 0xf0 ? 4 : p[lead] >= 0xe0 ? 3 : 2;
+	return n - lead < need ? lead : n;
+}
+
+void utf8_trim(char *buf)
+{
+	buf[utf8_complete(buf, strlen(buf))] = '\0';
+}
+
 char *utf8_repair(struct arena *a, const char *s, size_t n, size_t *out_len)
 {
 	static const char fffd[] = "\xef\xbf\xbd";

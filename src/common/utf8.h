@@ -21,6 +21,12 @@ int utf8_valid(const char *s, size_t n);
 /* The largest m <= n such that cutting s at m splits no multi-byte
  * sequence. s[n] must be readable: n <= strlen(s) for a C string. */
 size_t utf8_cut(const char *s, size_t n);
+/* The length of s[0, n) without an incomplete sequence at its end (what a
+ * byte-limited snprintf leaves when it cuts a character): n when s ends on a
+ * character boundary. */
+size_t utf8_complete(const char *s, size_t n);
+/* Ends the NUL-terminated text in buf at its last complete character. */
+void utf8_trim(char *buf);
 /* A copy of s[0, n) in which every byte that does not start or continue a
  * well-formed sequence is replaced by U+FFFD, NUL-terminated: from the arena,
  * or malloc'd when a is NULL (the caller frees it). *out_len (may be NULL)

@@ -13,6 +13,7 @@
 #include "beebeebrain/v1/rpc.pb-c.h"
 #include "common/clock.h"
 #include "common/log.h"
+#include "common/pbtext.h"
 #include "common/status.h"
 #include "common/xalloc.h"
 #include "rpc/reply_cache.h"
@@ -175,13 +176,16 @@ static void rpc_pack_reply(const bbb_status *st, const char *trace_id, const Pro
 		r.violations = vp;
 	}
 	if (st->code == BBB_OK && resp != NULL) {
+		/* Every string a client decodes must be UTF-8 (common/pbtext.h). */
+		resp = pbtext_repair_copy(resp, a);
 		r.payload.len = protobuf_c_message_get_packed_size(resp);
 		r.payload.data = arena_alloc(a, r.payload.len + 1);
 		protobuf_c_message_pack(resp, r.payload.data);
 	}
-	*out_len = beebeebrain__v1__rpc_response__get_packed_size(&r);
-	*out = xmalloc(*out_len > 0 ? *out_len : 1);
-	beebeebrain__v1__rpc_response__pack(&r, *out);
+	const ProtobufCMessage *env = pbtext_repair_copy(&r.base, a);
+	*out_len = protobuf_c_message_get_packed_size(env);
+	*out = xmalloc(*out_len);
+	protobuf_c_message_pack(env, *out);
 }
 
 /* Decodes, authorises, finds and runs the handler. Fills st and *resp. */
@@ -189,10 +193,15 @@ static void rpc_run(struct rpc_call *call, const Beebeebrain__V1__RpcRequest *re
 		    const struct rpc_method *impl, ProtobufCMessage **resp, bbb_status *st)
 {
 	ProtobufCMessage *in;
+	char field[128];
 	int rc;
 
 	if (impl == NULL) {
 		status_fail(st, "UNKNOWN_METHOD", "%s is declared but not implemented by this server", req->method);
+		return;
+	}
+	if (pbtext_check_wire(md->input, req->payload.data, req->payload.len, field, sizeof(field)) != 0) {
+		status_violation(st, field, "must be valid UTF-8 without NUL characters");
 		return;
 	}
 	in = protobuf_c_message_unpack(md->input, &call->c_arena->a_pb, req->payload.len, req->payload.data);
@@ -308,7 +317,7 @@ void rpc_dispatch_deferrable(struct rpc_dispatcher *d, void *worker, const char 
 	const ProtobufCMethodDescriptor *md;
 	ProtobufCMessage *resp = NULL;
 	struct rpc_call call = {.c_arena = &a, .c_env = d->d_env, .c_worker = worker, .c_peer = peer != NULL ? peer : ""};
-	char trace[32];
+	char trace[32], field[64];
 	char *cache_key = NULL;
 	bbb_status st;
 	int packed = 0;
@@ -317,6 +326,16 @@ void rpc_dispatch_deferrable(struct rpc_dispatcher *d, void *worker, const char 
 		*deferred = NULL;
 	arena_init(&a);
 	status_clear(&st);
+	/* A string cut at a NUL by the decoder would be checked as something it
+	 * is not ("KEY\0junk" as the API key KEY): refuse such envelopes whole. */
+	if (pbtext_check_wire(&beebeebrain__v1__rpc_request__descriptor, in, in_len, field, sizeof(field)) != 0) {
+		rpc_make_trace_id(trace, sizeof(trace));
+		status_fail(&st, "MALFORMED_REQUEST", "request envelope field %s is not valid UTF-8 or holds a NUL",
+			    field);
+		rpc_pack_reply(&st, trace, NULL, &a, out, out_len);
+		arena_reset(&a);
+		return;
+	}
 	req = beebeebrain__v1__rpc_request__unpack(&a.a_pb, in_len, in);
 	if (req == NULL) {
 		rpc_make_trace_id(trace, sizeof(trace));

@@ -295,8 +295,8 @@ int provider_error_message(const char *body, size_t len, char *buf, size_t n)
 	const char *msg = json_is_string(err) ? json_string_value(err) : provider_jstr(err, "message");
 	int rc = msg != NULL ? 0 : -1;
 
-	if (n > 0)
-		snprintf(buf, n, "%s", msg != NULL ? msg : "");
+	if (n > 0 && snprintf(buf, n, "%s", msg != NULL ? msg : "") >= (int)n)
+		utf8_trim(buf); /* the provider's text, cut to fit */
 	json_decref(root);
 	return rc;
 }

@@ -4,7 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/arena.h"
 #include "common/clock.h"
+#include "common/pbtext.h"
 #include "common/status.h"
 #include "common/xalloc.h"
 #include "store/state_store.h"
@@ -13,18 +15,24 @@
 int store_event_append(sqlite3 *db, Beebeebrain__V1__Event *ev, bbb_status *st)
 {
 	Beebeebrain__V1__Event body = *ev;
+	const ProtobufCMessage *blob;
 	sqlite3_stmt *stmt;
 	uint8_t stackbuf[1024], *buf = stackbuf;
+	struct arena a;
 	size_t len;
 	int rc;
 
-	/* The blob carries the payload only; everything else is in columns. */
+	/* The blob carries the payload only; everything else is in columns. It
+	 * is published and replayed as is, so its text must be UTF-8. */
 	body.id = body.project_id = body.task_id = body.run_id = body.created_at_ms = 0;
 	body.event_type = body.trace_id = (char *)protobuf_c_empty_string;
-	len = beebeebrain__v1__event__get_packed_size(&body);
+	arena_init(&a);
+	blob = pbtext_repair_copy(&body.base, &a);
+	len = protobuf_c_message_get_packed_size(blob);
 	if (len > sizeof(stackbuf))
 		buf = xmalloc(len);
-	beebeebrain__v1__event__pack(&body, buf);
+	protobuf_c_message_pack(blob, buf);
+	arena_reset(&a);
 
 	ev->created_at_ms = clock_now_ms();
 	if (store_prepare(db,

@@ -11,7 +11,7 @@ import struct
 
 import pytest
 
-from beebeebrain.v1 import project_pb2, rpc_pb2
+from beebeebrain.v1 import rpc_pb2, task_pb2
 from conftest import wait_until
 from runtime_fixtures import fake_llm, rt, start_runtime  # noqa: F401  (fixtures)
 
@@ -110,3 +110,106 @@ def test_a_root_holding_the_servers_database_is_refused(server, cli, tmp_path):
     rc, out, err = create_project(cli, "db", tmp_path)
     assert rc == 1
     assert "database" in err
+
+
+# ---- text on the wire --------------------------------------------------------------------------------------------
+
+
+def pb_varint(n):
+    out = b""
+    while True:
+        b, n = n & 0x7F, n >> 7
+        out += bytes([b | (0x80 if n else 0)])
+        if not n:
+            return out
+
+
+def pb_bytes(field, data):
+    """One length-delimited field, by hand: Python's protobuf refuses to build
+    strings that are not UTF-8, which is exactly what these tests send."""
+    return pb_varint(field << 3 | 2) + pb_varint(len(data)) + data
+
+
+def envelope(method, payload=b"", api_key=b""):
+    method = method if isinstance(method, bytes) else method.encode()
+    return (pb_bytes(1, method) + pb_bytes(2, payload) + pb_bytes(4, api_key)
+            + pb_bytes(6, os.urandom(8).hex().encode()))
+
+
+def reply_of(client, data):
+    """The server's reply, parsed the way every strict proto3 client parses it."""
+    r = rpc_pb2.RpcResponse()
+    r.ParseFromString(client.raw(data))  # raises on a string that is not UTF-8
+    return r
+
+
+API_KEY = "k3y-for-the-nul-test"
+
+
+def test_an_api_key_with_a_nul_and_junk_after_it_is_refused(db_path, rpc_url):
+    from beebeebrain_client import Client
+    from conftest import Server
+
+    srv = Server(db_path, rpc_url, env={"BEEBEEBRAIN_API_KEY": API_KEY}).start()
+    try:
+        with Client(srv.url) as c:
+            method = "/beebeebrain.v1.ProjectService/ListProjects"
+            ok = reply_of(c, envelope(method, api_key=API_KEY.encode()))
+            assert ok.code == 0
+            for key in (API_KEY.encode() + b"\0junk", API_KEY.encode() + b"\0", b"\0" + API_KEY.encode()):
+                r = reply_of(c, envelope(method, api_key=key))
+                assert r.code != 0, key
+                assert (r.code, r.reason) in ((3, "MALFORMED_REQUEST"), (16, "UNAUTHORIZED")), (r.code, r.reason)
+    finally:
+        assert srv.stop() == 0
+
+
+def test_request_strings_that_are_not_utf8_are_refused_by_field(client):
+    method = "/beebeebrain.v1.TaskService/CreateTask"
+    for title in (b"caf\xe9", b"nul\0byte", b"\xed\xa0\x80surrogate"):
+        r = reply_of(client, envelope(method, pb_bytes(2, title)))
+        assert (r.code, r.reason) == (3, "VALIDATION_ERROR"), (title, r)
+        assert [v.field for v in r.violations] == ["title"]
+    # The envelope's own strings too.
+    r = reply_of(client, envelope("/beebeebrain.v1.HealthService/Check\xff".encode("latin-1")))
+    assert (r.code, r.reason) == (3, "MALFORMED_REQUEST")
+
+
+def test_error_text_cut_inside_a_character_still_parses(client):
+    # 199 bytes of two-byte characters after the slash: the server quotes the
+    # first 200 bytes of the method name, which ends inside a character.
+    method = "/" + "é" * 150
+    r = reply_of(client, envelope(method))
+    assert (r.code, r.reason) == (12, "UNKNOWN_METHOD")
+    assert r.message.startswith("unknown method '/é")
+
+
+def test_a_provider_error_cut_inside_a_character_is_stored_and_returned_as_utf8(rt):
+    from beebeebrain_client import Client
+
+    # The stored message quotes the provider's error up to 299 bytes, which
+    # end inside the 150th "é".
+    rt.fake.script([{"status": 400, "error": "réponse refusée " + "é" * 400}])
+    _, run_id = rt.task_and_run("bad request with accents")
+    assert rt.wait_run(run_id)["run_status"] == "failed"
+    with Client(rt.server.url) as c:  # Python's protobuf parses strictly
+        run = c.call("TaskService", "GetRun", task_pb2.GetRunRequest(run_id=run_id), task_pb2.GetRunResponse).run
+    assert run.error_code == "LLM_INVALID_REQUEST"
+    assert "réponse refusée" in run.error_message
+
+
+def test_every_reply_to_random_envelopes_parses_as_strict_proto3(client):
+    import random
+
+    rnd = random.Random(1234)
+    methods = [b"/beebeebrain.v1.TaskService/GetTask", b"/beebeebrain.v1.TaskService/CreateTask",
+               b"/beebeebrain.v1.ProjectService/CreateProject", b"/beebeebrain.v1.AgentService/UpdateAgent"]
+    alphabet = "aé€🐝\u00ff".encode() + bytes(range(0x80, 0x100))
+    for i in range(3000):
+        m = bytearray(rnd.choice(methods))
+        if rnd.random() < 0.5:  # a long method name cut by the server's quoting, or garbage in it
+            m += bytes(rnd.choice(alphabet) for _ in range(rnd.randrange(150, 300)))
+        payload = bytes(rnd.choice(alphabet) for _ in range(rnd.randrange(0, 40)))
+        payload = pb_bytes(rnd.choice([2, 3, 4, 5]), payload) if rnd.random() < 0.7 else payload
+        reply_of(client, envelope(bytes(m), payload))  # raises when a string is not UTF-8
+    assert reply_of(client, envelope("/beebeebrain.v1.HealthService/Check")).code == 0

@@ -52,6 +52,23 @@ static void cutting_backs_up_to_a_character_start(void **state)
 	assert_int_equal(utf8_cut("a\x80\x80\x80\x80" "b", 4), 4);
 }
 
+static void a_character_cut_at_the_end_is_dropped(void **state)
+{
+	char buf[16];
+
+	(void)state;
+	assert_int_equal(utf8_complete("ab\xe2\x82", 4), 2);
+	assert_int_equal(utf8_complete("ab\xe2", 3), 2);
+	assert_int_equal(utf8_complete("ab\xe2\x82\xac", 5), 5);
+	assert_int_equal(utf8_complete("\xf0\x9f\x90", 3), 0);
+	assert_int_equal(utf8_complete("ab", 2), 2);
+	assert_int_equal(utf8_complete("a\x80\x80", 3), 3); /* stray bytes are not a cut character */
+	/* What snprintf leaves when a 4-byte buffer ends inside "ab\xc3\xa9". */
+	memcpy(buf, "ab\xc3", 4);
+	utf8_trim(buf);
+	assert_string_equal(buf, "ab");
+}
+
 static void repair_replaces_each_bad_byte(void **state)
 {
 	struct arena a;
@@ -78,6 +95,7 @@ int main(void)
 		cmocka_unit_test(well_formed_text_is_valid),
 		cmocka_unit_test(malformed_text_is_found_where_it_starts),
 		cmocka_unit_test(cutting_backs_up_to_a_character_start),
+		cmocka_unit_test(a_character_cut_at_the_end_is_dropped),
 		cmocka_unit_test(repair_replaces_each_bad_byte),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
