@@ -24,5 +24,16 @@ cppcheck --quiet --error-exitcode=1 --enable=warning,portability,performance --i
   -DPROTOBUF_C_VERSION_NUMBER=1004001 -DPROTOBUF_C_MIN_COMPILER_VERSION=1000000 \
   -I src -I include -I build/gen src || status=1
 
+# The allocation policy (src/common/xalloc.h) and the bounded buffer
+# (src/common/dbuf.h): no raw allocation and no `used += snprintf(...)`.
+echo "lint: allocation and string-building policy"
+if git grep -nE '(^|[^A-Za-z0-9_.>x])(malloc|calloc|realloc|strdup|strndup|v?asprintf)\(' -- 'src/*.c' \
+    ':!src/common/xalloc.c' | grep -v '^[^:]*:[0-9]*:\s*\*'; then
+  echo "lint: use xmalloc/xcalloc/xrealloc/xstrdup/xstrndup/xasprintf (src/common/xalloc.h)"; status=1
+fi
+if git grep -nE '\+= *\(?(size_t)?\)? *v?snprintf' -- 'src/*.c'; then
+  echo "lint: build strings with src/common/dbuf.h"; status=1
+fi
+
 if [[ $status -eq 0 ]]; then echo "lint: clean"; fi
 exit $status
