@@ -18,6 +18,23 @@
 /* How often an idle worker looks at the stop flag. */
 #define RPC_POLL_MS 200
 
+/* Send slots (see transport.h). A reply still waiting behind earlier replies
+ * to its connection after RPC_SEND_TIMEOUT_MS is dropped with the connection;
+ * so is a reply that would make more than RPC_PEER_REPLIES_MAX replies or
+ * RPC_PEER_BYTES_MAX bytes wait for one connection (the first waiting reply
+ * is always let through). RPC_SLOTS_MAX and RPC_SERVER_BYTES_MAX bound what
+ * waits on the whole server: past them a reply waits for room. */
+#define RPC_SEND_TIMEOUT_MS 5000
+#define RPC_PEER_REPLIES_MAX 32
+#define RPC_PEER_BYTES_MAX ((size_t)64 << 20)
+#define RPC_SLOTS_MAX 4096
+#define RPC_SERVER_BYTES_MAX ((size_t)256 << 20)
+/* On shutdown, how long replies still waiting get (a peer that reads takes
+ * its reply in milliseconds); rpc_server_close cancels the rest. */
+#define RPC_DRAIN_MS 1000
+#define RPC_STR_(x) #x
+#define RPC_STR(x) RPC_STR_(x)
+
 struct rpc_worker {
 	struct rpc_server *w_srv;
 	pthread_t w_thread;
@@ -34,8 +51,24 @@ struct rpc_worker {
  * no thread, until the waiter sends the reply. */
 struct rpc_pending {
 	nng_ctx p_ctx;
+	nng_pipe p_pipe; /* the connection the request came on */
 	struct rpc_deferred *p_df;
 	struct rpc_pending *p_next;
+};
+
+/* One reply on its way. A free slot holds a clean context (one that owes
+ * nothing); a busy one holds the context that owes the reply and sends it on
+ * o_aio, whose callback frees the slot again. Slots are made on demand and
+ * live until the server closes. */
+struct rpc_slot {
+	struct rpc_server *o_srv;
+	nng_ctx o_ctx; /* touched only by the thread that took the slot */
+	nng_aio *o_aio; /* callback: rpc_slot_done */
+	/* Under srv_out_mu: */
+	nng_pipe o_pipe; /* while busy: the connection the reply goes to */
+	size_t o_len; /* while busy: the reply's size */
+	int o_busy;
+	struct rpc_slot *o_next_free;
 };
 
 struct rpc_server {
@@ -57,29 +90,212 @@ struct rpc_server {
 	int srv_waiter_stop;
 	int srv_poked;
 	pthread_cond_t srv_wcv;
-	nng_aio *srv_waiter_aio;
+	/* Send slots, under srv_out_mu; srv_out_cv (CLOCK_MONOTONIC) is
+	 * broadcast whenever a slot is freed. */
+	pthread_mutex_t srv_out_mu;
+	pthread_cond_t srv_out_cv;
+	struct rpc_slot **srv_slots; /* RPC_SLOTS_MAX places, srv_n_slots made */
+	int srv_n_slots;
+	int srv_n_busy;
+	size_t srv_busy_bytes;
+	struct rpc_slot *srv_free_slots;
 };
 
-/* Sends `len` bytes as the reply on the worker's context. */
-static void rpc_worker_reply(struct rpc_worker *w, const uint8_t *data, size_t len)
+/* The remote address of a pipe, for the audit trail: "127.0.0.1:50412",
+ * "[::1]:50412", "ipc", "inproc"; "" when nng does not know it. */
+static void rpc_peer_name(nng_pipe p, char *buf, size_t n)
 {
+	nng_sockaddr sa;
+	char host[INET6_ADDRSTRLEN];
+
+	buf[0] = '\0';
+	if (nng_pipe_id(p) < 0 || nng_pipe_get_addr(p, NNG_OPT_REMADDR, &sa) != 0)
+		return;
+	switch (sa.s_family) {
+	case NNG_AF_INET:
+		if (inet_ntop(AF_INET, &sa.s_in.sa_addr, host, sizeof(host)) != NULL)
+			snprintf(buf, n, "%s:%u", host, (unsigned)ntohs(sa.s_in.sa_port));
+		break;
+	case NNG_AF_INET6:
+		if (inet_ntop(AF_INET6, sa.s_in6.sa_addr, host, sizeof(host)) != NULL)
+			snprintf(buf, n, "[%s]:%u", host, (unsigned)ntohs(sa.s_in6.sa_port));
+		break;
+	case NNG_AF_IPC:
+	case NNG_AF_ABSTRACT:
+		snprintf(buf, n, "ipc");
+		break;
+	case NNG_AF_INPROC:
+		snprintf(buf, n, "inproc");
+		break;
+	default:
+		break;
+	}
+}
+
+/* Closes a connection that does not take its replies. rep0 then completes
+ * the replies queued for it, so their slots come free at once. Safe inside
+ * an aio callback: nothing is freed or waited for. */
+static void rpc_peer_drop(nng_pipe pipe, const char *why)
+{
+	char peer[80];
+
+	rpc_peer_name(pipe, peer, sizeof(peer));
+	if (nng_pipe_close(pipe) == 0)
+		log_warn("rpc", "closing the connection of %s: %s", peer[0] != '\0' ? peer : "a peer", why);
+}
+
+/* A send finished: sent (or handed to the connection), timed out, cancelled
+ * at shutdown, or its connection closed. Runs on an nng thread, so it only
+ * frees the message and puts the slot back. */
+static void rpc_slot_done(void *arg)
+{
+	struct rpc_slot *s = arg;
+	struct rpc_server *srv = s->o_srv;
+	int rv = nng_aio_result(s->o_aio);
+
+	if (rv != 0) {
+		nng_msg_free(nng_aio_get_msg(s->o_aio)); /* a failed send leaves the message with us */
+		nng_aio_set_msg(s->o_aio, NULL);
+		if (rv == NNG_ETIMEDOUT)
+			rpc_peer_drop(s->o_pipe, "a reply waited " RPC_STR(RPC_SEND_TIMEOUT_MS) " ms for it to read");
+	}
+	pthread_mutex_lock(&srv->srv_out_mu);
+	s->o_busy = 0;
+	s->o_pipe = (nng_pipe)NNG_PIPE_INITIALIZER;
+	s->o_next_free = srv->srv_free_slots;
+	srv->srv_free_slots = s;
+	srv->srv_n_busy--;
+	srv->srv_busy_bytes -= s->o_len;
+	pthread_cond_broadcast(&srv->srv_out_cv);
+	pthread_mutex_unlock(&srv->srv_out_mu);
+}
+
+/* Whether one more reply of len bytes may wait for pipe. Under srv_out_mu. */
+static int rpc_peer_has_room(const struct rpc_server *srv, nng_pipe pipe, size_t len)
+{
+	size_t bytes = len;
+	int n = 0;
+
+	for (int i = 0; i < srv->srv_n_slots; i++) {
+		const struct rpc_slot *s = srv->srv_slots[i];
+		if (s->o_busy && nng_pipe_id(s->o_pipe) == nng_pipe_id(pipe)) {
+			n++;
+			bytes += s->o_len;
+		}
+	}
+	return n == 0 || (n < RPC_PEER_REPLIES_MAX && bytes <= RPC_PEER_BYTES_MAX);
+}
+
+/* A new free slot with a clean context of its own, or NULL. Under srv_out_mu
+ * (nng_ctx_open and nng_aio_alloc call none of our callbacks). */
+static struct rpc_slot *rpc_slot_make(struct rpc_server *srv)
+{
+	struct rpc_slot *s = xcalloc(1, sizeof(*s));
+
+	s->o_srv = srv;
+	if (nng_aio_alloc(&s->o_aio, rpc_slot_done, s) != 0) {
+		free(s);
+		return NULL;
+	}
+	if (nng_ctx_open(&s->o_ctx, srv->srv_sock) != 0) {
+		nng_aio_free(s->o_aio);
+		free(s);
+		return NULL;
+	}
+	srv->srv_slots[srv->srv_n_slots++] = s;
+	return s;
+}
+
+static void rpc_deadline_after(struct timespec *ts, long ms)
+{
+	clock_gettime(CLOCK_MONOTONIC, ts);
+	ts->tv_sec += ms / 1000;
+	ts->tv_nsec += (ms % 1000) * 1000000L;
+	if (ts->tv_nsec >= 1000000000L) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000L;
+	}
+}
+
+/* Whether the server has room for one more waiting reply of len bytes (a
+ * reply always has room when nothing waits). Under srv_out_mu. */
+static int rpc_server_has_room(const struct rpc_server *srv, size_t len)
+{
+	if (srv->srv_n_busy == 0)
+		return 1;
+	if (srv->srv_free_slots == NULL && srv->srv_n_slots == RPC_SLOTS_MAX)
+		return 0;
+	return srv->srv_busy_bytes + len <= RPC_SERVER_BYTES_MAX;
+}
+
+/* Takes a slot (an idle one, else a new one) and marks it busy with a reply
+ * of len bytes for pipe. When the server has no room, waits for some: every
+ * busy slot is free again within RPC_SEND_TIMEOUT_MS, so the wait is bounded;
+ * NULL when even that ran out. Under srv_out_mu. */
+static struct rpc_slot *rpc_slot_take(struct rpc_server *srv, nng_pipe pipe, size_t len)
+{
+	struct rpc_slot *s;
+	struct timespec until;
+
+	if (!rpc_server_has_room(srv, len)) {
+		rpc_deadline_after(&until, RPC_SEND_TIMEOUT_MS + 1000);
+		while (!rpc_server_has_room(srv, len))
+			if (pthread_cond_timedwait(&srv->srv_out_cv, &srv->srv_out_mu, &until) != 0)
+				return NULL;
+	}
+	if ((s = srv->srv_free_slots) != NULL)
+		srv->srv_free_slots = s->o_next_free;
+	else if ((s = rpc_slot_make(srv)) == NULL)
+		return NULL;
+	s->o_next_free = NULL;
+	s->o_busy = 1;
+	s->o_pipe = pipe;
+	s->o_len = len;
+	srv->srv_n_busy++;
+	srv->srv_busy_bytes += len;
+	return s;
+}
+
+/* Sends the reply owed by *ctx, for a request that came on `pipe`, without
+ * waiting for the peer: a send slot takes the context and sends from there,
+ * and *ctx becomes the slot's clean one, ready for the next request. A peer
+ * with no room left (it reads none of its waiting replies) loses this reply
+ * and its connection; *ctx, which still owes the dropped reply, stays usable:
+ * its next receive replaces the request. */
+static void rpc_reply(struct rpc_server *srv, nng_ctx *ctx, nng_pipe pipe, const uint8_t *data, size_t len)
+{
+	struct rpc_slot *s;
+	nng_ctx clean;
 	nng_msg *msg;
+
+	pthread_mutex_lock(&srv->srv_out_mu);
+	if (!rpc_peer_has_room(srv, pipe, len)) {
+		pthread_mutex_unlock(&srv->srv_out_mu);
+		rpc_peer_drop(pipe, "it reads none of its waiting replies");
+		return;
+	}
+	s = rpc_slot_take(srv, pipe, len);
+	pthread_mutex_unlock(&srv->srv_out_mu);
+	if (s == NULL) {
+		log_warn("rpc", "reply dropped: no room for it within %d ms", RPC_SEND_TIMEOUT_MS + 1000);
+		return;
+	}
 
 	if (nng_msg_alloc(&msg, len) != 0)
 		xalloc_oom(len);
 	memcpy(nng_msg_body(msg), data, len);
-	nng_aio_set_msg(w->w_aio, msg);
-	nng_aio_set_timeout(w->w_aio, NNG_DURATION_DEFAULT);
-	nng_ctx_send(w->w_ctx, w->w_aio);
-	nng_aio_wait(w->w_aio);
-	if (nng_aio_result(w->w_aio) != 0)
-		nng_msg_free(nng_aio_get_msg(w->w_aio)); /* peer gone: the reply is dropped */
+	clean = s->o_ctx;
+	s->o_ctx = *ctx;
+	*ctx = clean;
+	nng_aio_set_msg(s->o_aio, msg);
+	nng_aio_set_timeout(s->o_aio, RPC_SEND_TIMEOUT_MS);
+	nng_ctx_send(s->o_ctx, s->o_aio);
 }
 
 /* Hands the worker's context, which owes a reply, to the waiter and takes a
  * fresh context for the next request. -1 when no context can be opened (the
  * caller then answers at once). */
-static int rpc_worker_park(struct rpc_worker *w, struct rpc_deferred *df)
+static int rpc_worker_park(struct rpc_worker *w, nng_pipe pipe, struct rpc_deferred *df)
 {
 	struct rpc_server *srv = w->w_srv;
 	struct rpc_pending *p;
@@ -89,6 +305,7 @@ static int rpc_worker_park(struct rpc_worker *w, struct rpc_deferred *df)
 		return -1;
 	p = xcalloc(1, sizeof(*p));
 	p->p_ctx = w->w_ctx;
+	p->p_pipe = pipe;
 	p->p_df = df;
 	w->w_ctx = fresh;
 	pthread_mutex_lock(&srv->srv_mu);
@@ -100,20 +317,11 @@ static int rpc_worker_park(struct rpc_worker *w, struct rpc_deferred *df)
 	return 0;
 }
 
-/* Sends a deferred call's reply on its own context and closes it. */
+/* Sends a deferred call's reply (through a send slot, so the waiter never
+ * waits on the peer) and closes the context it is left with. */
 static void rpc_pending_answer(struct rpc_server *srv, struct rpc_pending *p, const uint8_t *data, size_t len)
 {
-	nng_msg *msg;
-
-	if (nng_msg_alloc(&msg, len) == 0) {
-		memcpy(nng_msg_body(msg), data, len);
-		nng_aio_set_msg(srv->srv_waiter_aio, msg);
-		nng_aio_set_timeout(srv->srv_waiter_aio, 1000);
-		nng_ctx_send(p->p_ctx, srv->srv_waiter_aio);
-		nng_aio_wait(srv->srv_waiter_aio);
-		if (nng_aio_result(srv->srv_waiter_aio) != 0)
-			nng_msg_free(nng_aio_get_msg(srv->srv_waiter_aio));
-	}
+	rpc_reply(srv, &p->p_ctx, p->p_pipe, data, len);
 	nng_ctx_close(p->p_ctx);
 }
 
@@ -192,37 +400,6 @@ void rpc_server_poke(struct rpc_server *srv)
 	pthread_mutex_unlock(&srv->srv_mu);
 }
 
-/* The remote address of a pipe, for the audit trail: "127.0.0.1:50412",
- * "[::1]:50412", "ipc", "inproc"; "" when nng does not know it. */
-static void rpc_peer_name(nng_pipe p, char *buf, size_t n)
-{
-	nng_sockaddr sa;
-	char host[INET6_ADDRSTRLEN];
-
-	buf[0] = '\0';
-	if (nng_pipe_id(p) < 0 || nng_pipe_get_addr(p, NNG_OPT_REMADDR, &sa) != 0)
-		return;
-	switch (sa.s_family) {
-	case NNG_AF_INET:
-		if (inet_ntop(AF_INET, &sa.s_in.sa_addr, host, sizeof(host)) != NULL)
-			snprintf(buf, n, "%s:%u", host, (unsigned)ntohs(sa.s_in.sa_port));
-		break;
-	case NNG_AF_INET6:
-		if (inet_ntop(AF_INET6, sa.s_in6.sa_addr, host, sizeof(host)) != NULL)
-			snprintf(buf, n, "[%s]:%u", host, (unsigned)ntohs(sa.s_in6.sa_port));
-		break;
-	case NNG_AF_IPC:
-	case NNG_AF_ABSTRACT:
-		snprintf(buf, n, "ipc");
-		break;
-	case NNG_AF_INPROC:
-		snprintf(buf, n, "inproc");
-		break;
-	default:
-		break;
-	}
-}
-
 static void *rpc_worker_main(void *arg)
 {
 	struct rpc_worker *w = arg;
@@ -258,19 +435,20 @@ static void *rpc_worker_main(void *arg)
 			continue;
 		}
 		msg = nng_aio_get_msg(w->w_aio);
+		nng_pipe pipe = nng_msg_get_pipe(msg);
 		struct rpc_deferred *df = NULL;
 		char peer[80];
-		rpc_peer_name(nng_msg_get_pipe(msg), peer, sizeof(peer));
+		rpc_peer_name(pipe, peer, sizeof(peer));
 		rpc_dispatch_deferrable(srv->srv_dispatch, w->w_state, peer, nng_msg_body(msg), nng_msg_len(msg), &out,
 					&out_len, &df);
 		nng_msg_free(msg);
-		if (df != NULL && rpc_worker_park(w, df) == 0)
+		if (df != NULL && rpc_worker_park(w, pipe, df) == 0)
 			continue;
 		if (df != NULL) {
 			rpc_deferred_poll(df, w->w_state, 1, &out, &out_len);
 			rpc_deferred_free(df);
 		}
-		rpc_worker_reply(w, out, out_len);
+		rpc_reply(srv, &w->w_ctx, pipe, out, out_len);
 		free(out);
 	}
 	if (srv->srv_opts.worker_fini != NULL)
@@ -294,25 +472,53 @@ static int rpc_listen(struct rpc_server *srv, const char *url, bbb_status *st)
 	return 0;
 }
 
+/* Stop order: every aio stopped (a slot's callback may still run here and
+ * put its slot back), then contexts and the socket closed, then aios freed. */
 static void rpc_server_release(struct rpc_server *srv)
 {
+	int n_slots;
+
+	pthread_mutex_lock(&srv->srv_out_mu);
+	n_slots = srv->srv_n_slots;
+	pthread_mutex_unlock(&srv->srv_out_mu);
 	for (int i = 0; i < srv->srv_n_workers; i++)
 		if (srv->srv_workers[i].w_aio != NULL)
 			nng_aio_stop(srv->srv_workers[i].w_aio);
+	for (int i = 0; i < n_slots; i++)
+		nng_aio_stop(srv->srv_slots[i]->o_aio);
 	for (int i = 0; i < srv->srv_n_workers; i++)
 		nng_ctx_close(srv->srv_workers[i].w_ctx);
-	if (srv->srv_waiter_aio != NULL)
-		nng_aio_stop(srv->srv_waiter_aio);
+	for (int i = 0; i < n_slots; i++)
+		nng_ctx_close(srv->srv_slots[i]->o_ctx);
 	nng_close(srv->srv_sock);
 	for (int i = 0; i < srv->srv_n_workers; i++)
 		nng_aio_free(srv->srv_workers[i].w_aio);
-	nng_aio_free(srv->srv_waiter_aio);
+	for (int i = 0; i < n_slots; i++) {
+		nng_aio_free(srv->srv_slots[i]->o_aio);
+		free(srv->srv_slots[i]);
+	}
+	pthread_cond_destroy(&srv->srv_out_cv);
+	pthread_mutex_destroy(&srv->srv_out_mu);
 	pthread_cond_destroy(&srv->srv_wcv);
 	pthread_mutex_destroy(&srv->srv_mu);
 	pthread_cond_destroy(&srv->srv_cv);
+	free(srv->srv_slots);
 	free(srv->srv_workers);
 	free(srv->srv_listeners);
 	free(srv);
+}
+
+/* Waits until the replies handed to send slots are sent or dropped, at most
+ * RPC_DRAIN_MS. */
+static void rpc_server_drain(struct rpc_server *srv)
+{
+	struct timespec until;
+
+	rpc_deadline_after(&until, RPC_DRAIN_MS);
+	pthread_mutex_lock(&srv->srv_out_mu);
+	while (srv->srv_n_busy > 0 && pthread_cond_timedwait(&srv->srv_out_cv, &srv->srv_out_mu, &until) == 0)
+		;
+	pthread_mutex_unlock(&srv->srv_out_mu);
 }
 
 static void rpc_server_join(struct rpc_server *srv)
@@ -331,6 +537,7 @@ static void rpc_server_join(struct rpc_server *srv)
 		pthread_join(srv->srv_waiter, NULL);
 		srv->srv_waiter_started = 0;
 	}
+	rpc_server_drain(srv);
 }
 
 int rpc_server_start(struct rpc_server **out, const struct rpc_server_options *opts, struct rpc_dispatcher *d,
@@ -343,17 +550,19 @@ int rpc_server_start(struct rpc_server **out, const struct rpc_server_options *o
 	srv->srv_dispatch = d;
 	pthread_mutex_init(&srv->srv_mu, NULL);
 	pthread_cond_init(&srv->srv_cv, NULL);
+	pthread_mutex_init(&srv->srv_out_mu, NULL);
 	pthread_condattr_t wattr;
 	pthread_condattr_init(&wattr);
 	pthread_condattr_setclock(&wattr, CLOCK_MONOTONIC);
 	pthread_cond_init(&srv->srv_wcv, &wattr);
+	pthread_cond_init(&srv->srv_out_cv, &wattr);
 	pthread_condattr_destroy(&wattr);
+	srv->srv_slots = xcalloc(RPC_SLOTS_MAX, sizeof(*srv->srv_slots));
 	srv->srv_listeners = xcalloc(opts->n_urls, sizeof(*srv->srv_listeners));
 	srv->srv_workers = xcalloc((size_t)opts->workers, sizeof(*srv->srv_workers));
 	if ((rv = nng_rep0_open(&srv->srv_sock)) != 0) {
-		free(srv->srv_listeners);
-		free(srv->srv_workers);
-		free(srv);
+		srv->srv_n_workers = 0;
+		rpc_server_release(srv);
 		return status_fail(st, "INTERNAL_ERROR", "cannot open the rep socket: %s", nng_strerror(rv));
 	}
 	srv->srv_n_workers = opts->workers;
@@ -368,8 +577,7 @@ int rpc_server_start(struct rpc_server **out, const struct rpc_server_options *o
 	}
 	/* The waiter of deferred calls, then the workers (with their read
 	 * connections), then the listeners. */
-	if (nng_aio_alloc(&srv->srv_waiter_aio, NULL, NULL) == 0 &&
-	    pthread_create(&srv->srv_waiter, NULL, rpc_waiter_main, srv) == 0)
+	if (pthread_create(&srv->srv_waiter, NULL, rpc_waiter_main, srv) == 0)
 		srv->srv_waiter_started = 1;
 	int started = 0;
 	for (int i = 0; i < opts->workers; i++) {

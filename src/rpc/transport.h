@@ -1,16 +1,34 @@
 /*
  * The RPC transport: one nng rep0 socket listening on every configured URL,
  * and N worker threads, each with its own nng context and aio, each running
- * receive -> rpc_dispatch -> send in a loop. Each worker also owns a piece of
+ * receive -> rpc_dispatch -> reply in a loop. Each worker also owns a piece of
  * state made by worker_init (its SQLite read connection).
  *
- * A call a handler defers (rpc_call_defer) keeps no worker: its context is
- * parked with the waiter thread, the worker takes a fresh context, and the
- * waiter replies on the parked one when the call is ready.
+ * No thread waits on a peer. A worker hands its reply, with the context that
+ * owes it, to a send slot and takes the slot's clean context for the next
+ * request; the slot's aio sends, and its callback frees the slot. In nng 1.5.2
+ * a reply goes to its connection at once unless an earlier reply to that
+ * connection is still being written (the peer does not read); then it waits
+ * in the slot. A peer that does not read its replies is cut off:
+ *   - a reply still waiting after 5 s is dropped and its connection closed;
+ *   - so is a reply that would make more than 32 replies or 64 MiB wait for
+ *     one connection (the first waiting reply always may);
+ *   - at most 4,096 replies and 256 MiB wait on the whole server; past that
+ *     a worker waits for room (every slot is free again within the 5 s).
+ * Closing the connection completes its other waiting replies at once. One
+ * reply per connection that nng has started to write stays with nng until
+ * the peer reads it or goes away; no thread and no slot waits for it.
  *
- * Stop order (NOTES-nng-protobuf-c.md): workers finish the request they hold
- * and exit; then every aio is stopped, contexts and the socket closed, and
- * only then the aios freed. Nothing is freed from inside a callback.
+ * A call a handler defers (rpc_call_defer) keeps no worker either: its
+ * context is parked with the waiter thread, the worker takes a fresh context,
+ * and the waiter replies on the parked one through a send slot when the call
+ * is ready.
+ *
+ * Stop order (nng 1.5.2 has close races otherwise): workers finish the
+ * request they hold and exit, the waiter answers what it holds, and the
+ * replies in send slots are given 1 s more; then every aio is stopped,
+ * contexts and the socket closed, and only then the aios freed. Nothing is
+ * freed from inside a callback.
  */
 #ifndef BBB_TRANSPORT_H
 #define BBB_TRANSPORT_H
@@ -36,8 +54,9 @@ struct rpc_server;
 
 int rpc_server_start(struct rpc_server **out, const struct rpc_server_options *opts, struct rpc_dispatcher *d,
 		     bbb_status *st);
-/* Stops serving: every worker finishes the call it holds and exits; requests
- * that arrive later get no answer (their clients see the connection close). */
+/* Stops serving: every worker finishes the call it holds and exits, and the
+ * replies on their way get 1 s to be sent; requests that arrive later get no
+ * answer (their clients see the connection close). */
 void rpc_server_quiesce(struct rpc_server *srv);
 /* Releases the sockets, contexts and aios (after rpc_server_quiesce). nng
  * 1.5.2's nng_close can hang on a connection closing at the same moment
