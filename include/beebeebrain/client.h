@@ -26,6 +26,10 @@
  *   DEADLINE_EXCEEDED  DEADLINE_EXCEEDED   sent, but no reply within the timeout
  *                                          (plus a short grace for the server's
  *                                          own DEADLINE_EXCEEDED answer)
+ *   RESOURCE_EXHAUSTED MESSAGE_TOO_LARGE   the RpcRequest envelope would be over
+ *                                          BBB_REQUEST_MAX_BYTES (nothing was
+ *                                          sent: the server would close the
+ *                                          connection without an answer)
  *   INVALID_ARGUMENT   MALFORMED_REQUEST   req is not of the method's input type
  *   UNIMPLEMENTED      UNKNOWN_METHOD      no such method in the service
  *   INTERNAL           MALFORMED_RESPONSE  the reply does not decode
@@ -68,6 +72,10 @@ enum bbb_code {
 };
 
 #define BBB_MAX_VIOLATIONS 16
+
+/* The largest request a server accepts: the packed RpcRequest envelope
+ * (method, payload, api key, trace and request ids), 4 MiB. */
+#define BBB_REQUEST_MAX_BYTES ((size_t)4 << 20)
 
 struct bbb_violation {
 	char field[64];

@@ -18,6 +18,10 @@
 /* How often an idle worker looks at the stop flag. */
 #define RPC_POLL_MS 200
 
+/* nng's req/rep header in front of every request on the wire: the 4-byte
+ * request id. The listeners' size limit counts it; recv_max does not. */
+#define RPC_REQ_HEADER_BYTES 4
+
 /* Send slots (see transport.h). A reply still waiting behind earlier replies
  * to its connection after RPC_SEND_TIMEOUT_MS is dropped with the connection;
  * so is a reply that would make more than RPC_PEER_REPLIES_MAX replies or
@@ -456,14 +460,33 @@ static void *rpc_worker_main(void *arg)
 	return NULL;
 }
 
+/* Sets one size limit on a listener; a transport without that option
+ * (inproc has no limit, only ws:// has frames) is not an error. */
+static int rpc_listener_limit(nng_listener l, const char *opt, size_t max, const char *url, bbb_status *st)
+{
+	int rv = nng_listener_set_size(l, opt, max);
+
+	if (rv != 0 && rv != NNG_ENOTSUP)
+		return status_fail(st, "INTERNAL_ERROR", "cannot set %s on %s: %s", opt, url, nng_strerror(rv));
+	return 0;
+}
+
+/* A listener on url whose connections carry requests of at most recv_max
+ * envelope bytes: nng counts its request id header against the limit, and
+ * over ws:// a whole message may come as one frame. */
 static int rpc_listen(struct rpc_server *srv, const char *url, bbb_status *st)
 {
 	nng_listener *l = &srv->srv_listeners[srv->srv_n_listeners];
+	size_t max = srv->srv_opts.recv_max + RPC_REQ_HEADER_BYTES;
 	int rv;
 
 	if ((rv = nng_listener_create(l, srv->srv_sock, url)) != 0)
 		return status_fail(st, "VALIDATION_ERROR", "cannot listen on %s: %s", url, nng_strerror(rv));
-	nng_listener_set_size(*l, NNG_OPT_RECVMAXSZ, srv->srv_opts.recv_max);
+	if (rpc_listener_limit(*l, NNG_OPT_RECVMAXSZ, max, url, st) != 0 ||
+	    rpc_listener_limit(*l, NNG_OPT_WS_RECVMAXFRAME, max, url, st) != 0) {
+		nng_listener_close(*l);
+		return -1;
+	}
 	if ((rv = nng_listener_start(*l, 0)) != 0) {
 		nng_listener_close(*l);
 		return status_fail(st, "INTERNAL_ERROR", "cannot listen on %s: %s", url, nng_strerror(rv));

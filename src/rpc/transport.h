@@ -24,6 +24,11 @@
  * and the waiter replies on the parked one through a send slot when the call
  * is ready.
  *
+ * Size: recv_max bounds the RpcRequest envelope. nng counts its own header
+ * (the 4-byte request id) against the listener's limit, so the listeners get
+ * recv_max + 4; over ws:// the frame limit is raised to match (nng's default
+ * there is 1 MiB). A larger request closes its connection without a reply.
+ *
  * Stop order (nng 1.5.2 has close races otherwise): workers finish the
  * request they hold and exit, the waiter answers what it holds, and the
  * replies in send slots are given 1 s more; then every aio is stopped,
@@ -43,7 +48,7 @@ struct rpc_server_options {
 	const char *const *urls; /* tcp://, ipc://, ws://, tls+tcp:// ... */
 	size_t n_urls;
 	int workers; /* >= 1 */
-	size_t recv_max; /* bytes; larger requests close their connection */
+	size_t recv_max; /* envelope bytes; larger requests close their connection */
 	/* Per-worker state: made on the worker's thread before it serves. */
 	int (*worker_init)(void *env, void **worker, bbb_status *st);
 	void (*worker_fini)(void *worker);

@@ -30,7 +30,8 @@
 #include "store/migrate.h"
 #include "store/store.h"
 
-#define SERVER_RECV_MAX (4u * 1024 * 1024)
+/* Requests: the RpcRequest envelope, as the client library checks it. */
+#define SERVER_RECV_MAX BBB_REQUEST_MAX_BYTES
 
 void server_config_defaults(struct server_config *c)
 {
