@@ -26,6 +26,9 @@ Decisions, as in the C client (src/client/client.c):
     Later, nng redials by itself.
   - A req socket carries one request at a time: calls on one Client are
     serialised by a lock. Use one Client per thread for parallel calls.
+  - An envelope over REQUEST_MAX_BYTES (4 MiB) is refused before it is sent,
+    with RESOURCE_EXHAUSTED MESSAGE_TOO_LARGE: the server would close the
+    connection without an answer.
 """
 
 import ctypes
@@ -41,7 +44,7 @@ if _stubs and _stubs not in sys.path:
 
 from beebeebrain.v1 import rpc_pb2  # noqa: E402  (generated; needs the path above)
 
-__all__ = ["Client", "RpcError", "CODE_NAMES"]
+__all__ = ["Client", "RpcError", "CODE_NAMES", "REQUEST_MAX_BYTES"]
 
 # gRPC canonical codes (SPEC section 2).
 CODE_NAMES = {
@@ -52,6 +55,7 @@ CODE_NAMES = {
 }
 
 _DEADLINE_EXCEEDED = 4
+_RESOURCE_EXHAUSTED = 8
 _UNAVAILABLE = 14
 _INTERNAL = 13
 
@@ -63,6 +67,9 @@ _NNG_OPT_RECVTIMEO = b"recv-timeout"
 _NNG_OPT_SENDTIMEO = b"send-timeout"
 _NNG_OPT_RECVMAXSZ = b"recv-size-max"
 _NNG_OPT_REQ_RESENDTIME = b"req:resend-time"
+
+# The largest RpcRequest envelope a server accepts (BBB_REQUEST_MAX_BYTES).
+REQUEST_MAX_BYTES = 4 << 20
 
 # Wait this long past timeout_ms for the server's own DEADLINE_EXCEEDED reply.
 _DEADLINE_MARGIN_MS = 500
@@ -207,7 +214,9 @@ class Client:
         """Calls `/beebeebrain.v1.<service>/<method>` with request_msg and returns
         the reply payload parsed as response_cls. `service` may also be given in
         full ("beebeebrain.v1.TaskService"). A repeated request_id of a
-        mutating call gets the first call's reply. Raises RpcError."""
+        mutating call gets the first call's reply. Raises RpcError (also
+        RESOURCE_EXHAUSTED MESSAGE_TOO_LARGE, unsent, for an envelope over
+        REQUEST_MAX_BYTES)."""
         if "." not in service:
             service = "beebeebrain.v1." + service
         env = rpc_pb2.RpcRequest(
@@ -218,9 +227,14 @@ class Client:
             trace_id=trace_id or "",
             request_id=request_id or uuid.uuid4().hex,
         )
+        data = env.SerializeToString()
+        if len(data) > REQUEST_MAX_BYTES:
+            raise RpcError(_RESOURCE_EXHAUSTED, "MESSAGE_TOO_LARGE",
+                           f"the request to {env.method} is {len(data)} bytes, over the {REQUEST_MAX_BYTES} "
+                           "bytes a server accepts")
         reply = rpc_pb2.RpcResponse()
         try:
-            reply.ParseFromString(self.raw(env.SerializeToString()))
+            reply.ParseFromString(self.raw(data))
         except RpcError:
             raise
         except Exception as e:  # a reply that is not an RpcResponse

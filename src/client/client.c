@@ -8,14 +8,15 @@
  *      before anything reaches the wire);
  *   2. wraps the packed request in an RpcRequest envelope (rpc.proto) with the
  *      method's gRPC full name, timeout_ms, api_key, trace_id and a fresh
- *      random request_id;
+ *      random request_id, and refuses an envelope over BBB_REQUEST_MAX_BYTES
+ *      (the server would drop the connection without a word);
  *   3. sends it and waits for the reply on an nng context of its own, then
  *      copies the RpcResponse into the bbb_status and, on code 0, unpacks the
  *      payload as the method's output type.
  * The typed functions of <beebeebrain/client_api.h> are generated one-liners
  * over bbb_call() (gen_client_api.c), so no method is marshalled by hand.
  *
- * nng 1.5.2 decisions (see NOTES-nng-protobuf-c.md):
+ * nng 1.5.2 decisions:
  *   - REQ resend is off (NNG_OPT_REQ_RESENDTIME infinite). req0 would send a
  *     request again after 60 s, and again when its connection drops; SPEC
  *     section 2 forbids running a call twice by accident. A dropped connection
@@ -335,6 +336,12 @@ static int client_pack_request(const bbb_client *c, const ProtobufCServiceDescri
 	env.request_id = request_id;
 
 	len = protobuf_c_message_get_packed_size(&env.base);
+	if (len > BBB_REQUEST_MAX_BYTES) {
+		free(payload);
+		return client_fail(st, BBB_RESOURCE_EXHAUSTED, "MESSAGE_TOO_LARGE",
+				   "the request to /%s/%s is %zu bytes, over the %zu bytes a server accepts",
+				   service->name, m->name, len, BBB_REQUEST_MAX_BYTES);
+	}
 	if ((rv = nng_msg_alloc(&msg, len)) != 0) {
 		free(payload);
 		return client_fail(st, BBB_INTERNAL, "INTERNAL_ERROR", "nng_msg_alloc(%zu): %s", len, nng_strerror(rv));

@@ -40,6 +40,7 @@ enum fake_mode {
 /* What the requests carried: a count, and the fields of the last one. */
 struct fake_seen {
 	int sn_requests;
+	size_t sn_request_bytes; /* the packed envelope */
 	char sn_method[128];
 	char sn_request_id[64];
 	char sn_api_key[64];
@@ -88,9 +89,10 @@ fail:
 	return -1;
 }
 
-static void fake_record(struct fake_seen *seen, const Beebeebrain__V1__RpcRequest *req)
+static void fake_record(struct fake_seen *seen, const Beebeebrain__V1__RpcRequest *req, size_t bytes)
 {
 	seen->sn_requests++;
+	seen->sn_request_bytes = bytes;
 	snprintf(seen->sn_method, sizeof(seen->sn_method), "%s", req->method);
 	snprintf(seen->sn_request_id, sizeof(seen->sn_request_id), "%s", req->request_id);
 	snprintf(seen->sn_api_key, sizeof(seen->sn_api_key), "%s", req->api_key);
@@ -167,12 +169,13 @@ static void *fake_main(void *arg)
 	enum fake_mode mode;
 
 	while (nng_recvmsg(sock, &msg, 0) == 0) {
-		req = beebeebrain__v1__rpc_request__unpack(NULL, nng_msg_len(msg), nng_msg_body(msg));
+		size_t bytes = nng_msg_len(msg);
+		req = beebeebrain__v1__rpc_request__unpack(NULL, bytes, nng_msg_body(msg));
 		nng_msg_free(msg);
 		if (req == NULL)
 			continue;
 		pthread_mutex_lock(&fs->fs_lock);
-		fake_record(&fs->fs_seen, req);
+		fake_record(&fs->fs_seen, req, bytes);
 		mode = fs->fs_mode;
 		reply = fake_reply(fs, mode, req);
 		pthread_mutex_unlock(&fs->fs_lock);
@@ -551,6 +554,55 @@ static void unknown_method_is_refused_locally(void **state)
 	assert_int_equal(fake_seen(&t->t_fs).sn_requests, 0);
 }
 
+/* Calls CreateTask with a description of n bytes; the fake answers. */
+static int create_task_with_description(struct test_ctx *t, size_t n, bbb_status *st)
+{
+	Beebeebrain__V1__CreateTaskRequest req = BEEBEEBRAIN__V1__CREATE_TASK_REQUEST__INIT;
+	Beebeebrain__V1__CreateTaskResponse *resp = NULL;
+	char *description = malloc(n + 1);
+	int rc;
+
+	assert_non_null(description);
+	memset(description, 'd', n);
+	description[n] = '\0';
+	req.title = "big";
+	req.description = description;
+	rc = bbb_task_create_task(t->t_client, &req, &resp, st);
+	bbb_free(resp);
+	free(description);
+	return rc;
+}
+
+static void request_of_exactly_the_limit_is_sent_and_one_byte_more_is_refused_unsent(void **state)
+{
+	struct test_ctx *t = *state;
+	Beebeebrain__V1__CreateTaskResponse canned = BEEBEEBRAIN__V1__CREATE_TASK_RESPONSE__INIT;
+	size_t n = BBB_REQUEST_MAX_BYTES - 1024;
+	struct fake_seen seen;
+	bbb_status st;
+
+	assert_int_equal(BBB_REQUEST_MAX_BYTES, 4 * 1024 * 1024);
+	fake_answer_with(&t->t_fs, &canned.base);
+	/* The fake reports the envelope's size; grow the description to match. */
+	assert_int_equal(create_task_with_description(t, n, &st), 0);
+	n += BBB_REQUEST_MAX_BYTES - fake_seen(&t->t_fs).sn_request_bytes;
+	assert_int_equal(create_task_with_description(t, n, &st), 0);
+	seen = fake_seen(&t->t_fs);
+	assert_int_equal(seen.sn_requests, 2);
+	assert_int_equal(seen.sn_request_bytes, BBB_REQUEST_MAX_BYTES);
+
+	assert_int_equal(create_task_with_description(t, n + 1, &st), -1);
+	assert_int_equal(st.code, BBB_RESOURCE_EXHAUSTED);
+	assert_string_equal(st.reason, "MESSAGE_TOO_LARGE");
+	assert_non_null(strstr(st.message, "4194305 bytes"));
+	assert_false(bbb_status_unreachable(&st));
+	assert_int_equal(fake_seen(&t->t_fs).sn_requests, 2);
+
+	/* Nothing broke: the next call goes out as usual. */
+	assert_int_equal(create_task_with_description(t, 10, &st), 0);
+	assert_int_equal(fake_seen(&t->t_fs).sn_requests, 3);
+}
+
 #define CONCURRENT_THREADS 8
 #define CONCURRENT_CALLS 100
 
@@ -688,6 +740,9 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(request_of_the_wrong_type_is_refused_locally, setup_inproc, teardown),
 		cmocka_unit_test_setup_teardown(unknown_method_is_refused_locally, setup_inproc, teardown),
+		cmocka_unit_test_setup_teardown(
+			request_of_exactly_the_limit_is_sent_and_one_byte_more_is_refused_unsent, setup_inproc,
+			teardown),
 		cmocka_unit_test_setup_teardown(many_threads_share_one_client, setup_tcp, teardown),
 		cmocka_unit_test(open_to_a_closed_port_is_server_unreachable),
 		cmocka_unit_test(open_takes_url_and_api_key_from_the_environment),
