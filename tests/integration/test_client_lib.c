@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include <beebeebrain/client.h>
+#include <beebeebrain/v1/rpc.pb-c.h>
 
 #include "harness.h"
 
@@ -896,6 +897,80 @@ static void trace_id_set_on_the_client_is_echoed_back(void **state)
 	assert_int_equal(strspn(st.trace_id + 6, "0123456789abcdef"), 16);
 }
 
+/* ---- the request size limit ------------------------------------------ */
+
+#define SIZE_KEY "size-test-key"
+
+/* The size of the envelope bbb_call makes for req with key SIZE_KEY, the
+ * client's timeout and no trace id: the same fields, with a request_id of
+ * the same 32 characters. */
+static size_t client_envelope_bytes(const ProtobufCMessage *req, uint32_t timeout_ms)
+{
+	Beebeebrain__V1__RpcRequest env = BEEBEEBRAIN__V1__RPC_REQUEST__INIT;
+	size_t len = protobuf_c_message_get_packed_size(req);
+	uint8_t *payload = malloc(len);
+
+	assert_non_null(payload);
+	protobuf_c_message_pack(req, payload);
+	env.method = "/beebeebrain.v1.TaskService/CreateTask";
+	env.payload.data = payload;
+	env.payload.len = len;
+	env.timeout_ms = timeout_ms;
+	env.api_key = SIZE_KEY;
+	env.request_id = "0123456789abcdef0123456789abcdef";
+	len = protobuf_c_message_get_packed_size(&env.base);
+	free(payload);
+	return len;
+}
+
+static void request_of_4_mib_is_answered_and_one_byte_more_is_refused_by_the_client(void **state)
+{
+	struct fixture *f = *state;
+	struct bbb_client_options o = {.url = f->f_h.h_url, .api_key = SIZE_KEY, .timeout_ms = TEST_TIMEOUT_MS};
+	Beebeebrain__V1__CreateTaskRequest req = BEEBEEBRAIN__V1__CREATE_TASK_REQUEST__INIT;
+	Beebeebrain__V1__CreateTaskResponse *resp = NULL;
+	Beebeebrain__V1__CheckRequest creq = BEEBEEBRAIN__V1__CHECK_REQUEST__INIT;
+	Beebeebrain__V1__CheckResponse *cresp;
+	size_t n = BBB_REQUEST_MAX_BYTES - 1024;
+	char *description = malloc(BBB_REQUEST_MAX_BYTES + 1);
+	bbb_status st;
+	bbb_client *c = bbb_client_open(&o, &st);
+	int rc;
+
+	assert_non_null(c);
+	assert_non_null(description);
+	memset(description, 'd', BBB_REQUEST_MAX_BYTES);
+	req.title = "big";
+	req.description = description;
+	description[n] = '\0';
+	/* Grow the description by what the envelope lacks of 4 MiB. */
+	size_t missing = BBB_REQUEST_MAX_BYTES - client_envelope_bytes(&req.base, TEST_TIMEOUT_MS);
+	description[n] = 'd';
+	n += missing;
+	description[n] = '\0';
+	assert_int_equal(client_envelope_bytes(&req.base, TEST_TIMEOUT_MS), BBB_REQUEST_MAX_BYTES);
+
+	/* Exactly 4 MiB: the server answers (however it judges the task). */
+	rc = bbb_task_create_task(c, &req, &resp, &st);
+	if (rc != 0 && (st.code == BBB_UNAVAILABLE || st.code == BBB_DEADLINE_EXCEEDED ||
+			strcmp(st.reason, "MESSAGE_TOO_LARGE") == 0))
+		fail_msg("a request of exactly 4 MiB was not answered: %d %s %s", st.code, st.reason, st.message);
+	assert_int_equal(strncmp(st.trace_id, "trace-", 6), 0);
+	bbb_free(resp);
+
+	/* One byte more: refused by the client, nothing sent. */
+	description[n] = 'd';
+	description[n + 1] = '\0';
+	expect_error(bbb_task_create_task(c, &req, &resp, &st), &st, BBB_RESOURCE_EXHAUSTED, "MESSAGE_TOO_LARGE");
+	assert_string_equal(st.trace_id, "");
+	free(description);
+
+	/* The connection is the same as before and still serves. */
+	expect_ok(bbb_health_check(c, &creq, &cresp, &st), &st);
+	bbb_free(cresp);
+	bbb_client_close(c);
+}
+
 struct conc_worker {
 	bbb_client *w_client;
 	int64_t w_project;
@@ -1025,6 +1100,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(client_opened_on_a_port_without_server_is_server_unreachable),
 		T(call_after_the_server_stopped_is_server_unreachable_within_the_timeout),
 		T(trace_id_set_on_the_client_is_echoed_back),
+		T(request_of_4_mib_is_answered_and_one_byte_more_is_refused_by_the_client),
 		T(eight_threads_creating_tasks_on_one_client_all_succeed_with_distinct_ids),
 		T(cli_task_get_shows_a_task_created_through_the_library),
 #undef T
