@@ -19,6 +19,7 @@
 #include "rpc/reply_cache.h"
 
 #define RPC_REPLY_CACHE_ENTRIES 8192
+#define RPC_REPLY_CACHE_BYTES ((size_t)64 << 20)
 #define RPC_REPLY_CACHE_TTL_MS (10 * 60 * 1000)
 
 struct rpc_bound_service {
@@ -44,7 +45,7 @@ struct rpc_dispatcher *rpc_dispatcher_new(const struct rpc_service *const *servi
 	d->d_n = n_services;
 	d->d_env = env;
 	d->d_api_key = api_key != NULL && api_key[0] != '\0' ? xstrdup(api_key) : NULL;
-	d->d_cache = reply_cache_new(RPC_REPLY_CACHE_ENTRIES, RPC_REPLY_CACHE_TTL_MS);
+	d->d_cache = reply_cache_new(RPC_REPLY_CACHE_ENTRIES, RPC_REPLY_CACHE_BYTES, RPC_REPLY_CACHE_TTL_MS);
 	for (size_t i = 0; i < n_services; i++) {
 		const struct rpc_service *svc = services[i];
 		struct rpc_bound_service *b = &d->d_services[i];

@@ -1,7 +1,9 @@
 /*
  * Reply cache: a chained hash table of entries, plus a FIFO list in insertion
- * order used for eviction (by age and by count). One mutex; waiters for an
- * in-flight entry sleep on one condition variable.
+ * order used for eviction (by age, count and bytes). Eviction walks the FIFO
+ * from the oldest end and steps over entries in flight (a RunTask with wait
+ * can stay in flight for minutes; it must not stop eviction behind it). One
+ * mutex; waiters for an in-flight entry sleep on one condition variable.
  */
 #include "rpc/reply_cache.h"
 
@@ -31,6 +33,7 @@ struct reply_cache {
 	struct rc_entry *rc_buckets[RC_BUCKETS];
 	struct rc_entry *rc_oldest, *rc_youngest;
 	size_t rc_count, rc_capacity;
+	size_t rc_bytes, rc_max_bytes; /* of finished entries, see rc_entry_bytes */
 	int64_t rc_ttl_ms;
 };
 
@@ -43,7 +46,7 @@ static size_t rc_hash(const char *s)
 	return (size_t)(h % RC_BUCKETS);
 }
 
-struct reply_cache *reply_cache_new(size_t capacity, int64_t ttl_ms)
+struct reply_cache *reply_cache_new(size_t capacity, size_t max_bytes, int64_t ttl_ms)
 {
 	struct reply_cache *rc = xcalloc(1, sizeof(*rc));
 	pthread_condattr_t attr;
@@ -54,6 +57,7 @@ struct reply_cache *reply_cache_new(size_t capacity, int64_t ttl_ms)
 	pthread_cond_init(&rc->rc_cv, &attr);
 	pthread_condattr_destroy(&attr);
 	rc->rc_capacity = capacity;
+	rc->rc_max_bytes = max_bytes;
 	rc->rc_ttl_ms = ttl_ms;
 	return rc;
 }
@@ -83,26 +87,53 @@ static struct rc_entry *rc_find(struct reply_cache *rc, const char *id)
 	return NULL;
 }
 
-/* Drops the oldest entry if it is finished and too old, or the cache is full. */
-static int rc_evict_one(struct reply_cache *rc, int64_t now)
+/* What a finished entry costs: its reply, its key and the entry itself. */
+static size_t rc_entry_bytes(const struct rc_entry *e)
 {
-	struct rc_entry *e = rc->rc_oldest, **pp;
+	return e->e_len + strlen(e->e_id) + 1 + sizeof(*e);
+}
 
-	if (e == NULL || e->e_reply == NULL)
-		return 0;
-	if (rc->rc_count < rc->rc_capacity && now - e->e_born < rc->rc_ttl_ms)
-		return 0;
+/* Takes e, whose FIFO predecessor is *link (older: the entry before it, or
+ * NULL), out of the table and the FIFO, and frees it. */
+static void rc_remove(struct reply_cache *rc, struct rc_entry *e, struct rc_entry **link, struct rc_entry *older)
+{
+	struct rc_entry **pp;
+
 	for (pp = &rc->rc_buckets[rc_hash(e->e_id)]; *pp != e; pp = &(*pp)->e_chain)
 		;
 	*pp = e->e_chain;
-	rc->rc_oldest = e->e_younger;
-	if (rc->rc_oldest == NULL)
-		rc->rc_youngest = NULL;
+	*link = e->e_younger;
+	if (rc->rc_youngest == e)
+		rc->rc_youngest = older;
 	rc->rc_count--;
+	if (e->e_reply != NULL)
+		rc->rc_bytes -= rc_entry_bytes(e);
 	free(e->e_id);
 	free(e->e_reply);
 	free(e);
-	return 1;
+}
+
+/* Drops finished entries, oldest first: those past their time, and more
+ * while the entries plus `room_for` new ones exceed the capacity or the
+ * replies exceed the byte budget. Never `keep`; in-flight entries are
+ * stepped over. */
+static void rc_evict(struct reply_cache *rc, int64_t now, size_t room_for, const struct rc_entry *keep)
+{
+	struct rc_entry **link = &rc->rc_oldest, *older = NULL;
+
+	while (*link != NULL) {
+		struct rc_entry *e = *link;
+		int full = rc->rc_count + room_for > rc->rc_capacity || rc->rc_bytes > rc->rc_max_bytes;
+
+		if (!full && now - e->e_born < rc->rc_ttl_ms)
+			break; /* younger entries are younger still */
+		if (e->e_reply == NULL || e == keep) {
+			older = e;
+			link = &e->e_younger;
+			continue;
+		}
+		rc_remove(rc, e, link, older);
+	}
 }
 
 enum reply_cache_result reply_cache_begin(struct reply_cache *rc, const char *id, int64_t wait_until, uint8_t **reply,
@@ -112,8 +143,7 @@ enum reply_cache_result reply_cache_begin(struct reply_cache *rc, const char *id
 	struct rc_entry *e;
 
 	pthread_mutex_lock(&rc->rc_mu);
-	while (rc_evict_one(rc, now))
-		;
+	rc_evict(rc, now, 1, NULL);
 	e = rc_find(rc, id);
 	while (e != NULL && e->e_reply == NULL) {
 		/* Another copy is running: wait for its reply (or its abandonment). */
@@ -154,24 +184,15 @@ enum reply_cache_result reply_cache_begin(struct reply_cache *rc, const char *id
 
 void reply_cache_abandon(struct reply_cache *rc, const char *id)
 {
-	struct rc_entry *e, **pp, **fifo;
+	struct rc_entry *e, **link, *older = NULL;
 
 	pthread_mutex_lock(&rc->rc_mu);
 	e = rc_find(rc, id);
 	if (e != NULL && e->e_reply == NULL) {
-		for (pp = &rc->rc_buckets[rc_hash(id)]; *pp != e; pp = &(*pp)->e_chain)
-			;
-		*pp = e->e_chain;
-		/* Unlink from the FIFO (it may be anywhere in it). */
-		struct rc_entry *older = NULL;
-		for (fifo = &rc->rc_oldest; *fifo != e; fifo = &(*fifo)->e_younger)
-			older = *fifo;
-		*fifo = e->e_younger;
-		if (rc->rc_youngest == e)
-			rc->rc_youngest = older;
-		rc->rc_count--;
-		free(e->e_id);
-		free(e);
+		/* Its place in the FIFO: it may be anywhere in it. */
+		for (link = &rc->rc_oldest; *link != e; link = &(*link)->e_younger)
+			older = *link;
+		rc_remove(rc, e, link, older);
 	}
 	pthread_cond_broadcast(&rc->rc_cv);
 	pthread_mutex_unlock(&rc->rc_mu);
@@ -184,13 +205,23 @@ void reply_cache_put(struct reply_cache *rc, const char *id, const uint8_t *repl
 
 	pthread_mutex_lock(&rc->rc_mu);
 	e = rc_find(rc, id);
-	if (e != NULL && e->e_reply == NULL && copy != NULL) {
+	if (e != NULL && e->e_reply == NULL) {
 		memcpy(copy, reply, len);
 		e->e_reply = copy;
 		e->e_len = len;
+		rc->rc_bytes += rc_entry_bytes(e);
 		copy = NULL;
+		rc_evict(rc, clock_mono_ms(), 0, e);
 	}
 	pthread_cond_broadcast(&rc->rc_cv);
 	pthread_mutex_unlock(&rc->rc_mu);
 	free(copy);
+}
+
+void reply_cache_usage(struct reply_cache *rc, size_t *entries, size_t *bytes)
+{
+	pthread_mutex_lock(&rc->rc_mu);
+	*entries = rc->rc_count;
+	*bytes = rc->rc_bytes;
+	pthread_mutex_unlock(&rc->rc_mu);
 }

@@ -3,8 +3,12 @@
  * arrives twice (a client retry, nng's req resend) runs once. While the first
  * copy is still running, a second one waits for its reply.
  *
- * Bounded: at most `capacity` entries, each kept for `ttl_ms`; the oldest go
- * first. Thread-safe.
+ * Bounded: each finished entry is kept for `ttl_ms`, and the oldest finished
+ * entries go first while there are more than `capacity` entries or their
+ * replies (with keys and bookkeeping) take more than `max_bytes`. Entries in
+ * flight hold no reply and are never evicted: there are at most as many as
+ * calls running or deferred. Storing a reply never evicts that reply itself,
+ * so the cache holds at most max_bytes plus one reply. Thread-safe.
  */
 #ifndef BBB_REPLY_CACHE_H
 #define BBB_REPLY_CACHE_H
@@ -14,7 +18,7 @@
 
 struct reply_cache;
 
-struct reply_cache *reply_cache_new(size_t capacity, int64_t ttl_ms);
+struct reply_cache *reply_cache_new(size_t capacity, size_t max_bytes, int64_t ttl_ms);
 void reply_cache_free(struct reply_cache *rc);
 
 enum reply_cache_result {
@@ -34,5 +38,8 @@ void reply_cache_put(struct reply_cache *rc, const char *id, const uint8_t *repl
  * database locked, shutting down): a copy waiting for it, or a later retry,
  * runs the call itself. */
 void reply_cache_abandon(struct reply_cache *rc, const char *id);
+
+/* What the cache holds now: entries (in flight included) and bytes. */
+void reply_cache_usage(struct reply_cache *rc, size_t *entries, size_t *bytes);
 
 #endif
