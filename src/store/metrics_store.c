@@ -88,6 +88,7 @@ int store_metrics_runs_summary(sqlite3 *db, int64_t project_id, int64_t from_ms,
 int store_metrics_usage_daily(sqlite3 *db, const struct usage_query *q, struct arena *a,
 			      Beebeebrain__V1__UsageDay ***out, size_t *n, int *more, bbb_status *st)
 {
+	struct store_page pg = {0};
 	sqlite3_stmt *stmt;
 	int rc;
 
@@ -121,6 +122,10 @@ int store_metrics_usage_daily(sqlite3 *db, const struct usage_query *q, struct a
 		d->token_in = sqlite3_column_int64(stmt, 4);
 		d->token_out = sqlite3_column_int64(stmt, 5);
 		d->cost_usd_micros = sqlite3_column_int64(stmt, 6);
+		if (!store_page_add(&pg, &d->base)) {
+			*more = 1;
+			break;
+		}
 		(*out)[(*n)++] = d;
 	}
 	sqlite3_finalize(stmt);

@@ -83,22 +83,48 @@ char *store_col_text(struct arena *a, sqlite3_stmt *stmt, int col)
 	return arena_strndup(a, (const char *)t, (size_t)sqlite3_column_bytes(stmt, col));
 }
 
+/* Bytes of a length-delimited field holding n bytes: tag, length, body. */
+static size_t store_field_bytes(size_t n)
+{
+	size_t len = 1;
+
+	for (size_t v = n; v >= 0x80; v >>= 7)
+		len++;
+	return 1 + len + n; /* the repeated fields of replies have one-byte tags */
+}
+
+int store_page_add(struct store_page *pg, const ProtobufCMessage *row)
+{
+	size_t bytes = store_field_bytes(protobuf_c_message_get_packed_size(row));
+
+	if (pg->pg_rows > 0 && pg->pg_bytes + bytes > STORE_PAGE_BYTES)
+		return 0;
+	pg->pg_rows++;
+	pg->pg_bytes += bytes;
+	return 1;
+}
+
 int store_collect(sqlite3 *db, sqlite3_stmt *stmt, int limit, store_row_fn row, struct arena *a, void ***out, size_t *n,
 		  int *more, const char *what, bbb_status *st)
 {
+	struct store_page pg = {0};
 	int rc;
 
 	*out = arena_alloc(a, sizeof(void *) * (size_t)(limit > 0 ? limit : 1));
 	*n = 0;
-	if (more != NULL)
-		*more = 0;
+	*more = 0;
 	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		void *r;
 		if ((int)*n == limit) {
-			if (more != NULL)
-				*more = 1;
+			*more = 1;
 			break;
 		}
-		(*out)[(*n)++] = row(stmt, a);
+		r = row(stmt, a);
+		if (!store_page_add(&pg, r)) {
+			*more = 1;
+			break;
+		}
+		(*out)[(*n)++] = r;
 	}
 	sqlite3_finalize(stmt);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)

@@ -19,6 +19,7 @@
 
 #include <stdint.h>
 
+#include <protobuf-c/protobuf-c.h>
 #include <sqlite3.h>
 
 #include <beebeebrain/client.h>
@@ -94,11 +95,35 @@ int store_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **stmt, bbb_status 
 /* Text column as an arena string ("" for NULL). */
 struct arena;
 char *store_col_text(struct arena *a, sqlite3_stmt *stmt, int col);
+/*
+ * Pages are capped by bytes as well as by count. A reply carries a page of
+ * rows, and rows can be big (a task description, a log line, an event's
+ * data): every list stops once the encoded size of its rows would pass
+ * STORE_PAGE_BYTES, reports that more rows follow, and the caller continues
+ * after the last row it got (page token, Replay's after_id). The budget
+ * leaves 64 KiB of the 4 MiB a message may have for the rest of the reply
+ * and its RpcResponse envelope. The first row of a page is always taken,
+ * whatever its size, so that paging always moves on: a page is larger than
+ * the budget only when it is that one row.
+ */
+#define STORE_PAGE_BYTES ((size_t)4 * 1024 * 1024 - (size_t)64 * 1024)
+
+/* A page being filled: rows so far and their encoded size. */
+struct store_page {
+	size_t pg_rows;
+	size_t pg_bytes;
+};
+/* Counts `row` (a protobuf-c message) into the page: 1 when it fits, or
+ * when it is the page's first row; 0 when the page is full (row not counted,
+ * and it must not be returned). */
+int store_page_add(struct store_page *pg, const ProtobufCMessage *row);
+
 /* Turns the current row of a statement into a message from the arena. */
 typedef void *(*store_row_fn)(sqlite3_stmt *stmt, struct arena *a);
 /* Steps a prepared, bound statement whose LIMIT is limit + 1: *out gets up
- * to `limit` rows (an arena array), *more (may be NULL) whether one more was
- * there. Finalizes stmt. `what` names the query in errors. */
+ * to `limit` rows (an arena array) and at most one page of bytes
+ * (store_page_add); *more whether rows were left out. Finalizes stmt. `what`
+ * names the query in errors. */
 int store_collect(sqlite3 *db, sqlite3_stmt *stmt, int limit, store_row_fn row, struct arena *a, void ***out, size_t *n,
 		  int *more, const char *what, bbb_status *st);
 /* Reads the row of `id` with sql (one parameter, the id): 0 and *out, else
