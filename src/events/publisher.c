@@ -71,12 +71,13 @@ static int64_t publisher_catch_up(struct publisher *p, int64_t from, int64_t to)
 
 		arena_init(&a);
 		status_clear(&st);
-		if (store_event_list(p->p_db, from, PUBLISH_BATCH, "", 0, &a, &evs, &n, &st) != 0) {
+		/* A batch is also capped by bytes (one page), like a reply. */
+		if (store_event_list(p->p_db, from, to, PUBLISH_BATCH, "", 0, &a, &evs, &n, NULL, &st) != 0) {
 			log_error("events", "cannot read events after %lld: %s", (long long)from, st.message);
 			arena_reset(&a);
 			break;
 		}
-		for (size_t i = 0; i < n && evs[i]->id <= to; i++) {
+		for (size_t i = 0; i < n; i++) {
 			publisher_send(p, evs[i]);
 			from = evs[i]->id;
 		}

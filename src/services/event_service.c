@@ -14,31 +14,36 @@
 
 #define REPLAY_MAX 1000
 
+/* One page of the replay: events after `after` up to the head, at most
+ * `limit` and one page of bytes; `more` when the page stopped before the
+ * head (the client continues with after_id = the last id it got). */
 static int replay_read(struct rpc_call *call, const Beebeebrain__V1__ReplayRequest *req,
 		       Beebeebrain__V1__ReplayResponse *resp, bbb_status *st)
 {
 	sqlite3 *db = svc_reader(call);
-	int64_t pruned = store_state_get(db, "events_pruned_through", 0);
-	int limit = req->limit > 0 ? req->limit : REPLAY_MAX;
+	int64_t pruned = store_state_get(db, "events_pruned_through", 0), after = req->after_id;
+	int limit = req->limit > 0 ? req->limit : REPLAY_MAX, more = 0;
 
 	resp->head_id = store_event_head(db);
-	if (req->last_n > 0)
-		return store_event_list_last(db, req->last_n, resp->head_id, req->type_prefix, req->project_id,
-					     call->c_arena, &resp->events, &resp->n_events, st);
-	if (req->after_id < pruned)
+	if (req->last_n > 0) {
+		/* The window of the last N is listed like any other range, so a
+		 * reply cut short by size continues with after_id. */
+		if (store_event_last_start(db, req->last_n, resp->head_id, req->type_prefix, req->project_id, &after,
+					   st) != 0)
+			return -1;
+		limit = req->last_n;
+	} else if (after < pruned) {
 		return status_fail(st, "EVENTS_PRUNED",
 				   "events up to id %lld were removed by retention; replay after %lld or use last_n",
 				   (long long)pruned, (long long)pruned);
-	if (store_event_list(db, req->after_id, limit + 1, req->type_prefix, req->project_id, call->c_arena,
-			     &resp->events, &resp->n_events, st) != 0)
-		return -1;
-	/* Only what was committed when the head was read: one consistent view. */
-	while (resp->n_events > 0 && resp->events[resp->n_events - 1]->id > resp->head_id)
-		resp->n_events--;
-	if (resp->n_events > (size_t)limit) {
-		resp->n_events = (size_t)limit;
-		resp->more = 1;
 	}
+	if (after >= resp->head_id)
+		return 0;
+	/* Only what was committed when the head was read: one consistent view. */
+	if (store_event_list(db, after, resp->head_id, limit, req->type_prefix, req->project_id, call->c_arena,
+			     &resp->events, &resp->n_events, &more, st) != 0)
+		return -1;
+	resp->more = more;
 	return 0;
 }
 

@@ -1,6 +1,7 @@
 /* Events: append and list (see event_store.h). */
 #include "store/event_store.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -84,30 +85,42 @@ static Beebeebrain__V1__Event *event_row(sqlite3_stmt *stmt, struct arena *a)
 	return ev;
 }
 
-int store_event_list(sqlite3 *db, int64_t after_id, int limit, const char *type_prefix, int64_t project_id,
-		     struct arena *a, Beebeebrain__V1__Event ***out, size_t *n, bbb_status *st)
+int store_event_list(sqlite3 *db, int64_t after_id, int64_t until_id, int limit, const char *type_prefix,
+		     int64_t project_id, struct arena *a, Beebeebrain__V1__Event ***out, size_t *n, int *more,
+		     bbb_status *st)
 {
+	struct store_page pg = {0};
 	sqlite3_stmt *stmt;
 	int rc;
 
-	/* The prefix test is written as a range so that events_type can serve it. */
+	if (more != NULL)
+		*more = 0;
 	if (store_prepare(db,
-			  "SELECT id, project_id, event_type, task_id, run_id, trace_id, created_at, payload "
-			  "FROM events WHERE id > ?1 AND (?2 = '' OR (event_type >= ?2 AND event_type < ?2 || "
-			  "char(1114111))) AND (?3 = 0 OR project_id = ?3) ORDER BY id LIMIT ?4",
+			  "SELECT " EVENT_COLS " FROM events WHERE id > ?1 AND id <= ?5 AND " EVENT_FILTER
+			  " ORDER BY id LIMIT ?4",
 			  &stmt, st) != 0)
 		return -1;
 	sqlite3_bind_int64(stmt, 1, after_id);
 	sqlite3_bind_text(stmt, 2, type_prefix, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(stmt, 3, project_id);
-	sqlite3_bind_int(stmt, 4, limit);
+	sqlite3_bind_int(stmt, 4, limit + 1);
+	sqlite3_bind_int64(stmt, 5, until_id > 0 ? until_id : INT64_MAX);
 	*out = arena_alloc(a, sizeof(**out) * (size_t)(limit > 0 ? limit : 1));
 	*n = 0;
-	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
-		(*out)[(*n)++] = event_row(stmt, a);
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		Beebeebrain__V1__Event *ev;
+		if ((int)*n == limit)
+			break;
+		ev = event_row(stmt, a);
+		if (!store_page_add(&pg, &ev->base))
+			break;
+		(*out)[(*n)++] = ev;
+	}
 	sqlite3_finalize(stmt);
-	if (rc != SQLITE_DONE)
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 		return store_fail(st, db, rc, "list events");
+	if (more != NULL)
+		*more = rc == SQLITE_ROW;
 	return 0;
 }
 
@@ -124,28 +137,29 @@ int64_t store_event_head(sqlite3 *db)
 	return id;
 }
 
-int store_event_list_last(sqlite3 *db, int n, int64_t head_id, const char *type_prefix, int64_t project_id,
-			  struct arena *a, Beebeebrain__V1__Event ***out, size_t *count, bbb_status *st)
+int store_event_last_start(sqlite3 *db, int n, int64_t head_id, const char *type_prefix, int64_t project_id,
+			   int64_t *after_id, bbb_status *st)
 {
 	sqlite3_stmt *stmt;
 	int rc;
 
+	/* Ids only: sorting whole rows (payloads included) to take the last n
+	 * would hold all of them in memory at once. */
 	if (store_prepare(db,
-			  "SELECT * FROM (SELECT " EVENT_COLS " FROM events WHERE id <= ?1 AND " EVENT_FILTER
-			  " ORDER BY id DESC LIMIT ?4) ORDER BY id",
+			  "SELECT min(id) FROM (SELECT id FROM events WHERE id <= ?1 AND " EVENT_FILTER
+			  " ORDER BY id DESC LIMIT ?4)",
 			  &stmt, st) != 0)
 		return -1;
 	sqlite3_bind_int64(stmt, 1, head_id);
 	sqlite3_bind_text(stmt, 2, type_prefix, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(stmt, 3, project_id);
 	sqlite3_bind_int(stmt, 4, n);
-	*out = arena_alloc(a, sizeof(**out) * (size_t)(n > 0 ? n : 1));
-	*count = 0;
-	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
-		(*out)[(*count)++] = event_row(stmt, a);
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW)
+		*after_id = sqlite3_column_type(stmt, 0) == SQLITE_NULL ? head_id : sqlite3_column_int64(stmt, 0) - 1;
 	sqlite3_finalize(stmt);
-	if (rc != SQLITE_DONE)
-		return store_fail(st, db, rc, "list last events");
+	if (rc != SQLITE_ROW)
+		return store_fail(st, db, rc, "find the last events");
 	return 0;
 }
 

@@ -15,13 +15,20 @@
 
 /* Appends ev; sets ev->id and ev->created_at_ms. */
 int store_event_append(sqlite3 *db, Beebeebrain__V1__Event *ev, bbb_status *st);
-/* Events with id > after_id, ascending, at most `limit`. type_prefix "" = all;
- * project_id 0 = all. */
-int store_event_list(sqlite3 *db, int64_t after_id, int limit, const char *type_prefix, int64_t project_id,
-		     struct arena *a, Beebeebrain__V1__Event ***out, size_t *n, bbb_status *st);
-/* The last `n` events with id <= head_id matching the filters, ascending. */
-int store_event_list_last(sqlite3 *db, int n, int64_t head_id, const char *type_prefix, int64_t project_id,
-			  struct arena *a, Beebeebrain__V1__Event ***out, size_t *count, bbb_status *st);
+/* Events with after_id < id <= until_id (until_id 0: no upper end) matching
+ * the filters, ascending: at most `limit` of them and at most one page of
+ * bytes (STORE_PAGE_BYTES, store.h; always at least one event). *more (may
+ * be NULL) says whether matching events in that range were left out: the
+ * next call continues with after_id = the last id returned. type_prefix "" =
+ * all; project_id 0 = all. */
+int store_event_list(sqlite3 *db, int64_t after_id, int64_t until_id, int limit, const char *type_prefix,
+		     int64_t project_id, struct arena *a, Beebeebrain__V1__Event ***out, size_t *n, int *more,
+		     bbb_status *st);
+/* Where the last `n` events with id <= head_id matching the filters begin:
+ * *after_id gets the id to list after (one below the first of them; head_id
+ * when there are none). Reads ids only. */
+int store_event_last_start(sqlite3 *db, int n, int64_t head_id, const char *type_prefix, int64_t project_id,
+			   int64_t *after_id, bbb_status *st);
 /* Lowest event id kept, 0 when none. */
 int64_t store_event_oldest(sqlite3 *db);
 /* Removes events created before cutoff_ms, at most `batch` of them, oldest
