@@ -6,6 +6,8 @@
  * covered + 1 extends the covered range directly; anything further, or a
  * heartbeat whose head is ahead, means events may have been dropped, and a
  * Replay(after_id = covered) loop fills the range up to the reply's head id.
+ * Replies are capped by size, so the loop (and the initial last-N replay)
+ * goes on from the last event received while the reply says `more`.
  * The socket is read without receive timeouts (a SUB timeout can race message
  * delivery in nng 1.5.2): poll(2) on NNG_OPT_RECVFD, then non-blocking reads.
  */
@@ -93,6 +95,20 @@ static int sub_take(bbb_subscriber *s, Beebeebrain__V1__ReplayResponse *r)
 	return 0;
 }
 
+/* One Replay call. A reply that says `more` must hold an event to continue
+ * after, else following it would never end. */
+static int sub_replay(bbb_subscriber *s, const Beebeebrain__V1__ReplayRequest *req, Beebeebrain__V1__ReplayResponse **r,
+		      bbb_status *st)
+{
+	if (bbb_event_replay(s->s_client, req, r, st) != 0)
+		return -1;
+	if ((*r)->more && (*r)->n_events == 0) {
+		bbb_free(*r);
+		return sub_fail(st, BBB_INTERNAL, "INTERNAL_ERROR", "Replay answered `more` without an event", 0);
+	}
+	return 0;
+}
+
 /* Replays everything matching after `covered` up to the server's head. */
 static int sub_fill(bbb_subscriber *s, bbb_status *st)
 {
@@ -105,7 +121,7 @@ static int sub_fill(bbb_subscriber *s, bbb_status *st)
 	req.limit = SUB_REPLAY_LIMIT;
 	do {
 		req.after_id = s->s_covered;
-		if (bbb_event_replay(s->s_client, &req, &r, st) != 0)
+		if (sub_replay(s, &req, &r, st) != 0)
 			return -1;
 		more = r->more;
 		int rc = sub_take(s, r);
@@ -203,12 +219,16 @@ static int sub_start(bbb_subscriber *s, const struct bbb_subscriber_options *o, 
 		req.last_n = o->replay_last;
 		req.type_prefix = s->s_prefix;
 		req.project_id = s->s_project_id;
-		if (bbb_event_replay(s->s_client, &req, &r, st) != 0)
+		if (sub_replay(s, &req, &r, st) != 0)
 			return -1;
-		r->more = 0;
+		/* A window too big for one reply stops early: the rest of it (and
+		 * whatever came since) is replayed after the last event taken. */
+		int more = r->more;
 		int rc = sub_take(s, r);
 		bbb_free(r);
-		return rc;
+		if (rc != 0 || !more)
+			return rc;
+		return sub_fill(s, st);
 	}
 	if (o->from_head && o->after_id == 0) {
 		Beebeebrain__V1__StreamInfoRequest req = BEEBEEBRAIN__V1__STREAM_INFO_REQUEST__INIT;

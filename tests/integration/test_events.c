@@ -108,18 +108,48 @@ static int64_t publish(bbb_client *c, const char *type, int i)
 	return id;
 }
 
+/* A ~68 KiB event: the longest message and the largest data Publish takes. */
+static int64_t publish_big(bbb_client *c, const char *type)
+{
+	static char message[4001], data[64 * 1024 - 8];
+	Beebeebrain__V1__PublishRequest req = BEEBEEBRAIN__V1__PUBLISH_REQUEST__INIT;
+	Beebeebrain__V1__PublishResponse *resp;
+	bbb_status st;
+	int64_t id;
+
+	if (message[0] == '\0') {
+		memset(message, 'm', sizeof(message) - 1);
+		memset(data, 'd', sizeof(data) - 1);
+		data[0] = data[sizeof(data) - 2] = '"';
+	}
+	req.event_type = (char *)type;
+	req.actor = "test";
+	req.message = message;
+	req.data_json = data;
+	if (bbb_event_publish(c, &req, &resp, &st) != 0)
+		fail_msg("publish: %s %s", st.reason, st.message);
+	id = resp->event->id;
+	bbb_free(resp);
+	return id;
+}
+
 struct producer {
 	bbb_client *p_c;
 	int p_n;
 	const char *p_type;
+	int p_big;
 };
 
 static void *producer_main(void *arg)
 {
 	struct producer *p = arg;
 
-	for (int i = 0; i < p->p_n; i++)
-		publish(p->p_c, p->p_type, i);
+	for (int i = 0; i < p->p_n; i++) {
+		if (p->p_big)
+			publish_big(p->p_c, p->p_type);
+		else
+			publish(p->p_c, p->p_type, i);
+	}
 	return NULL;
 }
 
@@ -127,7 +157,7 @@ static void *producer_main(void *arg)
 static void start_producers(pthread_t *t, struct producer *p, int threads, bbb_client *c, int n, const char *type)
 {
 	for (int i = 0; i < threads; i++) {
-		p[i] = (struct producer){c, n, type};
+		p[i] = (struct producer){c, n, type, 0};
 		pthread_create(&t[i], NULL, producer_main, &p[i]);
 	}
 }
@@ -280,6 +310,42 @@ static void slow_subscriber_with_tiny_buffer_loses_nothing(void **state)
 	bbb_subscriber_close(s);
 }
 
+/* Replies are capped at about 4 MiB: the last 1000 events of ~68 KiB (68 MB)
+ * come in many replies, and gap fills of big events too. */
+static void big_events_are_delivered_once_in_order_through_capped_replays(void **state)
+{
+	struct fixture *f = *state;
+	enum { BEFORE = 1000, THREADS = 2, PER_THREAD = 100 };
+	pthread_t t[THREADS];
+	struct producer p[THREADS];
+	int64_t *ids, *table, start = head_id(f->f_c);
+	uint64_t gaps = 0;
+	bbb_subscriber *s;
+	size_t n;
+
+	for (int i = 0; i < BEFORE; i++)
+		publish_big(f->f_c, "operator.big");
+	/* A one-message receive buffer: the live part is mostly gap fills. */
+	s = subscribe(f, (struct bbb_subscriber_options){.replay_last = BEFORE, .recv_buffer = 1});
+	for (int i = 0; i < THREADS; i++) {
+		p[i] = (struct producer){f->f_c, PER_THREAD, "operator.big", 1};
+		pthread_create(&t[i], NULL, producer_main, &p[i]);
+	}
+	ids = collect(s, BEFORE + THREADS * PER_THREAD, 0);
+	join_producers(t, THREADS);
+	n = table_ids(&f->f_h, start, &table);
+	assert_int_equal(n, BEFORE + THREADS * PER_THREAD);
+	for (size_t i = 0; i < n; i++)
+		if (ids[i] != table[i])
+			fail_msg("delivered[%zu] = %lld, table has %lld", i, (long long)ids[i], (long long)table[i]);
+	assert_quiet(s, 1500);
+	bbb_subscriber_stats(s, &gaps, NULL);
+	print_message("gap replays: %llu\n", (unsigned long long)gaps);
+	free(ids);
+	free(table);
+	bbb_subscriber_close(s);
+}
+
 static void resume_after_last_seen_id_continues_without_loss(void **state)
 {
 	struct fixture *f = *state;
@@ -384,6 +450,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(replay_last_50_then_follow_sees_every_event_once_in_order, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(slow_subscriber_with_tiny_buffer_loses_nothing, setup, teardown),
+		cmocka_unit_test_setup_teardown(big_events_are_delivered_once_in_order_through_capped_replays, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(resume_after_last_seen_id_continues_without_loss, setup, teardown),
 		cmocka_unit_test_setup_teardown(alert_prefix_delivers_only_alerts, setup_fault_injection, teardown),
 		cmocka_unit_test_setup_teardown(replay_before_the_oldest_kept_event_is_events_pruned,
