@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/dbuf.h"
 #include "common/status.h"
 
 long validate_utf8_len(const char *s)
@@ -170,4 +171,46 @@ int paging_parse(bbb_status *st, const char *token, int32_t limit, int dflt, int
 void paging_token(int64_t last_id, char *buf, unsigned long n)
 {
 	snprintf(buf, n, "c%" PRId64, last_id);
+}
+
+/* Key tokens are "k" followed by the values, separated by '.'. */
+int paging_parse_key(bbb_status *st, const char *token, int64_t *key, int n, int *given)
+{
+	const char *p = token + 1;
+
+	*given = 0;
+	for (int i = 0; i < n; i++)
+		key[i] = 0;
+	if (token[0] == '\0')
+		return 0;
+	if (token[0] != 'k' || n < 1 || n > PAGING_KEY_MAX)
+		goto bad;
+	for (int i = 0; i < n; i++) {
+		char *end;
+		if (*p < '0' || *p > '9')
+			goto bad;
+		errno = 0;
+		key[i] = strtoll(p, &end, 10);
+		if (errno != 0 || *end != (i + 1 < n ? '.' : '\0'))
+			goto bad;
+		p = end + 1;
+	}
+	*given = 1;
+	return 0;
+bad:
+	for (int i = 0; i < n; i++)
+		key[i] = 0;
+	return status_fail(st, "INVALID_PAGE_TOKEN", "page_token '%.40s' was not made by this server", token);
+}
+
+void paging_key_token(const int64_t *key, int n, char *buf, unsigned long len)
+{
+	struct dbuf b;
+
+	dbuf_init(&b, len > 0 ? len - 1 : 0);
+	(void)dbuf_addstr(&b, "k");
+	for (int i = 0; i < n; i++)
+		(void)dbuf_printf(&b, "%s%" PRId64, i > 0 ? "." : "", key[i]);
+	snprintf(buf, len, "%s", dbuf_str(&b));
+	dbuf_free(&b);
 }

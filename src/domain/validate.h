@@ -41,4 +41,14 @@ int paging_parse(bbb_status *st, const char *token, int32_t limit, int dflt, int
 /* The token that continues after `last_id` into buf (>= 24 bytes). */
 void paging_token(int64_t last_id, char *buf, unsigned long n);
 
+/* Paging through a list ordered by several columns rather than by id (ready
+ * tasks: priority, created_at, id): the token holds the sort key of the last
+ * row shown, `n` (1..PAGING_KEY_MAX) non-negative integers. "" sets every
+ * key[i] to 0 and *given to 0; a token made by paging_key_token for n values
+ * sets them and *given to 1; anything else is INVALID_PAGE_TOKEN. */
+#define PAGING_KEY_MAX 4
+int paging_parse_key(bbb_status *st, const char *token, int64_t *key, int n, int *given);
+/* The token of `key` (n values) into buf (>= 21 * n + 2 bytes). */
+void paging_key_token(const int64_t *key, int n, char *buf, unsigned long len);
+
 #endif

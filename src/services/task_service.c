@@ -577,24 +577,35 @@ static int remove_dependency(struct rpc_call *call, const ProtobufCMessage *in, 
 
 static int task_ready_keep(const struct task_readiness *r)
 {
-	return task_is_ready(r->tr_task->status, r->tr_parent, r->tr_deps, r->tr_n_deps);
+	return task_is_ready(r->tr_status, r->tr_parent, r->tr_deps, r->tr_n_deps);
 }
 
 static int list_ready_tasks(struct rpc_call *call, const ProtobufCMessage *in, ProtobufCMessage *out, bbb_status *st)
 {
 	const Beebeebrain__V1__ListReadyTasksRequest *req = (const void *)in;
 	Beebeebrain__V1__ListReadyTasksResponse *resp = (void *)out;
-	int64_t project_id = req->project_id;
+	int64_t project_id = req->project_id, after[TASK_WALK_KEY];
+	int given, more;
+	char token[80];
 
 	validate_id(st, "project_id", req->project_id, 0);
 	if (req->limit != 0)
 		validate_range(st, "limit", req->limit, 1, 100);
-	if (st->code != BBB_OK)
+	/* The order is not by id: the token holds the last task's sort key. */
+	if (paging_parse_key(st, req->page_token, after, TASK_WALK_KEY, &given) != 0 || st->code != BBB_OK)
 		return -1;
 	if (taskop_resolve_project(svc_reader(call), &project_id, st) != 0)
 		return -1;
-	return store_task_todo_walk(svc_reader(call), project_id, task_ready_keep, req->limit != 0 ? req->limit : 50,
-				    call->c_arena, &resp->tasks, &resp->n_tasks, st);
+	if (store_task_todo_walk(svc_reader(call), project_id, task_ready_keep, given ? after : NULL,
+				 req->limit != 0 ? req->limit : 50, call->c_arena, &resp->tasks, &resp->n_tasks, &more,
+				 st) != 0)
+		return -1;
+	if (more) {
+		store_task_walk_key(resp->tasks[resp->n_tasks - 1], after);
+		paging_key_token(after, TASK_WALK_KEY, token, sizeof(token));
+		resp->next_page_token = arena_strdup(call->c_arena, token);
+	}
+	return 0;
 }
 
 /* ---- RunTask, GetRun, ListRuns */

@@ -256,41 +256,73 @@ static size_t task_parse_statuses(struct arena *a, const char *text, task_status
 	return n;
 }
 
-int store_task_todo_walk(sqlite3 *db, int64_t project_id, int (*keep)(const struct task_readiness *r), int limit,
-			 struct arena *a, Beebeebrain__V1__Task ***out, size_t *n, bbb_status *st)
+int store_task_todo_walk(sqlite3 *db, int64_t project_id, int (*keep)(const struct task_readiness *r),
+			 const int64_t *after, int limit, struct arena *a, Beebeebrain__V1__Task ***out, size_t *n,
+			 int *more, bbb_status *st)
 {
+	struct store_page pg = {0};
+	struct arena scratch; /* one walked row's readiness inputs */
 	sqlite3_stmt *stmt;
-	int rc = SQLITE_DONE;
+	int rc;
 
+	/* The walk reads readiness columns only; a task's row (its description
+	 * can be megabytes) is read once it is kept, so neither the sort nor
+	 * the arena ever holds the rows passed over. */
 	if (store_prepare(db,
-			  "SELECT t.id, t.project_id, t.title, t.description, t.status, t.priority, "
-			  "coalesce(t.assignee_agent_id, 0), coalesce(t.parent_task_id, 0), coalesce(t.due_at, 0), "
-			  "t.created_at, t.updated_at, t.version, coalesce(p.status, ''), "
+			  "SELECT t.id, coalesce(p.status, ''), "
 			  "coalesce((SELECT group_concat(o.status) FROM task_dependencies d "
 			  "JOIN tasks o ON o.id = d.depends_on_task_id WHERE d.task_id = t.id), '') "
 			  "FROM tasks t LEFT JOIN tasks p ON p.id = t.parent_task_id "
-			  "WHERE t.project_id = ? AND t.status = 'todo' ORDER BY t.priority, t.created_at, t.id",
+			  "WHERE t.project_id = ?1 AND t.status = 'todo' "
+			  "AND (?2 = 0 OR (t.priority, t.created_at, t.id) > (?3, ?4, ?5)) "
+			  "ORDER BY t.priority, t.created_at, t.id",
 			  &stmt, st) != 0)
 		return -1;
 	sqlite3_bind_int64(stmt, 1, project_id);
+	sqlite3_bind_int(stmt, 2, after != NULL);
+	for (int i = 0; i < TASK_WALK_KEY; i++)
+		sqlite3_bind_int64(stmt, 3 + i, after != NULL ? after[i] : 0);
 	*out = arena_alloc(a, sizeof(Beebeebrain__V1__Task *) * (size_t)(limit > 0 ? limit : 1));
 	*n = 0;
-	while ((int)*n < limit && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-		struct task_readiness r = {.tr_task = task_row(stmt, a)};
-		const char *parent = (const char *)sqlite3_column_text(stmt, 12);
-		int ps = 0;
+	*more = 0;
+	arena_init(&scratch);
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		struct task_readiness r = {.tr_status = BEEBEEBRAIN__V1__TASK_STATUS__TASK_STATUS_TODO};
+		const char *parent = (const char *)sqlite3_column_text(stmt, 1);
+		Beebeebrain__V1__Task *t;
+		int ps = 0, kept;
 
 		if (parent != NULL && parent[0] != '\0')
 			enum_from_text(&beebeebrain__v1__task_status__descriptor, parent, &ps);
 		r.tr_parent = (task_status)ps;
-		r.tr_n_deps = task_parse_statuses(a, (const char *)sqlite3_column_text(stmt, 13), &r.tr_deps);
-		if (keep(&r))
-			(*out)[(*n)++] = r.tr_task;
+		r.tr_n_deps = task_parse_statuses(&scratch, (const char *)sqlite3_column_text(stmt, 2), &r.tr_deps);
+		kept = keep(&r);
+		arena_reset(&scratch);
+		if (!kept)
+			continue;
+		if ((int)*n == limit) {
+			*more = 1;
+			break;
+		}
+		if (store_task_get(db, sqlite3_column_int64(stmt, 0), a, &t, st) != 0) {
+			sqlite3_finalize(stmt);
+			return -1;
+		}
+		if (!store_page_add(&pg, &t->base)) {
+			*more = 1;
+			break;
+		}
+		(*out)[(*n)++] = t;
 	}
-	if ((int)*n >= limit)
-		rc = SQLITE_DONE;
 	sqlite3_finalize(stmt);
-	if (rc != SQLITE_DONE)
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 		return store_fail(st, db, rc, "list ready tasks");
 	return 0;
+}
+
+void store_task_walk_key(const Beebeebrain__V1__Task *t, int64_t *key)
+{
+	key[0] = t->priority;
+	key[1] = t->created_at_ms;
+	key[2] = t->id;
 }

@@ -38,17 +38,25 @@ int store_task_dependents(sqlite3 *db, int64_t id, int64_t *children, int64_t *d
 int store_task_select(sqlite3 *db, int64_t project_id, unsigned status_bits, int limit, struct arena *a, int64_t **ids,
 		      size_t *n, bbb_status *st);
 
-/* A todo task with what its readiness depends on. */
+/* A todo task's readiness inputs (the row itself is read only when kept). */
 struct task_readiness {
-	Beebeebrain__V1__Task *tr_task;
+	task_status tr_status;
 	task_status tr_parent; /* the parent's status, 0 when there is no parent */
 	task_status *tr_deps; /* status of each task it depends on */
 	size_t tr_n_deps;
 };
+/* The order of the todo walk: priority, created_at, id. */
+enum { TASK_WALK_KEY = 3 };
 /* Walks the todo tasks of a project by priority, then age (created_at, id),
- * and collects up to `limit` of those `keep` accepts. */
-int store_task_todo_walk(sqlite3 *db, int64_t project_id, int (*keep)(const struct task_readiness *r), int limit,
-			 struct arena *a, Beebeebrain__V1__Task ***out, size_t *n, bbb_status *st);
+ * after the task whose sort key is `after` (NULL: from the start), and
+ * collects up to `limit` of those `keep` accepts, at most one page of bytes
+ * (STORE_PAGE_BYTES, store.h). *more says whether another one would have
+ * been kept; the next page starts after the last task's key. */
+int store_task_todo_walk(sqlite3 *db, int64_t project_id, int (*keep)(const struct task_readiness *r),
+			 const int64_t *after, int limit, struct arena *a, Beebeebrain__V1__Task ***out, size_t *n,
+			 int *more, bbb_status *st);
+/* The todo walk's sort key of t (TASK_WALK_KEY values). */
+void store_task_walk_key(const Beebeebrain__V1__Task *t, int64_t *key);
 
 /* The project of agent `id`: 0 and AGENT_NOT_FOUND when there is none. */
 int store_agent_project(sqlite3 *db, int64_t id, int64_t *project_id, bbb_status *st);

@@ -14,6 +14,7 @@
 
 #include <cmocka.h>
 
+#include "beebeebrain/v1/task.pb-c.h"
 #include "common/arena.h"
 #include "common/status.h"
 #include "domain/task_graph.h"
@@ -114,7 +115,7 @@ static void a_save_on_a_stale_version_is_a_conflict_and_changes_nothing(void **s
 
 static int ready(const struct task_readiness *r)
 {
-	return task_is_ready(r->tr_task->status, r->tr_parent, r->tr_deps, r->tr_n_deps);
+	return task_is_ready(r->tr_status, r->tr_parent, r->tr_deps, r->tr_n_deps);
 }
 
 static void ready_tasks_come_by_priority_then_age_without_blocked_ones(void **state)
@@ -130,7 +131,9 @@ static void ready_tasks_come_by_priority_then_age_without_blocked_ones(void **st
 	int64_t waits = add_task(f, 1, "waits for dependency", 1, 0);
 	int64_t parent = add_task(f, 1, "parent", 4, 0);
 	int64_t child = add_task(f, 1, "child", 1, parent);
+	int64_t key[TASK_WALK_KEY];
 	char sql[160];
+	int more;
 
 	add_task(f, 2, "other project", 1, 0);
 	snprintf(sql, sizeof(sql), "INSERT INTO task_dependencies VALUES (%lld, %lld, 'finish_to_start', 0)",
@@ -141,8 +144,9 @@ static void ready_tasks_come_by_priority_then_age_without_blocked_ones(void **st
 		 (long long)urgent_old);
 	exec(f, sql);
 
-	assert_int_equal(store_task_todo_walk(f->db, 1, ready, 50, &f->a, &out, &n, &st), 0);
+	assert_int_equal(store_task_todo_walk(f->db, 1, ready, NULL, 50, &f->a, &out, &n, &more, &st), 0);
 	assert_int_equal(n, 5);
+	assert_false(more);
 	assert_int_equal(out[0]->id, urgent_old);
 	assert_int_equal(out[1]->id, urgent_new);
 	assert_int_equal(out[2]->id, dep);
@@ -153,11 +157,79 @@ static void ready_tasks_come_by_priority_then_age_without_blocked_ones(void **st
 	snprintf(sql, sizeof(sql), "UPDATE tasks SET status = 'done' WHERE id IN (%lld, %lld)", (long long)dep,
 		 (long long)parent);
 	exec(f, sql);
-	assert_int_equal(store_task_todo_walk(f->db, 1, ready, 3, &f->a, &out, &n, &st), 0);
+	assert_int_equal(store_task_todo_walk(f->db, 1, ready, NULL, 3, &f->a, &out, &n, &more, &st), 0);
 	assert_int_equal(n, 3);
+	assert_true(more);
 	assert_int_equal(out[0]->id, urgent_old);
 	assert_int_equal(out[1]->id, urgent_new);
-	assert_true(out[2]->id == waits || out[2]->id == child);
+	assert_int_equal(out[2]->id, waits); /* same priority and age as child: by id */
+	/* The next page continues after the last task's sort key. */
+	store_task_walk_key(out[2], key);
+	assert_int_equal(store_task_todo_walk(f->db, 1, ready, key, 3, &f->a, &out, &n, &more, &st), 0);
+	assert_int_equal(n, 2);
+	assert_false(more);
+	assert_int_equal(out[0]->id, child);
+	assert_int_equal(out[1]->id, low);
+}
+
+/* A task of `project` whose description is `bytes` long. */
+static int64_t add_big_task(struct fixture *f, int64_t project, size_t bytes)
+{
+	Beebeebrain__V1__Task *t = (void *)arena_message(&f->a, &beebeebrain__v1__task__descriptor);
+	bbb_status st;
+
+	t->project_id = project;
+	t->title = "big";
+	t->description = arena_alloc(&f->a, bytes + 1);
+	memset(t->description, 'd', bytes);
+	t->status = T(TODO);
+	t->priority = 3;
+	assert_int_equal(store_task_insert(f->db, t, &st), 0);
+	return t->id;
+}
+
+/* The encoded size of a page of tasks, as a repeated field. */
+static size_t page_bytes(Beebeebrain__V1__Task **out, size_t n)
+{
+	Beebeebrain__V1__ListTasksResponse r = BEEBEEBRAIN__V1__LIST_TASKS_RESPONSE__INIT;
+
+	r.tasks = out;
+	r.n_tasks = n;
+	return beebeebrain__v1__list_tasks_response__get_packed_size(&r);
+}
+
+static void task_pages_stop_at_the_byte_budget_and_always_move_on(void **state)
+{
+	struct fixture *f = *state;
+	struct task_filter all = {0};
+	Beebeebrain__V1__Task **out;
+	int64_t ids[6], after = 0;
+	size_t n, got = 0;
+	bbb_status st;
+	int more = 1, pages = 0;
+
+	/* 1.5 MiB rows: two fit a page, three do not; then one row bigger than
+	 * a whole page, which must come alone rather than stop the paging. */
+	for (int i = 0; i < 5; i++)
+		ids[i] = add_big_task(f, 1, (size_t)1536 * 1024);
+	ids[5] = add_big_task(f, 1, STORE_PAGE_BYTES + 1024);
+	while (more) {
+		assert_int_equal(store_task_list(f->db, &all, after, 100, &f->a, &out, &n, &more, &st), 0);
+		assert_true(n >= 1);
+		assert_true(n == 1 || page_bytes(out, n) <= STORE_PAGE_BYTES);
+		for (size_t i = 0; i < n; i++)
+			assert_int_equal(out[i]->id, ids[got++]);
+		after = out[n - 1]->id;
+		pages++;
+		assert_true(pages <= 6);
+	}
+	assert_int_equal(got, 6);
+	assert_int_equal(pages, 4); /* 2 + 2 + 1 (the next one is too big to join it) + 1 */
+
+	/* The ready list is capped the same way. */
+	assert_int_equal(store_task_todo_walk(f->db, 1, ready, NULL, 100, &f->a, &out, &n, &more, &st), 0);
+	assert_int_equal(n, 2);
+	assert_true(more);
 }
 
 static void deleting_an_agent_unassigns_its_tasks_and_raises_their_versions(void **state)
@@ -356,6 +428,7 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(ready_tasks_come_by_priority_then_age_without_blocked_ones, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(task_pages_stop_at_the_byte_budget_and_always_move_on, setup, teardown),
 		cmocka_unit_test_setup_teardown(deleting_an_agent_unassigns_its_tasks_and_raises_their_versions, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(log_queries_are_served_from_their_indexes, setup, teardown),

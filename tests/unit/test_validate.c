@@ -109,6 +109,34 @@ static void page_tokens_round_trip_and_garbage_is_refused(void **state)
 	}
 }
 
+static void key_page_tokens_round_trip_and_garbage_is_refused(void **state)
+{
+	const int64_t key[3] = {3, 1700000000123, 42};
+	const char *bad[] = {"c12",    "k",       "k3",    "k3.4",    "k3.4.5.6",
+			     "k3.4.x", "k-3.4.5", "k3..5", "k3.4.5.", "k3.4.99999999999999999999"};
+	int64_t got[3];
+	char token[80];
+	bbb_status st;
+	int given;
+
+	(void)state;
+	status_clear(&st);
+	paging_key_token(key, 3, token, sizeof(token));
+	assert_string_equal(token, "k3.1700000000123.42");
+	assert_int_equal(paging_parse_key(&st, token, got, 3, &given), 0);
+	assert_true(given);
+	assert_memory_equal(got, key, sizeof(key));
+	assert_int_equal(paging_parse_key(&st, "", got, 3, &given), 0);
+	assert_false(given);
+	assert_int_equal(got[0], 0);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		status_clear(&st);
+		assert_int_equal(paging_parse_key(&st, bad[i], got, 3, &given), -1);
+		assert_string_equal(st.reason, "INVALID_PAGE_TOKEN");
+		assert_false(given);
+	}
+}
+
 static void limit_out_of_range_is_a_violation(void **state)
 {
 	bbb_status st;
@@ -185,6 +213,7 @@ int main(void)
 		cmocka_unit_test(priority_zero_means_default_and_one_to_five_are_valid),
 		cmocka_unit_test(page_tokens_round_trip_and_garbage_is_refused),
 		cmocka_unit_test(limit_out_of_range_is_a_violation),
+		cmocka_unit_test(key_page_tokens_round_trip_and_garbage_is_refused),
 		cmocka_unit_test(enum_values_must_be_declared),
 		cmocka_unit_test(providers_are_anthropic_openai_and_echo),
 		cmocka_unit_test(dates_are_real_calendar_days),
