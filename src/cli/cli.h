@@ -82,6 +82,20 @@ int cli_parse_id_list(struct cli *cli, const char *name, const char *text, int64
 void cli_print_table(ProtobufCMessage *const *rows, size_t n, const char *cols);
 void cli_print_fields(const ProtobufCMessage *m);
 
+/* Whole pages (cli_pages.c). A reply stops early when its rows are big; a
+ * command that asked for N rows calls again from where it stopped.
+ * cli_list_pages calls `method` (a List method: request `limit` and
+ * `page_token`, reply rows and `next_page_token`) until the limit given in
+ * req (else `dflt`) is reached or no page follows; the rows of every page end
+ * up in *resp, with the last page's token. req is left as it was. 0, or -1
+ * with *st filled and *resp NULL. */
+int cli_list_pages(bbb_client *c, const ProtobufCServiceDescriptor *svc, const char *method, ProtobufCMessage *req,
+		   int32_t dflt, ProtobufCMessage **resp, bbb_status *st);
+/* Rows (the repeated message field) of a list reply. */
+size_t cli_rows_n(const ProtobufCMessage *m);
+/* Moves the rows of `from` behind those of `into` (same message type). */
+void cli_take_rows(ProtobufCMessage *into, ProtobufCMessage *from);
+
 /* A subcommand of a group ("task create"): its options and positionals
  * (the subcommand's own name is positional 0). */
 struct cli_sub {

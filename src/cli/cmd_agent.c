@@ -179,7 +179,8 @@ static int agent_list(struct cli *cli, const struct cli_args *a)
 		req.page_token = (char *)cli_opt(a, "--page-token");
 	if ((c = cli_client(cli, &rc)) == NULL)
 		return rc;
-	rc = bbb_agent_list_agents(c, &req, &resp, &st);
+	rc = cli_list_pages(c, &beebeebrain__v1__agent_service__descriptor, "ListAgents", &req.base, 50,
+			    (ProtobufCMessage **)&resp, &st);
 	return cli_done(cli, rc, &st, (ProtobufCMessage *)resp, agent_print_list);
 }
 

@@ -1,7 +1,8 @@
 /*
  * beebeebrain events: replay the event log, or follow it live.
- * Without --follow: one Replay call, printed as one document (-o json) or a
- * table. With --follow: a lossless subscriber (include/beebeebrain/subscriber.h)
+ * Without --follow: a Replay (followed from where it stopped while a reply cut
+ * short by size says `more`, up to what was asked for), printed as one
+ * document (-o json) or a table. With --follow: a lossless subscriber (include/beebeebrain/subscriber.h)
  * prints every event exactly once, in id order, one JSON object per line with
  * -o json (flushed per event), until SIGINT or SIGTERM.
  */
@@ -27,6 +28,9 @@ static const char events_usage[] =
 	"  --follow         keep printing new events until interrupted (exactly once, in id order)\n"
 	"  --events URL     pub URL (env BEEBEEBRAIN_EVENTS_URL; default: asked from the server)\n"
 	"Without --follow, --replay-last or --after, the last 50 events are shown.";
+
+/* What one Replay{after_id} returns at most without a limit. */
+#define EVENTS_REPLAY_MAX 1000
 
 static volatile sig_atomic_t events_stop;
 
@@ -64,6 +68,42 @@ static void events_print_replay(const ProtobufCMessage *m)
 	for (size_t i = 0; i < r->n_events; i++)
 		events_print_line(r->events[i]);
 	printf("(%zu event(s); head id %lld%s)\n", r->n_events, (long long)r->head_id, r->more ? "; more follow" : "");
+}
+
+/* Replay as the user asked for it: a reply that stopped early for its size
+ * (`more` before `want` events) is followed from its last event, asking for
+ * the rest, and the events end up in *resp. */
+static int events_replay(bbb_client *c, const Beebeebrain__V1__ReplayRequest *req, size_t want,
+			 Beebeebrain__V1__ReplayResponse **resp, bbb_status *st)
+{
+	size_t got;
+
+	if (bbb_event_replay(c, req, resp, st) != 0)
+		return -1;
+	got = (*resp)->n_events;
+	while ((*resp)->more && got > 0 && got < want) {
+		Beebeebrain__V1__ReplayRequest next = *req;
+		Beebeebrain__V1__ReplayResponse *page;
+		size_t n;
+
+		next.last_n = 0;
+		next.after_id = (*resp)->events[got - 1]->id;
+		next.limit = (int32_t)(want - got);
+		if (bbb_event_replay(c, &next, &page, st) != 0) {
+			bbb_free(*resp);
+			*resp = NULL;
+			return -1;
+		}
+		n = page->n_events;
+		cli_take_rows(&(*resp)->base, &page->base);
+		(*resp)->head_id = page->head_id;
+		(*resp)->more = page->more;
+		bbb_free(page);
+		if (n == 0)
+			break;
+		got += n;
+	}
+	return 0;
 }
 
 static int events_follow(struct cli *cli, bbb_client *c, const struct cli_args *a, int64_t after, int32_t last)
@@ -144,7 +184,7 @@ int cmd_events(struct cli *cli, int argc, char **argv)
 	req.last_n = last > 0 || cli_opt(&a, "--after") != NULL ? last : 50;
 	if (cli_opt(&a, "--type") != NULL)
 		req.type_prefix = (char *)cli_opt(&a, "--type");
-	if (bbb_event_replay(c, &req, &resp, &st) != 0)
+	if (events_replay(c, &req, req.last_n > 0 ? (size_t)req.last_n : EVENTS_REPLAY_MAX, &resp, &st) != 0)
 		return cli_report(&st);
 	return cli_output(cli, &resp->base, events_print_replay);
 }

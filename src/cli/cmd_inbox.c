@@ -66,7 +66,8 @@ static int inbox_list(struct cli *cli, const struct cli_args *a)
 		req.page_token = (char *)cli_opt(a, "--page-token");
 	if ((c = cli_client(cli, &rc)) == NULL)
 		return rc;
-	rc = bbb_inbox_list_items(c, &req, &resp, &st);
+	rc = cli_list_pages(c, &beebeebrain__v1__inbox_service__descriptor, "ListItems", &req.base, 50,
+			    (ProtobufCMessage **)&resp, &st);
 	return cli_done(cli, rc, &st, (ProtobufCMessage *)resp, inbox_print_list);
 }
 

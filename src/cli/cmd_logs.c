@@ -50,7 +50,8 @@ static int logs_query(struct cli *cli, const struct cli_args *a)
 		req.page_token = (char *)cli_opt(a, "--page-token");
 	if ((c = cli_client(cli, &rc)) == NULL)
 		return rc;
-	rc = bbb_log_query_logs(c, &req, &resp, &st);
+	rc = cli_list_pages(c, &beebeebrain__v1__log_service__descriptor, "QueryLogs", &req.base, 50,
+			    (ProtobufCMessage **)&resp, &st);
 	return cli_done(cli, rc, &st, (ProtobufCMessage *)resp, logs_print_list);
 }
 

@@ -73,7 +73,8 @@ static int metrics_usage_daily(struct cli *cli, const struct cli_args *a)
 			*(char **)((char *)&req + texts[i].off) = (char *)cli_opt(a, texts[i].opt);
 	if ((c = cli_client(cli, &rc)) == NULL)
 		return rc;
-	rc = bbb_metrics_usage_daily(c, &req, &resp, &st);
+	rc = cli_list_pages(c, &beebeebrain__v1__metrics_service__descriptor, "UsageDaily", &req.base, 50,
+			    (ProtobufCMessage **)&resp, &st);
 	return cli_done(cli, rc, &st, (ProtobufCMessage *)resp, metrics_print_usage);
 }
 

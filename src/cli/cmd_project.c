@@ -90,7 +90,8 @@ static int project_list(struct cli *cli, const struct cli_args *a)
 		req.page_token = (char *)cli_opt(a, "--page-token");
 	if ((c = cli_client(cli, &rc)) == NULL)
 		return rc;
-	if (bbb_project_list_projects(c, &req, &resp, &st) != 0)
+	if (cli_list_pages(c, &beebeebrain__v1__project_service__descriptor, "ListProjects", &req.base, 50,
+			   (ProtobufCMessage **)&resp, &st) != 0)
 		return cli_report(&st);
 	return cli_output(cli, &resp->base, project_print_list);
 }

@@ -64,7 +64,8 @@ static int run_list(struct cli *cli, const struct cli_args *a)
 		req.page_token = (char *)cli_opt(a, "--page-token");
 	if ((c = cli_client(cli, &rc)) == NULL)
 		return rc;
-	rc = bbb_task_list_runs(c, &req, &resp, &st);
+	rc = cli_list_pages(c, &beebeebrain__v1__task_service__descriptor, "ListRuns", &req.base, 50,
+			    (ProtobufCMessage **)&resp, &st);
 	return cli_done(cli, rc, &st, (ProtobufCMessage *)resp, run_print_list);
 }
 

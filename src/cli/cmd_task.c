@@ -25,7 +25,7 @@ static const char task_usage[] =
 	"                        [--limit N] [--expected-versions V1,V2,V3] [--actor NAME]\n"
 	"       beebeebrain task deps add ID --on OTHER_ID [--type finish_to_start]\n"
 	"       beebeebrain task deps remove ID --on OTHER_ID\n"
-	"       beebeebrain task ready --project ID [--limit N]\n"
+	"       beebeebrain task ready --project ID [--limit N] [--page-token T]\n"
 	"       beebeebrain task run ID --prompt TEXT [--provider P] [--model M] [--system TEXT] [--max-turns N]\n"
 	"                        [--timeout S] [--idempotency-key K] [--wait]\n"
 	"--project may be left out while a project named 'default' exists; `task list` without it lists all.\n"
@@ -60,6 +60,8 @@ static void task_print_ready(const ProtobufCMessage *m)
 	const Beebeebrain__V1__ListReadyTasksResponse *r = (const void *)m;
 
 	cli_print_table((ProtobufCMessage *const *)r->tasks, r->n_tasks, TASK_COLUMNS);
+	if (r->next_page_token[0] != '\0')
+		printf("next page: --page-token %s\n", r->next_page_token);
 }
 
 static void task_print_ok(const ProtobufCMessage *m)
@@ -150,7 +152,8 @@ static int task_list(struct cli *cli, const struct cli_args *a)
 		req.page_token = (char *)cli_opt(a, "--page-token");
 	if ((c = cli_client(cli, &rc)) == NULL)
 		return rc;
-	rc = bbb_task_list_tasks(c, &req, &resp, &st);
+	rc = cli_list_pages(c, &beebeebrain__v1__task_service__descriptor, "ListTasks", &req.base, 50,
+			    (ProtobufCMessage **)&resp, &st);
 	return cli_done(cli, rc, &st, (ProtobufCMessage *)resp, task_print_list);
 }
 
@@ -357,9 +360,12 @@ static int task_ready(struct cli *cli, const struct cli_args *a)
 	if (cli_opt_int64(cli, a, "--project", &req.project_id) != 0 ||
 	    cli_opt_int32(cli, a, "--limit", &req.limit) != 0)
 		return CLI_USAGE;
+	if (cli_opt(a, "--page-token") != NULL)
+		req.page_token = (char *)cli_opt(a, "--page-token");
 	if ((c = cli_client(cli, &rc)) == NULL)
 		return rc;
-	rc = bbb_task_list_ready_tasks(c, &req, &resp, &st);
+	rc = cli_list_pages(c, &beebeebrain__v1__task_service__descriptor, "ListReadyTasks", &req.base, 50,
+			    (ProtobufCMessage **)&resp, &st);
 	return cli_done(cli, rc, &st, (ProtobufCMessage *)resp, task_print_ready);
 }
 
@@ -419,7 +425,7 @@ int cmd_task(struct cli *cli, int argc, char **argv)
 		{"cancel", cmd_opts, 1, task_command},
 		{"broadcast", "--project= --ids= --status= --limit= --expected-versions= --actor=", 1, task_broadcast},
 		{"deps", "--on= --type=", 2, task_deps},
-		{"ready", "--project= --limit=", 0, task_ready},
+		{"ready", "--project= --limit= --page-token=", 0, task_ready},
 		{"run", "--prompt= --provider= --model= --system= --max-turns= --timeout= --idempotency-key= --wait", 1,
 		 task_run},
 	};
