@@ -245,3 +245,54 @@ class Client:
         resp = response_cls()
         resp.ParseFromString(reply.payload)
         return resp
+
+    # A reply is capped at about 4 MiB: a page of big rows (task descriptions,
+    # log lines, event data) stops before `limit` and says where to go on. The
+    # two helpers below follow that, so a caller gets every row it asked for.
+
+    def list_rows(self, service, method, request_msg, response_cls, limit=None):
+        """Calls a List method (`limit` and `page_token` in the request, rows and
+        `next_page_token` in the response) page after page and returns
+        (rows, next_page_token): `limit` rows at most (None: every row), asking
+        for pages of the request's own `limit` (0: 50) and going on from
+        next_page_token, also when a page stopped early for its size. The
+        token returned continues after the last row ("" when nothing follows)."""
+        # The rows: the response's one repeated message field.
+        rows_field = next(f.name for f in response_cls.DESCRIPTOR.fields
+                          if f.label == f.LABEL_REPEATED and f.type == f.TYPE_MESSAGE)
+        req = type(request_msg)()
+        req.CopyFrom(request_msg)
+        page_size = req.limit or 50
+        rows, token = [], ""
+        while limit is None or len(rows) < limit:
+            req.limit = page_size if limit is None else min(page_size, limit - len(rows))
+            resp = self.call(service, method, req, response_cls)
+            page = list(getattr(resp, rows_field))
+            rows.extend(page)
+            token = resp.next_page_token
+            if not token or not page:
+                break
+            req.page_token = token
+        return rows, token
+
+    def replay(self, request_msg):
+        """EventService/Replay as asked for, however big the events: the last
+        `last_n` events, or up to `limit` (default 1000) after `after_id`.
+        A reply that stopped early for its size (`more`) is continued after its
+        last event. Returns (events, head_id, more) of the whole answer."""
+        from beebeebrain.v1 import event_pb2
+
+        req = event_pb2.ReplayRequest()
+        req.CopyFrom(request_msg)
+        want = req.last_n or req.limit or 1000
+        events, head, more = [], 0, False
+        while len(events) < want:
+            resp = self.call("EventService", "Replay", req, event_pb2.ReplayResponse)
+            events.extend(resp.events)
+            head, more = resp.head_id, resp.more
+            if not more or not resp.events:
+                break
+            req.last_n = 0
+            req.after_id = resp.events[-1].id
+            req.limit = want - len(events)
+        return events, head, more
