@@ -12,6 +12,10 @@
  * not a test: nothing is asserted.
  *
  *     build/reply_memory_bench --server build/beebeebrain [--events 1000] [--clients 8] [--settle 2]
+ *                              [--workers N]
+ *
+ * (--workers is passed to `serve`; without it the server's default, 2 x cores
+ * and at least 4.)
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -129,6 +133,8 @@ static void *replay_main(void *arg)
 int main(int argc, char **argv)
 {
 	const char *bin = "build/beebeebrain";
+	const char *workers = NULL;
+	const char *serve_args[3] = {NULL, NULL, NULL};
 	int events = 1000, clients = 8, settle = 2, want;
 	struct replay_thread rt[BENCH_MAX_CLIENTS];
 	pthread_t th[BENCH_MAX_CLIENTS];
@@ -149,15 +155,23 @@ int main(int argc, char **argv)
 			clients = atoi(argv[++i]);
 		else if (strcmp(argv[i], "--settle") == 0 && i + 1 < argc)
 			settle = atoi(argv[++i]);
+		else if (strcmp(argv[i], "--workers") == 0 && i + 1 < argc)
+			workers = argv[++i];
 		else {
-			fprintf(stderr, "usage: %s [--server BIN] [--events N] [--clients N] [--settle S]\n", argv[0]);
+			fprintf(stderr,
+				"usage: %s [--server BIN] [--events N] [--clients N] [--settle S] [--workers N]\n",
+				argv[0]);
 			return 2;
 		}
 	}
 	if (events < 1 || clients < 1 || clients > BENCH_MAX_CLIENTS || settle < 0)
 		return 2;
 	want = events < 1000 ? events : 1000;
-	if (harness_start(&h, bin, NULL) != 0)
+	if (workers != NULL) {
+		serve_args[0] = "--workers";
+		serve_args[1] = workers;
+	}
+	if (harness_start(&h, bin, serve_args) != 0)
 		return 1;
 	if ((c = harness_client(&h, 60000, &st)) == NULL || publish_big(c, events) != 0) {
 		harness_cleanup(&h);
@@ -183,8 +197,10 @@ int main(int argc, char **argv)
 	sleep((unsigned)settle);
 	proc_memory(h.h_pid, &rss2, &hwm2);
 
-	printf("reply_memory_bench: %s, %d events of ~%d KiB, %d concurrent Replay{last_n: %d} clients\n", bin, events,
-	       (BENCH_DATA_BYTES + BENCH_MESSAGE_CHARS) / 1024, clients, want);
+	printf("reply_memory_bench: %s (workers: %s), %d events of ~%d KiB, %d concurrent Replay{last_n: %d} "
+	       "clients\n",
+	       bin, workers != NULL ? workers : "default", events, (BENCH_DATA_BYTES + BENCH_MESSAGE_CHARS) / 1024,
+	       clients, want);
 	printf("%-34s %10s %10s\n", "server memory (MiB)", "VmRSS", "VmHWM");
 	printf("%-34s %10.1f %10.1f\n", "after publishing, before replays", rss0 / 1024.0, hwm0 / 1024.0);
 	printf("%-34s %10.1f %10.1f\n", "right after the replays", rss1 / 1024.0, hwm1 / 1024.0);
