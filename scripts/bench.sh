@@ -4,6 +4,7 @@
 #   scripts/bench.sh            rpc_bench, then events_bench
 #   scripts/bench.sh rpc ARGS   only rpc_bench, with ARGS (e.g. --seconds 1 --durability normal)
 #   scripts/bench.sh events ARGS  only events_bench (e.g. --seconds 2)
+#   scripts/bench.sh memory ARGS  only reply_memory_bench (e.g. --clients 8 --workers 8)
 # build/ is the same build dir scripts/test.sh and scripts/run.sh use, with
 # the same build type (RelWithDebInfo: -O2, NDEBUG), so switching between the
 # scripts does not rebuild everything; sanitizers are switched off here,
@@ -13,11 +14,12 @@ cd "$(dirname "$0")/.."
 
 ./scripts/install-deps.sh
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBBB_SANITIZE=OFF >/dev/null
-cmake --build build -j"$(nproc)" --target beebeebrain rpc_bench events_bench runtime_bench >&2
+cmake --build build -j"$(nproc)" --target beebeebrain rpc_bench events_bench runtime_bench reply_memory_bench >&2
 case "${1:-all}" in
   rpc) shift; exec build/rpc_bench --server build/beebeebrain "$@" ;;
   events) shift; exec build/events_bench --server build/beebeebrain "$@" ;;
   runtime) shift; exec build/runtime_bench --server build/beebeebrain "$@" ;;
+  memory) shift; exec build/reply_memory_bench --server build/beebeebrain "$@" ;;
   all) build/rpc_bench --server build/beebeebrain; echo; exec build/events_bench --server build/beebeebrain ;;
-  *) echo "usage: scripts/bench.sh [rpc|events|all] [ARGS]" >&2; exit 2 ;;
+  *) echo "usage: scripts/bench.sh [rpc|events|runtime|memory|all] [ARGS]" >&2; exit 2 ;;
 esac
