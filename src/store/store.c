@@ -14,6 +14,7 @@
 #include "common/arena.h"
 #include "common/clock.h"
 #include "common/log.h"
+#include "common/pbtext.h"
 #include "common/status.h"
 #include "common/xalloc.h"
 
@@ -93,9 +94,24 @@ static size_t store_field_bytes(size_t n)
 	return 1 + len + n; /* the repeated fields of replies have one-byte tags */
 }
 
+/* The size row will have in a reply: replies carry text repaired to UTF-8
+ * (common/pbtext.h), and a repaired byte takes three. */
+static size_t store_row_size(const ProtobufCMessage *row)
+{
+	struct arena a;
+	size_t n;
+
+	if (pbtext_valid(row))
+		return protobuf_c_message_get_packed_size(row);
+	arena_init(&a);
+	n = protobuf_c_message_get_packed_size(pbtext_repair_copy(row, &a));
+	arena_reset(&a);
+	return n;
+}
+
 int store_page_add(struct store_page *pg, const ProtobufCMessage *row)
 {
-	size_t bytes = store_field_bytes(protobuf_c_message_get_packed_size(row));
+	size_t bytes = store_field_bytes(store_row_size(row));
 
 	if (pg->pg_rows > 0 && pg->pg_bytes + bytes > STORE_PAGE_BYTES)
 		return 0;

@@ -113,9 +113,10 @@ struct store_page {
 	size_t pg_rows;
 	size_t pg_bytes;
 };
-/* Counts `row` (a protobuf-c message) into the page: 1 when it fits, or
- * when it is the page's first row; 0 when the page is full (row not counted,
- * and it must not be returned). */
+/* Counts `row` (a protobuf-c message) into the page, at the size it will
+ * have in the reply (text that is not UTF-8 is repaired on the way out, and
+ * grows): 1 when it fits, or when it is the page's first row; 0 when the
+ * page is full (row not counted, and it must not be returned). */
 int store_page_add(struct store_page *pg, const ProtobufCMessage *row);
 
 /* Turns the current row of a statement into a message from the arena. */

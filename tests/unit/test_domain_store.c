@@ -16,6 +16,7 @@
 
 #include "beebeebrain/v1/task.pb-c.h"
 #include "common/arena.h"
+#include "common/pbtext.h"
 #include "common/status.h"
 #include "domain/task_graph.h"
 #include "store/agent_store.h"
@@ -232,6 +233,43 @@ static void task_pages_stop_at_the_byte_budget_and_always_move_on(void **state)
 	assert_true(more);
 }
 
+static void a_page_counts_text_at_its_repaired_size(void **state)
+{
+	struct fixture *f = *state;
+	struct task_filter all = {0};
+	Beebeebrain__V1__ListTasksResponse r = BEEBEEBRAIN__V1__LIST_TASKS_RESPONSE__INIT;
+	Beebeebrain__V1__Task **out;
+	size_t n, len = (size_t)700 * 1024;
+	char *bad = malloc(len);
+	sqlite3_stmt *stmt;
+	bbb_status st;
+	int more;
+
+	/* Bytes that are not UTF-8 (a model's text cut at a byte limit): each
+	 * becomes U+FFFD, three bytes, in the reply. Five such rows are 3.5 MiB
+	 * as stored and 10.5 MiB as sent. */
+	memset(bad, 0xff, len);
+	assert_int_equal(
+		sqlite3_prepare_v2(f->db,
+				   "INSERT INTO tasks (project_id, title, description, status, priority, "
+				   "created_at, updated_at, version) VALUES (1, 'bad', ?1, 'todo', 3, 0, 0, 1)",
+				   -1, &stmt, NULL),
+		SQLITE_OK);
+	sqlite3_bind_text(stmt, 1, bad, (int)len, SQLITE_STATIC);
+	for (int i = 0; i < 5; i++) {
+		assert_int_equal(sqlite3_step(stmt), SQLITE_DONE);
+		sqlite3_reset(stmt);
+	}
+	sqlite3_finalize(stmt);
+	free(bad);
+	assert_int_equal(store_task_list(f->db, &all, 0, 100, &f->a, &out, &n, &more, &st), 0);
+	assert_int_equal(n, 1);
+	assert_true(more);
+	r.tasks = out;
+	r.n_tasks = n;
+	assert_true(protobuf_c_message_get_packed_size(pbtext_repair_copy(&r.base, &f->a)) <= STORE_PAGE_BYTES);
+}
+
 static void deleting_an_agent_unassigns_its_tasks_and_raises_their_versions(void **state)
 {
 	struct fixture *f = *state;
@@ -429,6 +467,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(ready_tasks_come_by_priority_then_age_without_blocked_ones, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(task_pages_stop_at_the_byte_budget_and_always_move_on, setup, teardown),
+		cmocka_unit_test_setup_teardown(a_page_counts_text_at_its_repaired_size, setup, teardown),
 		cmocka_unit_test_setup_teardown(deleting_an_agent_unassigns_its_tasks_and_raises_their_versions, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(log_queries_are_served_from_their_indexes, setup, teardown),
