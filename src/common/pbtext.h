@@ -25,8 +25,7 @@ struct arena;
  * every string field (known to desc) is valid UTF-8 without NUL bytes; -1
  * with the field's dotted path ("task.title") in path (n bytes) otherwise.
  * Bytes that do not parse are left to the decoder: they return 0 here. */
-int pbtext_check_wire(const ProtobufCMessageDescriptor *desc, const uint8_t *data, size_t len, char *path,
-		      size_t n);
+int pbtext_check_wire(const ProtobufCMessageDescriptor *desc, const uint8_t *data, size_t len, char *path, size_t n);
 
 /* 1 when every string of m (sub-messages included) is valid UTF-8. */
 int pbtext_valid(const ProtobufCMessage *m);

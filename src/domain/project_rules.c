@@ -7,7 +7,8 @@
 
 /* System directories: refused themselves and everything beneath them. */
 static const char *const project_system_trees[] = {
-	"/bin", "/boot", "/dev", "/etc", "/lib", "/lib32", "/lib64", "/libx32", "/proc", "/run", "/sbin", "/sys", "/usr",
+	"/bin",    "/boot", "/dev", "/etc",  "/lib", "/lib32", "/lib64",
+	"/libx32", "/proc", "/run", "/sbin", "/sys", "/usr",
 };
 
 /* Refused themselves, allowed beneath (/home/alice/app, /srv/projects/x). */
@@ -34,8 +35,8 @@ int project_root_allowed(bbb_status *st, const char *field, const char *root, co
 {
 	for (size_t i = 0; i < sizeof(project_system_dirs) / sizeof(project_system_dirs[0]); i++)
 		if (strcmp(root, project_system_dirs[i]) == 0)
-			return status_violation(st, field, "%s is a system directory; give a directory of the project's own",
-						root);
+			return status_violation(
+				st, field, "%s is a system directory; give a directory of the project's own", root);
 	for (size_t i = 0; i < sizeof(project_system_trees) / sizeof(project_system_trees[0]); i++)
 		if (project_beneath(root, project_system_trees[i]))
 			return status_violation(st, field, "%s lies in the system directory %s", root,

@@ -31,11 +31,11 @@ static int project_create_write(sqlite3 *db, void *arg, bbb_status *st)
 			after = page[i]->id;
 			if (strcmp(page[i]->root_path, p->root_path) != 0 &&
 			    project_roots_overlap(page[i]->root_path, p->root_path))
-				rc = status_violation(st, "root_path",
-						      "%s overlaps the root %s of project %lld \"%s\"; projects may not "
-						      "share files",
-						      p->root_path, page[i]->root_path, (long long)page[i]->id,
-						      page[i]->name);
+				rc = status_violation(
+					st, "root_path",
+					"%s overlaps the root %s of project %lld \"%s\"; projects may not "
+					"share files",
+					p->root_path, page[i]->root_path, (long long)page[i]->id, page[i]->name);
 		}
 	}
 	arena_reset(&a);
@@ -84,8 +84,10 @@ static char *project_canonical_root(struct rpc_call *call, const char *path, bbb
 			p++;
 		n = strcspn(p, "/");
 		if ((n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.')) {
-			status_violation(st, "root_path", "%s: \".\" and \"..\" may not follow a directory that does not "
-					 "exist", path);
+			status_violation(st, "root_path",
+					 "%s: \".\" and \"..\" may not follow a directory that does not "
+					 "exist",
+					 path);
 			return NULL;
 		}
 		p += n;

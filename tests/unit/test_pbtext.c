@@ -31,8 +31,8 @@ static void valid_strings_pass_the_wire_check(void **state)
 	(void)state;
 	n += put_field(buf + n, 2, "caf\xc3\xa9", 5);
 	n += put_field(buf + n, 3, "", 0);
-	assert_int_equal(pbtext_check_wire(&beebeebrain__v1__create_task_request__descriptor, buf, n, path, sizeof(path)),
-			 0);
+	assert_int_equal(
+		pbtext_check_wire(&beebeebrain__v1__create_task_request__descriptor, buf, n, path, sizeof(path)), 0);
 	assert_string_equal(path, "");
 }
 
@@ -44,12 +44,12 @@ static void a_bad_string_is_named_by_its_field(void **state)
 
 	(void)state;
 	n = put_field(buf, 2, "caf\xe9", 4);
-	assert_int_equal(pbtext_check_wire(&beebeebrain__v1__create_task_request__descriptor, buf, n, path, sizeof(path)),
-			 -1);
+	assert_int_equal(
+		pbtext_check_wire(&beebeebrain__v1__create_task_request__descriptor, buf, n, path, sizeof(path)), -1);
 	assert_string_equal(path, "title");
 	n = put_field(buf, 3, "a\0b", 3);
-	assert_int_equal(pbtext_check_wire(&beebeebrain__v1__create_task_request__descriptor, buf, n, path, sizeof(path)),
-			 -1);
+	assert_int_equal(
+		pbtext_check_wire(&beebeebrain__v1__create_task_request__descriptor, buf, n, path, sizeof(path)), -1);
 	assert_string_equal(path, "description");
 }
 
@@ -89,9 +89,9 @@ static void truncated_wire_bytes_are_left_to_the_decoder(void **state)
 	char path[64];
 
 	(void)state;
-	assert_int_equal(
-		pbtext_check_wire(&beebeebrain__v1__create_task_request__descriptor, junk, sizeof(junk), path, sizeof(path)),
-		0);
+	assert_int_equal(pbtext_check_wire(&beebeebrain__v1__create_task_request__descriptor, junk, sizeof(junk), path,
+					   sizeof(path)),
+			 0);
 }
 
 static void a_reply_with_bad_text_is_repaired_in_a_copy(void **state)

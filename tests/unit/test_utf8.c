@@ -39,7 +39,8 @@ static void malformed_text_is_found_where_it_starts(void **state)
 
 static void cutting_backs_up_to_a_character_start(void **state)
 {
-	const char *s = "ab\xf0\x9f\x90\x9d" "cd";
+	const char *s = "ab\xf0\x9f\x90\x9d"
+			"cd";
 
 	(void)state;
 	assert_int_equal(utf8_cut(s, 2), 2);
@@ -49,7 +50,10 @@ static void cutting_backs_up_to_a_character_start(void **state)
 	assert_int_equal(utf8_cut(s, 6), 6);
 	assert_int_equal(utf8_cut(s, 8), 8);
 	/* A run of stray continuation bytes is not a character to protect. */
-	assert_int_equal(utf8_cut("a\x80\x80\x80\x80" "b", 4), 4);
+	assert_int_equal(utf8_cut("a\x80\x80\x80\x80"
+				  "b",
+				  4),
+			 4);
 }
 
 static void a_character_cut_at_the_end_is_dropped(void **state)
@@ -77,7 +81,10 @@ static void repair_replaces_each_bad_byte(void **state)
 
 	(void)state;
 	arena_init(&a);
-	s = utf8_repair(&a, "ok\xff" "x\xe2\x82", 6, &n);
+	s = utf8_repair(&a,
+			"ok\xff"
+			"x\xe2\x82",
+			6, &n);
 	assert_string_equal(s, "ok\xef\xbf\xbdx\xef\xbf\xbd\xef\xbf\xbd");
 	assert_int_equal(n, strlen(s));
 	assert_true(utf8_valid(s, n));
