@@ -3,13 +3,22 @@
  * design. Queue discipline: callers append a stack-allocated job and sleep on
  * s_done; the writer takes the whole queue at once, runs it as one
  * transaction and wakes everybody when it has committed.
+ *
+ * When SQLite rolls a group's transaction back on its own in the middle of
+ * the group, store_run_group stops there and hands back the jobs it has not
+ * run; the writer runs them as a new group before it wakes anybody. Only the
+ * writer's own COMMIT may commit: the commit hook (store_commit_gate) refuses
+ * any other, so a write cannot commit half a group behind the writer's back.
  */
 #include "store/store.h"
 
+#include <assert.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 
 #include "common/arena.h"
 #include "common/clock.h"
@@ -26,6 +35,7 @@ struct store_job {
 	int64_t j_deadline;
 	bbb_status *j_st;
 	int j_rc;
+	int j_committed; /* set by the writer when the transaction holding it committed */
 	int j_done;
 	struct store_job *j_next;
 };
@@ -41,6 +51,7 @@ struct store {
 	pthread_cond_t s_done; /* callers wait for their group's commit */
 	struct store_job *s_head, *s_tail;
 	int s_stopping;
+	int s_committing; /* writer thread only: its COMMIT is under way */
 	store_commit_hook s_hook;
 	void *s_hook_arg;
 	store_lock_hook s_lock_hook;
@@ -53,14 +64,48 @@ struct store {
 	struct store_stats s_stats;
 };
 
+/* What an I/O error on db's file system most likely was, as an errno:
+ * SQLite's own record of it (sqlite3_system_errno) is errno at the time the
+ * error is reported, often no longer the failed call's, so the file system
+ * holding the database is asked too: read-only (EROFS), or no space left
+ * (ENOSPC). 0 when neither. */
+static int store_io_errno(sqlite3 *db)
+{
+	int err = sqlite3_system_errno(db);
+	const char *path = sqlite3_db_filename(db, "main");
+	struct statvfs sv;
+
+	if (err == ENOSPC || err == EDQUOT || err == EROFS || err == EACCES || err == EPERM)
+		return err;
+	if (path == NULL || path[0] == '\0' || statvfs(path, &sv) != 0)
+		return 0;
+	if (sv.f_flag & ST_RDONLY)
+		return EROFS;
+	if (sv.f_bavail == 0)
+		return ENOSPC;
+	return 0;
+}
+
 int store_fail(bbb_status *st, sqlite3 *db, int rc, const char *what)
 {
 	int ext = db != NULL ? sqlite3_extended_errcode(db) : rc;
 	const char *msg = db != NULL ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+	/* Callers that lost the precise code pass SQLITE_ERROR; the connection
+	 * still has it. The OS error only means something after an I/O error. */
+	int code = (rc & 0xff) == SQLITE_ERROR ? ext & 0xff : rc & 0xff;
+	int os = db != NULL && (code == SQLITE_IOERR || code == SQLITE_CANTOPEN) ? store_io_errno(db) : 0;
 
-	if ((rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED)
+	if (code == SQLITE_BUSY || code == SQLITE_LOCKED)
 		return status_fail(st, "DB_LOCKED", "%s: database is locked (another connection holds the write lock)",
 				   what);
+	if (code == SQLITE_FULL || os == ENOSPC || os == EDQUOT)
+		return status_fail(st, "DISK_FULL", "%s: the disk holding the database is full (%s); not applied", what,
+				   msg);
+	if (code == SQLITE_READONLY || os == EROFS || os == EACCES || os == EPERM)
+		return status_fail(st, "DB_READ_ONLY", "%s: the database cannot be written (%s); not applied", what,
+				   msg);
+	if (code == SQLITE_CORRUPT || code == SQLITE_NOTADB)
+		return status_fail(st, "DB_CORRUPT", "%s: %s; see `beebeebrain restore`", what, msg);
 	if (ext == SQLITE_CONSTRAINT_UNIQUE || ext == SQLITE_CONSTRAINT_PRIMARYKEY)
 		return status_fail(st, "RESOURCE_CONFLICT", "%s: %s", what, msg);
 	return status_fail(st, "INTERNAL_ERROR", "%s: %s", what, msg);
@@ -187,15 +232,15 @@ int store_conn_open(const char *path, int readonly, int durability_full, int bus
 {
 	int flags = readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
 	sqlite3 *db = NULL;
-	char pragmas[256];
+	char pragmas[256], what[512];
 	char *err = NULL;
 	int rc;
 
 	flags |= SQLITE_OPEN_NOMUTEX; /* one connection, one thread */
 	rc = sqlite3_open_v2(path, &db, flags, NULL);
 	if (rc != SQLITE_OK) {
-		status_fail(st, "INTERNAL_ERROR", "cannot open database %s: %s", path,
-			    db != NULL ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+		snprintf(what, sizeof(what), "cannot open database %.400s", path);
+		store_fail(st, db, rc, what);
 		sqlite3_close(db);
 		return -1;
 	}
@@ -204,8 +249,9 @@ int store_conn_open(const char *path, int readonly, int durability_full, int bus
 		 readonly ? "" : "PRAGMA journal_mode=WAL; ", durability_full ? "FULL" : "NORMAL");
 	rc = sqlite3_exec(db, pragmas, NULL, NULL, &err);
 	if (rc != SQLITE_OK) {
-		status_fail(st, "INTERNAL_ERROR", "cannot configure database %s: %s", path, err ? err : "?");
 		sqlite3_free(err);
+		snprintf(what, sizeof(what), "cannot configure database %.400s", path);
+		store_fail(st, db, rc, what);
 		sqlite3_close(db);
 		return -1;
 	}
@@ -233,6 +279,127 @@ static int store_exec(sqlite3 *db, const char *sql, bbb_status *st)
 	return 0;
 }
 
+static int store_corrupt(bbb_status *st, const char *path, const char *what)
+{
+	return status_fail(st, "DB_CORRUPT",
+			   "database %s is corrupt (%.300s); the server did not open it. Restore a good backup with "
+			   "`beebeebrain restore FILE --db %s` (backups are named %s.<YYYYmmdd-HHMMSS>.bak)",
+			   path, what, path, path);
+}
+
+int store_check_usable(sqlite3 *db, const char *path, bbb_status *st)
+{
+	sqlite3_stmt *stmt = NULL;
+	char first[400] = "";
+	int rc, problems = 0;
+
+	/* SQLite quietly opens a file it may not write read-only. */
+	if (sqlite3_db_readonly(db, "main") == 1)
+		return status_fail(st, "DB_READ_ONLY",
+				   "database %s is read-only (no write permission on the file, or a read-only file "
+				   "system); the server needs to write it",
+				   path);
+	rc = sqlite3_prepare_v2(db, "PRAGMA quick_check", -1, &stmt, NULL);
+	if (rc == SQLITE_OK) {
+		/* One row "ok", or one row per problem found. */
+		while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+			const char *row = (const char *)sqlite3_column_text(stmt, 0);
+
+			if (row != NULL && strcmp(row, "ok") == 0)
+				continue;
+			if (problems++ == 0)
+				snprintf(first, sizeof(first), "PRAGMA quick_check: %s", row != NULL ? row : "?");
+		}
+	}
+	if (rc != SQLITE_DONE && problems == 0) {
+		/* A file too damaged to check fails the check itself. */
+		snprintf(first, sizeof(first), "%s", sqlite3_errmsg(db));
+		store_fail(st, db, rc, "PRAGMA quick_check");
+		sqlite3_finalize(stmt);
+		return strcmp(st->reason, "DB_CORRUPT") == 0 ? store_corrupt(st, path, first) : -1;
+	}
+	sqlite3_finalize(stmt);
+	return problems == 0 ? 0 : store_corrupt(st, path, first);
+}
+
+/* The text of `SAVEPOINT name` and friends. */
+static void store_sp_sql(char *buf, size_t n, const char *verb, const char *name)
+{
+	int len = snprintf(buf, n, "%s %s", verb, name);
+
+	assert(len > 0 && (size_t)len < n);
+	(void)len;
+}
+
+/* Ends a transaction that cannot go on; afterwards there is none. */
+static void store_rollback_all(sqlite3 *db)
+{
+	if (!sqlite3_get_autocommit(db) && sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL) != SQLITE_OK)
+		log_error("store", "ROLLBACK failed: %s", sqlite3_errmsg(db));
+	assert(sqlite3_get_autocommit(db));
+}
+
+enum store_sp_result store_savepoint(sqlite3 *db, const char *name, store_write_fn fn, void *arg, bbb_status *st)
+{
+	char sql[64];
+	bbb_status undo;
+	int rc;
+
+	assert(!sqlite3_get_autocommit(db)); /* a savepoint outside a transaction would begin one */
+	store_sp_sql(sql, sizeof(sql), "SAVEPOINT", name);
+	if ((rc = sqlite3_exec(db, sql, NULL, NULL, NULL)) != SQLITE_OK) {
+		store_fail(st, db, rc, sql);
+		if (!sqlite3_get_autocommit(db))
+			return STORE_SP_FAILED; /* nothing of fn ran, the transaction is intact */
+		return STORE_SP_TX_LOST;
+	}
+	rc = fn(db, arg, st);
+	if (sqlite3_get_autocommit(db)) {
+		/* SQLite rolled everything back (or fn ended the transaction). A
+		 * write that did not notice still has the cause on the connection. */
+		if (rc == 0 && sqlite3_extended_errcode(db) != SQLITE_OK)
+			store_fail(st, db, sqlite3_extended_errcode(db), "write rolled back");
+		else if (rc == 0)
+			status_fail(st, "INTERNAL_ERROR", "the transaction ended inside a write; not applied");
+		return STORE_SP_TX_LOST;
+	}
+	status_clear(&undo);
+	if (rc != 0) {
+		store_sp_sql(sql, sizeof(sql), "ROLLBACK TO", name);
+		if ((rc = sqlite3_exec(db, sql, NULL, NULL, NULL)) != SQLITE_OK) {
+			store_fail(&undo, db, rc, sql);
+			log_error("store", "cannot undo a failed write: %s", undo.message);
+			store_rollback_all(db);
+			return STORE_SP_TX_LOST;
+		}
+		rc = -1;
+	}
+	store_sp_sql(sql, sizeof(sql), "RELEASE", name);
+	if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK) {
+		/* The savepoint is not ours any more (fn released it): fn's changes
+		 * can no longer be told apart from the rest. */
+		store_fail(&undo, db, SQLITE_ERROR, sql);
+		log_error("store", "savepoint %s: %s", name, undo.message);
+		if (rc == 0)
+			*st = undo;
+		store_rollback_all(db);
+		return STORE_SP_TX_LOST;
+	}
+	assert(!sqlite3_get_autocommit(db));
+	return rc == 0 ? STORE_SP_OK : STORE_SP_FAILED;
+}
+
+/* sqlite3_commit_hook of the write connection: only the writer's own COMMIT
+ * goes through; any other (a write that ran COMMIT, or RELEASE of a savepoint
+ * that began a transaction after SQLite had rolled the group back) becomes a
+ * rollback, which the writer then sees. */
+static int store_commit_gate(void *arg)
+{
+	const struct store *s = arg;
+
+	return s->s_committing ? 0 : 1;
+}
+
 static int64_t store_max_event_id(sqlite3 *db)
 {
 	sqlite3_stmt *stmt;
@@ -247,34 +414,55 @@ static int64_t store_max_event_id(sqlite3 *db)
 	return id;
 }
 
-/* Tells the lock hook about failures since the last group, or recovery. */
-static void store_report_lock_health(struct store *s)
-{
-	bbb_status st;
-	enum store_lock_event ev;
+struct store_lock_report {
+	struct store *lr_store;
+	enum store_lock_event lr_event;
+};
 
-	if (s->s_lock_hook == NULL)
-		return;
-	if (s->s_lock_failures > 0)
-		ev = STORE_LOCK_FAILED;
-	else if (s->s_lock_reported && clock_mono_ms() - s->s_last_lock_failure >= s->s_lock_quiet_ms)
-		ev = STORE_LOCK_RECOVERED;
-	else
-		return;
-	status_clear(&st);
-	if (store_exec(s->s_db, "SAVEPOINT h", &st) != 0)
-		return;
-	if (s->s_lock_hook(s->s_lock_hook_arg, s->s_db, ev, s->s_lock_failures) != 0)
-		sqlite3_exec(s->s_db, "ROLLBACK TO h", NULL, NULL, NULL);
-	sqlite3_exec(s->s_db, "RELEASE h", NULL, NULL, NULL);
-	s->s_lock_reported = ev == STORE_LOCK_FAILED;
-	s->s_lock_failures = 0;
+static int store_lock_report_write(sqlite3 *db, void *arg, bbb_status *st)
+{
+	struct store_lock_report *lr = arg;
+	struct store *s = lr->lr_store;
+
+	if (s->s_lock_hook(s->s_lock_hook_arg, db, lr->lr_event, s->s_lock_failures) != 0)
+		return status_fail(st, "INTERNAL_ERROR", "the lock hook failed");
+	return 0;
 }
 
-/* Fails every job of a group that has not failed on its own. */
-static void store_fail_group(struct store_job *group, const bbb_status *why)
+/* Tells the lock hook about failures since the last group, or recovery.
+ * When its savepoint lost the transaction the report stays due for the next
+ * group; the result is store_savepoint's. */
+static enum store_sp_result store_report_lock_health(struct store *s)
 {
-	for (struct store_job *j = group; j != NULL; j = j->j_next) {
+	struct store_lock_report lr = {.lr_store = s};
+	enum store_sp_result rc;
+	bbb_status st;
+
+	if (s->s_lock_hook == NULL)
+		return STORE_SP_OK;
+	if (s->s_lock_failures > 0)
+		lr.lr_event = STORE_LOCK_FAILED;
+	else if (s->s_lock_reported && clock_mono_ms() - s->s_last_lock_failure >= s->s_lock_quiet_ms)
+		lr.lr_event = STORE_LOCK_RECOVERED;
+	else
+		return STORE_SP_OK;
+	status_clear(&st);
+	rc = store_savepoint(s->s_db, "h", store_lock_report_write, &lr, &st);
+	if (rc == STORE_SP_TX_LOST) {
+		log_warn("store", "lock health report rolled back: %s %s", st.reason, st.message);
+		return rc;
+	}
+	s->s_lock_reported = lr.lr_event == STORE_LOCK_FAILED;
+	s->s_lock_failures = 0;
+	return rc;
+}
+
+/* Gives every job of [from, to) that has not failed on its own the status
+ * `why` (its work is not in the database). */
+static void store_fail_jobs(struct store_job *from, const struct store_job *to, const bbb_status *why)
+{
+	for (struct store_job *j = from; j != to; j = j->j_next) {
+		assert(j != NULL);
 		if (j->j_rc == 0) {
 			*j->j_st = *why;
 			j->j_rc = -1;
@@ -282,45 +470,106 @@ static void store_fail_group(struct store_job *group, const bbb_status *why)
 	}
 }
 
-/* Runs one group as one transaction. Returns the number of writes committed. */
-static int store_run_group(struct store *s, struct store_job *group)
+/* What the jobs rolled back with the one that lost the transaction are told:
+ * the cause when it is the database's state, which concerns every write
+ * alike; INTERNAL_ERROR when it was that one write's own fault. */
+static void store_victim_status(bbb_status *out, const bbb_status *cause)
+{
+	static const char *const shared[] = {"DISK_FULL", "DB_READ_ONLY", "DB_LOCKED", "DB_CORRUPT"};
+	const char *reason = "INTERNAL_ERROR";
+
+	for (size_t i = 0; i < sizeof(shared) / sizeof(shared[0]); i++)
+		if (strcmp(cause->reason, shared[i]) == 0)
+			reason = shared[i];
+	status_clear(out);
+	status_fail(out, reason,
+		    "not applied: SQLite rolled back the transaction this write shared with others (%s: %.400s)",
+		    cause->reason, cause->message);
+}
+
+/* BEGIN IMMEDIATE for the jobs from `group` on; on failure they all fail. */
+static int store_begin(struct store *s, struct store_job *group)
 {
 	bbb_status why;
-	int64_t now = clock_mono_ms();
-	int n = 0;
 
+	assert(sqlite3_get_autocommit(s->s_db));
 	status_clear(&why);
-	if (store_exec(s->s_db, "BEGIN IMMEDIATE", &why) != 0) {
-		log_warn("store", "write transaction refused: %s", why.message);
-		if (strcmp(why.reason, "DB_LOCKED") == 0) {
-			s->s_lock_failures++;
-			s->s_last_lock_failure = clock_mono_ms();
-		}
-		store_fail_group(group, &why);
+	if (store_exec(s->s_db, "BEGIN IMMEDIATE", &why) == 0)
 		return 0;
+	log_warn("store", "write transaction refused: %s", why.message);
+	if (strcmp(why.reason, "DB_LOCKED") == 0) {
+		s->s_lock_failures++;
+		s->s_last_lock_failure = clock_mono_ms();
 	}
-	store_report_lock_health(s);
-	for (struct store_job *j = group; j != NULL; j = j->j_next) {
+	store_fail_jobs(group, NULL, &why);
+	return -1;
+}
+
+/* Counters of one pass of store_run_group. */
+struct store_pass {
+	int sp_run; /* write functions called */
+	int sp_committed; /* 1 when the pass's transaction committed */
+};
+
+/*
+ * Runs the jobs from `group` on in one transaction. Returns NULL when every
+ * job has its outcome, or the first job not run because SQLite rolled the
+ * transaction back under an earlier one: those get a pass of their own. The
+ * job that lost the transaction and every job before it that had succeeded
+ * are failed, since none of their work is in the database.
+ */
+static struct store_job *store_run_group(struct store *s, struct store_job *group, struct store_pass *pass)
+{
+	struct store_job *j, *lost = NULL;
+	int64_t now = clock_mono_ms();
+	bbb_status why;
+	int rc;
+
+	if (store_begin(s, group) != 0)
+		return NULL;
+	if (store_report_lock_health(s) == STORE_SP_TX_LOST && store_begin(s, group) != 0)
+		return NULL;
+	for (j = group; j != NULL; j = j->j_next) {
+		assert(!sqlite3_get_autocommit(s->s_db));
+		assert(j->j_rc == 0 && !j->j_committed); /* never run before */
 		if (j->j_deadline != 0 && now > j->j_deadline) {
 			j->j_rc = status_fail(j->j_st, "DEADLINE_EXCEEDED", "deadline passed before the write started");
 			continue;
 		}
-		if (store_exec(s->s_db, "SAVEPOINT w", j->j_st) != 0) {
-			j->j_rc = -1;
+		pass->sp_run++;
+		rc = store_savepoint(s->s_db, "w", j->j_fn, j->j_arg, j->j_st);
+		if (rc == STORE_SP_OK)
 			continue;
+		j->j_rc = -1;
+		if (rc == STORE_SP_TX_LOST) {
+			lost = j;
+			break;
 		}
-		j->j_rc = j->j_fn(s->s_db, j->j_arg, j->j_st);
-		if (j->j_rc != 0)
-			sqlite3_exec(s->s_db, "ROLLBACK TO w", NULL, NULL, NULL);
-		sqlite3_exec(s->s_db, "RELEASE w", NULL, NULL, NULL);
-		n++;
 	}
-	if (store_exec(s->s_db, "COMMIT", &why) != 0) {
+	if (lost != NULL) {
+		assert(sqlite3_get_autocommit(s->s_db));
+		log_warn("store", "SQLite rolled back a group of writes: %s %s", lost->j_st->reason,
+			 lost->j_st->message);
+		store_victim_status(&why, lost->j_st);
+		store_fail_jobs(group, lost, &why);
+		return lost->j_next;
+	}
+	status_clear(&why);
+	s->s_committing = 1;
+	rc = store_exec(s->s_db, "COMMIT", &why);
+	s->s_committing = 0;
+	if (rc != 0) {
+		/* SQLite rolls back on its own after most COMMIT errors, not after
+		 * BUSY; either way nothing of the group is in the database. */
 		log_error("store", "commit failed: %s", why.message);
-		sqlite3_exec(s->s_db, "ROLLBACK", NULL, NULL, NULL);
-		store_fail_group(group, &why);
-		return 0;
+		store_rollback_all(s->s_db);
+		store_fail_jobs(group, NULL, &why);
+		return NULL;
 	}
+	assert(sqlite3_get_autocommit(s->s_db));
+	pass->sp_committed = 1;
+	for (j = group; j != NULL; j = j->j_next)
+		j->j_committed = j->j_rc == 0;
 	if (s->s_hook != NULL) {
 		int64_t last = store_max_event_id(s->s_db);
 		if (last != s->s_last_event_id) {
@@ -328,7 +577,7 @@ static int store_run_group(struct store *s, struct store_job *group)
 			s->s_hook(s->s_hook_arg, last);
 		}
 	}
-	return n;
+	return NULL;
 }
 
 static void *store_writer_main(void *arg)
@@ -338,7 +587,7 @@ static void *store_writer_main(void *arg)
 	pthread_mutex_lock(&s->s_mu);
 	for (;;) {
 		struct store_job *group, *j;
-		int n = 0;
+		int n = 0, commits = 0;
 
 		while (s->s_head == NULL && !s->s_stopping)
 			pthread_cond_wait(&s->s_work, &s->s_mu);
@@ -355,12 +604,29 @@ static void *store_writer_main(void *arg)
 		pthread_mutex_unlock(&s->s_mu);
 
 		unsigned failures_before = s->s_lock_failures;
-		n = store_run_group(s, group);
+		n = 0;
+		/* Every pass runs at least one job, so this ends. */
+		for (struct store_job *rest = group; rest != NULL;) {
+			struct store_pass pass = {0, 0};
+
+			rest = store_run_group(s, rest, &pass);
+			if (pass.sp_committed && pass.sp_run > 0) {
+				n += pass.sp_run;
+				commits++;
+			}
+		}
+		/* What each caller is about to be told is what happened. */
+		for (j = group; j != NULL; j = j->j_next) {
+			if (j->j_rc != 0 && j->j_st->reason[0] == '\0')
+				status_fail(j->j_st, "INTERNAL_ERROR", "write failed without a reason");
+			assert(j->j_rc == 0 || j->j_rc == -1);
+			assert(j->j_rc != 0 || j->j_committed);
+		}
 
 		pthread_mutex_lock(&s->s_mu);
 		s->s_stats.ss_lock_failures += s->s_lock_failures > failures_before;
 		s->s_stats.ss_writes += (uint64_t)n;
-		s->s_stats.ss_commits += n > 0;
+		s->s_stats.ss_commits += (uint64_t)commits;
 		for (j = group; j != NULL;) {
 			struct store_job *next = j->j_next;
 			j->j_done = 1; /* j may be gone once a caller sees this */
@@ -385,6 +651,7 @@ int store_open(struct store **out, const struct store_options *opts, bbb_status 
 		return -1;
 	}
 	s->s_last_event_id = store_max_event_id(s->s_db);
+	sqlite3_commit_hook(s->s_db, store_commit_gate, s);
 	pthread_mutex_init(&s->s_mu, NULL);
 	pthread_cond_init(&s->s_work, NULL);
 	pthread_cond_init(&s->s_done, NULL);

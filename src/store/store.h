@@ -13,6 +13,17 @@
  * After every commit that wrote events the commit hook is called on the
  * writer thread with the highest event id committed (the event publisher
  * uses it to know what to read and send).
+ *
+ * What a caller is told is exactly what happened. After SQLITE_FULL, an I/O
+ * error, SQLITE_NOMEM or a ROLLBACK conflict clause SQLite may roll the whole
+ * transaction back on its own, not just the failing statement. The writer
+ * notices (sqlite3_get_autocommit) after each write: the write that lost the
+ * transaction fails with its own error, the writes before it in the group,
+ * rolled back with it, fail too (store_fail's reason for the cause when it is
+ * about the database itself, DISK_FULL, DB_READ_ONLY, ..., else
+ * INTERNAL_ERROR), and the writes after it, not yet run, run in a fresh
+ * transaction. A write reported OK is committed; a write reported failed left
+ * nothing behind.
  */
 #ifndef BBB_STORE_H
 #define BBB_STORE_H
@@ -36,6 +47,13 @@ struct store_options {
  * synchronous). `readonly` opens it read-only. */
 int store_conn_open(const char *path, int readonly, int durability_full, int busy_timeout_ms, sqlite3 **out,
 		    bbb_status *st);
+/* What serve checks before it touches the schema, on a read-write connection
+ * to `path`: that SQLite did not have to open the file read-only
+ * (FAILED_PRECONDITION DB_READ_ONLY) and that `PRAGMA quick_check` finds the
+ * file sound (FAILED_PRECONDITION DB_CORRUPT, naming the first problem and
+ * pointing to `beebeebrain restore`). quick_check reads every page: about a
+ * second per 100 MB from the page cache (docs/decisions.md). */
+int store_check_usable(sqlite3 *db, const char *path, bbb_status *st);
 /* Finalizes every statement still prepared on db, then closes it. */
 void store_conn_close(sqlite3 *db);
 
@@ -50,8 +68,27 @@ const char *store_path(const struct store *s);
 int store_reader_open(struct store *s, sqlite3 **out, bbb_status *st);
 
 /* A write: runs on the writer thread inside a savepoint of the group's
- * transaction. Returns 0, or -1 with *st set (its changes are rolled back). */
+ * transaction. Returns 0, or -1 with *st set (its changes are rolled back).
+ * It must not end the transaction (COMMIT, ROLLBACK, RELEASE of a savepoint
+ * it did not open): only the writer commits, and a COMMIT from inside a write
+ * is refused by SQLite's commit hook, which rolls the group back. */
 typedef int (*store_write_fn)(sqlite3 *db, void *arg, bbb_status *st);
+
+/* Outcome of store_savepoint. */
+enum store_sp_result {
+	STORE_SP_OK = 0, /* fn succeeded; its changes are part of the transaction */
+	STORE_SP_FAILED = -1, /* fn failed; its changes are undone, the transaction goes on */
+	STORE_SP_TX_LOST = -2, /* the whole transaction is rolled back: nothing since BEGIN will commit */
+};
+
+/* Runs fn(db, arg, st) inside `SAVEPOINT name` of the transaction open on db
+ * (there must be one). Every savepoint statement's result is checked: when
+ * SQLite rolled the transaction back on its own during fn (whatever fn
+ * returned), or fn's changes cannot be undone alone (ROLLBACK TO or RELEASE
+ * failed), the transaction is rolled back entirely and STORE_SP_TX_LOST is
+ * returned; the caller must then treat everything it did since BEGIN as not
+ * done. *st holds fn's error, or the cause of the loss when fn returned 0. */
+enum store_sp_result store_savepoint(sqlite3 *db, const char *name, store_write_fn fn, void *arg, bbb_status *st);
 
 /* Runs fn on the writer and waits for the group's commit. A write whose
  * deadline (CLOCK_MONOTONIC ms, 0 = none) passed before it started is not run
@@ -78,7 +115,7 @@ void store_set_lock_hook(struct store *s, store_lock_hook hook, void *arg, int64
 
 /* Counters for tests and benchmarks. */
 struct store_stats {
-	uint64_t ss_writes; /* write functions run */
+	uint64_t ss_writes; /* writes run in transactions that committed */
 	uint64_t ss_commits; /* transactions committed */
 	uint64_t ss_queued; /* writes waiting for the writer right now */
 	uint64_t ss_lock_failures; /* groups refused for SQLite's write lock */
@@ -86,8 +123,11 @@ struct store_stats {
 void store_get_stats(struct store *s, struct store_stats *out);
 
 /* Maps a failed SQLite call on db to a status: BUSY/LOCKED -> DB_LOCKED,
- * a UNIQUE constraint -> RESOURCE_CONFLICT, anything else -> INTERNAL_ERROR.
- * `what` names the operation. Returns -1. */
+ * FULL (or an I/O error with ENOSPC/EDQUOT) -> RESOURCE_EXHAUSTED DISK_FULL,
+ * READONLY (or an I/O error with EROFS/EACCES/EPERM) -> FAILED_PRECONDITION
+ * DB_READ_ONLY, CORRUPT/NOTADB -> FAILED_PRECONDITION DB_CORRUPT, a UNIQUE
+ * constraint -> RESOURCE_CONFLICT, anything else -> INTERNAL_ERROR. `what`
+ * names the operation. Returns -1. */
 int store_fail(bbb_status *st, sqlite3 *db, int rc, const char *what);
 
 /* Statement helpers: prepare or fail with store_fail. */

@@ -1,4 +1,11 @@
-/* store/: the single writer with group commit, on a real database file. */
+/*
+ * store/: the single writer with group commit, on a real database file, and
+ * what callers are told when SQLite rolls a group's transaction back on its
+ * own. Errors are forced for real: SQLITE_FULL with PRAGMA max_page_count on
+ * the writer's own connection (a write function gets it), a whole-transaction
+ * rollback with an `OR ROLLBACK` conflict clause, SQLITE_READONLY with a
+ * read-only connection, SQLITE_BUSY with a second connection.
+ */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <setjmp.h>
@@ -8,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -29,7 +37,11 @@ static int setup(void **state)
 	assert_non_null(mkdtemp(dir));
 	snprintf(path, sizeof(path), "%s/w.db", dir);
 	assert_int_equal(store_conn_open(path, 0, 1, 5000, &db, &st), 0);
-	assert_int_equal(sqlite3_exec(db, "CREATE TABLE t (v INTEGER)", NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db,
+				      "CREATE TABLE t (v INTEGER); CREATE TABLE u (k INTEGER UNIQUE); "
+				      "INSERT INTO u VALUES (1)",
+				      NULL, NULL, NULL),
+			 SQLITE_OK);
 	store_conn_close(db);
 	return 0;
 }
@@ -222,6 +234,387 @@ static void write_lock_held_elsewhere_gives_db_locked_and_loses_nothing(void **s
 	assert_int_equal(count_rows("v = 401"), 0);
 }
 
+/* ---- SQLite rolling a group back on its own ---- */
+
+/* One write of a group: runs `sql`; with fill_disk under a max_page_count
+ * of the pages the file has now, so that a new page fails with SQLITE_FULL
+ * as on a full disk (the limit is lifted again afterwards, unless
+ * keep_limit: then SQLite's error stays the last thing on the connection). */
+#define NO_PAGE_LIMIT "PRAGMA max_page_count = 1073741823; "
+struct job {
+	const char *sql;
+	int fill_disk;
+	int keep_limit;
+	int swallow; /* return 0 even when sql failed */
+	int rc;
+	store_write_fn inner; /* instead of sql: a write that runs savepoints of its own */
+	struct store *gate_store; /* hold the writer until gate_depth writes queue up */
+	uint64_t gate_depth;
+	atomic_int entered;
+	atomic_int done;
+	bbb_status st;
+};
+
+static int job_write(sqlite3 *db, void *arg, bbb_status *st)
+{
+	struct job *j = arg;
+	int rc;
+
+	atomic_store(&j->entered, 1);
+	if (j->gate_store != NULL) {
+		struct store_stats ss;
+		int64_t until = clock_mono_ms() + 10000;
+		do {
+			usleep(1000);
+			store_get_stats(j->gate_store, &ss);
+		} while (ss.ss_queued < j->gate_depth && clock_mono_ms() < until);
+	}
+	if (j->inner != NULL)
+		return j->inner(db, arg, st);
+	if (j->fill_disk) {
+		sqlite3_stmt *stmt;
+		char pragma[64];
+		int pages = 0;
+
+		assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA page_count", -1, &stmt, NULL), SQLITE_OK);
+		if (sqlite3_step(stmt) == SQLITE_ROW)
+			pages = sqlite3_column_int(stmt, 0);
+		sqlite3_finalize(stmt);
+		snprintf(pragma, sizeof(pragma), "PRAGMA max_page_count = %d", pages);
+		assert_int_equal(sqlite3_exec(db, pragma, NULL, NULL, NULL), SQLITE_OK);
+	}
+	rc = sqlite3_exec(db, j->sql, NULL, NULL, NULL);
+	if (rc != SQLITE_OK && !j->swallow)
+		store_fail(st, db, rc, "job");
+	if (j->fill_disk && !j->keep_limit)
+		sqlite3_exec(db, NO_PAGE_LIMIT, NULL, NULL, NULL);
+	return rc != SQLITE_OK && !j->swallow ? -1 : 0;
+}
+
+struct job_thread {
+	struct store *jt_store;
+	struct job *jt_job;
+};
+
+static void *job_thread_main(void *p)
+{
+	struct job_thread *jt = p;
+
+	status_clear(&jt->jt_job->st);
+	jt->jt_job->rc = store_write(jt->jt_store, job_write, jt->jt_job, 0, &jt->jt_job->st);
+	atomic_store(&jt->jt_job->done, 1);
+	return NULL;
+}
+
+/* Runs jobs[0..n) as one group, in this order: a write of its own holds the
+ * writer until they are all queued, each only after the one before it. */
+static void run_group(struct store *s, struct job *jobs, int n)
+{
+	struct job gate = {.sql = "SELECT 1", .gate_store = s, .gate_depth = (uint64_t)n};
+	struct job_thread jt[9];
+	pthread_t th[9];
+	struct store_stats ss;
+
+	assert_true(n <= 8);
+	for (int i = 0; i <= n; i++) {
+		jt[i] = (struct job_thread){s, i == 0 ? &gate : &jobs[i - 1]};
+		pthread_create(&th[i], NULL, job_thread_main, &jt[i]);
+		if (i == 0) {
+			while (!atomic_load(&gate.entered))
+				usleep(1000);
+			continue;
+		}
+		/* The gate lets go once all are queued; the writer may take them
+		 * before we look. */
+		do {
+			usleep(1000);
+			store_get_stats(s, &ss);
+		} while (ss.ss_queued < (uint64_t)i && !atomic_load(&gate.done));
+	}
+	for (int i = 0; i <= n; i++)
+		pthread_join(th[i], NULL);
+	assert_int_equal(gate.rc, 0);
+}
+
+static void assert_failed(const struct job *j, const char *reason)
+{
+	assert_int_equal(j->rc, -1);
+	assert_string_equal(j->st.reason, reason);
+}
+
+static void disk_full_in_a_group_fails_exactly_the_writes_that_did_not_commit(void **state)
+{
+	struct store *s = open_store(0);
+	struct job jobs[4] = {
+		{.sql = "INSERT INTO t VALUES (500)"},
+		{.sql = "INSERT INTO t VALUES (501)"},
+		{.sql = "INSERT INTO t VALUES (randomblob(200000))", .fill_disk = 1},
+		{.sql = "INSERT INTO t VALUES (503)"},
+	};
+	struct job after = {.sql = "INSERT INTO t VALUES (504)"};
+	bbb_status st;
+
+	(void)state;
+	run_group(s, jobs, 4);
+	/* SQLite rolled the whole transaction back: the two before went too. */
+	assert_failed(&jobs[0], "DISK_FULL");
+	assert_int_equal(jobs[0].st.code, BBB_RESOURCE_EXHAUSTED);
+	assert_failed(&jobs[1], "DISK_FULL");
+	assert_failed(&jobs[2], "DISK_FULL");
+	/* The one after it had not run: it ran in a transaction of its own. */
+	assert_int_equal(jobs[3].rc, 0);
+	/* Space is back: writes go on. */
+	status_clear(&st);
+	assert_int_equal(store_write(s, job_write, &after, 0, &st), 0);
+	store_close(s);
+	assert_int_equal(count_rows("v >= 500 AND v <= 502 OR typeof(v) = 'blob'"), 0);
+	assert_int_equal(count_rows("v = 503 OR v = 504"), 2);
+}
+
+static void rollback_conflict_clause_fails_the_earlier_writes_of_its_group_not_the_later(void **state)
+{
+	struct store *s = open_store(0);
+	struct job jobs[3] = {
+		{.sql = "INSERT INTO t VALUES (600)"},
+		{.sql = "INSERT INTO t VALUES (601); INSERT OR ROLLBACK INTO u VALUES (1)"},
+		{.sql = "INSERT INTO t VALUES (602)"},
+	};
+
+	(void)state;
+	run_group(s, jobs, 3);
+	/* Not the database's fault, so the innocent one is told INTERNAL_ERROR,
+	 * saying why; the guilty one keeps its own reason. */
+	assert_failed(&jobs[0], "INTERNAL_ERROR");
+	assert_non_null(strstr(jobs[0].st.message, "not applied"));
+	assert_failed(&jobs[1], "RESOURCE_CONFLICT");
+	assert_int_equal(jobs[2].rc, 0);
+	store_close(s);
+	assert_int_equal(count_rows("v = 600 OR v = 601"), 0);
+	assert_int_equal(count_rows("v = 602"), 1);
+}
+
+static void write_that_ignores_the_error_which_rolled_back_its_group_is_not_reported_ok(void **state)
+{
+	struct store *s = open_store(0);
+	struct job jobs[3] = {
+		{.sql = "INSERT INTO t VALUES (700)"},
+		/* Swallows SQLITE_FULL and returns 0, as a write that ignores a
+		 * statement's result would. */
+		{.sql = "INSERT INTO t VALUES (randomblob(200000))", .fill_disk = 1, .keep_limit = 1, .swallow = 1},
+		{.sql = NO_PAGE_LIMIT "INSERT INTO t VALUES (702)"},
+	};
+
+	(void)state;
+	run_group(s, jobs, 3);
+	assert_failed(&jobs[0], "DISK_FULL");
+	assert_failed(&jobs[1], "DISK_FULL");
+	assert_int_equal(jobs[2].rc, 0);
+	store_close(s);
+	assert_int_equal(count_rows("v = 700 OR typeof(v) = 'blob'"), 0);
+	assert_int_equal(count_rows("v = 702"), 1);
+}
+
+static void commit_from_inside_a_write_is_refused_and_rolls_its_group_back(void **state)
+{
+	struct store *s = open_store(0);
+	struct job jobs[3] = {
+		{.sql = "INSERT INTO t VALUES (800)"},
+		{.sql = "INSERT INTO t VALUES (801); COMMIT", .swallow = 1},
+		{.sql = "INSERT INTO t VALUES (802)"},
+	};
+
+	(void)state;
+	run_group(s, jobs, 3);
+	assert_failed(&jobs[0], "INTERNAL_ERROR");
+	assert_failed(&jobs[1], "INTERNAL_ERROR");
+	assert_int_equal(jobs[2].rc, 0);
+	store_close(s);
+	assert_int_equal(count_rows("v = 800 OR v = 801"), 0);
+	assert_int_equal(count_rows("v = 802"), 1);
+}
+
+/* Inner writes for the savepoint-in-a-write tests, as the runtime records a
+ * batch of outcomes: one savepoint each. */
+static int inner_insert(sqlite3 *db, void *arg, bbb_status *st)
+{
+	int rc = sqlite3_exec(db, arg, NULL, NULL, NULL);
+
+	return rc == SQLITE_OK ? 0 : store_fail(st, db, rc, "inner");
+}
+
+static int inner_insert_then_fail(sqlite3 *db, void *arg, bbb_status *st)
+{
+	if (inner_insert(db, arg, st) != 0)
+		return -1;
+	return status_fail(st, "VALIDATION_ERROR", "refused after writing");
+}
+
+/* ok, failed alone, then (when arg says so) one that loses the transaction. */
+static int batch_write(sqlite3 *db, void *arg, bbb_status *st)
+{
+	struct job *j = arg;
+	bbb_status one;
+
+	status_clear(&one);
+	if (store_savepoint(db, "o", inner_insert, "INSERT INTO t VALUES (901)", &one) != STORE_SP_OK)
+		return -1;
+	status_clear(&one);
+	if (store_savepoint(db, "o", inner_insert_then_fail, "INSERT INTO t VALUES (902)", &one) != STORE_SP_FAILED)
+		return -1;
+	assert_string_equal(one.reason, "VALIDATION_ERROR");
+	if (!j->swallow)
+		return 0;
+	status_clear(&one);
+	if (store_savepoint(db, "o", inner_insert, "INSERT OR ROLLBACK INTO u VALUES (1)", &one) == STORE_SP_TX_LOST) {
+		*st = one;
+		return -1;
+	}
+	return 0;
+}
+
+static void savepoints_inside_a_write_undo_alone_or_report_the_lost_transaction(void **state)
+{
+	struct store *s = open_store(0);
+	struct job alone = {.inner = batch_write};
+	struct job jobs[3] = {
+		{.sql = "INSERT INTO t VALUES (900)"},
+		{.inner = batch_write, .swallow = 1},
+		{.sql = "INSERT INTO t VALUES (903)"},
+	};
+	bbb_status st;
+
+	(void)state;
+	/* Nothing lost: the failed inner write is undone, the other stays. */
+	status_clear(&st);
+	assert_int_equal(store_write(s, job_write, &alone, 0, &st), 0);
+	store_close(s);
+	assert_int_equal(count_rows("v = 901"), 1);
+	assert_int_equal(count_rows("v = 902"), 0);
+
+	s = open_store(0);
+	run_group(s, jobs, 3);
+	assert_failed(&jobs[0], "INTERNAL_ERROR");
+	assert_failed(&jobs[1], "RESOURCE_CONFLICT");
+	assert_int_equal(jobs[2].rc, 0);
+	store_close(s);
+	assert_int_equal(count_rows("v = 900 OR v = 902"), 0);
+	assert_int_equal(count_rows("v = 901"), 1); /* the first write's, not the group's */
+	assert_int_equal(count_rows("v = 903"), 1);
+}
+
+/* A lock hook that loses the transaction the first time it reports. */
+static atomic_int hook_calls;
+
+static int losing_lock_hook(void *arg, sqlite3 *db, enum store_lock_event ev, unsigned failures)
+{
+	(void)arg;
+	(void)failures;
+	assert_int_equal(ev, STORE_LOCK_FAILED);
+	if (atomic_fetch_add(&hook_calls, 1) == 0)
+		sqlite3_exec(db, "INSERT INTO t VALUES (1000); INSERT OR ROLLBACK INTO u VALUES (1)", NULL, NULL, NULL);
+	else
+		sqlite3_exec(db, "INSERT INTO t VALUES (1001)", NULL, NULL, NULL);
+	return 0;
+}
+
+static void lock_hook_that_loses_the_transaction_costs_the_writes_nothing_and_reports_again(void **state)
+{
+	struct store *s = open_store(100);
+	struct job refused = {.sql = "INSERT INTO t VALUES (1002)"};
+	struct job first = {.sql = "INSERT INTO t VALUES (1003)"};
+	struct job second = {.sql = "INSERT INTO t VALUES (1004)"};
+	sqlite3 *other;
+	bbb_status st;
+
+	(void)state;
+	atomic_store(&hook_calls, 0);
+	store_set_lock_hook(s, losing_lock_hook, NULL, 60000);
+	assert_int_equal(store_conn_open(path, 0, 1, 100, &other, &st), 0);
+	assert_int_equal(sqlite3_exec(other, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+	status_clear(&st);
+	assert_int_equal(store_write(s, job_write, &refused, 0, &st), -1);
+	assert_string_equal(st.reason, "DB_LOCKED");
+	assert_int_equal(sqlite3_exec(other, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+	store_conn_close(other);
+
+	status_clear(&st);
+	assert_int_equal(store_write(s, job_write, &first, 0, &st), 0);
+	assert_int_equal(atomic_load(&hook_calls), 1);
+	status_clear(&st);
+	assert_int_equal(store_write(s, job_write, &second, 0, &st), 0);
+	assert_int_equal(atomic_load(&hook_calls), 2);
+	store_close(s);
+	assert_int_equal(count_rows("v = 1003 OR v = 1004 OR v = 1001"), 3);
+	assert_int_equal(count_rows("v = 1000 OR v = 1002"), 0);
+}
+
+/* ---- what SQLite errors become ---- */
+
+static void full_read_only_and_corrupt_databases_get_their_own_reasons(void **state)
+{
+	sqlite3 *ro, *rw;
+	bbb_status st;
+	int rc;
+
+	(void)state;
+	status_clear(&st);
+	assert_int_equal(store_conn_open(path, 1, 1, 100, &ro, &st), 0);
+	rc = sqlite3_exec(ro, "INSERT INTO t VALUES (1)", NULL, NULL, NULL);
+	assert_int_equal(rc, SQLITE_READONLY);
+	store_fail(&st, ro, rc, "insert");
+	assert_string_equal(st.reason, "DB_READ_ONLY");
+	assert_int_equal(st.code, BBB_FAILED_PRECONDITION);
+	assert_int_equal(store_check_usable(ro, path, &st), -1);
+	assert_string_equal(st.reason, "DB_READ_ONLY");
+	store_conn_close(ro);
+
+	assert_int_equal(store_conn_open(path, 0, 1, 100, &rw, &st), 0);
+	assert_int_equal(store_check_usable(rw, path, &st), 0);
+	assert_int_equal(sqlite3_exec(rw, "PRAGMA max_page_count = 1", NULL, NULL, NULL), SQLITE_OK);
+	rc = sqlite3_exec(rw, "INSERT INTO t VALUES (randomblob(100000))", NULL, NULL, NULL);
+	assert_int_equal(rc, SQLITE_FULL);
+	/* A caller that passes the generic code still gets the precise one. */
+	store_fail(&st, rw, SQLITE_ERROR, "insert");
+	assert_string_equal(st.reason, "DISK_FULL");
+	assert_int_equal(st.code, BBB_RESOURCE_EXHAUSTED);
+	store_conn_close(rw);
+}
+
+static void quick_check_refuses_a_file_with_random_bytes_in_the_middle(void **state)
+{
+	unsigned char junk[8192];
+	struct stat sb;
+	sqlite3 *db;
+	bbb_status st;
+	FILE *f;
+
+	(void)state;
+	status_clear(&st);
+	assert_int_equal(store_conn_open(path, 0, 1, 100, &db, &st), 0);
+	assert_int_equal(sqlite3_exec(db,
+				      "CREATE INDEX t_v ON t (v); WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT "
+				      "i + 1 FROM n WHERE i < 20000) INSERT INTO t SELECT i FROM n",
+				      NULL, NULL, NULL),
+			 SQLITE_OK);
+	store_conn_close(db); /* checkpoints: everything is in the file */
+	assert_int_equal(stat(path, &sb), 0);
+	srand(42);
+	for (size_t i = 0; i < sizeof(junk); i++)
+		junk[i] = (unsigned char)rand();
+	f = fopen(path, "r+b");
+	assert_non_null(f);
+	assert_int_equal(fseek(f, sb.st_size / 2, SEEK_SET), 0);
+	assert_int_equal(fwrite(junk, 1, sizeof(junk), f), sizeof(junk));
+	fclose(f);
+
+	assert_int_equal(store_conn_open(path, 0, 1, 100, &db, &st), 0);
+	assert_int_equal(store_check_usable(db, path, &st), -1);
+	assert_string_equal(st.reason, "DB_CORRUPT");
+	assert_non_null(strstr(st.message, path));
+	assert_non_null(strstr(st.message, "beebeebrain restore"));
+	store_conn_close(db);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -229,6 +622,23 @@ int main(void)
 		cmocka_unit_test_setup_teardown(failing_write_rolls_back_alone, setup, teardown),
 		cmocka_unit_test_setup_teardown(write_past_its_deadline_is_not_run, setup, teardown),
 		cmocka_unit_test_setup_teardown(write_lock_held_elsewhere_gives_db_locked_and_loses_nothing, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(disk_full_in_a_group_fails_exactly_the_writes_that_did_not_commit,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			rollback_conflict_clause_fails_the_earlier_writes_of_its_group_not_the_later, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			write_that_ignores_the_error_which_rolled_back_its_group_is_not_reported_ok, setup, teardown),
+		cmocka_unit_test_setup_teardown(commit_from_inside_a_write_is_refused_and_rolls_its_group_back, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(savepoints_inside_a_write_undo_alone_or_report_the_lost_transaction,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			lock_hook_that_loses_the_transaction_costs_the_writes_nothing_and_reports_again, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(full_read_only_and_corrupt_databases_get_their_own_reasons, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(quick_check_refuses_a_file_with_random_bytes_in_the_middle, setup,
 						teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
