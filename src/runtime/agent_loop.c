@@ -920,6 +920,19 @@ static int rt_apply_endpoint(struct taskop_ctx *c, const struct rt_ep_action *a,
 	return taskop_inbox_create(c, it, st);
 }
 
+struct rt_apply_arg {
+	struct taskop_ctx *aa_ctx;
+	struct rt_outcome *aa_outcome;
+};
+
+static int rt_apply_one_write(sqlite3 *db, void *arg, bbb_status *st)
+{
+	struct rt_apply_arg *aa = arg;
+
+	(void)db;
+	return rt_apply_one(aa->aa_ctx, aa->aa_outcome, st);
+}
+
 static int rt_apply_write(sqlite3 *db, void *arg, bbb_status *st)
 {
 	struct rt_batch *b = arg;
@@ -927,18 +940,28 @@ static int rt_apply_write(sqlite3 *db, void *arg, bbb_status *st)
 	struct taskop_ctx c = {.o_db = db, .o_arena = &a, .o_trace_id = "", .o_actor = "runtime"};
 
 	arena_init(&a);
+	/* Each outcome in a savepoint of its own, so one that cannot be recorded
+	 * leaves the others; one that made SQLite roll the whole transaction
+	 * back ends the batch: nothing of it will commit, and the caller must
+	 * hear so. */
 	for (struct rt_outcome *o = b->b_outcomes; o != NULL; o = o->o_next_outcome) {
+		struct rt_apply_arg aa = {&c, o};
 		bbb_status one;
+		enum store_sp_result rc;
+
 		status_clear(&one);
-		sqlite3_exec(db, "SAVEPOINT o", NULL, NULL, NULL);
-		if (rt_apply_one(&c, o, &one) != 0) {
-			sqlite3_exec(db, "ROLLBACK TO o", NULL, NULL, NULL);
-			log_error("runtime", "run %lld: cannot record its call: %s %s", (long long)o->o_run->r_id,
-				  one.reason, one.message);
-			if (strcmp(one.reason, "DB_LOCKED") == 0)
-				*st = one;
+		rc = store_savepoint(db, "o", rt_apply_one_write, &aa, &one);
+		if (rc == STORE_SP_OK)
+			continue;
+		log_error("runtime", "run %lld: cannot record its call: %s %s", (long long)o->o_run->r_id, one.reason,
+			  one.message);
+		if (rc == STORE_SP_TX_LOST) {
+			*st = one;
+			arena_reset(&a);
+			return -1;
 		}
-		sqlite3_exec(db, "RELEASE o", NULL, NULL, NULL);
+		if (strcmp(one.reason, "DB_LOCKED") == 0)
+			*st = one;
 	}
 	for (struct rt_ep_action *ac = b->b_actions; ac != NULL; ac = ac->a_next) {
 		bbb_status one;

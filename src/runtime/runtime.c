@@ -177,6 +177,21 @@ static char **rt_split_tools(const char *csv, size_t *n)
 }
 
 /* Moves the selected runs to running and builds their in-flight state. */
+struct rt_start_arg {
+	struct taskop_ctx *sa_ctx;
+	int64_t sa_project_id;
+	Beebeebrain__V1__TaskRun *sa_run;
+};
+
+static int rt_start_one_write(sqlite3 *db, void *arg, bbb_status *st)
+{
+	struct rt_start_arg *sa = arg;
+
+	(void)db;
+	return taskop_run_set_status(sa->sa_ctx, sa->sa_project_id, sa->sa_run,
+				     BEEBEEBRAIN__V1__RUN_STATUS__RUN_STATUS_RUNNING, "", "", st);
+}
+
 static int rt_start_write(sqlite3 *db, void *arg, bbb_status *st)
 {
 	struct runtime *rt = ((void **)arg)[0];
@@ -200,16 +215,17 @@ static int rt_start_write(sqlite3 *db, void *arg, bbb_status *st)
 			continue;
 		if (run->started_at_ms == 0)
 			run->started_at_ms = clock_now_ms();
-		if (sqlite3_exec(db, "SAVEPOINT s", NULL, NULL, NULL) != SQLITE_OK)
-			return store_fail(st, db, SQLITE_ERROR, "savepoint");
-		if (taskop_run_set_status(&c, task->project_id, run, BEEBEEBRAIN__V1__RUN_STATUS__RUN_STATUS_RUNNING,
-					  "", "", &one) != 0) {
-			sqlite3_exec(db, "ROLLBACK TO s", NULL, NULL, NULL);
-			sqlite3_exec(db, "RELEASE s", NULL, NULL, NULL);
+		struct rt_start_arg sa = {&c, task->project_id, run};
+		enum store_sp_result rc = store_savepoint(db, "s", rt_start_one_write, &sa, &one);
+		if (rc == STORE_SP_TX_LOST) {
+			*st = one;
+			arena_reset(&a);
+			return -1; /* the caller starts none of them */
+		}
+		if (rc != STORE_SP_OK) {
 			log_warn("runtime", "cannot start run %lld: %s", (long long)run->id, one.message);
 			continue;
 		}
-		sqlite3_exec(db, "RELEASE s", NULL, NULL, NULL);
 
 		struct rt_run *r = xcalloc(1, sizeof(*r));
 		r->r_id = run->id;
@@ -310,8 +326,15 @@ static void rt_dispatch_due(struct runtime *rt)
 		return;
 	status_clear(&st);
 	void *args[2] = {rt, starts};
-	if (store_write(rt->rt_store, rt_start_write, args, 0, &st) != 0)
+	if (store_write(rt->rt_store, rt_start_write, args, 0, &st) != 0) {
+		/* Nothing was committed: no run is running, whatever was prepared. */
 		log_warn("runtime", "cannot start runs: %s %s", st.reason, st.message);
+		for (struct rt_start *s = starts; s != NULL; s = s->s_next) {
+			if (s->s_run != NULL)
+				rt_run_free(s->s_run);
+			s->s_run = NULL;
+		}
+	}
 	while (starts != NULL) {
 		struct rt_start *next = starts->s_next;
 		struct rt_run *r = starts->s_run;
@@ -374,6 +397,21 @@ static void rt_check_changes(struct runtime *rt)
 
 /* ---- autorun ------------------------------------------------------------- */
 
+struct rt_autorun_arg {
+	struct taskop_ctx *ra_ctx;
+	int64_t ra_task_id;
+	const struct run_request *ra_request;
+};
+
+static int rt_autorun_one_write(sqlite3 *db, void *arg, bbb_status *st)
+{
+	struct rt_autorun_arg *ra = arg;
+	Beebeebrain__V1__TaskRun *run;
+
+	(void)db;
+	return taskop_queue_run(ra->ra_ctx, ra->ra_task_id, ra->ra_request, &run, NULL, st);
+}
+
 /* --autorun: a todo task with an assignee whose dependencies and parent are
  * done gets a run queued, with its first line of description as the prompt. */
 static int rt_autorun_write(sqlite3 *db, void *arg, bbb_status *st)
@@ -381,9 +419,8 @@ static int rt_autorun_write(sqlite3 *db, void *arg, bbb_status *st)
 	struct arena a;
 	struct taskop_ctx c = {.o_db = db, .o_arena = &a, .o_trace_id = "", .o_actor = "autorun"};
 	sqlite3_stmt *stmt;
-	int *queued = arg;
+	int *queued = arg, rc = 0;
 
-	(void)st;
 	if (sqlite3_prepare_v2(db,
 			       "SELECT t.id, t.title, t.description FROM tasks t WHERE t.status = 'todo' AND "
 			       "t.assignee_agent_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM task_dependencies d "
@@ -397,7 +434,6 @@ static int rt_autorun_write(sqlite3 *db, void *arg, bbb_status *st)
 		const char *title = (const char *)sqlite3_column_text(stmt, 1);
 		const char *desc = (const char *)sqlite3_column_text(stmt, 2);
 		char key[64];
-		Beebeebrain__V1__TaskRun *run;
 		bbb_status one;
 		struct run_request rq = {
 			.rr_prompt = desc != NULL && desc[0] != '\0' ? desc : title,
@@ -410,17 +446,21 @@ static int rt_autorun_write(sqlite3 *db, void *arg, bbb_status *st)
 		status_clear(&one);
 		snprintf(key, sizeof(key), "autorun-%lld-%lld", (long long)sqlite3_column_int64(stmt, 0),
 			 (long long)clock_now_ms());
-		if (sqlite3_exec(db, "SAVEPOINT q", NULL, NULL, NULL) != SQLITE_OK)
-			break;
-		if (taskop_queue_run(&c, sqlite3_column_int64(stmt, 0), &rq, &run, NULL, &one) == 0)
+		struct rt_autorun_arg aa = {&c, sqlite3_column_int64(stmt, 0), &rq};
+		enum store_sp_result sp = store_savepoint(db, "q", rt_autorun_one_write, &aa, &one);
+		if (sp == STORE_SP_OK)
 			(*queued)++;
-		else
-			sqlite3_exec(db, "ROLLBACK TO q", NULL, NULL, NULL);
-		sqlite3_exec(db, "RELEASE q", NULL, NULL, NULL);
+		if (sp == STORE_SP_TX_LOST) {
+			/* Those queued before went with it. */
+			*st = one;
+			*queued = 0;
+			rc = -1;
+			break;
+		}
 	}
 	sqlite3_finalize(stmt);
 	arena_reset(&a);
-	return 0;
+	return rc;
 }
 
 static void rt_autorun(struct runtime *rt)
