@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "beebeebrain/v1/admin.pb-c.h"
@@ -120,13 +121,15 @@ int cmd_migrate(struct cli *cli, int argc, char **argv)
 	db_path = store_db_path(&a);
 	if (strcmp(sub, "status") == 0 && lockfile_holder(db_path) != 0)
 		return migrate_status_remote(cli);
+	/* status looks, it does not create (taking the lock would). */
+	if (strcmp(sub, "status") == 0 && access(db_path, F_OK) != 0) {
+		status_fail(&st, "INTERNAL_ERROR", "database %s does not exist", db_path);
+		return cli_report(&st);
+	}
 	/* Hold the server lock while migrating, so no server starts meanwhile. */
 	if (lockfile_acquire(&lock, db_path, &st) != 0)
 		return cli_report(&st);
-	if (strcmp(sub, "status") != 0 || access(db_path, F_OK) == 0)
-		rc = store_conn_open(db_path, 0, 1, 5000, &db, &st);
-	else
-		rc = status_fail(&st, "INTERNAL_ERROR", "database %s does not exist", db_path);
+	rc = store_conn_open(db_path, 0, 1, 5000, &db, &st);
 	if (rc != 0) {
 		lockfile_release(&lock);
 		return cli_report(&st);
@@ -236,8 +239,9 @@ int cmd_restore(struct cli *cli, int argc, char **argv)
 	const char *db_path;
 	char saved[PATH_MAX] = "";
 	struct lockfile lock;
+	struct stat sb;
 	bbb_status st;
-	int rc;
+	int rc, existed;
 
 	cli->c_usage = usage;
 	status_clear(&st);
@@ -248,9 +252,14 @@ int cmd_restore(struct cli *cli, int argc, char **argv)
 	if (a.a_npos != 1)
 		return cli_usage_error(cli, "restore needs FILE");
 	db_path = store_db_path(&a);
+	existed = access(db_path, F_OK) == 0;
 	if (lockfile_acquire(&lock, db_path, &st) != 0)
 		return cli_report(&st);
 	rc = backup_restore(a.a_pos[0], db_path, saved, sizeof(saved), &st);
+	/* A failed restore leaves no trace: not even the empty file the lock
+	 * created where there was no database. */
+	if (rc != 0 && !existed && stat(db_path, &sb) == 0 && sb.st_size == 0)
+		unlink(db_path);
 	lockfile_release(&lock);
 	if (rc != 0)
 		return cli_report(&st);

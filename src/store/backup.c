@@ -442,6 +442,14 @@ static int backup_check_alone(const char *file, bbb_status *st)
 	return 0;
 }
 
+static int backup_wal_nonempty(const char *db_path)
+{
+	char wal[BACKUP_PATH_MAX];
+	struct stat sb;
+
+	return backup_join(wal, sizeof(wal), db_path, "-wal") == 0 && stat(wal, &sb) == 0 && sb.st_size > 0;
+}
+
 /* Undoes backup_keep_current after a failure, as far as it got. */
 static void backup_undo_keep(const char *db_path, const char *saved)
 {
@@ -504,7 +512,9 @@ int backup_restore(const char *file, const char *db_path, char *saved_old, size_
 		return status_fail(st, "BACKUP_FAILED", "cannot read %s: %s", file, strerror(errno));
 	if (!S_ISREG(fsb.st_mode))
 		return status_fail(st, "BACKUP_FAILED", "%s is not a regular file", file);
-	have_db = stat(db_path, &dsb) == 0;
+	/* An empty file with no write-ahead log is no database: lockfile_acquire
+	 * creates one to have something to lock. */
+	have_db = stat(db_path, &dsb) == 0 && (dsb.st_size > 0 || backup_wal_nonempty(db_path));
 	if (have_db && fsb.st_dev == dsb.st_dev && fsb.st_ino == dsb.st_ino)
 		return status_fail(st, "BACKUP_FAILED", "%s is the database itself", file);
 	backup_stamp(clock_now_ms(), stamp, sizeof(stamp));

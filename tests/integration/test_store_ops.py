@@ -4,6 +4,7 @@ offline `migrate` commands, consistent online and offline backups, and
 independently of the server."""
 
 import json
+import os
 import re
 import sqlite3
 import subprocess
@@ -58,6 +59,32 @@ def test_second_server_on_the_same_db_exits_nonzero_naming_the_first_pid(server,
     assert second.returncode != 0
     assert names_pid(second.stderr, server.pid), second.stderr
     assert cli.json("health")["status"] == "ok"
+
+
+def test_second_server_through_a_symlink_or_a_hard_link_is_refused_naming_the_first(server, cli, tmp_path):
+    """The lock is on the database file, not on a name of it: two servers on
+    one file through two hard links would even keep two different -wal files."""
+    sym, hard = tmp_path / "sym.db", tmp_path / "hard.db"
+    sym.symlink_to(server.db_path)
+    os.link(server.db_path, hard)
+    for alias in (sym, hard):
+        second = subprocess.run([BIN, "serve", "--db", str(alias), "--rpc", f"tcp://127.0.0.1:{free_port()}",
+                                 "--events", f"tcp://127.0.0.1:{free_port()}"],
+                                stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=START_TIMEOUT_S,
+                                env=child_env())
+        assert second.returncode != 0, alias
+        assert "FAILED_PRECONDITION DB_IN_USE" in second.stderr, second.stderr
+        assert names_pid(second.stderr, server.pid), second.stderr
+        # The offline commands see the server through the alias too.
+        rc, out, err = cli("migrate", "up", "--db", alias)
+        assert rc == 1 and names_pid(err, server.pid), err
+    # A backup through the alias goes through the server, so it holds what
+    # the server committed (still in bbb.db-wal, which hard.db would miss).
+    ids = seed(cli, tmp_path, 2)
+    result = cli.json("backup", "--db", hard, "--out", tmp_path / "via-link.bak")
+    assert task_ids(result["path"]) == set(ids)
+    assert not os.path.exists(f"{hard}-wal")
+    assert cli.json("ready")["ready"] is True
 
 
 # ---- migrations (offline)
@@ -191,6 +218,13 @@ def test_restore_swaps_the_backup_in_and_keeps_the_previous_db_where_it_says(ser
     server.start()
     got = cli.json("task", "list")
     assert [int(t["id"]) for t in got["tasks"]] == ids
+
+
+def test_failed_restore_where_there_is_no_database_leaves_nothing(cli, tmp_path):
+    db = tmp_path / "none.db"
+    rc, out, err = cli("restore", tmp_path / "missing.bak", "--db", db)
+    assert rc == 1 and err.startswith("error: "), err
+    assert not db.exists()
 
 
 def test_restore_of_a_missing_file_changes_nothing(server, cli, tmp_path):
