@@ -221,11 +221,14 @@ static void rpc_run(struct rpc_call *call, const Beebeebrain__V1__RpcRequest *re
 }
 
 /* Failures after which the call certainly did not change anything and may be
- * sent again with the same request_id: they are not cached. */
+ * sent again with the same request_id: they are not cached. A write refused
+ * for a full or read-only disk left nothing (the store's contract) and may
+ * well succeed once space is freed. */
 static int rpc_call_did_not_run(const bbb_status *st)
 {
 	return st->code == BBB_DEADLINE_EXCEEDED || strcmp(st->reason, "DB_LOCKED") == 0 ||
-	       strcmp(st->reason, "SHUTTING_DOWN") == 0 || strcmp(st->reason, "OVERLOADED") == 0;
+	       strcmp(st->reason, "SHUTTING_DOWN") == 0 || strcmp(st->reason, "OVERLOADED") == 0 ||
+	       strcmp(st->reason, "DISK_FULL") == 0 || strcmp(st->reason, "DB_READ_ONLY") == 0;
 }
 
 struct rpc_deferred {

@@ -65,6 +65,13 @@ static int server_migrate(const struct server_config *c, int *fresh, bbb_status 
 
 	if (store_conn_open(c->db_path, 0, c->durability_full, 5000, &db, st) != 0)
 		return -1;
+	/* Before anything reads the schema or writes: a corrupt file is not
+	 * migrated, backed up or served, and a read-only one is refused here,
+	 * not at the first write. */
+	int64_t t0 = clock_mono_ms();
+	if (store_check_usable(db, c->db_path, st) != 0)
+		goto out;
+	log_info("store", "%s passed PRAGMA quick_check in %lld ms", c->db_path, (long long)(clock_mono_ms() - t0));
 	if (migrate_check(db, &set, &state, st) != 0)
 		goto out;
 	*fresh = state.current == 0;
@@ -165,7 +172,7 @@ static void *server_watchdog_main(void *arg)
 }
 
 /* Ends the process with status `code` if the rest of shutdown takes longer
- * than ms. Only armed once all data is committed and the lock released. */
+ * than ms. Only armed once all data is committed. */
 static void server_arm_exit_watchdog(int ms, int code)
 {
 	pthread_t t;
@@ -262,14 +269,17 @@ static void server_down(struct server *sv, int code)
 	runtime_stop(atomic_exchange(&sv->sv_rt, NULL));
 	retention_stop(sv->sv_ret);
 	store_close(sv->sv_env.se_store);
-	if (sv->sv_locked)
-		lockfile_release(&sv->sv_lock);
 	log_info("server", "stopped: every acknowledged write is committed");
 	server_arm_exit_watchdog(3000, code);
 	publisher_stop(sv->sv_pub); /* sends what was committed, then closes */
 	atomic_store(&sv->sv_rpc, NULL);
-	rpc_server_close(rpc);
+	rpc_server_close(rpc); /* closes the workers' read connections */
 	rpc_dispatcher_free(sv->sv_d);
+	/* Last: closing the locked descriptor of the database drops this
+	 * process's fcntl locks on it, SQLite's included (lockfile.h). If the
+	 * watchdog ends the process first, the kernel drops the lock then. */
+	if (sv->sv_locked)
+		lockfile_release(&sv->sv_lock);
 }
 
 int server_run(const struct server_config *c)
