@@ -33,8 +33,13 @@ static void pbtext_path_push(char *path, size_t n, size_t used, const char *name
 		snprintf(path + used, n - used, "%s%s", used > 0 ? "." : "", name);
 }
 
-static int pbtext_walk(const ProtobufCMessageDescriptor *desc, const uint8_t *p, size_t len, int depth, char *path,
-		       size_t n)
+struct pbtext_count {
+	size_t pc_fields;
+	size_t pc_unknown;
+};
+
+static enum pbtext_wire pbtext_walk(const ProtobufCMessageDescriptor *desc, const uint8_t *p, size_t len, int depth,
+				    char *path, size_t n, struct pbtext_count *c)
 {
 	size_t off = 0, used = strnlen(path, n);
 
@@ -42,14 +47,19 @@ static int pbtext_walk(const ProtobufCMessageDescriptor *desc, const uint8_t *p,
 		uint64_t tag, l;
 		size_t k = pbtext_varint(p + off, len - off, &tag);
 		const ProtobufCFieldDescriptor *f;
+		enum pbtext_wire rc;
 
 		if (k == 0)
-			return 0;
+			return PBTEXT_OK;
 		off += k;
+		f = tag >> 3 <= UINT32_MAX ? protobuf_c_message_descriptor_get_field(desc, (unsigned)(tag >> 3)) : NULL;
+		c->pc_unknown += f == NULL;
+		if (++c->pc_fields > PBTEXT_MAX_FIELDS || c->pc_unknown > PBTEXT_MAX_UNKNOWN)
+			return PBTEXT_TOO_MANY_FIELDS;
 		switch (tag & 7) {
 		case 0:
 			if ((k = pbtext_varint(p + off, len - off, &l)) == 0)
-				return 0;
+				return PBTEXT_OK;
 			off += k;
 			continue;
 		case 1:
@@ -59,34 +69,36 @@ static int pbtext_walk(const ProtobufCMessageDescriptor *desc, const uint8_t *p,
 		case 2:
 			break;
 		default:
-			return 0; /* groups and junk: the decoder's to refuse */
+			return PBTEXT_OK; /* groups and junk: the decoder's to refuse */
 		}
 		if ((k = pbtext_varint(p + off, len - off, &l)) == 0 || l > len - off - k)
-			return 0;
+			return PBTEXT_OK;
 		off += k;
-		f = tag >> 3 <= UINT32_MAX ? protobuf_c_message_descriptor_get_field(desc, (unsigned)(tag >> 3)) : NULL;
 		if (f != NULL && f->type == PROTOBUF_C_TYPE_STRING &&
 		    (!utf8_valid((const char *)p + off, l) || memchr(p + off, '\0', l) != NULL)) {
 			pbtext_path_push(path, n, used, f->name);
-			return -1;
+			return PBTEXT_BAD_STRING;
 		}
 		if (f != NULL && f->type == PROTOBUF_C_TYPE_MESSAGE && depth < PBTEXT_MAX_DEPTH) {
 			pbtext_path_push(path, n, used, f->name);
-			if (pbtext_walk(f->descriptor, p + off, l, depth + 1, path, n) != 0)
-				return -1;
+			if ((rc = pbtext_walk(f->descriptor, p + off, l, depth + 1, path, n, c)) != PBTEXT_OK)
+				return rc;
 			if (used < n)
 				path[used] = '\0';
 		}
 		off += l;
 	}
-	return 0;
+	return PBTEXT_OK;
 }
 
-int pbtext_check_wire(const ProtobufCMessageDescriptor *desc, const uint8_t *data, size_t len, char *path, size_t n)
+enum pbtext_wire pbtext_check_wire(const ProtobufCMessageDescriptor *desc, const uint8_t *data, size_t len, char *path,
+				   size_t n)
 {
+	struct pbtext_count c = {0, 0};
+
 	if (n > 0)
 		path[0] = '\0';
-	return pbtext_walk(desc, data, len, 0, path, n);
+	return pbtext_walk(desc, data, len, 0, path, n, &c);
 }
 
 /* Calls fn on every string slot (char **) and every sub-message of m. */

@@ -6,7 +6,8 @@
  * by their descriptors so that one rule covers every field of every method:
  *
  *   in   pbtext_check_wire refuses a request whose strings are not valid
- *        UTF-8 or hold a NUL, before it is unpacked;
+ *        UTF-8 or hold a NUL, or that would cost too much to decode, before
+ *        it is unpacked;
  *   out  pbtext_repair_copy makes sure a reply or an event carries valid
  *        UTF-8 (each bad byte becomes U+FFFD), whatever the server put in it
  *        (text cut at a byte limit, bytes read from a file or an LLM).
@@ -21,11 +22,27 @@
 
 struct arena;
 
-/* Walks the wire bytes of a `desc` message, sub-messages included. 0 when
- * every string field (known to desc) is valid UTF-8 without NUL bytes; -1
- * with the field's dotted path ("task.title") in path (n bytes) otherwise.
- * Bytes that do not parse are left to the decoder: they return 0 here. */
-int pbtext_check_wire(const ProtobufCMessageDescriptor *desc, const uint8_t *data, size_t len, char *path, size_t n);
+/* What pbtext_check_wire found. */
+enum pbtext_wire {
+	PBTEXT_OK = 0,
+	PBTEXT_BAD_STRING = -1, /* a string is not UTF-8 or holds a NUL; path names it */
+	PBTEXT_TOO_MANY_FIELDS = -2, /* more than PBTEXT_MAX_FIELDS fields, or PBTEXT_MAX_UNKNOWN unknown ones */
+};
+
+/* protobuf-c allocates per field occurrence (an unknown 2-byte field costs
+ * about 40 bytes decoded; an empty sub-message its whole struct), so the
+ * count of fields, not the byte size, bounds what a request costs to
+ * decode. No request of ours needs more than a few hundred. */
+#define PBTEXT_MAX_FIELDS 65536
+#define PBTEXT_MAX_UNKNOWN 256
+
+/* Walks the wire bytes of a `desc` message, sub-messages included: every
+ * string field (known to desc) must be valid UTF-8 without NUL bytes (else
+ * PBTEXT_BAD_STRING with the field's dotted path, "task.title", in path of n
+ * bytes), and the field counts must stay within the limits above. Bytes
+ * that do not parse are left to the decoder: PBTEXT_OK here. */
+enum pbtext_wire pbtext_check_wire(const ProtobufCMessageDescriptor *desc, const uint8_t *data, size_t len, char *path,
+				   size_t n);
 
 /* 1 when every string of m (sub-messages included) is valid UTF-8. */
 int pbtext_valid(const ProtobufCMessage *m);

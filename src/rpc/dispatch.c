@@ -201,8 +201,15 @@ static void rpc_run(struct rpc_call *call, const Beebeebrain__V1__RpcRequest *re
 		status_fail(st, "UNKNOWN_METHOD", "%s is declared but not implemented by this server", req->method);
 		return;
 	}
-	if (pbtext_check_wire(md->input, req->payload.data, req->payload.len, field, sizeof(field)) != 0) {
+	switch (pbtext_check_wire(md->input, req->payload.data, req->payload.len, field, sizeof(field))) {
+	case PBTEXT_OK:
+		break;
+	case PBTEXT_BAD_STRING:
 		status_violation(st, field, "must be valid UTF-8 without NUL characters");
+		return;
+	case PBTEXT_TOO_MANY_FIELDS:
+		status_fail(st, "MALFORMED_REQUEST", "payload holds more than %d fields or %d unknown ones",
+			    PBTEXT_MAX_FIELDS, PBTEXT_MAX_UNKNOWN);
 		return;
 	}
 	in = protobuf_c_message_unpack(md->input, &call->c_arena->a_pb, req->payload.len, req->payload.data);
@@ -332,10 +339,14 @@ void rpc_dispatch_deferrable(struct rpc_dispatcher *d, void *worker, const char 
 	status_clear(&st);
 	/* A string cut at a NUL by the decoder would be checked as something it
 	 * is not ("KEY\0junk" as the API key KEY): refuse such envelopes whole. */
-	if (pbtext_check_wire(&beebeebrain__v1__rpc_request__descriptor, in, in_len, field, sizeof(field)) != 0) {
+	if (pbtext_check_wire(&beebeebrain__v1__rpc_request__descriptor, in, in_len, field, sizeof(field)) != PBTEXT_OK) {
 		rpc_make_trace_id(trace, sizeof(trace));
-		status_fail(&st, "MALFORMED_REQUEST", "request envelope field %s is not valid UTF-8 or holds a NUL",
-			    field);
+		if (field[0] != '\0')
+			status_fail(&st, "MALFORMED_REQUEST", "request envelope field %s is not valid UTF-8 or holds a NUL",
+				    field);
+		else
+			status_fail(&st, "MALFORMED_REQUEST", "request envelope holds more than %d fields or %d unknown ones",
+				    PBTEXT_MAX_FIELDS, PBTEXT_MAX_UNKNOWN);
 		rpc_pack_reply(&st, trace, NULL, &a, out, out_len);
 		arena_reset(&a);
 		return;

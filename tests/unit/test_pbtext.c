@@ -94,6 +94,34 @@ static void truncated_wire_bytes_are_left_to_the_decoder(void **state)
 			 0);
 }
 
+static void requests_that_cost_too_much_to_decode_are_counted_out(void **state)
+{
+	static uint8_t buf[2 * (PBTEXT_MAX_FIELDS + 2)];
+	char path[64];
+	size_t n = 0;
+
+	(void)state;
+	/* Unknown varint fields (number 99 is in no message): 2 bytes each on the wire, ~40 decoded. */
+	for (int i = 0; i <= PBTEXT_MAX_UNKNOWN; i++) {
+		buf[n++] = 0x98;
+		buf[n++] = 0x06;
+		buf[n++] = 0x01;
+	}
+	assert_int_equal(pbtext_check_wire(&beebeebrain__v1__create_task_request__descriptor, buf, n, path, sizeof(path)),
+			 PBTEXT_TOO_MANY_FIELDS);
+	assert_int_equal(pbtext_check_wire(&beebeebrain__v1__create_task_request__descriptor, buf, n - 3, path,
+					   sizeof(path)),
+			 PBTEXT_OK);
+	/* Known fields too, past the total. */
+	n = 0;
+	for (int i = 0; i <= PBTEXT_MAX_FIELDS; i++) {
+		buf[n++] = 0x20; /* priority, varint */
+		buf[n++] = 0x01;
+	}
+	assert_int_equal(pbtext_check_wire(&beebeebrain__v1__create_task_request__descriptor, buf, n, path, sizeof(path)),
+			 PBTEXT_TOO_MANY_FIELDS);
+}
+
 static void a_reply_with_bad_text_is_repaired_in_a_copy(void **state)
 {
 	Beebeebrain__V1__Task task = BEEBEEBRAIN__V1__TASK__INIT, *tp = &task;
@@ -127,6 +155,7 @@ int main(void)
 		cmocka_unit_test(an_api_key_with_a_nul_is_found_in_the_envelope),
 		cmocka_unit_test(strings_in_sub_messages_are_checked_with_their_path),
 		cmocka_unit_test(truncated_wire_bytes_are_left_to_the_decoder),
+		cmocka_unit_test(requests_that_cost_too_much_to_decode_are_counted_out),
 		cmocka_unit_test(a_reply_with_bad_text_is_repaired_in_a_copy),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
