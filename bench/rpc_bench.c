@@ -605,7 +605,7 @@ static int parse_args(int argc, char **argv, struct bench_opts *o, char *self_di
 	o->bo_seconds = 3;
 	o->bo_runs = 3;
 	o->bo_durability = "full";
-	for (int i = 1; i < argc; i++) {
+	for (int i = 1; i < argc; i += 2) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 
 		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0)
@@ -624,7 +624,6 @@ static int parse_args(int argc, char **argv, struct bench_opts *o, char *self_di
 			o->bo_workers = v;
 		else
 			return fprintf(stderr, "rpc_bench: unknown option %s\n%s", a, bench_usage), -1;
-		i++;
 	}
 	if (o->bo_seconds <= 0 || o->bo_seconds > 600 || o->bo_runs < 1 || o->bo_runs > BENCH_MAX_RUNS ||
 	    (strcmp(o->bo_durability, "full") != 0 && strcmp(o->bo_durability, "normal") != 0))
