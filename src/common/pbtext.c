@@ -148,30 +148,60 @@ int pbtext_valid(const ProtobufCMessage *m)
 	return pbtext_each((ProtobufCMessage *)m, 0, pbtext_is_bad, NULL) == 0;
 }
 
-static int pbtext_fix(char **s, void *arg)
-{
-	size_t n = strlen(*s);
+static ProtobufCMessage *pbtext_copy(const ProtobufCMessage *m, struct arena *a, int depth);
 
-	if (!utf8_valid(*s, n))
-		*s = utf8_repair(arg, *s, n, NULL);
-	return 0;
+/* Repairs one string or sub-message slot of a copy. */
+static void pbtext_fix_slot(const ProtobufCFieldDescriptor *f, void **slot, struct arena *a, int depth)
+{
+	if (*slot == NULL)
+		return;
+	if (f->type == PROTOBUF_C_TYPE_STRING) {
+		size_t n = strlen(*slot);
+		if (!utf8_valid(*slot, n))
+			*slot = utf8_repair(a, *slot, n, NULL);
+	} else if (depth < PBTEXT_MAX_DEPTH && !pbtext_valid(*slot)) {
+		*slot = pbtext_copy(*slot, a, depth + 1);
+	}
+}
+
+/* A shallow copy of m from the arena in which every invalid string is
+ * repaired and every sub-message holding one is copied the same way; valid
+ * parts (and unknown fields) are shared with m. Made by walking the
+ * descriptor rather than by pack and unpack: protobuf-c 1.4 unpacks some
+ * bytes (a field number 0 spelled in two bytes) that it refuses once packed
+ * again, and such a message must be repaired too. */
+static ProtobufCMessage *pbtext_copy(const ProtobufCMessage *m, struct arena *a, int depth)
+{
+	const ProtobufCMessageDescriptor *d = m->descriptor;
+	ProtobufCMessage *copy = arena_alloc(a, d->sizeof_message);
+
+	memcpy(copy, m, d->sizeof_message);
+	for (unsigned i = 0; i < d->n_fields; i++) {
+		const ProtobufCFieldDescriptor *f = &d->fields[i];
+		void **slot = (void **)((char *)copy + f->offset);
+		size_t count = 1;
+
+		if (f->type != PROTOBUF_C_TYPE_STRING && f->type != PROTOBUF_C_TYPE_MESSAGE)
+			continue;
+		if ((f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
+		    *(const uint32_t *)((const char *)m + f->quantifier_offset) != f->id)
+			continue;
+		if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+			count = *(const size_t *)((const char *)m + f->quantifier_offset);
+			if (count == 0 || *slot == NULL)
+				continue;
+			void **items = arena_alloc(a, count * sizeof(*items));
+			memcpy(items, *slot, count * sizeof(*items));
+			*slot = items;
+			slot = items;
+		}
+		for (size_t k = 0; k < count; k++)
+			pbtext_fix_slot(f, &slot[k], a, depth);
+	}
+	return copy;
 }
 
 const ProtobufCMessage *pbtext_repair_copy(const ProtobufCMessage *m, struct arena *a)
 {
-	ProtobufCMessage *copy;
-	size_t len;
-	uint8_t *buf;
-
-	if (pbtext_valid(m))
-		return m;
-	/* A deep copy that is all ours: pack, unpack into the arena. */
-	len = protobuf_c_message_get_packed_size(m);
-	buf = arena_alloc(a, len + 1);
-	protobuf_c_message_pack(m, buf);
-	copy = protobuf_c_message_unpack(m->descriptor, &a->a_pb, len, buf);
-	if (copy == NULL)
-		return m; /* cannot happen for bytes we packed; keep the original */
-	pbtext_each(copy, 0, pbtext_fix, a);
-	return copy;
+	return pbtext_valid(m) ? m : pbtext_copy(m, a, 0);
 }

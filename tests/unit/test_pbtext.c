@@ -147,6 +147,29 @@ static void a_reply_with_bad_text_is_repaired_in_a_copy(void **state)
 	arena_reset(&a);
 }
 
+/* protobuf-c 1.4 takes a field number 0 spelled in two bytes as an unknown
+ * field, and refuses it once repacked in one byte: a repair that goes through
+ * pack and unpack could not copy such a message and kept the bad text. */
+static void a_message_with_an_unknown_field_zero_is_repaired_too(void **state)
+{
+	/* field 0 (a two-byte tag) of length 0, then message (field 3) "cut\xc3" */
+	static const uint8_t wire[] = {0x82, 0x00, 0x00, 0x1a, 0x04, 'c', 'u', 't', 0xc3};
+	Beebeebrain__V1__RpcResponse *resp = beebeebrain__v1__rpc_response__unpack(NULL, sizeof(wire), wire);
+	const Beebeebrain__V1__RpcResponse *fixed;
+	struct arena a;
+
+	(void)state;
+	assert_non_null(resp);
+	assert_int_equal(resp->base.n_unknown_fields, 1);
+	arena_init(&a);
+	fixed = (const void *)pbtext_repair_copy(&resp->base, &a);
+	assert_true(pbtext_valid(&fixed->base));
+	assert_string_equal(fixed->message, "cut\xef\xbf\xbd");
+	assert_string_equal(resp->message, "cut\xc3");
+	arena_reset(&a);
+	beebeebrain__v1__rpc_response__free_unpacked(resp, NULL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -157,6 +180,7 @@ int main(void)
 		cmocka_unit_test(truncated_wire_bytes_are_left_to_the_decoder),
 		cmocka_unit_test(requests_that_cost_too_much_to_decode_are_counted_out),
 		cmocka_unit_test(a_reply_with_bad_text_is_repaired_in_a_copy),
+		cmocka_unit_test(a_message_with_an_unknown_field_zero_is_repaired_too),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
