@@ -44,6 +44,30 @@ static void redaction_never_overflows_a_small_buffer(void **state)
 	assert_null(strstr(s, "ab"));
 }
 
+/* Found by fuzz_redact: the value of one marker swallowed the next marker,
+ * whose own value then came out in clear. */
+static void a_marker_inside_a_value_has_its_value_redacted_too(void **state)
+{
+	char s[256];
+
+	(void)state;
+	snprintf(s, sizeof(s), "token=Bearer abc123 secret=x-api-key:def456");
+	redact(s, sizeof(s));
+	assert_string_equal(s, "token=Bearer [REDACTED] secret=x-api-key:[REDACTED]");
+	assert_null(strstr(s, "abc123"));
+}
+
+/* Found by fuzz_redact: a text cut to fit the buffer lost half a character. */
+static void a_text_cut_to_fit_keeps_whole_characters(void **state)
+{
+	char s[13] = "sk-a \xc3\xa9"
+		     "12345";
+
+	(void)state;
+	redact(s, sizeof(s));
+	assert_string_equal(s, "[REDACTED] ");
+}
+
 static void rfc3339_round_trips_in_utc(void **state)
 {
 	char buf[40];
@@ -102,6 +126,8 @@ int main(void)
 		cmocka_unit_test(secrets_are_redacted),
 		cmocka_unit_test(text_without_secrets_is_untouched),
 		cmocka_unit_test(redaction_never_overflows_a_small_buffer),
+		cmocka_unit_test(a_marker_inside_a_value_has_its_value_redacted_too),
+		cmocka_unit_test(a_text_cut_to_fit_keeps_whole_characters),
 		cmocka_unit_test(rfc3339_round_trips_in_utc),
 		cmocka_unit_test(malformed_times_are_refused),
 		cmocka_unit_test(arena_memory_is_zeroed_aligned_and_large_blocks_work),
