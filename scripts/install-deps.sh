@@ -3,6 +3,7 @@
 # Idempotent: does nothing (not even apt-get update) when all are present.
 #   scripts/install-deps.sh          build, run and test dependencies
 #   scripts/install-deps.sh --lint   also clang-format, clang-tidy, cppcheck
+#   scripts/install-deps.sh --fuzz   also clang and its libFuzzer/sanitizer runtimes (scripts/fuzz.sh)
 set -euo pipefail
 
 packages=(
@@ -12,9 +13,13 @@ packages=(
   libcmocka-dev
   protobuf-compiler python3 python3-protobuf python3-pytest
 )
-if [[ "${1:-}" == "--lint" ]]; then
-  packages+=(clang-format clang-tidy cppcheck)
-fi
+for arg in "$@"; do
+  case "$arg" in
+    --lint) packages+=(clang-format clang-tidy cppcheck) ;;
+    --fuzz) packages+=(clang libclang-rt-14-dev) ;;
+    *) echo "usage: scripts/install-deps.sh [--lint] [--fuzz]" >&2; exit 2 ;;
+  esac
+done
 
 missing=()
 for p in "${packages[@]}"; do
