@@ -166,6 +166,8 @@ ANTHROPIC = {
     "max_tokens": {"content": [{"type": "text", "text": "cut"}], "stop_reason": "max_tokens"},
     "error": {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}},
     "no_content": {"id": "msg_3", "stop_reason": "refusal"},
+    "usage_extremes": {"content": [], "usage": {"input_tokens": 9223372036854775807,
+                                                "cache_creation_input_tokens": 1, "output_tokens": -5}},
 }
 
 OPENAI = {
@@ -183,6 +185,8 @@ OPENAI = {
                            "finish_reason": "length"}]},
     "error": {"error": {"message": "Rate limit reached", "type": "requests", "code": "rate_limit_exceeded"}},
     "error_string": {"error": "model not found"},
+    "usage_extremes": {"choices": [{"message": {"content": "x"}}],
+                       "usage": {"prompt_tokens": -9223372036854775808, "completion_tokens": 9223372036854775807}},
 }
 
 REDACT = [

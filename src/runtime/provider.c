@@ -171,11 +171,19 @@ json_t *provider_arguments_object(const char *text)
 	return json_object();
 }
 
-int64_t provider_jint(const json_t *obj, const char *key)
+int64_t provider_jcount(const json_t *obj, const char *key)
 {
 	json_t *v = json_object_get(obj, key);
+	int64_t n = json_is_integer(v) ? (int64_t)json_integer_value(v) : 0;
 
-	return json_is_integer(v) ? (int64_t)json_integer_value(v) : 0;
+	return n > 0 ? n : 0;
+}
+
+int64_t provider_count_add(int64_t a, int64_t b)
+{
+	int64_t sum;
+
+	return __builtin_add_overflow(a, b, &sum) ? INT64_MAX : sum;
 }
 
 const char *provider_jstr(const json_t *obj, const char *key)

@@ -241,9 +241,10 @@ static int anthropic_parse(const char *body, size_t len, struct provider_reply *
 			goto fail;
 	}
 	usage = json_object_get(root, "usage");
-	out->r_tokens_in = provider_jint(usage, "input_tokens") + provider_jint(usage, "cache_creation_input_tokens") +
-			   provider_jint(usage, "cache_read_input_tokens");
-	out->r_tokens_out = provider_jint(usage, "output_tokens");
+	out->r_tokens_in = provider_count_add(provider_count_add(provider_jcount(usage, "input_tokens"),
+								 provider_jcount(usage, "cache_creation_input_tokens")),
+					      provider_jcount(usage, "cache_read_input_tokens"));
+	out->r_tokens_out = provider_jcount(usage, "output_tokens");
 	out->r_stop = anthropic_stop(provider_jstr(root, "stop_reason"));
 	if (provider_jstr(root, "stop_reason") != NULL)
 		out->r_stop_reason = xstrdup(provider_jstr(root, "stop_reason"));

@@ -51,8 +51,11 @@ int provider_reply_add_call(struct provider_reply *r, const char *id, const char
 /* Sets r_text/r_stop_reason/r_model to "" where still NULL (a parsed reply
  * never has NULL strings). */
 int provider_reply_finish(struct provider_reply *r, bbb_status *st);
-/* A JSON integer member as int64, 0 when absent or not an integer. */
-int64_t provider_jint(const json_t *obj, const char *key);
+/* A count (tokens) from a JSON integer member: 0 when absent, not an
+ * integer or negative. */
+int64_t provider_jcount(const json_t *obj, const char *key);
+/* a + b for counts (>= 0), INT64_MAX when the sum does not fit. */
+int64_t provider_count_add(int64_t a, int64_t b);
 /* A JSON string member, or NULL. */
 const char *provider_jstr(const json_t *obj, const char *key);
 

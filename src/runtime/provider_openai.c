@@ -247,8 +247,8 @@ static int openai_parse(const char *body, size_t len, struct provider_reply *out
 			goto fail;
 	}
 	usage = json_object_get(root, "usage");
-	out->r_tokens_in = provider_jint(usage, "prompt_tokens");
-	out->r_tokens_out = provider_jint(usage, "completion_tokens");
+	out->r_tokens_in = provider_jcount(usage, "prompt_tokens");
+	out->r_tokens_out = provider_jcount(usage, "completion_tokens");
 	reason = provider_jstr(choice, "finish_reason");
 	out->r_stop = openai_stop(reason);
 	if (reason != NULL)

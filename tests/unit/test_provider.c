@@ -437,6 +437,30 @@ static void openai_compatible_variants_are_accepted(void **state)
 	provider_reply_free(&r);
 }
 
+/* A provider (or whatever answers in its place) may send any integer as a
+ * count: sums saturate instead of overflowing (undefined behaviour, found with
+ * fuzz_provider_anthropic under UBSan), negative counts are 0. */
+static void token_counts_saturate_and_are_never_negative(void **state)
+{
+	const char *anthropic = "{\"content\": [], \"usage\": {\"input_tokens\": 9223372036854775807,"
+				" \"cache_creation_input_tokens\": 9223372036854775807, \"cache_read_input_tokens\": 1,"
+				" \"output_tokens\": -7}}";
+	const char *openai = "{\"choices\": [{\"message\": {\"content\": \"x\"}}], \"usage\": {\"prompt_tokens\": -3,"
+			     " \"completion_tokens\": 9223372036854775807}}";
+	struct provider_reply r;
+	bbb_status st;
+
+	(void)state;
+	assert_int_equal(provider_anthropic.p_parse(anthropic, strlen(anthropic), &r, &st), 0);
+	assert_true(r.r_tokens_in == INT64_MAX);
+	assert_int_equal(r.r_tokens_out, 0);
+	provider_reply_free(&r);
+	assert_int_equal(provider_openai.p_parse(openai, strlen(openai), &r, &st), 0);
+	assert_int_equal(r.r_tokens_in, 0);
+	assert_true(r.r_tokens_out == INT64_MAX);
+	provider_reply_free(&r);
+}
+
 static void malformed_bodies_are_protocol_errors(void **state)
 {
 	static const char *const anthropic_bad[] = {
@@ -678,6 +702,7 @@ int main(void)
 		cmocka_unit_test(anthropic_stop_reasons_map_to_neutral_stops),
 		cmocka_unit_test(openai_reply_with_tool_calls_and_usage_is_parsed),
 		cmocka_unit_test(openai_compatible_variants_are_accepted),
+		cmocka_unit_test(token_counts_saturate_and_are_never_negative),
 		cmocka_unit_test(malformed_bodies_are_protocol_errors),
 		cmocka_unit_test(parsed_reply_feeds_the_next_request),
 		cmocka_unit_test(echo_answers_the_last_user_text_deterministically),
