@@ -10,10 +10,14 @@
 
 #include "common/clock.h"
 #include "common/redact.h"
+#include "common/utf8.h"
 #include "common/xalloc.h"
 
 static enum log_level log_min = LOG_INFO;
 static int log_text;
+
+/* A message longer than this is cut (after redaction). */
+#define LOG_MSG_MAX 2047
 
 static const char *const log_level_names[] = {"debug", "info", "warning", "error"};
 
@@ -30,16 +34,20 @@ void log_init(void)
 
 void log_at(enum log_level level, const char *logger, const struct log_ctx *ctx, const char *fmt, ...)
 {
-	char msg[2048], ts[40];
-	char *line;
+	char ts[40];
+	char *full, *msg, *line;
 	va_list ap;
 
 	if (level < log_min)
 		return;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	full = xvasprintf(fmt, ap);
 	va_end(ap);
-	redact(msg, sizeof(msg));
+	/* Redact the whole text before cutting it: a secret cut in half would
+	 * no longer match its configured value. */
+	msg = redact_dup(full);
+	free(full);
+	msg[utf8_cut(msg, strnlen(msg, LOG_MSG_MAX))] = '\0';
 	clock_format_rfc3339(clock_now_ms(), ts, sizeof(ts));
 
 	if (log_text) {
@@ -58,11 +66,14 @@ void log_at(enum log_level level, const char *logger, const struct log_ctx *ctx,
 			json_object_set_new(o, "run_id", json_integer(ctx->run_id));
 		char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
 		json_decref(o);
-		if (s == NULL)
+		if (s == NULL) {
+			free(msg);
 			return;
+		}
 		line = xasprintf("%s\n", s);
 		free(s);
 	}
+	free(msg);
 	if (write(STDERR_FILENO, line, strlen(line)) < 0) {
 		/* Nowhere left to report a failed log write. */
 	}

@@ -3,9 +3,12 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "common/redact.h"
 #include "common/utf8.h"
+#include "common/xalloc.h"
 
 static const struct {
 	const char *reason;
@@ -68,6 +71,19 @@ int status_code_of_reason(const char *reason)
 	return BBB_INTERNAL;
 }
 
+/* Formats into dst[cap]: redacted first (a message may quote hostile text:
+ * a provider's answer, a client's value), then cut on a UTF-8 boundary. */
+__attribute__((format(printf, 3, 0))) static void status_format(char *dst, size_t cap, const char *fmt, va_list ap)
+{
+	char *full = xvasprintf(fmt, ap), *text = redact_dup(full);
+	size_t n = utf8_cut(text, strnlen(text, cap - 1));
+
+	memcpy(dst, text, n);
+	dst[n] = '\0';
+	free(text);
+	free(full);
+}
+
 int status_fail(bbb_status *st, const char *reason, const char *fmt, ...)
 {
 	va_list ap;
@@ -76,8 +92,7 @@ int status_fail(bbb_status *st, const char *reason, const char *fmt, ...)
 	st->n_violations = 0; /* one reason per status: violations belong to VALIDATION_ERROR */
 	snprintf(st->reason, sizeof(st->reason), "%s", reason);
 	va_start(ap, fmt);
-	if (vsnprintf(st->message, sizeof(st->message), fmt, ap) >= (int)sizeof(st->message))
-		utf8_trim(st->message); /* quoted text may have been cut inside a character */
+	status_format(st->message, sizeof(st->message), fmt, ap);
 	va_end(ap);
 	return -1;
 }
@@ -92,8 +107,7 @@ int status_violation(bbb_status *st, const char *field, const char *fmt, ...)
 		snprintf(v->field, sizeof(v->field), "%s", field);
 		utf8_trim(v->field);
 		va_start(ap, fmt);
-		vsnprintf(v->description, sizeof(v->description), fmt, ap);
-		utf8_trim(v->description);
+		status_format(v->description, sizeof(v->description), fmt, ap);
 		va_end(ap);
 	}
 	st->code = BBB_INVALID_ARGUMENT;

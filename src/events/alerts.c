@@ -8,8 +8,11 @@
 #include "common/arena.h"
 #include "common/redact.h"
 #include "common/status.h"
+#include "common/utf8.h"
 #include "store/alert_store.h"
 #include "store/event_store.h"
+
+#define ALERT_MESSAGE_MAX 1023 /* bytes of an alert message */
 
 static int alert_event(sqlite3 *db, Beebeebrain__V1__Alert *a, const char *type, int64_t project_id,
 		       const char *trace_id, bbb_status *st)
@@ -31,12 +34,14 @@ int alert_raise(sqlite3 *db, const struct alert_spec *spec, int64_t *alert_id, e
 {
 	Beebeebrain__V1__Alert *a = NULL;
 	struct arena ar;
-	char message[1024];
+	char *message;
 	int rc, found;
 
-	snprintf(message, sizeof(message), "%s", spec->as_message != NULL ? spec->as_message : "");
-	redact(message, sizeof(message));
 	arena_init(&ar);
+	/* Redacted (again, by the store) before the cut, so no secret is left in half. */
+	message = (char *)redact_text(&ar, spec->as_message != NULL ? spec->as_message : "");
+	if (strlen(message) > ALERT_MESSAGE_MAX)
+		message = arena_strndup(&ar, message, utf8_cut(message, ALERT_MESSAGE_MAX));
 	found = store_alert_find_open(db, spec->as_dedup_key, &ar, &a, st);
 	if (found < 0) {
 		rc = -1;

@@ -14,6 +14,7 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/pbtext.h"
+#include "common/redact.h"
 #include "common/status.h"
 #include "common/xalloc.h"
 #include "rpc/reply_cache.h"
@@ -218,6 +219,7 @@ static void rpc_run(struct rpc_call *call, const Beebeebrain__V1__RpcRequest *re
 		return;
 	}
 	*resp = arena_message(call->c_arena, md->output);
+	call->c_flags = impl->m_flags;
 	rc = impl->m_fn(call, in, *resp, st);
 	if (rc == RPC_DEFERRED && call->c_defer_fn != NULL)
 		return;
@@ -310,6 +312,14 @@ static struct rpc_deferred *rpc_defer_take(struct rpc_dispatcher *d, const struc
 	df->df_deadline = call->c_deadline_ms != 0 && call->c_deadline_ms < cap ? call->c_deadline_ms : cap;
 	df->df_cache_key = cache_key != NULL ? xstrdup(cache_key) : NULL;
 	return df;
+}
+
+/* The response of a mutating call may echo its request (Publish, AppendLog,
+ * CreateItem): no secret leaves in it. */
+static void rpc_redact_reply(struct rpc_call *call, ProtobufCMessage *resp, const bbb_status *st)
+{
+	if (st->code == BBB_OK && resp != NULL && (call->c_flags & RPC_MUTATES))
+		redact_message(call->c_arena, resp);
 }
 
 void rpc_dispatch(struct rpc_dispatcher *d, void *worker, const uint8_t *in, size_t in_len, uint8_t **out,
@@ -425,8 +435,10 @@ void rpc_dispatch_deferrable(struct rpc_dispatcher *d, void *worker, const char 
 		log_at(LOG_ERROR, "rpc", &(struct log_ctx){.trace_id = call.c_trace_id}, "%s: %s %s", req->method,
 		       st.reason, st.message);
 reply:
-	if (!packed)
+	if (!packed) {
+		rpc_redact_reply(&call, resp, &st);
 		rpc_pack_reply(&st, call.c_trace_id, resp, &a, out, out_len);
+	}
 	if (cache_key != NULL && rpc_call_did_not_run(&st))
 		reply_cache_abandon(d->d_cache, cache_key);
 	else if (cache_key != NULL)

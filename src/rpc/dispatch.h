@@ -7,7 +7,9 @@
  * request_id of a mutating method from the reply cache, finds the method in
  * the descriptor, unpacks the payload with the method's input descriptor,
  * allocates the output message, calls the handler and packs the result.
- * No per-method marshalling exists anywhere.
+ * No per-method marshalling exists anywhere. The response of a mutating call
+ * is redacted before it is packed (it may echo its request; what a read
+ * returns was redacted when it was stored).
  *
  * All memory of a call (request, response, strings) comes from the call's
  * arena and is released at once by the transport after the reply is sent.
@@ -41,6 +43,7 @@ struct rpc_call {
 	rpc_poll_fn c_defer_fn; /* set by rpc_call_defer */
 	const void *c_defer_arg;
 	size_t c_defer_len;
+	unsigned c_flags; /* the method's rpc_method_flags, set before the handler runs */
 };
 
 /* Fills *resp (allocated and initialised, owned by the call's arena) from

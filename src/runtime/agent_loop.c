@@ -48,6 +48,7 @@
 /* The most text one tool result gives the model (a cut one says so). */
 #define TOOL_RESULT_MAX (64 * 1024)
 #define MAX_LOGS 16
+#define RT_LOG_MAX 16384 /* bytes of one run log line the runtime writes */
 
 enum rt_next { RT_CONTINUE, RT_FINISH };
 
@@ -695,10 +696,12 @@ static int rt_log(struct taskop_ctx *c, const struct rt_run *r, int level, const
 	Beebeebrain__V1__LogLine l = BEEBEEBRAIN__V1__LOG_LINE__INIT;
 	Beebeebrain__V1__Event ev = BEEBEEBRAIN__V1__EVENT__INIT;
 	Beebeebrain__V1__RunLog rl = BEEBEEBRAIN__V1__RUN_LOG__INIT;
-	char text[16384 + 1];
+	/* Redacted before it is cut to the log's limit, so that no secret is left
+	 * in half where its configured value would no longer match. */
+	char *text = (char *)redact_text(c->o_arena, message);
 
-	snprintf(text, sizeof(text), "%s", message);
-	redact(text, sizeof(text));
+	if (strlen(text) > RT_LOG_MAX)
+		text = arena_strndup(c->o_arena, text, utf8_cut(text, RT_LOG_MAX));
 	rl.run_id = r->r_id;
 	rl.level = level;
 	rl.message = text;

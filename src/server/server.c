@@ -17,6 +17,7 @@
 #include "common/log.h"
 #include "common/status.h"
 #include "beebeebrain/v1/events.pb-c.h"
+#include "common/redact.h"
 #include "events/alerts.h"
 #include "events/publisher.h"
 #include "events/retention.h"
@@ -45,6 +46,43 @@ void server_config_defaults(struct server_config *c)
 	c->busy_timeout_ms = busy != NULL ? atoi(busy) : 0;
 	if (c->busy_timeout_ms <= 0 || c->busy_timeout_ms > 600000)
 		c->busy_timeout_ms = 5000;
+}
+
+/* Names of environment variables that hold keys, besides the ones we read. */
+static int server_secret_name(const char *name, size_t len)
+{
+	static const char *const suffixes[] = {"_API_KEY", "_TOKEN", "_SECRET", "_PASSWORD", "_ACCESS_KEY"};
+
+	for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
+		size_t sl = strlen(suffixes[i]);
+		if (len > sl && strncmp(name + len - sl, suffixes[i], sl) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/* Every configured secret goes to the redactor before any thread starts:
+ * the API key, the provider keys, and any other *_API_KEY, *_TOKEN,
+ * *_SECRET, *_PASSWORD, *_ACCESS_KEY of the environment (a provider may be
+ * handed one later). Values are never logged; the count is. */
+static void server_register_secrets(const struct server_config *c)
+{
+	extern char **environ;
+	int short_ones = 0;
+
+	if (!redact_add_secret(c->api_key) && c->api_key != NULL && c->api_key[0] != '\0' &&
+	    strlen(c->api_key) < REDACT_SECRET_MIN)
+		short_ones++;
+	for (char **e = environ; e != NULL && *e != NULL; e++) {
+		const char *eq = strchr(*e, '=');
+		if (eq == NULL || !server_secret_name(*e, (size_t)(eq - *e)) || eq[1] == '\0')
+			continue;
+		if (!redact_add_secret(eq + 1) && strlen(eq + 1) < REDACT_SECRET_MIN)
+			short_ones++;
+	}
+	log_info("server", "redacting %zu configured secret value(s)%s", redact_secret_count(),
+		 short_ones > 0 ? "; values under 8 characters are not matched as values (too short to tell from words)"
+				: "");
 }
 
 static int server_default_workers(void)
@@ -297,6 +335,7 @@ int server_run(const struct server_config *c)
 	int sig = 0, fresh = 0;
 
 	log_init();
+	server_register_secrets(c);
 	status_clear(&st);
 	/* Signals are taken by sigwait below; every thread inherits the mask. */
 	sigemptyset(&sigs);

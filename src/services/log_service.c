@@ -3,13 +3,12 @@
  * operator) and QueryLogs (by project, task, run and minimum level, newest
  * first, cursor paging). Lines live in run_logs, whose indexes serve the
  * queries (store/log_store.c); each appended line is also a run.log event,
- * written in the same transaction. Secrets are redacted before either.
+ * written in the same transaction. The stores redact both (common/redact.h).
  */
 #include <string.h>
 
 #include "beebeebrain/v1/events.pb-c.h"
 #include "beebeebrain/v1/log.pb-c.h"
-#include "common/redact.h"
 #include "common/status.h"
 #include "domain/validate.h"
 #include "services/services.h"
@@ -52,17 +51,6 @@ static int log_append_write(sqlite3 *db, void *arg, bbb_status *st)
 	return store_log_insert(db, l, st);
 }
 
-/* A redacted copy of s in the arena (redaction may lengthen a short secret). */
-static char *log_redacted(struct arena *a, const char *s)
-{
-	size_t cap = strlen(s) * 2 + 32;
-	char *copy = arena_alloc(a, cap);
-
-	strcpy(copy, s);
-	redact(copy, cap);
-	return copy;
-}
-
 static int append_log(struct rpc_call *call, const ProtobufCMessage *in, ProtobufCMessage *out, bbb_status *st)
 {
 	const Beebeebrain__V1__AppendLogRequest *req = (const void *)in;
@@ -79,7 +67,7 @@ static int append_log(struct rpc_call *call, const ProtobufCMessage *in, Protobu
 	l = (void *)arena_message(call->c_arena, &beebeebrain__v1__log_line__descriptor);
 	l->run_id = req->run_id;
 	l->level = req->level != 0 ? req->level : BEEBEEBRAIN__V1__LOG_LEVEL__LOG_LEVEL_INFO;
-	l->message = log_redacted(call->c_arena, req->message);
+	l->message = req->message;
 	l->source = req->source[0] != '\0' ? req->source : "api";
 	l->trace_id = (char *)call->c_trace_id;
 	la.la_line = l;

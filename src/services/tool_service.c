@@ -47,19 +47,15 @@ static int tool_audit(struct tool_call_req *tl, int hit, bbb_status *st)
 	Beebeebrain__V1__ToolCommandAudit audit = BEEBEEBRAIN__V1__TOOL_COMMAND_AUDIT__INIT;
 	Beebeebrain__V1__Task *t = NULL;
 	bbb_status ignore;
-	size_t cap = strlen(tl->tl_note) * 2 + 32;
-	char *note = arena_alloc(tl->tl_ctx.o_arena, cap);
 
-	/* The agent's text may quote a secret; events never carry one. */
-	strcpy(note, tl->tl_note);
-	redact(note, cap);
+	/* The agent's text may quote a secret: the event store redacts it. */
 	audit.tool = (char *)tool_name(tl->tl_kind);
 	audit.task_id = tl->tl_task_id;
 	audit.idempotency_key = (char *)tl->tl_key;
 	audit.idempotency_hit = hit;
 	audit.outcome = tl->tl_refusal.code == BBB_OK ? "applied" : "rejected";
 	audit.reason = tl->tl_refusal.reason;
-	audit.note = note;
+	audit.note = (char *)tl->tl_note;
 	ev.task_id = tl->tl_task_id;
 	ev.run_id = tl->tl_run_id;
 	if (store_task_get(tl->tl_ctx.o_db, tl->tl_task_id, tl->tl_ctx.o_arena, &t, &ignore) == 0)
@@ -187,6 +183,8 @@ static int tool_apply(struct tool_call_req *tl, bbb_status *st)
 		return -1;
 	tool_set_result(tl, t, item, 0);
 
+	/* The stored copy is free text too (the item's title and content). */
+	redact_message(tl->tl_ctx.o_arena, tl->tl_resp);
 	len = protobuf_c_message_get_packed_size(tl->tl_resp);
 	buf = arena_alloc(tl->tl_ctx.o_arena, len + 1);
 	protobuf_c_message_pack(tl->tl_resp, buf);

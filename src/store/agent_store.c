@@ -103,7 +103,7 @@ int store_agent_insert(sqlite3 *db, Beebeebrain__V1__Agent *ag, bbb_status *st)
 	sqlite3_bind_text(stmt, 3, ag->role, -1, SQLITE_STATIC);
 	sqlite3_bind_text(stmt, 4, ag->model_provider, -1, SQLITE_STATIC);
 	sqlite3_bind_text(stmt, 5, ag->model_name, -1, SQLITE_STATIC);
-	sqlite3_bind_text(stmt, 6, ag->persona_prompt, -1, SQLITE_STATIC);
+	store_bind_free_text(stmt, 6, ag->persona_prompt);
 	sqlite3_bind_text(stmt, 7, agent_join_tools(&a, ag), -1, SQLITE_TRANSIENT);
 	sqlite3_bind_text(stmt, 8, status, -1, SQLITE_STATIC);
 	sqlite3_bind_int(stmt, 9, ag->max_concurrency);
@@ -165,7 +165,7 @@ int store_agent_save(sqlite3 *db, Beebeebrain__V1__Agent *ag, bbb_status *st)
 	sqlite3_bind_text(stmt, 2, ag->role, -1, SQLITE_STATIC);
 	sqlite3_bind_text(stmt, 3, ag->model_provider, -1, SQLITE_STATIC);
 	sqlite3_bind_text(stmt, 4, ag->model_name, -1, SQLITE_STATIC);
-	sqlite3_bind_text(stmt, 5, ag->persona_prompt, -1, SQLITE_STATIC);
+	store_bind_free_text(stmt, 5, ag->persona_prompt);
 	sqlite3_bind_text(stmt, 6, agent_join_tools(&a, ag), -1, SQLITE_TRANSIENT);
 	sqlite3_bind_text(stmt, 7, status, -1, SQLITE_STATIC);
 	sqlite3_bind_int(stmt, 8, ag->max_concurrency);

@@ -77,8 +77,8 @@ int store_alert_insert(sqlite3 *db, Beebeebrain__V1__Alert *a, bbb_status *st)
 	sqlite3_bind_text(stmt, 1, a->code, -1, SQLITE_STATIC);
 	sqlite3_bind_text(stmt, 2, severity, -1, SQLITE_STATIC);
 	sqlite3_bind_text(stmt, 3, a->dedup_key, -1, SQLITE_STATIC);
-	sqlite3_bind_text(stmt, 4, a->title, -1, SQLITE_STATIC);
-	sqlite3_bind_text(stmt, 5, a->message, -1, SQLITE_STATIC);
+	store_bind_free_text(stmt, 4, a->title);
+	store_bind_free_text(stmt, 5, a->message);
 	sqlite3_bind_int64(stmt, 6, a->task_id);
 	sqlite3_bind_int64(stmt, 7, a->run_id);
 	sqlite3_bind_int64(stmt, 8, a->first_raised_at_ms);
@@ -100,7 +100,7 @@ static int alert_exec_id(sqlite3 *db, const char *sql, int64_t now, const char *
 	if (store_prepare(db, sql, &stmt, st) != 0)
 		return -1;
 	sqlite3_bind_int64(stmt, 1, now);
-	sqlite3_bind_text(stmt, 2, text, -1, SQLITE_STATIC);
+	store_bind_free_text(stmt, 2, text);
 	sqlite3_bind_int64(stmt, 3, id);
 	rc = sqlite3_step(stmt);
 	sqlite3_finalize(stmt);

@@ -8,40 +8,56 @@
 #include "common/arena.h"
 #include "common/clock.h"
 #include "common/pbtext.h"
+#include "common/redact.h"
 #include "common/status.h"
 #include "common/xalloc.h"
 #include "store/state_store.h"
 #include "store/store.h"
 
+/* The packed payload of ev, valid UTF-8 and redacted: it is published and
+ * replayed as is. A copy of the payload is unpacked into the arena and
+ * redacted there, because the caller's strings (and the structs they sit in)
+ * are not ours to change. *buf is malloc'd. */
+static size_t event_pack_redacted(const Beebeebrain__V1__Event *ev, struct arena *a, uint8_t **buf)
+{
+	Beebeebrain__V1__Event body = *ev, *copy;
+	const ProtobufCMessage *blob;
+	size_t len;
+
+	/* The blob carries the payload only; everything else is in columns. */
+	body.id = body.project_id = body.task_id = body.run_id = body.created_at_ms = 0;
+	body.event_type = body.trace_id = (char *)protobuf_c_empty_string;
+	blob = pbtext_repair_copy(&body.base, a);
+	len = protobuf_c_message_get_packed_size(blob);
+	*buf = xmalloc(len > 0 ? len : 1);
+	protobuf_c_message_pack(blob, *buf);
+	copy = beebeebrain__v1__event__unpack(&a->a_pb, len, *buf);
+	if (copy == NULL || redact_message(a, &copy->base) == 0)
+		return len;
+	free(*buf);
+	len = beebeebrain__v1__event__get_packed_size(copy);
+	*buf = xmalloc(len > 0 ? len : 1);
+	beebeebrain__v1__event__pack(copy, *buf);
+	return len;
+}
+
 int store_event_append(sqlite3 *db, Beebeebrain__V1__Event *ev, bbb_status *st)
 {
-	Beebeebrain__V1__Event body = *ev;
-	const ProtobufCMessage *blob;
 	sqlite3_stmt *stmt;
-	uint8_t stackbuf[1024], *buf = stackbuf;
 	struct arena a;
+	uint8_t *buf;
 	size_t len;
 	int rc;
 
-	/* The blob carries the payload only; everything else is in columns. It
-	 * is published and replayed as is, so its text must be UTF-8. */
-	body.id = body.project_id = body.task_id = body.run_id = body.created_at_ms = 0;
-	body.event_type = body.trace_id = (char *)protobuf_c_empty_string;
 	arena_init(&a);
-	blob = pbtext_repair_copy(&body.base, &a);
-	len = protobuf_c_message_get_packed_size(blob);
-	if (len > sizeof(stackbuf))
-		buf = xmalloc(len);
-	protobuf_c_message_pack(blob, buf);
+	len = event_pack_redacted(ev, &a, &buf);
 	arena_reset(&a);
-
 	ev->created_at_ms = clock_now_ms();
 	if (store_prepare(db,
 			  "INSERT INTO events (project_id, event_type, task_id, run_id, trace_id, created_at, "
 			  "payload) VALUES (?, ?, ?, ?, ?, ?, ?)",
 			  &stmt, st) != 0) {
-		if (buf != stackbuf)
-			free(buf);
+		free(buf);
 		return -1;
 	}
 	sqlite3_bind_int64(stmt, 1, ev->project_id);
@@ -50,11 +66,9 @@ int store_event_append(sqlite3 *db, Beebeebrain__V1__Event *ev, bbb_status *st)
 	sqlite3_bind_int64(stmt, 4, ev->run_id);
 	sqlite3_bind_text(stmt, 5, ev->trace_id != NULL ? ev->trace_id : "", -1, SQLITE_STATIC);
 	sqlite3_bind_int64(stmt, 6, ev->created_at_ms);
-	sqlite3_bind_blob(stmt, 7, buf, (int)len, SQLITE_STATIC);
+	sqlite3_bind_blob(stmt, 7, buf, (int)len, free);
 	rc = sqlite3_step(stmt);
 	sqlite3_finalize(stmt);
-	if (buf != stackbuf)
-		free(buf);
 	if (rc != SQLITE_DONE)
 		return store_fail(st, db, rc, "append event");
 	ev->id = sqlite3_last_insert_rowid(db);

@@ -13,7 +13,8 @@
 #include "common/arena.h"
 #include <beebeebrain/client.h>
 
-/* Appends ev; sets ev->id and ev->created_at_ms. */
+/* Appends ev; sets ev->id and ev->created_at_ms. Every string of the stored
+ * payload is redacted (common/redact.h); ev itself is not changed. */
 int store_event_append(sqlite3 *db, Beebeebrain__V1__Event *ev, bbb_status *st);
 /* Events with after_id < id <= until_id (until_id 0: no upper end) matching
  * the filters, ascending: at most `limit` of them and at most one page of

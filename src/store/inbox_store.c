@@ -62,8 +62,8 @@ int store_inbox_insert(sqlite3 *db, Beebeebrain__V1__InboxItem *it, bbb_status *
 	sqlite3_bind_text(stmt, 2, source, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(stmt, 3, it->source_id);
 	sqlite3_bind_text(stmt, 4, type, -1, SQLITE_STATIC);
-	sqlite3_bind_text(stmt, 5, it->title, -1, SQLITE_STATIC);
-	sqlite3_bind_text(stmt, 6, it->content, -1, SQLITE_STATIC);
+	store_bind_free_text(stmt, 5, it->title);
+	store_bind_free_text(stmt, 6, it->content);
 	sqlite3_bind_int64(stmt, 7, it->created_at_ms);
 	rc = sqlite3_step(stmt);
 	sqlite3_finalize(stmt);
@@ -147,8 +147,8 @@ int store_inbox_save(sqlite3 *db, Beebeebrain__V1__InboxItem *it, bbb_status *st
 	enum_text(&beebeebrain__v1__inbox_status__descriptor, it->status, status, sizeof(status));
 	sqlite3_bind_text(stmt, 1, status, -1, SQLITE_STATIC);
 	store_bind_id_or_null(stmt, 2, it->resolved_at_ms);
-	sqlite3_bind_text(stmt, 3, it->resolver, -1, SQLITE_STATIC);
-	sqlite3_bind_text(stmt, 4, it->user_input, -1, SQLITE_STATIC);
+	store_bind_free_text(stmt, 3, it->resolver);
+	store_bind_free_text(stmt, 4, it->user_input);
 	sqlite3_bind_int64(stmt, 5, it->id);
 	sqlite3_bind_int64(stmt, 6, it->version);
 	rc = sqlite3_step(stmt);

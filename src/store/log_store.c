@@ -63,8 +63,8 @@ int store_log_insert(sqlite3 *db, Beebeebrain__V1__LogLine *l, bbb_status *st)
 	sqlite3_bind_int64(stmt, 2, l->task_id);
 	sqlite3_bind_int64(stmt, 3, l->run_id);
 	sqlite3_bind_text(stmt, 4, level, -1, SQLITE_STATIC);
-	sqlite3_bind_text(stmt, 5, l->source, -1, SQLITE_STATIC);
-	sqlite3_bind_text(stmt, 6, l->message, -1, SQLITE_STATIC);
+	store_bind_free_text(stmt, 5, l->source);
+	store_bind_free_text(stmt, 6, l->message);
 	sqlite3_bind_text(stmt, 7, l->trace_id, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(stmt, 8, l->created_at_ms);
 	sqlite3_bind_int64(stmt, 9, l->event_id);

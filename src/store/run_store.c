@@ -70,8 +70,8 @@ int store_run_insert(sqlite3 *db, Beebeebrain__V1__TaskRun *r, bbb_status *st)
 	sqlite3_bind_text(stmt, 3, status, -1, SQLITE_STATIC);
 	sqlite3_bind_int(stmt, 4, r->attempt);
 	sqlite3_bind_text(stmt, 5, r->idempotency_key, -1, SQLITE_STATIC);
-	sqlite3_bind_text(stmt, 6, r->prompt, -1, SQLITE_STATIC);
-	sqlite3_bind_text(stmt, 7, r->system_prompt, -1, SQLITE_STATIC);
+	store_bind_free_text(stmt, 6, r->prompt);
+	store_bind_free_text(stmt, 7, r->system_prompt);
 	sqlite3_bind_int(stmt, 8, r->max_turns);
 	sqlite3_bind_int(stmt, 9, r->timeout_seconds);
 	sqlite3_bind_text(stmt, 10, r->provider, -1, SQLITE_STATIC);
@@ -194,11 +194,11 @@ int store_run_save(sqlite3 *db, Beebeebrain__V1__TaskRun *r, bbb_status *st)
 	store_bind_id_or_null(stmt, 4, r->ended_at_ms);
 	store_bind_id_or_null(stmt, 5, r->next_retry_at_ms);
 	sqlite3_bind_text(stmt, 6, r->error_code, -1, SQLITE_STATIC);
-	sqlite3_bind_text(stmt, 7, r->error_message, -1, SQLITE_STATIC);
+	store_bind_free_text(stmt, 7, r->error_message);
 	sqlite3_bind_int64(stmt, 8, r->token_in);
 	sqlite3_bind_int64(stmt, 9, r->token_out);
 	sqlite3_bind_int64(stmt, 10, r->cost_usd_micros);
-	sqlite3_bind_text(stmt, 11, r->output_text, -1, SQLITE_STATIC);
+	store_bind_free_text(stmt, 11, r->output_text);
 	store_bind_id_or_null(stmt, 12, r->agent_id);
 	sqlite3_bind_int64(stmt, 13, r->id);
 	sqlite3_bind_int64(stmt, 14, r->version);

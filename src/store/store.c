@@ -24,6 +24,7 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/pbtext.h"
+#include "common/redact.h"
 #include "common/status.h"
 #include "common/xalloc.h"
 
@@ -741,4 +742,13 @@ void store_get_stats(struct store *s, struct store_stats *out)
 	for (struct store_job *j = s->s_head; j != NULL; j = j->j_next)
 		out->ss_queued++;
 	pthread_mutex_unlock(&s->s_mu);
+}
+
+int store_bind_free_text(sqlite3_stmt *stmt, int idx, const char *s)
+{
+	char *r = redact_alloc(s);
+
+	if (r == NULL)
+		return sqlite3_bind_text(stmt, idx, s, -1, SQLITE_STATIC);
+	return sqlite3_bind_text(stmt, idx, r, -1, free);
 }

@@ -175,5 +175,10 @@ int store_get_by_id(sqlite3 *db, const char *sql, int64_t id, store_row_fn row, 
 int store_bind_text_or_null(sqlite3_stmt *stmt, int idx, const char *s);
 /* Binds an integer, or NULL when v == 0. */
 int store_bind_id_or_null(sqlite3_stmt *stmt, int idx, int64_t v);
+/* Binds free text (a description, prompt, message, note, output or input),
+ * redacted (common/redact.h): every column of free text is bound through
+ * this, so no secret reaches the database file. Names, keys and codes are not
+ * free text: they are looked up by value and stored as given. */
+int store_bind_free_text(sqlite3_stmt *stmt, int idx, const char *s);
 
 #endif

@@ -51,8 +51,8 @@ int store_task_insert(sqlite3 *db, Beebeebrain__V1__Task *t, bbb_status *st)
 	t->version = 1;
 	enum_text(&beebeebrain__v1__task_status__descriptor, t->status, status, sizeof(status));
 	sqlite3_bind_int64(stmt, 1, t->project_id);
-	sqlite3_bind_text(stmt, 2, t->title, -1, SQLITE_STATIC);
-	sqlite3_bind_text(stmt, 3, t->description, -1, SQLITE_STATIC);
+	store_bind_free_text(stmt, 2, t->title);
+	store_bind_free_text(stmt, 3, t->description);
 	sqlite3_bind_text(stmt, 4, status, -1, SQLITE_STATIC);
 	sqlite3_bind_int(stmt, 5, t->priority);
 	store_bind_id_or_null(stmt, 6, t->assignee_agent_id);
@@ -130,8 +130,8 @@ int store_task_save(sqlite3 *db, Beebeebrain__V1__Task *t, bbb_status *st)
 		    &stmt, st) != 0)
 		return -1;
 	enum_text(&beebeebrain__v1__task_status__descriptor, t->status, status, sizeof(status));
-	sqlite3_bind_text(stmt, 1, t->title, -1, SQLITE_STATIC);
-	sqlite3_bind_text(stmt, 2, t->description, -1, SQLITE_STATIC);
+	store_bind_free_text(stmt, 1, t->title);
+	store_bind_free_text(stmt, 2, t->description);
 	sqlite3_bind_text(stmt, 3, status, -1, SQLITE_STATIC);
 	sqlite3_bind_int(stmt, 4, t->priority);
 	store_bind_id_or_null(stmt, 5, t->assignee_agent_id);

@@ -343,6 +343,22 @@ static void api_key_is_required_except_for_health(void **state)
 	rpc_dispatcher_free(d);
 }
 
+static void the_reply_of_a_mutating_call_is_redacted(void **state)
+{
+	struct rpc_dispatcher *d = rpc_dispatcher_new(services, 2, NULL, NULL);
+	Beebeebrain__V1__RpcResponse *resp = call_create(d, "p api_key=abc123", "", "");
+	Beebeebrain__V1__CreateProjectResponse *r;
+
+	(void)state;
+	assert_int_equal(resp->code, 0);
+	r = beebeebrain__v1__create_project_response__unpack(NULL, resp->payload.len, resp->payload.data);
+	assert_non_null(r);
+	assert_string_equal(r->project->name, "p api_key=[REDACTED]");
+	beebeebrain__v1__create_project_response__free_unpacked(r, NULL);
+	beebeebrain__v1__rpc_response__free_unpacked(resp, NULL);
+	rpc_dispatcher_free(d);
+}
+
 static void reasons_map_to_their_canonical_codes(void **state)
 {
 	(void)state;
@@ -375,6 +391,7 @@ int main(void)
 		cmocka_unit_test(call_that_did_not_run_is_not_cached_and_runs_on_retry),
 		cmocka_unit_test(long_request_ids_are_compared_whole),
 		cmocka_unit_test(api_key_is_required_except_for_health),
+		cmocka_unit_test(the_reply_of_a_mutating_call_is_redacted),
 		cmocka_unit_test(reasons_map_to_their_canonical_codes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
