@@ -35,6 +35,7 @@ struct rpc_dispatcher {
 	void *d_env;
 	struct reply_cache *d_cache;
 	rpc_denied_hook d_denied;
+	rpc_allowed_hook d_allowed;
 };
 
 struct rpc_dispatcher *rpc_dispatcher_new(const struct rpc_service *const *services, size_t n_services,
@@ -82,6 +83,11 @@ void rpc_dispatcher_free(struct rpc_dispatcher *d)
 void rpc_dispatcher_set_denied_hook(struct rpc_dispatcher *d, rpc_denied_hook hook)
 {
 	d->d_denied = hook;
+}
+
+void rpc_dispatcher_set_allowed_hook(struct rpc_dispatcher *d, rpc_allowed_hook hook)
+{
+	d->d_allowed = hook;
 }
 
 int rpc_call_expired(const struct rpc_call *call)
@@ -219,6 +225,7 @@ static void rpc_run(struct rpc_call *call, const Beebeebrain__V1__RpcRequest *re
 		return;
 	}
 	*resp = arena_message(call->c_arena, md->output);
+	call->c_request = in;
 	call->c_flags = impl->m_flags;
 	rc = impl->m_fn(call, in, *resp, st);
 	if (rc == RPC_DEFERRED && call->c_defer_fn != NULL)
@@ -314,12 +321,25 @@ static struct rpc_deferred *rpc_defer_take(struct rpc_dispatcher *d, const struc
 	return df;
 }
 
-/* The response of a mutating call may echo its request (Publish, AppendLog,
- * CreateItem): no secret leaves in it. */
-static void rpc_redact_reply(struct rpc_call *call, ProtobufCMessage *resp, const bbb_status *st)
+/* What every answered call goes through before its reply is packed: the
+ * audit hooks (refusals; mutating calls whose handler wrote no audit of its
+ * own) and the redaction of a mutating call's response. */
+static void rpc_audit_and_redact(struct rpc_dispatcher *d, struct rpc_call *call, ProtobufCMessage *resp,
+				 const bbb_status *st)
 {
-	if (st->code == BBB_OK && resp != NULL && (call->c_flags & RPC_MUTATES))
+	if (call->c_method == NULL)
+		return;
+	if (st->code == BBB_UNAUTHENTICATED || st->code == BBB_PERMISSION_DENIED) {
+		if (d->d_denied != NULL)
+			d->d_denied(d->d_env, call, st);
+		return;
+	}
+	if (st->code != BBB_OK || !(call->c_flags & RPC_MUTATES))
+		return;
+	if (resp != NULL)
 		redact_message(call->c_arena, resp);
+	if (!call->c_audited && d->d_allowed != NULL)
+		d->d_allowed(d->d_env, call);
 }
 
 void rpc_dispatch(struct rpc_dispatcher *d, void *worker, const uint8_t *in, size_t in_len, uint8_t **out,
@@ -388,11 +408,12 @@ void rpc_dispatch_deferrable(struct rpc_dispatcher *d, void *worker, const char 
 		status_fail(&st, "UNKNOWN_METHOD", "unknown method '%.200s'", req->method);
 		goto reply;
 	}
-	if (d->d_api_key != NULL && !svc->b_svc->s_public && !rpc_key_matches(d->d_api_key, req->api_key)) {
-		status_fail(&st, "UNAUTHORIZED", "missing or wrong API key");
-		if (d->d_denied != NULL)
-			d->d_denied(d->d_env, req->method, call.c_trace_id, call.c_peer);
-		goto reply;
+	if (d->d_api_key != NULL && !svc->b_svc->s_public) {
+		if (!rpc_key_matches(d->d_api_key, req->api_key)) {
+			status_fail(&st, "UNAUTHORIZED", "missing or wrong API key");
+			goto reply;
+		}
+		call.c_key_checked = 1;
 	}
 	if (impl != NULL && (impl->m_flags & RPC_MUTATES) && req->request_id[0] != '\0') {
 		int64_t wait_until = call.c_deadline_ms != 0 ? call.c_deadline_ms : clock_mono_ms() + 60000;
@@ -435,10 +456,9 @@ void rpc_dispatch_deferrable(struct rpc_dispatcher *d, void *worker, const char 
 		log_at(LOG_ERROR, "rpc", &(struct log_ctx){.trace_id = call.c_trace_id}, "%s: %s %s", req->method,
 		       st.reason, st.message);
 reply:
-	if (!packed) {
-		rpc_redact_reply(&call, resp, &st);
+	rpc_audit_and_redact(d, &call, packed ? NULL : resp, &st);
+	if (!packed)
 		rpc_pack_reply(&st, call.c_trace_id, resp, &a, out, out_len);
-	}
 	if (cache_key != NULL && rpc_call_did_not_run(&st))
 		reply_cache_abandon(d->d_cache, cache_key);
 	else if (cache_key != NULL)

@@ -9,7 +9,8 @@
  * allocates the output message, calls the handler and packs the result.
  * No per-method marshalling exists anywhere. The response of a mutating call
  * is redacted before it is packed (it may echo its request; what a read
- * returns was redacted when it was stored).
+ * returns was redacted when it was stored), and refused and mutating calls
+ * are handed to the audit hooks.
  *
  * All memory of a call (request, response, strings) comes from the call's
  * arena and is released at once by the transport after the reply is sent.
@@ -43,7 +44,11 @@ struct rpc_call {
 	rpc_poll_fn c_defer_fn; /* set by rpc_call_defer */
 	const void *c_defer_arg;
 	size_t c_defer_len;
-	unsigned c_flags; /* the method's rpc_method_flags, set before the handler runs */
+	/* For the audit trail (SPEC section 7): */
+	const ProtobufCMessage *c_request; /* the decoded request, set before the handler runs */
+	unsigned c_flags; /* the method's rpc_method_flags */
+	int c_key_checked; /* 1: the call showed the configured API key; 0: no key is configured */
+	int c_audited; /* 1 once its security.audit.allowed is written (services' write path) */
 };
 
 /* Fills *resp (allocated and initialised, owned by the call's arena) from
@@ -68,8 +73,16 @@ struct rpc_service {
 	int s_public; /* callable without the API key (HealthService) */
 };
 
-/* Called when a request is refused for its API key (to write the audit). */
-typedef void (*rpc_denied_hook)(void *env, const char *method, const char *trace_id, const char *peer);
+/*
+ * The audit trail's hooks (SPEC section 7). denied: a call was refused for
+ * its credentials or permissions (UNAUTHENTICATED or PERMISSION_DENIED; st
+ * is the refusal). allowed: a mutating call succeeded and its handler wrote
+ * no security.audit.allowed in its own transaction (c_audited is 0: a method
+ * that changes no row, such as Backup). Both run on the worker thread before
+ * the reply is sent.
+ */
+typedef void (*rpc_denied_hook)(void *env, const struct rpc_call *call, const bbb_status *st);
+typedef void (*rpc_allowed_hook)(void *env, struct rpc_call *call);
 
 struct rpc_dispatcher;
 
@@ -79,6 +92,7 @@ struct rpc_dispatcher *rpc_dispatcher_new(const struct rpc_service *const *servi
 					  const char *api_key, void *env);
 void rpc_dispatcher_free(struct rpc_dispatcher *d);
 void rpc_dispatcher_set_denied_hook(struct rpc_dispatcher *d, rpc_denied_hook hook);
+void rpc_dispatcher_set_allowed_hook(struct rpc_dispatcher *d, rpc_allowed_hook hook);
 
 /* Handles one request from an unknown peer. The reply is written to *out
  * (malloc'd, caller frees). */

@@ -19,6 +19,7 @@
 #include "beebeebrain/v1/events.pb-c.h"
 #include "common/redact.h"
 #include "events/alerts.h"
+#include "events/audit.h"
 #include "events/publisher.h"
 #include "events/retention.h"
 #include "rpc/transport.h"
@@ -130,39 +131,6 @@ static int server_migrate(const struct server_config *c, int *fresh, bbb_status 
 out:
 	store_conn_close(db);
 	return rc;
-}
-
-struct denied_audit {
-	const char *da_method;
-	const char *da_trace_id;
-};
-
-static int server_denied_write(sqlite3 *db, void *arg, bbb_status *st)
-{
-	struct denied_audit *da = arg;
-	Beebeebrain__V1__Event ev = BEEBEEBRAIN__V1__EVENT__INIT;
-	Beebeebrain__V1__SecurityAudit audit = BEEBEEBRAIN__V1__SECURITY_AUDIT__INIT;
-
-	audit.action = (char *)da->da_method;
-	audit.reason = "missing or wrong API key";
-	ev.event_type = "security.audit.denied";
-	ev.trace_id = (char *)da->da_trace_id;
-	ev.payload_case = BEEBEEBRAIN__V1__EVENT__PAYLOAD_SECURITY_AUDIT;
-	ev.security_audit = &audit;
-	return store_event_append(db, &ev, st);
-}
-
-/* Dispatcher hook: a refused API key is audited as security.audit.denied. */
-static void server_on_denied(void *envp, const char *method, const char *trace_id, const char *peer)
-{
-	struct service_env *env = envp;
-	struct denied_audit da = {method, trace_id};
-	bbb_status st;
-
-	(void)peer;
-	status_clear(&st);
-	if (store_write(env->se_store, server_denied_write, &da, 0, &st) != 0)
-		log_warn("server", "cannot audit a denied call: %s", st.message);
 }
 
 /* Store lock hook: SQLite write-lock contention raises DB_LOCKED, and a
@@ -304,6 +272,8 @@ static void server_down(struct server *sv, int code)
 
 	if (rpc != NULL)
 		rpc_server_quiesce(rpc);
+	audit_trail_stop(sv->sv_env.se_audit); /* no call comes any more: write what is pending */
+	sv->sv_env.se_audit = NULL;
 	runtime_stop(atomic_exchange(&sv->sv_rt, NULL));
 	retention_stop(sv->sv_ret);
 	store_close(sv->sv_env.se_store);
@@ -372,6 +342,8 @@ int server_run(const struct server_config *c)
 	store_set_lock_hook(env->se_store, server_on_lock, (void *)c, 60000);
 	if (retention_start(&sv.sv_ret, env->se_store, env->se_retention_ms, &st) != 0)
 		goto fail;
+	if (audit_trail_start(&env->se_audit, env->se_store, AUDIT_DENIAL_WINDOW_MS, &st) != 0)
+		goto fail;
 	if (fresh && server_seed(&sv, &st) != 0)
 		goto fail;
 
@@ -385,7 +357,8 @@ int server_run(const struct server_config *c)
 	env->se_inject_fault_arg = rt;
 
 	sv.sv_d = rpc_dispatcher_new(services_all, services_count, c->api_key, env);
-	rpc_dispatcher_set_denied_hook(sv.sv_d, server_on_denied);
+	rpc_dispatcher_set_denied_hook(sv.sv_d, svc_audit_denied);
+	rpc_dispatcher_set_allowed_hook(sv.sv_d, svc_audit_allowed);
 	ro.urls = c->n_rpc_urls > 0 ? c->rpc_urls : default_urls;
 	ro.n_urls = c->n_rpc_urls > 0 ? (size_t)c->n_rpc_urls : 1;
 	ro.workers = c->workers > 0 ? c->workers : server_default_workers();

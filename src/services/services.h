@@ -14,6 +14,8 @@
 #include "rpc/dispatch.h"
 #include "store/store.h"
 
+struct audit_trail;
+
 struct service_env {
 	struct store *se_store;
 	const char *se_db_path;
@@ -30,6 +32,7 @@ struct service_env {
 	 * request. NULL: none. */
 	int (*se_inject_fault)(void *arg, const char *mode, int count, bbb_status *st);
 	void *se_inject_fault_arg;
+	struct audit_trail *se_audit; /* writes refusals and rows outside a write (events/audit.h); NULL: none */
 };
 
 struct service_worker {
@@ -46,11 +49,17 @@ static inline sqlite3 *svc_reader(const struct rpc_call *call)
 	return ((struct service_worker *)call->c_worker)->sw_reader;
 }
 
-/* store_write with the call's deadline. */
-static inline int svc_write(const struct rpc_call *call, store_write_fn fn, void *arg, bbb_status *st)
-{
-	return store_write(svc_env(call)->se_store, fn, arg, call->c_deadline_ms, st);
-}
+/* store_write with the call's deadline. The write of a mutating call also
+ * appends its security.audit.allowed event in the same transaction, once fn
+ * succeeded (services/audit.c): no handler writes its own. */
+int svc_write(struct rpc_call *call, store_write_fn fn, void *arg, bbb_status *st);
+
+/* The dispatcher's audit hooks (rpc_dispatcher_set_denied_hook and
+ * rpc_dispatcher_set_allowed_hook), for a dispatcher whose env is a
+ * service_env: refusals are counted by se_audit; a mutating call that
+ * succeeded without a write hands its security.audit.allowed to se_audit. */
+void svc_audit_denied(void *env, const struct rpc_call *call, const bbb_status *st);
+void svc_audit_allowed(void *env, struct rpc_call *call);
 
 /* worker_init / worker_fini for the transport: a read connection per worker. */
 int services_worker_init(void *env, void **worker, bbb_status *st);

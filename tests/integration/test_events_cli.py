@@ -44,26 +44,43 @@ def stop(proc):
     assert rc == 0, f"events --follow exited {rc} on SIGTERM: {proc.stderr.read()}"
 
 
+# Every Publish also commits its security.audit.allowed event (SPEC section 7):
+# the tests that compare ids with the published ones follow "operator." only.
+
+
 def test_replay_last_50_then_follow_prints_each_event_once_in_id_order(server, client):
     before = publish(client, 70)
-    proc = follow(server, "--replay-last", "50")
+    proc = follow(server, "--replay-last", "50", "--type", "operator.")
     try:
         first = read_json_lines(proc, 50)
         assert [int(e["id"]) for e in first] == before[-50:]
-        producer = threading.Thread(target=publish, args=(client, 120))
+        produced = []
+        producer = threading.Thread(target=lambda: produced.extend(publish(client, 120)))
         producer.start()
         later = read_json_lines(proc, 120)
         producer.join()
         ids = [int(e["id"]) for e in later]
-        assert ids == list(range(before[-1] + 1, before[-1] + 121))
+        assert ids == produced
         assert all(e["event_type"] == "operator.test" and e["custom"]["actor"] == "pytest" for e in later)
+    finally:
+        stop(proc)
+
+
+def test_follow_without_a_type_sees_every_event_including_the_audit(server, client):
+    ids = publish(client, 3)
+    proc = follow(server, "--after", str(ids[0]))
+    try:
+        got = read_json_lines(proc, 5)
+        assert [int(e["id"]) for e in got] == list(range(ids[0] + 1, ids[0] + 6))
+        assert [e["event_type"] for e in got] == ["security.audit.allowed", "operator.test"] * 2 + [
+            "security.audit.allowed"]
     finally:
         stop(proc)
 
 
 def test_follow_resumes_after_a_saved_id_without_loss(server, client):
     ids = publish(client, 30)
-    proc = follow(server, "--after", str(ids[9]))
+    proc = follow(server, "--after", str(ids[9]), "--type", "operator.")
     try:
         got = read_json_lines(proc, 20)
         assert [int(e["id"]) for e in got] == ids[10:]
@@ -86,9 +103,9 @@ def test_type_prefix_filters_the_stream(server, client):
 
 def test_replay_without_follow_is_one_json_document(server, client, cli):
     ids = publish(client, 5)
-    doc = cli.json("events", "--after", str(ids[1]))
+    doc = cli.json("events", "--after", str(ids[1]), "--type", "operator.")
     assert [int(e["id"]) for e in doc["events"]] == ids[2:]
-    assert int(doc["head_id"]) == ids[-1]
+    assert int(doc["head_id"]) == ids[-1] + 1  # the last Publish's security.audit.allowed
 
 
 def test_bad_event_arguments_are_usage_errors(server, cli):

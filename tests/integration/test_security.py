@@ -1,12 +1,17 @@
-"""Secrets from the outside (SPEC section 7): a real server with an API key
-and provider keys, the fake LLM, and what ends up in the database file, the
-replies, the event stream and the server's log.
+"""Secrets and the audit trail from the outside (SPEC section 7): a real server
+with an API key and provider keys, the fake LLM, and what ends up in the
+database file, the replies, the event stream and the server's log.
 
   - Secrets planted through every path that takes text (a provider's error
     body, Publish, AppendLog, task and inbox text, tool calls of an agent, an
     operator's input, an error message) are found nowhere afterwards: not in
     the bytes of the database and its WAL, not in any reply, not in any event
     a follower printed, not in the log.
+  - 9,000 calls without the API key are a handful of security.audit.denied
+    rows, each with its count and peer, and the counts add up.
+  - A mutating call that succeeds commits security.audit.allowed with its
+    change (one transaction: the events are adjacent, with the call's trace);
+    a refused one and a read write none.
 """
 
 import json
@@ -238,3 +243,103 @@ def test_planted_secrets_are_in_no_byte_of_the_database_replies_events_or_log(tm
     assert rc == 0, srv.log()
     assert_absent("the database file after shutdown", file_bytes(db) + file_bytes(f"{db}-wal"), secrets)
     assert_absent("the server's log", srv.log().encode(), secrets)
+
+
+# ---- the audit trail -----------------------------------------------------------------------------------------------
+
+
+def test_nine_thousand_refused_calls_are_a_handful_of_counted_rows(server, db_path, cli):
+    anonymous = Client(server.url, timeout_ms=10000)
+    req = task_pb2.CreateTaskRequest(title="no key")
+
+    def refuse():
+        with pytest.raises(RpcError) as e:
+            anonymous.call("TaskService", "CreateTask", req, task_pb2.CreateTaskResponse)
+        assert e.value.reason == "UNAUTHORIZED"
+
+    try:
+        refuse()
+        # The first refusal is written promptly, with its count and the peer.
+        rows = wait_until(lambda: audit_rows(db_path, "security.audit.denied"), 5, "the first denial's row")
+        assert len(rows) == 1
+        first = rows[0][2]
+        assert (first.count, first.peer, first.reason, first.action) == (
+            1, "127.0.0.1", "UNAUTHORIZED", "TaskService/CreateTask")
+        for _ in range(8999):
+            refuse()
+        # Other connections from the same host (new ports) count under the same peer.
+        for _ in range(3):
+            rc, _, err = cli("task", "get", "1")
+            assert rc == 1 and "UNAUTHENTICATED" in err
+        assert len(audit_rows(db_path, "security.audit.denied")) <= 2
+    finally:
+        anonymous.close()
+    assert server.stop() == 0
+    # The first one, then one per 60 s window (one or two windows on a slow machine).
+    rows = [a for _, _, a in audit_rows(db_path, "security.audit.denied")]
+    assert 2 <= len(rows) <= 4, [(a.count, a.peer) for a in rows]
+    assert sum(a.count for a in rows) == 9003
+    assert all(a.peer == "127.0.0.1" and a.reason == "UNAUTHORIZED" and a.count >= 1 for a in rows)
+    assert all(a.first_at_ms <= a.last_at_ms for a in rows)
+    # The last window counted both methods.
+    assert rows[-1].action == "*"
+
+
+def test_a_mutating_call_commits_its_allowed_audit_with_the_change_and_a_read_does_not(server, db_path):
+    with Client(server.url, timeout_ms=10000, api_key=API_KEY) as c:
+        def replay_after(after_id):
+            return c.call("EventService", "Replay", event_pb2.ReplayRequest(after_id=after_id),
+                          event_pb2.ReplayResponse)
+
+        project = c.call("ProjectService", "CreateProject",
+                         project_pb2.CreateProjectRequest(name="p", root_path="/tmp/bbb-audit"),
+                         project_pb2.CreateProjectResponse).project
+        created = c.call("TaskService", "CreateTask", task_pb2.CreateTaskRequest(project_id=project.id, title="t"),
+                         task_pb2.CreateTaskResponse, trace_id="trace-create").task
+        head = replay_after(0).head_id
+        c.call("TaskService", "UpdateTask", task_pb2.UpdateTaskRequest(
+            task_id=created.id, status=common_pb2.TASK_STATUS_RUNNING, update_mask=["status"], actor="bob"),
+            task_pb2.UpdateTaskResponse)
+        before = replay_after(0).head_id
+        c.call("TaskService", "PauseTask", task_pb2.PauseTaskRequest(task_id=created.id, actor="alice"),
+               task_pb2.PauseTaskResponse, trace_id="trace-pause-1")
+
+        events = replay_after(before).events
+        assert [e.event_type for e in events] == [
+            "task.status.changed", "task.intervention.audit", "security.audit.allowed"]
+        # One transaction: adjacent ids, the call's trace on each.
+        assert [e.id for e in events] == [before + 1, before + 2, before + 3]
+        assert {e.trace_id for e in events} == {"trace-pause-1"}
+        audit = events[-1].security_audit
+        assert (audit.actor, audit.action, audit.resource, audit.reason, audit.count) == (
+            "alice", "TaskService/PauseTask", f"task/{created.id}", "API key accepted", 1)
+        assert audit.peer.startswith("127.0.0.1:") and int(audit.peer.split(":")[1]) > 0
+
+        # The earlier calls: who and what, one row each, in the order of the calls.
+        earlier = [e for e in replay_after(0).events if e.event_type == "security.audit.allowed" and e.id <= before]
+        assert [(e.security_audit.action, e.security_audit.actor, e.security_audit.resource) for e in earlier] == [
+            ("ProjectService/CreateProject", "api", f"project/{project.id}"),
+            ("TaskService/CreateTask", "api", f"task/{created.id}"),
+            ("TaskService/UpdateTask", "bob", f"task/{created.id}")]
+        assert earlier[1].trace_id == "trace-create" and earlier[1].id <= head
+
+        # A write that rolls back writes no audit; reads write nothing.
+        head = replay_after(0).head_id
+        with pytest.raises(RpcError) as e:
+            c.call("TaskService", "UpdateTask", task_pb2.UpdateTaskRequest(
+                task_id=created.id, title="x", update_mask=["title"], expected_version=1),
+                task_pb2.UpdateTaskResponse)
+        assert e.value.reason == "TASK_VERSION_CONFLICT"
+        c.call("TaskService", "GetTask", task_pb2.GetTaskRequest(task_id=created.id), task_pb2.GetTaskResponse)
+        c.call("TaskService", "ListTasks", task_pb2.ListTasksRequest(), task_pb2.ListTasksResponse)
+        c.call("ProjectService", "GetProject", project_pb2.GetProjectRequest(project_id=project.id),
+               project_pb2.GetProjectResponse)
+        assert replay_after(0).head_id == head
+
+        # A mutating call that changes no row is audited in a write of its own, just after.
+        c.call("AdminService", "Backup", admin_pb2.BackupRequest(out_path=f"{db_path}.audit.bak"),
+               admin_pb2.BackupResponse, trace_id="trace-backup")
+        last = wait_until(lambda: replay_after(head).events, 5, "the audit of the backup")
+        assert [(e.event_type, e.trace_id, e.security_audit.action, e.security_audit.resource) for e in last] == [
+            ("security.audit.allowed", "trace-backup", "AdminService/Backup", "AdminService")]
+    assert audit_rows(db_path, "security.audit.denied") == []

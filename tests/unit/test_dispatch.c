@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -33,6 +34,8 @@ static int fake_create(struct rpc_call *call, const ProtobufCMessage *in, Protob
 	Beebeebrain__V1__CreateProjectResponse *r = (void *)out;
 
 	create_calls++;
+	if (strcmp(req->name, "forbidden") == 0)
+		return status_fail(st, "FORBIDDEN", "not for you");
 	if (req->name[0] == '\0')
 		status_violation(st, "name", "is required");
 	if (req->root_path[0] == '\0')
@@ -51,14 +54,24 @@ static const struct rpc_method project_methods[] = {{"CreateProject", fake_creat
 static const struct rpc_service project = {&beebeebrain__v1__project_service__descriptor, project_methods, 1, 0};
 static const struct rpc_service *const services[] = {&health, &project};
 
-static int denied_calls;
-static void on_denied(void *env, const char *method, const char *trace_id, const char *peer)
+static int denied_calls, allowed_calls, allowed_key_checked;
+static char denied_reason[48], denied_method[128], allowed_method[128];
+
+static void on_denied(void *env, const struct rpc_call *call, const bbb_status *st)
 {
 	(void)env;
-	(void)method;
-	(void)trace_id;
-	(void)peer;
+	snprintf(denied_reason, sizeof(denied_reason), "%s", st->reason);
+	snprintf(denied_method, sizeof(denied_method), "%s", call->c_method);
 	denied_calls++;
+}
+
+static void on_allowed(void *env, struct rpc_call *call)
+{
+	(void)env;
+	snprintf(allowed_method, sizeof(allowed_method), "%s", call->c_method);
+	allowed_key_checked = call->c_key_checked;
+	assert_non_null(call->c_request);
+	allowed_calls++;
 }
 
 /* Sends an envelope through a dispatcher, returns the unpacked reply. */
@@ -343,6 +356,58 @@ static void api_key_is_required_except_for_health(void **state)
 	rpc_dispatcher_free(d);
 }
 
+static void refusals_go_to_the_denied_hook_with_their_reason(void **state)
+{
+	struct rpc_dispatcher *d = rpc_dispatcher_new(services, 2, "s3cret-key", NULL);
+	Beebeebrain__V1__RpcResponse *resp;
+
+	(void)state;
+	denied_calls = allowed_calls = 0;
+	rpc_dispatcher_set_denied_hook(d, on_denied);
+	rpc_dispatcher_set_allowed_hook(d, on_allowed);
+	resp = call_create(d, "p", "", "wrong");
+	assert_int_equal(resp->code, BBB_UNAUTHENTICATED);
+	beebeebrain__v1__rpc_response__free_unpacked(resp, NULL);
+	assert_int_equal(denied_calls, 1);
+	assert_string_equal(denied_reason, "UNAUTHORIZED");
+	assert_string_equal(denied_method, "/beebeebrain.v1.ProjectService/CreateProject");
+	resp = call_create(d, "forbidden", "", "s3cret-key");
+	assert_int_equal(resp->code, BBB_PERMISSION_DENIED);
+	beebeebrain__v1__rpc_response__free_unpacked(resp, NULL);
+	assert_int_equal(denied_calls, 2);
+	assert_string_equal(denied_reason, "FORBIDDEN");
+	assert_int_equal(allowed_calls, 0);
+	rpc_dispatcher_free(d);
+}
+
+static void a_mutating_call_that_succeeds_goes_to_the_allowed_hook_and_a_read_does_not(void **state)
+{
+	struct rpc_dispatcher *d = rpc_dispatcher_new(services, 2, "s3cret-key", NULL);
+	Beebeebrain__V1__RpcRequest req = BEEBEEBRAIN__V1__RPC_REQUEST__INIT;
+	Beebeebrain__V1__RpcResponse *resp;
+
+	(void)state;
+	denied_calls = allowed_calls = 0;
+	rpc_dispatcher_set_denied_hook(d, on_denied);
+	rpc_dispatcher_set_allowed_hook(d, on_allowed);
+	resp = call_create(d, "p", "", "s3cret-key");
+	assert_int_equal(resp->code, 0);
+	beebeebrain__v1__rpc_response__free_unpacked(resp, NULL);
+	assert_int_equal(allowed_calls, 1);
+	assert_int_equal(allowed_key_checked, 1);
+	assert_string_equal(allowed_method, "/beebeebrain.v1.ProjectService/CreateProject");
+	resp = call_create(d, "", "", "s3cret-key"); /* refused by validation: nothing changed */
+	assert_int_equal(resp->code, BBB_INVALID_ARGUMENT);
+	beebeebrain__v1__rpc_response__free_unpacked(resp, NULL);
+	req.method = "/beebeebrain.v1.HealthService/Check";
+	resp = roundtrip(d, &req);
+	assert_int_equal(resp->code, 0);
+	beebeebrain__v1__rpc_response__free_unpacked(resp, NULL);
+	assert_int_equal(allowed_calls, 1);
+	assert_int_equal(denied_calls, 0);
+	rpc_dispatcher_free(d);
+}
+
 static void the_reply_of_a_mutating_call_is_redacted(void **state)
 {
 	struct rpc_dispatcher *d = rpc_dispatcher_new(services, 2, NULL, NULL);
@@ -391,6 +456,8 @@ int main(void)
 		cmocka_unit_test(call_that_did_not_run_is_not_cached_and_runs_on_retry),
 		cmocka_unit_test(long_request_ids_are_compared_whole),
 		cmocka_unit_test(api_key_is_required_except_for_health),
+		cmocka_unit_test(refusals_go_to_the_denied_hook_with_their_reason),
+		cmocka_unit_test(a_mutating_call_that_succeeds_goes_to_the_allowed_hook_and_a_read_does_not),
 		cmocka_unit_test(the_reply_of_a_mutating_call_is_redacted),
 		cmocka_unit_test(reasons_map_to_their_canonical_codes),
 	};

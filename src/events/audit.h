@@ -1,0 +1,63 @@
+/*
+ * The security audit trail (SPEC section 7): security.audit.allowed and
+ * security.audit.denied events, payload SecurityAudit.
+ *
+ * Allowed: one event per mutating call that succeeded. A call that changes
+ * rows appends it with audit_append inside its own write transaction (the
+ * services' write path, services/audit.c), so the change and its audit commit
+ * or roll back together. A call that changes no row (Backup, InjectFault)
+ * hands its row to the audit_trail, whose thread writes it.
+ *
+ * Denied: refused calls are counted by the audit_trail (domain/audit_window.h
+ * decides what falls due) and written by its thread: the first refusal of a
+ * (peer host, reason) promptly, the rest of its window as one row with a
+ * count. A flood of refused calls costs a few rows, and no reply waits for
+ * the database. Rows the database refused (DB_LOCKED) are tried again.
+ */
+#ifndef BBB_AUDIT_H
+#define BBB_AUDIT_H
+
+#include <sqlite3.h>
+#include <stdint.h>
+
+#include <beebeebrain/client.h>
+
+struct store;
+
+#define AUDIT_DENIAL_WINDOW_MS (60 * 1000)
+
+/* One audit row. */
+struct audit_entry {
+	const char *ae_actor;
+	const char *ae_action; /* "TaskService/PauseTask" */
+	const char *ae_resource; /* "task/12" */
+	const char *ae_reason;
+	const char *ae_peer;
+	int64_t ae_count;
+	int64_t ae_first_at_ms;
+	int64_t ae_last_at_ms;
+	const char *ae_trace_id;
+};
+
+/* Appends one security.audit.allowed (allowed = 1) or security.audit.denied
+ * event on db, inside the caller's transaction. */
+int audit_append(sqlite3 *db, int allowed, const struct audit_entry *e, bbb_status *st);
+
+/* The short form of a full method name: "/beebeebrain.v1.TaskService/PauseTask"
+ * -> "TaskService/PauseTask" (a pointer into `method`). */
+const char *audit_action(const char *method);
+
+struct audit_trail;
+
+/* Starts the thread that writes to s; window_ms 0 is the default. */
+int audit_trail_start(struct audit_trail **out, struct store *s, int64_t window_ms, bbb_status *st);
+/* Counts one refused call (any thread; does not wait for the database). peer
+ * is the address as the transport gives it; refusal names the reason. */
+void audit_trail_denied(struct audit_trail *at, const char *method, const char *peer, const bbb_status *refusal);
+/* Queues a row (copied) for the thread to write soon (any thread). */
+void audit_trail_post(struct audit_trail *at, int allowed, const struct audit_entry *e);
+/* Writes every row and count still pending and stops the thread. Call it
+ * once no call can come any more, before the store closes. NULL is allowed. */
+void audit_trail_stop(struct audit_trail *at);
+
+#endif
