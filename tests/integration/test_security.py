@@ -24,7 +24,7 @@ import time
 import pytest
 
 from beebeebrain.v1 import (admin_pb2, agent_pb2, common_pb2, event_pb2, events_pb2, inbox_pb2, log_pb2, project_pb2,
-                            task_pb2)
+                            task_pb2, tool_pb2)
 from beebeebrain_client import Client, RpcError
 from conftest import BIN, Server, child_env, wait_until
 from runtime_fixtures import RUNTIME_ENV, fake_llm  # noqa: F401  (fixture)
@@ -205,7 +205,17 @@ def test_planted_secrets_are_in_no_byte_of_the_database_replies_events_or_log(tm
             project_id=project.id, title=f"note token={plant('noteTitle14')}",
             content=f"the secret: {plant('inboxSecret5')}"), inbox_pb2.CreateItemResponse)
 
-        # 5. An error message that quotes the caller's text.
+        # 5. An agent calling back through ToolService: its question is stored with the item and, as the
+        #    first reply, under its idempotency key (returned again for a repeated key).
+        t4 = task("t4")
+        rec.call("TaskService", "UpdateTask", task_pb2.UpdateTaskRequest(
+            task_id=t4.id, status=common_pb2.TASK_STATUS_RUNNING, update_mask=["status"]), task_pb2.UpdateTaskResponse)
+        for _ in range(2):
+            rec.call("ToolService", "RequestInput", tool_pb2.RequestInputRequest(
+                task_id=t4.id, idempotency_key="ask-1", title=f"token={plant('toolTitle15')}",
+                content=f"my password: {plant('toolContent16')}"), tool_pb2.RequestInputResponse)
+
+        # 6. An error message that quotes the caller's text.
         with pytest.raises(RpcError):
             rec.call("TaskService", f"token={plant('methodTok8')}", task_pb2.GetTaskRequest(task_id=1),
                      task_pb2.GetTaskResponse)

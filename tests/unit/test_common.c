@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <jansson.h>
@@ -15,6 +16,7 @@
 
 #include "common/arena.h"
 #include "common/clock.h"
+#include "common/log.h"
 #include "common/redact.h"
 #include "common/utf8.h"
 
@@ -249,6 +251,45 @@ static void a_marker_inside_a_value_has_its_value_redacted_too(void **state)
 	assert_null(strstr(out, "def456"));
 }
 
+/* What log_at writes to stderr, captured in a file. */
+static char *log_capture(const char *message)
+{
+	FILE *f = tmpfile();
+	int saved = dup(STDERR_FILENO);
+	char *out = calloc(1, 8192);
+	size_t n;
+
+	assert_non_null(f);
+	dup2(fileno(f), STDERR_FILENO);
+	log_at(LOG_ERROR, "test", NULL, "%s", message);
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+	rewind(f);
+	n = fread(out, 1, 8191, f);
+	out[n] = '\0';
+	fclose(f);
+	return out;
+}
+
+static void log_lines_are_redacted_before_they_are_cut(void **state)
+{
+	char msg[2100], *line;
+
+	(void)state;
+	assert_int_equal(redact_add_secret("Zq7plainKeyValue9"), 1);
+	line = log_capture("upstream said api_key=abc123, key Zq7plainKeyValue9");
+	assert_non_null(strstr(line, "api_key=[REDACTED], key [REDACTED]"));
+	assert_null(strstr(line, "abc123"));
+	free(line);
+	/* A configured value across the 2,047-byte limit: redacted whole, not cut in half. */
+	memset(msg, 'x', sizeof(msg));
+	memcpy(msg + 2040, "Zq7plainKeyValue9", 17);
+	msg[2040 + 17] = '\0';
+	line = log_capture(msg);
+	assert_null(strstr(line, "Zq7pl"));
+	free(line);
+}
+
 static void rfc3339_round_trips_in_utc(void **state)
 {
 	char buf[40];
@@ -318,6 +359,7 @@ int main(void)
 		cmocka_unit_test_setup(redact_text_copies_only_what_changes, reset_secrets),
 		cmocka_unit_test_setup(every_string_of_a_message_is_redacted, reset_secrets),
 		cmocka_unit_test_setup(a_marker_inside_a_value_has_its_value_redacted_too, reset_secrets),
+		cmocka_unit_test_setup(log_lines_are_redacted_before_they_are_cut, reset_secrets),
 		cmocka_unit_test(rfc3339_round_trips_in_utc),
 		cmocka_unit_test(malformed_times_are_refused),
 		cmocka_unit_test(arena_memory_is_zeroed_aligned_and_large_blocks_work),
