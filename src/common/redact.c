@@ -330,6 +330,18 @@ char *redact_alloc(const char *s)
 	return dbuf_take(&out);
 }
 
+int redact_needed(const char *s)
+{
+	size_t n = s != NULL ? strlen(s) : 0;
+	size_t secrets = atomic_load_explicit(&redact_n, memory_order_acquire);
+	struct redact_span sp;
+
+	for (size_t i = 0; i < n; i++)
+		if (redact_match(s, n, i, secrets, &sp))
+			return 1;
+	return 0;
+}
+
 char *redact_dup(const char *s)
 {
 	char *r = redact_alloc(s);
@@ -360,7 +372,11 @@ static int redact_member(struct arena *a, const ProtobufCFieldDescriptor *f, voi
 {
 	if (f->type == PROTOBUF_C_TYPE_STRING) {
 		char **p = member;
-		const char *r = *p != NULL ? redact_text(a, *p) : NULL;
+		const char *r;
+
+		if (a == NULL) /* only looking: stop at the first string that needs it */
+			return *p != NULL && redact_needed(*p);
+		r = *p != NULL ? redact_text(a, *p) : NULL;
 
 		if (r == *p)
 			return 0;
@@ -395,6 +411,8 @@ static int redact_walk(struct arena *a, ProtobufCMessage *m, int depth)
 		} else {
 			changed += redact_member(a, f, base + f->offset, depth);
 		}
+		if (a == NULL && changed > 0)
+			return changed;
 	}
 	return changed;
 }
@@ -402,4 +420,10 @@ static int redact_walk(struct arena *a, ProtobufCMessage *m, int depth)
 int redact_message(struct arena *a, ProtobufCMessage *m)
 {
 	return m != NULL ? redact_walk(a, m, 0) : 0;
+}
+
+int redact_message_needed(const ProtobufCMessage *m)
+{
+	/* The same walk, with a NULL arena: it only looks. */
+	return m != NULL && redact_walk(NULL, (ProtobufCMessage *)m, 0) > 0;
 }

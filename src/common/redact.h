@@ -55,6 +55,8 @@ void redact_forget_secrets(void);
 /* The redacted text of s, malloc'd (the caller frees it), or NULL when s
  * holds nothing to redact (or is NULL). */
 char *redact_alloc(const char *s);
+/* 1 when s holds something to redact (no allocation). */
+int redact_needed(const char *s);
 /* The redacted text of s, malloc'd (the caller frees it); a copy of s when
  * nothing needed redaction. */
 char *redact_dup(const char *s);
@@ -65,5 +67,7 @@ const char *redact_text(struct arena *a, const char *s);
  * field that changes is pointed at a copy from the arena (nothing is written
  * into the old strings). Returns the number of fields changed. */
 int redact_message(struct arena *a, ProtobufCMessage *m);
+/* 1 when some string of m needs redaction (no allocation, m is not changed). */
+int redact_message_needed(const ProtobufCMessage *m);
 
 #endif

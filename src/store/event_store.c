@@ -31,6 +31,8 @@ static size_t event_pack_redacted(const Beebeebrain__V1__Event *ev, struct arena
 	len = protobuf_c_message_get_packed_size(blob);
 	*buf = xmalloc(len > 0 ? len : 1);
 	protobuf_c_message_pack(blob, *buf);
+	if (!redact_message_needed(blob))
+		return len;
 	copy = beebeebrain__v1__event__unpack(&a->a_pb, len, *buf);
 	if (copy == NULL || redact_message(a, &copy->base) == 0)
 		return len;

@@ -154,6 +154,7 @@ static void ordinary_text_is_untouched(void **state)
 	(void)state;
 	for (size_t i = 0; i < sizeof(keep) / sizeof(keep[0]); i++) {
 		char *r = redact_alloc(keep[i]);
+		assert_int_equal(redact_needed(keep[i]), r != NULL);
 		if (r != NULL)
 			fail_msg("changed \"%s\" to \"%s\"", keep[i], r);
 	}
@@ -223,7 +224,9 @@ static void every_string_of_a_message_is_redacted(void **state)
 	ev.event_type = "operator.note";
 	ev.payload_case = BEEBEEBRAIN__V1__EVENT__PAYLOAD_CUSTOM;
 	ev.custom = &c;
+	assert_true(redact_message_needed(&ev.base));
 	assert_int_equal(redact_message(&a, &ev.base), 2);
+	assert_false(redact_message_needed(&ev.base));
 	assert_string_equal(c.message, "key [REDACTED]");
 	assert_string_equal(c.data_json, "{\"password\": \"[REDACTED]\"}");
 	assert_string_equal(message, "key sk-proj-abcdef1234"); /* the old text is not written to */
