@@ -153,6 +153,19 @@ static const char *svc_audit_actor(struct rpc_call *call)
 	return arena_strndup(call->c_arena, actor, utf8_cut(actor, strnlen(actor, SVC_ACTOR_MAX)));
 }
 
+/* The trace the change's own events carry: the request's trace_id field
+ * when it has one and it is set (the task commands), else the call's. */
+static const char *svc_audit_trace(struct rpc_call *call)
+{
+	const ProtobufCFieldDescriptor *f = svc_field(call->c_request, "trace_id", PROTOBUF_C_TYPE_STRING);
+	const char *trace;
+
+	if (f == NULL || f->label == PROTOBUF_C_LABEL_REPEATED)
+		return call->c_trace_id;
+	trace = *(char *const *)((const char *)call->c_request + f->offset);
+	return trace != NULL && trace[0] != '\0' ? trace : call->c_trace_id;
+}
+
 static struct audit_entry svc_audit_entry(struct rpc_call *call, const struct svc_touched *t)
 {
 	int64_t now = clock_now_ms();
@@ -166,7 +179,7 @@ static struct audit_entry svc_audit_entry(struct rpc_call *call, const struct sv
 		.ae_count = 1,
 		.ae_first_at_ms = now,
 		.ae_last_at_ms = now,
-		.ae_trace_id = call->c_trace_id,
+		.ae_trace_id = svc_audit_trace(call),
 	};
 }
 

@@ -333,6 +333,12 @@ def test_a_mutating_call_commits_its_allowed_audit_with_the_change_and_a_read_do
             ("TaskService/UpdateTask", "bob", f"task/{created.id}")]
         assert earlier[1].trace_id == "trace-create" and earlier[1].id <= head
 
+        # A command's own trace_id (a field of the task commands) is the trace of all it wrote.
+        before = replay_after(0).head_id
+        c.call("TaskService", "ResumeTask", task_pb2.ResumeTaskRequest(task_id=created.id, trace_id="cmd-trace-7"),
+               task_pb2.ResumeTaskResponse)
+        assert {e.trace_id for e in replay_after(before).events} == {"cmd-trace-7"}
+
         # A write that rolls back writes no audit; reads write nothing.
         head = replay_after(0).head_id
         with pytest.raises(RpcError) as e:
