@@ -43,6 +43,27 @@ static size_t event_pack_redacted(const Beebeebrain__V1__Event *ev, struct arena
 	return len;
 }
 
+/* Every mutating call appends two events (its change and its audit), and
+ * parsing the INSERT each time cost about as much as running it: it is
+ * prepared once per connection and found again among the connection's
+ * statements by its text, so a closed connection leaves nothing stale. */
+static const char event_insert_sql[] = "INSERT INTO events (project_id, event_type, task_id, run_id, trace_id, "
+				       "created_at, payload) VALUES (?, ?, ?, ?, ?, ?, ?)";
+
+static int event_insert_stmt(sqlite3 *db, sqlite3_stmt **out, bbb_status *st)
+{
+	int rc;
+
+	for (sqlite3_stmt *s = sqlite3_next_stmt(db, NULL); s != NULL; s = sqlite3_next_stmt(db, s)) {
+		if (!sqlite3_stmt_busy(s) && strcmp(sqlite3_sql(s), event_insert_sql) == 0) {
+			*out = s;
+			return 0;
+		}
+	}
+	rc = sqlite3_prepare_v3(db, event_insert_sql, -1, SQLITE_PREPARE_PERSISTENT, out, NULL);
+	return rc == SQLITE_OK ? 0 : store_fail(st, db, rc, "prepare");
+}
+
 int store_event_append(sqlite3 *db, Beebeebrain__V1__Event *ev, bbb_status *st)
 {
 	sqlite3_stmt *stmt;
@@ -55,10 +76,7 @@ int store_event_append(sqlite3 *db, Beebeebrain__V1__Event *ev, bbb_status *st)
 	len = event_pack_redacted(ev, &a, &buf);
 	arena_reset(&a);
 	ev->created_at_ms = clock_now_ms();
-	if (store_prepare(db,
-			  "INSERT INTO events (project_id, event_type, task_id, run_id, trace_id, created_at, "
-			  "payload) VALUES (?, ?, ?, ?, ?, ?, ?)",
-			  &stmt, st) != 0) {
+	if (event_insert_stmt(db, &stmt, st) != 0) {
 		free(buf);
 		return -1;
 	}
@@ -70,7 +88,8 @@ int store_event_append(sqlite3 *db, Beebeebrain__V1__Event *ev, bbb_status *st)
 	sqlite3_bind_int64(stmt, 6, ev->created_at_ms);
 	sqlite3_bind_blob(stmt, 7, buf, (int)len, free);
 	rc = sqlite3_step(stmt);
-	sqlite3_finalize(stmt);
+	sqlite3_reset(stmt);
+	sqlite3_clear_bindings(stmt);
 	if (rc != SQLITE_DONE)
 		return store_fail(st, db, rc, "append event");
 	ev->id = sqlite3_last_insert_rowid(db);
