@@ -169,6 +169,20 @@ static size_t redact_skip_scheme(const char *s, size_t n, size_t vs)
 	return k < n && (redact_value_char((unsigned char)s[k]) || s[k] == '[') ? k : vs;
 }
 
+/* 1 when the word at s[vs] names an HTTP authentication scheme: after any
+ * key ("token=Bearer abc"), the credential is what follows it. */
+static int redact_scheme_word(const char *s, size_t n, size_t vs)
+{
+	static const char *const schemes[] = {"bearer ", "basic ", "token ", "digest "};
+
+	for (size_t k = 0; k < sizeof(schemes) / sizeof(schemes[0]); k++) {
+		size_t l = strlen(schemes[k]);
+		if (n - vs >= l && strncasecmp(s + vs, schemes[k], l) == 0)
+			return 1;
+	}
+	return 0;
+}
+
 /* 1 when s[vs, ve) is already the mark: redacting twice changes nothing. */
 static int redact_is_mark(const char *s, size_t vs, size_t ve)
 {
@@ -194,14 +208,14 @@ static int redact_key_value(const char *s, size_t n, size_t j, int scheme, struc
 		vs = ve = k + 1;
 		while (ve < n && s[ve] != q && s[ve] != '\n')
 			ve += s[ve] == '\\' && ve + 1 < n && s[ve + 1] == q ? 2 : 1;
-		if (scheme)
+		if (scheme || redact_scheme_word(s, ve, vs))
 			vs = redact_skip_scheme(s, ve, vs);
 		if (ve == vs || redact_is_mark(s, vs, ve))
 			return 0;
 		*sp = (struct redact_span){vs, ve, REDACT_MARK};
 		return 1;
 	}
-	vs = scheme ? redact_skip_scheme(s, n, k) : k;
+	vs = scheme || redact_scheme_word(s, n, k) ? redact_skip_scheme(s, n, k) : k;
 	for (ve = vs; ve < n && redact_value_char((unsigned char)s[ve]); ve++)
 		;
 	if (ve == vs)
