@@ -166,7 +166,10 @@ static size_t redact_skip_scheme(const char *s, size_t n, size_t vs)
 		return vs;
 	k = redact_skip_blanks(s, n, k);
 	/* A credential follows (or the mark of one redacted before). */
-	return k < n && (redact_value_char((unsigned char)s[k]) || s[k] == '[') ? k : vs;
+	return k < n && (redact_value_char((unsigned char)s[k]) || s[k] == '[' ||
+			 (s[k] == '"' && k + 1 < n && s[k + 1] == '['))
+		       ? k
+		       : vs;
 }
 
 /* 1 when the word at s[vs] names an HTTP authentication scheme: after any
@@ -303,44 +306,91 @@ static int redact_secrets_at(const char *s, size_t n, size_t i, size_t count, st
 	return 1;
 }
 
-static int redact_match(const char *s, size_t n, size_t i, size_t secrets, struct redact_span *sp)
+/* Every rule at s[i] adds its span: a configured value, a key's value, a
+ * token's shape. prev is the character before s[i] as the redacted text
+ * will read (see redact_alloc). */
+static size_t redact_matches_at(const char *s, size_t n, size_t i, size_t secrets, unsigned char prev,
+				struct redact_span sp[3])
 {
-	unsigned char prev = i > 0 ? (unsigned char)s[i - 1] : ' ';
+	size_t k = 0;
 
-	if (secrets > 0 && redact_secrets_at(s, n, i, secrets, sp))
-		return 1;
-	if (!redact_word_char(prev) && redact_keys_at(s, n, i, sp))
-		return 1;
-	return !redact_token_char(prev) && redact_shapes_at(s, n, i, sp);
+	if (secrets > 0 && redact_secrets_at(s, n, i, secrets, &sp[k]))
+		k++;
+	if (!redact_word_char(prev) && redact_keys_at(s, n, i, &sp[k]))
+		k++;
+	if (!redact_token_char(prev) && redact_shapes_at(s, n, i, &sp[k]))
+		k++;
+	return k;
 }
 
 /* ---- the scan ------------------------------------------------------------- */
 
+static int redact_span_cmp(const void *a, const void *b)
+{
+	const struct redact_span *x = a, *y = b;
+
+	return x->sp_start < y->sp_start ? -1 : x->sp_start > y->sp_start;
+}
+
+/* 1 when s[i] lies inside, or just after, a span found so far: the redacted
+ * text will have "]" before it, the end of the mark. */
+static int redact_after_mark(const struct redact_span *v, size_t n, size_t i)
+{
+	for (size_t k = 0; k < n; k++)
+		if (v[k].sp_start < i && i <= v[k].sp_end)
+			return 1;
+	return 0;
+}
+
+/*
+ * Every rule looks at every position, also inside what another rule has
+ * already claimed, and the union of their spans is replaced: a rule that
+ * takes too little ("password= secret: x" takes "secret:") cannot hide what
+ * another one finds ("x"). Each position is judged as the redacted text will
+ * read it, so a second pass finds nothing new in ordinary text (a quote
+ * swallowed by a span can leave a later quote unmatched, and a second pass
+ * then takes that rest too: more, never less).
+ */
 char *redact_alloc(const char *s)
 {
-	size_t n = s != NULL ? strlen(s) : 0, i = 0, copied = 0;
+	size_t n = s != NULL ? strlen(s) : 0, nv = 0, cap = 0, copied = 0;
 	size_t secrets = atomic_load_explicit(&redact_n, memory_order_acquire);
+	struct redact_span *v = NULL;
 	struct dbuf out;
-	int hit = 0;
 
-	while (i < n) {
-		struct redact_span sp;
+	for (size_t i = 0; i < n; i++) {
+		struct redact_span found[3];
+		unsigned char prev = redact_after_mark(v, nv, i) ? ']' : i > 0 ? (unsigned char)s[i - 1] : ' ';
+		size_t k = redact_matches_at(s, n, i, secrets, prev, found);
 
-		if (!redact_match(s, n, i, secrets, &sp)) {
-			i++;
+		if (k == 0)
 			continue;
+		if (nv + k > cap) {
+			cap = cap > 0 ? cap * 2 : 8;
+			v = xrealloc(v, cap * sizeof(*v));
 		}
-		if (!hit) {
-			dbuf_init(&out, SIZE_MAX / 2);
-			hit = 1;
-		}
-		(void)dbuf_add(&out, s + copied, sp.sp_start - copied);
-		(void)dbuf_addstr(&out, sp.sp_with);
-		copied = i = sp.sp_end;
+		memcpy(v + nv, found, k * sizeof(*v));
+		nv += k;
 	}
-	if (!hit)
+	if (nv == 0)
 		return NULL;
+	qsort(v, nv, sizeof(*v), redact_span_cmp);
+	dbuf_init(&out, SIZE_MAX / 2);
+	for (size_t k = 0; k < nv;) {
+		struct redact_span m = v[k++];
+		/* Overlapping or touching spans become one plain mark (the quoted
+		 * form belongs to a lone JSON value). */
+		for (; k < nv && v[k].sp_start <= m.sp_end; k++) {
+			if (v[k].sp_end > m.sp_end)
+				m.sp_end = v[k].sp_end;
+			m.sp_with = REDACT_MARK;
+		}
+		(void)dbuf_add(&out, s + copied, m.sp_start - copied);
+		(void)dbuf_addstr(&out, m.sp_with);
+		copied = m.sp_end;
+	}
 	(void)dbuf_add(&out, s + copied, n - copied);
+	free(v);
 	return dbuf_take(&out);
 }
 
@@ -348,11 +398,12 @@ int redact_needed(const char *s)
 {
 	size_t n = s != NULL ? strlen(s) : 0;
 	size_t secrets = atomic_load_explicit(&redact_n, memory_order_acquire);
-	struct redact_span sp;
 
-	for (size_t i = 0; i < n; i++)
-		if (redact_match(s, n, i, secrets, &sp))
+	for (size_t i = 0; i < n; i++) {
+		struct redact_span found[3];
+		if (redact_matches_at(s, n, i, secrets, i > 0 ? (unsigned char)s[i - 1] : ' ', found) > 0)
 			return 1;
+	}
 	return 0;
 }
 
