@@ -47,53 +47,12 @@
 
 #include <protobuf-c/protobuf-c.h>
 
+#include <beebeebrain/status.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-/* gRPC canonical codes used on the wire. */
-enum bbb_code {
-	BBB_OK = 0,
-	BBB_CANCELLED = 1,
-	BBB_UNKNOWN = 2,
-	BBB_INVALID_ARGUMENT = 3,
-	BBB_DEADLINE_EXCEEDED = 4,
-	BBB_NOT_FOUND = 5,
-	BBB_ALREADY_EXISTS = 6,
-	BBB_PERMISSION_DENIED = 7,
-	BBB_RESOURCE_EXHAUSTED = 8,
-	BBB_FAILED_PRECONDITION = 9,
-	BBB_ABORTED = 10,
-	BBB_OUT_OF_RANGE = 11,
-	BBB_UNIMPLEMENTED = 12,
-	BBB_INTERNAL = 13,
-	BBB_UNAVAILABLE = 14,
-	BBB_UNAUTHENTICATED = 16,
-};
-
-#define BBB_MAX_VIOLATIONS 16
-
-/* The largest request a server accepts: the packed RpcRequest envelope
- * (method, payload, api key, trace and request ids), 4 MiB. */
-#define BBB_REQUEST_MAX_BYTES ((size_t)4 << 20)
-
-struct bbb_violation {
-	char field[64];
-	char description[192];
-};
-
-/* An error as a value: fixed size, nothing to free. */
-typedef struct bbb_status {
-	int code; /* enum bbb_code */
-	char reason[48]; /* UPPER_SNAKE, e.g. "TASK_NOT_FOUND" */
-	char message[512];
-	char trace_id[72];
-	int n_violations;
-	struct bbb_violation violations[BBB_MAX_VIOLATIONS];
-} bbb_status;
-
-/* Name of a canonical code ("NOT_FOUND"); "UNKNOWN" for others. */
-const char *bbb_code_name(int code);
 /* True when the call failed because the server could not be reached. */
 int bbb_status_unreachable(const bbb_status *st);
 

@@ -84,35 +84,6 @@ struct client_settings {
 	char cs_trace_id[CLIENT_TRACE_ID_MAX];
 };
 
-static const char *const client_code_names[] = {
-	[BBB_OK] = "OK",
-	[BBB_CANCELLED] = "CANCELLED",
-	[BBB_UNKNOWN] = "UNKNOWN",
-	[BBB_INVALID_ARGUMENT] = "INVALID_ARGUMENT",
-	[BBB_DEADLINE_EXCEEDED] = "DEADLINE_EXCEEDED",
-	[BBB_NOT_FOUND] = "NOT_FOUND",
-	[BBB_ALREADY_EXISTS] = "ALREADY_EXISTS",
-	[BBB_PERMISSION_DENIED] = "PERMISSION_DENIED",
-	[BBB_RESOURCE_EXHAUSTED] = "RESOURCE_EXHAUSTED",
-	[BBB_FAILED_PRECONDITION] = "FAILED_PRECONDITION",
-	[BBB_ABORTED] = "ABORTED",
-	[BBB_OUT_OF_RANGE] = "OUT_OF_RANGE",
-	[BBB_UNIMPLEMENTED] = "UNIMPLEMENTED",
-	[BBB_INTERNAL] = "INTERNAL",
-	[BBB_UNAVAILABLE] = "UNAVAILABLE",
-	[15] = "DATA_LOSS", /* canonical, though no reason of ours uses it */
-	[BBB_UNAUTHENTICATED] = "UNAUTHENTICATED",
-};
-
-const char *bbb_code_name(int code)
-{
-	size_t n = sizeof(client_code_names) / sizeof(client_code_names[0]);
-
-	if (code < 0 || (size_t)code >= n)
-		return "UNKNOWN";
-	return client_code_names[code];
-}
-
 int bbb_status_unreachable(const bbb_status *st)
 {
 	return st != NULL && st->code == BBB_UNAVAILABLE && strcmp(st->reason, "SERVER_UNREACHABLE") == 0;

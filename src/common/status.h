@@ -6,7 +6,7 @@
 #ifndef BBB_STATUS_H
 #define BBB_STATUS_H
 
-#include <beebeebrain/client.h>
+#include <beebeebrain/status.h>
 
 void status_clear(bbb_status *st);
 /* Canonical code of a SPEC section 9 reason; BBB_INTERNAL for unknown ones. */

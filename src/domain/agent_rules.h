@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <beebeebrain/client.h>
+#include <beebeebrain/status.h>
 
 #define AGENT_DEFAULT_MAX_CONCURRENCY 4
 #define AGENT_MAX_CONCURRENCY 64

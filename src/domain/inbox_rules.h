@@ -10,7 +10,7 @@
 #ifndef BBB_INBOX_RULES_H
 #define BBB_INBOX_RULES_H
 
-#include <beebeebrain/client.h>
+#include <beebeebrain/status.h>
 
 #include "beebeebrain/v1/common.pb-c.h"
 #include "domain/task_state.h"

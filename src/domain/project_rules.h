@@ -10,7 +10,7 @@
 #ifndef BBB_PROJECT_RULES_H
 #define BBB_PROJECT_RULES_H
 
-#include <beebeebrain/client.h>
+#include <beebeebrain/status.h>
 
 /* 1 when a and b are the same directory or one lies beneath the other. */
 int project_roots_overlap(const char *a, const char *b);

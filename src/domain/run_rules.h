@@ -8,7 +8,7 @@
 
 #include <stdint.h>
 
-#include <beebeebrain/client.h>
+#include <beebeebrain/status.h>
 
 #include "domain/task_state.h"
 

@@ -13,7 +13,7 @@
 #ifndef BBB_TASK_STATE_H
 #define BBB_TASK_STATE_H
 
-#include <beebeebrain/client.h>
+#include <beebeebrain/status.h>
 
 #include "beebeebrain/v1/common.pb-c.h"
 

@@ -8,7 +8,7 @@
 
 #include <stddef.h>
 
-#include <beebeebrain/client.h>
+#include <beebeebrain/status.h>
 
 /* Checks `mask` (n names) against `allowed` (n_allowed names, at most 32):
  * at least one name, each one allowed, none twice. Sets bit i of *bits for

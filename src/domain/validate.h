@@ -10,7 +10,7 @@
 
 #include <protobuf-c/protobuf-c.h>
 
-#include <beebeebrain/client.h>
+#include <beebeebrain/status.h>
 
 /* Number of UTF-8 code points in s, or -1 when s is not valid UTF-8. */
 long validate_utf8_len(const char *s);

@@ -15,7 +15,7 @@
 #include <stdint.h>
 
 #include "beebeebrain/v1/common.pb-c.h"
-#include <beebeebrain/client.h>
+#include <beebeebrain/status.h>
 
 struct alert_spec {
 	const char *as_code; /* e.g. "LLM_PROVIDER_UNAVAILABLE" */

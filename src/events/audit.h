@@ -20,7 +20,7 @@
 #include <sqlite3.h>
 #include <stdint.h>
 
-#include <beebeebrain/client.h>
+#include <beebeebrain/status.h>
 
 struct store;
 

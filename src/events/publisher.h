@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <beebeebrain/client.h>
+#include <beebeebrain/status.h>
 
 #include "store/store.h"
 

@@ -10,7 +10,7 @@
 
 #include <stdint.h>
 
-#include <beebeebrain/client.h>
+#include <beebeebrain/status.h>
 
 #include "store/store.h"
 

@@ -23,7 +23,7 @@
 
 #include <protobuf-c/protobuf-c.h>
 
-#include <beebeebrain/client.h>
+#include <beebeebrain/status.h>
 
 #include "common/arena.h"
 

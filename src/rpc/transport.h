@@ -40,7 +40,7 @@
 
 #include <stddef.h>
 
-#include <beebeebrain/client.h>
+#include <beebeebrain/status.h>
 
 #include "rpc/dispatch.h"
 

@@ -34,7 +34,7 @@
 #include "common/xalloc.h"
 #include "events/alerts.h"
 #include "runtime/runtime_internal.h"
-#include "services/task_ops.h"
+#include "ops/task_ops.h"
 #include "store/inbox_store.h"
 #include "store/log_store.h"
 #include "store/project_store.h"

@@ -61,7 +61,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <beebeebrain/client.h>
+#include <beebeebrain/status.h>
 
 enum http_outcome {
 	HTTP_OUTCOME_OK = 0, /* a complete response arrived; see status */

@@ -24,7 +24,7 @@
 
 #include <stdint.h>
 
-#include <beebeebrain/client.h>
+#include <beebeebrain/status.h>
 
 struct pricing;
 

@@ -42,7 +42,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <beebeebrain/client.h>
+#include <beebeebrain/status.h>
 
 /* ---- conversation */
 

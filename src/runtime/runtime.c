@@ -16,7 +16,7 @@
 #include "common/status.h"
 #include "common/xalloc.h"
 #include "runtime/runtime_internal.h"
-#include "services/task_ops.h"
+#include "ops/task_ops.h"
 #include "store/run_store.h"
 #include "store/task_store.h"
 #include "workspace/gateway.h"

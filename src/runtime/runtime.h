@@ -27,7 +27,7 @@
 
 #include <stdint.h>
 
-#include <beebeebrain/client.h>
+#include <beebeebrain/status.h>
 
 #include "domain/breaker.h"
 #include "domain/retry_policy.h"

@@ -10,7 +10,7 @@
 #include "domain/update_mask.h"
 #include "domain/validate.h"
 #include "services/services.h"
-#include "services/task_ops.h"
+#include "ops/task_ops.h"
 #include "store/agent_store.h"
 
 #define A(x) BEEBEEBRAIN__V1__AGENT_STATUS__AGENT_STATUS_##x

@@ -15,7 +15,7 @@
 #include "domain/run_rules.h"
 #include "domain/validate.h"
 #include "services/services.h"
-#include "services/task_ops.h"
+#include "ops/task_ops.h"
 #include "store/agent_store.h"
 #include "store/inbox_store.h"
 #include "store/run_store.h"

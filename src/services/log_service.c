@@ -12,7 +12,7 @@
 #include "common/status.h"
 #include "domain/validate.h"
 #include "services/services.h"
-#include "services/task_ops.h"
+#include "ops/task_ops.h"
 #include "store/log_store.h"
 #include "store/run_store.h"
 

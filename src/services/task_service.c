@@ -21,7 +21,7 @@
 #include "domain/update_mask.h"
 #include "domain/validate.h"
 #include "services/services.h"
-#include "services/task_ops.h"
+#include "ops/task_ops.h"
 #include "store/dep_store.h"
 #include "store/event_store.h"
 #include "store/run_store.h"

@@ -20,7 +20,7 @@
 #include "domain/tool_rules.h"
 #include "domain/validate.h"
 #include "services/services.h"
-#include "services/task_ops.h"
+#include "ops/task_ops.h"
 #include "store/inbox_store.h"
 #include "store/run_store.h"
 #include "store/task_store.h"

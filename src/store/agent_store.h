@@ -6,7 +6,7 @@
 
 #include "beebeebrain/v1/common.pb-c.h"
 #include "common/arena.h"
-#include <beebeebrain/client.h>
+#include <beebeebrain/status.h>
 
 /* Inserts ag (every field but id, times and version); sets those.
  * RESOURCE_CONFLICT when the project has an agent of that name. */

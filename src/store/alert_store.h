@@ -6,7 +6,7 @@
 
 #include "beebeebrain/v1/common.pb-c.h"
 #include "common/arena.h"
-#include <beebeebrain/client.h>
+#include <beebeebrain/status.h>
 
 /* The open alert with this dedup key: 1 and *out set, 0 when none, -1 on error. */
 int store_alert_find_open(sqlite3 *db, const char *dedup_key, struct arena *a, Beebeebrain__V1__Alert **out,

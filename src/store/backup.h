@@ -21,7 +21,7 @@
 
 #include <sqlite3.h>
 
-#include <beebeebrain/client.h>
+#include <beebeebrain/status.h>
 
 /* Copies the "main" database of src into out_path. src is only read; give it
  * a connection of its own, not in a write transaction (its mutex is held

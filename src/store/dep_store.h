@@ -6,7 +6,7 @@
 
 #include "common/arena.h"
 #include "domain/task_graph.h"
-#include <beebeebrain/client.h>
+#include <beebeebrain/status.h>
 
 /* Inserts task_id -> depends_on with the type's short text; RESOURCE_CONFLICT
  * when the pair exists (checked before by the domain rule). */

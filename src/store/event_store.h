@@ -11,7 +11,7 @@
 
 #include "beebeebrain/v1/events.pb-c.h"
 #include "common/arena.h"
-#include <beebeebrain/client.h>
+#include <beebeebrain/status.h>
 
 /* Appends ev; sets ev->id and ev->created_at_ms. Every string of the stored
  * payload is redacted (common/redact.h); ev itself is not changed. */

@@ -5,7 +5,7 @@
 #ifndef BBB_FAULT_LOCK_H
 #define BBB_FAULT_LOCK_H
 
-#include <beebeebrain/client.h>
+#include <beebeebrain/status.h>
 
 /* Takes the write lock on `path` (waiting up to 5 s for it) and returns once
  * it is held; a background thread releases it after duration_ms. */

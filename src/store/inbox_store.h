@@ -6,7 +6,7 @@
 
 #include "beebeebrain/v1/common.pb-c.h"
 #include "common/arena.h"
-#include <beebeebrain/client.h>
+#include <beebeebrain/status.h>
 
 /* Inserts it (project, source, type, title, content) as open; sets id,
  * created_at, status and version 1. RESOURCE_CONFLICT when a system-raised

@@ -33,7 +33,7 @@
 #ifndef BBB_LOCKFILE_H
 #define BBB_LOCKFILE_H
 
-#include <beebeebrain/client.h>
+#include <beebeebrain/status.h>
 
 struct lockfile {
 	int lf_fd; /* the database file, flock()ed; -1 when not held */

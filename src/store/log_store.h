@@ -12,7 +12,7 @@
 
 #include "beebeebrain/v1/log.pb-c.h"
 #include "common/arena.h"
-#include <beebeebrain/client.h>
+#include <beebeebrain/status.h>
 
 /* Inserts l (project, task, run, level, source, message, trace_id,
  * event_id); sets id and created_at. */

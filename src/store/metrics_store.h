@@ -9,7 +9,7 @@
 
 #include "beebeebrain/v1/metrics.pb-c.h"
 #include "common/arena.h"
-#include <beebeebrain/client.h>
+#include <beebeebrain/status.h>
 
 /* Fills out (allocated by the caller, by_status from the arena) for the runs
  * of project (0 = all) whose start, or creation when not started, lies in

@@ -21,7 +21,7 @@
 
 #include <sqlite3.h>
 
-#include <beebeebrain/client.h>
+#include <beebeebrain/status.h>
 
 struct migration {
 	int version;

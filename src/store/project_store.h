@@ -6,7 +6,7 @@
 
 #include "beebeebrain/v1/common.pb-c.h"
 #include "common/arena.h"
-#include <beebeebrain/client.h>
+#include <beebeebrain/status.h>
 
 /* Inserts p (name, root_path); sets id, times and version 1.
  * RESOURCE_CONFLICT when the root_path is taken. */

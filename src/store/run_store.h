@@ -10,7 +10,7 @@
 
 #include "beebeebrain/v1/common.pb-c.h"
 #include "common/arena.h"
-#include <beebeebrain/client.h>
+#include <beebeebrain/status.h>
 
 /* Inserts r (task, agent, status, attempt, key, prompt, system_prompt,
  * max_turns, timeout_seconds, provider, model); sets id, created_at and

@@ -6,7 +6,7 @@
 #include <sqlite3.h>
 #include <stdint.h>
 
-#include <beebeebrain/client.h>
+#include <beebeebrain/status.h>
 
 /* The value of key, or dflt when it is not set (or cannot be read). */
 int64_t store_state_get(sqlite3 *db, const char *key, int64_t dflt);

@@ -33,7 +33,7 @@
 #include <protobuf-c/protobuf-c.h>
 #include <sqlite3.h>
 
-#include <beebeebrain/client.h>
+#include <beebeebrain/status.h>
 
 struct store;
 

@@ -7,7 +7,7 @@
 #include "beebeebrain/v1/common.pb-c.h"
 #include "common/arena.h"
 #include "domain/task_state.h"
-#include <beebeebrain/client.h>
+#include <beebeebrain/status.h>
 
 struct task_filter {
 	int64_t tf_project_id; /* 0 = any */

@@ -10,7 +10,7 @@
 #include <stdint.h>
 
 #include "common/arena.h"
-#include <beebeebrain/client.h>
+#include <beebeebrain/status.h>
 
 struct tool_call {
 	char *tc_tool; /* "finish_task" ... */

@@ -10,7 +10,7 @@
 #include <stdint.h>
 
 #include "beebeebrain/v1/common.pb-c.h"
-#include <beebeebrain/client.h>
+#include <beebeebrain/status.h>
 
 /* Inserts one run_attempts row (run_id, n, times, status, error, tokens and
  * the price used). */

@@ -54,7 +54,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <beebeebrain/client.h>
+#include <beebeebrain/status.h>
 
 struct gateway_limits {
 	size_t gl_read_max; /* bytes of one read */

@@ -18,7 +18,7 @@
 #include "common/arena.h"
 #include "domain/run_rules.h"
 #include "domain/task_state.h"
-#include <beebeebrain/client.h>
+#include <beebeebrain/status.h>
 
 struct taskop_ctx {
 	sqlite3 *o_db;

@@ -3,7 +3,7 @@
  * its event, appended through taskop_event on the same connection, inside the
  * caller's transaction.
  */
-#include "services/task_ops.h"
+#include "ops/task_ops.h"
 
 #include <inttypes.h>
 #include <stdio.h>
