@@ -4,14 +4,17 @@ version is checked inside the write transaction, so exactly one client wins
 each race, every loser gets ABORTED TASK_VERSION_CONFLICT, and the event log
 holds one task.intervention.audit per attempt, winners and losers alike."""
 
+import socket
 import sqlite3
 import subprocess
 import threading
 
+import pytest
+
 from beebeebrain.v1 import common_pb2 as pb, events_pb2, project_pb2, task_pb2
 from beebeebrain_client import Client, RpcError
 
-from conftest import BIN, child_env
+from conftest import BIN, Server, child_env
 
 CLIENTS = 8
 ABORTED = 10
@@ -180,10 +183,26 @@ def test_racing_broadcasts_over_the_same_tasks_apply_each_task_once(server, clie
     assert sum(a.applied for a in log) == 10
 
 
-def test_racing_run_requests_queue_one_run_per_task(server, client, workspace):
+@pytest.fixture
+def silent_upstream():
+    """An "LLM" that accepts connections and never answers: a run calling it
+    stays active for the whole test, whatever the machine's speed."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(64)
+    yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    sock.close()
+
+
+def test_racing_run_requests_queue_one_run_per_task(db_path, rpc_url, workspace, silent_upstream):
     """8 clients ask for a run of one task at once: with 8 different keys one
     run is queued and 7 are TASK_RUN_ALREADY_ACTIVE; with one shared key all 8
-    get that same run."""
+    get that same run. The runs call an upstream that never answers, so the
+    first run is still active when the last request arrives (an echo run can
+    finish in between, and then a second run is rightly allowed)."""
+    env = {"ANTHROPIC_API_KEY": "sk-ant-test-key", "ANTHROPIC_BASE_URL": silent_upstream}
+    server = Server(db_path, rpc_url, env=env).start()
+    client = Client(server.url, timeout_ms=10000)
     make_default_project(client, workspace)
     clients = [Client(server.url, timeout_ms=30000) for _ in range(CLIENTS)]
 
@@ -192,7 +211,8 @@ def test_racing_run_requests_queue_one_run_per_task(server, client, workspace):
         out = [None] * CLIENTS
 
         def one(i):
-            req = task_pb2.RunTaskRequest(task_id=task_id, prompt="go", provider="echo", idempotency_key=keys[i])
+            req = task_pb2.RunTaskRequest(task_id=task_id, prompt="go", provider="anthropic",
+                                         idempotency_key=keys[i])
             barrier.wait()
             try:
                 out[i] = clients[i].call("TaskService", "RunTask", req, task_pb2.RunTaskResponse).run
@@ -225,3 +245,5 @@ def test_racing_run_requests_queue_one_run_per_task(server, client, workspace):
     finally:
         for c in clients:
             c.close()
+        client.close()
+        assert server.stop() == 0, server.log()
