@@ -79,8 +79,17 @@ static void breaker_count(struct breaker *b, int64_t now_ms, int failed, int *ca
 	}
 }
 
+static void breaker_release_clear(struct breaker *b)
+{
+	b->b_rl_n = 0;
+	b->b_rl_next = 0;
+}
+
 static void breaker_open(struct breaker *b, int64_t now_ms)
 {
+	/* What a release had not handed out yet is held again, until a probe
+	 * closes the breaker and a new release is counted. */
+	breaker_release_clear(b);
 	b->b_state = BREAKER_OPEN;
 	b->b_probe_out = 0;
 	b->b_open_until_ms = now_ms + b->b_cooldown_ms;
@@ -178,20 +187,81 @@ int64_t breaker_retry_at_ms(const struct breaker *b, int64_t now_ms)
 	return b->b_probe_out ? now_ms + 1000 : now_ms;
 }
 
-void breaker_release_offsets(size_t n, int64_t spread_ms, uint64_t seed, int64_t *out)
+int64_t breaker_release_offset(size_t i, size_t n, int64_t spread_ms, uint64_t seed)
 {
-	uint64_t rng = seed;
+	/* The (i + 1)-th word of the splitmix64 stream of seed, drawn directly. */
+	uint64_t rng = seed + (uint64_t)i * 0x9e3779b97f4a7c15ULL;
 
 	if (spread_ms < 0)
 		spread_ms = 0;
-	for (size_t i = 0; i < n; i++) {
-		/* Slot i is [i * spread / n, (i + 1) * spread / n). */
-		int64_t lo = spread_ms * (int64_t)i / (int64_t)n;
-		int64_t hi = spread_ms * (int64_t)(i + 1) / (int64_t)n;
-		int64_t width = hi - lo;
+	/* Slot i is [i * spread / n, (i + 1) * spread / n). */
+	int64_t lo = spread_ms * (int64_t)i / (int64_t)n;
+	int64_t hi = spread_ms * (int64_t)(i + 1) / (int64_t)n;
+	int64_t width = hi - lo;
 
-		out[i] = lo + (width > 0 ? (int64_t)(retry_splitmix64(&rng) % (uint64_t)width) : 0);
+	return lo + (width > 0 ? (int64_t)(retry_splitmix64(&rng) % (uint64_t)width) : 0);
+}
+
+void breaker_release_offsets(size_t n, int64_t spread_ms, uint64_t seed, int64_t *out)
+{
+	for (size_t i = 0; i < n; i++)
+		out[i] = breaker_release_offset(i, n, spread_ms, seed);
+}
+
+void breaker_release_begin(struct breaker *b, size_t n, int64_t spread_ms, uint64_t seed, int64_t now_ms)
+{
+	breaker_release_clear(b);
+	if (b->b_state != BREAKER_CLOSED || n == 0 || spread_ms <= 0)
+		return;
+	b->b_rl_start_ms = now_ms;
+	b->b_rl_spread_ms = spread_ms;
+	b->b_rl_seed = seed;
+	b->b_rl_n = n;
+}
+
+int breaker_releasing(const struct breaker *b)
+{
+	return b->b_state == BREAKER_CLOSED && b->b_rl_next < b->b_rl_n;
+}
+
+/* When slot i of the release starts. */
+static int64_t breaker_slot_at(const struct breaker *b, size_t i)
+{
+	return b->b_rl_start_ms + breaker_release_offset(i, b->b_rl_n, b->b_rl_spread_ms, b->b_rl_seed);
+}
+
+enum breaker_admit breaker_allow_held(struct breaker *b, int64_t now_ms)
+{
+	if (!breaker_releasing(b))
+		return breaker_allow(b, now_ms);
+	if (now_ms < breaker_slot_at(b, b->b_rl_next))
+		return BREAKER_DENIED;
+	b->b_rl_next++;
+	return BREAKER_ADMITTED;
+}
+
+size_t breaker_capacity(const struct breaker *b, int64_t now_ms)
+{
+	switch (breaker_state_at(b, now_ms)) {
+	case BREAKER_CLOSED:
+		return SIZE_MAX;
+	case BREAKER_OPEN:
+		return 0;
+	case BREAKER_HALF_OPEN:
+		break;
 	}
+	return b->b_probe_out ? 0 : 1;
+}
+
+size_t breaker_held_capacity(const struct breaker *b, int64_t now_ms)
+{
+	size_t due = b->b_rl_next;
+
+	if (!breaker_releasing(b))
+		return breaker_capacity(b, now_ms);
+	while (due < b->b_rl_n && breaker_slot_at(b, due) <= now_ms)
+		due++;
+	return due - b->b_rl_next;
 }
 
 const char *breaker_state_name(enum breaker_state s)

@@ -26,8 +26,26 @@
  *
  * breaker_record returns the transition, so the caller raises the
  * LLM_PROVIDER_UNAVAILABLE alert and incident on OPENED, may re-raise on
- * REOPENED (same dedup key), and resolves both on CLOSED, then releases the
- * held runs spread out with breaker_release_offsets.
+ * REOPENED (same dedup key), and resolves both on CLOSED, then starts the
+ * gradual release of the work the breaker held (breaker_release_begin).
+ *
+ * Held work and the release. Two kinds of caller ask for admission:
+ *   - work that was held while the breaker was not closed (due runs that had
+ *     to wait, next turns of conversations that were parked) asks with
+ *     breaker_allow_held;
+ *   - everything else (the next turn of a conversation that was never held)
+ *     asks with breaker_allow.
+ * After the probe closed the breaker, the caller counts the held work and
+ * calls breaker_release_begin: the release window is cut into that many
+ * slots (breaker_release_offset) and breaker_allow_held admits one held call
+ * per slot whose time has come, so the held runs do not all hit a provider
+ * that has just come back. Once every slot was handed out, held work is
+ * admitted freely again. Work that was never held is not slowed down.
+ * If the breaker opens again during the release (its calls failed again),
+ * the release is abandoned: what is still held waits for the next probe, a
+ * failed probe re-opens it with a longer cool-down as usual and releases
+ * nothing, and only the probe that closes it again starts a new release,
+ * counted afresh.
  */
 #ifndef BBB_BREAKER_H
 #define BBB_BREAKER_H
@@ -86,6 +104,12 @@ struct breaker {
 	int64_t b_open_until_ms; /* while open: when the probe may go */
 	int b_opens; /* times opened or re-opened since created (for logs) */
 	struct breaker_bucket b_buckets[BREAKER_BUCKETS];
+	/* The release after closing: slot i of rl_n starts at rl_start_ms +
+	 * breaker_release_offset(i, ...); rl_next slots were handed out. */
+	int64_t b_rl_start_ms;
+	int64_t b_rl_spread_ms;
+	uint64_t b_rl_seed;
+	size_t b_rl_n, b_rl_next;
 };
 
 /* Starts closed. cfg NULL: BREAKER_CONFIG_DEFAULT. Values <= 0 in cfg are
@@ -117,6 +141,34 @@ int64_t breaker_retry_at_ms(const struct breaker *b, int64_t now_ms);
  * spread_ms >= n, and cover the whole spread. n == 0 writes nothing; spread_ms * n
  * must fit in 63 bits (a spread of an hour for a million runs does). */
 void breaker_release_offsets(size_t n, int64_t spread_ms, uint64_t seed, int64_t *out);
+/* out[i] of breaker_release_offsets, alone (i < n). */
+int64_t breaker_release_offset(size_t i, size_t n, int64_t spread_ms, uint64_t seed);
+
+/* The breaker just closed (BREAKER_TR_CLOSED) with n pieces of work held:
+ * breaker_allow_held admits them one per slot over [now_ms, now_ms +
+ * spread_ms). n == 0 or spread_ms <= 0: no release, held work goes at once.
+ * Does nothing unless the breaker is closed. */
+void breaker_release_begin(struct breaker *b, size_t n, int64_t spread_ms, uint64_t seed, int64_t now_ms);
+
+/* breaker_allow for work that was held: while a release is in progress,
+ * BREAKER_ADMITTED only when the next slot's time has come (the slot is taken),
+ * else BREAKER_DENIED; otherwise what breaker_allow answers (the probe while
+ * half-open). */
+enum breaker_admit breaker_allow_held(struct breaker *b, int64_t now_ms);
+
+/* How many calls breaker_allow would admit at now_ms, without changing
+ * anything: SIZE_MAX while closed, 1 while half-open (or open past its
+ * cool-down) with the probe free, else 0. */
+size_t breaker_capacity(const struct breaker *b, int64_t now_ms);
+
+/* How many held calls breaker_allow_held would admit at now_ms, without
+ * changing anything: SIZE_MAX while closed without a release, the slots due
+ * and not yet taken during a release, 1 while half-open with the probe free,
+ * else 0. */
+size_t breaker_held_capacity(const struct breaker *b, int64_t now_ms);
+
+/* 1 while a release is in progress (slots left to hand out). */
+int breaker_releasing(const struct breaker *b);
 
 const char *breaker_state_name(enum breaker_state s);
 

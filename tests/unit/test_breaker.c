@@ -1,5 +1,5 @@
-/* domain/breaker: open on consecutive failures or a failure rate, half-open probe, cool-down doubling, release spread.
- */
+/* domain/breaker: open on consecutive failures or a failure rate, half-open probe, cool-down doubling, the gradual
+ * release of held work (also when the breaker re-opens during it and a probe fails). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -281,6 +281,176 @@ static void release_offsets_edge_cases(void **state)
 		assert_true(many[i] >= many[i - 1]);
 }
 
+/* Opens b at t (5 failures) and closes it with a probe after the cool-down; returns the closing time. */
+static int64_t open_and_close(struct breaker *b, int64_t t)
+{
+	for (int i = 0; i < 5; i++)
+		call(b, t, BREAKER_FAILURE);
+	t = breaker_retry_at_ms(b, t);
+	assert_int_equal(breaker_allow(b, t), BREAKER_PROBE);
+	assert_int_equal(breaker_record(b, t, BREAKER_PROBE, BREAKER_SUCCESS), BREAKER_TR_CLOSED);
+	return t;
+}
+
+/* Admits held work at every ms of [from, to) while the release lasts; out gets the admission times. */
+static size_t drain_held(struct breaker *b, int64_t from, int64_t to, int64_t *out, size_t max)
+{
+	size_t n = 0;
+
+	for (int64_t t = from; t < to; t++)
+		while (n < max && breaker_releasing(b) && breaker_held_capacity(b, t) > 0) {
+			assert_int_equal(breaker_allow_held(b, t), BREAKER_ADMITTED);
+			out[n++] = t;
+		}
+	return n;
+}
+
+static void held_work_is_released_one_slot_at_a_time(void **state)
+{
+	struct breaker b;
+	int64_t at[16];
+	int64_t t;
+
+	(void)state;
+	breaker_init(&b, NULL);
+	t = open_and_close(&b, 1000);
+	breaker_release_begin(&b, 10, 10000, 42, t);
+	assert_true(breaker_releasing(&b));
+	assert_int_equal(drain_held(&b, t, t + 10000, at, 16), 10);
+	for (int i = 0; i < 10; i++) {
+		/* Slot i of 1 s each, never two at once. */
+		assert_true(at[i] >= t + i * 1000 && at[i] < t + (i + 1) * 1000);
+		assert_int_equal(at[i] - t, breaker_release_offset((size_t)i, 10, 10000, 42));
+	}
+	/* Every slot handed out: held work goes freely again. */
+	assert_false(breaker_releasing(&b));
+	assert_true(breaker_held_capacity(&b, t + 10000) == SIZE_MAX);
+	assert_int_equal(breaker_allow_held(&b, t + 10000), BREAKER_ADMITTED);
+}
+
+static void held_work_waits_for_its_slot(void **state)
+{
+	struct breaker b;
+	int64_t t;
+
+	(void)state;
+	breaker_init(&b, NULL);
+	t = open_and_close(&b, 0);
+	breaker_release_begin(&b, 4, 4000, 7, t);
+	int64_t first = t + breaker_release_offset(0, 4, 4000, 7);
+	int64_t second = t + breaker_release_offset(1, 4, 4000, 7);
+	if (first > t) {
+		assert_int_equal(breaker_held_capacity(&b, first - 1), 0);
+		assert_int_equal(breaker_allow_held(&b, first - 1), BREAKER_DENIED);
+	}
+	/* Late callers take the slots that are due, one call each, in order. */
+	assert_int_equal(breaker_held_capacity(&b, second), 2);
+	assert_int_equal(breaker_allow_held(&b, second), BREAKER_ADMITTED);
+	assert_int_equal(breaker_allow_held(&b, second), BREAKER_ADMITTED);
+	assert_int_equal(breaker_held_capacity(&b, second), 0);
+	assert_int_equal(breaker_allow_held(&b, second), BREAKER_DENIED);
+}
+
+static void work_that_was_never_held_is_not_slowed_by_a_release(void **state)
+{
+	struct breaker b;
+	int64_t t;
+
+	(void)state;
+	breaker_init(&b, NULL);
+	t = open_and_close(&b, 0);
+	breaker_release_begin(&b, 100, 60000, 1, t);
+	assert_true(breaker_capacity(&b, t) == SIZE_MAX);
+	for (int i = 0; i < 50; i++)
+		assert_int_equal(breaker_allow(&b, t), BREAKER_ADMITTED);
+	assert_true(breaker_releasing(&b));
+}
+
+static void a_breaker_reopened_during_its_release_releases_nothing_until_a_probe_closes_it(void **state)
+{
+	struct breaker b;
+	int64_t at[16];
+	int64_t t;
+
+	(void)state;
+	breaker_init(&b, NULL);
+	t = open_and_close(&b, 0);
+	breaker_release_begin(&b, 10, 10000, 3, t);
+	assert_int_equal(drain_held(&b, t, t + 3000, at, 16), 3);
+
+	/* The released calls fail again: the breaker re-opens and the release is abandoned. */
+	t += 3000;
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(call(&b, t, BREAKER_FAILURE), BREAKER_TR_NONE);
+	assert_int_equal(call(&b, t, BREAKER_FAILURE), BREAKER_TR_OPENED);
+	assert_false(breaker_releasing(&b));
+	/* While open, the old slots that fall due admit nothing. */
+	assert_int_equal(breaker_held_capacity(&b, t + 9999), 0);
+	assert_int_equal(breaker_allow_held(&b, t + 9999), BREAKER_DENIED);
+
+	/* The probe (held work may take it) fails: re-opened for twice the cool-down, still nothing released. */
+	t += 30000;
+	assert_int_equal(breaker_held_capacity(&b, t), 1);
+	assert_int_equal(breaker_allow_held(&b, t), BREAKER_PROBE);
+	assert_int_equal(breaker_held_capacity(&b, t), 0);
+	assert_int_equal(breaker_allow_held(&b, t), BREAKER_DENIED);
+	assert_int_equal(breaker_record(&b, t + 10, BREAKER_PROBE, BREAKER_FAILURE), BREAKER_TR_REOPENED);
+	assert_false(breaker_releasing(&b));
+	for (int64_t x = t + 10; x < t + 10 + 60000; x += 500) {
+		assert_int_equal(breaker_held_capacity(&b, x), 0);
+		assert_int_equal(breaker_allow_held(&b, x), BREAKER_DENIED);
+	}
+
+	/* The next probe succeeds: a new release, counted afresh from its closing time. */
+	t += 10 + 60000;
+	assert_int_equal(breaker_allow_held(&b, t), BREAKER_PROBE);
+	assert_int_equal(breaker_record(&b, t, BREAKER_PROBE, BREAKER_SUCCESS), BREAKER_TR_CLOSED);
+	breaker_release_begin(&b, 4, 2000, 9, t);
+	assert_int_equal(drain_held(&b, t, t + 2000, at, 16), 4);
+	for (int i = 0; i < 4; i++)
+		assert_true(at[i] >= t + i * 500 && at[i] < t + (i + 1) * 500);
+}
+
+static void a_release_needs_a_closed_breaker_work_and_time(void **state)
+{
+	struct breaker b;
+	int64_t t;
+
+	(void)state;
+	breaker_init(&b, NULL);
+	for (int i = 0; i < 5; i++)
+		call(&b, 0, BREAKER_FAILURE);
+	breaker_release_begin(&b, 10, 10000, 1, 0); /* open: nothing to release into */
+	assert_false(breaker_releasing(&b));
+	assert_int_equal(breaker_held_capacity(&b, 1), 0);
+
+	t = breaker_retry_at_ms(&b, 0);
+	assert_int_equal(breaker_allow(&b, t), BREAKER_PROBE);
+	assert_int_equal(breaker_record(&b, t, BREAKER_PROBE, BREAKER_SUCCESS), BREAKER_TR_CLOSED);
+	breaker_release_begin(&b, 0, 10000, 1, t); /* nothing held */
+	assert_false(breaker_releasing(&b));
+	breaker_release_begin(&b, 10, 0, 1, t); /* no spread: all at once */
+	assert_false(breaker_releasing(&b));
+	assert_int_equal(breaker_allow_held(&b, t), BREAKER_ADMITTED);
+}
+
+static void capacity_follows_the_state(void **state)
+{
+	struct breaker b;
+
+	(void)state;
+	breaker_init(&b, NULL);
+	assert_true(breaker_capacity(&b, 0) == SIZE_MAX);
+	assert_true(breaker_held_capacity(&b, 0) == SIZE_MAX);
+	for (int i = 0; i < 5; i++)
+		call(&b, 0, BREAKER_FAILURE);
+	assert_int_equal(breaker_capacity(&b, 29999), 0);
+	assert_int_equal(breaker_capacity(&b, 30000), 1); /* the probe, not yet taken */
+	assert_int_equal(breaker_allow(&b, 30000), BREAKER_PROBE);
+	assert_int_equal(breaker_capacity(&b, 30000), 0);
+	assert_int_equal(breaker_held_capacity(&b, 30000), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -300,6 +470,12 @@ int main(void)
 		cmocka_unit_test(release_offsets_are_spread_not_simultaneous),
 		cmocka_unit_test(release_offsets_depend_on_the_seed_only),
 		cmocka_unit_test(release_offsets_edge_cases),
+		cmocka_unit_test(held_work_is_released_one_slot_at_a_time),
+		cmocka_unit_test(held_work_waits_for_its_slot),
+		cmocka_unit_test(work_that_was_never_held_is_not_slowed_by_a_release),
+		cmocka_unit_test(a_breaker_reopened_during_its_release_releases_nothing_until_a_probe_closes_it),
+		cmocka_unit_test(a_release_needs_a_closed_breaker_work_and_time),
+		cmocka_unit_test(capacity_follows_the_state),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
