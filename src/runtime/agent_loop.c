@@ -35,6 +35,7 @@
 #include "events/alerts.h"
 #include "runtime/runtime_internal.h"
 #include "ops/task_ops.h"
+#include "store/alert_store.h"
 #include "store/inbox_store.h"
 #include "store/log_store.h"
 #include "store/project_store.h"
@@ -395,8 +396,7 @@ static void rt_tool(struct rt_run *r, const struct provider_tool_call *call, str
 		else if (level != NULL && strcmp(level, "error") == 0)
 			lv = BEEBEEBRAIN__V1__LOG_LEVEL__LOG_LEVEL_ERROR;
 		if (msg == NULL || msg[0] == '\0' || o->o_n_logs >= MAX_LOGS) {
-			dbuf_addstr(out, msg == NULL || msg[0] == '\0' ? "message is required"
-									     : "too many log lines");
+			dbuf_addstr(out, msg == NULL || msg[0] == '\0' ? "message is required" : "too many log lines");
 			goto done;
 		}
 		o->o_logs[o->o_n_logs].level = lv;
@@ -496,29 +496,22 @@ static void rt_ep_action(struct rt_batch *b, struct rt_endpoint *ep, int open)
 /* A breaker closed: the runs it held start spread over the release window. */
 static void rt_schedule_release(struct runtime *rt, struct rt_endpoint *ep)
 {
-	sqlite3_stmt *stmt;
-	size_t n = 0;
-	int64_t now = clock_now_ms();
+	int64_t n = 0, now = clock_now_ms();
+	bbb_status st;
 
-	if (sqlite3_prepare_v2(rt->rt_db,
-			       "SELECT count(*) FROM task_runs WHERE provider = ? AND (run_status IN ('queued', "
-			       "'interrupted') OR run_status = 'retry_scheduled')",
-			       -1, &stmt, NULL) == SQLITE_OK) {
-		sqlite3_bind_text(stmt, 1, ep->ep_provider, -1, SQLITE_STATIC);
-		if (sqlite3_step(stmt) == SQLITE_ROW)
-			n = (size_t)sqlite3_column_int64(stmt, 0);
-		sqlite3_finalize(stmt);
-	}
+	status_clear(&st);
+	if (store_run_held_count(rt->rt_db, ep->ep_provider, now + rt->rt_opt.ro_release_spread_ms, &n, &st) != 0)
+		log_warn("runtime", "cannot count the runs held for %s: %s %s", ep->ep_key, st.reason, st.message);
 	free(ep->ep_release);
 	ep->ep_release = NULL;
 	ep->ep_release_n = ep->ep_release_i = 0;
 	if (n == 0)
 		return;
-	ep->ep_release = xcalloc(n, sizeof(*ep->ep_release));
-	breaker_release_offsets(n, rt->rt_opt.ro_release_spread_ms, rt_random(rt), ep->ep_release);
-	for (size_t i = 0; i < n; i++)
+	ep->ep_release = xcalloc((size_t)n, sizeof(*ep->ep_release));
+	breaker_release_offsets((size_t)n, rt->rt_opt.ro_release_spread_ms, rt_random(rt), ep->ep_release);
+	for (int64_t i = 0; i < n; i++)
 		ep->ep_release[i] += now;
-	ep->ep_release_n = n;
+	ep->ep_release_n = (size_t)n;
 }
 
 static void rt_storm_note(struct runtime *rt, struct rt_batch *b)
@@ -649,8 +642,8 @@ static void rt_decide(struct runtime *rt, struct rt_batch *b, struct rt_completi
 				o->o_next = RT_FINISH;
 				o->o_to = R(FAILED);
 				snprintf(o->o_code, sizeof(o->o_code), "MAX_TURNS_EXCEEDED");
-				o->o_message = xasprintf("the agent used all %d turns without finishing",
-					     r->r_max_turns);
+				o->o_message =
+					xasprintf("the agent used all %d turns without finishing", r->r_max_turns);
 			}
 		}
 		provider_reply_free(&reply);
@@ -674,8 +667,9 @@ static void rt_decide(struct runtime *rt, struct rt_batch *b, struct rt_completi
 	o->o_attempt.error_code = (char *)cls.rc_code;
 	snprintf(o->o_code, sizeof(o->o_code), "%s", cls.rc_code);
 	provider_error_message(c->c_body, c->c_len, detail, sizeof(detail));
-	o->o_message = xasprintf("%s after %lld ms (HTTP %ld)%s%s", cls.rc_code,
-		     (long long)(c->c_ended - r->r_call_started), c->c_status, detail[0] ? ": " : "", detail);
+	o->o_message =
+		xasprintf("%s after %lld ms (HTTP %ld)%s%s", cls.rc_code, (long long)(c->c_ended - r->r_call_started),
+			  c->c_status, detail[0] ? ": " : "", detail);
 	if (d.rd_retry) {
 		o->o_to = R(RETRY_SCHEDULED);
 		o->o_next_retry_at = clock_now_ms() + d.rd_delay_ms;
@@ -873,17 +867,13 @@ static int rt_apply_endpoint(struct taskop_ctx *c, const struct rt_ep_action *a,
 	char *key = arena_printf(c->o_arena, "LLM_PROVIDER_UNAVAILABLE:%s", a->a_ep->ep_key);
 	int64_t alert_id = 0;
 	Beebeebrain__V1__InboxItem *it = NULL;
-	sqlite3_stmt *stmt;
+	Beebeebrain__V1__Alert *open = NULL;
 
 	if (!a->a_open) {
 		/* The incident item is the one whose source is the open alert. */
-		if (sqlite3_prepare_v2(c->o_db, "SELECT id FROM alerts WHERE dedup_key = ? AND status = 'open'", -1,
-				       &stmt, NULL) == SQLITE_OK) {
-			sqlite3_bind_text(stmt, 1, key, -1, SQLITE_STATIC);
-			if (sqlite3_step(stmt) == SQLITE_ROW)
-				alert_id = sqlite3_column_int64(stmt, 0);
-			sqlite3_finalize(stmt);
-		}
+		if (store_alert_find_open(c->o_db, key, c->o_arena, &open, st) < 0)
+			return -1;
+		alert_id = open != NULL ? open->id : 0;
 		if (alert_resolve(c->o_db, key, "", NULL, st) != 0)
 			return -1;
 		if (alert_id == 0 ||

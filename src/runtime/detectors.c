@@ -23,7 +23,10 @@
 #include "runtime/runtime_internal.h"
 #include "ops/task_ops.h"
 #include "store/inbox_store.h"
+#include "store/log_store.h"
 #include "store/project_store.h"
+#include "store/run_store.h"
+#include "store/usage_store.h"
 
 /* One detector's finding; the strings are malloc'd (finding_free). */
 struct finding {
@@ -51,99 +54,113 @@ static void finding_add(struct finding **list, const char *code, int64_t project
 	*list = f;
 }
 
-static void detect_cost(struct runtime *rt, struct finding **out)
+#define DETECT_MAX 100 /* findings of one kind per scan */
+
+static void detect_failed(const char *what, const bbb_status *st)
+{
+	log_warn("runtime", "detector %s: %s %s", what, st->reason, st->message);
+}
+
+static void detect_cost(struct runtime *rt, struct arena *a, struct finding **out)
 {
 	time_t now = time(NULL);
 	struct tm tm;
 	char day[16], key[200], title[160], msg[400];
-	sqlite3_stmt *stmt;
+	struct store_usage_over *over;
+	size_t n;
+	bbb_status st;
 
 	if (rt->rt_opt.ro_cost_threshold_micros <= 0)
 		return;
 	gmtime_r(&now, &tm);
 	strftime(day, sizeof(day), "%Y-%m-%d", &tm);
-	if (sqlite3_prepare_v2(rt->rt_db,
-			       "SELECT provider, model_name, cost_usd_micros FROM api_usage_daily WHERE date = ? AND "
-			       "cost_usd_micros > ?",
-			       -1, &stmt, NULL) != SQLITE_OK)
+	status_clear(&st);
+	if (store_usage_daily_over(rt->rt_db, day, rt->rt_opt.ro_cost_threshold_micros, DETECT_MAX, a, &over, &n,
+				   &st) != 0) {
+		detect_failed("cost", &st);
 		return;
-	sqlite3_bind_text(stmt, 1, day, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(stmt, 2, rt->rt_opt.ro_cost_threshold_micros);
-	while (sqlite3_step(stmt) == SQLITE_ROW) {
-		const char *p = (const char *)sqlite3_column_text(stmt, 0),
-			   *m = (const char *)sqlite3_column_text(stmt, 1);
-		double cost = (double)sqlite3_column_int64(stmt, 2) / 1e6;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const char *p = over[i].uo_provider, *m = over[i].uo_model;
+		double cost = (double)over[i].uo_cost_micros / 1e6;
 		snprintf(key, sizeof(key), "%.40s:%.80s:%s", p, m, day);
 		snprintf(title, sizeof(title), "Daily cost over threshold: %.40s %.80s", p, m);
 		snprintf(msg, sizeof(msg), "%s %s cost $%.2f on %s, over the threshold of $%.2f.", p, m, cost, day,
 			 (double)rt->rt_opt.ro_cost_threshold_micros / 1e6);
 		finding_add(out, "COST_THRESHOLD_EXCEEDED", 0, 0, 0, key, title, msg);
 	}
-	sqlite3_finalize(stmt);
 }
 
-static void detect_runs(struct runtime *rt, struct finding **out)
+/* Idle: no log line (or start) within the idle timeout. */
+static void detect_idle(struct runtime *rt, struct arena *a, struct finding **out)
 {
 	char key[40], title[160], msg[400];
-	sqlite3_stmt *stmt;
+	struct store_run_ref *runs;
+	size_t n;
+	bbb_status st;
 
-	/* Idle: no log line (or start) within the idle timeout. */
-	if (sqlite3_prepare_v2(rt->rt_db,
-			       "SELECT r.id, r.task_id, t.project_id, max(coalesce(r.started_at, 0), coalesce((SELECT "
-			       "max(created_at) FROM run_logs l WHERE l.run_id = r.id), 0)) AS last FROM task_runs r "
-			       "JOIN tasks t ON t.id = r.task_id WHERE r.run_status = 'running' AND last < ?",
-			       -1, &stmt, NULL) == SQLITE_OK) {
-		sqlite3_bind_int64(stmt, 1, clock_now_ms() - rt->rt_opt.ro_idle_timeout_ms);
-		while (sqlite3_step(stmt) == SQLITE_ROW) {
-			int64_t run = sqlite3_column_int64(stmt, 0);
-			snprintf(key, sizeof(key), "%lld", (long long)run);
-			snprintf(title, sizeof(title), "Run %lld is idle", (long long)run);
-			snprintf(msg, sizeof(msg), "Run %lld has been running without a log line for over %lld s.",
-				 (long long)run, (long long)(rt->rt_opt.ro_idle_timeout_ms / 1000));
-			finding_add(out, "RUN_IDLE_TIMEOUT", sqlite3_column_int64(stmt, 2),
-				    sqlite3_column_int64(stmt, 1), run, key, title, msg);
-		}
-		sqlite3_finalize(stmt);
+	status_clear(&st);
+	if (store_run_idle_list(rt->rt_db, clock_now_ms() - rt->rt_opt.ro_idle_timeout_ms, DETECT_MAX, a, &runs, &n,
+				&st) != 0) {
+		detect_failed("idle runs", &st);
+		return;
 	}
-	/* Repeated: at least 5 of the last 6 log lines of a running run are equal. */
-	if (sqlite3_prepare_v2(
-		    rt->rt_db,
-		    "SELECT run_id, task_id, project_id, max(c) FROM (SELECT l.run_id, l.task_id, "
-		    "l.project_id, count(*) AS c FROM (SELECT * FROM run_logs x WHERE x.run_id IN (SELECT id "
-		    "FROM task_runs WHERE run_status = 'running') AND x.id IN (SELECT y.id FROM run_logs y "
-		    "WHERE y.run_id = x.run_id ORDER BY y.id DESC LIMIT 6)) l GROUP BY l.run_id, l.message) "
-		    "GROUP BY run_id HAVING max(c) >= 5",
-		    -1, &stmt, NULL) == SQLITE_OK) {
-		while (sqlite3_step(stmt) == SQLITE_ROW) {
-			int64_t run = sqlite3_column_int64(stmt, 0);
-			snprintf(key, sizeof(key), "%lld", (long long)run);
-			snprintf(title, sizeof(title), "Run %lld repeats itself", (long long)run);
-			snprintf(msg, sizeof(msg),
-				 "%d of run %lld's last 6 log lines are the same: the agent may be stuck.",
-				 sqlite3_column_int(stmt, 3), (long long)run);
-			finding_add(out, "RUN_REPEATED_ACTION", sqlite3_column_int64(stmt, 2),
-				    sqlite3_column_int64(stmt, 1), run, key, title, msg);
-		}
-		sqlite3_finalize(stmt);
+	for (size_t i = 0; i < n; i++) {
+		long long run = (long long)runs[i].rf_run_id;
+		snprintf(key, sizeof(key), "%lld", run);
+		snprintf(title, sizeof(title), "Run %lld is idle", run);
+		snprintf(msg, sizeof(msg), "Run %lld has been running without a log line for over %lld s.", run,
+			 (long long)(rt->rt_opt.ro_idle_timeout_ms / 1000));
+		finding_add(out, "RUN_IDLE_TIMEOUT", runs[i].rf_project_id, runs[i].rf_task_id, runs[i].rf_run_id, key,
+			    title, msg);
 	}
-	/* High error rate: >= 60% of a task's last 3..5 ended runs failed. */
-	if (sqlite3_prepare_v2(rt->rt_db,
-			       "SELECT e.task_id, t.project_id, sum(e.run_status = 'failed') AS f, count(*) AS n FROM "
-			       "(SELECT task_id, run_status, row_number() OVER (PARTITION BY task_id ORDER BY id DESC) "
-			       "AS rn FROM task_runs WHERE run_status IN ('succeeded', 'failed', 'cancelled')) e JOIN "
-			       "tasks t ON t.id = e.task_id WHERE e.rn <= 5 GROUP BY e.task_id HAVING n >= 3 AND f * "
-			       "100 >= 60 * n",
-			       -1, &stmt, NULL) == SQLITE_OK) {
-		while (sqlite3_step(stmt) == SQLITE_ROW) {
-			int64_t task = sqlite3_column_int64(stmt, 0);
-			snprintf(key, sizeof(key), "%lld", (long long)task);
-			snprintf(title, sizeof(title), "Task %lld keeps failing", (long long)task);
-			snprintf(msg, sizeof(msg), "%d of task %lld's last %d runs failed.",
-				 sqlite3_column_int(stmt, 2), (long long)task, sqlite3_column_int(stmt, 3));
-			finding_add(out, "RUN_HIGH_ERROR_RATE", sqlite3_column_int64(stmt, 1), task, 0, key, title,
-				    msg);
-		}
-		sqlite3_finalize(stmt);
+}
+
+/* Repeated: at least 5 of the last 6 log lines of a running run are equal. */
+static void detect_repeated(struct runtime *rt, struct arena *a, struct finding **out)
+{
+	char key[40], title[160], msg[400];
+	struct store_run_ref *runs;
+	size_t n;
+	bbb_status st;
+
+	status_clear(&st);
+	if (store_log_repeating_runs(rt->rt_db, 6, 5, DETECT_MAX, a, &runs, &n, &st) != 0) {
+		detect_failed("repeated actions", &st);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		long long run = (long long)runs[i].rf_run_id;
+		snprintf(key, sizeof(key), "%lld", run);
+		snprintf(title, sizeof(title), "Run %lld repeats itself", run);
+		snprintf(msg, sizeof(msg), "%lld of run %lld's last 6 log lines are the same: the agent may be stuck.",
+			 (long long)runs[i].rf_count, run);
+		finding_add(out, "RUN_REPEATED_ACTION", runs[i].rf_project_id, runs[i].rf_task_id, runs[i].rf_run_id,
+			    key, title, msg);
+	}
+}
+
+/* High error rate: >= 60% of a task's last 3..5 ended runs failed. */
+static void detect_failing(struct runtime *rt, struct arena *a, struct finding **out)
+{
+	char key[40], title[160], msg[400];
+	struct store_failing_task *tasks;
+	size_t n;
+	bbb_status st;
+
+	status_clear(&st);
+	if (store_run_failing_tasks(rt->rt_db, 3, 5, 60, DETECT_MAX, a, &tasks, &n, &st) != 0) {
+		detect_failed("error rates", &st);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		long long task = (long long)tasks[i].ft_task_id;
+		snprintf(key, sizeof(key), "%lld", task);
+		snprintf(title, sizeof(title), "Task %lld keeps failing", task);
+		snprintf(msg, sizeof(msg), "%d of task %lld's last %d runs failed.", tasks[i].ft_failed, task,
+			 tasks[i].ft_runs);
+		finding_add(out, "RUN_HIGH_ERROR_RATE", tasks[i].ft_project_id, tasks[i].ft_task_id, 0, key, title,
+			    msg);
 	}
 }
 
@@ -202,8 +219,14 @@ void rt_detect(struct runtime *rt)
 	bbb_status st;
 	int64_t now = clock_mono_ms(), recent = 0;
 
-	detect_cost(rt, &list);
-	detect_runs(rt, &list);
+	struct arena a;
+
+	arena_init(&a);
+	detect_cost(rt, &a, &list);
+	detect_idle(rt, &a, &list);
+	detect_repeated(rt, &a, &list);
+	detect_failing(rt, &a, &list);
+	arena_reset(&a);
 	/* The retry storm is over once a window passed without new retries. */
 	for (int i = 0; i < rt->rt_storm_n; i++)
 		recent += now - rt->rt_storm[i] <= 60000;

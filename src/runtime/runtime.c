@@ -17,6 +17,7 @@
 #include "common/xalloc.h"
 #include "runtime/runtime_internal.h"
 #include "ops/task_ops.h"
+#include "store/event_store.h"
 #include "store/run_store.h"
 #include "store/task_store.h"
 #include "workspace/gateway.h"
@@ -203,7 +204,6 @@ static int rt_start_write(sqlite3 *db, void *arg, bbb_status *st)
 	for (struct rt_start *s = list; s != NULL; s = s->s_next) {
 		Beebeebrain__V1__TaskRun *run;
 		Beebeebrain__V1__Task *task;
-		sqlite3_stmt *stmt;
 		bbb_status one;
 
 		status_clear(&one);
@@ -213,6 +213,13 @@ static int rt_start_write(sqlite3 *db, void *arg, bbb_status *st)
 		if (store_task_get(db, run->task_id, &a, &task, &one) != 0 ||
 		    task->status != BEEBEEBRAIN__V1__TASK_STATUS__TASK_STATUS_RUNNING)
 			continue;
+		/* What the run row does not carry comes from its agent and project. */
+		struct store_run_exec ex;
+		if (store_run_exec_settings(db, run->id, &a, &ex, &one) != 0) {
+			log_warn("runtime", "cannot start run %lld: %s %s", (long long)run->id, one.reason,
+				 one.message);
+			continue;
+		}
 		if (run->started_at_ms == 0)
 			run->started_at_ms = clock_now_ms();
 		struct rt_start_arg sa = {&c, task->project_id, run};
@@ -235,32 +242,16 @@ static int rt_start_write(sqlite3 *db, void *arg, bbb_status *st)
 		r->r_provider = xstrdup(run->provider[0] ? run->provider : "echo");
 		r->r_model = xstrdup(run->model[0] ? run->model : "echo");
 		r->r_retry_count = run->retry_count;
-		r->r_attempt_n = 0;
 		provider_conv_init(&r->r_conv);
-		/* What the run row does not carry comes from its row, agent and project. */
-		if (sqlite3_prepare_v2(db,
-				       "SELECT r.system_prompt, r.max_turns, r.timeout_seconds, p.root_path, "
-				       "coalesce(a.persona_prompt, ''), coalesce(a.enabled_tools, ''), "
-				       "(SELECT coalesce(max(n), 0) FROM run_attempts WHERE run_id = r.id) "
-				       "FROM task_runs r JOIN tasks t ON t.id = r.task_id JOIN projects p ON p.id = "
-				       "t.project_id LEFT JOIN agents a ON a.id = r.agent_id WHERE r.id = ?",
-				       -1, &stmt, NULL) == SQLITE_OK) {
-			sqlite3_bind_int64(stmt, 1, run->id);
-			if (sqlite3_step(stmt) == SQLITE_ROW) {
-				const char *sys = (const char *)sqlite3_column_text(stmt, 0);
-				const char *persona = (const char *)sqlite3_column_text(stmt, 4);
-				r->r_max_turns = sqlite3_column_int(stmt, 1);
-				r->r_timeout_ms = (int64_t)sqlite3_column_int(stmt, 2) * 1000;
-				r->r_root = xstrdup((const char *)sqlite3_column_text(stmt, 3));
-				if (sys != NULL && sys[0] != '\0')
-					provider_conv_set_system(&r->r_conv, sys, &one);
-				else if (persona != NULL && persona[0] != '\0')
-					provider_conv_set_system(&r->r_conv, persona, &one);
-				r->r_tools = rt_split_tools((const char *)sqlite3_column_text(stmt, 5), &r->r_n_tools);
-				r->r_attempt_n = sqlite3_column_int(stmt, 6);
-			}
-			sqlite3_finalize(stmt);
-		}
+		r->r_max_turns = run->max_turns;
+		r->r_timeout_ms = (int64_t)run->timeout_seconds * 1000;
+		r->r_root = xstrdup(ex.re_root);
+		if (run->system_prompt[0] != '\0')
+			provider_conv_set_system(&r->r_conv, run->system_prompt, &one);
+		else if (ex.re_persona[0] != '\0')
+			provider_conv_set_system(&r->r_conv, ex.re_persona, &one);
+		r->r_tools = rt_split_tools(ex.re_tools, &r->r_n_tools);
+		r->r_attempt_n = ex.re_last_attempt;
 		if (r->r_max_turns <= 0)
 			r->r_max_turns = 8;
 		if (r->r_timeout_ms <= 0)
@@ -280,32 +271,26 @@ static void rt_dispatch_due(struct runtime *rt)
 	int slots = rt->rt_opt.ro_max_in_flight - rt->rt_n_runs;
 	struct rt_start *starts = NULL, **tail = &starts;
 	int64_t now = clock_now_ms();
-	sqlite3_stmt *stmt;
+	struct store_due_run *due;
+	size_t n_due;
+	struct arena a;
 	bbb_status st;
 
 	if (slots <= 0)
 		return;
-	if (sqlite3_prepare_v2(
-		    rt->rt_db,
-		    "SELECT r.id, r.provider, coalesce(r.agent_id, 0), coalesce(a.max_concurrency, 4) "
-		    "FROM task_runs r JOIN tasks t ON t.id = r.task_id LEFT JOIN agents a ON a.id = r.agent_id "
-		    "WHERE (r.run_status = 'queued' OR r.run_status = 'interrupted' OR "
-		    "(r.run_status = 'retry_scheduled' AND r.next_retry_at <= ?1)) AND t.status = 'running' "
-		    "ORDER BY t.priority, t.created_at, r.id LIMIT ?2",
-		    -1, &stmt, NULL) != SQLITE_OK)
-		return;
-	sqlite3_bind_int64(stmt, 1, now);
-	sqlite3_bind_int(stmt, 2, slots * 4 + 16);
-	while (slots > 0 && sqlite3_step(stmt) == SQLITE_ROW) {
-		int64_t run_id = sqlite3_column_int64(stmt, 0);
-		const char *provider = (const char *)sqlite3_column_text(stmt, 1);
-		int64_t agent_id = sqlite3_column_int64(stmt, 2);
-		int limit = sqlite3_column_int(stmt, 3);
-		struct rt_endpoint *ep = rt_endpoint_for(rt, provider != NULL && provider[0] ? provider : "echo");
-
+	arena_init(&a);
+	status_clear(&st);
+	if (store_run_due_list(rt->rt_db, now, slots * 4 + 16, &a, &due, &n_due, &st) != 0) {
+		log_warn("runtime", "cannot list due runs: %s %s", st.reason, st.message);
+		n_due = 0;
+	}
+	for (size_t i = 0; i < n_due && slots > 0; i++) {
+		int64_t run_id = due[i].dr_run_id;
+		int64_t agent_id = due[i].dr_agent_id;
+		struct rt_endpoint *ep = rt_endpoint_for(rt, due[i].dr_provider[0] ? due[i].dr_provider : "echo");
 		enum breaker_admit admit = BREAKER_ADMITTED;
 
-		if (rt_find_run(rt, run_id) != NULL || rt_agent_busy(rt, agent_id, limit) || ep == NULL)
+		if (rt_find_run(rt, run_id) != NULL || rt_agent_busy(rt, agent_id, due[i].dr_agent_limit) || ep == NULL)
 			continue;
 		if (strcmp(ep->ep_provider, "echo") != 0) {
 			if (rt_release_wait(ep, now))
@@ -321,7 +306,7 @@ static void rt_dispatch_due(struct runtime *rt)
 		tail = &s->s_next;
 		slots--;
 	}
-	sqlite3_finalize(stmt);
+	arena_reset(&a);
 	if (starts == NULL)
 		return;
 	status_clear(&st);
@@ -367,32 +352,34 @@ static void rt_dispatch_due(struct runtime *rt)
  * moved by someone else (cancelled) has its call aborted. */
 static void rt_check_changes(struct runtime *rt)
 {
-	sqlite3_stmt *stmt;
-	int64_t last = rt->rt_last_event;
+	struct store_status_change *ch;
+	size_t n;
+	int more = 1;
+	struct arena a;
+	bbb_status st;
 
-	if (sqlite3_prepare_v2(rt->rt_db,
-			       "SELECT e.id, e.task_id, t.status, coalesce(r.run_status, '') FROM events e "
-			       "JOIN tasks t ON t.id = e.task_id LEFT JOIN task_runs r ON r.id = e.run_id "
-			       "WHERE e.id > ?1 AND e.event_type IN ('task.status.changed', 'run.status.changed') "
-			       "ORDER BY e.id",
-			       -1, &stmt, NULL) != SQLITE_OK)
-		return;
-	sqlite3_bind_int64(stmt, 1, rt->rt_last_event);
-	while (sqlite3_step(stmt) == SQLITE_ROW) {
-		int64_t task_id = sqlite3_column_int64(stmt, 1);
-		const char *task_status = (const char *)sqlite3_column_text(stmt, 2);
-		last = sqlite3_column_int64(stmt, 0);
-		for (struct rt_run *r = rt->rt_runs; r != NULL; r = r->r_next) {
-			if (r->r_task_id != task_id || r->r_abort != RT_ABORT_NONE)
-				continue;
-			if (strcmp(task_status, "running") == 0)
-				continue;
-			r->r_abort = strcmp(task_status, "blocked") == 0 ? RT_ABORT_PAUSED : RT_ABORT_CANCELLED;
-			rt_abort_call(rt, r);
+	arena_init(&a);
+	status_clear(&st);
+	while (more) {
+		if (store_event_status_changes(rt->rt_db, rt->rt_last_event, 500, &a, &ch, &n, &more, &st) != 0) {
+			log_warn("runtime", "cannot read status changes: %s %s", st.reason, st.message);
+			break;
 		}
+		for (size_t i = 0; i < n; i++) {
+			rt->rt_last_event = ch[i].sc_event_id;
+			if (strcmp(ch[i].sc_task_status, "running") == 0)
+				continue;
+			for (struct rt_run *r = rt->rt_runs; r != NULL; r = r->r_next) {
+				if (r->r_task_id != ch[i].sc_task_id || r->r_abort != RT_ABORT_NONE)
+					continue;
+				r->r_abort = strcmp(ch[i].sc_task_status, "blocked") == 0 ? RT_ABORT_PAUSED
+											  : RT_ABORT_CANCELLED;
+				rt_abort_call(rt, r);
+			}
+		}
+		arena_reset(&a);
 	}
-	sqlite3_finalize(stmt);
-	rt->rt_last_event = last;
+	arena_reset(&a);
 }
 
 /* ---- autorun ------------------------------------------------------------- */
@@ -418,25 +405,20 @@ static int rt_autorun_write(sqlite3 *db, void *arg, bbb_status *st)
 {
 	struct arena a;
 	struct taskop_ctx c = {.o_db = db, .o_arena = &a, .o_trace_id = "", .o_actor = "autorun"};
-	sqlite3_stmt *stmt;
+	struct store_ready_task *ready;
+	size_t n;
 	int *queued = arg, rc = 0;
 
-	if (sqlite3_prepare_v2(db,
-			       "SELECT t.id, t.title, t.description FROM tasks t WHERE t.status = 'todo' AND "
-			       "t.assignee_agent_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM task_dependencies d "
-			       "JOIN tasks o ON o.id = d.depends_on_task_id WHERE d.task_id = t.id AND o.status <> "
-			       "'done') AND (t.parent_task_id IS NULL OR (SELECT status FROM tasks p WHERE p.id = "
-			       "t.parent_task_id) = 'done') ORDER BY t.priority, t.created_at LIMIT 32",
-			       -1, &stmt, NULL) != SQLITE_OK)
-		return 0;
 	arena_init(&a);
-	while (sqlite3_step(stmt) == SQLITE_ROW) {
-		const char *title = (const char *)sqlite3_column_text(stmt, 1);
-		const char *desc = (const char *)sqlite3_column_text(stmt, 2);
+	if (store_task_autorun_ready(db, 32, &a, &ready, &n, st) != 0) {
+		arena_reset(&a);
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++) {
 		char key[64];
 		bbb_status one;
 		struct run_request rq = {
-			.rr_prompt = desc != NULL && desc[0] != '\0' ? desc : title,
+			.rr_prompt = ready[i].rt_description[0] != '\0' ? ready[i].rt_description : ready[i].rt_title,
 			.rr_provider = "",
 			.rr_model = "",
 			.rr_system_prompt = "",
@@ -444,9 +426,9 @@ static int rt_autorun_write(sqlite3 *db, void *arg, bbb_status *st)
 		};
 
 		status_clear(&one);
-		snprintf(key, sizeof(key), "autorun-%lld-%lld", (long long)sqlite3_column_int64(stmt, 0),
+		snprintf(key, sizeof(key), "autorun-%lld-%lld", (long long)ready[i].rt_task_id,
 			 (long long)clock_now_ms());
-		struct rt_autorun_arg aa = {&c, sqlite3_column_int64(stmt, 0), &rq};
+		struct rt_autorun_arg aa = {&c, ready[i].rt_task_id, &rq};
 		enum store_sp_result sp = store_savepoint(db, "q", rt_autorun_one_write, &aa, &one);
 		if (sp == STORE_SP_OK)
 			(*queued)++;
@@ -458,7 +440,6 @@ static int rt_autorun_write(sqlite3 *db, void *arg, bbb_status *st)
 			break;
 		}
 	}
-	sqlite3_finalize(stmt);
 	arena_reset(&a);
 	return rc;
 }
@@ -629,12 +610,7 @@ int runtime_start(struct runtime **out, struct store *s, const struct runtime_op
 		log_warn("runtime", "%d run(s) were in flight when the server stopped: interrupted, resuming them",
 			 recovered);
 	/* Only status changes from now on matter for runs in flight. */
-	sqlite3_stmt *stmt;
-	if (sqlite3_prepare_v2(rt->rt_db, "SELECT coalesce(max(id), 0) FROM events", -1, &stmt, NULL) == SQLITE_OK) {
-		if (sqlite3_step(stmt) == SQLITE_ROW)
-			rt->rt_last_event = sqlite3_column_int64(stmt, 0);
-		sqlite3_finalize(stmt);
-	}
+	rt->rt_last_event = store_event_head(rt->rt_db);
 	rt->rt_next_detect = clock_mono_ms() + rt->rt_opt.ro_detector_interval_ms;
 	pthread_mutex_init(&rt->rt_mu, NULL);
 	pthread_condattr_init(&attr);

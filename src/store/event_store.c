@@ -248,3 +248,38 @@ int store_event_prune(sqlite3 *db, int64_t cutoff_ms, int batch, int *removed, b
 	*removed = sqlite3_changes(db);
 	return store_state_raise(db, "events_pruned_through", last, st);
 }
+
+int store_event_status_changes(sqlite3 *db, int64_t after_id, int limit, struct arena *a,
+			       struct store_status_change **out, size_t *n, int *more, bbb_status *st)
+{
+	sqlite3_stmt *stmt;
+	int rc;
+
+	*n = 0;
+	*more = 0;
+	*out = arena_alloc(a, sizeof(**out) * (size_t)(limit > 0 ? limit : 1));
+	if (store_prepare(db,
+			  "SELECT e.id, e.task_id, t.status FROM events e JOIN tasks t ON t.id = e.task_id "
+			  "WHERE e.id > ?1 AND e.event_type IN ('task.status.changed', 'run.status.changed') "
+			  "ORDER BY e.id LIMIT ?2",
+			  &stmt, st) != 0)
+		return -1;
+	sqlite3_bind_int64(stmt, 1, after_id);
+	sqlite3_bind_int(stmt, 2, limit + 1);
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		struct store_status_change *c;
+
+		if ((int)*n == limit) {
+			*more = 1;
+			break;
+		}
+		c = &(*out)[(*n)++];
+		c->sc_event_id = sqlite3_column_int64(stmt, 0);
+		c->sc_task_id = sqlite3_column_int64(stmt, 1);
+		c->sc_task_status = store_col_text(a, stmt, 2);
+	}
+	sqlite3_finalize(stmt);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return store_fail(st, db, rc, "list status changes");
+	return 0;
+}

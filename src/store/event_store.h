@@ -39,4 +39,16 @@ int store_event_prune(sqlite3 *db, int64_t cutoff_ms, int batch, int *removed, b
 /* Highest event id, 0 when none. */
 int64_t store_event_head(sqlite3 *db);
 
+/* A task.status.changed or run.status.changed event, with the status its
+ * task has now (for the dispatcher's pause and cancel). */
+struct store_status_change {
+	int64_t sc_event_id;
+	int64_t sc_task_id;
+	const char *sc_task_status; /* "running", "blocked", ... */
+};
+/* Up to `limit` such events with id > after_id, ascending; *more when more
+ * follow. */
+int store_event_status_changes(sqlite3 *db, int64_t after_id, int limit, struct arena *a,
+			       struct store_status_change **out, size_t *n, int *more, bbb_status *st);
+
 #endif

@@ -6,6 +6,7 @@
 #include "common/clock.h"
 #include "common/enum_text.h"
 #include "common/status.h"
+#include "store/run_store.h"
 #include "store/store.h"
 
 #define LOG_COLS "id, project_id, task_id, run_id, level, source, message, trace_id, created_at, event_id"
@@ -102,4 +103,38 @@ int store_log_query(sqlite3 *db, const struct log_query *q, struct arena *a, Bee
 	sqlite3_bind_int(stmt, 5, q->lq_min_level);
 	sqlite3_bind_int(stmt, 6, q->lq_limit + 1);
 	return store_collect(db, stmt, q->lq_limit, log_row, a, (void ***)out, n, more, "query logs", st);
+}
+
+int store_log_repeating_runs(sqlite3 *db, int last, int min_same, int limit, struct arena *a,
+			     struct store_run_ref **out, size_t *n, bbb_status *st)
+{
+	sqlite3_stmt *stmt;
+	size_t cap = (size_t)(limit > 0 ? limit : 1);
+	int rc;
+
+	*n = 0;
+	*out = arena_alloc(a, cap * sizeof(**out));
+	if (store_prepare(db,
+			  "SELECT run_id, task_id, project_id, max(c) FROM (SELECT l.run_id, l.task_id, l.project_id, "
+			  "count(*) AS c FROM (SELECT * FROM run_logs x WHERE x.run_id IN (SELECT id FROM task_runs "
+			  "WHERE run_status = 'running') AND x.id IN (SELECT y.id FROM run_logs y WHERE y.run_id = "
+			  "x.run_id ORDER BY y.id DESC LIMIT ?1)) l GROUP BY l.run_id, l.message) GROUP BY run_id "
+			  "HAVING max(c) >= ?2 ORDER BY run_id LIMIT ?3",
+			  &stmt, st) != 0)
+		return -1;
+	sqlite3_bind_int(stmt, 1, last);
+	sqlite3_bind_int(stmt, 2, min_same);
+	sqlite3_bind_int(stmt, 3, (int)cap);
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW && *n < cap) {
+		struct store_run_ref *r = &(*out)[(*n)++];
+
+		r->rf_run_id = sqlite3_column_int64(stmt, 0);
+		r->rf_task_id = sqlite3_column_int64(stmt, 1);
+		r->rf_project_id = sqlite3_column_int64(stmt, 2);
+		r->rf_count = sqlite3_column_int64(stmt, 3);
+	}
+	sqlite3_finalize(stmt);
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+		return store_fail(st, db, rc, "list repeating runs");
+	return 0;
 }

@@ -33,4 +33,11 @@ const char *store_log_query_sql(const struct log_query *q);
 int store_log_query(sqlite3 *db, const struct log_query *q, struct arena *a, Beebeebrain__V1__LogLine ***out, size_t *n,
 		    int *more, bbb_status *st);
 
+struct store_run_ref;
+/* Running runs at least `min_same` of whose last `last` log lines carry the
+ * same message (for the detectors); rf_count is the largest number of equal
+ * lines. At most `limit`. */
+int store_log_repeating_runs(sqlite3 *db, int last, int min_same, int limit, struct arena *a,
+			     struct store_run_ref **out, size_t *n, bbb_status *st);
+
 #endif

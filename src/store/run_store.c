@@ -5,6 +5,8 @@
  */
 #include "store/run_store.h"
 
+#include <string.h>
+
 #include "common/clock.h"
 #include "common/enum_text.h"
 #include "common/status.h"
@@ -280,4 +282,188 @@ int store_run_project(sqlite3 *db, int64_t run_id, int64_t *project_id, int64_t 
 	if (rc == SQLITE_DONE)
 		return status_fail(st, "TASK_RUN_NOT_FOUND", "run %lld does not exist", (long long)run_id);
 	return store_fail(st, db, rc, "get run");
+}
+
+/* ---- what the dispatcher reads */
+
+/* Grows an arena array of `size`-byte elements to hold n + 1. */
+static void *run_grow(struct arena *a, void *v, size_t n, size_t *cap, size_t size)
+{
+	void *bigger;
+
+	if (n < *cap)
+		return v;
+	*cap = *cap > 0 ? *cap * 2 : 16;
+	bigger = arena_alloc(a, *cap * size);
+	if (n > 0)
+		memcpy(bigger, v, n * size);
+	return bigger;
+}
+
+int store_run_due_list(sqlite3 *db, int64_t now_ms, int limit, struct arena *a, struct store_due_run **out, size_t *n,
+		       bbb_status *st)
+{
+	sqlite3_stmt *stmt;
+	size_t cap = 0;
+	int rc;
+
+	*out = NULL;
+	*n = 0;
+	if (store_prepare(db,
+			  "SELECT r.id, r.provider, coalesce(r.agent_id, 0), coalesce(a.max_concurrency, 4) "
+			  "FROM task_runs r JOIN tasks t ON t.id = r.task_id LEFT JOIN agents a ON a.id = r.agent_id "
+			  "WHERE (r.run_status = 'queued' OR r.run_status = 'interrupted' OR "
+			  "(r.run_status = 'retry_scheduled' AND r.next_retry_at <= ?1)) AND t.status = 'running' "
+			  "ORDER BY t.priority, t.created_at, r.id LIMIT ?2",
+			  &stmt, st) != 0)
+		return -1;
+	sqlite3_bind_int64(stmt, 1, now_ms);
+	sqlite3_bind_int(stmt, 2, limit);
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		struct store_due_run *d;
+
+		*out = run_grow(a, *out, *n, &cap, sizeof(**out));
+		d = &(*out)[(*n)++];
+		d->dr_run_id = sqlite3_column_int64(stmt, 0);
+		d->dr_provider = store_col_text(a, stmt, 1);
+		d->dr_agent_id = sqlite3_column_int64(stmt, 2);
+		d->dr_agent_limit = sqlite3_column_int(stmt, 3);
+	}
+	sqlite3_finalize(stmt);
+	if (rc != SQLITE_DONE)
+		return store_fail(st, db, rc, "list due runs");
+	return 0;
+}
+
+int store_run_exec_settings(sqlite3 *db, int64_t run_id, struct arena *a, struct store_run_exec *out, bbb_status *st)
+{
+	sqlite3_stmt *stmt;
+	int rc;
+
+	if (store_prepare(
+		    db,
+		    "SELECT p.root_path, coalesce(a.persona_prompt, ''), coalesce(a.enabled_tools, ''), "
+		    "(SELECT coalesce(max(n), 0) FROM run_attempts WHERE run_id = r.id), "
+		    "(SELECT count(*) FROM run_attempts WHERE run_id = r.id AND error_code = 'LLM_PROTOCOL_ERROR') "
+		    "FROM task_runs r JOIN tasks t ON t.id = r.task_id JOIN projects p ON p.id = t.project_id "
+		    "LEFT JOIN agents a ON a.id = r.agent_id WHERE r.id = ?",
+		    &stmt, st) != 0)
+		return -1;
+	sqlite3_bind_int64(stmt, 1, run_id);
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW) {
+		out->re_root = store_col_text(a, stmt, 0);
+		out->re_persona = store_col_text(a, stmt, 1);
+		out->re_tools = store_col_text(a, stmt, 2);
+		out->re_last_attempt = sqlite3_column_int(stmt, 3);
+		out->re_protocol_errors = sqlite3_column_int(stmt, 4);
+	}
+	sqlite3_finalize(stmt);
+	if (rc == SQLITE_ROW)
+		return 0;
+	if (rc == SQLITE_DONE)
+		return status_fail(st, "TASK_RUN_NOT_FOUND", "run %lld does not exist", (long long)run_id);
+	return store_fail(st, db, rc, "read run settings");
+}
+
+int store_run_held_count(sqlite3 *db, const char *provider, int64_t due_by_ms, int64_t *n, bbb_status *st)
+{
+	sqlite3_stmt *stmt;
+	int rc;
+
+	*n = 0;
+	if (store_prepare(db,
+			  "SELECT count(*) FROM task_runs r JOIN tasks t ON t.id = r.task_id WHERE r.provider = ?1 "
+			  "AND t.status = 'running' AND (r.run_status IN ('queued', 'interrupted') OR "
+			  "(r.run_status = 'retry_scheduled' AND r.next_retry_at <= ?2))",
+			  &stmt, st) != 0)
+		return -1;
+	sqlite3_bind_text(stmt, 1, provider, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(stmt, 2, due_by_ms);
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW)
+		*n = sqlite3_column_int64(stmt, 0);
+	sqlite3_finalize(stmt);
+	if (rc != SQLITE_ROW)
+		return store_fail(st, db, rc, "count held runs");
+	return 0;
+}
+
+/* Steps stmt into store_run_ref rows: columns run, task, project, count. */
+static int run_refs(sqlite3 *db, sqlite3_stmt *stmt, struct arena *a, struct store_run_ref **out, size_t *n,
+		    const char *what, bbb_status *st)
+{
+	size_t cap = 0;
+	int rc;
+
+	*out = NULL;
+	*n = 0;
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		struct store_run_ref *r;
+
+		*out = run_grow(a, *out, *n, &cap, sizeof(**out));
+		r = &(*out)[(*n)++];
+		r->rf_run_id = sqlite3_column_int64(stmt, 0);
+		r->rf_task_id = sqlite3_column_int64(stmt, 1);
+		r->rf_project_id = sqlite3_column_int64(stmt, 2);
+		r->rf_count = sqlite3_column_int64(stmt, 3);
+	}
+	sqlite3_finalize(stmt);
+	if (rc != SQLITE_DONE)
+		return store_fail(st, db, rc, what);
+	return 0;
+}
+
+int store_run_idle_list(sqlite3 *db, int64_t before_ms, int limit, struct arena *a, struct store_run_ref **out,
+			size_t *n, bbb_status *st)
+{
+	sqlite3_stmt *stmt;
+
+	if (store_prepare(db,
+			  "SELECT r.id, r.task_id, t.project_id, 0, max(coalesce(r.started_at, 0), coalesce((SELECT "
+			  "max(created_at) FROM run_logs l WHERE l.run_id = r.id), 0)) AS last FROM task_runs r "
+			  "JOIN tasks t ON t.id = r.task_id WHERE r.run_status = 'running' AND last < ?1 "
+			  "ORDER BY r.id LIMIT ?2",
+			  &stmt, st) != 0)
+		return -1;
+	sqlite3_bind_int64(stmt, 1, before_ms);
+	sqlite3_bind_int(stmt, 2, limit);
+	return run_refs(db, stmt, a, out, n, "list idle runs", st);
+}
+
+int store_run_failing_tasks(sqlite3 *db, int min_runs, int max_runs, int pct, int limit, struct arena *a,
+			    struct store_failing_task **out, size_t *n, bbb_status *st)
+{
+	sqlite3_stmt *stmt;
+	size_t cap = 0;
+	int rc;
+
+	*out = NULL;
+	*n = 0;
+	if (store_prepare(db,
+			  "SELECT e.task_id, t.project_id, sum(e.run_status = 'failed') AS f, count(*) AS n FROM "
+			  "(SELECT task_id, run_status, row_number() OVER (PARTITION BY task_id ORDER BY id DESC) "
+			  "AS rn FROM task_runs WHERE run_status IN ('succeeded', 'failed', 'cancelled')) e JOIN "
+			  "tasks t ON t.id = e.task_id WHERE e.rn <= ?2 GROUP BY e.task_id HAVING n >= ?1 AND f * "
+			  "100 >= ?3 * n ORDER BY e.task_id LIMIT ?4",
+			  &stmt, st) != 0)
+		return -1;
+	sqlite3_bind_int(stmt, 1, min_runs);
+	sqlite3_bind_int(stmt, 2, max_runs);
+	sqlite3_bind_int(stmt, 3, pct);
+	sqlite3_bind_int(stmt, 4, limit);
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		struct store_failing_task *f;
+
+		*out = run_grow(a, *out, *n, &cap, sizeof(**out));
+		f = &(*out)[(*n)++];
+		f->ft_task_id = sqlite3_column_int64(stmt, 0);
+		f->ft_project_id = sqlite3_column_int64(stmt, 1);
+		f->ft_failed = sqlite3_column_int(stmt, 2);
+		f->ft_runs = sqlite3_column_int(stmt, 3);
+	}
+	sqlite3_finalize(stmt);
+	if (rc != SQLITE_DONE)
+		return store_fail(st, db, rc, "list failing tasks");
+	return 0;
 }

@@ -41,4 +41,54 @@ int store_run_attempts(sqlite3 *db, int64_t run_id, struct arena *a, Beebeebrain
 /* The project a run belongs to (through its task); TASK_RUN_NOT_FOUND. */
 int store_run_project(sqlite3 *db, int64_t run_id, int64_t *project_id, int64_t *task_id, bbb_status *st);
 
+/* ---- what the dispatcher reads (on its own connection) */
+
+/* A run the dispatcher may start, with what the scheduler needs to know. */
+struct store_due_run {
+	int64_t dr_run_id;
+	const char *dr_provider; /* "" when the run has none (echo) */
+	int64_t dr_agent_id; /* 0: no agent */
+	int dr_agent_limit; /* the agent's max_concurrency (4 without an agent) */
+};
+/* Due runs of running tasks, best first (task priority, task age, run id):
+ * queued, interrupted, and retry_scheduled whose next_retry_at <= now_ms;
+ * at most `limit`. *out is an arena array. */
+int store_run_due_list(sqlite3 *db, int64_t now_ms, int limit, struct arena *a, struct store_due_run **out, size_t *n,
+		       bbb_status *st);
+
+/* What a run needs to execute that its own row does not carry. */
+struct store_run_exec {
+	const char *re_root; /* the project's root_path */
+	const char *re_persona; /* the agent's persona prompt, "" when none */
+	const char *re_tools; /* the agent's enabled_tools, comma separated, "" when none (all) */
+	int re_last_attempt; /* the run's highest run_attempts.n, 0 when none */
+	int re_protocol_errors; /* its attempts that ended LLM_PROTOCOL_ERROR */
+};
+/* TASK_RUN_NOT_FOUND when the run is gone. Strings from the arena. */
+int store_run_exec_settings(sqlite3 *db, int64_t run_id, struct arena *a, struct store_run_exec *out, bbb_status *st);
+
+/* How many runs of `provider` an open breaker held: queued and interrupted
+ * ones of running tasks, and retry_scheduled ones due by due_by_ms. */
+int store_run_held_count(sqlite3 *db, const char *provider, int64_t due_by_ms, int64_t *n, bbb_status *st);
+
+/* A running run (for the detectors). */
+struct store_run_ref {
+	int64_t rf_run_id, rf_task_id, rf_project_id;
+	int64_t rf_count; /* what the query counted, see each function */
+};
+/* Running runs whose last log line (or start, without one) is older than
+ * before_ms; rf_count unused. At most `limit`. */
+int store_run_idle_list(sqlite3 *db, int64_t before_ms, int limit, struct arena *a, struct store_run_ref **out,
+			size_t *n, bbb_status *st);
+/* A task whose recent runs mostly failed (for the detectors). */
+struct store_failing_task {
+	int64_t ft_task_id, ft_project_id;
+	int ft_failed; /* of its last ft_runs ended runs */
+	int ft_runs;
+};
+/* Tasks at least pct percent of whose last ended runs (at least min_runs of
+ * them, the last max_runs looked at) failed. At most `limit`. */
+int store_run_failing_tasks(sqlite3 *db, int min_runs, int max_runs, int pct, int limit, struct arena *a,
+			    struct store_failing_task **out, size_t *n, bbb_status *st);
+
 #endif

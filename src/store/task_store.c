@@ -326,3 +326,33 @@ void store_task_walk_key(const Beebeebrain__V1__Task *t, int64_t *key)
 	key[1] = t->created_at_ms;
 	key[2] = t->id;
 }
+
+int store_task_autorun_ready(sqlite3 *db, int limit, struct arena *a, struct store_ready_task **out, size_t *n,
+			     bbb_status *st)
+{
+	sqlite3_stmt *stmt;
+	int rc;
+
+	*n = 0;
+	*out = arena_alloc(a, sizeof(**out) * (size_t)(limit > 0 ? limit : 1));
+	if (store_prepare(db,
+			  "SELECT t.id, t.title, t.description FROM tasks t WHERE t.status = 'todo' AND "
+			  "t.assignee_agent_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM task_dependencies d "
+			  "JOIN tasks o ON o.id = d.depends_on_task_id WHERE d.task_id = t.id AND o.status <> "
+			  "'done') AND (t.parent_task_id IS NULL OR (SELECT status FROM tasks p WHERE p.id = "
+			  "t.parent_task_id) = 'done') ORDER BY t.priority, t.created_at LIMIT ?1",
+			  &stmt, st) != 0)
+		return -1;
+	sqlite3_bind_int(stmt, 1, limit);
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW && (int)*n < limit) {
+		struct store_ready_task *t = &(*out)[(*n)++];
+
+		t->rt_task_id = sqlite3_column_int64(stmt, 0);
+		t->rt_title = store_col_text(a, stmt, 1);
+		t->rt_description = store_col_text(a, stmt, 2);
+	}
+	sqlite3_finalize(stmt);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return store_fail(st, db, rc, "list tasks ready for autorun");
+	return 0;
+}

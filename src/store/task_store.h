@@ -61,4 +61,15 @@ void store_task_walk_key(const Beebeebrain__V1__Task *t, int64_t *key);
 /* The project of agent `id`: 0 and AGENT_NOT_FOUND when there is none. */
 int store_agent_project(sqlite3 *db, int64_t id, int64_t *project_id, bbb_status *st);
 
+/* A todo task --autorun may queue a run for. */
+struct store_ready_task {
+	int64_t rt_task_id;
+	const char *rt_title;
+	const char *rt_description;
+};
+/* Todo tasks with an assignee whose dependencies and parent are done, by
+ * priority then age; at most `limit`. */
+int store_task_autorun_ready(sqlite3 *db, int limit, struct arena *a, struct store_ready_task **out, size_t *n,
+			     bbb_status *st);
+
 #endif

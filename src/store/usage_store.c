@@ -3,6 +3,7 @@
 
 #include <time.h>
 
+#include "common/arena.h"
 #include "store/store.h"
 
 int store_attempt_insert(sqlite3 *db, const Beebeebrain__V1__RunAttempt *a, bbb_status *st)
@@ -100,5 +101,34 @@ int store_usage_daily_add(sqlite3 *db, const char *provider, const char *model, 
 	sqlite3_finalize(stmt);
 	if (rc != SQLITE_DONE)
 		return store_fail(st, db, rc, "add daily usage");
+	return 0;
+}
+
+int store_usage_daily_over(sqlite3 *db, const char *day, int64_t threshold_micros, int limit, struct arena *a,
+			   struct store_usage_over **out, size_t *n, bbb_status *st)
+{
+	sqlite3_stmt *stmt;
+	int rc;
+
+	*n = 0;
+	*out = arena_alloc(a, sizeof(**out) * (size_t)(limit > 0 ? limit : 1));
+	if (store_prepare(db,
+			  "SELECT provider, model_name, cost_usd_micros FROM api_usage_daily WHERE date = ?1 AND "
+			  "cost_usd_micros > ?2 ORDER BY provider, model_name LIMIT ?3",
+			  &stmt, st) != 0)
+		return -1;
+	sqlite3_bind_text(stmt, 1, day, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(stmt, 2, threshold_micros);
+	sqlite3_bind_int(stmt, 3, limit);
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW && (int)*n < limit) {
+		struct store_usage_over *u = &(*out)[(*n)++];
+
+		u->uo_provider = store_col_text(a, stmt, 0);
+		u->uo_model = store_col_text(a, stmt, 1);
+		u->uo_cost_micros = sqlite3_column_int64(stmt, 2);
+	}
+	sqlite3_finalize(stmt);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return store_fail(st, db, rc, "list daily usage over the threshold");
 	return 0;
 }

@@ -26,4 +26,16 @@ int store_run_add_usage(sqlite3 *db, int64_t run_id, int64_t tokens_in, int64_t 
 int store_usage_daily_add(sqlite3 *db, const char *provider, const char *model, int64_t at_ms, int64_t tokens_in,
 			  int64_t tokens_out, int64_t cost_micros, bbb_status *st);
 
+/* A provider/model whose cost on one day passed a threshold. */
+struct store_usage_over {
+	const char *uo_provider;
+	const char *uo_model;
+	int64_t uo_cost_micros;
+};
+/* api_usage_daily rows of `day` ("YYYY-MM-DD") costing more than
+ * threshold_micros; at most `limit`. Strings from the arena. */
+struct arena;
+int store_usage_daily_over(sqlite3 *db, const char *day, int64_t threshold_micros, int limit, struct arena *a,
+			   struct store_usage_over **out, size_t *n, bbb_status *st);
+
 #endif

@@ -1,0 +1,323 @@
+/*
+ * store/ for what the runtime reads and writes, on a real database migrated
+ * to the binary's schema: due runs and their order, a run's execution
+ * settings, held runs, status changes, autorun candidates, the detectors'
+ * queries, and errors that come back as statuses instead of silence.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "common/arena.h"
+#include "common/status.h"
+#include "store/event_store.h"
+#include "store/log_store.h"
+#include "store/migrate.h"
+#include "store/run_store.h"
+#include "store/store.h"
+#include "store/task_store.h"
+#include "store/usage_store.h"
+
+struct fixture {
+	char dir[64];
+	sqlite3 *db;
+	struct arena a;
+};
+
+static void exec(struct fixture *f, const char *sql)
+{
+	char *err = NULL;
+
+	if (sqlite3_exec(f->db, sql, NULL, NULL, &err) != SQLITE_OK)
+		fail_msg("%s: %s", sql, err);
+}
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	struct migration_set set = migrate_builtin();
+	char path[128];
+	bbb_status st;
+	int applied;
+
+	snprintf(f->dir, sizeof(f->dir), "/tmp/bbb-rtstore-XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	snprintf(path, sizeof(path), "%s/r.db", f->dir);
+	assert_int_equal(store_conn_open(path, 0, 0, 5000, &f->db, &st), 0);
+	assert_int_equal(migrate_up(f->db, &set, 0, &applied, &st), 0);
+	arena_init(&f->a);
+	*state = f;
+	/* Project 1; agents 1 (anthropic, 2 at once, a persona and tools) and 2 (openai). */
+	exec(f, "INSERT INTO projects (id, name, root_path, created_at, updated_at) VALUES (1, 'p', '/tmp/p', 0, 0);"
+		"INSERT INTO agents (id, project_id, name, role, model_provider, model_name, persona_prompt, "
+		"enabled_tools, max_concurrency, created_at, updated_at) VALUES "
+		"(1, 1, 'a', 'coder', 'anthropic', 'claude', 'be brief', 'read_file,finish_task', 2, 0, 0),"
+		"(2, 1, 'b', 'coder', 'openai', 'gpt', '', '', 4, 0, 0)");
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+	char cmd[96];
+
+	arena_reset(&f->a);
+	store_conn_close(f->db);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
+	free(f);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+/* A task (status, priority, created_at) with one run (status, provider, agent 0|1|2, next retry 0: none). */
+static void task_with_run(struct fixture *f, int id, const char *task_status, int priority, int created,
+			  const char *run_status, const char *provider, int agent, long long next_retry_at)
+{
+	char sql[1024], agent_sql[24] = "NULL", retry_sql[24] = "NULL";
+
+	if (agent != 0)
+		snprintf(agent_sql, sizeof(agent_sql), "%d", agent);
+	if (next_retry_at != 0)
+		snprintf(retry_sql, sizeof(retry_sql), "%lld", next_retry_at);
+	snprintf(sql, sizeof(sql),
+		 "INSERT INTO tasks (id, project_id, title, status, priority, created_at, updated_at) "
+		 "VALUES (%d, 1, 't%d', '%s', %d, %d, 0);"
+		 "INSERT INTO task_runs (id, task_id, agent_id, run_status, attempt, idempotency_key, provider, "
+		 "created_at, next_retry_at) VALUES (%d, %d, %s, '%s', 1, 'k%d', '%s', 0, %s)",
+		 id, id, task_status, priority, created, id, id, agent_sql, run_status, id, provider, retry_sql);
+	exec(f, sql);
+}
+
+static void due_runs_come_by_priority_then_age_and_only_of_running_tasks(void **state)
+{
+	struct fixture *f = *state;
+	struct store_due_run *due;
+	size_t n;
+	bbb_status st;
+
+	task_with_run(f, 1, "running", 3, 10, "queued", "anthropic", 1, 0);
+	task_with_run(f, 2, "running", 1, 20, "interrupted", "openai", 2, 0);
+	task_with_run(f, 3, "running", 3, 5, "retry_scheduled", "anthropic", 1, 1000);
+	task_with_run(f, 4, "running", 2, 1, "retry_scheduled", "anthropic", 1, 5000); /* not yet */
+	task_with_run(f, 5, "blocked", 1, 1, "interrupted", "anthropic", 1, 0); /* paused */
+	task_with_run(f, 6, "running", 1, 1, "running", "anthropic", 1, 0); /* in flight */
+	task_with_run(f, 7, "running", 5, 1, "queued", "", 0, 0); /* echo, no agent */
+
+	assert_int_equal(store_run_due_list(f->db, 2000, 10, &f->a, &due, &n, &st), 0);
+	assert_int_equal(n, 4);
+	assert_int_equal(due[0].dr_run_id, 2);
+	assert_string_equal(due[0].dr_provider, "openai");
+	assert_int_equal(due[0].dr_agent_id, 2);
+	assert_int_equal(due[0].dr_agent_limit, 4);
+	assert_int_equal(due[1].dr_run_id, 3); /* priority 3, older */
+	assert_int_equal(due[1].dr_agent_limit, 2);
+	assert_int_equal(due[2].dr_run_id, 1);
+	assert_int_equal(due[3].dr_run_id, 7);
+	assert_string_equal(due[3].dr_provider, "");
+	assert_int_equal(due[3].dr_agent_id, 0);
+	assert_int_equal(due[3].dr_agent_limit, 4);
+
+	assert_int_equal(store_run_due_list(f->db, 5000, 2, &f->a, &due, &n, &st), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(due[0].dr_run_id, 2);
+	assert_int_equal(due[1].dr_run_id, 4); /* its time came */
+}
+
+static void exec_settings_come_from_the_agent_the_project_and_the_attempts(void **state)
+{
+	struct fixture *f = *state;
+	struct store_run_exec ex;
+	bbb_status st;
+
+	task_with_run(f, 1, "running", 3, 0, "queued", "anthropic", 1, 0);
+	exec(f, "INSERT INTO run_attempts (run_id, n, started_at, ended_at, error_code) VALUES "
+		"(1, 1, 0, 1, 'LLM_PROTOCOL_ERROR'), (1, 2, 2, 3, 'LLM_TIMEOUT'), (1, 3, 4, 5, 'LLM_PROTOCOL_ERROR')");
+	assert_int_equal(store_run_exec_settings(f->db, 1, &f->a, &ex, &st), 0);
+	assert_string_equal(ex.re_root, "/tmp/p");
+	assert_string_equal(ex.re_persona, "be brief");
+	assert_string_equal(ex.re_tools, "read_file,finish_task");
+	assert_int_equal(ex.re_last_attempt, 3);
+	assert_int_equal(ex.re_protocol_errors, 2);
+
+	task_with_run(f, 2, "running", 3, 0, "queued", "", 0, 0);
+	assert_int_equal(store_run_exec_settings(f->db, 2, &f->a, &ex, &st), 0);
+	assert_string_equal(ex.re_persona, "");
+	assert_string_equal(ex.re_tools, "");
+	assert_int_equal(ex.re_last_attempt, 0);
+
+	assert_int_equal(store_run_exec_settings(f->db, 99, &f->a, &ex, &st), -1);
+	assert_string_equal(st.reason, "TASK_RUN_NOT_FOUND");
+}
+
+static void held_runs_are_the_due_ones_of_the_provider(void **state)
+{
+	struct fixture *f = *state;
+	int64_t n;
+	bbb_status st;
+
+	task_with_run(f, 1, "running", 3, 0, "queued", "anthropic", 1, 0);
+	task_with_run(f, 2, "running", 3, 0, "interrupted", "anthropic", 1, 0);
+	task_with_run(f, 3, "running", 3, 0, "retry_scheduled", "anthropic", 1, 3000);
+	task_with_run(f, 4, "running", 3, 0, "retry_scheduled", "anthropic", 1, 60000); /* beyond the release */
+	task_with_run(f, 5, "blocked", 3, 0, "interrupted", "anthropic", 1, 0); /* paused: not held */
+	task_with_run(f, 6, "running", 3, 0, "queued", "openai", 2, 0);
+	task_with_run(f, 7, "running", 3, 0, "running", "anthropic", 1, 0);
+	assert_int_equal(store_run_held_count(f->db, "anthropic", 10000, &n, &st), 0);
+	assert_int_equal(n, 3);
+	assert_int_equal(store_run_held_count(f->db, "openai", 10000, &n, &st), 0);
+	assert_int_equal(n, 1);
+}
+
+static void status_changes_are_read_in_pages_after_an_id(void **state)
+{
+	struct fixture *f = *state;
+	struct store_status_change *ch;
+	size_t n;
+	int more;
+	bbb_status st;
+
+	task_with_run(f, 1, "blocked", 3, 0, "interrupted", "anthropic", 1, 0);
+	task_with_run(f, 2, "running", 3, 0, "running", "anthropic", 1, 0);
+	exec(f,
+	     "INSERT INTO events (id, event_type, task_id, created_at, payload) VALUES "
+	     "(1, 'task.status.changed', 1, 0, x''), (2, 'run.log', 2, 0, x''), (3, 'run.status.changed', 2, 0, x''),"
+	     "(4, 'task.status.changed', 1, 0, x'')");
+	assert_int_equal(store_event_status_changes(f->db, 0, 2, &f->a, &ch, &n, &more, &st), 0);
+	assert_int_equal(n, 2);
+	assert_true(more);
+	assert_int_equal(ch[0].sc_event_id, 1);
+	assert_int_equal(ch[0].sc_task_id, 1);
+	assert_string_equal(ch[0].sc_task_status, "blocked");
+	assert_int_equal(ch[1].sc_event_id, 3);
+	assert_string_equal(ch[1].sc_task_status, "running");
+	assert_int_equal(store_event_status_changes(f->db, 3, 2, &f->a, &ch, &n, &more, &st), 0);
+	assert_int_equal(n, 1);
+	assert_false(more);
+	assert_int_equal(ch[0].sc_event_id, 4);
+}
+
+static void autorun_takes_todo_tasks_with_an_assignee_whose_prerequisites_are_done(void **state)
+{
+	struct fixture *f = *state;
+	struct store_ready_task *t;
+	size_t n;
+	bbb_status st;
+
+	exec(f, "INSERT INTO tasks (id, project_id, title, description, status, priority, assignee_agent_id, "
+		"parent_task_id, created_at, updated_at) VALUES "
+		"(1, 1, 'ready', 'do it', 'todo', 3, 1, NULL, 2, 0),"
+		"(2, 1, 'urgent', '', 'todo', 1, 2, NULL, 3, 0),"
+		"(3, 1, 'no assignee', '', 'todo', 1, NULL, NULL, 0, 0),"
+		"(4, 1, 'waits', '', 'todo', 1, 1, NULL, 0, 0),"
+		"(5, 1, 'prerequisite', '', 'running', 3, 1, NULL, 0, 0),"
+		"(6, 1, 'parent not done', '', 'todo', 1, 1, 5, 0, 0),"
+		"(7, 1, 'running already', '', 'running', 1, 1, NULL, 0, 0);"
+		"INSERT INTO task_dependencies (task_id, depends_on_task_id, created_at) VALUES (4, 5, 0)");
+	assert_int_equal(store_task_autorun_ready(f->db, 32, &f->a, &t, &n, &st), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(t[0].rt_task_id, 2);
+	assert_string_equal(t[0].rt_description, "");
+	assert_int_equal(t[1].rt_task_id, 1);
+	assert_string_equal(t[1].rt_title, "ready");
+	assert_string_equal(t[1].rt_description, "do it");
+	assert_int_equal(store_task_autorun_ready(f->db, 1, &f->a, &t, &n, &st), 0);
+	assert_int_equal(n, 1);
+}
+
+static void detectors_find_costs_idle_repeating_and_failing_work(void **state)
+{
+	struct fixture *f = *state;
+	struct store_usage_over *over;
+	struct store_run_ref *runs;
+	struct store_failing_task *tasks;
+	size_t n;
+	bbb_status st;
+
+	exec(f, "INSERT INTO api_usage_daily (provider, model_name, date, cost_usd_micros) VALUES "
+		"('anthropic', 'claude', '2030-01-02', 5000000), ('openai', 'gpt', '2030-01-02', 100),"
+		"('openai', 'gpt', '2030-01-01', 9000000)");
+	assert_int_equal(store_usage_daily_over(f->db, "2030-01-02", 1000000, 10, &f->a, &over, &n, &st), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(over[0].uo_provider, "anthropic");
+	assert_string_equal(over[0].uo_model, "claude");
+	assert_int_equal(over[0].uo_cost_micros, 5000000);
+
+	/* Run 1 started long ago and logged long ago; run 2 logged recently; run 3 ended. */
+	task_with_run(f, 1, "running", 3, 0, "running", "anthropic", 1, 0);
+	task_with_run(f, 2, "running", 3, 0, "running", "anthropic", 1, 0);
+	task_with_run(f, 3, "running", 3, 0, "succeeded", "anthropic", 1, 0);
+	exec(f, "UPDATE task_runs SET started_at = 100;"
+		"INSERT INTO run_logs (project_id, task_id, run_id, level, message, created_at) VALUES "
+		"(1, 1, 1, 'info', 'same', 200), (1, 2, 2, 'info', 'same', 9000), (1, 2, 2, 'info', 'same', 9001),"
+		"(1, 2, 2, 'info', 'same', 9002), (1, 2, 2, 'info', 'other', 9003), (1, 2, 2, 'info', 'same', 9004),"
+		"(1, 2, 2, 'info', 'same', 9005)");
+	assert_int_equal(store_run_idle_list(f->db, 5000, 10, &f->a, &runs, &n, &st), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(runs[0].rf_run_id, 1);
+	assert_int_equal(runs[0].rf_task_id, 1);
+	assert_int_equal(runs[0].rf_project_id, 1);
+	assert_int_equal(store_log_repeating_runs(f->db, 6, 5, 10, &f->a, &runs, &n, &st), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(runs[0].rf_run_id, 2);
+	assert_int_equal(runs[0].rf_count, 5);
+
+	/* Task 10: 2 of its last 3 ended runs failed (67%); task 11: 1 of 3. */
+	exec(f, "INSERT INTO tasks (id, project_id, title, status, created_at, updated_at) VALUES "
+		"(10, 1, 'x', 'failed', 0, 0), (11, 1, 'y', 'failed', 0, 0);"
+		"INSERT INTO task_runs (task_id, run_status, attempt, idempotency_key, created_at) VALUES "
+		"(10, 'failed', 1, 'a1', 0), (10, 'succeeded', 2, 'a2', 0), (10, 'failed', 3, 'a3', 0),"
+		"(11, 'failed', 1, 'b1', 0), (11, 'succeeded', 2, 'b2', 0), (11, 'succeeded', 3, 'b3', 0)");
+	assert_int_equal(store_run_failing_tasks(f->db, 3, 5, 60, 10, &f->a, &tasks, &n, &st), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(tasks[0].ft_task_id, 10);
+	assert_int_equal(tasks[0].ft_failed, 2);
+	assert_int_equal(tasks[0].ft_runs, 3);
+}
+
+static void a_broken_database_is_an_error_not_an_empty_answer(void **state)
+{
+	struct fixture *f = *state;
+	struct store_due_run *due;
+	struct store_status_change *ch;
+	size_t n;
+	int more;
+	int64_t count;
+	bbb_status st;
+
+	exec(f, "DROP TABLE run_attempts; DROP TABLE task_runs");
+	status_clear(&st);
+	assert_int_equal(store_run_due_list(f->db, 0, 10, &f->a, &due, &n, &st), -1);
+	assert_string_equal(st.reason, "INTERNAL_ERROR");
+	assert_non_null(strstr(st.message, "task_runs"));
+	status_clear(&st);
+	assert_int_equal(store_run_held_count(f->db, "anthropic", 0, &count, &st), -1);
+	assert_string_equal(st.reason, "INTERNAL_ERROR");
+	exec(f, "DROP TABLE events");
+	status_clear(&st);
+	assert_int_equal(store_event_status_changes(f->db, 0, 10, &f->a, &ch, &n, &more, &st), -1);
+	assert_string_equal(st.reason, "INTERNAL_ERROR");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(due_runs_come_by_priority_then_age_and_only_of_running_tasks, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(exec_settings_come_from_the_agent_the_project_and_the_attempts, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(held_runs_are_the_due_ones_of_the_provider, setup, teardown),
+		cmocka_unit_test_setup_teardown(status_changes_are_read_in_pages_after_an_id, setup, teardown),
+		cmocka_unit_test_setup_teardown(autorun_takes_todo_tasks_with_an_assignee_whose_prerequisites_are_done,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(detectors_find_costs_idle_repeating_and_failing_work, setup, teardown),
+		cmocka_unit_test_setup_teardown(a_broken_database_is_an_error_not_an_empty_answer, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
