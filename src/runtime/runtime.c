@@ -252,6 +252,7 @@ static int rt_start_write(sqlite3 *db, void *arg, bbb_status *st)
 			provider_conv_set_system(&r->r_conv, ex.re_persona, &one);
 		r->r_tools = rt_split_tools(ex.re_tools, &r->r_n_tools);
 		r->r_attempt_n = ex.re_last_attempt;
+		r->r_protocol_errors = ex.re_protocol_errors;
 		if (r->r_max_turns <= 0)
 			r->r_max_turns = 8;
 		if (r->r_timeout_ms <= 0)

@@ -110,6 +110,20 @@ def test_attempts_are_capped_at_max_attempts(rt):
     assert len(rt.fake.requests_for("always failing")) == 4
 
 
+def test_a_protocol_error_is_retried_once_per_run(rt):
+    # Two unusable answers in a row: the first is retried, the second fails the run (SPEC: retryable once).
+    # Each retry is a fresh start of the run, so the count must come from its recorded attempts.
+    rt.fake.script([{"malformed": True}, {"malformed": True}])
+    task_id, run_id = rt.task_and_run("garbled answers")
+
+    run = rt.wait_run(run_id)
+    assert (run["run_status"], run["error_code"], run["retry_count"]) == ("failed", "LLM_PROTOCOL_ERROR", 1)
+    assert [(a["http_status"], a["error_code"]) for a in rt.attempts(run_id)] == [(200, "LLM_PROTOCOL_ERROR")] * 2
+    assert statuses(rt.run_events(run_id)) == ["queued", "running", "retry_scheduled", "running", "failed"]
+    assert len(rt.fake.requests_for("garbled answers")) == 2
+    assert rt.task_status(task_id) == "failed"
+
+
 # ---- pause and resume --------------------------------------------------------------------------------------------
 
 
