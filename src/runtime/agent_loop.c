@@ -5,19 +5,20 @@
  * A call ends on the HTTP loop's thread (or at once for echo and injected
  * faults) as a completion queued for the dispatcher. The dispatcher takes a
  * batch of completions and handles it in three steps:
- *   1. decide, without the database: classify the call, feed the circuit
- *      breaker, run the tools the model asked for (file tools through the
- *      workspace gateway), and choose what comes next: another turn, or the
- *      run's outcome (succeeded, retry_scheduled, failed, interrupted);
+ *   1. decide, without the database: domain/run_outcome.h says what the call
+ *      means; this file does what that takes: feed the circuit breaker (and
+ *      start the gradual release when a probe closed it), run the tools the
+ *      model asked for (tools.h), price the tokens, note retries for the
+ *      retry-storm window;
  *   2. apply every decision in ONE write transaction: the run_attempts row
  *      of each call, usage and cost, run and task status changes with their
  *      events, inbox items, log lines and alerts;
- *   3. after the commit, submit the next turns and forget finished runs. A
- *      next turn is a call like any other: while its endpoint's breaker is
- *      open it waits, parked with its conversation, until the breaker lets
- *      it through (rt_unpark, each dispatcher tick) or the run is aborted.
+ *   3. after the commit, forget finished runs; a run whose conversation goes
+ *      on waits for its next call: READY when its endpoint's breaker is
+ *      closed, PARKED (held work, released gradually) when it is not. The
+ *      dispatcher makes that call like any other (runtime.c), so a next turn
+ *      never goes out while its breaker is open.
  */
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,15 +27,15 @@
 #include "beebeebrain/v1/log.pb-c.h"
 #include "common/arena.h"
 #include "common/clock.h"
-#include "common/dbuf.h"
 #include "common/log.h"
 #include "common/redact.h"
 #include "common/status.h"
 #include "common/utf8.h"
 #include "common/xalloc.h"
 #include "events/alerts.h"
-#include "runtime/runtime_internal.h"
 #include "ops/task_ops.h"
+#include "runtime/runtime_internal.h"
+#include "runtime/tools.h"
 #include "store/alert_store.h"
 #include "store/inbox_store.h"
 #include "store/log_store.h"
@@ -42,44 +43,25 @@
 #include "store/run_store.h"
 #include "store/task_store.h"
 #include "store/usage_store.h"
-#include "workspace/gateway.h"
 
 #define R(x) BEEBEEBRAIN__V1__RUN_STATUS__RUN_STATUS_##x
-#define T(x) BEEBEEBRAIN__V1__TASK_STATUS__TASK_STATUS_##x
-/* The most text one tool result gives the model (a cut one says so). */
-#define TOOL_RESULT_MAX (64 * 1024)
-#define MAX_LOGS 16
 #define RT_LOG_MAX 16384 /* bytes of one run log line the runtime writes */
-
-enum rt_next { RT_CONTINUE, RT_FINISH };
 
 /* What one completion leads to (step 1), applied in step 2. */
 struct rt_outcome {
 	struct rt_run *o_run;
 	Beebeebrain__V1__RunAttempt o_attempt;
 	int64_t o_cost;
-	enum rt_next o_next;
-	run_status o_to;
-	char o_code[48];
+	struct run_outcome o_ro; /* the decision */
 	char *o_message; /* malloc'd or NULL */
 	char *o_output; /* malloc'd or NULL */
-	int64_t o_next_retry_at;
-	task_status o_task_to; /* 0: the run outcome's mapping */
-	int o_keep_task; /* an aborted call: the task's status is the operator's, not the run's */
-	char *o_input_title; /* an await_user_input item to open (malloc'd) */
-	char *o_input_content;
-	char *o_denied_path; /* WORKSPACE_PERMISSION_DENIED: the path */
-	int o_n_logs;
-	struct {
-		int level;
-		char *message;
-	} o_logs[MAX_LOGS];
-	int o_error_alert; /* raise the o_code alert for the endpoint */
+	struct tool_effects o_fx; /* what the tools left: inbox item, denied write, log lines */
+	int o_error_alert; /* raise the o_ro.ro_code alert for the endpoint */
 	int o_resolve_error; /* a call succeeded: resolve the endpoint's error alert */
 	struct rt_outcome *o_next_outcome;
 };
 
-/* Endpoint alerts decided in step 1 (breaker transitions, storms). */
+/* Endpoint alerts decided in step 1 (breaker transitions). */
 struct rt_ep_action {
 	struct rt_endpoint *a_ep;
 	int a_open; /* 1: raise + incident; 0: resolve + close incident */
@@ -90,46 +72,10 @@ struct rt_batch {
 	struct runtime *b_rt;
 	struct rt_outcome *b_outcomes;
 	struct rt_ep_action *b_actions;
-	int b_storm; /* 1: raise LLM_RETRY_STORM, -1: resolve it */
+	int b_storm; /* 1: raise LLM_RETRY_STORM */
 };
 
-void rt_run_free(struct rt_run *r)
-{
-	if (r == NULL)
-		return;
-	free(r->r_provider);
-	free(r->r_model);
-	free(r->r_root);
-	provider_conv_free(&r->r_conv);
-	for (size_t i = 0; i < r->r_n_tools; i++)
-		free(r->r_tools[i]);
-	free(r->r_tools);
-	free(r);
-}
-
-void rt_unlink_run(struct runtime *rt, struct rt_run *r)
-{
-	for (struct rt_run **pp = &rt->rt_runs; *pp != NULL; pp = &(*pp)->r_next)
-		if (*pp == r) {
-			*pp = r->r_next;
-			rt->rt_n_runs--;
-			return;
-		}
-}
-
 /* ---- calls ------------------------------------------------------------------ */
-
-static void rt_post(struct runtime *rt, struct rt_completion *c)
-{
-	pthread_mutex_lock(&rt->rt_mu);
-	if (rt->rt_done_tail != NULL)
-		rt->rt_done_tail->c_next = c;
-	else
-		rt->rt_done_head = c;
-	rt->rt_done_tail = c;
-	pthread_cond_signal(&rt->rt_cv);
-	pthread_mutex_unlock(&rt->rt_mu);
-}
 
 struct rt_call_arg {
 	struct runtime *ca_rt;
@@ -137,7 +83,7 @@ struct rt_call_arg {
 };
 
 /* On the HTTP loop's thread: copy what is needed and hand it over. */
-static void rt_http_done(const struct http_response *resp, void *arg)
+static void agent_http_done(const struct http_response *resp, void *arg)
 {
 	struct rt_call_arg *ca = arg;
 	struct rt_completion *c = xcalloc(1, sizeof(*c));
@@ -154,13 +100,14 @@ static void rt_http_done(const struct http_response *resp, void *arg)
 		retry_parse_retry_after(resp->retry_after, clock_now_ms(), &ra);
 	c->c_retry_after_ms = ra;
 	c->c_ended = clock_now_ms();
-	rt_post(ca->ca_rt, c);
+	rt_queue_post(&ca->ca_rt->rt_queue, c);
 	free(ca);
 }
 
-/* A call that never leaves the process: echo, or an injected fault. */
-static void rt_post_local(struct runtime *rt, struct rt_run *r, enum http_outcome outcome, long status,
-			  const char *body, struct provider_reply *reply)
+/* A call that never leaves the process: echo, an injected fault, a call that
+ * could not be made, or an aborted waiting turn (no_call). */
+static void agent_post_local(struct runtime *rt, struct rt_run *r, enum http_outcome outcome, long status,
+			     const char *body, struct provider_reply *reply, int no_call)
 {
 	struct rt_completion *c = xcalloc(1, sizeof(*c));
 
@@ -171,69 +118,38 @@ static void rt_post_local(struct runtime *rt, struct rt_run *r, enum http_outcom
 	c->c_len = strlen(body);
 	c->c_retry_after_ms = -1;
 	c->c_ended = clock_now_ms();
+	c->c_no_call = no_call;
 	if (reply != NULL) {
 		c->c_reply = *reply;
 		c->c_have_reply = 1;
 	}
 	r->r_http_id = 0;
-	rt_post(rt, c);
+	r->r_state = RT_RUN_CALLING;
+	rt_queue_post(&rt->rt_queue, c);
 }
 
-/* Makes the next call of a run (one turn). 0, or -1 when it cannot. */
-static int rt_call(struct runtime *rt, struct rt_run *r)
+/* Takes one armed fault of that kind, if any. */
+static int agent_take_fault(atomic_int *armed)
 {
-	const struct provider_ops *ops = provider_find(r->r_provider);
-	struct provider_request req = {
-		.pr_model = r->r_model,
-		.pr_conv = &r->r_conv,
-		.pr_tools = (const char *const *)r->r_tools,
-		.pr_n_tools = r->r_n_tools,
-	};
+	int n = atomic_load(armed);
+
+	while (n > 0 && !atomic_compare_exchange_weak(armed, &n, n - 1))
+		;
+	return n > 0;
+}
+
+/* Sends the request of a provider that speaks HTTP. */
+static void agent_submit(struct runtime *rt, struct rt_run *r, const struct provider_ops *ops,
+			 const struct provider_request *req)
+{
 	struct provider_http_request hr;
+	struct rt_call_arg *ca;
 	bbb_status st;
-	int expected;
 
 	status_clear(&st);
-	r->r_turn++;
-	r->r_call_started = clock_now_ms();
-	if (r->r_n_tools == 0) {
-		/* No tool list on the agent: every tool of SPEC section 6. */
-		static const char *const all[] = {"read_file",  "list_path",     "search_files", "write_file",
-						  "append_log", "request_input", "finish_task"};
-		req.pr_tools = all;
-		req.pr_n_tools = sizeof(all) / sizeof(all[0]);
-	}
-	if (ops == NULL) {
-		rt_post_local(rt, r, HTTP_OUTCOME_LOCAL_ERROR, 0, "unknown provider", NULL);
-		return 0;
-	}
-	expected = atomic_load(&rt->rt_fault_timeout);
-	while (expected > 0 && !atomic_compare_exchange_weak(&rt->rt_fault_timeout, &expected, expected - 1))
-		;
-	if (expected > 0) {
-		rt_post_local(rt, r, HTTP_OUTCOME_TIMEOUT, 0, "", NULL);
-		return 0;
-	}
-	expected = atomic_load(&rt->rt_fault_transient);
-	while (expected > 0 && !atomic_compare_exchange_weak(&rt->rt_fault_transient, &expected, expected - 1))
-		;
-	if (expected > 0) {
-		rt_post_local(rt, r, HTTP_OUTCOME_OK, 503, "{\"error\":{\"message\":\"injected llm_transient\"}}",
-			      NULL);
-		return 0;
-	}
-	if (ops->p_answer != NULL) {
-		struct provider_reply reply;
-		if (ops->p_answer(&req, &reply, &st) != 0) {
-			rt_post_local(rt, r, HTTP_OUTCOME_LOCAL_ERROR, 0, st.message, NULL);
-			return 0;
-		}
-		rt_post_local(rt, r, HTTP_OUTCOME_OK, 200, "", &reply);
-		return 0;
-	}
-	if (ops->p_build(&r->r_ep->ep_ep, &req, &hr, &st) != 0) {
-		rt_post_local(rt, r, HTTP_OUTCOME_LOCAL_ERROR, 0, st.message, NULL);
-		return 0;
+	if (ops->p_build(&r->r_ep->ep_ep, req, &hr, &st) != 0) {
+		agent_post_local(rt, r, HTTP_OUTCOME_LOCAL_ERROR, 0, st.message, NULL, 0);
+		return;
 	}
 	struct http_request h = {
 		.url = hr.hr_url,
@@ -243,247 +159,107 @@ static int rt_call(struct runtime *rt, struct rt_run *r)
 		.body_len = hr.hr_body_len,
 		.timeout_ms = r->r_timeout_ms,
 	};
-	struct rt_call_arg *ca = xmalloc(sizeof(*ca));
+	ca = xmalloc(sizeof(*ca));
 	ca->ca_rt = rt;
 	ca->ca_run = r;
-	r->r_http_id = http_loop_submit(rt->rt_http, &h, rt_http_done, ca, &st);
+	r->r_state = RT_RUN_CALLING;
+	r->r_http_id = http_loop_submit(rt->rt_http, &h, agent_http_done, ca, &st);
 	provider_http_request_free(&hr);
 	if (r->r_http_id == 0) {
 		free(ca);
-		rt_post_local(rt, r, HTTP_OUTCOME_LOCAL_ERROR, 0, st.message, NULL);
-	}
-	return 0;
-}
-
-int rt_run_first_call(struct runtime *rt, struct rt_run *r)
-{
-	return rt_call(rt, r);
-}
-
-/* May a call of this run go now? Takes the breaker's admission for it. */
-static int rt_breaker_admits(struct rt_run *r)
-{
-	enum breaker_admit admit;
-
-	if (strcmp(r->r_provider, "echo") == 0)
-		return 1;
-	admit = breaker_allow(&r->r_ep->ep_breaker, clock_mono_ms());
-	if (admit == BREAKER_DENIED)
-		return 0;
-	r->r_admit = admit;
-	return 1;
-}
-
-/* The next turn of a conversation: while the endpoint's breaker is open no
- * call is made (SPEC section 6), so the run keeps its conversation and waits,
- * parked, until rt_unpark finds the breaker letting it through. */
-static int rt_next_turn(struct runtime *rt, struct rt_run *r)
-{
-	if (!rt_breaker_admits(r)) {
-		r->r_parked = 1;
-		return 0;
-	}
-	return rt_call(rt, r);
-}
-
-void rt_unpark(struct runtime *rt)
-{
-	struct rt_run *r = rt->rt_runs, *next;
-
-	for (; r != NULL; r = next) {
-		next = r->r_next;
-		if (!r->r_parked || r->r_abort != RT_ABORT_NONE || !rt_breaker_admits(r))
-			continue;
-		r->r_parked = 0;
-		if (rt_call(rt, r) != 0) {
-			/* Out of memory: the run stays `running` and is resumed at the next start. */
-			rt_unlink_run(rt, r);
-			rt_run_free(r);
-		}
+		agent_post_local(rt, r, HTTP_OUTCOME_LOCAL_ERROR, 0, st.message, NULL, 0);
 	}
 }
 
-void rt_abort_call(struct runtime *rt, struct rt_run *r)
+void agent_call(struct runtime *rt, struct rt_run *r)
 {
-	struct rt_completion *c;
-
-	if (r->r_http_id != 0) {
-		http_loop_cancel(rt->rt_http, r->r_http_id);
-		return;
-	}
-	if (!r->r_parked)
-		return; /* a local answer is already on its way */
-	c = xcalloc(1, sizeof(*c));
-	r->r_parked = 0;
-	c->c_run = r;
-	c->c_outcome = HTTP_OUTCOME_CANCELLED;
-	c->c_body = xstrdup("");
-	c->c_retry_after_ms = -1;
-	c->c_ended = clock_now_ms();
-	c->c_no_call = 1;
-	rt_post(rt, c);
-}
-
-/* ---- tools ---------------------------------------------------------------- */
-
-static const char *rt_jstr(json_t *args, const char *key)
-{
-	json_t *v = json_object_get(args, key);
-
-	return json_is_string(v) ? json_string_value(v) : NULL;
-}
-
-static int rt_tool_enabled(const struct rt_run *r, const char *name)
-{
-	if (r->r_n_tools == 0)
-		return 1;
-	for (size_t i = 0; i < r->r_n_tools; i++)
-		if (strcmp(r->r_tools[i], name) == 0)
-			return 1;
-	return 0;
-}
-
-/* Runs one tool call: its result text goes to *out (bounded, see
- * TOOL_RESULT_MAX; the caller marks a cut result), *is_error says whether it
- * failed; it may end the run by setting o->o_next = RT_FINISH. */
-static void rt_tool(struct rt_run *r, const struct provider_tool_call *call, struct rt_outcome *o, struct dbuf *out,
-		    int *is_error)
-{
-	json_t *args = json_loads(call->tc_arguments != NULL ? call->tc_arguments : "{}", 0, NULL);
-	struct gateway *g = NULL;
-	const char *path = args != NULL ? rt_jstr(args, "path") : NULL;
-	int failed = 1;
+	const struct provider_ops *ops = provider_find(r->r_provider);
+	const char *all[TOOLS_COUNT];
+	struct provider_request req = {
+		.pr_model = r->r_model,
+		.pr_conv = &r->r_conv,
+		.pr_tools = (const char *const *)r->r_tools,
+		.pr_n_tools = r->r_n_tools,
+	};
+	struct provider_reply reply;
 	bbb_status st;
 
 	status_clear(&st);
-	*is_error = 1;
-	if (args == NULL || !json_is_object(args)) {
-		dbuf_addstr(out, "arguments must be a JSON object");
-		goto done;
+	r->r_turn++;
+	if (r->r_n_tools == 0) {
+		/* No tool list on the agent: every tool of SPEC section 6. */
+		req.pr_tools = all;
+		req.pr_n_tools = tools_names(all, TOOLS_COUNT);
 	}
-	if (!rt_tool_enabled(r, call->tc_name)) {
-		dbuf_printf(out, "tool %s is not enabled for this agent", call->tc_name);
-		goto done;
-	}
-	if (strcmp(call->tc_name, "finish_task") == 0) {
-		const char *summary = rt_jstr(args, "summary");
-		o->o_next = RT_FINISH;
-		o->o_to = R(SUCCEEDED);
-		o->o_output = xstrdup(summary != NULL ? summary : "");
-		*is_error = 0;
-		dbuf_addstr(out, "finished");
-		goto done;
-	}
-	if (strcmp(call->tc_name, "request_input") == 0) {
-		const char *title = rt_jstr(args, "title"), *content = rt_jstr(args, "content");
-		o->o_next = RT_FINISH;
-		o->o_to = R(INTERRUPTED);
-		snprintf(o->o_code, sizeof(o->o_code), "AWAITING_USER_INPUT");
-		o->o_task_to = T(BLOCKED);
-		o->o_input_title = xstrndup(title != NULL && title[0] ? title : "Input needed", 160);
-		o->o_input_content = xstrdup(content != NULL ? content : "");
-		*is_error = 0;
-		dbuf_addstr(out, "waiting for the operator's input");
-		goto done;
-	}
-	if (strcmp(call->tc_name, "append_log") == 0) {
-		const char *msg = rt_jstr(args, "message"), *level = rt_jstr(args, "level");
-		int lv = BEEBEEBRAIN__V1__LOG_LEVEL__LOG_LEVEL_INFO;
-		if (level != NULL && strcmp(level, "debug") == 0)
-			lv = BEEBEEBRAIN__V1__LOG_LEVEL__LOG_LEVEL_DEBUG;
-		else if (level != NULL && strcmp(level, "warning") == 0)
-			lv = BEEBEEBRAIN__V1__LOG_LEVEL__LOG_LEVEL_WARNING;
-		else if (level != NULL && strcmp(level, "error") == 0)
-			lv = BEEBEEBRAIN__V1__LOG_LEVEL__LOG_LEVEL_ERROR;
-		if (msg == NULL || msg[0] == '\0' || o->o_n_logs >= MAX_LOGS) {
-			dbuf_addstr(out, msg == NULL || msg[0] == '\0' ? "message is required" : "too many log lines");
-			goto done;
-		}
-		o->o_logs[o->o_n_logs].level = lv;
-		o->o_logs[o->o_n_logs++].message = xstrndup(msg, utf8_cut(msg, strnlen(msg, 16384)));
-		*is_error = 0;
-		dbuf_addstr(out, "logged");
-		goto done;
-	}
-	/* The file tools work in the project's workspace. */
-	if (gateway_open(r->r_root, NULL, &g, &st) != 0) {
-		dbuf_printf(out, "workspace unavailable: %s", st.message);
-		goto done;
-	}
-	if (strcmp(call->tc_name, "read_file") == 0) {
-		char *data = NULL;
-		size_t len = 0;
-		if (gateway_read_file(g, path != NULL ? path : "", &data, &len, &st) == 0) {
-			dbuf_add(out, data, len);
-			free(data);
-			failed = 0;
-		}
-	} else if (strcmp(call->tc_name, "write_file") == 0) {
-		const char *content = rt_jstr(args, "content");
-		size_t len = content != NULL ? strlen(content) : 0;
-		if (gateway_write_file(g, path != NULL ? path : "", content != NULL ? content : "", len, &st) == 0) {
-			dbuf_printf(out, "wrote %zu bytes to %s", len, path);
-			failed = 0;
-		}
-	} else if (strcmp(call->tc_name, "list_path") == 0) {
-		struct gateway_listing l;
-		if (gateway_list(g, path != NULL && path[0] ? path : ".", &l, &st) == 0) {
-			for (size_t i = 0; i < l.gl_n; i++)
-				if (dbuf_printf(out, "%s%s\t%lld\n", l.gl_entries[i].ge_name,
-						l.gl_entries[i].ge_kind == GATEWAY_KIND_DIR ? "/" : "",
-						(long long)l.gl_entries[i].ge_size) != 0)
-					break;
-			if (l.gl_n == 0)
-				dbuf_addstr(out, "(empty)\n");
-			gateway_listing_free(&l);
-			failed = 0;
-		}
-	} else if (strcmp(call->tc_name, "search_files") == 0) {
-		struct gateway_search_result sr;
-		const char *query = rt_jstr(args, "query");
-		if (gateway_search(g, path != NULL && path[0] ? path : ".", query != NULL ? query : "", 50, &sr, &st) ==
-		    0) {
-			for (size_t i = 0; i < sr.gs_n; i++)
-				if (dbuf_printf(out, "%s:%d: %s\n", sr.gs_matches[i].gm_path, sr.gs_matches[i].gm_line,
-						sr.gs_matches[i].gm_text) != 0)
-					break;
-			if (sr.gs_n == 0)
-				dbuf_addstr(out, "no matches\n");
-			gateway_search_free(&sr);
-			failed = 0;
-		}
+	if (ops == NULL) {
+		agent_post_local(rt, r, HTTP_OUTCOME_LOCAL_ERROR, 0, "unknown provider", NULL, 0);
+	} else if (agent_take_fault(&rt->rt_faults.f_timeout)) {
+		agent_post_local(rt, r, HTTP_OUTCOME_TIMEOUT, 0, "", NULL, 0);
+	} else if (agent_take_fault(&rt->rt_faults.f_transient)) {
+		agent_post_local(rt, r, HTTP_OUTCOME_OK, 503, "{\"error\":{\"message\":\"injected llm_transient\"}}",
+				 NULL, 0);
+	} else if (ops->p_answer == NULL) {
+		agent_submit(rt, r, ops, &req);
+	} else if (ops->p_answer(&req, &reply, &st) != 0) {
+		agent_post_local(rt, r, HTTP_OUTCOME_LOCAL_ERROR, 0, st.message, NULL, 0);
 	} else {
-		dbuf_printf(out, "unknown tool %s", call->tc_name);
-		goto done;
+		agent_post_local(rt, r, HTTP_OUTCOME_OK, 200, "", &reply, 0);
 	}
-	*is_error = failed;
-	if (failed) {
-		if (strcmp(st.reason, "WORKSPACE_PERMISSION_DENIED") == 0) {
-			/* SPEC section 7: never a crash or a silent failure. */
-			o->o_next = RT_FINISH;
-			o->o_to = R(FAILED);
-			o->o_task_to = T(BLOCKED);
-			snprintf(o->o_code, sizeof(o->o_code), "WORKSPACE_PERMISSION_DENIED");
-			o->o_message = xstrdup(st.message);
-			o->o_denied_path = xstrdup(path != NULL ? path : "");
-		}
-		dbuf_printf(out, "%s: %s", st.reason, st.message);
+}
+
+void agent_abort(struct runtime *rt, struct rt_run *r)
+{
+	if (r->r_state != RT_RUN_CALLING) {
+		/* A waiting turn: nothing was sent, so there is no attempt to close. */
+		agent_post_local(rt, r, HTTP_OUTCOME_CANCELLED, 0, "", NULL, 1);
+		return;
 	}
-done:
-	gateway_close(g);
-	json_decref(args);
+	if (r->r_http_id != 0)
+		http_loop_cancel(rt->rt_http, r->r_http_id);
+	/* else a local answer is already on its way */
 }
 
 /* ---- step 1: decide -------------------------------------------------------- */
 
-static enum retry_transport rt_transport(enum http_outcome o)
+static enum run_call_end agent_call_end(enum http_outcome o)
 {
-	return o == HTTP_OUTCOME_TIMEOUT             ? RETRY_TRANSPORT_TIMEOUT
-	       : o == HTTP_OUTCOME_CONNECTION_FAILED ? RETRY_TRANSPORT_CONNECTION_FAILED
-						     : RETRY_TRANSPORT_OK;
+	switch (o) {
+	case HTTP_OUTCOME_OK:
+	case HTTP_OUTCOME_TOO_LARGE: /* an answer, cut: not usable */
+		return RUN_CALL_ANSWERED;
+	case HTTP_OUTCOME_TIMEOUT:
+		return RUN_CALL_TIMEOUT;
+	case HTTP_OUTCOME_CONNECTION_FAILED:
+		return RUN_CALL_CONNECTION_FAILED;
+	case HTTP_OUTCOME_CANCELLED:
+		return RUN_CALL_CANCELLED;
+	case HTTP_OUTCOME_LOCAL_ERROR:
+		break;
+	}
+	return RUN_CALL_LOCAL_ERROR;
 }
 
-static void rt_ep_action(struct rt_batch *b, struct rt_endpoint *ep, int open)
+/* The provider's answer, when the call brought a usable one: the echo
+ * provider's (taken from the completion) or the parsed 2xx body. */
+static int agent_reply(const struct rt_run *r, struct rt_completion *c, struct provider_reply *reply)
+{
+	const struct provider_ops *ops;
+	bbb_status st;
+
+	memset(reply, 0, sizeof(*reply));
+	if (c->c_have_reply) {
+		*reply = c->c_reply;
+		c->c_have_reply = 0;
+		return 1;
+	}
+	if (c->c_outcome != HTTP_OUTCOME_OK || c->c_status < 200 || c->c_status >= 300)
+		return 0;
+	ops = provider_find(r->r_provider);
+	status_clear(&st);
+	return ops != NULL && ops->p_parse != NULL && ops->p_parse(c->c_body, c->c_len, reply, &st) == 0;
+}
+
+static void agent_ep_action(struct rt_batch *b, struct rt_endpoint *ep, int open)
 {
 	struct rt_ep_action *a = xcalloc(1, sizeof(*a));
 
@@ -493,193 +269,163 @@ static void rt_ep_action(struct rt_batch *b, struct rt_endpoint *ep, int open)
 	b->b_actions = a;
 }
 
-/* A breaker closed: the runs it held start spread over the release window. */
-static void rt_schedule_release(struct runtime *rt, struct rt_endpoint *ep)
+/* The breaker closed: what it held (due runs of the provider, parked turns of
+ * the endpoint) goes out over the release window, one slot each. */
+static void agent_release(struct runtime *rt, struct rt_endpoint *ep, int64_t mono)
 {
-	int64_t n = 0, now = clock_now_ms();
+	int64_t held = 0, now = clock_now_ms();
 	bbb_status st;
 
 	status_clear(&st);
-	if (store_run_held_count(rt->rt_db, ep->ep_provider, now + rt->rt_opt.ro_release_spread_ms, &n, &st) != 0)
-		log_warn("runtime", "cannot count the runs held for %s: %s %s", ep->ep_key, st.reason, st.message);
-	free(ep->ep_release);
-	ep->ep_release = NULL;
-	ep->ep_release_n = ep->ep_release_i = 0;
-	if (n == 0)
-		return;
-	ep->ep_release = xcalloc((size_t)n, sizeof(*ep->ep_release));
-	breaker_release_offsets((size_t)n, rt->rt_opt.ro_release_spread_ms, rt_random(rt), ep->ep_release);
-	for (int64_t i = 0; i < n; i++)
-		ep->ep_release[i] += now;
-	ep->ep_release_n = (size_t)n;
+	if (store_run_held_count(rt->rt_db, ep->ep_provider, now + rt->rt_opt.ro_release_spread_ms, &held, &st) != 0)
+		log_warn("runtime", "cannot count the runs held for %s (released at once): %s %s", ep->ep_key,
+			 st.reason, st.message);
+	held += (int64_t)rt_runs_parked(&rt->rt_runs, ep);
+	breaker_release_begin(&ep->ep_breaker, (size_t)held, rt->rt_opt.ro_release_spread_ms, rt_random(rt), mono);
 }
 
-static void rt_storm_note(struct runtime *rt, struct rt_batch *b)
+/* Tells the breaker how the call went; its transitions become alerts. */
+static void agent_feed_breaker(struct runtime *rt, struct rt_batch *b, struct rt_run *r, const struct run_outcome *ro)
 {
-	int64_t now = clock_mono_ms(), n = 0;
+	struct rt_endpoint *ep = r->r_ep;
+	int64_t mono = clock_mono_ms();
+	enum breaker_transition tr = breaker_record(&ep->ep_breaker, mono, r->r_admit, ro->ro_breaker);
 
-	rt->rt_storm[rt->rt_storm_i] = now;
-	rt->rt_storm_i = (rt->rt_storm_i + 1) % 64;
-	if (rt->rt_storm_n < 64)
-		rt->rt_storm_n++;
-	for (int i = 0; i < rt->rt_storm_n; i++)
-		n += now - rt->rt_storm[i] <= 60000;
-	if (n > rt->rt_opt.ro_storm_threshold && !rt->rt_storm_alert) {
-		rt->rt_storm_alert = 1;
-		b->b_storm = 1;
+	r->r_admit = BREAKER_ADMITTED; /* a next turn takes its own admission */
+	if (tr == BREAKER_TR_OPENED && !ep->ep_open_alert) {
+		ep->ep_open_alert = 1;
+		agent_ep_action(b, ep, 1);
+	} else if (tr == BREAKER_TR_CLOSED) {
+		if (ep->ep_open_alert) {
+			ep->ep_open_alert = 0;
+			agent_ep_action(b, ep, 0);
+		}
+		agent_release(rt, ep, mono);
 	}
 }
 
-/* Step 1 for one completion. */
-static void rt_decide(struct runtime *rt, struct rt_batch *b, struct rt_completion *c, struct rt_outcome *o)
+/* Tokens and their price, from a usable answer. */
+static void agent_price(struct runtime *rt, const struct rt_run *r, const struct provider_reply *reply,
+			struct rt_outcome *o)
 {
-	struct rt_run *r = c->c_run;
-	struct provider_reply reply;
-	struct retry_class cls = {0};
-	int have_reply = 0, echo = strcmp(r->r_provider, "echo") == 0;
+	struct pricing_cost pc;
+
+	pricing_cost(rt->rt_pricing, r->r_provider, r->r_model, reply->r_tokens_in, reply->r_tokens_out, &pc);
+	o->o_attempt.token_in = reply->r_tokens_in;
+	o->o_attempt.token_out = reply->r_tokens_out;
+	o->o_attempt.price_in_usd_micros_per_mtok = pc.pc_price.pp_in_micros_per_mtok;
+	o->o_attempt.price_out_usd_micros_per_mtok = pc.pc_price.pp_out_micros_per_mtok;
+	o->o_cost = pc.pc_usd_micros;
+}
+
+static struct run_snapshot agent_snapshot(const struct rt_run *r)
+{
+	struct run_snapshot s = {
+		.rs_abort = r->r_abort,
+		.rs_retry_count = r->r_retry_count,
+		.rs_protocol_errors = r->r_protocol_errors,
+		.rs_turn = r->r_turn,
+		.rs_max_turns = r->r_max_turns,
+		.rs_has_breaker = r->r_ep->ep_has_breaker,
+	};
+
+	return s;
+}
+
+/* Runs the tools of an answer, feeds their results back into the
+ * conversation, and decides what follows them. */
+static void agent_tools(struct rt_run *r, const struct provider_reply *reply, struct rt_outcome *o)
+{
+	const struct tool_run tr = {r->r_root, r->r_tools, r->r_n_tools};
+	struct run_snapshot snap = agent_snapshot(r);
 	bbb_status st;
 
-	memset(&reply, 0, sizeof(reply));
 	status_clear(&st);
-	o->o_run = r;
-	r->r_http_id = 0;
+	for (size_t i = 0; i < reply->r_n_calls && o->o_fx.te_end == RUN_TOOLS_CONTINUE; i++) {
+		int is_error;
+		char *res = tools_call(&tr, &reply->r_calls[i], &o->o_fx, &is_error);
+		provider_conv_add_tool_result(&r->r_conv, reply->r_calls[i].tc_id, res, is_error, &st);
+		free(res);
+	}
+	run_outcome_after_tools(&snap, o->o_fx.te_end, &o->o_ro);
+	if (o->o_fx.te_end == RUN_TOOLS_FINISHED) {
+		o->o_output = o->o_fx.te_output;
+		o->o_fx.te_output = NULL;
+	} else if (o->o_fx.te_end == RUN_TOOLS_PERMISSION_DENIED) {
+		o->o_message = xstrdup(o->o_fx.te_denied_message);
+	} else if (o->o_ro.ro_kind == RUN_OUTCOME_FAILED) {
+		o->o_message = xasprintf("the agent used all %d turns without finishing", r->r_max_turns);
+	}
+}
+
+/* What a failed call says about itself, for the run's error message. */
+static char *agent_failure_message(const struct rt_run *r, const struct rt_completion *c, const char *code)
+{
+	char detail[300] = "";
+
+	provider_error_message(c->c_body, c->c_len, detail, sizeof(detail));
+	return xasprintf("%s after %lld ms (HTTP %ld)%s%s", code, (long long)(c->c_ended - r->r_call_started),
+			 c->c_status, detail[0] ? ": " : "", detail);
+}
+
+/* The attempt row of the call that ended (n 0: no call was made). */
+static void agent_attempt(const struct rt_run *r, const struct rt_completion *c, struct rt_outcome *o)
+{
 	beebeebrain__v1__run_attempt__init(&o->o_attempt);
 	o->o_attempt.run_id = r->r_id;
-	o->o_attempt.n = c->c_no_call ? 0 : ++r->r_attempt_n;
+	o->o_attempt.n = c->c_no_call ? 0 : r->r_attempt_n;
 	o->o_attempt.started_at_ms = r->r_call_started;
 	o->o_attempt.ended_at_ms = c->c_ended;
 	o->o_attempt.http_status = (int32_t)c->c_status;
 	o->o_attempt.retry_after_ms = c->c_retry_after_ms > 0 ? c->c_retry_after_ms : 0;
-	o->o_attempt.error_code = "";
-	o->o_next = RT_FINISH;
+	o->o_attempt.error_code = (char *)o->o_ro.ro_code;
+}
 
-	if (r->r_abort != RT_ABORT_NONE || c->c_outcome == HTTP_OUTCOME_CANCELLED) {
-		const char *why = r->r_abort == RT_ABORT_PAUSED     ? "TASK_PAUSED"
-				  : r->r_abort == RT_ABORT_SHUTDOWN ? "SHUTTING_DOWN"
-								    : "TASK_CANCELLED";
-		snprintf(o->o_code, sizeof(o->o_code), "%s", why);
-		o->o_attempt.error_code = (char *)(r->r_abort == RT_ABORT_PAUSED     ? "TASK_PAUSED"
-						   : r->r_abort == RT_ABORT_SHUTDOWN ? "SHUTTING_DOWN"
-										     : "TASK_CANCELLED");
-		o->o_to = r->r_abort == RT_ABORT_CANCELLED ? R(CANCELLED) : R(INTERRUPTED);
-		/* The pause or cancel that aborted the call has already moved the
-		 * task, and the operator may have moved it again since (a resume
-		 * right after the pause): mapping the run's outcome onto the task
-		 * would undo that, e.g. leave a resumed task blocked for good. An
-		 * interrupted run of a running task is simply due again. */
-		o->o_keep_task = 1;
-		if (!echo)
-			breaker_record(&r->r_ep->ep_breaker, clock_mono_ms(), r->r_admit, BREAKER_ABANDONED);
-		if (c->c_have_reply)
-			provider_reply_free(&c->c_reply);
-		return;
-	}
+/* Step 1 for one completion: run_outcome decides, this does what it says. */
+static void agent_decide(struct runtime *rt, struct rt_batch *b, struct rt_completion *c, struct rt_outcome *o)
+{
+	struct rt_run *r = c->c_run;
+	struct provider_reply reply;
+	int have_reply = agent_reply(r, c, &reply);
+	struct run_call call = {
+		.rc_end = agent_call_end(c->c_outcome),
+		.rc_http_status = (int)c->c_status,
+		.rc_body = c->c_body,
+		.rc_body_len = c->c_len,
+		.rc_reply_ok = have_reply,
+		.rc_n_tool_calls = have_reply ? reply.r_n_calls : 0,
+		.rc_retry_after_ms = c->c_retry_after_ms,
+	};
+	struct run_snapshot snap = agent_snapshot(r);
+	bbb_status st;
 
-	/* Classify the call. */
-	if (c->c_have_reply) {
-		reply = c->c_reply;
-		have_reply = 1;
-	} else if (c->c_outcome == HTTP_OUTCOME_OK && c->c_status >= 200 && c->c_status < 300) {
-		const struct provider_ops *ops = provider_find(r->r_provider);
-		have_reply = ops != NULL && ops->p_parse != NULL && ops->p_parse(c->c_body, c->c_len, &reply, &st) == 0;
-	}
-	if (c->c_outcome == HTTP_OUTCOME_LOCAL_ERROR) {
-		cls.rc_code = "LLM_INVALID_REQUEST";
-		cls.rc_verdict = RETRY_FINAL;
-	} else {
-		struct retry_attempt ra = {
-			.ra_transport = rt_transport(c->c_outcome),
-			.ra_http_status = (int)c->c_status,
-			.ra_body = c->c_body,
-			.ra_body_len = c->c_len,
-			.ra_body_ok = have_reply,
-		};
-		retry_classify(&ra, &cls);
-	}
-	if (!echo && c->c_outcome != HTTP_OUTCOME_LOCAL_ERROR) {
-		int failed = cls.rc_verdict == RETRY_RETRYABLE || cls.rc_verdict == RETRY_RETRYABLE_ONCE;
-		enum breaker_transition tr = breaker_record(&r->r_ep->ep_breaker, clock_mono_ms(), r->r_admit,
-							    failed ? BREAKER_FAILURE : BREAKER_SUCCESS);
-		if (tr == BREAKER_TR_OPENED && !r->r_ep->ep_open_alert) {
-			r->r_ep->ep_open_alert = 1;
-			rt_ep_action(b, r->r_ep, 1);
-		} else if (tr == BREAKER_TR_CLOSED && r->r_ep->ep_open_alert) {
-			r->r_ep->ep_open_alert = 0;
-			rt_ep_action(b, r->r_ep, 0);
-			rt_schedule_release(rt, r->r_ep);
-		}
-	}
-	r->r_admit = BREAKER_ADMITTED; /* a next turn takes its own admission (rt_next_turn) */
-
-	if (cls.rc_code == NULL && have_reply) {
-		struct pricing_cost pc;
-		pricing_cost(rt->rt_pricing, r->r_provider, r->r_model, reply.r_tokens_in, reply.r_tokens_out, &pc);
-		o->o_attempt.token_in = reply.r_tokens_in;
-		o->o_attempt.token_out = reply.r_tokens_out;
-		o->o_attempt.price_in_usd_micros_per_mtok = pc.pc_price.pp_in_micros_per_mtok;
-		o->o_attempt.price_out_usd_micros_per_mtok = pc.pc_price.pp_out_micros_per_mtok;
-		o->o_cost = pc.pc_usd_micros;
+	status_clear(&st);
+	o->o_run = r;
+	r->r_http_id = 0;
+	run_outcome_of_call(&call, &snap, &rt->rt_opt.ro_retry, clock_now_ms(), rt_random(rt), &o->o_ro);
+	agent_attempt(r, c, o);
+	if (o->o_ro.ro_breaker_record && !c->c_no_call)
+		agent_feed_breaker(rt, b, r, &o->o_ro);
+	r->r_protocol_errors += o->o_ro.ro_protocol_error;
+	if (o->o_ro.ro_call_ok) {
+		agent_price(rt, r, &reply, o);
 		o->o_resolve_error = r->r_ep->ep_error_alert;
 		r->r_ep->ep_error_alert = 0;
 		provider_conv_add_reply(&r->r_conv, &reply, &st);
-		if (reply.r_n_calls == 0) {
-			o->o_to = R(SUCCEEDED);
+		if (o->o_ro.ro_kind == RUN_OUTCOME_TOOL_CALLS)
+			agent_tools(r, &reply, o);
+		else
 			o->o_output = xstrdup(reply.r_text);
-		} else {
-			o->o_next = RT_CONTINUE;
-			for (size_t i = 0; i < reply.r_n_calls; i++) {
-				struct dbuf out;
-				int is_error;
-				dbuf_init(&out, TOOL_RESULT_MAX);
-				rt_tool(r, &reply.r_calls[i], o, &out, &is_error);
-				char *res = dbuf_take_marked(&out);
-				provider_conv_add_tool_result(&r->r_conv, reply.r_calls[i].tc_id, res, is_error, &st);
-				free(res);
-				if (o->o_next == RT_FINISH)
-					break;
-			}
-			if (o->o_next == RT_CONTINUE && r->r_turn >= r->r_max_turns) {
-				o->o_next = RT_FINISH;
-				o->o_to = R(FAILED);
-				snprintf(o->o_code, sizeof(o->o_code), "MAX_TURNS_EXCEEDED");
-				o->o_message =
-					xasprintf("the agent used all %d turns without finishing", r->r_max_turns);
-			}
-		}
-		provider_reply_free(&reply);
-		return;
+	} else if (o->o_ro.ro_code[0] != '\0' && !o->o_ro.ro_keep_task) {
+		o->o_message = agent_failure_message(r, c, o->o_ro.ro_code);
 	}
 	if (have_reply)
 		provider_reply_free(&reply);
-
-	/* A failed call: retry with backoff, or fail the run. */
-	if (cls.rc_code == NULL)
-		cls.rc_code = "LLM_PROTOCOL_ERROR"; /* a 2xx whose answer could not be used */
-	struct retry_decision d;
-	struct retry_state rs = {
-		.rs_attempt = r->r_retry_count + 1,
-		.rs_protocol_errors =
-			r->r_protocol_errors + (cls.rc_code != NULL && strcmp(cls.rc_code, "LLM_PROTOCOL_ERROR") == 0),
-		.rs_retry_after_ms = c->c_retry_after_ms,
-	};
-	char detail[300] = "";
-	retry_decide(&rt->rt_opt.ro_retry, &cls, &rs, rt_random(rt), &d);
-	o->o_attempt.error_code = (char *)cls.rc_code;
-	snprintf(o->o_code, sizeof(o->o_code), "%s", cls.rc_code);
-	provider_error_message(c->c_body, c->c_len, detail, sizeof(detail));
-	o->o_message =
-		xasprintf("%s after %lld ms (HTTP %ld)%s%s", cls.rc_code, (long long)(c->c_ended - r->r_call_started),
-			  c->c_status, detail[0] ? ": " : "", detail);
-	if (d.rd_retry) {
-		o->o_to = R(RETRY_SCHEDULED);
-		o->o_next_retry_at = clock_now_ms() + d.rd_delay_ms;
-		rt_storm_note(rt, b);
-		if (!echo && strcmp(cls.rc_code, "LLM_PROVIDER_UNAVAILABLE") != 0 && !r->r_ep->ep_error_alert) {
-			r->r_ep->ep_error_alert = 1;
-			o->o_error_alert = 1;
-		}
-	} else {
-		o->o_to = R(FAILED);
+	if (o->o_ro.ro_kind == RUN_OUTCOME_RETRY && storm_note(&rt->rt_storm, clock_mono_ms()) == STORM_STARTED)
+		b->b_storm = 1;
+	if (o->o_ro.ro_call_error_alert && !r->r_ep->ep_error_alert) {
+		r->r_ep->ep_error_alert = 1;
+		o->o_error_alert = 1;
 	}
 }
 
@@ -725,11 +471,13 @@ static int rt_usage(struct taskop_ctx *c, const struct rt_outcome *o, bbb_status
 	Beebeebrain__V1__Event ev = BEEBEEBRAIN__V1__EVENT__INIT;
 	Beebeebrain__V1__UsageRecorded u = BEEBEEBRAIN__V1__USAGE_RECORDED__INIT;
 
+	/* Every call made is a request of the day, answered or not. */
+	if (store_usage_daily_add(c->o_db, r->r_provider, r->r_model, o->o_attempt.ended_at_ms, o->o_attempt.token_in,
+				  o->o_attempt.token_out, o->o_cost, st) != 0)
+		return -1;
 	if (o->o_attempt.token_in == 0 && o->o_attempt.token_out == 0)
 		return 0;
-	if (store_run_add_usage(c->o_db, r->r_id, o->o_attempt.token_in, o->o_attempt.token_out, o->o_cost, st) != 0 ||
-	    store_usage_daily_add(c->o_db, r->r_provider, r->r_model, o->o_attempt.ended_at_ms, o->o_attempt.token_in,
-				  o->o_attempt.token_out, o->o_cost, st) != 0)
+	if (store_run_add_usage(c->o_db, r->r_id, o->o_attempt.token_in, o->o_attempt.token_out, o->o_cost, st) != 0)
 		return -1;
 	u.run_id = r->r_id;
 	u.provider = r->r_provider;
@@ -780,35 +528,37 @@ static int rt_finish(struct taskop_ctx *c, const struct rt_outcome *o, bbb_statu
 		return 0; /* moved meanwhile (cancelled with its task): only the attempt counts */
 	if (o->o_output != NULL)
 		run->output_text = o->o_output;
-	if (o->o_to == R(RETRY_SCHEDULED)) {
-		run->next_retry_at_ms = o->o_next_retry_at;
+	if (o->o_ro.ro_run_status == R(RETRY_SCHEDULED)) {
+		run->next_retry_at_ms = o->o_ro.ro_retry_at_ms;
 		run->retry_count++;
 	}
-	if (taskop_run_set_status(c, r->r_project_id, run, o->o_to, o->o_code, o->o_message ? o->o_message : "", st) !=
-	    0)
+	if (taskop_run_set_status(c, r->r_project_id, run, o->o_ro.ro_run_status, o->o_ro.ro_code,
+				  o->o_message ? o->o_message : "", st) != 0)
 		return -1;
 	if (store_task_get(c->o_db, r->r_task_id, c->o_arena, &task, st) != 0)
 		return -1;
-	to_task = o->o_keep_task ? 0 : o->o_task_to != 0 ? o->o_task_to : task_status_after_run(o->o_to);
+	to_task = o->o_ro.ro_keep_task      ? 0
+		  : o->o_ro.ro_task_to != 0 ? o->o_ro.ro_task_to
+					    : task_status_after_run(o->o_ro.ro_run_status);
 	if (to_task != 0 && to_task != task->status && task_transition_allowed(task->status, to_task) &&
 	    taskop_set_status(c, task, to_task, st) != 0)
 		return -1;
-	if (o->o_to == R(SUCCEEDED) &&
+	if (o->o_ro.ro_run_status == R(SUCCEEDED) &&
 	    rt_inbox(c, r, BEEBEEBRAIN__V1__INBOX_ITEM_TYPE__INBOX_ITEM_TYPE_TASK_COMPLETED,
 		     arena_printf(c->o_arena, "Review: task %lld finished", (long long)r->r_task_id),
 		     o->o_output != NULL ? o->o_output : "", st) != 0)
 		return -1;
-	if (o->o_input_title != NULL &&
-	    rt_inbox(c, r, BEEBEEBRAIN__V1__INBOX_ITEM_TYPE__INBOX_ITEM_TYPE_AWAIT_USER_INPUT, o->o_input_title,
-		     o->o_input_content, st) != 0)
+	if (o->o_fx.te_input_title != NULL &&
+	    rt_inbox(c, r, BEEBEEBRAIN__V1__INBOX_ITEM_TYPE__INBOX_ITEM_TYPE_AWAIT_USER_INPUT, o->o_fx.te_input_title,
+		     o->o_fx.te_input_content, st) != 0)
 		return -1;
-	if (o->o_denied_path != NULL) {
+	if (o->o_fx.te_denied_path != NULL) {
 		char *key = arena_printf(c->o_arena, "WORKSPACE_PERMISSION_DENIED:%lld:%s", (long long)r->r_project_id,
-					 o->o_denied_path);
+					 o->o_fx.te_denied_path);
 		char *msg = arena_printf(c->o_arena,
 					 "Run %lld could not write %s in the workspace %s: %s. Fix the permissions "
 					 "(owner, mode, read-only mount), then close this item to resume the task.",
-					 (long long)r->r_id, o->o_denied_path, r->r_root,
+					 (long long)r->r_id, o->o_fx.te_denied_path, r->r_root,
 					 o->o_message ? o->o_message : "permission denied");
 		struct alert_spec spec = {
 			.as_code = "WORKSPACE_PERMISSION_DENIED",
@@ -833,20 +583,20 @@ static int rt_apply_one(struct taskop_ctx *c, struct rt_outcome *o, bbb_status *
 {
 	const struct rt_run *r = o->o_run;
 
-	/* n == 0: no call was made (an aborted parked turn), so no attempt row. */
-	if ((o->o_attempt.n > 0 && store_attempt_insert(c->o_db, &o->o_attempt, st) != 0) || rt_usage(c, o, st) != 0)
+	/* n == 0: no call was made (an aborted waiting turn): no attempt row, no usage. */
+	if (o->o_attempt.n > 0 && (store_attempt_end(c->o_db, &o->o_attempt, st) != 0 || rt_usage(c, o, st) != 0))
 		return -1;
-	for (int i = 0; i < o->o_n_logs; i++)
-		if (rt_log(c, r, o->o_logs[i].level, o->o_logs[i].message, st) != 0)
+	for (int i = 0; i < o->o_fx.te_n_logs; i++)
+		if (rt_log(c, r, o->o_fx.te_logs[i].tl_level, o->o_fx.te_logs[i].tl_message, st) != 0)
 			return -1;
 	if (o->o_error_alert) {
 		struct alert_spec spec = {
-			.as_code = o->o_code,
+			.as_code = o->o_ro.ro_code,
 			.as_severity = BEEBEEBRAIN__V1__SEVERITY__SEVERITY_WARNING,
 			.as_dedup_key = arena_printf(c->o_arena, "LLM_CALL_ERRORS:%s", r->r_ep->ep_key),
 			.as_title =
 				arena_printf(c->o_arena, "%s calls to %s are failing", r->r_provider, r->r_ep->ep_key),
-			.as_message = o->o_message != NULL ? o->o_message : o->o_code,
+			.as_message = o->o_message != NULL ? o->o_message : o->o_ro.ro_code,
 			.as_project_id = r->r_project_id,
 			.as_task_id = r->r_task_id,
 			.as_run_id = r->r_id,
@@ -858,7 +608,7 @@ static int rt_apply_one(struct taskop_ctx *c, struct rt_outcome *o, bbb_status *
 	if (o->o_resolve_error &&
 	    alert_resolve(c->o_db, arena_printf(c->o_arena, "LLM_CALL_ERRORS:%s", r->r_ep->ep_key), "", NULL, st) != 0)
 		return -1;
-	return o->o_next == RT_FINISH ? rt_finish(c, o, st) : 0;
+	return o->o_ro.ro_kind != RUN_OUTCOME_NEXT_TURN ? rt_finish(c, o, st) : 0;
 }
 
 /* Breaker open: alert + incident item; closed: both resolved. */
@@ -981,15 +731,29 @@ static void rt_outcome_free(struct rt_outcome *o)
 {
 	free(o->o_message);
 	free(o->o_output);
-	free(o->o_input_title);
-	free(o->o_input_content);
-	free(o->o_denied_path);
-	for (int i = 0; i < o->o_n_logs; i++)
-		free(o->o_logs[i].message);
+	tool_effects_free(&o->o_fx);
 	free(o);
 }
 
-void rt_apply_completions(struct runtime *rt, struct rt_completion *list)
+/* Step 3 for one outcome: the run finished, or waits for its next turn. */
+static void agent_after(struct runtime *rt, struct rt_outcome *o)
+{
+	struct rt_run *r = o->o_run;
+
+	if (o->o_ro.ro_kind != RUN_OUTCOME_NEXT_TURN) {
+		rt_runs_remove(&rt->rt_runs, r);
+		rt_run_free(r);
+		return;
+	}
+	/* Never held: it goes as soon as the dispatcher has a slot. Held work
+	 * (the breaker is not closed) is let go through the breaker's release. */
+	r->r_state =
+		!r->r_ep->ep_has_breaker || breaker_state_at(&r->r_ep->ep_breaker, clock_mono_ms()) == BREAKER_CLOSED
+			? RT_RUN_READY
+			: RT_RUN_PARKED;
+}
+
+void agent_apply_completions(struct runtime *rt, struct rt_completion *list)
 {
 	struct rt_batch b = {.b_rt = rt};
 	struct rt_outcome **tail = &b.b_outcomes;
@@ -1000,28 +764,20 @@ void rt_apply_completions(struct runtime *rt, struct rt_completion *list)
 		struct rt_completion *c = list;
 		struct rt_outcome *o = xcalloc(1, sizeof(*o));
 		list = c->c_next;
-		if (o != NULL) {
-			rt_decide(rt, &b, c, o);
-			*tail = o;
-			tail = &o->o_next_outcome;
-		}
-		free(c->c_body);
-		free(c);
+		agent_decide(rt, &b, c, o);
+		*tail = o;
+		tail = &o->o_next_outcome;
+		rt_completion_free(c);
 	}
 	/* 2. apply, in one transaction */
 	status_clear(&st);
 	if (store_write(rt->rt_store, rt_apply_write, &b, 0, &st) != 0)
 		log_error("runtime", "cannot record provider calls: %s %s", st.reason, st.message);
-	/* 3. next turns, and finished runs go */
+	/* 3. finished runs go; the others wait for their next turn */
 	while (b.b_outcomes != NULL) {
 		struct rt_outcome *o = b.b_outcomes;
 		b.b_outcomes = o->o_next_outcome;
-		if (o->o_next == RT_CONTINUE && rt_next_turn(rt, o->o_run) == 0) {
-			rt_outcome_free(o);
-			continue;
-		}
-		rt_unlink_run(rt, o->o_run);
-		rt_run_free(o->o_run);
+		agent_after(rt, o);
 		rt_outcome_free(o);
 	}
 	while (b.b_actions != NULL) {

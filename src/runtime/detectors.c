@@ -216,10 +216,8 @@ static int detect_storm_over(sqlite3 *db, void *arg, bbb_status *st)
 void rt_detect(struct runtime *rt)
 {
 	struct finding *list = NULL;
-	bbb_status st;
-	int64_t now = clock_mono_ms(), recent = 0;
-
 	struct arena a;
+	bbb_status st;
 
 	arena_init(&a);
 	detect_cost(rt, &a, &list);
@@ -228,13 +226,10 @@ void rt_detect(struct runtime *rt)
 	detect_failing(rt, &a, &list);
 	arena_reset(&a);
 	/* The retry storm is over once a window passed without new retries. */
-	for (int i = 0; i < rt->rt_storm_n; i++)
-		recent += now - rt->rt_storm[i] <= 60000;
 	status_clear(&st);
-	if (rt->rt_storm_alert && recent == 0) {
-		rt->rt_storm_alert = 0;
-		store_write(rt->rt_store, detect_storm_over, NULL, 0, &st);
-	}
+	if (storm_check(&rt->rt_storm, clock_mono_ms()) == STORM_ENDED &&
+	    store_write(rt->rt_store, detect_storm_over, NULL, 0, &st) != 0)
+		log_warn("runtime", "cannot resolve LLM_RETRY_STORM: %s %s", st.reason, st.message);
 	if (list != NULL && store_write(rt->rt_store, detect_write, list, 0, &st) != 0)
 		log_warn("runtime", "detectors: %s %s", st.reason, st.message);
 	while (list != NULL) {

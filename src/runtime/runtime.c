@@ -1,7 +1,9 @@
 /*
- * The dispatcher thread: recovery, scheduling of due runs, pause and cancel
- * of runs in flight, autorun, and the endpoints' breakers. What happens to a
- * run once it is started lives in agent_loop.c. See runtime.h.
+ * The dispatcher thread: recovery, pause and cancel of runs in flight, the
+ * choice of calls to start (domain/schedule.h) and their start, autorun, and
+ * the detectors' timer. What a run does once it is started lives in
+ * agent_loop.c; the parts of struct runtime and who owns them are described in
+ * runtime_internal.h. See runtime.h.
  */
 #include "runtime/runtime.h"
 
@@ -15,15 +17,18 @@
 #include "common/log.h"
 #include "common/status.h"
 #include "common/xalloc.h"
-#include "runtime/runtime_internal.h"
+#include "domain/schedule.h"
 #include "ops/task_ops.h"
+#include "runtime/runtime_internal.h"
 #include "store/event_store.h"
 #include "store/run_store.h"
 #include "store/task_store.h"
+#include "store/usage_store.h"
 #include "workspace/gateway.h"
 
 #define RT_TICK_MS 200
 #define RT_AUTORUN_EVERY_MS 1000
+#define RT_READ_LOG_EVERY_MS 60000
 
 extern const char pricing_builtin_json[];
 
@@ -58,41 +63,16 @@ void runtime_options_from_env(struct runtime_options *o)
 	o->ro_paused = runtime != NULL && strcmp(runtime, "off") == 0;
 }
 
-uint64_t rt_random(struct runtime *rt)
-{
-	return retry_splitmix64(&rt->rt_rand);
-}
-
-struct rt_endpoint *rt_endpoint_for(struct runtime *rt, const char *provider)
-{
-	struct rt_endpoint *ep;
-	const char *base = "";
-	char key[300];
-
-	if (strcmp(provider, "anthropic") == 0)
-		base = getenv("ANTHROPIC_BASE_URL") ? getenv("ANTHROPIC_BASE_URL") : "https://api.anthropic.com";
-	else if (strcmp(provider, "openai") == 0)
-		base = getenv("OPENAI_BASE_URL") ? getenv("OPENAI_BASE_URL") : "https://api.openai.com/v1";
-	snprintf(key, sizeof(key), "%s %.256s", provider, base);
-	for (ep = rt->rt_endpoints; ep != NULL; ep = ep->ep_next)
-		if (strcmp(ep->ep_key, key) == 0)
-			return ep;
-	ep = xcalloc(1, sizeof(*ep));
-	snprintf(ep->ep_key, sizeof(ep->ep_key), "%s", key);
-	snprintf(ep->ep_provider, sizeof(ep->ep_provider), "%s", provider);
-	snprintf(ep->ep_base_url, sizeof(ep->ep_base_url), "%s", base);
-	ep->ep_ep.pe_base_url = ep->ep_base_url[0] != '\0' ? ep->ep_base_url : NULL;
-	ep->ep_ep.pe_api_key = strcmp(provider, "anthropic") == 0 ? getenv("ANTHROPIC_API_KEY")
-			       : strcmp(provider, "openai") == 0  ? getenv("OPENAI_API_KEY")
-								  : NULL;
-	breaker_init(&ep->ep_breaker, &rt->rt_opt.ro_breaker);
-	ep->ep_next = rt->rt_endpoints;
-	rt->rt_endpoints = ep;
-	return ep;
-}
-
 /* ---- recovery ---------------------------------------------------------- */
 
+/* What recovery found: runs and calls that were in flight. */
+struct rt_recovered {
+	int rv_runs;
+	int rv_calls;
+};
+
+/* The calls in flight are closed and counted (store_attempts_close_open),
+ * the runs in flight interrupted; both in one transaction. */
 static int rt_recover_write(sqlite3 *db, void *arg, bbb_status *st)
 {
 	struct arena a;
@@ -100,8 +80,10 @@ static int rt_recover_write(sqlite3 *db, void *arg, bbb_status *st)
 	Beebeebrain__V1__TaskRun **runs;
 	size_t n = 0;
 	int more = 1, rc = 0;
-	int *count = arg;
+	struct rt_recovered *rv = arg;
 
+	if (store_attempts_close_open(db, clock_now_ms(), "PROCESS_RESTARTED", &rv->rv_calls, st) != 0)
+		return -1;
 	arena_init(&a);
 	while (rc == 0 && more) {
 		if (store_run_list(db, 0, BEEBEEBRAIN__V1__RUN_STATUS__RUN_STATUS_RUNNING, 0, 100, &a, &runs, &n, &more,
@@ -116,7 +98,7 @@ static int rt_recover_write(sqlite3 *db, void *arg, bbb_status *st)
 			rc = taskop_run_set_status(
 				&c, project_id, runs[i], BEEBEEBRAIN__V1__RUN_STATUS__RUN_STATUS_INTERRUPTED,
 				"PROCESS_RESTARTED", "the server restarted while the run was in flight", st);
-			(*count)++;
+			rv->rv_runs++;
 		}
 		if (n == 0)
 			break;
@@ -125,232 +107,307 @@ static int rt_recover_write(sqlite3 *db, void *arg, bbb_status *st)
 	return rc;
 }
 
-/* ---- scheduling --------------------------------------------------------- */
+/* ---- reads that fail ------------------------------------------------------ */
 
-static struct rt_run *rt_find_run(struct runtime *rt, int64_t run_id)
+/* A read of the dispatcher failed: logged at once, then at most once a minute
+ * while it keeps failing (the dispatcher goes on with what it has). */
+static void rt_read_failed(struct rt_read_log *rl, const char *what, const bbb_status *st)
 {
-	for (struct rt_run *r = rt->rt_runs; r != NULL; r = r->r_next)
-		if (r->r_id == run_id)
-			return r;
-	return NULL;
+	int64_t now = clock_mono_ms();
+
+	rl->rl_failures++;
+	if (now < rl->rl_next_ms)
+		return;
+	log_warn("runtime", "cannot read %s (%u time(s) since the last report): %s %s", what, rl->rl_failures,
+		 st->reason, st->message);
+	rl->rl_failures = 0;
+	rl->rl_next_ms = now + RT_READ_LOG_EVERY_MS;
 }
 
-static int rt_agent_busy(struct runtime *rt, int64_t agent_id, int limit)
-{
-	int n = 0;
+/* ---- scheduling ------------------------------------------------------------ */
 
-	for (struct rt_run *r = rt->rt_runs; r != NULL && agent_id != 0; r = r->r_next)
-		n += r->r_agent_id == agent_id;
-	return agent_id != 0 && n >= limit;
-}
-
-/* A held run of an endpoint whose breaker just closed starts only at its
- * release time, so they do not all hit the provider at once. */
-static int rt_release_wait(struct rt_endpoint *ep, int64_t now)
-{
-	if (ep->ep_release_i >= ep->ep_release_n)
-		return 0;
-	if (now < ep->ep_release[ep->ep_release_i])
-		return 1;
-	ep->ep_release_i++;
-	return 0;
-}
-
-struct rt_start {
-	int64_t s_run_id;
-	enum breaker_admit s_admit;
-	struct rt_run *s_run; /* set by the write when the run could start */
-	struct rt_start *s_next;
+/* One call chosen to start: the next turn of a run held in memory, or the
+ * first call of a due run. */
+struct rt_pick {
+	struct rt_run *p_run; /* the held run; for a due run, set by the start write */
+	const struct store_due_run *p_due; /* NULL for a held run */
+	struct rt_endpoint *p_ep;
+	enum breaker_admit p_admit;
+	int p_n; /* its run_attempts row, written by the start write (0: none) */
+	int64_t p_started; /* wall ms */
 };
 
-static char **rt_split_tools(const char *csv, size_t *n)
-{
-	char **out = NULL, *copy = xstrdup(csv), *save = NULL;
+/* What the scheduler works on this tick; arrays from the arena. */
+struct rt_plan {
+	struct schedule_candidate *pl_cand;
+	struct rt_pick *pl_pick; /* pl_pick[i] belongs to pl_cand[i] */
+	size_t pl_n;
+	struct schedule_busy *pl_busy;
+	size_t pl_n_busy;
+	struct schedule_gate *pl_gates; /* by ep_index */
+};
 
-	*n = 0;
-	for (char *t = strtok_r(copy, ", ", &save); t != NULL; t = strtok_r(NULL, ", ", &save)) {
-		char **grown = xrealloc(out, (*n + 1) * sizeof(*out));
-		out = grown;
-		out[(*n)++] = xstrdup(t);
-	}
-	free(copy);
-	return out;
+static void rt_plan_add(struct rt_plan *pl, struct rt_run *r, const struct store_due_run *d, struct rt_endpoint *ep,
+			enum schedule_kind kind)
+{
+	struct schedule_candidate *c = &pl->pl_cand[pl->pl_n];
+	struct rt_pick *p = &pl->pl_pick[pl->pl_n++];
+
+	c->sc_run_id = r != NULL ? r->r_id : d->dr_run_id;
+	c->sc_agent_id = r != NULL ? r->r_agent_id : d->dr_agent_id;
+	c->sc_agent_limit = d != NULL ? d->dr_agent_limit : 0;
+	c->sc_gate = ep->ep_has_breaker ? ep->ep_index : -1;
+	c->sc_kind = kind;
+	p->p_run = r;
+	p->p_due = d;
+	p->p_ep = ep;
+	p->p_admit = BREAKER_ADMITTED;
 }
 
-/* Moves the selected runs to running and builds their in-flight state. */
+/* Candidates: the held runs waiting for their next turn, then the due runs;
+ * what is held (every run in memory keeps its agent's slot); what each
+ * endpoint's breaker admits now. */
+static void rt_plan_make(struct runtime *rt, const struct store_due_run *due, size_t n_due, int64_t mono,
+			 struct arena *a, struct rt_plan *pl)
+{
+	size_t max = (size_t)rt->rt_runs.rs_n + n_due;
+
+	pl->pl_cand = arena_alloc(a, sizeof(*pl->pl_cand) * (max + 1));
+	pl->pl_pick = arena_alloc(a, sizeof(*pl->pl_pick) * (max + 1));
+	pl->pl_busy = arena_alloc(a, sizeof(*pl->pl_busy) * ((size_t)rt->rt_runs.rs_n + 1));
+	pl->pl_n = pl->pl_n_busy = 0;
+	for (struct rt_run *r = rt->rt_runs.rs_head; r != NULL; r = r->r_next) {
+		pl->pl_busy[pl->pl_n_busy].sb_run_id = r->r_id;
+		pl->pl_busy[pl->pl_n_busy++].sb_agent_id = r->r_agent_id;
+		if (r->r_state == RT_RUN_CALLING || r->r_abort != RUN_ABORT_NONE)
+			continue;
+		/* A turn still waiting when its breaker has opened is held work now. */
+		if (r->r_state == RT_RUN_READY && r->r_ep->ep_has_breaker &&
+		    breaker_state_at(&r->r_ep->ep_breaker, mono) != BREAKER_CLOSED)
+			r->r_state = RT_RUN_PARKED;
+		rt_plan_add(pl, r, NULL, r->r_ep, r->r_state == RT_RUN_READY ? SCHEDULE_TURN : SCHEDULE_PARKED);
+	}
+	for (size_t i = 0; i < n_due; i++)
+		rt_plan_add(pl, NULL, &due[i], rt_endpoint_get(&rt->rt_endpoints, due[i].dr_provider), SCHEDULE_DUE);
+	/* After the loop above: it may have made new endpoints. */
+	pl->pl_gates = arena_alloc(a, sizeof(*pl->pl_gates) * ((size_t)rt->rt_endpoints.es_n + 1));
+	for (struct rt_endpoint *ep = rt->rt_endpoints.es_head; ep != NULL; ep = ep->ep_next) {
+		pl->pl_gates[ep->ep_index].sg_calls = breaker_capacity(&ep->ep_breaker, mono);
+		pl->pl_gates[ep->ep_index].sg_held = breaker_held_capacity(&ep->ep_breaker, mono);
+	}
+}
+
+/* Takes the breaker's admission for a chosen call: what the gates promised. */
+static enum breaker_admit rt_admit(const struct rt_pick *p, enum schedule_kind kind, int64_t mono)
+{
+	if (!p->p_ep->ep_has_breaker)
+		return BREAKER_ADMITTED;
+	if (kind == SCHEDULE_TURN)
+		return breaker_allow(&p->p_ep->ep_breaker, mono);
+	return breaker_allow_held(&p->p_ep->ep_breaker, mono);
+}
+
+/* A chosen call that will not be made gives its probe back. */
+static void rt_pick_abandon(struct rt_pick *p)
+{
+	if (p->p_admit == BREAKER_PROBE)
+		breaker_record(&p->p_ep->ep_breaker, clock_mono_ms(), BREAKER_PROBE, BREAKER_ABANDONED);
+	p->p_admit = BREAKER_DENIED;
+}
+
+/* The call of a pick starts: its run_attempts row, and for a due run the
+ * move to running, together. */
 struct rt_start_arg {
 	struct taskop_ctx *sa_ctx;
 	int64_t sa_project_id;
-	Beebeebrain__V1__TaskRun *sa_run;
+	Beebeebrain__V1__TaskRun *sa_run; /* a due run; NULL for a held one */
+	struct rt_pick *sa_pick;
+	int64_t sa_run_id;
+	int sa_n;
 };
 
 static int rt_start_one_write(sqlite3 *db, void *arg, bbb_status *st)
 {
 	struct rt_start_arg *sa = arg;
+	int64_t now = clock_now_ms();
 
-	(void)db;
-	return taskop_run_set_status(sa->sa_ctx, sa->sa_project_id, sa->sa_run,
-				     BEEBEEBRAIN__V1__RUN_STATUS__RUN_STATUS_RUNNING, "", "", st);
-}
-
-static int rt_start_write(sqlite3 *db, void *arg, bbb_status *st)
-{
-	struct runtime *rt = ((void **)arg)[0];
-	struct rt_start *list = ((void **)arg)[1];
-	struct arena a;
-	struct taskop_ctx c = {.o_db = db, .o_arena = &a, .o_trace_id = "", .o_actor = "runtime"};
-
-	arena_init(&a);
-	for (struct rt_start *s = list; s != NULL; s = s->s_next) {
-		Beebeebrain__V1__TaskRun *run;
-		Beebeebrain__V1__Task *task;
-		bbb_status one;
-
-		status_clear(&one);
-		if (store_run_get(db, s->s_run_id, &a, &run, &one) != 0 || !run_is_active(run->run_status) ||
-		    run->run_status == BEEBEEBRAIN__V1__RUN_STATUS__RUN_STATUS_RUNNING)
-			continue;
-		if (store_task_get(db, run->task_id, &a, &task, &one) != 0 ||
-		    task->status != BEEBEEBRAIN__V1__TASK_STATUS__TASK_STATUS_RUNNING)
-			continue;
-		/* What the run row does not carry comes from its agent and project. */
-		struct store_run_exec ex;
-		if (store_run_exec_settings(db, run->id, &a, &ex, &one) != 0) {
-			log_warn("runtime", "cannot start run %lld: %s %s", (long long)run->id, one.reason,
-				 one.message);
-			continue;
-		}
-		if (run->started_at_ms == 0)
-			run->started_at_ms = clock_now_ms();
-		struct rt_start_arg sa = {&c, task->project_id, run};
-		enum store_sp_result rc = store_savepoint(db, "s", rt_start_one_write, &sa, &one);
-		if (rc == STORE_SP_TX_LOST) {
-			*st = one;
-			arena_reset(&a);
-			return -1; /* the caller starts none of them */
-		}
-		if (rc != STORE_SP_OK) {
-			log_warn("runtime", "cannot start run %lld: %s", (long long)run->id, one.message);
-			continue;
-		}
-
-		struct rt_run *r = xcalloc(1, sizeof(*r));
-		r->r_id = run->id;
-		r->r_task_id = run->task_id;
-		r->r_project_id = task->project_id;
-		r->r_agent_id = run->agent_id;
-		r->r_provider = xstrdup(run->provider[0] ? run->provider : "echo");
-		r->r_model = xstrdup(run->model[0] ? run->model : "echo");
-		r->r_retry_count = run->retry_count;
-		provider_conv_init(&r->r_conv);
-		r->r_max_turns = run->max_turns;
-		r->r_timeout_ms = (int64_t)run->timeout_seconds * 1000;
-		r->r_root = xstrdup(ex.re_root);
-		if (run->system_prompt[0] != '\0')
-			provider_conv_set_system(&r->r_conv, run->system_prompt, &one);
-		else if (ex.re_persona[0] != '\0')
-			provider_conv_set_system(&r->r_conv, ex.re_persona, &one);
-		r->r_tools = rt_split_tools(ex.re_tools, &r->r_n_tools);
-		r->r_attempt_n = ex.re_last_attempt;
-		r->r_protocol_errors = ex.re_protocol_errors;
-		if (r->r_max_turns <= 0)
-			r->r_max_turns = 8;
-		if (r->r_timeout_ms <= 0)
-			r->r_timeout_ms = rt->rt_opt.ro_llm_timeout_ms;
-		provider_conv_add_user(&r->r_conv, run->prompt, &one);
-		r->r_ep = rt_endpoint_for(rt, r->r_provider);
-		r->r_admit = s->s_admit;
-		s->s_run = r;
-	}
-	arena_reset(&a);
+	if (sa->sa_run != NULL &&
+	    taskop_run_set_status(sa->sa_ctx, sa->sa_project_id, sa->sa_run,
+				  BEEBEEBRAIN__V1__RUN_STATUS__RUN_STATUS_RUNNING, "", "", st) != 0)
+		return -1;
+	if (store_attempt_start(db, sa->sa_run_id, sa->sa_n, now, st) != 0)
+		return -1;
+	sa->sa_pick->p_n = sa->sa_n;
+	sa->sa_pick->p_started = now;
 	return 0;
 }
 
-/* Starts due runs, best first, within the limits. */
-static void rt_dispatch_due(struct runtime *rt)
+/* Runs the savepoint of one start; -1 only when the whole transaction is lost. */
+static int rt_start_savepoint(sqlite3 *db, struct rt_start_arg *sa, bbb_status *st)
 {
-	int slots = rt->rt_opt.ro_max_in_flight - rt->rt_n_runs;
-	struct rt_start *starts = NULL, **tail = &starts;
-	int64_t now = clock_now_ms();
-	struct store_due_run *due;
-	size_t n_due;
+	bbb_status one;
+	enum store_sp_result rc;
+
+	status_clear(&one);
+	rc = store_savepoint(db, "s", rt_start_one_write, sa, &one);
+	if (rc == STORE_SP_TX_LOST) {
+		*st = one;
+		return -1;
+	}
+	if (rc != STORE_SP_OK) {
+		sa->sa_pick->p_n = 0;
+		log_warn("runtime", "cannot start a call of run %lld: %s %s", (long long)sa->sa_run_id, one.reason,
+			 one.message);
+	}
+	return 0;
+}
+
+/* A due run: moved to running with its first attempt row, and made in
+ * memory (p->p_run); one that moved meanwhile or cannot be read is skipped. */
+static int rt_start_due(struct runtime *rt, sqlite3 *db, struct taskop_ctx *c, struct rt_pick *p, bbb_status *st)
+{
+	Beebeebrain__V1__TaskRun *run;
+	Beebeebrain__V1__Task *task;
+	struct store_run_exec ex;
+	bbb_status one;
+
+	status_clear(&one);
+	if (store_run_get(db, p->p_due->dr_run_id, c->o_arena, &run, &one) != 0 || !run_is_active(run->run_status) ||
+	    run->run_status == BEEBEEBRAIN__V1__RUN_STATUS__RUN_STATUS_RUNNING)
+		return 0;
+	if (store_task_get(db, run->task_id, c->o_arena, &task, &one) != 0 ||
+	    task->status != BEEBEEBRAIN__V1__TASK_STATUS__TASK_STATUS_RUNNING)
+		return 0;
+	/* What the run row does not carry comes from its agent and project. */
+	if (store_run_exec_settings(db, run->id, c->o_arena, &ex, &one) != 0) {
+		log_warn("runtime", "cannot start run %lld: %s %s", (long long)run->id, one.reason, one.message);
+		return 0;
+	}
+	if (run->started_at_ms == 0)
+		run->started_at_ms = clock_now_ms();
+	struct rt_start_arg sa = {c, task->project_id, run, p, run->id, ex.re_last_attempt + 1};
+	if (rt_start_savepoint(db, &sa, st) != 0)
+		return -1;
+	if (p->p_n > 0)
+		p->p_run = rt_run_new(run, task->project_id, &ex, p->p_ep, rt->rt_opt.ro_llm_timeout_ms);
+	return 0;
+}
+
+struct rt_start_batch {
+	struct runtime *sb_rt;
+	struct rt_pick **sb_picks;
+	size_t sb_n;
+};
+
+/* Writes the start of every chosen call, in one transaction. */
+static int rt_start_write(sqlite3 *db, void *arg, bbb_status *st)
+{
+	struct rt_start_batch *sb = arg;
+	struct arena a;
+	struct taskop_ctx c = {.o_db = db, .o_arena = &a, .o_trace_id = "", .o_actor = "runtime"};
+	int rc = 0;
+
+	arena_init(&a);
+	for (size_t i = 0; i < sb->sb_n && rc == 0; i++) {
+		struct rt_pick *p = sb->sb_picks[i];
+		if (p->p_due != NULL) {
+			rc = rt_start_due(sb->sb_rt, db, &c, p, st);
+			continue;
+		}
+		struct rt_start_arg sa = {&c, 0, NULL, p, p->p_run->r_id, p->p_run->r_attempt_n + 1};
+		rc = rt_start_savepoint(db, &sa, st);
+	}
+	arena_reset(&a);
+	return rc;
+}
+
+/* Starts the chosen calls: each call's run_attempts row (and a due run's
+ * move to running) is committed first, so every call made is counted, also
+ * one lost in a crash; a call is made only for what was committed. */
+static void rt_start(struct runtime *rt, struct rt_pick **picks, size_t n)
+{
+	struct rt_start_batch sb = {rt, picks, n};
+	bbb_status st;
+
+	status_clear(&st);
+	if (store_write(rt->rt_store, rt_start_write, &sb, 0, &st) != 0) {
+		/* Nothing was committed: no call starts, no due run is running. */
+		log_warn("runtime", "cannot start calls: %s %s", st.reason, st.message);
+		for (size_t i = 0; i < n; i++) {
+			picks[i]->p_n = 0;
+			if (picks[i]->p_due != NULL) {
+				rt_run_free(picks[i]->p_run);
+				picks[i]->p_run = NULL;
+			}
+		}
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct rt_pick *p = picks[i];
+		struct rt_run *r = p->p_run;
+
+		if (r == NULL || p->p_n == 0) {
+			rt_pick_abandon(p); /* a held run stays held, and is tried again */
+			continue;
+		}
+		if (p->p_due != NULL)
+			rt_runs_add(&rt->rt_runs, r);
+		r->r_admit = p->p_admit;
+		r->r_attempt_n = p->p_n;
+		r->r_call_started = p->p_started;
+		agent_call(rt, r);
+	}
+}
+
+/* Starts what may start now, best first, within the limits. */
+static void rt_schedule(struct runtime *rt)
+{
+	int calling = rt_runs_calling(&rt->rt_runs), free_slots = rt->rt_opt.ro_max_in_flight - calling;
+	int64_t mono = clock_mono_ms();
+	struct store_due_run *due = NULL;
+	size_t n_due = 0, *chosen, n_chosen, n_picks = 0;
+	struct rt_plan pl;
+	struct rt_pick **picks;
 	struct arena a;
 	bbb_status st;
 
-	if (slots <= 0)
+	if (free_slots <= 0)
 		return;
 	arena_init(&a);
 	status_clear(&st);
-	if (store_run_due_list(rt->rt_db, now, slots * 4 + 16, &a, &due, &n_due, &st) != 0) {
-		log_warn("runtime", "cannot list due runs: %s %s", st.reason, st.message);
+	if (store_run_due_list(rt->rt_db, clock_now_ms(), free_slots * 4 + 16, &a, &due, &n_due, &st) != 0) {
+		/* The runs held in memory still go on. */
+		rt_read_failed(&rt->rt_read_due, "due runs", &st);
 		n_due = 0;
 	}
-	for (size_t i = 0; i < n_due && slots > 0; i++) {
-		int64_t run_id = due[i].dr_run_id;
-		int64_t agent_id = due[i].dr_agent_id;
-		struct rt_endpoint *ep = rt_endpoint_for(rt, due[i].dr_provider[0] ? due[i].dr_provider : "echo");
-		enum breaker_admit admit = BREAKER_ADMITTED;
+	rt_plan_make(rt, due, n_due, mono, &a, &pl);
+	struct schedule_input in = {
+		.si_max_in_flight = rt->rt_opt.ro_max_in_flight,
+		.si_calls_in_flight = calling,
+		.si_busy = pl.pl_busy,
+		.si_n_busy = pl.pl_n_busy,
+		.si_gates = pl.pl_gates,
+		.si_n_gates = (size_t)rt->rt_endpoints.es_n,
+	};
+	chosen = arena_alloc(&a, sizeof(*chosen) * (pl.pl_n + 1));
+	n_chosen = schedule_choose(&in, pl.pl_cand, pl.pl_n, chosen);
+	picks = arena_alloc(&a, sizeof(*picks) * (n_chosen + 1));
+	for (size_t i = 0; i < n_chosen; i++) {
+		struct rt_pick *p = &pl.pl_pick[chosen[i]];
 
-		if (rt_find_run(rt, run_id) != NULL || rt_agent_busy(rt, agent_id, due[i].dr_agent_limit) || ep == NULL)
-			continue;
-		if (strcmp(ep->ep_provider, "echo") != 0) {
-			if (rt_release_wait(ep, now))
-				continue;
-			admit = breaker_allow(&ep->ep_breaker, clock_mono_ms());
-			if (admit == BREAKER_DENIED)
-				continue; /* held while the breaker is open */
-		}
-		struct rt_start *s = xcalloc(1, sizeof(*s));
-		s->s_run_id = run_id;
-		s->s_admit = admit;
-		*tail = s;
-		tail = &s->s_next;
-		slots--;
+		p->p_admit = rt_admit(p, pl.pl_cand[chosen[i]].sc_kind, mono);
+		if (p->p_admit != BREAKER_DENIED)
+			picks[n_picks++] = p;
 	}
+	if (n_picks > 0)
+		rt_start(rt, picks, n_picks);
 	arena_reset(&a);
-	if (starts == NULL)
-		return;
-	status_clear(&st);
-	void *args[2] = {rt, starts};
-	if (store_write(rt->rt_store, rt_start_write, args, 0, &st) != 0) {
-		/* Nothing was committed: no run is running, whatever was prepared. */
-		log_warn("runtime", "cannot start runs: %s %s", st.reason, st.message);
-		for (struct rt_start *s = starts; s != NULL; s = s->s_next) {
-			if (s->s_run != NULL)
-				rt_run_free(s->s_run);
-			s->s_run = NULL;
-		}
-	}
-	while (starts != NULL) {
-		struct rt_start *next = starts->s_next;
-		struct rt_run *r = starts->s_run;
-		if (r == NULL && starts->s_admit == BREAKER_PROBE) {
-			/* The probe's run did not start after all: free the slot. */
-			struct rt_endpoint *ep = rt->rt_endpoints;
-			for (; ep != NULL; ep = ep->ep_next)
-				if (breaker_state_at(&ep->ep_breaker, clock_mono_ms()) == BREAKER_HALF_OPEN)
-					breaker_record(&ep->ep_breaker, clock_mono_ms(), BREAKER_PROBE,
-						       BREAKER_ABANDONED);
-		}
-		if (r != NULL) {
-			r->r_next = rt->rt_runs;
-			rt->rt_runs = r;
-			rt->rt_n_runs++;
-			if (rt_run_first_call(rt, r) != 0) {
-				rt_unlink_run(rt, r);
-				rt_run_free(r);
-			}
-		}
-		free(starts);
-		starts = next;
-	}
 }
 
 /* ---- pause and cancel of runs in flight ---------------------------------- */
 
-/* Reads the status changes committed since the last look; a run in flight
- * whose task is no longer running (paused, cancelled) or whose own row was
- * moved by someone else (cancelled) has its call aborted. */
+/* Reads the status changes committed since the last look; a run held in
+ * memory whose task is no longer running (paused, cancelled) has its call,
+ * or its waiting turn, aborted. */
 static void rt_check_changes(struct runtime *rt)
 {
 	struct store_status_change *ch;
@@ -363,19 +420,19 @@ static void rt_check_changes(struct runtime *rt)
 	status_clear(&st);
 	while (more) {
 		if (store_event_status_changes(rt->rt_db, rt->rt_last_event, 500, &a, &ch, &n, &more, &st) != 0) {
-			log_warn("runtime", "cannot read status changes: %s %s", st.reason, st.message);
+			rt_read_failed(&rt->rt_read_changes, "status changes", &st);
 			break;
 		}
 		for (size_t i = 0; i < n; i++) {
 			rt->rt_last_event = ch[i].sc_event_id;
 			if (strcmp(ch[i].sc_task_status, "running") == 0)
 				continue;
-			for (struct rt_run *r = rt->rt_runs; r != NULL; r = r->r_next) {
-				if (r->r_task_id != ch[i].sc_task_id || r->r_abort != RT_ABORT_NONE)
+			for (struct rt_run *r = rt->rt_runs.rs_head; r != NULL; r = r->r_next) {
+				if (r->r_task_id != ch[i].sc_task_id || r->r_abort != RUN_ABORT_NONE)
 					continue;
-				r->r_abort = strcmp(ch[i].sc_task_status, "blocked") == 0 ? RT_ABORT_PAUSED
-											  : RT_ABORT_CANCELLED;
-				rt_abort_call(rt, r);
+				r->r_abort = strcmp(ch[i].sc_task_status, "blocked") == 0 ? RUN_ABORT_PAUSED
+											  : RUN_ABORT_CANCELLED;
+				agent_abort(rt, r);
 			}
 		}
 		arena_reset(&a);
@@ -459,59 +516,45 @@ static void rt_autorun(struct runtime *rt)
 
 /* ---- the thread ------------------------------------------------------------ */
 
+/* Stopping: every call in flight is interrupted, every waiting turn too;
+ * their completions come back and end the runs. */
+static void rt_abort_all(struct runtime *rt)
+{
+	for (struct rt_run *r = rt->rt_runs.rs_head; r != NULL; r = r->r_next)
+		if (r->r_abort == RUN_ABORT_NONE) {
+			r->r_abort = RUN_ABORT_SHUTDOWN;
+			agent_abort(rt, r);
+		}
+}
+
 static void *rt_main(void *arg)
 {
 	struct runtime *rt = arg;
+	int stopping = 0;
 
-	pthread_mutex_lock(&rt->rt_mu);
-	while (!rt->rt_stopping || rt->rt_n_runs > 0) {
-		struct timespec ts;
-		struct rt_completion *done;
-		int poked;
-
-		if (rt->rt_done_head == NULL && !rt->rt_poked) {
-			clock_gettime(CLOCK_MONOTONIC, &ts);
-			ts.tv_nsec += RT_TICK_MS * 1000000L;
-			if (ts.tv_nsec >= 1000000000) {
-				ts.tv_sec++;
-				ts.tv_nsec -= 1000000000;
-			}
-			pthread_cond_timedwait(&rt->rt_cv, &rt->rt_mu, &ts);
-		}
-		done = rt->rt_done_head;
-		rt->rt_done_head = rt->rt_done_tail = NULL;
-		poked = rt->rt_poked;
-		rt->rt_poked = 0;
-		int stopping = rt->rt_stopping;
-		pthread_mutex_unlock(&rt->rt_mu);
+	while (!stopping || rt->rt_runs.rs_n > 0) {
+		struct rt_completion *done = rt_queue_take(&rt->rt_queue, RT_TICK_MS, &stopping);
 
 		if (done != NULL)
-			rt_apply_completions(rt, done);
-		(void)poked;
+			agent_apply_completions(rt, done);
 		rt_check_changes(rt);
 		if (stopping) {
-			/* Interrupt what is still in flight; its completions come back. */
-			for (struct rt_run *r = rt->rt_runs; r != NULL; r = r->r_next)
-				if (r->r_abort == RT_ABORT_NONE) {
-					r->r_abort = RT_ABORT_SHUTDOWN;
-					rt_abort_call(rt, r);
-				}
-		} else if (!rt->rt_opt.ro_paused) {
-			int64_t now = clock_mono_ms();
-			rt_unpark(rt);
-			rt_dispatch_due(rt);
-			if (rt->rt_opt.ro_autorun && now >= rt->rt_next_autorun) {
-				rt_autorun(rt);
-				rt->rt_next_autorun = now + RT_AUTORUN_EVERY_MS;
-			}
-			if (now >= rt->rt_next_detect) {
-				rt_detect(rt);
-				rt->rt_next_detect = now + rt->rt_opt.ro_detector_interval_ms;
-			}
+			rt_abort_all(rt);
+			continue;
 		}
-		pthread_mutex_lock(&rt->rt_mu);
+		if (rt->rt_opt.ro_paused)
+			continue;
+		int64_t now = clock_mono_ms();
+		rt_schedule(rt);
+		if (rt->rt_opt.ro_autorun && now >= rt->rt_next_autorun) {
+			rt_autorun(rt);
+			rt->rt_next_autorun = now + RT_AUTORUN_EVERY_MS;
+		}
+		if (now >= rt->rt_next_detect) {
+			rt_detect(rt);
+			rt->rt_next_detect = now + rt->rt_opt.ro_detector_interval_ms;
+		}
 	}
-	pthread_mutex_unlock(&rt->rt_mu);
 	return NULL;
 }
 
@@ -520,10 +563,7 @@ void runtime_notify(void *p, int64_t last_event_id)
 	struct runtime *rt = p;
 
 	(void)last_event_id;
-	pthread_mutex_lock(&rt->rt_mu);
-	rt->rt_poked = 1;
-	pthread_cond_signal(&rt->rt_cv);
-	pthread_mutex_unlock(&rt->rt_mu);
+	rt_queue_poke(&rt->rt_queue);
 }
 
 int runtime_inject_fault(void *p, const char *mode, int count, bbb_status *st)
@@ -532,9 +572,9 @@ int runtime_inject_fault(void *p, const char *mode, int count, bbb_status *st)
 	int n = count > 0 ? count : 1;
 
 	if (strcmp(mode, "llm_timeout") == 0)
-		atomic_store(&rt->rt_fault_timeout, n);
+		atomic_store(&rt->rt_faults.f_timeout, n);
 	else if (strcmp(mode, "llm_transient") == 0)
-		atomic_store(&rt->rt_fault_transient, n);
+		atomic_store(&rt->rt_faults.f_transient, n);
 	else if (strcmp(mode, "file_permission") == 0)
 		gateway_fault_fail_writes(count > 0 ? count : -1);
 	else
@@ -583,46 +623,46 @@ static void rt_defaults(struct runtime_options *o)
 		o->ro_idle_timeout_ms = 600000;
 }
 
+static void rt_free(struct runtime *rt)
+{
+	rt_endpoints_free(&rt->rt_endpoints);
+	store_conn_close(rt->rt_db);
+	pricing_free(rt->rt_pricing);
+	free(rt);
+}
+
 int runtime_start(struct runtime **out, struct store *s, const struct runtime_options *o, bbb_status *st)
 {
 	struct runtime *rt = xcalloc(1, sizeof(*rt));
 	struct http_loop_options ho = {0};
-	pthread_condattr_t attr;
-	int recovered = 0;
+	struct rt_recovered recovered = {0, 0};
 
 	rt->rt_store = s;
 	rt->rt_opt = *o;
 	rt_defaults(&rt->rt_opt);
 	rt->rt_rand = (uint64_t)clock_now_ms() ^ (uint64_t)(uintptr_t)rt;
+	rt->rt_endpoints.es_breaker = rt->rt_opt.ro_breaker;
+	storm_init(&rt->rt_storm, rt->rt_opt.ro_storm_threshold, STORM_DEFAULT_WINDOW_MS);
 	rt->rt_pricing = rt->rt_opt.ro_pricing_path != NULL ? pricing_load_file(rt->rt_opt.ro_pricing_path, st)
 							    : pricing_load_string(pricing_builtin_json, st);
-	if (rt->rt_pricing == NULL) {
-		free(rt);
+	if (rt->rt_pricing == NULL || store_write(s, rt_recover_write, &recovered, 0, st) != 0 ||
+	    store_reader_open(s, &rt->rt_db, st) != 0 || http_loop_start(&ho, &rt->rt_http, st) != 0) {
+		rt_free(rt);
 		return -1;
 	}
-	if (store_write(s, rt_recover_write, &recovered, 0, st) != 0 || store_reader_open(s, &rt->rt_db, st) != 0 ||
-	    http_loop_start(&ho, &rt->rt_http, st) != 0) {
-		store_conn_close(rt->rt_db);
-		pricing_free(rt->rt_pricing);
-		free(rt);
-		return -1;
-	}
-	if (recovered > 0)
-		log_warn("runtime", "%d run(s) were in flight when the server stopped: interrupted, resuming them",
-			 recovered);
+	if (recovered.rv_runs > 0 || recovered.rv_calls > 0)
+		log_warn("runtime",
+			 "%d run(s) and %d provider call(s) were in flight when the server stopped: the calls are "
+			 "counted as lost (PROCESS_RESTARTED), the runs interrupted and resumed",
+			 recovered.rv_runs, recovered.rv_calls);
 	/* Only status changes from now on matter for runs in flight. */
 	rt->rt_last_event = store_event_head(rt->rt_db);
 	rt->rt_next_detect = clock_mono_ms() + rt->rt_opt.ro_detector_interval_ms;
-	pthread_mutex_init(&rt->rt_mu, NULL);
-	pthread_condattr_init(&attr);
-	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-	pthread_cond_init(&rt->rt_cv, &attr);
-	pthread_condattr_destroy(&attr);
+	rt_queue_init(&rt->rt_queue);
 	if (pthread_create(&rt->rt_thread, NULL, rt_main, rt) != 0) {
 		http_loop_stop(rt->rt_http);
-		store_conn_close(rt->rt_db);
-		pricing_free(rt->rt_pricing);
-		free(rt);
+		rt_queue_destroy(&rt->rt_queue);
+		rt_free(rt);
 		return status_fail(st, "INTERNAL_ERROR", "cannot start the dispatcher");
 	}
 	*out = rt;
@@ -633,21 +673,11 @@ void runtime_stop(struct runtime *rt)
 {
 	if (rt == NULL)
 		return;
-	pthread_mutex_lock(&rt->rt_mu);
-	rt->rt_stopping = 1;
-	pthread_cond_signal(&rt->rt_cv);
-	pthread_mutex_unlock(&rt->rt_mu);
+	rt_queue_stop(&rt->rt_queue);
 	pthread_join(rt->rt_thread, NULL);
+	/* Every run ended, so no call is left; the loop goes before the queue
+	 * its callbacks post to. */
 	http_loop_stop(rt->rt_http);
-	while (rt->rt_endpoints != NULL) {
-		struct rt_endpoint *next = rt->rt_endpoints->ep_next;
-		free(rt->rt_endpoints->ep_release);
-		free(rt->rt_endpoints);
-		rt->rt_endpoints = next;
-	}
-	store_conn_close(rt->rt_db);
-	pricing_free(rt->rt_pricing);
-	pthread_mutex_destroy(&rt->rt_mu);
-	pthread_cond_destroy(&rt->rt_cv);
-	free(rt);
+	rt_queue_destroy(&rt->rt_queue);
+	rt_free(rt);
 }

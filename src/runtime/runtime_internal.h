@@ -1,8 +1,30 @@
 /*
- * What the runtime's files share: the runtime itself, runs in flight,
- * endpoints with their circuit breakers, and completed provider calls.
- * Everything here belongs to the dispatcher thread, except the completion
- * queue (rt_mu) and the fault counters (atomic).
+ * What the runtime's files share. Not API: runtime.h is.
+ *
+ * struct runtime is cut into parts by who owns them (the threads are the
+ * dispatcher, runtime.c's rt_main, and the HTTP loop's, http_loop.c; RPC
+ * workers only notify and inject faults):
+ *
+ *   part           who                                      lock
+ *   rt_queue       any thread posts or pokes, the           q_mu
+ *                  dispatcher takes
+ *   rt_runs        the dispatcher only                      none
+ *   rt_endpoints   the dispatcher only                      none
+ *   rt_storm       the dispatcher only                      none
+ *   rt_faults      any thread arms, the dispatcher takes    atomics
+ *   settings       written before the thread starts,        none
+ *                  read-only afterwards
+ *   dispatcher     the dispatcher only                      none
+ *
+ * Files, each calling only the ones below it (no cycle):
+ *   runtime.c      the dispatcher: start, stop, recovery, pause and cancel,
+ *                  scheduling (domain/schedule.h), autorun, the detectors' timer
+ *   detectors.c    the detectors and the end of a retry storm
+ *   agent_loop.c   a run's calls and what each finished call means for it
+ *                  (domain/run_outcome.h), applied in one transaction per batch
+ *   tools.c        the agent's tools, a table (tools.h)
+ *   runs.c         the run registry; endpoints.c the endpoint registry;
+ *                  queue.c the completion queue
  */
 #ifndef BBB_RUNTIME_INTERNAL_H
 #define BBB_RUNTIME_INTERNAL_H
@@ -11,10 +33,15 @@
 #include <sqlite3.h>
 #include <stdatomic.h>
 
+#include "domain/run_outcome.h"
+#include "domain/storm.h"
 #include "runtime/http_loop.h"
 #include "runtime/pricing.h"
 #include "runtime/provider.h"
 #include "runtime/runtime.h"
+#include "store/run_store.h"
+
+/* ---- endpoints (endpoints.c): the dispatcher's only ------------------------ */
 
 /* One provider endpoint (provider + base URL) and its breaker. */
 struct rt_endpoint {
@@ -22,33 +49,70 @@ struct rt_endpoint {
 	char ep_provider[16];
 	struct provider_endpoint ep_ep;
 	char ep_base_url[256];
+	int ep_index; /* 0, 1, ... in the order they were made (the scheduler's gates) */
+	int ep_has_breaker; /* 0 for echo: answered in-process, never held */
 	struct breaker ep_breaker;
 	int ep_open_alert; /* LLM_PROVIDER_UNAVAILABLE raised, incident open */
 	int ep_error_alert; /* an LLM_TIMEOUT / LLM_RATE_LIMITED ... alert is open */
-	int64_t *ep_release; /* after the breaker closed: start times of held runs */
-	size_t ep_release_n, ep_release_i;
 	struct rt_endpoint *ep_next;
 };
 
-enum rt_abort { RT_ABORT_NONE = 0, RT_ABORT_PAUSED, RT_ABORT_CANCELLED, RT_ABORT_SHUTDOWN };
+struct rt_endpoints {
+	struct rt_endpoint *es_head;
+	int es_n;
+	struct breaker_config es_breaker; /* every new endpoint's */
+};
 
-/* A run in flight: its conversation and the call it waits for. */
+/* The endpoint of a provider ("" is echo), made on first use. */
+struct rt_endpoint *rt_endpoint_get(struct rt_endpoints *es, const char *provider);
+void rt_endpoints_free(struct rt_endpoints *es);
+
+/* ---- runs (runs.c): the dispatcher's only ---------------------------------- */
+
+enum rt_run_state {
+	RT_RUN_CALLING = 0, /* a call is in flight, or its completion is queued */
+	RT_RUN_READY, /* its next turn may go: the breaker did not hold it */
+	RT_RUN_PARKED, /* its next turn waits for the breaker (held work): no call, no slot */
+};
+
+/* A run the dispatcher holds: its conversation and the call it waits for. */
 struct rt_run {
 	int64_t r_id, r_task_id, r_project_id, r_agent_id;
 	char *r_provider, *r_model, *r_root;
 	struct provider_conv r_conv;
-	char **r_tools;
+	char **r_tools; /* enabled tools; none: all */
 	size_t r_n_tools;
-	int r_turn, r_max_turns, r_retry_count, r_attempt_n, r_protocol_errors;
+	int r_turn, r_max_turns, r_retry_count, r_protocol_errors;
+	int r_attempt_n; /* the n of its latest run_attempts row */
 	int64_t r_timeout_ms;
 	struct rt_endpoint *r_ep;
-	enum breaker_admit r_admit;
-	uint64_t r_http_id; /* 0 when no call is in flight */
-	int r_parked; /* its next turn waits for the endpoint's breaker: no call in flight */
+	enum rt_run_state r_state;
+	enum breaker_admit r_admit; /* what the breaker said to its current call */
+	uint64_t r_http_id; /* 0 when no HTTP call is in flight */
 	int64_t r_call_started; /* wall ms */
-	enum rt_abort r_abort;
+	enum run_abort r_abort;
 	struct rt_run *r_next;
 };
+
+struct rt_runs {
+	struct rt_run *rs_head;
+	int rs_n;
+};
+
+/* A run made from its rows, with its conversation started: the prompt, and
+ * the run's system prompt or else the agent's persona. Not yet registered. */
+struct rt_run *rt_run_new(const Beebeebrain__V1__TaskRun *run, int64_t project_id, const struct store_run_exec *ex,
+			  struct rt_endpoint *ep, int64_t default_timeout_ms);
+void rt_run_free(struct rt_run *r);
+void rt_runs_add(struct rt_runs *rs, struct rt_run *r);
+void rt_runs_remove(struct rt_runs *rs, struct rt_run *r);
+struct rt_run *rt_runs_find(const struct rt_runs *rs, int64_t run_id);
+/* Runs with a call in flight (RT_RUN_CALLING): what the global limit counts. */
+int rt_runs_calling(const struct rt_runs *rs);
+/* Parked runs of an endpoint. */
+size_t rt_runs_parked(const struct rt_runs *rs, const struct rt_endpoint *ep);
+
+/* ---- the completion queue (queue.c): any thread posts, under q_mu ----------- */
 
 /* A provider call that ended, queued for the dispatcher. */
 struct rt_completion {
@@ -61,48 +125,85 @@ struct rt_completion {
 	int64_t c_ended; /* wall ms */
 	struct provider_reply c_reply; /* echo: the answer itself */
 	int c_have_reply;
-	int c_no_call; /* nothing was sent (a parked turn was aborted): no attempt row */
+	int c_no_call; /* nothing was sent (a waiting turn was aborted): no attempt, no breaker */
 	struct rt_completion *c_next;
 };
 
-struct runtime {
-	struct store *rt_store;
-	struct runtime_options rt_opt;
-	sqlite3 *rt_db; /* the dispatcher's read connection */
-	struct http_loop *rt_http;
-	struct pricing *rt_pricing;
-	pthread_t rt_thread;
-	pthread_mutex_t rt_mu;
-	pthread_cond_t rt_cv;
-	int rt_stopping;
-	int rt_poked; /* a commit or completion since the last look */
-	struct rt_completion *rt_done_head, *rt_done_tail;
-	struct rt_run *rt_runs; /* in flight */
-	int rt_n_runs;
-	struct rt_endpoint *rt_endpoints;
-	int64_t rt_last_event; /* status-change events seen up to here */
-	int64_t rt_storm[64]; /* times runs entered retry_scheduled (ring) */
-	int rt_storm_n, rt_storm_i;
-	int rt_storm_alert;
-	uint64_t rt_rand;
-	int64_t rt_next_detect, rt_next_autorun;
-	atomic_int rt_fault_timeout, rt_fault_transient;
+struct rt_queue {
+	pthread_mutex_t q_mu;
+	pthread_cond_t q_cv; /* CLOCK_MONOTONIC */
+	struct rt_completion *q_head, *q_tail;
+	int q_poked; /* a commit since the dispatcher last looked */
+	int q_stopping;
 };
 
-/* agent_loop.c: the life of a run once started. */
-int rt_run_first_call(struct runtime *rt, struct rt_run *r);
-/* Aborts what a run waits for (r_abort is set): its HTTP call, or its parked
- * turn; the completion comes back like any other. */
-void rt_abort_call(struct runtime *rt, struct rt_run *r);
-/* Makes the parked turns whose breaker lets them through now. */
-void rt_unpark(struct runtime *rt);
-void rt_apply_completions(struct runtime *rt, struct rt_completion *list);
-void rt_run_free(struct rt_run *r);
-void rt_unlink_run(struct runtime *rt, struct rt_run *r);
-struct rt_endpoint *rt_endpoint_for(struct runtime *rt, const char *provider);
-uint64_t rt_random(struct runtime *rt);
+void rt_queue_init(struct rt_queue *q);
+void rt_queue_destroy(struct rt_queue *q);
+void rt_queue_post(struct rt_queue *q, struct rt_completion *c);
+void rt_queue_poke(struct rt_queue *q);
+void rt_queue_stop(struct rt_queue *q);
+/* The dispatcher: waits up to wait_ms unless something is queued or poked,
+ * then takes every completion (in order); *stopping says whether stop was
+ * asked. */
+struct rt_completion *rt_queue_take(struct rt_queue *q, int64_t wait_ms, int *stopping);
+void rt_completion_free(struct rt_completion *c);
 
-/* detectors.c */
+/* ---- the runtime ------------------------------------------------------------ */
+
+/* A read of the dispatcher that keeps failing is logged once a minute. */
+struct rt_read_log {
+	int64_t rl_next_ms; /* monotonic: when the next failure may be logged */
+	unsigned rl_failures; /* since the last line */
+};
+
+/* Injected faults (SPEC section 11): calls left to fail; any thread. */
+struct rt_faults {
+	atomic_int f_timeout;
+	atomic_int f_transient;
+};
+
+struct runtime {
+	/* settings: written by runtime_start, read-only afterwards */
+	struct store *rt_store;
+	struct runtime_options rt_opt;
+	struct http_loop *rt_http; /* thread-safe (http_loop.h) */
+	struct pricing *rt_pricing; /* read-only */
+	pthread_t rt_thread;
+
+	struct rt_queue rt_queue; /* any thread, under q_mu */
+	struct rt_faults rt_faults; /* any thread, atomics */
+
+	/* the dispatcher's only, no lock */
+	sqlite3 *rt_db; /* its read connection */
+	struct rt_runs rt_runs;
+	struct rt_endpoints rt_endpoints;
+	struct storm rt_storm;
+	int64_t rt_last_event; /* status-change events seen up to here */
+	uint64_t rt_rand;
+	int64_t rt_next_detect, rt_next_autorun; /* monotonic ms */
+	struct rt_read_log rt_read_due, rt_read_changes;
+};
+
+/* The dispatcher's random words (backoff jitter, release slots). */
+static inline uint64_t rt_random(struct runtime *rt)
+{
+	return retry_splitmix64(&rt->rt_rand);
+}
+
+/* ---- agent_loop.c: the life of a run once it is held ------------------------ */
+
+/* Makes the run's next call now: its breaker admitted it (r_admit); its
+ * number and start are set (r_attempt_n, r_call_started). */
+void agent_call(struct runtime *rt, struct rt_run *r);
+/* Aborts what a run waits for (r_abort is set): its HTTP call, or its
+ * waiting turn; the completion comes back like any other. */
+void agent_abort(struct runtime *rt, struct rt_run *r);
+/* Decides, records (one write transaction) and acts on a batch of
+ * completions; finished runs leave the registry. */
+void agent_apply_completions(struct runtime *rt, struct rt_completion *list);
+
+/* ---- detectors.c ------------------------------------------------------------- */
+
 void rt_detect(struct runtime *rt);
 
 #endif

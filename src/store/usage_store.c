@@ -6,7 +6,24 @@
 #include "common/arena.h"
 #include "store/store.h"
 
-int store_attempt_insert(sqlite3 *db, const Beebeebrain__V1__RunAttempt *a, bbb_status *st)
+int store_attempt_start(sqlite3 *db, int64_t run_id, int n, int64_t started_at_ms, bbb_status *st)
+{
+	sqlite3_stmt *stmt;
+	int rc;
+
+	if (store_prepare(db, "INSERT INTO run_attempts (run_id, n, started_at) VALUES (?, ?, ?)", &stmt, st) != 0)
+		return -1;
+	sqlite3_bind_int64(stmt, 1, run_id);
+	sqlite3_bind_int(stmt, 2, n);
+	sqlite3_bind_int64(stmt, 3, started_at_ms);
+	rc = sqlite3_step(stmt);
+	sqlite3_finalize(stmt);
+	if (rc != SQLITE_DONE)
+		return store_fail(st, db, rc, "insert run attempt");
+	return 0;
+}
+
+int store_attempt_end(sqlite3 *db, const Beebeebrain__V1__RunAttempt *a, bbb_status *st)
 {
 	sqlite3_stmt *stmt;
 	int rc;
@@ -14,7 +31,13 @@ int store_attempt_insert(sqlite3 *db, const Beebeebrain__V1__RunAttempt *a, bbb_
 	if (store_prepare(db,
 			  "INSERT INTO run_attempts (run_id, n, started_at, ended_at, http_status, error_code, "
 			  "retry_after_ms, token_in, token_out, price_in_usd_micros_per_mtok, "
-			  "price_out_usd_micros_per_mtok) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+			  "price_out_usd_micros_per_mtok) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+			  "ON CONFLICT (run_id, n) DO UPDATE SET ended_at = excluded.ended_at, "
+			  "http_status = excluded.http_status, error_code = excluded.error_code, "
+			  "retry_after_ms = excluded.retry_after_ms, token_in = excluded.token_in, "
+			  "token_out = excluded.token_out, "
+			  "price_in_usd_micros_per_mtok = excluded.price_in_usd_micros_per_mtok, "
+			  "price_out_usd_micros_per_mtok = excluded.price_out_usd_micros_per_mtok",
 			  &stmt, st) != 0)
 		return -1;
 	sqlite3_bind_int64(stmt, 1, a->run_id);
@@ -31,23 +54,42 @@ int store_attempt_insert(sqlite3 *db, const Beebeebrain__V1__RunAttempt *a, bbb_
 	rc = sqlite3_step(stmt);
 	sqlite3_finalize(stmt);
 	if (rc != SQLITE_DONE)
-		return store_fail(st, db, rc, "insert run attempt");
+		return store_fail(st, db, rc, "close run attempt");
 	return 0;
 }
 
-int store_attempt_last_n(sqlite3 *db, int64_t run_id)
+int store_attempts_close_open(sqlite3 *db, int64_t ended_at_ms, const char *error_code, int *n, bbb_status *st)
 {
 	sqlite3_stmt *stmt;
-	int n = 0;
+	int rc;
 
-	if (sqlite3_prepare_v2(db, "SELECT coalesce(max(n), 0) FROM run_attempts WHERE run_id = ?", -1, &stmt, NULL) !=
-	    SQLITE_OK)
-		return 0;
-	sqlite3_bind_int64(stmt, 1, run_id);
-	if (sqlite3_step(stmt) == SQLITE_ROW)
-		n = sqlite3_column_int(stmt, 0);
+	*n = 0;
+	/* Counted first, while the rows are still open: one request each, on the
+	 * day it was sent, for the provider and model of its run. */
+	if (store_prepare(
+		    db,
+		    "INSERT INTO api_usage_daily (provider, model_name, date, request_count) "
+		    "SELECT r.provider, r.model, strftime('%Y-%m-%d', a.started_at / 1000, 'unixepoch'), count(*) "
+		    "FROM run_attempts a JOIN task_runs r ON r.id = a.run_id WHERE a.ended_at IS NULL "
+		    "GROUP BY 1, 2, 3 ON CONFLICT (provider, model_name, date) "
+		    "DO UPDATE SET request_count = request_count + excluded.request_count",
+		    &stmt, st) != 0)
+		return -1;
+	rc = sqlite3_step(stmt);
 	sqlite3_finalize(stmt);
-	return n;
+	if (rc != SQLITE_DONE)
+		return store_fail(st, db, rc, "count the calls lost in a restart");
+	if (store_prepare(db, "UPDATE run_attempts SET ended_at = ?, error_code = ? WHERE ended_at IS NULL", &stmt,
+			  st) != 0)
+		return -1;
+	sqlite3_bind_int64(stmt, 1, ended_at_ms);
+	sqlite3_bind_text(stmt, 2, error_code, -1, SQLITE_STATIC);
+	rc = sqlite3_step(stmt);
+	sqlite3_finalize(stmt);
+	if (rc != SQLITE_DONE)
+		return store_fail(st, db, rc, "close the calls lost in a restart");
+	*n = sqlite3_changes(db);
+	return 0;
 }
 
 int store_run_add_usage(sqlite3 *db, int64_t run_id, int64_t tokens_in, int64_t tokens_out, int64_t cost_micros,

@@ -12,11 +12,17 @@
 #include "beebeebrain/v1/common.pb-c.h"
 #include <beebeebrain/status.h>
 
-/* Inserts one run_attempts row (run_id, n, times, status, error, tokens and
- * the price used). */
-int store_attempt_insert(sqlite3 *db, const Beebeebrain__V1__RunAttempt *a, bbb_status *st);
-/* The highest attempt number of a run (0 when none). */
-int store_attempt_last_n(sqlite3 *db, int64_t run_id);
+/* A call starts: its row (run_id, n, started_at), open (ended_at NULL) until
+ * the call ends, so that a call lost in a crash is still counted. */
+int store_attempt_start(sqlite3 *db, int64_t run_id, int n, int64_t started_at_ms, bbb_status *st);
+/* A call ended: its row gets the end, status, error, tokens and the price
+ * used (inserted whole when its start was not recorded). */
+int store_attempt_end(sqlite3 *db, const Beebeebrain__V1__RunAttempt *a, bbb_status *st);
+/* Recovery: every row still open is a call that was in flight when the
+ * server stopped. Each is counted as a request in api_usage_daily (no tokens:
+ * the answer never came) and closed at ended_at_ms with error_code; *n is
+ * how many. */
+int store_attempts_close_open(sqlite3 *db, int64_t ended_at_ms, const char *error_code, int *n, bbb_status *st);
 /* Adds tokens and cost to the run's totals (without touching its version:
  * usage is additive and never conflicts). */
 int store_run_add_usage(sqlite3 *db, int64_t run_id, int64_t tokens_in, int64_t tokens_out, int64_t cost_micros,

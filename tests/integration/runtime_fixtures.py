@@ -167,7 +167,12 @@ class Runtime:
         return self.rows("SELECT * FROM task_runs WHERE id = ?", run_id)[0]
 
     def attempts(self, run_id):
+        """Every call of the run, in order; a call in flight has ended_at NULL (its row is written when it starts)."""
         return self.rows("SELECT * FROM run_attempts WHERE run_id = ? ORDER BY n", run_id)
+
+    def ended_attempts(self, run_id):
+        """The calls of the run that ended (answered, failed or aborted), in order."""
+        return self.rows("SELECT * FROM run_attempts WHERE run_id = ? AND ended_at IS NOT NULL ORDER BY n", run_id)
 
     def task_status(self, task_id):
         return self.value("SELECT status FROM tasks WHERE id = ?", task_id)

@@ -112,9 +112,12 @@ def test_kill_9_with_calls_in_flight_resumes_them_and_never_repeats_a_finished_r
         assert kinds == [("RUN_STATUS_QUEUED", ""), ("RUN_STATUS_RUNNING", ""),
                          ("RUN_STATUS_INTERRUPTED", "PROCESS_RESTARTED"), ("RUN_STATUS_RUNNING", ""),
                          ("RUN_STATUS_SUCCEEDED", "")], kinds
-        # The call lost in the crash and the one after the restart.
+        # The call lost in the crash and the one after the restart, both recorded: the lost one was
+        # written when it started and closed by the recovery.
         assert len(rt.fake.requests_for(run["prompt"])) == 2
-    assert "were in flight when the server stopped" in rt.server.log()
+        assert [(a["n"], a["error_code"], a["ended_at"] is not None) for a in rt.attempts(run_id)] == [
+            (1, "PROCESS_RESTARTED", True), (2, "", True)]
+    assert "5 run(s) and 5 provider call(s) were in flight when the server stopped" in rt.server.log()
 
     # The run that had succeeded is final: never sent again.
     assert len(rt.fake.requests_for("finished before the crash")) == 1
@@ -129,6 +132,7 @@ def test_kill_9_with_calls_in_flight_resumes_them_and_never_repeats_a_finished_r
     assert (daily["i"], daily["o"], daily["c"]) == (runs["i"], runs["o"], runs["c"])
     assert (daily["i"], daily["o"], daily["n"]) == (calls["i"], calls["o"], calls["n"])
     assert (daily["i"], daily["o"]) == (6 * 10, 6 * 3)  # 6 answered calls of 10 in / 3 out
+    assert daily["n"] == 11  # and 5 lost in the crash: every request sent upstream is counted
     usage = rt.cli.json("metrics", "usage-daily")["days"]
     assert sum(int(u["token_in"]) for u in usage) == daily["i"]
 
@@ -155,7 +159,8 @@ def test_next_turn_of_a_conversation_waits_while_the_breaker_is_open(start_runti
     rt.fake.mode(status=0)
     opened_at = rt.rows(unavailable)[0]["first_raised_at"]
     # Both first turns are answered (while the breaker is open) and ask for a next turn.
-    wait_until(lambda: len(rt.attempts(talk)) == 1 and len(rt.attempts(paused)) == 1, 5, "the first answers")
+    wait_until(lambda: len(rt.ended_attempts(talk)) == 1 and len(rt.ended_attempts(paused)) == 1, 5,
+               "the first answers")
     rt.cli.json("task", "pause", paused_task)
     run = rt.wait_run(paused, "interrupted", timeout_s=5)
     assert run["error_code"] == "TASK_PAUSED"
@@ -190,7 +195,7 @@ def test_stop_while_a_next_turn_waits_for_the_breaker_interrupts_the_run(start_r
         rt.task_and_run(f"failing {i}")
     wait_until(lambda: rt.value("SELECT count(*) FROM alerts WHERE code = 'LLM_PROVIDER_UNAVAILABLE'"), 5,
                "the breaker to open")
-    wait_until(lambda: rt.attempts(talk), 5, "the first answer (its next turn now waits for the breaker)")
+    wait_until(lambda: rt.ended_attempts(talk), 5, "the first answer (its next turn now waits for the breaker)")
 
     stopping = time.monotonic()
     assert rt.server.stop() == 0, rt.server.log()
@@ -199,3 +204,59 @@ def test_stop_while_a_next_turn_waits_for_the_breaker_interrupts_the_run(start_r
     assert (run["run_status"], run["error_code"]) == ("interrupted", "SHUTTING_DOWN")
     assert [a["http_status"] for a in rt.attempts(talk)] == [200]  # the waiting turn made no call
     assert len(rt.fake.requests_for("conversation at shutdown")) == 1
+
+
+def test_conversations_waiting_for_an_open_breaker_hold_no_call_slot(start_runtime):
+    """Two anthropic conversations wait for their open breaker (parked). With 3 calls allowed in flight, three
+    openai runs still go at once: a waiting turn is no call and must not starve another endpoint."""
+    rt = start_runtime(BEEBEEBRAIN_MAX_IN_FLIGHT="3", BEEBEEBRAIN_BREAKER_COOLDOWN_MS="60000")
+    tool_turn = {"delay_ms": 3000, "tool_calls": [{"name": "append_log", "arguments": {"message": "step one"}}]}
+    rt.fake.script({"anthropic": [tool_turn, tool_turn], "openai": [{"delay_ms": 30000}] * 3})
+    with Client(rt.server.url, timeout_ms=10000) as client:
+        talks = queue_runs(client, rt.project_id, rt.agent_ids["anthropic"], ["talk a", "talk b"])
+        wait_until(lambda: rt.fake.stats()["counts"]["anthropic"] == 2, 10, "both first turns at the fake")
+        rt.fake.mode(status=503, endpoint="anthropic")
+        queue_runs(client, rt.project_id, rt.agent_ids["anthropic"], [f"failing {i}" for i in range(5)])
+        wait_until(lambda: rt.value("SELECT count(*) FROM alerts WHERE code = 'LLM_PROVIDER_UNAVAILABLE'"), 10,
+                   "the anthropic breaker to open")
+        wait_until(lambda: all(len(rt.ended_attempts(t)) == 1 for t in talks), 10, "both first turns answered")
+        assert {rt.run_row(t)["run_status"] for t in talks} == {"running"}  # waiting for their next turn
+
+        queue_runs(client, rt.project_id, rt.agent_ids["openai"], [f"openai {i}" for i in range(3)])
+        wait_until(lambda: rt.fake.stats()["counts"]["openai"] == 3, 10, "three openai calls in flight at once")
+    assert len(rt.fake.requests_for("talk a")) == 1 and len(rt.fake.requests_for("talk b")) == 1
+
+
+def test_parked_turns_are_released_spread_out_when_the_breaker_closes(start_runtime):
+    """Ten conversations wait for an open breaker. The probe (one of their next turns) closes it, and the other
+    nine next turns go out spread over the release window, like held runs, not all at once."""
+    cooldown_ms, spread_ms = 4000, 4000
+    rt = start_runtime(BEEBEEBRAIN_BREAKER_COOLDOWN_MS=str(cooldown_ms),
+                       BEEBEEBRAIN_RELEASE_SPREAD_MS=str(spread_ms), BEEBEEBRAIN_RETRY_MAX_ATTEMPTS="20")
+    tool_turn = {"delay_ms": 2500, "tool_calls": [{"name": "append_log", "arguments": {"message": "step one"}}]}
+    prompts = [f"waiting talk {i}" for i in range(10)]
+    rt.fake.script({"anthropic": [tool_turn] * len(prompts)})
+    with Client(rt.server.url, timeout_ms=10000) as client:
+        talks = queue_runs(client, rt.project_id, rt.agent_ids["anthropic"], prompts)
+        wait_until(lambda: rt.fake.count() == len(prompts), 10, "every first turn at the fake")
+        rt.fake.mode(status=503)
+        failing = queue_runs(client, rt.project_id, rt.agent_ids["anthropic"], [f"failing {i}" for i in range(5)])
+    unavailable = "SELECT * FROM alerts WHERE code = 'LLM_PROVIDER_UNAVAILABLE'"
+    wait_until(lambda: rt.rows(unavailable), 10, "the breaker to open")
+    rt.fake.mode(status=0)
+    wait_until(lambda: all(len(rt.ended_attempts(t)) == 1 for t in talks), 10, "every first turn answered")
+    opened_at = rt.rows(unavailable)[0]["first_raised_at"]
+
+    for run_id in talks + failing:
+        assert rt.wait_run(run_id, timeout_s=30)["run_status"] == "succeeded"
+    [alert] = rt.rows(unavailable)
+    assert alert["status"] == "resolved"
+    second = sorted(rt.fake.requests_for(p)[1]["t_ms"] for p in prompts)
+    probe, released = second[0], second[1:]
+    assert probe >= opened_at + cooldown_ms - 1000  # the fake's clock; the breaker counts from its own
+    assert probe <= alert["resolved_at"] <= released[0]
+    # Spread, not all at once (the dispatcher ticks every 200 ms; the release has 1 slot per held run).
+    assert released[-1] - released[0] >= spread_ms / 4, [t - released[0] for t in released]
+    busiest = max(sum(1 for t in released if s <= t < s + 100) for s in released)
+    assert busiest <= 3, [t - released[0] for t in released]
+    print(f"\nparked turns released at +{[t - released[0] for t in released]} ms after the first")

@@ -280,6 +280,94 @@ static void detectors_find_costs_idle_repeating_and_failing_work(void **state)
 	assert_int_equal(tasks[0].ft_runs, 3);
 }
 
+/* Integer value of one SQL query (the first column of its first row). */
+static long long value(struct fixture *f, const char *sql)
+{
+	sqlite3_stmt *stmt;
+	long long v;
+
+	assert_int_equal(sqlite3_prepare_v2(f->db, sql, -1, &stmt, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
+	v = sqlite3_column_int64(stmt, 0);
+	sqlite3_finalize(stmt);
+	return v;
+}
+
+static void a_call_is_recorded_when_it_starts_and_completed_when_it_ends(void **state)
+{
+	struct fixture *f = *state;
+	Beebeebrain__V1__RunAttempt a = BEEBEEBRAIN__V1__RUN_ATTEMPT__INIT;
+	bbb_status st;
+
+	task_with_run(f, 1, "running", 3, 0, "running", "anthropic", 1, 0);
+	status_clear(&st);
+	assert_int_equal(store_attempt_start(f->db, 1, 1, 1000, &st), 0);
+	assert_int_equal(value(f, "SELECT count(*) FROM run_attempts WHERE run_id = 1 AND ended_at IS NULL"), 1);
+	/* The same call started twice is an error, not a second row. */
+	assert_int_equal(store_attempt_start(f->db, 1, 1, 1001, &st), -1);
+
+	a.run_id = 1;
+	a.n = 1;
+	a.started_at_ms = 1000;
+	a.ended_at_ms = 1500;
+	a.http_status = 200;
+	a.error_code = "";
+	a.token_in = 10;
+	a.token_out = 3;
+	status_clear(&st);
+	assert_int_equal(store_attempt_end(f->db, &a, &st), 0);
+	assert_int_equal(value(f, "SELECT count(*) FROM run_attempts"), 1);
+	assert_int_equal(value(f, "SELECT ended_at FROM run_attempts WHERE run_id = 1 AND n = 1"), 1500);
+	assert_int_equal(value(f, "SELECT token_in * 100 + token_out FROM run_attempts WHERE n = 1"), 1003);
+
+	/* A call whose start was not recorded is inserted whole at its end. */
+	a.n = 2;
+	a.started_at_ms = 2000;
+	a.ended_at_ms = 2100;
+	a.http_status = 503;
+	a.error_code = "LLM_UNAVAILABLE";
+	a.token_in = a.token_out = 0;
+	assert_int_equal(store_attempt_end(f->db, &a, &st), 0);
+	assert_int_equal(value(f, "SELECT http_status FROM run_attempts WHERE run_id = 1 AND n = 2"), 503);
+}
+
+static void recovery_closes_and_counts_every_call_lost_in_flight(void **state)
+{
+	struct fixture *f = *state;
+	bbb_status st;
+	int n = -1;
+
+	task_with_run(f, 1, "running", 3, 0, "running", "anthropic", 1, 0);
+	task_with_run(f, 2, "running", 3, 0, "running", "anthropic", 1, 0);
+	/* 2025-11-30 and 2025-12-01 (UTC): one ended call, three lost ones. */
+	exec(f, "UPDATE task_runs SET model = 'claude';"
+		"INSERT INTO run_attempts (run_id, n, started_at, ended_at, http_status) VALUES "
+		"(1, 1, 1764460800000, 1764460801000, 200);"
+		"INSERT INTO run_attempts (run_id, n, started_at) VALUES (1, 2, 1764460802000), "
+		"(2, 1, 1764547200000), (2, 2, 1764547201000);"
+		"INSERT INTO api_usage_daily (provider, model_name, date, request_count, token_in) VALUES "
+		"('anthropic', 'claude', '2025-11-30', 1, 10)");
+	status_clear(&st);
+	assert_int_equal(store_attempts_close_open(f->db, 9000, "PROCESS_RESTARTED", &n, &st), 0);
+	assert_int_equal(n, 3);
+	assert_int_equal(value(f, "SELECT count(*) FROM run_attempts WHERE ended_at IS NULL"), 0);
+	assert_int_equal(value(f, "SELECT count(*) FROM run_attempts WHERE ended_at = 9000 AND "
+				  "error_code = 'PROCESS_RESTARTED'"),
+			 3);
+	assert_int_equal(value(f, "SELECT http_status FROM run_attempts WHERE run_id = 1 AND n = 1"), 200);
+	/* Each lost call is a request of the day it was sent; tokens unknown. */
+	assert_int_equal(value(f, "SELECT request_count * 1000 + token_in FROM api_usage_daily WHERE date = "
+				  "'2025-11-30'"),
+			 2010);
+	assert_int_equal(value(f, "SELECT request_count FROM api_usage_daily WHERE date = '2025-12-01' AND "
+				  "provider = 'anthropic' AND model_name = 'claude'"),
+			 2);
+	/* Nothing left to close: a second recovery counts nothing. */
+	assert_int_equal(store_attempts_close_open(f->db, 9500, "PROCESS_RESTARTED", &n, &st), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(value(f, "SELECT sum(request_count) FROM api_usage_daily"), 4);
+}
+
 static void a_broken_database_is_an_error_not_an_empty_answer(void **state)
 {
 	struct fixture *f = *state;
@@ -316,6 +404,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(autorun_takes_todo_tasks_with_an_assignee_whose_prerequisites_are_done,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(detectors_find_costs_idle_repeating_and_failing_work, setup, teardown),
+		cmocka_unit_test_setup_teardown(a_call_is_recorded_when_it_starts_and_completed_when_it_ends, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(recovery_closes_and_counts_every_call_lost_in_flight, setup, teardown),
 		cmocka_unit_test_setup_teardown(a_broken_database_is_an_error_not_an_empty_answer, setup, teardown),
 	};
 
