@@ -28,24 +28,22 @@
 #include "common/arena.h"
 #include "common/clock.h"
 #include "common/log.h"
-#include "common/redact.h"
 #include "common/status.h"
 #include "common/utf8.h"
 #include "common/xalloc.h"
 #include "events/alerts.h"
+#include "events/emit.h"
 #include "ops/task_ops.h"
 #include "runtime/runtime_internal.h"
 #include "runtime/tools.h"
 #include "store/alert_store.h"
 #include "store/inbox_store.h"
-#include "store/log_store.h"
 #include "store/project_store.h"
 #include "store/run_store.h"
 #include "store/task_store.h"
 #include "store/usage_store.h"
 
 #define R(x) BEEBEEBRAIN__V1__RUN_STATUS__RUN_STATUS_##x
-#define RT_LOG_MAX 16384 /* bytes of one run log line the runtime writes */
 
 /* What one completion leads to (step 1), applied in step 2. */
 struct rt_outcome {
@@ -434,42 +432,19 @@ static void agent_decide(struct runtime *rt, struct rt_batch *b, struct rt_compl
 static int rt_log(struct taskop_ctx *c, const struct rt_run *r, int level, const char *message, bbb_status *st)
 {
 	Beebeebrain__V1__LogLine l = BEEBEEBRAIN__V1__LOG_LINE__INIT;
-	Beebeebrain__V1__Event ev = BEEBEEBRAIN__V1__EVENT__INIT;
-	Beebeebrain__V1__RunLog rl = BEEBEEBRAIN__V1__RUN_LOG__INIT;
-	/* Redacted before it is cut to the log's limit, so that no secret is left
-	 * in half where its configured value would no longer match. */
-	char *text = (char *)redact_text(c->o_arena, message);
 
-	if (strlen(text) > RT_LOG_MAX)
-		text = arena_strndup(c->o_arena, text, utf8_cut(text, RT_LOG_MAX));
-	rl.run_id = r->r_id;
-	rl.level = level;
-	rl.message = text;
-	rl.source = "agent";
-	ev.project_id = r->r_project_id;
-	ev.task_id = r->r_task_id;
-	ev.run_id = r->r_id;
-	ev.event_type = "run.log";
-	ev.payload_case = BEEBEEBRAIN__V1__EVENT__PAYLOAD_RUN_LOG;
-	ev.run_log = &rl;
-	if (taskop_event(c, &ev, st) != 0)
-		return -1;
 	l.project_id = r->r_project_id;
 	l.task_id = r->r_task_id;
 	l.run_id = r->r_id;
 	l.level = level;
 	l.source = "agent";
-	l.message = text;
-	l.trace_id = "";
-	l.event_id = ev.id;
-	return store_log_insert(c->o_db, &l, st);
+	l.message = (char *)message;
+	return emit_run_log(c->o_db, c->o_trace_id, c->o_arena, &l, st);
 }
 
 static int rt_usage(struct taskop_ctx *c, const struct rt_outcome *o, bbb_status *st)
 {
 	const struct rt_run *r = o->o_run;
-	Beebeebrain__V1__Event ev = BEEBEEBRAIN__V1__EVENT__INIT;
-	Beebeebrain__V1__UsageRecorded u = BEEBEEBRAIN__V1__USAGE_RECORDED__INIT;
 
 	/* Every call made is a request of the day, answered or not. */
 	if (store_usage_daily_add(c->o_db, r->r_provider, r->r_model, o->o_attempt.ended_at_ms, o->o_attempt.token_in,
@@ -479,19 +454,17 @@ static int rt_usage(struct taskop_ctx *c, const struct rt_outcome *o, bbb_status
 		return 0;
 	if (store_run_add_usage(c->o_db, r->r_id, o->o_attempt.token_in, o->o_attempt.token_out, o->o_cost, st) != 0)
 		return -1;
-	u.run_id = r->r_id;
-	u.provider = r->r_provider;
-	u.model = r->r_model;
-	u.token_in = o->o_attempt.token_in;
-	u.token_out = o->o_attempt.token_out;
-	u.cost_usd_micros = o->o_cost;
-	ev.project_id = r->r_project_id;
-	ev.task_id = r->r_task_id;
-	ev.run_id = r->r_id;
-	ev.event_type = "usage.recorded";
-	ev.payload_case = BEEBEEBRAIN__V1__EVENT__PAYLOAD_USAGE_RECORDED;
-	ev.usage_recorded = &u;
-	return taskop_event(c, &ev, st);
+	struct emit_usage u = {
+		.eu_project_id = r->r_project_id,
+		.eu_task_id = r->r_task_id,
+		.eu_run_id = r->r_id,
+		.eu_provider = r->r_provider,
+		.eu_model = r->r_model,
+		.eu_token_in = o->o_attempt.token_in,
+		.eu_token_out = o->o_attempt.token_out,
+		.eu_cost_usd_micros = o->o_cost,
+	};
+	return emit_usage_recorded(c->o_db, c->o_trace_id, &u, st);
 }
 
 /* Opens an inbox item about the task unless one of that type is open. */
