@@ -4,30 +4,14 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "beebeebrain/v1/events.pb-c.h"
 #include "common/arena.h"
 #include "common/redact.h"
 #include "common/status.h"
 #include "common/utf8.h"
+#include "events/emit.h"
 #include "store/alert_store.h"
-#include "store/event_store.h"
 
 #define ALERT_MESSAGE_MAX 1023 /* bytes of an alert message */
-
-static int alert_event(sqlite3 *db, Beebeebrain__V1__Alert *a, const char *type, int64_t project_id,
-		       const char *trace_id, bbb_status *st)
-{
-	Beebeebrain__V1__Event ev = BEEBEEBRAIN__V1__EVENT__INIT;
-
-	ev.event_type = (char *)type;
-	ev.project_id = project_id;
-	ev.task_id = a->task_id;
-	ev.run_id = a->run_id;
-	ev.trace_id = (char *)(trace_id != NULL ? trace_id : "");
-	ev.payload_case = BEEBEEBRAIN__V1__EVENT__PAYLOAD_ALERT;
-	ev.alert = a;
-	return store_event_append(db, &ev, st);
-}
 
 int alert_raise(sqlite3 *db, const struct alert_spec *spec, int64_t *alert_id, enum alert_outcome *outcome,
 		bbb_status *st)
@@ -60,7 +44,7 @@ int alert_raise(sqlite3 *db, const struct alert_spec *spec, int64_t *alert_id, e
 		a->run_id = spec->as_run_id;
 		rc = store_alert_insert(db, a, st);
 		if (rc == 0)
-			rc = alert_event(db, a, "alert.raised", spec->as_project_id, spec->as_trace_id, st);
+			rc = emit_alert_raised(db, spec->as_trace_id, spec->as_project_id, a, st);
 		if (outcome != NULL)
 			*outcome = ALERT_RAISED;
 	}
@@ -83,7 +67,7 @@ int alert_resolve(sqlite3 *db, const char *dedup_key, const char *trace_id, enum
 	if (found < 0)
 		rc = -1;
 	else if (found > 0 && (rc = store_alert_resolve(db, a, st)) == 0)
-		rc = alert_event(db, a, "alert.resolved", 0, trace_id, st);
+		rc = emit_alert_resolved(db, trace_id, 0, a, st);
 	arena_reset(&ar);
 	return rc;
 }

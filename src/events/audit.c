@@ -7,34 +7,13 @@
 #include <string.h>
 #include <time.h>
 
-#include "beebeebrain/v1/events.pb-c.h"
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/status.h"
 #include "common/xalloc.h"
 #include "domain/audit_window.h"
-#include "store/event_store.h"
+#include "events/emit.h"
 #include "store/store.h"
-
-int audit_append(sqlite3 *db, int allowed, const struct audit_entry *e, bbb_status *st)
-{
-	Beebeebrain__V1__Event ev = BEEBEEBRAIN__V1__EVENT__INIT;
-	Beebeebrain__V1__SecurityAudit audit = BEEBEEBRAIN__V1__SECURITY_AUDIT__INIT;
-
-	audit.actor = (char *)(e->ae_actor != NULL ? e->ae_actor : "");
-	audit.action = (char *)(e->ae_action != NULL ? e->ae_action : "");
-	audit.resource = (char *)(e->ae_resource != NULL ? e->ae_resource : "");
-	audit.reason = (char *)(e->ae_reason != NULL ? e->ae_reason : "");
-	audit.peer = (char *)(e->ae_peer != NULL ? e->ae_peer : "");
-	audit.count = e->ae_count;
-	audit.first_at_ms = e->ae_first_at_ms;
-	audit.last_at_ms = e->ae_last_at_ms;
-	ev.event_type = allowed ? "security.audit.allowed" : "security.audit.denied";
-	ev.trace_id = (char *)(e->ae_trace_id != NULL ? e->ae_trace_id : "");
-	ev.payload_case = BEEBEEBRAIN__V1__EVENT__PAYLOAD_SECURITY_AUDIT;
-	ev.security_audit = &audit;
-	return store_event_append(db, &ev, st);
-}
 
 const char *audit_action(const char *method)
 {
@@ -99,7 +78,9 @@ static int audit_trail_write(sqlite3 *db, void *arg, bbb_status *st)
 			.ae_last_at_ms = r->ar_last_ms,
 			.ae_trace_id = r->ar_trace,
 		};
-		if (audit_append(db, r->ar_allowed, &e, st) != 0)
+		int rc = r->ar_allowed ? emit_security_audit_allowed(db, &e, st)
+				       : emit_security_audit_denied(db, &e, st);
+		if (rc != 0)
 			return -1;
 	}
 	return 0;

@@ -3,9 +3,9 @@
  * security.audit.denied events, payload SecurityAudit.
  *
  * Allowed: one event per mutating call that succeeded. A call that changes
- * rows appends it with audit_append inside its own write transaction (the
- * services' write path, services/audit.c), so the change and its audit commit
- * or roll back together. A call that changes no row (Backup, InjectFault)
+ * rows appends it with emit_security_audit_allowed (events/emit.h) inside its
+ * own write transaction (the services' write path, services/audit.c), so the
+ * change and its audit commit or roll back together. A call that changes no row (Backup, InjectFault)
  * hands its row to the audit_trail, whose thread writes it.
  *
  * Denied: refused calls are counted by the audit_trail (domain/audit_window.h
@@ -38,10 +38,6 @@ struct audit_entry {
 	int64_t ae_last_at_ms;
 	const char *ae_trace_id;
 };
-
-/* Appends one security.audit.allowed (allowed = 1) or security.audit.denied
- * event on db, inside the caller's transaction. */
-int audit_append(sqlite3 *db, int allowed, const struct audit_entry *e, bbb_status *st);
 
 /* The short form of a full method name: "/beebeebrain.v1.TaskService/PauseTask"
  * -> "TaskService/PauseTask" (a pointer into `method`). */

@@ -23,12 +23,36 @@
 #include <sqlite3.h>
 #include <stdint.h>
 
+#include "beebeebrain/v1/common.pb-c.h"
+#include "beebeebrain/v1/events.pb-c.h"
 #include "beebeebrain/v1/log.pb-c.h"
 #include "common/arena.h"
+#include "domain/task_state.h"
+#include "events/audit.h"
 #include <beebeebrain/status.h>
 
 /* Bytes of a run.log message, at most (after redaction). */
 #define EMIT_LOG_MESSAGE_MAX 16384
+
+/* task.status.changed, payload TaskStatusChanged: task t (its project,
+ * id and version) moved from `from` to `to` on actor's word. Creation comes
+ * from TASK_STATUS_UNSPECIFIED, deletion goes to it. */
+int emit_task_status_changed(sqlite3 *db, const char *trace_id, const Beebeebrain__V1__Task *t, task_status from,
+			     task_status to, const char *actor, bbb_status *st);
+
+/* task.intervention.audit, payload TaskInterventionAudit: operator command
+ * cmd on task task_id, applied when refusal->code is BBB_OK, else refused
+ * for refusal->reason. t is the task after the command (NULL when it does
+ * not exist: no project, to_status unspecified); from its status before. */
+int emit_task_intervention_audit(sqlite3 *db, const char *trace_id, task_command cmd, int64_t task_id,
+				 const Beebeebrain__V1__Task *t, task_status from, const char *actor,
+				 const bbb_status *refusal, bbb_status *st);
+
+/* run.status.changed, payload RunStatusChanged: run r (now in its
+ * run_status, with its error_code and next_retry_at) came from `from`; a
+ * queued run comes from RUN_STATUS_UNSPECIFIED. */
+int emit_run_status_changed(sqlite3 *db, const char *trace_id, int64_t project_id, const Beebeebrain__V1__TaskRun *r,
+			    run_status from, bbb_status *st);
 
 /* run.log, payload RunLog, and the run_logs row that goes with it. l names
  * project, task, run, level, source and message; the message is redacted and
@@ -51,5 +75,64 @@ struct emit_usage {
 
 /* usage.recorded, payload UsageRecorded. */
 int emit_usage_recorded(sqlite3 *db, const char *trace_id, const struct emit_usage *u, bbb_status *st);
+
+/* alert.raised and alert.resolved, payload Alert: the alert row a as
+ * stored (events/alerts.c raises and resolves; call it from there). */
+int emit_alert_raised(sqlite3 *db, const char *trace_id, int64_t project_id, const Beebeebrain__V1__Alert *a,
+		      bbb_status *st);
+int emit_alert_resolved(sqlite3 *db, const char *trace_id, int64_t project_id, const Beebeebrain__V1__Alert *a,
+			bbb_status *st);
+
+/* inbox.item.created and inbox.item.closed, payload InboxItemEvent: the item
+ * as stored. An item about a task carries its task id, one about a run its
+ * run id. */
+int emit_inbox_item_created(sqlite3 *db, const char *trace_id, const Beebeebrain__V1__InboxItem *it, bbb_status *st);
+int emit_inbox_item_closed(sqlite3 *db, const char *trace_id, const Beebeebrain__V1__InboxItem *it, bbb_status *st);
+
+/* user.input.submitted, payload UserInputSubmitted: the user_input an
+ * operator gave when closing item it (task id when the item is a task's). */
+int emit_user_input_submitted(sqlite3 *db, const char *trace_id, const Beebeebrain__V1__InboxItem *it, bbb_status *st);
+
+/* One ToolService call as its audit tells it (tool.command.audit). */
+struct emit_tool_audit {
+	int64_t eta_project_id; /* 0 when the task does not exist */
+	int64_t eta_task_id;
+	int64_t eta_run_id;
+	const char *eta_tool; /* "finish_task", "block_task", "request_input" */
+	const char *eta_key; /* the idempotency key */
+	int eta_hit; /* the key was seen before: the first reply was returned */
+	const bbb_status *eta_refusal; /* code BBB_OK: applied; else rejected for its reason */
+	const char *eta_note; /* the agent's text: BlockTask reason, RequestInput title */
+};
+
+/* tool.command.audit, payload ToolCommandAudit. */
+int emit_tool_command_audit(sqlite3 *db, const char *trace_id, const struct emit_tool_audit *ta, bbb_status *st);
+
+/* security.audit.allowed and security.audit.denied, payload SecurityAudit
+ * (the trace is the entry's). */
+int emit_security_audit_allowed(sqlite3 *db, const struct audit_entry *e, bbb_status *st);
+int emit_security_audit_denied(sqlite3 *db, const struct audit_entry *e, bbb_status *st);
+
+/* An operator's or agent's own event (EventService/Publish). */
+struct emit_custom {
+	const char *ec_type; /* operator.<name> or agent.<name>, emit_custom_type_ok */
+	int64_t ec_project_id;
+	int64_t ec_task_id;
+	int64_t ec_run_id;
+	const char *ec_actor;
+	const char *ec_message;
+	const char *ec_data_json; /* "" or a JSON document (the caller checks) */
+};
+
+/* 1 when type may be published by a client: "operator." or "agent." and a
+ * name of [a-z0-9_.], 64 bytes in all at most. No other type can be forged
+ * with a custom payload. */
+int emit_custom_type_ok(const char *type);
+/* The custom event, payload CustomEvent. A type that is not
+ * emit_custom_type_ok is refused (VALIDATION_ERROR) and nothing is written.
+ * *out (may be NULL) gets the event as appended (id and time set; the
+ * payload as given, not redacted), from a. */
+int emit_custom(sqlite3 *db, const char *trace_id, const struct emit_custom *c, struct arena *a,
+		Beebeebrain__V1__Event **out, bbb_status *st);
 
 #endif

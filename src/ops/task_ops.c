@@ -1,7 +1,7 @@
 /*
  * Shared write-side operations (see task_ops.h). Every change here comes with
- * its event, appended through taskop_event on the same connection, inside the
- * caller's transaction.
+ * its event, written by its emitter (events/emit.h) on the same connection,
+ * inside the caller's transaction.
  */
 #include "ops/task_ops.h"
 
@@ -13,8 +13,8 @@
 
 #include "common/clock.h"
 #include "common/status.h"
+#include "events/emit.h"
 #include "store/agent_store.h"
-#include "store/event_store.h"
 #include "store/inbox_store.h"
 #include "store/project_store.h"
 #include "store/run_store.h"
@@ -41,16 +41,8 @@ int taskop_resolve_project(sqlite3 *db, int64_t *project_id, bbb_status *st)
 	return rc;
 }
 
-int taskop_event(const struct taskop_ctx *c, Beebeebrain__V1__Event *ev, bbb_status *st)
-{
-	ev->trace_id = (char *)(c->o_trace_id != NULL ? c->o_trace_id : "");
-	return store_event_append(c->o_db, ev, st);
-}
-
 int taskop_set_status(const struct taskop_ctx *c, Beebeebrain__V1__Task *t, task_status to, bbb_status *st)
 {
-	Beebeebrain__V1__Event ev = BEEBEEBRAIN__V1__EVENT__INIT;
-	Beebeebrain__V1__TaskStatusChanged change = BEEBEEBRAIN__V1__TASK_STATUS_CHANGED__INIT;
 	task_status from = t->status;
 
 	if (task_transition_check(from, to, st) != 0)
@@ -62,43 +54,12 @@ int taskop_set_status(const struct taskop_ctx *c, Beebeebrain__V1__Task *t, task
 		t->status = from;
 		return -1;
 	}
-	change.task_id = t->id;
-	change.from_status = from;
-	change.to_status = to;
-	change.actor = (char *)c->o_actor;
-	change.version = t->version;
-	ev.project_id = t->project_id;
-	ev.task_id = t->id;
-	ev.event_type = "task.status.changed";
-	ev.payload_case = BEEBEEBRAIN__V1__EVENT__PAYLOAD_TASK_STATUS_CHANGED;
-	ev.task_status_changed = &change;
-	if (taskop_event(c, &ev, st) != 0)
+	if (emit_task_status_changed(c->o_db, c->o_trace_id, t, from, to, c->o_actor, st) != 0)
 		return -1;
 	/* A cancelled task has no active run, however it got cancelled. */
 	if (to == T(CANCELLED))
 		return taskop_cancel_active_runs(c, t, "TASK_CANCELLED", st);
 	return 0;
-}
-
-static int taskop_audit(const struct taskop_ctx *c, task_command cmd, int64_t task_id, const Beebeebrain__V1__Task *t,
-			task_status from, const bbb_status *refusal, bbb_status *st)
-{
-	Beebeebrain__V1__Event ev = BEEBEEBRAIN__V1__EVENT__INIT;
-	Beebeebrain__V1__TaskInterventionAudit audit = BEEBEEBRAIN__V1__TASK_INTERVENTION_AUDIT__INIT;
-
-	audit.task_id = task_id;
-	audit.command = cmd;
-	audit.actor = (char *)c->o_actor;
-	audit.applied = refusal->code == BBB_OK;
-	audit.reason = (char *)refusal->reason;
-	audit.from_status = from;
-	audit.to_status = t != NULL ? t->status : T(UNSPECIFIED);
-	ev.project_id = t != NULL ? t->project_id : 0;
-	ev.task_id = task_id;
-	ev.event_type = "task.intervention.audit";
-	ev.payload_case = BEEBEEBRAIN__V1__EVENT__PAYLOAD_TASK_INTERVENTION_AUDIT;
-	ev.task_intervention_audit = &audit;
-	return taskop_event(c, &ev, st);
 }
 
 int taskop_command(const struct taskop_ctx *c, task_command cmd, int64_t task_id, int64_t expected_version,
@@ -134,14 +95,12 @@ int taskop_command(const struct taskop_ctx *c, task_command cmd, int64_t task_id
 		return -1;
 audit:
 	*out = t;
-	return taskop_audit(c, cmd, task_id, t, from, refusal, st);
+	return emit_task_intervention_audit(c->o_db, c->o_trace_id, cmd, task_id, t, from, c->o_actor, refusal, st);
 }
 
 int taskop_run_set_status(const struct taskop_ctx *c, int64_t project_id, Beebeebrain__V1__TaskRun *r, run_status to,
 			  const char *error_code, const char *error_message, bbb_status *st)
 {
-	Beebeebrain__V1__Event ev = BEEBEEBRAIN__V1__EVENT__INIT;
-	Beebeebrain__V1__RunStatusChanged change = BEEBEEBRAIN__V1__RUN_STATUS_CHANGED__INIT;
 	run_status from = r->run_status;
 
 	if (run_transition_check(from, to, st) != 0)
@@ -159,19 +118,7 @@ int taskop_run_set_status(const struct taskop_ctx *c, int64_t project_id, Beebee
 		r->error_message = (char *)error_message;
 	if (store_run_save(c->o_db, r, st) != 0)
 		return -1;
-	change.run_id = r->id;
-	change.task_id = r->task_id;
-	change.from_status = from;
-	change.to_status = to;
-	change.error_code = r->error_code;
-	change.next_retry_at_ms = r->next_retry_at_ms;
-	ev.project_id = project_id;
-	ev.task_id = r->task_id;
-	ev.run_id = r->id;
-	ev.event_type = "run.status.changed";
-	ev.payload_case = BEEBEEBRAIN__V1__EVENT__PAYLOAD_RUN_STATUS_CHANGED;
-	ev.run_status_changed = &change;
-	return taskop_event(c, &ev, st);
+	return emit_run_status_changed(c->o_db, c->o_trace_id, project_id, r, from, st);
 }
 
 int taskop_cancel_active_runs(const struct taskop_ctx *c, const Beebeebrain__V1__Task *t, const char *error_code,
@@ -214,8 +161,6 @@ static int taskop_default_timeout_s(void)
 int taskop_queue_run(const struct taskop_ctx *c, int64_t task_id, const struct run_request *rq,
 		     Beebeebrain__V1__TaskRun **run_out, Beebeebrain__V1__Task **task_out, bbb_status *st)
 {
-	Beebeebrain__V1__Event ev = BEEBEEBRAIN__V1__EVENT__INIT;
-	Beebeebrain__V1__RunStatusChanged change = BEEBEEBRAIN__V1__RUN_STATUS_CHANGED__INIT;
 	Beebeebrain__V1__TaskRun *keyed = NULL, *active = NULL, *r;
 	Beebeebrain__V1__Agent *agent = NULL;
 	Beebeebrain__V1__Task *t;
@@ -262,16 +207,7 @@ int taskop_queue_run(const struct taskop_ctx *c, int64_t task_id, const struct r
 	r->model = (char *)model;
 	if (store_run_next_attempt(c->o_db, task_id, &r->attempt, st) != 0 || store_run_insert(c->o_db, r, st) != 0)
 		return -1;
-	change.run_id = r->id;
-	change.task_id = task_id;
-	change.to_status = R(QUEUED);
-	ev.project_id = t->project_id;
-	ev.task_id = task_id;
-	ev.run_id = r->id;
-	ev.event_type = "run.status.changed";
-	ev.payload_case = BEEBEEBRAIN__V1__EVENT__PAYLOAD_RUN_STATUS_CHANGED;
-	ev.run_status_changed = &change;
-	if (taskop_event(c, &ev, st) != 0)
+	if (emit_run_status_changed(c->o_db, c->o_trace_id, t->project_id, r, R(UNSPECIFIED), st) != 0)
 		return -1;
 	if (taskop_set_status(c, t, T(RUNNING), st) != 0)
 		return -1;
@@ -279,29 +215,11 @@ int taskop_queue_run(const struct taskop_ctx *c, int64_t task_id, const struct r
 	return 0;
 }
 
-static int taskop_inbox_event(const struct taskop_ctx *c, Beebeebrain__V1__InboxItem *it, const char *type,
-			      bbb_status *st)
-{
-	Beebeebrain__V1__Event ev = BEEBEEBRAIN__V1__EVENT__INIT;
-	Beebeebrain__V1__InboxItemEvent body = BEEBEEBRAIN__V1__INBOX_ITEM_EVENT__INIT;
-
-	body.item = it;
-	ev.project_id = it->project_id;
-	if (it->source_type == BEEBEEBRAIN__V1__SOURCE_TYPE__SOURCE_TYPE_TASK)
-		ev.task_id = it->source_id;
-	else if (it->source_type == BEEBEEBRAIN__V1__SOURCE_TYPE__SOURCE_TYPE_RUN)
-		ev.run_id = it->source_id;
-	ev.event_type = (char *)type;
-	ev.payload_case = BEEBEEBRAIN__V1__EVENT__PAYLOAD_INBOX_ITEM;
-	ev.inbox_item = &body;
-	return taskop_event(c, &ev, st);
-}
-
 int taskop_inbox_create(const struct taskop_ctx *c, Beebeebrain__V1__InboxItem *it, bbb_status *st)
 {
 	if (store_inbox_insert(c->o_db, it, st) != 0)
 		return -1;
-	return taskop_inbox_event(c, it, "inbox.item.created", st);
+	return emit_inbox_item_created(c->o_db, c->o_trace_id, it, st);
 }
 
 int taskop_inbox_close(const struct taskop_ctx *c, Beebeebrain__V1__InboxItem *it, const char *resolver,
@@ -313,5 +231,5 @@ int taskop_inbox_close(const struct taskop_ctx *c, Beebeebrain__V1__InboxItem *i
 	it->user_input = (char *)user_input;
 	if (store_inbox_save(c->o_db, it, st) != 0)
 		return -1;
-	return taskop_inbox_event(c, it, "inbox.item.closed", st);
+	return emit_inbox_item_closed(c->o_db, c->o_trace_id, it, st);
 }

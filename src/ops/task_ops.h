@@ -14,7 +14,6 @@
 #include <sqlite3.h>
 
 #include "beebeebrain/v1/common.pb-c.h"
-#include "beebeebrain/v1/events.pb-c.h"
 #include "common/arena.h"
 #include "domain/run_rules.h"
 #include "domain/task_state.h"
@@ -31,9 +30,6 @@ struct taskop_ctx {
  * a given id exists (PROJECT_NOT_FOUND). A violation on project_id when 0 is
  * given and there is no "default". Works on any connection. */
 int taskop_resolve_project(sqlite3 *db, int64_t *project_id, bbb_status *st);
-
-/* Appends ev with the context's trace id. */
-int taskop_event(const struct taskop_ctx *c, Beebeebrain__V1__Event *ev, bbb_status *st);
 
 /* Moves t to `to` if the task state machine allows it (INVALID_TASK_TRANSITION
  * otherwise), saves it (version + 1) and writes task.status.changed. Moving to

@@ -23,6 +23,7 @@
 #include "common/dbuf.h"
 #include "common/utf8.h"
 #include "events/audit.h"
+#include "events/emit.h"
 #include "services/services.h"
 
 #define SVC_ACTOR_MAX 120
@@ -206,7 +207,7 @@ static int svc_audited_write(sqlite3 *db, void *arg, bbb_status *st)
 	if (rc != 0)
 		return rc;
 	struct audit_entry e = svc_audit_entry(sa->sa_call, &t);
-	return audit_append(db, 1, &e, st);
+	return emit_security_audit_allowed(db, &e, st);
 }
 
 int svc_write(struct rpc_call *call, store_write_fn fn, void *arg, bbb_status *st)

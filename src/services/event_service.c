@@ -8,6 +8,7 @@
 #include "beebeebrain/v1/event.pb-c.h"
 #include "common/status.h"
 #include "domain/validate.h"
+#include "events/emit.h"
 #include "services/services.h"
 #include "store/event_store.h"
 #include "store/state_store.h"
@@ -71,24 +72,10 @@ static int replay(struct rpc_call *call, const ProtobufCMessage *in, ProtobufCMe
 	return rc;
 }
 
-/* operator.<name> or agent.<name>: lower-case letters, digits, '_' and '.'. */
-static int publish_type_ok(const char *t)
-{
-	size_t n = strlen(t), prefix;
-
-	if (strncmp(t, "operator.", 9) == 0)
-		prefix = 9;
-	else if (strncmp(t, "agent.", 6) == 0)
-		prefix = 6;
-	else
-		return 0;
-	if (n == prefix || n > 64)
-		return 0;
-	return strspn(t, "abcdefghijklmnopqrstuvwxyz0123456789_.") == n;
-}
-
 struct publish_write {
-	const Beebeebrain__V1__PublishRequest *pw_req;
+	struct emit_custom pw_custom;
+	const char *pw_trace_id;
+	struct arena *pw_arena;
 	Beebeebrain__V1__Event *pw_event;
 };
 
@@ -96,19 +83,29 @@ static int publish_write(sqlite3 *db, void *arg, bbb_status *st)
 {
 	struct publish_write *pw = arg;
 
-	return store_event_append(db, pw->pw_event, st);
+	return emit_custom(db, pw->pw_trace_id, &pw->pw_custom, pw->pw_arena, &pw->pw_event, st);
 }
 
 static int publish(struct rpc_call *call, const ProtobufCMessage *in, ProtobufCMessage *out, bbb_status *st)
 {
 	const Beebeebrain__V1__PublishRequest *req = (const void *)in;
 	Beebeebrain__V1__PublishResponse *resp = (void *)out;
-	Beebeebrain__V1__Event *ev = (void *)arena_message(call->c_arena, &beebeebrain__v1__event__descriptor);
-	Beebeebrain__V1__CustomEvent *c =
-		(void *)arena_message(call->c_arena, &beebeebrain__v1__custom_event__descriptor);
-	struct publish_write pw = {req, ev};
+	struct publish_write pw = {
+		.pw_custom =
+			{
+				.ec_type = req->event_type,
+				.ec_project_id = req->project_id,
+				.ec_task_id = req->task_id,
+				.ec_run_id = req->run_id,
+				.ec_actor = req->actor,
+				.ec_message = req->message,
+				.ec_data_json = req->data_json,
+			},
+		.pw_trace_id = call->c_trace_id,
+		.pw_arena = call->c_arena,
+	};
 
-	if (!publish_type_ok(req->event_type))
+	if (!emit_custom_type_ok(req->event_type))
 		status_violation(st, "event_type",
 				 "must be operator.<name> or agent.<name> ([a-z0-9_.], at most 64 characters)");
 	validate_id(st, "project_id", req->project_id, 0);
@@ -126,19 +123,9 @@ static int publish(struct rpc_call *call, const ProtobufCMessage *in, ProtobufCM
 	}
 	if (st->code != BBB_OK)
 		return -1;
-	c->actor = req->actor;
-	c->message = req->message;
-	c->data_json = req->data_json;
-	ev->event_type = req->event_type;
-	ev->project_id = req->project_id;
-	ev->task_id = req->task_id;
-	ev->run_id = req->run_id;
-	ev->trace_id = (char *)call->c_trace_id;
-	ev->payload_case = BEEBEEBRAIN__V1__EVENT__PAYLOAD_CUSTOM;
-	ev->custom = c;
 	if (svc_write(call, publish_write, &pw, st) != 0)
 		return -1;
-	resp->event = ev;
+	resp->event = pw.pw_event;
 	return 0;
 }
 

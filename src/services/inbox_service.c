@@ -8,12 +8,12 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "beebeebrain/v1/events.pb-c.h"
 #include "beebeebrain/v1/inbox.pb-c.h"
 #include "common/status.h"
 #include "domain/inbox_rules.h"
 #include "domain/run_rules.h"
 #include "domain/validate.h"
+#include "events/emit.h"
 #include "services/services.h"
 #include "ops/task_ops.h"
 #include "store/agent_store.h"
@@ -106,22 +106,6 @@ struct inbox_close {
 	Beebeebrain__V1__CloseItemResponse *cl_resp;
 };
 
-static int inbox_input_event(struct inbox_close *cl, const Beebeebrain__V1__InboxItem *it, bbb_status *st)
-{
-	Beebeebrain__V1__Event ev = BEEBEEBRAIN__V1__EVENT__INIT;
-	Beebeebrain__V1__UserInputSubmitted body = BEEBEEBRAIN__V1__USER_INPUT_SUBMITTED__INIT;
-
-	body.item_id = it->id;
-	body.task_id = it->source_type == BEEBEEBRAIN__V1__SOURCE_TYPE__SOURCE_TYPE_TASK ? it->source_id : 0;
-	body.user_input = it->user_input;
-	ev.project_id = it->project_id;
-	ev.task_id = body.task_id;
-	ev.event_type = "user.input.submitted";
-	ev.payload_case = BEEBEEBRAIN__V1__EVENT__PAYLOAD_USER_INPUT_SUBMITTED;
-	ev.user_input_submitted = &body;
-	return taskop_event(&cl->cl_ctx, &ev, st);
-}
-
 /* The input of an await_user_input item goes to a new run of its blocked
  * task, with the settings of the task's last run (else its agent's). Any run
  * still active for the task is superseded (cancelled) first. Without a
@@ -178,7 +162,7 @@ static int inbox_close_write(sqlite3 *db, void *arg, bbb_status *st)
 	if (taskop_inbox_close(&cl->cl_ctx, it, cl->cl_ctx.o_actor, req->user_input, st) != 0)
 		return -1;
 	cl->cl_resp->item = it;
-	if (it->item_type == I(AWAIT_USER_INPUT) && inbox_input_event(cl, it, st) != 0)
+	if (it->item_type == I(AWAIT_USER_INPUT) && emit_user_input_submitted(db, cl->cl_ctx.o_trace_id, it, st) != 0)
 		return -1;
 	/* An item about a task that is gone has nothing more to do. */
 	if (it->source_type == BEEBEEBRAIN__V1__SOURCE_TYPE__SOURCE_TYPE_TASK &&

@@ -3,16 +3,16 @@
  * operator) and QueryLogs (by project, task, run and minimum level, newest
  * first, cursor paging). Lines live in run_logs, whose indexes serve the
  * queries (store/log_store.c); each appended line is also a run.log event,
- * written in the same transaction. The stores redact both (common/redact.h).
+ * written in the same transaction: emit_run_log (events/emit.h) writes both,
+ * and the stores redact both (common/redact.h).
  */
 #include <string.h>
 
-#include "beebeebrain/v1/events.pb-c.h"
 #include "beebeebrain/v1/log.pb-c.h"
 #include "common/status.h"
 #include "domain/validate.h"
+#include "events/emit.h"
 #include "services/services.h"
-#include "ops/task_ops.h"
 #include "store/log_store.h"
 #include "store/run_store.h"
 
@@ -20,7 +20,8 @@
 #define LOG_QUERY_MAX 200
 
 struct log_append {
-	struct taskop_ctx la_ctx;
+	struct arena *la_arena;
+	const char *la_trace_id;
 	Beebeebrain__V1__LogLine *la_line;
 };
 
@@ -28,34 +29,17 @@ static int log_append_write(sqlite3 *db, void *arg, bbb_status *st)
 {
 	struct log_append *la = arg;
 	Beebeebrain__V1__LogLine *l = la->la_line;
-	Beebeebrain__V1__Event ev = BEEBEEBRAIN__V1__EVENT__INIT;
-	Beebeebrain__V1__RunLog body = BEEBEEBRAIN__V1__RUN_LOG__INIT;
 
-	la->la_ctx.o_db = db;
 	if (store_run_project(db, l->run_id, &l->project_id, &l->task_id, st) != 0)
 		return -1;
-	body.run_id = l->run_id;
-	body.level = l->level;
-	body.message = l->message;
-	body.source = l->source;
-	ev.project_id = l->project_id;
-	ev.task_id = l->task_id;
-	ev.run_id = l->run_id;
-	ev.event_type = "run.log";
-	ev.payload_case = BEEBEEBRAIN__V1__EVENT__PAYLOAD_RUN_LOG;
-	ev.run_log = &body;
-	if (taskop_event(&la->la_ctx, &ev, st) != 0)
-		return -1;
-	l->event_id = ev.id;
-	l->created_at_ms = ev.created_at_ms;
-	return store_log_insert(db, l, st);
+	return emit_run_log(db, la->la_trace_id, la->la_arena, l, st);
 }
 
 static int append_log(struct rpc_call *call, const ProtobufCMessage *in, ProtobufCMessage *out, bbb_status *st)
 {
 	const Beebeebrain__V1__AppendLogRequest *req = (const void *)in;
 	Beebeebrain__V1__AppendLogResponse *resp = (void *)out;
-	struct log_append la = {.la_ctx = {.o_arena = call->c_arena, .o_trace_id = call->c_trace_id}};
+	struct log_append la = {.la_arena = call->c_arena, .la_trace_id = call->c_trace_id};
 	Beebeebrain__V1__LogLine *l;
 
 	validate_id(st, "run_id", req->run_id, 1);

@@ -11,7 +11,6 @@
  */
 #include <string.h>
 
-#include "beebeebrain/v1/events.pb-c.h"
 #include "beebeebrain/v1/task.pb-c.h"
 #include "common/enum_text.h"
 #include "common/status.h"
@@ -20,6 +19,7 @@
 #include "domain/task_graph.h"
 #include "domain/update_mask.h"
 #include "domain/validate.h"
+#include "events/emit.h"
 #include "services/services.h"
 #include "ops/task_ops.h"
 #include "store/dep_store.h"
@@ -77,8 +77,6 @@ static int task_create_write(sqlite3 *db, void *arg, bbb_status *st)
 	struct task_create *tc = arg;
 	const Beebeebrain__V1__CreateTaskRequest *req = tc->tc_req;
 	Beebeebrain__V1__Task *t = (void *)arena_message(tc->tc_ctx.o_arena, &beebeebrain__v1__task__descriptor);
-	Beebeebrain__V1__Event ev = BEEBEEBRAIN__V1__EVENT__INIT;
-	Beebeebrain__V1__TaskStatusChanged change = BEEBEEBRAIN__V1__TASK_STATUS_CHANGED__INIT;
 
 	tc->tc_ctx.o_db = db;
 	t->project_id = req->project_id;
@@ -101,19 +99,8 @@ static int task_create_write(sqlite3 *db, void *arg, bbb_status *st)
 	t->assignee_agent_id = req->assignee_agent_id;
 	t->parent_task_id = req->parent_task_id;
 	t->due_at_ms = req->due_at_ms;
-	if (store_task_insert(db, t, st) != 0)
-		return -1;
-
-	change.task_id = t->id;
-	change.to_status = t->status;
-	change.actor = (char *)tc->tc_ctx.o_actor;
-	change.version = t->version;
-	ev.project_id = t->project_id;
-	ev.task_id = t->id;
-	ev.event_type = "task.status.changed";
-	ev.payload_case = BEEBEEBRAIN__V1__EVENT__PAYLOAD_TASK_STATUS_CHANGED;
-	ev.task_status_changed = &change;
-	if (taskop_event(&tc->tc_ctx, &ev, st) != 0)
+	if (store_task_insert(db, t, st) != 0 || emit_task_status_changed(db, tc->tc_ctx.o_trace_id, t, T(UNSPECIFIED),
+									  t->status, tc->tc_ctx.o_actor, st) != 0)
 		return -1;
 	tc->tc_task = t;
 	return 0;
@@ -273,8 +260,6 @@ struct task_delete {
 static int task_delete_write(sqlite3 *db, void *arg, bbb_status *st)
 {
 	struct task_delete *td = arg;
-	Beebeebrain__V1__Event ev = BEEBEEBRAIN__V1__EVENT__INIT;
-	Beebeebrain__V1__TaskStatusChanged change = BEEBEEBRAIN__V1__TASK_STATUS_CHANGED__INIT;
 	Beebeebrain__V1__TaskRun *active;
 	Beebeebrain__V1__Task *t;
 	int64_t children, dependents;
@@ -300,16 +285,8 @@ static int task_delete_write(sqlite3 *db, void *arg, bbb_status *st)
 	if (store_task_delete(db, t->id, st) != 0)
 		return -1;
 	/* A deletion is the status change to "no task", the mirror of creation. */
-	change.task_id = t->id;
-	change.from_status = t->status;
-	change.actor = (char *)td->td_ctx.o_actor;
-	change.version = t->version;
-	ev.project_id = t->project_id;
-	ev.task_id = t->id;
-	ev.event_type = "task.status.changed";
-	ev.payload_case = BEEBEEBRAIN__V1__EVENT__PAYLOAD_TASK_STATUS_CHANGED;
-	ev.task_status_changed = &change;
-	return taskop_event(&td->td_ctx, &ev, st);
+	return emit_task_status_changed(db, td->td_ctx.o_trace_id, t, t->status, T(UNSPECIFIED), td->td_ctx.o_actor,
+					st);
 }
 
 static int delete_task(struct rpc_call *call, const ProtobufCMessage *in, ProtobufCMessage *out, bbb_status *st)

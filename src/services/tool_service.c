@@ -13,12 +13,12 @@
  */
 #include <string.h>
 
-#include "beebeebrain/v1/events.pb-c.h"
 #include "beebeebrain/v1/tool.pb-c.h"
 #include "common/redact.h"
 #include "common/status.h"
 #include "domain/tool_rules.h"
 #include "domain/validate.h"
+#include "events/emit.h"
 #include "services/services.h"
 #include "ops/task_ops.h"
 #include "store/inbox_store.h"
@@ -43,27 +43,21 @@ struct tool_call_req {
 
 static int tool_audit(struct tool_call_req *tl, int hit, bbb_status *st)
 {
-	Beebeebrain__V1__Event ev = BEEBEEBRAIN__V1__EVENT__INIT;
-	Beebeebrain__V1__ToolCommandAudit audit = BEEBEEBRAIN__V1__TOOL_COMMAND_AUDIT__INIT;
 	Beebeebrain__V1__Task *t = NULL;
 	bbb_status ignore;
+	struct emit_tool_audit ta = {
+		.eta_task_id = tl->tl_task_id,
+		.eta_run_id = tl->tl_run_id,
+		.eta_tool = tool_name(tl->tl_kind),
+		.eta_key = tl->tl_key,
+		.eta_hit = hit,
+		.eta_refusal = &tl->tl_refusal,
+		.eta_note = tl->tl_note,
+	};
 
-	/* The agent's text may quote a secret: the event store redacts it. */
-	audit.tool = (char *)tool_name(tl->tl_kind);
-	audit.task_id = tl->tl_task_id;
-	audit.idempotency_key = (char *)tl->tl_key;
-	audit.idempotency_hit = hit;
-	audit.outcome = tl->tl_refusal.code == BBB_OK ? "applied" : "rejected";
-	audit.reason = tl->tl_refusal.reason;
-	audit.note = (char *)tl->tl_note;
-	ev.task_id = tl->tl_task_id;
-	ev.run_id = tl->tl_run_id;
 	if (store_task_get(tl->tl_ctx.o_db, tl->tl_task_id, tl->tl_ctx.o_arena, &t, &ignore) == 0)
-		ev.project_id = t->project_id;
-	ev.event_type = "tool.command.audit";
-	ev.payload_case = BEEBEEBRAIN__V1__EVENT__PAYLOAD_TOOL_COMMAND_AUDIT;
-	ev.tool_command_audit = &audit;
-	return taskop_event(&tl->tl_ctx, &ev, st);
+		ta.eta_project_id = t->project_id;
+	return emit_tool_command_audit(tl->tl_ctx.o_db, tl->tl_ctx.o_trace_id, &ta, st);
 }
 
 /* The response's `task` and `idempotency_hit` fields, by tool. */

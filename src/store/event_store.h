@@ -14,7 +14,9 @@
 #include <beebeebrain/status.h>
 
 /* Appends ev; sets ev->id and ev->created_at_ms. Every string of the stored
- * payload is redacted (common/redact.h); ev itself is not changed. */
+ * payload is redacted (common/redact.h); ev itself is not changed. This is
+ * the one place that guarantees an event is stored redacted, whatever its
+ * type. Called by the emitters only (events/emit.h), one per event type. */
 int store_event_append(sqlite3 *db, Beebeebrain__V1__Event *ev, bbb_status *st);
 /* Events with after_id < id <= until_id (until_id 0: no upper end) matching
  * the filters, ascending: at most `limit` of them and at most one page of
