@@ -19,6 +19,7 @@
 #include "common/status.h"
 #include "services/services.h"
 #include "store/migrate.h"
+#include "store/project_store.h"
 #include "store/state_store.h"
 
 #define READY_PROBE_REUSE_MS 1000
@@ -84,39 +85,27 @@ static Beebeebrain__V1__ReadyCheck *ready_writer(struct rpc_call *call)
 	return c;
 }
 
-/* Highest applied migration as the readers see it. */
-static int ready_schema_version(sqlite3 *db)
+static char *ready_failure(struct arena *a, const bbb_status *st)
 {
-	sqlite3_stmt *stmt;
-	int v = -1;
-
-	if (sqlite3_prepare_v2(db, "SELECT coalesce(max(version), 0) FROM schema_migrations", -1, &stmt, NULL) !=
-	    SQLITE_OK)
-		return -1;
-	if (sqlite3_step(stmt) == SQLITE_ROW)
-		v = sqlite3_column_int(stmt, 0);
-	sqlite3_finalize(stmt);
-	return v;
+	return arena_printf(a, "%s: %s", st->reason, st->message);
 }
 
 /* Every project's root must be a directory the server can write. */
 static Beebeebrain__V1__ReadyCheck *ready_workspace(struct arena *a, sqlite3 *db)
 {
-	sqlite3_stmt *stmt;
-	int bad = 0, total = 0;
+	const char **roots;
+	size_t n, bad = 0;
 	char *detail = "no projects";
+	bbb_status st;
 
-	if (sqlite3_prepare_v2(db, "SELECT root_path FROM projects ORDER BY id", -1, &stmt, NULL) != SQLITE_OK)
-		return ready_check(a, "workspace", 0, arena_strdup(a, sqlite3_errmsg(db)));
-	while (sqlite3_step(stmt) == SQLITE_ROW) {
-		const char *root = (const char *)sqlite3_column_text(stmt, 0);
-		total++;
-		if (access(root, W_OK | X_OK) != 0 && bad++ == 0)
-			detail = arena_printf(a, "%s is not a writable directory", root);
-	}
-	sqlite3_finalize(stmt);
-	if (bad == 0 && total > 0)
-		detail = arena_printf(a, "%d project root(s) writable", total);
+	status_clear(&st);
+	if (store_project_roots(db, a, &roots, &n, &st) != 0)
+		return ready_check(a, "workspace", 0, ready_failure(a, &st));
+	for (size_t i = 0; i < n; i++)
+		if (access(roots[i], W_OK | X_OK) != 0 && bad++ == 0)
+			detail = arena_printf(a, "%s is not a writable directory", roots[i]);
+	if (bad == 0 && n > 0)
+		detail = arena_printf(a, "%zu project root(s) writable", n);
 	return ready_check(a, "workspace", bad == 0, detail);
 }
 
@@ -127,14 +116,18 @@ static int ready(struct rpc_call *call, const ProtobufCMessage *in, ProtobufCMes
 	sqlite3 *db = svc_reader(call);
 	struct migration_set set = migrate_builtin();
 	int latest = set.count > 0 ? set.m[set.count - 1].version : 0;
-	int version = ready_schema_version(db);
+	int version, readable;
+	bbb_status vst;
 
 	(void)in;
 	(void)st;
+	status_clear(&vst);
+	readable = migrate_current_version(db, &version, &vst) == 0;
+	if (!readable)
+		version = -1;
 	resp->n_checks = 5;
 	resp->checks = arena_alloc(a, sizeof(*resp->checks) * resp->n_checks);
-	resp->checks[0] = ready_check(a, "database", version >= 0,
-				      version >= 0 ? "readable" : arena_strdup(a, sqlite3_errmsg(db)));
+	resp->checks[0] = ready_check(a, "database", readable, readable ? "readable" : ready_failure(a, &vst));
 	resp->checks[1] = ready_check(a, "migrations", version == latest,
 				      arena_printf(a, "schema version %d of %d", version, latest));
 	resp->checks[2] = ready_writer(call);

@@ -25,6 +25,7 @@
 
 #include "common/clock.h"
 #include "common/status.h"
+#include "store/store.h"
 
 struct migration_set migrate_builtin(void)
 {
@@ -415,4 +416,19 @@ int migrate_status(sqlite3 *db, const struct migration_set *set, struct migrate_
 		return -1;
 	}
 	return 0;
+}
+
+int migrate_current_version(sqlite3 *db, int *version, bbb_status *st)
+{
+	sqlite3_stmt *stmt;
+	int rc;
+
+	*version = 0;
+	if (store_prepare(db, "SELECT coalesce(max(version), 0) FROM schema_migrations", &stmt, st) != 0)
+		return -1;
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW)
+		*version = sqlite3_column_int(stmt, 0);
+	sqlite3_finalize(stmt);
+	return rc == SQLITE_ROW ? 0 : store_fail(st, db, rc, "read the schema version");
 }

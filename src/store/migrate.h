@@ -75,6 +75,9 @@ int migrate_down(sqlite3 *db, const struct migration_set *set, int n, int *rever
  * so that a status command can show the table next to the error. */
 int migrate_status(sqlite3 *db, const struct migration_set *set, struct migrate_row *rows, int max, int *n,
 		   struct migrate_state *state, bbb_status *st);
+/* The highest applied version as db sees it, 0 when none. Reads only: a
+ * database without schema_migrations is an error (store_fail), not created. */
+int migrate_current_version(sqlite3 *db, int *version, bbb_status *st);
 /* Hex FNV-1a 64 of `sql` into buf (at least 17 bytes). */
 void migrate_checksum(const char *sql, char *buf);
 

@@ -2,10 +2,12 @@
 #include "store/project_store.h"
 
 #include <stdio.h>
-
-#include "common/status.h"
+#include <stdlib.h>
+#include <string.h>
 
 #include "common/clock.h"
+#include "common/status.h"
+#include "common/xalloc.h"
 #include "store/store.h"
 
 #define PROJECT_COLS "id, name, root_path, created_at, updated_at, version"
@@ -101,4 +103,36 @@ int64_t store_project_id_any(sqlite3 *db)
 		id = sqlite3_column_int64(stmt, 0);
 	sqlite3_finalize(stmt);
 	return id;
+}
+
+int store_project_roots(sqlite3 *db, struct arena *a, const char ***roots, size_t *n, bbb_status *st)
+{
+	const char **list = NULL;
+	size_t cap = 0;
+	sqlite3_stmt *stmt;
+	int rc;
+
+	*roots = NULL;
+	*n = 0;
+	if (store_prepare(db, "SELECT root_path FROM projects ORDER BY id", &stmt, st) != 0)
+		return -1;
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		if (*n == cap) {
+			cap = cap > 0 ? cap * 2 : 16;
+			list = xrealloc(list, cap * sizeof(*list));
+		}
+		list[(*n)++] = store_col_text(a, stmt, 0);
+	}
+	sqlite3_finalize(stmt);
+	if (rc != SQLITE_DONE) {
+		free(list);
+		*n = 0;
+		return store_fail(st, db, rc, "list project roots");
+	}
+	if (*n > 0) {
+		*roots = arena_alloc(a, *n * sizeof(*list));
+		memcpy(*roots, list, *n * sizeof(*list));
+	}
+	free(list);
+	return 0;
 }

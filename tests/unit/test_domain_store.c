@@ -23,6 +23,7 @@
 #include "store/log_store.h"
 #include "store/metrics_store.h"
 #include "store/migrate.h"
+#include "store/project_store.h"
 #include "store/store.h"
 #include "store/task_store.h"
 
@@ -459,6 +460,41 @@ static void usage_daily_is_newest_first_within_the_filters(void **state)
 	assert_string_equal(out[0]->date, "2026-11-02");
 }
 
+static void project_roots_come_in_id_order(void **state)
+{
+	struct fixture *f = *state;
+	const char **roots;
+	bbb_status st;
+	size_t n;
+
+	status_clear(&st);
+	exec(f, "INSERT INTO projects (id, name, root_path, created_at, updated_at) VALUES (5, 'r', '/tmp/r', 0, 0)");
+	assert_int_equal(store_project_roots(f->db, &f->a, &roots, &n, &st), 0);
+	assert_int_equal(n, 3);
+	assert_string_equal(roots[0], "/tmp/p");
+	assert_string_equal(roots[1], "/tmp/q");
+	assert_string_equal(roots[2], "/tmp/r");
+	exec(f, "DELETE FROM projects");
+	assert_int_equal(store_project_roots(f->db, &f->a, &roots, &n, &st), 0);
+	assert_int_equal(n, 0);
+}
+
+/* A failure is a status from store_fail, not an empty list. */
+static void project_roots_report_a_failed_read(void **state)
+{
+	struct fixture *f = *state;
+	const char **roots;
+	bbb_status st;
+	size_t n;
+
+	status_clear(&st);
+	exec(f, "ALTER TABLE projects RENAME TO projects_gone");
+	assert_int_equal(store_project_roots(f->db, &f->a, &roots, &n, &st), -1);
+	assert_string_equal(st.reason, "INTERNAL_ERROR");
+	assert_non_null(strstr(st.message, "projects"));
+	assert_int_equal(n, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -475,6 +511,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(runs_summary_counts_and_percentiles_are_computed_in_sql, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(usage_daily_is_newest_first_within_the_filters, setup, teardown),
+		cmocka_unit_test_setup_teardown(project_roots_come_in_id_order, setup, teardown),
+		cmocka_unit_test_setup_teardown(project_roots_report_a_failed_read, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -485,6 +485,39 @@ static void builtin_down_to_zero_leaves_no_application_tables_and_up_works_again
 	assert_int_equal(query_int(f->db, "SELECT count(*) FROM events"), 0);
 }
 
+static void current_version_is_the_highest_applied_one(void **state)
+{
+	struct fixture *f = *state;
+	bbb_status st;
+	int applied, version = -1;
+
+	status_clear(&st);
+	assert_int_equal(migrate_up(f->db, &test_set, 1, &applied, &st), 0);
+	assert_int_equal(migrate_current_version(f->db, &version, &st), 0);
+	assert_int_equal(version, test_migrations[0].version);
+	assert_int_equal(migrate_up(f->db, &test_set, 0, &applied, &st), 0);
+	assert_int_equal(migrate_current_version(f->db, &version, &st), 0);
+	assert_int_equal(version, test_migrations[1].version);
+	exec_ok(f->db, "DELETE FROM schema_migrations");
+	assert_int_equal(migrate_current_version(f->db, &version, &st), 0);
+	assert_int_equal(version, 0);
+}
+
+/* Readiness asks on a reader: it must not create the table, and a database
+ * without it is reported, not taken for version 0. */
+static void current_version_of_a_database_without_bookkeeping_is_an_error(void **state)
+{
+	struct fixture *f = *state;
+	bbb_status st;
+	int version = -1;
+
+	status_clear(&st);
+	assert_int_equal(migrate_current_version(f->db, &version, &st), -1);
+	assert_string_equal(st.reason, "INTERNAL_ERROR");
+	assert_non_null(strstr(st.message, "schema_migrations"));
+	assert_false(has_table(f->db, "schema_migrations"));
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -507,6 +540,8 @@ int main(void)
 		T(malformed_set_is_refused),
 		T(builtin_up_from_empty_creates_the_spec_tables),
 		T(builtin_down_to_zero_leaves_no_application_tables_and_up_works_again),
+		T(current_version_is_the_highest_applied_one),
+		T(current_version_of_a_database_without_bookkeeping_is_an_error),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
