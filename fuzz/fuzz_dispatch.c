@@ -52,6 +52,7 @@
 #include "common/pbtext.h"
 #include "common/status.h"
 #include "common/xalloc.h"
+#include "domain/run_rules.h"
 #include "fuzz_common.h"
 #include "rpc/dispatch.h"
 #include "services/services.h"
@@ -302,6 +303,7 @@ static void fuzz_setup(void)
 	snprintf(fz.f_backup_out, sizeof(fz.f_backup_out), "%s/backup-out.db", fz.f_dir);
 	fz.f_env.se_db_path = fz.f_db;
 	fz.f_env.se_env_name = "fuzz";
+	fz.f_env.se_run_timeout_s = RUN_DEFAULT_TIMEOUT_S;
 	fz.f_env.se_started_mono_ms = clock_mono_ms();
 	fz.f_env.se_fault_injection = 0;
 	fz.f_env.se_retention_ms = 30LL * 24 * 3600 * 1000;

@@ -5,6 +5,7 @@
  */
 #include "ops/task_ops.h"
 
+#include <assert.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -147,17 +148,6 @@ static char *taskop_make_key(struct arena *a)
 	return arena_printf(a, "auto-%016" PRIx64, v);
 }
 
-/* The call timeout of a run that asks for none: the server's
- * BEEBEEBRAIN_LLM_TIMEOUT_S (1..600, SPEC section 10), else 90 s. It is
- * stored on the run, so `run get` shows what the runtime will use. */
-static int taskop_default_timeout_s(void)
-{
-	const char *v = getenv("BEEBEEBRAIN_LLM_TIMEOUT_S");
-	int s = v != NULL ? atoi(v) : 0;
-
-	return s >= 1 && s <= RUN_MAX_TIMEOUT_S ? s : RUN_DEFAULT_TIMEOUT_S;
-}
-
 int taskop_queue_run(const struct taskop_ctx *c, int64_t task_id, const struct run_request *rq,
 		     Beebeebrain__V1__TaskRun **run_out, Beebeebrain__V1__Task **task_out, bbb_status *st)
 {
@@ -169,6 +159,7 @@ int taskop_queue_run(const struct taskop_ctx *c, int64_t task_id, const struct r
 	const char *key = rq->rr_key[0] != '\0' ? rq->rr_key : taskop_make_key(c->o_arena);
 	const char *provider, *model;
 
+	assert(c->o_run_timeout_s >= 1 && c->o_run_timeout_s <= RUN_MAX_TIMEOUT_S);
 	if (store_task_get(c->o_db, task_id, c->o_arena, &t, st) != 0)
 		return -1;
 	if (task_out != NULL)
@@ -202,7 +193,8 @@ int taskop_queue_run(const struct taskop_ctx *c, int64_t task_id, const struct r
 	r->prompt = (char *)rq->rr_prompt;
 	r->system_prompt = (char *)rq->rr_system_prompt;
 	r->max_turns = rq->rr_max_turns != 0 ? rq->rr_max_turns : RUN_DEFAULT_MAX_TURNS;
-	r->timeout_seconds = rq->rr_timeout_s != 0 ? rq->rr_timeout_s : taskop_default_timeout_s();
+	/* Stored on the run, so `run get` shows what the runtime will use. */
+	r->timeout_seconds = rq->rr_timeout_s != 0 ? rq->rr_timeout_s : c->o_run_timeout_s;
 	r->provider = (char *)provider;
 	r->model = (char *)model;
 	if (store_run_next_attempt(c->o_db, task_id, &r->attempt, st) != 0 || store_run_insert(c->o_db, r, st) != 0)

@@ -24,6 +24,9 @@ struct taskop_ctx {
 	struct arena *o_arena;
 	const char *o_trace_id;
 	const char *o_actor; /* who asked: the request's actor, "agent", a resolver */
+	/* The call timeout stored on a run that asks for none: the server's
+	 * configured default (1..RUN_MAX_TIMEOUT_S); needed by taskop_queue_run. */
+	int o_run_timeout_s;
 };
 
 /* Project id 0 means the project named "default": resolves it, or checks that

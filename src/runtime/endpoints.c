@@ -1,7 +1,9 @@
 /*
  * The endpoint registry: one entry per provider endpoint (provider + base
  * URL), each with its circuit breaker, made on first use and kept until the
- * runtime stops. The dispatcher's only (runtime_internal.h).
+ * runtime stops. Base URLs and keys come from the runtime's options; a
+ * provider they do not name gets its public endpoint and no key. The
+ * dispatcher's only (runtime_internal.h).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,18 +12,30 @@
 #include "common/xalloc.h"
 #include "runtime/runtime_internal.h"
 
+/* The settings the options give for a provider, or NULL. */
+static const struct provider_endpoint *rt_endpoint_setting(const struct rt_endpoints *es, const char *provider)
+{
+	for (size_t i = 0; i < es->es_n_settings; i++)
+		if (strcmp(es->es_settings[i].re_provider, provider) == 0)
+			return &es->es_settings[i].re_ep;
+	return NULL;
+}
+
 struct rt_endpoint *rt_endpoint_get(struct rt_endpoints *es, const char *provider)
 {
+	const struct provider_endpoint *set;
+	const struct provider_ops *ops;
 	struct rt_endpoint *ep;
-	const char *base = "";
+	const char *base;
 	char key[300];
 
 	if (provider[0] == '\0')
 		provider = "echo";
-	if (strcmp(provider, "anthropic") == 0)
-		base = getenv("ANTHROPIC_BASE_URL") ? getenv("ANTHROPIC_BASE_URL") : "https://api.anthropic.com";
-	else if (strcmp(provider, "openai") == 0)
-		base = getenv("OPENAI_BASE_URL") ? getenv("OPENAI_BASE_URL") : "https://api.openai.com/v1";
+	set = rt_endpoint_setting(es, provider);
+	ops = provider_find(provider);
+	base = ops != NULL && ops->p_default_base != NULL ? ops->p_default_base : "";
+	if (set != NULL && set->pe_base_url != NULL && set->pe_base_url[0] != '\0')
+		base = set->pe_base_url;
 	snprintf(key, sizeof(key), "%s %.256s", provider, base);
 	for (ep = es->es_head; ep != NULL; ep = ep->ep_next)
 		if (strcmp(ep->ep_key, key) == 0)
@@ -31,9 +45,7 @@ struct rt_endpoint *rt_endpoint_get(struct rt_endpoints *es, const char *provide
 	snprintf(ep->ep_provider, sizeof(ep->ep_provider), "%s", provider);
 	snprintf(ep->ep_base_url, sizeof(ep->ep_base_url), "%s", base);
 	ep->ep_ep.pe_base_url = ep->ep_base_url[0] != '\0' ? ep->ep_base_url : NULL;
-	ep->ep_ep.pe_api_key = strcmp(provider, "anthropic") == 0 ? getenv("ANTHROPIC_API_KEY")
-			       : strcmp(provider, "openai") == 0  ? getenv("OPENAI_API_KEY")
-								  : NULL;
+	ep->ep_ep.pe_api_key = set != NULL ? set->pe_api_key : NULL;
 	ep->ep_index = es->es_n++;
 	ep->ep_has_breaker = strcmp(provider, "echo") != 0;
 	breaker_init(&ep->ep_breaker, &es->es_breaker);

@@ -101,14 +101,9 @@ int provider_json_error(bbb_status *st)
 	return status_fail(st, "INTERNAL_ERROR", "the request cannot be encoded as JSON");
 }
 
-const char *provider_pick(const char *explicit_value, const char *env, const char *dflt)
+const char *provider_pick(const char *value, const char *dflt)
 {
-	const char *v;
-
-	if (explicit_value != NULL)
-		return explicit_value;
-	v = getenv(env);
-	return v != NULL && v[0] != '\0' ? v : dflt;
+	return value != NULL && value[0] != '\0' ? value : dflt;
 }
 
 int64_t provider_count_words(const char *s)

@@ -4,11 +4,11 @@
  * building gives a URL, headers and a JSON body for the curl loop
  * (http_loop.h), parsing takes the body the loop got back. JSON with jansson.
  *
- *   anthropic  Messages API: POST {base}/v1/messages, base = ANTHROPIC_BASE_URL
+ *   anthropic  Messages API: POST {base}/v1/messages, base = the endpoint's
  *              or https://api.anthropic.com; x-api-key, anthropic-version
  *              2023-06-01. Tools as {name, description, input_schema}.
- *   openai     Chat Completions: POST {base}/chat/completions, base =
- *              OPENAI_BASE_URL or https://api.openai.com/v1; Authorization:
+ *   openai     Chat Completions: POST {base}/chat/completions, base = the
+ *              endpoint's or https://api.openai.com/v1; Authorization:
  *              Bearer. Tools as {type: function, function: {name, description,
  *              parameters}}. Also Ollama, vLLM, llama.cpp servers through the
  *              base URL. The token cap is sent as max_completion_tokens to
@@ -109,9 +109,9 @@ struct provider_request {
 
 #define PROVIDER_DEFAULT_MAX_TOKENS 4096
 
-/* Where and as whom to call. NULL members: taken from the environment
- * (ANTHROPIC_BASE_URL, ANTHROPIC_API_KEY, OPENAI_BASE_URL, OPENAI_API_KEY),
- * then the public endpoint and no key. */
+/* Where and as whom to call, as the server's configuration says (nothing
+ * here reads the environment). A NULL or empty member: the provider's public
+ * endpoint (p_default_base), no key. */
 struct provider_endpoint {
 	const char *pe_base_url;
 	const char *pe_api_key;
@@ -150,6 +150,7 @@ void provider_reply_free(struct provider_reply *r);
 
 struct provider_ops {
 	const char *p_name; /* "anthropic", "openai", "echo" */
+	const char *p_default_base; /* the public API's base URL; NULL for echo */
 	/* Builds the HTTP request into *out (zeroed first). NULL for echo. */
 	int (*p_build)(const struct provider_endpoint *ep, const struct provider_request *req,
 		       struct provider_http_request *out, bbb_status *st);

@@ -144,9 +144,8 @@ static json_t *anthropic_tools(const struct provider_request *req)
 static int anthropic_build(const struct provider_endpoint *ep, const struct provider_request *req,
 			   struct provider_http_request *out, bbb_status *st)
 {
-	const char *base =
-		provider_pick(ep != NULL ? ep->pe_base_url : NULL, "ANTHROPIC_BASE_URL", ANTHROPIC_DEFAULT_BASE);
-	const char *key = provider_pick(ep != NULL ? ep->pe_api_key : NULL, "ANTHROPIC_API_KEY", NULL);
+	const char *base = provider_pick(ep != NULL ? ep->pe_base_url : NULL, ANTHROPIC_DEFAULT_BASE);
+	const char *key = provider_pick(ep != NULL ? ep->pe_api_key : NULL, NULL);
 	json_t *root = NULL;
 	int err = 0;
 
@@ -262,6 +261,7 @@ fail:
 
 const struct provider_ops provider_anthropic = {
 	.p_name = "anthropic",
+	.p_default_base = ANTHROPIC_DEFAULT_BASE,
 	.p_build = anthropic_build,
 	.p_parse = anthropic_parse,
 	.p_answer = NULL,

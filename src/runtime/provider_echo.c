@@ -155,6 +155,7 @@ fail:
 /* The echo provider has nothing to build or parse: it answers directly. */
 const struct provider_ops provider_echo = {
 	.p_name = "echo",
+	.p_default_base = NULL,
 	.p_build = NULL,
 	.p_parse = NULL,
 	.p_answer = provider_echo_answer,

@@ -40,8 +40,8 @@ int provider_add_header(struct provider_http_request *r, bbb_status *st, const c
 /* Dumps root (compact) into r->hr_body. Does not take the reference. */
 int provider_set_body(struct provider_http_request *r, const json_t *root, bbb_status *st);
 
-/* Resolution of an endpoint member: explicit value, else getenv(env), else dflt. */
-const char *provider_pick(const char *explicit_value, const char *env, const char *dflt);
+/* Resolution of an endpoint member: the value when set (neither NULL nor ""), else dflt. */
+const char *provider_pick(const char *value, const char *dflt);
 
 /* Appends text to r->r_text. */
 int provider_reply_append_text(struct provider_reply *r, const char *text, bbb_status *st);

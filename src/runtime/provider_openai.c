@@ -132,8 +132,8 @@ static const char *openai_max_tokens_key(const char *base)
 static int openai_build(const struct provider_endpoint *ep, const struct provider_request *req,
 			struct provider_http_request *out, bbb_status *st)
 {
-	const char *base = provider_pick(ep != NULL ? ep->pe_base_url : NULL, "OPENAI_BASE_URL", OPENAI_DEFAULT_BASE);
-	const char *key = provider_pick(ep != NULL ? ep->pe_api_key : NULL, "OPENAI_API_KEY", NULL);
+	const char *base = provider_pick(ep != NULL ? ep->pe_base_url : NULL, OPENAI_DEFAULT_BASE);
+	const char *key = provider_pick(ep != NULL ? ep->pe_api_key : NULL, NULL);
 	json_t *root = NULL;
 	int err = 0;
 
@@ -267,6 +267,7 @@ fail:
 
 const struct provider_ops provider_openai = {
 	.p_name = "openai",
+	.p_default_base = OPENAI_DEFAULT_BASE,
 	.p_build = openai_build,
 	.p_parse = openai_parse,
 	.p_answer = NULL,

@@ -17,6 +17,7 @@
 #include "common/log.h"
 #include "common/status.h"
 #include "common/xalloc.h"
+#include "domain/run_rules.h"
 #include "domain/schedule.h"
 #include "ops/task_ops.h"
 #include "runtime/runtime_internal.h"
@@ -32,36 +33,6 @@
 
 extern const char pricing_builtin_json[];
 
-static int64_t env_int(const char *name, int64_t dflt)
-{
-	const char *v = getenv(name);
-	char *end;
-	long long n;
-
-	if (v == NULL || v[0] == '\0')
-		return dflt;
-	n = strtoll(v, &end, 10);
-	return *end == '\0' && n >= 0 ? n : dflt;
-}
-
-void runtime_options_from_env(struct runtime_options *o)
-{
-	const char *cost = getenv("BEEBEEBRAIN_COST_ALERT_THRESHOLD_USD");
-
-	o->ro_max_in_flight = (int)env_int("BEEBEEBRAIN_MAX_IN_FLIGHT", 64);
-	o->ro_llm_timeout_ms = env_int("BEEBEEBRAIN_LLM_TIMEOUT_S", 90) * 1000;
-	o->ro_retry.rp_max_attempts = (int)env_int("BEEBEEBRAIN_RETRY_MAX_ATTEMPTS", 4);
-	o->ro_retry.rp_base_ms = env_int("BEEBEEBRAIN_RETRY_BASE_MS", 2000);
-	o->ro_retry.rp_max_ms = env_int("BEEBEEBRAIN_RETRY_MAX_MS", 300000);
-	o->ro_breaker.bc_cooldown_ms = env_int("BEEBEEBRAIN_BREAKER_COOLDOWN_MS", 30000);
-	o->ro_release_spread_ms = env_int("BEEBEEBRAIN_RELEASE_SPREAD_MS", 10000);
-	o->ro_detector_interval_ms = env_int("BEEBEEBRAIN_DETECTOR_INTERVAL_MS", 60000);
-	o->ro_idle_timeout_ms = env_int("BEEBEEBRAIN_IDLE_TIMEOUT_S", 600) * 1000;
-	o->ro_cost_threshold_micros = cost != NULL ? (int64_t)(strtod(cost, NULL) * 1e6) : 0;
-	o->ro_pricing_path = getenv("BEEBEEBRAIN_PRICING");
-	const char *runtime = getenv("BEEBEEBRAIN_RUNTIME");
-	o->ro_paused = runtime != NULL && strcmp(runtime, "off") == 0;
-}
 
 /* ---- recovery ---------------------------------------------------------- */
 
@@ -457,15 +428,26 @@ static int rt_autorun_one_write(sqlite3 *db, void *arg, bbb_status *st)
 	return taskop_queue_run(ra->ra_ctx, ra->ra_task_id, ra->ra_request, &run, NULL, st);
 }
 
+/* One autorun pass: what it is given, and how many runs it queued. */
+struct rt_autorun_pass {
+	int ap_run_timeout_s;
+	int ap_queued;
+};
+
 /* --autorun: a todo task with an assignee whose dependencies and parent are
  * done gets a run queued, with its first line of description as the prompt. */
 static int rt_autorun_write(sqlite3 *db, void *arg, bbb_status *st)
 {
+	struct rt_autorun_pass *ap = arg;
 	struct arena a;
-	struct taskop_ctx c = {.o_db = db, .o_arena = &a, .o_trace_id = "", .o_actor = "autorun"};
+	struct taskop_ctx c = {.o_db = db,
+			       .o_arena = &a,
+			       .o_trace_id = "",
+			       .o_actor = "autorun",
+			       .o_run_timeout_s = ap->ap_run_timeout_s};
 	struct store_ready_task *ready;
 	size_t n;
-	int *queued = arg, rc = 0;
+	int *queued = &ap->ap_queued, rc = 0;
 
 	arena_init(&a);
 	if (store_task_autorun_ready(db, 32, &a, &ready, &n, st) != 0) {
@@ -504,14 +486,14 @@ static int rt_autorun_write(sqlite3 *db, void *arg, bbb_status *st)
 
 static void rt_autorun(struct runtime *rt)
 {
-	int queued = 0;
+	struct rt_autorun_pass ap = {.ap_run_timeout_s = (int)(rt->rt_opt.ro_llm_timeout_ms / 1000)};
 	bbb_status st;
 
 	status_clear(&st);
-	if (store_write(rt->rt_store, rt_autorun_write, &queued, 0, &st) != 0)
+	if (store_write(rt->rt_store, rt_autorun_write, &ap, 0, &st) != 0)
 		log_warn("runtime", "autorun: %s", st.message);
-	else if (queued > 0)
-		log_info("runtime", "autorun queued %d run(s)", queued);
+	else if (ap.ap_queued > 0)
+		log_info("runtime", "autorun queued %d run(s)", ap.ap_queued);
 }
 
 /* ---- the thread ------------------------------------------------------------ */
@@ -590,9 +572,9 @@ static void rt_defaults(struct runtime_options *o)
 	struct breaker_config bc = BREAKER_CONFIG_DEFAULT;
 
 	if (o->ro_max_in_flight <= 0)
-		o->ro_max_in_flight = 64;
+		o->ro_max_in_flight = RUNTIME_DEFAULT_MAX_IN_FLIGHT;
 	if (o->ro_llm_timeout_ms <= 0)
-		o->ro_llm_timeout_ms = 90000;
+		o->ro_llm_timeout_ms = RUN_DEFAULT_TIMEOUT_S * 1000;
 	if (o->ro_retry.rp_max_attempts <= 0)
 		o->ro_retry.rp_max_attempts = rp.rp_max_attempts;
 	if (o->ro_retry.rp_base_ms <= 0)
@@ -614,13 +596,13 @@ static void rt_defaults(struct runtime_options *o)
 							   ? bc.bc_cooldown_max_ms
 							   : o->ro_breaker.bc_cooldown_ms;
 	if (o->ro_release_spread_ms <= 0)
-		o->ro_release_spread_ms = 10000;
+		o->ro_release_spread_ms = RUNTIME_DEFAULT_RELEASE_SPREAD_MS;
 	if (o->ro_storm_threshold <= 0)
-		o->ro_storm_threshold = 20;
+		o->ro_storm_threshold = RUNTIME_DEFAULT_STORM_THRESHOLD;
 	if (o->ro_detector_interval_ms <= 0)
-		o->ro_detector_interval_ms = 60000;
+		o->ro_detector_interval_ms = RUNTIME_DEFAULT_DETECTOR_INTERVAL_MS;
 	if (o->ro_idle_timeout_ms <= 0)
-		o->ro_idle_timeout_ms = 600000;
+		o->ro_idle_timeout_ms = RUNTIME_DEFAULT_IDLE_TIMEOUT_MS;
 }
 
 static void rt_free(struct runtime *rt)
@@ -642,6 +624,8 @@ int runtime_start(struct runtime **out, struct store *s, const struct runtime_op
 	rt_defaults(&rt->rt_opt);
 	rt->rt_rand = (uint64_t)clock_now_ms() ^ (uint64_t)(uintptr_t)rt;
 	rt->rt_endpoints.es_breaker = rt->rt_opt.ro_breaker;
+	rt->rt_endpoints.es_settings = rt->rt_opt.ro_endpoints;
+	rt->rt_endpoints.es_n_settings = rt->rt_opt.ro_n_endpoints;
 	storm_init(&rt->rt_storm, rt->rt_opt.ro_storm_threshold, STORM_DEFAULT_WINDOW_MS);
 	rt->rt_pricing = rt->rt_opt.ro_pricing_path != NULL ? pricing_load_file(rt->rt_opt.ro_pricing_path, st)
 							    : pricing_load_string(pricing_builtin_json, st);

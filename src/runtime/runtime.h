@@ -31,31 +31,45 @@
 
 #include "domain/breaker.h"
 #include "domain/retry_policy.h"
+#include "runtime/provider.h"
 #include "store/store.h"
 
-struct runtime_options {
-	int ro_max_in_flight; /* 0: 64 */
-	int ro_autorun; /* --autorun */
-	int64_t ro_llm_timeout_ms; /* default call timeout; 0: $BEEBEEBRAIN_LLM_TIMEOUT_S or 90 s */
-	struct retry_policy ro_retry; /* zeroed: SPEC defaults */
-	struct breaker_config ro_breaker; /* zeroed: SPEC defaults */
-	int64_t ro_release_spread_ms; /* 0: 10 s */
-	int ro_storm_threshold; /* 0: 20 runs entering retry_scheduled within 60 s */
-	int64_t ro_detector_interval_ms; /* 0: 60 s */
-	int64_t ro_cost_threshold_micros; /* 0: off */
-	int64_t ro_idle_timeout_ms; /* 0: 600 s */
-	const char *ro_pricing_path; /* NULL: $BEEBEEBRAIN_PRICING, else the built-in table */
-	int ro_paused; /* 1: start nothing (BEEBEEBRAIN_RUNTIME=off): runs stay queued */
+/* Defaults of the options left 0 (the server's configuration shows the same
+ * numbers: it takes them from here). */
+#define RUNTIME_DEFAULT_MAX_IN_FLIGHT 64
+#define RUNTIME_DEFAULT_RELEASE_SPREAD_MS 10000
+#define RUNTIME_DEFAULT_STORM_THRESHOLD 20
+#define RUNTIME_DEFAULT_DETECTOR_INTERVAL_MS 60000
+#define RUNTIME_DEFAULT_IDLE_TIMEOUT_MS 600000
+
+/* Where and as whom one HTTP provider is called. */
+struct runtime_endpoint {
+	const char *re_provider; /* "anthropic", "openai" */
+	struct provider_endpoint re_ep; /* NULL or "" members: the public endpoint, no key */
 };
 
-/* Reads the runtime settings from the environment: BEEBEEBRAIN_LLM_TIMEOUT_S,
- * BEEBEEBRAIN_COST_ALERT_THRESHOLD_USD, BEEBEEBRAIN_MAX_IN_FLIGHT,
- * BEEBEEBRAIN_RETRY_BASE_MS, BEEBEEBRAIN_RETRY_MAX_MS,
- * BEEBEEBRAIN_RETRY_MAX_ATTEMPTS, BEEBEEBRAIN_BREAKER_COOLDOWN_MS,
- * BEEBEEBRAIN_RELEASE_SPREAD_MS, BEEBEEBRAIN_DETECTOR_INTERVAL_MS,
- * BEEBEEBRAIN_IDLE_TIMEOUT_S, BEEBEEBRAIN_PRICING, BEEBEEBRAIN_RUNTIME=off
- * (docs/runtime.md). */
-void runtime_options_from_env(struct runtime_options *o);
+#define RUNTIME_MAX_ENDPOINTS 4
+
+/* Everything the runtime is told; it reads no environment. Strings are
+ * borrowed and must outlive the runtime. */
+struct runtime_options {
+	int ro_max_in_flight; /* 0: RUNTIME_DEFAULT_MAX_IN_FLIGHT */
+	int ro_autorun; /* --autorun */
+	int64_t ro_llm_timeout_ms; /* call timeout of a run that stored none; 0: RUN_DEFAULT_TIMEOUT_S */
+	struct retry_policy ro_retry; /* zeroed: SPEC defaults */
+	struct breaker_config ro_breaker; /* zeroed: SPEC defaults */
+	int64_t ro_release_spread_ms; /* 0: RUNTIME_DEFAULT_RELEASE_SPREAD_MS */
+	int ro_storm_threshold; /* 0: RUNTIME_DEFAULT_STORM_THRESHOLD runs entering retry_scheduled within 60 s */
+	int64_t ro_detector_interval_ms; /* 0: RUNTIME_DEFAULT_DETECTOR_INTERVAL_MS */
+	int64_t ro_cost_threshold_micros; /* 0: off */
+	int64_t ro_idle_timeout_ms; /* 0: RUNTIME_DEFAULT_IDLE_TIMEOUT_MS */
+	const char *ro_pricing_path; /* NULL: the built-in table */
+	int ro_paused; /* 1: start nothing: runs stay queued */
+	/* Endpoint settings per provider; a provider not listed gets its public
+	 * endpoint and no key. */
+	struct runtime_endpoint ro_endpoints[RUNTIME_MAX_ENDPOINTS];
+	size_t ro_n_endpoints;
+};
 
 struct runtime;
 

@@ -61,6 +61,8 @@ struct rt_endpoints {
 	struct rt_endpoint *es_head;
 	int es_n;
 	struct breaker_config es_breaker; /* every new endpoint's */
+	const struct runtime_endpoint *es_settings; /* the options' (runtime.h) */
+	size_t es_n_settings;
 };
 
 /* The endpoint of a provider ("" is echo), made on first use. */

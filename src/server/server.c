@@ -18,6 +18,7 @@
 #include "common/status.h"
 #include "beebeebrain/v1/events.pb-c.h"
 #include "common/redact.h"
+#include "domain/run_rules.h"
 #include "events/alerts.h"
 #include "events/audit.h"
 #include "events/publisher.h"
@@ -84,6 +85,45 @@ static void server_register_secrets(const struct server_config *c)
 	log_info("server", "redacting %zu configured secret value(s)%s", redact_secret_count(),
 		 short_ones > 0 ? "; values under 8 characters are not matched as values (too short to tell from words)"
 				: "");
+}
+
+static int64_t server_env_int(const char *name, int64_t dflt)
+{
+	const char *v = getenv(name);
+	char *end;
+	long long n;
+
+	if (v == NULL || v[0] == '\0')
+		return dflt;
+	n = strtoll(v, &end, 10);
+	return *end == '\0' && n >= 0 ? n : dflt;
+}
+
+/* The runtime's settings from the environment (docs/runtime.md). The call
+ * timeout is the one the runs get too (1..600 s, else the default). */
+static void server_runtime_options(struct runtime_options *o, int *run_timeout_s)
+{
+	const char *cost = getenv("BEEBEEBRAIN_COST_ALERT_THRESHOLD_USD");
+	const char *runtime = getenv("BEEBEEBRAIN_RUNTIME");
+	int64_t timeout_s = server_env_int("BEEBEEBRAIN_LLM_TIMEOUT_S", RUN_DEFAULT_TIMEOUT_S);
+
+	*run_timeout_s = timeout_s >= 1 && timeout_s <= RUN_MAX_TIMEOUT_S ? (int)timeout_s : RUN_DEFAULT_TIMEOUT_S;
+	o->ro_llm_timeout_ms = (int64_t)*run_timeout_s * 1000;
+	o->ro_max_in_flight = (int)server_env_int("BEEBEEBRAIN_MAX_IN_FLIGHT", RUNTIME_DEFAULT_MAX_IN_FLIGHT);
+	o->ro_retry.rp_max_attempts = (int)server_env_int("BEEBEEBRAIN_RETRY_MAX_ATTEMPTS", 0);
+	o->ro_retry.rp_base_ms = server_env_int("BEEBEEBRAIN_RETRY_BASE_MS", 0);
+	o->ro_retry.rp_max_ms = server_env_int("BEEBEEBRAIN_RETRY_MAX_MS", 0);
+	o->ro_breaker.bc_cooldown_ms = server_env_int("BEEBEEBRAIN_BREAKER_COOLDOWN_MS", 0);
+	o->ro_release_spread_ms = server_env_int("BEEBEEBRAIN_RELEASE_SPREAD_MS", 0);
+	o->ro_detector_interval_ms = server_env_int("BEEBEEBRAIN_DETECTOR_INTERVAL_MS", 0);
+	o->ro_idle_timeout_ms = server_env_int("BEEBEEBRAIN_IDLE_TIMEOUT_S", 0) * 1000;
+	o->ro_cost_threshold_micros = cost != NULL ? (int64_t)(strtod(cost, NULL) * 1e6) : 0;
+	o->ro_pricing_path = getenv("BEEBEEBRAIN_PRICING");
+	o->ro_paused = runtime != NULL && strcmp(runtime, "off") == 0;
+	o->ro_endpoints[0] =
+		(struct runtime_endpoint){"anthropic", {getenv("ANTHROPIC_BASE_URL"), getenv("ANTHROPIC_API_KEY")}};
+	o->ro_endpoints[1] = (struct runtime_endpoint){"openai", {getenv("OPENAI_BASE_URL"), getenv("OPENAI_API_KEY")}};
+	o->ro_n_endpoints = 2;
 }
 
 static int server_default_workers(void)
@@ -318,6 +358,7 @@ int server_run(const struct server_config *c)
 	env->se_fault_injection = c->fault_injection;
 	env->se_started_mono_ms = clock_mono_ms();
 	env->se_env_name = getenv("BEEBEEBRAIN_ENV") != NULL ? getenv("BEEBEEBRAIN_ENV") : "local";
+	server_runtime_options(&rto, &env->se_run_timeout_s);
 	if (lockfile_acquire(&sv.sv_lock, c->db_path, &st) != 0)
 		return server_fail("lock", &st);
 	sv.sv_locked = 1;
@@ -348,7 +389,6 @@ int server_run(const struct server_config *c)
 		goto fail;
 
 	/* The runtime: recovery of interrupted runs, then the dispatcher. */
-	runtime_options_from_env(&rto);
 	rto.ro_autorun = c->autorun;
 	if (runtime_start(&rt, env->se_store, &rto, &st) != 0)
 		goto fail;

@@ -192,7 +192,8 @@ static int close_item(struct rpc_call *call, const ProtobufCMessage *in, Protobu
 	struct inbox_close cl = {
 		.cl_ctx = {.o_arena = call->c_arena,
 			   .o_trace_id = call->c_trace_id,
-			   .o_actor = req->resolver[0] != '\0' ? req->resolver : "operator"},
+			   .o_actor = req->resolver[0] != '\0' ? req->resolver : "operator",
+			   .o_run_timeout_s = svc_env(call)->se_run_timeout_s},
 		.cl_req = req,
 		.cl_resp = (void *)out,
 	};

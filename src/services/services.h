@@ -19,7 +19,8 @@ struct audit_trail;
 struct service_env {
 	struct store *se_store;
 	const char *se_db_path;
-	const char *se_env_name; /* $BEEBEEBRAIN_ENV, default "local" */
+	const char *se_env_name; /* the deployment's name (configuration), shown by Check */
+	int se_run_timeout_s; /* call timeout stored on a run that asks for none (configuration) */
 	int64_t se_started_mono_ms;
 	int se_fault_injection; /* --enable-fault-injection */
 	const char *const *se_event_urls; /* where events are published */

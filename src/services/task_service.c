@@ -37,6 +37,7 @@ static struct taskop_ctx task_ctx(struct rpc_call *call, sqlite3 *db, const char
 		.o_arena = call->c_arena,
 		.o_trace_id = trace_id != NULL && trace_id[0] != '\0' ? trace_id : call->c_trace_id,
 		.o_actor = actor != NULL && actor[0] != '\0' ? actor : "operator",
+		.o_run_timeout_s = svc_env(call)->se_run_timeout_s,
 	};
 }
 

@@ -247,7 +247,6 @@ static void assistant_without_text_sends_null_content_to_openai(void **state)
 	bbb_status st;
 
 	(void)state;
-	unsetenv("OPENAI_API_KEY");
 	provider_conv_init(&c);
 	provider_conv_add_user(&c, "go", &st);
 	make_reply(&r, "", 1, calls);
@@ -265,8 +264,12 @@ static void assistant_without_text_sends_null_content_to_openai(void **state)
 	provider_conv_free(&c);
 }
 
-static void endpoints_default_to_the_environment_then_the_public_api(void **state)
+/* The endpoint comes from the server's configuration only: the provider
+ * never reads the environment, so a variable there changes nothing here. */
+static void endpoints_are_the_given_one_else_the_public_api(void **state)
 {
+	const struct provider_endpoint given = {"http://127.0.0.1:5555", "from-config"};
+	const struct provider_endpoint empty = {"", ""};
 	struct provider_request req = {"m", 0, NULL, NULL, 0};
 	struct provider_http_request http;
 	struct provider_conv c;
@@ -276,22 +279,33 @@ static void endpoints_default_to_the_environment_then_the_public_api(void **stat
 	provider_conv_init(&c);
 	provider_conv_add_user(&c, "hi", &st);
 	req.pr_conv = &c;
-	setenv("ANTHROPIC_BASE_URL", "http://127.0.0.1:5555", 1);
+	setenv("ANTHROPIC_BASE_URL", "http://127.0.0.1:6666", 1);
 	setenv("ANTHROPIC_API_KEY", "from-env", 1);
-	assert_int_equal(provider_anthropic.p_build(NULL, &req, &http, &st), 0);
+	setenv("OPENAI_BASE_URL", "http://127.0.0.1:6666/v1", 1);
+	setenv("OPENAI_API_KEY", "from-env", 1);
+	assert_int_equal(provider_anthropic.p_build(&given, &req, &http, &st), 0);
 	assert_string_equal(http.hr_url, "http://127.0.0.1:5555/v1/messages");
-	assert_true(has_header(&http, "x-api-key: from-env"));
+	assert_true(has_header(&http, "x-api-key: from-config"));
 	provider_http_request_free(&http);
-	unsetenv("ANTHROPIC_BASE_URL");
-	unsetenv("ANTHROPIC_API_KEY");
 	assert_int_equal(provider_anthropic.p_build(NULL, &req, &http, &st), 0);
 	assert_string_equal(http.hr_url, "https://api.anthropic.com/v1/messages");
 	assert_false(has_header_named(&http, "x-api-key:"));
 	provider_http_request_free(&http);
-	unsetenv("OPENAI_BASE_URL");
+	assert_int_equal(provider_anthropic.p_build(&empty, &req, &http, &st), 0);
+	assert_string_equal(http.hr_url, "https://api.anthropic.com/v1/messages");
+	assert_false(has_header_named(&http, "x-api-key:"));
+	provider_http_request_free(&http);
 	assert_int_equal(provider_openai.p_build(NULL, &req, &http, &st), 0);
 	assert_string_equal(http.hr_url, "https://api.openai.com/v1/chat/completions");
+	assert_false(has_header_named(&http, "authorization:"));
 	provider_http_request_free(&http);
+	assert_string_equal(provider_anthropic.p_default_base, "https://api.anthropic.com");
+	assert_string_equal(provider_openai.p_default_base, "https://api.openai.com/v1");
+	assert_null(provider_echo.p_default_base);
+	unsetenv("ANTHROPIC_BASE_URL");
+	unsetenv("ANTHROPIC_API_KEY");
+	unsetenv("OPENAI_BASE_URL");
+	unsetenv("OPENAI_API_KEY");
 	provider_conv_free(&c);
 }
 
@@ -696,7 +710,7 @@ int main(void)
 		cmocka_unit_test(openai_request_matches_chat_completions),
 		cmocka_unit_test(openai_tool_round_trip_uses_tool_messages),
 		cmocka_unit_test(assistant_without_text_sends_null_content_to_openai),
-		cmocka_unit_test(endpoints_default_to_the_environment_then_the_public_api),
+		cmocka_unit_test(endpoints_are_the_given_one_else_the_public_api),
 		cmocka_unit_test(bad_requests_are_refused),
 		cmocka_unit_test(anthropic_reply_with_text_tool_use_and_usage_is_parsed),
 		cmocka_unit_test(anthropic_stop_reasons_map_to_neutral_stops),
