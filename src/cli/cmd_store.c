@@ -17,18 +17,24 @@
 #include "common/clock.h"
 #include "common/status.h"
 #include "common/xalloc.h"
+#include "server/config.h"
 #include "store/backup.h"
 #include "store/lockfile.h"
 #include "store/migrate.h"
 #include "store/store.h"
 
-static const char *store_db_path(const struct cli_args *a)
-{
-	const char *db = cli_opt(a, "--db");
+extern char **environ;
 
-	if (db == NULL)
-		db = getenv("BEEBEEBRAIN_DB");
-	return db != NULL && db[0] != '\0' ? db : "./beebeebrain.db";
+/* --db, else BEEBEEBRAIN_DB, else the default, by the server's rules
+ * (server/config.h). NULL, with the error printed, for a refused value. */
+static const char *store_db_path(struct cli *cli, const struct cli_args *a)
+{
+	const char *db;
+	bbb_status st;
+
+	if (config_db_path(environ, cli_opt(a, "--db"), &db, &st) == 0)
+		return db;
+	return cli_usage_error(cli, "%s: %s", st.violations[0].field, st.violations[0].description), NULL;
 }
 
 static void migrate_print(const ProtobufCMessage *m)
@@ -118,7 +124,8 @@ int cmd_migrate(struct cli *cli, int argc, char **argv)
 		return cli_usage_error(cli, "unknown subcommand 'migrate %s'", sub);
 	if (a.a_npos == 2 && (strcmp(sub, "status") == 0 || cli_pos_id(cli, &a, 1, "N", &n) != 0))
 		return strcmp(sub, "status") == 0 ? cli_usage_error(cli, "migrate status takes no N") : CLI_USAGE;
-	db_path = store_db_path(&a);
+	if ((db_path = store_db_path(cli, &a)) == NULL)
+		return CLI_USAGE;
 	if (strcmp(sub, "status") == 0 && lockfile_holder(db_path) != 0)
 		return migrate_status_remote(cli);
 	/* status looks, it does not create (taking the lock would). */
@@ -206,7 +213,8 @@ int cmd_backup(struct cli *cli, int argc, char **argv)
 	if (cli_flag(&a, "--help"))
 		return printf("usage: %s\n", usage), CLI_OK;
 	out = cli_opt(&a, "--out");
-	db_path = store_db_path(&a);
+	if ((db_path = store_db_path(cli, &a)) == NULL)
+		return CLI_USAGE;
 	if (lockfile_holder(db_path) <= 0) {
 		if (backup_local(db_path, out, &resp, &st) != 0)
 			return cli_report(&st);
@@ -251,7 +259,8 @@ int cmd_restore(struct cli *cli, int argc, char **argv)
 		return printf("usage: %s\n", usage), CLI_OK;
 	if (a.a_npos != 1)
 		return cli_usage_error(cli, "restore needs FILE");
-	db_path = store_db_path(&a);
+	if ((db_path = store_db_path(cli, &a)) == NULL)
+		return CLI_USAGE;
 	existed = access(db_path, F_OK) == 0;
 	if (lockfile_acquire(&lock, db_path, &st) != 0)
 		return cli_report(&st);

@@ -21,15 +21,10 @@ static int log_text;
 
 static const char *const log_level_names[] = {"debug", "info", "warning", "error"};
 
-void log_init(void)
+void log_configure(enum log_level min, int text)
 {
-	const char *lvl = getenv("BEEBEEBRAIN_LOG_LEVEL");
-	const char *fmt = getenv("BEEBEEBRAIN_LOG_FORMAT");
-
-	for (int i = 0; lvl != NULL && i < 4; i++)
-		if (strcmp(lvl, log_level_names[i]) == 0)
-			log_min = (enum log_level)i;
-	log_text = fmt != NULL && strcmp(fmt, "text") == 0;
+	log_min = min;
+	log_text = text;
 }
 
 void log_at(enum log_level level, const char *logger, const struct log_ctx *ctx, const char *fmt, ...)

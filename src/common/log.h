@@ -1,8 +1,8 @@
 /*
  * Server logs: one JSON object per line on stderr
  *   {"ts":"...","level":"info","logger":"rpc","msg":"...","trace_id":"...","task_id":1,"run_id":2}
- * or a plain text line when BEEBEEBRAIN_LOG_FORMAT=text. Messages are redacted
- * before they are written. Thread-safe: a line is written with one write(2).
+ * or a plain text line (log_configure). Messages are redacted before they are
+ * written. Thread-safe: a line is written with one write(2).
  */
 #ifndef BBB_LOG_H
 #define BBB_LOG_H
@@ -11,9 +11,10 @@
 
 enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARNING, LOG_ERROR };
 
-/* Reads BEEBEEBRAIN_LOG_LEVEL (debug|info|warning|error, default info) and
- * BEEBEEBRAIN_LOG_FORMAT (json|text, default json). */
-void log_init(void);
+/* Sets the least severe level written (default LOG_INFO) and the format
+ * (text 0: JSON, the default; 1: plain text), as the server's configuration
+ * says. Call once at start, before any thread logs. */
+void log_configure(enum log_level min, int text);
 
 struct log_ctx {
 	const char *trace_id;

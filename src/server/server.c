@@ -18,7 +18,6 @@
 #include "common/status.h"
 #include "beebeebrain/v1/events.pb-c.h"
 #include "common/redact.h"
-#include "domain/run_rules.h"
 #include "events/alerts.h"
 #include "events/audit.h"
 #include "events/publisher.h"
@@ -35,20 +34,6 @@
 
 /* Requests: the RpcRequest envelope, as the client library checks it. */
 #define SERVER_RECV_MAX BBB_REQUEST_MAX_BYTES
-
-void server_config_defaults(struct server_config *c)
-{
-	const char *db = getenv("BEEBEEBRAIN_DB");
-
-	memset(c, 0, sizeof(*c));
-	c->db_path = db != NULL && db[0] != '\0' ? db : "./beebeebrain.db";
-	c->durability_full = 1;
-	c->api_key = getenv("BEEBEEBRAIN_API_KEY");
-	const char *busy = getenv("BEEBEEBRAIN_BUSY_TIMEOUT_MS");
-	c->busy_timeout_ms = busy != NULL ? atoi(busy) : 0;
-	if (c->busy_timeout_ms <= 0 || c->busy_timeout_ms > 600000)
-		c->busy_timeout_ms = 5000;
-}
 
 /* Names of environment variables that hold keys, besides the ones we read. */
 static int server_secret_name(const char *name, size_t len)
@@ -67,13 +52,12 @@ static int server_secret_name(const char *name, size_t len)
  * the API key, the provider keys, and any other *_API_KEY, *_TOKEN,
  * *_SECRET, *_PASSWORD, *_ACCESS_KEY of the environment (a provider may be
  * handed one later). Values are never logged; the count is. */
-static void server_register_secrets(const struct server_config *c)
+static void server_register_secrets(const struct config *c)
 {
 	extern char **environ;
 	int short_ones = 0;
 
-	if (!redact_add_secret(c->api_key) && c->api_key != NULL && c->api_key[0] != '\0' &&
-	    strlen(c->api_key) < REDACT_SECRET_MIN)
+	if (!redact_add_secret(c->cf_api_key) && c->cf_api_key != NULL && strlen(c->cf_api_key) < REDACT_SECRET_MIN)
 		short_ones++;
 	for (char **e = environ; e != NULL && *e != NULL; e++) {
 		const char *eq = strchr(*e, '=');
@@ -87,42 +71,42 @@ static void server_register_secrets(const struct server_config *c)
 				: "");
 }
 
-static int64_t server_env_int(const char *name, int64_t dflt)
+/* BEEBEEBRAIN_* variables that are no setting: a typo reads as unset, so say so. */
+static void server_warn_unknown_variables(void)
 {
-	const char *v = getenv(name);
-	char *end;
-	long long n;
+	extern char **environ;
+	static const char prefix[] = "BEEBEEBRAIN_";
 
-	if (v == NULL || v[0] == '\0')
-		return dflt;
-	n = strtoll(v, &end, 10);
-	return *end == '\0' && n >= 0 ? n : dflt;
+	for (char **e = environ; e != NULL && *e != NULL; e++) {
+		const char *eq = strchr(*e, '=');
+		if (eq == NULL || strncmp(*e, prefix, sizeof(prefix) - 1) != 0 ||
+		    config_is_known_variable(*e, (size_t)(eq - *e)))
+			continue;
+		log_warn("config", "%.*s is not a setting of beebeebrain: ignored (see serve --help)", (int)(eq - *e),
+			 *e);
+	}
 }
 
-/* The runtime's settings from the environment (docs/runtime.md). The call
- * timeout is the one the runs get too (1..600 s, else the default). */
-static void server_runtime_options(struct runtime_options *o, int *run_timeout_s)
+/* The runtime's part of the configuration. */
+static void server_runtime_options(const struct config *c, struct runtime_options *o)
 {
-	const char *cost = getenv("BEEBEEBRAIN_COST_ALERT_THRESHOLD_USD");
-	const char *runtime = getenv("BEEBEEBRAIN_RUNTIME");
-	int64_t timeout_s = server_env_int("BEEBEEBRAIN_LLM_TIMEOUT_S", RUN_DEFAULT_TIMEOUT_S);
-
-	*run_timeout_s = timeout_s >= 1 && timeout_s <= RUN_MAX_TIMEOUT_S ? (int)timeout_s : RUN_DEFAULT_TIMEOUT_S;
-	o->ro_llm_timeout_ms = (int64_t)*run_timeout_s * 1000;
-	o->ro_max_in_flight = (int)server_env_int("BEEBEEBRAIN_MAX_IN_FLIGHT", RUNTIME_DEFAULT_MAX_IN_FLIGHT);
-	o->ro_retry.rp_max_attempts = (int)server_env_int("BEEBEEBRAIN_RETRY_MAX_ATTEMPTS", 0);
-	o->ro_retry.rp_base_ms = server_env_int("BEEBEEBRAIN_RETRY_BASE_MS", 0);
-	o->ro_retry.rp_max_ms = server_env_int("BEEBEEBRAIN_RETRY_MAX_MS", 0);
-	o->ro_breaker.bc_cooldown_ms = server_env_int("BEEBEEBRAIN_BREAKER_COOLDOWN_MS", 0);
-	o->ro_release_spread_ms = server_env_int("BEEBEEBRAIN_RELEASE_SPREAD_MS", 0);
-	o->ro_detector_interval_ms = server_env_int("BEEBEEBRAIN_DETECTOR_INTERVAL_MS", 0);
-	o->ro_idle_timeout_ms = server_env_int("BEEBEEBRAIN_IDLE_TIMEOUT_S", 0) * 1000;
-	o->ro_cost_threshold_micros = cost != NULL ? (int64_t)(strtod(cost, NULL) * 1e6) : 0;
-	o->ro_pricing_path = getenv("BEEBEEBRAIN_PRICING");
-	o->ro_paused = runtime != NULL && strcmp(runtime, "off") == 0;
+	memset(o, 0, sizeof(*o));
+	o->ro_autorun = c->cf_autorun;
+	o->ro_paused = c->cf_runtime_off;
+	o->ro_llm_timeout_ms = c->cf_llm_timeout_s * 1000;
+	o->ro_max_in_flight = (int)c->cf_max_in_flight;
+	o->ro_retry.rp_max_attempts = (int)c->cf_retry_max_attempts;
+	o->ro_retry.rp_base_ms = c->cf_retry_base_ms;
+	o->ro_retry.rp_max_ms = c->cf_retry_max_ms;
+	o->ro_breaker.bc_cooldown_ms = c->cf_breaker_cooldown_ms;
+	o->ro_release_spread_ms = c->cf_release_spread_ms;
+	o->ro_detector_interval_ms = c->cf_detector_interval_ms;
+	o->ro_idle_timeout_ms = c->cf_idle_timeout_s * 1000;
+	o->ro_cost_threshold_micros = c->cf_cost_threshold_micros;
+	o->ro_pricing_path = c->cf_pricing_path;
 	o->ro_endpoints[0] =
-		(struct runtime_endpoint){"anthropic", {getenv("ANTHROPIC_BASE_URL"), getenv("ANTHROPIC_API_KEY")}};
-	o->ro_endpoints[1] = (struct runtime_endpoint){"openai", {getenv("OPENAI_BASE_URL"), getenv("OPENAI_API_KEY")}};
+		(struct runtime_endpoint){"anthropic", {c->cf_anthropic_base_url, c->cf_anthropic_api_key}};
+	o->ro_endpoints[1] = (struct runtime_endpoint){"openai", {c->cf_openai_base_url, c->cf_openai_api_key}};
 	o->ro_n_endpoints = 2;
 }
 
@@ -135,32 +119,32 @@ static int server_default_workers(void)
 }
 
 /* Brings the schema to the binary's latest version, backing up first. */
-static int server_migrate(const struct server_config *c, int *fresh, bbb_status *st)
+static int server_migrate(const struct config *c, int *fresh, bbb_status *st)
 {
 	struct migration_set set = migrate_builtin();
 	struct migrate_state state;
 	sqlite3 *db;
 	int applied = 0, rc = -1;
 
-	if (store_conn_open(c->db_path, 0, c->durability_full, 5000, &db, st) != 0)
+	if (store_conn_open(c->cf_db_path, 0, c->cf_durability == CONFIG_DURABILITY_FULL, 5000, &db, st) != 0)
 		return -1;
 	/* Before anything reads the schema or writes: a corrupt file is not
 	 * migrated, backed up or served, and a read-only one is refused here,
 	 * not at the first write. */
 	int64_t t0 = clock_mono_ms();
-	if (store_check_usable(db, c->db_path, st) != 0)
+	if (store_check_usable(db, c->cf_db_path, st) != 0)
 		goto out;
-	log_info("store", "%s passed PRAGMA quick_check in %lld ms", c->db_path, (long long)(clock_mono_ms() - t0));
+	log_info("store", "%s passed PRAGMA quick_check in %lld ms", c->cf_db_path, (long long)(clock_mono_ms() - t0));
 	if (migrate_check(db, &set, &state, st) != 0)
 		goto out;
 	*fresh = state.current == 0;
 	if (state.pending > 0 && state.current > 0) {
 		char path[4096], integrity[64];
 		int64_t size;
-		backup_default_path(c->db_path, clock_now_ms(), path, sizeof(path));
+		backup_default_path(c->cf_db_path, clock_now_ms(), path, sizeof(path));
 		if (backup_run(db, path, &size, integrity, sizeof(integrity), st) != 0)
 			goto out;
-		log_info("store", "backed up %s to %s (%lld bytes) before migrating", c->db_path, path,
+		log_info("store", "backed up %s to %s (%lld bytes) before migrating", c->cf_db_path, path,
 			 (long long)size);
 	}
 	if (migrate_up(db, &set, 0, &applied, st) != 0)
@@ -177,18 +161,18 @@ out:
  * minute without it resolves the alert (runbook incident 2). */
 static int server_on_lock(void *arg, sqlite3 *db, enum store_lock_event ev, unsigned failures)
 {
-	const struct server_config *c = arg;
+	const struct config *c = arg;
 	char key[512], message[512];
 	bbb_status st;
 
 	status_clear(&st);
-	snprintf(key, sizeof(key), "DB_LOCKED:%.480s", c->db_path);
+	snprintf(key, sizeof(key), "DB_LOCKED:%.480s", c->cf_db_path);
 	if (ev == STORE_LOCK_RECOVERED)
 		return alert_resolve(db, key, "", NULL, &st);
 	snprintf(message, sizeof(message),
 		 "%u write group(s) could not get the SQLite write lock within %d ms: another connection held it. "
 		 "Those writes were answered UNAVAILABLE DB_LOCKED and not applied; acknowledged writes are safe.",
-		 failures, c->busy_timeout_ms);
+		 failures, (int)c->cf_busy_timeout_ms);
 	struct alert_spec spec = {
 		.as_code = "DB_LOCKED",
 		.as_severity = BEEBEEBRAIN__V1__SEVERITY__SEVERITY_ERROR,
@@ -330,11 +314,9 @@ static void server_down(struct server *sv, int code)
 		lockfile_release(&sv->sv_lock);
 }
 
-int server_run(const struct server_config *c)
+int server_run(const struct config *c)
 {
 	static struct server sv; /* one per process; static keeps it off the stack of a long-lived frame */
-	const char *default_urls[] = {"tcp://127.0.0.1:7420"};
-	const char *default_event_urls[] = {"tcp://127.0.0.1:7421"};
 	struct rpc_server_options ro = {0};
 	struct publisher_options po = {0};
 	struct runtime_options rto = {0};
@@ -344,7 +326,8 @@ int server_run(const struct server_config *c)
 	bbb_status st;
 	int sig = 0, fresh = 0;
 
-	log_init();
+	log_configure((enum log_level)c->cf_log_level, c->cf_log_format == CONFIG_LOG_TEXT);
+	server_warn_unknown_variables();
 	server_register_secrets(c);
 	status_clear(&st);
 	/* Signals are taken by sigwait below; every thread inherits the mask. */
@@ -354,27 +337,28 @@ int server_run(const struct server_config *c)
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	env->se_db_path = c->db_path;
-	env->se_fault_injection = c->fault_injection;
+	env->se_db_path = c->cf_db_path;
+	env->se_fault_injection = c->cf_fault_injection;
 	env->se_started_mono_ms = clock_mono_ms();
-	env->se_env_name = getenv("BEEBEEBRAIN_ENV") != NULL ? getenv("BEEBEEBRAIN_ENV") : "local";
-	server_runtime_options(&rto, &env->se_run_timeout_s);
-	if (lockfile_acquire(&sv.sv_lock, c->db_path, &st) != 0)
+	env->se_env_name = c->cf_env_name;
+	env->se_run_timeout_s = (int)c->cf_llm_timeout_s;
+	if (lockfile_acquire(&sv.sv_lock, c->cf_db_path, &st) != 0)
 		return server_fail("lock", &st);
 	sv.sv_locked = 1;
 	if (server_migrate(c, &fresh, &st) != 0)
 		goto fail;
-	struct store_options so = {
-		.path = c->db_path, .durability_full = c->durability_full, .busy_timeout_ms = c->busy_timeout_ms};
+	struct store_options so = {.path = c->cf_db_path,
+				   .durability_full = c->cf_durability == CONFIG_DURABILITY_FULL,
+				   .busy_timeout_ms = (int)c->cf_busy_timeout_ms};
 	if (store_open(&env->se_store, &so, &st) != 0)
 		goto fail;
 
 	/* Events: the publisher hears of every commit; retention prunes old ones. */
-	po.urls = c->n_event_urls > 0 ? c->event_urls : default_event_urls;
-	po.n_urls = c->n_event_urls > 0 ? (size_t)c->n_event_urls : 1;
+	po.urls = c->cf_event_urls;
+	po.n_urls = c->cf_n_event_urls;
 	env->se_event_urls = po.urls;
 	env->se_n_event_urls = po.n_urls;
-	env->se_retention_ms = c->event_retention_ms > 0 ? c->event_retention_ms : 30LL * 24 * 3600 * 1000;
+	env->se_retention_ms = c->cf_event_retention_ms;
 	env->se_heartbeat_ms = 1000;
 	po.heartbeat_ms = env->se_heartbeat_ms;
 	if (publisher_start(&sv.sv_pub, env->se_store, &po, &st) != 0)
@@ -389,19 +373,19 @@ int server_run(const struct server_config *c)
 		goto fail;
 
 	/* The runtime: recovery of interrupted runs, then the dispatcher. */
-	rto.ro_autorun = c->autorun;
+	server_runtime_options(c, &rto);
 	if (runtime_start(&rt, env->se_store, &rto, &st) != 0)
 		goto fail;
 	atomic_store(&sv.sv_rt, rt);
 	env->se_inject_fault = runtime_inject_fault;
 	env->se_inject_fault_arg = rt;
 
-	sv.sv_d = rpc_dispatcher_new(services_all, services_count, c->api_key, env);
+	sv.sv_d = rpc_dispatcher_new(services_all, services_count, c->cf_api_key, env);
 	rpc_dispatcher_set_denied_hook(sv.sv_d, svc_audit_denied);
 	rpc_dispatcher_set_allowed_hook(sv.sv_d, svc_audit_allowed);
-	ro.urls = c->n_rpc_urls > 0 ? c->rpc_urls : default_urls;
-	ro.n_urls = c->n_rpc_urls > 0 ? (size_t)c->n_rpc_urls : 1;
-	ro.workers = c->workers > 0 ? c->workers : server_default_workers();
+	ro.urls = c->cf_rpc_urls;
+	ro.n_urls = c->cf_n_rpc_urls;
+	ro.workers = c->cf_workers > 0 ? (int)c->cf_workers : server_default_workers();
 	ro.recv_max = SERVER_RECV_MAX;
 	ro.worker_init = services_worker_init;
 	ro.worker_fini = services_worker_fini;
@@ -412,7 +396,8 @@ int server_run(const struct server_config *c)
 	atomic_store(&sv.sv_rpc, rpc);
 	for (size_t i = 0; i < ro.n_urls; i++)
 		log_info("server", "serving RPC on %s (database %s, %d workers, durability %s%s)", ro.urls[i],
-			 c->db_path, ro.workers, c->durability_full ? "full" : "normal", c->autorun ? ", autorun" : "");
+			 c->cf_db_path, ro.workers, c->cf_durability == CONFIG_DURABILITY_FULL ? "full" : "normal",
+			 c->cf_autorun ? ", autorun" : "");
 	for (size_t i = 0; i < po.n_urls; i++)
 		log_info("server", "publishing events on %s", po.urls[i]);
 
