@@ -202,7 +202,8 @@ static const char *config_env_get(char *const *envp, const char *name)
 	return NULL;
 }
 
-/* The field a violation names: the flag when the value came from it. */
+/* A value to parse, and the name a violation gives it: the flag when the
+ * value came from it, else the variable. */
 struct config_value {
 	const char *v_text;
 	const char *v_field;
