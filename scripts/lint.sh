@@ -35,5 +35,16 @@ if git grep -nE '\+= *\(?(size_t)?\)? *v?snprintf' -- 'src/*.c'; then
   echo "lint: build strings with src/common/dbuf.h"; status=1
 fi
 
+# Layers (docs/decisions.md, "Layers"): SQL lives in src/store/ only, and the
+# environment is read once, by the server's configuration (src/server/config.c)
+# and the client side (src/client/, src/cli/), never by the layers below.
+echo "lint: SQL only in src/store/, environment only in config, client and CLI"
+if git grep -nE 'sqlite3_(prepare|step|exec|bind)' -- 'src/*.c' ':!src/store/*'; then
+  echo "lint: SQL belongs in a named function of src/store/"; status=1
+fi
+if git grep -nE '(secure_)?getenv\(' -- 'src/*.c' ':!src/server/config.c' ':!src/client/*' ':!src/cli/*'; then
+  echo "lint: read settings in src/server/config.c (struct config) and pass them down"; status=1
+fi
+
 if [[ $status -eq 0 ]]; then echo "lint: clean"; fi
 exit $status

@@ -11,9 +11,10 @@ void xalloc_oom(size_t size)
 	char msg[96];
 	int n = snprintf(msg, sizeof(msg), "beebeebrain: out of memory (%zu bytes); aborting\n", size);
 
-	/* No stdio buffers, no log lock: the heap cannot be trusted now. */
-	if (n > 0 && write(STDERR_FILENO, msg, (size_t)n) < 0)
-		n = 0;
+	/* No stdio buffers, no log lock: the heap cannot be trusted now. A
+	 * failed write changes nothing: we abort either way. */
+	if (n > 0)
+		(void)!write(STDERR_FILENO, msg, (size_t)n);
 	abort();
 }
 

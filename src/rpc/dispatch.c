@@ -357,7 +357,8 @@ void rpc_dispatch_deferrable(struct rpc_dispatcher *d, void *worker, const char 
 	const struct rpc_method *impl = NULL;
 	const ProtobufCMethodDescriptor *md;
 	ProtobufCMessage *resp = NULL;
-	struct rpc_call call = {.c_arena = &a, .c_env = d->d_env, .c_worker = worker, .c_peer = peer != NULL ? peer : ""};
+	struct rpc_call call = {
+		.c_arena = &a, .c_env = d->d_env, .c_worker = worker, .c_peer = peer != NULL ? peer : ""};
 	char trace[32], field[64];
 	char *cache_key = NULL;
 	bbb_status st;
@@ -369,14 +370,16 @@ void rpc_dispatch_deferrable(struct rpc_dispatcher *d, void *worker, const char 
 	status_clear(&st);
 	/* A string cut at a NUL by the decoder would be checked as something it
 	 * is not ("KEY\0junk" as the API key KEY): refuse such envelopes whole. */
-	if (pbtext_check_wire(&beebeebrain__v1__rpc_request__descriptor, in, in_len, field, sizeof(field)) != PBTEXT_OK) {
+	if (pbtext_check_wire(&beebeebrain__v1__rpc_request__descriptor, in, in_len, field, sizeof(field)) !=
+	    PBTEXT_OK) {
 		rpc_make_trace_id(trace, sizeof(trace));
 		if (field[0] != '\0')
-			status_fail(&st, "MALFORMED_REQUEST", "request envelope field %s is not valid UTF-8 or holds a NUL",
-				    field);
+			status_fail(&st, "MALFORMED_REQUEST",
+				    "request envelope field %s is not valid UTF-8 or holds a NUL", field);
 		else
-			status_fail(&st, "MALFORMED_REQUEST", "request envelope holds more than %d fields or %d unknown ones",
-				    PBTEXT_MAX_FIELDS, PBTEXT_MAX_UNKNOWN);
+			status_fail(&st, "MALFORMED_REQUEST",
+				    "request envelope holds more than %d fields or %d unknown ones", PBTEXT_MAX_FIELDS,
+				    PBTEXT_MAX_UNKNOWN);
 		rpc_pack_reply(&st, trace, NULL, &a, out, out_len);
 		arena_reset(&a);
 		return;

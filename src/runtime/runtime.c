@@ -33,7 +33,6 @@
 
 extern const char pricing_builtin_json[];
 
-
 /* ---- recovery ---------------------------------------------------------- */
 
 /* What recovery found: runs and calls that were in flight. */
@@ -118,15 +117,22 @@ struct rt_plan {
 	struct schedule_gate *pl_gates; /* by ep_index */
 };
 
+/* One candidate: a held run (r), or a due run (d); exactly one of them is set. */
 static void rt_plan_add(struct rt_plan *pl, struct rt_run *r, const struct store_due_run *d, struct rt_endpoint *ep,
 			enum schedule_kind kind)
 {
 	struct schedule_candidate *c = &pl->pl_cand[pl->pl_n];
 	struct rt_pick *p = &pl->pl_pick[pl->pl_n++];
 
-	c->sc_run_id = r != NULL ? r->r_id : d->dr_run_id;
-	c->sc_agent_id = r != NULL ? r->r_agent_id : d->dr_agent_id;
-	c->sc_agent_limit = d != NULL ? d->dr_agent_limit : 0;
+	if (r != NULL) {
+		c->sc_run_id = r->r_id;
+		c->sc_agent_id = r->r_agent_id;
+		c->sc_agent_limit = 0;
+	} else {
+		c->sc_run_id = d->dr_run_id;
+		c->sc_agent_id = d->dr_agent_id;
+		c->sc_agent_limit = d->dr_agent_limit;
+	}
 	c->sc_gate = ep->ep_has_breaker ? ep->ep_index : -1;
 	c->sc_kind = kind;
 	p->p_run = r;

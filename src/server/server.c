@@ -16,6 +16,7 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/status.h"
+#include "domain/agent_rules.h"
 #include "beebeebrain/v1/events.pb-c.h"
 #include "common/redact.h"
 #include "events/alerts.h"
@@ -24,6 +25,7 @@
 #include "events/retention.h"
 #include "rpc/transport.h"
 #include "runtime/runtime.h"
+#include "store/agent_store.h"
 #include "store/event_store.h"
 #include "store/project_store.h"
 #include "services/services.h"
@@ -250,25 +252,21 @@ static int server_seed_write(sqlite3 *db, void *arg, bbb_status *st)
 {
 	const char *root = arg;
 	Beebeebrain__V1__Project p = BEEBEEBRAIN__V1__PROJECT__INIT;
-	sqlite3_stmt *stmt;
-	int rc;
+	Beebeebrain__V1__Agent ag = BEEBEEBRAIN__V1__AGENT__INIT;
 
 	p.name = "default";
 	p.root_path = (char *)root;
 	if (store_project_insert(db, &p, st) != 0)
 		return -1;
-	if (store_prepare(db,
-			  "INSERT INTO agents (project_id, name, role, model_provider, model_name, persona_prompt, "
-			  "enabled_tools, created_at, updated_at) VALUES (?, 'assistant', 'assistant', 'echo', 'echo', "
-			  "'You are a helpful assistant working on the project''s tasks.', '', ?, ?)",
-			  &stmt, st) != 0)
-		return -1;
-	sqlite3_bind_int64(stmt, 1, p.id);
-	sqlite3_bind_int64(stmt, 2, p.created_at_ms);
-	sqlite3_bind_int64(stmt, 3, p.created_at_ms);
-	rc = sqlite3_step(stmt);
-	sqlite3_finalize(stmt);
-	return rc == SQLITE_DONE ? 0 : store_fail(st, db, rc, "create the default agent");
+	ag.project_id = p.id;
+	ag.name = "assistant";
+	ag.role = "assistant";
+	ag.model_provider = "echo";
+	ag.model_name = "echo";
+	ag.persona_prompt = "You are a helpful assistant working on the project's tasks.";
+	ag.status = BEEBEEBRAIN__V1__AGENT_STATUS__AGENT_STATUS_ACTIVE;
+	ag.max_concurrency = AGENT_DEFAULT_MAX_CONCURRENCY;
+	return store_agent_insert(db, &ag, st);
 }
 
 static int server_seed(struct server *sv, bbb_status *st)

@@ -11,6 +11,7 @@
 #include "events/emit.h"
 #include "services/services.h"
 #include "store/event_store.h"
+#include "store/store.h"
 #include "store/state_store.h"
 
 #define REPLAY_MAX 1000
@@ -66,9 +67,9 @@ static int replay(struct rpc_call *call, const ProtobufCMessage *in, ProtobufCMe
 	if (validate_text(st, "type_prefix", req->type_prefix, 0, 64) != 0 || st->code != BBB_OK)
 		return -1;
 	/* A read transaction: the head and the rows come from one snapshot. */
-	sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
+	store_snapshot_begin(db);
 	rc = replay_read(call, req, (void *)out, st);
-	sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+	store_snapshot_end(db);
 	return rc;
 }
 
@@ -139,11 +140,11 @@ static int stream_info(struct rpc_call *call, const ProtobufCMessage *in, Protob
 	(void)st;
 	resp->n_pub_urls = env->se_n_event_urls;
 	resp->pub_urls = (char **)env->se_event_urls;
-	sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
+	store_snapshot_begin(db);
 	resp->head_id = store_event_head(db);
 	resp->oldest_id = store_event_oldest(db);
 	resp->pruned_through_id = store_state_get(db, "events_pruned_through", 0);
-	sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+	store_snapshot_end(db);
 	resp->retention_ms = env->se_retention_ms;
 	resp->heartbeat_interval_ms = env->se_heartbeat_ms;
 	return 0;

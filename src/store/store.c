@@ -87,6 +87,17 @@ static int store_io_errno(sqlite3 *db)
 	return 0;
 }
 
+void store_snapshot_begin(sqlite3 *db)
+{
+	sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
+}
+
+void store_snapshot_end(sqlite3 *db)
+{
+	if (!sqlite3_get_autocommit(db))
+		sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+}
+
 int store_fail(bbb_status *st, sqlite3 *db, int rc, const char *what)
 {
 	int ext = db != NULL ? sqlite3_extended_errcode(db) : rc;

@@ -122,6 +122,12 @@ struct store_stats {
 };
 void store_get_stats(struct store *s, struct store_stats *out);
 
+/* A read snapshot on a reader connection: what is read between begin and end
+ * comes from one state of the database. A BEGIN that fails leaves plain
+ * autocommit reads (each statement its own snapshot). */
+void store_snapshot_begin(sqlite3 *db);
+void store_snapshot_end(sqlite3 *db);
+
 /* Maps a failed SQLite call on db to a status: BUSY/LOCKED -> DB_LOCKED,
  * FULL (or an I/O error with ENOSPC/EDQUOT) -> RESOURCE_EXHAUSTED DISK_FULL,
  * READONLY (or an I/O error with EROFS/EACCES/EPERM) -> FAILED_PRECONDITION
