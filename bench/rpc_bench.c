@@ -150,7 +150,6 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-
 /* ---- the server child -------------------------------------------------- */
 
 /* The real server, started by the integration tests' harness (temp dir,

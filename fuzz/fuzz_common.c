@@ -122,8 +122,8 @@ ProtobufCMessage *fuzz_pbtext_check(const ProtobufCMessageDescriptor *desc, cons
 	size_t len;
 
 	FUZZ_CHECK(memchr(path, '\0', sizeof(path)) != NULL, "wire check path not NUL-terminated");
-	FUZZ_CHECK(wire != PBTEXT_BAD_STRING || path[0] != '\0', "%s: the wire check refused a string without naming it",
-		   desc->name);
+	FUZZ_CHECK(wire != PBTEXT_BAD_STRING || path[0] != '\0',
+		   "%s: the wire check refused a string without naming it", desc->name);
 	FUZZ_CHECK(pbtext_check_wire(desc, data, size, tiny, sizeof(tiny)) == wire &&
 			   memchr(tiny, '\0', sizeof(tiny)) != NULL,
 		   "%s: the wire check depends on the size of its path buffer", desc->name);

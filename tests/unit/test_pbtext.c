@@ -107,19 +107,21 @@ static void requests_that_cost_too_much_to_decode_are_counted_out(void **state)
 		buf[n++] = 0x06;
 		buf[n++] = 0x01;
 	}
-	assert_int_equal(pbtext_check_wire(&beebeebrain__v1__create_task_request__descriptor, buf, n, path, sizeof(path)),
-			 PBTEXT_TOO_MANY_FIELDS);
-	assert_int_equal(pbtext_check_wire(&beebeebrain__v1__create_task_request__descriptor, buf, n - 3, path,
-					   sizeof(path)),
-			 PBTEXT_OK);
+	assert_int_equal(
+		pbtext_check_wire(&beebeebrain__v1__create_task_request__descriptor, buf, n, path, sizeof(path)),
+		PBTEXT_TOO_MANY_FIELDS);
+	assert_int_equal(
+		pbtext_check_wire(&beebeebrain__v1__create_task_request__descriptor, buf, n - 3, path, sizeof(path)),
+		PBTEXT_OK);
 	/* Known fields too, past the total. */
 	n = 0;
 	for (int i = 0; i <= PBTEXT_MAX_FIELDS; i++) {
 		buf[n++] = 0x20; /* priority, varint */
 		buf[n++] = 0x01;
 	}
-	assert_int_equal(pbtext_check_wire(&beebeebrain__v1__create_task_request__descriptor, buf, n, path, sizeof(path)),
-			 PBTEXT_TOO_MANY_FIELDS);
+	assert_int_equal(
+		pbtext_check_wire(&beebeebrain__v1__create_task_request__descriptor, buf, n, path, sizeof(path)),
+		PBTEXT_TOO_MANY_FIELDS);
 }
 
 static void a_reply_with_bad_text_is_repaired_in_a_copy(void **state)
