@@ -632,7 +632,8 @@ static int rt_apply_endpoint(struct taskop_ctx *c, const struct rt_ep_action *a,
 	it->item_type = BEEBEEBRAIN__V1__INBOX_ITEM_TYPE__INBOX_ITEM_TYPE_INCIDENT;
 	it->title = arena_printf(c->o_arena, "LLM provider unavailable: %.120s", a->a_ep->ep_key);
 	it->content = "The circuit breaker opened after repeated timeouts or 5xx answers. Runs are held, not lost; "
-		      "they resume, spread out, once a probe call succeeds. See docs/runbook.md (LLM timeouts).";
+		      "they resume, spread out, once a probe call succeeds. See docs/runtime.md (the circuit "
+		      "breaker).";
 	return taskop_inbox_create(c, it, st);
 }
 
