@@ -158,15 +158,16 @@ def test_pause_aborts_the_call_in_flight_and_resume_completes_the_run(rt):
     assert rt.task_status(task_id) == "review"
 
 
-def test_resume_right_after_pause_is_never_undone_by_the_aborted_call(rt):
+def test_resume_right_after_pause_is_never_undone_by_the_aborted_call(start_runtime):
     """40 calls in flight, each task paused and at once resumed. Whether the
     dispatcher saw the pause or not, every task ends up running its run to the
     end: the aborted call's outcome must not put a resumed task back to blocked."""
-    rt.fake.mode(status=200, delay_ms=2000)
+    rt = start_runtime(BEEBEEBRAIN_LLM_TIMEOUT_S="60")
+    rt.fake.mode(status=200, delay_ms=15000)  # in flight for all 40 pauses and resumes, however slow the machine
     prompts = [f"pause and resume {i}" for i in range(40)]
     with Client(rt.server.url, timeout_ms=10000) as client:
         run_ids = queue_runs(client, rt.project_id, rt.agent_ids["anthropic"], prompts)
-        wait_until(lambda: rt.fake.count() == len(prompts), 10, "40 calls in flight")
+        wait_until(lambda: rt.fake.count() == len(prompts), 20, "40 calls in flight")
         for run_id in run_ids:
             task_id = rt.run_row(run_id)["task_id"]
             client.call("TaskService", "PauseTask", task_pb2.PauseTaskRequest(task_id=task_id),
@@ -177,7 +178,7 @@ def test_resume_right_after_pause_is_never_undone_by_the_aborted_call(rt):
 
     settled = "SELECT count(*) FROM task_runs WHERE run_status IN ('succeeded', 'failed', 'cancelled')"
     wait_until(lambda: rt.value(settled) == len(prompts) or rt.value(
-        "SELECT count(*) FROM tasks WHERE status = 'blocked'"), 20, "every run to end")
+        "SELECT count(*) FROM tasks WHERE status = 'blocked'"), 40, "every run to end")
     assert rt.rows("SELECT status, count(*) AS n FROM tasks GROUP BY status") == [{"status": "review", "n": 40}]
     assert rt.value("SELECT count(*) FROM task_runs WHERE run_status = 'succeeded'") == 40
     # A call that was aborted left its TASK_PAUSED attempt and was made again.

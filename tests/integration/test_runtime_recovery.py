@@ -92,10 +92,10 @@ def test_kill_9_with_calls_in_flight_resumes_them_and_never_repeats_a_finished_r
     done_task, done_run = rt.task_and_run("finished before the crash")
     assert rt.wait_run(done_run)["run_status"] == "succeeded"
 
-    rt.fake.mode(status=200, delay_ms=5000)  # every call hangs for 5 s
+    rt.fake.mode(status=200, delay_ms=120000)  # every call hangs until the kill, however slow the machine
     in_flight = [rt.task_and_run(f"in flight {i}")[1] for i in range(5)]
     wait_until(lambda: len([r for r in rt.fake.requests() if r["body"]["messages"][0]["content"].startswith(
-        "in flight")]) == 5, 10, "5 calls in flight at the fake")
+        "in flight")]) == 5, 30, "5 calls in flight at the fake")
     assert {rt.run_row(r)["run_status"] for r in in_flight} == {"running"}
 
     rt.server.proc.kill()  # SIGKILL: no cleanup at all
@@ -143,31 +143,36 @@ def test_next_turn_of_a_conversation_waits_while_the_breaker_is_open(start_runti
     like any other: none goes out before the cool-down; the one that is still
     waiting then is the probe, and a pause of the other while it waits
     interrupts it without a call."""
-    cooldown_ms = 2000
+    # The first turns take long enough for the breaker to open while they are in flight, and the cool-down is
+    # long enough for both to be answered and one paused before it ends, also on a slow machine (the wait
+    # bounds below are limits, not expectations).
+    cooldown_ms = 12000
     rt = start_runtime(BEEBEEBRAIN_BREAKER_COOLDOWN_MS=str(cooldown_ms), BEEBEEBRAIN_RELEASE_SPREAD_MS="1000")
-    tool_turn = {"delay_ms": 1500, "tool_calls": [{"name": "append_log", "arguments": {"message": "step one"}}]}
+    tool_turn = {"delay_ms": 6000, "tool_calls": [{"name": "append_log", "arguments": {"message": "step one"}}]}
     rt.fake.script([tool_turn, tool_turn])
     _, talk = rt.task_and_run("conversation")
-    wait_until(lambda: rt.fake.count() == 1, 5, "the first turn of the conversation at the fake")
+    wait_until(lambda: rt.fake.count() == 1, 20, "the first turn of the conversation at the fake")
     paused_task, paused = rt.task_and_run("conversation to pause")
-    wait_until(lambda: rt.fake.count() == 2, 5, "the first turn of the second conversation at the fake")
+    wait_until(lambda: rt.fake.count() == 2, 20, "the first turn of the second conversation at the fake")
     rt.fake.mode(status=503)  # for every call from now on, until the breaker opened
-    failing = [rt.task_and_run(f"failing {i}")[1] for i in range(5)]
+    with Client(rt.server.url, timeout_ms=10000) as client:
+        failing = queue_runs(client, rt.project_id, rt.agent_ids["anthropic"], [f"failing {i}" for i in range(5)])
 
     unavailable = "SELECT * FROM alerts WHERE code = 'LLM_PROVIDER_UNAVAILABLE'"
-    wait_until(lambda: rt.rows(unavailable), 5, "the breaker to open")
+    wait_until(lambda: rt.rows(unavailable), 20, "the breaker to open")
+    assert not rt.ended_attempts(talk) and not rt.ended_attempts(paused), "a first turn ended before the breaker opened"
     rt.fake.mode(status=0)
     opened_at = rt.rows(unavailable)[0]["first_raised_at"]
     # Both first turns are answered (while the breaker is open) and ask for a next turn.
-    wait_until(lambda: len(rt.ended_attempts(talk)) == 1 and len(rt.ended_attempts(paused)) == 1, 5,
+    wait_until(lambda: len(rt.ended_attempts(talk)) == 1 and len(rt.ended_attempts(paused)) == 1, 20,
                "the first answers")
     rt.cli.json("task", "pause", paused_task)
-    run = rt.wait_run(paused, "interrupted", timeout_s=5)
+    run = rt.wait_run(paused, "interrupted", timeout_s=20)
     assert run["error_code"] == "TASK_PAUSED"
     assert [a["http_status"] for a in rt.attempts(paused)] == [200]  # the waiting turn was no call
 
     for run_id in [talk] + failing:
-        assert rt.wait_run(run_id, timeout_s=20)["run_status"] == "succeeded"
+        assert rt.wait_run(run_id, timeout_s=60)["run_status"] == "succeeded"
     [alert] = rt.rows(unavailable)
     assert alert["status"] == "resolved"
     second_turn = rt.fake.requests_for("conversation")[1]
@@ -187,15 +192,17 @@ def test_next_turn_of_a_conversation_waits_while_the_breaker_is_open(start_runti
 
 def test_stop_while_a_next_turn_waits_for_the_breaker_interrupts_the_run(start_runtime):
     rt = start_runtime(BEEBEEBRAIN_BREAKER_COOLDOWN_MS="60000")
-    rt.fake.script([{"delay_ms": 1000, "tool_calls": [{"name": "append_log", "arguments": {"message": "step"}}]}])
+    # The first turn is answered only after the breaker opened (the bounds below are limits for slow machines).
+    rt.fake.script([{"delay_ms": 8000, "tool_calls": [{"name": "append_log", "arguments": {"message": "step"}}]}])
     _, talk = rt.task_and_run("conversation at shutdown")
-    wait_until(lambda: rt.fake.count() == 1, 5, "the first turn at the fake")
+    wait_until(lambda: rt.fake.count() == 1, 20, "the first turn at the fake")
     rt.fake.mode(status=503)
-    for i in range(5):
-        rt.task_and_run(f"failing {i}")
-    wait_until(lambda: rt.value("SELECT count(*) FROM alerts WHERE code = 'LLM_PROVIDER_UNAVAILABLE'"), 5,
+    with Client(rt.server.url, timeout_ms=10000) as client:
+        queue_runs(client, rt.project_id, rt.agent_ids["anthropic"], [f"failing {i}" for i in range(5)])
+    wait_until(lambda: rt.value("SELECT count(*) FROM alerts WHERE code = 'LLM_PROVIDER_UNAVAILABLE'"), 20,
                "the breaker to open")
-    wait_until(lambda: rt.ended_attempts(talk), 5, "the first answer (its next turn now waits for the breaker)")
+    assert not rt.ended_attempts(talk), "the first turn ended before the breaker opened"
+    wait_until(lambda: rt.ended_attempts(talk), 20, "the first answer (its next turn now waits for the breaker)")
 
     stopping = time.monotonic()
     assert rt.server.stop() == 0, rt.server.log()
