@@ -36,6 +36,15 @@ A step (every field optional):
     malformed   true: a truncated JSON body
     close       true: drop the connection without answering
 
+Strict: before any step is consumed, every request is checked against the
+documented request contract of its API (strict_rules.py: headers, required
+fields, roles and their order, tool call / tool result pairing, argument
+encoding, the token-limit parameter per model family). A request that breaks
+a rule is answered as the real API answers it (400 or 401, in the API's own
+error shape), consumes no step, and is marked in /_stats with
+"refused": {"rule", "message"} (null for an accepted request). The refusal is
+also printed on stderr, so a test log shows which rule a request broke.
+
 Prints the port on stdout (one line, the number) once it is listening.
     fake_llm.py [--port N] [--host 127.0.0.1] [--verbose]
 Port 0 (the default) picks a free one.
@@ -49,6 +58,8 @@ import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import strict_rules
 
 DEFAULT_TOKENS = {"in": 10, "out": 3}
 DEFAULT_TEXT = "fake reply"
@@ -155,9 +166,7 @@ def render_openai(step, seq, model):
 
 def render_error(endpoint, status, message):
     if endpoint == "anthropic":
-        kind = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
-                404: "not_found_error", 429: "rate_limit_error", 529: "overloaded_error"}.get(status, "api_error")
-        return {"type": "error", "error": {"type": kind, "message": message}}
+        return strict_rules.anthropic_error(status, message)
     return {"error": {"message": message, "type": "fake_error", "param": None, "code": None}}
 
 
@@ -206,6 +215,8 @@ class Handler(BaseHTTPRequestHandler):
             req = json.loads(raw) if raw else None
         except ValueError:
             req = raw.decode(errors="replace")
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        refusal = strict_rules.check(endpoint, headers, raw)
         with STATE.lock:
             STATE.seq += 1
             seq = STATE.seq
@@ -214,10 +225,16 @@ class Handler(BaseHTTPRequestHandler):
                 "endpoint": endpoint,
                 "path": self.path,
                 "t_ms": int(time.time() * 1000),
-                "headers": {k.lower(): v for k, v in self.headers.items()},
+                "headers": headers,
                 "body": req,
+                "refused": refusal.summary() if refusal is not None else None,
             })
-            step = STATE.next_step(endpoint)
+            step = STATE.next_step(endpoint) if refusal is None else None
+        if refusal is not None:
+            sys.stderr.write("fake_llm: refused %s request #%d: [%s] %s\n" %
+                             (endpoint, seq, refusal.rule, refusal.message))
+            self.send(refusal.status, refusal.body(endpoint, seq))
+            return
         self.answer(endpoint, step, seq, req)
 
     def answer(self, endpoint, step, seq, req):

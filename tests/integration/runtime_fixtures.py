@@ -4,7 +4,10 @@ anthropic and openai endpoints point at it, with short retry and breaker
 timings so that every scenario ends in seconds.
 
     fake_llm        FakeLlm: the fake's process (one per module), reset before
-                    each test; script(), mode(), stats(), requests_for()
+                    each test; script(), mode(), stats(), requests_for(). It
+                    refuses what the real APIs refuse (strict_rules.py), and a
+                    test whose runtime sent a refused request fails at its end
+                    unless it set rt.refusals_expected
     start_runtime   start_runtime(**env) -> Runtime: a running server (fault
                     injection on) with RUNTIME_ENV overridden by env, on a
                     fresh database, project "p" rooted in a temp dir, agent 1
@@ -122,6 +125,8 @@ class Runtime:
         self.fake = fake
         self.root = root
         self.db_path = server.db_path
+        # Set by a test that makes the fake refuse requests on purpose.
+        self.refusals_expected = False
         self.project_id = int(cli.json("project", "create", "p", "--root", str(root))["project"]["id"])
         self.agent_ids = {}
         for provider, model in (("anthropic", "claude-sonnet-4-5"), ("openai", "gpt-4o")):
@@ -220,6 +225,7 @@ def start_runtime(tmp_path, rpc_url, fake_llm):
     (overrides), on a fresh database, with the fake reset. Stopped (SIGTERM,
     exit status 0 asserted) at the end of the test."""
     started = []
+    started_rts = []
 
     def start(**overrides):
         assert not started, "one runtime per test"
@@ -230,7 +236,8 @@ def start_runtime(tmp_path, rpc_url, fake_llm):
         root.mkdir()
         srv = Server(tmp_path / "rt.db", rpc_url, extra_args=["--enable-fault-injection"], env=env).start()
         started.append(srv)
-        return Runtime(srv, Cli(rpc_url, tmp_path), fake_llm, root)
+        started_rts.append(Runtime(srv, Cli(rpc_url, tmp_path), fake_llm, root))
+        return started_rts[0]
 
     yield start
     fake_llm.mode(status=0)
@@ -238,6 +245,11 @@ def start_runtime(tmp_path, rpc_url, fake_llm):
         if srv.running():
             rc = srv.stop()
             assert rc == 0, f"server exited {rc} on SIGTERM:\n{srv.log()}"
+    # The fake refuses what the real APIs refuse: a request it refused is a
+    # request-building defect, unless the test provoked it on purpose.
+    if started and not started_rts[0].refusals_expected:
+        refused = [r["refused"] for r in fake_llm.requests() if r.get("refused")]
+        assert refused == [], f"the fake refused {len(refused)} request(s) the real API would refuse: {refused[:3]}"
 
 
 @pytest.fixture

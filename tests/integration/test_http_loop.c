@@ -479,13 +479,13 @@ static void cancel_aborts_an_in_flight_call_once(void **state)
 struct chain {
 	struct outcome c_first;
 	struct outcome c_second;
-	char *c_url;
+	struct http_request c_req; /* a valid Messages request: the fake refuses any other */
 };
 
 static void on_first_done(const struct http_response *r, void *arg)
 {
 	struct chain *ch = arg;
-	struct http_request hr = {.url = ch->c_url, .body = "{}", .body_len = 2, .timeout_ms = 10000};
+	struct http_request hr = ch->c_req;
 	bbb_status st;
 
 	/* What a dispatcher does on a retry: submit again from the callback. */
@@ -496,22 +496,34 @@ static void on_first_done(const struct http_response *r, void *arg)
 
 static void callbacks_may_submit_the_next_call(void **state)
 {
+	const struct provider_endpoint ep = {fake.fl_base_url, "test-key"};
+	struct provider_request req = {.pr_model = "test-model", .pr_max_tokens = 256};
+	struct provider_http_request http;
+	struct provider_conv c;
 	struct chain ch = {0};
-	struct http_request hr = {.body = "{}", .body_len = 2, .timeout_ms = 10000};
-	char url[128];
 	bbb_status st;
 
 	(void)state;
-	snprintf(url, sizeof(url), "%s/v1/messages", fake.fl_base_url);
-	ch.c_url = url;
-	hr.url = url;
-	assert_int_not_equal(http_loop_submit(loop, &hr, on_first_done, &ch, &st), 0);
+	provider_conv_init(&c);
+	provider_conv_add_user(&c, "chained", &st);
+	req.pr_conv = &c;
+	assert_int_equal(provider_anthropic.p_build(&ep, &req, &http, &st), 0);
+	ch.c_req = (struct http_request){.url = http.hr_url,
+					 .headers = (const char *const *)http.hr_headers,
+					 .n_headers = http.hr_n_headers,
+					 .body = http.hr_body,
+					 .body_len = http.hr_body_len,
+					 .timeout_ms = 10000};
+	assert_int_not_equal(http_loop_submit(loop, &ch.c_req, on_first_done, &ch, &st), 0);
 	assert_int_equal(wait_all(&ch.c_first, 1, NULL), 0);
 	assert_int_equal(wait_all(&ch.c_second, 1, NULL), 0);
+	assert_int_equal(ch.c_first.o_status, 200);
 	assert_int_equal(ch.c_second.o_status, 200);
 	assert_int_equal(requests_received(), 2);
 	outcome_free(&ch.c_first, 1);
 	outcome_free(&ch.c_second, 1);
+	provider_http_request_free(&http);
+	provider_conv_free(&c);
 }
 
 static void stop_calls_back_every_call_left_as_cancelled(void **state)
