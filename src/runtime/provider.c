@@ -122,6 +122,14 @@ int64_t provider_count_words(const char *s)
 	return n;
 }
 
+int provider_text_blank(const char *s)
+{
+	for (; s != NULL && *s != '\0'; s++)
+		if (!isspace((unsigned char)*s))
+			return 0;
+	return 1;
+}
+
 int provider_check_request(const struct provider_request *req, bbb_status *st)
 {
 	if (req->pr_model == NULL || req->pr_model[0] == '\0')

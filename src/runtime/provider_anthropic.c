@@ -8,9 +8,17 @@
  *           "cache_creation_input_tokens"?, "cache_read_input_tokens"?}}
  *
  * Messages must alternate user/assistant, and the tool results of an assistant
- * turn must come back in the next user message. So every run of non-assistant
- * messages of the conversation (tool results, then possibly user text) becomes
- * one user message of content blocks; a lone user text stays a plain string.
+ * turn must come back in the next user message, first in its content. So every
+ * run of non-assistant messages of the conversation (tool results, then
+ * possibly user text) becomes one user message of content blocks; a lone user
+ * text stays a plain string.
+ *
+ * The API refuses a text block that is empty or only whitespace ("text content
+ * blocks must contain non-whitespace text"), and a model may well answer "\n\n"
+ * before its tool calls. Such text is not sent back: a blank text beside tool
+ * calls or tool results is left out, and an assistant message with neither
+ * text nor calls is left out whole (the user messages around it then merge
+ * into one, as the API would merge them).
  * Cached input tokens are counted as input tokens: they are sent, and counting
  * them keeps token_in comparable across calls (the price table has one input
  * price per model).
@@ -51,7 +59,7 @@ static json_t *anthropic_assistant(const struct provider_message *m)
 	blocks = json_array();
 	if (blocks == NULL)
 		return NULL;
-	if (m->m_text[0] != '\0')
+	if (!provider_text_blank(m->m_text))
 		provider_jpush(blocks, anthropic_text_block(m->m_text), &err);
 	for (size_t i = 0; i < m->m_n_calls; i++) {
 		const struct provider_tool_call *tc = &m->m_calls[i];
@@ -68,22 +76,38 @@ static json_t *anthropic_assistant(const struct provider_message *m)
 	return json_pack("{s:s, s:o}", "role", "assistant", "content", blocks);
 }
 
-/* One user message from msgs[from, to): all non-assistant. */
+/* An assistant message that says nothing: no calls, blank text. Not sent. */
+static int anthropic_silent(const struct provider_message *m)
+{
+	return m->m_role == PROVIDER_ROLE_ASSISTANT && m->m_n_calls == 0 && provider_text_blank(m->m_text);
+}
+
+/* One user message from msgs[from, to): tool results and user texts, and
+ * silent assistant messages (skipped). Blank user text beside other blocks is
+ * left out; a lone user text stays a string, blank or not (a blank prompt is
+ * the caller's to refuse). */
 static json_t *anthropic_user(const struct provider_message *msgs, size_t from, size_t to)
 {
 	json_t *blocks;
+	size_t n = 0, last = from;
 	int err = 0;
 
-	if (to - from == 1 && msgs[from].m_role == PROVIDER_ROLE_USER)
-		return json_pack("{s:s, s:s}", "role", "user", "content", msgs[from].m_text);
+	for (size_t i = from; i < to; i++)
+		if (!anthropic_silent(&msgs[i])) {
+			n++;
+			last = i;
+		}
+	if (n == 1 && msgs[last].m_role == PROVIDER_ROLE_USER)
+		return json_pack("{s:s, s:s}", "role", "user", "content", msgs[last].m_text);
 	blocks = json_array();
 	if (blocks == NULL)
 		return NULL;
-	for (size_t i = from; i < to; i++)
-		provider_jpush(blocks,
-			       msgs[i].m_role == PROVIDER_ROLE_TOOL ? anthropic_tool_result_block(&msgs[i])
-								    : anthropic_text_block(msgs[i].m_text),
-			       &err);
+	for (size_t i = from; i < to; i++) {
+		if (msgs[i].m_role == PROVIDER_ROLE_TOOL)
+			provider_jpush(blocks, anthropic_tool_result_block(&msgs[i]), &err);
+		else if (msgs[i].m_role == PROVIDER_ROLE_USER && !provider_text_blank(msgs[i].m_text))
+			provider_jpush(blocks, anthropic_text_block(msgs[i].m_text), &err);
+	}
 	if (err) {
 		json_decref(blocks);
 		return NULL;
@@ -102,12 +126,17 @@ static json_t *anthropic_messages(const struct provider_conv *c)
 	while (i < c->c_n) {
 		size_t j = i;
 
+		if (anthropic_silent(&c->c_msgs[i])) {
+			i++;
+			continue;
+		}
 		if (c->c_msgs[i].m_role == PROVIDER_ROLE_ASSISTANT) {
 			provider_jpush(out, anthropic_assistant(&c->c_msgs[i]), &err);
 			i++;
 			continue;
 		}
-		while (j < c->c_n && c->c_msgs[j].m_role != PROVIDER_ROLE_ASSISTANT)
+		while (j < c->c_n &&
+		       (c->c_msgs[j].m_role != PROVIDER_ROLE_ASSISTANT || anthropic_silent(&c->c_msgs[j])))
 			j++;
 		provider_jpush(out, anthropic_user(c->c_msgs, i, j), &err);
 		i = j;

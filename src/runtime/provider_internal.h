@@ -18,6 +18,10 @@ int provider_json_error(bbb_status *st);
 /* LLM_PROTOCOL_ERROR with a message. Returns -1. */
 #define provider_protocol_error(st, ...) status_fail((st), "LLM_PROTOCOL_ERROR", __VA_ARGS__)
 
+/* 1 when s is NULL, "" or only ASCII whitespace (what the Anthropic API calls
+ * a text block without non-whitespace text). */
+int provider_text_blank(const char *s);
+
 /* Checks what every provider needs: a model, a conversation with a message,
  * known tool names. VALIDATION_ERROR otherwise. */
 int provider_check_request(const struct provider_request *req, bbb_status *st);

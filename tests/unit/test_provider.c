@@ -264,6 +264,47 @@ static void assistant_without_text_sends_null_content_to_openai(void **state)
 	provider_conv_free(&c);
 }
 
+/* A model's "\n\n" before its tool calls, or a blank text answer, is not sent
+ * back: the Messages API refuses text blocks without non-whitespace text. */
+static void anthropic_leaves_out_whitespace_only_text(void **state)
+{
+	static const char *const calls[][3] = {{"t1", "list_path", "{}"}};
+	const struct provider_endpoint ep = {"http://x", "k"};
+	struct provider_request req = {.pr_model = "claude-sonnet-4"};
+	struct provider_http_request http;
+	struct provider_reply r;
+	struct provider_conv c;
+	json_t *body;
+	bbb_status st;
+
+	(void)state;
+	provider_conv_init(&c);
+	provider_conv_add_user(&c, "go", &st);
+	make_reply(&r, "\n\n", 1, calls);
+	provider_conv_add_reply(&c, &r, &st);
+	provider_reply_free(&r);
+	provider_conv_add_tool_result(&c, "t1", "a.txt", 0, &st);
+	make_reply(&r, " \t\r\n", 0, NULL); /* a blank answer without calls */
+	provider_conv_add_reply(&c, &r, &st);
+	provider_reply_free(&r);
+	provider_conv_add_user(&c, "  ", &st); /* blank user text beside a tool result */
+	provider_conv_add_user(&c, "and then?", &st);
+	req.pr_conv = &c;
+	assert_int_equal(provider_anthropic.p_build(&ep, &req, &http, &st), 0);
+	body = body_of(&http);
+	/* The silent assistant turn is gone and the user messages around it are one. */
+	assert_json_equal(json_object_get(body, "messages"),
+			  "[{\"role\": \"user\", \"content\": \"go\"},"
+			  " {\"role\": \"assistant\", \"content\": [{\"type\": \"tool_use\", \"id\": \"t1\", "
+			  "\"name\": \"list_path\", \"input\": {}}]},"
+			  " {\"role\": \"user\", \"content\": ["
+			  "   {\"type\": \"tool_result\", \"tool_use_id\": \"t1\", \"content\": \"a.txt\"},"
+			  "   {\"type\": \"text\", \"text\": \"and then?\"}]}]");
+	json_decref(body);
+	provider_http_request_free(&http);
+	provider_conv_free(&c);
+}
+
 /* The endpoint comes from the server's configuration only: the provider
  * never reads the environment, so a variable there changes nothing here. */
 static void endpoints_are_the_given_one_else_the_public_api(void **state)
@@ -710,6 +751,7 @@ int main(void)
 		cmocka_unit_test(openai_request_matches_chat_completions),
 		cmocka_unit_test(openai_tool_round_trip_uses_tool_messages),
 		cmocka_unit_test(assistant_without_text_sends_null_content_to_openai),
+		cmocka_unit_test(anthropic_leaves_out_whitespace_only_text),
 		cmocka_unit_test(endpoints_are_the_given_one_else_the_public_api),
 		cmocka_unit_test(bad_requests_are_refused),
 		cmocka_unit_test(anthropic_reply_with_text_tool_use_and_usage_is_parsed),
