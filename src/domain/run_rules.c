@@ -27,6 +27,10 @@ int run_request_check(bbb_status *st, const struct run_request *r)
 	provider_bad = validate_provider(st, "provider", r->rr_provider, 0) != 0;
 	if (validate_text(st, "prompt", r->rr_prompt, 1, RUN_PROMPT_MAX) != 0)
 		others_bad = 1;
+	else if (r->rr_prompt[strspn(r->rr_prompt, " \t\r\n\v\f")] == '\0')
+		/* The Messages API refuses a text without non-whitespace text: the
+		 * run would fail at its first call. */
+		others_bad = status_violation(st, "prompt", "must contain non-whitespace text") != 0;
 	if (validate_text(st, "model", r->rr_model, 0, 120) != 0)
 		others_bad = 1;
 	if (validate_text(st, "system_prompt", r->rr_system_prompt, 0, RUN_PROMPT_MAX) != 0)

@@ -52,3 +52,12 @@ def test_openai_text_beside_tool_calls_round_trips(rt):
     assert json.loads(assistant["tool_calls"][0]["function"]["arguments"]) == {"path": "."}
     assert tool["role"] == "tool" and tool["tool_call_id"] == assistant["tool_calls"][0]["id"]
 
+
+def test_whitespace_only_prompt_is_refused_before_any_call(rt):
+    """The Messages API refuses a text without non-whitespace text: such a prompt
+    is refused by RunTask, not sent upstream to fail there."""
+    task_id = rt.task("blank prompt", "anthropic")
+    rc, _, err = rt.cli("task", "run", task_id, "--prompt", " \n\t ")
+    assert rc != 0
+    assert "VALIDATION_ERROR" in err and "prompt" in err, err
+    assert rt.fake.count() == 0

@@ -69,6 +69,24 @@ static void an_unknown_provider_alone_is_invalid_llm_provider(void **state)
 	assert_int_equal(st.n_violations, 2);
 }
 
+static void a_whitespace_only_prompt_is_refused(void **state)
+{
+	struct run_request r = good();
+	bbb_status st;
+
+	(void)state;
+	r.rr_prompt = " \n\t ";
+	status_clear(&st);
+	assert_int_equal(run_request_check(&st, &r), -1);
+	assert_string_equal(st.reason, "VALIDATION_ERROR");
+	assert_int_equal(st.n_violations, 1);
+	assert_string_equal(st.violations[0].field, "prompt");
+	assert_non_null(strstr(st.violations[0].description, "non-whitespace"));
+	r.rr_prompt = "  go ";
+	status_clear(&st);
+	assert_int_equal(run_request_check(&st, &r), 0);
+}
+
 static void a_key_with_spaces_is_refused(void **state)
 {
 	struct run_request r = good();
@@ -156,6 +174,7 @@ int main(void)
 		cmocka_unit_test(a_plain_request_is_valid),
 		cmocka_unit_test(every_out_of_range_field_is_listed),
 		cmocka_unit_test(an_unknown_provider_alone_is_invalid_llm_provider),
+		cmocka_unit_test(a_whitespace_only_prompt_is_refused),
 		cmocka_unit_test(a_key_with_spaces_is_refused),
 		cmocka_unit_test(the_same_key_on_the_same_task_returns_that_run),
 		cmocka_unit_test(the_key_of_another_tasks_run_is_a_conflict),
