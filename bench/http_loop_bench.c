@@ -76,7 +76,7 @@ static void bench_on_done(const struct http_response *r, void *arg)
 static int bench_build(const char *base, struct provider_http_request *http)
 {
 	const struct provider_endpoint ep = {base, "bench-key"};
-	struct provider_request req = {"bench-model", 64, NULL, NULL, 0};
+	struct provider_request req = {"bench-model", 64, NULL, NULL, 0, PROVIDER_TOKEN_PARAM_AUTO};
 	struct provider_conv c;
 	bbb_status st;
 	int rc;

@@ -11,14 +11,17 @@
 static const char agent_usage[] =
 	"beebeebrain agent create --project ID --name NAME --role ROLE --provider anthropic|openai|echo --model MODEL\n"
 	"                         [--persona TEXT] [--tools a,b] [--max-concurrency N] [--status active|inactive]\n"
+	"                         [--token-limit-param auto|max_tokens|max_completion_tokens]\n"
 	"       beebeebrain agent get ID\n"
 	"       beebeebrain agent list [--project ID] [--status active|inactive] [--limit N] [--page-token T]\n"
 	"       beebeebrain agent update ID [--name NAME] [--role ROLE] [--provider P] [--model MODEL]\n"
 	"                         [--persona TEXT] [--tools a,b] [--max-concurrency N] [--status S]\n"
-	"                         [--expected-version V]\n"
+	"                         [--token-limit-param P] [--expected-version V]\n"
 	"       beebeebrain agent delete ID [--expected-version V]\n"
 	"--project may be left out while a project named 'default' exists; `agent list` without it lists all.\n"
 	"update changes only the options given; --tools '' clears the list. delete unassigns the agent's tasks.\n"
+	"--token-limit-param: how openai requests send the output limit; auto (the default) chooses by model:\n"
+	"max_completion_tokens for o1/o3/o4/gpt-5 models and on api.openai.com, max_tokens elsewhere.\n"
 	"tools: read_file,list_path,search_files,write_file,append_log,request_input,finish_task,block_task";
 
 static void agent_print_one(const ProtobufCMessage *m)
@@ -70,7 +73,8 @@ struct agent_flags {
 	size_t af_n_tools;
 	int32_t af_max_concurrency;
 	int af_status;
-	char *af_mask[8];
+	char *af_token_param;
+	char *af_mask[9];
 	size_t af_n_mask;
 };
 
@@ -111,6 +115,13 @@ static int agent_read_flags(struct cli *cli, const struct cli_args *a, struct ag
 			return -1;
 		f->af_mask[f->af_n_mask++] = "status";
 	}
+	f->af_token_param = "";
+	if (cli_opt(a, "--token-limit-param") != NULL) {
+		/* "auto" is the empty value: the runtime chooses by model. */
+		if (strcmp(cli_opt(a, "--token-limit-param"), "auto") != 0)
+			f->af_token_param = (char *)cli_opt(a, "--token-limit-param");
+		f->af_mask[f->af_n_mask++] = "token_limit_param";
+	}
 	return 0;
 }
 
@@ -139,6 +150,7 @@ static int agent_create(struct cli *cli, const struct cli_args *a)
 	req.n_enabled_tools = f.af_n_tools;
 	req.max_concurrency = f.af_max_concurrency;
 	req.status = (Beebeebrain__V1__AgentStatus)f.af_status;
+	req.token_limit_param = f.af_token_param;
 	if ((c = cli_client(cli, &rc)) == NULL)
 		return rc;
 	rc = bbb_agent_create_agent(c, &req, &resp, &st);
@@ -209,6 +221,7 @@ static int agent_update(struct cli *cli, const struct cli_args *a)
 	req.n_enabled_tools = f.af_n_tools;
 	req.max_concurrency = f.af_max_concurrency;
 	req.status = (Beebeebrain__V1__AgentStatus)f.af_status;
+	req.token_limit_param = f.af_token_param;
 	req.update_mask = f.af_mask;
 	req.n_update_mask = f.af_n_mask;
 	if ((c = cli_client(cli, &rc)) == NULL)
@@ -238,13 +251,14 @@ int cmd_agent(struct cli *cli, int argc, char **argv)
 {
 	static const struct cli_sub subs[] = {
 		{"create",
-		 "--project= --name= --role= --provider= --model= --persona= --tools= --max-concurrency= --status=", 0,
-		 agent_create},
+		 "--project= --name= --role= --provider= --model= --persona= --tools= --max-concurrency= --status= "
+		 "--token-limit-param=",
+		 0, agent_create},
 		{"get", "", 1, agent_get},
 		{"list", "--project= --status= --limit= --page-token=", 0, agent_list},
 		{"update",
 		 "--name= --role= --provider= --model= --persona= --tools= --max-concurrency= --status= "
-		 "--expected-version=",
+		 "--token-limit-param= --expected-version=",
 		 1, agent_update},
 		{"delete", "--expected-version=", 1, agent_delete},
 	};

@@ -7,8 +7,16 @@
 #include "common/status.h"
 #include "domain/validate.h"
 
-const char *const agent_field_names[8] = {
-	"name", "role", "model_provider", "model_name", "persona_prompt", "enabled_tools", "max_concurrency", "status",
+const char *const agent_field_names[9] = {
+	"name",
+	"role",
+	"model_provider",
+	"model_name",
+	"persona_prompt",
+	"enabled_tools",
+	"max_concurrency",
+	"status",
+	"token_limit_param",
 };
 
 static const char *const agent_tools[] = {
@@ -64,6 +72,14 @@ int agent_values_check(bbb_status *st, const struct agent_values *v, unsigned f,
 	if ((f & AGENT_F_MAX_CONCURRENCY) && (v->av_max_concurrency != 0 || !creating) &&
 	    validate_range(st, "max_concurrency", v->av_max_concurrency, 1, AGENT_MAX_CONCURRENCY) != 0)
 		others_bad = 1;
+	if ((f & AGENT_F_TOKEN_PARAM) && v->av_token_param != NULL && v->av_token_param[0] != '\0' &&
+	    strcmp(v->av_token_param, "max_tokens") != 0 && strcmp(v->av_token_param, "max_completion_tokens") != 0) {
+		status_violation(st, "token_limit_param",
+				 "must be '' (chosen by model), max_tokens or "
+				 "max_completion_tokens, got '%.40s'",
+				 v->av_token_param);
+		others_bad = 1;
+	}
 	if ((f & AGENT_F_STATUS) &&
 	    validate_enum(st, "status", &beebeebrain__v1__agent_status__descriptor, v->av_status, creating) != 0)
 		others_bad = 1;

@@ -1,7 +1,8 @@
 /*
  * Agent field rules (SPEC section 3): name 1..120, role 1..80, provider one
  * of anthropic|openai|echo, model 1..120, enabled tools from the tool set of
- * section 6 each at most once, max_concurrency 1..64. Pure.
+ * section 6 each at most once, max_concurrency 1..64, token_limit_param one
+ * of "", max_tokens, max_completion_tokens. Pure.
  */
 #ifndef BBB_AGENT_RULES_H
 #define BBB_AGENT_RULES_H
@@ -24,11 +25,12 @@ enum agent_field {
 	AGENT_F_TOOLS = 1u << 5,
 	AGENT_F_MAX_CONCURRENCY = 1u << 6,
 	AGENT_F_STATUS = 1u << 7,
-	AGENT_F_ALL = 0xff,
+	AGENT_F_TOKEN_PARAM = 1u << 8,
+	AGENT_F_ALL = 0x1ff,
 };
 
 /* update_mask names, in enum agent_field bit order. */
-extern const char *const agent_field_names[8];
+extern const char *const agent_field_names[9];
 
 struct agent_values {
 	const char *av_name;
@@ -40,6 +42,7 @@ struct agent_values {
 	size_t av_n_tools;
 	int32_t av_max_concurrency; /* 0 = default, on create only */
 	int av_status; /* AgentStatus; 0 = active, on create only */
+	const char *av_token_param; /* "" (chosen by model), max_tokens, max_completion_tokens */
 };
 
 /* Checks the fields in `fields`, a violation for each offending one. On

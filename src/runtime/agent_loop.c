@@ -178,6 +178,7 @@ void agent_call(struct runtime *rt, struct rt_run *r)
 		.pr_conv = &r->r_conv,
 		.pr_tools = (const char *const *)r->r_tools,
 		.pr_n_tools = r->r_n_tools,
+		.pr_token_param = r->r_token_param,
 	};
 	struct provider_reply reply;
 	bbb_status st;

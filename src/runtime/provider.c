@@ -122,6 +122,20 @@ int64_t provider_count_words(const char *s)
 	return n;
 }
 
+int provider_token_param_parse(const char *text, enum provider_token_param *out)
+{
+	*out = PROVIDER_TOKEN_PARAM_AUTO;
+	if (text == NULL || text[0] == '\0')
+		return 0;
+	if (strcmp(text, "max_tokens") == 0)
+		*out = PROVIDER_TOKEN_PARAM_MAX_TOKENS;
+	else if (strcmp(text, "max_completion_tokens") == 0)
+		*out = PROVIDER_TOKEN_PARAM_MAX_COMPLETION_TOKENS;
+	else
+		return -1;
+	return 0;
+}
+
 int provider_text_blank(const char *s)
 {
 	for (; s != NULL && *s != '\0'; s++)

@@ -11,9 +11,12 @@
  *              endpoint's or https://api.openai.com/v1; Authorization:
  *              Bearer. Tools as {type: function, function: {name, description,
  *              parameters}}. Also Ollama, vLLM, llama.cpp servers through the
- *              base URL. The token cap is sent as max_completion_tokens to
- *              api.openai.com (newer models refuse max_tokens) and as
- *              max_tokens to any other base URL (what compatible servers read).
+ *              base URL. The token cap is sent as the request's pr_token_param
+ *              says; by default (AUTO) as max_completion_tokens to the
+ *              reasoning families, which refuse max_tokens, whatever the base
+ *              URL (o1, o3, o4-mini, gpt-5 ...: see provider_openai_token_key),
+ *              and to api.openai.com, and as max_tokens otherwise (what
+ *              compatible servers read).
  *   echo       offline and deterministic, no HTTP (provider_echo.c): see
  *              provider_echo_answer below.
  *
@@ -99,13 +102,35 @@ const struct provider_tool *provider_tool_find(const char *name);
 
 /* ---- one request and its reply */
 
+/* Which body member carries the output limit (openai only; Anthropic has one). */
+enum provider_token_param {
+	PROVIDER_TOKEN_PARAM_AUTO = 0, /* by model family and base URL: provider_openai_token_key */
+	PROVIDER_TOKEN_PARAM_MAX_TOKENS,
+	PROVIDER_TOKEN_PARAM_MAX_COMPLETION_TOKENS,
+};
+
 struct provider_request {
 	const char *pr_model; /* required */
 	int pr_max_tokens; /* 0: PROVIDER_DEFAULT_MAX_TOKENS */
 	const struct provider_conv *pr_conv; /* required, at least one message */
 	const char *const *pr_tools; /* names of the tools to offer; may be NULL when pr_n_tools is 0 */
 	size_t pr_n_tools;
+	enum provider_token_param pr_token_param; /* an agent's override; AUTO by default */
 };
+
+/* An agent's token_limit_param text ("", "max_tokens", "max_completion_tokens")
+ * as the enum. Returns 0, or -1 (and AUTO) for any other text; NULL is "". */
+int provider_token_param_parse(const char *text, enum provider_token_param *out);
+
+/* The member an openai request puts its output limit in: the override when it
+ * is not AUTO; else "max_completion_tokens" for a reasoning model (o1, o3,
+ * o4-mini, o3-pro, gpt-5, gpt-5-mini, gpt-5.1 ...: a name "o<digits>" or
+ * "gpt-5" followed by nothing, '-' or '.'; a gateway's "vendor/" prefix is
+ * skipped; case is ignored), which refuse max_tokens wherever they are
+ * served, or for any model at https://api.openai.com/ (which reads it for
+ * every model); else "max_tokens", which compatible servers read. base NULL:
+ * the public endpoint. */
+const char *provider_openai_token_key(const char *model, const char *base, enum provider_token_param override);
 
 #define PROVIDER_DEFAULT_MAX_TOKENS 4096
 

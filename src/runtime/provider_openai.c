@@ -5,6 +5,11 @@
  * Request:  {"model", "messages": [{"role": "system"}?, ...], "max_completion_tokens" |
  *           "max_tokens", "tools"?: [{"type": "function", "function": {"name",
  *           "description", "parameters"}}]}
+ *           The output limit goes in max_completion_tokens or max_tokens as
+ *           provider_openai_token_key decides: the reasoning families refuse
+ *           max_tokens ("Unsupported parameter ... Use
+ *           'max_completion_tokens' instead"), older compatible servers read
+ *           only max_tokens, and an agent may force either.
  * Reply:    {"choices": [{"message": {"content": string|null, "tool_calls"?: [{"id",
  *           "type": "function", "function": {"name", "arguments": JSON text}}]},
  *           "finish_reason"}], "model", "usage": {"prompt_tokens", "completion_tokens"}}
@@ -14,8 +19,10 @@
  * content is prefixed with "ERROR: ". Some compatible servers send content as
  * an array of text parts or tool arguments as an object: both are accepted.
  */
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "common/xalloc.h"
 #include "runtime/provider_internal.h"
@@ -120,13 +127,35 @@ static json_t *openai_tools(const struct provider_request *req)
 	return out;
 }
 
-/* api.openai.com wants max_completion_tokens (its reasoning models refuse
- * max_tokens); compatible servers read max_tokens. */
-static const char *openai_max_tokens_key(const char *base)
+/* o<digits>[-.]..., gpt-5[-.]...: the families that refuse max_tokens. */
+static int openai_reasoning_model(const char *model)
 {
-	return strncmp(base, "https://api.openai.com/", strlen("https://api.openai.com/")) == 0
-		       ? "max_completion_tokens"
-		       : "max_tokens";
+	const char *name = strrchr(model, '/') != NULL ? strrchr(model, '/') + 1 : model;
+	size_t n;
+
+	if ((name[0] == 'o' || name[0] == 'O') && isdigit((unsigned char)name[1])) {
+		n = 1;
+		while (isdigit((unsigned char)name[n]))
+			n++;
+		return name[n] == '\0' || name[n] == '-' || name[n] == '.';
+	}
+	n = strlen("gpt-5");
+	return strncasecmp(name, "gpt-5", n) == 0 && (name[n] == '\0' || name[n] == '-' || name[n] == '.');
+}
+
+const char *provider_openai_token_key(const char *model, const char *base, enum provider_token_param override)
+{
+	static const char official[] = "https://api.openai.com/";
+
+	if (override == PROVIDER_TOKEN_PARAM_MAX_TOKENS)
+		return "max_tokens";
+	if (override == PROVIDER_TOKEN_PARAM_MAX_COMPLETION_TOKENS)
+		return "max_completion_tokens";
+	if (base == NULL || base[0] == '\0')
+		base = OPENAI_DEFAULT_BASE;
+	if (openai_reasoning_model(model != NULL ? model : "") || strncmp(base, official, strlen(official)) == 0)
+		return "max_completion_tokens";
+	return "max_tokens";
 }
 
 static int openai_build(const struct provider_endpoint *ep, const struct provider_request *req,
@@ -144,7 +173,7 @@ static int openai_build(const struct provider_endpoint *ep, const struct provide
 	if (root == NULL)
 		goto oom;
 	provider_jset(root, "messages", openai_messages(req->pr_conv), &err);
-	provider_jset(root, openai_max_tokens_key(base),
+	provider_jset(root, provider_openai_token_key(req->pr_model, base, req->pr_token_param),
 		      json_integer(req->pr_max_tokens > 0 ? req->pr_max_tokens : PROVIDER_DEFAULT_MAX_TOKENS), &err);
 	if (req->pr_n_tools > 0)
 		provider_jset(root, "tools", openai_tools(req), &err);

@@ -47,6 +47,8 @@ struct rt_run *rt_run_new(const Beebeebrain__V1__TaskRun *run, int64_t project_i
 	r->r_max_turns = run->max_turns > 0 ? run->max_turns : RT_DEFAULT_MAX_TURNS;
 	r->r_timeout_ms = run->timeout_seconds > 0 ? (int64_t)run->timeout_seconds * 1000 : default_timeout_ms;
 	r->r_tools = rt_split_tools(ex->re_tools, &r->r_n_tools);
+	/* The agent's value was checked when it was stored; anything else is AUTO. */
+	provider_token_param_parse(ex->re_token_param, &r->r_token_param);
 	r->r_ep = ep;
 	r->r_admit = BREAKER_ADMITTED;
 	provider_conv_init(&r->r_conv);

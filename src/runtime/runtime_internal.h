@@ -87,6 +87,7 @@ struct rt_run {
 	int r_turn, r_max_turns, r_retry_count, r_protocol_errors;
 	int r_attempt_n; /* the n of its latest run_attempts row */
 	int64_t r_timeout_ms;
+	enum provider_token_param r_token_param; /* the agent's choice; AUTO: by model */
 	struct rt_endpoint *r_ep;
 	enum rt_run_state r_state;
 	enum breaker_admit r_admit; /* what the breaker said to its current call */

@@ -15,7 +15,7 @@
 
 #define AGENT_COLS                                                                                                     \
 	"id, project_id, name, role, model_provider, model_name, persona_prompt, enabled_tools, status, "              \
-	"max_concurrency, created_at, updated_at, version"
+	"max_concurrency, created_at, updated_at, version, token_limit_param"
 
 static void agent_split_tools(struct arena *a, const char *text, Beebeebrain__V1__Agent *ag)
 {
@@ -68,6 +68,7 @@ static void *agent_row(sqlite3_stmt *stmt, struct arena *a)
 	ag->created_at_ms = sqlite3_column_int64(stmt, 10);
 	ag->updated_at_ms = sqlite3_column_int64(stmt, 11);
 	ag->version = sqlite3_column_int64(stmt, 12);
+	ag->token_limit_param = store_col_text(a, stmt, 13);
 	return ag;
 }
 
@@ -90,8 +91,8 @@ int store_agent_insert(sqlite3 *db, Beebeebrain__V1__Agent *ag, bbb_status *st)
 
 	if (store_prepare(db,
 			  "INSERT INTO agents (project_id, name, role, model_provider, model_name, persona_prompt, "
-			  "enabled_tools, status, max_concurrency, created_at, updated_at, version) "
-			  "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)",
+			  "enabled_tools, status, max_concurrency, created_at, updated_at, version, token_limit_param) "
+			  "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)",
 			  &stmt, st) != 0)
 		return -1;
 	arena_init(&a);
@@ -109,6 +110,7 @@ int store_agent_insert(sqlite3 *db, Beebeebrain__V1__Agent *ag, bbb_status *st)
 	sqlite3_bind_int(stmt, 9, ag->max_concurrency);
 	sqlite3_bind_int64(stmt, 10, ag->created_at_ms);
 	sqlite3_bind_int64(stmt, 11, ag->updated_at_ms);
+	sqlite3_bind_text(stmt, 12, ag->token_limit_param, -1, SQLITE_STATIC);
 	rc = sqlite3_step(stmt);
 	sqlite3_finalize(stmt);
 	arena_reset(&a);
@@ -155,8 +157,8 @@ int store_agent_save(sqlite3 *db, Beebeebrain__V1__Agent *ag, bbb_status *st)
 	if (store_prepare(
 		    db,
 		    "UPDATE agents SET name = ?, role = ?, model_provider = ?, model_name = ?, persona_prompt = ?, "
-		    "enabled_tools = ?, status = ?, max_concurrency = ?, updated_at = ?, version = version + 1 "
-		    "WHERE id = ? AND version = ?",
+		    "enabled_tools = ?, status = ?, max_concurrency = ?, updated_at = ?, version = version + 1, "
+		    "token_limit_param = ?12 WHERE id = ?10 AND version = ?11",
 		    &stmt, st) != 0)
 		return -1;
 	arena_init(&a);
@@ -172,6 +174,7 @@ int store_agent_save(sqlite3 *db, Beebeebrain__V1__Agent *ag, bbb_status *st)
 	sqlite3_bind_int64(stmt, 9, now);
 	sqlite3_bind_int64(stmt, 10, ag->id);
 	sqlite3_bind_int64(stmt, 11, ag->version);
+	sqlite3_bind_text(stmt, 12, ag->token_limit_param, -1, SQLITE_STATIC);
 	rc = sqlite3_step(stmt);
 	sqlite3_finalize(stmt);
 	arena_reset(&a);

@@ -344,7 +344,8 @@ int store_run_exec_settings(sqlite3 *db, int64_t run_id, struct arena *a, struct
 		    db,
 		    "SELECT p.root_path, coalesce(a.persona_prompt, ''), coalesce(a.enabled_tools, ''), "
 		    "(SELECT coalesce(max(n), 0) FROM run_attempts WHERE run_id = r.id), "
-		    "(SELECT count(*) FROM run_attempts WHERE run_id = r.id AND error_code = 'LLM_PROTOCOL_ERROR') "
+		    "(SELECT count(*) FROM run_attempts WHERE run_id = r.id AND error_code = 'LLM_PROTOCOL_ERROR'), "
+		    "coalesce(a.token_limit_param, '') "
 		    "FROM task_runs r JOIN tasks t ON t.id = r.task_id JOIN projects p ON p.id = t.project_id "
 		    "LEFT JOIN agents a ON a.id = r.agent_id WHERE r.id = ?",
 		    &stmt, st) != 0)
@@ -357,6 +358,7 @@ int store_run_exec_settings(sqlite3 *db, int64_t run_id, struct arena *a, struct
 		out->re_tools = store_col_text(a, stmt, 2);
 		out->re_last_attempt = sqlite3_column_int(stmt, 3);
 		out->re_protocol_errors = sqlite3_column_int(stmt, 4);
+		out->re_token_param = store_col_text(a, stmt, 5);
 	}
 	sqlite3_finalize(stmt);
 	if (rc == SQLITE_ROW)

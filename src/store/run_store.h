@@ -63,6 +63,7 @@ struct store_run_exec {
 	const char *re_tools; /* the agent's enabled_tools, comma separated, "" when none (all) */
 	int re_last_attempt; /* the run's highest run_attempts.n, 0 when none */
 	int re_protocol_errors; /* its attempts that ended LLM_PROTOCOL_ERROR */
+	const char *re_token_param; /* the agent's token_limit_param, "" when none (chosen by model) */
 };
 /* TASK_RUN_NOT_FOUND when the run is gone. Strings from the arena. */
 int store_run_exec_settings(sqlite3 *db, int64_t run_id, struct arena *a, struct store_run_exec *out, bbb_status *st);

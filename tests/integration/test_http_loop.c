@@ -191,7 +191,7 @@ static uint64_t submit_chat(const struct provider_ops *p, const char *base, cons
 			    struct outcome *o)
 {
 	const struct provider_endpoint ep = {base, "test-key"};
-	struct provider_request req = {"test-model", 256, NULL, NULL, 0};
+	struct provider_request req = {"test-model", 256, NULL, NULL, 0, PROVIDER_TOKEN_PARAM_AUTO};
 	struct http_request hr = {0};
 	struct provider_http_request http;
 	struct provider_conv c;

@@ -14,7 +14,7 @@ static char *tools_ok[] = {"read_file", "finish_task"};
 
 static struct agent_values good(void)
 {
-	return (struct agent_values){"coder", "developer", "anthropic", "claude", "", tools_ok, 2, 0, 0};
+	return (struct agent_values){"coder", "developer", "anthropic", "claude", "", tools_ok, 2, 0, 0, ""};
 }
 
 static void a_complete_agent_is_valid_with_defaults(void **state)
@@ -30,7 +30,7 @@ static void a_complete_agent_is_valid_with_defaults(void **state)
 static void every_offending_field_is_listed(void **state)
 {
 	char name[122], *tools[] = {"read_file", "rm_rf", "read_file"};
-	struct agent_values v = {name, "", "", "", "", tools, 3, 65, 9};
+	struct agent_values v = {name, "", "", "", "", tools, 3, 65, 9, "max-tokens"};
 	bbb_status st;
 
 	(void)state;
@@ -39,7 +39,7 @@ static void every_offending_field_is_listed(void **state)
 	status_clear(&st);
 	assert_int_equal(agent_values_check(&st, &v, AGENT_F_ALL, 1), -1);
 	assert_string_equal(st.reason, "VALIDATION_ERROR");
-	assert_int_equal(st.n_violations, 7);
+	assert_int_equal(st.n_violations, 8);
 	assert_string_equal(st.violations[0].field, "name");
 	assert_string_equal(st.violations[1].field, "role");
 	assert_string_equal(st.violations[2].field, "model_provider");
@@ -47,7 +47,30 @@ static void every_offending_field_is_listed(void **state)
 	assert_string_equal(st.violations[4].field, "enabled_tools");
 	assert_non_null(strstr(st.violations[4].description, "rm_rf"));
 	assert_string_equal(st.violations[5].field, "max_concurrency");
-	assert_string_equal(st.violations[6].field, "status");
+	assert_string_equal(st.violations[6].field, "token_limit_param");
+	assert_string_equal(st.violations[7].field, "status");
+}
+
+static void token_limit_param_is_empty_or_one_of_the_two_openai_members(void **state)
+{
+	static const char *const ok[] = {"", "max_tokens", "max_completion_tokens"};
+	static const char *const bad[] = {"auto", "max-tokens", "MAX_TOKENS", "max_output_tokens", " max_tokens"};
+	struct agent_values v = good();
+	bbb_status st;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		v.av_token_param = ok[i];
+		status_clear(&st);
+		assert_int_equal(agent_values_check(&st, &v, AGENT_F_ALL, 1), 0);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		v.av_token_param = bad[i];
+		status_clear(&st);
+		assert_int_equal(agent_values_check(&st, &v, AGENT_F_TOKEN_PARAM, 0), -1);
+		assert_string_equal(st.reason, "VALIDATION_ERROR");
+		assert_string_equal(st.violations[0].field, "token_limit_param");
+	}
 }
 
 static void a_tool_named_twice_is_refused(void **state)
@@ -79,7 +102,7 @@ static void only_an_unknown_provider_is_invalid_llm_provider(void **state)
 
 static void an_update_checks_only_its_fields_and_needs_explicit_values(void **state)
 {
-	struct agent_values v = {"", "", "", "", "", NULL, 0, 0, 0};
+	struct agent_values v = {"", "", "", "", "", NULL, 0, 0, 0, ""};
 	bbb_status st;
 
 	(void)state;
@@ -108,6 +131,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(a_complete_agent_is_valid_with_defaults),
 		cmocka_unit_test(every_offending_field_is_listed),
+		cmocka_unit_test(token_limit_param_is_empty_or_one_of_the_two_openai_members),
 		cmocka_unit_test(a_tool_named_twice_is_refused),
 		cmocka_unit_test(only_an_unknown_provider_is_invalid_llm_provider),
 		cmocka_unit_test(an_update_checks_only_its_fields_and_needs_explicit_values),

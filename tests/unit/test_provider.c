@@ -99,7 +99,7 @@ static void anthropic_request_matches_the_messages_api(void **state)
 {
 	static const char *const tools[] = {"read_file", "finish_task"};
 	const struct provider_endpoint ep = {"http://127.0.0.1:9/", "sk-ant-test"};
-	struct provider_request req = {"claude-sonnet-4", 1024, NULL, tools, 2};
+	struct provider_request req = {"claude-sonnet-4", 1024, NULL, tools, 2, PROVIDER_TOKEN_PARAM_AUTO};
 	struct provider_http_request http;
 	struct provider_conv c;
 	json_t *body, *tool0;
@@ -138,7 +138,7 @@ static void anthropic_request_matches_the_messages_api(void **state)
 static void anthropic_groups_tool_results_into_one_user_message(void **state)
 {
 	const struct provider_endpoint ep = {"http://x", "k"};
-	struct provider_request req = {"claude-sonnet-4", 0, NULL, NULL, 0};
+	struct provider_request req = {"claude-sonnet-4", 0, NULL, NULL, 0, PROVIDER_TOKEN_PARAM_AUTO};
 	struct provider_http_request http;
 	struct provider_conv c;
 	json_t *body;
@@ -171,7 +171,7 @@ static void openai_request_matches_chat_completions(void **state)
 {
 	static const char *const tools[] = {"write_file"};
 	const struct provider_endpoint ep = {"http://127.0.0.1:9/v1", "sk-test"};
-	struct provider_request req = {"llama3", 500, NULL, tools, 1};
+	struct provider_request req = {"llama3", 500, NULL, tools, 1, PROVIDER_TOKEN_PARAM_AUTO};
 	struct provider_http_request http;
 	struct provider_conv c;
 	json_t *body, *fn;
@@ -208,7 +208,7 @@ static void openai_request_matches_chat_completions(void **state)
 static void openai_tool_round_trip_uses_tool_messages(void **state)
 {
 	const struct provider_endpoint ep = {"https://api.openai.com/v1", "k"};
-	struct provider_request req = {"gpt-4o", 0, NULL, NULL, 0};
+	struct provider_request req = {"gpt-4o", 0, NULL, NULL, 0, PROVIDER_TOKEN_PARAM_AUTO};
 	struct provider_http_request http;
 	struct provider_conv c;
 	json_t *body;
@@ -239,7 +239,7 @@ static void assistant_without_text_sends_null_content_to_openai(void **state)
 {
 	static const char *const calls[][3] = {{"c1", "finish_task", "{}"}};
 	const struct provider_endpoint ep = {"http://x/v1", NULL};
-	struct provider_request req = {"m", 0, NULL, NULL, 0};
+	struct provider_request req = {"m", 0, NULL, NULL, 0, PROVIDER_TOKEN_PARAM_AUTO};
 	struct provider_http_request http;
 	struct provider_reply r;
 	struct provider_conv c;
@@ -305,13 +305,99 @@ static void anthropic_leaves_out_whitespace_only_text(void **state)
 	provider_conv_free(&c);
 }
 
+static const char *openai_key_in_body(const char *model, const char *base, enum provider_token_param p)
+{
+	const struct provider_endpoint ep = {base, "k"};
+	struct provider_request req = {model, 100, NULL, NULL, 0, p};
+	struct provider_http_request http;
+	struct provider_conv c;
+	const char *key;
+	json_t *body;
+	bbb_status st;
+
+	provider_conv_init(&c);
+	provider_conv_add_user(&c, "hi", &st);
+	req.pr_conv = &c;
+	assert_int_equal(provider_openai.p_build(&ep, &req, &http, &st), 0);
+	body = body_of(&http);
+	key = json_object_get(body, "max_tokens") != NULL ? "max_tokens" : "max_completion_tokens";
+	/* Exactly one of the two, with the limit. */
+	assert_true((json_object_get(body, "max_tokens") != NULL) !=
+		    (json_object_get(body, "max_completion_tokens") != NULL));
+	assert_int_equal(json_integer_value(json_object_get(body, key)), 100);
+	json_decref(body);
+	provider_http_request_free(&http);
+	provider_conv_free(&c);
+	return key;
+}
+
+/* The reasoning families refuse max_tokens wherever they are served; other
+ * models on a compatible server get max_tokens; an agent's choice wins. */
+static void openai_token_limit_member_is_chosen_by_model_family(void **state)
+{
+	static const char *const reasoning[] = {"o1",
+						"o1-mini",
+						"o3",
+						"o3-mini",
+						"o4-mini",
+						"o3-pro",
+						"O3",
+						"gpt-5",
+						"gpt-5-mini",
+						"gpt-5-nano",
+						"gpt-5.1",
+						"openai/o4-mini",
+						"azure/gpt-5-2025-08-07"};
+	static const char *const others[] = {"gpt-4o", "gpt-4.1-mini", "llama3",          "omni",   "o", "oa1",
+					     "gpt-50", "gpt-5x",       "mistral/o-large", "qwen2.5"};
+	const char *gw = "http://gateway.local/v1";
+	(void)state;
+
+	for (size_t i = 0; i < sizeof(reasoning) / sizeof(reasoning[0]); i++) {
+		assert_string_equal(openai_key_in_body(reasoning[i], gw, PROVIDER_TOKEN_PARAM_AUTO),
+				    "max_completion_tokens");
+		assert_string_equal(provider_openai_token_key(reasoning[i], gw, PROVIDER_TOKEN_PARAM_AUTO),
+				    "max_completion_tokens");
+	}
+	for (size_t i = 0; i < sizeof(others) / sizeof(others[0]); i++)
+		assert_string_equal(openai_key_in_body(others[i], gw, PROVIDER_TOKEN_PARAM_AUTO), "max_tokens");
+	/* api.openai.com reads max_completion_tokens for every model. */
+	assert_string_equal(openai_key_in_body("gpt-4o", "https://api.openai.com/v1", PROVIDER_TOKEN_PARAM_AUTO),
+			    "max_completion_tokens");
+	assert_string_equal(provider_openai_token_key("gpt-4o", NULL, PROVIDER_TOKEN_PARAM_AUTO),
+			    "max_completion_tokens");
+	/* The agent's override, both ways. */
+	assert_string_equal(openai_key_in_body("my-reasoner", gw, PROVIDER_TOKEN_PARAM_MAX_COMPLETION_TOKENS),
+			    "max_completion_tokens");
+	assert_string_equal(openai_key_in_body("o3", gw, PROVIDER_TOKEN_PARAM_MAX_TOKENS), "max_tokens");
+	assert_string_equal(openai_key_in_body("gpt-4o", "https://api.openai.com/v1", PROVIDER_TOKEN_PARAM_MAX_TOKENS),
+			    "max_tokens");
+}
+
+static void token_limit_param_text_parses_to_the_enum(void **state)
+{
+	enum provider_token_param p;
+
+	(void)state;
+	assert_int_equal(provider_token_param_parse("", &p), 0);
+	assert_int_equal(p, PROVIDER_TOKEN_PARAM_AUTO);
+	assert_int_equal(provider_token_param_parse(NULL, &p), 0);
+	assert_int_equal(p, PROVIDER_TOKEN_PARAM_AUTO);
+	assert_int_equal(provider_token_param_parse("max_tokens", &p), 0);
+	assert_int_equal(p, PROVIDER_TOKEN_PARAM_MAX_TOKENS);
+	assert_int_equal(provider_token_param_parse("max_completion_tokens", &p), 0);
+	assert_int_equal(p, PROVIDER_TOKEN_PARAM_MAX_COMPLETION_TOKENS);
+	assert_int_equal(provider_token_param_parse("max_output_tokens", &p), -1);
+	assert_int_equal(p, PROVIDER_TOKEN_PARAM_AUTO);
+}
+
 /* The endpoint comes from the server's configuration only: the provider
  * never reads the environment, so a variable there changes nothing here. */
 static void endpoints_are_the_given_one_else_the_public_api(void **state)
 {
 	const struct provider_endpoint given = {"http://127.0.0.1:5555", "from-config"};
 	const struct provider_endpoint empty = {"", ""};
-	struct provider_request req = {"m", 0, NULL, NULL, 0};
+	struct provider_request req = {"m", 0, NULL, NULL, 0, PROVIDER_TOKEN_PARAM_AUTO};
 	struct provider_http_request http;
 	struct provider_conv c;
 	bbb_status st;
@@ -353,7 +439,7 @@ static void endpoints_are_the_given_one_else_the_public_api(void **state)
 static void bad_requests_are_refused(void **state)
 {
 	static const char *const unknown[] = {"rm_rf"};
-	struct provider_request req = {"m", 0, NULL, NULL, 0};
+	struct provider_request req = {"m", 0, NULL, NULL, 0, PROVIDER_TOKEN_PARAM_AUTO};
 	struct provider_http_request http;
 	struct provider_reply r;
 	struct provider_conv c;
@@ -561,7 +647,7 @@ static void parsed_reply_feeds_the_next_request(void **state)
 {
 	const char *reply = "{\"content\": [{\"type\": \"tool_use\", \"id\": \"toolu_9\", \"name\": \"search_files\","
 			    " \"input\": {\"query\": \"TODO\"}}], \"stop_reason\": \"tool_use\"}";
-	struct provider_request req = {"claude-sonnet-4", 0, NULL, NULL, 0};
+	struct provider_request req = {"claude-sonnet-4", 0, NULL, NULL, 0, PROVIDER_TOKEN_PARAM_AUTO};
 	struct provider_http_request http;
 	struct provider_reply r;
 	struct provider_conv c;
@@ -592,7 +678,7 @@ static void parsed_reply_feeds_the_next_request(void **state)
 
 static void echo_answers_the_last_user_text_deterministically(void **state)
 {
-	struct provider_request req = {"echo-1", 0, NULL, NULL, 0};
+	struct provider_request req = {"echo-1", 0, NULL, NULL, 0, PROVIDER_TOKEN_PARAM_AUTO};
 	struct provider_reply a, b;
 	struct provider_conv c;
 	bbb_status st;
@@ -620,7 +706,7 @@ static void echo_answers_the_last_user_text_deterministically(void **state)
 
 static void echo_tool_lines_become_tool_calls(void **state)
 {
-	struct provider_request req = {"echo", 0, NULL, NULL, 0};
+	struct provider_request req = {"echo", 0, NULL, NULL, 0, PROVIDER_TOKEN_PARAM_AUTO};
 	struct provider_reply r;
 	struct provider_conv c;
 	bbb_status st;
@@ -660,7 +746,7 @@ static void echo_tool_lines_become_tool_calls(void **state)
 static void echo_bad_tool_line_is_answered_in_words(void **state)
 {
 	static const char *const bad[] = {"#tool read_file [1, 2]", "#tool read_file {broken", "#tool  "};
-	struct provider_request req = {"echo", 0, NULL, NULL, 0};
+	struct provider_request req = {"echo", 0, NULL, NULL, 0, PROVIDER_TOKEN_PARAM_AUTO};
 	struct provider_reply r;
 	struct provider_conv c;
 	bbb_status st;
@@ -752,6 +838,8 @@ int main(void)
 		cmocka_unit_test(openai_tool_round_trip_uses_tool_messages),
 		cmocka_unit_test(assistant_without_text_sends_null_content_to_openai),
 		cmocka_unit_test(anthropic_leaves_out_whitespace_only_text),
+		cmocka_unit_test(openai_token_limit_member_is_chosen_by_model_family),
+		cmocka_unit_test(token_limit_param_text_parses_to_the_enum),
 		cmocka_unit_test(endpoints_are_the_given_one_else_the_public_api),
 		cmocka_unit_test(bad_requests_are_refused),
 		cmocka_unit_test(anthropic_reply_with_text_tool_use_and_usage_is_parsed),
