@@ -14,6 +14,7 @@ from runtime_fixtures import fake_llm, queue_runs, start_runtime  # noqa: F401  
 # Runs due during the outage. 200 is the figure; BBB_OUTAGE_RUNS lowers it on a slow machine.
 OUTAGE_RUNS = int(os.environ.get("BBB_OUTAGE_RUNS", "200"))
 COOLDOWN_MS = 1500
+ALERT_WRITE_SLACK_MS = 500  # the most a loaded machine has taken to commit an alert after deciding it
 RELEASE_SPREAD_MS = 4000
 # The fake answers 503 until this long after the breaker opened: the probes at
 # about +1.5 s and +4.5 s fail, the one at about +10.5 s succeeds.
@@ -67,7 +68,9 @@ def test_outage_opens_the_breaker_holds_the_runs_and_releases_them_spread_out(st
     assert closer["ended_at"] <= closed_at
     probes = [a for a in attempts if opened_at < a["started_at"] < closer["started_at"]] + [closer]
     assert 1 <= len(probes) <= 4, probes
-    assert probes[0]["started_at"] - opened_at >= COOLDOWN_MS
+    # opened_at is when the alert was written, which is a little after the breaker opened in the dispatcher
+    # (the same batch's transaction); the gaps between probes compare like with like.
+    assert probes[0]["started_at"] - opened_at >= COOLDOWN_MS - ALERT_WRITE_SLACK_MS
     assert all(b["started_at"] - a["started_at"] >= COOLDOWN_MS for a, b in zip(probes, probes[1:])), probes
     assert all(p["http_status"] == 503 for p in probes[:-1])
     # The fake agrees. (Calls made just before the breaker opened may reach it a little later; the
