@@ -1,6 +1,6 @@
 /*
  * http_loop_bench: many concurrent provider calls on the HTTP loop's single
- * thread (SPEC section 6: "hundreds in flight cost no threads").
+ * thread (docs/runtime.md: hundreds of calls in flight cost no extra threads).
  *
  * It starts tests/fake_llm/fake_llm.py on loopback, makes every answer wait
  * --delay-ms (default 1000), submits --calls (default 1000) Anthropic-shaped

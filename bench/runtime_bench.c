@@ -1,5 +1,5 @@
 /*
- * runtime_bench: the runtime end to end (SPEC section 6), on the real server.
+ * runtime_bench: the runtime end to end (docs/runtime.md), on the real server.
  *
  * Two measurements, on one server (started with the test harness, on a temp
  * database) whose anthropic endpoint is tests/fake_llm/fake_llm.py:

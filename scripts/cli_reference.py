@@ -17,7 +17,7 @@ INTRO = """# CLI reference
 binary's own `--help` texts by `scripts/cli_reference.py build/beebeebrain > docs/cli.md`;
 `tests/integration/test_cli_docs.py` fails when the file and the binary disagree.
 
-Common to every client command (SPEC section 10):
+Common to every client command:
 
 - `--rpc URL` (env `BEEBEEBRAIN_RPC_URL`, default `tcp://127.0.0.1:7420`) and `-o json` may stand anywhere on the
   line. With `-o json` the output is the response message in the proto3 JSON mapping with the proto field names

@@ -1,4 +1,4 @@
-"""A small Python client for the BeeBeeBrain RPC API (SPEC section 2).
+"""A small Python client for the BeeBeeBrain RPC API (docs/protocol.md).
 
 One Client is one nng req0 socket, driven through ctypes over libnng.so.1
 (Debian's libnng1), with the message stubs that protoc generates from
@@ -46,7 +46,7 @@ from beebeebrain.v1 import rpc_pb2  # noqa: E402  (generated; needs the path abo
 
 __all__ = ["Client", "RpcError", "CODE_NAMES", "REQUEST_MAX_BYTES"]
 
-# gRPC canonical codes (SPEC section 2).
+# gRPC canonical codes (docs/protocol.md, Errors).
 CODE_NAMES = {
     0: "OK", 1: "CANCELLED", 2: "UNKNOWN", 3: "INVALID_ARGUMENT", 4: "DEADLINE_EXCEEDED", 5: "NOT_FOUND",
     6: "ALREADY_EXISTS", 7: "PERMISSION_DENIED", 8: "RESOURCE_EXHAUSTED", 9: "FAILED_PRECONDITION",

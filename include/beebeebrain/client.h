@@ -15,14 +15,14 @@
  * Return value: 0 on success (*resp set, free it with bbb_free()), -1 on
  * failure (*resp NULL). *st is filled either way: on success code 0 and the
  * trace id. A failure is either an answer of the server (st->code,
- * st->reason, st->message and st->violations as in SPEC section 9) or a local
+ * st->reason, st->message and st->violations: docs/protocol.md, Errors) or a local
  * one:
  *   UNAVAILABLE        SERVER_UNREACHABLE  no server at open; no connection to
  *                                          send on within the timeout (nothing
  *                                          was sent); or the connection dropped
  *                                          while waiting for the reply (the
  *                                          request is not sent again: no call
- *                                          runs twice by accident, SPEC 2)
+ *                                          runs twice by accident)
  *   DEADLINE_EXCEEDED  DEADLINE_EXCEEDED   sent, but no reply within the timeout
  *                                          (plus a short grace for the server's
  *                                          own DEADLINE_EXCEEDED answer)

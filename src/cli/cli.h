@@ -2,7 +2,7 @@
  * The command-line tool: shared machinery for the command groups.
  *
  * Every command is a function `int cmd_x(struct cli *cli, int argc, char **argv)`
- * returning the process exit status of SPEC section 10: 0 success, 1 an error
+ * returning the process exit status of docs/cli.md: 0 success, 1 an error
  * answered by the server, 2 a usage error, 3 the server could not be reached.
  * Commands parse their arguments with cli_parse against a spec of the options
  * they accept, call the server through the C client library only, and print
@@ -61,7 +61,7 @@ int cli_pos_id(struct cli *cli, const struct cli_args *a, int i, const char *wha
 
 /* Prints "error: INVALID_ARGUMENT USAGE: <msg>" and the usage line; returns 2. */
 int cli_usage_error(struct cli *cli, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Reports a failed call as SPEC section 10 says; returns the exit status. */
+/* Reports a failed call as docs/cli.md says; returns the exit status. */
 int cli_report(const bbb_status *st);
 
 /* The client, opened on first use. NULL with the error reported (exit code in

@@ -1,4 +1,4 @@
-/* beebeebrain agent create|get|list|update|delete (SPEC section 10). */
+/* beebeebrain agent create|get|list|update|delete (docs/cli.md). */
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>

@@ -1,4 +1,4 @@
-/* beebeebrain inbox list|get|note|close (SPEC section 10). */
+/* beebeebrain inbox list|get|note|close (docs/cli.md). */
 #include <stdio.h>
 
 #include "beebeebrain/v1/inbox.pb-c.h"

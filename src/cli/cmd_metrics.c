@@ -1,4 +1,4 @@
-/* beebeebrain metrics runs-summary|usage-daily (SPEC section 10). */
+/* beebeebrain metrics runs-summary|usage-daily (docs/cli.md). */
 #include <stddef.h>
 #include <stdio.h>
 

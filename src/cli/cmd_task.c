@@ -1,7 +1,7 @@
 /*
  * beebeebrain task: create|get|list|update|delete, the operator commands
  * pause|resume|retry|cancel, broadcast, deps add|remove, ready and run
- * (SPEC section 10). Each subcommand builds its request, calls the typed
+ * (docs/cli.md). Each subcommand builds its request, calls the typed
  * client function and prints the response (-o json: proto3 JSON).
  */
 #include <stddef.h>

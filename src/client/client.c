@@ -18,8 +18,8 @@
  *
  * nng 1.5.2 decisions:
  *   - REQ resend is off (NNG_OPT_REQ_RESENDTIME infinite). req0 would send a
- *     request again after 60 s, and again when its connection drops; SPEC
- *     section 2 forbids running a call twice by accident. A dropped connection
+ *     request again after 60 s, and again when its connection drops, so a
+ *     call could run twice (docs/protocol.md, Request ids). A dropped connection
  *     fails the call with UNAVAILABLE instead; retrying is the caller's choice.
  *     Contexts copy the resend time when opened, so it is set before any.
  *   - One context and one aio per call, so concurrent calls on one client

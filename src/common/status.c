@@ -1,4 +1,5 @@
-/* The reason -> code table of SPEC section 9, and bbb_status builders. */
+/* The reason -> code table, and bbb_status builders. docs/protocol.md (Errors)
+ * lists the same reasons for users: keep the two in step. */
 #include "common/status.h"
 
 #include <stdarg.h>

@@ -1,6 +1,6 @@
 /*
  * Building bbb_status values inside the server. A failure is named by its
- * stable reason (SPEC section 9); the canonical code follows from the reason,
+ * stable reason (docs/protocol.md, Errors); the canonical code follows from the reason,
  * so no call site can pair a reason with the wrong code.
  */
 #ifndef BBB_STATUS_H
@@ -9,7 +9,7 @@
 #include <beebeebrain/status.h>
 
 void status_clear(bbb_status *st);
-/* Canonical code of a SPEC section 9 reason; BBB_INTERNAL for unknown ones. */
+/* Canonical code of a reason of status.c's table; BBB_INTERNAL for unknown ones. */
 int status_code_of_reason(const char *reason);
 /* Sets reason, its code and a formatted message (dropping any violations
  * collected before: a status has one reason). Returns -1, so that

@@ -83,7 +83,7 @@ int agent_values_check(bbb_status *st, const struct agent_values *v, unsigned f,
 	if ((f & AGENT_F_STATUS) &&
 	    validate_enum(st, "status", &beebeebrain__v1__agent_status__descriptor, v->av_status, creating) != 0)
 		others_bad = 1;
-	/* Alone, an unknown provider has a reason of its own (SPEC section 9). */
+	/* Alone, an unknown provider has a reason of its own. */
 	if (provider_bad && !others_bad)
 		status_fail(st, "INVALID_LLM_PROVIDER", "model_provider must be anthropic, openai or echo, got '%.40s'",
 			    v->av_provider);

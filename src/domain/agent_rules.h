@@ -1,8 +1,8 @@
 /*
- * Agent field rules (SPEC section 3): name 1..120, role 1..80, provider one
- * of anthropic|openai|echo, model 1..120, enabled tools from the tool set of
- * section 6 each at most once, max_concurrency 1..64, token_limit_param one
- * of "", max_tokens, max_completion_tokens. Pure.
+ * Agent field rules (docs/protocol.md, Resources): name 1..120, role 1..80,
+ * provider one of anthropic|openai|echo, model 1..120, enabled tools from the
+ * agent loop's tool set (docs/runtime.md) each at most once, max_concurrency
+ * 1..64, token_limit_param one of "", max_tokens, max_completion_tokens. Pure.
  */
 #ifndef BBB_AGENT_RULES_H
 #define BBB_AGENT_RULES_H
@@ -51,7 +51,7 @@ struct agent_values {
  * (without violations: they belong to VALIDATION_ERROR). */
 int agent_values_check(bbb_status *st, const struct agent_values *v, unsigned fields, int creating);
 
-/* 1 when `name` is a tool of SPEC section 6 (or block_task). */
+/* 1 when `name` is a tool of the agent loop (docs/runtime.md) or block_task. */
 int agent_tool_known(const char *name);
 
 #endif

@@ -1,5 +1,5 @@
 /*
- * Circuit breaker for one provider endpoint (SPEC section 6). Pure: time comes
+ * Circuit breaker for one provider endpoint (docs/runtime.md). Pure: time comes
  * in as now_ms (any monotonic milliseconds), nothing is read or written
  * outside the struct, and nothing is locked: the caller keeps one breaker per
  * endpoint (e.g. per base URL) and serializes access to it.

@@ -1,5 +1,5 @@
 /*
- * BroadcastCommand rules (SPEC section 4): one task command over up to 200
+ * BroadcastCommand rules (docs/protocol.md, Services): one task command over up to 200
  * tasks of a project, chosen by id or by status, each with its own outcome.
  * Pure: the service selects the rows, these functions check the request and
  * name the outcomes.

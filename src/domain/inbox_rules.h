@@ -1,5 +1,5 @@
 /*
- * Inbox rules (SPEC section 4): when an item may be closed, and what closing
+ * Inbox rules (docs/protocol.md, Services): when an item may be closed, and what closing
  * it does to the task it is about. Pure.
  *
  *   await_user_input  needs user_input; when its task is blocked, the input

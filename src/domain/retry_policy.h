@@ -1,5 +1,5 @@
 /*
- * Error classification and retry timing of LLM provider calls (SPEC section 6).
+ * Error classification and retry timing of LLM provider calls (docs/runtime.md).
  * Pure: no I/O, no clock, no global state. Randomness and time come from the
  * caller, so every decision can be replayed in a test.
  *

@@ -137,7 +137,7 @@ void run_outcome_after_tools(const struct run_snapshot *s, enum run_tools_end en
 		out->ro_task_to = T(BLOCKED);
 		return;
 	case RUN_TOOLS_PERMISSION_DENIED:
-		/* SPEC section 7: never a crash or a silent failure; the operator fixes it. */
+		/* Never a crash or a silent failure: the operator fixes it (docs/security.md). */
 		run_outcome_set(out, RUN_OUTCOME_FAILED, R(FAILED), "WORKSPACE_PERMISSION_DENIED");
 		out->ro_task_to = T(BLOCKED);
 		return;

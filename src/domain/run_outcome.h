@@ -1,5 +1,5 @@
 /*
- * What a finished provider call means for its run (SPEC section 6). Pure:
+ * What a finished provider call means for its run (docs/runtime.md). Pure:
  * the dispatcher describes the call and the run in plain data, passes the
  * time and a random word, and gets the decision back; it then does what the
  * decision says (feeds the breaker, runs tools, writes rows, makes the next

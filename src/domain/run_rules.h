@@ -1,5 +1,5 @@
 /*
- * RunTask rules (SPEC sections 3 and 4): what a request for a run must hold,
+ * RunTask rules (docs/protocol.md, Resources and Services): what a request for a run must hold,
  * whether it reuses a run or queues a new one, and which provider and model
  * the run gets. Pure: the service loads the runs and the agent involved.
  */

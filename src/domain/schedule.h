@@ -1,5 +1,5 @@
 /*
- * Which calls the dispatcher starts now (SPEC section 6). Pure: the
+ * Which calls the dispatcher starts now (docs/runtime.md). Pure: the
  * dispatcher lists the candidates and describes what is in flight and what
  * each endpoint's breaker admits; this chooses, and the dispatcher then
  * makes the calls.

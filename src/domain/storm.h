@@ -1,5 +1,5 @@
 /*
- * The retry-storm window (SPEC section 6): LLM_RETRY_STORM is raised when
+ * The retry-storm window (docs/runtime.md): LLM_RETRY_STORM is raised when
  * more than `threshold` runs entered retry_scheduled within the window (60 s
  * by default), and resolved once a whole window passed without one. Pure:
  * time comes in as now_ms (any monotonic milliseconds), nothing is read or

@@ -1,6 +1,6 @@
 /*
- * The task graph: dependencies between tasks (SPEC section 3) and the
- * readiness rule of ListReadyTasks (section 4). Pure: the store loads the
+ * The task graph: dependencies between tasks and the readiness rule of
+ * ListReadyTasks (docs/protocol.md, Resources). Pure: the store loads the
  * edges and statuses, these functions decide.
  *
  * An edge {from, to} means task `from` depends on task `to`. The graph must
@@ -33,7 +33,7 @@ int task_graph_check_new_edge(const struct task_edge *edges, size_t n, int64_t t
 
 /* The readiness rule: a todo task whose parent (when it has one) and every
  * task it depends on are done. parent is 0 (unspecified) for no parent. All
- * dependency types gate readiness alike, as SPEC section 4 words it. */
+ * dependency types gate readiness alike (docs/decisions.md, Dependencies). */
 int task_is_ready(task_status status, task_status parent, const task_status *deps, size_t n_deps);
 
 #endif

@@ -1,5 +1,6 @@
 /*
- * The task and run state machines of SPEC section 3, as tables. Pure: no I/O.
+ * The task and run state machines (docs/protocol.md, Task states and Run
+ * states), as tables. Pure: no I/O.
  *
  * Task:  todo -> running|blocked|cancelled; running -> review|blocked|failed|cancelled;
  *        review -> running|done|blocked|failed|cancelled; blocked -> todo|running|cancelled;

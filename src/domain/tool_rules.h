@@ -1,5 +1,5 @@
 /*
- * ToolService rules (SPEC section 4): what each tool does to its task and how
+ * ToolService rules (docs/protocol.md, Services): what each tool does to its task and how
  * a repeated idempotency key is judged. Pure.
  */
 #ifndef BBB_TOOL_RULES_H

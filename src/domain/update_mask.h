@@ -1,7 +1,7 @@
 /*
  * update_mask: presence for partial updates. protobuf-c 1.4 has no proto3
  * `optional`, so UpdateTask and UpdateAgent carry the new values plus the
- * names of the fields to change (SPEC section 4). Pure: no I/O.
+ * names of the fields to change (docs/protocol.md, Conventions). Pure: no I/O.
  */
 #ifndef BBB_UPDATE_MASK_H
 #define BBB_UPDATE_MASK_H

@@ -1,5 +1,5 @@
 /*
- * Field validation rules of SPEC section 3, as pure functions. Each check adds
+ * Field validation rules (docs/protocol.md, Resources), as pure functions. Each check adds
  * a field violation to *st (status_violation) and returns -1 when the value is
  * wrong, so a handler can run all checks and report every offending field.
  */
@@ -30,7 +30,7 @@ int validate_enum(bbb_status *st, const char *field, const ProtobufCEnumDescript
 		  int allow_unspecified);
 /* An LLM provider: "anthropic", "openai" or "echo"; "" only when !required. */
 int validate_provider(bbb_status *st, const char *field, const char *s, int required);
-/* 1 when s names a provider of SPEC section 6. */
+/* 1 when s names a provider (docs/runtime.md, Providers). */
 int validate_provider_known(const char *s);
 /* A calendar date "YYYY-MM-DD" (UTC); "" only when !required. */
 int validate_date(bbb_status *st, const char *field, const char *s, int required);

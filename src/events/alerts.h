@@ -1,5 +1,5 @@
 /*
- * Alerts: the one internal API to raise and resolve them (SPEC section 5).
+ * Alerts: the one internal API to raise and resolve them (docs/events.md, Alerts).
  * Both run inside a write transaction (from a store_write function), so the
  * alert row and its event commit together with the change that caused them.
  *

@@ -1,5 +1,5 @@
 /*
- * The security audit trail (SPEC section 7): security.audit.allowed and
+ * The security audit trail (docs/security.md): security.audit.allowed and
  * security.audit.denied events, payload SecurityAudit.
  *
  * Allowed: one event per mutating call that succeeded. A call that changes

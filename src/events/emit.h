@@ -1,5 +1,5 @@
 /*
- * Event emitters: one function per stored event type (SPEC section 5). Each
+ * Event emitters: one function per stored event type (docs/events.md). Each
  * fills its typed payload and the event's columns (project, task, run,
  * trace) from plain values, and appends the event on db inside the caller's
  * write transaction, so the event commits or rolls back with the change it

@@ -2,7 +2,7 @@
  * Operations on tasks, runs and inbox items that more than one service runs
  * inside its write transaction (TaskService, ToolService, InboxService).
  * Each one checks the domain rule, changes the rows and writes the event
- * that describes the change in the same transaction (SPEC section 5), so a
+ * that describes the change in the same transaction (docs/events.md), so a
  * caller never has to remember which event goes with which change.
  *
  * All of them run on the writer thread (inside a store_write function) and

@@ -44,7 +44,7 @@ struct rpc_call {
 	rpc_poll_fn c_defer_fn; /* set by rpc_call_defer */
 	const void *c_defer_arg;
 	size_t c_defer_len;
-	/* For the audit trail (SPEC section 7): */
+	/* For the audit trail (docs/security.md): */
 	const ProtobufCMessage *c_request; /* the decoded request, set before the handler runs */
 	unsigned c_flags; /* the method's rpc_method_flags */
 	int c_key_checked; /* 1: the call showed the configured API key; 0: no key is configured */
@@ -74,7 +74,7 @@ struct rpc_service {
 };
 
 /*
- * The audit trail's hooks (SPEC section 7). denied: a call was refused for
+ * The audit trail's hooks (docs/security.md). denied: a call was refused for
  * its credentials or permissions (UNAUTHENTICATED or PERMISSION_DENIED; st
  * is the refusal). allowed: a mutating call succeeded and its handler wrote
  * no security.audit.allowed in its own transaction (c_audited is 0: a method

@@ -186,7 +186,7 @@ void agent_call(struct runtime *rt, struct rt_run *r)
 	status_clear(&st);
 	r->r_turn++;
 	if (r->r_n_tools == 0) {
-		/* No tool list on the agent: every tool of SPEC section 6. */
+		/* No tool list on the agent: every tool (tools.c). */
 		req.pr_tools = all;
 		req.pr_n_tools = tools_names(all, TOOLS_COUNT);
 	}

@@ -1,5 +1,5 @@
 /*
- * Detectors (SPEC section 6), run by the dispatcher every detector interval
+ * Detectors (docs/runtime.md, Alerts), run by the dispatcher every detector interval
  * (60 s by default). Each finding raises its alert (deduplicated by key: a
  * finding that persists only bumps the alert's counter) and opens one
  * incident inbox item for it (deduplicated by the alert's id).

@@ -1,7 +1,7 @@
 /*
  * The HTTP loop: ONE thread running a libcurl multi handle that drives every
  * provider call of the server, so hundreds of calls in flight cost sockets,
- * not threads (SPEC section 6).
+ * not threads (docs/runtime.md).
  *
  *     struct http_loop *loop;
  *     http_loop_start(NULL, &loop, &st);

@@ -1,7 +1,7 @@
 /*
  * The price table (pricing.json at the repo root): model -> USD per million
  * input and output tokens, and the cost of one provider call in micro-dollars
- * (SPEC section 2: money is int64 micro-dollars).
+ * (docs/protocol.md, Conventions: money is int64 micro-dollars).
  *
  * File format:
  *     {"models": {"claude-sonnet-4": {"provider": "anthropic", "input": 3.00, "output": 15.00}, ...}}

@@ -1,6 +1,6 @@
 /*
  * The provider-neutral half of runtime/provider.h: the conversation, the tool
- * set of SPEC section 6 with its JSON schemas, the provider registry, and the
+ * set (docs/runtime.md, the agent loop) with its JSON schemas, the provider registry, and the
  * helpers the provider files share (provider_internal.h).
  *
  * The tool schemas are written as JSON text, not built in code, so that they

@@ -87,7 +87,7 @@ int provider_conv_add_reply(struct provider_conv *c, const struct provider_reply
 int provider_conv_add_tool_result(struct provider_conv *c, const char *call_id, const char *content, int is_error,
 				  bbb_status *st);
 
-/* ---- tools (SPEC section 6) */
+/* ---- tools (docs/runtime.md, the agent loop) */
 
 struct provider_tool {
 	const char *t_name; /* read_file, list_path, search_files, write_file, append_log, request_input, finish_task */
@@ -185,7 +185,7 @@ struct provider_ops {
 	int (*p_answer)(const struct provider_request *req, struct provider_reply *out, bbb_status *st);
 };
 
-/* The provider of that name (SPEC: anthropic, openai, echo), or NULL. */
+/* The provider of that name (anthropic, openai, echo), or NULL. */
 const struct provider_ops *provider_find(const char *name);
 
 extern const struct provider_ops provider_anthropic;
@@ -193,7 +193,7 @@ extern const struct provider_ops provider_openai;
 extern const struct provider_ops provider_echo;
 
 /*
- * Echo provider, for demos and tests (SPEC section 6), fully deterministic:
+ * Echo provider, for demos and tests (docs/runtime.md), fully deterministic:
  *   - When the last message is a user message whose text starts with lines of
  *     the form
  *         #tool <name> <json-object>

@@ -1,5 +1,5 @@
 /*
- * The runtime: runs tasks with LLM providers (SPEC section 6).
+ * The runtime: runs tasks with LLM providers (docs/runtime.md).
  *
  * One dispatcher thread owns every run in flight. Each tick (and whenever a
  * commit or an HTTP completion wakes it) it
@@ -56,8 +56,8 @@ struct runtime_options {
 	int ro_max_in_flight; /* 0: RUNTIME_DEFAULT_MAX_IN_FLIGHT */
 	int ro_autorun; /* --autorun */
 	int64_t ro_llm_timeout_ms; /* call timeout of a run that stored none; 0: RUN_DEFAULT_TIMEOUT_S */
-	struct retry_policy ro_retry; /* zeroed: SPEC defaults */
-	struct breaker_config ro_breaker; /* zeroed: SPEC defaults */
+	struct retry_policy ro_retry; /* zeroed: RETRY_POLICY_DEFAULT */
+	struct breaker_config ro_breaker; /* zeroed: BREAKER_CONFIG_DEFAULT */
 	int64_t ro_release_spread_ms; /* 0: RUNTIME_DEFAULT_RELEASE_SPREAD_MS */
 	int ro_storm_threshold; /* 0: RUNTIME_DEFAULT_STORM_THRESHOLD runs entering retry_scheduled within 60 s */
 	int64_t ro_detector_interval_ms; /* 0: RUNTIME_DEFAULT_DETECTOR_INTERVAL_MS */
@@ -77,7 +77,7 @@ struct runtime;
 int runtime_start(struct runtime **out, struct store *s, const struct runtime_options *o, bbb_status *st);
 /* Commit observer: something changed, look again soon. Any thread. */
 void runtime_notify(void *rt, int64_t last_event_id);
-/* Fault injection (SPEC section 11): llm_timeout and llm_transient make the
+/* Fault injection (docs/runtime.md, Incident drills): llm_timeout and llm_transient make the
  * next `count` provider calls time out or answer 503 without calling;
  * file_permission makes the next `count` workspace writes fail with EACCES.
  * Returns -1 with st untouched for other modes. */

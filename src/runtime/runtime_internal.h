@@ -159,7 +159,7 @@ struct rt_read_log {
 	unsigned rl_failures; /* since the last line */
 };
 
-/* Injected faults (SPEC section 11): calls left to fail; any thread. */
+/* Injected faults (docs/runtime.md, Incident drills): calls left to fail; any thread. */
 struct rt_faults {
 	atomic_int f_timeout;
 	atomic_int f_transient;

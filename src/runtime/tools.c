@@ -167,7 +167,7 @@ static int tool_finish_task(struct tool_ctx *c, struct dbuf *out)
 	return 0;
 }
 
-/* The tool set of SPEC section 6, in the order provider.c offers it. */
+/* The tool set (docs/runtime.md, the agent loop), in the order provider.c offers it. */
 static const struct tool_def tool_table[] = {
 	{"read_file", tool_read_file, 1, TOOL_FILE_RESULT_MAX},
 	{"list_path", tool_list_path, 1, TOOL_FILE_RESULT_MAX},
@@ -249,7 +249,7 @@ char *tools_call(const struct tool_run *run, const struct provider_tool_call *ca
 	*is_error = tool_dispatch(&c, call, t, &out) != 0;
 	if (*is_error && strcmp(c.tc_st.reason, "WORKSPACE_PERMISSION_DENIED") == 0 &&
 	    fx->te_end == RUN_TOOLS_CONTINUE) {
-		/* SPEC section 7: the operator must fix it; the run ends here. */
+		/* The operator must fix it (docs/security.md); the run ends here. */
 		fx->te_end = RUN_TOOLS_PERMISSION_DENIED;
 		fx->te_denied_path = xstrdup(tool_path(&c, ""));
 		fx->te_denied_message = xstrdup(c.tc_st.message);

@@ -1,5 +1,5 @@
 /*
- * The agent's tools (SPEC section 6) as a table, the way provider_ops and the
+ * The agent's tools (docs/runtime.md) as a table, the way provider_ops and the
  * services' method tables work: each tool is {name, handler, needs_gateway,
  * result limit}. A handler reads its JSON arguments, does its work (the file
  * tools through the workspace gateway, confined to the project's root) and

@@ -160,7 +160,7 @@ out:
 }
 
 /* Store lock hook: SQLite write-lock contention raises DB_LOCKED, and a
- * minute without it resolves the alert (runbook incident 2). */
+ * minute without it resolves the alert (docs/events.md, Alerts). */
 static int server_on_lock(void *arg, sqlite3 *db, enum store_lock_event ev, unsigned failures)
 {
 	const struct config *c = arg;

@@ -1,5 +1,6 @@
 /* AdminService: Backup (online), MigrationStatus and InjectFault (only when
- * the server was started with --enable-fault-injection; SPEC section 11). */
+ * the server was started with --enable-fault-injection; docs/runtime.md,
+ * Incident drills). */
 #include <stdio.h>
 
 #include <pthread.h>

@@ -1,5 +1,5 @@
 /*
- * The services' side of the audit trail (SPEC section 7). svc_write, the one
+ * The services' side of the audit trail (docs/security.md). svc_write, the one
  * write path of every handler, appends security.audit.allowed to the
  * transaction of a mutating call's change, after the change succeeded; the
  * dispatcher's hooks hand refusals and the rows of mutating calls that change

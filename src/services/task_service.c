@@ -1,6 +1,6 @@
 /*
- * TaskService: tasks, their commands, dependencies and runs (SPEC sections 3
- * and 4). Handlers validate the request (domain/), then either read through
+ * TaskService: tasks, their commands, dependencies and runs
+ * (docs/protocol.md). Handlers validate the request (domain/), then either read through
  * the worker's connection or submit one write function to the writer, which
  * runs it inside one transaction together with its events (task_ops.h).
  *

@@ -1,6 +1,6 @@
 /*
  * ToolService: FinishTask, BlockTask, RequestInput, the calls an agent makes
- * back while it works on a task (SPEC section 4).
+ * back while it works on a task (docs/protocol.md, Services).
  *
  * One write function serves all three. Inside the transaction it looks the
  * idempotency key up in tool_calls: a key seen before returns the packed

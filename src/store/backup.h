@@ -1,5 +1,5 @@
 /*
- * Backups and restores of the database file (SPEC section 8).
+ * Backups and restores of the database file (docs/decisions.md, Storage).
  *
  * A backup is taken online, while the server writes: the SQLite online
  * backup API copies the pages into `<out>.tmp` under one read snapshot, the

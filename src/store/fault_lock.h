@@ -1,6 +1,6 @@
 /*
  * Fault injection for drills: another connection takes SQLite's write lock
- * and holds it, as a stuck process would (SPEC section 11, mode db_lock).
+ * and holds it, as a stuck process would (mode db_lock, docs/runtime.md).
  */
 #ifndef BBB_FAULT_LOCK_H
 #define BBB_FAULT_LOCK_H

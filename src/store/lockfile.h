@@ -1,5 +1,5 @@
 /*
- * One server per database (SPEC section 8). What is locked is the database
+ * One server per database (docs/decisions.md, Storage). What is locked is the database
  * itself, not a name of it: an exclusive flock() on the database file, held
  * for the life of the server, so a second server reaching the same file
  * through a symbolic link, a hard link or another spelling of the path is

@@ -1,5 +1,5 @@
 /*
- * The workspace gateway (SPEC section 7): every file operation of an agent's
+ * The workspace gateway (docs/security.md): every file operation of an agent's
  * tools goes through here, confined to the project's root directory.
  *
  * Confinement. A path is relative to the root; absolute paths and ".."
@@ -22,7 +22,7 @@
  * id_dsa, *.pem, *.key, *.p12, *.pfx, or a name containing "secret" or
  * "token" (all case-insensitive). Listing and search leave such names out.
  *
- * Limits (struct gateway_limits, SPEC defaults): reads only regular text
+ * Limits (struct gateway_limits, GATEWAY_LIMITS_DEFAULT): reads only regular text
  * files (UTF-8, no NUL) up to 64 KiB; writes up to 1 MiB, atomically (temp
  * file in the same directory, fsync, rename; on any failure the temp file is
  * removed and the old file is untouched); listing and search are bounded in

@@ -86,7 +86,7 @@ class Server:
     def __init__(self, db_path, rpc_url, extra_args=(), seeded=False, env=None):
         self.db_path = str(db_path)
         # A brand-new database gets project "default" and agent "assistant"
-        # (SPEC section 6); tests start from an empty migrated schema instead,
+        # (docs/runtime.md, Providers); tests start from an empty migrated schema instead,
         # unless they are about that first start (seeded=True).
         self.seeded = seeded
         self.env = dict(env or {})

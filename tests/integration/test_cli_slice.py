@@ -1,7 +1,7 @@
 """The CLI of the first slice (health, ready, project, task) against a real
 server, as scripts use it: `-o json` output in the proto3 JSON mapping (int64
 as strings, enum names, defaults omitted, snake_case), exit codes 0/1/2/3 and
-`error: <CODE> <REASON>: <message>` on stderr (SPEC section 10)."""
+`error: <CODE> <REASON>: <message>` on stderr (docs/cli.md)."""
 
 import re
 

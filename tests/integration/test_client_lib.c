@@ -9,7 +9,7 @@
  * Covered: every method of the first slice through its typed function
  * (HealthService Check/Ready; ProjectService Create/Get/List; TaskService
  * CreateTask/GetTask/ListTasks; AdminService Backup/MigrationStatus), the
- * error contract of SPEC sections 2 and 9 (code, reason, one violation per
+ * error contract of docs/protocol.md, Errors (code, reason, one violation per
  * offending field), what the library reports when nobody answers, and many
  * threads sharing one client.
  */

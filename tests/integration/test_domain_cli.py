@@ -1,5 +1,5 @@
-"""The domain over RPC, driven through the CLI as scripts use it (SPEC sections
-3, 4 and 10): agents, tasks and their commands, dependencies, runs, tools, the
+"""The domain over RPC, driven through the CLI as scripts use it (docs/protocol.md,
+docs/cli.md): agents, tasks and their commands, dependencies, runs, tools, the
 inbox, logs and metrics. Every command runs with `-o json` and the test checks
 the proto3 JSON it prints (int64 as strings, enum names, defaults left out), the
 exit status and `error: <CODE> <REASON>` of refusals, and, read straight from

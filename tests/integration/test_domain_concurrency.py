@@ -1,4 +1,4 @@
-"""Optimistic locking under real concurrency (SPEC section 3): 8 clients race
+"""Optimistic locking under real concurrency (docs/protocol.md, Versions): 8 clients race
 conflicting commands with the same expected_version on the same tasks. The
 version is checked inside the write transaction, so exactly one client wins
 each race, every loser gets ABORTED TASK_VERSION_CONFLICT, and the event log

@@ -1,5 +1,5 @@
 /*
- * The event stream end to end (SPEC section 5): a real server, its pub socket
+ * The event stream end to end (docs/events.md): a real server, its pub socket
  * and the library's lossless subscriber.
  *
  * Events are made with EventService/Publish (operator.* events) from several
@@ -27,7 +27,7 @@
 
 #define TIMEOUT_MS 20000
 /* Each Publish commits two events: the operator event and its
- * security.audit.allowed (SPEC section 7), with consecutive ids. */
+ * security.audit.allowed (docs/security.md), with consecutive ids. */
 #define EVENTS_PER_PUBLISH 2
 
 static const char *server_bin;

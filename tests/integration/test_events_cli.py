@@ -1,4 +1,4 @@
-"""`beebeebrain events` from the outside: the exact CLI of SPEC section 10,
+"""`beebeebrain events` from the outside: the exact CLI of docs/cli.md,
 following a real server's event stream while events are produced."""
 
 import json
@@ -44,7 +44,7 @@ def stop(proc):
     assert rc == 0, f"events --follow exited {rc} on SIGTERM: {proc.stderr.read()}"
 
 
-# Every Publish also commits its security.audit.allowed event (SPEC section 7):
+# Every Publish also commits its security.audit.allowed event (docs/security.md):
 # the tests that compare ids with the published ones follow "operator." only.
 
 

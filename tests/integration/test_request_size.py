@@ -1,4 +1,4 @@
-"""The request size limit (SPEC section 2): an RpcRequest envelope of exactly
+"""The request size limit (docs/protocol.md, Limits): an RpcRequest envelope of exactly
 4 MiB is served, over tcp:// and ws:// alike; one byte more closes that
 connection without an answer, and the server keeps serving everybody else.
 The clients refuse such a request themselves, before sending anything, with

@@ -1,4 +1,4 @@
-"""The RPC envelope at its edges (SPEC section 2), through a raw req socket:
+"""The RPC envelope at its edges (docs/protocol.md), through a raw req socket:
 garbage and oversize messages never crash or stall the server, unknown methods
 are UNIMPLEMENTED, a repeated request_id of a mutating call runs once, and
 trace ids are echoed or made."""

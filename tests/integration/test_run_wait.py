@@ -1,4 +1,4 @@
-"""RunTask with wait (SPEC section 4): the reply comes when the run is final,
+"""RunTask with wait (docs/protocol.md, Deadlines): the reply comes when the run is final,
 and a waiting call holds no worker thread, so other calls keep being served."""
 
 import subprocess

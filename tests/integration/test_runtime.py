@@ -1,4 +1,4 @@
-"""The runtime against real HTTP (SPEC section 6, issue 5): runs of the real
+"""The runtime against real HTTP (docs/runtime.md): runs of the real
 server call the fake provider (tests/fake_llm/fake_llm.py) on loopback.
 
 Covered here: retry on timeout with its alert, Retry-After, final errors, the
@@ -111,7 +111,7 @@ def test_attempts_are_capped_at_max_attempts(rt):
 
 
 def test_a_protocol_error_is_retried_once_per_run(rt):
-    # Two unusable answers in a row: the first is retried, the second fails the run (SPEC: retryable once).
+    # Two unusable answers in a row: the first is retried, the second fails the run (retryable once per run).
     # Each retry is a fresh start of the run, so the count must come from its recorded attempts.
     rt.fake.script([{"malformed": True}, {"malformed": True}])
     task_id, run_id = rt.task_and_run("garbled answers")

@@ -1,4 +1,4 @@
-"""The runtime when things go wrong around it (SPEC section 6, issue 5): a
+"""The runtime when things go wrong around it (docs/runtime.md): a
 provider outage behind the circuit breaker, a crash (kill -9) with calls in
 flight, and conversations whose next turn meets an open breaker (it waits like
 any call; pause and stop still interrupt it). The real server calls the fake

@@ -1,4 +1,4 @@
-"""Secrets and the audit trail from the outside (SPEC section 7): a real server
+"""Secrets and the audit trail from the outside (docs/security.md): a real server
 with an API key and provider keys, the fake LLM, and what ends up in the
 database file, the replies, the event stream and the server's log.
 

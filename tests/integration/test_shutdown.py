@@ -1,4 +1,4 @@
-"""SIGTERM under load (SPEC sections 8 and 10): the server stops within 10 s
+"""SIGTERM under load (docs/runtime.md, Pause, resume, restart): the server stops within 10 s
 with status 0, and every write it acknowledged is there after a restart."""
 
 import threading

@@ -1,5 +1,5 @@
-"""Peers that send requests and never read their replies (SPEC section 2:
-garbage on the socket never stalls the server). Such a peer fills its socket
+"""Peers that send requests and never read their replies (docs/decisions.md,
+RPC: garbage on the socket never stalls the server). Such a peer fills its socket
 buffers; the server must not let its replies hold a worker or the thread that
 answers waiting RunTask calls: the peer's connection is closed (too many
 replies waiting for it, or one waiting too long) and everybody else is served

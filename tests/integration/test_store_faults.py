@@ -1,4 +1,4 @@
-"""The database file under hostile conditions (SPEC sections 8 and 9): a full
+"""The database file under hostile conditions (docs/decisions.md, Storage): a full
 disk, a read-only file or file system, a corrupt file.
 
 The real server runs on its real files. The full and the read-only disk come

@@ -1,4 +1,4 @@
-"""Operating the database file (SPEC section 8): one server per database, the
+"""Operating the database file (docs/decisions.md, Storage): one server per database, the
 offline `migrate` commands, consistent online and offline backups, and
 `restore`. What the commands leave on disk is checked with the sqlite3 module,
 independently of the server."""

@@ -1,4 +1,4 @@
-/* domain/agent_rules: the agent fields of SPEC section 3. */
+/* domain/agent_rules: the agent fields of docs/protocol.md, Resources. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -1,6 +1,6 @@
 /*
  * events/emit.c on a real database migrated to the binary's schema: each
- * emitter writes the event type, the columns and the payload SPEC section 5
+ * emitter writes the event type, the columns and the payload docs/events.md
  * gives its type; a custom payload cannot take a contract type; no free text
  * of any emitter is stored unredacted. Events are read back the way Replay
  * reads them (store_event_list).

@@ -1,4 +1,4 @@
-/* domain/retry_policy: SPEC section 6's classification table, full-jitter bounds, Retry-After, attempt caps. */
+/* domain/retry_policy: the classification table of docs/runtime.md, full-jitter bounds, Retry-After, attempt caps. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

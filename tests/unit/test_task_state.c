@@ -1,4 +1,4 @@
-/* domain/task_state: every pair of states checked against SPEC section 3's edge lists. */
+/* domain/task_state: every pair of states checked against the edge lists of docs/protocol.md. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,7 +15,7 @@
 #define R(x) BEEBEEBRAIN__V1__RUN_STATUS__RUN_STATUS_##x
 #define C(x) BEEBEEBRAIN__V1__TASK_COMMAND__TASK_COMMAND_##x
 
-/* SPEC section 3, written out as "from>to" pairs. */
+/* docs/protocol.md, Task states, written out as "from>to" pairs. */
 static const char *const task_spec =
 	" todo>running todo>blocked todo>cancelled running>review running>blocked running>failed running>cancelled"
 	" review>running review>done review>blocked review>failed review>cancelled blocked>todo blocked>running"

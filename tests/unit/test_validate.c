@@ -1,4 +1,4 @@
-/* domain/validate: field rules of SPEC section 3 and paging tokens. */
+/* domain/validate: field rules of docs/protocol.md, Resources, and paging tokens. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
