@@ -46,5 +46,18 @@ if git grep -nE '(secure_)?getenv\(' -- 'src/*.c' ':!src/server/config.c' ':!src
   echo "lint: read settings in src/server/config.c (struct config) and pass them down"; status=1
 fi
 
+# The repository stands alone: no file may send its reader to documents the
+# users do not have (the team's specification and its sections, its style
+# guide and notes). Say it in docs/ and point there. The patterns are
+# bracketed so that this script does not match itself. The one exception,
+# migrations/0001_init.up.sql, is applied in every database with a checksum of
+# its text, comments included, so it cannot change (docs/decisions.md,
+# "Migration checksums").
+echo "lint: references that resolve inside the repository"
+if git grep -nE '[.][.]/shared|(^|[^A-Za-z0-9_])S[P]EC([^A-Za-z0-9_]|$)|STYLE[.]md|NOTES[-]nng|ORIGINAL[-]HTTP' -- \
+    ':!migrations/0001_init.up.sql'; then
+  echo "lint: these point outside the repository; cite docs/ or the file that defines the rule"; status=1
+fi
+
 if [[ $status -eq 0 ]]; then echo "lint: clean"; fi
 exit $status
