@@ -35,7 +35,7 @@ if git grep -nE '\+= *\(?(size_t)?\)? *v?snprintf' -- 'src/*.c'; then
   echo "lint: build strings with src/common/dbuf.h"; status=1
 fi
 
-# Layers (docs/decisions.md, "Layers"): SQL lives in src/store/ only, and the
+# Layers (README.md, "Where things live"): SQL lives in src/store/ only, and the
 # environment is read once, by the server's configuration (src/server/config.c)
 # and the client side (src/client/, src/cli/), never by the layers below.
 echo "lint: SQL only in src/store/, environment only in config, client and CLI"
