@@ -42,6 +42,7 @@ int alert_raise(sqlite3 *db, const struct alert_spec *spec, int64_t *alert_id, e
 		a->message = message;
 		a->task_id = spec->as_task_id;
 		a->run_id = spec->as_run_id;
+		a->project_id = spec->as_project_id;
 		rc = store_alert_insert(db, a, st);
 		if (rc == 0)
 			rc = emit_alert_raised(db, spec->as_trace_id, spec->as_project_id, a, st);
@@ -67,7 +68,44 @@ int alert_resolve(sqlite3 *db, const char *dedup_key, const char *trace_id, enum
 	if (found < 0)
 		rc = -1;
 	else if (found > 0 && (rc = store_alert_resolve(db, a, st)) == 0)
-		rc = emit_alert_resolved(db, trace_id, 0, a, st);
+		rc = emit_alert_resolved(db, trace_id, a->project_id, a, st);
 	arena_reset(&ar);
 	return rc;
+}
+
+int alert_ack(sqlite3 *db, int64_t alert_id, const char *actor, const char *note, const char *trace_id, struct arena *a,
+	      Beebeebrain__V1__Alert **out, bbb_status *st)
+{
+	Beebeebrain__V1__Alert *al;
+
+	if (store_alert_get(db, alert_id, a, &al, st) != 0)
+		return -1;
+	if (al->status != BEEBEEBRAIN__V1__ALERT_STATUS__ALERT_STATUS_OPEN)
+		return status_fail(st, "ALERT_ALREADY_RESOLVED", "alert %lld (%s) is already resolved",
+				   (long long)al->id, al->code);
+	if (al->acked_at_ms == 0) {
+		if (store_alert_ack(db, al, actor, note, st) != 0 || store_alert_get(db, alert_id, a, &al, st) != 0 ||
+		    emit_alert_acknowledged(db, trace_id, al->project_id, al, st) != 0)
+			return -1;
+	}
+	*out = al;
+	return 0;
+}
+
+int alert_resolve_by(sqlite3 *db, int64_t alert_id, const char *actor, const char *note, const char *trace_id,
+		     struct arena *a, Beebeebrain__V1__Alert **out, bbb_status *st)
+{
+	Beebeebrain__V1__Alert *al;
+
+	if (store_alert_get(db, alert_id, a, &al, st) != 0)
+		return -1;
+	if (al->status != BEEBEEBRAIN__V1__ALERT_STATUS__ALERT_STATUS_OPEN)
+		return status_fail(st, "ALERT_ALREADY_RESOLVED", "alert %lld (%s) is already resolved",
+				   (long long)al->id, al->code);
+	/* Read back: the reply and the event carry the stored (redacted) note. */
+	if (store_alert_resolve_by(db, al, actor, note, st) != 0 || store_alert_get(db, alert_id, a, &al, st) != 0 ||
+	    emit_alert_resolved(db, trace_id, al->project_id, al, st) != 0)
+		return -1;
+	*out = al;
+	return 0;
 }

@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "beebeebrain/v1/common.pb-c.h"
+#include "common/arena.h"
 #include <beebeebrain/status.h>
 
 struct alert_spec {
@@ -37,5 +38,23 @@ int alert_raise(sqlite3 *db, const struct alert_spec *spec, int64_t *alert_id, e
 /* Resolves the open alert of dedup_key, if any. */
 int alert_resolve(sqlite3 *db, const char *dedup_key, const char *trace_id, enum alert_outcome *outcome,
 		  bbb_status *st);
+
+/*
+ * The operator's side (EventService AckAlert, ResolveAlert), by alert id.
+ * Both refuse an alert that is not open (FAILED_PRECONDITION
+ * ALERT_ALREADY_RESOLVED) and a missing one (ALERT_NOT_FOUND); *out gets
+ * the alert as stored afterwards, from a.
+ *
+ * alert_ack records who acknowledged it and writes alert.acknowledged; the
+ * alert stays open, and a later raise of its key still only bumps it (the
+ * acknowledgement stays). Acknowledging an acknowledged alert changes
+ * nothing and writes no event. alert_resolve_by resolves it now, recording
+ * who and why, and writes alert.resolved; a cause still present raises a new
+ * alert at its next detection.
+ */
+int alert_ack(sqlite3 *db, int64_t alert_id, const char *actor, const char *note, const char *trace_id, struct arena *a,
+	      Beebeebrain__V1__Alert **out, bbb_status *st);
+int alert_resolve_by(sqlite3 *db, int64_t alert_id, const char *actor, const char *note, const char *trace_id,
+		     struct arena *a, Beebeebrain__V1__Alert **out, bbb_status *st);
 
 #endif

@@ -138,6 +138,12 @@ int emit_alert_raised(sqlite3 *db, const char *trace_id, int64_t project_id, con
 	return emit_alert(db, "alert.raised", trace_id, project_id, a, st);
 }
 
+int emit_alert_acknowledged(sqlite3 *db, const char *trace_id, int64_t project_id, const Beebeebrain__V1__Alert *a,
+			    bbb_status *st)
+{
+	return emit_alert(db, "alert.acknowledged", trace_id, project_id, a, st);
+}
+
 int emit_alert_resolved(sqlite3 *db, const char *trace_id, int64_t project_id, const Beebeebrain__V1__Alert *a,
 			bbb_status *st)
 {

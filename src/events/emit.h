@@ -76,10 +76,13 @@ struct emit_usage {
 /* usage.recorded, payload UsageRecorded. */
 int emit_usage_recorded(sqlite3 *db, const char *trace_id, const struct emit_usage *u, bbb_status *st);
 
-/* alert.raised and alert.resolved, payload Alert: the alert row a as
- * stored (events/alerts.c raises and resolves; call it from there). */
+/* alert.raised, alert.acknowledged and alert.resolved, payload Alert: the
+ * alert row a as stored (events/alerts.c raises, acknowledges and resolves;
+ * call them from there). */
 int emit_alert_raised(sqlite3 *db, const char *trace_id, int64_t project_id, const Beebeebrain__V1__Alert *a,
 		      bbb_status *st);
+int emit_alert_acknowledged(sqlite3 *db, const char *trace_id, int64_t project_id, const Beebeebrain__V1__Alert *a,
+			    bbb_status *st);
 int emit_alert_resolved(sqlite3 *db, const char *trace_id, int64_t project_id, const Beebeebrain__V1__Alert *a,
 			bbb_status *st);
 

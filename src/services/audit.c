@@ -50,7 +50,8 @@ static const struct {
 	const char *field;
 	const char *noun;
 } svc_request_ids[] = {
-	{"task_id", "task"}, {"item_id", "inbox"}, {"agent_id", "agent"}, {"run_id", "run"}, {"project_id", "project"},
+	{"task_id", "task"}, {"item_id", "inbox"},      {"agent_id", "agent"},
+	{"run_id", "run"},   {"project_id", "project"}, {"alert_id", "alert"},
 };
 
 static void svc_on_row(void *arg, int op, const char *dbname, const char *table, sqlite3_int64 rowid)

@@ -1,6 +1,8 @@
 /*
  * EventService: Replay (the durable stream, read in one snapshot with the
- * head id), Publish (operator and agent events) and StreamInfo.
+ * head id), Publish (operator and agent events), StreamInfo, and the
+ * operator's side of alerts: ListAlerts, AckAlert, ResolveAlert
+ * (events/alerts.h; audited by svc_write like every mutating call).
  */
 #include <jansson.h>
 #include <string.h>
@@ -8,8 +10,10 @@
 #include "beebeebrain/v1/event.pb-c.h"
 #include "common/status.h"
 #include "domain/validate.h"
+#include "events/alerts.h"
 #include "events/emit.h"
 #include "services/services.h"
+#include "store/alert_store.h"
 #include "store/event_store.h"
 #include "store/store.h"
 #include "store/state_store.h"
@@ -150,10 +154,96 @@ static int stream_info(struct rpc_call *call, const ProtobufCMessage *in, Protob
 	return 0;
 }
 
+static int list_alerts(struct rpc_call *call, const ProtobufCMessage *in, ProtobufCMessage *out, bbb_status *st)
+{
+	const Beebeebrain__V1__ListAlertsRequest *req = (const void *)in;
+	Beebeebrain__V1__ListAlertsResponse *resp = (void *)out;
+	struct store_alert_filter f = {
+		.af_status = (int)req->status, .af_code = req->code, .af_project_id = req->project_id};
+	int64_t before;
+	int limit, more;
+	char token[32];
+
+	validate_enum(st, "status", &beebeebrain__v1__alert_status__descriptor, (int)req->status, 1);
+	validate_text(st, "code", req->code, 0, 64);
+	validate_id(st, "project_id", req->project_id, 0);
+	/* Newest first: the token names the last id seen, the next page starts below it. */
+	if (paging_parse(st, req->page_token, req->limit, 50, 100, &before, &limit) != 0 || st->code != BBB_OK)
+		return -1;
+	if (store_alert_list(svc_reader(call), &f, before, limit, call->c_arena, &resp->alerts, &resp->n_alerts, &more,
+			     st) != 0)
+		return -1;
+	if (more) {
+		paging_token(resp->alerts[resp->n_alerts - 1]->id, token, sizeof(token));
+		resp->next_page_token = arena_strdup(call->c_arena, token);
+	}
+	return 0;
+}
+
+/* AckAlert and ResolveAlert: one alert by id, on an operator's word. */
+struct alert_write {
+	const char *aw_actor;
+	const char *aw_note;
+	int64_t aw_alert_id;
+	int aw_resolve;
+	struct rpc_call *aw_call;
+	Beebeebrain__V1__Alert *aw_alert;
+};
+
+static int alert_write(sqlite3 *db, void *arg, bbb_status *st)
+{
+	struct alert_write *aw = arg;
+	struct rpc_call *call = aw->aw_call;
+
+	if (aw->aw_resolve)
+		return alert_resolve_by(db, aw->aw_alert_id, aw->aw_actor, aw->aw_note, call->c_trace_id, call->c_arena,
+					&aw->aw_alert, st);
+	return alert_ack(db, aw->aw_alert_id, aw->aw_actor, aw->aw_note, call->c_trace_id, call->c_arena, &aw->aw_alert,
+			 st);
+}
+
+static int alert_command(struct rpc_call *call, int64_t alert_id, const char *actor, const char *note, int resolve,
+			 Beebeebrain__V1__Alert **out, bbb_status *st)
+{
+	struct alert_write aw = {
+		.aw_actor = actor[0] != '\0' ? actor : "operator",
+		.aw_note = note,
+		.aw_alert_id = alert_id,
+		.aw_resolve = resolve,
+		.aw_call = call,
+	};
+
+	validate_id(st, "alert_id", alert_id, 1);
+	validate_text(st, "actor", actor, 0, 120);
+	validate_text(st, "note", note, 0, 2000);
+	if (st->code != BBB_OK)
+		return -1;
+	if (svc_write(call, alert_write, &aw, st) != 0)
+		return -1;
+	*out = aw.aw_alert;
+	return 0;
+}
+
+static int ack_alert(struct rpc_call *call, const ProtobufCMessage *in, ProtobufCMessage *out, bbb_status *st)
+{
+	const Beebeebrain__V1__AckAlertRequest *req = (const void *)in;
+	Beebeebrain__V1__AckAlertResponse *resp = (void *)out;
+
+	return alert_command(call, req->alert_id, req->actor, req->note, 0, &resp->alert, st);
+}
+
+static int resolve_alert(struct rpc_call *call, const ProtobufCMessage *in, ProtobufCMessage *out, bbb_status *st)
+{
+	const Beebeebrain__V1__ResolveAlertRequest *req = (const void *)in;
+	Beebeebrain__V1__ResolveAlertResponse *resp = (void *)out;
+
+	return alert_command(call, req->alert_id, req->actor, req->note, 1, &resp->alert, st);
+}
+
 static const struct rpc_method event_methods[] = {
-	{"Replay", replay, RPC_READ},
-	{"Publish", publish, RPC_MUTATES},
-	{"StreamInfo", stream_info, RPC_READ},
+	{"Replay", replay, RPC_READ},          {"Publish", publish, RPC_MUTATES},
+	{"StreamInfo", stream_info, RPC_READ}, {"ListAlerts", list_alerts, RPC_READ},
+	{"AckAlert", ack_alert, RPC_MUTATES},  {"ResolveAlert", resolve_alert, RPC_MUTATES},
 };
 
 const struct rpc_service event_service = {

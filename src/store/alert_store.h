@@ -3,6 +3,8 @@
 #define BBB_ALERT_STORE_H
 
 #include <sqlite3.h>
+#include <stddef.h>
+#include <stdint.h>
 
 #include "beebeebrain/v1/common.pb-c.h"
 #include "common/arena.h"
@@ -17,6 +19,25 @@ int store_alert_insert(sqlite3 *db, Beebeebrain__V1__Alert *a, bbb_status *st);
 int store_alert_bump(sqlite3 *db, Beebeebrain__V1__Alert *a, const char *message, bbb_status *st);
 /* status resolved, resolved_at = now; updates *a to match. */
 int store_alert_resolve(sqlite3 *db, Beebeebrain__V1__Alert *a, bbb_status *st);
+/* The same, by an operator: resolved_by = who, resolve_note = note (free
+ * text, redacted). *a keeps pointers to who and note. */
+int store_alert_resolve_by(sqlite3 *db, Beebeebrain__V1__Alert *a, const char *who, const char *note, bbb_status *st);
+/* acked_at = now, acked_by = who, ack_note = note; the status is left
+ * alone (an acknowledged alert stays open). *a keeps pointers to who, note. */
+int store_alert_ack(sqlite3 *db, Beebeebrain__V1__Alert *a, const char *who, const char *note, bbb_status *st);
+/* The alert with this id, or NOT_FOUND ALERT_NOT_FOUND. */
+int store_alert_get(sqlite3 *db, int64_t id, struct arena *a, Beebeebrain__V1__Alert **out, bbb_status *st);
+
+/* What ListAlerts filters on; 0 / NULL / "" is "any". */
+struct store_alert_filter {
+	int af_status; /* Beebeebrain__V1__AlertStatus */
+	const char *af_code;
+	int64_t af_project_id;
+};
+/* Alerts below before_id (0: from the newest), newest first: at most `limit`
+ * and one page of bytes (store_collect); *more when rows were left out. */
+int store_alert_list(sqlite3 *db, const struct store_alert_filter *f, int64_t before_id, int limit, struct arena *a,
+		     Beebeebrain__V1__Alert ***out, size_t *n, int *more, bbb_status *st);
 /* Open alerts, newest first, at most `limit`. */
 int store_alert_list_open(sqlite3 *db, int limit, struct arena *a, Beebeebrain__V1__Alert ***out, size_t *n,
 			  bbb_status *st);
