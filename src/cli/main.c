@@ -46,6 +46,8 @@ static const char cli_overview[] =
 	"  metrics runs-summary [--project ID] [--from RFC3339] [--to RFC3339]\n"
 	"  metrics usage-daily [--provider P] [--model M] [--from DATE] [--to DATE]\n"
 	"  events [--replay-last N] [--after ID] [--type PREFIX] [--project ID] [--follow] [--events URL]\n"
+	"  alerts list [--status open|resolved] [--code C] [--project ID] | alerts ack ID [--note T]\n"
+	"  alerts resolve ID [--note T]\n"
 	"maintenance (offline unless a server holds the database):\n"
 	"  migrate status|up|down [N] [--db PATH]\n"
 	"  backup [--out PATH] [--db PATH]\n"
@@ -80,6 +82,7 @@ static const struct cli_command cli_commands[] = {
 	{"migrate", cmd_migrate, 0},
 	{"backup", cmd_backup, 0},
 	{"events", cmd_events, 0},
+	{"alerts", cmd_alerts, 0},
 	{"restore", cmd_restore, 0},
 };
 /* clang-format on */
