@@ -48,6 +48,7 @@ static const char cli_overview[] =
 	"  events [--replay-last N] [--after ID] [--type PREFIX] [--project ID] [--follow] [--events URL]\n"
 	"  alerts list [--status open|resolved] [--code C] [--project ID] | alerts ack ID [--note T]\n"
 	"  alerts resolve ID [--note T]\n"
+	"  runtime status\n"
 	"maintenance (offline unless a server holds the database):\n"
 	"  migrate status|up|down [N] [--db PATH]\n"
 	"  backup [--out PATH] [--db PATH]\n"
@@ -83,6 +84,7 @@ static const struct cli_command cli_commands[] = {
 	{"backup", cmd_backup, 0},
 	{"events", cmd_events, 0},
 	{"alerts", cmd_alerts, 0},
+	{"runtime", cmd_runtime, 0},
 	{"restore", cmd_restore, 0},
 };
 /* clang-format on */

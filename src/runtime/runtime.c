@@ -20,6 +20,7 @@
 #include "domain/run_rules.h"
 #include "domain/schedule.h"
 #include "ops/task_ops.h"
+#include "beebeebrain/v1/runtime.pb-c.h"
 #include "runtime/runtime_internal.h"
 #include "store/event_store.h"
 #include "store/run_store.h"
@@ -515,6 +516,87 @@ static void rt_abort_all(struct runtime *rt)
 		}
 }
 
+/* Publishes what the dispatcher holds: counts per endpoint and its breaker,
+ * copied under sn_mu so a reader never sees half a tick. */
+static void rt_publish_snapshot(struct runtime *rt)
+{
+	struct rt_snapshot *sn = &rt->rt_snap;
+	int64_t mono = clock_mono_ms(), wall = clock_now_ms();
+	int n = 0;
+
+	pthread_mutex_lock(&sn->sn_mu);
+	sn->sn_valid = 1;
+	sn->sn_at_ms = wall;
+	sn->sn_in_flight = rt_runs_calling(&rt->rt_runs);
+	sn->sn_runs = rt->rt_runs.rs_n;
+	sn->sn_parked = 0;
+	for (struct rt_endpoint *ep = rt->rt_endpoints.es_head; ep != NULL && n < RT_SNAP_ENDPOINTS;
+	     ep = ep->ep_next, n++) {
+		const struct breaker *b = &ep->ep_breaker;
+
+		snprintf(sn->sn_ep[n].se_provider, sizeof(sn->sn_ep[n].se_provider), "%s", ep->ep_provider);
+		snprintf(sn->sn_ep[n].se_base_url, sizeof(sn->sn_ep[n].se_base_url), "%s", ep->ep_base_url);
+		sn->sn_ep[n].se_has_breaker = ep->ep_has_breaker;
+		sn->sn_ep[n].se_state = breaker_state_at(b, mono);
+		sn->sn_ep[n].se_probe_at_ms =
+			b->b_state == BREAKER_OPEN ? wall + (b->b_open_until_ms > mono ? b->b_open_until_ms - mono : 0)
+						   : 0;
+		sn->sn_ep[n].se_consecutive = b->b_consecutive;
+		sn->sn_ep[n].se_opens = b->b_opens;
+		sn->sn_ep[n].se_releasing = breaker_releasing(b);
+		sn->sn_ep[n].se_in_flight = 0;
+		sn->sn_ep[n].se_parked = (int)rt_runs_parked(&rt->rt_runs, ep);
+		sn->sn_parked += sn->sn_ep[n].se_parked;
+	}
+	for (struct rt_run *r = rt->rt_runs.rs_head; r != NULL; r = r->r_next) {
+		if (r->r_state != RT_RUN_CALLING || r->r_ep == NULL)
+			continue;
+		for (int i = 0; i < n; i++)
+			if (strcmp(sn->sn_ep[i].se_provider, r->r_ep->ep_provider) == 0 &&
+			    strcmp(sn->sn_ep[i].se_base_url, r->r_ep->ep_base_url) == 0) {
+				sn->sn_ep[i].se_in_flight++;
+				break;
+			}
+	}
+	sn->sn_n_endpoints = n;
+	pthread_mutex_unlock(&sn->sn_mu);
+}
+
+void runtime_status(void *p, struct arena *a, Beebeebrain__V1__RuntimeStatusResponse *out)
+{
+	struct runtime *rt = p;
+	struct rt_snapshot *sn = &rt->rt_snap;
+	static const char *const state_names[] = {"closed", "open", "half_open"};
+
+	pthread_mutex_lock(&sn->sn_mu);
+	out->dispatcher_running = sn->sn_valid;
+	out->paused = rt->rt_opt.ro_paused != 0;
+	out->max_in_flight = rt->rt_opt.ro_max_in_flight;
+	out->in_flight = sn->sn_in_flight;
+	out->runs_held = sn->sn_runs;
+	out->runs_parked = sn->sn_parked;
+	out->snapshot_at_ms = sn->sn_at_ms;
+	out->n_endpoints = (size_t)sn->sn_n_endpoints;
+	out->endpoints = arena_alloc(a, sizeof(*out->endpoints) * (out->n_endpoints > 0 ? out->n_endpoints : 1));
+	for (size_t i = 0; i < out->n_endpoints; i++) {
+		Beebeebrain__V1__RuntimeEndpoint *e =
+			(void *)arena_message(a, &beebeebrain__v1__runtime_endpoint__descriptor);
+
+		e->provider = arena_strdup(a, sn->sn_ep[i].se_provider);
+		e->base_url = arena_strdup(a, sn->sn_ep[i].se_base_url);
+		e->breaker_state =
+			sn->sn_ep[i].se_has_breaker ? (char *)state_names[sn->sn_ep[i].se_state % 3] : (char *)"";
+		e->next_probe_at_ms = sn->sn_ep[i].se_probe_at_ms;
+		e->in_flight = sn->sn_ep[i].se_in_flight;
+		e->held_runs = sn->sn_ep[i].se_parked;
+		e->consecutive_failures = sn->sn_ep[i].se_consecutive;
+		e->opens = sn->sn_ep[i].se_opens;
+		e->releasing = sn->sn_ep[i].se_releasing != 0;
+		out->endpoints[i] = e;
+	}
+	pthread_mutex_unlock(&sn->sn_mu);
+}
+
 static void *rt_main(void *arg)
 {
 	struct runtime *rt = arg;
@@ -526,6 +608,7 @@ static void *rt_main(void *arg)
 		if (done != NULL)
 			agent_apply_completions(rt, done);
 		rt_check_changes(rt);
+		rt_publish_snapshot(rt);
 		if (stopping) {
 			rt_abort_all(rt);
 			continue;
@@ -649,9 +732,11 @@ int runtime_start(struct runtime **out, struct store *s, const struct runtime_op
 	rt->rt_last_event = store_event_head(rt->rt_db);
 	rt->rt_next_detect = clock_mono_ms() + rt->rt_opt.ro_detector_interval_ms;
 	rt_queue_init(&rt->rt_queue);
+	pthread_mutex_init(&rt->rt_snap.sn_mu, NULL);
 	if (pthread_create(&rt->rt_thread, NULL, rt_main, rt) != 0) {
 		http_loop_stop(rt->rt_http);
 		rt_queue_destroy(&rt->rt_queue);
+		pthread_mutex_destroy(&rt->rt_snap.sn_mu);
 		rt_free(rt);
 		return status_fail(st, "INTERNAL_ERROR", "cannot start the dispatcher");
 	}
@@ -669,5 +754,6 @@ void runtime_stop(struct runtime *rt)
 	 * its callbacks post to. */
 	http_loop_stop(rt->rt_http);
 	rt_queue_destroy(&rt->rt_queue);
+	pthread_mutex_destroy(&rt->rt_snap.sn_mu);
 	rt_free(rt);
 }

@@ -82,6 +82,11 @@ void runtime_notify(void *rt, int64_t last_event_id);
  * file_permission makes the next `count` workspace writes fail with EACCES.
  * Returns -1 with st untouched for other modes. */
 int runtime_inject_fault(void *rt, const char *mode, int count, bbb_status *st);
+/* The dispatcher's state as of its last tick (the RuntimeService/Status
+ * reply without the database counts), from a: any thread. */
+struct arena;
+struct Beebeebrain__V1__RuntimeStatusResponse;
+void runtime_status(void *rt, struct arena *a, struct Beebeebrain__V1__RuntimeStatusResponse *out);
 /* Interrupts every call in flight (runs become interrupted, SHUTTING_DOWN, and
  * resume at the next start), stops the thread and the HTTP loop. */
 void runtime_stop(struct runtime *rt);

@@ -12,6 +12,8 @@
  *   rt_endpoints   the dispatcher only                      none
  *   rt_storm       the dispatcher only                      none
  *   rt_faults      any thread arms, the dispatcher takes    atomics
+ *   rt_snap        the dispatcher publishes, any thread     sn_mu
+ *                  copies (runtime_status)
  *   settings       written before the thread starts,        none
  *                  read-only afterwards
  *   dispatcher     the dispatcher only                      none
@@ -165,6 +167,24 @@ struct rt_faults {
 	atomic_int f_transient;
 };
 
+/* What the dispatcher holds, published each tick for runtime_status. */
+#define RT_SNAP_ENDPOINTS 16
+struct rt_snapshot {
+	pthread_mutex_t sn_mu;
+	int sn_valid;
+	int64_t sn_at_ms; /* wall */
+	int sn_in_flight, sn_runs, sn_parked;
+	int sn_n_endpoints;
+	struct {
+		char se_provider[16];
+		char se_base_url[256];
+		int se_has_breaker;
+		enum breaker_state se_state;
+		int64_t se_probe_at_ms; /* wall; 0 unless open */
+		int se_in_flight, se_parked, se_consecutive, se_opens, se_releasing;
+	} sn_ep[RT_SNAP_ENDPOINTS];
+};
+
 struct runtime {
 	/* settings: written by runtime_start, read-only afterwards */
 	struct store *rt_store;
@@ -175,6 +195,7 @@ struct runtime {
 
 	struct rt_queue rt_queue; /* any thread, under q_mu */
 	struct rt_faults rt_faults; /* any thread, atomics */
+	struct rt_snapshot rt_snap; /* the dispatcher writes, any thread reads, under sn_mu */
 
 	/* the dispatcher's only, no lock */
 	sqlite3 *rt_db; /* its read connection */

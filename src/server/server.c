@@ -377,6 +377,8 @@ int server_run(const struct config *c)
 	atomic_store(&sv.sv_rt, rt);
 	env->se_inject_fault = runtime_inject_fault;
 	env->se_inject_fault_arg = rt;
+	env->se_runtime_status = runtime_status;
+	env->se_runtime_status_arg = rt;
 
 	sv.sv_d = rpc_dispatcher_new(services_all, services_count, c->cf_api_key, env);
 	rpc_dispatcher_set_denied_hook(sv.sv_d, svc_audit_denied);

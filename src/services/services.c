@@ -18,6 +18,7 @@ const struct rpc_service *const services_all[] = {
 	&metrics_service,
 	&admin_service,
 	&event_service,
+	&runtime_service,
 };
 /* clang-format on */
 const size_t services_count = sizeof(services_all) / sizeof(services_all[0]);

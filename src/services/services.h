@@ -15,6 +15,8 @@
 #include "store/store.h"
 
 struct audit_trail;
+struct arena;
+struct Beebeebrain__V1__RuntimeStatusResponse;
 
 struct service_env {
 	struct store *se_store;
@@ -33,6 +35,10 @@ struct service_env {
 	 * request. NULL: none. */
 	int (*se_inject_fault)(void *arg, const char *mode, int count, bbb_status *st);
 	void *se_inject_fault_arg;
+	/* The runtime's state for RuntimeService/Status (runtime_status); NULL:
+	 * no runtime. */
+	void (*se_runtime_status)(void *arg, struct arena *a, struct Beebeebrain__V1__RuntimeStatusResponse *out);
+	void *se_runtime_status_arg;
 	struct audit_trail *se_audit; /* writes refusals and rows outside a write (events/audit.h); NULL: none */
 };
 
@@ -80,5 +86,6 @@ extern const struct rpc_service log_service;
 extern const struct rpc_service metrics_service;
 extern const struct rpc_service admin_service;
 extern const struct rpc_service event_service;
+extern const struct rpc_service runtime_service;
 
 #endif

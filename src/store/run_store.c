@@ -469,3 +469,26 @@ int store_run_failing_tasks(sqlite3 *db, int min_runs, int max_runs, int pct, in
 		return store_fail(st, db, rc, "list failing tasks");
 	return 0;
 }
+
+int store_run_waiting_counts(sqlite3 *db, int64_t *queued, int64_t *retry_scheduled, bbb_status *st)
+{
+	sqlite3_stmt *stmt;
+	int rc;
+
+	*queued = *retry_scheduled = 0;
+	if (store_prepare(
+		    db,
+		    "SELECT coalesce(sum(run_status = 'queued'), 0), coalesce(sum(run_status = 'retry_scheduled'), 0) "
+		    "FROM task_runs WHERE run_status IN ('queued', 'retry_scheduled')",
+		    &stmt, st) != 0)
+		return -1;
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW) {
+		*queued = sqlite3_column_int64(stmt, 0);
+		*retry_scheduled = sqlite3_column_int64(stmt, 1);
+	}
+	sqlite3_finalize(stmt);
+	if (rc != SQLITE_ROW)
+		return store_fail(st, db, rc, "count waiting runs");
+	return 0;
+}

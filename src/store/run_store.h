@@ -72,6 +72,9 @@ int store_run_exec_settings(sqlite3 *db, int64_t run_id, struct arena *a, struct
  * ones of running tasks, and retry_scheduled ones due by due_by_ms. */
 int store_run_held_count(sqlite3 *db, const char *provider, int64_t due_by_ms, int64_t *n, bbb_status *st);
 
+/* Runs waiting in the database: queued, and retry_scheduled (RuntimeService/Status). */
+int store_run_waiting_counts(sqlite3 *db, int64_t *queued, int64_t *retry_scheduled, bbb_status *st);
+
 /* A running run (for the detectors). */
 struct store_run_ref {
 	int64_t rf_run_id, rf_task_id, rf_project_id;
