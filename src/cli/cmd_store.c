@@ -42,6 +42,10 @@ static void migrate_print(const ProtobufCMessage *m)
 	const Beebeebrain__V1__MigrationStatusResponse *r = (const void *)m;
 
 	printf("schema version %d of %d\n", r->current_version, r->latest_version);
+	if (r->held)
+		printf("held at version %d by `migrate down`: serve refuses to start until `beebeebrain migrate up` "
+		       "(or `beebeebrain serve --migrate`)\n",
+		       r->held_version);
 	cli_print_table((ProtobufCMessage *const *)r->migrations, r->n_migrations,
 			"version,name,applied,applied_at_ms,checksum");
 }
@@ -61,6 +65,9 @@ static int migrate_status_local(sqlite3 *db, Beebeebrain__V1__MigrationStatusRes
 	beebeebrain__v1__migration_status_response__init(r);
 	r->current_version = state.current;
 	r->latest_version = state.latest;
+	r->held = state.held;
+	r->held_version = state.held_version;
+	r->held_at_ms = state.held_at_ms;
 	r->migrations = xcalloc((size_t)(n > 0 ? n : 1), sizeof(*r->migrations));
 	r->n_migrations = (size_t)n;
 	for (int i = 0; i < n; i++) {

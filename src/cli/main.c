@@ -18,7 +18,7 @@ static const char cli_overview[] =
 	"\n"
 	"server:\n"
 	"  serve [--db PATH] [--rpc URL]... [--events URL]... [--workers N] [--autorun]\n"
-	"        [--durability full|normal] [--enable-fault-injection]\n"
+	"        [--durability full|normal] [--enable-fault-injection] [--migrate]\n"
 	"client commands:\n"
 	"  health | ready\n"
 	"  project create NAME --root PATH | project get ID | project list\n"

@@ -89,6 +89,8 @@ static const struct config_setting config_settings[] = {
 	 .cs_off = F(cf_durability)},
 	{.cs_flag = "--enable-fault-injection", .cs_kind = CK_SWITCH,
 	 .cs_meaning = "allow AdminService/InjectFault (drills and tests only)", .cs_off = F(cf_fault_injection)},
+	{.cs_flag = "--migrate", .cs_kind = CK_SWITCH,
+	 .cs_meaning = "apply pending migrations even to a schema `migrate down` holds", .cs_off = F(cf_migrate)},
 	{.cs_flag = "--event-retention", .cs_metavar = "D", .cs_kind = CK_DURATION, .cs_default_text = "30d",
 	 .cs_meaning = "keep events this long: 30d, 12h, 45m, 90s", .cs_off = F(cf_event_retention_ms)},
 

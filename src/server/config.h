@@ -48,6 +48,7 @@ struct config {
 	int64_t cf_workers; /* --workers; 0: 2 x cores, at least 4 */
 	int cf_autorun; /* --autorun */
 	int cf_fault_injection; /* --enable-fault-injection */
+	int cf_migrate; /* --migrate: apply migrations even on a schema held by `migrate down` */
 	/* who may call, and where this runs */
 	const char *cf_api_key; /* BEEBEEBRAIN_API_KEY; NULL: no authentication */
 	const char *cf_env_name; /* BEEBEEBRAIN_ENV */

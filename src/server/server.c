@@ -140,6 +140,20 @@ static int server_migrate(const struct config *c, int *fresh, bbb_status *st)
 	if (migrate_check(db, &set, &state, st) != 0)
 		goto out;
 	*fresh = state.current == 0;
+	/* A rollback sticks: the schema `migrate down` left is the operator's,
+	 * not ours to re-apply (store/migrate.h, the hold). */
+	if (state.held && !c->cf_migrate) {
+		status_fail(st, "SCHEMA_HELD",
+			    "database %s is held at schema version %d by `migrate down` (this binary's is %d, %d "
+			    "migration(s) pending); apply them with `beebeebrain migrate up --db %s`, or start with "
+			    "`beebeebrain serve --migrate` to apply them after the automatic backup",
+			    c->cf_db_path, state.held_version, state.latest, state.pending, c->cf_db_path);
+		goto out;
+	}
+	if (state.held)
+		log_warn("store",
+			 "schema held at version %d by `migrate down`; --migrate given: applying %d migration(s)",
+			 state.held_version, state.pending);
 	if (state.pending > 0 && state.current > 0) {
 		char path[4096], integrity[64];
 		int64_t size;

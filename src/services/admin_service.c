@@ -55,6 +55,9 @@ static int migration_status(struct rpc_call *call, const ProtobufCMessage *in, P
 		return -1;
 	resp->current_version = state.current;
 	resp->latest_version = state.latest;
+	resp->held = state.held;
+	resp->held_version = state.held_version;
+	resp->held_at_ms = state.held_at_ms;
 	resp->n_migrations = (size_t)n;
 	resp->migrations = arena_alloc(call->c_arena, sizeof(*resp->migrations) * (size_t)(n > 0 ? n : 1));
 	for (int i = 0; i < n; i++) {

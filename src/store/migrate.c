@@ -134,6 +134,82 @@ static int migrate_ensure_table(sqlite3 *db, bbb_status *st)
 			    st);
 }
 
+static int migrate_has_table(sqlite3 *db, const char *name, int64_t *exists, bbb_status *st)
+{
+	char sql[160];
+
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = '%s'", name);
+	return migrate_query_int(db, sql, exists, st);
+}
+
+/* Reads the hold into *state (read only: no table means no hold). */
+static int migrate_read_hold(sqlite3 *db, struct migrate_state *state, bbb_status *st)
+{
+	static const char sql[] = "SELECT version, held_at FROM schema_hold WHERE id = 1";
+	sqlite3_stmt *stmt = NULL;
+	int64_t exists;
+	int rc;
+
+	if (migrate_has_table(db, "schema_hold", &exists, st) < 0)
+		return -1;
+	if (!exists)
+		return 0;
+	rc = sqlite3_prepare_v2(db, sql, -1, &stmt, NULL);
+	if (rc != SQLITE_OK)
+		return migrate_fail_sqlite(st, db, rc, sql);
+	rc = sqlite3_step(stmt);
+	/* A hold matters only while something is pending; a stale row (the
+	 * schema reached latest some other way) holds nothing. */
+	if (rc == SQLITE_ROW && state->pending > 0) {
+		state->held = 1;
+		state->held_version = sqlite3_column_int(stmt, 0);
+		state->held_at_ms = sqlite3_column_int64(stmt, 1);
+	}
+	sqlite3_finalize(stmt);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return migrate_fail_sqlite(st, db, rc, sql);
+	return 0;
+}
+
+/* Inside a migration's transaction: the hold follows the version the
+ * migration leaves. Down records it; up moves an existing one, and the
+ * migration that reaches `latest` removes it. */
+static int migrate_write_hold(sqlite3 *db, int up, int version, int latest, bbb_status *st)
+{
+	sqlite3_stmt *stmt = NULL;
+	const char *sql;
+	int64_t exists;
+	int rc;
+
+	if (up) {
+		if (migrate_has_table(db, "schema_hold", &exists, st) < 0)
+			return -1;
+		if (!exists)
+			return 0;
+		sql = version >= latest ? "DELETE FROM schema_hold" : "UPDATE schema_hold SET version = ?1";
+	} else {
+		if (migrate_exec(db,
+				 "CREATE TABLE IF NOT EXISTS schema_hold (id INTEGER PRIMARY KEY CHECK (id = 1), "
+				 "version INTEGER NOT NULL, held_at INTEGER NOT NULL)",
+				 st) < 0)
+			return -1;
+		sql = "INSERT INTO schema_hold (id, version, held_at) VALUES (1, ?1, ?2) "
+		      "ON CONFLICT (id) DO UPDATE SET version = excluded.version, held_at = excluded.held_at";
+	}
+	rc = sqlite3_prepare_v2(db, sql, -1, &stmt, NULL);
+	if (rc != SQLITE_OK)
+		return migrate_fail_sqlite(st, db, rc, sql);
+	if (sqlite3_bind_parameter_count(stmt) >= 1)
+		sqlite3_bind_int(stmt, 1, version);
+	if (!up)
+		sqlite3_bind_int64(stmt, 2, clock_now_ms());
+	rc = sqlite3_step(stmt);
+	sqlite3_finalize(stmt);
+	if (rc != SQLITE_DONE)
+		return migrate_fail_sqlite(st, db, rc, "record the schema hold");
+	return 0;
+}
+
 /* Compares one recorded row with the set. Returns 0 when it matches, else
  * fills *st with SCHEMA_MISMATCH and returns -1. */
 static int migrate_check_row(const struct migration_set *set, int version, const char *checksum, bbb_status *st)
@@ -162,7 +238,7 @@ static int migrate_check_row(const struct migration_set *set, int version, const
 int migrate_check(sqlite3 *db, const struct migration_set *set, struct migrate_state *out, bbb_status *st)
 {
 	static const char sql[] = "SELECT version, checksum FROM schema_migrations ORDER BY version";
-	struct migrate_state state = {0, migrate_latest(set), set->count};
+	struct migrate_state state = {.current = 0, .latest = migrate_latest(set), .pending = set->count};
 	sqlite3_stmt *stmt = NULL;
 	int mismatch = 0;
 	int rc;
@@ -186,6 +262,8 @@ int migrate_check(sqlite3 *db, const struct migration_set *set, struct migrate_s
 	sqlite3_finalize(stmt);
 	if (rc != SQLITE_DONE)
 		return migrate_fail_sqlite(st, db, rc, sql);
+	if (!mismatch && migrate_read_hold(db, &state, st) < 0)
+		return -1;
 	if (out != NULL)
 		*out = state;
 	return mismatch ? -1 : 0;
@@ -273,12 +351,13 @@ static int migrate_fk_check(sqlite3 *db, const struct migration *m, const char *
 }
 
 /* Runs one script and its bookkeeping in one transaction. */
-static int migrate_run_one(sqlite3 *db, const struct migration *m, int up, bbb_status *st)
+static int migrate_run_one(sqlite3 *db, const struct migration_set *set, const struct migration *m, int up,
+			   bbb_status *st)
 {
 	const char *dir = up ? "up" : "down";
 	char what[128];
 	char *err = NULL;
-	int64_t fk_on;
+	int64_t fk_on, left = 0;
 	int rc;
 
 	if (migrate_query_int(db, "PRAGMA foreign_keys", &fk_on, st) < 0)
@@ -312,6 +391,11 @@ static int migrate_run_one(sqlite3 *db, const struct migration *m, int up, bbb_s
 		goto fail;
 	if (migrate_record(db, m, up, st) < 0)
 		goto fail;
+	/* Down leaves the version below m (the highest one still recorded). */
+	if (!up && migrate_query_int(db, "SELECT coalesce(max(version), 0) FROM schema_migrations", &left, st) < 0)
+		goto fail;
+	if (migrate_write_hold(db, up, up ? m->version : (int)left, migrate_latest(set), st) < 0)
+		goto fail;
 	snprintf(what, sizeof(what), "migration %d (%s) %s: COMMIT", m->version, m->name, dir);
 	rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
 	if (rc != SQLITE_OK) {
@@ -344,7 +428,7 @@ int migrate_up(sqlite3 *db, const struct migration_set *set, int n, int *applied
 			return -1;
 		if (is)
 			continue;
-		if (migrate_run_one(db, &set->m[i], 1, st) < 0)
+		if (migrate_run_one(db, set, &set->m[i], 1, st) < 0)
 			return -1;
 		(*applied)++;
 	}
@@ -372,7 +456,7 @@ int migrate_down(sqlite3 *db, const struct migration_set *set, int n, int *rever
 		if (m == NULL)
 			return status_fail(st, "SCHEMA_MISMATCH", "database schema version %lld appeared meanwhile",
 					   (long long)newest);
-		if (migrate_run_one(db, m, 0, st) < 0)
+		if (migrate_run_one(db, set, m, 0, st) < 0)
 			return -1;
 		(*reverted)++;
 	}

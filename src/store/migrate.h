@@ -13,6 +13,17 @@
  * transaction, so it is switched around each one) and, when the connection
  * had it on, `PRAGMA foreign_key_check` must come back empty before the
  * migration commits. A script must not BEGIN or COMMIT itself.
+ *
+ * The hold. `migrate down` is an operator's decision to run below the
+ * binary's schema (a rollback); a server starting on the database must not
+ * undo it by applying the pending migrations again. So every reverted
+ * migration also records, in the same transaction, the version it leaves in
+ * the one row of schema_hold (bookkeeping beside schema_migrations, not a
+ * numbered migration: it must survive every down script). Every applied
+ * migration moves the hold up with it, and the one that reaches the latest
+ * version removes it. A database is held while that row exists and
+ * migrations are pending; the server refuses to start on a held database
+ * unless told to migrate (SCHEMA_HELD).
  */
 #ifndef BBB_MIGRATE_H
 #define BBB_MIGRATE_H
@@ -46,6 +57,9 @@ struct migrate_state {
 	int current; /* highest applied version, 0 when none */
 	int latest; /* highest version in the set */
 	int pending; /* number of migrations not yet applied */
+	int held; /* 1: `migrate down` holds the schema below latest */
+	int held_version; /* the version the operator left, when held */
+	int64_t held_at_ms; /* when, when held */
 };
 
 /* One migration of a set as seen in a database (migrate_status). */
@@ -64,10 +78,12 @@ struct migrate_row {
 int migrate_check(sqlite3 *db, const struct migration_set *set, struct migrate_state *out, bbb_status *st);
 /* Applies up to `n` pending migrations (n <= 0: all), oldest first, each in
  * its own BEGIN IMMEDIATE transaction. *applied gets the count committed,
- * also on failure (a failed migration is rolled back entirely). */
+ * also on failure (a failed migration is rolled back entirely). Moves the
+ * hold up with each one; reaching the latest version releases it. */
 int migrate_up(sqlite3 *db, const struct migration_set *set, int n, int *applied, bbb_status *st);
 /* Reverts the `n` newest applied migrations (n <= 0 means 1; more than are
- * applied means all), newest first. *reverted as *applied above. */
+ * applied means all), newest first. *reverted as *applied above. Each one
+ * records the hold at the version it leaves. */
 int migrate_down(sqlite3 *db, const struct migration_set *set, int n, int *reverted, bbb_status *st);
 /* Every migration of the set, in version order, into rows[0..*n) (max must be
  * >= set->count, else INTERNAL_ERROR), and the state. Runs migrate_check and

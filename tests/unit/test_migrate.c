@@ -476,13 +476,58 @@ static void builtin_down_to_zero_leaves_no_application_tables_and_up_works_again
 	/* sqlite_sequence (from AUTOINCREMENT) cannot be dropped; it is SQLite's. */
 	assert_int_equal(query_int(f->db, "SELECT count(*) FROM sqlite_master WHERE type IN ('table', 'index', "
 					  "'view', 'trigger') AND name NOT LIKE 'sqlite_%' AND "
-					  "tbl_name <> 'schema_migrations'"),
+					  "tbl_name NOT IN ('schema_migrations', 'schema_hold')"),
 			 0);
 	assert_int_equal(query_int(f->db, "SELECT count(*) FROM schema_migrations"), 0);
 
 	up_all(f->db, &set);
 	assert_true(has_table(f->db, "tasks"));
 	assert_int_equal(query_int(f->db, "SELECT count(*) FROM events"), 0);
+}
+
+static void down_holds_the_schema_at_the_version_it_leaves_and_up_to_latest_releases_it(void **state)
+{
+	struct fixture *f = *state;
+	struct migrate_state ms;
+	bbb_status st;
+	int n;
+
+	up_all(f->db, &test_set);
+	status_clear(&st);
+	assert_int_equal(migrate_check(f->db, &test_set, &ms, &st), 0);
+	assert_false(ms.held);
+
+	assert_int_equal(migrate_down(f->db, &test_set, 2, &n, &st), 0);
+	assert_int_equal(migrate_check(f->db, &test_set, &ms, &st), 0);
+	assert_true(ms.held);
+	assert_int_equal(ms.held_version, 0);
+	assert_true(ms.held_at_ms > 0);
+
+	/* A partial up moves the hold with it: still held, one level higher. */
+	assert_int_equal(migrate_up(f->db, &test_set, 1, &n, &st), 0);
+	assert_int_equal(migrate_check(f->db, &test_set, &ms, &st), 0);
+	assert_true(ms.held);
+	assert_int_equal(ms.held_version, 1);
+
+	assert_int_equal(migrate_up(f->db, &test_set, 0, &n, &st), 0);
+	assert_int_equal(migrate_check(f->db, &test_set, &ms, &st), 0);
+	assert_false(ms.held);
+	assert_int_equal(query_int(f->db, "SELECT count(*) FROM schema_hold"), 0);
+}
+
+static void a_database_never_rolled_back_is_not_held(void **state)
+{
+	struct fixture *f = *state;
+	struct migrate_state ms;
+	bbb_status st;
+	int n;
+
+	status_clear(&st);
+	assert_int_equal(migrate_up(f->db, &test_set, 1, &n, &st), 0);
+	assert_int_equal(migrate_check(f->db, &test_set, &ms, &st), 0);
+	assert_int_equal(ms.pending, 1);
+	assert_false(ms.held);
+	assert_false(has_table(f->db, "schema_hold"));
 }
 
 static void current_version_is_the_highest_applied_one(void **state)
@@ -540,6 +585,8 @@ int main(void)
 		T(malformed_set_is_refused),
 		T(builtin_up_from_empty_creates_the_spec_tables),
 		T(builtin_down_to_zero_leaves_no_application_tables_and_up_works_again),
+		T(down_holds_the_schema_at_the_version_it_leaves_and_up_to_latest_releases_it),
+		T(a_database_never_rolled_back_is_not_held),
 		T(current_version_is_the_highest_applied_one),
 		T(current_version_of_a_database_without_bookkeeping_is_an_error),
 	};

@@ -1,0 +1,132 @@
+"""A rollback that sticks (SPEC section 12): `migrate down` holds the schema
+below the binary's, `serve` refuses to re-apply it (SCHEMA_HELD) until
+`migrate up` or `serve --migrate`, while a fresh or normally older database
+still migrates automatically after its automatic backup; and the script
+scripts/rollback_with_backup.sh that does backup + downgrade + verify."""
+
+import glob
+import os
+import sqlite3
+import subprocess
+
+from conftest import BIN, START_TIMEOUT_S, Server, child_env, free_port
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SCRIPT = os.path.join(REPO, "scripts", "rollback_with_backup.sh")
+
+
+def sql(path, query):
+    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        return con.execute(query).fetchall()
+    finally:
+        con.close()
+
+
+def version(path):
+    return sql(path, "SELECT coalesce(max(version), 0) FROM schema_migrations")[0][0]
+
+
+def task_count(path):
+    return sql(path, "SELECT count(*) FROM tasks")[0][0]
+
+
+def backups(db):
+    return sorted(glob.glob(f"{db}.*.bak"))
+
+
+def serve_once(db, *extra):
+    """`serve` on db expected to exit by itself (refused): (rc, stderr)."""
+    p = subprocess.run([BIN, "serve", "--db", str(db), "--rpc", f"tcp://127.0.0.1:{free_port()}",
+                        "--events", f"tcp://127.0.0.1:{free_port()}", *extra],
+                       stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=START_TIMEOUT_S,
+                       env=child_env())
+    return p.returncode, p.stderr
+
+
+def seed(cli, tmp_path, n):
+    root = tmp_path / "ws"
+    root.mkdir(exist_ok=True)
+    cli.json("project", "create", "default", "--root", root)
+    for i in range(n):
+        cli.json("task", "create", "--title", f"t{i}")
+
+
+def test_serve_refuses_a_schema_held_by_migrate_down_until_migrate_up(server, cli, tmp_path):
+    seed(cli, tmp_path, 3)
+    assert server.stop() == 0
+    db = server.db_path
+    latest = version(db)
+    down = cli.json("migrate", "down", "--db", db)
+    assert down["current_version"] == latest - 1
+    assert down["held"] is True and down["held_version"] == latest - 1
+    baks = backups(db)
+
+    rc, err = serve_once(db)
+    assert rc != 0
+    assert "FAILED_PRECONDITION SCHEMA_HELD" in err, err
+    assert "migrate up" in err and "serve --migrate" in err, err
+    # Nothing re-applied, nothing backed up, the data is where it was.
+    assert version(db) == latest - 1
+    assert backups(db) == baks
+    assert task_count(db) == 3
+    # The status says so too, also in the human output.
+    rc, out, err = cli("migrate", "status", "--db", db)
+    assert rc == 0 and "held at version" in out, out
+
+    up = cli.json("migrate", "up", "--db", db)
+    assert up["current_version"] == latest
+    assert not up.get("held", False)
+    server.start()
+    assert cli.json("ready")["ready"] is True
+    assert len(cli.json("task", "list")["tasks"]) == 3
+
+
+def test_the_hold_survives_a_rollback_to_version_zero(server, cli, tmp_path):
+    assert server.stop() == 0
+    db = server.db_path
+    latest = version(db)
+    down = cli.json("migrate", "down", str(latest), "--db", db)
+    assert down.get("current_version", 0) == 0 and down["held"] is True
+    rc, err = serve_once(db)
+    assert rc != 0 and "SCHEMA_HELD" in err, err
+    assert version(db) == 0
+
+
+def test_serve_migrate_applies_a_held_schema_after_its_automatic_backup(server, cli, tmp_path):
+    seed(cli, tmp_path, 2)
+    assert server.stop() == 0
+    db = server.db_path
+    latest = version(db)
+    cli.json("migrate", "down", "--db", db)
+    before = backups(db)
+
+    held = Server(db, server.url, extra_args=["--migrate"]).start()
+    try:
+        assert cli.json("ready")["ready"] is True
+        status = cli.json("migrate", "status", "--db", db)
+        assert status["current_version"] == latest and not status.get("held", False)
+        new = sorted(set(backups(db)) - set(before))
+        assert len(new) == 1
+        assert version(new[0]) == latest - 1
+        assert task_count(new[0]) == 2
+    finally:
+        assert held.stop() == 0
+    # Released: a plain serve starts again.
+    server.start()
+    assert len(cli.json("task", "list")["tasks"]) == 2
+
+
+def test_a_normally_older_database_still_migrates_after_its_automatic_backup(cli, tmp_path, rpc_url):
+    db = tmp_path / "old.db"
+    subprocess.run([BIN, "migrate", "up", "1", "--db", str(db)], check=True, capture_output=True,
+                   env=child_env())
+    assert version(db) == 1
+    srv = Server(db, rpc_url).start()
+    try:
+        status = cli.json("migrate", "status", "--db", db)
+        assert status["current_version"] == status["latest_version"] > 1
+        assert not status.get("held", False)
+        assert len(backups(db)) == 1 and version(backups(db)[0]) == 1
+    finally:
+        assert srv.stop() == 0
