@@ -130,3 +130,68 @@ def test_a_normally_older_database_still_migrates_after_its_automatic_backup(cli
         assert len(backups(db)) == 1 and version(backups(db)[0]) == 1
     finally:
         assert srv.stop() == 0
+
+
+def run_script(*args, env=None):
+    p = subprocess.run([SCRIPT, *[str(a) for a in args]], stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                       timeout=120, env={**child_env(), "BEEBEEBRAIN_BIN": BIN, **(env or {})})
+    return p.returncode, p.stdout, p.stderr
+
+
+def backup_named(out):
+    paths = [line.split()[1] for line in out.splitlines() if line.startswith("backup: ")]
+    assert paths, out
+    return paths[-1]
+
+
+def test_rollback_script_backs_up_downgrades_to_target_and_the_rollback_sticks(server, cli, tmp_path):
+    seed(cli, tmp_path, 4)
+    assert server.stop() == 0
+    db = server.db_path
+    latest = version(db)
+
+    rc, out, err = run_script(db, 1)
+    assert rc == 0, out + err
+    bak = backup_named(out)
+    assert os.path.exists(bak)
+    assert sql(bak, "PRAGMA integrity_check")[0][0] == "ok"
+    assert version(bak) == latest and task_count(bak) == 4
+    assert version(db) == 1
+    assert "migrate up" in out and "restore" in out, out
+
+    rc, err = serve_once(db)
+    assert rc != 0 and "SCHEMA_HELD" in err, err
+    cli.json("migrate", "up", "--db", db)
+    server.start()
+    assert cli.json("ready")["ready"] is True
+    # The backup restores to exactly what it held.
+    assert server.stop() == 0
+    cli.json("restore", bak, "--db", db)
+    assert task_count(db) == 4 and version(db) == latest
+
+
+def test_rollback_script_with_skip_downgrade_only_backs_up_through_the_running_server(server, cli, tmp_path):
+    seed(cli, tmp_path, 2)
+    latest = version(server.db_path)
+    rc, out, err = run_script(server.db_path, env={"SKIP_DOWNGRADE": "1", "BEEBEEBRAIN_RPC_URL": server.url})
+    assert rc == 0, out + err
+    bak = backup_named(out)
+    assert task_count(bak) == 2 and version(bak) == latest
+    assert cli.json("migrate", "status", "--db", server.db_path)["current_version"] == latest
+    assert cli.json("ready")["ready"] is True
+
+
+def test_rollback_script_refuses_to_downgrade_under_a_running_server_but_keeps_the_backup(server, cli, tmp_path):
+    seed(cli, tmp_path, 1)
+    latest = version(server.db_path)
+    rc, out, err = run_script(server.db_path, env={"BEEBEEBRAIN_RPC_URL": server.url})
+    assert rc == 1, out + err
+    assert "the backup is" in err, err
+    assert task_count(backup_named(out)) == 1
+    assert cli.json("migrate", "status", "--db", server.db_path)["current_version"] == latest
+    assert cli.json("ready")["ready"] is True
+
+
+def test_rollback_script_rejects_a_target_that_is_not_a_version(tmp_path):
+    rc, out, err = run_script(tmp_path / "x.db", "one")
+    assert rc == 2 and "TARGET" in err, err
