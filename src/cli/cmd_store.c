@@ -167,14 +167,31 @@ static void backup_print(const ProtobufCMessage *m)
 {
 	const Beebeebrain__V1__BackupResponse *r = (const void *)m;
 
-	printf("backup %s (%lld bytes, integrity %s)\n", r->path, (long long)r->size_bytes, r->integrity);
+	printf("backup %s\n", r->path);
+	if (r->db_path[0] != '\0')
+		printf("  of %s\n", r->db_path);
+	printf("  %lld bytes in %lld ms, integrity %s\n", (long long)r->size_bytes, (long long)r->duration_ms,
+	       r->integrity);
+}
+
+/* Offline copies of a large database say how far they are, on stderr, at
+ * most every 2 s (a copy that takes less prints nothing). */
+static void backup_progress_line(void *arg, int done, int total)
+{
+	int64_t *next = arg, now = clock_mono_ms();
+
+	if (now < *next || done >= total || total <= 0)
+		return;
+	*next = now + 2000;
+	fprintf(stderr, "backup: %d%% (%d of %d pages)\n", (int)((int64_t)done * 100 / total), done, total);
 }
 
 /* Backup without a server: a consistent copy straight from the file. */
 static int backup_local(const char *db_path, const char *out, Beebeebrain__V1__BackupResponse **resp, bbb_status *st)
 {
 	char path[PATH_MAX], integrity[64];
-	int64_t size = 0;
+	int64_t size = 0, t0 = clock_mono_ms(), next = t0 + 2000;
+	struct backup_progress p = {backup_progress_line, &next};
 	sqlite3 *db;
 	int rc;
 
@@ -186,7 +203,7 @@ static int backup_local(const char *db_path, const char *out, Beebeebrain__V1__B
 		backup_default_path(db_path, clock_now_ms(), path, sizeof(path));
 	if (store_conn_open(db_path, 1, 1, 5000, &db, st) != 0)
 		return -1;
-	rc = backup_run(db, path, &size, integrity, sizeof(integrity), st);
+	rc = backup_run_progress(db, path, &size, integrity, sizeof(integrity), &p, st);
 	store_conn_close(db);
 	if (rc != 0)
 		return -1;
@@ -195,23 +212,51 @@ static int backup_local(const char *db_path, const char *out, Beebeebrain__V1__B
 	(*resp)->path = xstrdup(path);
 	(*resp)->size_bytes = size;
 	(*resp)->integrity = xstrdup(integrity);
+	(*resp)->db_path = xstrdup(db_path);
+	(*resp)->duration_ms = clock_mono_ms() - t0;
 	return 0;
+}
+
+/* Backup by the server on --rpc. The status says SERVER_UNREACHABLE
+ * (bbb_status_unreachable) when none answers there. */
+static int backup_remote(struct cli *cli, const char *out, Beebeebrain__V1__BackupResponse **resp, bbb_status *st)
+{
+	Beebeebrain__V1__BackupRequest req = BEEBEEBRAIN__V1__BACKUP_REQUEST__INIT;
+	struct bbb_client_options o = {.url = cli->c_rpc_url};
+	char abs[PATH_MAX];
+
+	/* The server writes the file: give it an absolute path. */
+	if (out != NULL && out[0] != '/') {
+		if (getcwd(abs, sizeof(abs)) == NULL || strlen(abs) + strlen(out) + 2 > sizeof(abs))
+			return status_violation(st, "out", "cannot make --out %.300s absolute", out);
+		strcat(abs, "/");
+		strcat(abs, out);
+		out = abs;
+	}
+	if (out != NULL)
+		req.out_path = (char *)out;
+	if (cli->c_client == NULL && (cli->c_client = bbb_client_open(&o, st)) == NULL)
+		return -1;
+	bbb_client_set_timeout(cli->c_client, 600000);
+	return bbb_admin_backup(cli->c_client, &req, resp, st);
 }
 
 int cmd_backup(struct cli *cli, int argc, char **argv)
 {
 	static const char usage[] = "beebeebrain backup [--out PATH] [--db PATH]\n"
 				    "Consistent online copy (SQLite backup API) checked with PRAGMA integrity_check;\n"
-				    "default path <db>.<YYYYmmdd-HHMMSS>.bak. Goes through the server when one holds\n"
-				    "the database (--rpc URL), else copies the file directly.";
-	Beebeebrain__V1__BackupRequest req = BEEBEEBRAIN__V1__BACKUP_REQUEST__INIT;
+				    "default path <db>.<YYYYmmdd-HHMMSS>.bak, next to the database. Prints the path,\n"
+				    "the database copied, the size, the duration and the integrity result.\n"
+				    "Without --db it asks the server on --rpc, which knows its own database; when\n"
+				    "none answers there it copies $BEEBEEBRAIN_DB (else ./beebeebrain.db) itself.\n"
+				    "With --db PATH it copies that file itself (offline), or asks the server on\n"
+				    "--rpc when a server holds it. An offline copy of a large database prints its\n"
+				    "progress on stderr.";
 	Beebeebrain__V1__BackupResponse *resp = NULL;
 	const char *out, *db_path;
-	char abs[PATH_MAX];
 	struct cli_args a;
 	bbb_status st;
-	bbb_client *c;
-	int rc = 0;
+	int holder;
 
 	cli->c_usage = usage;
 	status_clear(&st);
@@ -222,25 +267,34 @@ int cmd_backup(struct cli *cli, int argc, char **argv)
 	out = cli_opt(&a, "--out");
 	if ((db_path = store_db_path(cli, &a)) == NULL)
 		return CLI_USAGE;
-	if (lockfile_holder(db_path) <= 0) {
-		if (backup_local(db_path, out, &resp, &st) != 0)
+	if (cli_opt(&a, "--db") == NULL) {
+		/* The server knows its database; the default path is a guess. */
+		if (backup_remote(cli, out, &resp, &st) == 0)
+			return cli_output(cli, &resp->base, backup_print);
+		if (!bbb_status_unreachable(&st))
+			return cli_report(&st);
+		if ((holder = lockfile_holder(db_path)) > 0) {
+			status_fail(&st, "SERVER_UNREACHABLE",
+				    "database %s is held by a server (pid %d) that does not answer on %s; give its "
+				    "--rpc URL",
+				    db_path, holder, cli->c_rpc_url);
+			st.code = BBB_UNAVAILABLE;
+			return cli_report(&st);
+		}
+		if (access(db_path, F_OK) != 0) {
+			status_fail(&st, "SERVER_UNREACHABLE",
+				    "no server answers on %s and database %s does not exist: give the server's --rpc "
+				    "URL, or --db PATH for an offline backup",
+				    cli->c_rpc_url, db_path);
+			st.code = BBB_UNAVAILABLE;
+			return cli_report(&st);
+		}
+	} else if (lockfile_holder(db_path) > 0) {
+		if (backup_remote(cli, out, &resp, &st) != 0)
 			return cli_report(&st);
 		return cli_output(cli, &resp->base, backup_print);
 	}
-	/* The server writes the file: give it an absolute path. */
-	if (out != NULL && out[0] != '/') {
-		if (getcwd(abs, sizeof(abs)) == NULL || strlen(abs) + strlen(out) + 2 > sizeof(abs))
-			return cli_usage_error(cli, "cannot make --out %s absolute", out);
-		strcat(abs, "/");
-		strcat(abs, out);
-		out = abs;
-	}
-	if (out != NULL)
-		req.out_path = (char *)out;
-	if ((c = cli_client(cli, &rc)) == NULL)
-		return rc;
-	bbb_client_set_timeout(c, 600000);
-	if (bbb_admin_backup(c, &req, &resp, &st) != 0)
+	if (backup_local(db_path, out, &resp, &st) != 0)
 		return cli_report(&st);
 	return cli_output(cli, &resp->base, backup_print);
 }

@@ -18,6 +18,23 @@
 #include "store/backup.h"
 #include "store/migrate.h"
 
+/* A long backup says how far it is in the server's log, every few seconds. */
+struct admin_backup_log {
+	const char *ab_path;
+	int64_t ab_next_ms;
+};
+
+static void admin_backup_progress(void *arg, int done, int total)
+{
+	struct admin_backup_log *l = arg;
+	int64_t now = clock_mono_ms();
+
+	if (now < l->ab_next_ms || done >= total)
+		return;
+	l->ab_next_ms = now + 5000;
+	log_info("store", "backup %s: %d of %d pages copied", l->ab_path, done, total);
+}
+
 static int backup(struct rpc_call *call, const ProtobufCMessage *in, ProtobufCMessage *out, bbb_status *st)
 {
 	const Beebeebrain__V1__BackupRequest *req = (const void *)in;
@@ -25,6 +42,15 @@ static int backup(struct rpc_call *call, const ProtobufCMessage *in, ProtobufCMe
 	char path[4096], integrity[64];
 	int64_t size = 0;
 
+	const char *db = svc_env(call)->se_db_path;
+	char dir[2048] = "";
+
+	/* The client is elsewhere: name the files absolutely. */
+	if (db[0] != '/' && getcwd(dir, sizeof(dir) - 1) != NULL)
+		strcat(dir, "/");
+	else
+		dir[0] = '\0';
+	db = arena_printf(call->c_arena, "%s%s", dir, db);
 	if (req->out_path[0] != '\0') {
 		if (req->out_path[0] != '/')
 			return status_violation(st, "out_path",
@@ -32,10 +58,18 @@ static int backup(struct rpc_call *call, const ProtobufCMessage *in, ProtobufCMe
 						"directory is not the client's)");
 		snprintf(path, sizeof(path), "%s", req->out_path);
 	} else {
-		backup_default_path(svc_env(call)->se_db_path, clock_now_ms(), path, sizeof(path));
+		backup_default_path(db, clock_now_ms(), path, sizeof(path));
 	}
-	if (backup_run(svc_reader(call), path, &size, integrity, sizeof(integrity), st) != 0)
+	struct admin_backup_log l = {path, clock_mono_ms() + 5000};
+	struct backup_progress p = {admin_backup_progress, &l};
+	int64_t t0 = clock_mono_ms();
+
+	if (backup_run_progress(svc_reader(call), path, &size, integrity, sizeof(integrity), &p, st) != 0)
 		return -1;
+	resp->duration_ms = clock_mono_ms() - t0;
+	resp->db_path = (char *)db;
+	log_info("store", "backup of %s to %s: %lld bytes in %lld ms, integrity %s", db, path, (long long)size,
+		 (long long)resp->duration_ms, integrity);
 	resp->path = arena_strdup(call->c_arena, path);
 	resp->size_bytes = size;
 	resp->integrity = arena_strdup(call->c_arena, integrity);

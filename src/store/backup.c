@@ -168,7 +168,8 @@ static int backup_integrity(sqlite3 *db, const char *what, char *out, size_t out
 }
 
 /* Copies every page of src into dst under one read snapshot of src. */
-static int backup_copy_pages(sqlite3 *src, sqlite3 *dst, const char *out_path, bbb_status *st)
+static int backup_copy_pages(sqlite3 *src, sqlite3 *dst, const char *out_path, const struct backup_progress *p,
+			     bbb_status *st)
 {
 	int pinned = 0, rc = SQLITE_ERROR;
 	int64_t busy_since = 0;
@@ -194,6 +195,10 @@ static int backup_copy_pages(sqlite3 *src, sqlite3 *dst, const char *out_path, b
 	/* SQLITE_BUSY/LOCKED are transient: wait a little, do not spin. */
 	for (;;) {
 		rc = sqlite3_backup_step(b, BACKUP_STEP_PAGES);
+		if (p != NULL && p->bp_fn != NULL && (rc == SQLITE_OK || rc == SQLITE_DONE)) {
+			int total = sqlite3_backup_pagecount(b);
+			p->bp_fn(p->bp_arg, total - sqlite3_backup_remaining(b), total);
+		}
 		if (rc == SQLITE_OK) {
 			busy_since = 0;
 			continue;
@@ -218,7 +223,7 @@ out:
 
 /* Everything between the empty temp file and its final rename. */
 static int backup_fill_tmp(sqlite3 *src, const char *tmp, const char *out_path, char *integrity, size_t integrity_len,
-			   bbb_status *st)
+			   const struct backup_progress *p, bbb_status *st)
 {
 	sqlite3 *dst = NULL;
 	int rc;
@@ -229,7 +234,7 @@ static int backup_fill_tmp(sqlite3 *src, const char *tmp, const char *out_path, 
 			    dst ? sqlite3_errmsg(dst) : sqlite3_errstr(rc));
 		goto fail;
 	}
-	if (backup_copy_pages(src, dst, out_path, st) < 0)
+	if (backup_copy_pages(src, dst, out_path, p, st) < 0)
 		goto fail;
 	rc = sqlite3_exec(dst, "PRAGMA journal_mode = DELETE", NULL, NULL, NULL);
 	if (rc != SQLITE_OK) {
@@ -258,6 +263,12 @@ fail:
 int backup_run(sqlite3 *src, const char *out_path, int64_t *size_bytes, char *integrity, size_t integrity_len,
 	       bbb_status *st)
 {
+	return backup_run_progress(src, out_path, size_bytes, integrity, integrity_len, NULL, st);
+}
+
+int backup_run_progress(sqlite3 *src, const char *out_path, int64_t *size_bytes, char *integrity, size_t integrity_len,
+			const struct backup_progress *p, bbb_status *st)
+{
 	char tmp[BACKUP_PATH_MAX];
 	struct stat sb;
 	int fd;
@@ -285,7 +296,7 @@ int backup_run(sqlite3 *src, const char *out_path, int64_t *size_bytes, char *in
 		return status_fail(st, "BACKUP_FAILED", "cannot create %s: %s", tmp, strerror(errno));
 	close(fd);
 
-	if (backup_fill_tmp(src, tmp, out_path, integrity, integrity_len, st) < 0)
+	if (backup_fill_tmp(src, tmp, out_path, integrity, integrity_len, p, st) < 0)
 		goto fail;
 	if (backup_rename_noreplace(tmp, out_path) < 0) {
 		if (errno == EEXIST)

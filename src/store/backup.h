@@ -33,6 +33,17 @@
 int backup_run(sqlite3 *src, const char *out_path, int64_t *size_bytes, char *integrity, size_t integrity_len,
 	       bbb_status *st);
 
+/* Told after each chunk of pages is copied: `done` of `total` pages (total
+ * may grow while the copy runs). Called on the copying thread. */
+struct backup_progress {
+	void (*bp_fn)(void *arg, int done, int total);
+	void *bp_arg;
+};
+
+/* backup_run, reporting progress to p (NULL: none). */
+int backup_run_progress(sqlite3 *src, const char *out_path, int64_t *size_bytes, char *integrity, size_t integrity_len,
+			const struct backup_progress *p, bbb_status *st);
+
 /* `<db_path>.<YYYYmmdd-HHMMSS>.bak`, the time now_ms in UTC, into buf
  * (truncated to n - 1 characters). */
 void backup_default_path(const char *db_path, int64_t now_ms, char *buf, size_t n);

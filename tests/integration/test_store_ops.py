@@ -189,6 +189,34 @@ def test_backup_without_out_uses_the_timestamped_default_path(server, cli, tmp_p
     assert task_ids(result["path"]) == set(ids)
 
 
+def test_backup_without_db_goes_through_the_server_answering_on_rpc(server, cli, tmp_path):
+    """The server knows its database; the client's default ./beebeebrain.db
+    (absent in its working directory here) is not consulted."""
+    ids = seed(cli, tmp_path, 3)
+    assert not (tmp_path / "beebeebrain.db").exists()
+    result = cli.json("backup")
+    assert result["db_path"] == server.db_path
+    assert result["path"].startswith(server.db_path + ".") and result["path"].endswith(".bak")
+    assert result["integrity"] == "ok"
+    assert int(result["size_bytes"]) == os.path.getsize(result["path"])
+    assert int(result.get("duration_ms", 0)) >= 0
+    assert task_ids(result["path"]) == set(ids)
+    # A relative --out is the client's, made absolute for the server.
+    rc, out, err = cli("backup", "--out", "rel.bak")
+    assert rc == 0, err
+    assert str(tmp_path / "rel.bak") in out and server.db_path in out, out
+    assert re.search(r"\d+ bytes in \d+ ms, integrity ok", out), out
+    assert task_ids(tmp_path / "rel.bak") == set(ids)
+    assert not (tmp_path / "beebeebrain.db").exists()
+
+
+def test_backup_without_db_and_without_a_server_says_what_to_give(cli, tmp_path):
+    rc, out, err = cli("backup")
+    assert rc == 3, err
+    assert "--db" in err and "--rpc" in err, err
+    assert not (tmp_path / "beebeebrain.db").exists()
+
+
 def test_offline_backup_works_without_a_server(server, cli, tmp_path):
     ids = seed(cli, tmp_path, 3)
     assert server.stop() == 0

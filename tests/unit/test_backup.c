@@ -185,6 +185,38 @@ static void backup_copies_every_row_and_passes_the_integrity_check(void **state)
 	assert_int_equal(count_in_file(f->out, "SELECT count(*) FROM schema_migrations"), migrate_builtin().count);
 }
 
+struct progress_seen {
+	int calls, last_done, last_total, went_back;
+};
+
+static void progress_record(void *arg, int done, int total)
+{
+	struct progress_seen *p = arg;
+
+	if (done < p->last_done)
+		p->went_back = 1;
+	p->calls++;
+	p->last_done = done;
+	p->last_total = total;
+}
+
+static void backup_reports_progress_up_to_every_page(void **state)
+{
+	struct fixture *f = *state;
+	struct progress_seen seen = {0};
+	struct backup_progress p = {progress_record, &seen};
+	char integrity[64];
+	int64_t size = 0;
+	bbb_status st;
+
+	status_clear(&st);
+	assert_int_equal(backup_run_progress(f->db, f->out, &size, integrity, sizeof(integrity), &p, &st), 0);
+	assert_true(seen.calls >= 1);
+	assert_false(seen.went_back);
+	assert_true(seen.last_total > 0);
+	assert_int_equal(seen.last_done, seen.last_total);
+}
+
 static void backup_is_one_self_contained_file(void **state)
 {
 	struct fixture *f = *state;
@@ -446,6 +478,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		T(backup_copies_every_row_and_passes_the_integrity_check),
 		T(backup_is_one_self_contained_file),
+		T(backup_reports_progress_up_to_every_page),
 		T(backup_refuses_an_existing_out_path),
 		T(backup_completes_while_another_process_keeps_writing),
 		cmocka_unit_test(default_path_is_the_db_path_with_a_utc_stamp),
