@@ -6,6 +6,7 @@
  */
 #include <jansson.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -217,6 +218,35 @@ static int backup_local(const char *db_path, const char *out, Beebeebrain__V1__B
 	return 0;
 }
 
+/* While the server copies, the client cannot see its pages: it says on
+ * stderr that it is still waiting, every 5 s after the first 2 s. */
+struct backup_wait {
+	pthread_mutex_t bw_mu;
+	pthread_cond_t bw_cv;
+	int bw_done;
+	const char *bw_url;
+};
+
+static void *backup_wait_main(void *arg)
+{
+	struct backup_wait *w = arg;
+	int64_t t0 = clock_now_ms(), next = t0 + 2000;
+	struct timespec ts;
+
+	pthread_mutex_lock(&w->bw_mu);
+	while (!w->bw_done) {
+		ts.tv_sec = (time_t)(next / 1000);
+		ts.tv_nsec = (long)(next % 1000) * 1000000;
+		if (pthread_cond_timedwait(&w->bw_cv, &w->bw_mu, &ts) != 0 && !w->bw_done) {
+			fprintf(stderr, "backup: the server on %s is still copying (%lld s)\n", w->bw_url,
+				(long long)((clock_now_ms() - t0) / 1000));
+			next = clock_now_ms() + 5000;
+		}
+	}
+	pthread_mutex_unlock(&w->bw_mu);
+	return NULL;
+}
+
 /* Backup by the server on --rpc. The status says SERVER_UNREACHABLE
  * (bbb_status_unreachable) when none answers there. */
 static int backup_remote(struct cli *cli, const char *out, Beebeebrain__V1__BackupResponse **resp, bbb_status *st)
@@ -238,7 +268,19 @@ static int backup_remote(struct cli *cli, const char *out, Beebeebrain__V1__Back
 	if (cli->c_client == NULL && (cli->c_client = bbb_client_open(&o, st)) == NULL)
 		return -1;
 	bbb_client_set_timeout(cli->c_client, 600000);
-	return bbb_admin_backup(cli->c_client, &req, resp, st);
+	struct backup_wait w = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, cli->c_rpc_url};
+	pthread_t t;
+	int started = pthread_create(&t, NULL, backup_wait_main, &w) == 0;
+	int rc = bbb_admin_backup(cli->c_client, &req, resp, st);
+
+	if (started) {
+		pthread_mutex_lock(&w.bw_mu);
+		w.bw_done = 1;
+		pthread_cond_signal(&w.bw_cv);
+		pthread_mutex_unlock(&w.bw_mu);
+		pthread_join(t, NULL);
+	}
+	return rc;
 }
 
 int cmd_backup(struct cli *cli, int argc, char **argv)
