@@ -61,6 +61,12 @@ schema_version() {
 	json_field current_version 0 <<<"$out"
 }
 
+# The applied versions, ascending, one a line (from the status table: VERSION
+# NAME APPLIED ...). Versions need not be contiguous.
+applied_versions() {
+	"$BIN" migrate status --db "$DB" | awk '$1 ~ /^[0-9]+$/ && $3 == "true" { print $1 }'
+}
+
 if [ ! -e "$DB" ]; then
 	echo "error: database $DB does not exist" >&2
 	exit 1
@@ -84,7 +90,15 @@ if ! CURRENT="$(schema_version)"; then
 	echo "error: cannot read the schema version of $DB; the backup is $BACKUP" >&2
 	exit 1
 fi
-TARGET="${TARGET:-$((CURRENT > 0 ? CURRENT - 1 : 0))}"
+if ! APPLIED="$(applied_versions)"; then
+	echo "error: cannot list the migrations of $DB; the backup is $BACKUP" >&2
+	exit 1
+fi
+# Default: the version one `migrate down` leaves (the second highest applied).
+if [ -z "$TARGET" ]; then
+	TARGET="$(tail -n 2 <<<"$APPLIED" | head -n 1)"
+	[ "$(grep -c . <<<"$APPLIED")" -ge 2 ] || TARGET=0
+fi
 
 if [ "${SKIP_DOWNGRADE:-0}" = "1" ]; then
 	echo "== 2/3 downgrade skipped (SKIP_DOWNGRADE=1): schema version stays $CURRENT"
@@ -99,19 +113,21 @@ if [ "$TARGET" -ge "$CURRENT" ]; then
 	exit 1
 fi
 
-echo "== 2/3 downgrade $DB from schema version $CURRENT to $TARGET"
-if ! "$BIN" migrate down "$((CURRENT - TARGET))" --db "$DB"; then
+STEPS="$(awk -v t="$TARGET" '$1 > t' <<<"$APPLIED" | grep -c .)"
+echo "== 2/3 downgrade $DB from schema version $CURRENT to $TARGET ($STEPS migration(s) to revert)"
+if ! "$BIN" migrate down "$STEPS" --db "$DB"; then
 	echo "error: the downgrade failed (a server holding the database must be stopped first); the backup is $BACKUP" >&2
 	exit 1
 fi
 
 echo "== 3/3 verify"
-if ! NOW="$(schema_version)" || [ "$NOW" != "$TARGET" ]; then
-	echo "error: schema version of $DB is ${NOW:-unknown}, expected $TARGET; the backup is $BACKUP" >&2
+# TARGET need not be a version of its own: nothing above it may be left.
+if ! NOW="$(schema_version)" || [ "$NOW" -gt "$TARGET" ]; then
+	echo "error: schema version of $DB is ${NOW:-unknown}, expected $TARGET or below; the backup is $BACKUP" >&2
 	exit 1
 fi
 echo "schema version $NOW (held: a newer serve refuses to start on it until told to migrate)"
 echo "backup: $BACKUP"
-echo "next: start the binary that matches schema version $TARGET, or go forward again with"
+echo "next: start the binary that matches schema version $NOW, or go forward again with"
 echo "      $BIN migrate up --db $DB   (or: serve --migrate)"
 echo "      to return to the data as it was before the rollback: $BIN restore $BACKUP --db $DB"
