@@ -1,4 +1,4 @@
-"""A rollback that sticks (SPEC section 12): `migrate down` holds the schema
+"""A rollback that sticks (docs/decisions.md, "Storage"): `migrate down` holds the schema
 below the binary's, `serve` refuses to re-apply it (SCHEMA_HELD) until
 `migrate up` or `serve --migrate`, while a fresh or normally older database
 still migrates automatically after its automatic backup; and the script
