@@ -9,7 +9,8 @@
 #define AGENT_MAX_TOOLS 16
 
 static const char agent_usage[] =
-	"beebeebrain agent create --project ID --name NAME --role ROLE --provider anthropic|openai|echo --model MODEL\n"
+	"beebeebrain agent create --project ID --name NAME --role ROLE --provider anthropic|openai|claude_code|echo "
+	"--model MODEL\n"
 	"                         [--persona TEXT] [--tools a,b] [--max-concurrency N] [--status active|inactive]\n"
 	"                         [--token-limit-param auto|max_tokens|max_completion_tokens]\n"
 	"       beebeebrain agent get ID\n"
@@ -22,7 +23,8 @@ static const char agent_usage[] =
 	"update changes only the options given; --tools '' clears the list. delete unassigns the agent's tasks.\n"
 	"--token-limit-param: how openai requests send the output limit; auto (the default) chooses by model:\n"
 	"max_completion_tokens for o1/o3/o4/gpt-5 models and on api.openai.com, max_tokens elsewhere.\n"
-	"tools: read_file,list_path,search_files,write_file,append_log,request_input,finish_task,block_task";
+	"tools: read_file,list_path,search_files,write_file,append_log,request_input,finish_task,block_task,\n"
+	"shell (claude_code only: Claude Code's Bash; never enabled unless listed)";
 
 static void agent_print_one(const ProtobufCMessage *m)
 {

@@ -34,7 +34,7 @@ static const char cli_overview[] =
 	"  task run ID --prompt TEXT [--provider P] [--model M] [--system TEXT] [--max-turns N] [--timeout S]\n"
 	"              [--idempotency-key K] [--wait]\n"
 	"  run get RUN_ID | run list [--task ID] [--status S]\n"
-	"  agent create --project ID --name NAME --role ROLE --provider anthropic|openai|echo --model MODEL\n"
+	"  agent create --project ID --name NAME --role ROLE --provider anthropic|openai|claude_code|echo --model MODEL\n"
 	"               [--persona TEXT] [--tools a,b] [--max-concurrency N]\n"
 	"  agent get ID | agent list [--project ID] [--status S] | agent update ID [same flags] | agent delete ID\n"
 	"  tool finish-task ID --key K | tool block-task ID --key K [--reason TEXT]\n"

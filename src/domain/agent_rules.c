@@ -19,9 +19,11 @@ const char *const agent_field_names[9] = {
 	"token_limit_param",
 };
 
+/* shell: only the claude_code provider has one (Claude Code's Bash); the
+ * others do not offer it. */
 static const char *const agent_tools[] = {
-	"read_file",  "list_path",     "search_files", "write_file",
-	"append_log", "request_input", "finish_task",  "block_task",
+	"read_file",     "list_path",   "search_files", "write_file", "append_log",
+	"request_input", "finish_task", "block_task",   "shell",
 };
 
 int agent_tool_known(const char *name)
@@ -38,7 +40,7 @@ static int agent_tools_check(bbb_status *st, char *const *tools, size_t n)
 		if (!agent_tool_known(tools[i]))
 			return status_violation(st, "enabled_tools",
 						"unknown tool '%.40s' (read_file, list_path, search_files, write_file, "
-						"append_log, request_input, finish_task, block_task)",
+						"append_log, request_input, finish_task, block_task, shell)",
 						tools[i]);
 		for (size_t j = 0; j < i; j++)
 			if (strcmp(tools[i], tools[j]) == 0)
@@ -85,7 +87,8 @@ int agent_values_check(bbb_status *st, const struct agent_values *v, unsigned f,
 		others_bad = 1;
 	/* Alone, an unknown provider has a reason of its own. */
 	if (provider_bad && !others_bad)
-		status_fail(st, "INVALID_LLM_PROVIDER", "model_provider must be anthropic, openai or echo, got '%.40s'",
+		status_fail(st, "INVALID_LLM_PROVIDER",
+			    "model_provider must be anthropic, openai, claude_code or echo, got '%.40s'",
 			    v->av_provider);
 	return provider_bad || others_bad ? -1 : 0;
 }

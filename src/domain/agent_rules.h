@@ -1,8 +1,9 @@
 /*
  * Agent field rules (docs/protocol.md, Resources): name 1..120, role 1..80,
- * provider one of anthropic|openai|echo, model 1..120, enabled tools from the
- * agent loop's tool set (docs/runtime.md) each at most once, max_concurrency
- * 1..64, token_limit_param one of "", max_tokens, max_completion_tokens. Pure.
+ * provider one of anthropic|openai|claude_code|echo, model 1..120, enabled
+ * tools from the agent loop's tool set (docs/runtime.md; and `shell`, which
+ * only claude_code offers) each at most once, max_concurrency 1..64,
+ * token_limit_param one of "", max_tokens, max_completion_tokens. Pure.
  */
 #ifndef BBB_AGENT_RULES_H
 #define BBB_AGENT_RULES_H
@@ -51,7 +52,8 @@ struct agent_values {
  * (without violations: they belong to VALIDATION_ERROR). */
 int agent_values_check(bbb_status *st, const struct agent_values *v, unsigned fields, int creating);
 
-/* 1 when `name` is a tool of the agent loop (docs/runtime.md) or block_task. */
+/* 1 when `name` is a tool of the agent loop (docs/runtime.md), block_task,
+ * or shell. */
 int agent_tool_known(const char *name);
 
 #endif

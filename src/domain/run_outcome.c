@@ -98,7 +98,9 @@ void run_outcome_of_call(const struct run_call *c, const struct run_snapshot *s,
 	}
 	if (c->rc_end == RUN_CALL_LOCAL_ERROR) {
 		/* Nothing reached the provider: no news about the endpoint. */
-		run_outcome_set(out, RUN_OUTCOME_FAILED, R(FAILED), "LLM_INVALID_REQUEST");
+		run_outcome_set(out, RUN_OUTCOME_FAILED, R(FAILED),
+				c->rc_class != NULL && c->rc_class->rc_code != NULL ? c->rc_class->rc_code
+										    : "LLM_INVALID_REQUEST");
 		return;
 	}
 	struct retry_attempt ra = {
@@ -108,7 +110,10 @@ void run_outcome_of_call(const struct run_call *c, const struct run_snapshot *s,
 		.ra_body_len = c->rc_body_len,
 		.ra_body_ok = c->rc_reply_ok,
 	};
-	retry_classify(&ra, &cls);
+	if (c->rc_class != NULL)
+		cls = *c->rc_class;
+	else
+		retry_classify(&ra, &cls);
 	out->ro_breaker_record = s->rs_has_breaker;
 	out->ro_breaker = cls.rc_verdict == RETRY_RETRYABLE || cls.rc_verdict == RETRY_RETRYABLE_ONCE ? BREAKER_FAILURE
 												      : BREAKER_SUCCESS;

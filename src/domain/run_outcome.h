@@ -13,8 +13,10 @@
  *   a usable answer without tool calls       SUCCEEDED; breaker: success
  *   a usable answer with tool calls          TOOL_CALLS: run them, then ask
  *                                              run_outcome_after_tools; breaker: success
- *   our own side failed (no request made)    FAILED LLM_INVALID_REQUEST; breaker: nothing
- *   any other answer or transport failure    classified by retry_classify (retry_policy.h);
+ *   our own side failed (no request made)    FAILED LLM_INVALID_REQUEST (or rc_class's code);
+ *                                              breaker: nothing
+ *   any other answer or transport failure    classified by retry_classify (retry_policy.h), or
+ *                                              given by the provider (rc_class);
  *                                              RETRY at now + delay while retry_decide allows,
  *                                              else FAILED with the code; breaker: failure for
  *                                              a retryable code, success for a final one (a
@@ -63,6 +65,11 @@ struct run_call {
 	int rc_reply_ok; /* 1: the provider's parser accepted the answer */
 	size_t rc_n_tool_calls; /* tool calls the accepted answer asks for */
 	int64_t rc_retry_after_ms; /* the server's Retry-After, -1: none */
+	/* A provider that judges its own calls (claude_code: how its process
+	 * ended) gives its classification here, used instead of retry_classify's;
+	 * NULL: classify the HTTP answer. With RUN_CALL_LOCAL_ERROR its code
+	 * replaces LLM_INVALID_REQUEST (the CLI is missing: LLM_PROVIDER_NOT_FOUND). */
+	const struct retry_class *rc_class;
 };
 
 /* The run as it stands when its call ended. */

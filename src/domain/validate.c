@@ -111,7 +111,8 @@ int validate_enum(bbb_status *st, const char *field, const ProtobufCEnumDescript
 
 int validate_provider_known(const char *s)
 {
-	return strcmp(s, "anthropic") == 0 || strcmp(s, "openai") == 0 || strcmp(s, "echo") == 0;
+	return strcmp(s, "anthropic") == 0 || strcmp(s, "openai") == 0 || strcmp(s, "claude_code") == 0 ||
+	       strcmp(s, "echo") == 0;
 }
 
 int validate_provider(bbb_status *st, const char *field, const char *s, int required)
@@ -121,7 +122,7 @@ int validate_provider(bbb_status *st, const char *field, const char *s, int requ
 	if (s[0] == '\0')
 		return status_violation(st, field, "is required");
 	if (!validate_provider_known(s))
-		return status_violation(st, field, "must be anthropic, openai or echo, got '%.40s'", s);
+		return status_violation(st, field, "must be anthropic, openai, claude_code or echo, got '%.40s'", s);
 	return 0;
 }
 

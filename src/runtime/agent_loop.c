@@ -2,7 +2,8 @@
  * The agent loop of one run: provider calls (turns), tool calls, and what
  * each finished call means for the run.
  *
- * A call ends on the HTTP loop's thread (or at once for echo and injected
+ * A call ends on the HTTP loop's thread (or on the process loop's for a
+ * provider that is a program, agent_proc.c; or at once for echo and injected
  * faults) as a completion queued for the dispatcher. The dispatcher takes a
  * batch of completions and handles it in three steps:
  *   1. decide, without the database: domain/run_outcome.h says what the call
@@ -169,15 +170,30 @@ static void agent_submit(struct runtime *rt, struct rt_run *r, const struct prov
 	}
 }
 
+/* The tools offered to the model: the agent's list (every tool of tools.c
+ * when it has none). A provider that runs our tools is offered only those
+ * (the list may also name tools of a program provider: `shell`); a program
+ * provider maps the whole list to its own tools. */
+static size_t agent_offered_tools(const struct rt_run *r, const struct provider_ops *ops, const char **out, size_t max)
+{
+	size_t n = 0;
+
+	if (r->r_n_tools == 0)
+		return tools_names(out, max);
+	for (size_t i = 0; i < r->r_n_tools && n < max; i++)
+		if ((ops != NULL && ops->p_process) || provider_tool_find(r->r_tools[i]) != NULL)
+			out[n++] = r->r_tools[i];
+	return n;
+}
+
 void agent_call(struct runtime *rt, struct rt_run *r)
 {
 	const struct provider_ops *ops = provider_find(r->r_provider);
-	const char *all[TOOLS_COUNT];
+	const char *offered[TOOLS_COUNT + 8];
 	struct provider_request req = {
 		.pr_model = r->r_model,
 		.pr_conv = &r->r_conv,
-		.pr_tools = (const char *const *)r->r_tools,
-		.pr_n_tools = r->r_n_tools,
+		.pr_tools = offered,
 		.pr_token_param = r->r_token_param,
 	};
 	struct provider_reply reply;
@@ -185,11 +201,7 @@ void agent_call(struct runtime *rt, struct rt_run *r)
 
 	status_clear(&st);
 	r->r_turn++;
-	if (r->r_n_tools == 0) {
-		/* No tool list on the agent: every tool (tools.c). */
-		req.pr_tools = all;
-		req.pr_n_tools = tools_names(all, TOOLS_COUNT);
-	}
+	req.pr_n_tools = agent_offered_tools(r, ops, offered, sizeof(offered) / sizeof(offered[0]));
 	if (ops == NULL) {
 		agent_post_local(rt, r, HTTP_OUTCOME_LOCAL_ERROR, 0, "unknown provider", NULL, 0);
 	} else if (agent_take_fault(&rt->rt_faults.f_timeout)) {
@@ -197,6 +209,8 @@ void agent_call(struct runtime *rt, struct rt_run *r)
 	} else if (agent_take_fault(&rt->rt_faults.f_transient)) {
 		agent_post_local(rt, r, HTTP_OUTCOME_OK, 503, "{\"error\":{\"message\":\"injected llm_transient\"}}",
 				 NULL, 0);
+	} else if (ops->p_process) {
+		agent_spawn(rt, r, &req);
 	} else if (ops->p_answer == NULL) {
 		agent_submit(rt, r, ops, &req);
 	} else if (ops->p_answer(&req, &reply, &st) != 0) {
@@ -215,6 +229,8 @@ void agent_abort(struct runtime *rt, struct rt_run *r)
 	}
 	if (r->r_http_id != 0)
 		http_loop_cancel(rt->rt_http, r->r_http_id);
+	else if (r->r_proc_id != 0)
+		proc_loop_cancel(rt->rt_proc, r->r_proc_id); /* kills its process group */
 	/* else a local answer is already on its way */
 }
 
@@ -309,6 +325,13 @@ static void agent_price(struct runtime *rt, const struct rt_run *r, const struct
 {
 	struct pricing_cost pc;
 
+	if (reply->r_cost_reported) {
+		/* The provider said what the call cost (claude_code): that is the cost. */
+		o->o_attempt.token_in = reply->r_tokens_in;
+		o->o_attempt.token_out = reply->r_tokens_out;
+		o->o_cost = reply->r_cost_usd_micros;
+		return;
+	}
 	pricing_cost(rt->rt_pricing, r->r_provider, r->r_model, reply->r_tokens_in, reply->r_tokens_out, &pc);
 	o->o_attempt.token_in = reply->r_tokens_in;
 	o->o_attempt.token_out = reply->r_tokens_out;
@@ -362,6 +385,9 @@ static char *agent_failure_message(const struct rt_run *r, const struct rt_compl
 {
 	char detail[300] = "";
 
+	if (c->c_detail != NULL)
+		return xasprintf("%s after %lld ms: %s", code, (long long)(c->c_ended - r->r_call_started),
+				 c->c_detail);
 	provider_error_message(c->c_body, c->c_len, detail, sizeof(detail));
 	return xasprintf("%s after %lld ms (HTTP %ld)%s%s", code, (long long)(c->c_ended - r->r_call_started),
 			 c->c_status, detail[0] ? ": " : "", detail);
@@ -380,6 +406,15 @@ static void agent_attempt(const struct rt_run *r, const struct rt_completion *c,
 	o->o_attempt.error_code = (char *)o->o_ro.ro_code;
 }
 
+/* A line for the run's log that came with the call (a CLI session's summary). */
+static void agent_note(struct rt_outcome *o, char *line)
+{
+	if (line == NULL || o->o_fx.te_n_logs >= TOOLS_MAX_LOGS)
+		return;
+	o->o_fx.te_logs[o->o_fx.te_n_logs].tl_level = BEEBEEBRAIN__V1__LOG_LEVEL__LOG_LEVEL_INFO;
+	o->o_fx.te_logs[o->o_fx.te_n_logs++].tl_message = xstrdup(line);
+}
+
 /* Step 1 for one completion: run_outcome decides, this does what it says. */
 static void agent_decide(struct runtime *rt, struct rt_batch *b, struct rt_completion *c, struct rt_outcome *o)
 {
@@ -394,6 +429,7 @@ static void agent_decide(struct runtime *rt, struct rt_batch *b, struct rt_compl
 		.rc_reply_ok = have_reply,
 		.rc_n_tool_calls = have_reply ? reply.r_n_calls : 0,
 		.rc_retry_after_ms = c->c_retry_after_ms,
+		.rc_class = c->c_have_class ? &c->c_class : NULL,
 	};
 	struct run_snapshot snap = agent_snapshot(r);
 	bbb_status st;
@@ -401,6 +437,8 @@ static void agent_decide(struct runtime *rt, struct rt_batch *b, struct rt_compl
 	status_clear(&st);
 	o->o_run = r;
 	r->r_http_id = 0;
+	r->r_proc_id = 0;
+	agent_note(o, c->c_log);
 	run_outcome_of_call(&call, &snap, &rt->rt_opt.ro_retry, clock_now_ms(), rt_random(rt), &o->o_ro);
 	agent_attempt(r, c, o);
 	if (o->o_ro.ro_breaker_record && !c->c_no_call)

@@ -73,7 +73,8 @@ const struct provider_tool *provider_tool_find(const char *name)
 
 const struct provider_ops *provider_find(const char *name)
 {
-	static const struct provider_ops *const all[] = {&provider_anthropic, &provider_openai, &provider_echo};
+	static const struct provider_ops *const all[] = {&provider_anthropic, &provider_openai, &provider_echo,
+							 &provider_claude_code};
 
 	if (name == NULL)
 		return NULL;

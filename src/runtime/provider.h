@@ -19,6 +19,11 @@
  *              compatible servers read).
  *   echo       offline and deterministic, no HTTP (provider_echo.c): see
  *              provider_echo_answer below.
+ *   claude_code  Claude Code (the `claude` CLI) in headless mode, a child
+ *              process in the project's root that runs its own agent loop
+ *              with its own tools: no HTTP here either; the command line and
+ *              the reading of its stream-json output are in
+ *              provider_claude.h, the process is run by proc_loop.h.
  *
  * The conversation is what the agent loop keeps between turns: a system
  * prompt and messages of three roles. An assistant message carries the text
@@ -169,12 +174,14 @@ struct provider_reply {
 	enum provider_stop r_stop;
 	char *r_stop_reason; /* the provider's word ("end_turn", "tool_calls"); "" when absent */
 	char *r_model; /* the model that answered, as reported; "" when absent */
+	int r_cost_reported; /* 1: the provider reported what the call cost (claude_code's total_cost_usd) */
+	int64_t r_cost_usd_micros; /* that cost, recorded instead of the price table's when r_cost_reported */
 };
 
 void provider_reply_free(struct provider_reply *r);
 
 struct provider_ops {
-	const char *p_name; /* "anthropic", "openai", "echo" */
+	const char *p_name; /* "anthropic", "openai", "echo", "claude_code" */
 	const char *p_default_base; /* the public API's base URL; NULL for echo */
 	/* Builds the HTTP request into *out (zeroed first). NULL for echo. */
 	int (*p_build)(const struct provider_endpoint *ep, const struct provider_request *req,
@@ -183,14 +190,18 @@ struct provider_ops {
 	int (*p_parse)(const char *body, size_t len, struct provider_reply *out, bbb_status *st);
 	/* Answers without any I/O. NULL for HTTP providers. */
 	int (*p_answer)(const struct provider_request *req, struct provider_reply *out, bbb_status *st);
+	/* 1: a program run by the process loop (claude_code, provider_claude.h);
+	 * p_build, p_parse and p_answer are then NULL. */
+	int p_process;
 };
 
-/* The provider of that name (anthropic, openai, echo), or NULL. */
+/* The provider of that name (anthropic, openai, echo, claude_code), or NULL. */
 const struct provider_ops *provider_find(const char *name);
 
 extern const struct provider_ops provider_anthropic;
 extern const struct provider_ops provider_openai;
 extern const struct provider_ops provider_echo;
+extern const struct provider_ops provider_claude_code;
 
 /*
  * Echo provider, for demos and tests (docs/runtime.md), fully deterministic:

@@ -93,5 +93,7 @@ void rt_completion_free(struct rt_completion *c)
 	if (c->c_have_reply)
 		provider_reply_free(&c->c_reply);
 	free(c->c_body);
+	free(c->c_detail);
+	free(c->c_log);
 	free(c);
 }

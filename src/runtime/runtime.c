@@ -723,6 +723,11 @@ int runtime_start(struct runtime **out, struct store *s, const struct runtime_op
 		rt_free(rt);
 		return -1;
 	}
+	if (proc_loop_start(&rt->rt_proc, st) != 0) {
+		http_loop_stop(rt->rt_http);
+		rt_free(rt);
+		return -1;
+	}
 	if (recovered.rv_runs > 0 || recovered.rv_calls > 0)
 		log_warn("runtime",
 			 "%d run(s) and %d provider call(s) were in flight when the server stopped: the calls are "
@@ -735,6 +740,7 @@ int runtime_start(struct runtime **out, struct store *s, const struct runtime_op
 	pthread_mutex_init(&rt->rt_snap.sn_mu, NULL);
 	if (pthread_create(&rt->rt_thread, NULL, rt_main, rt) != 0) {
 		http_loop_stop(rt->rt_http);
+		proc_loop_stop(rt->rt_proc);
 		rt_queue_destroy(&rt->rt_queue);
 		pthread_mutex_destroy(&rt->rt_snap.sn_mu);
 		rt_free(rt);
@@ -750,9 +756,10 @@ void runtime_stop(struct runtime *rt)
 		return;
 	rt_queue_stop(&rt->rt_queue);
 	pthread_join(rt->rt_thread, NULL);
-	/* Every run ended, so no call is left; the loop goes before the queue
-	 * its callbacks post to. */
+	/* Every run ended, so no call or process is left; the loops go before
+	 * the queue their callbacks post to. */
 	http_loop_stop(rt->rt_http);
+	proc_loop_stop(rt->rt_proc);
 	rt_queue_destroy(&rt->rt_queue);
 	pthread_mutex_destroy(&rt->rt_snap.sn_mu);
 	rt_free(rt);

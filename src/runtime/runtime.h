@@ -16,7 +16,8 @@
  *   - every detector interval, runs the detectors (runtime/detectors.c).
  * Every provider HTTP call goes through one curl multi loop (http_loop.h),
  * so hundreds of calls in flight cost no extra threads. The echo provider
- * answers in-process.
+ * answers in-process. The claude_code provider's CLI processes run on one
+ * process loop thread (proc_loop.h), which reads their output and reaps them.
  *
  * At start, runs left `running` by a crash become `interrupted`
  * (PROCESS_RESTARTED) and are resumed like any interrupted run of a running
@@ -50,6 +51,14 @@ struct runtime_endpoint {
 
 #define RUNTIME_MAX_ENDPOINTS 4
 
+/* The claude_code provider's CLI (provider_claude.h). */
+struct runtime_claude {
+	const char *rc_cli; /* a name looked up in rc_search_path, or an absolute path; NULL: "claude" */
+	const char *rc_settings; /* an absolute path for --settings; NULL: none */
+	const char *const *rc_env; /* the CLI's whole environment, "NAME=value", NULL-ended; NULL: empty */
+	const char *rc_search_path; /* the server's PATH, where a bare rc_cli is looked up; NULL: none */
+};
+
 /* Everything the runtime is told; it reads no environment. Strings are
  * borrowed and must outlive the runtime. */
 struct runtime_options {
@@ -69,6 +78,7 @@ struct runtime_options {
 	 * endpoint and no key. */
 	struct runtime_endpoint ro_endpoints[RUNTIME_MAX_ENDPOINTS];
 	size_t ro_n_endpoints;
+	struct runtime_claude ro_claude;
 };
 
 struct runtime;
@@ -88,7 +98,8 @@ struct arena;
 struct Beebeebrain__V1__RuntimeStatusResponse;
 void runtime_status(void *rt, struct arena *a, struct Beebeebrain__V1__RuntimeStatusResponse *out);
 /* Interrupts every call in flight (runs become interrupted, SHUTTING_DOWN, and
- * resume at the next start), stops the thread and the HTTP loop. */
+ * resume at the next start; a CLI process is killed with its process group),
+ * stops the thread, the HTTP loop and the process loop. */
 void runtime_stop(struct runtime *rt);
 
 #endif

@@ -2,8 +2,8 @@
  * What the runtime's files share. Not API: runtime.h is.
  *
  * struct runtime is cut into parts by who owns them (the threads are the
- * dispatcher, runtime.c's rt_main, and the HTTP loop's, http_loop.c; RPC
- * workers only notify and inject faults):
+ * dispatcher, runtime.c's rt_main, the HTTP loop's, http_loop.c, and the
+ * process loop's, proc_loop.c; RPC workers only notify and inject faults):
  *
  *   part           who                                      lock
  *   rt_queue       any thread posts or pokes, the           q_mu
@@ -24,6 +24,8 @@
  *   detectors.c    the detectors and the end of a retry storm
  *   agent_loop.c   a run's calls and what each finished call means for it
  *                  (domain/run_outcome.h), applied in one transaction per batch
+ *   agent_proc.c   the calls of a provider that is a program (claude_code):
+ *                  its process on the process loop, its end as a completion
  *   tools.c        the agent's tools, a table (tools.h)
  *   runs.c         the run registry; endpoints.c the endpoint registry;
  *                  queue.c the completion queue
@@ -39,6 +41,7 @@
 #include "domain/storm.h"
 #include "runtime/http_loop.h"
 #include "runtime/pricing.h"
+#include "runtime/proc_loop.h"
 #include "runtime/provider.h"
 #include "runtime/runtime.h"
 #include "store/run_store.h"
@@ -94,6 +97,7 @@ struct rt_run {
 	enum rt_run_state r_state;
 	enum breaker_admit r_admit; /* what the breaker said to its current call */
 	uint64_t r_http_id; /* 0 when no HTTP call is in flight */
+	uint64_t r_proc_id; /* 0 when no process (claude_code) is running for it */
 	int64_t r_call_started; /* wall ms */
 	enum run_abort r_abort;
 	struct rt_run *r_next;
@@ -131,6 +135,11 @@ struct rt_completion {
 	struct provider_reply c_reply; /* echo: the answer itself */
 	int c_have_reply;
 	int c_no_call; /* nothing was sent (a waiting turn was aborted): no attempt, no breaker */
+	/* A provider that judges its own calls (claude_code): */
+	int c_have_class;
+	struct retry_class c_class; /* its verdict on a failed call (run_call.rc_class) */
+	char *c_detail; /* what it says about the failure, or NULL */
+	char *c_log; /* a line for the run's log about the call, or NULL */
 	struct rt_completion *c_next;
 };
 
@@ -190,6 +199,7 @@ struct runtime {
 	struct store *rt_store;
 	struct runtime_options rt_opt;
 	struct http_loop *rt_http; /* thread-safe (http_loop.h) */
+	struct proc_loop *rt_proc; /* thread-safe (proc_loop.h) */
 	struct pricing *rt_pricing; /* read-only */
 	pthread_t rt_thread;
 
@@ -225,6 +235,14 @@ void agent_abort(struct runtime *rt, struct rt_run *r);
 /* Decides, records (one write transaction) and acts on a batch of
  * completions; finished runs leave the registry. */
 void agent_apply_completions(struct runtime *rt, struct rt_completion *list);
+
+/* ---- agent_proc.c: calls of a provider that is a program -------------------- */
+
+/* Starts the run's CLI process for this request (r_proc_id set, r_state
+ * CALLING); its end comes back as a completion, like an HTTP call's. When
+ * nothing can be started (a prompt the command line cannot carry), the
+ * completion is a local error that says why. */
+void agent_spawn(struct runtime *rt, struct rt_run *r, const struct provider_request *req);
 
 /* ---- detectors.c ------------------------------------------------------------- */
 

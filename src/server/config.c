@@ -9,6 +9,7 @@
 #include "server/config.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,7 @@
 #include "domain/run_rules.h"
 #include "runtime/pricing.h"
 #include "runtime/provider.h"
+#include "runtime/provider_claude.h"
 #include "runtime/runtime.h"
 
 #define CONFIG_DEFAULT_DB "./beebeebrain.db"
@@ -30,6 +32,8 @@
 #define CONFIG_NAME_MAX 64
 #define CONFIG_SECRET_MAX 1024
 #define CONFIG_PATH_MAX 4095
+/* What the CLI finds when the server has no PATH. */
+#define CONFIG_DEFAULT_PATH "/usr/local/bin:/usr/bin:/bin"
 
 enum config_kind {
 	CK_INT, /* a whole number in cs_min..cs_max (int64_t) */
@@ -40,6 +44,8 @@ enum config_kind {
 	CK_SECRET, /* printable, no space (const char *); never repeated in an error */
 	CK_URL, /* http:// or https:// (const char *) */
 	CK_PATH, /* a file path (const char *) */
+	CK_ABS_PATH, /* an absolute file path (const char *) */
+	CK_PROGRAM, /* a program name without '/', or an absolute path (const char *) */
 	CK_LISTEN, /* a listen URL, repeatable (a list) */
 	CK_DURATION, /* N and a unit, d h m or s (int64_t milliseconds) */
 };
@@ -154,10 +160,41 @@ static const struct config_setting config_settings[] = {
 	{.cs_env = "OPENAI_BASE_URL", .cs_kind = CK_URL,
 	 .cs_meaning = "base URL of the Chat Completions API; also Ollama, vLLM, llama.cpp servers",
 	 .cs_off = F(cf_openai_base_url)},
+	{.cs_env = "BEEBEEBRAIN_CLAUDE_CLI", .cs_kind = CK_PROGRAM,
+	 .cs_meaning = "the Claude Code CLI the claude_code provider runs, in the project's root",
+	 .cs_off = F(cf_claude_cli)},
+	{.cs_env = "BEEBEEBRAIN_CLAUDE_SETTINGS", .cs_kind = CK_ABS_PATH, .cs_default_text = "unset: none",
+	 .cs_meaning = "a Claude Code settings file given to every run of the CLI (--settings); read at start",
+	 .cs_off = F(cf_claude_settings)},
 };
 /* clang-format on */
 
 #define CONFIG_N_SETTINGS (sizeof(config_settings) / sizeof(config_settings[0]))
+
+/* The variables of the server's environment that the claude_code CLI gets
+ * (when set and not empty); nothing else of it reaches the CLI. */
+static const char *const config_claude_variables[] = {
+	"PATH",
+	"HOME",
+	"USER",
+	"LOGNAME",
+	"LANG",
+	"LC_ALL",
+	"LC_CTYPE",
+	"TZ",
+	"TMPDIR",
+	"HTTPS_PROXY",
+	"HTTP_PROXY",
+	"NO_PROXY",
+	"https_proxy",
+	"http_proxy",
+	"no_proxy",
+	"CLAUDE_CONFIG_DIR",
+	"ANTHROPIC_API_KEY",
+	"ANTHROPIC_BASE_URL",
+};
+_Static_assert(sizeof(config_claude_variables) / sizeof(config_claude_variables[0]) < CONFIG_CLAUDE_ENV_MAX,
+	       "room for the default PATH");
 
 /* Variables only the client commands read (src/client/, src/cli/). */
 static const char *const config_client_variables[] = {"BEEBEEBRAIN_RPC_URL", "BEEBEEBRAIN_EVENTS_URL"};
@@ -190,6 +227,9 @@ void config_defaults(struct config *c)
 	c->cf_idle_timeout_s = RUNTIME_DEFAULT_IDLE_TIMEOUT_MS / 1000;
 	c->cf_anthropic_base_url = provider_anthropic.p_default_base;
 	c->cf_openai_base_url = provider_openai.p_default_base;
+	c->cf_claude_cli = PROVIDER_CLAUDE_DEFAULT_CLI;
+	c->cf_claude_env[0] = "PATH=" CONFIG_DEFAULT_PATH;
+	c->cf_search_path = CONFIG_DEFAULT_PATH;
 }
 
 /* ---- values */
@@ -253,6 +293,12 @@ static void config_accepted(const struct config_setting *s, struct dbuf *b)
 		break;
 	case CK_PATH:
 		dbuf_addstr(b, "a file path");
+		break;
+	case CK_ABS_PATH:
+		dbuf_addstr(b, "an absolute file path");
+		break;
+	case CK_PROGRAM:
+		dbuf_addstr(b, "a program name looked up in PATH, or an absolute path");
 		break;
 	case CK_LISTEN:
 		dbuf_printf(b, "tcp://HOST:PORT or ipc://PATH, at most %d", CONFIG_MAX_URLS);
@@ -390,6 +436,12 @@ static int config_parse_text(const struct config_setting *s, const struct config
 			return config_refuse(st, v, "is empty", accepted);
 		if (n > CONFIG_PATH_MAX)
 			return config_refuse(st, v, "is too long", accepted);
+		/* The CLI runs in the project's root: a relative path would name
+		 * another file there than here. */
+		if (s->cs_kind == CK_ABS_PATH && t[0] != '/')
+			return config_refuse(st, v, "is not an absolute path", accepted);
+		if (s->cs_kind == CK_PROGRAM && strchr(t, '/') != NULL && t[0] != '/')
+			return config_refuse(st, v, "is a relative path", accepted);
 		break;
 	}
 	*out = t;
@@ -465,12 +517,37 @@ static void config_load_one(struct config *c, const struct config_setting *s, ch
 		config_apply(c, s, &v, st);
 }
 
+/* The claude_code CLI's environment, picked from the server's (config.h). */
+static void config_claude_env(struct config *c, char *const *envp)
+{
+	size_t n = 0;
+	const char *path = NULL;
+
+	for (size_t i = 0; i < sizeof(config_claude_variables) / sizeof(config_claude_variables[0]); i++) {
+		const char *name = config_claude_variables[i], *v = config_env_get(envp, name);
+		if (v == NULL || v[0] == '\0')
+			continue;
+		if (strcmp(name, "PATH") == 0)
+			path = v;
+		c->cf_claude_env[n++] = v - strlen(name) - 1; /* the whole "NAME=value" entry */
+	}
+	if (path != NULL) {
+		c->cf_search_path = path;
+	} else {
+		memmove(&c->cf_claude_env[1], &c->cf_claude_env[0], n * sizeof(c->cf_claude_env[0]));
+		c->cf_claude_env[0] = "PATH=" CONFIG_DEFAULT_PATH;
+		n++;
+	}
+	c->cf_claude_env[n] = NULL;
+}
+
 int config_load(struct config *c, char *const *envp, const struct config_arg *args, size_t n_args, bbb_status *st)
 {
 	status_clear(st);
 	config_defaults(c);
 	for (size_t i = 0; i < CONFIG_N_SETTINGS; i++)
 		config_load_one(c, &config_settings[i], envp, args, n_args, st);
+	config_claude_env(c, envp);
 	if (c->cf_retry_max_ms < c->cf_retry_base_ms)
 		status_violation(st, "BEEBEEBRAIN_RETRY_MAX_MS",
 				 "%lld is below BEEBEEBRAIN_RETRY_BASE_MS (%lld): the cap must be at least the base",
@@ -482,6 +559,26 @@ int config_load(struct config *c, char *const *envp, const struct config_arg *ar
 	return -1;
 }
 
+/* The Claude Code settings file: a JSON object the server can read. */
+static int config_check_claude_settings(const struct config *c, bbb_status *st)
+{
+	json_error_t err;
+	json_t *root;
+
+	if (c->cf_claude_settings == NULL)
+		return 0;
+	root = json_load_file(c->cf_claude_settings, 0, &err);
+	if (!json_is_object(root)) {
+		status_violation(st, "BEEBEEBRAIN_CLAUDE_SETTINGS", "cannot be used: %s: %s", c->cf_claude_settings,
+				 root == NULL ? err.text : "not a JSON object");
+		json_decref(root);
+		snprintf(st->message, sizeof(st->message), "invalid configuration: 1 setting(s)");
+		return -1;
+	}
+	json_decref(root);
+	return 0;
+}
+
 int config_check_files(const struct config *c, bbb_status *st)
 {
 	struct pricing *p;
@@ -489,6 +586,8 @@ int config_check_files(const struct config *c, bbb_status *st)
 
 	status_clear(st);
 	status_clear(&why);
+	if (config_check_claude_settings(c, st) != 0)
+		return -1;
 	if (c->cf_pricing_path == NULL)
 		return 0;
 	if ((p = pricing_load_file(c->cf_pricing_path, &why)) == NULL) {

@@ -30,6 +30,7 @@
 #include <beebeebrain/status.h>
 
 #define CONFIG_MAX_URLS 16
+#define CONFIG_CLAUDE_ENV_MAX 24
 
 enum config_log_format { CONFIG_LOG_JSON = 0, CONFIG_LOG_TEXT };
 enum config_durability { CONFIG_DURABILITY_FULL = 0, CONFIG_DURABILITY_NORMAL };
@@ -73,6 +74,15 @@ struct config {
 	const char *cf_anthropic_api_key; /* NULL: none */
 	const char *cf_openai_base_url;
 	const char *cf_openai_api_key; /* NULL: none */
+	/* the claude_code provider's CLI */
+	const char *cf_claude_cli; /* BEEBEEBRAIN_CLAUDE_CLI: a name looked up in PATH, or an absolute path */
+	const char *cf_claude_settings; /* BEEBEEBRAIN_CLAUDE_SETTINGS: an absolute path; NULL: none */
+	/* The CLI's whole environment: the "NAME=value" entries of the server's
+	 * environment that it needs (config_claude_variables in config.c: PATH,
+	 * HOME, the locale, the proxies, ANTHROPIC_API_KEY and ANTHROPIC_BASE_URL
+	 * when set), NULL-ended. Never a BEEBEEBRAIN_* variable. */
+	const char *cf_claude_env[CONFIG_CLAUDE_ENV_MAX + 1];
+	const char *cf_search_path; /* PATH, where a bare CLI name is looked up */
 };
 
 /* One command-line flag as given: its name ("--db") and its value (NULL for a

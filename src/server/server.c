@@ -109,7 +109,13 @@ static void server_runtime_options(const struct config *c, struct runtime_option
 	o->ro_endpoints[0] =
 		(struct runtime_endpoint){"anthropic", {c->cf_anthropic_base_url, c->cf_anthropic_api_key}};
 	o->ro_endpoints[1] = (struct runtime_endpoint){"openai", {c->cf_openai_base_url, c->cf_openai_api_key}};
-	o->ro_n_endpoints = 2;
+	/* The CLI is where claude_code calls go: its breaker is keyed by it. */
+	o->ro_endpoints[2] = (struct runtime_endpoint){"claude_code", {c->cf_claude_cli, NULL}};
+	o->ro_n_endpoints = 3;
+	o->ro_claude.rc_cli = c->cf_claude_cli;
+	o->ro_claude.rc_settings = c->cf_claude_settings;
+	o->ro_claude.rc_env = c->cf_claude_env;
+	o->ro_claude.rc_search_path = c->cf_search_path;
 }
 
 static int server_default_workers(void)

@@ -50,6 +50,10 @@ INVALID = [
     ("BEEBEEBRAIN_ENV", "prod env", "outside the set"),
     ("OPENAI_BASE_URL", "localhost:11434/v1", "not a URL"),
     ("BEEBEEBRAIN_PRICING", "/nonexistent/pricing.json", "cannot be used"),
+    # The CLI runs in the project's root, where a relative path names another file.
+    ("BEEBEEBRAIN_CLAUDE_CLI", "bin/claude", "'bin/claude' is a relative path"),
+    ("BEEBEEBRAIN_CLAUDE_SETTINGS", "claude.json", "'claude.json' is not an absolute path"),
+    ("BEEBEEBRAIN_CLAUDE_SETTINGS", "/nonexistent/claude.json", "cannot be used: /nonexistent/claude.json"),
 ]
 
 

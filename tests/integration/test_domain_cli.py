@@ -151,7 +151,7 @@ def test_agent_update_with_a_stale_version_is_aborted_and_changes_nothing(projec
 
 def test_agent_create_lists_every_offending_field(project, cli):
     err = expect_error(cli, "INVALID_ARGUMENT", "VALIDATION_ERROR", "agent", "create", "--name", "n" * 121,
-                       "--role", "", "--provider", "echo", "--model", "m", "--tools", "read_file,shell",
+                       "--role", "", "--provider", "echo", "--model", "m", "--tools", "read_file,rm_rf",
                        "--max-concurrency", "65")
     assert violation_fields(err) == ["name", "role", "enabled_tools", "max_concurrency"]
     assert cli.json("agent", "list").get("agents", []) == []

@@ -116,13 +116,15 @@ static void an_update_checks_only_its_fields_and_needs_explicit_values(void **st
 
 static void the_tool_set_is_the_one_of_the_spec(void **state)
 {
-	const char *known[] = {"read_file",  "list_path",     "search_files", "write_file",
-			       "append_log", "request_input", "finish_task",  "block_task"};
+	/* shell: the claude_code provider's Bash, only when an agent lists it. */
+	const char *known[] = {"read_file",     "list_path",   "search_files", "write_file", "append_log",
+			       "request_input", "finish_task", "block_task",   "shell"};
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
 		assert_true(agent_tool_known(known[i]));
-	assert_false(agent_tool_known("shell"));
+	assert_false(agent_tool_known("bash"));
+	assert_false(agent_tool_known("Shell"));
 	assert_false(agent_tool_known(""));
 }
 
