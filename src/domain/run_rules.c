@@ -43,8 +43,8 @@ int run_request_check(bbb_status *st, const struct run_request *r)
 		others_bad = 1;
 	/* Alone, an unknown provider has a reason of its own. */
 	if (provider_bad && !others_bad)
-		status_fail(st, "INVALID_LLM_PROVIDER", "provider must be anthropic, openai, claude_code or echo, got '%.40s'",
-			    r->rr_provider);
+		status_fail(st, "INVALID_LLM_PROVIDER",
+			    "provider must be anthropic, openai, claude_code or echo, got '%.40s'", r->rr_provider);
 	return provider_bad || others_bad ? -1 : 0;
 }
 
