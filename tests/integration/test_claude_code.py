@@ -224,7 +224,7 @@ def test_a_shell_tool_on_an_http_agent_is_not_offered_to_its_model(rt):
     lists it still runs, and its model is offered only the tools we run."""
     agent = rt.cli.json("agent", "create", "--project", rt.project_id, "--name", "a2", "--role", "coder",
                         "--provider", "anthropic", "--model", "claude-sonnet-4-5",
-                        "--tools", "read_file,shell,finish_task")["agent"]
+                        "--tools", "read_file,shell,block_task,finish_task")["agent"]
     rt.agent_ids["a2"] = int(agent["id"])
     _, run_id = rt.task_and_run("hello http", "a2")
     assert rt.wait_run(run_id)["run_status"] == "succeeded"
