@@ -12,6 +12,10 @@
  *          becomes readable when it exits) -> read what is ready -> look for
  *          exits (waitid WNOHANG, by pid) -> timeouts and due SIGKILLs ->
  *          finish what was reaped.
+ * Start:   fork and exec (not posix_spawn: the child sets a parent-death
+ *          signal, so that a server killed with -9 leaves no CLI running);
+ *          the loop waits on a close-on-exec pipe until the exec happened or
+ *          failed, so a missing program is known before the process counts.
  * Exit:    seen with WNOWAIT first, so that the zombie still holds its pid
  *          (and with it the process group id) while the rest of the group is
  *          killed; then reaped, the pipes drained, `done` called.
@@ -27,7 +31,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
-#include <spawn.h>
+#include <sys/prctl.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -256,33 +260,88 @@ static void proc_close(int *fd)
 	*fd = -1;
 }
 
-static int proc_spawn_with(struct proc_call *c, const char *path, int out[2], int err[2])
+/* Closes every descriptor from 3 on but `keep`. Async-signal-safe. */
+static void proc_child_close_from_3(int keep)
 {
-	posix_spawn_file_actions_t fa;
-	posix_spawnattr_t at;
-	sigset_t none, dfl;
-	int rc;
+	long max = sysconf(_SC_OPEN_MAX);
 
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	posix_spawn_file_actions_adddup2(&fa, out[1], 1);
-	posix_spawn_file_actions_adddup2(&fa, err[1], 2);
-#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
-	/* Sockets and files the server did not open close-on-exec stay ours. */
-	posix_spawn_file_actions_addclosefrom_np(&fa, 3);
-#endif
-	posix_spawn_file_actions_addchdir_np(&fa, c->pc_cwd);
-	posix_spawnattr_init(&at);
+	if (keep > 3 && close_range(3, (unsigned)keep - 1, 0) == 0 && close_range((unsigned)keep + 1, ~0U, 0) == 0)
+		return;
+	if (keep == 3 && close_range(4, ~0U, 0) == 0)
+		return;
+	/* Kernels before 5.9: one by one (sysconf is safe here, as glibc reads
+	 * a resource limit). */
+	for (int fd = 3; fd < (max > 0 && max < 65536 ? max : 65536); fd++)
+		if (fd != keep)
+			close(fd);
+}
+
+/* In the child, between fork and exec: only async-signal-safe calls. On any
+ * failure errno goes back through `report` (close-on-exec, so a successful
+ * exec just closes it). */
+__attribute__((noreturn)) static void proc_child(const struct proc_call *c, const char *path, int out, int err,
+						 int report, pid_t parent, const sigset_t *dfl)
+{
+	struct sigaction sa = {.sa_handler = SIG_DFL};
+	sigset_t none;
+	int fd, e;
+
+	setpgid(0, 0);
+	/* A server killed with -9 takes its CLI processes with it (the signal
+	 * comes when the forking thread, the loop's, ends); one that died
+	 * before this line is caught by the getppid check. */
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != parent)
+		_exit(127);
+	for (int sig = 1; sig < NSIG; sig++)
+		if (sigismember(dfl, sig) == 1)
+			sigaction(sig, &sa, NULL);
 	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	if ((fd = open("/dev/null", O_RDONLY)) < 0 || dup2(fd, 0) < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0 ||
+	    chdir(c->pc_cwd) != 0)
+		goto fail;
+	proc_child_close_from_3(report);
+	execve(path, c->pc_argv, c->pc_envp);
+fail:
+	e = errno;
+	if (write(report, &e, sizeof(e)) < 0)
+		_exit(126);
+	_exit(127);
+}
+
+/* fork + exec, waiting until the exec has happened or failed. 0, or the
+ * child's errno (the failed child reaped). */
+static int proc_fork_exec(struct proc_call *c, const char *path, int out[2], int err[2])
+{
+	int report[2], child_errno = 0;
+	pid_t parent = getpid(), pid;
+	sigset_t dfl;
+	ssize_t r;
+
 	proc_default_signals(&dfl);
-	posix_spawnattr_setsigmask(&at, &none);
-	posix_spawnattr_setsigdefault(&at, &dfl);
-	posix_spawnattr_setpgroup(&at, 0);
-	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-	rc = posix_spawn(&c->pc_pid, path, &fa, &at, c->pc_argv, c->pc_envp);
-	posix_spawnattr_destroy(&at);
-	posix_spawn_file_actions_destroy(&fa);
-	return rc;
+	if (pipe2(report, O_CLOEXEC) != 0)
+		return errno;
+	pid = fork();
+	if (pid < 0) {
+		int e = errno;
+		close(report[0]);
+		close(report[1]);
+		return e;
+	}
+	if (pid == 0)
+		proc_child(c, path, out[1], err[1], report[1], parent, &dfl);
+	close(report[1]);
+	while ((r = read(report[0], &child_errno, sizeof(child_errno))) < 0 && errno == EINTR)
+		;
+	close(report[0]);
+	if (r == (ssize_t)sizeof(child_errno)) {
+		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+			;
+		return child_errno != 0 ? child_errno : EIO;
+	}
+	c->pc_pid = pid;
+	return 0;
 }
 
 /* Starts the process. 0, or -1 with pc_outcome and pc_error set. */
@@ -309,7 +368,7 @@ static int proc_start(struct proc_call *c)
 		rc = -1;
 		goto out;
 	}
-	rc = proc_spawn_with(c, path, out, err);
+	rc = proc_fork_exec(c, path, out, err);
 	if (rc != 0) {
 		/* The file went away or changed since it was looked up. */
 		if (rc == ENOENT || rc == EACCES || rc == ENOEXEC || rc == ENOTDIR)

@@ -12,11 +12,13 @@
  *
  * Life of a process. proc_loop_submit copies the request and queues it; the
  * loop thread looks the executable up, checks the working directory, and
- * starts it with posix_spawn: in a process group of its own (so that killing
- * the group also kills what it started), stdin from /dev/null, stdout and
- * stderr on pipes, the signal mask and the usual signals back at their
+ * starts it (fork and exec, no shell): in a process group of its own (so that
+ * killing the group also kills what it started), stdin from /dev/null, stdout
+ * and stderr on pipes, the signal mask and the usual signals back at their
  * defaults, no descriptor of ours but those three, exactly the environment
- * given (nothing of the server's is inherited). Each complete stdout line
+ * given (nothing of the server's is inherited), and SIGKILL as its
+ * parent-death signal: if the server dies without stopping the loop (kill
+ * -9), the process dies too (what it started itself does not). Each complete stdout line
  * goes to on_line as it arrives; stderr is only kept as its last bytes, for
  * error messages. When the process has exited the loop kills what is left of
  * its group, reaps it (no zombie is ever left), reads what is still in the

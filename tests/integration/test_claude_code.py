@@ -15,6 +15,7 @@ timeout and shutdown kill the CLI's whole process group; no zombie is left.
 import json
 import os
 import pathlib
+import signal
 import subprocess
 import time
 
@@ -407,6 +408,24 @@ def test_shutdown_kills_the_cli_and_the_run_resumes_at_the_next_start(cc):
     assert gone(cli_pid) and gone(grandchild)
     row = cc.run_row(run_id)
     assert (row["run_status"], row["error_code"]) == ("interrupted", "SHUTTING_DOWN")
+
+
+def test_a_server_killed_with_9_takes_its_cli_along_and_the_run_resumes(cc):
+    """No timer is left to stop a CLI whose server crashed, and the recovered
+    run starts a new one in the same workspace: the old one must not go on."""
+    _, run_id = claude_run(cc, "#fake grandchild 120")
+    cli_pid, grandchild = started_grandchild(cc)
+
+    os.kill(cc.server.pid, signal.SIGKILL)
+    cc.server.proc.wait()
+    try:
+        wait_until(lambda: gone(cli_pid), 10, "the CLI of the killed server to die")
+    finally:
+        os.kill(grandchild, signal.SIGKILL)  # what the CLI started outlives it (security.md)
+    cc.server.start()
+    wait_until(lambda: len(calls(cc)) == 2, 15, "the recovered run to start the CLI again")
+    assert cc.rows("SELECT error_code FROM run_attempts WHERE run_id = ? AND n = 1", run_id) == [
+        {"error_code": "PROCESS_RESTARTED"}]
 
 
 def test_runs_on_claude_code_run_side_by_side(cc):
