@@ -530,6 +530,52 @@ static void a_database_never_rolled_back_is_not_held(void **state)
 	assert_false(has_table(f->db, "schema_hold"));
 }
 
+/* Migration 6 widens agents.model_provider's CHECK in place: claude_code is
+ * admitted, other names are still refused, a column an earlier migration
+ * added to agents survives (a table rebuild would have dropped it), and the
+ * way back is refused while an agent is on claude_code. */
+static void builtin_claude_code_migration_widens_the_check_and_keeps_added_columns(void **state)
+{
+	struct fixture *f = *state;
+	struct migration_set set = migrate_builtin();
+	static const char agent[] = "INSERT INTO agents (project_id, name, role, model_provider, model_name, "
+				    "created_at, updated_at) VALUES (1, '%s', 'r', '%s', 'm', 1, 1)";
+	char sql[512];
+	int before = -1, n;
+	bbb_status st;
+
+	for (int i = 0; i < set.count && before < 0; i++)
+		if (set.m[i].version == 6)
+			before = i;
+	assert_true(before >= 0);
+	status_clear(&st);
+	assert_int_equal(migrate_up(f->db, &set, before, &n, &st), 0);
+	exec_ok(f->db, "ALTER TABLE agents ADD COLUMN added_before TEXT NOT NULL DEFAULT 'kept'");
+	exec_ok(f->db, "INSERT INTO projects (name, root_path, created_at, updated_at) VALUES ('p', '/w', 1, 1)");
+	snprintf(sql, sizeof(sql), agent, "a", "claude_code");
+	assert_int_equal(sqlite3_exec(f->db, sql, NULL, NULL, NULL), SQLITE_CONSTRAINT);
+
+	assert_int_equal(migrate_up(f->db, &set, 1, &n, &st), 0);
+	exec_ok(f->db, sql);
+	snprintf(sql, sizeof(sql), agent, "b", "gemini");
+	assert_int_equal(sqlite3_exec(f->db, sql, NULL, NULL, NULL), SQLITE_CONSTRAINT);
+	assert_int_equal(query_int(f->db, "SELECT count(*) FROM agents WHERE added_before = 'kept'"), 1);
+	assert_false(has_table(f->db, "migration_0006_check"));
+
+	/* Down while the agent is there: refused, nothing changed. */
+	assert_int_equal(migrate_down(f->db, &set, 1, &n, &st), -1);
+	assert_non_null(strstr(st.message, "no_agent_is_on_claude_code"));
+	snprintf(sql, sizeof(sql), agent, "c", "claude_code");
+	exec_ok(f->db, sql);
+	exec_ok(f->db, "DELETE FROM agents WHERE model_provider = 'claude_code'");
+	status_clear(&st);
+	assert_int_equal(migrate_down(f->db, &set, 1, &n, &st), 0);
+	assert_int_equal(sqlite3_exec(f->db, sql, NULL, NULL, NULL), SQLITE_CONSTRAINT);
+	assert_int_equal(query_int(f->db, "SELECT count(*) FROM pragma_table_info('agents') WHERE name = "
+					  "'added_before'"),
+			 1);
+}
+
 static void current_version_is_the_highest_applied_one(void **state)
 {
 	struct fixture *f = *state;
@@ -587,6 +633,7 @@ int main(void)
 		T(builtin_down_to_zero_leaves_no_application_tables_and_up_works_again),
 		T(down_holds_the_schema_at_the_version_it_leaves_and_up_to_latest_releases_it),
 		T(a_database_never_rolled_back_is_not_held),
+		T(builtin_claude_code_migration_widens_the_check_and_keeps_added_columns),
 		T(current_version_is_the_highest_applied_one),
 		T(current_version_of_a_database_without_bookkeeping_is_an_error),
 	};
