@@ -50,6 +50,10 @@
 #define PROC_POLL_NO_PIDFD_MS 50
 #define PROC_READ_CHUNK 65536
 #define PROC_READS_PER_TURN 16 /* per pipe: one chatty process cannot starve the others */
+/* After the reap: what the process left in a pipe (at most its capacity, 1 MiB
+ * unless raised); the bound stops a descendant that left the group and keeps
+ * writing from holding the loop. */
+#define PROC_DRAIN_READS 32
 
 struct proc_call {
 	uint64_t pc_id;
@@ -515,11 +519,11 @@ static void proc_take_err(struct proc_call *c, const char *data, size_t n)
 	c->pc_err_len += n;
 }
 
-/* Reads what a pipe has (at most max_reads chunks; 0: all of it until it
- * would block); closes it at end of file or on an error. */
+/* Reads what a pipe has, at most max_reads chunks, until it would block;
+ * closes it at end of file or on an error. */
 static void proc_read(struct proc_loop *loop, struct proc_call *c, int *fd, int is_out, int max_reads)
 {
-	for (int i = 0; *fd >= 0 && (max_reads == 0 || i < max_reads); i++) {
+	for (int i = 0; *fd >= 0 && i < max_reads; i++) {
 		ssize_t r = read(*fd, loop->pl_buf, PROC_READ_CHUNK);
 
 		if (r > 0) {
@@ -583,8 +587,8 @@ static void proc_callback(struct proc_loop *loop, struct proc_call *c)
 /* A reaped process: what is still in its pipes, its last line, its callback. */
 static void proc_finish(struct proc_loop *loop, struct proc_call *c)
 {
-	proc_read(loop, c, &c->pc_out, 1, 0);
-	proc_read(loop, c, &c->pc_err, 0, 0);
+	proc_read(loop, c, &c->pc_out, 1, PROC_DRAIN_READS);
+	proc_read(loop, c, &c->pc_err, 0, PROC_DRAIN_READS);
 	/* Whatever still holds a pipe open (a descendant that left the group)
 	 * writes into the void from now on. */
 	proc_close(&c->pc_out);

@@ -445,6 +445,33 @@ static void a_refused_line_ends_the_process_and_no_line_follows(void **state)
 	seen_free(&s);
 }
 
+static void a_descendant_that_left_the_group_cannot_hold_the_loop(void **state)
+{
+	char script[PATH_MAX + 128], pidfile[PATH_MAX + 16];
+	struct seen s = {0};
+	FILE *f;
+	int pid = 0;
+
+	(void)state;
+	/* `yes` in a session of its own keeps the stdout pipe open and full
+	 * after the process itself exited: the loop reads what it must, then
+	 * lets go (yes then dies of SIGPIPE). */
+	snprintf(pidfile, sizeof(pidfile), "%s/escaped.pid", tmpdir);
+	snprintf(script, sizeof(script), "setsid sh -c 'echo $$ > %s; exec yes spam' & sleep 0.3; exit 0", pidfile);
+	run_sh(&s, script, 0, NULL);
+	assert_int_equal(wait_all(&s, 1), 0);
+	assert_int_equal(s.s_outcome, PROC_OUTCOME_EXITED);
+	f = fopen(pidfile, "r");
+	assert_non_null(f);
+	assert_int_equal(fscanf(f, "%d", &pid), 1);
+	fclose(f);
+	if (!wait_gone(pid))
+		kill(pid, SIGKILL);
+	assert_true(wait_gone(pid));
+	unlink(pidfile);
+	seen_free(&s);
+}
+
 static void stop_kills_and_reports_every_process_left(void **state)
 {
 	struct seen s[3] = {{0}};
@@ -595,6 +622,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_teardown(a_line_without_newline_past_the_limit_ends_the_process, no_children_left),
 		cmocka_unit_test_teardown(a_line_at_the_limit_is_delivered, no_children_left),
 		cmocka_unit_test_teardown(a_refused_line_ends_the_process_and_no_line_follows, no_children_left),
+		cmocka_unit_test_teardown(a_descendant_that_left_the_group_cannot_hold_the_loop, no_children_left),
 		cmocka_unit_test_teardown(stop_kills_and_reports_every_process_left, no_children_left),
 		cmocka_unit_test_teardown(what_cannot_be_run_is_not_found, no_children_left),
 		cmocka_unit_test_teardown(a_missing_working_directory_fails_the_start, no_children_left),
