@@ -1,5 +1,5 @@
 /*
- * The claude_code provider (SPEC section 6): Claude Code, the `claude` CLI,
+ * The claude_code provider (docs/runtime.md): Claude Code, the `claude` CLI,
  * run in headless mode as a child process whose working directory is the
  * project's root. The CLI runs a whole agent conversation of its own, with its
  * own tools, and ends with one result; to the runtime one run's attempt is one
