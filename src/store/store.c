@@ -239,6 +239,56 @@ int store_bind_id_or_null(sqlite3_stmt *stmt, int idx, int64_t v)
 	return sqlite3_bind_int64(stmt, idx, v);
 }
 
+/* a + b for int64, held at INT64_MAX / INT64_MIN instead of wrapping. */
+static int64_t store_sat_add64(int64_t a, int64_t b)
+{
+	int64_t sum;
+
+	if (!__builtin_add_overflow(a, b, &sum))
+		return sum;
+	return b > 0 ? INT64_MAX : INT64_MIN;
+}
+
+/* SQL sat_add(a, b): SQLite's + turns an integer overflow into a REAL, which
+ * then reads back as a different number; counts and money stay integers. */
+static void store_sql_sat_add(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+	(void)argc;
+	sqlite3_result_int64(ctx, store_sat_add64(sqlite3_value_int64(argv[0]), sqlite3_value_int64(argv[1])));
+}
+
+/* SQL sat_sum(x): sum() fails the whole query with "integer overflow"; this
+ * one holds at the bound, and is 0 over no rows. */
+static void store_sql_sat_sum_step(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+	int64_t *sum = sqlite3_aggregate_context(ctx, sizeof(*sum));
+
+	(void)argc;
+	if (sum == NULL) {
+		sqlite3_result_error_nomem(ctx);
+		return;
+	}
+	*sum = store_sat_add64(*sum, sqlite3_value_int64(argv[0]));
+}
+
+static void store_sql_sat_sum_final(sqlite3_context *ctx)
+{
+	int64_t *sum = sqlite3_aggregate_context(ctx, 0);
+
+	sqlite3_result_int64(ctx, sum != NULL ? *sum : 0);
+}
+
+static int store_register_functions(sqlite3 *db)
+{
+	const int flags = SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS;
+	int rc = sqlite3_create_function_v2(db, "sat_add", 2, flags, NULL, store_sql_sat_add, NULL, NULL, NULL);
+
+	if (rc == SQLITE_OK)
+		rc = sqlite3_create_function_v2(db, "sat_sum", 1, flags, NULL, NULL, store_sql_sat_sum_step,
+						store_sql_sat_sum_final, NULL);
+	return rc;
+}
+
 int store_conn_open(const char *path, int readonly, int durability_full, int busy_timeout_ms, sqlite3 **out,
 		    bbb_status *st)
 {
@@ -260,6 +310,8 @@ int store_conn_open(const char *path, int readonly, int durability_full, int bus
 	snprintf(pragmas, sizeof(pragmas), "%sPRAGMA foreign_keys=ON; PRAGMA synchronous=%s;",
 		 readonly ? "" : "PRAGMA journal_mode=WAL; ", durability_full ? "FULL" : "NORMAL");
 	rc = sqlite3_exec(db, pragmas, NULL, NULL, &err);
+	if (rc == SQLITE_OK)
+		rc = store_register_functions(db);
 	if (rc != SQLITE_OK) {
 		sqlite3_free(err);
 		snprintf(what, sizeof(what), "cannot configure database %.400s", path);

@@ -44,7 +44,11 @@ struct store_options {
 };
 
 /* Opens a connection with the house pragmas (WAL, busy_timeout, foreign keys,
- * synchronous). `readonly` opens it read-only. */
+ * synchronous). `readonly` opens it read-only. The connection knows two SQL
+ * functions of ours, for counts and money that must stay exact integers:
+ * sat_add(a, b) (a + b held at the int64 bounds instead of turning into a
+ * REAL) and the aggregate sat_sum(x) (sum held at the bounds instead of
+ * failing the query; 0 over no rows). */
 int store_conn_open(const char *path, int readonly, int durability_full, int busy_timeout_ms, sqlite3 **out,
 		    bbb_status *st);
 /* What serve checks before it touches the schema, on a read-write connection
