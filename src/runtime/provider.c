@@ -204,6 +204,18 @@ int64_t provider_count_add(int64_t a, int64_t b)
 	return __builtin_add_overflow(a, b, &sum) ? INT64_MAX : sum;
 }
 
+void provider_reply_set_usage(struct provider_reply *r, int64_t tokens_in, int64_t tokens_out, int64_t cache_read,
+			      int64_t cache_write)
+{
+	r->r_tokens_in = tokens_in > 0 ? tokens_in : 0;
+	r->r_tokens_out = tokens_out > 0 ? tokens_out : 0;
+	r->r_cache_read_tokens = cache_read > 0 ? (cache_read < r->r_tokens_in ? cache_read : r->r_tokens_in) : 0;
+	cache_write = cache_write > 0 ? cache_write : 0;
+	r->r_cache_write_tokens = cache_write < r->r_tokens_in - r->r_cache_read_tokens
+					  ? cache_write
+					  : r->r_tokens_in - r->r_cache_read_tokens;
+}
+
 const char *provider_jstr(const json_t *obj, const char *key)
 {
 	return json_string_value(json_object_get(obj, key));

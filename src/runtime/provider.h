@@ -171,6 +171,12 @@ struct provider_reply {
 	size_t r_n_calls;
 	int64_t r_tokens_in; /* Anthropic: input_tokens + cache_creation + cache_read; OpenAI: prompt_tokens */
 	int64_t r_tokens_out; /* output_tokens / completion_tokens */
+	/* Of r_tokens_in (together never more than it): read from the provider's
+	 * prompt cache (Anthropic cache_read_input_tokens, OpenAI
+	 * prompt_tokens_details.cached_tokens) and written to it (Anthropic
+	 * cache_creation_input_tokens; OpenAI reports none). Priced apart. */
+	int64_t r_cache_read_tokens;
+	int64_t r_cache_write_tokens;
 	enum provider_stop r_stop;
 	char *r_stop_reason; /* the provider's word ("end_turn", "tool_calls"); "" when absent */
 	char *r_model; /* the model that answered, as reported; "" when absent */

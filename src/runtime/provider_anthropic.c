@@ -20,8 +20,12 @@
  * text nor calls is left out whole (the user messages around it then merge
  * into one, as the API would merge them).
  * Cached input tokens are counted as input tokens: they are sent, and counting
- * them keeps token_in comparable across calls (the price table has one input
- * price per model).
+ * them keeps token_in comparable across calls. They are also kept apart
+ * (cache_read_input_tokens, cache_creation_input_tokens), because the price
+ * table prices them apart: a cache read costs a tenth of the input price, a
+ * cache write more than it. Requests carry no cache_control with a 1-hour
+ * TTL, so every cache write is a 5-minute one (usage.cache_creation's
+ * breakdown is not read).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -251,6 +255,7 @@ static int anthropic_parse(const char *body, size_t len, struct provider_reply *
 {
 	json_t *root, *content, *usage;
 	json_error_t jerr;
+	int64_t read, write;
 	size_t i;
 	json_t *b;
 
@@ -269,10 +274,11 @@ static int anthropic_parse(const char *body, size_t len, struct provider_reply *
 			goto fail;
 	}
 	usage = json_object_get(root, "usage");
-	out->r_tokens_in = provider_count_add(provider_count_add(provider_jcount(usage, "input_tokens"),
-								 provider_jcount(usage, "cache_creation_input_tokens")),
-					      provider_jcount(usage, "cache_read_input_tokens"));
-	out->r_tokens_out = provider_jcount(usage, "output_tokens");
+	write = provider_jcount(usage, "cache_creation_input_tokens");
+	read = provider_jcount(usage, "cache_read_input_tokens");
+	provider_reply_set_usage(
+		out, provider_count_add(provider_count_add(provider_jcount(usage, "input_tokens"), write), read),
+		provider_jcount(usage, "output_tokens"), read, write);
 	out->r_stop = anthropic_stop(provider_jstr(root, "stop_reason"));
 	if (provider_jstr(root, "stop_reason") != NULL)
 		out->r_stop_reason = xstrdup(provider_jstr(root, "stop_reason"));

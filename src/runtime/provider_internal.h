@@ -60,6 +60,10 @@ int provider_reply_finish(struct provider_reply *r, bbb_status *st);
 int64_t provider_jcount(const json_t *obj, const char *key);
 /* a + b for counts (>= 0), INT64_MAX when the sum does not fit. */
 int64_t provider_count_add(int64_t a, int64_t b);
+/* Sets the token counts of r (each >= 0): the cache counts are cut so that
+ * together they are never more than tokens_in, whatever the reply said. */
+void provider_reply_set_usage(struct provider_reply *r, int64_t tokens_in, int64_t tokens_out, int64_t cache_read,
+			      int64_t cache_write);
 /* A JSON string member, or NULL. */
 const char *provider_jstr(const json_t *obj, const char *key);
 

@@ -12,12 +12,16 @@
  *           only max_tokens, and an agent may force either.
  * Reply:    {"choices": [{"message": {"content": string|null, "tool_calls"?: [{"id",
  *           "type": "function", "function": {"name", "arguments": JSON text}}]},
- *           "finish_reason"}], "model", "usage": {"prompt_tokens", "completion_tokens"}}
+ *           "finish_reason"}], "model", "usage": {"prompt_tokens", "completion_tokens",
+ *           "prompt_tokens_details"?: {"cached_tokens"}}}
  *
  * The system prompt is the first message. A tool result is a "tool" message
  * with the call's id; the API has no error flag for it, so a failed tool's
  * content is prefixed with "ERROR: ". Some compatible servers send content as
  * an array of text parts or tool arguments as an object: both are accepted.
+ * Cached prompt tokens are part of prompt_tokens; they are kept apart too, as
+ * the price table prices them apart (the API caches on its own and reports no
+ * cache writes).
  */
 #include <ctype.h>
 #include <stdlib.h>
@@ -276,8 +280,9 @@ static int openai_parse(const char *body, size_t len, struct provider_reply *out
 			goto fail;
 	}
 	usage = json_object_get(root, "usage");
-	out->r_tokens_in = provider_jcount(usage, "prompt_tokens");
-	out->r_tokens_out = provider_jcount(usage, "completion_tokens");
+	provider_reply_set_usage(out, provider_jcount(usage, "prompt_tokens"),
+				 provider_jcount(usage, "completion_tokens"),
+				 provider_jcount(json_object_get(usage, "prompt_tokens_details"), "cached_tokens"), 0);
 	reason = provider_jstr(choice, "finish_reason");
 	out->r_stop = openai_stop(reason);
 	if (reason != NULL)

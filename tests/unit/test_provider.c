@@ -492,8 +492,10 @@ static void anthropic_reply_with_text_tool_use_and_usage_is_parsed(void **state)
 	args = json_loads(r.r_calls[0].tc_arguments, 0, NULL);
 	assert_json_equal(args, "{\"path\": \"README.md\"}");
 	json_decref(args);
-	assert_int_equal(r.r_tokens_in, 110);
+	assert_int_equal(r.r_tokens_in, 110); /* the cache tokens are input tokens too */
 	assert_int_equal(r.r_tokens_out, 25);
+	assert_int_equal(r.r_cache_write_tokens, 7);
+	assert_int_equal(r.r_cache_read_tokens, 3);
 	assert_int_equal(r.r_stop, PROVIDER_STOP_TOOL_USE);
 	assert_string_equal(r.r_stop_reason, "tool_use");
 	assert_string_equal(r.r_model, "claude-sonnet-4-20250514");
@@ -533,7 +535,8 @@ static void openai_reply_with_tool_calls_and_usage_is_parsed(void **state)
 			   "  \"arguments\": \"{\\\"path\\\": \\\"x.md\\\", \\\"content\\\": \\\"hi\\\"}\"}},"
 			   " {\"id\": \"call_b\", \"type\": \"function\", \"function\": {\"name\": \"finish_task\","
 			   "  \"arguments\": \"{}\"}}]}, \"finish_reason\": \"tool_calls\"}],"
-			   " \"usage\": {\"prompt_tokens\": 321, \"completion_tokens\": 45, \"total_tokens\": 366}}";
+			   " \"usage\": {\"prompt_tokens\": 321, \"completion_tokens\": 45, \"total_tokens\": 366,"
+			   " \"prompt_tokens_details\": {\"cached_tokens\": 256, \"audio_tokens\": 0}}}";
 	struct provider_reply r;
 	bbb_status st;
 	json_t *args;
@@ -548,8 +551,10 @@ static void openai_reply_with_tool_calls_and_usage_is_parsed(void **state)
 	assert_json_equal(args, "{\"path\": \"x.md\", \"content\": \"hi\"}");
 	json_decref(args);
 	assert_string_equal(r.r_calls[1].tc_name, "finish_task");
-	assert_int_equal(r.r_tokens_in, 321);
+	assert_int_equal(r.r_tokens_in, 321); /* cached ones included, as the API counts them */
 	assert_int_equal(r.r_tokens_out, 45);
+	assert_int_equal(r.r_cache_read_tokens, 256);
+	assert_int_equal(r.r_cache_write_tokens, 0);
 	assert_int_equal(r.r_stop, PROVIDER_STOP_TOOL_USE);
 	assert_string_equal(r.r_model, "gpt-4o-2024-08-06");
 	provider_reply_free(&r);
@@ -600,6 +605,54 @@ static void token_counts_saturate_and_are_never_negative(void **state)
 	assert_int_equal(r.r_tokens_in, 0);
 	assert_true(r.r_tokens_out == INT64_MAX);
 	provider_reply_free(&r);
+}
+
+/* Cache counts are part of the input count: whatever a reply says, together
+ * they are never more than it (and never negative). */
+static void cache_counts_never_exceed_the_input_count(void **state)
+{
+	static const struct {
+		const struct provider_ops *ops;
+		const char *body;
+		int64_t in, read, write;
+	} rows[] = {
+		{&provider_openai,
+		 "{\"choices\": [{\"message\": {\"content\": \"x\"}}], \"usage\": {\"prompt_tokens\": 10,"
+		 " \"prompt_tokens_details\": {\"cached_tokens\": 25}}}",
+		 10, 10, 0},
+		{&provider_openai,
+		 "{\"choices\": [{\"message\": {\"content\": \"x\"}}], \"usage\": {\"prompt_tokens\": 10,"
+		 " \"prompt_tokens_details\": {\"cached_tokens\": -4}}}",
+		 10, 0, 0},
+		{&provider_openai,
+		 "{\"choices\": [{\"message\": {\"content\": \"x\"}}], \"usage\": {\"prompt_tokens\": 10,"
+		 " \"prompt_tokens_details\": [7]}}",
+		 10, 0, 0},
+		{&provider_anthropic,
+		 "{\"content\": [], \"usage\": {\"input_tokens\": 5, \"cache_creation_input_tokens\": -9,"
+		 " \"cache_read_input_tokens\": 4}}",
+		 9, 4, 0},
+		/* The input sum saturates: the cache counts are cut to what it holds. */
+		{&provider_anthropic,
+		 "{\"content\": [], \"usage\": {\"input_tokens\": 1, \"cache_creation_input_tokens\": "
+		 "9223372036854775807, \"cache_read_input_tokens\": 9223372036854775807}}",
+		 INT64_MAX, INT64_MAX, 0},
+		{&provider_anthropic,
+		 "{\"content\": [], \"usage\": {\"input_tokens\": 9223372036854775807, "
+		 "\"cache_creation_input_tokens\": 9223372036854775807, \"cache_read_input_tokens\": 2}}",
+		 INT64_MAX, 2, INT64_MAX - 2},
+	};
+	struct provider_reply r;
+	bbb_status st;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		assert_int_equal(rows[i].ops->p_parse(rows[i].body, strlen(rows[i].body), &r, &st), 0);
+		assert_true(r.r_tokens_in == rows[i].in);
+		assert_true(r.r_cache_read_tokens == rows[i].read);
+		assert_true(r.r_cache_write_tokens == rows[i].write);
+		provider_reply_free(&r);
+	}
 }
 
 static void malformed_bodies_are_protocol_errors(void **state)
@@ -847,6 +900,7 @@ int main(void)
 		cmocka_unit_test(openai_reply_with_tool_calls_and_usage_is_parsed),
 		cmocka_unit_test(openai_compatible_variants_are_accepted),
 		cmocka_unit_test(token_counts_saturate_and_are_never_negative),
+		cmocka_unit_test(cache_counts_never_exceed_the_input_count),
 		cmocka_unit_test(malformed_bodies_are_protocol_errors),
 		cmocka_unit_test(parsed_reply_feeds_the_next_request),
 		cmocka_unit_test(echo_answers_the_last_user_text_deterministically),
