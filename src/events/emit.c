@@ -63,7 +63,10 @@ int emit_usage_recorded(sqlite3 *db, const char *trace_id, const struct emit_usa
 	body.model = (char *)u->eu_model;
 	body.token_in = u->eu_token_in;
 	body.token_out = u->eu_token_out;
-	body.cost_usd_micros = u->eu_cost_usd_micros;
+	body.cache_read_tokens = u->eu_cache_read_tokens;
+	body.cache_write_tokens = u->eu_cache_write_tokens;
+	body.cost_unknown = u->eu_cost_unknown != 0;
+	body.cost_usd_micros = u->eu_cost_unknown ? 0 : u->eu_cost_usd_micros;
 	ev.payload_case = BEEBEEBRAIN__V1__EVENT__PAYLOAD_USAGE_RECORDED;
 	ev.usage_recorded = &body;
 	return store_event_append(db, &ev, st);

@@ -70,7 +70,10 @@ struct emit_usage {
 	const char *eu_model;
 	int64_t eu_token_in;
 	int64_t eu_token_out;
-	int64_t eu_cost_usd_micros;
+	int64_t eu_cache_read_tokens; /* of eu_token_in */
+	int64_t eu_cache_write_tokens; /* of eu_token_in */
+	int64_t eu_cost_usd_micros; /* written as 0 when eu_cost_unknown */
+	int eu_cost_unknown; /* the model has no price */
 };
 
 /* usage.recorded, payload UsageRecorded. */

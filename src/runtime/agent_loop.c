@@ -9,11 +9,13 @@
  *   1. decide, without the database: domain/run_outcome.h says what the call
  *      means; this file does what that takes: feed the circuit breaker (and
  *      start the gradual release when a probe closed it), run the tools the
- *      model asked for (tools.h), price the tokens, note retries for the
+ *      model asked for (tools.h), price the tokens (a model without a price
+ *      gets its cost marked unknown, never a silent 0), note retries for the
  *      retry-storm window;
  *   2. apply every decision in ONE write transaction: the run_attempts row
- *      of each call, usage and cost, run and task status changes with their
- *      events, inbox items, log lines and alerts;
+ *      of each call, usage and cost (and PRICE_UNKNOWN, one alert per
+ *      provider and model, for calls without a price), run and task status
+ *      changes with their events, inbox items, log lines and alerts;
  *   3. after the commit, forget finished runs; a run whose conversation goes
  *      on waits for its next call: READY when its endpoint's breaker is
  *      closed, PARKED (held work, released gradually) when it is not. The
@@ -319,24 +321,35 @@ static void agent_feed_breaker(struct runtime *rt, struct rt_batch *b, struct rt
 	}
 }
 
-/* Tokens and their price, from a usable answer. */
+/* Tokens and their price, from a usable answer. A model the price table does
+ * not know leaves the call's cost unknown (cost_unknown), not 0. */
 static void agent_price(struct runtime *rt, const struct rt_run *r, const struct provider_reply *reply,
 			struct rt_outcome *o)
 {
+	const struct pricing_usage u = {
+		.pu_in = reply->r_tokens_in,
+		.pu_out = reply->r_tokens_out,
+		.pu_cache_read = reply->r_cache_read_tokens,
+		.pu_cache_write = reply->r_cache_write_tokens,
+	};
+	Beebeebrain__V1__RunAttempt *at = &o->o_attempt;
 	struct pricing_cost pc;
 
+	at->token_in = reply->r_tokens_in;
+	at->token_out = reply->r_tokens_out;
+	at->cache_read_tokens = reply->r_cache_read_tokens;
+	at->cache_write_tokens = reply->r_cache_write_tokens;
 	if (reply->r_cost_reported) {
 		/* The provider said what the call cost (claude_code): that is the cost. */
-		o->o_attempt.token_in = reply->r_tokens_in;
-		o->o_attempt.token_out = reply->r_tokens_out;
 		o->o_cost = reply->r_cost_usd_micros;
 		return;
 	}
-	pricing_cost(rt->rt_pricing, r->r_provider, r->r_model, reply->r_tokens_in, reply->r_tokens_out, &pc);
-	o->o_attempt.token_in = reply->r_tokens_in;
-	o->o_attempt.token_out = reply->r_tokens_out;
-	o->o_attempt.price_in_usd_micros_per_mtok = pc.pc_price.pp_in_micros_per_mtok;
-	o->o_attempt.price_out_usd_micros_per_mtok = pc.pc_price.pp_out_micros_per_mtok;
+	pricing_cost(rt->rt_pricing, r->r_provider, r->r_model, &u, &pc);
+	at->price_in_usd_micros_per_mtok = pc.pc_price.pp_in_micros_per_mtok;
+	at->price_out_usd_micros_per_mtok = pc.pc_price.pp_out_micros_per_mtok;
+	at->price_cache_read_usd_micros_per_mtok = pc.pc_price.pp_cache_read_micros_per_mtok;
+	at->price_cache_write_usd_micros_per_mtok = pc.pc_price.pp_cache_write_micros_per_mtok;
+	at->cost_unknown = pc.pc_unknown_model != 0;
 	o->o_cost = pc.pc_usd_micros;
 }
 
@@ -481,29 +494,118 @@ static int rt_log(struct taskop_ctx *c, const struct rt_run *r, int level, const
 	return emit_run_log(c->o_db, c->o_trace_id, c->o_arena, &l, st);
 }
 
+/* PRICE_UNKNOWN, one alert per provider and model: the first call without a
+ * price raises it, every other one only bumps its count (alerts.h). Its dedup
+ * key is PRICE_UNKNOWN_KEY, the provider, ':' and the model (which may hold
+ * colons itself: "llama3:8b"). */
+#define PRICE_UNKNOWN_KEY "PRICE_UNKNOWN:"
+
+static int rt_price_unknown(struct taskop_ctx *c, const struct rt_run *r, bbb_status *st)
+{
+	struct alert_spec spec = {
+		.as_code = "PRICE_UNKNOWN",
+		.as_severity = BEEBEEBRAIN__V1__SEVERITY__SEVERITY_WARNING,
+		.as_dedup_key = arena_printf(c->o_arena, PRICE_UNKNOWN_KEY "%s:%s", r->r_provider, r->r_model),
+		.as_title = arena_printf(c->o_arena, "No price for %s model %s", r->r_provider, r->r_model),
+		.as_message = arena_printf(
+			c->o_arena,
+			"The price table has no %s model \"%s\": its calls are recorded with their cost unknown "
+			"(cost_unknown on the call, the run, usage.recorded and the usage metrics, whose cost totals "
+			"leave them out). Add the model to the price table (pricing.json, or the file "
+			"BEEBEEBRAIN_PRICING names) and restart the server: this alert is resolved then.",
+			r->r_provider, r->r_model),
+		.as_project_id = r->r_project_id,
+		.as_task_id = r->r_task_id,
+		.as_run_id = r->r_id,
+		.as_trace_id = "",
+	};
+	enum alert_outcome how;
+
+	if (alert_raise(c->o_db, &spec, NULL, &how, st) != 0)
+		return -1;
+	if (how == ALERT_RAISED)
+		log_warn("runtime", "no price for %s model %s: its calls are recorded with their cost unknown",
+			 r->r_provider, r->r_model);
+	return 0;
+}
+
+/* Resolves one open PRICE_UNKNOWN alert when the table prices its model. */
+static int agent_price_alert_check(sqlite3 *db, const struct pricing *pricing, const char *key, struct arena *a,
+				   bbb_status *st)
+{
+	const size_t prefix = strlen(PRICE_UNKNOWN_KEY);
+	const char *colon = strncmp(key, PRICE_UNKNOWN_KEY, prefix) == 0 ? strchr(key + prefix, ':') : NULL;
+	struct pricing_price price;
+
+	if (colon == NULL ||
+	    !pricing_lookup(pricing, arena_strndup(a, key + prefix, (size_t)(colon - key) - prefix), colon + 1, &price))
+		return 0;
+	if (alert_resolve(db, key, "", NULL, st) != 0)
+		return -1;
+	log_info("runtime", "%s has a price now: alert PRICE_UNKNOWN resolved", key + prefix);
+	return 0;
+}
+
+/* Prices change only with the table, read at start: an open PRICE_UNKNOWN
+ * alert whose model has a price now is resolved then. */
+int agent_price_alerts_resolve(sqlite3 *db, void *pricing, bbb_status *st)
+{
+	const struct store_alert_filter f = {.af_status = BEEBEEBRAIN__V1__ALERT_STATUS__ALERT_STATUS_OPEN,
+					     .af_code = "PRICE_UNKNOWN"};
+	Beebeebrain__V1__Alert **open;
+	struct arena a;
+	int64_t before = 0;
+	size_t n = 0;
+	int more = 0, rc;
+
+	arena_init(&a);
+	do {
+		rc = store_alert_list(db, &f, before, 100, &a, &open, &n, &more, st);
+		for (size_t i = 0; rc == 0 && i < n; i++) {
+			before = open[i]->id;
+			rc = agent_price_alert_check(db, pricing, open[i]->dedup_key, &a, st);
+		}
+	} while (rc == 0 && more && n > 0);
+	arena_reset(&a);
+	return rc;
+}
+
 static int rt_usage(struct taskop_ctx *c, const struct rt_outcome *o, bbb_status *st)
 {
 	const struct rt_run *r = o->o_run;
+	const Beebeebrain__V1__RunAttempt *at = &o->o_attempt;
+	const struct store_usage u = {
+		.su_tokens_in = at->token_in,
+		.su_tokens_out = at->token_out,
+		.su_cache_read = at->cache_read_tokens,
+		.su_cache_write = at->cache_write_tokens,
+		.su_cost_micros = o->o_cost,
+		.su_unpriced = at->cost_unknown,
+	};
 
 	/* Every call made is a request of the day, answered or not. */
-	if (store_usage_daily_add(c->o_db, r->r_provider, r->r_model, o->o_attempt.ended_at_ms, o->o_attempt.token_in,
-				  o->o_attempt.token_out, o->o_cost, st) != 0)
+	if (store_usage_daily_add(c->o_db, r->r_provider, r->r_model, at->ended_at_ms, &u, st) != 0)
 		return -1;
-	if (o->o_attempt.token_in == 0 && o->o_attempt.token_out == 0)
+	if (at->cost_unknown && rt_price_unknown(c, r, st) != 0)
+		return -1;
+	if (at->token_in == 0 && at->token_out == 0 && !at->cost_unknown)
 		return 0;
-	if (store_run_add_usage(c->o_db, r->r_id, o->o_attempt.token_in, o->o_attempt.token_out, o->o_cost, st) != 0)
+	if (store_run_add_usage(c->o_db, r->r_id, &u, st) != 0)
 		return -1;
-	struct emit_usage u = {
+	struct emit_usage e = {
 		.eu_project_id = r->r_project_id,
 		.eu_task_id = r->r_task_id,
 		.eu_run_id = r->r_id,
 		.eu_provider = r->r_provider,
 		.eu_model = r->r_model,
-		.eu_token_in = o->o_attempt.token_in,
-		.eu_token_out = o->o_attempt.token_out,
+		.eu_token_in = at->token_in,
+		.eu_token_out = at->token_out,
+		.eu_cache_read_tokens = at->cache_read_tokens,
+		.eu_cache_write_tokens = at->cache_write_tokens,
 		.eu_cost_usd_micros = o->o_cost,
+		.eu_cost_unknown = at->cost_unknown,
 	};
-	return emit_usage_recorded(c->o_db, c->o_trace_id, &u, st);
+	return emit_usage_recorded(c->o_db, c->o_trace_id, &e, st);
 }
 
 /* Opens an inbox item about the task unless one of that type is open. */

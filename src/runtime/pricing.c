@@ -42,12 +42,17 @@ void pricing_free(struct pricing *p)
 	free(p);
 }
 
-/* USD per million tokens -> micro-dollars per million tokens. */
-static int pricing_read_price(const json_t *entry, const char *key, int64_t *out)
+/* USD per million tokens -> micro-dollars per million tokens. An optional
+ * price that is absent gets dflt; one that is present must be valid. */
+static int pricing_read_price(const json_t *entry, const char *key, const int64_t *dflt, int64_t *out)
 {
 	const json_t *v = json_object_get(entry, key);
 	double usd;
 
+	if (v == NULL && dflt != NULL) {
+		*out = *dflt;
+		return 0;
+	}
 	if (!json_is_number(v))
 		return -1;
 	usd = json_number_value(v);
@@ -73,13 +78,19 @@ static struct pricing *pricing_from_json(const json_t *root, const char *origin,
 	json_object_foreach((json_t *)models, name, entry)
 	{
 		struct pricing_entry *e = &p->p_entries[p->p_n];
+		struct pricing_price *pr = &e->pe_price;
 
-		if (pricing_read_price(entry, "input", &e->pe_price.pp_in_micros_per_mtok) != 0 ||
-		    pricing_read_price(entry, "output", &e->pe_price.pp_out_micros_per_mtok) != 0) {
-			status_fail(st, "VALIDATION_ERROR",
-				    "%s: model \"%s\" needs numeric \"input\" and \"output\" prices (USD per million "
-				    "tokens, >= 0)",
-				    origin, name);
+		if (pricing_read_price(entry, "input", NULL, &pr->pp_in_micros_per_mtok) != 0 ||
+		    pricing_read_price(entry, "output", NULL, &pr->pp_out_micros_per_mtok) != 0 ||
+		    pricing_read_price(entry, "cache_read", &pr->pp_in_micros_per_mtok,
+				       &pr->pp_cache_read_micros_per_mtok) != 0 ||
+		    pricing_read_price(entry, "cache_write", &pr->pp_in_micros_per_mtok,
+				       &pr->pp_cache_write_micros_per_mtok) != 0) {
+			status_fail(
+				st, "VALIDATION_ERROR",
+				"%s: model \"%s\" needs numeric \"input\" and \"output\" prices, and numeric "
+				"\"cache_read\" and \"cache_write\" prices when given (USD per million tokens, >= 0)",
+				origin, name);
 			goto fail;
 		}
 		e->pe_model = xstrdup(name);
@@ -184,25 +195,39 @@ int pricing_lookup(const struct pricing *p, const char *provider, const char *mo
 	return 1;
 }
 
-int64_t pricing_cost_micros(const struct pricing_price *price, int64_t tokens_in, int64_t tokens_out)
+/* n tokens at price, added to *sum; 0, or -1 when it does not fit. */
+static int pricing_add_tokens(int64_t *sum, int64_t n, int64_t price)
 {
-	int64_t a, b, sum;
+	int64_t part;
 
-	if (tokens_in < 0)
-		tokens_in = 0;
-	if (tokens_out < 0)
-		tokens_out = 0;
-	if (__builtin_mul_overflow(tokens_in, price->pp_in_micros_per_mtok, &a) ||
-	    __builtin_mul_overflow(tokens_out, price->pp_out_micros_per_mtok, &b) ||
-	    __builtin_add_overflow(a, b, &sum) || __builtin_add_overflow(sum, PRICING_MICROS / 2, &sum))
+	return __builtin_mul_overflow(n, price, &part) || __builtin_add_overflow(*sum, part, sum) ? -1 : 0;
+}
+
+int64_t pricing_cost_micros(const struct pricing_price *price, const struct pricing_usage *u)
+{
+	int64_t in = u->pu_in > 0 ? u->pu_in : 0;
+	int64_t out = u->pu_out > 0 ? u->pu_out : 0;
+	int64_t read = u->pu_cache_read > 0 ? u->pu_cache_read : 0;
+	int64_t write = u->pu_cache_write > 0 ? u->pu_cache_write : 0;
+	int64_t sum = PRICING_MICROS / 2; /* rounds half up in the division below */
+
+	/* Cache counts are part of in: never more than it, together. */
+	if (read > in)
+		read = in;
+	if (write > in - read)
+		write = in - read;
+	if (pricing_add_tokens(&sum, in - read - write, price->pp_in_micros_per_mtok) != 0 ||
+	    pricing_add_tokens(&sum, read, price->pp_cache_read_micros_per_mtok) != 0 ||
+	    pricing_add_tokens(&sum, write, price->pp_cache_write_micros_per_mtok) != 0 ||
+	    pricing_add_tokens(&sum, out, price->pp_out_micros_per_mtok) != 0)
 		return INT64_MAX;
 	return sum / PRICING_MICROS;
 }
 
-void pricing_cost(const struct pricing *p, const char *provider, const char *model, int64_t tokens_in,
-		  int64_t tokens_out, struct pricing_cost *out)
+void pricing_cost(const struct pricing *p, const char *provider, const char *model, const struct pricing_usage *u,
+		  struct pricing_cost *out)
 {
 	memset(out, 0, sizeof(*out));
 	out->pc_unknown_model = !pricing_lookup(p, provider, model, &out->pc_price);
-	out->pc_usd_micros = pricing_cost_micros(&out->pc_price, tokens_in, tokens_out);
+	out->pc_usd_micros = pricing_cost_micros(&out->pc_price, u);
 }

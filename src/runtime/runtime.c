@@ -707,6 +707,7 @@ int runtime_start(struct runtime **out, struct store *s, const struct runtime_op
 	struct runtime *rt = xcalloc(1, sizeof(*rt));
 	struct http_loop_options ho = {0};
 	struct rt_recovered recovered = {0, 0};
+	bbb_status why;
 
 	rt->rt_store = s;
 	rt->rt_opt = *o;
@@ -728,6 +729,10 @@ int runtime_start(struct runtime **out, struct store *s, const struct runtime_op
 		rt_free(rt);
 		return -1;
 	}
+	status_clear(&why);
+	if (store_write(s, agent_price_alerts_resolve, rt->rt_pricing, 0, &why) != 0)
+		log_error("runtime", "cannot resolve the PRICE_UNKNOWN alerts of models priced now: %s %s", why.reason,
+			  why.message);
 	if (recovered.rv_runs > 0 || recovered.rv_calls > 0)
 		log_warn("runtime",
 			 "%d run(s) and %d provider call(s) were in flight when the server stopped: the calls are "

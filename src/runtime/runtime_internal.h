@@ -235,6 +235,9 @@ void agent_abort(struct runtime *rt, struct rt_run *r);
 /* Decides, records (one write transaction) and acts on a batch of
  * completions; finished runs leave the registry. */
 void agent_apply_completions(struct runtime *rt, struct rt_completion *list);
+/* A store_write function (arg: the price table, read at start): resolves the
+ * open PRICE_UNKNOWN alerts of models that have a price now. */
+int agent_price_alerts_resolve(sqlite3 *db, void *pricing, bbb_status *st);
 
 /* ---- agent_proc.c: calls of a provider that is a program -------------------- */
 

@@ -8,23 +8,27 @@
 /* The runs of the window: ?1 project (0 = all), ?2 from, ?3 to (0 = none). */
 #define RUNS_IN_WINDOW                                                                                                 \
 	"WITH w AS (SELECT r.run_status AS s, r.retry_count AS retries, r.token_in AS tin, r.token_out AS tout, "      \
-	"r.cost_usd_micros AS cost, CASE WHEN r.started_at IS NOT NULL AND r.ended_at IS NOT NULL "                    \
+	"r.cost_usd_micros AS cost, r.cache_read_tokens AS cread, r.cache_write_tokens AS cwrite, "                    \
+	"r.unpriced_calls AS unpriced, CASE WHEN r.started_at IS NOT NULL AND r.ended_at IS NOT NULL "                 \
 	"THEN r.ended_at - r.started_at END AS dur FROM task_runs r JOIN tasks t ON t.id = r.task_id "                 \
 	"WHERE (?1 = 0 OR t.project_id = ?1) AND coalesce(r.started_at, r.created_at) >= ?2 "                          \
 	"AND (?3 = 0 OR coalesce(r.started_at, r.created_at) < ?3)) "
 
-/* Nearest rank of percentile p among n sorted values: ceil(p * n / 100). */
+/* Nearest rank of percentile p among n sorted values: ceil(p * n / 100).
+ * Tokens and money are summed with sat_sum (store.h): a provider's counts are
+ * hostile input, and sum() would fail the whole query on an overflow. */
 #define RUNS_TOTALS                                                                                                    \
 	RUNS_IN_WINDOW                                                                                                 \
 	", d AS (SELECT dur, row_number() OVER (ORDER BY dur) AS rn, count(*) OVER () AS n FROM w "                    \
 	"WHERE dur IS NOT NULL) "                                                                                      \
 	"SELECT (SELECT count(*) FROM w), (SELECT coalesce(sum(retries), 0) FROM w), "                                 \
-	"(SELECT coalesce(sum(tin), 0) FROM w), (SELECT coalesce(sum(tout), 0) FROM w), "                              \
-	"(SELECT coalesce(sum(cost), 0) FROM w), (SELECT count(*) FROM d), "                                           \
+	"(SELECT sat_sum(tin) FROM w), (SELECT sat_sum(tout) FROM w), "                                                \
+	"(SELECT sat_sum(cost) FROM w), (SELECT count(*) FROM d), "                                                    \
 	"(SELECT coalesce(CAST(round(avg(dur)) AS INTEGER), 0) FROM d), "                                              \
 	"(SELECT coalesce(max(CASE WHEN rn = (50 * n + 99) / 100 THEN dur END), 0) FROM d), "                          \
 	"(SELECT coalesce(max(CASE WHEN rn = (95 * n + 99) / 100 THEN dur END), 0) FROM d), "                          \
-	"(SELECT coalesce(max(dur), 0) FROM d)"
+	"(SELECT coalesce(max(dur), 0) FROM d), (SELECT sat_sum(cread) FROM w), (SELECT sat_sum(cwrite) FROM w), "     \
+	"(SELECT sat_sum(unpriced) FROM w), (SELECT count(*) FROM w WHERE unpriced > 0)"
 
 #define RUNS_BY_STATUS RUNS_IN_WINDOW "SELECT s, count(*) FROM w GROUP BY s"
 
@@ -57,6 +61,11 @@ int store_metrics_runs_summary(sqlite3 *db, int64_t project_id, int64_t from_ms,
 		out->p50_duration_ms = sqlite3_column_int64(stmt, 7);
 		out->p95_duration_ms = sqlite3_column_int64(stmt, 8);
 		out->max_duration_ms = sqlite3_column_int64(stmt, 9);
+		out->cache_read_tokens = sqlite3_column_int64(stmt, 10);
+		out->cache_write_tokens = sqlite3_column_int64(stmt, 11);
+		out->unpriced_calls = sqlite3_column_int64(stmt, 12);
+		out->cost_unknown_runs = sqlite3_column_int64(stmt, 13);
+		out->cost_unknown = out->unpriced_calls > 0;
 	}
 	sqlite3_finalize(stmt);
 	if (rc != SQLITE_ROW)
@@ -93,8 +102,9 @@ int store_metrics_usage_daily(sqlite3 *db, const struct usage_query *q, struct a
 	int rc;
 
 	if (store_prepare(db,
-			  "SELECT provider, model_name, date, request_count, token_in, token_out, cost_usd_micros "
-			  "FROM api_usage_daily WHERE (?1 = '' OR provider = ?1) AND (?2 = '' OR model_name = ?2) "
+			  "SELECT provider, model_name, date, request_count, token_in, token_out, cost_usd_micros, "
+			  "cache_read_tokens, cache_write_tokens, unpriced_calls FROM api_usage_daily WHERE (?1 = '' "
+			  "OR provider = ?1) AND (?2 = '' OR model_name = ?2) "
 			  "AND (?3 = '' OR date >= ?3) AND (?4 = '' OR date <= ?4) "
 			  "ORDER BY date DESC, provider, model_name LIMIT ?5 OFFSET ?6",
 			  &stmt, st) != 0)
@@ -122,6 +132,10 @@ int store_metrics_usage_daily(sqlite3 *db, const struct usage_query *q, struct a
 		d->token_in = sqlite3_column_int64(stmt, 4);
 		d->token_out = sqlite3_column_int64(stmt, 5);
 		d->cost_usd_micros = sqlite3_column_int64(stmt, 6);
+		d->cache_read_tokens = sqlite3_column_int64(stmt, 7);
+		d->cache_write_tokens = sqlite3_column_int64(stmt, 8);
+		d->unpriced_calls = sqlite3_column_int64(stmt, 9);
+		d->cost_unknown = d->unpriced_calls > 0;
 		if (!store_page_add(&pg, &d->base)) {
 			*more = 1;
 			break;

@@ -16,7 +16,7 @@
 	"id, task_id, coalesce(agent_id, 0), run_status, attempt, retry_count, idempotency_key, prompt, "              \
 	"system_prompt, max_turns, timeout_seconds, provider, model, created_at, coalesce(started_at, 0), "            \
 	"coalesce(ended_at, 0), coalesce(next_retry_at, 0), error_code, error_message, token_in, token_out, "          \
-	"cost_usd_micros, output_text, version"
+	"cost_usd_micros, output_text, version, cache_read_tokens, cache_write_tokens, unpriced_calls"
 
 static void *run_row(sqlite3_stmt *stmt, struct arena *a)
 {
@@ -49,6 +49,10 @@ static void *run_row(sqlite3_stmt *stmt, struct arena *a)
 	r->cost_usd_micros = sqlite3_column_int64(stmt, 21);
 	r->output_text = store_col_text(a, stmt, 22);
 	r->version = sqlite3_column_int64(stmt, 23);
+	r->cache_read_tokens = sqlite3_column_int64(stmt, 24);
+	r->cache_write_tokens = sqlite3_column_int64(stmt, 25);
+	r->unpriced_calls = sqlite3_column_int64(stmt, 26);
+	r->cost_unknown = r->unpriced_calls > 0;
 	return r;
 }
 
@@ -225,7 +229,9 @@ int store_run_attempts(sqlite3 *db, int64_t run_id, struct arena *a, Beebeebrain
 	if (store_prepare(
 		    db,
 		    "SELECT run_id, n, started_at, coalesce(ended_at, 0), http_status, error_code, retry_after_ms, "
-		    "token_in, token_out, price_in_usd_micros_per_mtok, price_out_usd_micros_per_mtok "
+		    "token_in, token_out, price_in_usd_micros_per_mtok, price_out_usd_micros_per_mtok, "
+		    "cache_read_tokens, cache_write_tokens, price_cache_read_usd_micros_per_mtok, "
+		    "price_cache_write_usd_micros_per_mtok, cost_unknown "
 		    "FROM run_attempts WHERE run_id = ? ORDER BY n",
 		    &stmt, st) != 0)
 		return -1;
@@ -253,6 +259,11 @@ int store_run_attempts(sqlite3 *db, int64_t run_id, struct arena *a, Beebeebrain
 		at->token_out = sqlite3_column_int64(stmt, 8);
 		at->price_in_usd_micros_per_mtok = sqlite3_column_int64(stmt, 9);
 		at->price_out_usd_micros_per_mtok = sqlite3_column_int64(stmt, 10);
+		at->cache_read_tokens = sqlite3_column_int64(stmt, 11);
+		at->cache_write_tokens = sqlite3_column_int64(stmt, 12);
+		at->price_cache_read_usd_micros_per_mtok = sqlite3_column_int64(stmt, 13);
+		at->price_cache_write_usd_micros_per_mtok = sqlite3_column_int64(stmt, 14);
+		at->cost_unknown = sqlite3_column_int(stmt, 15) != 0;
 		(*out)[(*n)++] = at;
 	}
 	sqlite3_finalize(stmt);

@@ -31,13 +31,20 @@ int store_attempt_end(sqlite3 *db, const Beebeebrain__V1__RunAttempt *a, bbb_sta
 	if (store_prepare(db,
 			  "INSERT INTO run_attempts (run_id, n, started_at, ended_at, http_status, error_code, "
 			  "retry_after_ms, token_in, token_out, price_in_usd_micros_per_mtok, "
-			  "price_out_usd_micros_per_mtok) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+			  "price_out_usd_micros_per_mtok, cache_read_tokens, cache_write_tokens, "
+			  "price_cache_read_usd_micros_per_mtok, price_cache_write_usd_micros_per_mtok, cost_unknown) "
+			  "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
 			  "ON CONFLICT (run_id, n) DO UPDATE SET ended_at = excluded.ended_at, "
 			  "http_status = excluded.http_status, error_code = excluded.error_code, "
 			  "retry_after_ms = excluded.retry_after_ms, token_in = excluded.token_in, "
 			  "token_out = excluded.token_out, "
 			  "price_in_usd_micros_per_mtok = excluded.price_in_usd_micros_per_mtok, "
-			  "price_out_usd_micros_per_mtok = excluded.price_out_usd_micros_per_mtok",
+			  "price_out_usd_micros_per_mtok = excluded.price_out_usd_micros_per_mtok, "
+			  "cache_read_tokens = excluded.cache_read_tokens, "
+			  "cache_write_tokens = excluded.cache_write_tokens, "
+			  "price_cache_read_usd_micros_per_mtok = excluded.price_cache_read_usd_micros_per_mtok, "
+			  "price_cache_write_usd_micros_per_mtok = excluded.price_cache_write_usd_micros_per_mtok, "
+			  "cost_unknown = excluded.cost_unknown",
 			  &stmt, st) != 0)
 		return -1;
 	sqlite3_bind_int64(stmt, 1, a->run_id);
@@ -51,6 +58,11 @@ int store_attempt_end(sqlite3 *db, const Beebeebrain__V1__RunAttempt *a, bbb_sta
 	sqlite3_bind_int64(stmt, 9, a->token_out);
 	sqlite3_bind_int64(stmt, 10, a->price_in_usd_micros_per_mtok);
 	sqlite3_bind_int64(stmt, 11, a->price_out_usd_micros_per_mtok);
+	sqlite3_bind_int64(stmt, 12, a->cache_read_tokens);
+	sqlite3_bind_int64(stmt, 13, a->cache_write_tokens);
+	sqlite3_bind_int64(stmt, 14, a->price_cache_read_usd_micros_per_mtok);
+	sqlite3_bind_int64(stmt, 15, a->price_cache_write_usd_micros_per_mtok);
+	sqlite3_bind_int(stmt, 16, a->cost_unknown ? 1 : 0);
 	rc = sqlite3_step(stmt);
 	sqlite3_finalize(stmt);
 	if (rc != SQLITE_DONE)
@@ -92,21 +104,33 @@ int store_attempts_close_open(sqlite3 *db, int64_t ended_at_ms, const char *erro
 	return 0;
 }
 
-int store_run_add_usage(sqlite3 *db, int64_t run_id, int64_t tokens_in, int64_t tokens_out, int64_t cost_micros,
-			bbb_status *st)
+/* Binds what a call adds (struct store_usage) to ?11..?16. */
+static void store_bind_usage(sqlite3_stmt *stmt, const struct store_usage *u)
+{
+	sqlite3_bind_int64(stmt, 11, u->su_tokens_in);
+	sqlite3_bind_int64(stmt, 12, u->su_tokens_out);
+	sqlite3_bind_int64(stmt, 13, u->su_cache_read);
+	sqlite3_bind_int64(stmt, 14, u->su_cache_write);
+	sqlite3_bind_int64(stmt, 15, u->su_unpriced ? 0 : u->su_cost_micros);
+	sqlite3_bind_int(stmt, 16, u->su_unpriced ? 1 : 0);
+}
+
+int store_run_add_usage(sqlite3 *db, int64_t run_id, const struct store_usage *u, bbb_status *st)
 {
 	sqlite3_stmt *stmt;
 	int rc;
 
-	if (store_prepare(db,
-			  "UPDATE task_runs SET token_in = token_in + ?, token_out = token_out + ?, "
-			  "cost_usd_micros = cost_usd_micros + ? WHERE id = ?",
-			  &stmt, st) != 0)
+	if (store_prepare(
+		    db,
+		    "UPDATE task_runs SET token_in = sat_add(token_in, ?11), token_out = sat_add(token_out, ?12), "
+		    "cache_read_tokens = sat_add(cache_read_tokens, ?13), "
+		    "cache_write_tokens = sat_add(cache_write_tokens, ?14), "
+		    "cost_usd_micros = sat_add(cost_usd_micros, ?15), "
+		    "unpriced_calls = sat_add(unpriced_calls, ?16) WHERE id = ?1",
+		    &stmt, st) != 0)
 		return -1;
-	sqlite3_bind_int64(stmt, 1, tokens_in);
-	sqlite3_bind_int64(stmt, 2, tokens_out);
-	sqlite3_bind_int64(stmt, 3, cost_micros);
-	sqlite3_bind_int64(stmt, 4, run_id);
+	sqlite3_bind_int64(stmt, 1, run_id);
+	store_bind_usage(stmt, u);
 	rc = sqlite3_step(stmt);
 	sqlite3_finalize(stmt);
 	if (rc != SQLITE_DONE)
@@ -114,8 +138,8 @@ int store_run_add_usage(sqlite3 *db, int64_t run_id, int64_t tokens_in, int64_t 
 	return 0;
 }
 
-int store_usage_daily_add(sqlite3 *db, const char *provider, const char *model, int64_t at_ms, int64_t tokens_in,
-			  int64_t tokens_out, int64_t cost_micros, bbb_status *st)
+int store_usage_daily_add(sqlite3 *db, const char *provider, const char *model, int64_t at_ms,
+			  const struct store_usage *u, bbb_status *st)
 {
 	time_t secs = (time_t)(at_ms / 1000);
 	struct tm tm;
@@ -128,17 +152,19 @@ int store_usage_daily_add(sqlite3 *db, const char *provider, const char *model, 
 	if (store_prepare(
 		    db,
 		    "INSERT INTO api_usage_daily (provider, model_name, date, request_count, token_in, token_out, "
-		    "cost_usd_micros) VALUES (?1, ?2, ?3, 1, ?4, ?5, ?6) ON CONFLICT (provider, model_name, date) "
-		    "DO UPDATE SET request_count = request_count + 1, token_in = token_in + ?4, "
-		    "token_out = token_out + ?5, cost_usd_micros = cost_usd_micros + ?6",
+		    "cache_read_tokens, cache_write_tokens, cost_usd_micros, unpriced_calls) "
+		    "VALUES (?1, ?2, ?3, 1, ?11, ?12, ?13, ?14, ?15, ?16) "
+		    "ON CONFLICT (provider, model_name, date) DO UPDATE SET "
+		    "request_count = sat_add(request_count, 1), token_in = sat_add(token_in, ?11), "
+		    "token_out = sat_add(token_out, ?12), cache_read_tokens = sat_add(cache_read_tokens, ?13), "
+		    "cache_write_tokens = sat_add(cache_write_tokens, ?14), "
+		    "cost_usd_micros = sat_add(cost_usd_micros, ?15), unpriced_calls = sat_add(unpriced_calls, ?16)",
 		    &stmt, st) != 0)
 		return -1;
 	sqlite3_bind_text(stmt, 1, provider, -1, SQLITE_STATIC);
 	sqlite3_bind_text(stmt, 2, model, -1, SQLITE_STATIC);
 	sqlite3_bind_text(stmt, 3, day, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(stmt, 4, tokens_in);
-	sqlite3_bind_int64(stmt, 5, tokens_out);
-	sqlite3_bind_int64(stmt, 6, cost_micros);
+	store_bind_usage(stmt, u);
 	rc = sqlite3_step(stmt);
 	sqlite3_finalize(stmt);
 	if (rc != SQLITE_DONE)

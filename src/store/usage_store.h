@@ -15,22 +15,33 @@
 /* A call starts: its row (run_id, n, started_at), open (ended_at NULL) until
  * the call ends, so that a call lost in a crash is still counted. */
 int store_attempt_start(sqlite3 *db, int64_t run_id, int n, int64_t started_at_ms, bbb_status *st);
-/* A call ended: its row gets the end, status, error, tokens and the price
- * used (inserted whole when its start was not recorded). */
+/* A call ended: its row gets the end, status, error, tokens (cache tokens
+ * included), the prices used and whether its cost is unknown (inserted whole
+ * when its start was not recorded). */
 int store_attempt_end(sqlite3 *db, const Beebeebrain__V1__RunAttempt *a, bbb_status *st);
 /* Recovery: every row still open is a call that was in flight when the
  * server stopped. Each is counted as a request in api_usage_daily (no tokens:
  * the answer never came) and closed at ended_at_ms with error_code; *n is
  * how many. */
 int store_attempts_close_open(sqlite3 *db, int64_t ended_at_ms, const char *error_code, int *n, bbb_status *st);
-/* Adds tokens and cost to the run's totals (without touching its version:
+/* What one call adds to its run's totals and to its day. Every sum held at
+ * INT64_MAX instead of wrapping (a provider's counts are hostile input). */
+struct store_usage {
+	int64_t su_tokens_in; /* every input token, cache tokens included */
+	int64_t su_tokens_out;
+	int64_t su_cache_read; /* of su_tokens_in */
+	int64_t su_cache_write; /* of su_tokens_in */
+	int64_t su_cost_micros; /* ignored (0 added) when su_unpriced */
+	int su_unpriced; /* 1: the model has no price; counted in unpriced_calls */
+};
+
+/* Adds a call's usage to the run's totals (without touching its version:
  * usage is additive and never conflicts). */
-int store_run_add_usage(sqlite3 *db, int64_t run_id, int64_t tokens_in, int64_t tokens_out, int64_t cost_micros,
-			bbb_status *st);
+int store_run_add_usage(sqlite3 *db, int64_t run_id, const struct store_usage *u, bbb_status *st);
 /* Upserts api_usage_daily for the UTC day of at_ms: request_count + 1 and the
- * tokens and cost added. */
-int store_usage_daily_add(sqlite3 *db, const char *provider, const char *model, int64_t at_ms, int64_t tokens_in,
-			  int64_t tokens_out, int64_t cost_micros, bbb_status *st);
+ * call's usage added (a call that got no answer adds a zeroed usage). */
+int store_usage_daily_add(sqlite3 *db, const char *provider, const char *model, int64_t at_ms,
+			  const struct store_usage *u, bbb_status *st);
 
 /* A provider/model whose cost on one day passed a threshold. */
 struct store_usage_over {

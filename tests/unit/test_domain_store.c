@@ -444,7 +444,8 @@ static void usage_daily_is_newest_first_within_the_filters(void **state)
 	int more;
 	bbb_status st;
 
-	exec(f, "INSERT INTO api_usage_daily VALUES "
+	exec(f, "INSERT INTO api_usage_daily (provider, model_name, date, request_count, token_in, token_out, "
+		"cost_usd_micros) VALUES "
 		"('openai', 'gpt', '2026-11-01', 1, 1, 1, 1), ('openai', 'gpt', '2026-11-02', 2, 2, 2, 2), "
 		"('anthropic', 'claude', '2026-11-02', 3, 3, 3, 3), ('openai', 'gpt', '2026-11-03', 4, 4, 4, 4)");
 	assert_int_equal(store_metrics_usage_daily(f->db, &q, &f->a, &out, &n, &more, &st), 0);
@@ -458,6 +459,80 @@ static void usage_daily_is_newest_first_within_the_filters(void **state)
 	assert_int_equal(n, 1);
 	assert_true(more);
 	assert_string_equal(out[0]->date, "2026-11-02");
+}
+
+/* A cost total that leaves out calls without a price says so: the metrics
+ * carry the count of unpriced calls (and the runs with one) and a flag, next
+ * to the cache tokens. */
+static void metrics_say_when_a_cost_total_leaves_unpriced_calls_out(void **state)
+{
+	struct fixture *f = *state;
+	Beebeebrain__V1__RunsSummaryResponse s = BEEBEEBRAIN__V1__RUNS_SUMMARY_RESPONSE__INIT;
+	Beebeebrain__V1__UsageDay **out;
+	struct usage_query q = {"", "", "", "", 0, 10};
+	int64_t task = add_task(f, 1, "costed", 3, 0);
+	char sql[600];
+	size_t n;
+	int more;
+	bbb_status st;
+
+	snprintf(sql, sizeof(sql),
+		 "INSERT INTO task_runs (task_id, run_status, attempt, idempotency_key, created_at, token_in, "
+		 "token_out, cost_usd_micros, cache_read_tokens, cache_write_tokens, unpriced_calls) VALUES "
+		 "(%lld, 'succeeded', 1, 'priced', 0, 100, 10, 500, 60, 20, 0), "
+		 "(%lld, 'succeeded', 2, 'mixed', 0, 100, 10, 200, 0, 0, 2), "
+		 "(%lld, 'failed', 3, 'unpriced', 0, 50, 5, 0, 40, 0, 1)",
+		 (long long)task, (long long)task, (long long)task);
+	exec(f, sql);
+	assert_int_equal(store_metrics_runs_summary(f->db, 1, 0, 0, &f->a, &s, &st), 0);
+	assert_int_equal(s.cost_usd_micros, 700);
+	assert_int_equal(s.cache_read_tokens, 100);
+	assert_int_equal(s.cache_write_tokens, 20);
+	assert_int_equal(s.unpriced_calls, 3);
+	assert_int_equal(s.cost_unknown_runs, 2);
+	assert_true(s.cost_unknown);
+
+	exec(f, "INSERT INTO api_usage_daily (provider, model_name, date, request_count, token_in, token_out, "
+		"cost_usd_micros, cache_read_tokens, cache_write_tokens, unpriced_calls) VALUES "
+		"('openai', 'local-llm', '2026-11-02', 4, 400, 40, 0, 100, 0, 4), "
+		"('anthropic', 'claude-sonnet-4', '2026-11-02', 2, 300, 30, 900, 200, 50, 0)");
+	assert_int_equal(store_metrics_usage_daily(f->db, &q, &f->a, &out, &n, &more, &st), 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(out[0]->model_name, "claude-sonnet-4");
+	assert_int_equal(out[0]->cache_read_tokens, 200);
+	assert_int_equal(out[0]->cache_write_tokens, 50);
+	assert_int_equal(out[0]->unpriced_calls, 0);
+	assert_false(out[0]->cost_unknown);
+	assert_string_equal(out[1]->model_name, "local-llm");
+	assert_int_equal(out[1]->unpriced_calls, 4);
+	assert_true(out[1]->cost_unknown);
+}
+
+/* Token counts come from providers and are hostile input: totals that would
+ * pass INT64_MAX are held there, and the summary still answers (sum() would
+ * fail the whole query with "integer overflow"). */
+static void runs_summary_holds_huge_totals_at_the_int64_bound(void **state)
+{
+	struct fixture *f = *state;
+	Beebeebrain__V1__RunsSummaryResponse s = BEEBEEBRAIN__V1__RUNS_SUMMARY_RESPONSE__INIT;
+	int64_t task = add_task(f, 1, "huge", 3, 0);
+	char sql[600];
+	bbb_status st;
+
+	snprintf(sql, sizeof(sql),
+		 "INSERT INTO task_runs (task_id, run_status, attempt, idempotency_key, created_at, token_in, "
+		 "token_out, cost_usd_micros, cache_read_tokens) VALUES "
+		 "(%lld, 'succeeded', 1, 'h1', 0, 9223372036854775807, 1, 9223372036854775807, 9223372036854775807), "
+		 "(%lld, 'succeeded', 2, 'h2', 0, 9223372036854775807, 2, 5, 1)",
+		 (long long)task, (long long)task);
+	exec(f, sql);
+	status_clear(&st);
+	assert_int_equal(store_metrics_runs_summary(f->db, 1, 0, 0, &f->a, &s, &st), 0);
+	assert_true(s.token_in == INT64_MAX);
+	assert_int_equal(s.token_out, 3);
+	assert_true(s.cost_usd_micros == INT64_MAX);
+	assert_true(s.cache_read_tokens == INT64_MAX);
+	assert_int_equal(s.total, 2);
 }
 
 static void project_roots_come_in_id_order(void **state)
@@ -511,6 +586,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(runs_summary_counts_and_percentiles_are_computed_in_sql, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(usage_daily_is_newest_first_within_the_filters, setup, teardown),
+		cmocka_unit_test_setup_teardown(metrics_say_when_a_cost_total_leaves_unpriced_calls_out, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(runs_summary_holds_huge_totals_at_the_int64_bound, setup, teardown),
 		cmocka_unit_test_setup_teardown(project_roots_come_in_id_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(project_roots_report_a_failed_read, setup, teardown),
 	};

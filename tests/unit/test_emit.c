@@ -183,6 +183,7 @@ static void usage_recorded_carries_the_calls_tokens_and_cost(void **state)
 		.eu_model = "gpt-4o",
 		.eu_token_in = 1200,
 		.eu_token_out = 345,
+		.eu_cache_read_tokens = 1024,
 		.eu_cost_usd_micros = 6789,
 	};
 	Beebeebrain__V1__Event *ev;
@@ -199,6 +200,38 @@ static void usage_recorded_carries_the_calls_tokens_and_cost(void **state)
 	assert_int_equal(ev->usage_recorded->token_in, 1200);
 	assert_int_equal(ev->usage_recorded->token_out, 345);
 	assert_int_equal(ev->usage_recorded->cost_usd_micros, 6789);
+	assert_int_equal(ev->usage_recorded->cache_read_tokens, 1024);
+	assert_int_equal(ev->usage_recorded->cache_write_tokens, 0);
+	assert_false(ev->usage_recorded->cost_unknown);
+}
+
+/* A call to a model without a price: its cost is unknown, and the event says
+ * so instead of carrying a cost that looks like a real 0 (or any number). */
+static void usage_recorded_says_when_the_cost_is_unknown(void **state)
+{
+	struct fixture *f = *state;
+	struct emit_usage u = {
+		.eu_project_id = 2,
+		.eu_task_id = 4,
+		.eu_run_id = 6,
+		.eu_provider = "openai",
+		.eu_model = "llama3:8b",
+		.eu_token_in = 1200,
+		.eu_token_out = 345,
+		.eu_cache_write_tokens = 7,
+		.eu_cost_usd_micros = 42,
+		.eu_cost_unknown = 1,
+	};
+	Beebeebrain__V1__Event *ev;
+	bbb_status st;
+
+	status_clear(&st);
+	assert_int_equal(emit_usage_recorded(f->db, "", &u, &st), 0);
+	ev = only_event(f);
+	assert_true(ev->usage_recorded->cost_unknown);
+	assert_int_equal(ev->usage_recorded->cost_usd_micros, 0);
+	assert_int_equal(ev->usage_recorded->cache_write_tokens, 7);
+	assert_int_equal(ev->usage_recorded->token_in, 1200);
 }
 
 /* ---- task.status.changed */
@@ -641,6 +674,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(run_log_writes_the_event_and_its_log_row, setup, teardown),
 		cmocka_unit_test_setup_teardown(run_log_redacts_before_it_cuts, setup, teardown),
 		cmocka_unit_test_setup_teardown(usage_recorded_carries_the_calls_tokens_and_cost, setup, teardown),
+		cmocka_unit_test_setup_teardown(usage_recorded_says_when_the_cost_is_unknown, setup, teardown),
 		cmocka_unit_test_setup_teardown(task_status_changed_names_both_states_the_actor_and_the_version, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(creation_and_deletion_are_changes_from_and_to_unspecified, setup,

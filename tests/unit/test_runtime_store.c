@@ -331,6 +331,103 @@ static void a_call_is_recorded_when_it_starts_and_completed_when_it_ends(void **
 	assert_int_equal(value(f, "SELECT http_status FROM run_attempts WHERE run_id = 1 AND n = 2"), 503);
 }
 
+/* A call's cache tokens, cache prices and unknown cost are kept on its row;
+ * the run and the day add them up, count the calls without a price and add
+ * no cost for them. */
+static void usage_keeps_cache_tokens_and_counts_unpriced_calls(void **state)
+{
+	struct fixture *f = *state;
+	Beebeebrain__V1__RunAttempt a = BEEBEEBRAIN__V1__RUN_ATTEMPT__INIT;
+	Beebeebrain__V1__RunAttempt **at;
+	Beebeebrain__V1__TaskRun *run;
+	const struct store_usage priced = {.su_tokens_in = 1000,
+					   .su_tokens_out = 50,
+					   .su_cache_read = 700,
+					   .su_cache_write = 200,
+					   .su_cost_micros = 99};
+	const struct store_usage unpriced = {
+		.su_tokens_in = 10, .su_tokens_out = 5, .su_cost_micros = 12345, .su_unpriced = 1};
+	size_t n;
+	bbb_status st;
+
+	task_with_run(f, 1, "running", 3, 0, "running", "anthropic", 1, 0);
+	a.run_id = 1;
+	a.n = 1;
+	a.started_at_ms = 1000;
+	a.ended_at_ms = 1500;
+	a.http_status = 200;
+	a.error_code = "";
+	a.token_in = 1000;
+	a.cache_read_tokens = 700;
+	a.cache_write_tokens = 200;
+	a.price_cache_read_usd_micros_per_mtok = 300000;
+	a.price_cache_write_usd_micros_per_mtok = 3750000;
+	a.cost_unknown = 1;
+	status_clear(&st);
+	assert_int_equal(store_attempt_end(f->db, &a, &st), 0);
+	assert_int_equal(store_run_attempts(f->db, 1, &f->a, &at, &n, &st), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(at[0]->cache_read_tokens, 700);
+	assert_int_equal(at[0]->cache_write_tokens, 200);
+	assert_int_equal(at[0]->price_cache_read_usd_micros_per_mtok, 300000);
+	assert_int_equal(at[0]->price_cache_write_usd_micros_per_mtok, 3750000);
+	assert_true(at[0]->cost_unknown);
+
+	assert_int_equal(store_run_add_usage(f->db, 1, &priced, &st), 0);
+	assert_int_equal(store_run_get(f->db, 1, &f->a, &run, &st), 0);
+	assert_false(run->cost_unknown);
+	assert_int_equal(store_run_add_usage(f->db, 1, &unpriced, &st), 0);
+	assert_int_equal(store_run_add_usage(f->db, 1, &unpriced, &st), 0);
+	assert_int_equal(store_run_get(f->db, 1, &f->a, &run, &st), 0);
+	assert_int_equal(run->token_in, 1020);
+	assert_int_equal(run->token_out, 60);
+	assert_int_equal(run->cache_read_tokens, 700);
+	assert_int_equal(run->cache_write_tokens, 200);
+	assert_int_equal(run->cost_usd_micros, 99); /* the unpriced calls' cost is not added */
+	assert_int_equal(run->unpriced_calls, 2);
+	assert_true(run->cost_unknown);
+
+	/* 2025-11-30 (UTC). */
+	assert_int_equal(store_usage_daily_add(f->db, "anthropic", "m", 1764460800000, &priced, &st), 0);
+	assert_int_equal(store_usage_daily_add(f->db, "anthropic", "m", 1764460801000, &unpriced, &st), 0);
+	assert_int_equal(value(f, "SELECT request_count FROM api_usage_daily WHERE date = '2025-11-30'"), 2);
+	assert_int_equal(value(f, "SELECT cost_usd_micros FROM api_usage_daily"), 99);
+	assert_int_equal(value(f, "SELECT cache_read_tokens * 1000 + cache_write_tokens FROM api_usage_daily"), 700200);
+	assert_int_equal(value(f, "SELECT unpriced_calls FROM api_usage_daily"), 1);
+}
+
+/* SQLite's + turns an int64 overflow into a REAL (which then reads back as
+ * another number); totals of hostile counts are held at INT64_MAX instead. */
+static void usage_totals_stay_integers_held_at_int64_max(void **state)
+{
+	struct fixture *f = *state;
+	const struct store_usage huge = {.su_tokens_in = INT64_MAX,
+					 .su_tokens_out = INT64_MAX - 1,
+					 .su_cache_read = INT64_MAX,
+					 .su_cost_micros = INT64_MAX};
+	Beebeebrain__V1__TaskRun *run;
+	bbb_status st;
+
+	task_with_run(f, 1, "running", 3, 0, "running", "anthropic", 1, 0);
+	status_clear(&st);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(store_run_add_usage(f->db, 1, &huge, &st), 0);
+		assert_int_equal(store_usage_daily_add(f->db, "anthropic", "m", 1764460800000, &huge, &st), 0);
+	}
+	assert_int_equal(store_run_get(f->db, 1, &f->a, &run, &st), 0);
+	assert_true(run->token_in == INT64_MAX);
+	assert_true(run->token_out == INT64_MAX);
+	assert_true(run->cache_read_tokens == INT64_MAX);
+	assert_true(run->cost_usd_micros == INT64_MAX);
+	assert_int_equal(value(f, "SELECT count(*) FROM task_runs WHERE typeof(token_in) = 'integer' AND "
+				  "typeof(cost_usd_micros) = 'integer'"),
+			 1);
+	assert_int_equal(value(f, "SELECT count(*) FROM api_usage_daily WHERE token_in = 9223372036854775807 AND "
+				  "typeof(token_in) = 'integer' AND cost_usd_micros = 9223372036854775807 AND "
+				  "request_count = 3"),
+			 1);
+}
+
 static void recovery_closes_and_counts_every_call_lost_in_flight(void **state)
 {
 	struct fixture *f = *state;
@@ -406,6 +503,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(detectors_find_costs_idle_repeating_and_failing_work, setup, teardown),
 		cmocka_unit_test_setup_teardown(a_call_is_recorded_when_it_starts_and_completed_when_it_ends, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(usage_keeps_cache_tokens_and_counts_unpriced_calls, setup, teardown),
+		cmocka_unit_test_setup_teardown(usage_totals_stay_integers_held_at_int64_max, setup, teardown),
 		cmocka_unit_test_setup_teardown(recovery_closes_and_counts_every_call_lost_in_flight, setup, teardown),
 		cmocka_unit_test_setup_teardown(a_broken_database_is_an_error_not_an_empty_answer, setup, teardown),
 	};
