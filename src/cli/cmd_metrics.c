@@ -10,7 +10,8 @@ static const char metrics_usage[] =
 	"       beebeebrain metrics usage-daily [--provider P] [--model M] [--from DATE] [--to DATE] [--limit N]\n"
 	"                                       [--page-token T]\n"
 	"runs-summary: runs that started (or, not started yet, were queued) in [--from, --to); all when left out.\n"
-	"usage-daily: provider usage per model and UTC day (DATE is YYYY-MM-DD, both ends included), newest first.";
+	"usage-daily: provider usage per model and UTC day (DATE is YYYY-MM-DD, both ends included), newest first.\n"
+	"Costs leave out calls to models without a price: unpriced_calls counts them, cost_unknown is then true.";
 
 static void metrics_print_summary(const ProtobufCMessage *m)
 {
@@ -25,8 +26,10 @@ static void metrics_print_usage(const ProtobufCMessage *m)
 {
 	const Beebeebrain__V1__UsageDailyResponse *r = (const void *)m;
 
-	cli_print_table((ProtobufCMessage *const *)r->days, r->n_days,
-			"date,provider,model_name,request_count,token_in,token_out,cost_usd_micros");
+	cli_print_table(
+		(ProtobufCMessage *const *)r->days, r->n_days,
+		"date,provider,model_name,request_count,token_in,token_out,cache_read_tokens,cache_write_tokens,"
+		"cost_usd_micros,unpriced_calls");
 	if (r->next_page_token[0] != '\0')
 		printf("next page: --page-token %s\n", r->next_page_token);
 }

@@ -15,8 +15,10 @@ static void run_print_one(const ProtobufCMessage *m)
 	cli_print_fields(&r->run->base);
 	if (r->n_attempts > 0) {
 		printf("\nprovider calls:\n");
-		cli_print_table((ProtobufCMessage *const *)r->attempts, r->n_attempts,
-				"n,started_at_ms,ended_at_ms,http_status,error_code,token_in,token_out");
+		cli_print_table(
+			(ProtobufCMessage *const *)r->attempts, r->n_attempts,
+			"n,started_at_ms,ended_at_ms,http_status,error_code,token_in,token_out,cache_read_tokens,"
+			"cache_write_tokens,cost_unknown");
 	}
 }
 

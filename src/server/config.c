@@ -147,7 +147,7 @@ static const struct config_setting config_settings[] = {
 	 .cs_meaning = "a provider/model's cost of the day above this raises COST_THRESHOLD_EXCEEDED",
 	 .cs_off = F(cf_cost_threshold_micros)},
 	{.cs_env = "BEEBEEBRAIN_PRICING", .cs_kind = CK_PATH, .cs_default_text = "the built-in table",
-	 .cs_meaning = "price table file: JSON like pricing.json, USD per million input/output tokens",
+	 .cs_meaning = "price table file: JSON like pricing.json, USD per million input/output/cache tokens",
 	 .cs_off = F(cf_pricing_path)},
 
 	/* providers */
