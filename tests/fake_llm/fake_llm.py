@@ -30,7 +30,14 @@ A step (every field optional):
     body        the raw body: a string as is, anything else as JSON
     text        reply text, rendered in the endpoint's format
     tool_calls  [{"id"?, "name", "arguments": {...}}], rendered likewise
-    tokens      {"in": n, "out": n} usage (default 10 / 3)
+    tokens      {"in": n, "out": n} usage (default 10 / 3), plus optional
+                "cache_read" and "cache_write": prompt-cache tokens, rendered
+                in each API's shape. "in" is the uncached input: Anthropic's
+                input_tokens, with cache_read_input_tokens and
+                cache_creation_input_tokens beside it; OpenAI's prompt_tokens
+                is in + cache_read with prompt_tokens_details.cached_tokens =
+                cache_read (OpenAI reports no cache writes)
+    usage       the raw "usage" object to answer with, instead of tokens
     error       message of the error body for a status >= 400 (rendered as
                 the API's error shape unless body is given)
     malformed   true: a truncated JSON body
@@ -115,6 +122,26 @@ def last_user_text(endpoint, req):
     return ""
 
 
+def anthropic_usage(tokens):
+    usage = {"input_tokens": tokens.get("in", 0), "output_tokens": tokens.get("out", 0)}
+    if "cache_read" in tokens or "cache_write" in tokens:
+        usage["cache_creation_input_tokens"] = tokens.get("cache_write", 0)
+        usage["cache_read_input_tokens"] = tokens.get("cache_read", 0)
+    return usage
+
+
+def openai_usage(tokens):
+    prompt = tokens.get("in", 0) + tokens.get("cache_read", 0)
+    usage = {
+        "prompt_tokens": prompt,
+        "completion_tokens": tokens.get("out", 0),
+        "total_tokens": prompt + tokens.get("out", 0),
+    }
+    if "cache_read" in tokens:
+        usage["prompt_tokens_details"] = {"cached_tokens": tokens["cache_read"]}
+    return usage
+
+
 def render_anthropic(step, seq, model):
     content = []
     text = step.get("text", DEFAULT_TEXT if "tool_calls" not in step else None)
@@ -127,7 +154,6 @@ def render_anthropic(step, seq, model):
             "name": call["name"],
             "input": call.get("arguments", {}),
         })
-    tokens = step.get("tokens", DEFAULT_TOKENS)
     return {
         "id": "msg_fake_%d" % seq,
         "type": "message",
@@ -136,7 +162,7 @@ def render_anthropic(step, seq, model):
         "content": content,
         "stop_reason": "tool_use" if step.get("tool_calls") else "end_turn",
         "stop_sequence": None,
-        "usage": {"input_tokens": tokens.get("in", 0), "output_tokens": tokens.get("out", 0)},
+        "usage": step["usage"] if "usage" in step else anthropic_usage(step.get("tokens", DEFAULT_TOKENS)),
     }
 
 
@@ -149,18 +175,13 @@ def render_openai(step, seq, model):
             "type": "function",
             "function": {"name": call["name"], "arguments": json.dumps(call.get("arguments", {}))},
         } for i, call in enumerate(calls)]
-    tokens = step.get("tokens", DEFAULT_TOKENS)
     return {
         "id": "chatcmpl-fake-%d" % seq,
         "object": "chat.completion",
         "created": int(time.time()),
         "model": model,
         "choices": [{"index": 0, "message": msg, "finish_reason": "tool_calls" if calls else "stop"}],
-        "usage": {
-            "prompt_tokens": tokens.get("in", 0),
-            "completion_tokens": tokens.get("out", 0),
-            "total_tokens": tokens.get("in", 0) + tokens.get("out", 0),
-        },
+        "usage": step["usage"] if "usage" in step else openai_usage(step.get("tokens", DEFAULT_TOKENS)),
     }
 
 
