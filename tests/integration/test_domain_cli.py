@@ -651,7 +651,8 @@ def test_runs_summary_counts_runs_by_status_in_the_window(project, other_project
 def test_usage_daily_filters_by_provider_model_and_dates_newest_first(project, cli, db_path):
     for row in (("openai", "gpt-4o", "2026-11-01", 3), ("openai", "gpt-4o", "2026-11-02", 5),
                 ("anthropic", "claude", "2026-11-02", 7), ("openai", "mini", "2026-11-03", 1)):
-        sql(db_path, "INSERT INTO api_usage_daily VALUES (?, ?, ?, ?, 100, 50, 1234)", *row)
+        sql(db_path, "INSERT INTO api_usage_daily (provider, model_name, date, request_count, token_in, token_out, "
+            "cost_usd_micros) VALUES (?, ?, ?, ?, 100, 50, 1234)", *row)
     days = cli.json("metrics", "usage-daily")["days"]
     assert [(d["date"], d["provider"], d["model_name"]) for d in days] == [
         ("2026-11-03", "openai", "mini"), ("2026-11-02", "anthropic", "claude"), ("2026-11-02", "openai", "gpt-4o"),
