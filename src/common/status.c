@@ -51,6 +51,9 @@ static const struct {
 	{"LLM_PROVIDER_UNAVAILABLE", BBB_UNAVAILABLE},
 	{"SHUTTING_DOWN", BBB_UNAVAILABLE},
 	{"MESSAGE_TOO_LARGE", BBB_RESOURCE_EXHAUSTED},
+	/* A run's error (never an RPC's): the model's answer hit the output limit
+	 * on the run's last turn. */
+	{"LLM_OUTPUT_TRUNCATED", BBB_RESOURCE_EXHAUSTED},
 	{"OVERLOADED", BBB_RESOURCE_EXHAUSTED},
 	{"DISK_FULL", BBB_RESOURCE_EXHAUSTED},
 	{"EVENTS_PRUNED", BBB_OUT_OF_RANGE},

@@ -85,6 +85,18 @@ static void run_outcome_failed_call(const struct retry_class *cls, const struct 
 	out->ro_call_error_alert = s->rs_has_breaker && strcmp(cls->rc_code, "LLM_PROVIDER_UNAVAILABLE") != 0;
 }
 
+/* A cut answer is never the run's result: the rest is asked for while a
+ * turn is left. Its tool calls are not run either: their arguments may be
+ * cut too (a write_file with half its content). */
+static void run_outcome_truncated(const struct run_snapshot *s, struct run_outcome *out)
+{
+	out->ro_truncated = 1;
+	if (s->rs_turn >= s->rs_max_turns)
+		run_outcome_set(out, RUN_OUTCOME_FAILED, R(FAILED), "LLM_OUTPUT_TRUNCATED");
+	else
+		run_outcome_set(out, RUN_OUTCOME_NEXT_TURN, R(RUNNING), "");
+}
+
 void run_outcome_of_call(const struct run_call *c, const struct run_snapshot *s, const struct retry_policy *p,
 			 int64_t now_ms, uint64_t rnd, struct run_outcome *out)
 {
@@ -119,7 +131,9 @@ void run_outcome_of_call(const struct run_call *c, const struct run_snapshot *s,
 												      : BREAKER_SUCCESS;
 	if (cls.rc_code == NULL) {
 		out->ro_call_ok = 1;
-		if (c->rc_n_tool_calls > 0)
+		if (c->rc_truncated)
+			run_outcome_truncated(s, out);
+		else if (c->rc_n_tool_calls > 0)
 			run_outcome_set(out, RUN_OUTCOME_TOOL_CALLS, R(RUNNING), "");
 		else
 			run_outcome_set(out, RUN_OUTCOME_SUCCEEDED, R(SUCCEEDED), "");
@@ -149,6 +163,16 @@ void run_outcome_after_tools(const struct run_snapshot *s, enum run_tools_end en
 	case RUN_TOOLS_CONTINUE:
 		break;
 	}
+	if (s->rs_turn >= s->rs_max_turns)
+		run_outcome_set(out, RUN_OUTCOME_FAILED, R(FAILED), "MAX_TURNS_EXCEEDED");
+	else
+		run_outcome_set(out, RUN_OUTCOME_NEXT_TURN, R(RUNNING), "");
+}
+
+void run_outcome_on_resume(const struct run_snapshot *s, struct run_outcome *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->ro_code = "";
 	if (s->rs_turn >= s->rs_max_turns)
 		run_outcome_set(out, RUN_OUTCOME_FAILED, R(FAILED), "MAX_TURNS_EXCEEDED");
 	else

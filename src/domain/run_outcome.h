@@ -13,6 +13,10 @@
  *   a usable answer without tool calls       SUCCEEDED; breaker: success
  *   a usable answer with tool calls          TOOL_CALLS: run them, then ask
  *                                              run_outcome_after_tools; breaker: success
+ *   a usable answer cut at the output        NEXT_TURN with ro_truncated: its tool calls are
+ *     limit (max_tokens, length)               not run, the conversation asks for the rest;
+ *                                              on the last turn FAILED LLM_OUTPUT_TRUNCATED
+ *                                              (never a success); breaker: success
  *   our own side failed (no request made)    FAILED LLM_INVALID_REQUEST (or rc_class's code);
  *                                              breaker: nothing
  *   any other answer or transport failure    classified by retry_classify (retry_policy.h), or
@@ -34,6 +38,11 @@
  *   a write was denied           FAILED WORKSPACE_PERMISSION_DENIED, task blocked
  *   none of those, turns left    NEXT_TURN
  *   none of those, no turn left  FAILED MAX_TURNS_EXCEEDED
+ *
+ * run_outcome_on_resume, when a run starts again (retried, resumed after a
+ * pause, recovered after a crash) with the turns its conversation recorded:
+ * NEXT_TURN while a turn is left, else FAILED MAX_TURNS_EXCEEDED without a
+ * call (a crash between a last turn's tools and their record).
  */
 #ifndef BBB_RUN_OUTCOME_H
 #define BBB_RUN_OUTCOME_H
@@ -63,6 +72,7 @@ struct run_call {
 	const char *rc_body; /* may be NULL; need not be NUL-terminated */
 	size_t rc_body_len;
 	int rc_reply_ok; /* 1: the provider's parser accepted the answer */
+	int rc_truncated; /* 1: the accepted answer was cut at the output limit */
 	size_t rc_n_tool_calls; /* tool calls the accepted answer asks for */
 	int64_t rc_retry_after_ms; /* the server's Retry-After, -1: none */
 	/* A provider that judges its own calls (claude_code: how its process
@@ -77,7 +87,7 @@ struct run_snapshot {
 	enum run_abort rs_abort;
 	int rs_retry_count; /* retries scheduled so far (task_runs.retry_count) */
 	int rs_protocol_errors; /* earlier attempts of the run that ended LLM_PROTOCOL_ERROR */
-	int rs_turn; /* calls of this conversation so far, this one included */
+	int rs_turn; /* turns of this conversation so far (the call that ended included) */
 	int rs_max_turns;
 	int rs_has_breaker; /* 0 for the echo provider: nothing is recorded */
 };
@@ -105,6 +115,7 @@ struct run_outcome {
 	int ro_call_error_alert; /* a failure worth the endpoint's call-error alert (retried, not 5xx) */
 	int ro_call_ok; /* a usable answer: the endpoint's call-error alert may be resolved */
 	int ro_exhausted; /* FAILED only because the attempts ran out */
+	int ro_truncated; /* the answer was cut at the output limit: NEXT_TURN asks for the rest */
 };
 
 /* Decides what the ended call means (table above). now_ms is the wall clock
@@ -122,6 +133,10 @@ enum run_tools_end {
 
 /* Decides what follows the tools of a TOOL_CALLS answer (table above). */
 void run_outcome_after_tools(const struct run_snapshot *s, enum run_tools_end end, struct run_outcome *out);
+
+/* Decides whether a run starting again with s->rs_turn recorded turns may
+ * make its next call (table above). */
+void run_outcome_on_resume(const struct run_snapshot *s, struct run_outcome *out);
 
 const char *run_outcome_kind_name(enum run_outcome_kind k);
 

@@ -1,5 +1,6 @@
 /* domain/run_outcome: every outcome of a finished call (retry at T, fail with code, tool calls, next turn,
- * interrupted, cancelled, succeeded), Retry-After beyond the cap, the attempt cap, and what the breaker hears. */
+ * interrupted, cancelled, succeeded), Retry-After beyond the cap, the attempt cap, what the breaker hears, a cut
+ * answer (continued, never a success), and a run that starts again with recorded turns. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -346,6 +347,103 @@ static void the_last_turn_without_an_end_fails_the_run(void **state)
 	assert_int_equal(o.ro_kind, RUN_OUTCOME_SUCCEEDED);
 }
 
+static void a_cut_answer_asks_for_the_rest_while_a_turn_is_left(void **state)
+{
+	struct run_call c = answered(200, "{}");
+	struct run_snapshot s = first_call();
+	struct run_outcome o;
+
+	(void)state;
+	c.rc_reply_ok = 1;
+	c.rc_truncated = 1;
+	o = decide(&c, &s, 0);
+	assert_int_equal(o.ro_kind, RUN_OUTCOME_NEXT_TURN);
+	assert_int_equal(o.ro_run_status, R(RUNNING));
+	assert_string_equal(o.ro_code, "");
+	assert_true(o.ro_truncated);
+	/* The answer itself was fine: the endpoint works and its error alert may go. */
+	assert_true(o.ro_call_ok);
+	assert_int_equal(o.ro_breaker, BREAKER_SUCCESS);
+	s.rs_turn = 7;
+	assert_int_equal(decide(&c, &s, 0).ro_kind, RUN_OUTCOME_NEXT_TURN);
+}
+
+static void a_cut_answer_on_the_last_turn_fails_the_run_never_succeeds(void **state)
+{
+	struct run_call c = answered(200, "{}");
+	struct run_snapshot s = first_call();
+	struct run_outcome o;
+
+	(void)state;
+	c.rc_reply_ok = 1;
+	c.rc_truncated = 1;
+	s.rs_turn = 8;
+	o = decide(&c, &s, 0);
+	assert_int_equal(o.ro_kind, RUN_OUTCOME_FAILED);
+	assert_int_equal(o.ro_run_status, R(FAILED));
+	assert_string_equal(o.ro_code, "LLM_OUTPUT_TRUNCATED");
+	assert_true(o.ro_truncated);
+	assert_false(o.ro_exhausted);
+	assert_int_equal(o.ro_task_to, 0); /* the usual mapping: failed */
+	/* A single-turn run has no turn to continue in. */
+	s.rs_turn = 1;
+	s.rs_max_turns = 1;
+	assert_string_equal(decide(&c, &s, 0).ro_code, "LLM_OUTPUT_TRUNCATED");
+}
+
+static void a_cut_answer_with_tool_calls_does_not_ask_for_the_tools(void **state)
+{
+	struct run_call c = answered(200, "{}");
+	struct run_snapshot s = first_call();
+	struct run_outcome o;
+
+	(void)state;
+	c.rc_reply_ok = 1;
+	c.rc_truncated = 1;
+	c.rc_n_tool_calls = 1; /* its arguments may be cut too */
+	o = decide(&c, &s, 0);
+	assert_int_equal(o.ro_kind, RUN_OUTCOME_NEXT_TURN);
+	assert_true(o.ro_truncated);
+	s.rs_turn = 8;
+	assert_string_equal(decide(&c, &s, 0).ro_code, "LLM_OUTPUT_TRUNCATED");
+}
+
+static void a_cut_answer_of_an_aborted_call_is_still_the_abort(void **state)
+{
+	struct run_call c = answered(200, "{}");
+	struct run_snapshot s = first_call();
+	struct run_outcome o;
+
+	(void)state;
+	c.rc_reply_ok = 1;
+	c.rc_truncated = 1;
+	s.rs_abort = RUN_ABORT_PAUSED;
+	o = decide(&c, &s, 0);
+	assert_int_equal(o.ro_kind, RUN_OUTCOME_INTERRUPTED);
+	assert_false(o.ro_truncated);
+}
+
+static void a_run_starting_again_calls_while_a_turn_is_left(void **state)
+{
+	struct run_snapshot s = first_call();
+	struct run_outcome o;
+
+	(void)state;
+	s.rs_turn = 0; /* nothing recorded: the first call */
+	run_outcome_on_resume(&s, &o);
+	assert_int_equal(o.ro_kind, RUN_OUTCOME_NEXT_TURN);
+	s.rs_turn = 7;
+	run_outcome_on_resume(&s, &o);
+	assert_int_equal(o.ro_kind, RUN_OUTCOME_NEXT_TURN);
+	/* Every turn recorded (a crash between the last turn's tools and their record): no call. */
+	s.rs_turn = 8;
+	run_outcome_on_resume(&s, &o);
+	assert_int_equal(o.ro_kind, RUN_OUTCOME_FAILED);
+	assert_int_equal(o.ro_run_status, R(FAILED));
+	assert_string_equal(o.ro_code, "MAX_TURNS_EXCEEDED");
+	assert_false(o.ro_breaker_record);
+}
+
 static void kinds_have_names(void **state)
 {
 	(void)state;
@@ -373,6 +471,11 @@ int main(void)
 		cmocka_unit_test(the_echo_provider_feeds_no_breaker_and_no_alert),
 		cmocka_unit_test(tools_decide_what_follows_them),
 		cmocka_unit_test(the_last_turn_without_an_end_fails_the_run),
+		cmocka_unit_test(a_cut_answer_asks_for_the_rest_while_a_turn_is_left),
+		cmocka_unit_test(a_cut_answer_on_the_last_turn_fails_the_run_never_succeeds),
+		cmocka_unit_test(a_cut_answer_with_tool_calls_does_not_ask_for_the_tools),
+		cmocka_unit_test(a_cut_answer_of_an_aborted_call_is_still_the_abort),
+		cmocka_unit_test(a_run_starting_again_calls_while_a_turn_is_left),
 		cmocka_unit_test(kinds_have_names),
 	};
 
