@@ -15,7 +15,7 @@
 
 #define AGENT_COLS                                                                                                     \
 	"id, project_id, name, role, model_provider, model_name, persona_prompt, enabled_tools, status, "              \
-	"max_concurrency, created_at, updated_at, version, token_limit_param"
+	"max_concurrency, created_at, updated_at, version, token_limit_param, max_output_tokens"
 
 static void agent_split_tools(struct arena *a, const char *text, Beebeebrain__V1__Agent *ag)
 {
@@ -69,6 +69,7 @@ static void *agent_row(sqlite3_stmt *stmt, struct arena *a)
 	ag->updated_at_ms = sqlite3_column_int64(stmt, 11);
 	ag->version = sqlite3_column_int64(stmt, 12);
 	ag->token_limit_param = store_col_text(a, stmt, 13);
+	ag->max_output_tokens = sqlite3_column_int(stmt, 14);
 	return ag;
 }
 
@@ -91,8 +92,9 @@ int store_agent_insert(sqlite3 *db, Beebeebrain__V1__Agent *ag, bbb_status *st)
 
 	if (store_prepare(db,
 			  "INSERT INTO agents (project_id, name, role, model_provider, model_name, persona_prompt, "
-			  "enabled_tools, status, max_concurrency, created_at, updated_at, version, token_limit_param) "
-			  "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)",
+			  "enabled_tools, status, max_concurrency, created_at, updated_at, version, token_limit_param, "
+			  "max_output_tokens) "
+			  "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)",
 			  &stmt, st) != 0)
 		return -1;
 	arena_init(&a);
@@ -111,6 +113,7 @@ int store_agent_insert(sqlite3 *db, Beebeebrain__V1__Agent *ag, bbb_status *st)
 	sqlite3_bind_int64(stmt, 10, ag->created_at_ms);
 	sqlite3_bind_int64(stmt, 11, ag->updated_at_ms);
 	sqlite3_bind_text(stmt, 12, ag->token_limit_param, -1, SQLITE_STATIC);
+	sqlite3_bind_int(stmt, 13, ag->max_output_tokens);
 	rc = sqlite3_step(stmt);
 	sqlite3_finalize(stmt);
 	arena_reset(&a);
@@ -158,7 +161,7 @@ int store_agent_save(sqlite3 *db, Beebeebrain__V1__Agent *ag, bbb_status *st)
 		    db,
 		    "UPDATE agents SET name = ?, role = ?, model_provider = ?, model_name = ?, persona_prompt = ?, "
 		    "enabled_tools = ?, status = ?, max_concurrency = ?, updated_at = ?, version = version + 1, "
-		    "token_limit_param = ?12 WHERE id = ?10 AND version = ?11",
+		    "token_limit_param = ?12, max_output_tokens = ?13 WHERE id = ?10 AND version = ?11",
 		    &stmt, st) != 0)
 		return -1;
 	arena_init(&a);
@@ -175,6 +178,7 @@ int store_agent_save(sqlite3 *db, Beebeebrain__V1__Agent *ag, bbb_status *st)
 	sqlite3_bind_int64(stmt, 10, ag->id);
 	sqlite3_bind_int64(stmt, 11, ag->version);
 	sqlite3_bind_text(stmt, 12, ag->token_limit_param, -1, SQLITE_STATIC);
+	sqlite3_bind_int(stmt, 13, ag->max_output_tokens);
 	rc = sqlite3_step(stmt);
 	sqlite3_finalize(stmt);
 	arena_reset(&a);

@@ -16,7 +16,8 @@
 	"id, task_id, coalesce(agent_id, 0), run_status, attempt, retry_count, idempotency_key, prompt, "              \
 	"system_prompt, max_turns, timeout_seconds, provider, model, created_at, coalesce(started_at, 0), "            \
 	"coalesce(ended_at, 0), coalesce(next_retry_at, 0), error_code, error_message, token_in, token_out, "          \
-	"cost_usd_micros, output_text, version, cache_read_tokens, cache_write_tokens, unpriced_calls"
+	"cost_usd_micros, output_text, version, cache_read_tokens, cache_write_tokens, unpriced_calls, "  \
+	"max_output_tokens, stop_reason"
 
 static void *run_row(sqlite3_stmt *stmt, struct arena *a)
 {
@@ -53,6 +54,8 @@ static void *run_row(sqlite3_stmt *stmt, struct arena *a)
 	r->cache_write_tokens = sqlite3_column_int64(stmt, 25);
 	r->unpriced_calls = sqlite3_column_int64(stmt, 26);
 	r->cost_unknown = r->unpriced_calls > 0;
+	r->max_output_tokens = sqlite3_column_int(stmt, 27);
+	r->stop_reason = store_col_text(a, stmt, 28);
 	return r;
 }
 
@@ -64,8 +67,8 @@ int store_run_insert(sqlite3 *db, Beebeebrain__V1__TaskRun *r, bbb_status *st)
 
 	if (store_prepare(db,
 			  "INSERT INTO task_runs (task_id, agent_id, run_status, attempt, idempotency_key, prompt, "
-			  "system_prompt, max_turns, timeout_seconds, provider, model, created_at, version) "
-			  "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)",
+			  "system_prompt, max_turns, timeout_seconds, provider, model, created_at, version, "
+			  "max_output_tokens) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)",
 			  &stmt, st) != 0)
 		return -1;
 	r->created_at_ms = clock_now_ms();
@@ -83,6 +86,7 @@ int store_run_insert(sqlite3 *db, Beebeebrain__V1__TaskRun *r, bbb_status *st)
 	sqlite3_bind_text(stmt, 10, r->provider, -1, SQLITE_STATIC);
 	sqlite3_bind_text(stmt, 11, r->model, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(stmt, 12, r->created_at_ms);
+	sqlite3_bind_int(stmt, 13, r->max_output_tokens);
 	rc = sqlite3_step(stmt);
 	sqlite3_finalize(stmt);
 	if (rc != SQLITE_DONE)
@@ -189,8 +193,8 @@ int store_run_save(sqlite3 *db, Beebeebrain__V1__TaskRun *r, bbb_status *st)
 	if (store_prepare(db,
 			  "UPDATE task_runs SET run_status = ?, retry_count = ?, started_at = ?, ended_at = ?, "
 			  "next_retry_at = ?, error_code = ?, error_message = ?, token_in = ?, token_out = ?, "
-			  "cost_usd_micros = ?, output_text = ?, agent_id = ?, version = version + 1 "
-			  "WHERE id = ? AND version = ?",
+			  "cost_usd_micros = ?, output_text = ?, agent_id = ?, version = version + 1, "
+			  "stop_reason = ?15 WHERE id = ?13 AND version = ?14",
 			  &stmt, st) != 0)
 		return -1;
 	enum_text(&beebeebrain__v1__run_status__descriptor, r->run_status, status, sizeof(status));
@@ -208,6 +212,7 @@ int store_run_save(sqlite3 *db, Beebeebrain__V1__TaskRun *r, bbb_status *st)
 	store_bind_id_or_null(stmt, 12, r->agent_id);
 	sqlite3_bind_int64(stmt, 13, r->id);
 	sqlite3_bind_int64(stmt, 14, r->version);
+	sqlite3_bind_text(stmt, 15, r->stop_reason, -1, SQLITE_STATIC);
 	rc = sqlite3_step(stmt);
 	sqlite3_finalize(stmt);
 	if (rc != SQLITE_DONE)
@@ -231,7 +236,7 @@ int store_run_attempts(sqlite3 *db, int64_t run_id, struct arena *a, Beebeebrain
 		    "SELECT run_id, n, started_at, coalesce(ended_at, 0), http_status, error_code, retry_after_ms, "
 		    "token_in, token_out, price_in_usd_micros_per_mtok, price_out_usd_micros_per_mtok, "
 		    "cache_read_tokens, cache_write_tokens, price_cache_read_usd_micros_per_mtok, "
-		    "price_cache_write_usd_micros_per_mtok, cost_unknown "
+		    "price_cache_write_usd_micros_per_mtok, cost_unknown, stop_reason "
 		    "FROM run_attempts WHERE run_id = ? ORDER BY n",
 		    &stmt, st) != 0)
 		return -1;
@@ -264,6 +269,7 @@ int store_run_attempts(sqlite3 *db, int64_t run_id, struct arena *a, Beebeebrain
 		at->price_cache_read_usd_micros_per_mtok = sqlite3_column_int64(stmt, 13);
 		at->price_cache_write_usd_micros_per_mtok = sqlite3_column_int64(stmt, 14);
 		at->cost_unknown = sqlite3_column_int(stmt, 15) != 0;
+		at->stop_reason = store_col_text(a, stmt, 16);
 		(*out)[(*n)++] = at;
 	}
 	sqlite3_finalize(stmt);

@@ -13,8 +13,8 @@
 #include <beebeebrain/status.h>
 
 /* Inserts r (task, agent, status, attempt, key, prompt, system_prompt,
- * max_turns, timeout_seconds, provider, model); sets id, created_at and
- * version 1. RESOURCE_CONFLICT when the key or (task, attempt) is taken. */
+ * max_turns, timeout_seconds, provider, model, max_output_tokens); sets id,
+ * created_at and version 1. RESOURCE_CONFLICT when the key or (task, attempt) is taken. */
 int store_run_insert(sqlite3 *db, Beebeebrain__V1__TaskRun *r, bbb_status *st);
 /* TASK_RUN_NOT_FOUND when absent. */
 int store_run_get(sqlite3 *db, int64_t id, struct arena *a, Beebeebrain__V1__TaskRun **out, bbb_status *st);
@@ -32,7 +32,7 @@ int store_run_next_attempt(sqlite3 *db, int64_t task_id, int32_t *attempt, bbb_s
 int store_run_list(sqlite3 *db, int64_t task_id, int status, int64_t after_id, int limit, struct arena *a,
 		   Beebeebrain__V1__TaskRun ***out, size_t *n, int *more, bbb_status *st);
 /* Writes r's state (status, started/ended/next_retry times, error, tokens,
- * cost, output) where the row still has version r->version; bumps
+ * cost, output, stop reason) where the row still has version r->version; bumps
  * r->version. TASK_VERSION_CONFLICT when it changed. */
 int store_run_save(sqlite3 *db, Beebeebrain__V1__TaskRun *r, bbb_status *st);
 /* Every provider call of a run, by n. */

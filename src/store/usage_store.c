@@ -32,8 +32,8 @@ int store_attempt_end(sqlite3 *db, const Beebeebrain__V1__RunAttempt *a, bbb_sta
 			  "INSERT INTO run_attempts (run_id, n, started_at, ended_at, http_status, error_code, "
 			  "retry_after_ms, token_in, token_out, price_in_usd_micros_per_mtok, "
 			  "price_out_usd_micros_per_mtok, cache_read_tokens, cache_write_tokens, "
-			  "price_cache_read_usd_micros_per_mtok, price_cache_write_usd_micros_per_mtok, cost_unknown) "
-			  "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+			  "price_cache_read_usd_micros_per_mtok, price_cache_write_usd_micros_per_mtok, cost_unknown, "
+			  "stop_reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
 			  "ON CONFLICT (run_id, n) DO UPDATE SET ended_at = excluded.ended_at, "
 			  "http_status = excluded.http_status, error_code = excluded.error_code, "
 			  "retry_after_ms = excluded.retry_after_ms, token_in = excluded.token_in, "
@@ -44,7 +44,8 @@ int store_attempt_end(sqlite3 *db, const Beebeebrain__V1__RunAttempt *a, bbb_sta
 			  "cache_write_tokens = excluded.cache_write_tokens, "
 			  "price_cache_read_usd_micros_per_mtok = excluded.price_cache_read_usd_micros_per_mtok, "
 			  "price_cache_write_usd_micros_per_mtok = excluded.price_cache_write_usd_micros_per_mtok, "
-			  "cost_unknown = excluded.cost_unknown",
+			  "cost_unknown = excluded.cost_unknown, "
+			  "stop_reason = excluded.stop_reason",
 			  &stmt, st) != 0)
 		return -1;
 	sqlite3_bind_int64(stmt, 1, a->run_id);
@@ -63,6 +64,7 @@ int store_attempt_end(sqlite3 *db, const Beebeebrain__V1__RunAttempt *a, bbb_sta
 	sqlite3_bind_int64(stmt, 14, a->price_cache_read_usd_micros_per_mtok);
 	sqlite3_bind_int64(stmt, 15, a->price_cache_write_usd_micros_per_mtok);
 	sqlite3_bind_int(stmt, 16, a->cost_unknown ? 1 : 0);
+	sqlite3_bind_text(stmt, 17, a->stop_reason, -1, SQLITE_STATIC);
 	rc = sqlite3_step(stmt);
 	sqlite3_finalize(stmt);
 	if (rc != SQLITE_DONE)

@@ -16,8 +16,8 @@
  * the call ends, so that a call lost in a crash is still counted. */
 int store_attempt_start(sqlite3 *db, int64_t run_id, int n, int64_t started_at_ms, bbb_status *st);
 /* A call ended: its row gets the end, status, error, tokens (cache tokens
- * included), the prices used and whether its cost is unknown (inserted whole
- * when its start was not recorded). */
+ * included), the prices used, whether its cost is unknown and the answer's
+ * stop reason (inserted whole when its start was not recorded). */
 int store_attempt_end(sqlite3 *db, const Beebeebrain__V1__RunAttempt *a, bbb_status *st);
 /* Recovery: every row still open is a call that was in flight when the
  * server stopped. Each is counted as a request in api_usage_daily (no tokens:

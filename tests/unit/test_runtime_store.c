@@ -2,7 +2,9 @@
  * store/ for what the runtime reads and writes, on a real database migrated
  * to the binary's schema: due runs and their order, a run's execution
  * settings, held runs, status changes, autorun candidates, the detectors'
- * queries, and errors that come back as statuses instead of silence.
+ * queries, the turns of a run's conversation (recorded before their tools
+ * run, results after, calls left without one settled once), and errors that
+ * come back as statuses instead of silence.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -23,6 +25,7 @@
 #include "store/run_store.h"
 #include "store/store.h"
 #include "store/task_store.h"
+#include "store/turn_store.h"
 #include "store/usage_store.h"
 
 struct fixture {
@@ -465,6 +468,142 @@ static void recovery_closes_and_counts_every_call_lost_in_flight(void **state)
 	assert_int_equal(value(f, "SELECT sum(request_count) FROM api_usage_daily"), 4);
 }
 
+/* Turn 1 asks for two tools (no results yet); turn 2 is a cut answer whose rest is asked for. */
+static void record_two_turns(struct fixture *f)
+{
+	struct store_tool_call calls[] = {
+		{"toolu_1", "write_file", "{\"path\":\"a.txt\",\"content\":\"password=hunter22secret\"}", NULL, 0},
+		{"toolu_2", "append_log", "{\"message\":\"hi\"}", NULL, 0},
+	};
+	struct store_turn one = {1, 1, "writing it", "tool_use", "", calls, 2};
+	struct store_turn two = {2, 2, "the first half", "max_tokens", "Continue.", NULL, 0};
+	bbb_status st;
+
+	task_with_run(f, 1, "running", 3, 0, "running", "anthropic", 1, 0);
+	status_clear(&st);
+	assert_int_equal(store_turn_insert(f->db, 1, &one, 1000, &st), 0);
+	assert_int_equal(store_turn_insert(f->db, 1, &two, 2000, &st), 0);
+}
+
+static void turns_are_read_back_in_order_with_their_calls_and_results(void **state)
+{
+	struct fixture *f = *state;
+	struct store_tool_call done[] = {
+		{"toolu_1", "write_file", "", "wrote 23 bytes to a.txt", 0},
+		{"toolu_2", "append_log", "", "message is required", 1},
+	};
+	struct store_turn results = {1, 1, "", "", "", done, 2};
+	struct store_turn *t;
+	size_t n;
+	bbb_status st;
+
+	record_two_turns(f);
+	status_clear(&st);
+	assert_int_equal(store_turns_of_run(f->db, 1, &f->a, &t, &n, &st), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(t[0].stu_n, 1);
+	assert_int_equal(t[0].stu_attempt_n, 1);
+	assert_string_equal(t[0].stu_text, "writing it");
+	assert_string_equal(t[0].stu_stop_reason, "tool_use");
+	assert_int_equal(t[0].stu_n_calls, 2);
+	assert_string_equal(t[0].stu_calls[0].stc_id, "toolu_1");
+	assert_string_equal(t[0].stu_calls[1].stc_name, "append_log");
+	/* Recorded before the tools ran: no result yet. */
+	assert_null(t[0].stu_calls[0].stc_result);
+	assert_null(t[0].stu_calls[1].stc_result);
+	assert_string_equal(t[1].stu_follow_up, "Continue.");
+	assert_int_equal(t[1].stu_n_calls, 0);
+	assert_null(t[1].stu_calls);
+
+	assert_int_equal(store_turn_results(f->db, 1, &results, &st), 0);
+	assert_int_equal(store_turns_of_run(f->db, 1, &f->a, &t, &n, &st), 0);
+	assert_string_equal(t[0].stu_calls[0].stc_result, "wrote 23 bytes to a.txt");
+	assert_false(t[0].stu_calls[0].stc_is_error);
+	assert_string_equal(t[0].stu_calls[1].stc_result, "message is required");
+	assert_true(t[0].stu_calls[1].stc_is_error);
+	/* Free text is stored redacted, arguments included. */
+	assert_null(strstr(t[0].stu_calls[0].stc_arguments, "hunter22"));
+	assert_non_null(strstr(t[0].stu_calls[0].stc_arguments, "[REDACTED]"));
+	/* A run without turns has none. */
+	task_with_run(f, 2, "running", 3, 0, "running", "anthropic", 1, 0);
+	assert_int_equal(store_turns_of_run(f->db, 2, &f->a, &t, &n, &st), 0);
+	assert_int_equal(n, 0);
+}
+
+static void a_turn_is_recorded_once(void **state)
+{
+	struct fixture *f = *state;
+	struct store_turn again = {2, 3, "other", "end_turn", "", NULL, 0};
+	struct store_tool_call ghost = {"toolu_9", "read_file", "{}", "x", 0};
+	struct store_turn missing = {7, 3, "", "", "", &ghost, 1};
+	bbb_status st;
+
+	record_two_turns(f);
+	status_clear(&st);
+	assert_int_equal(store_turn_insert(f->db, 1, &again, 3000, &st), -1);
+	assert_string_equal(st.reason, "RESOURCE_CONFLICT");
+	/* Results for calls that were never recorded are an error, not silence. */
+	status_clear(&st);
+	assert_int_equal(store_turn_results(f->db, 1, &missing, &st), -1);
+	assert_string_equal(st.reason, "INTERNAL_ERROR");
+	/* The turns go with their run. */
+	exec(f, "DELETE FROM tasks WHERE id = 1");
+	assert_int_equal(value(f, "SELECT count(*) FROM run_turns"), 0);
+	assert_int_equal(value(f, "SELECT count(*) FROM run_tool_calls"), 0);
+}
+
+static void calls_left_without_a_result_are_settled_once_as_errors(void **state)
+{
+	struct fixture *f = *state;
+	struct store_tool_call first[] = {{"toolu_1", "write_file", "", "wrote 23 bytes to a.txt", 0}};
+	struct store_turn results = {1, 1, "", "", "", first, 1};
+	struct store_turn *t;
+	size_t n;
+	int settled = -1;
+	bbb_status st;
+
+	record_two_turns(f);
+	status_clear(&st);
+	/* The first tool's result was recorded; the server stopped before the second's. */
+	assert_int_equal(store_turn_results(f->db, 1, &results, &st), 0);
+	assert_int_equal(store_turn_settle_unknown(f->db, 1, "outcome unknown", &settled, &st), 0);
+	assert_int_equal(settled, 1);
+	assert_int_equal(store_turns_of_run(f->db, 1, &f->a, &t, &n, &st), 0);
+	assert_string_equal(t[0].stu_calls[0].stc_result, "wrote 23 bytes to a.txt");
+	assert_false(t[0].stu_calls[0].stc_is_error);
+	assert_string_equal(t[0].stu_calls[1].stc_result, "outcome unknown");
+	assert_true(t[0].stu_calls[1].stc_is_error);
+	assert_int_equal(store_turn_settle_unknown(f->db, 1, "outcome unknown", &settled, &st), 0);
+	assert_int_equal(settled, 0);
+}
+
+static void stop_reasons_and_the_output_limit_are_kept(void **state)
+{
+	struct fixture *f = *state;
+	Beebeebrain__V1__RunAttempt a = BEEBEEBRAIN__V1__RUN_ATTEMPT__INIT, **atts;
+	Beebeebrain__V1__TaskRun *run;
+	size_t n;
+	bbb_status st;
+
+	task_with_run(f, 1, "running", 3, 0, "running", "anthropic", 1, 0);
+	a.run_id = 1;
+	a.n = 1;
+	a.http_status = 200;
+	a.stop_reason = "max_tokens";
+	status_clear(&st);
+	assert_int_equal(store_attempt_end(f->db, &a, &st), 0);
+	assert_int_equal(store_run_attempts(f->db, 1, &f->a, &atts, &n, &st), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(atts[0]->stop_reason, "max_tokens");
+	assert_int_equal(store_run_get(f->db, 1, &f->a, &run, &st), 0);
+	assert_int_equal(run->max_output_tokens, 4096); /* a row from before the setting */
+	assert_string_equal(run->stop_reason, "");
+	run->stop_reason = "length";
+	assert_int_equal(store_run_save(f->db, run, &st), 0);
+	assert_int_equal(store_run_get(f->db, 1, &f->a, &run, &st), 0);
+	assert_string_equal(run->stop_reason, "length");
+}
+
 static void a_broken_database_is_an_error_not_an_empty_answer(void **state)
 {
 	struct fixture *f = *state;
@@ -506,6 +645,12 @@ int main(void)
 		cmocka_unit_test_setup_teardown(usage_keeps_cache_tokens_and_counts_unpriced_calls, setup, teardown),
 		cmocka_unit_test_setup_teardown(usage_totals_stay_integers_held_at_int64_max, setup, teardown),
 		cmocka_unit_test_setup_teardown(recovery_closes_and_counts_every_call_lost_in_flight, setup, teardown),
+		cmocka_unit_test_setup_teardown(turns_are_read_back_in_order_with_their_calls_and_results, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(a_turn_is_recorded_once, setup, teardown),
+		cmocka_unit_test_setup_teardown(calls_left_without_a_result_are_settled_once_as_errors, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(stop_reasons_and_the_output_limit_are_kept, setup, teardown),
 		cmocka_unit_test_setup_teardown(a_broken_database_is_an_error_not_an_empty_answer, setup, teardown),
 	};
 
