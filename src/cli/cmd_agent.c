@@ -13,11 +13,12 @@ static const char agent_usage[] =
 	"--model MODEL\n"
 	"                         [--persona TEXT] [--tools a,b] [--max-concurrency N] [--status active|inactive]\n"
 	"                         [--token-limit-param auto|max_tokens|max_completion_tokens]\n"
+	"                         [--max-output-tokens N]\n"
 	"       beebeebrain agent get ID\n"
 	"       beebeebrain agent list [--project ID] [--status active|inactive] [--limit N] [--page-token T]\n"
 	"       beebeebrain agent update ID [--name NAME] [--role ROLE] [--provider P] [--model MODEL]\n"
 	"                         [--persona TEXT] [--tools a,b] [--max-concurrency N] [--status S]\n"
-	"                         [--token-limit-param P] [--expected-version V]\n"
+	"                         [--token-limit-param P] [--max-output-tokens N] [--expected-version V]\n"
 	"       beebeebrain agent delete ID [--expected-version V]\n"
 	"--project may be left out while a project named 'default' exists; `agent list` without it lists all.\n"
 	"update changes only the options given; --tools '' clears the list. delete unassigns the agent's tasks.\n"
@@ -76,7 +77,8 @@ struct agent_flags {
 	int32_t af_max_concurrency;
 	int af_status;
 	char *af_token_param;
-	char *af_mask[9];
+	int32_t af_max_output_tokens;
+	char *af_mask[10];
 	size_t af_n_mask;
 };
 
@@ -124,6 +126,11 @@ static int agent_read_flags(struct cli *cli, const struct cli_args *a, struct ag
 			f->af_token_param = (char *)cli_opt(a, "--token-limit-param");
 		f->af_mask[f->af_n_mask++] = "token_limit_param";
 	}
+	if (cli_opt(a, "--max-output-tokens") != NULL) {
+		if (cli_opt_int32(cli, a, "--max-output-tokens", &f->af_max_output_tokens) != 0)
+			return -1;
+		f->af_mask[f->af_n_mask++] = "max_output_tokens";
+	}
 	return 0;
 }
 
@@ -153,6 +160,7 @@ static int agent_create(struct cli *cli, const struct cli_args *a)
 	req.max_concurrency = f.af_max_concurrency;
 	req.status = (Beebeebrain__V1__AgentStatus)f.af_status;
 	req.token_limit_param = f.af_token_param;
+	req.max_output_tokens = f.af_max_output_tokens;
 	if ((c = cli_client(cli, &rc)) == NULL)
 		return rc;
 	rc = bbb_agent_create_agent(c, &req, &resp, &st);
@@ -224,6 +232,7 @@ static int agent_update(struct cli *cli, const struct cli_args *a)
 	req.max_concurrency = f.af_max_concurrency;
 	req.status = (Beebeebrain__V1__AgentStatus)f.af_status;
 	req.token_limit_param = f.af_token_param;
+	req.max_output_tokens = f.af_max_output_tokens;
 	req.update_mask = f.af_mask;
 	req.n_update_mask = f.af_n_mask;
 	if ((c = cli_client(cli, &rc)) == NULL)
@@ -254,13 +263,13 @@ int cmd_agent(struct cli *cli, int argc, char **argv)
 	static const struct cli_sub subs[] = {
 		{"create",
 		 "--project= --name= --role= --provider= --model= --persona= --tools= --max-concurrency= --status= "
-		 "--token-limit-param=",
+		 "--token-limit-param= --max-output-tokens=",
 		 0, agent_create},
 		{"get", "", 1, agent_get},
 		{"list", "--project= --status= --limit= --page-token=", 0, agent_list},
 		{"update",
 		 "--name= --role= --provider= --model= --persona= --tools= --max-concurrency= --status= "
-		 "--token-limit-param= --expected-version=",
+		 "--token-limit-param= --max-output-tokens= --expected-version=",
 		 1, agent_update},
 		{"delete", "--expected-version=", 1, agent_delete},
 	};

@@ -27,7 +27,7 @@ static const char task_usage[] =
 	"       beebeebrain task deps remove ID --on OTHER_ID\n"
 	"       beebeebrain task ready --project ID [--limit N] [--page-token T]\n"
 	"       beebeebrain task run ID --prompt TEXT [--provider P] [--model M] [--system TEXT] [--max-turns N]\n"
-	"                        [--timeout S] [--idempotency-key K] [--wait]\n"
+	"                        [--timeout S] [--max-output-tokens N] [--idempotency-key K] [--wait]\n"
 	"--project may be left out while a project named 'default' exists; `task list` without it lists all.\n"
 	"update: --assignee 0 unassigns; only the options given are changed.\n"
 	"broadcast: without --ids and --status, selects the tasks the command applies to (pause: running,\n"
@@ -389,7 +389,8 @@ static int task_run(struct cli *cli, const struct cli_args *a)
 
 	if (cli_pos_id(cli, a, 1, "task ID", &req.task_id) != 0 ||
 	    cli_opt_int32(cli, a, "--max-turns", &req.max_turns) != 0 ||
-	    cli_opt_int32(cli, a, "--timeout", &req.timeout_seconds) != 0)
+	    cli_opt_int32(cli, a, "--timeout", &req.timeout_seconds) != 0 ||
+	    cli_opt_int32(cli, a, "--max-output-tokens", &req.max_output_tokens) != 0)
 		return CLI_USAGE;
 	if (cli_opt(a, "--prompt") == NULL)
 		return cli_usage_error(cli, "task run needs --prompt TEXT");
@@ -426,8 +427,10 @@ int cmd_task(struct cli *cli, int argc, char **argv)
 		{"broadcast", "--project= --ids= --status= --limit= --expected-versions= --actor=", 1, task_broadcast},
 		{"deps", "--on= --type=", 2, task_deps},
 		{"ready", "--project= --limit= --page-token=", 0, task_ready},
-		{"run", "--prompt= --provider= --model= --system= --max-turns= --timeout= --idempotency-key= --wait", 1,
-		 task_run},
+		{"run",
+		 "--prompt= --provider= --model= --system= --max-turns= --timeout= --max-output-tokens= "
+		 "--idempotency-key= --wait",
+		 1, task_run},
 	};
 
 	return cli_run_sub(cli, argc, argv, subs, sizeof(subs) / sizeof(subs[0]), task_usage);

@@ -5,9 +5,10 @@
 
 #include "beebeebrain/v1/common.pb-c.h"
 #include "common/status.h"
+#include "domain/run_rules.h"
 #include "domain/validate.h"
 
-const char *const agent_field_names[9] = {
+const char *const agent_field_names[10] = {
 	"name",
 	"role",
 	"model_provider",
@@ -17,6 +18,7 @@ const char *const agent_field_names[9] = {
 	"max_concurrency",
 	"status",
 	"token_limit_param",
+	"max_output_tokens",
 };
 
 /* shell: only the claude_code provider has one (Claude Code's Bash); the
@@ -82,6 +84,9 @@ int agent_values_check(bbb_status *st, const struct agent_values *v, unsigned f,
 				 v->av_token_param);
 		others_bad = 1;
 	}
+	if ((f & AGENT_F_MAX_OUTPUT_TOKENS) && v->av_max_output_tokens != 0 &&
+	    validate_range(st, "max_output_tokens", v->av_max_output_tokens, 1, RUN_MAX_OUTPUT_TOKENS) != 0)
+		others_bad = 1;
 	if ((f & AGENT_F_STATUS) &&
 	    validate_enum(st, "status", &beebeebrain__v1__agent_status__descriptor, v->av_status, creating) != 0)
 		others_bad = 1;

@@ -3,7 +3,8 @@
  * provider one of anthropic|openai|claude_code|echo, model 1..120, enabled
  * tools from the agent loop's tool set (docs/runtime.md; and `shell`, which
  * only claude_code offers) each at most once, max_concurrency 1..64,
- * token_limit_param one of "", max_tokens, max_completion_tokens. Pure.
+ * token_limit_param one of "", max_tokens, max_completion_tokens,
+ * max_output_tokens 0 (the run's default) or 1..RUN_MAX_OUTPUT_TOKENS. Pure.
  */
 #ifndef BBB_AGENT_RULES_H
 #define BBB_AGENT_RULES_H
@@ -27,11 +28,12 @@ enum agent_field {
 	AGENT_F_MAX_CONCURRENCY = 1u << 6,
 	AGENT_F_STATUS = 1u << 7,
 	AGENT_F_TOKEN_PARAM = 1u << 8,
-	AGENT_F_ALL = 0x1ff,
+	AGENT_F_MAX_OUTPUT_TOKENS = 1u << 9,
+	AGENT_F_ALL = 0x3ff,
 };
 
 /* update_mask names, in enum agent_field bit order. */
-extern const char *const agent_field_names[9];
+extern const char *const agent_field_names[10];
 
 struct agent_values {
 	const char *av_name;
@@ -44,6 +46,7 @@ struct agent_values {
 	int32_t av_max_concurrency; /* 0 = default, on create only */
 	int av_status; /* AgentStatus; 0 = active, on create only */
 	const char *av_token_param; /* "" (chosen by model), max_tokens, max_completion_tokens */
+	int32_t av_max_output_tokens; /* 0 = the run's default */
 };
 
 /* Checks the fields in `fields`, a violation for each offending one. On

@@ -39,6 +39,9 @@ int run_request_check(bbb_status *st, const struct run_request *r)
 		others_bad = 1;
 	if (r->rr_timeout_s != 0 && validate_range(st, "timeout_seconds", r->rr_timeout_s, 1, RUN_MAX_TIMEOUT_S) != 0)
 		others_bad = 1;
+	if (r->rr_max_output_tokens != 0 &&
+	    validate_range(st, "max_output_tokens", r->rr_max_output_tokens, 1, RUN_MAX_OUTPUT_TOKENS) != 0)
+		others_bad = 1;
 	if (run_key_check(st, r->rr_key) != 0)
 		others_bad = 1;
 	/* Alone, an unknown provider has a reason of its own. */

@@ -18,6 +18,10 @@
 #define RUN_MAX_TIMEOUT_S 600
 #define RUN_KEY_MAX 80
 #define RUN_PROMPT_MAX 200000
+/* Output tokens one call asks for (max_tokens): the default when neither the
+ * request nor the agent sets it, and the largest accepted. */
+#define RUN_DEFAULT_MAX_OUTPUT_TOKENS 4096
+#define RUN_MAX_OUTPUT_TOKENS 200000
 
 struct run_request {
 	const char *rr_prompt;
@@ -27,11 +31,13 @@ struct run_request {
 	int32_t rr_max_turns; /* 0 = default */
 	int32_t rr_timeout_s; /* 0 = default */
 	const char *rr_key; /* "" = made by the server */
+	int32_t rr_max_output_tokens; /* 0 = the agent's, else RUN_DEFAULT_MAX_OUTPUT_TOKENS */
 };
 
 /* Adds a violation for each offending field: prompt 1..RUN_PROMPT_MAX
  * characters, provider one of ours, model at most 120 characters,
- * max_turns 0|1..100, timeout_seconds 0|1..600, idempotency_key 0|1..80
+ * max_turns 0|1..100, timeout_seconds 0|1..600, max_output_tokens
+ * 0|1..RUN_MAX_OUTPUT_TOKENS, idempotency_key 0|1..80
  * characters of printable ASCII. A request whose only fault is an unknown
  * provider is INVALID_LLM_PROVIDER (without violations: they belong to
  * VALIDATION_ERROR) rather than VALIDATION_ERROR. */

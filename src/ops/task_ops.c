@@ -197,6 +197,12 @@ int taskop_queue_run(const struct taskop_ctx *c, int64_t task_id, const struct r
 	r->timeout_seconds = rq->rr_timeout_s != 0 ? rq->rr_timeout_s : c->o_run_timeout_s;
 	r->provider = (char *)provider;
 	r->model = (char *)model;
+	/* The agent's limit goes with the agent's provider, as its model does. */
+	r->max_output_tokens = rq->rr_max_output_tokens;
+	if (r->max_output_tokens == 0 && agent != NULL && strcmp(provider, agent->model_provider) == 0)
+		r->max_output_tokens = agent->max_output_tokens;
+	if (r->max_output_tokens == 0)
+		r->max_output_tokens = RUN_DEFAULT_MAX_OUTPUT_TOKENS;
 	if (store_run_next_attempt(c->o_db, task_id, &r->attempt, st) != 0 || store_run_insert(c->o_db, r, st) != 0)
 		return -1;
 	if (emit_run_status_changed(c->o_db, c->o_trace_id, t->project_id, r, R(UNSPECIFIED), st) != 0)

@@ -43,6 +43,7 @@ static int create_agent(struct rpc_call *call, const ProtobufCMessage *in, Proto
 		.av_max_concurrency = req->max_concurrency,
 		.av_status = req->status,
 		.av_token_param = req->token_limit_param,
+		.av_max_output_tokens = req->max_output_tokens,
 	};
 	struct agent_create ac;
 	Beebeebrain__V1__Agent *ag;
@@ -63,6 +64,7 @@ static int create_agent(struct rpc_call *call, const ProtobufCMessage *in, Proto
 	ag->status = req->status != A(UNSPECIFIED) ? req->status : A(ACTIVE);
 	ag->max_concurrency = req->max_concurrency != 0 ? req->max_concurrency : AGENT_DEFAULT_MAX_CONCURRENCY;
 	ag->token_limit_param = req->token_limit_param;
+	ag->max_output_tokens = req->max_output_tokens;
 	ac.ac_agent = ag;
 	if (svc_write(call, agent_create_write, &ac, st) != 0)
 		return -1;
@@ -140,6 +142,8 @@ static int agent_update_write(sqlite3 *db, void *arg, bbb_status *st)
 		ag->status = req->status;
 	if (au->au_fields & AGENT_F_TOKEN_PARAM)
 		ag->token_limit_param = req->token_limit_param;
+	if (au->au_fields & AGENT_F_MAX_OUTPUT_TOKENS)
+		ag->max_output_tokens = req->max_output_tokens;
 	if (store_agent_save(db, ag, st) != 0)
 		return -1;
 	au->au_agent = ag;
@@ -161,6 +165,7 @@ static int update_agent(struct rpc_call *call, const ProtobufCMessage *in, Proto
 		.av_max_concurrency = req->max_concurrency,
 		.av_status = req->status,
 		.av_token_param = req->token_limit_param,
+		.av_max_output_tokens = req->max_output_tokens,
 	};
 	struct agent_update au = {.au_req = req, .au_arena = call->c_arena};
 

@@ -130,6 +130,7 @@ static int inbox_input_to_run(struct inbox_close *cl, const Beebeebrain__V1__Inb
 		rq.rr_system_prompt = last->system_prompt;
 		rq.rr_max_turns = last->max_turns;
 		rq.rr_timeout_s = last->timeout_seconds;
+		rq.rr_max_output_tokens = last->max_output_tokens;
 	}
 	if (rq.rr_provider[0] == '\0' && agent == NULL)
 		return taskop_set_status(&cl->cl_ctx, t, T(TODO), st);

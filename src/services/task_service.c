@@ -627,7 +627,7 @@ static int run_task(struct rpc_call *call, const ProtobufCMessage *in, ProtobufC
 		.tr_ctx = task_ctx(call, NULL, "run", NULL),
 		.tr_task_id = req->task_id,
 		.tr_rq = {req->prompt, req->provider, req->model, req->system_prompt, req->max_turns,
-			  req->timeout_seconds, req->idempotency_key},
+			  req->timeout_seconds, req->idempotency_key, req->max_output_tokens},
 	};
 
 	validate_id(st, "task_id", req->task_id, 1);

@@ -14,7 +14,7 @@ static char *tools_ok[] = {"read_file", "finish_task"};
 
 static struct agent_values good(void)
 {
-	return (struct agent_values){"coder", "developer", "anthropic", "claude", "", tools_ok, 2, 0, 0, ""};
+	return (struct agent_values){"coder", "developer", "anthropic", "claude", "", tools_ok, 2, 0, 0, "", 0};
 }
 
 static void a_complete_agent_is_valid_with_defaults(void **state)
@@ -30,7 +30,7 @@ static void a_complete_agent_is_valid_with_defaults(void **state)
 static void every_offending_field_is_listed(void **state)
 {
 	char name[122], *tools[] = {"read_file", "rm_rf", "read_file"};
-	struct agent_values v = {name, "", "", "", "", tools, 3, 65, 9, "max-tokens"};
+	struct agent_values v = {name, "", "", "", "", tools, 3, 65, 9, "max-tokens", 200001};
 	bbb_status st;
 
 	(void)state;
@@ -39,7 +39,7 @@ static void every_offending_field_is_listed(void **state)
 	status_clear(&st);
 	assert_int_equal(agent_values_check(&st, &v, AGENT_F_ALL, 1), -1);
 	assert_string_equal(st.reason, "VALIDATION_ERROR");
-	assert_int_equal(st.n_violations, 8);
+	assert_int_equal(st.n_violations, 9);
 	assert_string_equal(st.violations[0].field, "name");
 	assert_string_equal(st.violations[1].field, "role");
 	assert_string_equal(st.violations[2].field, "model_provider");
@@ -48,7 +48,8 @@ static void every_offending_field_is_listed(void **state)
 	assert_non_null(strstr(st.violations[4].description, "rm_rf"));
 	assert_string_equal(st.violations[5].field, "max_concurrency");
 	assert_string_equal(st.violations[6].field, "token_limit_param");
-	assert_string_equal(st.violations[7].field, "status");
+	assert_string_equal(st.violations[7].field, "max_output_tokens");
+	assert_string_equal(st.violations[8].field, "status");
 }
 
 static void token_limit_param_is_empty_or_one_of_the_two_openai_members(void **state)
@@ -102,7 +103,7 @@ static void only_an_unknown_provider_is_invalid_llm_provider(void **state)
 
 static void an_update_checks_only_its_fields_and_needs_explicit_values(void **state)
 {
-	struct agent_values v = {"", "", "", "", "", NULL, 0, 0, 0, ""};
+	struct agent_values v = {"", "", "", "", "", NULL, 0, 0, 0, "", 0};
 	bbb_status st;
 
 	(void)state;
@@ -112,6 +113,25 @@ static void an_update_checks_only_its_fields_and_needs_explicit_values(void **st
 	/* On update, 0 is not "the default": it is out of range. */
 	assert_int_equal(agent_values_check(&st, &v, AGENT_F_MAX_CONCURRENCY | AGENT_F_STATUS, 0), -1);
 	assert_int_equal(st.n_violations, 2);
+}
+
+static void the_output_limit_is_the_runs_default_or_within_range(void **state)
+{
+	struct agent_values v = good();
+	bbb_status st;
+
+	(void)state;
+	/* 0 leaves it to the run (its default), on create and on update alike. */
+	status_clear(&st);
+	assert_int_equal(agent_values_check(&st, &v, AGENT_F_MAX_OUTPUT_TOKENS, 0), 0);
+	v.av_max_output_tokens = 1;
+	assert_int_equal(agent_values_check(&st, &v, AGENT_F_ALL, 1), 0);
+	v.av_max_output_tokens = 200000;
+	assert_int_equal(agent_values_check(&st, &v, AGENT_F_MAX_OUTPUT_TOKENS, 0), 0);
+	v.av_max_output_tokens = -1;
+	assert_int_equal(agent_values_check(&st, &v, AGENT_F_MAX_OUTPUT_TOKENS, 0), -1);
+	assert_string_equal(st.violations[0].field, "max_output_tokens");
+	assert_string_equal(agent_field_names[9], "max_output_tokens");
 }
 
 static void the_tool_set_is_the_one_of_the_spec(void **state)
@@ -137,6 +157,7 @@ int main(void)
 		cmocka_unit_test(a_tool_named_twice_is_refused),
 		cmocka_unit_test(only_an_unknown_provider_is_invalid_llm_provider),
 		cmocka_unit_test(an_update_checks_only_its_fields_and_needs_explicit_values),
+		cmocka_unit_test(the_output_limit_is_the_runs_default_or_within_range),
 		cmocka_unit_test(the_tool_set_is_the_one_of_the_spec),
 	};
 

@@ -14,7 +14,7 @@
 
 static struct run_request good(void)
 {
-	return (struct run_request){"write the tests", "", "", "", 0, 0, ""};
+	return (struct run_request){"write the tests", "", "", "", 0, 0, "", 0};
 }
 
 static void a_plain_request_is_valid(void **state)
@@ -25,14 +25,14 @@ static void a_plain_request_is_valid(void **state)
 	(void)state;
 	status_clear(&st);
 	assert_int_equal(run_request_check(&st, &r), 0);
-	r = (struct run_request){"p", "anthropic", "claude", "be brief", 100, 600, "key-1"};
+	r = (struct run_request){"p", "anthropic", "claude", "be brief", 100, 600, "key-1", 200000};
 	assert_int_equal(run_request_check(&st, &r), 0);
 }
 
 static void every_out_of_range_field_is_listed(void **state)
 {
 	char key[82];
-	struct run_request r = {"", "echo", "", "", 101, 601, key};
+	struct run_request r = {"", "echo", "", "", 101, 601, key, 200001};
 	bbb_status st;
 
 	(void)state;
@@ -41,11 +41,12 @@ static void every_out_of_range_field_is_listed(void **state)
 	status_clear(&st);
 	assert_int_equal(run_request_check(&st, &r), -1);
 	assert_string_equal(st.reason, "VALIDATION_ERROR");
-	assert_int_equal(st.n_violations, 4);
+	assert_int_equal(st.n_violations, 5);
 	assert_string_equal(st.violations[0].field, "prompt");
 	assert_string_equal(st.violations[1].field, "max_turns");
 	assert_string_equal(st.violations[2].field, "timeout_seconds");
-	assert_string_equal(st.violations[3].field, "idempotency_key");
+	assert_string_equal(st.violations[3].field, "max_output_tokens");
+	assert_string_equal(st.violations[4].field, "idempotency_key");
 }
 
 static void an_unknown_provider_alone_is_invalid_llm_provider(void **state)
