@@ -5,23 +5,32 @@
  * A call ends on the HTTP loop's thread (or on the process loop's for a
  * provider that is a program, agent_proc.c; or at once for echo and injected
  * faults) as a completion queued for the dispatcher. The dispatcher takes a
- * batch of completions and handles it in three steps:
+ * batch of completions and handles it in these steps:
  *   1. decide, without the database: domain/run_outcome.h says what the call
  *      means; this file does what that takes: feed the circuit breaker (and
- *      start the gradual release when a probe closed it), run the tools the
- *      model asked for (tools.h), price the tokens (a model without a price
- *      gets its cost marked unknown, never a silent 0), note retries for the
- *      retry-storm window;
- *   2. apply every decision in ONE write transaction: the run_attempts row
+ *      start the gradual release when a probe closed it), price the tokens
+ *      (a model without a price gets its cost marked unknown, never a silent
+ *      0), make the answer a turn of the conversation (turns.h), note retries
+ *      for the retry-storm window;
+ *   2. record every decision in ONE write transaction: the run_attempts row
  *      of each call, usage and cost (and PRICE_UNKNOWN, one alert per
- *      provider and model, for calls without a price), run and task status
- *      changes with their events, inbox items, log lines and alerts;
- *   3. after the commit, forget finished runs; a run whose conversation goes
+ *      provider and model, for calls without a price), the answer's turn with
+ *      its tool calls (not yet run: no result), run and task status changes
+ *      with their events, inbox items and alerts;
+ *   3. run the tools of the answers that asked for them (tools.h), only once
+ *      their calls are recorded, and record their results with what follows
+ *      them (log lines, the run's end) in a second transaction. So a tool
+ *      never runs unless its call is recorded, and a call recorded without a
+ *      result was cut short by a crash: never run again (turns.h);
+ *   4. after the commit, forget finished runs, and runs whose outcome could
+ *      not be recorded (the database keeps them as they were: the next start
+ *      resumes them from their recorded turns); a run whose conversation goes
  *      on waits for its next call: READY when its endpoint's breaker is
  *      closed, PARKED (held work, released gradually) when it is not. The
  *      dispatcher makes that call like any other (runtime.c), so a next turn
  *      never goes out while its breaker is open.
  */
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,28 +48,48 @@
 #include "ops/task_ops.h"
 #include "runtime/runtime_internal.h"
 #include "runtime/tools.h"
+#include "runtime/turns.h"
 #include "store/alert_store.h"
 #include "store/inbox_store.h"
 #include "store/project_store.h"
 #include "store/run_store.h"
 #include "store/task_store.h"
+#include "store/turn_store.h"
 #include "store/usage_store.h"
 
 #define R(x) BEEBEEBRAIN__V1__RUN_STATUS__RUN_STATUS_##x
 
-/* What one completion leads to (step 1), applied in step 2. */
+/* The provider's word for why an answer ended, as recorded: a label, cut. */
+#define RT_STOP_REASON_MAX 64
+
+/* What one completion leads to (step 1), recorded in steps 2 and 3. */
 struct rt_outcome {
 	struct rt_run *o_run;
 	Beebeebrain__V1__RunAttempt o_attempt;
 	int64_t o_cost;
-	struct run_outcome o_ro; /* the decision */
+	struct run_outcome o_ro; /* the call's decision */
+	struct run_outcome o_after; /* TOOL_CALLS, once the tools ran: what follows them */
+	struct provider_reply o_reply; /* the answer, when the call brought a usable one */
+	struct arena o_arena; /* the turn's own strings */
+	struct store_turn *o_turn; /* the answer as a turn (strings of o_reply and o_arena); NULL: none */
 	char *o_message; /* malloc'd or NULL */
 	char *o_output; /* malloc'd or NULL */
 	struct tool_effects o_fx; /* what the tools left: inbox item, denied write, log lines */
 	int o_error_alert; /* raise the o_ro.ro_code alert for the endpoint */
 	int o_resolve_error; /* a call succeeded: resolve the endpoint's error alert */
+	int o_recorded; /* step 2 committed it */
+	int o_moved; /* TOOL_CALLS of a run no longer running (cancelled meanwhile): no tool runs */
+	int o_tools_ran; /* step 3 ran its tools */
+	int o_results_recorded; /* step 3 committed their results */
 	struct rt_outcome *o_next_outcome;
 };
+
+/* What the outcome comes to for its run: what followed the tools, or the
+ * call's own decision. */
+static const struct run_outcome *rt_decision(const struct rt_outcome *o)
+{
+	return o->o_tools_ran ? &o->o_after : &o->o_ro;
+}
 
 /* Endpoint alerts decided in step 1 (breaker transitions). */
 struct rt_ep_action {
@@ -194,6 +223,7 @@ void agent_call(struct runtime *rt, struct rt_run *r)
 	const char *offered[TOOLS_COUNT + 8];
 	struct provider_request req = {
 		.pr_model = r->r_model,
+		.pr_max_tokens = r->r_max_output_tokens,
 		.pr_conv = &r->r_conv,
 		.pr_tools = offered,
 		.pr_token_param = r->r_token_param,
@@ -367,30 +397,123 @@ static struct run_snapshot agent_snapshot(const struct rt_run *r)
 	return s;
 }
 
-/* Runs the tools of an answer, feeds their results back into the
- * conversation, and decides what follows them. */
-static void agent_tools(struct rt_run *r, const struct provider_reply *reply, struct rt_outcome *o)
+/* Step 3 for one answer whose calls are recorded: runs its tools, puts
+ * their results into its turn and the conversation, and decides what
+ * follows them. A call after one that ended the run is not run; it gets a
+ * result saying so (every call of an answer is answered). */
+static void agent_tools(struct rt_run *r, struct rt_outcome *o)
 {
 	const struct tool_run tr = {r->r_root, r->r_tools, r->r_n_tools};
 	struct run_snapshot snap = agent_snapshot(r);
-	bbb_status st;
+	struct store_turn *t = o->o_turn;
 
-	status_clear(&st);
-	for (size_t i = 0; i < reply->r_n_calls && o->o_fx.te_end == RUN_TOOLS_CONTINUE; i++) {
-		int is_error;
-		char *res = tools_call(&tr, &reply->r_calls[i], &o->o_fx, &is_error);
-		provider_conv_add_tool_result(&r->r_conv, reply->r_calls[i].tc_id, res, is_error, &st);
+	for (size_t i = 0; i < t->stu_n_calls; i++) {
+		struct store_tool_call *tc = &t->stu_calls[i];
+		char *res;
+		int is_error = 1;
+
+		if (o->o_fx.te_end != RUN_TOOLS_CONTINUE) {
+			tc->stc_result = "not run: an earlier call of this answer ended the run's turn";
+			tc->stc_is_error = 1;
+			continue;
+		}
+		res = tools_call(&tr, &o->o_reply.r_calls[i], &o->o_fx, &is_error);
+		tc->stc_result = arena_strdup(&o->o_arena, res);
+		tc->stc_is_error = is_error;
 		free(res);
 	}
-	run_outcome_after_tools(&snap, o->o_fx.te_end, &o->o_ro);
+	turns_conv_add_results(&r->r_conv, t);
+	o->o_tools_ran = 1;
+	run_outcome_after_tools(&snap, o->o_fx.te_end, &o->o_after);
 	if (o->o_fx.te_end == RUN_TOOLS_FINISHED) {
 		o->o_output = o->o_fx.te_output;
 		o->o_fx.te_output = NULL;
 	} else if (o->o_fx.te_end == RUN_TOOLS_PERMISSION_DENIED) {
 		o->o_message = xstrdup(o->o_fx.te_denied_message);
-	} else if (o->o_ro.ro_kind == RUN_OUTCOME_FAILED) {
+	} else if (o->o_after.ro_kind == RUN_OUTCOME_FAILED) {
 		o->o_message = xasprintf("the agent used all %d turns without finishing", r->r_max_turns);
 	}
+}
+
+/* s + t, malloc'd; s may be NULL. */
+static char *agent_concat(const char *s, const char *t)
+{
+	return xasprintf("%s%s", s != NULL ? s : "", t);
+}
+
+/* Tool-call arguments as the conversation may carry them: the text when it
+ * is a JSON object, else "{}" (an answer cut in the middle of its calls). */
+static const char *agent_args_object(const char *args)
+{
+	json_t *v = json_loads(args != NULL ? args : "", 0, NULL);
+	int ok = json_is_object(v);
+
+	json_decref(v);
+	return ok ? args : "{}";
+}
+
+/* The answer as a turn (recorded in step 2): its text, stop reason and tool
+ * calls, not yet run. A cut answer's calls are never run: each gets its
+ * result at once; a cut answer without calls asks for the rest. */
+static struct store_turn *agent_turn(const struct rt_run *r, struct rt_outcome *o)
+{
+	const struct provider_reply *reply = &o->o_reply;
+	struct store_turn *t = arena_alloc(&o->o_arena, sizeof(*t));
+	int cut = o->o_ro.ro_truncated;
+
+	t->stu_n = r->r_turn;
+	t->stu_attempt_n = r->r_attempt_n;
+	t->stu_text = reply->r_text;
+	t->stu_stop_reason = o->o_attempt.stop_reason;
+	t->stu_follow_up = "";
+	t->stu_n_calls = reply->r_n_calls;
+	t->stu_calls = arena_alloc(&o->o_arena, sizeof(*t->stu_calls) * (reply->r_n_calls + 1));
+	for (size_t i = 0; i < reply->r_n_calls; i++) {
+		struct store_tool_call *tc = &t->stu_calls[i];
+
+		tc->stc_id = reply->r_calls[i].tc_id;
+		tc->stc_name = reply->r_calls[i].tc_name;
+		tc->stc_arguments =
+			cut ? agent_args_object(reply->r_calls[i].tc_arguments) : reply->r_calls[i].tc_arguments;
+		if (cut) {
+			char *res = turns_cut_call_result(r->r_max_output_tokens);
+			tc->stc_result = arena_strdup(&o->o_arena, res);
+			tc->stc_is_error = 1;
+			free(res);
+		}
+	}
+	if (cut && reply->r_n_calls == 0 && o->o_ro.ro_kind == RUN_OUTCOME_NEXT_TURN) {
+		char *text = turns_continue_text(r->r_max_output_tokens);
+		t->stu_follow_up = arena_strdup(&o->o_arena, text);
+		free(text);
+	}
+	return t;
+}
+
+/* A usable answer: its turn enters the conversation, and the run's output
+ * is what it says, after what earlier cut answers said. */
+static void agent_answer(struct rt_run *r, struct rt_outcome *o)
+{
+	const char *text = o->o_reply.r_text;
+	char *cut_so_far = r->r_cut_text;
+
+	o->o_turn = agent_turn(r, o);
+	turns_conv_add_answer(&r->r_conv, o->o_turn);
+	if (o->o_ro.ro_kind != RUN_OUTCOME_TOOL_CALLS)
+		turns_conv_add_results(&r->r_conv, o->o_turn);
+	r->r_cut_text = NULL;
+	if (o->o_ro.ro_truncated && o->o_reply.r_n_calls == 0)
+		r->r_cut_text = agent_concat(cut_so_far, text);
+	if (o->o_ro.ro_kind == RUN_OUTCOME_SUCCEEDED)
+		o->o_output = agent_concat(cut_so_far, text);
+	if (o->o_ro.ro_kind == RUN_OUTCOME_FAILED && o->o_ro.ro_truncated) {
+		o->o_output = agent_concat(cut_so_far, text);
+		o->o_message =
+			xasprintf("the answer was cut off at the output limit (max_output_tokens %d) and no turn "
+				  "was left to continue it (max_turns %d)",
+				  r->r_max_output_tokens, r->r_max_turns);
+	}
+	free(cut_so_far);
 }
 
 /* What a failed call says about itself, for the run's error message. */
@@ -432,45 +555,42 @@ static void agent_note(struct rt_outcome *o, char *line)
 static void agent_decide(struct runtime *rt, struct rt_batch *b, struct rt_completion *c, struct rt_outcome *o)
 {
 	struct rt_run *r = c->c_run;
-	struct provider_reply reply;
-	int have_reply = agent_reply(r, c, &reply);
+	int have_reply = agent_reply(r, c, &o->o_reply);
 	struct run_call call = {
 		.rc_end = agent_call_end(c->c_outcome),
 		.rc_http_status = (int)c->c_status,
 		.rc_body = c->c_body,
 		.rc_body_len = c->c_len,
 		.rc_reply_ok = have_reply,
-		.rc_n_tool_calls = have_reply ? reply.r_n_calls : 0,
+		.rc_truncated = have_reply && o->o_reply.r_stop == PROVIDER_STOP_MAX_TOKENS,
+		.rc_n_tool_calls = have_reply ? o->o_reply.r_n_calls : 0,
 		.rc_retry_after_ms = c->c_retry_after_ms,
 		.rc_class = c->c_have_class ? &c->c_class : NULL,
 	};
 	struct run_snapshot snap = agent_snapshot(r);
-	bbb_status st;
 
-	status_clear(&st);
 	o->o_run = r;
 	r->r_http_id = 0;
 	r->r_proc_id = 0;
 	agent_note(o, c->c_log);
 	run_outcome_of_call(&call, &snap, &rt->rt_opt.ro_retry, clock_now_ms(), rt_random(rt), &o->o_ro);
 	agent_attempt(r, c, o);
+	if (have_reply) {
+		const char *why = o->o_reply.r_stop_reason;
+		o->o_attempt.stop_reason =
+			arena_strndup(&o->o_arena, why, utf8_cut(why, strnlen(why, RT_STOP_REASON_MAX)));
+	}
 	if (o->o_ro.ro_breaker_record && !c->c_no_call)
 		agent_feed_breaker(rt, b, r, &o->o_ro);
 	r->r_protocol_errors += o->o_ro.ro_protocol_error;
 	if (o->o_ro.ro_call_ok) {
-		agent_price(rt, r, &reply, o);
+		agent_price(rt, r, &o->o_reply, o);
 		o->o_resolve_error = r->r_ep->ep_error_alert;
 		r->r_ep->ep_error_alert = 0;
-		provider_conv_add_reply(&r->r_conv, &reply, &st);
-		if (o->o_ro.ro_kind == RUN_OUTCOME_TOOL_CALLS)
-			agent_tools(r, &reply, o);
-		else
-			o->o_output = xstrdup(reply.r_text);
+		agent_answer(r, o);
 	} else if (o->o_ro.ro_code[0] != '\0' && !o->o_ro.ro_keep_task) {
 		o->o_message = agent_failure_message(r, c, o->o_ro.ro_code);
 	}
-	if (have_reply)
-		provider_reply_free(&reply);
 	if (o->o_ro.ro_kind == RUN_OUTCOME_RETRY && storm_note(&rt->rt_storm, clock_mono_ms()) == STORM_STARTED)
 		b->b_storm = 1;
 	if (o->o_ro.ro_call_error_alert && !r->r_ep->ep_error_alert) {
@@ -628,8 +748,9 @@ static int rt_inbox(struct taskop_ctx *c, const struct rt_run *r, int type, cons
 	return taskop_inbox_create(c, it, st);
 }
 
-/* The run's outcome: run status, then the task's, then inbox and alerts. */
-static int rt_finish(struct taskop_ctx *c, const struct rt_outcome *o, bbb_status *st)
+/* The run's outcome as decided (ro): run status, then the task's, then
+ * inbox and alerts. */
+static int rt_finish(struct taskop_ctx *c, const struct rt_outcome *o, const struct run_outcome *ro, bbb_status *st)
 {
 	const struct rt_run *r = o->o_run;
 	Beebeebrain__V1__TaskRun *run;
@@ -642,22 +763,24 @@ static int rt_finish(struct taskop_ctx *c, const struct rt_outcome *o, bbb_statu
 		return 0; /* moved meanwhile (cancelled with its task): only the attempt counts */
 	if (o->o_output != NULL)
 		run->output_text = o->o_output;
-	if (o->o_ro.ro_run_status == R(RETRY_SCHEDULED)) {
-		run->next_retry_at_ms = o->o_ro.ro_retry_at_ms;
+	if (o->o_turn != NULL)
+		run->stop_reason = (char *)o->o_turn->stu_stop_reason;
+	if (ro->ro_run_status == R(RETRY_SCHEDULED)) {
+		run->next_retry_at_ms = ro->ro_retry_at_ms;
 		run->retry_count++;
 	}
-	if (taskop_run_set_status(c, r->r_project_id, run, o->o_ro.ro_run_status, o->o_ro.ro_code,
+	if (taskop_run_set_status(c, r->r_project_id, run, ro->ro_run_status, ro->ro_code,
 				  o->o_message ? o->o_message : "", st) != 0)
 		return -1;
 	if (store_task_get(c->o_db, r->r_task_id, c->o_arena, &task, st) != 0)
 		return -1;
-	to_task = o->o_ro.ro_keep_task      ? 0
-		  : o->o_ro.ro_task_to != 0 ? o->o_ro.ro_task_to
-					    : task_status_after_run(o->o_ro.ro_run_status);
+	to_task = ro->ro_keep_task      ? 0
+		  : ro->ro_task_to != 0 ? ro->ro_task_to
+					: task_status_after_run(ro->ro_run_status);
 	if (to_task != 0 && to_task != task->status && task_transition_allowed(task->status, to_task) &&
 	    taskop_set_status(c, task, to_task, st) != 0)
 		return -1;
-	if (o->o_ro.ro_run_status == R(SUCCEEDED) &&
+	if (ro->ro_run_status == R(SUCCEEDED) &&
 	    rt_inbox(c, r, BEEBEEBRAIN__V1__INBOX_ITEM_TYPE__INBOX_ITEM_TYPE_TASK_COMPLETED,
 		     arena_printf(c->o_arena, "Review: task %lld finished", (long long)r->r_task_id),
 		     o->o_output != NULL ? o->o_output : "", st) != 0)
@@ -693,16 +816,35 @@ static int rt_finish(struct taskop_ctx *c, const struct rt_outcome *o, bbb_statu
 	return 0;
 }
 
+/* The answer's turn. Tool calls of a run that is no longer running (its task
+ * was cancelled while the call ran) are not recorded: they will not run. */
+static int rt_record_turn(struct taskop_ctx *c, struct rt_outcome *o, bbb_status *st)
+{
+	Beebeebrain__V1__TaskRun *run;
+
+	if (o->o_ro.ro_kind == RUN_OUTCOME_TOOL_CALLS) {
+		if (store_run_get(c->o_db, o->o_run->r_id, c->o_arena, &run, st) != 0)
+			return -1;
+		if (run->run_status != R(RUNNING)) {
+			o->o_moved = 1;
+			return 0;
+		}
+	}
+	return store_turn_insert(c->o_db, o->o_run->r_id, o->o_turn, clock_now_ms(), st);
+}
+
+/* Step 2 for one outcome: the call, its answer's turn, its alerts, and the
+ * run's end unless its tools are still to run or its conversation goes on. */
 static int rt_apply_one(struct taskop_ctx *c, struct rt_outcome *o, bbb_status *st)
 {
 	const struct rt_run *r = o->o_run;
 
+	o->o_moved = 0;
 	/* n == 0: no call was made (an aborted waiting turn): no attempt row, no usage. */
 	if (o->o_attempt.n > 0 && (store_attempt_end(c->o_db, &o->o_attempt, st) != 0 || rt_usage(c, o, st) != 0))
 		return -1;
-	for (int i = 0; i < o->o_fx.te_n_logs; i++)
-		if (rt_log(c, r, o->o_fx.te_logs[i].tl_level, o->o_fx.te_logs[i].tl_message, st) != 0)
-			return -1;
+	if (o->o_turn != NULL && rt_record_turn(c, o, st) != 0)
+		return -1;
 	if (o->o_error_alert) {
 		struct alert_spec spec = {
 			.as_code = o->o_ro.ro_code,
@@ -722,7 +864,23 @@ static int rt_apply_one(struct taskop_ctx *c, struct rt_outcome *o, bbb_status *
 	if (o->o_resolve_error &&
 	    alert_resolve(c->o_db, arena_printf(c->o_arena, "LLM_CALL_ERRORS:%s", r->r_ep->ep_key), "", NULL, st) != 0)
 		return -1;
-	return o->o_ro.ro_kind != RUN_OUTCOME_NEXT_TURN ? rt_finish(c, o, st) : 0;
+	if (o->o_ro.ro_kind == RUN_OUTCOME_NEXT_TURN || o->o_ro.ro_kind == RUN_OUTCOME_TOOL_CALLS)
+		return 0;
+	return rt_finish(c, o, &o->o_ro, st);
+}
+
+/* Step 3 for one answer whose tools ran: their results, their log lines, and
+ * the run's end unless its conversation goes on. */
+static int rt_apply_tools_one(struct taskop_ctx *c, struct rt_outcome *o, bbb_status *st)
+{
+	const struct rt_run *r = o->o_run;
+
+	if (store_turn_results(c->o_db, r->r_id, o->o_turn, st) != 0)
+		return -1;
+	for (int i = 0; i < o->o_fx.te_n_logs; i++)
+		if (rt_log(c, r, o->o_fx.te_logs[i].tl_level, o->o_fx.te_logs[i].tl_message, st) != 0)
+			return -1;
+	return o->o_after.ro_kind != RUN_OUTCOME_NEXT_TURN ? rt_finish(c, o, &o->o_after, st) : 0;
 }
 
 /* Breaker open: alert + incident item; closed: both resolved. */
@@ -781,6 +939,7 @@ static int rt_apply_endpoint(struct taskop_ctx *c, const struct rt_ep_action *a,
 struct rt_apply_arg {
 	struct taskop_ctx *aa_ctx;
 	struct rt_outcome *aa_outcome;
+	int (*aa_apply)(struct taskop_ctx *c, struct rt_outcome *o, bbb_status *st);
 };
 
 static int rt_apply_one_write(sqlite3 *db, void *arg, bbb_status *st)
@@ -788,9 +947,55 @@ static int rt_apply_one_write(sqlite3 *db, void *arg, bbb_status *st)
 	struct rt_apply_arg *aa = arg;
 
 	(void)db;
-	return rt_apply_one(aa->aa_ctx, aa->aa_outcome, st);
+	return aa->aa_apply(aa->aa_ctx, aa->aa_outcome, st);
 }
 
+/* Records the outcomes `apply` takes (tools: step 3's, else step 2's), each
+ * in a savepoint of its own, so one that cannot be recorded leaves the
+ * others; *recorded says which were. One that made SQLite roll the whole
+ * transaction back ends the batch: nothing of it will commit, and the caller
+ * must hear so. */
+static int rt_apply_outcomes(struct taskop_ctx *c, struct rt_batch *b, int tools, bbb_status *st)
+{
+	for (struct rt_outcome *o = b->b_outcomes; o != NULL; o = o->o_next_outcome) {
+		struct rt_apply_arg aa = {c, o, tools ? rt_apply_tools_one : rt_apply_one};
+		int *recorded = tools ? &o->o_results_recorded : &o->o_recorded;
+		bbb_status one;
+		enum store_sp_result rc;
+
+		if (tools && !o->o_tools_ran)
+			continue;
+		status_clear(&one);
+		rc = store_savepoint(c->o_db, "o", rt_apply_one_write, &aa, &one);
+		*recorded = rc == STORE_SP_OK;
+		if (rc == STORE_SP_OK)
+			continue;
+		log_error("runtime", "run %lld: cannot record %s: %s %s", (long long)o->o_run->r_id,
+			  tools ? "its tool results" : "its call", one.reason, one.message);
+		if (rc == STORE_SP_TX_LOST) {
+			*st = one;
+			return -1;
+		}
+		if (strcmp(one.reason, "DB_LOCKED") == 0)
+			*st = one;
+	}
+	return 0;
+}
+
+/* Step 3's transaction: the results of the tools that ran. */
+static int rt_apply_tools_write(sqlite3 *db, void *arg, bbb_status *st)
+{
+	struct arena a;
+	struct taskop_ctx c = {.o_db = db, .o_arena = &a, .o_trace_id = "", .o_actor = "runtime"};
+	int rc;
+
+	arena_init(&a);
+	rc = rt_apply_outcomes(&c, arg, 1, st);
+	arena_reset(&a);
+	return rc;
+}
+
+/* Step 2's transaction: every call, then the breakers' alerts and the storm. */
 static int rt_apply_write(sqlite3 *db, void *arg, bbb_status *st)
 {
 	struct rt_batch *b = arg;
@@ -798,28 +1003,9 @@ static int rt_apply_write(sqlite3 *db, void *arg, bbb_status *st)
 	struct taskop_ctx c = {.o_db = db, .o_arena = &a, .o_trace_id = "", .o_actor = "runtime"};
 
 	arena_init(&a);
-	/* Each outcome in a savepoint of its own, so one that cannot be recorded
-	 * leaves the others; one that made SQLite roll the whole transaction
-	 * back ends the batch: nothing of it will commit, and the caller must
-	 * hear so. */
-	for (struct rt_outcome *o = b->b_outcomes; o != NULL; o = o->o_next_outcome) {
-		struct rt_apply_arg aa = {&c, o};
-		bbb_status one;
-		enum store_sp_result rc;
-
-		status_clear(&one);
-		rc = store_savepoint(db, "o", rt_apply_one_write, &aa, &one);
-		if (rc == STORE_SP_OK)
-			continue;
-		log_error("runtime", "run %lld: cannot record its call: %s %s", (long long)o->o_run->r_id, one.reason,
-			  one.message);
-		if (rc == STORE_SP_TX_LOST) {
-			*st = one;
-			arena_reset(&a);
-			return -1;
-		}
-		if (strcmp(one.reason, "DB_LOCKED") == 0)
-			*st = one;
+	if (rt_apply_outcomes(&c, b, 0, st) != 0) {
+		arena_reset(&a);
+		return -1;
 	}
 	for (struct rt_ep_action *ac = b->b_actions; ac != NULL; ac = ac->a_next) {
 		bbb_status one;
@@ -847,15 +1033,26 @@ static void rt_outcome_free(struct rt_outcome *o)
 	free(o->o_message);
 	free(o->o_output);
 	tool_effects_free(&o->o_fx);
+	provider_reply_free(&o->o_reply);
+	arena_reset(&o->o_arena);
 	free(o);
 }
 
-/* Step 3 for one outcome: the run finished, or waits for its next turn. */
+/* Step 4 for one outcome: the run finished, or waits for its next turn. A run
+ * whose outcome the database did not take leaves memory too: its rows are as
+ * they were (running, the call open), which the next start resumes from its
+ * recorded turns; going on here would run ahead of what is recorded. */
 static void agent_after(struct runtime *rt, struct rt_outcome *o)
 {
 	struct rt_run *r = o->o_run;
+	int unrecorded = !o->o_recorded || (o->o_tools_ran && !o->o_results_recorded);
 
-	if (o->o_ro.ro_kind != RUN_OUTCOME_NEXT_TURN) {
+	if (unrecorded && rt_decision(o)->ro_kind == RUN_OUTCOME_NEXT_TURN)
+		log_error("runtime",
+			  "run %lld stops here: what it did could not be recorded; it continues from its last recorded "
+			  "turn when the server starts again",
+			  (long long)r->r_id);
+	if (unrecorded || o->o_moved || rt_decision(o)->ro_kind != RUN_OUTCOME_NEXT_TURN) {
 		rt_runs_remove(&rt->rt_runs, r);
 		rt_run_free(r);
 		return;
@@ -866,6 +1063,35 @@ static void agent_after(struct runtime *rt, struct rt_outcome *o)
 		!r->r_ep->ep_has_breaker || breaker_state_at(&r->r_ep->ep_breaker, clock_mono_ms()) == BREAKER_CLOSED
 			? RT_RUN_READY
 			: RT_RUN_PARKED;
+}
+
+/* Clears what a transaction that failed as a whole claimed was recorded. */
+static void agent_unrecord(struct rt_batch *b, int tools)
+{
+	for (struct rt_outcome *o = b->b_outcomes; o != NULL; o = o->o_next_outcome)
+		*(tools ? &o->o_results_recorded : &o->o_recorded) = 0;
+}
+
+/* Step 3: the tools of every answer whose calls are recorded, then their
+ * results in one transaction. */
+static void agent_run_tools(struct runtime *rt, struct rt_batch *b)
+{
+	int ran = 0;
+	bbb_status st;
+
+	for (struct rt_outcome *o = b->b_outcomes; o != NULL; o = o->o_next_outcome) {
+		if (o->o_ro.ro_kind != RUN_OUTCOME_TOOL_CALLS || !o->o_recorded || o->o_moved)
+			continue;
+		agent_tools(o->o_run, o);
+		ran = 1;
+	}
+	if (!ran)
+		return;
+	status_clear(&st);
+	if (store_write(rt->rt_store, rt_apply_tools_write, b, 0, &st) != 0) {
+		log_error("runtime", "cannot record tool results: %s %s", st.reason, st.message);
+		agent_unrecord(b, 1);
+	}
 }
 
 void agent_apply_completions(struct runtime *rt, struct rt_completion *list)
@@ -879,16 +1105,21 @@ void agent_apply_completions(struct runtime *rt, struct rt_completion *list)
 		struct rt_completion *c = list;
 		struct rt_outcome *o = xcalloc(1, sizeof(*o));
 		list = c->c_next;
+		arena_init(&o->o_arena);
 		agent_decide(rt, &b, c, o);
 		*tail = o;
 		tail = &o->o_next_outcome;
 		rt_completion_free(c);
 	}
-	/* 2. apply, in one transaction */
+	/* 2. record, in one transaction */
 	status_clear(&st);
-	if (store_write(rt->rt_store, rt_apply_write, &b, 0, &st) != 0)
+	if (store_write(rt->rt_store, rt_apply_write, &b, 0, &st) != 0) {
 		log_error("runtime", "cannot record provider calls: %s %s", st.reason, st.message);
-	/* 3. finished runs go; the others wait for their next turn */
+		agent_unrecord(&b, 0);
+	}
+	/* 3. run the tools whose calls are recorded, and record their results */
+	agent_run_tools(rt, &b);
+	/* 4. finished runs go; the others wait for their next turn */
 	while (b.b_outcomes != NULL) {
 		struct rt_outcome *o = b.b_outcomes;
 		b.b_outcomes = o->o_next_outcome;

@@ -10,6 +10,7 @@
 #include "common/status.h"
 #include "common/xalloc.h"
 #include "runtime/runtime_internal.h"
+#include "runtime/turns.h"
 
 #define RT_DEFAULT_MAX_TURNS 8
 
@@ -28,7 +29,7 @@ static char **rt_split_tools(const char *csv, size_t *n)
 }
 
 struct rt_run *rt_run_new(const Beebeebrain__V1__TaskRun *run, int64_t project_id, const struct store_run_exec *ex,
-			  struct rt_endpoint *ep, int64_t default_timeout_ms)
+			  struct store_turn *turns, size_t n_turns, struct rt_endpoint *ep, int64_t default_timeout_ms)
 {
 	struct rt_run *r = xcalloc(1, sizeof(*r));
 	bbb_status st;
@@ -45,6 +46,7 @@ struct rt_run *rt_run_new(const Beebeebrain__V1__TaskRun *run, int64_t project_i
 	r->r_attempt_n = ex->re_last_attempt;
 	r->r_protocol_errors = ex->re_protocol_errors;
 	r->r_max_turns = run->max_turns > 0 ? run->max_turns : RT_DEFAULT_MAX_TURNS;
+	r->r_max_output_tokens = run->max_output_tokens > 0 ? run->max_output_tokens : PROVIDER_DEFAULT_MAX_TOKENS;
 	r->r_timeout_ms = run->timeout_seconds > 0 ? (int64_t)run->timeout_seconds * 1000 : default_timeout_ms;
 	r->r_tools = rt_split_tools(ex->re_tools, &r->r_n_tools);
 	/* The agent's value was checked when it was stored; anything else is AUTO. */
@@ -57,6 +59,11 @@ struct rt_run *rt_run_new(const Beebeebrain__V1__TaskRun *run, int64_t project_i
 	else if (ex->re_persona[0] != '\0')
 		provider_conv_set_system(&r->r_conv, ex->re_persona, &st);
 	provider_conv_add_user(&r->r_conv, run->prompt, &st);
+	/* Where it left off: a retried, resumed or recovered run goes on from its
+	 * last recorded turn, with the turns it already used. */
+	turns_conv_restore(&r->r_conv, turns, n_turns);
+	r->r_turn = (int)n_turns;
+	r->r_cut_text = turns_cut_text(turns, n_turns);
 	return r;
 }
 
@@ -67,6 +74,7 @@ void rt_run_free(struct rt_run *r)
 	free(r->r_provider);
 	free(r->r_model);
 	free(r->r_root);
+	free(r->r_cut_text);
 	provider_conv_free(&r->r_conv);
 	for (size_t i = 0; i < r->r_n_tools; i++)
 		free(r->r_tools[i]);

@@ -22,9 +22,11 @@
 #include "ops/task_ops.h"
 #include "beebeebrain/v1/runtime.pb-c.h"
 #include "runtime/runtime_internal.h"
+#include "runtime/turns.h"
 #include "store/event_store.h"
 #include "store/run_store.h"
 #include "store/task_store.h"
+#include "store/turn_store.h"
 #include "store/usage_store.h"
 #include "workspace/gateway.h"
 
@@ -194,7 +196,8 @@ static void rt_pick_abandon(struct rt_pick *p)
 }
 
 /* The call of a pick starts: its run_attempts row, and for a due run the
- * move to running, together. */
+ * move to running and the results of the tool calls it left in flight
+ * (TURNS_UNKNOWN_RESULT: they never run again), together. */
 struct rt_start_arg {
 	struct taskop_ctx *sa_ctx;
 	int64_t sa_project_id;
@@ -202,6 +205,7 @@ struct rt_start_arg {
 	struct rt_pick *sa_pick;
 	int64_t sa_run_id;
 	int sa_n;
+	int sa_settled; /* tool calls the due run left without a result, now settled */
 };
 
 static int rt_start_one_write(sqlite3 *db, void *arg, bbb_status *st)
@@ -210,8 +214,9 @@ static int rt_start_one_write(sqlite3 *db, void *arg, bbb_status *st)
 	int64_t now = clock_now_ms();
 
 	if (sa->sa_run != NULL &&
-	    taskop_run_set_status(sa->sa_ctx, sa->sa_project_id, sa->sa_run,
-				  BEEBEEBRAIN__V1__RUN_STATUS__RUN_STATUS_RUNNING, "", "", st) != 0)
+	    (taskop_run_set_status(sa->sa_ctx, sa->sa_project_id, sa->sa_run,
+				   BEEBEEBRAIN__V1__RUN_STATUS__RUN_STATUS_RUNNING, "", "", st) != 0 ||
+	     store_turn_settle_unknown(db, sa->sa_run_id, TURNS_UNKNOWN_RESULT, &sa->sa_settled, st) != 0))
 		return -1;
 	if (store_attempt_start(db, sa->sa_run_id, sa->sa_n, now, st) != 0)
 		return -1;
@@ -240,13 +245,63 @@ static int rt_start_savepoint(sqlite3 *db, struct rt_start_arg *sa, bbb_status *
 	return 0;
 }
 
-/* A due run: moved to running with its first attempt row, and made in
- * memory (p->p_run); one that moved meanwhile or cannot be read is skipped. */
+struct rt_fail_arg {
+	struct taskop_ctx *fa_ctx;
+	Beebeebrain__V1__Task *fa_task;
+	Beebeebrain__V1__TaskRun *fa_run;
+	const struct run_outcome *fa_ro;
+	const char *fa_message;
+};
+
+static int rt_fail_one_write(sqlite3 *db, void *arg, bbb_status *st)
+{
+	struct rt_fail_arg *fa = arg;
+	task_status to = task_status_after_run(fa->fa_ro->ro_run_status);
+
+	(void)db;
+	if (taskop_run_set_status(fa->fa_ctx, fa->fa_task->project_id, fa->fa_run, fa->fa_ro->ro_run_status,
+				  fa->fa_ro->ro_code, fa->fa_message, st) != 0)
+		return -1;
+	if (to == 0 || to == fa->fa_task->status || !task_transition_allowed(fa->fa_task->status, to))
+		return 0;
+	return taskop_set_status(fa->fa_ctx, fa->fa_task, to, st);
+}
+
+/* A due run that may not make its next call (run_outcome_on_resume): it
+ * ends as decided, with its task, in a savepoint of its own. */
+static int rt_start_refused(sqlite3 *db, struct taskop_ctx *c, Beebeebrain__V1__Task *task,
+			    Beebeebrain__V1__TaskRun *run, const struct run_outcome *ro, bbb_status *st)
+{
+	struct rt_fail_arg fa = {c, task, run, ro, ""};
+	enum store_sp_result rc;
+	bbb_status one;
+
+	fa.fa_message = arena_printf(c->o_arena,
+				     "the run already used all %d turns: a tool call of its last turn was in flight "
+				     "when the server stopped",
+				     run->max_turns);
+	status_clear(&one);
+	rc = store_savepoint(db, "f", rt_fail_one_write, &fa, &one);
+	if (rc == STORE_SP_TX_LOST) {
+		*st = one;
+		return -1;
+	}
+	if (rc != STORE_SP_OK)
+		log_warn("runtime", "cannot end run %lld: %s %s", (long long)run->id, one.reason, one.message);
+	return 0;
+}
+
+/* A due run: moved to running with its next attempt row, and made in memory
+ * (p->p_run) with the conversation it recorded; one that moved meanwhile or
+ * cannot be read is skipped. */
 static int rt_start_due(struct runtime *rt, sqlite3 *db, struct taskop_ctx *c, struct rt_pick *p, bbb_status *st)
 {
 	Beebeebrain__V1__TaskRun *run;
 	Beebeebrain__V1__Task *task;
 	struct store_run_exec ex;
+	struct store_turn *turns;
+	size_t n_turns;
+	struct run_outcome ro;
 	bbb_status one;
 
 	status_clear(&one);
@@ -257,17 +312,27 @@ static int rt_start_due(struct runtime *rt, sqlite3 *db, struct taskop_ctx *c, s
 	    task->status != BEEBEEBRAIN__V1__TASK_STATUS__TASK_STATUS_RUNNING)
 		return 0;
 	/* What the run row does not carry comes from its agent and project. */
-	if (store_run_exec_settings(db, run->id, c->o_arena, &ex, &one) != 0) {
+	if (store_run_exec_settings(db, run->id, c->o_arena, &ex, &one) != 0 ||
+	    store_turns_of_run(db, run->id, c->o_arena, &turns, &n_turns, &one) != 0) {
 		log_warn("runtime", "cannot start run %lld: %s %s", (long long)run->id, one.reason, one.message);
 		return 0;
 	}
+	struct run_snapshot snap = {.rs_turn = (int)n_turns,
+				    .rs_max_turns = run->max_turns > 0 ? run->max_turns : RUN_DEFAULT_MAX_TURNS};
+	run_outcome_on_resume(&snap, &ro);
+	if (ro.ro_kind != RUN_OUTCOME_NEXT_TURN)
+		return rt_start_refused(db, c, task, run, &ro, st);
 	if (run->started_at_ms == 0)
 		run->started_at_ms = clock_now_ms();
-	struct rt_start_arg sa = {c, task->project_id, run, p, run->id, ex.re_last_attempt + 1};
+	struct rt_start_arg sa = {c, task->project_id, run, p, run->id, ex.re_last_attempt + 1, 0};
 	if (rt_start_savepoint(db, &sa, st) != 0)
 		return -1;
-	if (p->p_n > 0)
-		p->p_run = rt_run_new(run, task->project_id, &ex, p->p_ep, rt->rt_opt.ro_llm_timeout_ms);
+	if (p->p_n == 0)
+		return 0;
+	p->p_run = rt_run_new(run, task->project_id, &ex, turns, n_turns, p->p_ep, rt->rt_opt.ro_llm_timeout_ms);
+	if (n_turns > 0)
+		log_info("runtime", "run %lld continues after its turn %zu%s", (long long)run->id, n_turns,
+			 sa.sa_settled > 0 ? "; tool calls left in flight are not run again" : "");
 	return 0;
 }
 
@@ -292,7 +357,7 @@ static int rt_start_write(sqlite3 *db, void *arg, bbb_status *st)
 			rc = rt_start_due(sb->sb_rt, db, &c, p, st);
 			continue;
 		}
-		struct rt_start_arg sa = {&c, 0, NULL, p, p->p_run->r_id, p->p_run->r_attempt_n + 1};
+		struct rt_start_arg sa = {&c, 0, NULL, p, p->p_run->r_id, p->p_run->r_attempt_n + 1, 0};
 		rc = rt_start_savepoint(db, &sa, st);
 	}
 	arena_reset(&a);

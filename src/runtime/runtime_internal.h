@@ -27,6 +27,7 @@
  *   agent_proc.c   the calls of a provider that is a program (claude_code):
  *                  its process on the process loop, its end as a completion
  *   tools.c        the agent's tools, a table (tools.h)
+ *   turns.c        a run's conversation as recorded turns and back (turns.h)
  *   runs.c         the run registry; endpoints.c the endpoint registry;
  *                  queue.c the completion queue
  */
@@ -45,6 +46,7 @@
 #include "runtime/provider.h"
 #include "runtime/runtime.h"
 #include "store/run_store.h"
+#include "store/turn_store.h"
 
 /* ---- endpoints (endpoints.c): the dispatcher's only ------------------------ */
 
@@ -89,7 +91,9 @@ struct rt_run {
 	struct provider_conv r_conv;
 	char **r_tools; /* enabled tools; none: all */
 	size_t r_n_tools;
-	int r_turn, r_max_turns, r_retry_count, r_protocol_errors;
+	int r_turn, r_max_turns, r_retry_count, r_protocol_errors; /* r_turn: the turns recorded, then asked for */
+	int r_max_output_tokens;
+	char *r_cut_text; /* the answer cut at the output limit so far, whose rest is asked for; NULL: none */
 	int r_attempt_n; /* the n of its latest run_attempts row */
 	int64_t r_timeout_ms;
 	enum provider_token_param r_token_param; /* the agent's choice; AUTO: by model */
@@ -108,10 +112,12 @@ struct rt_runs {
 	int rs_n;
 };
 
-/* A run made from its rows, with its conversation started: the prompt, and
- * the run's system prompt or else the agent's persona. Not yet registered. */
+/* A run made from its rows, with its conversation: the run's system prompt
+ * or else the agent's persona, the prompt, then the turns it recorded
+ * (turns.h; each call without a recorded result gets TURNS_UNKNOWN_RESULT,
+ * set in turns for the caller to record). Not yet registered. */
 struct rt_run *rt_run_new(const Beebeebrain__V1__TaskRun *run, int64_t project_id, const struct store_run_exec *ex,
-			  struct rt_endpoint *ep, int64_t default_timeout_ms);
+			  struct store_turn *turns, size_t n_turns, struct rt_endpoint *ep, int64_t default_timeout_ms);
 void rt_run_free(struct rt_run *r);
 void rt_runs_add(struct rt_runs *rs, struct rt_run *r);
 void rt_runs_remove(struct rt_runs *rs, struct rt_run *r);
