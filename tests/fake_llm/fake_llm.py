@@ -38,6 +38,10 @@ A step (every field optional):
                 is in + cache_read with prompt_tokens_details.cached_tokens =
                 cache_read (OpenAI reports no cache writes)
     usage       the raw "usage" object to answer with, instead of tokens
+    stop_reason why the answer ended, in the endpoint's own words
+                (Anthropic stop_reason "max_tokens", OpenAI finish_reason
+                "length" for a cut answer); default end_turn / stop, or
+                tool_use / tool_calls with tool_calls
     error       message of the error body for a status >= 400 (rendered as
                 the API's error shape unless body is given)
     malformed   true: a truncated JSON body
@@ -160,7 +164,7 @@ def render_anthropic(step, seq, model):
         "role": "assistant",
         "model": model,
         "content": content,
-        "stop_reason": "tool_use" if step.get("tool_calls") else "end_turn",
+        "stop_reason": step.get("stop_reason", "tool_use" if step.get("tool_calls") else "end_turn"),
         "stop_sequence": None,
         "usage": step["usage"] if "usage" in step else anthropic_usage(step.get("tokens", DEFAULT_TOKENS)),
     }
@@ -180,7 +184,8 @@ def render_openai(step, seq, model):
         "object": "chat.completion",
         "created": int(time.time()),
         "model": model,
-        "choices": [{"index": 0, "message": msg, "finish_reason": "tool_calls" if calls else "stop"}],
+        "choices": [{"index": 0, "message": msg,
+                     "finish_reason": step.get("stop_reason", "tool_calls" if calls else "stop")}],
         "usage": step["usage"] if "usage" in step else openai_usage(step.get("tokens", DEFAULT_TOKENS)),
     }
 
