@@ -1045,14 +1045,15 @@ static void rt_outcome_free(struct rt_outcome *o)
 static void agent_after(struct runtime *rt, struct rt_outcome *o)
 {
 	struct rt_run *r = o->o_run;
+	enum run_outcome_kind kind = rt_decision(o)->ro_kind;
 	int unrecorded = !o->o_recorded || (o->o_tools_ran && !o->o_results_recorded);
 
-	if (unrecorded && rt_decision(o)->ro_kind == RUN_OUTCOME_NEXT_TURN)
+	if (unrecorded && (kind == RUN_OUTCOME_NEXT_TURN || kind == RUN_OUTCOME_TOOL_CALLS))
 		log_error("runtime",
 			  "run %lld stops here: what it did could not be recorded; it continues from its last recorded "
 			  "turn when the server starts again",
 			  (long long)r->r_id);
-	if (unrecorded || o->o_moved || rt_decision(o)->ro_kind != RUN_OUTCOME_NEXT_TURN) {
+	if (unrecorded || o->o_moved || kind != RUN_OUTCOME_NEXT_TURN) {
 		rt_runs_remove(&rt->rt_runs, r);
 		rt_run_free(r);
 		return;

@@ -5,7 +5,8 @@ A run's conversation is recorded turn by turn: a retried, resumed (pause) or
 recovered (kill -9) run continues from its last recorded turn, so the request
 after the interruption carries the earlier turns, and a tool call that was
 recorded is never run again (a write_file the operator undid while the server
-was down stays undone; an append_log line is there once). An answer cut at the
+was down stays undone; an append_log line is there once); a tool whose call the
+database did not take is not run at all. An answer cut at the
 output limit (stop_reason max_tokens, finish_reason length) is never a plain
 success: the conversation asks for the rest within max_turns, else the run
 fails LLM_OUTPUT_TRUNCATED; a cut answer's tool calls are not run. The output
@@ -16,6 +17,7 @@ import sqlite3
 
 import pytest
 
+from beebeebrain_client import Client
 from conftest import wait_until
 from runtime_fixtures import fake_llm, rt, start_runtime  # noqa: F401  (fixtures)
 
@@ -232,3 +234,34 @@ def test_a_paused_and_resumed_run_continues_its_conversation(rt):
     assert messages_of(resumed) == messages_of(aborted)
     assert (rt.root / "notes.txt").read_text() == "changed by the operator\n"
     assert log_lines(rt, run_id, "turn one ran") == 1
+
+
+def test_a_tool_never_runs_before_its_call_is_recorded(start_runtime):
+    """The database refuses the answer's record (its write lock is held past the 5 s busy timeout): the tool it
+    asked for is not run, the run stops in memory as the database has it (running, its call open), and the next start
+    resumes it from its recorded turns (none) and asks again; the tool then runs once."""
+    rt = start_runtime()
+    write = {"tool_calls": [{"name": "write_file", "arguments": {"path": "once.txt", "content": "written once\n"}}]}
+    rt.fake.script([dict(write, delay_ms=1500), write,
+                    {"tool_calls": [{"name": "finish_task", "arguments": {"summary": "written"}}]}])
+    _, run_id = rt.task_and_run("record first", "anthropic", "--timeout", 120)
+    wait_until(lambda: len(rt.fake.requests_for("record first")) == 1, 10, "the first call at the fake")
+    # Held past two busy timeouts: the fault's own audit row waits first, then the answer's record.
+    with Client(rt.server.url, timeout_ms=10000) as client:
+        rt.inject_fault(client, "db_lock", duration_ms=15000)
+    wait_until(lambda: "stops here: what it did could not be recorded" in rt.server.log(), 30,
+               "the answer's record to fail")
+    assert not (rt.root / "once.txt").exists()
+    wait_until(lambda: "injected db_lock released" in rt.server.log(), 20, "the lock to go")
+    assert rt.run_row(run_id)["run_status"] == "running"
+    assert rt.value("SELECT count(*) FROM run_turns WHERE run_id = ?", run_id) == 0
+    assert not (rt.root / "once.txt").exists()
+
+    assert rt.server.stop() == 0, rt.server.log()
+    rt.server.start()
+    run = rt.wait_run(run_id, timeout_s=20)
+    assert (run["run_status"], run["output_text"]) == ("succeeded", "written"), run
+    assert (rt.root / "once.txt").read_text() == "written once\n"
+    assert rt.value("SELECT count(*) FROM run_tool_calls WHERE run_id = ? AND name = 'write_file'", run_id) == 1
+    # The unrecorded call is still counted: its row was written when it started, and closed by the recovery.
+    assert [(a["n"], a["error_code"]) for a in rt.attempts(run_id)] == [(1, "PROCESS_RESTARTED"), (2, ""), (3, "")]
