@@ -277,9 +277,9 @@ static int rt_start_refused(sqlite3 *db, struct taskop_ctx *c, Beebeebrain__V1__
 	bbb_status one;
 
 	fa.fa_message = arena_printf(c->o_arena,
-				     "the run already used all %d turns: a tool call of its last turn was in flight "
-				     "when the server stopped",
-				     run->max_turns);
+				     "the run had used all %d turns when it stopped, before the results of its last "
+				     "turn's tool calls were recorded",
+				     run->max_turns > 0 ? run->max_turns : RUN_DEFAULT_MAX_TURNS);
 	status_clear(&one);
 	rc = store_savepoint(db, "f", rt_fail_one_write, &fa, &one);
 	if (rc == STORE_SP_TX_LOST) {

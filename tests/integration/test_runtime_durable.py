@@ -265,3 +265,28 @@ def test_a_tool_never_runs_before_its_call_is_recorded(start_runtime):
     assert rt.value("SELECT count(*) FROM run_tool_calls WHERE run_id = ? AND name = 'write_file'", run_id) == 1
     # The unrecorded call is still counted: its row was written when it started, and closed by the recovery.
     assert [(a["n"], a["error_code"]) for a in rt.attempts(run_id)] == [(1, "PROCESS_RESTARTED"), (2, ""), (3, "")]
+
+
+def test_a_run_starting_again_with_every_turn_used_fails_without_a_call(start_runtime):
+    """The last allowed turn's tools were cut short by a crash (their calls recorded without results): there is no
+    turn left to tell the model, so the run fails MAX_TURNS_EXCEEDED at its next start and makes no call. The rows
+    are made as that crash leaves them, from a run killed while its second turn was in flight."""
+    rt = start_runtime()
+    rt.fake.script([TURN_ONE, {"delay_ms": 60000, "text": "never delivered"}])
+    task_id, run_id = rt.task_and_run("no turn left", "anthropic", "--timeout", 120, "--max-turns", 2)
+    wait_until(lambda: len(rt.fake.requests_for("no turn left")) == 2, 10, "the second turn in flight")
+    rt.server.proc.kill()
+    rt.server.proc.wait()
+    con = sqlite3.connect(rt.db_path)
+    con.execute("UPDATE task_runs SET max_turns = 1 WHERE id = ?", (run_id,))
+    con.execute("UPDATE run_tool_calls SET result = NULL, is_error = 0 WHERE run_id = ?", (run_id,))
+    con.commit()
+    con.close()
+    rt.server.start()
+
+    run = rt.wait_run(run_id, timeout_s=20)
+    assert (run["run_status"], run["error_code"]) == ("failed", "MAX_TURNS_EXCEEDED"), run
+    assert "used all 1 turns" in run["error_message"]
+    assert len(rt.fake.requests_for("no turn left")) == 2  # no call after the restart
+    assert [a["error_code"] for a in rt.attempts(run_id)] == ["", "PROCESS_RESTARTED"]
+    assert rt.task_status(task_id) == "failed"
