@@ -16,7 +16,7 @@
 	"id, task_id, coalesce(agent_id, 0), run_status, attempt, retry_count, idempotency_key, prompt, "              \
 	"system_prompt, max_turns, timeout_seconds, provider, model, created_at, coalesce(started_at, 0), "            \
 	"coalesce(ended_at, 0), coalesce(next_retry_at, 0), error_code, error_message, token_in, token_out, "          \
-	"cost_usd_micros, output_text, version, cache_read_tokens, cache_write_tokens, unpriced_calls, "  \
+	"cost_usd_micros, output_text, version, cache_read_tokens, cache_write_tokens, unpriced_calls, "               \
 	"max_output_tokens, stop_reason"
 
 static void *run_row(sqlite3_stmt *stmt, struct arena *a)
