@@ -74,6 +74,8 @@ struct rt_outcome {
 	struct store_turn *o_turn; /* the answer as a turn (strings of o_reply and o_arena); NULL: none */
 	char *o_message; /* malloc'd or NULL */
 	char *o_output; /* malloc'd or NULL */
+	char *o_call_log; /* a line for the run's log that came with the call (a CLI session's summary); malloc'd or
+			     NULL */
 	struct tool_effects o_fx; /* what the tools left: inbox item, denied write, log lines */
 	int o_error_alert; /* raise the o_ro.ro_code alert for the endpoint */
 	int o_resolve_error; /* a call succeeded: resolve the endpoint's error alert */
@@ -542,15 +544,6 @@ static void agent_attempt(const struct rt_run *r, const struct rt_completion *c,
 	o->o_attempt.error_code = (char *)o->o_ro.ro_code;
 }
 
-/* A line for the run's log that came with the call (a CLI session's summary). */
-static void agent_note(struct rt_outcome *o, char *line)
-{
-	if (line == NULL || o->o_fx.te_n_logs >= TOOLS_MAX_LOGS)
-		return;
-	o->o_fx.te_logs[o->o_fx.te_n_logs].tl_level = BEEBEEBRAIN__V1__LOG_LEVEL__LOG_LEVEL_INFO;
-	o->o_fx.te_logs[o->o_fx.te_n_logs++].tl_message = xstrdup(line);
-}
-
 /* Step 1 for one completion: run_outcome decides, this does what it says. */
 static void agent_decide(struct runtime *rt, struct rt_batch *b, struct rt_completion *c, struct rt_outcome *o)
 {
@@ -572,7 +565,7 @@ static void agent_decide(struct runtime *rt, struct rt_batch *b, struct rt_compl
 	o->o_run = r;
 	r->r_http_id = 0;
 	r->r_proc_id = 0;
-	agent_note(o, c->c_log);
+	o->o_call_log = c->c_log != NULL ? xstrdup(c->c_log) : NULL;
 	run_outcome_of_call(&call, &snap, &rt->rt_opt.ro_retry, clock_now_ms(), rt_random(rt), &o->o_ro);
 	agent_attempt(r, c, o);
 	if (have_reply) {
@@ -845,6 +838,8 @@ static int rt_apply_one(struct taskop_ctx *c, struct rt_outcome *o, bbb_status *
 		return -1;
 	if (o->o_turn != NULL && rt_record_turn(c, o, st) != 0)
 		return -1;
+	if (o->o_call_log != NULL && rt_log(c, r, BEEBEEBRAIN__V1__LOG_LEVEL__LOG_LEVEL_INFO, o->o_call_log, st) != 0)
+		return -1;
 	if (o->o_error_alert) {
 		struct alert_spec spec = {
 			.as_code = o->o_ro.ro_code,
@@ -1032,6 +1027,7 @@ static void rt_outcome_free(struct rt_outcome *o)
 {
 	free(o->o_message);
 	free(o->o_output);
+	free(o->o_call_log);
 	tool_effects_free(&o->o_fx);
 	provider_reply_free(&o->o_reply);
 	arena_reset(&o->o_arena);

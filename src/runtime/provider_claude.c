@@ -417,6 +417,8 @@ static int claude_judge_result(const struct provider_claude_stream *s, struct pr
 	reply->r_tokens_in =
 		provider_count_add(provider_count_add(s->cs_tokens_in, s->cs_cache_write), s->cs_cache_read);
 	reply->r_tokens_out = s->cs_tokens_out;
+	reply->r_cache_read_tokens = s->cs_cache_read;
+	reply->r_cache_write_tokens = s->cs_cache_write;
 	reply->r_stop = PROVIDER_STOP_END;
 	reply->r_stop_reason = xstrdup(subtype);
 	claude_set(&reply->r_model, s->cs_model);

@@ -129,6 +129,8 @@ def test_a_run_succeeds_with_the_text_usage_and_cost_of_the_result(cc):
     attempts = cc.attempts(run_id)
     assert len(attempts) == 1
     assert (attempts[0]["token_in"], attempts[0]["token_out"], attempts[0]["error_code"]) == (112, 20, "")
+    assert (attempts[0]["cache_write_tokens"], attempts[0]["cache_read_tokens"]) == (5, 7)
+    assert (row["cache_write_tokens"], row["cache_read_tokens"], row["unpriced_calls"]) == (5, 7, 0)
     usage = cc.rows("SELECT * FROM api_usage_daily WHERE provider = 'claude_code'")
     assert [(u["model_name"], u["request_count"], u["cost_usd_micros"]) for u in usage] == [("sonnet", 1, 12345)]
     assert cc.task_status(task_id) == "review"

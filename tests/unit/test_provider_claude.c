@@ -338,6 +338,8 @@ static void a_successful_session_gives_the_answer_usage_and_cost(void **state)
 	assert_string_equal(r.r_text, "All done.");
 	assert_int_equal(r.r_tokens_in, 112);
 	assert_int_equal(r.r_tokens_out, 20);
+	assert_int_equal(r.r_cache_write_tokens, 5); /* part of r_tokens_in */
+	assert_int_equal(r.r_cache_read_tokens, 7);
 	assert_int_equal(r.r_n_calls, 0);
 	assert_int_equal(r.r_stop, PROVIDER_STOP_END);
 	assert_string_equal(r.r_model, "claude-sonnet-4-5");
