@@ -36,6 +36,7 @@
 #include <unistd.h>
 
 #include "common/status.h"
+#include "common/xalloc.h"
 #include "runtime/proc_loop.h"
 
 #define GUARD_MS 60000
@@ -74,7 +75,7 @@ static int on_line(const char *line, size_t len, void *arg)
 	if (len > s->s_longest)
 		s->s_longest = len;
 	if (s->s_n_lines < MAX_LINES)
-		s->s_lines[s->s_n_lines] = strndup(line, len);
+		s->s_lines[s->s_n_lines] = xstrndup(line, len); /* line is not NUL-terminated */
 	s->s_n_lines++;
 	if (s->s_refuse_at > 0 && (int)s->s_n_lines == s->s_refuse_at)
 		rc = -1;
