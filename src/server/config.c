@@ -109,6 +109,9 @@ static const struct config_setting config_settings[] = {
 	{.cs_env = "BEEBEEBRAIN_BUSY_TIMEOUT_MS", .cs_kind = CK_INT, .cs_min = 1, .cs_max = 600000, .cs_unit = "ms",
 	 .cs_meaning = "how long a write waits for SQLite's write lock before it is answered DB_LOCKED",
 	 .cs_off = F(cf_busy_timeout_ms)},
+	{.cs_env = "BEEBEEBRAIN_DB_LOCKED_QUIET_MS", .cs_kind = CK_INT, .cs_min = 1000, .cs_max = 86400000,
+	 .cs_unit = "ms", .cs_meaning = "how long writes must go through without a lock failure before DB_LOCKED resolves",
+	 .cs_off = F(cf_db_locked_quiet_ms)},
 	{.cs_env = "BEEBEEBRAIN_LOG_LEVEL", .cs_kind = CK_WORD, .cs_words = config_log_levels,
 	 .cs_meaning = "the least severe server log line written", .cs_off = F(cf_log_level)},
 	{.cs_env = "BEEBEEBRAIN_LOG_FORMAT", .cs_kind = CK_WORD, .cs_words = config_log_formats,
@@ -207,6 +210,7 @@ void config_defaults(struct config *c)
 	memset(c, 0, sizeof(*c));
 	c->cf_db_path = CONFIG_DEFAULT_DB;
 	c->cf_busy_timeout_ms = 5000;
+	c->cf_db_locked_quiet_ms = 60000;
 	c->cf_durability = CONFIG_DURABILITY_FULL;
 	c->cf_event_retention_ms = 30LL * 24 * 3600 * 1000;
 	c->cf_rpc_urls[0] = CONFIG_DEFAULT_RPC_URL;

@@ -39,6 +39,7 @@ struct config {
 	/* storage */
 	const char *cf_db_path; /* --db, BEEBEEBRAIN_DB */
 	int64_t cf_busy_timeout_ms; /* BEEBEEBRAIN_BUSY_TIMEOUT_MS */
+	int64_t cf_db_locked_quiet_ms; /* BEEBEEBRAIN_DB_LOCKED_QUIET_MS */
 	int cf_durability; /* --durability: enum config_durability */
 	int64_t cf_event_retention_ms; /* --event-retention */
 	/* listeners */

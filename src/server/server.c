@@ -382,7 +382,7 @@ int server_run(const struct config *c)
 	if (publisher_start(&sv.sv_pub, env->se_store, &po, &st) != 0)
 		goto fail;
 	store_set_commit_hook(env->se_store, server_on_commit, &sv);
-	store_set_lock_hook(env->se_store, server_on_lock, (void *)c, 60000);
+	store_set_lock_hook(env->se_store, server_on_lock, (void *)c, c->cf_db_locked_quiet_ms);
 	if (retention_start(&sv.sv_ret, env->se_store, env->se_retention_ms, &st) != 0)
 		goto fail;
 	if (audit_trail_start(&env->se_audit, env->se_store, AUDIT_DENIAL_WINDOW_MS, &st) != 0)

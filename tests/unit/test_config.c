@@ -56,6 +56,7 @@ static void defaults_are_the_documented_ones(void **state)
 	load_ok(&c, NULL);
 	assert_string_equal(c.cf_db_path, "./beebeebrain.db");
 	assert_int_equal(c.cf_busy_timeout_ms, 5000);
+	assert_int_equal(c.cf_db_locked_quiet_ms, 60000);
 	assert_int_equal(c.cf_durability, CONFIG_DURABILITY_FULL);
 	assert_int_equal(c.cf_event_retention_ms, 30LL * 86400 * 1000);
 	assert_int_equal(c.cf_n_rpc_urls, 1);
@@ -93,6 +94,7 @@ static void every_variable_is_read(void **state)
 		       "BEEBEEBRAIN_API_KEY=k-123456789",
 		       "BEEBEEBRAIN_ENV=staging-2",
 		       "BEEBEEBRAIN_BUSY_TIMEOUT_MS=250",
+		       "BEEBEEBRAIN_DB_LOCKED_QUIET_MS=2500",
 		       "BEEBEEBRAIN_LOG_LEVEL=warning",
 		       "BEEBEEBRAIN_LOG_FORMAT=text",
 		       "BEEBEEBRAIN_RUNTIME=off",
@@ -121,6 +123,7 @@ static void every_variable_is_read(void **state)
 	assert_string_equal(c.cf_api_key, "k-123456789");
 	assert_string_equal(c.cf_env_name, "staging-2");
 	assert_int_equal(c.cf_busy_timeout_ms, 250);
+	assert_int_equal(c.cf_db_locked_quiet_ms, 2500);
 	assert_int_equal(c.cf_log_level, LOG_WARNING);
 	assert_int_equal(c.cf_log_format, CONFIG_LOG_TEXT);
 	assert_true(c.cf_runtime_off);
@@ -267,6 +270,7 @@ static void out_of_range_is_refused_naming_the_variable(void **state)
 	refused("BEEBEEBRAIN_LLM_TIMEOUT_S=-1", "out of range", NULL);
 	refused("BEEBEEBRAIN_LLM_TIMEOUT_S=99999999999999999999999", "out of range", NULL);
 	refused("BEEBEEBRAIN_BUSY_TIMEOUT_MS=0", "out of range", "1..600000");
+	refused("BEEBEEBRAIN_DB_LOCKED_QUIET_MS=999", "out of range", "1000..86400000");
 	refused("BEEBEEBRAIN_BUSY_TIMEOUT_MS=600001", "out of range", NULL);
 	refused("BEEBEEBRAIN_MAX_IN_FLIGHT=0", "out of range", NULL);
 	refused("BEEBEEBRAIN_RETRY_MAX_ATTEMPTS=0", "out of range", "1..100");
