@@ -219,6 +219,20 @@ void breaker_release_begin(struct breaker *b, size_t n, int64_t spread_ms, uint6
 	b->b_rl_n = n;
 }
 
+enum breaker_transition breaker_reset(struct breaker *b, int64_t now_ms)
+{
+	(void)now_ms;
+	if (b->b_state == BREAKER_CLOSED)
+		return BREAKER_TR_NONE;
+	b->b_state = BREAKER_CLOSED;
+	b->b_probe_out = 0;
+	b->b_open_until_ms = 0;
+	b->b_cooldown_ms = b->b_cfg.bc_cooldown_ms;
+	breaker_release_clear(b);
+	breaker_clear_window(b);
+	return BREAKER_TR_CLOSED;
+}
+
 int breaker_releasing(const struct breaker *b)
 {
 	return b->b_state == BREAKER_CLOSED && b->b_rl_next < b->b_rl_n;

@@ -167,6 +167,14 @@ size_t breaker_capacity(const struct breaker *b, int64_t now_ms);
  * else 0. */
 size_t breaker_held_capacity(const struct breaker *b, int64_t now_ms);
 
+/* An operator's reset (RuntimeService/ResetBreaker): the breaker closes as
+ * after a successful probe (cool-down back to its first value, the window and
+ * the failures in a row cleared, a probe in flight forgotten: its late answer
+ * counts for nothing). BREAKER_TR_CLOSED when it was open or half-open (the
+ * caller resolves the alert and begins the release, as for a probe),
+ * BREAKER_TR_NONE when it was closed already (a release in progress goes on). */
+enum breaker_transition breaker_reset(struct breaker *b, int64_t now_ms);
+
 /* 1 while a release is in progress (slots left to hand out). */
 int breaker_releasing(const struct breaker *b);
 

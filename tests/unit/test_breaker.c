@@ -451,6 +451,61 @@ static void capacity_follows_the_state(void **state)
 	assert_int_equal(breaker_held_capacity(&b, 30000), 0);
 }
 
+static void an_operator_reset_closes_an_open_breaker_as_a_probe_would(void **state)
+{
+	struct breaker b;
+	int64_t at[4];
+
+	(void)state;
+	breaker_init(&b, NULL);
+	for (int i = 0; i < 5; i++)
+		call(&b, 0, BREAKER_FAILURE);
+	assert_int_equal(call(&b, 30000, BREAKER_FAILURE), BREAKER_TR_REOPENED); /* the probe failed: 60 s now */
+	assert_int_equal(breaker_reset(&b, 31000), BREAKER_TR_CLOSED);
+	assert_int_equal(breaker_state_at(&b, 31000), BREAKER_CLOSED);
+	assert_int_equal(breaker_allow(&b, 31000), BREAKER_ADMITTED);
+	/* Held work is released through the release, as after a probe. */
+	breaker_release_begin(&b, 2, 1000, 7, 31000);
+	assert_true(breaker_releasing(&b));
+	assert_int_equal(drain_held(&b, 31000, 32000, at, 4), 2);
+	/* Window and failures in a row cleared, cool-down back to 30 s. */
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(call(&b, 32000, BREAKER_FAILURE), BREAKER_TR_NONE);
+	assert_int_equal(call(&b, 32000, BREAKER_FAILURE), BREAKER_TR_OPENED);
+	assert_int_equal(breaker_retry_at_ms(&b, 32000), 32000 + 30000);
+}
+
+static void a_reset_forgets_the_probe_in_flight(void **state)
+{
+	struct breaker b;
+
+	(void)state;
+	breaker_init(&b, NULL);
+	for (int i = 0; i < 5; i++)
+		call(&b, 0, BREAKER_FAILURE);
+	assert_int_equal(breaker_allow(&b, 30000), BREAKER_PROBE);
+	assert_int_equal(breaker_reset(&b, 30001), BREAKER_TR_CLOSED);
+	/* The probe's late failure counts for nothing: it was not admitted by the closed breaker. */
+	assert_int_equal(breaker_record(&b, 30002, BREAKER_PROBE, BREAKER_FAILURE), BREAKER_TR_NONE);
+	assert_int_equal(breaker_state_at(&b, 30002), BREAKER_CLOSED);
+	assert_int_equal(breaker_capacity(&b, 30002), SIZE_MAX);
+}
+
+static void a_reset_of_a_closed_breaker_changes_nothing(void **state)
+{
+	struct breaker b;
+
+	(void)state;
+	breaker_init(&b, NULL);
+	for (int i = 0; i < 3; i++)
+		call(&b, 0, BREAKER_FAILURE);
+	breaker_release_begin(&b, 0, 1000, 1, 0);
+	assert_int_equal(breaker_reset(&b, 10), BREAKER_TR_NONE);
+	/* Still counting: two more failures open it. */
+	call(&b, 20, BREAKER_FAILURE);
+	assert_int_equal(call(&b, 20, BREAKER_FAILURE), BREAKER_TR_OPENED);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -476,6 +531,9 @@ int main(void)
 		cmocka_unit_test(a_breaker_reopened_during_its_release_releases_nothing_until_a_probe_closes_it),
 		cmocka_unit_test(a_release_needs_a_closed_breaker_work_and_time),
 		cmocka_unit_test(capacity_follows_the_state),
+		cmocka_unit_test(an_operator_reset_closes_an_open_breaker_as_a_probe_would),
+		cmocka_unit_test(a_reset_forgets_the_probe_in_flight),
+		cmocka_unit_test(a_reset_of_a_closed_breaker_changes_nothing),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
