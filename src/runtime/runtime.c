@@ -720,6 +720,19 @@ int runtime_inject_fault(void *p, const char *mode, int count, bbb_status *st)
 	return 0;
 }
 
+int runtime_clear_faults(void *p)
+{
+	struct runtime *rt = p;
+	int n = 0;
+
+	n += atomic_exchange(&rt->rt_faults.f_timeout, 0) > 0;
+	n += atomic_exchange(&rt->rt_faults.f_transient, 0) > 0;
+	n += gateway_fault_clear();
+	if (n > 0)
+		log_warn("fault", "cleared %d armed fault mode(s) of the runtime", n);
+	return n;
+}
+
 static void rt_defaults(struct runtime_options *o)
 {
 	struct retry_policy rp = RETRY_POLICY_DEFAULT;

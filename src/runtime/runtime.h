@@ -92,6 +92,9 @@ void runtime_notify(void *rt, int64_t last_event_id);
  * file_permission makes the next `count` workspace writes fail with EACCES.
  * Returns -1 with st untouched for other modes. */
 int runtime_inject_fault(void *rt, const char *mode, int count, bbb_status *st);
+/* Disarms what runtime_inject_fault armed and is not used up yet (each
+ * mode counts once); returns how many modes were armed. Any thread. */
+int runtime_clear_faults(void *rt);
 /* The dispatcher's state as of its last tick (the RuntimeService/Status
  * reply without the database counts), from a: any thread. */
 struct arena;

@@ -397,6 +397,7 @@ int server_run(const struct config *c)
 	atomic_store(&sv.sv_rt, rt);
 	env->se_inject_fault = runtime_inject_fault;
 	env->se_inject_fault_arg = rt;
+	env->se_clear_faults = runtime_clear_faults;
 	env->se_runtime_status = runtime_status;
 	env->se_runtime_status_arg = rt;
 

@@ -1,6 +1,6 @@
-/* AdminService: Backup (online), MigrationStatus and InjectFault (only when
- * the server was started with --enable-fault-injection; docs/runtime.md,
- * Incident drills). */
+/* AdminService: Backup (online), MigrationStatus, InjectFault and ClearFaults
+ * (only when the server was started with --enable-fault-injection;
+ * docs/runtime.md, Incident drills). */
 #include <stdio.h>
 
 #include <pthread.h>
@@ -150,10 +150,31 @@ static int inject_fault(struct rpc_call *call, const ProtobufCMessage *in, Proto
 				req->mode);
 }
 
+/* How long ClearFaults waits for an injected lock to be let go: a holder
+ * wakes at once, then rolls back and closes its connection. */
+#define ADMIN_CLEAR_WAIT_MS 5000
+
+static int clear_faults(struct rpc_call *call, const ProtobufCMessage *in, ProtobufCMessage *out, bbb_status *st)
+{
+	Beebeebrain__V1__ClearFaultsResponse *resp = (void *)out;
+	struct service_env *env = svc_env(call);
+
+	(void)in;
+	if (!env->se_fault_injection)
+		return status_fail(st, "FORBIDDEN",
+				   "fault injection is off: start the server with --enable-fault-injection");
+	resp->cleared = store_fault_release_all(ADMIN_CLEAR_WAIT_MS);
+	if (env->se_clear_faults != NULL)
+		resp->cleared += env->se_clear_faults(env->se_inject_fault_arg);
+	log_info("fault", "faults cleared: %d", resp->cleared);
+	return 0;
+}
+
 static const struct rpc_method admin_methods[] = {
 	{"Backup", backup, RPC_MUTATES},
 	{"MigrationStatus", migration_status, RPC_READ},
 	{"InjectFault", inject_fault, RPC_MUTATES},
+	{"ClearFaults", clear_faults, RPC_MUTATES},
 };
 
 const struct rpc_service admin_service = {

@@ -35,6 +35,9 @@ struct service_env {
 	 * request. NULL: none. */
 	int (*se_inject_fault)(void *arg, const char *mode, int count, bbb_status *st);
 	void *se_inject_fault_arg;
+	/* Disarms what se_inject_fault armed (arg: se_inject_fault_arg); returns
+	 * how many modes were armed. NULL: none. */
+	int (*se_clear_faults)(void *arg);
 	/* The runtime's state for RuntimeService/Status (runtime_status); NULL:
 	 * no runtime. */
 	void (*se_runtime_status)(void *arg, struct arena *a, struct Beebeebrain__V1__RuntimeStatusResponse *out);

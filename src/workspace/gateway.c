@@ -63,6 +63,11 @@ void gateway_fault_fail_writes(int n)
 	atomic_store(&gateway_fault_writes, n);
 }
 
+int gateway_fault_clear(void)
+{
+	return atomic_exchange(&gateway_fault_writes, 0) != 0;
+}
+
 /* Consumes one injected failure; 1 when this write must fail. */
 static int gateway_fault_take(void)
 {

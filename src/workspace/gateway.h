@@ -141,5 +141,7 @@ int gateway_is_secret_name(const char *name);
  * until switched off; 0: off. Thread-safe.
  */
 void gateway_fault_fail_writes(int n);
+/* Switches the injected write failures off; 1 when some were armed. */
+int gateway_fault_clear(void);
 
 #endif
