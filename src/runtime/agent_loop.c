@@ -97,6 +97,7 @@ static const struct run_outcome *rt_decision(const struct rt_outcome *o)
 struct rt_ep_action {
 	struct rt_endpoint *a_ep;
 	int a_open; /* 1: raise + incident; 0: resolve + close incident */
+	const char *a_operator; /* a closing an operator asked for (a reset): "operator"; NULL: a probe */
 	struct rt_ep_action *a_next;
 };
 
@@ -891,14 +892,20 @@ static int rt_apply_endpoint(struct taskop_ctx *c, const struct rt_ep_action *a,
 		if (store_alert_find_open(c->o_db, key, c->o_arena, &open, st) < 0)
 			return -1;
 		alert_id = open != NULL ? open->id : 0;
-		if (alert_resolve(c->o_db, key, "", NULL, st) != 0)
+		if (a->a_operator == NULL && alert_resolve(c->o_db, key, c->o_trace_id, NULL, st) != 0)
+			return -1;
+		/* A reset says who closed it, on the alert and in its event. */
+		if (a->a_operator != NULL && alert_id != 0 &&
+		    alert_resolve_by(c->o_db, alert_id, a->a_operator,
+				     "circuit breaker reset by an operator (runtime breaker reset)", c->o_trace_id,
+				     c->o_arena, &open, st) != 0)
 			return -1;
 		if (alert_id == 0 ||
 		    store_inbox_open_for(c->o_db, BEEBEEBRAIN__V1__INBOX_ITEM_TYPE__INBOX_ITEM_TYPE_INCIDENT, alert_id,
 					 c->o_arena, &it, st) != 0 ||
 		    it == NULL)
 			return 0;
-		return taskop_inbox_close(c, it, "runtime", "", st);
+		return taskop_inbox_close(c, it, a->a_operator != NULL ? a->a_operator : "runtime", "", st);
 	}
 	struct alert_spec spec = {
 		.as_code = "LLM_PROVIDER_UNAVAILABLE",
@@ -929,6 +936,48 @@ static int rt_apply_endpoint(struct taskop_ctx *c, const struct rt_ep_action *a,
 		      "they resume, spread out, once a probe call succeeds. See docs/runtime.md (the circuit "
 		      "breaker).";
 	return taskop_inbox_create(c, it, st);
+}
+
+struct rt_reset_arg {
+	struct rt_ep_action ra_action;
+	const char *ra_trace_id;
+};
+
+/* The transaction of an operator's reset: the alert and incident resolved. */
+static int rt_reset_write(sqlite3 *db, void *arg, bbb_status *st)
+{
+	struct rt_reset_arg *ra = arg;
+	struct arena a;
+	struct taskop_ctx c = {.o_db = db, .o_arena = &a, .o_trace_id = ra->ra_trace_id, .o_actor = "operator"};
+	int rc;
+
+	arena_init(&a);
+	rc = rt_apply_endpoint(&c, &ra->ra_action, st);
+	arena_reset(&a);
+	return rc;
+}
+
+int agent_breaker_reset(struct runtime *rt, struct rt_endpoint *ep, const char *trace_id)
+{
+	int64_t mono = clock_mono_ms();
+	const char *was = breaker_state_name(breaker_state_at(&ep->ep_breaker, mono));
+	struct rt_reset_arg ra = {{ep, 0, "operator", NULL}, trace_id};
+	bbb_status st;
+
+	if (breaker_reset(&ep->ep_breaker, mono) != BREAKER_TR_CLOSED) {
+		log_info("runtime", "circuit breaker of %s reset by an operator: it was closed already", ep->ep_key);
+		return 0;
+	}
+	log_warn("runtime", "circuit breaker of %s reset by an operator: %s -> closed; held runs are released",
+		 ep->ep_key, was);
+	if (ep->ep_open_alert) {
+		ep->ep_open_alert = 0;
+		status_clear(&st);
+		if (store_write(rt->rt_store, rt_reset_write, &ra, 0, &st) != 0)
+			log_error("runtime", "breaker alert for %s: %s %s", ep->ep_key, st.reason, st.message);
+	}
+	agent_release(rt, ep, mono);
+	return 1;
 }
 
 struct rt_apply_arg {

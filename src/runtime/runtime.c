@@ -581,6 +581,27 @@ static void rt_abort_all(struct runtime *rt)
 		}
 }
 
+/* One endpoint and its breaker as the operator sees it, now. */
+static void rt_snap_ep_fill(struct runtime *rt, const struct rt_endpoint *ep, int64_t mono, int64_t wall,
+			    struct rt_snap_ep *se)
+{
+	const struct breaker *b = &ep->ep_breaker;
+
+	snprintf(se->se_provider, sizeof(se->se_provider), "%s", ep->ep_provider);
+	snprintf(se->se_base_url, sizeof(se->se_base_url), "%s", ep->ep_base_url);
+	se->se_has_breaker = ep->ep_has_breaker;
+	se->se_state = breaker_state_at(b, mono);
+	se->se_probe_at_ms =
+		b->b_state == BREAKER_OPEN ? wall + (b->b_open_until_ms > mono ? b->b_open_until_ms - mono : 0) : 0;
+	se->se_consecutive = b->b_consecutive;
+	se->se_opens = b->b_opens;
+	se->se_releasing = breaker_releasing(b);
+	se->se_in_flight = 0;
+	for (const struct rt_run *r = rt->rt_runs.rs_head; r != NULL; r = r->r_next)
+		se->se_in_flight += r->r_state == RT_RUN_CALLING && r->r_ep == ep;
+	se->se_parked = (int)rt_runs_parked(&rt->rt_runs, ep);
+}
+
 /* Publishes what the dispatcher holds: counts per endpoint and its breaker,
  * copied under sn_mu so a reader never sees half a tick. */
 static void rt_publish_snapshot(struct runtime *rt)
@@ -597,41 +618,109 @@ static void rt_publish_snapshot(struct runtime *rt)
 	sn->sn_parked = 0;
 	for (struct rt_endpoint *ep = rt->rt_endpoints.es_head; ep != NULL && n < RT_SNAP_ENDPOINTS;
 	     ep = ep->ep_next, n++) {
-		const struct breaker *b = &ep->ep_breaker;
-
-		snprintf(sn->sn_ep[n].se_provider, sizeof(sn->sn_ep[n].se_provider), "%s", ep->ep_provider);
-		snprintf(sn->sn_ep[n].se_base_url, sizeof(sn->sn_ep[n].se_base_url), "%s", ep->ep_base_url);
-		sn->sn_ep[n].se_has_breaker = ep->ep_has_breaker;
-		sn->sn_ep[n].se_state = breaker_state_at(b, mono);
-		sn->sn_ep[n].se_probe_at_ms =
-			b->b_state == BREAKER_OPEN ? wall + (b->b_open_until_ms > mono ? b->b_open_until_ms - mono : 0)
-						   : 0;
-		sn->sn_ep[n].se_consecutive = b->b_consecutive;
-		sn->sn_ep[n].se_opens = b->b_opens;
-		sn->sn_ep[n].se_releasing = breaker_releasing(b);
-		sn->sn_ep[n].se_in_flight = 0;
-		sn->sn_ep[n].se_parked = (int)rt_runs_parked(&rt->rt_runs, ep);
+		rt_snap_ep_fill(rt, ep, mono, wall, &sn->sn_ep[n]);
 		sn->sn_parked += sn->sn_ep[n].se_parked;
-	}
-	for (struct rt_run *r = rt->rt_runs.rs_head; r != NULL; r = r->r_next) {
-		if (r->r_state != RT_RUN_CALLING || r->r_ep == NULL)
-			continue;
-		for (int i = 0; i < n; i++)
-			if (strcmp(sn->sn_ep[i].se_provider, r->r_ep->ep_provider) == 0 &&
-			    strcmp(sn->sn_ep[i].se_base_url, r->r_ep->ep_base_url) == 0) {
-				sn->sn_ep[i].se_in_flight++;
-				break;
-			}
 	}
 	sn->sn_n_endpoints = n;
 	pthread_mutex_unlock(&sn->sn_mu);
+}
+
+/* The reply's form of an endpoint, from a. */
+static Beebeebrain__V1__RuntimeEndpoint *rt_snap_ep_message(struct arena *a, const struct rt_snap_ep *se)
+{
+	static const char *const state_names[] = {"closed", "open", "half_open"};
+	Beebeebrain__V1__RuntimeEndpoint *e = (void *)arena_message(a, &beebeebrain__v1__runtime_endpoint__descriptor);
+
+	e->provider = arena_strdup(a, se->se_provider);
+	e->base_url = arena_strdup(a, se->se_base_url);
+	e->breaker_state = se->se_has_breaker ? (char *)state_names[se->se_state % 3] : (char *)"";
+	e->next_probe_at_ms = se->se_probe_at_ms;
+	e->in_flight = se->se_in_flight;
+	e->held_runs = se->se_parked;
+	e->consecutive_failures = se->se_consecutive;
+	e->opens = se->se_opens;
+	e->releasing = se->se_releasing != 0;
+	return e;
+}
+
+/* ---- operators' commands ---------------------------------------------------- */
+
+/* ResetBreaker on the dispatcher: every endpoint with a breaker whose
+ * provider or base URL is the one named is reset; the answer is each of them
+ * after the reset. */
+static void rt_command_reset(struct runtime *rt, struct rt_command *cm)
+{
+	int64_t mono, wall;
+
+	for (struct rt_endpoint *ep = rt->rt_endpoints.es_head; ep != NULL; ep = ep->ep_next) {
+		if (!ep->ep_has_breaker ||
+		    (strcmp(ep->ep_provider, cm->cm_endpoint) != 0 && strcmp(ep->ep_base_url, cm->cm_endpoint) != 0))
+			continue;
+		cm->cm_were_open += agent_breaker_reset(rt, ep, cm->cm_trace_id);
+		if (cm->cm_n >= RT_SNAP_ENDPOINTS)
+			continue;
+		mono = clock_mono_ms();
+		wall = clock_now_ms();
+		rt_snap_ep_fill(rt, ep, mono, wall, &cm->cm_ep[cm->cm_n++]);
+	}
+}
+
+static void rt_commands(struct runtime *rt)
+{
+	struct rt_command *cm = rt_queue_take_commands(&rt->rt_queue);
+
+	while (cm != NULL) {
+		struct rt_command *next = cm->cm_next;
+
+		rt_command_reset(rt, cm);
+		rt_command_done(&rt->rt_queue, cm);
+		cm = next;
+	}
+}
+
+/* How long ResetBreaker waits for the dispatcher at most (it answers within
+ * a tick unless a write of its own is stuck on the database lock). */
+#define RT_COMMAND_WAIT_MS 15000
+
+int runtime_reset_breaker(void *p, const char *endpoint, const char *trace_id, int64_t deadline_mono_ms,
+			  struct arena *a, Beebeebrain__V1__ResetBreakerResponse *out, bbb_status *st)
+{
+	struct runtime *rt = p;
+	struct rt_command *cm = xcalloc(1, sizeof(*cm));
+	int64_t limit = clock_mono_ms() + RT_COMMAND_WAIT_MS;
+	int rc = 0;
+
+	snprintf(cm->cm_endpoint, sizeof(cm->cm_endpoint), "%s", endpoint);
+	snprintf(cm->cm_trace_id, sizeof(cm->cm_trace_id), "%s", trace_id != NULL ? trace_id : "");
+	if (deadline_mono_ms <= 0 || deadline_mono_ms > limit)
+		deadline_mono_ms = limit;
+	if (!rt_queue_command(&rt->rt_queue, cm, deadline_mono_ms)) {
+		/* The dispatcher still does it when it comes to it. */
+		rc = status_fail(st, "DEADLINE_EXCEEDED",
+				 "the dispatcher did not answer in time; the reset of '%.200s' "
+				 "is still queued",
+				 endpoint);
+	} else if (cm->cm_n == 0) {
+		rc = status_fail(st, "ENDPOINT_NOT_FOUND",
+				 "no endpoint with a circuit breaker is named '%.200s': give a provider name or a "
+				 "base_url as `beebeebrain runtime status` shows it (an endpoint appears once it was "
+				 "called)",
+				 endpoint);
+	} else {
+		out->were_open = cm->cm_were_open;
+		out->n_endpoints = (size_t)cm->cm_n;
+		out->endpoints = arena_alloc(a, sizeof(*out->endpoints) * out->n_endpoints);
+		for (size_t i = 0; i < out->n_endpoints; i++)
+			out->endpoints[i] = rt_snap_ep_message(a, &cm->cm_ep[i]);
+	}
+	rt_command_put(&rt->rt_queue, cm);
+	return rc;
 }
 
 void runtime_status(void *p, struct arena *a, Beebeebrain__V1__RuntimeStatusResponse *out)
 {
 	struct runtime *rt = p;
 	struct rt_snapshot *sn = &rt->rt_snap;
-	static const char *const state_names[] = {"closed", "open", "half_open"};
 
 	pthread_mutex_lock(&sn->sn_mu);
 	out->dispatcher_running = sn->sn_valid;
@@ -643,22 +732,8 @@ void runtime_status(void *p, struct arena *a, Beebeebrain__V1__RuntimeStatusResp
 	out->snapshot_at_ms = sn->sn_at_ms;
 	out->n_endpoints = (size_t)sn->sn_n_endpoints;
 	out->endpoints = arena_alloc(a, sizeof(*out->endpoints) * (out->n_endpoints > 0 ? out->n_endpoints : 1));
-	for (size_t i = 0; i < out->n_endpoints; i++) {
-		Beebeebrain__V1__RuntimeEndpoint *e =
-			(void *)arena_message(a, &beebeebrain__v1__runtime_endpoint__descriptor);
-
-		e->provider = arena_strdup(a, sn->sn_ep[i].se_provider);
-		e->base_url = arena_strdup(a, sn->sn_ep[i].se_base_url);
-		e->breaker_state =
-			sn->sn_ep[i].se_has_breaker ? (char *)state_names[sn->sn_ep[i].se_state % 3] : (char *)"";
-		e->next_probe_at_ms = sn->sn_ep[i].se_probe_at_ms;
-		e->in_flight = sn->sn_ep[i].se_in_flight;
-		e->held_runs = sn->sn_ep[i].se_parked;
-		e->consecutive_failures = sn->sn_ep[i].se_consecutive;
-		e->opens = sn->sn_ep[i].se_opens;
-		e->releasing = sn->sn_ep[i].se_releasing != 0;
-		out->endpoints[i] = e;
-	}
+	for (size_t i = 0; i < out->n_endpoints; i++)
+		out->endpoints[i] = rt_snap_ep_message(a, &sn->sn_ep[i]);
 	pthread_mutex_unlock(&sn->sn_mu);
 }
 
@@ -673,6 +748,7 @@ static void *rt_main(void *arg)
 		if (done != NULL)
 			agent_apply_completions(rt, done);
 		rt_check_changes(rt);
+		rt_commands(rt);
 		rt_publish_snapshot(rt);
 		if (stopping) {
 			rt_abort_all(rt);

@@ -100,6 +100,15 @@ int runtime_clear_faults(void *rt);
 struct arena;
 struct Beebeebrain__V1__RuntimeStatusResponse;
 void runtime_status(void *rt, struct arena *a, struct Beebeebrain__V1__RuntimeStatusResponse *out);
+/* RuntimeService/ResetBreaker: the dispatcher resets the breaker of every
+ * endpoint whose provider or base URL is `endpoint` (runtime_internal.h,
+ * agent_breaker_reset) and *out gets them as they are after it, from a.
+ * NOT_FOUND ENDPOINT_NOT_FOUND when none matched; DEADLINE_EXCEEDED when the
+ * dispatcher did not answer before deadline_mono_ms (0: 15 s). Any thread;
+ * it waits for the dispatcher. */
+struct Beebeebrain__V1__ResetBreakerResponse;
+int runtime_reset_breaker(void *rt, const char *endpoint, const char *trace_id, int64_t deadline_mono_ms,
+			  struct arena *a, struct Beebeebrain__V1__ResetBreakerResponse *out, bbb_status *st);
 /* Interrupts every call in flight (runs become interrupted, SHUTTING_DOWN, and
  * resume at the next start; a CLI process is killed with its process group),
  * stops the thread, the HTTP loop and the process loop. */

@@ -6,7 +6,7 @@
  * process loop's, proc_loop.c; RPC workers only notify and inject faults):
  *
  *   part           who                                      lock
- *   rt_queue       any thread posts or pokes, the           q_mu
+ *   rt_queue       any thread posts, pokes or commands, the q_mu
  *                  dispatcher takes
  *   rt_runs        the dispatcher only                      none
  *   rt_endpoints   the dispatcher only                      none
@@ -153,6 +153,8 @@ struct rt_queue {
 	pthread_mutex_t q_mu;
 	pthread_cond_t q_cv; /* CLOCK_MONOTONIC */
 	struct rt_completion *q_head, *q_tail;
+	struct rt_command *q_cmd_head, *q_cmd_tail;
+	pthread_cond_t q_done_cv; /* CLOCK_MONOTONIC: a command was answered */
 	int q_poked; /* a commit since the dispatcher last looked */
 	int q_stopping;
 };
@@ -167,6 +169,15 @@ void rt_queue_stop(struct rt_queue *q);
  * asked. */
 struct rt_completion *rt_queue_take(struct rt_queue *q, int64_t wait_ms, int *stopping);
 void rt_completion_free(struct rt_completion *c);
+/* Any thread: posts cm (a reference for the dispatcher is taken) and waits
+ * until it is answered or deadline_mono_ms passes; 1 when answered. The
+ * caller then lets go of its reference with rt_command_put. */
+int rt_queue_command(struct rt_queue *q, struct rt_command *cm, int64_t deadline_mono_ms);
+/* The dispatcher: takes the commands posted (in order). */
+struct rt_command *rt_queue_take_commands(struct rt_queue *q);
+/* The dispatcher: cm is answered; wakes its waiter and lets go. */
+void rt_command_done(struct rt_queue *q, struct rt_command *cm);
+void rt_command_put(struct rt_queue *q, struct rt_command *cm);
 
 /* ---- the runtime ------------------------------------------------------------ */
 
@@ -182,6 +193,16 @@ struct rt_faults {
 	atomic_int f_transient;
 };
 
+/* One endpoint as the operator sees it (runtime status, breaker reset). */
+struct rt_snap_ep {
+	char se_provider[16];
+	char se_base_url[256];
+	int se_has_breaker;
+	enum breaker_state se_state;
+	int64_t se_probe_at_ms; /* wall; 0 unless open */
+	int se_in_flight, se_parked, se_consecutive, se_opens, se_releasing;
+};
+
 /* What the dispatcher holds, published each tick for runtime_status. */
 #define RT_SNAP_ENDPOINTS 16
 struct rt_snapshot {
@@ -190,14 +211,25 @@ struct rt_snapshot {
 	int64_t sn_at_ms; /* wall */
 	int sn_in_flight, sn_runs, sn_parked;
 	int sn_n_endpoints;
-	struct {
-		char se_provider[16];
-		char se_base_url[256];
-		int se_has_breaker;
-		enum breaker_state se_state;
-		int64_t se_probe_at_ms; /* wall; 0 unless open */
-		int se_in_flight, se_parked, se_consecutive, se_opens, se_releasing;
-	} sn_ep[RT_SNAP_ENDPOINTS];
+	struct rt_snap_ep sn_ep[RT_SNAP_ENDPOINTS];
+};
+
+/* An operator's command for the dispatcher (RuntimeService/ResetBreaker): an
+ * RPC worker posts it (rt_queue_command) and waits for cm_done; the
+ * dispatcher takes it, acts and answers in it. Both hold a reference
+ * (cm_refs); whoever lets go last frees it. cm_done, cm_refs and cm_next are
+ * under q_mu; the rest is written by the worker before posting and by the
+ * dispatcher before cm_done. */
+struct rt_command {
+	char cm_endpoint[300]; /* a provider name or a base URL */
+	char cm_trace_id[72]; /* the RPC's, for the events it writes */
+	/* the answer */
+	int cm_n; /* endpoints matched */
+	int cm_were_open;
+	struct rt_snap_ep cm_ep[RT_SNAP_ENDPOINTS];
+	int cm_done;
+	int cm_refs;
+	struct rt_command *cm_next;
 };
 
 struct runtime {
@@ -252,6 +284,13 @@ int agent_price_alerts_resolve(sqlite3 *db, void *pricing, bbb_status *st);
  * nothing can be started (a prompt the command line cannot carry), the
  * completion is a local error that says why. */
 void agent_spawn(struct runtime *rt, struct rt_run *r, const struct provider_request *req);
+
+/* An operator's reset of an endpoint's breaker (RuntimeService/ResetBreaker):
+ * closes it as a successful probe would (domain breaker_reset); when it was
+ * open, resolves its LLM_PROVIDER_UNAVAILABLE alert (resolved by
+ * "operator") and closes the incident item, then begins the gradual
+ * release of the work it held. 1 when it was open or half-open. */
+int agent_breaker_reset(struct runtime *rt, struct rt_endpoint *ep, const char *trace_id);
 
 /* ---- detectors.c ------------------------------------------------------------- */
 

@@ -400,6 +400,7 @@ int server_run(const struct config *c)
 	env->se_clear_faults = runtime_clear_faults;
 	env->se_runtime_status = runtime_status;
 	env->se_runtime_status_arg = rt;
+	env->se_reset_breaker = runtime_reset_breaker;
 
 	sv.sv_d = rpc_dispatcher_new(services_all, services_count, c->cf_api_key, env);
 	rpc_dispatcher_set_denied_hook(sv.sv_d, svc_audit_denied);

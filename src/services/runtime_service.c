@@ -1,7 +1,9 @@
 /*
  * RuntimeService: Status, what the dispatcher holds (its snapshot of the last
  * tick, runtime_status through the environment: services do not link the
- * runtime) and the runs waiting for it in the database.
+ * runtime) and the runs waiting for it in the database; ResetBreaker, an
+ * operator's reset of a breaker, done by the dispatcher on its own thread
+ * (runtime_reset_breaker: this worker only posts it and waits).
  */
 #include <string.h>
 
@@ -39,8 +41,27 @@ static int runtime_status_call(struct rpc_call *call, const ProtobufCMessage *in
 	return 0;
 }
 
+static int reset_breaker_call(struct rpc_call *call, const ProtobufCMessage *in, ProtobufCMessage *out, bbb_status *st)
+{
+	const Beebeebrain__V1__ResetBreakerRequest *req = (const void *)in;
+	struct service_env *env = svc_env(call);
+
+	if (req->endpoint[0] == '\0')
+		return status_violation(st, "endpoint",
+					"required: a provider name (anthropic, openai, claude_code) or a base_url as "
+					"`beebeebrain runtime status` shows it");
+	if (strlen(req->endpoint) > 256)
+		return status_violation(st, "endpoint", "at most 256 bytes");
+	if (env->se_reset_breaker == NULL)
+		return status_fail(st, "ENDPOINT_NOT_FOUND",
+				   "this server runs no runtime: there is no breaker to reset");
+	return env->se_reset_breaker(env->se_runtime_status_arg, req->endpoint, call->c_trace_id, call->c_deadline_ms,
+				     call->c_arena, (void *)out, st);
+}
+
 static const struct rpc_method runtime_methods[] = {
 	{"Status", runtime_status_call, RPC_READ},
+	{"ResetBreaker", reset_breaker_call, RPC_MUTATES},
 };
 
 const struct rpc_service runtime_service = {

@@ -17,6 +17,7 @@
 struct audit_trail;
 struct arena;
 struct Beebeebrain__V1__RuntimeStatusResponse;
+struct Beebeebrain__V1__ResetBreakerResponse;
 
 struct service_env {
 	struct store *se_store;
@@ -42,6 +43,10 @@ struct service_env {
 	 * no runtime. */
 	void (*se_runtime_status)(void *arg, struct arena *a, struct Beebeebrain__V1__RuntimeStatusResponse *out);
 	void *se_runtime_status_arg;
+	/* RuntimeService/ResetBreaker on the dispatcher's thread
+	 * (runtime_reset_breaker; arg: se_runtime_status_arg); NULL: no runtime. */
+	int (*se_reset_breaker)(void *arg, const char *endpoint, const char *trace_id, int64_t deadline_mono_ms,
+				struct arena *a, struct Beebeebrain__V1__ResetBreakerResponse *out, bbb_status *st);
 	struct audit_trail *se_audit; /* writes refusals and rows outside a write (events/audit.h); NULL: none */
 };
 
