@@ -126,5 +126,6 @@ int cmd_logs(struct cli *cli, int argc, char **argv);
 int cmd_metrics(struct cli *cli, int argc, char **argv);
 int cmd_alerts(struct cli *cli, int argc, char **argv);
 int cmd_runtime(struct cli *cli, int argc, char **argv);
+int cmd_admin(struct cli *cli, int argc, char **argv);
 
 #endif

@@ -48,7 +48,8 @@ static const char cli_overview[] =
 	"  events [--replay-last N] [--after ID] [--type PREFIX] [--project ID] [--follow] [--events URL]\n"
 	"  alerts list [--status open|resolved] [--code C] [--project ID] | alerts ack ID [--note T]\n"
 	"  alerts resolve ID [--note T]\n"
-	"  runtime status\n"
+	"  runtime status | runtime breaker reset ENDPOINT\n"
+	"  admin inject-fault MODE [--count N] [--duration S] | admin clear-faults\n"
 	"maintenance (offline unless a server holds the database):\n"
 	"  migrate status|up|down [N] [--db PATH]\n"
 	"  backup [--out PATH] [--db PATH]\n"
@@ -85,6 +86,7 @@ static const struct cli_command cli_commands[] = {
 	{"events", cmd_events, 0},
 	{"alerts", cmd_alerts, 0},
 	{"runtime", cmd_runtime, 0},
+	{"admin", cmd_admin, 0},
 	{"restore", cmd_restore, 0},
 };
 /* clang-format on */
