@@ -3,7 +3,7 @@
  *
  * struct runtime is cut into parts by who owns them (the threads are the
  * dispatcher, runtime.c's rt_main, the HTTP loop's, http_loop.c, and the
- * process loop's, proc_loop.c; RPC workers only notify and inject faults):
+ * process loop's, proc_loop.c; RPC workers only notify, inject faults and post commands):
  *
  *   part           who                                      lock
  *   rt_queue       any thread posts, pokes or commands, the q_mu
