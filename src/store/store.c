@@ -691,6 +691,8 @@ static void *store_writer_main(void *arg)
 		s->s_stats.ss_lock_failures += s->s_lock_failures > failures_before;
 		s->s_stats.ss_writes += (uint64_t)n;
 		s->s_stats.ss_commits += (uint64_t)commits;
+		if (commits > 0)
+			s->s_stats.ss_last_commit_ms = clock_now_ms();
 		for (j = group; j != NULL;) {
 			struct store_job *next = j->j_next;
 			j->j_done = 1; /* j may be gone once a caller sees this */

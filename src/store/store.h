@@ -123,6 +123,7 @@ struct store_stats {
 	uint64_t ss_commits; /* transactions committed */
 	uint64_t ss_queued; /* writes waiting for the writer right now */
 	uint64_t ss_lock_failures; /* groups refused for SQLite's write lock */
+	int64_t ss_last_commit_ms; /* wall ms of the latest commit; 0: none since the store opened */
 };
 void store_get_stats(struct store *s, struct store_stats *out);
 

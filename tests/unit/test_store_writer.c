@@ -210,6 +210,26 @@ static void write_past_its_deadline_is_not_run(void **state)
 	assert_int_equal(count_rows("v = 300"), 0);
 }
 
+static void stats_name_the_wall_time_of_the_latest_commit(void **state)
+{
+	struct store *s = open_store(0);
+	struct insert in = {.value = 310};
+	struct store_stats ss;
+	int64_t before;
+	bbb_status st;
+
+	(void)state;
+	status_clear(&st);
+	store_get_stats(s, &ss);
+	assert_int_equal(ss.ss_last_commit_ms, 0);
+	before = clock_now_ms();
+	assert_int_equal(store_write(s, insert_write, &in, 0, &st), 0);
+	store_get_stats(s, &ss);
+	assert_true(ss.ss_last_commit_ms >= before);
+	assert_true(ss.ss_last_commit_ms <= clock_now_ms());
+	store_close(s);
+}
+
 static void write_lock_held_elsewhere_gives_db_locked_and_loses_nothing(void **state)
 {
 	struct store *s = open_store(200);
@@ -621,6 +641,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(queued_writes_commit_together_in_one_group, setup, teardown),
 		cmocka_unit_test_setup_teardown(failing_write_rolls_back_alone, setup, teardown),
 		cmocka_unit_test_setup_teardown(write_past_its_deadline_is_not_run, setup, teardown),
+		cmocka_unit_test_setup_teardown(stats_name_the_wall_time_of_the_latest_commit, setup, teardown),
 		cmocka_unit_test_setup_teardown(write_lock_held_elsewhere_gives_db_locked_and_loses_nothing, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(disk_full_in_a_group_fails_exactly_the_writes_that_did_not_commit,
