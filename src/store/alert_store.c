@@ -254,3 +254,43 @@ int store_alert_list_open(sqlite3 *db, int limit, struct arena *a, Beebeebrain__
 		return store_fail(st, db, rc, "list alerts");
 	return 0;
 }
+
+int store_alert_count_open(sqlite3 *db, int64_t *n, int64_t *unacked, bbb_status *st)
+{
+	sqlite3_stmt *stmt;
+	int rc;
+
+	*n = *unacked = 0;
+	if (store_prepare(db, "SELECT count(*), coalesce(sum(acked_at IS NULL), 0) FROM alerts WHERE status = 'open'",
+			  &stmt, st) != 0)
+		return -1;
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW) {
+		*n = sqlite3_column_int64(stmt, 0);
+		*unacked = sqlite3_column_int64(stmt, 1);
+	}
+	sqlite3_finalize(stmt);
+	if (rc != SQLITE_ROW)
+		return store_fail(st, db, rc, "count open alerts");
+	return 0;
+}
+
+int store_alert_latest_of_code(sqlite3 *db, const char *code, struct arena *a, Beebeebrain__V1__Alert **out,
+			       bbb_status *st)
+{
+	sqlite3_stmt *stmt;
+	int rc;
+
+	*out = NULL;
+	if (store_prepare(db, "SELECT " ALERT_COLS " FROM alerts WHERE code = ? ORDER BY id DESC LIMIT 1", &stmt, st) !=
+	    0)
+		return -1;
+	sqlite3_bind_text(stmt, 1, code, -1, SQLITE_STATIC);
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW)
+		*out = alert_row(stmt, a);
+	sqlite3_finalize(stmt);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return store_fail(st, db, rc, "read the latest alert of a code");
+	return *out != NULL;
+}

@@ -41,5 +41,12 @@ int store_alert_list(sqlite3 *db, const struct store_alert_filter *f, int64_t be
 /* Open alerts, newest first, at most `limit`. */
 int store_alert_list_open(sqlite3 *db, int limit, struct arena *a, Beebeebrain__V1__Alert ***out, size_t *n,
 			  bbb_status *st);
+/* How many alerts are open (acknowledged ones included), and how many of
+ * them nobody acknowledged. */
+int store_alert_count_open(sqlite3 *db, int64_t *n, int64_t *unacked, bbb_status *st);
+/* The newest alert of a code, open or resolved: 1 and *out set, 0 when the
+ * code was never raised, -1 on error. */
+int store_alert_latest_of_code(sqlite3 *db, const char *code, struct arena *a, Beebeebrain__V1__Alert **out,
+			       bbb_status *st);
 
 #endif

@@ -133,6 +133,39 @@ int store_inbox_list(sqlite3 *db, int64_t project_id, int type, int status, int6
 	return store_collect(db, stmt, limit, inbox_row, a, (void ***)out, n, more, "list inbox items", st);
 }
 
+int store_inbox_list_open_of_type(sqlite3 *db, int type, int limit, struct arena *a, Beebeebrain__V1__InboxItem ***out,
+				  size_t *n, int64_t *total, bbb_status *st)
+{
+	sqlite3_stmt *stmt;
+	char type_text[32] = "";
+	int more = 0, rc;
+
+	*total = 0;
+	enum_text(&beebeebrain__v1__inbox_item_type__descriptor, type, type_text, sizeof(type_text));
+	/* The literal `item_type <> 'operator_note'` is the partial index's own
+	 * condition: SQLite uses the index only when the query states it. */
+	if (store_prepare(db,
+			  "SELECT count(*) FROM inbox_items WHERE status = 'open' AND item_type = ?1 "
+			  "AND item_type <> 'operator_note'",
+			  &stmt, st) != 0)
+		return -1;
+	sqlite3_bind_text(stmt, 1, type_text, -1, SQLITE_STATIC);
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW)
+		*total = sqlite3_column_int64(stmt, 0);
+	sqlite3_finalize(stmt);
+	if (rc != SQLITE_ROW)
+		return store_fail(st, db, rc, "count open inbox items");
+	if (store_prepare(db,
+			  "SELECT " INBOX_COLS " FROM inbox_items WHERE status = 'open' AND item_type = ?1 "
+			  "AND item_type <> 'operator_note' ORDER BY id DESC LIMIT ?2",
+			  &stmt, st) != 0)
+		return -1;
+	sqlite3_bind_text(stmt, 1, type_text, -1, SQLITE_STATIC);
+	sqlite3_bind_int(stmt, 2, limit + 1);
+	return store_collect(db, stmt, limit, inbox_row, a, (void ***)out, n, &more, "list open inbox items", st);
+}
+
 int store_inbox_save(sqlite3 *db, Beebeebrain__V1__InboxItem *it, bbb_status *st)
 {
 	sqlite3_stmt *stmt;

@@ -21,6 +21,11 @@ int store_inbox_open_for(sqlite3 *db, int type, int64_t source_id, struct arena 
  * newest); project, type and status 0 match any. */
 int store_inbox_list(sqlite3 *db, int64_t project_id, int type, int status, int64_t before_id, int limit,
 		     struct arena *a, Beebeebrain__V1__InboxItem ***out, size_t *n, int *more, bbb_status *st);
+/* Open items of one type (not operator_note), newest first: at most
+ * `limit` in *out, and *total counts them all. Served by the open-dedup
+ * partial index, so closed items cost nothing. */
+int store_inbox_list_open_of_type(sqlite3 *db, int type, int limit, struct arena *a, Beebeebrain__V1__InboxItem ***out,
+				  size_t *n, int64_t *total, bbb_status *st);
 /* Writes status, resolved_at, resolver and user_input where the row still has
  * version it->version; bumps it->version. TASK_VERSION_CONFLICT otherwise. */
 int store_inbox_save(sqlite3 *db, Beebeebrain__V1__InboxItem *it, bbb_status *st);
