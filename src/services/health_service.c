@@ -1,5 +1,7 @@
 /*
- * HealthService: Check (liveness) and Ready (named readiness checks).
+ * HealthService: Check (liveness) and Ready (named readiness checks), also
+ * reported by AdminService/Triage through health_fill_check and
+ * health_fill_ready (one implementation for both).
  *
  * Ready's "writer" check proves the writer can commit: a real write through
  * the writer (store_state_probe_write: one server_state row, overwritten
@@ -25,18 +27,22 @@
 #define READY_PROBE_REUSE_MS 1000
 #define READY_PROBE_DEADLINE_MS 2000
 
-static int check(struct rpc_call *call, const ProtobufCMessage *in, ProtobufCMessage *out, bbb_status *st)
+void health_fill_check(struct rpc_call *call, Beebeebrain__V1__CheckResponse *resp)
 {
-	Beebeebrain__V1__CheckResponse *resp = (void *)out;
 	struct service_env *env = svc_env(call);
 
-	(void)in;
-	(void)st;
 	resp->status = "ok";
 	resp->service = "beebeebrain";
 	resp->version = BBB_VERSION;
 	resp->env = (char *)env->se_env_name;
 	resp->uptime_ms = clock_mono_ms() - env->se_started_mono_ms;
+}
+
+static int check(struct rpc_call *call, const ProtobufCMessage *in, ProtobufCMessage *out, bbb_status *st)
+{
+	(void)in;
+	(void)st;
+	health_fill_check(call, (void *)out);
 	return 0;
 }
 
@@ -109,9 +115,8 @@ static Beebeebrain__V1__ReadyCheck *ready_workspace(struct arena *a, sqlite3 *db
 	return ready_check(a, "workspace", bad == 0, detail);
 }
 
-static int ready(struct rpc_call *call, const ProtobufCMessage *in, ProtobufCMessage *out, bbb_status *st)
+void health_fill_ready(struct rpc_call *call, Beebeebrain__V1__ReadyResponse *resp)
 {
-	Beebeebrain__V1__ReadyResponse *resp = (void *)out;
 	struct arena *a = call->c_arena;
 	sqlite3 *db = svc_reader(call);
 	struct migration_set set = migrate_builtin();
@@ -119,8 +124,6 @@ static int ready(struct rpc_call *call, const ProtobufCMessage *in, ProtobufCMes
 	int version, readable;
 	bbb_status vst;
 
-	(void)in;
-	(void)st;
 	status_clear(&vst);
 	readable = migrate_current_version(db, &version, &vst) == 0;
 	if (!readable)
@@ -136,6 +139,13 @@ static int ready(struct rpc_call *call, const ProtobufCMessage *in, ProtobufCMes
 	resp->ready = 1;
 	for (size_t i = 0; i < resp->n_checks; i++)
 		resp->ready = resp->ready && resp->checks[i]->ok;
+}
+
+static int ready(struct rpc_call *call, const ProtobufCMessage *in, ProtobufCMessage *out, bbb_status *st)
+{
+	(void)in;
+	(void)st;
+	health_fill_ready(call, (void *)out);
 	return 0;
 }
 

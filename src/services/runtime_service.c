@@ -1,7 +1,8 @@
 /*
  * RuntimeService: Status, what the dispatcher holds (its snapshot of the last
  * tick, runtime_status through the environment: services do not link the
- * runtime) and the runs waiting for it in the database; ResetBreaker, an
+ * runtime) and the runs waiting for it in the database (runtime_fill_status,
+ * also what AdminService/Triage reports); ResetBreaker, an
  * operator's reset of a breaker, done by the dispatcher on its own thread
  * (runtime_reset_breaker: this worker only posts it and waits).
  */
@@ -13,13 +14,11 @@
 #include "services/services.h"
 #include "store/run_store.h"
 
-static int runtime_status_call(struct rpc_call *call, const ProtobufCMessage *in, ProtobufCMessage *out, bbb_status *st)
+int runtime_fill_status(struct rpc_call *call, Beebeebrain__V1__RuntimeStatusResponse *resp, bbb_status *st)
 {
-	Beebeebrain__V1__RuntimeStatusResponse *resp = (void *)out;
 	struct service_env *env = svc_env(call);
 	int64_t queued, retry_scheduled;
 
-	(void)in;
 	if (env->se_runtime_status != NULL)
 		env->se_runtime_status(env->se_runtime_status_arg, call->c_arena, resp);
 	if (store_run_waiting_counts(svc_reader(call), &queued, &retry_scheduled, st) != 0)
@@ -57,6 +56,12 @@ static int reset_breaker_call(struct rpc_call *call, const ProtobufCMessage *in,
 				   "this server runs no runtime: there is no breaker to reset");
 	return env->se_reset_breaker(env->se_runtime_status_arg, req->endpoint, call->c_trace_id, call->c_deadline_ms,
 				     call->c_arena, (void *)out, st);
+}
+
+static int runtime_status_call(struct rpc_call *call, const ProtobufCMessage *in, ProtobufCMessage *out, bbb_status *st)
+{
+	(void)in;
+	return runtime_fill_status(call, (void *)out, st);
 }
 
 static const struct rpc_method runtime_methods[] = {

@@ -18,6 +18,8 @@ struct audit_trail;
 struct arena;
 struct Beebeebrain__V1__RuntimeStatusResponse;
 struct Beebeebrain__V1__ResetBreakerResponse;
+struct Beebeebrain__V1__CheckResponse;
+struct Beebeebrain__V1__ReadyResponse;
 
 struct service_env {
 	struct store *se_store;
@@ -79,6 +81,17 @@ void svc_audit_allowed(void *env, struct rpc_call *call);
 /* worker_init / worker_fini for the transport: a read connection per worker. */
 int services_worker_init(void *env, void **worker, bbb_status *st);
 void services_worker_fini(void *worker);
+
+/* What HealthService/Check and Ready answer (health_service.c) and what
+ * RuntimeService/Status answers (runtime_service.c), for AdminService/Triage
+ * too: one implementation each. The responses must be initialised; what
+ * they point to comes from the call's arena. */
+void health_fill_check(struct rpc_call *call, struct Beebeebrain__V1__CheckResponse *resp);
+void health_fill_ready(struct rpc_call *call, struct Beebeebrain__V1__ReadyResponse *resp);
+int runtime_fill_status(struct rpc_call *call, struct Beebeebrain__V1__RuntimeStatusResponse *resp, bbb_status *st);
+
+/* AdminService/Triage (triage_service.c), in admin_service's method table. */
+int admin_triage(struct rpc_call *call, const ProtobufCMessage *in, ProtobufCMessage *out, bbb_status *st);
 
 /* Every service this server implements, for the dispatcher. */
 extern const struct rpc_service *const services_all[];
