@@ -3,7 +3,8 @@
  *
  * Every command is a function `int cmd_x(struct cli *cli, int argc, char **argv)`
  * returning the process exit status of docs/cli.md: 0 success, 1 an error
- * answered by the server, 2 a usage error, 3 the server could not be reached.
+ * answered by the server, 2 a usage error, 3 the server could not be reached,
+ * 4 (triage only) an incident is open.
  * Commands parse their arguments with cli_parse against a spec of the options
  * they accept, call the server through the C client library only, and print
  * either a compact table or, with `-o json`, the response message in the
@@ -17,7 +18,8 @@
 
 #include <beebeebrain/client.h>
 
-enum { CLI_OK = 0, CLI_SERVER_ERROR = 1, CLI_USAGE = 2, CLI_UNREACHABLE = 3 };
+/* CLI_INCIDENT: `triage` found something that pages (verdict incident). */
+enum { CLI_OK = 0, CLI_SERVER_ERROR = 1, CLI_USAGE = 2, CLI_UNREACHABLE = 3, CLI_INCIDENT = 4 };
 
 #define CLI_MAX_ARGS 64
 
@@ -127,5 +129,6 @@ int cmd_metrics(struct cli *cli, int argc, char **argv);
 int cmd_alerts(struct cli *cli, int argc, char **argv);
 int cmd_runtime(struct cli *cli, int argc, char **argv);
 int cmd_admin(struct cli *cli, int argc, char **argv);
+int cmd_triage(struct cli *cli, int argc, char **argv);
 
 #endif

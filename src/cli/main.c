@@ -20,7 +20,7 @@ static const char cli_overview[] =
 	"  serve [--db PATH] [--rpc URL]... [--events URL]... [--workers N] [--autorun]\n"
 	"        [--durability full|normal] [--enable-fault-injection] [--migrate]\n"
 	"client commands:\n"
-	"  health | ready\n"
+	"  health | ready | triage\n"
 	"  project create NAME --root PATH | project get ID | project list\n"
 	"  task create --project ID --title TITLE [--description TEXT] [--priority 1-5]\n"
 	"              [--assignee AGENT_ID] [--parent TASK_ID] [--due-at RFC3339]\n"
@@ -60,7 +60,8 @@ static const char cli_overview[] =
 	"  -o json     print the response as proto3 JSON instead of a table\n"
 	"  --help      help of a command: beebeebrain task --help\n"
 	"\n"
-	"exit status: 0 success, 1 error from the server, 2 usage error, 3 server unreachable\n";
+	"exit status: 0 success, 1 error from the server, 2 usage error, 3 server unreachable,\n"
+	"             4 an incident is open (triage)\n";
 
 struct cli_command {
 	const char *name;
@@ -73,6 +74,7 @@ static const struct cli_command cli_commands[] = {
 	{"serve", cmd_serve, 1},
 	{"health", cmd_health, 0},
 	{"ready", cmd_ready, 0},
+	{"triage", cmd_triage, 0},
 	{"project", cmd_project, 0},
 	{"task", cmd_task, 0},
 	{"agent", cmd_agent, 0},
