@@ -87,24 +87,32 @@ static void triage_health(const struct triage_input *in, struct triage_report *r
 	}
 }
 
-/* The open alert the runtime raised for an endpoint's breaker, or -1. */
-static long triage_breaker_alert(const struct triage_input *in, const struct triage_endpoint *e)
+/* The alert keys the runtime gives an endpoint's problems: "<prefix><provider> <base_url>". */
+static int triage_endpoint_key(const char *key, const char *prefix, const struct triage_endpoint *e)
 {
-	static const char prefix[] = "LLM_PROVIDER_UNAVAILABLE:";
-	size_t lp = strlen(e->te_provider);
+	size_t lx = strlen(prefix), lp = strlen(e->te_provider);
+
+	return key != NULL && strncmp(key, prefix, lx) == 0 && strncmp(key + lx, e->te_provider, lp) == 0 &&
+	       key[lx + lp] == ' ' && strcmp(key + lx + lp + 1, e->te_base_url) == 0;
+}
+
+/* Marks the open alerts about an endpoint (its breaker, its call errors)
+ * covered; 1 when there is one and all of them are acknowledged. */
+static int triage_endpoint_acked(const struct triage_input *in, const struct triage_endpoint *e, unsigned char *covered)
+{
+	int found = 0, acked = 1;
 
 	for (size_t i = 0; i < in->ti_n_alerts; i++) {
 		const char *k = in->ti_alerts[i].ta_dedup_key;
 
-		if (!triage_is(in->ti_alerts[i].ta_code, "LLM_PROVIDER_UNAVAILABLE") || k == NULL ||
-		    strncmp(k, prefix, sizeof(prefix) - 1) != 0)
+		if (!triage_endpoint_key(k, "LLM_PROVIDER_UNAVAILABLE:", e) &&
+		    !triage_endpoint_key(k, "LLM_CALL_ERRORS:", e))
 			continue;
-		k += sizeof(prefix) - 1;
-		/* The key names the endpoint as "<provider> <base_url>". */
-		if (strncmp(k, e->te_provider, lp) == 0 && k[lp] == ' ' && strcmp(k + lp + 1, e->te_base_url) == 0)
-			return (long)i;
+		covered[i] = 1;
+		found = 1;
+		acked = acked && in->ti_alerts[i].ta_acked;
 	}
-	return -1;
+	return found && acked;
 }
 
 static void triage_breakers(const struct triage_input *in, struct triage_report *r, unsigned char *covered)
@@ -113,15 +121,11 @@ static void triage_breakers(const struct triage_input *in, struct triage_report 
 		const struct triage_endpoint *e = &in->ti_endpoints[i];
 		struct triage_finding *f;
 		char probe[64] = "", ago[32];
-		long ai;
 		int acked;
 
 		if (!triage_is(e->te_breaker_state, "open") && !triage_is(e->te_breaker_state, "half_open"))
 			continue;
-		ai = triage_breaker_alert(in, e);
-		acked = ai >= 0 && in->ti_alerts[ai].ta_acked;
-		if (ai >= 0)
-			covered[ai] = 1;
+		acked = triage_endpoint_acked(in, e, covered);
 		if ((f = triage_add(r, TRIAGE_AREA_BREAKERS, TRIAGE_CRITICAL, !acked)) == NULL)
 			return;
 		if (e->te_next_probe_at_ms > in->ti_now_ms)
@@ -130,7 +134,7 @@ static void triage_breakers(const struct triage_input *in, struct triage_report 
 		triage_text(f->tf_summary,
 			    "breaker %s for %s %s: %d run(s) held%s%s; then check `beebeebrain runtime status`",
 			    e->te_breaker_state, e->te_provider, e->te_base_url, e->te_held_runs, probe,
-			    acked ? " (alert acknowledged)" : "");
+			    acked ? " (alerts acknowledged)" : "");
 		triage_text(f->tf_next_command, "beebeebrain task broadcast pause --status running");
 	}
 }
@@ -268,19 +272,32 @@ static void triage_inbox(const struct triage_input *in, struct triage_report *r)
 	}
 }
 
-static void triage_workspace(const struct triage_input *in, struct triage_report *r)
+static void triage_workspace(const struct triage_input *in, struct triage_report *r, unsigned char *covered)
 {
 	struct triage_finding *f;
 	char ago[32], project[48] = "";
+	const char *root = in->ti_perm_root != NULL ? in->ti_perm_root : "";
+	int alerts = 0, unacked = 0;
 
-	if (in->ti_perm_failures <= 0 || (f = triage_add(r, TRIAGE_AREA_WORKSPACE, TRIAGE_ERROR, 0)) == NULL)
+	/* The alerts about denied workspace writes are this finding's. */
+	for (size_t i = 0; i < in->ti_n_alerts; i++) {
+		if (!triage_is(in->ti_alerts[i].ta_code, "WORKSPACE_PERMISSION_DENIED"))
+			continue;
+		covered[i] = 1;
+		alerts++;
+		unacked += !in->ti_alerts[i].ta_acked;
+	}
+	if (in->ti_perm_failures <= 0 && alerts == 0)
 		return;
-	triage_text(f->tf_summary,
-		    "%lld run(s) failed WORKSPACE_PERMISSION_DENIED in the last hour (latest %s ago)%s%s%s",
-		    (long long)in->ti_perm_failures, triage_ago(ago, in->ti_now_ms, in->ti_perm_last_at_ms),
-		    in->ti_perm_root != NULL && in->ti_perm_root[0] != '\0' ? ": check that the server can write " : "",
-		    in->ti_perm_root != NULL ? in->ti_perm_root : "",
-		    in->ti_perm_root != NULL && in->ti_perm_root[0] != '\0' ? " and below" : "");
+	if ((f = triage_add(r, TRIAGE_AREA_WORKSPACE, TRIAGE_ERROR, unacked > 0)) == NULL)
+		return;
+	triage_text(
+		f->tf_summary,
+		"%lld run(s) failed WORKSPACE_PERMISSION_DENIED in the last hour (latest %s ago), %d open alert(s), "
+		"%d not acknowledged%s%s%s",
+		(long long)in->ti_perm_failures, triage_ago(ago, in->ti_now_ms, in->ti_perm_last_at_ms), alerts,
+		unacked, root[0] != '\0' ? ": check that the server can write " : "", root,
+		root[0] != '\0' ? " and below" : "");
 	if (in->ti_perm_project_id > 0)
 		snprintf(project, sizeof(project), " --project %lld", (long long)in->ti_perm_project_id);
 	triage_text(f->tf_next_command, "beebeebrain inbox list%s --status open", project);
@@ -330,9 +347,9 @@ void triage_assess(const struct triage_input *in, struct triage_report *out)
 	triage_breakers(in, out, covered);
 	triage_runs(in, out, covered);
 	triage_write_lock(in, out, covered);
+	triage_workspace(in, out, covered);
 	triage_alerts(in, out, covered);
 	triage_inbox(in, out);
-	triage_workspace(in, out);
 	free(covered);
 	triage_order(out);
 	triage_verdict(out);

@@ -7,14 +7,18 @@
  * A finding "pages" when nobody has taken it in hand yet:
  *   - the server is not serving or not ready;
  *   - an endpoint's breaker is open or half_open, unless the operator
- *     acknowledged its LLM_PROVIDER_UNAVAILABLE alert;
- *   - an open alert nobody acknowledged (DB_LOCKED and LLM_RETRY_STORM are
- *     reported as the write lock and the runs they are about);
+ *     acknowledged its alerts (LLM_PROVIDER_UNAVAILABLE, LLM_CALL_ERRORS);
+ *   - an open alert nobody acknowledged. One problem is one finding: the
+ *     alerts of an open breaker, DB_LOCKED, LLM_RETRY_STORM and
+ *     WORKSPACE_PERMISSION_DENIED are reported with the breaker, the write
+ *     lock, the runs and the workspace they are about, and page the same way;
  *   - an open incident inbox item whose alert is open and not acknowledged.
  * Verdict: incident when any finding pages; attention when there are
  * findings but none pages (acknowledged alerts, await_user_input items,
  * retries, permission failures of the last hour, incident items whose alert
- * is gone); healthy when there are none.
+ * is gone); healthy when there are none. The findings come paging ones
+ * first, then by area: health, breakers, runs, write lock, workspace,
+ * alerts, inbox.
  */
 #ifndef BBB_TRIAGE_RULES_H
 #define BBB_TRIAGE_RULES_H
@@ -109,8 +113,8 @@ struct triage_report {
 	struct triage_finding tr_findings[TRIAGE_MAX_FINDINGS];
 };
 
-/* Fills *out from *in: the findings (paging ones first, then by area in
- * the order of enum triage_area, each area's in the order of the input),
+/* Fills *out from *in: the findings (paging ones first, then by area as
+ * above, each area's in the order of the input),
  * at most TRIAGE_MAX_FINDINGS, and the verdict with its line. */
 void triage_assess(const struct triage_input *in, struct triage_report *out);
 

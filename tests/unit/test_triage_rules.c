@@ -113,20 +113,28 @@ static void open_breaker_pages_once_with_its_alert_and_names_the_pause(void **st
 		 .te_held_runs = 5},
 		{.te_provider = "echo", .te_base_url = "", .te_breaker_state = ""},
 	};
+	struct triage_alert errors = {.ta_id = 2,
+				      .ta_code = "LLM_TIMEOUT",
+				      .ta_dedup_key = "LLM_CALL_ERRORS:anthropic http://127.0.0.1:9/v1",
+				      .ta_title = "calls failing",
+				      .ta_run_id = 17};
+	struct triage_alert alerts[2];
 	struct triage_incident item = {.tn_item_id = 11, .tn_alert_id = 3, .tn_alert_open = 1, .tn_title = "down"};
 	struct triage_input in = healthy_input();
 	const struct triage_finding *f;
 
 	(void)state;
-	in.ti_alerts = &a;
-	in.ti_n_alerts = in.ti_alerts_total = in.ti_alerts_unacked_total = 1;
+	alerts[0] = a;
+	alerts[1] = errors;
+	in.ti_alerts = alerts;
+	in.ti_n_alerts = in.ti_alerts_total = in.ti_alerts_unacked_total = 2;
 	in.ti_endpoints = e;
 	in.ti_n_endpoints = 2;
 	in.ti_incidents = &item;
 	in.ti_n_incidents = in.ti_incidents_total = 1;
 	triage_assess(&in, &report);
 	assert_int_equal(report.tr_verdict, TRIAGE_INCIDENT);
-	/* The breaker, its alert and its incident item are one problem. */
+	/* The breaker, its alerts and its incident item are one problem. */
 	assert_int_equal(report.tr_n, 1);
 	f = &report.tr_findings[0];
 	assert_int_equal(f->tf_area, TRIAGE_AREA_BREAKERS);
@@ -135,10 +143,15 @@ static void open_breaker_pages_once_with_its_alert_and_names_the_pause(void **st
 	assert_non_null(strstr(f->tf_summary, "5 run(s) held; next probe in 30s"));
 	assert_non_null(strstr(f->tf_summary, "beebeebrain runtime status"));
 
-	a.ta_acked = 1;
+	/* Acknowledging one of its alerts is not enough; both are. */
+	alerts[0].ta_acked = 1;
 	item.tn_alert_acked = 1;
 	triage_assess(&in, &report);
+	assert_int_equal(report.tr_verdict, TRIAGE_INCIDENT);
+	alerts[1].ta_acked = 1;
+	triage_assess(&in, &report);
 	assert_int_equal(report.tr_verdict, TRIAGE_ATTENTION);
+	assert_int_equal(report.tr_n, 1);
 }
 
 static void half_open_breaker_without_an_alert_pages(void **state)
@@ -251,6 +264,30 @@ static void awaiting_input_and_permission_failures_need_attention(void **state)
 	assert_non_null(strstr(f->tf_summary, "/srv/p4"));
 }
 
+static void permission_alerts_are_the_workspace_finding_and_page_until_acknowledged(void **state)
+{
+	struct triage_alert a = {.ta_id = 4,
+				 .ta_code = "WORKSPACE_PERMISSION_DENIED",
+				 .ta_title = "denied",
+				 .ta_severity = 3,
+				 .ta_run_id = 12};
+	struct triage_input in = healthy_input();
+
+	(void)state;
+	in.ti_alerts = &a;
+	in.ti_n_alerts = in.ti_alerts_total = in.ti_alerts_unacked_total = 1;
+	in.ti_perm_failures = 1;
+	in.ti_perm_project_id = 2;
+	triage_assess(&in, &report);
+	assert_int_equal(report.tr_verdict, TRIAGE_INCIDENT);
+	assert_int_equal(report.tr_n, 1);
+	assert_int_equal(report.tr_findings[0].tf_area, TRIAGE_AREA_WORKSPACE);
+	assert_string_equal(report.tr_findings[0].tf_next_command, "beebeebrain inbox list --project 2 --status open");
+	a.ta_acked = 1;
+	triage_assess(&in, &report);
+	assert_int_equal(report.tr_verdict, TRIAGE_ATTENTION);
+}
+
 static void paging_findings_come_first(void **state)
 {
 	struct triage_alert a[2] = {
@@ -344,6 +381,7 @@ int main(void)
 		cmocka_unit_test(db_locked_alert_is_the_write_lock_finding),
 		cmocka_unit_test(incident_item_pages_only_while_its_alert_is_open_and_unacknowledged),
 		cmocka_unit_test(awaiting_input_and_permission_failures_need_attention),
+		cmocka_unit_test(permission_alerts_are_the_workspace_finding_and_page_until_acknowledged),
 		cmocka_unit_test(paging_findings_come_first),
 		cmocka_unit_test(open_alerts_beyond_the_page_page_when_some_are_unacknowledged),
 		cmocka_unit_test(long_hostile_titles_are_cut_on_a_character_boundary),
