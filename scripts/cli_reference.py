@@ -28,7 +28,7 @@ Common to every client command:
   (`--status todo`).
 - Errors go to stderr as `error: <CODE> <REASON>: <message>`, followed by one `  field: description` line per
   offending field of a `VALIDATION_ERROR`. Exit status: 0 success, 1 an error answered by the server, 2 a usage
-  error, 3 the server cannot be reached.
+  error, 3 the server cannot be reached, and for `triage` only, 4 an incident is open (a finding pages).
 - List commands print as many rows as `--limit` asks for (default 50), and `events` as many events as it was asked
   for, even when the server sends them in several replies: a reply is capped at about 4 MiB, so a page of big rows
   stops early and the command asks again from where it stopped. `next page: --page-token T` (`next_page_token` in
