@@ -121,45 +121,70 @@ def test_provider_timeouts_open_the_breaker_and_page_until_the_alerts_are_acknow
     rt.fake.mode(status=0)
 
 
-def test_a_held_write_lock_shows_db_locked_and_clears(start_runtime):
-    rt = start_runtime(BEEBEEBRAIN_BUSY_TIMEOUT_MS="200")
+def lock_once(rt, client):
+    """An injected 2 s write lock under a write load: a write refused DB_LOCKED during it, one acknowledged after it
+    (the writer raises DB_LOCKED with the first group that gets the lock again)."""
+    rt.inject_fault(client, "db_lock", duration_ms=2000)
+
+    def write():
+        """True when the write was acknowledged, False when refused DB_LOCKED."""
+        try:
+            client.call("EventService", "Publish", event_pb2.PublishRequest(event_type="operator.load"),
+                        event_pb2.PublishResponse)
+            return True
+        except RpcError as e:
+            assert e.reason == "DB_LOCKED", e
+            return False
+
+    wait_until(lambda: not write(), 10, "a write refused DB_LOCKED under the injected lock")
+    wait_until(write, 10, "a write acknowledged once the lock is gone")
+    return write
+
+
+def db_locked_open(rt):
+    report, rc = triage(rt)
+    return (report, rc) if report["write_lock"].get("db_locked_open") else None
+
+
+def test_a_held_write_lock_shows_db_locked_until_it_resolves_by_itself(start_runtime):
+    rt = start_runtime(BEEBEEBRAIN_BUSY_TIMEOUT_MS="200", BEEBEEBRAIN_DB_LOCKED_QUIET_MS="1500")
     with Client(rt.server.url, timeout_ms=10000) as client:
-        rt.inject_fault(client, "db_lock", duration_ms=2000)
+        write = lock_once(rt, client)
+        report, rc = wait_until(lambda: db_locked_open(rt), 10, "triage to show the DB_LOCKED alert open")
+        assert rc == EXIT_INCIDENT
+        lock = report["write_lock"]
+        assert int(lock["last_db_locked_at_ms"]) > 0 and int(lock["lock_failures"]) >= 1
+        assert int(lock["last_commit_at_ms"]) >= int(lock["last_db_locked_at_ms"]) - 1000
+        [finding] = findings(report, "write_lock")
+        assert finding["pages"] is True and finding["next_command"] == "beebeebrain alerts list --code DB_LOCKED"
+        assert not findings(report, "alerts")  # DB_LOCKED is the write lock's finding, not one more
+        assert_next_commands_parse(rt, report)
 
-        def write():
-            """True when the write was acknowledged, False when refused DB_LOCKED."""
-            try:
-                client.call("EventService", "Publish", event_pb2.PublishRequest(event_type="operator.load"),
-                            event_pb2.PublishResponse)
-                return True
-            except RpcError as e:
-                assert e.reason == "DB_LOCKED", e
-                return False
+        # The lock is gone: after the quiet period a write resolves the alert, and triage is healthy again.
+        def healthy():
+            write()
+            report, rc = triage(rt)
+            return (report, rc) if report["verdict"] == "healthy" else None
 
-        wait_until(lambda: not write(), 10, "a write refused DB_LOCKED under the injected lock")
-        # The writer raises DB_LOCKED with the first group that gets the lock again.
-        wait_until(write, 10, "a write acknowledged once the lock is gone")
+        report, rc = wait_until(healthy, 15, "the DB_LOCKED alert to resolve by itself")
+        assert rc == 0
+        assert "db_locked_open" not in report["write_lock"] and int(report["write_lock"]["last_db_locked_at_ms"]) > 0
 
-    report, rc = wait_until(lambda: (lambda r: r if r[0]["write_lock"].get("db_locked_open") else None)(triage(rt)),
-                            10, "triage to show the DB_LOCKED alert open")
-    assert rc == EXIT_INCIDENT
-    lock = report["write_lock"]
-    assert int(lock["last_db_locked_at_ms"]) > 0 and int(lock["lock_failures"]) >= 1
-    assert int(lock["last_commit_at_ms"]) >= int(lock["last_db_locked_at_ms"]) - 1000
-    [finding] = findings(report, "write_lock")
-    assert finding["pages"] is True and finding["next_command"] == "beebeebrain alerts list --code DB_LOCKED"
-    assert not findings(report, "alerts")  # DB_LOCKED is the write lock's finding, not one more
-    assert_next_commands_parse(rt, report)
 
-    # Acknowledged: attention. Resolved (its cause is gone): healthy again, the last lock still reported.
+def test_an_acknowledged_db_locked_alert_needs_attention_and_an_operator_resolve_clears_it(start_runtime):
+    rt = start_runtime(BEEBEEBRAIN_BUSY_TIMEOUT_MS="200", BEEBEEBRAIN_DB_LOCKED_QUIET_MS="600000")
+    with Client(rt.server.url, timeout_ms=10000) as client:
+        lock_once(rt, client)
+    wait_until(lambda: db_locked_open(rt), 10, "triage to show the DB_LOCKED alert open")
     [alert] = rt.cli.json("alerts", "list", "--status", "open", "--code", "DB_LOCKED")["alerts"]
     rt.cli.json("alerts", "ack", alert["id"])
     report, rc = triage(rt)
     assert (report["verdict"], rc) == ("attention", 0)
+    [finding] = findings(report, "write_lock")
+    assert not finding.get("pages") and "acknowledged" in finding["summary"]
     rt.cli.json("alerts", "resolve", alert["id"], "--note", "the other process is gone")
     report, rc = triage(rt)
     assert (report["verdict"], rc) == ("healthy", 0), report
-    assert "db_locked_open" not in report["write_lock"] and int(report["write_lock"]["last_db_locked_at_ms"]) > 0
 
 
 def test_a_denied_workspace_write_shows_the_failure_and_the_question(start_runtime):
