@@ -14,6 +14,8 @@ BBB_BUILD_DIR, like the integration tests. By hand:
                            from values, run as a process of the real binary
                            against url; op.json(line, rcs=(0,), **values) the
                            same with -o json, the exit status checked, parsed
+    scene(op, *args)       a CLI command that sets the scene (not a runbook
+                           step), -o json, must succeed
     report(name, text)     prints text outside pytest's capture and keeps it
                            in <build>/drills/<name>.txt (evidence of a drill)
 """
@@ -81,6 +83,27 @@ class Operator:
         rc, out, err = self.type(line, extra=("-o", "json"), **values)
         assert rc in rcs, f"`{line}` exited {rc} (expected {rcs}): {err}"
         return json.loads(out)
+
+
+def scene(op, *args):
+    """A CLI command that sets the scene (not a step of the runbook), -o json;
+    it must succeed. Returns the parsed output."""
+    p = subprocess.run([BIN, "--rpc", op.url, "-o", "json", *[str(a) for a in args]], cwd=op.cwd,
+                       stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=CLI_TIMEOUT_S,
+                       env=child_env())
+    assert p.returncode == 0, f"beebeebrain {' '.join(map(str, args))} exited {p.returncode}: {p.stderr}"
+    return json.loads(p.stdout)
+
+
+def inject_fault(url, mode, count=1, duration_ms=0):
+    """AdminService/InjectFault through the Python client."""
+    from beebeebrain.v1 import admin_pb2
+    from beebeebrain_client import Client
+
+    with Client(url, timeout_ms=10000) as c:
+        c.call("AdminService", "InjectFault",
+               admin_pb2.InjectFaultRequest(mode=mode, count=count, duration_ms=duration_ms),
+               admin_pb2.InjectFaultResponse)
 
 
 def report(name, text):
