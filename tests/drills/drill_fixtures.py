@@ -16,6 +16,8 @@ BBB_BUILD_DIR, like the integration tests. By hand:
                            same with -o json, the exit status checked, parsed
     scene(op, *args)       a CLI command that sets the scene (not a runbook
                            step), -o json, must succeed
+    WriteLoad(url, project) a thread creating tasks over RPC until .stop();
+                           .acked holds the ids the server acknowledged
     report(name, text)     prints text outside pytest's capture and keeps it
                            in <build>/drills/<name>.txt (evidence of a drill)
 """
@@ -23,17 +25,19 @@ BBB_BUILD_DIR, like the integration tests. By hand:
 import json
 import os
 import pathlib
+import subprocess
 import sys
+import threading
 
 _HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(_HERE.parent / "integration"))
 
-import conftest  # noqa: E402  (the integration tests' helpers, as a plain module)
 import runbook_text  # noqa: E402
 from conftest import BIN, CLI_TIMEOUT_S, Server, child_env, free_port, wait_until  # noqa: E402,F401
 from runtime_fixtures import RUNTIME_ENV, FakeLlm, queue_runs  # noqa: E402,F401
 
-import subprocess  # noqa: E402
+from beebeebrain.v1 import admin_pb2, task_pb2  # noqa: E402
+from beebeebrain_client import Client, RpcError  # noqa: E402
 
 if not BIN or not os.access(BIN, os.X_OK):
     raise RuntimeError("set BEEBEEBRAIN_BIN to the beebeebrain binary (ctest does this)")
@@ -85,6 +89,41 @@ class Operator:
         return json.loads(out)
 
 
+class WriteLoad:
+    """A thread creating tasks over one RPC connection until stopped (a pause
+    of pause_s between two); keeps the id of every task the server
+    acknowledged, and the reason of every refusal."""
+
+    def __init__(self, url, project_id, pause_s=0.0):
+        self.url = url
+        self.pause_s = pause_s
+        self.project_id = project_id
+        self.acked = []
+        self.refused = []
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        with Client(self.url, timeout_ms=10000) as c:
+            n = 0
+            while not self.stopping.is_set():
+                n += 1
+                try:
+                    t = c.call("TaskService", "CreateTask",
+                               task_pb2.CreateTaskRequest(project_id=self.project_id, title=f"load {n}"),
+                               task_pb2.CreateTaskResponse).task
+                    self.acked.append(t.id)
+                except RpcError as e:
+                    self.refused.append(e.reason)
+                self.stopping.wait(self.pause_s)
+
+    def stop(self):
+        self.stopping.set()
+        self.thread.join(timeout=30)
+        assert not self.thread.is_alive(), "the write load did not stop"
+
+
 def scene(op, *args):
     """A CLI command that sets the scene (not a step of the runbook), -o json;
     it must succeed. Returns the parsed output."""
@@ -97,9 +136,6 @@ def scene(op, *args):
 
 def inject_fault(url, mode, count=1, duration_ms=0):
     """AdminService/InjectFault through the Python client."""
-    from beebeebrain.v1 import admin_pb2
-    from beebeebrain_client import Client
-
     with Client(url, timeout_ms=10000) as c:
         c.call("AdminService", "InjectFault",
                admin_pb2.InjectFaultRequest(mode=mode, count=count, duration_ms=duration_ms),

@@ -10,46 +10,13 @@ Then, the server stopped: `scripts/rollback_with_backup.sh DB_PATH`, a plain
 import re
 import signal
 import sqlite3
-import threading
 
-from drill_fixtures import Operator, Server, free_port, wait_until  # first: it finds the stubs and helpers
+from drill_fixtures import Operator, Server, WriteLoad, free_port, wait_until  # first: it finds the stubs and helpers
 
-from beebeebrain.v1 import health_pb2, task_pb2  # noqa: E402
+from beebeebrain.v1 import health_pb2  # noqa: E402
 from beebeebrain_client import Client, RpcError  # noqa: E402
 
 START_TIMEOUT_S = 15
-
-
-class WriteLoad:
-    """A thread creating tasks over one RPC connection until stopped; keeps
-    the id of every task the server acknowledged."""
-
-    def __init__(self, url, project_id):
-        self.url = url
-        self.project_id = project_id
-        self.acked = []
-        self.refused = []
-        self.stopping = threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-
-    def _run(self):
-        with Client(self.url, timeout_ms=10000) as c:
-            n = 0
-            while not self.stopping.is_set():
-                n += 1
-                try:
-                    t = c.call("TaskService", "CreateTask",
-                               task_pb2.CreateTaskRequest(project_id=self.project_id, title=f"load {n}"),
-                               task_pb2.CreateTaskResponse).task
-                    self.acked.append(t.id)
-                except RpcError as e:
-                    self.refused.append(e.reason)
-
-    def stop(self):
-        self.stopping.set()
-        self.thread.join(timeout=30)
-        assert not self.thread.is_alive(), "the write load did not stop"
 
 
 def ro(db):
