@@ -36,7 +36,7 @@ import runbook_text  # noqa: E402
 from conftest import BIN, CLI_TIMEOUT_S, Server, child_env, free_port, wait_until  # noqa: E402,F401
 from runtime_fixtures import RUNTIME_ENV, FakeLlm, queue_runs  # noqa: E402,F401
 
-from beebeebrain.v1 import admin_pb2, task_pb2  # noqa: E402
+from beebeebrain.v1 import task_pb2  # noqa: E402
 from beebeebrain_client import Client, RpcError  # noqa: E402
 
 if not BIN or not os.access(BIN, os.X_OK):
@@ -132,14 +132,6 @@ def scene(op, *args):
                        env=child_env())
     assert p.returncode == 0, f"beebeebrain {' '.join(map(str, args))} exited {p.returncode}: {p.stderr}"
     return json.loads(p.stdout)
-
-
-def inject_fault(url, mode, count=1, duration_ms=0):
-    """AdminService/InjectFault through the Python client."""
-    with Client(url, timeout_ms=10000) as c:
-        c.call("AdminService", "InjectFault",
-               admin_pb2.InjectFaultRequest(mode=mode, count=count, duration_ms=duration_ms),
-               admin_pb2.InjectFaultResponse)
 
 
 def report(name, text):

@@ -14,8 +14,7 @@ import stat
 
 import pytest
 
-from drill_fixtures import (RUNTIME_ENV, FakeLlm, Operator, Server, free_port, inject_fault, open_alerts, scene,
-                            wait_until)
+from drill_fixtures import RUNTIME_ENV, FakeLlm, Operator, Server, free_port, open_alerts, scene, wait_until
 
 RUN_TIMEOUT_S = 30
 
@@ -49,7 +48,8 @@ def test_permission_drill_blocked_task_resumes_after_the_fix_and_the_item_is_clo
         # The fault: as root only an injected EACCES denies a write; otherwise the directory's mode does.
         as_root = os.geteuid() == 0
         if as_root:
-            inject_fault(srv.url, "file_permission")
+            rc, out, err = op.type("beebeebrain admin inject-fault file_permission")
+            assert rc == 0, out + err
         else:
             os.chmod(root, stat.S_IRUSR | stat.S_IXUSR)
         fake_llm.script([write_step("out.txt")])
@@ -79,7 +79,10 @@ def test_permission_drill_blocked_task_resumes_after_the_fix_and_the_item_is_clo
         assert scene(op, "task", "get", task_id)["task"]["status"] == "TASK_STATUS_BLOCKED"
 
         # 2./3. Fix it: clear the injected fault, or give the write bit back.
-        if not as_root:
+        if as_root:
+            rc, out, err = op.type("beebeebrain admin clear-faults")
+            assert rc == 0, out + err
+        else:
             os.chmod(root, stat.S_IRWXU)
 
         # 4. Close the item with what was done: the task resumes with a new run, which writes.
