@@ -2,7 +2,9 @@
 """Writes the seed corpora of fuzz/corpus/ (committed; run this again only
 when the API's methods or messages change, since selector bytes index them).
 
-    BBB_BUILD_DIR=build python3 fuzz/make_seeds.py
+    BBB_BUILD_DIR=build python3 fuzz/make_seeds.py [TARGET...]
+
+(with TARGETs, only those corpora are written).
 
 needs the Python stubs of the build (cmake --build build --target python_stubs).
 Selector bytes index the methods and messages sorted by full name, exactly as
@@ -17,6 +19,7 @@ REPO = pathlib.Path(__file__).resolve().parent.parent
 BUILD = pathlib.Path(os.environ.get("BBB_BUILD_DIR", REPO / "build"))
 sys.path.insert(0, str(BUILD / "python"))
 
+from google.protobuf import json_format  # noqa: E402
 from google.protobuf import text_format  # noqa: E402
 from google.protobuf import message_factory  # noqa: E402
 from beebeebrain.v1 import (  # noqa: E402,F401
@@ -26,6 +29,7 @@ from beebeebrain.v1 import (  # noqa: E402,F401
 MODULES = [admin_pb2, agent_pb2, event_pb2, health_pb2, inbox_pb2, log_pb2,
            metrics_pb2, project_pb2, task_pb2, tool_pb2]
 CORPUS = REPO / "fuzz" / "corpus"
+ONLY = set(sys.argv[1:])
 
 
 def methods():
@@ -66,6 +70,8 @@ def new(desc, text=""):
 
 
 def write(target, name, data):
+    if ONLY and target not in ONLY:
+        return
     d = CORPUS / target
     d.mkdir(parents=True, exist_ok=True)
     if isinstance(data, str):
@@ -189,6 +195,17 @@ OPENAI = {
                        "usage": {"prompt_tokens": -9223372036854775808, "completion_tokens": 9223372036854775807}},
 }
 
+# Text the JSON decoder must refuse or read exactly (fuzz_pbjson_decode).
+PBJSON_HOSTILE = [
+    ("hostile-both-names", "create", '{"project_id": "1", "projectId": 2}'),
+    ("hostile-exact-int64", "create", '{"dueAtMs": "9007199254740993", "priority": 2.0e0}'),
+    ("hostile-huge", "create", '{"due_at_ms": 1e400, "priority": "-0"}'),
+    ("hostile-escapes", "create", '{"title": "\\ud83d\\ude00 \\u00e9\\n", "description": "\\u0000"}'),
+    ("hostile-nulls", "broadcast", '{"task_ids": null, "expected_versions": [1, null], "command": "TASK_COMMAND_PAUSE"}'),
+    ("hostile-deep", "create", '{"title": ' + '[' * 40 + ']' * 40 + '}'),
+    ("hostile-numbers", "broadcast", '{"taskIds": ["1", 2, 3e2, "4.0", -0, 18446744073709551615], "limit": 1.5}'),
+]
+
 REDACT = [
     "Authorization: Bearer abc.def-123 and x-api-key: sk-ant-XYZ",
     "password=hunter2 token=t0k secret=s api_key=k apikey=k2",
@@ -227,7 +244,7 @@ def main():
             payload = new(desc.input_type, text).SerializeToString()
             write("dispatch", f"{short.replace('/', '.')}-{k}", bytes([index[full], 0]) + payload)
     missing = set(index) - {f"/beebeebrain.v1.{s}" for s in REQUESTS}
-    assert not missing, f"no seed for {sorted(missing)}"
+    assert not missing or (ONLY and "dispatch" not in ONLY), f"no seed for {sorted(missing)}"
     # Envelope flags: a wrong key, a repeated request_id, a trace id, a 1 ms deadline.
     task = dict(meth)["/beebeebrain.v1.TaskService/CreateTask"]
     body = new(task.input_type, 'project_id: 1 title: "again"').SerializeToString()
@@ -256,6 +273,21 @@ def main():
     for full, text in RESPONSES.items():
         desc = next(d for d in types if d.full_name == full)
         write("pbjson", desc.name, bytes([tindex[full]]) + new(desc, text).SerializeToString())
+
+    # JSON as Python's json_format writes it: requests with JSON names
+    # (lowerCamelCase), replies with the .proto names; then hostile text.
+    for short, payloads in REQUESTS.items():
+        desc = dict(meth)[f"/beebeebrain.v1.{short}"].input_type
+        text = json_format.MessageToJson(new(desc, payloads[0]), indent=None, ensure_ascii=False)
+        write("pbjson_decode", desc.name, bytes([tindex[desc.full_name]]) + text.encode())
+    for full, text in RESPONSES.items():
+        desc = next(d for d in types if d.full_name == full)
+        js = json_format.MessageToJson(new(desc, text), preserving_proto_field_name=True, ensure_ascii=False)
+        write("pbjson_decode", desc.name, bytes([tindex[full]]) + js.encode())
+    create = tindex["beebeebrain.v1.CreateTaskRequest"]
+    broadcast = tindex["beebeebrain.v1.BroadcastCommandRequest"]
+    for name, t, text in PBJSON_HOSTILE:
+        write("pbjson_decode", name, bytes([create if t == "create" else broadcast]) + text.encode())
 
     for i, text in enumerate(REDACT):
         write("redact", f"text-{i}", bytes([i % 16, i]) + text.encode())
