@@ -105,9 +105,10 @@ static int pbjson_syntax(struct pbjson_dec *d, const char *what)
 	size_t at = (size_t)(d->d_p - d->d_start);
 
 	if (d->d_path_len > 0)
-		return status_fail(d->d_st, "MALFORMED_REQUEST", "invalid JSON: %s at byte %zu (in %s)", what, at,
-				   d->d_path);
-	return status_fail(d->d_st, "MALFORMED_REQUEST", "invalid JSON: %s at byte %zu", what, at);
+		status_fail(d->d_st, "MALFORMED_REQUEST", "invalid JSON: %s at byte %zu (in %s)", what, at, d->d_path);
+	else
+		status_fail(d->d_st, "MALFORMED_REQUEST", "invalid JSON: %s at byte %zu", what, at);
+	return -1;
 }
 
 /* JSON that does not fit the message: a violation at the current path. */
@@ -120,7 +121,8 @@ __attribute__((format(printf, 2, 3))) static int pbjson_invalid(struct pbjson_de
 	vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);
 	status_clear(d->d_st);
-	return status_violation(d->d_st, d->d_path_len > 0 ? d->d_path : "(request)", "%s", text);
+	status_violation(d->d_st, d->d_path_len > 0 ? d->d_path : "(request)", "%s", text);
+	return -1;
 }
 
 static bool pbjson_literal(struct pbjson_dec *d, const char *word);
@@ -427,6 +429,8 @@ static int pbjson_numeric_text(struct pbjson_dec *d, const char **text, size_t *
 {
 	int c = pbjson_peek(d);
 
+	*text = d->d_p;
+	*len = 0;
 	*quoted = c == '"';
 	if (*quoted) {
 		if (pbjson_string(d) != 0)
@@ -446,9 +450,9 @@ static int pbjson_numeric_text(struct pbjson_dec *d, const char **text, size_t *
 static int pbjson_integer(struct pbjson_dec *d, bool *neg, uint64_t *mag)
 {
 	struct pbjson_num n;
-	const char *text;
-	size_t len;
-	bool quoted;
+	const char *text = NULL;
+	size_t len = 0;
+	bool quoted = false;
 	int rc;
 
 	if (pbjson_numeric_text(d, &text, &len, &quoted) != 0)
@@ -471,8 +475,8 @@ static int pbjson_integer(struct pbjson_dec *d, bool *neg, uint64_t *mag)
 
 static int pbjson_signed(struct pbjson_dec *d, int64_t min, int64_t max, int64_t *out)
 {
-	bool neg;
-	uint64_t mag;
+	bool neg = false;
+	uint64_t mag = 0;
 
 	if (pbjson_integer(d, &neg, &mag) != 0)
 		return -1;
@@ -484,8 +488,8 @@ static int pbjson_signed(struct pbjson_dec *d, int64_t min, int64_t max, int64_t
 
 static int pbjson_unsigned(struct pbjson_dec *d, uint64_t max, uint64_t *out)
 {
-	bool neg;
-	uint64_t mag;
+	bool neg = false;
+	uint64_t mag = 0;
 
 	if (pbjson_integer(d, &neg, &mag) != 0)
 		return -1;
@@ -515,9 +519,9 @@ static int pbjson_real(struct pbjson_dec *d, bool single, double *out)
 {
 	char local[64], *copy;
 	struct pbjson_num n;
-	const char *text;
-	size_t len;
-	bool quoted;
+	const char *text = NULL;
+	size_t len = 0;
+	bool quoted = false;
 
 	if (pbjson_numeric_text(d, &text, &len, &quoted) != 0)
 		return -1;
@@ -560,7 +564,7 @@ static int pbjson_bool(struct pbjson_dec *d, protobuf_c_boolean *out)
 static int pbjson_enum(struct pbjson_dec *d, const ProtobufCEnumDescriptor *e, int32_t *out)
 {
 	const ProtobufCEnumValue *v;
-	int64_t n;
+	int64_t n = 0;
 
 	if (pbjson_peek(d) != '"') {
 		if (pbjson_signed(d, INT32_MIN, INT32_MAX, &n) != 0)
