@@ -107,7 +107,10 @@ static void triage_print_breakers(const Beebeebrain__V1__TriageResponse *r)
 {
 	char probe[64];
 
-	printf("breakers    %s\n", r->n_endpoints == 0 ? "no endpoint called yet" : "");
+	if (r->n_endpoints == 0)
+		printf("breakers    no endpoint called yet\n");
+	else
+		printf("breakers    %zu endpoint(s)\n", r->n_endpoints);
 	for (size_t i = 0; i < r->n_endpoints; i++) {
 		const Beebeebrain__V1__RuntimeEndpoint *e = r->endpoints[i];
 		int64_t in_ms = e->next_probe_at_ms - r->generated_at_ms;

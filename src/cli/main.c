@@ -137,6 +137,7 @@ int main(int argc, char **argv)
 {
 	struct cli cli = {0};
 	const struct cli_command *cmd = NULL;
+	const char *word = NULL; /* the word where the search for the command stopped */
 	int rc;
 
 	/* One allocation policy (common/xalloc.h), jansson's included. */
@@ -158,13 +159,23 @@ int main(int argc, char **argv)
 				cmd = &cli_commands[c];
 				break;
 			}
-		if (cmd != NULL || argv[i][0] != '-')
+		if (cmd != NULL)
 			break;
-		if (strcmp(argv[i], "--rpc") == 0 || strcmp(argv[i], "-o") == 0 || strcmp(argv[i], "--output") == 0)
-			i++; /* skip the option's value */
+		word = argv[i];
+		if (strcmp(argv[i], "--rpc") != 0 && strcmp(argv[i], "-o") != 0 && strcmp(argv[i], "--output") != 0)
+			break; /* not a command, not a global option */
+		i++; /* skip the option's value */
 	}
 	if (cmd == NULL) {
-		fprintf(stderr, "error: INVALID_ARGUMENT USAGE: unknown command '%s'\n\n%s", argv[0], cli_overview);
+		if (word != NULL && word[0] != '-')
+			fprintf(stderr, "error: INVALID_ARGUMENT USAGE: unknown command '%s'\n\n%s", word,
+				cli_overview);
+		else if (word != NULL && strcmp(word, "--rpc") != 0 && strcmp(word, "-o") != 0 &&
+			 strcmp(word, "--output") != 0)
+			fprintf(stderr, "error: INVALID_ARGUMENT USAGE: unknown option '%s' before the command\n\n%s",
+				word, cli_overview);
+		else
+			fprintf(stderr, "error: INVALID_ARGUMENT USAGE: no command given\n\n%s", cli_overview);
 		return CLI_USAGE;
 	}
 	if (cli_take_globals(&cli, &argc, argv, cmd->takes_rpc) != 0)

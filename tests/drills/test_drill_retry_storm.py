@@ -95,7 +95,7 @@ def test_retry_storm_drill_pause_evidence_controlled_resume_and_every_run_succee
 
         # The runbook: see what fails, acknowledge, pause the running tasks.
         rc, out, err = op.type("beebeebrain runtime status")
-        assert rc == 0 and " open " in out, out + err
+        assert rc == 0 and (" open " in out or " half_open " in out), out + err  # a probe may be on its way
         [unavailable] = open_alerts(op, "LLM_PROVIDER_UNAVAILABLE")
         for alert in open_alerts(op):
             rc, out, err = op.type(f"beebeebrain alerts ack ALERT_ID --note {NOTE}", ALERT_ID=alert["id"])

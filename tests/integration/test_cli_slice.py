@@ -5,6 +5,8 @@ as strings, enum names, defaults omitted, snake_case), exit codes 0/1/2/3 and
 
 import re
 
+import pytest
+
 from conftest import free_port, Cli
 
 READY_CHECKS = ["database", "migrations", "writer", "workspace", "providers"]
@@ -199,6 +201,23 @@ def test_unknown_option_is_a_usage_error(server, cli):
     rc, out, err = cli("task", "list", "--no-such-option")
     assert rc == 2
     assert "--no-such-option" in err
+    assert out == ""
+
+
+@pytest.mark.parametrize("args, message", [
+    (["bogus"], "unknown command 'bogus'"),
+    (["-o", "json", "bogus"], "unknown command 'bogus'"),
+    (["--bogus", "health"], "--bogus"),
+    (["--frobnicate"], "unknown option '--frobnicate' before the command"),
+    (["-o", "json"], "no command given"),
+])
+def test_an_unknown_command_after_the_global_options_is_named(cli, args, message):
+    """The global options (cli() puts --rpc URL first) are skipped when the
+    error names what is wrong."""
+    rc, out, err = cli(*args)
+    assert rc == 2
+    assert err.startswith("error: INVALID_ARGUMENT USAGE: ") and message in err.splitlines()[0], err
+    assert "'--rpc'" not in err
     assert out == ""
 
 
