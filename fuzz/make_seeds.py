@@ -24,10 +24,10 @@ from google.protobuf import text_format  # noqa: E402
 from google.protobuf import message_factory  # noqa: E402
 from beebeebrain.v1 import (  # noqa: E402,F401
     admin_pb2, agent_pb2, event_pb2, events_pb2, health_pb2, inbox_pb2, log_pb2,
-    metrics_pb2, project_pb2, rpc_pb2, task_pb2, tool_pb2)
+    metrics_pb2, project_pb2, rpc_pb2, runtime_pb2, task_pb2, tool_pb2)
 
 MODULES = [admin_pb2, agent_pb2, event_pb2, health_pb2, inbox_pb2, log_pb2,
-           metrics_pb2, project_pb2, task_pb2, tool_pb2]
+           metrics_pb2, project_pb2, runtime_pb2, task_pb2, tool_pb2]
 CORPUS = REPO / "fuzz" / "corpus"
 ONLY = set(sys.argv[1:])
 
@@ -86,6 +86,10 @@ REQUESTS = {
     "AdminService/Backup": ["", 'out_path: "/tmp/elsewhere.db"', 'out_path: "relative.db"'],
     "AdminService/MigrationStatus": [""],
     "AdminService/InjectFault": ['mode: "db_lock" duration_ms: 10'],
+    "AdminService/ClearFaults": [""],
+    "AdminService/Triage": [""],
+    "RuntimeService/Status": [""],
+    "RuntimeService/ResetBreaker": ['endpoint: "anthropic"', 'endpoint: "http://127.0.0.1:1/v1"', ""],
     "AgentService/CreateAgent": ['project_id: 1 name: "coder" role: "dev" model_provider: "openai" '
                                  'model_name: "gpt" enabled_tools: "read_file" enabled_tools: "write_file" '
                                  'max_concurrency: 2'],
@@ -97,6 +101,9 @@ REQUESTS = {
     "EventService/Replay": ["after_id: 0 limit: 10", 'last_n: 5 type_prefix: "task."'],
     "EventService/Publish": ['event_type: "operator.note" project_id: 1 message: "hi" data_json: "{\\"k\\": [1, 2]}"'],
     "EventService/StreamInfo": [""],
+    "EventService/ListAlerts": ["status: ALERT_STATUS_OPEN limit: 5", 'code: "DB_LOCKED" page_token: "c1"'],
+    "EventService/AckAlert": ['alert_id: 1 note: "on it"', "alert_id: -1"],
+    "EventService/ResolveAlert": ['alert_id: 1 actor: "op" note: "fixed"'],
     "HealthService/Check": [""],
     "HealthService/Ready": [""],
     "InboxService/ListItems": ["project_id: 1 status: INBOX_STATUS_OPEN limit: 10"],
