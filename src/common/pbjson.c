@@ -165,8 +165,7 @@ static json_t *pbjson_value(const ProtobufCFieldDescriptor *f, const void *v)
 	return NULL;
 }
 
-/* Bytes per element of a repeated field, as protobuf-c lays the array out. */
-static size_t pbjson_element_size(ProtobufCType type)
+size_t pbjson_element_size(ProtobufCType type)
 {
 	switch (type) {
 	case PROTOBUF_C_TYPE_INT64:

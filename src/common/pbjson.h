@@ -101,4 +101,8 @@ char *pbjson_dumps(const ProtobufCMessage *m, int flags);
 int pbjson_decode(const ProtobufCMessageDescriptor *desc, const char *json, size_t len, ProtobufCAllocator *alloc,
 		  ProtobufCMessage **out, bbb_status *st);
 
+/* Bytes per element of a repeated field of this type, as protobuf-c lays
+ * its array out (for the encoder and the decoder). */
+size_t pbjson_element_size(ProtobufCType type);
+
 #endif

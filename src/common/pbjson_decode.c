@@ -726,33 +726,6 @@ static int pbjson_value(struct pbjson_dec *d, const ProtobufCFieldDescriptor *f,
 	return pbjson_invalid(d, "field type %d is not supported", (int)f->type);
 }
 
-/* Bytes per element of a repeated field, as protobuf-c lays the array out. */
-static size_t pbjson_element_size(ProtobufCType type)
-{
-	switch (type) {
-	case PROTOBUF_C_TYPE_INT64:
-	case PROTOBUF_C_TYPE_SINT64:
-	case PROTOBUF_C_TYPE_SFIXED64:
-	case PROTOBUF_C_TYPE_UINT64:
-	case PROTOBUF_C_TYPE_FIXED64:
-		return sizeof(int64_t);
-	case PROTOBUF_C_TYPE_DOUBLE:
-		return sizeof(double);
-	case PROTOBUF_C_TYPE_FLOAT:
-		return sizeof(float);
-	case PROTOBUF_C_TYPE_BOOL:
-		return sizeof(protobuf_c_boolean);
-	case PROTOBUF_C_TYPE_STRING:
-		return sizeof(char *);
-	case PROTOBUF_C_TYPE_BYTES:
-		return sizeof(ProtobufCBinaryData);
-	case PROTOBUF_C_TYPE_MESSAGE:
-		return sizeof(ProtobufCMessage *);
-	default:
-		return sizeof(int32_t);
-	}
-}
-
 static int pbjson_count_value(struct pbjson_dec *d)
 {
 	if (++d->d_values > PBTEXT_MAX_FIELDS)
