@@ -37,8 +37,6 @@ if [ -z "$BIN" ]; then
 	here="$(cd "$(dirname "$0")/.." && pwd)"
 	if command -v beebeebrain >/dev/null 2>&1; then
 		BIN="$(command -v beebeebrain)"
-	elif [ -x "$here/build/src/cli/beebeebrain" ]; then
-		BIN="$here/build/src/cli/beebeebrain"
 	elif [ -x "$here/build/beebeebrain" ]; then
 		BIN="$here/build/beebeebrain"
 	else

@@ -5,7 +5,7 @@ types only the command lines docs/runbook.md has.
 ctest runs each tests/drills/test_drill_*.py with BEEBEEBRAIN_BIN and
 BBB_BUILD_DIR, like the integration tests. By hand:
 
-    BEEBEEBRAIN_BIN=build/src/cli/beebeebrain BBB_BUILD_DIR=build \\
+    BEEBEEBRAIN_BIN=build/beebeebrain BBB_BUILD_DIR=build \\
         /usr/bin/python3 -m pytest -q -s -p no:cacheprovider tests/drills
 
     Operator(url, cwd)     op.type(line, **values) -> (rc, out, err): the

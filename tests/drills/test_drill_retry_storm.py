@@ -75,6 +75,8 @@ def test_retry_storm_drill_pause_evidence_controlled_resume_and_every_run_succee
         task_of = {r: db_value(db, "SELECT task_id FROM task_runs WHERE id = ?", r) for r in run_ids}
         wait_until(lambda: (anthropic_endpoint(op) or {}).get("breaker_state") == "open", 30,
                    "the anthropic breaker to open")
+        # The storm detector runs on its own tick (BEEBEEBRAIN_DETECTOR_INTERVAL_MS).
+        wait_until(lambda: [a for a in open_alerts(op) if a["code"] == "LLM_RETRY_STORM"], 30, "the retry storm alert")
 
         # Triage shows the storm and the open breaker.
         rc, human, err = op.type("beebeebrain triage")
