@@ -110,6 +110,39 @@ struct cli_sub {
  * `usage` and returns 0. */
 int cli_run_sub(struct cli *cli, int argc, char **argv, const struct cli_sub *subs, size_t n, const char *usage);
 
+/* The schema compiled into the binary (cli_schema.c), for call and describe.
+ * Lists point into static storage; names are as a user types them: a full
+ * name ("beebeebrain.v1.TaskService", an optional leading '.') or the last
+ * part ("TaskService"). */
+size_t cli_schema_services(const ProtobufCServiceDescriptor *const **out);
+/* Every message and enum a method, the envelope or the event stream uses. */
+size_t cli_schema_messages(const ProtobufCMessageDescriptor *const **out);
+size_t cli_schema_enums(const ProtobufCEnumDescriptor *const **out);
+/* NULL when there is no such service / message / enum. */
+const ProtobufCServiceDescriptor *cli_schema_service(const char *name, size_t len);
+const ProtobufCMessageDescriptor *cli_schema_message(const char *name);
+const ProtobufCEnumDescriptor *cli_schema_enum(const char *name);
+/* Splits "SERVICE/METHOD" (also "/SERVICE/METHOD" and "SERVICE.METHOD") into
+ * its service and the method's name (pointing into text, not checked); -1
+ * when there is no separator or no such service. */
+int cli_schema_method(const char *text, const ProtobufCServiceDescriptor **svc, const char **method);
+#define CLI_SCHEMA_MAX_SUGGEST 8
+/* The candidates close to `name` (edit distance, case ignored, or one inside
+ * the other), closest first, into out[CLI_SCHEMA_MAX_SUGGEST]; their count. */
+size_t cli_schema_close(const char *name, const char *const *cands, size_t n, const char **out);
+/* A usage error (exit 2) for an unknown `what` named `name`, listing the
+ * close candidates, else all of them when `all` is set. */
+int cli_schema_unknown(struct cli *cli, const char *what, const char *name, const char *const *cands, size_t n,
+		       int all);
+/* Finds the method named by "SERVICE/METHOD" (forms as cli_schema_method);
+ * else a usage error naming the close matches, and -1. */
+int cli_schema_find_method(struct cli *cli, const char *text, const ProtobufCServiceDescriptor **svc,
+			   const ProtobufCMethodDescriptor **method);
+/* The FileDescriptorSet of proto/ serialized, embedded at build time
+ * (descriptor_set.c, generated); length 0 when protoc was not found. */
+extern const unsigned char cli_descriptor_set[];
+extern const size_t cli_descriptor_set_len;
+
 /* Command groups. */
 int cmd_serve(struct cli *cli, int argc, char **argv);
 int cmd_health(struct cli *cli, int argc, char **argv);
@@ -130,5 +163,7 @@ int cmd_alerts(struct cli *cli, int argc, char **argv);
 int cmd_runtime(struct cli *cli, int argc, char **argv);
 int cmd_admin(struct cli *cli, int argc, char **argv);
 int cmd_triage(struct cli *cli, int argc, char **argv);
+int cmd_call(struct cli *cli, int argc, char **argv);
+int cmd_describe(struct cli *cli, int argc, char **argv);
 
 #endif

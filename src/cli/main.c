@@ -50,6 +50,9 @@ static const char cli_overview[] =
 	"  alerts resolve ID [--note T]\n"
 	"  runtime status | runtime breaker reset ENDPOINT\n"
 	"  admin inject-fault MODE [--count N] [--duration S] | admin clear-faults\n"
+	"any method (proto3 JSON in and out) and the schema:\n"
+	"  call SERVICE/METHOD ['{json}']\n"
+	"  describe [SERVICE[/METHOD]|MESSAGE] [--descriptor-set-out FILE]\n"
 	"maintenance (offline unless a server holds the database):\n"
 	"  migrate status|up|down [N] [--db PATH]\n"
 	"  backup [--out PATH] [--db PATH]\n"
@@ -89,6 +92,8 @@ static const struct cli_command cli_commands[] = {
 	{"alerts", cmd_alerts, 0},
 	{"runtime", cmd_runtime, 0},
 	{"admin", cmd_admin, 0},
+	{"call", cmd_call, 0},
+	{"describe", cmd_describe, 0},
 	{"restore", cmd_restore, 0},
 };
 /* clang-format on */
