@@ -1,5 +1,5 @@
 """`beebeebrain call SERVICE/METHOD ['{json}']` and `beebeebrain describe`
-(docs/cli-call.md): any method with a proto3 JSON request against the real
+(docs/protocol.md, "Calling any method"): any method with a proto3 JSON request against the real
 server, the JSON decoder checked against Python protobuf's json_format on the
 same text (through a fake server that records the request), and the schema
 checked against the FileDescriptorSet protoc writes."""
