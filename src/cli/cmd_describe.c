@@ -10,9 +10,11 @@
  *
  * protobuf-c keeps no file descriptors, comments or oneof names at run time;
  * the complete schema is the FileDescriptorSet that protoc writes at build
- * time, embedded in the binary and written out by --descriptor-set-out.
+ * time, embedded in the binary and written out by --descriptor-set-out. The
+ * oneof names are read from it.
  */
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -128,6 +130,137 @@ static const char *describe_scalar(ProtobufCType t)
 	return lower;
 }
 
+/* ---- oneof names, from the embedded descriptor set
+ * protobuf-c's descriptors do not keep them; the set protoc wrote does. A
+ * minimal reader of the protobuf wire format walks FileDescriptorSet.file (1)
+ * -> FileDescriptorProto.package (2), message_type (4) -> DescriptorProto.name
+ * (1), nested_type (3), oneof_decl (8) -> OneofDescriptorProto.name (1). */
+
+#define DESCRIBE_MAX_ONEOFS 16
+
+struct describe_oneofs {
+	size_t do_n;
+	struct {
+		const char *name; /* not NUL-terminated: points into the set */
+		size_t len;
+	} do_names[DESCRIBE_MAX_ONEOFS];
+};
+
+struct describe_wire {
+	const unsigned char *w_p, *w_end;
+};
+
+static int describe_varint(struct describe_wire *w, uint64_t *v)
+{
+	*v = 0;
+	for (int shift = 0; shift < 64 && w->w_p < w->w_end; shift += 7) {
+		unsigned char b = *w->w_p++;
+		*v |= (uint64_t)(b & 0x7f) << shift;
+		if (!(b & 0x80))
+			return 0;
+	}
+	return -1;
+}
+
+/* The next field: its number, and for a length-delimited one its bytes in
+ * *sub; other wire types are skipped (*sub empty). -1 at the end or on bad
+ * input. */
+static int describe_next(struct describe_wire *w, uint32_t *num, struct describe_wire *sub)
+{
+	uint64_t key, v;
+
+	if (w->w_p >= w->w_end || describe_varint(w, &key) != 0)
+		return -1;
+	*num = (uint32_t)(key >> 3);
+	sub->w_p = sub->w_end = w->w_p;
+	switch (key & 7) {
+	case 0:
+		return describe_varint(w, &v);
+	case 1:
+	case 5: {
+		size_t n = (key & 7) == 1 ? 8 : 4;
+		if ((size_t)(w->w_end - w->w_p) < n)
+			return -1;
+		w->w_p += n;
+		return 0;
+	}
+	case 2:
+		if (describe_varint(w, &v) != 0 || v > (uint64_t)(w->w_end - w->w_p))
+			return -1;
+		sub->w_p = w->w_p;
+		sub->w_end = w->w_p + v;
+		w->w_p += v;
+		return 0;
+	default:
+		return -1;
+	}
+}
+
+/* Looks for the message `full` among the DescriptorProtos in `msg` (one
+ * DescriptorProto) whose full name is prefix + "." + its name. */
+static int describe_find_oneofs(struct describe_wire msg, const char *prefix, size_t prefix_len, const char *full,
+				struct describe_oneofs *out)
+{
+	struct describe_wire w = msg, f;
+	const unsigned char *name = NULL;
+	size_t name_len = 0, full_len = strlen(full);
+	uint32_t num;
+	int match;
+
+	while (describe_next(&w, &num, &f) == 0)
+		if (num == 1) {
+			name = f.w_p;
+			name_len = (size_t)(f.w_end - f.w_p);
+		}
+	if (name == NULL)
+		return 0;
+	match = full_len == prefix_len + 1 + name_len && strncmp(full, prefix, prefix_len) == 0 &&
+		full[prefix_len] == '.' && memcmp(full + prefix_len + 1, name, name_len) == 0;
+	w = msg;
+	while (describe_next(&w, &num, &f) == 0) {
+		if (match && num == 8 && out->do_n < DESCRIBE_MAX_ONEOFS) {
+			struct describe_wire o = f, n;
+			while (describe_next(&o, &num, &n) == 0)
+				if (num == 1) {
+					out->do_names[out->do_n].name = (const char *)n.w_p;
+					out->do_names[out->do_n].len = (size_t)(n.w_end - n.w_p);
+					out->do_n++;
+				}
+		} else if (!match && num == 3 && full_len > prefix_len + 1 + name_len &&
+			   full[prefix_len + 1 + name_len] == '.' &&
+			   memcmp(full + prefix_len + 1, name, name_len) == 0) {
+			if (describe_find_oneofs(f, full, prefix_len + 1 + name_len, full, out))
+				return 1;
+		}
+	}
+	return match;
+}
+
+/* The oneof names of message `full`, in declaration order (oneof_index). */
+static void describe_oneof_names(const char *full, struct describe_oneofs *out)
+{
+	struct describe_wire set = {cli_descriptor_set, cli_descriptor_set + cli_descriptor_set_len}, file, f;
+	uint32_t num;
+
+	out->do_n = 0;
+	while (describe_next(&set, &num, &file) == 0) {
+		struct describe_wire w = file;
+		const char *pkg = "";
+		size_t pkg_len = 0;
+		if (num != 1)
+			continue;
+		while (describe_next(&w, &num, &f) == 0)
+			if (num == 2) {
+				pkg = (const char *)f.w_p;
+				pkg_len = (size_t)(f.w_end - f.w_p);
+			}
+		w = file;
+		while (describe_next(&w, &num, &f) == 0)
+			if (num == 4 && describe_find_oneofs(f, pkg, pkg_len, full, out))
+				return;
+	}
+}
+
 /* ---- text */
 
 static void describe_print_field(const ProtobufCFieldDescriptor *f, const char *indent)
@@ -143,6 +276,9 @@ static void describe_print_field(const ProtobufCFieldDescriptor *f, const char *
 
 static void describe_print_message(const ProtobufCMessageDescriptor *m)
 {
+	struct describe_oneofs oneofs;
+
+	describe_oneof_names(m->name, &oneofs);
 	printf("message %s {\n", m->short_name);
 	for (unsigned i = 0; i < m->n_fields; i++) {
 		int oneof = describe_oneof_index(m, i);
@@ -150,10 +286,14 @@ static void describe_print_message(const ProtobufCMessageDescriptor *m)
 			describe_print_field(&m->fields[i], "  ");
 			continue;
 		}
-		/* Members of one oneof are contiguous in field order in our protos;
-		 * the name is not kept by protobuf-c, hence the number. */
-		if (i == 0 || describe_oneof_index(m, i - 1) != oneof)
-			printf("  oneof oneof_%d {\n", oneof);
+		/* Members of one oneof are contiguous in field order in our protos. */
+		if (i == 0 || describe_oneof_index(m, i - 1) != oneof) {
+			if ((size_t)oneof < oneofs.do_n)
+				printf("  oneof %.*s {\n", (int)oneofs.do_names[oneof].len,
+				       oneofs.do_names[oneof].name);
+			else /* a binary built without protoc */
+				printf("  oneof oneof_%d {\n", oneof);
+		}
 		describe_print_field(&m->fields[i], "    ");
 		if (i + 1 == m->n_fields || describe_oneof_index(m, i + 1) != oneof)
 			printf("  }\n");
@@ -205,11 +345,21 @@ static json_t *describe_json_field(const ProtobufCMessageDescriptor *m, unsigned
 
 static json_t *describe_json_message(const ProtobufCMessageDescriptor *m)
 {
-	json_t *fields = json_array();
+	json_t *fields = json_array(), *o;
+	struct describe_oneofs oneofs;
 
 	for (unsigned i = 0; i < m->n_fields; i++)
 		json_array_append_new(fields, describe_json_field(m, i));
-	return json_pack("{s:s, s:s, s:o}", "name", m->short_name, "full_name", m->name, "field", fields);
+	o = json_pack("{s:s, s:s, s:o}", "name", m->short_name, "full_name", m->name, "field", fields);
+	describe_oneof_names(m->name, &oneofs);
+	if (oneofs.do_n > 0) {
+		json_t *decl = json_array();
+		for (size_t i = 0; i < oneofs.do_n; i++)
+			json_array_append_new(
+				decl, json_pack("{s:s%}", "name", oneofs.do_names[i].name, oneofs.do_names[i].len));
+		json_object_set_new(o, "oneof_decl", decl);
+	}
+	return o;
 }
 
 static json_t *describe_json_enum(const ProtobufCEnumDescriptor *e)

@@ -323,6 +323,7 @@ def test_describe_json_of_every_message_and_enum_matches_the_descriptor_set(desc
         if kind == "message":
             want = [json_format.MessageToDict(f, preserving_proto_field_name=True) for f in proto.field]
             assert got["field"] == want, full
+            assert got.get("oneof_decl", []) == [{"name": o.name} for o in proto.oneof_decl], full
         else:
             assert got["value"] == [{"name": v.name, "number": v.number} for v in proto.value], full
         seen += 1
@@ -360,7 +361,9 @@ def test_describe_text_forms():
     assert "  repeated string enabled_tools = 8 [json_name = \"enabledTools\"];\n" in msg
     assert "  .beebeebrain.v1.AgentStatus status = 9 [json_name = \"status\"];\n" in msg
     assert "  TASK_STATUS_TODO = 1;\n" in text("beebeebrain.v1.TaskStatus")
-    assert "    .beebeebrain.v1.Heartbeat heartbeat = 20 [json_name = \"heartbeat\"];\n" in text("Event")
+    event = text("Event")
+    assert "  oneof payload {\n    .beebeebrain.v1.TaskStatusChanged task_status_changed = 10" in event
+    assert "    .beebeebrain.v1.CustomEvent custom = 21 [json_name = \"custom\"];\n  }\n}\n" in event
 
 
 def test_describe_of_an_unknown_name_exits_2_with_close_matches():
