@@ -25,6 +25,15 @@ struct log_ctx {
 void log_at(enum log_level level, const char *logger, const struct log_ctx *ctx, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 
+/* As log_at, with members of its own on the line: `fields` is a jansson
+ * object (json_t *) whose members follow the standard ones in the JSON line
+ * (a member named like one of them is dropped), or follow the message as
+ * key=value in the text format. String members are redacted like the
+ * message. The call takes the reference (json_decref); NULL: none. */
+struct json_t;
+void log_fields_at(enum log_level level, const char *logger, const struct log_ctx *ctx, struct json_t *fields,
+		   const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
 #define log_debug(logger, ...) log_at(LOG_DEBUG, logger, NULL, __VA_ARGS__)
 #define log_info(logger, ...) log_at(LOG_INFO, logger, NULL, __VA_ARGS__)
 #define log_warn(logger, ...) log_at(LOG_WARNING, logger, NULL, __VA_ARGS__)
