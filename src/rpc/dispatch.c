@@ -115,7 +115,7 @@ void rpc_make_trace_id(char *buf, size_t n)
 }
 
 /* A trace id is stored and logged: 1..64 characters of [A-Za-z0-9._:-]. */
-static int rpc_trace_id_ok(const char *t)
+int rpc_trace_id_valid(const char *t)
 {
 	size_t n = strlen(t);
 
@@ -148,6 +148,14 @@ static const ProtobufCMethodDescriptor *rpc_find(struct rpc_dispatcher *d, const
 		return md;
 	}
 	return NULL;
+}
+
+const ProtobufCMethodDescriptor *rpc_dispatcher_method(struct rpc_dispatcher *d, const char *full)
+{
+	const struct rpc_bound_service *svc;
+	const struct rpc_method *impl;
+
+	return rpc_find(d, full, &svc, &impl);
 }
 
 static int rpc_key_matches(const char *want, const char *got)
@@ -392,7 +400,7 @@ void rpc_dispatch_deferrable(struct rpc_dispatcher *d, void *worker, const char 
 		arena_reset(&a);
 		return;
 	}
-	if (rpc_trace_id_ok(req->trace_id)) {
+	if (rpc_trace_id_valid(req->trace_id)) {
 		call.c_trace_id = req->trace_id;
 	} else {
 		rpc_make_trace_id(trace, sizeof(trace));

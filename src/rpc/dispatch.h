@@ -124,4 +124,14 @@ int rpc_call_expired(const struct rpc_call *call);
 /* A fresh trace id "trace-<16 hex>" into buf (>= 23 bytes). */
 void rpc_make_trace_id(char *buf, size_t n);
 
+/* True when t is a trace id a client may send: 1..64 characters of
+ * [A-Za-z0-9._:-] (a longer or other one is refused with VALIDATION_ERROR). */
+int rpc_trace_id_valid(const char *t);
+
+/* The descriptor of a method the dispatcher serves, by its full name
+ * ("/beebeebrain.v1.TaskService/GetTask"); NULL when no service of the
+ * dispatcher declares it. For transports that carry messages in another
+ * encoding than the packed one (HTTP with JSON bodies). */
+const ProtobufCMethodDescriptor *rpc_dispatcher_method(struct rpc_dispatcher *d, const char *full);
+
 #endif
