@@ -20,6 +20,7 @@
 #include "domain/breaker.h"
 #include "domain/retry_policy.h"
 #include "domain/run_rules.h"
+#include "http/http_server.h"
 #include "runtime/pricing.h"
 #include "runtime/provider.h"
 #include "runtime/provider_claude.h"
@@ -28,6 +29,7 @@
 #define CONFIG_DEFAULT_DB "./beebeebrain.db"
 #define CONFIG_DEFAULT_RPC_URL "tcp://127.0.0.1:7420"
 #define CONFIG_DEFAULT_EVENTS_URL "tcp://127.0.0.1:7421"
+#define CONFIG_DEFAULT_HTTP_URL "http://127.0.0.1:7422"
 #define CONFIG_URL_MAX 255 /* what the runtime keeps of a base URL */
 #define CONFIG_NAME_MAX 64
 #define CONFIG_SECRET_MAX 1024
@@ -47,6 +49,7 @@ enum config_kind {
 	CK_ABS_PATH, /* an absolute file path (const char *) */
 	CK_PROGRAM, /* a program name without '/', or an absolute path (const char *) */
 	CK_LISTEN, /* a listen URL, repeatable (a list) */
+	CK_HTTP_LISTEN, /* an http:// listen URL, repeatable (a list), or `none` (an empty list) */
 	CK_DURATION, /* N and a unit, d h m or s (int64_t milliseconds) */
 };
 
@@ -86,6 +89,9 @@ static const struct config_setting config_settings[] = {
 	{.cs_flag = "--events", .cs_metavar = "URL", .cs_kind = CK_LISTEN,
 	 .cs_meaning = "event publish URL, repeatable", .cs_off = F(cf_event_urls),
 	 .cs_count_off = F(cf_n_event_urls)},
+	{.cs_env = "BEEBEEBRAIN_HTTP_URL", .cs_flag = "--http", .cs_metavar = "URL", .cs_kind = CK_HTTP_LISTEN,
+	 .cs_meaning = "HTTP listen URL (Connect calls, /healthz, /readyz), repeatable; none: no HTTP listener",
+	 .cs_off = F(cf_http_urls), .cs_count_off = F(cf_n_http_urls)},
 	{.cs_flag = "--workers", .cs_metavar = "N", .cs_kind = CK_INT, .cs_min = 1, .cs_max = 1024,
 	 .cs_default_text = "2 x cores, at least 4", .cs_meaning = "RPC worker threads", .cs_off = F(cf_workers)},
 	{.cs_flag = "--autorun", .cs_kind = CK_SWITCH,
@@ -217,6 +223,8 @@ void config_defaults(struct config *c)
 	c->cf_n_rpc_urls = 1;
 	c->cf_event_urls[0] = CONFIG_DEFAULT_EVENTS_URL;
 	c->cf_n_event_urls = 1;
+	c->cf_http_urls[0] = CONFIG_DEFAULT_HTTP_URL;
+	c->cf_n_http_urls = 1;
 	c->cf_env_name = "local";
 	c->cf_log_level = LOG_INFO;
 	c->cf_log_format = CONFIG_LOG_JSON;
@@ -306,6 +314,9 @@ static void config_accepted(const struct config_setting *s, struct dbuf *b)
 		break;
 	case CK_LISTEN:
 		dbuf_printf(b, "tcp://HOST:PORT or ipc://PATH, at most %d", CONFIG_MAX_URLS);
+		break;
+	case CK_HTTP_LISTEN:
+		dbuf_printf(b, "http://HOST:PORT, at most %d, or none", CONFIG_MAX_URLS);
 		break;
 	case CK_DURATION:
 		dbuf_addstr(b, "a number and d, h, m or s");
@@ -452,6 +463,30 @@ static int config_parse_text(const struct config_setting *s, const struct config
 	return 0;
 }
 
+/* An HTTP listen URL appended to its list, or `none`, which leaves the list
+ * empty and goes with no URL. */
+static int config_parse_http(struct config *c, const struct config_setting *s, const struct config_value *v,
+			     const char *accepted, bbb_status *st)
+{
+	size_t *n = (size_t *)(void *)((char *)c + s->cs_count_off);
+	char why[128];
+
+	if (strcmp(v->v_text, "none") == 0) {
+		if (*n > 0)
+			return config_refuse(st, v, "cannot go with a URL", accepted);
+		c->cf_http_none = 1;
+		return 0;
+	}
+	if (c->cf_http_none)
+		return config_refuse(st, v, "cannot go with none", accepted);
+	if (*n >= CONFIG_MAX_URLS)
+		return config_refuse(st, v, "is one URL too many", accepted);
+	if (http_url_check(v->v_text, why, sizeof(why)) != 0)
+		return config_refuse(st, v, why, accepted);
+	((const char **)(void *)((char *)c + s->cs_off))[(*n)++] = v->v_text;
+	return 0;
+}
+
 /* Parses one value into its field of c. */
 static int config_apply(struct config *c, const struct config_setting *s, const struct config_value *v, bbb_status *st)
 {
@@ -484,6 +519,8 @@ static int config_apply(struct config *c, const struct config_setting *s, const 
 		((const char **)(void *)field)[(*n)++] = v->v_text;
 		return 0;
 	}
+	case CK_HTTP_LISTEN:
+		return config_parse_http(c, s, v, accepted, st);
 	default:
 		return config_parse_text(s, v, (const char **)(void *)field, accepted, st);
 	}
@@ -502,7 +539,7 @@ static int config_apply_flags(struct config *c, const struct config_setting *s, 
 			continue;
 		/* The first --rpc replaces the default list; a single-valued
 		 * flag given twice keeps the last. */
-		if (seen++ == 0 && s->cs_kind == CK_LISTEN)
+		if (seen++ == 0 && (s->cs_kind == CK_LISTEN || s->cs_kind == CK_HTTP_LISTEN))
 			*(size_t *)(void *)((char *)c + s->cs_count_off) = 0;
 		struct config_value v = {args[i].ca_value != NULL ? args[i].ca_value : "", s->cs_flag};
 		config_apply(c, s, &v, st);
@@ -517,8 +554,12 @@ static void config_load_one(struct config *c, const struct config_setting *s, ch
 	const char *env = s->cs_env != NULL ? config_env_get(envp, s->cs_env) : NULL;
 	struct config_value v = {env, s->cs_env};
 
-	if (config_apply_flags(c, s, args, n_args, st) == 0 && env != NULL && env[0] != '\0')
-		config_apply(c, s, &v, st);
+	if (config_apply_flags(c, s, args, n_args, st) != 0 || env == NULL || env[0] == '\0')
+		return;
+	/* A variable names one URL, which replaces the default. */
+	if (s->cs_kind == CK_LISTEN || s->cs_kind == CK_HTTP_LISTEN)
+		*(size_t *)(void *)((char *)c + s->cs_count_off) = 0;
+	config_apply(c, s, &v, st);
 }
 
 /* The claude_code CLI's environment, picked from the server's (config.h). */

@@ -47,6 +47,9 @@ struct config {
 	size_t cf_n_rpc_urls;
 	const char *cf_event_urls[CONFIG_MAX_URLS]; /* --events; none given: the default */
 	size_t cf_n_event_urls;
+	const char *cf_http_urls[CONFIG_MAX_URLS]; /* --http, BEEBEEBRAIN_HTTP_URL; none given: the default */
+	size_t cf_n_http_urls; /* 0 after `--http none`: no HTTP listener */
+	int cf_http_none; /* `none` was given */
 	int64_t cf_workers; /* --workers; 0: 2 x cores, at least 4 */
 	int cf_autorun; /* --autorun */
 	int cf_fault_injection; /* --enable-fault-injection */

@@ -23,6 +23,7 @@
 #include "events/audit.h"
 #include "events/publisher.h"
 #include "events/retention.h"
+#include "http/http_server.h"
 #include "rpc/transport.h"
 #include "runtime/runtime.h"
 #include "store/agent_store.h"
@@ -252,6 +253,7 @@ struct server {
 	struct runtime *_Atomic sv_rt; /* read by the commit hook on the writer thread */
 	struct rpc_dispatcher *sv_d;
 	struct rpc_server *_Atomic sv_rpc; /* read by the commit hook too */
+	struct http_server *_Atomic sv_http; /* and this one */
 };
 
 /* Commit hook: the publisher sends new events, the runtime looks again. */
@@ -264,6 +266,7 @@ static void server_on_commit(void *arg, int64_t last_event_id)
 	if (rt != NULL)
 		runtime_notify(rt, last_event_id);
 	rpc_server_poke(atomic_load(&sv->sv_rpc)); /* deferred calls (RunTask with wait) look again */
+	http_server_poke(atomic_load(&sv->sv_http));
 }
 
 /* A new database gets project "default" (root ./workspace) and agent
@@ -311,9 +314,11 @@ static int server_seed(struct server *sv, bbb_status *st)
 static void server_down(struct server *sv, int code)
 {
 	struct rpc_server *rpc = atomic_load(&sv->sv_rpc);
+	struct http_server *http = atomic_load(&sv->sv_http);
 
 	if (rpc != NULL)
 		rpc_server_quiesce(rpc);
+	http_server_quiesce(http);
 	audit_trail_stop(sv->sv_env.se_audit); /* no call comes any more: write what is pending */
 	sv->sv_env.se_audit = NULL;
 	runtime_stop(atomic_exchange(&sv->sv_rt, NULL));
@@ -323,7 +328,9 @@ static void server_down(struct server *sv, int code)
 	server_arm_exit_watchdog(3000, code);
 	publisher_stop(sv->sv_pub); /* sends what was committed, then closes */
 	atomic_store(&sv->sv_rpc, NULL);
+	atomic_store(&sv->sv_http, NULL);
 	rpc_server_close(rpc); /* closes the workers' read connections */
+	http_server_close(http);
 	rpc_dispatcher_free(sv->sv_d);
 	/* Last: closing the locked descriptor of the database drops this
 	 * process's fcntl locks on it, SQLite's included (lockfile.h). If the
@@ -422,6 +429,23 @@ int server_run(const struct config *c)
 			 c->cf_autorun ? ", autorun" : "");
 	for (size_t i = 0; i < po.n_urls; i++)
 		log_info("server", "publishing events on %s", po.urls[i]);
+	if (c->cf_n_http_urls > 0) {
+		struct http_server_options ho = {
+			.urls = c->cf_http_urls,
+			.n_urls = c->cf_n_http_urls,
+			.workers = ro.workers,
+			.body_max = SERVER_RECV_MAX,
+			.worker_init = services_worker_init,
+			.worker_fini = services_worker_fini,
+			.env = env,
+		};
+		struct http_server *http = NULL;
+		if (http_server_start(&http, &ho, sv.sv_d, &st) != 0)
+			goto fail;
+		atomic_store(&sv.sv_http, http);
+		for (size_t i = 0; i < ho.n_urls; i++)
+			log_info("server", "serving HTTP on %s (Connect calls, /healthz, /readyz)", ho.urls[i]);
+	}
 
 	while (sig != SIGTERM && sig != SIGINT)
 		if (sigwait(&sigs, &sig) != 0)

@@ -1,0 +1,58 @@
+/*
+ * The Connect protocol's unary calls (connectrpc.com/docs/protocol), the
+ * parts that need no connection: which codec a Content-Type names, the
+ * Connect-Timeout-Ms header, the code names and HTTP statuses of errors, the
+ * error body, and the API key a request shows. Pure functions over strings
+ * and messages, unit-tested in tests/unit/test_connect.c; http_server.c does
+ * the I/O.
+ *
+ * An error body carries our RpcResponse as its one detail: the same code,
+ * reason, message, violations and trace id an nng client gets (docs/http.md,
+ * "Errors").
+ */
+#ifndef BBB_HTTP_CONNECT_H
+#define BBB_HTTP_CONNECT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "beebeebrain/v1/rpc.pb-c.h"
+
+enum connect_codec {
+	CONNECT_CODEC_UNKNOWN = 0, /* absent or another media type: 415 */
+	CONNECT_CODEC_PROTO, /* application/proto */
+	CONNECT_CODEC_JSON, /* application/json, with or without a charset=utf-8 parameter */
+};
+
+/* The codec of a Content-Type header value (NULL: absent). */
+enum connect_codec connect_codec_of(const char *content_type);
+
+/* Connect-Timeout-Ms: 1 to 10 ASCII digits, more than 0. 0 and *ms (clamped
+ * to UINT32_MAX, the envelope's field) when valid; -1 otherwise. */
+int connect_parse_timeout(const char *value, uint32_t *ms);
+
+/* Connect's lower-case name of a gRPC code number ("invalid_argument");
+ * "unknown" for a number Connect does not define. */
+const char *connect_code_name(int code);
+
+/* The HTTP status of an error, by Connect's table, except: UNKNOWN_METHOD is
+ * 404 (a path that names no method, as Connect routers answer; clients read
+ * it as unimplemented) and MESSAGE_TOO_LARGE is 413. */
+int connect_http_status(int code, const char *reason);
+
+/* The Connect error JSON of a failed call:
+ *   {"code":"not_found","message":"...","details":[{"type":"beebeebrain.v1.RpcResponse",
+ *    "value":"<unpadded base64 of the packed RpcResponse, payload left out>","debug":{...}}]}
+ * malloc'd (the caller frees it), its length in *len. */
+char *connect_error_json(const Beebeebrain__V1__RpcResponse *resp, size_t *len);
+
+/* Standard base64 without padding, as Connect sends binary values.
+ * malloc'd and NUL-terminated. */
+char *connect_base64(const uint8_t *data, size_t len);
+
+/* The API key of a request: the token of `Authorization: Bearer TOKEN`
+ * (scheme case-insensitive) when that header is given, else X-API-Key.
+ * Points into the arguments; "" when neither names one. */
+const char *connect_api_key(const char *authorization, const char *x_api_key);
+
+#endif

@@ -1,0 +1,866 @@
+/*
+ * The HTTP listener (see http_server.h): libmicrohttpd daemons for the I/O,
+ * our workers for the calls, the RPC dispatcher for everything a call means.
+ *
+ * A request lives in a struct http_req from its first header to the
+ * libmicrohttpd "completed" callback, which writes its access log line and
+ * frees it. Its life:
+ *   reading   the access handler (the daemon's thread) checks the route and
+ *             headers on the first call, collects the body on the next ones;
+ *   queued    once the body is complete, the connection is suspended and
+ *             the request put on the queue, unless it was answered already
+ *             (404, 405, 415, 413, a bad header);
+ *   running   a worker builds the RpcRequest envelope, dispatches it, and
+ *             turns the RpcResponse into the HTTP response (or hands a
+ *             deferred call to the waiter, which does the same later);
+ *   done      the worker resumes the connection; the access handler is
+ *             called again and queues the response.
+ * Fields written before the request is queued are read by the worker after
+ * it takes the request under s_mu; the response fields the worker writes are
+ * read by the daemon's thread after MHD_resume_connection (which takes the
+ * daemon's lock): each field has one writer at a time.
+ */
+#include "http/http_server.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <jansson.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "beebeebrain/v1/rpc.pb-c.h"
+#include "common/clock.h"
+#include "common/log.h"
+#include "common/pbjson.h"
+#include "common/status.h"
+#include "common/utf8.h"
+#include "common/xalloc.h"
+#include "http/connect.h"
+#include "http/http_ops.h"
+
+#define HTTP_CONNECT_PREFIX "/beebeebrain.v1."
+#define HTTP_WAITER_POLL_MS 250
+#define HTTP_DRAIN_MS 1000
+/* What libmicrohttpd may use per connection for the request line, the
+ * headers and its own bookkeeping: with HTTP_HEADER_MAX of header text the
+ * request still fits, one byte more does not (tests/integration/test_http.py
+ * checks both sides). */
+#define HTTP_CONN_MEMORY (HTTP_HEADER_MAX + ((size_t)4 << 10))
+
+enum http_kind { HK_NOT_FOUND, HK_BAD_METHOD, HK_HEALTHZ, HK_READYZ, HK_CONNECT };
+
+struct http_req {
+	struct http_server *r_srv;
+	struct MHD_Connection *r_conn;
+	enum http_kind r_kind;
+	int64_t r_t0; /* CLOCK_MONOTONIC ms of the first header call */
+	char r_method[16];
+	char *r_path;
+	char r_peer[80];
+	/* The trace id sent to the dispatcher: the client's (valid or not: the
+	 * dispatcher judges it as on the RPC path) or a fresh one. */
+	char r_trace[104];
+	/* The call (HK_CONNECT, HK_HEALTHZ, HK_READYZ) */
+	const char *r_rpc_method;
+	const ProtobufCMethodDescriptor *r_md; /* NULL: no such method (the dispatcher says so) */
+	enum connect_codec r_codec;
+	uint32_t r_timeout_ms;
+	char *r_api_key;
+	char *r_request_id;
+	uint8_t *r_body;
+	size_t r_len, r_cap;
+	int r_overflow; /* a chunked body grew past the limit */
+	struct rpc_deferred *r_df;
+	/* The response, set once: by the access handler (an early answer) or by
+	 * the worker / waiter before it resumes the connection. */
+	int r_answered;
+	int r_queued; /* handed to MHD_queue_response */
+	int r_status;
+	char *r_resp; /* malloc'd; libmicrohttpd frees it once queued */
+	size_t r_resp_len;
+	const char *r_ctype;
+	const char *r_allow; /* 405: the methods allowed */
+	int r_accept_post; /* 415: list the accepted media types */
+	char r_resp_trace[104];
+	struct http_req *r_next; /* the queue or the waiter's list */
+};
+
+struct http_worker {
+	struct http_server *w_srv;
+	pthread_t w_thread;
+	void *w_state;
+	int w_started;
+};
+
+struct http_server {
+	struct http_server_options s_opts;
+	struct rpc_dispatcher *s_d;
+	struct MHD_Daemon **s_daemons;
+	size_t s_n_daemons;
+	atomic_int s_stopping; /* new requests get 503 SHUTTING_DOWN */
+	atomic_int s_active; /* requests between their first header and "completed" */
+	pthread_mutex_t s_mu;
+	pthread_cond_t s_cv; /* queue not empty, or stop */
+	struct http_req *s_head, *s_tail; /* the queue, under s_mu */
+	int s_workers_stop; /* under s_mu: no more requests enter the queue */
+	struct http_worker *s_workers;
+	int s_n_workers;
+	/* The waiter and its deferred calls, under s_mu. */
+	pthread_t s_waiter;
+	int s_waiter_started;
+	void *s_waiter_state;
+	struct http_req *s_pending;
+	int s_waiter_stop;
+	int s_poked;
+	pthread_cond_t s_wcv; /* CLOCK_MONOTONIC */
+};
+
+/* ---- URLs */
+
+/* Splits "http://HOST:PORT[/]" into host (brackets removed) and port. */
+static int http_url_split(const char *url, char *host, size_t host_n, char *port, size_t port_n, char *why, size_t n)
+{
+	const char *p, *colon, *end;
+	size_t hl, pl;
+
+	if (strncmp(url, "http://", 7) != 0) {
+		snprintf(why, n, "is not an http:// URL (https:// is not supported yet)");
+		return -1;
+	}
+	p = url + 7;
+	end = p + strlen(p);
+	if (end > p && end[-1] == '/')
+		end--;
+	if (*p == '[') {
+		const char *rb = memchr(p, ']', (size_t)(end - p));
+		if (rb == NULL || rb[1] != ':') {
+			snprintf(why, n, "has an IPv6 host without ]:PORT");
+			return -1;
+		}
+		hl = (size_t)(rb - p - 1);
+		p++;
+		colon = rb + 1;
+	} else {
+		colon = NULL;
+		for (const char *q = p; q < end; q++)
+			if (*q == ':')
+				colon = q;
+		if (colon == NULL) {
+			snprintf(why, n, "has no :PORT");
+			return -1;
+		}
+		hl = (size_t)(colon - p);
+	}
+	pl = (size_t)(end - colon - 1);
+	if (hl == 0 || hl >= host_n || pl == 0 || pl > 5 || pl >= port_n) {
+		snprintf(why, n, "needs a HOST and a PORT of 0..65535");
+		return -1;
+	}
+	memcpy(host, p, hl);
+	host[hl] = '\0';
+	memcpy(port, colon + 1, pl);
+	port[pl] = '\0';
+	for (size_t i = 0; i < hl; i++)
+		if (host[i] == '/' || host[i] == '@' || (unsigned char)host[i] <= ' ') {
+			snprintf(why, n, "has a path, user or space in its host");
+			return -1;
+		}
+	if (strspn(port, "0123456789") != pl || atoi(port) > 65535) {
+		snprintf(why, n, "needs a PORT of 0..65535");
+		return -1;
+	}
+	return 0;
+}
+
+int http_url_check(const char *url, char *why, size_t n)
+{
+	char host[256], port[8];
+
+	return http_url_split(url, host, sizeof(host), port, sizeof(port), why, n);
+}
+
+/* ---- the queue, the workers and the waiter */
+
+static void http_resume(struct http_req *r)
+{
+	MHD_resume_connection(r->r_conn);
+}
+
+/* The HTTP response of a Connect call from the dispatcher's reply. */
+static void http_connect_answer(struct http_req *r, const Beebeebrain__V1__RpcResponse *resp)
+{
+	r->r_status = connect_http_status(resp->code, resp->reason);
+	r->r_ctype = "application/json";
+	if (resp->code != 0) {
+		r->r_resp = connect_error_json(resp, &r->r_resp_len);
+		return;
+	}
+	if (r->r_codec == CONNECT_CODEC_PROTO) {
+		r->r_ctype = "application/proto";
+		r->r_resp = xmalloc(resp->payload.len + 1);
+		if (resp->payload.len > 0)
+			memcpy(r->r_resp, resp->payload.data, resp->payload.len);
+		r->r_resp_len = resp->payload.len;
+		return;
+	}
+	ProtobufCMessage *m = protobuf_c_message_unpack(r->r_md->output, NULL, resp->payload.len, resp->payload.data);
+	char *text = m != NULL ? pbjson_dumps(m, 0) : NULL;
+	protobuf_c_message_free_unpacked(m, NULL);
+	if (text == NULL) {
+		Beebeebrain__V1__RpcResponse e = *resp;
+		e.code = BBB_INTERNAL;
+		e.reason = "INTERNAL_ERROR";
+		e.message = "the response does not encode as JSON";
+		r->r_status = 500;
+		r->r_resp = connect_error_json(&e, &r->r_resp_len);
+		return;
+	}
+	r->r_resp = text;
+	r->r_resp_len = strlen(text);
+}
+
+/* Turns the dispatcher's packed reply into r's response and resumes r. */
+static void http_finish(struct http_req *r, const uint8_t *out, size_t out_len)
+{
+	Beebeebrain__V1__RpcResponse *resp = beebeebrain__v1__rpc_response__unpack(NULL, out_len, out);
+
+	if (resp == NULL) {
+		/* The dispatcher always packs a valid envelope; say so if not. */
+		Beebeebrain__V1__RpcResponse e = BEEBEEBRAIN__V1__RPC_RESPONSE__INIT;
+		e.code = BBB_INTERNAL;
+		e.reason = "INTERNAL_ERROR";
+		e.message = "the reply does not decode";
+		e.trace_id = r->r_trace;
+		r->r_status = 500;
+		r->r_ctype = "application/json";
+		r->r_resp = connect_error_json(&e, &r->r_resp_len);
+		snprintf(r->r_resp_trace, sizeof(r->r_resp_trace), "%s", r->r_trace);
+	} else {
+		snprintf(r->r_resp_trace, sizeof(r->r_resp_trace), "%s", resp->trace_id);
+		if (r->r_kind == HK_CONNECT) {
+			http_connect_answer(r, resp);
+		} else {
+			r->r_ctype = "application/json";
+			r->r_resp = http_ops_body(resp, r->r_kind == HK_READYZ, &r->r_status, &r->r_resp_len);
+		}
+		beebeebrain__v1__rpc_response__free_unpacked(resp, NULL);
+	}
+	r->r_answered = 1;
+	http_resume(r);
+}
+
+/* Runs one request on a worker: envelope, dispatch, answer (or defer). */
+static void http_run(struct http_server *s, void *state, struct http_req *r)
+{
+	Beebeebrain__V1__RpcRequest env = BEEBEEBRAIN__V1__RPC_REQUEST__INIT;
+	uint8_t *in, *out = NULL;
+	size_t in_len, out_len = 0;
+	struct rpc_deferred *df = NULL;
+
+	env.method = (char *)r->r_rpc_method;
+	env.payload.data = r->r_body;
+	env.payload.len = r->r_len;
+	env.timeout_ms = r->r_timeout_ms;
+	env.api_key = r->r_api_key != NULL ? r->r_api_key : "";
+	env.trace_id = r->r_trace;
+	env.request_id = r->r_request_id != NULL ? r->r_request_id : "";
+	in_len = protobuf_c_message_get_packed_size(&env.base);
+	in = xmalloc(in_len + 1);
+	protobuf_c_message_pack(&env.base, in);
+	rpc_dispatch_deferrable(s->s_d, state, r->r_peer, in, in_len, &out, &out_len, &df);
+	free(in);
+	if (df != NULL) {
+		pthread_mutex_lock(&s->s_mu);
+		r->r_df = df;
+		r->r_next = s->s_pending;
+		s->s_pending = r;
+		s->s_poked = 1;
+		pthread_cond_signal(&s->s_wcv);
+		pthread_mutex_unlock(&s->s_mu);
+		return;
+	}
+	http_finish(r, out, out_len);
+	free(out);
+}
+
+static void *http_worker_main(void *arg)
+{
+	struct http_worker *w = arg;
+	struct http_server *s = w->w_srv;
+
+	pthread_mutex_lock(&s->s_mu);
+	for (;;) {
+		struct http_req *r = s->s_head;
+		if (r == NULL) {
+			if (s->s_workers_stop)
+				break;
+			pthread_cond_wait(&s->s_cv, &s->s_mu);
+			continue;
+		}
+		s->s_head = r->r_next;
+		if (s->s_head == NULL)
+			s->s_tail = NULL;
+		r->r_next = NULL;
+		pthread_mutex_unlock(&s->s_mu);
+		http_run(s, w->w_state, r);
+		pthread_mutex_lock(&s->s_mu);
+	}
+	pthread_mutex_unlock(&s->s_mu);
+	return NULL;
+}
+
+/* Puts r on the queue; -1 when the workers are stopping (the caller answers). */
+static int http_enqueue(struct http_server *s, struct http_req *r)
+{
+	pthread_mutex_lock(&s->s_mu);
+	if (s->s_workers_stop) {
+		pthread_mutex_unlock(&s->s_mu);
+		return -1;
+	}
+	r->r_next = NULL;
+	if (s->s_tail != NULL)
+		s->s_tail->r_next = r;
+	else
+		s->s_head = r;
+	s->s_tail = r;
+	pthread_cond_signal(&s->s_cv);
+	pthread_mutex_unlock(&s->s_mu);
+	return 0;
+}
+
+/* The waiter: polls the deferred calls after every poke and every 250 ms,
+ * and answers each when it is ready, its deadline passed, or the server
+ * stops (then with the state at that moment). */
+static void *http_waiter_main(void *arg)
+{
+	struct http_server *s = arg;
+	void *state = s->s_waiter_state;
+
+	pthread_mutex_lock(&s->s_mu);
+	for (;;) {
+		struct http_req *list, *keep = NULL;
+		int force;
+
+		if (!s->s_poked && !s->s_waiter_stop) {
+			struct timespec ts;
+			clock_gettime(CLOCK_MONOTONIC, &ts);
+			ts.tv_nsec += HTTP_WAITER_POLL_MS * 1000000L;
+			if (ts.tv_nsec >= 1000000000L) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000L;
+			}
+			pthread_cond_timedwait(&s->s_wcv, &s->s_mu, &ts);
+		}
+		s->s_poked = 0;
+		force = s->s_waiter_stop || state == NULL;
+		list = s->s_pending;
+		s->s_pending = NULL;
+		pthread_mutex_unlock(&s->s_mu);
+
+		while (list != NULL) {
+			struct http_req *r = list;
+			uint8_t *out = NULL;
+			size_t len = 0;
+			list = r->r_next;
+			if (rpc_deferred_poll(r->r_df, state, force, &out, &len)) {
+				rpc_deferred_free(r->r_df);
+				r->r_df = NULL;
+				r->r_next = NULL;
+				http_finish(r, out, len);
+				free(out);
+			} else {
+				r->r_next = keep;
+				keep = r;
+			}
+		}
+
+		pthread_mutex_lock(&s->s_mu);
+		while (keep != NULL) {
+			struct http_req *next = keep->r_next;
+			keep->r_next = s->s_pending;
+			s->s_pending = keep;
+			keep = next;
+		}
+		if (s->s_waiter_stop && s->s_pending == NULL)
+			break;
+	}
+	pthread_mutex_unlock(&s->s_mu);
+	return NULL;
+}
+
+void http_server_poke(struct http_server *s)
+{
+	if (s == NULL)
+		return;
+	pthread_mutex_lock(&s->s_mu);
+	s->s_poked = 1;
+	pthread_cond_signal(&s->s_wcv);
+	pthread_mutex_unlock(&s->s_mu);
+}
+
+/* ---- the access handler */
+
+static void http_peer_name(struct MHD_Connection *c, char *buf, size_t n)
+{
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	const struct sockaddr *sa = ci != NULL ? ci->client_addr : NULL;
+	char host[INET6_ADDRSTRLEN];
+
+	buf[0] = '\0';
+	if (sa == NULL)
+		return;
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const void *)sa;
+		if (inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host)) != NULL)
+			snprintf(buf, n, "%s:%u", host, (unsigned)ntohs(in->sin_port));
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const void *)sa;
+		if (inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host)) != NULL)
+			snprintf(buf, n, "[%s]:%u", host, (unsigned)ntohs(in6->sin6_port));
+	}
+}
+
+static const char *http_header(struct MHD_Connection *c, const char *name)
+{
+	return MHD_lookup_connection_value(c, MHD_HEADER_KIND, name);
+}
+
+/* An answer that needs no worker: a JSON body and a status. */
+static void http_answer_json(struct http_req *r, int status, const char *json)
+{
+	r->r_status = status;
+	r->r_ctype = "application/json";
+	r->r_resp = xstrdup(json);
+	r->r_resp_len = strlen(json);
+	snprintf(r->r_resp_trace, sizeof(r->r_resp_trace), "%s", r->r_trace);
+	r->r_answered = 1;
+}
+
+/* A Connect error the HTTP layer gives itself (a header the call cannot be
+ * made with, a body over the limit, shutdown): the same JSON as the
+ * dispatcher's errors. The trace id is the request's when valid, else a
+ * fresh one (the header's own problem is reported only by the dispatcher). */
+static void http_answer_error(struct http_req *r, int status, const char *reason, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static void http_answer_error(struct http_req *r, int status, const char *reason, const char *fmt, ...)
+{
+	Beebeebrain__V1__RpcResponse e = BEEBEEBRAIN__V1__RPC_RESPONSE__INIT;
+	char message[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(message, sizeof(message), fmt, ap);
+	va_end(ap);
+	if (!rpc_trace_id_valid(r->r_trace))
+		rpc_make_trace_id(r->r_trace, sizeof(r->r_trace));
+	e.code = status_code_of_reason(reason);
+	e.reason = (char *)reason;
+	e.message = message;
+	e.trace_id = r->r_trace;
+	r->r_status = status;
+	r->r_ctype = "application/json";
+	r->r_resp = connect_error_json(&e, &r->r_resp_len);
+	snprintf(r->r_resp_trace, sizeof(r->r_resp_trace), "%s", r->r_trace);
+	r->r_answered = 1;
+}
+
+static enum MHD_Result http_queue(struct http_req *r)
+{
+	struct MHD_Response *res;
+	enum MHD_Result rc;
+
+	res = MHD_create_response_from_buffer(r->r_resp_len, r->r_resp, MHD_RESPMEM_MUST_FREE);
+	if (res == NULL)
+		return MHD_NO;
+	r->r_resp = NULL; /* libmicrohttpd's now */
+	MHD_add_response_header(res, MHD_HTTP_HEADER_CONTENT_TYPE, r->r_ctype);
+	if (r->r_resp_trace[0] != '\0')
+		MHD_add_response_header(res, "X-Trace-ID", r->r_resp_trace);
+	if (r->r_allow != NULL)
+		MHD_add_response_header(res, MHD_HTTP_HEADER_ALLOW, r->r_allow);
+	if (r->r_accept_post)
+		MHD_add_response_header(res, "Accept-Post", "application/proto, application/json");
+	rc = MHD_queue_response(r->r_conn, (unsigned)r->r_status, res);
+	MHD_destroy_response(res);
+	r->r_queued = rc == MHD_YES;
+	return rc;
+}
+
+/* Which route a method and path take. */
+static enum http_kind http_route(const char *method, const char *path)
+{
+	int get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
+
+	if (strcmp(path, "/healthz") == 0)
+		return get ? HK_HEALTHZ : HK_BAD_METHOD;
+	if (strcmp(path, "/readyz") == 0)
+		return get ? HK_READYZ : HK_BAD_METHOD;
+	if (strncmp(path, HTTP_CONNECT_PREFIX, strlen(HTTP_CONNECT_PREFIX)) == 0)
+		return strcmp(method, "POST") == 0 ? HK_CONNECT : HK_BAD_METHOD;
+	return HK_NOT_FOUND;
+}
+
+/* The trace id of a request: the header's, else "trace-http-<16 hex>". A
+ * Connect call passes an invalid one on (cut to what the dispatcher still
+ * refuses as too long), so that it is refused as on the RPC path; the other
+ * routes answer anyway, with a fresh one. */
+static void http_trace_of(struct http_req *r)
+{
+	const char *h = http_header(r->r_conn, "X-Trace-ID");
+	char fresh[32];
+
+	if (h != NULL && h[0] != '\0' && (r->r_kind == HK_CONNECT || rpc_trace_id_valid(h))) {
+		snprintf(r->r_trace, sizeof(r->r_trace), "%s", h);
+		return;
+	}
+	rpc_make_trace_id(fresh, sizeof(fresh));
+	snprintf(r->r_trace, sizeof(r->r_trace), "trace-http-%s", fresh + strlen("trace-"));
+}
+
+/* The Connect call's headers: codec, protocol version, timeout, encoding,
+ * length. Answers r itself when one of them rules the call out. */
+static void http_connect_headers(struct http_server *s, struct http_req *r)
+{
+	struct MHD_Connection *c = r->r_conn;
+	const char *v;
+
+	r->r_rpc_method = r->r_path;
+	r->r_md = rpc_dispatcher_method(s->s_d, r->r_path);
+	r->r_api_key = xstrdup(connect_api_key(http_header(c, "Authorization"), http_header(c, "X-API-Key")));
+	if ((v = http_header(c, "X-Request-ID")) != NULL)
+		r->r_request_id = xstrndup(v, 200); /* the dispatcher refuses one over 128 */
+	r->r_codec = connect_codec_of(http_header(c, MHD_HTTP_HEADER_CONTENT_TYPE));
+	/* JSON bodies need the proto3 JSON decoder, which is not in yet. */
+	if (r->r_codec != CONNECT_CODEC_PROTO) {
+		http_answer_error(r, 415, "MALFORMED_REQUEST", "Content-Type must be application/proto");
+		r->r_accept_post = 1;
+		return;
+	}
+	if ((v = http_header(c, "Connect-Protocol-Version")) != NULL && strcmp(v, "1") != 0) {
+		http_answer_error(r, 400, "MALFORMED_REQUEST", "Connect-Protocol-Version must be 1");
+		return;
+	}
+	if ((v = http_header(c, "Connect-Timeout-Ms")) != NULL && connect_parse_timeout(v, &r->r_timeout_ms) != 0) {
+		http_answer_error(r, 400, "MALFORMED_REQUEST",
+				  "Connect-Timeout-Ms must be a positive whole number of at most 10 digits");
+		return;
+	}
+	if ((v = http_header(c, MHD_HTTP_HEADER_CONTENT_ENCODING)) != NULL && strcasecmp(v, "identity") != 0) {
+		http_answer_error(r, 400, "MALFORMED_REQUEST", "Content-Encoding must be identity (no compression)");
+		return;
+	}
+	if ((v = http_header(c, MHD_HTTP_HEADER_CONTENT_LENGTH)) != NULL &&
+	    strtoull(v, NULL, 10) > s->s_opts.body_max) {
+		http_answer_error(r, 413, "MESSAGE_TOO_LARGE", "the body is over %zu bytes", s->s_opts.body_max);
+		return;
+	}
+}
+
+/* The first call for a request: route, headers, early answers. */
+static struct http_req *http_begin(struct http_server *s, struct MHD_Connection *c, const char *url, const char *method)
+{
+	struct http_req *r = xcalloc(1, sizeof(*r));
+
+	atomic_fetch_add(&s->s_active, 1);
+	r->r_srv = s;
+	r->r_conn = c;
+	r->r_t0 = clock_mono_ms();
+	snprintf(r->r_method, sizeof(r->r_method), "%s", method);
+	r->r_path = xstrdup(url);
+	http_peer_name(c, r->r_peer, sizeof(r->r_peer));
+	r->r_kind = http_route(method, url);
+	http_trace_of(r);
+	switch (r->r_kind) {
+	case HK_NOT_FOUND:
+		http_answer_json(r, 404, "{\"detail\":\"Not Found\"}");
+		break;
+	case HK_BAD_METHOD:
+		http_answer_json(r, 405, "{\"detail\":\"Method Not Allowed\"}");
+		r->r_allow = strcmp(url, "/healthz") == 0 || strcmp(url, "/readyz") == 0 ? "GET, HEAD" : "POST";
+		break;
+	case HK_HEALTHZ:
+		r->r_rpc_method = "/beebeebrain.v1.HealthService/Check";
+		break;
+	case HK_READYZ:
+		r->r_rpc_method = "/beebeebrain.v1.HealthService/Ready";
+		break;
+	case HK_CONNECT:
+		http_connect_headers(s, r);
+		break;
+	}
+	return r;
+}
+
+/* Appends a piece of the body; over the limit the rest is dropped. */
+static void http_collect(struct http_server *s, struct http_req *r, const char *data, size_t len)
+{
+	if (r->r_answered || r->r_overflow)
+		return;
+	if (len > s->s_opts.body_max - r->r_len) {
+		r->r_overflow = 1;
+		return;
+	}
+	if (r->r_len + len > r->r_cap) {
+		size_t cap = r->r_cap == 0 ? 4096 : r->r_cap;
+		while (cap < r->r_len + len)
+			cap *= 2;
+		r->r_body = xrealloc(r->r_body, cap);
+		r->r_cap = cap;
+	}
+	memcpy(r->r_body + r->r_len, data, len);
+	r->r_len += len;
+}
+
+/* Whether a request announces a body (a Content-Length above 0 or chunks). */
+static int http_has_body(struct MHD_Connection *c)
+{
+	const char *len = http_header(c, MHD_HTTP_HEADER_CONTENT_LENGTH);
+
+	return http_header(c, MHD_HTTP_HEADER_TRANSFER_ENCODING) != NULL ||
+	       (len != NULL && strspn(len, "0") != strlen(len));
+}
+
+static enum MHD_Result http_access(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+				   const char *version, const char *upload_data, size_t *upload_data_size,
+				   void **con_cls)
+{
+	struct http_server *s = cls;
+	struct http_req *r = *con_cls;
+
+	(void)version;
+	if (r == NULL) {
+		r = http_begin(s, c, url, method);
+		*con_cls = r;
+		if (atomic_load(&s->s_stopping) && !r->r_answered)
+			http_answer_error(r, 503, "SHUTTING_DOWN", "the server is stopping");
+		/* Answered before a body is read: libmicrohttpd then closes the
+		 * connection after the answer, so the body is never read (nor
+		 * taken for the next request). Without a body the answer waits
+		 * for the last call, and the connection stays open. */
+		return r->r_answered && http_has_body(c) ? http_queue(r) : MHD_YES;
+	}
+	if (*upload_data_size > 0) {
+		http_collect(s, r, upload_data, *upload_data_size);
+		*upload_data_size = 0;
+		/* A chunked body past the limit: nothing can be answered in the
+		 * middle of a body with libmicrohttpd; close the connection. */
+		return r->r_overflow ? MHD_NO : MHD_YES;
+	}
+	if (r->r_answered)
+		return r->r_queued ? MHD_YES : http_queue(r);
+	if (atomic_load(&s->s_stopping)) {
+		http_answer_error(r, 503, "SHUTTING_DOWN", "the server is stopping");
+		return http_queue(r);
+	}
+	MHD_suspend_connection(c);
+	if (http_enqueue(s, r) != 0) {
+		MHD_resume_connection(c);
+		http_answer_error(r, 503, "SHUTTING_DOWN", "the server is stopping");
+	}
+	return MHD_YES;
+}
+
+/* ---- the access log and the end of a request */
+
+static void http_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe)
+{
+	struct http_server *s = cls;
+	struct http_req *r = *con_cls;
+	struct arena a;
+	const char *path;
+	size_t n;
+
+	(void)c;
+	if (r == NULL)
+		return;
+	*con_cls = NULL;
+	arena_init(&a);
+	n = strlen(r->r_path);
+	path = utf8_repair(&a, r->r_path, n > 512 ? 512 : n, NULL);
+	json_t *fields =
+		json_pack("{s:s, s:s, s:i, s:I, s:I, s:s}", "method", r->r_method, "path", path, "status",
+			  r->r_queued ? r->r_status : 0, "duration_ms", (json_int_t)(clock_mono_ms() - r->r_t0),
+			  "bytes", (json_int_t)(r->r_queued ? r->r_resp_len : 0), "peer", r->r_peer);
+	const char *trace = r->r_resp_trace[0] != '\0' ? r->r_resp_trace : r->r_trace;
+	if (!rpc_trace_id_valid(trace))
+		trace = "";
+	log_fields_at(LOG_INFO, "http", &(struct log_ctx){.trace_id = trace}, fields, "%s %s %d%s", r->r_method, path,
+		      r->r_queued ? r->r_status : 0,
+		      toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (connection closed before the answer)");
+	arena_reset(&a);
+	free(r->r_path);
+	free(r->r_api_key);
+	free(r->r_request_id);
+	free(r->r_body);
+	free(r->r_resp);
+	free(r);
+	atomic_fetch_sub(&s->s_active, 1);
+}
+
+static void http_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char line[512];
+
+	(void)cls;
+	vsnprintf(line, sizeof(line), fmt, ap);
+	line[strcspn(line, "\n")] = '\0';
+	log_warn("http", "%s", line);
+}
+
+/* ---- start and stop */
+
+static int http_listen(struct http_server *s, const char *url, bbb_status *st)
+{
+	char host[256], port[8], why[128];
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE | AI_NUMERICSERV}, *ai = NULL;
+	struct MHD_Daemon *d;
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+	int rv;
+
+	if (http_url_split(url, host, sizeof(host), port, sizeof(port), why, sizeof(why)) != 0)
+		return status_violation(st, "--http", "%s %s", url, why);
+	if ((rv = getaddrinfo(host, port, &hints, &ai)) != 0)
+		return status_fail(st, "VALIDATION_ERROR", "cannot listen on %s: %s", url, gai_strerror(rv));
+	if (ai->ai_family == AF_INET6)
+		flags |= MHD_USE_IPv6;
+	d = MHD_start_daemon(flags, 0, NULL, NULL, http_access, s, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
+			     MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_CONNECTIONS_MAX, MHD_OPTION_CONNECTION_TIMEOUT,
+			     (unsigned)HTTP_IDLE_TIMEOUT_S, MHD_OPTION_CONNECTION_MEMORY_LIMIT, HTTP_CONN_MEMORY,
+			     MHD_OPTION_NOTIFY_COMPLETED, http_completed, s, MHD_OPTION_EXTERNAL_LOGGER, http_mhd_log,
+			     NULL, MHD_OPTION_END);
+	freeaddrinfo(ai);
+	if (d == NULL)
+		return status_fail(st, "VALIDATION_ERROR", "cannot listen on %s: %s", url, strerror(errno));
+	s->s_daemons[s->s_n_daemons++] = d;
+	return 0;
+}
+
+/* Stops the workers and the waiter (they finish what they hold first). */
+static void http_join(struct http_server *s)
+{
+	pthread_mutex_lock(&s->s_mu);
+	s->s_workers_stop = 1;
+	pthread_cond_broadcast(&s->s_cv);
+	pthread_mutex_unlock(&s->s_mu);
+	for (int i = 0; i < s->s_n_workers; i++)
+		if (s->s_workers[i].w_started) {
+			pthread_join(s->s_workers[i].w_thread, NULL);
+			s->s_workers[i].w_started = 0;
+		}
+	if (s->s_waiter_started) {
+		pthread_mutex_lock(&s->s_mu);
+		s->s_waiter_stop = 1;
+		pthread_cond_signal(&s->s_wcv);
+		pthread_mutex_unlock(&s->s_mu);
+		pthread_join(s->s_waiter, NULL);
+		s->s_waiter_started = 0;
+	}
+}
+
+static void http_release(struct http_server *s)
+{
+	for (size_t i = 0; i < s->s_n_daemons; i++)
+		MHD_stop_daemon(s->s_daemons[i]);
+	for (int i = 0; i < s->s_n_workers; i++)
+		if (s->s_opts.worker_fini != NULL && s->s_workers[i].w_state != NULL)
+			s->s_opts.worker_fini(s->s_workers[i].w_state);
+	if (s->s_opts.worker_fini != NULL && s->s_waiter_state != NULL)
+		s->s_opts.worker_fini(s->s_waiter_state);
+	pthread_cond_destroy(&s->s_wcv);
+	pthread_cond_destroy(&s->s_cv);
+	pthread_mutex_destroy(&s->s_mu);
+	free(s->s_daemons);
+	free(s->s_workers);
+	free(s);
+}
+
+int http_server_start(struct http_server **out, const struct http_server_options *opts, struct rpc_dispatcher *d,
+		      bbb_status *st)
+{
+	struct http_server *s = xcalloc(1, sizeof(*s));
+	pthread_condattr_t attr;
+
+	s->s_opts = *opts;
+	s->s_d = d;
+	pthread_mutex_init(&s->s_mu, NULL);
+	pthread_cond_init(&s->s_cv, NULL);
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&s->s_wcv, &attr);
+	pthread_condattr_destroy(&attr);
+	s->s_daemons = xcalloc(opts->n_urls > 0 ? opts->n_urls : 1, sizeof(*s->s_daemons));
+	s->s_workers = xcalloc((size_t)opts->workers, sizeof(*s->s_workers));
+	s->s_n_workers = opts->workers;
+	/* Worker states are made here, before any thread: a failure is simple
+	 * to report, and a SQLite connection may be used by another thread than
+	 * the one that opened it (one at a time). */
+	for (int i = 0; i < opts->workers; i++) {
+		s->s_workers[i].w_srv = s;
+		if (opts->worker_init != NULL && opts->worker_init(opts->env, &s->s_workers[i].w_state, st) != 0)
+			goto fail;
+	}
+	if (opts->worker_init != NULL && opts->worker_init(opts->env, &s->s_waiter_state, st) != 0)
+		goto fail;
+	for (int i = 0; i < opts->workers; i++) {
+		if (pthread_create(&s->s_workers[i].w_thread, NULL, http_worker_main, &s->s_workers[i]) != 0) {
+			status_fail(st, "INTERNAL_ERROR", "cannot start HTTP worker %d", i);
+			goto fail;
+		}
+		s->s_workers[i].w_started = 1;
+	}
+	if (pthread_create(&s->s_waiter, NULL, http_waiter_main, s) != 0) {
+		status_fail(st, "INTERNAL_ERROR", "cannot start the HTTP waiter");
+		goto fail;
+	}
+	s->s_waiter_started = 1;
+	for (size_t i = 0; i < opts->n_urls; i++)
+		if (http_listen(s, opts->urls[i], st) != 0)
+			goto fail;
+	*out = s;
+	return 0;
+fail:
+	atomic_store(&s->s_stopping, 1);
+	for (size_t i = 0; i < s->s_n_daemons; i++)
+		MHD_stop_daemon(s->s_daemons[i]);
+	s->s_n_daemons = 0;
+	http_join(s);
+	http_release(s);
+	return -1;
+}
+
+void http_server_quiesce(struct http_server *s)
+{
+	int64_t until;
+
+	if (s == NULL)
+		return;
+	atomic_store(&s->s_stopping, 1);
+	for (size_t i = 0; i < s->s_n_daemons; i++) {
+		MHD_socket fd = MHD_quiesce_daemon(s->s_daemons[i]);
+		if (fd != MHD_INVALID_SOCKET)
+			close(fd);
+	}
+	http_join(s);
+	/* Every request is answered now; give the answers time to go out. */
+	until = clock_mono_ms() + HTTP_DRAIN_MS;
+	while (atomic_load(&s->s_active) > 0 && clock_mono_ms() < until) {
+		struct timespec ts = {.tv_sec = 0, .tv_nsec = 10 * 1000000L};
+		nanosleep(&ts, NULL);
+	}
+}
+
+void http_server_close(struct http_server *s)
+{
+	if (s != NULL)
+		http_release(s);
+}

@@ -1,0 +1,81 @@
+/*
+ * The HTTP listener: libmicrohttpd in front of the RPC dispatcher, so that
+ * every call over HTTP goes through the same handlers, validation, API key
+ * check, audit, reply cache and deadlines as a call over nng.
+ *
+ * Routes (one router, http_route in http_server.c):
+ *   POST /beebeebrain.v1.<Service>/<Method>   a Connect unary call (connect.h)
+ *   GET  /healthz, /readyz                    HealthService Check and Ready
+ *                                             (http_ops.h), open without a key
+ *   anything else                             404 {"detail":"Not Found"}
+ *
+ * Threads. Each URL gets one libmicrohttpd daemon with one epoll thread that
+ * does all socket I/O of its connections: a slow client costs a connection
+ * and a few KiB, never a thread. A request whose body is complete is handed
+ * to a queue and its connection suspended; `workers` threads (each with its
+ * own state from worker_init: the SQLite read connection) take requests from
+ * the queue, call the dispatcher, and resume the connection with the
+ * response. A call the handler defers (RunTask with wait) holds no worker
+ * either: the waiter thread polls it after every commit (http_server_poke)
+ * and every 250 ms, as the nng transport does.
+ *
+ * Limits: a body over body_max is refused with 413 (before it is read when
+ * Content-Length says so; a chunked body that grows past it closes the
+ * connection); the request line and headers over 16 KiB get 431; at most
+ * 1024 connections per URL (more are closed at accept); a connection idle
+ * for 60 s is closed.
+ *
+ * Every response carries X-Trace-ID, and every request ends with one access
+ * log line (logger "http": method, path, status, duration_ms, bytes,
+ * trace_id, peer).
+ *
+ * Stop order: http_server_quiesce stops accepting, answers new requests on
+ * open connections 503 SHUTTING_DOWN, lets the workers finish the queue, the
+ * waiter answer its deferred calls, and the responses 1 s to go out; then
+ * http_server_close stops the daemons and frees everything.
+ */
+#ifndef BBB_HTTP_SERVER_H
+#define BBB_HTTP_SERVER_H
+
+#include <stddef.h>
+
+#include <beebeebrain/status.h>
+
+#include "rpc/dispatch.h"
+
+#define HTTP_HEADER_MAX ((size_t)16 << 10)
+#define HTTP_CONNECTIONS_MAX 1024
+#define HTTP_IDLE_TIMEOUT_S 60
+
+struct http_server_options {
+	const char *const *urls; /* http://HOST:PORT (http_url_check) */
+	size_t n_urls;
+	int workers; /* >= 1 */
+	size_t body_max; /* request body bytes */
+	/* Per-worker state, as for the RPC transport (rpc_server_options). */
+	int (*worker_init)(void *env, void **worker, bbb_status *st);
+	void (*worker_fini)(void *worker);
+	void *env;
+};
+
+struct http_server;
+
+/* Checks a listen URL: "http://HOST:PORT" with an optional trailing "/",
+ * HOST an IPv4 address, a name, or an IPv6 address in brackets, PORT
+ * 0..65535. 0, or -1 with what is wrong in why (n bytes). */
+int http_url_check(const char *url, char *why, size_t n);
+
+/* Starts the workers, the waiter and one listener per URL. 0, or -1 with st
+ * set (VALIDATION_ERROR when a URL cannot be listened on) and nothing left
+ * running. The dispatcher must outlive the server. */
+int http_server_start(struct http_server **out, const struct http_server_options *opts, struct rpc_dispatcher *d,
+		      bbb_status *st);
+/* Something committed: deferred calls look again. NULL: nothing. */
+void http_server_poke(struct http_server *s);
+/* Stops serving (see above). NULL: nothing. */
+void http_server_quiesce(struct http_server *s);
+/* Stops the listeners and frees the server (after http_server_quiesce).
+ * NULL: nothing. */
+void http_server_close(struct http_server *s);
+
+#endif
