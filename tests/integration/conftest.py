@@ -13,7 +13,8 @@ Fixtures:
   db_path   <tmp>/bbb.db
   workspace <tmp>/workspace, an empty directory for a project root (a root may
             not hold the server's database, so <tmp> itself will not do)
-  server    a running server (Server) on db_path and rpc_url; stopped with
+  server    a running server (Server) on db_path and rpc_url, its HTTP listener
+            on a free port too (server.http_url); stopped with
             SIGTERM at the end, asserting exit status 0
   cli       cli(*args) -> (rc, stdout, stderr), with --rpc rpc_url;
             cli.json(*args) asserts rc 0 and returns the parsed -o json output
@@ -56,6 +57,9 @@ def child_env():
     settings (an API key or DB path there would change what is tested)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("BEEBEEBRAIN_")}
     env["BEEBEEBRAIN_LOG_LEVEL"] = "info"
+    # A server started without --http would listen on the default HTTP port,
+    # which servers of tests running side by side would share.
+    env["BEEBEEBRAIN_HTTP_URL"] = "none"
     return env
 
 
@@ -83,7 +87,7 @@ class Server:
     """One `beebeebrain serve` process. Its stderr (the JSON log) goes to a
     file next to the database, read back by `log()`."""
 
-    def __init__(self, db_path, rpc_url, extra_args=(), seeded=False, env=None):
+    def __init__(self, db_path, rpc_url, extra_args=(), seeded=False, env=None, http=True):
         self.db_path = str(db_path)
         # A brand-new database gets project "default" and agent "assistant"
         # (docs/runtime.md, Providers); tests start from an empty migrated schema instead,
@@ -93,6 +97,9 @@ class Server:
         self.url = rpc_url
         # Never the default port: servers of tests running side by side would clash.
         self.events_url = f"tcp://127.0.0.1:{free_port()}"
+        # The HTTP listener too (http=False: none, `--http none`).
+        self.http_port = free_port() if http else None
+        self.http_url = f"http://127.0.0.1:{self.http_port}" if http else None
         self.extra_args = list(extra_args)
         self.proc = None
         self.log_path = None
@@ -112,7 +119,7 @@ class Server:
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(
                 [BIN, "serve", "--db", self.db_path, "--rpc", self.url, "--events", self.events_url,
-                 *self.extra_args],
+                 "--http", self.http_url or "none", *self.extra_args],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=log, env={**child_env(), **self.env})
         return self.proc
 

@@ -269,6 +269,9 @@ static int harness_try_start(struct harness *h, const char *const *extra_args)
 	argv[n++] = h->h_url;
 	argv[n++] = "--events";
 	argv[n++] = h->h_events_url;
+	/* Not the default HTTP port, which servers of tests side by side would share. */
+	argv[n++] = "--http";
+	argv[n++] = "none";
 	for (int i = 0; extra_args != NULL && extra_args[i] != NULL && i < HARNESS_MAX_ARGS; i++)
 		argv[n++] = (char *)extra_args[i];
 	argv[n] = NULL;
