@@ -52,10 +52,10 @@
 #define HTTP_WAITER_POLL_MS 250
 #define HTTP_DRAIN_MS 1000
 /* What libmicrohttpd may use per connection for the request line, the
- * headers and its own bookkeeping: with HTTP_HEADER_MAX of header text the
- * request still fits, one byte more does not (tests/integration/test_http.py
- * checks both sides). */
-#define HTTP_CONN_MEMORY (HTTP_HEADER_MAX + ((size_t)4 << 10))
+ * headers and its bookkeeping (its default). It refuses a request that does
+ * not fit with 431 itself; the 16 KiB of HTTP_HEADER_MAX are counted by
+ * http_header_bytes, and leave room for some 300 headers' bookkeeping. */
+#define HTTP_CONN_MEMORY ((size_t)32 << 10)
 
 enum http_kind { HK_NOT_FOUND, HK_BAD_METHOD, HK_HEALTHZ, HK_READYZ, HK_CONNECT };
 
@@ -435,6 +435,25 @@ static const char *http_header(struct MHD_Connection *c, const char *name)
 	return MHD_lookup_connection_value(c, MHD_HEADER_KIND, name);
 }
 
+static enum MHD_Result http_count_header(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	size_t *n = cls;
+
+	(void)kind;
+	/* "Key: value\r\n", or "key=value&" of the query string */
+	*n += strlen(key) + (value != NULL ? strlen(value) : 0) + 4;
+	return MHD_YES;
+}
+
+/* The size of the request line and headers, as their parts count it. */
+static size_t http_header_bytes(struct MHD_Connection *c, const char *method, const char *url)
+{
+	size_t n = strlen(method) + strlen(url) + strlen(" HTTP/1.1\r\n") + 2;
+
+	MHD_get_connection_values(c, MHD_HEADER_KIND | MHD_GET_ARGUMENT_KIND, http_count_header, &n);
+	return n;
+}
+
 /* An answer that needs no worker: a JSON body and a status. */
 static void http_answer_json(struct http_req *r, int status, const char *json)
 {
@@ -442,6 +461,8 @@ static void http_answer_json(struct http_req *r, int status, const char *json)
 	r->r_ctype = "application/json";
 	r->r_resp = xstrdup(json);
 	r->r_resp_len = strlen(json);
+	if (!rpc_trace_id_valid(r->r_trace))
+		rpc_make_trace_id(r->r_trace, sizeof(r->r_trace));
 	snprintf(r->r_resp_trace, sizeof(r->r_resp_trace), "%s", r->r_trace);
 	r->r_answered = 1;
 }
@@ -580,6 +601,10 @@ static struct http_req *http_begin(struct http_server *s, struct MHD_Connection 
 	http_peer_name(c, r->r_peer, sizeof(r->r_peer));
 	r->r_kind = http_route(method, url);
 	http_trace_of(r);
+	if (http_header_bytes(c, method, url) > HTTP_HEADER_MAX) {
+		http_answer_json(r, 431, "{\"detail\":\"Request Header Fields Too Large\"}");
+		return r;
+	}
 	switch (r->r_kind) {
 	case HK_NOT_FOUND:
 		http_answer_json(r, 404, "{\"detail\":\"Not Found\"}");

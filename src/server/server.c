@@ -419,16 +419,7 @@ int server_run(const struct config *c)
 	ro.worker_init = services_worker_init;
 	ro.worker_fini = services_worker_fini;
 	ro.env = env;
-	struct rpc_server *rpc = NULL;
-	if (rpc_server_start(&rpc, &ro, sv.sv_d, &st) != 0)
-		goto fail;
-	atomic_store(&sv.sv_rpc, rpc);
-	for (size_t i = 0; i < ro.n_urls; i++)
-		log_info("server", "serving RPC on %s (database %s, %d workers, durability %s%s)", ro.urls[i],
-			 c->cf_db_path, ro.workers, c->cf_durability == CONFIG_DURABILITY_FULL ? "full" : "normal",
-			 c->cf_autorun ? ", autorun" : "");
-	for (size_t i = 0; i < po.n_urls; i++)
-		log_info("server", "publishing events on %s", po.urls[i]);
+	/* HTTP first: once the RPC listener answers, so does HTTP. */
 	if (c->cf_n_http_urls > 0) {
 		struct http_server_options ho = {
 			.urls = c->cf_http_urls,
@@ -446,6 +437,16 @@ int server_run(const struct config *c)
 		for (size_t i = 0; i < ho.n_urls; i++)
 			log_info("server", "serving HTTP on %s (Connect calls, /healthz, /readyz)", ho.urls[i]);
 	}
+	struct rpc_server *rpc = NULL;
+	if (rpc_server_start(&rpc, &ro, sv.sv_d, &st) != 0)
+		goto fail;
+	atomic_store(&sv.sv_rpc, rpc);
+	for (size_t i = 0; i < ro.n_urls; i++)
+		log_info("server", "serving RPC on %s (database %s, %d workers, durability %s%s)", ro.urls[i],
+			 c->cf_db_path, ro.workers, c->cf_durability == CONFIG_DURABILITY_FULL ? "full" : "normal",
+			 c->cf_autorun ? ", autorun" : "");
+	for (size_t i = 0; i < po.n_urls; i++)
+		log_info("server", "publishing events on %s", po.urls[i]);
 
 	while (sig != SIGTERM && sig != SIGINT)
 		if (sigwait(&sigs, &sig) != 0)
