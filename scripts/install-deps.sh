@@ -9,7 +9,7 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config
   libnng-dev libprotobuf-c-dev protobuf-c-compiler
-  libsqlite3-dev libcurl4-openssl-dev libjansson-dev
+  libsqlite3-dev libcurl4-openssl-dev libjansson-dev libmicrohttpd-dev
   libcmocka-dev
   protobuf-compiler python3 python3-protobuf python3-pytest
 )

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds, and starts the server on the embedded
 # defaults: database ./beebeebrain.db, RPC tcp://127.0.0.1:7420, events
-# tcp://127.0.0.1:7421, echo provider. Extra arguments go to `serve`.
+# tcp://127.0.0.1:7421, HTTP http://127.0.0.1:7422 (curl .../healthz), echo provider. Extra arguments go to `serve`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
