@@ -14,7 +14,7 @@ import time
 import pytest
 
 from conftest import BIN, START_TIMEOUT_S, Server, child_env, free_port, wait_until
-from beebeebrain.v1 import admin_pb2, health_pb2, project_pb2, rpc_pb2, task_pb2
+from beebeebrain.v1 import admin_pb2, common_pb2, health_pb2, project_pb2, rpc_pb2, task_pb2
 
 KEY = "http-test-key-0123456789"
 PROTO = {"Content-Type": "application/proto", "Connect-Protocol-Version": "1"}
@@ -446,3 +446,51 @@ def test_the_readme_run_command_serves_healthz_on_the_default_port(tmp_path):
     finally:
         p.terminate()
         assert p.wait(timeout=10) == 0
+
+
+# ---- calls that wait (RunTask with wait)
+
+def test_run_task_with_wait_over_http_answers_with_the_final_run(tmp_path, rpc_url):
+    srv = Server(tmp_path / "new.db", rpc_url, seeded=True).start()  # project "default", echo agent 1
+    try:
+        task = ok(srv, "TaskService", "CreateTask", task_pb2.CreateTaskRequest(title="hello", assignee_agent_id=1),
+                  task_pb2.CreateTaskResponse).task
+        run = ok(srv, "TaskService", "RunTask", task_pb2.RunTaskRequest(task_id=task.id, prompt="hi", wait=True),
+                 task_pb2.RunTaskResponse, {"Connect-Timeout-Ms": "60000"}).run
+        assert run.output_text == "echo: hi" and common_pb2.RunStatus.Name(run.run_status) == "RUN_STATUS_SUCCEEDED"
+    finally:
+        assert srv.stop() == 0, srv.log()
+
+
+def test_waiting_calls_hold_no_http_worker_and_are_answered_at_shutdown(tmp_path, workspace, rpc_url):
+    """4 workers, the runtime off: 6 RunTask calls waiting over HTTP still
+    leave Connect calls and /healthz answering; stopping the server answers
+    them with their runs as they are."""
+    srv = Server(tmp_path / "w.db", rpc_url, extra_args=["--workers", "4"],
+                 env={"BEEBEEBRAIN_RUNTIME": "off"}).start()
+    answers = []
+    try:
+        ok(srv, "ProjectService", "CreateProject",
+           project_pb2.CreateProjectRequest(name="default", root_path=str(workspace)),
+           project_pb2.CreateProjectResponse)
+        waiters = []
+        for i in range(6):
+            task = ok(srv, "TaskService", "CreateTask", task_pb2.CreateTaskRequest(title=f"w{i}"),
+                      task_pb2.CreateTaskResponse).task
+            req = task_pb2.RunTaskRequest(task_id=task.id, prompt="x", provider="echo", wait=True)
+            t = threading.Thread(target=lambda r=req: answers.append(call(srv, "TaskService", "RunTask", r)))
+            t.start()
+            waiters.append(t)
+        time.sleep(0.5)
+        assert not answers  # all still waiting
+        for _ in range(5):
+            ok(srv, "HealthService", "Check", health_pb2.CheckRequest(), health_pb2.CheckResponse)
+            assert get(srv, "/healthz")[0] == 200
+    finally:
+        assert srv.stop() == 0, srv.log()
+        for t in waiters:
+            t.join(timeout=10)
+    assert len(answers) == 6
+    for status, _, body in answers:
+        assert status == 200
+        assert common_pb2.RunStatus.Name(task_pb2.RunTaskResponse.FromString(body).run.run_status) == "RUN_STATUS_QUEUED"
