@@ -356,8 +356,27 @@ void rpc_dispatch(struct rpc_dispatcher *d, void *worker, const uint8_t *in, siz
 	rpc_dispatch_deferrable(d, worker, NULL, in, in_len, out, out_len, NULL);
 }
 
+static void rpc_dispatch_impl(struct rpc_dispatcher *d, void *worker, const char *peer, const uint8_t *in,
+			      size_t in_len, const bbb_status *undecodable, uint8_t **out, size_t *out_len,
+			      struct rpc_deferred **deferred);
+
 void rpc_dispatch_deferrable(struct rpc_dispatcher *d, void *worker, const char *peer, const uint8_t *in, size_t in_len,
 			     uint8_t **out, size_t *out_len, struct rpc_deferred **deferred)
+{
+	rpc_dispatch_impl(d, worker, peer, in, in_len, NULL, out, out_len, deferred);
+}
+
+void rpc_dispatch_undecodable(struct rpc_dispatcher *d, const char *peer, const uint8_t *in, size_t in_len,
+			      const bbb_status *why, uint8_t **out, size_t *out_len)
+{
+	rpc_dispatch_impl(d, NULL, peer, in, in_len, why, out, out_len, NULL);
+}
+
+/* The dispatch of one envelope; with `undecodable` set, a request that
+ * passes the envelope's checks is answered with it instead of running. */
+static void rpc_dispatch_impl(struct rpc_dispatcher *d, void *worker, const char *peer, const uint8_t *in,
+			      size_t in_len, const bbb_status *undecodable, uint8_t **out, size_t *out_len,
+			      struct rpc_deferred **deferred)
 {
 	struct arena a;
 	Beebeebrain__V1__RpcRequest *req;
@@ -425,6 +444,10 @@ void rpc_dispatch_deferrable(struct rpc_dispatcher *d, void *worker, const char 
 			goto reply;
 		}
 		call.c_key_checked = 1;
+	}
+	if (undecodable != NULL) {
+		st = *undecodable;
+		goto reply;
 	}
 	if (impl != NULL && (impl->m_flags & RPC_MUTATES) && req->request_id[0] != '\0') {
 		int64_t wait_until = call.c_deadline_ms != 0 ? call.c_deadline_ms : clock_mono_ms() + 60000;

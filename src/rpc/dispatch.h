@@ -114,6 +114,14 @@ struct rpc_deferred;
  * request's reply slot and polls with rpc_deferred_poll. */
 void rpc_dispatch_deferrable(struct rpc_dispatcher *d, void *worker, const char *peer, const uint8_t *in, size_t in_len,
 			     uint8_t **out, size_t *out_len, struct rpc_deferred **deferred);
+/* For a transport that carries the payload in another encoding (HTTP with a
+ * JSON body) and could not turn it into the packed message: `in` is the
+ * envelope with an empty payload. It goes through the checks every request
+ * does before its payload is read (trace id, method, API key, with their
+ * audit), and a request that passes them is answered with *why (not cached:
+ * nothing ran). The reply is written to *out (malloc'd, caller frees). */
+void rpc_dispatch_undecodable(struct rpc_dispatcher *d, const char *peer, const uint8_t *in, size_t in_len,
+			      const bbb_status *why, uint8_t **out, size_t *out_len);
 /* 1 and the reply in *out (malloc'd) when it is time to answer (force: now). */
 int rpc_deferred_poll(struct rpc_deferred *df, void *worker, int force, uint8_t **out, size_t *out_len);
 void rpc_deferred_free(struct rpc_deferred *df);
