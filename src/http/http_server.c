@@ -259,17 +259,52 @@ static void http_finish(struct http_req *r, const uint8_t *out, size_t out_len)
 	http_resume(r);
 }
 
-/* Runs one request on a worker: envelope, dispatch, answer (or defer). */
+/* A JSON body as the packed request message (malloc'd into *packed, or NULL
+ * for an empty message). -1 with st set when it is not one. */
+static int http_json_payload(const struct http_req *r, uint8_t **packed, size_t *len, bbb_status *st)
+{
+	ProtobufCMessage *m = NULL;
+
+	*packed = NULL;
+	*len = 0;
+	/* Connect clients send an empty body for an empty message too. */
+	if (r->r_len == 0)
+		return 0;
+	if (pbjson_decode(r->r_md->input, (const char *)r->r_body, r->r_len, NULL, &m, st) != 0)
+		return -1;
+	*len = protobuf_c_message_get_packed_size(m);
+	*packed = xmalloc(*len + 1);
+	protobuf_c_message_pack(m, *packed);
+	protobuf_c_message_free_unpacked(m, NULL);
+	return 0;
+}
+
+/* Runs one request on a worker: envelope, dispatch, answer (or defer). A
+ * JSON body is decoded here, off the listener's thread; one that does not
+ * decode is refused by the dispatcher after the checks every call gets. */
 static void http_run(struct http_server *s, void *state, struct http_req *r)
 {
 	Beebeebrain__V1__RpcRequest env = BEEBEEBRAIN__V1__RPC_REQUEST__INIT;
-	uint8_t *in, *out = NULL;
-	size_t in_len, out_len = 0;
+	uint8_t *in, *out = NULL, *json_packed = NULL;
+	size_t in_len, out_len = 0, json_len = 0;
 	struct rpc_deferred *df = NULL;
+	bbb_status why;
+	int undecodable = 0;
 
 	env.method = (char *)r->r_rpc_method;
 	env.payload.data = r->r_body;
 	env.payload.len = r->r_len;
+	if (r->r_kind == HK_CONNECT && r->r_codec == CONNECT_CODEC_JSON) {
+		status_clear(&why);
+		env.payload.data = NULL;
+		env.payload.len = 0;
+		if (r->r_md != NULL && http_json_payload(r, &json_packed, &json_len, &why) != 0)
+			undecodable = 1;
+		else if (r->r_md != NULL) {
+			env.payload.data = json_packed;
+			env.payload.len = json_len;
+		}
+	}
 	env.timeout_ms = r->r_timeout_ms;
 	env.api_key = r->r_api_key != NULL ? r->r_api_key : "";
 	env.trace_id = r->r_trace;
@@ -277,8 +312,12 @@ static void http_run(struct http_server *s, void *state, struct http_req *r)
 	in_len = protobuf_c_message_get_packed_size(&env.base);
 	in = xmalloc(in_len + 1);
 	protobuf_c_message_pack(&env.base, in);
-	rpc_dispatch_deferrable(s->s_d, state, r->r_peer, in, in_len, &out, &out_len, &df);
+	if (undecodable)
+		rpc_dispatch_undecodable(s->s_d, r->r_peer, in, in_len, &why, &out, &out_len);
+	else
+		rpc_dispatch_deferrable(s->s_d, state, r->r_peer, in, in_len, &out, &out_len, &df);
 	free(in);
+	free(json_packed);
 	if (df != NULL) {
 		pthread_mutex_lock(&s->s_mu);
 		r->r_df = df;
@@ -561,9 +600,9 @@ static void http_connect_headers(struct http_server *s, struct http_req *r)
 	if ((v = http_header(c, "X-Request-ID")) != NULL)
 		r->r_request_id = xstrndup(v, 200); /* the dispatcher refuses one over 128 */
 	r->r_codec = connect_codec_of(http_header(c, MHD_HTTP_HEADER_CONTENT_TYPE));
-	/* JSON bodies need the proto3 JSON decoder, which is not in yet. */
-	if (r->r_codec != CONNECT_CODEC_PROTO) {
-		http_answer_error(r, 415, "MALFORMED_REQUEST", "Content-Type must be application/proto");
+	if (r->r_codec == CONNECT_CODEC_UNKNOWN) {
+		http_answer_error(r, 415, "MALFORMED_REQUEST",
+				  "Content-Type must be application/proto or application/json");
 		r->r_accept_post = 1;
 		return;
 	}
