@@ -7,8 +7,8 @@
  * the I/O.
  *
  * An error body carries our RpcResponse as its one detail: the same code,
- * reason, message, violations and trace id an nng client gets (docs/http.md,
- * "Errors").
+ * reason, message, violations and trace id an nng client gets
+ * (docs/protocol.md, "Connect unary calls").
  */
 #ifndef BBB_HTTP_CONNECT_H
 #define BBB_HTTP_CONNECT_H
