@@ -1,5 +1,11 @@
 /*
- * BeeBeeBrain C client library.
+ * BeeBeeBrain C client library: the whole public API of a client in three
+ * headers. This one (client, calls, per-call options, enum names), its
+ * generated part <beebeebrain/client_api.h> (one typed function per RPC, and
+ * the enum helpers), <beebeebrain/status.h> (errors as values) and
+ * <beebeebrain/subscriber.h> (lossless events). Link with pkg-config
+ * `beebeebrain-client` or CMake `find_package(beebeebrain CONFIG)` and the
+ * target beebeebrain::client (docs/c-client.md).
  *
  * A bbb_client holds one nng req socket dialled to a server's RPC URL. Every
  * RPC method has a typed function, generated from the protobuf-c service
@@ -7,10 +13,13 @@
  *
  *     int bbb_<service>_<method>(bbb_client *c, const <Request> *req,
  *                                <Response> **resp, bbb_status *st);
+ *     int bbb_<service>_<method>_ex(bbb_client *c, const <Request> *req,
+ *                                   <Response> **resp,
+ *                                   const bbb_call_opts *opts, bbb_status *st);
  *
  * e.g. bbb_task_get_task(c, &req, &resp, &st). All of them go through
- * bbb_call(), which wraps the request in an RpcRequest envelope, sends it and
- * unpacks the RpcResponse.
+ * bbb_call_ex(), which wraps the request in an RpcRequest envelope, sends it
+ * and unpacks the RpcResponse.
  *
  * Return value: 0 on success (*resp set, free it with bbb_free()), -1 on
  * failure (*resp NULL). *st is filled either way: on success code 0 and the
@@ -31,13 +40,29 @@
  *                                          sent: the server would close the
  *                                          connection without an answer)
  *   INVALID_ARGUMENT   MALFORMED_REQUEST   req is not of the method's input type
+ *   INVALID_ARGUMENT   VALIDATION_ERROR    opts->request_id is over
+ *                                          BBB_REQUEST_ID_MAX characters (one
+ *                                          violation, field "request_id")
  *   UNIMPLEMENTED      UNKNOWN_METHOD      no such method in the service
  *   INTERNAL           MALFORMED_RESPONSE  the reply does not decode
- * Branch on st->code and st->reason, never on st->message.
+ * Branch on st->code and st->reason, never on st->message. st may be NULL
+ * everywhere (the details are then lost).
  *
- * Thread safety: one bbb_client may be used by several threads at once; each
- * call uses its own nng context. Only bbb_client_close must not overlap any
- * other use of the client.
+ * Retrying: after UNAVAILABLE (the connection dropped while waiting) or
+ * DEADLINE_EXCEEDED the outcome of a write is unknown: it may have run. Send
+ * the same call again with the same opts->request_id (make one with
+ * bbb_request_id_new() before the first attempt): the server answers a repeat
+ * of a mutating call from its reply cache (10 minutes) instead of running it
+ * again. Without a request_id every call gets a fresh random one, so it is
+ * never deduplicated.
+ *
+ * Threads: one bbb_client may be used by any number of threads at once; each
+ * call uses its own nng context, and a call blocks only its calling thread.
+ * Only bbb_client_close must not overlap any other use of the client. No
+ * function here keeps a pointer to its arguments after it returns.
+ *
+ * Memory: responses are protobuf-c messages allocated by the library and owned
+ * by the caller, freed with bbb_free(). Strings passed in stay the caller's.
  */
 #ifndef BEEBEEBRAIN_CLIENT_H
 #define BEEBEEBRAIN_CLIENT_H
@@ -53,9 +78,11 @@
 extern "C" {
 #endif
 
-/* True when the call failed because the server could not be reached. */
+/* True when st reports UNAVAILABLE SERVER_UNREACHABLE: no server, or the
+ * connection dropped. Any thread; st may be NULL (false). */
 int bbb_status_unreachable(const bbb_status *st);
 
+/* An open client: one connection to a server, shared by threads. */
 typedef struct bbb_client bbb_client;
 
 struct bbb_client_options {
@@ -64,27 +91,90 @@ struct bbb_client_options {
 	uint32_t timeout_ms; /* per call, client side and sent to the server; 0: 30000 */
 };
 
-/* Opens a client and dials the server once, synchronously. Returns NULL with
- * *st filled (SERVER_UNREACHABLE, the message naming the URL and the cause)
- * when the server cannot be reached or the URL is not valid. Once connected,
- * a lost connection is redialled in the background. opts may be NULL. */
+/* Longest request_id the server accepts, in characters. */
+#define BBB_REQUEST_ID_MAX 128
+/* Length of an id made by bbb_request_id_new() (32 hex digits). */
+#define BBB_REQUEST_ID_LEN 32
+
+/* Options of one call; every field 0/NULL means "as the client is set".
+ * Zero-initialise it (`bbb_call_opts o = {0};`) and set what you need: fields
+ * may be added at the end in later versions. */
+typedef struct bbb_call_opts {
+	/* The call's idempotency key: a repeat of a mutating call with the same
+	 * method and request_id within the server's reply-cache window gets the
+	 * first call's answer instead of running again. Any text of 1 to
+	 * BBB_REQUEST_ID_MAX characters, unique per logical operation. NULL or
+	 * "": a fresh random id (the call is never deduplicated). */
+	const char *request_id;
+	/* Deadline of this call in ms (client side and sent to the server).
+	 * 0: the client's timeout (bbb_client_set_timeout). */
+	uint32_t timeout_ms;
+	/* Trace id of this call, at most 64 characters of [A-Za-z0-9._:-]
+	 * (others are refused by the server with a violation on trace_id;
+	 * longer ones are cut). NULL: the client's (bbb_client_set_trace_id). */
+	const char *trace_id;
+} bbb_call_opts;
+
+/* Opens a client and dials the server once, synchronously. opts may be NULL
+ * (every default). Returns the client, to be closed with bbb_client_close(),
+ * or NULL with *st filled: UNAVAILABLE SERVER_UNREACHABLE when the server
+ * cannot be reached or the URL is not valid (the message names the URL and
+ * the cause), INTERNAL INTERNAL_ERROR when nng fails. Once connected, a lost
+ * connection is redialled in the background. Any thread; the strings in opts
+ * are copied. */
 bbb_client *bbb_client_open(const struct bbb_client_options *opts, bbb_status *st);
+
+/* Closes the connection and frees c (NULL is allowed). No call may be in
+ * progress on c, in any thread, and c must not be used afterwards. Responses
+ * already returned stay valid (they are the caller's). */
 void bbb_client_close(bbb_client *c);
-/* Changes the per-call timeout for later calls; 0 restores the default. */
+
+/* Changes the per-call timeout of later calls; 0 restores the default
+ * (30000 ms). Any thread; calls already started keep their timeout. */
 void bbb_client_set_timeout(bbb_client *c, uint32_t timeout_ms);
-/* Trace id sent with the next calls: at most 64 characters of
- * [A-Za-z0-9._:-] (the server refuses others with a violation on trace_id;
- * longer ones are cut here); NULL or "" lets the server make one. The id the server used comes back in st->trace_id. */
+
+/* Sets the trace id sent with later calls (copied): at most 64 characters
+ * of [A-Za-z0-9._:-] (the server refuses others with a violation on
+ * trace_id; longer ones are cut here); NULL or "" lets the server make one.
+ * The id the server used comes back in st->trace_id. Any thread. */
 void bbb_client_set_trace_id(bbb_client *c, const char *trace_id);
 
-/* The generic call under every typed function. `method` is the method's short
- * name within `service` ("GetTask"); `req` must be of the method's input type.
- * On success *resp is a message of the output type, freed with bbb_free(). */
+/* The generic call under every typed function: calls `method`, the method's
+ * short name within `service` ("GetTask"), with `req`, which must be a
+ * message of the method's input type. opts may be NULL (bbb_call_opts).
+ * Returns 0 with *resp a message of the method's output type, owned by the
+ * caller and freed with bbb_free(); or -1 with *resp NULL and *st filled (the
+ * errors at the top of this file). Any thread; blocks until the reply, the
+ * timeout or a failure. */
+int bbb_call_ex(bbb_client *c, const ProtobufCServiceDescriptor *service, const char *method,
+		const ProtobufCMessage *req, ProtobufCMessage **resp, const bbb_call_opts *opts, bbb_status *st);
+
+/* bbb_call_ex() with no options. */
 int bbb_call(bbb_client *c, const ProtobufCServiceDescriptor *service, const char *method, const ProtobufCMessage *req,
 	     ProtobufCMessage **resp, bbb_status *st);
 
-/* Frees a response returned by any call (NULL is allowed). */
+/* Writes a fresh random request id (BBB_REQUEST_ID_LEN hex digits and a NUL,
+ * from the kernel's random source) into out, for a call that may be retried.
+ * Returns 0, or -1 (out set to "") when no randomness is available. Any
+ * thread. */
+int bbb_request_id_new(char out[BBB_REQUEST_ID_LEN + 1]);
+
+/* Frees a response returned by any call or by bbb_subscriber_next() (NULL is
+ * allowed). Any thread. */
 void bbb_free(void *resp);
+
+/* Short name of an enum value, the text the CLI prints: "todo" for
+ * TASK_STATUS_TODO of &beebeebrain__v1__task_status__descriptor,
+ * "unspecified" for 0. Writes it into buf (n bytes, NUL included) and returns
+ * buf; NULL when the enum has no such value or the name does not fit. The
+ * generated bbb_<enum>_name() helpers of <beebeebrain/client_api.h> do the
+ * same without a buffer. Any thread. */
+const char *bbb_enum_name(const ProtobufCEnumDescriptor *d, int value, char *buf, size_t n);
+
+/* Parses an enum value from its short name in any case ("todo", "TODO") or
+ * its full name ("TASK_STATUS_TODO"). Returns 0 with *value set, or -1 with
+ * *value untouched for anything else, UNSPECIFIED included. Any thread. */
+int bbb_enum_from_name(const ProtobufCEnumDescriptor *d, const char *name, int *value);
 
 #ifdef __cplusplus
 }

@@ -7,8 +7,8 @@
  *      the request is of the method's input type (a wrong type is refused here,
  *      before anything reaches the wire);
  *   2. wraps the packed request in an RpcRequest envelope (rpc.proto) with the
- *      method's gRPC full name, timeout_ms, api_key, trace_id and a fresh
- *      random request_id, and refuses an envelope over BBB_REQUEST_MAX_BYTES
+ *      method's gRPC full name, timeout_ms, api_key, trace_id and request_id
+ *      (the caller's from bbb_call_opts, else a fresh random one), and refuses an envelope over BBB_REQUEST_MAX_BYTES
  *      (the server would drop the connection without a word);
  *   3. sends it and waits for the reply on an nng context of its own, then
  *      copies the RpcResponse into the bbb_status and, on code 0, unpacks the
@@ -78,10 +78,12 @@ struct bbb_client {
 	char c_trace_id[CLIENT_TRACE_ID_MAX]; /* "": the server makes one */
 };
 
-/* What one call uses of the client's changeable settings, copied under c_lock. */
+/* What one call uses: the client's changeable settings, copied under c_lock,
+ * with the call's own options over them. */
 struct client_settings {
 	uint32_t cs_timeout_ms;
 	char cs_trace_id[CLIENT_TRACE_ID_MAX];
+	char cs_request_id[BBB_REQUEST_ID_MAX + 1]; /* "": make a fresh one */
 };
 
 int bbb_status_unreachable(const bbb_status *st)
@@ -234,12 +236,35 @@ void bbb_client_set_trace_id(bbb_client *c, const char *trace_id)
 	pthread_mutex_unlock(&c->c_lock);
 }
 
-static void client_settings_copy(bbb_client *c, struct client_settings *cs)
+/* The settings of one call: the client's, then opts (may be NULL) over them.
+ * A request_id too long for the server is refused here, with the violation
+ * the server would give, rather than cut: a cut id could match another. */
+static int client_settings_copy(bbb_client *c, const bbb_call_opts *opts, struct client_settings *cs, bbb_status *st)
 {
 	pthread_mutex_lock(&c->c_lock);
 	cs->cs_timeout_ms = c->c_timeout_ms;
 	memcpy(cs->cs_trace_id, c->c_trace_id, sizeof(cs->cs_trace_id));
 	pthread_mutex_unlock(&c->c_lock);
+	cs->cs_request_id[0] = '\0';
+	if (opts == NULL)
+		return 0;
+	if (opts->timeout_ms > 0)
+		cs->cs_timeout_ms = opts->timeout_ms;
+	if (opts->trace_id != NULL)
+		snprintf(cs->cs_trace_id, sizeof(cs->cs_trace_id), "%s", opts->trace_id);
+	if (opts->request_id != NULL) {
+		if (strlen(opts->request_id) > BBB_REQUEST_ID_MAX) {
+			client_fail(st, BBB_INVALID_ARGUMENT, "VALIDATION_ERROR", "request_id is over %d characters",
+				    BBB_REQUEST_ID_MAX);
+			snprintf(st->violations[0].field, sizeof(st->violations[0].field), "request_id");
+			snprintf(st->violations[0].description, sizeof(st->violations[0].description),
+				 "must be at most %d characters", BBB_REQUEST_ID_MAX);
+			st->n_violations = 1;
+			return -1;
+		}
+		memcpy(cs->cs_request_id, opts->request_id, strlen(opts->request_id) + 1);
+	}
+	return 0;
 }
 
 static int client_urandom(unsigned char *buf, size_t n)
@@ -257,11 +282,13 @@ static int client_urandom(unsigned char *buf, size_t n)
 /* A fresh request_id: 32 lower-case hex digits from the kernel's CSPRNG.
  * Collisions must not happen (the server answers a repeated id from its
  * reply cache), so there is no weak fallback: no randomness, no call. */
-static int client_request_id(char out[2 * CLIENT_REQUEST_ID_BYTES + 1])
+int bbb_request_id_new(char out[BBB_REQUEST_ID_LEN + 1])
 {
 	static const char hex[] = "0123456789abcdef";
 	unsigned char raw[CLIENT_REQUEST_ID_BYTES];
 
+	_Static_assert(2 * CLIENT_REQUEST_ID_BYTES == BBB_REQUEST_ID_LEN, "request id length");
+	out[0] = '\0';
 	if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw) && client_urandom(raw, sizeof(raw)) != 0)
 		return -1;
 	for (size_t i = 0; i < sizeof(raw); i++) {
@@ -279,7 +306,7 @@ static int client_pack_request(const bbb_client *c, const ProtobufCServiceDescri
 			       struct client_settings *cs, nng_msg **out, bbb_status *st)
 {
 	Beebeebrain__V1__RpcRequest env = BEEBEEBRAIN__V1__RPC_REQUEST__INIT;
-	char full_name[512], request_id[2 * CLIENT_REQUEST_ID_BYTES + 1];
+	char full_name[512], request_id[BBB_REQUEST_ID_LEN + 1];
 	uint8_t *payload;
 	size_t len;
 	nng_msg *msg;
@@ -288,7 +315,7 @@ static int client_pack_request(const bbb_client *c, const ProtobufCServiceDescri
 	*out = NULL;
 	if ((size_t)snprintf(full_name, sizeof(full_name), "/%s/%s", service->name, m->name) >= sizeof(full_name))
 		return client_fail(st, BBB_INVALID_ARGUMENT, "MALFORMED_REQUEST", "method name too long: %s", m->name);
-	if (client_request_id(request_id) != 0)
+	if (cs->cs_request_id[0] == '\0' && bbb_request_id_new(request_id) != 0)
 		return client_fail(st, BBB_INTERNAL, "INTERNAL_ERROR", "no randomness for a request_id: %s",
 				   strerror(errno));
 
@@ -304,7 +331,7 @@ static int client_pack_request(const bbb_client *c, const ProtobufCServiceDescri
 		env.api_key = c->c_api_key;
 	if (cs->cs_trace_id[0] != '\0')
 		env.trace_id = cs->cs_trace_id;
-	env.request_id = request_id;
+	env.request_id = cs->cs_request_id[0] != '\0' ? cs->cs_request_id : request_id;
 
 	len = protobuf_c_message_get_packed_size(&env.base);
 	if (len > BBB_REQUEST_MAX_BYTES) {
@@ -442,6 +469,12 @@ out:
 int bbb_call(bbb_client *c, const ProtobufCServiceDescriptor *service, const char *method, const ProtobufCMessage *req,
 	     ProtobufCMessage **resp, bbb_status *st)
 {
+	return bbb_call_ex(c, service, method, req, resp, NULL, st);
+}
+
+int bbb_call_ex(bbb_client *c, const ProtobufCServiceDescriptor *service, const char *method,
+		const ProtobufCMessage *req, ProtobufCMessage **resp, const bbb_call_opts *opts, bbb_status *st)
+{
 	const ProtobufCMethodDescriptor *m;
 	struct client_settings cs;
 	bbb_status scratch;
@@ -455,7 +488,7 @@ int bbb_call(bbb_client *c, const ProtobufCServiceDescriptor *service, const cha
 		*resp = NULL;
 	if (c == NULL || service == NULL || method == NULL || resp == NULL)
 		return client_fail(st, BBB_INVALID_ARGUMENT, "MALFORMED_REQUEST",
-				   "bbb_call needs a client, a service, a method and a place for the response");
+				   "bbb_call_ex needs a client, a service, a method and a place for the response");
 
 	m = protobuf_c_service_descriptor_get_method_by_name(service, method);
 	if (m == NULL)
@@ -466,7 +499,8 @@ int bbb_call(bbb_client *c, const ProtobufCServiceDescriptor *service, const cha
 				   service->name, m->name, m->input->name,
 				   req != NULL ? req->descriptor->name : "NULL request");
 
-	client_settings_copy(c, &cs);
+	if (client_settings_copy(c, opts, &cs, st) != 0)
+		return -1;
 	if (client_pack_request(c, service, m, req, &cs, &msg, st) != 0)
 		return -1;
 	if (client_exchange(c, msg, cs.cs_timeout_ms, &reply, st) != 0)
