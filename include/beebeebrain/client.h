@@ -1,5 +1,5 @@
 /*
- * BeeBeeBrain C client library: the whole public API of a client in three
+ * BeeBeeBrain C client library: the whole public API of a client in four
  * headers. This one (client, calls, per-call options, enum names), its
  * generated part <beebeebrain/client_api.h> (one typed function per RPC, and
  * the enum helpers), <beebeebrain/status.h> (errors as values) and
