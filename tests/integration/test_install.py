@@ -138,7 +138,7 @@ def test_client_only_build_needs_only_nng_and_protobuf_c(tmp_path):
     build = tmp_path / "client-only"
     out = run(["cmake", "-S", SRC, "-B", build, "-DBBB_BUILD_SERVER=OFF", "-DCMAKE_BUILD_TYPE=Release"])
     cache = (build / "CMakeCache.txt").read_text()
-    for dep in ["SQLITE3", "JANSSON", "CURL", "CMOCKA"]:
+    for dep in ["SQLITE3", "JANSSON", "CURL", "MHD", "CMOCKA"]:
         assert f"{dep}_FOUND" not in cache and f"{dep}_INCLUDEDIR" not in cache, dep
     assert "sqlite" not in out.lower() and "jansson" not in out.lower()
     run(["cmake", "--build", build, "--target", "beebeebrain_client", "-j2"])
