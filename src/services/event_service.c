@@ -12,9 +12,11 @@
 #include "domain/validate.h"
 #include "events/alerts.h"
 #include "events/emit.h"
+#include "ops/task_ops.h"
 #include "services/services.h"
 #include "store/alert_store.h"
 #include "store/event_store.h"
+#include "store/inbox_store.h"
 #include "store/store.h"
 #include "store/state_store.h"
 
@@ -195,9 +197,20 @@ static int alert_write(sqlite3 *db, void *arg, bbb_status *st)
 	struct alert_write *aw = arg;
 	struct rpc_call *call = aw->aw_call;
 
-	if (aw->aw_resolve)
-		return alert_resolve_by(db, aw->aw_alert_id, aw->aw_actor, aw->aw_note, call->c_trace_id, call->c_arena,
-					&aw->aw_alert, st);
+	if (aw->aw_resolve) {
+		struct taskop_ctx c = {
+			.o_db = db, .o_arena = call->c_arena, .o_trace_id = call->c_trace_id, .o_actor = aw->aw_actor};
+		Beebeebrain__V1__InboxItem *it = NULL;
+
+		if (alert_resolve_by(db, aw->aw_alert_id, aw->aw_actor, aw->aw_note, call->c_trace_id, call->c_arena,
+				     &aw->aw_alert, st) != 0 ||
+		    store_inbox_open_for(db, BEEBEEBRAIN__V1__INBOX_ITEM_TYPE__INBOX_ITEM_TYPE_INCIDENT,
+					 aw->aw_alert_id, call->c_arena, &it, st) != 0)
+			return -1;
+		/* Its incident item closes with it: nothing is left paging for a
+		 * cause the operator says is gone. */
+		return it != NULL ? taskop_inbox_close(&c, it, aw->aw_actor, "", st) : 0;
+	}
 	return alert_ack(db, aw->aw_alert_id, aw->aw_actor, aw->aw_note, call->c_trace_id, call->c_arena, &aw->aw_alert,
 			 st);
 }

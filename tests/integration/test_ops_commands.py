@@ -3,6 +3,7 @@ fake provider: `beebeebrain admin inject-fault|clear-faults` (AdminService
 InjectFault, ClearFaults) and `beebeebrain runtime breaker reset ENDPOINT`
 (RuntimeService/ResetBreaker; docs/runtime.md, Incident drills)."""
 
+import json
 import sqlite3
 import time
 
@@ -165,6 +166,24 @@ def test_breaker_reset_closes_it_releases_held_runs_and_resolves_the_alert(start
     rc, out, err = rt.cli("runtime", "breaker", "reset", rt.fake.url)
     assert rc == 0, err
     assert "anthropic" in out and "closed" in out and "0 of 1 endpoint(s) were open" in out, out
+
+
+def test_an_alert_resolved_by_hand_closes_its_incident_item(start_runtime):
+    rt = start_runtime(BEEBEEBRAIN_BREAKER_COOLDOWN_MS="60000", BEEBEEBRAIN_RETRY_MAX_ATTEMPTS="8")
+    rt.fake.mode(status=503, error="overloaded")
+    with Client(rt.server.url, timeout_ms=10000) as client:
+        queue_runs(client, rt.project_id, rt.agent_ids["anthropic"], [f"held {i}" for i in range(4)])
+    wait_until(lambda: rt.value("SELECT count(*) FROM inbox_items WHERE item_type = 'incident' "
+                                "AND status = 'open'") == 1, 20, "the breaker's incident item")
+    [alert] = rt.rows("SELECT * FROM alerts WHERE code = 'LLM_PROVIDER_UNAVAILABLE' AND status = 'open'")
+
+    rc, out, err = rt.cli("alerts", "resolve", alert["id"], "--note", "provider confirmed back")
+    assert rc == 0, err
+    [item] = rt.rows("SELECT * FROM inbox_items WHERE item_type = 'incident'")
+    assert (item["source_id"], item["status"], item["resolver"]) == (alert["id"], "closed", "operator")
+    rc, out, err = rt.cli("-o", "json", "triage")
+    assert rc in (0, 4), err  # the breaker is still open: it may page on its own
+    assert int(json.loads(out).get("open_incidents_total", 0)) == 0, out
 
 
 def test_breaker_reset_of_an_unknown_endpoint_is_endpoint_not_found(rt):
