@@ -17,7 +17,7 @@
 #include "common/pbjson.h"
 #include "common/xalloc.h"
 
-static const char call_usage[] = "beebeebrain call SERVICE/METHOD ['{json}']";
+static const char call_usage[] = "beebeebrain call SERVICE/METHOD ['{json}'] [--request-id ID]";
 
 static const char call_help[] =
 	"Calls any RPC method with a request written in the proto3 JSON mapping and prints the\n"
@@ -29,6 +29,10 @@ static const char call_help[] =
 	"            64-bit integers may be strings (\"12\"), enums a value's name or number, bytes\n"
 	"            base64. Unknown fields are refused. Left out or `-`: read from stdin; an empty\n"
 	"            stdin (or a terminal) is the empty request {}.\n"
+	"  --request-id ID  the call's idempotency key (1..128 characters): a write repeated with the\n"
+	"            same ID within the server's reply-cache window gets the first answer instead of\n"
+	"            running again, so a call that timed out or found the server unreachable can be\n"
+	"            retried safely. Default: a fresh id per call.\n"
 	"A request that does not decode is refused before anything is sent (exit 2, the field path\n"
 	"named); so is an unknown service or method (exit 2, the close matches listed). Errors from the\n"
 	"server print as for every command (exit 1).\n"
@@ -76,8 +80,9 @@ static int call_bad_request(const bbb_status *st)
 }
 
 static int call_send(struct cli *cli, const ProtobufCServiceDescriptor *svc, const ProtobufCMethodDescriptor *method,
-		     const ProtobufCMessage *req)
+		     const ProtobufCMessage *req, const char *request_id)
 {
+	const bbb_call_opts opts = {.request_id = request_id};
 	ProtobufCMessage *resp = NULL;
 	bbb_status st;
 	bbb_client *c;
@@ -86,7 +91,7 @@ static int call_send(struct cli *cli, const ProtobufCServiceDescriptor *svc, con
 
 	if ((c = cli_client(cli, &rc)) == NULL)
 		return rc;
-	if (bbb_call(c, svc, method->name, req, &resp, &st) != 0)
+	if (bbb_call_ex(c, svc, method->name, req, &resp, &opts, &st) != 0)
 		return cli_report(&st);
 	text = pbjson_dumps(resp, PBJSON_PRETTY);
 	bbb_free(resp);
@@ -115,7 +120,7 @@ int cmd_call(struct cli *cli, int argc, char **argv)
 	int rc;
 
 	cli->c_usage = call_usage;
-	if (cli_parse(cli, argc, argv, "--help", 2, &a) != 0)
+	if (cli_parse(cli, argc, argv, "--help --request-id=", 2, &a) != 0)
 		return CLI_USAGE;
 	if (cli_flag(&a, "--help"))
 		return printf("usage: %s\n%s\n", call_usage, call_help), CLI_OK;
@@ -142,7 +147,7 @@ int cmd_call(struct cli *cli, int argc, char **argv)
 		return call_bad_request(&st);
 	}
 	free(input);
-	rc = call_send(cli, svc, method, req);
+	rc = call_send(cli, svc, method, req, cli_opt(&a, "--request-id"));
 	protobuf_c_message_free_unpacked(req, NULL);
 	return rc;
 }

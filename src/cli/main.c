@@ -51,7 +51,7 @@ static const char cli_overview[] =
 	"  runtime status | runtime breaker reset ENDPOINT\n"
 	"  admin inject-fault MODE [--count N] [--duration S] | admin clear-faults\n"
 	"any method (proto3 JSON in and out) and the schema:\n"
-	"  call SERVICE/METHOD ['{json}']\n"
+	"  call SERVICE/METHOD ['{json}'] [--request-id ID]\n"
 	"  describe [SERVICE[/METHOD]|MESSAGE] [--descriptor-set-out FILE]\n"
 	"maintenance (offline unless a server holds the database):\n"
 	"  migrate status|up|down [N] [--db PATH]\n"

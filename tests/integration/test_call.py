@@ -110,6 +110,22 @@ def test_call_reads_the_request_from_stdin(server, workspace):
     assert call_ok(server.url, "HealthService/Check", stdin="")["status"] == "ok"
 
 
+def test_a_call_repeated_with_its_request_id_runs_once(server, workspace):
+    """A retry after a lost answer: the same --request-id gets the first
+    call's answer; without it, the write runs again."""
+    project = call_ok(server.url, "ProjectService/CreateProject",
+                      json.dumps({"name": "idem", "root_path": str(workspace / "idem")}))["project"]
+    body = json.dumps({"project_id": project["id"], "title": "once"})
+    first = call_ok(server.url, "TaskService/CreateTask", body)["task"]
+    args = ["call", "TaskService/CreateTask", body, "--request-id", "retry-7"]
+    rc, out, err = run(*args, url=server.url)
+    assert rc == 0, err
+    again = [json.loads(run(*args, url=server.url)[1])["task"] for _ in range(2)]
+    assert again[0]["id"] == again[1]["id"] == json.loads(out)["task"]["id"] != first["id"]
+    listed = call_ok(server.url, "TaskService/ListTasks", json.dumps({"project_id": project["id"]}))["tasks"]
+    assert sorted(t["id"] for t in listed) == sorted({first["id"], again[0]["id"]})
+
+
 def test_server_validation_error_exits_1_with_its_reason(server):
     rc, out, err = run("call", "TaskService/CreateTask", '{"title": ""}', url=server.url)
     assert rc == 1 and out == ""
