@@ -21,6 +21,17 @@ BUILD = Path(os.environ.get("BBB_BUILD_DIR", SRC / "build"))
 BUILD_TIMEOUT_S = 600
 
 
+def sanitizer_flags():
+    """The flags of a sanitizer build (scripts/test.sh --sanitize): its
+    installed library is instrumented, so what links it must be too."""
+    cache = BUILD / "CMakeCache.txt"
+    on = cache.exists() and "BBB_SANITIZE:BOOL=ON" in cache.read_text()
+    return "-fsanitize=address,undefined" if on else ""
+
+
+SAN = sanitizer_flags()
+
+
 def run(cmd, **kw):
     """Runs cmd; fails the test with its output when it exits non-zero."""
     p = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, timeout=BUILD_TIMEOUT_S, **kw)
@@ -118,7 +129,7 @@ def test_example_built_with_pkg_config_follows_events_across_restarts(prefix, se
     shutil.copytree(SRC / "examples", ex)
     lib = libdir(prefix)
     run(["make", "-C", ex], env={**os.environ, "PKG_CONFIG_PATH": str(lib / "pkgconfig"),
-                                 "LDFLAGS": f"-Wl,-rpath,{lib}"})
+                                 "CFLAGS": f"-O2 -Wall -Wextra {SAN}", "LDFLAGS": f"-Wl,-rpath,{lib} {SAN}"})
     check_example(ex / "task_events", seeded, tmp_path)
 
 
@@ -126,7 +137,7 @@ def test_example_built_with_pkg_config_follows_events_across_restarts(prefix, se
 def test_example_built_with_find_package_follows_events_across_restarts(prefix, seeded, tmp_path, static):
     build = tmp_path / "build-example"
     run(["cmake", "-S", SRC / "examples", "-B", build, f"-DCMAKE_PREFIX_PATH={prefix}",
-         f"-DEXAMPLE_STATIC={static}"])
+         f"-DEXAMPLE_STATIC={static}", f"-DCMAKE_C_FLAGS={SAN}", f"-DCMAKE_EXE_LINKER_FLAGS={SAN}"])
     run(["cmake", "--build", build])
     exe = build / "task_events"
     needed = run(["readelf", "-d", exe])
