@@ -59,6 +59,18 @@ static int alerts_list(struct cli *cli, const struct cli_args *a)
 	return cli_done(cli, rc, &st, (ProtobufCMessage *)resp, alerts_print_list);
 }
 
+/* AckAlert and ResolveAlert take the same arguments: ID [--note T] [--actor NAME]. */
+static int alerts_target(struct cli *cli, const struct cli_args *a, int64_t *alert_id, char **note, char **actor)
+{
+	if (cli_pos_id(cli, a, 1, "alert ID", alert_id) != 0)
+		return -1;
+	if (cli_opt(a, "--note") != NULL)
+		*note = (char *)cli_opt(a, "--note");
+	if (cli_opt(a, "--actor") != NULL)
+		*actor = (char *)cli_opt(a, "--actor");
+	return 0;
+}
+
 static int alerts_ack(struct cli *cli, const struct cli_args *a)
 {
 	Beebeebrain__V1__AckAlertRequest req = BEEBEEBRAIN__V1__ACK_ALERT_REQUEST__INIT;
@@ -67,12 +79,8 @@ static int alerts_ack(struct cli *cli, const struct cli_args *a)
 	bbb_client *c;
 	int rc = 0;
 
-	if (cli_pos_id(cli, a, 1, "alert ID", &req.alert_id) != 0)
+	if (alerts_target(cli, a, &req.alert_id, &req.note, &req.actor) != 0)
 		return CLI_USAGE;
-	if (cli_opt(a, "--note") != NULL)
-		req.note = (char *)cli_opt(a, "--note");
-	if (cli_opt(a, "--actor") != NULL)
-		req.actor = (char *)cli_opt(a, "--actor");
 	if ((c = cli_client(cli, &rc)) == NULL)
 		return rc;
 	rc = bbb_event_ack_alert(c, &req, &resp, &st);
@@ -87,12 +95,8 @@ static int alerts_resolve(struct cli *cli, const struct cli_args *a)
 	bbb_client *c;
 	int rc = 0;
 
-	if (cli_pos_id(cli, a, 1, "alert ID", &req.alert_id) != 0)
+	if (alerts_target(cli, a, &req.alert_id, &req.note, &req.actor) != 0)
 		return CLI_USAGE;
-	if (cli_opt(a, "--note") != NULL)
-		req.note = (char *)cli_opt(a, "--note");
-	if (cli_opt(a, "--actor") != NULL)
-		req.actor = (char *)cli_opt(a, "--actor");
 	if ((c = cli_client(cli, &rc)) == NULL)
 		return rc;
 	rc = bbb_event_resolve_alert(c, &req, &resp, &st);
