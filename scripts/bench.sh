@@ -12,7 +12,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-./scripts/install-deps.sh
+./scripts/install-deps.sh --no-buf
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBBB_SANITIZE=OFF >/dev/null
 cmake --build build -j"$(nproc)" --target beebeebrain rpc_bench events_bench runtime_bench reply_memory_bench >&2
 case "${1:-all}" in

@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# Installs the Debian 12 packages BeeBeeBrain needs that are missing.
-# Idempotent: does nothing (not even apt-get update) when all are present.
+# Installs the Debian 12 packages BeeBeeBrain needs that are missing, then buf
+# (the pinned npm package of tools/buf, through scripts/buf.sh) for the proto
+# checks. Idempotent: does nothing (not even apt-get update or npm) when all
+# are present.
 #   scripts/install-deps.sh          build, run and test dependencies
 #   scripts/install-deps.sh --lint   also clang-format, clang-tidy, cppcheck
 #   scripts/install-deps.sh --fuzz   also clang and its libFuzzer/sanitizer runtimes (scripts/fuzz.sh)
+#   scripts/install-deps.sh --no-buf without buf (the npm registry), for building and running only
 set -euo pipefail
 
 packages=(
@@ -13,11 +16,17 @@ packages=(
   libcmocka-dev
   protobuf-compiler python3 python3-protobuf python3-pytest
 )
+# node and npm run buf. A node installed otherwise (nodesource, nvm) is used as
+# it is: Debian's packages are asked for only when the commands are missing.
+command -v node >/dev/null || packages+=(nodejs)
+command -v npm >/dev/null || packages+=(npm)
+buf=1
 for arg in "$@"; do
   case "$arg" in
     --lint) packages+=(clang-format clang-tidy cppcheck) ;;
     --fuzz) packages+=(clang libclang-rt-14-dev) ;;
-    *) echo "usage: scripts/install-deps.sh [--lint] [--fuzz]" >&2; exit 2 ;;
+    --no-buf) buf=0 ;;
+    *) echo "usage: scripts/install-deps.sh [--lint] [--fuzz] [--no-buf]" >&2; exit 2 ;;
   esac
 done
 
@@ -27,14 +36,18 @@ for p in "${packages[@]}"; do
     missing+=("$p")
   fi
 done
-if [[ ${#missing[@]} -eq 0 ]]; then
-  exit 0
+if [[ ${#missing[@]} -gt 0 ]]; then
+  sudo=()
+  if [[ $(id -u) -ne 0 ]]; then
+    sudo=(sudo)
+  fi
+  echo "install-deps: installing ${missing[*]}" >&2
+  "${sudo[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
 fi
 
-sudo=()
-if [[ $(id -u) -ne 0 ]]; then
-  sudo=(sudo)
+# buf: `npm ci` of tools/buf when it is missing or its lockfile changed; a
+# clear error when the npm registry cannot be reached.
+if [[ $buf -eq 1 ]]; then
+  "$(dirname "$0")/buf.sh" --version >/dev/null
 fi
-echo "install-deps: installing ${missing[*]}" >&2
-"${sudo[@]}" apt-get update -qq
-DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2

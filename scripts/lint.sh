@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Style and static checks: clang-format (no changes allowed), clang-tidy
-# (.clang-tidy, over the compile database), cppcheck. Exits non-zero on any finding.
+# (.clang-tidy, over the compile database), cppcheck, and for proto/ buf lint
+# and buf breaking. Exits non-zero on any finding.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -58,6 +59,13 @@ if git grep -nE '[.][.]/shared|(^|[^A-Za-z0-9_])S[P]EC([^A-Za-z0-9_]|$)|STYLE[.]
     ':!migrations/0001_init.up.sql'; then
   echo "lint: these point outside the repository; cite docs/ or the file that defines the rule"; status=1
 fi
+
+# The API: every element commented, buf's STANDARD rules (with the exceptions
+# buf.yaml lists), and no change that breaks a client of the base commit.
+echo "lint: buf lint (proto/, buf.yaml)"
+scripts/buf.sh lint || status=1
+echo "lint: buf breaking (proto/ against its base, scripts/proto_breaking.sh)"
+scripts/proto_breaking.sh || status=1
 
 if [[ $status -eq 0 ]]; then echo "lint: clean"; fi
 exit $status
