@@ -8,9 +8,10 @@
 #   scripts/proto_breaking.sh REF          base: REF (a commit, branch or tag)
 #   BBB_PROTO_BASE=REF scripts/proto_breaking.sh
 # Without REF the base is where this branch left main (git merge-base with
-# main, else origin/main): the branch's changes as a whole. On main itself
-# (the merge base is HEAD) the base is HEAD~1, the commit before the last one;
-# CI that checks a push of several commits passes the previous tip as REF.
+# main, else origin/main): the branch's changes as a whole (HEAD while it has
+# no commit of its own). On main itself, or on a detached HEAD at main's tip
+# (a CI checkout), the base is HEAD~1, the commit before the last one; CI that
+# checks a push of several commits passes the previous tip as REF.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,7 +28,10 @@ if [[ -z $base ]]; then
     fi
   done
   if [[ -z $base ]]; then
-    base=HEAD~1
+    # A branch without commits of its own: its working tree against HEAD.
+    # main itself, or a detached HEAD (a CI checkout): the last commit.
+    branch=$(git symbolic-ref -q --short HEAD || true)
+    if [[ -n $branch && $branch != main ]]; then base=HEAD; else base=HEAD~1; fi
   fi
 fi
 if ! commit=$(git rev-parse --verify --quiet "$base^{commit}"); then
