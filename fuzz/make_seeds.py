@@ -6,7 +6,7 @@ when the API's methods or messages change, since selector bytes index them).
 
 (with TARGETs, only those corpora are written).
 
-needs the Python stubs of the build (cmake --build build --target python_stubs).
+needs the Python stubs of the build (cmake --build build --target python_package).
 Selector bytes index the methods and messages sorted by full name, exactly as
 fuzz/fuzz_common.c sorts them. Every seed is small: the fuzzers grow them.
 """

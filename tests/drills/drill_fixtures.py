@@ -37,7 +37,7 @@ from conftest import BIN, CLI_TIMEOUT_S, Server, child_env, free_port, wait_unti
 from runtime_fixtures import RUNTIME_ENV, FakeLlm, queue_runs  # noqa: E402,F401
 
 from beebeebrain.v1 import task_pb2  # noqa: E402
-from beebeebrain_client import Client, RpcError  # noqa: E402
+from beebeebrain import Client, RpcError  # noqa: E402
 
 if not BIN or not os.access(BIN, os.X_OK):
     raise RuntimeError("set BEEBEEBRAIN_BIN to the beebeebrain binary (ctest does this)")
@@ -105,7 +105,7 @@ class WriteLoad:
         self.thread.start()
 
     def _run(self):
-        with Client(self.url, timeout_ms=10000) as c:
+        with Client(self.url, timeout=10) as c:
             n = 0
             while not self.stopping.is_set():
                 n += 1

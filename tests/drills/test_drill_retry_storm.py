@@ -70,7 +70,7 @@ def test_retry_storm_drill_pause_evidence_controlled_resume_and_every_run_succee
 
         # The outage: the provider answers after the call timeout. 200 runs are due.
         fake_llm.mode(status=200, delay_ms=SLOW_MS)
-        with Client(srv.url, timeout_ms=10000) as c:
+        with Client(srv.url, timeout=10) as c:
             run_ids = queue_runs(c, project_id, agent_id, [f"storm {i}" for i in range(RUNS)])
         task_of = {r: db_value(db, "SELECT task_id FROM task_runs WHERE id = ?", r) for r in run_ids}
         wait_until(lambda: (anthropic_endpoint(op) or {}).get("breaker_state") == "open", 30,

@@ -14,7 +14,7 @@ import sqlite3
 from drill_fixtures import Operator, Server, WriteLoad, free_port, wait_until  # first: it finds the stubs and helpers
 
 from beebeebrain.v1 import health_pb2  # noqa: E402
-from beebeebrain_client import Client, RpcError  # noqa: E402
+from beebeebrain import Client, RpcError  # noqa: E402
 
 START_TIMEOUT_S = 15
 
@@ -60,7 +60,7 @@ def serve(op, tmp_path, db, name):
     def healthy():
         assert proc.poll() is None, f"serve exited {proc.returncode}:\n{(tmp_path / f'{name}.log').read_text()}"
         try:
-            with Client(url, timeout_ms=1000) as c:
+            with Client(url, timeout=1) as c:
                 return c.call("HealthService", "Check", health_pb2.CheckRequest(), health_pb2.CheckResponse)
         except RpcError:
             return False

@@ -2,7 +2,8 @@
 real SQLite file in a temp dir, on a free loopback port.
 
 ctest runs each test_*.py with BEEBEEBRAIN_BIN (the binary) and BBB_BUILD_DIR
-(whose python/ holds the stubs the `python_stubs` target generates). By hand:
+(whose python/ holds the `beebeebrain` package as the `python_package` target
+generates it: exactly what `pip install ./clients/python` installs). By hand:
 
     BEEBEEBRAIN_BIN=build/beebeebrain BBB_BUILD_DIR=build \
         /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/integration
@@ -18,7 +19,7 @@ Fixtures:
             SIGTERM at the end, asserting exit status 0
   cli       cli(*args) -> (rc, stdout, stderr), with --rpc rpc_url;
             cli.json(*args) asserts rc 0 and returns the parsed -o json output
-  client    a beebeebrain_client.Client connected to the server
+  client    a beebeebrain.Client connected to the server (timeout 10 s)
 """
 
 import json
@@ -34,17 +35,16 @@ import pytest
 
 _REPO = pathlib.Path(__file__).resolve().parents[2]
 _BUILD = os.environ.get("BBB_BUILD_DIR", "")
-_STUBS = os.environ.get("BBB_PYTHON_STUBS") or (os.path.join(_BUILD, "python") if _BUILD else "")
-if _STUBS:
-    os.environ["BBB_PYTHON_STUBS"] = _STUBS
-    sys.path.insert(0, _STUBS)
-sys.path.insert(0, str(_REPO / "clients" / "python"))
+# The package as the build generated it (never the source tree's, which lacks
+# the generated modules).
+PYTHON_PACKAGE_DIR = os.path.join(_BUILD, "python") if _BUILD else ""
+if PYTHON_PACKAGE_DIR:
+    sys.path.insert(0, PYTHON_PACKAGE_DIR)
 
 try:
-    from beebeebrain_client import Client, RpcError
-    from beebeebrain.v1 import health_pb2
+    from beebeebrain import Client, RpcError
 except ImportError as e:
-    raise ImportError(f"{e}: build the python_stubs target and set BBB_BUILD_DIR (or BBB_PYTHON_STUBS)") from e
+    raise ImportError(f"{e}: build the python_package target and set BBB_BUILD_DIR") from e
 
 BIN = os.environ.get("BEEBEEBRAIN_BIN", "")
 START_TIMEOUT_S = 10.0
@@ -134,9 +134,8 @@ class Server:
         if self.proc.poll() is not None:
             pytest.fail(f"server exited with status {self.proc.returncode} while starting:\n{self.log()}")
         try:
-            with Client(self.url, timeout_ms=1000) as c:
-                return c.call("HealthService", "Check", health_pb2.CheckRequest(),
-                              health_pb2.CheckResponse).status == "ok"
+            with Client(self.url, timeout=1) as c:
+                return c.health.check().status == "ok"
         except RpcError:
             return False
 
@@ -224,5 +223,5 @@ def cli(rpc_url, tmp_path):
 
 @pytest.fixture
 def client(server):
-    with Client(server.url, timeout_ms=10000) as c:
+    with Client(server.url, timeout=10) as c:
         yield c

@@ -15,7 +15,7 @@ import pytest
 
 from beebeebrain.v1 import admin_pb2, common_pb2, event_pb2
 
-from beebeebrain_client import Client, RpcError
+from beebeebrain import Client, RpcError
 from conftest import BIN, Server, child_env, free_port, wait_until
 
 
@@ -122,7 +122,7 @@ def test_alerts_list_pages_through_every_alert(db_path, rpc_url, cli):
 
 def test_ack_keeps_the_alert_open_records_who_and_why_and_is_audited(seeded, cli, rpc_url):
     target = seeded[1]
-    with Client(rpc_url, timeout_ms=10000) as client:
+    with Client(rpc_url, timeout=10) as client:
         before = alert_events(client)
         acked = cli.json("alerts", "ack", target, "--note", "looking at the provider", "--actor", "alice")["alert"]
         assert acked["status"] == "ALERT_STATUS_OPEN"
@@ -151,7 +151,7 @@ def test_ack_keeps_the_alert_open_records_who_and_why_and_is_audited(seeded, cli
 
 def test_resolve_closes_an_open_alert_and_a_resolved_one_is_refused(seeded, cli, rpc_url):
     target = seeded[3]
-    with Client(rpc_url, timeout_ms=10000) as client:
+    with Client(rpc_url, timeout=10) as client:
         before = alert_events(client)
         done = cli.json("alerts", "resolve", target, "--note", "provider is back", "--actor", "bob")["alert"]
         assert done["status"] == "ALERT_STATUS_RESOLVED"
@@ -221,7 +221,7 @@ def test_an_acknowledged_db_locked_alert_stays_open_and_counts_repeats(db_path, 
     srv = start(db_path, rpc_url, extra_args=["--enable-fault-injection"],
                 env={"BEEBEEBRAIN_BUSY_TIMEOUT_MS": "200"})
     try:
-        with Client(rpc_url, timeout_ms=10000) as client:
+        with Client(rpc_url, timeout=10) as client:
             lock_once(client)
 
             def open_locked():

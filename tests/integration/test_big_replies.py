@@ -26,7 +26,7 @@ OPERATOR = "operator."
 def wire_call(client, service, method, request, response_cls):
     """A call whose reply size is measured: (RpcResponse bytes, parsed payload)."""
     env = rpc_pb2.RpcRequest(method=f"/beebeebrain.v1.{service}/{method}", payload=request.SerializeToString(),
-                             timeout_ms=client.timeout_ms, request_id=uuid.uuid4().hex)
+                             timeout_ms=int(client.timeout * 1000), request_id=uuid.uuid4().hex)
     raw = client.raw(env.SerializeToString())
     reply = rpc_pb2.RpcResponse.FromString(raw)
     assert reply.code == 0, f"{method}: {reply.code} {reply.reason}: {reply.message}"
@@ -52,8 +52,8 @@ def big_events(client):
 
 @pytest.fixture
 def client(server):
-    from beebeebrain_client import Client
-    with Client(server.url, timeout_ms=60000) as c:
+    from beebeebrain import Client
+    with Client(server.url, timeout=60) as c:
         yield c
 
 
@@ -165,7 +165,7 @@ def test_ready_tasks_page_by_size_with_a_token(client, big_tasks):
 
 
 def test_ready_tasks_refuse_a_foreign_page_token(client, big_tasks):
-    from beebeebrain_client import RpcError
+    from beebeebrain import RpcError
     project, _ = big_tasks
     with pytest.raises(RpcError) as e:
         client.call("TaskService", "ListReadyTasks",

@@ -15,7 +15,7 @@ import threading
 import pytest
 
 from conftest import BIN, child_env, free_port
-import beebeebrain_client
+from beebeebrain import _nng
 import beebeebrain.v1
 from beebeebrain.v1 import rpc_pb2
 from google.protobuf import descriptor_pb2, json_format, symbol_database
@@ -192,12 +192,8 @@ class FakeServer:
 
     def __init__(self):
         self.url = f"tcp://127.0.0.1:{free_port()}"
-        self.lib = beebeebrain_client._lib()
-        sockp = ctypes.POINTER(beebeebrain_client._NngSocket)
-        self.lib.nng_rep0_open.restype, self.lib.nng_rep0_open.argtypes = ctypes.c_int, [sockp]
-        self.lib.nng_listen.restype = ctypes.c_int
-        self.lib.nng_listen.argtypes = [beebeebrain_client._NngSocket, ctypes.c_char_p, ctypes.c_void_p, ctypes.c_int]
-        self.sock = beebeebrain_client._NngSocket()
+        self.lib = _nng.lib()
+        self.sock = _nng.Handle()
         assert self.lib.nng_rep0_open(ctypes.byref(self.sock)) == 0
         assert self.lib.nng_socket_set_ms(self.sock, b"recv-timeout", 20000) == 0
         assert self.lib.nng_listen(self.sock, self.url.encode(), None, 0) == 0

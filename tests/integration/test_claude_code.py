@@ -21,7 +21,7 @@ import time
 
 import pytest
 
-from beebeebrain_client import Client
+from beebeebrain import Client
 from conftest import BIN, Cli, Server, child_env, wait_until
 from runtime_fixtures import RUNTIME_ENV, Runtime, fake_llm, queue_runs, rt, start_runtime  # noqa: F401 (fixtures)
 
@@ -325,7 +325,7 @@ def test_an_error_result_fails_the_run_with_the_clis_words(cc, prompt, code, mes
 def test_a_prompt_too_long_for_the_command_line_fails_before_anything_starts(cc):
     """A prompt may be 200000 bytes; one argument of a command line at most
     131071: such a run fails with a reason, and no process is started."""
-    with Client(cc.server.url, timeout_ms=10000) as client:
+    with Client(cc.server.url, timeout=10) as client:
         [run_id] = queue_runs(client, cc.project_id, cc.agent_ids["cc"], ["x" * 140000])
     row = cc.wait_run(run_id)
 

@@ -13,7 +13,7 @@ import sqlite3
 import pytest
 
 from beebeebrain.v1 import common_pb2 as pb, events_pb2, task_pb2
-from beebeebrain_client import RpcError
+from beebeebrain import RpcError
 
 # These tests check the domain's bookkeeping of runs (queued, active, cancelled),
 # so the runtime must not execute them: runs stay queued (docs/runtime.md).

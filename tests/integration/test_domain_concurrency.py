@@ -12,7 +12,7 @@ import threading
 import pytest
 
 from beebeebrain.v1 import common_pb2 as pb, events_pb2, project_pb2, task_pb2
-from beebeebrain_client import Client, RpcError
+from beebeebrain import Client, RpcError
 
 from conftest import BIN, Server, child_env
 
@@ -85,7 +85,7 @@ def test_eight_clients_racing_on_the_same_versions_win_exactly_once_each_and_all
                                                    update_mask=["status"]), task_pb2.UpdateTaskResponse).task
         tasks.append(t.id)
 
-    clients = [Client(server.url, timeout_ms=30000) for _ in range(CLIENTS)]
+    clients = [Client(server.url, timeout=30) for _ in range(CLIENTS)]
     attempts = wins = 0
     winners = []
     try:
@@ -156,7 +156,7 @@ def test_racing_broadcasts_over_the_same_tasks_apply_each_task_once(server, clie
                                                    update_mask=["status"]), task_pb2.UpdateTaskResponse).task
         ids.append(t.id)
         versions.append(t.version)
-    clients = [Client(server.url, timeout_ms=30000) for _ in range(CLIENTS)]
+    clients = [Client(server.url, timeout=30) for _ in range(CLIENTS)]
     barrier = threading.Barrier(CLIENTS)
     replies = [None] * CLIENTS
 
@@ -202,9 +202,9 @@ def test_racing_run_requests_queue_one_run_per_task(db_path, rpc_url, workspace,
     finish in between, and then a second run is rightly allowed)."""
     env = {"ANTHROPIC_API_KEY": "sk-ant-test-key", "ANTHROPIC_BASE_URL": silent_upstream}
     server = Server(db_path, rpc_url, env=env).start()
-    client = Client(server.url, timeout_ms=10000)
+    client = Client(server.url, timeout=10)
     make_default_project(client, workspace)
-    clients = [Client(server.url, timeout_ms=30000) for _ in range(CLIENTS)]
+    clients = [Client(server.url, timeout=30) for _ in range(CLIENTS)]
 
     def run_all(task_id, keys):
         barrier = threading.Barrier(CLIENTS)

@@ -118,7 +118,7 @@ def test_bad_event_arguments_are_usage_errors(server, cli):
 
 def test_publish_refuses_types_outside_operator_and_agent(client):
     import pytest
-    from beebeebrain_client import RpcError
+    from beebeebrain import RpcError
     with pytest.raises(RpcError) as e:
         client.call("EventService", "Publish", event_pb2.PublishRequest(event_type="task.status.changed"),
                     event_pb2.PublishResponse)

@@ -147,7 +147,7 @@ API_KEY = "k3y-for-the-nul-test"
 
 
 def test_an_api_key_with_a_nul_and_junk_after_it_is_refused(db_path, rpc_url):
-    from beebeebrain_client import Client
+    from beebeebrain import Client
     from conftest import Server
 
     srv = Server(db_path, rpc_url, env={"BEEBEEBRAIN_API_KEY": API_KEY}).start()
@@ -185,7 +185,7 @@ def test_error_text_cut_inside_a_character_still_parses(client):
 
 
 def test_a_provider_error_cut_inside_a_character_is_stored_and_returned_as_utf8(rt):
-    from beebeebrain_client import Client
+    from beebeebrain import Client
 
     # The stored message quotes the provider's error up to 299 bytes, which
     # end inside the 150th "é".

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from beebeebrain.v1 import runtime_pb2
-from beebeebrain_client import Client, RpcError
+from beebeebrain import Client, RpcError
 from conftest import Cli, Server, wait_until
 from runtime_fixtures import fake_llm, queue_runs, rt, start_runtime  # noqa: F401  (fixtures)
 
@@ -129,7 +129,7 @@ def test_breaker_reset_closes_it_releases_held_runs_and_resolves_the_alert(start
     rt = start_runtime(BEEBEEBRAIN_BREAKER_COOLDOWN_MS="60000", BEEBEEBRAIN_RETRY_MAX_ATTEMPTS="8",
                        BEEBEEBRAIN_RELEASE_SPREAD_MS="1000")
     rt.fake.mode(status=503, error="overloaded")
-    with Client(rt.server.url, timeout_ms=10000) as client:
+    with Client(rt.server.url, timeout=10) as client:
         run_ids = queue_runs(client, rt.project_id, rt.agent_ids["anthropic"], [f"held {i}" for i in range(6)])
     ep = wait_until(lambda: (lambda e: e if e and e.get("breaker_state") == "open" else None)(endpoint(rt, "anthropic")),
                     20, "the anthropic breaker to open")
@@ -171,7 +171,7 @@ def test_breaker_reset_closes_it_releases_held_runs_and_resolves_the_alert(start
 def test_an_alert_resolved_by_hand_closes_its_incident_item(start_runtime):
     rt = start_runtime(BEEBEEBRAIN_BREAKER_COOLDOWN_MS="60000", BEEBEEBRAIN_RETRY_MAX_ATTEMPTS="8")
     rt.fake.mode(status=503, error="overloaded")
-    with Client(rt.server.url, timeout_ms=10000) as client:
+    with Client(rt.server.url, timeout=10) as client:
         queue_runs(client, rt.project_id, rt.agent_ids["anthropic"], [f"held {i}" for i in range(4)])
     wait_until(lambda: rt.value("SELECT count(*) FROM inbox_items WHERE item_type = 'incident' "
                                 "AND status = 'open'") == 1, 20, "the breaker's incident item")
@@ -192,7 +192,7 @@ def test_breaker_reset_of_an_unknown_endpoint_is_endpoint_not_found(rt):
     for args in (("breaker", "reset"), ("breaker",), ("breaker", "open", "anthropic")):
         rc, out, err = rt.cli("runtime", *args)
         assert rc == 2 and "USAGE" in err, (args, rc, out, err)
-    with Client(rt.server.url, timeout_ms=10000) as client:
+    with Client(rt.server.url, timeout=10) as client:
         with pytest.raises(RpcError) as e:
             client.call("RuntimeService", "ResetBreaker", runtime_pb2.ResetBreakerRequest(endpoint=""),
                         runtime_pb2.ResetBreakerResponse)

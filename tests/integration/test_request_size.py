@@ -12,7 +12,7 @@ import threading
 import pytest
 
 from beebeebrain.v1 import health_pb2, rpc_pb2, task_pb2
-from beebeebrain_client import REQUEST_MAX_BYTES, Client, RpcError, _lib
+from beebeebrain import REQUEST_MAX_BYTES, Client, RpcError, _nng
 from conftest import Server, free_port
 
 MIB = 1024 * 1024
@@ -57,7 +57,7 @@ def answered(data):
 
 
 def assert_still_serving(url):
-    with Client(url, timeout_ms=5000) as c:
+    with Client(url, timeout=5) as c:
         assert c.call("HealthService", "Check", health_pb2.CheckRequest(), health_pb2.CheckResponse).status == "ok"
 
 
@@ -66,14 +66,14 @@ def test_the_limit_is_4_mib():
 
 
 def test_envelope_of_exactly_4_mib_is_answered(server):
-    with Client(server.url, timeout_ms=TIMEOUT_MS) as c:
+    with Client(server.url, timeout=TIMEOUT_MS / 1000) as c:
         # Any answer will do (a validation error for a huge string is one).
         answered(c.raw(sized_envelope(4 * MIB)))
     assert_still_serving(server.url)
 
 
 def test_envelope_of_4_mib_and_1_byte_closes_the_connection_and_the_server_keeps_serving(server):
-    with Client(server.url, timeout_ms=TIMEOUT_MS) as bystander, Client(server.url, timeout_ms=TIMEOUT_MS) as c:
+    with Client(server.url, timeout=TIMEOUT_MS / 1000) as bystander, Client(server.url, timeout=TIMEOUT_MS / 1000) as c:
         with pytest.raises(RpcError) as e:
             c.raw(sized_envelope(4 * MIB + 1))
         assert e.value.code == UNAVAILABLE  # the connection was closed, nothing answered
@@ -84,7 +84,7 @@ def test_envelope_of_4_mib_and_1_byte_closes_the_connection_and_the_server_keeps
 
 def test_client_call_of_exactly_4_mib_is_sent_and_answered(server):
     request = create_task_request(sized_description(4 * MIB))
-    with Client(server.url, timeout_ms=TIMEOUT_MS) as c:
+    with Client(server.url, timeout=TIMEOUT_MS / 1000) as c:
         try:
             c.call("TaskService", "CreateTask", request, task_pb2.CreateTaskResponse)
         except RpcError as e:
@@ -132,7 +132,7 @@ class FakeRep:
 def test_client_refuses_an_envelope_over_4_mib_without_sending_it():
     fake = FakeRep()
     try:
-        with Client(fake.url, timeout_ms=TIMEOUT_MS) as c:
+        with Client(fake.url, timeout=TIMEOUT_MS / 1000) as c:
             with pytest.raises(RpcError) as e:
                 c.call("TaskService", "CreateTask", create_task_request(sized_description(4 * MIB + 1)),
                        task_pb2.CreateTaskResponse)
@@ -140,7 +140,7 @@ def test_client_refuses_an_envelope_over_4_mib_without_sending_it():
             assert fake.frames == 0
             # The same client still sends (the fake never answers).
             with pytest.raises(RpcError) as e:
-                c.raw(b"small", timeout_ms=300)
+                c.raw(b"small", timeout=0.3)
             assert e.value.code == DEADLINE_EXCEEDED
             assert fake.frames == 1
     finally:
@@ -157,9 +157,8 @@ def ws_nng(url, data, timeout_ms=20000):
     """Sends data on an nng req0 ws:// socket (nng 1.5.2 sends it in frames
     of at most 1 MiB) and returns the reply; RpcError UNAVAILABLE when the
     connection is closed instead."""
-    from beebeebrain_client import _NngSocket
-    nng = _lib()
-    sock = _NngSocket()
+    nng = _nng.lib()
+    sock = _nng.Handle()
     assert nng.nng_req0_open(ctypes.byref(sock)) == 0
     try:
         assert nng.nng_socket_set_ms(sock, b"req:resend-time", -1) == 0

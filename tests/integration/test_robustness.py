@@ -11,7 +11,7 @@ import struct
 import pytest
 
 from beebeebrain.v1 import common_pb2, health_pb2, project_pb2, rpc_pb2, task_pb2
-from beebeebrain_client import RpcError
+from beebeebrain import RpcError
 
 INVALID_ARGUMENT, UNIMPLEMENTED = 3, 12
 DEADLINE_EXCEEDED, UNAVAILABLE = 4, 14
@@ -59,7 +59,7 @@ def test_random_garbage_is_answered_invalid_argument_or_dropped_and_the_server_k
     answered = dropped = 0
     for i, data in enumerate(messages):
         try:
-            r = reply_of(client.raw(data, timeout_ms=5000))
+            r = reply_of(client.raw(data, timeout=5))
         except RpcError as e:
             # The transport may drop the connection; a stalled server may not.
             assert e.code == UNAVAILABLE, f"message {i} ({len(data)} bytes): {e}"
@@ -116,7 +116,7 @@ def test_message_over_4_mib_is_refused_by_the_transport_and_nothing_runs(client,
     big = create_task_envelope("too big", description="x" * (5 * MIB))
     assert len(big) > 4 * MIB
     with pytest.raises(RpcError) as e:
-        client.raw(big, timeout_ms=3000)
+        client.raw(big, timeout=3)
     assert e.value.code in (UNAVAILABLE, DEADLINE_EXCEEDED)  # connection closed / no reply
     assert count_tasks(client) == 0
     assert_still_serving(client)
@@ -125,7 +125,7 @@ def test_message_over_4_mib_is_refused_by_the_transport_and_nothing_runs(client,
 def test_message_just_under_4_mib_is_served(client, project):
     near = create_task_envelope("big but allowed", description="y" * (4 * MIB - 1024))
     assert len(near) < 4 * MIB
-    r = reply_of(client.raw(near, timeout_ms=10000))
+    r = reply_of(client.raw(near, timeout=10))
     assert (r.code, r.reason) == (0, "")
     task = task_pb2.CreateTaskResponse.FromString(r.payload).task
     assert len(task.description) == 4 * MIB - 1024
@@ -149,7 +149,8 @@ def test_every_declared_method_is_implemented(client):
     UNIMPLEMENTED is the dispatcher's rule, tested in tests/unit/test_dispatch.c.)"""
     import importlib
     import os
-    stubs = os.path.join(os.environ["BBB_PYTHON_STUBS"], "beebeebrain", "v1")
+    from conftest import PYTHON_PACKAGE_DIR
+    stubs = os.path.join(PYTHON_PACKAGE_DIR, "beebeebrain", "v1")
     methods = []
     for name in sorted(os.listdir(stubs)):
         if name.endswith("_pb2.py"):

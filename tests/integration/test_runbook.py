@@ -29,7 +29,7 @@ import pytest
 from beebeebrain.v1 import health_pb2
 
 import runbook_text
-from beebeebrain_client import Client, RpcError
+from beebeebrain import Client, RpcError
 from conftest import BIN, CLI_TIMEOUT_S, START_TIMEOUT_S, Server, child_env, free_port, wait_until
 
 REPO = runbook_text.RUNBOOK.parents[1]
@@ -113,7 +113,7 @@ def check_serve(text, argv, cwd):
         if proc.poll() is not None:
             return True
         try:
-            with Client(url, timeout_ms=1000) as c:
+            with Client(url, timeout=1) as c:
                 return c.call("HealthService", "Check", health_pb2.CheckRequest(), health_pb2.CheckResponse)
         except RpcError:
             return False

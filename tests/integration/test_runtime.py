@@ -14,7 +14,7 @@ import time
 import pytest
 
 from beebeebrain.v1 import task_pb2
-from beebeebrain_client import Client
+from beebeebrain import Client
 from conftest import Server, wait_until
 from runtime_fixtures import fake_llm, queue_runs, rt, start_runtime  # noqa: F401  (fixtures)
 
@@ -165,7 +165,7 @@ def test_resume_right_after_pause_is_never_undone_by_the_aborted_call(start_runt
     rt = start_runtime(BEEBEEBRAIN_LLM_TIMEOUT_S="60")
     rt.fake.mode(status=200, delay_ms=15000)  # in flight for all 40 pauses and resumes, however slow the machine
     prompts = [f"pause and resume {i}" for i in range(40)]
-    with Client(rt.server.url, timeout_ms=10000) as client:
+    with Client(rt.server.url, timeout=10) as client:
         run_ids = queue_runs(client, rt.project_id, rt.agent_ids["anthropic"], prompts)
         wait_until(lambda: rt.fake.count() == len(prompts), 20, "40 calls in flight")
         for run_id in run_ids:
@@ -288,12 +288,12 @@ def test_injected_file_permission_fault_blocks_the_task_and_asks_the_operator(rt
 @pytest.fixture
 def client_of():
     """client_of(rt) -> a Python client of that runtime's server (closed at the end)."""
-    from beebeebrain_client import Client
+    from beebeebrain import Client
 
     clients = []
 
     def make(runtime):
-        c = Client(runtime.server.url, timeout_ms=10000)
+        c = Client(runtime.server.url, timeout=10)
         clients.append(c)
         return c
 

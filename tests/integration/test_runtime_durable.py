@@ -17,7 +17,7 @@ import sqlite3
 
 import pytest
 
-from beebeebrain_client import Client
+from beebeebrain import Client
 from conftest import wait_until
 from runtime_fixtures import fake_llm, rt, start_runtime  # noqa: F401  (fixtures)
 
@@ -247,7 +247,7 @@ def test_a_tool_never_runs_before_its_call_is_recorded(start_runtime):
     _, run_id = rt.task_and_run("record first", "anthropic", "--timeout", 120)
     wait_until(lambda: len(rt.fake.requests_for("record first")) == 1, 10, "the first call at the fake")
     # Held past two busy timeouts: the fault's own audit row waits first, then the answer's record.
-    with Client(rt.server.url, timeout_ms=10000) as client:
+    with Client(rt.server.url, timeout=10) as client:
         rt.inject_fault(client, "db_lock", duration_ms=15000)
     wait_until(lambda: "stops here: what it did could not be recorded" in rt.server.log(), 30,
                "the answer's record to fail")

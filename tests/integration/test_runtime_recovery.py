@@ -7,7 +7,7 @@ provider (tests/fake_llm/fake_llm.py)."""
 import os
 import time
 
-from beebeebrain_client import Client
+from beebeebrain import Client
 from conftest import wait_until
 from runtime_fixtures import fake_llm, queue_runs, start_runtime  # noqa: F401  (fixtures)
 
@@ -28,7 +28,7 @@ def test_outage_opens_the_breaker_holds_the_runs_and_releases_them_spread_out(st
                        BEEBEEBRAIN_RELEASE_SPREAD_MS=str(RELEASE_SPREAD_MS))
     rt.fake.mode(status=503, error="overloaded")  # until told otherwise
     prompts = [f"outage run {i}" for i in range(OUTAGE_RUNS)]
-    with Client(rt.server.url, timeout_ms=10000) as client:
+    with Client(rt.server.url, timeout=10) as client:
         queue_runs(client, rt.project_id, rt.agent_ids["anthropic"], prompts)
 
     # The breaker opened after 5 failures: one critical alert, one incident for the operator.
@@ -158,7 +158,7 @@ def test_next_turn_of_a_conversation_waits_while_the_breaker_is_open(start_runti
     paused_task, paused = rt.task_and_run("conversation to pause")
     wait_until(lambda: rt.fake.count() == 2, 20, "the first turn of the second conversation at the fake")
     rt.fake.mode(status=503)  # for every call from now on, until the breaker opened
-    with Client(rt.server.url, timeout_ms=10000) as client:
+    with Client(rt.server.url, timeout=10) as client:
         failing = queue_runs(client, rt.project_id, rt.agent_ids["anthropic"], [f"failing {i}" for i in range(5)])
 
     unavailable = "SELECT * FROM alerts WHERE code = 'LLM_PROVIDER_UNAVAILABLE'"
@@ -200,7 +200,7 @@ def test_stop_while_a_next_turn_waits_for_the_breaker_interrupts_the_run(start_r
     _, talk = rt.task_and_run("conversation at shutdown")
     wait_until(lambda: rt.fake.count() == 1, 20, "the first turn at the fake")
     rt.fake.mode(status=503)
-    with Client(rt.server.url, timeout_ms=10000) as client:
+    with Client(rt.server.url, timeout=10) as client:
         queue_runs(client, rt.project_id, rt.agent_ids["anthropic"], [f"failing {i}" for i in range(5)])
     wait_until(lambda: rt.value("SELECT count(*) FROM alerts WHERE code = 'LLM_PROVIDER_UNAVAILABLE'"), 20,
                "the breaker to open")
@@ -222,7 +222,7 @@ def test_conversations_waiting_for_an_open_breaker_hold_no_call_slot(start_runti
     rt = start_runtime(BEEBEEBRAIN_MAX_IN_FLIGHT="3", BEEBEEBRAIN_BREAKER_COOLDOWN_MS="60000")
     tool_turn = {"delay_ms": 3000, "tool_calls": [{"name": "append_log", "arguments": {"message": "step one"}}]}
     rt.fake.script({"anthropic": [tool_turn, tool_turn], "openai": [{"delay_ms": 30000}] * 3})
-    with Client(rt.server.url, timeout_ms=10000) as client:
+    with Client(rt.server.url, timeout=10) as client:
         talks = queue_runs(client, rt.project_id, rt.agent_ids["anthropic"], ["talk a", "talk b"])
         wait_until(lambda: rt.fake.stats()["counts"]["anthropic"] == 2, 10, "both first turns at the fake")
         rt.fake.mode(status=503, endpoint="anthropic")
@@ -246,7 +246,7 @@ def test_parked_turns_are_released_spread_out_when_the_breaker_closes(start_runt
     tool_turn = {"delay_ms": 2500, "tool_calls": [{"name": "append_log", "arguments": {"message": "step one"}}]}
     prompts = [f"waiting talk {i}" for i in range(10)]
     rt.fake.script({"anthropic": [tool_turn] * len(prompts)})
-    with Client(rt.server.url, timeout_ms=10000) as client:
+    with Client(rt.server.url, timeout=10) as client:
         talks = queue_runs(client, rt.project_id, rt.agent_ids["anthropic"], prompts)
         wait_until(lambda: rt.fake.count() == len(prompts), 10, "every first turn at the fake")
         rt.fake.mode(status=503)

@@ -4,7 +4,7 @@ probe, held runs) and the runs waiting in the database."""
 
 import time
 
-from beebeebrain_client import Client
+from beebeebrain import Client
 from conftest import wait_until
 from runtime_fixtures import fake_llm, queue_runs, start_runtime  # noqa: F401  (fixtures)
 
@@ -34,7 +34,7 @@ def test_an_outage_shows_the_open_breaker_its_next_probe_and_the_held_runs(start
     # A long cool-down keeps the breaker open while the test looks at it.
     rt = start_runtime(BEEBEEBRAIN_BREAKER_COOLDOWN_MS="60000", BEEBEEBRAIN_RETRY_MAX_ATTEMPTS="8")
     rt.fake.mode(status=503, error="overloaded")
-    with Client(rt.server.url, timeout_ms=10000) as client:
+    with Client(rt.server.url, timeout=10) as client:
         queue_runs(client, rt.project_id, rt.agent_ids["anthropic"], [f"outage {i}" for i in range(12)])
 
     def open_endpoint():

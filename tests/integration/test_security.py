@@ -25,7 +25,7 @@ import pytest
 
 from beebeebrain.v1 import (admin_pb2, agent_pb2, common_pb2, event_pb2, events_pb2, inbox_pb2, log_pb2, project_pb2,
                             task_pb2, tool_pb2)
-from beebeebrain_client import Client, RpcError
+from beebeebrain import Client, RpcError
 from conftest import BIN, Server, child_env, wait_until
 from runtime_fixtures import RUNTIME_ENV, fake_llm  # noqa: F401  (fixture)
 
@@ -43,7 +43,7 @@ class Recorder:
     """A client that keeps the bytes of every reply and every error message."""
 
     def __init__(self, url, api_key=API_KEY):
-        self.client = Client(url, timeout_ms=10000, api_key=api_key)
+        self.client = Client(url, timeout=10, api_key=api_key)
         self.replies = []
 
     def call(self, service, method, req, resp_cls, **kw):
@@ -259,7 +259,7 @@ def test_planted_secrets_are_in_no_byte_of_the_database_replies_events_or_log(tm
 
 
 def test_nine_thousand_refused_calls_are_a_handful_of_counted_rows(server, db_path, cli):
-    anonymous = Client(server.url, timeout_ms=10000)
+    anonymous = Client(server.url, timeout=10)
     req = task_pb2.CreateTaskRequest(title="no key")
 
     def refuse():
@@ -296,7 +296,7 @@ def test_nine_thousand_refused_calls_are_a_handful_of_counted_rows(server, db_pa
 
 
 def test_a_mutating_call_commits_its_allowed_audit_with_the_change_and_a_read_does_not(server, db_path):
-    with Client(server.url, timeout_ms=10000, api_key=API_KEY) as c:
+    with Client(server.url, timeout=10, api_key=API_KEY) as c:
         def replay_after(after_id):
             return c.call("EventService", "Replay", event_pb2.ReplayRequest(after_id=after_id),
                           event_pb2.ReplayResponse)

@@ -5,7 +5,7 @@ import threading
 import time
 
 from beebeebrain.v1 import project_pb2, task_pb2
-from beebeebrain_client import Client, RpcError
+from beebeebrain import Client, RpcError
 from conftest import wait_until
 
 WRITERS = 8
@@ -38,7 +38,7 @@ def test_sigterm_during_writes_exits_0_within_10_s_and_loses_no_acknowledged_tas
         # One client per thread: a req socket carries one request at a time.
         # A call sent after the server went away waits for a connection until
         # its deadline: keep that short.
-        with Client(server.url, timeout_ms=2000) as c:
+        with Client(server.url, timeout=2) as c:
             i = 0
             while not stop.is_set():
                 try:

@@ -16,7 +16,7 @@ import time
 import pytest
 
 from beebeebrain.v1 import event_pb2, health_pb2, project_pb2, rpc_pb2, task_pb2
-from beebeebrain_client import Client, RpcError
+from beebeebrain import Client, RpcError
 from conftest import Server, wait_until
 
 SP_REQ0_HELLO = b"\x00SP\x00" + struct.pack(">HH", 0x30, 0)  # SP/TCP header of a req0 peer
@@ -70,7 +70,7 @@ class DeafPeer:
 
 
 def health_ok(url):
-    with Client(url, timeout_ms=HEALTH_TIMEOUT_MS) as c:
+    with Client(url, timeout=HEALTH_TIMEOUT_MS / 1000) as c:
         return c.call("HealthService", "Check", health_pb2.CheckRequest(), health_pb2.CheckResponse).status == "ok"
 
 
@@ -107,7 +107,7 @@ def small_server(tmp_path, rpc_url):
 def publish_big_events(url, n=100, size=60000):
     """n events of about `size` bytes each, so that one Replay reply is
     larger than what the socket buffers on both sides hold."""
-    with Client(url, timeout_ms=30000) as c:
+    with Client(url, timeout=30) as c:
         for i in range(n):
             c.call("EventService", "Publish",
                    event_pb2.PublishRequest(event_type="operator.fill", message=f"event {i}",
@@ -171,7 +171,7 @@ def test_waiting_run_calls_of_a_peer_that_does_not_read_do_not_delay_other_waiti
                  env={"BEEBEEBRAIN_RUNTIME": "off"}).start()
     peer = None
     try:
-        with Client(rpc_url, timeout_ms=10000) as c:
+        with Client(rpc_url, timeout=10) as c:
             c.call("ProjectService", "CreateProject",
                    project_pb2.CreateProjectRequest(name="default", root_path=str(workspace)),
                    project_pb2.CreateProjectResponse)
@@ -179,7 +179,7 @@ def test_waiting_run_calls_of_a_peer_that_does_not_read_do_not_delay_other_waiti
                             task_pb2.CreateTaskResponse).task.id for i in range(21)]
         publish_big_events(rpc_url)
         replay = envelope("/beebeebrain.v1.EventService/Replay", event_pb2.ReplayRequest(limit=1000))
-        with Client(rpc_url, timeout_ms=10000) as c:
+        with Client(rpc_url, timeout=10) as c:
             reply_size = len(c.raw(replay))
         # Enough big replies to fill the socket buffers (a few MiB on
         # loopback), so that the peer's connection stays busy, yet few enough
@@ -194,11 +194,11 @@ def test_waiting_run_calls_of_a_peer_that_does_not_read_do_not_delay_other_waiti
             assert peer.send(envelope("/beebeebrain.v1.TaskService/RunTask", run, timeout_ms=300))
         time.sleep(0.2)
 
-        with Client(rpc_url, timeout_ms=1000) as c:
+        with Client(rpc_url, timeout=1) as c:
             run = task_pb2.RunTaskRequest(task_id=tasks[20], prompt="x", provider="echo", wait=True)
             started = time.monotonic()
             reply = rpc_pb2.RpcResponse.FromString(
-                c.raw(envelope("/beebeebrain.v1.TaskService/RunTask", run, timeout_ms=1000), timeout_ms=3000))
+                c.raw(envelope("/beebeebrain.v1.TaskService/RunTask", run, timeout_ms=1000), timeout=3))
         assert reply.code == 0, reply
         assert time.monotonic() - started >= 0.9  # it did wait for its deadline
         assert task_pb2.RunTaskResponse.FromString(reply.payload).run.task_id == tasks[20]

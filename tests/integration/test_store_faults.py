@@ -19,7 +19,7 @@ import tempfile
 import pytest
 
 from beebeebrain.v1 import health_pb2, project_pb2, task_pb2
-from beebeebrain_client import Client, RpcError
+from beebeebrain import Client, RpcError
 from conftest import BIN, START_TIMEOUT_S, Server, child_env, free_port, wait_until
 
 RESOURCE_EXHAUSTED, FAILED_PRECONDITION = 8, 9
@@ -89,7 +89,7 @@ def faulty_server(db_path, rpc_url, fault):
 
 @pytest.fixture
 def fclient(faulty_server, tmp_path):
-    with Client(faulty_server.url, timeout_ms=10000) as c:
+    with Client(faulty_server.url, timeout=10) as c:
         root = tmp_path / "ws"
         root.mkdir()
         c.call("ProjectService", "CreateProject",
@@ -223,7 +223,7 @@ def make_db(path, titles):
     os.makedirs(root, exist_ok=True)
     srv = Server(path, f"tcp://127.0.0.1:{free_port()}").start()
     try:
-        with Client(srv.url, timeout_ms=10000) as c:
+        with Client(srv.url, timeout=10) as c:
             c.call("ProjectService", "CreateProject",
                    project_pb2.CreateProjectRequest(name="default", root_path=root),
                    project_pb2.CreateProjectResponse)
@@ -254,7 +254,7 @@ def test_database_with_8_kib_of_random_bytes_in_the_middle_is_refused_with_a_poi
     assert restored.returncode == 0, restored.stderr
     srv = Server(db_path, f"tcp://127.0.0.1:{free_port()}").start()
     try:
-        with Client(srv.url, timeout_ms=10000) as c:
+        with Client(srv.url, timeout=10) as c:
             assert ready(c)[0] is True
     finally:
         assert srv.stop() == 0

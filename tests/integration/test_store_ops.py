@@ -11,7 +11,7 @@ import subprocess
 import threading
 
 from beebeebrain.v1 import task_pb2
-from beebeebrain_client import Client, RpcError
+from beebeebrain import Client, RpcError
 from conftest import BIN, START_TIMEOUT_S, child_env, free_port, wait_until
 
 APP_TABLES = {"projects", "agents", "tasks", "task_dependencies", "task_runs", "run_attempts", "inbox_items",
@@ -142,7 +142,7 @@ def test_online_backup_under_write_load_holds_every_task_acknowledged_before_it(
 
     def writer(n):
         try:
-            with Client(server.url, timeout_ms=10000) as c:
+            with Client(server.url, timeout=10) as c:
                 i = 0
                 while not stop.is_set():
                     resp = c.call("TaskService", "CreateTask", task_pb2.CreateTaskRequest(title=f"w{n}-{i}"),

@@ -9,7 +9,7 @@ import shlex
 import time
 
 from beebeebrain.v1 import event_pb2
-from beebeebrain_client import Client, RpcError
+from beebeebrain import Client, RpcError
 from conftest import wait_until
 from runtime_fixtures import fake_llm, queue_runs, start_runtime  # noqa: F401  (fixtures)
 
@@ -78,7 +78,7 @@ def test_provider_timeouts_open_the_breaker_and_page_until_the_alerts_are_acknow
     rt = start_runtime(BEEBEEBRAIN_LLM_TIMEOUT_S="1", BEEBEEBRAIN_BREAKER_COOLDOWN_MS="60000",
                        BEEBEEBRAIN_RETRY_MAX_ATTEMPTS="8")
     rt.fake.mode(status=200, delay_ms=3000)  # answered, but too late
-    with Client(rt.server.url, timeout_ms=10000) as client:
+    with Client(rt.server.url, timeout=10) as client:
         queue_runs(client, rt.project_id, rt.agent_ids["anthropic"], [f"storm {i}" for i in range(12)])
 
     def open_breaker():
@@ -148,7 +148,7 @@ def db_locked_open(rt):
 
 def test_a_held_write_lock_shows_db_locked_until_it_resolves_by_itself(start_runtime):
     rt = start_runtime(BEEBEEBRAIN_BUSY_TIMEOUT_MS="200", BEEBEEBRAIN_DB_LOCKED_QUIET_MS="1500")
-    with Client(rt.server.url, timeout_ms=10000) as client:
+    with Client(rt.server.url, timeout=10) as client:
         write = lock_once(rt, client)
         report, rc = wait_until(lambda: db_locked_open(rt), 10, "triage to show the DB_LOCKED alert open")
         assert rc == EXIT_INCIDENT
@@ -173,7 +173,7 @@ def test_a_held_write_lock_shows_db_locked_until_it_resolves_by_itself(start_run
 
 def test_an_acknowledged_db_locked_alert_needs_attention_and_an_operator_resolve_clears_it(start_runtime):
     rt = start_runtime(BEEBEEBRAIN_BUSY_TIMEOUT_MS="200", BEEBEEBRAIN_DB_LOCKED_QUIET_MS="600000")
-    with Client(rt.server.url, timeout_ms=10000) as client:
+    with Client(rt.server.url, timeout=10) as client:
         lock_once(rt, client)
     wait_until(lambda: db_locked_open(rt), 10, "triage to show the DB_LOCKED alert open")
     [alert] = rt.cli.json("alerts", "list", "--status", "open", "--code", "DB_LOCKED")["alerts"]
@@ -189,7 +189,7 @@ def test_an_acknowledged_db_locked_alert_needs_attention_and_an_operator_resolve
 
 def test_a_denied_workspace_write_shows_the_failure_and_the_question(start_runtime):
     rt = start_runtime()
-    with Client(rt.server.url, timeout_ms=10000) as client:
+    with Client(rt.server.url, timeout=10) as client:
         rt.inject_fault(client, "file_permission", count=1)
     rt.fake.script([{"tool_calls": [{"name": "write_file", "arguments": {"path": "out.txt", "content": "x"}}]}])
     task_id, run_id = rt.task_and_run("write out.txt")
