@@ -15,6 +15,7 @@ packages=(
   libsqlite3-dev libcurl4-openssl-dev libjansson-dev libmicrohttpd-dev
   libcmocka-dev
   protobuf-compiler python3 python3-protobuf python3-pytest
+  python3-venv python3-pip python3-setuptools python3-wheel
 )
 # node and npm run buf. A node installed otherwise (nodesource, nvm) is used as
 # it is: Debian's packages are asked for only when the commands are missing.
