@@ -159,6 +159,24 @@ def test_every_service_through_the_typed_client(client, workspace, tmp_path):
     assert blocked.task.status == common_pb2.TASK_STATUS_BLOCKED
 
 
+def test_the_plugin_leaves_streaming_methods_out(tmp_path):
+    """A server-streaming RPC (served over HTTP only) gets no method, and the
+    rest of its service is generated as before."""
+    protos = tmp_path / "proto"
+    shutil.copytree(REPO / "proto", protos)
+    event_proto = protos / "beebeebrain" / "v1" / "event.proto"
+    text = event_proto.read_text()
+    assert "service EventService {" in text
+    event_proto.write_text(text.replace("service EventService {", "service EventService {\n"
+                                        "  rpc Subscribe(ReplayRequest) returns (stream Event);", 1))
+    out = tmp_path / "out"
+    subprocess.run([sys.executable, str(PACKAGE / "build_tools" / "generate.py"), "--out", str(out),
+                    "--proto-dir", str(protos)], check=True, capture_output=True, timeout=60)
+    services = (out / "beebeebrain" / "_services.py").read_text()
+    assert "def subscribe" not in services and "def replay" in services
+    assert "def subscribe" not in (out / "beebeebrain" / "_services.pyi").read_text()
+
+
 def test_a_request_message_or_keywords_and_nothing_else(client):
     with pytest.raises(TypeError, match="no_such_field"):
         client.task.get_task(no_such_field=1)
