@@ -167,16 +167,18 @@ class _Transport:
         deadline = clock() + wait_s
         key = next(_keys)
         aio, ctx = self._start(_aio_done, key)
+        sending = False
         try:
             rv, msg = _nng.msg_from_bytes(data)
             if rv != 0:
                 raise RpcError(INTERNAL, "INTERNAL_ERROR", f"nng_msg_alloc({len(data)}): {_nng.strerror(rv)}")
             nng.nng_aio_set_timeout(aio, self._left_ms(deadline, clock))
             nng.nng_aio_set_msg(aio, msg)
+            sending = True
             rv = await _aio_step(loop, key, lambda: nng.nng_ctx_send(ctx, aio), aio)
             if rv != 0:
-                nng.nng_msg_free(nng.nng_aio_get_msg(aio))
                 raise self._fail(rv, False, wait_s)
+            sending = False
             nng.nng_aio_set_timeout(aio, self._left_ms(deadline, clock))
             rv = await _aio_step(loop, key, lambda: nng.nng_ctx_recv(ctx, aio), aio)
             if rv != 0:
@@ -186,6 +188,9 @@ class _Transport:
             # On cancellation this cancels the operation in flight and waits
             # for its callback, which then finds no waiter.
             _waiters.pop(key, None)
+            nng.nng_aio_stop(aio)
+            if sending and nng.nng_aio_result(aio) != 0:
+                nng.nng_msg_free(nng.nng_aio_get_msg(aio))  # a send that failed or was cancelled: still ours
             self._finish(aio, ctx)
 
 

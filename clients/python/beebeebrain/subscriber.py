@@ -267,6 +267,12 @@ class Subscriber:
         if self._own_client and getattr(self, "_client", None) is not None:
             self._client.close()
 
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:
+            pass
+
     def __enter__(self):
         return self
 
