@@ -59,7 +59,7 @@ def test_documented_pip_install_into_a_venv_then_the_readme_example_against_a_re
 
     install = readme_block("sh", "pip install")
     commands = [line.strip() for line in install.splitlines() if line.strip()]
-    assert commands[0] == "/usr/bin/python3 -m venv --system-site-packages ~/.venvs/bbb", commands
+    assert commands[0] == "/usr/bin/python3 -m venv --system-site-packages --without-pip ~/.venvs/bbb", commands
     assert commands[1] == "~/.venvs/bbb/bin/python -m pip install --no-build-isolation --no-index ./clients/python"
     for cmd in commands[:2]:
         done = subprocess.run(cmd.replace("~/.venvs/bbb", str(venv)), shell=True, cwd=repo, env=env,
