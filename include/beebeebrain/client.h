@@ -86,7 +86,10 @@ int bbb_status_unreachable(const bbb_status *st);
 typedef struct bbb_client bbb_client;
 
 struct bbb_client_options {
-	const char *url; /* NULL: $BEEBEEBRAIN_RPC_URL, else tcp://127.0.0.1:7420 */
+	/* NULL: $BEEBEEBRAIN_RPC_URL, else tcp://127.0.0.1:7420. A tls+tcp:// or
+	 * wss:// URL needs $BEEBEEBRAIN_TLS_CA, the PEM file of the authority
+	 * that signed the server's certificate (subscribers too). */
+	const char *url;
 	const char *api_key; /* NULL: $BEEBEEBRAIN_API_KEY, else none */
 	uint32_t timeout_ms; /* per call, client side and sent to the server; 0: 30000 */
 };

@@ -10,7 +10,8 @@ extern char **environ;
 
 static const char serve_usage[] =
 	"beebeebrain serve [--db PATH] [--rpc URL]... [--events URL]... [--http URL|none]... [--workers N]\n"
-	"                  [--autorun] [--durability full|normal] [--enable-fault-injection] [--migrate]";
+	"                  [--tls-cert FILE --tls-key FILE] [--autorun] [--durability full|normal]\n"
+	"                  [--enable-fault-injection] [--migrate]";
 
 /* An invalid configuration, as a validation error: one line per setting. */
 static int serve_config_error(const bbb_status *st)
@@ -32,7 +33,8 @@ int cmd_serve(struct cli *cli, int argc, char **argv)
 
 	cli->c_usage = serve_usage;
 	if (cli_parse(cli, argc, argv,
-		      "--db= --rpc= --events= --http= --workers= --autorun --durability= --enable-fault-injection "
+		      "--db= --rpc= --events= --http= --tls-cert= --tls-key= --workers= --autorun --durability= "
+		      "--enable-fault-injection "
 		      "--migrate "
 		      "--event-retention= --help",
 		      0, &a) != 0)

@@ -56,6 +56,7 @@
 
 #include <beebeebrain/v1/rpc.pb-c.h>
 
+#include "client/client_tls.h"
 #include "common/xalloc.h"
 
 #define CLIENT_DEFAULT_URL "tcp://127.0.0.1:7420"
@@ -160,6 +161,7 @@ static void client_destroy(bbb_client *c)
 static int client_connect(bbb_client *c, bbb_status *st)
 {
 	nng_dialer d;
+	char why[256];
 	int rv;
 
 	if ((rv = nng_req0_open(&c->c_sock)) != 0)
@@ -175,6 +177,8 @@ static int client_connect(bbb_client *c, bbb_status *st)
 	if ((rv = nng_dialer_set_size(d, NNG_OPT_RECVMAXSZ, CLIENT_RECV_MAX)) != 0)
 		return client_fail(st, BBB_INTERNAL, "INTERNAL_ERROR", "setting the reply size limit: %s",
 				   nng_strerror(rv));
+	if (client_tls_dialer(d, c->c_url, why, sizeof(why)) != 0)
+		return client_fail(st, BBB_UNAVAILABLE, "SERVER_UNREACHABLE", "cannot reach %s: %s", c->c_url, why);
 	if ((rv = nng_dialer_start(d, 0)) != 0)
 		return client_fail(st, BBB_UNAVAILABLE, "SERVER_UNREACHABLE", "cannot reach %s: %s", c->c_url,
 				   nng_strerror(rv));

@@ -21,6 +21,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "client/client_tls.h"
 #include "common/xalloc.h"
 
 #define SUB_HEARTBEAT "sys.heartbeat"
@@ -243,10 +244,24 @@ static int sub_start(bbb_subscriber *s, const struct bbb_subscriber_options *o, 
 	return sub_fill(s, st);
 }
 
+/* Dials url without waiting for the connection (nng keeps trying), with the
+ * TLS configuration a tls+tcp:// or wss:// URL needs (client_tls.h). */
+static int sub_dial(bbb_subscriber *s, const char *url, char *why, size_t n)
+{
+	nng_dialer d;
+	int rv;
+
+	if ((rv = nng_dialer_create(&d, s->s_sock, url)) != 0)
+		return rv;
+	if ((rv = client_tls_dialer(d, url, why, n)) != 0 || (rv = nng_dialer_start(d, NNG_FLAG_NONBLOCK)) != 0)
+		nng_dialer_close(d);
+	return rv;
+}
+
 bbb_subscriber *bbb_subscriber_open(const struct bbb_subscriber_options *o, bbb_status *st)
 {
 	bbb_subscriber *s;
-	char url[512];
+	char url[512], why[256] = "";
 	int rv;
 
 	memset(st, 0, sizeof(*st));
@@ -274,10 +289,10 @@ bbb_subscriber *bbb_subscriber_open(const struct bbb_subscriber_options *o, bbb_
 	if ((rv = sub_subscribe(s, s->s_prefix)) != 0 ||
 	    (s->s_prefix[0] != '\0' && (rv = sub_subscribe(s, SUB_HEARTBEAT)) != 0) ||
 	    (rv = nng_socket_get_int(s->s_sock, NNG_OPT_RECVFD, &s->s_fd)) != 0 ||
-	    (rv = nng_dial(s->s_sock, url, NULL, NNG_FLAG_NONBLOCK)) != 0) {
-		char msg[400];
-		snprintf(msg, sizeof(msg), "cannot subscribe to %.360s", url);
-		sub_fail(st, BBB_UNAVAILABLE, "SERVER_UNREACHABLE", msg, rv);
+	    (rv = sub_dial(s, url, why, sizeof(why))) != 0) {
+		char msg[480];
+		snprintf(msg, sizeof(msg), "cannot subscribe to %.200s%s%.250s", url, why[0] ? ": " : "", why);
+		sub_fail(st, BBB_UNAVAILABLE, "SERVER_UNREACHABLE", msg, why[0] ? 0 : rv);
 		bbb_subscriber_close(s);
 		return NULL;
 	}

@@ -3,6 +3,7 @@
 
 #include <nng/nng.h>
 #include <nng/protocol/pubsub0/pub.h>
+#include <nng/supplemental/tls/tls.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -132,6 +133,23 @@ static void *publisher_main(void *arg)
 	return NULL;
 }
 
+/* A listener on url, with the certificate when its transport takes one. */
+static int publisher_listen(nng_socket sock, const char *url, nng_tls_config *tls)
+{
+	nng_listener l;
+	int rv;
+
+	if ((rv = nng_listener_create(&l, sock, url)) != 0)
+		return rv;
+	if (tls != NULL && (rv = nng_listener_set_ptr(l, NNG_OPT_TLS_CONFIG, tls)) != 0 && rv != NNG_ENOTSUP) {
+		nng_listener_close(l);
+		return rv;
+	}
+	if ((rv = nng_listener_start(l, 0)) != 0)
+		nng_listener_close(l);
+	return rv;
+}
+
 int publisher_start(struct publisher **out, struct store *s, const struct publisher_options *o, bbb_status *st)
 {
 	struct publisher *p = xcalloc(1, sizeof(*p));
@@ -144,7 +162,7 @@ int publisher_start(struct publisher **out, struct store *s, const struct publis
 		return status_fail(st, "INTERNAL_ERROR", "cannot open the pub socket: %s", nng_strerror(rv));
 	}
 	for (size_t i = 0; i < o->n_urls; i++) {
-		if ((rv = nng_listen(p->p_sock, o->urls[i], NULL, 0)) != 0) {
+		if ((rv = publisher_listen(p->p_sock, o->urls[i], o->tls)) != 0) {
 			nng_close(p->p_sock);
 			free(p);
 			return status_fail(st, "VALIDATION_ERROR", "cannot publish events on %s: %s", o->urls[i],

@@ -23,6 +23,9 @@ struct publisher_options {
 	const char *const *urls;
 	size_t n_urls;
 	int heartbeat_ms; /* 0: 1000 */
+	/* The certificate of tls+tcp:// and wss:// URLs (NULL: none). Held by
+	 * the caller until publisher_stop. */
+	struct nng_tls_config *tls;
 };
 
 struct publisher;

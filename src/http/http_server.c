@@ -127,17 +127,20 @@ struct http_server {
 
 /* ---- URLs */
 
-/* Splits "http://HOST:PORT[/]" into host (brackets removed) and port. */
-static int http_url_split(const char *url, char *host, size_t host_n, char *port, size_t port_n, char *why, size_t n)
+/* Splits "http[s]://HOST:PORT[/]" into host (brackets removed), port, and
+ * whether it is https (*tls). */
+static int http_url_split(const char *url, char *host, size_t host_n, char *port, size_t port_n, int *tls, char *why,
+			  size_t n)
 {
 	const char *p, *colon, *end;
 	size_t hl, pl;
 
-	if (strncmp(url, "http://", 7) != 0) {
-		snprintf(why, n, "is not an http:// URL (https:// is not supported yet)");
+	*tls = strncmp(url, "https://", 8) == 0;
+	if (!*tls && strncmp(url, "http://", 7) != 0) {
+		snprintf(why, n, "is not an http:// or https:// URL");
 		return -1;
 	}
-	p = url + 7;
+	p = url + (*tls ? 8 : 7);
 	end = p + strlen(p);
 	if (end > p && end[-1] == '/')
 		end--;
@@ -185,8 +188,9 @@ static int http_url_split(const char *url, char *host, size_t host_n, char *port
 int http_url_check(const char *url, char *why, size_t n)
 {
 	char host[256], port[8];
+	int tls;
 
-	return http_url_split(url, host, sizeof(host), port, sizeof(port), why, n);
+	return http_url_split(url, host, sizeof(host), port, sizeof(port), &tls, why, n);
 }
 
 /* ---- the queue, the workers and the waiter */
@@ -789,20 +793,41 @@ static int http_listen(struct http_server *s, const char *url, bbb_status *st)
 	struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE | AI_NUMERICSERV}, *ai = NULL;
 	struct MHD_Daemon *d;
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
-	int rv;
+	int rv, tls;
 
-	if (http_url_split(url, host, sizeof(host), port, sizeof(port), why, sizeof(why)) != 0)
+	if (http_url_split(url, host, sizeof(host), port, sizeof(port), &tls, why, sizeof(why)) != 0)
 		return status_violation(st, "--http", "%s %s", url, why);
+	if (tls && (s->s_opts.tls_cert_pem == NULL || s->s_opts.tls_key_pem == NULL))
+		return status_violation(st, "--tls-cert", "is not set: the listener %s needs --tls-cert and --tls-key",
+					url);
+	if (tls && MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES)
+		return status_fail(st, "VALIDATION_ERROR", "cannot listen on %s: libmicrohttpd was built without TLS",
+				   url);
 	if ((rv = getaddrinfo(host, port, &hints, &ai)) != 0)
 		return status_fail(st, "VALIDATION_ERROR", "cannot listen on %s: %s", url, gai_strerror(rv));
 	if (ai->ai_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
-	d = MHD_start_daemon(flags, 0, NULL, NULL, http_access, s, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
-			     MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_CONNECTIONS_MAX, MHD_OPTION_CONNECTION_TIMEOUT,
+	if (tls)
+		flags |= MHD_USE_TLS;
+	/* The key and certificate only for https://; an empty item ends the list. */
+	struct MHD_OptionItem tls_opts[] = {
+		{tls ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, 0, (void *)s->s_opts.tls_key_pem},
+		{MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)s->s_opts.tls_cert_pem},
+		{MHD_OPTION_END, 0, NULL},
+	};
+	/* The logger first: libmicrohttpd logs the options after it through it. */
+	d = MHD_start_daemon(flags, 0, NULL, NULL, http_access, s, MHD_OPTION_EXTERNAL_LOGGER, http_mhd_log, NULL,
+			     MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_CONNECTION_LIMIT,
+			     (unsigned)HTTP_CONNECTIONS_MAX, MHD_OPTION_CONNECTION_TIMEOUT,
 			     (unsigned)HTTP_IDLE_TIMEOUT_S, MHD_OPTION_CONNECTION_MEMORY_LIMIT, HTTP_CONN_MEMORY,
-			     MHD_OPTION_NOTIFY_COMPLETED, http_completed, s, MHD_OPTION_EXTERNAL_LOGGER, http_mhd_log,
-			     NULL, MHD_OPTION_END);
+			     MHD_OPTION_NOTIFY_COMPLETED, http_completed, s, MHD_OPTION_ARRAY, tls_opts,
+			     MHD_OPTION_END);
 	freeaddrinfo(ai);
+	if (d == NULL && tls)
+		return status_fail(st, "VALIDATION_ERROR",
+				   "cannot listen on %s: the address is taken, or --tls-cert and --tls-key are not a "
+				   "certificate and its key (see the log)",
+				   url);
 	if (d == NULL)
 		return status_fail(st, "VALIDATION_ERROR", "cannot listen on %s: %s", url, strerror(errno));
 	s->s_daemons[s->s_n_daemons++] = d;

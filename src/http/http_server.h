@@ -48,8 +48,13 @@
 #define HTTP_IDLE_TIMEOUT_S 60
 
 struct http_server_options {
-	const char *const *urls; /* http://HOST:PORT (http_url_check) */
+	const char *const *urls; /* http://HOST:PORT or https://HOST:PORT (http_url_check) */
 	size_t n_urls;
+	/* PEM certificate chain and unencrypted key of the https:// URLs
+	 * (NULL: none; an https:// URL then fails to start). They must outlive
+	 * the server. */
+	const char *tls_cert_pem;
+	const char *tls_key_pem;
 	int workers; /* >= 1 */
 	size_t body_max; /* request body bytes */
 	/* Per-worker state, as for the RPC transport (rpc_server_options). */
@@ -60,7 +65,7 @@ struct http_server_options {
 
 struct http_server;
 
-/* Checks a listen URL: "http://HOST:PORT" with an optional trailing "/",
+/* Checks a listen URL: "http://HOST:PORT" or "https://HOST:PORT" with an optional trailing "/",
  * HOST an IPv4 address, a name, or an IPv6 address in brackets, PORT
  * 0..65535. 0, or -1 with what is wrong in why (n bytes). */
 int http_url_check(const char *url, char *why, size_t n);

@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/rep.h>
+#include <nng/supplemental/tls/tls.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -471,6 +472,20 @@ static int rpc_listener_limit(nng_listener l, const char *opt, size_t max, const
 	return 0;
 }
 
+/* The certificate of a tls+tcp:// or wss:// listener; other transports
+ * have no TLS option, which is not an error. */
+static int rpc_listener_tls(nng_listener l, nng_tls_config *tls, const char *url, bbb_status *st)
+{
+	int rv;
+
+	if (tls == NULL)
+		return 0;
+	rv = nng_listener_set_ptr(l, NNG_OPT_TLS_CONFIG, tls);
+	if (rv != 0 && rv != NNG_ENOTSUP)
+		return status_fail(st, "INTERNAL_ERROR", "cannot set the certificate on %s: %s", url, nng_strerror(rv));
+	return 0;
+}
+
 /* A listener on url whose connections carry requests of at most recv_max
  * envelope bytes: nng counts its request id header against the limit, and
  * over ws:// a whole message may come as one frame. */
@@ -483,7 +498,8 @@ static int rpc_listen(struct rpc_server *srv, const char *url, bbb_status *st)
 	if ((rv = nng_listener_create(l, srv->srv_sock, url)) != 0)
 		return status_fail(st, "VALIDATION_ERROR", "cannot listen on %s: %s", url, nng_strerror(rv));
 	if (rpc_listener_limit(*l, NNG_OPT_RECVMAXSZ, max, url, st) != 0 ||
-	    rpc_listener_limit(*l, NNG_OPT_WS_RECVMAXFRAME, max, url, st) != 0) {
+	    rpc_listener_limit(*l, NNG_OPT_WS_RECVMAXFRAME, max, url, st) != 0 ||
+	    rpc_listener_tls(*l, srv->srv_opts.tls, url, st) != 0) {
 		nng_listener_close(*l);
 		return -1;
 	}

@@ -49,6 +49,9 @@ struct rpc_server_options {
 	size_t n_urls;
 	int workers; /* >= 1 */
 	size_t recv_max; /* envelope bytes; larger requests close their connection */
+	/* The server's certificate for tls+tcp:// and wss:// URLs (NULL: none;
+	 * such a URL then fails to start). Held by the caller until close. */
+	struct nng_tls_config *tls;
 	/* Per-worker state: made on the worker's thread before it serves. */
 	int (*worker_init)(void *env, void **worker, bbb_status *st);
 	void (*worker_fini)(void *worker);

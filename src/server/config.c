@@ -17,6 +17,7 @@
 #include "common/dbuf.h"
 #include "common/log.h"
 #include "common/status.h"
+#include "common/xalloc.h"
 #include "domain/breaker.h"
 #include "domain/retry_policy.h"
 #include "domain/run_rules.h"
@@ -92,6 +93,12 @@ static const struct config_setting config_settings[] = {
 	{.cs_env = "BEEBEEBRAIN_HTTP_URL", .cs_flag = "--http", .cs_metavar = "URL", .cs_kind = CK_HTTP_LISTEN,
 	 .cs_meaning = "HTTP listen URL (Connect calls, /healthz, /readyz), repeatable; none: no HTTP listener",
 	 .cs_off = F(cf_http_urls), .cs_count_off = F(cf_n_http_urls)},
+	{.cs_env = "BEEBEEBRAIN_TLS_CERT", .cs_flag = "--tls-cert", .cs_metavar = "FILE", .cs_kind = CK_PATH,
+	 .cs_default_text = "unset: no TLS listener allowed",
+	 .cs_meaning = "PEM certificate (chain) of the https://, tls+tcp:// and wss:// listeners", .cs_off = F(cf_tls_cert)},
+	{.cs_env = "BEEBEEBRAIN_TLS_KEY", .cs_flag = "--tls-key", .cs_metavar = "FILE", .cs_kind = CK_PATH,
+	 .cs_default_text = "unset", .cs_meaning = "PEM private key of that certificate (unencrypted)",
+	 .cs_off = F(cf_tls_key)},
 	{.cs_flag = "--workers", .cs_metavar = "N", .cs_kind = CK_INT, .cs_min = 1, .cs_max = 1024,
 	 .cs_default_text = "2 x cores, at least 4", .cs_meaning = "RPC worker threads", .cs_off = F(cf_workers)},
 	{.cs_flag = "--autorun", .cs_kind = CK_SWITCH,
@@ -206,7 +213,8 @@ _Static_assert(sizeof(config_claude_variables) / sizeof(config_claude_variables[
 	       "room for the default PATH");
 
 /* Variables only the client commands read (src/client/, src/cli/). */
-static const char *const config_client_variables[] = {"BEEBEEBRAIN_RPC_URL", "BEEBEEBRAIN_EVENTS_URL"};
+static const char *const config_client_variables[] = {"BEEBEEBRAIN_RPC_URL", "BEEBEEBRAIN_EVENTS_URL",
+						      "BEEBEEBRAIN_TLS_CA"};
 
 void config_defaults(struct config *c)
 {
@@ -316,7 +324,7 @@ static void config_accepted(const struct config_setting *s, struct dbuf *b)
 		dbuf_printf(b, "tcp://HOST:PORT or ipc://PATH, at most %d", CONFIG_MAX_URLS);
 		break;
 	case CK_HTTP_LISTEN:
-		dbuf_printf(b, "http://HOST:PORT, at most %d, or none", CONFIG_MAX_URLS);
+		dbuf_printf(b, "http[s]://HOST:PORT, at most %d, or none", CONFIG_MAX_URLS);
 		break;
 	case CK_DURATION:
 		dbuf_addstr(b, "a number and d, h, m or s");
@@ -586,6 +594,39 @@ static void config_claude_env(struct config *c, char *const *envp)
 	c->cf_claude_env[n] = NULL;
 }
 
+int config_url_is_tls(const char *url)
+{
+	return strncmp(url, "https://", 8) == 0 || strncmp(url, "tls+tcp", 7) == 0 || strncmp(url, "wss", 3) == 0;
+}
+
+/* The first listen URL that needs TLS, or NULL. */
+static const char *config_first_tls_url(const struct config *c)
+{
+	for (size_t i = 0; i < c->cf_n_rpc_urls; i++)
+		if (config_url_is_tls(c->cf_rpc_urls[i]))
+			return c->cf_rpc_urls[i];
+	for (size_t i = 0; i < c->cf_n_event_urls; i++)
+		if (config_url_is_tls(c->cf_event_urls[i]))
+			return c->cf_event_urls[i];
+	for (size_t i = 0; i < c->cf_n_http_urls; i++)
+		if (config_url_is_tls(c->cf_http_urls[i]))
+			return c->cf_http_urls[i];
+	return NULL;
+}
+
+/* A certificate goes with its key, and a TLS listener with both. */
+static void config_check_tls(const struct config *c, bbb_status *st)
+{
+	const char *url = config_first_tls_url(c);
+
+	if ((c->cf_tls_cert == NULL) != (c->cf_tls_key == NULL))
+		status_violation(st, c->cf_tls_cert == NULL ? "--tls-cert" : "--tls-key",
+				 "is not set while %s is: a certificate needs its key and a key its certificate",
+				 c->cf_tls_cert == NULL ? "--tls-key" : "--tls-cert");
+	else if (url != NULL && c->cf_tls_cert == NULL)
+		status_violation(st, "--tls-cert", "is not set: the listener %s needs --tls-cert and --tls-key", url);
+}
+
 int config_load(struct config *c, char *const *envp, const struct config_arg *args, size_t n_args, bbb_status *st)
 {
 	status_clear(st);
@@ -597,6 +638,7 @@ int config_load(struct config *c, char *const *envp, const struct config_arg *ar
 		status_violation(st, "BEEBEEBRAIN_RETRY_MAX_MS",
 				 "%lld is below BEEBEEBRAIN_RETRY_BASE_MS (%lld): the cap must be at least the base",
 				 (long long)c->cf_retry_max_ms, (long long)c->cf_retry_base_ms);
+	config_check_tls(c, st);
 	if (st->code == BBB_OK)
 		return 0;
 	snprintf(st->message, sizeof(st->message), "invalid configuration: %d setting(s)%s", st->n_violations,
@@ -624,15 +666,74 @@ static int config_check_claude_settings(const struct config *c, bbb_status *st)
 	return 0;
 }
 
+#define CONFIG_PEM_MAX ((size_t)1 << 20)
+
+/* A whole PEM file, NUL-terminated (malloc'd), or NULL with a violation on
+ * field. */
+static char *config_read_pem(const char *path, const char *field, bbb_status *st)
+{
+	FILE *f = fopen(path, "r");
+	char *text = xmalloc(CONFIG_PEM_MAX + 1);
+	size_t n = 0;
+	int err;
+
+	if (f == NULL) {
+		status_violation(st, field, "cannot be used: %s: %s", path, strerror(errno));
+		free(text);
+		return NULL;
+	}
+	n = fread(text, 1, CONFIG_PEM_MAX + 1, f);
+	err = ferror(f);
+	fclose(f);
+	if (err || n > CONFIG_PEM_MAX || memchr(text, '\0', n) != NULL) {
+		status_violation(st, field, "cannot be used: %s: %s", path,
+				 err                  ? "a read error"
+				 : n > CONFIG_PEM_MAX ? "over 1 MiB"
+						      : "not a text file");
+		free(text);
+		return NULL;
+	}
+	text[n] = '\0';
+	if (strstr(text, "-----BEGIN ") == NULL) {
+		status_violation(st, field, "cannot be used: %s: no PEM block (-----BEGIN ...)", path);
+		free(text);
+		return NULL;
+	}
+	return text;
+}
+
+int config_read_tls(const struct config *c, char **cert_pem, char **key_pem, bbb_status *st)
+{
+	*cert_pem = NULL;
+	*key_pem = NULL;
+	if (c->cf_tls_cert == NULL || c->cf_tls_key == NULL)
+		return 0;
+	if ((*cert_pem = config_read_pem(c->cf_tls_cert, "--tls-cert", st)) == NULL)
+		return -1;
+	if ((*key_pem = config_read_pem(c->cf_tls_key, "--tls-key", st)) == NULL) {
+		free(*cert_pem);
+		*cert_pem = NULL;
+		return -1;
+	}
+	return 0;
+}
+
 int config_check_files(const struct config *c, bbb_status *st)
 {
 	struct pricing *p;
 	bbb_status why;
+	char *cert, *key;
 
 	status_clear(st);
 	status_clear(&why);
 	if (config_check_claude_settings(c, st) != 0)
 		return -1;
+	if (config_read_tls(c, &cert, &key, st) != 0) {
+		snprintf(st->message, sizeof(st->message), "invalid configuration: 1 setting(s)");
+		return -1;
+	}
+	free(cert);
+	free(key);
 	if (c->cf_pricing_path == NULL)
 		return 0;
 	if ((p = pricing_load_file(c->cf_pricing_path, &why)) == NULL) {

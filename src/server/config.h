@@ -50,6 +50,11 @@ struct config {
 	const char *cf_http_urls[CONFIG_MAX_URLS]; /* --http, BEEBEEBRAIN_HTTP_URL; none given: the default */
 	size_t cf_n_http_urls; /* 0 after `--http none`: no HTTP listener */
 	int cf_http_none; /* `none` was given */
+	/* The certificate chain and private key (PEM files) of every TLS listener:
+	 * https:// (HTTP), tls+tcp:// and wss:// (RPC, events). Required when one
+	 * is configured; read at start by config_read_tls. */
+	const char *cf_tls_cert; /* --tls-cert, BEEBEEBRAIN_TLS_CERT */
+	const char *cf_tls_key; /* --tls-key, BEEBEEBRAIN_TLS_KEY */
 	int64_t cf_workers; /* --workers; 0: 2 x cores, at least 4 */
 	int cf_autorun; /* --autorun */
 	int cf_fault_injection; /* --enable-fault-injection */
@@ -110,6 +115,16 @@ int config_load(struct config *c, char *const *envp, const struct config_arg *ar
  * be used stops the server at start as an invalid value does: -1 with a
  * violation on the variable. */
 int config_check_files(const struct config *c, bbb_status *st);
+
+/* Whether a listen URL needs the TLS certificate: https://, tls+tcp://, wss://. */
+int config_url_is_tls(const char *url);
+
+/* The contents of the TLS certificate and key files (NUL-terminated PEM,
+ * malloc'd: the caller frees both), or NULL and NULL when neither is set.
+ * -1 with a violation on the setting when a file cannot be read, is over
+ * 1 MiB, or holds no PEM block. The server checks at start that the two
+ * belong together (the listener refuses them otherwise). */
+int config_read_tls(const struct config *c, char **cert_pem, char **key_pem, bbb_status *st);
 
 /* The database path alone, by the same rules: the flag value when not NULL,
  * else BEEBEEBRAIN_DB, else the default (for the offline commands, which

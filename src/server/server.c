@@ -13,6 +13,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <nng/nng.h>
+#include <nng/supplemental/tls/tls.h>
+
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/status.h"
@@ -254,6 +257,10 @@ struct server {
 	struct rpc_dispatcher *sv_d;
 	struct rpc_server *_Atomic sv_rpc; /* read by the commit hook too */
 	struct http_server *_Atomic sv_http; /* and this one */
+	/* The TLS listeners' certificate and key (PEM, NULL: none) and the same
+	 * as nng's configuration; freed after every listener closed. */
+	char *sv_tls_cert, *sv_tls_key;
+	nng_tls_config *sv_tls;
 };
 
 /* Commit hook: the publisher sends new events, the runtime looks again. */
@@ -337,6 +344,29 @@ static void server_down(struct server *sv, int code)
 	 * watchdog ends the process first, the kernel drops the lock then. */
 	if (sv->sv_locked)
 		lockfile_release(&sv->sv_lock);
+	if (sv->sv_tls != NULL)
+		nng_tls_config_free(sv->sv_tls);
+	free(sv->sv_tls_cert);
+	free(sv->sv_tls_key);
+}
+
+/* The certificate and key of the TLS listeners, read once (config.h), and
+ * nng's server configuration of them. Nothing when none is set. */
+static int server_tls_load(struct server *sv, const struct config *c, bbb_status *st)
+{
+	int rv;
+
+	if (config_read_tls(c, &sv->sv_tls_cert, &sv->sv_tls_key, st) != 0)
+		return -1;
+	if (sv->sv_tls_cert == NULL)
+		return 0;
+	if ((rv = nng_tls_config_alloc(&sv->sv_tls, NNG_TLS_MODE_SERVER)) != 0)
+		return status_fail(st, "INTERNAL_ERROR", "cannot set up TLS: %s", nng_strerror(rv));
+	if ((rv = nng_tls_config_own_cert(sv->sv_tls, sv->sv_tls_cert, sv->sv_tls_key, NULL)) != 0)
+		return status_violation(st, "--tls-cert",
+					"and --tls-key are not a certificate and its unencrypted key: %s",
+					nng_strerror(rv));
+	return 0;
 }
 
 int server_run(const struct config *c)
@@ -369,6 +399,8 @@ int server_run(const struct config *c)
 	env->se_run_timeout_s = (int)c->cf_llm_timeout_s;
 	if (lockfile_acquire(&sv.sv_lock, c->cf_db_path, &st) != 0)
 		return server_fail("lock", &st);
+	if (server_tls_load(&sv, c, &st) != 0)
+		goto fail;
 	sv.sv_locked = 1;
 	if (server_migrate(c, &fresh, &st) != 0)
 		goto fail;
@@ -386,6 +418,7 @@ int server_run(const struct config *c)
 	env->se_retention_ms = c->cf_event_retention_ms;
 	env->se_heartbeat_ms = 1000;
 	po.heartbeat_ms = env->se_heartbeat_ms;
+	po.tls = sv.sv_tls;
 	if (publisher_start(&sv.sv_pub, env->se_store, &po, &st) != 0)
 		goto fail;
 	store_set_commit_hook(env->se_store, server_on_commit, &sv);
@@ -416,6 +449,7 @@ int server_run(const struct config *c)
 	ro.n_urls = c->cf_n_rpc_urls;
 	ro.workers = c->cf_workers > 0 ? (int)c->cf_workers : server_default_workers();
 	ro.recv_max = SERVER_RECV_MAX;
+	ro.tls = sv.sv_tls;
 	ro.worker_init = services_worker_init;
 	ro.worker_fini = services_worker_fini;
 	ro.env = env;
@@ -426,6 +460,8 @@ int server_run(const struct config *c)
 			.n_urls = c->cf_n_http_urls,
 			.workers = ro.workers,
 			.body_max = SERVER_RECV_MAX,
+			.tls_cert_pem = sv.sv_tls_cert,
+			.tls_key_pem = sv.sv_tls_key,
 			.worker_init = services_worker_init,
 			.worker_fini = services_worker_fini,
 			.env = env,

@@ -476,7 +476,7 @@ def _healthz_ok(port):
         return False
 
 
-@pytest.mark.parametrize("value", ["https://127.0.0.1:1", "http://127.0.0.1", "tcp://127.0.0.1:5", "http://:80"])
+@pytest.mark.parametrize("value", ["ftp://127.0.0.1:1", "http://127.0.0.1", "tcp://127.0.0.1:5", "http://:80"])
 def test_an_invalid_http_url_stops_serve_at_start(db_path, value):
     p = subprocess.run([BIN, "serve", "--db", str(db_path), "--rpc", f"tcp://127.0.0.1:{free_port()}",
                         "--http", value], capture_output=True, text=True, timeout=30, env=child_env())
