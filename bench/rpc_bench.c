@@ -15,6 +15,12 @@
  *              real server (a read: dispatch + one SELECT on a WAL reader).
  *   CreateTask bbb_task_create_task() (a write: the single writer thread,
  *              group commit, fsync per commit with --durability full).
+ *   GetTask/Connect  the same read over the HTTP listener: a Connect unary
+ *              call with a JSON body (POST /beebeebrain.v1.TaskService/GetTask,
+ *              {"taskId":"N"}), each thread on its own keep-alive connection
+ *              (an HTTP/1.1 connection carries one call at a time), the reply
+ *              read whole and its status checked. "vs nng" divides its calls/s
+ *              by GetTask's at the same client count.
  *
  * The server is the real binary, started here with fork/exec in a temp dir on
  * free loopback ports and stopped with SIGTERM at the end; the temp dir is
@@ -34,6 +40,7 @@
 #include <libgen.h>
 #include <limits.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -103,6 +110,8 @@ struct bench_thread {
 	uint64_t bt_seq;
 	nng_ctx bt_ctx; /* echo only */
 	nng_aio *bt_aio; /* echo only */
+	int bt_fd; /* Connect only: the thread's keep-alive connection */
+	char bt_buf[8192]; /* Connect only: the reply being read */
 	struct lat_buf bt_lat;
 	uint64_t bt_errors;
 	uint64_t bt_end_ns;
@@ -112,6 +121,7 @@ struct bench_thread {
 struct bench_case {
 	const char *bc_name;
 	int bc_echo; /* raw nng instead of the client library */
+	int bc_http; /* a Connect call on the HTTP listener */
 	int (*bc_call)(struct bench_thread *t);
 };
 
@@ -121,6 +131,7 @@ struct bench_run {
 	int br_clients;
 	bbb_client *br_client; /* library cases */
 	nng_socket br_req; /* echo case */
+	int br_http_port; /* Connect case */
 	const uint8_t *br_payload; /* echo request bytes */
 	size_t br_payload_len;
 	int64_t br_project_id;
@@ -340,10 +351,65 @@ fail:
 	return -1;
 }
 
+/* Reads one HTTP/1.1 response on t's connection: the head, then
+ * Content-Length bytes of body. Its status, or -1 on a broken reply. */
+static int http_read_reply(struct bench_thread *t)
+{
+	size_t have = 0, need = 0, head = 0;
+	int status = -1;
+
+	for (;;) {
+		ssize_t got;
+		char *end;
+
+		if (head == 0 && (end = memmem(t->bt_buf, have, "\r\n\r\n", 4)) != NULL) {
+			const char *cl = memmem(t->bt_buf, (size_t)(end - t->bt_buf), "Content-Length: ", 16);
+			head = (size_t)(end - t->bt_buf) + 4;
+			if (cl == NULL || sscanf(t->bt_buf, "HTTP/1.1 %d", &status) != 1)
+				return -1;
+			need = head + strtoul(cl + 16, NULL, 10);
+			if (need > sizeof(t->bt_buf))
+				return -1;
+		}
+		if (head != 0 && have >= need)
+			return have == need ? status : -1;
+		got = read(t->bt_fd, t->bt_buf + have, sizeof(t->bt_buf) - have);
+		if (got <= 0)
+			return -1;
+		have += (size_t)got;
+	}
+}
+
+static int call_connect_get_task(struct bench_thread *t)
+{
+	const struct bench_run *r = t->bt_run;
+	char req[512], body[64];
+	int n, m, status;
+
+	m = snprintf(body, sizeof(body), "{\"taskId\":\"%lld\"}",
+		     (long long)r->br_task_ids[(t->bt_seq + (uint64_t)t->bt_index * 7) % r->br_n_task_ids]);
+	n = snprintf(req, sizeof(req),
+		     "POST /beebeebrain.v1.TaskService/GetTask HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+		     "Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s",
+		     m, body);
+	if (write(t->bt_fd, req, (size_t)n) != n) {
+		t->bt_errors++;
+		snprintf(t->bt_error, sizeof(t->bt_error), "Connect GetTask: write: %s", strerror(errno));
+		return -1;
+	}
+	if ((status = http_read_reply(t)) != 200) {
+		t->bt_errors++;
+		snprintf(t->bt_error, sizeof(t->bt_error), "Connect GetTask: HTTP status %d", status);
+		return -1;
+	}
+	return 0;
+}
+
 static const struct bench_case bench_cases[] = {
-	{"echo (nng)", 1, call_echo},
-	{"GetTask", 0, call_get_task},
-	{"CreateTask", 0, call_create_task},
+	{"echo (nng)", 1, 0, call_echo},
+	{"GetTask", 0, 0, call_get_task},
+	{"CreateTask", 0, 0, call_create_task},
+	{"GetTask/Connect", 0, 1, call_connect_get_task},
 };
 #define BENCH_N_CASES (sizeof(bench_cases) / sizeof(bench_cases[0]))
 
@@ -450,6 +516,20 @@ static int run_connect(struct bench_run *r, const struct harness *s, const struc
 	bbb_status st;
 	int rv;
 
+	if (r->br_case->bc_http) {
+		struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)s->h_http_port)};
+		sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		for (int i = 0; i < r->br_clients; i++) {
+			int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+			r->br_threads[i].bt_fd = fd;
+			if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+				fprintf(stderr, "rpc_bench: HTTP connect: %s\n", strerror(errno));
+				return -1;
+			}
+			setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		}
+		return 0;
+	}
 	if (!r->br_case->bc_echo) {
 		struct bbb_client_options o = {.url = s->h_url, .timeout_ms = BENCH_CALL_TIMEOUT_MS};
 
@@ -479,6 +559,12 @@ fail:
 
 static void run_disconnect(struct bench_run *r)
 {
+	if (r->br_case->bc_http) {
+		for (int i = 0; i < r->br_clients; i++)
+			if (r->br_threads[i].bt_fd > 0)
+				close(r->br_threads[i].bt_fd);
+		return;
+	}
 	if (!r->br_case->bc_echo) {
 		bbb_client_close(r->br_client);
 		return;
@@ -659,7 +745,10 @@ static void print_header(const struct bench_opts *o, size_t payload_len)
 #if !defined(NDEBUG)
 	printf("note: built without NDEBUG (a Debug build?)\n");
 #endif
-	printf("\n%-12s %7s %10s %9s %9s %8s\n", "case", "clients", "calls/s", "p50 us", "p99 us", "vs echo");
+	printf("GetTask/Connect = the same read as a Connect unary call with a JSON body on the HTTP listener,\n"
+	       "one keep-alive connection per client thread; \"vs nng\" = its calls/s / GetTask's (nng).\n");
+	printf("\n%-16s %7s %10s %9s %9s %8s %7s\n", "case", "clients", "calls/s", "p50 us", "p99 us", "vs echo",
+	       "vs nng");
 }
 
 int main(int argc, char **argv)
@@ -701,7 +790,7 @@ int main(int argc, char **argv)
 				struct bench_result *res = &results[k][ci][run];
 
 				if (progress)
-					fprintf(stderr, "\r%-12s clients %d run %d/%d ", bench_cases[ci].bc_name,
+					fprintf(stderr, "\r%-16s clients %d run %d/%d ", bench_cases[ci].bc_name,
 						bench_client_counts[k], run + 1, o.bo_runs);
 				if (run_once(&proto, &bench_cases[ci], bench_client_counts[k], &o, &s, &es, res) != 0)
 					failed = 1;
@@ -717,7 +806,7 @@ int main(int argc, char **argv)
 
 	print_header(&o, proto.br_payload_len);
 	for (size_t k = 0; k < 2; k++) {
-		double echo_cps = 0;
+		double echo_cps = 0, nng_cps = 0;
 
 		for (size_t ci = 0; ci < BENCH_N_CASES; ci++) {
 			struct bench_result *runs = results[k][ci], *med;
@@ -726,9 +815,14 @@ int main(int argc, char **argv)
 			med = &runs[o.bo_runs / 2];
 			if (bench_cases[ci].bc_echo)
 				echo_cps = med->r_calls_per_s;
-			printf("%-12s %7d %10.0f %9.1f %9.1f %8.2f\n", bench_cases[ci].bc_name, bench_client_counts[k],
+			if (bench_cases[ci].bc_call == call_get_task)
+				nng_cps = med->r_calls_per_s;
+			printf("%-16s %7d %10.0f %9.1f %9.1f %8.2f", bench_cases[ci].bc_name, bench_client_counts[k],
 			       med->r_calls_per_s, med->r_p50_us, med->r_p99_us,
 			       echo_cps > 0 ? med->r_calls_per_s / echo_cps : 0.0);
+			if (bench_cases[ci].bc_http)
+				printf(" %7.2f", nng_cps > 0 ? med->r_calls_per_s / nng_cps : 0.0);
+			printf("\n");
 		}
 	}
 	for (size_t k = 0; k < 2; k++)

@@ -250,16 +250,18 @@ static int harness_healthy(const struct harness *h)
 static int harness_try_start(struct harness *h, const char *const *extra_args)
 {
 	char *argv[HARNESS_MAX_ARGS + 12], *envp[HARNESS_MAX_ENV];
-	int ports[2], n = 0, code;
+	int ports[3], n = 0, code;
 	int64_t deadline;
 
-	if (harness_free_ports(ports, 2) != 0) {
+	if (harness_free_ports(ports, 3) != 0) {
 		fprintf(stderr, "harness: no free port: %s\n", strerror(errno));
 		return -1;
 	}
 	h->h_port = ports[0];
 	snprintf(h->h_url, sizeof(h->h_url), "tcp://127.0.0.1:%d", ports[0]);
 	snprintf(h->h_events_url, sizeof(h->h_events_url), "tcp://127.0.0.1:%d", ports[1]);
+	h->h_http_port = ports[2];
+	snprintf(h->h_http_url, sizeof(h->h_http_url), "http://127.0.0.1:%d", ports[2]);
 
 	argv[n++] = (char *)h->h_bin;
 	argv[n++] = "serve";
@@ -271,7 +273,7 @@ static int harness_try_start(struct harness *h, const char *const *extra_args)
 	argv[n++] = h->h_events_url;
 	/* Not the default HTTP port, which servers of tests side by side would share. */
 	argv[n++] = "--http";
-	argv[n++] = "none";
+	argv[n++] = h->h_http_url;
 	for (int i = 0; extra_args != NULL && extra_args[i] != NULL && i < HARNESS_MAX_ARGS; i++)
 		argv[n++] = (char *)extra_args[i];
 	argv[n] = NULL;

@@ -44,13 +44,15 @@ struct harness {
 	char h_log_path[PATH_MAX]; /* h_dir/server.log: the server's stdout and stderr */
 	char h_url[64]; /* tcp://127.0.0.1:PORT, the RPC URL */
 	char h_events_url[64]; /* tcp://127.0.0.1:PORT, the event publish URL */
+	char h_http_url[64]; /* http://127.0.0.1:PORT, the HTTP listener */
 	int h_port;
+	int h_http_port;
 	pid_t h_pid; /* 0 when not running */
 };
 
 /* Makes the temp dir and an empty migrated database in it (a brand-new file
  * would get the default project and agent of a first start), picks free ports and starts `bin serve --db --rpc
- * --events` plus extra_args (NULL-terminated, may be NULL, e.g. {"--workers",
+ * --events --http` plus extra_args (NULL-terminated, may be NULL, e.g. {"--workers",
  * "8", NULL}), then waits until HealthService/Check answers, at most ~10 s.
  * Returns 0 when the server answers; -1 otherwise, with everything it made
  * undone (the temp dir removed) and the reason printed to stderr. */
