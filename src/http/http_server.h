@@ -22,8 +22,10 @@
  * Limits: a body over body_max is refused with 413 (before it is read when
  * Content-Length says so; a chunked body that grows past it closes the
  * connection); the request line and headers over 16 KiB get 431; at most
- * 1024 connections per URL (more are closed at accept); a connection idle
- * for 60 s is closed.
+ * 1024 connections per URL (past that the listener stops accepting: new
+ * connections wait in the kernel's backlog until one closes); a connection
+ * idle for 60 s is closed. `serve` raises its soft limit of open files to
+ * the hard one at start, so that the descriptors last.
  *
  * Every response carries X-Trace-ID, and every request ends with one access
  * log line (logger "http": method, path, status, duration_ms, bytes,

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <stdatomic.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <pthread.h>
 #include <signal.h>
@@ -369,6 +370,22 @@ static int server_tls_load(struct server *sv, const struct config *c, bbb_status
 	return 0;
 }
 
+/* The soft limit of open files raised to the hard one: every HTTP connection
+ * and event stream is a descriptor (up to HTTP_CONNECTIONS_MAX per listener),
+ * and the usual soft limit of 1024 would be reached before the server's own
+ * limits. */
+static void server_raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= rl.rlim_max)
+		return;
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+		log_warn("server", "cannot raise the open files limit to %llu: %s", (unsigned long long)rl.rlim_max,
+			 strerror(errno));
+}
+
 int server_run(const struct config *c)
 {
 	static struct server sv; /* one per process; static keeps it off the stack of a long-lived frame */
@@ -391,6 +408,7 @@ int server_run(const struct config *c)
 	sigaddset(&sigs, SIGINT);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	server_raise_fd_limit();
 
 	env->se_db_path = c->cf_db_path;
 	env->se_fault_injection = c->cf_fault_injection;

@@ -442,6 +442,52 @@ def test_slow_clients_hold_no_worker(server):
             s.close()
 
 
+def _keep_alive_healthz(s):
+    s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+    head = b""
+    while b"\r\n\r\n" not in head:
+        chunk = s.recv(4096)
+        if not chunk:
+            return None
+        head += chunk
+    return int(head.split(b" ", 2)[1])
+
+
+def test_a_connection_past_the_limit_waits_until_one_closes(server):
+    """1024 open connections per listener (each proven accepted by a call it
+    keeps alive): the next one is not taken (it waits in the listen backlog,
+    nothing is dropped) while the open ones keep working; once one closes, it
+    is served."""
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < 1200:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 4096), hard))
+    conns = []
+    extra = None
+    try:
+        for _ in range(1024):
+            s = socket.create_connection(("127.0.0.1", server.http_port), timeout=10)
+            conns.append(s)
+            assert _keep_alive_healthz(s) == 200
+        extra = socket.create_connection(("127.0.0.1", server.http_port), timeout=1)
+        with pytest.raises(TimeoutError):
+            _keep_alive_healthz(extra)
+        assert _keep_alive_healthz(conns[0]) == 200  # the open ones still work
+        conns.pop().close()
+        extra.settimeout(10)
+        head = b""
+        while b"\r\n\r\n" not in head:
+            chunk = extra.recv(4096)
+            assert chunk, "the waiting connection was closed"
+            head += chunk
+        assert head.startswith(b"HTTP/1.1 200")
+    finally:
+        for s in conns:
+            s.close()
+        if extra is not None:
+            extra.close()
+
+
 # ---- configuration
 
 def test_http_none_turns_the_listener_off(db_path, rpc_url):
