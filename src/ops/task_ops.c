@@ -64,7 +64,8 @@ int taskop_set_status(const struct taskop_ctx *c, Beebeebrain__V1__Task *t, task
 }
 
 int taskop_command(const struct taskop_ctx *c, task_command cmd, int64_t task_id, int64_t expected_version,
-		   int64_t project_id, Beebeebrain__V1__Task **out, bbb_status *refusal, bbb_status *st)
+		   int64_t project_id, Beebeebrain__V1__Task **out, task_status *from_out, bbb_status *refusal,
+		   bbb_status *st)
 {
 	Beebeebrain__V1__Task *t = NULL;
 	task_status from = T(UNSPECIFIED), to;
@@ -96,6 +97,8 @@ int taskop_command(const struct taskop_ctx *c, task_command cmd, int64_t task_id
 		return -1;
 audit:
 	*out = t;
+	if (from_out != NULL)
+		*from_out = from;
 	return emit_task_intervention_audit(c->o_db, c->o_trace_id, cmd, task_id, t, from, c->o_actor, refusal, st);
 }
 

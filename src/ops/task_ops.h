@@ -47,9 +47,11 @@ int taskop_set_status(const struct taskop_ctx *c, Beebeebrain__V1__Task *t, task
  * the function still returns 0, so that the audit commits; -1 (with *st) only
  * when the transaction must roll back. *out is the task after the command
  * (NULL when it does not exist). project_id other than 0 refuses a task of
- * another project as TASK_NOT_FOUND. */
+ * another project as TASK_NOT_FOUND. *from (when not NULL) is its status
+ * before the command (unspecified when it does not exist). */
 int taskop_command(const struct taskop_ctx *c, task_command cmd, int64_t task_id, int64_t expected_version,
-		   int64_t project_id, Beebeebrain__V1__Task **out, bbb_status *refusal, bbb_status *st);
+		   int64_t project_id, Beebeebrain__V1__Task **out, task_status *from_out, bbb_status *refusal,
+		   bbb_status *st);
 
 /* Moves run r to `to` if the run state machine allows it, stamps ended_at on
  * a final state, saves it and writes run.status.changed. */

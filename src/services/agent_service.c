@@ -92,10 +92,11 @@ static int list_agents(struct rpc_call *call, const ProtobufCMessage *in, Protob
 
 	validate_id(st, "project_id", req->project_id, 0);
 	validate_enum(st, "status", &beebeebrain__v1__agent_status__descriptor, (int)req->status, 1);
+	validate_range(st, "offset", req->offset, 0, INT32_MAX);
 	if (paging_parse(st, req->page_token, req->limit, 50, 100, &after, &limit) != 0 || st->code != BBB_OK)
 		return -1;
-	if (store_agent_list(svc_reader(call), req->project_id, (int)req->status, after, limit, call->c_arena,
-			     &resp->agents, &resp->n_agents, &more, st) != 0)
+	if (store_agent_list(svc_reader(call), req->project_id, (int)req->status, after, limit, req->offset,
+			     call->c_arena, &resp->agents, &resp->n_agents, &more, st) != 0)
 		return -1;
 	if (more) {
 		paging_token(resp->agents[resp->n_agents - 1]->id, token, sizeof(token));

@@ -35,11 +35,12 @@ static int list_items(struct rpc_call *call, const ProtobufCMessage *in, Protobu
 	validate_id(st, "project_id", req->project_id, 0);
 	validate_enum(st, "item_type", &beebeebrain__v1__inbox_item_type__descriptor, (int)req->item_type, 1);
 	validate_enum(st, "status", &beebeebrain__v1__inbox_status__descriptor, (int)req->status, 1);
+	validate_range(st, "offset", req->offset, 0, INT32_MAX);
 	/* Newest first: the token names the last id seen, the next page starts below it. */
 	if (paging_parse(st, req->page_token, req->limit, 50, 100, &before, &limit) != 0 || st->code != BBB_OK)
 		return -1;
 	if (store_inbox_list(svc_reader(call), req->project_id, (int)req->item_type, (int)req->status, before, limit,
-			     call->c_arena, &resp->items, &resp->n_items, &more, st) != 0)
+			     req->offset, call->c_arena, &resp->items, &resp->n_items, &more, st) != 0)
 		return -1;
 	if (more) {
 		paging_token(resp->items[resp->n_items - 1]->id, token, sizeof(token));

@@ -70,6 +70,8 @@ static int query_logs(struct rpc_call *call, const ProtobufCMessage *in, Protobu
 		.lq_task_id = req->task_id,
 		.lq_run_id = req->run_id,
 		.lq_min_level = req->min_level,
+		.lq_offset = req->offset,
+		.lq_level = req->level,
 	};
 	int more;
 	char token[32];
@@ -78,6 +80,8 @@ static int query_logs(struct rpc_call *call, const ProtobufCMessage *in, Protobu
 	validate_id(st, "task_id", req->task_id, 0);
 	validate_id(st, "run_id", req->run_id, 0);
 	validate_enum(st, "min_level", &beebeebrain__v1__log_level__descriptor, req->min_level, 1);
+	validate_enum(st, "level", &beebeebrain__v1__log_level__descriptor, req->level, 1);
+	validate_range(st, "offset", req->offset, 0, INT32_MAX);
 	if (paging_parse(st, req->page_token, req->limit, 50, LOG_QUERY_MAX, &q.lq_before_id, &q.lq_limit) != 0 ||
 	    st->code != BBB_OK)
 		return -1;

@@ -40,10 +40,12 @@ static int usage_daily(struct rpc_call *call, const ProtobufCMessage *in, Protob
 	validate_text(st, "model", req->model, 0, 120);
 	validate_date(st, "from_date", req->from_date, 0);
 	validate_date(st, "to_date", req->to_date, 0);
+	validate_range(st, "offset", req->offset, 0, INT32_MAX);
 	/* Rows have no id to continue after: the token holds the offset reached. */
-	if (paging_parse(st, req->page_token, req->limit, 50, 100, &q.uq_offset, &q.uq_limit) != 0 ||
+	if (paging_parse(st, req->page_token, req->limit, 50, 365, &q.uq_offset, &q.uq_limit) != 0 ||
 	    st->code != BBB_OK)
 		return -1;
+	q.uq_offset += req->offset;
 	if (store_metrics_usage_daily(svc_reader(call), &q, call->c_arena, &resp->days, &resp->n_days, &more, st) != 0)
 		return -1;
 	if (more) {

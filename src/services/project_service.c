@@ -26,7 +26,7 @@ static int project_create_write(sqlite3 *db, void *arg, bbb_status *st)
 
 	arena_init(&a);
 	while (rc == 0 && more) {
-		rc = store_project_list(db, after, 100, &a, &page, &n, &more, st);
+		rc = store_project_list(db, after, 100, 0, &a, &page, &n, &more, st);
 		for (size_t i = 0; rc == 0 && i < n; i++) {
 			after = page[i]->id;
 			if (strcmp(page[i]->root_path, p->root_path) != 0 &&
@@ -154,10 +154,11 @@ static int list_projects(struct rpc_call *call, const ProtobufCMessage *in, Prot
 	int limit, more;
 	char token[32];
 
-	if (paging_parse(st, req->page_token, req->limit, 50, 100, &after, &limit) != 0)
+	validate_range(st, "offset", req->offset, 0, INT32_MAX);
+	if (paging_parse(st, req->page_token, req->limit, 50, 100, &after, &limit) != 0 || st->code != BBB_OK)
 		return -1;
-	if (store_project_list(svc_reader(call), after, limit, call->c_arena, &resp->projects, &resp->n_projects, &more,
-			       st) != 0)
+	if (store_project_list(svc_reader(call), after, limit, req->offset, call->c_arena, &resp->projects,
+			       &resp->n_projects, &more, st) != 0)
 		return -1;
 	if (more) {
 		paging_token(resp->projects[resp->n_projects - 1]->id, token, sizeof(token));

@@ -146,7 +146,7 @@ static int list_tasks(struct rpc_call *call, const ProtobufCMessage *in, Protobu
 {
 	const Beebeebrain__V1__ListTasksRequest *req = (const void *)in;
 	Beebeebrain__V1__ListTasksResponse *resp = (void *)out;
-	struct task_filter f = {req->project_id, (int)req->status, req->assignee_agent_id};
+	struct task_filter f = {req->project_id, (int)req->status, req->assignee_agent_id, req->offset};
 	int64_t after;
 	int limit, more;
 	char token[32];
@@ -154,6 +154,7 @@ static int list_tasks(struct rpc_call *call, const ProtobufCMessage *in, Protobu
 	validate_id(st, "project_id", req->project_id, 0);
 	validate_id(st, "assignee_agent_id", req->assignee_agent_id, 0);
 	validate_enum(st, "status", &beebeebrain__v1__task_status__descriptor, (int)req->status, 1);
+	validate_range(st, "offset", req->offset, 0, INT32_MAX);
 	if (paging_parse(st, req->page_token, req->limit, 50, 100, &after, &limit) != 0 || st->code != BBB_OK)
 		return -1;
 	if (store_task_list(svc_reader(call), &f, after, limit, call->c_arena, &resp->tasks, &resp->n_tasks, &more,
@@ -319,7 +320,7 @@ static int task_command_write(sqlite3 *db, void *arg, bbb_status *st)
 	struct task_cmd_call *cm = arg;
 
 	cm->cm_ctx.o_db = db;
-	return taskop_command(&cm->cm_ctx, cm->cm_cmd, cm->cm_task_id, cm->cm_expected_version, 0, &cm->cm_task,
+	return taskop_command(&cm->cm_ctx, cm->cm_cmd, cm->cm_task_id, cm->cm_expected_version, 0, &cm->cm_task, NULL,
 			      &cm->cm_refusal, st);
 }
 
@@ -415,12 +416,19 @@ static int task_broadcast_write(sqlite3 *db, void *arg, bbb_status *st)
 		Beebeebrain__V1__BroadcastOutcome *o =
 			(void *)arena_message(tb->tb_ctx.o_arena, &beebeebrain__v1__broadcast_outcome__descriptor);
 		Beebeebrain__V1__Task *t;
+		task_status from;
 		bbb_status refusal;
 
 		if (taskop_command(&tb->tb_ctx, tb->tb_req->command, ids[i],
-				   tb->tb_versions != NULL ? tb->tb_versions[i] : 0, project_id, &t, &refusal, st) != 0)
+				   tb->tb_versions != NULL ? tb->tb_versions[i] : 0, project_id, &t, &from, &refusal,
+				   st) != 0)
 			return -1;
 		o->task_id = ids[i];
+		o->previous_status = from;
+		if (t != NULL) {
+			o->status = t->status;
+			o->version = t->version;
+		}
 		o->outcome = (char *)broadcast_outcome(&refusal);
 		o->reason = arena_strdup(tb->tb_ctx.o_arena, refusal.reason);
 		o->message = arena_strdup(tb->tb_ctx.o_arena, refusal.message);

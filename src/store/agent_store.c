@@ -129,15 +129,15 @@ int store_agent_get(sqlite3 *db, int64_t id, struct arena *a, Beebeebrain__V1__A
 			       "AGENT_NOT_FOUND", "agent", st);
 }
 
-int store_agent_list(sqlite3 *db, int64_t project_id, int status, int64_t after_id, int limit, struct arena *a,
-		     Beebeebrain__V1__Agent ***out, size_t *n, int *more, bbb_status *st)
+int store_agent_list(sqlite3 *db, int64_t project_id, int status, int64_t after_id, int limit, int offset,
+		     struct arena *a, Beebeebrain__V1__Agent ***out, size_t *n, int *more, bbb_status *st)
 {
 	sqlite3_stmt *stmt;
 	char status_text[32] = "";
 
 	if (store_prepare(db,
 			  "SELECT " AGENT_COLS " FROM agents WHERE id > ?1 AND (?2 = 0 OR project_id = ?2) "
-			  "AND (?3 = '' OR status = ?3) ORDER BY id LIMIT ?4",
+			  "AND (?3 = '' OR status = ?3) ORDER BY id LIMIT ?4 OFFSET ?5",
 			  &stmt, st) != 0)
 		return -1;
 	if (status != 0)
@@ -146,6 +146,7 @@ int store_agent_list(sqlite3 *db, int64_t project_id, int status, int64_t after_
 	sqlite3_bind_int64(stmt, 2, project_id);
 	sqlite3_bind_text(stmt, 3, status_text, -1, SQLITE_STATIC);
 	sqlite3_bind_int(stmt, 4, limit + 1);
+	sqlite3_bind_int(stmt, 5, offset);
 	return store_collect(db, stmt, limit, agent_row, a, (void ***)out, n, more, "list agents", st);
 }
 

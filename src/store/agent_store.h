@@ -13,10 +13,11 @@
 int store_agent_insert(sqlite3 *db, Beebeebrain__V1__Agent *ag, bbb_status *st);
 /* AGENT_NOT_FOUND when absent. */
 int store_agent_get(sqlite3 *db, int64_t id, struct arena *a, Beebeebrain__V1__Agent **out, bbb_status *st);
-/* Up to `limit` agents with id > after_id, ascending; project 0 and status 0
+/* Up to `limit` agents with id > after_id, ascending, the first `offset` of
+ * them skipped; project 0 and status 0
  * match any. */
-int store_agent_list(sqlite3 *db, int64_t project_id, int status, int64_t after_id, int limit, struct arena *a,
-		     Beebeebrain__V1__Agent ***out, size_t *n, int *more, bbb_status *st);
+int store_agent_list(sqlite3 *db, int64_t project_id, int status, int64_t after_id, int limit, int offset,
+		     struct arena *a, Beebeebrain__V1__Agent ***out, size_t *n, int *more, bbb_status *st);
 /* Writes ag's mutable fields where the row still has version ag->version;
  * bumps ag->version and updated_at. TASK_VERSION_CONFLICT when it changed,
  * RESOURCE_CONFLICT for a name taken in the project. */

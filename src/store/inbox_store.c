@@ -109,7 +109,7 @@ int store_inbox_open_for(sqlite3 *db, int type, int64_t source_id, struct arena 
 	return 0;
 }
 
-int store_inbox_list(sqlite3 *db, int64_t project_id, int type, int status, int64_t before_id, int limit,
+int store_inbox_list(sqlite3 *db, int64_t project_id, int type, int status, int64_t before_id, int limit, int offset,
 		     struct arena *a, Beebeebrain__V1__InboxItem ***out, size_t *n, int *more, bbb_status *st)
 {
 	sqlite3_stmt *stmt;
@@ -118,7 +118,7 @@ int store_inbox_list(sqlite3 *db, int64_t project_id, int type, int status, int6
 	if (store_prepare(db,
 			  "SELECT " INBOX_COLS " FROM inbox_items WHERE id < ?1 "
 			  "AND (?2 = 0 OR project_id = ?2) AND (?3 = '' OR item_type = ?3) "
-			  "AND (?4 = '' OR status = ?4) ORDER BY id DESC LIMIT ?5",
+			  "AND (?4 = '' OR status = ?4) ORDER BY id DESC LIMIT ?5 OFFSET ?6",
 			  &stmt, st) != 0)
 		return -1;
 	if (type != 0)
@@ -130,6 +130,7 @@ int store_inbox_list(sqlite3 *db, int64_t project_id, int type, int status, int6
 	sqlite3_bind_text(stmt, 3, type_text, -1, SQLITE_STATIC);
 	sqlite3_bind_text(stmt, 4, status_text, -1, SQLITE_STATIC);
 	sqlite3_bind_int(stmt, 5, limit + 1);
+	sqlite3_bind_int(stmt, 6, offset);
 	return store_collect(db, stmt, limit, inbox_row, a, (void ***)out, n, more, "list inbox items", st);
 }
 

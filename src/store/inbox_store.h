@@ -18,8 +18,9 @@ int store_inbox_get(sqlite3 *db, int64_t id, struct arena *a, Beebeebrain__V1__I
 int store_inbox_open_for(sqlite3 *db, int type, int64_t source_id, struct arena *a, Beebeebrain__V1__InboxItem **out,
 			 bbb_status *st);
 /* Up to `limit` items, newest first, with id < before_id (0: from the
- * newest); project, type and status 0 match any. */
-int store_inbox_list(sqlite3 *db, int64_t project_id, int type, int status, int64_t before_id, int limit,
+ * newest) after skipping `offset` of them; project, type and status 0 match
+ * any. */
+int store_inbox_list(sqlite3 *db, int64_t project_id, int type, int status, int64_t before_id, int limit, int offset,
 		     struct arena *a, Beebeebrain__V1__InboxItem ***out, size_t *n, int *more, bbb_status *st);
 /* Open items of one type (not operator_note), newest first: at most
  * `limit` in *out, and *total counts them all. Served by the open-dedup

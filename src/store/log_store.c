@@ -12,10 +12,11 @@
 #define LOG_COLS "id, project_id, task_id, run_id, level, source, message, trace_id, created_at, event_id"
 /* Rank of the level text, to compare with a minimum. */
 #define LOG_RANK "(CASE level WHEN 'debug' THEN 1 WHEN 'info' THEN 2 WHEN 'warning' THEN 3 ELSE 4 END)"
-/* ?1 before id, ?2 project, ?3 task, ?4 run, ?5 minimum rank, ?6 limit. */
+/* ?1 before id, ?2 project, ?3 task, ?4 run, ?5 minimum rank, ?6 limit,
+ * ?7 offset, ?8 exact rank (0: any). */
 #define LOG_REST                                                                                                       \
 	" AND id < ?1 AND (?2 = 0 OR project_id = ?2) AND (?3 = 0 OR task_id = ?3) AND (?4 = 0 OR run_id = ?4) "       \
-	"AND " LOG_RANK " >= ?5 ORDER BY id DESC LIMIT ?6"
+	"AND " LOG_RANK " >= ?5 AND (?8 = 0 OR " LOG_RANK " = ?8) ORDER BY id DESC LIMIT ?6 OFFSET ?7"
 
 /* One statement per leading filter, each bound to the index that serves it:
  * an equality on the index's first column, then ids downwards. */
@@ -102,6 +103,8 @@ int store_log_query(sqlite3 *db, const struct log_query *q, struct arena *a, Bee
 	sqlite3_bind_int64(stmt, 4, q->lq_run_id);
 	sqlite3_bind_int(stmt, 5, q->lq_min_level);
 	sqlite3_bind_int(stmt, 6, q->lq_limit + 1);
+	sqlite3_bind_int(stmt, 7, q->lq_offset);
+	sqlite3_bind_int(stmt, 8, q->lq_level);
 	return store_collect(db, stmt, q->lq_limit, log_row, a, (void ***)out, n, more, "query logs", st);
 }
 

@@ -25,6 +25,8 @@ struct log_query {
 	int lq_min_level; /* LogLevel; 0 = any */
 	int64_t lq_before_id; /* 0 = from the newest */
 	int lq_limit;
+	int lq_offset; /* rows to skip first */
+	int lq_level; /* LogLevel: exactly this one; 0 = any */
 };
 
 /* The SQL store_log_query runs for q (for EXPLAIN in tests). */

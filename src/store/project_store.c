@@ -77,15 +77,17 @@ int64_t store_project_id_by_name(sqlite3 *db, const char *name)
 	return id;
 }
 
-int store_project_list(sqlite3 *db, int64_t after_id, int limit, struct arena *a, Beebeebrain__V1__Project ***out,
-		       size_t *n, int *more, bbb_status *st)
+int store_project_list(sqlite3 *db, int64_t after_id, int limit, int offset, struct arena *a,
+		       Beebeebrain__V1__Project ***out, size_t *n, int *more, bbb_status *st)
 {
 	sqlite3_stmt *stmt;
 
-	if (store_prepare(db, "SELECT " PROJECT_COLS " FROM projects WHERE id > ? ORDER BY id LIMIT ?", &stmt, st) != 0)
+	if (store_prepare(db, "SELECT " PROJECT_COLS " FROM projects WHERE id > ? ORDER BY id LIMIT ? OFFSET ?", &stmt,
+			  st) != 0)
 		return -1;
 	sqlite3_bind_int64(stmt, 1, after_id);
 	sqlite3_bind_int(stmt, 2, limit + 1);
+	sqlite3_bind_int(stmt, 3, offset);
 	return store_collect(db, stmt, limit, project_row, a, (void ***)out, n, more, "list projects", st);
 }
 

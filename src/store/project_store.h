@@ -18,9 +18,10 @@ int store_project_get(sqlite3 *db, int64_t id, struct arena *a, Beebeebrain__V1_
 int64_t store_project_id_any(sqlite3 *db);
 /* Id of the project with this name (lowest id if several), 0 when none. */
 int64_t store_project_id_by_name(sqlite3 *db, const char *name);
-/* Up to `limit` projects with id > after_id, ascending; *more set when more follow. */
-int store_project_list(sqlite3 *db, int64_t after_id, int limit, struct arena *a, Beebeebrain__V1__Project ***out,
-		       size_t *n, int *more, bbb_status *st);
+/* Up to `limit` projects with id > after_id, ascending, the first `offset` of
+ * them skipped; *more set when more follow. */
+int store_project_list(sqlite3 *db, int64_t after_id, int limit, int offset, struct arena *a,
+		       Beebeebrain__V1__Project ***out, size_t *n, int *more, bbb_status *st);
 /* Every project's root_path, in id order, into (*roots)[0..*n) from the
  * arena (readiness checks them all). */
 int store_project_roots(sqlite3 *db, struct arena *a, const char ***roots, size_t *n, bbb_status *st);

@@ -83,7 +83,7 @@ int store_task_list(sqlite3 *db, const struct task_filter *f, int64_t after_id, 
 	if (store_prepare(db,
 			  "SELECT " TASK_COLS " FROM tasks WHERE id > ?1 AND (?2 = 0 OR project_id = ?2) "
 			  "AND (?3 = '' OR status = ?3) AND (?4 = 0 OR assignee_agent_id = ?4) "
-			  "ORDER BY id LIMIT ?5",
+			  "ORDER BY id LIMIT ?5 OFFSET ?6",
 			  &stmt, st) != 0)
 		return -1;
 	if (f->tf_status != 0)
@@ -93,6 +93,7 @@ int store_task_list(sqlite3 *db, const struct task_filter *f, int64_t after_id, 
 	sqlite3_bind_text(stmt, 3, status, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(stmt, 4, f->tf_assignee_id);
 	sqlite3_bind_int(stmt, 5, limit + 1);
+	sqlite3_bind_int(stmt, 6, f->tf_offset);
 	return store_collect(db, stmt, limit, task_row, a, (void ***)out, n, more, "list tasks", st);
 }
 

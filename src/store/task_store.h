@@ -13,6 +13,7 @@ struct task_filter {
 	int64_t tf_project_id; /* 0 = any */
 	int tf_status; /* Beebeebrain__V1__TaskStatus; 0 = any */
 	int64_t tf_assignee_id; /* 0 = any */
+	int tf_offset; /* rows to skip first */
 };
 
 /* Inserts t (project_id, title, description, status, priority, assignee,
