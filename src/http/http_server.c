@@ -47,6 +47,7 @@
 #include "common/xalloc.h"
 #include "http/connect.h"
 #include "http/http_ops.h"
+#include "http/rest.h"
 
 #define HTTP_CONNECT_PREFIX "/beebeebrain.v1."
 #define HTTP_WAITER_POLL_MS 250
@@ -57,7 +58,7 @@
  * http_header_bytes, and leave room for some 300 headers' bookkeeping. */
 #define HTTP_CONN_MEMORY ((size_t)32 << 10)
 
-enum http_kind { HK_NOT_FOUND, HK_BAD_METHOD, HK_HEALTHZ, HK_READYZ, HK_CONNECT };
+enum http_kind { HK_NOT_FOUND, HK_BAD_METHOD, HK_HEALTHZ, HK_READYZ, HK_CONNECT, HK_REST };
 
 struct http_req {
 	struct http_server *r_srv;
@@ -81,6 +82,7 @@ struct http_req {
 	size_t r_len, r_cap;
 	int r_overflow; /* a chunked body grew past the limit */
 	struct rpc_deferred *r_df;
+	struct rest_call *r_rest; /* HK_REST: the route, its query and its request */
 	/* The response, set once: by the access handler (an early answer) or by
 	 * the worker / waiter before it resumes the connection. */
 	int r_answered;
@@ -90,6 +92,7 @@ struct http_req {
 	size_t r_resp_len;
 	const char *r_ctype;
 	const char *r_allow; /* 405: the methods allowed */
+	char r_allow_buf[48]; /* a REST path's methods */
 	int r_accept_post; /* 415: list the accepted media types */
 	char r_resp_trace[104];
 	struct http_req *r_next; /* the queue or the waiter's list */
@@ -253,6 +256,11 @@ static void http_finish(struct http_req *r, const uint8_t *out, size_t out_len)
 		snprintf(r->r_resp_trace, sizeof(r->r_resp_trace), "%s", resp->trace_id);
 		if (r->r_kind == HK_CONNECT) {
 			http_connect_answer(r, resp);
+		} else if (r->r_kind == HK_REST) {
+			/* The original echoed the header's trace id, whatever the call's. */
+			snprintf(r->r_resp_trace, sizeof(r->r_resp_trace), "%s", r->r_trace);
+			r->r_ctype = "application/json";
+			r->r_resp = rest_call_answer(r->r_rest, r->r_md, resp, &r->r_status, &r->r_resp_len);
 		} else {
 			r->r_ctype = "application/json";
 			r->r_resp = http_ops_body(resp, r->r_kind == HK_READYZ, &r->r_status, &r->r_resp_len);
@@ -309,9 +317,20 @@ static void http_run(struct http_server *s, void *state, struct http_req *r)
 			env.payload.len = json_len;
 		}
 	}
+	if (r->r_kind == HK_REST) {
+		status_clear(&why);
+		if (r->r_md != NULL &&
+		    rest_call_payload(r->r_rest, r->r_md, r->r_body, r->r_len, &json_packed, &json_len, &why) != 0)
+			undecodable = 1;
+		env.payload.data = json_packed;
+		env.payload.len = json_len;
+		if (rest_call_trace(r->r_rest)[0] != '\0' && rpc_trace_id_valid(rest_call_trace(r->r_rest)))
+			env.trace_id = (char *)rest_call_trace(r->r_rest);
+	}
 	env.timeout_ms = r->r_timeout_ms;
 	env.api_key = r->r_api_key != NULL ? r->r_api_key : "";
-	env.trace_id = r->r_trace;
+	if (env.trace_id == NULL || env.trace_id[0] == '\0')
+		env.trace_id = r->r_trace;
 	env.request_id = r->r_request_id != NULL ? r->r_request_id : "";
 	in_len = protobuf_c_message_get_packed_size(&env.base);
 	in = xmalloc(in_len + 1);
@@ -560,8 +579,8 @@ static enum MHD_Result http_queue(struct http_req *r)
 	return rc;
 }
 
-/* Which route a method and path take. */
-static enum http_kind http_route(const char *method, const char *path)
+/* Which route a method and path take; a REST route's match goes to *rm. */
+static enum http_kind http_route(const char *method, const char *path, struct rest_match *rm)
 {
 	int get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
 
@@ -571,7 +590,14 @@ static enum http_kind http_route(const char *method, const char *path)
 		return get ? HK_READYZ : HK_BAD_METHOD;
 	if (strncmp(path, HTTP_CONNECT_PREFIX, strlen(HTTP_CONNECT_PREFIX)) == 0)
 		return strcmp(method, "POST") == 0 ? HK_CONNECT : HK_BAD_METHOD;
-	return HK_NOT_FOUND;
+	switch (rest_match_route(rest_routes, rest_n_routes, method, path, rm)) {
+	case 200:
+		return HK_REST;
+	case 405:
+		return HK_BAD_METHOD;
+	default:
+		return HK_NOT_FOUND;
+	}
 }
 
 /* The trace id of a request: the header's, else "trace-http-<16 hex>". A
@@ -630,10 +656,36 @@ static void http_connect_headers(struct http_server *s, struct http_req *r)
 	}
 }
 
+static enum MHD_Result http_rest_query(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	(void)kind;
+	rest_call_query(cls, key, value);
+	return MHD_YES;
+}
+
+/* A REST call's route, query and headers (the key, a request id, the
+ * length). */
+static void http_rest_headers(struct http_server *s, struct http_req *r, const struct rest_match *rm)
+{
+	struct MHD_Connection *c = r->r_conn;
+	const char *v;
+
+	r->r_rest = rest_call_new(rm);
+	r->r_rpc_method = rest_call_rpc(r->r_rest);
+	r->r_md = rpc_dispatcher_method(s->s_d, r->r_rpc_method);
+	MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, http_rest_query, r->r_rest);
+	r->r_api_key = xstrdup(connect_api_key(http_header(c, "Authorization"), http_header(c, "X-API-Key")));
+	if ((v = http_header(c, "X-Request-ID")) != NULL)
+		r->r_request_id = xstrndup(v, 200);
+	if ((v = http_header(c, MHD_HTTP_HEADER_CONTENT_LENGTH)) != NULL && strtoull(v, NULL, 10) > s->s_opts.body_max)
+		http_answer_error(r, 413, "MESSAGE_TOO_LARGE", "the body is over %zu bytes", s->s_opts.body_max);
+}
+
 /* The first call for a request: route, headers, early answers. */
 static struct http_req *http_begin(struct http_server *s, struct MHD_Connection *c, const char *url, const char *method)
 {
 	struct http_req *r = xcalloc(1, sizeof(*r));
+	struct rest_match rm = {.m_status = 404};
 
 	atomic_fetch_add(&s->s_active, 1);
 	r->r_srv = s;
@@ -642,7 +694,7 @@ static struct http_req *http_begin(struct http_server *s, struct MHD_Connection 
 	snprintf(r->r_method, sizeof(r->r_method), "%s", method);
 	r->r_path = xstrdup(url);
 	http_peer_name(c, r->r_peer, sizeof(r->r_peer));
-	r->r_kind = http_route(method, url);
+	r->r_kind = http_route(method, url, &rm);
 	http_trace_of(r);
 	if (http_header_bytes(c, method, url) > HTTP_HEADER_MAX) {
 		http_answer_json(r, 431, "{\"detail\":\"Request Header Fields Too Large\"}");
@@ -655,6 +707,8 @@ static struct http_req *http_begin(struct http_server *s, struct MHD_Connection 
 	case HK_BAD_METHOD:
 		http_answer_json(r, 405, "{\"detail\":\"Method Not Allowed\"}");
 		r->r_allow = strcmp(url, "/healthz") == 0 || strcmp(url, "/readyz") == 0 ? "GET, HEAD" : "POST";
+		if (rm.m_status == 405)
+			r->r_allow = strcpy(r->r_allow_buf, rm.m_allow);
 		break;
 	case HK_HEALTHZ:
 		r->r_rpc_method = "/beebeebrain.v1.HealthService/Check";
@@ -664,6 +718,9 @@ static struct http_req *http_begin(struct http_server *s, struct MHD_Connection 
 		break;
 	case HK_CONNECT:
 		http_connect_headers(s, r);
+		break;
+	case HK_REST:
+		http_rest_headers(s, r, &rm);
 		break;
 	}
 	return r;
@@ -771,6 +828,7 @@ static void http_completed(void *cls, struct MHD_Connection *c, void **con_cls, 
 	free(r->r_request_id);
 	free(r->r_body);
 	free(r->r_resp);
+	rest_call_free(r->r_rest);
 	free(r);
 	atomic_fetch_sub(&s->s_active, 1);
 }

@@ -7,6 +7,9 @@
  *   POST /beebeebrain.v1.<Service>/<Method>   a Connect unary call (connect.h)
  *   GET  /healthz, /readyz                    HealthService Check and Ready
  *                                             (http_ops.h), open without a key
+ *   /api/v1/...                               the original backend's REST
+ *                                             routes (rest.h: a route table
+ *                                             onto the same RPC methods)
  *   anything else                             404 {"detail":"Not Found"}
  *
  * Threads. Each URL gets one libmicrohttpd daemon with one epoll thread that
