@@ -109,6 +109,7 @@ static const struct rest_param task_update[] = {
 	BODY("status", "status"),
 	BODY("priority", "priority"),
 	BODY("assignee_agent_id", "assignee_agent_id"),
+	BODY("parent_task_id", "parent_task_id"),
 	BODY_F("due_at", "due_at_ms", RP_TIME),
 	BODY("expected_version", "expected_version"),
 	BODY("actor", "actor"),

@@ -170,9 +170,9 @@ static int list_tasks(struct rpc_call *call, const ProtobufCMessage *in, Protobu
 /* ---- UpdateTask, DeleteTask */
 
 /* update_mask names, in bit order. */
-enum { TU_TITLE, TU_DESCRIPTION, TU_STATUS, TU_PRIORITY, TU_ASSIGNEE, TU_DUE };
+enum { TU_TITLE, TU_DESCRIPTION, TU_STATUS, TU_PRIORITY, TU_ASSIGNEE, TU_DUE, TU_PARENT };
 static const char *const task_update_fields[] = {
-	"title", "description", "status", "priority", "assignee_agent_id", "due_at_ms",
+	"title", "description", "status", "priority", "assignee_agent_id", "due_at_ms", "parent_task_id",
 };
 #define TU(bit) (1u << (bit))
 
@@ -182,6 +182,33 @@ struct task_update {
 	unsigned tu_mask;
 	Beebeebrain__V1__Task *tu_task;
 };
+
+/* A new parent for task t: of its project, and neither t nor below t (the
+ * parent chain stays a tree). INVALID_TASK_DEPENDENCY for a missing parent
+ * or a cycle (the task addressed exists: what is wrong is the value given). */
+static int task_check_parent(sqlite3 *db, struct arena *a, const Beebeebrain__V1__Task *t, int64_t parent_id,
+			     bbb_status *st)
+{
+	Beebeebrain__V1__Task *p;
+	int64_t id = parent_id;
+
+	for (int steps = 0; id != 0; steps++) {
+		if (id == t->id || steps > 10000)
+			return status_fail(st, "INVALID_TASK_DEPENDENCY", "task %lld cannot be under itself",
+					   (long long)t->id);
+		if (store_task_get(db, id, a, &p, st) != 0) {
+			if (st->code == BBB_NOT_FOUND)
+				status_fail(st, "INVALID_TASK_DEPENDENCY", "parent task %lld does not exist",
+					    (long long)parent_id);
+			return -1;
+		}
+		if (id == parent_id && p->project_id != t->project_id)
+			return status_violation(st, "parent_task_id", "task %lld belongs to another project",
+						(long long)parent_id);
+		id = p->parent_task_id;
+	}
+	return 0;
+}
 
 static int task_update_write(sqlite3 *db, void *arg, bbb_status *st)
 {
@@ -201,6 +228,10 @@ static int task_update_write(sqlite3 *db, void *arg, bbb_status *st)
 		return -1;
 	if ((tu->tu_mask & TU(TU_ASSIGNEE)) && task_check_assignee(db, req->assignee_agent_id, t->project_id, st) != 0)
 		return -1;
+	if ((tu->tu_mask & TU(TU_PARENT)) && task_check_parent(db, tu->tu_ctx.o_arena, t, req->parent_task_id, st) != 0)
+		return -1;
+	if (tu->tu_mask & TU(TU_PARENT))
+		t->parent_task_id = req->parent_task_id;
 	if (tu->tu_mask & TU(TU_TITLE))
 		t->title = req->title;
 	if (tu->tu_mask & TU(TU_DESCRIPTION))
@@ -243,6 +274,8 @@ static int update_task(struct rpc_call *call, const ProtobufCMessage *in, Protob
 			validate_range(st, "priority", req->priority, 1, 5);
 		if (tu.tu_mask & TU(TU_ASSIGNEE))
 			validate_id(st, "assignee_agent_id", req->assignee_agent_id, 0);
+		if (tu.tu_mask & TU(TU_PARENT))
+			validate_id(st, "parent_task_id", req->parent_task_id, 0);
 		if ((tu.tu_mask & TU(TU_DUE)) && req->due_at_ms < 0)
 			status_violation(st, "due_at_ms", "must be a time after 1970");
 	}

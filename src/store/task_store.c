@@ -127,7 +127,8 @@ int store_task_save(sqlite3 *db, Beebeebrain__V1__Task *t, bbb_status *st)
 	if (store_prepare(
 		    db,
 		    "UPDATE tasks SET title = ?, description = ?, status = ?, priority = ?, assignee_agent_id = ?, "
-		    "due_at = ?, updated_at = ?, version = version + 1 WHERE id = ? AND version = ?",
+		    "due_at = ?, updated_at = ?, version = version + 1, parent_task_id = ? WHERE id = ? AND version = "
+		    "?",
 		    &stmt, st) != 0)
 		return -1;
 	enum_text(&beebeebrain__v1__task_status__descriptor, t->status, status, sizeof(status));
@@ -138,8 +139,9 @@ int store_task_save(sqlite3 *db, Beebeebrain__V1__Task *t, bbb_status *st)
 	store_bind_id_or_null(stmt, 5, t->assignee_agent_id);
 	store_bind_id_or_null(stmt, 6, t->due_at_ms);
 	sqlite3_bind_int64(stmt, 7, now);
-	sqlite3_bind_int64(stmt, 8, t->id);
-	sqlite3_bind_int64(stmt, 9, t->version);
+	store_bind_id_or_null(stmt, 8, t->parent_task_id);
+	sqlite3_bind_int64(stmt, 9, t->id);
+	sqlite3_bind_int64(stmt, 10, t->version);
 	rc = sqlite3_step(stmt);
 	sqlite3_finalize(stmt);
 	if (rc != SQLITE_DONE)

@@ -196,6 +196,15 @@ def test_task_patch_raises_version_and_refuses_bad_transitions(srv):
     assert u["title"] == "renamed" and u["priority"] == 1 and u["version"] == 2
     refused(srv, "PATCH", f"/api/v1/tasks/{t['id']}", {"status": "done"}, code="INVALID_TASK_TRANSITION")
     refused(srv, "PATCH", f"/api/v1/tasks/{t['id']}", {"assignee_agent_id": 999999}, code="INVALID_ASSIGNEE")
+    refused(srv, "PATCH", f"/api/v1/tasks/{t['id']}", {"parent_task_id": t["id"]}, code="INVALID_TASK_DEPENDENCY")
+    refused(srv, "PATCH", f"/api/v1/tasks/{t['id']}", {"parent_task_id": 999999}, code="INVALID_TASK_DEPENDENCY")
+    child = task(srv, pid, parent_task_id=t["id"])
+    refused(srv, "PATCH", f"/api/v1/tasks/{t['id']}", {"parent_task_id": child["id"]},
+            code="INVALID_TASK_DEPENDENCY")
+    other = task(srv, pid)
+    moved = ok(srv, "PATCH", f"/api/v1/tasks/{child['id']}", {"parent_task_id": other["id"]})
+    assert moved["parent_task_id"] == other["id"]
+    assert ok(srv, "PATCH", f"/api/v1/tasks/{child['id']}", {"parent_task_id": None})["parent_task_id"] is None
     refused(srv, "PATCH", f"/api/v1/tasks/{t['id']}", {})
     refused(srv, "PATCH", "/api/v1/tasks/999999", {"title": "x"}, status=404, code="TASK_NOT_FOUND")
 
