@@ -1,0 +1,101 @@
+/*
+ * The event follower: every event exactly once and in order, through a
+ * server restart, and resumed from a saved id by a new follower.
+ */
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+
+import { createClient, followEvents, RpcError, type BeeBeeBrainClient, type Event } from "../src/index.js";
+import { Server } from "./server.js";
+
+function messageOf(e: Event): string {
+  return e.payload.case === "custom" ? e.payload.value.message : `<${e.eventType}>`;
+}
+
+/** Reads `n` events from `it`, then leaves it suspended (not returned). */
+async function take(it: AsyncIterator<Event>, n: number): Promise<Event[]> {
+  const got: Event[] = [];
+  while (got.length < n) {
+    const r = await it.next();
+    assert.ok(!r.done, "the follower ended");
+    got.push(r.value);
+  }
+  return got;
+}
+
+describe("followEvents", () => {
+  const server = new Server();
+  let c: BeeBeeBrainClient;
+
+  const publish = async (message: string) => {
+    await c.event.publish({ eventType: "operator.step", message });
+  };
+
+  before(async () => {
+    await server.start();
+    c = createClient({ baseUrl: server.httpUrl, timeoutMs: 2000 });
+  });
+  after(async () => {
+    assert.equal(await server.dispose(), 0);
+  });
+
+  it("delivers events before and after a server restart exactly once, in order", async () => {
+    for (const m of ["a1", "a2", "a3"]) {
+      await publish(m);
+    }
+    const stop = new AbortController();
+    const retries: RpcError[] = [];
+    const follower = followEvents(c.event, {
+      typePrefix: "operator.",
+      pollIntervalMs: 50,
+      retryDelayMs: 50,
+      maxRetryDelayMs: 200,
+      signal: stop.signal,
+      onRetry: (err) => retries.push(err),
+    });
+    const it = follower[Symbol.asyncIterator]();
+    const before = await take(it, 3);
+    assert.deepEqual(before.map(messageOf), ["a1", "a2", "a3"]);
+
+    // The follower polls while the server goes away and comes back.
+    const pending = take(it, 3);
+    assert.equal(await server.stop(), 0, "the server exits 0 on SIGTERM");
+    await server.start();
+    for (const m of ["b1", "b2", "b3"]) {
+      await publish(m);
+    }
+    const later = await pending;
+    assert.deepEqual(later.map(messageOf), ["b1", "b2", "b3"]);
+
+    const ids = [...before, ...later].map((e) => e.id);
+    assert.deepEqual(ids, [...ids].sort((x, y) => (x < y ? -1 : 1)), "ascending");
+    assert.equal(new Set(ids).size, ids.length, "no event twice");
+    assert.equal(follower.lastId, ids[ids.length - 1]);
+    assert.ok(retries.length > 0, "the restart was seen as errors to retry");
+
+    stop.abort();
+    const end = await it.next();
+    assert.equal(end.done, true, "an abort ends the iteration");
+
+    // A new follower from the saved id sees only what came after it.
+    await publish("c1");
+    const resumed = followEvents(c.event, { afterId: follower.lastId, typePrefix: "operator.", pollIntervalMs: 50 });
+    for await (const e of resumed) {
+      assert.equal(messageOf(e), "c1");
+      break;
+    }
+  });
+
+  it("ends with the server's error when retrying cannot help", async () => {
+    // Replay takes at most 1,000 events per call: the server refuses the request.
+    const follower = followEvents(c.event, { batchSize: 5000 });
+    await assert.rejects(
+      async () => {
+        for await (const e of follower) {
+          assert.fail(`got event ${e.id}`);
+        }
+      },
+      (err: unknown) => err instanceof RpcError && err.reason === "VALIDATION_ERROR",
+    );
+  });
+});
