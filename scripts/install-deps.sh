@@ -17,7 +17,8 @@ packages=(
   protobuf-compiler python3 python3-protobuf python3-pytest
   python3-venv python3-pip python3-setuptools python3-wheel
 )
-# node and npm run buf. A node installed otherwise (nodesource, nvm) is used as
+# node and npm run buf and the TypeScript client's tests (clients/typescript).
+# A node installed otherwise (nodesource, nvm) is used as
 # it is: Debian's packages are asked for only when the commands are missing.
 command -v node >/dev/null || packages+=(nodejs)
 command -v npm >/dev/null || packages+=(npm)
