@@ -529,9 +529,9 @@ static void http_answer_json(struct http_req *r, int status, const char *json)
 	r->r_answered = 1;
 }
 
-/* A Connect error the HTTP layer gives itself (a header the call cannot be
- * made with, a body over the limit, shutdown): the same JSON as the
- * dispatcher's errors. The trace id is the request's when valid, else a
+/* An error the HTTP layer gives itself (a header the call cannot be made
+ * with, a body over the limit, shutdown): the same JSON as the dispatcher's
+ * errors, Connect's or, on a REST route, the original's envelope. The trace id is the request's when valid, else a
  * fresh one (the header's own problem is reported only by the dispatcher). */
 static void http_answer_error(struct http_req *r, int status, const char *reason, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
@@ -552,7 +552,13 @@ static void http_answer_error(struct http_req *r, int status, const char *reason
 	e.trace_id = r->r_trace;
 	r->r_status = status;
 	r->r_ctype = "application/json";
-	r->r_resp = connect_error_json(&e, &r->r_resp_len);
+	if (r->r_kind == HK_REST) {
+		/* The original's envelope on its routes (no violations: no route needed). */
+		r->r_resp = rest_error_json(NULL, &e);
+		r->r_resp_len = strlen(r->r_resp);
+	} else {
+		r->r_resp = connect_error_json(&e, &r->r_resp_len);
+	}
 	snprintf(r->r_resp_trace, sizeof(r->r_resp_trace), "%s", r->r_trace);
 	r->r_answered = 1;
 }

@@ -132,7 +132,8 @@ int rest_http_status(int code, const char *reason);
 const char *rest_remap_reason(const struct rest_route *rt, const Beebeebrain__V1__RpcResponse *resp);
 
 /* The error envelope of a failed reply, violations renamed to the route's
- * inputs (a field no input names is "body.<field>"). malloc'd. */
+ * inputs (a field no input names is "body.<field>"). malloc'd. rt may be
+ * NULL for a reply without violations. */
 char *rest_error_json(const struct rest_route *rt, const Beebeebrain__V1__RpcResponse *resp);
 
 /* The body of a successful reply `out` to the request `req` (both decoded),

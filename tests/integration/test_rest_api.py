@@ -413,3 +413,18 @@ def test_a_key_is_required_when_set(tmp_path):
         assert req(s, "GET", "/api/v1/tasks", headers={"X-API-Key": KEY})[0] == 200
     finally:
         assert s.stop() == 0
+
+
+def test_a_body_over_the_limit_gets_the_original_envelope(srv):
+    c = http.client.HTTPConnection("127.0.0.1", srv.http_port, timeout=30)
+    try:
+        c.putrequest("POST", "/api/v1/tasks")
+        c.putheader("Content-Type", "application/json")
+        c.putheader("Content-Length", str(5 << 20))
+        c.endheaders()
+        r = c.getresponse()
+        data = json.loads(r.read())
+        assert r.status == 413
+        assert data["error"]["code"] == "MESSAGE_TOO_LARGE" and data["error"]["issues"] == [], data
+    finally:
+        c.close()
