@@ -9,6 +9,8 @@
 int64_t clock_now_ms(void);
 /* Milliseconds on CLOCK_MONOTONIC; only differences mean anything. */
 int64_t clock_mono_ms(void);
+/* Nanoseconds on CLOCK_MONOTONIC, for durations under a millisecond. */
+int64_t clock_mono_ns(void);
 /* Formats ms since the epoch as RFC 3339 UTC ("2026-11-28T04:05:06.789Z"). */
 void clock_format_rfc3339(int64_t ms, char *buf, size_t n);
 /* Parses RFC 3339 ("2026-11-28T04:05:06Z", fraction and offset allowed) or
