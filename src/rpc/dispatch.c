@@ -13,6 +13,7 @@
 #include "beebeebrain/v1/rpc.pb-c.h"
 #include "common/clock.h"
 #include "common/log.h"
+#include "common/metrics.h"
 #include "common/pbtext.h"
 #include "common/redact.h"
 #include "common/status.h"
@@ -36,7 +37,60 @@ struct rpc_dispatcher {
 	struct reply_cache *d_cache;
 	rpc_denied_hook d_denied;
 	rpc_allowed_hook d_allowed;
+	struct metrics_family *d_requests; /* {service, method, code} */
+	struct metrics_family *d_duration; /* {service, method} */
 };
+
+/* Durations from 0.5 ms (a read from the page cache) to a minute (a write
+ * queued behind a long group commit, a deadline). */
+static const double rpc_duration_bounds[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+					     0.25,   0.5,   1,      2.5,   5,    10,    30,   60};
+static const char *const rpc_metric_labels[] = {"service", "method", "code"};
+
+/* The dispatcher's families in the process's registry (docs/metrics.md). */
+static void rpc_metrics_init(struct rpc_dispatcher *d)
+{
+	const struct metrics_spec requests = {
+		METRICS_COUNTER,
+		"beebeebrain_rpc_requests_total",
+		"RPC calls answered (over nng and HTTP), by service, method and status code; service and method are "
+		"\"unknown\" for a request naming no method the server has.",
+		rpc_metric_labels,
+		3,
+		NULL,
+		0};
+	const struct metrics_spec duration = {
+		METRICS_HISTOGRAM,
+		"beebeebrain_rpc_request_duration_seconds",
+		"Time from a request's arrival at the dispatcher to its packed reply (a call waiting with RunTask "
+		"wait included), by service and method.",
+		rpc_metric_labels,
+		2,
+		rpc_duration_bounds,
+		sizeof(rpc_duration_bounds) / sizeof(rpc_duration_bounds[0])};
+
+	d->d_requests = metrics_family(metrics_default(), &requests);
+	d->d_duration = metrics_family(metrics_default(), &duration);
+}
+
+/* Counts an answered call and its duration since t0_ns (clock_mono_ns). */
+static void rpc_record(const struct rpc_dispatcher *d, const char *service, const char *method, int code, int64_t t0_ns)
+{
+	const char *values[] = {service, method, bbb_code_name(code)};
+
+	metrics_add(d->d_requests, values, 1);
+	metrics_observe(d->d_duration, values, (double)(clock_mono_ns() - t0_ns) / 1e9);
+}
+
+/* The status code of a packed RpcResponse (a reply from the cache). */
+static int rpc_reply_code(const uint8_t *out, size_t len)
+{
+	Beebeebrain__V1__RpcResponse *r = beebeebrain__v1__rpc_response__unpack(NULL, len, out);
+	int code = r != NULL ? (int)r->code : BBB_INTERNAL;
+
+	beebeebrain__v1__rpc_response__free_unpacked(r, NULL);
+	return code;
+}
 
 struct rpc_dispatcher *rpc_dispatcher_new(const struct rpc_service *const *services, size_t n_services,
 					  const char *api_key, void *env)
@@ -48,6 +102,7 @@ struct rpc_dispatcher *rpc_dispatcher_new(const struct rpc_service *const *servi
 	d->d_env = env;
 	d->d_api_key = api_key != NULL && api_key[0] != '\0' ? xstrdup(api_key) : NULL;
 	d->d_cache = reply_cache_new(RPC_REPLY_CACHE_ENTRIES, RPC_REPLY_CACHE_BYTES, RPC_REPLY_CACHE_TTL_MS);
+	rpc_metrics_init(d);
 	for (size_t i = 0; i < n_services; i++) {
 		const struct rpc_service *svc = services[i];
 		struct rpc_bound_service *b = &d->d_services[i];
@@ -263,6 +318,8 @@ struct rpc_deferred {
 	char df_trace[72];
 	int64_t df_deadline; /* CLOCK_MONOTONIC ms */
 	char *df_cache_key; /* NULL: not cached */
+	const char *df_service, *df_method; /* the descriptors', for the metrics */
+	int64_t df_t0_ns; /* when the request arrived (clock_mono_ns) */
 };
 
 #define RPC_DEFER_MAX_MS (10 * 60 * 1000)
@@ -295,6 +352,7 @@ int rpc_deferred_poll(struct rpc_deferred *df, void *worker, int force, uint8_t 
 		return 0;
 	}
 	rpc_pack_reply(&st, df->df_trace, resp, &a, out, out_len);
+	rpc_record(df->df_d, df->df_service, df->df_method, st.code, df->df_t0_ns);
 	if (df->df_cache_key != NULL)
 		reply_cache_put(df->df_d->d_cache, df->df_cache_key, *out, *out_len);
 	arena_reset(&a);
@@ -313,7 +371,8 @@ void rpc_deferred_free(struct rpc_deferred *df)
 /* Moves a deferred call out of its arena into a rpc_deferred of its own
  * (the caller frees it with rpc_deferred_free). */
 static struct rpc_deferred *rpc_defer_take(struct rpc_dispatcher *d, const struct rpc_call *call,
-					   const ProtobufCMethodDescriptor *md, const char *cache_key)
+					   const struct rpc_bound_service *svc, const ProtobufCMethodDescriptor *md,
+					   const char *cache_key, int64_t t0_ns)
 {
 	struct rpc_deferred *df = xcalloc(1, sizeof(*df));
 	int64_t cap = clock_mono_ms() + RPC_DEFER_MAX_MS;
@@ -326,6 +385,9 @@ static struct rpc_deferred *rpc_defer_take(struct rpc_dispatcher *d, const struc
 	snprintf(df->df_trace, sizeof(df->df_trace), "%s", call->c_trace_id);
 	df->df_deadline = call->c_deadline_ms != 0 && call->c_deadline_ms < cap ? call->c_deadline_ms : cap;
 	df->df_cache_key = cache_key != NULL ? xstrdup(cache_key) : NULL;
+	df->df_service = svc->b_svc->s_desc->name;
+	df->df_method = md->name;
+	df->df_t0_ns = t0_ns;
 	return df;
 }
 
@@ -382,7 +444,7 @@ static void rpc_dispatch_impl(struct rpc_dispatcher *d, void *worker, const char
 	Beebeebrain__V1__RpcRequest *req;
 	const struct rpc_bound_service *svc = NULL;
 	const struct rpc_method *impl = NULL;
-	const ProtobufCMethodDescriptor *md;
+	const ProtobufCMethodDescriptor *md = NULL;
 	ProtobufCMessage *resp = NULL;
 	struct rpc_call call = {
 		.c_arena = &a, .c_env = d->d_env, .c_worker = worker, .c_peer = peer != NULL ? peer : ""};
@@ -390,6 +452,7 @@ static void rpc_dispatch_impl(struct rpc_dispatcher *d, void *worker, const char
 	char *cache_key = NULL;
 	bbb_status st;
 	int packed = 0;
+	int64_t t0_ns = clock_mono_ns();
 
 	if (deferred != NULL)
 		*deferred = NULL;
@@ -408,6 +471,7 @@ static void rpc_dispatch_impl(struct rpc_dispatcher *d, void *worker, const char
 				    "request envelope holds more than %d fields or %d unknown ones", PBTEXT_MAX_FIELDS,
 				    PBTEXT_MAX_UNKNOWN);
 		rpc_pack_reply(&st, trace, NULL, &a, out, out_len);
+		rpc_record(d, "unknown", "unknown", st.code, t0_ns);
 		arena_reset(&a);
 		return;
 	}
@@ -416,6 +480,7 @@ static void rpc_dispatch_impl(struct rpc_dispatcher *d, void *worker, const char
 		rpc_make_trace_id(trace, sizeof(trace));
 		status_fail(&st, "MALFORMED_REQUEST", "request is not an RpcRequest envelope (%zu bytes)", in_len);
 		rpc_pack_reply(&st, trace, NULL, &a, out, out_len);
+		rpc_record(d, "unknown", "unknown", st.code, t0_ns);
 		arena_reset(&a);
 		return;
 	}
@@ -458,6 +523,7 @@ static void rpc_dispatch_impl(struct rpc_dispatcher *d, void *worker, const char
 		cache_key = arena_printf(&a, "%s|%s", req->method, req->request_id);
 		switch (reply_cache_begin(d->d_cache, cache_key, wait_until, out, out_len)) {
 		case REPLY_CACHE_HIT:
+			rpc_record(d, svc->b_svc->s_desc->name, md->name, rpc_reply_code(*out, *out_len), t0_ns);
 			arena_reset(&a);
 			return;
 		case REPLY_CACHE_BUSY:
@@ -471,7 +537,7 @@ static void rpc_dispatch_impl(struct rpc_dispatcher *d, void *worker, const char
 	}
 	rpc_run(&call, req, md, impl, &resp, &st);
 	if (call.c_defer_fn != NULL) {
-		struct rpc_deferred *df = rpc_defer_take(d, &call, md, deferred != NULL ? cache_key : NULL);
+		struct rpc_deferred *df = rpc_defer_take(d, &call, svc, md, deferred != NULL ? cache_key : NULL, t0_ns);
 		if (deferred != NULL) {
 			/* The reply (and its cache entry) come from rpc_deferred_poll. */
 			*deferred = df;
@@ -491,8 +557,12 @@ static void rpc_dispatch_impl(struct rpc_dispatcher *d, void *worker, const char
 		       st.reason, st.message);
 reply:
 	rpc_audit_and_redact(d, &call, packed ? NULL : resp, &st);
-	if (!packed)
+	if (!packed) {
 		rpc_pack_reply(&st, call.c_trace_id, resp, &a, out, out_len);
+		/* (a call answered by rpc_deferred_poll was counted there) */
+		rpc_record(d, svc != NULL ? svc->b_svc->s_desc->name : "unknown", md != NULL ? md->name : "unknown",
+			   st.code, t0_ns);
+	}
 	if (cache_key != NULL && rpc_call_did_not_run(&st))
 		reply_cache_abandon(d->d_cache, cache_key);
 	else if (cache_key != NULL)
