@@ -41,6 +41,7 @@
 #include "beebeebrain/v1/rpc.pb-c.h"
 #include "common/clock.h"
 #include "common/log.h"
+#include "common/metrics.h"
 #include "common/pbjson.h"
 #include "common/status.h"
 #include "common/utf8.h"
@@ -58,7 +59,10 @@
  * http_header_bytes, and leave room for some 300 headers' bookkeeping. */
 #define HTTP_CONN_MEMORY ((size_t)32 << 10)
 
-enum http_kind { HK_NOT_FOUND, HK_BAD_METHOD, HK_HEALTHZ, HK_READYZ, HK_CONNECT, HK_REST };
+enum http_kind { HK_NOT_FOUND, HK_BAD_METHOD, HK_HEALTHZ, HK_READYZ, HK_CONNECT, HK_METRICS, HK_REST };
+
+/* The most a scrape may be: far more than the families ever take. */
+#define HTTP_METRICS_MAX ((size_t)16 << 20)
 
 struct http_req {
 	struct http_server *r_srv;
@@ -126,6 +130,7 @@ struct http_server {
 	int s_waiter_stop;
 	int s_poked;
 	pthread_cond_t s_wcv; /* CLOCK_MONOTONIC */
+	struct metrics_family *s_requests; /* {route, method, status} */
 };
 
 /* ---- URLs */
@@ -291,6 +296,22 @@ static int http_json_payload(const struct http_req *r, uint8_t **packed, size_t 
 	return 0;
 }
 
+/* GET /metrics on a worker: the registry's text, rendered with its state. */
+static void http_metrics_answer(struct http_server *s, void *state, struct http_req *r)
+{
+	struct dbuf out;
+
+	dbuf_init(&out, HTTP_METRICS_MAX);
+	s->s_opts.metrics(s->s_opts.env, state, &out);
+	snprintf(r->r_resp_trace, sizeof(r->r_resp_trace), "%s", r->r_trace);
+	r->r_status = 200;
+	r->r_ctype = "text/plain; version=0.0.4; charset=utf-8";
+	r->r_resp_len = dbuf_len(&out);
+	r->r_resp = out.db_buf != NULL ? dbuf_take(&out) : xstrdup("");
+	r->r_answered = 1;
+	http_resume(r);
+}
+
 /* Runs one request on a worker: envelope, dispatch, answer (or defer). A
  * JSON body is decoded here, off the listener's thread; one that does not
  * decode is refused by the dispatcher after the checks every call gets. */
@@ -303,6 +324,10 @@ static void http_run(struct http_server *s, void *state, struct http_req *r)
 	bbb_status why;
 	int undecodable = 0;
 
+	if (r->r_kind == HK_METRICS) {
+		http_metrics_answer(s, state, r);
+		return;
+	}
 	env.method = (char *)r->r_rpc_method;
 	env.payload.data = r->r_body;
 	env.payload.len = r->r_len;
@@ -594,6 +619,8 @@ static enum http_kind http_route(const char *method, const char *path, struct re
 		return get ? HK_HEALTHZ : HK_BAD_METHOD;
 	if (strcmp(path, "/readyz") == 0)
 		return get ? HK_READYZ : HK_BAD_METHOD;
+	if (strcmp(path, "/metrics") == 0)
+		return get ? HK_METRICS : HK_BAD_METHOD;
 	if (strncmp(path, HTTP_CONNECT_PREFIX, strlen(HTTP_CONNECT_PREFIX)) == 0)
 		return strcmp(method, "POST") == 0 ? HK_CONNECT : HK_BAD_METHOD;
 	switch (rest_match_route(rest_routes, rest_n_routes, method, path, rm)) {
@@ -712,7 +739,7 @@ static struct http_req *http_begin(struct http_server *s, struct MHD_Connection 
 		break;
 	case HK_BAD_METHOD:
 		http_answer_json(r, 405, "{\"detail\":\"Method Not Allowed\"}");
-		r->r_allow = strcmp(url, "/healthz") == 0 || strcmp(url, "/readyz") == 0 ? "GET, HEAD" : "POST";
+		r->r_allow = strncmp(url, HTTP_CONNECT_PREFIX, strlen(HTTP_CONNECT_PREFIX)) == 0 ? "POST" : "GET, HEAD";
 		if (rm.m_status == 405)
 			r->r_allow = strcpy(r->r_allow_buf, rm.m_allow);
 		break;
@@ -727,6 +754,10 @@ static struct http_req *http_begin(struct http_server *s, struct MHD_Connection 
 		break;
 	case HK_REST:
 		http_rest_headers(s, r, &rm);
+		break;
+	case HK_METRICS:
+		if (s->s_opts.metrics == NULL)
+			http_answer_json(r, 404, "{\"detail\":\"Not Found\"}");
 		break;
 	}
 	return r;
@@ -803,6 +834,43 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *c, const ch
 
 /* ---- the access log and the end of a request */
 
+/* The route label of beebeebrain_http_requests_total. */
+static const char *http_kind_name(enum http_kind k)
+{
+	switch (k) {
+	case HK_NOT_FOUND:
+		return "not_found";
+	case HK_BAD_METHOD:
+		return "bad_method";
+	case HK_HEALTHZ:
+		return "healthz";
+	case HK_READYZ:
+		return "readyz";
+	case HK_CONNECT:
+		return "connect";
+	case HK_METRICS:
+		return "metrics";
+	case HK_REST:
+		return "rest";
+	}
+	return "other";
+}
+
+/* Counts a finished request by route, method (a name a client invents is
+ * "other": labels come from bounded sets) and status (0: no answer went). */
+static void http_count(struct http_server *s, const struct http_req *r)
+{
+	static const char *const methods[] = {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"};
+	const char *method = "other";
+	char status[16];
+
+	for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)
+		if (strcmp(r->r_method, methods[i]) == 0)
+			method = methods[i];
+	snprintf(status, sizeof(status), "%d", r->r_queued ? r->r_status : 0);
+	metrics_add(s->s_requests, (const char *const[]){http_kind_name(r->r_kind), method, status}, 1);
+}
+
 static void http_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe)
 {
 	struct http_server *s = cls;
@@ -829,6 +897,7 @@ static void http_completed(void *cls, struct MHD_Connection *c, void **con_cls, 
 		      r->r_queued ? r->r_status : 0,
 		      toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (connection closed before the answer)");
 	arena_reset(&a);
+	http_count(s, r);
 	free(r->r_path);
 	free(r->r_api_key);
 	free(r->r_request_id);
@@ -945,6 +1014,13 @@ int http_server_start(struct http_server **out, const struct http_server_options
 
 	s->s_opts = *opts;
 	s->s_d = d;
+	s->s_requests = metrics_family(
+		metrics_default(),
+		&(struct metrics_spec){
+			METRICS_COUNTER, "beebeebrain_http_requests_total",
+			"HTTP requests finished, by route (connect, healthz, readyz, metrics, not_found, "
+			"bad_method), method and status (0: the connection closed before an answer).",
+			(const char *const[]){"route", "method", "status"}, 3, NULL, 0});
 	pthread_mutex_init(&s->s_mu, NULL);
 	pthread_cond_init(&s->s_cv, NULL);
 	pthread_condattr_init(&attr);

@@ -10,6 +10,9 @@
  *   /api/v1/...                               the original backend's REST
  *                                             routes (rest.h: a route table
  *                                             onto the same RPC methods)
+ *   GET  /metrics                             the Prometheus text of the
+ *                                             options' `metrics` (rendered on a
+ *                                             worker), open without a key
  *   anything else                             404 {"detail":"Not Found"}
  *
  * Threads. Each URL gets one libmicrohttpd daemon with one epoll thread that
@@ -46,6 +49,7 @@
 
 #include <beebeebrain/status.h>
 
+#include "common/dbuf.h"
 #include "rpc/dispatch.h"
 
 #define HTTP_HEADER_MAX ((size_t)16 << 10)
@@ -66,6 +70,10 @@ struct http_server_options {
 	int (*worker_init)(void *env, void **worker, bbb_status *st);
 	void (*worker_fini)(void *worker);
 	void *env;
+	/* GET /metrics: appends the exposition text to out, on a worker with
+	 * its state. NULL: /metrics is not served (404). Every request is also
+	 * counted in beebeebrain_http_requests_total (docs/metrics.md). */
+	void (*metrics)(void *env, void *worker, struct dbuf *out);
 };
 
 struct http_server;
