@@ -23,10 +23,12 @@
 #include "common/arena.h"
 #include "common/clock.h"
 #include "common/log.h"
+#include "common/metrics.h"
 #include "common/pbtext.h"
 #include "common/redact.h"
 #include "common/status.h"
 #include "common/xalloc.h"
+#include "store/store_metrics.h"
 
 #define STORE_GROUP_MAX 256
 
@@ -63,6 +65,7 @@ struct store {
 	int64_t s_last_lock_failure; /* CLOCK_MONOTONIC ms */
 	int64_t s_last_event_id;
 	struct store_stats s_stats;
+	struct store_writer_metrics s_metrics;
 };
 
 /* What an I/O error on db's file system most likely was, as an errno:
@@ -585,7 +588,7 @@ struct store_pass {
 static struct store_job *store_run_group(struct store *s, struct store_job *group, struct store_pass *pass)
 {
 	struct store_job *j, *lost = NULL;
-	int64_t now = clock_mono_ms();
+	int64_t now = clock_mono_ms(), t0_ns = clock_mono_ns();
 	bbb_status why;
 	int rc;
 
@@ -632,6 +635,10 @@ static struct store_job *store_run_group(struct store *s, struct store_job *grou
 	}
 	assert(sqlite3_get_autocommit(s->s_db));
 	pass->sp_committed = 1;
+	if (pass->sp_run > 0) {
+		metrics_observe(s->s_metrics.wm_writes_per_commit, NULL, pass->sp_run);
+		metrics_observe(s->s_metrics.wm_commit_seconds, NULL, (double)(clock_mono_ns() - t0_ns) / 1e9);
+	}
 	for (j = group; j != NULL; j = j->j_next)
 		j->j_committed = j->j_rc == 0;
 	if (s->s_hook != NULL) {
@@ -717,6 +724,7 @@ int store_open(struct store **out, const struct store_options *opts, bbb_status 
 		return -1;
 	}
 	s->s_last_event_id = store_max_event_id(s->s_db);
+	store_writer_metrics_init(&s->s_metrics);
 	sqlite3_commit_hook(s->s_db, store_commit_gate, s);
 	pthread_mutex_init(&s->s_mu, NULL);
 	pthread_cond_init(&s->s_work, NULL);
