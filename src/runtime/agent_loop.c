@@ -569,6 +569,8 @@ static void agent_decide(struct runtime *rt, struct rt_batch *b, struct rt_compl
 	o->o_call_log = c->c_log != NULL ? xstrdup(c->c_log) : NULL;
 	run_outcome_of_call(&call, &snap, &rt->rt_opt.ro_retry, clock_now_ms(), rt_random(rt), &o->o_ro);
 	agent_attempt(r, c, o);
+	if (!c->c_no_call)
+		rt_metrics_call(&rt->rt_metrics, r, c, &o->o_ro);
 	if (have_reply) {
 		const char *why = o->o_reply.r_stop_reason;
 		o->o_attempt.stop_reason =

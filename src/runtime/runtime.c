@@ -867,6 +867,7 @@ int runtime_start(struct runtime **out, struct store *s, const struct runtime_op
 	rt->rt_opt = *o;
 	rt_defaults(&rt->rt_opt);
 	rt->rt_rand = (uint64_t)clock_now_ms() ^ (uint64_t)(uintptr_t)rt;
+	rt_metrics_init(&rt->rt_metrics);
 	rt->rt_endpoints.es_breaker = rt->rt_opt.ro_breaker;
 	rt->rt_endpoints.es_settings = rt->rt_opt.ro_endpoints;
 	rt->rt_endpoints.es_n_settings = rt->rt_opt.ro_n_endpoints;

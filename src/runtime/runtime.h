@@ -113,5 +113,9 @@ int runtime_reset_breaker(void *rt, const char *endpoint, const char *trace_id, 
  * resume at the next start; a CLI process is killed with its process group),
  * stops the thread, the HTTP loop and the process loop. */
 void runtime_stop(struct runtime *rt);
+/* Appends the runtime's scrape-time metrics (docs/metrics.md) from the
+ * dispatcher's snapshot. Any thread. */
+struct dbuf;
+void runtime_metrics_collect(void *rt, struct dbuf *out);
 
 #endif

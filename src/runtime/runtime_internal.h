@@ -30,6 +30,7 @@
  *   turns.c        a run's conversation as recorded turns and back (turns.h)
  *   runs.c         the run registry; endpoints.c the endpoint registry;
  *                  queue.c the completion queue
+ *   runtime_metrics.c  provider calls counted, the snapshot as metrics
  */
 #ifndef BBB_RUNTIME_INTERNAL_H
 #define BBB_RUNTIME_INTERNAL_H
@@ -232,6 +233,18 @@ struct rt_command {
 	struct rt_command *cm_next;
 };
 
+/* The runtime's recorded metrics (runtime_metrics.c): families of the
+ * process's registry, safe from any thread. */
+struct rt_metrics {
+	struct metrics_family *m_llm_calls; /* {provider, endpoint, outcome} */
+	struct metrics_family *m_llm_seconds; /* {provider, endpoint} */
+};
+void rt_metrics_init(struct rt_metrics *m);
+/* Counts a call that was made (not c_no_call) as ro decided it. */
+struct run_outcome;
+void rt_metrics_call(const struct rt_metrics *m, const struct rt_run *r, const struct rt_completion *c,
+		     const struct run_outcome *ro);
+
 struct runtime {
 	/* settings: written by runtime_start, read-only afterwards */
 	struct store *rt_store;
@@ -239,6 +252,7 @@ struct runtime {
 	struct http_loop *rt_http; /* thread-safe (http_loop.h) */
 	struct proc_loop *rt_proc; /* thread-safe (proc_loop.h) */
 	struct pricing *rt_pricing; /* read-only */
+	struct rt_metrics rt_metrics;
 	pthread_t rt_thread;
 
 	struct rt_queue rt_queue; /* any thread, under q_mu */
