@@ -1,4 +1,6 @@
-/* Event publisher thread over an nng pub0 socket (see publisher.h). */
+/* Event publisher thread over an nng pub0 socket (see publisher.h), and
+ * its metrics: events sent (counted as they go), subscribers connected
+ * (the socket's pipes, from nng's statistics at scrape time). */
 #include "events/publisher.h"
 
 #include <nng/nng.h>
@@ -13,6 +15,7 @@
 #include "common/arena.h"
 #include "common/clock.h"
 #include "common/log.h"
+#include "common/metrics.h"
 #include "common/status.h"
 #include "common/xalloc.h"
 #include "store/event_store.h"
@@ -29,6 +32,7 @@ struct publisher {
 	int64_t p_sent; /* highest id sent */
 	int p_stopping;
 	int p_heartbeat_ms;
+	struct metrics_family *p_published; /* events sent, heartbeats not counted */
 };
 
 /* Sends one event as "<type> NUL <packed Event>". */
@@ -45,7 +49,10 @@ static void publisher_send(struct publisher *p, const Beebeebrain__V1__Event *ev
 	if ((rv = nng_sendmsg(p->p_sock, msg, 0)) != 0) {
 		nng_msg_free(msg);
 		log_warn("events", "publish of event %lld failed: %s", (long long)ev->id, nng_strerror(rv));
+		return;
 	}
+	if (ev->payload_case != BEEBEEBRAIN__V1__EVENT__PAYLOAD_HEARTBEAT)
+		metrics_add(p->p_published, NULL, 1);
 }
 
 static void publisher_heartbeat(struct publisher *p, int64_t head)
@@ -157,6 +164,13 @@ int publisher_start(struct publisher **out, struct store *s, const struct publis
 	int rv;
 
 	p->p_heartbeat_ms = o->heartbeat_ms > 0 ? o->heartbeat_ms : 1000;
+	p->p_published = metrics_family(
+		metrics_default(),
+		&(struct metrics_spec){
+			METRICS_COUNTER, "beebeebrain_events_published_total",
+			"Events sent on the pub socket (heartbeats not counted); a subscriber that falls "
+			"behind may still miss some (docs/events.md).",
+			NULL, 0, NULL, 0});
 	if ((rv = nng_pub0_open(&p->p_sock)) != 0) {
 		free(p);
 		return status_fail(st, "INTERNAL_ERROR", "cannot open the pub socket: %s", nng_strerror(rv));
@@ -226,4 +240,38 @@ void publisher_stop(struct publisher *p)
 	pthread_mutex_destroy(&p->p_mu);
 	pthread_cond_destroy(&p->p_cv);
 	free(p);
+}
+
+/* The pub socket's pipes in a snapshot of nng's statistics; -1 when not
+ * found. The tree is walked by hand: nng_stat_find_socket of nng 1.5.2
+ * returns the wrong node. */
+static int64_t publisher_pipes(nng_socket sock)
+{
+	nng_stat *root, *pipes = NULL;
+	int64_t n = -1;
+
+	if (nng_stats_get(&root) != 0)
+		return -1;
+	for (nng_stat *s = nng_stat_child(root); s != NULL && pipes == NULL; s = nng_stat_next(s)) {
+		nng_stat *id = nng_stat_find(s, "id");
+		if (strcmp(nng_stat_name(s), "socket") == 0 && id != NULL &&
+		    nng_stat_value(id) == (uint64_t)nng_socket_id(sock))
+			pipes = nng_stat_find(s, "pipes");
+	}
+	if (pipes != NULL)
+		n = (int64_t)nng_stat_value(pipes);
+	nng_stats_free(root);
+	return n;
+}
+
+void publisher_metrics_collect(struct publisher *p, struct dbuf *out)
+{
+	static const char name[] = "beebeebrain_events_subscribers";
+	int64_t n = publisher_pipes(p->p_sock);
+
+	if (n < 0)
+		return;
+	metrics_write_family(out, name, "Connections to the event pub socket (nng subscribers) right now.",
+			     METRICS_GAUGE);
+	metrics_write_sample(out, name, NULL, NULL, 0, (double)n);
 }
