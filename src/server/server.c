@@ -19,6 +19,7 @@
 
 #include "common/clock.h"
 #include "common/log.h"
+#include "common/metrics.h"
 #include "common/status.h"
 #include "domain/agent_rules.h"
 #include "beebeebrain/v1/events.pb-c.h"
@@ -38,6 +39,7 @@
 #include "store/lockfile.h"
 #include "store/migrate.h"
 #include "store/store.h"
+#include "store/store_metrics.h"
 
 /* Requests: the RpcRequest envelope, as the client library checks it. */
 #define SERVER_RECV_MAX BBB_REQUEST_MAX_BYTES
@@ -277,6 +279,28 @@ static void server_on_commit(void *arg, int64_t last_event_id)
 	http_server_poke(atomic_load(&sv->sv_http));
 }
 
+/* The scrape-time families of the server's parts (docs/metrics.md): the
+ * store's, read with the scraping HTTP worker's connection (ctx), the
+ * runtime's and the publisher's. */
+static void server_collect(void *arg, void *ctx, struct dbuf *out)
+{
+	struct server *sv = arg;
+	const struct service_worker *w = ctx;
+	struct runtime *rt = atomic_load(&sv->sv_rt);
+
+	store_metrics_collect(sv->sv_env.se_store, w->sw_reader, out);
+	if (rt != NULL)
+		runtime_metrics_collect(rt, out);
+	publisher_metrics_collect(sv->sv_pub, out);
+}
+
+/* GET /metrics: the process's registry, on an HTTP worker. */
+static void server_metrics(void *env, void *worker, struct dbuf *out)
+{
+	(void)env;
+	metrics_render(metrics_default(), worker, out);
+}
+
 /* A new database gets project "default" (root ./workspace) and agent
  * "assistant" on the echo provider, so the first run needs no key. */
 static int server_seed_write(sqlite3 *db, void *arg, bbb_status *st)
@@ -326,7 +350,9 @@ static void server_down(struct server *sv, int code)
 
 	if (rpc != NULL)
 		rpc_server_quiesce(rpc);
-	http_server_quiesce(http);
+	http_server_quiesce(http); /* no scrape after this */
+	metrics_remove_collector(metrics_default(), server_collect, sv);
+	metrics_remove_collector(metrics_default(), metrics_collect_process, NULL);
 	audit_trail_stop(sv->sv_env.se_audit); /* no call comes any more: write what is pending */
 	sv->sv_env.se_audit = NULL;
 	runtime_stop(atomic_exchange(&sv->sv_rt, NULL));
@@ -483,13 +509,17 @@ int server_run(const struct config *c)
 			.worker_init = services_worker_init,
 			.worker_fini = services_worker_fini,
 			.env = env,
+			.metrics = server_metrics,
 		};
 		struct http_server *http = NULL;
+		metrics_add_collector(metrics_default(), metrics_collect_process, NULL);
+		metrics_add_collector(metrics_default(), server_collect, &sv);
 		if (http_server_start(&http, &ho, sv.sv_d, &st) != 0)
 			goto fail;
 		atomic_store(&sv.sv_http, http);
 		for (size_t i = 0; i < ho.n_urls; i++)
-			log_info("server", "serving HTTP on %s (Connect calls, /healthz, /readyz)", ho.urls[i]);
+			log_info("server", "serving HTTP on %s (Connect calls, /healthz, /readyz, /metrics)",
+				 ho.urls[i]);
 	}
 	struct rpc_server *rpc = NULL;
 	if (rpc_server_start(&rpc, &ro, sv.sv_d, &st) != 0)
