@@ -16,6 +16,9 @@ packages=(
   libcmocka-dev
   protobuf-compiler python3 python3-protobuf python3-pytest
   python3-venv python3-pip python3-setuptools python3-wheel
+  # promtool, which checks the /metrics text in the tests (Debian ships it
+  # only with the server; on a host with systemd its service starts too).
+  prometheus
 )
 # node and npm run buf and the TypeScript client's tests (clients/typescript).
 # A node installed otherwise (nodesource, nvm) is used as
