@@ -115,8 +115,8 @@ void runtime_metrics_collect(void *p, struct dbuf *out)
 			 s.runs_held);
 	rt_metrics_gauge(out, "beebeebrain_runtime_runs_parked",
 			 "Of the runs held, those waiting for their endpoint's breaker.", s.runs_parked);
-	rt_metrics_gauge(out, "beebeebrain_runtime_paused", "1 when the runtime starts no runs (--runtime-off).",
-			 s.paused ? 1 : 0);
+	rt_metrics_gauge(out, "beebeebrain_runtime_paused",
+			 "1 when the runtime starts no runs (BEEBEEBRAIN_RUNTIME=off).", s.paused ? 1 : 0);
 	rt_metrics_endpoints(out, &s);
 	arena_reset(&a);
 }
