@@ -10,7 +10,7 @@ import subprocess
 import time
 import urllib.parse
 
-from conftest import Server
+from conftest import BIN, Server, child_env, wait_until
 from runtime_fixtures import fake_llm, start_runtime  # noqa: F401  (fixtures)
 
 UNPRICED = "unpriced-model-for-metrics"  # a successful call on it raises PRICE_UNKNOWN
@@ -136,6 +136,22 @@ def test_a_scrape_passes_promtool_and_its_counters_follow_calls_runs_provider_ca
     again, _ = scrape(http_url)
     assert value(again, "beebeebrain_http_requests_total", route="metrics", method="GET", status="200") >= 1
     assert value(again, "beebeebrain_rpc_requests_total", service=task, method="GetTask", code="NOT_FOUND") == 1
+
+
+def test_event_subscribers_are_counted_while_connected(start_runtime):
+    rt = start_runtime()
+    assert value(scrape(rt.server.http_url)[0], "beebeebrain_events_subscribers") == 0
+    follower = subprocess.Popen([BIN, "events", "--follow", "--rpc", rt.server.url, "--events", rt.server.events_url],
+                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                env=child_env())
+    try:
+        wait_until(lambda: value(scrape(rt.server.http_url)[0], "beebeebrain_events_subscribers") == 1, 10,
+                   "the follower to count as a subscriber")
+    finally:
+        follower.kill()
+        follower.wait()
+    wait_until(lambda: value(scrape(rt.server.http_url)[0], "beebeebrain_events_subscribers") == 0, 10,
+               "the subscriber to go when its connection closes")
 
 
 def test_metrics_need_no_api_key_while_calls_do(db_path, rpc_url):
