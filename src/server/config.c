@@ -91,7 +91,7 @@ static const struct config_setting config_settings[] = {
 	 .cs_meaning = "event publish URL, repeatable", .cs_off = F(cf_event_urls),
 	 .cs_count_off = F(cf_n_event_urls)},
 	{.cs_env = "BEEBEEBRAIN_HTTP_URL", .cs_flag = "--http", .cs_metavar = "URL", .cs_kind = CK_HTTP_LISTEN,
-	 .cs_meaning = "HTTP listen URL (Connect calls, /healthz, /readyz, /metrics), repeatable; none: no HTTP listener",
+	 .cs_meaning = "HTTP listen URL (Connect calls, /api/v1 REST, /healthz, /readyz, /metrics), repeatable; none: no HTTP listener",
 	 .cs_off = F(cf_http_urls), .cs_count_off = F(cf_n_http_urls)},
 	{.cs_env = "BEEBEEBRAIN_TLS_CERT", .cs_flag = "--tls-cert", .cs_metavar = "FILE", .cs_kind = CK_PATH,
 	 .cs_default_text = "unset: no TLS listener allowed",
