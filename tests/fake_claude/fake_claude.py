@@ -174,6 +174,13 @@ def tools_case(s):
     s.result(text="Done: the file says hello.")
 
 
+
+def _write_atomically(path, text):
+    """Writes a file a test polls for: it appears whole or not at all."""
+    with open(path + ".tmp", "w") as f:
+        f.write(text)
+    os.replace(path + ".tmp", path)
+
 def main():
     argv = sys.argv[:]
     home = record(argv)
@@ -224,13 +231,11 @@ def main():
     elif case == "grandchild":
         child = subprocess.Popen(["sleep", arg], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                  stderr=subprocess.DEVNULL)
-        with open(os.path.join(home, "grandchild.pid"), "w") as f:
-            f.write(str(child.pid))
+        _write_atomically(os.path.join(home, "grandchild.pid"), str(child.pid))
         time.sleep(float(arg))
     elif case == "ignore_term":
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        with open(os.path.join(home, "ignore_term.pid"), "w") as f:
-            f.write(str(os.getpid()))
+        _write_atomically(os.path.join(home, "ignore_term.pid"), str(os.getpid()))
         time.sleep(float(arg))
     else:
         fail(f"unknown fake case '{case}'", 2)
