@@ -368,6 +368,23 @@ static int gen_enums(FILE *h, FILE *c)
 	return 0;
 }
 
+/* Server-streaming methods. protoc-c 1.4.1 drops the `stream` keyword (its
+ * method descriptor has only a name, an input and an output), so they are
+ * named here. They stream over HTTP (Connect) only; over nng the server
+ * answers STREAMING_NOT_SUPPORTED, so the client gets no function for them. */
+static const char *const gen_streaming[] = {"beebeebrain.v1.EventService.Subscribe"};
+
+static int gen_is_streaming(const ProtobufCServiceDescriptor *sd, const ProtobufCMethodDescriptor *m)
+{
+	char full[2 * GEN_NAME_MAX + 2];
+
+	snprintf(full, sizeof(full), "%s.%s", sd->name, m->name);
+	for (size_t i = 0; i < sizeof(gen_streaming) / sizeof(gen_streaming[0]); i++)
+		if (strcmp(full, gen_streaming[i]) == 0)
+			return 1;
+	return 0;
+}
+
 static int gen_all(FILE *h, FILE *c)
 {
 	char svc[GEN_NAME_MAX], meth[GEN_NAME_MAX];
@@ -386,6 +403,8 @@ static int gen_all(FILE *h, FILE *c)
 		for (unsigned j = 0; j < sd->n_methods; j++) {
 			const ProtobufCMethodDescriptor *m = &sd->methods[j];
 
+			if (gen_is_streaming(sd, m))
+				continue;
 			if (gen_snake(m->name, meth, sizeof(meth)) != 0) {
 				fprintf(stderr, "gen_client_api: method name too long: %s.%s\n", sd->name, m->name);
 				return -1;

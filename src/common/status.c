@@ -60,6 +60,7 @@ static const struct {
 	{"EVENTS_PRUNED", BBB_OUT_OF_RANGE},
 	{"DEADLINE_EXCEEDED", BBB_DEADLINE_EXCEEDED},
 	{"UNKNOWN_METHOD", BBB_UNIMPLEMENTED},
+	{"STREAMING_NOT_SUPPORTED", BBB_UNIMPLEMENTED}, /* a streaming method over nng */
 	{"INTERNAL_ERROR", BBB_INTERNAL},
 	{"LLM_PROVIDER_ERROR", BBB_INTERNAL}, /* a run's error: the provider reported one of its own */
 	{"BACKUP_FAILED", BBB_INTERNAL},

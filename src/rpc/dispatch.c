@@ -213,6 +213,14 @@ const ProtobufCMethodDescriptor *rpc_dispatcher_method(struct rpc_dispatcher *d,
 	return rpc_find(d, full, &svc, &impl);
 }
 
+int rpc_dispatcher_streams(struct rpc_dispatcher *d, const char *full)
+{
+	const struct rpc_bound_service *svc;
+	const struct rpc_method *impl = NULL;
+
+	return rpc_find(d, full, &svc, &impl) != NULL && impl != NULL && (impl->m_flags & RPC_STREAMS) != 0;
+}
+
 static int rpc_key_matches(const char *want, const char *got)
 {
 	size_t lw = strlen(want), lg = strlen(got);
@@ -269,6 +277,12 @@ static void rpc_run(struct rpc_call *call, const Beebeebrain__V1__RpcRequest *re
 
 	if (impl == NULL) {
 		status_fail(st, "UNKNOWN_METHOD", "%s is declared but not implemented by this server", req->method);
+		return;
+	}
+	if ((impl->m_flags & RPC_STREAMS) && !call->c_can_stream) {
+		status_fail(st, "STREAMING_NOT_SUPPORTED",
+			    "%s streams over HTTP (Connect) only; over nng use the pub socket and EventService/Replay",
+			    req->method);
 		return;
 	}
 	switch (pbtext_check_wire(md->input, req->payload.data, req->payload.len, field, sizeof(field))) {
@@ -419,26 +433,32 @@ void rpc_dispatch(struct rpc_dispatcher *d, void *worker, const uint8_t *in, siz
 }
 
 static void rpc_dispatch_impl(struct rpc_dispatcher *d, void *worker, const char *peer, const uint8_t *in,
-			      size_t in_len, const bbb_status *undecodable, uint8_t **out, size_t *out_len,
-			      struct rpc_deferred **deferred);
+			      size_t in_len, const bbb_status *undecodable, int can_stream, uint8_t **out,
+			      size_t *out_len, struct rpc_deferred **deferred);
 
 void rpc_dispatch_deferrable(struct rpc_dispatcher *d, void *worker, const char *peer, const uint8_t *in, size_t in_len,
 			     uint8_t **out, size_t *out_len, struct rpc_deferred **deferred)
 {
-	rpc_dispatch_impl(d, worker, peer, in, in_len, NULL, out, out_len, deferred);
+	rpc_dispatch_impl(d, worker, peer, in, in_len, NULL, 0, out, out_len, deferred);
+}
+
+void rpc_dispatch_stream(struct rpc_dispatcher *d, void *worker, const char *peer, const uint8_t *in, size_t in_len,
+			 uint8_t **out, size_t *out_len)
+{
+	rpc_dispatch_impl(d, worker, peer, in, in_len, NULL, 1, out, out_len, NULL);
 }
 
 void rpc_dispatch_undecodable(struct rpc_dispatcher *d, const char *peer, const uint8_t *in, size_t in_len,
 			      const bbb_status *why, uint8_t **out, size_t *out_len)
 {
-	rpc_dispatch_impl(d, NULL, peer, in, in_len, why, out, out_len, NULL);
+	rpc_dispatch_impl(d, NULL, peer, in, in_len, why, 0, out, out_len, NULL);
 }
 
 /* The dispatch of one envelope; with `undecodable` set, a request that
  * passes the envelope's checks is answered with it instead of running. */
 static void rpc_dispatch_impl(struct rpc_dispatcher *d, void *worker, const char *peer, const uint8_t *in,
-			      size_t in_len, const bbb_status *undecodable, uint8_t **out, size_t *out_len,
-			      struct rpc_deferred **deferred)
+			      size_t in_len, const bbb_status *undecodable, int can_stream, uint8_t **out,
+			      size_t *out_len, struct rpc_deferred **deferred)
 {
 	struct arena a;
 	Beebeebrain__V1__RpcRequest *req;
@@ -447,7 +467,12 @@ static void rpc_dispatch_impl(struct rpc_dispatcher *d, void *worker, const char
 	const ProtobufCMethodDescriptor *md = NULL;
 	ProtobufCMessage *resp = NULL;
 	struct rpc_call call = {
-		.c_arena = &a, .c_env = d->d_env, .c_worker = worker, .c_peer = peer != NULL ? peer : ""};
+		.c_arena = &a,
+		.c_env = d->d_env,
+		.c_worker = worker,
+		.c_peer = peer != NULL ? peer : "",
+		.c_can_stream = can_stream,
+	};
 	char trace[32], field[64];
 	char *cache_key = NULL;
 	bbb_status st;

@@ -49,6 +49,7 @@ struct rpc_call {
 	unsigned c_flags; /* the method's rpc_method_flags */
 	int c_key_checked; /* 1: the call showed the configured API key; 0: no key is configured */
 	int c_audited; /* 1 once its security.audit.allowed is written (services' write path) */
+	int c_can_stream; /* 1: the transport streams the reply (rpc_dispatch_stream) */
 };
 
 /* Fills *resp (allocated and initialised, owned by the call's arena) from
@@ -58,6 +59,11 @@ typedef int (*rpc_handler)(struct rpc_call *call, const ProtobufCMessage *req, P
 enum rpc_method_flags {
 	RPC_READ = 0,
 	RPC_MUTATES = 1 << 0, /* replies are cached by request_id */
+	/* A server stream (Subscribe). Over a transport that cannot stream the
+	 * dispatcher answers UNIMPLEMENTED STREAMING_NOT_SUPPORTED before the
+	 * handler runs; over one that can (rpc_dispatch_stream) the handler only
+	 * checks the request, and the transport does the streaming. */
+	RPC_STREAMS = 1 << 1,
 };
 
 struct rpc_method {
@@ -122,6 +128,13 @@ void rpc_dispatch_deferrable(struct rpc_dispatcher *d, void *worker, const char 
  * nothing ran). The reply is written to *out (malloc'd, caller frees). */
 void rpc_dispatch_undecodable(struct rpc_dispatcher *d, const char *peer, const uint8_t *in, size_t in_len,
 			      const bbb_status *why, uint8_t **out, size_t *out_len);
+/* As rpc_dispatch_deferrable, for a transport that streams the reply (HTTP):
+ * a method with RPC_STREAMS runs its handler (which checks the request and
+ * answers its first, empty-or-heartbeat reply), and an OK reply tells the
+ * transport to start streaming. Other methods are dispatched as usual. The
+ * reply is written to *out (malloc'd, caller frees). */
+void rpc_dispatch_stream(struct rpc_dispatcher *d, void *worker, const char *peer, const uint8_t *in, size_t in_len,
+			 uint8_t **out, size_t *out_len);
 /* 1 and the reply in *out (malloc'd) when it is time to answer (force: now). */
 int rpc_deferred_poll(struct rpc_deferred *df, void *worker, int force, uint8_t **out, size_t *out_len);
 void rpc_deferred_free(struct rpc_deferred *df);
@@ -141,5 +154,7 @@ int rpc_trace_id_valid(const char *t);
  * dispatcher declares it. For transports that carry messages in another
  * encoding than the packed one (HTTP with JSON bodies). */
 const ProtobufCMethodDescriptor *rpc_dispatcher_method(struct rpc_dispatcher *d, const char *full);
+/* 1 when that method is a server stream (RPC_STREAMS). */
+int rpc_dispatcher_streams(struct rpc_dispatcher *d, const char *full);
 
 #endif
