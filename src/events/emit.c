@@ -262,7 +262,7 @@ int emit_custom(sqlite3 *db, const char *trace_id, const struct emit_custom *c, 
 	Beebeebrain__V1__Event *ev = (void *)arena_message(a, &beebeebrain__v1__event__descriptor);
 	Beebeebrain__V1__CustomEvent *body = (void *)arena_message(a, &beebeebrain__v1__custom_event__descriptor);
 
-	if (!emit_custom_type_ok(c->ec_type))
+	if (!c->ec_legacy && !emit_custom_type_ok(c->ec_type))
 		return status_fail(st, "VALIDATION_ERROR", "a published event type is operator.<name> or agent.<name>");
 	*ev = emit_event(c->ec_type, trace_id, c->ec_project_id, c->ec_task_id, c->ec_run_id);
 	body->actor = (char *)emit_str(c->ec_actor);

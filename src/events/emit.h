@@ -128,6 +128,9 @@ struct emit_custom {
 	const char *ec_actor;
 	const char *ec_message;
 	const char *ec_data_json; /* "" or a JSON document (the caller checks) */
+	/* 1: ec_type is one of the original HTTP API's four postable types
+	 * (the caller checks), stored as given with this CustomEvent payload. */
+	int ec_legacy;
 };
 
 /* 1 when type may be published by a client: "operator." or "agent." and a
@@ -135,7 +138,7 @@ struct emit_custom {
  * with a custom payload. */
 int emit_custom_type_ok(const char *type);
 /* The custom event, payload CustomEvent. A type that is not
- * emit_custom_type_ok is refused (VALIDATION_ERROR) and nothing is written.
+ * emit_custom_type_ok (and not ec_legacy) is refused (VALIDATION_ERROR) and nothing is written.
  * *out (may be NULL) gets the event as appended (id and time set; the
  * payload as given, not redacted), from a. */
 int emit_custom(sqlite3 *db, const char *trace_id, const struct emit_custom *c, struct arena *a,

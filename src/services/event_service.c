@@ -12,15 +12,29 @@
 #include "domain/validate.h"
 #include "events/alerts.h"
 #include "events/emit.h"
+#include "rpc/dispatch.h"
 #include "ops/task_ops.h"
 #include "services/services.h"
 #include "store/alert_store.h"
 #include "store/event_store.h"
+#include "store/project_store.h"
 #include "store/inbox_store.h"
 #include "store/store.h"
 #include "store/state_store.h"
 
 #define REPLAY_MAX 1000
+#define SUBSCRIBE_MAX_EVENTS 1000000
+
+/* The four types the original HTTP API let clients post (PublishRequest.legacy). */
+static const char *const legacy_types[] = {"task.status.changed", "run.status.changed", "run.log", "alert.raised"};
+
+static int legacy_type_ok(const char *type)
+{
+	for (size_t i = 0; i < sizeof(legacy_types) / sizeof(legacy_types[0]); i++)
+		if (strcmp(type, legacy_types[i]) == 0)
+			return 1;
+	return 0;
+}
 
 /* One page of the replay: events after `after` up to the head, at most
  * `limit` and one page of bytes; `more` when the page stopped before the
@@ -89,7 +103,11 @@ struct publish_write {
 static int publish_write(sqlite3 *db, void *arg, bbb_status *st)
 {
 	struct publish_write *pw = arg;
+	Beebeebrain__V1__Project *p = NULL;
 
+	if (pw->pw_custom.ec_legacy && pw->pw_custom.ec_project_id != 0 &&
+	    store_project_get(db, pw->pw_custom.ec_project_id, pw->pw_arena, &p, st) != 0)
+		return -1;
 	return emit_custom(db, pw->pw_trace_id, &pw->pw_custom, pw->pw_arena, &pw->pw_event, st);
 }
 
@@ -108,13 +126,19 @@ static int publish(struct rpc_call *call, const ProtobufCMessage *in, ProtobufCM
 				.ec_message = req->message,
 				.ec_data_json = req->data_json,
 			},
-		.pw_trace_id = call->c_trace_id,
+		.pw_trace_id = req->trace_id[0] != '\0' ? req->trace_id : call->c_trace_id,
 		.pw_arena = call->c_arena,
+		.pw_custom.ec_legacy = req->legacy,
 	};
 
-	if (!emit_custom_type_ok(req->event_type))
+	if (req->legacy && !legacy_type_ok(req->event_type))
+		status_violation(st, "event_type",
+				 "must be task.status.changed, run.status.changed, run.log or alert.raised");
+	else if (!req->legacy && !emit_custom_type_ok(req->event_type))
 		status_violation(st, "event_type",
 				 "must be operator.<name> or agent.<name> ([a-z0-9_.], at most 64 characters)");
+	if (req->trace_id[0] != '\0' && !rpc_trace_id_valid(req->trace_id))
+		status_violation(st, "trace_id", "must be at most 64 characters of [A-Za-z0-9._:-]");
 	validate_id(st, "project_id", req->project_id, 0);
 	validate_id(st, "task_id", req->task_id, 0);
 	validate_id(st, "run_id", req->run_id, 0);
@@ -253,10 +277,59 @@ static int resolve_alert(struct rpc_call *call, const ProtobufCMessage *in, Prot
 	return alert_command(call, req->alert_id, req->actor, req->note, 1, &resp->alert, st);
 }
 
+int svc_events_read(void *worker, int64_t after_id, int limit, struct arena *a, Beebeebrain__V1__Event ***out,
+		    size_t *n, int64_t *head, bbb_status *st)
+{
+	sqlite3 *db = ((struct service_worker *)worker)->sw_reader;
+	int more = 0, rc = 0;
+
+	*n = 0;
+	*out = NULL;
+	store_snapshot_begin(db);
+	*head = store_event_head(db);
+	if (after_id < *head)
+		rc = store_event_list(db, after_id, *head, limit, "", 0, a, out, n, &more, st);
+	store_snapshot_end(db);
+	return rc;
+}
+
+int svc_events_start(void *worker, int n, const char *type_prefix, int64_t project_id, int64_t *after_id,
+		     bbb_status *st)
+{
+	sqlite3 *db = ((struct service_worker *)worker)->sw_reader;
+	int rc;
+
+	store_snapshot_begin(db);
+	rc = store_event_last_start(db, n, store_event_head(db), type_prefix, project_id, after_id, st);
+	store_snapshot_end(db);
+	return rc;
+}
+
+/* Over HTTP only (RPC_STREAMS): checks the request and answers the head id;
+ * the HTTP layer then streams (src/http/stream.h). */
+static int subscribe(struct rpc_call *call, const ProtobufCMessage *in, ProtobufCMessage *out, bbb_status *st)
+{
+	const Beebeebrain__V1__SubscribeRequest *req = (const void *)in;
+	Beebeebrain__V1__SubscribeResponse *resp = (void *)out;
+
+	if (req->after_id < 0)
+		status_violation(st, "after_id", "must be >= 0");
+	if (req->last_n != 0)
+		validate_range(st, "last_n", req->last_n, 1, REPLAY_MAX);
+	if (req->max_events != 0)
+		validate_range(st, "max_events", req->max_events, 1, SUBSCRIBE_MAX_EVENTS);
+	validate_id(st, "project_id", req->project_id, 0);
+	if (validate_text(st, "type_prefix", req->type_prefix, 0, 64) != 0 || st->code != BBB_OK)
+		return -1;
+	resp->head_id = store_event_head(svc_reader(call));
+	return 0;
+}
+
 static const struct rpc_method event_methods[] = {
 	{"Replay", replay, RPC_READ},          {"Publish", publish, RPC_MUTATES},
 	{"StreamInfo", stream_info, RPC_READ}, {"ListAlerts", list_alerts, RPC_READ},
 	{"AckAlert", ack_alert, RPC_MUTATES},  {"ResolveAlert", resolve_alert, RPC_MUTATES},
+	{"Subscribe", subscribe, RPC_STREAMS},
 };
 
 const struct rpc_service event_service = {

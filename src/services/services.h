@@ -20,6 +20,7 @@ struct Beebeebrain__V1__RuntimeStatusResponse;
 struct Beebeebrain__V1__ResetBreakerResponse;
 struct Beebeebrain__V1__CheckResponse;
 struct Beebeebrain__V1__ReadyResponse;
+struct Beebeebrain__V1__Event;
 
 struct service_env {
 	struct store *se_store;
@@ -81,6 +82,17 @@ void svc_audit_allowed(void *env, struct rpc_call *call);
 /* worker_init / worker_fini for the transport: a read connection per worker. */
 int services_worker_init(void *env, void **worker, bbb_status *st);
 void services_worker_fini(void *worker);
+
+/* For the HTTP event streams (http/stream.h, stream_read_fn and the start of
+ * a stream that asks for the last N): with a worker state from
+ * services_worker_init. svc_events_read reads up to `limit` events with id >
+ * after_id of every project and type, ascending, from one snapshot with *head
+ * the highest id. svc_events_start sets *after_id to where the last n events
+ * matching the filters begin (event_service.c). */
+int svc_events_read(void *worker, int64_t after_id, int limit, struct arena *a, struct Beebeebrain__V1__Event ***out,
+		    size_t *n, int64_t *head, bbb_status *st);
+int svc_events_start(void *worker, int n, const char *type_prefix, int64_t project_id, int64_t *after_id,
+		     bbb_status *st);
 
 /* What HealthService/Check and Ready answer (health_service.c) and what
  * RuntimeService/Status answers (runtime_service.c), for AdminService/Triage
