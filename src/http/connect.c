@@ -37,6 +37,56 @@ enum connect_codec connect_codec_of(const char *content_type)
 	return CONNECT_CODEC_UNKNOWN;
 }
 
+enum connect_codec connect_stream_codec_of(const char *content_type)
+{
+	if (content_type == NULL)
+		return CONNECT_CODEC_UNKNOWN;
+	if (connect_media_is(content_type, "application/connect+proto"))
+		return CONNECT_CODEC_PROTO;
+	if (connect_media_is(content_type, "application/connect+json"))
+		return CONNECT_CODEC_JSON;
+	return CONNECT_CODEC_UNKNOWN;
+}
+
+void connect_envelope_header(uint8_t out[CONNECT_ENVELOPE_HEADER], uint8_t flags, uint32_t len)
+{
+	out[0] = flags;
+	out[1] = (uint8_t)(len >> 24);
+	out[2] = (uint8_t)(len >> 16);
+	out[3] = (uint8_t)(len >> 8);
+	out[4] = (uint8_t)len;
+}
+
+int connect_unenvelope(const uint8_t *body, size_t len, const uint8_t **msg, size_t *msg_len)
+{
+	size_t n;
+
+	if (len < CONNECT_ENVELOPE_HEADER || (body[0] & ~CONNECT_FLAG_END_STREAM) != 0 || body[0] != 0)
+		return -1;
+	n = ((size_t)body[1] << 24) | ((size_t)body[2] << 16) | ((size_t)body[3] << 8) | body[4];
+	if (n != len - CONNECT_ENVELOPE_HEADER)
+		return -1;
+	*msg = body + CONNECT_ENVELOPE_HEADER;
+	*msg_len = n;
+	return 0;
+}
+
+char *connect_end_stream_json(const Beebeebrain__V1__RpcResponse *err, size_t *len)
+{
+	char *e, *text;
+	size_t n;
+
+	if (err == NULL) {
+		*len = 2;
+		return xstrdup("{}");
+	}
+	e = connect_error_json(err, &n);
+	text = xasprintf("{\"error\":%s}", e);
+	free(e);
+	*len = strlen(text);
+	return text;
+}
+
 int connect_parse_timeout(const char *value, uint32_t *ms)
 {
 	uint64_t n = 0;

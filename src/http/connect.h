@@ -1,6 +1,7 @@
 /*
- * The Connect protocol's unary calls (connectrpc.com/docs/protocol), the
- * parts that need no connection: which codec a Content-Type names, the
+ * The Connect protocol's unary calls and server streams
+ * (connectrpc.com/docs/protocol), the parts that need no connection: the
+ * envelopes of a stream and its end-of-stream message, which codec a Content-Type names, the
  * Connect-Timeout-Ms header, the code names and HTTP statuses of errors, the
  * error body, and the API key a request shows. Pure functions over strings
  * and messages, unit-tested in tests/unit/test_connect.c; http_server.c does
@@ -26,6 +27,23 @@ enum connect_codec {
 
 /* The codec of a Content-Type header value (NULL: absent). */
 enum connect_codec connect_codec_of(const char *content_type);
+/* The codec of a streaming call's Content-Type: application/connect+proto or
+ * application/connect+json. */
+enum connect_codec connect_stream_codec_of(const char *content_type);
+
+/* Envelope flags of a stream message. */
+#define CONNECT_FLAG_COMPRESSED 0x01
+#define CONNECT_FLAG_END_STREAM 0x02
+#define CONNECT_ENVELOPE_HEADER 5
+/* Writes the 5-byte envelope header (flags, big-endian length) to out. */
+void connect_envelope_header(uint8_t out[CONNECT_ENVELOPE_HEADER], uint8_t flags, uint32_t len);
+/* A request body of exactly one uncompressed message envelope: 0 with the
+ * message in *msg (points into body) and *msg_len; -1 otherwise (several,
+ * none, a truncated one, or the compressed flag). */
+int connect_unenvelope(const uint8_t *body, size_t len, const uint8_t **msg, size_t *msg_len);
+/* The end-of-stream message's JSON: "{}" when err is NULL, else
+ * {"error":<connect_error_json of err>}. malloc'd; its length in *len. */
+char *connect_end_stream_json(const Beebeebrain__V1__RpcResponse *err, size_t *len);
 
 /* Connect-Timeout-Ms: 1 to 10 ASCII digits, more than 0. 0 and *ms (clamped
  * to UINT32_MAX, the envelope's field) when valid; -1 otherwise. */

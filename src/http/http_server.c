@@ -38,6 +38,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "beebeebrain/v1/event.pb-c.h"
 #include "beebeebrain/v1/rpc.pb-c.h"
 #include "common/clock.h"
 #include "common/log.h"
@@ -49,20 +50,36 @@
 #include "http/connect.h"
 #include "http/http_ops.h"
 #include "http/rest.h"
+#include "http/sse.h"
+#include "http/stream.h"
 
 #define HTTP_CONNECT_PREFIX "/beebeebrain.v1."
 #define HTTP_WAITER_POLL_MS 250
 #define HTTP_DRAIN_MS 1000
+/* A Connect stream's heartbeat when idle: a SubscribeResponse with the head id. */
+#define HTTP_STREAM_HEARTBEAT_MS 15000
 /* What libmicrohttpd may use per connection for the request line, the
  * headers and its bookkeeping (its default). It refuses a request that does
  * not fit with 431 itself; the 16 KiB of HTTP_HEADER_MAX are counted by
  * http_header_bytes, and leave room for some 300 headers' bookkeeping. */
 #define HTTP_CONN_MEMORY ((size_t)32 << 10)
 
-enum http_kind { HK_NOT_FOUND, HK_BAD_METHOD, HK_HEALTHZ, HK_READYZ, HK_CONNECT, HK_METRICS, HK_REST };
+enum http_kind {
+	HK_NOT_FOUND,
+	HK_BAD_METHOD,
+	HK_HEALTHZ,
+	HK_READYZ,
+	HK_CONNECT,
+	HK_METRICS,
+	HK_REST,
+	HK_SSE,
+	HK_EVENTS_POST
+};
 
 /* The most a scrape may be: far more than the families ever take. */
 #define HTTP_METRICS_MAX ((size_t)16 << 20)
+#define HTTP_SSE_PATH "/api/v1/events/stream"
+#define HTTP_EVENTS_PATH "/api/v1/events"
 
 struct http_req {
 	struct http_server *r_srv;
@@ -79,6 +96,9 @@ struct http_req {
 	const char *r_rpc_method;
 	const ProtobufCMethodDescriptor *r_md; /* NULL: no such method (the dispatcher says so) */
 	enum connect_codec r_codec;
+	int r_streams; /* a Connect server stream (EventService/Subscribe) */
+	struct sse_params r_sse; /* HK_SSE: the checked query */
+	struct MHD_Response *r_stream; /* a stream's response, queued instead of r_resp */
 	uint32_t r_timeout_ms;
 	char *r_api_key;
 	char *r_request_id;
@@ -131,6 +151,9 @@ struct http_server {
 	int s_poked;
 	pthread_cond_t s_wcv; /* CLOCK_MONOTONIC */
 	struct metrics_family *s_requests; /* {route, method, status} */
+	/* The event streams (stream.h) and their read connection. */
+	struct stream_hub *s_hub;
+	void *s_hub_state;
 };
 
 /* ---- URLs */
@@ -309,6 +332,224 @@ static void http_metrics_answer(struct http_server *s, void *state, struct http_
 	r->r_resp_len = dbuf_len(&out);
 	r->r_resp = out.db_buf != NULL ? dbuf_take(&out) : xstrdup("");
 	r->r_answered = 1;
+}
+
+/* ---- the event routes: SSE, Connect streams, POST /api/v1/events */
+
+static void http_answer_json(struct http_req *r, int status, const char *json);
+static void http_answer_error(struct http_req *r, int status, const char *reason, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+/* The original API's error envelope for a dispatcher's refusal: the reason
+ * as its code, violations as issues under `where` ("query", "body"). */
+static void http_events_refused(struct http_req *r, const Beebeebrain__V1__RpcResponse *resp, const char *where)
+{
+	struct sse_issue iss[SSE_MAX_ISSUES];
+	char fields[SSE_MAX_ISSUES][96];
+	size_t n = 0;
+	int status = resp->code == BBB_INVALID_ARGUMENT ? 422 : connect_http_status(resp->code, resp->reason);
+
+	for (size_t i = 0; i < resp->n_violations && n < SSE_MAX_ISSUES; i++, n++) {
+		snprintf(fields[n], sizeof(fields[n]), "%s.%s", where, resp->violations[i]->field);
+		iss[n] = (struct sse_issue){fields[n], resp->violations[i]->description};
+	}
+	char *body = sse_error_json(resp->reason, resp->message, iss, n);
+	http_answer_json(r, status, body);
+	free(body);
+}
+
+/* Runs one call through the dispatcher (a stream's check with can_stream):
+ * the reply, or NULL when it does not decode (then r is answered 500). */
+static Beebeebrain__V1__RpcResponse *http_events_call(struct http_server *s, void *state, struct http_req *r,
+						      const char *method, const ProtobufCMessage *msg, int stream)
+{
+	Beebeebrain__V1__RpcRequest env = BEEBEEBRAIN__V1__RPC_REQUEST__INIT;
+	uint8_t *in, *payload, *out = NULL;
+	size_t in_len, out_len = 0;
+	Beebeebrain__V1__RpcResponse *resp;
+
+	payload = xmalloc(protobuf_c_message_get_packed_size(msg) + 1);
+	env.payload.len = protobuf_c_message_pack(msg, payload);
+	env.payload.data = payload;
+	env.method = (char *)method;
+	env.timeout_ms = r->r_timeout_ms;
+	env.api_key = r->r_api_key != NULL ? r->r_api_key : "";
+	env.trace_id = r->r_trace;
+	env.request_id = r->r_request_id != NULL ? r->r_request_id : "";
+	in_len = protobuf_c_message_get_packed_size(&env.base);
+	in = xmalloc(in_len + 1);
+	protobuf_c_message_pack(&env.base, in);
+	if (stream)
+		rpc_dispatch_stream(s->s_d, state, r->r_peer, in, in_len, &out, &out_len);
+	else
+		rpc_dispatch(s->s_d, state, in, in_len, &out, &out_len);
+	free(in);
+	free(payload);
+	resp = beebeebrain__v1__rpc_response__unpack(NULL, out_len, out);
+	free(out);
+	snprintf(r->r_resp_trace, sizeof(r->r_resp_trace), "%s", resp != NULL ? resp->trace_id : r->r_trace);
+	if (resp == NULL)
+		http_answer_json(r, 500,
+				 "{\"error\":{\"code\":\"INTERNAL_ERROR\",\"message\":\"bad reply\",\"issues\":[]}}");
+	return resp;
+}
+
+/* Opens the stream of a checked request: r's response streams from the hub. */
+static void http_events_open(struct http_server *s, void *state, struct http_req *r,
+			     const Beebeebrain__V1__SubscribeRequest *sub, enum stream_framing fr, int heartbeat_ms)
+{
+	struct stream_spec sp = {
+		.sp_framing = fr,
+		.sp_after_id = sub->after_id,
+		.sp_project_id = sub->project_id,
+		.sp_type_prefix = sub->type_prefix,
+		.sp_max_events = sub->max_events,
+		.sp_heartbeat_ms = heartbeat_ms,
+		.sp_deadline_ms = r->r_timeout_ms > 0 ? r->r_t0 + r->r_timeout_ms : 0,
+	};
+	bbb_status st;
+
+	status_clear(&st);
+	if (sub->after_id == 0 && sub->last_n > 0 && s->s_opts.events_start != NULL &&
+	    s->s_opts.events_start(state, sub->last_n, sub->type_prefix, sub->project_id, &sp.sp_after_id, &st) != 0) {
+		http_answer_error(r, 500, "INTERNAL_ERROR", "%s", st.message);
+		return;
+	}
+	r->r_stream = s->s_hub != NULL ? stream_open(s->s_hub, r->r_conn, &sp) : NULL;
+	if (r->r_stream == NULL) {
+		http_answer_error(r, 503, "SHUTTING_DOWN", "the server is stopping");
+		return;
+	}
+	MHD_add_response_header(r->r_stream, "Cache-Control", "no-cache");
+	r->r_status = 200;
+	r->r_ctype = fr == STREAM_SSE            ? "text/event-stream"
+		     : fr == STREAM_CONNECT_JSON ? "application/connect+json"
+						 : "application/connect+proto";
+	r->r_answered = 1;
+}
+
+/* A Connect stream that ends before it starts: 200 and the end-of-stream
+ * message with the error (the Connect protocol's streaming errors). */
+static void http_stream_refused(struct http_req *r, const Beebeebrain__V1__RpcResponse *resp)
+{
+	uint8_t h[CONNECT_ENVELOPE_HEADER];
+	size_t n;
+	char *end = connect_end_stream_json(resp, &n);
+
+	r->r_resp = xmalloc(n + CONNECT_ENVELOPE_HEADER);
+	connect_envelope_header(h, CONNECT_FLAG_END_STREAM, (uint32_t)n);
+	memcpy(r->r_resp, h, sizeof(h));
+	memcpy(r->r_resp + CONNECT_ENVELOPE_HEADER, end, n);
+	free(end);
+	r->r_resp_len = n + CONNECT_ENVELOPE_HEADER;
+	r->r_status = 200;
+	r->r_ctype = r->r_codec == CONNECT_CODEC_JSON ? "application/connect+json" : "application/connect+proto";
+	r->r_answered = 1;
+}
+
+/* The SubscribeRequest of a Connect stream's body: one envelope. */
+static Beebeebrain__V1__SubscribeRequest *http_stream_request(struct http_req *r, bbb_status *st)
+{
+	const uint8_t *msg;
+	size_t len;
+	ProtobufCMessage *m = NULL;
+	const ProtobufCMessageDescriptor *d = &beebeebrain__v1__subscribe_request__descriptor;
+
+	if (connect_unenvelope(r->r_body, r->r_len, &msg, &len) != 0) {
+		status_fail(st, "MALFORMED_REQUEST", "the body must be one uncompressed enveloped message");
+		return NULL;
+	}
+	if (r->r_codec == CONNECT_CODEC_JSON) {
+		if (pbjson_decode(d, (const char *)msg, len, NULL, &m, st) != 0)
+			return NULL;
+	} else if ((m = protobuf_c_message_unpack(d, NULL, len, msg)) == NULL) {
+		status_fail(st, "MALFORMED_REQUEST", "the message does not decode as SubscribeRequest");
+	}
+	return (Beebeebrain__V1__SubscribeRequest *)m;
+}
+
+static void http_events_stream(struct http_server *s, void *state, struct http_req *r)
+{
+	Beebeebrain__V1__SubscribeRequest sse = BEEBEEBRAIN__V1__SUBSCRIBE_REQUEST__INIT, *sub = &sse;
+	Beebeebrain__V1__RpcResponse *resp;
+	bbb_status st;
+
+	status_clear(&st);
+	if (r->r_kind == HK_SSE) {
+		sse.after_id = r->r_sse.sp_after_id;
+		sse.last_n = r->r_sse.sp_last_n;
+		sse.project_id = r->r_sse.sp_project_id;
+		sse.max_events = r->r_sse.sp_max_events;
+	} else if ((sub = http_stream_request(r, &st)) == NULL) {
+		Beebeebrain__V1__RpcResponse e = BEEBEEBRAIN__V1__RPC_RESPONSE__INIT;
+		e.code = st.code;
+		e.reason = st.reason;
+		e.message = st.message;
+		e.trace_id = r->r_trace;
+		snprintf(r->r_resp_trace, sizeof(r->r_resp_trace), "%s", r->r_trace);
+		http_stream_refused(r, &e);
+		return;
+	}
+	resp = http_events_call(s, state, r, "/beebeebrain.v1.EventService/Subscribe", &sub->base, 1);
+	if (resp != NULL && resp->code != 0 && r->r_kind == HK_SSE)
+		http_events_refused(r, resp, "query");
+	else if (resp != NULL && resp->code != 0)
+		http_stream_refused(r, resp);
+	else if (resp != NULL)
+		http_events_open(s, state, r, sub,
+				 r->r_kind == HK_SSE                ? STREAM_SSE
+				 : r->r_codec == CONNECT_CODEC_JSON ? STREAM_CONNECT_JSON
+								    : STREAM_CONNECT_PROTO,
+				 r->r_kind == HK_SSE ? r->r_sse.sp_heartbeat_s * 1000 : HTTP_STREAM_HEARTBEAT_MS);
+	if (resp != NULL)
+		beebeebrain__v1__rpc_response__free_unpacked(resp, NULL);
+	if (sub != &sse)
+		protobuf_c_message_free_unpacked(&sub->base, NULL);
+}
+
+/* POST /api/v1/events: EventService/Publish with `legacy` set. */
+static void http_events_post(struct http_server *s, void *state, struct http_req *r)
+{
+	Beebeebrain__V1__PublishRequest req = BEEBEEBRAIN__V1__PUBLISH_REQUEST__INIT;
+	Beebeebrain__V1__RpcResponse *resp;
+	struct sse_post post;
+	char *err = NULL;
+
+	if (sse_post_parse((const char *)r->r_body, r->r_len, &post, &err) != 0) {
+		http_answer_json(r, 422, err);
+		free(err);
+		return;
+	}
+	req.legacy = 1;
+	req.event_type = post.sp_event_type;
+	req.project_id = post.sp_project;
+	req.data_json = post.sp_payload_json;
+	req.trace_id = post.sp_trace_id;
+	req.actor = "api";
+	resp = http_events_call(s, state, r, r->r_rpc_method, &req.base, 0);
+	sse_post_free(&post);
+	if (resp == NULL)
+		return;
+	if (resp->code != 0) {
+		http_events_refused(r, resp, "body");
+	} else {
+		Beebeebrain__V1__PublishResponse *pr =
+			beebeebrain__v1__publish_response__unpack(NULL, resp->payload.len, resp->payload.data);
+		char *json = pr != NULL && pr->event != NULL ? sse_record_json(pr->event) : NULL;
+		http_answer_json(r, json != NULL ? 201 : 500, json != NULL ? json : "{}");
+		free(json);
+		if (pr != NULL)
+			beebeebrain__v1__publish_response__free_unpacked(pr, NULL);
+	}
+	beebeebrain__v1__rpc_response__free_unpacked(resp, NULL);
+}
+
+static void http_events_run(struct http_server *s, void *state, struct http_req *r)
+{
+	if (r->r_kind == HK_EVENTS_POST)
+		http_events_post(s, state, r);
+	else
+		http_events_stream(s, state, r);
 	http_resume(r);
 }
 
@@ -326,6 +567,11 @@ static void http_run(struct http_server *s, void *state, struct http_req *r)
 
 	if (r->r_kind == HK_METRICS) {
 		http_metrics_answer(s, state, r);
+		http_resume(r);
+		return;
+	}
+	if (r->r_kind == HK_SSE || r->r_kind == HK_EVENTS_POST || r->r_streams) {
+		http_events_run(s, state, r);
 		return;
 	}
 	env.method = (char *)r->r_rpc_method;
@@ -493,6 +739,7 @@ void http_server_poke(struct http_server *s)
 	s->s_poked = 1;
 	pthread_cond_signal(&s->s_wcv);
 	pthread_mutex_unlock(&s->s_mu);
+	stream_hub_poke(s->s_hub);
 }
 
 /* ---- the access handler */
@@ -593,10 +840,15 @@ static enum MHD_Result http_queue(struct http_req *r)
 	struct MHD_Response *res;
 	enum MHD_Result rc;
 
-	res = MHD_create_response_from_buffer(r->r_resp_len, r->r_resp, MHD_RESPMEM_MUST_FREE);
-	if (res == NULL)
-		return MHD_NO;
-	r->r_resp = NULL; /* libmicrohttpd's now */
+	if (r->r_stream != NULL) {
+		res = r->r_stream;
+		r->r_stream = NULL;
+	} else {
+		res = MHD_create_response_from_buffer(r->r_resp_len, r->r_resp, MHD_RESPMEM_MUST_FREE);
+		if (res == NULL)
+			return MHD_NO;
+		r->r_resp = NULL; /* libmicrohttpd's now */
+	}
 	MHD_add_response_header(res, MHD_HTTP_HEADER_CONTENT_TYPE, r->r_ctype);
 	if (r->r_resp_trace[0] != '\0')
 		MHD_add_response_header(res, "X-Trace-ID", r->r_resp_trace);
@@ -623,6 +875,10 @@ static enum http_kind http_route(const char *method, const char *path, struct re
 		return get ? HK_METRICS : HK_BAD_METHOD;
 	if (strncmp(path, HTTP_CONNECT_PREFIX, strlen(HTTP_CONNECT_PREFIX)) == 0)
 		return strcmp(method, "POST") == 0 ? HK_CONNECT : HK_BAD_METHOD;
+	if (strcmp(path, HTTP_SSE_PATH) == 0)
+		return strcmp(method, "GET") == 0 ? HK_SSE : HK_BAD_METHOD;
+	if (strcmp(path, HTTP_EVENTS_PATH) == 0)
+		return strcmp(method, "POST") == 0 ? HK_EVENTS_POST : HK_BAD_METHOD;
 	switch (rest_match_route(rest_routes, rest_n_routes, method, path, rm)) {
 	case 200:
 		return HK_REST;
@@ -662,10 +918,14 @@ static void http_connect_headers(struct http_server *s, struct http_req *r)
 	r->r_api_key = xstrdup(connect_api_key(http_header(c, "Authorization"), http_header(c, "X-API-Key")));
 	if ((v = http_header(c, "X-Request-ID")) != NULL)
 		r->r_request_id = xstrndup(v, 200); /* the dispatcher refuses one over 128 */
-	r->r_codec = connect_codec_of(http_header(c, MHD_HTTP_HEADER_CONTENT_TYPE));
+	r->r_streams = rpc_dispatcher_streams(s->s_d, r->r_path);
+	v = http_header(c, MHD_HTTP_HEADER_CONTENT_TYPE);
+	r->r_codec = r->r_streams ? connect_stream_codec_of(v) : connect_codec_of(v);
 	if (r->r_codec == CONNECT_CODEC_UNKNOWN) {
 		http_answer_error(r, 415, "MALFORMED_REQUEST",
-				  "Content-Type must be application/proto or application/json");
+				  r->r_streams
+					  ? "Content-Type must be application/connect+proto or application/connect+json"
+					  : "Content-Type must be application/proto or application/json");
 		r->r_accept_post = 1;
 		return;
 	}
@@ -714,6 +974,31 @@ static void http_rest_headers(struct http_server *s, struct http_req *r, const s
 		http_answer_error(r, 413, "MESSAGE_TOO_LARGE", "the body is over %zu bytes", s->s_opts.body_max);
 }
 
+/* The SSE route's query and Last-Event-ID, checked on the first call: a
+ * bad one is answered at once (422). */
+static void http_sse_query(struct http_req *r)
+{
+	struct MHD_Connection *c = r->r_conn;
+	struct sse_query q = {
+		.q_project_id = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "project_id"),
+		.q_last_event_id = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "last_event_id"),
+		.q_replay_last = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "replay_last"),
+		.q_max_events = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "max_events"),
+		.q_batch_size = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "batch_size"),
+		.q_poll_interval_ms = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "poll_interval_ms"),
+		.q_heartbeat_seconds = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "heartbeat_seconds"),
+		.q_header_last_event_id = http_header(c, "Last-Event-ID"),
+	};
+	char *err = NULL;
+	int status = sse_parse(&q, &r->r_sse, &err);
+
+	r->r_api_key = xstrdup(connect_api_key(http_header(c, "Authorization"), http_header(c, "X-API-Key")));
+	if (status != 0) {
+		http_answer_json(r, status, err);
+		free(err);
+	}
+}
+
 /* The first call for a request: route, headers, early answers. */
 static struct http_req *http_begin(struct http_server *s, struct MHD_Connection *c, const char *url, const char *method)
 {
@@ -739,7 +1024,11 @@ static struct http_req *http_begin(struct http_server *s, struct MHD_Connection 
 		break;
 	case HK_BAD_METHOD:
 		http_answer_json(r, 405, "{\"detail\":\"Method Not Allowed\"}");
-		r->r_allow = strncmp(url, HTTP_CONNECT_PREFIX, strlen(HTTP_CONNECT_PREFIX)) == 0 ? "POST" : "GET, HEAD";
+		r->r_allow = strncmp(url, HTTP_CONNECT_PREFIX, strlen(HTTP_CONNECT_PREFIX)) == 0 ||
+					     strcmp(url, HTTP_EVENTS_PATH) == 0
+				     ? "POST"
+			     : strcmp(url, HTTP_SSE_PATH) == 0 ? "GET"
+							       : "GET, HEAD";
 		if (rm.m_status == 405)
 			r->r_allow = strcpy(r->r_allow_buf, rm.m_allow);
 		break;
@@ -758,6 +1047,13 @@ static struct http_req *http_begin(struct http_server *s, struct MHD_Connection 
 	case HK_METRICS:
 		if (s->s_opts.metrics == NULL)
 			http_answer_json(r, 404, "{\"detail\":\"Not Found\"}");
+		break;
+	case HK_SSE:
+		http_sse_query(r);
+		break;
+	case HK_EVENTS_POST:
+		r->r_rpc_method = "/beebeebrain.v1.EventService/Publish";
+		r->r_api_key = xstrdup(connect_api_key(http_header(c, "Authorization"), http_header(c, "X-API-Key")));
 		break;
 	}
 	return r;
@@ -852,6 +1148,10 @@ static const char *http_kind_name(enum http_kind k)
 		return "metrics";
 	case HK_REST:
 		return "rest";
+	case HK_SSE:
+		return "sse";
+	case HK_EVENTS_POST:
+		return "events_post";
 	}
 	return "other";
 }
@@ -904,6 +1204,8 @@ static void http_completed(void *cls, struct MHD_Connection *c, void **con_cls, 
 	free(r->r_body);
 	free(r->r_resp);
 	rest_call_free(r->r_rest);
+	if (r->r_stream != NULL)
+		MHD_destroy_response(r->r_stream);
 	free(r);
 	atomic_fetch_sub(&s->s_active, 1);
 }
@@ -970,6 +1272,7 @@ static int http_listen(struct http_server *s, const char *url, bbb_status *st)
 /* Stops the workers and the waiter (they finish what they hold first). */
 static void http_join(struct http_server *s)
 {
+	stream_hub_quiesce(s->s_hub);
 	pthread_mutex_lock(&s->s_mu);
 	s->s_workers_stop = 1;
 	pthread_cond_broadcast(&s->s_cv);
@@ -998,6 +1301,10 @@ static void http_release(struct http_server *s)
 			s->s_opts.worker_fini(s->s_workers[i].w_state);
 	if (s->s_opts.worker_fini != NULL && s->s_waiter_state != NULL)
 		s->s_opts.worker_fini(s->s_waiter_state);
+	/* After the daemons: their responses of streams point into the hub. */
+	stream_hub_free(s->s_hub);
+	if (s->s_opts.worker_fini != NULL && s->s_hub_state != NULL)
+		s->s_opts.worker_fini(s->s_hub_state);
 	pthread_cond_destroy(&s->s_wcv);
 	pthread_cond_destroy(&s->s_cv);
 	pthread_mutex_destroy(&s->s_mu);
@@ -1039,6 +1346,10 @@ int http_server_start(struct http_server **out, const struct http_server_options
 			goto fail;
 	}
 	if (opts->worker_init != NULL && opts->worker_init(opts->env, &s->s_waiter_state, st) != 0)
+		goto fail;
+	if (opts->events_read != NULL &&
+	    ((opts->worker_init != NULL && opts->worker_init(opts->env, &s->s_hub_state, st) != 0) ||
+	     stream_hub_start(&s->s_hub, opts->events_read, s->s_hub_state, st) != 0))
 		goto fail;
 	for (int i = 0; i < opts->workers; i++) {
 		if (pthread_create(&s->s_workers[i].w_thread, NULL, http_worker_main, &s->s_workers[i]) != 0) {

@@ -5,6 +5,9 @@
  *
  * Routes (one router, http_route in http_server.c):
  *   POST /beebeebrain.v1.<Service>/<Method>   a Connect unary call (connect.h)
+ *   POST /beebeebrain.v1.EventService/Subscribe  a Connect server stream (stream.h)
+ *   GET  /api/v1/events/stream                the original API's SSE stream (sse.h)
+ *   POST /api/v1/events                       the original API's event post (EventService/Publish)
  *   GET  /healthz, /readyz                    HealthService Check and Ready
  *                                             (http_ops.h), open without a key
  *   /api/v1/...                               the original backend's REST
@@ -50,6 +53,7 @@
 #include <beebeebrain/status.h>
 
 #include "common/dbuf.h"
+#include "http/stream.h"
 #include "rpc/dispatch.h"
 
 #define HTTP_HEADER_MAX ((size_t)16 << 10)
@@ -74,6 +78,11 @@ struct http_server_options {
 	 * its state. NULL: /metrics is not served (404). Every request is also
 	 * counted in beebeebrain_http_requests_total (docs/metrics.md). */
 	void (*metrics)(void *env, void *worker, struct dbuf *out);
+	/* The event streams' source (stream.h, docs/events.md): called with a
+	 * state from worker_init. NULL: the stream routes answer 503. */
+	stream_read_fn events_read;
+	int (*events_start)(void *worker, int n, const char *type_prefix, int64_t project_id, int64_t *after_id,
+			    bbb_status *st);
 };
 
 struct http_server;
@@ -88,7 +97,8 @@ int http_url_check(const char *url, char *why, size_t n);
  * running. The dispatcher must outlive the server. */
 int http_server_start(struct http_server **out, const struct http_server_options *opts, struct rpc_dispatcher *d,
 		      bbb_status *st);
-/* Something committed: deferred calls look again. NULL: nothing. */
+/* Something committed: deferred calls and event streams look again. NULL:
+ * nothing. */
 void http_server_poke(struct http_server *s);
 /* Stops serving (see above). NULL: nothing. */
 void http_server_quiesce(struct http_server *s);

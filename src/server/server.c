@@ -510,6 +510,8 @@ int server_run(const struct config *c)
 			.worker_fini = services_worker_fini,
 			.env = env,
 			.metrics = server_metrics,
+			.events_read = svc_events_read,
+			.events_start = svc_events_start,
 		};
 		struct http_server *http = NULL;
 		metrics_add_collector(metrics_default(), metrics_collect_process, NULL);

@@ -1,0 +1,508 @@
+/* The event stream hub (see stream.h). */
+#include "http/stream.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "beebeebrain/v1/event.pb-c.h"
+#include "common/clock.h"
+#include "common/dbuf.h"
+#include "common/log.h"
+#include "common/pbjson.h"
+#include "common/xalloc.h"
+#include "http/connect.h"
+#include "http/sse.h"
+
+#define STREAM_TICK_MS 1000
+#define STREAM_PASS_BATCHES 64 /* per pass; a pass continues after a poke */
+
+struct stream {
+	struct stream_hub *st_hub;
+	struct MHD_Connection *st_conn;
+	struct stream_spec st_spec;
+	char st_prefix[72];
+	/* The hub thread's */
+	int64_t st_cursor;
+	int64_t st_sent; /* events appended */
+	int64_t st_last_out_ms; /* CLOCK_MONOTONIC ms of the last frame appended */
+	/* Under h_mu */
+	char *st_buf;
+	size_t st_off, st_len, st_cap;
+	int st_suspended; /* the reader suspended the connection */
+	int st_ending; /* no more frames: end once the buffer is out */
+	int st_closed; /* the response is gone */
+	int st_refs; /* the hub's and the response's */
+	struct stream *st_next;
+};
+
+struct stream_hub {
+	stream_read_fn h_read;
+	void *h_worker;
+	pthread_t h_thread;
+	pthread_mutex_t h_mu;
+	pthread_cond_t h_cv; /* CLOCK_MONOTONIC */
+	struct stream *h_streams; /* under h_mu */
+	size_t h_count;
+	int h_poked, h_stop, h_stopping;
+	int64_t h_head; /* the hub thread's: the highest id seen */
+};
+
+/* One event's frames, made once per batch for every stream that takes it. */
+struct stream_frames {
+	char *f_sse;
+	size_t f_sse_len;
+	uint8_t *f_conn[2]; /* proto, json envelopes */
+	size_t f_conn_len[2];
+};
+
+/* ---- buffers (under h_mu) */
+
+static void stream_append(struct stream *s, const void *data, size_t len)
+{
+	if (s->st_off > 0 && s->st_off == s->st_len)
+		s->st_off = s->st_len = 0;
+	if (s->st_len + len > s->st_cap) {
+		if (s->st_off > 0) {
+			memmove(s->st_buf, s->st_buf + s->st_off, s->st_len - s->st_off);
+			s->st_len -= s->st_off;
+			s->st_off = 0;
+		}
+		if (s->st_len + len > s->st_cap) {
+			size_t cap = s->st_cap == 0 ? 1024 : s->st_cap;
+			while (cap < s->st_len + len)
+				cap *= 2;
+			s->st_buf = xrealloc(s->st_buf, cap);
+			s->st_cap = cap;
+		}
+	}
+	memcpy(s->st_buf + s->st_len, data, len);
+	s->st_len += len;
+}
+
+static size_t stream_pending(const struct stream *s)
+{
+	return s->st_len - s->st_off;
+}
+
+static void stream_wake(struct stream *s)
+{
+	if (s->st_suspended) {
+		s->st_suspended = 0;
+		MHD_resume_connection(s->st_conn);
+	}
+}
+
+/* An enveloped Connect message. */
+static void stream_append_envelope(struct stream *s, uint8_t flags, const void *data, size_t len)
+{
+	uint8_t h[CONNECT_ENVELOPE_HEADER];
+
+	connect_envelope_header(h, flags, (uint32_t)len);
+	stream_append(s, h, sizeof(h));
+	stream_append(s, data, len);
+}
+
+/* Ends s: the end-of-stream message for Connect (err NULL: success). */
+static void stream_end(struct stream *s, int code, const char *reason, const char *message)
+{
+	if (s->st_ending)
+		return;
+	if (s->st_spec.sp_framing != STREAM_SSE) {
+		Beebeebrain__V1__RpcResponse e = BEEBEEBRAIN__V1__RPC_RESPONSE__INIT;
+		size_t n;
+		char *text;
+
+		e.code = code;
+		e.trace_id = "";
+		e.reason = (char *)reason;
+		e.message = (char *)message;
+		text = connect_end_stream_json(code != 0 ? &e : NULL, &n);
+		stream_append_envelope(s, CONNECT_FLAG_END_STREAM, text, n);
+		free(text);
+	}
+	s->st_ending = 1;
+	stream_wake(s);
+}
+
+/* ---- the response (libmicrohttpd's thread) */
+
+static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	struct stream *s = cls;
+	struct stream_hub *h = s->st_hub;
+	size_t n;
+
+	(void)pos;
+	pthread_mutex_lock(&h->h_mu);
+	n = stream_pending(s);
+	if (n > 0) {
+		if (n > max)
+			n = max;
+		memcpy(buf, s->st_buf + s->st_off, n);
+		s->st_off += n;
+		/* Drained below the low mark: the hub may go on with it. */
+		if (stream_pending(s) < STREAM_BUFFER_LOW && stream_pending(s) + n >= STREAM_BUFFER_LOW) {
+			h->h_poked = 1;
+			pthread_cond_signal(&h->h_cv);
+		}
+		pthread_mutex_unlock(&h->h_mu);
+		return (ssize_t)n;
+	}
+	if (s->st_ending) {
+		pthread_mutex_unlock(&h->h_mu);
+		return MHD_CONTENT_READER_END_OF_STREAM;
+	}
+	/* Nothing to send: libmicrohttpd would call again at once; sleep
+	 * until the hub has something (stream_wake). */
+	s->st_suspended = 1;
+	MHD_suspend_connection(s->st_conn);
+	pthread_mutex_unlock(&h->h_mu);
+	return 0;
+}
+
+static void stream_unref(struct stream *s)
+{
+	if (--s->st_refs > 0)
+		return;
+	free(s->st_buf);
+	free(s);
+}
+
+static void stream_response_gone(void *cls)
+{
+	struct stream *s = cls;
+	struct stream_hub *h = s->st_hub;
+
+	pthread_mutex_lock(&h->h_mu);
+	s->st_closed = 1;
+	s->st_suspended = 0;
+	h->h_poked = 1;
+	pthread_cond_signal(&h->h_cv);
+	stream_unref(s);
+	pthread_mutex_unlock(&h->h_mu);
+}
+
+/* ---- the hub thread */
+
+static int stream_matches(const struct stream *s, const Beebeebrain__V1__Event *ev)
+{
+	if (s->st_spec.sp_project_id != 0 && ev->project_id != s->st_spec.sp_project_id)
+		return 0;
+	return strncmp(ev->event_type, s->st_prefix, strlen(s->st_prefix)) == 0;
+}
+
+/* Makes the frames of ev for the framing of s, once per batch. */
+static void stream_frames_make(struct stream_frames *f, const Beebeebrain__V1__Event *ev, enum stream_framing fr)
+{
+	if (fr == STREAM_SSE && f->f_sse == NULL) {
+		struct dbuf b;
+		char *json = sse_record_json(ev);
+
+		dbuf_init(&b, (size_t)1 << 30);
+		sse_frame(&b, ev->id, ev->event_type, json != NULL ? json : "{}");
+		free(json);
+		f->f_sse_len = dbuf_len(&b);
+		f->f_sse = dbuf_take(&b);
+		return;
+	}
+	int k = fr == STREAM_CONNECT_JSON;
+	if (fr == STREAM_SSE || f->f_conn[k] != NULL)
+		return;
+	Beebeebrain__V1__SubscribeResponse r = BEEBEEBRAIN__V1__SUBSCRIBE_RESPONSE__INIT;
+	r.event = (Beebeebrain__V1__Event *)ev;
+	if (k) {
+		char *text = pbjson_dumps(&r.base, 0);
+		f->f_conn[k] = (uint8_t *)(text != NULL ? text : xstrdup("{}"));
+		f->f_conn_len[k] = strlen((char *)f->f_conn[k]);
+	} else {
+		f->f_conn_len[k] = protobuf_c_message_get_packed_size(&r.base);
+		f->f_conn[k] = xmalloc(f->f_conn_len[k] + 1);
+		protobuf_c_message_pack(&r.base, f->f_conn[k]);
+	}
+}
+
+static void stream_frames_free(struct stream_frames *f, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(f[i].f_sse);
+		free(f[i].f_conn[0]);
+		free(f[i].f_conn[1]);
+	}
+	free(f);
+}
+
+/* Whether s takes events now. */
+static int stream_open_for_events(const struct stream *s)
+{
+	return !s->st_closed && !s->st_ending && stream_pending(s) < STREAM_BUFFER_HIGH;
+}
+
+/* Appends to s the events of the batch past its cursor, until its buffer is
+ * over the high mark or its limit is reached. Under h_mu. */
+static void stream_take(struct stream *s, Beebeebrain__V1__Event **evs, struct stream_frames *f, size_t n, int64_t now)
+{
+	int woke = 0;
+
+	for (size_t i = 0; i < n && stream_open_for_events(s); i++) {
+		const Beebeebrain__V1__Event *ev = evs[i];
+		enum stream_framing fr = s->st_spec.sp_framing;
+
+		if (ev->id <= s->st_cursor)
+			continue;
+		s->st_cursor = ev->id;
+		if (!stream_matches(s, ev))
+			continue;
+		stream_frames_make(&f[i], ev, fr);
+		if (fr == STREAM_SSE)
+			stream_append(s, f[i].f_sse, f[i].f_sse_len);
+		else
+			stream_append_envelope(s, 0, f[i].f_conn[fr == STREAM_CONNECT_JSON],
+					       f[i].f_conn_len[fr == STREAM_CONNECT_JSON]);
+		s->st_last_out_ms = now;
+		woke = 1;
+		if (s->st_spec.sp_max_events > 0 && ++s->st_sent >= s->st_spec.sp_max_events)
+			stream_end(s, 0, NULL, NULL);
+	}
+	if (woke)
+		stream_wake(s);
+}
+
+/* The lowest cursor of the streams that take events; INT64_MAX: none. */
+static int64_t stream_low_cursor(struct stream_hub *h)
+{
+	int64_t low = INT64_MAX;
+
+	for (struct stream *s = h->h_streams; s != NULL; s = s->st_next)
+		if (stream_open_for_events(s) && s->st_cursor < low)
+			low = s->st_cursor;
+	return low;
+}
+
+/* Reads what the streams have not seen, in batches; appends it. */
+static void stream_pass(struct stream_hub *h)
+{
+	for (int b = 0; b < STREAM_PASS_BATCHES; b++) {
+		Beebeebrain__V1__Event **evs = NULL;
+		struct stream_frames *f;
+		struct arena a;
+		size_t n = 0;
+		int64_t low, head = 0, now;
+		bbb_status st;
+
+		pthread_mutex_lock(&h->h_mu);
+		low = stream_low_cursor(h);
+		pthread_mutex_unlock(&h->h_mu);
+		if (low == INT64_MAX || (low >= h->h_head && b > 0))
+			return;
+		arena_init(&a);
+		status_clear(&st);
+		if (h->h_read(h->h_worker, low, STREAM_BATCH, &a, &evs, &n, &head, &st) != 0) {
+			log_warn("http", "event streams: cannot read events after %lld: %s", (long long)low,
+				 st.message);
+			arena_reset(&a);
+			return;
+		}
+		h->h_head = head;
+		f = xcalloc(n > 0 ? n : 1, sizeof(*f));
+		now = clock_mono_ms();
+		pthread_mutex_lock(&h->h_mu);
+		for (struct stream *s = h->h_streams; s != NULL; s = s->st_next)
+			stream_take(s, evs, f, n, now);
+		pthread_mutex_unlock(&h->h_mu);
+		stream_frames_free(f, n);
+		arena_reset(&a);
+		if (n < STREAM_BATCH)
+			return;
+	}
+	/* More to read: go on after the other wake-ups were looked at. */
+	pthread_mutex_lock(&h->h_mu);
+	h->h_poked = 1;
+	pthread_mutex_unlock(&h->h_mu);
+}
+
+/* Heartbeats, deadlines and the closed streams. Under h_mu. Returns the
+ * CLOCK_MONOTONIC ms of the next heartbeat or deadline. */
+static int64_t stream_tend(struct stream_hub *h, int64_t now)
+{
+	int64_t next = now + STREAM_TICK_MS;
+
+	for (struct stream **pp = &h->h_streams; *pp != NULL;) {
+		struct stream *s = *pp;
+		int64_t due = s->st_last_out_ms + s->st_spec.sp_heartbeat_ms;
+
+		if (s->st_closed) {
+			*pp = s->st_next;
+			h->h_count--;
+			stream_unref(s);
+			continue;
+		}
+		pp = &s->st_next;
+		if (s->st_ending)
+			continue;
+		if (s->st_spec.sp_deadline_ms != 0 && now >= s->st_spec.sp_deadline_ms) {
+			stream_end(s, BBB_DEADLINE_EXCEEDED, "DEADLINE_EXCEEDED", "the stream reached its deadline");
+			continue;
+		}
+		if (now >= due && stream_pending(s) == 0) {
+			if (s->st_spec.sp_framing == STREAM_SSE) {
+				stream_append(s, SSE_HEARTBEAT, strlen(SSE_HEARTBEAT));
+			} else {
+				Beebeebrain__V1__SubscribeResponse r = BEEBEEBRAIN__V1__SUBSCRIBE_RESPONSE__INIT;
+				r.head_id = h->h_head;
+				if (s->st_spec.sp_framing == STREAM_CONNECT_JSON) {
+					char *text = pbjson_dumps(&r.base, 0);
+					stream_append_envelope(s, 0, text, text != NULL ? strlen(text) : 0);
+					free(text);
+				} else {
+					uint8_t buf[32];
+					size_t len = protobuf_c_message_pack(&r.base, buf);
+					stream_append_envelope(s, 0, buf, len);
+				}
+			}
+			s->st_last_out_ms = now;
+			due = now + s->st_spec.sp_heartbeat_ms;
+			stream_wake(s);
+		}
+		if (due < next)
+			next = due;
+		if (s->st_spec.sp_deadline_ms != 0 && s->st_spec.sp_deadline_ms < next)
+			next = s->st_spec.sp_deadline_ms;
+	}
+	return next;
+}
+
+static void *stream_hub_main(void *arg)
+{
+	struct stream_hub *h = arg;
+	int64_t next = clock_mono_ms();
+
+	pthread_mutex_lock(&h->h_mu);
+	while (!h->h_stop) {
+		if (!h->h_poked) {
+			struct timespec ts = {.tv_sec = next / 1000, .tv_nsec = (next % 1000) * 1000000L};
+			pthread_cond_timedwait(&h->h_cv, &h->h_mu, &ts);
+		}
+		if (h->h_stop)
+			break;
+		h->h_poked = 0;
+		pthread_mutex_unlock(&h->h_mu);
+		stream_pass(h);
+		pthread_mutex_lock(&h->h_mu);
+		next = stream_tend(h, clock_mono_ms());
+	}
+	pthread_mutex_unlock(&h->h_mu);
+	return NULL;
+}
+
+/* ---- the hub's life */
+
+int stream_hub_start(struct stream_hub **out, stream_read_fn read, void *worker, bbb_status *st)
+{
+	struct stream_hub *h = xcalloc(1, sizeof(*h));
+	pthread_condattr_t attr;
+
+	h->h_read = read;
+	h->h_worker = worker;
+	pthread_mutex_init(&h->h_mu, NULL);
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&h->h_cv, &attr);
+	pthread_condattr_destroy(&attr);
+	if (pthread_create(&h->h_thread, NULL, stream_hub_main, h) != 0) {
+		pthread_cond_destroy(&h->h_cv);
+		pthread_mutex_destroy(&h->h_mu);
+		free(h);
+		return status_fail(st, "INTERNAL_ERROR", "cannot start the event stream hub");
+	}
+	*out = h;
+	return 0;
+}
+
+void stream_hub_poke(struct stream_hub *h)
+{
+	if (h == NULL)
+		return;
+	pthread_mutex_lock(&h->h_mu);
+	h->h_poked = 1;
+	pthread_cond_signal(&h->h_cv);
+	pthread_mutex_unlock(&h->h_mu);
+}
+
+struct MHD_Response *stream_open(struct stream_hub *h, struct MHD_Connection *conn, const struct stream_spec *sp)
+{
+	struct stream *s = xcalloc(1, sizeof(*s));
+	struct MHD_Response *res;
+
+	s->st_hub = h;
+	s->st_conn = conn;
+	s->st_spec = *sp;
+	snprintf(s->st_prefix, sizeof(s->st_prefix), "%s", sp->sp_type_prefix != NULL ? sp->sp_type_prefix : "");
+	s->st_spec.sp_type_prefix = s->st_prefix;
+	s->st_cursor = sp->sp_after_id;
+	s->st_last_out_ms = clock_mono_ms();
+	s->st_refs = 2;
+	res = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 << 10, stream_reader, s, stream_response_gone);
+	if (res == NULL) {
+		free(s);
+		return NULL;
+	}
+	pthread_mutex_lock(&h->h_mu);
+	if (h->h_stopping) {
+		pthread_mutex_unlock(&h->h_mu);
+		MHD_destroy_response(res); /* calls stream_response_gone: one ref left */
+		free(s);
+		return NULL;
+	}
+	s->st_next = h->h_streams;
+	h->h_streams = s;
+	h->h_count++;
+	h->h_poked = 1;
+	pthread_cond_signal(&h->h_cv);
+	pthread_mutex_unlock(&h->h_mu);
+	return res;
+}
+
+void stream_hub_quiesce(struct stream_hub *h)
+{
+	if (h == NULL)
+		return;
+	pthread_mutex_lock(&h->h_mu);
+	if (h->h_stop) {
+		pthread_mutex_unlock(&h->h_mu);
+		return;
+	}
+	h->h_stopping = 1;
+	for (struct stream *s = h->h_streams; s != NULL; s = s->st_next)
+		if (!s->st_closed)
+			stream_end(s, BBB_UNAVAILABLE, "SHUTTING_DOWN", "the server is stopping");
+	h->h_stop = 1;
+	pthread_cond_signal(&h->h_cv);
+	pthread_mutex_unlock(&h->h_mu);
+	pthread_join(h->h_thread, NULL);
+}
+
+void stream_hub_free(struct stream_hub *h)
+{
+	if (h == NULL)
+		return;
+	while (h->h_streams != NULL) {
+		struct stream *s = h->h_streams;
+		h->h_streams = s->st_next;
+		stream_unref(s);
+	}
+	pthread_cond_destroy(&h->h_cv);
+	pthread_mutex_destroy(&h->h_mu);
+	free(h);
+}
+
+size_t stream_hub_count(struct stream_hub *h)
+{
+	size_t n;
+
+	pthread_mutex_lock(&h->h_mu);
+	n = h->h_count;
+	pthread_mutex_unlock(&h->h_mu);
+	return n;
+}
