@@ -33,6 +33,7 @@ struct stream {
 	int st_suspended; /* the reader suspended the connection */
 	int st_ending; /* no more frames: end once the buffer is out */
 	int st_closed; /* the response is gone */
+	int st_fresh; /* 1: opened, 2: in a pass, 0: had its first frames */
 	int st_refs; /* the hub's and the response's */
 	struct stream *st_next;
 };
@@ -269,14 +270,18 @@ static void stream_take(struct stream *s, Beebeebrain__V1__Event **evs, struct s
 		stream_wake(s);
 }
 
-/* The lowest cursor of the streams that take events; INT64_MAX: none. */
+/* The lowest cursor of the streams that take events; INT64_MAX: none. The
+ * new streams are in this pass now (st_fresh 2). */
 static int64_t stream_low_cursor(struct stream_hub *h)
 {
 	int64_t low = INT64_MAX;
 
-	for (struct stream *s = h->h_streams; s != NULL; s = s->st_next)
+	for (struct stream *s = h->h_streams; s != NULL; s = s->st_next) {
+		if (s->st_fresh == 1)
+			s->st_fresh = 2;
 		if (stream_open_for_events(s) && s->st_cursor < low)
 			low = s->st_cursor;
+	}
 	return low;
 }
 
@@ -322,15 +327,41 @@ static void stream_pass(struct stream_hub *h)
 	pthread_mutex_unlock(&h->h_mu);
 }
 
+/* A heartbeat: SSE's comment, or Connect's SubscribeResponse with the
+ * head id and no event. Under h_mu. */
+static void stream_heartbeat(struct stream_hub *h, struct stream *s, int64_t now)
+{
+	if (s->st_spec.sp_framing == STREAM_SSE) {
+		stream_append(s, SSE_HEARTBEAT, strlen(SSE_HEARTBEAT));
+	} else {
+		Beebeebrain__V1__SubscribeResponse r = BEEBEEBRAIN__V1__SUBSCRIBE_RESPONSE__INIT;
+		r.head_id = h->h_head;
+		if (s->st_spec.sp_framing == STREAM_CONNECT_JSON) {
+			char *text = pbjson_dumps(&r.base, 0);
+			stream_append_envelope(s, 0, text, text != NULL ? strlen(text) : 0);
+			free(text);
+		} else {
+			uint8_t buf[32];
+			size_t len = protobuf_c_message_pack(&r.base, buf);
+			stream_append_envelope(s, 0, buf, len);
+		}
+	}
+	s->st_last_out_ms = now;
+	stream_wake(s);
+}
+
 /* Heartbeats, deadlines and the closed streams. Under h_mu. Returns the
- * CLOCK_MONOTONIC ms of the next heartbeat or deadline. */
+ * CLOCK_MONOTONIC ms of the next heartbeat or deadline. A stream that has
+ * nothing to send after its first pass gets a heartbeat at once:
+ * libmicrohttpd sends the response headers with the first bytes of the
+ * body, and a client waits for them. */
 static int64_t stream_tend(struct stream_hub *h, int64_t now)
 {
 	int64_t next = now + STREAM_TICK_MS;
 
 	for (struct stream **pp = &h->h_streams; *pp != NULL;) {
 		struct stream *s = *pp;
-		int64_t due = s->st_last_out_ms + s->st_spec.sp_heartbeat_ms;
+		int fresh = s->st_fresh == 2; /* a whole pass saw it */
 
 		if (s->st_closed) {
 			*pp = s->st_next;
@@ -339,34 +370,18 @@ static int64_t stream_tend(struct stream_hub *h, int64_t now)
 			continue;
 		}
 		pp = &s->st_next;
+		if (fresh)
+			s->st_fresh = 0;
 		if (s->st_ending)
 			continue;
 		if (s->st_spec.sp_deadline_ms != 0 && now >= s->st_spec.sp_deadline_ms) {
 			stream_end(s, BBB_DEADLINE_EXCEEDED, "DEADLINE_EXCEEDED", "the stream reached its deadline");
 			continue;
 		}
-		if (now >= due && stream_pending(s) == 0) {
-			if (s->st_spec.sp_framing == STREAM_SSE) {
-				stream_append(s, SSE_HEARTBEAT, strlen(SSE_HEARTBEAT));
-			} else {
-				Beebeebrain__V1__SubscribeResponse r = BEEBEEBRAIN__V1__SUBSCRIBE_RESPONSE__INIT;
-				r.head_id = h->h_head;
-				if (s->st_spec.sp_framing == STREAM_CONNECT_JSON) {
-					char *text = pbjson_dumps(&r.base, 0);
-					stream_append_envelope(s, 0, text, text != NULL ? strlen(text) : 0);
-					free(text);
-				} else {
-					uint8_t buf[32];
-					size_t len = protobuf_c_message_pack(&r.base, buf);
-					stream_append_envelope(s, 0, buf, len);
-				}
-			}
-			s->st_last_out_ms = now;
-			due = now + s->st_spec.sp_heartbeat_ms;
-			stream_wake(s);
-		}
-		if (due < next)
-			next = due;
+		if (stream_pending(s) == 0 && (fresh || now >= s->st_last_out_ms + s->st_spec.sp_heartbeat_ms))
+			stream_heartbeat(h, s, now);
+		if (s->st_last_out_ms + s->st_spec.sp_heartbeat_ms < next)
+			next = s->st_last_out_ms + s->st_spec.sp_heartbeat_ms;
 		if (s->st_spec.sp_deadline_ms != 0 && s->st_spec.sp_deadline_ms < next)
 			next = s->st_spec.sp_deadline_ms;
 	}
@@ -443,6 +458,7 @@ struct MHD_Response *stream_open(struct stream_hub *h, struct MHD_Connection *co
 	s->st_cursor = sp->sp_after_id;
 	s->st_last_out_ms = clock_mono_ms();
 	s->st_refs = 2;
+	s->st_fresh = 1;
 	res = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 << 10, stream_reader, s, stream_response_gone);
 	if (res == NULL) {
 		free(s);

@@ -189,9 +189,28 @@ def test_live_events_arrive_and_a_reconnect_with_the_last_id_loses_and_repeats_n
 
 
 def test_a_heartbeat_comment_comes_when_no_event_does(server, client):
+    # The first one at once (nothing to replay: the headers go out with it),
+    # the next after heartbeat_seconds without events.
     s = Sse(server, f"?heartbeat_seconds=5&last_event_id={head_id(client) + 100}")
+    assert s.status == 200
+    assert s.frame() == {"comment": "heartbeat"}
     assert s.frame() == {"comment": "heartbeat"}
     s.close()
+
+
+def test_with_an_api_key_the_stream_needs_it(db_path, rpc_url):
+    key = "stream-test-key-0123456789"
+    srv = Server(db_path, rpc_url, env={"BEEBEEBRAIN_API_KEY": key}).start()
+    try:
+        status, _, body = get(srv, "?max_events=1")
+        assert (status, body["error"]["code"]) == (401, "UNAUTHORIZED")
+        status, _ = post_event(srv, {"project_id": 1, "event_type": "run.log", "payload": {}})
+        assert status == 401
+        s = Sse(srv, "?heartbeat_seconds=5", {"X-API-Key": key})
+        assert s.status == 200 and s.frame() == {"comment": "heartbeat"}
+        s.close()
+    finally:
+        assert srv.stop() == 0
 
 
 def test_the_stream_continues_exactly_across_a_server_restart(server, client, project, db_path, rpc_url):
@@ -310,3 +329,44 @@ def test_subscribe_over_nng_is_refused_clearly(client):
     r = rpc_pb2.RpcResponse.FromString(client.raw(env.SerializeToString()))
     assert (r.code, r.reason) == (ERR_UNIMPLEMENTED, "STREAMING_NOT_SUPPORTED")
     assert "HTTP" in r.message and "pub socket" in r.message
+
+
+def test_connect_subscribe_live_starts_with_the_head_then_streams_new_events(server, client, project):
+    head = head_id(client)
+    c = conn(server)
+    req = event_pb2.SubscribeRequest(after_id=head, type_prefix="task.", max_events=1)
+    c.request("POST", "/beebeebrain.v1.EventService/Subscribe", body=envelope(0, req.SerializeToString()),
+              headers={"Content-Type": "application/connect+proto"})
+    r = c.getresponse()
+    assert r.status == 200
+    flags, n = struct.unpack(">BI", r.read(5))
+    first = event_pb2.SubscribeResponse.FromString(r.read(n))
+    assert flags == 0 and not first.HasField("event") and first.head_id == head
+    create_tasks(client, project.id, 1)
+    msgs = parse_envelopes(r.read())
+    c.close()
+    assert [f for f, _ in msgs] == [0, 2]
+    assert event_pb2.SubscribeResponse.FromString(msgs[0][1]).event.event_type == "task.status.changed"
+
+
+def test_connect_timeout_ends_the_stream_with_deadline_exceeded(server, client):
+    body = json.dumps({"afterId": str(head_id(client) + 100)}).encode()
+    status, _, msgs = subscribe(server, body, "json", {"Connect-Timeout-Ms": "300"})
+    assert status == 200 and msgs[-1][0] == 2
+    assert json.loads(msgs[-1][1])["error"]["code"] == "deadline_exceeded"
+
+
+def test_a_stopping_server_ends_open_streams_cleanly(server, client):
+    c = conn(server)
+    req = event_pb2.SubscribeRequest(after_id=head_id(client) + 100)
+    c.request("POST", "/beebeebrain.v1.EventService/Subscribe", body=envelope(0, req.SerializeToString()),
+              headers={"Content-Type": "application/connect+proto"})
+    r = c.getresponse()
+    s = Sse(server, f"?last_event_id={head_id(client) + 100}")
+    assert s.frame() == {"comment": "heartbeat"}
+    assert server.stop() == 0
+    msgs = parse_envelopes(r.read())
+    c.close()
+    assert msgs[-1][0] == 2 and json.loads(msgs[-1][1])["error"]["code"] == "unavailable"
+    assert s.rest() == []
+    s.close()

@@ -160,6 +160,56 @@ static void the_key_comes_from_bearer_else_x_api_key(void **state)
 	assert_string_equal(connect_api_key(NULL, NULL), "");
 }
 
+static void stream_content_types_are_the_connect_ones(void **state)
+{
+	(void)state;
+	assert_int_equal(connect_stream_codec_of("application/connect+proto"), CONNECT_CODEC_PROTO);
+	assert_int_equal(connect_stream_codec_of("application/connect+json; charset=utf-8"), CONNECT_CODEC_JSON);
+	assert_int_equal(connect_stream_codec_of("application/proto"), CONNECT_CODEC_UNKNOWN);
+	assert_int_equal(connect_stream_codec_of(NULL), CONNECT_CODEC_UNKNOWN);
+}
+
+static void an_envelope_is_a_flag_byte_and_a_big_endian_length(void **state)
+{
+	uint8_t h[CONNECT_ENVELOPE_HEADER], body[8] = {0, 0, 0, 0, 3, 'a', 'b', 'c'};
+	const uint8_t *msg;
+	size_t len;
+
+	(void)state;
+	connect_envelope_header(h, CONNECT_FLAG_END_STREAM, 0x01020304);
+	assert_memory_equal(h, "\x02\x01\x02\x03\x04", 5);
+	assert_int_equal(connect_unenvelope(body, sizeof(body), &msg, &len), 0);
+	assert_int_equal(len, 3);
+	assert_memory_equal(msg, "abc", 3);
+	assert_int_equal(connect_unenvelope(body, sizeof(body) - 1, &msg, &len), -1); /* truncated */
+	assert_int_equal(connect_unenvelope(body, 4, &msg, &len), -1);
+	body[0] = CONNECT_FLAG_COMPRESSED;
+	assert_int_equal(connect_unenvelope(body, sizeof(body), &msg, &len), -1);
+}
+
+static void end_of_stream_is_empty_or_carries_the_error(void **state)
+{
+	Beebeebrain__V1__RpcResponse e = BEEBEEBRAIN__V1__RPC_RESPONSE__INIT;
+	size_t n;
+	char *text = connect_end_stream_json(NULL, &n);
+
+	(void)state;
+	assert_string_equal(text, "{}");
+	assert_int_equal(n, 2);
+	free(text);
+	e.code = 14;
+	e.reason = "SHUTTING_DOWN";
+	e.message = "the server is stopping";
+	e.trace_id = "";
+	text = connect_end_stream_json(&e, &n);
+	json_t *j = json_loads(text, 0, NULL);
+	assert_string_equal(json_string_value(json_object_get(json_object_get(j, "error"), "code")), "unavailable");
+	assert_string_equal(json_string_value(json_object_get(json_object_get(j, "error"), "message")),
+			    "the server is stopping");
+	json_decref(j);
+	free(text);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -169,6 +219,9 @@ int main(void)
 		cmocka_unit_test(base64_is_standard_and_unpadded),
 		cmocka_unit_test(an_error_body_carries_the_rpc_response_as_its_detail),
 		cmocka_unit_test(the_key_comes_from_bearer_else_x_api_key),
+		cmocka_unit_test(stream_content_types_are_the_connect_ones),
+		cmocka_unit_test(an_envelope_is_a_flag_byte_and_a_big_endian_length),
+		cmocka_unit_test(end_of_stream_is_empty_or_carries_the_error),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
