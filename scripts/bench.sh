@@ -7,6 +7,8 @@
 #                               (JSON, 8 keep-alive clients) next to GetTask over nng, "vs nng" the ratio
 #   scripts/bench.sh events ARGS  only events_bench (e.g. --seconds 2)
 #   scripts/bench.sh memory ARGS  only reply_memory_bench (e.g. --clients 8 --workers 8)
+#   scripts/bench.sh http-sse ARGS  only bench/http_sse.py: 1,000 SSE clients, the server's memory and
+#                                 threads, delivery latency (e.g. --clients 200 --events 50)
 # build/ is the same build dir scripts/test.sh and scripts/run.sh use, with
 # the same build type (RelWithDebInfo: -O2, NDEBUG), so switching between the
 # scripts does not rebuild everything; sanitizers are switched off here,
@@ -23,6 +25,7 @@ case "${1:-all}" in
   events) shift; exec build/events_bench --server build/beebeebrain "$@" ;;
   runtime) shift; exec build/runtime_bench --server build/beebeebrain "$@" ;;
   memory) shift; exec build/reply_memory_bench --server build/beebeebrain "$@" ;;
+  http-sse) shift; exec /usr/bin/python3 bench/http_sse.py --server build/beebeebrain "$@" ;;
   all) build/rpc_bench --server build/beebeebrain; echo; exec build/events_bench --server build/beebeebrain ;;
-  *) echo "usage: scripts/bench.sh [rpc|http|events|runtime|memory|all] [ARGS]" >&2; exit 2 ;;
+  *) echo "usage: scripts/bench.sh [rpc|http|events|runtime|memory|http-sse|all] [ARGS]" >&2; exit 2 ;;
 esac
