@@ -338,7 +338,9 @@ static void stream_heartbeat(struct stream_hub *h, struct stream *s, int64_t now
 		r.head_id = h->h_head;
 		if (s->st_spec.sp_framing == STREAM_CONNECT_JSON) {
 			char *text = pbjson_dumps(&r.base, 0);
-			stream_append_envelope(s, 0, text, text != NULL ? strlen(text) : 0);
+			if (text == NULL)
+				text = xstrdup("{}");
+			stream_append_envelope(s, 0, text, strlen(text));
 			free(text);
 		} else {
 			uint8_t buf[32];
