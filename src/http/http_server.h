@@ -40,7 +40,11 @@
  * log line (logger "http": method, path, status, duration_ms, bytes,
  * trace_id, peer).
  *
- * Stop order: http_server_quiesce stops accepting, answers new requests on
+ * Event streams (SSE and Connect Subscribe) are checked by the dispatcher on
+ * a worker like any call, then served by one hub thread (stream.h).
+ *
+ * Stop order: http_server_quiesce stops accepting, ends the event streams
+ * (SSE closes, Connect gets unavailable), answers new requests on
  * open connections 503 SHUTTING_DOWN, lets the workers finish the queue, the
  * waiter answer its deferred calls, and the responses 1 s to go out; then
  * http_server_close stops the daemons and frees everything.
