@@ -223,7 +223,7 @@ def test_the_stream_continues_exactly_across_a_server_restart(server, client, pr
     again.http_port, again.http_url, again.events_url = server.http_port, server.http_url, server.events_url
     again.start()
     try:
-        with Client(rpc_url, timeout_ms=10000) as c2:
+        with Client(rpc_url, timeout=10) as c2:
             create_tasks(c2, project.id, 2, "after")
             head = head_id(c2)
         last = int(got[-1]["id"])
