@@ -264,14 +264,7 @@ static int64_t publisher_pipes(nng_socket sock)
 	return n;
 }
 
-void publisher_metrics_collect(struct publisher *p, struct dbuf *out)
+int64_t publisher_subscribers(struct publisher *p)
 {
-	static const char name[] = "beebeebrain_events_subscribers";
-	int64_t n = publisher_pipes(p->p_sock);
-
-	if (n < 0)
-		return;
-	metrics_write_family(out, name, "Connections to the event pub socket (nng subscribers) right now.",
-			     METRICS_GAUGE);
-	metrics_write_sample(out, name, NULL, NULL, 0, (double)n);
+	return publisher_pipes(p->p_sock);
 }

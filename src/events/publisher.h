@@ -37,9 +37,9 @@ int publisher_start(struct publisher **out, struct store *s, const struct publis
 void publisher_notify(void *publisher, int64_t last_event_id);
 /* Highest id sent so far. */
 int64_t publisher_sent_id(struct publisher *p);
-/* Appends the subscribers gauge (docs/metrics.md). Any thread. */
-struct dbuf;
-void publisher_metrics_collect(struct publisher *p, struct dbuf *out);
+/* Connections to the pub socket right now (nng's statistics), or -1 when
+ * nng does not say. Any thread. */
+int64_t publisher_subscribers(struct publisher *p);
 /* Sends what is committed but not yet sent, then stops and closes the socket. */
 void publisher_stop(struct publisher *p);
 

@@ -731,6 +731,11 @@ static void *http_waiter_main(void *arg)
 	return NULL;
 }
 
+size_t http_server_streams(struct http_server *s)
+{
+	return s != NULL && s->s_hub != NULL ? stream_hub_count(s->s_hub) : 0;
+}
+
 void http_server_poke(struct http_server *s)
 {
 	if (s == NULL)

@@ -101,6 +101,8 @@ int http_url_check(const char *url, char *why, size_t n);
  * running. The dispatcher must outlive the server. */
 int http_server_start(struct http_server **out, const struct http_server_options *opts, struct rpc_dispatcher *d,
 		      bbb_status *st);
+/* Event streams (SSE and Connect) open right now; 0 for NULL. Any thread. */
+size_t http_server_streams(struct http_server *s);
 /* Something committed: deferred calls and event streams look again. NULL:
  * nothing. */
 void http_server_poke(struct http_server *s);

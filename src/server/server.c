@@ -282,6 +282,21 @@ static void server_on_commit(void *arg, int64_t last_event_id)
 /* The scrape-time families of the server's parts (docs/metrics.md): the
  * store's, read with the scraping HTTP worker's connection (ctx), the
  * runtime's and the publisher's. */
+/* Event subscribers by transport: the pub socket's connections and the
+ * HTTP streams (SSE and Connect Subscribe). */
+static void server_collect_subscribers(struct server *sv, struct dbuf *out)
+{
+	static const char name[] = "beebeebrain_events_subscribers";
+	static const char *const label[] = {"transport"};
+	int64_t nng = publisher_subscribers(sv->sv_pub);
+
+	metrics_write_family(out, name, "Event subscribers connected right now, by transport.", METRICS_GAUGE);
+	if (nng >= 0)
+		metrics_write_sample(out, name, label, (const char *const[]){"nng"}, 1, (double)nng);
+	metrics_write_sample(out, name, label, (const char *const[]){"http"}, 1,
+			     (double)http_server_streams(atomic_load(&sv->sv_http)));
+}
+
 static void server_collect(void *arg, void *ctx, struct dbuf *out)
 {
 	struct server *sv = arg;
@@ -291,7 +306,7 @@ static void server_collect(void *arg, void *ctx, struct dbuf *out)
 	store_metrics_collect(sv->sv_env.se_store, w->sw_reader, out);
 	if (rt != NULL)
 		runtime_metrics_collect(rt, out);
-	publisher_metrics_collect(sv->sv_pub, out);
+	server_collect_subscribers(sv, out);
 }
 
 /* GET /metrics: the process's registry, on an HTTP worker. */

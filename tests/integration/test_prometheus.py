@@ -6,6 +6,7 @@ still need one."""
 
 import http.client
 import shutil
+import socket
 import subprocess
 import time
 import urllib.parse
@@ -140,18 +141,31 @@ def test_a_scrape_passes_promtool_and_its_counters_follow_calls_runs_provider_ca
 
 def test_event_subscribers_are_counted_while_connected(start_runtime):
     rt = start_runtime()
-    assert value(scrape(rt.server.http_url)[0], "beebeebrain_events_subscribers") == 0
+    assert value(scrape(rt.server.http_url)[0], "beebeebrain_events_subscribers", transport="nng") == 0
     follower = subprocess.Popen([BIN, "events", "--follow", "--rpc", rt.server.url, "--events", rt.server.events_url],
                                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                 env=child_env())
     try:
-        wait_until(lambda: value(scrape(rt.server.http_url)[0], "beebeebrain_events_subscribers") == 1, 10,
-                   "the follower to count as a subscriber")
+        wait_until(lambda: value(scrape(rt.server.http_url)[0], "beebeebrain_events_subscribers",
+                                 transport="nng") == 1, 10, "the follower to count as a subscriber")
     finally:
         follower.kill()
         follower.wait()
-    wait_until(lambda: value(scrape(rt.server.http_url)[0], "beebeebrain_events_subscribers") == 0, 10,
-               "the subscriber to go when its connection closes")
+    wait_until(lambda: value(scrape(rt.server.http_url)[0], "beebeebrain_events_subscribers",
+                             transport="nng") == 0, 10, "the subscriber to go when its connection closes")
+    # An SSE stream counts under http while it is open.
+    assert value(scrape(rt.server.http_url)[0], "beebeebrain_events_subscribers", transport="http") == 0
+    sse = socket.create_connection(("127.0.0.1", rt.server.http_port), timeout=10)
+    try:
+        sse.sendall(b"GET /api/v1/events/stream?heartbeat_seconds=5 HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert sse.recv(64).startswith(b"HTTP/1.1 200")
+        wait_until(lambda: value(scrape(rt.server.http_url)[0], "beebeebrain_events_subscribers",
+                                 transport="http") == 1, 10, "the SSE stream to count")
+    finally:
+        sse.close()
+    # A closed stream is noticed at its next write: the heartbeat, 5 s here.
+    wait_until(lambda: value(scrape(rt.server.http_url)[0], "beebeebrain_events_subscribers", transport="http") == 0,
+               20, "the SSE stream to go when its connection closes")
 
 
 def test_metrics_need_no_api_key_while_calls_do(db_path, rpc_url):
