@@ -118,6 +118,7 @@ struct http_req {
 	const char *r_allow; /* 405: the methods allowed */
 	char r_allow_buf[48]; /* a REST path's methods */
 	int r_accept_post; /* 415: list the accepted media types */
+	int r_close; /* answer with Connection: close (the framing is doubtful) */
 	char r_resp_trace[104];
 	struct http_req *r_next; /* the queue or the waiter's list */
 };
@@ -793,6 +794,46 @@ static size_t http_header_bytes(struct MHD_Connection *c, const char *method, co
 	return n;
 }
 
+struct http_framing {
+	int f_lengths; /* Content-Length headers */
+	int f_encodings; /* Transfer-Encoding headers */
+	int f_chunked; /* the one Transfer-Encoding is exactly "chunked" */
+};
+
+static enum MHD_Result http_count_framing(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	struct http_framing *f = cls;
+
+	(void)kind;
+	if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0)
+		f->f_lengths++;
+	if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0) {
+		f->f_encodings++;
+		f->f_chunked = value != NULL && strcasecmp(value, "chunked") == 0;
+	}
+	return MHD_YES;
+}
+
+/* Why the body's framing is ambiguous (NULL: it is not): two
+ * Content-Lengths, Content-Length with Transfer-Encoding, or a
+ * Transfer-Encoding other than chunked. A proxy in front may frame such a
+ * request otherwise than libmicrohttpd (which takes the first length), and
+ * read the rest as another request (RFC 9112, 6.1 and 6.3): refused, and
+ * the connection closed. */
+static const char *http_framing_problem(struct MHD_Connection *c)
+{
+	struct http_framing f = {0};
+
+	MHD_get_connection_values(c, MHD_HEADER_KIND, http_count_framing, &f);
+	if (f.f_lengths > 1)
+		return "more than one Content-Length";
+	if (f.f_encodings > 0 && f.f_lengths > 0)
+		return "both Content-Length and Transfer-Encoding";
+	if (f.f_encodings > 1 || (f.f_encodings == 1 && !f.f_chunked))
+		return "a Transfer-Encoding other than chunked";
+	return NULL;
+}
+
 /* An answer that needs no worker: a JSON body and a status. */
 static void http_answer_json(struct http_req *r, int status, const char *json)
 {
@@ -861,6 +902,8 @@ static enum MHD_Result http_queue(struct http_req *r)
 		MHD_add_response_header(res, MHD_HTTP_HEADER_ALLOW, r->r_allow);
 	if (r->r_accept_post)
 		MHD_add_response_header(res, "Accept-Post", "application/proto, application/json");
+	if (r->r_close)
+		MHD_add_response_header(res, MHD_HTTP_HEADER_CONNECTION, "close");
 	rc = MHD_queue_response(r->r_conn, (unsigned)r->r_status, res);
 	MHD_destroy_response(res);
 	r->r_queued = rc == MHD_YES;
@@ -1009,6 +1052,7 @@ static struct http_req *http_begin(struct http_server *s, struct MHD_Connection 
 {
 	struct http_req *r = xcalloc(1, sizeof(*r));
 	struct rest_match rm = {.m_status = 404};
+	const char *why;
 
 	atomic_fetch_add(&s->s_active, 1);
 	r->r_srv = s;
@@ -1021,6 +1065,11 @@ static struct http_req *http_begin(struct http_server *s, struct MHD_Connection 
 	http_trace_of(r);
 	if (http_header_bytes(c, method, url) > HTTP_HEADER_MAX) {
 		http_answer_json(r, 431, "{\"detail\":\"Request Header Fields Too Large\"}");
+		return r;
+	}
+	if ((why = http_framing_problem(c)) != NULL) {
+		http_answer_error(r, 400, "MALFORMED_REQUEST", "the request has %s", why);
+		r->r_close = 1;
 		return r;
 	}
 	switch (r->r_kind) {
@@ -1110,7 +1159,7 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *c, const ch
 		 * connection after the answer, so the body is never read (nor
 		 * taken for the next request). Without a body the answer waits
 		 * for the last call, and the connection stays open. */
-		return r->r_answered && http_has_body(c) ? http_queue(r) : MHD_YES;
+		return r->r_answered && (http_has_body(c) || r->r_close) ? http_queue(r) : MHD_YES;
 	}
 	if (*upload_data_size > 0) {
 		http_collect(s, r, upload_data, *upload_data_size);
@@ -1215,6 +1264,19 @@ static void http_completed(void *cls, struct MHD_Connection *c, void **con_cls, 
 	atomic_fetch_sub(&s->s_active, 1);
 }
 
+/* Decodes %HH in the path and the query, except that a path or a parameter
+ * holding %00 is left as sent: decoded, the NUL would end the C string
+ * early and "/api/v1/tasks/1%00/anything" would be taken for task 1. Left
+ * as sent it matches no route and is no valid value. */
+static size_t http_unescape(void *cls, struct MHD_Connection *c, char *s)
+{
+	(void)cls;
+	(void)c;
+	if (strstr(s, "%00") != NULL)
+		return strlen(s);
+	return MHD_http_unescape(s);
+}
+
 static void http_mhd_log(void *cls, const char *fmt, va_list ap)
 {
 	char line[512];
@@ -1260,8 +1322,8 @@ static int http_listen(struct http_server *s, const char *url, bbb_status *st)
 			     MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_CONNECTION_LIMIT,
 			     (unsigned)HTTP_CONNECTIONS_MAX, MHD_OPTION_CONNECTION_TIMEOUT,
 			     (unsigned)HTTP_IDLE_TIMEOUT_S, MHD_OPTION_CONNECTION_MEMORY_LIMIT, HTTP_CONN_MEMORY,
-			     MHD_OPTION_NOTIFY_COMPLETED, http_completed, s, MHD_OPTION_ARRAY, tls_opts,
-			     MHD_OPTION_END);
+			     MHD_OPTION_NOTIFY_COMPLETED, http_completed, s, MHD_OPTION_UNESCAPE_CALLBACK,
+			     http_unescape, NULL, MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END);
 	freeaddrinfo(ai);
 	if (d == NULL && tls)
 		return status_fail(st, "VALIDATION_ERROR",

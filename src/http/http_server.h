@@ -35,6 +35,9 @@
  * connections wait in the kernel's backlog until one closes); a connection
  * idle for 60 s is closed. `serve` raises its soft limit of open files to
  * the hard one at start, so that the descriptors last.
+ * A request whose body framing is ambiguous (two Content-Lengths, one with
+ * Transfer-Encoding, a Transfer-Encoding other than chunked) gets 400 and
+ * the connection closed; %00 in the path or the query is left undecoded.
  *
  * Every response carries X-Trace-ID, and every request ends with one access
  * log line (logger "http": method, path, status, duration_ms, bytes,
