@@ -405,7 +405,7 @@ static void rest_input(const struct rest_match *m, const struct rest_param *p, i
 	if (text == NULL && j == NULL) {
 		if (p->p_flags & RP_REQUIRED)
 			rest_issue(st, p, "Field required");
-		else if (null && mask != NULL && p->p_field != NULL)
+		else if (null && mask != NULL && p->p_field != NULL && !(p->p_flags & RP_NO_MASK))
 			json_array_append_new(mask, json_string(p->p_field));
 		return;
 	}
@@ -419,7 +419,7 @@ static void rest_input(const struct rest_match *m, const struct rest_param *p, i
 	if (rest_value(p, f, text, j, json_array_size(json_object_get(obj, "task_ids")), &v, st) != 0)
 		return;
 	json_object_set_new(obj, p->p_field, v);
-	if (mask != NULL && p->p_src == REST_BODY)
+	if (mask != NULL && p->p_src == REST_BODY && !(p->p_flags & RP_NO_MASK))
 		json_array_append_new(mask, json_string(p->p_field));
 }
 
@@ -800,6 +800,7 @@ char *rest_answer_json(const struct rest_match *m, const ProtobufCMessage *req, 
 struct rest_call {
 	struct rest_match c_m;
 	json_t *c_query;
+	json_t *c_bad_query; /* names of the route's query inputs sent as no UTF-8 */
 	ProtobufCMessage *c_req; /* the request built, for the answer */
 	char c_trace[80];
 };
@@ -810,13 +811,33 @@ struct rest_call *rest_call_new(const struct rest_match *m)
 
 	c->c_m = *m;
 	c->c_query = json_object();
+	c->c_bad_query = json_array();
 	return c;
+}
+
+/* Whether the route takes a query input named key. */
+static int rest_takes_query(const struct rest_route *rt, const char *key)
+{
+	for (const struct rest_param *p = rt->rt_params; p != NULL && p->p_src != 0; p++)
+		if (p->p_src == REST_QUERY && strcmp(p->p_name, key) == 0)
+			return 1;
+	return 0;
 }
 
 void rest_call_query(struct rest_call *c, const char *key, const char *value)
 {
-	if (json_object_get(c->c_query, key) == NULL && value != NULL)
-		json_object_set_new(c->c_query, key, json_string(value));
+	json_t *v;
+
+	if (value == NULL || json_object_get(c->c_query, key) != NULL)
+		return;
+	if ((v = json_string(value)) != NULL) {
+		json_object_set_new(c->c_query, key, v);
+		return;
+	}
+	/* Not UTF-8: refused when it is one of the route's inputs (dropping it
+	 * would widen a filter), ignored like any unknown parameter otherwise. */
+	if (rest_takes_query(c->c_m.m_route, key))
+		json_array_append_new(c->c_bad_query, json_string(key));
 }
 
 const char *rest_call_rpc(const struct rest_call *c)
@@ -838,6 +859,19 @@ int rest_call_payload(struct rest_call *c, const ProtobufCMethodDescriptor *md, 
 
 	*packed = NULL;
 	*packed_len = 0;
+	if (json_array_size(c->c_bad_query) > 0) {
+		size_t i;
+		json_t *name;
+		char field[96];
+
+		status_clear(st);
+		json_array_foreach(c->c_bad_query, i, name)
+		{
+			snprintf(field, sizeof(field), "query.%s", json_string_value(name));
+			status_violation(st, field, "Input should be a valid string");
+		}
+		return -1;
+	}
 	obj = rest_request_json(&c->c_m, md->input, c->c_query, (const char *)body, len, c->c_trace, sizeof(c->c_trace),
 				st);
 	if (obj == NULL)
@@ -908,6 +942,7 @@ void rest_call_free(struct rest_call *c)
 	if (c == NULL)
 		return;
 	json_decref(c->c_query);
+	json_decref(c->c_bad_query);
 	if (c->c_req != NULL)
 		protobuf_c_message_free_unpacked(c->c_req, NULL);
 	free(c);

@@ -42,6 +42,7 @@ enum rest_src { REST_PATH = 1, REST_QUERY, REST_BODY };
 #define RP_TIME 0x2 /* ISO-8601 text for an int64 *_ms field */
 #define RP_TRACE 0x4 /* also the trace id of the call (its events carry it) */
 #define RP_PER_ID 0x8 /* one value repeated for each of the request's task_ids */
+#define RP_NO_MASK 0x10 /* with RT_MASK: an input of the call, not a field it changes */
 
 /* One input of the original: where it comes from, its name there, and the
  * request field it fills (NULL: accepted and not passed on). Integers given

@@ -111,8 +111,8 @@ static const struct rest_param task_update[] = {
 	BODY("assignee_agent_id", "assignee_agent_id"),
 	BODY("parent_task_id", "parent_task_id"),
 	BODY_F("due_at", "due_at_ms", RP_TIME),
-	BODY("expected_version", "expected_version"),
-	BODY("actor", "actor"),
+	BODY_F("expected_version", "expected_version", RP_NO_MASK),
+	BODY_F("actor", "actor", RP_NO_MASK),
 	BODY_F("trace_id", NULL, RP_TRACE),
 	END,
 };

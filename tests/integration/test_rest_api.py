@@ -209,6 +209,16 @@ def test_task_patch_raises_version_and_refuses_bad_transitions(srv):
     refused(srv, "PATCH", "/api/v1/tasks/999999", {"title": "x"}, status=404, code="TASK_NOT_FOUND")
 
 
+def test_task_patch_takes_expected_version_and_actor_as_inputs_not_changes(srv):
+    t = task(srv, project(srv)["id"])
+    u = ok(srv, "PATCH", f"/api/v1/tasks/{t['id']}", {"title": "v2", "expected_version": 1, "actor": "bob"})
+    assert u["title"] == "v2" and u["version"] == 2
+    refused(srv, "PATCH", f"/api/v1/tasks/{t['id']}", {"title": "v3", "expected_version": 1},
+            status=409, code="TASK_VERSION_CONFLICT")
+    # Neither names a field to change.
+    refused(srv, "PATCH", f"/api/v1/tasks/{t['id']}", {"expected_version": 2, "actor": "bob"}, field="body")
+
+
 def test_task_delete_is_204_and_refused_while_it_has_children(srv):
     pid = project(srv)["id"]
     parent = task(srv, pid)
