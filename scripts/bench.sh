@@ -3,8 +3,10 @@
 # real server (each starts and stops it itself, in a temp dir):
 #   scripts/bench.sh            rpc_bench, then events_bench
 #   scripts/bench.sh rpc ARGS   only rpc_bench, with ARGS (e.g. --seconds 1 --durability normal)
-#   scripts/bench.sh http ARGS  the HTTP face: rpc_bench's table holds GetTask as a Connect call
-#                               (JSON, 8 keep-alive clients) next to GetTask over nng, "vs nng" the ratio
+#   scripts/bench.sh http       the HTTP face: rpc_bench (its table holds GetTask as a Connect call,
+#                               JSON, on 8 keep-alive clients next to GetTask over nng, "vs nng" the
+#                               ratio), then http_sse.py (1,000 SSE clients against the server's
+#                               memory and threads before they came, delivery latency)
 #   scripts/bench.sh events ARGS  only events_bench (e.g. --seconds 2)
 #   scripts/bench.sh memory ARGS  only reply_memory_bench (e.g. --clients 8 --workers 8)
 #   scripts/bench.sh http-sse ARGS  only bench/http_sse.py: 1,000 SSE clients, the server's memory and
@@ -21,7 +23,7 @@ cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBBB_SANITIZE=OFF >/dev/n
 cmake --build build -j"$(nproc)" --target beebeebrain rpc_bench events_bench runtime_bench reply_memory_bench >&2
 case "${1:-all}" in
   rpc) shift; exec build/rpc_bench --server build/beebeebrain "$@" ;;
-  http) shift; exec build/rpc_bench --server build/beebeebrain "$@" ;;
+  http) build/rpc_bench --server build/beebeebrain; echo; exec /usr/bin/python3 bench/http_sse.py --server build/beebeebrain ;;
   events) shift; exec build/events_bench --server build/beebeebrain "$@" ;;
   runtime) shift; exec build/runtime_bench --server build/beebeebrain "$@" ;;
   memory) shift; exec build/reply_memory_bench --server build/beebeebrain "$@" ;;
