@@ -63,7 +63,12 @@ def tls_server(tmp_path, pki):
             pytest.fail(f"server exited with status {srv.proc.returncode}:\n{srv.log()}")
         return _cli(srv.url, "health", ca=pki / "ca.pem", timeout_s=10)[0] == 0
 
-    wait_until(healthy, 15, "the TLS server to answer health")
+    try:
+        wait_until(healthy, 15, "the TLS server to answer health")
+    except BaseException:
+        srv.proc.kill()  # a server that never answered is not left behind
+        srv.proc.wait()
+        raise
     yield srv
     assert srv.stop() == 0, srv.log()
 
