@@ -20,6 +20,7 @@ export { RpcError, hasReason } from "./errors.js";
 export {
   followEvents,
   replayPolling,
+  subscribeStream,
   type EventFilter,
   type EventFollower,
   type EventSource,

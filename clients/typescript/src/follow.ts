@@ -12,12 +12,13 @@
  * retrying cannot fix (EVENTS_PRUNED: the events after lastId are gone; a
  * wrong key; a bad filter) ends the iteration by throwing an RpcError.
  *
- * The source today is replayPolling(): EventService/Replay with after_id,
- * following `more`, then polling every pollIntervalMs. A server-streaming
- * source plugs in through `options.source` without changing the follower or
- * its callers.
+ * Two sources: subscribeStream() (the default), the EventService/Subscribe
+ * server stream from after_id, which the server pushes each event down as it
+ * commits (heartbeats while idle; a stopping server ends it `unavailable`);
+ * and replayPolling(), EventService/Replay with after_id, following `more`,
+ * then polling every pollIntervalMs (for a proxy that buffers streams).
  */
-import { Code, type Client } from "@connectrpc/connect";
+import { Code, ConnectError, type Client } from "@connectrpc/connect";
 
 import type { Event } from "./gen/beebeebrain/v1/events_pb.js";
 import type { EventService } from "./gen/beebeebrain/v1/event_pb.js";
@@ -43,7 +44,7 @@ export interface FollowOptions {
   typePrefix?: string;
   /** Stops the follower: the iteration ends without an error. */
   signal?: AbortSignal;
-  /** Replay polling: the pause when caught up (default 500 ms). */
+  /** Replay polling (source "replay"): the pause when caught up (default 500 ms). */
   pollIntervalMs?: number;
   /** Replay polling: events per call, 1..1000 (default 1000). */
   batchSize?: number;
@@ -52,7 +53,7 @@ export interface FollowOptions {
   maxRetryDelayMs?: number;
   /** Called before each wait to reconnect, with the error that caused it. */
   onRetry?: (err: RpcError, delayMs: number) => void;
-  /** The source under the follower; default replayPolling(events, options). */
+  /** The source under the follower; default subscribeStream(events); replayPolling(events, options) polls. */
   source?: EventSource;
 }
 
@@ -122,9 +123,30 @@ export function replayPolling(
   };
 }
 
+/**
+ * EventService/Subscribe after `filter.afterId`: the events as the server
+ * pushes them, without a deadline (the stream lives as long as the follower).
+ * The server ends a stream without max_events only with an error; an end
+ * without one is reported as Unavailable, so the follower reconnects.
+ */
+export function subscribeStream(events: Client<typeof EventService>): EventSource {
+  return async function* (filter, signal) {
+    const stream = events.subscribe(
+      { afterId: filter.afterId, projectId: filter.projectId, typePrefix: filter.typePrefix },
+      { signal, timeoutMs: 0 },
+    );
+    for await (const msg of stream) {
+      if (msg.event !== undefined) {
+        yield msg.event;
+      }
+    }
+    throw new ConnectError("the event stream ended", Code.Unavailable);
+  };
+}
+
 /** Follows the event stream of `events` (a client's `event`); see the file's comment. */
 export function followEvents(events: Client<typeof EventService>, options: FollowOptions = {}): EventFollower {
-  const source = options.source ?? replayPolling(events, options);
+  const source = options.source ?? subscribeStream(events);
   const firstDelay = options.retryDelayMs ?? 200;
   const maxDelay = options.maxRetryDelayMs ?? 5000;
   const filter = { projectId: options.projectId ?? 0n, typePrefix: options.typePrefix ?? "" };

@@ -5,7 +5,15 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 
-import { createClient, followEvents, RpcError, type BeeBeeBrainClient, type Event } from "../src/index.js";
+import {
+  createClient,
+  followEvents,
+  replayPolling,
+  RpcError,
+  type BeeBeeBrainClient,
+  type Event,
+  type EventSource,
+} from "../src/index.js";
 import { Server } from "./server.js";
 
 function messageOf(e: Event): string {
@@ -27,8 +35,8 @@ describe("followEvents", () => {
   const server = new Server();
   let c: BeeBeeBrainClient;
 
-  const publish = async (message: string) => {
-    await c.event.publish({ eventType: "operator.step", message });
+  const publish = async (message: string, eventType = "operator.step") => {
+    await c.event.publish({ eventType, message });
   };
 
   before(async () => {
@@ -39,14 +47,17 @@ describe("followEvents", () => {
     assert.equal(await server.dispose(), 0);
   });
 
-  it("delivers events before and after a server restart exactly once, in order", async () => {
+  /* Each run publishes under its own type (operator.<tag>) and follows only it. */
+  async function throughARestart(tag: string, source: (() => EventSource) | undefined) {
+    const type = `operator.${tag}`;
     for (const m of ["a1", "a2", "a3"]) {
-      await publish(m);
+      await publish(m, type);
     }
     const stop = new AbortController();
     const retries: RpcError[] = [];
     const follower = followEvents(c.event, {
-      typePrefix: "operator.",
+      source: source?.(),
+      typePrefix: type,
       pollIntervalMs: 50,
       retryDelayMs: 50,
       maxRetryDelayMs: 200,
@@ -62,7 +73,7 @@ describe("followEvents", () => {
     assert.equal(await server.stop(), 0, "the server exits 0 on SIGTERM");
     await server.start();
     for (const m of ["b1", "b2", "b3"]) {
-      await publish(m);
+      await publish(m, type);
     }
     const later = await pending;
     assert.deepEqual(later.map(messageOf), ["b1", "b2", "b3"]);
@@ -78,17 +89,28 @@ describe("followEvents", () => {
     assert.equal(end.done, true, "an abort ends the iteration");
 
     // A new follower from the saved id sees only what came after it.
-    await publish("c1");
-    const resumed = followEvents(c.event, { afterId: follower.lastId, typePrefix: "operator.", pollIntervalMs: 50 });
+    await publish("c1", type);
+    const resumed = followEvents(c.event, {
+      source: source?.(),
+      afterId: follower.lastId,
+      typePrefix: type,
+      pollIntervalMs: 50,
+    });
     for await (const e of resumed) {
       assert.equal(messageOf(e), "c1");
       break;
     }
-  });
+  }
+
+  it("over the Subscribe stream (the default), delivers events before and after a server restart exactly once, in order", () =>
+    throughARestart("stream", undefined));
+
+  it("over Replay polling, does the same", () =>
+    throughARestart("poll", () => replayPolling(c.event, { pollIntervalMs: 50 })));
 
   it("ends with the server's error when retrying cannot help", async () => {
     // Replay takes at most 1,000 events per call: the server refuses the request.
-    const follower = followEvents(c.event, { batchSize: 5000 });
+    const follower = followEvents(c.event, { source: replayPolling(c.event, { batchSize: 5000 }) });
     await assert.rejects(
       async () => {
         for await (const e of follower) {
