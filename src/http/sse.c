@@ -64,10 +64,11 @@ char *sse_error_json(const char *code, const char *message, const struct sse_iss
 	return text;
 }
 
-/* Checks every integer parameter into values[]; the issues in iss. */
-static size_t sse_check_ints(const struct sse_query *q, int64_t *values, int *given, struct sse_issue *iss)
+/* Checks every integer parameter into values[]; the issues in iss, their
+ * messages in msgs (the caller's: the listeners' threads parse at once). */
+static size_t sse_check_ints(const struct sse_query *q, int64_t *values, int *given, struct sse_issue *iss,
+			     char (*msgs)[96])
 {
-	static char msgs[SSE_N_INT_PARAMS][96];
 	size_t n = 0;
 
 	for (size_t i = 0; i < SSE_N_INT_PARAMS; i++) {
@@ -97,9 +98,10 @@ static size_t sse_check_ints(const struct sse_query *q, int64_t *values, int *gi
 int sse_parse(const struct sse_query *q, struct sse_params *p, char **err)
 {
 	struct sse_issue iss[SSE_N_INT_PARAMS];
+	char msgs[SSE_N_INT_PARAMS][96];
 	int64_t v[SSE_N_INT_PARAMS], header = 0;
 	int given[SSE_N_INT_PARAMS];
-	size_t n = sse_check_ints(q, v, given, iss);
+	size_t n = sse_check_ints(q, v, given, iss, msgs);
 
 	*err = NULL;
 	if (n > 0) {
