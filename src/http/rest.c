@@ -23,6 +23,7 @@
 #include "common/enum_text.h"
 #include "common/pbjson.h"
 #include "common/xalloc.h"
+#include "http/sse.h"
 
 /* ---- routing */
 
@@ -523,21 +524,20 @@ static char *rest_issue_field(const struct rest_route *rt, const char *field)
 
 char *rest_error_json(const struct rest_route *rt, const Beebeebrain__V1__RpcResponse *resp)
 {
-	json_t *issues = json_array(), *err;
+	size_t n = resp->n_violations;
+	struct sse_issue *issues = xcalloc(n > 0 ? n : 1, sizeof(*issues));
+	char **fields = xcalloc(n > 0 ? n : 1, sizeof(*fields));
 	char *text;
 
-	for (size_t i = 0; i < resp->n_violations; i++) {
-		char *field = rest_issue_field(rt, resp->violations[i]->field);
-		json_array_append_new(
-			issues, json_pack("{s:s, s:s?}", "field", field, "message", resp->violations[i]->description));
-		free(field);
+	for (size_t i = 0; i < n; i++) {
+		fields[i] = rest_issue_field(rt, resp->violations[i]->field);
+		issues[i] = (struct sse_issue){fields[i], resp->violations[i]->description};
 	}
-	err = json_pack("{s:{s:s, s:s?, s:o}}", "error", "code", rest_reason_name(resp->reason), "message",
-			resp->message, "issues", issues);
-	text = json_dumps(err, JSON_COMPACT);
-	json_decref(err);
-	if (text == NULL)
-		abort();
+	text = sse_error_json(rest_reason_name(resp->reason), resp->message, issues, n);
+	for (size_t i = 0; i < n; i++)
+		free(fields[i]);
+	free(fields);
+	free(issues);
 	return text;
 }
 

@@ -54,7 +54,8 @@ struct sse_issue {
 	const char *i_message;
 };
 
-/* {"error":{"code":..,"message":..,"issues":[{"field","message"}..]}},
+/* The original API's error envelope, the one writer of it (rest.c's routes
+ * use it too): {"error":{"code":..,"message":..,"issues":[{"field","message"}..]}},
  * malloc'd. */
 char *sse_error_json(const char *code, const char *message, const struct sse_issue *issues, size_t n);
 
