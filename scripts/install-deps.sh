@@ -6,6 +6,8 @@
 #   scripts/install-deps.sh          build, run and test dependencies
 #   scripts/install-deps.sh --lint   also clang-format, clang-tidy, cppcheck
 #   scripts/install-deps.sh --fuzz   also clang and its libFuzzer/sanitizer runtimes (scripts/fuzz.sh)
+#   scripts/install-deps.sh --bench  also the baselines of scripts/bench.sh: gRPC C++ (bench/grpc_bench.cc),
+#                                    Celery and Redis (bench/celery_baseline.py); the project never needs them
 #   scripts/install-deps.sh --no-buf without buf (the npm registry), for building and running only
 set -euo pipefail
 
@@ -30,8 +32,12 @@ for arg in "$@"; do
   case "$arg" in
     --lint) packages+=(clang-format clang-tidy cppcheck) ;;
     --fuzz) packages+=(clang libclang-rt-14-dev) ;;
+    # On a host with systemd, redis-server's own service starts too; the
+    # benchmark starts its own instance on a free port and never uses it.
+    --bench) packages+=(g++ libgrpc++-dev libprotobuf-dev protobuf-compiler-grpc
+                        python3-celery python3-redis redis-server) ;;
     --no-buf) buf=0 ;;
-    *) echo "usage: scripts/install-deps.sh [--lint] [--fuzz] [--no-buf]" >&2; exit 2 ;;
+    *) echo "usage: scripts/install-deps.sh [--lint] [--fuzz] [--bench] [--no-buf]" >&2; exit 2 ;;
   esac
 done
 
