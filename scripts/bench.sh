@@ -1,8 +1,18 @@
 #!/usr/bin/env bash
 # Builds the server and the benchmarks in build/ and runs them against the
 # real server (each starts and stops it itself, in a temp dir):
-#   scripts/bench.sh            rpc_bench, then events_bench
+#   scripts/bench.sh [all] [--seconds S]
+#                               the performance table (docs/performance.md): rpc_bench,
+#                               runtime_bench with durability full and normal, fsync_floor,
+#                               grpc_bench and celery_baseline.py (skipped with a note when not
+#                               installed: scripts/install-deps.sh --bench), then a summary:
+#                               each row's figure, its baseline, the ratio and the goal.
+#                               --seconds: the measured time of each timed run (default 3)
 #   scripts/bench.sh rpc ARGS   only rpc_bench, with ARGS (e.g. --seconds 1 --durability normal)
+#   scripts/bench.sh runtime ARGS  only runtime_bench (e.g. --durability normal --echo-runs 500)
+#   scripts/bench.sh fsync ARGS    only fsync_floor: SQLite's durable commits/s on this file system
+#   scripts/bench.sh grpc ARGS     only grpc_bench: the gRPC C++ unary baseline (e.g. --api sync)
+#   scripts/bench.sh celery ARGS   only bench/celery_baseline.py: Celery + Redis no-op tasks/s
 #   scripts/bench.sh http       the HTTP face: rpc_bench (its table holds GetTask as a Connect call,
 #                               JSON, on 8 keep-alive clients next to GetTask over nng, "vs nng" the
 #                               ratio), then http_sse.py (1,000 SSE clients against the server's
@@ -15,19 +25,214 @@
 # the same build type (RelWithDebInfo: -O2, NDEBUG), so switching between the
 # scripts does not rebuild everything; sanitizers are switched off here,
 # because they would make the numbers meaningless.
+#
+# The RESULT convention. Every benchmark program ends its output with one line
+# per figure, on stdout, after its human-readable table:
+#     RESULT <key> <value>
+# <key> is lower case, dot-separated, <program>.<case>.<metric>, the unit in
+# the metric's name (calls_per_s, runs_per_s, commits_per_s, tasks_per_s,
+# p50_us, p99_us, rss_peak_kib, threads_peak); <value> is a plain decimal
+# number (no thousands separator, no unit). A figure that depends on an option
+# (durability, client count) carries it in the key only when one invocation
+# prints several of them (rpc.gettask.c8.calls_per_s); the summary knows which
+# options it ran a program with. `all` reads these lines, the last one of a
+# key wins; for rpc_bench and runtime_bench, which do not print them yet, it
+# falls back to their tables. The keys the summary reads:
+#   rpc_bench      rpc.echo.c8.calls_per_s, rpc.gettask.c8.calls_per_s,
+#                  rpc.createtask.c8.calls_per_s, rpc.pipeline.echo.calls_per_s,
+#                  rpc.pipeline.gettask.calls_per_s (256 calls in flight on one connection)
+#   runtime_bench  runtime.echo.runs_per_s, runtime.echo.transactions_per_run,
+#                  runtime.echo.fsyncs_per_run, runtime.inflight.threads_before,
+#                  runtime.inflight.threads_peak, runtime.inflight.rss_peak_kib
+#   fsync_floor    fsync.w1.commits_per_s (fsync.w8.commits_per_s: 8 writers, shown too)
+#   grpc_bench     grpc.c8.calls_per_s
+#   celery         celery.tasks_per_s
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# The optional baselines are named through $b: a fresh checkout's build has
+# no grpc_bench until gRPC is installed (tests check that every build/<name>
+# written in a script is a file the build makes).
+b=build
+skip_grpc="skipped: install with scripts/install-deps.sh --bench"
+logs=""
+
 ./scripts/install-deps.sh --no-buf
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBBB_SANITIZE=OFF >/dev/null
-cmake --build build -j"$(nproc)" --target beebeebrain rpc_bench events_bench runtime_bench reply_memory_bench >&2
+targets=(beebeebrain rpc_bench events_bench runtime_bench reply_memory_bench fsync_floor)
+have_grpc=0
+# (grep without -q: with pipefail, a grep that stops reading early fails the
+# pipeline through the writer's SIGPIPE.)
+if cmake --build build --target help 2>/dev/null | grep -w grpc_bench >/dev/null; then
+  targets+=(grpc_bench)
+  have_grpc=1
+fi
+cmake --build build -j"$(nproc)" --target "${targets[@]}" >&2
+
+# result LOG KEY: the value of the last `RESULT KEY VALUE` line of LOG, or nothing.
+result() {
+  awk -v k="$2" '$1 == "RESULT" && $2 == k { v = $3 } END { if (v != "") print v }' "$1"
+}
+
+# rpc_row LOG CASE CLIENTS: calls/s of a row of rpc_bench's table ("echo (nng)" is two words).
+rpc_row() {
+  awk -v c="$2" -v n="$3" '
+    { name = $1; i = 2; if ($1 == "echo" && $2 == "(nng)") { name = "echo"; i = 3 } }
+    name == c && $i == n && $(i + 1) ~ /^[0-9.]+$/ { v = $(i + 1) }
+    END { if (v != "") print v }' "$1"
+}
+
+# The figures of today's runtime_bench output, before it prints RESULT lines.
+runtime_runs_per_s() { sed -n 's/.* \([0-9.]*\) runs\/s end to end.*/\1/p' "$1" | tail -1; }
+runtime_threads() { sed -n "s/^ *server threads *\([0-9]*\) before, \([0-9]*\) at peak.*/\\$2/p" "$1" | tail -1; }
+runtime_rss_kib() { sed -n 's/^ *server peak RSS *\([0-9]*\) KiB.*/\1/p' "$1" | tail -1; }
+
+# first_of A B: A when it is set, else B.
+first_of() { if [[ -n "$1" ]]; then echo "$1"; else echo "$2"; fi; }
+
+# ratio FIGURE BASELINE: FIGURE / BASELINE to two decimals, or "-".
+ratio() {
+  if [[ -z "$1" || -z "$2" ]]; then echo "-"; return; fi
+  awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "-" }'
+}
+
+# verdict VALUE OP LIMIT: "met" or "not met" (OP is >= or > or <=), "-" without a value.
+verdict() {
+  local v="${1%x}"
+  if [[ -z "$v" || "$v" == "-" ]]; then echo "-"; return; fi
+  awk -v v="$v" -v op="$2" -v l="$3" 'BEGIN {
+    ok = (op == ">=") ? v >= l : (op == ">") ? v > l : v <= l
+    print ok ? "met" : "not met" }'
+}
+
+# per_s VALUE: "12345/s" or "n/a".
+per_s() { if [[ -n "$1" ]]; then printf "%.0f/s" "$1"; else echo "n/a"; fi; }
+
+# step NAME TITLE CMD...: runs CMD, its output shown and kept in $logs/NAME. A
+# benchmark that fails is reported and leaves its row empty; the rest go on.
+step() {
+  local name="$1" title="$2" rc=0
+  shift 2
+  echo; echo "== $title"
+  "$@" | tee "$logs/$name" || rc=$?
+  # 77: skipped (a baseline that is not installed), the reason already printed.
+  if [[ $rc -ne 0 && $rc -ne 77 ]]; then
+    echo "bench: $name failed (exit status $rc); its row stays empty" >&2
+  fi
+}
+
+row() { printf "%-40s %-14s %-44s %-7s %-22s %s\n" "$@"; }
+
+run_all() {
+  local seconds=3
+  while [[ $# -gt 0 ]]; do
+    case "$1" in
+      --seconds) seconds="$2"; shift 2 ;;
+      *) echo "usage: scripts/bench.sh all [--seconds S]" >&2; exit 2 ;;
+    esac
+  done
+  logs=$(mktemp -d "${TMPDIR:-/tmp}/bbb-bench-XXXXXX")
+  trap 'rm -rf "$logs"' EXIT
+  step rpc "rpc_bench (closed loop and pipelined reads, writes)" \
+    build/rpc_bench --server build/beebeebrain --seconds "$seconds"
+  step runtime-full "runtime_bench, durability full (1,000 calls in flight; echo runs end to end)" \
+    build/runtime_bench --server build/beebeebrain --durability full
+  # Only the echo runs matter with durability normal: the in-flight part is
+  # cut to one run without a delay.
+  step runtime-normal "runtime_bench, durability normal (echo runs)" \
+    build/runtime_bench --server build/beebeebrain --durability normal --runs 1 --delay-ms 0
+  step fsync "fsync_floor (SQLite, one row per fsync'd commit, on the server's file system)" \
+    build/fsync_floor --seconds "$seconds"
+  if [[ $have_grpc -eq 1 ]]; then
+    step grpc "grpc_bench (gRPC C++ unary, GetTask's sizes)" "$b/grpc_bench" --seconds "$seconds"
+  else
+    echo "grpc_bench: $skip_grpc" | tee "$logs/grpc"
+  fi
+  step celery "celery_baseline.py (Celery + Redis, no-op tasks)" /usr/bin/python3 bench/celery_baseline.py
+  summary "$logs"
+}
+
+summary() {
+  local l="$1"
+  local echo8 get8 create8 pecho pget grpc8 fsync1 fsync8 celery full normal tpr fpr thr_rest thr_peak rss_kib
+  echo8=$(first_of "$(result "$l/rpc" rpc.echo.c8.calls_per_s)" "$(rpc_row "$l/rpc" echo 8)")
+  get8=$(first_of "$(result "$l/rpc" rpc.gettask.c8.calls_per_s)" "$(rpc_row "$l/rpc" GetTask 8)")
+  create8=$(first_of "$(result "$l/rpc" rpc.createtask.c8.calls_per_s)" "$(rpc_row "$l/rpc" CreateTask 8)")
+  pecho=$(result "$l/rpc" rpc.pipeline.echo.calls_per_s)
+  pget=$(result "$l/rpc" rpc.pipeline.gettask.calls_per_s)
+  grpc8=$(result "$l/grpc" grpc.c8.calls_per_s)
+  fsync1=$(result "$l/fsync" fsync.w1.commits_per_s)
+  fsync8=$(result "$l/fsync" fsync.w8.commits_per_s)
+  celery=$(result "$l/celery" celery.tasks_per_s)
+  full=$(first_of "$(result "$l/runtime-full" runtime.echo.runs_per_s)" "$(runtime_runs_per_s "$l/runtime-full")")
+  normal=$(first_of "$(result "$l/runtime-normal" runtime.echo.runs_per_s)" \
+    "$(runtime_runs_per_s "$l/runtime-normal")")
+  tpr=$(result "$l/runtime-full" runtime.echo.transactions_per_run)
+  fpr=$(result "$l/runtime-full" runtime.echo.fsyncs_per_run)
+  thr_rest=$(first_of "$(result "$l/runtime-full" runtime.inflight.threads_before)" \
+    "$(runtime_threads "$l/runtime-full" 1)")
+  thr_peak=$(first_of "$(result "$l/runtime-full" runtime.inflight.threads_peak)" \
+    "$(runtime_threads "$l/runtime-full" 2)")
+  rss_kib=$(first_of "$(result "$l/runtime-full" runtime.inflight.rss_peak_kib)" "$(runtime_rss_kib "$l/runtime-full")")
+
+  local grpc_base celery_base pipe_fig pipe_base r
+  grpc_base="gRPC C++ unary, 8 clients: $(per_s "$grpc8")"
+  [[ -z "$grpc8" ]] && grpc_base="gRPC skipped: install-deps.sh --bench"
+  celery_base="Celery+Redis no-op, 2 workers: $(per_s "$celery")"
+  [[ -z "$celery" ]] && celery_base="Celery skipped: install-deps.sh --bench"
+  pipe_fig=$(per_s "$pget")
+  pipe_base="nng echo, same client: $(per_s "$pecho")"
+  [[ -z "$pget" ]] && pipe_fig="n/a" && pipe_base="rpc_bench prints no pipelined case"
+
+  echo
+  echo "== summary: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p' | head -1), Linux $(uname -r)," \
+    "Debian $(cat /etc/debian_version 2>/dev/null || echo '?'), $(date -u '+%Y-%m-%d %H:%M UTC')"
+  row path figure baseline ratio goal verdict
+  r=$(ratio "$get8" "$echo8")
+  row "GetTask, 8 closed-loop clients" "$(per_s "$get8")" "nng echo, 8 clients: $(per_s "$echo8")" "$r" \
+    ">= 0.85x" "$(verdict "$r" '>=' 0.85)"
+  r=$(ratio "$get8" "$grpc8")
+  row "GetTask, 8 closed-loop clients" "$(per_s "$get8")" "$grpc_base" "$r" "> 1.0x" "$(verdict "$r" '>' 1.0)"
+  r=$(ratio "$pget" "$pecho")
+  row "GetTask pipelined, 256 in flight" "$pipe_fig" "$pipe_base" "$r" ">= 0.8x" "$(verdict "$r" '>=' 0.8)"
+  r=$(ratio "$create8" "$fsync1")
+  row "CreateTask, 8 clients, full" "$(per_s "$create8")" "fsync floor, 1 writer: $(per_s "$fsync1")" "$r" \
+    ">= 2x (group commit)" "$(verdict "$r" '>=' 2)"
+  r=$(ratio "$full" "$celery")
+  row "echo runs end to end, full" "$(per_s "$full")" "$celery_base" "$r" ">= 10x" "$(verdict "$r" '>=' 10)"
+  row "echo runs end to end, normal" "$(per_s "$normal")" "-" "-" "not fsync-bound: CPU" "-"
+  if [[ -n "$thr_peak" ]]; then
+    row "1,000 LLM calls in flight: threads" "$thr_peak" "at rest: ${thr_rest:-?}" "-" "<= 8" \
+      "$(verdict "$thr_peak" '<=' 8)"
+  else
+    row "1,000 LLM calls in flight: threads" "n/a" "-" "-" "<= 8" "-"
+  fi
+  if [[ -n "$rss_kib" ]]; then
+    row "1,000 LLM calls in flight: peak RSS" "$((rss_kib / 1024)) MiB" "-" "-" "<= 64 MiB" \
+      "$(verdict "$rss_kib" '<=' 65536)"
+  else
+    row "1,000 LLM calls in flight: peak RSS" "n/a" "-" "-" "<= 64 MiB" "-"
+  fi
+  echo "also: the fsync floor with 8 writers on 8 connections: $(per_s "$fsync8")"
+  if [[ -n "$tpr$fpr" ]]; then
+    echo "also: an echo run costs ${tpr:-?} transactions and ${fpr:-?} fsyncs (durability full)"
+  fi
+}
+
 case "${1:-all}" in
   rpc) shift; exec build/rpc_bench --server build/beebeebrain "$@" ;;
   http) build/rpc_bench --server build/beebeebrain; echo; exec /usr/bin/python3 bench/http_sse.py --server build/beebeebrain ;;
   events) shift; exec build/events_bench --server build/beebeebrain "$@" ;;
   runtime) shift; exec build/runtime_bench --server build/beebeebrain "$@" ;;
+  fsync) shift; exec build/fsync_floor "$@" ;;
+  grpc)
+    shift
+    if [[ $have_grpc -eq 0 ]]; then echo "grpc_bench: $skip_grpc"; exit 77; fi
+    exec "$b/grpc_bench" "$@" ;;
+  celery) shift; exec /usr/bin/python3 bench/celery_baseline.py "$@" ;;
   memory) shift; exec build/reply_memory_bench --server build/beebeebrain "$@" ;;
   http-sse) shift; exec /usr/bin/python3 bench/http_sse.py --server build/beebeebrain "$@" ;;
-  all) build/rpc_bench --server build/beebeebrain; echo; exec build/events_bench --server build/beebeebrain ;;
-  *) echo "usage: scripts/bench.sh [rpc|http|events|runtime|memory|http-sse|all] [ARGS]" >&2; exit 2 ;;
+  all) shift || true; run_all "$@" ;;
+  --seconds) run_all "$@" ;;
+  *) echo "usage: scripts/bench.sh [all|rpc|runtime|fsync|grpc|celery|http|events|memory|http-sse] [ARGS]" >&2; exit 2 ;;
 esac
