@@ -13,6 +13,8 @@
 #   scripts/bench.sh fsync ARGS    only fsync_floor: SQLite's durable commits/s on this file system
 #   scripts/bench.sh grpc ARGS     only grpc_bench: the gRPC C++ unary baseline (e.g. --api sync)
 #   scripts/bench.sh celery ARGS   only bench/celery_baseline.py: Celery + Redis no-op tasks/s
+#   scripts/bench.sh threads       only nng_threads: the threads nng starts on its own (the floor
+#                                  under the server's thread count)
 #   scripts/bench.sh http       the HTTP face: rpc_bench (its table holds GetTask as a Connect call,
 #                               JSON, on 8 keep-alive clients next to GetTask over nng, "vs nng" the
 #                               ratio), then http_sse.py (1,000 SSE clients against the server's
@@ -47,6 +49,7 @@
 #   fsync_floor    fsync.w1.commits_per_s (fsync.w8.commits_per_s: 8 writers, shown too)
 #   grpc_bench     grpc.c8.calls_per_s
 #   celery         celery.tasks_per_s
+#   nng_threads    nng.threads
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -59,7 +62,7 @@ logs=""
 
 ./scripts/install-deps.sh --no-buf
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBBB_SANITIZE=OFF >/dev/null
-targets=(beebeebrain rpc_bench events_bench runtime_bench reply_memory_bench fsync_floor)
+targets=(beebeebrain rpc_bench events_bench runtime_bench reply_memory_bench fsync_floor nng_threads)
 have_grpc=0
 # (grep without -q: with pipefail, a grep that stops reading early fails the
 # pipeline through the writer's SIGPIPE.)
@@ -149,12 +152,13 @@ run_all() {
     echo "grpc_bench: $skip_grpc" | tee "$logs/grpc"
   fi
   step celery "celery_baseline.py (Celery + Redis, no-op tasks)" /usr/bin/python3 bench/celery_baseline.py
+  step threads "nng_threads (the threads nng starts on its own)" build/nng_threads
   summary "$logs"
 }
 
 summary() {
   local l="$1"
-  local echo8 get8 create8 pecho pget grpc8 fsync1 fsync8 celery full normal tpr fpr thr_rest thr_peak rss_kib
+  local echo8 get8 create8 pecho pget grpc8 fsync1 fsync8 celery full normal tpr fpr thr_rest thr_peak rss_kib nng
   echo8=$(first_of "$(result "$l/rpc" rpc.echo.c8.calls_per_s)" "$(rpc_row "$l/rpc" echo 8)")
   get8=$(first_of "$(result "$l/rpc" rpc.gettask.c8.calls_per_s)" "$(rpc_row "$l/rpc" GetTask 8)")
   create8=$(first_of "$(result "$l/rpc" rpc.createtask.c8.calls_per_s)" "$(rpc_row "$l/rpc" CreateTask 8)")
@@ -164,6 +168,7 @@ summary() {
   fsync1=$(result "$l/fsync" fsync.w1.commits_per_s)
   fsync8=$(result "$l/fsync" fsync.w8.commits_per_s)
   celery=$(result "$l/celery" celery.tasks_per_s)
+  nng=$(result "$l/threads" nng.threads)
   full=$(first_of "$(result "$l/runtime-full" runtime.echo.runs_per_s)" "$(runtime_runs_per_s "$l/runtime-full")")
   normal=$(first_of "$(result "$l/runtime-normal" runtime.echo.runs_per_s)" \
     "$(runtime_runs_per_s "$l/runtime-normal")")
@@ -202,7 +207,7 @@ summary() {
   row "echo runs end to end, full" "$(per_s "$full")" "$celery_base" "$r" ">= 10x" "$(verdict "$r" '>=' 10)"
   row "echo runs end to end, normal" "$(per_s "$normal")" "-" "-" "not fsync-bound: CPU" "-"
   if [[ -n "$thr_peak" ]]; then
-    row "1,000 LLM calls in flight: threads" "$thr_peak" "at rest: ${thr_rest:-?}" "-" "<= 8" \
+    row "1,000 LLM calls in flight: threads" "$thr_peak" "at rest ${thr_rest:-?}; nng's own ${nng:-?}" "-" "<= 8" \
       "$(verdict "$thr_peak" '<=' 8)"
   else
     row "1,000 LLM calls in flight: threads" "n/a" "-" "-" "<= 8" "-"
@@ -230,9 +235,10 @@ case "${1:-all}" in
     if [[ $have_grpc -eq 0 ]]; then echo "grpc_bench: $skip_grpc"; exit 77; fi
     exec "$b/grpc_bench" "$@" ;;
   celery) shift; exec /usr/bin/python3 bench/celery_baseline.py "$@" ;;
+  threads) exec build/nng_threads ;;
   memory) shift; exec build/reply_memory_bench --server build/beebeebrain "$@" ;;
   http-sse) shift; exec /usr/bin/python3 bench/http_sse.py --server build/beebeebrain "$@" ;;
   all) shift || true; run_all "$@" ;;
   --seconds) run_all "$@" ;;
-  *) echo "usage: scripts/bench.sh [all|rpc|runtime|fsync|grpc|celery|http|events|memory|http-sse] [ARGS]" >&2; exit 2 ;;
+  *) echo "usage: scripts/bench.sh [all|rpc|runtime|fsync|grpc|celery|threads|http|events|memory|http-sse] [ARGS]" >&2; exit 2 ;;
 esac
