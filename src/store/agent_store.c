@@ -115,7 +115,7 @@ int store_agent_insert(sqlite3 *db, Beebeebrain__V1__Agent *ag, bbb_status *st)
 	sqlite3_bind_text(stmt, 12, ag->token_limit_param, -1, SQLITE_STATIC);
 	sqlite3_bind_int(stmt, 13, ag->max_output_tokens);
 	rc = sqlite3_step(stmt);
-	sqlite3_finalize(stmt);
+	store_release(stmt);
 	arena_reset(&a);
 	if (rc != SQLITE_DONE)
 		return agent_fail(st, db, rc, ag, "insert agent");
@@ -181,7 +181,7 @@ int store_agent_save(sqlite3 *db, Beebeebrain__V1__Agent *ag, bbb_status *st)
 	sqlite3_bind_text(stmt, 12, ag->token_limit_param, -1, SQLITE_STATIC);
 	sqlite3_bind_int(stmt, 13, ag->max_output_tokens);
 	rc = sqlite3_step(stmt);
-	sqlite3_finalize(stmt);
+	store_release(stmt);
 	arena_reset(&a);
 	if (rc != SQLITE_DONE)
 		return agent_fail(st, db, rc, ag, "update agent");
@@ -204,7 +204,7 @@ static int agent_exec(sqlite3 *db, const char *sql, int64_t id, int64_t now, bbb
 	if (sqlite3_bind_parameter_count(stmt) >= 2)
 		sqlite3_bind_int64(stmt, 2, now);
 	rc = sqlite3_step(stmt);
-	sqlite3_finalize(stmt);
+	store_release(stmt);
 	if (rc != SQLITE_DONE)
 		return store_fail(st, db, rc, "delete agent");
 	return sqlite3_changes(db);

@@ -57,7 +57,7 @@ int store_alert_find_open(sqlite3 *db, const char *dedup_key, struct arena *a, B
 	rc = sqlite3_step(stmt);
 	if (rc == SQLITE_ROW)
 		*out = alert_row(stmt, a);
-	sqlite3_finalize(stmt);
+	store_release(stmt);
 	if (rc == SQLITE_ROW)
 		return 1;
 	if (rc == SQLITE_DONE)
@@ -94,7 +94,7 @@ int store_alert_insert(sqlite3 *db, Beebeebrain__V1__Alert *a, bbb_status *st)
 	sqlite3_bind_int64(stmt, 9, a->last_raised_at_ms);
 	sqlite3_bind_int64(stmt, 10, a->project_id);
 	rc = sqlite3_step(stmt);
-	sqlite3_finalize(stmt);
+	store_release(stmt);
 	if (rc != SQLITE_DONE)
 		return store_fail(st, db, rc, "insert alert");
 	a->id = sqlite3_last_insert_rowid(db);
@@ -113,7 +113,7 @@ static int alert_exec_id(sqlite3 *db, const char *sql, int64_t now, const char *
 	store_bind_free_text(stmt, 2, text);
 	sqlite3_bind_int64(stmt, 3, id);
 	rc = sqlite3_step(stmt);
-	sqlite3_finalize(stmt);
+	store_release(stmt);
 	if (rc != SQLITE_DONE)
 		return store_fail(st, db, rc, "update alert");
 	return 0;
@@ -154,7 +154,7 @@ static int alert_exec_who(sqlite3 *db, const char *sql, int64_t now, const char 
 	store_bind_free_text(stmt, 3, note);
 	sqlite3_bind_int64(stmt, 4, id);
 	rc = sqlite3_step(stmt);
-	sqlite3_finalize(stmt);
+	store_release(stmt);
 	if (rc != SQLITE_DONE)
 		return store_fail(st, db, rc, "update alert");
 	return 0;
@@ -201,7 +201,7 @@ int store_alert_get(sqlite3 *db, int64_t id, struct arena *a, Beebeebrain__V1__A
 	rc = sqlite3_step(stmt);
 	if (rc == SQLITE_ROW)
 		*out = alert_row(stmt, a);
-	sqlite3_finalize(stmt);
+	store_release(stmt);
 	if (rc == SQLITE_ROW)
 		return 0;
 	if (rc == SQLITE_DONE)
@@ -249,7 +249,7 @@ int store_alert_list_open(sqlite3 *db, int limit, struct arena *a, Beebeebrain__
 	*n = 0;
 	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
 		(*out)[(*n)++] = alert_row(stmt, a);
-	sqlite3_finalize(stmt);
+	store_release(stmt);
 	if (rc != SQLITE_DONE)
 		return store_fail(st, db, rc, "list alerts");
 	return 0;
@@ -269,7 +269,7 @@ int store_alert_count_open(sqlite3 *db, int64_t *n, int64_t *unacked, bbb_status
 		*n = sqlite3_column_int64(stmt, 0);
 		*unacked = sqlite3_column_int64(stmt, 1);
 	}
-	sqlite3_finalize(stmt);
+	store_release(stmt);
 	if (rc != SQLITE_ROW)
 		return store_fail(st, db, rc, "count open alerts");
 	return 0;
@@ -289,7 +289,7 @@ int store_alert_latest_of_code(sqlite3 *db, const char *code, struct arena *a, B
 	rc = sqlite3_step(stmt);
 	if (rc == SQLITE_ROW)
 		*out = alert_row(stmt, a);
-	sqlite3_finalize(stmt);
+	store_release(stmt);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 		return store_fail(st, db, rc, "read the latest alert of a code");
 	return *out != NULL;

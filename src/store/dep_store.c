@@ -20,7 +20,7 @@ int store_dep_insert(sqlite3 *db, int64_t task_id, int64_t depends_on, const cha
 	sqlite3_bind_text(stmt, 3, type, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(stmt, 4, clock_now_ms());
 	rc = sqlite3_step(stmt);
-	sqlite3_finalize(stmt);
+	store_release(stmt);
 	if (rc != SQLITE_DONE)
 		return store_fail(st, db, rc, "insert dependency");
 	return 0;
@@ -37,7 +37,7 @@ int store_dep_delete(sqlite3 *db, int64_t task_id, int64_t depends_on, int *remo
 	sqlite3_bind_int64(stmt, 1, task_id);
 	sqlite3_bind_int64(stmt, 2, depends_on);
 	rc = sqlite3_step(stmt);
-	sqlite3_finalize(stmt);
+	store_release(stmt);
 	if (rc != SQLITE_DONE)
 		return store_fail(st, db, rc, "delete dependency");
 	*removed = sqlite3_changes(db) > 0;
@@ -70,7 +70,7 @@ int store_dep_edges(sqlite3 *db, int64_t project_id, struct arena *a, struct tas
 		(*out)[*n].e_to = sqlite3_column_int64(stmt, 1);
 		(*n)++;
 	}
-	sqlite3_finalize(stmt);
+	store_release(stmt);
 	if (rc != SQLITE_DONE)
 		return store_fail(st, db, rc, "list dependencies");
 	return 0;

@@ -43,27 +43,6 @@ static size_t event_pack_redacted(const Beebeebrain__V1__Event *ev, struct arena
 	return len;
 }
 
-/* Every mutating call appends two events (its change and its audit), and
- * parsing the INSERT each time cost about as much as running it: it is
- * prepared once per connection and found again among the connection's
- * statements by its text, so a closed connection leaves nothing stale. */
-static const char event_insert_sql[] = "INSERT INTO events (project_id, event_type, task_id, run_id, trace_id, "
-				       "created_at, payload) VALUES (?, ?, ?, ?, ?, ?, ?)";
-
-static int event_insert_stmt(sqlite3 *db, sqlite3_stmt **out, bbb_status *st)
-{
-	int rc;
-
-	for (sqlite3_stmt *s = sqlite3_next_stmt(db, NULL); s != NULL; s = sqlite3_next_stmt(db, s)) {
-		if (!sqlite3_stmt_busy(s) && strcmp(sqlite3_sql(s), event_insert_sql) == 0) {
-			*out = s;
-			return 0;
-		}
-	}
-	rc = sqlite3_prepare_v3(db, event_insert_sql, -1, SQLITE_PREPARE_PERSISTENT, out, NULL);
-	return rc == SQLITE_OK ? 0 : store_fail(st, db, rc, "prepare");
-}
-
 int store_event_append(sqlite3 *db, Beebeebrain__V1__Event *ev, bbb_status *st)
 {
 	sqlite3_stmt *stmt;
@@ -76,7 +55,10 @@ int store_event_append(sqlite3 *db, Beebeebrain__V1__Event *ev, bbb_status *st)
 	len = event_pack_redacted(ev, &a, &buf);
 	arena_reset(&a);
 	ev->created_at_ms = clock_now_ms();
-	if (event_insert_stmt(db, &stmt, st) != 0) {
+	if (store_prepare(db,
+			  "INSERT INTO events (project_id, event_type, task_id, run_id, trace_id, created_at, payload) "
+			  "VALUES (?, ?, ?, ?, ?, ?, ?)",
+			  &stmt, st) != 0) {
 		free(buf);
 		return -1;
 	}
@@ -88,8 +70,7 @@ int store_event_append(sqlite3 *db, Beebeebrain__V1__Event *ev, bbb_status *st)
 	sqlite3_bind_int64(stmt, 6, ev->created_at_ms);
 	sqlite3_bind_blob(stmt, 7, buf, (int)len, free);
 	rc = sqlite3_step(stmt);
-	sqlite3_reset(stmt);
-	sqlite3_clear_bindings(stmt);
+	store_release(stmt);
 	if (rc != SQLITE_DONE)
 		return store_fail(st, db, rc, "append event");
 	ev->id = sqlite3_last_insert_rowid(db);
@@ -151,7 +132,7 @@ int store_event_list(sqlite3 *db, int64_t after_id, int64_t until_id, int limit,
 			break;
 		(*out)[(*n)++] = ev;
 	}
-	sqlite3_finalize(stmt);
+	store_release(stmt);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 		return store_fail(st, db, rc, "list events");
 	if (more != NULL)
@@ -162,13 +143,14 @@ int store_event_list(sqlite3 *db, int64_t after_id, int64_t until_id, int limit,
 int64_t store_event_head(sqlite3 *db)
 {
 	sqlite3_stmt *stmt;
+	bbb_status ignored;
 	int64_t id = 0;
 
-	if (sqlite3_prepare_v2(db, "SELECT max(id) FROM events", -1, &stmt, NULL) != SQLITE_OK)
+	if (store_prepare(db, "SELECT max(id) FROM events", &stmt, &ignored) != 0)
 		return 0;
 	if (sqlite3_step(stmt) == SQLITE_ROW)
 		id = sqlite3_column_int64(stmt, 0);
-	sqlite3_finalize(stmt);
+	store_release(stmt);
 	return id;
 }
 
@@ -192,7 +174,7 @@ int store_event_last_start(sqlite3 *db, int n, int64_t head_id, const char *type
 	rc = sqlite3_step(stmt);
 	if (rc == SQLITE_ROW)
 		*after_id = sqlite3_column_type(stmt, 0) == SQLITE_NULL ? head_id : sqlite3_column_int64(stmt, 0) - 1;
-	sqlite3_finalize(stmt);
+	store_release(stmt);
 	if (rc != SQLITE_ROW)
 		return store_fail(st, db, rc, "find the last events");
 	return 0;
@@ -201,14 +183,15 @@ int store_event_last_start(sqlite3 *db, int n, int64_t head_id, const char *type
 static int64_t event_scalar(sqlite3 *db, const char *sql, int64_t arg)
 {
 	sqlite3_stmt *stmt;
+	bbb_status ignored;
 	int64_t v = 0;
 
-	if (sqlite3_prepare_v2(db, sql, -1, &stmt, NULL) != SQLITE_OK)
+	if (store_prepare(db, sql, &stmt, &ignored) != 0)
 		return 0;
 	sqlite3_bind_int64(stmt, 1, arg);
 	if (sqlite3_step(stmt) == SQLITE_ROW)
 		v = sqlite3_column_int64(stmt, 0);
-	sqlite3_finalize(stmt);
+	store_release(stmt);
 	return v;
 }
 
@@ -235,14 +218,14 @@ int store_event_prune(sqlite3 *db, int64_t cutoff_ms, int batch, int *removed, b
 	sqlite3_bind_int64(stmt, 1, oldest + batch);
 	sqlite3_bind_int64(stmt, 2, cutoff_ms);
 	last = sqlite3_step(stmt) == SQLITE_ROW ? sqlite3_column_int64(stmt, 0) : 0;
-	sqlite3_finalize(stmt);
+	store_release(stmt);
 	if (last == 0)
 		return 0;
 	if (store_prepare(db, "DELETE FROM events WHERE id <= ?", &stmt, st) != 0)
 		return -1;
 	sqlite3_bind_int64(stmt, 1, last);
 	rc = sqlite3_step(stmt);
-	sqlite3_finalize(stmt);
+	store_release(stmt);
 	if (rc != SQLITE_DONE)
 		return store_fail(st, db, rc, "prune events");
 	*removed = sqlite3_changes(db);
@@ -278,7 +261,7 @@ int store_event_status_changes(sqlite3 *db, int64_t after_id, int limit, struct 
 		c->sc_task_id = sqlite3_column_int64(stmt, 1);
 		c->sc_task_status = store_col_text(a, stmt, 2);
 	}
-	sqlite3_finalize(stmt);
+	store_release(stmt);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 		return store_fail(st, db, rc, "list status changes");
 	return 0;

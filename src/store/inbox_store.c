@@ -66,7 +66,7 @@ int store_inbox_insert(sqlite3 *db, Beebeebrain__V1__InboxItem *it, bbb_status *
 	store_bind_free_text(stmt, 6, it->content);
 	sqlite3_bind_int64(stmt, 7, it->created_at_ms);
 	rc = sqlite3_step(stmt);
-	sqlite3_finalize(stmt);
+	store_release(stmt);
 	if (rc != SQLITE_DONE) {
 		store_fail(st, db, rc, "insert inbox item");
 		if (st->code == BBB_ALREADY_EXISTS)
@@ -103,7 +103,7 @@ int store_inbox_open_for(sqlite3 *db, int type, int64_t source_id, struct arena 
 	rc = sqlite3_step(stmt);
 	if (rc == SQLITE_ROW)
 		*out = inbox_row(stmt, a);
-	sqlite3_finalize(stmt);
+	store_release(stmt);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 		return store_fail(st, db, rc, "find open inbox item");
 	return 0;
@@ -154,7 +154,7 @@ int store_inbox_list_open_of_type(sqlite3 *db, int type, int limit, struct arena
 	rc = sqlite3_step(stmt);
 	if (rc == SQLITE_ROW)
 		*total = sqlite3_column_int64(stmt, 0);
-	sqlite3_finalize(stmt);
+	store_release(stmt);
 	if (rc != SQLITE_ROW)
 		return store_fail(st, db, rc, "count open inbox items");
 	if (store_prepare(db,
@@ -186,7 +186,7 @@ int store_inbox_save(sqlite3 *db, Beebeebrain__V1__InboxItem *it, bbb_status *st
 	sqlite3_bind_int64(stmt, 5, it->id);
 	sqlite3_bind_int64(stmt, 6, it->version);
 	rc = sqlite3_step(stmt);
-	sqlite3_finalize(stmt);
+	store_release(stmt);
 	if (rc != SQLITE_DONE)
 		return store_fail(st, db, rc, "update inbox item");
 	if (sqlite3_changes(db) == 0)

@@ -71,7 +71,7 @@ int store_log_insert(sqlite3 *db, Beebeebrain__V1__LogLine *l, bbb_status *st)
 	sqlite3_bind_int64(stmt, 8, l->created_at_ms);
 	sqlite3_bind_int64(stmt, 9, l->event_id);
 	rc = sqlite3_step(stmt);
-	sqlite3_finalize(stmt);
+	store_release(stmt);
 	if (rc != SQLITE_DONE)
 		return store_fail(st, db, rc, "insert log line");
 	l->id = sqlite3_last_insert_rowid(db);
@@ -136,7 +136,7 @@ int store_log_repeating_runs(sqlite3 *db, int last, int min_same, int limit, str
 		r->rf_project_id = sqlite3_column_int64(stmt, 2);
 		r->rf_count = sqlite3_column_int64(stmt, 3);
 	}
-	sqlite3_finalize(stmt);
+	store_release(stmt);
 	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
 		return store_fail(st, db, rc, "list repeating runs");
 	return 0;

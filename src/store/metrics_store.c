@@ -67,7 +67,7 @@ int store_metrics_runs_summary(sqlite3 *db, int64_t project_id, int64_t from_ms,
 		out->cost_unknown_runs = sqlite3_column_int64(stmt, 13);
 		out->cost_unknown = out->unpriced_calls > 0;
 	}
-	sqlite3_finalize(stmt);
+	store_release(stmt);
 	if (rc != SQLITE_ROW)
 		return store_fail(st, db, rc, "runs summary");
 
@@ -88,7 +88,7 @@ int store_metrics_runs_summary(sqlite3 *db, int64_t project_id, int64_t from_ms,
 		    s >= 1 && (size_t)s <= n_status)
 			out->by_status[s - 1]->count = sqlite3_column_int64(stmt, 1);
 	}
-	sqlite3_finalize(stmt);
+	store_release(stmt);
 	if (rc != SQLITE_DONE)
 		return store_fail(st, db, rc, "runs by status");
 	return 0;
@@ -142,7 +142,7 @@ int store_metrics_usage_daily(sqlite3 *db, const struct usage_query *q, struct a
 		}
 		(*out)[(*n)++] = d;
 	}
-	sqlite3_finalize(stmt);
+	store_release(stmt);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 		return store_fail(st, db, rc, "usage daily");
 	return 0;

@@ -513,6 +513,6 @@ int migrate_current_version(sqlite3 *db, int *version, bbb_status *st)
 	rc = sqlite3_step(stmt);
 	if (rc == SQLITE_ROW)
 		*version = sqlite3_column_int(stmt, 0);
-	sqlite3_finalize(stmt);
+	store_release(stmt);
 	return rc == SQLITE_ROW ? 0 : store_fail(st, db, rc, "read the schema version");
 }

@@ -43,7 +43,7 @@ int store_project_insert(sqlite3 *db, Beebeebrain__V1__Project *p, bbb_status *s
 	sqlite3_bind_int64(stmt, 3, p->created_at_ms);
 	sqlite3_bind_int64(stmt, 4, p->updated_at_ms);
 	rc = sqlite3_step(stmt);
-	sqlite3_finalize(stmt);
+	store_release(stmt);
 	if (rc != SQLITE_DONE) {
 		if (sqlite3_extended_errcode(db) == SQLITE_CONSTRAINT_UNIQUE) {
 			store_fail(st, db, rc, "create project");
@@ -66,14 +66,15 @@ int store_project_get(sqlite3 *db, int64_t id, struct arena *a, Beebeebrain__V1_
 int64_t store_project_id_by_name(sqlite3 *db, const char *name)
 {
 	sqlite3_stmt *stmt;
+	bbb_status ignored;
 	int64_t id = 0;
 
-	if (sqlite3_prepare_v2(db, "SELECT min(id) FROM projects WHERE name = ?", -1, &stmt, NULL) != SQLITE_OK)
+	if (store_prepare(db, "SELECT min(id) FROM projects WHERE name = ?", &stmt, &ignored) != 0)
 		return 0;
 	sqlite3_bind_text(stmt, 1, name, -1, SQLITE_STATIC);
 	if (sqlite3_step(stmt) == SQLITE_ROW)
 		id = sqlite3_column_int64(stmt, 0);
-	sqlite3_finalize(stmt);
+	store_release(stmt);
 	return id;
 }
 
@@ -94,16 +95,17 @@ int store_project_list(sqlite3 *db, int64_t after_id, int limit, int offset, str
 int64_t store_project_id_any(sqlite3 *db)
 {
 	sqlite3_stmt *stmt;
+	bbb_status ignored;
 	int64_t id = 0;
 
-	if (sqlite3_prepare_v2(db,
-			       "SELECT coalesce((SELECT min(id) FROM projects WHERE name = 'default'), "
-			       "(SELECT min(id) FROM projects), 0)",
-			       -1, &stmt, NULL) != SQLITE_OK)
+	if (store_prepare(db,
+			  "SELECT coalesce((SELECT min(id) FROM projects WHERE name = 'default'), "
+			  "(SELECT min(id) FROM projects), 0)",
+			  &stmt, &ignored) != 0)
 		return 0;
 	if (sqlite3_step(stmt) == SQLITE_ROW)
 		id = sqlite3_column_int64(stmt, 0);
-	sqlite3_finalize(stmt);
+	store_release(stmt);
 	return id;
 }
 
@@ -125,7 +127,7 @@ int store_project_roots(sqlite3 *db, struct arena *a, const char ***roots, size_
 		}
 		list[(*n)++] = store_col_text(a, stmt, 0);
 	}
-	sqlite3_finalize(stmt);
+	store_release(stmt);
 	if (rc != SQLITE_DONE) {
 		free(list);
 		*n = 0;

@@ -88,7 +88,7 @@ int store_run_insert(sqlite3 *db, Beebeebrain__V1__TaskRun *r, bbb_status *st)
 	sqlite3_bind_int64(stmt, 12, r->created_at_ms);
 	sqlite3_bind_int(stmt, 13, r->max_output_tokens);
 	rc = sqlite3_step(stmt);
-	sqlite3_finalize(stmt);
+	store_release(stmt);
 	if (rc != SQLITE_DONE)
 		return store_fail(st, db, rc, "insert run");
 	r->id = sqlite3_last_insert_rowid(db);
@@ -113,7 +113,7 @@ static int run_one(sqlite3 *db, const char *sql, int64_t id, const char *text, s
 	rc = sqlite3_step(stmt);
 	if (rc == SQLITE_ROW)
 		*out = run_row(stmt, a);
-	sqlite3_finalize(stmt);
+	store_release(stmt);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 		return store_fail(st, db, rc, "get run");
 	return 0;
@@ -158,7 +158,7 @@ int store_run_next_attempt(sqlite3 *db, int64_t task_id, int32_t *attempt, bbb_s
 	rc = sqlite3_step(stmt);
 	if (rc == SQLITE_ROW)
 		*attempt = sqlite3_column_int(stmt, 0);
-	sqlite3_finalize(stmt);
+	store_release(stmt);
 	if (rc != SQLITE_ROW)
 		return store_fail(st, db, rc, "next attempt");
 	return 0;
@@ -214,7 +214,7 @@ int store_run_save(sqlite3 *db, Beebeebrain__V1__TaskRun *r, bbb_status *st)
 	sqlite3_bind_int64(stmt, 14, r->version);
 	sqlite3_bind_text(stmt, 15, r->stop_reason, -1, SQLITE_STATIC);
 	rc = sqlite3_step(stmt);
-	sqlite3_finalize(stmt);
+	store_release(stmt);
 	if (rc != SQLITE_DONE)
 		return store_fail(st, db, rc, "update run");
 	if (sqlite3_changes(db) == 0)
@@ -272,7 +272,7 @@ int store_run_attempts(sqlite3 *db, int64_t run_id, struct arena *a, Beebeebrain
 		at->stop_reason = store_col_text(a, stmt, 16);
 		(*out)[(*n)++] = at;
 	}
-	sqlite3_finalize(stmt);
+	store_release(stmt);
 	if (rc != SQLITE_DONE)
 		return store_fail(st, db, rc, "list run attempts");
 	return 0;
@@ -293,7 +293,7 @@ int store_run_project(sqlite3 *db, int64_t run_id, int64_t *project_id, int64_t 
 		*project_id = sqlite3_column_int64(stmt, 0);
 		*task_id = sqlite3_column_int64(stmt, 1);
 	}
-	sqlite3_finalize(stmt);
+	store_release(stmt);
 	if (rc == SQLITE_ROW)
 		return 0;
 	if (rc == SQLITE_DONE)
@@ -346,7 +346,7 @@ int store_run_due_list(sqlite3 *db, int64_t now_ms, int limit, struct arena *a, 
 		d->dr_agent_id = sqlite3_column_int64(stmt, 2);
 		d->dr_agent_limit = sqlite3_column_int(stmt, 3);
 	}
-	sqlite3_finalize(stmt);
+	store_release(stmt);
 	if (rc != SQLITE_DONE)
 		return store_fail(st, db, rc, "list due runs");
 	return 0;
@@ -377,7 +377,7 @@ int store_run_exec_settings(sqlite3 *db, int64_t run_id, struct arena *a, struct
 		out->re_protocol_errors = sqlite3_column_int(stmt, 4);
 		out->re_token_param = store_col_text(a, stmt, 5);
 	}
-	sqlite3_finalize(stmt);
+	store_release(stmt);
 	if (rc == SQLITE_ROW)
 		return 0;
 	if (rc == SQLITE_DONE)
@@ -402,7 +402,7 @@ int store_run_held_count(sqlite3 *db, const char *provider, int64_t due_by_ms, i
 	rc = sqlite3_step(stmt);
 	if (rc == SQLITE_ROW)
 		*n = sqlite3_column_int64(stmt, 0);
-	sqlite3_finalize(stmt);
+	store_release(stmt);
 	if (rc != SQLITE_ROW)
 		return store_fail(st, db, rc, "count held runs");
 	return 0;
@@ -427,7 +427,7 @@ static int run_refs(sqlite3 *db, sqlite3_stmt *stmt, struct arena *a, struct sto
 		r->rf_project_id = sqlite3_column_int64(stmt, 2);
 		r->rf_count = sqlite3_column_int64(stmt, 3);
 	}
-	sqlite3_finalize(stmt);
+	store_release(stmt);
 	if (rc != SQLITE_DONE)
 		return store_fail(st, db, rc, what);
 	return 0;
@@ -481,7 +481,7 @@ int store_run_failing_tasks(sqlite3 *db, int min_runs, int max_runs, int pct, in
 		f->ft_failed = sqlite3_column_int(stmt, 2);
 		f->ft_runs = sqlite3_column_int(stmt, 3);
 	}
-	sqlite3_finalize(stmt);
+	store_release(stmt);
 	if (rc != SQLITE_DONE)
 		return store_fail(st, db, rc, "list failing tasks");
 	return 0;
@@ -504,7 +504,7 @@ int store_run_waiting_counts(sqlite3 *db, int64_t *queued, int64_t *retry_schedu
 		*queued = sqlite3_column_int64(stmt, 0);
 		*retry_scheduled = sqlite3_column_int64(stmt, 1);
 	}
-	sqlite3_finalize(stmt);
+	store_release(stmt);
 	if (rc != SQLITE_ROW)
 		return store_fail(st, db, rc, "count waiting runs");
 	return 0;

@@ -7,14 +7,15 @@
 int64_t store_state_get(sqlite3 *db, const char *key, int64_t dflt)
 {
 	sqlite3_stmt *stmt;
+	bbb_status ignored;
 	int64_t v = dflt;
 
-	if (sqlite3_prepare_v2(db, "SELECT value FROM server_state WHERE key = ?", -1, &stmt, NULL) != SQLITE_OK)
+	if (store_prepare(db, "SELECT value FROM server_state WHERE key = ?", &stmt, &ignored) != 0)
 		return dflt;
 	sqlite3_bind_text(stmt, 1, key, -1, SQLITE_STATIC);
 	if (sqlite3_step(stmt) == SQLITE_ROW)
 		v = sqlite3_column_int64(stmt, 0);
-	sqlite3_finalize(stmt);
+	store_release(stmt);
 	return v;
 }
 
@@ -31,7 +32,7 @@ int store_state_raise(sqlite3 *db, const char *key, int64_t value, bbb_status *s
 	sqlite3_bind_text(stmt, 1, key, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(stmt, 2, value);
 	rc = sqlite3_step(stmt);
-	sqlite3_finalize(stmt);
+	store_release(stmt);
 	if (rc != SQLITE_DONE)
 		return store_fail(st, db, rc, "set server state");
 	return 0;
@@ -50,7 +51,7 @@ int store_state_probe_write(sqlite3 *db, void *arg, bbb_status *st)
 		return -1;
 	sqlite3_bind_int64(stmt, 1, clock_now_ms());
 	rc = sqlite3_step(stmt);
-	sqlite3_finalize(stmt);
+	store_release(stmt);
 	if (rc != SQLITE_DONE)
 		return store_fail(st, db, rc, "write probe");
 	return 0;

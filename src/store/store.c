@@ -28,6 +28,7 @@
 #include "common/redact.h"
 #include "common/status.h"
 #include "common/xalloc.h"
+#include "store/stmt_cache.h"
 #include "store/store_metrics.h"
 
 #define STORE_GROUP_MAX 256
@@ -126,15 +127,6 @@ int store_fail(bbb_status *st, sqlite3 *db, int rc, const char *what)
 	return status_fail(st, "INTERNAL_ERROR", "%s: %s", what, msg);
 }
 
-int store_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **stmt, bbb_status *st)
-{
-	int rc = sqlite3_prepare_v2(db, sql, -1, stmt, NULL);
-
-	if (rc != SQLITE_OK)
-		return store_fail(st, db, rc, "prepare");
-	return 0;
-}
-
 char *store_col_text(struct arena *a, sqlite3_stmt *stmt, int col)
 {
 	const unsigned char *t = sqlite3_column_text(stmt, col);
@@ -202,7 +194,7 @@ int store_collect(sqlite3 *db, sqlite3_stmt *stmt, int limit, store_row_fn row, 
 		}
 		(*out)[(*n)++] = r;
 	}
-	sqlite3_finalize(stmt);
+	store_release(stmt);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 		return store_fail(st, db, rc, what);
 	return 0;
@@ -220,7 +212,7 @@ int store_get_by_id(sqlite3 *db, const char *sql, int64_t id, store_row_fn row, 
 	rc = sqlite3_step(stmt);
 	if (rc == SQLITE_ROW)
 		*out = row(stmt, a);
-	sqlite3_finalize(stmt);
+	store_release(stmt);
 	if (rc == SQLITE_ROW)
 		return 0;
 	if (rc == SQLITE_DONE)
@@ -322,6 +314,7 @@ int store_conn_open(const char *path, int readonly, int durability_full, int bus
 		sqlite3_close(db);
 		return -1;
 	}
+	stmt_cache_attach(db);
 	*out = db;
 	return 0;
 }
@@ -332,6 +325,7 @@ void store_conn_close(sqlite3 *db)
 
 	if (db == NULL)
 		return;
+	stmt_cache_detach(db);
 	while ((stmt = sqlite3_next_stmt(db, NULL)) != NULL)
 		sqlite3_finalize(stmt);
 	sqlite3_close(db);
@@ -472,12 +466,14 @@ static int64_t store_max_event_id(sqlite3 *db)
 	sqlite3_stmt *stmt;
 	int64_t id = 0;
 
-	if (sqlite3_prepare_v2(db, "SELECT seq FROM sqlite_sequence WHERE name = 'events'", -1, &stmt, NULL) !=
-	    SQLITE_OK)
+	bbb_status st;
+
+	status_clear(&st);
+	if (store_prepare(db, "SELECT seq FROM sqlite_sequence WHERE name = 'events'", &stmt, &st) != 0)
 		return 0;
 	if (sqlite3_step(stmt) == SQLITE_ROW)
 		id = sqlite3_column_int64(stmt, 0);
-	sqlite3_finalize(stmt);
+	store_release(stmt);
 	return id;
 }
 

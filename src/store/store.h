@@ -58,7 +58,8 @@ int store_conn_open(const char *path, int readonly, int durability_full, int bus
  * pointing to `beebeebrain restore`). quick_check reads every page: about a
  * second per 100 MB from the page cache (docs/decisions.md). */
 int store_check_usable(sqlite3 *db, const char *path, bbb_status *st);
-/* Finalizes every statement still prepared on db, then closes it. */
+/* Finalizes every statement still prepared on db (its statement cache too),
+ * then closes it. */
 void store_conn_close(sqlite3 *db);
 
 /* Opens the write connection and starts the writer thread. The schema must be
@@ -141,8 +142,26 @@ void store_snapshot_end(sqlite3 *db);
  * names the operation. Returns -1. */
 int store_fail(bbb_status *st, sqlite3 *db, int rc, const char *what);
 
-/* Statement helpers: prepare or fail with store_fail. */
+/*
+ * Statements. store_prepare gives a statement for sql, ready to bind and
+ * step, or fails with store_fail. On a connection from store_conn_open it is
+ * prepared once per connection and kept, keyed by its text: the second call
+ * with the same text gets the same statement back, without parsing. The
+ * caller owns it until store_release, which resets it, clears its bindings
+ * (bound values must stay valid until then) and gives it back; never
+ * sqlite3_finalize it. A text already lent out and not released (nested use)
+ * gets a statement of its own. sql should come from a small fixed set
+ * (literals, or a choice among them); SQL built at run time goes through
+ * store_prepare_once, so the cache does not fill with texts seen once.
+ */
 int store_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **stmt, bbb_status *st);
+/* A statement of its own for sql, never cached; store_release finalizes it. */
+int store_prepare_once(sqlite3 *db, const char *sql, sqlite3_stmt **stmt, bbb_status *st);
+/* Gives back a statement from store_prepare or store_prepare_once. A
+ * statement whose last step failed is finalized, not kept. The connection's
+ * error (sqlite3_errcode, for store_fail) is the last step's afterwards, as
+ * after sqlite3_finalize. NULL is a no-op. */
+void store_release(sqlite3_stmt *stmt);
 /* Text column as an arena string ("" for NULL). */
 struct arena;
 char *store_col_text(struct arena *a, sqlite3_stmt *stmt, int col);
@@ -174,7 +193,8 @@ int store_page_add(struct store_page *pg, const ProtobufCMessage *row);
 typedef void *(*store_row_fn)(sqlite3_stmt *stmt, struct arena *a);
 /* Steps a prepared, bound statement whose LIMIT is limit + 1: *out gets up
  * to `limit` rows (an arena array) and at most one page of bytes
- * (store_page_add); *more whether rows were left out. Finalizes stmt. `what`
+ * (store_page_add); *more whether rows were left out. Releases stmt
+ * (store_release). `what`
  * names the query in errors. */
 int store_collect(sqlite3 *db, sqlite3_stmt *stmt, int limit, store_row_fn row, struct arena *a, void ***out, size_t *n,
 		  int *more, const char *what, bbb_status *st);

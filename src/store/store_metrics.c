@@ -75,7 +75,7 @@ static int store_metrics_groups(sqlite3 *db, const char *sql, const char *name, 
 		else
 			metrics_write_sample(&rows, name, labels, &key, 1, (double)n);
 	}
-	sqlite3_finalize(stmt);
+	store_release(stmt);
 	if (rc != SQLITE_DONE) {
 		log_warn("metrics", "%s: %s", name, sqlite3_errmsg(db));
 		dbuf_free(&rows);

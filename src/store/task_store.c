@@ -61,7 +61,7 @@ int store_task_insert(sqlite3 *db, Beebeebrain__V1__Task *t, bbb_status *st)
 	sqlite3_bind_int64(stmt, 9, t->created_at_ms);
 	sqlite3_bind_int64(stmt, 10, t->updated_at_ms);
 	rc = sqlite3_step(stmt);
-	sqlite3_finalize(stmt);
+	store_release(stmt);
 	if (rc != SQLITE_DONE)
 		return store_fail(st, db, rc, "insert task");
 	t->id = sqlite3_last_insert_rowid(db);
@@ -109,7 +109,7 @@ int store_agent_project(sqlite3 *db, int64_t id, int64_t *project_id, bbb_status
 	rc = sqlite3_step(stmt);
 	if (rc == SQLITE_ROW)
 		*project_id = sqlite3_column_int64(stmt, 0);
-	sqlite3_finalize(stmt);
+	store_release(stmt);
 	if (rc == SQLITE_ROW)
 		return 0;
 	if (rc == SQLITE_DONE)
@@ -143,7 +143,7 @@ int store_task_save(sqlite3 *db, Beebeebrain__V1__Task *t, bbb_status *st)
 	sqlite3_bind_int64(stmt, 9, t->id);
 	sqlite3_bind_int64(stmt, 10, t->version);
 	rc = sqlite3_step(stmt);
-	sqlite3_finalize(stmt);
+	store_release(stmt);
 	if (rc != SQLITE_DONE)
 		return store_fail(st, db, rc, "update task");
 	if (sqlite3_changes(db) == 0)
@@ -163,7 +163,7 @@ int store_task_delete(sqlite3 *db, int64_t id, bbb_status *st)
 		return -1;
 	sqlite3_bind_int64(stmt, 1, id);
 	rc = sqlite3_step(stmt);
-	sqlite3_finalize(stmt);
+	store_release(stmt);
 	if (rc != SQLITE_DONE)
 		return store_fail(st, db, rc, "delete task");
 	if (sqlite3_changes(db) == 0)
@@ -187,7 +187,7 @@ int store_task_dependents(sqlite3 *db, int64_t id, int64_t *children, int64_t *d
 		*children = sqlite3_column_int64(stmt, 0);
 		*dependents = sqlite3_column_int64(stmt, 1);
 	}
-	sqlite3_finalize(stmt);
+	store_release(stmt);
 	if (rc != SQLITE_ROW)
 		return store_fail(st, db, rc, "count dependents");
 	return 0;
@@ -227,13 +227,13 @@ int store_task_select(sqlite3 *db, int64_t project_id, unsigned status_bits, int
 	/* The list holds only enum names of our own: safe to splice. */
 	sql = arena_printf(a, "SELECT id FROM tasks WHERE project_id = ? AND status IN (%s) ORDER BY id LIMIT ?",
 			   task_status_list(a, status_bits));
-	if (store_prepare(db, sql, &stmt, st) != 0)
+	if (store_prepare_once(db, sql, &stmt, st) != 0)
 		return -1;
 	sqlite3_bind_int64(stmt, 1, project_id);
 	sqlite3_bind_int(stmt, 2, limit);
 	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW && (int)*n < limit)
 		(*ids)[(*n)++] = sqlite3_column_int64(stmt, 0);
-	sqlite3_finalize(stmt);
+	store_release(stmt);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 		return store_fail(st, db, rc, "select tasks");
 	return 0;
@@ -308,7 +308,7 @@ int store_task_todo_walk(sqlite3 *db, int64_t project_id, int (*keep)(const stru
 			break;
 		}
 		if (store_task_get(db, sqlite3_column_int64(stmt, 0), a, &t, st) != 0) {
-			sqlite3_finalize(stmt);
+			store_release(stmt);
 			return -1;
 		}
 		if (!store_page_add(&pg, &t->base)) {
@@ -317,7 +317,7 @@ int store_task_todo_walk(sqlite3 *db, int64_t project_id, int (*keep)(const stru
 		}
 		(*out)[(*n)++] = t;
 	}
-	sqlite3_finalize(stmt);
+	store_release(stmt);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 		return store_fail(st, db, rc, "list ready tasks");
 	return 0;
@@ -354,7 +354,7 @@ int store_task_autorun_ready(sqlite3 *db, int limit, struct arena *a, struct sto
 		t->rt_title = store_col_text(a, stmt, 1);
 		t->rt_description = store_col_text(a, stmt, 2);
 	}
-	sqlite3_finalize(stmt);
+	store_release(stmt);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 		return store_fail(st, db, rc, "list tasks ready for autorun");
 	return 0;

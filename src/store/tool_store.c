@@ -28,7 +28,7 @@ int store_tool_call_get(sqlite3 *db, const char *key, struct arena *a, struct to
 		out->tc_response = buf;
 		found = 1;
 	}
-	sqlite3_finalize(stmt);
+	store_release(stmt);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 		return store_fail(st, db, rc, "get tool call");
 	return found;
@@ -50,7 +50,7 @@ int store_tool_call_put(sqlite3 *db, const char *key, const struct tool_call *c,
 	sqlite3_bind_blob(stmt, 4, c->tc_response, (int)c->tc_len, SQLITE_STATIC);
 	sqlite3_bind_int64(stmt, 5, clock_now_ms());
 	rc = sqlite3_step(stmt);
-	sqlite3_finalize(stmt);
+	store_release(stmt);
 	if (rc != SQLITE_DONE)
 		return store_fail(st, db, rc, "store tool call");
 	return 0;

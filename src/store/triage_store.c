@@ -28,7 +28,7 @@ int store_triage_run_counts(sqlite3 *db, int64_t by_status[STORE_TRIAGE_RUN_STAT
 		    v > 0 && v < STORE_TRIAGE_RUN_STATUSES)
 			by_status[v] = sqlite3_column_int64(stmt, 1);
 	}
-	sqlite3_finalize(stmt);
+	store_release(stmt);
 	if (rc != SQLITE_DONE)
 		return store_fail(st, db, rc, "count runs by status");
 	return 0;
@@ -61,7 +61,7 @@ int store_triage_retries(sqlite3 *db, int64_t now_ms, int64_t *last_5m, int64_t 
 		}
 		beebeebrain__v1__event__free_unpacked(ev, NULL);
 	}
-	sqlite3_finalize(stmt);
+	store_release(stmt);
 	if (rc != SQLITE_DONE)
 		return store_fail(st, db, rc, "count the retries of the last hour");
 	return 0;
@@ -89,7 +89,7 @@ int store_triage_failures(sqlite3 *db, const char *error_code, int64_t since_ms,
 		out->tf_count = sqlite3_column_int64(stmt, 0);
 		out->tf_last_at_ms = sqlite3_column_int64(stmt, 1);
 	}
-	sqlite3_finalize(stmt);
+	store_release(stmt);
 	if (rc != SQLITE_ROW)
 		return store_fail(st, db, rc, "count failed runs");
 	if (out->tf_count == 0 || max_projects == 0)
@@ -105,7 +105,7 @@ int store_triage_failures(sqlite3 *db, const char *error_code, int64_t since_ms,
 	sqlite3_bind_int64(stmt, 3, (int64_t)max_projects);
 	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
 		out->tf_project_ids[out->tf_n_projects++] = sqlite3_column_int64(stmt, 0);
-	sqlite3_finalize(stmt);
+	store_release(stmt);
 	if (rc != SQLITE_DONE)
 		return store_fail(st, db, rc, "list the projects of failed runs");
 	return 0;

@@ -27,7 +27,7 @@ static int turn_insert_call(sqlite3 *db, int64_t run_id, int turn, int k, const 
 		store_bind_free_text(stmt, 7, c->stc_result);
 	sqlite3_bind_int(stmt, 8, c->stc_is_error != 0);
 	rc = sqlite3_step(stmt);
-	sqlite3_finalize(stmt);
+	store_release(stmt);
 	if (rc != SQLITE_DONE)
 		return store_fail(st, db, rc, "insert tool call");
 	return 0;
@@ -51,7 +51,7 @@ int store_turn_insert(sqlite3 *db, int64_t run_id, const struct store_turn *t, i
 	store_bind_free_text(stmt, 6, t->stu_follow_up);
 	sqlite3_bind_int64(stmt, 7, now_ms);
 	rc = sqlite3_step(stmt);
-	sqlite3_finalize(stmt);
+	store_release(stmt);
 	if (rc != SQLITE_DONE)
 		return store_fail(st, db, rc, "insert turn");
 	for (size_t i = 0; i < t->stu_n_calls; i++)
@@ -80,7 +80,7 @@ int store_turn_results(sqlite3 *db, int64_t run_id, const struct store_turn *t, 
 		sqlite3_bind_int(stmt, 4, t->stu_n);
 		sqlite3_bind_int(stmt, 5, (int)i + 1);
 		rc = sqlite3_step(stmt);
-		sqlite3_finalize(stmt);
+		store_release(stmt);
 		if (rc != SQLITE_DONE)
 			return store_fail(st, db, rc, "record a tool result");
 		if (sqlite3_changes(db) == 0)
@@ -102,7 +102,7 @@ int store_turn_settle_unknown(sqlite3 *db, int64_t run_id, const char *result, i
 	store_bind_free_text(stmt, 1, result);
 	sqlite3_bind_int64(stmt, 2, run_id);
 	rc = sqlite3_step(stmt);
-	sqlite3_finalize(stmt);
+	store_release(stmt);
 	if (rc != SQLITE_DONE)
 		return store_fail(st, db, rc, "settle tool calls");
 	*n = sqlite3_changes(db);
@@ -148,7 +148,7 @@ static int turn_read_calls(sqlite3 *db, int64_t run_id, struct arena *a, struct 
 				arena_alloc(a, sizeof(struct store_tool_call) * (size_t)sqlite3_column_int(stmt, 1));
 		turn_add_call(a, &turns[i], stmt);
 	}
-	sqlite3_finalize(stmt);
+	store_release(stmt);
 	if (rc != SQLITE_DONE)
 		return store_fail(st, db, rc, "read tool calls");
 	return 0;
@@ -188,7 +188,7 @@ int store_turns_of_run(sqlite3 *db, int64_t run_id, struct arena *a, struct stor
 		t->stu_stop_reason = store_col_text(a, stmt, 3);
 		t->stu_follow_up = store_col_text(a, stmt, 4);
 	}
-	sqlite3_finalize(stmt);
+	store_release(stmt);
 	if (rc != SQLITE_DONE)
 		return store_fail(st, db, rc, "read turns");
 	return *n > 0 ? turn_read_calls(db, run_id, a, *out, *n, st) : 0;

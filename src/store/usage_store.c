@@ -17,7 +17,7 @@ int store_attempt_start(sqlite3 *db, int64_t run_id, int n, int64_t started_at_m
 	sqlite3_bind_int(stmt, 2, n);
 	sqlite3_bind_int64(stmt, 3, started_at_ms);
 	rc = sqlite3_step(stmt);
-	sqlite3_finalize(stmt);
+	store_release(stmt);
 	if (rc != SQLITE_DONE)
 		return store_fail(st, db, rc, "insert run attempt");
 	return 0;
@@ -66,7 +66,7 @@ int store_attempt_end(sqlite3 *db, const Beebeebrain__V1__RunAttempt *a, bbb_sta
 	sqlite3_bind_int(stmt, 16, a->cost_unknown ? 1 : 0);
 	sqlite3_bind_text(stmt, 17, a->stop_reason, -1, SQLITE_STATIC);
 	rc = sqlite3_step(stmt);
-	sqlite3_finalize(stmt);
+	store_release(stmt);
 	if (rc != SQLITE_DONE)
 		return store_fail(st, db, rc, "close run attempt");
 	return 0;
@@ -90,7 +90,7 @@ int store_attempts_close_open(sqlite3 *db, int64_t ended_at_ms, const char *erro
 		    &stmt, st) != 0)
 		return -1;
 	rc = sqlite3_step(stmt);
-	sqlite3_finalize(stmt);
+	store_release(stmt);
 	if (rc != SQLITE_DONE)
 		return store_fail(st, db, rc, "count the calls lost in a restart");
 	if (store_prepare(db, "UPDATE run_attempts SET ended_at = ?, error_code = ? WHERE ended_at IS NULL", &stmt,
@@ -99,7 +99,7 @@ int store_attempts_close_open(sqlite3 *db, int64_t ended_at_ms, const char *erro
 	sqlite3_bind_int64(stmt, 1, ended_at_ms);
 	sqlite3_bind_text(stmt, 2, error_code, -1, SQLITE_STATIC);
 	rc = sqlite3_step(stmt);
-	sqlite3_finalize(stmt);
+	store_release(stmt);
 	if (rc != SQLITE_DONE)
 		return store_fail(st, db, rc, "close the calls lost in a restart");
 	*n = sqlite3_changes(db);
@@ -134,7 +134,7 @@ int store_run_add_usage(sqlite3 *db, int64_t run_id, const struct store_usage *u
 	sqlite3_bind_int64(stmt, 1, run_id);
 	store_bind_usage(stmt, u);
 	rc = sqlite3_step(stmt);
-	sqlite3_finalize(stmt);
+	store_release(stmt);
 	if (rc != SQLITE_DONE)
 		return store_fail(st, db, rc, "add run usage");
 	return 0;
@@ -168,7 +168,7 @@ int store_usage_daily_add(sqlite3 *db, const char *provider, const char *model, 
 	sqlite3_bind_text(stmt, 3, day, -1, SQLITE_STATIC);
 	store_bind_usage(stmt, u);
 	rc = sqlite3_step(stmt);
-	sqlite3_finalize(stmt);
+	store_release(stmt);
 	if (rc != SQLITE_DONE)
 		return store_fail(st, db, rc, "add daily usage");
 	return 0;
@@ -197,7 +197,7 @@ int store_usage_daily_over(sqlite3 *db, const char *day, int64_t threshold_micro
 		u->uo_model = store_col_text(a, stmt, 1);
 		u->uo_cost_micros = sqlite3_column_int64(stmt, 2);
 	}
-	sqlite3_finalize(stmt);
+	store_release(stmt);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 		return store_fail(st, db, rc, "list daily usage over the threshold");
 	return 0;
