@@ -1,37 +1,59 @@
 /*
  * runtime_bench: the runtime end to end (docs/runtime.md), on the real server.
  *
- * Two measurements, on one server (started with the test harness, on a temp
- * database) whose anthropic endpoint is tests/fake_llm/fake_llm.py:
+ * Two measurements, each on servers started with the test harness on a temp
+ * database:
  *
- *   1. In flight: --runs N (1000) runs queued at once on the fake provider,
- *      which answers every call after --delay-ms (1000). Printed: wall time
- *      from the first RunTask to the last run's end (ideal: the delay plus the
- *      time to queue them), the most runs seen `running` at once, the
- *      server's thread count (/proc/PID/status Threads) before and at its
- *      peak, and its peak resident memory (VmHWM). BEEBEEBRAIN_MAX_IN_FLIGHT
- *      is set to N; an agent may have at most 64 runs, so the runs are spread
- *      over ceil(N / 64) agents.
- *   2. Echo: --echo-runs M (2000) runs with the in-process echo provider:
- *      runs per second end to end (first RunTask to the last run's end; every
- *      run is three write transactions: queue, start, outcome) and the mean
- *      queue-to-end latency.
+ *   1. In flight: --runs N (1000) runs queued at once on the fake provider
+ *      (tests/fake_llm/fake_llm.py as the anthropic endpoint), which answers
+ *      every call after --delay-ms (1000). Printed: wall time from the first
+ *      RunTask to the last run's end (ideal: the delay plus the time to queue
+ *      them), the most runs seen `running` at once, the server's thread count
+ *      (/proc/PID/status Threads) before and at its peak, and its peak
+ *      resident memory (VmHWM). BEEBEEBRAIN_MAX_IN_FLIGHT is set to N; an
+ *      agent may have at most 64 runs, so the runs are spread over
+ *      ceil(N / 64) agents.
+ *   2. Echo: --echo-runs M (2000) runs with the in-process echo provider, for
+ *      each --durability (full and normal), --repeat R (3) passes, each on a
+ *      fresh server and database so that passes do not inherit each other's
+ *      rows. Per pass: runs per second end to end (first RunTask to the last
+ *      run's end), the mean queue-to-end latency, and per run: write
+ *      transactions (beebeebrain_store_commits_total of the server's
+ *      /metrics, after minus before), writes (beebeebrain_store_writes_total;
+ *      writes per commit shows how much group commit groups), fsyncs, events
+ *      published (beebeebrain_events_published_total) and the server's CPU
+ *      time (process_cpu_seconds_total). Then the median of the passes.
+ *
+ * fsyncs are counted, not inferred: the echo servers run with
+ * bench/preload/fsync_count.c preloaded, which counts every fsync() and
+ * fdatasync() of the process in a file the benchmark reads before and
+ * after. With durability full a commit in WAL mode syncs the WAL once, and a
+ * checkpoint (every 1000 WAL pages) syncs the WAL and the database file;
+ * with durability normal only checkpoints sync.
  *
  * Tasks are created off the clock; the RunTask calls are made by --threads T
  * (8) threads over one client. Ends are read from the database file
  * (task_runs.ended_at, read-only), so the figures are the server's own.
  *
  * Usage: runtime_bench --server build/beebeebrain [--runs N] [--delay-ms MS]
- *            [--echo-runs M] [--threads T] [--durability full|normal]
- *            [--fake PATH/fake_llm.py]
+ *            [--echo-runs M] [--threads T] [--durability full|normal|both]
+ *            [--repeat R] [--fake PATH/fake_llm.py]
+ * --runs 0 skips the in-flight measurement, --echo-runs 0 the echo one.
  * Needs /usr/bin/python3. Never run by the tests.
  */
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <sqlite3.h>
+#include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -43,12 +65,13 @@
 
 #define AGENT_MAX_RUNS 64
 #define MAX_THREADS 64
+#define MAX_REPEAT 15
 
 struct bench_opts {
 	const char *bo_server;
 	const char *bo_fake;
-	const char *bo_durability;
-	int bo_runs, bo_delay_ms, bo_echo_runs, bo_threads;
+	const char *bo_durability; /* full, normal or both */
+	int bo_runs, bo_delay_ms, bo_echo_runs, bo_threads, bo_repeat;
 };
 
 /* One RunTask thread: runs the tasks bt_tasks[i] for i = bt_first, +step ... */
@@ -259,11 +282,13 @@ static void *bench_runner_main(void *arg)
 	return NULL;
 }
 
-/* Starts RunTask for every task and watches, every 20 ms, the server's
+/* Starts RunTask for every task and watches, every poll_ms, the server's
  * threads and the runs' progress, until all n ended or timeout_ms passed.
+ * The watching reads the database, which costs the server's machine CPU:
+ * the echo passes, whose figures come from the rows anyway, look less often.
  * 0 when every run succeeded. */
 static int bench_phase(const struct harness *h, sqlite3 *db, bbb_client *c, int64_t project_id, const int64_t *tasks,
-		       int n, int threads, int64_t timeout_ms, struct bench_result *res)
+		       int n, int threads, int poll_ms, int64_t timeout_ms, struct bench_result *res)
 {
 	struct bench_runner rn = {c, tasks, n, threads, 0, 0};
 	struct bench_progress p = {0};
@@ -285,7 +310,7 @@ static int bench_phase(const struct harness *h, sqlite3 *db, bbb_client *c, int6
 			if (p.bp_ended >= n)
 				break;
 		}
-		bench_sleep_ms(20);
+		bench_sleep_ms(poll_ms);
 	}
 	pthread_join(runner, NULL);
 	bench_progress(db, project_id, &p);
@@ -319,7 +344,7 @@ static int bench_in_flight(const struct bench_opts *o, const struct harness *h, 
 	snprintf(mode, sizeof(mode), "{\"status\": 200, \"delay_ms\": %d}", o->bo_delay_ms);
 	if (fake_llm_post(fake, "/_reset", "{}", NULL) != 200 || fake_llm_post(fake, "/_mode", mode, NULL) != 200)
 		goto done;
-	rc = bench_phase(h, db, c, project_id, tasks, o->bo_runs, o->bo_threads, 120000, &r);
+	rc = bench_phase(h, db, c, project_id, tasks, o->bo_runs, o->bo_threads, 20, 120000, &r);
 	printf("runtime_bench: %d runs in flight, the provider answers after %d ms (%d agents of %d)\n", o->bo_runs,
 	       o->bo_delay_ms, n_agents, AGENT_MAX_RUNS);
 	printf("  wall time          %lld ms (first RunTask to the last run's end; queuing them took %lld ms)\n",
@@ -334,49 +359,318 @@ done:
 	return rc;
 }
 
-static int bench_echo(const struct bench_opts *o, const struct harness *h, sqlite3 *db, bbb_client *c)
-{
-	char root[PATH_MAX];
-	int64_t project_id, agent, *tasks;
-	struct bench_result r;
-	int rc;
+/* ---- the server's own counters ----------------------------------------- */
 
-	harness_path(h, "workspace-echo", root, sizeof(root));
-	mkdir(root, 0755);
-	if ((project_id = bench_create_project(c, root)) == 0 ||
-	    (agent = bench_create_agent(c, project_id, "echo", "echo")) == 0 ||
-	    (tasks = bench_create_tasks(c, project_id, &agent, 1, o->bo_echo_runs)) == NULL)
+/* What a pass reads from the server before and after: /metrics, and the
+ * fsync counter of the preload library. */
+struct bench_counters {
+	double bc_commits, bc_writes, bc_events, bc_cpu_s;
+	uint64_t bc_fsyncs;
+};
+
+/* The shared counter of bench/preload/fsync_count.c: a file of 8 bytes. */
+struct bench_fsyncs {
+	char bf_path[PATH_MAX]; /* "" when not counting */
+	_Atomic uint64_t *bf_counter;
+};
+
+static int bench_fsyncs_open(struct bench_fsyncs *f, const char *dir)
+{
+	int fd;
+	void *p;
+
+	snprintf(f->bf_path, sizeof(f->bf_path), "%s/fsync-count", dir);
+	fd = open(f->bf_path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0 || ftruncate(fd, sizeof(uint64_t)) != 0) {
+		if (fd >= 0)
+			close(fd);
+		f->bf_path[0] = '\0';
 		return -1;
-	rc = bench_phase(h, db, c, project_id, tasks, o->bo_echo_runs, o->bo_threads, 300000, &r);
-	printf("runtime_bench: %d echo runs, %d RunTask threads, durability %s\n", o->bo_echo_runs, o->bo_threads,
-	       o->bo_durability);
-	printf("  wall time          %lld ms: %.0f runs/s end to end\n", (long long)r.br_wall_ms,
-	       r.br_wall_ms > 0 ? r.br_succeeded * 1000.0 / (double)r.br_wall_ms : 0.0);
-	printf("  runs               %d succeeded of %d ended; mean queue-to-end latency %.1f ms\n", r.br_succeeded,
-	       r.br_ended, r.br_ended > 0 ? (double)r.br_latency_sum / r.br_ended : 0.0);
+	}
+	p = mmap(NULL, sizeof(uint64_t), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	close(fd);
+	if (p == MAP_FAILED) {
+		f->bf_path[0] = '\0';
+		return -1;
+	}
+	f->bf_counter = p;
+	return 0;
+}
+
+static void bench_fsyncs_close(struct bench_fsyncs *f)
+{
+	if (f->bf_counter != NULL)
+		munmap((void *)f->bf_counter, sizeof(uint64_t));
+	if (f->bf_path[0] != '\0')
+		unlink(f->bf_path);
+}
+
+/* GET /metrics from the server's HTTP listener (http://127.0.0.1:PORT)
+ * into buf, NUL-terminated. 0 on a complete answer. */
+static int bench_get_metrics(const struct harness *h, char *buf, size_t n)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)h->h_http_port)};
+	const char req[] = "GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+	size_t used = 0;
+	ssize_t got;
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
+	    write(fd, req, sizeof(req) - 1) != (ssize_t)(sizeof(req) - 1)) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	while (used + 1 < n && (got = read(fd, buf + used, n - 1 - used)) > 0)
+		used += (size_t)got;
+	close(fd);
+	buf[used] = '\0';
+	return used + 1 < n && strncmp(buf, "HTTP/1.", 7) == 0 ? 0 : -1;
+}
+
+/* The value of the unlabelled sample `name` in a metrics text, or -1. */
+static double bench_metric(const char *text, const char *name)
+{
+	size_t n = strlen(name);
+
+	for (const char *line = text; line != NULL && *line != '\0';) {
+		if (strncmp(line, name, n) == 0 && line[n] == ' ')
+			return strtod(line + n + 1, NULL);
+		line = strchr(line, '\n');
+		if (line != NULL)
+			line++;
+	}
+	return -1;
+}
+
+static int bench_counters_read(const struct harness *h, const struct bench_fsyncs *f, struct bench_counters *bc)
+{
+	static char text[1 << 20];
+
+	if (bench_get_metrics(h, text, sizeof(text)) != 0) {
+		fprintf(stderr, "cannot read the server's /metrics\n");
+		return -1;
+	}
+	bc->bc_commits = bench_metric(text, "beebeebrain_store_commits_total");
+	bc->bc_writes = bench_metric(text, "beebeebrain_store_writes_total");
+	bc->bc_events = bench_metric(text, "beebeebrain_events_published_total");
+	bc->bc_cpu_s = bench_metric(text, "process_cpu_seconds_total");
+	bc->bc_fsyncs = f->bf_counter != NULL ? atomic_load(f->bf_counter) : 0;
+	return bc->bc_commits < 0 || bc->bc_writes < 0 || bc->bc_cpu_s < 0 ? -1 : 0;
+}
+
+/* ---- one server --------------------------------------------------------- */
+
+/* A server of the harness, a client on it and the database file read-only. */
+struct bench_server {
+	struct harness bs_h;
+	bbb_client *bs_c;
+	sqlite3 *bs_db;
+};
+
+static int bench_server_start(struct bench_server *s, const struct bench_opts *o, const char *durability)
+{
+	const char *args[] = {"--durability", durability, NULL};
+	bbb_status st;
+
+	memset(s, 0, sizeof(*s));
+	if (harness_start(&s->bs_h, o->bo_server, args) != 0)
+		return -1;
+	if ((s->bs_c = harness_client(&s->bs_h, 30000, &st)) == NULL) {
+		fprintf(stderr, "client: %s %s\n", st.reason, st.message);
+		return -1;
+	}
+	if (sqlite3_open_v2(s->bs_h.h_db_path, &s->bs_db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+		fprintf(stderr, "open %s: %s\n", s->bs_h.h_db_path, sqlite3_errmsg(s->bs_db));
+		return -1;
+	}
+	sqlite3_busy_timeout(s->bs_db, 5000);
+	return 0;
+}
+
+/* Stops the server; 0 when it exited cleanly. Its log is printed when
+ * something failed (failed != 0) or it did not exit cleanly. */
+static int bench_server_stop(struct bench_server *s, int failed)
+{
+	int rc = 0;
+
+	sqlite3_close(s->bs_db);
+	s->bs_db = NULL;
+	if (s->bs_c != NULL)
+		bbb_client_close(s->bs_c);
+	s->bs_c = NULL;
+	if (s->bs_h.h_pid != 0 && harness_stop(&s->bs_h) != 0) {
+		fprintf(stderr, "the server did not exit cleanly\n");
+		rc = -1;
+	}
+	if ((failed || rc != 0) && s->bs_h.h_dir[0] != '\0')
+		harness_dump_log(&s->bs_h);
+	harness_cleanup(&s->bs_h);
+	return rc;
+}
+
+/* ---- the echo passes ---------------------------------------------------- */
+
+/* What one echo pass measured. */
+struct bench_echo_pass {
+	double ep_runs_per_s, ep_latency_ms, ep_queue_per_s;
+	double ep_commits, ep_writes, ep_fsyncs, ep_events, ep_cpu_ms; /* per run */
+};
+
+/* One pass on a fresh server: tasks off the clock, then every RunTask. */
+static int bench_echo_pass(const struct bench_opts *o, const char *durability, struct bench_fsyncs *f,
+			   struct bench_echo_pass *ep)
+{
+	struct bench_server s;
+	struct bench_counters before, after;
+	struct bench_result r;
+	char root[PATH_MAX];
+	int64_t project_id, agent, *tasks = NULL;
+	int n = o->bo_echo_runs, rc = -1;
+
+	if (f->bf_path[0] != '\0') {
+		setenv("LD_PRELOAD", BENCH_FSYNC_LIB, 1);
+		setenv("BBB_FSYNC_COUNT_FILE", f->bf_path, 1);
+	}
+	rc = bench_server_start(&s, o, durability);
+	unsetenv("LD_PRELOAD");
+	unsetenv("BBB_FSYNC_COUNT_FILE");
+	if (rc != 0)
+		goto done;
+	rc = -1;
+	harness_path(&s.bs_h, "workspace-echo", root, sizeof(root));
+	mkdir(root, 0755);
+	if ((project_id = bench_create_project(s.bs_c, root)) == 0 ||
+	    (agent = bench_create_agent(s.bs_c, project_id, "echo", "echo")) == 0 ||
+	    (tasks = bench_create_tasks(s.bs_c, project_id, &agent, 1, n)) == NULL)
+		goto done;
+	/* The writer settles (the last CreateTask's commit is counted before). */
+	bench_sleep_ms(200);
+	if (bench_counters_read(&s.bs_h, f, &before) != 0)
+		goto done;
+	fprintf(stderr, "runtime_bench: echo pass on server pid %d\n", (int)s.bs_h.h_pid);
+	if (bench_phase(&s.bs_h, s.bs_db, s.bs_c, project_id, tasks, n, o->bo_threads, 100, 300000, &r) != 0 ||
+	    bench_counters_read(&s.bs_h, f, &after) != 0)
+		goto done;
+	ep->ep_runs_per_s = r.br_wall_ms > 0 ? r.br_succeeded * 1000.0 / (double)r.br_wall_ms : 0.0;
+	ep->ep_queue_per_s = r.br_queue_ms > 0 ? n * 1000.0 / (double)r.br_queue_ms : 0.0;
+	ep->ep_latency_ms = r.br_ended > 0 ? (double)r.br_latency_sum / r.br_ended : 0.0;
+	ep->ep_commits = (after.bc_commits - before.bc_commits) / n;
+	ep->ep_writes = (after.bc_writes - before.bc_writes) / n;
+	ep->ep_fsyncs = f->bf_counter != NULL ? (double)(after.bc_fsyncs - before.bc_fsyncs) / n : -1;
+	ep->ep_events = (after.bc_events - before.bc_events) / n;
+	ep->ep_cpu_ms = (after.bc_cpu_s - before.bc_cpu_s) * 1000.0 / n;
+	rc = 0;
+done:
 	free(tasks);
+	if (bench_server_stop(&s, rc != 0) != 0)
+		rc = -1;
+	return rc;
+}
+
+static int bench_cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* The median of field `off` (a double) over n passes. */
+static double bench_median(const struct bench_echo_pass *p, int n, size_t off)
+{
+	double v[MAX_REPEAT];
+
+	for (int i = 0; i < n; i++)
+		v[i] = *(const double *)((const char *)&p[i] + off);
+	qsort(v, (size_t)n, sizeof(v[0]), bench_cmp_double);
+	return n % 2 == 1 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+static void bench_echo_print(const char *label, const struct bench_echo_pass *p)
+{
+	printf("  %-10s %6.0f runs/s  latency %7.1f ms  RunTask %6.0f/s  per run: %5.2f transactions, %5.2f fsyncs, "
+	       "%5.2f writes, %5.2f events, %5.3f ms CPU\n",
+	       label, p->ep_runs_per_s, p->ep_latency_ms, p->ep_queue_per_s, p->ep_commits, p->ep_fsyncs, p->ep_writes,
+	       p->ep_events, p->ep_cpu_ms);
+}
+
+/* The passes of one durability and their median. */
+static int bench_echo(const struct bench_opts *o, const char *durability, struct bench_fsyncs *f)
+{
+	struct bench_echo_pass passes[MAX_REPEAT], med;
+	char label[32];
+
+	printf("runtime_bench: %d echo runs, %d RunTask threads, durability %s, %d pass(es) on fresh servers\n",
+	       o->bo_echo_runs, o->bo_threads, durability, o->bo_repeat);
+	fflush(stdout);
+	for (int i = 0; i < o->bo_repeat; i++) {
+		if (bench_echo_pass(o, durability, f, &passes[i]) != 0)
+			return -1;
+		snprintf(label, sizeof(label), "pass %d", i + 1);
+		bench_echo_print(label, &passes[i]);
+		fflush(stdout);
+	}
+#define MED(field) bench_median(passes, o->bo_repeat, offsetof(struct bench_echo_pass, field))
+	med = (struct bench_echo_pass){MED(ep_runs_per_s), MED(ep_latency_ms), MED(ep_queue_per_s), MED(ep_commits),
+				       MED(ep_writes),     MED(ep_fsyncs),     MED(ep_events),      MED(ep_cpu_ms)};
+#undef MED
+	bench_echo_print("median", &med);
+	printf("  (transactions: commits of the writer; writes: store_write calls, grouped into those commits; "
+	       "fsyncs: %s)\n",
+	       f->bf_counter != NULL ? "counted by the preload library, WAL and database file"
+				     : "not counted (the preload library could not be set up; -1)");
+	return 0;
+}
+
+/* ---- in flight ---------------------------------------------------------- */
+
+static int bench_in_flight_server(const struct bench_opts *o)
+{
+	struct bench_server s;
+	struct fake_llm fake = {0};
+	char in_flight[32], root[PATH_MAX];
+	int64_t project_id;
+	int rc = -1;
+
+	if (fake_llm_start(&fake, o->bo_fake) != 0)
+		return -1;
+	/* The harness passes this environment on to the server. */
+	snprintf(in_flight, sizeof(in_flight), "%d", o->bo_runs);
+	setenv("ANTHROPIC_BASE_URL", fake.fl_base_url, 1);
+	setenv("ANTHROPIC_API_KEY", "bench-key", 1);
+	setenv("BEEBEEBRAIN_MAX_IN_FLIGHT", in_flight, 1);
+	setenv("BEEBEEBRAIN_LLM_TIMEOUT_S", "120", 1);
+	if (bench_server_start(&s, o, "full") == 0) {
+		harness_path(&s.bs_h, "workspace", root, sizeof(root));
+		mkdir(root, 0755);
+		project_id = bench_create_project(s.bs_c, root);
+		if (project_id != 0 && bench_in_flight(o, &s.bs_h, s.bs_db, s.bs_c, &fake, project_id) == 0)
+			rc = 0;
+	}
+	if (bench_server_stop(&s, rc != 0) != 0)
+		rc = -1;
+	unsetenv("ANTHROPIC_BASE_URL");
+	unsetenv("ANTHROPIC_API_KEY");
+	unsetenv("BEEBEEBRAIN_MAX_IN_FLIGHT");
+	unsetenv("BEEBEEBRAIN_LLM_TIMEOUT_S");
+	fake_llm_stop(&fake);
 	return rc;
 }
 
 static int bench_usage(void)
 {
 	fprintf(stderr, "usage: runtime_bench --server BIN [--runs N] [--delay-ms MS] [--echo-runs M] [--threads T]\n"
-			"                     [--durability full|normal] [--fake fake_llm.py]\n");
+			"                     [--durability full|normal|both] [--repeat R] [--fake fake_llm.py]\n");
 	return 2;
 }
 
 int main(int argc, char **argv)
 {
-	struct bench_opts o = {NULL, NULL, "full", 1000, 1000, 2000, 8};
-	struct harness h = {0};
-	struct fake_llm fake = {0};
+	struct bench_opts o = {NULL, NULL, "both", 1000, 1000, 2000, 8, 3};
+	struct bench_fsyncs f = {"", NULL};
 	struct rlimit rl;
-	char in_flight[32], root[PATH_MAX];
-	const char *args[] = {"--durability", NULL, NULL};
-	sqlite3 *db = NULL;
-	bbb_client *c = NULL;
-	int64_t project_id;
-	bbb_status st;
+	char tmp[] = "/tmp/runtime_bench.XXXXXX";
 	int rc = 1;
 
 	for (int i = 1; i < argc; i++) {
@@ -395,57 +689,35 @@ int main(int argc, char **argv)
 			o.bo_echo_runs = atoi(argv[++i]);
 		else if (v != NULL && strcmp(argv[i], "--threads") == 0)
 			o.bo_threads = atoi(argv[++i]);
+		else if (v != NULL && strcmp(argv[i], "--repeat") == 0)
+			o.bo_repeat = atoi(argv[++i]);
 		else
 			return bench_usage();
 	}
-	if (o.bo_server == NULL || o.bo_runs < 1 || o.bo_delay_ms < 0 || o.bo_echo_runs < 0 || o.bo_threads < 1 ||
-	    o.bo_threads > MAX_THREADS)
+	if (o.bo_server == NULL || o.bo_runs < 0 || o.bo_delay_ms < 0 || o.bo_echo_runs < 0 || o.bo_threads < 1 ||
+	    o.bo_threads > MAX_THREADS || o.bo_repeat < 1 || o.bo_repeat > MAX_REPEAT ||
+	    (strcmp(o.bo_durability, "full") != 0 && strcmp(o.bo_durability, "normal") != 0 &&
+	     strcmp(o.bo_durability, "both") != 0))
 		return bench_usage();
 	/* One socket per call in flight, in the server (a child: it inherits this). */
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
 		rl.rlim_cur = rl.rlim_max;
 		setrlimit(RLIMIT_NOFILE, &rl);
 	}
-	if (fake_llm_start(&fake, o.bo_fake) != 0)
-		return 1;
-	/* The harness passes this environment on to the server. */
-	snprintf(in_flight, sizeof(in_flight), "%d", o.bo_runs);
-	setenv("ANTHROPIC_BASE_URL", fake.fl_base_url, 1);
-	setenv("ANTHROPIC_API_KEY", "bench-key", 1);
-	setenv("BEEBEEBRAIN_MAX_IN_FLIGHT", in_flight, 1);
-	setenv("BEEBEEBRAIN_LLM_TIMEOUT_S", "120", 1);
-	args[1] = o.bo_durability;
-	if (harness_start(&h, o.bo_server, args) != 0)
-		goto done;
-	if ((c = harness_client(&h, 30000, &st)) == NULL) {
-		fprintf(stderr, "client: %s %s\n", st.reason, st.message);
-		goto done;
+	if (mkdtemp(tmp) == NULL || bench_fsyncs_open(&f, tmp) != 0)
+		fprintf(stderr, "runtime_bench: fsyncs will not be counted\n");
+	if (o.bo_runs > 0) {
+		if (bench_in_flight_server(&o) != 0)
+			goto done;
+		printf("\n");
 	}
-	if (sqlite3_open_v2(h.h_db_path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
-		fprintf(stderr, "open %s: %s\n", h.h_db_path, sqlite3_errmsg(db));
+	if (o.bo_echo_runs > 0 && strcmp(o.bo_durability, "normal") != 0 && bench_echo(&o, "full", &f) != 0)
 		goto done;
-	}
-	sqlite3_busy_timeout(db, 5000);
-	harness_path(&h, "workspace", root, sizeof(root));
-	mkdir(root, 0755);
-	project_id = bench_create_project(c, root);
-	if (project_id == 0 || bench_in_flight(&o, &h, db, c, &fake, project_id) != 0)
-		goto done;
-	printf("\n");
-	if (o.bo_echo_runs > 0 && bench_echo(&o, &h, db, c) != 0)
+	if (o.bo_echo_runs > 0 && strcmp(o.bo_durability, "full") != 0 && bench_echo(&o, "normal", &f) != 0)
 		goto done;
 	rc = 0;
 done:
-	if (rc != 0 && h.h_pid != 0)
-		harness_dump_log(&h);
-	sqlite3_close(db);
-	if (c != NULL)
-		bbb_client_close(c);
-	if (h.h_pid != 0 && harness_stop(&h) != 0) {
-		fprintf(stderr, "the server did not exit cleanly\n");
-		rc = 1;
-	}
-	harness_cleanup(&h);
-	fake_llm_stop(&fake);
+	bench_fsyncs_close(&f);
+	rmdir(tmp);
 	return rc;
 }
