@@ -92,9 +92,16 @@ int store_inbox_open_for(sqlite3 *db, int type, int64_t source_id, struct arena 
 	int rc;
 
 	*out = NULL;
+	/* A system-raised type has at most one open item per source: the partial
+	 * unique index inbox_items_open_dedup finds it, but only when the query
+	 * repeats the index's condition; without it SQLite scans every item, on
+	 * each run that ends. Operator notes are not deduplicated: the oldest. */
 	if (store_prepare(db,
-			  "SELECT " INBOX_COLS " FROM inbox_items WHERE item_type = ? AND source_id = ? "
-			  "AND status = 'open' ORDER BY id LIMIT 1",
+			  type == BEEBEEBRAIN__V1__INBOX_ITEM_TYPE__INBOX_ITEM_TYPE_OPERATOR_NOTE
+				  ? "SELECT " INBOX_COLS " FROM inbox_items WHERE item_type = ? AND source_id = ? "
+				    "AND status = 'open' ORDER BY id LIMIT 1"
+				  : "SELECT " INBOX_COLS " FROM inbox_items WHERE item_type = ? AND source_id = ? "
+				    "AND status = 'open' AND item_type <> 'operator_note'",
 			  &stmt, st) != 0)
 		return -1;
 	enum_text(&beebeebrain__v1__inbox_item_type__descriptor, type, type_text, sizeof(type_text));

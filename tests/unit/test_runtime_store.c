@@ -3,8 +3,9 @@
  * to the binary's schema: due runs and their order, a run's execution
  * settings, held runs, status changes, autorun candidates, the detectors'
  * queries, the turns of a run's conversation (recorded before their tools
- * run, results after, calls left without one settled once), and errors that
- * come back as statuses instead of silence.
+ * run, results after, calls left without one settled once), the open inbox
+ * item a run's end looks for, and errors that come back as statuses instead
+ * of silence.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -20,6 +21,7 @@
 #include "common/arena.h"
 #include "common/status.h"
 #include "store/event_store.h"
+#include "store/inbox_store.h"
 #include "store/log_store.h"
 #include "store/migrate.h"
 #include "store/run_store.h"
@@ -604,6 +606,38 @@ static void stop_reasons_and_the_output_limit_are_kept(void **state)
 	assert_string_equal(run->stop_reason, "length");
 }
 
+#define I(x) BEEBEEBRAIN__V1__INBOX_ITEM_TYPE__INBOX_ITEM_TYPE_##x
+
+/* What a run's end looks for before it files a review item: the open item
+ * of that type for the task, never a closed one or one of another type or
+ * task; operator notes (several may be open) give the oldest open one. */
+static void the_open_inbox_item_of_a_source_is_found_among_closed_and_other_ones(void **state)
+{
+	struct fixture *f = *state;
+	Beebeebrain__V1__InboxItem *it;
+	bbb_status st;
+
+	exec(f, "INSERT INTO inbox_items (id, project_id, source_type, source_id, item_type, title, status, "
+		"created_at) VALUES "
+		"(1, 1, 'task', 7, 'task_completed', 'old', 'closed', 0),"
+		"(2, 1, 'task', 8, 'task_completed', 'other task', 'open', 0),"
+		"(3, 1, 'task', 7, 'await_user_input', 'other type', 'open', 0),"
+		"(4, 1, 'task', 7, 'task_completed', 'this one', 'open', 0),"
+		"(5, 1, 'task', 7, 'operator_note', 'first note', 'open', 0),"
+		"(6, 1, 'task', 7, 'operator_note', 'second note', 'open', 0)");
+	assert_int_equal(store_inbox_open_for(f->db, I(TASK_COMPLETED), 7, &f->a, &it, &st), 0);
+	assert_non_null(it);
+	assert_int_equal(it->id, 4);
+	assert_int_equal(store_inbox_open_for(f->db, I(INCIDENT), 7, &f->a, &it, &st), 0);
+	assert_null(it);
+	assert_int_equal(store_inbox_open_for(f->db, I(OPERATOR_NOTE), 7, &f->a, &it, &st), 0);
+	assert_non_null(it);
+	assert_int_equal(it->id, 5);
+	exec(f, "UPDATE inbox_items SET status = 'closed', resolved_at = 1 WHERE id = 4");
+	assert_int_equal(store_inbox_open_for(f->db, I(TASK_COMPLETED), 7, &f->a, &it, &st), 0);
+	assert_null(it);
+}
+
 static void a_broken_database_is_an_error_not_an_empty_answer(void **state)
 {
 	struct fixture *f = *state;
@@ -651,6 +685,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(calls_left_without_a_result_are_settled_once_as_errors, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(stop_reasons_and_the_output_limit_are_kept, setup, teardown),
+		cmocka_unit_test_setup_teardown(the_open_inbox_item_of_a_source_is_found_among_closed_and_other_ones,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(a_broken_database_is_an_error_not_an_empty_answer, setup, teardown),
 	};
 
