@@ -42,6 +42,7 @@
  * Needs /usr/bin/python3. Never run by the tests.
  */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -363,9 +364,15 @@ done:
 
 /* What a pass reads from the server before and after: /metrics, and the
  * fsync counter of the preload library. */
+#define BENCH_MAX_TIDS 256
+
 struct bench_counters {
 	double bc_commits, bc_writes, bc_events, bc_cpu_s;
 	uint64_t bc_fsyncs;
+	/* CPU ticks of each server thread (/proc/PID/task/TID/stat) */
+	int bc_n_tids;
+	pid_t bc_tid[BENCH_MAX_TIDS];
+	uint64_t bc_ticks[BENCH_MAX_TIDS];
 };
 
 /* The shared counter of bench/preload/fsync_count.c: a file of 8 bytes. */
@@ -444,6 +451,56 @@ static double bench_metric(const char *text, const char *name)
 	return -1;
 }
 
+/* User plus system CPU ticks of every thread of pid. */
+static void bench_thread_ticks(pid_t pid, struct bench_counters *bc)
+{
+	char path[64], line[512];
+	struct dirent *e;
+	DIR *d;
+
+	bc->bc_n_tids = 0;
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	if ((d = opendir(path)) == NULL)
+		return;
+	while ((e = readdir(d)) != NULL && bc->bc_n_tids < BENCH_MAX_TIDS) {
+		unsigned long long ut, stt;
+		const char *p;
+		FILE *f;
+
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/task/%.16s/stat", (int)pid, e->d_name);
+		if ((f = fopen(path, "r")) == NULL)
+			continue;
+		/* After "(comm)": state, then fields 4..13; utime and stime are 14 and 15. */
+		if (fgets(line, sizeof(line), f) != NULL && (p = strrchr(line, ')')) != NULL &&
+		    sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &stt) == 2) {
+			bc->bc_tid[bc->bc_n_tids] = (pid_t)atoi(e->d_name);
+			bc->bc_ticks[bc->bc_n_tids++] = ut + stt;
+		}
+		fclose(f);
+	}
+	closedir(d);
+}
+
+/* The CPU ms of the server thread that used the most between before and
+ * after: the thread that bounds the rate when it is busy all the time. */
+static double bench_top_thread_ms(const struct bench_counters *before, const struct bench_counters *after)
+{
+	uint64_t top = 0;
+
+	for (int i = 0; i < after->bc_n_tids; i++) {
+		uint64_t was = 0;
+
+		for (int j = 0; j < before->bc_n_tids; j++)
+			if (before->bc_tid[j] == after->bc_tid[i])
+				was = before->bc_ticks[j];
+		if (after->bc_ticks[i] - was > top)
+			top = after->bc_ticks[i] - was;
+	}
+	return (double)top * 1000.0 / (double)sysconf(_SC_CLK_TCK);
+}
+
 static int bench_counters_read(const struct harness *h, const struct bench_fsyncs *f, struct bench_counters *bc)
 {
 	static char text[1 << 20];
@@ -457,6 +514,7 @@ static int bench_counters_read(const struct harness *h, const struct bench_fsync
 	bc->bc_events = bench_metric(text, "beebeebrain_events_published_total");
 	bc->bc_cpu_s = bench_metric(text, "process_cpu_seconds_total");
 	bc->bc_fsyncs = f->bf_counter != NULL ? atomic_load(f->bf_counter) : 0;
+	bench_thread_ticks(h->h_pid, bc);
 	return bc->bc_commits < 0 || bc->bc_writes < 0 || bc->bc_cpu_s < 0 ? -1 : 0;
 }
 
@@ -515,7 +573,7 @@ static int bench_server_stop(struct bench_server *s, int failed)
 /* What one echo pass measured. */
 struct bench_echo_pass {
 	double ep_runs_per_s, ep_latency_ms, ep_queue_per_s;
-	double ep_commits, ep_writes, ep_fsyncs, ep_events, ep_cpu_ms; /* per run */
+	double ep_commits, ep_writes, ep_fsyncs, ep_events, ep_cpu_ms, ep_top_ms; /* per run */
 };
 
 /* One pass on a fresh server: tasks off the clock, then every RunTask. */
@@ -561,6 +619,7 @@ static int bench_echo_pass(const struct bench_opts *o, const char *durability, s
 	ep->ep_fsyncs = f->bf_counter != NULL ? (double)(after.bc_fsyncs - before.bc_fsyncs) / n : -1;
 	ep->ep_events = (after.bc_events - before.bc_events) / n;
 	ep->ep_cpu_ms = (after.bc_cpu_s - before.bc_cpu_s) * 1000.0 / n;
+	ep->ep_top_ms = bench_top_thread_ms(&before, &after) / n;
 	rc = 0;
 done:
 	free(tasks);
@@ -589,10 +648,9 @@ static double bench_median(const struct bench_echo_pass *p, int n, size_t off)
 
 static void bench_echo_print(const char *label, const struct bench_echo_pass *p)
 {
-	printf("  %-10s %6.0f runs/s  latency %7.1f ms  RunTask %6.0f/s  per run: %5.2f transactions, %5.2f fsyncs, "
-	       "%5.2f writes, %5.2f events, %5.3f ms CPU\n",
-	       label, p->ep_runs_per_s, p->ep_latency_ms, p->ep_queue_per_s, p->ep_commits, p->ep_fsyncs, p->ep_writes,
-	       p->ep_events, p->ep_cpu_ms);
+	printf("  %-8s %7.0f %9.0f %10.1f  %12.2f %7.2f %7.2f %7.2f %8.3f %8.3f\n", label, p->ep_runs_per_s,
+	       p->ep_queue_per_s, p->ep_latency_ms, p->ep_commits, p->ep_fsyncs, p->ep_writes, p->ep_events,
+	       p->ep_cpu_ms, p->ep_top_ms);
 }
 
 /* The passes of one durability and their median. */
@@ -603,6 +661,8 @@ static int bench_echo(const struct bench_opts *o, const char *durability, struct
 
 	printf("runtime_bench: %d echo runs, %d RunTask threads, durability %s, %d pass(es) on fresh servers\n",
 	       o->bo_echo_runs, o->bo_threads, durability, o->bo_repeat);
+	printf("                                          ------------------------ per run -------------------------\n"
+	       "            runs/s RunTask/s latency ms  transactions  fsyncs  writes  events   CPU ms  busiest\n");
 	fflush(stdout);
 	for (int i = 0; i < o->bo_repeat; i++) {
 		if (bench_echo_pass(o, durability, f, &passes[i]) != 0)
@@ -612,14 +672,16 @@ static int bench_echo(const struct bench_opts *o, const char *durability, struct
 		fflush(stdout);
 	}
 #define MED(field) bench_median(passes, o->bo_repeat, offsetof(struct bench_echo_pass, field))
-	med = (struct bench_echo_pass){MED(ep_runs_per_s), MED(ep_latency_ms), MED(ep_queue_per_s), MED(ep_commits),
-				       MED(ep_writes),     MED(ep_fsyncs),     MED(ep_events),      MED(ep_cpu_ms)};
+	med = (struct bench_echo_pass){MED(ep_runs_per_s), MED(ep_latency_ms), MED(ep_queue_per_s),
+				       MED(ep_commits),    MED(ep_writes),     MED(ep_fsyncs),
+				       MED(ep_events),     MED(ep_cpu_ms),     MED(ep_top_ms)};
 #undef MED
 	bench_echo_print("median", &med);
-	printf("  (transactions: commits of the writer; writes: store_write calls, grouped into those commits; "
-	       "fsyncs: %s)\n",
-	       f->bf_counter != NULL ? "counted by the preload library, WAL and database file"
-				     : "not counted (the preload library could not be set up; -1)");
+	printf("  runs/s: first RunTask to the last run's end; RunTask/s: the calls alone; latency: queued to ended,\n"
+	       "  mean. Per run: transactions committed by the writer; fsyncs of the WAL and the database file%s;\n"
+	       "  writes: store_write calls grouped into those transactions; events published; CPU ms of the server,\n"
+	       "  all threads, and of its busiest thread (the writer: it bounds the rate once it is always busy).\n",
+	       f->bf_counter != NULL ? " (counted by bench/preload/fsync_count.c)" : " (not counted: -1)");
 	return 0;
 }
 
