@@ -302,8 +302,15 @@ int store_conn_open(const char *path, int readonly, int durability_full, int bus
 		return -1;
 	}
 	sqlite3_busy_timeout(db, busy_timeout_ms > 0 ? busy_timeout_ms : 5000);
+	/* temp_store=MEMORY on a connection that writes: every write runs in a
+	 * savepoint, and the savepoints' journal of a group's transaction
+	 * otherwise spills to a temp file past 64 KiB (opened, written, unlinked
+	 * and closed on every commit: a third of the writer's time on runs).
+	 * Readers keep SQLite's default, so a large sort spills to disk instead
+	 * of growing the process. */
 	snprintf(pragmas, sizeof(pragmas), "%sPRAGMA foreign_keys=ON; PRAGMA synchronous=%s;",
-		 readonly ? "" : "PRAGMA journal_mode=WAL; ", durability_full ? "FULL" : "NORMAL");
+		 readonly ? "" : "PRAGMA journal_mode=WAL; PRAGMA temp_store=MEMORY; ",
+		 durability_full ? "FULL" : "NORMAL");
 	rc = sqlite3_exec(db, pragmas, NULL, NULL, &err);
 	if (rc == SQLITE_OK)
 		rc = store_register_functions(db);
