@@ -4,19 +4,26 @@
  *
  * A call ends on the HTTP loop's thread (or on the process loop's for a
  * provider that is a program, agent_proc.c; or at once for echo and injected
- * faults) as a completion queued for the dispatcher. The dispatcher takes a
- * batch of completions and handles it in these steps:
+ * faults) as a completion queued for the dispatcher. The first call of a due
+ * run whose provider answers in-process (echo) is made on the dispatcher
+ * before the run's start is written (agent_call_in_process): it has no
+ * effect outside the process, so the run starts and ends in one transaction.
+ * The dispatcher handles finished calls as a batch (struct rt_batch): the
+ * completions it took from the queue, or the in-process calls of the runs it
+ * starts; in these steps:
  *   1. decide, without the database: domain/run_outcome.h says what the call
  *      means; this file does what that takes: feed the circuit breaker (and
  *      start the gradual release when a probe closed it), price the tokens
  *      (a model without a price gets its cost marked unknown, never a silent
  *      0), make the answer a turn of the conversation (turns.h), note retries
  *      for the retry-storm window;
- *   2. record every decision in ONE write transaction: the run_attempts row
- *      of each call, usage and cost (and PRICE_UNKNOWN, one alert per
- *      provider and model, for calls without a price), the answer's turn with
- *      its tool calls (not yet run: no result), run and task status changes
- *      with their events, inbox items and alerts;
+ *   2. record every decision in ONE write transaction (for in-process
+ *      calls, the one that starts their runs, runtime.c; each right after
+ *      its run's start): the run_attempts row of each call, usage and cost
+ *      (and PRICE_UNKNOWN, one alert per provider and model, for calls
+ *      without a price), the answer's turn with its tool calls (not yet run:
+ *      no result), run and task status changes with their events, inbox
+ *      items and alerts;
  *   3. run the tools of the answers that asked for them (tools.h), only once
  *      their calls are recorded, and record their results with what follows
  *      them (log lines, the run's end) in a second transaction. So a tool
@@ -30,6 +37,7 @@
  *      dispatcher makes that call like any other (runtime.c), so a next turn
  *      never goes out while its breaker is open.
  */
+#include <assert.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -79,6 +87,8 @@ struct rt_outcome {
 	struct tool_effects o_fx; /* what the tools left: inbox item, denied write, log lines */
 	int o_error_alert; /* raise the o_ro.ro_code alert for the endpoint */
 	int o_resolve_error; /* a call succeeded: resolve the endpoint's error alert */
+	int o_with_start; /* made before its run's start was recorded (in-process): recorded right after it */
+	int o_started; /* o_with_start: that start was recorded, in the same transaction */
 	int o_recorded; /* step 2 committed it */
 	int o_moved; /* TOOL_CALLS of a run no longer running (cancelled meanwhile): no tool runs */
 	int o_tools_ran; /* step 3 ran its tools */
@@ -103,7 +113,7 @@ struct rt_ep_action {
 
 struct rt_batch {
 	struct runtime *b_rt;
-	struct rt_outcome *b_outcomes;
+	struct rt_outcome *b_outcomes, **b_tail; /* in the order decided */
 	struct rt_ep_action *b_actions;
 	int b_storm; /* 1: raise LLM_RETRY_STORM */
 };
@@ -137,10 +147,11 @@ static void agent_http_done(const struct http_response *resp, void *arg)
 	free(ca);
 }
 
-/* A call that never leaves the process: echo, an injected fault, a call that
- * could not be made, or an aborted waiting turn (no_call). */
-static void agent_post_local(struct runtime *rt, struct rt_run *r, enum http_outcome outcome, long status,
-			     const char *body, struct provider_reply *reply, int no_call)
+/* The completion of a call that never leaves the process: echo, an injected
+ * fault, a call that could not be made, or an aborted waiting turn
+ * (no_call). */
+static struct rt_completion *agent_local(struct rt_run *r, enum http_outcome outcome, long status, const char *body,
+					 struct provider_reply *reply, int no_call)
 {
 	struct rt_completion *c = xcalloc(1, sizeof(*c));
 
@@ -158,7 +169,14 @@ static void agent_post_local(struct runtime *rt, struct rt_run *r, enum http_out
 	}
 	r->r_http_id = 0;
 	r->r_state = RT_RUN_CALLING;
-	rt_queue_post(&rt->rt_queue, c);
+	return c;
+}
+
+/* Such a call's end, queued for the dispatcher's next pass. */
+static void agent_post_local(struct runtime *rt, struct rt_run *r, enum http_outcome outcome, long status,
+			     const char *body, struct provider_reply *reply, int no_call)
+{
+	rt_queue_post(&rt->rt_queue, agent_local(r, outcome, status, body, reply, no_call));
 }
 
 /* Takes one armed fault of that kind, if any. */
@@ -220,10 +238,12 @@ static size_t agent_offered_tools(const struct rt_run *r, const struct provider_
 	return n;
 }
 
-void agent_call(struct runtime *rt, struct rt_run *r)
+#define AGENT_MAX_OFFERED (TOOLS_COUNT + 8)
+
+/* The request of the run's next call, whose turn it counts; offered holds
+ * AGENT_MAX_OFFERED names. */
+static struct provider_request agent_request(struct rt_run *r, const struct provider_ops *ops, const char **offered)
 {
-	const struct provider_ops *ops = provider_find(r->r_provider);
-	const char *offered[TOOLS_COUNT + 8];
 	struct provider_request req = {
 		.pr_model = r->r_model,
 		.pr_max_tokens = r->r_max_output_tokens,
@@ -231,12 +251,21 @@ void agent_call(struct runtime *rt, struct rt_run *r)
 		.pr_tools = offered,
 		.pr_token_param = r->r_token_param,
 	};
+
+	r->r_turn++;
+	req.pr_n_tools = agent_offered_tools(r, ops, offered, AGENT_MAX_OFFERED);
+	return req;
+}
+
+void agent_call(struct runtime *rt, struct rt_run *r)
+{
+	const struct provider_ops *ops = provider_find(r->r_provider);
+	const char *offered[AGENT_MAX_OFFERED];
+	struct provider_request req = agent_request(r, ops, offered);
 	struct provider_reply reply;
 	bbb_status st;
 
 	status_clear(&st);
-	r->r_turn++;
-	req.pr_n_tools = agent_offered_tools(r, ops, offered, sizeof(offered) / sizeof(offered[0]));
 	if (ops == NULL) {
 		agent_post_local(rt, r, HTTP_OUTCOME_LOCAL_ERROR, 0, "unknown provider", NULL, 0);
 	} else if (agent_take_fault(&rt->rt_faults.f_timeout)) {
@@ -593,6 +622,54 @@ static void agent_decide(struct runtime *rt, struct rt_batch *b, struct rt_compl
 		r->r_ep->ep_error_alert = 1;
 		o->o_error_alert = 1;
 	}
+}
+
+/* Step 1 for one completion: its outcome joins the batch; c is freed. */
+static struct rt_outcome *agent_batch_add(struct rt_batch *b, struct rt_completion *c)
+{
+	struct rt_outcome *o = xcalloc(1, sizeof(*o));
+
+	arena_init(&o->o_arena);
+	agent_decide(b->b_rt, b, c, o);
+	*b->b_tail = o;
+	b->b_tail = &o->o_next_outcome;
+	rt_completion_free(c);
+	return o;
+}
+
+struct rt_batch *agent_batch_new(struct runtime *rt)
+{
+	struct rt_batch *b = xcalloc(1, sizeof(*b));
+
+	b->b_rt = rt;
+	b->b_tail = &b->b_outcomes;
+	return b;
+}
+
+struct rt_outcome *agent_call_in_process(struct rt_batch *b, struct rt_run *r)
+{
+	struct runtime *rt = b->b_rt;
+	const struct provider_ops *ops = provider_find(r->r_provider);
+	const char *offered[AGENT_MAX_OFFERED];
+	struct provider_request req;
+	struct provider_reply reply;
+	struct rt_completion *c;
+	struct rt_outcome *o;
+	bbb_status st;
+
+	/* An armed fault is taken by agent_call, after the start. */
+	if (ops == NULL || ops->p_answer == NULL || ops->p_process || atomic_load(&rt->rt_faults.f_timeout) > 0 ||
+	    atomic_load(&rt->rt_faults.f_transient) > 0)
+		return NULL;
+	status_clear(&st);
+	req = agent_request(r, ops, offered);
+	if (ops->p_answer(&req, &reply, &st) != 0)
+		c = agent_local(r, HTTP_OUTCOME_LOCAL_ERROR, 0, st.message, NULL, 0);
+	else
+		c = agent_local(r, HTTP_OUTCOME_OK, 200, "", &reply, 0);
+	o = agent_batch_add(b, c);
+	o->o_with_start = 1;
+	return o;
 }
 
 /* ---- step 2: apply --------------------------------------------------------- */
@@ -996,67 +1073,58 @@ static int rt_apply_one_write(sqlite3 *db, void *arg, bbb_status *st)
 	return aa->aa_apply(aa->aa_ctx, aa->aa_outcome, st);
 }
 
-/* Records the outcomes `apply` takes (tools: step 3's, else step 2's), each
- * in a savepoint of its own, so one that cannot be recorded leaves the
- * others; *recorded says which were. One that made SQLite roll the whole
- * transaction back ends the batch: nothing of it will commit, and the caller
- * must hear so. */
-static int rt_apply_outcomes(struct taskop_ctx *c, struct rt_batch *b, int tools, bbb_status *st)
+/* Records one outcome (tools: its step 3, else its step 2) in a savepoint of
+ * its own, so one that cannot be recorded leaves the others; the outcome
+ * says whether it was. -1 only when SQLite rolled the whole transaction
+ * back: nothing of it will commit, and the caller must hear so. */
+static int rt_apply_savepoint(struct taskop_ctx *c, struct rt_outcome *o, int tools, bbb_status *st)
 {
-	for (struct rt_outcome *o = b->b_outcomes; o != NULL; o = o->o_next_outcome) {
-		struct rt_apply_arg aa = {c, o, tools ? rt_apply_tools_one : rt_apply_one};
-		int *recorded = tools ? &o->o_results_recorded : &o->o_recorded;
-		bbb_status one;
-		enum store_sp_result rc;
+	struct rt_apply_arg aa = {c, o, tools ? rt_apply_tools_one : rt_apply_one};
+	int *recorded = tools ? &o->o_results_recorded : &o->o_recorded;
+	bbb_status one;
+	enum store_sp_result rc;
 
-		if (tools && !o->o_tools_ran)
-			continue;
-		status_clear(&one);
-		rc = store_savepoint(c->o_db, "o", rt_apply_one_write, &aa, &one);
-		*recorded = rc == STORE_SP_OK;
-		if (rc == STORE_SP_OK)
-			continue;
-		log_error("runtime", "run %lld: cannot record %s: %s %s", (long long)o->o_run->r_id,
-			  tools ? "its tool results" : "its call", one.reason, one.message);
-		if (rc == STORE_SP_TX_LOST) {
-			*st = one;
-			return -1;
-		}
-		if (strcmp(one.reason, "DB_LOCKED") == 0)
-			*st = one;
+	status_clear(&one);
+	rc = store_savepoint(c->o_db, "o", rt_apply_one_write, &aa, &one);
+	*recorded = rc == STORE_SP_OK;
+	if (rc == STORE_SP_OK)
+		return 0;
+	log_error("runtime", "run %lld: cannot record %s: %s %s", (long long)o->o_run->r_id,
+		  tools ? "its tool results" : "its call", one.reason, one.message);
+	if (rc == STORE_SP_TX_LOST) {
+		*st = one;
+		return -1;
 	}
+	if (strcmp(one.reason, "DB_LOCKED") == 0)
+		*st = one;
 	return 0;
 }
 
 /* Step 3's transaction: the results of the tools that ran. */
 static int rt_apply_tools_write(sqlite3 *db, void *arg, bbb_status *st)
 {
+	struct rt_batch *b = arg;
 	struct arena a;
 	struct taskop_ctx c = {.o_db = db, .o_arena = &a, .o_trace_id = "", .o_actor = "runtime"};
-	int rc;
+	int rc = 0;
 
 	arena_init(&a);
-	rc = rt_apply_outcomes(&c, arg, 1, st);
+	for (struct rt_outcome *o = b->b_outcomes; o != NULL && rc == 0; o = o->o_next_outcome)
+		if (o->o_tools_ran)
+			rc = rt_apply_savepoint(&c, o, 1, st);
 	arena_reset(&a);
 	return rc;
 }
 
-/* Step 2's transaction: every call, then the breakers' alerts and the storm. */
-static int rt_apply_write(sqlite3 *db, void *arg, bbb_status *st)
+int agent_batch_record(struct taskop_ctx *c, struct rt_batch *b, bbb_status *st)
 {
-	struct rt_batch *b = arg;
-	struct arena a;
-	struct taskop_ctx c = {.o_db = db, .o_arena = &a, .o_trace_id = "", .o_actor = "runtime"};
-
-	arena_init(&a);
-	if (rt_apply_outcomes(&c, b, 0, st) != 0) {
-		arena_reset(&a);
-		return -1;
-	}
+	for (struct rt_outcome *o = b->b_outcomes; o != NULL; o = o->o_next_outcome)
+		if (!o->o_with_start && rt_apply_savepoint(c, o, 0, st) != 0)
+			return -1;
 	for (struct rt_ep_action *ac = b->b_actions; ac != NULL; ac = ac->a_next) {
 		bbb_status one;
 		status_clear(&one);
-		if (rt_apply_endpoint(&c, ac, &one) != 0)
+		if (rt_apply_endpoint(c, ac, &one) != 0)
 			log_error("runtime", "breaker alert for %s: %s", ac->a_ep->ep_key, one.message);
 	}
 	if (b->b_storm > 0) {
@@ -1068,10 +1136,16 @@ static int rt_apply_write(sqlite3 *db, void *arg, bbb_status *st)
 			.as_message = "More runs than the threshold entered retry_scheduled within 60 s.",
 			.as_trace_id = "",
 		};
-		alert_raise(db, &spec, NULL, NULL, st);
+		alert_raise(c->o_db, &spec, NULL, NULL, st);
 	}
-	arena_reset(&a);
 	return 0;
+}
+
+int agent_record_started(struct taskop_ctx *c, struct rt_outcome *o, bbb_status *st)
+{
+	assert(o->o_with_start);
+	o->o_started = 1;
+	return rt_apply_savepoint(c, o, 0, st);
 }
 
 static void rt_outcome_free(struct rt_outcome *o)
@@ -1088,13 +1162,21 @@ static void rt_outcome_free(struct rt_outcome *o)
 /* Step 4 for one outcome: the run finished, or waits for its next turn. A run
  * whose outcome the database did not take leaves memory too: its rows are as
  * they were (running, the call open), which the next start resumes from its
- * recorded turns; going on here would run ahead of what is recorded. */
+ * recorded turns; going on here would run ahead of what is recorded. An
+ * in-process call whose run did not start (it moved meanwhile, or the pass's
+ * transaction was lost) is forgotten with its run, which the database keeps
+ * as it was. */
 static void agent_after(struct runtime *rt, struct rt_outcome *o)
 {
 	struct rt_run *r = o->o_run;
 	enum run_outcome_kind kind = rt_decision(o)->ro_kind;
 	int unrecorded = !o->o_recorded || (o->o_tools_ran && !o->o_results_recorded);
 
+	if (o->o_with_start && !o->o_started) {
+		rt_runs_remove(&rt->rt_runs, r);
+		rt_run_free(r);
+		return;
+	}
 	if (unrecorded && (kind == RUN_OUTCOME_NEXT_TURN || kind == RUN_OUTCOME_TOOL_CALLS))
 		log_error("runtime",
 			  "run %lld stops here: what it did could not be recorded; it continues from its last recorded "
@@ -1113,11 +1195,10 @@ static void agent_after(struct runtime *rt, struct rt_outcome *o)
 			: RT_RUN_PARKED;
 }
 
-/* Clears what a transaction that failed as a whole claimed was recorded. */
-static void agent_unrecord(struct rt_batch *b, int tools)
+void agent_batch_lost(struct rt_batch *b)
 {
 	for (struct rt_outcome *o = b->b_outcomes; o != NULL; o = o->o_next_outcome)
-		*(tools ? &o->o_results_recorded : &o->o_recorded) = 0;
+		o->o_recorded = o->o_started = 0;
 }
 
 /* Step 3: the tools of every answer whose calls are recorded, then their
@@ -1138,45 +1219,63 @@ static void agent_run_tools(struct runtime *rt, struct rt_batch *b)
 	status_clear(&st);
 	if (store_write(rt->rt_store, rt_apply_tools_write, b, 0, &st) != 0) {
 		log_error("runtime", "cannot record tool results: %s %s", st.reason, st.message);
-		agent_unrecord(b, 1);
+		for (struct rt_outcome *o = b->b_outcomes; o != NULL; o = o->o_next_outcome)
+			o->o_results_recorded = 0;
 	}
+}
+
+void agent_batch_finish(struct rt_batch *b)
+{
+	struct runtime *rt = b->b_rt;
+
+	/* 3. run the tools whose calls are recorded, and record their results */
+	agent_run_tools(rt, b);
+	/* 4. finished runs go; the others wait for their next turn */
+	while (b->b_outcomes != NULL) {
+		struct rt_outcome *o = b->b_outcomes;
+		b->b_outcomes = o->o_next_outcome;
+		agent_after(rt, o);
+		rt_outcome_free(o);
+	}
+	while (b->b_actions != NULL) {
+		struct rt_ep_action *next = b->b_actions->a_next;
+		free(b->b_actions);
+		b->b_actions = next;
+	}
+	free(b);
+}
+
+/* Step 2's transaction for completions taken from the queue. */
+static int rt_apply_write(sqlite3 *db, void *arg, bbb_status *st)
+{
+	struct arena a;
+	struct taskop_ctx c = {.o_db = db, .o_arena = &a, .o_trace_id = "", .o_actor = "runtime"};
+	int rc;
+
+	arena_init(&a);
+	rc = agent_batch_record(&c, arg, st);
+	arena_reset(&a);
+	return rc;
 }
 
 void agent_apply_completions(struct runtime *rt, struct rt_completion *list)
 {
-	struct rt_batch b = {.b_rt = rt};
-	struct rt_outcome **tail = &b.b_outcomes;
+	struct rt_batch *b = agent_batch_new(rt);
 	bbb_status st;
 
 	/* 1. decide */
 	while (list != NULL) {
 		struct rt_completion *c = list;
-		struct rt_outcome *o = xcalloc(1, sizeof(*o));
+
 		list = c->c_next;
-		arena_init(&o->o_arena);
-		agent_decide(rt, &b, c, o);
-		*tail = o;
-		tail = &o->o_next_outcome;
-		rt_completion_free(c);
+		agent_batch_add(b, c);
 	}
 	/* 2. record, in one transaction */
 	status_clear(&st);
-	if (store_write(rt->rt_store, rt_apply_write, &b, 0, &st) != 0) {
+	if (store_write(rt->rt_store, rt_apply_write, b, 0, &st) != 0) {
 		log_error("runtime", "cannot record provider calls: %s %s", st.reason, st.message);
-		agent_unrecord(&b, 0);
+		agent_batch_lost(b);
 	}
-	/* 3. run the tools whose calls are recorded, and record their results */
-	agent_run_tools(rt, &b);
-	/* 4. finished runs go; the others wait for their next turn */
-	while (b.b_outcomes != NULL) {
-		struct rt_outcome *o = b.b_outcomes;
-		b.b_outcomes = o->o_next_outcome;
-		agent_after(rt, o);
-		rt_outcome_free(o);
-	}
-	while (b.b_actions != NULL) {
-		struct rt_ep_action *next = b.b_actions->a_next;
-		free(b.b_actions);
-		b.b_actions = next;
-	}
+	/* 3. and 4. */
+	agent_batch_finish(b);
 }

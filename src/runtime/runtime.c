@@ -102,12 +102,18 @@ static void rt_read_failed(struct rt_read_log *rl, const char *what, const bbb_s
 /* One call chosen to start: the next turn of a run held in memory, or the
  * first call of a due run. */
 struct rt_pick {
-	struct rt_run *p_run; /* the held run; for a due run, set by the start write */
+	struct rt_run *p_run; /* the held run; for a due run, made from its rows by rt_due_read */
 	const struct store_due_run *p_due; /* NULL for a held run */
 	struct rt_endpoint *p_ep;
 	enum breaker_admit p_admit;
-	int p_n; /* its run_attempts row, written by the start write (0: none) */
-	int64_t p_started; /* wall ms */
+	int p_next_n; /* the n its run_attempts row gets */
+	int64_t p_started; /* wall ms: when its call starts */
+	size_t p_turns; /* a due run: the turns it recorded before */
+	int p_refused; /* a due run that may not make its next call: it ends as p_end says */
+	struct run_outcome p_end;
+	struct rt_outcome *p_outcome; /* its call, made in-process already (agent_call_in_process); NULL: none */
+	int p_settled; /* written: tool calls the due run left without a result, now settled */
+	int p_n; /* written: the n of its run_attempts row (0: it did not start) */
 };
 
 /* What the scheduler works on this tick; arrays from the arena. */
@@ -138,6 +144,7 @@ static void rt_plan_add(struct rt_plan *pl, struct rt_run *r, const struct store
 	}
 	c->sc_gate = ep->ep_has_breaker ? ep->ep_index : -1;
 	c->sc_kind = kind;
+	memset(p, 0, sizeof(*p));
 	p->p_run = r;
 	p->p_due = d;
 	p->p_ep = ep;
@@ -195,51 +202,110 @@ static void rt_pick_abandon(struct rt_pick *p)
 	p->p_admit = BREAKER_DENIED;
 }
 
+/* A due run chosen, read on the dispatcher's own connection (the writer,
+ * which every write of the server waits for, only checks and writes): made a
+ * run in memory (p_run) with the conversation it recorded, and numbered;
+ * or, when it may not make its next call (run_outcome_on_resume), how it
+ * ends (p_end). 0 when the pick goes on; -1 when the run moved meanwhile or
+ * cannot be read: it stays as it is, for a later tick. */
+static int rt_due_read(struct runtime *rt, struct rt_pick *p, struct arena *a)
+{
+	Beebeebrain__V1__TaskRun *run;
+	Beebeebrain__V1__Task *task;
+	struct store_run_exec ex;
+	struct store_turn *turns;
+	size_t n_turns;
+	bbb_status st;
+
+	status_clear(&st);
+	if (store_run_get(rt->rt_db, p->p_due->dr_run_id, a, &run, &st) != 0 || !run_is_active(run->run_status) ||
+	    run->run_status == BEEBEEBRAIN__V1__RUN_STATUS__RUN_STATUS_RUNNING)
+		return -1;
+	if (store_task_get(rt->rt_db, run->task_id, a, &task, &st) != 0 ||
+	    task->status != BEEBEEBRAIN__V1__TASK_STATUS__TASK_STATUS_RUNNING)
+		return -1;
+	/* What the run row does not carry comes from its agent and project. */
+	if (store_run_exec_settings(rt->rt_db, run->id, a, &ex, &st) != 0 ||
+	    store_turns_of_run(rt->rt_db, run->id, a, &turns, &n_turns, &st) != 0) {
+		log_warn("runtime", "cannot start run %lld: %s %s", (long long)run->id, st.reason, st.message);
+		return -1;
+	}
+	struct run_snapshot snap = {.rs_turn = (int)n_turns,
+				    .rs_max_turns = run->max_turns > 0 ? run->max_turns : RUN_DEFAULT_MAX_TURNS};
+	run_outcome_on_resume(&snap, &p->p_end);
+	if (p->p_end.ro_kind != RUN_OUTCOME_NEXT_TURN) {
+		p->p_refused = 1;
+		return 0;
+	}
+	p->p_turns = n_turns;
+	p->p_run = rt_run_new(run, task->project_id, &ex, turns, n_turns, p->p_ep, rt->rt_opt.ro_llm_timeout_ms);
+	p->p_next_n = ex.re_last_attempt + 1;
+	/* Set now: an in-process call is made before the start is written. */
+	p->p_run->r_attempt_n = p->p_next_n;
+	p->p_run->r_call_started = p->p_started;
+	p->p_run->r_admit = p->p_admit;
+	return 0;
+}
+
 /* The call of a pick starts: its run_attempts row, and for a due run the
  * move to running and the results of the tool calls it left in flight
- * (TURNS_UNKNOWN_RESULT: they never run again), together. */
+ * (TURNS_UNKNOWN_RESULT: they never run again), together. A due run is read
+ * again here, in the write transaction: when it moved since the dispatcher
+ * read it (cancelled, or its task paused), it does not start. */
 struct rt_start_arg {
 	struct taskop_ctx *sa_ctx;
-	int64_t sa_project_id;
-	Beebeebrain__V1__TaskRun *sa_run; /* a due run; NULL for a held one */
 	struct rt_pick *sa_pick;
-	int64_t sa_run_id;
-	int sa_n;
-	int sa_settled; /* tool calls the due run left without a result, now settled */
 };
 
 static int rt_start_one_write(sqlite3 *db, void *arg, bbb_status *st)
 {
 	struct rt_start_arg *sa = arg;
-	int64_t now = clock_now_ms();
+	struct rt_pick *p = sa->sa_pick;
+	int64_t run_id = p->p_run->r_id;
+	Beebeebrain__V1__TaskRun *run;
+	Beebeebrain__V1__Task *task;
 
-	if (sa->sa_run != NULL &&
-	    (taskop_run_set_status(sa->sa_ctx, sa->sa_project_id, sa->sa_run,
-				   BEEBEEBRAIN__V1__RUN_STATUS__RUN_STATUS_RUNNING, "", "", st) != 0 ||
-	     store_turn_settle_unknown(db, sa->sa_run_id, TURNS_UNKNOWN_RESULT, &sa->sa_settled, st) != 0))
+	if (p->p_due != NULL) {
+		if (store_run_get(db, run_id, sa->sa_ctx->o_arena, &run, st) != 0 ||
+		    store_task_get(db, run->task_id, sa->sa_ctx->o_arena, &task, st) != 0)
+			return -1;
+		if (!run_is_active(run->run_status) ||
+		    run->run_status == BEEBEEBRAIN__V1__RUN_STATUS__RUN_STATUS_RUNNING ||
+		    task->status != BEEBEEBRAIN__V1__TASK_STATUS__TASK_STATUS_RUNNING)
+			return 0;
+		if (run->started_at_ms == 0)
+			run->started_at_ms = clock_now_ms();
+		if (taskop_run_set_status(sa->sa_ctx, task->project_id, run,
+					  BEEBEEBRAIN__V1__RUN_STATUS__RUN_STATUS_RUNNING, "", "", st) != 0)
+			return -1;
+		/* Only a run that recorded turns can have left a call without a result. */
+		if (p->p_turns > 0 &&
+		    store_turn_settle_unknown(db, run_id, TURNS_UNKNOWN_RESULT, &p->p_settled, st) != 0)
+			return -1;
+	}
+	if (store_attempt_start(db, run_id, p->p_next_n, p->p_started, st) != 0)
 		return -1;
-	if (store_attempt_start(db, sa->sa_run_id, sa->sa_n, now, st) != 0)
-		return -1;
-	sa->sa_pick->p_n = sa->sa_n;
-	sa->sa_pick->p_started = now;
+	p->p_n = p->p_next_n;
 	return 0;
 }
 
 /* Runs the savepoint of one start; -1 only when the whole transaction is lost. */
-static int rt_start_savepoint(sqlite3 *db, struct rt_start_arg *sa, bbb_status *st)
+static int rt_start_savepoint(sqlite3 *db, struct taskop_ctx *c, struct rt_pick *p, bbb_status *st)
 {
+	struct rt_start_arg sa = {c, p};
 	bbb_status one;
 	enum store_sp_result rc;
 
 	status_clear(&one);
-	rc = store_savepoint(db, "s", rt_start_one_write, sa, &one);
+	rc = store_savepoint(db, "s", rt_start_one_write, &sa, &one);
 	if (rc == STORE_SP_TX_LOST) {
+		p->p_n = 0;
 		*st = one;
 		return -1;
 	}
 	if (rc != STORE_SP_OK) {
-		sa->sa_pick->p_n = 0;
-		log_warn("runtime", "cannot start a call of run %lld: %s %s", (long long)sa->sa_run_id, one.reason,
+		p->p_n = 0;
+		log_warn("runtime", "cannot start a call of run %lld: %s %s", (long long)p->p_run->r_id, one.reason,
 			 one.message);
 	}
 	return 0;
@@ -268,19 +334,27 @@ static int rt_fail_one_write(sqlite3 *db, void *arg, bbb_status *st)
 }
 
 /* A due run that may not make its next call (run_outcome_on_resume): it
- * ends as decided, with its task, in a savepoint of its own. */
-static int rt_start_refused(sqlite3 *db, struct taskop_ctx *c, Beebeebrain__V1__Task *task,
-			    Beebeebrain__V1__TaskRun *run, const struct run_outcome *ro, bbb_status *st)
+ * ends as decided, with its task, in a savepoint of its own, unless it moved
+ * since it was read. */
+static int rt_start_refused(sqlite3 *db, struct taskop_ctx *c, struct rt_pick *p, bbb_status *st)
 {
-	struct rt_fail_arg fa = {c, task, run, ro, ""};
+	Beebeebrain__V1__TaskRun *run;
+	Beebeebrain__V1__Task *task;
+	struct rt_fail_arg fa;
 	enum store_sp_result rc;
 	bbb_status one;
 
+	status_clear(&one);
+	if (store_run_get(db, p->p_due->dr_run_id, c->o_arena, &run, &one) != 0 || !run_is_active(run->run_status) ||
+	    run->run_status == BEEBEEBRAIN__V1__RUN_STATUS__RUN_STATUS_RUNNING ||
+	    store_task_get(db, run->task_id, c->o_arena, &task, &one) != 0 ||
+	    task->status != BEEBEEBRAIN__V1__TASK_STATUS__TASK_STATUS_RUNNING)
+		return 0;
+	fa = (struct rt_fail_arg){c, task, run, &p->p_end, ""};
 	fa.fa_message = arena_printf(c->o_arena,
 				     "the run had used all %d turns when it stopped, before the results of its last "
 				     "turn's tool calls were recorded",
 				     run->max_turns > 0 ? run->max_turns : RUN_DEFAULT_MAX_TURNS);
-	status_clear(&one);
 	rc = store_savepoint(db, "f", rt_fail_one_write, &fa, &one);
 	if (rc == STORE_SP_TX_LOST) {
 		*st = one;
@@ -291,98 +365,56 @@ static int rt_start_refused(sqlite3 *db, struct taskop_ctx *c, Beebeebrain__V1__
 	return 0;
 }
 
-/* A due run: moved to running with its next attempt row, and made in memory
- * (p->p_run) with the conversation it recorded; one that moved meanwhile or
- * cannot be read is skipped. */
-static int rt_start_due(struct runtime *rt, sqlite3 *db, struct taskop_ctx *c, struct rt_pick *p, bbb_status *st)
-{
-	Beebeebrain__V1__TaskRun *run;
-	Beebeebrain__V1__Task *task;
-	struct store_run_exec ex;
-	struct store_turn *turns;
-	size_t n_turns;
-	struct run_outcome ro;
-	bbb_status one;
-
-	status_clear(&one);
-	if (store_run_get(db, p->p_due->dr_run_id, c->o_arena, &run, &one) != 0 || !run_is_active(run->run_status) ||
-	    run->run_status == BEEBEEBRAIN__V1__RUN_STATUS__RUN_STATUS_RUNNING)
-		return 0;
-	if (store_task_get(db, run->task_id, c->o_arena, &task, &one) != 0 ||
-	    task->status != BEEBEEBRAIN__V1__TASK_STATUS__TASK_STATUS_RUNNING)
-		return 0;
-	/* What the run row does not carry comes from its agent and project. */
-	if (store_run_exec_settings(db, run->id, c->o_arena, &ex, &one) != 0 ||
-	    store_turns_of_run(db, run->id, c->o_arena, &turns, &n_turns, &one) != 0) {
-		log_warn("runtime", "cannot start run %lld: %s %s", (long long)run->id, one.reason, one.message);
-		return 0;
-	}
-	struct run_snapshot snap = {.rs_turn = (int)n_turns,
-				    .rs_max_turns = run->max_turns > 0 ? run->max_turns : RUN_DEFAULT_MAX_TURNS};
-	run_outcome_on_resume(&snap, &ro);
-	if (ro.ro_kind != RUN_OUTCOME_NEXT_TURN)
-		return rt_start_refused(db, c, task, run, &ro, st);
-	if (run->started_at_ms == 0)
-		run->started_at_ms = clock_now_ms();
-	struct rt_start_arg sa = {c, task->project_id, run, p, run->id, ex.re_last_attempt + 1, 0};
-	if (rt_start_savepoint(db, &sa, st) != 0)
-		return -1;
-	if (p->p_n == 0)
-		return 0;
-	p->p_run = rt_run_new(run, task->project_id, &ex, turns, n_turns, p->p_ep, rt->rt_opt.ro_llm_timeout_ms);
-	if (n_turns > 0)
-		log_info("runtime", "run %lld continues after its turn %zu%s", (long long)run->id, n_turns,
-			 sa.sa_settled > 0 ? "; tool calls left in flight are not run again" : "");
-	return 0;
-}
-
 struct rt_start_batch {
-	struct runtime *sb_rt;
 	struct rt_pick **sb_picks;
 	size_t sb_n;
+	struct rt_batch *sb_batch; /* the outcomes of the calls made in-process */
 };
 
-/* Writes the start of every chosen call, in one transaction. */
+/* Writes the start of every chosen call, each in-process call's outcome
+ * right after its start, in one transaction. */
 static int rt_start_write(sqlite3 *db, void *arg, bbb_status *st)
 {
 	struct rt_start_batch *sb = arg;
 	struct arena a;
 	struct taskop_ctx c = {.o_db = db, .o_arena = &a, .o_trace_id = "", .o_actor = "runtime"};
-	int rc = 0;
+	int rc;
 
 	arena_init(&a);
+	rc = agent_batch_record(&c, sb->sb_batch, st);
 	for (size_t i = 0; i < sb->sb_n && rc == 0; i++) {
 		struct rt_pick *p = sb->sb_picks[i];
-		if (p->p_due != NULL) {
-			rc = rt_start_due(sb->sb_rt, db, &c, p, st);
+
+		if (p->p_refused) {
+			rc = rt_start_refused(db, &c, p, st);
 			continue;
 		}
-		struct rt_start_arg sa = {&c, 0, NULL, p, p->p_run->r_id, p->p_run->r_attempt_n + 1, 0};
-		rc = rt_start_savepoint(db, &sa, st);
+		rc = rt_start_savepoint(db, &c, p, st);
+		if (rc == 0 && p->p_n != 0 && p->p_outcome != NULL)
+			rc = agent_record_started(&c, p->p_outcome, st);
 	}
 	arena_reset(&a);
 	return rc;
 }
 
-/* Starts the chosen calls: each call's run_attempts row (and a due run's
- * move to running) is committed first, so every call made is counted, also
- * one lost in a crash; a call is made only for what was committed. */
-static void rt_start(struct runtime *rt, struct rt_pick **picks, size_t n)
+/* Starts the chosen calls. Each call's run_attempts row (and a due run's
+ * move to running) is committed before the call is made, so every call made
+ * is counted, also one lost in a crash; a call is made only for what was
+ * committed. The exception is a call answered in-process, which has no
+ * effect outside the process: made before, its outcome is committed with
+ * its start (agent_call_in_process). */
+static void rt_start(struct runtime *rt, struct rt_pick **picks, size_t n, struct rt_batch *b)
 {
-	struct rt_start_batch sb = {rt, picks, n};
+	struct rt_start_batch sb = {picks, n, b};
 	bbb_status st;
 
 	status_clear(&st);
 	if (store_write(rt->rt_store, rt_start_write, &sb, 0, &st) != 0) {
 		/* Nothing was committed: no call starts, no due run is running. */
 		log_warn("runtime", "cannot start calls: %s %s", st.reason, st.message);
-		for (size_t i = 0; i < n; i++) {
+		agent_batch_lost(b);
+		for (size_t i = 0; i < n; i++)
 			picks[i]->p_n = 0;
-			if (picks[i]->p_due != NULL) {
-				rt_run_free(picks[i]->p_run);
-				picks[i]->p_run = NULL;
-			}
-		}
 	}
 	for (size_t i = 0; i < n; i++) {
 		struct rt_pick *p = picks[i];
@@ -390,15 +422,56 @@ static void rt_start(struct runtime *rt, struct rt_pick **picks, size_t n)
 
 		if (r == NULL || p->p_n == 0) {
 			rt_pick_abandon(p); /* a held run stays held, and is tried again */
+			/* A due run's in-process outcome lets go of it (agent_batch_finish). */
+			if (p->p_due != NULL && p->p_outcome == NULL)
+				rt_run_free(r);
 			continue;
 		}
-		if (p->p_due != NULL)
+		if (p->p_due != NULL) {
 			rt_runs_add(&rt->rt_runs, r);
-		r->r_admit = p->p_admit;
-		r->r_attempt_n = p->p_n;
-		r->r_call_started = p->p_started;
-		agent_call(rt, r);
+			if (p->p_turns > 0)
+				log_info("runtime", "run %lld continues after its turn %zu%s", (long long)r->r_id,
+					 p->p_turns,
+					 p->p_settled > 0 ? "; tool calls left in flight are not run again" : "");
+		} else {
+			r->r_admit = p->p_admit;
+			r->r_attempt_n = p->p_n;
+			r->r_call_started = p->p_started;
+		}
+		if (p->p_outcome == NULL)
+			agent_call(rt, r);
 	}
+	/* The in-process calls' tools, and their runs' next turn or end. */
+	agent_batch_finish(b);
+}
+
+/* The chosen due runs read (rt_due_read), and the first calls of those whose
+ * provider answers in-process made (agent_call_in_process): the picks that
+ * go on to their start, in order, in picks[0..return). */
+static size_t rt_prepare(struct runtime *rt, struct rt_pick **picks, size_t n, struct rt_batch *b, struct arena *a)
+{
+	size_t kept = 0;
+
+	store_snapshot_begin(rt->rt_db);
+	for (size_t i = 0; i < n; i++) {
+		struct rt_pick *p = picks[i];
+
+		p->p_started = clock_now_ms();
+		if (p->p_due == NULL) {
+			p->p_next_n = p->p_run->r_attempt_n + 1;
+			picks[kept++] = p;
+			continue;
+		}
+		if (rt_due_read(rt, p, a) != 0) {
+			rt_pick_abandon(p);
+			continue;
+		}
+		if (!p->p_refused)
+			p->p_outcome = agent_call_in_process(b, p->p_run);
+		picks[kept++] = p;
+	}
+	store_snapshot_end(rt->rt_db);
+	return kept;
 }
 
 /* Starts what may start now, best first, within the limits. */
@@ -441,8 +514,15 @@ static void rt_schedule(struct runtime *rt)
 		if (p->p_admit != BREAKER_DENIED)
 			picks[n_picks++] = p;
 	}
-	if (n_picks > 0)
-		rt_start(rt, picks, n_picks);
+	if (n_picks > 0) {
+		struct rt_batch *b = agent_batch_new(rt);
+
+		n_picks = rt_prepare(rt, picks, n_picks, b, &a);
+		if (n_picks > 0)
+			rt_start(rt, picks, n_picks, b);
+		else
+			agent_batch_finish(b);
+	}
 	arena_reset(&a);
 }
 

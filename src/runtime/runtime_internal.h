@@ -23,7 +23,7 @@
  *                  scheduling (domain/schedule.h), autorun, the detectors' timer
  *   detectors.c    the detectors and the end of a retry storm
  *   agent_loop.c   a run's calls and what each finished call means for it
- *                  (domain/run_outcome.h), applied in one transaction per batch
+ *                  (domain/run_outcome.h), recorded in one transaction per batch
  *   agent_proc.c   the calls of a provider that is a program (claude_code):
  *                  its process on the process loop, its end as a completion
  *   tools.c        the agent's tools, a table (tools.h)
@@ -285,8 +285,44 @@ void agent_call(struct runtime *rt, struct rt_run *r);
  * waiting turn; the completion comes back like any other. */
 void agent_abort(struct runtime *rt, struct rt_run *r);
 /* Decides, records (one write transaction) and acts on a batch of
- * completions; finished runs leave the registry. */
+ * completions taken from the queue; finished runs leave the registry. */
 void agent_apply_completions(struct runtime *rt, struct rt_completion *list);
+
+/*
+ * The calls a pass starts whose provider answers in-process: a batch of
+ * their outcomes, in the order of the steps described in agent_loop.c:
+ *   agent_batch_new, then agent_call_in_process for each (step 1, decided in
+ *   memory);
+ *   inside the starts' write transaction (runtime.c), agent_batch_record,
+ *   then agent_record_started for each outcome right after its run's start
+ *   (step 2); agent_batch_lost when that transaction did not commit;
+ *   agent_batch_finish after the commit: tools and their results (a second
+ *   transaction, only when tools ran), finished runs leave the registry, the
+ *   others wait for their next call (steps 3 and 4). It frees the batch.
+ */
+struct rt_batch;
+struct rt_outcome;
+struct taskop_ctx;
+struct rt_batch *agent_batch_new(struct runtime *rt);
+/* Makes the call of run r, whose start is about to be written (r_attempt_n,
+ * r_call_started and r_admit set), now, when its provider answers in-process
+ * (echo) and no fault is armed: such a call has no effect outside the
+ * process, so it is decided before its start is recorded and both go into
+ * one transaction. Returns its outcome (in the batch), or NULL: the call is
+ * made after the commit (agent_call). Its metrics and retry-storm note count
+ * it as made even if its start is not recorded after all. */
+struct rt_outcome *agent_call_in_process(struct rt_batch *b, struct rt_run *r);
+/* Step 2, on the writer inside a transaction: the batch's outcomes that are
+ * not waiting for a start, each in a savepoint, then the breakers' alerts
+ * and the retry storm. -1 only when SQLite rolled the transaction back. */
+int agent_batch_record(struct taskop_ctx *c, struct rt_batch *b, bbb_status *st);
+/* Step 2 for an in-process outcome whose run's start was just recorded in
+ * this transaction. -1 only when SQLite rolled the transaction back. */
+int agent_record_started(struct taskop_ctx *c, struct rt_outcome *o, bbb_status *st);
+/* The transaction did not commit: nothing of the batch is recorded. */
+void agent_batch_lost(struct rt_batch *b);
+/* Steps 3 and 4; frees b. */
+void agent_batch_finish(struct rt_batch *b);
 /* A store_write function (arg: the price table, read at start): resolves the
  * open PRICE_UNKNOWN alerts of models that have a price now. */
 int agent_price_alerts_resolve(sqlite3 *db, void *pricing, bbb_status *st);
