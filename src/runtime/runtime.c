@@ -528,9 +528,12 @@ static void rt_schedule(struct runtime *rt)
 
 /* ---- pause and cancel of runs in flight ---------------------------------- */
 
-/* Reads the status changes committed since the last look; a run held in
- * memory whose task is no longer running (paused, cancelled) has its call,
- * or its waiting turn, aborted. */
+/* Reads the task status changes committed since the last look; a run held
+ * in memory whose task is no longer running (paused, cancelled) has its
+ * call, or its waiting turn, aborted. With no run held there is nothing to
+ * abort: the look moves to the newest event without reading the changes (a
+ * run started later checks its task in the transaction that starts it, and
+ * a change committed after that has a higher id). */
 static void rt_check_changes(struct runtime *rt)
 {
 	struct store_status_change *ch;
@@ -539,6 +542,13 @@ static void rt_check_changes(struct runtime *rt)
 	struct arena a;
 	bbb_status st;
 
+	if (rt->rt_runs.rs_n == 0) {
+		int64_t head = store_event_head(rt->rt_db);
+
+		if (head > rt->rt_last_event)
+			rt->rt_last_event = head;
+		return;
+	}
 	arena_init(&a);
 	status_clear(&st);
 	while (more) {

@@ -243,8 +243,7 @@ int store_event_status_changes(sqlite3 *db, int64_t after_id, int limit, struct 
 	*out = arena_alloc(a, sizeof(**out) * (size_t)(limit > 0 ? limit : 1));
 	if (store_prepare(db,
 			  "SELECT e.id, e.task_id, t.status FROM events e JOIN tasks t ON t.id = e.task_id "
-			  "WHERE e.id > ?1 AND e.event_type IN ('task.status.changed', 'run.status.changed') "
-			  "ORDER BY e.id LIMIT ?2",
+			  "WHERE e.event_type = 'task.status.changed' AND e.id > ?1 ORDER BY e.id LIMIT ?2",
 			  &stmt, st) != 0)
 		return -1;
 	sqlite3_bind_int64(stmt, 1, after_id);

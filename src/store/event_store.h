@@ -41,8 +41,9 @@ int store_event_prune(sqlite3 *db, int64_t cutoff_ms, int batch, int *removed, b
 /* Highest event id, 0 when none. */
 int64_t store_event_head(sqlite3 *db);
 
-/* A task.status.changed or run.status.changed event, with the status its
- * task has now (for the dispatcher's pause and cancel). */
+/* A task.status.changed event, with the status its task has now (for the
+ * dispatcher's pause and cancel: a run is paused or cancelled only with its
+ * task, and what the runtime changes itself it knows). */
 struct store_status_change {
 	int64_t sc_event_id;
 	int64_t sc_task_id;

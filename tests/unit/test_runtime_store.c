@@ -179,6 +179,8 @@ static void held_runs_are_the_due_ones_of_the_provider(void **state)
 	assert_int_equal(n, 1);
 }
 
+/* Task status changes only: a run is paused or cancelled with its task, and
+ * the runtime's own run status changes are its own to know. */
 static void status_changes_are_read_in_pages_after_an_id(void **state)
 {
 	struct fixture *f = *state;
@@ -192,19 +194,20 @@ static void status_changes_are_read_in_pages_after_an_id(void **state)
 	exec(f,
 	     "INSERT INTO events (id, event_type, task_id, created_at, payload) VALUES "
 	     "(1, 'task.status.changed', 1, 0, x''), (2, 'run.log', 2, 0, x''), (3, 'run.status.changed', 2, 0, x''),"
-	     "(4, 'task.status.changed', 1, 0, x'')");
+	     "(4, 'task.status.changed', 2, 0, x''), (5, 'task.status.changed', 1, 0, x'')");
 	assert_int_equal(store_event_status_changes(f->db, 0, 2, &f->a, &ch, &n, &more, &st), 0);
 	assert_int_equal(n, 2);
 	assert_true(more);
 	assert_int_equal(ch[0].sc_event_id, 1);
 	assert_int_equal(ch[0].sc_task_id, 1);
 	assert_string_equal(ch[0].sc_task_status, "blocked");
-	assert_int_equal(ch[1].sc_event_id, 3);
+	assert_int_equal(ch[1].sc_event_id, 4);
+	assert_int_equal(ch[1].sc_task_id, 2);
 	assert_string_equal(ch[1].sc_task_status, "running");
-	assert_int_equal(store_event_status_changes(f->db, 3, 2, &f->a, &ch, &n, &more, &st), 0);
+	assert_int_equal(store_event_status_changes(f->db, 4, 2, &f->a, &ch, &n, &more, &st), 0);
 	assert_int_equal(n, 1);
 	assert_false(more);
-	assert_int_equal(ch[0].sc_event_id, 4);
+	assert_int_equal(ch[0].sc_event_id, 5);
 }
 
 static void autorun_takes_todo_tasks_with_an_assignee_whose_prerequisites_are_done(void **state)
