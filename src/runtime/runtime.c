@@ -378,10 +378,9 @@ static int rt_start_write(sqlite3 *db, void *arg, bbb_status *st)
 	struct rt_start_batch *sb = arg;
 	struct arena a;
 	struct taskop_ctx c = {.o_db = db, .o_arena = &a, .o_trace_id = "", .o_actor = "runtime"};
-	int rc;
+	int rc = 0;
 
 	arena_init(&a);
-	rc = agent_batch_record(&c, sb->sb_batch, st);
 	for (size_t i = 0; i < sb->sb_n && rc == 0; i++) {
 		struct rt_pick *p = sb->sb_picks[i];
 
@@ -393,6 +392,9 @@ static int rt_start_write(sqlite3 *db, void *arg, bbb_status *st)
 		if (rc == 0 && p->p_n != 0 && p->p_outcome != NULL)
 			rc = agent_record_started(&c, p->p_outcome, st);
 	}
+	/* The alerts the in-process calls raise (a retry storm), after them. */
+	if (rc == 0)
+		rc = agent_batch_record(&c, sb->sb_batch, st);
 	arena_reset(&a);
 	return rc;
 }

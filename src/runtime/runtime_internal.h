@@ -293,9 +293,10 @@ void agent_apply_completions(struct runtime *rt, struct rt_completion *list);
  * their outcomes, in the order of the steps described in agent_loop.c:
  *   agent_batch_new, then agent_call_in_process for each (step 1, decided in
  *   memory);
- *   inside the starts' write transaction (runtime.c), agent_batch_record,
- *   then agent_record_started for each outcome right after its run's start
- *   (step 2); agent_batch_lost when that transaction did not commit;
+ *   inside the starts' write transaction (runtime.c), agent_record_started
+ *   for each outcome right after its run's start, then agent_batch_record
+ *   for the alerts they raise (step 2); agent_batch_lost when that
+ *   transaction did not commit;
  *   agent_batch_finish after the commit: tools and their results (a second
  *   transaction, only when tools ran), finished runs leave the registry, the
  *   others wait for their next call (steps 3 and 4). It frees the batch.
