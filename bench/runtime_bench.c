@@ -21,8 +21,16 @@
  *      transactions (beebeebrain_store_commits_total of the server's
  *      /metrics, after minus before), writes (beebeebrain_store_writes_total;
  *      writes per commit shows how much group commit groups), fsyncs, events
- *      published (beebeebrain_events_published_total) and the server's CPU
- *      time (process_cpu_seconds_total). Then the median of the passes.
+ *      published (beebeebrain_events_published_total), the server's CPU
+ *      time (process_cpu_seconds_total) and that of its busiest thread
+ *      (/proc/PID/task: the store's writer). Then the median of the passes.
+ *
+ * The output ends with `RESULT <key> <value>` lines (scripts/bench.sh):
+ * runtime.inflight.{wall_ms, threads_before, threads_peak, rss_peak_kib} and
+ * runtime.echo[.full|.normal].{runs_per_s, runtask_calls_per_s,
+ * transactions_per_run, fsyncs_per_run, writes_per_run, events_per_run,
+ * cpu_us_per_run, writer_cpu_us_per_run}, the durability in the key only
+ * when both are measured.
  *
  * fsyncs are counted, not inferred: the echo servers run with
  * bench/preload/fsync_count.c preloaded, which counts every fsync() and
@@ -74,6 +82,23 @@ struct bench_opts {
 	const char *bo_durability; /* full, normal or both */
 	int bo_runs, bo_delay_ms, bo_echo_runs, bo_threads, bo_repeat;
 };
+
+/* The figures printed last, as `RESULT <key> <value>` lines (the convention
+ * of scripts/bench.sh). */
+#define MAX_RESULTS 32
+static struct bench_result_line {
+	char rl_key[64];
+	double rl_value;
+} bench_results[MAX_RESULTS];
+static int bench_n_results;
+
+static void bench_result(const char *prefix, const char *metric, double value)
+{
+	if (bench_n_results == MAX_RESULTS)
+		return;
+	snprintf(bench_results[bench_n_results].rl_key, sizeof(bench_results[0].rl_key), "%s.%s", prefix, metric);
+	bench_results[bench_n_results++].rl_value = value;
+}
 
 /* One RunTask thread: runs the tasks bt_tasks[i] for i = bt_first, +step ... */
 struct bench_thread {
@@ -332,6 +357,7 @@ static int bench_in_flight(const struct bench_opts *o, const struct harness *h, 
 	int64_t *agents = calloc((size_t)n_agents, sizeof(*agents)), *tasks = NULL;
 	struct bench_result r;
 	char mode[128];
+	long rss;
 	int rc = -1;
 
 	for (int i = 0; agents != NULL && i < n_agents; i++) {
@@ -353,7 +379,12 @@ static int bench_in_flight(const struct bench_opts *o, const struct harness *h, 
 	printf("  runs               %d succeeded of %d ended; at most %d running at once\n", r.br_succeeded,
 	       r.br_ended, r.br_peak_running);
 	printf("  server threads     %ld before, %ld at peak\n", r.br_threads_before, r.br_threads_peak);
-	printf("  server peak RSS    %ld KiB (VmHWM)\n", bench_proc_field(h->h_pid, "VmHWM"));
+	rss = bench_proc_field(h->h_pid, "VmHWM");
+	printf("  server peak RSS    %ld KiB (VmHWM)\n", rss);
+	bench_result("runtime.inflight", "wall_ms", (double)r.br_wall_ms);
+	bench_result("runtime.inflight", "threads_before", (double)r.br_threads_before);
+	bench_result("runtime.inflight", "threads_peak", (double)r.br_threads_peak);
+	bench_result("runtime.inflight", "rss_peak_kib", (double)rss);
 done:
 	free(agents);
 	free(tasks);
@@ -653,11 +684,12 @@ static void bench_echo_print(const char *label, const struct bench_echo_pass *p)
 	       p->ep_cpu_ms, p->ep_top_ms);
 }
 
-/* The passes of one durability and their median. */
+/* The passes of one durability and their median; its RESULT keys carry the
+ * durability when the invocation measures both. */
 static int bench_echo(const struct bench_opts *o, const char *durability, struct bench_fsyncs *f)
 {
 	struct bench_echo_pass passes[MAX_REPEAT], med;
-	char label[32];
+	char label[32], key[32];
 
 	printf("runtime_bench: %d echo runs, %d RunTask threads, durability %s, %d pass(es) on fresh servers\n",
 	       o->bo_echo_runs, o->bo_threads, durability, o->bo_repeat);
@@ -677,11 +709,21 @@ static int bench_echo(const struct bench_opts *o, const char *durability, struct
 				       MED(ep_events),     MED(ep_cpu_ms),     MED(ep_top_ms)};
 #undef MED
 	bench_echo_print("median", &med);
+	snprintf(key, sizeof(key), strcmp(o->bo_durability, "both") == 0 ? "runtime.echo.%s" : "runtime.echo",
+		 durability);
+	bench_result(key, "runs_per_s", med.ep_runs_per_s);
+	bench_result(key, "runtask_calls_per_s", med.ep_queue_per_s);
+	bench_result(key, "transactions_per_run", med.ep_commits);
+	bench_result(key, "fsyncs_per_run", med.ep_fsyncs);
+	bench_result(key, "writes_per_run", med.ep_writes);
+	bench_result(key, "events_per_run", med.ep_events);
+	bench_result(key, "cpu_us_per_run", med.ep_cpu_ms * 1000.0);
+	bench_result(key, "writer_cpu_us_per_run", med.ep_top_ms * 1000.0);
 	printf("  runs/s: first RunTask to the last run's end; RunTask/s: the calls alone; latency: queued to ended,\n"
-	       "  mean. Per run: transactions committed by the writer; fsyncs of the WAL and the database file%s;\n"
-	       "  writes: store_write calls grouped into those transactions; events published; CPU ms of the server,\n"
-	       "  all threads, and of its busiest thread (the writer: it bounds the rate once it is always busy).\n",
-	       f->bf_counter != NULL ? " (counted by bench/preload/fsync_count.c)" : " (not counted: -1)");
+	       "  mean. Per run: transactions committed by the writer; fsyncs of the WAL and the database file\n"
+	       "  %s; writes: store_write calls grouped into those transactions; events\n"
+	       "  published; CPU ms of the server, all threads, and of its busiest thread (the writer).\n",
+	       f->bf_counter != NULL ? "(counted by bench/preload/fsync_count.c)" : "(not counted: -1)");
 	return 0;
 }
 
@@ -777,6 +819,8 @@ int main(int argc, char **argv)
 		goto done;
 	if (o.bo_echo_runs > 0 && strcmp(o.bo_durability, "full") != 0 && bench_echo(&o, "normal", &f) != 0)
 		goto done;
+	for (int i = 0; i < bench_n_results; i++)
+		printf("RESULT %s %.6g\n", bench_results[i].rl_key, bench_results[i].rl_value);
 	rc = 0;
 done:
 	bench_fsyncs_close(&f);
