@@ -273,8 +273,9 @@ static int rt_start_one_write(sqlite3 *db, void *arg, bbb_status *st)
 		    run->run_status == BEEBEEBRAIN__V1__RUN_STATUS__RUN_STATUS_RUNNING ||
 		    task->status != BEEBEEBRAIN__V1__TASK_STATUS__TASK_STATUS_RUNNING)
 			return 0;
+		/* It starts with its call (never after it: the call may be made already). */
 		if (run->started_at_ms == 0)
-			run->started_at_ms = clock_now_ms();
+			run->started_at_ms = p->p_started;
 		if (taskop_run_set_status(sa->sa_ctx, task->project_id, run,
 					  BEEBEEBRAIN__V1__RUN_STATUS__RUN_STATUS_RUNNING, "", "", st) != 0)
 			return -1;

@@ -4,7 +4,8 @@ server call the fake provider (tests/fake_llm/fake_llm.py) on loopback.
 Covered here: retry on timeout with its alert, Retry-After, final errors, the
 attempt cap, pause of an in-flight call and resume (also a resume racing the
 abort), a tool-calling conversation over both APIs, the echo provider on a
-brand-new database, and the injected faults llm_timeout and file_permission.
+brand-new database and what its runs record, and the injected faults
+llm_timeout and file_permission.
 The breaker (an outage; conversations waiting on it) and crash recovery are in
 test_runtime_recovery.py.
 """
@@ -240,6 +241,46 @@ def test_echo_provider_runs_a_task_on_a_brand_new_database(tmp_path, rpc_url, cl
         assert [(i["item_type"], i["source_id"]) for i in items] == [("INBOX_ITEM_TYPE_TASK_COMPLETED", "1")]
     finally:
         assert srv.stop() == 0, srv.log()
+
+
+def test_echo_runs_record_every_transition_call_and_token_in_order(rt, client_of):
+    """An echo run starts and ends in one transaction (its call never leaves the
+    process): every transition still has its event, in order, with its call and
+    usage; a run whose answer asks for a tool goes on to a second call."""
+    agent = rt.cli.json("agent", "create", "--project", rt.project_id, "--name", "echo-agent", "--role", "coder",
+                        "--provider", "echo", "--model", "echo", "--max-concurrency", 64)["agent"]
+    prompts = [f"echo run {i}" for i in range(12)] + ['#tool list_path {"path": "."}']
+    run_ids = queue_runs(client_of(rt), rt.project_id, int(agent["id"]), prompts)
+    for run_id in run_ids:
+        assert rt.wait_run(run_id)["run_status"] == "succeeded"
+
+    events = rt.cli.json("events", "--replay-last", 1000)["events"]
+    for prompt, run_id in zip(prompts, run_ids):
+        run = rt.run_row(run_id)
+        task_id = run["task_id"]
+        mine = [e for e in events if int(e.get("run_id", 0)) == run_id or int(e.get("task_id", 0)) == task_id]
+        seen = []
+        for e in mine:
+            if e["event_type"] == "run.status.changed":
+                seen.append(e["run_status_changed"]["to_status"].removeprefix("RUN_STATUS_").lower())
+            elif e["event_type"] == "task.status.changed":
+                seen.append("task " + e["task_status_changed"]["to_status"].removeprefix("TASK_STATUS_").lower())
+            elif e["event_type"] in ("usage.recorded", "inbox.item.created"):
+                seen.append(e["event_type"])
+        calls = 2 if prompt.startswith("#tool") else 1
+        assert seen == ["task todo", "queued", "task running", "running"] + ["usage.recorded"] * calls + \
+            ["succeeded", "task review", "inbox.item.created"], (prompt, seen)
+        attempts = rt.attempts(run_id)
+        assert [(a["n"], a["http_status"], a["ended_at"] is not None) for a in attempts] == \
+            [(n, 200, True) for n in range(1, calls + 1)]
+        assert run["token_in"] == sum(a["token_in"] for a in attempts) > 0
+        assert run["token_out"] == sum(a["token_out"] for a in attempts) > 0
+        assert run["started_at"] <= attempts[0]["started_at"] <= attempts[0]["ended_at"] <= run["ended_at"]
+        if calls == 1:
+            assert run["output_text"] == "echo: " + prompt
+    assert rt.value("SELECT sum(request_count) FROM api_usage_daily WHERE provider = 'echo'") == len(prompts) + 1
+    assert rt.value("SELECT sum(token_in) FROM api_usage_daily WHERE provider = 'echo'") == \
+        rt.value("SELECT sum(token_in) FROM task_runs WHERE provider = 'echo'")
 
 
 # ---- fault injection ---------------------------------------------------------------------------------------------
