@@ -45,8 +45,11 @@
  *
  * Usage: runtime_bench --server build/beebeebrain [--runs N] [--delay-ms MS]
  *            [--echo-runs M] [--threads T] [--durability full|normal|both]
- *            [--repeat R] [--fake PATH/fake_llm.py]
+ *            [--repeat R] [--workers W] [--fake PATH/fake_llm.py]
  * --runs 0 skips the in-flight measurement, --echo-runs 0 the echo one.
+ * --workers is passed to the servers: each RPC worker waits for the commit
+ * of the write it runs, so the workers bound how many RunTask writes one
+ * commit can carry (transactions per run).
  * Needs /usr/bin/python3. Never run by the tests.
  */
 #include <arpa/inet.h>
@@ -80,6 +83,7 @@ struct bench_opts {
 	const char *bo_server;
 	const char *bo_fake;
 	const char *bo_durability; /* full, normal or both */
+	const char *bo_workers; /* the server's --workers, NULL: its default */
 	int bo_runs, bo_delay_ms, bo_echo_runs, bo_threads, bo_repeat;
 };
 
@@ -560,7 +564,8 @@ struct bench_server {
 
 static int bench_server_start(struct bench_server *s, const struct bench_opts *o, const char *durability)
 {
-	const char *args[] = {"--durability", durability, NULL};
+	const char *args[] = {"--durability", durability, o->bo_workers != NULL ? "--workers" : NULL, o->bo_workers,
+			      NULL};
 	bbb_status st;
 
 	memset(s, 0, sizeof(*s));
@@ -691,8 +696,9 @@ static int bench_echo(const struct bench_opts *o, const char *durability, struct
 	struct bench_echo_pass passes[MAX_REPEAT], med;
 	char label[32], key[32];
 
-	printf("runtime_bench: %d echo runs, %d RunTask threads, durability %s, %d pass(es) on fresh servers\n",
-	       o->bo_echo_runs, o->bo_threads, durability, o->bo_repeat);
+	printf("runtime_bench: %d echo runs, %d RunTask threads, durability %s, %d pass(es) on fresh servers%s%s\n",
+	       o->bo_echo_runs, o->bo_threads, durability, o->bo_repeat, o->bo_workers != NULL ? ", --workers " : "",
+	       o->bo_workers != NULL ? o->bo_workers : "");
 	printf("                                          ------------------------ per run -------------------------\n"
 	       "            runs/s RunTask/s latency ms  transactions  fsyncs  writes  events   CPU ms  busiest\n");
 	fflush(stdout);
@@ -765,13 +771,14 @@ static int bench_in_flight_server(const struct bench_opts *o)
 static int bench_usage(void)
 {
 	fprintf(stderr, "usage: runtime_bench --server BIN [--runs N] [--delay-ms MS] [--echo-runs M] [--threads T]\n"
-			"                     [--durability full|normal|both] [--repeat R] [--fake fake_llm.py]\n");
+			"                     [--durability full|normal|both] [--repeat R] [--workers W]\n"
+			"                     [--fake fake_llm.py]\n");
 	return 2;
 }
 
 int main(int argc, char **argv)
 {
-	struct bench_opts o = {NULL, NULL, "both", 1000, 1000, 2000, 8, 3};
+	struct bench_opts o = {NULL, NULL, "both", NULL, 1000, 1000, 2000, 8, 3};
 	struct bench_fsyncs f = {"", NULL};
 	struct rlimit rl;
 	char tmp[] = "/tmp/runtime_bench.XXXXXX";
@@ -795,6 +802,8 @@ int main(int argc, char **argv)
 			o.bo_threads = atoi(argv[++i]);
 		else if (v != NULL && strcmp(argv[i], "--repeat") == 0)
 			o.bo_repeat = atoi(argv[++i]);
+		else if (v != NULL && strcmp(argv[i], "--workers") == 0)
+			o.bo_workers = argv[++i];
 		else
 			return bench_usage();
 	}
