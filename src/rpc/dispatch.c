@@ -221,6 +221,82 @@ int rpc_dispatcher_streams(struct rpc_dispatcher *d, const char *full)
 	return rpc_find(d, full, &svc, &impl) != NULL && impl != NULL && (impl->m_flags & RPC_STREAMS) != 0;
 }
 
+/* Reads a base-128 varint at *p (before end); 0, or -1 when it runs past
+ * end or past 10 bytes. */
+static int rpc_wire_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
+{
+	*v = 0;
+	for (int shift = 0; shift < 70 && *p < end; shift += 7) {
+		uint8_t b = *(*p)++;
+		*v |= (uint64_t)(b & 0x7f) << shift;
+		if ((b & 0x80) == 0)
+			return 0;
+	}
+	return -1;
+}
+
+/* The last field 1 (`method`) of a packed RpcRequest: the one the decoder
+ * keeps. 0 with *m set (NULL when there is none), -1 when the bytes are not
+ * a sequence of fields. */
+static int rpc_wire_method(const uint8_t *in, size_t in_len, const uint8_t **m, size_t *m_len)
+{
+	const uint8_t *p = in, *end = in + in_len;
+
+	*m = NULL;
+	*m_len = 0;
+	while (p < end) {
+		uint64_t tag, n;
+
+		if (rpc_wire_varint(&p, end, &tag) != 0)
+			return -1;
+		switch (tag & 7) {
+		case 0:
+			if (rpc_wire_varint(&p, end, &n) != 0)
+				return -1;
+			break;
+		case 1:
+			if ((size_t)(end - p) < 8)
+				return -1;
+			p += 8;
+			break;
+		case 2:
+			if (rpc_wire_varint(&p, end, &n) != 0 || n > (uint64_t)(end - p))
+				return -1;
+			if ((tag >> 3) == 1) {
+				*m = p;
+				*m_len = (size_t)n;
+			}
+			p += n;
+			break;
+		case 5:
+			if ((size_t)(end - p) < 4)
+				return -1;
+			p += 4;
+			break;
+		default:
+			return -1; /* groups and reserved types: let the decoder say what it is */
+		}
+	}
+	return 0;
+}
+
+int rpc_request_never_waits(struct rpc_dispatcher *d, const uint8_t *in, size_t in_len)
+{
+	const struct rpc_bound_service *svc;
+	const struct rpc_method *impl = NULL;
+	const uint8_t *m;
+	size_t m_len;
+	char full[256];
+
+	if (rpc_wire_method(in, in_len, &m, &m_len) != 0 || m == NULL || m_len >= sizeof(full) ||
+	    memchr(m, '\0', m_len) != NULL)
+		return 0;
+	memcpy(full, m, m_len);
+	full[m_len] = '\0';
+	return rpc_find(d, full, &svc, &impl) != NULL && impl != NULL &&
+	       (impl->m_flags & (RPC_MUTATES | RPC_STREAMS | RPC_WAITS)) == 0;
+}
+
 static int rpc_key_matches(const char *want, const char *got)
 {
 	size_t lw = strlen(want), lg = strlen(got);

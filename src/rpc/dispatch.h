@@ -64,6 +64,10 @@ enum rpc_method_flags {
 	 * handler runs; over one that can (rpc_dispatch_stream) the handler only
 	 * checks the request, and the transport does the streaming. */
 	RPC_STREAMS = 1 << 1,
+	/* A read that may wait for something other than its own read
+	 * connection (Ready probes the writer with a write): a transport runs it
+	 * where a thread may block, never on a thread that must not. */
+	RPC_WAITS = 1 << 2,
 };
 
 struct rpc_method {
@@ -84,8 +88,9 @@ struct rpc_service {
  * its credentials or permissions (UNAUTHENTICATED or PERMISSION_DENIED; st
  * is the refusal). allowed: a mutating call succeeded and its handler wrote
  * no security.audit.allowed in its own transaction (c_audited is 0: a method
- * that changes no row, such as Backup). Both run on the worker thread before
- * the reply is sent.
+ * that changes no row, such as Backup). Both run on the thread that
+ * dispatches the call (for a refused read, an nng thread that must not
+ * block: the hooks only queue), before the reply is sent.
  */
 typedef void (*rpc_denied_hook)(void *env, const struct rpc_call *call, const bbb_status *st);
 typedef void (*rpc_allowed_hook)(void *env, struct rpc_call *call);
@@ -156,5 +161,13 @@ int rpc_trace_id_valid(const char *t);
 const ProtobufCMethodDescriptor *rpc_dispatcher_method(struct rpc_dispatcher *d, const char *full);
 /* 1 when that method is a server stream (RPC_STREAMS). */
 int rpc_dispatcher_streams(struct rpc_dispatcher *d, const char *full);
+/* 1 when the packed RpcRequest `in` calls a read that never waits: a method
+ * with a handler and none of RPC_MUTATES, RPC_STREAMS and RPC_WAITS. Such a
+ * call only reads through its worker state's connection, so a transport may
+ * dispatch it on a thread that must not block (an nng callback). 0 for
+ * anything else, bytes that do not scan included: when in doubt, a thread
+ * that may wait. Looks at the envelope's method only (the last one, as the
+ * decoder takes it); decodes nothing else. */
+int rpc_request_never_waits(struct rpc_dispatcher *d, const uint8_t *in, size_t in_len);
 
 #endif

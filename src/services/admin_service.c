@@ -175,7 +175,7 @@ static const struct rpc_method admin_methods[] = {
 	{"MigrationStatus", migration_status, RPC_READ},
 	{"InjectFault", inject_fault, RPC_MUTATES},
 	{"ClearFaults", clear_faults, RPC_MUTATES},
-	{"Triage", admin_triage, RPC_READ},
+	{"Triage", admin_triage, RPC_WAITS}, /* Ready's writer probe */
 };
 
 const struct rpc_service admin_service = {

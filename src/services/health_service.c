@@ -150,8 +150,7 @@ static int ready(struct rpc_call *call, const ProtobufCMessage *in, ProtobufCMes
 }
 
 static const struct rpc_method health_methods[] = {
-	{"Check", check, RPC_READ},
-	{"Ready", ready, RPC_READ},
+	{"Check", check, RPC_READ}, {"Ready", ready, RPC_WAITS}, /* probes the writer */
 };
 
 const struct rpc_service health_service = {
