@@ -1,4 +1,7 @@
-/* nng rep0 server with one context per worker thread (see transport.h). */
+/*
+ * nng rep0 server (see transport.h): reads answered in nng's receive
+ * callbacks, everything else by worker threads, replies through send slots.
+ */
 #include "rpc/transport.h"
 
 #include <arpa/inet.h>
@@ -7,17 +10,22 @@
 #include <nng/supplemental/tls/tls.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "common/clock.h"
 #include "common/log.h"
 #include "common/status.h"
 #include "common/xalloc.h"
 
-/* How often an idle worker looks at the stop flag. */
-#define RPC_POLL_MS 200
+/* Contexts receiving requests. A read holds one only while it runs; a call
+ * for the workers holds one until a worker has answered it, so this also
+ * bounds the calls waiting for a worker, and leaves room for reads behind a
+ * pipeline of 256 writes. */
+#define RPC_RECEIVERS 512
 
 /* nng's req/rep header in front of every request on the wire: the 4-byte
  * request id. The listeners' size limit counts it; recv_max does not. */
@@ -27,29 +35,61 @@
  * to its connection after RPC_SEND_TIMEOUT_MS is dropped with the connection;
  * so is a reply that would make more than RPC_PEER_REPLIES_MAX replies or
  * RPC_PEER_BYTES_MAX bytes wait for one connection (the first waiting reply
- * is always let through). RPC_SLOTS_MAX and RPC_SERVER_BYTES_MAX bound what
- * waits on the whole server: past them a reply waits for room. */
+ * is always let through). A connection that takes its replies (one of them
+ * was handed to it within RPC_PEER_STALL_MS: a client with many calls in
+ * flight) may have up to RPC_PEER_PIPELINE_MAX waiting. RPC_SLOTS_MAX and
+ * RPC_SERVER_BYTES_MAX bound what waits on the whole server: past them a
+ * worker waits for room, and a reply made in an nng callback is dropped. */
 #define RPC_SEND_TIMEOUT_MS 5000
 #define RPC_PEER_REPLIES_MAX 32
+#define RPC_PEER_PIPELINE_MAX 1024
+#define RPC_PEER_STALL_MS 1000
 #define RPC_PEER_BYTES_MAX ((size_t)64 << 20)
 #define RPC_SLOTS_MAX 4096
 #define RPC_SERVER_BYTES_MAX ((size_t)256 << 20)
+#define RPC_PEER_BUCKETS 256
 /* On shutdown, how long replies still waiting get (a peer that reads takes
  * its reply in milliseconds); rpc_server_close cancels the rest. */
 #define RPC_DRAIN_MS 1000
+/* At most one "reply dropped" line per this many ms. */
+#define RPC_DROP_LOG_MS 1000
+/* Worker states an nng thread keeps at hand (one per server it serves; a
+ * process runs one server, tests at most a few). */
+#define RPC_THREAD_STATES 4
 #define RPC_STR_(x) #x
 #define RPC_STR(x) RPC_STR_(x)
+
+/*
+ * A context that receives requests, driven by its aio's callback
+ * (rpc_receiver_done). Its fields belong to whoever holds the receiver: nng
+ * while it receives, then the callback, then (for a call queued for the
+ * workers) the worker that took it, until it receives again.
+ */
+struct rpc_receiver {
+	struct rpc_server *r_srv;
+	nng_ctx r_ctx; /* swapped for a slot's clean one by every reply */
+	nng_aio *r_aio; /* callback: rpc_receiver_done */
+	int r_open; /* r_ctx was opened */
+	nng_msg *r_msg; /* the request, from its arrival to its dispatch */
+	struct rpc_receiver *r_next; /* in srv_queue */
+};
 
 struct rpc_worker {
 	struct rpc_server *w_srv;
 	pthread_t w_thread;
-	nng_ctx w_ctx;
-	nng_aio *w_aio;
 	void *w_state;
 	int w_started;
 	/* Start-up handshake: the worker reports whether worker_init worked. */
 	int w_init_rc;
 	bbb_status w_init_st;
+};
+
+/* A worker state made by an nng thread that answered a read (worker_init on
+ * that thread, on its first read). The server keeps them all and closes them
+ * once no callback can run any more. */
+struct rpc_reader {
+	void *rd_state;
+	struct rpc_reader *rd_next;
 };
 
 /* A call answered later (RunTask with wait): its context waits here, with
@@ -59,6 +99,16 @@ struct rpc_pending {
 	nng_pipe p_pipe; /* the connection the request came on */
 	struct rpc_deferred *p_df;
 	struct rpc_pending *p_next;
+};
+
+/* The replies waiting in slots for one connection; exists while there is
+ * one. Under srv_out_mu. */
+struct rpc_peer {
+	uint32_t pe_pipe; /* nng_pipe_id */
+	int pe_waiting;
+	size_t pe_bytes;
+	int64_t pe_moved_ms; /* CLOCK_MONOTONIC ms: made, or a reply handed to the connection */
+	struct rpc_peer *pe_next; /* in its bucket, or the free list */
 };
 
 /* One reply on its way. A free slot holds a clean context (one that owes
@@ -80,23 +130,34 @@ struct rpc_server {
 	nng_socket srv_sock;
 	nng_listener *srv_listeners;
 	size_t srv_n_listeners;
+	uint64_t srv_id; /* unique in the process: keys the nng threads' states */
+	struct rpc_receiver *srv_receivers;
+	int srv_n_receivers; /* made */
 	struct rpc_worker *srv_workers;
 	int srv_n_workers;
 	struct rpc_dispatcher *srv_dispatch;
 	struct rpc_server_options srv_opts;
-	atomic_int srv_stopping;
+	atomic_int srv_stopping; /* no receiver receives again once set */
+	/* Under srv_mu: the start-up handshake, the nng threads' states, the
+	 * deferred calls and the waiter that answers them. */
 	pthread_mutex_t srv_mu;
 	pthread_cond_t srv_cv;
 	int srv_ready; /* workers done with worker_init */
-	/* Deferred calls and the thread that answers them. */
+	struct rpc_reader *srv_readers;
 	struct rpc_pending *srv_pending;
 	pthread_t srv_waiter;
 	int srv_waiter_started;
 	int srv_waiter_stop;
 	int srv_poked;
 	pthread_cond_t srv_wcv;
-	/* Send slots, under srv_out_mu; srv_out_cv (CLOCK_MONOTONIC) is
-	 * broadcast whenever a slot is freed. */
+	/* Calls for the workers, under srv_q_mu, oldest first. Closed (no call
+	 * is queued any more) when the server stops. */
+	pthread_mutex_t srv_q_mu;
+	pthread_cond_t srv_q_cv;
+	struct rpc_receiver *srv_q_head, *srv_q_tail;
+	int srv_q_closed;
+	/* Send slots and the connections they wait for, under srv_out_mu;
+	 * srv_out_cv (CLOCK_MONOTONIC) is broadcast whenever a slot is freed. */
 	pthread_mutex_t srv_out_mu;
 	pthread_cond_t srv_out_cv;
 	struct rpc_slot **srv_slots; /* RPC_SLOTS_MAX places, srv_n_slots made */
@@ -104,7 +165,20 @@ struct rpc_server {
 	int srv_n_busy;
 	size_t srv_busy_bytes;
 	struct rpc_slot *srv_free_slots;
+	struct rpc_peer *srv_peers[RPC_PEER_BUCKETS];
+	struct rpc_peer *srv_free_peers;
 };
+
+static _Atomic uint64_t rpc_next_server_id = 1;
+
+/* The worker states this nng thread made, by server id (ts_ok 0: worker_init
+ * failed here, and this thread's reads go to the workers). */
+static _Thread_local struct {
+	uint64_t ts_server;
+	void *ts_state;
+	int ts_ok;
+} rpc_thread_states[RPC_THREAD_STATES];
+static _Thread_local unsigned rpc_thread_states_next;
 
 /* The remote address of a pipe, for the audit trail: "127.0.0.1:50412",
  * "[::1]:50412", "ipc", "inproc"; "" when nng does not know it. */
@@ -149,6 +223,89 @@ static void rpc_peer_drop(nng_pipe pipe, const char *why)
 		log_warn("rpc", "closing the connection of %s: %s", peer[0] != '\0' ? peer : "a peer", why);
 }
 
+/* A reply dropped because the server has no room for it; logged at most
+ * once per RPC_DROP_LOG_MS, since it happens in bursts. */
+static void rpc_log_dropped(const char *why)
+{
+	static _Atomic int64_t last_ms;
+	int64_t now = clock_mono_ms(), last = atomic_load(&last_ms);
+
+	if (now - last >= RPC_DROP_LOG_MS && atomic_compare_exchange_strong(&last_ms, &last, now))
+		log_warn("rpc", "reply dropped: %s", why);
+}
+
+/* The replies waiting for a connection, or NULL when none does. Under
+ * srv_out_mu. */
+static struct rpc_peer *rpc_peer_find(const struct rpc_server *srv, uint32_t pipe)
+{
+	struct rpc_peer *pe = srv->srv_peers[pipe % RPC_PEER_BUCKETS];
+
+	while (pe != NULL && pe->pe_pipe != pipe)
+		pe = pe->pe_next;
+	return pe;
+}
+
+/* One more reply of len bytes waits for pipe. Under srv_out_mu. */
+static void rpc_peer_add(struct rpc_server *srv, nng_pipe pipe, size_t len)
+{
+	uint32_t id = (uint32_t)nng_pipe_id(pipe);
+	struct rpc_peer *pe = rpc_peer_find(srv, id);
+
+	if (pe == NULL) {
+		if ((pe = srv->srv_free_peers) != NULL)
+			srv->srv_free_peers = pe->pe_next;
+		else
+			pe = xmalloc(sizeof(*pe));
+		pe->pe_pipe = id;
+		pe->pe_waiting = 0;
+		pe->pe_bytes = 0;
+		pe->pe_moved_ms = clock_mono_ms();
+		pe->pe_next = srv->srv_peers[id % RPC_PEER_BUCKETS];
+		srv->srv_peers[id % RPC_PEER_BUCKETS] = pe;
+	}
+	pe->pe_waiting++;
+	pe->pe_bytes += len;
+}
+
+/* A reply of len bytes for pipe left its slot; moved: it was handed to the
+ * connection (not dropped). Under srv_out_mu. */
+static void rpc_peer_sub(struct rpc_server *srv, nng_pipe pipe, size_t len, int moved)
+{
+	uint32_t id = (uint32_t)nng_pipe_id(pipe);
+	struct rpc_peer **pp = &srv->srv_peers[id % RPC_PEER_BUCKETS], *pe;
+
+	while (*pp != NULL && (*pp)->pe_pipe != id)
+		pp = &(*pp)->pe_next;
+	if ((pe = *pp) == NULL)
+		return;
+	pe->pe_bytes -= len;
+	if (--pe->pe_waiting > 0) {
+		if (moved)
+			pe->pe_moved_ms = clock_mono_ms();
+		return;
+	}
+	*pp = pe->pe_next;
+	pe->pe_next = srv->srv_free_peers;
+	srv->srv_free_peers = pe;
+}
+
+/* Whether one more reply of len bytes may wait for pipe: always the first;
+ * then up to RPC_PEER_REPLIES_MAX and RPC_PEER_BYTES_MAX, or up to
+ * RPC_PEER_PIPELINE_MAX while the connection takes its replies. Under
+ * srv_out_mu. */
+static int rpc_peer_has_room(const struct rpc_server *srv, nng_pipe pipe, size_t len)
+{
+	const struct rpc_peer *pe = rpc_peer_find(srv, (uint32_t)nng_pipe_id(pipe));
+
+	if (pe == NULL)
+		return 1;
+	if (pe->pe_bytes + len > RPC_PEER_BYTES_MAX)
+		return 0;
+	if (pe->pe_waiting < RPC_PEER_REPLIES_MAX)
+		return 1;
+	return pe->pe_waiting < RPC_PEER_PIPELINE_MAX && clock_mono_ms() - pe->pe_moved_ms < RPC_PEER_STALL_MS;
+}
+
 /* A send finished: sent (or handed to the connection), timed out, cancelled
  * at shutdown, or its connection closed. Runs on an nng thread, so it only
  * frees the message and puts the slot back. */
@@ -165,6 +322,7 @@ static void rpc_slot_done(void *arg)
 			rpc_peer_drop(s->o_pipe, "a reply waited " RPC_STR(RPC_SEND_TIMEOUT_MS) " ms for it to read");
 	}
 	pthread_mutex_lock(&srv->srv_out_mu);
+	rpc_peer_sub(srv, s->o_pipe, s->o_len, rv == 0);
 	s->o_busy = 0;
 	s->o_pipe = (nng_pipe)NNG_PIPE_INITIALIZER;
 	s->o_next_free = srv->srv_free_slots;
@@ -173,22 +331,6 @@ static void rpc_slot_done(void *arg)
 	srv->srv_busy_bytes -= s->o_len;
 	pthread_cond_broadcast(&srv->srv_out_cv);
 	pthread_mutex_unlock(&srv->srv_out_mu);
-}
-
-/* Whether one more reply of len bytes may wait for pipe. Under srv_out_mu. */
-static int rpc_peer_has_room(const struct rpc_server *srv, nng_pipe pipe, size_t len)
-{
-	size_t bytes = len;
-	int n = 0;
-
-	for (int i = 0; i < srv->srv_n_slots; i++) {
-		const struct rpc_slot *s = srv->srv_slots[i];
-		if (s->o_busy && nng_pipe_id(s->o_pipe) == nng_pipe_id(pipe)) {
-			n++;
-			bytes += s->o_len;
-		}
-	}
-	return n == 0 || (n < RPC_PEER_REPLIES_MAX && bytes <= RPC_PEER_BYTES_MAX);
 }
 
 /* A new free slot with a clean context of its own, or NULL. Under srv_out_mu
@@ -234,15 +376,18 @@ static int rpc_server_has_room(const struct rpc_server *srv, size_t len)
 }
 
 /* Takes a slot (an idle one, else a new one) and marks it busy with a reply
- * of len bytes for pipe. When the server has no room, waits for some: every
- * busy slot is free again within RPC_SEND_TIMEOUT_MS, so the wait is bounded;
- * NULL when even that ran out. Under srv_out_mu. */
-static struct rpc_slot *rpc_slot_take(struct rpc_server *srv, nng_pipe pipe, size_t len)
+ * of len bytes for pipe. When the server has no room: NULL at once unless
+ * may_wait, else waits for some (every busy slot is free again within
+ * RPC_SEND_TIMEOUT_MS, so the wait is bounded; NULL when even that ran
+ * out). Under srv_out_mu. */
+static struct rpc_slot *rpc_slot_take(struct rpc_server *srv, nng_pipe pipe, size_t len, int may_wait)
 {
 	struct rpc_slot *s;
 	struct timespec until;
 
 	if (!rpc_server_has_room(srv, len)) {
+		if (!may_wait)
+			return NULL;
 		rpc_deadline_after(&until, RPC_SEND_TIMEOUT_MS + 1000);
 		while (!rpc_server_has_room(srv, len))
 			if (pthread_cond_timedwait(&srv->srv_out_cv, &srv->srv_out_mu, &until) != 0)
@@ -258,6 +403,7 @@ static struct rpc_slot *rpc_slot_take(struct rpc_server *srv, nng_pipe pipe, siz
 	s->o_len = len;
 	srv->srv_n_busy++;
 	srv->srv_busy_bytes += len;
+	rpc_peer_add(srv, pipe, len);
 	return s;
 }
 
@@ -265,9 +411,12 @@ static struct rpc_slot *rpc_slot_take(struct rpc_server *srv, nng_pipe pipe, siz
  * waiting for the peer: a send slot takes the context and sends from there,
  * and *ctx becomes the slot's clean one, ready for the next request. A peer
  * with no room left (it reads none of its waiting replies) loses this reply
- * and its connection; *ctx, which still owes the dropped reply, stays usable:
- * its next receive replaces the request. */
-static void rpc_reply(struct rpc_server *srv, nng_ctx *ctx, nng_pipe pipe, const uint8_t *data, size_t len)
+ * and its connection; so does, with a log line, any reply when the server
+ * has no room and the caller may not wait for it (may_wait 0: an nng
+ * callback). *ctx, which still owes a dropped reply, stays usable: its next
+ * receive replaces the request. */
+static void rpc_reply(struct rpc_server *srv, nng_ctx *ctx, nng_pipe pipe, const uint8_t *data, size_t len,
+		      int may_wait)
 {
 	struct rpc_slot *s;
 	nng_ctx clean;
@@ -279,10 +428,11 @@ static void rpc_reply(struct rpc_server *srv, nng_ctx *ctx, nng_pipe pipe, const
 		rpc_peer_drop(pipe, "it reads none of its waiting replies");
 		return;
 	}
-	s = rpc_slot_take(srv, pipe, len);
+	s = rpc_slot_take(srv, pipe, len, may_wait);
 	pthread_mutex_unlock(&srv->srv_out_mu);
 	if (s == NULL) {
-		log_warn("rpc", "reply dropped: no room for it within %d ms", RPC_SEND_TIMEOUT_MS + 1000);
+		rpc_log_dropped(may_wait ? "the replies waiting on the whole server left no room for it within 6 s"
+					 : "the replies waiting on the whole server are at their limit");
 		return;
 	}
 
@@ -297,22 +447,85 @@ static void rpc_reply(struct rpc_server *srv, nng_ctx *ctx, nng_pipe pipe, const
 	nng_ctx_send(s->o_ctx, s->o_aio);
 }
 
-/* Hands the worker's context, which owes a reply, to the waiter and takes a
- * fresh context for the next request. -1 when no context can be opened (the
- * caller then answers at once). */
-static int rpc_worker_park(struct rpc_worker *w, nng_pipe pipe, struct rpc_deferred *df)
+/* This thread's worker state for srv (an nng thread answering a read): made
+ * with worker_init on the thread's first read and kept in srv_readers until
+ * the server stops. 0 with *state; -1 when worker_init failed on this thread
+ * (logged once; the thread's reads then go to the workers). */
+static int rpc_thread_state(struct rpc_server *srv, void **state)
 {
-	struct rpc_server *srv = w->w_srv;
+	struct rpc_reader *rd;
+	bbb_status st;
+	unsigned i;
+
+	for (i = 0; i < RPC_THREAD_STATES; i++) {
+		if (rpc_thread_states[i].ts_server == srv->srv_id) {
+			*state = rpc_thread_states[i].ts_state;
+			return rpc_thread_states[i].ts_ok ? 0 : -1;
+		}
+	}
+	/* A slot of a server this thread served earlier, or the oldest one (a
+	 * state it held stays with its server: the thread makes another). */
+	i = rpc_thread_states_next++ % RPC_THREAD_STATES;
+	rpc_thread_states[i].ts_server = srv->srv_id;
+	rpc_thread_states[i].ts_state = NULL;
+	rpc_thread_states[i].ts_ok = 1;
+	status_clear(&st);
+	if (srv->srv_opts.worker_init != NULL &&
+	    srv->srv_opts.worker_init(srv->srv_opts.env, &rpc_thread_states[i].ts_state, &st) != 0) {
+		log_warn("rpc", "an nng thread cannot make its worker state (%s); its reads go to the workers",
+			 st.message);
+		rpc_thread_states[i].ts_ok = 0;
+		return -1;
+	}
+	rd = xcalloc(1, sizeof(*rd));
+	rd->rd_state = rpc_thread_states[i].ts_state;
+	pthread_mutex_lock(&srv->srv_mu);
+	rd->rd_next = srv->srv_readers;
+	srv->srv_readers = rd;
+	pthread_mutex_unlock(&srv->srv_mu);
+	*state = rd->rd_state;
+	return 0;
+}
+
+/* Closes the states nng threads made. Once no receive callback can run. */
+static void rpc_readers_fini(struct rpc_server *srv)
+{
+	struct rpc_reader *rd, *next;
+
+	pthread_mutex_lock(&srv->srv_mu);
+	rd = srv->srv_readers;
+	srv->srv_readers = NULL;
+	pthread_mutex_unlock(&srv->srv_mu);
+	for (; rd != NULL; rd = next) {
+		next = rd->rd_next;
+		if (srv->srv_opts.worker_fini != NULL && rd->rd_state != NULL)
+			srv->srv_opts.worker_fini(rd->rd_state);
+		free(rd);
+	}
+}
+
+/* Lets r receive the next request, unless the server stops. */
+static void rpc_receiver_arm(struct rpc_server *srv, struct rpc_receiver *r)
+{
+	if (!atomic_load(&srv->srv_stopping))
+		nng_ctx_recv(r->r_ctx, r->r_aio);
+}
+
+/* Hands r's context, which owes the reply of a deferred call, to the waiter
+ * and gives r a fresh context for the next request. -1 when no context can
+ * be opened (the caller then answers at once). */
+static int rpc_park(struct rpc_server *srv, struct rpc_receiver *r, nng_pipe pipe, struct rpc_deferred *df)
+{
 	struct rpc_pending *p;
 	nng_ctx fresh;
 
 	if (!srv->srv_waiter_started || nng_ctx_open(&fresh, srv->srv_sock) != 0)
 		return -1;
 	p = xcalloc(1, sizeof(*p));
-	p->p_ctx = w->w_ctx;
+	p->p_ctx = r->r_ctx;
 	p->p_pipe = pipe;
 	p->p_df = df;
-	w->w_ctx = fresh;
+	r->r_ctx = fresh;
 	pthread_mutex_lock(&srv->srv_mu);
 	p->p_next = srv->srv_pending;
 	srv->srv_pending = p;
@@ -322,11 +535,111 @@ static int rpc_worker_park(struct rpc_worker *w, nng_pipe pipe, struct rpc_defer
 	return 0;
 }
 
+/* Dispatches the request r holds with `state` and sends the reply through a
+ * slot. may_wait 1 (a worker): a call may defer (its context is parked with
+ * the waiter) and a reply waits for room on the server; 0 (an nng callback,
+ * for a read that never waits): neither. */
+static void rpc_serve(struct rpc_server *srv, struct rpc_receiver *r, void *state, int may_wait)
+{
+	nng_msg *msg = r->r_msg;
+	nng_pipe pipe = nng_msg_get_pipe(msg);
+	struct rpc_deferred *df = NULL;
+	uint8_t *out = NULL;
+	size_t out_len = 0;
+	char peer[80];
+
+	r->r_msg = NULL;
+	rpc_peer_name(pipe, peer, sizeof(peer));
+	rpc_dispatch_deferrable(srv->srv_dispatch, state, peer, nng_msg_body(msg), nng_msg_len(msg), &out, &out_len,
+				may_wait ? &df : NULL);
+	nng_msg_free(msg);
+	if (df != NULL && rpc_park(srv, r, pipe, df) == 0)
+		return;
+	if (df != NULL) {
+		rpc_deferred_poll(df, state, 1, &out, &out_len);
+		rpc_deferred_free(df);
+	}
+	rpc_reply(srv, &r->r_ctx, pipe, out, out_len, may_wait);
+	free(out);
+}
+
+/* Queues the request r holds for the workers. Once the server stops, the
+ * request is dropped instead (no answer) and r stays idle. */
+static void rpc_queue_push(struct rpc_server *srv, struct rpc_receiver *r)
+{
+	pthread_mutex_lock(&srv->srv_q_mu);
+	if (srv->srv_q_closed) {
+		pthread_mutex_unlock(&srv->srv_q_mu);
+		nng_msg_free(r->r_msg);
+		r->r_msg = NULL;
+		return;
+	}
+	r->r_next = NULL;
+	if (srv->srv_q_tail != NULL)
+		srv->srv_q_tail->r_next = r;
+	else
+		srv->srv_q_head = r;
+	srv->srv_q_tail = r;
+	pthread_cond_signal(&srv->srv_q_cv);
+	pthread_mutex_unlock(&srv->srv_q_mu);
+}
+
+/* The next queued call, waiting for one; NULL once the queue is closed and
+ * empty. */
+static struct rpc_receiver *rpc_queue_take(struct rpc_server *srv)
+{
+	struct rpc_receiver *r;
+
+	pthread_mutex_lock(&srv->srv_q_mu);
+	while (srv->srv_q_head == NULL && !srv->srv_q_closed)
+		pthread_cond_wait(&srv->srv_q_cv, &srv->srv_q_mu);
+	if ((r = srv->srv_q_head) != NULL) {
+		srv->srv_q_head = r->r_next;
+		if (srv->srv_q_head == NULL)
+			srv->srv_q_tail = NULL;
+		r->r_next = NULL;
+	}
+	pthread_mutex_unlock(&srv->srv_q_mu);
+	return r;
+}
+
+/* A receive finished, on an nng thread. A read that never waits is answered
+ * here, with this thread's own state; anything else goes to the workers. */
+static void rpc_receiver_done(void *arg)
+{
+	struct rpc_receiver *r = arg;
+	struct rpc_server *srv = r->r_srv;
+	int rv = nng_aio_result(r->r_aio);
+	void *state;
+
+	if (rv == NNG_ECLOSED || rv == NNG_ECANCELED)
+		return; /* stopped */
+	if (rv != 0) {
+		log_warn("rpc", "receive failed: %s", nng_strerror(rv));
+		rpc_receiver_arm(srv, r);
+		return;
+	}
+	r->r_msg = nng_aio_get_msg(r->r_aio);
+	nng_aio_set_msg(r->r_aio, NULL);
+	if (atomic_load(&srv->srv_stopping)) {
+		nng_msg_free(r->r_msg); /* arrived after the stop: no answer */
+		r->r_msg = NULL;
+		return;
+	}
+	if (rpc_request_never_waits(srv->srv_dispatch, nng_msg_body(r->r_msg), nng_msg_len(r->r_msg)) &&
+	    rpc_thread_state(srv, &state) == 0) {
+		rpc_serve(srv, r, state, 0);
+		rpc_receiver_arm(srv, r);
+		return;
+	}
+	rpc_queue_push(srv, r);
+}
+
 /* Sends a deferred call's reply (through a send slot, so the waiter never
  * waits on the peer) and closes the context it is left with. */
 static void rpc_pending_answer(struct rpc_server *srv, struct rpc_pending *p, const uint8_t *data, size_t len)
 {
-	rpc_reply(srv, &p->p_ctx, p->p_pipe, data, len);
+	rpc_reply(srv, &p->p_ctx, p->p_pipe, data, len, 1);
 	nng_ctx_close(p->p_ctx);
 }
 
@@ -405,10 +718,13 @@ void rpc_server_poke(struct rpc_server *srv)
 	pthread_mutex_unlock(&srv->srv_mu);
 }
 
+/* A worker: writes, calls that may wait or defer, and reads whose nng
+ * thread has no state, in the order they came. */
 static void *rpc_worker_main(void *arg)
 {
 	struct rpc_worker *w = arg;
 	struct rpc_server *srv = w->w_srv;
+	struct rpc_receiver *r;
 	int rc = 0;
 
 	status_clear(&w->w_init_st);
@@ -422,39 +738,9 @@ static void *rpc_worker_main(void *arg)
 	if (rc != 0)
 		return NULL;
 
-	while (!atomic_load(&srv->srv_stopping)) {
-		nng_msg *msg;
-		uint8_t *out = NULL;
-		size_t out_len = 0;
-
-		nng_aio_set_timeout(w->w_aio, RPC_POLL_MS);
-		nng_ctx_recv(w->w_ctx, w->w_aio);
-		nng_aio_wait(w->w_aio);
-		rc = nng_aio_result(w->w_aio);
-		if (rc == NNG_ETIMEDOUT)
-			continue;
-		if (rc == NNG_ECLOSED || rc == NNG_ECANCELED)
-			break;
-		if (rc != 0) {
-			log_warn("rpc", "receive failed: %s", nng_strerror(rc));
-			continue;
-		}
-		msg = nng_aio_get_msg(w->w_aio);
-		nng_pipe pipe = nng_msg_get_pipe(msg);
-		struct rpc_deferred *df = NULL;
-		char peer[80];
-		rpc_peer_name(pipe, peer, sizeof(peer));
-		rpc_dispatch_deferrable(srv->srv_dispatch, w->w_state, peer, nng_msg_body(msg), nng_msg_len(msg), &out,
-					&out_len, &df);
-		nng_msg_free(msg);
-		if (df != NULL && rpc_worker_park(w, pipe, df) == 0)
-			continue;
-		if (df != NULL) {
-			rpc_deferred_poll(df, w->w_state, 1, &out, &out_len);
-			rpc_deferred_free(df);
-		}
-		rpc_reply(srv, &w->w_ctx, pipe, out, out_len);
-		free(out);
+	while ((r = rpc_queue_take(srv)) != NULL) {
+		rpc_serve(srv, r, w->w_state, 1);
+		rpc_receiver_arm(srv, r);
 	}
 	if (srv->srv_opts.worker_fini != NULL)
 		srv->srv_opts.worker_fini(w->w_state);
@@ -520,28 +806,44 @@ static void rpc_server_release(struct rpc_server *srv)
 	pthread_mutex_lock(&srv->srv_out_mu);
 	n_slots = srv->srv_n_slots;
 	pthread_mutex_unlock(&srv->srv_out_mu);
-	for (int i = 0; i < srv->srv_n_workers; i++)
-		if (srv->srv_workers[i].w_aio != NULL)
-			nng_aio_stop(srv->srv_workers[i].w_aio);
+	for (int i = 0; i < srv->srv_n_receivers; i++)
+		nng_aio_stop(srv->srv_receivers[i].r_aio);
 	for (int i = 0; i < n_slots; i++)
 		nng_aio_stop(srv->srv_slots[i]->o_aio);
-	for (int i = 0; i < srv->srv_n_workers; i++)
-		nng_ctx_close(srv->srv_workers[i].w_ctx);
+	for (int i = 0; i < srv->srv_n_receivers; i++)
+		if (srv->srv_receivers[i].r_open)
+			nng_ctx_close(srv->srv_receivers[i].r_ctx);
 	for (int i = 0; i < n_slots; i++)
 		nng_ctx_close(srv->srv_slots[i]->o_ctx);
 	nng_close(srv->srv_sock);
-	for (int i = 0; i < srv->srv_n_workers; i++)
-		nng_aio_free(srv->srv_workers[i].w_aio);
+	for (int i = 0; i < srv->srv_n_receivers; i++) {
+		nng_aio_free(srv->srv_receivers[i].r_aio);
+		if (srv->srv_receivers[i].r_msg != NULL)
+			nng_msg_free(srv->srv_receivers[i].r_msg);
+	}
 	for (int i = 0; i < n_slots; i++) {
 		nng_aio_free(srv->srv_slots[i]->o_aio);
 		free(srv->srv_slots[i]);
 	}
+	rpc_readers_fini(srv);
+	for (int b = 0; b < RPC_PEER_BUCKETS; b++)
+		for (struct rpc_peer *pe = srv->srv_peers[b], *next; pe != NULL; pe = next) {
+			next = pe->pe_next;
+			free(pe);
+		}
+	for (struct rpc_peer *pe = srv->srv_free_peers, *next; pe != NULL; pe = next) {
+		next = pe->pe_next;
+		free(pe);
+	}
 	pthread_cond_destroy(&srv->srv_out_cv);
 	pthread_mutex_destroy(&srv->srv_out_mu);
+	pthread_cond_destroy(&srv->srv_q_cv);
+	pthread_mutex_destroy(&srv->srv_q_mu);
 	pthread_cond_destroy(&srv->srv_wcv);
 	pthread_mutex_destroy(&srv->srv_mu);
 	pthread_cond_destroy(&srv->srv_cv);
 	free(srv->srv_slots);
+	free(srv->srv_receivers);
 	free(srv->srv_workers);
 	free(srv->srv_listeners);
 	free(srv);
@@ -560,9 +862,19 @@ static void rpc_server_drain(struct rpc_server *srv)
 	pthread_mutex_unlock(&srv->srv_out_mu);
 }
 
+/* Stops serving, in this order: receivers take no new request (one that
+ * arrives is dropped unanswered), the workers answer the calls queued and
+ * exit, the waiter answers the deferred calls, then every receiver's aio is
+ * stopped, which waits for a read an nng thread is answering; only then are
+ * the nng threads' states closed. Last, the replies in slots get their
+ * RPC_DRAIN_MS. */
 static void rpc_server_join(struct rpc_server *srv)
 {
 	atomic_store(&srv->srv_stopping, 1);
+	pthread_mutex_lock(&srv->srv_q_mu);
+	srv->srv_q_closed = 1;
+	pthread_cond_broadcast(&srv->srv_q_cv);
+	pthread_mutex_unlock(&srv->srv_q_mu);
 	for (int i = 0; i < srv->srv_n_workers; i++)
 		if (srv->srv_workers[i].w_started)
 			pthread_join(srv->srv_workers[i].w_thread, NULL);
@@ -576,51 +888,43 @@ static void rpc_server_join(struct rpc_server *srv)
 		pthread_join(srv->srv_waiter, NULL);
 		srv->srv_waiter_started = 0;
 	}
+	for (int i = 0; i < srv->srv_n_receivers; i++)
+		nng_aio_stop(srv->srv_receivers[i].r_aio);
+	rpc_readers_fini(srv);
 	rpc_server_drain(srv);
 }
 
-int rpc_server_start(struct rpc_server **out, const struct rpc_server_options *opts, struct rpc_dispatcher *d,
-		     bbb_status *st)
+/* Makes the receivers: an aio and a context each. */
+static int rpc_receivers_make(struct rpc_server *srv, bbb_status *st)
 {
-	struct rpc_server *srv = xcalloc(1, sizeof(*srv));
 	int rv;
 
-	srv->srv_opts = *opts;
-	srv->srv_dispatch = d;
-	pthread_mutex_init(&srv->srv_mu, NULL);
-	pthread_cond_init(&srv->srv_cv, NULL);
-	pthread_mutex_init(&srv->srv_out_mu, NULL);
-	pthread_condattr_t wattr;
-	pthread_condattr_init(&wattr);
-	pthread_condattr_setclock(&wattr, CLOCK_MONOTONIC);
-	pthread_cond_init(&srv->srv_wcv, &wattr);
-	pthread_cond_init(&srv->srv_out_cv, &wattr);
-	pthread_condattr_destroy(&wattr);
-	srv->srv_slots = xcalloc(RPC_SLOTS_MAX, sizeof(*srv->srv_slots));
-	srv->srv_listeners = xcalloc(opts->n_urls, sizeof(*srv->srv_listeners));
-	srv->srv_workers = xcalloc((size_t)opts->workers, sizeof(*srv->srv_workers));
-	if ((rv = nng_rep0_open(&srv->srv_sock)) != 0) {
-		srv->srv_n_workers = 0;
-		rpc_server_release(srv);
-		return status_fail(st, "INTERNAL_ERROR", "cannot open the rep socket: %s", nng_strerror(rv));
+	srv->srv_receivers = xcalloc(RPC_RECEIVERS, sizeof(*srv->srv_receivers));
+	for (int i = 0; i < RPC_RECEIVERS; i++) {
+		struct rpc_receiver *r = &srv->srv_receivers[i];
+
+		r->r_srv = srv;
+		if ((rv = nng_aio_alloc(&r->r_aio, rpc_receiver_done, r)) != 0)
+			return status_fail(st, "INTERNAL_ERROR", "cannot make receiver %d: %s", i, nng_strerror(rv));
+		srv->srv_n_receivers++;
+		if ((rv = nng_ctx_open(&r->r_ctx, srv->srv_sock)) != 0)
+			return status_fail(st, "INTERNAL_ERROR", "cannot make receiver %d: %s", i, nng_strerror(rv));
+		r->r_open = 1;
 	}
-	srv->srv_n_workers = opts->workers;
-	for (int i = 0; i < opts->workers; i++) {
-		struct rpc_worker *w = &srv->srv_workers[i];
-		w->w_srv = srv;
-		if ((rv = nng_aio_alloc(&w->w_aio, NULL, NULL)) != 0 ||
-		    (rv = nng_ctx_open(&w->w_ctx, srv->srv_sock)) != 0) {
-			rpc_server_release(srv);
-			return status_fail(st, "INTERNAL_ERROR", "cannot make worker %d: %s", i, nng_strerror(rv));
-		}
-	}
-	/* The waiter of deferred calls, then the workers (with their read
-	 * connections), then the listeners. */
+	return 0;
+}
+
+/* Starts the waiter of deferred calls and the workers (with their states),
+ * and waits until every worker is ready. -1 with *st when one is not. */
+static int rpc_threads_start(struct rpc_server *srv, bbb_status *st)
+{
+	int started = 0;
+
 	if (pthread_create(&srv->srv_waiter, NULL, rpc_waiter_main, srv) == 0)
 		srv->srv_waiter_started = 1;
-	int started = 0;
-	for (int i = 0; i < opts->workers; i++) {
+	for (int i = 0; i < srv->srv_n_workers; i++) {
 		struct rpc_worker *w = &srv->srv_workers[i];
+		w->w_srv = srv;
 		if (pthread_create(&w->w_thread, NULL, rpc_worker_main, w) == 0) {
 			w->w_started = 1;
 			started++;
@@ -630,31 +934,66 @@ int rpc_server_start(struct rpc_server **out, const struct rpc_server_options *o
 	while (srv->srv_ready < started)
 		pthread_cond_wait(&srv->srv_cv, &srv->srv_mu);
 	pthread_mutex_unlock(&srv->srv_mu);
-	for (int i = 0; i < opts->workers; i++) {
-		if (!srv->srv_workers[i].w_started || srv->srv_workers[i].w_init_rc != 0) {
-			if (srv->srv_workers[i].w_started)
-				*st = srv->srv_workers[i].w_init_st;
-			else
-				status_fail(st, "INTERNAL_ERROR", "cannot start worker %d", i);
-			rpc_server_join(srv);
-			rpc_server_release(srv);
+	for (int i = 0; i < srv->srv_n_workers; i++) {
+		if (!srv->srv_workers[i].w_started)
+			return status_fail(st, "INTERNAL_ERROR", "cannot start worker %d", i);
+		if (srv->srv_workers[i].w_init_rc != 0) {
+			*st = srv->srv_workers[i].w_init_st;
 			return -1;
 		}
 	}
-	for (size_t i = 0; i < opts->n_urls; i++) {
-		if (rpc_listen(srv, opts->urls[i], st) != 0) {
-			rpc_server_join(srv);
-			rpc_server_release(srv);
-			return -1;
-		}
+	return 0;
+}
+
+int rpc_server_start(struct rpc_server **out, const struct rpc_server_options *opts, struct rpc_dispatcher *d,
+		     bbb_status *st)
+{
+	struct rpc_server *srv = xcalloc(1, sizeof(*srv));
+	pthread_condattr_t attr;
+	int rv;
+
+	srv->srv_opts = *opts;
+	srv->srv_dispatch = d;
+	srv->srv_id = atomic_fetch_add(&rpc_next_server_id, 1);
+	pthread_mutex_init(&srv->srv_mu, NULL);
+	pthread_cond_init(&srv->srv_cv, NULL);
+	pthread_mutex_init(&srv->srv_q_mu, NULL);
+	pthread_cond_init(&srv->srv_q_cv, NULL);
+	pthread_mutex_init(&srv->srv_out_mu, NULL);
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&srv->srv_wcv, &attr);
+	pthread_cond_init(&srv->srv_out_cv, &attr);
+	pthread_condattr_destroy(&attr);
+	srv->srv_slots = xcalloc(RPC_SLOTS_MAX, sizeof(*srv->srv_slots));
+	srv->srv_listeners = xcalloc(opts->n_urls, sizeof(*srv->srv_listeners));
+	srv->srv_workers = xcalloc((size_t)opts->workers, sizeof(*srv->srv_workers));
+	srv->srv_n_workers = opts->workers;
+	if ((rv = nng_rep0_open(&srv->srv_sock)) != 0) {
+		rpc_server_release(srv);
+		return status_fail(st, "INTERNAL_ERROR", "cannot open the rep socket: %s", nng_strerror(rv));
 	}
+	/* The receivers, the waiter and the workers (with their states), then
+	 * the receivers start receiving, then the listeners. */
+	if (rpc_receivers_make(srv, st) != 0 || rpc_threads_start(srv, st) != 0)
+		goto fail;
+	for (int i = 0; i < srv->srv_n_receivers; i++)
+		rpc_receiver_arm(srv, &srv->srv_receivers[i]);
+	for (size_t i = 0; i < opts->n_urls; i++)
+		if (rpc_listen(srv, opts->urls[i], st) != 0)
+			goto fail;
 	*out = srv;
 	return 0;
+fail:
+	rpc_server_join(srv);
+	rpc_server_release(srv);
+	return -1;
 }
 
 void rpc_server_quiesce(struct rpc_server *srv)
 {
-	/* Only threads here: nothing in nng that could block (see transport.h). */
+	/* Threads and our own callbacks only: nothing in nng that could block
+	 * on a connection (see transport.h). */
 	rpc_server_join(srv);
 }
 

@@ -1,36 +1,55 @@
 /*
  * The RPC transport: one nng rep0 socket listening on every configured URL,
- * and N worker threads, each with its own nng context and aio, each running
- * receive -> rpc_dispatch -> reply in a loop. Each worker also owns a piece of
- * state made by worker_init (its SQLite read connection).
+ * a pool of receiving contexts driven by their aio callbacks (nng's
+ * demo/async/server shape), and a few worker threads.
  *
- * No thread waits on a peer. A worker hands its reply, with the context that
- * owes it, to a send slot and takes the slot's clean context for the next
- * request; the slot's aio sends, and its callback frees the slot. In nng 1.5.2
- * a reply goes to its connection at once unless an earlier reply to that
- * connection is still being written (the peer does not read); then it waits
- * in the slot. A peer that does not read its replies is cut off:
+ * A request arrives in a receiver's callback, on one of nng's own threads.
+ * That callback looks at the envelope's method (rpc_request_never_waits): a
+ * read that never waits (no RPC_MUTATES, RPC_STREAMS or RPC_WAITS) is
+ * dispatched right there, with that thread's own worker state (made by
+ * worker_init on the thread's first read: its SQLite read connection), and
+ * the receiver receives again. No other thread is woken for a read.
+ * Everything else (writes, which wait for the group commit; calls that may
+ * wait or defer) is queued, receiver and all, for the worker threads
+ * (`workers`, each with a state of its own), which answer in arrival order
+ * and then let the receiver receive again. The receivers (512) bound the
+ * calls queued and leave room for reads behind a pipeline of writes. An nng
+ * callback never blocks: no store_write, no condition wait, no wait for
+ * send room.
+ *
+ * No thread waits on a peer either. A reply is handed, with the context
+ * that owes it, to a send slot, and the receiver takes the slot's clean
+ * context for its next request; the slot's aio sends, and its callback frees
+ * the slot. In nng 1.5.2 a reply goes to its connection at once unless an
+ * earlier reply to that connection is still being written; then it waits in
+ * the slot. A peer that does not read its replies is cut off:
  *   - a reply still waiting after 5 s is dropped and its connection closed;
  *   - so is a reply that would make more than 32 replies or 64 MiB wait for
- *     one connection (the first waiting reply always may);
+ *     one connection (the first waiting reply always may). A connection
+ *     that takes its replies (one was handed to it within the last second: a
+ *     client with many calls in flight) may have up to 1,024 waiting, within
+ *     the same 64 MiB;
  *   - at most 4,096 replies and 256 MiB wait on the whole server; past that
- *     a worker waits for room (every slot is free again within the 5 s).
+ *     a worker waits for room (every slot is free again within the 5 s),
+ *     and a reply made in an nng callback is dropped with a log line.
  * Closing the connection completes its other waiting replies at once. One
  * reply per connection that nng has started to write stays with nng until
  * the peer reads it or goes away; no thread and no slot waits for it.
  *
  * A call a handler defers (rpc_call_defer) keeps no worker either: its
- * context is parked with the waiter thread, the worker takes a fresh context,
- * and the waiter replies on the parked one through a send slot when the call
- * is ready.
+ * context is parked with the waiter thread, the receiver takes a fresh
+ * context, and the waiter replies on the parked one through a send slot when
+ * the call is ready.
  *
  * Size: recv_max bounds the RpcRequest envelope. nng counts its own header
  * (the 4-byte request id) against the listener's limit, so the listeners get
  * recv_max + 4; over ws:// the frame limit is raised to match (nng's default
  * there is 1 MiB). A larger request closes its connection without a reply.
  *
- * Stop order (nng 1.5.2 has close races otherwise): workers finish the
- * request they hold and exit, the waiter answers what it holds, and the
+ * Stop order (nng 1.5.2 has close races otherwise): receivers take no new
+ * request, workers answer the calls queued and exit, the waiter answers what
+ * it holds, every receiver's aio is stopped (which waits for a read an nng
+ * thread is answering), the states the nng threads made are closed, and the
  * replies in send slots are given 1 s more; then every aio is stopped,
  * contexts and the socket closed, and only then the aios freed. Nothing is
  * freed from inside a callback.
@@ -47,12 +66,14 @@
 struct rpc_server_options {
 	const char *const *urls; /* tcp://, ipc://, ws://, tls+tcp:// ... */
 	size_t n_urls;
-	int workers; /* >= 1 */
+	int workers; /* >= 1: threads for writes and calls that may wait */
 	size_t recv_max; /* envelope bytes; larger requests close their connection */
 	/* The server's certificate for tls+tcp:// and wss:// URLs (NULL: none;
 	 * such a URL then fails to start). Held by the caller until close. */
 	struct nng_tls_config *tls;
-	/* Per-worker state: made on the worker's thread before it serves. */
+	/* Per-thread state: made on a worker's thread before it serves, and on
+	 * an nng thread when it answers its first read; worker_fini runs on
+	 * another thread for the latter. Both must be safe on any thread. */
 	int (*worker_init)(void *env, void **worker, bbb_status *st);
 	void (*worker_fini)(void *worker);
 	void *env;
@@ -62,9 +83,11 @@ struct rpc_server;
 
 int rpc_server_start(struct rpc_server **out, const struct rpc_server_options *opts, struct rpc_dispatcher *d,
 		     bbb_status *st);
-/* Stops serving: every worker finishes the call it holds and exits, and the
- * replies on their way get 1 s to be sent; requests that arrive later get no
- * answer (their clients see the connection close). */
+/* Stops serving: the calls received are answered (reads on nng's threads,
+ * the queued ones by the workers, which then exit), the states made for
+ * nng's threads are closed, and the replies on their way get 1 s to be sent;
+ * requests that arrive later get no answer (their clients see the
+ * connection close). Joins threads and waits for our own callbacks only. */
 void rpc_server_quiesce(struct rpc_server *srv);
 /* Releases the sockets, contexts and aios (after rpc_server_quiesce). nng
  * 1.5.2's nng_close can hang on a connection closing at the same moment

@@ -378,7 +378,7 @@ static void server_down(struct server *sv, int code)
 	publisher_stop(sv->sv_pub); /* sends what was committed, then closes */
 	atomic_store(&sv->sv_rpc, NULL);
 	atomic_store(&sv->sv_http, NULL);
-	rpc_server_close(rpc); /* closes the workers' read connections */
+	rpc_server_close(rpc); /* its sockets (the read connections closed at the quiesce) */
 	http_server_close(http);
 	rpc_dispatcher_free(sv->sv_d);
 	/* Last: closing the locked descriptor of the database drops this
