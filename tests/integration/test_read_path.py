@@ -1,0 +1,147 @@
+"""Where a call runs (src/rpc/transport.h): a read that never waits is answered
+on the nng thread that received it, with that thread's own read connection;
+writes and calls that may wait go to the worker threads. So a read never
+waits for a worker: not behind writes that wait for the database, not behind
+a client's pipeline. A client with many calls in flight on one connection
+that reads its replies is served, however many replies wait for it at once."""
+
+import http.client
+import socket
+import struct
+import threading
+
+from beebeebrain.v1 import admin_pb2, project_pb2, rpc_pb2, task_pb2
+from beebeebrain import Client
+from conftest import Server, wait_until
+
+SP_REQ0_HELLO = b"\x00SP\x00" + struct.pack(">HH", 0x30, 0)  # SP/TCP header of a req0 peer
+
+
+def connect_call(srv, service, method, msg):
+    """A Connect unary call on the HTTP listener, which has workers of its own."""
+    c = http.client.HTTPConnection("127.0.0.1", srv.http_port, timeout=30)
+    try:
+        c.request("POST", f"/beebeebrain.v1.{service}/{method}", body=msg.SerializeToString(),
+                  headers={"Content-Type": "application/proto", "Connect-Protocol-Version": "1"})
+        r = c.getresponse()
+        return r.status, r.read()
+    finally:
+        c.close()
+
+
+def writer_queue_depth(srv):
+    """beebeebrain_store_writer_queue_depth from /metrics: writes waiting
+    while the writer thread is busy with (or stuck on) an earlier one."""
+    c = http.client.HTTPConnection("127.0.0.1", srv.http_port, timeout=10)
+    try:
+        c.request("GET", "/metrics")
+        body = c.getresponse().read().decode()
+    finally:
+        c.close()
+    for line in body.splitlines():
+        if line.startswith("beebeebrain_store_writer_queue_depth "):
+            return float(line.split()[1])
+    return 0.0
+
+
+def test_a_read_is_answered_while_every_worker_waits_for_a_held_database_lock(tmp_path, workspace, rpc_url):
+    # Two workers; writes wait for SQLite's write lock as long as it is held
+    # (the busy timeout is longer than the test), and the test lets it go.
+    srv = Server(tmp_path / "read.db", rpc_url, extra_args=["--workers", "2", "--enable-fault-injection"],
+                 env={"BEEBEEBRAIN_RUNTIME": "off", "BEEBEEBRAIN_BUSY_TIMEOUT_MS": "120000"}).start()
+    writes, results = [], []
+    try:
+        with Client(rpc_url, timeout=10) as c:
+            c.call("ProjectService", "CreateProject",
+                   project_pb2.CreateProjectRequest(name="default", root_path=str(workspace)),
+                   project_pb2.CreateProjectResponse)
+            task_id = c.call("TaskService", "CreateTask", task_pb2.CreateTaskRequest(title="read me"),
+                             task_pb2.CreateTaskResponse).task.id
+            c.call("AdminService", "InjectFault", admin_pb2.InjectFaultRequest(mode="db_lock", duration_ms=120000),
+                   admin_pb2.InjectFaultResponse)
+
+        def write(i):
+            with Client(rpc_url, timeout=60) as w:
+                results.append(w.call("TaskService", "CreateTask", task_pb2.CreateTaskRequest(title=f"w{i}"),
+                                      task_pb2.CreateTaskResponse).task.title)
+
+        # Three writes for two workers: the writer holds the first (stuck on
+        # the lock), the second waits for the writer, the third for a worker.
+        for i in range(3):
+            writes.append(threading.Thread(target=write, args=(i,), daemon=True))
+            writes[-1].start()
+        wait_until(lambda: writer_queue_depth(srv) >= 1, 30, "both workers to wait in the writer's queue")
+
+        with Client(rpc_url, timeout=10) as c:
+            got = c.call("TaskService", "GetTask", task_pb2.GetTaskRequest(task_id=task_id),
+                         task_pb2.GetTaskResponse).task
+            assert got.title == "read me"
+            assert c.call("TaskService", "ListTasks", task_pb2.ListTasksRequest(),
+                          task_pb2.ListTasksResponse).tasks[0].id == task_id
+        assert results == [] and all(t.is_alive() for t in writes)  # the lock is still held
+
+        # ClearFaults is a write of sorts: over HTTP, whose workers are idle.
+        status, _ = connect_call(srv, "AdminService", "ClearFaults", admin_pb2.ClearFaultsRequest())
+        assert status == 200
+        for t in writes:
+            t.join(timeout=60)
+        assert sorted(results) == ["w0", "w1", "w2"]
+    finally:
+        assert srv.stop() == 0, srv.log()
+
+
+class PipelinedPeer:
+    """A raw req0 peer over TCP: sends many requests at once, then reads every
+    reply (matched by the 4-byte request id nng puts in front of it)."""
+
+    def __init__(self, url):
+        host, port = url[len("tcp://"):].rsplit(":", 1)
+        self.sock = socket.create_connection((host, int(port)), timeout=30)
+        self.sock.sendall(SP_REQ0_HELLO)
+        assert self.recv_exact(8)[:4] == b"\x00SP\x00"
+
+    def recv_exact(self, n):
+        buf = b""
+        while len(buf) < n:
+            chunk = self.sock.recv(n - len(buf))
+            assert chunk, "the server closed the connection"
+            buf += chunk
+        return buf
+
+    def send_all(self, bodies):
+        self.sock.sendall(b"".join(struct.pack(">QI", 4 + len(b), 0x80000000 | (i + 1)) + b
+                                   for i, b in enumerate(bodies)))
+
+    def read_replies(self, n):
+        replies = {}
+        for _ in range(n):
+            (size,) = struct.unpack(">Q", self.recv_exact(8))
+            body = self.recv_exact(size)
+            replies[struct.unpack(">I", body[:4])[0] & 0x7FFFFFFF] = rpc_pb2.RpcResponse.FromString(body[4:])
+        return replies
+
+    def close(self):
+        self.sock.close()
+
+
+def test_a_client_with_512_calls_in_flight_on_one_connection_gets_every_reply(server, client, workspace):
+    client.call("ProjectService", "CreateProject",
+                project_pb2.CreateProjectRequest(name="default", root_path=str(workspace)),
+                project_pb2.CreateProjectResponse)
+    task_id = client.call("TaskService", "CreateTask", task_pb2.CreateTaskRequest(title="piped"),
+                          task_pb2.CreateTaskResponse).task.id
+    body = rpc_pb2.RpcRequest(method="/beebeebrain.v1.TaskService/GetTask",
+                              payload=task_pb2.GetTaskRequest(task_id=task_id).SerializeToString(),
+                              timeout_ms=30000).SerializeToString()
+    peer = PipelinedPeer(server.url)
+    try:
+        for _ in range(3):
+            peer.send_all([body] * 512)
+            replies = peer.read_replies(512)
+            assert sorted(replies) == list(range(1, 513))
+            for r in replies.values():
+                assert r.code == 0, r
+                assert task_pb2.GetTaskResponse.FromString(r.payload).task.title == "piped"
+    finally:
+        peer.close()
+    assert "closing the connection" not in server.log()
