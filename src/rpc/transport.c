@@ -211,6 +211,22 @@ static void rpc_peer_name(nng_pipe p, char *buf, size_t n)
 	}
 }
 
+/* rpc_peer_name of the connection a request came on, remembered per thread
+ * for the last connection it named: asking nng takes two of its locks and a
+ * getpeername() call, and a thread mostly serves the same few connections.
+ * nng numbers connections from a counter, so an id names one connection. */
+static const char *rpc_peer_of(nng_pipe p)
+{
+	static _Thread_local int known;
+	static _Thread_local char name[80];
+
+	if (nng_pipe_id(p) != known || known <= 0) {
+		rpc_peer_name(p, name, sizeof(name));
+		known = nng_pipe_id(p);
+	}
+	return name;
+}
+
 /* Closes a connection that does not take its replies. rep0 then completes
  * the replies queued for it, so their slots come free at once. Safe inside
  * an aio callback: nothing is freed or waited for. */
@@ -546,12 +562,10 @@ static void rpc_serve(struct rpc_server *srv, struct rpc_receiver *r, void *stat
 	struct rpc_deferred *df = NULL;
 	uint8_t *out = NULL;
 	size_t out_len = 0;
-	char peer[80];
 
 	r->r_msg = NULL;
-	rpc_peer_name(pipe, peer, sizeof(peer));
-	rpc_dispatch_deferrable(srv->srv_dispatch, state, peer, nng_msg_body(msg), nng_msg_len(msg), &out, &out_len,
-				may_wait ? &df : NULL);
+	rpc_dispatch_deferrable(srv->srv_dispatch, state, rpc_peer_of(pipe), nng_msg_body(msg), nng_msg_len(msg), &out,
+				&out_len, may_wait ? &df : NULL);
 	nng_msg_free(msg);
 	if (df != NULL && rpc_park(srv, r, pipe, df) == 0)
 		return;
