@@ -126,11 +126,13 @@ struct rpc_deferred;
 void rpc_dispatch_deferrable(struct rpc_dispatcher *d, void *worker, const char *peer, const uint8_t *in, size_t in_len,
 			     uint8_t **out, size_t *out_len, struct rpc_deferred **deferred);
 /* For a transport that carries the payload in another encoding (HTTP with a
- * JSON body) and could not turn it into the packed message: `in` is the
- * envelope with an empty payload. It goes through the checks every request
- * does before its payload is read (trace id, method, API key, with their
- * audit), and a request that passes them is answered with *why (not cached:
- * nothing ran). The reply is written to *out (malloc'd, caller frees). */
+ * JSON body) and could not turn it into the packed message (`in` is then the
+ * envelope with an empty payload), or that refuses a request before it runs
+ * (nng's when too many bytes wait for a worker). It goes through the checks
+ * every request does before its payload is read (trace id, method, API key,
+ * with their audit), and a request that passes them is answered with *why
+ * (not cached: nothing ran). Needs no worker state. The reply is written to
+ * *out (malloc'd, caller frees). */
 void rpc_dispatch_undecodable(struct rpc_dispatcher *d, const char *peer, const uint8_t *in, size_t in_len,
 			      const bbb_status *why, uint8_t **out, size_t *out_len);
 /* As rpc_dispatch_deferrable, for a transport that streams the reply (HTTP):

@@ -27,6 +27,12 @@
  * pipeline of 256 writes. */
 #define RPC_RECEIVERS 512
 
+/* The bytes of the requests waiting for a worker. A request that would pass
+ * them is answered at once with RESOURCE_EXHAUSTED OVERLOADED (nothing ran:
+ * a retry is safe), unless none waits: what the receivers hold stays
+ * bounded whatever the clients send. */
+#define RPC_QUEUE_BYTES_MAX ((size_t)64 << 20)
+
 /* nng's req/rep header in front of every request on the wire: the 4-byte
  * request id. The listeners' size limit counts it; recv_max does not. */
 #define RPC_REQ_HEADER_BYTES 4
@@ -155,6 +161,7 @@ struct rpc_server {
 	pthread_mutex_t srv_q_mu;
 	pthread_cond_t srv_q_cv;
 	struct rpc_receiver *srv_q_head, *srv_q_tail;
+	size_t srv_q_bytes;
 	int srv_q_closed;
 	/* Send slots and the connections they wait for, under srv_out_mu;
 	 * srv_out_cv (CLOCK_MONOTONIC) is broadcast whenever a slot is freed. */
@@ -577,10 +584,35 @@ static void rpc_serve(struct rpc_server *srv, struct rpc_receiver *r, void *stat
 	free(out);
 }
 
-/* Queues the request r holds for the workers. Once the server stops, the
- * request is dropped instead (no answer) and r stays idle. */
+/* Answers the request r holds with RESOURCE_EXHAUSTED OVERLOADED, without
+ * running it (the envelope's checks and their audit still apply). */
+static void rpc_refuse_overloaded(struct rpc_server *srv, struct rpc_receiver *r)
+{
+	nng_msg *msg = r->r_msg;
+	nng_pipe pipe = nng_msg_get_pipe(msg);
+	uint8_t *out = NULL;
+	size_t out_len = 0;
+	bbb_status why;
+
+	r->r_msg = NULL;
+	status_clear(&why);
+	status_fail(&why, "OVERLOADED", "the server holds %d MiB of requests waiting for a worker; try again",
+		    (int)(RPC_QUEUE_BYTES_MAX >> 20));
+	rpc_dispatch_undecodable(srv->srv_dispatch, rpc_peer_of(pipe), nng_msg_body(msg), nng_msg_len(msg), &why, &out,
+				 &out_len);
+	nng_msg_free(msg);
+	rpc_reply(srv, &r->r_ctx, pipe, out, out_len, 0);
+	free(out);
+	rpc_receiver_arm(srv, r);
+}
+
+/* Queues the request r holds for the workers; one that would pass
+ * RPC_QUEUE_BYTES_MAX is refused instead. Once the server stops, the request
+ * is dropped (no answer) and r stays idle. */
 static void rpc_queue_push(struct rpc_server *srv, struct rpc_receiver *r)
 {
+	size_t len = nng_msg_len(r->r_msg);
+
 	pthread_mutex_lock(&srv->srv_q_mu);
 	if (srv->srv_q_closed) {
 		pthread_mutex_unlock(&srv->srv_q_mu);
@@ -588,6 +620,12 @@ static void rpc_queue_push(struct rpc_server *srv, struct rpc_receiver *r)
 		r->r_msg = NULL;
 		return;
 	}
+	if (srv->srv_q_head != NULL && srv->srv_q_bytes + len > RPC_QUEUE_BYTES_MAX) {
+		pthread_mutex_unlock(&srv->srv_q_mu);
+		rpc_refuse_overloaded(srv, r);
+		return;
+	}
+	srv->srv_q_bytes += len;
 	r->r_next = NULL;
 	if (srv->srv_q_tail != NULL)
 		srv->srv_q_tail->r_next = r;
@@ -608,6 +646,7 @@ static struct rpc_receiver *rpc_queue_take(struct rpc_server *srv)
 	while (srv->srv_q_head == NULL && !srv->srv_q_closed)
 		pthread_cond_wait(&srv->srv_q_cv, &srv->srv_q_mu);
 	if ((r = srv->srv_q_head) != NULL) {
+		srv->srv_q_bytes -= nng_msg_len(r->r_msg);
 		srv->srv_q_head = r->r_next;
 		if (srv->srv_q_head == NULL)
 			srv->srv_q_tail = NULL;
