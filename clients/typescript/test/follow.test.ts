@@ -31,6 +31,15 @@ async function take(it: AsyncIterator<Event>, n: number): Promise<Event[]> {
   return got;
 }
 
+/** Waits until cond() holds, looking every 10 ms, failing after ms. */
+async function until(cond: () => boolean, ms: number, what: string): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    assert.ok(Date.now() < end, `timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
 describe("followEvents", () => {
   const server = new Server();
   let c: BeeBeeBrainClient;
@@ -71,6 +80,9 @@ describe("followEvents", () => {
     // The follower polls while the server goes away and comes back.
     const pending = take(it, 3);
     assert.equal(await server.stop(), 0, "the server exits 0 on SIGTERM");
+    // A server stops and starts again within one poll interval: start it
+    // again only once the follower has met it gone.
+    await until(() => retries.length > 0, 10000, "the follower to meet the server gone");
     await server.start();
     for (const m of ["b1", "b2", "b3"]) {
       await publish(m, type);
