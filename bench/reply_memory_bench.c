@@ -14,8 +14,8 @@
  *     build/reply_memory_bench --server build/beebeebrain [--events 1000] [--clients 8] [--settle 2]
  *                              [--workers N]
  *
- * (--workers is passed to `serve`; without it the server's default, 2 x cores
- * and at least 4.)
+ * (--workers is passed to `serve`; without it the server's default, 8. Over
+ * nng the replays are reads, answered on nng's own threads, not the workers.)
  */
 #include <pthread.h>
 #include <stdio.h>

@@ -55,7 +55,7 @@ struct config {
 	 * is configured; read at start by config_read_tls. */
 	const char *cf_tls_cert; /* --tls-cert, BEEBEEBRAIN_TLS_CERT */
 	const char *cf_tls_key; /* --tls-key, BEEBEEBRAIN_TLS_KEY */
-	int64_t cf_workers; /* --workers; 0: 2 x cores, at least 4 */
+	int64_t cf_workers; /* --workers; 0: the default, 8 */
 	int cf_autorun; /* --autorun */
 	int cf_fault_injection; /* --enable-fault-injection */
 	int cf_migrate; /* --migrate: apply migrations even on a schema held by `migrate down` */
