@@ -470,6 +470,29 @@ out:
 	return rv;
 }
 
+/* The steps every call takes before anything reaches the wire: find `method`
+ * in `service`, check that req is of its input type, copy the settings (opts
+ * over the client's) and pack the envelope. On success *m is the method, *cs
+ * its settings and *msg the request, owned by the caller. */
+static int client_prepare(bbb_client *c, const ProtobufCServiceDescriptor *service, const char *method,
+			  const ProtobufCMessage *req, const bbb_call_opts *opts, const ProtobufCMethodDescriptor **m,
+			  struct client_settings *cs, nng_msg **msg, bbb_status *st)
+{
+	memset(cs, 0, sizeof(*cs));
+	*msg = NULL;
+	*m = protobuf_c_service_descriptor_get_method_by_name(service, method);
+	if (*m == NULL)
+		return client_fail(st, BBB_UNIMPLEMENTED, "UNKNOWN_METHOD", "%s has no method %s", service->name,
+				   method);
+	if (req == NULL || req->descriptor != (*m)->input)
+		return client_fail(st, BBB_INVALID_ARGUMENT, "MALFORMED_REQUEST", "/%s/%s takes a %s, not a %s",
+				   service->name, (*m)->name, (*m)->input->name,
+				   req != NULL ? req->descriptor->name : "NULL request");
+	if (client_settings_copy(c, opts, cs, st) != 0)
+		return -1;
+	return client_pack_request(c, service, *m, req, cs, msg, st);
+}
+
 int bbb_call(bbb_client *c, const ProtobufCServiceDescriptor *service, const char *method, const ProtobufCMessage *req,
 	     ProtobufCMessage **resp, bbb_status *st)
 {
@@ -493,19 +516,7 @@ int bbb_call_ex(bbb_client *c, const ProtobufCServiceDescriptor *service, const 
 	if (c == NULL || service == NULL || method == NULL || resp == NULL)
 		return client_fail(st, BBB_INVALID_ARGUMENT, "MALFORMED_REQUEST",
 				   "bbb_call_ex needs a client, a service, a method and a place for the response");
-
-	m = protobuf_c_service_descriptor_get_method_by_name(service, method);
-	if (m == NULL)
-		return client_fail(st, BBB_UNIMPLEMENTED, "UNKNOWN_METHOD", "%s has no method %s", service->name,
-				   method);
-	if (req == NULL || req->descriptor != m->input)
-		return client_fail(st, BBB_INVALID_ARGUMENT, "MALFORMED_REQUEST", "/%s/%s takes a %s, not a %s",
-				   service->name, m->name, m->input->name,
-				   req != NULL ? req->descriptor->name : "NULL request");
-
-	if (client_settings_copy(c, opts, &cs, st) != 0)
-		return -1;
-	if (client_pack_request(c, service, m, req, &cs, &msg, st) != 0)
+	if (client_prepare(c, service, method, req, opts, &m, &cs, &msg, st) != 0)
 		return -1;
 	if (client_exchange(c, msg, cs.cs_timeout_ms, &reply, st) != 0)
 		return -1;
