@@ -56,10 +56,15 @@
  * again. Without a request_id every call gets a fresh random one, so it is
  * never deduplicated.
  *
+ * Pipelining: bbb_call_async() starts a call and returns at once; a callback
+ * gets the answer. Many calls may be in flight on one client (one connection),
+ * each on an nng context of its own; bbb_client_drain() waits for them all.
+ *
  * Threads: one bbb_client may be used by any number of threads at once; each
  * call uses its own nng context, and a call blocks only its calling thread.
- * Only bbb_client_close must not overlap any other use of the client. No
- * function here keeps a pointer to its arguments after it returns.
+ * Only bbb_client_close must not overlap any other use of the client (the
+ * callbacks of asynchronous calls still in flight excepted: close waits for
+ * them). No function here keeps a pointer to its arguments after it returns.
  *
  * Memory: responses are protobuf-c messages allocated by the library and owned
  * by the caller, freed with bbb_free(). Strings passed in stay the caller's.
@@ -127,9 +132,15 @@ typedef struct bbb_call_opts {
  * are copied. */
 bbb_client *bbb_client_open(const struct bbb_client_options *opts, bbb_status *st);
 
-/* Closes the connection and frees c (NULL is allowed). No call may be in
- * progress on c, in any thread, and c must not be used afterwards. Responses
- * already returned stay valid (they are the caller's). */
+/* Closes the connection and frees c (NULL is allowed). No synchronous call
+ * may be in progress on c, in any thread, and c must not be used afterwards.
+ * Asynchronous calls still in flight are not cancelled: close first refuses
+ * new ones (CANCELLED CLIENT_CLOSED, also to callbacks that try to start
+ * one), then waits until every call in flight has ended, answered or failed
+ * at its deadline, and its callback has returned. With a server that does not
+ * answer, that is up to the longest timeout in flight (plus 500 ms).
+ * Responses already returned stay valid (they are the caller's). Never from
+ * a callback of bbb_call_async (it would wait for itself). */
 void bbb_client_close(bbb_client *c);
 
 /* Changes the per-call timeout of later calls; 0 restores the default
@@ -155,6 +166,51 @@ int bbb_call_ex(bbb_client *c, const ProtobufCServiceDescriptor *service, const 
 /* bbb_call_ex() with no options. */
 int bbb_call(bbb_client *c, const ProtobufCServiceDescriptor *service, const char *method, const ProtobufCMessage *req,
 	     ProtobufCMessage **resp, bbb_status *st);
+
+/*
+ * The end of an asynchronous call, called exactly once per bbb_call_async()
+ * that returned 0: arg as given to it; st the outcome, as bbb_call_ex() would
+ * have filled it (valid during the callback only; copy what you keep); resp
+ * on code 0 a message of the method's output type, owned by the callback from
+ * here on and freed with bbb_free() (it may be kept past the callback), NULL
+ * otherwise.
+ *
+ * It runs on one of nng's threads; the callbacks of different calls may run
+ * at the same time on different threads, in any order. Keep it short and never
+ * block in it: the thread serves other calls' I/O, so a synchronous call or a
+ * wait for another callback there can deadlock. It may start new calls with
+ * bbb_call_async() (that is how a pipeline keeps itself full). It must not call
+ * bbb_client_drain() or bbb_client_close().
+ */
+typedef void (*bbb_call_cb)(void *arg, const bbb_status *st, ProtobufCMessage *resp);
+
+/*
+ * Starts the call bbb_call_ex() would make (the same request envelope, options
+ * and deadline) and returns without waiting for the reply; cb(arg, st, resp)
+ * gets the answer. opts may be NULL. req is packed before this returns, so the
+ * caller may reuse or free it at once.
+ *
+ * Returns 0 when the call has started: cb will be called exactly once, with
+ * the server's answer or with one of the failures bbb_call_ex() reports
+ * (UNAVAILABLE SERVER_UNREACHABLE, DEADLINE_EXCEEDED, INTERNAL
+ * MALFORMED_RESPONSE). Returns -1 with *st filled when the call is refused
+ * before anything is sent (cb is never called): MALFORMED_REQUEST,
+ * UNKNOWN_METHOD, VALIDATION_ERROR on request_id, MESSAGE_TOO_LARGE,
+ * INTERNAL_ERROR, or CANCELLED CLIENT_CLOSED once bbb_client_close() has
+ * begun. st may be NULL.
+ *
+ * Each call in flight holds an nng context and aio of the client's; they are
+ * reused by later calls and freed by bbb_client_close(), so a client keeps as
+ * many as it ever had in flight at once. Any thread, callbacks included.
+ */
+int bbb_call_async(bbb_client *c, const ProtobufCServiceDescriptor *service, const char *method,
+		   const ProtobufCMessage *req, const bbb_call_opts *opts, bbb_call_cb cb, void *arg, bbb_status *st);
+
+/* Waits until every asynchronous call started on c, including those started by
+ * callbacks meanwhile, has ended and its callback has returned. Each call has
+ * its deadline, so this returns at the latest when the last one expires. Any
+ * thread but a callback of bbb_call_async (it would wait for itself). */
+void bbb_client_drain(bbb_client *c);
 
 /* Writes a fresh random request id (BBB_REQUEST_ID_LEN hex digits and a NUL,
  * from the kernel's random source) into out, for a call that may be retried.

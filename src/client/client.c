@@ -16,6 +16,12 @@
  * The typed functions of <beebeebrain/client_api.h> are generated one-liners
  * over bbb_call() (gen_client_api.c), so no method is marshalled by hand.
  *
+ * bbb_call_async() takes steps 1 and 2 the same way (client_prepare) and then
+ * lets an aio callback drive step 3: send, then receive, then unpack and call
+ * the caller's callback, all on nng's threads. Its per-call records (an aio and
+ * a context each) are kept on a free list and reused, because an aio may not
+ * be freed from its own callback; bbb_client_close frees them.
+ *
  * nng 1.5.2 decisions:
  *   - REQ resend is off (NNG_OPT_REQ_RESENDTIME infinite). req0 would send a
  *     request again after 60 s, and again when its connection drops, so a
@@ -23,8 +29,18 @@
  *     fails the call with UNAVAILABLE instead; retrying is the caller's choice.
  *     Contexts copy the resend time when opened, so it is set before any.
  *   - One context and one aio per call, so concurrent calls on one client
- *     never share request state. Send, wait, then receive, wait: a send and a
- *     receive are never pending together on one context (a cancel crash).
+ *     never share request state. Send, wait, then receive, wait (or, for an
+ *     asynchronous call, start the receive from the send's callback): a send
+ *     and a receive are never pending together on one context (a cancel
+ *     crash).
+ *   - Closing with asynchronous calls in flight refuses new ones and waits
+ *     for those in flight to end (each has its deadline), then stops every
+ *     aio, closes the contexts and the socket, and frees the aios. It does not
+ *     cancel them: closing a req socket while a reply is arriving can hang
+ *     nng_close for ever in 1.5.2 (the reaper waits for the pipe's receive,
+ *     whose cancellation is lost when the transport's own receive was closed
+ *     first; fixed upstream in 1.9.0), and replies to cancelled requests
+ *     would be arriving right then. Waiting leaves the connection quiet.
  *   - One deadline per call, timeout_ms plus a small margin, shared by the send
  *     and the receive. A req0 send completes only when a connection takes the
  *     request, so it waits while none is up (nng redials by itself after the
@@ -40,6 +56,7 @@
  */
 #include <beebeebrain/client.h>
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -70,6 +87,8 @@
 /* Trace ids are kept only as long as bbb_status can echo them. */
 #define CLIENT_TRACE_ID_MAX 65 /* 64 characters, as the server accepts */
 
+struct client_call;
+
 struct bbb_client {
 	nng_socket c_sock;
 	char *c_url;
@@ -77,7 +96,46 @@ struct bbb_client {
 	pthread_mutex_t c_lock; /* guards c_timeout_ms and c_trace_id */
 	uint32_t c_timeout_ms;
 	char c_trace_id[CLIENT_TRACE_ID_MAX]; /* "": the server makes one */
+
+	/* Asynchronous calls: everything below is guarded by c_async_lock. */
+	pthread_mutex_t c_async_lock;
+	pthread_cond_t c_async_cv; /* c_in_flight fell to 0 */
+	struct client_call *c_calls; /* every record made, until close */
+	struct client_call *c_free; /* the idle ones, reused first */
+	unsigned c_in_flight; /* taken for a call whose callback has not returned */
+	int c_closing; /* bbb_client_close has begun: no call starts */
 };
+
+/*
+ * One asynchronous call in flight: an aio whose callback drives the call
+ * (send, then receive, then the caller's callback) and a REQ context of its
+ * own. A record outlives its call: once the caller's callback has returned it
+ * goes back to c_free for the next call, aio and context included (a REQ
+ * context starts afresh with every send), and it is freed only by
+ * bbb_client_close, outside any callback, as nng wants aios freed.
+ *
+ * Fields: cc_client, cc_aio, cc_ctx and cc_next are set once when the record
+ * is made. The call's fields (cc_method to cc_sent) belong to bbb_call_async
+ * until it starts the send, then to the aio callback. cc_next_free is guarded
+ * by c_async_lock.
+ */
+struct client_call {
+	bbb_client *cc_client;
+	nng_aio *cc_aio;
+	nng_ctx cc_ctx;
+	struct client_call *cc_next; /* c_calls */
+	const ProtobufCMethodDescriptor *cc_method;
+	bbb_call_cb cc_cb;
+	void *cc_arg;
+	uint64_t cc_deadline_ms; /* CLOCK_MONOTONIC, send and receive together */
+	uint32_t cc_timeout_ms;
+	int cc_sent; /* the send completed: the aio now carries the receive */
+	struct client_call *cc_next_free; /* c_free */
+};
+
+/* Set while this thread runs a caller's callback: the contracts of
+ * bbb_client_drain and bbb_client_close forbid them there (a deadlock). */
+static _Thread_local int client_in_callback;
 
 /* What one call uses: the client's changeable settings, copied under c_lock,
  * with the call's own options over them. */
@@ -147,10 +205,19 @@ static const char *client_env(const char *name)
 	return v != NULL && v[0] != '\0' ? v : NULL;
 }
 
+static void client_async_stop(bbb_client *c);
+static void client_async_free(bbb_client *c);
+
+/* nng 1.5 order: stop every aio and close the contexts (client_async_stop),
+ * close the socket, then free the aios. */
 static void client_destroy(bbb_client *c)
 {
+	client_async_stop(c);
 	if (nng_socket_id(c->c_sock) > 0)
 		nng_close(c->c_sock);
+	client_async_free(c);
+	pthread_cond_destroy(&c->c_async_cv);
+	pthread_mutex_destroy(&c->c_async_lock);
 	pthread_mutex_destroy(&c->c_lock);
 	free(c->c_url);
 	free(c->c_api_key);
@@ -185,6 +252,23 @@ static int client_connect(bbb_client *c, bbb_status *st)
 	return 0;
 }
 
+/* c's mutexes and condition variable; -1 (none left made) on failure. */
+static int client_locks_init(bbb_client *c)
+{
+	if (pthread_mutex_init(&c->c_lock, NULL) != 0)
+		return -1;
+	if (pthread_mutex_init(&c->c_async_lock, NULL) != 0)
+		goto fail_lock;
+	if (pthread_cond_init(&c->c_async_cv, NULL) != 0)
+		goto fail_async_lock;
+	return 0;
+fail_async_lock:
+	pthread_mutex_destroy(&c->c_async_lock);
+fail_lock:
+	pthread_mutex_destroy(&c->c_lock);
+	return -1;
+}
+
 bbb_client *bbb_client_open(const struct bbb_client_options *opts, bbb_status *st)
 {
 	bbb_status scratch;
@@ -203,9 +287,9 @@ bbb_client *bbb_client_open(const struct bbb_client_options *opts, bbb_status *s
 		key = client_env("BEEBEEBRAIN_API_KEY");
 
 	c = xcalloc(1, sizeof(*c));
-	if (pthread_mutex_init(&c->c_lock, NULL) != 0) {
+	if (client_locks_init(c) != 0) {
 		free(c);
-		client_fail(st, BBB_INTERNAL, "INTERNAL_ERROR", "pthread_mutex_init failed");
+		client_fail(st, BBB_INTERNAL, "INTERNAL_ERROR", "pthread_mutex_init or pthread_cond_init failed");
 		return NULL;
 	}
 	c->c_timeout_ms = opts != NULL && opts->timeout_ms > 0 ? opts->timeout_ms : CLIENT_DEFAULT_TIMEOUT_MS;
@@ -222,6 +306,7 @@ fail:
 
 void bbb_client_close(bbb_client *c)
 {
+	assert(!client_in_callback);
 	if (c != NULL)
 		client_destroy(c);
 }
@@ -470,10 +555,10 @@ out:
 	return rv;
 }
 
-/* The steps every call takes before anything reaches the wire: find `method`
- * in `service`, check that req is of its input type, copy the settings (opts
- * over the client's) and pack the envelope. On success *m is the method, *cs
- * its settings and *msg the request, owned by the caller. */
+/* The steps every call takes before anything reaches the wire, synchronous or
+ * not: find `method` in `service`, check that req is of its input type, copy
+ * the settings (opts over the client's) and pack the envelope. On success *m
+ * is the method, *cs its settings and *msg the request, owned by the caller. */
 static int client_prepare(bbb_client *c, const ProtobufCServiceDescriptor *service, const char *method,
 			  const ProtobufCMessage *req, const bbb_call_opts *opts, const ProtobufCMethodDescriptor **m,
 			  struct client_settings *cs, nng_msg **msg, bbb_status *st)
@@ -523,4 +608,187 @@ int bbb_call_ex(bbb_client *c, const ProtobufCServiceDescriptor *service, const 
 	rv = client_unpack_reply(c, reply, m, resp, st);
 	nng_msg_free(reply);
 	return rv;
+}
+
+/* ---- asynchronous calls ------------------------------------------------ */
+
+/* Ends cc's call: turns the aio's outcome rv into a status (and a response),
+ * runs the caller's callback, and puts the record back on c_free. The last
+ * thing done with cc: once it is on c_free another thread may take it. */
+static void client_call_end(struct client_call *cc, int rv)
+{
+	bbb_client *c = cc->cc_client;
+	nng_msg *msg = nng_aio_get_msg(cc->cc_aio);
+	ProtobufCMessage *resp = NULL;
+	bbb_status st;
+
+	/* A reply, or after a failed send the request given back. */
+	nng_aio_set_msg(cc->cc_aio, NULL);
+	client_status_reset(&st);
+	if (rv == 0)
+		client_unpack_reply(c, msg, cc->cc_method, &resp, &st);
+	else
+		client_fail_nng(c, &st, rv, cc->cc_sent, cc->cc_timeout_ms);
+	if (msg != NULL)
+		nng_msg_free(msg);
+
+	client_in_callback = 1;
+	cc->cc_cb(cc->cc_arg, &st, resp);
+	client_in_callback = 0;
+
+	pthread_mutex_lock(&c->c_async_lock);
+	cc->cc_next_free = c->c_free;
+	c->c_free = cc;
+	if (--c->c_in_flight == 0)
+		pthread_cond_broadcast(&c->c_async_cv);
+	pthread_mutex_unlock(&c->c_async_lock);
+}
+
+/* The aio callback, on an nng thread: the send completed (start the receive)
+ * or the call is over. The receive starts only once the send is done: a send
+ * and a receive are never pending together on one REQ context. */
+static void client_call_cb(void *arg)
+{
+	struct client_call *cc = arg;
+	int rv = nng_aio_result(cc->cc_aio);
+
+	if (rv == 0 && !cc->cc_sent) {
+		cc->cc_sent = 1;
+		nng_aio_set_timeout(cc->cc_aio, client_left_ms(cc->cc_deadline_ms));
+		nng_ctx_recv(cc->cc_ctx, cc->cc_aio);
+		return;
+	}
+	client_call_end(cc, rv);
+}
+
+/* A new record on c's socket, or NULL with *st filled. */
+static struct client_call *client_call_new(bbb_client *c, uint32_t timeout_ms, bbb_status *st)
+{
+	struct client_call *cc = xcalloc(1, sizeof(*cc));
+	int rv;
+
+	cc->cc_client = c;
+	if ((rv = nng_aio_alloc(&cc->cc_aio, client_call_cb, cc)) != 0) {
+		free(cc);
+		client_fail(st, BBB_INTERNAL, "INTERNAL_ERROR", "nng_aio_alloc: %s", nng_strerror(rv));
+		return NULL;
+	}
+	if ((rv = nng_ctx_open(&cc->cc_ctx, c->c_sock)) != 0) {
+		nng_aio_free(cc->cc_aio);
+		free(cc);
+		client_fail_nng(c, st, rv, 0, timeout_ms);
+		return NULL;
+	}
+	return cc;
+}
+
+/* A record for a new call: an idle one, else a new one. Counts the call in
+ * flight; NULL with *st filled when c is closing or nng fails. */
+static struct client_call *client_call_take(bbb_client *c, uint32_t timeout_ms, bbb_status *st)
+{
+	struct client_call *cc;
+
+	pthread_mutex_lock(&c->c_async_lock);
+	if (c->c_closing) {
+		pthread_mutex_unlock(&c->c_async_lock);
+		client_fail(st, BBB_CANCELLED, "CLIENT_CLOSED", "call to %s: the client is being closed", c->c_url);
+		return NULL;
+	}
+	if ((cc = c->c_free) != NULL)
+		c->c_free = cc->cc_next_free;
+	c->c_in_flight++;
+	pthread_mutex_unlock(&c->c_async_lock);
+	if (cc != NULL)
+		return cc;
+
+	cc = client_call_new(c, timeout_ms, st);
+	pthread_mutex_lock(&c->c_async_lock);
+	if (cc != NULL) {
+		/* Known to close from now on: it walks c_calls only once
+		 * c_in_flight, which counts this call, has fallen to 0. */
+		cc->cc_next = c->c_calls;
+		c->c_calls = cc;
+	} else if (--c->c_in_flight == 0) {
+		pthread_cond_broadcast(&c->c_async_cv);
+	}
+	pthread_mutex_unlock(&c->c_async_lock);
+	return cc;
+}
+
+int bbb_call_async(bbb_client *c, const ProtobufCServiceDescriptor *service, const char *method,
+		   const ProtobufCMessage *req, const bbb_call_opts *opts, bbb_call_cb cb, void *arg, bbb_status *st)
+{
+	const ProtobufCMethodDescriptor *m;
+	struct client_settings cs;
+	struct client_call *cc;
+	bbb_status scratch;
+	nng_msg *msg;
+
+	if (st == NULL)
+		st = &scratch;
+	client_status_reset(st);
+	if (c == NULL || service == NULL || method == NULL || cb == NULL)
+		return client_fail(st, BBB_INVALID_ARGUMENT, "MALFORMED_REQUEST",
+				   "bbb_call_async needs a client, a service, a method and a callback");
+	if (client_prepare(c, service, method, req, opts, &m, &cs, &msg, st) != 0)
+		return -1;
+	if ((cc = client_call_take(c, cs.cs_timeout_ms, st)) == NULL) {
+		nng_msg_free(msg);
+		return -1;
+	}
+	cc->cc_method = m;
+	cc->cc_cb = cb;
+	cc->cc_arg = arg;
+	cc->cc_timeout_ms = cs.cs_timeout_ms;
+	cc->cc_deadline_ms = client_now_ms() + cs.cs_timeout_ms + CLIENT_DEADLINE_MARGIN_MS;
+	cc->cc_sent = 0;
+	nng_aio_set_timeout(cc->cc_aio, client_left_ms(cc->cc_deadline_ms));
+	nng_aio_set_msg(cc->cc_aio, msg);
+	/* From here the record is the callback's: it may already be back on
+	 * c_free, so cc is not touched again. */
+	nng_ctx_send(cc->cc_ctx, cc->cc_aio);
+	return 0;
+}
+
+void bbb_client_drain(bbb_client *c)
+{
+	assert(!client_in_callback);
+	pthread_mutex_lock(&c->c_async_lock);
+	while (c->c_in_flight > 0)
+		pthread_cond_wait(&c->c_async_cv, &c->c_async_lock);
+	pthread_mutex_unlock(&c->c_async_lock);
+}
+
+/* The first half of closing: no call starts any more, every call in flight
+ * ends (answered, or failed at its deadline) and its callback returns; then
+ * every aio is stopped (none has an operation left) and every context
+ * closed. */
+static void client_async_stop(bbb_client *c)
+{
+	pthread_mutex_lock(&c->c_async_lock);
+	c->c_closing = 1;
+	while (c->c_in_flight > 0)
+		pthread_cond_wait(&c->c_async_cv, &c->c_async_lock);
+	pthread_mutex_unlock(&c->c_async_lock);
+
+	/* c_calls no longer changes. A callback may still be returning:
+	 * nng_aio_stop waits for it. */
+	for (struct client_call *cc = c->c_calls; cc != NULL; cc = cc->cc_next)
+		nng_aio_stop(cc->cc_aio);
+	for (struct client_call *cc = c->c_calls; cc != NULL; cc = cc->cc_next)
+		nng_ctx_close(cc->cc_ctx);
+}
+
+/* The second half, after the socket is closed: free the records. */
+static void client_async_free(bbb_client *c)
+{
+	struct client_call *cc = c->c_calls, *next;
+
+	for (; cc != NULL; cc = next) {
+		next = cc->cc_next;
+		nng_aio_free(cc->cc_aio);
+		free(cc);
+	}
+	c->c_calls = NULL;
+	c->c_free = NULL;
 }

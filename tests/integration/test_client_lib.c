@@ -10,8 +10,9 @@
  * (HealthService Check/Ready; ProjectService Create/Get/List; TaskService
  * CreateTask/GetTask/ListTasks; AdminService Backup/MigrationStatus), the
  * error contract of docs/protocol.md, Errors (code, reason, one violation per
- * offending field), what the library reports when nobody answers, and many
- * threads sharing one client.
+ * offending field), what the library reports when nobody answers, many
+ * threads sharing one client, and asynchronous calls (bbb_call_async): many
+ * in flight on one client, error answers, and closing with calls in flight.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -19,6 +20,7 @@
 #include <cmocka.h>
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +37,9 @@
 #define TEST_TIMEOUT_MS 15000
 #define CONC_THREADS 8
 #define CONC_CALLS 50
+#define ASYNC_CALLS 256
+#define ASYNC_TASKS 16
+#define ASYNC_CHAINS 16
 
 static const char *server_bin;
 
@@ -1049,6 +1054,203 @@ static void eight_threads_creating_tasks_on_one_client_all_succeed_with_distinct
 		assert_int_equal(listed[i], made[i]);
 }
 
+/* ---- asynchronous calls ------------------------------------------------ */
+
+/* What one asynchronous call's callback saw. */
+struct async_slot {
+	int64_t as_expect_id; /* the task asked for */
+	int as_calls; /* callbacks run for this call */
+	int as_code;
+	char as_reason[48];
+	char as_trace_id[72];
+	int as_n_violations;
+	char as_violation[64]; /* the first one's field */
+	int64_t as_got_id; /* the task answered, 0 for none */
+	char as_title[64];
+};
+
+static void async_get_task_done(void *arg, const bbb_status *st, ProtobufCMessage *resp)
+{
+	struct async_slot *s = arg;
+	Beebeebrain__V1__GetTaskResponse *r = (Beebeebrain__V1__GetTaskResponse *)resp;
+
+	s->as_calls++;
+	s->as_code = st->code;
+	snprintf(s->as_reason, sizeof(s->as_reason), "%s", st->reason);
+	snprintf(s->as_trace_id, sizeof(s->as_trace_id), "%s", st->trace_id);
+	s->as_n_violations = st->n_violations;
+	if (st->n_violations > 0)
+		snprintf(s->as_violation, sizeof(s->as_violation), "%s", st->violations[0].field);
+	if (r != NULL && r->task != NULL) {
+		s->as_got_id = r->task->id;
+		snprintf(s->as_title, sizeof(s->as_title), "%s", r->task->title);
+	}
+	bbb_free(resp);
+}
+
+static int async_get_task(bbb_client *c, int64_t task_id, struct async_slot *s, bbb_status *st)
+{
+	Beebeebrain__V1__GetTaskRequest req = BEEBEEBRAIN__V1__GET_TASK_REQUEST__INIT;
+
+	req.task_id = task_id;
+	s->as_expect_id = task_id;
+	return bbb_call_async(c, &beebeebrain__v1__task_service__descriptor, "GetTask", &req.base, NULL,
+			      async_get_task_done, s, st);
+}
+
+static void async_get_tasks_256_in_flight_on_one_client_are_all_answered_correctly(void **state)
+{
+	struct fixture *f = *state;
+	static struct async_slot slots[ASYNC_CALLS];
+	int64_t pid = make_project_id(f->f_c, "async", "/srv/async"), ids[ASYNC_TASKS];
+	char title[64];
+	bbb_status st;
+
+	for (int i = 0; i < ASYNC_TASKS; i++) {
+		snprintf(title, sizeof(title), "async task %d", i);
+		ids[i] = make_task_id(f->f_c, pid, title);
+	}
+	memset(slots, 0, sizeof(slots));
+	/* All started before any is waited for: one thread, one client. */
+	for (int i = 0; i < ASYNC_CALLS; i++)
+		if (async_get_task(f->f_c, ids[i % ASYNC_TASKS], &slots[i], &st) != 0)
+			fail_msg("call %d not started: %d %s %s", i, st.code, st.reason, st.message);
+	bbb_client_drain(f->f_c);
+
+	for (int i = 0; i < ASYNC_CALLS; i++) {
+		struct async_slot *s = &slots[i];
+
+		snprintf(title, sizeof(title), "async task %d", i % ASYNC_TASKS);
+		if (s->as_calls != 1 || s->as_code != BBB_OK)
+			fail_msg("call %d: %d callback(s), code %d %s", i, s->as_calls, s->as_code, s->as_reason);
+		assert_int_equal(s->as_got_id, s->as_expect_id);
+		assert_string_equal(s->as_title, title);
+		assert_int_equal(strncmp(s->as_trace_id, "trace-", 6), 0);
+	}
+}
+
+static void async_error_answers_reach_the_callback_with_code_reason_and_violations(void **state)
+{
+	struct fixture *f = *state;
+	struct async_slot missing = {0}, invalid = {0};
+	bbb_status st;
+
+	expect_ok(async_get_task(f->f_c, 999999, &missing, &st), &st);
+	expect_ok(async_get_task(f->f_c, 0, &invalid, &st), &st);
+	bbb_client_drain(f->f_c);
+
+	assert_int_equal(missing.as_calls, 1);
+	assert_int_equal(missing.as_code, BBB_NOT_FOUND);
+	assert_string_equal(missing.as_reason, "TASK_NOT_FOUND");
+	assert_int_equal(missing.as_got_id, 0);
+	assert_int_equal(strncmp(missing.as_trace_id, "trace-", 6), 0);
+
+	assert_int_equal(invalid.as_calls, 1);
+	assert_int_equal(invalid.as_code, BBB_INVALID_ARGUMENT);
+	assert_string_equal(invalid.as_reason, "VALIDATION_ERROR");
+	assert_int_equal(invalid.as_n_violations, 1);
+	assert_string_equal(invalid.as_violation, "task_id");
+}
+
+static void async_call_refused_before_sending_never_calls_back(void **state)
+{
+	struct fixture *f = *state;
+	Beebeebrain__V1__CheckRequest wrong = BEEBEEBRAIN__V1__CHECK_REQUEST__INIT;
+	struct async_slot s = {0};
+	bbb_status st;
+
+	assert_int_equal(bbb_call_async(f->f_c, &beebeebrain__v1__task_service__descriptor, "GetTask", &wrong.base,
+					NULL, async_get_task_done, &s, &st),
+			 -1);
+	assert_int_equal(st.code, BBB_INVALID_ARGUMENT);
+	assert_string_equal(st.reason, "MALFORMED_REQUEST");
+	assert_int_equal(bbb_call_async(f->f_c, &beebeebrain__v1__task_service__descriptor, "NoSuchMethod", &wrong.base,
+					NULL, async_get_task_done, &s, &st),
+			 -1);
+	assert_string_equal(st.reason, "UNKNOWN_METHOD");
+	bbb_client_drain(f->f_c);
+	assert_int_equal(s.as_calls, 0);
+}
+
+/* Chains of calls, each callback starting the next call of its chain, as a
+ * pipelined program does, until the client is closed under them. */
+struct async_chains {
+	bbb_client *ac_client;
+	int64_t ac_task_id;
+	atomic_int ac_started; /* calls bbb_call_async accepted */
+	atomic_int ac_done; /* callbacks run */
+	atomic_int ac_ok;
+	atomic_int ac_refused; /* starts refused with CANCELLED CLIENT_CLOSED */
+	atomic_int ac_other; /* anything else: a failure */
+	pthread_mutex_t ac_lock;
+	pthread_cond_t ac_cv; /* ac_done moved */
+};
+
+static void async_chain_next(struct async_chains *a);
+
+static void async_chain_done(void *arg, const bbb_status *st, ProtobufCMessage *resp)
+{
+	struct async_chains *a = arg;
+
+	if (st->code == BBB_OK && resp != NULL)
+		atomic_fetch_add(&a->ac_ok, 1);
+	else
+		atomic_fetch_add(&a->ac_other, 1);
+	bbb_free(resp);
+	async_chain_next(a);
+	pthread_mutex_lock(&a->ac_lock);
+	atomic_fetch_add(&a->ac_done, 1);
+	pthread_cond_broadcast(&a->ac_cv);
+	pthread_mutex_unlock(&a->ac_lock);
+}
+
+static void async_chain_next(struct async_chains *a)
+{
+	Beebeebrain__V1__GetTaskRequest req = BEEBEEBRAIN__V1__GET_TASK_REQUEST__INIT;
+	bbb_status st;
+
+	req.task_id = a->ac_task_id;
+	if (bbb_call_async(a->ac_client, &beebeebrain__v1__task_service__descriptor, "GetTask", &req.base, NULL,
+			   async_chain_done, a, &st) == 0)
+		atomic_fetch_add(&a->ac_started, 1);
+	else if (st.code == BBB_CANCELLED && strcmp(st.reason, "CLIENT_CLOSED") == 0)
+		atomic_fetch_add(&a->ac_refused, 1);
+	else
+		atomic_fetch_add(&a->ac_other, 1);
+}
+
+static void closing_a_client_with_async_calls_in_flight_lets_each_end_once(void **state)
+{
+	struct fixture *f = *state;
+	static struct async_chains a;
+	int64_t pid = make_project_id(f->f_c, "async", "/srv/async");
+	bbb_status st;
+
+	memset(&a, 0, sizeof(a));
+	pthread_mutex_init(&a.ac_lock, NULL);
+	pthread_cond_init(&a.ac_cv, NULL);
+	a.ac_task_id = make_task_id(f->f_c, pid, "read while closing");
+	a.ac_client = harness_client(&f->f_h, TEST_TIMEOUT_MS, &st);
+	assert_non_null(a.ac_client);
+	for (int i = 0; i < ASYNC_CHAINS; i++)
+		async_chain_next(&a);
+	/* Let the chains run a while: several answers per chain. */
+	pthread_mutex_lock(&a.ac_lock);
+	while (atomic_load(&a.ac_done) < 4 * ASYNC_CHAINS && atomic_load(&a.ac_other) == 0)
+		pthread_cond_wait(&a.ac_cv, &a.ac_lock);
+	pthread_mutex_unlock(&a.ac_lock);
+
+	bbb_client_close(a.ac_client);
+	/* Every accepted call was answered, once, before close returned; each
+	 * chain's next start was refused; nothing else happened. */
+	assert_int_equal(atomic_load(&a.ac_other), 0);
+	assert_int_equal(atomic_load(&a.ac_done), atomic_load(&a.ac_started));
+	assert_int_equal(atomic_load(&a.ac_ok), atomic_load(&a.ac_done));
+	assert_int_equal(atomic_load(&a.ac_refused), ASYNC_CHAINS);
+	pthread_cond_destroy(&a.ac_cv);
+	pthread_mutex_destroy(&a.ac_lock);
+}
+
 /* ---- the CLI sees what the library wrote ------------------------------- */
 
 static void cli_task_get_shows_a_task_created_through_the_library(void **state)
@@ -1105,6 +1307,10 @@ int main(int argc, char **argv)
 		T(trace_id_set_on_the_client_is_echoed_back),
 		T(request_of_4_mib_is_answered_and_one_byte_more_is_refused_by_the_client),
 		T(eight_threads_creating_tasks_on_one_client_all_succeed_with_distinct_ids),
+		T(async_get_tasks_256_in_flight_on_one_client_are_all_answered_correctly),
+		T(async_error_answers_reach_the_callback_with_code_reason_and_violations),
+		T(async_call_refused_before_sending_never_calls_back),
+		T(closing_a_client_with_async_calls_in_flight_lets_each_end_once),
 		T(cli_task_get_shows_a_task_created_through_the_library),
 #undef T
 	};

@@ -691,6 +691,149 @@ static void many_threads_share_one_client(void **state)
 	assert_int_equal(fake_seen(&t->t_fs).sn_requests, CONCURRENT_THREADS * CONCURRENT_CALLS);
 }
 
+/* ---- asynchronous calls ------------------------------------------------ */
+
+#define ASYNC_CALLS 256
+
+/* The outcomes of a batch of asynchronous calls, counted by their callbacks,
+ * which run on nng's threads. */
+struct async_tally {
+	pthread_mutex_t at_lock;
+	int at_done;
+	int at_ok; /* code 0 with a CheckResponse saying "ok" */
+	int at_code_seen[17]; /* callbacks per code */
+	char at_reason[48]; /* of the last failure */
+	int at_restart; /* callbacks try to start another call */
+	int at_restart_refused; /* ... refused with CANCELLED CLIENT_CLOSED */
+	bbb_client *at_client;
+};
+
+static void async_tally_init(struct async_tally *a, bbb_client *c)
+{
+	memset(a, 0, sizeof(*a));
+	pthread_mutex_init(&a->at_lock, NULL);
+	a->at_client = c;
+}
+
+static void async_check_done(void *arg, const bbb_status *st, ProtobufCMessage *resp)
+{
+	struct async_tally *a = arg;
+	Beebeebrain__V1__CheckResponse *r = (Beebeebrain__V1__CheckResponse *)resp;
+	Beebeebrain__V1__CheckRequest req = BEEBEEBRAIN__V1__CHECK_REQUEST__INIT;
+	int refused = 0;
+	bbb_status again;
+
+	if (a->at_restart && bbb_call_async(a->at_client, &beebeebrain__v1__health_service__descriptor, "Check",
+					    &req.base, NULL, async_check_done, a, &again) != 0)
+		refused = again.code == BBB_CANCELLED && strcmp(again.reason, "CLIENT_CLOSED") == 0;
+	pthread_mutex_lock(&a->at_lock);
+	a->at_done++;
+	if (st->code >= 0 && st->code < 17)
+		a->at_code_seen[st->code]++;
+	if (st->code == BBB_OK && r != NULL && strcmp(r->status, "ok") == 0)
+		a->at_ok++;
+	if (st->code != BBB_OK)
+		snprintf(a->at_reason, sizeof(a->at_reason), "%s", st->reason);
+	a->at_restart_refused += refused;
+	pthread_mutex_unlock(&a->at_lock);
+	bbb_free(resp);
+}
+
+static void async_check(struct async_tally *a)
+{
+	Beebeebrain__V1__CheckRequest req = BEEBEEBRAIN__V1__CHECK_REQUEST__INIT;
+	bbb_status st;
+
+	if (bbb_call_async(a->at_client, &beebeebrain__v1__health_service__descriptor, "Check", &req.base, NULL,
+			   async_check_done, a, &st) != 0)
+		fail_msg("not started: %d %s %s", st.code, st.reason, st.message);
+}
+
+/* Waits until the fake has received n requests; fails the test after 10 s
+ * (a broken setup, not a measure of speed). */
+static void fake_wait_requests(struct fake_server *fs, int n)
+{
+	for (int i = 0; i < 1000 && fake_seen(fs).sn_requests < n; i++)
+		usleep(10 * 1000);
+	if (fake_seen(fs).sn_requests < n)
+		fail_msg("the fake received %d of %d requests", fake_seen(fs).sn_requests, n);
+}
+
+static void async_calls_256_in_flight_all_reach_their_callbacks(void **state)
+{
+	struct test_ctx *t = *state;
+	struct async_tally a;
+
+	async_tally_init(&a, t->t_client);
+	for (int i = 0; i < ASYNC_CALLS; i++)
+		async_check(&a);
+	bbb_client_drain(t->t_client);
+	assert_int_equal(a.at_done, ASYNC_CALLS);
+	assert_int_equal(a.at_ok, ASYNC_CALLS);
+	assert_int_equal(fake_seen(&t->t_fs).sn_requests, ASYNC_CALLS);
+	assert_true(is_hex32(fake_seen(&t->t_fs).sn_request_id));
+	pthread_mutex_destroy(&a.at_lock);
+}
+
+static void async_call_to_a_silent_server_ends_with_deadline_exceeded(void **state)
+{
+	struct test_ctx *t = *state;
+	struct async_tally a;
+
+	async_tally_init(&a, t->t_client);
+	fake_set_mode(&t->t_fs, FAKE_SILENT);
+	for (int i = 0; i < 4; i++)
+		async_check(&a);
+	bbb_client_drain(t->t_client);
+	assert_int_equal(a.at_done, 4);
+	assert_int_equal(a.at_code_seen[BBB_DEADLINE_EXCEEDED], 4);
+	assert_string_equal(a.at_reason, "DEADLINE_EXCEEDED");
+
+	/* The records are reused: the next calls are answered. */
+	fake_set_mode(&t->t_fs, FAKE_OK);
+	async_check(&a);
+	bbb_client_drain(t->t_client);
+	assert_int_equal(a.at_ok, 1);
+	pthread_mutex_destroy(&a.at_lock);
+}
+
+static void async_error_reply_reaches_the_callback_with_its_violations(void **state)
+{
+	struct test_ctx *t = *state;
+	struct async_tally a;
+
+	async_tally_init(&a, t->t_client);
+	fake_set_mode(&t->t_fs, FAKE_ERROR);
+	async_check(&a);
+	bbb_client_drain(t->t_client);
+	assert_int_equal(a.at_done, 1);
+	assert_int_equal(a.at_code_seen[BBB_INVALID_ARGUMENT], 1);
+	assert_string_equal(a.at_reason, "VALIDATION_ERROR");
+	pthread_mutex_destroy(&a.at_lock);
+}
+
+static void closing_with_async_calls_in_flight_waits_for_them_and_refuses_new_ones(void **state)
+{
+	struct test_ctx *t = *state;
+	struct async_tally a;
+
+	async_tally_init(&a, t->t_client);
+	fake_set_mode(&t->t_fs, FAKE_SILENT);
+	a.at_restart = 1;
+	for (int i = 0; i < 64; i++)
+		async_check(&a);
+	fake_wait_requests(&t->t_fs, 64);
+
+	bbb_client_close(t->t_client);
+	t->t_client = NULL;
+	/* Every call ended, once, before close returned: nobody answers, so
+	 * at its deadline. What the callbacks tried to start was refused. */
+	assert_int_equal(a.at_done, 64);
+	assert_int_equal(a.at_code_seen[BBB_DEADLINE_EXCEEDED], 64);
+	assert_int_equal(a.at_restart_refused, 64);
+	pthread_mutex_destroy(&a.at_lock);
+}
+
 /* A loopback port nobody listens on (bound once, then released). */
 static int closed_port(void)
 {
@@ -798,6 +941,14 @@ int main(void)
 			request_of_exactly_the_limit_is_sent_and_one_byte_more_is_refused_unsent, setup_inproc,
 			teardown),
 		cmocka_unit_test_setup_teardown(many_threads_share_one_client, setup_tcp, teardown),
+		cmocka_unit_test_setup_teardown(async_calls_256_in_flight_all_reach_their_callbacks, setup_tcp,
+						teardown),
+		cmocka_unit_test_setup_teardown(async_call_to_a_silent_server_ends_with_deadline_exceeded,
+						setup_short_timeout, teardown),
+		cmocka_unit_test_setup_teardown(async_error_reply_reaches_the_callback_with_its_violations,
+						setup_inproc, teardown),
+		cmocka_unit_test_setup_teardown(closing_with_async_calls_in_flight_waits_for_them_and_refuses_new_ones,
+						setup_short_timeout, teardown),
 		cmocka_unit_test(open_to_a_closed_port_is_server_unreachable),
 		cmocka_unit_test(open_takes_url_and_api_key_from_the_environment),
 		cmocka_unit_test(code_names_are_the_canonical_ones),
