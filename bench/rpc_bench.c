@@ -1,56 +1,88 @@
 /*
  * rpc_bench: calls per second and latency of the RPC path, against a baseline.
  *
- * What it measures. Closed-loop clients: each of 1 or 8 threads keeps exactly
- * one call in flight (send, wait for the reply, record, send the next) for a
- * fixed time. The threads of a run share one connection, as a program using
- * one bbb_client from many threads does. Three cases per client count:
+ * What it measures. Two shapes of load, each on ONE connection:
  *
- *   echo       raw nng, no BeeBeeBrain code: a req socket (one context per
- *              thread) against a rep socket served in-process by contexts
- *              that answer the bytes they got. The request has the size of
+ *   closed loop  each of 1 or 8 client threads keeps exactly one call in
+ *                flight (send, wait for the reply, record, send the next),
+ *                the threads sharing one connection, as a program using one
+ *                bbb_client from many threads does;
+ *   pipelined    256 calls in flight on one connection from one client, no
+ *                thread per call: each call's completion callback records it
+ *                and starts the next call (nng contexts driven by their aio
+ *                callbacks). Past the deadline no call starts; calls/s counts
+ *                the calls started after the warm-up, over the time until
+ *                the last one ended.
+ *
+ * The rows ("in flight" = 1 or 8 closed-loop threads, or 256 pipelined):
+ *
+ *   echo       raw nng, no BeeBeeBrain code: a req socket (a context per
+ *              call in flight) against a rep server in a SEPARATE PROCESS
+ *              (this binary run as `rpc_bench --echo-server N`: one rep
+ *              socket, N = --echo-contexts contexts, default 256, driven by
+ *              aio callbacks, each sending back the bytes it got; enough for
+ *              the deepest pipeline). The request has the size of
  *              the GetTask RpcRequest envelope. This is the floor the RPC
- *              layer stands on; "vs echo" divides by it.
+ *              layer stands on; "vs echo" divides by the echo row of the same
+ *              shape and depth.
  *   GetTask    bbb_task_get_task() through the client library against the
  *              real server (a read: dispatch + one SELECT on a WAL reader).
  *   CreateTask bbb_task_create_task() (a write: the single writer thread,
- *              group commit, fsync per commit with --durability full).
+ *              group commit, fsync per commit with --durability full). Each
+ *              CreateTask row is followed by the group commit histogram of
+ *              its median run: the delta of the server's
+ *              beebeebrain_store_writes_per_commit and
+ *              beebeebrain_store_commit_duration_seconds histograms
+ *              (docs/metrics.md, read from /metrics before and after the
+ *              run): commits, writes per commit (mean, and p50/p99/max as
+ *              the bucket bounds that hold them) and commit time.
  *   GetTask/Connect  the same read over the HTTP listener: a Connect unary
  *              call with a JSON body (POST /beebeebrain.v1.TaskService/GetTask,
  *              {"taskId":"N"}), each thread on its own keep-alive connection
  *              (an HTTP/1.1 connection carries one call at a time), the reply
  *              read whole and its status checked. "vs nng" divides its calls/s
  *              by GetTask's at the same client count.
+ *   echo pipelined     the echo above, 256 contexts of one req socket.
+ *   GetTask pipelined  256 bbb_call_async() GetTask calls in flight on one
+ *              bbb_client; "vs echo" divides by echo pipelined.
+ *
+ * The goals of issue 13 are printed next to their rows with whether this run
+ * met them: GetTask with 8 clients >= 0.85x echo; GetTask pipelined >= 0.8x
+ * echo pipelined; CreateTask with 8 clients >= 2x the fsync floor, which
+ * bench/fsync_floor measures (here only the histogram: under 8 writers a
+ * commit should carry several writes).
  *
  * The server is the real binary, started here with fork/exec in a temp dir on
  * free loopback ports and stopped with SIGTERM at the end; the temp dir is
- * removed. Every case runs --runs times (default 3), interleaved, and the
- * table shows the run with the median calls/s, with that run's latencies.
- * The first ~10% of each run (at most 250 ms) is a warm-up and not counted.
+ * removed. The echo server is started first and stopped last (its stdin is a
+ * pipe from here: it exits when the pipe closes). Every row runs --runs times
+ * (default 3), interleaved (all rows, then all again), and the table shows
+ * the run with the median calls/s, with that run's latencies. The first ~10%
+ * of each run (at most 250 ms) is a warm-up and not counted.
  *
  * Usage: rpc_bench [--server PATH] [--seconds S] [--runs N]
- *                  [--durability full|normal] [--workers N]
+ *                  [--durability full|normal] [--workers N] [--echo-contexts N]
  * The server defaults to `beebeebrain` next to this binary (both are built
  * into the same build dir); scripts/bench.sh builds both and runs this.
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <libgen.h>
 #include <limits.h>
+#include <math.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdatomic.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -66,12 +98,15 @@
 
 #define BENCH_MAX_CLIENTS 8
 #define BENCH_MAX_RUNS 15
-#define BENCH_ECHO_CONTEXTS 16
+/* By default enough receiving contexts for the deepest pipeline: the echo
+ * server is the floor, so it must not be what a pipeline waits for. */
+#define BENCH_ECHO_CONTEXTS 256
+#define BENCH_ECHO_CONTEXTS_MAX 4096
+#define BENCH_PIPE_DEPTH 256
 #define BENCH_SEED_TASKS 100
 #define BENCH_READY_MS 10000
 #define BENCH_CALL_TIMEOUT_MS 30000u
-
-static const int bench_client_counts[] = {1, BENCH_MAX_CLIENTS};
+#define BENCH_HIST_BUCKETS 24
 
 struct bench_opts {
 	const char *bo_server;
@@ -79,10 +114,12 @@ struct bench_opts {
 	int bo_runs;
 	const char *bo_durability;
 	const char *bo_workers; /* NULL: the server's default */
+	int bo_echo_contexts;
 };
 
-/* The in-process echo baseline: one rep socket, contexts driven by aio
- * callbacks (nng's demo/async/server.c shape). */
+/* The echo baseline, served in a process of its own (--echo-server): one
+ * rep socket, contexts driven by aio callbacks (nng's demo/async/server.c
+ * shape). */
 struct echo_ctx {
 	nng_aio *ec_aio;
 	nng_ctx ec_ctx;
@@ -92,16 +129,41 @@ struct echo_ctx {
 struct echo_server {
 	nng_socket es_sock;
 	char es_url[64];
-	struct echo_ctx es_ctx[BENCH_ECHO_CONTEXTS];
+	int es_n;
+	struct echo_ctx es_ctx[BENCH_ECHO_CONTEXTS_MAX];
 };
 
-/* Latencies of one thread, in nanoseconds. */
+/* The echo server's process, seen from the benchmark. */
+struct echo_proc {
+	pid_t ep_pid;
+	int ep_stdin; /* its stdin: closing it stops the server */
+	char ep_url[64];
+};
+
+/* Latencies of one thread or pipeline slot, in nanoseconds. */
 struct lat_buf {
 	uint64_t *lb_v;
 	size_t lb_n, lb_cap;
 };
 
+/* One Prometheus histogram: cumulative counts per upper bound, in order. */
+struct hist {
+	int h_n;
+	double h_le[BENCH_HIST_BUCKETS]; /* INFINITY for +Inf */
+	double h_cum[BENCH_HIST_BUCKETS];
+	double h_sum, h_count;
+};
+
+/* The server's group commit histograms (docs/metrics.md). */
+struct commit_hist {
+	int ch_ok; /* both found */
+	struct hist ch_writes; /* beebeebrain_store_writes_per_commit */
+	struct hist ch_seconds; /* beebeebrain_store_commit_duration_seconds */
+};
+
 struct bench_run;
+struct pipe_run;
+struct pipe_slot;
 
 struct bench_thread {
 	struct bench_run *bt_run;
@@ -122,10 +184,21 @@ struct bench_case {
 	const char *bc_name;
 	int bc_echo; /* raw nng instead of the client library */
 	int bc_http; /* a Connect call on the HTTP listener */
-	int (*bc_call)(struct bench_thread *t);
+	int bc_commit_hist; /* report the server's group commit histogram */
+	int (*bc_call)(struct bench_thread *t); /* closed loop: one call */
+	int (*bc_start)(struct pipe_slot *ps); /* pipelined: start a call */
 };
 
-/* What one run shares between its threads. */
+/* A line of the table: a case at a depth, and the goal it has. */
+struct bench_row {
+	const struct bench_case *rw_case;
+	int rw_in_flight; /* closed loop: threads; pipelined: calls */
+	double rw_goal_vs_echo; /* 0: none */
+	const char *rw_goal_note; /* a goal measured elsewhere, or NULL */
+};
+
+/* What one closed-loop run shares between its threads; also the prototype
+ * of every run (payload, task ids). */
 struct bench_run {
 	const struct bench_case *br_case;
 	int br_clients;
@@ -143,6 +216,37 @@ struct bench_run {
 	struct bench_thread br_threads[BENCH_MAX_CLIENTS];
 };
 
+/* One of the calls in flight of a pipelined run: each completion records its
+ * call and starts the slot's next one. The slot's fields belong to whichever
+ * thread runs its current call's completion. */
+struct pipe_slot {
+	struct pipe_run *ps_run;
+	int ps_index;
+	uint64_t ps_seq;
+	uint64_t ps_t0; /* when the call in flight started */
+	nng_ctx ps_ctx; /* echo only */
+	nng_aio *ps_aio; /* echo only */
+	int ps_sending; /* echo only: the aio carries the send */
+	struct lat_buf ps_lat;
+	uint64_t ps_errors;
+	char ps_error[640];
+};
+
+struct pipe_run {
+	const struct bench_run *pr_proto;
+	const struct bench_case *pr_case;
+	int pr_depth;
+	bbb_client *pr_client; /* GetTask */
+	nng_socket pr_req; /* echo */
+	uint64_t pr_warm_end_ns;
+	uint64_t pr_deadline_ns;
+	pthread_mutex_t pr_lock; /* guards pr_active and pr_end_ns */
+	pthread_cond_t pr_cv; /* pr_active fell to 0 */
+	int pr_active; /* slots still starting calls */
+	uint64_t pr_end_ns; /* the last completion */
+	struct pipe_slot pr_slots[BENCH_PIPE_DEPTH];
+};
+
 /* The outcome of one run. */
 struct bench_result {
 	double r_calls_per_s;
@@ -151,6 +255,7 @@ struct bench_result {
 	uint64_t r_calls;
 	uint64_t r_errors;
 	char r_error[640];
+	struct commit_hist r_commits; /* bc_commit_hist: the run's delta */
 };
 
 static uint64_t now_ns(void)
@@ -211,7 +316,7 @@ static void echo_cb(void *arg)
 	nng_ctx_send(e->ec_ctx, e->ec_aio);
 }
 
-static int echo_start(struct echo_server *es)
+static int echo_start(struct echo_server *es, int contexts)
 {
 	nng_listener l;
 	int port, rv;
@@ -225,7 +330,7 @@ static int echo_start(struct echo_server *es)
 		return -1;
 	}
 	snprintf(es->es_url, sizeof(es->es_url), "tcp://127.0.0.1:%d", port);
-	for (int i = 0; i < BENCH_ECHO_CONTEXTS; i++) {
+	for (int i = 0; i < contexts; i++, es->es_n++) {
 		struct echo_ctx *e = &es->es_ctx[i];
 
 		if ((rv = nng_aio_alloc(&e->ec_aio, echo_cb, e)) != 0 ||
@@ -242,15 +347,114 @@ static int echo_start(struct echo_server *es)
  * free the aios. */
 static void echo_stop(struct echo_server *es)
 {
-	for (int i = 0; i < BENCH_ECHO_CONTEXTS; i++)
+	for (int i = 0; i <= es->es_n && i < BENCH_ECHO_CONTEXTS_MAX; i++)
 		if (es->es_ctx[i].ec_aio != NULL)
 			nng_aio_stop(es->es_ctx[i].ec_aio);
-	for (int i = 0; i < BENCH_ECHO_CONTEXTS; i++)
-		if (es->es_ctx[i].ec_aio != NULL)
-			nng_ctx_close(es->es_ctx[i].ec_ctx);
+	for (int i = 0; i < es->es_n; i++)
+		nng_ctx_close(es->es_ctx[i].ec_ctx);
 	nng_close(es->es_sock);
-	for (int i = 0; i < BENCH_ECHO_CONTEXTS; i++)
+	for (int i = 0; i <= es->es_n && i < BENCH_ECHO_CONTEXTS_MAX; i++)
 		nng_aio_free(es->es_ctx[i].ec_aio);
+}
+
+/* `rpc_bench --echo-server N`: serves the echo with N contexts, writes its
+ * URL and a newline on stdout, and stops when stdin reaches its end (the
+ * benchmark closed the pipe, or died). */
+static int echo_server_main(const char *contexts)
+{
+	static struct echo_server es;
+	int n = atoi(contexts);
+	char buf[64];
+
+	if (n < 1 || n > BENCH_ECHO_CONTEXTS_MAX) {
+		fprintf(stderr, "rpc_bench: --echo-server takes 1..%d contexts\n", BENCH_ECHO_CONTEXTS_MAX);
+		return 2;
+	}
+	if (echo_start(&es, n) != 0)
+		return 1;
+	printf("%s\n", es.es_url);
+	fflush(stdout);
+	while (read(STDIN_FILENO, buf, sizeof(buf)) > 0)
+		;
+	echo_stop(&es);
+	return 0;
+}
+
+/* Reads the child's first line (its URL) into ep->ep_url, waiting at most
+ * BENCH_READY_MS. */
+static int echo_proc_read_url(struct echo_proc *ep, int fd)
+{
+	size_t have = 0;
+	uint64_t deadline = now_ns() + (uint64_t)BENCH_READY_MS * 1000000u;
+
+	while (have + 1 < sizeof(ep->ep_url)) {
+		struct pollfd pfd = {.fd = fd, .events = POLLIN};
+		uint64_t now = now_ns();
+		ssize_t got;
+
+		if (now >= deadline || poll(&pfd, 1, (int)((deadline - now) / 1000000u) + 1) <= 0)
+			return -1;
+		got = read(fd, ep->ep_url + have, 1);
+		if (got <= 0)
+			return -1;
+		if (ep->ep_url[have] == '\n') {
+			ep->ep_url[have] = '\0';
+			return strncmp(ep->ep_url, "tcp://", 6) == 0 ? 0 : -1;
+		}
+		have++;
+	}
+	return -1;
+}
+
+/* Starts `self --echo-server N` with pipes on its stdin and stdout, and reads
+ * the URL it serves. The child gets SIGTERM if this process dies. */
+static int echo_proc_start(struct echo_proc *ep, const char *self, int contexts)
+{
+	char n[16];
+	char *const argv[] = {(char *)self, "--echo-server", n, NULL};
+	pid_t parent = getpid();
+	int in[2], out[2], rc;
+
+	memset(ep, 0, sizeof(*ep));
+	snprintf(n, sizeof(n), "%d", contexts);
+	if (pipe2(in, O_CLOEXEC) != 0)
+		return -1;
+	if (pipe2(out, O_CLOEXEC) != 0) {
+		close(in[0]);
+		close(in[1]);
+		return -1;
+	}
+	ep->ep_pid = fork();
+	if (ep->ep_pid == 0) {
+		/* Only async-signal-safe calls until exec. */
+		if (dup2(in[0], STDIN_FILENO) < 0 || dup2(out[1], STDOUT_FILENO) < 0)
+			_exit(127);
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
+		if (getppid() != parent)
+			_exit(127);
+		execv(self, argv);
+		_exit(127);
+	}
+	close(in[0]);
+	close(out[1]);
+	ep->ep_stdin = in[1];
+	rc = ep->ep_pid > 0 ? echo_proc_read_url(ep, out[0]) : -1;
+	close(out[0]);
+	if (rc != 0)
+		fprintf(stderr, "rpc_bench: the echo server (%s --echo-server) did not start\n", self);
+	return rc;
+}
+
+/* Closes the child's stdin and waits for it; its exit status, or -1. */
+static int echo_proc_stop(struct echo_proc *ep)
+{
+	int ws;
+
+	if (ep->ep_stdin > 0)
+		close(ep->ep_stdin);
+	if (ep->ep_pid <= 0 || waitpid(ep->ep_pid, &ws, 0) != ep->ep_pid)
+		return -1;
+	return WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
 }
 
 /* The bytes bbb_task_get_task() puts on the wire: an RpcRequest envelope as
@@ -277,7 +481,111 @@ static size_t get_task_envelope(int64_t task_id, uint8_t **out)
 	return len;
 }
 
-/* ---- the calls --------------------------------------------------------- */
+/* ---- the group commit histograms from /metrics ------------------------- */
+
+/* GET /metrics on the HTTP listener; the body, NUL-terminated, to be freed
+ * with free(), or NULL. */
+static char *metrics_fetch(int port)
+{
+	static const char req[] = "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+	size_t have = 0, cap = 65536;
+	char *buf = malloc(cap), *body;
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	ssize_t got;
+
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (buf == NULL || fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
+	    write(fd, req, sizeof(req) - 1) != (ssize_t)(sizeof(req) - 1))
+		goto fail;
+	while ((got = read(fd, buf + have, cap - have - 1)) > 0) {
+		have += (size_t)got;
+		if (have + 1 == cap) {
+			char *nb = realloc(buf, 2 * cap);
+			if (nb == NULL)
+				goto fail;
+			buf = nb;
+			cap *= 2;
+		}
+	}
+	buf[have] = '\0';
+	close(fd);
+	if (strncmp(buf, "HTTP/1.1 200", 12) != 0 || (body = strstr(buf, "\r\n\r\n")) == NULL) {
+		free(buf);
+		return NULL;
+	}
+	memmove(buf, body + 4, strlen(body + 4) + 1);
+	return buf;
+fail:
+	if (fd >= 0)
+		close(fd);
+	free(buf);
+	return NULL;
+}
+
+/* Reads histogram `name` out of a Prometheus text body. 0 when its buckets,
+ * sum and count were all found. */
+static int hist_parse(const char *body, const char *name, struct hist *h)
+{
+	char bucket[128], sum[128], count[128];
+	int have_sum = 0, have_count = 0;
+
+	memset(h, 0, sizeof(*h));
+	snprintf(bucket, sizeof(bucket), "%s_bucket{le=\"", name);
+	snprintf(sum, sizeof(sum), "%s_sum ", name);
+	snprintf(count, sizeof(count), "%s_count ", name);
+	for (const char *line = body; line != NULL && *line != '\0'; line = strchr(line, '\n'), line += line != NULL) {
+		const char *v;
+
+		if (strncmp(line, bucket, strlen(bucket)) == 0 && h->h_n < BENCH_HIST_BUCKETS) {
+			v = line + strlen(bucket);
+			h->h_le[h->h_n] = strncmp(v, "+Inf", 4) == 0 ? INFINITY : strtod(v, NULL);
+			if ((v = strstr(v, "} ")) == NULL)
+				return -1;
+			h->h_cum[h->h_n++] = strtod(v + 2, NULL);
+		} else if (strncmp(line, sum, strlen(sum)) == 0) {
+			h->h_sum = strtod(line + strlen(sum), NULL);
+			have_sum = 1;
+		} else if (strncmp(line, count, strlen(count)) == 0) {
+			h->h_count = strtod(line + strlen(count), NULL);
+			have_count = 1;
+		}
+	}
+	return h->h_n > 0 && have_sum && have_count ? 0 : -1;
+}
+
+static void commit_hist_read(int port, struct commit_hist *ch)
+{
+	char *body = metrics_fetch(port);
+
+	memset(ch, 0, sizeof(*ch));
+	ch->ch_ok = body != NULL && hist_parse(body, "beebeebrain_store_writes_per_commit", &ch->ch_writes) == 0 &&
+		    hist_parse(body, "beebeebrain_store_commit_duration_seconds", &ch->ch_seconds) == 0;
+	free(body);
+}
+
+/* after -= before, bucket by bucket; -1 when the buckets differ. */
+static int hist_sub(struct hist *after, const struct hist *before)
+{
+	if (after->h_n != before->h_n)
+		return -1;
+	for (int i = 0; i < after->h_n; i++)
+		after->h_cum[i] -= before->h_cum[i];
+	after->h_sum -= before->h_sum;
+	after->h_count -= before->h_count;
+	return 0;
+}
+
+/* The upper bound of the bucket that holds quantile q (q = 1: the largest). */
+static double hist_quantile(const struct hist *h, double q)
+{
+	for (int i = 0; i < h->h_n; i++)
+		if (h->h_count > 0 && h->h_cum[i] >= q * h->h_count)
+			return h->h_le[i];
+	return NAN;
+}
+
+/* ---- the closed-loop calls --------------------------------------------- */
 
 static void thread_error(struct bench_thread *t, const char *what, const bbb_status *st)
 {
@@ -405,20 +713,12 @@ static int call_connect_get_task(struct bench_thread *t)
 	return 0;
 }
 
-static const struct bench_case bench_cases[] = {
-	{"echo (nng)", 1, 0, call_echo},
-	{"GetTask", 0, 0, call_get_task},
-	{"CreateTask", 0, 0, call_create_task},
-	{"GetTask/Connect", 0, 1, call_connect_get_task},
-};
-#define BENCH_N_CASES (sizeof(bench_cases) / sizeof(bench_cases[0]))
-
-/* ---- one run ----------------------------------------------------------- */
+/* ---- the pipelined calls ----------------------------------------------- */
 
 static int lat_push(struct lat_buf *lb, uint64_t v)
 {
 	if (lb->lb_n == lb->lb_cap) {
-		size_t cap = lb->lb_cap > 0 ? 2 * lb->lb_cap : 65536;
+		size_t cap = lb->lb_cap > 0 ? 2 * lb->lb_cap : 4096;
 		uint64_t *nv = realloc(lb->lb_v, cap * sizeof(*nv));
 
 		if (nv == NULL)
@@ -429,6 +729,140 @@ static int lat_push(struct lat_buf *lb, uint64_t v)
 	lb->lb_v[lb->lb_n++] = v;
 	return 0;
 }
+
+static void slot_error(struct pipe_slot *ps, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void slot_error(struct pipe_slot *ps, const char *fmt, ...)
+{
+	va_list ap;
+
+	ps->ps_errors++;
+	va_start(ap, fmt);
+	vsnprintf(ps->ps_error, sizeof(ps->ps_error), fmt, ap);
+	va_end(ap);
+}
+
+/* The slot starts no more calls: the run ends when no slot is left. */
+static void slot_retire(struct pipe_slot *ps, uint64_t now)
+{
+	struct pipe_run *r = ps->ps_run;
+
+	pthread_mutex_lock(&r->pr_lock);
+	if (now > r->pr_end_ns)
+		r->pr_end_ns = now;
+	if (--r->pr_active == 0)
+		pthread_cond_broadcast(&r->pr_cv);
+	pthread_mutex_unlock(&r->pr_lock);
+}
+
+/* The slot's call ended (ok or not): records it, then starts the next call
+ * or, past the deadline, retires the slot. Starting the next call is the
+ * last thing done with ps: its completion may run on another thread at once. */
+static void slot_next(struct pipe_slot *ps, int ok)
+{
+	struct pipe_run *r = ps->ps_run;
+	uint64_t now = now_ns();
+
+	if (ok && ps->ps_t0 >= r->pr_warm_end_ns && lat_push(&ps->ps_lat, now - ps->ps_t0) != 0)
+		slot_error(ps, "out of memory for latencies");
+	ps->ps_seq++;
+	if (now < r->pr_deadline_ns) {
+		ps->ps_t0 = now;
+		if (r->pr_case->bc_start(ps) == 0)
+			return;
+	}
+	slot_retire(ps, now);
+}
+
+/* Echo: the aio callback drives send -> receive -> next call. */
+static void pipe_echo_cb(void *arg)
+{
+	struct pipe_slot *ps = arg;
+	int rv = nng_aio_result(ps->ps_aio);
+	nng_msg *msg;
+
+	if (rv == 0 && ps->ps_sending) {
+		ps->ps_sending = 0;
+		nng_ctx_recv(ps->ps_ctx, ps->ps_aio);
+		return;
+	}
+	/* The reply, or after a failed send the request given back. */
+	msg = nng_aio_get_msg(ps->ps_aio);
+	nng_aio_set_msg(ps->ps_aio, NULL);
+	if (rv == 0 && nng_msg_len(msg) != ps->ps_run->pr_proto->br_payload_len)
+		rv = NNG_EPROTO;
+	if (msg != NULL)
+		nng_msg_free(msg);
+	if (rv != 0)
+		slot_error(ps, "echo pipelined: %s", nng_strerror(rv));
+	slot_next(ps, rv == 0);
+}
+
+static int pipe_echo_start(struct pipe_slot *ps)
+{
+	const struct bench_run *proto = ps->ps_run->pr_proto;
+	nng_msg *msg;
+	int rv;
+
+	if ((rv = nng_msg_alloc(&msg, proto->br_payload_len)) != 0) {
+		slot_error(ps, "echo pipelined: %s", nng_strerror(rv));
+		return -1;
+	}
+	memcpy(nng_msg_body(msg), proto->br_payload, proto->br_payload_len);
+	ps->ps_sending = 1;
+	nng_aio_set_msg(ps->ps_aio, msg);
+	nng_ctx_send(ps->ps_ctx, ps->ps_aio);
+	return 0;
+}
+
+static void pipe_get_task_done(void *arg, const bbb_status *st, ProtobufCMessage *resp)
+{
+	struct pipe_slot *ps = arg;
+
+	if (st->code != BBB_OK)
+		slot_error(ps, "GetTask pipelined: %d %s %s", st->code, st->reason, st->message);
+	bbb_free(resp);
+	slot_next(ps, st->code == BBB_OK);
+}
+
+static int pipe_get_task_start(struct pipe_slot *ps)
+{
+	const struct bench_run *proto = ps->ps_run->pr_proto;
+	Beebeebrain__V1__GetTaskRequest req = BEEBEEBRAIN__V1__GET_TASK_REQUEST__INIT;
+	bbb_status st;
+
+	req.task_id = proto->br_task_ids[(ps->ps_seq + (uint64_t)ps->ps_index * 7) % proto->br_n_task_ids];
+	if (bbb_call_async(ps->ps_run->pr_client, &beebeebrain__v1__task_service__descriptor, "GetTask", &req.base,
+			   NULL, pipe_get_task_done, ps, &st) != 0) {
+		slot_error(ps, "GetTask pipelined: not started: %d %s %s", st.code, st.reason, st.message);
+		return -1;
+	}
+	return 0;
+}
+
+static const struct bench_case bench_cases[] = {
+	{"echo (nng)", 1, 0, 0, call_echo, NULL},           {"GetTask", 0, 0, 0, call_get_task, NULL},
+	{"CreateTask", 0, 0, 1, call_create_task, NULL},    {"GetTask/Connect", 0, 1, 0, call_connect_get_task, NULL},
+	{"echo pipelined", 1, 0, 0, NULL, pipe_echo_start}, {"GetTask pipelined", 0, 0, 0, NULL, pipe_get_task_start},
+};
+
+/* Grouped by depth, echo first in each group ("vs echo"), GetTask before
+ * GetTask/Connect ("vs nng"). The goals are issue 13's. */
+static const struct bench_row bench_rows[] = {
+	{&bench_cases[0], 1, 0, NULL},
+	{&bench_cases[1], 1, 0, NULL},
+	{&bench_cases[2], 1, 0, NULL},
+	{&bench_cases[3], 1, 0, NULL},
+	{&bench_cases[0], BENCH_MAX_CLIENTS, 0, NULL},
+	{&bench_cases[1], BENCH_MAX_CLIENTS, 0.85, NULL},
+	{&bench_cases[2], BENCH_MAX_CLIENTS, 0, "goal >= 2x the fsync floor (bench/fsync_floor)"},
+	{&bench_cases[3], BENCH_MAX_CLIENTS, 0, NULL},
+	{&bench_cases[4], BENCH_PIPE_DEPTH, 0, NULL},
+	{&bench_cases[5], BENCH_PIPE_DEPTH, 0.8, NULL},
+};
+#define BENCH_N_ROWS (sizeof(bench_rows) / sizeof(bench_rows[0]))
+
+/* ---- one run ----------------------------------------------------------- */
 
 static void *bench_thread_main(void *arg)
 {
@@ -474,44 +908,68 @@ static double percentile_us(const uint64_t *v, size_t n, double p)
 	return (double)v[rank - 1] / 1000.0;
 }
 
-/* Merges the threads' latencies into res. */
-static int run_collect(struct bench_run *r, struct bench_result *res)
+/* Merges n latency buffers into res: calls counted after the warm-up, per
+ * second from the warm-up's end to `end` (the last call's end), p50, p99. */
+static int result_fill(struct bench_result *res, struct lat_buf *const *lats, int n_lats, uint64_t warm_end,
+		       uint64_t end)
 {
-	uint64_t end = 0, *all;
+	uint64_t *all;
 	size_t n = 0;
 
-	memset(res, 0, sizeof(*res));
-	for (int i = 0; i < r->br_clients; i++) {
-		n += r->br_threads[i].bt_lat.lb_n;
-		res->r_errors += r->br_threads[i].bt_errors;
-		if (r->br_threads[i].bt_errors > 0)
-			memcpy(res->r_error, r->br_threads[i].bt_error, sizeof(res->r_error));
-		if (r->br_threads[i].bt_end_ns > end)
-			end = r->br_threads[i].bt_end_ns;
-	}
+	for (int i = 0; i < n_lats; i++)
+		n += lats[i]->lb_n;
 	all = malloc((n > 0 ? n : 1) * sizeof(*all));
 	if (all == NULL)
 		return -1;
 	n = 0;
-	for (int i = 0; i < r->br_clients; i++) {
-		struct lat_buf *lb = &r->br_threads[i].bt_lat;
-
-		memcpy(all + n, lb->lb_v, lb->lb_n * sizeof(*all));
-		n += lb->lb_n;
+	for (int i = 0; i < n_lats; i++) {
+		memcpy(all + n, lats[i]->lb_v, lats[i]->lb_n * sizeof(*all));
+		n += lats[i]->lb_n;
 	}
 	qsort(all, n, sizeof(*all), cmp_u64);
 	res->r_calls = n;
-	if (end > r->br_warm_end_ns)
-		res->r_calls_per_s = (double)n / ((double)(end - r->br_warm_end_ns) / 1e9);
+	if (end > warm_end)
+		res->r_calls_per_s = (double)n / ((double)(end - warm_end) / 1e9);
 	res->r_p50_us = percentile_us(all, n, 50);
 	res->r_p99_us = percentile_us(all, n, 99);
 	free(all);
 	return 0;
 }
 
+/* Merges the threads' latencies and errors into res. */
+static int run_collect(struct bench_run *r, struct bench_result *res)
+{
+	struct lat_buf *lats[BENCH_MAX_CLIENTS];
+	uint64_t end = 0;
+
+	for (int i = 0; i < r->br_clients; i++) {
+		lats[i] = &r->br_threads[i].bt_lat;
+		res->r_errors += r->br_threads[i].bt_errors;
+		if (r->br_threads[i].bt_errors > 0)
+			memcpy(res->r_error, r->br_threads[i].bt_error, sizeof(res->r_error));
+		if (r->br_threads[i].bt_end_ns > end)
+			end = r->br_threads[i].bt_end_ns;
+	}
+	return result_fill(res, lats, r->br_clients, r->br_warm_end_ns, end);
+}
+
+/* A req socket as client.c makes one (resend off), dialled to url. */
+static int echo_client_open(nng_socket *sock, const char *url)
+{
+	int rv;
+
+	if ((rv = nng_req0_open(sock)) != 0 ||
+	    (rv = nng_socket_set_ms(*sock, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE)) != 0 ||
+	    (rv = nng_dial(*sock, url, NULL, 0)) != 0) {
+		fprintf(stderr, "rpc_bench: echo client: %s\n", nng_strerror(rv));
+		return -1;
+	}
+	return 0;
+}
+
 /* Connections for one run: a fresh bbb_client, or a fresh req socket with a
  * context per thread, so no run inherits another's connection state. */
-static int run_connect(struct bench_run *r, const struct harness *s, const struct echo_server *es)
+static int run_connect(struct bench_run *r, const struct harness *s, const char *echo_url)
 {
 	bbb_status st;
 	int rv;
@@ -538,23 +996,20 @@ static int run_connect(struct bench_run *r, const struct harness *s, const struc
 			fprintf(stderr, "rpc_bench: client: %s %s\n", st.reason, st.message);
 		return r->br_client != NULL ? 0 : -1;
 	}
-	/* As client.c does: resend off, one context and aio per caller. */
-	if ((rv = nng_req0_open(&r->br_req)) != 0 ||
-	    (rv = nng_socket_set_ms(r->br_req, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE)) != 0 ||
-	    (rv = nng_dial(r->br_req, es->es_url, NULL, 0)) != 0)
-		goto fail;
+	/* As client.c does: one context and aio per caller. */
+	if (echo_client_open(&r->br_req, echo_url) != 0)
+		return -1;
 	for (int i = 0; i < r->br_clients; i++) {
 		struct bench_thread *t = &r->br_threads[i];
 
 		if ((rv = nng_aio_alloc(&t->bt_aio, NULL, NULL)) != 0 ||
-		    (rv = nng_ctx_open(&t->bt_ctx, r->br_req)) != 0)
-			goto fail;
+		    (rv = nng_ctx_open(&t->bt_ctx, r->br_req)) != 0) {
+			fprintf(stderr, "rpc_bench: echo client: %s\n", nng_strerror(rv));
+			return -1;
+		}
 		nng_aio_set_timeout(t->bt_aio, BENCH_CALL_TIMEOUT_MS);
 	}
 	return 0;
-fail:
-	fprintf(stderr, "rpc_bench: echo client: %s\n", nng_strerror(rv));
-	return -1;
 }
 
 static void run_disconnect(struct bench_run *r)
@@ -581,10 +1036,11 @@ static void run_disconnect(struct bench_run *r)
 			nng_aio_free(r->br_threads[i].bt_aio);
 }
 
-/* Runs one case once with `clients` threads for o->bo_seconds. `proto` holds
- * what every run shares (payload, ids); the rest is made here. */
-static int run_once(const struct bench_run *proto, const struct bench_case *c, int clients, const struct bench_opts *o,
-		    const struct harness *s, const struct echo_server *es, struct bench_result *res)
+/* Runs a closed-loop case once with `clients` threads for o->bo_seconds.
+ * `proto` holds what every run shares (payload, ids); the rest is made here. */
+static int run_closed(const struct bench_run *proto, const struct bench_case *c, int clients,
+		      const struct bench_opts *o, const struct harness *s, const char *echo_url,
+		      struct bench_result *res)
 {
 	struct bench_run *r = calloc(1, sizeof(*r));
 	uint64_t start, warm_ns, len_ns = (uint64_t)(o->bo_seconds * 1e9);
@@ -595,7 +1051,7 @@ static int run_once(const struct bench_run *proto, const struct bench_case *c, i
 	*r = *proto;
 	r->br_case = c;
 	r->br_clients = clients;
-	if (run_connect(r, s, es) != 0)
+	if (run_connect(r, s, echo_url) != 0)
 		goto out;
 	pthread_barrier_init(&r->br_barrier, NULL, (unsigned)clients + 1);
 	warm_ns = len_ns / 10 < 250000000u ? len_ns / 10 : 250000000u;
@@ -623,6 +1079,137 @@ out:
 	for (int i = 0; i < clients; i++)
 		free(r->br_threads[i].bt_lat.lb_v);
 	free(r);
+	return rc;
+}
+
+/* The connection of a pipelined run: a bbb_client, or a req socket with a
+ * context and a callback-driven aio per slot. */
+static int pipe_connect(struct pipe_run *r, const struct harness *s, const char *echo_url)
+{
+	bbb_status st;
+	int rv;
+
+	if (!r->pr_case->bc_echo) {
+		struct bbb_client_options o = {.url = s->h_url, .timeout_ms = BENCH_CALL_TIMEOUT_MS};
+
+		r->pr_client = bbb_client_open(&o, &st);
+		if (r->pr_client == NULL)
+			fprintf(stderr, "rpc_bench: client: %s %s\n", st.reason, st.message);
+		return r->pr_client != NULL ? 0 : -1;
+	}
+	if (echo_client_open(&r->pr_req, echo_url) != 0)
+		return -1;
+	for (int i = 0; i < r->pr_depth; i++) {
+		struct pipe_slot *ps = &r->pr_slots[i];
+
+		if ((rv = nng_aio_alloc(&ps->ps_aio, pipe_echo_cb, ps)) != 0 ||
+		    (rv = nng_ctx_open(&ps->ps_ctx, r->pr_req)) != 0) {
+			fprintf(stderr, "rpc_bench: echo client: %s\n", nng_strerror(rv));
+			return -1;
+		}
+		nng_aio_set_timeout(ps->ps_aio, BENCH_CALL_TIMEOUT_MS);
+	}
+	return 0;
+}
+
+/* Every slot has retired: no call is in flight. */
+static void pipe_disconnect(struct pipe_run *r)
+{
+	if (!r->pr_case->bc_echo) {
+		if (r->pr_client != NULL)
+			bbb_client_drain(r->pr_client);
+		bbb_client_close(r->pr_client);
+		return;
+	}
+	for (int i = 0; i < r->pr_depth; i++)
+		if (r->pr_slots[i].ps_aio != NULL)
+			nng_aio_stop(r->pr_slots[i].ps_aio);
+	for (int i = 0; i < r->pr_depth; i++)
+		if (r->pr_slots[i].ps_aio != NULL)
+			nng_ctx_close(r->pr_slots[i].ps_ctx);
+	nng_close(r->pr_req);
+	for (int i = 0; i < r->pr_depth; i++)
+		nng_aio_free(r->pr_slots[i].ps_aio);
+}
+
+/* Runs a pipelined case once: `depth` calls in flight on one connection for
+ * o->bo_seconds, each completion starting the next call. */
+static int run_pipelined(const struct bench_run *proto, const struct bench_case *c, int depth,
+			 const struct bench_opts *o, const struct harness *s, const char *echo_url,
+			 struct bench_result *res)
+{
+	struct pipe_run *r = calloc(1, sizeof(*r));
+	struct lat_buf *lats[BENCH_PIPE_DEPTH];
+	uint64_t start, warm_ns, len_ns = (uint64_t)(o->bo_seconds * 1e9);
+	int rc = -1;
+
+	if (r == NULL)
+		return -1;
+	r->pr_proto = proto;
+	r->pr_case = c;
+	r->pr_depth = depth;
+	pthread_mutex_init(&r->pr_lock, NULL);
+	pthread_cond_init(&r->pr_cv, NULL);
+	if (pipe_connect(r, s, echo_url) != 0)
+		goto out;
+	warm_ns = len_ns / 10 < 250000000u ? len_ns / 10 : 250000000u;
+	start = now_ns();
+	r->pr_warm_end_ns = start + warm_ns;
+	r->pr_deadline_ns = start + warm_ns + len_ns;
+	r->pr_active = depth;
+	for (int i = 0; i < depth; i++) {
+		struct pipe_slot *ps = &r->pr_slots[i];
+
+		ps->ps_run = r;
+		ps->ps_index = i;
+		ps->ps_t0 = now_ns();
+		if (c->bc_start(ps) != 0)
+			slot_retire(ps, ps->ps_t0);
+	}
+	pthread_mutex_lock(&r->pr_lock);
+	while (r->pr_active > 0)
+		pthread_cond_wait(&r->pr_cv, &r->pr_lock);
+	pthread_mutex_unlock(&r->pr_lock);
+
+	for (int i = 0; i < depth; i++) {
+		lats[i] = &r->pr_slots[i].ps_lat;
+		res->r_errors += r->pr_slots[i].ps_errors;
+		if (r->pr_slots[i].ps_errors > 0)
+			memcpy(res->r_error, r->pr_slots[i].ps_error, sizeof(res->r_error));
+	}
+	rc = result_fill(res, lats, depth, r->pr_warm_end_ns, r->pr_end_ns);
+out:
+	pipe_disconnect(r);
+	for (int i = 0; i < depth; i++)
+		free(r->pr_slots[i].ps_lat.lb_v);
+	pthread_cond_destroy(&r->pr_cv);
+	pthread_mutex_destroy(&r->pr_lock);
+	free(r);
+	return rc;
+}
+
+/* Runs one row once; for a case with bc_commit_hist, the server's group
+ * commit histograms over the run go into res too. */
+static int run_once(const struct bench_run *proto, const struct bench_row *row, const struct bench_opts *o,
+		    const struct harness *s, const char *echo_url, struct bench_result *res)
+{
+	const struct bench_case *c = row->rw_case;
+	struct commit_hist before;
+	int rc;
+
+	memset(res, 0, sizeof(*res));
+	if (c->bc_commit_hist)
+		commit_hist_read(s->h_http_port, &before);
+	if (c->bc_start != NULL)
+		rc = run_pipelined(proto, c, row->rw_in_flight, o, s, echo_url, res);
+	else
+		rc = run_closed(proto, c, row->rw_in_flight, o, s, echo_url, res);
+	if (rc == 0 && c->bc_commit_hist) {
+		commit_hist_read(s->h_http_port, &res->r_commits);
+		res->r_commits.ch_ok = res->r_commits.ch_ok && before.ch_ok &&
+				       hist_sub(&res->r_commits.ch_writes, &before.ch_writes) == 0 &&
+				       hist_sub(&res->r_commits.ch_seconds, &before.ch_seconds) == 0;
+	}
 	return rc;
 }
 
@@ -676,20 +1263,25 @@ static int cmp_result(const void *a, const void *b)
 
 static const char bench_usage[] =
 	"usage: rpc_bench [--server PATH] [--seconds S] [--runs N] [--durability full|normal] [--workers N]\n"
+	"                 [--echo-contexts N]\n"
 	"  --server PATH    the beebeebrain binary (default: next to rpc_bench)\n"
 	"  --seconds S      measured time of each run (default 3)\n"
 	"  --runs N         runs per case; the median run is shown (default 3)\n"
 	"  --durability D   the server's --durability (default full)\n"
-	"  --workers N      the server's --workers (default: the server's own)\n";
+	"  --workers N      the server's --workers (default: the server's own)\n"
+	"  --echo-contexts N  receiving contexts of the echo server (default 256)\n"
+	"(rpc_bench --echo-server N is the echo baseline's server; rpc_bench starts it itself.)\n";
 
-static int parse_args(int argc, char **argv, struct bench_opts *o, char *self_dir_server, size_t n)
+static int parse_args(int argc, char **argv, struct bench_opts *o, char *self, size_t self_n, char *self_dir_server,
+		      size_t n)
 {
-	char self[PATH_MAX];
+	char dir[PATH_MAX];
 	ssize_t len;
 
 	o->bo_seconds = 3;
 	o->bo_runs = 3;
 	o->bo_durability = "full";
+	o->bo_echo_contexts = BENCH_ECHO_CONTEXTS;
 	for (int i = 1; i < argc; i += 2) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 
@@ -707,18 +1299,26 @@ static int parse_args(int argc, char **argv, struct bench_opts *o, char *self_di
 			o->bo_durability = v;
 		else if (strcmp(a, "--workers") == 0)
 			o->bo_workers = v;
+		else if (strcmp(a, "--echo-contexts") == 0)
+			o->bo_echo_contexts = atoi(v);
 		else
 			return fprintf(stderr, "rpc_bench: unknown option %s\n%s", a, bench_usage), -1;
 	}
 	if (o->bo_seconds <= 0 || o->bo_seconds > 600 || o->bo_runs < 1 || o->bo_runs > BENCH_MAX_RUNS ||
-	    (strcmp(o->bo_durability, "full") != 0 && strcmp(o->bo_durability, "normal") != 0))
-		return fprintf(stderr, "rpc_bench: bad --seconds, --runs or --durability\n%s", bench_usage), -1;
+	    (strcmp(o->bo_durability, "full") != 0 && strcmp(o->bo_durability, "normal") != 0) ||
+	    o->bo_echo_contexts < 1 || o->bo_echo_contexts > BENCH_ECHO_CONTEXTS_MAX) {
+		fprintf(stderr, "rpc_bench: bad --seconds, --runs, --durability or --echo-contexts\n%s", bench_usage);
+		return -1;
+	}
+	/* This binary, run again as the echo server; its directory holds the
+	 * server by default. */
+	len = readlink("/proc/self/exe", self, self_n - 1);
+	if (len <= 0)
+		return fprintf(stderr, "rpc_bench: cannot find myself in /proc/self/exe\n"), -1;
+	self[len] = '\0';
 	if (o->bo_server == NULL) {
-		len = readlink("/proc/self/exe", self, sizeof(self) - 1);
-		if (len <= 0)
-			return fprintf(stderr, "rpc_bench: cannot find myself; pass --server\n"), -1;
-		self[len] = '\0';
-		snprintf(self_dir_server, n, "%.*s/beebeebrain", (int)(n - 16), dirname(self));
+		snprintf(dir, sizeof(dir), "%s", self);
+		snprintf(self_dir_server, n, "%.*s/beebeebrain", (int)(n - 16), dirname(dir));
 		o->bo_server = self_dir_server;
 	}
 	if (access(o->bo_server, X_OK) != 0)
@@ -730,15 +1330,16 @@ static void print_header(const struct bench_opts *o, size_t payload_len)
 {
 	long cores = sysconf(_SC_NPROCESSORS_ONLN);
 
-	printf("rpc_bench: %s, durability %s, workers %s, %ld cores\n", o->bo_server, o->bo_durability,
-	       o->bo_workers != NULL ? o->bo_workers : "default", cores);
-	printf("closed loop: each client thread keeps one call in flight; the threads of a run share one\n"
-	       "connection (one bbb_client / one req socket, a context per call). %.1f s per run after a\n"
-	       "warm-up; every case ran %d times and each row is the MEDIAN RUN by calls/s (its own\n"
-	       "p50/p99). echo = raw nng req/rep on tcp loopback, in-process rep contexts answering the\n"
-	       "same %zu bytes as the GetTask request envelope; \"vs echo\" = calls/s / echo calls/s at the\n"
-	       "same client count.\n",
-	       o->bo_seconds, o->bo_runs, payload_len);
+	printf("rpc_bench: %s, durability %s, workers %s, %ld cores; echo server: %d contexts\n", o->bo_server,
+	       o->bo_durability, o->bo_workers != NULL ? o->bo_workers : "default", cores, o->bo_echo_contexts);
+	printf("closed loop (in flight 1 and %d): each client thread keeps one call in flight; the threads of a\n"
+	       "run share one connection (one bbb_client / one req socket, a context per call). pipelined (in\n"
+	       "flight %d): one connection, %d calls in flight, each completion callback starting the next call\n"
+	       "(GetTask: bbb_call_async). %.1f s per run after a warm-up; every row ran %d times, interleaved,\n"
+	       "and shows its MEDIAN RUN by calls/s (with that run's p50/p99). echo = raw nng req/rep on tcp\n"
+	       "loopback against a rep server in a separate process, answering the same %zu bytes as the GetTask\n"
+	       "request envelope; \"vs echo\" = calls/s / the echo row's at the same depth.\n",
+	       BENCH_MAX_CLIENTS, BENCH_PIPE_DEPTH, BENCH_PIPE_DEPTH, o->bo_seconds, o->bo_runs, payload_len);
 #if defined(__SANITIZE_ADDRESS__)
 	printf("WARNING: built with AddressSanitizer; numbers are not representative.\n");
 #endif
@@ -746,93 +1347,141 @@ static void print_header(const struct bench_opts *o, size_t payload_len)
 	printf("note: built without NDEBUG (a Debug build?)\n");
 #endif
 	printf("GetTask/Connect = the same read as a Connect unary call with a JSON body on the HTTP listener,\n"
-	       "one keep-alive connection per client thread; \"vs nng\" = its calls/s / GetTask's (nng).\n");
-	printf("\n%-16s %7s %10s %9s %9s %8s %7s\n", "case", "clients", "calls/s", "p50 us", "p99 us", "vs echo",
-	       "vs nng");
+	       "one keep-alive connection per client thread; \"vs nng\" = its calls/s / GetTask's (nng).\n"
+	       "goal = issue 13's goal for the row, and whether this run meets it.\n");
+	printf("\n%-18s %9s %10s %9s %9s %8s %7s  %s\n", "case", "in flight", "calls/s", "p50 us", "p99 us", "vs echo",
+	       "vs nng", "goal");
+}
+
+/* The group commit histogram of a CreateTask row's median run. */
+static void print_commit_hist(const struct commit_hist *ch)
+{
+	const struct hist *w = &ch->ch_writes, *sec = &ch->ch_seconds;
+	double max = hist_quantile(w, 1.0);
+	char max_text[32];
+
+	if (!ch->ch_ok) {
+		printf("  group commit: no beebeebrain_store_writes_per_commit / commit_duration_seconds in "
+		       "/metrics\n");
+		return;
+	}
+	if (w->h_count <= 0) {
+		printf("  group commit: no commit during the run\n");
+		return;
+	}
+	if (isinf(max))
+		snprintf(max_text, sizeof(max_text), "> %g", w->h_n > 1 ? w->h_le[w->h_n - 2] : 0.0);
+	else
+		snprintf(max_text, sizeof(max_text), "<= %g", max);
+	printf("  group commit: %.0f commits of %.0f writes: writes/commit mean %.2f, p50 <= %g, p99 <= %g, "
+	       "max %s;\n",
+	       w->h_count, w->h_sum, w->h_sum / w->h_count, hist_quantile(w, 0.5), hist_quantile(w, 0.99), max_text);
+	printf("                commit time mean %.2f ms, p50 <= %g ms, p99 <= %g ms (bucket bounds)\n",
+	       sec->h_count > 0 ? 1000.0 * sec->h_sum / sec->h_count : 0.0, 1000.0 * hist_quantile(sec, 0.5),
+	       1000.0 * hist_quantile(sec, 0.99));
+}
+
+/* Sorts each row's runs and prints the median ones, with goals. */
+static void print_table(struct bench_result results[][BENCH_MAX_RUNS], int runs)
+{
+	double echo_cps = 0, nng_cps = 0;
+
+	for (size_t i = 0; i < BENCH_N_ROWS; i++) {
+		const struct bench_row *row = &bench_rows[i];
+		const struct bench_case *c = row->rw_case;
+		struct bench_result *med;
+		double vs_echo;
+
+		qsort(results[i], (size_t)runs, sizeof(results[i][0]), cmp_result);
+		med = &results[i][runs / 2];
+		if (c->bc_echo)
+			echo_cps = med->r_calls_per_s;
+		if (c->bc_call == call_get_task)
+			nng_cps = med->r_calls_per_s;
+		vs_echo = echo_cps > 0 ? med->r_calls_per_s / echo_cps : 0.0;
+		printf("%-18s %9d %10.0f %9.1f %9.1f %8.2f", c->bc_name, row->rw_in_flight, med->r_calls_per_s,
+		       med->r_p50_us, med->r_p99_us, vs_echo);
+		if (c->bc_http)
+			printf(" %7.2f", nng_cps > 0 ? med->r_calls_per_s / nng_cps : 0.0);
+		else
+			printf(" %7s", "");
+		if (row->rw_goal_vs_echo > 0)
+			printf("  goal >= %.2fx echo: %s", row->rw_goal_vs_echo,
+			       vs_echo >= row->rw_goal_vs_echo ? "met" : "NOT met");
+		else if (row->rw_goal_note != NULL)
+			printf("  %s", row->rw_goal_note);
+		printf("\n");
+		if (c->bc_commit_hist)
+			print_commit_hist(&med->r_commits);
+	}
 }
 
 int main(int argc, char **argv)
 {
-	static struct bench_result results[2][BENCH_N_CASES][BENCH_MAX_RUNS];
+	static struct bench_result results[BENCH_N_ROWS][BENCH_MAX_RUNS];
 	static int64_t task_ids[BENCH_SEED_TASKS];
-	char server_path[PATH_MAX];
+	char server_path[PATH_MAX], self[PATH_MAX];
 	struct bench_opts o = {0};
 	struct bench_run proto = {0};
 	struct harness s;
-	struct echo_server es;
+	struct echo_proc ep;
 	uint8_t *payload;
 	int rc, failed = 0, progress = isatty(STDERR_FILENO);
 
-	if ((rc = parse_args(argc, argv, &o, server_path, sizeof(server_path))) != 0)
+	if (argc == 3 && strcmp(argv[1], "--echo-server") == 0)
+		return echo_server_main(argv[2]);
+	if ((rc = parse_args(argc, argv, &o, self, sizeof(self), server_path, sizeof(server_path))) != 0)
 		return rc > 0 ? 0 : 2;
 	signal(SIGPIPE, SIG_IGN);
 	proto.br_payload_len = get_task_envelope(1, &payload);
 	proto.br_payload = payload;
 	if (payload == NULL)
 		return 1;
-	if (echo_start(&es) != 0)
-		return 1;
-	if (server_start(&s, &o) != 0) {
-		echo_stop(&es);
-		return 1;
-	}
+	if (echo_proc_start(&ep, self, o.bo_echo_contexts) != 0)
+		goto fail_echo;
+	if (server_start(&s, &o) != 0)
+		goto fail_echo;
 	if (seed(&s, &proto, task_ids) != 0) {
 		server_stop(&s);
-		echo_stop(&es);
-		return 1;
+		goto fail_echo;
 	}
 
-	/* Runs interleave (all cases, then again), so a slow phase of the
-	 * machine spreads over the cases instead of landing on one. */
-	for (size_t k = 0; k < 2 && !failed; k++)
-		for (int run = 0; run < o.bo_runs && !failed; run++)
-			for (size_t ci = 0; ci < BENCH_N_CASES && !failed; ci++) {
-				struct bench_result *res = &results[k][ci][run];
-
-				if (progress)
-					fprintf(stderr, "\r%-16s clients %d run %d/%d ", bench_cases[ci].bc_name,
-						bench_client_counts[k], run + 1, o.bo_runs);
-				if (run_once(&proto, &bench_cases[ci], bench_client_counts[k], &o, &s, &es, res) != 0)
-					failed = 1;
-			}
+	/* Runs interleave (every row, then again), so a slow phase of the
+	 * machine spreads over the rows instead of landing on one. */
+	for (int run = 0; run < o.bo_runs && !failed; run++)
+		for (size_t i = 0; i < BENCH_N_ROWS && !failed; i++) {
+			if (progress)
+				fprintf(stderr, "\r%-18s in flight %3d run %d/%d ", bench_rows[i].rw_case->bc_name,
+					bench_rows[i].rw_in_flight, run + 1, o.bo_runs);
+			if (run_once(&proto, &bench_rows[i], &o, &s, ep.ep_url, &results[i][run]) != 0)
+				failed = 1;
+		}
 	if (progress)
 		fprintf(stderr, "\r%60s\r", "");
 	if (server_stop(&s) != 0)
 		failed = 1;
-	echo_stop(&es);
+	if (echo_proc_stop(&ep) != 0) {
+		fprintf(stderr, "rpc_bench: the echo server did not exit cleanly\n");
+		failed = 1;
+	}
 	free(payload);
 	if (failed)
 		return 1;
 
 	print_header(&o, proto.br_payload_len);
-	for (size_t k = 0; k < 2; k++) {
-		double echo_cps = 0, nng_cps = 0;
-
-		for (size_t ci = 0; ci < BENCH_N_CASES; ci++) {
-			struct bench_result *runs = results[k][ci], *med;
-
-			qsort(runs, (size_t)o.bo_runs, sizeof(*runs), cmp_result);
-			med = &runs[o.bo_runs / 2];
-			if (bench_cases[ci].bc_echo)
-				echo_cps = med->r_calls_per_s;
-			if (bench_cases[ci].bc_call == call_get_task)
-				nng_cps = med->r_calls_per_s;
-			printf("%-16s %7d %10.0f %9.1f %9.1f %8.2f", bench_cases[ci].bc_name, bench_client_counts[k],
-			       med->r_calls_per_s, med->r_p50_us, med->r_p99_us,
-			       echo_cps > 0 ? med->r_calls_per_s / echo_cps : 0.0);
-			if (bench_cases[ci].bc_http)
-				printf(" %7.2f", nng_cps > 0 ? med->r_calls_per_s / nng_cps : 0.0);
-			printf("\n");
-		}
-	}
-	for (size_t k = 0; k < 2; k++)
-		for (size_t ci = 0; ci < BENCH_N_CASES; ci++)
-			for (int run = 0; run < o.bo_runs; run++)
-				if (results[k][ci][run].r_errors > 0) {
-					printf("WARNING: %s x%d: %llu failed calls, e.g. %s\n", bench_cases[ci].bc_name,
-					       bench_client_counts[k], (unsigned long long)results[k][ci][run].r_errors,
-					       results[k][ci][run].r_error);
-					failed = 1;
-				}
+	print_table(results, o.bo_runs);
+	for (size_t i = 0; i < BENCH_N_ROWS; i++)
+		for (int run = 0; run < o.bo_runs; run++)
+			if (results[i][run].r_errors > 0) {
+				printf("WARNING: %s x%d: %llu failed calls, e.g. %s\n", bench_rows[i].rw_case->bc_name,
+				       bench_rows[i].rw_in_flight, (unsigned long long)results[i][run].r_errors,
+				       results[i][run].r_error);
+				failed = 1;
+			}
 	return failed;
+
+fail_echo:
+	echo_proc_stop(&ep);
+	free(payload);
+	return 1;
 }
