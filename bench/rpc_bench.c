@@ -58,7 +58,10 @@
  * pipe from here: it exits when the pipe closes). Every row runs --runs times
  * (default 3), interleaved (all rows, then all again), and the table shows
  * the run with the median calls/s, with that run's latencies. The first ~10%
- * of each run (at most 250 ms) is a warm-up and not counted.
+ * of each run (at most 250 ms) is a warm-up and not counted. After the table
+ * come the figures as `RESULT <key> <value>` lines (scripts/bench.sh): e.g.
+ * rpc.gettask.c8.calls_per_s, rpc.pipeline.gettask.calls_per_s,
+ * rpc.createtask.c8.writes_per_commit.
  *
  * Usage: rpc_bench [--server PATH] [--seconds S] [--runs N]
  *                  [--durability full|normal] [--workers N] [--echo-contexts N]
@@ -182,6 +185,7 @@ struct bench_thread {
 
 struct bench_case {
 	const char *bc_name;
+	const char *bc_key; /* in RESULT lines: rpc.<key>[.c<clients>].<metric> */
 	int bc_echo; /* raw nng instead of the client library */
 	int bc_http; /* a Connect call on the HTTP listener */
 	int bc_commit_hist; /* report the server's group commit histogram */
@@ -841,9 +845,12 @@ static int pipe_get_task_start(struct pipe_slot *ps)
 }
 
 static const struct bench_case bench_cases[] = {
-	{"echo (nng)", 1, 0, 0, call_echo, NULL},           {"GetTask", 0, 0, 0, call_get_task, NULL},
-	{"CreateTask", 0, 0, 1, call_create_task, NULL},    {"GetTask/Connect", 0, 1, 0, call_connect_get_task, NULL},
-	{"echo pipelined", 1, 0, 0, NULL, pipe_echo_start}, {"GetTask pipelined", 0, 0, 0, NULL, pipe_get_task_start},
+	{.bc_name = "echo (nng)", .bc_key = "echo", .bc_echo = 1, .bc_call = call_echo},
+	{.bc_name = "GetTask", .bc_key = "gettask", .bc_call = call_get_task},
+	{.bc_name = "CreateTask", .bc_key = "createtask", .bc_commit_hist = 1, .bc_call = call_create_task},
+	{.bc_name = "GetTask/Connect", .bc_key = "connect", .bc_http = 1, .bc_call = call_connect_get_task},
+	{.bc_name = "echo pipelined", .bc_key = "pipeline.echo", .bc_echo = 1, .bc_start = pipe_echo_start},
+	{.bc_name = "GetTask pipelined", .bc_key = "pipeline.gettask", .bc_start = pipe_get_task_start},
 };
 
 /* Grouped by depth, echo first in each group ("vs echo"), GetTask before
@@ -1416,6 +1423,35 @@ static void print_table(struct bench_result results[][BENCH_MAX_RUNS], int runs)
 	}
 }
 
+/* The figures as `RESULT <key> <value>` lines (scripts/bench.sh reads them):
+ * rpc.<case>.c<clients>.<metric> for the closed loop, rpc.pipeline.<case>.
+ * <metric> for the pipelined rows; for CreateTask also its group commit. Run
+ * after print_table, which sorts the runs. */
+static void print_results(struct bench_result results[][BENCH_MAX_RUNS], int runs)
+{
+	for (size_t i = 0; i < BENCH_N_ROWS; i++) {
+		const struct bench_row *row = &bench_rows[i];
+		const struct bench_result *med = &results[i][runs / 2];
+		const struct commit_hist *ch = &med->r_commits;
+		char key[64];
+
+		if (row->rw_case->bc_start != NULL)
+			snprintf(key, sizeof(key), "rpc.%s", row->rw_case->bc_key);
+		else
+			snprintf(key, sizeof(key), "rpc.%s.c%d", row->rw_case->bc_key, row->rw_in_flight);
+		printf("RESULT %s.calls_per_s %.0f\n", key, med->r_calls_per_s);
+		printf("RESULT %s.p50_us %.1f\n", key, med->r_p50_us);
+		printf("RESULT %s.p99_us %.1f\n", key, med->r_p99_us);
+		if (row->rw_case->bc_commit_hist && ch->ch_ok && ch->ch_writes.h_count > 0) {
+			printf("RESULT %s.commits %.0f\n", key, ch->ch_writes.h_count);
+			printf("RESULT %s.writes_per_commit %.2f\n", key, ch->ch_writes.h_sum / ch->ch_writes.h_count);
+			if (ch->ch_seconds.h_count > 0)
+				printf("RESULT %s.commit_mean_us %.1f\n", key,
+				       1e6 * ch->ch_seconds.h_sum / ch->ch_seconds.h_count);
+		}
+	}
+}
+
 int main(int argc, char **argv)
 {
 	static struct bench_result results[BENCH_N_ROWS][BENCH_MAX_RUNS];
@@ -1470,6 +1506,7 @@ int main(int argc, char **argv)
 
 	print_header(&o, proto.br_payload_len);
 	print_table(results, o.bo_runs);
+	print_results(results, o.bo_runs);
 	for (size_t i = 0; i < BENCH_N_ROWS; i++)
 		for (int run = 0; run < o.bo_runs; run++)
 			if (results[i][run].r_errors > 0) {
