@@ -180,6 +180,8 @@ static void *audit_trail_main(void *arg)
 {
 	struct audit_trail *at = arg;
 
+	pthread_setname_np(pthread_self(), "bbb:audit");
+
 	pthread_mutex_lock(&at->at_mu);
 	for (;;) {
 		int stopping = at->at_stopping;

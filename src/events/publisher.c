@@ -101,6 +101,8 @@ static void *publisher_main(void *arg)
 	struct publisher *p = arg;
 	int64_t next_beat = clock_mono_ms() + p->p_heartbeat_ms;
 
+	pthread_setname_np(pthread_self(), "bbb:publisher");
+
 	pthread_mutex_lock(&p->p_mu);
 	for (;;) {
 		int64_t now = clock_mono_ms(), target;

@@ -55,6 +55,8 @@ static void *retention_main(void *arg)
 {
 	struct retention *r = arg;
 
+	pthread_setname_np(pthread_self(), "bbb:retention");
+
 	pthread_mutex_lock(&r->r_mu);
 	while (!r->r_stopping) {
 		struct timespec ts;

@@ -632,6 +632,8 @@ static void *http_worker_main(void *arg)
 	struct http_worker *w = arg;
 	struct http_server *s = w->w_srv;
 
+	pthread_setname_np(pthread_self(), "bbb:http-worker");
+
 	pthread_mutex_lock(&s->s_mu);
 	for (;;) {
 		struct http_req *r = s->s_head;
@@ -679,6 +681,8 @@ static void *http_waiter_main(void *arg)
 {
 	struct http_server *s = arg;
 	void *state = s->s_waiter_state;
+
+	pthread_setname_np(pthread_self(), "bbb:http-waiter");
 
 	pthread_mutex_lock(&s->s_mu);
 	for (;;) {

@@ -395,6 +395,8 @@ static void *stream_hub_main(void *arg)
 	struct stream_hub *h = arg;
 	int64_t next = clock_mono_ms();
 
+	pthread_setname_np(pthread_self(), "bbb:stream-hub");
+
 	pthread_mutex_lock(&h->h_mu);
 	while (!h->h_stop) {
 		if (!h->h_poked) {

@@ -705,6 +705,8 @@ static void *rpc_waiter_main(void *arg)
 	void *state = NULL;
 	bbb_status st;
 
+	pthread_setname_np(pthread_self(), "bbb:rpc-waiter");
+
 	status_clear(&st);
 	if (srv->srv_opts.worker_init != NULL && srv->srv_opts.worker_init(srv->srv_opts.env, &state, &st) != 0)
 		log_error("rpc", "deferred calls cannot be polled: %s", st.message);
@@ -779,6 +781,8 @@ static void *rpc_worker_main(void *arg)
 	struct rpc_server *srv = w->w_srv;
 	struct rpc_receiver *r;
 	int rc = 0;
+
+	pthread_setname_np(pthread_self(), "bbb:rpc-worker");
 
 	status_clear(&w->w_init_st);
 	if (srv->srv_opts.worker_init != NULL)

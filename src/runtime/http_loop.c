@@ -338,6 +338,8 @@ static void *http_loop_main(void *arg)
 	struct http_loop *loop = arg;
 	int stopping = 0, running;
 
+	pthread_setname_np(pthread_self(), "bbb:llm-http");
+
 	while (!stopping) {
 		struct http_call *queue;
 		uint64_t *cancels;

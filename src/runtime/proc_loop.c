@@ -705,6 +705,8 @@ static void *proc_loop_main(void *arg)
 {
 	struct proc_loop *loop = arg;
 
+	pthread_setname_np(pthread_self(), "bbb:llm-proc");
+
 	for (;;) {
 		struct proc_call *queue;
 		uint64_t *cancels;

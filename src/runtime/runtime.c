@@ -7,6 +7,7 @@
  */
 #include "runtime/runtime.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -834,6 +835,8 @@ static void *rt_main(void *arg)
 {
 	struct runtime *rt = arg;
 	int stopping = 0;
+
+	pthread_setname_np(pthread_self(), "bbb:dispatcher");
 
 	while (!stopping || rt->rt_runs.rs_n > 0) {
 		struct rt_completion *done = rt_queue_take(&rt->rt_queue, RT_TICK_MS, &stopping);

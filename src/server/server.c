@@ -221,6 +221,8 @@ static void *server_watchdog_main(void *arg)
 {
 	int ms = server_watchdog_ms;
 
+	pthread_setname_np(pthread_self(), "bbb:watchdog");
+
 	(void)arg;
 	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000};
 

@@ -658,6 +658,8 @@ static void *store_writer_main(void *arg)
 {
 	struct store *s = arg;
 
+	pthread_setname_np(pthread_self(), "bbb:writer");
+
 	pthread_mutex_lock(&s->s_mu);
 	for (;;) {
 		struct store_job *group, *j;
