@@ -38,8 +38,7 @@
 # (durability, client count) carries it in the key only when one invocation
 # prints several of them (rpc.gettask.c8.calls_per_s); the summary knows which
 # options it ran a program with. `all` reads these lines, the last one of a
-# key wins; for rpc_bench and runtime_bench, which do not print them yet, it
-# falls back to their tables. The keys the summary reads:
+# key wins; a key missing leaves its figure "n/a". The keys the summary reads:
 #   rpc_bench      rpc.echo.c8.calls_per_s, rpc.gettask.c8.calls_per_s,
 #                  rpc.createtask.c8.calls_per_s, rpc.pipeline.echo.calls_per_s,
 #                  rpc.pipeline.gettask.calls_per_s (256 calls in flight on one connection)
@@ -76,22 +75,6 @@ cmake --build build -j"$(nproc)" --target "${targets[@]}" >&2
 result() {
   awk -v k="$2" '$1 == "RESULT" && $2 == k { v = $3 } END { if (v != "") print v }' "$1"
 }
-
-# rpc_row LOG CASE CLIENTS: calls/s of a row of rpc_bench's table ("echo (nng)" is two words).
-rpc_row() {
-  awk -v c="$2" -v n="$3" '
-    { name = $1; i = 2; if ($1 == "echo" && $2 == "(nng)") { name = "echo"; i = 3 } }
-    name == c && $i == n && $(i + 1) ~ /^[0-9.]+$/ { v = $(i + 1) }
-    END { if (v != "") print v }' "$1"
-}
-
-# The figures of today's runtime_bench output, before it prints RESULT lines.
-runtime_runs_per_s() { sed -n 's/.* \([0-9.]*\) runs\/s end to end.*/\1/p' "$1" | tail -1; }
-runtime_threads() { sed -n "s/^ *server threads *\([0-9]*\) before, \([0-9]*\) at peak.*/\\$2/p" "$1" | tail -1; }
-runtime_rss_kib() { sed -n 's/^ *server peak RSS *\([0-9]*\) KiB.*/\1/p' "$1" | tail -1; }
-
-# first_of A B: A when it is set, else B.
-first_of() { if [[ -n "$1" ]]; then echo "$1"; else echo "$2"; fi; }
 
 # ratio FIGURE BASELINE: FIGURE / BASELINE to two decimals, or "-".
 ratio() {
@@ -159,9 +142,9 @@ run_all() {
 summary() {
   local l="$1"
   local echo8 get8 create8 pecho pget grpc8 fsync1 fsync8 celery full normal tpr fpr thr_rest thr_peak rss_kib nng
-  echo8=$(first_of "$(result "$l/rpc" rpc.echo.c8.calls_per_s)" "$(rpc_row "$l/rpc" echo 8)")
-  get8=$(first_of "$(result "$l/rpc" rpc.gettask.c8.calls_per_s)" "$(rpc_row "$l/rpc" GetTask 8)")
-  create8=$(first_of "$(result "$l/rpc" rpc.createtask.c8.calls_per_s)" "$(rpc_row "$l/rpc" CreateTask 8)")
+  echo8=$(result "$l/rpc" rpc.echo.c8.calls_per_s)
+  get8=$(result "$l/rpc" rpc.gettask.c8.calls_per_s)
+  create8=$(result "$l/rpc" rpc.createtask.c8.calls_per_s)
   pecho=$(result "$l/rpc" rpc.pipeline.echo.calls_per_s)
   pget=$(result "$l/rpc" rpc.pipeline.gettask.calls_per_s)
   grpc8=$(result "$l/grpc" grpc.c8.calls_per_s)
@@ -169,16 +152,13 @@ summary() {
   fsync8=$(result "$l/fsync" fsync.w8.commits_per_s)
   celery=$(result "$l/celery" celery.tasks_per_s)
   nng=$(result "$l/threads" nng.threads)
-  full=$(first_of "$(result "$l/runtime-full" runtime.echo.runs_per_s)" "$(runtime_runs_per_s "$l/runtime-full")")
-  normal=$(first_of "$(result "$l/runtime-normal" runtime.echo.runs_per_s)" \
-    "$(runtime_runs_per_s "$l/runtime-normal")")
+  full=$(result "$l/runtime-full" runtime.echo.runs_per_s)
+  normal=$(result "$l/runtime-normal" runtime.echo.runs_per_s)
   tpr=$(result "$l/runtime-full" runtime.echo.transactions_per_run)
   fpr=$(result "$l/runtime-full" runtime.echo.fsyncs_per_run)
-  thr_rest=$(first_of "$(result "$l/runtime-full" runtime.inflight.threads_before)" \
-    "$(runtime_threads "$l/runtime-full" 1)")
-  thr_peak=$(first_of "$(result "$l/runtime-full" runtime.inflight.threads_peak)" \
-    "$(runtime_threads "$l/runtime-full" 2)")
-  rss_kib=$(first_of "$(result "$l/runtime-full" runtime.inflight.rss_peak_kib)" "$(runtime_rss_kib "$l/runtime-full")")
+  thr_rest=$(result "$l/runtime-full" runtime.inflight.threads_before)
+  thr_peak=$(result "$l/runtime-full" runtime.inflight.threads_peak)
+  rss_kib=$(result "$l/runtime-full" runtime.inflight.rss_peak_kib)
 
   local grpc_base celery_base pipe_fig pipe_base r
   grpc_base="gRPC C++ unary, 8 clients: $(per_s "$grpc8")"
@@ -187,7 +167,7 @@ summary() {
   [[ -z "$celery" ]] && celery_base="Celery skipped: install-deps.sh --bench"
   pipe_fig=$(per_s "$pget")
   pipe_base="nng echo, same client: $(per_s "$pecho")"
-  [[ -z "$pget" ]] && pipe_fig="n/a" && pipe_base="rpc_bench prints no pipelined case"
+  [[ -z "$pget" ]] && pipe_fig="n/a" && pipe_base="rpc_bench printed no pipelined result"
 
   echo
   echo "== summary: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p' | head -1), Linux $(uname -r)," \
