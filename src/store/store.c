@@ -338,9 +338,28 @@ void store_conn_close(sqlite3 *db)
 	sqlite3_close(db);
 }
 
+/* Runs one statement of the writer's own (BEGIN, COMMIT, SAVEPOINT w ...)
+ * from the connection's statement cache: these run around every write, and
+ * parsing them each time cost about 5% of the writer. Returns SQLite's result
+ * code, SQLITE_OK when the statement ran to its end; the error, if any, stays
+ * on the connection for store_fail. */
+static int store_run(sqlite3 *db, const char *sql)
+{
+	sqlite3_stmt *stmt;
+	bbb_status ignored;
+	int rc;
+
+	status_clear(&ignored);
+	if (store_prepare(db, sql, &stmt, &ignored) != 0)
+		return sqlite3_errcode(db) != SQLITE_OK ? sqlite3_errcode(db) : SQLITE_ERROR;
+	rc = sqlite3_step(stmt);
+	store_release(stmt);
+	return rc == SQLITE_DONE || rc == SQLITE_ROW ? SQLITE_OK : rc;
+}
+
 static int store_exec(sqlite3 *db, const char *sql, bbb_status *st)
 {
-	int rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+	int rc = store_run(db, sql);
 
 	if (rc != SQLITE_OK)
 		return store_fail(st, db, rc, sql);
@@ -415,7 +434,7 @@ enum store_sp_result store_savepoint(sqlite3 *db, const char *name, store_write_
 
 	assert(!sqlite3_get_autocommit(db)); /* a savepoint outside a transaction would begin one */
 	store_sp_sql(sql, sizeof(sql), "SAVEPOINT", name);
-	if ((rc = sqlite3_exec(db, sql, NULL, NULL, NULL)) != SQLITE_OK) {
+	if ((rc = store_run(db, sql)) != SQLITE_OK) {
 		store_fail(st, db, rc, sql);
 		if (!sqlite3_get_autocommit(db))
 			return STORE_SP_FAILED; /* nothing of fn ran, the transaction is intact */
@@ -434,7 +453,7 @@ enum store_sp_result store_savepoint(sqlite3 *db, const char *name, store_write_
 	status_clear(&undo);
 	if (rc != 0) {
 		store_sp_sql(sql, sizeof(sql), "ROLLBACK TO", name);
-		if ((rc = sqlite3_exec(db, sql, NULL, NULL, NULL)) != SQLITE_OK) {
+		if ((rc = store_run(db, sql)) != SQLITE_OK) {
 			store_fail(&undo, db, rc, sql);
 			log_error("store", "cannot undo a failed write: %s", undo.message);
 			store_rollback_all(db);
@@ -443,7 +462,7 @@ enum store_sp_result store_savepoint(sqlite3 *db, const char *name, store_write_
 		rc = -1;
 	}
 	store_sp_sql(sql, sizeof(sql), "RELEASE", name);
-	if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK) {
+	if (store_run(db, sql) != SQLITE_OK) {
 		/* The savepoint is not ours any more (fn released it): fn's changes
 		 * can no longer be told apart from the rest. */
 		store_fail(&undo, db, SQLITE_ERROR, sql);
