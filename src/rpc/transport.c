@@ -33,6 +33,13 @@
  * bounded whatever the clients send. */
 #define RPC_QUEUE_BYTES_MAX ((size_t)64 << 20)
 
+/* The requests waiting for a worker, by count: each holds a receiver, so
+ * without this bound a pipeline of small writes (say while the database is
+ * locked) takes every receiver and no read is received until the writes
+ * drain. Past it a request is answered OVERLOADED like past the bytes; the
+ * other half of the receivers stays for reads. */
+#define RPC_QUEUE_CALLS_MAX (RPC_RECEIVERS / 2)
+
 /* nng's req/rep header in front of every request on the wire: the 4-byte
  * request id. The listeners' size limit counts it; recv_max does not. */
 #define RPC_REQ_HEADER_BYTES 4
@@ -162,6 +169,7 @@ struct rpc_server {
 	pthread_cond_t srv_q_cv;
 	struct rpc_receiver *srv_q_head, *srv_q_tail;
 	size_t srv_q_bytes;
+	int srv_q_calls;
 	int srv_q_closed;
 	/* Send slots and the connections they wait for, under srv_out_mu;
 	 * srv_out_cv (CLOCK_MONOTONIC) is broadcast whenever a slot is freed. */
@@ -596,8 +604,9 @@ static void rpc_refuse_overloaded(struct rpc_server *srv, struct rpc_receiver *r
 
 	r->r_msg = NULL;
 	status_clear(&why);
-	status_fail(&why, "OVERLOADED", "the server holds %d MiB of requests waiting for a worker; try again",
-		    (int)(RPC_QUEUE_BYTES_MAX >> 20));
+	status_fail(&why, "OVERLOADED",
+		    "the server holds as many requests waiting for a worker as it takes (%d, %d MiB); try again",
+		    RPC_QUEUE_CALLS_MAX, (int)(RPC_QUEUE_BYTES_MAX >> 20));
 	rpc_dispatch_undecodable(srv->srv_dispatch, rpc_peer_of(pipe), nng_msg_body(msg), nng_msg_len(msg), &why, &out,
 				 &out_len);
 	nng_msg_free(msg);
@@ -607,7 +616,7 @@ static void rpc_refuse_overloaded(struct rpc_server *srv, struct rpc_receiver *r
 }
 
 /* Queues the request r holds for the workers; one that would pass
- * RPC_QUEUE_BYTES_MAX is refused instead. Once the server stops, the request
+ * RPC_QUEUE_BYTES_MAX or RPC_QUEUE_CALLS_MAX is refused instead. Once the server stops, the request
  * is dropped (no answer) and r stays idle. */
 static void rpc_queue_push(struct rpc_server *srv, struct rpc_receiver *r)
 {
@@ -620,12 +629,14 @@ static void rpc_queue_push(struct rpc_server *srv, struct rpc_receiver *r)
 		r->r_msg = NULL;
 		return;
 	}
-	if (srv->srv_q_head != NULL && srv->srv_q_bytes + len > RPC_QUEUE_BYTES_MAX) {
+	if (srv->srv_q_head != NULL &&
+	    (srv->srv_q_bytes + len > RPC_QUEUE_BYTES_MAX || srv->srv_q_calls >= RPC_QUEUE_CALLS_MAX)) {
 		pthread_mutex_unlock(&srv->srv_q_mu);
 		rpc_refuse_overloaded(srv, r);
 		return;
 	}
 	srv->srv_q_bytes += len;
+	srv->srv_q_calls++;
 	r->r_next = NULL;
 	if (srv->srv_q_tail != NULL)
 		srv->srv_q_tail->r_next = r;
@@ -647,6 +658,7 @@ static struct rpc_receiver *rpc_queue_take(struct rpc_server *srv)
 		pthread_cond_wait(&srv->srv_q_cv, &srv->srv_q_mu);
 	if ((r = srv->srv_q_head) != NULL) {
 		srv->srv_q_bytes -= nng_msg_len(r->r_msg);
+		srv->srv_q_calls--;
 		srv->srv_q_head = r->r_next;
 		if (srv->srv_q_head == NULL)
 			srv->srv_q_tail = NULL;

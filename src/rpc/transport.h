@@ -13,7 +13,9 @@
  * wait or defer) is queued, receiver and all, for the worker threads
  * (`workers`, each with a state of its own), which answer in arrival order
  * and then let the receiver receive again. The receivers (512) bound the
- * calls queued and leave room for reads behind a pipeline of writes. An nng
+ * calls queued; at most 256 calls (and 64 MiB) wait for a worker, past that
+ * a request is answered RESOURCE_EXHAUSTED OVERLOADED at once, so the other
+ * receivers stay free for reads behind a pipeline of writes. An nng
  * callback never blocks: no store_write, no condition wait, no wait for
  * send room.
  *

@@ -190,3 +190,57 @@ def test_past_64_mib_of_requests_waiting_for_a_worker_a_request_is_refused_overl
         if peer is not None:
             peer.close()
         assert srv.stop() == 0, srv.log()
+
+
+def test_a_read_is_answered_while_a_pipeline_of_600_writes_waits_for_a_held_database_lock(tmp_path, workspace,
+                                                                                           rpc_url):
+    """Each request waiting for a worker holds one of the 512 receivers. At
+    most 256 wait: past that a write is answered RESOURCE_EXHAUSTED OVERLOADED
+    at once (nothing ran), so a pipeline of small writes stuck behind a held
+    database lock cannot take every receiver and stop all reads."""
+    srv = Server(tmp_path / "pipe.db", rpc_url, extra_args=["--workers", "2", "--enable-fault-injection"],
+                 env={"BEEBEEBRAIN_RUNTIME": "off", "BEEBEEBRAIN_BUSY_TIMEOUT_MS": "120000"}).start()
+    peer = None
+    try:
+        with Client(rpc_url, timeout=10) as c:
+            c.call("ProjectService", "CreateProject",
+                   project_pb2.CreateProjectRequest(name="default", root_path=str(workspace)),
+                   project_pb2.CreateProjectResponse)
+            task_id = c.call("TaskService", "CreateTask", task_pb2.CreateTaskRequest(title="read me"),
+                             task_pb2.CreateTaskResponse).task.id
+            c.call("AdminService", "InjectFault", admin_pb2.InjectFaultRequest(mode="db_lock", duration_ms=120000),
+                   admin_pb2.InjectFaultResponse)
+        create = rpc_pb2.RpcRequest(method="/beebeebrain.v1.TaskService/CreateTask",
+                                    payload=task_pb2.CreateTaskRequest(title="piped").SerializeToString(),
+                                    timeout_ms=120000).SerializeToString()
+        peer = PipelinedPeer(rpc_url)
+        peer.send_all([create] * 600)
+        early = peer.read_replies(1)  # while the lock is held: a refusal
+        assert [(r.code, r.reason) for r in early.values()] == [(8, "OVERLOADED")]
+
+        with Client(rpc_url, timeout=10) as c:
+            assert c.call("TaskService", "GetTask", task_pb2.GetTaskRequest(task_id=task_id),
+                          task_pb2.GetTaskResponse).task.title == "read me"
+
+        status, _ = connect_call(srv, "AdminService", "ClearFaults", admin_pb2.ClearFaultsRequest())
+        assert status == 200
+        replies = peer.read_replies(599)
+        replies.update(early)
+        assert sorted(replies) == list(range(1, 601))
+        done = [r for r in replies.values() if r.code == 0]
+        assert all(r.reason == "OVERLOADED" for r in replies.values() if r.code != 0)
+        assert len(done) >= 256
+        with Client(rpc_url, timeout=10) as c:
+            piped, offset = 0, 0
+            while True:
+                tasks = c.call("TaskService", "ListTasks", task_pb2.ListTasksRequest(limit=100, offset=offset),
+                               task_pb2.ListTasksResponse).tasks
+                if not tasks:
+                    break
+                piped += len([t for t in tasks if t.title == "piped"])
+                offset += len(tasks)
+            assert piped == len(done)  # a refused write did not run
+    finally:
+        if peer is not None:
+            peer.close()
+        assert srv.stop() == 0, srv.log()
