@@ -592,27 +592,22 @@ static void rpc_serve(struct rpc_server *srv, struct rpc_receiver *r, void *stat
 	free(out);
 }
 
-/* Answers the request r holds with RESOURCE_EXHAUSTED OVERLOADED, without
- * running it (the envelope's checks and their audit still apply). */
-static void rpc_refuse_overloaded(struct rpc_server *srv, struct rpc_receiver *r)
+/* Answers the request r holds with `why` (OVERLOADED, SHUTTING_DOWN: a
+ * refusal after which a retry is safe), without running it (the envelope's
+ * checks and their audit still apply). may_wait as for rpc_reply. */
+static void rpc_refuse(struct rpc_server *srv, struct rpc_receiver *r, const bbb_status *why, int may_wait)
 {
 	nng_msg *msg = r->r_msg;
 	nng_pipe pipe = nng_msg_get_pipe(msg);
 	uint8_t *out = NULL;
 	size_t out_len = 0;
-	bbb_status why;
 
 	r->r_msg = NULL;
-	status_clear(&why);
-	status_fail(&why, "OVERLOADED",
-		    "the server holds as many requests waiting for a worker as it takes (%d, %d MiB); try again",
-		    RPC_QUEUE_CALLS_MAX, (int)(RPC_QUEUE_BYTES_MAX >> 20));
-	rpc_dispatch_undecodable(srv->srv_dispatch, rpc_peer_of(pipe), nng_msg_body(msg), nng_msg_len(msg), &why, &out,
+	rpc_dispatch_undecodable(srv->srv_dispatch, rpc_peer_of(pipe), nng_msg_body(msg), nng_msg_len(msg), why, &out,
 				 &out_len);
 	nng_msg_free(msg);
-	rpc_reply(srv, &r->r_ctx, pipe, out, out_len, 0);
+	rpc_reply(srv, &r->r_ctx, pipe, out, out_len, may_wait);
 	free(out);
-	rpc_receiver_arm(srv, r);
 }
 
 /* Queues the request r holds for the workers; one that would pass
@@ -621,6 +616,7 @@ static void rpc_refuse_overloaded(struct rpc_server *srv, struct rpc_receiver *r
 static void rpc_queue_push(struct rpc_server *srv, struct rpc_receiver *r)
 {
 	size_t len = nng_msg_len(r->r_msg);
+	bbb_status why;
 
 	pthread_mutex_lock(&srv->srv_q_mu);
 	if (srv->srv_q_closed) {
@@ -632,7 +628,13 @@ static void rpc_queue_push(struct rpc_server *srv, struct rpc_receiver *r)
 	if (srv->srv_q_head != NULL &&
 	    (srv->srv_q_bytes + len > RPC_QUEUE_BYTES_MAX || srv->srv_q_calls >= RPC_QUEUE_CALLS_MAX)) {
 		pthread_mutex_unlock(&srv->srv_q_mu);
-		rpc_refuse_overloaded(srv, r);
+		status_clear(&why);
+		status_fail(
+			&why, "OVERLOADED",
+			"the server holds as many requests waiting for a worker as it takes (%d, %d MiB); try again",
+			RPC_QUEUE_CALLS_MAX, (int)(RPC_QUEUE_BYTES_MAX >> 20));
+		rpc_refuse(srv, r, &why, 0);
+		rpc_receiver_arm(srv, r);
 		return;
 	}
 	srv->srv_q_bytes += len;
@@ -808,7 +810,17 @@ static void *rpc_worker_main(void *arg)
 		return NULL;
 
 	while ((r = rpc_queue_take(srv)) != NULL) {
-		rpc_serve(srv, r, w->w_state, 1);
+		if (atomic_load(&srv->srv_stopping)) {
+			/* Not run: with the database slow or locked, running
+			 * every queued write would hold the stop for minutes. */
+			bbb_status why;
+
+			status_clear(&why);
+			status_fail(&why, "SHUTTING_DOWN", "the server is stopping; the call did not run, try again");
+			rpc_refuse(srv, r, &why, 1);
+		} else {
+			rpc_serve(srv, r, w->w_state, 1);
+		}
 		rpc_receiver_arm(srv, r);
 	}
 	if (srv->srv_opts.worker_fini != NULL)

@@ -49,7 +49,9 @@
  * there is 1 MiB). A larger request closes its connection without a reply.
  *
  * Stop order (nng 1.5.2 has close races otherwise): receivers take no new
- * request, workers answer the calls queued and exit, the waiter answers what
+ * request, workers finish the calls they run, answer the calls still queued
+ * UNAVAILABLE SHUTTING_DOWN without running them (a retry is safe; a locked
+ * database would otherwise hold the stop for minutes) and exit, the waiter answers what
  * it holds, every receiver's aio is stopped (which waits for a read an nng
  * thread is answering), the states the nng threads made are closed, and the
  * replies in send slots are given 1 s more; then every aio is stopped,
@@ -85,8 +87,9 @@ struct rpc_server;
 
 int rpc_server_start(struct rpc_server **out, const struct rpc_server_options *opts, struct rpc_dispatcher *d,
 		     bbb_status *st);
-/* Stops serving: the calls received are answered (reads on nng's threads,
- * the queued ones by the workers, which then exit), the states made for
+/* Stops serving: the calls received are answered (reads on nng's threads;
+ * the queued ones by the workers, with SHUTTING_DOWN unless already running,
+ * and then the workers exit), the states made for
  * nng's threads are closed, and the replies on their way get 1 s to be sent;
  * requests that arrive later get no answer (their clients see the
  * connection close). Joins threads and waits for our own callbacks only. */

@@ -244,3 +244,42 @@ def test_a_read_is_answered_while_a_pipeline_of_600_writes_waits_for_a_held_data
         if peer is not None:
             peer.close()
         assert srv.stop() == 0, srv.log()
+
+
+def test_sigterm_with_200_writes_queued_behind_a_held_lock_refuses_them_shutting_down_and_exits(tmp_path, workspace,
+                                                                                              rpc_url):
+    """On SIGTERM the workers finish the calls they run but do not run the
+    ones still queued: those are answered UNAVAILABLE SHUTTING_DOWN (nothing
+    ran, a retry is safe). Running 200 writes one after the other, each
+    waiting out the busy timeout on a held lock, would hold the stop for
+    minutes; the server exits with status 0 within its usual 10 s."""
+    srv = Server(tmp_path / "stop.db", rpc_url, extra_args=["--workers", "1", "--enable-fault-injection"],
+                 env={"BEEBEEBRAIN_RUNTIME": "off", "BEEBEEBRAIN_BUSY_TIMEOUT_MS": "1000"}).start()
+    peer = None
+    try:
+        with Client(rpc_url, timeout=10) as c:
+            c.call("ProjectService", "CreateProject",
+                   project_pb2.CreateProjectRequest(name="default", root_path=str(workspace)),
+                   project_pb2.CreateProjectResponse)
+            c.call("AdminService", "InjectFault", admin_pb2.InjectFaultRequest(mode="db_lock", duration_ms=120000),
+                   admin_pb2.InjectFaultResponse)
+        create = rpc_pb2.RpcRequest(method="/beebeebrain.v1.TaskService/CreateTask",
+                                    payload=task_pb2.CreateTaskRequest(title="queued").SerializeToString(),
+                                    timeout_ms=120000).SerializeToString()
+        peer = PipelinedPeer(rpc_url)
+        peer.send_all([create] * 200)
+        wait_until(lambda: writer_queue_depth(srv) >= 1, 30, "the worker to wait in the writer's queue")
+        assert srv.stop() == 0, srv.log()
+        replies = {}
+        try:
+            while True:
+                replies.update(peer.read_replies(1))
+        except (AssertionError, OSError):
+            pass  # the server closed the connection once it stopped
+        refused = [r for r in replies.values() if r.reason == "SHUTTING_DOWN"]
+        assert len(refused) >= 100, sorted({(r.code, r.reason) for r in replies.values()})
+        assert all(r.code == 14 for r in refused)
+    finally:
+        if peer is not None:
+            peer.close()
+        srv.stop()
