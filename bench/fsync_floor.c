@@ -48,6 +48,7 @@
 
 #include <sqlite3.h>
 
+#include "bench_stats.h"
 #include "store/store.h"
 
 #define FLOOR_MAX_WRITERS 8
@@ -124,34 +125,12 @@ static int lat_push(struct lat_buf *lb, uint64_t v)
 	return 0;
 }
 
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return (x > y) - (x < y);
-}
-
 static int cmp_result(const void *a, const void *b)
 {
 	double x = ((const struct floor_result *)a)->r_commits_per_s;
 	double y = ((const struct floor_result *)b)->r_commits_per_s;
 
 	return (x > y) - (x < y);
-}
-
-/* The p-th percentile (nearest rank) of n sorted values, in microseconds. */
-static double percentile_us(const uint64_t *v, size_t n, double p)
-{
-	size_t rank;
-
-	if (n == 0)
-		return 0;
-	rank = (size_t)(p / 100.0 * (double)n + 0.999999);
-	if (rank < 1)
-		rank = 1;
-	if (rank > n)
-		rank = n;
-	return (double)v[rank - 1] / 1000.0;
 }
 
 static int floor_exec(sqlite3 *db, const char *sql, char *err, size_t errlen)

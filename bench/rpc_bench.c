@@ -97,6 +97,7 @@
 
 #include <beebeebrain/client.h>
 
+#include "bench_stats.h"
 #include "harness.h"
 #include <beebeebrain/v1/rpc.pb-c.h>
 
@@ -892,28 +893,6 @@ static void *bench_thread_main(void *arg)
 	} while (t1 < r->br_deadline_ns);
 	t->bt_end_ns = t1;
 	return NULL;
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return (x > y) - (x < y);
-}
-
-/* Nearest-rank percentile of sorted v[0..n-1], in microseconds. */
-static double percentile_us(const uint64_t *v, size_t n, double p)
-{
-	size_t rank;
-
-	if (n == 0)
-		return 0;
-	rank = (size_t)(p / 100.0 * (double)n + 0.999999);
-	if (rank < 1)
-		rank = 1;
-	if (rank > n)
-		rank = n;
-	return (double)v[rank - 1] / 1000.0;
 }
 
 /* Merges n latency buffers into res: calls counted after the warm-up, per

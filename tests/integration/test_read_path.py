@@ -44,12 +44,13 @@ def writer_queue_depth(srv):
     return 0.0
 
 
-def test_a_read_is_answered_while_every_worker_waits_for_a_held_database_lock(tmp_path, workspace, rpc_url):
-    # Two workers; writes wait for SQLite's write lock as long as it is held
-    # (the busy timeout is longer than the test), and the test lets it go.
-    srv = Server(tmp_path / "read.db", rpc_url, extra_args=["--workers", "2", "--enable-fault-injection"],
-                 env={"BEEBEEBRAIN_RUNTIME": "off", "BEEBEEBRAIN_BUSY_TIMEOUT_MS": "120000"}).start()
-    writes, results = [], []
+def server_with_held_lock(db_path, rpc_url, workspace, workers, busy_timeout_ms=120000):
+    """A server with a project and one task ("read me") whose database write
+    lock is then held for 120 s (AdminService/InjectFault db_lock): writes
+    wait for it up to busy_timeout_ms, reads do not. Returns (server, the
+    task's id); the caller stops the server."""
+    srv = Server(db_path, rpc_url, extra_args=["--workers", str(workers), "--enable-fault-injection"],
+                 env={"BEEBEEBRAIN_RUNTIME": "off", "BEEBEEBRAIN_BUSY_TIMEOUT_MS": str(busy_timeout_ms)}).start()
     try:
         with Client(rpc_url, timeout=10) as c:
             c.call("ProjectService", "CreateProject",
@@ -59,7 +60,18 @@ def test_a_read_is_answered_while_every_worker_waits_for_a_held_database_lock(tm
                              task_pb2.CreateTaskResponse).task.id
             c.call("AdminService", "InjectFault", admin_pb2.InjectFaultRequest(mode="db_lock", duration_ms=120000),
                    admin_pb2.InjectFaultResponse)
+    except BaseException:
+        srv.stop()
+        raise
+    return srv, task_id
 
+
+def test_a_read_is_answered_while_every_worker_waits_for_a_held_database_lock(tmp_path, workspace, rpc_url):
+    # Two workers; writes wait for SQLite's write lock as long as it is held
+    # (the busy timeout is longer than the test), and the test lets it go.
+    srv, task_id = server_with_held_lock(tmp_path / "read.db", rpc_url, workspace, workers=2)
+    writes, results = [], []
+    try:
         def write(i):
             with Client(rpc_url, timeout=60) as w:
                 results.append(w.call("TaskService", "CreateTask", task_pb2.CreateTaskRequest(title=f"w{i}"),
@@ -153,16 +165,9 @@ def test_past_64_mib_of_requests_waiting_for_a_worker_a_request_is_refused_overl
     connection. 16 fit and wait; the other 4 are answered at once with
     RESOURCE_EXHAUSTED OVERLOADED (nothing ran: a retry is safe), while the
     lock is still held. Once it is let go every waiting call is answered."""
-    srv = Server(tmp_path / "queue.db", rpc_url, extra_args=["--workers", "1", "--enable-fault-injection"],
-                 env={"BEEBEEBRAIN_RUNTIME": "off", "BEEBEEBRAIN_BUSY_TIMEOUT_MS": "120000"}).start()
+    srv, _ = server_with_held_lock(tmp_path / "queue.db", rpc_url, workspace, workers=1)
     peer = None
     try:
-        with Client(rpc_url, timeout=10) as c:
-            c.call("ProjectService", "CreateProject",
-                   project_pb2.CreateProjectRequest(name="default", root_path=str(workspace)),
-                   project_pb2.CreateProjectResponse)
-            c.call("AdminService", "InjectFault", admin_pb2.InjectFaultRequest(mode="db_lock", duration_ms=120000),
-                   admin_pb2.InjectFaultResponse)
         create = "/beebeebrain.v1.TaskService/CreateTask"
         first = rpc_pb2.RpcRequest(method=create, payload=task_pb2.CreateTaskRequest(title="held").SerializeToString(),
                                    timeout_ms=120000).SerializeToString()
@@ -198,18 +203,9 @@ def test_a_read_is_answered_while_a_pipeline_of_600_writes_waits_for_a_held_data
     most 256 wait: past that a write is answered RESOURCE_EXHAUSTED OVERLOADED
     at once (nothing ran), so a pipeline of small writes stuck behind a held
     database lock cannot take every receiver and stop all reads."""
-    srv = Server(tmp_path / "pipe.db", rpc_url, extra_args=["--workers", "2", "--enable-fault-injection"],
-                 env={"BEEBEEBRAIN_RUNTIME": "off", "BEEBEEBRAIN_BUSY_TIMEOUT_MS": "120000"}).start()
+    srv, task_id = server_with_held_lock(tmp_path / "pipe.db", rpc_url, workspace, workers=2)
     peer = None
     try:
-        with Client(rpc_url, timeout=10) as c:
-            c.call("ProjectService", "CreateProject",
-                   project_pb2.CreateProjectRequest(name="default", root_path=str(workspace)),
-                   project_pb2.CreateProjectResponse)
-            task_id = c.call("TaskService", "CreateTask", task_pb2.CreateTaskRequest(title="read me"),
-                             task_pb2.CreateTaskResponse).task.id
-            c.call("AdminService", "InjectFault", admin_pb2.InjectFaultRequest(mode="db_lock", duration_ms=120000),
-                   admin_pb2.InjectFaultResponse)
         create = rpc_pb2.RpcRequest(method="/beebeebrain.v1.TaskService/CreateTask",
                                     payload=task_pb2.CreateTaskRequest(title="piped").SerializeToString(),
                                     timeout_ms=120000).SerializeToString()
@@ -253,16 +249,9 @@ def test_sigterm_with_200_writes_queued_behind_a_held_lock_refuses_them_shutting
     ran, a retry is safe). Running 200 writes one after the other, each
     waiting out the busy timeout on a held lock, would hold the stop for
     minutes; the server exits with status 0 within its usual 10 s."""
-    srv = Server(tmp_path / "stop.db", rpc_url, extra_args=["--workers", "1", "--enable-fault-injection"],
-                 env={"BEEBEEBRAIN_RUNTIME": "off", "BEEBEEBRAIN_BUSY_TIMEOUT_MS": "1000"}).start()
+    srv, _ = server_with_held_lock(tmp_path / "stop.db", rpc_url, workspace, workers=1, busy_timeout_ms=1000)
     peer = None
     try:
-        with Client(rpc_url, timeout=10) as c:
-            c.call("ProjectService", "CreateProject",
-                   project_pb2.CreateProjectRequest(name="default", root_path=str(workspace)),
-                   project_pb2.CreateProjectResponse)
-            c.call("AdminService", "InjectFault", admin_pb2.InjectFaultRequest(mode="db_lock", duration_ms=120000),
-                   admin_pb2.InjectFaultResponse)
         create = rpc_pb2.RpcRequest(method="/beebeebrain.v1.TaskService/CreateTask",
                                     payload=task_pb2.CreateTaskRequest(title="queued").SerializeToString(),
                                     timeout_ms=120000).SerializeToString()
