@@ -1,12 +1,35 @@
 /*
- * What the C benchmarks share to summarise latencies: sort them, read a
- * percentile. Header-only: each C file in bench/ is a program of its own.
+ * What the C benchmarks share to collect and summarise latencies: a
+ * growing buffer, sorting, a percentile. Header-only: each C file in bench/ is a program of its own.
  */
 #ifndef BBB_BENCH_STATS_H
 #define BBB_BENCH_STATS_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
+
+/* Latencies of one thread, in nanoseconds, grown as needed. */
+struct lat_buf {
+	uint64_t *lb_v;
+	size_t lb_n, lb_cap;
+};
+
+/* Appends v: 0, or -1 when memory ran out. */
+static inline int lat_push(struct lat_buf *lb, uint64_t v)
+{
+	if (lb->lb_n == lb->lb_cap) {
+		size_t cap = lb->lb_cap > 0 ? 2 * lb->lb_cap : 4096;
+		uint64_t *nv = realloc(lb->lb_v, cap * sizeof(*nv));
+
+		if (nv == NULL)
+			return -1;
+		lb->lb_v = nv;
+		lb->lb_cap = cap;
+	}
+	lb->lb_v[lb->lb_n++] = v;
+	return 0;
+}
 
 /* qsort comparator of uint64_t, ascending. */
 static inline int cmp_u64(const void *a, const void *b)

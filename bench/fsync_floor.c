@@ -69,12 +69,6 @@ struct floor_opts {
 	const char *fo_dir; /* NULL: $TMPDIR, else /tmp */
 };
 
-/* Commit latencies of one writer, in nanoseconds. */
-struct lat_buf {
-	uint64_t *lb_v;
-	size_t lb_n, lb_cap;
-};
-
 struct floor_run;
 
 struct floor_writer {
@@ -108,21 +102,6 @@ static uint64_t floor_now_ns(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static int lat_push(struct lat_buf *lb, uint64_t v)
-{
-	if (lb->lb_n == lb->lb_cap) {
-		size_t cap = lb->lb_cap > 0 ? 2 * lb->lb_cap : 16384;
-		uint64_t *nv = realloc(lb->lb_v, cap * sizeof(*nv));
-
-		if (nv == NULL)
-			return -1;
-		lb->lb_v = nv;
-		lb->lb_cap = cap;
-	}
-	lb->lb_v[lb->lb_n++] = v;
-	return 0;
 }
 
 static int cmp_result(const void *a, const void *b)

@@ -145,12 +145,6 @@ struct echo_proc {
 	char ep_url[64];
 };
 
-/* Latencies of one thread or pipeline slot, in nanoseconds. */
-struct lat_buf {
-	uint64_t *lb_v;
-	size_t lb_n, lb_cap;
-};
-
 /* One Prometheus histogram: cumulative counts per upper bound, in order. */
 struct hist {
 	int h_n;
@@ -720,21 +714,6 @@ static int call_connect_get_task(struct bench_thread *t)
 }
 
 /* ---- the pipelined calls ----------------------------------------------- */
-
-static int lat_push(struct lat_buf *lb, uint64_t v)
-{
-	if (lb->lb_n == lb->lb_cap) {
-		size_t cap = lb->lb_cap > 0 ? 2 * lb->lb_cap : 4096;
-		uint64_t *nv = realloc(lb->lb_v, cap * sizeof(*nv));
-
-		if (nv == NULL)
-			return -1;
-		lb->lb_v = nv;
-		lb->lb_cap = cap;
-	}
-	lb->lb_v[lb->lb_n++] = v;
-	return 0;
-}
 
 static void slot_error(struct pipe_slot *ps, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
