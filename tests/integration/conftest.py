@@ -25,6 +25,7 @@ Fixtures:
 import json
 import os
 import pathlib
+import random
 import signal
 import socket
 import subprocess
@@ -63,11 +64,30 @@ def child_env():
     return env
 
 
+def _ephemeral_low():
+    """The first port the kernel hands to outgoing connections (32768 by default)."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port():
-    """A loopback TCP port nobody listens on right now (bound to port 0)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A loopback TCP port nobody listens on right now, below the ephemeral
+    range: a port the kernel picked for port 0 comes from the range outgoing
+    connections take their local ports from, so a client of another test
+    running at the same time could hold it by the time the server binds it."""
+    low = _ephemeral_low()
+    for _ in range(100):
+        port = random.randrange(10000, low) if low > 11000 else 0
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return s.getsockname()[1]
+    raise RuntimeError("no free loopback port below the ephemeral range")
 
 
 def wait_until(predicate, timeout_s, what, interval_s=0.02):

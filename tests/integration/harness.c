@@ -79,6 +79,51 @@ static int harness_exit_code(int wstatus)
 	return -1;
 }
 
+/* The first port the kernel hands to outgoing connections (32768 by
+ * default). */
+static int harness_ephemeral_low(void)
+{
+	FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
+	int low = 32768;
+
+	if (f != NULL) {
+		if (fscanf(f, "%d", &low) != 1)
+			low = 32768;
+		fclose(f);
+	}
+	return low;
+}
+
+/* A socket bound to a free loopback port below the ephemeral range (a port
+ * the kernel picks for port 0 comes from the range outgoing connections take
+ * their local ports from, so a client of a test running beside this one
+ * could hold it by the time the server binds it); -1 when none was found. */
+static int harness_bind_free(int *port)
+{
+	static unsigned seed;
+	int low = harness_ephemeral_low();
+
+	if (seed == 0)
+		seed = (unsigned)getpid() ^ (unsigned)time(NULL);
+	for (int attempt = 0; attempt < 100; attempt++) {
+		struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+		socklen_t len = sizeof(sa);
+		int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+		if (fd < 0)
+			return -1;
+		if (low > 11000)
+			sa.sin_port = htons((uint16_t)(10000 + rand_r(&seed) % (low - 10000)));
+		if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+		    getsockname(fd, (struct sockaddr *)&sa, &len) == 0) {
+			*port = ntohs(sa.sin_port);
+			return fd;
+		}
+		close(fd);
+	}
+	return -1;
+}
+
 /* Fills ports[0..n-1] with distinct free loopback ports: all sockets are
  * bound before any is closed, so the ports differ. */
 static int harness_free_ports(int *ports, int n)
@@ -89,17 +134,9 @@ static int harness_free_ports(int *ports, int n)
 		return -1;
 	for (i = 0; i < n; i++)
 		fds[i] = -1;
-	for (i = 0; i < n && rc == 0; i++) {
-		struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-		socklen_t len = sizeof(sa);
-
-		fds[i] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		if (fds[i] < 0 || bind(fds[i], (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
-		    getsockname(fds[i], (struct sockaddr *)&sa, &len) != 0)
+	for (i = 0; i < n && rc == 0; i++)
+		if ((fds[i] = harness_bind_free(&ports[i])) < 0)
 			rc = -1;
-		else
-			ports[i] = ntohs(sa.sin_port);
-	}
 	for (i = 0; i < n; i++)
 		if (fds[i] >= 0)
 			close(fds[i]);
