@@ -120,6 +120,7 @@ struct bench_opts {
 	const char *bo_durability;
 	const char *bo_workers; /* NULL: the server's default */
 	int bo_echo_contexts;
+	const char *bo_only; /* NULL: every row; else one row's key (row_key) */
 };
 
 /* The echo baseline, served in a process of its own (--echo-server): one
@@ -850,6 +851,27 @@ static const struct bench_row bench_rows[] = {
 };
 #define BENCH_N_ROWS (sizeof(bench_rows) / sizeof(bench_rows[0]))
 
+/* A row's key: <case>.c<clients> for the closed loop, <case> for the
+ * pipelined rows (pipeline.gettask); RESULT lines and --only use it. */
+static void row_key(const struct bench_row *row, char *key, size_t n)
+{
+	if (row->rw_case->bc_start != NULL)
+		snprintf(key, n, "%s", row->rw_case->bc_key);
+	else
+		snprintf(key, n, "%s.c%d", row->rw_case->bc_key, row->rw_in_flight);
+}
+
+/* Whether --only leaves the row in. */
+static int row_selected(const struct bench_opts *o, const struct bench_row *row)
+{
+	char key[64];
+
+	if (o->bo_only == NULL)
+		return 1;
+	row_key(row, key, sizeof(key));
+	return strcmp(key, o->bo_only) == 0;
+}
+
 /* ---- one run ----------------------------------------------------------- */
 
 static void *bench_thread_main(void *arg)
@@ -1244,13 +1266,15 @@ static int cmp_result(const void *a, const void *b)
 
 static const char bench_usage[] =
 	"usage: rpc_bench [--server PATH] [--seconds S] [--runs N] [--durability full|normal] [--workers N]\n"
-	"                 [--echo-contexts N]\n"
+	"                 [--echo-contexts N] [--only ROW]\n"
 	"  --server PATH    the beebeebrain binary (default: next to rpc_bench)\n"
 	"  --seconds S      measured time of each run (default 3)\n"
 	"  --runs N         runs per case; the median run is shown (default 3)\n"
 	"  --durability D   the server's --durability (default full)\n"
 	"  --workers N      the server's --workers (default: the server's own)\n"
 	"  --echo-contexts N  receiving contexts of the echo server (default 256)\n"
+	"  --only ROW       run one row only, by its key: echo.c1, gettask.c8, createtask.c8, connect.c8,\n"
+	"                   pipeline.echo, pipeline.gettask, ... (for a profile of one load)\n"
 	"(rpc_bench --echo-server N is the echo baseline's server; rpc_bench starts it itself.)\n";
 
 static int parse_args(int argc, char **argv, struct bench_opts *o, char *self, size_t self_n, char *self_dir_server,
@@ -1282,6 +1306,8 @@ static int parse_args(int argc, char **argv, struct bench_opts *o, char *self, s
 			o->bo_workers = v;
 		else if (strcmp(a, "--echo-contexts") == 0)
 			o->bo_echo_contexts = atoi(v);
+		else if (strcmp(a, "--only") == 0)
+			o->bo_only = v;
 		else
 			return fprintf(stderr, "rpc_bench: unknown option %s\n%s", a, bench_usage), -1;
 	}
@@ -1290,6 +1316,14 @@ static int parse_args(int argc, char **argv, struct bench_opts *o, char *self, s
 	    o->bo_echo_contexts < 1 || o->bo_echo_contexts > BENCH_ECHO_CONTEXTS_MAX) {
 		fprintf(stderr, "rpc_bench: bad --seconds, --runs, --durability or --echo-contexts\n%s", bench_usage);
 		return -1;
+	}
+	if (o->bo_only != NULL) {
+		size_t i = 0;
+
+		while (i < BENCH_N_ROWS && !row_selected(o, &bench_rows[i]))
+			i++;
+		if (i == BENCH_N_ROWS)
+			return fprintf(stderr, "rpc_bench: no row %s (--help lists them)\n", o->bo_only), -1;
 	}
 	/* This binary, run again as the echo server; its directory holds the
 	 * server by default. */
@@ -1363,7 +1397,7 @@ static void print_commit_hist(const struct commit_hist *ch)
 }
 
 /* Sorts each row's runs and prints the median ones, with goals. */
-static void print_table(struct bench_result results[][BENCH_MAX_RUNS], int runs)
+static void print_table(const struct bench_opts *o, struct bench_result results[][BENCH_MAX_RUNS], int runs)
 {
 	double echo_cps = 0, nng_cps = 0;
 
@@ -1373,6 +1407,8 @@ static void print_table(struct bench_result results[][BENCH_MAX_RUNS], int runs)
 		struct bench_result *med;
 		double vs_echo;
 
+		if (!row_selected(o, row))
+			continue;
 		qsort(results[i], (size_t)runs, sizeof(results[i][0]), cmp_result);
 		med = &results[i][runs / 2];
 		if (c->bc_echo)
@@ -1401,18 +1437,18 @@ static void print_table(struct bench_result results[][BENCH_MAX_RUNS], int runs)
  * rpc.<case>.c<clients>.<metric> for the closed loop, rpc.pipeline.<case>.
  * <metric> for the pipelined rows; for CreateTask also its group commit. Run
  * after print_table, which sorts the runs. */
-static void print_results(struct bench_result results[][BENCH_MAX_RUNS], int runs)
+static void print_results(const struct bench_opts *o, struct bench_result results[][BENCH_MAX_RUNS], int runs)
 {
 	for (size_t i = 0; i < BENCH_N_ROWS; i++) {
 		const struct bench_row *row = &bench_rows[i];
 		const struct bench_result *med = &results[i][runs / 2];
 		const struct commit_hist *ch = &med->r_commits;
-		char key[64];
+		char rk[64], key[80];
 
-		if (row->rw_case->bc_start != NULL)
-			snprintf(key, sizeof(key), "rpc.%s", row->rw_case->bc_key);
-		else
-			snprintf(key, sizeof(key), "rpc.%s.c%d", row->rw_case->bc_key, row->rw_in_flight);
+		if (!row_selected(o, row))
+			continue;
+		row_key(row, rk, sizeof(rk));
+		snprintf(key, sizeof(key), "rpc.%s", rk);
 		printf("RESULT %s.calls_per_s %.0f\n", key, med->r_calls_per_s);
 		printf("RESULT %s.p50_us %.1f\n", key, med->r_p50_us);
 		printf("RESULT %s.p99_us %.1f\n", key, med->r_p99_us);
@@ -1461,6 +1497,8 @@ int main(int argc, char **argv)
 	 * machine spreads over the rows instead of landing on one. */
 	for (int run = 0; run < o.bo_runs && !failed; run++)
 		for (size_t i = 0; i < BENCH_N_ROWS && !failed; i++) {
+			if (!row_selected(&o, &bench_rows[i]))
+				continue;
 			if (progress)
 				fprintf(stderr, "\r%-18s in flight %3d run %d/%d ", bench_rows[i].rw_case->bc_name,
 					bench_rows[i].rw_in_flight, run + 1, o.bo_runs);
@@ -1482,8 +1520,8 @@ int main(int argc, char **argv)
 		return 1;
 
 	print_header(&o, proto.br_payload_len);
-	print_table(results, o.bo_runs);
-	print_results(results, o.bo_runs);
+	print_table(&o, results, o.bo_runs);
+	print_results(&o, results, o.bo_runs);
 	for (size_t i = 0; i < BENCH_N_ROWS; i++)
 		for (int run = 0; run < o.bo_runs; run++)
 			if (results[i][run].r_errors > 0) {
