@@ -1,8 +1,10 @@
 /*
  * Connections and the writer thread (group commit). See store.h for the
  * design. Queue discipline: callers append a stack-allocated job and sleep on
- * s_done; the writer takes the whole queue at once, runs it as one
- * transaction and wakes everybody when it has committed.
+ * its own condition variable; the writer takes the whole queue at once, runs
+ * it as one transaction, wakes exactly the callers of the group when it has
+ * committed, and only then tells the commit hook (publishing, pokes): a
+ * caller's answer does not wait for them.
  *
  * When SQLite rolls a group's transaction back on its own in the middle of
  * the group, store_run_group stops there and hands back the jobs it has not
@@ -28,10 +30,22 @@
 #include "common/redact.h"
 #include "common/status.h"
 #include "common/xalloc.h"
+#include "store/checkpoint.h"
 #include "store/stmt_cache.h"
 #include "store/store_metrics.h"
 
 #define STORE_GROUP_MAX 256
+/* The WAL's checkpoints (checkpoint.h). Past STORE_CHECKPOINT_FRAMES frames
+ * (SQLite's own auto-checkpoint threshold) the checkpointer is asked for a
+ * pass, again every STORE_CHECKPOINT_STEP frames more. Past
+ * STORE_CHECKPOINT_FRAMES_WRITER the writer runs a pass itself, after its
+ * commit: SQLite starts the WAL over only after a pass that left nothing
+ * behind, which a pass on another thread rarely manages while the writer
+ * keeps committing; the checkpointer has copied most frames by then, so the
+ * writer's pass has little left to copy. */
+#define STORE_CHECKPOINT_FRAMES 1000
+#define STORE_CHECKPOINT_STEP 500
+#define STORE_CHECKPOINT_FRAMES_WRITER 2000
 
 struct store_job {
 	store_write_fn j_fn;
@@ -41,6 +55,7 @@ struct store_job {
 	int j_rc;
 	int j_committed; /* set by the writer when the transaction holding it committed */
 	int j_done;
+	pthread_cond_t j_cv; /* the caller waits on it, under s_mu, for j_done */
 	struct store_job *j_next;
 };
 
@@ -52,7 +67,6 @@ struct store {
 	pthread_t s_thread;
 	pthread_mutex_t s_mu;
 	pthread_cond_t s_work; /* writer waits for jobs */
-	pthread_cond_t s_done; /* callers wait for their group's commit */
 	struct store_job *s_head, *s_tail;
 	int s_stopping;
 	int s_committing; /* writer thread only: its COMMIT is under way */
@@ -67,6 +81,8 @@ struct store {
 	int64_t s_last_event_id;
 	struct store_stats s_stats;
 	struct store_writer_metrics s_metrics;
+	struct checkpointer *s_ckpt;
+	int s_ckpt_kicked_at; /* writer thread only: WAL frames at the last kick */
 };
 
 /* What an I/O error on db's file system most likely was, as an errno:
@@ -663,14 +679,24 @@ static struct store_job *store_run_group(struct store *s, struct store_job *grou
 	}
 	for (j = group; j != NULL; j = j->j_next)
 		j->j_committed = j->j_rc == 0;
-	if (s->s_hook != NULL) {
-		int64_t last = store_max_event_id(s->s_db);
-		if (last != s->s_last_event_id) {
-			s->s_last_event_id = last;
-			s->s_hook(s->s_hook_arg, last);
-		}
-	}
 	return NULL;
+}
+
+/* sqlite3_wal_hook of the write connection, after each commit: it replaces
+ * SQLite's auto-checkpoint on this connection (checkpoint.h). */
+static int store_wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
+{
+	struct store *s = arg;
+
+	if (frames < s->s_ckpt_kicked_at) /* the WAL started over */
+		s->s_ckpt_kicked_at = 0;
+	if (frames >= STORE_CHECKPOINT_FRAMES_WRITER) {
+		sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+	} else if (frames >= STORE_CHECKPOINT_FRAMES && frames >= s->s_ckpt_kicked_at + STORE_CHECKPOINT_STEP) {
+		s->s_ckpt_kicked_at = frames;
+		checkpoint_kick(s->s_ckpt);
+	}
+	return SQLITE_OK;
 }
 
 static void *store_writer_main(void *arg)
@@ -683,6 +709,8 @@ static void *store_writer_main(void *arg)
 	for (;;) {
 		struct store_job *group, *j;
 		int n = 0, commits = 0;
+		store_commit_hook hook;
+		void *hook_arg;
 
 		while (s->s_head == NULL && !s->s_stopping)
 			pthread_cond_wait(&s->s_work, &s->s_mu);
@@ -726,10 +754,24 @@ static void *store_writer_main(void *arg)
 			s->s_stats.ss_last_commit_ms = clock_now_ms();
 		for (j = group; j != NULL;) {
 			struct store_job *next = j->j_next;
-			j->j_done = 1; /* j may be gone once a caller sees this */
+			/* j is gone once its caller has s_mu again: not after we
+			 * release it. */
+			j->j_done = 1;
+			pthread_cond_signal(&j->j_cv);
 			j = next;
 		}
-		pthread_cond_broadcast(&s->s_done);
+		hook = s->s_hook;
+		hook_arg = s->s_hook_arg;
+		pthread_mutex_unlock(&s->s_mu);
+
+		if (commits > 0 && hook != NULL) {
+			int64_t last = store_max_event_id(s->s_db);
+			if (last != s->s_last_event_id) {
+				s->s_last_event_id = last;
+				hook(hook_arg, last);
+			}
+		}
+		pthread_mutex_lock(&s->s_mu);
 	}
 	pthread_mutex_unlock(&s->s_mu);
 	return NULL;
@@ -747,13 +789,20 @@ int store_open(struct store **out, const struct store_options *opts, bbb_status 
 		free(s);
 		return -1;
 	}
+	if (checkpoint_start(&s->s_ckpt, s->s_path, s->s_durability_full, st) != 0) {
+		store_conn_close(s->s_db);
+		free(s->s_path);
+		free(s);
+		return -1;
+	}
 	s->s_last_event_id = store_max_event_id(s->s_db);
 	store_writer_metrics_init(&s->s_metrics);
 	sqlite3_commit_hook(s->s_db, store_commit_gate, s);
+	sqlite3_wal_hook(s->s_db, store_wal_hook, s);
 	pthread_mutex_init(&s->s_mu, NULL);
 	pthread_cond_init(&s->s_work, NULL);
-	pthread_cond_init(&s->s_done, NULL);
 	if (pthread_create(&s->s_thread, NULL, store_writer_main, s) != 0) {
+		checkpoint_stop(s->s_ckpt);
 		store_conn_close(s->s_db);
 		free(s->s_path);
 		free(s);
@@ -772,11 +821,11 @@ void store_close(struct store *s)
 	pthread_cond_signal(&s->s_work);
 	pthread_mutex_unlock(&s->s_mu);
 	pthread_join(s->s_thread, NULL);
+	checkpoint_stop(s->s_ckpt);
 	sqlite3_exec(s->s_db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL);
 	store_conn_close(s->s_db);
 	pthread_mutex_destroy(&s->s_mu);
 	pthread_cond_destroy(&s->s_work);
-	pthread_cond_destroy(&s->s_done);
 	free(s->s_path);
 	free(s);
 }
@@ -793,7 +842,8 @@ int store_reader_open(struct store *s, sqlite3 **out, bbb_status *st)
 
 int store_write(struct store *s, store_write_fn fn, void *arg, int64_t deadline_ms, bbb_status *st)
 {
-	struct store_job job = {.j_fn = fn, .j_arg = arg, .j_deadline = deadline_ms, .j_st = st};
+	struct store_job job = {
+		.j_fn = fn, .j_arg = arg, .j_deadline = deadline_ms, .j_st = st, .j_cv = PTHREAD_COND_INITIALIZER};
 
 	pthread_mutex_lock(&s->s_mu);
 	if (s->s_stopping) {
@@ -809,8 +859,9 @@ int store_write(struct store *s, store_write_fn fn, void *arg, int64_t deadline_
 	s->s_tail = &job; // cppcheck-suppress autoVariables
 	pthread_cond_signal(&s->s_work);
 	while (!job.j_done)
-		pthread_cond_wait(&s->s_done, &s->s_mu);
+		pthread_cond_wait(&job.j_cv, &s->s_mu);
 	pthread_mutex_unlock(&s->s_mu);
+	pthread_cond_destroy(&job.j_cv);
 	return job.j_rc;
 }
 

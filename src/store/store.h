@@ -10,9 +10,10 @@
  * group commit, one fsync for many writes. store_write returns only after the
  * commit, so an acknowledged write is durable (with durability "full").
  *
- * After every commit that wrote events the commit hook is called on the
- * writer thread with the highest event id committed (the event publisher
- * uses it to know what to read and send).
+ * After every group whose commit wrote events the commit hook is called on
+ * the writer thread with the highest event id committed (the event publisher
+ * uses it to know what to read and send), after the group's callers have been
+ * woken: their answers do not wait for it.
  *
  * What a caller is told is exactly what happened. After SQLITE_FULL, an I/O
  * error, SQLITE_NOMEM or a ROLLBACK conflict clause SQLite may roll the whole
