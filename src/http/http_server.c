@@ -148,6 +148,7 @@ struct http_server {
 	int s_waiter_started;
 	void *s_waiter_state;
 	struct http_req *s_pending;
+	int s_polling; /* the waiter holds the deferred calls it polls */
 	int s_waiter_stop;
 	int s_poked;
 	pthread_cond_t s_wcv; /* CLOCK_MONOTONIC */
@@ -703,6 +704,7 @@ static void *http_waiter_main(void *arg)
 		force = s->s_waiter_stop || state == NULL;
 		list = s->s_pending;
 		s->s_pending = NULL;
+		s->s_polling = list != NULL;
 		pthread_mutex_unlock(&s->s_mu);
 
 		while (list != NULL) {
@@ -729,6 +731,7 @@ static void *http_waiter_main(void *arg)
 			s->s_pending = keep;
 			keep = next;
 		}
+		s->s_polling = 0;
 		if (s->s_waiter_stop && s->s_pending == NULL)
 			break;
 	}
@@ -746,8 +749,11 @@ void http_server_poke(struct http_server *s)
 	if (s == NULL)
 		return;
 	pthread_mutex_lock(&s->s_mu);
-	s->s_poked = 1;
-	pthread_cond_signal(&s->s_wcv);
+	/* Only deferred calls look; one deferred later is polled when it is. */
+	if (s->s_pending != NULL || s->s_polling) {
+		s->s_poked = 1;
+		pthread_cond_signal(&s->s_wcv);
+	}
 	pthread_mutex_unlock(&s->s_mu);
 	stream_hub_poke(s->s_hub);
 }

@@ -444,8 +444,10 @@ void stream_hub_poke(struct stream_hub *h)
 	if (h == NULL)
 		return;
 	pthread_mutex_lock(&h->h_mu);
-	h->h_poked = 1;
-	pthread_cond_signal(&h->h_cv);
+	if (h->h_count > 0) { /* a stream opened later starts with a pass of its own */
+		h->h_poked = 1;
+		pthread_cond_signal(&h->h_cv);
+	}
 	pthread_mutex_unlock(&h->h_mu);
 }
 

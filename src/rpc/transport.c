@@ -158,6 +158,7 @@ struct rpc_server {
 	int srv_ready; /* workers done with worker_init */
 	struct rpc_reader *srv_readers;
 	struct rpc_pending *srv_pending;
+	int srv_polling; /* the waiter holds the deferred calls it polls */
 	pthread_t srv_waiter;
 	int srv_waiter_started;
 	int srv_waiter_stop;
@@ -743,6 +744,7 @@ static void *rpc_waiter_main(void *arg)
 		force = srv->srv_waiter_stop || state == NULL;
 		list = srv->srv_pending;
 		srv->srv_pending = NULL;
+		srv->srv_polling = list != NULL;
 		pthread_mutex_unlock(&srv->srv_mu);
 
 		while (list != NULL) {
@@ -768,6 +770,7 @@ static void *rpc_waiter_main(void *arg)
 			srv->srv_pending = keep;
 			keep = next;
 		}
+		srv->srv_polling = 0;
 		if (srv->srv_waiter_stop && srv->srv_pending == NULL)
 			break;
 	}
@@ -782,8 +785,11 @@ void rpc_server_poke(struct rpc_server *srv)
 	if (srv == NULL)
 		return;
 	pthread_mutex_lock(&srv->srv_mu);
-	srv->srv_poked = 1;
-	pthread_cond_signal(&srv->srv_wcv);
+	/* Only deferred calls look; one deferred later is polled when it is. */
+	if (srv->srv_pending != NULL || srv->srv_polling) {
+		srv->srv_poked = 1;
+		pthread_cond_signal(&srv->srv_wcv);
+	}
 	pthread_mutex_unlock(&srv->srv_mu);
 }
 
