@@ -32,7 +32,11 @@
  * commits/s, with that run's commit latencies. The first ~10% of each run
  * (at most 250 ms) is a warm-up and not counted.
  *
- * Usage: fsync_floor [--seconds S] [--runs N] [--dir DIR]
+ * --fsync-delay-us N makes every fsync take N us more (bench/preload/
+ * fsync_count.c, preloaded into this process by a re-exec): the floor of a
+ * disk that really flushes its cache, where group commit matters most.
+ *
+ * Usage: fsync_floor [--seconds S] [--runs N] [--dir DIR] [--fsync-delay-us N]
  * Prints `RESULT <key> <value>` lines at the end (scripts/bench.sh).
  */
 #include <errno.h>
@@ -67,6 +71,7 @@ struct floor_opts {
 	double fo_seconds;
 	int fo_runs;
 	const char *fo_dir; /* NULL: $TMPDIR, else /tmp */
+	long fo_delay_us; /* --fsync-delay-us */
 };
 
 struct floor_run;
@@ -323,17 +328,20 @@ static const char *floor_fs_name(const char *dir)
 	}
 }
 
-static const char floor_usage[] = "usage: fsync_floor [--seconds S] [--runs N] [--dir DIR]\n"
+static const char floor_usage[] = "usage: fsync_floor [--seconds S] [--runs N] [--dir DIR] [--fsync-delay-us N]\n"
 				  "  --seconds S  measured time of each run (default 3)\n"
 				  "  --runs N     runs per case; the median is shown (default 3)\n"
 				  "  --dir DIR    where the temp dir goes (default $TMPDIR, else /tmp: where the\n"
-				  "               benchmarks' harness puts the server's database)\n";
+				  "               benchmarks' harness puts the server's database)\n"
+				  "  --fsync-delay-us N  every fsync takes N us more (0-1000000): a disk that\n"
+				  "               really flushes its write cache\n";
 
 static int floor_parse(int argc, char **argv, struct floor_opts *o)
 {
 	o->fo_seconds = 3;
 	o->fo_runs = 3;
 	o->fo_dir = NULL;
+	o->fo_delay_us = 0;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 
@@ -347,12 +355,15 @@ static int floor_parse(int argc, char **argv, struct floor_opts *o)
 			o->fo_runs = atoi(v);
 		else if (strcmp(a, "--dir") == 0)
 			o->fo_dir = v;
+		else if (strcmp(a, "--fsync-delay-us") == 0)
+			o->fo_delay_us = atol(v);
 		else
 			return fprintf(stderr, "fsync_floor: unknown option %s\n%s", a, floor_usage), -1;
 		i++;
 	}
-	if (o->fo_seconds <= 0 || o->fo_runs < 1 || o->fo_runs > FLOOR_MAX_RUNS)
-		return fprintf(stderr, "fsync_floor: bad --seconds or --runs\n%s", floor_usage), -1;
+	if (o->fo_seconds <= 0 || o->fo_runs < 1 || o->fo_runs > FLOOR_MAX_RUNS || o->fo_delay_us < 0 ||
+	    o->fo_delay_us > 1000000)
+		return fprintf(stderr, "fsync_floor: bad --seconds, --runs or --fsync-delay-us\n%s", floor_usage), -1;
 	if (o->fo_dir == NULL) {
 		const char *tmp = getenv("TMPDIR");
 
@@ -388,6 +399,18 @@ int main(int argc, char **argv)
 
 	if (rc != 0)
 		return rc < 0 ? 2 : 0;
+	if (o.fo_delay_us > 0 && getenv("BBB_FSYNC_DELAY_US") == NULL) {
+		/* The preload slows this process's own fsyncs: run again with it. */
+		char us[32];
+
+		snprintf(us, sizeof(us), "%ld", o.fo_delay_us);
+		setenv("BBB_FSYNC_DELAY_US", us, 1);
+		setenv("LD_PRELOAD", BENCH_FSYNC_LIB, 1);
+		execv("/proc/self/exe", argv);
+		fprintf(stderr, "fsync_floor: cannot run again with the preload: %s\n", strerror(errno));
+		return 1;
+	}
+	unsetenv("LD_PRELOAD");
 	snprintf(dir, sizeof(dir), "%s/bbb-fsync-XXXXXX", o.fo_dir);
 	if (mkdtemp(dir) == NULL) {
 		fprintf(stderr, "fsync_floor: mkdtemp %s: %s\n", dir, strerror(errno));
@@ -395,6 +418,8 @@ int main(int argc, char **argv)
 	}
 	printf("fsync_floor: %s (%s), SQLite %s, WAL, synchronous=FULL (store_conn_open's pragmas)\n", dir,
 	       floor_fs_name(dir), sqlite3_libversion());
+	if (o.fo_delay_us > 0)
+		printf("every fsync takes %ld us more than this disk's (--fsync-delay-us)\n", o.fo_delay_us);
 	printf("one row per commit (BEGIN IMMEDIATE, INSERT, COMMIT); %.1f s x %d runs, median run shown;\n"
 	       "busy = commits given up after a %d ms busy_timeout; starved = writers without a commit\n",
 	       o.fo_seconds, o.fo_runs, FLOOR_BUSY_TIMEOUT_MS);

@@ -121,6 +121,7 @@ struct bench_opts {
 	const char *bo_workers; /* NULL: the server's default */
 	int bo_echo_contexts;
 	const char *bo_only; /* NULL: every row; else one row's key (row_key) */
+	long bo_delay_us; /* --fsync-delay-us: added to each of the server's fsyncs */
 };
 
 /* The echo baseline, served in a process of its own (--echo-server): one
@@ -274,12 +275,22 @@ static uint64_t now_ns(void)
 static int server_start(struct harness *h, const struct bench_opts *o)
 {
 	const char *args[6] = {"--durability", o->bo_durability, NULL, NULL, NULL};
+	char us[32];
+	int rc;
 
 	if (o->bo_workers != NULL) {
 		args[2] = "--workers";
 		args[3] = o->bo_workers;
 	}
-	return harness_start(h, o->bo_server, args);
+	if (o->bo_delay_us > 0) {
+		snprintf(us, sizeof(us), "%ld", o->bo_delay_us);
+		setenv("BBB_FSYNC_DELAY_US", us, 1);
+		setenv("LD_PRELOAD", BENCH_FSYNC_LIB, 1);
+	}
+	rc = harness_start(h, o->bo_server, args);
+	unsetenv("LD_PRELOAD");
+	unsetenv("BBB_FSYNC_DELAY_US");
+	return rc;
 }
 
 static int server_stop(struct harness *h)
@@ -1266,7 +1277,7 @@ static int cmp_result(const void *a, const void *b)
 
 static const char bench_usage[] =
 	"usage: rpc_bench [--server PATH] [--seconds S] [--runs N] [--durability full|normal] [--workers N]\n"
-	"                 [--echo-contexts N] [--only ROW]\n"
+	"                 [--echo-contexts N] [--only ROW] [--fsync-delay-us N]\n"
 	"  --server PATH    the beebeebrain binary (default: next to rpc_bench)\n"
 	"  --seconds S      measured time of each run (default 3)\n"
 	"  --runs N         runs per case; the median run is shown (default 3)\n"
@@ -1275,6 +1286,8 @@ static const char bench_usage[] =
 	"  --echo-contexts N  receiving contexts of the echo server (default 256)\n"
 	"  --only ROW       run one row only, by its key: echo.c1, gettask.c8, createtask.c8, connect.c8,\n"
 	"                   pipeline.echo, pipeline.gettask, ... (for a profile of one load)\n"
+	"  --fsync-delay-us N  every fsync of the server takes N us more (bench/preload/fsync_count.c):\n"
+	"                   a disk that really flushes its write cache (compare fsync_floor --fsync-delay-us N)\n"
 	"(rpc_bench --echo-server N is the echo baseline's server; rpc_bench starts it itself.)\n";
 
 static int parse_args(int argc, char **argv, struct bench_opts *o, char *self, size_t self_n, char *self_dir_server,
@@ -1308,13 +1321,18 @@ static int parse_args(int argc, char **argv, struct bench_opts *o, char *self, s
 			o->bo_echo_contexts = atoi(v);
 		else if (strcmp(a, "--only") == 0)
 			o->bo_only = v;
+		else if (strcmp(a, "--fsync-delay-us") == 0)
+			o->bo_delay_us = atol(v);
 		else
 			return fprintf(stderr, "rpc_bench: unknown option %s\n%s", a, bench_usage), -1;
 	}
 	if (o->bo_seconds <= 0 || o->bo_seconds > 600 || o->bo_runs < 1 || o->bo_runs > BENCH_MAX_RUNS ||
 	    (strcmp(o->bo_durability, "full") != 0 && strcmp(o->bo_durability, "normal") != 0) ||
-	    o->bo_echo_contexts < 1 || o->bo_echo_contexts > BENCH_ECHO_CONTEXTS_MAX) {
-		fprintf(stderr, "rpc_bench: bad --seconds, --runs, --durability or --echo-contexts\n%s", bench_usage);
+	    o->bo_echo_contexts < 1 || o->bo_echo_contexts > BENCH_ECHO_CONTEXTS_MAX || o->bo_delay_us < 0 ||
+	    o->bo_delay_us > 1000000) {
+		fprintf(stderr,
+			"rpc_bench: bad --seconds, --runs, --durability, --echo-contexts or --fsync-delay-us\n%s",
+			bench_usage);
 		return -1;
 	}
 	if (o->bo_only != NULL) {
@@ -1347,6 +1365,9 @@ static void print_header(const struct bench_opts *o, size_t payload_len)
 
 	printf("rpc_bench: %s, durability %s, workers %s, %ld cores; echo server: %d contexts\n", o->bo_server,
 	       o->bo_durability, o->bo_workers != NULL ? o->bo_workers : "default", cores, o->bo_echo_contexts);
+	if (o->bo_delay_us > 0)
+		printf("every fsync of the server takes %ld us more than this disk's (--fsync-delay-us)\n",
+		       o->bo_delay_us);
 	printf("closed loop (in flight 1 and %d): each client thread keeps one call in flight; the threads of a\n"
 	       "run share one connection (one bbb_client / one req socket, a context per call). pipelined (in\n"
 	       "flight %d): one connection, %d calls in flight, each completion callback starting the next call\n"

@@ -46,6 +46,9 @@
 #                  runtime.echo.fsyncs_per_run, runtime.inflight.threads_before,
 #                  runtime.inflight.threads_peak, runtime.inflight.rss_peak_kib
 #   fsync_floor    fsync.w1.commits_per_s (fsync.w8.commits_per_s: 8 writers, shown too)
+#   (rpc_bench --only createtask.c8 runs twice more, with durability normal and
+#   with --fsync-delay-us, and fsync_floor with --fsync-delay-us: the write rows
+#   without the disk and on a disk that really flushes)
 #   grpc_bench     grpc.c8.calls_per_s
 #   celery         celery.tasks_per_s
 #   nng_threads    nng.threads
@@ -107,10 +110,14 @@ step() {
   fi
 }
 
+# The slower disk of the second write rows: every fsync 1 ms more, about what
+# a SATA SSD without power-loss protection takes to flush its cache.
+FSYNC_SLOW_US=1000
+
 row() { printf "%-40s %-14s %-44s %-7s %-22s %s\n" "$@"; }
 
 run_all() {
-  local seconds=3
+  local seconds=3 slow_us=$FSYNC_SLOW_US
   while [[ $# -gt 0 ]]; do
     case "$1" in
       --seconds) seconds="$2"; shift 2 ;;
@@ -129,6 +136,15 @@ run_all() {
     build/runtime_bench --server build/beebeebrain --durability normal --runs 1 --delay-ms 0
   step fsync "fsync_floor (SQLite, one row per fsync'd commit, on the server's file system)" \
     build/fsync_floor --seconds "$seconds"
+  # The write rows twice more: with no fsync at all (what the write path
+  # costs without the disk) and with every fsync $slow_us us slower (a disk
+  # that really flushes its cache), against the floor on that same disk.
+  step rpc-normal "rpc_bench CreateTask, durability normal (no fsync)" \
+    build/rpc_bench --server build/beebeebrain --seconds "$seconds" --only createtask.c8 --durability normal
+  step rpc-slow "rpc_bench CreateTask, every fsync $slow_us us slower" \
+    build/rpc_bench --server build/beebeebrain --seconds "$seconds" --only createtask.c8 --fsync-delay-us "$slow_us"
+  step fsync-slow "fsync_floor, every fsync $slow_us us slower" \
+    build/fsync_floor --seconds "$seconds" --fsync-delay-us "$slow_us"
   if [[ $have_grpc -eq 1 ]]; then
     step grpc "grpc_bench (gRPC C++ unary, GetTask's sizes)" "$b/grpc_bench" --seconds "$seconds"
   else
@@ -160,6 +176,11 @@ summary() {
   thr_peak=$(result "$l/runtime-full" runtime.inflight.threads_peak)
   rss_kib=$(result "$l/runtime-full" runtime.inflight.rss_peak_kib)
 
+  local create_normal create_slow fsync_slow
+  create_normal=$(result "$l/rpc-normal" rpc.createtask.c8.calls_per_s)
+  create_slow=$(result "$l/rpc-slow" rpc.createtask.c8.calls_per_s)
+  fsync_slow=$(result "$l/fsync-slow" fsync.w1.commits_per_s)
+
   local grpc_base celery_base pipe_fig pipe_base r
   grpc_base="gRPC C++ unary, 8 clients: $(per_s "$grpc8")"
   [[ -z "$grpc8" ]] && grpc_base="gRPC skipped: install-deps.sh --bench"
@@ -183,6 +204,13 @@ summary() {
   r=$(ratio "$create8" "$fsync1")
   row "CreateTask, 8 clients, full" "$(per_s "$create8")" "fsync floor, 1 writer: $(per_s "$fsync1")" "$r" \
     ">= 2x (group commit)" "$(verdict "$r" '>=' 2)"
+  r=$(ratio "$create_normal" "$fsync1")
+  row "CreateTask, 8 clients, normal (no fsync)" "$(per_s "$create_normal")" \
+    "fsync floor, 1 writer: $(per_s "$fsync1")" "$r" "the ceiling without the disk" "-"
+  r=$(ratio "$create_slow" "$fsync_slow")
+  row "CreateTask, 8 clients, fsync +${FSYNC_SLOW_US} us" "$(per_s "$create_slow")" \
+    "fsync floor, fsync +${FSYNC_SLOW_US} us: $(per_s "$fsync_slow")" "$r" ">= 2x (group commit)" \
+    "$(verdict "$r" '>=' 2)"
   r=$(ratio "$full" "$celery")
   row "echo runs end to end, full" "$(per_s "$full")" "$celery_base" "$r" ">= 10x" "$(verdict "$r" '>=' 10)"
   row "echo runs end to end, normal" "$(per_s "$normal")" "-" "-" "not fsync-bound: CPU" "-"

@@ -11,6 +11,14 @@
  *                         a commit with synchronous=FULL, the WAL and the
  *                         database file on a checkpoint)
  *
+ *   BBB_FSYNC_DELAY_US    microseconds every fsync() and fdatasync() takes
+ *                         on top of the real one (0 to 1000000): this
+ *                         machine's virtual disk acknowledges a flush in
+ *                         about 50 us, a disk that really flushes its write
+ *                         cache takes milliseconds; with a delay the
+ *                         benchmarks show what group commit does there
+ *                         (rpc_bench and fsync_floor --fsync-delay-us)
+ *
  * The benchmark reads the counter before and after a phase. Without the
  * variable (or when the file cannot be mapped) the calls pass uncounted.
  * The server never links this: it is a bench-only tool, like
@@ -26,6 +34,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 typedef int (*sync_fn)(int);
@@ -33,15 +42,22 @@ typedef int (*sync_fn)(int);
 static pthread_once_t fsync_count_once = PTHREAD_ONCE_INIT;
 static _Atomic uint64_t *fsync_counter;
 static sync_fn real_fsync, real_fdatasync;
+static long fsync_delay_us;
 
 static void fsync_count_init(void)
 {
-	const char *path = getenv("BBB_FSYNC_COUNT_FILE");
+	const char *path;
 	void *p;
 	int fd;
 
 	real_fsync = (sync_fn)dlsym(RTLD_NEXT, "fsync");
 	real_fdatasync = (sync_fn)dlsym(RTLD_NEXT, "fdatasync");
+	if ((path = getenv("BBB_FSYNC_DELAY_US")) != NULL) {
+		fsync_delay_us = strtol(path, NULL, 10);
+		if (fsync_delay_us < 0 || fsync_delay_us > 1000000)
+			fsync_delay_us = 0;
+	}
+	path = getenv("BBB_FSYNC_COUNT_FILE");
 	if (path == NULL || (fd = open(path, O_RDWR | O_CLOEXEC)) < 0)
 		return;
 	p = mmap(NULL, sizeof(uint64_t), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
@@ -57,14 +73,25 @@ static void fsync_count_one(void)
 		atomic_fetch_add(fsync_counter, 1);
 }
 
+/* The slower disk: the caller waits as if the flush took this long. */
+static int fsync_delay(int rc)
+{
+	struct timespec ts = {.tv_sec = fsync_delay_us / 1000000, .tv_nsec = (fsync_delay_us % 1000000) * 1000};
+
+	if (fsync_delay_us > 0)
+		while (nanosleep(&ts, &ts) != 0)
+			;
+	return rc;
+}
+
 int fsync(int fd)
 {
 	fsync_count_one();
-	return real_fsync(fd);
+	return fsync_delay(real_fsync(fd));
 }
 
 int fdatasync(int fd)
 {
 	fsync_count_one();
-	return real_fdatasync(fd);
+	return fsync_delay(real_fdatasync(fd));
 }
