@@ -40,29 +40,37 @@ int store_triage_retries(sqlite3 *db, int64_t now_ms, int64_t *last_5m, int64_t 
 	int rc;
 
 	*last_5m = *last_60m = 0;
+	/* Newest first on events_type (event_type, id), up to the first event
+	 * older than the hour: ids grow with created_at, because the one writer
+	 * stamps each event as it appends it. (Only a wall clock stepped back
+	 * by more than the rest of the hour can hide an event of the hour behind
+	 * an older one; the count is advice, not an account.) */
 	if (store_prepare(db,
 			  "SELECT created_at, payload FROM events WHERE event_type = 'run.status.changed' "
-			  "AND created_at >= ?",
+			  "ORDER BY id DESC",
 			  &stmt, st) != 0)
 		return -1;
-	sqlite3_bind_int64(stmt, 1, now_ms - TRIAGE_60_MIN_MS);
 	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-		Beebeebrain__V1__Event *ev = beebeebrain__v1__event__unpack(NULL, (size_t)sqlite3_column_bytes(stmt, 1),
-									    sqlite3_column_blob(stmt, 1));
+		int64_t at = sqlite3_column_int64(stmt, 0);
+		Beebeebrain__V1__Event *ev;
 
+		if (at < now_ms - TRIAGE_60_MIN_MS)
+			break;
+		ev = beebeebrain__v1__event__unpack(NULL, (size_t)sqlite3_column_bytes(stmt, 1),
+						    sqlite3_column_blob(stmt, 1));
 		/* A payload this binary cannot decode is no retry it knows of. */
 		if (ev == NULL)
 			continue;
 		if (ev->payload_case == BEEBEEBRAIN__V1__EVENT__PAYLOAD_RUN_STATUS_CHANGED &&
 		    ev->run_status_changed->to_status == BEEBEEBRAIN__V1__RUN_STATUS__RUN_STATUS_RETRY_SCHEDULED) {
 			(*last_60m)++;
-			if (sqlite3_column_int64(stmt, 0) >= now_ms - TRIAGE_5_MIN_MS)
+			if (at >= now_ms - TRIAGE_5_MIN_MS)
 				(*last_5m)++;
 		}
 		beebeebrain__v1__event__free_unpacked(ev, NULL);
 	}
 	store_release(stmt);
-	if (rc != SQLITE_DONE)
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 		return store_fail(st, db, rc, "count the retries of the last hour");
 	return 0;
 }

@@ -3,7 +3,7 @@
  * runs by status, the retries of the last hour, and the runs that ended with
  * a given error code. The caller runs them, with the alert and inbox reads,
  * inside one store_snapshot_begin/end so that the report is one state of the
- * database. Each is an index range scan (migration 0008).
+ * database. Each is an index range scan (migrations 0008 and 0009).
  */
 #ifndef BBB_TRIAGE_STORE_H
 #define BBB_TRIAGE_STORE_H
@@ -22,8 +22,9 @@
 int store_triage_run_counts(sqlite3 *db, int64_t by_status[STORE_TRIAGE_RUN_STATUSES], bbb_status *st);
 
 /* Run status changes into retry_scheduled (run.status.changed events) since
- * now_ms - 5 min and now_ms - 60 min. The events of the hour are read once
- * and their payloads decoded: the status is inside the payload. */
+ * now_ms - 5 min and now_ms - 60 min. The status changes of the hour are
+ * read once, newest first, and their payloads decoded: the status is inside
+ * the payload. */
 int store_triage_retries(sqlite3 *db, int64_t now_ms, int64_t *last_5m, int64_t *last_60m, bbb_status *st);
 
 /* Runs that ended with error_code at or after since_ms: how many, the latest
