@@ -576,6 +576,57 @@ static void builtin_claude_code_migration_widens_the_check_and_keeps_added_colum
 			 1);
 }
 
+/* The CREATE statements of the events table's indexes, by name, into buf. */
+static void event_indexes(sqlite3 *db, char *buf, size_t size)
+{
+	sqlite3_stmt *stmt;
+
+	buf[0] = '\0';
+	assert_int_equal(sqlite3_prepare_v2(db,
+					    "SELECT sql FROM sqlite_master WHERE type = 'index' AND "
+					    "tbl_name = 'events' AND sql IS NOT NULL ORDER BY name",
+					    -1, &stmt, NULL),
+			 SQLITE_OK);
+	while (sqlite3_step(stmt) == SQLITE_ROW) {
+		assert_true(strlen(buf) + (size_t)sqlite3_column_bytes(stmt, 0) + 2 < size);
+		strcat(buf, (const char *)sqlite3_column_text(stmt, 0));
+		strcat(buf, ";");
+	}
+	sqlite3_finalize(stmt);
+}
+
+/* Migration 9 leaves events one index, (event_type, id), keeps the rows,
+ * and its down brings back the four it dropped exactly as they were. */
+static void builtin_event_index_migration_keeps_one_index_and_down_restores_the_rest(void **state)
+{
+	struct fixture *f = *state;
+	struct migration_set set = migrate_builtin();
+	char before[2048], after[2048];
+	int at = -1, n;
+	bbb_status st;
+
+	for (int i = 0; i < set.count && at < 0; i++)
+		if (set.m[i].version == 9)
+			at = i;
+	assert_true(at >= 0);
+	status_clear(&st);
+	assert_int_equal(migrate_up(f->db, &set, at, &n, &st), 0);
+	exec_ok(f->db, "INSERT INTO events (event_type, task_id, created_at, payload) VALUES ('x', 3, 1, x'00')");
+	event_indexes(f->db, before, sizeof(before));
+	assert_non_null(strstr(before, "events_task"));
+	assert_non_null(strstr(before, "events_type_created"));
+
+	assert_int_equal(migrate_up(f->db, &set, 1, &n, &st), 0);
+	event_indexes(f->db, after, sizeof(after));
+	assert_string_equal(after, "CREATE INDEX events_type ON events (event_type, id);");
+	assert_int_equal(query_int(f->db, "SELECT count(*) FROM events WHERE task_id = 3"), 1);
+
+	assert_int_equal(migrate_down(f->db, &set, 1, &n, &st), 0);
+	event_indexes(f->db, after, sizeof(after));
+	assert_string_equal(after, before);
+	assert_int_equal(query_int(f->db, "SELECT count(*) FROM events WHERE task_id = 3"), 1);
+}
+
 static void current_version_is_the_highest_applied_one(void **state)
 {
 	struct fixture *f = *state;
@@ -634,6 +685,7 @@ int main(void)
 		T(down_holds_the_schema_at_the_version_it_leaves_and_up_to_latest_releases_it),
 		T(a_database_never_rolled_back_is_not_held),
 		T(builtin_claude_code_migration_widens_the_check_and_keeps_added_columns),
+		T(builtin_event_index_migration_keeps_one_index_and_down_restores_the_rest),
 		T(current_version_is_the_highest_applied_one),
 		T(current_version_of_a_database_without_bookkeeping_is_an_error),
 	};
