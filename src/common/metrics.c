@@ -356,13 +356,20 @@ static struct metrics_series *metrics_series(struct metrics_family *f, const cha
 	return se != NULL ? se : metrics_series_make(f, h, values);
 }
 
+struct metrics_series *metrics_series_get(struct metrics_family *f, const char *const *values)
+{
+	return f != NULL ? metrics_series(f, values) : NULL;
+}
+
+void metrics_series_add(struct metrics_series *se, uint64_t n)
+{
+	if (se != NULL)
+		atomic_fetch_add_explicit(&se->se_count, n, memory_order_relaxed);
+}
+
 void metrics_add(struct metrics_family *f, const char *const *values, uint64_t n)
 {
-	struct metrics_series *se;
-
-	if (f == NULL || (se = metrics_series(f, values)) == NULL)
-		return;
-	atomic_fetch_add_explicit(&se->se_count, n, memory_order_relaxed);
+	metrics_series_add(metrics_series_get(f, values), n);
 }
 
 void metrics_set(struct metrics_family *f, const char *const *values, int64_t v)
@@ -385,11 +392,15 @@ void metrics_gauge_add(struct metrics_family *f, const char *const *values, int6
 
 void metrics_observe(struct metrics_family *f, const char *const *values, double v)
 {
-	struct metrics_series *se;
+	metrics_series_observe(f, metrics_series_get(f, values), v);
+}
+
+void metrics_series_observe(struct metrics_family *f, struct metrics_series *se, double v)
+{
 	uint64_t old, new_bits;
 	double sum;
 
-	if (f == NULL || (se = metrics_series(f, values)) == NULL)
+	if (f == NULL || se == NULL)
 		return;
 	atomic_fetch_add_explicit(&se->se_buckets[metrics_bucket_index(f->f_bounds, f->f_n_bounds, v)], 1,
 				  memory_order_relaxed);

@@ -78,6 +78,17 @@ void metrics_set(struct metrics_family *f, const char *const *values, int64_t v)
 void metrics_gauge_add(struct metrics_family *f, const char *const *values, int64_t d); /* gauge */
 void metrics_observe(struct metrics_family *f, const char *const *values, double v); /* histogram */
 
+/* A label set's series, for a caller that records into the same one on a hot
+ * path and would otherwise pay for hashing and comparing its label values on
+ * every call: made (and then shown by the renderer) like on a first
+ * metrics_add, owned by the family, valid as long as the registry. NULL when
+ * f is NULL or the family is full (recording into NULL does nothing, like an
+ * uninstrumented caller). */
+struct metrics_series;
+struct metrics_series *metrics_series_get(struct metrics_family *f, const char *const *values);
+void metrics_series_add(struct metrics_series *se, uint64_t n); /* counter */
+void metrics_series_observe(struct metrics_family *f, struct metrics_series *se, double v); /* histogram of f */
+
 /* Adds a collector, called on every render in the order added; arg must
  * outlive the registry or be removed first with metrics_remove_collector. */
 void metrics_add_collector(struct metrics_registry *r, metrics_collect_fn fn, void *arg);

@@ -4,7 +4,7 @@
  */
 #include "rpc/dispatch.h"
 
-#include <inttypes.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,12 +26,32 @@
 
 struct rpc_bound_service {
 	const struct rpc_service *b_svc;
-	const struct rpc_method **b_by_index; /* handler per descriptor method index, or NULL */
+};
+
+/* A method one of the services declares, under its full name. */
+struct rpc_bound_method {
+	const struct rpc_bound_service *bm_svc;
+	const ProtobufCMethodDescriptor *bm_md;
+	const struct rpc_method *bm_impl; /* NULL: declared, not implemented */
+	char *bm_full; /* "/beebeebrain.v1.TaskService/GetTask" */
+	size_t bm_full_len;
+	uint64_t bm_hash; /* rpc_name_hash of bm_full */
+	/* Its series of calls answered OK and of durations, looked up on the
+	 * first such call and kept (rpc_record). */
+	struct metrics_series *_Atomic bm_ok;
+	struct metrics_series *_Atomic bm_duration;
 };
 
 struct rpc_dispatcher {
 	struct rpc_bound_service *d_services;
 	size_t d_n;
+	/* Every declared method, found by full name in an open-addressed table
+	 * of d_table_size (a power of 2, at least twice d_n_methods) indexes
+	 * into d_methods, -1 when empty; read-only once made. */
+	struct rpc_bound_method *d_methods;
+	size_t d_n_methods;
+	int *d_table;
+	size_t d_table_size;
 	char *d_api_key;
 	void *d_env;
 	struct reply_cache *d_cache;
@@ -73,13 +93,41 @@ static void rpc_metrics_init(struct rpc_dispatcher *d)
 	d->d_duration = metrics_family(metrics_default(), &duration);
 }
 
-/* Counts an answered call and its duration since t0_ns (clock_mono_ns). */
-static void rpc_record(const struct rpc_dispatcher *d, const char *service, const char *method, int code, int64_t t0_ns)
+/* The series of bm's label values (and code's, for the counter) in f,
+ * remembered in *memo: a race makes two threads look it up, and both find
+ * the same series. */
+static struct metrics_series *rpc_series(struct metrics_family *f, struct rpc_bound_method *bm,
+					 struct metrics_series *_Atomic *memo, const char *code)
 {
-	const char *values[] = {service, method, bbb_code_name(code)};
+	struct metrics_series *se = atomic_load_explicit(memo, memory_order_acquire);
+	const char *values[] = {bm->bm_svc->b_svc->s_desc->name, bm->bm_md->name, code};
 
-	metrics_add(d->d_requests, values, 1);
-	metrics_observe(d->d_duration, values, (double)(clock_mono_ns() - t0_ns) / 1e9);
+	if (se == NULL) {
+		se = metrics_series_get(f, values);
+		atomic_store_explicit(memo, se, memory_order_release);
+	}
+	return se;
+}
+
+/* Counts an answered call of bm (NULL: a request naming no method) and its
+ * duration since t0_ns (clock_mono_ns). The series of a method's OK calls
+ * and of its durations are looked up once, not per call. */
+static void rpc_record(const struct rpc_dispatcher *d, struct rpc_bound_method *bm, int code, int64_t t0_ns)
+{
+	const char *values[] = {bm != NULL ? bm->bm_svc->b_svc->s_desc->name : "unknown",
+				bm != NULL ? bm->bm_md->name : "unknown", bbb_code_name(code)};
+	double seconds = (double)(clock_mono_ns() - t0_ns) / 1e9;
+
+	if (bm == NULL) {
+		metrics_add(d->d_requests, values, 1);
+		metrics_observe(d->d_duration, values, seconds);
+		return;
+	}
+	if (code == BBB_OK)
+		metrics_series_add(rpc_series(d->d_requests, bm, &bm->bm_ok, values[2]), 1);
+	else
+		metrics_add(d->d_requests, values, 1);
+	metrics_series_observe(d->d_duration, rpc_series(d->d_duration, bm, &bm->bm_duration, NULL), seconds);
 }
 
 /* The status code of a packed RpcResponse (a reply from the cache). */
@@ -90,6 +138,90 @@ static int rpc_reply_code(const uint8_t *out, size_t len)
 
 	beebeebrain__v1__rpc_response__free_unpacked(r, NULL);
 	return code;
+}
+
+/* FNV-1a over n bytes. */
+static uint64_t rpc_name_hash(const char *s, size_t n)
+{
+	uint64_t h = 1469598103934665603ULL;
+
+	for (size_t i = 0; i < n; i++) {
+		h ^= (unsigned char)s[i];
+		h *= 1099511628211ULL;
+	}
+	return h;
+}
+
+/* The method named by the n bytes at full ("/<service>/<method>", no NUL
+ * needed), or NULL. The first service declaring a name wins, as a scan of
+ * the services in order would. */
+static struct rpc_bound_method *rpc_lookup(const struct rpc_dispatcher *d, const char *full, size_t n)
+{
+	uint64_t h = rpc_name_hash(full, n);
+
+	for (size_t i = (size_t)h & (d->d_table_size - 1);; i = (i + 1) & (d->d_table_size - 1)) {
+		struct rpc_bound_method *bm;
+
+		if (d->d_table[i] < 0)
+			return NULL;
+		bm = &d->d_methods[d->d_table[i]];
+		if (bm->bm_hash == h && bm->bm_full_len == n && memcmp(bm->bm_full, full, n) == 0)
+			return bm;
+	}
+}
+
+/* Binds every method the services declare, with its handler if any, and
+ * fills the name table. */
+static void rpc_bind_methods(struct rpc_dispatcher *d)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < d->d_n; i++)
+		n += d->d_services[i].b_svc->s_desc->n_methods;
+	d->d_methods = xcalloc(n > 0 ? n : 1, sizeof(*d->d_methods));
+	for (d->d_table_size = 16; d->d_table_size < 2 * n; d->d_table_size *= 2)
+		;
+	d->d_table = xmalloc(d->d_table_size * sizeof(*d->d_table));
+	for (size_t i = 0; i < d->d_table_size; i++)
+		d->d_table[i] = -1;
+	for (size_t i = 0; i < d->d_n; i++) {
+		const struct rpc_service *svc = d->d_services[i].b_svc;
+		struct rpc_bound_method *first = &d->d_methods[d->d_n_methods];
+
+		for (unsigned m = 0; m < svc->s_desc->n_methods; m++) {
+			struct rpc_bound_method *bm = &d->d_methods[d->d_n_methods];
+			size_t slot;
+
+			bm->bm_svc = &d->d_services[i];
+			bm->bm_md = &svc->s_desc->methods[m];
+			bm->bm_full = xasprintf("/%s/%s", svc->s_desc->name, bm->bm_md->name);
+			bm->bm_full_len = strlen(bm->bm_full);
+			bm->bm_hash = rpc_name_hash(bm->bm_full, bm->bm_full_len);
+			if (rpc_lookup(d, bm->bm_full, bm->bm_full_len) != NULL) {
+				free(bm->bm_full); /* an earlier service declares it: that one answers */
+				continue;
+			}
+			for (slot = (size_t)bm->bm_hash & (d->d_table_size - 1); d->d_table[slot] >= 0;
+			     slot = (slot + 1) & (d->d_table_size - 1))
+				;
+			d->d_table[slot] = (int)d->d_n_methods++;
+		}
+		for (size_t m = 0; m < svc->s_n_methods; m++) {
+			const ProtobufCMethodDescriptor *md =
+				protobuf_c_service_descriptor_get_method_by_name(svc->s_desc, svc->s_methods[m].m_name);
+			struct rpc_bound_method *bm = first;
+
+			/* A handler for a method the .proto does not declare is a build error in spirit. */
+			if (md == NULL) {
+				log_error("rpc", "%s has no method %s", svc->s_desc->name, svc->s_methods[m].m_name);
+				abort();
+			}
+			while (bm < &d->d_methods[d->d_n_methods] && bm->bm_md != md)
+				bm++;
+			if (bm < &d->d_methods[d->d_n_methods])
+				bm->bm_impl = &svc->s_methods[m];
+		}
+	}
 }
 
 struct rpc_dispatcher *rpc_dispatcher_new(const struct rpc_service *const *services, size_t n_services,
@@ -103,23 +235,9 @@ struct rpc_dispatcher *rpc_dispatcher_new(const struct rpc_service *const *servi
 	d->d_api_key = api_key != NULL && api_key[0] != '\0' ? xstrdup(api_key) : NULL;
 	d->d_cache = reply_cache_new(RPC_REPLY_CACHE_ENTRIES, RPC_REPLY_CACHE_BYTES, RPC_REPLY_CACHE_TTL_MS);
 	rpc_metrics_init(d);
-	for (size_t i = 0; i < n_services; i++) {
-		const struct rpc_service *svc = services[i];
-		struct rpc_bound_service *b = &d->d_services[i];
-
-		b->b_svc = svc;
-		b->b_by_index = xcalloc(svc->s_desc->n_methods, sizeof(*b->b_by_index));
-		for (size_t m = 0; m < svc->s_n_methods; m++) {
-			const ProtobufCMethodDescriptor *md =
-				protobuf_c_service_descriptor_get_method_by_name(svc->s_desc, svc->s_methods[m].m_name);
-			/* A handler for a method the .proto does not declare is a build error in spirit. */
-			if (md == NULL) {
-				log_error("rpc", "%s has no method %s", svc->s_desc->name, svc->s_methods[m].m_name);
-				abort();
-			}
-			b->b_by_index[md - svc->s_desc->methods] = &svc->s_methods[m];
-		}
-	}
+	for (size_t i = 0; i < n_services; i++)
+		d->d_services[i].b_svc = services[i];
+	rpc_bind_methods(d);
 	return d;
 }
 
@@ -127,8 +245,10 @@ void rpc_dispatcher_free(struct rpc_dispatcher *d)
 {
 	if (d == NULL)
 		return;
-	for (size_t i = 0; i < d->d_n; i++)
-		free(d->d_services[i].b_by_index);
+	for (size_t i = 0; i < d->d_n_methods; i++)
+		free(d->d_methods[i].bm_full);
+	free(d->d_methods);
+	free(d->d_table);
 	free(d->d_services);
 	free(d->d_api_key);
 	reply_cache_free(d->d_cache);
@@ -166,7 +286,19 @@ static uint64_t rpc_random64(void)
 
 void rpc_make_trace_id(char *buf, size_t n)
 {
-	snprintf(buf, n, "trace-%016" PRIx64, rpc_random64());
+	static const char hex[] = "0123456789abcdef";
+	char id[] = "trace-0123456789abcdef";
+	uint64_t r = rpc_random64();
+
+	/* What snprintf("trace-%016" PRIx64) writes, without its cost on
+	 * every request that comes without a trace id. */
+	for (int i = 0; i < 16; i++)
+		id[6 + i] = hex[(r >> (60 - 4 * i)) & 0xf];
+	if (n == 0)
+		return;
+	n = n < sizeof(id) ? n : sizeof(id);
+	memcpy(buf, id, n - 1);
+	buf[n - 1] = '\0';
 }
 
 /* A trace id is stored and logged: 1..64 characters of [A-Za-z0-9._:-]. */
@@ -178,47 +310,24 @@ int rpc_trace_id_valid(const char *t)
 	       strspn(t, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._:-") == n;
 }
 
-/* Finds the bound service and method of a full method name. */
-static const ProtobufCMethodDescriptor *rpc_find(struct rpc_dispatcher *d, const char *full,
-						 const struct rpc_bound_service **svc_out,
-						 const struct rpc_method **impl_out)
+/* The bound method of a full method name (NULL: none, or full is NULL). */
+static struct rpc_bound_method *rpc_find(const struct rpc_dispatcher *d, const char *full)
 {
-	const char *slash;
-	size_t svc_len;
-
-	if (full == NULL || full[0] != '/' || (slash = strrchr(full, '/')) == full)
-		return NULL;
-	svc_len = (size_t)(slash - full - 1);
-	for (size_t i = 0; i < d->d_n; i++) {
-		const ProtobufCServiceDescriptor *sd = d->d_services[i].b_svc->s_desc;
-		const ProtobufCMethodDescriptor *md;
-
-		if (strlen(sd->name) != svc_len || strncmp(sd->name, full + 1, svc_len) != 0)
-			continue;
-		md = protobuf_c_service_descriptor_get_method_by_name(sd, slash + 1);
-		if (md == NULL)
-			return NULL;
-		*svc_out = &d->d_services[i];
-		*impl_out = d->d_services[i].b_by_index[md - sd->methods];
-		return md;
-	}
-	return NULL;
+	return full != NULL ? rpc_lookup(d, full, strlen(full)) : NULL;
 }
 
 const ProtobufCMethodDescriptor *rpc_dispatcher_method(struct rpc_dispatcher *d, const char *full)
 {
-	const struct rpc_bound_service *svc;
-	const struct rpc_method *impl;
+	const struct rpc_bound_method *bm = rpc_find(d, full);
 
-	return rpc_find(d, full, &svc, &impl);
+	return bm != NULL ? bm->bm_md : NULL;
 }
 
 int rpc_dispatcher_streams(struct rpc_dispatcher *d, const char *full)
 {
-	const struct rpc_bound_service *svc;
-	const struct rpc_method *impl = NULL;
+	const struct rpc_bound_method *bm = rpc_find(d, full);
 
-	return rpc_find(d, full, &svc, &impl) != NULL && impl != NULL && (impl->m_flags & RPC_STREAMS) != 0;
+	return bm != NULL && bm->bm_impl != NULL && (bm->bm_impl->m_flags & RPC_STREAMS) != 0;
 }
 
 /* Reads a base-128 varint at *p (before end); 0, or -1 when it runs past
@@ -282,19 +391,16 @@ static int rpc_wire_method(const uint8_t *in, size_t in_len, const uint8_t **m, 
 
 int rpc_request_never_waits(struct rpc_dispatcher *d, const uint8_t *in, size_t in_len)
 {
-	const struct rpc_bound_service *svc;
-	const struct rpc_method *impl = NULL;
+	const struct rpc_bound_method *bm;
 	const uint8_t *m;
 	size_t m_len;
-	char full[256];
 
-	if (rpc_wire_method(in, in_len, &m, &m_len) != 0 || m == NULL || m_len >= sizeof(full) ||
-	    memchr(m, '\0', m_len) != NULL)
+	/* The bytes are compared whole: a name with a NUL in it (which the
+	 * decoder would cut) matches no method. */
+	if (rpc_wire_method(in, in_len, &m, &m_len) != 0 || m == NULL ||
+	    (bm = rpc_lookup(d, (const char *)m, m_len)) == NULL)
 		return 0;
-	memcpy(full, m, m_len);
-	full[m_len] = '\0';
-	return rpc_find(d, full, &svc, &impl) != NULL && impl != NULL &&
-	       (impl->m_flags & (RPC_MUTATES | RPC_STREAMS | RPC_WAITS)) == 0;
+	return bm->bm_impl != NULL && (bm->bm_impl->m_flags & (RPC_MUTATES | RPC_STREAMS | RPC_WAITS)) == 0;
 }
 
 static int rpc_key_matches(const char *want, const char *got)
@@ -408,7 +514,7 @@ struct rpc_deferred {
 	char df_trace[72];
 	int64_t df_deadline; /* CLOCK_MONOTONIC ms */
 	char *df_cache_key; /* NULL: not cached */
-	const char *df_service, *df_method; /* the descriptors', for the metrics */
+	struct rpc_bound_method *df_method; /* for the metrics */
 	int64_t df_t0_ns; /* when the request arrived (clock_mono_ns) */
 };
 
@@ -442,7 +548,7 @@ int rpc_deferred_poll(struct rpc_deferred *df, void *worker, int force, uint8_t 
 		return 0;
 	}
 	rpc_pack_reply(&st, df->df_trace, resp, &a, out, out_len);
-	rpc_record(df->df_d, df->df_service, df->df_method, st.code, df->df_t0_ns);
+	rpc_record(df->df_d, df->df_method, st.code, df->df_t0_ns);
 	if (df->df_cache_key != NULL)
 		reply_cache_put(df->df_d->d_cache, df->df_cache_key, *out, *out_len);
 	arena_reset(&a);
@@ -461,8 +567,7 @@ void rpc_deferred_free(struct rpc_deferred *df)
 /* Moves a deferred call out of its arena into a rpc_deferred of its own
  * (the caller frees it with rpc_deferred_free). */
 static struct rpc_deferred *rpc_defer_take(struct rpc_dispatcher *d, const struct rpc_call *call,
-					   const struct rpc_bound_service *svc, const ProtobufCMethodDescriptor *md,
-					   const char *cache_key, int64_t t0_ns)
+					   struct rpc_bound_method *bm, const char *cache_key, int64_t t0_ns)
 {
 	struct rpc_deferred *df = xcalloc(1, sizeof(*df));
 	int64_t cap = clock_mono_ms() + RPC_DEFER_MAX_MS;
@@ -470,13 +575,12 @@ static struct rpc_deferred *rpc_defer_take(struct rpc_dispatcher *d, const struc
 	df->df_arg = xmalloc(call->c_defer_len);
 	memcpy(df->df_arg, call->c_defer_arg, call->c_defer_len);
 	df->df_d = d;
-	df->df_output = md->output;
+	df->df_output = bm->bm_md->output;
 	df->df_fn = call->c_defer_fn;
 	snprintf(df->df_trace, sizeof(df->df_trace), "%s", call->c_trace_id);
 	df->df_deadline = call->c_deadline_ms != 0 && call->c_deadline_ms < cap ? call->c_deadline_ms : cap;
 	df->df_cache_key = cache_key != NULL ? xstrdup(cache_key) : NULL;
-	df->df_service = svc->b_svc->s_desc->name;
-	df->df_method = md->name;
+	df->df_method = bm;
 	df->df_t0_ns = t0_ns;
 	return df;
 }
@@ -538,9 +642,8 @@ static void rpc_dispatch_impl(struct rpc_dispatcher *d, void *worker, const char
 {
 	struct arena a;
 	Beebeebrain__V1__RpcRequest *req;
-	const struct rpc_bound_service *svc = NULL;
+	struct rpc_bound_method *bm = NULL;
 	const struct rpc_method *impl = NULL;
-	const ProtobufCMethodDescriptor *md = NULL;
 	ProtobufCMessage *resp = NULL;
 	struct rpc_call call = {
 		.c_arena = &a,
@@ -572,7 +675,7 @@ static void rpc_dispatch_impl(struct rpc_dispatcher *d, void *worker, const char
 				    "request envelope holds more than %d fields or %d unknown ones", PBTEXT_MAX_FIELDS,
 				    PBTEXT_MAX_UNKNOWN);
 		rpc_pack_reply(&st, trace, NULL, &a, out, out_len);
-		rpc_record(d, "unknown", "unknown", st.code, t0_ns);
+		rpc_record(d, NULL, st.code, t0_ns);
 		arena_reset(&a);
 		return;
 	}
@@ -581,7 +684,7 @@ static void rpc_dispatch_impl(struct rpc_dispatcher *d, void *worker, const char
 		rpc_make_trace_id(trace, sizeof(trace));
 		status_fail(&st, "MALFORMED_REQUEST", "request is not an RpcRequest envelope (%zu bytes)", in_len);
 		rpc_pack_reply(&st, trace, NULL, &a, out, out_len);
-		rpc_record(d, "unknown", "unknown", st.code, t0_ns);
+		rpc_record(d, NULL, st.code, t0_ns);
 		arena_reset(&a);
 		return;
 	}
@@ -597,14 +700,15 @@ static void rpc_dispatch_impl(struct rpc_dispatcher *d, void *worker, const char
 	}
 	call.c_method = req->method;
 	if (req->timeout_ms > 0)
-		call.c_deadline_ms = clock_mono_ms() + req->timeout_ms;
+		call.c_deadline_ms = t0_ns / 1000000 + req->timeout_ms; /* from its arrival: t0 */
 
-	md = rpc_find(d, req->method, &svc, &impl);
-	if (md == NULL) {
+	bm = rpc_find(d, req->method);
+	if (bm == NULL) {
 		status_fail(&st, "UNKNOWN_METHOD", "unknown method '%.200s'", req->method);
 		goto reply;
 	}
-	if (d->d_api_key != NULL && !svc->b_svc->s_public) {
+	impl = bm->bm_impl;
+	if (d->d_api_key != NULL && !bm->bm_svc->b_svc->s_public) {
 		if (!rpc_key_matches(d->d_api_key, req->api_key)) {
 			status_fail(&st, "UNAUTHORIZED", "missing or wrong API key");
 			goto reply;
@@ -624,7 +728,7 @@ static void rpc_dispatch_impl(struct rpc_dispatcher *d, void *worker, const char
 		cache_key = arena_printf(&a, "%s|%s", req->method, req->request_id);
 		switch (reply_cache_begin(d->d_cache, cache_key, wait_until, out, out_len)) {
 		case REPLY_CACHE_HIT:
-			rpc_record(d, svc->b_svc->s_desc->name, md->name, rpc_reply_code(*out, *out_len), t0_ns);
+			rpc_record(d, bm, rpc_reply_code(*out, *out_len), t0_ns);
 			arena_reset(&a);
 			return;
 		case REPLY_CACHE_BUSY:
@@ -636,9 +740,9 @@ static void rpc_dispatch_impl(struct rpc_dispatcher *d, void *worker, const char
 			break;
 		}
 	}
-	rpc_run(&call, req, md, impl, &resp, &st);
+	rpc_run(&call, req, bm->bm_md, impl, &resp, &st);
 	if (call.c_defer_fn != NULL) {
-		struct rpc_deferred *df = rpc_defer_take(d, &call, svc, md, deferred != NULL ? cache_key : NULL, t0_ns);
+		struct rpc_deferred *df = rpc_defer_take(d, &call, bm, deferred != NULL ? cache_key : NULL, t0_ns);
 		if (deferred != NULL) {
 			/* The reply (and its cache entry) come from rpc_deferred_poll. */
 			*deferred = df;
@@ -661,8 +765,7 @@ reply:
 	if (!packed) {
 		rpc_pack_reply(&st, call.c_trace_id, resp, &a, out, out_len);
 		/* (a call answered by rpc_deferred_poll was counted there) */
-		rpc_record(d, svc != NULL ? svc->b_svc->s_desc->name : "unknown", md != NULL ? md->name : "unknown",
-			   st.code, t0_ns);
+		rpc_record(d, bm, st.code, t0_ns);
 	}
 	if (cache_key != NULL && rpc_call_did_not_run(&st))
 		reply_cache_abandon(d->d_cache, cache_key);

@@ -167,6 +167,40 @@ static void unknown_method_is_unimplemented(void **state)
 	rpc_dispatcher_free(d);
 }
 
+/* Whether a packed envelope calling `method` (len bytes) is a read that never waits. */
+static int never_waits(struct rpc_dispatcher *d, const char *method, size_t len)
+{
+	Beebeebrain__V1__RpcRequest req = BEEBEEBRAIN__V1__RPC_REQUEST__INIT;
+	uint8_t buf[256];
+	size_t n;
+
+	req.method = "";
+	n = beebeebrain__v1__rpc_request__pack(&req, buf);
+	buf[n++] = 0x0a; /* field 1, length-delimited: the method's bytes as given, NULs included */
+	buf[n++] = (uint8_t)len;
+	memcpy(buf + n, method, len);
+	return rpc_request_never_waits(d, buf, n + len);
+}
+
+static void only_a_read_with_a_handler_named_exactly_never_waits(void **state)
+{
+	struct rpc_dispatcher *d = rpc_dispatcher_new(services, 2, NULL, NULL);
+	const char check[] = "/beebeebrain.v1.HealthService/Check";
+	const char create[] = "/beebeebrain.v1.ProjectService/CreateProject";
+	const char ready[] = "/beebeebrain.v1.HealthService/Ready";
+	const char cut[] = "/beebeebrain.v1.HealthService/Check\0junk";
+
+	(void)state;
+	assert_int_equal(never_waits(d, check, strlen(check)), 1);
+	assert_int_equal(never_waits(d, create, strlen(create)), 0); /* mutates */
+	assert_int_equal(never_waits(d, ready, strlen(ready)), 0); /* declared, no handler here */
+	assert_int_equal(never_waits(d, check, strlen(check) - 1), 0);
+	assert_int_equal(never_waits(d, cut, sizeof(cut) - 1), 0);
+	assert_int_equal(never_waits(d, check + 1, strlen(check) - 1), 0);
+	assert_int_equal(rpc_request_never_waits(d, (const uint8_t *)"\xff", 1), 0);
+	rpc_dispatcher_free(d);
+}
+
 static void declared_method_without_handler_is_unimplemented(void **state)
 {
 	struct rpc_dispatcher *d = rpc_dispatcher_new(services, 2, NULL, NULL);
@@ -448,6 +482,7 @@ int main(void)
 		cmocka_unit_test(known_method_is_dispatched_and_packed),
 		cmocka_unit_test(missing_trace_id_gets_a_generated_one),
 		cmocka_unit_test(unknown_method_is_unimplemented),
+		cmocka_unit_test(only_a_read_with_a_handler_named_exactly_never_waits),
 		cmocka_unit_test(declared_method_without_handler_is_unimplemented),
 		cmocka_unit_test(garbage_envelope_is_malformed_request),
 		cmocka_unit_test(payload_that_does_not_decode_is_malformed_request),

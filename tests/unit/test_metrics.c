@@ -114,6 +114,35 @@ static void counters_add_per_label_set_in_the_order_first_seen(void **state)
 	metrics_registry_free(r);
 }
 
+static void a_series_handle_records_into_the_series_of_its_label_values(void **state)
+{
+	struct metrics_registry *r = metrics_registry_new();
+	struct metrics_family *f = rpc_counter(r);
+	const double bounds[] = {0.01, 0.1, 1};
+	struct metrics_spec spec = {METRICS_HISTOGRAM, "t_seconds", "Durations.", NULL, 0, bounds, 3};
+	struct metrics_family *h = metrics_family(r, &spec);
+	const char *ok[] = {"TaskService", "GetTask", "OK"};
+	struct metrics_series *se = metrics_series_get(f, ok);
+	char *text;
+
+	(void)state;
+	assert_non_null(se);
+	assert_ptr_equal(metrics_series_get(f, ok), se);
+	metrics_series_add(se, 2);
+	metrics_add(f, ok, 1);
+	metrics_series_observe(h, metrics_series_get(h, NULL), 0.05);
+	metrics_observe(h, NULL, 5);
+	metrics_series_add(NULL, 1); /* an uninstrumented caller */
+	metrics_series_observe(NULL, NULL, 1);
+	assert_null(metrics_series_get(NULL, ok));
+	text = render(r);
+	assert_non_null(strstr(text, "t_requests_total{service=\"TaskService\",method=\"GetTask\",code=\"OK\"} 3\n"));
+	assert_non_null(strstr(text, "t_seconds_bucket{le=\"0.1\"} 1\nt_seconds_bucket{le=\"1\"} 1\n"
+				     "t_seconds_bucket{le=\"+Inf\"} 2\nt_seconds_sum 5.05\nt_seconds_count 2\n"));
+	free(text);
+	metrics_registry_free(r);
+}
+
 static void the_same_name_gives_the_same_family(void **state)
 {
 	struct metrics_registry *r = metrics_registry_new();
@@ -285,6 +314,7 @@ int main(void)
 		cmocka_unit_test(label_values_and_help_are_escaped),
 		cmocka_unit_test(a_value_falls_in_the_first_bucket_whose_bound_is_not_below_it),
 		cmocka_unit_test(counters_add_per_label_set_in_the_order_first_seen),
+		cmocka_unit_test(a_series_handle_records_into_the_series_of_its_label_values),
 		cmocka_unit_test(the_same_name_gives_the_same_family),
 		cmocka_unit_test(a_histogram_renders_cumulative_buckets_sum_and_count),
 		cmocka_unit_test(gauges_are_set_and_moved),
