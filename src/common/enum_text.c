@@ -1,7 +1,8 @@
 /*
- * Short enum texts. Nothing is cached: the prefix is worked out from the
- * descriptor on every call (a few short strings), so the functions need no
- * state and are safe from any thread.
+ * Short enum texts. The prefix is worked out from the descriptor; each
+ * thread remembers it for the last few descriptors it parsed (the store
+ * parses a status on every row it reads), so the functions share no state
+ * and are safe from any thread.
  */
 #include "common/enum_text.h"
 
@@ -66,6 +67,35 @@ static size_t enum_text_prefix_len(const ProtobufCEnumDescriptor *d)
 	return enum_text_common_prefix(d);
 }
 
+#define ENUM_TEXT_MEMO 4
+
+/* enum_text_prefix_len, remembered per thread for the last descriptors
+ * (descriptors are generated constants: a pointer names one for good). */
+static size_t enum_text_prefix_len_memo(const ProtobufCEnumDescriptor *d)
+{
+	static _Thread_local struct {
+		const ProtobufCEnumDescriptor *m_desc;
+		size_t m_len;
+	} memo[ENUM_TEXT_MEMO];
+	static _Thread_local unsigned next;
+	unsigned i;
+
+	for (i = 0; i < ENUM_TEXT_MEMO; i++)
+		if (memo[i].m_desc == d)
+			return memo[i].m_len;
+	i = next++ % ENUM_TEXT_MEMO;
+	memo[i].m_desc = d;
+	memo[i].m_len = enum_text_prefix_len(d);
+	return memo[i].m_len;
+}
+
+/* True when a and b are equal ignoring ASCII case (strcasecmp), checking
+ * the first characters before calling it: most names differ there. */
+static bool enum_text_equal(const char *a, const char *b)
+{
+	return tolower((unsigned char)a[0]) == tolower((unsigned char)b[0]) && strcasecmp(a, b) == 0;
+}
+
 /* The part of `name` after the prefix; an alias without it is kept whole. */
 static const char *enum_text_rest(const ProtobufCEnumDescriptor *d, const char *name, size_t prefix_len)
 {
@@ -106,7 +136,7 @@ int enum_from_text(const ProtobufCEnumDescriptor *d, const char *text, int *valu
 
 	if (!text || *text == '\0')
 		return -1;
-	prefix_len = enum_text_prefix_len(d);
+	prefix_len = enum_text_prefix_len_memo(d);
 	/* values_by_name also holds aliases, which should parse too. */
 	for (unsigned i = 0; i < d->n_value_names; i++) {
 		const char *name = d->values_by_name[i].name;
@@ -114,7 +144,7 @@ int enum_from_text(const ProtobufCEnumDescriptor *d, const char *text, int *valu
 
 		if (v == 0)
 			continue;
-		if (strcasecmp(text, enum_text_rest(d, name, prefix_len)) == 0 || strcasecmp(text, name) == 0) {
+		if (enum_text_equal(text, enum_text_rest(d, name, prefix_len)) || enum_text_equal(text, name)) {
 			*value = v;
 			return 0;
 		}
