@@ -9,6 +9,10 @@
  * another text at the same address next time): an open-addressed table of
  * STMT_SLOTS slots, hashed with FNV-1a and confirmed with strcmp, holding at
  * most STMT_MAX texts; past that, statements are prepared per use as before.
+ * Hashing a text costs more than the rest of a lookup, and callers pass the
+ * same literal every time: a small table by the text's address remembers
+ * the slot last found for it, and a hit is still confirmed with strcmp
+ * (which stops at the first difference), so the key stays the text.
  * A statement still lent out (nested iteration over the same query) is not
  * lent twice: the second caller gets a statement of its own, finalized on
  * release.
@@ -42,6 +46,7 @@
 #define STMT_SLOTS 512 /* a power of two, twice STMT_MAX: probes stay short */
 #define STMT_MAX 256 /* texts per connection; the store has about 150 */
 #define STMT_LENT_MAX 16 /* statements lent at once per connection; deeper nesting prepares afresh */
+#define STMT_BY_ADDR 256 /* the address memo's entries: 2^8, indexed by 8 bits of a hash */
 
 struct stmt_slot {
 	char *ss_sql; /* our copy of the text; NULL: free slot */
@@ -57,6 +62,7 @@ struct stmt_cache {
 	unsigned sc_texts; /* slots holding a text */
 	unsigned sc_n_lent;
 	struct stmt_slot *sc_lent[STMT_LENT_MAX]; /* slots lent out, most recent last */
+	struct stmt_slot *sc_by_addr[STMT_BY_ADDR]; /* the slot last found for a text at that address, or NULL */
 	struct stmt_slot sc_slots[STMT_SLOTS];
 };
 
@@ -145,15 +151,20 @@ static uint32_t stmt_hash(const char *s)
  * it (not prepared yet). NULL when the cache is full. */
 static struct stmt_slot *stmt_cache_slot(struct stmt_cache *c, const char *sql)
 {
-	uint32_t h = stmt_hash(sql);
-	struct stmt_slot *slot;
+	uint64_t addr = (uint64_t)(uintptr_t)sql;
+	struct stmt_slot **memo = &c->sc_by_addr[(addr * 0x9e3779b97f4a7c15u) >> 56]; /* Fibonacci hashing: 8 bits */
+	struct stmt_slot *slot = *memo;
+	uint32_t h;
 
+	if (slot != NULL && strcmp(slot->ss_sql, sql) == 0)
+		return slot;
+	h = stmt_hash(sql);
 	for (uint32_t i = h;; i++) {
 		slot = &c->sc_slots[i & (STMT_SLOTS - 1)];
 		if (slot->ss_sql == NULL)
 			break;
 		if (slot->ss_hash == h && strcmp(slot->ss_sql, sql) == 0)
-			return slot;
+			return *memo = slot;
 	}
 	/* Texts are never removed, so the first free slot ends every probe. */
 	if (c->sc_texts == STMT_MAX)
@@ -161,7 +172,7 @@ static struct stmt_slot *stmt_cache_slot(struct stmt_cache *c, const char *sql)
 	c->sc_texts++;
 	slot->ss_sql = xstrdup(sql);
 	slot->ss_hash = h;
-	return slot;
+	return *memo = slot;
 }
 
 int store_prepare_once(sqlite3 *db, const char *sql, sqlite3_stmt **stmt, bbb_status *st)
