@@ -49,6 +49,25 @@ void arena_reset(struct arena *a)
 	a->a_head = NULL;
 }
 
+void arena_recycle(struct arena *a)
+{
+	struct arena_block *keep = NULL, *b = a->a_head;
+
+	while (b != NULL) {
+		struct arena_block *next = b->b_next;
+		if (keep == NULL && b->b_size == ARENA_BLOCK_MIN)
+			keep = b;
+		else
+			free(b);
+		b = next;
+	}
+	if (keep != NULL) {
+		keep->b_used = 0;
+		keep->b_next = NULL;
+	}
+	a->a_head = keep;
+}
+
 void *arena_alloc(struct arena *a, size_t size)
 {
 	const size_t align = _Alignof(max_align_t);

@@ -4,6 +4,7 @@
  */
 #include "rpc/dispatch.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -606,6 +607,68 @@ static void rpc_audit_and_redact(struct rpc_dispatcher *d, struct rpc_call *call
 		d->d_allowed(d->d_env, call);
 }
 
+/* Each thread's arena for the calls it dispatches, kept between calls with
+ * one block (arena_recycle), freed when the thread ends. */
+struct rpc_thread_arena {
+	struct arena ta_arena;
+	int ta_busy; /* a call on this thread uses it (a nested dispatch gets its own) */
+};
+
+static pthread_key_t rpc_arena_key;
+static pthread_once_t rpc_arena_once = PTHREAD_ONCE_INIT;
+
+static void rpc_arena_free(void *arg)
+{
+	struct rpc_thread_arena *ta = arg;
+
+	arena_reset(&ta->ta_arena);
+	free(ta);
+}
+
+static void rpc_arena_key_make(void)
+{
+	if (pthread_key_create(&rpc_arena_key, rpc_arena_free) != 0)
+		abort();
+}
+
+/* An empty arena for one call: the thread's own, else (nested, or the
+ * thread's cannot be kept) *local, initialised. Give it back with
+ * rpc_arena_give. */
+static struct arena *rpc_arena_take(struct arena *local)
+{
+	struct rpc_thread_arena *ta;
+
+	pthread_once(&rpc_arena_once, rpc_arena_key_make);
+	ta = pthread_getspecific(rpc_arena_key);
+	if (ta == NULL) {
+		ta = xcalloc(1, sizeof(*ta));
+		arena_init(&ta->ta_arena);
+		if (pthread_setspecific(rpc_arena_key, ta) != 0) {
+			free(ta);
+			ta = NULL;
+		}
+	}
+	if (ta == NULL || ta->ta_busy) {
+		arena_init(local);
+		return local;
+	}
+	ta->ta_busy = 1;
+	return &ta->ta_arena;
+}
+
+/* Frees what the call allocated in a (from rpc_arena_take). */
+static void rpc_arena_give(struct arena *a)
+{
+	struct rpc_thread_arena *ta = pthread_getspecific(rpc_arena_key);
+
+	if (ta != NULL && a == &ta->ta_arena) {
+		arena_recycle(a);
+		ta->ta_busy = 0;
+		return;
+	}
+	arena_reset(a);
+}
+
 void rpc_dispatch(struct rpc_dispatcher *d, void *worker, const uint8_t *in, size_t in_len, uint8_t **out,
 		  size_t *out_len)
 {
@@ -640,13 +703,13 @@ static void rpc_dispatch_impl(struct rpc_dispatcher *d, void *worker, const char
 			      size_t in_len, const bbb_status *undecodable, int can_stream, uint8_t **out,
 			      size_t *out_len, struct rpc_deferred **deferred)
 {
-	struct arena a;
+	struct arena local, *a = rpc_arena_take(&local);
 	Beebeebrain__V1__RpcRequest *req;
 	struct rpc_bound_method *bm = NULL;
 	const struct rpc_method *impl = NULL;
 	ProtobufCMessage *resp = NULL;
 	struct rpc_call call = {
-		.c_arena = &a,
+		.c_arena = a,
 		.c_env = d->d_env,
 		.c_worker = worker,
 		.c_peer = peer != NULL ? peer : "",
@@ -660,7 +723,6 @@ static void rpc_dispatch_impl(struct rpc_dispatcher *d, void *worker, const char
 
 	if (deferred != NULL)
 		*deferred = NULL;
-	arena_init(&a);
 	status_clear(&st);
 	/* A string cut at a NUL by the decoder would be checked as something it
 	 * is not ("KEY\0junk" as the API key KEY): refuse such envelopes whole. */
@@ -674,18 +736,18 @@ static void rpc_dispatch_impl(struct rpc_dispatcher *d, void *worker, const char
 			status_fail(&st, "MALFORMED_REQUEST",
 				    "request envelope holds more than %d fields or %d unknown ones", PBTEXT_MAX_FIELDS,
 				    PBTEXT_MAX_UNKNOWN);
-		rpc_pack_reply(&st, trace, NULL, &a, out, out_len);
+		rpc_pack_reply(&st, trace, NULL, a, out, out_len);
 		rpc_record(d, NULL, st.code, t0_ns);
-		arena_reset(&a);
+		rpc_arena_give(a);
 		return;
 	}
-	req = beebeebrain__v1__rpc_request__unpack(&a.a_pb, in_len, in);
+	req = beebeebrain__v1__rpc_request__unpack(&a->a_pb, in_len, in);
 	if (req == NULL) {
 		rpc_make_trace_id(trace, sizeof(trace));
 		status_fail(&st, "MALFORMED_REQUEST", "request is not an RpcRequest envelope (%zu bytes)", in_len);
-		rpc_pack_reply(&st, trace, NULL, &a, out, out_len);
+		rpc_pack_reply(&st, trace, NULL, a, out, out_len);
 		rpc_record(d, NULL, st.code, t0_ns);
-		arena_reset(&a);
+		rpc_arena_give(a);
 		return;
 	}
 	if (rpc_trace_id_valid(req->trace_id)) {
@@ -725,11 +787,11 @@ static void rpc_dispatch_impl(struct rpc_dispatcher *d, void *worker, const char
 			status_violation(&st, "request_id", "must be at most 128 characters");
 			goto reply;
 		}
-		cache_key = arena_printf(&a, "%s|%s", req->method, req->request_id);
+		cache_key = arena_printf(a, "%s|%s", req->method, req->request_id);
 		switch (reply_cache_begin(d->d_cache, cache_key, wait_until, out, out_len)) {
 		case REPLY_CACHE_HIT:
 			rpc_record(d, bm, rpc_reply_code(*out, *out_len), t0_ns);
-			arena_reset(&a);
+			rpc_arena_give(a);
 			return;
 		case REPLY_CACHE_BUSY:
 			cache_key = NULL;
@@ -748,7 +810,7 @@ static void rpc_dispatch_impl(struct rpc_dispatcher *d, void *worker, const char
 			*deferred = df;
 			*out = NULL;
 			*out_len = 0;
-			arena_reset(&a);
+			rpc_arena_give(a);
 			return;
 		} else {
 			/* Nobody to keep the call waiting: answer with the state now. */
@@ -763,7 +825,7 @@ static void rpc_dispatch_impl(struct rpc_dispatcher *d, void *worker, const char
 reply:
 	rpc_audit_and_redact(d, &call, packed ? NULL : resp, &st);
 	if (!packed) {
-		rpc_pack_reply(&st, call.c_trace_id, resp, &a, out, out_len);
+		rpc_pack_reply(&st, call.c_trace_id, resp, a, out, out_len);
 		/* (a call answered by rpc_deferred_poll was counted there) */
 		rpc_record(d, bm, st.code, t0_ns);
 	}
@@ -771,5 +833,5 @@ reply:
 		reply_cache_abandon(d->d_cache, cache_key);
 	else if (cache_key != NULL)
 		reply_cache_put(d->d_cache, cache_key, *out, *out_len);
-	arena_reset(&a);
+	rpc_arena_give(a);
 }

@@ -350,6 +350,28 @@ static void arena_memory_is_zeroed_aligned_and_large_blocks_work(void **state)
 	arena_reset(&a);
 }
 
+static void a_recycled_arena_keeps_one_block_and_hands_out_zeroed_memory_again(void **state)
+{
+	struct arena a;
+	uint64_t *p, *q;
+
+	(void)state;
+	arena_init(&a);
+	p = arena_alloc(&a, 64);
+	memset(p, 0xff, 64);
+	arena_alloc(&a, 1 << 20); /* a block of its own, freed by the recycle */
+	arena_recycle(&a);
+	assert_non_null(a.a_head);
+	q = arena_alloc(&a, 64);
+	assert_ptr_equal(q, p); /* the kept block, from its start */
+	assert_int_equal(q[0] | q[7], 0);
+	arena_recycle(&a);
+	arena_reset(&a);
+	assert_null(a.a_head);
+	arena_recycle(&a); /* an empty arena stays empty */
+	assert_null(a.a_head);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -371,6 +393,7 @@ int main(void)
 		cmocka_unit_test(rfc3339_round_trips_in_utc),
 		cmocka_unit_test(malformed_times_are_refused),
 		cmocka_unit_test(arena_memory_is_zeroed_aligned_and_large_blocks_work),
+		cmocka_unit_test(a_recycled_arena_keeps_one_block_and_hands_out_zeroed_memory_again),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
