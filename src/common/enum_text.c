@@ -9,7 +9,6 @@
 #include <ctype.h>
 #include <stdbool.h>
 #include <string.h>
-#include <strings.h>
 
 static const char ENUM_TEXT_UNSPECIFIED[] = "UNSPECIFIED";
 
@@ -89,11 +88,16 @@ static size_t enum_text_prefix_len_memo(const ProtobufCEnumDescriptor *d)
 	return memo[i].m_len;
 }
 
-/* True when a and b are equal ignoring ASCII case (strcasecmp), checking
- * the first characters before calling it: most names differ there. */
+/* strcasecmp(a, b) == 0, stopping at the first difference: the names
+ * compared with a text mostly differ in their first characters, where
+ * strcasecmp's set-up costs more than the comparison. */
 static bool enum_text_equal(const char *a, const char *b)
 {
-	return tolower((unsigned char)a[0]) == tolower((unsigned char)b[0]) && strcasecmp(a, b) == 0;
+	while (*a != '\0' && tolower((unsigned char)*a) == tolower((unsigned char)*b)) {
+		a++;
+		b++;
+	}
+	return tolower((unsigned char)*a) == tolower((unsigned char)*b);
 }
 
 /* The part of `name` after the prefix; an alias without it is kept whole. */
