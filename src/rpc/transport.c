@@ -44,6 +44,9 @@
  * request id. The listeners' size limit counts it; recv_max does not. */
 #define RPC_REQ_HEADER_BYTES 4
 
+/* A request of at most this many bytes lends its message to its reply. */
+#define RPC_REUSE_MAX 4096
+
 /* Send slots (see transport.h). A reply still waiting behind earlier replies
  * to its connection after RPC_SEND_TIMEOUT_MS is dropped with the connection;
  * so is a reply that would make more than RPC_PEER_REPLIES_MAX replies or
@@ -446,31 +449,43 @@ static struct rpc_slot *rpc_slot_take(struct rpc_server *srv, nng_pipe pipe, siz
  * and its connection; so does, with a log line, any reply when the server
  * has no room and the caller may not wait for it (may_wait 0: an nng
  * callback). *ctx, which still owes a dropped reply, stays usable: its next
- * receive replaces the request. */
+ * receive replaces the request. The reply goes out in `msg` when not NULL
+ * (the request's message, done with: reusing it saves nng an allocation),
+ * else in a new message; rpc_reply owns msg either way. */
 static void rpc_reply(struct rpc_server *srv, nng_ctx *ctx, nng_pipe pipe, const uint8_t *data, size_t len,
-		      int may_wait)
+		      int may_wait, nng_msg *msg)
 {
 	struct rpc_slot *s;
 	nng_ctx clean;
-	nng_msg *msg;
 
 	pthread_mutex_lock(&srv->srv_out_mu);
 	if (!rpc_peer_has_room(srv, pipe, len)) {
 		pthread_mutex_unlock(&srv->srv_out_mu);
+		nng_msg_free(msg);
 		rpc_peer_drop(pipe, "it reads none of its waiting replies");
 		return;
 	}
 	s = rpc_slot_take(srv, pipe, len, may_wait);
 	pthread_mutex_unlock(&srv->srv_out_mu);
 	if (s == NULL) {
+		nng_msg_free(msg);
 		rpc_log_dropped(may_wait ? "the replies waiting on the whole server left no room for it within 6 s"
 					 : "the replies waiting on the whole server are at their limit");
 		return;
 	}
 
-	if (nng_msg_alloc(&msg, len) != 0)
-		xalloc_oom(len);
-	memcpy(nng_msg_body(msg), data, len);
+	if (msg != NULL) {
+		/* rep0 keeps a request's routing header in its context, not in
+		 * the message, and puts it back on the reply. */
+		nng_msg_header_clear(msg);
+		nng_msg_clear(msg);
+		if (nng_msg_append(msg, data, len) != 0)
+			xalloc_oom(len);
+	} else {
+		if (nng_msg_alloc(&msg, len) != 0)
+			xalloc_oom(len);
+		memcpy(nng_msg_body(msg), data, len);
+	}
 	clean = s->o_ctx;
 	s->o_ctx = *ctx;
 	*ctx = clean;
@@ -582,14 +597,20 @@ static void rpc_serve(struct rpc_server *srv, struct rpc_receiver *r, void *stat
 	r->r_msg = NULL;
 	rpc_dispatch_deferrable(srv->srv_dispatch, state, rpc_peer_of(pipe), nng_msg_body(msg), nng_msg_len(msg), &out,
 				&out_len, may_wait ? &df : NULL);
-	nng_msg_free(msg);
+	/* A small request's message carries the reply; a big one's buffer is
+	 * not kept while the reply waits (what waits is counted by the reply's
+	 * size). */
+	if (nng_msg_len(msg) > RPC_REUSE_MAX || df != NULL) {
+		nng_msg_free(msg);
+		msg = NULL;
+	}
 	if (df != NULL && rpc_park(srv, r, pipe, df) == 0)
 		return;
 	if (df != NULL) {
 		rpc_deferred_poll(df, state, 1, &out, &out_len);
 		rpc_deferred_free(df);
 	}
-	rpc_reply(srv, &r->r_ctx, pipe, out, out_len, may_wait);
+	rpc_reply(srv, &r->r_ctx, pipe, out, out_len, may_wait, msg);
 	free(out);
 }
 
@@ -607,7 +628,7 @@ static void rpc_refuse(struct rpc_server *srv, struct rpc_receiver *r, const bbb
 	rpc_dispatch_undecodable(srv->srv_dispatch, rpc_peer_of(pipe), nng_msg_body(msg), nng_msg_len(msg), why, &out,
 				 &out_len);
 	nng_msg_free(msg);
-	rpc_reply(srv, &r->r_ctx, pipe, out, out_len, may_wait);
+	rpc_reply(srv, &r->r_ctx, pipe, out, out_len, may_wait, NULL);
 	free(out);
 }
 
@@ -707,7 +728,7 @@ static void rpc_receiver_done(void *arg)
  * waits on the peer) and closes the context it is left with. */
 static void rpc_pending_answer(struct rpc_server *srv, struct rpc_pending *p, const uint8_t *data, size_t len)
 {
-	rpc_reply(srv, &p->p_ctx, p->p_pipe, data, len, 1);
+	rpc_reply(srv, &p->p_ctx, p->p_pipe, data, len, 1, NULL);
 	nng_ctx_close(p->p_ctx);
 }
 
