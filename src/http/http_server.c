@@ -1,6 +1,7 @@
 /*
  * The HTTP listener (see http_server.h): libmicrohttpd daemons for the I/O,
- * our workers for the calls, the RPC dispatcher for everything a call means.
+ * the shared worker pool for the calls, the RPC dispatcher for everything a
+ * call means.
  *
  * A request lives in a struct http_req from its first header to the
  * libmicrohttpd "completed" callback, which writes its access log line and
@@ -12,11 +13,12 @@
  *             (404, 405, 415, 413, a bad header);
  *   running   a worker builds the RpcRequest envelope, dispatches it, and
  *             turns the RpcResponse into the HTTP response (or hands a
- *             deferred call to the waiter, which does the same later);
+ *             deferred call to the pool's waiter, which does the same
+ *             later);
  *   done      the worker resumes the connection; the access handler is
  *             called again and queues the response.
  * Fields written before the request is queued are read by the worker after
- * it takes the request under s_mu; the response fields the worker writes are
+ * it takes the request under the pool's lock; the response fields the worker writes are
  * read by the daemon's thread after MHD_resume_connection (which takes the
  * daemon's lock): each field has one writer at a time.
  */
@@ -52,9 +54,9 @@
 #include "http/rest.h"
 #include "http/sse.h"
 #include "http/stream.h"
+#include "rpc/work_pool.h"
 
 #define HTTP_CONNECT_PREFIX "/beebeebrain.v1."
-#define HTTP_WAITER_POLL_MS 250
 #define HTTP_DRAIN_MS 1000
 /* A Connect stream's heartbeat when idle: a SubscribeResponse with the head id. */
 #define HTTP_STREAM_HEARTBEAT_MS 15000
@@ -105,7 +107,6 @@ struct http_req {
 	uint8_t *r_body;
 	size_t r_len, r_cap;
 	int r_overflow; /* a chunked body grew past the limit */
-	struct rpc_deferred *r_df;
 	struct rest_call *r_rest; /* HK_REST: the route, its query and its request */
 	/* The response, set once: by the access handler (an early answer) or by
 	 * the worker / waiter before it resumes the connection. */
@@ -120,14 +121,8 @@ struct http_req {
 	int r_accept_post; /* 415: list the accepted media types */
 	int r_close; /* answer with Connection: close (the framing is doubtful) */
 	char r_resp_trace[104];
-	struct http_req *r_next; /* the queue or the waiter's list */
-};
-
-struct http_worker {
-	struct http_server *w_srv;
-	pthread_t w_thread;
-	void *w_state;
-	int w_started;
+	struct work_item r_item; /* queued for the workers */
+	struct work_deferred r_wd; /* a deferred call, with the waiter */
 };
 
 struct http_server {
@@ -137,21 +132,9 @@ struct http_server {
 	size_t s_n_daemons;
 	atomic_int s_stopping; /* new requests get 503 SHUTTING_DOWN */
 	atomic_int s_active; /* requests between their first header and "completed" */
-	pthread_mutex_t s_mu;
-	pthread_cond_t s_cv; /* queue not empty, or stop */
-	struct http_req *s_head, *s_tail; /* the queue, under s_mu */
-	int s_workers_stop; /* under s_mu: no more requests enter the queue */
-	struct http_worker *s_workers;
-	int s_n_workers;
-	/* The waiter and its deferred calls, under s_mu. */
-	pthread_t s_waiter;
-	int s_waiter_started;
-	void *s_waiter_state;
-	struct http_req *s_pending;
-	int s_polling; /* the waiter holds the deferred calls it polls */
-	int s_waiter_stop;
-	int s_poked;
-	pthread_cond_t s_wcv; /* CLOCK_MONOTONIC */
+	/* This listener's calls in the shared pool (no limit of its own: the
+	 * connections bound them); closed when it stops. */
+	struct work_source s_src;
 	struct metrics_family *s_requests; /* {route, method, status} */
 	/* The event streams (stream.h) and their read connection. */
 	struct stream_hub *s_hub;
@@ -226,7 +209,7 @@ int http_url_check(const char *url, char *why, size_t n)
 	return http_url_split(url, host, sizeof(host), port, sizeof(port), &tls, why, n);
 }
 
-/* ---- the queue, the workers and the waiter */
+/* ---- the calls, on the pool's workers and waiter */
 
 static void http_resume(struct http_req *r)
 {
@@ -555,6 +538,12 @@ static void http_events_run(struct http_server *s, void *state, struct http_req 
 	http_resume(r);
 }
 
+/* A deferred call's answer, on the pool's waiter. */
+static void http_deferred_answer(struct work_deferred *d, const uint8_t *out, size_t len)
+{
+	http_finish((struct http_req *)((char *)d - offsetof(struct http_req, r_wd)), out, len);
+}
+
 /* Runs one request on a worker: envelope, dispatch, answer (or defer). A
  * JSON body is decoded here, off the listener's thread; one that does not
  * decode is refused by the dispatcher after the checks every call gets. */
@@ -615,128 +604,26 @@ static void http_run(struct http_server *s, void *state, struct http_req *r)
 	free(in);
 	free(json_packed);
 	if (df != NULL) {
-		pthread_mutex_lock(&s->s_mu);
-		r->r_df = df;
-		r->r_next = s->s_pending;
-		s->s_pending = r;
-		s->s_poked = 1;
-		pthread_cond_signal(&s->s_wcv);
-		pthread_mutex_unlock(&s->s_mu);
+		r->r_wd.wd_answer = http_deferred_answer;
+		work_pool_defer(s->s_opts.pool, &s->s_src, &r->r_wd, df);
 		return;
 	}
 	http_finish(r, out, out_len);
 	free(out);
 }
 
-static void *http_worker_main(void *arg)
+static void http_req_run(struct work_item *it, void *state)
 {
-	struct http_worker *w = arg;
-	struct http_server *s = w->w_srv;
+	struct http_req *r = (struct http_req *)((char *)it - offsetof(struct http_req, r_item));
 
-	pthread_setname_np(pthread_self(), "bbb:http-worker");
-
-	pthread_mutex_lock(&s->s_mu);
-	for (;;) {
-		struct http_req *r = s->s_head;
-		if (r == NULL) {
-			if (s->s_workers_stop)
-				break;
-			pthread_cond_wait(&s->s_cv, &s->s_mu);
-			continue;
-		}
-		s->s_head = r->r_next;
-		if (s->s_head == NULL)
-			s->s_tail = NULL;
-		r->r_next = NULL;
-		pthread_mutex_unlock(&s->s_mu);
-		http_run(s, w->w_state, r);
-		pthread_mutex_lock(&s->s_mu);
-	}
-	pthread_mutex_unlock(&s->s_mu);
-	return NULL;
+	http_run(r->r_srv, state, r);
 }
 
-/* Puts r on the queue; -1 when the workers are stopping (the caller answers). */
+/* Queues r for the workers; -1 when this listener stops (the caller answers). */
 static int http_enqueue(struct http_server *s, struct http_req *r)
 {
-	pthread_mutex_lock(&s->s_mu);
-	if (s->s_workers_stop) {
-		pthread_mutex_unlock(&s->s_mu);
-		return -1;
-	}
-	r->r_next = NULL;
-	if (s->s_tail != NULL)
-		s->s_tail->r_next = r;
-	else
-		s->s_head = r;
-	s->s_tail = r;
-	pthread_cond_signal(&s->s_cv);
-	pthread_mutex_unlock(&s->s_mu);
-	return 0;
-}
-
-/* The waiter: polls the deferred calls after every poke and every 250 ms,
- * and answers each when it is ready, its deadline passed, or the server
- * stops (then with the state at that moment). */
-static void *http_waiter_main(void *arg)
-{
-	struct http_server *s = arg;
-	void *state = s->s_waiter_state;
-
-	pthread_setname_np(pthread_self(), "bbb:http-waiter");
-
-	pthread_mutex_lock(&s->s_mu);
-	for (;;) {
-		struct http_req *list, *keep = NULL;
-		int force;
-
-		if (!s->s_poked && !s->s_waiter_stop) {
-			struct timespec ts;
-			clock_gettime(CLOCK_MONOTONIC, &ts);
-			ts.tv_nsec += HTTP_WAITER_POLL_MS * 1000000L;
-			if (ts.tv_nsec >= 1000000000L) {
-				ts.tv_sec++;
-				ts.tv_nsec -= 1000000000L;
-			}
-			pthread_cond_timedwait(&s->s_wcv, &s->s_mu, &ts);
-		}
-		s->s_poked = 0;
-		force = s->s_waiter_stop || state == NULL;
-		list = s->s_pending;
-		s->s_pending = NULL;
-		s->s_polling = list != NULL;
-		pthread_mutex_unlock(&s->s_mu);
-
-		while (list != NULL) {
-			struct http_req *r = list;
-			uint8_t *out = NULL;
-			size_t len = 0;
-			list = r->r_next;
-			if (rpc_deferred_poll(r->r_df, state, force, &out, &len)) {
-				rpc_deferred_free(r->r_df);
-				r->r_df = NULL;
-				r->r_next = NULL;
-				http_finish(r, out, len);
-				free(out);
-			} else {
-				r->r_next = keep;
-				keep = r;
-			}
-		}
-
-		pthread_mutex_lock(&s->s_mu);
-		while (keep != NULL) {
-			struct http_req *next = keep->r_next;
-			keep->r_next = s->s_pending;
-			s->s_pending = keep;
-			keep = next;
-		}
-		s->s_polling = 0;
-		if (s->s_waiter_stop && s->s_pending == NULL)
-			break;
-	}
-	pthread_mutex_unlock(&s->s_mu);
-	return NULL;
+	r->r_item.wi_run = http_req_run;
+	return work_pool_submit(s->s_opts.pool, &s->s_src, &r->r_item, r->r_len) == WORK_QUEUED ? 0 : -1;
 }
 
 size_t http_server_streams(struct http_server *s)
@@ -748,13 +635,7 @@ void http_server_poke(struct http_server *s)
 {
 	if (s == NULL)
 		return;
-	pthread_mutex_lock(&s->s_mu);
-	/* Only deferred calls look; one deferred later is polled when it is. */
-	if (s->s_pending != NULL || s->s_polling) {
-		s->s_poked = 1;
-		pthread_cond_signal(&s->s_wcv);
-	}
-	pthread_mutex_unlock(&s->s_mu);
+	work_pool_poke(s->s_opts.pool);
 	stream_hub_poke(s->s_hub);
 }
 
@@ -1346,47 +1227,23 @@ static int http_listen(struct http_server *s, const char *url, bbb_status *st)
 	return 0;
 }
 
-/* Stops the workers and the waiter (they finish what they hold first). */
+/* Closes this listener's place in the pool: the workers run its queued
+ * calls, the waiter answers its deferred ones, and no call enters any more. */
 static void http_join(struct http_server *s)
 {
 	stream_hub_quiesce(s->s_hub);
-	pthread_mutex_lock(&s->s_mu);
-	s->s_workers_stop = 1;
-	pthread_cond_broadcast(&s->s_cv);
-	pthread_mutex_unlock(&s->s_mu);
-	for (int i = 0; i < s->s_n_workers; i++)
-		if (s->s_workers[i].w_started) {
-			pthread_join(s->s_workers[i].w_thread, NULL);
-			s->s_workers[i].w_started = 0;
-		}
-	if (s->s_waiter_started) {
-		pthread_mutex_lock(&s->s_mu);
-		s->s_waiter_stop = 1;
-		pthread_cond_signal(&s->s_wcv);
-		pthread_mutex_unlock(&s->s_mu);
-		pthread_join(s->s_waiter, NULL);
-		s->s_waiter_started = 0;
-	}
+	work_source_drain(s->s_opts.pool, &s->s_src);
 }
 
 static void http_release(struct http_server *s)
 {
 	for (size_t i = 0; i < s->s_n_daemons; i++)
 		MHD_stop_daemon(s->s_daemons[i]);
-	for (int i = 0; i < s->s_n_workers; i++)
-		if (s->s_opts.worker_fini != NULL && s->s_workers[i].w_state != NULL)
-			s->s_opts.worker_fini(s->s_workers[i].w_state);
-	if (s->s_opts.worker_fini != NULL && s->s_waiter_state != NULL)
-		s->s_opts.worker_fini(s->s_waiter_state);
 	/* After the daemons: their responses of streams point into the hub. */
 	stream_hub_free(s->s_hub);
 	if (s->s_opts.worker_fini != NULL && s->s_hub_state != NULL)
 		s->s_opts.worker_fini(s->s_hub_state);
-	pthread_cond_destroy(&s->s_wcv);
-	pthread_cond_destroy(&s->s_cv);
-	pthread_mutex_destroy(&s->s_mu);
 	free(s->s_daemons);
-	free(s->s_workers);
 	free(s);
 }
 
@@ -1394,7 +1251,6 @@ int http_server_start(struct http_server **out, const struct http_server_options
 		      bbb_status *st)
 {
 	struct http_server *s = xcalloc(1, sizeof(*s));
-	pthread_condattr_t attr;
 
 	s->s_opts = *opts;
 	s->s_d = d;
@@ -1405,41 +1261,12 @@ int http_server_start(struct http_server **out, const struct http_server_options
 			"HTTP requests finished, by route (connect, healthz, readyz, metrics, not_found, "
 			"bad_method), method and status (0: the connection closed before an answer).",
 			(const char *const[]){"route", "method", "status"}, 3, NULL, 0});
-	pthread_mutex_init(&s->s_mu, NULL);
-	pthread_cond_init(&s->s_cv, NULL);
-	pthread_condattr_init(&attr);
-	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-	pthread_cond_init(&s->s_wcv, &attr);
-	pthread_condattr_destroy(&attr);
+	work_source_init(&s->s_src, 0, 0);
 	s->s_daemons = xcalloc(opts->n_urls > 0 ? opts->n_urls : 1, sizeof(*s->s_daemons));
-	s->s_workers = xcalloc((size_t)opts->workers, sizeof(*s->s_workers));
-	s->s_n_workers = opts->workers;
-	/* Worker states are made here, before any thread: a failure is simple
-	 * to report, and a SQLite connection may be used by another thread than
-	 * the one that opened it (one at a time). */
-	for (int i = 0; i < opts->workers; i++) {
-		s->s_workers[i].w_srv = s;
-		if (opts->worker_init != NULL && opts->worker_init(opts->env, &s->s_workers[i].w_state, st) != 0)
-			goto fail;
-	}
-	if (opts->worker_init != NULL && opts->worker_init(opts->env, &s->s_waiter_state, st) != 0)
-		goto fail;
 	if (opts->events_read != NULL &&
 	    ((opts->worker_init != NULL && opts->worker_init(opts->env, &s->s_hub_state, st) != 0) ||
 	     stream_hub_start(&s->s_hub, opts->events_read, s->s_hub_state, st) != 0))
 		goto fail;
-	for (int i = 0; i < opts->workers; i++) {
-		if (pthread_create(&s->s_workers[i].w_thread, NULL, http_worker_main, &s->s_workers[i]) != 0) {
-			status_fail(st, "INTERNAL_ERROR", "cannot start HTTP worker %d", i);
-			goto fail;
-		}
-		s->s_workers[i].w_started = 1;
-	}
-	if (pthread_create(&s->s_waiter, NULL, http_waiter_main, s) != 0) {
-		status_fail(st, "INTERNAL_ERROR", "cannot start the HTTP waiter");
-		goto fail;
-	}
-	s->s_waiter_started = 1;
 	for (size_t i = 0; i < opts->n_urls; i++)
 		if (http_listen(s, opts->urls[i], st) != 0)
 			goto fail;

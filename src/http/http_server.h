@@ -21,12 +21,12 @@
  * Threads. Each URL gets one libmicrohttpd daemon with one epoll thread that
  * does all socket I/O of its connections: a slow client costs a connection
  * and a few KiB, never a thread. A request whose body is complete is handed
- * to a queue and its connection suspended; `workers` threads (each with its
- * own state from worker_init: the SQLite read connection) take requests from
- * the queue, call the dispatcher, and resume the connection with the
- * response. A call the handler defers (RunTask with wait) holds no worker
- * either: the waiter thread polls it after every commit (http_server_poke)
- * and every 250 ms, as the nng transport does.
+ * to the worker pool the RPC transport shares (rpc/work_pool.h) and its
+ * connection suspended; the pool's workers (each with its own state from
+ * worker_init: the SQLite read connection) call the dispatcher and resume
+ * the connection with the response. A call the handler defers (RunTask with
+ * wait) holds no worker either: the pool's waiter polls it after every
+ * commit (http_server_poke) and every 250 ms, as for the nng transport.
  *
  * Limits: a body over body_max is refused with 413 (before it is read when
  * Content-Length says so; a chunked body that grows past it closes the
@@ -48,8 +48,9 @@
  *
  * Stop order: http_server_quiesce stops accepting, ends the event streams
  * (SSE closes, Connect gets unavailable), answers new requests on
- * open connections 503 SHUTTING_DOWN, lets the workers finish the queue, the
- * waiter answer its deferred calls, and the responses 1 s to go out; then
+ * open connections 503 SHUTTING_DOWN, lets the workers finish its queued
+ * calls, the waiter answer its deferred calls, and the responses 1 s to go
+ * out (the pool goes on for the other listener); then
  * http_server_close stops the daemons and frees everything.
  */
 #ifndef BBB_HTTP_SERVER_H
@@ -62,6 +63,7 @@
 #include "common/dbuf.h"
 #include "http/stream.h"
 #include "rpc/dispatch.h"
+#include "rpc/work_pool.h"
 
 #define HTTP_HEADER_MAX ((size_t)16 << 10)
 #define HTTP_CONNECTIONS_MAX 1024
@@ -75,9 +77,12 @@ struct http_server_options {
 	 * the server. */
 	const char *tls_cert_pem;
 	const char *tls_key_pem;
-	int workers; /* >= 1 */
+	/* The workers and the waiter of deferred calls; shared, it must
+	 * outlive the server. */
+	struct work_pool *pool;
 	size_t body_max; /* request body bytes */
-	/* Per-worker state, as for the RPC transport (rpc_server_options). */
+	/* The state of the event streams' hub thread, as for the RPC
+	 * transport (rpc_server_options). */
 	int (*worker_init)(void *env, void **worker, bbb_status *st);
 	void (*worker_fini)(void *worker);
 	void *env;
@@ -99,7 +104,7 @@ struct http_server;
  * 0..65535. 0, or -1 with what is wrong in why (n bytes). */
 int http_url_check(const char *url, char *why, size_t n);
 
-/* Starts the workers, the waiter and one listener per URL. 0, or -1 with st
+/* Starts the event streams' hub and one listener per URL. 0, or -1 with st
  * set (VALIDATION_ERROR when a URL cannot be listened on) and nothing left
  * running. The dispatcher must outlive the server. */
 int http_server_start(struct http_server **out, const struct http_server_options *opts, struct rpc_dispatcher *d,

@@ -1,6 +1,7 @@
 /*
  * nng rep0 server (see transport.h): reads answered in nng's receive
- * callbacks, everything else by worker threads, replies through send slots.
+ * callbacks, everything else by the shared worker pool, replies through send
+ * slots.
  */
 #include "rpc/transport.h"
 
@@ -10,6 +11,7 @@
 #include <nng/supplemental/tls/tls.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +22,7 @@
 #include "common/log.h"
 #include "common/status.h"
 #include "common/xalloc.h"
+#include "rpc/work_pool.h"
 
 /* Contexts receiving requests. A read holds one only while it runs; a call
  * for the workers holds one until a worker has answered it, so this also
@@ -87,17 +90,7 @@ struct rpc_receiver {
 	nng_aio *r_aio; /* callback: rpc_receiver_done */
 	int r_open; /* r_ctx was opened */
 	nng_msg *r_msg; /* the request, from its arrival to its dispatch */
-	struct rpc_receiver *r_next; /* in srv_queue */
-};
-
-struct rpc_worker {
-	struct rpc_server *w_srv;
-	pthread_t w_thread;
-	void *w_state;
-	int w_started;
-	/* Start-up handshake: the worker reports whether worker_init worked. */
-	int w_init_rc;
-	bbb_status w_init_st;
+	struct work_item r_item; /* while queued for the workers */
 };
 
 /* A worker state made by an nng thread that answered a read (worker_init on
@@ -109,12 +102,12 @@ struct rpc_reader {
 };
 
 /* A call answered later (RunTask with wait): its context waits here, with
- * no thread, until the waiter sends the reply. */
+ * no thread, until the pool's waiter sends the reply. */
 struct rpc_pending {
+	struct work_deferred p_wd;
+	struct rpc_server *p_srv;
 	nng_ctx p_ctx;
 	nng_pipe p_pipe; /* the connection the request came on */
-	struct rpc_deferred *p_df;
-	struct rpc_pending *p_next;
 };
 
 /* The replies waiting in slots for one connection; exists while there is
@@ -149,32 +142,16 @@ struct rpc_server {
 	uint64_t srv_id; /* unique in the process: keys the nng threads' states */
 	struct rpc_receiver *srv_receivers;
 	int srv_n_receivers; /* made */
-	struct rpc_worker *srv_workers;
-	int srv_n_workers;
 	struct rpc_dispatcher *srv_dispatch;
 	struct rpc_server_options srv_opts;
 	atomic_int srv_stopping; /* no receiver receives again once set */
-	/* Under srv_mu: the start-up handshake, the nng threads' states, the
-	 * deferred calls and the waiter that answers them. */
+	/* The calls for the shared workers and the waiter: this listener's
+	 * limits and count (under the pool's lock). Closed when the server
+	 * stops. */
+	struct work_source srv_src;
+	/* The nng threads' states, under srv_mu. */
 	pthread_mutex_t srv_mu;
-	pthread_cond_t srv_cv;
-	int srv_ready; /* workers done with worker_init */
 	struct rpc_reader *srv_readers;
-	struct rpc_pending *srv_pending;
-	int srv_polling; /* the waiter holds the deferred calls it polls */
-	pthread_t srv_waiter;
-	int srv_waiter_started;
-	int srv_waiter_stop;
-	int srv_poked;
-	pthread_cond_t srv_wcv;
-	/* Calls for the workers, under srv_q_mu, oldest first. Closed (no call
-	 * is queued any more) when the server stops. */
-	pthread_mutex_t srv_q_mu;
-	pthread_cond_t srv_q_cv;
-	struct rpc_receiver *srv_q_head, *srv_q_tail;
-	size_t srv_q_bytes;
-	int srv_q_calls;
-	int srv_q_closed;
 	/* Send slots and the connections they wait for, under srv_out_mu;
 	 * srv_out_cv (CLOCK_MONOTONIC) is broadcast whenever a slot is freed. */
 	pthread_mutex_t srv_out_mu;
@@ -558,6 +535,8 @@ static void rpc_receiver_arm(struct rpc_server *srv, struct rpc_receiver *r)
 		nng_ctx_recv(r->r_ctx, r->r_aio);
 }
 
+static void rpc_pending_answer(struct work_deferred *d, const uint8_t *data, size_t len);
+
 /* Hands r's context, which owes the reply of a deferred call, to the waiter
  * and gives r a fresh context for the next request. -1 when no context can
  * be opened (the caller then answers at once). */
@@ -566,19 +545,15 @@ static int rpc_park(struct rpc_server *srv, struct rpc_receiver *r, nng_pipe pip
 	struct rpc_pending *p;
 	nng_ctx fresh;
 
-	if (!srv->srv_waiter_started || nng_ctx_open(&fresh, srv->srv_sock) != 0)
+	if (nng_ctx_open(&fresh, srv->srv_sock) != 0)
 		return -1;
 	p = xcalloc(1, sizeof(*p));
+	p->p_wd.wd_answer = rpc_pending_answer;
+	p->p_srv = srv;
 	p->p_ctx = r->r_ctx;
 	p->p_pipe = pipe;
-	p->p_df = df;
 	r->r_ctx = fresh;
-	pthread_mutex_lock(&srv->srv_mu);
-	p->p_next = srv->srv_pending;
-	srv->srv_pending = p;
-	srv->srv_poked = 1;
-	pthread_cond_signal(&srv->srv_wcv);
-	pthread_mutex_unlock(&srv->srv_mu);
+	work_pool_defer(srv->srv_opts.pool, &srv->srv_src, &p->p_wd, df);
 	return 0;
 }
 
@@ -632,24 +607,42 @@ static void rpc_refuse(struct rpc_server *srv, struct rpc_receiver *r, const bbb
 	free(out);
 }
 
+/* A worker runs a queued call: once the server stops it is answered
+ * SHUTTING_DOWN without running (with the database slow or locked, running
+ * every queued write would hold the stop for minutes). */
+static void rpc_receiver_run(struct work_item *it, void *state)
+{
+	struct rpc_receiver *r = (struct rpc_receiver *)((char *)it - offsetof(struct rpc_receiver, r_item));
+	struct rpc_server *srv = r->r_srv;
+
+	if (atomic_load(&srv->srv_stopping)) {
+		bbb_status why;
+
+		status_clear(&why);
+		status_fail(&why, "SHUTTING_DOWN", "the server is stopping; the call did not run, try again");
+		rpc_refuse(srv, r, &why, 1);
+	} else {
+		rpc_serve(srv, r, state, 1);
+	}
+	rpc_receiver_arm(srv, r);
+}
+
 /* Queues the request r holds for the workers; one that would pass
- * RPC_QUEUE_BYTES_MAX or RPC_QUEUE_CALLS_MAX is refused instead. Once the server stops, the request
- * is dropped (no answer) and r stays idle. */
+ * RPC_QUEUE_BYTES_MAX or RPC_QUEUE_CALLS_MAX is refused instead. Once the
+ * server stops, the request is dropped (no answer) and r stays idle. */
 static void rpc_queue_push(struct rpc_server *srv, struct rpc_receiver *r)
 {
-	size_t len = nng_msg_len(r->r_msg);
 	bbb_status why;
 
-	pthread_mutex_lock(&srv->srv_q_mu);
-	if (srv->srv_q_closed) {
-		pthread_mutex_unlock(&srv->srv_q_mu);
+	r->r_item.wi_run = rpc_receiver_run;
+	switch (work_pool_submit(srv->srv_opts.pool, &srv->srv_src, &r->r_item, nng_msg_len(r->r_msg))) {
+	case WORK_QUEUED:
+		return;
+	case WORK_CLOSED:
 		nng_msg_free(r->r_msg);
 		r->r_msg = NULL;
 		return;
-	}
-	if (srv->srv_q_head != NULL &&
-	    (srv->srv_q_bytes + len > RPC_QUEUE_BYTES_MAX || srv->srv_q_calls >= RPC_QUEUE_CALLS_MAX)) {
-		pthread_mutex_unlock(&srv->srv_q_mu);
+	default:
 		status_clear(&why);
 		status_fail(
 			&why, "OVERLOADED",
@@ -657,39 +650,7 @@ static void rpc_queue_push(struct rpc_server *srv, struct rpc_receiver *r)
 			RPC_QUEUE_CALLS_MAX, (int)(RPC_QUEUE_BYTES_MAX >> 20));
 		rpc_refuse(srv, r, &why, 0);
 		rpc_receiver_arm(srv, r);
-		return;
 	}
-	srv->srv_q_bytes += len;
-	srv->srv_q_calls++;
-	r->r_next = NULL;
-	if (srv->srv_q_tail != NULL)
-		srv->srv_q_tail->r_next = r;
-	else
-		srv->srv_q_head = r;
-	srv->srv_q_tail = r;
-	pthread_cond_signal(&srv->srv_q_cv);
-	pthread_mutex_unlock(&srv->srv_q_mu);
-}
-
-/* The next queued call, waiting for one; NULL once the queue is closed and
- * empty. */
-static struct rpc_receiver *rpc_queue_take(struct rpc_server *srv)
-{
-	struct rpc_receiver *r;
-
-	pthread_mutex_lock(&srv->srv_q_mu);
-	while (srv->srv_q_head == NULL && !srv->srv_q_closed)
-		pthread_cond_wait(&srv->srv_q_cv, &srv->srv_q_mu);
-	if ((r = srv->srv_q_head) != NULL) {
-		srv->srv_q_bytes -= nng_msg_len(r->r_msg);
-		srv->srv_q_calls--;
-		srv->srv_q_head = r->r_next;
-		if (srv->srv_q_head == NULL)
-			srv->srv_q_tail = NULL;
-		r->r_next = NULL;
-	}
-	pthread_mutex_unlock(&srv->srv_q_mu);
-	return r;
 }
 
 /* A receive finished, on an nng thread. A read that never waits is answered
@@ -725,134 +686,21 @@ static void rpc_receiver_done(void *arg)
 }
 
 /* Sends a deferred call's reply (through a send slot, so the waiter never
- * waits on the peer) and closes the context it is left with. */
-static void rpc_pending_answer(struct rpc_server *srv, struct rpc_pending *p, const uint8_t *data, size_t len)
+ * waits on the peer), on the pool's waiter, and closes the context it is
+ * left with. */
+static void rpc_pending_answer(struct work_deferred *d, const uint8_t *data, size_t len)
 {
-	rpc_reply(srv, &p->p_ctx, p->p_pipe, data, len, 1, NULL);
+	struct rpc_pending *p = (struct rpc_pending *)((char *)d - offsetof(struct rpc_pending, p_wd));
+
+	rpc_reply(p->p_srv, &p->p_ctx, p->p_pipe, data, len, 1, NULL);
 	nng_ctx_close(p->p_ctx);
-}
-
-/* The waiter: polls deferred calls after every poke (a commit) and every
- * 250 ms; answers each when it is ready, its deadline passed, or the server
- * stops (then with the state at that moment). */
-static void *rpc_waiter_main(void *arg)
-{
-	struct rpc_server *srv = arg;
-	void *state = NULL;
-	bbb_status st;
-
-	pthread_setname_np(pthread_self(), "bbb:rpc-waiter");
-
-	status_clear(&st);
-	if (srv->srv_opts.worker_init != NULL && srv->srv_opts.worker_init(srv->srv_opts.env, &state, &st) != 0)
-		log_error("rpc", "deferred calls cannot be polled: %s", st.message);
-	pthread_mutex_lock(&srv->srv_mu);
-	for (;;) {
-		struct rpc_pending *list, *keep = NULL;
-		int force;
-
-		if (!srv->srv_poked && !srv->srv_waiter_stop) {
-			struct timespec ts;
-			clock_gettime(CLOCK_MONOTONIC, &ts);
-			ts.tv_nsec += 250 * 1000000L;
-			if (ts.tv_nsec >= 1000000000) {
-				ts.tv_sec++;
-				ts.tv_nsec -= 1000000000;
-			}
-			pthread_cond_timedwait(&srv->srv_wcv, &srv->srv_mu, &ts);
-		}
-		srv->srv_poked = 0;
-		force = srv->srv_waiter_stop || state == NULL;
-		list = srv->srv_pending;
-		srv->srv_pending = NULL;
-		srv->srv_polling = list != NULL;
-		pthread_mutex_unlock(&srv->srv_mu);
-
-		while (list != NULL) {
-			struct rpc_pending *p = list;
-			uint8_t *out = NULL;
-			size_t len = 0;
-			list = p->p_next;
-			if (rpc_deferred_poll(p->p_df, state, force, &out, &len)) {
-				rpc_pending_answer(srv, p, out, len);
-				free(out);
-				rpc_deferred_free(p->p_df);
-				free(p);
-			} else {
-				p->p_next = keep;
-				keep = p;
-			}
-		}
-
-		pthread_mutex_lock(&srv->srv_mu);
-		while (keep != NULL) {
-			struct rpc_pending *next = keep->p_next;
-			keep->p_next = srv->srv_pending;
-			srv->srv_pending = keep;
-			keep = next;
-		}
-		srv->srv_polling = 0;
-		if (srv->srv_waiter_stop && srv->srv_pending == NULL)
-			break;
-	}
-	pthread_mutex_unlock(&srv->srv_mu);
-	if (srv->srv_opts.worker_fini != NULL && state != NULL)
-		srv->srv_opts.worker_fini(state);
-	return NULL;
+	free(p);
 }
 
 void rpc_server_poke(struct rpc_server *srv)
 {
-	if (srv == NULL)
-		return;
-	pthread_mutex_lock(&srv->srv_mu);
-	/* Only deferred calls look; one deferred later is polled when it is. */
-	if (srv->srv_pending != NULL || srv->srv_polling) {
-		srv->srv_poked = 1;
-		pthread_cond_signal(&srv->srv_wcv);
-	}
-	pthread_mutex_unlock(&srv->srv_mu);
-}
-
-/* A worker: writes, calls that may wait or defer, and reads whose nng
- * thread has no state, in the order they came. */
-static void *rpc_worker_main(void *arg)
-{
-	struct rpc_worker *w = arg;
-	struct rpc_server *srv = w->w_srv;
-	struct rpc_receiver *r;
-	int rc = 0;
-
-	pthread_setname_np(pthread_self(), "bbb:rpc-worker");
-
-	status_clear(&w->w_init_st);
-	if (srv->srv_opts.worker_init != NULL)
-		rc = srv->srv_opts.worker_init(srv->srv_opts.env, &w->w_state, &w->w_init_st);
-	pthread_mutex_lock(&srv->srv_mu);
-	w->w_init_rc = rc;
-	srv->srv_ready++;
-	pthread_cond_broadcast(&srv->srv_cv);
-	pthread_mutex_unlock(&srv->srv_mu);
-	if (rc != 0)
-		return NULL;
-
-	while ((r = rpc_queue_take(srv)) != NULL) {
-		if (atomic_load(&srv->srv_stopping)) {
-			/* Not run: with the database slow or locked, running
-			 * every queued write would hold the stop for minutes. */
-			bbb_status why;
-
-			status_clear(&why);
-			status_fail(&why, "SHUTTING_DOWN", "the server is stopping; the call did not run, try again");
-			rpc_refuse(srv, r, &why, 1);
-		} else {
-			rpc_serve(srv, r, w->w_state, 1);
-		}
-		rpc_receiver_arm(srv, r);
-	}
-	if (srv->srv_opts.worker_fini != NULL)
-		srv->srv_opts.worker_fini(w->w_state);
-	return NULL;
+	if (srv != NULL)
+		work_pool_poke(srv->srv_opts.pool);
 }
 
 /* Sets one size limit on a listener; a transport without that option
@@ -945,14 +793,9 @@ static void rpc_server_release(struct rpc_server *srv)
 	}
 	pthread_cond_destroy(&srv->srv_out_cv);
 	pthread_mutex_destroy(&srv->srv_out_mu);
-	pthread_cond_destroy(&srv->srv_q_cv);
-	pthread_mutex_destroy(&srv->srv_q_mu);
-	pthread_cond_destroy(&srv->srv_wcv);
 	pthread_mutex_destroy(&srv->srv_mu);
-	pthread_cond_destroy(&srv->srv_cv);
 	free(srv->srv_slots);
 	free(srv->srv_receivers);
-	free(srv->srv_workers);
 	free(srv->srv_listeners);
 	free(srv);
 }
@@ -971,31 +814,16 @@ static void rpc_server_drain(struct rpc_server *srv)
 }
 
 /* Stops serving, in this order: receivers take no new request (one that
- * arrives is dropped unanswered), the workers answer the calls queued and
- * exit, the waiter answers the deferred calls, then every receiver's aio is
- * stopped, which waits for a read an nng thread is answering; only then are
- * the nng threads' states closed. Last, the replies in slots get their
+ * arrives is dropped unanswered), the workers answer this server's queued
+ * calls SHUTTING_DOWN and the waiter answers its deferred calls (the pool
+ * goes on for the other listener), then every receiver's aio is stopped,
+ * which waits for a read an nng thread is answering; only then are the nng
+ * threads' states closed. Last, the replies in slots get their
  * RPC_DRAIN_MS. */
 static void rpc_server_join(struct rpc_server *srv)
 {
 	atomic_store(&srv->srv_stopping, 1);
-	pthread_mutex_lock(&srv->srv_q_mu);
-	srv->srv_q_closed = 1;
-	pthread_cond_broadcast(&srv->srv_q_cv);
-	pthread_mutex_unlock(&srv->srv_q_mu);
-	for (int i = 0; i < srv->srv_n_workers; i++)
-		if (srv->srv_workers[i].w_started)
-			pthread_join(srv->srv_workers[i].w_thread, NULL);
-	for (int i = 0; i < srv->srv_n_workers; i++)
-		srv->srv_workers[i].w_started = 0;
-	if (srv->srv_waiter_started) {
-		pthread_mutex_lock(&srv->srv_mu);
-		srv->srv_waiter_stop = 1;
-		pthread_cond_signal(&srv->srv_wcv);
-		pthread_mutex_unlock(&srv->srv_mu);
-		pthread_join(srv->srv_waiter, NULL);
-		srv->srv_waiter_started = 0;
-	}
+	work_source_drain(srv->srv_opts.pool, &srv->srv_src);
 	for (int i = 0; i < srv->srv_n_receivers; i++)
 		nng_aio_stop(srv->srv_receivers[i].r_aio);
 	rpc_readers_fini(srv);
@@ -1022,37 +850,6 @@ static int rpc_receivers_make(struct rpc_server *srv, bbb_status *st)
 	return 0;
 }
 
-/* Starts the waiter of deferred calls and the workers (with their states),
- * and waits until every worker is ready. -1 with *st when one is not. */
-static int rpc_threads_start(struct rpc_server *srv, bbb_status *st)
-{
-	int started = 0;
-
-	if (pthread_create(&srv->srv_waiter, NULL, rpc_waiter_main, srv) == 0)
-		srv->srv_waiter_started = 1;
-	for (int i = 0; i < srv->srv_n_workers; i++) {
-		struct rpc_worker *w = &srv->srv_workers[i];
-		w->w_srv = srv;
-		if (pthread_create(&w->w_thread, NULL, rpc_worker_main, w) == 0) {
-			w->w_started = 1;
-			started++;
-		}
-	}
-	pthread_mutex_lock(&srv->srv_mu);
-	while (srv->srv_ready < started)
-		pthread_cond_wait(&srv->srv_cv, &srv->srv_mu);
-	pthread_mutex_unlock(&srv->srv_mu);
-	for (int i = 0; i < srv->srv_n_workers; i++) {
-		if (!srv->srv_workers[i].w_started)
-			return status_fail(st, "INTERNAL_ERROR", "cannot start worker %d", i);
-		if (srv->srv_workers[i].w_init_rc != 0) {
-			*st = srv->srv_workers[i].w_init_st;
-			return -1;
-		}
-	}
-	return 0;
-}
-
 int rpc_server_start(struct rpc_server **out, const struct rpc_server_options *opts, struct rpc_dispatcher *d,
 		     bbb_status *st)
 {
@@ -1063,27 +860,21 @@ int rpc_server_start(struct rpc_server **out, const struct rpc_server_options *o
 	srv->srv_opts = *opts;
 	srv->srv_dispatch = d;
 	srv->srv_id = atomic_fetch_add(&rpc_next_server_id, 1);
+	work_source_init(&srv->srv_src, RPC_QUEUE_CALLS_MAX, RPC_QUEUE_BYTES_MAX);
 	pthread_mutex_init(&srv->srv_mu, NULL);
-	pthread_cond_init(&srv->srv_cv, NULL);
-	pthread_mutex_init(&srv->srv_q_mu, NULL);
-	pthread_cond_init(&srv->srv_q_cv, NULL);
 	pthread_mutex_init(&srv->srv_out_mu, NULL);
 	pthread_condattr_init(&attr);
 	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-	pthread_cond_init(&srv->srv_wcv, &attr);
 	pthread_cond_init(&srv->srv_out_cv, &attr);
 	pthread_condattr_destroy(&attr);
 	srv->srv_slots = xcalloc(RPC_SLOTS_MAX, sizeof(*srv->srv_slots));
 	srv->srv_listeners = xcalloc(opts->n_urls, sizeof(*srv->srv_listeners));
-	srv->srv_workers = xcalloc((size_t)opts->workers, sizeof(*srv->srv_workers));
-	srv->srv_n_workers = opts->workers;
 	if ((rv = nng_rep0_open(&srv->srv_sock)) != 0) {
 		rpc_server_release(srv);
 		return status_fail(st, "INTERNAL_ERROR", "cannot open the rep socket: %s", nng_strerror(rv));
 	}
-	/* The receivers, the waiter and the workers (with their states), then
-	 * the receivers start receiving, then the listeners. */
-	if (rpc_receivers_make(srv, st) != 0 || rpc_threads_start(srv, st) != 0)
+	/* The receivers, then they start receiving, then the listeners. */
+	if (rpc_receivers_make(srv, st) != 0)
 		goto fail;
 	for (int i = 0; i < srv->srv_n_receivers; i++)
 		rpc_receiver_arm(srv, &srv->srv_receivers[i]);

@@ -30,6 +30,7 @@
 #include "events/retention.h"
 #include "http/http_server.h"
 #include "rpc/transport.h"
+#include "rpc/work_pool.h"
 #include "runtime/runtime.h"
 #include "store/agent_store.h"
 #include "store/event_store.h"
@@ -125,8 +126,9 @@ static void server_runtime_options(const struct config *c, struct runtime_option
 	o->ro_claude.rc_search_path = c->cf_search_path;
 }
 
-/* The RPC workers run writes and calls that may wait; reads are answered
- * on nng's own threads (rpc/transport.h). A worker waits in store_write
+/* The workers (one pool for the RPC and HTTP listeners) run writes and
+ * calls that may wait; reads over nng are answered on nng's own threads
+ * (rpc/transport.h). A worker waits in store_write
  * while the writer commits, so the workers bound how many writes one
  * group commit can carry, whatever the cores: 8 clients writing at once
  * commit together with 8 (measured: twice the writes per second of 4;
@@ -260,6 +262,7 @@ struct server {
 	struct retention *sv_ret;
 	struct runtime *_Atomic sv_rt; /* read by the commit hook on the writer thread */
 	struct rpc_dispatcher *sv_d;
+	struct work_pool *sv_pool; /* the workers and the waiter of both listeners */
 	struct rpc_server *_Atomic sv_rpc; /* read by the commit hook too */
 	struct http_server *_Atomic sv_http; /* and this one */
 	/* The TLS listeners' certificate and key (PEM, NULL: none) and the same
@@ -368,6 +371,8 @@ static void server_down(struct server *sv, int code)
 	if (rpc != NULL)
 		rpc_server_quiesce(rpc);
 	http_server_quiesce(http); /* no scrape after this */
+	work_pool_stop(sv->sv_pool); /* both listeners drained their calls */
+	sv->sv_pool = NULL;
 	metrics_remove_collector(metrics_default(), server_collect, sv);
 	metrics_remove_collector(metrics_default(), metrics_collect_process, NULL);
 	audit_trail_stop(sv->sv_env.se_audit); /* no call comes any more: write what is pending */
@@ -508,7 +513,15 @@ int server_run(const struct config *c)
 	rpc_dispatcher_set_allowed_hook(sv.sv_d, svc_audit_allowed);
 	ro.urls = c->cf_rpc_urls;
 	ro.n_urls = c->cf_n_rpc_urls;
-	ro.workers = c->cf_workers > 0 ? (int)c->cf_workers : SERVER_DEFAULT_WORKERS;
+	struct work_pool_options wo = {
+		.workers = c->cf_workers > 0 ? (int)c->cf_workers : SERVER_DEFAULT_WORKERS,
+		.worker_init = services_worker_init,
+		.worker_fini = services_worker_fini,
+		.env = env,
+	};
+	if (work_pool_start(&sv.sv_pool, &wo, &st) != 0)
+		goto fail;
+	ro.pool = sv.sv_pool;
 	ro.recv_max = SERVER_RECV_MAX;
 	ro.tls = sv.sv_tls;
 	ro.worker_init = services_worker_init;
@@ -519,7 +532,7 @@ int server_run(const struct config *c)
 		struct http_server_options ho = {
 			.urls = c->cf_http_urls,
 			.n_urls = c->cf_n_http_urls,
-			.workers = ro.workers,
+			.pool = sv.sv_pool,
 			.body_max = SERVER_RECV_MAX,
 			.tls_cert_pem = sv.sv_tls_cert,
 			.tls_key_pem = sv.sv_tls_key,
@@ -546,7 +559,7 @@ int server_run(const struct config *c)
 	atomic_store(&sv.sv_rpc, rpc);
 	for (size_t i = 0; i < ro.n_urls; i++)
 		log_info("server", "serving RPC on %s (database %s, %d workers, durability %s%s)", ro.urls[i],
-			 c->cf_db_path, ro.workers, c->cf_durability == CONFIG_DURABILITY_FULL ? "full" : "normal",
+			 c->cf_db_path, wo.workers, c->cf_durability == CONFIG_DURABILITY_FULL ? "full" : "normal",
 			 c->cf_autorun ? ", autorun" : "");
 	for (size_t i = 0; i < po.n_urls; i++)
 		log_info("server", "publishing events on %s", po.urls[i]);
