@@ -5,9 +5,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "common/clock.h"
+#include "common/job_thread.h"
 #include "common/log.h"
 #include "common/status.h"
 #include "common/xalloc.h"
@@ -24,7 +24,7 @@ const char *audit_action(const char *method)
 	return strncmp(method, prefix, sizeof(prefix) - 1) == 0 ? method + sizeof(prefix) - 1 : method;
 }
 
-/* ---- the audit thread ------------------------------------------------------ */
+/* ---- the audit job --------------------------------------------------------- */
 
 #define AUDIT_OUTBOX 256 /* rows waiting for the database, at most */
 #define AUDIT_RETRY_MS 1000
@@ -43,15 +43,15 @@ struct audit_row {
 
 struct audit_trail {
 	struct store *at_store;
-	pthread_t at_thread;
+	struct job_thread *at_jt;
+	struct job at_job; /* poked: something to write */
 	pthread_mutex_t at_mu; /* guards the window, the outbox and the flags */
-	pthread_cond_t at_cv; /* something to write, or stop */
 	struct audit_window at_window;
 	struct audit_row at_outbox[AUDIT_OUTBOX];
 	size_t at_n;
 	uint64_t at_dropped; /* rows that found the outbox full */
 	int at_stopping;
-	/* The thread's own, outside the lock: */
+	/* The job's own, outside the lock: */
 	struct audit_row at_batch[AUDIT_OUTBOX];
 	struct audit_denial at_due[AUDIT_OUTBOX];
 };
@@ -122,20 +122,6 @@ static void audit_trail_take_due(struct audit_trail *at, int64_t now_ms)
 	}
 }
 
-static void audit_trail_wait(struct audit_trail *at, int64_t wait_ms)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_sec += wait_ms / 1000;
-	ts.tv_nsec += (wait_ms % 1000) * 1000000;
-	if (ts.tv_nsec >= 1000000000) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000;
-	}
-	pthread_cond_timedwait(&at->at_cv, &at->at_mu, &ts);
-}
-
 /* Writes the outbox (called with the lock held; drops it while writing).
  * Returns 0, or -1 when the database refused the rows: they are back in the
  * outbox (as many as fit), except when stopping, where the log keeps them. */
@@ -176,54 +162,41 @@ static int audit_trail_flush(struct audit_trail *at)
 	return -1;
 }
 
-static void *audit_trail_main(void *arg)
+/* A turn: writes the rows and the denial counts that are due; the next turn
+ * when the next count falls due (within a second), after AUDIT_RETRY_MS when
+ * the database refused the rows, or when a row is posted. */
+static int64_t audit_trail_turn(void *arg, int64_t now_mono)
 {
 	struct audit_trail *at = arg;
-
-	pthread_setname_np(pthread_self(), "bbb:audit");
+	int64_t next, now = clock_now_ms(), wait_ms = 1000;
 
 	pthread_mutex_lock(&at->at_mu);
-	for (;;) {
-		int stopping = at->at_stopping;
-		int64_t next, now = clock_now_ms(), wait_ms = 1000;
-
-		/* Stopping: every count is due now. */
-		audit_trail_take_due(at, stopping ? INT64_MAX : now);
-		if (at->at_n > 0) {
-			if (audit_trail_flush(at) != 0 && !stopping)
-				audit_trail_wait(at, AUDIT_RETRY_MS);
-			continue;
-		}
-		if (stopping && audit_window_next_due(&at->at_window) == INT64_MAX)
-			break;
-		next = audit_window_next_due(&at->at_window);
-		if (next != INT64_MAX && next - now < wait_ms)
-			wait_ms = next > now ? next - now : 1;
-		if (!stopping)
-			audit_trail_wait(at, wait_ms);
+	audit_trail_take_due(at, now);
+	if (at->at_n > 0) {
+		int rc = audit_trail_flush(at);
+		pthread_mutex_unlock(&at->at_mu);
+		return rc == 0 ? JOB_NOW : clock_mono_ms() + AUDIT_RETRY_MS;
 	}
+	next = audit_window_next_due(&at->at_window);
 	pthread_mutex_unlock(&at->at_mu);
-	return NULL;
+	if (next != INT64_MAX && next - now < wait_ms)
+		wait_ms = next > now ? next - now : 1;
+	return now_mono + wait_ms;
 }
 
-int audit_trail_start(struct audit_trail **out, struct store *s, int64_t window_ms, bbb_status *st)
+int audit_trail_start(struct audit_trail **out, struct store *s, int64_t window_ms, struct job_thread *jt,
+		      bbb_status *st)
 {
 	struct audit_trail *at = xcalloc(1, sizeof(*at));
-	pthread_condattr_t attr;
 
+	(void)st;
 	at->at_store = s;
 	audit_window_init(&at->at_window, window_ms > 0 ? window_ms : AUDIT_DENIAL_WINDOW_MS);
 	pthread_mutex_init(&at->at_mu, NULL);
-	pthread_condattr_init(&attr);
-	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-	pthread_cond_init(&at->at_cv, &attr);
-	pthread_condattr_destroy(&attr);
-	if (pthread_create(&at->at_thread, NULL, audit_trail_main, at) != 0) {
-		pthread_mutex_destroy(&at->at_mu);
-		pthread_cond_destroy(&at->at_cv);
-		free(at);
-		return status_fail(st, "INTERNAL_ERROR", "cannot start the audit thread");
-	}
+	at->at_jt = jt;
+	at->at_job.j_run = audit_trail_turn;
+	at->at_job.j_arg = at;
+	job_thread_add(jt, &at->at_job);
 	*out = at;
 	return 0;
 }
@@ -231,14 +204,16 @@ int audit_trail_start(struct audit_trail **out, struct store *s, int64_t window_
 void audit_trail_denied(struct audit_trail *at, const char *method, const char *peer, const bbb_status *refusal)
 {
 	char host[AUDIT_PEER_MAX];
+	int due;
 
 	if (at == NULL)
 		return;
 	audit_peer_host(peer, host, sizeof(host));
 	pthread_mutex_lock(&at->at_mu);
-	if (audit_window_note(&at->at_window, host, refusal->reason, audit_action(method), clock_now_ms()))
-		pthread_cond_signal(&at->at_cv);
+	due = audit_window_note(&at->at_window, host, refusal->reason, audit_action(method), clock_now_ms());
 	pthread_mutex_unlock(&at->at_mu);
+	if (due)
+		job_poke(&at->at_job);
 }
 
 void audit_trail_post(struct audit_trail *at, int allowed, const struct audit_entry *e)
@@ -250,20 +225,26 @@ void audit_trail_post(struct audit_trail *at, int allowed, const struct audit_en
 		audit_row_set(&at->at_outbox[at->at_n++], allowed, e);
 	else
 		at->at_dropped++;
-	pthread_cond_signal(&at->at_cv);
 	pthread_mutex_unlock(&at->at_mu);
+	job_poke(&at->at_job);
 }
 
 void audit_trail_stop(struct audit_trail *at)
 {
 	if (at == NULL)
 		return;
+	job_thread_remove(at->at_jt, &at->at_job);
+	/* No turn runs any more: every count is due now, and rows the
+	 * database refuses are logged as lost instead of tried again. */
 	pthread_mutex_lock(&at->at_mu);
 	at->at_stopping = 1;
-	pthread_cond_signal(&at->at_cv);
+	for (;;) {
+		audit_trail_take_due(at, INT64_MAX);
+		if (at->at_n == 0)
+			break;
+		audit_trail_flush(at);
+	}
 	pthread_mutex_unlock(&at->at_mu);
-	pthread_join(at->at_thread, NULL);
 	pthread_mutex_destroy(&at->at_mu);
-	pthread_cond_destroy(&at->at_cv);
 	free(at);
 }

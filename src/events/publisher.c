@@ -1,4 +1,4 @@
-/* Event publisher thread over an nng pub0 socket (see publisher.h), and
+/* Event publisher job over an nng pub0 socket (see publisher.h), and
  * its metrics: events sent (counted as they go), subscribers connected
  * (the socket's pipes, from nng's statistics at scrape time). */
 #include "events/publisher.h"
@@ -9,11 +9,12 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+#include <stdint.h>
 
 #include "beebeebrain/v1/events.pb-c.h"
 #include "common/arena.h"
 #include "common/clock.h"
+#include "common/job_thread.h"
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/status.h"
@@ -21,16 +22,19 @@
 #include "store/event_store.h"
 
 #define PUBLISH_BATCH 1000
+/* Batches per turn on the shared thread: the stream hub's turn comes
+ * between them when a backlog is sent. */
+#define PUBLISH_TURN_BATCHES 4
 
 struct publisher {
 	nng_socket p_sock;
-	sqlite3 *p_db;
-	pthread_t p_thread;
+	sqlite3 *p_db; /* the job's */
+	struct job_thread *p_jt;
+	struct job p_job;
+	int64_t p_next_beat; /* the job's: CLOCK_MONOTONIC ms */
 	pthread_mutex_t p_mu;
-	pthread_cond_t p_cv;
-	int64_t p_committed; /* highest id committed (from the writer) */
-	int64_t p_sent; /* highest id sent */
-	int p_stopping;
+	int64_t p_committed; /* highest id committed (from the writer), under p_mu */
+	int64_t p_sent; /* highest id sent, under p_mu */
 	int p_heartbeat_ms;
 	struct metrics_family *p_published; /* events sent, heartbeats not counted */
 };
@@ -68,10 +72,11 @@ static void publisher_heartbeat(struct publisher *p, int64_t head)
 	publisher_send(p, &ev);
 }
 
-/* Sends committed events in (from, to], in batches. Returns the last id sent. */
-static int64_t publisher_catch_up(struct publisher *p, int64_t from, int64_t to)
+/* Sends committed events in (from, to], at most `batches` batches of them.
+ * Returns the last id sent. */
+static int64_t publisher_catch_up(struct publisher *p, int64_t from, int64_t to, int batches)
 {
-	while (from < to) {
+	while (from < to && batches-- > 0) {
 		Beebeebrain__V1__Event **evs;
 		struct arena a;
 		bbb_status st;
@@ -96,50 +101,28 @@ static int64_t publisher_catch_up(struct publisher *p, int64_t from, int64_t to)
 	return from;
 }
 
-static void *publisher_main(void *arg)
+/* A turn on the events thread: sends what was committed since the last one
+ * (a few batches; the rest in the next turn, at once), and the heartbeat
+ * when it is due. */
+static int64_t publisher_turn(void *arg, int64_t now)
 {
 	struct publisher *p = arg;
-	int64_t next_beat = clock_mono_ms() + p->p_heartbeat_ms;
-
-	pthread_setname_np(pthread_self(), "bbb:publisher");
+	int64_t target, sent;
 
 	pthread_mutex_lock(&p->p_mu);
-	for (;;) {
-		int64_t now = clock_mono_ms(), target;
-		int stopping;
-
-		while (!p->p_stopping && p->p_committed <= p->p_sent && now < next_beat) {
-			struct timespec ts;
-			clock_gettime(CLOCK_MONOTONIC, &ts);
-			int64_t wait = next_beat - now;
-			ts.tv_sec += wait / 1000;
-			ts.tv_nsec += (wait % 1000) * 1000000;
-			if (ts.tv_nsec >= 1000000000) {
-				ts.tv_sec++;
-				ts.tv_nsec -= 1000000000;
-			}
-			pthread_cond_timedwait(&p->p_cv, &p->p_mu, &ts);
-			now = clock_mono_ms();
-		}
-		target = p->p_committed;
-		stopping = p->p_stopping;
-		int64_t sent = p->p_sent;
-		pthread_mutex_unlock(&p->p_mu);
-
-		if (target > sent)
-			sent = publisher_catch_up(p, sent, target);
-		if (clock_mono_ms() >= next_beat) {
-			publisher_heartbeat(p, sent);
-			next_beat = clock_mono_ms() + p->p_heartbeat_ms;
-		}
-
-		pthread_mutex_lock(&p->p_mu);
-		p->p_sent = sent;
-		if (stopping && p->p_committed <= p->p_sent)
-			break;
-	}
+	target = p->p_committed;
+	sent = p->p_sent;
 	pthread_mutex_unlock(&p->p_mu);
-	return NULL;
+	if (target > sent)
+		sent = publisher_catch_up(p, sent, target, PUBLISH_TURN_BATCHES);
+	if (now >= p->p_next_beat) {
+		publisher_heartbeat(p, sent);
+		p->p_next_beat = clock_mono_ms() + p->p_heartbeat_ms;
+	}
+	pthread_mutex_lock(&p->p_mu);
+	p->p_sent = sent;
+	pthread_mutex_unlock(&p->p_mu);
+	return sent < target ? JOB_NOW : p->p_next_beat;
 }
 
 /* A listener on url, with the certificate when its transport takes one. */
@@ -159,10 +142,10 @@ static int publisher_listen(nng_socket sock, const char *url, nng_tls_config *tl
 	return rv;
 }
 
-int publisher_start(struct publisher **out, struct store *s, const struct publisher_options *o, bbb_status *st)
+int publisher_start(struct publisher **out, struct store *s, struct job_thread *jt, const struct publisher_options *o,
+		    bbb_status *st)
 {
 	struct publisher *p = xcalloc(1, sizeof(*p));
-	pthread_condattr_t attr;
 	int rv;
 
 	p->p_heartbeat_ms = o->heartbeat_ms > 0 ? o->heartbeat_ms : 1000;
@@ -192,16 +175,11 @@ int publisher_start(struct publisher **out, struct store *s, const struct publis
 	}
 	p->p_sent = p->p_committed = store_event_head(p->p_db);
 	pthread_mutex_init(&p->p_mu, NULL);
-	pthread_condattr_init(&attr);
-	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-	pthread_cond_init(&p->p_cv, &attr);
-	pthread_condattr_destroy(&attr);
-	if (pthread_create(&p->p_thread, NULL, publisher_main, p) != 0) {
-		store_conn_close(p->p_db);
-		nng_close(p->p_sock);
-		free(p);
-		return status_fail(st, "INTERNAL_ERROR", "cannot start the publisher thread");
-	}
+	p->p_next_beat = clock_mono_ms() + p->p_heartbeat_ms;
+	p->p_jt = jt;
+	p->p_job.j_run = publisher_turn;
+	p->p_job.j_arg = p;
+	job_thread_add(jt, &p->p_job);
 	*out = p;
 	return 0;
 }
@@ -210,12 +188,15 @@ void publisher_notify(void *publisher, int64_t last_event_id)
 {
 	struct publisher *p = publisher;
 
+	int newer;
+
 	pthread_mutex_lock(&p->p_mu);
-	if (last_event_id > p->p_committed) {
+	newer = last_event_id > p->p_committed;
+	if (newer)
 		p->p_committed = last_event_id;
-		pthread_cond_signal(&p->p_cv);
-	}
 	pthread_mutex_unlock(&p->p_mu);
+	if (newer)
+		job_poke(&p->p_job);
 }
 
 int64_t publisher_sent_id(struct publisher *p)
@@ -232,15 +213,12 @@ void publisher_stop(struct publisher *p)
 {
 	if (p == NULL)
 		return;
-	pthread_mutex_lock(&p->p_mu);
-	p->p_stopping = 1;
-	pthread_cond_signal(&p->p_cv);
-	pthread_mutex_unlock(&p->p_mu);
-	pthread_join(p->p_thread, NULL);
+	job_thread_remove(p->p_jt, &p->p_job);
+	/* No turn runs any more, and the writer has stopped: the rest here. */
+	p->p_sent = publisher_catch_up(p, p->p_sent, p->p_committed, INT32_MAX);
 	store_conn_close(p->p_db);
 	nng_close(p->p_sock);
 	pthread_mutex_destroy(&p->p_mu);
-	pthread_cond_destroy(&p->p_cv);
 	free(p);
 }
 

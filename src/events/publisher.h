@@ -1,7 +1,8 @@
 /*
  * The event publisher: after every commit that wrote events, the writer calls
- * publisher_notify with the highest committed id; the publisher thread reads
- * the new rows from its own read connection and sends each, in id order, on
+ * publisher_notify with the highest committed id; the publisher, a job on the
+ * events thread (common/job_thread.h) it shares with the HTTP stream hub,
+ * reads the new rows from its own read connection and sends each, in id order, on
  * an nng pub0 socket as "<event_type> NUL <packed Event>". Every heartbeat
  * interval it also sends "sys.heartbeat NUL <Event{heartbeat{head_id}}>", so a
  * subscriber that lost the tail of the stream notices.
@@ -17,6 +18,7 @@
 
 #include <beebeebrain/status.h>
 
+#include "common/job_thread.h"
 #include "store/store.h"
 
 struct publisher_options {
@@ -30,9 +32,11 @@ struct publisher_options {
 
 struct publisher;
 
-/* Listens on every URL and starts the thread. Events already in the store are
- * not sent again: publishing starts after the current head. */
-int publisher_start(struct publisher **out, struct store *s, const struct publisher_options *o, bbb_status *st);
+/* Listens on every URL and adds the publisher's job to jt, which must outlive
+ * it. Events already in the store are not sent again: publishing starts
+ * after the current head. */
+int publisher_start(struct publisher **out, struct store *s, struct job_thread *jt, const struct publisher_options *o,
+		    bbb_status *st);
 /* Store commit hook: events up to last_event_id are committed. Any thread. */
 void publisher_notify(void *publisher, int64_t last_event_id);
 /* Highest id sent so far. */
@@ -40,7 +44,8 @@ int64_t publisher_sent_id(struct publisher *p);
 /* Connections to the pub socket right now (nng's statistics), or -1 when
  * nng does not say. Any thread. */
 int64_t publisher_subscribers(struct publisher *p);
-/* Sends what is committed but not yet sent, then stops and closes the socket. */
+/* Takes the job off its thread, sends what is committed but not yet sent,
+ * and closes the socket. After the writer stopped. */
 void publisher_stop(struct publisher *p);
 
 #endif

@@ -1,7 +1,8 @@
 /*
- * Event retention: a background thread that removes events older than the
- * retention period, oldest first, in small write transactions so it never
- * holds the writer for long. The highest removed id is kept in server_state
+ * Event retention: a background job (on the thread it shares with the audit
+ * trail, common/job_thread.h) that removes events older than the retention
+ * period, oldest first, a batch of a few hundred per write, so it never
+ * holds the writer, or the thread, for long. The highest removed id is kept in server_state
  * (events_pruned_through): a replay that starts before it is OUT_OF_RANGE
  * EVENTS_PRUNED instead of silently missing events.
  */
@@ -12,14 +13,18 @@
 
 #include <beebeebrain/status.h>
 
+#include "common/job_thread.h"
 #include "store/store.h"
 
 struct retention;
 
-/* Prunes every min(retention / 10, 1 h), at least every second. */
-int retention_start(struct retention **out, struct store *s, int64_t retention_ms, bbb_status *st);
+/* Adds the job to jt (which must outlive it): a pass at once, then every
+ * min(retention / 10, 1 h), at least every second. */
+int retention_start(struct retention **out, struct store *s, int64_t retention_ms, struct job_thread *jt,
+		    bbb_status *st);
+/* Takes the job off its thread (after the batch it runs) and frees it. */
 void retention_stop(struct retention *r);
-/* One full pass now (used by the thread, and by tests). *removed may be NULL. */
+/* One full pass now, on the calling thread. *removed may be NULL. */
 int retention_prune(struct store *s, int64_t retention_ms, int64_t *removed, bbb_status *st);
 
 #endif

@@ -1265,7 +1265,7 @@ int http_server_start(struct http_server **out, const struct http_server_options
 	s->s_daemons = xcalloc(opts->n_urls > 0 ? opts->n_urls : 1, sizeof(*s->s_daemons));
 	if (opts->events_read != NULL &&
 	    ((opts->worker_init != NULL && opts->worker_init(opts->env, &s->s_hub_state, st) != 0) ||
-	     stream_hub_start(&s->s_hub, opts->events_read, s->s_hub_state, st) != 0))
+	     stream_hub_start(&s->s_hub, opts->events_read, s->s_hub_state, opts->events_thread, st) != 0))
 		goto fail;
 	for (size_t i = 0; i < opts->n_urls; i++)
 		if (http_listen(s, opts->urls[i], st) != 0)

@@ -44,7 +44,8 @@
  * trace_id, peer).
  *
  * Event streams (SSE and Connect Subscribe) are checked by the dispatcher on
- * a worker like any call, then served by one hub thread (stream.h).
+ * a worker like any call, then served by one hub, a job on the events thread
+ * (stream.h).
  *
  * Stop order: http_server_quiesce stops accepting, ends the event streams
  * (SSE closes, Connect gets unavailable), answers new requests on
@@ -93,6 +94,7 @@ struct http_server_options {
 	/* The event streams' source (stream.h, docs/events.md): called with a
 	 * state from worker_init. NULL: the stream routes answer 503. */
 	stream_read_fn events_read;
+	struct job_thread *events_thread; /* the hub's; it must outlive the server */
 	int (*events_start)(void *worker, int n, const char *type_prefix, int64_t project_id, int64_t *after_id,
 			    bbb_status *st);
 };

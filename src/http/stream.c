@@ -9,6 +9,7 @@
 #include "beebeebrain/v1/event.pb-c.h"
 #include "common/clock.h"
 #include "common/dbuf.h"
+#include "common/job_thread.h"
 #include "common/log.h"
 #include "common/pbjson.h"
 #include "common/xalloc.h"
@@ -41,13 +42,13 @@ struct stream {
 struct stream_hub {
 	stream_read_fn h_read;
 	void *h_worker;
-	pthread_t h_thread;
+	struct job_thread *h_jt;
+	struct job h_job; /* a turn: read new events, heartbeats, deadlines */
 	pthread_mutex_t h_mu;
-	pthread_cond_t h_cv; /* CLOCK_MONOTONIC */
 	struct stream *h_streams; /* under h_mu */
 	size_t h_count;
-	int h_poked, h_stop, h_stopping;
-	int64_t h_head; /* the hub thread's: the highest id seen */
+	int h_stop, h_stopping; /* under h_mu; h_stop: the job is off its thread */
+	int64_t h_head; /* the job's: the highest id seen */
 };
 
 /* One event's frames, made once per batch for every stream that takes it. */
@@ -57,6 +58,13 @@ struct stream_frames {
 	uint8_t *f_conn[2]; /* proto, json envelopes */
 	size_t f_conn_len[2];
 };
+
+/* A turn for the hub soon, unless it stopped. Under h_mu. */
+static void stream_hub_wake(struct stream_hub *h)
+{
+	if (!h->h_stop)
+		job_poke(&h->h_job);
+}
 
 /* ---- buffers (under h_mu) */
 
@@ -145,8 +153,7 @@ static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
 		s->st_off += n;
 		/* Drained below the low mark: the hub may go on with it. */
 		if (stream_pending(s) < STREAM_BUFFER_LOW && stream_pending(s) + n >= STREAM_BUFFER_LOW) {
-			h->h_poked = 1;
-			pthread_cond_signal(&h->h_cv);
+			stream_hub_wake(h);
 		}
 		pthread_mutex_unlock(&h->h_mu);
 		return (ssize_t)n;
@@ -179,8 +186,7 @@ static void stream_response_gone(void *cls)
 	pthread_mutex_lock(&h->h_mu);
 	s->st_closed = 1;
 	s->st_suspended = 0;
-	h->h_poked = 1;
-	pthread_cond_signal(&h->h_cv);
+	stream_hub_wake(h);
 	stream_unref(s);
 	pthread_mutex_unlock(&h->h_mu);
 }
@@ -285,8 +291,9 @@ static int64_t stream_low_cursor(struct stream_hub *h)
 	return low;
 }
 
-/* Reads what the streams have not seen, in batches; appends it. */
-static void stream_pass(struct stream_hub *h)
+/* Reads what the streams have not seen, in batches; appends it. 1 when
+ * there is more to read. */
+static int stream_pass(struct stream_hub *h)
 {
 	for (int b = 0; b < STREAM_PASS_BATCHES; b++) {
 		Beebeebrain__V1__Event **evs = NULL;
@@ -300,14 +307,14 @@ static void stream_pass(struct stream_hub *h)
 		low = stream_low_cursor(h);
 		pthread_mutex_unlock(&h->h_mu);
 		if (low == INT64_MAX || (low >= h->h_head && b > 0))
-			return;
+			return 0;
 		arena_init(&a);
 		status_clear(&st);
 		if (h->h_read(h->h_worker, low, STREAM_BATCH, &a, &evs, &n, &head, &st) != 0) {
 			log_warn("http", "event streams: cannot read events after %lld: %s", (long long)low,
 				 st.message);
 			arena_reset(&a);
-			return;
+			return 0;
 		}
 		h->h_head = head;
 		f = xcalloc(n > 0 ? n : 1, sizeof(*f));
@@ -319,12 +326,9 @@ static void stream_pass(struct stream_hub *h)
 		stream_frames_free(f, n);
 		arena_reset(&a);
 		if (n < STREAM_BATCH)
-			return;
+			return 0;
 	}
-	/* More to read: go on after the other wake-ups were looked at. */
-	pthread_mutex_lock(&h->h_mu);
-	h->h_poked = 1;
-	pthread_mutex_unlock(&h->h_mu);
+	return 1; /* more to read: go on after the other jobs' turns */
 }
 
 /* A heartbeat: SSE's comment, or Connect's SubscribeResponse with the
@@ -390,51 +394,35 @@ static int64_t stream_tend(struct stream_hub *h, int64_t now)
 	return next;
 }
 
-static void *stream_hub_main(void *arg)
+/* A turn on the events thread: a pass, then heartbeats and deadlines; the
+ * next turn at the next of those, or at once when there is more to read. */
+static int64_t stream_hub_turn(void *arg, int64_t now)
 {
 	struct stream_hub *h = arg;
-	int64_t next = clock_mono_ms();
+	int more = stream_pass(h);
+	int64_t next;
 
-	pthread_setname_np(pthread_self(), "bbb:stream-hub");
-
+	(void)now;
 	pthread_mutex_lock(&h->h_mu);
-	while (!h->h_stop) {
-		if (!h->h_poked) {
-			struct timespec ts = {.tv_sec = next / 1000, .tv_nsec = (next % 1000) * 1000000L};
-			pthread_cond_timedwait(&h->h_cv, &h->h_mu, &ts);
-		}
-		if (h->h_stop)
-			break;
-		h->h_poked = 0;
-		pthread_mutex_unlock(&h->h_mu);
-		stream_pass(h);
-		pthread_mutex_lock(&h->h_mu);
-		next = stream_tend(h, clock_mono_ms());
-	}
+	next = stream_tend(h, clock_mono_ms());
 	pthread_mutex_unlock(&h->h_mu);
-	return NULL;
+	return more ? JOB_NOW : next;
 }
 
 /* ---- the hub's life */
 
-int stream_hub_start(struct stream_hub **out, stream_read_fn read, void *worker, bbb_status *st)
+int stream_hub_start(struct stream_hub **out, stream_read_fn read, void *worker, struct job_thread *jt, bbb_status *st)
 {
 	struct stream_hub *h = xcalloc(1, sizeof(*h));
-	pthread_condattr_t attr;
 
+	(void)st;
 	h->h_read = read;
 	h->h_worker = worker;
 	pthread_mutex_init(&h->h_mu, NULL);
-	pthread_condattr_init(&attr);
-	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-	pthread_cond_init(&h->h_cv, &attr);
-	pthread_condattr_destroy(&attr);
-	if (pthread_create(&h->h_thread, NULL, stream_hub_main, h) != 0) {
-		pthread_cond_destroy(&h->h_cv);
-		pthread_mutex_destroy(&h->h_mu);
-		free(h);
-		return status_fail(st, "INTERNAL_ERROR", "cannot start the event stream hub");
-	}
+	h->h_jt = jt;
+	h->h_job.j_run = stream_hub_turn;
+	h->h_job.j_arg = h;
+	job_thread_add(jt, &h->h_job);
 	*out = h;
 	return 0;
 }
@@ -444,10 +432,8 @@ void stream_hub_poke(struct stream_hub *h)
 	if (h == NULL)
 		return;
 	pthread_mutex_lock(&h->h_mu);
-	if (h->h_count > 0) { /* a stream opened later starts with a pass of its own */
-		h->h_poked = 1;
-		pthread_cond_signal(&h->h_cv);
-	}
+	if (h->h_count > 0) /* a stream opened later starts with a pass of its own */
+		stream_hub_wake(h);
 	pthread_mutex_unlock(&h->h_mu);
 }
 
@@ -480,8 +466,7 @@ struct MHD_Response *stream_open(struct stream_hub *h, struct MHD_Connection *co
 	s->st_next = h->h_streams;
 	h->h_streams = s;
 	h->h_count++;
-	h->h_poked = 1;
-	pthread_cond_signal(&h->h_cv);
+	stream_hub_wake(h);
 	pthread_mutex_unlock(&h->h_mu);
 	return res;
 }
@@ -499,10 +484,12 @@ void stream_hub_quiesce(struct stream_hub *h)
 	for (struct stream *s = h->h_streams; s != NULL; s = s->st_next)
 		if (!s->st_closed)
 			stream_end(s, BBB_UNAVAILABLE, "SHUTTING_DOWN", "the server is stopping");
-	h->h_stop = 1;
-	pthread_cond_signal(&h->h_cv);
 	pthread_mutex_unlock(&h->h_mu);
-	pthread_join(h->h_thread, NULL);
+	/* The streams' end frames are out of the hub's hands: no turn needed. */
+	job_thread_remove(h->h_jt, &h->h_job);
+	pthread_mutex_lock(&h->h_mu);
+	h->h_stop = 1;
+	pthread_mutex_unlock(&h->h_mu);
 }
 
 void stream_hub_free(struct stream_hub *h)
@@ -514,7 +501,6 @@ void stream_hub_free(struct stream_hub *h)
 		h->h_streams = s->st_next;
 		stream_unref(s);
 	}
-	pthread_cond_destroy(&h->h_cv);
 	pthread_mutex_destroy(&h->h_mu);
 	free(h);
 }

@@ -3,8 +3,9 @@
  * Connect server streaming (EventService/Subscribe) share one hub; only the
  * framing differs.
  *
- * No thread per client. One hub thread with its own read connection (a
- * state from the server's worker_init) holds every open stream: a cursor
+ * No thread per client. One hub, a job on the events thread it shares with
+ * the event publisher (common/job_thread.h), with its own read connection (a
+ * state from the server's worker_init), holds every open stream: a cursor
  * (the last id it has passed), its filters, its limits and a small buffer
  * of bytes not yet sent. After every commit (stream_hub_poke), every second
  * and when a stream opens, the hub reads the new rows once, in batches from
@@ -23,7 +24,7 @@
  * last id.
  *
  * Threads and locks: h_mu guards the list, every stream's buffer and flags;
- * cursors and counters are the hub thread's (set by stream_open before the
+ * cursors and counters are the hub job's (set by stream_open before the
  * stream is listed). A stream is freed by the last of its two owners: the
  * hub (once it is closed or the hub stops) and the response (libmicrohttpd's
  * free callback).
@@ -38,6 +39,7 @@
 
 #include "beebeebrain/v1/events.pb-c.h"
 #include "common/arena.h"
+#include "common/job_thread.h"
 #include <beebeebrain/status.h>
 
 #define STREAM_BUFFER_HIGH ((size_t)64 << 10)
@@ -68,9 +70,10 @@ struct stream_spec {
 
 struct stream_hub;
 
-/* Starts the hub thread; `worker` (not owned, used by the hub thread only)
- * is what `read` is called with. 0, or -1 with st set. */
-int stream_hub_start(struct stream_hub **out, stream_read_fn read, void *worker, bbb_status *st);
+/* Adds the hub's job to jt (which must outlive the hub); `worker` (not
+ * owned, used by the hub's job only) is what `read` is called with. 0, or -1
+ * with st set. */
+int stream_hub_start(struct stream_hub **out, stream_read_fn read, void *worker, struct job_thread *jt, bbb_status *st);
 /* Something committed: read the new events. NULL: nothing. */
 void stream_hub_poke(struct stream_hub *h);
 /* The response of a new stream on conn, or NULL when the hub is stopping.
@@ -78,7 +81,7 @@ void stream_hub_poke(struct stream_hub *h);
 struct MHD_Response *stream_open(struct stream_hub *h, struct MHD_Connection *conn, const struct stream_spec *sp);
 /* Ends every stream (SSE: the connection closes; Connect: an end-of-stream
  * message unavailable "the server is stopping"), refuses new ones and
- * stops the hub thread. The streams' last bytes go out while the listener
+ * takes the hub's job off its thread. The streams' last bytes go out while the listener
  * drains. NULL: nothing. */
 void stream_hub_quiesce(struct stream_hub *h);
 /* Frees the hub, after the daemons serving its streams have stopped.

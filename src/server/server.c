@@ -18,6 +18,7 @@
 #include <nng/supplemental/tls/tls.h>
 
 #include "common/clock.h"
+#include "common/job_thread.h"
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/status.h"
@@ -263,6 +264,11 @@ struct server {
 	struct runtime *_Atomic sv_rt; /* read by the commit hook on the writer thread */
 	struct rpc_dispatcher *sv_d;
 	struct work_pool *sv_pool; /* the workers and the waiter of both listeners */
+	/* Background jobs: "bbb:events" runs the publisher and the HTTP stream
+	 * hub (they read and send, never wait on the writer); "bbb:store-jobs"
+	 * the audit trail and retention (they wait for their commits, a bounded
+	 * batch at a time). Stopped last: every job is off them by then. */
+	struct job_thread *sv_events_jt, *sv_store_jt;
 	struct rpc_server *_Atomic sv_rpc; /* read by the commit hook too */
 	struct http_server *_Atomic sv_http; /* and this one */
 	/* The TLS listeners' certificate and key (PEM, NULL: none) and the same
@@ -387,6 +393,8 @@ static void server_down(struct server *sv, int code)
 	atomic_store(&sv->sv_http, NULL);
 	rpc_server_close(rpc); /* its sockets (the read connections closed at the quiesce) */
 	http_server_close(http);
+	job_thread_stop(sv->sv_events_jt);
+	job_thread_stop(sv->sv_store_jt);
 	rpc_dispatcher_free(sv->sv_d);
 	/* Last: closing the locked descriptor of the database drops this
 	 * process's fcntl locks on it, SQLite's included (lockfile.h). If the
@@ -485,13 +493,16 @@ int server_run(const struct config *c)
 	env->se_heartbeat_ms = 1000;
 	po.heartbeat_ms = env->se_heartbeat_ms;
 	po.tls = sv.sv_tls;
-	if (publisher_start(&sv.sv_pub, env->se_store, &po, &st) != 0)
+	if (job_thread_start(&sv.sv_events_jt, "bbb:events", &st) != 0 ||
+	    job_thread_start(&sv.sv_store_jt, "bbb:store-jobs", &st) != 0)
+		goto fail;
+	if (publisher_start(&sv.sv_pub, env->se_store, sv.sv_events_jt, &po, &st) != 0)
 		goto fail;
 	store_set_commit_hook(env->se_store, server_on_commit, &sv);
 	store_set_lock_hook(env->se_store, server_on_lock, (void *)c, c->cf_db_locked_quiet_ms);
-	if (retention_start(&sv.sv_ret, env->se_store, env->se_retention_ms, &st) != 0)
+	if (retention_start(&sv.sv_ret, env->se_store, env->se_retention_ms, sv.sv_store_jt, &st) != 0)
 		goto fail;
-	if (audit_trail_start(&env->se_audit, env->se_store, AUDIT_DENIAL_WINDOW_MS, &st) != 0)
+	if (audit_trail_start(&env->se_audit, env->se_store, AUDIT_DENIAL_WINDOW_MS, sv.sv_store_jt, &st) != 0)
 		goto fail;
 	if (fresh && server_seed(&sv, &st) != 0)
 		goto fail;
@@ -541,6 +552,7 @@ int server_run(const struct config *c)
 			.env = env,
 			.metrics = server_metrics,
 			.events_read = svc_events_read,
+			.events_thread = sv.sv_events_jt,
 			.events_start = svc_events_start,
 		};
 		struct http_server *http = NULL;
