@@ -18,7 +18,9 @@ SP_REQ0_HELLO = b"\x00SP\x00" + struct.pack(">HH", 0x30, 0)  # SP/TCP header of 
 
 
 def connect_call(srv, service, method, msg):
-    """A Connect unary call on the HTTP listener, which has workers of its own."""
+    """A Connect unary call on the HTTP listener: each listener runs at most
+    --workers calls at once on the shared pool of --workers + 1 threads, so
+    one is left for HTTP while every RPC call waits."""
     c = http.client.HTTPConnection("127.0.0.1", srv.http_port, timeout=30)
     try:
         c.request("POST", f"/beebeebrain.v1.{service}/{method}", body=msg.SerializeToString(),
@@ -92,7 +94,7 @@ def test_a_read_is_answered_while_every_worker_waits_for_a_held_database_lock(tm
                           task_pb2.ListTasksResponse).tasks[0].id == task_id
         assert results == [] and all(t.is_alive() for t in writes)  # the lock is still held
 
-        # ClearFaults is a write of sorts: over HTTP, whose workers are idle.
+        # ClearFaults is a write of sorts: over HTTP, on the pool's spare worker.
         status, _ = connect_call(srv, "AdminService", "ClearFaults", admin_pb2.ClearFaultsRequest())
         assert status == 200
         for t in writes:
