@@ -9,7 +9,6 @@
 #include "common/xalloc.h"
 #include "store/event_store.h"
 
-#define RETENTION_BATCH 5000
 /* Rows one turn of the job deletes: the commit carrying them, which the
  * turn waits for, stays short, and so do the other jobs' waits (the audit
  * trail shares the thread) and the writes queued behind it. */
@@ -35,22 +34,6 @@ static int retention_prune_write(sqlite3 *db, void *arg, bbb_status *st)
 	struct prune_args *pa = arg;
 
 	return store_event_prune(db, pa->pa_cutoff, pa->pa_batch, &pa->pa_removed, st);
-}
-
-int retention_prune(struct store *s, int64_t retention_ms, int64_t *removed, bbb_status *st)
-{
-	struct prune_args pa = {.pa_cutoff = clock_now_ms() - retention_ms, .pa_batch = RETENTION_BATCH};
-	int64_t total = 0;
-
-	do {
-		pa.pa_removed = 0;
-		if (store_write(s, retention_prune_write, &pa, 0, st) != 0)
-			return -1;
-		total += pa.pa_removed;
-	} while (pa.pa_removed > 0);
-	if (removed != NULL)
-		*removed = total;
-	return 0;
 }
 
 /* A turn: one batch; the next turn at once while there is more, else after

@@ -24,7 +24,5 @@ int retention_start(struct retention **out, struct store *s, int64_t retention_m
 		    bbb_status *st);
 /* Takes the job off its thread (after the batch it runs) and frees it. */
 void retention_stop(struct retention *r);
-/* One full pass now, on the calling thread. *removed may be NULL. */
-int retention_prune(struct store *s, int64_t retention_ms, int64_t *removed, bbb_status *st);
 
 #endif
