@@ -5,7 +5,8 @@
  * take turns on the thread. The server runs two of them: "bbb:events" for
  * the event publisher and the HTTP stream hub, which only read and send and
  * so never wait on the writer, and "bbb:store-jobs" for the audit trail and
- * event retention, which wait for their commits. Jobs that share a thread
+ * event retention, which wait for their commits, and the WAL checkpointer
+ * (store/checkpoint.h). Jobs that share a thread
  * must each return within a few milliseconds (do a bounded batch, ask to
  * run again at once for the rest): one job's turn delays the others.
  *

@@ -267,7 +267,8 @@ struct server {
 	/* Background jobs: "bbb:events" runs the publisher and the HTTP stream
 	 * hub (they read and send, never wait on the writer); "bbb:store-jobs"
 	 * the audit trail and retention (they wait for their commits, a bounded
-	 * batch at a time). Stopped last: every job is off them by then. */
+	 * batch at a time) and the WAL checkpointer. Stopped last: every job is
+	 * off them by then. */
 	struct job_thread *sv_events_jt, *sv_store_jt;
 	struct rpc_server *_Atomic sv_rpc; /* read by the commit hook too */
 	struct http_server *_Atomic sv_http; /* and this one */
@@ -494,7 +495,8 @@ int server_run(const struct config *c)
 	po.heartbeat_ms = env->se_heartbeat_ms;
 	po.tls = sv.sv_tls;
 	if (job_thread_start(&sv.sv_events_jt, "bbb:events", &st) != 0 ||
-	    job_thread_start(&sv.sv_store_jt, "bbb:store-jobs", &st) != 0)
+	    job_thread_start(&sv.sv_store_jt, "bbb:store-jobs", &st) != 0 ||
+	    store_checkpoint_on(env->se_store, sv.sv_store_jt, &st) != 0)
 		goto fail;
 	if (publisher_start(&sv.sv_pub, env->se_store, sv.sv_events_jt, &po, &st) != 0)
 		goto fail;

@@ -1,7 +1,6 @@
-/* The checkpointer thread (see checkpoint.h). */
+/* The checkpointer job (see checkpoint.h). */
 #include "store/checkpoint.h"
 
-#include <pthread.h>
 #include <stdlib.h>
 
 #include <sqlite3.h>
@@ -16,52 +15,29 @@
 
 struct checkpointer {
 	sqlite3 *c_db;
-	pthread_t c_thread;
-	pthread_mutex_t c_mu;
-	pthread_cond_t c_cv;
-	int c_kicked, c_stopping;
+	struct job_thread *c_jt;
+	struct job c_job;
 	int64_t c_last_log_ms;
 };
 
-static void checkpoint_pass(struct checkpointer *c)
-{
-	int log_frames = 0, copied = 0;
-	int rc = sqlite3_wal_checkpoint_v2(c->c_db, "main", SQLITE_CHECKPOINT_PASSIVE, &log_frames, &copied);
-	int64_t now;
-
-	/* BUSY: another checkpoint was running (a backup's, store_close's). */
-	if (rc == SQLITE_OK || rc == SQLITE_BUSY)
-		return;
-	now = clock_mono_ms();
-	if (c->c_last_log_ms == 0 || now - c->c_last_log_ms >= CHECKPOINT_LOG_EVERY_MS) {
-		c->c_last_log_ms = now;
-		log_warn("store", "WAL checkpoint failed: %s (the WAL grows until one succeeds)",
-			 sqlite3_errmsg(c->c_db));
-	}
-}
-
-static void *checkpoint_main(void *arg)
+/* A turn: one PASSIVE pass, then asleep until kicked. */
+static int64_t checkpoint_turn(void *arg, int64_t now_ms)
 {
 	struct checkpointer *c = arg;
+	int rc = sqlite3_wal_checkpoint_v2(c->c_db, "main", SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
 
-	pthread_setname_np(pthread_self(), "bbb:checkpoint");
-
-	pthread_mutex_lock(&c->c_mu);
-	for (;;) {
-		while (!c->c_kicked && !c->c_stopping)
-			pthread_cond_wait(&c->c_cv, &c->c_mu);
-		if (c->c_stopping)
-			break;
-		c->c_kicked = 0;
-		pthread_mutex_unlock(&c->c_mu);
-		checkpoint_pass(c);
-		pthread_mutex_lock(&c->c_mu);
+	/* BUSY: another checkpoint was under way (the writer's, a backup's). */
+	if (rc != SQLITE_OK && rc != SQLITE_BUSY &&
+	    (c->c_last_log_ms == 0 || now_ms - c->c_last_log_ms >= CHECKPOINT_LOG_EVERY_MS)) {
+		c->c_last_log_ms = now_ms;
+		log_warn("store", "WAL checkpoint failed: %s (the writer checkpoints past 2,000 frames)",
+			 sqlite3_errmsg(c->c_db));
 	}
-	pthread_mutex_unlock(&c->c_mu);
-	return NULL;
+	return JOB_IDLE;
 }
 
-int checkpoint_start(struct checkpointer **out, const char *path, int durability_full, bbb_status *st)
+int checkpoint_start(struct checkpointer **out, const char *path, int durability_full, struct job_thread *jt,
+		     bbb_status *st)
 {
 	struct checkpointer *c = xcalloc(1, sizeof(*c));
 
@@ -71,38 +47,24 @@ int checkpoint_start(struct checkpointer **out, const char *path, int durability
 		free(c);
 		return -1;
 	}
-	pthread_mutex_init(&c->c_mu, NULL);
-	pthread_cond_init(&c->c_cv, NULL);
-	if (pthread_create(&c->c_thread, NULL, checkpoint_main, c) != 0) {
-		store_conn_close(c->c_db);
-		pthread_mutex_destroy(&c->c_mu);
-		pthread_cond_destroy(&c->c_cv);
-		free(c);
-		return status_fail(st, "INTERNAL_ERROR", "cannot start the checkpoint thread");
-	}
+	c->c_jt = jt;
+	c->c_job.j_run = checkpoint_turn;
+	c->c_job.j_arg = c;
+	job_thread_add(jt, &c->c_job);
 	*out = c;
 	return 0;
 }
 
 void checkpoint_kick(struct checkpointer *c)
 {
-	pthread_mutex_lock(&c->c_mu);
-	c->c_kicked = 1;
-	pthread_cond_signal(&c->c_cv);
-	pthread_mutex_unlock(&c->c_mu);
+	job_poke(&c->c_job);
 }
 
 void checkpoint_stop(struct checkpointer *c)
 {
 	if (c == NULL)
 		return;
-	pthread_mutex_lock(&c->c_mu);
-	c->c_stopping = 1;
-	pthread_cond_signal(&c->c_cv);
-	pthread_mutex_unlock(&c->c_mu);
-	pthread_join(c->c_thread, NULL);
+	job_thread_remove(c->c_jt, &c->c_job);
 	store_conn_close(c->c_db);
-	pthread_mutex_destroy(&c->c_mu);
-	pthread_cond_destroy(&c->c_cv);
 	free(c);
 }

@@ -36,8 +36,9 @@
 
 #define STORE_GROUP_MAX 256
 /* The WAL's checkpoints (checkpoint.h). Past STORE_CHECKPOINT_FRAMES frames
- * (SQLite's own auto-checkpoint threshold) the checkpointer is asked for a
- * pass, again every STORE_CHECKPOINT_STEP frames more. Past
+ * (SQLite's own auto-checkpoint threshold) the checkpointer, when there is
+ * one, is asked for a pass, again every STORE_CHECKPOINT_STEP frames more;
+ * without one the writer runs the pass, as SQLite would. Past
  * STORE_CHECKPOINT_FRAMES_WRITER the writer runs a pass itself, after its
  * commit: SQLite starts the WAL over only after a pass that left nothing
  * behind, which a pass on another thread rarely manages while the writer
@@ -81,7 +82,7 @@ struct store {
 	int64_t s_last_event_id;
 	struct store_stats s_stats;
 	struct store_writer_metrics s_metrics;
-	struct checkpointer *s_ckpt;
+	struct checkpointer *s_ckpt; /* under s_mu; NULL: the writer checkpoints */
 	int s_ckpt_kicked_at; /* writer thread only: WAL frames at the last kick */
 };
 
@@ -688,14 +689,25 @@ static int store_wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
 {
 	struct store *s = arg;
 
+	int kicked = 0;
+
 	if (frames < s->s_ckpt_kicked_at) /* the WAL started over */
 		s->s_ckpt_kicked_at = 0;
-	if (frames >= STORE_CHECKPOINT_FRAMES_WRITER) {
-		sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
-	} else if (frames >= STORE_CHECKPOINT_FRAMES && frames >= s->s_ckpt_kicked_at + STORE_CHECKPOINT_STEP) {
+	if (frames < STORE_CHECKPOINT_FRAMES)
+		return SQLITE_OK;
+	if (frames < STORE_CHECKPOINT_FRAMES_WRITER) {
+		if (frames < s->s_ckpt_kicked_at + STORE_CHECKPOINT_STEP)
+			return SQLITE_OK;
 		s->s_ckpt_kicked_at = frames;
-		checkpoint_kick(s->s_ckpt);
+		pthread_mutex_lock(&s->s_mu);
+		if (s->s_ckpt != NULL) {
+			checkpoint_kick(s->s_ckpt);
+			kicked = 1;
+		}
+		pthread_mutex_unlock(&s->s_mu);
 	}
+	if (!kicked)
+		sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
 	return SQLITE_OK;
 }
 
@@ -789,12 +801,6 @@ int store_open(struct store **out, const struct store_options *opts, bbb_status 
 		free(s);
 		return -1;
 	}
-	if (checkpoint_start(&s->s_ckpt, s->s_path, s->s_durability_full, st) != 0) {
-		store_conn_close(s->s_db);
-		free(s->s_path);
-		free(s);
-		return -1;
-	}
 	s->s_last_event_id = store_max_event_id(s->s_db);
 	store_writer_metrics_init(&s->s_metrics);
 	sqlite3_commit_hook(s->s_db, store_commit_gate, s);
@@ -802,7 +808,6 @@ int store_open(struct store **out, const struct store_options *opts, bbb_status 
 	pthread_mutex_init(&s->s_mu, NULL);
 	pthread_cond_init(&s->s_work, NULL);
 	if (pthread_create(&s->s_thread, NULL, store_writer_main, s) != 0) {
-		checkpoint_stop(s->s_ckpt);
 		store_conn_close(s->s_db);
 		free(s->s_path);
 		free(s);
@@ -822,12 +827,27 @@ void store_close(struct store *s)
 	pthread_mutex_unlock(&s->s_mu);
 	pthread_join(s->s_thread, NULL);
 	checkpoint_stop(s->s_ckpt);
+	s->s_ckpt = NULL;
 	sqlite3_exec(s->s_db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL);
 	store_conn_close(s->s_db);
 	pthread_mutex_destroy(&s->s_mu);
 	pthread_cond_destroy(&s->s_work);
 	free(s->s_path);
 	free(s);
+}
+
+int store_checkpoint_on(struct store *s, struct job_thread *jt, bbb_status *st)
+{
+	struct checkpointer *c = NULL, *old;
+
+	if (jt != NULL && checkpoint_start(&c, s->s_path, s->s_durability_full, jt, st) != 0)
+		return -1;
+	pthread_mutex_lock(&s->s_mu);
+	old = s->s_ckpt;
+	s->s_ckpt = c;
+	pthread_mutex_unlock(&s->s_mu);
+	checkpoint_stop(old); /* the hook no longer sees it */
+	return 0;
 }
 
 const char *store_path(const struct store *s)

@@ -37,6 +37,7 @@
 #include <beebeebrain/status.h>
 
 struct store;
+struct job_thread;
 
 struct store_options {
 	const char *path;
@@ -101,6 +102,11 @@ enum store_sp_result store_savepoint(sqlite3 *db, const char *name, store_write_
  * (DEADLINE_EXCEEDED); one that started is always committed and reported.
  * UNAVAILABLE DB_LOCKED when the write lock could not be had in time. */
 int store_write(struct store *s, store_write_fn fn, void *arg, int64_t deadline_ms, bbb_status *st);
+
+/* Hands the WAL's checkpoints to a job on jt, with a connection of its own
+ * (checkpoint.h), so that the writer seldom runs one; jt must outlive it or
+ * a later call. NULL: the writer checkpoints again (the default). */
+int store_checkpoint_on(struct store *s, struct job_thread *jt, bbb_status *st);
 
 /* Set it before the first write; it runs on the writer thread. */
 typedef void (*store_commit_hook)(void *arg, int64_t last_event_id);

@@ -21,6 +21,7 @@
 #include <cmocka.h>
 
 #include "common/clock.h"
+#include "common/job_thread.h"
 #include "common/status.h"
 #include "store/store.h"
 
@@ -261,7 +262,7 @@ static void write_lock_held_elsewhere_gives_db_locked_and_loses_nothing(void **s
  * as on a full disk (the limit is lifted again afterwards, unless
  * keep_limit: then SQLite's error stays the last thing on the connection). */
 #define NO_PAGE_LIMIT "PRAGMA max_page_count = 1073741823; "
-struct job {
+struct sql_job {
 	const char *sql;
 	int fill_disk;
 	int keep_limit;
@@ -277,7 +278,7 @@ struct job {
 
 static int job_write(sqlite3 *db, void *arg, bbb_status *st)
 {
-	struct job *j = arg;
+	struct sql_job *j = arg;
 	int rc;
 
 	atomic_store(&j->entered, 1);
@@ -313,7 +314,7 @@ static int job_write(sqlite3 *db, void *arg, bbb_status *st)
 
 struct job_thread {
 	struct store *jt_store;
-	struct job *jt_job;
+	struct sql_job *jt_job;
 };
 
 static void *job_thread_main(void *p)
@@ -328,9 +329,9 @@ static void *job_thread_main(void *p)
 
 /* Runs jobs[0..n) as one group, in this order: a write of its own holds the
  * writer until they are all queued, each only after the one before it. */
-static void run_group(struct store *s, struct job *jobs, int n)
+static void run_group(struct store *s, struct sql_job *jobs, int n)
 {
-	struct job gate = {.sql = "SELECT 1", .gate_store = s, .gate_depth = (uint64_t)n};
+	struct sql_job gate = {.sql = "SELECT 1", .gate_store = s, .gate_depth = (uint64_t)n};
 	struct job_thread jt[9];
 	pthread_t th[9];
 	struct store_stats ss;
@@ -356,7 +357,7 @@ static void run_group(struct store *s, struct job *jobs, int n)
 	assert_int_equal(gate.rc, 0);
 }
 
-static void assert_failed(const struct job *j, const char *reason)
+static void assert_failed(const struct sql_job *j, const char *reason)
 {
 	assert_int_equal(j->rc, -1);
 	assert_string_equal(j->st.reason, reason);
@@ -365,13 +366,13 @@ static void assert_failed(const struct job *j, const char *reason)
 static void disk_full_in_a_group_fails_exactly_the_writes_that_did_not_commit(void **state)
 {
 	struct store *s = open_store(0);
-	struct job jobs[4] = {
+	struct sql_job jobs[4] = {
 		{.sql = "INSERT INTO t VALUES (500)"},
 		{.sql = "INSERT INTO t VALUES (501)"},
 		{.sql = "INSERT INTO t VALUES (randomblob(200000))", .fill_disk = 1},
 		{.sql = "INSERT INTO t VALUES (503)"},
 	};
-	struct job after = {.sql = "INSERT INTO t VALUES (504)"};
+	struct sql_job after = {.sql = "INSERT INTO t VALUES (504)"};
 	bbb_status st;
 
 	(void)state;
@@ -394,7 +395,7 @@ static void disk_full_in_a_group_fails_exactly_the_writes_that_did_not_commit(vo
 static void rollback_conflict_clause_fails_the_earlier_writes_of_its_group_not_the_later(void **state)
 {
 	struct store *s = open_store(0);
-	struct job jobs[3] = {
+	struct sql_job jobs[3] = {
 		{.sql = "INSERT INTO t VALUES (600)"},
 		{.sql = "INSERT INTO t VALUES (601); INSERT OR ROLLBACK INTO u VALUES (1)"},
 		{.sql = "INSERT INTO t VALUES (602)"},
@@ -416,7 +417,7 @@ static void rollback_conflict_clause_fails_the_earlier_writes_of_its_group_not_t
 static void write_that_ignores_the_error_which_rolled_back_its_group_is_not_reported_ok(void **state)
 {
 	struct store *s = open_store(0);
-	struct job jobs[3] = {
+	struct sql_job jobs[3] = {
 		{.sql = "INSERT INTO t VALUES (700)"},
 		/* Swallows SQLITE_FULL and returns 0, as a write that ignores a
 		 * statement's result would. */
@@ -437,7 +438,7 @@ static void write_that_ignores_the_error_which_rolled_back_its_group_is_not_repo
 static void commit_from_inside_a_write_is_refused_and_rolls_its_group_back(void **state)
 {
 	struct store *s = open_store(0);
-	struct job jobs[3] = {
+	struct sql_job jobs[3] = {
 		{.sql = "INSERT INTO t VALUES (800)"},
 		{.sql = "INSERT INTO t VALUES (801); COMMIT", .swallow = 1},
 		{.sql = "INSERT INTO t VALUES (802)"},
@@ -472,7 +473,7 @@ static int inner_insert_then_fail(sqlite3 *db, void *arg, bbb_status *st)
 /* ok, failed alone, then (when arg says so) one that loses the transaction. */
 static int batch_write(sqlite3 *db, void *arg, bbb_status *st)
 {
-	struct job *j = arg;
+	struct sql_job *j = arg;
 	bbb_status one;
 
 	status_clear(&one);
@@ -495,8 +496,8 @@ static int batch_write(sqlite3 *db, void *arg, bbb_status *st)
 static void savepoints_inside_a_write_undo_alone_or_report_the_lost_transaction(void **state)
 {
 	struct store *s = open_store(0);
-	struct job alone = {.inner = batch_write};
-	struct job jobs[3] = {
+	struct sql_job alone = {.inner = batch_write};
+	struct sql_job jobs[3] = {
 		{.sql = "INSERT INTO t VALUES (900)"},
 		{.inner = batch_write, .swallow = 1},
 		{.sql = "INSERT INTO t VALUES (903)"},
@@ -540,9 +541,9 @@ static int losing_lock_hook(void *arg, sqlite3 *db, enum store_lock_event ev, un
 static void lock_hook_that_loses_the_transaction_costs_the_writes_nothing_and_reports_again(void **state)
 {
 	struct store *s = open_store(100);
-	struct job refused = {.sql = "INSERT INTO t VALUES (1002)"};
-	struct job first = {.sql = "INSERT INTO t VALUES (1003)"};
-	struct job second = {.sql = "INSERT INTO t VALUES (1004)"};
+	struct sql_job refused = {.sql = "INSERT INTO t VALUES (1002)"};
+	struct sql_job first = {.sql = "INSERT INTO t VALUES (1003)"};
+	struct sql_job second = {.sql = "INSERT INTO t VALUES (1004)"};
 	sqlite3 *other;
 	bbb_status st;
 
@@ -635,6 +636,112 @@ static void quick_check_refuses_a_file_with_random_bytes_in_the_middle(void **st
 	store_conn_close(db);
 }
 
+/* One page-sized row per write, one commit each: a frame or two of WAL. */
+static int blob_write(sqlite3 *db, void *arg, bbb_status *st)
+{
+	(void)arg;
+	(void)st;
+	return sqlite3_exec(db, "CREATE TABLE IF NOT EXISTS b (x BLOB); INSERT INTO b VALUES (zeroblob(3000))", NULL,
+			    NULL, NULL) == SQLITE_OK
+		       ? 0
+		       : -1;
+}
+
+static off_t file_size(const char *suffix)
+{
+	char p[160];
+	struct stat sb;
+
+	snprintf(p, sizeof(p), "%s%s", path, suffix);
+	return stat(p, &sb) == 0 ? sb.st_size : -1;
+}
+
+/* Writes until the WAL holds at least `frames` frames (a 4 KiB page each);
+ * returns the number of writes. */
+static int write_frames(struct store *s, int frames)
+{
+	bbb_status st;
+	int i;
+
+	for (i = 0; i < 20000 && file_size("-wal") < (off_t)frames * 4120; i++)
+		assert_int_equal(store_write(s, blob_write, NULL, 0, &st), 0);
+	assert_true(file_size("-wal") >= (off_t)frames * 4120);
+	return i;
+}
+
+static int count_blobs(void)
+{
+	sqlite3 *db;
+	sqlite3_stmt *stmt;
+	bbb_status st;
+	int n;
+
+	assert_int_equal(store_conn_open(path, 1, 1, 5000, &db, &st), 0);
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*) FROM b", -1, &stmt, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
+	n = sqlite3_column_int(stmt, 0);
+	sqlite3_finalize(stmt);
+	store_conn_close(db);
+	return n;
+}
+
+/* Past 1,000 frames the checkpointer copies the WAL into the database file,
+ * on its own thread: the writer does not until 2,000. */
+static void checkpointer_copies_the_wal_past_1000_frames(void **state)
+{
+	struct store_options so = {.path = path, .durability_full = 1};
+	struct job_thread *jt;
+	struct store *s;
+	bbb_status st;
+	off_t db_before;
+	int i;
+
+	(void)state;
+	assert_int_equal(job_thread_start(&jt, "test:ckpt", &st), 0);
+	assert_int_equal(store_open(&s, &so, &st), 0);
+	assert_int_equal(store_checkpoint_on(s, jt, &st), 0);
+	db_before = file_size("");
+	write_frames(s, 1600);
+	for (i = 0; i < 500 && file_size("") <= db_before; i++)
+		usleep(10000);
+	assert_true(file_size("") > db_before);
+	assert_true(file_size("-wal") < 2000 * 4120); /* the writer's own pass did not run */
+	store_close(s);
+	job_thread_stop(jt);
+}
+
+/* The WAL does not grow past about 2,000 frames while writes go on with a
+ * checkpointer (the writer finishes its pass and SQLite starts the WAL
+ * over), nor past about 1,000 without one (the writer checkpoints, as SQLite
+ * does on its own); nothing written is lost either way. */
+static void wal_stays_bounded_under_writes(void **state)
+{
+	struct store_options so = {.path = path, .durability_full = 1};
+	struct job_thread *jt;
+	struct store *s;
+	bbb_status st;
+	off_t db_before;
+
+	(void)state;
+	assert_int_equal(store_open(&s, &so, &st), 0);
+	db_before = file_size("");
+	for (int i = 0; i < 3000; i++)
+		assert_int_equal(store_write(s, blob_write, NULL, 0, &st), 0);
+	assert_true(file_size("") > db_before);
+	assert_true(file_size("-wal") <= (off_t)1100 * 4120);
+	store_close(s);
+
+	assert_int_equal(job_thread_start(&jt, "test:ckpt", &st), 0);
+	assert_int_equal(store_open(&s, &so, &st), 0);
+	assert_int_equal(store_checkpoint_on(s, jt, &st), 0);
+	for (int i = 0; i < 6000; i++)
+		assert_int_equal(store_write(s, blob_write, NULL, 0, &st), 0);
+	assert_true(file_size("-wal") <= (off_t)2100 * 4120);
+	store_close(s);
+	job_thread_stop(jt);
+	assert_int_equal(count_blobs(), 9000);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -661,6 +768,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(quick_check_refuses_a_file_with_random_bytes_in_the_middle, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(checkpointer_copies_the_wal_past_1000_frames, setup, teardown),
+		cmocka_unit_test_setup_teardown(wal_stays_bounded_under_writes, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
