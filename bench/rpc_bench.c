@@ -43,8 +43,14 @@
  *              read whole and its status checked. "vs nng" divides its calls/s
  *              by GetTask's at the same client count.
  *   echo pipelined     the echo above, 256 contexts of one req socket.
+ *   echo+read pipelined  the echo again, from a second echo server that
+ *              also reads one of the seeded tasks per request (GetTask's
+ *              SELECT on a read connection of each nng thread, opened on the
+ *              server's database file): the floor of any read answered from
+ *              SQLite over nng.
  *   GetTask pipelined  256 bbb_call_async() GetTask calls in flight on one
- *              bbb_client; "vs echo" divides by echo pipelined.
+ *              bbb_client; "vs echo" divides by echo pipelined, and "x
+ *              echo+read" by echo+read pipelined.
  *
  * The goals of issue 13 are printed next to their rows with whether this run
  * met them: GetTask with 8 clients >= 0.85x echo; GetTask pipelined >= 0.8x
@@ -99,6 +105,7 @@
 
 #include "bench_stats.h"
 #include "harness.h"
+#include "store/store.h"
 #include <beebeebrain/v1/rpc.pb-c.h>
 
 #define BENCH_MAX_CLIENTS 8
@@ -127,13 +134,17 @@ struct bench_opts {
 /* The echo baseline, served in a process of its own (--echo-server): one
  * rep socket, contexts driven by aio callbacks (nng's demo/async/server.c
  * shape). */
+struct echo_server;
+
 struct echo_ctx {
 	nng_aio *ec_aio;
 	nng_ctx ec_ctx;
 	int ec_sending;
+	const struct echo_server *ec_server;
 };
 
 struct echo_server {
+	const char *es_db; /* echo+read: the database each request reads a task of */
 	nng_socket es_sock;
 	char es_url[64];
 	int es_n;
@@ -185,6 +196,7 @@ struct bench_case {
 	const char *bc_name;
 	const char *bc_key; /* in RESULT lines: rpc.<key>[.c<clients>].<metric> */
 	int bc_echo; /* raw nng instead of the client library */
+	int bc_echo_read; /* ... against the echo server that reads a task per request */
 	int bc_http; /* a Connect call on the HTTP listener */
 	int bc_commit_hist; /* report the server's group commit histogram */
 	int (*bc_call)(struct bench_thread *t); /* closed loop: one call */
@@ -307,6 +319,35 @@ static int server_stop(struct harness *h)
 
 /* ---- the echo baseline ------------------------------------------------- */
 
+/* The echo+read server's work per request: GetTask's SELECT of one task on
+ * a read connection of the calling nng thread's own (store_conn_open, as the
+ * server's readers), every column read. What the floor of a read served from
+ * SQLite over nng costs beyond the transport. */
+static const char echo_read_sql[] =
+	"SELECT id, project_id, title, description, status, priority, assignee_agent_id, parent_task_id, due_at, "
+	"created_at, updated_at, version FROM tasks WHERE id = ?";
+
+static void echo_read(const char *db_path)
+{
+	static __thread sqlite3 *db;
+	static __thread sqlite3_stmt *stmt;
+	static __thread int64_t next;
+	bbb_status st;
+
+	if (db == NULL) {
+		if (store_conn_open(db_path, 1, 1, 5000, &db, &st) != 0 ||
+		    sqlite3_prepare_v3(db, echo_read_sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt, NULL) != SQLITE_OK) {
+			fprintf(stderr, "rpc_bench: echo+read cannot read %s\n", db_path);
+			abort();
+		}
+	}
+	sqlite3_bind_int64(stmt, 1, 1 + next++ % BENCH_SEED_TASKS);
+	if (sqlite3_step(stmt) == SQLITE_ROW)
+		for (int i = 0; i < sqlite3_column_count(stmt); i++)
+			(void)sqlite3_column_text(stmt, i);
+	sqlite3_reset(stmt);
+}
+
 static void echo_cb(void *arg)
 {
 	struct echo_ctx *e = arg;
@@ -324,16 +365,19 @@ static void echo_cb(void *arg)
 		return;
 	}
 	/* The request's body is the reply's: send the message straight back. */
+	if (e->ec_server->es_db != NULL)
+		echo_read(e->ec_server->es_db);
 	e->ec_sending = 1;
 	nng_ctx_send(e->ec_ctx, e->ec_aio);
 }
 
-static int echo_start(struct echo_server *es, int contexts)
+static int echo_start(struct echo_server *es, int contexts, const char *db)
 {
 	nng_listener l;
 	int port, rv;
 
 	memset(es, 0, sizeof(*es));
+	es->es_db = db;
 	if ((rv = nng_rep0_open(&es->es_sock)) != 0 ||
 	    (rv = nng_listener_create(&l, es->es_sock, "tcp://127.0.0.1:0")) != 0 ||
 	    (rv = nng_listener_start(l, 0)) != 0 ||
@@ -345,6 +389,7 @@ static int echo_start(struct echo_server *es, int contexts)
 	for (int i = 0; i < contexts; i++, es->es_n++) {
 		struct echo_ctx *e = &es->es_ctx[i];
 
+		e->ec_server = es;
 		if ((rv = nng_aio_alloc(&e->ec_aio, echo_cb, e)) != 0 ||
 		    (rv = nng_ctx_open(&e->ec_ctx, es->es_sock)) != 0) {
 			fprintf(stderr, "rpc_bench: echo context: %s\n", nng_strerror(rv));
@@ -369,10 +414,11 @@ static void echo_stop(struct echo_server *es)
 		nng_aio_free(es->es_ctx[i].ec_aio);
 }
 
-/* `rpc_bench --echo-server N`: serves the echo with N contexts, writes its
- * URL and a newline on stdout, and stops when stdin reaches its end (the
- * benchmark closed the pipe, or died). */
-static int echo_server_main(const char *contexts)
+/* `rpc_bench --echo-server N [DB]`: serves the echo with N contexts (with
+ * DB: echo+read, a task read from DB per request), writes its URL and a
+ * newline on stdout, and stops when stdin reaches its end (the benchmark
+ * closed the pipe, or died). */
+static int echo_server_main(const char *contexts, const char *db)
 {
 	static struct echo_server es;
 	int n = atoi(contexts);
@@ -382,7 +428,7 @@ static int echo_server_main(const char *contexts)
 		fprintf(stderr, "rpc_bench: --echo-server takes 1..%d contexts\n", BENCH_ECHO_CONTEXTS_MAX);
 		return 2;
 	}
-	if (echo_start(&es, n) != 0)
+	if (echo_start(&es, n, db) != 0)
 		return 1;
 	printf("%s\n", es.es_url);
 	fflush(stdout);
@@ -420,10 +466,10 @@ static int echo_proc_read_url(struct echo_proc *ep, int fd)
 
 /* Starts `self --echo-server N` with pipes on its stdin and stdout, and reads
  * the URL it serves. The child gets SIGTERM if this process dies. */
-static int echo_proc_start(struct echo_proc *ep, const char *self, int contexts)
+static int echo_proc_start(struct echo_proc *ep, const char *self, int contexts, const char *db)
 {
 	char n[16];
-	char *const argv[] = {(char *)self, "--echo-server", n, NULL};
+	char *const argv[] = {(char *)self, "--echo-server", n, (char *)db, NULL};
 	pid_t parent = getpid();
 	int in[2], out[2], rc;
 
@@ -844,6 +890,11 @@ static const struct bench_case bench_cases[] = {
 	{.bc_name = "GetTask/Connect", .bc_key = "connect", .bc_http = 1, .bc_call = call_connect_get_task},
 	{.bc_name = "echo pipelined", .bc_key = "pipeline.echo", .bc_echo = 1, .bc_start = pipe_echo_start},
 	{.bc_name = "GetTask pipelined", .bc_key = "pipeline.gettask", .bc_start = pipe_get_task_start},
+	{.bc_name = "echo+read pipelined",
+	 .bc_key = "pipeline.echoread",
+	 .bc_echo = 1,
+	 .bc_echo_read = 1,
+	 .bc_start = pipe_echo_start},
 };
 
 /* Grouped by depth, echo first in each group ("vs echo"), GetTask before
@@ -858,6 +909,7 @@ static const struct bench_row bench_rows[] = {
 	{&bench_cases[2], BENCH_MAX_CLIENTS, 0, "goal >= 2x the fsync floor (bench/fsync_floor)"},
 	{&bench_cases[3], BENCH_MAX_CLIENTS, 0, NULL},
 	{&bench_cases[4], BENCH_PIPE_DEPTH, 0, NULL},
+	{&bench_cases[6], BENCH_PIPE_DEPTH, 0, NULL},
 	{&bench_cases[5], BENCH_PIPE_DEPTH, 0.8, NULL},
 };
 #define BENCH_N_ROWS (sizeof(bench_rows) / sizeof(bench_rows[0]))
@@ -1190,12 +1242,14 @@ out:
 /* Runs one row once; for a case with bc_commit_hist, the server's group
  * commit histograms over the run go into res too. */
 static int run_once(const struct bench_run *proto, const struct bench_row *row, const struct bench_opts *o,
-		    const struct harness *s, const char *echo_url, struct bench_result *res)
+		    const struct harness *s, const char *echo_url, const char *echo_read_url, struct bench_result *res)
 {
 	const struct bench_case *c = row->rw_case;
 	struct commit_hist before;
 	int rc;
 
+	if (c->bc_echo_read)
+		echo_url = echo_read_url;
 	memset(res, 0, sizeof(*res));
 	if (c->bc_commit_hist)
 		commit_hist_read(s->h_http_port, &before);
@@ -1382,6 +1436,10 @@ static void print_header(const struct bench_opts *o, size_t payload_len)
 #if !defined(NDEBUG)
 	printf("note: built without NDEBUG (a Debug build?)\n");
 #endif
+	printf("echo+read = the echo server of a separate process that also reads one of the seeded tasks from the\n"
+	       "server's database file per request (GetTask's SELECT, every column, a read connection per nng\n"
+	       "thread): the transport plus the one SQLite read a GetTask must make; \"x echo+read\" = GetTask's\n"
+	       "calls/s / its.\n");
 	printf("GetTask/Connect = the same read as a Connect unary call with a JSON body on the HTTP listener,\n"
 	       "one keep-alive connection per client thread; \"vs nng\" = its calls/s / GetTask's (nng).\n"
 	       "goal = issue 13's goal for the row, and whether this run meets it.\n");
@@ -1420,7 +1478,7 @@ static void print_commit_hist(const struct commit_hist *ch)
 /* Sorts each row's runs and prints the median ones, with goals. */
 static void print_table(const struct bench_opts *o, struct bench_result results[][BENCH_MAX_RUNS], int runs)
 {
-	double echo_cps = 0, nng_cps = 0;
+	double echo_cps = 0, echo_read_cps = 0, nng_cps = 0;
 
 	for (size_t i = 0; i < BENCH_N_ROWS; i++) {
 		const struct bench_row *row = &bench_rows[i];
@@ -1432,7 +1490,9 @@ static void print_table(const struct bench_opts *o, struct bench_result results[
 			continue;
 		qsort(results[i], (size_t)runs, sizeof(results[i][0]), cmp_result);
 		med = &results[i][runs / 2];
-		if (c->bc_echo)
+		if (c->bc_echo_read)
+			echo_read_cps = med->r_calls_per_s;
+		else if (c->bc_echo)
 			echo_cps = med->r_calls_per_s;
 		if (c->bc_call == call_get_task)
 			nng_cps = med->r_calls_per_s;
@@ -1448,6 +1508,8 @@ static void print_table(const struct bench_opts *o, struct bench_result results[
 			       vs_echo >= row->rw_goal_vs_echo ? "met" : "NOT met");
 		else if (row->rw_goal_note != NULL)
 			printf("  %s", row->rw_goal_note);
+		if (c->bc_start != NULL && !c->bc_echo && echo_read_cps > 0)
+			printf("; %.2fx echo+read", med->r_calls_per_s / echo_read_cps);
 		printf("\n");
 		if (c->bc_commit_hist)
 			print_commit_hist(&med->r_commits);
@@ -1491,12 +1553,12 @@ int main(int argc, char **argv)
 	struct bench_opts o = {0};
 	struct bench_run proto = {0};
 	struct harness s;
-	struct echo_proc ep;
+	struct echo_proc ep, epr = {.ep_pid = -1, .ep_stdin = -1};
 	uint8_t *payload;
 	int rc, failed = 0, progress = isatty(STDERR_FILENO);
 
-	if (argc == 3 && strcmp(argv[1], "--echo-server") == 0)
-		return echo_server_main(argv[2]);
+	if ((argc == 3 || argc == 4) && strcmp(argv[1], "--echo-server") == 0)
+		return echo_server_main(argv[2], argc == 4 ? argv[3] : NULL);
 	if ((rc = parse_args(argc, argv, &o, self, sizeof(self), server_path, sizeof(server_path))) != 0)
 		return rc > 0 ? 0 : 2;
 	signal(SIGPIPE, SIG_IGN);
@@ -1505,11 +1567,19 @@ int main(int argc, char **argv)
 	proto.br_payload = payload;
 	if (payload == NULL)
 		return 1;
-	if (echo_proc_start(&ep, self, o.bo_echo_contexts) != 0)
+	if (echo_proc_start(&ep, self, o.bo_echo_contexts, NULL) != 0)
 		goto fail_echo;
 	if (server_start(&s, &o) != 0)
 		goto fail_echo;
 	if (seed(&s, &proto, task_ids) != 0) {
+		server_stop(&s);
+		goto fail_echo;
+	}
+	/* echo+read reads the seeded tasks (ids 1..BENCH_SEED_TASKS of a fresh
+	 * database) from the server's own file, as the server's readers do. */
+	if (task_ids[0] != 1 || task_ids[BENCH_SEED_TASKS - 1] != BENCH_SEED_TASKS ||
+	    echo_proc_start(&epr, self, o.bo_echo_contexts, s.h_db_path) != 0) {
+		fprintf(stderr, "rpc_bench: the echo+read server did not start\n");
 		server_stop(&s);
 		goto fail_echo;
 	}
@@ -1524,7 +1594,7 @@ int main(int argc, char **argv)
 				fprintf(stderr, "\r%-18s in flight %3d run %d/%d ", bench_rows[i].rw_case->bc_name,
 					bench_rows[i].rw_in_flight, run + 1, o.bo_runs);
 			alarm((unsigned)o.bo_seconds + 120);
-			if (run_once(&proto, &bench_rows[i], &o, &s, ep.ep_url, &results[i][run]) != 0)
+			if (run_once(&proto, &bench_rows[i], &o, &s, ep.ep_url, epr.ep_url, &results[i][run]) != 0)
 				failed = 1;
 			alarm(0);
 		}
@@ -1532,8 +1602,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "\r%60s\r", "");
 	if (server_stop(&s) != 0)
 		failed = 1;
-	if (echo_proc_stop(&ep) != 0) {
-		fprintf(stderr, "rpc_bench: the echo server did not exit cleanly\n");
+	if (echo_proc_stop(&ep) != 0 || echo_proc_stop(&epr) != 0) {
+		fprintf(stderr, "rpc_bench: an echo server did not exit cleanly\n");
 		failed = 1;
 	}
 	free(payload);
@@ -1554,6 +1624,7 @@ int main(int argc, char **argv)
 	return failed;
 
 fail_echo:
+	echo_proc_stop(&epr);
 	echo_proc_stop(&ep);
 	free(payload);
 	return 1;
