@@ -279,14 +279,24 @@ struct server {
 };
 
 /* Commit hook: the publisher sends new events, the runtime looks again. */
-static void server_on_commit(void *arg, int64_t last_event_id)
+/* The commit hook once the listeners and their worker pool are gone
+ * (server_down): the publisher and the runtime still hear of every commit. */
+static void server_on_commit_stopping(void *arg, int64_t last_event_id)
 {
 	struct server *sv = arg;
 	struct runtime *rt = atomic_load(&sv->sv_rt);
 
-	publisher_notify(sv->sv_pub, last_event_id);
+	if (sv->sv_pub != NULL) /* a start that failed before the publisher */
+		publisher_notify(sv->sv_pub, last_event_id);
 	if (rt != NULL)
 		runtime_notify(rt, last_event_id);
+}
+
+static void server_on_commit(void *arg, int64_t last_event_id)
+{
+	struct server *sv = arg;
+
+	server_on_commit_stopping(sv, last_event_id);
 	rpc_server_poke(atomic_load(&sv->sv_rpc)); /* deferred calls (RunTask with wait) look again */
 	http_server_poke(atomic_load(&sv->sv_http));
 }
@@ -374,17 +384,28 @@ static void server_down(struct server *sv, int code)
 {
 	struct rpc_server *rpc = atomic_load(&sv->sv_rpc);
 	struct http_server *http = atomic_load(&sv->sv_http);
+	struct runtime *rt;
 
 	if (rpc != NULL)
 		rpc_server_quiesce(rpc);
 	http_server_quiesce(http); /* no scrape after this */
+	/* The listeners' pokes reach the pool, freed next, and the writer still
+	 * commits after that (the audit trail's last rows, the runs the runtime
+	 * interrupts): from here on a commit pokes no listener. The store
+	 * returns once a call of the old hook is over. */
+	if (sv->sv_env.se_store != NULL)
+		store_set_commit_hook(sv->sv_env.se_store, server_on_commit_stopping, sv);
 	work_pool_stop(sv->sv_pool); /* both listeners drained their calls */
 	sv->sv_pool = NULL;
 	metrics_remove_collector(metrics_default(), server_collect, sv);
 	metrics_remove_collector(metrics_default(), metrics_collect_process, NULL);
 	audit_trail_stop(sv->sv_env.se_audit); /* no call comes any more: write what is pending */
 	sv->sv_env.se_audit = NULL;
-	runtime_stop(atomic_exchange(&sv->sv_rt, NULL));
+	rt = atomic_exchange(&sv->sv_rt, NULL);
+	/* Likewise for the runtime: no call of the hook still holds rt. */
+	if (sv->sv_env.se_store != NULL)
+		store_set_commit_hook(sv->sv_env.se_store, server_on_commit_stopping, sv);
+	runtime_stop(rt);
 	retention_stop(sv->sv_ret);
 	store_close(sv->sv_env.se_store);
 	log_info("server", "stopped: every acknowledged write is committed");

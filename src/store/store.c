@@ -73,6 +73,8 @@ struct store {
 	int s_committing; /* writer thread only: its COMMIT is under way */
 	store_commit_hook s_hook;
 	void *s_hook_arg;
+	int s_hook_running; /* under s_mu: the writer is in a call of s_hook (made outside s_mu) */
+	pthread_cond_t s_hook_cv; /* broadcast when such a call returns */
 	store_lock_hook s_lock_hook;
 	void *s_lock_hook_arg;
 	int64_t s_lock_quiet_ms;
@@ -787,11 +789,12 @@ static void *store_writer_main(void *arg)
 			pthread_cond_signal(&j->j_cv);
 			j = next;
 		}
-		hook = s->s_hook;
+		hook = commits > 0 ? s->s_hook : NULL;
 		hook_arg = s->s_hook_arg;
+		s->s_hook_running = hook != NULL;
 		pthread_mutex_unlock(&s->s_mu);
 
-		if (commits > 0 && hook != NULL) {
+		if (hook != NULL) {
 			int64_t last = store_max_event_id(s->s_db);
 			if (last != s->s_last_event_id) {
 				s->s_last_event_id = last;
@@ -799,6 +802,10 @@ static void *store_writer_main(void *arg)
 			}
 		}
 		pthread_mutex_lock(&s->s_mu);
+		if (s->s_hook_running) {
+			s->s_hook_running = 0;
+			pthread_cond_broadcast(&s->s_hook_cv);
+		}
 	}
 	pthread_mutex_unlock(&s->s_mu);
 	return NULL;
@@ -822,7 +829,11 @@ int store_open(struct store **out, const struct store_options *opts, bbb_status 
 	sqlite3_wal_hook(s->s_db, store_wal_hook, s);
 	pthread_mutex_init(&s->s_mu, NULL);
 	pthread_cond_init(&s->s_work, NULL);
+	pthread_cond_init(&s->s_hook_cv, NULL);
 	if (pthread_create(&s->s_thread, NULL, store_writer_main, s) != 0) {
+		pthread_cond_destroy(&s->s_hook_cv);
+		pthread_cond_destroy(&s->s_work);
+		pthread_mutex_destroy(&s->s_mu);
 		store_conn_close(s->s_db);
 		free(s->s_path);
 		free(s);
@@ -847,6 +858,7 @@ void store_close(struct store *s)
 	store_conn_close(s->s_db);
 	pthread_mutex_destroy(&s->s_mu);
 	pthread_cond_destroy(&s->s_work);
+	pthread_cond_destroy(&s->s_hook_cv);
 	free(s->s_path);
 	free(s);
 }
@@ -905,6 +917,10 @@ void store_set_commit_hook(struct store *s, store_commit_hook hook, void *arg)
 	pthread_mutex_lock(&s->s_mu);
 	s->s_hook = hook;
 	s->s_hook_arg = arg;
+	/* The writer calls the hook outside s_mu: a call of the old one may
+	 * still run, and what it points to may be freed once we return. */
+	while (s->s_hook_running)
+		pthread_cond_wait(&s->s_hook_cv, &s->s_mu);
 	pthread_mutex_unlock(&s->s_mu);
 }
 

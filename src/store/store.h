@@ -108,7 +108,12 @@ int store_write(struct store *s, store_write_fn fn, void *arg, int64_t deadline_
  * a later call. NULL: the writer checkpoints again (the default). */
 int store_checkpoint_on(struct store *s, struct job_thread *jt, bbb_status *st);
 
-/* Set it before the first write; it runs on the writer thread. */
+/* Called on the writer thread, after the callers of a group that committed
+ * a new event were woken. store_set_commit_hook may be called at any time
+ * (not from the hook): it returns once a call of the previous hook that was
+ * under way has returned, so what that hook used may be freed then. Setting
+ * the same hook again is a barrier: no call that read state changed before
+ * it (say a pointer set to NULL) is still running. */
 typedef void (*store_commit_hook)(void *arg, int64_t last_event_id);
 void store_set_commit_hook(struct store *s, store_commit_hook hook, void *arg);
 

@@ -1,16 +1,17 @@
 """SIGTERM under load (docs/runtime.md, Pause, resume, restart): the server stops within 10 s
 with status 0, and every write it acknowledged is there after a restart."""
 
+import sqlite3
 import threading
 import time
 
 from beebeebrain.v1 import project_pb2, task_pb2
 from beebeebrain import Client, RpcError
-from conftest import wait_until
+from conftest import Server, wait_until
 
 WRITERS = 8
 LOAD_S = 2.0
-DEADLINE_EXCEEDED, UNAVAILABLE = 4, 14
+DEADLINE_EXCEEDED, UNAVAILABLE, UNAUTHENTICATED = 4, 14, 16
 
 
 def all_task_ids(client):
@@ -83,3 +84,27 @@ def test_sigterm_during_writes_exits_0_within_10_s_and_loses_no_acknowledged_tas
         new = c.call("TaskService", "CreateTask", task_pb2.CreateTaskRequest(title="after restart"),
                      task_pb2.CreateTaskResponse).task
         assert new.id not in set(stored)
+
+
+def test_sigterm_with_audit_rows_pending_exits_0_and_writes_them(db_path, rpc_url):
+    # Refused calls wait in the audit trail's window; the server writes them
+    # while it stops, after its listeners and their worker pool are gone: those
+    # commits must not reach the pool (a use after free, which the sanitizer
+    # build reports as a crash).
+    srv = Server(db_path, rpc_url, env={"BEEBEEBRAIN_API_KEY": "the-right-key-0123"}).start()
+    with Client(srv.url, api_key="a-wrong-key-4567", timeout=5) as c:
+        for i in range(3):
+            try:
+                c.call("TaskService", "GetTask", task_pb2.GetTaskRequest(task_id=1), task_pb2.GetTaskResponse)
+            except RpcError as e:
+                assert e.code == UNAUTHENTICATED, e
+            else:
+                raise AssertionError("a call with the wrong key was answered")
+    rc = srv.stop(timeout_s=10)
+    assert rc == 0, srv.log()
+    con = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=5)
+    try:
+        (denied,) = con.execute("SELECT count(*) FROM events WHERE event_type = 'security.audit.denied'").fetchone()
+    finally:
+        con.close()
+    assert denied >= 1, "the refused calls are in the audit trail once the server stopped"

@@ -136,6 +136,71 @@ static struct store *open_store(int busy_ms)
 	return s;
 }
 
+/* A commit hook that stays in its call until told to leave. */
+struct hook_probe {
+	atomic_int hp_entered;
+	atomic_int hp_release;
+	atomic_int hp_left;
+};
+
+static void probe_hook(void *arg, int64_t last_event_id)
+{
+	struct hook_probe *hp = arg;
+
+	(void)last_event_id;
+	atomic_store(&hp->hp_entered, 1);
+	while (!atomic_load(&hp->hp_release))
+		usleep(1000);
+	atomic_store(&hp->hp_left, 1);
+}
+
+static void *release_probe_later(void *arg)
+{
+	struct hook_probe *hp = arg;
+
+	usleep(100 * 1000);
+	atomic_store(&hp->hp_release, 1);
+	return NULL;
+}
+
+static int insert_event(sqlite3 *db, void *arg, bbb_status *st)
+{
+	(void)arg;
+	if (sqlite3_exec(db, "INSERT INTO events DEFAULT VALUES", NULL, NULL, NULL) != SQLITE_OK)
+		return store_fail(st, db, SQLITE_ERROR, "insert event");
+	return 0;
+}
+
+/* The server frees what its hook pokes (the worker pool, the runtime) while
+ * the writer still commits: once store_set_commit_hook returns, no call of
+ * the hook it replaced may still be running. */
+static void replacing_the_commit_hook_waits_for_its_call_under_way(void **state)
+{
+	struct hook_probe hp = {0};
+	struct store *s;
+	pthread_t th;
+	sqlite3 *db;
+	bbb_status st;
+
+	(void)state;
+	assert_int_equal(store_conn_open(path, 0, 1, 5000, &db, &st), 0);
+	assert_int_equal(
+		sqlite3_exec(db, "CREATE TABLE events (id INTEGER PRIMARY KEY AUTOINCREMENT)", NULL, NULL, NULL),
+		SQLITE_OK);
+	store_conn_close(db);
+	s = open_store(0);
+	store_set_commit_hook(s, probe_hook, &hp);
+	status_clear(&st);
+	assert_int_equal(store_write(s, insert_event, NULL, 0, &st), 0);
+	while (!atomic_load(&hp.hp_entered))
+		usleep(1000);
+	pthread_create(&th, NULL, release_probe_later, &hp);
+	store_set_commit_hook(s, NULL, NULL);
+	assert_int_equal(atomic_load(&hp.hp_left), 1);
+	pthread_join(th, NULL);
+	store_close(s);
+}
+
 static void queued_writes_commit_together_in_one_group(void **state)
 {
 	struct store *s = open_store(0);
@@ -770,6 +835,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(checkpointer_copies_the_wal_past_1000_frames, setup, teardown),
 		cmocka_unit_test_setup_teardown(wal_stays_bounded_under_writes, setup, teardown),
+		cmocka_unit_test_setup_teardown(replacing_the_commit_hook_waits_for_its_call_under_way, setup,
+						teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
