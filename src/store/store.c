@@ -342,9 +342,15 @@ int store_conn_open(const char *path, int readonly, int durability_full, int bus
 	 * and closed on every commit: a third of the writer's time on runs).
 	 * Readers keep SQLite's default, so a large sort spills to disk instead
 	 * of growing the process. */
-	snprintf(pragmas, sizeof(pragmas), "%sPRAGMA foreign_keys=ON; PRAGMA synchronous=%s;",
-		 readonly ? "" : "PRAGMA journal_mode=WAL; PRAGMA temp_store=MEMORY; ",
-		 durability_full ? "FULL" : "NORMAL");
+	/* journal_size_limit: see STORE_WAL_SIZE_LIMIT (store.h). */
+	if (readonly)
+		snprintf(pragmas, sizeof(pragmas), "PRAGMA foreign_keys=ON; PRAGMA synchronous=%s;",
+			 durability_full ? "FULL" : "NORMAL");
+	else
+		snprintf(pragmas, sizeof(pragmas),
+			 "PRAGMA journal_mode=WAL; PRAGMA temp_store=MEMORY; PRAGMA journal_size_limit=%lld; "
+			 "PRAGMA foreign_keys=ON; PRAGMA synchronous=%s;",
+			 STORE_WAL_SIZE_LIMIT, durability_full ? "FULL" : "NORMAL");
 	rc = sqlite3_exec(db, pragmas, NULL, NULL, &err);
 	if (rc == SQLITE_OK)
 		rc = store_register_functions(db);

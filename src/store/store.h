@@ -103,6 +103,13 @@ enum store_sp_result store_savepoint(sqlite3 *db, const char *name, store_write_
  * UNAVAILABLE DB_LOCKED when the write lock could not be had in time. */
 int store_write(struct store *s, store_write_fn fn, void *arg, int64_t deadline_ms, bbb_status *st);
 
+/* The bytes a WAL file keeps once SQLite starts it over (journal_size_limit
+ * of every read-write connection). A reader that holds a snapshot for long
+ * lets the WAL grow past any bound while it does; without the limit the
+ * file would keep that size until the server stops. Above what the WAL
+ * reaches between two resets under load (about 2,000 frames of 4 KiB). */
+#define STORE_WAL_SIZE_LIMIT ((long long)16 << 20)
+
 /* Hands the WAL's checkpoints to a job on jt, with a connection of its own
  * (checkpoint.h), so that the writer seldom runs one; jt must outlive it or
  * a later call. NULL: the writer checkpoints again (the default). */

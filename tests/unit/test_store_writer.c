@@ -807,6 +807,37 @@ static void wal_stays_bounded_under_writes(void **state)
 	assert_int_equal(count_blobs(), 9000);
 }
 
+/* A reader that keeps one snapshot for long stops every checkpoint from
+ * reaching the WAL's end, so the WAL grows as long as it reads (the writes
+ * go on). Once it lets go, the WAL starts over, and its file is cut back
+ * instead of keeping that size for good. */
+static void wal_grown_behind_a_long_reader_is_cut_back_once_it_lets_go(void **state)
+{
+	struct store_options so = {.path = path, .durability_full = 1};
+	struct job_thread *jt;
+	struct store *s;
+	sqlite3 *rd;
+	bbb_status st;
+
+	(void)state;
+	assert_int_equal(job_thread_start(&jt, "test:ckpt", &st), 0);
+	assert_int_equal(store_open(&s, &so, &st), 0);
+	assert_int_equal(store_checkpoint_on(s, jt, &st), 0);
+	assert_int_equal(store_conn_open(path, 1, 1, 5000, &rd, &st), 0);
+	assert_int_equal(sqlite3_exec(rd, "BEGIN; SELECT count(*) FROM t", NULL, NULL, NULL), SQLITE_OK);
+	for (int i = 0; i < 6000; i++)
+		assert_int_equal(store_write(s, blob_write, NULL, 0, &st), 0);
+	assert_true(file_size("-wal") > (off_t)STORE_WAL_SIZE_LIMIT);
+	assert_int_equal(sqlite3_exec(rd, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+	store_conn_close(rd);
+	for (int i = 0; i < 3000; i++)
+		assert_int_equal(store_write(s, blob_write, NULL, 0, &st), 0);
+	assert_true(file_size("-wal") <= (off_t)STORE_WAL_SIZE_LIMIT);
+	store_close(s);
+	job_thread_stop(jt);
+	assert_int_equal(count_blobs(), 9000);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -836,6 +867,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(checkpointer_copies_the_wal_past_1000_frames, setup, teardown),
 		cmocka_unit_test_setup_teardown(wal_stays_bounded_under_writes, setup, teardown),
 		cmocka_unit_test_setup_teardown(replacing_the_commit_hook_waits_for_its_call_under_way, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(wal_grown_behind_a_long_reader_is_cut_back_once_it_lets_go, setup,
 						teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
