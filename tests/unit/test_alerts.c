@@ -16,6 +16,8 @@
 
 #include <cmocka.h>
 
+#include "unit_db.h"
+
 #include "common/arena.h"
 #include "common/status.h"
 #include "events/alerts.h"
@@ -28,7 +30,7 @@
 #define RESOLVED BEEBEEBRAIN__V1__ALERT_STATUS__ALERT_STATUS_RESOLVED
 
 struct fixture {
-	char dir[64];
+	char dir[UNIT_DB_DIR_MAX];
 	sqlite3 *db;
 	struct arena a;
 };
@@ -36,16 +38,8 @@ struct fixture {
 static int setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
-	struct migration_set set = migrate_builtin();
-	char path[128];
-	bbb_status st;
-	int applied;
 
-	snprintf(f->dir, sizeof(f->dir), "/tmp/bbb-alerts-XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
-	snprintf(path, sizeof(path), "%s/a.db", f->dir);
-	assert_int_equal(store_conn_open(path, 0, 0, 5000, &f->db, &st), 0);
-	assert_int_equal(migrate_up(f->db, &set, 0, &applied, &st), 0);
+	unit_db_open(f->dir, "alerts", &f->db);
 	arena_init(&f->a);
 	*state = f;
 	return 0;
@@ -54,13 +48,12 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fixture *f = *state;
-	char cmd[96];
+	int rc;
 
 	arena_reset(&f->a);
-	store_conn_close(f->db);
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
+	rc = unit_db_close(f->dir, f->db);
 	free(f);
-	return system(cmd) == 0 ? 0 : -1;
+	return rc;
 }
 
 static int64_t raise_lock(struct fixture *f, enum alert_outcome *how)

@@ -17,6 +17,8 @@
 
 #include <cmocka.h>
 
+#include "unit_db.h"
+
 #include "beebeebrain/v1/events.pb-c.h"
 #include "common/arena.h"
 #include "common/clock.h"
@@ -33,7 +35,7 @@
 #define TRACED_MAX 32
 
 struct fixture {
-	char dir[64];
+	char dir[UNIT_DB_DIR_MAX];
 	sqlite3 *db;
 	struct arena a;
 	char *traced[TRACED_MAX]; /* distinct SQL run on events, malloc'd */
@@ -43,16 +45,8 @@ struct fixture {
 static int setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
-	struct migration_set set = migrate_builtin();
-	char path[128];
-	bbb_status st;
-	int applied;
 
-	snprintf(f->dir, sizeof(f->dir), "/tmp/bbb-evstore-XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
-	snprintf(path, sizeof(path), "%s/e.db", f->dir);
-	assert_int_equal(store_conn_open(path, 0, 0, 5000, &f->db, &st), 0);
-	assert_int_equal(migrate_up(f->db, &set, 0, &applied, &st), 0);
+	unit_db_open(f->dir, "evstore", &f->db);
 	arena_init(&f->a);
 	*state = f;
 	return 0;
@@ -61,15 +55,14 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fixture *f = *state;
-	char cmd[96];
+	int rc;
 
 	for (int i = 0; i < f->n_traced; i++)
 		free(f->traced[i]);
 	arena_reset(&f->a);
-	store_conn_close(f->db);
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
+	rc = unit_db_close(f->dir, f->db);
 	free(f);
-	return system(cmd) == 0 ? 0 : -1;
+	return rc;
 }
 
 static void exec(struct fixture *f, const char *sql)

@@ -18,6 +18,8 @@
 
 #include <cmocka.h>
 
+#include "unit_db.h"
+
 #include "common/arena.h"
 #include "common/status.h"
 #include "store/event_store.h"
@@ -31,7 +33,7 @@
 #include "store/usage_store.h"
 
 struct fixture {
-	char dir[64];
+	char dir[UNIT_DB_DIR_MAX];
 	sqlite3 *db;
 	struct arena a;
 };
@@ -47,16 +49,8 @@ static void exec(struct fixture *f, const char *sql)
 static int setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
-	struct migration_set set = migrate_builtin();
-	char path[128];
-	bbb_status st;
-	int applied;
 
-	snprintf(f->dir, sizeof(f->dir), "/tmp/bbb-rtstore-XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
-	snprintf(path, sizeof(path), "%s/r.db", f->dir);
-	assert_int_equal(store_conn_open(path, 0, 0, 5000, &f->db, &st), 0);
-	assert_int_equal(migrate_up(f->db, &set, 0, &applied, &st), 0);
+	unit_db_open(f->dir, "rtstore", &f->db);
 	arena_init(&f->a);
 	*state = f;
 	/* Project 1; agents 1 (anthropic, 2 at once, a persona and tools) and 2 (openai). */
@@ -71,13 +65,12 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fixture *f = *state;
-	char cmd[96];
+	int rc;
 
 	arena_reset(&f->a);
-	store_conn_close(f->db);
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
+	rc = unit_db_close(f->dir, f->db);
 	free(f);
-	return system(cmd) == 0 ? 0 : -1;
+	return rc;
 }
 
 /* A task (status, priority, created_at) with one run (status, provider, agent 0|1|2, next retry 0: none). */
