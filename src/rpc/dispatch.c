@@ -415,6 +415,34 @@ static int rpc_key_matches(const char *want, const char *got)
 	return diff == 0;
 }
 
+/* Writes v as a protobuf varint at p; its length in bytes (at most 10). */
+static size_t rpc_put_varint(uint8_t *p, uint64_t v)
+{
+	size_t n = 0;
+
+	while (v >= 0x80) {
+		p[n++] = (uint8_t)(v | 0x80);
+		v >>= 7;
+	}
+	p[n++] = (uint8_t)v;
+	return n;
+}
+
+/* RpcResponse.payload's field number, from the descriptor. */
+static uint32_t rpc_response_payload_field(void)
+{
+	static _Atomic uint32_t id;
+	uint32_t v = atomic_load_explicit(&id, memory_order_relaxed);
+
+	if (v == 0) {
+		v = protobuf_c_message_descriptor_get_field_by_name(&beebeebrain__v1__rpc_response__descriptor,
+								    "payload")
+			    ->id;
+		atomic_store_explicit(&id, v, memory_order_relaxed);
+	}
+	return v;
+}
+
 static void rpc_pack_reply(const bbb_status *st, const char *trace_id, const ProtobufCMessage *resp, struct arena *a,
 			   uint8_t **out, size_t *out_len)
 {
@@ -437,17 +465,30 @@ static void rpc_pack_reply(const bbb_status *st, const char *trace_id, const Pro
 		r.n_violations = (size_t)st->n_violations;
 		r.violations = vp;
 	}
-	if (st->code == BBB_OK && resp != NULL) {
-		/* Every string a client decodes must be UTF-8 (common/pbtext.h). */
-		resp = pbtext_repair_copy(resp, a);
-		r.payload.len = protobuf_c_message_get_packed_size(resp);
-		r.payload.data = arena_alloc(a, r.payload.len + 1);
-		protobuf_c_message_pack(resp, r.payload.data);
-	}
+	/* Every string a client decodes must be UTF-8 (common/pbtext.h). */
 	const ProtobufCMessage *env = pbtext_repair_copy(&r.base, a);
-	*out_len = protobuf_c_message_get_packed_size(env);
+	size_t env_len = protobuf_c_message_get_packed_size(env), payload_len = 0, head_len = 0;
+	uint8_t head[2 * 10];
+
+	/* The response is packed once, straight after the envelope's other
+	 * fields, behind the payload field's tag and length, instead of into a
+	 * buffer that packing the envelope copies: a field may come in any
+	 * order on the wire, and an empty payload is left out, as protobuf-c
+	 * leaves out an empty bytes field. */
+	if (st->code == BBB_OK && resp != NULL) {
+		resp = pbtext_repair_copy(resp, a);
+		payload_len = protobuf_c_message_get_packed_size(resp);
+	}
+	if (payload_len > 0) {
+		head_len = rpc_put_varint(head, (uint64_t)rpc_response_payload_field() << 3 | 2); /* length-delimited */
+		head_len += rpc_put_varint(head + head_len, payload_len);
+	}
+	*out_len = env_len + head_len + payload_len;
 	*out = xmalloc(*out_len);
 	protobuf_c_message_pack(env, *out);
+	memcpy(*out + env_len, head, head_len);
+	if (payload_len > 0)
+		protobuf_c_message_pack(resp, *out + env_len + head_len);
 }
 
 /* Decodes, authorises, finds and runs the handler. Fills st and *resp. */
