@@ -54,8 +54,10 @@ static int job_thread_round(struct job_thread *t)
 		j->j_due = next;
 		pthread_cond_broadcast(&t->jt_done_cv);
 		ran = 1;
-		/* j may have been removed during its turn (only the list's
-		 * order matters here): go on from the list, past it. */
+		/* j may have been removed during its turn (job_thread_remove
+		 * takes it off the list before waiting for the turn to end):
+		 * go on from the list, past it, or from the next round when
+		 * it is gone. */
 		struct job *k = t->jt_jobs;
 		while (k != NULL && k != j)
 			k = k->j_next;
@@ -153,14 +155,18 @@ void job_poke(struct job *j)
 void job_thread_remove(struct job_thread *t, struct job *j)
 {
 	pthread_mutex_lock(&t->jt_mu);
-	while (t->jt_running == j)
-		pthread_cond_wait(&t->jt_done_cv, &t->jt_mu);
+	/* Off the list before waiting: the thread keeps jt_mu from the end of
+	 * a turn to the start of the next, so a job that asks for JOB_NOW (or
+	 * is poked) every turn would otherwise be running again each time
+	 * this thread wakes to look. */
 	for (struct job **pp = &t->jt_jobs; *pp != NULL; pp = &(*pp)->j_next)
 		if (*pp == j) {
 			*pp = j->j_next;
 			break;
 		}
 	j->j_next = NULL;
+	while (t->jt_running == j)
+		pthread_cond_wait(&t->jt_done_cv, &t->jt_mu);
 	pthread_mutex_unlock(&t->jt_mu);
 }
 

@@ -443,6 +443,29 @@ static void remove_waits_for_the_turn_under_way(void **state)
 	job_thread_stop(t);
 }
 
+static void a_job_asking_for_turns_at_once_can_be_removed(void **state)
+{
+	struct job_thread *t = start();
+	struct tjob a;
+	int turns;
+
+	(void)state;
+	tjob_init(&a, 'a');
+	a.tj_spin = 1;
+	job_thread_add(t, &a.tj_job);
+	WAIT_UNTIL(a.tj_turns >= 10);
+	job_thread_remove(t, &a.tj_job);
+	pthread_mutex_lock(&mu);
+	a.tj_gone = 1;
+	turns = a.tj_turns;
+	pthread_mutex_unlock(&mu);
+	go_round(t, 50);
+	assert_int_equal(a.tj_late, 0);
+	assert_int_equal(a.tj_turns, turns);
+	assert_int_equal(a.tj_overlap, 0);
+	job_thread_stop(t);
+}
+
 static void a_removed_job_can_be_added_again(void **state)
 {
 	struct job_thread *t = start();
@@ -543,6 +566,7 @@ int main(void)
 		cmocka_unit_test(jobs_asking_for_turns_at_once_alternate),
 		cmocka_unit_test(a_job_asking_for_turns_at_once_does_not_starve_the_others),
 		cmocka_unit_test(remove_waits_for_the_turn_under_way),
+		cmocka_unit_test(a_job_asking_for_turns_at_once_can_be_removed),
 		cmocka_unit_test(a_removed_job_can_be_added_again),
 		cmocka_unit_test(stop_waits_for_the_turn_under_way_with_jobs_still_added),
 		cmocka_unit_test(stop_of_null_does_nothing),
