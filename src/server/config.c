@@ -101,7 +101,7 @@ static const struct config_setting config_settings[] = {
 	 .cs_off = F(cf_tls_key)},
 	{.cs_flag = "--workers", .cs_metavar = "N", .cs_kind = CK_INT, .cs_min = 1, .cs_max = 1024,
 	 .cs_default_text = "8",
-	 .cs_meaning = "RPC worker threads, for writes and calls that wait (reads run on nng's own threads)",
+	 .cs_meaning = "worker threads of the RPC and HTTP listeners, for writes and calls that wait (nng reads run on nng's own threads); one spare beside them",
 	 .cs_off = F(cf_workers)},
 	{.cs_flag = "--autorun", .cs_kind = CK_SWITCH,
 	 .cs_meaning = "queue runs for ready tasks with an assignee automatically", .cs_off = F(cf_autorun)},
