@@ -462,8 +462,8 @@ static void the_help_lists_every_setting_with_its_values_and_default(void **stat
 {
 	static const char *const lines[] = {
 		"  --db PATH          the SQLite database file (env BEEBEEBRAIN_DB; default ./beebeebrain.db)",
-		"  --workers N        RPC worker threads, for writes and calls that wait "
-		"(reads run on nng's own threads) (1..1024; default 8)",
+		"  --workers N        worker threads of the RPC and HTTP listeners, for writes and calls that wait "
+		"(nng reads run on nng's own threads); one spare beside them (1..1024; default 8)",
 		"  BEEBEEBRAIN_LLM_TIMEOUT_S (1..600 seconds; default 90)",
 		"  BEEBEEBRAIN_MAX_IN_FLIGHT (1..10000; default 64)",
 		"  BEEBEEBRAIN_RETRY_BASE_MS (1..3600000 ms; default 2000)",
