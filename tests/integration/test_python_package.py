@@ -3,7 +3,8 @@ installed with the command its README documents into a fresh venv, the
 README's example run against a real server, every service through the
 generated typed clients, RpcError's fields, concurrent calls from threads
 (Client) and coroutines (AsyncClient) on one connection, the lossless
-Subscriber across a server restart, and the environment variables.
+Subscriber across a server restart, a close that returns where nng's own
+close hangs, and the environment variables.
 
 Everything but the install test imports the package the build generated
 (BBB_BUILD_DIR/python, the same generation step pip runs)."""
@@ -17,6 +18,7 @@ import subprocess
 import sys
 import threading
 import time
+import warnings
 
 import pytest
 
@@ -319,7 +321,54 @@ def test_subscriber_as_an_async_iterator_resumes_after_an_id(server):
     assert asyncio.run(main()) == [(ids[1], "b"), (ids[2], "c")]
 
 
-# ---- (7) environment variables ----------------------------------------------------
+# ---- (7) close returns where nng's own close hangs ----------------------------------
+
+
+def test_close_returns_while_nng_close_hangs_and_later_closes_do_not_wait_for_it(server, monkeypatch):
+    """nng 1.5.2 can hang in nng_close for ever (a connection cut while a
+    message was in transfer leaves its reaper thread stuck: docs/decisions.md).
+    Such a hang is made here by holding nng_close back: close() returns anyway
+    with a warning and the client is closed to its callers; while that close
+    hangs another one returns without a second warning; once nng_close returns,
+    a close waits for it again."""
+    nng = beebeebrain._nng.lib()
+    real_close = nng.nng_close
+    release, entered = threading.Event(), []
+
+    def held_close(sock):
+        entered.append(sock.id)
+        release.wait()
+        return real_close(sock)
+
+    monkeypatch.setattr(nng, "nng_close", held_close)
+    monkeypatch.setattr(beebeebrain._nng, "CLOSE_WAIT_S", 0.5)
+    first, second = beebeebrain.Client(server.url), beebeebrain.Client(server.url)
+    # A close that waited for nng_close would wait for ever: fail instead.
+    unblock = threading.Timer(60, release.set)
+    unblock.start()
+    try:
+        with pytest.warns(RuntimeWarning, match="nng_close has not returned"):
+            first.close()
+        with pytest.raises(beebeebrain.RpcError) as e:
+            first.health.check()
+        assert e.value.reason == "SERVER_UNREACHABLE" and "the client is closed" in e.value.message
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            second.close()
+        assert len(entered) == 2
+    finally:
+        release.set()
+        unblock.cancel()
+    wait_until(lambda: beebeebrain._nng._hung_closes == 0, 10, "the held closes to return")
+    monkeypatch.setattr(nng, "nng_close", real_close)
+    third = beebeebrain.Client(server.url)
+    assert third.health.check().status == "ok"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        third.close()
+
+
+# ---- (8) environment variables ----------------------------------------------------
 
 SERVER_KEY = "pyPackageKey4Zr9"
 

@@ -12,6 +12,7 @@ freed with nng_msg_free.
 import ctypes
 import ctypes.util
 import threading
+import warnings
 
 # nng.h (1.5.2)
 FLAG_NONBLOCK = 2
@@ -97,6 +98,72 @@ def lib():
 
 def strerror(rv):
     return lib().nng_strerror(rv).decode(errors="replace")
+
+
+# nng 1.5.2 can hang in nng_close for ever. When a connection is cut while a
+# message is still being written to it (a server dropping a request over its
+# size limit) or read from it (a close with replies streaming in), the TCP
+# transport drops the next step of that transfer without completing it, and
+# nng's one reaper thread, which frees connections, then waits for it for
+# ever (fixed upstream in nng 1.9.0); over ws:// it can wait so for a dialer
+# whose redial after the cut never ends. A close first fails the socket's
+# calls in flight and shuts its connections down, then waits for the reaper
+# to free them: only that last wait can hang, so past CLOSE_WAIT_S close
+# gives up on it and the socket's memory stays with nng until the process
+# exits. Every later close in the process then waits behind the same reaper,
+# so while one close hangs the others do not wait at all.
+CLOSE_WAIT_S = 5.0
+
+# Reentrant: a close run by the garbage collector (__del__) may interrupt
+# this thread while it holds the lock.
+_hung_lock = threading.RLock()
+_hung_closes = 0  # closes that passed CLOSE_WAIT_S and have not returned since
+
+
+class _Close:
+    """One nng_close on a thread of its own (nng_close ignores Python's
+    signals, and a thread is the only way to stop waiting for it)."""
+
+    def __init__(self, sock):
+        self.sock = sock
+        self.done = threading.Event()
+        self.given_up = False
+
+    def run(self):
+        global _hung_closes
+        lib().nng_close(self.sock)
+        with _hung_lock:
+            self.done.set()
+            if self.given_up:
+                _hung_closes -= 1
+
+
+def close_socket(sock, what):
+    """nng_close(sock), waiting at most CLOSE_WAIT_S for it, or not at all
+    while an earlier close hangs. True when it returned in time; else the
+    close goes on in the background (a RuntimeWarning naming `what` says so
+    when it was waited for). At interpreter shutdown, when no thread can be
+    started, the socket is left to the operating system."""
+    global _hung_closes
+    close = _Close(sock)
+    with _hung_lock:
+        wait_s = 0 if _hung_closes else CLOSE_WAIT_S
+    try:
+        threading.Thread(target=close.run, name="nng-close", daemon=True).start()
+    except RuntimeError:
+        return False
+    if close.done.wait(wait_s):
+        return True
+    with _hung_lock:
+        if close.done.is_set():
+            return True
+        close.given_up = True
+        _hung_closes += 1
+    if wait_s:
+        warnings.warn(f"closing {what}: nng_close has not returned after {wait_s:g} s (nng 1.5.2 hangs so after "
+                      "a connection was cut mid-transfer); its connections are shut, its memory stays with nng, "
+                      "and later closes in this process do not wait", RuntimeWarning, stacklevel=2)
+    return False
 
 
 def msg_from_bytes(data):

@@ -263,7 +263,7 @@ class Subscriber:
         """Stops the subscription; a waiting next_event returns None."""
         if self._open:
             self._open = False
-            _nng.lib().nng_close(self._sock)
+            _nng.close_socket(self._sock, f"the subscriber of {self.url}")
         if self._own_client and getattr(self, "_client", None) is not None:
             self._client.close()
 
