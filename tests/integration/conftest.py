@@ -20,8 +20,12 @@ Fixtures:
   cli       cli(*args) -> (rc, stdout, stderr), with --rpc rpc_url;
             cli.json(*args) asserts rc 0 and returns the parsed -o json output
   client    a beebeebrain.Client connected to the server (timeout 10 s)
+
+raw_in_child(url, data, timeout_s) sends a message the server will cut the
+connection for from a process of its own (see there).
 """
 
+import base64
 import json
 import os
 import pathlib
@@ -202,6 +206,39 @@ class Cli:
         rc, out, err = self("-o", "json", *args)
         assert rc == 0, f"beebeebrain {' '.join(map(str, args))} exited {rc}: {err}"
         return json.loads(out)
+
+
+# Run by raw_in_child: argv url, timeout; stdin the message; stdout one JSON line.
+_RAW_CHILD = """
+import base64, json, os, sys
+sys.path.insert(0, os.environ["BBB_PYTHON_PACKAGE_DIR"])
+from beebeebrain import Client, RpcError
+url, timeout = sys.argv[1], float(sys.argv[2])
+data = sys.stdin.buffer.read()
+try:
+    out = {"reply": base64.b64encode(Client(url, timeout=timeout).raw(data, timeout=timeout)).decode()}
+except RpcError as e:
+    out = {"error": [e.code, e.reason, e.message]}
+print(json.dumps(out), flush=True)
+os._exit(0)  # never nng_close: the process takes nng's state with it
+"""
+
+
+def raw_in_child(url, data, timeout_s):
+    """Client(url).raw(data) in a throw-away Python process: the reply's bytes,
+    or the RpcError it raised. For a message the server answers by cutting the
+    connection (one over the size limit): nng 1.5.2 can then leave its reaper
+    thread stuck for good in the process that was sending (docs/decisions.md,
+    Python client), and every later nng_close there hangs; that process must
+    not be the test's."""
+    p = subprocess.run([sys.executable, "-c", _RAW_CHILD, url, str(timeout_s)], input=bytes(data),
+                       capture_output=True, timeout=timeout_s + CLI_TIMEOUT_S,
+                       env={**child_env(), "BBB_PYTHON_PACKAGE_DIR": PYTHON_PACKAGE_DIR})
+    assert p.returncode == 0, f"raw_in_child exited {p.returncode}: {p.stderr.decode(errors='replace')}"
+    out = json.loads(p.stdout)
+    if "error" in out:
+        raise RpcError(*out["error"])
+    return base64.b64decode(out["reply"])
 
 
 def pytest_configure(config):

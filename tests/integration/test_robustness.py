@@ -12,6 +12,7 @@ import pytest
 
 from beebeebrain.v1 import common_pb2, health_pb2, project_pb2, rpc_pb2, task_pb2
 from beebeebrain import RpcError
+from conftest import raw_in_child
 
 INVALID_ARGUMENT, UNIMPLEMENTED = 3, 12
 DEADLINE_EXCEEDED, UNAVAILABLE = 4, 14
@@ -112,11 +113,11 @@ def test_known_method_with_an_undecodable_payload_is_malformed_request(client, p
     assert count_tasks(client) == 0
 
 
-def test_message_over_4_mib_is_refused_by_the_transport_and_nothing_runs(client, project):
+def test_message_over_4_mib_is_refused_by_the_transport_and_nothing_runs(client, server, project):
     big = create_task_envelope("too big", description="x" * (5 * MIB))
     assert len(big) > 4 * MIB
     with pytest.raises(RpcError) as e:
-        client.raw(big, timeout=3)
+        raw_in_child(server.url, big, timeout_s=3)
     assert e.value.code in (UNAVAILABLE, DEADLINE_EXCEEDED)  # connection closed / no reply
     assert count_tasks(client) == 0
     assert_still_serving(client)
