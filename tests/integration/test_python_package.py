@@ -368,6 +368,20 @@ def test_close_returns_while_nng_close_hangs_and_later_closes_do_not_wait_for_it
         third.close()
 
 
+def test_clients_never_closed_do_not_hold_up_the_exit(server):
+    """Clients left to the interpreter's exit (a global, and one in a
+    reference cycle that only the last garbage collection frees) are dropped
+    without a close: the process ends, and its connections with it."""
+    script = ("import sys; sys.path.insert(0, sys.argv[1]); import beebeebrain\n"
+              "kept = beebeebrain.Client(sys.argv[2])\n"
+              "cycle = beebeebrain.Client(sys.argv[2]); cycle.me = cycle\n"
+              "print(kept.health.check().status, cycle.health.check().status)\n"
+              "del cycle\n")
+    p = subprocess.run([sys.executable, "-c", script, str(pathlib.Path(beebeebrain.__file__).parents[1]), server.url],
+                       capture_output=True, text=True, timeout=EXAMPLE_TIMEOUT_S, env=child_env())
+    assert (p.returncode, p.stdout) == (0, "ok ok\n"), p.stderr
+
+
 # ---- (8) environment variables ----------------------------------------------------
 
 SERVER_KEY = "pyPackageKey4Zr9"

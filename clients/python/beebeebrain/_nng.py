@@ -11,6 +11,7 @@ freed with nng_msg_free.
 
 import ctypes
 import ctypes.util
+import sys
 import threading
 import warnings
 
@@ -142,15 +143,18 @@ def close_socket(sock, what):
     """nng_close(sock), waiting at most CLOSE_WAIT_S for it, or not at all
     while an earlier close hangs. True when it returned in time; else the
     close goes on in the background (a RuntimeWarning naming `what` says so
-    when it was waited for). At interpreter shutdown, when no thread can be
-    started, the socket is left to the operating system."""
+    when it was waited for). While the interpreter shuts down (a client
+    collected then) the socket is left to the operating system: a thread
+    started then never runs, and Thread.start would wait for it for ever."""
     global _hung_closes
+    if sys.is_finalizing():
+        return False
     close = _Close(sock)
     with _hung_lock:
         wait_s = 0 if _hung_closes else CLOSE_WAIT_S
     try:
         threading.Thread(target=close.run, name="nng-close", daemon=True).start()
-    except RuntimeError:
+    except RuntimeError:  # can't create new thread at interpreter shutdown
         return False
     if close.done.wait(wait_s):
         return True
