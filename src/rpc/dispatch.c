@@ -486,9 +486,10 @@ static void rpc_pack_reply(const bbb_status *st, const char *trace_id, const Pro
 	*out_len = env_len + head_len + payload_len;
 	*out = xmalloc(*out_len);
 	protobuf_c_message_pack(env, *out);
-	memcpy(*out + env_len, head, head_len);
-	if (payload_len > 0)
+	if (payload_len > 0) {
+		memcpy(*out + env_len, head, head_len);
 		protobuf_c_message_pack(resp, *out + env_len + head_len);
+	}
 }
 
 /* Decodes, authorises, finds and runs the handler. Fills st and *resp. */
