@@ -19,22 +19,13 @@
 
 #include <cmocka.h>
 
+#include "unit_sync.h"
+
 #include "common/clock.h"
 #include "common/job_thread.h"
 #include "common/status.h"
 
-/* Guards every field of every tjob and the turn log; cv is broadcast on any
- * change. */
-static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
-
-#define WAIT_UNTIL(cond)                                                                                               \
-	do {                                                                                                           \
-		pthread_mutex_lock(&mu);                                                                               \
-		while (!(cond))                                                                                        \
-			pthread_cond_wait(&cv, &mu);                                                                   \
-		pthread_mutex_unlock(&mu);                                                                             \
-	} while (0)
+/* mu (unit_sync.h) guards every field of every tjob and the turn log. */
 
 /* A test job. What its turn returns: JOB_NOW while tj_now_turns > 0 (or
  * forever with tj_spin), else now + tj_after_ms when set, else JOB_IDLE. */

@@ -19,6 +19,8 @@
 
 #include <cmocka.h>
 
+#include "unit_sync.h"
+
 #include "beebeebrain/v1/health.pb-c.h"
 #include "beebeebrain/v1/rpc.pb-c.h"
 #include "common/clock.h"
@@ -26,25 +28,7 @@
 #include "rpc/dispatch.h"
 #include "rpc/work_pool.h"
 
-/* Guards everything below that threads share; cv is broadcast on any
- * change. */
-static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
-
-#define WAIT_UNTIL(cond)                                                                                               \
-	do {                                                                                                           \
-		pthread_mutex_lock(&mu);                                                                               \
-		while (!(cond))                                                                                        \
-			pthread_cond_wait(&cv, &mu);                                                                   \
-		pthread_mutex_unlock(&mu);                                                                             \
-	} while (0)
-
-static void changed(void)
-{
-	pthread_cond_broadcast(&cv);
-	pthread_mutex_unlock(&mu);
-}
-
+/* mu (unit_sync.h) guards everything below that threads share. */
 static struct work_pool *pool;
 static struct rpc_dispatcher *dispatcher;
 
@@ -130,7 +114,7 @@ static int tdef_poll(const void *arg, void *worker, struct arena *a, ProtobufCMe
 		td->td_forced_at = clock_mono_ms();
 	}
 	ready = td->td_ready;
-	changed();
+	unit_changed();
 	r->status = ready ? "ready" : "forced";
 	return ready;
 }
@@ -163,7 +147,7 @@ static void tdef_answer(struct work_deferred *d, const uint8_t *out, size_t len)
 	td->td_code = resp != NULL ? resp->code : -1;
 	snprintf(td->td_trace, sizeof(td->td_trace), "%s", resp != NULL ? resp->trace_id : "");
 	snprintf(td->td_status, sizeof(td->td_status), "%s", check != NULL ? check->status : "");
-	changed();
+	unit_changed();
 	if (check != NULL)
 		beebeebrain__v1__check_response__free_unpacked(check, NULL);
 	if (resp != NULL)
@@ -210,7 +194,7 @@ static void titem_run(struct work_item *it, void *worker)
 		defer_on_worker(ti, worker);
 	pthread_mutex_lock(&mu);
 	ti->ti_done++;
-	changed();
+	unit_changed();
 }
 
 static void titem_init(struct titem *ti, char name, struct work_source *src, int hold)
@@ -231,7 +215,7 @@ static void release(struct titem *ti)
 {
 	pthread_mutex_lock(&mu);
 	ti->ti_hold = 0;
-	changed();
+	unit_changed();
 }
 
 static int int_of(const int *v)
@@ -261,6 +245,18 @@ static int start_pool(int workers)
 	status_clear(&st);
 	pool = NULL;
 	return work_pool_start(&pool, &o, &st);
+}
+
+/* A pool of one worker, and on a source of its own one call that defers to
+ * td (timeout_ms: the call's deadline, 0: none), submitted. */
+static void start_with_deferred(struct work_source *src, struct titem *call, struct tdef *td, uint32_t timeout_ms)
+{
+	assert_int_equal(start_pool(1), 0);
+	work_source_init(src, 0, 0);
+	titem_init(call, 'd', src, 0);
+	call->ti_defer = td;
+	call->ti_timeout_ms = timeout_ms;
+	assert_int_equal(submit(call, 0), WORK_QUEUED);
 }
 
 static int setup(void **state)
@@ -466,7 +462,7 @@ static void *drainer_main(void *arg)
 	work_source_drain(pool, d->d_src);
 	pthread_mutex_lock(&mu);
 	d->d_done = 1;
-	changed();
+	unit_changed();
 	return NULL;
 }
 
@@ -537,7 +533,7 @@ static void selfish_run(struct work_item *it, void *worker)
 	(void)worker;
 	pthread_mutex_lock(&mu);
 	selfish_runs++;
-	changed();
+	unit_changed();
 	if (s->s_left-- > 0 && work_pool_submit(pool, src, it, 8) == WORK_QUEUED)
 		return;
 	free(s);
@@ -571,11 +567,7 @@ static void a_deferred_call_is_polled_on_the_waiter_and_answered_once_ready(void
 	struct tdef *td = &defs[0];
 
 	(void)state;
-	assert_int_equal(start_pool(1), 0);
-	work_source_init(&src, 0, 0);
-	titem_init(&call, 'd', &src, 0);
-	call.ti_defer = td;
-	assert_int_equal(submit(&call, 0), WORK_QUEUED);
+	start_with_deferred(&src, &call, td, 0);
 	WAIT_UNTIL(call.ti_done && td->td_polls >= 1);
 
 	pthread_mutex_lock(&mu);
@@ -605,11 +597,7 @@ static void without_a_poke_a_deferred_call_is_polled_again_and_drain_answers_it(
 	struct tdef *td = &defs[1];
 
 	(void)state;
-	assert_int_equal(start_pool(1), 0);
-	work_source_init(&src, 0, 0);
-	titem_init(&call, 'd', &src, 0);
-	call.ti_defer = td;
-	assert_int_equal(submit(&call, 0), WORK_QUEUED);
+	start_with_deferred(&src, &call, td, 0);
 	WAIT_UNTIL(td->td_polls >= 3);
 	assert_int_equal(int_of(&td->td_answered), 0);
 	assert_int_equal(int_of(&td->td_forced_polls), 0);
@@ -631,12 +619,7 @@ static void a_deferred_call_past_its_deadline_is_answered_with_its_state(void **
 	int64_t t0 = clock_mono_ms();
 
 	(void)state;
-	assert_int_equal(start_pool(1), 0);
-	work_source_init(&src, 0, 0);
-	titem_init(&call, 'd', &src, 0);
-	call.ti_defer = td;
-	call.ti_timeout_ms = 50;
-	assert_int_equal(submit(&call, 0), WORK_QUEUED);
+	start_with_deferred(&src, &call, td, 50);
 	WAIT_UNTIL(td->td_answered);
 	assert_int_equal(td->td_forced_polls, 1);
 	assert_true(td->td_forced_at >= t0 + 50);
