@@ -319,7 +319,6 @@ int store_conn_open(const char *path, int readonly, int durability_full, int bus
 		    bbb_status *st)
 {
 	static pthread_once_t configured = PTHREAD_ONCE_INIT;
-
 	int flags = readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
 	sqlite3 *db = NULL;
 	char pragmas[256], what[512];
@@ -711,7 +710,6 @@ static struct store_job *store_run_group(struct store *s, struct store_job *grou
 static int store_wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
 {
 	struct store *s = arg;
-
 	int kicked = 0;
 
 	if (frames < s->s_ckpt_kicked_at) /* the WAL started over */
