@@ -11,6 +11,18 @@
 
 #define ARENA_BLOCK_MIN (16 * 1024)
 
+/* Under AddressSanitizer the part of a block not handed out is poisoned: a
+ * read past an allocation, or through a pointer kept across arena_recycle,
+ * is reported instead of reading what the next call left there. */
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#define ARENA_POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
+#define ARENA_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#else
+#define ARENA_POISON(p, n) ((void)(p), (void)(n))
+#define ARENA_UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
 struct arena_block {
 	struct arena_block *b_next;
 	size_t b_size;
@@ -43,6 +55,7 @@ void arena_reset(struct arena *a)
 
 	while (b != NULL) {
 		struct arena_block *next = b->b_next;
+		ARENA_UNPOISON(b->b_data, b->b_size);
 		free(b);
 		b = next;
 	}
@@ -55,15 +68,18 @@ void arena_recycle(struct arena *a)
 
 	while (b != NULL) {
 		struct arena_block *next = b->b_next;
-		if (keep == NULL && b->b_size == ARENA_BLOCK_MIN)
+		if (keep == NULL && b->b_size == ARENA_BLOCK_MIN) {
 			keep = b;
-		else
+		} else {
+			ARENA_UNPOISON(b->b_data, b->b_size);
 			free(b);
+		}
 		b = next;
 	}
 	if (keep != NULL) {
 		keep->b_used = 0;
 		keep->b_next = NULL;
+		ARENA_POISON(keep->b_data, keep->b_size);
 	}
 	a->a_head = keep;
 }
@@ -84,9 +100,11 @@ void *arena_alloc(struct arena *a, size_t size)
 		b->b_used = 0;
 		b->b_next = a->a_head;
 		a->a_head = b;
+		ARENA_POISON(b->b_data, cap);
 	}
 	p = (char *)b->b_data + b->b_used;
 	b->b_used += size;
+	ARENA_UNPOISON(p, size);
 	memset(p, 0, size);
 	return p;
 }

@@ -372,9 +372,38 @@ static void a_recycled_arena_keeps_one_block_and_hands_out_zeroed_memory_again(v
 	assert_null(a.a_head);
 }
 
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+
+/* Under ASan a pointer kept across a recycle, or a read past an allocation,
+ * lands on poisoned memory (reported as a use after free would be). */
+static void under_asan_what_the_arena_has_not_handed_out_is_poisoned(void **state)
+{
+	struct arena a;
+	char *p, *q;
+
+	(void)state;
+	arena_init(&a);
+	p = arena_alloc(&a, 32);
+	assert_false(__asan_address_is_poisoned(p));
+	assert_false(__asan_address_is_poisoned(p + 31));
+	assert_true(__asan_address_is_poisoned(p + 32)); /* not handed out yet */
+	arena_recycle(&a);
+	assert_true(__asan_address_is_poisoned(p));
+	q = arena_alloc(&a, 16);
+	assert_ptr_equal(q, p);
+	assert_false(__asan_address_is_poisoned(q + 15));
+	assert_true(__asan_address_is_poisoned(p + 16));
+	arena_reset(&a);
+}
+#endif
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+#if defined(__SANITIZE_ADDRESS__)
+		cmocka_unit_test(under_asan_what_the_arena_has_not_handed_out_is_poisoned),
+#endif
 		cmocka_unit_test_setup(key_value_secrets_are_redacted, reset_secrets),
 		cmocka_unit_test_setup(a_provider_error_body_loses_its_api_key, reset_secrets),
 		cmocka_unit_test_setup(colon_forms_of_keys_are_redacted, reset_secrets),
