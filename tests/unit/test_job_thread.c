@@ -370,36 +370,57 @@ static void a_job_asking_for_turns_at_once_does_not_starve_the_others(void **sta
 	job_thread_stop(t); /* a still spinning */
 }
 
-struct remover {
-	struct job_thread *r_thread;
-	struct tjob *r_job;
-	pid_t r_tid;
-	int r_done;
+/* A thread calling job_thread_remove (or job_thread_stop) while the job's
+ * turn is held: the call must not return before the turn ends. */
+struct blocked_call {
+	struct job_thread *bc_thread;
+	struct tjob *bc_job; /* held in its turn */
+	int bc_stop; /* job_thread_stop instead of job_thread_remove */
+	pid_t bc_tid;
+	int bc_done;
 };
 
-static void *remover_main(void *arg)
+static void *blocked_call_main(void *arg)
 {
-	struct remover *r = arg;
+	struct blocked_call *bc = arg;
 
 	pthread_mutex_lock(&mu);
-	r->r_tid = (pid_t)syscall(SYS_gettid);
+	bc->bc_tid = (pid_t)syscall(SYS_gettid);
 	pthread_cond_broadcast(&cv);
 	pthread_mutex_unlock(&mu);
-	job_thread_remove(r->r_thread, &r->r_job->tj_job);
+	if (bc->bc_stop)
+		job_thread_stop(bc->bc_thread);
+	else
+		job_thread_remove(bc->bc_thread, &bc->bc_job->tj_job);
 	pthread_mutex_lock(&mu);
-	r->r_done = 1;
-	r->r_job->tj_gone = 1;
+	bc->bc_done = 1;
+	bc->bc_job->tj_gone = 1;
 	pthread_cond_broadcast(&cv);
 	pthread_mutex_unlock(&mu);
 	return NULL;
+}
+
+/* Makes the call on a thread of its own, lets the held turn end only once
+ * that thread is asleep in the call (or has wrongly returned), and checks it
+ * did not return before; then joins it. */
+static void blocked_call_run(struct blocked_call *bc)
+{
+	pthread_t th;
+
+	assert_int_equal(pthread_create(&th, NULL, blocked_call_main, bc), 0);
+	WAIT_UNTIL(bc->bc_tid != 0);
+	while (!int_of(&bc->bc_done) && !thread_asleep(bc->bc_tid))
+		sched_yield();
+	assert_int_equal(int_of(&bc->bc_done), 0);
+	set_hold(bc->bc_job, 0);
+	pthread_join(th, NULL);
 }
 
 static void remove_waits_for_the_turn_under_way(void **state)
 {
 	struct job_thread *t = start();
 	struct tjob a, b;
-	struct remover r = {0};
-	pthread_t th;
+	struct blocked_call bc = {.bc_thread = t, .bc_job = &a};
 
 	(void)state;
 	tjob_init(&a, 'a');
@@ -410,17 +431,7 @@ static void remove_waits_for_the_turn_under_way(void **state)
 	WAIT_UNTIL(a.tj_in_turn);
 	job_poke(&a.tj_job); /* it would have another turn */
 
-	r.r_thread = t;
-	r.r_job = &a;
-	assert_int_equal(pthread_create(&th, NULL, remover_main, &r), 0);
-	WAIT_UNTIL(r.r_tid != 0);
-	/* Let the turn end only once the remover is blocked in
-	 * job_thread_remove (or has wrongly returned). */
-	while (!int_of(&r.r_done) && !thread_asleep(r.r_tid))
-		sched_yield();
-	assert_int_equal(int_of(&r.r_done), 0);
-	set_hold(&a, 0);
-	pthread_join(th, NULL);
+	blocked_call_run(&bc);
 	assert_int_equal(a.tj_late, 0);
 	assert_int_equal(a.tj_in_turn, 0);
 
@@ -481,36 +492,11 @@ static void a_removed_job_can_be_added_again(void **state)
 	job_thread_stop(t);
 }
 
-struct stopper {
-	struct job_thread *s_thread;
-	struct tjob *s_job;
-	pid_t s_tid;
-	int s_done;
-};
-
-static void *stopper_main(void *arg)
-{
-	struct stopper *s = arg;
-
-	pthread_mutex_lock(&mu);
-	s->s_tid = (pid_t)syscall(SYS_gettid);
-	pthread_cond_broadcast(&cv);
-	pthread_mutex_unlock(&mu);
-	job_thread_stop(s->s_thread);
-	pthread_mutex_lock(&mu);
-	s->s_done = 1;
-	s->s_job->tj_gone = 1;
-	pthread_cond_broadcast(&cv);
-	pthread_mutex_unlock(&mu);
-	return NULL;
-}
-
 static void stop_waits_for_the_turn_under_way_with_jobs_still_added(void **state)
 {
 	struct job_thread *t = start();
 	struct tjob a, b, c;
-	struct stopper s = {0};
-	pthread_t th;
+	struct blocked_call bc = {.bc_thread = t, .bc_job = &a, .bc_stop = 1};
 
 	(void)state;
 	tjob_init(&a, 'a');
@@ -525,15 +511,7 @@ static void stop_waits_for_the_turn_under_way_with_jobs_still_added(void **state
 	job_thread_add(t, &a.tj_job);
 	WAIT_UNTIL(a.tj_in_turn);
 
-	s.s_thread = t;
-	s.s_job = &a;
-	assert_int_equal(pthread_create(&th, NULL, stopper_main, &s), 0);
-	WAIT_UNTIL(s.s_tid != 0);
-	while (!int_of(&s.s_done) && !thread_asleep(s.s_tid))
-		sched_yield();
-	assert_int_equal(int_of(&s.s_done), 0);
-	set_hold(&a, 0);
-	pthread_join(th, NULL);
+	blocked_call_run(&bc);
 	assert_int_equal(a.tj_late, 0);
 	assert_int_equal(a.tj_in_turn + b.tj_in_turn + c.tj_in_turn, 0);
 }
