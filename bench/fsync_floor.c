@@ -159,14 +159,17 @@ static void *floor_writer_main(void *arg)
 	struct floor_writer *w = arg;
 	struct floor_run *r = w->fw_run;
 	sqlite3_stmt *begin = NULL, *insert = NULL, *commit = NULL;
+	struct db *conn = NULL;
 	sqlite3 *db = NULL;
 	bbb_status st;
 	int64_t seq = 0;
 	int ok = 0;
 
-	if (store_conn_open(r->fr_path, 0, 1, FLOOR_BUSY_TIMEOUT_MS, &db, &st) != 0) {
+	/* The store's own pragmas; then SQLite's own calls, as plain as a floor gets. */
+	if (store_conn_open(r->fr_path, 0, 1, FLOOR_BUSY_TIMEOUT_MS, &conn, &st) != 0) {
 		snprintf(w->fw_error, sizeof(w->fw_error), "writer %d: %.200s", w->fw_index, st.message);
-	} else if (sqlite3_prepare_v2(db, "BEGIN IMMEDIATE", -1, &begin, NULL) != SQLITE_OK ||
+	} else if ((db = db_sqlite(conn)) == NULL ||
+		   sqlite3_prepare_v2(db, "BEGIN IMMEDIATE", -1, &begin, NULL) != SQLITE_OK ||
 		   sqlite3_prepare_v2(db, FLOOR_INSERT, -1, &insert, NULL) != SQLITE_OK ||
 		   sqlite3_prepare_v2(db, "COMMIT", -1, &commit, NULL) != SQLITE_OK) {
 		snprintf(w->fw_error, sizeof(w->fw_error), "writer %d: prepare: %s", w->fw_index, sqlite3_errmsg(db));
@@ -195,14 +198,14 @@ static void *floor_writer_main(void *arg)
 	sqlite3_finalize(begin);
 	sqlite3_finalize(insert);
 	sqlite3_finalize(commit);
-	store_conn_close(db);
+	store_conn_close(conn);
 	return NULL;
 }
 
 /* A fresh database with the one table, in dir. */
 static int floor_create_db(const char *path, char *err, size_t errlen)
 {
-	sqlite3 *db;
+	struct db *db;
 	bbb_status st;
 	int rc;
 
@@ -210,7 +213,7 @@ static int floor_create_db(const char *path, char *err, size_t errlen)
 		snprintf(err, errlen, "%.200s", st.message);
 		return -1;
 	}
-	rc = floor_exec(db,
+	rc = floor_exec(db_sqlite(db),
 			"CREATE TABLE floor_rows(id INTEGER PRIMARY KEY, writer INTEGER NOT NULL, "
 			"seq INTEGER NOT NULL, title TEXT NOT NULL, body TEXT NOT NULL)",
 			err, errlen);

@@ -329,14 +329,15 @@ static const char echo_read_sql[] =
 
 static void echo_read(const char *db_path)
 {
-	static __thread sqlite3 *db;
+	static __thread struct db *db;
 	static __thread sqlite3_stmt *stmt;
 	static __thread int64_t next;
 	bbb_status st;
 
 	if (db == NULL) {
 		if (store_conn_open(db_path, 1, 1, 5000, &db, &st) != 0 ||
-		    sqlite3_prepare_v3(db, echo_read_sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt, NULL) != SQLITE_OK) {
+		    sqlite3_prepare_v3(db_sqlite(db), echo_read_sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt, NULL) !=
+			    SQLITE_OK) {
 			fprintf(stderr, "rpc_bench: echo+read cannot read %s\n", db_path);
 			abort();
 		}

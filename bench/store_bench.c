@@ -49,7 +49,7 @@ static void die(const char *what, const bbb_status *st)
 	exit(1);
 }
 
-static int insert_task(sqlite3 *db, int64_t i, bbb_status *st)
+static int insert_task(struct db *db, int64_t i, bbb_status *st)
 {
 	Beebeebrain__V1__Task t = BEEBEEBRAIN__V1__TASK__INIT;
 	Beebeebrain__V1__Event ev = BEEBEEBRAIN__V1__EVENT__INIT;
@@ -70,16 +70,16 @@ static int insert_task(sqlite3 *db, int64_t i, bbb_status *st)
 	return store_event_append(db, &ev, st);
 }
 
-typedef int (*bench_fn)(sqlite3 *db, int64_t i, struct arena *a, bbb_status *st);
+typedef int (*bench_fn)(struct db *db, int64_t i, struct arena *a, bbb_status *st);
 
-static int case_get(sqlite3 *db, int64_t i, struct arena *a, bbb_status *st)
+static int case_get(struct db *db, int64_t i, struct arena *a, bbb_status *st)
 {
 	Beebeebrain__V1__Task *t;
 
 	return store_task_get(db, 1 + i % BENCH_TASKS, a, &t, st);
 }
 
-static int case_list(sqlite3 *db, int64_t i, struct arena *a, bbb_status *st)
+static int case_list(struct db *db, int64_t i, struct arena *a, bbb_status *st)
 {
 	struct task_filter f = {.tf_project_id = 1};
 	Beebeebrain__V1__Task **out;
@@ -89,20 +89,20 @@ static int case_list(sqlite3 *db, int64_t i, struct arena *a, bbb_status *st)
 	return store_task_list(db, &f, i % (BENCH_TASKS - 50), 50, a, &out, &n, &more, st);
 }
 
-static int case_create(sqlite3 *db, int64_t i, struct arena *a, bbb_status *st)
+static int case_create(struct db *db, int64_t i, struct arena *a, bbb_status *st)
 {
 	(void)a;
-	if (i % 100 == 0 && sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
+	if (i % 100 == 0 && db_exec(db, "BEGIN") != DB_OK)
 		return store_fail(st, db, SQLITE_ERROR, "BEGIN");
 	if (insert_task(db, BENCH_TASKS + i, st) != 0)
 		return -1;
-	if (i % 100 == 99 && sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+	if (i % 100 == 99 && db_exec(db, "COMMIT") != DB_OK)
 		return store_fail(st, db, SQLITE_ERROR, "COMMIT");
 	return 0;
 }
 
 /* Calls per second of fn over `seconds`. */
-static double bench_run(sqlite3 *db, bench_fn fn, double seconds, int64_t *next)
+static double bench_run(struct db *db, bench_fn fn, double seconds, int64_t *next)
 {
 	struct arena a;
 	bbb_status st;
@@ -139,7 +139,7 @@ int main(int argc, char **argv)
 	int64_t next[3] = {0, 0, 0};
 	char dir[] = "/tmp/bbb-store-bench-XXXXXX", path[64], cmd[96];
 	int runs = 3, applied, stmt_bytes = 0, hi = 0;
-	sqlite3 *db;
+	struct db *db;
 	bbb_status st;
 
 	for (int i = 1; i + 1 < argc; i += 2) {
@@ -157,23 +157,21 @@ int main(int argc, char **argv)
 	snprintf(path, sizeof(path), "%s/b.db", dir);
 	if (store_conn_open(path, 0, 0, 5000, &db, &st) != 0 || migrate_up(db, &set, 0, &applied, &st) != 0)
 		die("open", &st);
-	if (sqlite3_exec(db,
-			 "INSERT INTO projects (id, name, root_path, created_at, updated_at) "
-			 "VALUES (1, 'bench', '/tmp/bench', 0, 0)",
-			 NULL, NULL, NULL) != SQLITE_OK)
+	if (db_exec(db, "INSERT INTO projects (id, name, root_path, created_at, updated_at) "
+			"VALUES (1, 'bench', '/tmp/bench', 0, 0)") != DB_OK)
 		die("project", &st);
-	sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
+	db_exec(db, "BEGIN");
 	for (int64_t i = 1; i <= BENCH_TASKS; i++)
 		if (insert_task(db, i, &st) != 0)
 			die("seed", &st);
-	sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+	db_exec(db, "COMMIT");
 
 	/* Interleaved, so that a noisy moment hits every case alike. */
 	for (int r = 0; r < runs; r++)
 		for (int c = 0; c < 3; c++)
 			rates[c][r] = bench_run(db, cases[c].fn, seconds, &next[c]);
-	if (!sqlite3_get_autocommit(db))
-		sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+	if (db_in_transaction(db))
+		db_exec(db, "COMMIT");
 	printf("%-12s %12s %10s   (median of %d runs of %.1f s)\n", "case", "calls/s", "us/call", runs, seconds);
 	for (int c = 0; c < 3; c++) {
 		double med;
@@ -182,7 +180,7 @@ int main(int argc, char **argv)
 		med = rates[c][runs / 2];
 		printf("%-12s %12.0f %10.2f\n", cases[c].name, med, 1e6 / med);
 	}
-	if (sqlite3_db_status(db, SQLITE_DBSTATUS_STMT_USED, &stmt_bytes, &hi, 0) == SQLITE_OK)
+	if (sqlite3_db_status(db_sqlite(db), SQLITE_DBSTATUS_STMT_USED, &stmt_bytes, &hi, 0) == DB_OK)
 		printf("prepared statements held by the connection: %d KiB\n", stmt_bytes / 1024);
 	store_conn_close(db);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);

@@ -52,7 +52,7 @@ static void migrate_print(const ProtobufCMessage *m)
 }
 
 /* Fills a MigrationStatusResponse from the database (offline). */
-static int migrate_status_local(sqlite3 *db, Beebeebrain__V1__MigrationStatusResponse **out, bbb_status *st)
+static int migrate_status_local(struct db *db, Beebeebrain__V1__MigrationStatusResponse **out, bbb_status *st)
 {
 	struct migration_set set = migrate_builtin();
 	struct migrate_row rows[64];
@@ -116,7 +116,7 @@ int cmd_migrate(struct cli *cli, int argc, char **argv)
 	int64_t n = 0;
 	int done = 0, rc;
 	struct lockfile lock;
-	sqlite3 *db = NULL;
+	struct db *db = NULL;
 	bbb_status st;
 
 	cli->c_usage = usage;
@@ -193,7 +193,7 @@ static int backup_local(const char *db_path, const char *out, Beebeebrain__V1__B
 	char path[PATH_MAX], integrity[64];
 	int64_t size = 0, t0 = clock_mono_ms(), next = t0 + 2000;
 	struct backup_progress p = {backup_progress_line, &next};
-	sqlite3 *db;
+	struct db *db;
 	int rc;
 
 	if (access(db_path, F_OK) != 0)
@@ -204,7 +204,7 @@ static int backup_local(const char *db_path, const char *out, Beebeebrain__V1__B
 		backup_default_path(db_path, clock_now_ms(), path, sizeof(path));
 	if (store_conn_open(db_path, 1, 1, 5000, &db, st) != 0)
 		return -1;
-	rc = backup_run_progress(db, path, &size, integrity, sizeof(integrity), &p, st);
+	rc = backup_run_progress(db_sqlite(db), path, &size, integrity, sizeof(integrity), &p, st);
 	store_conn_close(db);
 	if (rc != 0)
 		return -1;

@@ -13,7 +13,7 @@
 
 #define ALERT_MESSAGE_MAX 1023 /* bytes of an alert message */
 
-int alert_raise(sqlite3 *db, const struct alert_spec *spec, int64_t *alert_id, enum alert_outcome *outcome,
+int alert_raise(struct db *db, const struct alert_spec *spec, int64_t *alert_id, enum alert_outcome *outcome,
 		bbb_status *st)
 {
 	Beebeebrain__V1__Alert *a = NULL;
@@ -55,7 +55,8 @@ int alert_raise(sqlite3 *db, const struct alert_spec *spec, int64_t *alert_id, e
 	return rc;
 }
 
-int alert_resolve(sqlite3 *db, const char *dedup_key, const char *trace_id, enum alert_outcome *outcome, bbb_status *st)
+int alert_resolve(struct db *db, const char *dedup_key, const char *trace_id, enum alert_outcome *outcome,
+		  bbb_status *st)
 {
 	Beebeebrain__V1__Alert *a = NULL;
 	struct arena ar;
@@ -73,8 +74,8 @@ int alert_resolve(sqlite3 *db, const char *dedup_key, const char *trace_id, enum
 	return rc;
 }
 
-int alert_ack(sqlite3 *db, int64_t alert_id, const char *actor, const char *note, const char *trace_id, struct arena *a,
-	      Beebeebrain__V1__Alert **out, bbb_status *st)
+int alert_ack(struct db *db, int64_t alert_id, const char *actor, const char *note, const char *trace_id,
+	      struct arena *a, Beebeebrain__V1__Alert **out, bbb_status *st)
 {
 	Beebeebrain__V1__Alert *al;
 
@@ -92,7 +93,7 @@ int alert_ack(sqlite3 *db, int64_t alert_id, const char *actor, const char *note
 	return 0;
 }
 
-int alert_resolve_by(sqlite3 *db, int64_t alert_id, const char *actor, const char *note, const char *trace_id,
+int alert_resolve_by(struct db *db, int64_t alert_id, const char *actor, const char *note, const char *trace_id,
 		     struct arena *a, Beebeebrain__V1__Alert **out, bbb_status *st)
 {
 	Beebeebrain__V1__Alert *al;

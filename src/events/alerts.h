@@ -11,7 +11,7 @@
 #ifndef BBB_ALERTS_H
 #define BBB_ALERTS_H
 
-#include <sqlite3.h>
+#include "store/db.h"
 #include <stdint.h>
 
 #include "beebeebrain/v1/common.pb-c.h"
@@ -33,10 +33,10 @@ struct alert_spec {
 enum alert_outcome { ALERT_RAISED, ALERT_BUMPED, ALERT_RESOLVED, ALERT_NOT_OPEN };
 
 /* Raises or bumps. *outcome (may be NULL) tells which; *alert_id gets the id. */
-int alert_raise(sqlite3 *db, const struct alert_spec *spec, int64_t *alert_id, enum alert_outcome *outcome,
+int alert_raise(struct db *db, const struct alert_spec *spec, int64_t *alert_id, enum alert_outcome *outcome,
 		bbb_status *st);
 /* Resolves the open alert of dedup_key, if any. */
-int alert_resolve(sqlite3 *db, const char *dedup_key, const char *trace_id, enum alert_outcome *outcome,
+int alert_resolve(struct db *db, const char *dedup_key, const char *trace_id, enum alert_outcome *outcome,
 		  bbb_status *st);
 
 /*
@@ -52,9 +52,9 @@ int alert_resolve(sqlite3 *db, const char *dedup_key, const char *trace_id, enum
  * who and why, and writes alert.resolved; a cause still present raises a new
  * alert at its next detection.
  */
-int alert_ack(sqlite3 *db, int64_t alert_id, const char *actor, const char *note, const char *trace_id, struct arena *a,
-	      Beebeebrain__V1__Alert **out, bbb_status *st);
-int alert_resolve_by(sqlite3 *db, int64_t alert_id, const char *actor, const char *note, const char *trace_id,
+int alert_ack(struct db *db, int64_t alert_id, const char *actor, const char *note, const char *trace_id,
+	      struct arena *a, Beebeebrain__V1__Alert **out, bbb_status *st);
+int alert_resolve_by(struct db *db, int64_t alert_id, const char *actor, const char *note, const char *trace_id,
 		     struct arena *a, Beebeebrain__V1__Alert **out, bbb_status *st);
 
 #endif

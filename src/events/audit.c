@@ -61,7 +61,7 @@ struct audit_batch {
 	size_t ab_n;
 };
 
-static int audit_trail_write(sqlite3 *db, void *arg, bbb_status *st)
+static int audit_trail_write(struct db *db, void *arg, bbb_status *st)
 {
 	const struct audit_batch *b = arg;
 

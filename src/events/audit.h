@@ -18,7 +18,7 @@
 #ifndef BBB_AUDIT_H
 #define BBB_AUDIT_H
 
-#include <sqlite3.h>
+#include "store/db.h"
 #include <stdint.h>
 
 #include <beebeebrain/status.h>

@@ -29,7 +29,7 @@ static const char *emit_str(const char *s)
 	return s != NULL ? s : "";
 }
 
-int emit_run_log(sqlite3 *db, const char *trace_id, struct arena *a, Beebeebrain__V1__LogLine *l, bbb_status *st)
+int emit_run_log(struct db *db, const char *trace_id, struct arena *a, Beebeebrain__V1__LogLine *l, bbb_status *st)
 {
 	Beebeebrain__V1__Event ev = emit_event("run.log", trace_id, l->project_id, l->task_id, l->run_id);
 	Beebeebrain__V1__RunLog body = BEEBEEBRAIN__V1__RUN_LOG__INIT;
@@ -52,7 +52,7 @@ int emit_run_log(sqlite3 *db, const char *trace_id, struct arena *a, Beebeebrain
 	return store_log_insert(db, l, st);
 }
 
-int emit_usage_recorded(sqlite3 *db, const char *trace_id, const struct emit_usage *u, bbb_status *st)
+int emit_usage_recorded(struct db *db, const char *trace_id, const struct emit_usage *u, bbb_status *st)
 {
 	Beebeebrain__V1__Event ev =
 		emit_event("usage.recorded", trace_id, u->eu_project_id, u->eu_task_id, u->eu_run_id);
@@ -72,7 +72,7 @@ int emit_usage_recorded(sqlite3 *db, const char *trace_id, const struct emit_usa
 	return store_event_append(db, &ev, st);
 }
 
-int emit_task_status_changed(sqlite3 *db, const char *trace_id, const Beebeebrain__V1__Task *t, task_status from,
+int emit_task_status_changed(struct db *db, const char *trace_id, const Beebeebrain__V1__Task *t, task_status from,
 			     task_status to, const char *actor, bbb_status *st)
 {
 	Beebeebrain__V1__Event ev = emit_event("task.status.changed", trace_id, t->project_id, t->id, 0);
@@ -88,7 +88,7 @@ int emit_task_status_changed(sqlite3 *db, const char *trace_id, const Beebeebrai
 	return store_event_append(db, &ev, st);
 }
 
-int emit_task_intervention_audit(sqlite3 *db, const char *trace_id, task_command cmd, int64_t task_id,
+int emit_task_intervention_audit(struct db *db, const char *trace_id, task_command cmd, int64_t task_id,
 				 const Beebeebrain__V1__Task *t, task_status from, const char *actor,
 				 const bbb_status *refusal, bbb_status *st)
 {
@@ -108,7 +108,7 @@ int emit_task_intervention_audit(sqlite3 *db, const char *trace_id, task_command
 	return store_event_append(db, &ev, st);
 }
 
-int emit_run_status_changed(sqlite3 *db, const char *trace_id, int64_t project_id, const Beebeebrain__V1__TaskRun *r,
+int emit_run_status_changed(struct db *db, const char *trace_id, int64_t project_id, const Beebeebrain__V1__TaskRun *r,
 			    run_status from, bbb_status *st)
 {
 	Beebeebrain__V1__Event ev = emit_event("run.status.changed", trace_id, project_id, r->task_id, r->id);
@@ -125,7 +125,7 @@ int emit_run_status_changed(sqlite3 *db, const char *trace_id, int64_t project_i
 	return store_event_append(db, &ev, st);
 }
 
-static int emit_alert(sqlite3 *db, const char *type, const char *trace_id, int64_t project_id,
+static int emit_alert(struct db *db, const char *type, const char *trace_id, int64_t project_id,
 		      const Beebeebrain__V1__Alert *a, bbb_status *st)
 {
 	Beebeebrain__V1__Event ev = emit_event(type, trace_id, project_id, a->task_id, a->run_id);
@@ -135,25 +135,25 @@ static int emit_alert(sqlite3 *db, const char *type, const char *trace_id, int64
 	return store_event_append(db, &ev, st);
 }
 
-int emit_alert_raised(sqlite3 *db, const char *trace_id, int64_t project_id, const Beebeebrain__V1__Alert *a,
+int emit_alert_raised(struct db *db, const char *trace_id, int64_t project_id, const Beebeebrain__V1__Alert *a,
 		      bbb_status *st)
 {
 	return emit_alert(db, "alert.raised", trace_id, project_id, a, st);
 }
 
-int emit_alert_acknowledged(sqlite3 *db, const char *trace_id, int64_t project_id, const Beebeebrain__V1__Alert *a,
+int emit_alert_acknowledged(struct db *db, const char *trace_id, int64_t project_id, const Beebeebrain__V1__Alert *a,
 			    bbb_status *st)
 {
 	return emit_alert(db, "alert.acknowledged", trace_id, project_id, a, st);
 }
 
-int emit_alert_resolved(sqlite3 *db, const char *trace_id, int64_t project_id, const Beebeebrain__V1__Alert *a,
+int emit_alert_resolved(struct db *db, const char *trace_id, int64_t project_id, const Beebeebrain__V1__Alert *a,
 			bbb_status *st)
 {
 	return emit_alert(db, "alert.resolved", trace_id, project_id, a, st);
 }
 
-static int emit_inbox_item(sqlite3 *db, const char *type, const char *trace_id, const Beebeebrain__V1__InboxItem *it,
+static int emit_inbox_item(struct db *db, const char *type, const char *trace_id, const Beebeebrain__V1__InboxItem *it,
 			   bbb_status *st)
 {
 	int64_t task_id = it->source_type == BEEBEEBRAIN__V1__SOURCE_TYPE__SOURCE_TYPE_TASK ? it->source_id : 0;
@@ -167,17 +167,17 @@ static int emit_inbox_item(sqlite3 *db, const char *type, const char *trace_id, 
 	return store_event_append(db, &ev, st);
 }
 
-int emit_inbox_item_created(sqlite3 *db, const char *trace_id, const Beebeebrain__V1__InboxItem *it, bbb_status *st)
+int emit_inbox_item_created(struct db *db, const char *trace_id, const Beebeebrain__V1__InboxItem *it, bbb_status *st)
 {
 	return emit_inbox_item(db, "inbox.item.created", trace_id, it, st);
 }
 
-int emit_inbox_item_closed(sqlite3 *db, const char *trace_id, const Beebeebrain__V1__InboxItem *it, bbb_status *st)
+int emit_inbox_item_closed(struct db *db, const char *trace_id, const Beebeebrain__V1__InboxItem *it, bbb_status *st)
 {
 	return emit_inbox_item(db, "inbox.item.closed", trace_id, it, st);
 }
 
-int emit_user_input_submitted(sqlite3 *db, const char *trace_id, const Beebeebrain__V1__InboxItem *it, bbb_status *st)
+int emit_user_input_submitted(struct db *db, const char *trace_id, const Beebeebrain__V1__InboxItem *it, bbb_status *st)
 {
 	int64_t task_id = it->source_type == BEEBEEBRAIN__V1__SOURCE_TYPE__SOURCE_TYPE_TASK ? it->source_id : 0;
 	Beebeebrain__V1__Event ev = emit_event("user.input.submitted", trace_id, it->project_id, task_id, 0);
@@ -191,7 +191,7 @@ int emit_user_input_submitted(sqlite3 *db, const char *trace_id, const Beebeebra
 	return store_event_append(db, &ev, st);
 }
 
-int emit_tool_command_audit(sqlite3 *db, const char *trace_id, const struct emit_tool_audit *ta, bbb_status *st)
+int emit_tool_command_audit(struct db *db, const char *trace_id, const struct emit_tool_audit *ta, bbb_status *st)
 {
 	Beebeebrain__V1__Event ev =
 		emit_event("tool.command.audit", trace_id, ta->eta_project_id, ta->eta_task_id, ta->eta_run_id);
@@ -210,7 +210,7 @@ int emit_tool_command_audit(sqlite3 *db, const char *trace_id, const struct emit
 	return store_event_append(db, &ev, st);
 }
 
-static int emit_security_audit(sqlite3 *db, const char *type, const struct audit_entry *e, bbb_status *st)
+static int emit_security_audit(struct db *db, const char *type, const struct audit_entry *e, bbb_status *st)
 {
 	Beebeebrain__V1__Event ev = emit_event(type, e->ae_trace_id, 0, 0, 0);
 	Beebeebrain__V1__SecurityAudit body = BEEBEEBRAIN__V1__SECURITY_AUDIT__INIT;
@@ -228,12 +228,12 @@ static int emit_security_audit(sqlite3 *db, const char *type, const struct audit
 	return store_event_append(db, &ev, st);
 }
 
-int emit_security_audit_allowed(sqlite3 *db, const struct audit_entry *e, bbb_status *st)
+int emit_security_audit_allowed(struct db *db, const struct audit_entry *e, bbb_status *st)
 {
 	return emit_security_audit(db, "security.audit.allowed", e, st);
 }
 
-int emit_security_audit_denied(sqlite3 *db, const struct audit_entry *e, bbb_status *st)
+int emit_security_audit_denied(struct db *db, const struct audit_entry *e, bbb_status *st)
 {
 	return emit_security_audit(db, "security.audit.denied", e, st);
 }
@@ -256,7 +256,7 @@ int emit_custom_type_ok(const char *type)
 	return strspn(type, "abcdefghijklmnopqrstuvwxyz0123456789_.") == n;
 }
 
-int emit_custom(sqlite3 *db, const char *trace_id, const struct emit_custom *c, struct arena *a,
+int emit_custom(struct db *db, const char *trace_id, const struct emit_custom *c, struct arena *a,
 		Beebeebrain__V1__Event **out, bbb_status *st)
 {
 	Beebeebrain__V1__Event *ev = (void *)arena_message(a, &beebeebrain__v1__event__descriptor);

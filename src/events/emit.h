@@ -20,7 +20,7 @@
 #ifndef BBB_EMIT_H
 #define BBB_EMIT_H
 
-#include <sqlite3.h>
+#include "store/db.h"
 #include <stdint.h>
 
 #include "beebeebrain/v1/common.pb-c.h"
@@ -37,21 +37,21 @@
 /* task.status.changed, payload TaskStatusChanged: task t (its project,
  * id and version) moved from `from` to `to` on actor's word. Creation comes
  * from TASK_STATUS_UNSPECIFIED, deletion goes to it. */
-int emit_task_status_changed(sqlite3 *db, const char *trace_id, const Beebeebrain__V1__Task *t, task_status from,
+int emit_task_status_changed(struct db *db, const char *trace_id, const Beebeebrain__V1__Task *t, task_status from,
 			     task_status to, const char *actor, bbb_status *st);
 
 /* task.intervention.audit, payload TaskInterventionAudit: operator command
  * cmd on task task_id, applied when refusal->code is BBB_OK, else refused
  * for refusal->reason. t is the task after the command (NULL when it does
  * not exist: no project, to_status unspecified); from its status before. */
-int emit_task_intervention_audit(sqlite3 *db, const char *trace_id, task_command cmd, int64_t task_id,
+int emit_task_intervention_audit(struct db *db, const char *trace_id, task_command cmd, int64_t task_id,
 				 const Beebeebrain__V1__Task *t, task_status from, const char *actor,
 				 const bbb_status *refusal, bbb_status *st);
 
 /* run.status.changed, payload RunStatusChanged: run r (now in its
  * run_status, with its error_code and next_retry_at) came from `from`; a
  * queued run comes from RUN_STATUS_UNSPECIFIED. */
-int emit_run_status_changed(sqlite3 *db, const char *trace_id, int64_t project_id, const Beebeebrain__V1__TaskRun *r,
+int emit_run_status_changed(struct db *db, const char *trace_id, int64_t project_id, const Beebeebrain__V1__TaskRun *r,
 			    run_status from, bbb_status *st);
 
 /* run.log, payload RunLog, and the run_logs row that goes with it. l names
@@ -59,7 +59,7 @@ int emit_run_status_changed(sqlite3 *db, const char *trace_id, int64_t project_i
  * cut to EMIT_LOG_MESSAGE_MAX bytes on a character boundary (the copy comes
  * from a). Sets l->message to the stored text, l->trace_id, l->event_id,
  * l->created_at_ms (the event's) and l->id. */
-int emit_run_log(sqlite3 *db, const char *trace_id, struct arena *a, Beebeebrain__V1__LogLine *l, bbb_status *st);
+int emit_run_log(struct db *db, const char *trace_id, struct arena *a, Beebeebrain__V1__LogLine *l, bbb_status *st);
 
 /* What one provider call cost its run (usage.recorded). */
 struct emit_usage {
@@ -77,27 +77,28 @@ struct emit_usage {
 };
 
 /* usage.recorded, payload UsageRecorded. */
-int emit_usage_recorded(sqlite3 *db, const char *trace_id, const struct emit_usage *u, bbb_status *st);
+int emit_usage_recorded(struct db *db, const char *trace_id, const struct emit_usage *u, bbb_status *st);
 
 /* alert.raised, alert.acknowledged and alert.resolved, payload Alert: the
  * alert row a as stored (events/alerts.c raises, acknowledges and resolves;
  * call them from there). */
-int emit_alert_raised(sqlite3 *db, const char *trace_id, int64_t project_id, const Beebeebrain__V1__Alert *a,
+int emit_alert_raised(struct db *db, const char *trace_id, int64_t project_id, const Beebeebrain__V1__Alert *a,
 		      bbb_status *st);
-int emit_alert_acknowledged(sqlite3 *db, const char *trace_id, int64_t project_id, const Beebeebrain__V1__Alert *a,
+int emit_alert_acknowledged(struct db *db, const char *trace_id, int64_t project_id, const Beebeebrain__V1__Alert *a,
 			    bbb_status *st);
-int emit_alert_resolved(sqlite3 *db, const char *trace_id, int64_t project_id, const Beebeebrain__V1__Alert *a,
+int emit_alert_resolved(struct db *db, const char *trace_id, int64_t project_id, const Beebeebrain__V1__Alert *a,
 			bbb_status *st);
 
 /* inbox.item.created and inbox.item.closed, payload InboxItemEvent: the item
  * as stored. An item about a task carries its task id, one about a run its
  * run id. */
-int emit_inbox_item_created(sqlite3 *db, const char *trace_id, const Beebeebrain__V1__InboxItem *it, bbb_status *st);
-int emit_inbox_item_closed(sqlite3 *db, const char *trace_id, const Beebeebrain__V1__InboxItem *it, bbb_status *st);
+int emit_inbox_item_created(struct db *db, const char *trace_id, const Beebeebrain__V1__InboxItem *it, bbb_status *st);
+int emit_inbox_item_closed(struct db *db, const char *trace_id, const Beebeebrain__V1__InboxItem *it, bbb_status *st);
 
 /* user.input.submitted, payload UserInputSubmitted: the user_input an
  * operator gave when closing item it (task id when the item is a task's). */
-int emit_user_input_submitted(sqlite3 *db, const char *trace_id, const Beebeebrain__V1__InboxItem *it, bbb_status *st);
+int emit_user_input_submitted(struct db *db, const char *trace_id, const Beebeebrain__V1__InboxItem *it,
+			      bbb_status *st);
 
 /* One ToolService call as its audit tells it (tool.command.audit). */
 struct emit_tool_audit {
@@ -112,12 +113,12 @@ struct emit_tool_audit {
 };
 
 /* tool.command.audit, payload ToolCommandAudit. */
-int emit_tool_command_audit(sqlite3 *db, const char *trace_id, const struct emit_tool_audit *ta, bbb_status *st);
+int emit_tool_command_audit(struct db *db, const char *trace_id, const struct emit_tool_audit *ta, bbb_status *st);
 
 /* security.audit.allowed and security.audit.denied, payload SecurityAudit
  * (the trace is the entry's). */
-int emit_security_audit_allowed(sqlite3 *db, const struct audit_entry *e, bbb_status *st);
-int emit_security_audit_denied(sqlite3 *db, const struct audit_entry *e, bbb_status *st);
+int emit_security_audit_allowed(struct db *db, const struct audit_entry *e, bbb_status *st);
+int emit_security_audit_denied(struct db *db, const struct audit_entry *e, bbb_status *st);
 
 /* An operator's or agent's own event (EventService/Publish). */
 struct emit_custom {
@@ -141,7 +142,7 @@ int emit_custom_type_ok(const char *type);
  * emit_custom_type_ok (and not ec_legacy) is refused (VALIDATION_ERROR) and nothing is written.
  * *out (may be NULL) gets the event as appended (id and time set; the
  * payload as given, not redacted), from a. */
-int emit_custom(sqlite3 *db, const char *trace_id, const struct emit_custom *c, struct arena *a,
+int emit_custom(struct db *db, const char *trace_id, const struct emit_custom *c, struct arena *a,
 		Beebeebrain__V1__Event **out, bbb_status *st);
 
 #endif

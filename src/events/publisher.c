@@ -28,7 +28,7 @@
 
 struct publisher {
 	nng_socket p_sock;
-	sqlite3 *p_db; /* the job's */
+	struct db *p_db; /* the job's */
 	struct job_thread *p_jt;
 	struct job p_job;
 	int64_t p_next_beat; /* the job's: CLOCK_MONOTONIC ms */

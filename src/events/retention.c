@@ -29,7 +29,7 @@ struct prune_args {
 	int pa_removed;
 };
 
-static int retention_prune_write(sqlite3 *db, void *arg, bbb_status *st)
+static int retention_prune_write(struct db *db, void *arg, bbb_status *st)
 {
 	struct prune_args *pa = arg;
 

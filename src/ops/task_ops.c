@@ -24,7 +24,7 @@
 #define T(x) BEEBEEBRAIN__V1__TASK_STATUS__TASK_STATUS_##x
 #define R(x) BEEBEEBRAIN__V1__RUN_STATUS__RUN_STATUS_##x
 
-int taskop_resolve_project(sqlite3 *db, int64_t *project_id, bbb_status *st)
+int taskop_resolve_project(struct db *db, int64_t *project_id, bbb_status *st)
 {
 	Beebeebrain__V1__Project *p;
 	struct arena a;

@@ -11,7 +11,7 @@
 #ifndef BBB_TASK_OPS_H
 #define BBB_TASK_OPS_H
 
-#include <sqlite3.h>
+#include "store/db.h"
 
 #include "beebeebrain/v1/common.pb-c.h"
 #include "common/arena.h"
@@ -20,7 +20,7 @@
 #include <beebeebrain/status.h>
 
 struct taskop_ctx {
-	sqlite3 *o_db;
+	struct db *o_db;
 	struct arena *o_arena;
 	const char *o_trace_id;
 	const char *o_actor; /* who asked: the request's actor, "agent", a resolver */
@@ -32,7 +32,7 @@ struct taskop_ctx {
 /* Project id 0 means the project named "default": resolves it, or checks that
  * a given id exists (PROJECT_NOT_FOUND). A violation on project_id when 0 is
  * given and there is no "default". Works on any connection. */
-int taskop_resolve_project(sqlite3 *db, int64_t *project_id, bbb_status *st);
+int taskop_resolve_project(struct db *db, int64_t *project_id, bbb_status *st);
 
 /* Moves t to `to` if the task state machine allows it (INVALID_TASK_TRANSITION
  * otherwise), saves it (version + 1) and writes task.status.changed. Moving to

@@ -723,7 +723,7 @@ static int rt_price_unknown(struct taskop_ctx *c, const struct rt_run *r, bbb_st
 }
 
 /* Resolves one open PRICE_UNKNOWN alert when the table prices its model. */
-static int agent_price_alert_check(sqlite3 *db, const struct pricing *pricing, const char *key, struct arena *a,
+static int agent_price_alert_check(struct db *db, const struct pricing *pricing, const char *key, struct arena *a,
 				   bbb_status *st)
 {
 	const size_t prefix = strlen(PRICE_UNKNOWN_KEY);
@@ -741,7 +741,7 @@ static int agent_price_alert_check(sqlite3 *db, const struct pricing *pricing, c
 
 /* Prices change only with the table, read at start: an open PRICE_UNKNOWN
  * alert whose model has a price now is resolved then. */
-int agent_price_alerts_resolve(sqlite3 *db, void *pricing, bbb_status *st)
+int agent_price_alerts_resolve(struct db *db, void *pricing, bbb_status *st)
 {
 	const struct store_alert_filter f = {.af_status = BEEBEEBRAIN__V1__ALERT_STATUS__ALERT_STATUS_OPEN,
 					     .af_code = "PRICE_UNKNOWN"};
@@ -1023,7 +1023,7 @@ struct rt_reset_arg {
 };
 
 /* The transaction of an operator's reset: the alert and incident resolved. */
-static int rt_reset_write(sqlite3 *db, void *arg, bbb_status *st)
+static int rt_reset_write(struct db *db, void *arg, bbb_status *st)
 {
 	struct rt_reset_arg *ra = arg;
 	struct arena a;
@@ -1065,7 +1065,7 @@ struct rt_apply_arg {
 	int (*aa_apply)(struct taskop_ctx *c, struct rt_outcome *o, bbb_status *st);
 };
 
-static int rt_apply_one_write(sqlite3 *db, void *arg, bbb_status *st)
+static int rt_apply_one_write(struct db *db, void *arg, bbb_status *st)
 {
 	struct rt_apply_arg *aa = arg;
 
@@ -1101,7 +1101,7 @@ static int rt_apply_savepoint(struct taskop_ctx *c, struct rt_outcome *o, int to
 }
 
 /* Step 3's transaction: the results of the tools that ran. */
-static int rt_apply_tools_write(sqlite3 *db, void *arg, bbb_status *st)
+static int rt_apply_tools_write(struct db *db, void *arg, bbb_status *st)
 {
 	struct rt_batch *b = arg;
 	struct arena a;
@@ -1246,7 +1246,7 @@ void agent_batch_finish(struct rt_batch *b)
 }
 
 /* Step 2's transaction for completions taken from the queue. */
-static int rt_apply_write(sqlite3 *db, void *arg, bbb_status *st)
+static int rt_apply_write(struct db *db, void *arg, bbb_status *st)
 {
 	struct arena a;
 	struct taskop_ctx c = {.o_db = db, .o_arena = &a, .o_trace_id = "", .o_actor = "runtime"};

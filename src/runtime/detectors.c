@@ -164,7 +164,7 @@ static void detect_failing(struct runtime *rt, struct arena *a, struct finding *
 	}
 }
 
-static int detect_write(sqlite3 *db, void *arg, bbb_status *st)
+static int detect_write(struct db *db, void *arg, bbb_status *st)
 {
 	struct finding *list = arg;
 	struct arena a;
@@ -207,7 +207,7 @@ static int detect_write(sqlite3 *db, void *arg, bbb_status *st)
 	return st->code == BBB_OK ? 0 : -1;
 }
 
-static int detect_storm_over(sqlite3 *db, void *arg, bbb_status *st)
+static int detect_storm_over(struct db *db, void *arg, bbb_status *st)
 {
 	(void)arg;
 	return alert_resolve(db, "LLM_RETRY_STORM", "", NULL, st);

@@ -47,7 +47,7 @@ struct rt_recovered {
 
 /* The calls in flight are closed and counted (store_attempts_close_open),
  * the runs in flight interrupted; both in one transaction. */
-static int rt_recover_write(sqlite3 *db, void *arg, bbb_status *st)
+static int rt_recover_write(struct db *db, void *arg, bbb_status *st)
 {
 	struct arena a;
 	struct taskop_ctx c = {.o_db = db, .o_arena = &a, .o_trace_id = "", .o_actor = "runtime"};
@@ -258,7 +258,7 @@ struct rt_start_arg {
 	struct rt_pick *sa_pick;
 };
 
-static int rt_start_one_write(sqlite3 *db, void *arg, bbb_status *st)
+static int rt_start_one_write(struct db *db, void *arg, bbb_status *st)
 {
 	struct rt_start_arg *sa = arg;
 	struct rt_pick *p = sa->sa_pick;
@@ -292,7 +292,7 @@ static int rt_start_one_write(sqlite3 *db, void *arg, bbb_status *st)
 }
 
 /* Runs the savepoint of one start; -1 only when the whole transaction is lost. */
-static int rt_start_savepoint(sqlite3 *db, struct taskop_ctx *c, struct rt_pick *p, bbb_status *st)
+static int rt_start_savepoint(struct db *db, struct taskop_ctx *c, struct rt_pick *p, bbb_status *st)
 {
 	struct rt_start_arg sa = {c, p};
 	bbb_status one;
@@ -321,7 +321,7 @@ struct rt_fail_arg {
 	const char *fa_message;
 };
 
-static int rt_fail_one_write(sqlite3 *db, void *arg, bbb_status *st)
+static int rt_fail_one_write(struct db *db, void *arg, bbb_status *st)
 {
 	struct rt_fail_arg *fa = arg;
 	task_status to = task_status_after_run(fa->fa_ro->ro_run_status);
@@ -338,7 +338,7 @@ static int rt_fail_one_write(sqlite3 *db, void *arg, bbb_status *st)
 /* A due run that may not make its next call (run_outcome_on_resume): it
  * ends as decided, with its task, in a savepoint of its own, unless it moved
  * since it was read. */
-static int rt_start_refused(sqlite3 *db, struct taskop_ctx *c, struct rt_pick *p, bbb_status *st)
+static int rt_start_refused(struct db *db, struct taskop_ctx *c, struct rt_pick *p, bbb_status *st)
 {
 	Beebeebrain__V1__TaskRun *run;
 	Beebeebrain__V1__Task *task;
@@ -375,7 +375,7 @@ struct rt_start_batch {
 
 /* Writes the start of every chosen call, each in-process call's outcome
  * right after its start, in one transaction. */
-static int rt_start_write(sqlite3 *db, void *arg, bbb_status *st)
+static int rt_start_write(struct db *db, void *arg, bbb_status *st)
 {
 	struct rt_start_batch *sb = arg;
 	struct arena a;
@@ -585,7 +585,7 @@ struct rt_autorun_arg {
 	const struct run_request *ra_request;
 };
 
-static int rt_autorun_one_write(sqlite3 *db, void *arg, bbb_status *st)
+static int rt_autorun_one_write(struct db *db, void *arg, bbb_status *st)
 {
 	struct rt_autorun_arg *ra = arg;
 	Beebeebrain__V1__TaskRun *run;
@@ -602,7 +602,7 @@ struct rt_autorun_pass {
 
 /* --autorun: a todo task with an assignee whose dependencies and parent are
  * done gets a run queued, with its first line of description as the prompt. */
-static int rt_autorun_write(sqlite3 *db, void *arg, bbb_status *st)
+static int rt_autorun_write(struct db *db, void *arg, bbb_status *st)
 {
 	struct rt_autorun_pass *ap = arg;
 	struct arena a;

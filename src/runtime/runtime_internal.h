@@ -36,7 +36,7 @@
 #define BBB_RUNTIME_INTERNAL_H
 
 #include <pthread.h>
-#include <sqlite3.h>
+#include "store/db.h"
 #include <stdatomic.h>
 
 #include "domain/run_outcome.h"
@@ -260,7 +260,7 @@ struct runtime {
 	struct rt_snapshot rt_snap; /* the dispatcher writes, any thread reads, under sn_mu */
 
 	/* the dispatcher's only, no lock */
-	sqlite3 *rt_db; /* its read connection */
+	struct db *rt_db; /* its read connection */
 	struct rt_runs rt_runs;
 	struct rt_endpoints rt_endpoints;
 	struct storm rt_storm;
@@ -326,7 +326,7 @@ void agent_batch_lost(struct rt_batch *b);
 void agent_batch_finish(struct rt_batch *b);
 /* A store_write function (arg: the price table, read at start): resolves the
  * open PRICE_UNKNOWN alerts of models that have a price now. */
-int agent_price_alerts_resolve(sqlite3 *db, void *pricing, bbb_status *st);
+int agent_price_alerts_resolve(struct db *db, void *pricing, bbb_status *st);
 
 /* ---- agent_proc.c: calls of a provider that is a program -------------------- */
 

@@ -141,7 +141,7 @@ static int server_migrate(const struct config *c, int *fresh, bbb_status *st)
 {
 	struct migration_set set = migrate_builtin();
 	struct migrate_state state;
-	sqlite3 *db;
+	struct db *db;
 	int applied = 0, rc = -1;
 
 	if (store_conn_open(c->cf_db_path, 0, c->cf_durability == CONFIG_DURABILITY_FULL, 5000, &db, st) != 0)
@@ -174,7 +174,7 @@ static int server_migrate(const struct config *c, int *fresh, bbb_status *st)
 		char path[4096], integrity[64];
 		int64_t size;
 		backup_default_path(c->cf_db_path, clock_now_ms(), path, sizeof(path));
-		if (backup_run(db, path, &size, integrity, sizeof(integrity), st) != 0)
+		if (backup_run(db_sqlite(db), path, &size, integrity, sizeof(integrity), st) != 0)
 			goto out;
 		log_info("store", "backed up %s to %s (%lld bytes) before migrating", c->cf_db_path, path,
 			 (long long)size);
@@ -191,7 +191,7 @@ out:
 
 /* Store lock hook: SQLite write-lock contention raises DB_LOCKED, and a
  * minute without it resolves the alert (docs/events.md, Alerts). */
-static int server_on_lock(void *arg, sqlite3 *db, enum store_lock_event ev, unsigned failures)
+static int server_on_lock(void *arg, struct db *db, enum store_lock_event ev, unsigned failures)
 {
 	const struct config *c = arg;
 	char key[512], message[512];
@@ -340,7 +340,7 @@ static void server_metrics(void *env, void *worker, struct dbuf *out)
 
 /* A new database gets project "default" (root ./workspace) and agent
  * "assistant" on the echo provider, so the first run needs no key. */
-static int server_seed_write(sqlite3 *db, void *arg, bbb_status *st)
+static int server_seed_write(struct db *db, void *arg, bbb_status *st)
 {
 	const char *root = arg;
 	Beebeebrain__V1__Project p = BEEBEEBRAIN__V1__PROJECT__INIT;

@@ -64,7 +64,7 @@ static int backup(struct rpc_call *call, const ProtobufCMessage *in, ProtobufCMe
 	struct backup_progress p = {admin_backup_progress, &l};
 	int64_t t0 = clock_mono_ms();
 
-	if (backup_run_progress(svc_reader(call), path, &size, integrity, sizeof(integrity), &p, st) != 0)
+	if (backup_run_progress(db_sqlite(svc_reader(call)), path, &size, integrity, sizeof(integrity), &p, st) != 0)
 		return -1;
 	resp->duration_ms = clock_mono_ms() - t0;
 	resp->db_path = (char *)db;

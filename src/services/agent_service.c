@@ -19,7 +19,7 @@ struct agent_create {
 	Beebeebrain__V1__Agent *ac_agent;
 };
 
-static int agent_create_write(sqlite3 *db, void *arg, bbb_status *st)
+static int agent_create_write(struct db *db, void *arg, bbb_status *st)
 {
 	struct agent_create *ac = arg;
 
@@ -112,7 +112,7 @@ struct agent_update {
 	Beebeebrain__V1__Agent *au_agent;
 };
 
-static int agent_update_write(sqlite3 *db, void *arg, bbb_status *st)
+static int agent_update_write(struct db *db, void *arg, bbb_status *st)
 {
 	struct agent_update *au = arg;
 	const Beebeebrain__V1__UpdateAgentRequest *req = au->au_req;
@@ -189,7 +189,7 @@ struct agent_delete {
 	int ad_unassigned;
 };
 
-static int agent_delete_write(sqlite3 *db, void *arg, bbb_status *st)
+static int agent_delete_write(struct db *db, void *arg, bbb_status *st)
 {
 	struct agent_delete *ad = arg;
 	Beebeebrain__V1__Agent *ag;

@@ -193,18 +193,23 @@ struct svc_audited {
 
 /* Runs on the writer thread while the call's worker waits in store_write, so
  * the call (and its arena) is the writer's to use. */
-static int svc_audited_write(sqlite3 *db, void *arg, bbb_status *st)
+static int svc_audited_write(struct db *db, void *arg, bbb_status *st)
 {
 	struct svc_audited *sa = arg;
 	struct svc_touched t;
 	int rc;
 
-	memset(&t, 0, sizeof(t));
 	/* Nothing else sets an update hook on the write connection (SQLite
-	 * could not hand back an earlier hook's function to restore). */
-	sqlite3_update_hook(db, svc_on_row, &t);
+	 * could not hand back an earlier hook's function to restore). Other
+	 * engines have no such hook: their audit rows name the call only. */
+	sqlite3 *sq = db_sqlite(db);
+
+	memset(&t, 0, sizeof(t));
+	if (sq != NULL)
+		sqlite3_update_hook(sq, svc_on_row, &t);
 	rc = sa->sa_fn(db, sa->sa_arg, st);
-	sqlite3_update_hook(db, NULL, NULL);
+	if (sq != NULL)
+		sqlite3_update_hook(sq, NULL, NULL);
 	if (rc != 0)
 		return rc;
 	struct audit_entry e = svc_audit_entry(sa->sa_call, &t);

@@ -42,7 +42,7 @@ static int legacy_type_ok(const char *type)
 static int replay_read(struct rpc_call *call, const Beebeebrain__V1__ReplayRequest *req,
 		       Beebeebrain__V1__ReplayResponse *resp, bbb_status *st)
 {
-	sqlite3 *db = svc_reader(call);
+	struct db *db = svc_reader(call);
 	int64_t pruned = store_state_get(db, "events_pruned_through", 0), after = req->after_id;
 	int limit = req->limit > 0 ? req->limit : REPLAY_MAX, more = 0;
 
@@ -72,7 +72,7 @@ static int replay_read(struct rpc_call *call, const Beebeebrain__V1__ReplayReque
 static int replay(struct rpc_call *call, const ProtobufCMessage *in, ProtobufCMessage *out, bbb_status *st)
 {
 	const Beebeebrain__V1__ReplayRequest *req = (const void *)in;
-	sqlite3 *db = svc_reader(call);
+	struct db *db = svc_reader(call);
 	int rc;
 
 	if (req->after_id < 0)
@@ -100,7 +100,7 @@ struct publish_write {
 	Beebeebrain__V1__Event *pw_event;
 };
 
-static int publish_write(sqlite3 *db, void *arg, bbb_status *st)
+static int publish_write(struct db *db, void *arg, bbb_status *st)
 {
 	struct publish_write *pw = arg;
 	Beebeebrain__V1__Project *p = NULL;
@@ -164,7 +164,7 @@ static int stream_info(struct rpc_call *call, const ProtobufCMessage *in, Protob
 {
 	Beebeebrain__V1__StreamInfoResponse *resp = (void *)out;
 	struct service_env *env = svc_env(call);
-	sqlite3 *db = svc_reader(call);
+	struct db *db = svc_reader(call);
 
 	(void)in;
 	(void)st;
@@ -216,7 +216,7 @@ struct alert_write {
 	Beebeebrain__V1__Alert *aw_alert;
 };
 
-static int alert_write(sqlite3 *db, void *arg, bbb_status *st)
+static int alert_write(struct db *db, void *arg, bbb_status *st)
 {
 	struct alert_write *aw = arg;
 	struct rpc_call *call = aw->aw_call;
@@ -280,7 +280,7 @@ static int resolve_alert(struct rpc_call *call, const ProtobufCMessage *in, Prot
 int svc_events_read(void *worker, int64_t after_id, int limit, struct arena *a, Beebeebrain__V1__Event ***out,
 		    size_t *n, int64_t *head, bbb_status *st)
 {
-	sqlite3 *db = ((struct service_worker *)worker)->sw_reader;
+	struct db *db = ((struct service_worker *)worker)->sw_reader;
 	int more = 0, rc = 0;
 
 	*n = 0;
@@ -296,7 +296,7 @@ int svc_events_read(void *worker, int64_t after_id, int limit, struct arena *a, 
 int svc_events_start(void *worker, int n, const char *type_prefix, int64_t project_id, int64_t *after_id,
 		     bbb_status *st)
 {
-	sqlite3 *db = ((struct service_worker *)worker)->sw_reader;
+	struct db *db = ((struct service_worker *)worker)->sw_reader;
 	int rc;
 
 	store_snapshot_begin(db);

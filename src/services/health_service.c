@@ -97,7 +97,7 @@ static char *ready_failure(struct arena *a, const bbb_status *st)
 }
 
 /* Every project's root must be a directory the server can write. */
-static Beebeebrain__V1__ReadyCheck *ready_workspace(struct arena *a, sqlite3 *db)
+static Beebeebrain__V1__ReadyCheck *ready_workspace(struct arena *a, struct db *db)
 {
 	const char **roots;
 	size_t n, bad = 0;
@@ -118,7 +118,7 @@ static Beebeebrain__V1__ReadyCheck *ready_workspace(struct arena *a, sqlite3 *db
 void health_fill_ready(struct rpc_call *call, Beebeebrain__V1__ReadyResponse *resp)
 {
 	struct arena *a = call->c_arena;
-	sqlite3 *db = svc_reader(call);
+	struct db *db = svc_reader(call);
 	struct migration_set set = migrate_builtin();
 	int latest = set.count > 0 ? set.m[set.count - 1].version : 0;
 	int version, readable;

@@ -64,7 +64,7 @@ struct inbox_create {
 	Beebeebrain__V1__InboxItem *ic_item;
 };
 
-static int inbox_create_write(sqlite3 *db, void *arg, bbb_status *st)
+static int inbox_create_write(struct db *db, void *arg, bbb_status *st)
 {
 	struct inbox_create *ic = arg;
 
@@ -144,7 +144,7 @@ static int inbox_input_to_run(struct inbox_close *cl, const Beebeebrain__V1__Inb
 	return store_task_get(cl->cl_ctx.o_db, t->id, a, &cl->cl_resp->task, st);
 }
 
-static int inbox_close_write(sqlite3 *db, void *arg, bbb_status *st)
+static int inbox_close_write(struct db *db, void *arg, bbb_status *st)
 {
 	struct inbox_close *cl = arg;
 	const Beebeebrain__V1__CloseItemRequest *req = cl->cl_req;

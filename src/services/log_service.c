@@ -25,7 +25,7 @@ struct log_append {
 	Beebeebrain__V1__LogLine *la_line;
 };
 
-static int log_append_write(sqlite3 *db, void *arg, bbb_status *st)
+static int log_append_write(struct db *db, void *arg, bbb_status *st)
 {
 	struct log_append *la = arg;
 	Beebeebrain__V1__LogLine *l = la->la_line;

@@ -16,7 +16,7 @@
 
 /* Inside the write transaction, so that two racing creations cannot both
  * pass: no existing root may contain the new one or lie inside it. */
-static int project_create_write(sqlite3 *db, void *arg, bbb_status *st)
+static int project_create_write(struct db *db, void *arg, bbb_status *st)
 {
 	Beebeebrain__V1__Project *p = arg, **page;
 	struct arena a;

@@ -8,7 +8,7 @@
 #ifndef BBB_SERVICES_H
 #define BBB_SERVICES_H
 
-#include <sqlite3.h>
+#include "store/db.h"
 #include <stdint.h>
 
 #include "rpc/dispatch.h"
@@ -54,7 +54,7 @@ struct service_env {
 };
 
 struct service_worker {
-	sqlite3 *sw_reader;
+	struct db *sw_reader;
 };
 
 static inline struct service_env *svc_env(const struct rpc_call *call)
@@ -62,7 +62,7 @@ static inline struct service_env *svc_env(const struct rpc_call *call)
 	return call->c_env;
 }
 
-static inline sqlite3 *svc_reader(const struct rpc_call *call)
+static inline struct db *svc_reader(const struct rpc_call *call)
 {
 	return ((struct service_worker *)call->c_worker)->sw_reader;
 }

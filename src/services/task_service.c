@@ -30,7 +30,7 @@
 #define T(x) BEEBEEBRAIN__V1__TASK_STATUS__TASK_STATUS_##x
 #define C(x) BEEBEEBRAIN__V1__TASK_COMMAND__TASK_COMMAND_##x
 
-static struct taskop_ctx task_ctx(struct rpc_call *call, sqlite3 *db, const char *actor, const char *trace_id)
+static struct taskop_ctx task_ctx(struct rpc_call *call, struct db *db, const char *actor, const char *trace_id)
 {
 	return (struct taskop_ctx){
 		.o_db = db,
@@ -42,7 +42,7 @@ static struct taskop_ctx task_ctx(struct rpc_call *call, sqlite3 *db, const char
 }
 
 /* The agent must exist and belong to the project: INVALID_ASSIGNEE. */
-static int task_check_assignee(sqlite3 *db, int64_t agent_id, int64_t project_id, bbb_status *st)
+static int task_check_assignee(struct db *db, int64_t agent_id, int64_t project_id, bbb_status *st)
 {
 	int64_t agent_project;
 
@@ -73,7 +73,7 @@ struct task_create {
 	Beebeebrain__V1__Task *tc_task;
 };
 
-static int task_create_write(sqlite3 *db, void *arg, bbb_status *st)
+static int task_create_write(struct db *db, void *arg, bbb_status *st)
 {
 	struct task_create *tc = arg;
 	const Beebeebrain__V1__CreateTaskRequest *req = tc->tc_req;
@@ -186,7 +186,7 @@ struct task_update {
 /* A new parent for task t: of its project, and neither t nor below t (the
  * parent chain stays a tree). INVALID_TASK_DEPENDENCY for a missing parent
  * or a cycle (the task addressed exists: what is wrong is the value given). */
-static int task_check_parent(sqlite3 *db, struct arena *a, const Beebeebrain__V1__Task *t, int64_t parent_id,
+static int task_check_parent(struct db *db, struct arena *a, const Beebeebrain__V1__Task *t, int64_t parent_id,
 			     bbb_status *st)
 {
 	Beebeebrain__V1__Task *p;
@@ -210,7 +210,7 @@ static int task_check_parent(sqlite3 *db, struct arena *a, const Beebeebrain__V1
 	return 0;
 }
 
-static int task_update_write(sqlite3 *db, void *arg, bbb_status *st)
+static int task_update_write(struct db *db, void *arg, bbb_status *st)
 {
 	struct task_update *tu = arg;
 	const Beebeebrain__V1__UpdateTaskRequest *req = tu->tu_req;
@@ -292,7 +292,7 @@ struct task_delete {
 	const Beebeebrain__V1__DeleteTaskRequest *td_req;
 };
 
-static int task_delete_write(sqlite3 *db, void *arg, bbb_status *st)
+static int task_delete_write(struct db *db, void *arg, bbb_status *st)
 {
 	struct task_delete *td = arg;
 	Beebeebrain__V1__TaskRun *active;
@@ -348,7 +348,7 @@ struct task_cmd_call {
 	bbb_status cm_refusal;
 };
 
-static int task_command_write(sqlite3 *db, void *arg, bbb_status *st)
+static int task_command_write(struct db *db, void *arg, bbb_status *st)
 {
 	struct task_cmd_call *cm = arg;
 
@@ -427,7 +427,7 @@ struct task_broadcast {
 	Beebeebrain__V1__BroadcastCommandResponse *tb_resp;
 };
 
-static int task_broadcast_write(sqlite3 *db, void *arg, bbb_status *st)
+static int task_broadcast_write(struct db *db, void *arg, bbb_status *st)
 {
 	struct task_broadcast *tb = arg;
 	Beebeebrain__V1__BroadcastCommandResponse *resp = tb->tb_resp;
@@ -517,7 +517,7 @@ struct task_dep {
 };
 
 /* Both tasks exist (TASK_NOT_FOUND) and share a project; returns that project. */
-static int task_dep_tasks(sqlite3 *db, const struct task_dep *dp, int64_t *project_id, bbb_status *st)
+static int task_dep_tasks(struct db *db, const struct task_dep *dp, int64_t *project_id, bbb_status *st)
 {
 	Beebeebrain__V1__Task *t, *on;
 
@@ -531,7 +531,7 @@ static int task_dep_tasks(sqlite3 *db, const struct task_dep *dp, int64_t *proje
 	return 0;
 }
 
-static int task_dep_write(sqlite3 *db, void *arg, bbb_status *st)
+static int task_dep_write(struct db *db, void *arg, bbb_status *st)
 {
 	struct task_dep *dp = arg;
 	struct task_edge *edges;
@@ -636,7 +636,7 @@ struct task_run {
 	Beebeebrain__V1__TaskRun *tr_run;
 };
 
-static int task_run_write(sqlite3 *db, void *arg, bbb_status *st)
+static int task_run_write(struct db *db, void *arg, bbb_status *st)
 {
 	struct task_run *tr = arg;
 

@@ -188,7 +188,7 @@ static int tool_apply(struct tool_call_req *tl, bbb_status *st)
 	return tool_audit(tl, 0, st);
 }
 
-static int tool_write(sqlite3 *db, void *arg, bbb_status *st)
+static int tool_write(struct db *db, void *arg, bbb_status *st)
 {
 	struct tool_call_req *tl = arg;
 	struct tool_call first;

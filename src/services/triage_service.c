@@ -48,7 +48,7 @@ struct triage_read {
 };
 
 /* The state of the alert an incident item was opened for (its source). */
-static int triage_incident_alert(sqlite3 *db, struct arena *a, const Beebeebrain__V1__InboxItem *it,
+static int triage_incident_alert(struct db *db, struct arena *a, const Beebeebrain__V1__InboxItem *it,
 				 struct triage_incident *out, bbb_status *st)
 {
 	Beebeebrain__V1__Alert *al = NULL;
@@ -71,7 +71,7 @@ static int triage_incident_alert(sqlite3 *db, struct arena *a, const Beebeebrain
 
 static int triage_read_db(struct rpc_call *call, int64_t now, struct triage_read *r, bbb_status *st)
 {
-	sqlite3 *db = svc_reader(call);
+	struct db *db = svc_reader(call);
 	struct arena *a = call->c_arena;
 
 	health_fill_check(call, &r->tr_check);
@@ -258,7 +258,7 @@ int admin_triage(struct rpc_call *call, const ProtobufCMessage *in, ProtobufCMes
 	struct triage_input tin;
 	struct store_stats ss;
 	int64_t now = clock_now_ms();
-	sqlite3 *db = svc_reader(call);
+	struct db *db = svc_reader(call);
 	size_t n_not_ready;
 	char **not_ready;
 	int rc;

@@ -49,32 +49,32 @@ static char *agent_join_tools(struct arena *a, const Beebeebrain__V1__Agent *ag)
 	return s;
 }
 
-static void *agent_row(sqlite3_stmt *stmt, struct arena *a)
+static void *agent_row(struct db_stmt *stmt, struct arena *a)
 {
 	Beebeebrain__V1__Agent *ag = (Beebeebrain__V1__Agent *)arena_message(a, &beebeebrain__v1__agent__descriptor);
 	int status = 0;
 
-	ag->id = sqlite3_column_int64(stmt, 0);
-	ag->project_id = sqlite3_column_int64(stmt, 1);
+	ag->id = db_col_i64(stmt, 0);
+	ag->project_id = db_col_i64(stmt, 1);
 	ag->name = store_col_text(a, stmt, 2);
 	ag->role = store_col_text(a, stmt, 3);
 	ag->model_provider = store_col_text(a, stmt, 4);
 	ag->model_name = store_col_text(a, stmt, 5);
 	ag->persona_prompt = store_col_text(a, stmt, 6);
-	agent_split_tools(a, (const char *)sqlite3_column_text(stmt, 7), ag);
-	enum_from_text(&beebeebrain__v1__agent_status__descriptor, (const char *)sqlite3_column_text(stmt, 8), &status);
+	agent_split_tools(a, db_col_text(stmt, 7), ag);
+	enum_from_text(&beebeebrain__v1__agent_status__descriptor, db_col_text(stmt, 8), &status);
 	ag->status = (Beebeebrain__V1__AgentStatus)status;
-	ag->max_concurrency = sqlite3_column_int(stmt, 9);
-	ag->created_at_ms = sqlite3_column_int64(stmt, 10);
-	ag->updated_at_ms = sqlite3_column_int64(stmt, 11);
-	ag->version = sqlite3_column_int64(stmt, 12);
+	ag->max_concurrency = db_col_int(stmt, 9);
+	ag->created_at_ms = db_col_i64(stmt, 10);
+	ag->updated_at_ms = db_col_i64(stmt, 11);
+	ag->version = db_col_i64(stmt, 12);
 	ag->token_limit_param = store_col_text(a, stmt, 13);
-	ag->max_output_tokens = sqlite3_column_int(stmt, 14);
+	ag->max_output_tokens = db_col_int(stmt, 14);
 	return ag;
 }
 
 /* A UNIQUE failure on an agent row can only be (project_id, name). */
-static int agent_fail(bbb_status *st, sqlite3 *db, int rc, const Beebeebrain__V1__Agent *ag, const char *what)
+static int agent_fail(bbb_status *st, struct db *db, int rc, const Beebeebrain__V1__Agent *ag, const char *what)
 {
 	store_fail(st, db, rc, what);
 	if (strcmp(st->reason, "RESOURCE_CONFLICT") == 0)
@@ -83,10 +83,10 @@ static int agent_fail(bbb_status *st, sqlite3 *db, int rc, const Beebeebrain__V1
 	return -1;
 }
 
-int store_agent_insert(sqlite3 *db, Beebeebrain__V1__Agent *ag, bbb_status *st)
+int store_agent_insert(struct db *db, Beebeebrain__V1__Agent *ag, bbb_status *st)
 {
 	struct arena a;
-	sqlite3_stmt *stmt;
+	struct db_stmt *stmt;
 	char status[32];
 	int rc;
 
@@ -101,38 +101,38 @@ int store_agent_insert(sqlite3 *db, Beebeebrain__V1__Agent *ag, bbb_status *st)
 	ag->created_at_ms = ag->updated_at_ms = clock_now_ms();
 	ag->version = 1;
 	enum_text(&beebeebrain__v1__agent_status__descriptor, ag->status, status, sizeof(status));
-	sqlite3_bind_int64(stmt, 1, ag->project_id);
-	sqlite3_bind_text(stmt, 2, ag->name, -1, SQLITE_STATIC);
-	sqlite3_bind_text(stmt, 3, ag->role, -1, SQLITE_STATIC);
-	sqlite3_bind_text(stmt, 4, ag->model_provider, -1, SQLITE_STATIC);
-	sqlite3_bind_text(stmt, 5, ag->model_name, -1, SQLITE_STATIC);
+	db_bind_i64(stmt, 1, ag->project_id);
+	db_bind_text(stmt, 2, ag->name);
+	db_bind_text(stmt, 3, ag->role);
+	db_bind_text(stmt, 4, ag->model_provider);
+	db_bind_text(stmt, 5, ag->model_name);
 	store_bind_free_text(stmt, 6, ag->persona_prompt);
-	sqlite3_bind_text(stmt, 7, agent_join_tools(&a, ag), -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(stmt, 8, status, -1, SQLITE_STATIC);
-	sqlite3_bind_int(stmt, 9, ag->max_concurrency);
-	sqlite3_bind_int64(stmt, 10, ag->created_at_ms);
-	sqlite3_bind_int64(stmt, 11, ag->updated_at_ms);
-	sqlite3_bind_text(stmt, 12, ag->token_limit_param, -1, SQLITE_STATIC);
-	sqlite3_bind_int(stmt, 13, ag->max_output_tokens);
-	rc = sqlite3_step(stmt);
+	db_bind_text_copy(stmt, 7, agent_join_tools(&a, ag));
+	db_bind_text(stmt, 8, status);
+	db_bind_i64(stmt, 9, ag->max_concurrency);
+	db_bind_i64(stmt, 10, ag->created_at_ms);
+	db_bind_i64(stmt, 11, ag->updated_at_ms);
+	db_bind_text(stmt, 12, ag->token_limit_param);
+	db_bind_i64(stmt, 13, ag->max_output_tokens);
+	rc = db_step(stmt);
 	store_release(stmt);
 	arena_reset(&a);
-	if (rc != SQLITE_DONE)
+	if (rc != DB_DONE)
 		return agent_fail(st, db, rc, ag, "insert agent");
-	ag->id = sqlite3_last_insert_rowid(db);
+	ag->id = db_last_insert_id(db);
 	return 0;
 }
 
-int store_agent_get(sqlite3 *db, int64_t id, struct arena *a, Beebeebrain__V1__Agent **out, bbb_status *st)
+int store_agent_get(struct db *db, int64_t id, struct arena *a, Beebeebrain__V1__Agent **out, bbb_status *st)
 {
 	return store_get_by_id(db, "SELECT " AGENT_COLS " FROM agents WHERE id = ?", id, agent_row, a, (void **)out,
 			       "AGENT_NOT_FOUND", "agent", st);
 }
 
-int store_agent_list(sqlite3 *db, int64_t project_id, int status, int64_t after_id, int limit, int offset,
+int store_agent_list(struct db *db, int64_t project_id, int status, int64_t after_id, int limit, int offset,
 		     struct arena *a, Beebeebrain__V1__Agent ***out, size_t *n, int *more, bbb_status *st)
 {
-	sqlite3_stmt *stmt;
+	struct db_stmt *stmt;
 	char status_text[32] = "";
 
 	if (store_prepare(db,
@@ -142,18 +142,18 @@ int store_agent_list(sqlite3 *db, int64_t project_id, int status, int64_t after_
 		return -1;
 	if (status != 0)
 		enum_text(&beebeebrain__v1__agent_status__descriptor, status, status_text, sizeof(status_text));
-	sqlite3_bind_int64(stmt, 1, after_id);
-	sqlite3_bind_int64(stmt, 2, project_id);
-	sqlite3_bind_text(stmt, 3, status_text, -1, SQLITE_STATIC);
-	sqlite3_bind_int(stmt, 4, limit + 1);
-	sqlite3_bind_int(stmt, 5, offset);
+	db_bind_i64(stmt, 1, after_id);
+	db_bind_i64(stmt, 2, project_id);
+	db_bind_text(stmt, 3, status_text);
+	db_bind_i64(stmt, 4, limit + 1);
+	db_bind_i64(stmt, 5, offset);
 	return store_collect(db, stmt, limit, agent_row, a, (void ***)out, n, more, "list agents", st);
 }
 
-int store_agent_save(sqlite3 *db, Beebeebrain__V1__Agent *ag, bbb_status *st)
+int store_agent_save(struct db *db, Beebeebrain__V1__Agent *ag, bbb_status *st)
 {
 	struct arena a;
-	sqlite3_stmt *stmt;
+	struct db_stmt *stmt;
 	char status[32];
 	int64_t now = clock_now_ms();
 	int rc;
@@ -167,25 +167,25 @@ int store_agent_save(sqlite3 *db, Beebeebrain__V1__Agent *ag, bbb_status *st)
 		return -1;
 	arena_init(&a);
 	enum_text(&beebeebrain__v1__agent_status__descriptor, ag->status, status, sizeof(status));
-	sqlite3_bind_text(stmt, 1, ag->name, -1, SQLITE_STATIC);
-	sqlite3_bind_text(stmt, 2, ag->role, -1, SQLITE_STATIC);
-	sqlite3_bind_text(stmt, 3, ag->model_provider, -1, SQLITE_STATIC);
-	sqlite3_bind_text(stmt, 4, ag->model_name, -1, SQLITE_STATIC);
+	db_bind_text(stmt, 1, ag->name);
+	db_bind_text(stmt, 2, ag->role);
+	db_bind_text(stmt, 3, ag->model_provider);
+	db_bind_text(stmt, 4, ag->model_name);
 	store_bind_free_text(stmt, 5, ag->persona_prompt);
-	sqlite3_bind_text(stmt, 6, agent_join_tools(&a, ag), -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(stmt, 7, status, -1, SQLITE_STATIC);
-	sqlite3_bind_int(stmt, 8, ag->max_concurrency);
-	sqlite3_bind_int64(stmt, 9, now);
-	sqlite3_bind_int64(stmt, 10, ag->id);
-	sqlite3_bind_int64(stmt, 11, ag->version);
-	sqlite3_bind_text(stmt, 12, ag->token_limit_param, -1, SQLITE_STATIC);
-	sqlite3_bind_int(stmt, 13, ag->max_output_tokens);
-	rc = sqlite3_step(stmt);
+	db_bind_text_copy(stmt, 6, agent_join_tools(&a, ag));
+	db_bind_text(stmt, 7, status);
+	db_bind_i64(stmt, 8, ag->max_concurrency);
+	db_bind_i64(stmt, 9, now);
+	db_bind_i64(stmt, 10, ag->id);
+	db_bind_i64(stmt, 11, ag->version);
+	db_bind_text(stmt, 12, ag->token_limit_param);
+	db_bind_i64(stmt, 13, ag->max_output_tokens);
+	rc = db_step(stmt);
 	store_release(stmt);
 	arena_reset(&a);
-	if (rc != SQLITE_DONE)
+	if (rc != DB_DONE)
 		return agent_fail(st, db, rc, ag, "update agent");
-	if (sqlite3_changes(db) == 0)
+	if (db_changes(db) == 0)
 		return status_fail(st, "TASK_VERSION_CONFLICT", "agent %lld changed since version %lld was read",
 				   (long long)ag->id, (long long)ag->version);
 	ag->version++;
@@ -193,24 +193,23 @@ int store_agent_save(sqlite3 *db, Beebeebrain__V1__Agent *ag, bbb_status *st)
 	return 0;
 }
 
-static int agent_exec(sqlite3 *db, const char *sql, int64_t id, int64_t now, bbb_status *st)
+static int agent_exec(struct db *db, const char *sql, int64_t id, int64_t now, bbb_status *st)
 {
-	sqlite3_stmt *stmt;
+	struct db_stmt *stmt;
 	int rc;
 
 	if (store_prepare(db, sql, &stmt, st) != 0)
 		return -1;
-	sqlite3_bind_int64(stmt, 1, id);
-	if (sqlite3_bind_parameter_count(stmt) >= 2)
-		sqlite3_bind_int64(stmt, 2, now);
-	rc = sqlite3_step(stmt);
+	db_bind_i64(stmt, 1, id);
+	db_bind_i64(stmt, 2, now); /* when sql has ?2: otherwise a failed bind that changes nothing */
+	rc = db_step(stmt);
 	store_release(stmt);
-	if (rc != SQLITE_DONE)
+	if (rc != DB_DONE)
 		return store_fail(st, db, rc, "delete agent");
-	return sqlite3_changes(db);
+	return db_changes(db);
 }
 
-int store_agent_delete(sqlite3 *db, int64_t id, int *unassigned, bbb_status *st)
+int store_agent_delete(struct db *db, int64_t id, int *unassigned, bbb_status *st)
 {
 	int64_t now = clock_now_ms();
 	int n;

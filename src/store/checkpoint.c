@@ -3,8 +3,6 @@
 
 #include <stdlib.h>
 
-#include <sqlite3.h>
-
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/xalloc.h"
@@ -14,7 +12,7 @@
 #define CHECKPOINT_LOG_EVERY_MS 60000
 
 struct checkpointer {
-	sqlite3 *c_db;
+	struct db *c_db;
 	struct job_thread *c_jt;
 	struct job c_job;
 	int64_t c_last_log_ms;
@@ -24,14 +22,14 @@ struct checkpointer {
 static int64_t checkpoint_turn(void *arg, int64_t now_ms)
 {
 	struct checkpointer *c = arg;
-	int rc = sqlite3_wal_checkpoint_v2(c->c_db, "main", SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+	int rc = sqlite3_wal_checkpoint_v2(db_sqlite(c->c_db), "main", SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
 
 	/* BUSY: another checkpoint was under way (the writer's, a backup's). */
 	if (rc != SQLITE_OK && rc != SQLITE_BUSY &&
 	    (c->c_last_log_ms == 0 || now_ms - c->c_last_log_ms >= CHECKPOINT_LOG_EVERY_MS)) {
 		c->c_last_log_ms = now_ms;
 		log_warn("store", "WAL checkpoint failed: %s (the writer checkpoints past 2,000 frames)",
-			 sqlite3_errmsg(c->c_db));
+			 db_errmsg(c->c_db));
 	}
 	return JOB_IDLE;
 }

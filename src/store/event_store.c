@@ -43,9 +43,9 @@ static size_t event_pack_redacted(const Beebeebrain__V1__Event *ev, struct arena
 	return len;
 }
 
-int store_event_append(sqlite3 *db, Beebeebrain__V1__Event *ev, bbb_status *st)
+int store_event_append(struct db *db, Beebeebrain__V1__Event *ev, bbb_status *st)
 {
-	sqlite3_stmt *stmt;
+	struct db_stmt *stmt;
 	struct arena a;
 	uint8_t *buf;
 	size_t len;
@@ -62,18 +62,18 @@ int store_event_append(sqlite3 *db, Beebeebrain__V1__Event *ev, bbb_status *st)
 		free(buf);
 		return -1;
 	}
-	sqlite3_bind_int64(stmt, 1, ev->project_id);
-	sqlite3_bind_text(stmt, 2, ev->event_type, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(stmt, 3, ev->task_id);
-	sqlite3_bind_int64(stmt, 4, ev->run_id);
-	sqlite3_bind_text(stmt, 5, ev->trace_id != NULL ? ev->trace_id : "", -1, SQLITE_STATIC);
-	sqlite3_bind_int64(stmt, 6, ev->created_at_ms);
-	sqlite3_bind_blob(stmt, 7, buf, (int)len, free);
-	rc = sqlite3_step(stmt);
+	db_bind_i64(stmt, 1, ev->project_id);
+	db_bind_text(stmt, 2, ev->event_type);
+	db_bind_i64(stmt, 3, ev->task_id);
+	db_bind_i64(stmt, 4, ev->run_id);
+	db_bind_text(stmt, 5, ev->trace_id != NULL ? ev->trace_id : "");
+	db_bind_i64(stmt, 6, ev->created_at_ms);
+	db_bind_blob_owned(stmt, 7, buf, len);
+	rc = db_step(stmt);
 	store_release(stmt);
-	if (rc != SQLITE_DONE)
+	if (rc != DB_DONE)
 		return store_fail(st, db, rc, "append event");
-	ev->id = sqlite3_last_insert_rowid(db);
+	ev->id = db_last_insert_id(db);
 	return 0;
 }
 
@@ -83,30 +83,30 @@ int store_event_append(sqlite3 *db, Beebeebrain__V1__Event *ev, bbb_status *st)
 #define EVENT_FILTER                                                                                                   \
 	"(?2 = '' OR (event_type >= ?2 AND event_type < ?2 || char(1114111))) AND (?3 = 0 OR project_id = ?3)"
 
-static Beebeebrain__V1__Event *event_row(sqlite3_stmt *stmt, struct arena *a)
+static Beebeebrain__V1__Event *event_row(struct db_stmt *stmt, struct arena *a)
 {
-	Beebeebrain__V1__Event *ev = beebeebrain__v1__event__unpack(&a->a_pb, (size_t)sqlite3_column_bytes(stmt, 7),
-								    sqlite3_column_blob(stmt, 7));
+	Beebeebrain__V1__Event *ev =
+		beebeebrain__v1__event__unpack(&a->a_pb, (size_t)db_col_bytes(stmt, 7), db_col_blob(stmt, 7));
 
 	/* A payload this binary cannot decode still yields the event's columns. */
 	if (ev == NULL)
 		ev = (Beebeebrain__V1__Event *)arena_message(a, &beebeebrain__v1__event__descriptor);
-	ev->id = sqlite3_column_int64(stmt, 0);
-	ev->project_id = sqlite3_column_int64(stmt, 1);
+	ev->id = db_col_i64(stmt, 0);
+	ev->project_id = db_col_i64(stmt, 1);
 	ev->event_type = store_col_text(a, stmt, 2);
-	ev->task_id = sqlite3_column_int64(stmt, 3);
-	ev->run_id = sqlite3_column_int64(stmt, 4);
+	ev->task_id = db_col_i64(stmt, 3);
+	ev->run_id = db_col_i64(stmt, 4);
 	ev->trace_id = store_col_text(a, stmt, 5);
-	ev->created_at_ms = sqlite3_column_int64(stmt, 6);
+	ev->created_at_ms = db_col_i64(stmt, 6);
 	return ev;
 }
 
-int store_event_list(sqlite3 *db, int64_t after_id, int64_t until_id, int limit, const char *type_prefix,
+int store_event_list(struct db *db, int64_t after_id, int64_t until_id, int limit, const char *type_prefix,
 		     int64_t project_id, struct arena *a, Beebeebrain__V1__Event ***out, size_t *n, int *more,
 		     bbb_status *st)
 {
 	struct store_page pg = {0};
-	sqlite3_stmt *stmt;
+	struct db_stmt *stmt;
 	int rc;
 
 	if (more != NULL)
@@ -116,14 +116,14 @@ int store_event_list(sqlite3 *db, int64_t after_id, int64_t until_id, int limit,
 			  " ORDER BY id LIMIT ?4",
 			  &stmt, st) != 0)
 		return -1;
-	sqlite3_bind_int64(stmt, 1, after_id);
-	sqlite3_bind_text(stmt, 2, type_prefix, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(stmt, 3, project_id);
-	sqlite3_bind_int(stmt, 4, limit + 1);
-	sqlite3_bind_int64(stmt, 5, until_id > 0 ? until_id : INT64_MAX);
+	db_bind_i64(stmt, 1, after_id);
+	db_bind_text(stmt, 2, type_prefix);
+	db_bind_i64(stmt, 3, project_id);
+	db_bind_i64(stmt, 4, limit + 1);
+	db_bind_i64(stmt, 5, until_id > 0 ? until_id : INT64_MAX);
 	*out = arena_alloc(a, sizeof(**out) * (size_t)(limit > 0 ? limit : 1));
 	*n = 0;
-	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+	while ((rc = db_step(stmt)) == DB_ROW) {
 		Beebeebrain__V1__Event *ev;
 		if ((int)*n == limit)
 			break;
@@ -133,31 +133,31 @@ int store_event_list(sqlite3 *db, int64_t after_id, int64_t until_id, int limit,
 		(*out)[(*n)++] = ev;
 	}
 	store_release(stmt);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+	if (rc != DB_ROW && rc != DB_DONE)
 		return store_fail(st, db, rc, "list events");
 	if (more != NULL)
-		*more = rc == SQLITE_ROW;
+		*more = rc == DB_ROW;
 	return 0;
 }
 
-int64_t store_event_head(sqlite3 *db)
+int64_t store_event_head(struct db *db)
 {
-	sqlite3_stmt *stmt;
+	struct db_stmt *stmt;
 	bbb_status ignored;
 	int64_t id = 0;
 
 	if (store_prepare(db, "SELECT max(id) FROM events", &stmt, &ignored) != 0)
 		return 0;
-	if (sqlite3_step(stmt) == SQLITE_ROW)
-		id = sqlite3_column_int64(stmt, 0);
+	if (db_step(stmt) == DB_ROW)
+		id = db_col_i64(stmt, 0);
 	store_release(stmt);
 	return id;
 }
 
-int store_event_last_start(sqlite3 *db, int n, int64_t head_id, const char *type_prefix, int64_t project_id,
+int store_event_last_start(struct db *db, int n, int64_t head_id, const char *type_prefix, int64_t project_id,
 			   int64_t *after_id, bbb_status *st)
 {
-	sqlite3_stmt *stmt;
+	struct db_stmt *stmt;
 	int rc;
 
 	/* Ids only: sorting whole rows (payloads included) to take the last n
@@ -167,44 +167,44 @@ int store_event_last_start(sqlite3 *db, int n, int64_t head_id, const char *type
 			  " ORDER BY id DESC LIMIT ?4)",
 			  &stmt, st) != 0)
 		return -1;
-	sqlite3_bind_int64(stmt, 1, head_id);
-	sqlite3_bind_text(stmt, 2, type_prefix, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(stmt, 3, project_id);
-	sqlite3_bind_int(stmt, 4, n);
-	rc = sqlite3_step(stmt);
-	if (rc == SQLITE_ROW)
-		*after_id = sqlite3_column_type(stmt, 0) == SQLITE_NULL ? head_id : sqlite3_column_int64(stmt, 0) - 1;
+	db_bind_i64(stmt, 1, head_id);
+	db_bind_text(stmt, 2, type_prefix);
+	db_bind_i64(stmt, 3, project_id);
+	db_bind_i64(stmt, 4, n);
+	rc = db_step(stmt);
+	if (rc == DB_ROW)
+		*after_id = db_col_is_null(stmt, 0) ? head_id : db_col_i64(stmt, 0) - 1;
 	store_release(stmt);
-	if (rc != SQLITE_ROW)
+	if (rc != DB_ROW)
 		return store_fail(st, db, rc, "find the last events");
 	return 0;
 }
 
-static int64_t event_scalar(sqlite3 *db, const char *sql, int64_t arg)
+static int64_t event_scalar(struct db *db, const char *sql, int64_t arg)
 {
-	sqlite3_stmt *stmt;
+	struct db_stmt *stmt;
 	bbb_status ignored;
 	int64_t v = 0;
 
 	if (store_prepare(db, sql, &stmt, &ignored) != 0)
 		return 0;
-	sqlite3_bind_int64(stmt, 1, arg);
-	if (sqlite3_step(stmt) == SQLITE_ROW)
-		v = sqlite3_column_int64(stmt, 0);
+	db_bind_i64(stmt, 1, arg);
+	if (db_step(stmt) == DB_ROW)
+		v = db_col_i64(stmt, 0);
 	store_release(stmt);
 	return v;
 }
 
-int64_t store_event_oldest(sqlite3 *db)
+int64_t store_event_oldest(struct db *db)
 {
 	return event_scalar(db, "SELECT coalesce(min(id), 0) FROM events WHERE ?1 = ?1", 0);
 }
 
-int store_event_prune(sqlite3 *db, int64_t cutoff_ms, int batch, int *removed, bbb_status *st)
+int store_event_prune(struct db *db, int64_t cutoff_ms, int batch, int *removed, bbb_status *st)
 {
 	int64_t oldest = store_event_oldest(db), last;
 
-	sqlite3_stmt *stmt;
+	struct db_stmt *stmt;
 	int rc;
 
 	*removed = 0;
@@ -215,27 +215,27 @@ int store_event_prune(sqlite3 *db, int64_t cutoff_ms, int batch, int *removed, b
 	if (store_prepare(db, "SELECT coalesce(max(id), 0) FROM events WHERE id < ?1 AND created_at < ?2", &stmt, st) !=
 	    0)
 		return -1;
-	sqlite3_bind_int64(stmt, 1, oldest + batch);
-	sqlite3_bind_int64(stmt, 2, cutoff_ms);
-	last = sqlite3_step(stmt) == SQLITE_ROW ? sqlite3_column_int64(stmt, 0) : 0;
+	db_bind_i64(stmt, 1, oldest + batch);
+	db_bind_i64(stmt, 2, cutoff_ms);
+	last = db_step(stmt) == DB_ROW ? db_col_i64(stmt, 0) : 0;
 	store_release(stmt);
 	if (last == 0)
 		return 0;
 	if (store_prepare(db, "DELETE FROM events WHERE id <= ?", &stmt, st) != 0)
 		return -1;
-	sqlite3_bind_int64(stmt, 1, last);
-	rc = sqlite3_step(stmt);
+	db_bind_i64(stmt, 1, last);
+	rc = db_step(stmt);
 	store_release(stmt);
-	if (rc != SQLITE_DONE)
+	if (rc != DB_DONE)
 		return store_fail(st, db, rc, "prune events");
-	*removed = sqlite3_changes(db);
+	*removed = db_changes(db);
 	return store_state_raise(db, "events_pruned_through", last, st);
 }
 
-int store_event_status_changes(sqlite3 *db, int64_t after_id, int limit, struct arena *a,
+int store_event_status_changes(struct db *db, int64_t after_id, int limit, struct arena *a,
 			       struct store_status_change **out, size_t *n, int *more, bbb_status *st)
 {
-	sqlite3_stmt *stmt;
+	struct db_stmt *stmt;
 	int rc;
 
 	*n = 0;
@@ -246,9 +246,9 @@ int store_event_status_changes(sqlite3 *db, int64_t after_id, int limit, struct 
 			  "WHERE e.event_type = 'task.status.changed' AND e.id > ?1 ORDER BY e.id LIMIT ?2",
 			  &stmt, st) != 0)
 		return -1;
-	sqlite3_bind_int64(stmt, 1, after_id);
-	sqlite3_bind_int(stmt, 2, limit + 1);
-	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+	db_bind_i64(stmt, 1, after_id);
+	db_bind_i64(stmt, 2, limit + 1);
+	while ((rc = db_step(stmt)) == DB_ROW) {
 		struct store_status_change *c;
 
 		if ((int)*n == limit) {
@@ -256,12 +256,12 @@ int store_event_status_changes(sqlite3 *db, int64_t after_id, int limit, struct 
 			break;
 		}
 		c = &(*out)[(*n)++];
-		c->sc_event_id = sqlite3_column_int64(stmt, 0);
-		c->sc_task_id = sqlite3_column_int64(stmt, 1);
+		c->sc_event_id = db_col_i64(stmt, 0);
+		c->sc_task_id = db_col_i64(stmt, 1);
 		c->sc_task_status = store_col_text(a, stmt, 2);
 	}
 	store_release(stmt);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+	if (rc != DB_ROW && rc != DB_DONE)
 		return store_fail(st, db, rc, "list status changes");
 	return 0;
 }

@@ -15,7 +15,7 @@
 #include "store/store.h"
 
 struct fault_hold {
-	sqlite3 *fh_db;
+	struct db *fh_db;
 	int fh_ms;
 	unsigned fh_gen; /* fault_stop_gen when it started: a newer one stops it */
 };
@@ -55,7 +55,7 @@ static void *fault_release_main(void *arg)
 		pthread_cond_timedwait(&fault_cv, &fault_mu, &ts);
 	stopped = fault_stop_gen != h->fh_gen;
 	pthread_mutex_unlock(&fault_mu);
-	sqlite3_exec(h->fh_db, "ROLLBACK", NULL, NULL, NULL);
+	db_exec(h->fh_db, "ROLLBACK");
 	store_conn_close(h->fh_db);
 	if (stopped)
 		log_warn("fault", "injected db_lock released early: the faults were cleared");
@@ -81,7 +81,7 @@ int store_fault_hold_lock(const char *path, int duration_ms, bbb_status *st)
 		free(h);
 		return -1;
 	}
-	if ((rc = sqlite3_exec(h->fh_db, "BEGIN IMMEDIATE", NULL, NULL, NULL)) != SQLITE_OK) {
+	if ((rc = db_exec(h->fh_db, "BEGIN IMMEDIATE")) != SQLITE_OK) {
 		store_fail(st, h->fh_db, rc, "take the write lock");
 		store_conn_close(h->fh_db);
 		free(h);
@@ -92,7 +92,7 @@ int store_fault_hold_lock(const char *path, int duration_ms, bbb_status *st)
 	fault_held++;
 	pthread_mutex_unlock(&fault_mu);
 	if (pthread_create(&t, NULL, fault_release_main, h) != 0) {
-		sqlite3_exec(h->fh_db, "ROLLBACK", NULL, NULL, NULL);
+		db_exec(h->fh_db, "ROLLBACK");
 		store_conn_close(h->fh_db);
 		free(h);
 		pthread_mutex_lock(&fault_mu);

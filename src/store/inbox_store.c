@@ -13,38 +13,38 @@
 	"id, project_id, source_type, source_id, item_type, title, content, status, created_at, "                      \
 	"coalesce(resolved_at, 0), resolver, user_input, version"
 
-static int inbox_enum(const ProtobufCEnumDescriptor *d, sqlite3_stmt *stmt, int col)
+static int inbox_enum(const ProtobufCEnumDescriptor *d, struct db_stmt *stmt, int col)
 {
 	int v = 0;
 
-	enum_from_text(d, (const char *)sqlite3_column_text(stmt, col), &v);
+	enum_from_text(d, db_col_text(stmt, col), &v);
 	return v;
 }
 
-static void *inbox_row(sqlite3_stmt *stmt, struct arena *a)
+static void *inbox_row(struct db_stmt *stmt, struct arena *a)
 {
 	Beebeebrain__V1__InboxItem *it =
 		(Beebeebrain__V1__InboxItem *)arena_message(a, &beebeebrain__v1__inbox_item__descriptor);
 
-	it->id = sqlite3_column_int64(stmt, 0);
-	it->project_id = sqlite3_column_int64(stmt, 1);
+	it->id = db_col_i64(stmt, 0);
+	it->project_id = db_col_i64(stmt, 1);
 	it->source_type = inbox_enum(&beebeebrain__v1__source_type__descriptor, stmt, 2);
-	it->source_id = sqlite3_column_int64(stmt, 3);
+	it->source_id = db_col_i64(stmt, 3);
 	it->item_type = inbox_enum(&beebeebrain__v1__inbox_item_type__descriptor, stmt, 4);
 	it->title = store_col_text(a, stmt, 5);
 	it->content = store_col_text(a, stmt, 6);
 	it->status = inbox_enum(&beebeebrain__v1__inbox_status__descriptor, stmt, 7);
-	it->created_at_ms = sqlite3_column_int64(stmt, 8);
-	it->resolved_at_ms = sqlite3_column_int64(stmt, 9);
+	it->created_at_ms = db_col_i64(stmt, 8);
+	it->resolved_at_ms = db_col_i64(stmt, 9);
 	it->resolver = store_col_text(a, stmt, 10);
 	it->user_input = store_col_text(a, stmt, 11);
-	it->version = sqlite3_column_int64(stmt, 12);
+	it->version = db_col_i64(stmt, 12);
 	return it;
 }
 
-int store_inbox_insert(sqlite3 *db, Beebeebrain__V1__InboxItem *it, bbb_status *st)
+int store_inbox_insert(struct db *db, Beebeebrain__V1__InboxItem *it, bbb_status *st)
 {
-	sqlite3_stmt *stmt;
+	struct db_stmt *stmt;
 	char source[32], type[32];
 	int rc;
 
@@ -58,36 +58,36 @@ int store_inbox_insert(sqlite3 *db, Beebeebrain__V1__InboxItem *it, bbb_status *
 	it->version = 1;
 	enum_text(&beebeebrain__v1__source_type__descriptor, it->source_type, source, sizeof(source));
 	enum_text(&beebeebrain__v1__inbox_item_type__descriptor, it->item_type, type, sizeof(type));
-	sqlite3_bind_int64(stmt, 1, it->project_id);
-	sqlite3_bind_text(stmt, 2, source, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(stmt, 3, it->source_id);
-	sqlite3_bind_text(stmt, 4, type, -1, SQLITE_STATIC);
+	db_bind_i64(stmt, 1, it->project_id);
+	db_bind_text(stmt, 2, source);
+	db_bind_i64(stmt, 3, it->source_id);
+	db_bind_text(stmt, 4, type);
 	store_bind_free_text(stmt, 5, it->title);
 	store_bind_free_text(stmt, 6, it->content);
-	sqlite3_bind_int64(stmt, 7, it->created_at_ms);
-	rc = sqlite3_step(stmt);
+	db_bind_i64(stmt, 7, it->created_at_ms);
+	rc = db_step(stmt);
 	store_release(stmt);
-	if (rc != SQLITE_DONE) {
+	if (rc != DB_DONE) {
 		store_fail(st, db, rc, "insert inbox item");
 		if (st->code == BBB_ALREADY_EXISTS)
 			snprintf(st->message, sizeof(st->message), "an open %s item exists for source %lld already",
 				 type, (long long)it->source_id);
 		return -1;
 	}
-	it->id = sqlite3_last_insert_rowid(db);
+	it->id = db_last_insert_id(db);
 	return 0;
 }
 
-int store_inbox_get(sqlite3 *db, int64_t id, struct arena *a, Beebeebrain__V1__InboxItem **out, bbb_status *st)
+int store_inbox_get(struct db *db, int64_t id, struct arena *a, Beebeebrain__V1__InboxItem **out, bbb_status *st)
 {
 	return store_get_by_id(db, "SELECT " INBOX_COLS " FROM inbox_items WHERE id = ?", id, inbox_row, a,
 			       (void **)out, "INBOX_ITEM_NOT_FOUND", "inbox item", st);
 }
 
-int store_inbox_open_for(sqlite3 *db, int type, int64_t source_id, struct arena *a, Beebeebrain__V1__InboxItem **out,
+int store_inbox_open_for(struct db *db, int type, int64_t source_id, struct arena *a, Beebeebrain__V1__InboxItem **out,
 			 bbb_status *st)
 {
-	sqlite3_stmt *stmt;
+	struct db_stmt *stmt;
 	char type_text[32];
 	int rc;
 
@@ -105,21 +105,21 @@ int store_inbox_open_for(sqlite3 *db, int type, int64_t source_id, struct arena 
 			  &stmt, st) != 0)
 		return -1;
 	enum_text(&beebeebrain__v1__inbox_item_type__descriptor, type, type_text, sizeof(type_text));
-	sqlite3_bind_text(stmt, 1, type_text, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(stmt, 2, source_id);
-	rc = sqlite3_step(stmt);
-	if (rc == SQLITE_ROW)
+	db_bind_text(stmt, 1, type_text);
+	db_bind_i64(stmt, 2, source_id);
+	rc = db_step(stmt);
+	if (rc == DB_ROW)
 		*out = inbox_row(stmt, a);
 	store_release(stmt);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+	if (rc != DB_ROW && rc != DB_DONE)
 		return store_fail(st, db, rc, "find open inbox item");
 	return 0;
 }
 
-int store_inbox_list(sqlite3 *db, int64_t project_id, int type, int status, int64_t before_id, int limit, int offset,
+int store_inbox_list(struct db *db, int64_t project_id, int type, int status, int64_t before_id, int limit, int offset,
 		     struct arena *a, Beebeebrain__V1__InboxItem ***out, size_t *n, int *more, bbb_status *st)
 {
-	sqlite3_stmt *stmt;
+	struct db_stmt *stmt;
 	char type_text[32] = "", status_text[32] = "";
 
 	if (store_prepare(db,
@@ -132,19 +132,19 @@ int store_inbox_list(sqlite3 *db, int64_t project_id, int type, int status, int6
 		enum_text(&beebeebrain__v1__inbox_item_type__descriptor, type, type_text, sizeof(type_text));
 	if (status != 0)
 		enum_text(&beebeebrain__v1__inbox_status__descriptor, status, status_text, sizeof(status_text));
-	sqlite3_bind_int64(stmt, 1, before_id != 0 ? before_id : INT64_MAX);
-	sqlite3_bind_int64(stmt, 2, project_id);
-	sqlite3_bind_text(stmt, 3, type_text, -1, SQLITE_STATIC);
-	sqlite3_bind_text(stmt, 4, status_text, -1, SQLITE_STATIC);
-	sqlite3_bind_int(stmt, 5, limit + 1);
-	sqlite3_bind_int(stmt, 6, offset);
+	db_bind_i64(stmt, 1, before_id != 0 ? before_id : INT64_MAX);
+	db_bind_i64(stmt, 2, project_id);
+	db_bind_text(stmt, 3, type_text);
+	db_bind_text(stmt, 4, status_text);
+	db_bind_i64(stmt, 5, limit + 1);
+	db_bind_i64(stmt, 6, offset);
 	return store_collect(db, stmt, limit, inbox_row, a, (void ***)out, n, more, "list inbox items", st);
 }
 
-int store_inbox_list_open_of_type(sqlite3 *db, int type, int limit, struct arena *a, Beebeebrain__V1__InboxItem ***out,
-				  size_t *n, int64_t *total, bbb_status *st)
+int store_inbox_list_open_of_type(struct db *db, int type, int limit, struct arena *a,
+				  Beebeebrain__V1__InboxItem ***out, size_t *n, int64_t *total, bbb_status *st)
 {
-	sqlite3_stmt *stmt;
+	struct db_stmt *stmt;
 	char type_text[32] = "";
 	int more = 0, rc;
 
@@ -157,26 +157,26 @@ int store_inbox_list_open_of_type(sqlite3 *db, int type, int limit, struct arena
 			  "AND item_type <> 'operator_note'",
 			  &stmt, st) != 0)
 		return -1;
-	sqlite3_bind_text(stmt, 1, type_text, -1, SQLITE_STATIC);
-	rc = sqlite3_step(stmt);
-	if (rc == SQLITE_ROW)
-		*total = sqlite3_column_int64(stmt, 0);
+	db_bind_text(stmt, 1, type_text);
+	rc = db_step(stmt);
+	if (rc == DB_ROW)
+		*total = db_col_i64(stmt, 0);
 	store_release(stmt);
-	if (rc != SQLITE_ROW)
+	if (rc != DB_ROW)
 		return store_fail(st, db, rc, "count open inbox items");
 	if (store_prepare(db,
 			  "SELECT " INBOX_COLS " FROM inbox_items WHERE status = 'open' AND item_type = ?1 "
 			  "AND item_type <> 'operator_note' ORDER BY id DESC LIMIT ?2",
 			  &stmt, st) != 0)
 		return -1;
-	sqlite3_bind_text(stmt, 1, type_text, -1, SQLITE_STATIC);
-	sqlite3_bind_int(stmt, 2, limit + 1);
+	db_bind_text(stmt, 1, type_text);
+	db_bind_i64(stmt, 2, limit + 1);
 	return store_collect(db, stmt, limit, inbox_row, a, (void ***)out, n, &more, "list open inbox items", st);
 }
 
-int store_inbox_save(sqlite3 *db, Beebeebrain__V1__InboxItem *it, bbb_status *st)
+int store_inbox_save(struct db *db, Beebeebrain__V1__InboxItem *it, bbb_status *st)
 {
-	sqlite3_stmt *stmt;
+	struct db_stmt *stmt;
 	char status[32];
 	int rc;
 
@@ -186,17 +186,17 @@ int store_inbox_save(sqlite3 *db, Beebeebrain__V1__InboxItem *it, bbb_status *st
 			  &stmt, st) != 0)
 		return -1;
 	enum_text(&beebeebrain__v1__inbox_status__descriptor, it->status, status, sizeof(status));
-	sqlite3_bind_text(stmt, 1, status, -1, SQLITE_STATIC);
+	db_bind_text(stmt, 1, status);
 	store_bind_id_or_null(stmt, 2, it->resolved_at_ms);
 	store_bind_free_text(stmt, 3, it->resolver);
 	store_bind_free_text(stmt, 4, it->user_input);
-	sqlite3_bind_int64(stmt, 5, it->id);
-	sqlite3_bind_int64(stmt, 6, it->version);
-	rc = sqlite3_step(stmt);
+	db_bind_i64(stmt, 5, it->id);
+	db_bind_i64(stmt, 6, it->version);
+	rc = db_step(stmt);
 	store_release(stmt);
-	if (rc != SQLITE_DONE)
+	if (rc != DB_DONE)
 		return store_fail(st, db, rc, "update inbox item");
-	if (sqlite3_changes(db) == 0)
+	if (db_changes(db) == 0)
 		return status_fail(st, "TASK_VERSION_CONFLICT", "inbox item %lld changed since version %lld was read",
 				   (long long)it->id, (long long)it->version);
 	it->version++;

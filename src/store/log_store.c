@@ -27,29 +27,29 @@ static const char *const log_sql[] = {
 	"SELECT " LOG_COLS " FROM run_logs WHERE 1" LOG_REST,
 };
 
-static void *log_row(sqlite3_stmt *stmt, struct arena *a)
+static void *log_row(struct db_stmt *stmt, struct arena *a)
 {
 	Beebeebrain__V1__LogLine *l =
 		(Beebeebrain__V1__LogLine *)arena_message(a, &beebeebrain__v1__log_line__descriptor);
 	int level = 0;
 
-	l->id = sqlite3_column_int64(stmt, 0);
-	l->project_id = sqlite3_column_int64(stmt, 1);
-	l->task_id = sqlite3_column_int64(stmt, 2);
-	l->run_id = sqlite3_column_int64(stmt, 3);
-	enum_from_text(&beebeebrain__v1__log_level__descriptor, (const char *)sqlite3_column_text(stmt, 4), &level);
+	l->id = db_col_i64(stmt, 0);
+	l->project_id = db_col_i64(stmt, 1);
+	l->task_id = db_col_i64(stmt, 2);
+	l->run_id = db_col_i64(stmt, 3);
+	enum_from_text(&beebeebrain__v1__log_level__descriptor, db_col_text(stmt, 4), &level);
 	l->level = (Beebeebrain__V1__LogLevel)level;
 	l->source = store_col_text(a, stmt, 5);
 	l->message = store_col_text(a, stmt, 6);
 	l->trace_id = store_col_text(a, stmt, 7);
-	l->created_at_ms = sqlite3_column_int64(stmt, 8);
-	l->event_id = sqlite3_column_int64(stmt, 9);
+	l->created_at_ms = db_col_i64(stmt, 8);
+	l->event_id = db_col_i64(stmt, 9);
 	return l;
 }
 
-int store_log_insert(sqlite3 *db, Beebeebrain__V1__LogLine *l, bbb_status *st)
+int store_log_insert(struct db *db, Beebeebrain__V1__LogLine *l, bbb_status *st)
 {
-	sqlite3_stmt *stmt;
+	struct db_stmt *stmt;
 	char level[32];
 	int rc;
 
@@ -61,20 +61,20 @@ int store_log_insert(sqlite3 *db, Beebeebrain__V1__LogLine *l, bbb_status *st)
 	if (l->created_at_ms == 0)
 		l->created_at_ms = clock_now_ms();
 	enum_text(&beebeebrain__v1__log_level__descriptor, l->level, level, sizeof(level));
-	sqlite3_bind_int64(stmt, 1, l->project_id);
-	sqlite3_bind_int64(stmt, 2, l->task_id);
-	sqlite3_bind_int64(stmt, 3, l->run_id);
-	sqlite3_bind_text(stmt, 4, level, -1, SQLITE_STATIC);
+	db_bind_i64(stmt, 1, l->project_id);
+	db_bind_i64(stmt, 2, l->task_id);
+	db_bind_i64(stmt, 3, l->run_id);
+	db_bind_text(stmt, 4, level);
 	store_bind_free_text(stmt, 5, l->source);
 	store_bind_free_text(stmt, 6, l->message);
-	sqlite3_bind_text(stmt, 7, l->trace_id, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(stmt, 8, l->created_at_ms);
-	sqlite3_bind_int64(stmt, 9, l->event_id);
-	rc = sqlite3_step(stmt);
+	db_bind_text(stmt, 7, l->trace_id);
+	db_bind_i64(stmt, 8, l->created_at_ms);
+	db_bind_i64(stmt, 9, l->event_id);
+	rc = db_step(stmt);
 	store_release(stmt);
-	if (rc != SQLITE_DONE)
+	if (rc != DB_DONE)
 		return store_fail(st, db, rc, "insert log line");
-	l->id = sqlite3_last_insert_rowid(db);
+	l->id = db_last_insert_id(db);
 	return 0;
 }
 
@@ -89,29 +89,29 @@ const char *store_log_query_sql(const struct log_query *q)
 	return log_sql[3];
 }
 
-int store_log_query(sqlite3 *db, const struct log_query *q, struct arena *a, Beebeebrain__V1__LogLine ***out, size_t *n,
-		    int *more, bbb_status *st)
+int store_log_query(struct db *db, const struct log_query *q, struct arena *a, Beebeebrain__V1__LogLine ***out,
+		    size_t *n, int *more, bbb_status *st)
 {
 	const char *sql = store_log_query_sql(q);
-	sqlite3_stmt *stmt;
+	struct db_stmt *stmt;
 
 	if (store_prepare(db, sql, &stmt, st) != 0)
 		return -1;
-	sqlite3_bind_int64(stmt, 1, q->lq_before_id != 0 ? q->lq_before_id : INT64_MAX);
-	sqlite3_bind_int64(stmt, 2, q->lq_project_id);
-	sqlite3_bind_int64(stmt, 3, q->lq_task_id);
-	sqlite3_bind_int64(stmt, 4, q->lq_run_id);
-	sqlite3_bind_int(stmt, 5, q->lq_min_level);
-	sqlite3_bind_int(stmt, 6, q->lq_limit + 1);
-	sqlite3_bind_int(stmt, 7, q->lq_offset);
-	sqlite3_bind_int(stmt, 8, q->lq_level);
+	db_bind_i64(stmt, 1, q->lq_before_id != 0 ? q->lq_before_id : INT64_MAX);
+	db_bind_i64(stmt, 2, q->lq_project_id);
+	db_bind_i64(stmt, 3, q->lq_task_id);
+	db_bind_i64(stmt, 4, q->lq_run_id);
+	db_bind_i64(stmt, 5, q->lq_min_level);
+	db_bind_i64(stmt, 6, q->lq_limit + 1);
+	db_bind_i64(stmt, 7, q->lq_offset);
+	db_bind_i64(stmt, 8, q->lq_level);
 	return store_collect(db, stmt, q->lq_limit, log_row, a, (void ***)out, n, more, "query logs", st);
 }
 
-int store_log_repeating_runs(sqlite3 *db, int last, int min_same, int limit, struct arena *a,
+int store_log_repeating_runs(struct db *db, int last, int min_same, int limit, struct arena *a,
 			     struct store_run_ref **out, size_t *n, bbb_status *st)
 {
-	sqlite3_stmt *stmt;
+	struct db_stmt *stmt;
 	size_t cap = (size_t)(limit > 0 ? limit : 1);
 	int rc;
 
@@ -125,19 +125,19 @@ int store_log_repeating_runs(sqlite3 *db, int last, int min_same, int limit, str
 			  "HAVING max(c) >= ?2 ORDER BY run_id LIMIT ?3",
 			  &stmt, st) != 0)
 		return -1;
-	sqlite3_bind_int(stmt, 1, last);
-	sqlite3_bind_int(stmt, 2, min_same);
-	sqlite3_bind_int(stmt, 3, (int)cap);
-	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW && *n < cap) {
+	db_bind_i64(stmt, 1, last);
+	db_bind_i64(stmt, 2, min_same);
+	db_bind_i64(stmt, 3, (int)cap);
+	while ((rc = db_step(stmt)) == DB_ROW && *n < cap) {
 		struct store_run_ref *r = &(*out)[(*n)++];
 
-		r->rf_run_id = sqlite3_column_int64(stmt, 0);
-		r->rf_task_id = sqlite3_column_int64(stmt, 1);
-		r->rf_project_id = sqlite3_column_int64(stmt, 2);
-		r->rf_count = sqlite3_column_int64(stmt, 3);
+		r->rf_run_id = db_col_i64(stmt, 0);
+		r->rf_task_id = db_col_i64(stmt, 1);
+		r->rf_project_id = db_col_i64(stmt, 2);
+		r->rf_count = db_col_i64(stmt, 3);
 	}
 	store_release(stmt);
-	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+	if (rc != DB_DONE && rc != DB_ROW)
 		return store_fail(st, db, rc, "list repeating runs");
 	return 0;
 }

@@ -8,7 +8,7 @@
 #ifndef BBB_LOG_STORE_H
 #define BBB_LOG_STORE_H
 
-#include <sqlite3.h>
+#include "store/db.h"
 
 #include "beebeebrain/v1/log.pb-c.h"
 #include "common/arena.h"
@@ -16,7 +16,7 @@
 
 /* Inserts l (project, task, run, level, source, message, trace_id,
  * event_id); sets id and created_at. */
-int store_log_insert(sqlite3 *db, Beebeebrain__V1__LogLine *l, bbb_status *st);
+int store_log_insert(struct db *db, Beebeebrain__V1__LogLine *l, bbb_status *st);
 
 struct log_query {
 	int64_t lq_project_id; /* 0 = any */
@@ -32,14 +32,14 @@ struct log_query {
 /* The SQL store_log_query runs for q (for EXPLAIN in tests). */
 const char *store_log_query_sql(const struct log_query *q);
 /* Up to lq_limit lines matching q, newest first; *more when more follow. */
-int store_log_query(sqlite3 *db, const struct log_query *q, struct arena *a, Beebeebrain__V1__LogLine ***out, size_t *n,
-		    int *more, bbb_status *st);
+int store_log_query(struct db *db, const struct log_query *q, struct arena *a, Beebeebrain__V1__LogLine ***out,
+		    size_t *n, int *more, bbb_status *st);
 
 struct store_run_ref;
 /* Running runs at least `min_same` of whose last `last` log lines carry the
  * same message (for the detectors); rf_count is the largest number of equal
  * lines. At most `limit`. */
-int store_log_repeating_runs(sqlite3 *db, int last, int min_same, int limit, struct arena *a,
+int store_log_repeating_runs(struct db *db, int last, int min_same, int limit, struct arena *a,
 			     struct store_run_ref **out, size_t *n, bbb_status *st);
 
 #endif

@@ -32,43 +32,43 @@
 
 #define RUNS_BY_STATUS RUNS_IN_WINDOW "SELECT s, count(*) FROM w GROUP BY s"
 
-static void metrics_bind_window(sqlite3_stmt *stmt, int64_t project_id, int64_t from_ms, int64_t to_ms)
+static void metrics_bind_window(struct db_stmt *stmt, int64_t project_id, int64_t from_ms, int64_t to_ms)
 {
-	sqlite3_bind_int64(stmt, 1, project_id);
-	sqlite3_bind_int64(stmt, 2, from_ms);
-	sqlite3_bind_int64(stmt, 3, to_ms);
+	db_bind_i64(stmt, 1, project_id);
+	db_bind_i64(stmt, 2, from_ms);
+	db_bind_i64(stmt, 3, to_ms);
 }
 
-int store_metrics_runs_summary(sqlite3 *db, int64_t project_id, int64_t from_ms, int64_t to_ms, struct arena *a,
+int store_metrics_runs_summary(struct db *db, int64_t project_id, int64_t from_ms, int64_t to_ms, struct arena *a,
 			       Beebeebrain__V1__RunsSummaryResponse *out, bbb_status *st)
 {
 	const size_t n_status = beebeebrain__v1__run_status__descriptor.n_values - 1;
-	sqlite3_stmt *stmt;
+	struct db_stmt *stmt;
 	int rc;
 
 	if (store_prepare(db, RUNS_TOTALS, &stmt, st) != 0)
 		return -1;
 	metrics_bind_window(stmt, project_id, from_ms, to_ms);
-	rc = sqlite3_step(stmt);
-	if (rc == SQLITE_ROW) {
-		out->total = sqlite3_column_int64(stmt, 0);
-		out->retries = sqlite3_column_int64(stmt, 1);
-		out->token_in = sqlite3_column_int64(stmt, 2);
-		out->token_out = sqlite3_column_int64(stmt, 3);
-		out->cost_usd_micros = sqlite3_column_int64(stmt, 4);
-		out->ended = sqlite3_column_int64(stmt, 5);
-		out->avg_duration_ms = sqlite3_column_int64(stmt, 6);
-		out->p50_duration_ms = sqlite3_column_int64(stmt, 7);
-		out->p95_duration_ms = sqlite3_column_int64(stmt, 8);
-		out->max_duration_ms = sqlite3_column_int64(stmt, 9);
-		out->cache_read_tokens = sqlite3_column_int64(stmt, 10);
-		out->cache_write_tokens = sqlite3_column_int64(stmt, 11);
-		out->unpriced_calls = sqlite3_column_int64(stmt, 12);
-		out->cost_unknown_runs = sqlite3_column_int64(stmt, 13);
+	rc = db_step(stmt);
+	if (rc == DB_ROW) {
+		out->total = db_col_i64(stmt, 0);
+		out->retries = db_col_i64(stmt, 1);
+		out->token_in = db_col_i64(stmt, 2);
+		out->token_out = db_col_i64(stmt, 3);
+		out->cost_usd_micros = db_col_i64(stmt, 4);
+		out->ended = db_col_i64(stmt, 5);
+		out->avg_duration_ms = db_col_i64(stmt, 6);
+		out->p50_duration_ms = db_col_i64(stmt, 7);
+		out->p95_duration_ms = db_col_i64(stmt, 8);
+		out->max_duration_ms = db_col_i64(stmt, 9);
+		out->cache_read_tokens = db_col_i64(stmt, 10);
+		out->cache_write_tokens = db_col_i64(stmt, 11);
+		out->unpriced_calls = db_col_i64(stmt, 12);
+		out->cost_unknown_runs = db_col_i64(stmt, 13);
 		out->cost_unknown = out->unpriced_calls > 0;
 	}
 	store_release(stmt);
-	if (rc != SQLITE_ROW)
+	if (rc != DB_ROW)
 		return store_fail(st, db, rc, "runs summary");
 
 	/* Every status, in enum order, zero counts included. */
@@ -81,24 +81,23 @@ int store_metrics_runs_summary(sqlite3 *db, int64_t project_id, int64_t from_ms,
 	if (store_prepare(db, RUNS_BY_STATUS, &stmt, st) != 0)
 		return -1;
 	metrics_bind_window(stmt, project_id, from_ms, to_ms);
-	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+	while ((rc = db_step(stmt)) == DB_ROW) {
 		int s = 0;
-		if (enum_from_text(&beebeebrain__v1__run_status__descriptor, (const char *)sqlite3_column_text(stmt, 0),
-				   &s) == 0 &&
-		    s >= 1 && (size_t)s <= n_status)
-			out->by_status[s - 1]->count = sqlite3_column_int64(stmt, 1);
+		if (enum_from_text(&beebeebrain__v1__run_status__descriptor, db_col_text(stmt, 0), &s) == 0 && s >= 1 &&
+		    (size_t)s <= n_status)
+			out->by_status[s - 1]->count = db_col_i64(stmt, 1);
 	}
 	store_release(stmt);
-	if (rc != SQLITE_DONE)
+	if (rc != DB_DONE)
 		return store_fail(st, db, rc, "runs by status");
 	return 0;
 }
 
-int store_metrics_usage_daily(sqlite3 *db, const struct usage_query *q, struct arena *a,
+int store_metrics_usage_daily(struct db *db, const struct usage_query *q, struct arena *a,
 			      Beebeebrain__V1__UsageDay ***out, size_t *n, int *more, bbb_status *st)
 {
 	struct store_page pg = {0};
-	sqlite3_stmt *stmt;
+	struct db_stmt *stmt;
 	int rc;
 
 	if (store_prepare(db,
@@ -109,16 +108,16 @@ int store_metrics_usage_daily(sqlite3 *db, const struct usage_query *q, struct a
 			  "ORDER BY date DESC, provider, model_name LIMIT ?5 OFFSET ?6",
 			  &stmt, st) != 0)
 		return -1;
-	sqlite3_bind_text(stmt, 1, q->uq_provider, -1, SQLITE_STATIC);
-	sqlite3_bind_text(stmt, 2, q->uq_model, -1, SQLITE_STATIC);
-	sqlite3_bind_text(stmt, 3, q->uq_from, -1, SQLITE_STATIC);
-	sqlite3_bind_text(stmt, 4, q->uq_to, -1, SQLITE_STATIC);
-	sqlite3_bind_int(stmt, 5, q->uq_limit + 1);
-	sqlite3_bind_int64(stmt, 6, q->uq_offset);
+	db_bind_text(stmt, 1, q->uq_provider);
+	db_bind_text(stmt, 2, q->uq_model);
+	db_bind_text(stmt, 3, q->uq_from);
+	db_bind_text(stmt, 4, q->uq_to);
+	db_bind_i64(stmt, 5, q->uq_limit + 1);
+	db_bind_i64(stmt, 6, q->uq_offset);
 	*out = arena_alloc(a, sizeof(Beebeebrain__V1__UsageDay *) * (size_t)(q->uq_limit + 1));
 	*n = 0;
 	*more = 0;
-	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+	while ((rc = db_step(stmt)) == DB_ROW) {
 		Beebeebrain__V1__UsageDay *d;
 		if ((int)*n == q->uq_limit) {
 			*more = 1;
@@ -128,13 +127,13 @@ int store_metrics_usage_daily(sqlite3 *db, const struct usage_query *q, struct a
 		d->provider = store_col_text(a, stmt, 0);
 		d->model_name = store_col_text(a, stmt, 1);
 		d->date = store_col_text(a, stmt, 2);
-		d->request_count = sqlite3_column_int64(stmt, 3);
-		d->token_in = sqlite3_column_int64(stmt, 4);
-		d->token_out = sqlite3_column_int64(stmt, 5);
-		d->cost_usd_micros = sqlite3_column_int64(stmt, 6);
-		d->cache_read_tokens = sqlite3_column_int64(stmt, 7);
-		d->cache_write_tokens = sqlite3_column_int64(stmt, 8);
-		d->unpriced_calls = sqlite3_column_int64(stmt, 9);
+		d->request_count = db_col_i64(stmt, 3);
+		d->token_in = db_col_i64(stmt, 4);
+		d->token_out = db_col_i64(stmt, 5);
+		d->cost_usd_micros = db_col_i64(stmt, 6);
+		d->cache_read_tokens = db_col_i64(stmt, 7);
+		d->cache_write_tokens = db_col_i64(stmt, 8);
+		d->unpriced_calls = db_col_i64(stmt, 9);
 		d->cost_unknown = d->unpriced_calls > 0;
 		if (!store_page_add(&pg, &d->base)) {
 			*more = 1;
@@ -143,7 +142,7 @@ int store_metrics_usage_daily(sqlite3 *db, const struct usage_query *q, struct a
 		(*out)[(*n)++] = d;
 	}
 	store_release(stmt);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+	if (rc != DB_ROW && rc != DB_DONE)
 		return store_fail(st, db, rc, "usage daily");
 	return 0;
 }

@@ -5,7 +5,7 @@
 #ifndef BBB_METRICS_STORE_H
 #define BBB_METRICS_STORE_H
 
-#include <sqlite3.h>
+#include "store/db.h"
 
 #include "beebeebrain/v1/metrics.pb-c.h"
 #include "common/arena.h"
@@ -15,7 +15,7 @@
  * of project (0 = all) whose start, or creation when not started, lies in
  * [from_ms, to_ms) (to_ms 0 = no bound). Durations are of runs with both a
  * start and an end: average (rounded), nearest-rank p50 and p95, maximum. */
-int store_metrics_runs_summary(sqlite3 *db, int64_t project_id, int64_t from_ms, int64_t to_ms, struct arena *a,
+int store_metrics_runs_summary(struct db *db, int64_t project_id, int64_t from_ms, int64_t to_ms, struct arena *a,
 			       Beebeebrain__V1__RunsSummaryResponse *out, bbb_status *st);
 
 struct usage_query {
@@ -28,7 +28,7 @@ struct usage_query {
 };
 
 /* Rows of api_usage_daily by date descending, then provider and model. */
-int store_metrics_usage_daily(sqlite3 *db, const struct usage_query *q, struct arena *a,
+int store_metrics_usage_daily(struct db *db, const struct usage_query *q, struct arena *a,
 			      Beebeebrain__V1__UsageDay ***out, size_t *n, int *more, bbb_status *st);
 
 #endif

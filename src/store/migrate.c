@@ -46,13 +46,13 @@ void migrate_checksum(const char *sql, char *buf)
 }
 
 /* Maps a failed SQLite call to a status; BUSY/LOCKED is the caller's to retry. */
-static int migrate_fail_sqlite(bbb_status *st, sqlite3 *db, int rc, const char *what)
+static int migrate_fail_sqlite(bbb_status *st, struct db *db, int rc, const char *what)
 {
 	int primary = rc & 0xff;
 
 	if (primary == SQLITE_BUSY || primary == SQLITE_LOCKED)
-		return status_fail(st, "DB_LOCKED", "%s: database is locked (%s)", what, sqlite3_errmsg(db));
-	return status_fail(st, "INTERNAL_ERROR", "%s: %s", what, sqlite3_errmsg(db));
+		return status_fail(st, "DB_LOCKED", "%s: database is locked (%s)", what, db_errmsg(db));
+	return status_fail(st, "INTERNAL_ERROR", "%s: %s", what, db_errmsg(db));
 }
 
 static const struct migration *migrate_find(const struct migration_set *set, int version)
@@ -85,39 +85,38 @@ static int migrate_validate_set(const struct migration_set *set, bbb_status *st)
 	return 0;
 }
 
-static int migrate_exec(sqlite3 *db, const char *sql, bbb_status *st)
+static int migrate_exec(struct db *db, const char *sql, bbb_status *st)
 {
-	int rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+	int rc = db_exec(db, sql);
 
-	if (rc != SQLITE_OK)
+	if (rc != DB_OK)
 		return migrate_fail_sqlite(st, db, rc, sql);
 	return 0;
 }
 
 /* Runs a one-row, one-integer query; *out gets 0 when there is no row or NULL. */
-static int migrate_query_int(sqlite3 *db, const char *sql, int64_t *out, bbb_status *st)
+static int migrate_query_int(struct db *db, const char *sql, int64_t *out, bbb_status *st)
 {
-	sqlite3_stmt *stmt = NULL;
+	struct db_stmt *stmt = NULL;
 	int rc;
 
 	*out = 0;
-	rc = sqlite3_prepare_v2(db, sql, -1, &stmt, NULL);
-	if (rc != SQLITE_OK)
-		return migrate_fail_sqlite(st, db, rc, sql);
-	rc = sqlite3_step(stmt);
-	*out = rc == SQLITE_ROW ? sqlite3_column_int64(stmt, 0) : 0;
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+	if (store_prepare_once(db, sql, &stmt, st) != 0)
+		return -1;
+	rc = db_step(stmt);
+	*out = rc == DB_ROW ? db_col_i64(stmt, 0) : 0;
+	if (rc != DB_ROW && rc != DB_DONE) {
 		migrate_fail_sqlite(st, db, rc, sql);
-		sqlite3_finalize(stmt);
+		store_release(stmt);
 		return -1;
 	}
-	sqlite3_finalize(stmt);
+	store_release(stmt);
 	return 0;
 }
 
 /* Creates the table only when missing, so that checking a database that is
  * already migrated does not need a write lock. */
-static int migrate_ensure_table(sqlite3 *db, bbb_status *st)
+static int migrate_ensure_table(struct db *db, bbb_status *st)
 {
 	int64_t exists;
 
@@ -134,7 +133,7 @@ static int migrate_ensure_table(sqlite3 *db, bbb_status *st)
 			    st);
 }
 
-static int migrate_has_table(sqlite3 *db, const char *name, int64_t *exists, bbb_status *st)
+static int migrate_has_table(struct db *db, const char *name, int64_t *exists, bbb_status *st)
 {
 	char sql[160];
 
@@ -143,10 +142,10 @@ static int migrate_has_table(sqlite3 *db, const char *name, int64_t *exists, bbb
 }
 
 /* Reads the hold into *state (read only: no table means no hold). */
-static int migrate_read_hold(sqlite3 *db, struct migrate_state *state, bbb_status *st)
+static int migrate_read_hold(struct db *db, struct migrate_state *state, bbb_status *st)
 {
 	static const char sql[] = "SELECT version, held_at FROM schema_hold WHERE id = 1";
-	sqlite3_stmt *stmt = NULL;
+	struct db_stmt *stmt = NULL;
 	int64_t exists;
 	int rc;
 
@@ -154,19 +153,18 @@ static int migrate_read_hold(sqlite3 *db, struct migrate_state *state, bbb_statu
 		return -1;
 	if (!exists)
 		return 0;
-	rc = sqlite3_prepare_v2(db, sql, -1, &stmt, NULL);
-	if (rc != SQLITE_OK)
-		return migrate_fail_sqlite(st, db, rc, sql);
-	rc = sqlite3_step(stmt);
+	if (store_prepare_once(db, sql, &stmt, st) != 0)
+		return -1;
+	rc = db_step(stmt);
 	/* A hold matters only while something is pending; a stale row (the
 	 * schema reached latest some other way) holds nothing. */
-	if (rc == SQLITE_ROW && state->pending > 0) {
+	if (rc == DB_ROW && state->pending > 0) {
 		state->held = 1;
-		state->held_version = sqlite3_column_int(stmt, 0);
-		state->held_at_ms = sqlite3_column_int64(stmt, 1);
+		state->held_version = db_col_int(stmt, 0);
+		state->held_at_ms = db_col_i64(stmt, 1);
 	}
-	sqlite3_finalize(stmt);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+	store_release(stmt);
+	if (rc != DB_ROW && rc != DB_DONE)
 		return migrate_fail_sqlite(st, db, rc, sql);
 	return 0;
 }
@@ -174,9 +172,9 @@ static int migrate_read_hold(sqlite3 *db, struct migrate_state *state, bbb_statu
 /* Inside a migration's transaction: the hold follows the version the
  * migration leaves. Down records it; up moves an existing one, and the
  * migration that reaches `latest` removes it. */
-static int migrate_write_hold(sqlite3 *db, int up, int version, int latest, bbb_status *st)
+static int migrate_write_hold(struct db *db, int up, int version, int latest, bbb_status *st)
 {
-	sqlite3_stmt *stmt = NULL;
+	struct db_stmt *stmt = NULL;
 	const char *sql;
 	int64_t exists;
 	int rc;
@@ -196,16 +194,14 @@ static int migrate_write_hold(sqlite3 *db, int up, int version, int latest, bbb_
 		sql = "INSERT INTO schema_hold (id, version, held_at) VALUES (1, ?1, ?2) "
 		      "ON CONFLICT (id) DO UPDATE SET version = excluded.version, held_at = excluded.held_at";
 	}
-	rc = sqlite3_prepare_v2(db, sql, -1, &stmt, NULL);
-	if (rc != SQLITE_OK)
-		return migrate_fail_sqlite(st, db, rc, sql);
-	if (sqlite3_bind_parameter_count(stmt) >= 1)
-		sqlite3_bind_int(stmt, 1, version);
+	if (store_prepare_once(db, sql, &stmt, st) != 0)
+		return -1;
+	db_bind_i64(stmt, 1, version); /* when sql has ?1 */
 	if (!up)
-		sqlite3_bind_int64(stmt, 2, clock_now_ms());
-	rc = sqlite3_step(stmt);
-	sqlite3_finalize(stmt);
-	if (rc != SQLITE_DONE)
+		db_bind_i64(stmt, 2, clock_now_ms());
+	rc = db_step(stmt);
+	store_release(stmt);
+	if (rc != DB_DONE)
 		return migrate_fail_sqlite(st, db, rc, "record the schema hold");
 	return 0;
 }
@@ -235,22 +231,21 @@ static int migrate_check_row(const struct migration_set *set, int version, const
 	return 0;
 }
 
-int migrate_check(sqlite3 *db, const struct migration_set *set, struct migrate_state *out, bbb_status *st)
+int migrate_check(struct db *db, const struct migration_set *set, struct migrate_state *out, bbb_status *st)
 {
 	static const char sql[] = "SELECT version, checksum FROM schema_migrations ORDER BY version";
 	struct migrate_state state = {.current = 0, .latest = migrate_latest(set), .pending = set->count};
-	sqlite3_stmt *stmt = NULL;
+	struct db_stmt *stmt = NULL;
 	int mismatch = 0;
 	int rc;
 
 	if (migrate_validate_set(set, st) < 0 || migrate_ensure_table(db, st) < 0)
 		return -1;
-	rc = sqlite3_prepare_v2(db, sql, -1, &stmt, NULL);
-	if (rc != SQLITE_OK)
-		return migrate_fail_sqlite(st, db, rc, sql);
-	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-		int version = sqlite3_column_int(stmt, 0);
-		const char *checksum = (const char *)sqlite3_column_text(stmt, 1);
+	if (store_prepare_once(db, sql, &stmt, st) != 0)
+		return -1;
+	while ((rc = db_step(stmt)) == DB_ROW) {
+		int version = db_col_int(stmt, 0);
+		const char *checksum = db_col_text(stmt, 1);
 
 		state.current = version;
 		if (migrate_find(set, version) != NULL)
@@ -259,8 +254,8 @@ int migrate_check(sqlite3 *db, const struct migration_set *set, struct migrate_s
 		if (!mismatch && migrate_check_row(set, version, checksum ? checksum : "", st) < 0)
 			mismatch = 1;
 	}
-	sqlite3_finalize(stmt);
-	if (rc != SQLITE_DONE)
+	store_release(stmt);
+	if (rc != DB_DONE)
 		return migrate_fail_sqlite(st, db, rc, sql);
 	if (!mismatch && migrate_read_hold(db, &state, st) < 0)
 		return -1;
@@ -271,92 +266,88 @@ int migrate_check(sqlite3 *db, const struct migration_set *set, struct migrate_s
 
 /* 1 when `version` is recorded (with its time in *applied_at), 0 when not,
  * -1 on error. */
-static int migrate_is_applied(sqlite3 *db, int version, int64_t *applied_at, bbb_status *st)
+static int migrate_is_applied(struct db *db, int version, int64_t *applied_at, bbb_status *st)
 {
 	static const char sql[] = "SELECT applied_at FROM schema_migrations WHERE version = ?";
-	sqlite3_stmt *stmt = NULL;
+	struct db_stmt *stmt = NULL;
 	int rc;
 
-	rc = sqlite3_prepare_v2(db, sql, -1, &stmt, NULL);
-	if (rc != SQLITE_OK)
-		return migrate_fail_sqlite(st, db, rc, sql);
-	sqlite3_bind_int(stmt, 1, version);
-	rc = sqlite3_step(stmt);
-	if (rc == SQLITE_ROW) {
-		*applied_at = sqlite3_column_int64(stmt, 0);
-		sqlite3_finalize(stmt);
+	if (store_prepare_once(db, sql, &stmt, st) != 0)
+		return -1;
+	db_bind_i64(stmt, 1, version);
+	rc = db_step(stmt);
+	if (rc == DB_ROW) {
+		*applied_at = db_col_i64(stmt, 0);
+		store_release(stmt);
 		return 1;
 	}
 	*applied_at = 0;
-	if (rc != SQLITE_DONE)
+	if (rc != DB_DONE)
 		migrate_fail_sqlite(st, db, rc, sql);
-	sqlite3_finalize(stmt);
-	return rc == SQLITE_DONE ? 0 : -1;
+	store_release(stmt);
+	return rc == DB_DONE ? 0 : -1;
 }
 
 /* Inserts (up) or deletes (down) the schema_migrations row of m. */
-static int migrate_record(sqlite3 *db, const struct migration *m, int up, bbb_status *st)
+static int migrate_record(struct db *db, const struct migration *m, int up, bbb_status *st)
 {
 	const char *sql = up ? "INSERT INTO schema_migrations (version, name, checksum, applied_at) VALUES (?, ?, ?, ?)"
 			     : "DELETE FROM schema_migrations WHERE version = ?";
-	sqlite3_stmt *stmt = NULL;
+	struct db_stmt *stmt = NULL;
 	char checksum[17];
 	int rc;
 
-	rc = sqlite3_prepare_v2(db, sql, -1, &stmt, NULL);
-	if (rc != SQLITE_OK)
-		return migrate_fail_sqlite(st, db, rc, sql);
-	sqlite3_bind_int(stmt, 1, m->version);
+	if (store_prepare_once(db, sql, &stmt, st) != 0)
+		return -1;
+	db_bind_i64(stmt, 1, m->version);
 	if (up) {
 		migrate_checksum(m->up_sql, checksum);
-		sqlite3_bind_text(stmt, 2, m->name, -1, SQLITE_STATIC);
-		sqlite3_bind_text(stmt, 3, checksum, -1, SQLITE_TRANSIENT);
-		sqlite3_bind_int64(stmt, 4, clock_now_ms());
+		db_bind_text(stmt, 2, m->name);
+		db_bind_text_copy(stmt, 3, checksum);
+		db_bind_i64(stmt, 4, clock_now_ms());
 	}
-	rc = sqlite3_step(stmt);
-	if (rc != SQLITE_DONE) {
+	rc = db_step(stmt);
+	if (rc != DB_DONE) {
 		migrate_fail_sqlite(st, db, rc, sql);
-		sqlite3_finalize(stmt);
+		store_release(stmt);
 		return -1;
 	}
-	sqlite3_finalize(stmt);
-	if (sqlite3_changes(db) != 1)
+	store_release(stmt);
+	if (db_changes(db) != 1)
 		return status_fail(st, "INTERNAL_ERROR", "migration %d (%s): schema_migrations row not %s", m->version,
 				   m->name, up ? "inserted" : "found");
 	return 0;
 }
 
 /* The first row of PRAGMA foreign_key_check, as a failure. */
-static int migrate_fk_check(sqlite3 *db, const struct migration *m, const char *dir, bbb_status *st)
+static int migrate_fk_check(struct db *db, const struct migration *m, const char *dir, bbb_status *st)
 {
 	static const char sql[] = "PRAGMA foreign_key_check";
-	sqlite3_stmt *stmt = NULL;
+	struct db_stmt *stmt = NULL;
 	int rc;
 
-	rc = sqlite3_prepare_v2(db, sql, -1, &stmt, NULL);
-	if (rc != SQLITE_OK)
-		return migrate_fail_sqlite(st, db, rc, sql);
-	rc = sqlite3_step(stmt);
-	if (rc == SQLITE_ROW) {
+	if (store_prepare_once(db, sql, &stmt, st) != 0)
+		return -1;
+	rc = db_step(stmt);
+	if (rc == DB_ROW) {
 		status_fail(st, "INTERNAL_ERROR",
 			    "migration %d (%s) %s would leave a foreign key violation: row %lld of table %s "
 			    "references missing %s",
-			    m->version, m->name, dir, (long long)sqlite3_column_int64(stmt, 1),
-			    (const char *)sqlite3_column_text(stmt, 0), (const char *)sqlite3_column_text(stmt, 2));
-	} else if (rc != SQLITE_DONE) {
+			    m->version, m->name, dir, (long long)db_col_i64(stmt, 1), db_col_text(stmt, 0),
+			    db_col_text(stmt, 2));
+	} else if (rc != DB_DONE) {
 		migrate_fail_sqlite(st, db, rc, sql);
 	}
-	sqlite3_finalize(stmt);
-	return rc == SQLITE_DONE ? 0 : -1;
+	store_release(stmt);
+	return rc == DB_DONE ? 0 : -1;
 }
 
 /* Runs one script and its bookkeeping in one transaction. */
-static int migrate_run_one(sqlite3 *db, const struct migration_set *set, const struct migration *m, int up,
+static int migrate_run_one(struct db *db, const struct migration_set *set, const struct migration *m, int up,
 			   bbb_status *st)
 {
 	const char *dir = up ? "up" : "down";
 	char what[128];
-	char *err = NULL;
 	int64_t fk_on, left = 0;
 	int rc;
 
@@ -365,22 +356,20 @@ static int migrate_run_one(sqlite3 *db, const struct migration_set *set, const s
 	if (fk_on && migrate_exec(db, "PRAGMA foreign_keys = OFF", st) < 0)
 		return -1;
 	snprintf(what, sizeof(what), "migration %d (%s) %s: BEGIN IMMEDIATE", m->version, m->name, dir);
-	rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
-	if (rc != SQLITE_OK) {
+	rc = db_exec(db, "BEGIN IMMEDIATE");
+	if (rc != DB_OK) {
 		migrate_fail_sqlite(st, db, rc, what);
 		goto fail;
 	}
-	rc = sqlite3_exec(db, up ? m->up_sql : m->down_sql, NULL, NULL, &err);
-	if (rc != SQLITE_OK) {
+	rc = db_exec(db, up ? m->up_sql : m->down_sql);
+	if (rc != DB_OK) {
 		status_fail(st, (rc & 0xff) == SQLITE_BUSY ? "DB_LOCKED" : "INTERNAL_ERROR",
-			    "migration %d (%s) %s failed: %s", m->version, m->name, dir,
-			    err ? err : sqlite3_errstr(rc));
-		sqlite3_free(err);
+			    "migration %d (%s) %s failed: %s", m->version, m->name, dir, db_errmsg(db));
 		goto fail;
 	}
 	/* A COMMIT or ROLLBACK inside the script would have made part of the
 	 * migration permanent outside our bookkeeping. */
-	if (sqlite3_get_autocommit(db)) {
+	if (!db_in_transaction(db)) {
 		status_fail(st, "INTERNAL_ERROR",
 			    "migration %d (%s) %s ended the transaction itself; scripts must not "
 			    "BEGIN, COMMIT or ROLLBACK",
@@ -397,8 +386,8 @@ static int migrate_run_one(sqlite3 *db, const struct migration_set *set, const s
 	if (migrate_write_hold(db, up, up ? m->version : (int)left, migrate_latest(set), st) < 0)
 		goto fail;
 	snprintf(what, sizeof(what), "migration %d (%s) %s: COMMIT", m->version, m->name, dir);
-	rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
-	if (rc != SQLITE_OK) {
+	rc = db_exec(db, "COMMIT");
+	if (rc != DB_OK) {
 		migrate_fail_sqlite(st, db, rc, what);
 		goto fail;
 	}
@@ -407,14 +396,14 @@ static int migrate_run_one(sqlite3 *db, const struct migration_set *set, const s
 	return 0;
 
 fail:
-	if (!sqlite3_get_autocommit(db))
-		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+	if (db_in_transaction(db))
+		db_exec(db, "ROLLBACK");
 	if (fk_on)
-		sqlite3_exec(db, "PRAGMA foreign_keys = ON", NULL, NULL, NULL);
+		db_exec(db, "PRAGMA foreign_keys = ON");
 	return -1;
 }
 
-int migrate_up(sqlite3 *db, const struct migration_set *set, int n, int *applied, bbb_status *st)
+int migrate_up(struct db *db, const struct migration_set *set, int n, int *applied, bbb_status *st)
 {
 	int64_t applied_at;
 
@@ -435,7 +424,7 @@ int migrate_up(sqlite3 *db, const struct migration_set *set, int n, int *applied
 	return 0;
 }
 
-int migrate_down(sqlite3 *db, const struct migration_set *set, int n, int *reverted, bbb_status *st)
+int migrate_down(struct db *db, const struct migration_set *set, int n, int *reverted, bbb_status *st)
 {
 	int64_t newest;
 
@@ -463,7 +452,7 @@ int migrate_down(sqlite3 *db, const struct migration_set *set, int n, int *rever
 	return 0;
 }
 
-int migrate_status(sqlite3 *db, const struct migration_set *set, struct migrate_row *rows, int max, int *n,
+int migrate_status(struct db *db, const struct migration_set *set, struct migrate_row *rows, int max, int *n,
 		   struct migrate_state *state, bbb_status *st)
 {
 	bbb_status check_st;
@@ -502,17 +491,17 @@ int migrate_status(sqlite3 *db, const struct migration_set *set, struct migrate_
 	return 0;
 }
 
-int migrate_current_version(sqlite3 *db, int *version, bbb_status *st)
+int migrate_current_version(struct db *db, int *version, bbb_status *st)
 {
-	sqlite3_stmt *stmt;
+	struct db_stmt *stmt;
 	int rc;
 
 	*version = 0;
 	if (store_prepare(db, "SELECT coalesce(max(version), 0) FROM schema_migrations", &stmt, st) != 0)
 		return -1;
-	rc = sqlite3_step(stmt);
-	if (rc == SQLITE_ROW)
-		*version = sqlite3_column_int(stmt, 0);
+	rc = db_step(stmt);
+	if (rc == DB_ROW)
+		*version = db_col_int(stmt, 0);
 	store_release(stmt);
-	return rc == SQLITE_ROW ? 0 : store_fail(st, db, rc, "read the schema version");
+	return rc == DB_ROW ? 0 : store_fail(st, db, rc, "read the schema version");
 }

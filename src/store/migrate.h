@@ -30,7 +30,7 @@
 
 #include <stdint.h>
 
-#include <sqlite3.h>
+#include "store/db.h"
 
 #include <beebeebrain/status.h>
 
@@ -75,25 +75,25 @@ struct migrate_row {
  * the set: FAILED_PRECONDITION "SCHEMA_MISMATCH" when a recorded version is
  * unknown to the set (newer database) or its checksum differs (tampered).
  * `out` may be NULL. */
-int migrate_check(sqlite3 *db, const struct migration_set *set, struct migrate_state *out, bbb_status *st);
+int migrate_check(struct db *db, const struct migration_set *set, struct migrate_state *out, bbb_status *st);
 /* Applies up to `n` pending migrations (n <= 0: all), oldest first, each in
  * its own BEGIN IMMEDIATE transaction. *applied gets the count committed,
  * also on failure (a failed migration is rolled back entirely). Moves the
  * hold up with each one; reaching the latest version releases it. */
-int migrate_up(sqlite3 *db, const struct migration_set *set, int n, int *applied, bbb_status *st);
+int migrate_up(struct db *db, const struct migration_set *set, int n, int *applied, bbb_status *st);
 /* Reverts the `n` newest applied migrations (n <= 0 means 1; more than are
  * applied means all), newest first. *reverted as *applied above. Each one
  * records the hold at the version it leaves. */
-int migrate_down(sqlite3 *db, const struct migration_set *set, int n, int *reverted, bbb_status *st);
+int migrate_down(struct db *db, const struct migration_set *set, int n, int *reverted, bbb_status *st);
 /* Every migration of the set, in version order, into rows[0..*n) (max must be
  * >= set->count, else INTERNAL_ERROR), and the state. Runs migrate_check and
  * returns its result, but fills rows, *n and *state even when the check fails,
  * so that a status command can show the table next to the error. */
-int migrate_status(sqlite3 *db, const struct migration_set *set, struct migrate_row *rows, int max, int *n,
+int migrate_status(struct db *db, const struct migration_set *set, struct migrate_row *rows, int max, int *n,
 		   struct migrate_state *state, bbb_status *st);
 /* The highest applied version as db sees it, 0 when none. Reads only: a
  * database without schema_migrations is an error (store_fail), not created. */
-int migrate_current_version(sqlite3 *db, int *version, bbb_status *st);
+int migrate_current_version(struct db *db, int *version, bbb_status *st);
 /* Hex FNV-1a 64 of `sql` into buf (at least 17 bytes). */
 void migrate_checksum(const char *sql, char *buf);
 

@@ -19,49 +19,49 @@
 	"cost_usd_micros, output_text, version, cache_read_tokens, cache_write_tokens, unpriced_calls, "               \
 	"max_output_tokens, stop_reason"
 
-static void *run_row(sqlite3_stmt *stmt, struct arena *a)
+static void *run_row(struct db_stmt *stmt, struct arena *a)
 {
 	Beebeebrain__V1__TaskRun *r =
 		(Beebeebrain__V1__TaskRun *)arena_message(a, &beebeebrain__v1__task_run__descriptor);
 	int status = 0;
 
-	r->id = sqlite3_column_int64(stmt, 0);
-	r->task_id = sqlite3_column_int64(stmt, 1);
-	r->agent_id = sqlite3_column_int64(stmt, 2);
-	enum_from_text(&beebeebrain__v1__run_status__descriptor, (const char *)sqlite3_column_text(stmt, 3), &status);
+	r->id = db_col_i64(stmt, 0);
+	r->task_id = db_col_i64(stmt, 1);
+	r->agent_id = db_col_i64(stmt, 2);
+	enum_from_text(&beebeebrain__v1__run_status__descriptor, db_col_text(stmt, 3), &status);
 	r->run_status = (Beebeebrain__V1__RunStatus)status;
-	r->attempt = sqlite3_column_int(stmt, 4);
-	r->retry_count = sqlite3_column_int(stmt, 5);
+	r->attempt = db_col_int(stmt, 4);
+	r->retry_count = db_col_int(stmt, 5);
 	r->idempotency_key = store_col_text(a, stmt, 6);
 	r->prompt = store_col_text(a, stmt, 7);
 	r->system_prompt = store_col_text(a, stmt, 8);
-	r->max_turns = sqlite3_column_int(stmt, 9);
-	r->timeout_seconds = sqlite3_column_int(stmt, 10);
+	r->max_turns = db_col_int(stmt, 9);
+	r->timeout_seconds = db_col_int(stmt, 10);
 	r->provider = store_col_text(a, stmt, 11);
 	r->model = store_col_text(a, stmt, 12);
-	r->created_at_ms = sqlite3_column_int64(stmt, 13);
-	r->started_at_ms = sqlite3_column_int64(stmt, 14);
-	r->ended_at_ms = sqlite3_column_int64(stmt, 15);
-	r->next_retry_at_ms = sqlite3_column_int64(stmt, 16);
+	r->created_at_ms = db_col_i64(stmt, 13);
+	r->started_at_ms = db_col_i64(stmt, 14);
+	r->ended_at_ms = db_col_i64(stmt, 15);
+	r->next_retry_at_ms = db_col_i64(stmt, 16);
 	r->error_code = store_col_text(a, stmt, 17);
 	r->error_message = store_col_text(a, stmt, 18);
-	r->token_in = sqlite3_column_int64(stmt, 19);
-	r->token_out = sqlite3_column_int64(stmt, 20);
-	r->cost_usd_micros = sqlite3_column_int64(stmt, 21);
+	r->token_in = db_col_i64(stmt, 19);
+	r->token_out = db_col_i64(stmt, 20);
+	r->cost_usd_micros = db_col_i64(stmt, 21);
 	r->output_text = store_col_text(a, stmt, 22);
-	r->version = sqlite3_column_int64(stmt, 23);
-	r->cache_read_tokens = sqlite3_column_int64(stmt, 24);
-	r->cache_write_tokens = sqlite3_column_int64(stmt, 25);
-	r->unpriced_calls = sqlite3_column_int64(stmt, 26);
+	r->version = db_col_i64(stmt, 23);
+	r->cache_read_tokens = db_col_i64(stmt, 24);
+	r->cache_write_tokens = db_col_i64(stmt, 25);
+	r->unpriced_calls = db_col_i64(stmt, 26);
 	r->cost_unknown = r->unpriced_calls > 0;
-	r->max_output_tokens = sqlite3_column_int(stmt, 27);
+	r->max_output_tokens = db_col_int(stmt, 27);
 	r->stop_reason = store_col_text(a, stmt, 28);
 	return r;
 }
 
-int store_run_insert(sqlite3 *db, Beebeebrain__V1__TaskRun *r, bbb_status *st)
+int store_run_insert(struct db *db, Beebeebrain__V1__TaskRun *r, bbb_status *st)
 {
-	sqlite3_stmt *stmt;
+	struct db_stmt *stmt;
 	char status[32];
 	int rc;
 
@@ -74,52 +74,52 @@ int store_run_insert(sqlite3 *db, Beebeebrain__V1__TaskRun *r, bbb_status *st)
 	r->created_at_ms = clock_now_ms();
 	r->version = 1;
 	enum_text(&beebeebrain__v1__run_status__descriptor, r->run_status, status, sizeof(status));
-	sqlite3_bind_int64(stmt, 1, r->task_id);
+	db_bind_i64(stmt, 1, r->task_id);
 	store_bind_id_or_null(stmt, 2, r->agent_id);
-	sqlite3_bind_text(stmt, 3, status, -1, SQLITE_STATIC);
-	sqlite3_bind_int(stmt, 4, r->attempt);
-	sqlite3_bind_text(stmt, 5, r->idempotency_key, -1, SQLITE_STATIC);
+	db_bind_text(stmt, 3, status);
+	db_bind_i64(stmt, 4, r->attempt);
+	db_bind_text(stmt, 5, r->idempotency_key);
 	store_bind_free_text(stmt, 6, r->prompt);
 	store_bind_free_text(stmt, 7, r->system_prompt);
-	sqlite3_bind_int(stmt, 8, r->max_turns);
-	sqlite3_bind_int(stmt, 9, r->timeout_seconds);
-	sqlite3_bind_text(stmt, 10, r->provider, -1, SQLITE_STATIC);
-	sqlite3_bind_text(stmt, 11, r->model, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(stmt, 12, r->created_at_ms);
-	sqlite3_bind_int(stmt, 13, r->max_output_tokens);
-	rc = sqlite3_step(stmt);
+	db_bind_i64(stmt, 8, r->max_turns);
+	db_bind_i64(stmt, 9, r->timeout_seconds);
+	db_bind_text(stmt, 10, r->provider);
+	db_bind_text(stmt, 11, r->model);
+	db_bind_i64(stmt, 12, r->created_at_ms);
+	db_bind_i64(stmt, 13, r->max_output_tokens);
+	rc = db_step(stmt);
 	store_release(stmt);
-	if (rc != SQLITE_DONE)
+	if (rc != DB_DONE)
 		return store_fail(st, db, rc, "insert run");
-	r->id = sqlite3_last_insert_rowid(db);
+	r->id = db_last_insert_id(db);
 	return 0;
 }
 
 /* Runs `sql` (one int64 or text parameter) and returns its first row in *out,
  * NULL when there is none. */
-static int run_one(sqlite3 *db, const char *sql, int64_t id, const char *text, struct arena *a,
+static int run_one(struct db *db, const char *sql, int64_t id, const char *text, struct arena *a,
 		   Beebeebrain__V1__TaskRun **out, bbb_status *st)
 {
-	sqlite3_stmt *stmt;
+	struct db_stmt *stmt;
 	int rc;
 
 	*out = NULL;
 	if (store_prepare(db, sql, &stmt, st) != 0)
 		return -1;
 	if (text != NULL)
-		sqlite3_bind_text(stmt, 1, text, -1, SQLITE_STATIC);
+		db_bind_text(stmt, 1, text);
 	else
-		sqlite3_bind_int64(stmt, 1, id);
-	rc = sqlite3_step(stmt);
-	if (rc == SQLITE_ROW)
+		db_bind_i64(stmt, 1, id);
+	rc = db_step(stmt);
+	if (rc == DB_ROW)
 		*out = run_row(stmt, a);
 	store_release(stmt);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+	if (rc != DB_ROW && rc != DB_DONE)
 		return store_fail(st, db, rc, "get run");
 	return 0;
 }
 
-int store_run_get(sqlite3 *db, int64_t id, struct arena *a, Beebeebrain__V1__TaskRun **out, bbb_status *st)
+int store_run_get(struct db *db, int64_t id, struct arena *a, Beebeebrain__V1__TaskRun **out, bbb_status *st)
 {
 	if (run_one(db, "SELECT " RUN_COLS " FROM task_runs WHERE id = ?", id, NULL, a, out, st) != 0)
 		return -1;
@@ -128,12 +128,12 @@ int store_run_get(sqlite3 *db, int64_t id, struct arena *a, Beebeebrain__V1__Tas
 	return 0;
 }
 
-int store_run_by_key(sqlite3 *db, const char *key, struct arena *a, Beebeebrain__V1__TaskRun **out, bbb_status *st)
+int store_run_by_key(struct db *db, const char *key, struct arena *a, Beebeebrain__V1__TaskRun **out, bbb_status *st)
 {
 	return run_one(db, "SELECT " RUN_COLS " FROM task_runs WHERE idempotency_key = ?", 0, key, a, out, st);
 }
 
-int store_run_active(sqlite3 *db, int64_t task_id, struct arena *a, Beebeebrain__V1__TaskRun **out, bbb_status *st)
+int store_run_active(struct db *db, int64_t task_id, struct arena *a, Beebeebrain__V1__TaskRun **out, bbb_status *st)
 {
 	return run_one(db,
 		       "SELECT " RUN_COLS " FROM task_runs WHERE task_id = ? AND run_status IN "
@@ -141,33 +141,33 @@ int store_run_active(sqlite3 *db, int64_t task_id, struct arena *a, Beebeebrain_
 		       task_id, NULL, a, out, st);
 }
 
-int store_run_latest(sqlite3 *db, int64_t task_id, struct arena *a, Beebeebrain__V1__TaskRun **out, bbb_status *st)
+int store_run_latest(struct db *db, int64_t task_id, struct arena *a, Beebeebrain__V1__TaskRun **out, bbb_status *st)
 {
 	return run_one(db, "SELECT " RUN_COLS " FROM task_runs WHERE task_id = ? ORDER BY id DESC LIMIT 1", task_id,
 		       NULL, a, out, st);
 }
 
-int store_run_next_attempt(sqlite3 *db, int64_t task_id, int32_t *attempt, bbb_status *st)
+int store_run_next_attempt(struct db *db, int64_t task_id, int32_t *attempt, bbb_status *st)
 {
-	sqlite3_stmt *stmt;
+	struct db_stmt *stmt;
 	int rc;
 
 	if (store_prepare(db, "SELECT coalesce(max(attempt), 0) + 1 FROM task_runs WHERE task_id = ?", &stmt, st) != 0)
 		return -1;
-	sqlite3_bind_int64(stmt, 1, task_id);
-	rc = sqlite3_step(stmt);
-	if (rc == SQLITE_ROW)
-		*attempt = sqlite3_column_int(stmt, 0);
+	db_bind_i64(stmt, 1, task_id);
+	rc = db_step(stmt);
+	if (rc == DB_ROW)
+		*attempt = db_col_int(stmt, 0);
 	store_release(stmt);
-	if (rc != SQLITE_ROW)
+	if (rc != DB_ROW)
 		return store_fail(st, db, rc, "next attempt");
 	return 0;
 }
 
-int store_run_list(sqlite3 *db, int64_t task_id, int status, int64_t after_id, int limit, struct arena *a,
+int store_run_list(struct db *db, int64_t task_id, int status, int64_t after_id, int limit, struct arena *a,
 		   Beebeebrain__V1__TaskRun ***out, size_t *n, int *more, bbb_status *st)
 {
-	sqlite3_stmt *stmt;
+	struct db_stmt *stmt;
 	char status_text[32] = "";
 
 	if (store_prepare(db,
@@ -177,16 +177,16 @@ int store_run_list(sqlite3 *db, int64_t task_id, int status, int64_t after_id, i
 		return -1;
 	if (status != 0)
 		enum_text(&beebeebrain__v1__run_status__descriptor, status, status_text, sizeof(status_text));
-	sqlite3_bind_int64(stmt, 1, after_id);
-	sqlite3_bind_int64(stmt, 2, task_id);
-	sqlite3_bind_text(stmt, 3, status_text, -1, SQLITE_STATIC);
-	sqlite3_bind_int(stmt, 4, limit + 1);
+	db_bind_i64(stmt, 1, after_id);
+	db_bind_i64(stmt, 2, task_id);
+	db_bind_text(stmt, 3, status_text);
+	db_bind_i64(stmt, 4, limit + 1);
 	return store_collect(db, stmt, limit, run_row, a, (void ***)out, n, more, "list runs", st);
 }
 
-int store_run_save(sqlite3 *db, Beebeebrain__V1__TaskRun *r, bbb_status *st)
+int store_run_save(struct db *db, Beebeebrain__V1__TaskRun *r, bbb_status *st)
 {
-	sqlite3_stmt *stmt;
+	struct db_stmt *stmt;
 	char status[32];
 	int rc;
 
@@ -198,36 +198,36 @@ int store_run_save(sqlite3 *db, Beebeebrain__V1__TaskRun *r, bbb_status *st)
 			  &stmt, st) != 0)
 		return -1;
 	enum_text(&beebeebrain__v1__run_status__descriptor, r->run_status, status, sizeof(status));
-	sqlite3_bind_text(stmt, 1, status, -1, SQLITE_STATIC);
-	sqlite3_bind_int(stmt, 2, r->retry_count);
+	db_bind_text(stmt, 1, status);
+	db_bind_i64(stmt, 2, r->retry_count);
 	store_bind_id_or_null(stmt, 3, r->started_at_ms);
 	store_bind_id_or_null(stmt, 4, r->ended_at_ms);
 	store_bind_id_or_null(stmt, 5, r->next_retry_at_ms);
-	sqlite3_bind_text(stmt, 6, r->error_code, -1, SQLITE_STATIC);
+	db_bind_text(stmt, 6, r->error_code);
 	store_bind_free_text(stmt, 7, r->error_message);
-	sqlite3_bind_int64(stmt, 8, r->token_in);
-	sqlite3_bind_int64(stmt, 9, r->token_out);
-	sqlite3_bind_int64(stmt, 10, r->cost_usd_micros);
+	db_bind_i64(stmt, 8, r->token_in);
+	db_bind_i64(stmt, 9, r->token_out);
+	db_bind_i64(stmt, 10, r->cost_usd_micros);
 	store_bind_free_text(stmt, 11, r->output_text);
 	store_bind_id_or_null(stmt, 12, r->agent_id);
-	sqlite3_bind_int64(stmt, 13, r->id);
-	sqlite3_bind_int64(stmt, 14, r->version);
-	sqlite3_bind_text(stmt, 15, r->stop_reason, -1, SQLITE_STATIC);
-	rc = sqlite3_step(stmt);
+	db_bind_i64(stmt, 13, r->id);
+	db_bind_i64(stmt, 14, r->version);
+	db_bind_text(stmt, 15, r->stop_reason);
+	rc = db_step(stmt);
 	store_release(stmt);
-	if (rc != SQLITE_DONE)
+	if (rc != DB_DONE)
 		return store_fail(st, db, rc, "update run");
-	if (sqlite3_changes(db) == 0)
+	if (db_changes(db) == 0)
 		return status_fail(st, "TASK_VERSION_CONFLICT", "run %lld changed since version %lld was read",
 				   (long long)r->id, (long long)r->version);
 	r->version++;
 	return 0;
 }
 
-int store_run_attempts(sqlite3 *db, int64_t run_id, struct arena *a, Beebeebrain__V1__RunAttempt ***out, size_t *n,
+int store_run_attempts(struct db *db, int64_t run_id, struct arena *a, Beebeebrain__V1__RunAttempt ***out, size_t *n,
 		       bbb_status *st)
 {
-	sqlite3_stmt *stmt;
+	struct db_stmt *stmt;
 	size_t cap = 8;
 	int rc;
 
@@ -240,10 +240,10 @@ int store_run_attempts(sqlite3 *db, int64_t run_id, struct arena *a, Beebeebrain
 		    "FROM run_attempts WHERE run_id = ? ORDER BY n",
 		    &stmt, st) != 0)
 		return -1;
-	sqlite3_bind_int64(stmt, 1, run_id);
+	db_bind_i64(stmt, 1, run_id);
 	*out = arena_alloc(a, sizeof(Beebeebrain__V1__RunAttempt *) * cap);
 	*n = 0;
-	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+	while ((rc = db_step(stmt)) == DB_ROW) {
 		Beebeebrain__V1__RunAttempt *at = (void *)arena_message(a, &beebeebrain__v1__run_attempt__descriptor);
 		if (*n == cap) {
 			Beebeebrain__V1__RunAttempt **bigger =
@@ -253,50 +253,50 @@ int store_run_attempts(sqlite3 *db, int64_t run_id, struct arena *a, Beebeebrain
 			*out = bigger;
 			cap *= 2;
 		}
-		at->run_id = sqlite3_column_int64(stmt, 0);
-		at->n = sqlite3_column_int(stmt, 1);
-		at->started_at_ms = sqlite3_column_int64(stmt, 2);
-		at->ended_at_ms = sqlite3_column_int64(stmt, 3);
-		at->http_status = sqlite3_column_int(stmt, 4);
+		at->run_id = db_col_i64(stmt, 0);
+		at->n = db_col_int(stmt, 1);
+		at->started_at_ms = db_col_i64(stmt, 2);
+		at->ended_at_ms = db_col_i64(stmt, 3);
+		at->http_status = db_col_int(stmt, 4);
 		at->error_code = store_col_text(a, stmt, 5);
-		at->retry_after_ms = sqlite3_column_int64(stmt, 6);
-		at->token_in = sqlite3_column_int64(stmt, 7);
-		at->token_out = sqlite3_column_int64(stmt, 8);
-		at->price_in_usd_micros_per_mtok = sqlite3_column_int64(stmt, 9);
-		at->price_out_usd_micros_per_mtok = sqlite3_column_int64(stmt, 10);
-		at->cache_read_tokens = sqlite3_column_int64(stmt, 11);
-		at->cache_write_tokens = sqlite3_column_int64(stmt, 12);
-		at->price_cache_read_usd_micros_per_mtok = sqlite3_column_int64(stmt, 13);
-		at->price_cache_write_usd_micros_per_mtok = sqlite3_column_int64(stmt, 14);
-		at->cost_unknown = sqlite3_column_int(stmt, 15) != 0;
+		at->retry_after_ms = db_col_i64(stmt, 6);
+		at->token_in = db_col_i64(stmt, 7);
+		at->token_out = db_col_i64(stmt, 8);
+		at->price_in_usd_micros_per_mtok = db_col_i64(stmt, 9);
+		at->price_out_usd_micros_per_mtok = db_col_i64(stmt, 10);
+		at->cache_read_tokens = db_col_i64(stmt, 11);
+		at->cache_write_tokens = db_col_i64(stmt, 12);
+		at->price_cache_read_usd_micros_per_mtok = db_col_i64(stmt, 13);
+		at->price_cache_write_usd_micros_per_mtok = db_col_i64(stmt, 14);
+		at->cost_unknown = db_col_int(stmt, 15) != 0;
 		at->stop_reason = store_col_text(a, stmt, 16);
 		(*out)[(*n)++] = at;
 	}
 	store_release(stmt);
-	if (rc != SQLITE_DONE)
+	if (rc != DB_DONE)
 		return store_fail(st, db, rc, "list run attempts");
 	return 0;
 }
 
-int store_run_project(sqlite3 *db, int64_t run_id, int64_t *project_id, int64_t *task_id, bbb_status *st)
+int store_run_project(struct db *db, int64_t run_id, int64_t *project_id, int64_t *task_id, bbb_status *st)
 {
-	sqlite3_stmt *stmt;
+	struct db_stmt *stmt;
 	int rc;
 
 	if (store_prepare(db,
 			  "SELECT t.project_id, t.id FROM task_runs r JOIN tasks t ON t.id = r.task_id WHERE r.id = ?",
 			  &stmt, st) != 0)
 		return -1;
-	sqlite3_bind_int64(stmt, 1, run_id);
-	rc = sqlite3_step(stmt);
-	if (rc == SQLITE_ROW) {
-		*project_id = sqlite3_column_int64(stmt, 0);
-		*task_id = sqlite3_column_int64(stmt, 1);
+	db_bind_i64(stmt, 1, run_id);
+	rc = db_step(stmt);
+	if (rc == DB_ROW) {
+		*project_id = db_col_i64(stmt, 0);
+		*task_id = db_col_i64(stmt, 1);
 	}
 	store_release(stmt);
-	if (rc == SQLITE_ROW)
+	if (rc == DB_ROW)
 		return 0;
-	if (rc == SQLITE_DONE)
+	if (rc == DB_DONE)
 		return status_fail(st, "TASK_RUN_NOT_FOUND", "run %lld does not exist", (long long)run_id);
 	return store_fail(st, db, rc, "get run");
 }
@@ -317,10 +317,10 @@ static void *run_grow(struct arena *a, void *v, size_t n, size_t *cap, size_t si
 	return bigger;
 }
 
-int store_run_due_list(sqlite3 *db, int64_t now_ms, int limit, struct arena *a, struct store_due_run **out, size_t *n,
+int store_run_due_list(struct db *db, int64_t now_ms, int limit, struct arena *a, struct store_due_run **out, size_t *n,
 		       bbb_status *st)
 {
-	sqlite3_stmt *stmt;
+	struct db_stmt *stmt;
 	size_t cap = 0;
 	int rc;
 
@@ -334,27 +334,27 @@ int store_run_due_list(sqlite3 *db, int64_t now_ms, int limit, struct arena *a, 
 			  "ORDER BY t.priority, t.created_at, r.id LIMIT ?2",
 			  &stmt, st) != 0)
 		return -1;
-	sqlite3_bind_int64(stmt, 1, now_ms);
-	sqlite3_bind_int(stmt, 2, limit);
-	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+	db_bind_i64(stmt, 1, now_ms);
+	db_bind_i64(stmt, 2, limit);
+	while ((rc = db_step(stmt)) == DB_ROW) {
 		struct store_due_run *d;
 
 		*out = run_grow(a, *out, *n, &cap, sizeof(**out));
 		d = &(*out)[(*n)++];
-		d->dr_run_id = sqlite3_column_int64(stmt, 0);
+		d->dr_run_id = db_col_i64(stmt, 0);
 		d->dr_provider = store_col_text(a, stmt, 1);
-		d->dr_agent_id = sqlite3_column_int64(stmt, 2);
-		d->dr_agent_limit = sqlite3_column_int(stmt, 3);
+		d->dr_agent_id = db_col_i64(stmt, 2);
+		d->dr_agent_limit = db_col_int(stmt, 3);
 	}
 	store_release(stmt);
-	if (rc != SQLITE_DONE)
+	if (rc != DB_DONE)
 		return store_fail(st, db, rc, "list due runs");
 	return 0;
 }
 
-int store_run_exec_settings(sqlite3 *db, int64_t run_id, struct arena *a, struct store_run_exec *out, bbb_status *st)
+int store_run_exec_settings(struct db *db, int64_t run_id, struct arena *a, struct store_run_exec *out, bbb_status *st)
 {
-	sqlite3_stmt *stmt;
+	struct db_stmt *stmt;
 	int rc;
 
 	if (store_prepare(
@@ -367,27 +367,27 @@ int store_run_exec_settings(sqlite3 *db, int64_t run_id, struct arena *a, struct
 		    "LEFT JOIN agents a ON a.id = r.agent_id WHERE r.id = ?",
 		    &stmt, st) != 0)
 		return -1;
-	sqlite3_bind_int64(stmt, 1, run_id);
-	rc = sqlite3_step(stmt);
-	if (rc == SQLITE_ROW) {
+	db_bind_i64(stmt, 1, run_id);
+	rc = db_step(stmt);
+	if (rc == DB_ROW) {
 		out->re_root = store_col_text(a, stmt, 0);
 		out->re_persona = store_col_text(a, stmt, 1);
 		out->re_tools = store_col_text(a, stmt, 2);
-		out->re_last_attempt = sqlite3_column_int(stmt, 3);
-		out->re_protocol_errors = sqlite3_column_int(stmt, 4);
+		out->re_last_attempt = db_col_int(stmt, 3);
+		out->re_protocol_errors = db_col_int(stmt, 4);
 		out->re_token_param = store_col_text(a, stmt, 5);
 	}
 	store_release(stmt);
-	if (rc == SQLITE_ROW)
+	if (rc == DB_ROW)
 		return 0;
-	if (rc == SQLITE_DONE)
+	if (rc == DB_DONE)
 		return status_fail(st, "TASK_RUN_NOT_FOUND", "run %lld does not exist", (long long)run_id);
 	return store_fail(st, db, rc, "read run settings");
 }
 
-int store_run_held_count(sqlite3 *db, const char *provider, int64_t due_by_ms, int64_t *n, bbb_status *st)
+int store_run_held_count(struct db *db, const char *provider, int64_t due_by_ms, int64_t *n, bbb_status *st)
 {
-	sqlite3_stmt *stmt;
+	struct db_stmt *stmt;
 	int rc;
 
 	*n = 0;
@@ -397,19 +397,19 @@ int store_run_held_count(sqlite3 *db, const char *provider, int64_t due_by_ms, i
 			  "(r.run_status = 'retry_scheduled' AND r.next_retry_at <= ?2))",
 			  &stmt, st) != 0)
 		return -1;
-	sqlite3_bind_text(stmt, 1, provider, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(stmt, 2, due_by_ms);
-	rc = sqlite3_step(stmt);
-	if (rc == SQLITE_ROW)
-		*n = sqlite3_column_int64(stmt, 0);
+	db_bind_text(stmt, 1, provider);
+	db_bind_i64(stmt, 2, due_by_ms);
+	rc = db_step(stmt);
+	if (rc == DB_ROW)
+		*n = db_col_i64(stmt, 0);
 	store_release(stmt);
-	if (rc != SQLITE_ROW)
+	if (rc != DB_ROW)
 		return store_fail(st, db, rc, "count held runs");
 	return 0;
 }
 
 /* Steps stmt into store_run_ref rows: columns run, task, project, count. */
-static int run_refs(sqlite3 *db, sqlite3_stmt *stmt, struct arena *a, struct store_run_ref **out, size_t *n,
+static int run_refs(struct db *db, struct db_stmt *stmt, struct arena *a, struct store_run_ref **out, size_t *n,
 		    const char *what, bbb_status *st)
 {
 	size_t cap = 0;
@@ -417,26 +417,26 @@ static int run_refs(sqlite3 *db, sqlite3_stmt *stmt, struct arena *a, struct sto
 
 	*out = NULL;
 	*n = 0;
-	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+	while ((rc = db_step(stmt)) == DB_ROW) {
 		struct store_run_ref *r;
 
 		*out = run_grow(a, *out, *n, &cap, sizeof(**out));
 		r = &(*out)[(*n)++];
-		r->rf_run_id = sqlite3_column_int64(stmt, 0);
-		r->rf_task_id = sqlite3_column_int64(stmt, 1);
-		r->rf_project_id = sqlite3_column_int64(stmt, 2);
-		r->rf_count = sqlite3_column_int64(stmt, 3);
+		r->rf_run_id = db_col_i64(stmt, 0);
+		r->rf_task_id = db_col_i64(stmt, 1);
+		r->rf_project_id = db_col_i64(stmt, 2);
+		r->rf_count = db_col_i64(stmt, 3);
 	}
 	store_release(stmt);
-	if (rc != SQLITE_DONE)
+	if (rc != DB_DONE)
 		return store_fail(st, db, rc, what);
 	return 0;
 }
 
-int store_run_idle_list(sqlite3 *db, int64_t before_ms, int limit, struct arena *a, struct store_run_ref **out,
+int store_run_idle_list(struct db *db, int64_t before_ms, int limit, struct arena *a, struct store_run_ref **out,
 			size_t *n, bbb_status *st)
 {
-	sqlite3_stmt *stmt;
+	struct db_stmt *stmt;
 
 	if (store_prepare(db,
 			  "SELECT r.id, r.task_id, t.project_id, 0, max(coalesce(r.started_at, 0), coalesce((SELECT "
@@ -445,15 +445,15 @@ int store_run_idle_list(sqlite3 *db, int64_t before_ms, int limit, struct arena 
 			  "ORDER BY r.id LIMIT ?2",
 			  &stmt, st) != 0)
 		return -1;
-	sqlite3_bind_int64(stmt, 1, before_ms);
-	sqlite3_bind_int(stmt, 2, limit);
+	db_bind_i64(stmt, 1, before_ms);
+	db_bind_i64(stmt, 2, limit);
 	return run_refs(db, stmt, a, out, n, "list idle runs", st);
 }
 
-int store_run_failing_tasks(sqlite3 *db, int min_runs, int max_runs, int pct, int limit, struct arena *a,
+int store_run_failing_tasks(struct db *db, int min_runs, int max_runs, int pct, int limit, struct arena *a,
 			    struct store_failing_task **out, size_t *n, bbb_status *st)
 {
-	sqlite3_stmt *stmt;
+	struct db_stmt *stmt;
 	size_t cap = 0;
 	int rc;
 
@@ -467,29 +467,29 @@ int store_run_failing_tasks(sqlite3 *db, int min_runs, int max_runs, int pct, in
 			  "100 >= ?3 * n ORDER BY e.task_id LIMIT ?4",
 			  &stmt, st) != 0)
 		return -1;
-	sqlite3_bind_int(stmt, 1, min_runs);
-	sqlite3_bind_int(stmt, 2, max_runs);
-	sqlite3_bind_int(stmt, 3, pct);
-	sqlite3_bind_int(stmt, 4, limit);
-	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+	db_bind_i64(stmt, 1, min_runs);
+	db_bind_i64(stmt, 2, max_runs);
+	db_bind_i64(stmt, 3, pct);
+	db_bind_i64(stmt, 4, limit);
+	while ((rc = db_step(stmt)) == DB_ROW) {
 		struct store_failing_task *f;
 
 		*out = run_grow(a, *out, *n, &cap, sizeof(**out));
 		f = &(*out)[(*n)++];
-		f->ft_task_id = sqlite3_column_int64(stmt, 0);
-		f->ft_project_id = sqlite3_column_int64(stmt, 1);
-		f->ft_failed = sqlite3_column_int(stmt, 2);
-		f->ft_runs = sqlite3_column_int(stmt, 3);
+		f->ft_task_id = db_col_i64(stmt, 0);
+		f->ft_project_id = db_col_i64(stmt, 1);
+		f->ft_failed = db_col_int(stmt, 2);
+		f->ft_runs = db_col_int(stmt, 3);
 	}
 	store_release(stmt);
-	if (rc != SQLITE_DONE)
+	if (rc != DB_DONE)
 		return store_fail(st, db, rc, "list failing tasks");
 	return 0;
 }
 
-int store_run_waiting_counts(sqlite3 *db, int64_t *queued, int64_t *retry_scheduled, bbb_status *st)
+int store_run_waiting_counts(struct db *db, int64_t *queued, int64_t *retry_scheduled, bbb_status *st)
 {
-	sqlite3_stmt *stmt;
+	struct db_stmt *stmt;
 	int rc;
 
 	*queued = *retry_scheduled = 0;
@@ -499,13 +499,13 @@ int store_run_waiting_counts(sqlite3 *db, int64_t *queued, int64_t *retry_schedu
 		    "FROM task_runs WHERE run_status IN ('queued', 'retry_scheduled')",
 		    &stmt, st) != 0)
 		return -1;
-	rc = sqlite3_step(stmt);
-	if (rc == SQLITE_ROW) {
-		*queued = sqlite3_column_int64(stmt, 0);
-		*retry_scheduled = sqlite3_column_int64(stmt, 1);
+	rc = db_step(stmt);
+	if (rc == DB_ROW) {
+		*queued = db_col_i64(stmt, 0);
+		*retry_scheduled = db_col_i64(stmt, 1);
 	}
 	store_release(stmt);
-	if (rc != SQLITE_ROW)
+	if (rc != DB_ROW)
 		return store_fail(st, db, rc, "count waiting runs");
 	return 0;
 }

@@ -4,24 +4,24 @@
 #include "common/clock.h"
 #include "store/store.h"
 
-int64_t store_state_get(sqlite3 *db, const char *key, int64_t dflt)
+int64_t store_state_get(struct db *db, const char *key, int64_t dflt)
 {
-	sqlite3_stmt *stmt;
+	struct db_stmt *stmt;
 	bbb_status ignored;
 	int64_t v = dflt;
 
 	if (store_prepare(db, "SELECT value FROM server_state WHERE key = ?", &stmt, &ignored) != 0)
 		return dflt;
-	sqlite3_bind_text(stmt, 1, key, -1, SQLITE_STATIC);
-	if (sqlite3_step(stmt) == SQLITE_ROW)
-		v = sqlite3_column_int64(stmt, 0);
+	db_bind_text(stmt, 1, key);
+	if (db_step(stmt) == DB_ROW)
+		v = db_col_i64(stmt, 0);
 	store_release(stmt);
 	return v;
 }
 
-int store_state_raise(sqlite3 *db, const char *key, int64_t value, bbb_status *st)
+int store_state_raise(struct db *db, const char *key, int64_t value, bbb_status *st)
 {
-	sqlite3_stmt *stmt;
+	struct db_stmt *stmt;
 	int rc;
 
 	if (store_prepare(db,
@@ -29,18 +29,18 @@ int store_state_raise(sqlite3 *db, const char *key, int64_t value, bbb_status *s
 			  "ON CONFLICT (key) DO UPDATE SET value = max(value, excluded.value)",
 			  &stmt, st) != 0)
 		return -1;
-	sqlite3_bind_text(stmt, 1, key, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(stmt, 2, value);
-	rc = sqlite3_step(stmt);
+	db_bind_text(stmt, 1, key);
+	db_bind_i64(stmt, 2, value);
+	rc = db_step(stmt);
 	store_release(stmt);
-	if (rc != SQLITE_DONE)
+	if (rc != DB_DONE)
 		return store_fail(st, db, rc, "set server state");
 	return 0;
 }
 
-int store_state_probe_write(sqlite3 *db, void *arg, bbb_status *st)
+int store_state_probe_write(struct db *db, void *arg, bbb_status *st)
 {
-	sqlite3_stmt *stmt;
+	struct db_stmt *stmt;
 	int rc;
 
 	(void)arg;
@@ -49,10 +49,10 @@ int store_state_probe_write(sqlite3 *db, void *arg, bbb_status *st)
 			  "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
 			  &stmt, st) != 0)
 		return -1;
-	sqlite3_bind_int64(stmt, 1, clock_now_ms());
-	rc = sqlite3_step(stmt);
+	db_bind_i64(stmt, 1, clock_now_ms());
+	rc = db_step(stmt);
 	store_release(stmt);
-	if (rc != SQLITE_DONE)
+	if (rc != DB_DONE)
 		return store_fail(st, db, rc, "write probe");
 	return 0;
 }

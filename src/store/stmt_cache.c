@@ -15,15 +15,8 @@
  * (which stops at the first difference), so the key stays the text.
  * A statement still lent out (nested iteration over the same query) is not
  * lent twice: the second caller gets a statement of its own, finalized on
- * release.
- *
- * Finding a connection's cache: SQLite 3.40 has no user-data slot on a
- * connection, so caches sit in a registry keyed by the sqlite3 pointer,
- * under a mutex. The hot path does not take it: each thread remembers the
- * last connection it looked up (a connection is used by one thread at a time,
- * and a thread mostly uses one), valid while the registry's generation has not
- * moved. Every attach and detach bumps the generation, so a memo can never
- * name a closed connection, or a new one that reuses a closed one's address.
+ * release. The cache is the connection's (struct db), used by the one thread
+ * using the connection: no lock.
  *
  * Statements in the cache are always reset and unbound, so they hold no read
  * snapshot and no lock: schema changes (migrations), backups and checkpoints
@@ -34,103 +27,60 @@
  */
 #include "store/stmt_cache.h"
 
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/xalloc.h"
+#include "store/db_driver.h"
 #include "store/store.h"
 
 #define STMT_SLOTS 512 /* a power of two, twice STMT_MAX: probes stay short */
 #define STMT_MAX 256 /* texts per connection; the store has about 150 */
-#define STMT_LENT_MAX 16 /* statements lent at once per connection; deeper nesting prepares afresh */
 #define STMT_BY_ADDR 256 /* the address memo's entries: 2^8, indexed by 8 bits of a hash */
 
 struct stmt_slot {
 	char *ss_sql; /* our copy of the text; NULL: free slot */
 	uint32_t ss_hash;
 	int ss_lent; /* handed out by store_prepare, not yet released */
-	sqlite3_stmt *ss_stmt; /* NULL: not prepared (yet, or again after a failure) */
+	struct db_stmt *ss_stmt; /* NULL: not prepared (yet, or again after a failure) */
 };
 
 struct stmt_cache {
-	sqlite3 *sc_db;
-	struct stmt_cache *sc_next; /* registry list, under stmt_registry_mu */
-	/* Everything below belongs to the thread using sc_db. */
 	unsigned sc_texts; /* slots holding a text */
-	unsigned sc_n_lent;
-	struct stmt_slot *sc_lent[STMT_LENT_MAX]; /* slots lent out, most recent last */
 	struct stmt_slot *sc_by_addr[STMT_BY_ADDR]; /* the slot last found for a text at that address, or NULL */
 	struct stmt_slot sc_slots[STMT_SLOTS];
 };
 
-static pthread_mutex_t stmt_registry_mu = PTHREAD_MUTEX_INITIALIZER;
-static struct stmt_cache *stmt_registry; /* under stmt_registry_mu */
-/* Written under stmt_registry_mu, read without it. */
-static _Atomic uint64_t stmt_registry_gen;
-
-/* The calling thread's last lookup: m_cache is db's cache (NULL: none) as
- * long as the generation is still m_gen. */
-static _Thread_local struct {
-	sqlite3 *m_db;
-	struct stmt_cache *m_cache;
-	uint64_t m_gen;
-} stmt_memo;
-
-static struct stmt_cache *stmt_cache_of(sqlite3 *db)
+struct stmt_cache *stmt_cache_new(void)
 {
-	struct stmt_cache *c;
-
-	if (stmt_memo.m_db == db && stmt_memo.m_gen == atomic_load_explicit(&stmt_registry_gen, memory_order_acquire))
-		return stmt_memo.m_cache;
-	pthread_mutex_lock(&stmt_registry_mu);
-	for (c = stmt_registry; c != NULL && c->sc_db != db; c = c->sc_next)
-		;
-	stmt_memo.m_db = db;
-	stmt_memo.m_cache = c;
-	stmt_memo.m_gen = atomic_load_explicit(&stmt_registry_gen, memory_order_relaxed);
-	pthread_mutex_unlock(&stmt_registry_mu);
-	return c;
+	return xcalloc(1, sizeof(struct stmt_cache));
 }
 
-void stmt_cache_attach(sqlite3 *db)
+static void stmt_free(struct db_stmt *s)
 {
-	struct stmt_cache *c = xcalloc(1, sizeof(*c));
-
-	c->sc_db = db;
-	pthread_mutex_lock(&stmt_registry_mu);
-	c->sc_next = stmt_registry;
-	stmt_registry = c;
-	atomic_fetch_add_explicit(&stmt_registry_gen, 1, memory_order_release);
-	pthread_mutex_unlock(&stmt_registry_mu);
+	s->ds_db->db_drv->dr_finalize(s->ds_impl);
+	free(s);
 }
 
-void stmt_cache_detach(sqlite3 *db)
+void stmt_cache_free(struct db *db)
 {
-	struct stmt_cache **pc, *c;
+	struct stmt_cache *c = db->db_cache;
 
-	pthread_mutex_lock(&stmt_registry_mu);
-	for (pc = &stmt_registry; *pc != NULL && (*pc)->sc_db != db; pc = &(*pc)->sc_next)
-		;
-	c = *pc;
-	if (c != NULL)
-		*pc = c->sc_next;
-	atomic_fetch_add_explicit(&stmt_registry_gen, 1, memory_order_release);
-	pthread_mutex_unlock(&stmt_registry_mu);
 	if (c == NULL)
 		return;
 	for (size_t i = 0; i < STMT_SLOTS; i++) {
-		sqlite3_finalize(c->sc_slots[i].ss_stmt);
+		if (c->sc_slots[i].ss_stmt != NULL)
+			stmt_free(c->sc_slots[i].ss_stmt);
 		free(c->sc_slots[i].ss_sql);
 	}
 	free(c);
+	db->db_cache = NULL;
 }
 
-unsigned stmt_cache_count(sqlite3 *db)
+unsigned stmt_cache_count(struct db *db)
 {
-	struct stmt_cache *c = stmt_cache_of(db);
+	struct stmt_cache *c = db->db_cache;
 	unsigned n = 0;
 
 	for (size_t i = 0; c != NULL && i < STMT_SLOTS; i++)
@@ -175,71 +125,63 @@ static struct stmt_slot *stmt_cache_slot(struct stmt_cache *c, const char *sql)
 	return *memo = slot;
 }
 
-int store_prepare_once(sqlite3 *db, const char *sql, sqlite3_stmt **stmt, bbb_status *st)
+/* A new statement object for sql on db, prepared by the driver. */
+static int stmt_new(struct db *db, const char *sql, int keep, struct db_stmt **out, bbb_status *st)
 {
-	int rc = sqlite3_prepare_v2(db, sql, -1, stmt, NULL);
+	struct db_stmt *s = xcalloc(1, sizeof(*s));
+	int rc;
 
-	if (rc != SQLITE_OK)
+	s->ds_db = db;
+	rc = db->db_drv->dr_prepare(db, sql, keep, &s->ds_impl);
+	if (rc != DB_OK) {
+		free(s);
+		*out = NULL;
 		return store_fail(st, db, rc, "prepare");
+	}
+	*out = s;
 	return 0;
 }
 
-int store_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **stmt, bbb_status *st)
+int store_prepare_once(struct db *db, const char *sql, struct db_stmt **stmt, bbb_status *st)
 {
-	struct stmt_cache *c = stmt_cache_of(db);
-	struct stmt_slot *slot;
-	int rc;
+	return stmt_new(db, sql, 0, stmt, st);
+}
 
-	if (c == NULL || c->sc_n_lent == STMT_LENT_MAX || (slot = stmt_cache_slot(c, sql)) == NULL || slot->ss_lent)
+int store_prepare(struct db *db, const char *sql, struct db_stmt **stmt, bbb_status *st)
+{
+	struct stmt_cache *c = db->db_cache;
+	struct stmt_slot *slot;
+
+	if (c == NULL || (slot = stmt_cache_slot(c, sql)) == NULL || slot->ss_lent)
 		return store_prepare_once(db, sql, stmt, st);
 	if (slot->ss_stmt == NULL) {
-		rc = sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &slot->ss_stmt, NULL);
-		if (rc != SQLITE_OK) {
+		if (stmt_new(db, sql, 1, &slot->ss_stmt, st) != 0) {
 			*stmt = NULL;
-			return store_fail(st, db, rc, "prepare");
+			return -1;
 		}
+		slot->ss_stmt->ds_slot = slot;
 	}
 	slot->ss_lent = 1;
-	c->sc_lent[c->sc_n_lent++] = slot;
 	*stmt = slot->ss_stmt;
 	return 0;
 }
 
-/* Takes stmt off c's lent list: its slot, or NULL when c did not lend it. */
-static struct stmt_slot *stmt_cache_unlend(struct stmt_cache *c, sqlite3_stmt *stmt)
+void store_release(struct db_stmt *stmt)
 {
-	for (unsigned i = c->sc_n_lent; i-- > 0;) {
-		struct stmt_slot *slot = c->sc_lent[i];
-
-		if (slot->ss_stmt != stmt)
-			continue;
-		c->sc_n_lent--;
-		memmove(&c->sc_lent[i], &c->sc_lent[i + 1], (c->sc_n_lent - i) * sizeof(c->sc_lent[0]));
-		return slot;
-	}
-	return NULL;
-}
-
-void store_release(sqlite3_stmt *stmt)
-{
-	struct stmt_cache *c;
 	struct stmt_slot *slot;
 
 	if (stmt == NULL)
 		return;
-	c = stmt_cache_of(sqlite3_db_handle(stmt));
-	slot = c != NULL ? stmt_cache_unlend(c, stmt) : NULL;
+	slot = stmt->ds_slot;
 	if (slot == NULL) {
-		sqlite3_finalize(stmt);
+		stmt_free(stmt);
 		return;
 	}
 	slot->ss_lent = 0;
 	/* reset reports the last step's error (and leaves it on the
 	 * connection for store_fail, as finalize did). */
-	if (sqlite3_reset(stmt) != SQLITE_OK) {
-		sqlite3_finalize(stmt);
+	if (stmt->ds_db->db_drv->dr_reset(stmt->ds_impl) != DB_OK) {
+		stmt_free(stmt);
 		slot->ss_stmt = NULL;
-		return;
 	}
-	sqlite3_clear_bindings(stmt);
 }

@@ -62,7 +62,7 @@ struct store_job {
 
 struct store {
 	char *s_path;
-	sqlite3 *s_db;
+	struct db *s_db;
 	int s_durability_full;
 	int s_busy_timeout_ms;
 	pthread_t s_thread;
@@ -88,71 +88,24 @@ struct store {
 	int s_ckpt_kicked_at; /* writer thread only: WAL frames at the last kick */
 };
 
-/* What an I/O error on db's file system most likely was, as an errno:
- * SQLite's own record of it (sqlite3_system_errno) is errno at the time the
- * error is reported, often no longer the failed call's, so the file system
- * holding the database is asked too: read-only (EROFS), or no space left
- * (ENOSPC). 0 when neither. */
-static int store_io_errno(sqlite3 *db)
+void store_snapshot_begin(struct db *db)
 {
-	int err = sqlite3_system_errno(db);
-	const char *path = sqlite3_db_filename(db, "main");
-	struct statvfs sv;
-
-	if (err == ENOSPC || err == EDQUOT || err == EROFS || err == EACCES || err == EPERM)
-		return err;
-	if (path == NULL || path[0] == '\0' || statvfs(path, &sv) != 0)
-		return 0;
-	if (sv.f_flag & ST_RDONLY)
-		return EROFS;
-	if (sv.f_bavail == 0)
-		return ENOSPC;
-	return 0;
+	db_exec(db, "BEGIN");
 }
 
-void store_snapshot_begin(sqlite3 *db)
+void store_snapshot_end(struct db *db)
 {
-	sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
+	if (db_in_transaction(db))
+		db_exec(db, "COMMIT");
 }
 
-void store_snapshot_end(sqlite3 *db)
+char *store_col_text(struct arena *a, struct db_stmt *stmt, int col)
 {
-	if (!sqlite3_get_autocommit(db))
-		sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
-}
-
-int store_fail(bbb_status *st, sqlite3 *db, int rc, const char *what)
-{
-	int ext = db != NULL ? sqlite3_extended_errcode(db) : rc;
-	const char *msg = db != NULL ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
-	/* Callers that lost the precise code pass SQLITE_ERROR; the connection
-	 * still has it. The OS error only means something after an I/O error. */
-	int code = (rc & 0xff) == SQLITE_ERROR ? ext & 0xff : rc & 0xff;
-	int os = db != NULL && (code == SQLITE_IOERR || code == SQLITE_CANTOPEN) ? store_io_errno(db) : 0;
-
-	if (code == SQLITE_BUSY || code == SQLITE_LOCKED)
-		return status_fail(st, "DB_LOCKED", "%s: database is locked (another connection holds the write lock)",
-				   what);
-	if (code == SQLITE_FULL || os == ENOSPC || os == EDQUOT)
-		return status_fail(st, "DISK_FULL", "%s: the disk holding the database is full (%s); not applied", what,
-				   msg);
-	if (code == SQLITE_READONLY || os == EROFS || os == EACCES || os == EPERM)
-		return status_fail(st, "DB_READ_ONLY", "%s: the database cannot be written (%s); not applied", what,
-				   msg);
-	if (code == SQLITE_CORRUPT || code == SQLITE_NOTADB)
-		return status_fail(st, "DB_CORRUPT", "%s: %s; see `beebeebrain restore`", what, msg);
-	if (ext == SQLITE_CONSTRAINT_UNIQUE || ext == SQLITE_CONSTRAINT_PRIMARYKEY)
-		return status_fail(st, "RESOURCE_CONFLICT", "%s: %s", what, msg);
-	return status_fail(st, "INTERNAL_ERROR", "%s: %s", what, msg);
-}
-
-char *store_col_text(struct arena *a, sqlite3_stmt *stmt, int col)
-{
-	const unsigned char *t = sqlite3_column_text(stmt, col);
+	const char *t = db_col_text(stmt, col);
 
 	if (t == NULL)
 		return arena_strdup(a, "");
-	return arena_strndup(a, (const char *)t, (size_t)sqlite3_column_bytes(stmt, col));
+	return arena_strndup(a, t, db_col_bytes(stmt, col));
 }
 
 /* Bytes of a length-delimited field holding n bytes: tag, length, body. */
@@ -191,8 +144,8 @@ int store_page_add(struct store_page *pg, const ProtobufCMessage *row)
 	return 1;
 }
 
-int store_collect(sqlite3 *db, sqlite3_stmt *stmt, int limit, store_row_fn row, struct arena *a, void ***out, size_t *n,
-		  int *more, const char *what, bbb_status *st)
+int store_collect(struct db *db, struct db_stmt *stmt, int limit, store_row_fn row, struct arena *a, void ***out,
+		  size_t *n, int *more, const char *what, bbb_status *st)
 {
 	struct store_page pg = {0};
 	int rc;
@@ -200,7 +153,7 @@ int store_collect(sqlite3 *db, sqlite3_stmt *stmt, int limit, store_row_fn row, 
 	*out = arena_alloc(a, sizeof(void *) * (size_t)(limit > 0 ? limit : 1));
 	*n = 0;
 	*more = 0;
-	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+	while ((rc = db_step(stmt)) == DB_ROW) {
 		void *r;
 		if ((int)*n == limit) {
 			*more = 1;
@@ -214,167 +167,43 @@ int store_collect(sqlite3 *db, sqlite3_stmt *stmt, int limit, store_row_fn row, 
 		(*out)[(*n)++] = r;
 	}
 	store_release(stmt);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+	if (rc != DB_ROW && rc != DB_DONE)
 		return store_fail(st, db, rc, what);
 	return 0;
 }
 
-int store_get_by_id(sqlite3 *db, const char *sql, int64_t id, store_row_fn row, struct arena *a, void **out,
+int store_get_by_id(struct db *db, const char *sql, int64_t id, store_row_fn row, struct arena *a, void **out,
 		    const char *not_found_reason, const char *noun, bbb_status *st)
 {
-	sqlite3_stmt *stmt;
+	struct db_stmt *stmt;
 	int rc;
 
 	if (store_prepare(db, sql, &stmt, st) != 0)
 		return -1;
-	sqlite3_bind_int64(stmt, 1, id);
-	rc = sqlite3_step(stmt);
-	if (rc == SQLITE_ROW)
+	db_bind_i64(stmt, 1, id);
+	rc = db_step(stmt);
+	if (rc == DB_ROW)
 		*out = row(stmt, a);
 	store_release(stmt);
-	if (rc == SQLITE_ROW)
+	if (rc == DB_ROW)
 		return 0;
-	if (rc == SQLITE_DONE)
+	if (rc == DB_DONE)
 		return status_fail(st, not_found_reason, "%s %lld does not exist", noun, (long long)id);
 	return store_fail(st, db, rc, noun);
 }
 
-int store_bind_text_or_null(sqlite3_stmt *stmt, int idx, const char *s)
+int store_bind_text_or_null(struct db_stmt *stmt, int idx, const char *s)
 {
 	if (s == NULL || s[0] == '\0')
-		return sqlite3_bind_null(stmt, idx);
-	return sqlite3_bind_text(stmt, idx, s, -1, SQLITE_TRANSIENT);
+		return db_bind_null(stmt, idx);
+	return db_bind_text_copy(stmt, idx, s);
 }
 
-int store_bind_id_or_null(sqlite3_stmt *stmt, int idx, int64_t v)
+int store_bind_id_or_null(struct db_stmt *stmt, int idx, int64_t v)
 {
 	if (v == 0)
-		return sqlite3_bind_null(stmt, idx);
-	return sqlite3_bind_int64(stmt, idx, v);
-}
-
-/* a + b for int64, held at INT64_MAX / INT64_MIN instead of wrapping. */
-static int64_t store_sat_add64(int64_t a, int64_t b)
-{
-	int64_t sum;
-
-	if (!__builtin_add_overflow(a, b, &sum))
-		return sum;
-	return b > 0 ? INT64_MAX : INT64_MIN;
-}
-
-/* SQL sat_add(a, b): SQLite's + turns an integer overflow into a REAL, which
- * then reads back as a different number; counts and money stay integers. */
-static void store_sql_sat_add(sqlite3_context *ctx, int argc, sqlite3_value **argv)
-{
-	(void)argc;
-	sqlite3_result_int64(ctx, store_sat_add64(sqlite3_value_int64(argv[0]), sqlite3_value_int64(argv[1])));
-}
-
-/* SQL sat_sum(x): sum() fails the whole query with "integer overflow"; this
- * one holds at the bound, and is 0 over no rows. */
-static void store_sql_sat_sum_step(sqlite3_context *ctx, int argc, sqlite3_value **argv)
-{
-	int64_t *sum = sqlite3_aggregate_context(ctx, sizeof(*sum));
-
-	(void)argc;
-	if (sum == NULL) {
-		sqlite3_result_error_nomem(ctx);
-		return;
-	}
-	*sum = store_sat_add64(*sum, sqlite3_value_int64(argv[0]));
-}
-
-static void store_sql_sat_sum_final(sqlite3_context *ctx)
-{
-	int64_t *sum = sqlite3_aggregate_context(ctx, 0);
-
-	sqlite3_result_int64(ctx, sum != NULL ? *sum : 0);
-}
-
-static int store_register_functions(sqlite3 *db)
-{
-	const int flags = SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS;
-	int rc = sqlite3_create_function_v2(db, "sat_add", 2, flags, NULL, store_sql_sat_add, NULL, NULL, NULL);
-
-	if (rc == SQLITE_OK)
-		rc = sqlite3_create_function_v2(db, "sat_sum", 1, flags, NULL, NULL, store_sql_sat_sum_step,
-						store_sql_sat_sum_final, NULL);
-	return rc;
-}
-
-/* Process-wide SQLite settings, made before SQLite initializes (its first
- * connection). MEMSTATUS off: SQLite otherwise counts every allocation of
- * every connection under one global mutex (sqlite3_memory_used, which
- * nothing here reads); under the writer and the readers at once that mutex
- * was about 7% of the writer's time. When SQLite was initialized already
- * (a program that opened a connection of its own first) the call fails and
- * the default stays. */
-static void store_sqlite_configure(void)
-{
-	(void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
-}
-
-int store_conn_open(const char *path, int readonly, int durability_full, int busy_timeout_ms, sqlite3 **out,
-		    bbb_status *st)
-{
-	static pthread_once_t configured = PTHREAD_ONCE_INIT;
-	int flags = readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
-	sqlite3 *db = NULL;
-	char pragmas[256], what[512];
-	char *err = NULL;
-	int rc;
-
-	flags |= SQLITE_OPEN_NOMUTEX; /* one connection, one thread */
-	pthread_once(&configured, store_sqlite_configure);
-	rc = sqlite3_open_v2(path, &db, flags, NULL);
-	if (rc != SQLITE_OK) {
-		snprintf(what, sizeof(what), "cannot open database %.400s", path);
-		store_fail(st, db, rc, what);
-		sqlite3_close(db);
-		return -1;
-	}
-	sqlite3_busy_timeout(db, busy_timeout_ms > 0 ? busy_timeout_ms : 5000);
-	/* temp_store=MEMORY on a connection that writes: every write runs in a
-	 * savepoint, and the savepoints' journal of a group's transaction
-	 * otherwise spills to a temp file past 64 KiB (opened, written, unlinked
-	 * and closed on every commit: a third of the writer's time on runs).
-	 * Readers keep SQLite's default, so a large sort spills to disk instead
-	 * of growing the process. */
-	/* journal_size_limit: see STORE_WAL_SIZE_LIMIT (store.h). */
-	if (readonly)
-		snprintf(pragmas, sizeof(pragmas), "PRAGMA foreign_keys=ON; PRAGMA synchronous=%s;",
-			 durability_full ? "FULL" : "NORMAL");
-	else
-		snprintf(pragmas, sizeof(pragmas),
-			 "PRAGMA journal_mode=WAL; PRAGMA temp_store=MEMORY; PRAGMA journal_size_limit=%lld; "
-			 "PRAGMA foreign_keys=ON; PRAGMA synchronous=%s;",
-			 STORE_WAL_SIZE_LIMIT, durability_full ? "FULL" : "NORMAL");
-	rc = sqlite3_exec(db, pragmas, NULL, NULL, &err);
-	if (rc == SQLITE_OK)
-		rc = store_register_functions(db);
-	if (rc != SQLITE_OK) {
-		sqlite3_free(err);
-		snprintf(what, sizeof(what), "cannot configure database %.400s", path);
-		store_fail(st, db, rc, what);
-		sqlite3_close(db);
-		return -1;
-	}
-	stmt_cache_attach(db);
-	*out = db;
-	return 0;
-}
-
-void store_conn_close(sqlite3 *db)
-{
-	sqlite3_stmt *stmt;
-
-	if (db == NULL)
-		return;
-	stmt_cache_detach(db);
-	while ((stmt = sqlite3_next_stmt(db, NULL)) != NULL)
-		sqlite3_finalize(stmt);
-	sqlite3_close(db);
+		return db_bind_null(stmt, idx);
+	return db_bind_i64(stmt, idx, v);
 }
 
 /* Runs one statement of the writer's own (BEGIN, COMMIT, SAVEPOINT w ...)
@@ -382,21 +211,21 @@ void store_conn_close(sqlite3 *db)
  * parsing them each time cost about 5% of the writer. Returns SQLite's result
  * code, SQLITE_OK when the statement ran to its end; the error, if any, stays
  * on the connection for store_fail. */
-static int store_run(sqlite3 *db, const char *sql)
+static int store_run(struct db *db, const char *sql)
 {
-	sqlite3_stmt *stmt;
+	struct db_stmt *stmt;
 	bbb_status ignored;
 	int rc;
 
 	status_clear(&ignored);
 	if (store_prepare(db, sql, &stmt, &ignored) != 0)
-		return sqlite3_errcode(db) != SQLITE_OK ? sqlite3_errcode(db) : SQLITE_ERROR;
-	rc = sqlite3_step(stmt);
+		return db_errcode(db) != DB_OK ? db_errcode(db) : SQLITE_ERROR;
+	rc = db_step(stmt);
 	store_release(stmt);
-	return rc == SQLITE_DONE || rc == SQLITE_ROW ? SQLITE_OK : rc;
+	return rc == DB_DONE || rc == DB_ROW ? SQLITE_OK : rc;
 }
 
-static int store_exec(sqlite3 *db, const char *sql, bbb_status *st)
+static int store_exec(struct db *db, const char *sql, bbb_status *st)
 {
 	int rc = store_run(db, sql);
 
@@ -413,38 +242,41 @@ static int store_corrupt(bbb_status *st, const char *path, const char *what)
 			   path, what, path, path);
 }
 
-int store_check_usable(sqlite3 *db, const char *path, bbb_status *st)
+int store_check_usable(struct db *db, const char *path, bbb_status *st)
 {
-	sqlite3_stmt *stmt = NULL;
+	struct db_stmt *stmt = NULL;
 	char first[400] = "";
 	int rc, problems = 0;
 
+	bbb_status ignored;
+
+	if (db_sqlite(db) == NULL)
+		return 0; /* a file check: PostgreSQL checks its own */
 	/* SQLite quietly opens a file it may not write read-only. */
-	if (sqlite3_db_readonly(db, "main") == 1)
+	if (sqlite3_db_readonly(db_sqlite(db), "main") == 1)
 		return status_fail(st, "DB_READ_ONLY",
 				   "database %s is read-only (no write permission on the file, or a read-only file "
 				   "system); the server needs to write it",
 				   path);
-	rc = sqlite3_prepare_v2(db, "PRAGMA quick_check", -1, &stmt, NULL);
-	if (rc == SQLITE_OK) {
-		/* One row "ok", or one row per problem found. */
-		while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-			const char *row = (const char *)sqlite3_column_text(stmt, 0);
+	status_clear(&ignored);
+	rc = store_prepare_once(db, "PRAGMA quick_check", &stmt, &ignored) == 0 ? DB_ROW : db_errcode(db);
+	/* One row "ok", or one row per problem found. */
+	while (stmt != NULL && (rc = db_step(stmt)) == DB_ROW) {
+		const char *row = db_col_text(stmt, 0);
 
-			if (row != NULL && strcmp(row, "ok") == 0)
-				continue;
-			if (problems++ == 0)
-				snprintf(first, sizeof(first), "PRAGMA quick_check: %s", row != NULL ? row : "?");
-		}
+		if (row != NULL && strcmp(row, "ok") == 0)
+			continue;
+		if (problems++ == 0)
+			snprintf(first, sizeof(first), "PRAGMA quick_check: %s", row != NULL ? row : "?");
 	}
-	if (rc != SQLITE_DONE && problems == 0) {
+	if (rc != DB_DONE && problems == 0) {
 		/* A file too damaged to check fails the check itself. */
-		snprintf(first, sizeof(first), "%s", sqlite3_errmsg(db));
+		snprintf(first, sizeof(first), "%s", db_errmsg(db));
 		store_fail(st, db, rc, "PRAGMA quick_check");
-		sqlite3_finalize(stmt);
+		store_release(stmt);
 		return strcmp(st->reason, "DB_CORRUPT") == 0 ? store_corrupt(st, path, first) : -1;
 	}
-	sqlite3_finalize(stmt);
+	store_release(stmt);
 	return problems == 0 ? 0 : store_corrupt(st, path, first);
 }
 
@@ -458,33 +290,33 @@ static void store_sp_sql(char *buf, size_t n, const char *verb, const char *name
 }
 
 /* Ends a transaction that cannot go on; afterwards there is none. */
-static void store_rollback_all(sqlite3 *db)
+static void store_rollback_all(struct db *db)
 {
-	if (!sqlite3_get_autocommit(db) && sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL) != SQLITE_OK)
-		log_error("store", "ROLLBACK failed: %s", sqlite3_errmsg(db));
-	assert(sqlite3_get_autocommit(db));
+	if (db_in_transaction(db) && db_exec(db, "ROLLBACK") != SQLITE_OK)
+		log_error("store", "ROLLBACK failed: %s", db_errmsg(db));
+	assert(!db_in_transaction(db));
 }
 
-enum store_sp_result store_savepoint(sqlite3 *db, const char *name, store_write_fn fn, void *arg, bbb_status *st)
+enum store_sp_result store_savepoint(struct db *db, const char *name, store_write_fn fn, void *arg, bbb_status *st)
 {
 	char sql[64];
 	bbb_status undo;
 	int rc;
 
-	assert(!sqlite3_get_autocommit(db)); /* a savepoint outside a transaction would begin one */
+	assert(db_in_transaction(db)); /* a savepoint outside a transaction would begin one */
 	store_sp_sql(sql, sizeof(sql), "SAVEPOINT", name);
 	if ((rc = store_run(db, sql)) != SQLITE_OK) {
 		store_fail(st, db, rc, sql);
-		if (!sqlite3_get_autocommit(db))
+		if (db_in_transaction(db))
 			return STORE_SP_FAILED; /* nothing of fn ran, the transaction is intact */
 		return STORE_SP_TX_LOST;
 	}
 	rc = fn(db, arg, st);
-	if (sqlite3_get_autocommit(db)) {
+	if (!db_in_transaction(db)) {
 		/* SQLite rolled everything back (or fn ended the transaction). A
 		 * write that did not notice still has the cause on the connection. */
-		if (rc == 0 && sqlite3_extended_errcode(db) != SQLITE_OK)
-			store_fail(st, db, sqlite3_extended_errcode(db), "write rolled back");
+		if (rc == 0 && db_errcode(db) != DB_OK)
+			store_fail(st, db, db_errcode(db), "write rolled back");
 		else if (rc == 0)
 			status_fail(st, "INTERNAL_ERROR", "the transaction ended inside a write; not applied");
 		return STORE_SP_TX_LOST;
@@ -511,7 +343,7 @@ enum store_sp_result store_savepoint(sqlite3 *db, const char *name, store_write_
 		store_rollback_all(db);
 		return STORE_SP_TX_LOST;
 	}
-	assert(!sqlite3_get_autocommit(db));
+	assert(db_in_transaction(db));
 	return rc == 0 ? STORE_SP_OK : STORE_SP_FAILED;
 }
 
@@ -526,9 +358,9 @@ static int store_commit_gate(void *arg)
 	return s->s_committing ? 0 : 1;
 }
 
-static int64_t store_max_event_id(sqlite3 *db)
+static int64_t store_max_event_id(struct db *db)
 {
-	sqlite3_stmt *stmt;
+	struct db_stmt *stmt;
 	int64_t id = 0;
 
 	bbb_status st;
@@ -536,8 +368,8 @@ static int64_t store_max_event_id(sqlite3 *db)
 	status_clear(&st);
 	if (store_prepare(db, "SELECT seq FROM sqlite_sequence WHERE name = 'events'", &stmt, &st) != 0)
 		return 0;
-	if (sqlite3_step(stmt) == SQLITE_ROW)
-		id = sqlite3_column_int64(stmt, 0);
+	if (db_step(stmt) == DB_ROW)
+		id = db_col_i64(stmt, 0);
 	store_release(stmt);
 	return id;
 }
@@ -547,7 +379,7 @@ struct store_lock_report {
 	enum store_lock_event lr_event;
 };
 
-static int store_lock_report_write(sqlite3 *db, void *arg, bbb_status *st)
+static int store_lock_report_write(struct db *db, void *arg, bbb_status *st)
 {
 	struct store_lock_report *lr = arg;
 	struct store *s = lr->lr_store;
@@ -620,7 +452,7 @@ static int store_begin(struct store *s, struct store_job *group)
 {
 	bbb_status why;
 
-	assert(sqlite3_get_autocommit(s->s_db));
+	assert(!db_in_transaction(s->s_db));
 	status_clear(&why);
 	if (store_exec(s->s_db, "BEGIN IMMEDIATE", &why) == 0)
 		return 0;
@@ -658,7 +490,7 @@ static struct store_job *store_run_group(struct store *s, struct store_job *grou
 	if (store_report_lock_health(s) == STORE_SP_TX_LOST && store_begin(s, group) != 0)
 		return NULL;
 	for (j = group; j != NULL; j = j->j_next) {
-		assert(!sqlite3_get_autocommit(s->s_db));
+		assert(db_in_transaction(s->s_db));
 		assert(j->j_rc == 0 && !j->j_committed); /* never run before */
 		if (j->j_deadline != 0 && now > j->j_deadline) {
 			j->j_rc = status_fail(j->j_st, "DEADLINE_EXCEEDED", "deadline passed before the write started");
@@ -675,7 +507,7 @@ static struct store_job *store_run_group(struct store *s, struct store_job *grou
 		}
 	}
 	if (lost != NULL) {
-		assert(sqlite3_get_autocommit(s->s_db));
+		assert(!db_in_transaction(s->s_db));
 		log_warn("store", "SQLite rolled back a group of writes: %s %s", lost->j_st->reason,
 			 lost->j_st->message);
 		store_victim_status(&why, lost->j_st);
@@ -694,7 +526,7 @@ static struct store_job *store_run_group(struct store *s, struct store_job *grou
 		store_fail_jobs(group, NULL, &why);
 		return NULL;
 	}
-	assert(sqlite3_get_autocommit(s->s_db));
+	assert(!db_in_transaction(s->s_db));
 	pass->sp_committed = 1;
 	if (pass->sp_run > 0) {
 		metrics_observe(s->s_metrics.wm_writes_per_commit, NULL, pass->sp_run);
@@ -829,8 +661,8 @@ int store_open(struct store **out, const struct store_options *opts, bbb_status 
 	}
 	s->s_last_event_id = store_max_event_id(s->s_db);
 	store_writer_metrics_init(&s->s_metrics);
-	sqlite3_commit_hook(s->s_db, store_commit_gate, s);
-	sqlite3_wal_hook(s->s_db, store_wal_hook, s);
+	sqlite3_commit_hook(db_sqlite(s->s_db), store_commit_gate, s);
+	sqlite3_wal_hook(db_sqlite(s->s_db), store_wal_hook, s);
 	pthread_mutex_init(&s->s_mu, NULL);
 	pthread_cond_init(&s->s_work, NULL);
 	pthread_cond_init(&s->s_hook_cv, NULL);
@@ -858,7 +690,7 @@ void store_close(struct store *s)
 	pthread_join(s->s_thread, NULL);
 	checkpoint_stop(s->s_ckpt);
 	s->s_ckpt = NULL;
-	sqlite3_exec(s->s_db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL);
+	db_exec(s->s_db, "PRAGMA wal_checkpoint(TRUNCATE)");
 	store_conn_close(s->s_db);
 	pthread_mutex_destroy(&s->s_mu);
 	pthread_cond_destroy(&s->s_work);
@@ -886,7 +718,7 @@ const char *store_path(const struct store *s)
 	return s->s_path;
 }
 
-int store_reader_open(struct store *s, sqlite3 **out, bbb_status *st)
+int store_reader_open(struct store *s, struct db **out, bbb_status *st)
 {
 	return store_conn_open(s->s_path, 1, s->s_durability_full, s->s_busy_timeout_ms, out, st);
 }
@@ -947,11 +779,11 @@ void store_get_stats(struct store *s, struct store_stats *out)
 	pthread_mutex_unlock(&s->s_mu);
 }
 
-int store_bind_free_text(sqlite3_stmt *stmt, int idx, const char *s)
+int store_bind_free_text(struct db_stmt *stmt, int idx, const char *s)
 {
 	char *r = redact_alloc(s);
 
 	if (r == NULL)
-		return sqlite3_bind_text(stmt, idx, s, -1, SQLITE_STATIC);
-	return sqlite3_bind_text(stmt, idx, r, -1, free);
+		return db_bind_text(stmt, idx, s);
+	return db_bind_text_owned(stmt, idx, r);
 }

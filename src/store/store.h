@@ -32,9 +32,10 @@
 #include <stdint.h>
 
 #include <protobuf-c/protobuf-c.h>
-#include <sqlite3.h>
 
 #include <beebeebrain/status.h>
+
+#include "store/db.h"
 
 struct store;
 struct job_thread;
@@ -51,7 +52,7 @@ struct store_options {
  * sat_add(a, b) (a + b held at the int64 bounds instead of turning into a
  * REAL) and the aggregate sat_sum(x) (sum held at the bounds instead of
  * failing the query; 0 over no rows). */
-int store_conn_open(const char *path, int readonly, int durability_full, int busy_timeout_ms, sqlite3 **out,
+int store_conn_open(const char *path, int readonly, int durability_full, int busy_timeout_ms, struct db **out,
 		    bbb_status *st);
 /* What serve checks before it touches the schema, on a read-write connection
  * to `path`: that SQLite did not have to open the file read-only
@@ -59,10 +60,10 @@ int store_conn_open(const char *path, int readonly, int durability_full, int bus
  * file sound (FAILED_PRECONDITION DB_CORRUPT, naming the first problem and
  * pointing to `beebeebrain restore`). quick_check reads every page: about a
  * second per 100 MB from the page cache (docs/decisions.md). */
-int store_check_usable(sqlite3 *db, const char *path, bbb_status *st);
+int store_check_usable(struct db *db, const char *path, bbb_status *st);
 /* Finalizes every statement still prepared on db (its statement cache too),
  * then closes it. */
-void store_conn_close(sqlite3 *db);
+void store_conn_close(struct db *db);
 
 /* Opens the write connection and starts the writer thread. The schema must be
  * migrated already. */
@@ -72,14 +73,14 @@ void store_close(struct store *s);
 const char *store_path(const struct store *s);
 
 /* A new read connection for the calling thread; close with store_conn_close. */
-int store_reader_open(struct store *s, sqlite3 **out, bbb_status *st);
+int store_reader_open(struct store *s, struct db **out, bbb_status *st);
 
 /* A write: runs on the writer thread inside a savepoint of the group's
  * transaction. Returns 0, or -1 with *st set (its changes are rolled back).
  * It must not end the transaction (COMMIT, ROLLBACK, RELEASE of a savepoint
  * it did not open): only the writer commits, and a COMMIT from inside a write
  * is refused by SQLite's commit hook, which rolls the group back. */
-typedef int (*store_write_fn)(sqlite3 *db, void *arg, bbb_status *st);
+typedef int (*store_write_fn)(struct db *db, void *arg, bbb_status *st);
 
 /* Outcome of store_savepoint. */
 enum store_sp_result {
@@ -95,7 +96,7 @@ enum store_sp_result {
  * failed), the transaction is rolled back entirely and STORE_SP_TX_LOST is
  * returned; the caller must then treat everything it did since BEGIN as not
  * done. *st holds fn's error, or the cause of the loss when fn returned 0. */
-enum store_sp_result store_savepoint(sqlite3 *db, const char *name, store_write_fn fn, void *arg, bbb_status *st);
+enum store_sp_result store_savepoint(struct db *db, const char *name, store_write_fn fn, void *arg, bbb_status *st);
 
 /* Runs fn on the writer and waits for the group's commit. A write whose
  * deadline (CLOCK_MONOTONIC ms, 0 = none) passed before it started is not run
@@ -134,7 +135,7 @@ void store_set_commit_hook(struct store *s, store_commit_hook hook, void *arg);
  * DB_LOCKED alert) commits with the group. Set it before the first write.
  */
 enum store_lock_event { STORE_LOCK_FAILED, STORE_LOCK_RECOVERED };
-typedef int (*store_lock_hook)(void *arg, sqlite3 *db, enum store_lock_event ev, unsigned failures);
+typedef int (*store_lock_hook)(void *arg, struct db *db, enum store_lock_event ev, unsigned failures);
 void store_set_lock_hook(struct store *s, store_lock_hook hook, void *arg, int64_t quiet_ms);
 
 /* Counters for tests and benchmarks. */
@@ -150,8 +151,8 @@ void store_get_stats(struct store *s, struct store_stats *out);
 /* A read snapshot on a reader connection: what is read between begin and end
  * comes from one state of the database. A BEGIN that fails leaves plain
  * autocommit reads (each statement its own snapshot). */
-void store_snapshot_begin(sqlite3 *db);
-void store_snapshot_end(sqlite3 *db);
+void store_snapshot_begin(struct db *db);
+void store_snapshot_end(struct db *db);
 
 /* Maps a failed SQLite call on db to a status: BUSY/LOCKED -> DB_LOCKED,
  * FULL (or an I/O error with ENOSPC/EDQUOT) -> RESOURCE_EXHAUSTED DISK_FULL,
@@ -159,7 +160,7 @@ void store_snapshot_end(sqlite3 *db);
  * DB_READ_ONLY, CORRUPT/NOTADB -> FAILED_PRECONDITION DB_CORRUPT, a UNIQUE
  * constraint -> RESOURCE_CONFLICT, anything else -> INTERNAL_ERROR. `what`
  * names the operation. Returns -1. */
-int store_fail(bbb_status *st, sqlite3 *db, int rc, const char *what);
+int store_fail(bbb_status *st, struct db *db, int rc, const char *what);
 
 /*
  * Statements. store_prepare gives a statement for sql, ready to bind and
@@ -173,17 +174,17 @@ int store_fail(bbb_status *st, sqlite3 *db, int rc, const char *what);
  * (literals, or a choice among them); SQL built at run time goes through
  * store_prepare_once, so the cache does not fill with texts seen once.
  */
-int store_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **stmt, bbb_status *st);
+int store_prepare(struct db *db, const char *sql, struct db_stmt **stmt, bbb_status *st);
 /* A statement of its own for sql, never cached; store_release finalizes it. */
-int store_prepare_once(sqlite3 *db, const char *sql, sqlite3_stmt **stmt, bbb_status *st);
+int store_prepare_once(struct db *db, const char *sql, struct db_stmt **stmt, bbb_status *st);
 /* Gives back a statement from store_prepare or store_prepare_once. A
  * statement whose last step failed is finalized, not kept. The connection's
  * error (sqlite3_errcode, for store_fail) is the last step's afterwards, as
  * after sqlite3_finalize. NULL is a no-op. */
-void store_release(sqlite3_stmt *stmt);
+void store_release(struct db_stmt *stmt);
 /* Text column as an arena string ("" for NULL). */
 struct arena;
-char *store_col_text(struct arena *a, sqlite3_stmt *stmt, int col);
+char *store_col_text(struct arena *a, struct db_stmt *stmt, int col);
 /*
  * Pages are capped by bytes as well as by count. A reply carries a page of
  * rows, and rows can be big (a task description, a log line, an event's
@@ -209,26 +210,26 @@ struct store_page {
 int store_page_add(struct store_page *pg, const ProtobufCMessage *row);
 
 /* Turns the current row of a statement into a message from the arena. */
-typedef void *(*store_row_fn)(sqlite3_stmt *stmt, struct arena *a);
+typedef void *(*store_row_fn)(struct db_stmt *stmt, struct arena *a);
 /* Steps a prepared, bound statement whose LIMIT is limit + 1: *out gets up
  * to `limit` rows (an arena array) and at most one page of bytes
  * (store_page_add); *more whether rows were left out. Releases stmt
  * (store_release). `what`
  * names the query in errors. */
-int store_collect(sqlite3 *db, sqlite3_stmt *stmt, int limit, store_row_fn row, struct arena *a, void ***out, size_t *n,
-		  int *more, const char *what, bbb_status *st);
+int store_collect(struct db *db, struct db_stmt *stmt, int limit, store_row_fn row, struct arena *a, void ***out,
+		  size_t *n, int *more, const char *what, bbb_status *st);
 /* Reads the row of `id` with sql (one parameter, the id): 0 and *out, else
  * not_found_reason with "<noun> <id> does not exist". */
-int store_get_by_id(sqlite3 *db, const char *sql, int64_t id, store_row_fn row, struct arena *a, void **out,
+int store_get_by_id(struct db *db, const char *sql, int64_t id, store_row_fn row, struct arena *a, void **out,
 		    const char *not_found_reason, const char *noun, bbb_status *st);
 /* Binds text, or NULL when `s` is NULL or empty. */
-int store_bind_text_or_null(sqlite3_stmt *stmt, int idx, const char *s);
+int store_bind_text_or_null(struct db_stmt *stmt, int idx, const char *s);
 /* Binds an integer, or NULL when v == 0. */
-int store_bind_id_or_null(sqlite3_stmt *stmt, int idx, int64_t v);
+int store_bind_id_or_null(struct db_stmt *stmt, int idx, int64_t v);
 /* Binds free text (a description, prompt, message, note, output or input),
  * redacted (common/redact.h): every column of free text is bound through
  * this, so no secret reaches the database file. Names, keys and codes are not
  * free text: they are looked up by value and stored as given. */
-int store_bind_free_text(sqlite3_stmt *stmt, int idx, const char *s);
+int store_bind_free_text(struct db_stmt *stmt, int idx, const char *s);
 
 #endif

@@ -46,13 +46,13 @@ void store_writer_metrics_init(struct store_writer_metrics *m)
 /* Runs sql (two columns: a text key, a count) and writes one sample per row
  * under `label`, after a sample of 0 for each of `known` the rows do not
  * name. -1 when the query failed (nothing written). */
-static int store_metrics_groups(sqlite3 *db, const char *sql, const char *name, const char *label,
+static int store_metrics_groups(struct db *db, const char *sql, const char *name, const char *label,
 				const char *const *known, size_t n_known, struct dbuf *out)
 {
 	const char *labels[] = {label};
 	int64_t counts[16] = {0};
 	struct dbuf rows;
-	sqlite3_stmt *stmt;
+	struct db_stmt *stmt;
 	bbb_status st;
 	int rc;
 
@@ -62,9 +62,9 @@ static int store_metrics_groups(sqlite3 *db, const char *sql, const char *name, 
 		return -1;
 	}
 	dbuf_init(&rows, (size_t)1 << 20);
-	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-		const char *key = (const char *)sqlite3_column_text(stmt, 0);
-		int64_t n = sqlite3_column_int64(stmt, 1);
+	while ((rc = db_step(stmt)) == DB_ROW) {
+		const char *key = db_col_text(stmt, 0);
+		int64_t n = db_col_i64(stmt, 1);
 		size_t i;
 
 		key = key != NULL ? key : "";
@@ -76,8 +76,8 @@ static int store_metrics_groups(sqlite3 *db, const char *sql, const char *name, 
 			metrics_write_sample(&rows, name, labels, &key, 1, (double)n);
 	}
 	store_release(stmt);
-	if (rc != SQLITE_DONE) {
-		log_warn("metrics", "%s: %s", name, sqlite3_errmsg(db));
+	if (rc != DB_DONE) {
+		log_warn("metrics", "%s: %s", name, db_errmsg(db));
 		dbuf_free(&rows);
 		return -1;
 	}
@@ -107,7 +107,7 @@ static void store_metrics_writer(struct store *s, struct dbuf *out)
 	metrics_write_sample(out, "beebeebrain_store_lock_failures_total", NULL, NULL, 0, (double)ss.ss_lock_failures);
 }
 
-void store_metrics_collect(struct store *s, sqlite3 *reader, struct dbuf *out)
+void store_metrics_collect(struct store *s, struct db *reader, struct dbuf *out)
 {
 	static const char *const run_statuses[] = {"queued",          "running",     "succeeded", "failed",
 						   "retry_scheduled", "interrupted", "cancelled"};

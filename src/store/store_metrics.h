@@ -7,7 +7,7 @@
 #ifndef BBB_STORE_METRICS_H
 #define BBB_STORE_METRICS_H
 
-#include <sqlite3.h>
+#include "store/db.h"
 
 #include "common/dbuf.h"
 #include "store/store.h"
@@ -22,6 +22,6 @@ void store_writer_metrics_init(struct store_writer_metrics *m);
 /* Appends the scrape-time families, read with reader (a read connection of
  * the scraping thread's own): two cheap queries over indexes. A query that
  * fails leaves its family out (and is logged). */
-void store_metrics_collect(struct store *s, sqlite3 *reader, struct dbuf *out);
+void store_metrics_collect(struct store *s, struct db *reader, struct dbuf *out);
 
 #endif

@@ -14,30 +14,30 @@
 	"id, project_id, title, description, status, priority, coalesce(assignee_agent_id, 0), "                       \
 	"coalesce(parent_task_id, 0), coalesce(due_at, 0), created_at, updated_at, version"
 
-static void *task_row(sqlite3_stmt *stmt, struct arena *a)
+static void *task_row(struct db_stmt *stmt, struct arena *a)
 {
 	Beebeebrain__V1__Task *t = (Beebeebrain__V1__Task *)arena_message(a, &beebeebrain__v1__task__descriptor);
 	int status = 0;
 
-	t->id = sqlite3_column_int64(stmt, 0);
-	t->project_id = sqlite3_column_int64(stmt, 1);
+	t->id = db_col_i64(stmt, 0);
+	t->project_id = db_col_i64(stmt, 1);
 	t->title = store_col_text(a, stmt, 2);
 	t->description = store_col_text(a, stmt, 3);
-	enum_from_text(&beebeebrain__v1__task_status__descriptor, (const char *)sqlite3_column_text(stmt, 4), &status);
+	enum_from_text(&beebeebrain__v1__task_status__descriptor, db_col_text(stmt, 4), &status);
 	t->status = (Beebeebrain__V1__TaskStatus)status;
-	t->priority = sqlite3_column_int(stmt, 5);
-	t->assignee_agent_id = sqlite3_column_int64(stmt, 6);
-	t->parent_task_id = sqlite3_column_int64(stmt, 7);
-	t->due_at_ms = sqlite3_column_int64(stmt, 8);
-	t->created_at_ms = sqlite3_column_int64(stmt, 9);
-	t->updated_at_ms = sqlite3_column_int64(stmt, 10);
-	t->version = sqlite3_column_int64(stmt, 11);
+	t->priority = db_col_int(stmt, 5);
+	t->assignee_agent_id = db_col_i64(stmt, 6);
+	t->parent_task_id = db_col_i64(stmt, 7);
+	t->due_at_ms = db_col_i64(stmt, 8);
+	t->created_at_ms = db_col_i64(stmt, 9);
+	t->updated_at_ms = db_col_i64(stmt, 10);
+	t->version = db_col_i64(stmt, 11);
 	return t;
 }
 
-int store_task_insert(sqlite3 *db, Beebeebrain__V1__Task *t, bbb_status *st)
+int store_task_insert(struct db *db, Beebeebrain__V1__Task *t, bbb_status *st)
 {
-	sqlite3_stmt *stmt;
+	struct db_stmt *stmt;
 	char status[32];
 	int rc;
 
@@ -50,34 +50,34 @@ int store_task_insert(sqlite3 *db, Beebeebrain__V1__Task *t, bbb_status *st)
 	t->created_at_ms = t->updated_at_ms = clock_now_ms();
 	t->version = 1;
 	enum_text(&beebeebrain__v1__task_status__descriptor, t->status, status, sizeof(status));
-	sqlite3_bind_int64(stmt, 1, t->project_id);
+	db_bind_i64(stmt, 1, t->project_id);
 	store_bind_free_text(stmt, 2, t->title);
 	store_bind_free_text(stmt, 3, t->description);
-	sqlite3_bind_text(stmt, 4, status, -1, SQLITE_STATIC);
-	sqlite3_bind_int(stmt, 5, t->priority);
+	db_bind_text(stmt, 4, status);
+	db_bind_i64(stmt, 5, t->priority);
 	store_bind_id_or_null(stmt, 6, t->assignee_agent_id);
 	store_bind_id_or_null(stmt, 7, t->parent_task_id);
 	store_bind_id_or_null(stmt, 8, t->due_at_ms);
-	sqlite3_bind_int64(stmt, 9, t->created_at_ms);
-	sqlite3_bind_int64(stmt, 10, t->updated_at_ms);
-	rc = sqlite3_step(stmt);
+	db_bind_i64(stmt, 9, t->created_at_ms);
+	db_bind_i64(stmt, 10, t->updated_at_ms);
+	rc = db_step(stmt);
 	store_release(stmt);
-	if (rc != SQLITE_DONE)
+	if (rc != DB_DONE)
 		return store_fail(st, db, rc, "insert task");
-	t->id = sqlite3_last_insert_rowid(db);
+	t->id = db_last_insert_id(db);
 	return 0;
 }
 
-int store_task_get(sqlite3 *db, int64_t id, struct arena *a, Beebeebrain__V1__Task **out, bbb_status *st)
+int store_task_get(struct db *db, int64_t id, struct arena *a, Beebeebrain__V1__Task **out, bbb_status *st)
 {
 	return store_get_by_id(db, "SELECT " TASK_COLS " FROM tasks WHERE id = ?", id, task_row, a, (void **)out,
 			       "TASK_NOT_FOUND", "task", st);
 }
 
-int store_task_list(sqlite3 *db, const struct task_filter *f, int64_t after_id, int limit, struct arena *a,
+int store_task_list(struct db *db, const struct task_filter *f, int64_t after_id, int limit, struct arena *a,
 		    Beebeebrain__V1__Task ***out, size_t *n, int *more, bbb_status *st)
 {
-	sqlite3_stmt *stmt;
+	struct db_stmt *stmt;
 	char status[32] = "";
 
 	if (store_prepare(db,
@@ -88,38 +88,38 @@ int store_task_list(sqlite3 *db, const struct task_filter *f, int64_t after_id, 
 		return -1;
 	if (f->tf_status != 0)
 		enum_text(&beebeebrain__v1__task_status__descriptor, f->tf_status, status, sizeof(status));
-	sqlite3_bind_int64(stmt, 1, after_id);
-	sqlite3_bind_int64(stmt, 2, f->tf_project_id);
-	sqlite3_bind_text(stmt, 3, status, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(stmt, 4, f->tf_assignee_id);
-	sqlite3_bind_int(stmt, 5, limit + 1);
-	sqlite3_bind_int(stmt, 6, f->tf_offset);
+	db_bind_i64(stmt, 1, after_id);
+	db_bind_i64(stmt, 2, f->tf_project_id);
+	db_bind_text(stmt, 3, status);
+	db_bind_i64(stmt, 4, f->tf_assignee_id);
+	db_bind_i64(stmt, 5, limit + 1);
+	db_bind_i64(stmt, 6, f->tf_offset);
 	return store_collect(db, stmt, limit, task_row, a, (void ***)out, n, more, "list tasks", st);
 }
 
-int store_agent_project(sqlite3 *db, int64_t id, int64_t *project_id, bbb_status *st)
+int store_agent_project(struct db *db, int64_t id, int64_t *project_id, bbb_status *st)
 {
-	sqlite3_stmt *stmt;
+	struct db_stmt *stmt;
 	int rc;
 
 	*project_id = 0;
 	if (store_prepare(db, "SELECT project_id FROM agents WHERE id = ?", &stmt, st) != 0)
 		return -1;
-	sqlite3_bind_int64(stmt, 1, id);
-	rc = sqlite3_step(stmt);
-	if (rc == SQLITE_ROW)
-		*project_id = sqlite3_column_int64(stmt, 0);
+	db_bind_i64(stmt, 1, id);
+	rc = db_step(stmt);
+	if (rc == DB_ROW)
+		*project_id = db_col_i64(stmt, 0);
 	store_release(stmt);
-	if (rc == SQLITE_ROW)
+	if (rc == DB_ROW)
 		return 0;
-	if (rc == SQLITE_DONE)
+	if (rc == DB_DONE)
 		return status_fail(st, "AGENT_NOT_FOUND", "agent %lld does not exist", (long long)id);
 	return store_fail(st, db, rc, "get agent");
 }
 
-int store_task_save(sqlite3 *db, Beebeebrain__V1__Task *t, bbb_status *st)
+int store_task_save(struct db *db, Beebeebrain__V1__Task *t, bbb_status *st)
 {
-	sqlite3_stmt *stmt;
+	struct db_stmt *stmt;
 	char status[32];
 	int64_t now = clock_now_ms();
 	int rc;
@@ -134,19 +134,19 @@ int store_task_save(sqlite3 *db, Beebeebrain__V1__Task *t, bbb_status *st)
 	enum_text(&beebeebrain__v1__task_status__descriptor, t->status, status, sizeof(status));
 	store_bind_free_text(stmt, 1, t->title);
 	store_bind_free_text(stmt, 2, t->description);
-	sqlite3_bind_text(stmt, 3, status, -1, SQLITE_STATIC);
-	sqlite3_bind_int(stmt, 4, t->priority);
+	db_bind_text(stmt, 3, status);
+	db_bind_i64(stmt, 4, t->priority);
 	store_bind_id_or_null(stmt, 5, t->assignee_agent_id);
 	store_bind_id_or_null(stmt, 6, t->due_at_ms);
-	sqlite3_bind_int64(stmt, 7, now);
+	db_bind_i64(stmt, 7, now);
 	store_bind_id_or_null(stmt, 8, t->parent_task_id);
-	sqlite3_bind_int64(stmt, 9, t->id);
-	sqlite3_bind_int64(stmt, 10, t->version);
-	rc = sqlite3_step(stmt);
+	db_bind_i64(stmt, 9, t->id);
+	db_bind_i64(stmt, 10, t->version);
+	rc = db_step(stmt);
 	store_release(stmt);
-	if (rc != SQLITE_DONE)
+	if (rc != DB_DONE)
 		return store_fail(st, db, rc, "update task");
-	if (sqlite3_changes(db) == 0)
+	if (db_changes(db) == 0)
 		return status_fail(st, "TASK_VERSION_CONFLICT", "task %lld changed since version %lld was read",
 				   (long long)t->id, (long long)t->version);
 	t->version++;
@@ -154,26 +154,26 @@ int store_task_save(sqlite3 *db, Beebeebrain__V1__Task *t, bbb_status *st)
 	return 0;
 }
 
-int store_task_delete(sqlite3 *db, int64_t id, bbb_status *st)
+int store_task_delete(struct db *db, int64_t id, bbb_status *st)
 {
-	sqlite3_stmt *stmt;
+	struct db_stmt *stmt;
 	int rc;
 
 	if (store_prepare(db, "DELETE FROM tasks WHERE id = ?", &stmt, st) != 0)
 		return -1;
-	sqlite3_bind_int64(stmt, 1, id);
-	rc = sqlite3_step(stmt);
+	db_bind_i64(stmt, 1, id);
+	rc = db_step(stmt);
 	store_release(stmt);
-	if (rc != SQLITE_DONE)
+	if (rc != DB_DONE)
 		return store_fail(st, db, rc, "delete task");
-	if (sqlite3_changes(db) == 0)
+	if (db_changes(db) == 0)
 		return status_fail(st, "TASK_NOT_FOUND", "task %lld does not exist", (long long)id);
 	return 0;
 }
 
-int store_task_dependents(sqlite3 *db, int64_t id, int64_t *children, int64_t *dependents, bbb_status *st)
+int store_task_dependents(struct db *db, int64_t id, int64_t *children, int64_t *dependents, bbb_status *st)
 {
-	sqlite3_stmt *stmt;
+	struct db_stmt *stmt;
 	int rc;
 
 	if (store_prepare(db,
@@ -181,14 +181,14 @@ int store_task_dependents(sqlite3 *db, int64_t id, int64_t *children, int64_t *d
 			  "(SELECT count(*) FROM task_dependencies WHERE depends_on_task_id = ?1)",
 			  &stmt, st) != 0)
 		return -1;
-	sqlite3_bind_int64(stmt, 1, id);
-	rc = sqlite3_step(stmt);
-	if (rc == SQLITE_ROW) {
-		*children = sqlite3_column_int64(stmt, 0);
-		*dependents = sqlite3_column_int64(stmt, 1);
+	db_bind_i64(stmt, 1, id);
+	rc = db_step(stmt);
+	if (rc == DB_ROW) {
+		*children = db_col_i64(stmt, 0);
+		*dependents = db_col_i64(stmt, 1);
 	}
 	store_release(stmt);
-	if (rc != SQLITE_ROW)
+	if (rc != DB_ROW)
 		return store_fail(st, db, rc, "count dependents");
 	return 0;
 }
@@ -213,10 +213,10 @@ static char *task_status_list(struct arena *a, unsigned bits)
 	return s;
 }
 
-int store_task_select(sqlite3 *db, int64_t project_id, unsigned status_bits, int limit, struct arena *a, int64_t **ids,
-		      size_t *n, bbb_status *st)
+int store_task_select(struct db *db, int64_t project_id, unsigned status_bits, int limit, struct arena *a,
+		      int64_t **ids, size_t *n, bbb_status *st)
 {
-	sqlite3_stmt *stmt;
+	struct db_stmt *stmt;
 	char *sql;
 	int rc;
 
@@ -229,12 +229,12 @@ int store_task_select(sqlite3 *db, int64_t project_id, unsigned status_bits, int
 			   task_status_list(a, status_bits));
 	if (store_prepare_once(db, sql, &stmt, st) != 0)
 		return -1;
-	sqlite3_bind_int64(stmt, 1, project_id);
-	sqlite3_bind_int(stmt, 2, limit);
-	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW && (int)*n < limit)
-		(*ids)[(*n)++] = sqlite3_column_int64(stmt, 0);
+	db_bind_i64(stmt, 1, project_id);
+	db_bind_i64(stmt, 2, limit);
+	while ((rc = db_step(stmt)) == DB_ROW && (int)*n < limit)
+		(*ids)[(*n)++] = db_col_i64(stmt, 0);
 	store_release(stmt);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+	if (rc != DB_ROW && rc != DB_DONE)
 		return store_fail(st, db, rc, "select tasks");
 	return 0;
 }
@@ -259,13 +259,13 @@ static size_t task_parse_statuses(struct arena *a, const char *text, task_status
 	return n;
 }
 
-int store_task_todo_walk(sqlite3 *db, int64_t project_id, int (*keep)(const struct task_readiness *r),
+int store_task_todo_walk(struct db *db, int64_t project_id, int (*keep)(const struct task_readiness *r),
 			 const int64_t *after, int limit, struct arena *a, Beebeebrain__V1__Task ***out, size_t *n,
 			 int *more, bbb_status *st)
 {
 	struct store_page pg = {0};
 	struct arena scratch; /* one walked row's readiness inputs */
-	sqlite3_stmt *stmt;
+	struct db_stmt *stmt;
 	int rc;
 
 	/* The walk reads readiness columns only; a task's row (its description
@@ -281,24 +281,24 @@ int store_task_todo_walk(sqlite3 *db, int64_t project_id, int (*keep)(const stru
 			  "ORDER BY t.priority, t.created_at, t.id",
 			  &stmt, st) != 0)
 		return -1;
-	sqlite3_bind_int64(stmt, 1, project_id);
-	sqlite3_bind_int(stmt, 2, after != NULL);
+	db_bind_i64(stmt, 1, project_id);
+	db_bind_i64(stmt, 2, after != NULL);
 	for (int i = 0; i < TASK_WALK_KEY; i++)
-		sqlite3_bind_int64(stmt, 3 + i, after != NULL ? after[i] : 0);
+		db_bind_i64(stmt, 3 + i, after != NULL ? after[i] : 0);
 	*out = arena_alloc(a, sizeof(Beebeebrain__V1__Task *) * (size_t)(limit > 0 ? limit : 1));
 	*n = 0;
 	*more = 0;
 	arena_init(&scratch);
-	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+	while ((rc = db_step(stmt)) == DB_ROW) {
 		struct task_readiness r = {.tr_status = BEEBEEBRAIN__V1__TASK_STATUS__TASK_STATUS_TODO};
-		const char *parent = (const char *)sqlite3_column_text(stmt, 1);
+		const char *parent = db_col_text(stmt, 1);
 		Beebeebrain__V1__Task *t;
 		int ps = 0, kept;
 
 		if (parent != NULL && parent[0] != '\0')
 			enum_from_text(&beebeebrain__v1__task_status__descriptor, parent, &ps);
 		r.tr_parent = (task_status)ps;
-		r.tr_n_deps = task_parse_statuses(&scratch, (const char *)sqlite3_column_text(stmt, 2), &r.tr_deps);
+		r.tr_n_deps = task_parse_statuses(&scratch, db_col_text(stmt, 2), &r.tr_deps);
 		kept = keep(&r);
 		arena_reset(&scratch);
 		if (!kept)
@@ -307,7 +307,7 @@ int store_task_todo_walk(sqlite3 *db, int64_t project_id, int (*keep)(const stru
 			*more = 1;
 			break;
 		}
-		if (store_task_get(db, sqlite3_column_int64(stmt, 0), a, &t, st) != 0) {
+		if (store_task_get(db, db_col_i64(stmt, 0), a, &t, st) != 0) {
 			store_release(stmt);
 			return -1;
 		}
@@ -318,7 +318,7 @@ int store_task_todo_walk(sqlite3 *db, int64_t project_id, int (*keep)(const stru
 		(*out)[(*n)++] = t;
 	}
 	store_release(stmt);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+	if (rc != DB_ROW && rc != DB_DONE)
 		return store_fail(st, db, rc, "list ready tasks");
 	return 0;
 }
@@ -330,10 +330,10 @@ void store_task_walk_key(const Beebeebrain__V1__Task *t, int64_t *key)
 	key[2] = t->id;
 }
 
-int store_task_autorun_ready(sqlite3 *db, int limit, struct arena *a, struct store_ready_task **out, size_t *n,
+int store_task_autorun_ready(struct db *db, int limit, struct arena *a, struct store_ready_task **out, size_t *n,
 			     bbb_status *st)
 {
-	sqlite3_stmt *stmt;
+	struct db_stmt *stmt;
 	int rc;
 
 	*n = 0;
@@ -346,16 +346,16 @@ int store_task_autorun_ready(sqlite3 *db, int limit, struct arena *a, struct sto
 			  "t.parent_task_id) = 'done') ORDER BY t.priority, t.created_at LIMIT ?1",
 			  &stmt, st) != 0)
 		return -1;
-	sqlite3_bind_int(stmt, 1, limit);
-	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW && (int)*n < limit) {
+	db_bind_i64(stmt, 1, limit);
+	while ((rc = db_step(stmt)) == DB_ROW && (int)*n < limit) {
 		struct store_ready_task *t = &(*out)[(*n)++];
 
-		t->rt_task_id = sqlite3_column_int64(stmt, 0);
+		t->rt_task_id = db_col_i64(stmt, 0);
 		t->rt_title = store_col_text(a, stmt, 1);
 		t->rt_description = store_col_text(a, stmt, 2);
 	}
 	store_release(stmt);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+	if (rc != DB_ROW && rc != DB_DONE)
 		return store_fail(st, db, rc, "list tasks ready for autorun");
 	return 0;
 }

@@ -6,7 +6,7 @@
 #ifndef BBB_TOOL_STORE_H
 #define BBB_TOOL_STORE_H
 
-#include <sqlite3.h>
+#include "store/db.h"
 #include <stdint.h>
 
 #include "common/arena.h"
@@ -21,8 +21,8 @@ struct tool_call {
 
 /* The stored call of `key`: 1 and *out filled (arena memory), 0 when none,
  * -1 on error. */
-int store_tool_call_get(sqlite3 *db, const char *key, struct arena *a, struct tool_call *out, bbb_status *st);
+int store_tool_call_get(struct db *db, const char *key, struct arena *a, struct tool_call *out, bbb_status *st);
 /* Stores the first result of `key`. */
-int store_tool_call_put(sqlite3 *db, const char *key, const struct tool_call *c, bbb_status *st);
+int store_tool_call_put(struct db *db, const char *key, const struct tool_call *c, bbb_status *st);
 
 #endif

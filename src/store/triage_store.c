@@ -11,32 +11,31 @@
 #define TRIAGE_5_MIN_MS (5 * 60 * 1000)
 #define TRIAGE_60_MIN_MS (60 * 60 * 1000)
 
-int store_triage_run_counts(sqlite3 *db, int64_t by_status[STORE_TRIAGE_RUN_STATUSES], bbb_status *st)
+int store_triage_run_counts(struct db *db, int64_t by_status[STORE_TRIAGE_RUN_STATUSES], bbb_status *st)
 {
-	sqlite3_stmt *stmt;
+	struct db_stmt *stmt;
 	int rc;
 
 	memset(by_status, 0, sizeof(int64_t) * STORE_TRIAGE_RUN_STATUSES);
 	/* A scan of the task_runs_status index, not of the table. */
 	if (store_prepare(db, "SELECT run_status, count(*) FROM task_runs GROUP BY run_status", &stmt, st) != 0)
 		return -1;
-	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+	while ((rc = db_step(stmt)) == DB_ROW) {
 		int v = 0;
 
-		if (enum_from_text(&beebeebrain__v1__run_status__descriptor, (const char *)sqlite3_column_text(stmt, 0),
-				   &v) == 0 &&
-		    v > 0 && v < STORE_TRIAGE_RUN_STATUSES)
-			by_status[v] = sqlite3_column_int64(stmt, 1);
+		if (enum_from_text(&beebeebrain__v1__run_status__descriptor, db_col_text(stmt, 0), &v) == 0 && v > 0 &&
+		    v < STORE_TRIAGE_RUN_STATUSES)
+			by_status[v] = db_col_i64(stmt, 1);
 	}
 	store_release(stmt);
-	if (rc != SQLITE_DONE)
+	if (rc != DB_DONE)
 		return store_fail(st, db, rc, "count runs by status");
 	return 0;
 }
 
-int store_triage_retries(sqlite3 *db, int64_t now_ms, int64_t *last_5m, int64_t *last_60m, bbb_status *st)
+int store_triage_retries(struct db *db, int64_t now_ms, int64_t *last_5m, int64_t *last_60m, bbb_status *st)
 {
-	sqlite3_stmt *stmt;
+	struct db_stmt *stmt;
 	int rc;
 
 	*last_5m = *last_60m = 0;
@@ -50,14 +49,13 @@ int store_triage_retries(sqlite3 *db, int64_t now_ms, int64_t *last_5m, int64_t 
 			  "ORDER BY id DESC",
 			  &stmt, st) != 0)
 		return -1;
-	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-		int64_t at = sqlite3_column_int64(stmt, 0);
+	while ((rc = db_step(stmt)) == DB_ROW) {
+		int64_t at = db_col_i64(stmt, 0);
 		Beebeebrain__V1__Event *ev;
 
 		if (at < now_ms - TRIAGE_60_MIN_MS)
 			break;
-		ev = beebeebrain__v1__event__unpack(NULL, (size_t)sqlite3_column_bytes(stmt, 1),
-						    sqlite3_column_blob(stmt, 1));
+		ev = beebeebrain__v1__event__unpack(NULL, (size_t)db_col_bytes(stmt, 1), db_col_blob(stmt, 1));
 		/* A payload this binary cannot decode is no retry it knows of. */
 		if (ev == NULL)
 			continue;
@@ -70,15 +68,15 @@ int store_triage_retries(sqlite3 *db, int64_t now_ms, int64_t *last_5m, int64_t 
 		beebeebrain__v1__event__free_unpacked(ev, NULL);
 	}
 	store_release(stmt);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+	if (rc != DB_ROW && rc != DB_DONE)
 		return store_fail(st, db, rc, "count the retries of the last hour");
 	return 0;
 }
 
-int store_triage_failures(sqlite3 *db, const char *error_code, int64_t since_ms, size_t max_projects, struct arena *a,
+int store_triage_failures(struct db *db, const char *error_code, int64_t since_ms, size_t max_projects, struct arena *a,
 			  struct store_triage_failures *out, bbb_status *st)
 {
-	sqlite3_stmt *stmt;
+	struct db_stmt *stmt;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
@@ -90,15 +88,15 @@ int store_triage_failures(sqlite3 *db, const char *error_code, int64_t since_ms,
 			  "WHERE error_code = ?1 AND error_code <> '' AND ended_at >= ?2",
 			  &stmt, st) != 0)
 		return -1;
-	sqlite3_bind_text(stmt, 1, error_code, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(stmt, 2, since_ms);
-	rc = sqlite3_step(stmt);
-	if (rc == SQLITE_ROW) {
-		out->tf_count = sqlite3_column_int64(stmt, 0);
-		out->tf_last_at_ms = sqlite3_column_int64(stmt, 1);
+	db_bind_text(stmt, 1, error_code);
+	db_bind_i64(stmt, 2, since_ms);
+	rc = db_step(stmt);
+	if (rc == DB_ROW) {
+		out->tf_count = db_col_i64(stmt, 0);
+		out->tf_last_at_ms = db_col_i64(stmt, 1);
 	}
 	store_release(stmt);
-	if (rc != SQLITE_ROW)
+	if (rc != DB_ROW)
 		return store_fail(st, db, rc, "count failed runs");
 	if (out->tf_count == 0 || max_projects == 0)
 		return 0;
@@ -108,13 +106,13 @@ int store_triage_failures(sqlite3 *db, const char *error_code, int64_t since_ms,
 			  "ORDER BY t.project_id LIMIT ?3",
 			  &stmt, st) != 0)
 		return -1;
-	sqlite3_bind_text(stmt, 1, error_code, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(stmt, 2, since_ms);
-	sqlite3_bind_int64(stmt, 3, (int64_t)max_projects);
-	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
-		out->tf_project_ids[out->tf_n_projects++] = sqlite3_column_int64(stmt, 0);
+	db_bind_text(stmt, 1, error_code);
+	db_bind_i64(stmt, 2, since_ms);
+	db_bind_i64(stmt, 3, (int64_t)max_projects);
+	while ((rc = db_step(stmt)) == DB_ROW)
+		out->tf_project_ids[out->tf_n_projects++] = db_col_i64(stmt, 0);
 	store_release(stmt);
-	if (rc != SQLITE_DONE)
+	if (rc != DB_DONE)
 		return store_fail(st, db, rc, "list the projects of failed runs");
 	return 0;
 }

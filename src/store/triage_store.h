@@ -8,7 +8,7 @@
 #ifndef BBB_TRIAGE_STORE_H
 #define BBB_TRIAGE_STORE_H
 
-#include <sqlite3.h>
+#include "store/db.h"
 #include <stddef.h>
 #include <stdint.h>
 
@@ -19,13 +19,13 @@
 #define STORE_TRIAGE_RUN_STATUSES 8
 
 /* by_status[s]: runs whose status is s (a Beebeebrain__V1__RunStatus). */
-int store_triage_run_counts(sqlite3 *db, int64_t by_status[STORE_TRIAGE_RUN_STATUSES], bbb_status *st);
+int store_triage_run_counts(struct db *db, int64_t by_status[STORE_TRIAGE_RUN_STATUSES], bbb_status *st);
 
 /* Run status changes into retry_scheduled (run.status.changed events) since
  * now_ms - 5 min and now_ms - 60 min. The status changes of the hour are
  * read once, newest first, and their payloads decoded: the status is inside
  * the payload. */
-int store_triage_retries(sqlite3 *db, int64_t now_ms, int64_t *last_5m, int64_t *last_60m, bbb_status *st);
+int store_triage_retries(struct db *db, int64_t now_ms, int64_t *last_5m, int64_t *last_60m, bbb_status *st);
 
 /* Runs that ended with error_code at or after since_ms: how many, the latest
  * end time (0: none) and their distinct projects (an arena array, smallest
@@ -36,7 +36,7 @@ struct store_triage_failures {
 	int64_t *tf_project_ids;
 	size_t tf_n_projects;
 };
-int store_triage_failures(sqlite3 *db, const char *error_code, int64_t since_ms, size_t max_projects, struct arena *a,
+int store_triage_failures(struct db *db, const char *error_code, int64_t since_ms, size_t max_projects, struct arena *a,
 			  struct store_triage_failures *out, bbb_status *st);
 
 #endif

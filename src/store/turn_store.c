@@ -6,10 +6,10 @@
 #include "common/status.h"
 #include "store/store.h"
 
-static int turn_insert_call(sqlite3 *db, int64_t run_id, int turn, int k, const struct store_tool_call *c,
+static int turn_insert_call(struct db *db, int64_t run_id, int turn, int k, const struct store_tool_call *c,
 			    bbb_status *st)
 {
-	sqlite3_stmt *stmt;
+	struct db_stmt *stmt;
 	int rc;
 
 	if (store_prepare(db,
@@ -17,25 +17,25 @@ static int turn_insert_call(sqlite3 *db, int64_t run_id, int turn, int k, const 
 			  "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
 			  &stmt, st) != 0)
 		return -1;
-	sqlite3_bind_int64(stmt, 1, run_id);
-	sqlite3_bind_int(stmt, 2, turn);
-	sqlite3_bind_int(stmt, 3, k);
-	sqlite3_bind_text(stmt, 4, c->stc_id, -1, SQLITE_STATIC);
-	sqlite3_bind_text(stmt, 5, c->stc_name, -1, SQLITE_STATIC);
+	db_bind_i64(stmt, 1, run_id);
+	db_bind_i64(stmt, 2, turn);
+	db_bind_i64(stmt, 3, k);
+	db_bind_text(stmt, 4, c->stc_id);
+	db_bind_text(stmt, 5, c->stc_name);
 	store_bind_free_text(stmt, 6, c->stc_arguments);
 	if (c->stc_result != NULL)
 		store_bind_free_text(stmt, 7, c->stc_result);
-	sqlite3_bind_int(stmt, 8, c->stc_is_error != 0);
-	rc = sqlite3_step(stmt);
+	db_bind_i64(stmt, 8, c->stc_is_error != 0);
+	rc = db_step(stmt);
 	store_release(stmt);
-	if (rc != SQLITE_DONE)
+	if (rc != DB_DONE)
 		return store_fail(st, db, rc, "insert tool call");
 	return 0;
 }
 
-int store_turn_insert(sqlite3 *db, int64_t run_id, const struct store_turn *t, int64_t now_ms, bbb_status *st)
+int store_turn_insert(struct db *db, int64_t run_id, const struct store_turn *t, int64_t now_ms, bbb_status *st)
 {
-	sqlite3_stmt *stmt;
+	struct db_stmt *stmt;
 	int rc;
 
 	if (store_prepare(db,
@@ -43,16 +43,16 @@ int store_turn_insert(sqlite3 *db, int64_t run_id, const struct store_turn *t, i
 			  "VALUES (?, ?, ?, ?, ?, ?, ?)",
 			  &stmt, st) != 0)
 		return -1;
-	sqlite3_bind_int64(stmt, 1, run_id);
-	sqlite3_bind_int(stmt, 2, t->stu_n);
-	sqlite3_bind_int(stmt, 3, t->stu_attempt_n);
+	db_bind_i64(stmt, 1, run_id);
+	db_bind_i64(stmt, 2, t->stu_n);
+	db_bind_i64(stmt, 3, t->stu_attempt_n);
 	store_bind_free_text(stmt, 4, t->stu_text);
-	sqlite3_bind_text(stmt, 5, t->stu_stop_reason, -1, SQLITE_STATIC);
+	db_bind_text(stmt, 5, t->stu_stop_reason);
 	store_bind_free_text(stmt, 6, t->stu_follow_up);
-	sqlite3_bind_int64(stmt, 7, now_ms);
-	rc = sqlite3_step(stmt);
+	db_bind_i64(stmt, 7, now_ms);
+	rc = db_step(stmt);
 	store_release(stmt);
-	if (rc != SQLITE_DONE)
+	if (rc != DB_DONE)
 		return store_fail(st, db, rc, "insert turn");
 	for (size_t i = 0; i < t->stu_n_calls; i++)
 		if (turn_insert_call(db, run_id, t->stu_n, (int)i + 1, &t->stu_calls[i], st) != 0)
@@ -60,11 +60,11 @@ int store_turn_insert(sqlite3 *db, int64_t run_id, const struct store_turn *t, i
 	return 0;
 }
 
-int store_turn_results(sqlite3 *db, int64_t run_id, const struct store_turn *t, bbb_status *st)
+int store_turn_results(struct db *db, int64_t run_id, const struct store_turn *t, bbb_status *st)
 {
 	for (size_t i = 0; i < t->stu_n_calls; i++) {
 		const struct store_tool_call *c = &t->stu_calls[i];
-		sqlite3_stmt *stmt;
+		struct db_stmt *stmt;
 		int rc;
 
 		if (c->stc_result == NULL)
@@ -75,24 +75,24 @@ int store_turn_results(sqlite3 *db, int64_t run_id, const struct store_turn *t, 
 				  &stmt, st) != 0)
 			return -1;
 		store_bind_free_text(stmt, 1, c->stc_result);
-		sqlite3_bind_int(stmt, 2, c->stc_is_error != 0);
-		sqlite3_bind_int64(stmt, 3, run_id);
-		sqlite3_bind_int(stmt, 4, t->stu_n);
-		sqlite3_bind_int(stmt, 5, (int)i + 1);
-		rc = sqlite3_step(stmt);
+		db_bind_i64(stmt, 2, c->stc_is_error != 0);
+		db_bind_i64(stmt, 3, run_id);
+		db_bind_i64(stmt, 4, t->stu_n);
+		db_bind_i64(stmt, 5, (int)i + 1);
+		rc = db_step(stmt);
 		store_release(stmt);
-		if (rc != SQLITE_DONE)
+		if (rc != DB_DONE)
 			return store_fail(st, db, rc, "record a tool result");
-		if (sqlite3_changes(db) == 0)
+		if (db_changes(db) == 0)
 			return status_fail(st, "INTERNAL_ERROR", "run %lld has no tool call %zu in turn %d",
 					   (long long)run_id, i + 1, t->stu_n);
 	}
 	return 0;
 }
 
-int store_turn_settle_unknown(sqlite3 *db, int64_t run_id, const char *result, int *n, bbb_status *st)
+int store_turn_settle_unknown(struct db *db, int64_t run_id, const char *result, int *n, bbb_status *st)
 {
-	sqlite3_stmt *stmt;
+	struct db_stmt *stmt;
 	int rc;
 
 	*n = 0;
@@ -100,32 +100,32 @@ int store_turn_settle_unknown(sqlite3 *db, int64_t run_id, const char *result, i
 			  &stmt, st) != 0)
 		return -1;
 	store_bind_free_text(stmt, 1, result);
-	sqlite3_bind_int64(stmt, 2, run_id);
-	rc = sqlite3_step(stmt);
+	db_bind_i64(stmt, 2, run_id);
+	rc = db_step(stmt);
 	store_release(stmt);
-	if (rc != SQLITE_DONE)
+	if (rc != DB_DONE)
 		return store_fail(st, db, rc, "settle tool calls");
-	*n = sqlite3_changes(db);
+	*n = db_changes(db);
 	return 0;
 }
 
 /* Hands out the next call of turn t from the calls query, which is ordered
  * like the turns; a call of an unknown turn cannot be (foreign key). */
-static void turn_add_call(struct arena *a, struct store_turn *t, sqlite3_stmt *stmt)
+static void turn_add_call(struct arena *a, struct store_turn *t, struct db_stmt *stmt)
 {
 	struct store_tool_call *c = &t->stu_calls[t->stu_n_calls++];
 
 	c->stc_id = store_col_text(a, stmt, 2);
 	c->stc_name = store_col_text(a, stmt, 3);
 	c->stc_arguments = store_col_text(a, stmt, 4);
-	c->stc_result = sqlite3_column_type(stmt, 5) == SQLITE_NULL ? NULL : store_col_text(a, stmt, 5);
-	c->stc_is_error = sqlite3_column_int(stmt, 6);
+	c->stc_result = db_col_is_null(stmt, 5) ? NULL : store_col_text(a, stmt, 5);
+	c->stc_is_error = db_col_int(stmt, 6);
 }
 
-static int turn_read_calls(sqlite3 *db, int64_t run_id, struct arena *a, struct store_turn *turns, size_t n,
+static int turn_read_calls(struct db *db, int64_t run_id, struct arena *a, struct store_turn *turns, size_t n,
 			   bbb_status *st)
 {
-	sqlite3_stmt *stmt;
+	struct db_stmt *stmt;
 	size_t i = 0;
 	int rc;
 
@@ -135,9 +135,9 @@ static int turn_read_calls(sqlite3 *db, int64_t run_id, struct arena *a, struct 
 			  "WHERE run_id = ? ORDER BY turn, k",
 			  &stmt, st) != 0)
 		return -1;
-	sqlite3_bind_int64(stmt, 1, run_id);
-	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-		int turn = sqlite3_column_int(stmt, 0);
+	db_bind_i64(stmt, 1, run_id);
+	while ((rc = db_step(stmt)) == DB_ROW) {
+		int turn = db_col_int(stmt, 0);
 
 		while (i < n && turns[i].stu_n < turn)
 			i++;
@@ -145,18 +145,19 @@ static int turn_read_calls(sqlite3 *db, int64_t run_id, struct arena *a, struct 
 			continue;
 		if (turns[i].stu_calls == NULL)
 			turns[i].stu_calls =
-				arena_alloc(a, sizeof(struct store_tool_call) * (size_t)sqlite3_column_int(stmt, 1));
+				arena_alloc(a, sizeof(struct store_tool_call) * (size_t)db_col_int(stmt, 1));
 		turn_add_call(a, &turns[i], stmt);
 	}
 	store_release(stmt);
-	if (rc != SQLITE_DONE)
+	if (rc != DB_DONE)
 		return store_fail(st, db, rc, "read tool calls");
 	return 0;
 }
 
-int store_turns_of_run(sqlite3 *db, int64_t run_id, struct arena *a, struct store_turn **out, size_t *n, bbb_status *st)
+int store_turns_of_run(struct db *db, int64_t run_id, struct arena *a, struct store_turn **out, size_t *n,
+		       bbb_status *st)
 {
-	sqlite3_stmt *stmt;
+	struct db_stmt *stmt;
 	size_t cap = 0;
 	int rc;
 
@@ -167,8 +168,8 @@ int store_turns_of_run(sqlite3 *db, int64_t run_id, struct arena *a, struct stor
 			  "ORDER BY n",
 			  &stmt, st) != 0)
 		return -1;
-	sqlite3_bind_int64(stmt, 1, run_id);
-	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+	db_bind_i64(stmt, 1, run_id);
+	while ((rc = db_step(stmt)) == DB_ROW) {
 		struct store_turn *t;
 
 		if (*n == cap) {
@@ -182,14 +183,14 @@ int store_turns_of_run(sqlite3 *db, int64_t run_id, struct arena *a, struct stor
 		}
 		t = &(*out)[(*n)++];
 		memset(t, 0, sizeof(*t));
-		t->stu_n = sqlite3_column_int(stmt, 0);
-		t->stu_attempt_n = sqlite3_column_int(stmt, 1);
+		t->stu_n = db_col_int(stmt, 0);
+		t->stu_attempt_n = db_col_int(stmt, 1);
 		t->stu_text = store_col_text(a, stmt, 2);
 		t->stu_stop_reason = store_col_text(a, stmt, 3);
 		t->stu_follow_up = store_col_text(a, stmt, 4);
 	}
 	store_release(stmt);
-	if (rc != SQLITE_DONE)
+	if (rc != DB_DONE)
 		return store_fail(st, db, rc, "read turns");
 	return *n > 0 ? turn_read_calls(db, run_id, a, *out, *n, st) : 0;
 }

@@ -17,7 +17,7 @@
 #ifndef BBB_TURN_STORE_H
 #define BBB_TURN_STORE_H
 
-#include <sqlite3.h>
+#include "store/db.h"
 #include <stddef.h>
 #include <stdint.h>
 
@@ -44,17 +44,17 @@ struct store_turn {
 
 /* Records turn t of the run with its tool calls, each with the result it has
  * (NULL: none yet). RESOURCE_CONFLICT when the run already has turn t->stu_n. */
-int store_turn_insert(sqlite3 *db, int64_t run_id, const struct store_turn *t, int64_t now_ms, bbb_status *st);
+int store_turn_insert(struct db *db, int64_t run_id, const struct store_turn *t, int64_t now_ms, bbb_status *st);
 /* Records the results of turn t's tool calls (a call whose stc_result is NULL
  * is left as it is). INTERNAL_ERROR when a call is not recorded. */
-int store_turn_results(sqlite3 *db, int64_t run_id, const struct store_turn *t, bbb_status *st);
+int store_turn_results(struct db *db, int64_t run_id, const struct store_turn *t, bbb_status *st);
 /* Gives every tool call of the run still without a result `result`, as an
  * error: calls that were in flight when the server stopped, never to run
  * again. *n gets how many. */
-int store_turn_settle_unknown(sqlite3 *db, int64_t run_id, const char *result, int *n, bbb_status *st);
+int store_turn_settle_unknown(struct db *db, int64_t run_id, const char *result, int *n, bbb_status *st);
 /* The run's turns in order, each with its tool calls in order; *out is an
  * arena array (NULL when none). */
-int store_turns_of_run(sqlite3 *db, int64_t run_id, struct arena *a, struct store_turn **out, size_t *n,
+int store_turns_of_run(struct db *db, int64_t run_id, struct arena *a, struct store_turn **out, size_t *n,
 		       bbb_status *st);
 
 #endif

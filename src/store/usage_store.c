@@ -6,26 +6,26 @@
 #include "common/arena.h"
 #include "store/store.h"
 
-int store_attempt_start(sqlite3 *db, int64_t run_id, int n, int64_t started_at_ms, bbb_status *st)
+int store_attempt_start(struct db *db, int64_t run_id, int n, int64_t started_at_ms, bbb_status *st)
 {
-	sqlite3_stmt *stmt;
+	struct db_stmt *stmt;
 	int rc;
 
 	if (store_prepare(db, "INSERT INTO run_attempts (run_id, n, started_at) VALUES (?, ?, ?)", &stmt, st) != 0)
 		return -1;
-	sqlite3_bind_int64(stmt, 1, run_id);
-	sqlite3_bind_int(stmt, 2, n);
-	sqlite3_bind_int64(stmt, 3, started_at_ms);
-	rc = sqlite3_step(stmt);
+	db_bind_i64(stmt, 1, run_id);
+	db_bind_i64(stmt, 2, n);
+	db_bind_i64(stmt, 3, started_at_ms);
+	rc = db_step(stmt);
 	store_release(stmt);
-	if (rc != SQLITE_DONE)
+	if (rc != DB_DONE)
 		return store_fail(st, db, rc, "insert run attempt");
 	return 0;
 }
 
-int store_attempt_end(sqlite3 *db, const Beebeebrain__V1__RunAttempt *a, bbb_status *st)
+int store_attempt_end(struct db *db, const Beebeebrain__V1__RunAttempt *a, bbb_status *st)
 {
-	sqlite3_stmt *stmt;
+	struct db_stmt *stmt;
 	int rc;
 
 	if (store_prepare(db,
@@ -48,33 +48,33 @@ int store_attempt_end(sqlite3 *db, const Beebeebrain__V1__RunAttempt *a, bbb_sta
 			  "stop_reason = excluded.stop_reason",
 			  &stmt, st) != 0)
 		return -1;
-	sqlite3_bind_int64(stmt, 1, a->run_id);
-	sqlite3_bind_int(stmt, 2, a->n);
-	sqlite3_bind_int64(stmt, 3, a->started_at_ms);
-	sqlite3_bind_int64(stmt, 4, a->ended_at_ms);
-	sqlite3_bind_int(stmt, 5, a->http_status);
-	sqlite3_bind_text(stmt, 6, a->error_code, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(stmt, 7, a->retry_after_ms);
-	sqlite3_bind_int64(stmt, 8, a->token_in);
-	sqlite3_bind_int64(stmt, 9, a->token_out);
-	sqlite3_bind_int64(stmt, 10, a->price_in_usd_micros_per_mtok);
-	sqlite3_bind_int64(stmt, 11, a->price_out_usd_micros_per_mtok);
-	sqlite3_bind_int64(stmt, 12, a->cache_read_tokens);
-	sqlite3_bind_int64(stmt, 13, a->cache_write_tokens);
-	sqlite3_bind_int64(stmt, 14, a->price_cache_read_usd_micros_per_mtok);
-	sqlite3_bind_int64(stmt, 15, a->price_cache_write_usd_micros_per_mtok);
-	sqlite3_bind_int(stmt, 16, a->cost_unknown ? 1 : 0);
-	sqlite3_bind_text(stmt, 17, a->stop_reason, -1, SQLITE_STATIC);
-	rc = sqlite3_step(stmt);
+	db_bind_i64(stmt, 1, a->run_id);
+	db_bind_i64(stmt, 2, a->n);
+	db_bind_i64(stmt, 3, a->started_at_ms);
+	db_bind_i64(stmt, 4, a->ended_at_ms);
+	db_bind_i64(stmt, 5, a->http_status);
+	db_bind_text(stmt, 6, a->error_code);
+	db_bind_i64(stmt, 7, a->retry_after_ms);
+	db_bind_i64(stmt, 8, a->token_in);
+	db_bind_i64(stmt, 9, a->token_out);
+	db_bind_i64(stmt, 10, a->price_in_usd_micros_per_mtok);
+	db_bind_i64(stmt, 11, a->price_out_usd_micros_per_mtok);
+	db_bind_i64(stmt, 12, a->cache_read_tokens);
+	db_bind_i64(stmt, 13, a->cache_write_tokens);
+	db_bind_i64(stmt, 14, a->price_cache_read_usd_micros_per_mtok);
+	db_bind_i64(stmt, 15, a->price_cache_write_usd_micros_per_mtok);
+	db_bind_i64(stmt, 16, a->cost_unknown ? 1 : 0);
+	db_bind_text(stmt, 17, a->stop_reason);
+	rc = db_step(stmt);
 	store_release(stmt);
-	if (rc != SQLITE_DONE)
+	if (rc != DB_DONE)
 		return store_fail(st, db, rc, "close run attempt");
 	return 0;
 }
 
-int store_attempts_close_open(sqlite3 *db, int64_t ended_at_ms, const char *error_code, int *n, bbb_status *st)
+int store_attempts_close_open(struct db *db, int64_t ended_at_ms, const char *error_code, int *n, bbb_status *st)
 {
-	sqlite3_stmt *stmt;
+	struct db_stmt *stmt;
 	int rc;
 
 	*n = 0;
@@ -89,37 +89,37 @@ int store_attempts_close_open(sqlite3 *db, int64_t ended_at_ms, const char *erro
 		    "DO UPDATE SET request_count = request_count + excluded.request_count",
 		    &stmt, st) != 0)
 		return -1;
-	rc = sqlite3_step(stmt);
+	rc = db_step(stmt);
 	store_release(stmt);
-	if (rc != SQLITE_DONE)
+	if (rc != DB_DONE)
 		return store_fail(st, db, rc, "count the calls lost in a restart");
 	if (store_prepare(db, "UPDATE run_attempts SET ended_at = ?, error_code = ? WHERE ended_at IS NULL", &stmt,
 			  st) != 0)
 		return -1;
-	sqlite3_bind_int64(stmt, 1, ended_at_ms);
-	sqlite3_bind_text(stmt, 2, error_code, -1, SQLITE_STATIC);
-	rc = sqlite3_step(stmt);
+	db_bind_i64(stmt, 1, ended_at_ms);
+	db_bind_text(stmt, 2, error_code);
+	rc = db_step(stmt);
 	store_release(stmt);
-	if (rc != SQLITE_DONE)
+	if (rc != DB_DONE)
 		return store_fail(st, db, rc, "close the calls lost in a restart");
-	*n = sqlite3_changes(db);
+	*n = db_changes(db);
 	return 0;
 }
 
 /* Binds what a call adds (struct store_usage) to ?11..?16. */
-static void store_bind_usage(sqlite3_stmt *stmt, const struct store_usage *u)
+static void store_bind_usage(struct db_stmt *stmt, const struct store_usage *u)
 {
-	sqlite3_bind_int64(stmt, 11, u->su_tokens_in);
-	sqlite3_bind_int64(stmt, 12, u->su_tokens_out);
-	sqlite3_bind_int64(stmt, 13, u->su_cache_read);
-	sqlite3_bind_int64(stmt, 14, u->su_cache_write);
-	sqlite3_bind_int64(stmt, 15, u->su_unpriced ? 0 : u->su_cost_micros);
-	sqlite3_bind_int(stmt, 16, u->su_unpriced ? 1 : 0);
+	db_bind_i64(stmt, 11, u->su_tokens_in);
+	db_bind_i64(stmt, 12, u->su_tokens_out);
+	db_bind_i64(stmt, 13, u->su_cache_read);
+	db_bind_i64(stmt, 14, u->su_cache_write);
+	db_bind_i64(stmt, 15, u->su_unpriced ? 0 : u->su_cost_micros);
+	db_bind_i64(stmt, 16, u->su_unpriced ? 1 : 0);
 }
 
-int store_run_add_usage(sqlite3 *db, int64_t run_id, const struct store_usage *u, bbb_status *st)
+int store_run_add_usage(struct db *db, int64_t run_id, const struct store_usage *u, bbb_status *st)
 {
-	sqlite3_stmt *stmt;
+	struct db_stmt *stmt;
 	int rc;
 
 	if (store_prepare(
@@ -131,22 +131,22 @@ int store_run_add_usage(sqlite3 *db, int64_t run_id, const struct store_usage *u
 		    "unpriced_calls = sat_add(unpriced_calls, ?16) WHERE id = ?1",
 		    &stmt, st) != 0)
 		return -1;
-	sqlite3_bind_int64(stmt, 1, run_id);
+	db_bind_i64(stmt, 1, run_id);
 	store_bind_usage(stmt, u);
-	rc = sqlite3_step(stmt);
+	rc = db_step(stmt);
 	store_release(stmt);
-	if (rc != SQLITE_DONE)
+	if (rc != DB_DONE)
 		return store_fail(st, db, rc, "add run usage");
 	return 0;
 }
 
-int store_usage_daily_add(sqlite3 *db, const char *provider, const char *model, int64_t at_ms,
+int store_usage_daily_add(struct db *db, const char *provider, const char *model, int64_t at_ms,
 			  const struct store_usage *u, bbb_status *st)
 {
 	time_t secs = (time_t)(at_ms / 1000);
 	struct tm tm;
 	char day[16];
-	sqlite3_stmt *stmt;
+	struct db_stmt *stmt;
 	int rc;
 
 	gmtime_r(&secs, &tm);
@@ -163,21 +163,21 @@ int store_usage_daily_add(sqlite3 *db, const char *provider, const char *model, 
 		    "cost_usd_micros = sat_add(cost_usd_micros, ?15), unpriced_calls = sat_add(unpriced_calls, ?16)",
 		    &stmt, st) != 0)
 		return -1;
-	sqlite3_bind_text(stmt, 1, provider, -1, SQLITE_STATIC);
-	sqlite3_bind_text(stmt, 2, model, -1, SQLITE_STATIC);
-	sqlite3_bind_text(stmt, 3, day, -1, SQLITE_STATIC);
+	db_bind_text(stmt, 1, provider);
+	db_bind_text(stmt, 2, model);
+	db_bind_text(stmt, 3, day);
 	store_bind_usage(stmt, u);
-	rc = sqlite3_step(stmt);
+	rc = db_step(stmt);
 	store_release(stmt);
-	if (rc != SQLITE_DONE)
+	if (rc != DB_DONE)
 		return store_fail(st, db, rc, "add daily usage");
 	return 0;
 }
 
-int store_usage_daily_over(sqlite3 *db, const char *day, int64_t threshold_micros, int limit, struct arena *a,
+int store_usage_daily_over(struct db *db, const char *day, int64_t threshold_micros, int limit, struct arena *a,
 			   struct store_usage_over **out, size_t *n, bbb_status *st)
 {
-	sqlite3_stmt *stmt;
+	struct db_stmt *stmt;
 	int rc;
 
 	*n = 0;
@@ -187,18 +187,18 @@ int store_usage_daily_over(sqlite3 *db, const char *day, int64_t threshold_micro
 			  "cost_usd_micros > ?2 ORDER BY provider, model_name LIMIT ?3",
 			  &stmt, st) != 0)
 		return -1;
-	sqlite3_bind_text(stmt, 1, day, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(stmt, 2, threshold_micros);
-	sqlite3_bind_int(stmt, 3, limit);
-	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW && (int)*n < limit) {
+	db_bind_text(stmt, 1, day);
+	db_bind_i64(stmt, 2, threshold_micros);
+	db_bind_i64(stmt, 3, limit);
+	while ((rc = db_step(stmt)) == DB_ROW && (int)*n < limit) {
 		struct store_usage_over *u = &(*out)[(*n)++];
 
 		u->uo_provider = store_col_text(a, stmt, 0);
 		u->uo_model = store_col_text(a, stmt, 1);
-		u->uo_cost_micros = sqlite3_column_int64(stmt, 2);
+		u->uo_cost_micros = db_col_i64(stmt, 2);
 	}
 	store_release(stmt);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+	if (rc != DB_ROW && rc != DB_DONE)
 		return store_fail(st, db, rc, "list daily usage over the threshold");
 	return 0;
 }

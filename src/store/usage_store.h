@@ -6,7 +6,7 @@
 #ifndef BBB_USAGE_STORE_H
 #define BBB_USAGE_STORE_H
 
-#include <sqlite3.h>
+#include "store/db.h"
 #include <stdint.h>
 
 #include "beebeebrain/v1/common.pb-c.h"
@@ -14,16 +14,16 @@
 
 /* A call starts: its row (run_id, n, started_at), open (ended_at NULL) until
  * the call ends, so that a call lost in a crash is still counted. */
-int store_attempt_start(sqlite3 *db, int64_t run_id, int n, int64_t started_at_ms, bbb_status *st);
+int store_attempt_start(struct db *db, int64_t run_id, int n, int64_t started_at_ms, bbb_status *st);
 /* A call ended: its row gets the end, status, error, tokens (cache tokens
  * included), the prices used, whether its cost is unknown and the answer's
  * stop reason (inserted whole when its start was not recorded). */
-int store_attempt_end(sqlite3 *db, const Beebeebrain__V1__RunAttempt *a, bbb_status *st);
+int store_attempt_end(struct db *db, const Beebeebrain__V1__RunAttempt *a, bbb_status *st);
 /* Recovery: every row still open is a call that was in flight when the
  * server stopped. Each is counted as a request in api_usage_daily (no tokens:
  * the answer never came) and closed at ended_at_ms with error_code; *n is
  * how many. */
-int store_attempts_close_open(sqlite3 *db, int64_t ended_at_ms, const char *error_code, int *n, bbb_status *st);
+int store_attempts_close_open(struct db *db, int64_t ended_at_ms, const char *error_code, int *n, bbb_status *st);
 /* What one call adds to its run's totals and to its day. Every sum held at
  * INT64_MAX instead of wrapping (a provider's counts are hostile input). */
 struct store_usage {
@@ -37,10 +37,10 @@ struct store_usage {
 
 /* Adds a call's usage to the run's totals (without touching its version:
  * usage is additive and never conflicts). */
-int store_run_add_usage(sqlite3 *db, int64_t run_id, const struct store_usage *u, bbb_status *st);
+int store_run_add_usage(struct db *db, int64_t run_id, const struct store_usage *u, bbb_status *st);
 /* Upserts api_usage_daily for the UTC day of at_ms: request_count + 1 and the
  * call's usage added (a call that got no answer adds a zeroed usage). */
-int store_usage_daily_add(sqlite3 *db, const char *provider, const char *model, int64_t at_ms,
+int store_usage_daily_add(struct db *db, const char *provider, const char *model, int64_t at_ms,
 			  const struct store_usage *u, bbb_status *st);
 
 /* A provider/model whose cost on one day passed a threshold. */
@@ -52,7 +52,7 @@ struct store_usage_over {
 /* api_usage_daily rows of `day` ("YYYY-MM-DD") costing more than
  * threshold_micros; at most `limit`. Strings from the arena. */
 struct arena;
-int store_usage_daily_over(sqlite3 *db, const char *day, int64_t threshold_micros, int limit, struct arena *a,
+int store_usage_daily_over(struct db *db, const char *day, int64_t threshold_micros, int limit, struct arena *a,
 			   struct store_usage_over **out, size_t *n, bbb_status *st);
 
 #endif

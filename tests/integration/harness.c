@@ -343,7 +343,7 @@ static int harness_try_start(struct harness *h, const char *const *extra_args)
 static int harness_migrate(struct harness *h)
 {
 	struct migration_set set = migrate_builtin();
-	sqlite3 *db;
+	struct db *db;
 	bbb_status st;
 	int applied = 0, rc;
 

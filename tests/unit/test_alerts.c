@@ -31,7 +31,7 @@
 
 struct fixture {
 	char dir[UNIT_DB_DIR_MAX];
-	sqlite3 *db;
+	struct db *db;
 	struct arena a;
 };
 

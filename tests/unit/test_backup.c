@@ -22,6 +22,7 @@
 #include "common/status.h"
 #include "store/backup.h"
 #include "store/migrate.h"
+#include "store/store.h"
 
 struct fixture {
 	char dir[64];
@@ -52,6 +53,7 @@ static int setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
 	struct migration_set set = migrate_builtin();
+	struct db *m;
 	bbb_status st;
 	int applied;
 
@@ -62,7 +64,9 @@ static int setup(void **state)
 	snprintf(f->out, sizeof(f->out), "%s/copy.bak", f->dir);
 	f->db = open_db(f->db_path);
 	status_clear(&st);
-	assert_int_equal(migrate_up(f->db, &set, 0, &applied, &st), 0);
+	assert_int_equal(store_conn_open(f->db_path, 0, 0, 5000, &m, &st), 0);
+	assert_int_equal(migrate_up(m, &set, 0, &applied, &st), 0);
+	store_conn_close(m);
 	exec_ok(f->db, "INSERT INTO projects (name, root_path, created_at, updated_at) VALUES "
 		       "('one', '/p/one', 1, 1), ('two', '/p/two', 1, 1);");
 	*state = f;

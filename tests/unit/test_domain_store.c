@@ -33,7 +33,7 @@
 
 struct fixture {
 	char dir[UNIT_DB_DIR_MAX];
-	sqlite3 *db;
+	struct db *db;
 	struct arena a;
 };
 
@@ -42,11 +42,9 @@ static int setup(void **state)
 	struct fixture *f = calloc(1, sizeof(*f));
 
 	unit_db_open(f->dir, "domain", &f->db);
-	assert_int_equal(sqlite3_exec(f->db,
-				      "INSERT INTO projects (id, name, root_path, created_at, updated_at) VALUES "
-				      "(1, 'p', '/tmp/p', 0, 0), (2, 'q', '/tmp/q', 0, 0)",
-				      NULL, NULL, NULL),
-			 SQLITE_OK);
+	assert_int_equal(db_exec(f->db, "INSERT INTO projects (id, name, root_path, created_at, updated_at) VALUES "
+					"(1, 'p', '/tmp/p', 0, 0), (2, 'q', '/tmp/q', 0, 0)"),
+			 DB_OK);
 	arena_init(&f->a);
 	*state = f;
 	return 0;
@@ -65,10 +63,8 @@ static int teardown(void **state)
 
 static void exec(struct fixture *f, const char *sql)
 {
-	char *err = NULL;
-
-	if (sqlite3_exec(f->db, sql, NULL, NULL, &err) != SQLITE_OK)
-		fail_msg("%s: %s", sql, err);
+	if (db_exec(f->db, sql) != DB_OK)
+		fail_msg("%s: %s", sql, db_errmsg(f->db));
 }
 
 static int64_t add_task(struct fixture *f, int64_t project, const char *title, int priority, int64_t parent)
@@ -235,7 +231,7 @@ static void a_page_counts_text_at_its_repaired_size(void **state)
 	Beebeebrain__V1__Task **out;
 	size_t n, len = (size_t)700 * 1024;
 	char *bad = malloc(len);
-	sqlite3_stmt *stmt;
+	sqlite3_stmt *stmt; /* SQLite's own: text of a given length, not NUL-terminated */
 	bbb_status st;
 	int more;
 
@@ -244,7 +240,7 @@ static void a_page_counts_text_at_its_repaired_size(void **state)
 	 * as stored and 10.5 MiB as sent. */
 	memset(bad, 0xff, len);
 	assert_int_equal(
-		sqlite3_prepare_v2(f->db,
+		sqlite3_prepare_v2(db_sqlite(f->db),
 				   "INSERT INTO tasks (project_id, title, description, status, priority, "
 				   "created_at, updated_at, version) VALUES (1, 'bad', ?1, 'todo', 3, 0, 0, 1)",
 				   -1, &stmt, NULL),
@@ -306,15 +302,15 @@ static void deleting_an_agent_unassigns_its_tasks_and_raises_their_versions(void
 static void expect_plan(struct fixture *f, const struct log_query *q, const char *index)
 {
 	char sql[2048], plan[1024] = "";
-	sqlite3_stmt *stmt;
+	struct db_stmt *stmt;
 
 	snprintf(sql, sizeof(sql), "EXPLAIN QUERY PLAN %s", store_log_query_sql(q));
-	assert_int_equal(sqlite3_prepare_v2(f->db, sql, -1, &stmt, NULL), SQLITE_OK);
-	while (sqlite3_step(stmt) == SQLITE_ROW) {
-		strncat(plan, (const char *)sqlite3_column_text(stmt, 3), sizeof(plan) - strlen(plan) - 2);
+	assert_int_equal(unit_prepare(f->db, sql, &stmt), SQLITE_OK);
+	while (db_step(stmt) == DB_ROW) {
+		strncat(plan, db_col_text(stmt, 3), sizeof(plan) - strlen(plan) - 2);
 		strcat(plan, ";");
 	}
-	sqlite3_finalize(stmt);
+	store_release(stmt);
 	if (strstr(plan, index) == NULL)
 		fail_msg("plan '%s' does not use %s", plan, index);
 	if (strstr(plan, "SCAN run_logs;") != NULL || strstr(plan, "events") != NULL)

@@ -33,7 +33,7 @@
 
 struct fixture {
 	char dir[UNIT_DB_DIR_MAX];
-	sqlite3 *db;
+	struct db *db;
 	struct arena a;
 };
 
@@ -85,13 +85,13 @@ static void assert_columns(const Beebeebrain__V1__Event *ev, const char *type, i
 
 static int64_t count_rows(struct fixture *f, const char *sql)
 {
-	sqlite3_stmt *stmt;
+	struct db_stmt *stmt;
 	int64_t n = -1;
 
-	assert_int_equal(sqlite3_prepare_v2(f->db, sql, -1, &stmt, NULL), SQLITE_OK);
-	if (sqlite3_step(stmt) == SQLITE_ROW)
-		n = sqlite3_column_int64(stmt, 0);
-	sqlite3_finalize(stmt);
+	assert_int_equal(unit_prepare(f->db, sql, &stmt), SQLITE_OK);
+	if (db_step(stmt) == DB_ROW)
+		n = db_col_i64(stmt, 0);
+	store_release(stmt);
 	return n;
 }
 
@@ -655,9 +655,9 @@ static void an_event_rolls_back_with_the_callers_transaction(void **state)
 	bbb_status st;
 
 	status_clear(&st);
-	assert_int_equal(sqlite3_exec(f->db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(db_exec(f->db, "BEGIN IMMEDIATE"), SQLITE_OK);
 	assert_int_equal(emit_usage_recorded(f->db, "t", &u, &st), 0);
-	assert_int_equal(sqlite3_exec(f->db, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(db_exec(f->db, "ROLLBACK"), SQLITE_OK);
 	assert_int_equal(count_rows(f, "SELECT count(*) FROM events"), 0);
 }
 

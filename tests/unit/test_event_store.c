@@ -36,7 +36,7 @@
 
 struct fixture {
 	char dir[UNIT_DB_DIR_MAX];
-	sqlite3 *db;
+	struct db *db;
 	struct arena a;
 	char *traced[TRACED_MAX]; /* distinct SQL run on events, malloc'd */
 	int n_traced;
@@ -67,7 +67,7 @@ static int teardown(void **state)
 
 static void exec(struct fixture *f, const char *sql)
 {
-	assert_int_equal(sqlite3_exec(f->db, sql, NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(db_exec(f->db, sql), SQLITE_OK);
 }
 
 static int64_t append(struct fixture *f, const char *type, int64_t project, int64_t task, int64_t run)
@@ -119,13 +119,13 @@ static int on_statement(unsigned type, void *arg, void *p, void *x)
 static void expect_index_search(struct fixture *f, const char *sql)
 {
 	char eqp[2048], plan[2048] = "";
-	sqlite3_stmt *stmt;
+	struct db_stmt *stmt;
 	int scans = 0;
 
 	snprintf(eqp, sizeof(eqp), "EXPLAIN QUERY PLAN %s", sql);
-	assert_int_equal(sqlite3_prepare_v2(f->db, eqp, -1, &stmt, NULL), SQLITE_OK);
-	while (sqlite3_step(stmt) == SQLITE_ROW) {
-		const char *d = (const char *)sqlite3_column_text(stmt, 3);
+	assert_int_equal(unit_prepare(f->db, eqp, &stmt), SQLITE_OK);
+	while (db_step(stmt) == DB_ROW) {
+		const char *d = db_col_text(stmt, 3);
 
 		if ((strncmp(d, "SCAN ", 5) == 0 && strncmp(d, "SCAN (subquery", 14) != 0) ||
 		    strstr(d, "TEMP B-TREE") != NULL)
@@ -133,7 +133,7 @@ static void expect_index_search(struct fixture *f, const char *sql)
 		strncat(plan, d, sizeof(plan) - strlen(plan) - 3);
 		strcat(plan, "; ");
 	}
-	sqlite3_finalize(stmt);
+	store_release(stmt);
 	if (scans > 0)
 		fail_msg("'%s' scans or sorts: %s", sql, plan);
 }
@@ -158,7 +158,7 @@ static void every_read_of_events_is_an_index_search(void **state)
 	for (int i = 0; i < 500; i++)
 		append(f, types[i % 5], 1 + i % 3, i % 5 == 3 ? 0 : 1 + i % 40, i % 5 == 0 ? 1 + i % 70 : 0);
 	exec(f, "COMMIT");
-	assert_int_equal(sqlite3_trace_v2(f->db, SQLITE_TRACE_STMT, on_statement, f), SQLITE_OK);
+	assert_int_equal(sqlite3_trace_v2(db_sqlite(f->db), SQLITE_TRACE_STMT, on_statement, f), SQLITE_OK);
 
 	status_clear(&st);
 	append(f, "run.log", 1, 2, 3);
@@ -172,7 +172,7 @@ static void every_read_of_events_is_an_index_search(void **state)
 	assert_int_equal(store_triage_retries(f->db, clock_now_ms(), &last5, &last60, &st), 0);
 	assert_int_equal(store_event_prune(f->db, clock_now_ms() + MIN_MS, 50, &removed, &st), 0);
 	assert_int_equal(removed, 50);
-	sqlite3_trace_v2(f->db, 0, NULL, NULL);
+	sqlite3_trace_v2(db_sqlite(f->db), 0, NULL, NULL);
 
 	/* The ten calls above run nine distinct statements, the INSERT included. */
 	assert_true(f->n_traced >= 9);

@@ -25,6 +25,7 @@
 #include "common/status.h"
 #include "store/lockfile.h"
 #include "store/store.h"
+#include "unit_db.h"
 
 struct fixture {
 	char dir[64];
@@ -284,16 +285,16 @@ static void read_only_directory_is_db_read_only(void **state)
 	assert_int_equal(lf.lf_pid_fd, -1);
 }
 
-static int sql_count(sqlite3 *db)
+static int sql_count(struct db *db)
 {
-	sqlite3_stmt *stmt;
+	struct db_stmt *stmt;
 	int n = -1;
 
-	if (sqlite3_prepare_v2(db, "SELECT count(*) FROM t", -1, &stmt, NULL) != SQLITE_OK)
+	if (unit_prepare(db, "SELECT count(*) FROM t", &stmt) != SQLITE_OK)
 		return -1;
-	if (sqlite3_step(stmt) == SQLITE_ROW)
-		n = sqlite3_column_int(stmt, 0);
-	sqlite3_finalize(stmt);
+	if (db_step(stmt) == DB_ROW)
+		n = db_col_int(stmt, 0);
+	store_release(stmt);
 	return n;
 }
 
@@ -314,7 +315,7 @@ enum {
  * `in` brings the parent's steps, `out` reports the child's. */
 static int sql_child(const char *path, int in, int out)
 {
-	sqlite3 *r, *w;
+	struct db *r, *w;
 	bbb_status st;
 	char c;
 	int fd;
@@ -327,7 +328,7 @@ static int sql_child(const char *path, int in, int out)
 	if (sql_count(r) != 1)
 		return SQL_CHILD_READ;
 	/* SQLite's own write lock still works across processes. */
-	if (sqlite3_exec(w, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_BUSY)
+	if (db_exec(w, "BEGIN IMMEDIATE") != SQLITE_BUSY)
 		return SQL_CHILD_NOT_BUSY;
 	/* And the flock is still there for anyone who asks. */
 	fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -336,7 +337,7 @@ static int sql_child(const char *path, int in, int out)
 	close(fd);
 	if (write(out, "b", 1) != 1 || read(in, &c, 1) != 1) /* the parent committed */
 		return SQL_CHILD_PIPE;
-	if (sqlite3_exec(w, "BEGIN IMMEDIATE; INSERT INTO t VALUES (3); COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+	if (db_exec(w, "BEGIN IMMEDIATE; INSERT INTO t VALUES (3); COMMIT") != SQLITE_OK)
 		return SQL_CHILD_WRITE;
 	if (sql_count(r) != 3)
 		return SQL_CHILD_READ;
@@ -352,7 +353,7 @@ static void flock_on_the_database_leaves_sqlite_locking_alone(void **state)
 	int to_child[2], from_child[2];
 	char wal[200], c;
 	int told;
-	sqlite3 *db;
+	struct db *db;
 	bbb_status st;
 	pid_t pid;
 
@@ -373,14 +374,13 @@ static void flock_on_the_database_leaves_sqlite_locking_alone(void **state)
 	close(to_child[0]);
 	close(from_child[1]);
 	assert_int_equal(store_conn_open(f->db, 0, 1, 100, &db, &st), 0);
-	assert_int_equal(sqlite3_exec(db, "CREATE TABLE t (v INTEGER); INSERT INTO t VALUES (1)", NULL, NULL, NULL),
-			 SQLITE_OK);
-	assert_int_equal(sqlite3_exec(db, "BEGIN IMMEDIATE; INSERT INTO t VALUES (2)", NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(db_exec(db, "CREATE TABLE t (v INTEGER); INSERT INTO t VALUES (1)"), SQLITE_OK);
+	assert_int_equal(db_exec(db, "BEGIN IMMEDIATE; INSERT INTO t VALUES (2)"), SQLITE_OK);
 	/* A child that failed early has closed its end, so these may fail: then
 	 * its exit code says how. */
 	signal(SIGPIPE, SIG_IGN);
 	if (write(to_child[1], "o", 1) == 1 && read(from_child[0], &c, 1) == 1) /* it saw our write lock */
-		assert_int_equal(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+		assert_int_equal(db_exec(db, "COMMIT"), SQLITE_OK);
 	told = write(to_child[1], "c", 1) == 1;
 	close(to_child[1]);
 	close(from_child[0]);

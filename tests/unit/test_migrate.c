@@ -21,6 +21,8 @@
 
 #include "common/status.h"
 #include "store/migrate.h"
+#include "store/store.h"
+#include "unit_db.h"
 
 static const struct migration test_migrations[] = {
 	{1, "create_a",
@@ -46,7 +48,7 @@ static const struct migration_set test_set_broken = {test_migrations, 3};
 struct fixture {
 	char dir[64];
 	char path[128];
-	sqlite3 *db;
+	struct db *db;
 };
 
 static void remove_dir(const char *dir)
@@ -71,15 +73,13 @@ static void remove_dir(const char *dir)
 static int setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
+	bbb_status st;
 
 	assert_non_null(f);
 	snprintf(f->dir, sizeof(f->dir), "/tmp/bbb-test-migrate-XXXXXX");
 	assert_non_null(mkdtemp(f->dir));
 	snprintf(f->path, sizeof(f->path), "%s/test.db", f->dir);
-	assert_int_equal(sqlite3_open(f->path, &f->db), SQLITE_OK);
-	assert_int_equal(sqlite3_exec(f->db, "PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON;", NULL, NULL, NULL),
-			 SQLITE_OK);
-	sqlite3_busy_timeout(f->db, 5000);
+	assert_int_equal(store_conn_open(f->path, 0, 1, 5000, &f->db, &st), 0);
 	*state = f;
 	return 0;
 }
@@ -88,25 +88,25 @@ static int teardown(void **state)
 {
 	struct fixture *f = *state;
 
-	sqlite3_close(f->db);
+	store_conn_close(f->db);
 	remove_dir(f->dir);
 	free(f);
 	return 0;
 }
 
-static int64_t query_int(sqlite3 *db, const char *sql)
+static int64_t query_int(struct db *db, const char *sql)
 {
-	sqlite3_stmt *stmt;
+	struct db_stmt *stmt;
 	int64_t v = -1;
 
-	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &stmt, NULL), SQLITE_OK);
-	if (sqlite3_step(stmt) == SQLITE_ROW)
-		v = sqlite3_column_int64(stmt, 0);
-	sqlite3_finalize(stmt);
+	assert_int_equal(unit_prepare(db, sql, &stmt), SQLITE_OK);
+	if (db_step(stmt) == DB_ROW)
+		v = db_col_i64(stmt, 0);
+	store_release(stmt);
 	return v;
 }
 
-static int has_table(sqlite3 *db, const char *name)
+static int has_table(struct db *db, const char *name)
 {
 	char sql[256];
 
@@ -114,12 +114,12 @@ static int has_table(sqlite3 *db, const char *name)
 	return query_int(db, sql) == 1;
 }
 
-static void exec_ok(sqlite3 *db, const char *sql)
+static void exec_ok(struct db *db, const char *sql)
 {
-	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(db_exec(db, sql), SQLITE_OK);
 }
 
-static void up_all(sqlite3 *db, const struct migration_set *set)
+static void up_all(struct db *db, const struct migration_set *set)
 {
 	bbb_status st;
 	int applied;
@@ -365,7 +365,7 @@ static void failing_up_script_rolls_back_entirely(void **state)
 	assert_false(has_table(f->db, "c"));
 	assert_int_equal(query_int(f->db, "SELECT count(*) FROM schema_migrations WHERE version = 3"), 0);
 	assert_int_equal(query_int(f->db, "PRAGMA foreign_keys"), 1);
-	assert_true(sqlite3_get_autocommit(f->db));
+	assert_true(!db_in_transaction(f->db));
 	status_clear(&st);
 	assert_int_equal(migrate_check(f->db, &test_set_broken, &ms, &st), 0);
 	assert_int_equal(ms.current, 2);
@@ -437,7 +437,7 @@ static void builtin_up_from_empty_creates_the_spec_tables(void **state)
 	struct fixture *f = *state;
 	struct migration_set set = migrate_builtin();
 	struct migrate_state ms;
-	sqlite3_stmt *stmt;
+	struct db_stmt *stmt;
 	bbb_status st;
 
 	assert_true(set.count >= 1);
@@ -451,13 +451,13 @@ static void builtin_up_from_empty_creates_the_spec_tables(void **state)
 	assert_int_equal(ms.current, set.m[set.count - 1].version);
 	assert_int_equal(ms.pending, 0);
 
-	assert_int_equal(sqlite3_prepare_v2(f->db, "PRAGMA integrity_check", -1, &stmt, NULL), SQLITE_OK);
-	assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
-	assert_string_equal((const char *)sqlite3_column_text(stmt, 0), "ok");
-	sqlite3_finalize(stmt);
-	assert_int_equal(sqlite3_prepare_v2(f->db, "PRAGMA foreign_key_check", -1, &stmt, NULL), SQLITE_OK);
-	assert_int_equal(sqlite3_step(stmt), SQLITE_DONE);
-	sqlite3_finalize(stmt);
+	assert_int_equal(unit_prepare(f->db, "PRAGMA integrity_check", &stmt), SQLITE_OK);
+	assert_int_equal(db_step(stmt), DB_ROW);
+	assert_string_equal(db_col_text(stmt, 0), "ok");
+	store_release(stmt);
+	assert_int_equal(unit_prepare(f->db, "PRAGMA foreign_key_check", &stmt), SQLITE_OK);
+	assert_int_equal(db_step(stmt), DB_DONE);
+	store_release(stmt);
 }
 
 static void builtin_down_to_zero_leaves_no_application_tables_and_up_works_again(void **state)
@@ -553,12 +553,12 @@ static void builtin_claude_code_migration_widens_the_check_and_keeps_added_colum
 	exec_ok(f->db, "ALTER TABLE agents ADD COLUMN added_before TEXT NOT NULL DEFAULT 'kept'");
 	exec_ok(f->db, "INSERT INTO projects (name, root_path, created_at, updated_at) VALUES ('p', '/w', 1, 1)");
 	snprintf(sql, sizeof(sql), agent, "a", "claude_code");
-	assert_int_equal(sqlite3_exec(f->db, sql, NULL, NULL, NULL), SQLITE_CONSTRAINT);
+	assert_int_equal(db_exec(f->db, sql), SQLITE_CONSTRAINT);
 
 	assert_int_equal(migrate_up(f->db, &set, 1, &n, &st), 0);
 	exec_ok(f->db, sql);
 	snprintf(sql, sizeof(sql), agent, "b", "gemini");
-	assert_int_equal(sqlite3_exec(f->db, sql, NULL, NULL, NULL), SQLITE_CONSTRAINT);
+	assert_int_equal(db_exec(f->db, sql), SQLITE_CONSTRAINT);
 	assert_int_equal(query_int(f->db, "SELECT count(*) FROM agents WHERE added_before = 'kept'"), 1);
 	assert_false(has_table(f->db, "migration_0006_check"));
 
@@ -570,29 +570,29 @@ static void builtin_claude_code_migration_widens_the_check_and_keeps_added_colum
 	exec_ok(f->db, "DELETE FROM agents WHERE model_provider = 'claude_code'");
 	status_clear(&st);
 	assert_int_equal(migrate_down(f->db, &set, 1, &n, &st), 0);
-	assert_int_equal(sqlite3_exec(f->db, sql, NULL, NULL, NULL), SQLITE_CONSTRAINT);
+	assert_int_equal(db_exec(f->db, sql), SQLITE_CONSTRAINT);
 	assert_int_equal(query_int(f->db, "SELECT count(*) FROM pragma_table_info('agents') WHERE name = "
 					  "'added_before'"),
 			 1);
 }
 
 /* The CREATE statements of the events table's indexes, by name, into buf. */
-static void event_indexes(sqlite3 *db, char *buf, size_t size)
+static void event_indexes(struct db *db, char *buf, size_t size)
 {
-	sqlite3_stmt *stmt;
+	struct db_stmt *stmt;
 
 	buf[0] = '\0';
-	assert_int_equal(sqlite3_prepare_v2(db,
-					    "SELECT sql FROM sqlite_master WHERE type = 'index' AND "
-					    "tbl_name = 'events' AND sql IS NOT NULL ORDER BY name",
-					    -1, &stmt, NULL),
+	assert_int_equal(unit_prepare(db,
+				      "SELECT sql FROM sqlite_master WHERE type = 'index' AND "
+				      "tbl_name = 'events' AND sql IS NOT NULL ORDER BY name",
+				      &stmt),
 			 SQLITE_OK);
-	while (sqlite3_step(stmt) == SQLITE_ROW) {
-		assert_true(strlen(buf) + (size_t)sqlite3_column_bytes(stmt, 0) + 2 < size);
-		strcat(buf, (const char *)sqlite3_column_text(stmt, 0));
+	while (db_step(stmt) == DB_ROW) {
+		assert_true(strlen(buf) + (size_t)db_col_bytes(stmt, 0) + 2 < size);
+		strcat(buf, db_col_text(stmt, 0));
 		strcat(buf, ";");
 	}
-	sqlite3_finalize(stmt);
+	store_release(stmt);
 }
 
 /* Migration 9 leaves events one index, (event_type, id), keeps the rows,

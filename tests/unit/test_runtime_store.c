@@ -34,16 +34,14 @@
 
 struct fixture {
 	char dir[UNIT_DB_DIR_MAX];
-	sqlite3 *db;
+	struct db *db;
 	struct arena a;
 };
 
 static void exec(struct fixture *f, const char *sql)
 {
-	char *err = NULL;
-
-	if (sqlite3_exec(f->db, sql, NULL, NULL, &err) != SQLITE_OK)
-		fail_msg("%s: %s", sql, err);
+	if (db_exec(f->db, sql) != DB_OK)
+		fail_msg("%s: %s", sql, db_errmsg(f->db));
 }
 
 static int setup(void **state)
@@ -284,13 +282,13 @@ static void detectors_find_costs_idle_repeating_and_failing_work(void **state)
 /* Integer value of one SQL query (the first column of its first row). */
 static long long value(struct fixture *f, const char *sql)
 {
-	sqlite3_stmt *stmt;
+	struct db_stmt *stmt;
 	long long v;
 
-	assert_int_equal(sqlite3_prepare_v2(f->db, sql, -1, &stmt, NULL), SQLITE_OK);
-	assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
-	v = sqlite3_column_int64(stmt, 0);
-	sqlite3_finalize(stmt);
+	assert_int_equal(unit_prepare(f->db, sql, &stmt), SQLITE_OK);
+	assert_int_equal(db_step(stmt), DB_ROW);
+	v = db_col_i64(stmt, 0);
+	store_release(stmt);
 	return v;
 }
 

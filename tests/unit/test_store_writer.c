@@ -24,13 +24,14 @@
 #include "common/job_thread.h"
 #include "common/status.h"
 #include "store/store.h"
+#include "unit_db.h"
 
 static char dir[64];
 static char path[128];
 
 static int setup(void **state)
 {
-	sqlite3 *db;
+	struct db *db;
 	bbb_status st;
 
 	(void)state;
@@ -38,10 +39,8 @@ static int setup(void **state)
 	assert_non_null(mkdtemp(dir));
 	snprintf(path, sizeof(path), "%s/w.db", dir);
 	assert_int_equal(store_conn_open(path, 0, 1, 5000, &db, &st), 0);
-	assert_int_equal(sqlite3_exec(db,
-				      "CREATE TABLE t (v INTEGER); CREATE TABLE u (k INTEGER UNIQUE); "
-				      "INSERT INTO u VALUES (1)",
-				      NULL, NULL, NULL),
+	assert_int_equal(db_exec(db, "CREATE TABLE t (v INTEGER); CREATE TABLE u (k INTEGER UNIQUE); "
+				     "INSERT INTO u VALUES (1)"),
 			 SQLITE_OK);
 	store_conn_close(db);
 	return 0;
@@ -58,18 +57,18 @@ static int teardown(void **state)
 
 static int count_rows(const char *where)
 {
-	sqlite3 *db;
-	sqlite3_stmt *stmt;
+	struct db *db;
+	struct db_stmt *stmt;
 	bbb_status st;
 	char sql[128];
 	int n;
 
 	snprintf(sql, sizeof(sql), "SELECT count(*) FROM t WHERE %s", where);
 	assert_int_equal(store_conn_open(path, 1, 1, 5000, &db, &st), 0);
-	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &stmt, NULL), SQLITE_OK);
-	assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
-	n = sqlite3_column_int(stmt, 0);
-	sqlite3_finalize(stmt);
+	assert_int_equal(unit_prepare(db, sql, &stmt), SQLITE_OK);
+	assert_int_equal(db_step(stmt), DB_ROW);
+	n = db_col_int(stmt, 0);
+	store_release(stmt);
 	store_conn_close(db);
 	return n;
 }
@@ -82,7 +81,7 @@ struct insert {
 	atomic_int entered; /* set when the writer started this write */
 };
 
-static int insert_write(sqlite3 *db, void *arg, bbb_status *st)
+static int insert_write(struct db *db, void *arg, bbb_status *st)
 {
 	struct insert *in = arg;
 	char sql[64];
@@ -97,7 +96,7 @@ static int insert_write(sqlite3 *db, void *arg, bbb_status *st)
 		} while (ss.ss_queued < in->gate_depth && clock_mono_ms() < until);
 	}
 	snprintf(sql, sizeof(sql), "INSERT INTO t VALUES (%d)", in->value);
-	if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK)
+	if (db_exec(db, sql) != SQLITE_OK)
 		return store_fail(st, db, SQLITE_ERROR, "insert");
 	if (in->fail)
 		return status_fail(st, "VALIDATION_ERROR", "refused after writing");
@@ -163,10 +162,10 @@ static void *release_probe_later(void *arg)
 	return NULL;
 }
 
-static int insert_event(sqlite3 *db, void *arg, bbb_status *st)
+static int insert_event(struct db *db, void *arg, bbb_status *st)
 {
 	(void)arg;
-	if (sqlite3_exec(db, "INSERT INTO events DEFAULT VALUES", NULL, NULL, NULL) != SQLITE_OK)
+	if (db_exec(db, "INSERT INTO events DEFAULT VALUES") != SQLITE_OK)
 		return store_fail(st, db, SQLITE_ERROR, "insert event");
 	return 0;
 }
@@ -179,14 +178,12 @@ static void replacing_the_commit_hook_waits_for_its_call_under_way(void **state)
 	struct hook_probe hp = {0};
 	struct store *s;
 	pthread_t th;
-	sqlite3 *db;
+	struct db *db;
 	bbb_status st;
 
 	(void)state;
 	assert_int_equal(store_conn_open(path, 0, 1, 5000, &db, &st), 0);
-	assert_int_equal(
-		sqlite3_exec(db, "CREATE TABLE events (id INTEGER PRIMARY KEY AUTOINCREMENT)", NULL, NULL, NULL),
-		SQLITE_OK);
+	assert_int_equal(db_exec(db, "CREATE TABLE events (id INTEGER PRIMARY KEY AUTOINCREMENT)"), SQLITE_OK);
 	store_conn_close(db);
 	s = open_store(0);
 	store_set_commit_hook(s, probe_hook, &hp);
@@ -300,18 +297,18 @@ static void write_lock_held_elsewhere_gives_db_locked_and_loses_nothing(void **s
 {
 	struct store *s = open_store(200);
 	struct insert before = {.value = 400}, during = {.value = 401}, after = {.value = 402};
-	sqlite3 *other;
+	struct db *other;
 	bbb_status st;
 
 	(void)state;
 	status_clear(&st);
 	assert_int_equal(store_write(s, insert_write, &before, 0, &st), 0);
 	assert_int_equal(store_conn_open(path, 0, 1, 100, &other, &st), 0);
-	assert_int_equal(sqlite3_exec(other, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(db_exec(other, "BEGIN IMMEDIATE"), SQLITE_OK);
 	assert_int_equal(store_write(s, insert_write, &during, 0, &st), -1);
 	assert_int_equal(st.code, BBB_UNAVAILABLE);
 	assert_string_equal(st.reason, "DB_LOCKED");
-	assert_int_equal(sqlite3_exec(other, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(db_exec(other, "ROLLBACK"), SQLITE_OK);
 	store_conn_close(other);
 	status_clear(&st);
 	assert_int_equal(store_write(s, insert_write, &after, 0, &st), 0);
@@ -341,7 +338,7 @@ struct sql_job {
 	bbb_status st;
 };
 
-static int job_write(sqlite3 *db, void *arg, bbb_status *st)
+static int job_write(struct db *db, void *arg, bbb_status *st)
 {
 	struct sql_job *j = arg;
 	int rc;
@@ -358,22 +355,22 @@ static int job_write(sqlite3 *db, void *arg, bbb_status *st)
 	if (j->inner != NULL)
 		return j->inner(db, arg, st);
 	if (j->fill_disk) {
-		sqlite3_stmt *stmt;
+		struct db_stmt *stmt;
 		char pragma[64];
 		int pages = 0;
 
-		assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA page_count", -1, &stmt, NULL), SQLITE_OK);
-		if (sqlite3_step(stmt) == SQLITE_ROW)
-			pages = sqlite3_column_int(stmt, 0);
-		sqlite3_finalize(stmt);
+		assert_int_equal(unit_prepare(db, "PRAGMA page_count", &stmt), SQLITE_OK);
+		if (db_step(stmt) == DB_ROW)
+			pages = db_col_int(stmt, 0);
+		store_release(stmt);
 		snprintf(pragma, sizeof(pragma), "PRAGMA max_page_count = %d", pages);
-		assert_int_equal(sqlite3_exec(db, pragma, NULL, NULL, NULL), SQLITE_OK);
+		assert_int_equal(db_exec(db, pragma), SQLITE_OK);
 	}
-	rc = sqlite3_exec(db, j->sql, NULL, NULL, NULL);
+	rc = db_exec(db, j->sql);
 	if (rc != SQLITE_OK && !j->swallow)
 		store_fail(st, db, rc, "job");
 	if (j->fill_disk && !j->keep_limit)
-		sqlite3_exec(db, NO_PAGE_LIMIT, NULL, NULL, NULL);
+		db_exec(db, NO_PAGE_LIMIT);
 	return rc != SQLITE_OK && !j->swallow ? -1 : 0;
 }
 
@@ -521,14 +518,14 @@ static void commit_from_inside_a_write_is_refused_and_rolls_its_group_back(void 
 
 /* Inner writes for the savepoint-in-a-write tests, as the runtime records a
  * batch of outcomes: one savepoint each. */
-static int inner_insert(sqlite3 *db, void *arg, bbb_status *st)
+static int inner_insert(struct db *db, void *arg, bbb_status *st)
 {
-	int rc = sqlite3_exec(db, arg, NULL, NULL, NULL);
+	int rc = db_exec(db, arg);
 
 	return rc == SQLITE_OK ? 0 : store_fail(st, db, rc, "inner");
 }
 
-static int inner_insert_then_fail(sqlite3 *db, void *arg, bbb_status *st)
+static int inner_insert_then_fail(struct db *db, void *arg, bbb_status *st)
 {
 	if (inner_insert(db, arg, st) != 0)
 		return -1;
@@ -536,7 +533,7 @@ static int inner_insert_then_fail(sqlite3 *db, void *arg, bbb_status *st)
 }
 
 /* ok, failed alone, then (when arg says so) one that loses the transaction. */
-static int batch_write(sqlite3 *db, void *arg, bbb_status *st)
+static int batch_write(struct db *db, void *arg, bbb_status *st)
 {
 	struct sql_job *j = arg;
 	bbb_status one;
@@ -591,15 +588,15 @@ static void savepoints_inside_a_write_undo_alone_or_report_the_lost_transaction(
 /* A lock hook that loses the transaction the first time it reports. */
 static atomic_int hook_calls;
 
-static int losing_lock_hook(void *arg, sqlite3 *db, enum store_lock_event ev, unsigned failures)
+static int losing_lock_hook(void *arg, struct db *db, enum store_lock_event ev, unsigned failures)
 {
 	(void)arg;
 	(void)failures;
 	assert_int_equal(ev, STORE_LOCK_FAILED);
 	if (atomic_fetch_add(&hook_calls, 1) == 0)
-		sqlite3_exec(db, "INSERT INTO t VALUES (1000); INSERT OR ROLLBACK INTO u VALUES (1)", NULL, NULL, NULL);
+		db_exec(db, "INSERT INTO t VALUES (1000); INSERT OR ROLLBACK INTO u VALUES (1)");
 	else
-		sqlite3_exec(db, "INSERT INTO t VALUES (1001)", NULL, NULL, NULL);
+		db_exec(db, "INSERT INTO t VALUES (1001)");
 	return 0;
 }
 
@@ -609,18 +606,18 @@ static void lock_hook_that_loses_the_transaction_costs_the_writes_nothing_and_re
 	struct sql_job refused = {.sql = "INSERT INTO t VALUES (1002)"};
 	struct sql_job first = {.sql = "INSERT INTO t VALUES (1003)"};
 	struct sql_job second = {.sql = "INSERT INTO t VALUES (1004)"};
-	sqlite3 *other;
+	struct db *other;
 	bbb_status st;
 
 	(void)state;
 	atomic_store(&hook_calls, 0);
 	store_set_lock_hook(s, losing_lock_hook, NULL, 60000);
 	assert_int_equal(store_conn_open(path, 0, 1, 100, &other, &st), 0);
-	assert_int_equal(sqlite3_exec(other, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(db_exec(other, "BEGIN IMMEDIATE"), SQLITE_OK);
 	status_clear(&st);
 	assert_int_equal(store_write(s, job_write, &refused, 0, &st), -1);
 	assert_string_equal(st.reason, "DB_LOCKED");
-	assert_int_equal(sqlite3_exec(other, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(db_exec(other, "ROLLBACK"), SQLITE_OK);
 	store_conn_close(other);
 
 	status_clear(&st);
@@ -638,14 +635,14 @@ static void lock_hook_that_loses_the_transaction_costs_the_writes_nothing_and_re
 
 static void full_read_only_and_corrupt_databases_get_their_own_reasons(void **state)
 {
-	sqlite3 *ro, *rw;
+	struct db *ro, *rw;
 	bbb_status st;
 	int rc;
 
 	(void)state;
 	status_clear(&st);
 	assert_int_equal(store_conn_open(path, 1, 1, 100, &ro, &st), 0);
-	rc = sqlite3_exec(ro, "INSERT INTO t VALUES (1)", NULL, NULL, NULL);
+	rc = db_exec(ro, "INSERT INTO t VALUES (1)");
 	assert_int_equal(rc, SQLITE_READONLY);
 	store_fail(&st, ro, rc, "insert");
 	assert_string_equal(st.reason, "DB_READ_ONLY");
@@ -656,8 +653,8 @@ static void full_read_only_and_corrupt_databases_get_their_own_reasons(void **st
 
 	assert_int_equal(store_conn_open(path, 0, 1, 100, &rw, &st), 0);
 	assert_int_equal(store_check_usable(rw, path, &st), 0);
-	assert_int_equal(sqlite3_exec(rw, "PRAGMA max_page_count = 1", NULL, NULL, NULL), SQLITE_OK);
-	rc = sqlite3_exec(rw, "INSERT INTO t VALUES (randomblob(100000))", NULL, NULL, NULL);
+	assert_int_equal(db_exec(rw, "PRAGMA max_page_count = 1"), SQLITE_OK);
+	rc = db_exec(rw, "INSERT INTO t VALUES (randomblob(100000))");
 	assert_int_equal(rc, SQLITE_FULL);
 	/* A caller that passes the generic code still gets the precise one. */
 	store_fail(&st, rw, SQLITE_ERROR, "insert");
@@ -670,17 +667,15 @@ static void quick_check_refuses_a_file_with_random_bytes_in_the_middle(void **st
 {
 	unsigned char junk[8192];
 	struct stat sb;
-	sqlite3 *db;
+	struct db *db;
 	bbb_status st;
 	FILE *f;
 
 	(void)state;
 	status_clear(&st);
 	assert_int_equal(store_conn_open(path, 0, 1, 100, &db, &st), 0);
-	assert_int_equal(sqlite3_exec(db,
-				      "CREATE INDEX t_v ON t (v); WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT "
-				      "i + 1 FROM n WHERE i < 20000) INSERT INTO t SELECT i FROM n",
-				      NULL, NULL, NULL),
+	assert_int_equal(db_exec(db, "CREATE INDEX t_v ON t (v); WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT "
+				     "i + 1 FROM n WHERE i < 20000) INSERT INTO t SELECT i FROM n"),
 			 SQLITE_OK);
 	store_conn_close(db); /* checkpoints: everything is in the file */
 	assert_int_equal(stat(path, &sb), 0);
@@ -702,12 +697,11 @@ static void quick_check_refuses_a_file_with_random_bytes_in_the_middle(void **st
 }
 
 /* One page-sized row per write, one commit each: a frame or two of WAL. */
-static int blob_write(sqlite3 *db, void *arg, bbb_status *st)
+static int blob_write(struct db *db, void *arg, bbb_status *st)
 {
 	(void)arg;
 	(void)st;
-	return sqlite3_exec(db, "CREATE TABLE IF NOT EXISTS b (x BLOB); INSERT INTO b VALUES (zeroblob(3000))", NULL,
-			    NULL, NULL) == SQLITE_OK
+	return db_exec(db, "CREATE TABLE IF NOT EXISTS b (x BLOB); INSERT INTO b VALUES (zeroblob(3000))") == DB_OK
 		       ? 0
 		       : -1;
 }
@@ -736,16 +730,16 @@ static int write_frames(struct store *s, int frames)
 
 static int count_blobs(void)
 {
-	sqlite3 *db;
-	sqlite3_stmt *stmt;
+	struct db *db;
+	struct db_stmt *stmt;
 	bbb_status st;
 	int n;
 
 	assert_int_equal(store_conn_open(path, 1, 1, 5000, &db, &st), 0);
-	assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*) FROM b", -1, &stmt, NULL), SQLITE_OK);
-	assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
-	n = sqlite3_column_int(stmt, 0);
-	sqlite3_finalize(stmt);
+	assert_int_equal(unit_prepare(db, "SELECT count(*) FROM b", &stmt), SQLITE_OK);
+	assert_int_equal(db_step(stmt), DB_ROW);
+	n = db_col_int(stmt, 0);
+	store_release(stmt);
 	store_conn_close(db);
 	return n;
 }
@@ -816,7 +810,7 @@ static void wal_grown_behind_a_long_reader_is_cut_back_once_it_lets_go(void **st
 	struct store_options so = {.path = path, .durability_full = 1};
 	struct job_thread *jt;
 	struct store *s;
-	sqlite3 *rd;
+	struct db *rd;
 	bbb_status st;
 
 	(void)state;
@@ -824,11 +818,11 @@ static void wal_grown_behind_a_long_reader_is_cut_back_once_it_lets_go(void **st
 	assert_int_equal(store_open(&s, &so, &st), 0);
 	assert_int_equal(store_checkpoint_on(s, jt, &st), 0);
 	assert_int_equal(store_conn_open(path, 1, 1, 5000, &rd, &st), 0);
-	assert_int_equal(sqlite3_exec(rd, "BEGIN; SELECT count(*) FROM t", NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(db_exec(rd, "BEGIN; SELECT count(*) FROM t"), SQLITE_OK);
 	for (int i = 0; i < 6000; i++)
 		assert_int_equal(store_write(s, blob_write, NULL, 0, &st), 0);
 	assert_true(file_size("-wal") > (off_t)STORE_WAL_SIZE_LIMIT);
-	assert_int_equal(sqlite3_exec(rd, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(db_exec(rd, "COMMIT"), SQLITE_OK);
 	store_conn_close(rd);
 	for (int i = 0; i < 3000; i++)
 		assert_int_equal(store_write(s, blob_write, NULL, 0, &st), 0);

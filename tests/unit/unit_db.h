@@ -15,7 +15,7 @@
 #define UNIT_DB_DIR_MAX 64
 
 /* Makes /tmp/bbb-<tag>-XXXXXX in dir and opens its database on *db. */
-static inline void unit_db_open(char dir[UNIT_DB_DIR_MAX], const char *tag, sqlite3 **db)
+static inline void unit_db_open(char dir[UNIT_DB_DIR_MAX], const char *tag, struct db **db)
 {
 	struct migration_set set = migrate_builtin();
 	char path[UNIT_DB_DIR_MAX + 16];
@@ -29,8 +29,16 @@ static inline void unit_db_open(char dir[UNIT_DB_DIR_MAX], const char *tag, sqli
 	assert_int_equal(migrate_up(*db, &set, 0, &applied, &st), 0);
 }
 
+/* A statement of its own for sql (store_prepare_once): 0, or SQLite's error. */
+static inline int unit_prepare(struct db *db, const char *sql, struct db_stmt **stmt)
+{
+	bbb_status st;
+
+	return store_prepare_once(db, sql, stmt, &st) == 0 ? 0 : db_errcode(db);
+}
+
 /* Closes db and removes dir; 0, or -1 when the removal failed. */
-static inline int unit_db_close(const char *dir, sqlite3 *db)
+static inline int unit_db_close(const char *dir, struct db *db)
 {
 	char cmd[UNIT_DB_DIR_MAX + 16];
 

@@ -1,0 +1,160 @@
+/* db.h's calls, forwarded to the driver of the connection (db_driver.h). */
+#include "store/db.h"
+
+#include <stdlib.h>
+
+#include "common/xalloc.h"
+#include "store/db_driver.h"
+#include "store/stmt_cache.h"
+#include "store/store.h"
+
+#define DRV(s) ((s)->ds_db->db_drv)
+
+struct db *db_wrap(const struct db_driver *drv, void *impl)
+{
+	struct db *db = xcalloc(1, sizeof(*db));
+
+	db->db_drv = drv;
+	db->db_impl = impl;
+	db->db_cache = stmt_cache_new();
+	return db;
+}
+
+void db_close(struct db *db)
+{
+	if (db == NULL)
+		return;
+	stmt_cache_free(db);
+	db->db_drv->dr_close(db);
+	free(db);
+}
+
+enum db_kind db_kind(const struct db *db)
+{
+	return db->db_drv->dr_kind;
+}
+
+sqlite3 *db_sqlite(struct db *db)
+{
+	return db->db_drv->dr_kind == DB_SQLITE ? db->db_impl : NULL;
+}
+
+int db_exec(struct db *db, const char *sql)
+{
+	return db->db_drv->dr_exec(db, sql);
+}
+
+int db_in_transaction(struct db *db)
+{
+	return db->db_drv->dr_in_transaction(db);
+}
+
+int64_t db_changes(struct db *db)
+{
+	return db->db_drv->dr_changes(db);
+}
+
+int64_t db_last_insert_id(struct db *db)
+{
+	return db->db_drv->dr_last_insert_id(db);
+}
+
+const char *db_errmsg(struct db *db)
+{
+	return db->db_drv->dr_errmsg(db);
+}
+
+int db_errcode(struct db *db)
+{
+	return db->db_drv->dr_errcode(db);
+}
+
+int store_fail(bbb_status *st, struct db *db, int rc, const char *what)
+{
+	return db->db_drv->dr_fail(st, db, rc, what);
+}
+
+int db_bind_i64(struct db_stmt *s, int idx, int64_t v)
+{
+	return DRV(s)->dr_bind_i64(s->ds_impl, idx, v);
+}
+
+int db_bind_double(struct db_stmt *s, int idx, double v)
+{
+	return DRV(s)->dr_bind_double(s->ds_impl, idx, v);
+}
+
+int db_bind_null(struct db_stmt *s, int idx)
+{
+	return DRV(s)->dr_bind_null(s->ds_impl, idx);
+}
+
+int db_bind_text(struct db_stmt *s, int idx, const char *text)
+{
+	return DRV(s)->dr_bind_text(s->ds_impl, idx, text, DB_STATIC);
+}
+
+int db_bind_text_copy(struct db_stmt *s, int idx, const char *text)
+{
+	return DRV(s)->dr_bind_text(s->ds_impl, idx, text, DB_COPY);
+}
+
+int db_bind_text_owned(struct db_stmt *s, int idx, char *text)
+{
+	return DRV(s)->dr_bind_text(s->ds_impl, idx, text, DB_OWNED);
+}
+
+int db_bind_blob(struct db_stmt *s, int idx, const void *p, size_t n)
+{
+	return DRV(s)->dr_bind_blob(s->ds_impl, idx, (void *)p, n, DB_STATIC);
+}
+
+int db_bind_blob_owned(struct db_stmt *s, int idx, void *p, size_t n)
+{
+	return DRV(s)->dr_bind_blob(s->ds_impl, idx, p, n, DB_OWNED);
+}
+
+int db_step(struct db_stmt *s)
+{
+	return DRV(s)->dr_step(s->ds_impl);
+}
+
+int64_t db_col_i64(struct db_stmt *s, int col)
+{
+	return DRV(s)->dr_col_i64(s->ds_impl, col);
+}
+
+int db_col_int(struct db_stmt *s, int col)
+{
+	return (int)DRV(s)->dr_col_i64(s->ds_impl, col);
+}
+
+double db_col_double(struct db_stmt *s, int col)
+{
+	return DRV(s)->dr_col_double(s->ds_impl, col);
+}
+
+const char *db_col_text(struct db_stmt *s, int col)
+{
+	return DRV(s)->dr_col_text(s->ds_impl, col);
+}
+
+const void *db_col_blob(struct db_stmt *s, int col)
+{
+	return DRV(s)->dr_col_blob(s->ds_impl, col);
+}
+
+size_t db_col_bytes(struct db_stmt *s, int col)
+{
+	return DRV(s)->dr_col_bytes(s->ds_impl, col);
+}
+
+int db_col_is_null(struct db_stmt *s, int col)
+{
+	return DRV(s)->dr_col_is_null(s->ds_impl, col);
+}
+
+struct db *db_stmt_db(const struct db_stmt *s)
+{
+	return s->ds_db;
+}
