@@ -27,6 +27,9 @@
 #include "common/status.h"
 #include "store/store.h"
 
+/* The advisory lock of migrations on PostgreSQL: any fixed key of ours. */
+#define MIGRATE_PG_LOCK "7062626201"
+
 struct migration_set migrate_builtin(void)
 {
 	struct migration_set set = {migrations_builtin, migrations_builtin_count};
@@ -114,31 +117,47 @@ static int migrate_query_int(struct db *db, const char *sql, int64_t *out, bbb_s
 	return 0;
 }
 
+/* *exists: whether the table `name` is in the database (its current schema,
+ * on PostgreSQL). */
+static int migrate_has_table(struct db *db, const char *name, int64_t *exists, bbb_status *st)
+{
+	const char *sql = db_kind(db) == DB_POSTGRES
+				  ? "SELECT count(*) FROM information_schema.tables "
+				    "WHERE table_schema = current_schema() AND table_name = ?1"
+				  : "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1";
+	struct db_stmt *stmt;
+	int rc;
+
+	*exists = 0;
+	if (store_prepare_once(db, sql, &stmt, st) != 0)
+		return -1;
+	db_bind_text(stmt, 1, name);
+	rc = db_step(stmt);
+	if (rc == DB_ROW)
+		*exists = db_col_i64(stmt, 0);
+	store_release(stmt);
+	return rc == DB_ROW ? 0 : migrate_fail_sqlite(st, db, rc, sql);
+}
+
 /* Creates the table only when missing, so that checking a database that is
  * already migrated does not need a write lock. */
 static int migrate_ensure_table(struct db *db, bbb_status *st)
 {
 	int64_t exists;
 
-	if (migrate_query_int(db,
-			      "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'",
-			      &exists, st) < 0)
+	if (migrate_has_table(db, "schema_migrations", &exists, st) < 0)
 		return -1;
 	if (exists)
 		return 0;
 	return migrate_exec(db,
-			    "CREATE TABLE IF NOT EXISTS schema_migrations ("
-			    "version INTEGER PRIMARY KEY, name TEXT NOT NULL, checksum TEXT NOT NULL, "
-			    "applied_at INTEGER NOT NULL)",
+			    db_kind(db) == DB_POSTGRES
+				    ? "CREATE TABLE IF NOT EXISTS schema_migrations ("
+				      "version BIGINT PRIMARY KEY, name TEXT NOT NULL, checksum TEXT NOT NULL, "
+				      "applied_at BIGINT NOT NULL)"
+				    : "CREATE TABLE IF NOT EXISTS schema_migrations ("
+				      "version INTEGER PRIMARY KEY, name TEXT NOT NULL, checksum TEXT NOT NULL, "
+				      "applied_at INTEGER NOT NULL)",
 			    st);
-}
-
-static int migrate_has_table(struct db *db, const char *name, int64_t *exists, bbb_status *st)
-{
-	char sql[160];
-
-	snprintf(sql, sizeof(sql), "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = '%s'", name);
-	return migrate_query_int(db, sql, exists, st);
 }
 
 /* Reads the hold into *state (read only: no table means no hold). */
@@ -186,10 +205,14 @@ static int migrate_write_hold(struct db *db, int up, int version, int latest, bb
 			return 0;
 		sql = version >= latest ? "DELETE FROM schema_hold" : "UPDATE schema_hold SET version = ?1";
 	} else {
-		if (migrate_exec(db,
-				 "CREATE TABLE IF NOT EXISTS schema_hold (id INTEGER PRIMARY KEY CHECK (id = 1), "
-				 "version INTEGER NOT NULL, held_at INTEGER NOT NULL)",
-				 st) < 0)
+		if (migrate_exec(
+			    db,
+			    db_kind(db) == DB_POSTGRES
+				    ? "CREATE TABLE IF NOT EXISTS schema_hold (id BIGINT PRIMARY KEY CHECK (id = 1), "
+				      "version BIGINT NOT NULL, held_at BIGINT NOT NULL)"
+				    : "CREATE TABLE IF NOT EXISTS schema_hold (id INTEGER PRIMARY KEY CHECK (id = 1), "
+				      "version INTEGER NOT NULL, held_at INTEGER NOT NULL)",
+			    st) < 0)
 			return -1;
 		sql = "INSERT INTO schema_hold (id, version, held_at) VALUES (1, ?1, ?2) "
 		      "ON CONFLICT (id) DO UPDATE SET version = excluded.version, held_at = excluded.held_at";
@@ -347,16 +370,22 @@ static int migrate_run_one(struct db *db, const struct migration_set *set, const
 			   bbb_status *st)
 {
 	const char *dir = up ? "up" : "down";
+	int pg = db_kind(db) == DB_POSTGRES;
 	char what[128];
 	int64_t fk_on, left = 0;
 	int rc;
 
-	if (migrate_query_int(db, "PRAGMA foreign_keys", &fk_on, st) < 0)
+	/* PostgreSQL enforces foreign keys always, and alters tables in place:
+	 * nothing to switch. Its BEGIN takes no lock; the advisory lock makes
+	 * servers that start together on one database migrate one at a time. */
+	if (pg)
+		fk_on = 0;
+	else if (migrate_query_int(db, "PRAGMA foreign_keys", &fk_on, st) < 0)
 		return -1;
 	if (fk_on && migrate_exec(db, "PRAGMA foreign_keys = OFF", st) < 0)
 		return -1;
-	snprintf(what, sizeof(what), "migration %d (%s) %s: BEGIN IMMEDIATE", m->version, m->name, dir);
-	rc = db_exec(db, "BEGIN IMMEDIATE");
+	snprintf(what, sizeof(what), "migration %d (%s) %s: BEGIN", m->version, m->name, dir);
+	rc = db_exec(db, pg ? "BEGIN; SELECT pg_advisory_xact_lock(" MIGRATE_PG_LOCK ")" : "BEGIN IMMEDIATE");
 	if (rc != DB_OK) {
 		migrate_fail_sqlite(st, db, rc, what);
 		goto fail;
