@@ -366,7 +366,12 @@ static int64_t store_max_event_id(struct db *db)
 	bbb_status st;
 
 	status_clear(&st);
-	if (store_prepare(db, "SELECT seq FROM sqlite_sequence WHERE name = 'events'", &stmt, &st) != 0)
+	/* SQLite: the AUTOINCREMENT counter (a row, not a scan); PostgreSQL: the
+	 * highest id this connection can see (the primary key's last entry). */
+	if (store_prepare(db,
+			  db_kind(db) == DB_POSTGRES ? "SELECT coalesce(max(id), 0) FROM events"
+						     : "SELECT seq FROM sqlite_sequence WHERE name = 'events'",
+			  &stmt, &st) != 0)
 		return 0;
 	if (db_step(stmt) == DB_ROW)
 		id = db_col_i64(stmt, 0);
@@ -447,14 +452,16 @@ static void store_victim_status(bbb_status *out, const bbb_status *cause)
 		    cause->reason, cause->message);
 }
 
-/* BEGIN IMMEDIATE for the jobs from `group` on; on failure they all fail. */
+/* BEGIN for the jobs from `group` on; on failure they all fail. IMMEDIATE on
+ * SQLite: the write lock now, not at the first write (a deferred one could
+ * fail half-way with BUSY); PostgreSQL locks rows as they are written. */
 static int store_begin(struct store *s, struct store_job *group)
 {
 	bbb_status why;
 
 	assert(!db_in_transaction(s->s_db));
 	status_clear(&why);
-	if (store_exec(s->s_db, "BEGIN IMMEDIATE", &why) == 0)
+	if (store_exec(s->s_db, db_kind(s->s_db) == DB_POSTGRES ? "BEGIN" : "BEGIN IMMEDIATE", &why) == 0)
 		return 0;
 	log_warn("store", "write transaction refused: %s", why.message);
 	if (strcmp(why.reason, "DB_LOCKED") == 0) {
@@ -661,8 +668,10 @@ int store_open(struct store **out, const struct store_options *opts, bbb_status 
 	}
 	s->s_last_event_id = store_max_event_id(s->s_db);
 	store_writer_metrics_init(&s->s_metrics);
-	sqlite3_commit_hook(db_sqlite(s->s_db), store_commit_gate, s);
-	sqlite3_wal_hook(db_sqlite(s->s_db), store_wal_hook, s);
+	if (db_sqlite(s->s_db) != NULL) {
+		sqlite3_commit_hook(db_sqlite(s->s_db), store_commit_gate, s);
+		sqlite3_wal_hook(db_sqlite(s->s_db), store_wal_hook, s);
+	}
 	pthread_mutex_init(&s->s_mu, NULL);
 	pthread_cond_init(&s->s_work, NULL);
 	pthread_cond_init(&s->s_hook_cv, NULL);
@@ -690,7 +699,8 @@ void store_close(struct store *s)
 	pthread_join(s->s_thread, NULL);
 	checkpoint_stop(s->s_ckpt);
 	s->s_ckpt = NULL;
-	db_exec(s->s_db, "PRAGMA wal_checkpoint(TRUNCATE)");
+	if (db_sqlite(s->s_db) != NULL)
+		db_exec(s->s_db, "PRAGMA wal_checkpoint(TRUNCATE)");
 	store_conn_close(s->s_db);
 	pthread_mutex_destroy(&s->s_mu);
 	pthread_cond_destroy(&s->s_work);
