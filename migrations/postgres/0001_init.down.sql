@@ -1,0 +1,12 @@
+DROP TABLE alerts;
+DROP TABLE api_usage_daily;
+DROP TABLE events;
+DROP TABLE inbox_items;
+DROP TABLE run_attempts;
+DROP TABLE task_runs;
+DROP TABLE task_dependencies;
+DROP TABLE tasks;
+DROP TABLE agents;
+DROP TABLE projects;
+DROP AGGREGATE sat_sum(BIGINT);
+DROP FUNCTION sat_add(BIGINT, BIGINT);
