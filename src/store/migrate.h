@@ -49,6 +49,9 @@ struct migration_set {
 
 extern const struct migration migrations_builtin[];
 extern const int migrations_builtin_count;
+/* The same migrations for PostgreSQL, from the scripts in migrations/postgres. */
+extern const struct migration migrations_builtin_pg[];
+extern const int migrations_builtin_pg_count;
 
 /* The migrations compiled into this binary. */
 struct migration_set migrate_builtin(void);
