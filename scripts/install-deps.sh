@@ -2,7 +2,7 @@
 # Installs the Debian 12 packages BeeBeeBrain needs that are missing, then buf
 # (the pinned npm package of tools/buf, through scripts/buf.sh) for the proto
 # checks. Idempotent: does nothing (not even apt-get update or npm) when all
-# are present.
+# are present, since scripts/test.sh runs it before every test run.
 #   scripts/install-deps.sh          build, run and test dependencies
 #   scripts/install-deps.sh --lint   also clang-format, clang-tidy, cppcheck
 #   scripts/install-deps.sh --fuzz   also clang and its libFuzzer/sanitizer runtimes (scripts/fuzz.sh)
@@ -21,6 +21,12 @@ packages=(
   # promtool, which checks the /metrics text in the tests (Debian ships it
   # only with the server; on a host with systemd its service starts too).
   prometheus
+  # PostgreSQL, the second store backend: libpq-dev to build its driver (and
+  # pg_config, which names the server's bindir), the server binaries (initdb,
+  # postgres) for the throw-away clusters of tests/pg/with_cluster.sh, and
+  # psycopg2 for tests/pg. Debian's postgresql package also creates a "main"
+  # cluster, whose service starts on a host with systemd; no test uses it.
+  postgresql libpq-dev python3-psycopg2
 )
 # node and npm run buf and the TypeScript client's tests (clients/typescript).
 # A node installed otherwise (nodesource, nvm) is used as
