@@ -8,5 +8,6 @@ DROP TABLE task_dependencies;
 DROP TABLE tasks;
 DROP TABLE agents;
 DROP TABLE projects;
-DROP AGGREGATE sat_sum(BIGINT);
+DROP AGGREGATE sat_sum(NUMERIC);
+DROP FUNCTION sat_sum_final(NUMERIC);
 DROP FUNCTION sat_add(BIGINT, BIGINT);

@@ -12,13 +12,20 @@ CREATE FUNCTION sat_add(a BIGINT, b BIGINT) RETURNS BIGINT
   AS $$ SELECT least(greatest(coalesce(a, 0)::numeric + coalesce(b, 0), -9223372036854775808),
                      9223372036854775807)::bigint $$;
 
--- sat_sum(x): the sum held at the bounds at each step; 0 over no rows, NULLs
--- ignored (sat_add is not strict: a NULL adds 0).
-CREATE AGGREGATE sat_sum(BIGINT) (
-  SFUNC = sat_add,
-  STYPE = BIGINT,
+-- sat_sum(x): the sum held at the bounds; 0 over no rows, NULLs ignored. The
+-- sum is exact (numeric, in PostgreSQL's own C functions) and held once, at
+-- the end: the same as holding it at each step, as SQLite's does, whenever the
+-- values share a sign, as all ours do (counts, tokens, money); with both signs
+-- the stepwise one depends on the row order. A bigint argument becomes numeric.
+CREATE FUNCTION sat_sum_final(s NUMERIC) RETURNS BIGINT
+  LANGUAGE sql IMMUTABLE PARALLEL SAFE
+  AS $$ SELECT least(greatest(s, -9223372036854775808), 9223372036854775807)::bigint $$;
+CREATE AGGREGATE sat_sum(NUMERIC) (
+  SFUNC = numeric_add,
+  STYPE = NUMERIC,
   INITCOND = '0',
-  COMBINEFUNC = sat_add,
+  FINALFUNC = sat_sum_final,
+  COMBINEFUNC = numeric_add,
   PARALLEL = SAFE
 );
 
