@@ -54,7 +54,7 @@ static void migrate_print(const ProtobufCMessage *m)
 /* Fills a MigrationStatusResponse from the database (offline). */
 static int migrate_status_local(struct db *db, Beebeebrain__V1__MigrationStatusResponse **out, bbb_status *st)
 {
-	struct migration_set set = migrate_builtin();
+	struct migration_set set = migrate_builtin_for(db);
 	struct migrate_row rows[64];
 	struct migrate_state state;
 	Beebeebrain__V1__MigrationStatusResponse *r;
@@ -149,6 +149,7 @@ int cmd_migrate(struct cli *cli, int argc, char **argv)
 		lockfile_release(&lock);
 		return cli_report(&st);
 	}
+	set = migrate_builtin_for(db);
 	if (strcmp(sub, "up") == 0)
 		rc = migrate_up(db, &set, (int)n, &done, &st);
 	else if (strcmp(sub, "down") == 0)

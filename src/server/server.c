@@ -150,6 +150,7 @@ static int server_migrate(const struct config *c, int *fresh, bbb_status *st)
 	 * migrated, backed up or served, and a read-only one is refused here,
 	 * not at the first write. */
 	int64_t t0 = clock_mono_ms();
+	set = migrate_builtin_for(db);
 	if (store_check_usable(db, c->cf_db_path, st) != 0)
 		goto out;
 	log_info("store", "%s passed PRAGMA quick_check in %lld ms", c->cf_db_path, (long long)(clock_mono_ms() - t0));

@@ -79,7 +79,7 @@ static int backup(struct rpc_call *call, const ProtobufCMessage *in, ProtobufCMe
 static int migration_status(struct rpc_call *call, const ProtobufCMessage *in, ProtobufCMessage *out, bbb_status *st)
 {
 	Beebeebrain__V1__MigrationStatusResponse *resp = (void *)out;
-	struct migration_set set = migrate_builtin();
+	struct migration_set set = migrate_builtin_for(svc_reader(call));
 	struct migrate_row rows[64];
 	struct migrate_state state;
 	int n = 0;

@@ -119,7 +119,7 @@ void health_fill_ready(struct rpc_call *call, Beebeebrain__V1__ReadyResponse *re
 {
 	struct arena *a = call->c_arena;
 	struct db *db = svc_reader(call);
-	struct migration_set set = migrate_builtin();
+	struct migration_set set = migrate_builtin_for(db);
 	int latest = set.count > 0 ? set.m[set.count - 1].version : 0;
 	int version, readable;
 	bbb_status vst;

@@ -37,6 +37,13 @@ struct migration_set migrate_builtin(void)
 	return set;
 }
 
+struct migration_set migrate_builtin_for(struct db *db)
+{
+	struct migration_set set = {migrations_builtin_pg, migrations_builtin_pg_count};
+
+	return db_kind(db) == DB_POSTGRES ? set : migrate_builtin();
+}
+
 void migrate_checksum(const char *sql, char *buf)
 {
 	uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a 64 offset basis */

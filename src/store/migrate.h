@@ -55,6 +55,9 @@ extern const int migrations_builtin_pg_count;
 
 /* The migrations compiled into this binary. */
 struct migration_set migrate_builtin(void);
+/* The migrations compiled into this binary for db's engine: migrations/ for
+ * SQLite, migrations/postgres/ for PostgreSQL (the same versions and names). */
+struct migration_set migrate_builtin_for(struct db *db);
 
 struct migrate_state {
 	int current; /* highest applied version, 0 when none */

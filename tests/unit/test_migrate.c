@@ -432,6 +432,21 @@ static const char *const spec_tables[] = {
 	"events",   "api_usage_daily", "alerts", "inbox_items",
 };
 
+/* migrate_builtin_for picks the engine's set; both sets have the same
+ * versions and names, so `migrate status` reads the same on both engines. */
+static void builtin_sets_of_both_engines_have_the_same_versions_and_names(void **state)
+{
+	struct fixture *f = *state;
+	struct migration_set sq = migrate_builtin_for(f->db), all = migrate_builtin();
+
+	assert_ptr_equal(sq.m, all.m);
+	assert_int_equal(migrations_builtin_pg_count, all.count);
+	for (int i = 0; i < all.count; i++) {
+		assert_int_equal(migrations_builtin_pg[i].version, all.m[i].version);
+		assert_string_equal(migrations_builtin_pg[i].name, all.m[i].name);
+	}
+}
+
 static void builtin_up_from_empty_creates_the_spec_tables(void **state)
 {
 	struct fixture *f = *state;
@@ -680,6 +695,7 @@ int main(void)
 		T(migration_leaving_a_foreign_key_violation_is_rolled_back),
 		T(script_ending_the_transaction_itself_is_reported),
 		T(malformed_set_is_refused),
+		T(builtin_sets_of_both_engines_have_the_same_versions_and_names),
 		T(builtin_up_from_empty_creates_the_spec_tables),
 		T(builtin_down_to_zero_leaves_no_application_tables_and_up_works_again),
 		T(down_holds_the_schema_at_the_version_it_leaves_and_up_to_latest_releases_it),
