@@ -387,7 +387,7 @@ def test_claude_code_agents_exist_only_from_0006_and_block_its_down(pg):
     claude = pg_one(pg, agent, (project, "c", "claude_code"))
     with pytest.raises(psycopg2.errors.CheckViolation):
         pg_query(pg, agent, (project, "x", "someone_else"))
-    for v in (9, 8, 7):
+    for v in sorted((v for v in VERSIONS if v > 6), reverse=True):
         pg_run(pg, v, up=False)
     with pytest.raises(psycopg2.errors.CheckViolation, match="still on the claude_code provider"):
         pg_run(pg, 6, up=False)
