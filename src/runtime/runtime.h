@@ -73,6 +73,7 @@ struct runtime_options {
 	int64_t ro_cost_threshold_micros; /* 0: off */
 	int64_t ro_idle_timeout_ms; /* 0: RUNTIME_DEFAULT_IDLE_TIMEOUT_MS */
 	const char *ro_pricing_path; /* NULL: the built-in table */
+	const char *ro_server_id; /* this server process's id (the owner of its leases) */
 	int ro_paused; /* 1: start nothing: runs stay queued */
 	/* Endpoint settings per provider; a provider not listed gets its public
 	 * endpoint and no key. */

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <stdatomic.h>
+#include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <pthread.h>
@@ -99,9 +100,21 @@ static void server_warn_unknown_variables(void)
 }
 
 /* The runtime's part of the configuration. */
-static void server_runtime_options(const struct config *c, struct runtime_options *o)
+/* A new id for this server process: 64 random bits in hex. Unique among the
+ * servers of one database without coordination (a clash is 2^-64 per pair). */
+static void server_new_id(char out[SERVER_ID_LEN + 1])
+{
+	uint64_t v = 0;
+
+	if (getrandom(&v, sizeof(v), 0) != (ssize_t)sizeof(v))
+		v = (uint64_t)clock_now_ms() * 6364136223846793005u ^ (uint64_t)getpid();
+	snprintf(out, SERVER_ID_LEN + 1, "%016llx", (unsigned long long)v);
+}
+
+static void server_runtime_options(const struct config *c, const struct service_env *env, struct runtime_options *o)
 {
 	memset(o, 0, sizeof(*o));
+	o->ro_server_id = env->se_server_id;
 	o->ro_autorun = c->cf_autorun;
 	o->ro_paused = c->cf_runtime_off;
 	o->ro_llm_timeout_ms = c->cf_llm_timeout_s * 1000;
@@ -490,6 +503,7 @@ int server_run(const struct config *c)
 	server_raise_fd_limit();
 
 	env->se_db_path = c->cf_db_path;
+	server_new_id(env->se_server_id);
 	env->se_fault_injection = c->cf_fault_injection;
 	env->se_started_mono_ms = clock_mono_ms();
 	env->se_env_name = c->cf_env_name;
@@ -532,7 +546,7 @@ int server_run(const struct config *c)
 		goto fail;
 
 	/* The runtime: recovery of interrupted runs, then the dispatcher. */
-	server_runtime_options(c, &rto);
+	server_runtime_options(c, env, &rto);
 	if (runtime_start(&rt, env->se_store, &rto, &st) != 0)
 		goto fail;
 	atomic_store(&sv.sv_rt, rt);

@@ -22,8 +22,14 @@ struct Beebeebrain__V1__CheckResponse;
 struct Beebeebrain__V1__ReadyResponse;
 struct Beebeebrain__V1__Event;
 
+/* Hex digits of a server id (server_new_id). */
+#define SERVER_ID_LEN 16
+
 struct service_env {
 	struct store *se_store;
+	/* This server process's id: new at every start, its row in `servers`
+	 * and the owner of the runs it leases (migration 0010). */
+	char se_server_id[SERVER_ID_LEN + 1];
 	const char *se_db_path;
 	const char *se_env_name; /* the deployment's name (configuration), shown by Check */
 	int se_run_timeout_s; /* call timeout stored on a run that asks for none (configuration) */
