@@ -261,7 +261,8 @@ int store_alert_count_open(struct db *db, int64_t *n, int64_t *unacked, bbb_stat
 	int rc;
 
 	*n = *unacked = 0;
-	if (store_prepare(db, "SELECT count(*), coalesce(sum(acked_at IS NULL), 0) FROM alerts WHERE status = 'open'",
+	if (store_prepare(db,
+			  "SELECT count(*), count(*) FILTER (WHERE acked_at IS NULL) FROM alerts WHERE status = 'open'",
 			  &stmt, st) != 0)
 		return -1;
 	rc = db_step(stmt);

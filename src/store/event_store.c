@@ -79,9 +79,13 @@ int store_event_append(struct db *db, Beebeebrain__V1__Event *ev, bbb_status *st
 
 #define EVENT_COLS "id, project_id, event_type, task_id, run_id, trace_id, created_at, payload"
 
-/* The prefix test is written as a range so that the events_type index can serve it. */
-#define EVENT_FILTER                                                                                                   \
-	"(?2 = '' OR (event_type >= ?2 AND event_type < ?2 || char(1114111))) AND (?3 = 0 OR project_id = ?3)"
+/* The prefix test is written as a range so that the events_type index can
+ * serve it: below the prefix followed by the highest code point (SQLite's
+ * char(), PostgreSQL's chr()). */
+#define EVENT_FILTER_(top)                                                                                             \
+	"(?2 = '' OR (event_type >= ?2 AND event_type < ?2 || " top "(1114111))) AND (?3 = 0 OR project_id = ?3)"
+#define EVENT_DIALECTS(db, before, after)                                                                              \
+	DB_SQL(db, before EVENT_FILTER_("char") after, before EVENT_FILTER_("chr") after)
 
 static Beebeebrain__V1__Event *event_row(struct db_stmt *stmt, struct arena *a)
 {
@@ -112,8 +116,8 @@ int store_event_list(struct db *db, int64_t after_id, int64_t until_id, int limi
 	if (more != NULL)
 		*more = 0;
 	if (store_prepare(db,
-			  "SELECT " EVENT_COLS " FROM events WHERE id > ?1 AND id <= ?5 AND " EVENT_FILTER
-			  " ORDER BY id LIMIT ?4",
+			  EVENT_DIALECTS(db, "SELECT " EVENT_COLS " FROM events WHERE id > ?1 AND id <= ?5 AND ",
+					 " ORDER BY id LIMIT ?4"),
 			  &stmt, st) != 0)
 		return -1;
 	db_bind_i64(stmt, 1, after_id);
@@ -163,8 +167,8 @@ int store_event_last_start(struct db *db, int n, int64_t head_id, const char *ty
 	/* Ids only: sorting whole rows (payloads included) to take the last n
 	 * would hold all of them in memory at once. */
 	if (store_prepare(db,
-			  "SELECT min(id) FROM (SELECT id FROM events WHERE id <= ?1 AND " EVENT_FILTER
-			  " ORDER BY id DESC LIMIT ?4)",
+			  EVENT_DIALECTS(db, "SELECT min(id) FROM (SELECT id FROM events WHERE id <= ?1 AND ",
+					 " ORDER BY id DESC LIMIT ?4) AS last_n"),
 			  &stmt, st) != 0)
 		return -1;
 	db_bind_i64(stmt, 1, head_id);

@@ -19,13 +19,19 @@
 	"AND " LOG_RANK " >= ?5 AND (?8 = 0 OR " LOG_RANK " = ?8) ORDER BY id DESC LIMIT ?6 OFFSET ?7"
 
 /* One statement per leading filter, each bound to the index that serves it:
- * an equality on the index's first column, then ids downwards. */
-static const char *const log_sql[] = {
-	"SELECT " LOG_COLS " FROM run_logs INDEXED BY run_logs_run WHERE run_id = ?4" LOG_REST,
-	"SELECT " LOG_COLS " FROM run_logs INDEXED BY run_logs_task WHERE task_id = ?3" LOG_REST,
-	"SELECT " LOG_COLS " FROM run_logs INDEXED BY run_logs_project WHERE project_id = ?2" LOG_REST,
-	"SELECT " LOG_COLS " FROM run_logs WHERE 1" LOG_REST,
-};
+ * an equality on the index's first column, then ids downwards. SQLite is
+ * told the index (INDEXED BY); PostgreSQL's planner has no such clause and
+ * picks it from the equality. */
+#define LOG_SQL(run, task, project)                                                                                    \
+	{                                                                                                              \
+		"SELECT " LOG_COLS " FROM run_logs " run " WHERE run_id = ?4" LOG_REST,                                \
+			"SELECT " LOG_COLS " FROM run_logs " task " WHERE task_id = ?3" LOG_REST,                      \
+			"SELECT " LOG_COLS " FROM run_logs " project " WHERE project_id = ?2" LOG_REST,                \
+			"SELECT " LOG_COLS " FROM run_logs WHERE 1 = 1" LOG_REST,                                      \
+	}
+static const char *const log_sql[] =
+	LOG_SQL("INDEXED BY run_logs_run", "INDEXED BY run_logs_task", "INDEXED BY run_logs_project");
+static const char *const log_sql_pg[] = LOG_SQL("", "", "");
 
 static void *log_row(struct db_stmt *stmt, struct arena *a)
 {
@@ -78,21 +84,23 @@ int store_log_insert(struct db *db, Beebeebrain__V1__LogLine *l, bbb_status *st)
 	return 0;
 }
 
-const char *store_log_query_sql(const struct log_query *q)
+const char *store_log_query_sql(const struct db *db, const struct log_query *q)
 {
+	const char *const *sql = db_kind(db) == DB_POSTGRES ? log_sql_pg : log_sql;
+
 	if (q->lq_run_id != 0)
-		return log_sql[0];
+		return sql[0];
 	if (q->lq_task_id != 0)
-		return log_sql[1];
+		return sql[1];
 	if (q->lq_project_id != 0)
-		return log_sql[2];
-	return log_sql[3];
+		return sql[2];
+	return sql[3];
 }
 
 int store_log_query(struct db *db, const struct log_query *q, struct arena *a, Beebeebrain__V1__LogLine ***out,
 		    size_t *n, int *more, bbb_status *st)
 {
-	const char *sql = store_log_query_sql(q);
+	const char *sql = store_log_query_sql(db, q);
 	struct db_stmt *stmt;
 
 	if (store_prepare(db, sql, &stmt, st) != 0)
@@ -121,7 +129,8 @@ int store_log_repeating_runs(struct db *db, int last, int min_same, int limit, s
 			  "SELECT run_id, task_id, project_id, max(c) FROM (SELECT l.run_id, l.task_id, l.project_id, "
 			  "count(*) AS c FROM (SELECT * FROM run_logs x WHERE x.run_id IN (SELECT id FROM task_runs "
 			  "WHERE run_status = 'running') AND x.id IN (SELECT y.id FROM run_logs y WHERE y.run_id = "
-			  "x.run_id ORDER BY y.id DESC LIMIT ?1)) l GROUP BY l.run_id, l.message) GROUP BY run_id "
+			  "x.run_id ORDER BY y.id DESC LIMIT ?1)) l GROUP BY l.run_id, l.task_id, l.project_id, "
+			  "l.message) AS per_message GROUP BY run_id, task_id, project_id "
 			  "HAVING max(c) >= ?2 ORDER BY run_id LIMIT ?3",
 			  &stmt, st) != 0)
 		return -1;

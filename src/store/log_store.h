@@ -30,7 +30,7 @@ struct log_query {
 };
 
 /* The SQL store_log_query runs for q (for EXPLAIN in tests). */
-const char *store_log_query_sql(const struct log_query *q);
+const char *store_log_query_sql(const struct db *db, const struct log_query *q);
 /* Up to lq_limit lines matching q, newest first; *more when more follow. */
 int store_log_query(struct db *db, const struct log_query *q, struct arena *a, Beebeebrain__V1__LogLine ***out,
 		    size_t *n, int *more, bbb_status *st);

@@ -24,7 +24,7 @@
 	"SELECT (SELECT count(*) FROM w), (SELECT coalesce(sum(retries), 0) FROM w), "                                 \
 	"(SELECT sat_sum(tin) FROM w), (SELECT sat_sum(tout) FROM w), "                                                \
 	"(SELECT sat_sum(cost) FROM w), (SELECT count(*) FROM d), "                                                    \
-	"(SELECT coalesce(CAST(round(avg(dur)) AS INTEGER), 0) FROM d), "                                              \
+	"(SELECT coalesce(CAST(round(avg(dur)) AS BIGINT), 0) FROM d), "                                               \
 	"(SELECT coalesce(max(CASE WHEN rn = (50 * n + 99) / 100 THEN dur END), 0) FROM d), "                          \
 	"(SELECT coalesce(max(CASE WHEN rn = (95 * n + 99) / 100 THEN dur END), 0) FROM d), "                          \
 	"(SELECT coalesce(max(dur), 0) FROM d), (SELECT sat_sum(cread) FROM w), (SELECT sat_sum(cwrite) FROM w), "     \

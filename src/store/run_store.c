@@ -438,12 +438,14 @@ int store_run_idle_list(struct db *db, int64_t before_ms, int limit, struct aren
 {
 	struct db_stmt *stmt;
 
-	if (store_prepare(db,
-			  "SELECT r.id, r.task_id, t.project_id, 0, max(coalesce(r.started_at, 0), coalesce((SELECT "
-			  "max(created_at) FROM run_logs l WHERE l.run_id = r.id), 0)) AS last FROM task_runs r "
-			  "JOIN tasks t ON t.id = r.task_id WHERE r.run_status = 'running' AND last < ?1 "
-			  "ORDER BY r.id LIMIT ?2",
-			  &stmt, st) != 0)
+	/* A run's last sign of life: its start or its newest log line, the
+	 * larger of the two (SQLite's max(a, b), PostgreSQL's greatest). */
+#define RUN_IDLE(max2)                                                                                                 \
+	"SELECT id, task_id, project_id, 0 FROM (SELECT r.id, r.task_id, t.project_id, " max2                          \
+	"(coalesce(r.started_at, "                                                                                     \
+	"0), coalesce((SELECT max(created_at) FROM run_logs l WHERE l.run_id = r.id), 0)) AS last FROM task_runs r "   \
+	"JOIN tasks t ON t.id = r.task_id WHERE r.run_status = 'running') AS x WHERE last < ?1 ORDER BY id LIMIT ?2"
+	if (store_prepare(db, DB_SQL(db, RUN_IDLE("max"), RUN_IDLE("greatest")), &stmt, st) != 0)
 		return -1;
 	db_bind_i64(stmt, 1, before_ms);
 	db_bind_i64(stmt, 2, limit);
@@ -460,11 +462,12 @@ int store_run_failing_tasks(struct db *db, int min_runs, int max_runs, int pct, 
 	*out = NULL;
 	*n = 0;
 	if (store_prepare(db,
-			  "SELECT e.task_id, t.project_id, sum(e.run_status = 'failed') AS f, count(*) AS n FROM "
-			  "(SELECT task_id, run_status, row_number() OVER (PARTITION BY task_id ORDER BY id DESC) "
-			  "AS rn FROM task_runs WHERE run_status IN ('succeeded', 'failed', 'cancelled')) e JOIN "
-			  "tasks t ON t.id = e.task_id WHERE e.rn <= ?2 GROUP BY e.task_id HAVING n >= ?1 AND f * "
-			  "100 >= ?3 * n ORDER BY e.task_id LIMIT ?4",
+			  "SELECT e.task_id, t.project_id, count(*) FILTER (WHERE e.run_status = 'failed') AS f, "
+			  "count(*) AS n FROM (SELECT task_id, run_status, row_number() OVER (PARTITION BY task_id "
+			  "ORDER BY id DESC) AS rn FROM task_runs WHERE run_status IN ('succeeded', 'failed', "
+			  "'cancelled')) e JOIN tasks t ON t.id = e.task_id WHERE e.rn <= ?2 GROUP BY e.task_id, "
+			  "t.project_id HAVING count(*) >= ?1 AND count(*) FILTER (WHERE e.run_status = 'failed') * "
+			  "100 >= ?3 * count(*) ORDER BY e.task_id LIMIT ?4",
 			  &stmt, st) != 0)
 		return -1;
 	db_bind_i64(stmt, 1, min_runs);
@@ -493,11 +496,11 @@ int store_run_waiting_counts(struct db *db, int64_t *queued, int64_t *retry_sche
 	int rc;
 
 	*queued = *retry_scheduled = 0;
-	if (store_prepare(
-		    db,
-		    "SELECT coalesce(sum(run_status = 'queued'), 0), coalesce(sum(run_status = 'retry_scheduled'), 0) "
-		    "FROM task_runs WHERE run_status IN ('queued', 'retry_scheduled')",
-		    &stmt, st) != 0)
+	if (store_prepare(db,
+			  "SELECT count(*) FILTER (WHERE run_status = 'queued'), "
+			  "count(*) FILTER (WHERE run_status = 'retry_scheduled') "
+			  "FROM task_runs WHERE run_status IN ('queued', 'retry_scheduled')",
+			  &stmt, st) != 0)
 		return -1;
 	rc = db_step(stmt);
 	if (rc == DB_ROW) {

@@ -24,10 +24,11 @@ int store_state_raise(struct db *db, const char *key, int64_t value, bbb_status 
 	struct db_stmt *stmt;
 	int rc;
 
-	if (store_prepare(db,
-			  "INSERT INTO server_state (key, value) VALUES (?1, ?2) "
-			  "ON CONFLICT (key) DO UPDATE SET value = max(value, excluded.value)",
-			  &stmt, st) != 0)
+#define STATE_RAISE(max2)                                                                                              \
+	"INSERT INTO server_state (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = " max2          \
+	"(server_state.value, excluded.value)"
+	/* The larger of two values: SQLite's max(), PostgreSQL's greatest(). */
+	if (store_prepare(db, DB_SQL(db, STATE_RAISE("max"), STATE_RAISE("greatest")), &stmt, st) != 0)
 		return -1;
 	db_bind_text(stmt, 1, key);
 	db_bind_i64(stmt, 2, value);

@@ -271,15 +271,17 @@ int store_task_todo_walk(struct db *db, int64_t project_id, int (*keep)(const st
 	/* The walk reads readiness columns only; a task's row (its description
 	 * can be megabytes) is read once it is kept, so neither the sort nor
 	 * the arena ever holds the rows passed over. */
-	if (store_prepare(db,
-			  "SELECT t.id, coalesce(p.status, ''), "
-			  "coalesce((SELECT group_concat(o.status) FROM task_dependencies d "
-			  "JOIN tasks o ON o.id = d.depends_on_task_id WHERE d.task_id = t.id), '') "
-			  "FROM tasks t LEFT JOIN tasks p ON p.id = t.parent_task_id "
-			  "WHERE t.project_id = ?1 AND t.status = 'todo' "
-			  "AND (?2 = 0 OR (t.priority, t.created_at, t.id) > (?3, ?4, ?5)) "
-			  "ORDER BY t.priority, t.created_at, t.id",
-			  &stmt, st) != 0)
+	/* The statuses joined with commas: SQLite's group_concat(x),
+	 * PostgreSQL's string_agg(x, ','). */
+#define TASK_READY_WALK(join)                                                                                          \
+	"SELECT t.id, coalesce(p.status, ''), coalesce((SELECT " join " FROM task_dependencies d "                     \
+	"JOIN tasks o ON o.id = d.depends_on_task_id WHERE d.task_id = t.id), '') "                                    \
+	"FROM tasks t LEFT JOIN tasks p ON p.id = t.parent_task_id WHERE t.project_id = ?1 AND t.status = 'todo' "     \
+	"AND (?2 = 0 OR (t.priority, t.created_at, t.id) > (?3, ?4, ?5)) ORDER BY t.priority, t.created_at, t.id"
+	if (store_prepare(
+		    db,
+		    DB_SQL(db, TASK_READY_WALK("group_concat(o.status)"), TASK_READY_WALK("string_agg(o.status, ',')")),
+		    &stmt, st) != 0)
 		return -1;
 	db_bind_i64(stmt, 1, project_id);
 	db_bind_i64(stmt, 2, after != NULL);

@@ -80,14 +80,17 @@ int store_attempts_close_open(struct db *db, int64_t ended_at_ms, const char *er
 	*n = 0;
 	/* Counted first, while the rows are still open: one request each, on the
 	 * day it was sent, for the provider and model of its run. */
-	if (store_prepare(
-		    db,
-		    "INSERT INTO api_usage_daily (provider, model_name, date, request_count) "
-		    "SELECT r.provider, r.model, strftime('%Y-%m-%d', a.started_at / 1000, 'unixepoch'), count(*) "
-		    "FROM run_attempts a JOIN task_runs r ON r.id = a.run_id WHERE a.ended_at IS NULL "
-		    "GROUP BY 1, 2, 3 ON CONFLICT (provider, model_name, date) "
-		    "DO UPDATE SET request_count = request_count + excluded.request_count",
-		    &stmt, st) != 0)
+	/* The UTC day of a wall ms, YYYY-MM-DD, in each dialect. */
+#define USAGE_LOST(day)                                                                                                \
+	"INSERT INTO api_usage_daily (provider, model_name, date, request_count) SELECT r.provider, r.model, " day     \
+	", count(*) FROM run_attempts a JOIN task_runs r ON r.id = a.run_id WHERE a.ended_at IS NULL "                 \
+	"GROUP BY 1, 2, 3 ON CONFLICT (provider, model_name, date) "                                                   \
+	"DO UPDATE SET request_count = api_usage_daily.request_count + excluded.request_count"
+	if (store_prepare(db,
+			  DB_SQL(db, USAGE_LOST("strftime('%Y-%m-%d', a.started_at / 1000, 'unixepoch')"),
+				 USAGE_LOST("to_char(to_timestamp(a.started_at / 1000) AT TIME ZONE 'UTC', "
+					    "'YYYY-MM-DD')")),
+			  &stmt, st) != 0)
 		return -1;
 	rc = db_step(stmt);
 	store_release(stmt);
@@ -157,10 +160,13 @@ int store_usage_daily_add(struct db *db, const char *provider, const char *model
 		    "cache_read_tokens, cache_write_tokens, cost_usd_micros, unpriced_calls) "
 		    "VALUES (?1, ?2, ?3, 1, ?11, ?12, ?13, ?14, ?15, ?16) "
 		    "ON CONFLICT (provider, model_name, date) DO UPDATE SET "
-		    "request_count = sat_add(request_count, 1), token_in = sat_add(token_in, ?11), "
-		    "token_out = sat_add(token_out, ?12), cache_read_tokens = sat_add(cache_read_tokens, ?13), "
-		    "cache_write_tokens = sat_add(cache_write_tokens, ?14), "
-		    "cost_usd_micros = sat_add(cost_usd_micros, ?15), unpriced_calls = sat_add(unpriced_calls, ?16)",
+		    "request_count = sat_add(api_usage_daily.request_count, 1), "
+		    "token_in = sat_add(api_usage_daily.token_in, ?11), "
+		    "token_out = sat_add(api_usage_daily.token_out, ?12), "
+		    "cache_read_tokens = sat_add(api_usage_daily.cache_read_tokens, ?13), "
+		    "cache_write_tokens = sat_add(api_usage_daily.cache_write_tokens, ?14), "
+		    "cost_usd_micros = sat_add(api_usage_daily.cost_usd_micros, ?15), "
+		    "unpriced_calls = sat_add(api_usage_daily.unpriced_calls, ?16)",
 		    &stmt, st) != 0)
 		return -1;
 	db_bind_text(stmt, 1, provider);

@@ -304,7 +304,7 @@ static void expect_plan(struct fixture *f, const struct log_query *q, const char
 	char sql[2048], plan[1024] = "";
 	struct db_stmt *stmt;
 
-	snprintf(sql, sizeof(sql), "EXPLAIN QUERY PLAN %s", store_log_query_sql(q));
+	snprintf(sql, sizeof(sql), "EXPLAIN QUERY PLAN %s", store_log_query_sql(f->db, q));
 	assert_int_equal(unit_prepare(f->db, sql, &stmt), SQLITE_OK);
 	while (db_step(stmt) == DB_ROW) {
 		strncat(plan, db_col_text(stmt, 3), sizeof(plan) - strlen(plan) - 2);
