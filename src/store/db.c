@@ -2,6 +2,7 @@
 #include "store/db.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "common/xalloc.h"
 #include "store/db_driver.h"
@@ -27,6 +28,17 @@ void db_close(struct db *db)
 	stmt_cache_free(db);
 	db->db_drv->dr_close(db);
 	free(db);
+}
+
+enum db_kind db_target_kind(const char *target)
+{
+	const char *p = target;
+
+	if (strncmp(target, "postgres://", 11) == 0 || strncmp(target, "postgresql://", 13) == 0)
+		return DB_POSTGRES;
+	while ((*p >= 'a' && *p <= 'z') || *p == '_')
+		p++;
+	return p != target && *p == '=' ? DB_POSTGRES : DB_SQLITE;
 }
 
 enum db_kind db_kind(const struct db *db)

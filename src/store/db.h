@@ -42,7 +42,15 @@ enum db_kind {
 #define DB_ROW 100
 #define DB_DONE 101
 
+/* The engine a database target names (`serve --db`, BEEBEEBRAIN_DB): a libpq
+ * connection URI (postgres://... or postgresql://...) or a keyword=value
+ * connection string ("host=db1 dbname=bbb": the text up to its first '=' is
+ * a lower-case word) is PostgreSQL; anything else is a SQLite file path (a
+ * file whose name has such a '=' is written with a directory: ./a=b.db). */
+enum db_kind db_target_kind(const char *target);
 enum db_kind db_kind(const struct db *db);
+/* A statement's text in db's dialect: `sqlite`, or `pg` on PostgreSQL. */
+#define DB_SQL(db, sqlite, pg) (db_kind(db) == DB_POSTGRES ? (pg) : (sqlite))
 /* The SQLite handle of a SQLite connection, for what only SQLite has (the
  * backup API, checkpoints, hooks); NULL on any other engine. */
 sqlite3 *db_sqlite(struct db *db);

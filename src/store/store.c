@@ -452,17 +452,31 @@ static void store_victim_status(bbb_status *out, const bbb_status *cause)
 		    cause->reason, cause->message);
 }
 
+/* The advisory lock every write transaction takes first on PostgreSQL (any
+ * fixed key of ours). Several servers write one database there, and events
+ * get their ids from one sequence as they are inserted: were two
+ * transactions to interleave, the one holding the larger id could commit
+ * first, and a reader going by id would pass the smaller one for good. Under
+ * this lock, held until COMMIT, transactions allocate ids in the order they
+ * commit, so what any snapshot sees of `events` is a prefix of the final
+ * order (docs/scale-out.md). SQLite's one writer gives the same for free. */
+#define STORE_PG_WRITE_LOCK "SELECT pg_advisory_xact_lock(7062626202)"
+
 /* BEGIN for the jobs from `group` on; on failure they all fail. IMMEDIATE on
  * SQLite: the write lock now, not at the first write (a deferred one could
- * fail half-way with BUSY); PostgreSQL locks rows as they are written. */
+ * fail half-way with BUSY); PostgreSQL takes the write lock above. */
 static int store_begin(struct store *s, struct store_job *group)
 {
 	bbb_status why;
 
 	assert(!db_in_transaction(s->s_db));
 	status_clear(&why);
-	if (store_exec(s->s_db, db_kind(s->s_db) == DB_POSTGRES ? "BEGIN" : "BEGIN IMMEDIATE", &why) == 0)
+	if (db_kind(s->s_db) == DB_SQLITE
+		    ? store_exec(s->s_db, "BEGIN IMMEDIATE", &why) == 0
+		    : store_exec(s->s_db, "BEGIN", &why) == 0 && store_exec(s->s_db, STORE_PG_WRITE_LOCK, &why) == 0)
 		return 0;
+	if (db_in_transaction(s->s_db))
+		db_exec(s->s_db, "ROLLBACK");
 	log_warn("store", "write transaction refused: %s", why.message);
 	if (strcmp(why.reason, "DB_LOCKED") == 0) {
 		s->s_lock_failures++;
