@@ -54,6 +54,22 @@ struct store_options {
  * failing the query; 0 over no rows). */
 int store_conn_open(const char *path, int readonly, int durability_full, int busy_timeout_ms, struct db **out,
 		    bbb_status *st);
+/* Opens a connection to a PostgreSQL database (db_pg.c): conninfo is any
+ * libpq connection string or URI ("host=db dbname=bbb", "postgres://u@db/bbb";
+ * "" takes everything from the PG* environment variables). The session is
+ * set up for the store: UTC, UTF8, a 5 s lock_timeout (DB_LOCKED, like
+ * SQLite's busy timeout). UNAVAILABLE DB_UNAVAILABLE with libpq's reason when
+ * the server cannot be reached or refuses the login. Close with
+ * store_conn_close. */
+int store_pg_open(const char *conninfo, struct db **out, bbb_status *st);
+/* A new session for a PostgreSQL connection whose server went away (a call
+ * failed with DB_UNAVAILABLE; every call fails so until then): the same
+ * connection string again, the session set up again, and each kept statement
+ * prepared again at its next run. The driver never reconnects on its own,
+ * since the transaction that was open is gone and only the caller knows what
+ * to do about it. A connection that still works is left alone (0). 0, or
+ * -1 with *st (DB_UNAVAILABLE while the server is still out of reach). */
+int store_pg_reconnect(struct db *db, bbb_status *st);
 /* What serve checks before it touches the schema, on a read-write connection
  * to `path`: that SQLite did not have to open the file read-only
  * (FAILED_PRECONDITION DB_READ_ONLY) and that `PRAGMA quick_check` finds the
