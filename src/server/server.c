@@ -155,8 +155,10 @@ static int server_migrate(const struct config *c, int *fresh, bbb_status *st)
 	struct migration_set set = migrate_builtin();
 	struct migrate_state state;
 	struct db *db;
+	char shown[512];
 	int applied = 0, rc = -1;
 
+	db_target_display(c->cf_db_path, shown, sizeof(shown));
 	if (store_conn_open(c->cf_db_path, 0, c->cf_durability == CONFIG_DURABILITY_FULL, 5000, &db, st) != 0)
 		return -1;
 	/* Before anything reads the schema or writes: a corrupt file is not
@@ -166,7 +168,8 @@ static int server_migrate(const struct config *c, int *fresh, bbb_status *st)
 	set = migrate_builtin_for(db);
 	if (store_check_usable(db, c->cf_db_path, st) != 0)
 		goto out;
-	log_info("store", "%s passed PRAGMA quick_check in %lld ms", c->cf_db_path, (long long)(clock_mono_ms() - t0));
+	if (db_kind(db) == DB_SQLITE)
+		log_info("store", "%s passed PRAGMA quick_check in %lld ms", shown, (long long)(clock_mono_ms() - t0));
 	if (migrate_check(db, &set, &state, st) != 0)
 		goto out;
 	*fresh = state.current == 0;
@@ -177,14 +180,19 @@ static int server_migrate(const struct config *c, int *fresh, bbb_status *st)
 			    "database %s is held at schema version %d by `migrate down` (this binary's is %d, %d "
 			    "migration(s) pending); apply them with `beebeebrain migrate up --db %s`, or start with "
 			    "`beebeebrain serve --migrate` to apply them after the automatic backup",
-			    c->cf_db_path, state.held_version, state.latest, state.pending, c->cf_db_path);
+			    shown, state.held_version, state.latest, state.pending, shown);
 		goto out;
 	}
 	if (state.held)
 		log_warn("store",
 			 "schema held at version %d by `migrate down`; --migrate given: applying %d migration(s)",
 			 state.held_version, state.pending);
-	if (state.pending > 0 && state.current > 0) {
+	/* PostgreSQL is backed up with its own tools (docs/runbook.md), before
+	 * an upgrade as always. */
+	if (state.pending > 0 && state.current > 0 && db_kind(db) == DB_POSTGRES)
+		log_warn("store", "%d migration(s) to apply to %s: no automatic backup on PostgreSQL (pg_dump first)",
+			 state.pending, shown);
+	if (state.pending > 0 && state.current > 0 && db_kind(db) == DB_SQLITE) {
 		char path[4096], integrity[64];
 		int64_t size;
 		backup_default_path(c->cf_db_path, clock_now_ms(), path, sizeof(path));
@@ -212,7 +220,10 @@ static int server_on_lock(void *arg, struct db *db, enum store_lock_event ev, un
 	bbb_status st;
 
 	status_clear(&st);
-	snprintf(key, sizeof(key), "DB_LOCKED:%.480s", c->cf_db_path);
+	char shown[480];
+
+	db_target_display(c->cf_db_path, shown, sizeof(shown));
+	snprintf(key, sizeof(key), "DB_LOCKED:%s", shown);
 	if (ev == STORE_LOCK_RECOVERED)
 		return alert_resolve(db, key, "", NULL, &st);
 	snprintf(message, sizeof(message),
@@ -508,11 +519,15 @@ int server_run(const struct config *c)
 	env->se_started_mono_ms = clock_mono_ms();
 	env->se_env_name = c->cf_env_name;
 	env->se_run_timeout_s = (int)c->cf_llm_timeout_s;
-	if (lockfile_acquire(&sv.sv_lock, c->cf_db_path, &st) != 0)
-		return server_fail("lock", &st);
+	/* One server per SQLite file (the lock file); any number on one
+	 * PostgreSQL database (docs/scale-out.md). */
+	if (db_target_kind(c->cf_db_path) == DB_SQLITE) {
+		if (lockfile_acquire(&sv.sv_lock, c->cf_db_path, &st) != 0)
+			return server_fail("lock", &st);
+		sv.sv_locked = 1;
+	}
 	if (server_tls_load(&sv, c, &st) != 0)
 		goto fail;
-	sv.sv_locked = 1;
 	if (server_migrate(c, &fresh, &st) != 0)
 		goto fail;
 	struct store_options so = {.path = c->cf_db_path,
@@ -532,7 +547,8 @@ int server_run(const struct config *c)
 	po.tls = sv.sv_tls;
 	if (job_thread_start(&sv.sv_events_jt, "bbb:events", &st) != 0 ||
 	    job_thread_start(&sv.sv_store_jt, "bbb:store-jobs", &st) != 0 ||
-	    store_checkpoint_on(env->se_store, sv.sv_store_jt, &st) != 0)
+	    (db_target_kind(c->cf_db_path) == DB_SQLITE &&
+	     store_checkpoint_on(env->se_store, sv.sv_store_jt, &st) != 0))
 		goto fail;
 	if (publisher_start(&sv.sv_pub, env->se_store, sv.sv_events_jt, &po, &st) != 0)
 		goto fail;
@@ -604,12 +620,15 @@ int server_run(const struct config *c)
 				 ho.urls[i]);
 	}
 	struct rpc_server *rpc = NULL;
+	char db_shown[512];
+	db_target_display(c->cf_db_path, db_shown, sizeof(db_shown));
 	if (rpc_server_start(&rpc, &ro, sv.sv_d, &st) != 0)
 		goto fail;
 	atomic_store(&sv.sv_rpc, rpc);
 	for (size_t i = 0; i < ro.n_urls; i++)
-		log_info("server", "serving RPC on %s (database %s, %d workers, durability %s%s)", ro.urls[i],
-			 c->cf_db_path, wo.workers, c->cf_durability == CONFIG_DURABILITY_FULL ? "full" : "normal",
+		log_info("server", "serving RPC on %s (database %s, server %s, %d workers, durability %s%s)",
+			 ro.urls[i], db_shown, env->se_server_id, wo.workers,
+			 c->cf_durability == CONFIG_DURABILITY_FULL ? "full" : "normal",
 			 c->cf_autorun ? ", autorun" : "");
 	for (size_t i = 0; i < po.n_urls; i++)
 		log_info("server", "publishing events on %s", po.urls[i]);

@@ -1,6 +1,7 @@
 /* db.h's calls, forwarded to the driver of the connection (db_driver.h). */
 #include "store/db.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -39,6 +40,44 @@ enum db_kind db_target_kind(const char *target)
 	while ((*p >= 'a' && *p <= 'z') || *p == '_')
 		p++;
 	return p != target && *p == '=' ? DB_POSTGRES : DB_SQLITE;
+}
+
+void db_target_display(const char *target, char *out, size_t n)
+{
+	const char *at, *colon, *scheme_end, *pw;
+	size_t len;
+
+	snprintf(out, n, "%s", target);
+	if (db_target_kind(target) != DB_POSTGRES)
+		return;
+	scheme_end = strstr(target, "://");
+	if (scheme_end != NULL) {
+		/* postgres://user:password@host/...: the userinfo ends at the
+		 * first '@' before the path. */
+		const char *auth = scheme_end + 3;
+		len = strcspn(auth, "/?#");
+		at = memchr(auth, '@', len);
+		colon = at != NULL ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
+		if (colon != NULL)
+			snprintf(out, n, "%.*s:***%s", (int)(colon - target), target, at);
+		return;
+	}
+	/* keyword=value ...: the value of password up to the next space
+	 * (a quoted value up to its closing quote). */
+	pw = strstr(target, "password=");
+	if (pw == NULL || (pw != target && pw[-1] != ' '))
+		return;
+	const char *v = pw + 9, *end = v;
+	if (*v == '\'') {
+		for (end = v + 1; *end != '\0' && *end != '\''; end++)
+			if (*end == '\\' && end[1] != '\0')
+				end++;
+		if (*end == '\'')
+			end++;
+	} else {
+		end = v + strcspn(v, " ");
+	}
+	snprintf(out, n, "%.*s***%s", (int)(v - target), target, end);
 }
 
 enum db_kind db_kind(const struct db *db)

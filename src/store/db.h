@@ -48,6 +48,10 @@ enum db_kind {
  * a lower-case word) is PostgreSQL; anything else is a SQLite file path (a
  * file whose name has such a '=' is written with a directory: ./a=b.db). */
 enum db_kind db_target_kind(const char *target);
+/* target as it may be logged or shown: a PostgreSQL connection string with
+ * its password replaced by "***" (a URI's user:password@, a password=value
+ * keyword); a file path as it is. Truncated to fit out (n > 0). */
+void db_target_display(const char *target, char *out, size_t n);
 enum db_kind db_kind(const struct db *db);
 /* A statement's text in db's dialect: `sqlite`, or `pg` on PostgreSQL. */
 #define DB_SQL(db, sqlite, pg) (db_kind(db) == DB_POSTGRES ? (pg) : (sqlite))

@@ -295,8 +295,8 @@ static const struct db_driver db_sqlite_driver = {
 	.dr_close = sq_close,
 };
 
-int store_conn_open(const char *path, int readonly, int durability_full, int busy_timeout_ms, struct db **out,
-		    bbb_status *st)
+int store_sqlite_open(const char *path, int readonly, int durability_full, int busy_timeout_ms, struct db **out,
+		      bbb_status *st)
 {
 	static pthread_once_t configured = PTHREAD_ONCE_INIT;
 	int flags = readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;

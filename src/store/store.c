@@ -88,6 +88,33 @@ struct store {
 	int s_ckpt_kicked_at; /* writer thread only: WAL frames at the last kick */
 };
 
+/* A PostgreSQL connection with the store's settings: a read connection
+ * refuses writes (as SQLite's read-only ones do), and durability normal is
+ * synchronous_commit off: a commit is answered before its WAL is flushed, so
+ * a crash of the database server may lose the last commits, never corrupt
+ * them (the same promise as SQLite's synchronous=NORMAL). */
+static int store_pg_conn_open(const char *conninfo, int readonly, int durability_full, struct db **out, bbb_status *st)
+{
+	if (store_pg_open(conninfo, out, st) != 0)
+		return -1;
+	if ((readonly && db_exec(*out, "SET default_transaction_read_only = on") != DB_OK) ||
+	    (!durability_full && db_exec(*out, "SET synchronous_commit = off") != DB_OK)) {
+		store_fail(st, *out, db_errcode(*out), "configure the session");
+		store_conn_close(*out);
+		*out = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+int store_conn_open(const char *target, int readonly, int durability_full, int busy_timeout_ms, struct db **out,
+		    bbb_status *st)
+{
+	if (db_target_kind(target) == DB_POSTGRES)
+		return store_pg_conn_open(target, readonly, durability_full, out, st);
+	return store_sqlite_open(target, readonly, durability_full, busy_timeout_ms, out, st);
+}
+
 void store_snapshot_begin(struct db *db)
 {
 	db_exec(db, "BEGIN");

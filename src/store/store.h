@@ -46,14 +46,21 @@ struct store_options {
 	int busy_timeout_ms; /* 0: 5000 */
 };
 
-/* Opens a connection with the house pragmas (WAL, busy_timeout, foreign keys,
- * synchronous). `readonly` opens it read-only. The connection knows two SQL
+/* Opens a connection to `path`, a SQLite file or a PostgreSQL connection
+ * string (db_target_kind). On SQLite: the house pragmas (WAL, busy_timeout,
+ * foreign keys, synchronous). `readonly` opens it read-only. On PostgreSQL:
+ * store_pg_open, a read-only session when `readonly`, synchronous_commit off
+ * when not durability_full. The connection knows two SQL
  * functions of ours, for counts and money that must stay exact integers:
  * sat_add(a, b) (a + b held at the int64 bounds instead of turning into a
  * REAL) and the aggregate sat_sum(x) (sum held at the bounds instead of
  * failing the query; 0 over no rows). */
 int store_conn_open(const char *path, int readonly, int durability_full, int busy_timeout_ms, struct db **out,
 		    bbb_status *st);
+/* store_conn_open for a SQLite file (db_sqlite.c); store_conn_open picks it,
+ * or store_pg_open, by db_target_kind(path). */
+int store_sqlite_open(const char *path, int readonly, int durability_full, int busy_timeout_ms, struct db **out,
+		      bbb_status *st);
 /* Opens a connection to a PostgreSQL database (db_pg.c): conninfo is any
  * libpq connection string or URI ("host=db dbname=bbb", "postgres://u@db/bbb";
  * "" takes everything from the PG* environment variables). The session is
