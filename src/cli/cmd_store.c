@@ -101,22 +101,50 @@ static int migrate_status_remote(struct cli *cli)
 	return cli_output(cli, &resp->base, migrate_print);
 }
 
+/* Opens db_path, runs `migrate sub` (status, up, down) with N and prints the
+ * status after it. The caller holds whatever lock the engine needs. */
+static int migrate_apply(struct cli *cli, const char *sub, int64_t n, const char *db_path)
+{
+	Beebeebrain__V1__MigrationStatusResponse *resp = NULL;
+	struct migration_set set;
+	struct db *db = NULL;
+	char shown[512];
+	bbb_status st;
+	int done = 0, rc = 0;
+
+	status_clear(&st);
+	if (store_conn_open(db_path, 0, 1, 5000, &db, &st) != 0)
+		return cli_report(&st);
+	set = migrate_builtin_for(db);
+	if (strcmp(sub, "up") == 0)
+		rc = migrate_up(db, &set, (int)n, &done, &st);
+	else if (strcmp(sub, "down") == 0)
+		rc = migrate_down(db, &set, (int)(n > 0 ? n : 1), &done, &st);
+	if (rc == 0)
+		rc = migrate_status_local(db, &resp, &st);
+	store_conn_close(db);
+	if (rc != 0)
+		return cli_report(&st);
+	db_target_display(db_path, shown, sizeof(shown));
+	if (strcmp(sub, "status") != 0 && !cli->c_json)
+		printf("%s: %d migration(s) %s\n", shown, done, strcmp(sub, "up") == 0 ? "applied" : "reverted");
+	return cli_output(cli, &resp->base, migrate_print);
+}
+
 int cmd_migrate(struct cli *cli, int argc, char **argv)
 {
 	static const char usage[] =
-		"beebeebrain migrate status|up|down [N] [--db PATH]\n"
+		"beebeebrain migrate status|up|down [N] [--db PATH|URL]\n"
 		"  status: applied and pending migrations (asks the server when one holds the database)\n"
 		"  up [N]: apply N pending migrations (default all)\n"
 		"  down [N]: revert the N newest migrations (default 1)\n"
-		"up and down are offline: refused while a server holds the database.";
-	struct migration_set set = migrate_builtin();
-	Beebeebrain__V1__MigrationStatusResponse *resp = NULL;
+		"up and down are offline: refused while a server holds a SQLite database; on PostgreSQL\n"
+		"(--db postgres://...) stop the servers first.";
 	struct cli_args a;
 	const char *db_path, *sub;
 	int64_t n = 0;
-	int done = 0, rc;
+	int rc;
 	struct lockfile lock;
-	struct db *db = NULL;
 	bbb_status st;
 
 	cli->c_usage = usage;
@@ -134,6 +162,11 @@ int cmd_migrate(struct cli *cli, int argc, char **argv)
 		return strcmp(sub, "status") == 0 ? cli_usage_error(cli, "migrate status takes no N") : CLI_USAGE;
 	if ((db_path = store_db_path(cli, &a)) == NULL)
 		return CLI_USAGE;
+	/* PostgreSQL: no lock file; the migrations take an advisory lock of
+	 * their own, and servers of an older version must be stopped first
+	 * (docs/runbook.md). */
+	if (db_target_kind(db_path) == DB_POSTGRES)
+		return migrate_apply(cli, sub, n, db_path);
 	if (strcmp(sub, "status") == 0 && lockfile_holder(db_path) != 0)
 		return migrate_status_remote(cli);
 	/* status looks, it does not create (taking the lock would). */
@@ -144,25 +177,9 @@ int cmd_migrate(struct cli *cli, int argc, char **argv)
 	/* Hold the server lock while migrating, so no server starts meanwhile. */
 	if (lockfile_acquire(&lock, db_path, &st) != 0)
 		return cli_report(&st);
-	rc = store_conn_open(db_path, 0, 1, 5000, &db, &st);
-	if (rc != 0) {
-		lockfile_release(&lock);
-		return cli_report(&st);
-	}
-	set = migrate_builtin_for(db);
-	if (strcmp(sub, "up") == 0)
-		rc = migrate_up(db, &set, (int)n, &done, &st);
-	else if (strcmp(sub, "down") == 0)
-		rc = migrate_down(db, &set, (int)(n > 0 ? n : 1), &done, &st);
-	if (rc == 0)
-		rc = migrate_status_local(db, &resp, &st);
-	store_conn_close(db);
+	rc = migrate_apply(cli, sub, n, db_path);
 	lockfile_release(&lock);
-	if (rc != 0)
-		return cli_report(&st);
-	if (strcmp(sub, "status") != 0 && !cli->c_json)
-		printf("%s: %d migration(s) %s\n", db_path, done, strcmp(sub, "up") == 0 ? "applied" : "reverted");
-	return cli_output(cli, &resp->base, migrate_print);
+	return rc;
 }
 
 static void backup_print(const ProtobufCMessage *m)
@@ -310,6 +327,8 @@ int cmd_backup(struct cli *cli, int argc, char **argv)
 	out = cli_opt(&a, "--out");
 	if ((db_path = store_db_path(cli, &a)) == NULL)
 		return CLI_USAGE;
+	if (cli_opt(&a, "--db") != NULL && store_file_only(db_path, "backup", &st) != 0)
+		return cli_report(&st);
 	if (cli_opt(&a, "--db") == NULL) {
 		/* The server knows its database; the default path is a guess. */
 		if (backup_remote(cli, out, &resp, &st) == 0)
@@ -365,6 +384,8 @@ int cmd_restore(struct cli *cli, int argc, char **argv)
 		return cli_usage_error(cli, "restore needs FILE");
 	if ((db_path = store_db_path(cli, &a)) == NULL)
 		return CLI_USAGE;
+	if (store_file_only(db_path, "restore", &st) != 0)
+		return cli_report(&st);
 	existed = access(db_path, F_OK) == 0;
 	if (lockfile_acquire(&lock, db_path, &st) != 0)
 		return cli_report(&st);

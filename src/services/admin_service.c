@@ -45,6 +45,9 @@ static int backup(struct rpc_call *call, const ProtobufCMessage *in, ProtobufCMe
 	const char *db = svc_env(call)->se_db_path;
 	char dir[2048] = "";
 
+	if (store_file_only(db, "Backup", st) != 0)
+		return -1;
+
 	/* The client is elsewhere: name the files absolutely. */
 	if (db[0] != '/' && getcwd(dir, sizeof(dir) - 1) != NULL)
 		strcat(dir, "/");

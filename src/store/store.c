@@ -107,6 +107,16 @@ static int store_pg_conn_open(const char *conninfo, int readonly, int durability
 	return 0;
 }
 
+int store_file_only(const char *target, const char *what, bbb_status *st)
+{
+	if (db_target_kind(target) == DB_SQLITE)
+		return 0;
+	return status_fail(st, "DB_ENGINE_UNSUPPORTED",
+			   "%s copies a SQLite file; this server's database is PostgreSQL: back it up with `pg_dump "
+			   "-Fc` and restore it with `pg_restore` (docs/runbook.md)",
+			   what);
+}
+
 int store_conn_open(const char *target, int readonly, int durability_full, int busy_timeout_ms, struct db **out,
 		    bbb_status *st)
 {

@@ -57,6 +57,10 @@ struct store_options {
  * failing the query; 0 over no rows). */
 int store_conn_open(const char *path, int readonly, int durability_full, int busy_timeout_ms, struct db **out,
 		    bbb_status *st);
+/* 0 when `target` is a SQLite file; else FAILED_PRECONDITION
+ * DB_ENGINE_UNSUPPORTED saying that `what` (backup, restore) copies files and
+ * PostgreSQL has its own tools. */
+int store_file_only(const char *target, const char *what, bbb_status *st);
 /* store_conn_open for a SQLite file (db_sqlite.c); store_conn_open picks it,
  * or store_pg_open, by db_target_kind(path). */
 int store_sqlite_open(const char *path, int readonly, int durability_full, int busy_timeout_ms, struct db **out,

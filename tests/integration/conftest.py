@@ -111,8 +111,11 @@ class Server:
     """One `beebeebrain serve` process. Its stderr (the JSON log) goes to a
     file next to the database, read back by `log()`."""
 
-    def __init__(self, db_path, rpc_url, extra_args=(), seeded=False, env=None, http=True):
+    def __init__(self, db_path, rpc_url, extra_args=(), seeded=False, env=None, http=True, log_base=None):
         self.db_path = str(db_path)
+        # Where its logs go: next to the database file, or log_base (a
+        # PostgreSQL connection string is no place for files).
+        self.log_base = str(log_base or db_path)
         # A brand-new database gets project "default" and agent "assistant"
         # (docs/runtime.md, Providers); tests start from an empty migrated schema instead,
         # unless they are about that first start (seeded=True).
@@ -136,7 +139,7 @@ class Server:
     def spawn(self):
         """Starts the process without waiting for it to answer."""
         self._starts += 1
-        self.log_path = f"{self.db_path}.server{self._starts}.log"
+        self.log_path = f"{self.log_base}.server{self._starts}.log"
         if not self.seeded and not os.path.exists(self.db_path):
             subprocess.run([BIN, "migrate", "up", "--db", self.db_path], check=True, stdin=subprocess.DEVNULL,
                            capture_output=True, env=child_env())

@@ -1,0 +1,50 @@
+"""Fixtures of the PostgreSQL tests that start real servers: the integration
+suite's helpers (tests/integration/conftest.py: Server, Cli, ...) and a fresh
+database of the test's own in the cluster tests/pg/with_cluster.sh made (its
+PG* variables reach libpq in the server and psycopg2 here)."""
+import importlib.util
+import os
+import pathlib
+import uuid
+
+import psycopg2
+import pytest
+
+_spec = importlib.util.spec_from_file_location(
+    "bbb_integration", pathlib.Path(__file__).resolve().parent.parent / "integration" / "conftest.py")
+integration = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(integration)
+
+pytest_configure = integration.pytest_configure
+rpc_url = integration.rpc_url
+cli = integration.cli
+workspace = integration.workspace
+
+
+def admin_query(sql):
+    """Runs sql on the cluster's default database, outside a transaction."""
+    conn = psycopg2.connect("")
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql)
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def pg_db():
+    """A new, empty database; its keyword=value connection string (host,
+    user and password come from the environment)."""
+    name = "t_" + uuid.uuid4().hex[:12]
+    admin_query(f"CREATE DATABASE {name}")
+    yield f"dbname={name}"
+    admin_query(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def pg_uri_with_password(conninfo):
+    """The same database as a URI that carries the password (the cluster's
+    socket directory as the host parameter)."""
+    name = conninfo.split("=", 1)[1]
+    return (f"postgresql://{os.environ['PGUSER']}:{os.environ['PGPASSWORD']}@/{name}"
+            f"?host={os.environ['PGHOST']}&port={os.environ['PGPORT']}")

@@ -1,0 +1,85 @@
+"""`beebeebrain serve --db <PostgreSQL>`: the real server on a throw-away
+cluster, one server and two on one database."""
+import os
+
+import pytest
+
+from conftest import integration, pg_uri_with_password
+
+Server = integration.Server
+Cli = integration.Cli
+Client = integration.Client
+RpcError = integration.RpcError
+
+
+def event_ids(cli, n=1000):
+    return [int(e["id"]) for e in cli.json("events", "--replay-last", n)["events"]]
+
+
+@pytest.fixture
+def servers(pg_db, tmp_path):
+    """start(conninfo, seeded=...): a server on the test's database (or
+    conninfo), stopped at the end; it must exit 0."""
+    started = []
+
+    def start(conninfo=pg_db, **kw):
+        srv = Server(conninfo, f"tcp://127.0.0.1:{integration.free_port()}",
+                     log_base=tmp_path / f"server{len(started)}", **kw)
+        started.append(srv)
+        return srv.start()
+
+    yield start
+    for srv in started:
+        if srv.running():
+            assert srv.stop() == 0, srv.log()
+
+
+def test_one_server_serves_and_runs_on_postgres(servers, pg_db, tmp_path):
+    srv = servers(pg_db, seeded=True)
+    cli = Cli(srv.url, tmp_path)
+    rc, out, err = cli("ready")
+    assert rc == 0, err
+    assert "schema version 10 of 10" in out
+    task = cli.json("task", "create", "--title", "on postgres", "--assignee", "1")["task"]
+    run = cli.json("task", "run", task["id"], "--prompt", "hi", "--wait")["run"]
+    assert run["run_status"] == "RUN_STATUS_SUCCEEDED", run
+    assert run["output_text"] == "echo: hi"
+    ids = event_ids(cli)
+    assert ids == sorted(ids) and len(ids) == len(set(ids)) and len(ids) >= 8
+    # File backups are SQLite's; PostgreSQL has pg_dump.
+    rc, out, err = cli("backup")
+    assert rc == 1
+    assert "DB_ENGINE_UNSUPPORTED" in err and "pg_dump" in err
+    rc, out, err = cli("backup", "--db", pg_db)
+    assert rc == 1 and "DB_ENGINE_UNSUPPORTED" in err
+    rc, out, err = cli("restore", "/nonexistent.bak", "--db", pg_db)
+    assert rc == 1 and "DB_ENGINE_UNSUPPORTED" in err
+    rc, out, err = cli("migrate", "status", "--db", pg_db)
+    assert rc == 0, err
+    assert "schema version 10 of 10" in out
+
+
+def test_a_password_in_the_connection_string_is_never_logged(servers, pg_db, tmp_path):
+    uri = pg_uri_with_password(pg_db)
+    srv = servers(uri, seeded=True)
+    cli = Cli(srv.url, tmp_path)
+    cli.json("task", "create", "--title", "t", "--assignee", "1")
+    srv.stop()
+    log = srv.log()
+    assert os.environ["PGPASSWORD"] not in log
+    assert ":***@" in log
+
+
+def test_two_servers_share_one_database(servers, pg_db, tmp_path):
+    a = servers(pg_db, seeded=True)
+    b = servers(pg_db)
+    cli_a, cli_b = Cli(a.url, tmp_path), Cli(b.url, tmp_path)
+    task = cli_a.json("task", "create", "--title", "made on a", "--assignee", "1")["task"]
+    assert cli_b.json("task", "get", task["id"])["task"]["title"] == "made on a"
+    run = cli_b.json("task", "run", task["id"], "--prompt", "from b", "--wait")["run"]
+    assert run["output_text"] == "echo: from b"
+    # One log, the same on both, in id order, each id once.
+    ids_a = event_ids(cli_a)
+    ids_b = event_ids(cli_b)
+    assert ids_a == ids_b
+    assert ids_a == sorted(ids_a) and len(ids_a) == len(set(ids_a))
