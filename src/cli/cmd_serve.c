@@ -9,7 +9,7 @@
 extern char **environ;
 
 static const char serve_usage[] =
-	"beebeebrain serve [--db PATH] [--rpc URL]... [--events URL]... [--http URL|none]... [--workers N]\n"
+	"beebeebrain serve [--db PATH|URL] [--rpc URL]... [--events URL]... [--http URL|none]... [--workers N]\n"
 	"                  [--tls-cert FILE --tls-key FILE] [--autorun] [--durability full|normal]\n"
 	"                  [--enable-fault-injection] [--migrate]";
 

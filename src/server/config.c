@@ -47,6 +47,7 @@ enum config_kind {
 	CK_SECRET, /* printable, no space (const char *); never repeated in an error */
 	CK_URL, /* http:// or https:// (const char *) */
 	CK_PATH, /* a file path (const char *) */
+	CK_DB, /* a SQLite file path or a PostgreSQL connection string (const char *) */
 	CK_ABS_PATH, /* an absolute file path (const char *) */
 	CK_PROGRAM, /* a program name without '/', or an absolute path (const char *) */
 	CK_LISTEN, /* a listen URL, repeatable (a list) */
@@ -83,8 +84,10 @@ _Static_assert(CONFIG_DURABILITY_FULL == 0 && CONFIG_DURABILITY_NORMAL == 1, "du
 /* clang-format off */
 static const struct config_setting config_settings[] = {
 	/* flags of `serve`, in the order of its usage line */
-	{.cs_env = "BEEBEEBRAIN_DB", .cs_flag = "--db", .cs_metavar = "PATH", .cs_kind = CK_PATH,
-	 .cs_meaning = "the SQLite database file", .cs_off = F(cf_db_path)},
+	{.cs_env = "BEEBEEBRAIN_DB", .cs_flag = "--db", .cs_metavar = "PATH|URL", .cs_kind = CK_DB,
+	 .cs_meaning = "the SQLite database file, or a PostgreSQL database (postgres://... or host=... dbname=...: "
+		       "several servers on one database, docs/scale-out.md)",
+	 .cs_off = F(cf_db_path)},
 	{.cs_flag = "--rpc", .cs_metavar = "URL", .cs_kind = CK_LISTEN,
 	 .cs_meaning = "RPC listen URL, repeatable", .cs_off = F(cf_rpc_urls), .cs_count_off = F(cf_n_rpc_urls)},
 	{.cs_flag = "--events", .cs_metavar = "URL", .cs_kind = CK_LISTEN,
@@ -315,6 +318,9 @@ static void config_accepted(const struct config_setting *s, struct dbuf *b)
 		break;
 	case CK_PATH:
 		dbuf_addstr(b, "a file path");
+		break;
+	case CK_DB:
+		dbuf_addstr(b, "a file path or a PostgreSQL connection string");
 		break;
 	case CK_ABS_PATH:
 		dbuf_addstr(b, "an absolute file path");

@@ -461,7 +461,7 @@ static void a_price_table_that_cannot_be_read_is_refused(void **state)
 static void the_help_lists_every_setting_with_its_values_and_default(void **state)
 {
 	static const char *const lines[] = {
-		"  --db PATH          the SQLite database file (env BEEBEEBRAIN_DB; default ./beebeebrain.db)",
+		"  --db PATH|URL      the SQLite database file, or a PostgreSQL database (",
 		"  --workers N        worker threads of the RPC and HTTP listeners, for writes and calls that wait "
 		"(nng reads run on nng's own threads); one spare beside them (1..1024; default 8)",
 		"  BEEBEEBRAIN_LLM_TIMEOUT_S (1..600 seconds; default 90)",
