@@ -33,6 +33,7 @@
  */
 #include "store/db_pg.h"
 
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -733,4 +734,30 @@ int store_pg_reconnect(struct db *db, bbb_status *st)
 		return status_fail(st, "DB_UNAVAILABLE", "cannot reconnect to PostgreSQL: %s", msg);
 	}
 	return pg_session_start(c, st);
+}
+
+int store_pg_wait_notify(struct db *db, int wake_fd, int timeout_ms, bbb_status *st)
+{
+	struct pg_conn *c = db->db_impl;
+	int got = 0;
+
+	for (int waited = 0;; waited = 1) {
+		PGnotify *n;
+
+		if (PQconsumeInput(c->pc_conn) == 0)
+			return status_fail(st, "DB_UNAVAILABLE", "listening for other servers' commits: %s",
+					   PQerrorMessage(c->pc_conn));
+		while ((n = PQnotifies(c->pc_conn)) != NULL) {
+			PQfreemem(n);
+			got = 1;
+		}
+		if (got || waited)
+			return got;
+		struct pollfd fds[2] = {{.fd = PQsocket(c->pc_conn), .events = POLLIN},
+					{.fd = wake_fd, .events = POLLIN}};
+		if (fds[0].fd < 0)
+			return status_fail(st, "DB_UNAVAILABLE", "listening for other servers' commits: no connection");
+		if (poll(fds, wake_fd >= 0 ? 2 : 1, timeout_ms) <= 0 || (fds[1].revents & POLLIN))
+			return 0;
+	}
 }

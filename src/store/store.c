@@ -20,7 +20,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/eventfd.h>
 #include <sys/statvfs.h>
+#include <unistd.h>
 
 #include "common/arena.h"
 #include "common/clock.h"
@@ -73,7 +76,7 @@ struct store {
 	int s_committing; /* writer thread only: its COMMIT is under way */
 	store_commit_hook s_hook;
 	void *s_hook_arg;
-	int s_hook_running; /* under s_mu: the writer is in a call of s_hook (made outside s_mu) */
+	int s_hook_running; /* under s_mu: calls of s_hook under way (made outside s_mu) */
 	pthread_cond_t s_hook_cv; /* broadcast when such a call returns */
 	store_lock_hook s_lock_hook;
 	void *s_lock_hook_arg;
@@ -86,7 +89,16 @@ struct store {
 	struct store_writer_metrics s_metrics;
 	struct checkpointer *s_ckpt; /* under s_mu; NULL: the writer checkpoints */
 	int s_ckpt_kicked_at; /* writer thread only: WAL frames at the last kick */
+	/* PostgreSQL: the thread that hears other servers' commits (LISTEN),
+	 * and the eventfd that wakes it to stop. */
+	pthread_t s_listener;
+	int s_listening;
+	int s_wake_fd;
 };
+
+/* The channel every writer on a PostgreSQL database notifies at each
+ * commit (docs/scale-out.md). */
+#define STORE_PG_CHANNEL "bbb_events"
 
 /* A PostgreSQL connection with the store's settings: a read connection
  * refuses writes (as SQLite's read-only ones do), and durability normal is
@@ -573,6 +585,15 @@ static struct store_job *store_run_group(struct store *s, struct store_job *grou
 		return lost->j_next;
 	}
 	status_clear(&why);
+	/* Other servers on the database hear of it at the commit (a failed
+	 * notify fails the group like any statement of it). */
+	if (db_kind(s->s_db) == DB_POSTGRES && pass->sp_run > 0 &&
+	    store_exec(s->s_db, "SELECT pg_notify('" STORE_PG_CHANNEL "', '')", &why) != 0) {
+		log_error("store", "notify failed: %s", why.message);
+		store_rollback_all(s->s_db);
+		store_fail_jobs(group, NULL, &why);
+		return NULL;
+	}
 	s->s_committing = 1;
 	rc = store_exec(s->s_db, "COMMIT", &why);
 	s->s_committing = 0;
@@ -685,7 +706,7 @@ static void *store_writer_main(void *arg)
 		}
 		hook = commits > 0 ? s->s_hook : NULL;
 		hook_arg = s->s_hook_arg;
-		s->s_hook_running = hook != NULL;
+		s->s_hook_running += hook != NULL;
 		pthread_mutex_unlock(&s->s_mu);
 
 		if (hook != NULL) {
@@ -696,12 +717,91 @@ static void *store_writer_main(void *arg)
 			}
 		}
 		pthread_mutex_lock(&s->s_mu);
-		if (s->s_hook_running) {
-			s->s_hook_running = 0;
+		if (hook != NULL && --s->s_hook_running == 0)
 			pthread_cond_broadcast(&s->s_hook_cv);
-		}
 	}
 	pthread_mutex_unlock(&s->s_mu);
+	return NULL;
+}
+
+/* Calls the commit hook from the listener, as the writer does (counted in
+ * s_hook_running, so store_set_commit_hook waits for it too). */
+static void store_listener_hook(struct store *s, int64_t last)
+{
+	store_commit_hook hook;
+	void *hook_arg;
+
+	pthread_mutex_lock(&s->s_mu);
+	hook = s->s_hook;
+	hook_arg = s->s_hook_arg;
+	s->s_hook_running += hook != NULL;
+	pthread_mutex_unlock(&s->s_mu);
+	if (hook == NULL)
+		return;
+	hook(hook_arg, last);
+	pthread_mutex_lock(&s->s_mu);
+	if (--s->s_hook_running == 0)
+		pthread_cond_broadcast(&s->s_hook_cv);
+	pthread_mutex_unlock(&s->s_mu);
+}
+
+static int store_stopping(struct store *s)
+{
+	int stopping;
+
+	pthread_mutex_lock(&s->s_mu);
+	stopping = s->s_stopping;
+	pthread_mutex_unlock(&s->s_mu);
+	return stopping;
+}
+
+/*
+ * PostgreSQL: the events other servers commit. A connection of its own
+ * LISTENs on STORE_PG_CHANNEL, which every writer notifies at its commits;
+ * at each notification, and at least every second (a notification is lost
+ * while the session is being made again), the newest event id is read and
+ * handed to the commit hook when it moved: the publisher sends what any
+ * server committed, the runtime looks again. The hook may hear an id twice
+ * (this server's own commits wake the listener too); its users take that.
+ */
+static void *store_listener_main(void *arg)
+{
+	struct store *s = arg;
+	struct db *db = NULL;
+	int64_t seen = 0, last_log = 0;
+	bbb_status st;
+
+	pthread_setname_np(pthread_self(), "bbb:listen");
+	while (!store_stopping(s)) {
+		status_clear(&st);
+		if (db == NULL &&
+		    (store_pg_open(s->s_path, &db, &st) != 0 || db_exec(db, "LISTEN " STORE_PG_CHANNEL) != DB_OK)) {
+			if (db != NULL)
+				store_fail(&st, db, db_errcode(db), "LISTEN");
+			store_conn_close(db);
+			db = NULL;
+		}
+		if (db != NULL && store_pg_wait_notify(db, s->s_wake_fd, 1000, &st) < 0) {
+			store_conn_close(db);
+			db = NULL;
+		}
+		if (db == NULL) {
+			if (clock_mono_ms() - last_log >= 60000) {
+				last_log = clock_mono_ms();
+				log_warn("store", "cannot hear other servers' commits: %s (retrying every second)",
+					 st.message);
+			}
+			struct pollfd wake = {.fd = s->s_wake_fd, .events = POLLIN};
+			(void)poll(&wake, 1, 1000);
+			continue;
+		}
+		int64_t head = store_max_event_id(db);
+		if (head > seen) {
+			seen = head;
+			store_listener_hook(s, head);
+		}
+	}
+	store_conn_close(db);
 	return NULL;
 }
 
@@ -735,6 +835,14 @@ int store_open(struct store **out, const struct store_options *opts, bbb_status 
 		free(s);
 		return status_fail(st, "INTERNAL_ERROR", "cannot start the writer thread");
 	}
+	s->s_wake_fd = -1;
+	if (db_kind(s->s_db) == DB_POSTGRES) {
+		s->s_wake_fd = eventfd(0, EFD_CLOEXEC);
+		s->s_listening = s->s_wake_fd >= 0 && pthread_create(&s->s_listener, NULL, store_listener_main, s) == 0;
+		if (!s->s_listening)
+			log_warn("store", "no listener for other servers' commits: events they commit are sent "
+					  "when this server commits");
+	}
 	*out = s;
 	return 0;
 }
@@ -748,6 +856,15 @@ void store_close(struct store *s)
 	pthread_cond_signal(&s->s_work);
 	pthread_mutex_unlock(&s->s_mu);
 	pthread_join(s->s_thread, NULL);
+	if (s->s_listening) {
+		uint64_t one = 1;
+
+		if (write(s->s_wake_fd, &one, sizeof(one)) != (ssize_t)sizeof(one))
+			log_warn("store", "cannot wake the listener: it stops within a second");
+		pthread_join(s->s_listener, NULL);
+	}
+	if (s->s_wake_fd >= 0)
+		close(s->s_wake_fd);
 	checkpoint_stop(s->s_ckpt);
 	s->s_ckpt = NULL;
 	if (db_sqlite(s->s_db) != NULL)
@@ -816,7 +933,7 @@ void store_set_commit_hook(struct store *s, store_commit_hook hook, void *arg)
 	s->s_hook_arg = arg;
 	/* The writer calls the hook outside s_mu: a call of the old one may
 	 * still run, and what it points to may be freed once we return. */
-	while (s->s_hook_running)
+	while (s->s_hook_running > 0)
 		pthread_cond_wait(&s->s_hook_cv, &s->s_mu);
 	pthread_mutex_unlock(&s->s_mu);
 }

@@ -81,6 +81,10 @@ int store_pg_open(const char *conninfo, struct db **out, bbb_status *st);
  * to do about it. A connection that still works is left alone (0). 0, or
  * -1 with *st (DB_UNAVAILABLE while the server is still out of reach). */
 int store_pg_reconnect(struct db *db, bbb_status *st);
+/* On a PostgreSQL connection that ran LISTEN: waits until a notification
+ * arrives (1, every one pending consumed), timeout_ms pass or wake_fd (-1:
+ * none) is readable (0). -1 with DB_UNAVAILABLE when the session is gone. */
+int store_pg_wait_notify(struct db *db, int wake_fd, int timeout_ms, bbb_status *st);
 /* What serve checks before it touches the schema, on a read-write connection
  * to `path`: that SQLite did not have to open the file read-only
  * (FAILED_PRECONDITION DB_READ_ONLY) and that `PRAGMA quick_check` finds the

@@ -83,3 +83,22 @@ def test_two_servers_share_one_database(servers, pg_db, tmp_path):
     ids_b = event_ids(cli_b)
     assert ids_a == ids_b
     assert ids_a == sorted(ids_a) and len(ids_a) == len(set(ids_a))
+
+
+def test_a_subscriber_on_one_server_gets_what_another_commits_at_once(servers, pg_db):
+    import beebeebrain
+
+    a = servers(pg_db, seeded=True)
+    b = servers(pg_db)
+    with beebeebrain.Client(b.url, timeout=5) as writer:
+        head = writer.event.publish(event_type="operator.pg", actor="test", message="warm").event.id
+        with beebeebrain.Subscriber(after_id=head, type_prefix="operator.", rpc_url=a.url, replay_timeout=1) as sub:
+            sent = [writer.event.publish(event_type="operator.pg", actor="test", message=m).event.id
+                    for m in ("one", "two", "three")]
+            # A's publisher hears B's commits (LISTEN/NOTIFY): they come
+            # live, not at A's next commit, which never happens here.
+            got = [sub.next_event(timeout=5) for _ in sent]
+            assert None not in got, "an event committed on B did not reach a subscriber on A"
+            assert [e.id for e in got] == sent
+            assert [e.custom.message for e in got] == ["one", "two", "three"]
+            assert sub.next_event(timeout=1.5) is None  # each once
