@@ -1,5 +1,6 @@
 /* The server's life cycle (see server.h). */
 #include "server/server.h"
+#include "server/server_row.h"
 
 #include <errno.h>
 #include <stdatomic.h>
@@ -19,6 +20,7 @@
 #include <nng/supplemental/tls/tls.h>
 
 #include "common/clock.h"
+#include "common/dbuf.h"
 #include "common/job_thread.h"
 #include "common/log.h"
 #include "common/metrics.h"
@@ -286,6 +288,7 @@ struct server {
 	int sv_locked;
 	struct publisher *sv_pub;
 	struct retention *sv_ret;
+	struct server_row *sv_row; /* this server's row in `servers` and its heartbeat */
 	struct runtime *_Atomic sv_rt; /* read by the commit hook on the writer thread */
 	struct rpc_dispatcher *sv_d;
 	struct work_pool *sv_pool; /* the workers and the waiter of both listeners */
@@ -401,6 +404,27 @@ static int server_seed(struct server *sv, bbb_status *st)
 	return 0;
 }
 
+/* This server's row in `servers`: its id, its RPC URLs, its version and pid,
+ * renewed by the heartbeat job on the store-jobs thread. */
+static int server_register(struct server *sv, const struct config *c, bbb_status *st)
+{
+	struct dbuf address;
+	int rc;
+
+	dbuf_init(&address, 4096);
+	for (size_t i = 0; i < c->cf_n_rpc_urls; i++)
+		(void)dbuf_printf(&address, "%s%s", i > 0 ? "," : "", c->cf_rpc_urls[i]);
+	struct store_server_info info = {
+		.srv_id = sv->sv_env.se_server_id,
+		.srv_address = dbuf_str(&address),
+		.srv_version = BBB_VERSION,
+		.srv_pid = (int64_t)getpid(),
+	};
+	rc = server_row_start(&sv->sv_row, sv->sv_env.se_store, &info, sv->sv_store_jt, st);
+	dbuf_free(&address);
+	return rc;
+}
+
 /* Stops whatever was started: durable state first (no call served after the
  * quiesce, the runtime interrupts its calls, the writer commits what is
  * queued), then the sockets, under a watchdog since nng 1.5.2's close can
@@ -431,6 +455,9 @@ static void server_down(struct server *sv, int code)
 	if (sv->sv_env.se_store != NULL)
 		store_set_commit_hook(sv->sv_env.se_store, server_on_commit_stopping, sv);
 	runtime_stop(rt);
+	/* Stopped once its runs are handed back (interrupted), never earlier. */
+	server_row_stop(sv->sv_row);
+	sv->sv_row = NULL;
 	retention_stop(sv->sv_ret);
 	store_close(sv->sv_env.se_store);
 	log_info("server", "stopped: every acknowledged write is committed");
@@ -557,6 +584,8 @@ int server_run(const struct config *c)
 	if (retention_start(&sv.sv_ret, env->se_store, env->se_retention_ms, sv.sv_store_jt, &st) != 0)
 		goto fail;
 	if (audit_trail_start(&env->se_audit, env->se_store, AUDIT_DENIAL_WINDOW_MS, sv.sv_store_jt, &st) != 0)
+		goto fail;
+	if (server_register(&sv, c, &st) != 0)
 		goto fail;
 	if (fresh && server_seed(&sv, &st) != 0)
 		goto fail;
