@@ -7,11 +7,13 @@
 #include <string.h>
 
 #include "common/utf8.h"
+#include "domain/server_rules.h"
 #include "common/xalloc.h"
 
 const char *triage_area_name(enum triage_area area)
 {
-	static const char *const names[] = {"health", "breakers", "runs", "write_lock", "alerts", "inbox", "workspace"};
+	static const char *const names[] = {"health", "breakers", "runs",      "write_lock",
+					    "alerts", "inbox",    "workspace", "servers"};
 
 	return (size_t)area < sizeof(names) / sizeof(names[0]) ? names[area] : "unknown";
 }
@@ -84,6 +86,28 @@ static void triage_health(const struct triage_input *in, struct triage_report *r
 	if (!in->ti_ready && (f = triage_add(r, TRIAGE_AREA_HEALTH, TRIAGE_CRITICAL, 1)) != NULL) {
 		triage_text(f->tf_summary, "not ready: %s", in->ti_not_ready != NULL ? in->ti_not_ready : "");
 		triage_text(f->tf_next_command, "beebeebrain ready");
+	}
+}
+
+/* Servers that died without a clean stop: their runs wait for another. */
+static void triage_servers(const struct triage_input *in, struct triage_report *r)
+{
+	struct triage_finding *f;
+	char ago[32];
+
+	for (size_t i = 0; i < in->ti_n_servers; i++) {
+		const struct triage_server *s = &in->ti_servers[i];
+
+		if (!server_rules_dead(in->ti_now_ms, s->ts_heartbeat_at_ms, s->ts_stopped_at_ms))
+			continue;
+		if ((f = triage_add(r, TRIAGE_AREA_SERVERS, TRIAGE_WARNING, 0)) == NULL)
+			return;
+		triage_text(f->tf_summary,
+			    "server %s (%s, pid %d) missed its heartbeats: the last one %s ago, and it never stopped; "
+			    "its runs in flight are left for another server to take over",
+			    s->ts_id != NULL ? s->ts_id : "", s->ts_address != NULL ? s->ts_address : "", s->ts_pid,
+			    triage_ago(ago, in->ti_now_ms, s->ts_heartbeat_at_ms));
+		triage_text(f->tf_next_command, "beebeebrain run list --status running");
 	}
 }
 
@@ -344,6 +368,7 @@ void triage_assess(const struct triage_input *in, struct triage_report *out)
 
 	memset(out, 0, sizeof(*out));
 	triage_health(in, out);
+	triage_servers(in, out);
 	triage_breakers(in, out, covered);
 	triage_runs(in, out, covered);
 	triage_write_lock(in, out, covered);

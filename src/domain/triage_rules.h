@@ -13,12 +13,16 @@
  *     WORKSPACE_PERMISSION_DENIED are reported with the breaker, the write
  *     lock, the runs and the workspace they are about, and page the same way;
  *   - an open incident inbox item whose alert is open and not acknowledged.
+ * A server on the database that is neither alive nor stopped
+ * (domain/server_rules.h: it missed SERVER_MISSED_HEARTBEATS heartbeats
+ * without a clean stop) is a finding that does not page: the server died,
+ * and another must take over its runs.
  * Verdict: incident when any finding pages; attention when there are
  * findings but none pages (acknowledged alerts, await_user_input items,
  * retries, permission failures of the last hour, incident items whose alert
- * is gone); healthy when there are none. The findings come paging ones
- * first, then by area: health, breakers, runs, write lock, workspace,
- * alerts, inbox.
+ * is gone, dead servers); healthy when there are none. The findings come
+ * paging ones first, then by area: health, servers, breakers, runs, write
+ * lock, workspace, alerts, inbox.
  */
 #ifndef BBB_TRIAGE_RULES_H
 #define BBB_TRIAGE_RULES_H
@@ -37,6 +41,7 @@ enum triage_area {
 	TRIAGE_AREA_ALERTS,
 	TRIAGE_AREA_INBOX,
 	TRIAGE_AREA_WORKSPACE,
+	TRIAGE_AREA_SERVERS,
 };
 
 enum triage_verdict { TRIAGE_HEALTHY, TRIAGE_ATTENTION, TRIAGE_INCIDENT };
@@ -75,6 +80,15 @@ struct triage_endpoint {
 	int32_t te_held_runs;
 };
 
+/* A server on the database (a row of `servers`). */
+struct triage_server {
+	const char *ts_id;
+	const char *ts_address;
+	int32_t ts_pid;
+	int64_t ts_heartbeat_at_ms;
+	int64_t ts_stopped_at_ms; /* 0: not stopped */
+};
+
 struct triage_input {
 	int64_t ti_now_ms;
 	int ti_healthy; /* HealthService/Check: serving */
@@ -96,6 +110,8 @@ struct triage_input {
 	int64_t ti_perm_last_at_ms;
 	int64_t ti_perm_project_id; /* one project they concern; 0 none */
 	const char *ti_perm_root; /* that project's root, "" unknown */
+	const struct triage_server *ti_servers; /* the servers seen lately, this one included */
+	size_t ti_n_servers;
 };
 
 struct triage_finding {
@@ -118,7 +134,8 @@ struct triage_report {
  * at most TRIAGE_MAX_FINDINGS, and the verdict with its line. */
 void triage_assess(const struct triage_input *in, struct triage_report *out);
 
-/* "health", "breakers", "runs", "write_lock", "alerts", "inbox", "workspace". */
+/* "health", "breakers", "runs", "write_lock", "alerts", "inbox", "workspace",
+ * "servers". */
 const char *triage_area_name(enum triage_area area);
 /* "healthy", "attention", "incident". */
 const char *triage_verdict_name(enum triage_verdict v);

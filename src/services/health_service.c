@@ -11,17 +11,25 @@
  * READY_PROBE_REUSE_MS: a poller, or many, cost the writer at most one commit
  * per second, and concurrent callers wait for the probe under way instead of
  * starting their own. One server per process, so one cache per process.
+ *
+ * Ready also lists the servers on the database (table `servers`), each
+ * marked alive or not by domain/server_rules.h and this_server for the one
+ * answering: shown, never a check, so that one server stays ready whatever
+ * became of the others sharing its database.
  */
 #include <pthread.h>
 #include <stdio.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "beebeebrain/v1/health.pb-c.h"
 #include "common/clock.h"
 #include "common/status.h"
+#include "domain/server_rules.h"
 #include "services/services.h"
 #include "store/migrate.h"
 #include "store/project_store.h"
+#include "store/server_store.h"
 #include "store/state_store.h"
 
 #define READY_PROBE_REUSE_MS 1000
@@ -141,11 +149,36 @@ void health_fill_ready(struct rpc_call *call, Beebeebrain__V1__ReadyResponse *re
 		resp->ready = resp->ready && resp->checks[i]->ok;
 }
 
+int health_fill_servers(struct rpc_call *call, int64_t now_ms, int64_t since_ms, struct Beebeebrain__V1__Server ***out,
+			size_t *n, bbb_status *st)
+{
+	const char *self = svc_env(call)->se_server_id;
+
+	if (store_server_list(svc_reader(call), since_ms, HEALTH_SERVERS_MAX, call->c_arena, out, n, st) != 0)
+		return -1;
+	for (size_t i = 0; i < *n; i++) {
+		Beebeebrain__V1__Server *s = (*out)[i];
+
+		s->alive = server_rules_alive(now_ms, s->heartbeat_at_ms, s->stopped_at_ms);
+		s->this_server = strcmp(s->id, self) == 0;
+	}
+	return 0;
+}
+
 static int ready(struct rpc_call *call, const ProtobufCMessage *in, ProtobufCMessage *out, bbb_status *st)
 {
+	Beebeebrain__V1__ReadyResponse *resp = (void *)out;
+	bbb_status sst;
+
 	(void)in;
 	(void)st;
-	health_fill_ready(call, (void *)out);
+	health_fill_ready(call, resp);
+	/* Ready always answers with its checks: a database that cannot list the
+	 * servers fails the "database" check already, so the list is left
+	 * empty instead. */
+	status_clear(&sst);
+	if (health_fill_servers(call, clock_now_ms(), 0, &resp->servers, &resp->n_servers, &sst) != 0)
+		resp->n_servers = 0;
 	return 0;
 }
 

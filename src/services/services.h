@@ -20,6 +20,7 @@ struct Beebeebrain__V1__RuntimeStatusResponse;
 struct Beebeebrain__V1__ResetBreakerResponse;
 struct Beebeebrain__V1__CheckResponse;
 struct Beebeebrain__V1__ReadyResponse;
+struct Beebeebrain__V1__Server;
 struct Beebeebrain__V1__Event;
 
 /* Hex digits of a server id (server_new_id). */
@@ -106,6 +107,12 @@ int svc_events_start(void *worker, int n, const char *type_prefix, int64_t proje
  * they point to comes from the call's arena. */
 void health_fill_check(struct rpc_call *call, struct Beebeebrain__V1__CheckResponse *resp);
 void health_fill_ready(struct rpc_call *call, struct Beebeebrain__V1__ReadyResponse *resp);
+/* The servers on the database whose heartbeat is at or after since_ms (0:
+ * all), newest heartbeat first, at most HEALTH_SERVERS_MAX, each with alive
+ * (at now_ms) and this_server set: an arena array, for Ready and Triage. */
+#define HEALTH_SERVERS_MAX 50
+int health_fill_servers(struct rpc_call *call, int64_t now_ms, int64_t since_ms, struct Beebeebrain__V1__Server ***out,
+			size_t *n, bbb_status *st);
 int runtime_fill_status(struct rpc_call *call, struct Beebeebrain__V1__RuntimeStatusResponse *resp, bbb_status *st);
 
 /* AdminService/Triage (triage_service.c), in admin_service's method table. */

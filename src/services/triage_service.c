@@ -6,7 +6,9 @@
  * retries of the last 5 and 60 minutes, the runtime's endpoints (what
  * RuntimeService/Status answers), the write lock (the latest DB_LOCKED
  * alert and the writer's counters) and the runs that failed
- * WORKSPACE_PERMISSION_DENIED in the last hour. domain/triage_rules turns
+ * WORKSPACE_PERMISSION_DENIED in the last hour, and the servers on the
+ * database seen in the last day (alive, stopped, or dead: silent without a
+ * clean stop). domain/triage_rules turns
  * that into findings, each with the next command to type, and the verdict.
  */
 #include <string.h>
@@ -27,6 +29,7 @@
 #define TRIAGE_LIST_MAX 50
 #define TRIAGE_PROJECTS_MAX 50
 #define TRIAGE_HOUR_MS (60 * 60 * 1000)
+#define TRIAGE_DAY_MS ((int64_t)24 * TRIAGE_HOUR_MS)
 
 /* Everything read, before the rules run. */
 struct triage_read {
@@ -45,6 +48,8 @@ struct triage_read {
 	Beebeebrain__V1__Alert *tr_db_locked; /* the latest DB_LOCKED alert; NULL: never */
 	struct store_triage_failures tr_perm;
 	const char *tr_perm_root;
+	Beebeebrain__V1__Server **tr_servers; /* seen in the last day */
+	size_t tr_n_servers;
 };
 
 /* The state of the alert an incident item was opened for (its source). */
@@ -89,7 +94,8 @@ static int triage_read_db(struct rpc_call *call, int64_t now, struct triage_read
 	    store_triage_retries(db, now, &r->tr_retries_5m, &r->tr_retries_60m, st) != 0 ||
 	    store_alert_latest_of_code(db, "DB_LOCKED", a, &r->tr_db_locked, st) < 0 ||
 	    store_triage_failures(db, "WORKSPACE_PERMISSION_DENIED", now - TRIAGE_HOUR_MS, TRIAGE_PROJECTS_MAX, a,
-				  &r->tr_perm, st) != 0)
+				  &r->tr_perm, st) != 0 ||
+	    health_fill_servers(call, now, now - TRIAGE_DAY_MS, &r->tr_servers, &r->tr_n_servers, st) != 0)
 		return -1;
 	r->tr_incident_alerts = arena_alloc(a, sizeof(*r->tr_incident_alerts) * (r->tr_n_incidents + 1));
 	memset(r->tr_incident_alerts, 0, sizeof(*r->tr_incident_alerts) * (r->tr_n_incidents + 1));
@@ -125,6 +131,7 @@ static void triage_input_from(struct arena *a, const struct triage_read *r, int6
 {
 	struct triage_alert *alerts = arena_alloc(a, sizeof(*alerts) * (r->tr_n_alerts + 1));
 	struct triage_endpoint *eps = arena_alloc(a, sizeof(*eps) * (r->tr_runtime.n_endpoints + 1));
+	struct triage_server *servers = arena_alloc(a, sizeof(*servers) * (r->tr_n_servers + 1));
 	const char *nr = "";
 
 	/* At most the five readiness checks: joining them again each time is fine. */
@@ -156,6 +163,17 @@ static void triage_input_from(struct arena *a, const struct triage_read *r, int6
 			.te_held_runs = e->held_runs,
 		};
 	}
+	for (size_t i = 0; i < r->tr_n_servers; i++) {
+		const Beebeebrain__V1__Server *s = r->tr_servers[i];
+
+		servers[i] = (struct triage_server){
+			.ts_id = s->id,
+			.ts_address = s->address,
+			.ts_pid = s->pid,
+			.ts_heartbeat_at_ms = s->heartbeat_at_ms,
+			.ts_stopped_at_ms = s->stopped_at_ms,
+		};
+	}
 	*in = (struct triage_input){
 		.ti_now_ms = now,
 		.ti_healthy = strcmp(r->tr_check.status, "ok") == 0,
@@ -180,6 +198,8 @@ static void triage_input_from(struct arena *a, const struct triage_read *r, int6
 		.ti_perm_last_at_ms = r->tr_perm.tf_last_at_ms,
 		.ti_perm_project_id = r->tr_perm.tf_n_projects > 0 ? r->tr_perm.tf_project_ids[0] : 0,
 		.ti_perm_root = r->tr_perm_root,
+		.ti_servers = servers,
+		.ti_n_servers = r->tr_n_servers,
 	};
 }
 
@@ -297,6 +317,8 @@ int admin_triage(struct rpc_call *call, const ProtobufCMessage *in, ProtobufCMes
 	resp->n_endpoints = r->tr_runtime.n_endpoints;
 	resp->write_lock = triage_write_lock_msg(a, r, &ss);
 	resp->workspace = triage_workspace_msg(a, r);
+	resp->servers = r->tr_servers;
+	resp->n_servers = r->tr_n_servers;
 	triage_findings_msg(a, rep, resp);
 	return 0;
 }

@@ -368,6 +368,49 @@ static void many_problems_are_capped(void **state)
 	assert_int_equal(report.tr_verdict, TRIAGE_INCIDENT);
 }
 
+/* A server that missed its heartbeats without stopping needs a look, and
+ * says which it is; one alive, or stopped however long ago, is no finding. */
+static void a_dead_server_needs_attention_and_is_named(void **state)
+{
+	struct triage_server servers[] = {
+		{.ts_id = "00000000000000aa",
+		 .ts_address = "tcp://127.0.0.1:7420",
+		 .ts_pid = 11,
+		 .ts_heartbeat_at_ms = NOW - 2000},
+		{.ts_id = "00000000000000bb",
+		 .ts_address = "tcp://10.0.0.2:7420",
+		 .ts_pid = 22,
+		 .ts_heartbeat_at_ms = NOW - 16000},
+		{.ts_id = "00000000000000cc",
+		 .ts_address = "tcp://10.0.0.3:7420",
+		 .ts_pid = 33,
+		 .ts_heartbeat_at_ms = NOW - 3600000,
+		 .ts_stopped_at_ms = NOW - 3600000},
+	};
+	struct triage_input in = healthy_input();
+	const struct triage_finding *f;
+
+	(void)state;
+	in.ti_servers = servers;
+	in.ti_n_servers = 3;
+	triage_assess(&in, &report);
+	assert_int_equal(report.tr_verdict, TRIAGE_ATTENTION);
+	assert_int_equal(report.tr_n, 1);
+	f = find_area(&report, TRIAGE_AREA_SERVERS);
+	assert_non_null(f);
+	assert_false(f->tf_pages);
+	assert_string_equal(triage_area_name(f->tf_area), "servers");
+	assert_non_null(strstr(f->tf_summary, "00000000000000bb"));
+	assert_non_null(strstr(f->tf_summary, "tcp://10.0.0.2:7420"));
+	assert_non_null(strstr(f->tf_summary, "pid 22"));
+	assert_string_equal(f->tf_next_command, "beebeebrain run list --status running");
+	assert_non_null(strstr(report.tr_verdict_line, "00000000000000bb"));
+
+	servers[1].ts_heartbeat_at_ms = NOW - 15000; /* three heartbeats: still alive */
+	triage_assess(&in, &report);
+	assert_int_equal(report.tr_verdict, TRIAGE_HEALTHY);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -386,6 +429,7 @@ int main(void)
 		cmocka_unit_test(open_alerts_beyond_the_page_page_when_some_are_unacknowledged),
 		cmocka_unit_test(long_hostile_titles_are_cut_on_a_character_boundary),
 		cmocka_unit_test(many_problems_are_capped),
+		cmocka_unit_test(a_dead_server_needs_attention_and_is_named),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
