@@ -98,6 +98,17 @@ size_t cli_rows_n(const ProtobufCMessage *m);
 /* Moves the rows of `from` behind those of `into` (same message type). */
 void cli_take_rows(ProtobufCMessage *into, ProtobufCMessage *from);
 
+/* Servers on the database (cli_servers.c), for `ready` and `triage`. */
+struct Beebeebrain__V1__Server;
+/* "45s ago", "12m05s ago", "3h20m ago", "2d03h ago"; "-" when then_ms is 0.
+ * Returns buf. */
+const char *cli_ago(char *buf, size_t n, int64_t now_ms, int64_t then_ms);
+/* Text from a server, control characters as '?'. */
+void cli_put_text(const char *s);
+/* One line per server: id, alive | stopped | DEAD, pid, version, latest
+ * heartbeat (before now_ms), address, "(this server)". */
+void cli_print_servers(struct Beebeebrain__V1__Server *const *servers, size_t n, int64_t now_ms);
+
 /* A subcommand of a group ("task create"): its options and positionals
  * (the subcommand's own name is positional 0). */
 struct cli_sub {

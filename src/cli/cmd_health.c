@@ -3,6 +3,7 @@
 
 #include "beebeebrain/v1/health.pb-c.h"
 #include "cli/cli.h"
+#include "common/clock.h"
 
 static void health_print(const ProtobufCMessage *m)
 {
@@ -40,6 +41,8 @@ static void ready_print(const ProtobufCMessage *m)
 	printf("%s\n", r->ready ? "ready" : "NOT READY");
 	for (size_t i = 0; i < r->n_checks; i++)
 		printf("  %-11s %-4s %s\n", r->checks[i]->name, r->checks[i]->ok ? "ok" : "FAIL", r->checks[i]->detail);
+	printf("servers (%zu)\n", r->n_servers);
+	cli_print_servers(r->servers, r->n_servers, clock_now_ms());
 }
 
 int cmd_ready(struct cli *cli, int argc, char **argv)
@@ -56,7 +59,10 @@ int cmd_ready(struct cli *cli, int argc, char **argv)
 		return CLI_USAGE;
 	if (cli_flag(&a, "--help"))
 		return printf("usage: %s\nReadiness checks: database, migrations, writer, workspace, providers.\n"
-			      "Exits 1 when any check fails.\n",
+			      "Exits 1 when any check fails.\n"
+			      "Then the servers on the database, newest heartbeat first: alive, stopped, or DEAD\n"
+			      "(missed 3 heartbeats without stopping). Shown, not checked: another server's death\n"
+			      "does not make this one unready.\n",
 			      cli->c_usage),
 		       CLI_OK;
 	if ((c = cli_client(cli, &rc)) == NULL)

@@ -1,6 +1,6 @@
 /*
  * beebeebrain triage (AdminService/Triage): the runbook's fast-triage
- * checklist in one command. Human output is a short report (health, alerts,
+ * checklist in one command. Human output is a short report (health, servers, alerts,
  * incidents, awaiting input, runs and retries, breakers, write lock,
  * workspace), then each finding with the next command to type, and the
  * verdict as the last line; -o json prints the TriageResponse. Exit status 4
@@ -16,6 +16,7 @@
 static const char triage_usage[] =
 	"beebeebrain triage [--rpc URL] [-o json]\n"
 	"The fast-triage checklist in one command, read from the server in one snapshot: health and readiness,\n"
+	"the servers on the database seen in the last day (alive, stopped, or dead: silent without a clean stop),\n"
 	"open alerts (code, severity, since when, count), open incident and await_user_input inbox items, runs by\n"
 	"status with retry_scheduled and the retries of the last 5 and 60 minutes, each endpoint's breaker and next\n"
 	"probe, the write lock (last DB_LOCKED, writer queue depth, last commit), workspace permission failures of\n"
@@ -25,41 +26,31 @@ static const char triage_usage[] =
 	"             an open alert nobody acknowledged, or an open incident item whose alert nobody acknowledged.\n"
 	"             Exit status 4.\n"
 	"  attention  something needs a look but does not page: acknowledged alerts, await_user_input items,\n"
-	"             retry_scheduled runs and retries, permission failures. Exit status 0.\n"
+	"             retry_scheduled runs and retries, permission failures, a server that missed 3 heartbeats\n"
+	"             without stopping (its runs wait for another server). Exit status 0.\n"
 	"  healthy    nothing to report. Exit status 0.\n"
 	"Acknowledging an alert (`beebeebrain alerts ack ID`) stops it paging; it stays open until its cause is gone.";
-
-/* Text from the server may hold anything: control characters print as '?'. */
-static void triage_put(const char *s)
-{
-	for (; s != NULL && *s != '\0'; s++)
-		putchar((unsigned char)*s < 0x20 || *s == 0x7f ? '?' : *s);
-}
-
-/* "45s ago", "12m ago", "3h20m ago"; "-" for 0. */
-static const char *triage_ago(char *buf, size_t n, int64_t now_ms, int64_t then_ms)
-{
-	int64_t s = now_ms > then_ms ? (now_ms - then_ms) / 1000 : 0;
-
-	if (then_ms == 0)
-		snprintf(buf, n, "-");
-	else if (s < 60)
-		snprintf(buf, n, "%llds ago", (long long)s);
-	else if (s < 3600)
-		snprintf(buf, n, "%lldm%02llds ago", (long long)(s / 60), (long long)(s % 60));
-	else
-		snprintf(buf, n, "%lldh%02lldm ago", (long long)(s / 3600), (long long)(s % 3600 / 60));
-	return buf;
-}
 
 static void triage_print_health(const Beebeebrain__V1__TriageResponse *r)
 {
 	printf("health      %s, %s\n", r->healthy ? "serving" : "NOT SERVING", r->ready ? "ready" : "NOT READY");
 	for (size_t i = 0; i < r->n_not_ready_reasons; i++) {
 		printf("            ");
-		triage_put(r->not_ready_reasons[i]);
+		cli_put_text(r->not_ready_reasons[i]);
 		putchar('\n');
 	}
+}
+
+static void triage_print_servers(const Beebeebrain__V1__TriageResponse *r)
+{
+	size_t alive = 0, dead = 0;
+
+	for (size_t i = 0; i < r->n_servers; i++) {
+		alive += r->servers[i]->alive;
+		dead += !r->servers[i]->alive && r->servers[i]->stopped_at_ms == 0;
+	}
+	printf("servers     %zu seen in the last day: %zu alive, %zu dead\n", r->n_servers, alive, dead);
+	cli_print_servers(r->servers, r->n_servers, r->generated_at_ms);
 }
 
 static void triage_print_alerts(const Beebeebrain__V1__TriageResponse *r)
@@ -73,11 +64,11 @@ static void triage_print_alerts(const Beebeebrain__V1__TriageResponse *r)
 		if (enum_text(&beebeebrain__v1__severity__descriptor, a->severity, sev, sizeof(sev)) == NULL)
 			snprintf(sev, sizeof(sev), "%d", a->severity);
 		printf("  #%lld ", (long long)a->id);
-		triage_put(a->code);
+		cli_put_text(a->code);
 		printf(" %s since %s, raised %d time(s)%s: ", sev,
-		       triage_ago(ago, sizeof(ago), r->generated_at_ms, a->first_raised_at_ms), a->raise_count,
+		       cli_ago(ago, sizeof(ago), r->generated_at_ms, a->first_raised_at_ms), a->raise_count,
 		       a->acked_at_ms != 0 ? ", acknowledged" : "");
-		triage_put(a->title);
+		cli_put_text(a->title);
 		putchar('\n');
 	}
 }
@@ -87,7 +78,7 @@ static void triage_print_items(const char *label, Beebeebrain__V1__InboxItem *co
 	printf("%-11s %lld open\n", label, (long long)total);
 	for (size_t i = 0; i < n; i++) {
 		printf("  #%lld project %lld: ", (long long)items[i]->id, (long long)items[i]->project_id);
-		triage_put(items[i]->title);
+		cli_put_text(items[i]->title);
 		putchar('\n');
 	}
 }
@@ -120,9 +111,9 @@ static void triage_print_breakers(const Beebeebrain__V1__TriageResponse *r)
 			snprintf(probe, sizeof(probe), ", next probe in %llds",
 				 (long long)(in_ms > 0 ? in_ms / 1000 : 0));
 		printf("  ");
-		triage_put(e->provider);
+		cli_put_text(e->provider);
 		putchar(' ');
-		triage_put(e->base_url);
+		cli_put_text(e->base_url);
 		printf(" %s%s, held %d, in flight %d\n", e->breaker_state[0] != '\0' ? e->breaker_state : "no breaker",
 		       probe, e->held_runs, e->in_flight);
 	}
@@ -136,10 +127,10 @@ static void triage_print_write_lock(const Beebeebrain__V1__TriageResponse *r)
 	if (w == NULL)
 		return;
 	printf("write lock  last DB_LOCKED %s%s; writer queue %lld; lock failures %lld; last commit %s\n",
-	       w->last_db_locked_at_ms != 0 ? triage_ago(ago, sizeof(ago), r->generated_at_ms, w->last_db_locked_at_ms)
+	       w->last_db_locked_at_ms != 0 ? cli_ago(ago, sizeof(ago), r->generated_at_ms, w->last_db_locked_at_ms)
 					    : "never",
 	       w->db_locked_open ? " (alert open)" : "", (long long)w->writer_queue_depth, (long long)w->lock_failures,
-	       triage_ago(commit, sizeof(commit), r->generated_at_ms, w->last_commit_at_ms));
+	       cli_ago(commit, sizeof(commit), r->generated_at_ms, w->last_commit_at_ms));
 }
 
 static void triage_print_workspace(const Beebeebrain__V1__TriageResponse *r)
@@ -155,7 +146,7 @@ static void triage_print_workspace(const Beebeebrain__V1__TriageResponse *r)
 	}
 	printf("workspace   %lld run(s) failed WORKSPACE_PERMISSION_DENIED in the last hour (latest %s; project",
 	       (long long)w->permission_failures_last_60m,
-	       triage_ago(ago, sizeof(ago), r->generated_at_ms, w->last_failure_at_ms));
+	       cli_ago(ago, sizeof(ago), r->generated_at_ms, w->last_failure_at_ms));
 	for (size_t i = 0; i < w->n_project_ids; i++)
 		printf("%s%lld", i > 0 ? "," : " ", (long long)w->project_ids[i]);
 	printf(")\n");
@@ -167,6 +158,7 @@ static void triage_print(const ProtobufCMessage *m)
 	char sev[32];
 
 	triage_print_health(r);
+	triage_print_servers(r);
 	triage_print_alerts(r);
 	triage_print_items("incidents", r->open_incidents, r->n_open_incidents, r->open_incidents_total);
 	triage_print_items("awaiting", r->awaiting_input, r->n_awaiting_input, r->awaiting_input_total);
@@ -181,13 +173,13 @@ static void triage_print(const ProtobufCMessage *m)
 		if (enum_text(&beebeebrain__v1__severity__descriptor, f->severity, sev, sizeof(sev)) == NULL)
 			snprintf(sev, sizeof(sev), "%d", f->severity);
 		printf("  %zu. %s%s %s: ", i + 1, f->pages ? "[PAGES] " : "", f->area, sev);
-		triage_put(f->summary);
+		cli_put_text(f->summary);
 		printf("\n     next: ");
-		triage_put(f->next_command);
+		cli_put_text(f->next_command);
 		putchar('\n');
 	}
 	printf("\nverdict: ");
-	triage_put(r->verdict_line);
+	cli_put_text(r->verdict_line);
 	putchar('\n');
 }
 
