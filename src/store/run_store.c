@@ -191,10 +191,12 @@ int store_run_save(struct db *db, Beebeebrain__V1__TaskRun *r, bbb_status *st)
 	int rc;
 
 	if (store_prepare(db,
-			  "UPDATE task_runs SET run_status = ?, retry_count = ?, started_at = ?, ended_at = ?, "
-			  "next_retry_at = ?, error_code = ?, error_message = ?, token_in = ?, token_out = ?, "
-			  "cost_usd_micros = ?, output_text = ?, agent_id = ?, version = version + 1, "
-			  "stop_reason = ?15 WHERE id = ?13 AND version = ?14",
+			  "UPDATE task_runs SET run_status = ?1, retry_count = ?2, started_at = ?3, ended_at = ?4, "
+			  "next_retry_at = ?5, error_code = ?6, error_message = ?7, token_in = ?8, token_out = ?9, "
+			  "cost_usd_micros = ?10, output_text = ?11, agent_id = ?12, version = version + 1, "
+			  "stop_reason = ?15, lease_owner = CASE WHEN ?1 = 'running' THEN lease_owner END, "
+			  "lease_until = CASE WHEN ?1 = 'running' THEN lease_until END "
+			  "WHERE id = ?13 AND version = ?14",
 			  &stmt, st) != 0)
 		return -1;
 	enum_text(&beebeebrain__v1__run_status__descriptor, r->run_status, status, sizeof(status));
@@ -349,6 +351,82 @@ int store_run_due_list(struct db *db, int64_t now_ms, int limit, struct arena *a
 	store_release(stmt);
 	if (rc != DB_DONE)
 		return store_fail(st, db, rc, "list due runs");
+	return 0;
+}
+
+int store_run_lease_take(struct db *db, int64_t run_id, int64_t version, const char *owner, int64_t until_ms,
+			 bbb_status *st)
+{
+	struct db_stmt *stmt;
+	int rc;
+
+	if (store_prepare(db,
+			  "UPDATE task_runs SET lease_owner = ?3, lease_until = ?4 "
+			  "WHERE id = ?1 AND version = ?2 AND run_status = 'running'",
+			  &stmt, st) != 0)
+		return -1;
+	db_bind_i64(stmt, 1, run_id);
+	db_bind_i64(stmt, 2, version);
+	db_bind_text(stmt, 3, owner);
+	db_bind_i64(stmt, 4, until_ms);
+	rc = db_step(stmt);
+	store_release(stmt);
+	if (rc != DB_DONE)
+		return store_fail(st, db, rc, "lease a run");
+	if (db_changes(db) == 0)
+		return status_fail(st, "TASK_VERSION_CONFLICT", "run %lld is not running at version %lld",
+				   (long long)run_id, (long long)version);
+	return 0;
+}
+
+int store_run_lease_renew(struct db *db, const char *owner, int64_t until_ms, int *n, bbb_status *st)
+{
+	struct db_stmt *stmt;
+	int rc;
+
+	*n = 0;
+	if (store_prepare(db, "UPDATE task_runs SET lease_until = ?2 WHERE lease_owner = ?1 AND run_status = 'running'",
+			  &stmt, st) != 0)
+		return -1;
+	db_bind_text(stmt, 1, owner);
+	db_bind_i64(stmt, 2, until_ms);
+	rc = db_step(stmt);
+	store_release(stmt);
+	if (rc != DB_DONE)
+		return store_fail(st, db, rc, "renew the leases");
+	*n = (int)db_changes(db);
+	return 0;
+}
+
+int store_run_lease_expired(struct db *db, int64_t now_ms, const char *not_owner, int limit, struct arena *a,
+			    int64_t **out, size_t *n, bbb_status *st)
+{
+	/* Same text on both engines but the lock: SQLite's write transaction
+	 * holds the whole file already. */
+#define LEASE_EXPIRED_SQL                                                                                              \
+	"SELECT id FROM task_runs WHERE run_status = 'running' AND (lease_until IS NULL OR lease_until < ?1) "         \
+	"AND (lease_owner IS NULL OR lease_owner <> ?2) ORDER BY coalesce(lease_until, 0), id LIMIT ?3"
+	struct db_stmt *stmt;
+	size_t cap = 0;
+	int rc;
+
+	*out = NULL;
+	*n = 0;
+	if (store_prepare(db,
+			  db_kind(db) == DB_POSTGRES ? LEASE_EXPIRED_SQL " FOR UPDATE SKIP LOCKED" : LEASE_EXPIRED_SQL,
+			  &stmt, st) != 0)
+		return -1;
+#undef LEASE_EXPIRED_SQL
+	db_bind_i64(stmt, 1, now_ms);
+	db_bind_text(stmt, 2, not_owner != NULL ? not_owner : "");
+	db_bind_i64(stmt, 3, limit);
+	while ((rc = db_step(stmt)) == DB_ROW) {
+		*out = run_grow(a, *out, *n, &cap, sizeof(**out));
+		(*out)[(*n)++] = db_col_i64(stmt, 0);
+	}
+	store_release(stmt);
+	if (rc != DB_DONE)
+		return store_fail(st, db, rc, "list the runs whose lease passed");
 	return 0;
 }
 

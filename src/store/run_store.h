@@ -33,7 +33,9 @@ int store_run_list(struct db *db, int64_t task_id, int status, int64_t after_id,
 		   Beebeebrain__V1__TaskRun ***out, size_t *n, int *more, bbb_status *st);
 /* Writes r's state (status, started/ended/next_retry times, error, tokens,
  * cost, output, stop reason) where the row still has version r->version; bumps
- * r->version. TASK_VERSION_CONFLICT when it changed. */
+ * r->version. TASK_VERSION_CONFLICT when it changed. A run that is not
+ * running after the write has no lease (lease_owner, lease_until NULL): the
+ * write that ends a run in flight also lets go of its lease. */
 int store_run_save(struct db *db, Beebeebrain__V1__TaskRun *r, bbb_status *st);
 /* Every provider call of a run, by n. */
 int store_run_attempts(struct db *db, int64_t run_id, struct arena *a, Beebeebrain__V1__RunAttempt ***out, size_t *n,
@@ -67,6 +69,25 @@ struct store_run_exec {
 };
 /* TASK_RUN_NOT_FOUND when the run is gone. Strings from the arena. */
 int store_run_exec_settings(struct db *db, int64_t run_id, struct arena *a, struct store_run_exec *out, bbb_status *st);
+
+/* ---- leases: which server executes a run in flight (docs/runtime.md, Leases) */
+
+/* The run, running at version `version`, is leased to `owner` until
+ * until_ms (wall). Called in the transaction that starts it, after the
+ * write that made it running; TASK_VERSION_CONFLICT when the row is not
+ * that run any more. */
+int store_run_lease_take(struct db *db, int64_t run_id, int64_t version, const char *owner, int64_t until_ms,
+			 bbb_status *st);
+/* Every running run leased to `owner` is leased until until_ms; *n is how
+ * many. */
+int store_run_lease_renew(struct db *db, const char *owner, int64_t until_ms, int *n, bbb_status *st);
+/* Running runs whose lease passed (lease_until < now_ms) or that have none,
+ * except those leased to `not_owner` (NULL: no exception), oldest lease
+ * first; at most `limit` ids in *out (an arena array). Inside a write
+ * transaction: on PostgreSQL the rows are locked, and rows another
+ * transaction holds are skipped (another server recovers them). */
+int store_run_lease_expired(struct db *db, int64_t now_ms, const char *not_owner, int limit, struct arena *a,
+			    int64_t **out, size_t *n, bbb_status *st);
 
 /* How many runs of `provider` an open breaker held: queued and interrupted
  * ones of running tasks, and retry_scheduled ones due by due_by_ms. */

@@ -1,6 +1,7 @@
 /* run_attempts, run usage totals and api_usage_daily (see usage_store.h). */
 #include "store/usage_store.h"
 
+#include <assert.h>
 #include <time.h>
 
 #include "common/arena.h"
@@ -72,7 +73,12 @@ int store_attempt_end(struct db *db, const Beebeebrain__V1__RunAttempt *a, bbb_s
 	return 0;
 }
 
-int store_attempts_close_open(struct db *db, int64_t ended_at_ms, const char *error_code, int *n, bbb_status *st)
+/* The open rows counted and closed: every one (run 0), or one run's (?1). */
+#define ATTEMPTS_OPEN_WHERE "WHERE a.ended_at IS NULL AND (a.run_id = ?1 OR ?1 = 0) "
+
+/* Closes the open rows of run_id (0: of every run), each counted first. */
+static int attempts_close_open(struct db *db, int64_t run_id, int64_t ended_at_ms, const char *error_code, int *n,
+			       bbb_status *st)
 {
 	struct db_stmt *stmt;
 	int rc;
@@ -83,7 +89,7 @@ int store_attempts_close_open(struct db *db, int64_t ended_at_ms, const char *er
 	/* The UTC day of a wall ms, YYYY-MM-DD, in each dialect. */
 #define USAGE_LOST(day)                                                                                                \
 	"INSERT INTO api_usage_daily (provider, model_name, date, request_count) SELECT r.provider, r.model, " day     \
-	", count(*) FROM run_attempts a JOIN task_runs r ON r.id = a.run_id WHERE a.ended_at IS NULL "                 \
+	", count(*) FROM run_attempts a JOIN task_runs r ON r.id = a.run_id " ATTEMPTS_OPEN_WHERE                      \
 	"GROUP BY 1, 2, 3 ON CONFLICT (provider, model_name, date) "                                                   \
 	"DO UPDATE SET request_count = api_usage_daily.request_count + excluded.request_count"
 	if (store_prepare(db,
@@ -92,21 +98,36 @@ int store_attempts_close_open(struct db *db, int64_t ended_at_ms, const char *er
 					    "'YYYY-MM-DD')")),
 			  &stmt, st) != 0)
 		return -1;
+#undef USAGE_LOST
+	db_bind_i64(stmt, 1, run_id);
 	rc = db_step(stmt);
 	store_release(stmt);
 	if (rc != DB_DONE)
 		return store_fail(st, db, rc, "count the calls lost in a restart");
-	if (store_prepare(db, "UPDATE run_attempts SET ended_at = ?, error_code = ? WHERE ended_at IS NULL", &stmt,
+	if (store_prepare(db, "UPDATE run_attempts AS a SET ended_at = ?2, error_code = ?3 " ATTEMPTS_OPEN_WHERE, &stmt,
 			  st) != 0)
 		return -1;
-	db_bind_i64(stmt, 1, ended_at_ms);
-	db_bind_text(stmt, 2, error_code);
+	db_bind_i64(stmt, 1, run_id);
+	db_bind_i64(stmt, 2, ended_at_ms);
+	db_bind_text(stmt, 3, error_code);
 	rc = db_step(stmt);
 	store_release(stmt);
 	if (rc != DB_DONE)
 		return store_fail(st, db, rc, "close the calls lost in a restart");
-	*n = db_changes(db);
+	*n = (int)db_changes(db);
 	return 0;
+}
+
+int store_attempts_close_open(struct db *db, int64_t ended_at_ms, const char *error_code, int *n, bbb_status *st)
+{
+	return attempts_close_open(db, 0, ended_at_ms, error_code, n, st);
+}
+
+int store_run_attempts_close_open(struct db *db, int64_t run_id, int64_t ended_at_ms, const char *error_code, int *n,
+				  bbb_status *st)
+{
+	assert(run_id > 0);
+	return attempts_close_open(db, run_id, ended_at_ms, error_code, n, st);
 }
 
 /* Binds what a call adds (struct store_usage) to ?11..?16. */

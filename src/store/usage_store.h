@@ -24,6 +24,10 @@ int store_attempt_end(struct db *db, const Beebeebrain__V1__RunAttempt *a, bbb_s
  * the answer never came) and closed at ended_at_ms with error_code; *n is
  * how many. */
 int store_attempts_close_open(struct db *db, int64_t ended_at_ms, const char *error_code, int *n, bbb_status *st);
+/* The same for one run's open rows only (a run recovered while other
+ * servers' calls are in flight in the same database). */
+int store_run_attempts_close_open(struct db *db, int64_t run_id, int64_t ended_at_ms, const char *error_code, int *n,
+				  bbb_status *st);
 /* What one call adds to its run's totals and to its day. Every sum held at
  * INT64_MAX instead of wrapping (a provider's counts are hostile input). */
 struct store_usage {
