@@ -7,6 +7,7 @@
  */
 #include "runtime/runtime.h"
 
+#include <assert.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,14 +40,22 @@ extern const char pricing_builtin_json[];
 
 /* ---- recovery ---------------------------------------------------------- */
 
+/* Runs recovered in one transaction at most; the rest wait for the next pass. */
+#define RT_RECOVER_BATCH 100
+
 /* What recovery found: runs and calls that were in flight. */
 struct rt_recovered {
+	const char *rv_me; /* this server's id: its own runs are never recovered */
+	const char *rv_why; /* the interrupted runs' error message */
 	int rv_runs;
 	int rv_calls;
+	int rv_more; /* a batch was full: more may be waiting */
 };
 
-/* The calls in flight are closed and counted (store_attempts_close_open),
- * the runs in flight interrupted; both in one transaction. */
+/* SQLite, at start: the file has one server at a time, so every run still
+ * running was the previous server's. The calls in flight are closed and
+ * counted (store_attempts_close_open), the runs in flight interrupted; both
+ * in one transaction. */
 static int rt_recover_write(struct db *db, void *arg, bbb_status *st)
 {
 	struct arena a;
@@ -81,10 +90,101 @@ static int rt_recover_write(struct db *db, void *arg, bbb_status *st)
 	return rc;
 }
 
-/* ---- reads that fail ------------------------------------------------------ */
+struct rt_recover_one {
+	struct taskop_ctx *ro_ctx;
+	struct rt_recovered *ro_rv;
+	int64_t ro_run_id;
+	int64_t ro_now;
+};
 
-/* A read of the dispatcher failed: logged at once, then at most once a minute
- * while it keeps failing (the dispatcher goes on with what it has). */
+/* One run whose lease passed: interrupted first (its version checked, so
+ * that of two servers recovering it at once one does it), then its open
+ * calls closed and counted; only its own calls, the other servers' go on. */
+static int rt_recover_one_write(struct db *db, void *arg, bbb_status *st)
+{
+	struct rt_recover_one *ro = arg;
+	Beebeebrain__V1__TaskRun *run;
+	int64_t project_id = 0, task_id = 0;
+	int calls = 0;
+
+	if (store_run_get(db, ro->ro_run_id, ro->ro_ctx->o_arena, &run, st) != 0 ||
+	    store_run_project(db, run->id, &project_id, &task_id, st) != 0)
+		return -1;
+	if (run->run_status != BEEBEEBRAIN__V1__RUN_STATUS__RUN_STATUS_RUNNING)
+		return 0;
+	if (taskop_run_set_status(ro->ro_ctx, project_id, run, BEEBEEBRAIN__V1__RUN_STATUS__RUN_STATUS_INTERRUPTED,
+				  "PROCESS_RESTARTED", ro->ro_rv->rv_why, st) != 0 ||
+	    store_run_attempts_close_open(db, run->id, ro->ro_now, "PROCESS_RESTARTED", &calls, st) != 0)
+		return -1;
+	ro->ro_rv->rv_runs++;
+	ro->ro_rv->rv_calls += calls;
+	return 0;
+}
+
+/* Runs of other servers whose lease passed (or that have none), one batch,
+ * each in a savepoint of its own: one that another server recovered first
+ * (TASK_VERSION_CONFLICT) is left to it without a word. */
+static int rt_recover_expired_write(struct db *db, void *arg, bbb_status *st)
+{
+	struct rt_recovered *rv = arg;
+	struct arena a;
+	struct taskop_ctx c = {.o_db = db, .o_arena = &a, .o_trace_id = "", .o_actor = "runtime"};
+	struct rt_recover_one ro = {.ro_ctx = &c, .ro_rv = rv, .ro_now = clock_now_ms()};
+	int64_t *ids;
+	size_t n;
+	int rc = 0;
+
+	arena_init(&a);
+	if (store_run_lease_expired(db, ro.ro_now, rv->rv_me, RT_RECOVER_BATCH, &a, &ids, &n, st) != 0) {
+		arena_reset(&a);
+		return -1;
+	}
+	rv->rv_more = n == RT_RECOVER_BATCH;
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		bbb_status one;
+		enum store_sp_result sp;
+
+		status_clear(&one);
+		ro.ro_run_id = ids[i];
+		sp = store_savepoint(db, "r", rt_recover_one_write, &ro, &one);
+		if (sp == STORE_SP_TX_LOST) {
+			*st = one;
+			rc = -1;
+		} else if (sp != STORE_SP_OK && strcmp(one.reason, "TASK_VERSION_CONFLICT") != 0) {
+			log_warn("runtime", "cannot recover run %lld: %s %s", (long long)ids[i], one.reason,
+				 one.message);
+		}
+	}
+	arena_reset(&a);
+	return rc;
+}
+
+/* At start (a store_write function): on SQLite every running run
+ * (rt_recover_write); on PostgreSQL, where other servers may be running
+ * theirs, only the runs whose lease passed, batch after batch. */
+static int rt_recover_at_start_write(struct db *db, void *arg, bbb_status *st)
+{
+	struct rt_recovered *rv = arg;
+
+	if (db_kind(db) == DB_SQLITE)
+		return rt_recover_write(db, arg, st);
+	rv->rv_why = "the server running it stopped: its lease passed";
+	do {
+		int before = rv->rv_runs;
+
+		if (rt_recover_expired_write(db, rv, st) != 0)
+			return -1;
+		if (rv->rv_runs == before)
+			break;
+	} while (rv->rv_more);
+	return 0;
+}
+
+/* ---- reads (and the lease pass) that fail --------------------------------- */
+
+/* A read of the dispatcher, or its lease pass, failed: logged at once, then
+ * at most once a minute while it keeps failing (the dispatcher goes on with
+ * what it has). `what` follows "cannot ". */
 static void rt_read_failed(struct rt_read_log *rl, const char *what, const bbb_status *st)
 {
 	int64_t now = clock_mono_ms();
@@ -92,8 +192,8 @@ static void rt_read_failed(struct rt_read_log *rl, const char *what, const bbb_s
 	rl->rl_failures++;
 	if (now < rl->rl_next_ms)
 		return;
-	log_warn("runtime", "cannot read %s (%u time(s) since the last report): %s %s", what, rl->rl_failures,
-		 st->reason, st->message);
+	log_warn("runtime", "cannot %s (%u time(s) since the last report): %s %s", what, rl->rl_failures, st->reason,
+		 st->message);
 	rl->rl_failures = 0;
 	rl->rl_next_ms = now + RT_READ_LOG_EVERY_MS;
 }
@@ -108,6 +208,7 @@ struct rt_pick {
 	struct rt_endpoint *p_ep;
 	enum breaker_admit p_admit;
 	int p_next_n; /* the n its run_attempts row gets */
+	int64_t p_version; /* a due run: its version when the dispatcher read it */
 	int64_t p_started; /* wall ms: when its call starts */
 	size_t p_turns; /* a due run: the turns it recorded before */
 	int p_refused; /* a due run that may not make its next call: it ends as p_end says */
@@ -239,6 +340,7 @@ static int rt_due_read(struct runtime *rt, struct rt_pick *p, struct arena *a)
 		return 0;
 	}
 	p->p_turns = n_turns;
+	p->p_version = run->version;
 	p->p_run = rt_run_new(run, task->project_id, &ex, turns, n_turns, p->p_ep, rt->rt_opt.ro_llm_timeout_ms);
 	p->p_next_n = ex.re_last_attempt + 1;
 	/* Set now: an in-process call is made before the start is written. */
@@ -249,13 +351,20 @@ static int rt_due_read(struct runtime *rt, struct rt_pick *p, struct arena *a)
 }
 
 /* The call of a pick starts: its run_attempts row, and for a due run the
- * move to running and the results of the tool calls it left in flight
- * (TURNS_UNKNOWN_RESULT: they never run again), together. A due run is read
- * again here, in the write transaction: when it moved since the dispatcher
- * read it (cancelled, or its task paused), it does not start. */
+ * move to running, its lease to this server and the results of the tool
+ * calls it left in flight (TURNS_UNKNOWN_RESULT: they never run again),
+ * together. A due run is read again here, in the write transaction: when
+ * it moved since the dispatcher read it (another server started it,
+ * cancelled, its task paused: its version is not the one read), it does not
+ * start, quietly. The move to running checks that version once more in its
+ * UPDATE, which on PostgreSQL waits for a concurrent start of the same run
+ * by another server and then changes no row: that server won, this pick
+ * is dropped the same way. */
 struct rt_start_arg {
 	struct taskop_ctx *sa_ctx;
 	struct rt_pick *sa_pick;
+	const char *sa_me; /* this server's id, the lease's owner */
+	int64_t sa_lease_ms;
 };
 
 static int rt_start_one_write(struct db *db, void *arg, bbb_status *st)
@@ -270,7 +379,7 @@ static int rt_start_one_write(struct db *db, void *arg, bbb_status *st)
 		if (store_run_get(db, run_id, sa->sa_ctx->o_arena, &run, st) != 0 ||
 		    store_task_get(db, run->task_id, sa->sa_ctx->o_arena, &task, st) != 0)
 			return -1;
-		if (!run_is_active(run->run_status) ||
+		if (run->version != p->p_version || !run_is_active(run->run_status) ||
 		    run->run_status == BEEBEEBRAIN__V1__RUN_STATUS__RUN_STATUS_RUNNING ||
 		    task->status != BEEBEEBRAIN__V1__TASK_STATUS__TASK_STATUS_RUNNING)
 			return 0;
@@ -278,7 +387,14 @@ static int rt_start_one_write(struct db *db, void *arg, bbb_status *st)
 		if (run->started_at_ms == 0)
 			run->started_at_ms = p->p_started;
 		if (taskop_run_set_status(sa->sa_ctx, task->project_id, run,
-					  BEEBEEBRAIN__V1__RUN_STATUS__RUN_STATUS_RUNNING, "", "", st) != 0)
+					  BEEBEEBRAIN__V1__RUN_STATUS__RUN_STATUS_RUNNING, "", "", st) != 0) {
+			if (strcmp(st->reason, "TASK_VERSION_CONFLICT") != 0)
+				return -1;
+			status_clear(st); /* nothing was written: another server took it */
+			return 0;
+		}
+		if (store_run_lease_take(db, run_id, run->version, sa->sa_me, clock_now_ms() + sa->sa_lease_ms, st) !=
+		    0)
 			return -1;
 		/* Only a run that recorded turns can have left a call without a result. */
 		if (p->p_turns > 0 &&
@@ -292,9 +408,10 @@ static int rt_start_one_write(struct db *db, void *arg, bbb_status *st)
 }
 
 /* Runs the savepoint of one start; -1 only when the whole transaction is lost. */
-static int rt_start_savepoint(struct db *db, struct taskop_ctx *c, struct rt_pick *p, bbb_status *st)
+static int rt_start_savepoint(struct db *db, struct taskop_ctx *c, struct rt_pick *p, const struct runtime *rt,
+			      bbb_status *st)
 {
-	struct rt_start_arg sa = {c, p};
+	struct rt_start_arg sa = {c, p, rt->rt_opt.ro_server_id, rt->rt_opt.ro_lease_ms};
 	bbb_status one;
 	enum store_sp_result rc;
 
@@ -371,6 +488,7 @@ struct rt_start_batch {
 	struct rt_pick **sb_picks;
 	size_t sb_n;
 	struct rt_batch *sb_batch; /* the outcomes of the calls made in-process */
+	const struct runtime *sb_rt; /* its settings */
 };
 
 /* Writes the start of every chosen call, each in-process call's outcome
@@ -390,7 +508,7 @@ static int rt_start_write(struct db *db, void *arg, bbb_status *st)
 			rc = rt_start_refused(db, &c, p, st);
 			continue;
 		}
-		rc = rt_start_savepoint(db, &c, p, st);
+		rc = rt_start_savepoint(db, &c, p, sb->sb_rt, st);
 		if (rc == 0 && p->p_n != 0 && p->p_outcome != NULL)
 			rc = agent_record_started(&c, p->p_outcome, st);
 	}
@@ -409,7 +527,7 @@ static int rt_start_write(struct db *db, void *arg, bbb_status *st)
  * its start (agent_call_in_process). */
 static void rt_start(struct runtime *rt, struct rt_pick **picks, size_t n, struct rt_batch *b)
 {
-	struct rt_start_batch sb = {picks, n, b};
+	struct rt_start_batch sb = {picks, n, b, rt};
 	bbb_status st;
 
 	status_clear(&st);
@@ -494,9 +612,15 @@ static void rt_schedule(struct runtime *rt)
 		return;
 	arena_init(&a);
 	status_clear(&st);
+	/* Read on the dispatcher's own connection, outside the write
+	 * transaction that starts the runs (the writer is shared by every
+	 * write of the server and only checks and writes), so no row lock can
+	 * be taken here (PostgreSQL's FOR UPDATE SKIP LOCKED would end with
+	 * this read). Two servers may read the same due run: the start's
+	 * version check lets one of them start it (rt_start_one_write). */
 	if (store_run_due_list(rt->rt_db, clock_now_ms(), free_slots * 4 + 16, &a, &due, &n_due, &st) != 0) {
 		/* The runs held in memory still go on. */
-		rt_read_failed(&rt->rt_read_due, "due runs", &st);
+		rt_read_failed(&rt->rt_read_due, "read due runs", &st);
 		n_due = 0;
 	}
 	rt_plan_make(rt, due, n_due, mono, &a, &pl);
@@ -557,7 +681,7 @@ static void rt_check_changes(struct runtime *rt)
 	status_clear(&st);
 	while (more) {
 		if (store_event_status_changes(rt->rt_db, rt->rt_last_event, 500, &a, &ch, &n, &more, &st) != 0) {
-			rt_read_failed(&rt->rt_read_changes, "status changes", &st);
+			rt_read_failed(&rt->rt_read_changes, "read status changes", &st);
 			break;
 		}
 		for (size_t i = 0; i < n; i++) {
@@ -660,6 +784,55 @@ static void rt_autorun(struct runtime *rt)
 		log_warn("runtime", "autorun: %s", st.message);
 	else if (ap.ap_queued > 0)
 		log_info("runtime", "autorun queued %d run(s)", ap.ap_queued);
+}
+
+/* ---- leases ---------------------------------------------------------------- */
+
+struct rt_lease_pass {
+	struct rt_recovered lp_rv;
+	int lp_renew; /* this server holds runs: renew their leases */
+	int64_t lp_lease_ms;
+	int lp_renewed;
+};
+
+/* Every third of a lease, in one transaction: the runs of other servers
+ * whose lease passed are recovered, then this server's leases renewed. In
+ * that order, so that a recovery that took this server's own runs for
+ * another's would see them with the lease that looked passed. */
+static int rt_lease_write(struct db *db, void *arg, bbb_status *st)
+{
+	struct rt_lease_pass *lp = arg;
+
+	if (rt_recover_expired_write(db, &lp->lp_rv, st) != 0)
+		return -1;
+	if (!lp->lp_renew)
+		return 0;
+	return store_run_lease_renew(db, lp->lp_rv.rv_me, clock_now_ms() + lp->lp_lease_ms, &lp->lp_renewed, st);
+}
+
+static void rt_lease_tick(struct runtime *rt, int64_t mono)
+{
+	struct rt_lease_pass lp = {
+		.lp_rv = {.rv_me = rt->rt_opt.ro_server_id,
+			  .rv_why = "the server running it stopped renewing its lease"},
+		.lp_renew = rt->rt_runs.rs_n > 0,
+		.lp_lease_ms = rt->rt_opt.ro_lease_ms,
+	};
+	bbb_status st;
+
+	if (mono < rt->rt_next_lease)
+		return;
+	rt->rt_next_lease = mono + rt->rt_opt.ro_lease_ms / 3;
+	status_clear(&st);
+	if (store_write(rt->rt_store, rt_lease_write, &lp, 0, &st) != 0) {
+		rt_read_failed(&rt->rt_lease_log, "renew the leases or recover the runs whose lease passed", &st);
+		return;
+	}
+	if (lp.lp_rv.rv_runs > 0)
+		log_warn("runtime",
+			 "%d run(s) and %d provider call(s) of a server that stopped renewing its leases were in "
+			 "flight: the calls are counted as lost (PROCESS_RESTARTED), the runs interrupted and resumed",
+			 lp.lp_rv.rv_runs, lp.lp_rv.rv_calls);
 }
 
 /* ---- the thread ------------------------------------------------------------ */
@@ -846,6 +1019,8 @@ static void *rt_main(void *arg)
 		rt_check_changes(rt);
 		rt_commands(rt);
 		rt_publish_snapshot(rt);
+		/* Also while paused or stopping: the runs held are in flight. */
+		rt_lease_tick(rt, clock_mono_ms());
 		if (stopping) {
 			rt_abort_all(rt);
 			continue;
@@ -942,6 +1117,8 @@ static void rt_defaults(struct runtime_options *o)
 		o->ro_detector_interval_ms = RUNTIME_DEFAULT_DETECTOR_INTERVAL_MS;
 	if (o->ro_idle_timeout_ms <= 0)
 		o->ro_idle_timeout_ms = RUNTIME_DEFAULT_IDLE_TIMEOUT_MS;
+	if (o->ro_lease_ms <= 0)
+		o->ro_lease_ms = RUNTIME_LEASE_MS;
 }
 
 static void rt_free(struct runtime *rt)
@@ -956,9 +1133,10 @@ int runtime_start(struct runtime **out, struct store *s, const struct runtime_op
 {
 	struct runtime *rt = xcalloc(1, sizeof(*rt));
 	struct http_loop_options ho = {0};
-	struct rt_recovered recovered = {0, 0};
+	struct rt_recovered recovered = {.rv_me = o->ro_server_id};
 	bbb_status why;
 
+	assert(o->ro_server_id != NULL && o->ro_server_id[0] != '\0');
 	rt->rt_store = s;
 	rt->rt_opt = *o;
 	rt_defaults(&rt->rt_opt);
@@ -970,7 +1148,7 @@ int runtime_start(struct runtime **out, struct store *s, const struct runtime_op
 	storm_init(&rt->rt_storm, rt->rt_opt.ro_storm_threshold, STORM_DEFAULT_WINDOW_MS);
 	rt->rt_pricing = rt->rt_opt.ro_pricing_path != NULL ? pricing_load_file(rt->rt_opt.ro_pricing_path, st)
 							    : pricing_load_string(pricing_builtin_json, st);
-	if (rt->rt_pricing == NULL || store_write(s, rt_recover_write, &recovered, 0, st) != 0 ||
+	if (rt->rt_pricing == NULL || store_write(s, rt_recover_at_start_write, &recovered, 0, st) != 0 ||
 	    store_reader_open(s, &rt->rt_db, st) != 0 || http_loop_start(&ho, &rt->rt_http, st) != 0) {
 		rt_free(rt);
 		return -1;
@@ -984,6 +1162,8 @@ int runtime_start(struct runtime **out, struct store *s, const struct runtime_op
 	if (store_write(s, agent_price_alerts_resolve, rt->rt_pricing, 0, &why) != 0)
 		log_error("runtime", "cannot resolve the PRICE_UNKNOWN alerts of models priced now: %s %s", why.reason,
 			  why.message);
+	log_info("runtime", "server %s: runs it starts are leased to it for %lld ms, renewed every %lld ms",
+		 rt->rt_opt.ro_server_id, (long long)rt->rt_opt.ro_lease_ms, (long long)rt->rt_opt.ro_lease_ms / 3);
 	if (recovered.rv_runs > 0 || recovered.rv_calls > 0)
 		log_warn("runtime",
 			 "%d run(s) and %d provider call(s) were in flight when the server stopped: the calls are "

@@ -19,9 +19,15 @@
  * answers in-process. The claude_code provider's CLI processes run on one
  * process loop thread (proc_loop.h), which reads their output and reaps them.
  *
- * At start, runs left `running` by a crash become `interrupted`
+ * A run in flight is leased to this server (its id, for RUNTIME_LEASE_MS),
+ * the lease taken in the write that starts it, renewed every third of a
+ * lease while it runs and let go in the write that ends it. At start, runs
+ * left `running` by a server that is gone become `interrupted`
  * (PROCESS_RESTARTED) and are resumed like any interrupted run of a running
- * task; a succeeded run is final and never called again.
+ * task: on SQLite every running run (one server per file), on PostgreSQL
+ * those whose lease passed; afterwards, every third of a lease, the runs of
+ * other servers whose lease passed are recovered the same way. A succeeded
+ * run is final and never called again.
  */
 #ifndef BBB_RUNTIME_H
 #define BBB_RUNTIME_H
@@ -42,6 +48,11 @@
 #define RUNTIME_DEFAULT_STORM_THRESHOLD 20
 #define RUNTIME_DEFAULT_DETECTOR_INTERVAL_MS 60000
 #define RUNTIME_DEFAULT_IDLE_TIMEOUT_MS 600000
+/* How long a lease on a run in flight lasts unless renewed: the longest a
+ * dead server's runs wait before another server resumes them (about one
+ * lease more, the recovery's own period). Renewed every third of it, so two
+ * missed renewals in a row still do not lose it. */
+#define RUNTIME_LEASE_MS 30000
 
 /* Where and as whom one HTTP provider is called. */
 struct runtime_endpoint {
@@ -74,6 +85,7 @@ struct runtime_options {
 	int64_t ro_idle_timeout_ms; /* 0: RUNTIME_DEFAULT_IDLE_TIMEOUT_MS */
 	const char *ro_pricing_path; /* NULL: the built-in table */
 	const char *ro_server_id; /* this server process's id (the owner of its leases) */
+	int64_t ro_lease_ms; /* a lease's length; 0: RUNTIME_LEASE_MS */
 	int ro_paused; /* 1: start nothing: runs stay queued */
 	/* Endpoint settings per provider; a provider not listed gets its public
 	 * endpoint and no key. */

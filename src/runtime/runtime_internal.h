@@ -266,8 +266,8 @@ struct runtime {
 	struct storm rt_storm;
 	int64_t rt_last_event; /* status-change events seen up to here */
 	uint64_t rt_rand;
-	int64_t rt_next_detect, rt_next_autorun; /* monotonic ms */
-	struct rt_read_log rt_read_due, rt_read_changes;
+	int64_t rt_next_detect, rt_next_autorun, rt_next_lease; /* monotonic ms */
+	struct rt_read_log rt_read_due, rt_read_changes, rt_lease_log;
 };
 
 /* The dispatcher's random words (backoff jitter, release slots). */

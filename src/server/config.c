@@ -163,6 +163,9 @@ static const struct config_setting config_settings[] = {
 	{.cs_env = "BEEBEEBRAIN_IDLE_TIMEOUT_S", .cs_kind = CK_INT, .cs_min = 1, .cs_max = 604800,
 	 .cs_unit = "seconds", .cs_meaning = "a running run without a log line for this long raises RUN_IDLE_TIMEOUT",
 	 .cs_off = F(cf_idle_timeout_s)},
+	{.cs_env = "BEEBEEBRAIN_LEASE_MS", .cs_kind = CK_INT, .cs_min = 300, .cs_max = 3600000, .cs_unit = "ms",
+	 .cs_meaning = "a run in flight stays leased to its server this long, renewed every third of it",
+	 .cs_off = F(cf_lease_ms)},
 	{.cs_env = "BEEBEEBRAIN_COST_ALERT_THRESHOLD_USD", .cs_kind = CK_USD, .cs_max = 1000000,
 	 .cs_default_text = "0: off",
 	 .cs_meaning = "a provider/model's cost of the day above this raises COST_THRESHOLD_EXCEEDED",
@@ -250,6 +253,7 @@ void config_defaults(struct config *c)
 	c->cf_release_spread_ms = RUNTIME_DEFAULT_RELEASE_SPREAD_MS;
 	c->cf_detector_interval_ms = RUNTIME_DEFAULT_DETECTOR_INTERVAL_MS;
 	c->cf_idle_timeout_s = RUNTIME_DEFAULT_IDLE_TIMEOUT_MS / 1000;
+	c->cf_lease_ms = RUNTIME_LEASE_MS;
 	c->cf_anthropic_base_url = provider_anthropic.p_default_base;
 	c->cf_openai_base_url = provider_openai.p_default_base;
 	c->cf_claude_cli = PROVIDER_CLAUDE_DEFAULT_CLI;

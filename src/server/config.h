@@ -76,6 +76,7 @@ struct config {
 	int64_t cf_release_spread_ms;
 	int64_t cf_detector_interval_ms;
 	int64_t cf_idle_timeout_s;
+	int64_t cf_lease_ms; /* BEEBEEBRAIN_LEASE_MS: a run in flight's lease */
 	int64_t cf_cost_threshold_micros; /* BEEBEEBRAIN_COST_ALERT_THRESHOLD_USD in millionths; 0: off */
 	const char *cf_pricing_path; /* BEEBEEBRAIN_PRICING; NULL: the built-in table */
 	/* providers; base URLs default to each provider's public API */

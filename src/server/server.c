@@ -128,6 +128,7 @@ static void server_runtime_options(const struct config *c, const struct service_
 	o->ro_release_spread_ms = c->cf_release_spread_ms;
 	o->ro_detector_interval_ms = c->cf_detector_interval_ms;
 	o->ro_idle_timeout_ms = c->cf_idle_timeout_s * 1000;
+	o->ro_lease_ms = c->cf_lease_ms;
 	o->ro_cost_threshold_micros = c->cf_cost_threshold_micros;
 	o->ro_pricing_path = c->cf_pricing_path;
 	o->ro_endpoints[0] =

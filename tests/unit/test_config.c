@@ -80,6 +80,7 @@ static void defaults_are_the_documented_ones(void **state)
 	assert_int_equal(c.cf_release_spread_ms, 10000);
 	assert_int_equal(c.cf_detector_interval_ms, 60000);
 	assert_int_equal(c.cf_idle_timeout_s, 600);
+	assert_int_equal(c.cf_lease_ms, 30000);
 	assert_int_equal(c.cf_cost_threshold_micros, 0);
 	assert_null(c.cf_pricing_path);
 	assert_string_equal(c.cf_anthropic_base_url, "https://api.anthropic.com");
@@ -107,6 +108,7 @@ static void every_variable_is_read(void **state)
 		       "BEEBEEBRAIN_RELEASE_SPREAD_MS=4000",
 		       "BEEBEEBRAIN_DETECTOR_INTERVAL_MS=100",
 		       "BEEBEEBRAIN_IDLE_TIMEOUT_S=30",
+		       "BEEBEEBRAIN_LEASE_MS=900",
 		       "BEEBEEBRAIN_COST_ALERT_THRESHOLD_USD=12.5",
 		       "BEEBEEBRAIN_PRICING=/etc/bbb/pricing.json",
 		       "ANTHROPIC_API_KEY=sk-ant-x",
@@ -136,6 +138,7 @@ static void every_variable_is_read(void **state)
 	assert_int_equal(c.cf_release_spread_ms, 4000);
 	assert_int_equal(c.cf_detector_interval_ms, 100);
 	assert_int_equal(c.cf_idle_timeout_s, 30);
+	assert_int_equal(c.cf_lease_ms, 900);
 	assert_int_equal(c.cf_cost_threshold_micros, 12500000);
 	assert_string_equal(c.cf_pricing_path, "/etc/bbb/pricing.json");
 	assert_string_equal(c.cf_anthropic_api_key, "sk-ant-x");
@@ -279,6 +282,7 @@ static void out_of_range_is_refused_naming_the_variable(void **state)
 	refused("BEEBEEBRAIN_RELEASE_SPREAD_MS=0", "out of range", NULL);
 	refused("BEEBEEBRAIN_DETECTOR_INTERVAL_MS=99", "out of range", "100..86400000 ms");
 	refused("BEEBEEBRAIN_IDLE_TIMEOUT_S=604801", "out of range", NULL);
+	refused("BEEBEEBRAIN_LEASE_MS=299", "out of range", "300..3600000 ms");
 }
 
 static void an_unknown_word_is_refused_with_the_accepted_ones(void **state)
@@ -481,6 +485,7 @@ static void the_help_lists_every_setting_with_its_values_and_default(void **stat
 		"  BEEBEEBRAIN_COST_ALERT_THRESHOLD_USD (",
 		"  BEEBEEBRAIN_PRICING (",
 		"  BEEBEEBRAIN_IDLE_TIMEOUT_S (",
+		"  BEEBEEBRAIN_LEASE_MS (300..3600000 ms; default 30000)",
 		"  BEEBEEBRAIN_DETECTOR_INTERVAL_MS (",
 		"  BEEBEEBRAIN_RELEASE_SPREAD_MS (",
 		"  BEEBEEBRAIN_BREAKER_COOLDOWN_MS (",
