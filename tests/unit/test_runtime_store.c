@@ -4,8 +4,9 @@
  * settings, held runs, status changes, autorun candidates, the detectors'
  * queries, the turns of a run's conversation (recorded before their tools
  * run, results after, calls left without one settled once), the open inbox
- * item a run's end looks for, and errors that come back as statuses instead
- * of silence.
+ * item a run's end looks for, the leases on runs in flight (taken, renewed,
+ * passed, let go) and the lost calls of one run, and errors that come back
+ * as statuses instead of silence.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -464,6 +465,134 @@ static void recovery_closes_and_counts_every_call_lost_in_flight(void **state)
 	assert_int_equal(value(f, "SELECT sum(request_count) FROM api_usage_daily"), 4);
 }
 
+static void a_runs_lost_calls_are_closed_and_counted_without_the_other_runs(void **state)
+{
+	struct fixture *f = *state;
+	bbb_status st;
+	int n = -1;
+
+	task_with_run(f, 1, "running", 3, 0, "running", "anthropic", 1, 0);
+	task_with_run(f, 2, "running", 3, 0, "running", "anthropic", 1, 0);
+	/* 2025-12-01 (UTC): run 1 has a call in flight and an ended one; run 2 two calls in flight. */
+	exec(f,
+	     "UPDATE task_runs SET model = 'claude';"
+	     "INSERT INTO run_attempts (run_id, n, started_at, ended_at) VALUES (1, 1, 1764547200000, 1764547201000);"
+	     "INSERT INTO run_attempts (run_id, n, started_at) VALUES (1, 2, 1764547202000), "
+	     "(2, 1, 1764547200000), (2, 2, 1764547201000)");
+	status_clear(&st);
+	assert_int_equal(store_run_attempts_close_open(f->db, 1, 9000, "PROCESS_RESTARTED", &n, &st), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(value(f, "SELECT count(*) FROM run_attempts WHERE ended_at = 9000 AND "
+				  "error_code = 'PROCESS_RESTARTED' AND run_id = 1 AND n = 2"),
+			 1);
+	assert_int_equal(value(f, "SELECT count(*) FROM run_attempts WHERE ended_at IS NULL AND run_id = 2"), 2);
+	assert_int_equal(value(f, "SELECT request_count FROM api_usage_daily WHERE date = '2025-12-01' AND "
+				  "provider = 'anthropic' AND model_name = 'claude'"),
+			 1);
+	/* Run 1 has nothing open any more; run 2's calls are counted on the same day's row. */
+	assert_int_equal(store_run_attempts_close_open(f->db, 1, 9500, "PROCESS_RESTARTED", &n, &st), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(store_run_attempts_close_open(f->db, 2, 9500, "PROCESS_RESTARTED", &n, &st), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(value(f, "SELECT sum(request_count) FROM api_usage_daily"), 3);
+}
+
+/* Runs 1..5 running: 1 and 4 leased by others, their lease passed at 500
+ * and 100; 2 leased by another until 5000; 3 without a lease; 5 this
+ * server's ("me"), passed at 200. Run 6 is interrupted with a stale lease. */
+static void leased_runs(struct fixture *f)
+{
+	for (int i = 1; i <= 5; i++)
+		task_with_run(f, i, "running", 3, i, "running", "anthropic", 1, 0);
+	task_with_run(f, 6, "running", 3, 6, "interrupted", "anthropic", 1, 0);
+	exec(f, "UPDATE task_runs SET lease_owner = 'other', lease_until = 500 WHERE id = 1;"
+		"UPDATE task_runs SET lease_owner = 'other', lease_until = 5000 WHERE id = 2;"
+		"UPDATE task_runs SET lease_owner = 'gone', lease_until = 100 WHERE id = 4;"
+		"UPDATE task_runs SET lease_owner = 'me', lease_until = 200 WHERE id = 5;"
+		"UPDATE task_runs SET lease_owner = 'other', lease_until = 1 WHERE id = 6");
+}
+
+static void runs_whose_lease_passed_are_listed_oldest_first_but_never_the_servers_own(void **state)
+{
+	struct fixture *f = *state;
+	int64_t *ids;
+	size_t n;
+	bbb_status st;
+
+	leased_runs(f);
+	status_clear(&st);
+	assert_int_equal(store_run_lease_expired(f->db, 1000, "me", 10, &f->a, &ids, &n, &st), 0);
+	assert_int_equal(n, 3);
+	assert_int_equal(ids[0], 3); /* no lease at all */
+	assert_int_equal(ids[1], 4);
+	assert_int_equal(ids[2], 1);
+	assert_int_equal(store_run_lease_expired(f->db, 1000, NULL, 10, &f->a, &ids, &n, &st), 0);
+	assert_int_equal(n, 4);
+	assert_int_equal(ids[2], 5);
+	assert_int_equal(store_run_lease_expired(f->db, 1000, "me", 2, &f->a, &ids, &n, &st), 0);
+	assert_int_equal(n, 2);
+	/* Once the time passes run 2's lease too. */
+	assert_int_equal(store_run_lease_expired(f->db, 5001, "me", 10, &f->a, &ids, &n, &st), 0);
+	assert_int_equal(n, 4);
+	assert_int_equal(ids[3], 2);
+}
+
+static void a_lease_is_taken_at_the_version_read_and_renewed_only_for_its_owner(void **state)
+{
+	struct fixture *f = *state;
+	bbb_status st;
+	int n = -1;
+
+	leased_runs(f);
+	status_clear(&st);
+	/* Run 3 is at version 1: a start that read another version takes nothing. */
+	assert_int_equal(store_run_lease_take(f->db, 3, 2, "me", 7000, &st), -1);
+	assert_string_equal(st.reason, "TASK_VERSION_CONFLICT");
+	assert_int_equal(store_run_lease_take(f->db, 6, 1, "me", 7000, &st), -1); /* not running */
+	assert_int_equal(store_run_lease_take(f->db, 3, 1, "me", 7000, &st), 0);
+	assert_int_equal(value(f, "SELECT count(*) FROM task_runs WHERE id = 3 AND lease_owner = 'me' AND "
+				  "lease_until = 7000"),
+			 1);
+	/* The owner's running runs (3 and 5) are renewed; the others' are not. */
+	assert_int_equal(store_run_lease_renew(f->db, "me", 8000, &n, &st), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(value(f, "SELECT count(*) FROM task_runs WHERE lease_until = 8000 AND id IN (3, 5)"), 2);
+	assert_int_equal(value(f, "SELECT count(*) FROM task_runs WHERE lease_until = 8000"), 2);
+	assert_int_equal(value(f, "SELECT lease_until FROM task_runs WHERE id = 1"), 500);
+	assert_int_equal(value(f, "SELECT lease_until FROM task_runs WHERE id = 6"), 1);
+}
+
+static void a_run_that_stops_running_lets_go_of_its_lease_in_the_same_write(void **state)
+{
+	struct fixture *f = *state;
+	Beebeebrain__V1__TaskRun *r;
+	bbb_status st;
+
+	leased_runs(f);
+	status_clear(&st);
+	/* Saved still running (its output, its tokens): the lease stays. */
+	assert_int_equal(store_run_get(f->db, 1, &f->a, &r, &st), 0);
+	r->token_in = 5;
+	assert_int_equal(store_run_save(f->db, r, &st), 0);
+	assert_int_equal(value(f, "SELECT count(*) FROM task_runs WHERE id = 1 AND lease_owner = 'other' AND "
+				  "lease_until = 500"),
+			 1);
+	/* Interrupted, succeeded, retry_scheduled: no lease any more. */
+	r->run_status = BEEBEEBRAIN__V1__RUN_STATUS__RUN_STATUS_INTERRUPTED;
+	assert_int_equal(store_run_save(f->db, r, &st), 0);
+	assert_int_equal(store_run_get(f->db, 5, &f->a, &r, &st), 0);
+	r->run_status = BEEBEEBRAIN__V1__RUN_STATUS__RUN_STATUS_SUCCEEDED;
+	assert_int_equal(store_run_save(f->db, r, &st), 0);
+	assert_int_equal(store_run_get(f->db, 2, &f->a, &r, &st), 0);
+	r->run_status = BEEBEEBRAIN__V1__RUN_STATUS__RUN_STATUS_RETRY_SCHEDULED;
+	r->next_retry_at_ms = 9000;
+	assert_int_equal(store_run_save(f->db, r, &st), 0);
+	assert_int_equal(value(f, "SELECT count(*) FROM task_runs WHERE id IN (1, 2, 5) AND lease_owner IS NULL AND "
+				  "lease_until IS NULL"),
+			 3);
+	assert_int_equal(value(f, "SELECT count(*) FROM task_runs WHERE lease_owner IS NOT NULL"), 2);
+}
+
 /* Turn 1 asks for two tools (no results yet); turn 2 is a cut answer whose rest is asked for. */
 static void record_two_turns(struct fixture *f)
 {
@@ -660,6 +789,14 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(due_runs_come_by_priority_then_age_and_only_of_running_tasks, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(a_runs_lost_calls_are_closed_and_counted_without_the_other_runs, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(
+			runs_whose_lease_passed_are_listed_oldest_first_but_never_the_servers_own, setup, teardown),
+		cmocka_unit_test_setup_teardown(a_lease_is_taken_at_the_version_read_and_renewed_only_for_its_owner,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(a_run_that_stops_running_lets_go_of_its_lease_in_the_same_write, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(exec_settings_come_from_the_agent_the_project_and_the_attempts, setup,
 						teardown),
