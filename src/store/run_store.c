@@ -412,9 +412,8 @@ int store_run_lease_expired(struct db *db, int64_t now_ms, const char *not_owner
 
 	*out = NULL;
 	*n = 0;
-	if (store_prepare(db,
-			  db_kind(db) == DB_POSTGRES ? LEASE_EXPIRED_SQL " FOR UPDATE SKIP LOCKED" : LEASE_EXPIRED_SQL,
-			  &stmt, st) != 0)
+	if (store_prepare(db, DB_SQL(db, LEASE_EXPIRED_SQL, LEASE_EXPIRED_SQL " FOR UPDATE SKIP LOCKED"), &stmt, st) !=
+	    0)
 		return -1;
 #undef LEASE_EXPIRED_SQL
 	db_bind_i64(stmt, 1, now_ms);
