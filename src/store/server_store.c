@@ -26,38 +26,38 @@ int store_server_register(struct db *db, const struct store_server_info *info, i
 	return 0;
 }
 
-int store_server_heartbeat(struct db *db, const char *id, int64_t now_ms, int *found, bbb_status *st)
+/* Runs `sql` (?1 this server's id, ?2 now) on this server's row; *found
+ * (may be NULL): whether the row was there. */
+static int server_update(struct db *db, const char *sql, const char *id, int64_t now_ms, const char *what, int *found,
+			 bbb_status *st)
 {
 	struct db_stmt *stmt;
 	int rc;
 
-	*found = 0;
-	if (store_prepare(db, "UPDATE servers SET heartbeat_at = ?2 WHERE id = ?1", &stmt, st) != 0)
+	if (store_prepare(db, sql, &stmt, st) != 0)
 		return -1;
 	db_bind_text(stmt, 1, id);
 	db_bind_i64(stmt, 2, now_ms);
 	rc = db_step(stmt);
 	store_release(stmt);
 	if (rc != DB_DONE)
-		return store_fail(st, db, rc, "renew this server's heartbeat");
-	*found = db_changes(db) > 0;
+		return store_fail(st, db, rc, what);
+	if (found != NULL)
+		*found = db_changes(db) > 0;
 	return 0;
+}
+
+int store_server_heartbeat(struct db *db, const char *id, int64_t now_ms, int *found, bbb_status *st)
+{
+	*found = 0;
+	return server_update(db, "UPDATE servers SET heartbeat_at = ?2 WHERE id = ?1", id, now_ms,
+			     "renew this server's heartbeat", found, st);
 }
 
 int store_server_stop(struct db *db, const char *id, int64_t now_ms, bbb_status *st)
 {
-	struct db_stmt *stmt;
-	int rc;
-
-	if (store_prepare(db, "UPDATE servers SET stopped_at = ?2, heartbeat_at = ?2 WHERE id = ?1", &stmt, st) != 0)
-		return -1;
-	db_bind_text(stmt, 1, id);
-	db_bind_i64(stmt, 2, now_ms);
-	rc = db_step(stmt);
-	store_release(stmt);
-	if (rc != DB_DONE)
-		return store_fail(st, db, rc, "mark this server stopped");
-	return 0;
+	return server_update(db, "UPDATE servers SET stopped_at = ?2, heartbeat_at = ?2 WHERE id = ?1", id, now_ms,
+			     "mark this server stopped", NULL, st);
 }
 
 static Beebeebrain__V1__Server *server_row(struct db_stmt *stmt, struct arena *a)
