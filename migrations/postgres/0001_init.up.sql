@@ -1,4 +1,4 @@
--- The whole SPEC section 3 schema (PostgreSQL form of ../0001_init.up.sql).
+-- The whole schema, in PostgreSQL's form of migrations/0001_init.up.sql.
 -- Times are BIGINT milliseconds since the Unix epoch (UTC); enums are
 -- lower-case TEXT; money is BIGINT micro-dollars. Every integer is BIGINT
 -- (the driver binds int8); SQLite's rowid keys are identity columns, so that

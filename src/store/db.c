@@ -67,7 +67,7 @@ void db_target_display(const char *target, char *out, size_t n)
 	pw = strstr(target, "password=");
 	if (pw == NULL || (pw != target && pw[-1] != ' '))
 		return;
-	const char *v = pw + 9, *end = v;
+	const char *v = pw + 9, *end;
 	if (*v == '\'') {
 		for (end = v + 1; *end != '\0' && *end != '\''; end++)
 			if (*end == '\\' && end[1] != '\0')

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/dbuf.h"
 #include "common/xalloc.h"
 
 static int pg_ident_char(char ch)
@@ -94,23 +95,23 @@ static void pg_mark_used(struct db_pg_sql *q, int num, int *cap)
 
 int db_pg_translate(const char *sql, struct db_pg_sql *out, const char **err)
 {
-	/* `?` (1 byte) becomes at most `$32766` (6); `?N` keeps its length. */
-	size_t cap = strlen(sql) * 6 + 1;
-	char *o = xmalloc(cap);
+	struct dbuf o;
 	const char *p = sql, *end;
 	int used_cap = 0, num;
 
 	memset(out, 0, sizeof(*out));
-	out->pq_text = o;
+	/* `?` (1 byte) becomes at most `$32766` (6); `?N` keeps its length. */
+	dbuf_init(&o, strlen(sql) * 6);
 	while (*p != '\0') {
 		if ((end = pg_skip_quoted(sql, p)) != NULL) {
-			memcpy(o, p, (size_t)(end - p));
-			o += end - p;
+			dbuf_add(&o, p, (size_t)(end - p));
 			p = end;
 			continue;
 		}
 		if (*p != '?') {
-			*o++ = *p++;
+			end = p + strcspn(p, "?'\"-/$");
+			dbuf_add(&o, p, end > p ? (size_t)(end - p) : 1);
+			p = end > p ? end : p + 1;
 			continue;
 		}
 		p++;
@@ -120,17 +121,16 @@ int db_pg_translate(const char *sql, struct db_pg_sql *out, const char **err)
 				num = num > DB_PG_MAX_PARAMS ? num : num * 10 + (*p - '0');
 		}
 		if (num < 1 || num > DB_PG_MAX_PARAMS) {
-			*o = '\0';
+			out->pq_text = dbuf_take(&o);
 			*err = "parameter numbers go from ?1 to ?32766";
 			return -1;
 		}
 		if (num > out->pq_nparams)
 			out->pq_nparams = num;
 		pg_mark_used(out, num, &used_cap);
-		o += snprintf(o, cap - (size_t)(o - out->pq_text), "$%d", num);
+		dbuf_printf(&o, "$%d", num);
 	}
-	*o = '\0';
-	out->pq_text = xrealloc(out->pq_text, (size_t)(o - out->pq_text) + 1);
+	out->pq_text = dbuf_take(&o);
 	return 0;
 }
 

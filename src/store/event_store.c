@@ -84,8 +84,6 @@ int store_event_append(struct db *db, Beebeebrain__V1__Event *ev, bbb_status *st
  * char(), PostgreSQL's chr()). */
 #define EVENT_FILTER_(top)                                                                                             \
 	"(?2 = '' OR (event_type >= ?2 AND event_type < ?2 || " top "(1114111))) AND (?3 = 0 OR project_id = ?3)"
-#define EVENT_DIALECTS(db, before, after)                                                                              \
-	DB_SQL(db, before EVENT_FILTER_("char") after, before EVENT_FILTER_("chr") after)
 
 static Beebeebrain__V1__Event *event_row(struct db_stmt *stmt, struct arena *a)
 {
@@ -115,10 +113,14 @@ int store_event_list(struct db *db, int64_t after_id, int64_t until_id, int limi
 
 	if (more != NULL)
 		*more = 0;
-	if (store_prepare(db,
-			  EVENT_DIALECTS(db, "SELECT " EVENT_COLS " FROM events WHERE id > ?1 AND id <= ?5 AND ",
-					 " ORDER BY id LIMIT ?4"),
-			  &stmt, st) != 0)
+	if (store_prepare(
+		    db,
+		    DB_SQL(db,
+			   "SELECT " EVENT_COLS
+			   " FROM events WHERE id > ?1 AND id <= ?5 AND " EVENT_FILTER_("char") " ORDER BY id LIMIT ?4",
+			   "SELECT " EVENT_COLS
+			   " FROM events WHERE id > ?1 AND id <= ?5 AND " EVENT_FILTER_("chr") " ORDER BY id LIMIT ?4"),
+		    &stmt, st) != 0)
 		return -1;
 	db_bind_i64(stmt, 1, after_id);
 	db_bind_text(stmt, 2, type_prefix);
@@ -167,8 +169,11 @@ int store_event_last_start(struct db *db, int n, int64_t head_id, const char *ty
 	/* Ids only: sorting whole rows (payloads included) to take the last n
 	 * would hold all of them in memory at once. */
 	if (store_prepare(db,
-			  EVENT_DIALECTS(db, "SELECT min(id) FROM (SELECT id FROM events WHERE id <= ?1 AND ",
-					 " ORDER BY id DESC LIMIT ?4) AS last_n"),
+			  DB_SQL(db,
+				 "SELECT min(id) FROM (SELECT id FROM events WHERE id <= ?1 AND " EVENT_FILTER_(
+					 "char") " ORDER BY id DESC LIMIT ?4) AS last_n",
+				 "SELECT min(id) FROM (SELECT id FROM events WHERE id <= ?1 AND " EVENT_FILTER_(
+					 "chr") " ORDER BY id DESC LIMIT ?4) AS last_n"),
 			  &stmt, st) != 0)
 		return -1;
 	db_bind_i64(stmt, 1, head_id);

@@ -136,7 +136,8 @@ static int stmt_new(struct db *db, const char *sql, int keep, struct db_stmt **o
 	if (rc != DB_OK) {
 		free(s);
 		*out = NULL;
-		return store_fail(st, db, rc, "prepare");
+		store_fail(st, db, rc, "prepare");
+		return -1;
 	}
 	*out = s;
 	return 0;
@@ -155,11 +156,14 @@ int store_prepare(struct db *db, const char *sql, struct db_stmt **stmt, bbb_sta
 	if (c == NULL || (slot = stmt_cache_slot(c, sql)) == NULL || slot->ss_lent)
 		return store_prepare_once(db, sql, stmt, st);
 	if (slot->ss_stmt == NULL) {
-		if (stmt_new(db, sql, 1, &slot->ss_stmt, st) != 0) {
+		struct db_stmt *fresh;
+
+		if (stmt_new(db, sql, 1, &fresh, st) != 0) {
 			*stmt = NULL;
 			return -1;
 		}
-		slot->ss_stmt->ds_slot = slot;
+		fresh->ds_slot = slot;
+		slot->ss_stmt = fresh;
 	}
 	slot->ss_lent = 1;
 	*stmt = slot->ss_stmt;
