@@ -21,6 +21,22 @@ cli = integration.cli
 workspace = integration.workspace
 
 
+def start_server(conninfo, log_base, **kw):
+    """A started server on conninfo with ports of its own. The ports are
+    picked at random below the ephemeral range (integration.free_port); a
+    test running beside this one may take the same port first, so a start
+    that fails with "Address in use" is tried again on other ports."""
+    for attempt in range(3):
+        srv = integration.Server(conninfo, f"tcp://127.0.0.1:{integration.free_port()}",
+                                 log_base=f"{log_base}.{attempt}", **kw)
+        try:
+            return srv.start()
+        except pytest.fail.Exception:
+            if attempt == 2 or "Address in use" not in srv.log():
+                raise
+    raise AssertionError("unreachable")
+
+
 def admin_query(sql):
     """Runs sql on the cluster's default database, outside a transaction."""
     conn = psycopg2.connect("")

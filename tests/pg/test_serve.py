@@ -4,9 +4,8 @@ import os
 
 import pytest
 
-from conftest import integration, pg_uri_with_password
+from conftest import integration, pg_uri_with_password, start_server
 
-Server = integration.Server
 Cli = integration.Cli
 Client = integration.Client
 RpcError = integration.RpcError
@@ -23,10 +22,9 @@ def servers(pg_db, tmp_path):
     started = []
 
     def start(conninfo=pg_db, **kw):
-        srv = Server(conninfo, f"tcp://127.0.0.1:{integration.free_port()}",
-                     log_base=tmp_path / f"server{len(started)}", **kw)
+        srv = start_server(conninfo, tmp_path / f"server{len(started)}", **kw)
         started.append(srv)
-        return srv.start()
+        return srv
 
     yield start
     for srv in started:

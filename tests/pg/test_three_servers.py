@@ -6,9 +6,8 @@ every event id once, in order."""
 import pytest
 from test_leases import Fake, rows  # noqa: F401  (the fake provider and a SQL helper)
 
-from conftest import integration
+from conftest import integration, start_server
 
-Server = integration.Server
 wait_until = integration.wait_until
 
 RUNS = 1000
@@ -33,9 +32,7 @@ def test_three_servers_and_a_kill_run_every_run_once(pg_db, tmp_path, fake):
            "BEEBEEBRAIN_LLM_TIMEOUT_S": "60", "BEEBEEBRAIN_LEASE_MS": str(LEASE_MS)}
     servers = []
     for i in range(3):
-        srv = Server(pg_db, f"tcp://127.0.0.1:{integration.free_port()}", log_base=tmp_path / f"s{i}", env=env,
-                     http=False)
-        servers.append(srv.start())
+        servers.append(start_server(pg_db, tmp_path / f"s{i}", env=env, http=False))
     a, b, c = servers
     root = tmp_path / "workspace"
     root.mkdir()
