@@ -155,7 +155,7 @@ static void server_runtime_options(const struct config *c, const struct service_
 /* Brings the schema to the binary's latest version, backing up first. */
 static int server_migrate(const struct config *c, int *fresh, bbb_status *st)
 {
-	struct migration_set set = migrate_builtin();
+	struct migration_set set; /* the engine's, once the connection is open */
 	struct migrate_state state;
 	struct db *db;
 	char shown[512];
