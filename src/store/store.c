@@ -901,6 +901,11 @@ int store_reader_open(struct store *s, struct db **out, bbb_status *st)
 	return store_conn_open(s->s_path, 1, s->s_durability_full, s->s_busy_timeout_ms, out, st);
 }
 
+int store_session_open(struct store *s, struct db **out, bbb_status *st)
+{
+	return store_conn_open(s->s_path, 0, s->s_durability_full, s->s_busy_timeout_ms, out, st);
+}
+
 int store_write(struct store *s, store_write_fn fn, void *arg, int64_t deadline_ms, bbb_status *st)
 {
 	struct store_job job = {

@@ -105,6 +105,14 @@ const char *store_path(const struct store *s);
 
 /* A new read connection for the calling thread; close with store_conn_close. */
 int store_reader_open(struct store *s, struct db **out, bbb_status *st);
+/* A new read-write connection for the calling thread, outside the writer:
+ * each statement is its own transaction (autocommit), committed with the
+ * store's durability, without waiting for a group or taking the writer's
+ * lock. For the few writes that must be seen by other servers at once and
+ * that no other write depends on (PostgreSQL's claims of request ids,
+ * store/reply_store.h); everything else goes through store_write. Close with
+ * store_conn_close. */
+int store_session_open(struct store *s, struct db **out, bbb_status *st);
 
 /* A write: runs on the writer thread inside a savepoint of the group's
  * transaction. Returns 0, or -1 with *st set (its changes are rolled back).

@@ -1,0 +1,3 @@
+DROP INDEX replies_running;
+DROP INDEX replies_expires;
+DROP TABLE replies;
