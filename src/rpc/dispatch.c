@@ -23,7 +23,6 @@
 
 #define RPC_REPLY_CACHE_ENTRIES 8192
 #define RPC_REPLY_CACHE_BYTES ((size_t)64 << 20)
-#define RPC_REPLY_CACHE_TTL_MS (10 * 60 * 1000)
 
 struct rpc_bound_service {
 	const struct rpc_service *b_svc;
@@ -56,6 +55,8 @@ struct rpc_dispatcher {
 	char *d_api_key;
 	void *d_env;
 	struct reply_cache *d_cache;
+	const struct rpc_shared_replies *d_shared; /* NULL: none */
+	void *d_shared_arg;
 	rpc_denied_hook d_denied;
 	rpc_allowed_hook d_allowed;
 	struct metrics_family *d_requests; /* {service, method, code} */
@@ -264,6 +265,29 @@ void rpc_dispatcher_set_denied_hook(struct rpc_dispatcher *d, rpc_denied_hook ho
 void rpc_dispatcher_set_allowed_hook(struct rpc_dispatcher *d, rpc_allowed_hook hook)
 {
 	d->d_allowed = hook;
+}
+
+void rpc_dispatcher_set_shared_replies(struct rpc_dispatcher *d, const struct rpc_shared_replies *sr, void *arg)
+{
+	d->d_shared = sr;
+	d->d_shared_arg = arg;
+}
+
+/* The end of a call whose request_id the caches hold (cache_key in the
+ * in-memory one; shared: in the shared one too): its reply stored, or,
+ * when it did not run, the id let go. */
+static void rpc_cache_end(struct rpc_dispatcher *d, void *worker, const char *cache_key, int shared, const char *method,
+			  const char *request_id, int ran, const uint8_t *out, size_t out_len)
+{
+	if (!ran) {
+		reply_cache_abandon(d->d_cache, cache_key);
+		if (shared)
+			d->d_shared->sr_abandon(d->d_shared_arg, worker, method, request_id);
+		return;
+	}
+	reply_cache_put(d->d_cache, cache_key, out, out_len);
+	if (shared)
+		d->d_shared->sr_put(d->d_shared_arg, worker, method, request_id, out, out_len);
 }
 
 int rpc_call_expired(const struct rpc_call *call)
@@ -557,11 +581,11 @@ struct rpc_deferred {
 	char df_trace[72];
 	int64_t df_deadline; /* CLOCK_MONOTONIC ms */
 	char *df_cache_key; /* NULL: not cached */
+	char *df_request_id; /* with df_cache_key */
+	int df_shared; /* the shared cache holds it too (d_shared) */
 	struct rpc_bound_method *df_method; /* for the metrics */
 	int64_t df_t0_ns; /* when the request arrived (clock_mono_ns) */
 };
-
-#define RPC_DEFER_MAX_MS (10 * 60 * 1000)
 
 void rpc_call_defer(struct rpc_call *call, rpc_poll_fn fn, const void *arg, size_t arg_len)
 {
@@ -593,7 +617,8 @@ int rpc_deferred_poll(struct rpc_deferred *df, void *worker, int force, uint8_t 
 	rpc_pack_reply(&st, df->df_trace, resp, &a, out, out_len);
 	rpc_record(df->df_d, df->df_method, st.code, df->df_t0_ns);
 	if (df->df_cache_key != NULL)
-		reply_cache_put(df->df_d->d_cache, df->df_cache_key, *out, *out_len);
+		rpc_cache_end(df->df_d, worker, df->df_cache_key, df->df_shared, df->df_method->bm_full,
+			      df->df_request_id, 1, *out, *out_len);
 	arena_reset(&a);
 	return 1;
 }
@@ -604,13 +629,16 @@ void rpc_deferred_free(struct rpc_deferred *df)
 		return;
 	free(df->df_arg);
 	free(df->df_cache_key);
+	free(df->df_request_id);
 	free(df);
 }
 
 /* Moves a deferred call out of its arena into a rpc_deferred of its own
- * (the caller frees it with rpc_deferred_free). */
+ * (the caller frees it with rpc_deferred_free); cache_key NULL: the reply is
+ * cached by the caller, if at all. */
 static struct rpc_deferred *rpc_defer_take(struct rpc_dispatcher *d, const struct rpc_call *call,
-					   struct rpc_bound_method *bm, const char *cache_key, int64_t t0_ns)
+					   struct rpc_bound_method *bm, const char *cache_key, const char *request_id,
+					   int shared, int64_t t0_ns)
 {
 	struct rpc_deferred *df = xcalloc(1, sizeof(*df));
 	int64_t cap = clock_mono_ms() + RPC_DEFER_MAX_MS;
@@ -623,6 +651,8 @@ static struct rpc_deferred *rpc_defer_take(struct rpc_dispatcher *d, const struc
 	snprintf(df->df_trace, sizeof(df->df_trace), "%s", call->c_trace_id);
 	df->df_deadline = call->c_deadline_ms != 0 && call->c_deadline_ms < cap ? call->c_deadline_ms : cap;
 	df->df_cache_key = cache_key != NULL ? xstrdup(cache_key) : NULL;
+	df->df_request_id = cache_key != NULL ? xstrdup(request_id) : NULL;
+	df->df_shared = cache_key != NULL && shared;
 	df->df_method = bm;
 	df->df_t0_ns = t0_ns;
 	return df;
@@ -711,6 +741,38 @@ static void rpc_arena_give(struct arena *a)
 	arena_reset(a);
 }
 
+/* After a miss of the in-memory cache for cache_key: the shared cache, when
+ * there is one. 0: the call runs (*shared: the shared cache holds its id
+ * too); 1: answered from it (*out, also kept in memory now); -1: the call
+ * must not run, st says why, and the in-memory entry is let go. */
+static int rpc_shared_begin(struct rpc_dispatcher *d, void *worker, const Beebeebrain__V1__RpcRequest *req,
+			    const char *cache_key, int64_t wait_until, uint8_t **out, size_t *out_len, int *shared,
+			    bbb_status *st)
+{
+	*shared = 0;
+	if (d->d_shared == NULL)
+		return 0;
+	switch (d->d_shared->sr_begin(d->d_shared_arg, worker, req->method, req->request_id, wait_until, out, out_len,
+				      st)) {
+	case RPC_SHARED_MISS:
+		*shared = 1;
+		return 0;
+	case RPC_SHARED_HIT:
+		reply_cache_put(d->d_cache, cache_key, *out, *out_len);
+		return 1;
+	case RPC_SHARED_BUSY:
+		status_fail(st, "OVERLOADED", "an earlier copy of request %.64s is still running on another server",
+			    req->request_id);
+		break;
+	case RPC_SHARED_FAILED:
+		if (st->code == BBB_OK)
+			status_fail(st, "INTERNAL_ERROR", "the shared reply cache failed without a reason");
+		break;
+	}
+	reply_cache_abandon(d->d_cache, cache_key);
+	return -1;
+}
+
 void rpc_dispatch(struct rpc_dispatcher *d, void *worker, const uint8_t *in, size_t in_len, uint8_t **out,
 		  size_t *out_len)
 {
@@ -760,7 +822,7 @@ static void rpc_dispatch_impl(struct rpc_dispatcher *d, void *worker, const char
 	char trace[32], field[64];
 	char *cache_key = NULL;
 	bbb_status st;
-	int packed = 0;
+	int packed = 0, shared = 0;
 	int64_t t0_ns = clock_mono_ns();
 
 	if (deferred != NULL)
@@ -843,10 +905,20 @@ static void rpc_dispatch_impl(struct rpc_dispatcher *d, void *worker, const char
 		case REPLY_CACHE_MISS:
 			break;
 		}
+		switch (rpc_shared_begin(d, worker, req, cache_key, wait_until, out, out_len, &shared, &st)) {
+		case 1:
+			rpc_record(d, bm, rpc_reply_code(*out, *out_len), t0_ns);
+			rpc_arena_give(a);
+			return;
+		case -1:
+			cache_key = NULL;
+			goto reply;
+		}
 	}
 	rpc_run(&call, req, bm->bm_md, impl, &resp, &st);
 	if (call.c_defer_fn != NULL) {
-		struct rpc_deferred *df = rpc_defer_take(d, &call, bm, deferred != NULL ? cache_key : NULL, t0_ns);
+		struct rpc_deferred *df = rpc_defer_take(d, &call, bm, deferred != NULL ? cache_key : NULL,
+							 req->request_id, shared, t0_ns);
 		if (deferred != NULL) {
 			/* The reply (and its cache entry) come from rpc_deferred_poll. */
 			*deferred = df;
@@ -871,9 +943,8 @@ reply:
 		/* (a call answered by rpc_deferred_poll was counted there) */
 		rpc_record(d, bm, st.code, t0_ns);
 	}
-	if (cache_key != NULL && rpc_call_did_not_run(&st))
-		reply_cache_abandon(d->d_cache, cache_key);
-	else if (cache_key != NULL)
-		reply_cache_put(d->d_cache, cache_key, *out, *out_len);
+	if (cache_key != NULL)
+		rpc_cache_end(d, worker, cache_key, shared, req->method, req->request_id, !rpc_call_did_not_run(&st),
+			      *out, *out_len);
 	rpc_arena_give(a);
 }

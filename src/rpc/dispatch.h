@@ -4,7 +4,8 @@
  * Services describe themselves with a table of handlers keyed by method name
  * and bound to their protobuf-c service descriptor. For each request the
  * dispatcher decodes the envelope, checks the API key, answers a repeated
- * request_id of a mutating method from the reply cache, finds the method in
+ * request_id of a mutating method from the reply cache (its own, then the
+ * one shared with other servers when there is one), finds the method in
  * the descriptor, unpacks the payload with the method's input descriptor,
  * allocates the output message, calls the handler and packs the result.
  * No per-method marshalling exists anywhere. The response of a mutating call
@@ -95,6 +96,36 @@ struct rpc_service {
 typedef void (*rpc_denied_hook)(void *env, const struct rpc_call *call, const bbb_status *st);
 typedef void (*rpc_allowed_hook)(void *env, struct rpc_call *call);
 
+/*
+ * A reply cache shared by several servers (services/reply_share.c: a table on
+ * PostgreSQL), asked after a miss of the dispatcher's own in-memory cache, so
+ * that copies of a call on one server still meet in memory first. All three
+ * run on the thread that dispatches or answers the call, with its `worker`
+ * state, and may block on the database.
+ *
+ * begin: MISS, this server now holds (method, request_id) and runs the call,
+ * then put or abandon follows; HIT, *reply (malloc'd, the caller frees it)
+ * and *len hold the reply another server stored; BUSY, another server's copy
+ * still ran at wait_until (CLOCK_MONOTONIC ms); FAILED, st says why the
+ * cache could not be asked (the call must not run). put stores the reply of
+ * a call begun with MISS, abandon forgets one that did not run; their
+ * failures are the hook's to log.
+ */
+/* How long a reply stays cached by request_id, and the longest a deferred
+ * call waits before it is answered with the state of the moment. */
+#define RPC_REPLY_CACHE_TTL_MS (10 * 60 * 1000)
+#define RPC_DEFER_MAX_MS (10 * 60 * 1000)
+
+enum rpc_shared_result { RPC_SHARED_MISS, RPC_SHARED_HIT, RPC_SHARED_BUSY, RPC_SHARED_FAILED };
+
+struct rpc_shared_replies {
+	enum rpc_shared_result (*sr_begin)(void *arg, void *worker, const char *method, const char *request_id,
+					   int64_t wait_until, uint8_t **reply, size_t *len, bbb_status *st);
+	void (*sr_put)(void *arg, void *worker, const char *method, const char *request_id, const uint8_t *reply,
+		       size_t len);
+	void (*sr_abandon)(void *arg, void *worker, const char *method, const char *request_id);
+};
+
 struct rpc_dispatcher;
 
 /* `services` must outlive the dispatcher. A method declared in a descriptor
@@ -104,6 +135,10 @@ struct rpc_dispatcher *rpc_dispatcher_new(const struct rpc_service *const *servi
 void rpc_dispatcher_free(struct rpc_dispatcher *d);
 void rpc_dispatcher_set_denied_hook(struct rpc_dispatcher *d, rpc_denied_hook hook);
 void rpc_dispatcher_set_allowed_hook(struct rpc_dispatcher *d, rpc_allowed_hook hook);
+/* Adds the shared reply cache (sr, which must outlive the dispatcher, and
+ * its arg) behind the in-memory one. Before the first call; NULL: none (the
+ * default: one server owns its SQLite file). */
+void rpc_dispatcher_set_shared_replies(struct rpc_dispatcher *d, const struct rpc_shared_replies *sr, void *arg);
 
 /* Handles one request from an unknown peer. The reply is written to *out
  * (malloc'd, caller frees). */
