@@ -164,7 +164,8 @@ static const struct config_setting config_settings[] = {
 	 .cs_unit = "seconds", .cs_meaning = "a running run without a log line for this long raises RUN_IDLE_TIMEOUT",
 	 .cs_off = F(cf_idle_timeout_s)},
 	{.cs_env = "BEEBEEBRAIN_LEASE_MS", .cs_kind = CK_INT, .cs_min = 300, .cs_max = 3600000, .cs_unit = "ms",
-	 .cs_meaning = "a run in flight stays leased to its server this long, renewed every third of it",
+	 .cs_meaning = "a run in flight, or a claimed request id, stays leased to its server this long, renewed every third "
+		       "of it",
 	 .cs_off = F(cf_lease_ms)},
 	{.cs_env = "BEEBEEBRAIN_COST_ALERT_THRESHOLD_USD", .cs_kind = CK_USD, .cs_max = 1000000,
 	 .cs_default_text = "0: off",

@@ -39,6 +39,7 @@
 #include "store/agent_store.h"
 #include "store/event_store.h"
 #include "store/project_store.h"
+#include "services/reply_share.h"
 #include "services/services.h"
 #include "store/backup.h"
 #include "store/lockfile.h"
@@ -292,6 +293,7 @@ struct server {
 	struct server_row *sv_row; /* this server's row in `servers` and its heartbeat */
 	struct runtime *_Atomic sv_rt; /* read by the commit hook on the writer thread */
 	struct rpc_dispatcher *sv_d;
+	struct svc_replies *sv_replies; /* PostgreSQL: the reply cache shared with the other servers */
 	struct work_pool *sv_pool; /* the workers and the waiter of both listeners */
 	/* Background jobs: "bbb:events" runs the publisher and the HTTP stream
 	 * hub (they read and send, never wait on the writer); "bbb:store-jobs"
@@ -447,6 +449,8 @@ static void server_down(struct server *sv, int code)
 		store_set_commit_hook(sv->sv_env.se_store, server_on_commit_stopping, sv);
 	work_pool_stop(sv->sv_pool); /* both listeners drained their calls */
 	sv->sv_pool = NULL;
+	svc_replies_stop(sv->sv_replies); /* every claim was stored or let go with its call */
+	sv->sv_replies = NULL;
 	metrics_remove_collector(metrics_default(), server_collect, sv);
 	metrics_remove_collector(metrics_default(), metrics_collect_process, NULL);
 	audit_trail_stop(sv->sv_env.se_audit); /* no call comes any more: write what is pending */
@@ -606,6 +610,12 @@ int server_run(const struct config *c)
 	sv.sv_d = rpc_dispatcher_new(services_all, services_count, c->cf_api_key, env);
 	rpc_dispatcher_set_denied_hook(sv.sv_d, svc_audit_denied);
 	rpc_dispatcher_set_allowed_hook(sv.sv_d, svc_audit_allowed);
+	/* Several servers may answer a retry: their replies meet in the database. */
+	if (db_target_kind(c->cf_db_path) == DB_POSTGRES) {
+		if (svc_replies_start(&sv.sv_replies, env, c->cf_lease_ms, sv.sv_store_jt, &st) != 0)
+			goto fail;
+		rpc_dispatcher_set_shared_replies(sv.sv_d, svc_replies_hooks(), sv.sv_replies);
+	}
 	ro.urls = c->cf_rpc_urls;
 	ro.n_urls = c->cf_n_rpc_urls;
 	struct work_pool_options wo = {

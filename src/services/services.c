@@ -43,5 +43,6 @@ void services_worker_fini(void *worker)
 	if (w == NULL)
 		return;
 	store_conn_close(w->sw_reader);
+	store_conn_close(w->sw_session);
 	free(w);
 }

@@ -62,6 +62,9 @@ struct service_env {
 
 struct service_worker {
 	struct db *sw_reader;
+	/* PostgreSQL: a read-write connection for the claims of request ids
+	 * (services/reply_share.h), opened at its first claim; NULL until then. */
+	struct db *sw_session;
 };
 
 static inline struct service_env *svc_env(const struct rpc_call *call)
