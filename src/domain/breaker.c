@@ -233,6 +233,31 @@ enum breaker_transition breaker_reset(struct breaker *b, int64_t now_ms)
 	return BREAKER_TR_CLOSED;
 }
 
+enum breaker_transition breaker_open_elsewhere(struct breaker *b, int64_t now_ms, int64_t until_ms, int64_t cooldown_ms)
+{
+	enum breaker_transition tr = BREAKER_TR_NONE;
+
+	(void)now_ms;
+	if (b->b_state == BREAKER_HALF_OPEN && b->b_probe_out)
+		return BREAKER_TR_NONE;
+	if (cooldown_ms > 0) {
+		if (cooldown_ms < b->b_cfg.bc_cooldown_ms)
+			cooldown_ms = b->b_cfg.bc_cooldown_ms;
+		b->b_cooldown_ms =
+			cooldown_ms < b->b_cfg.bc_cooldown_max_ms ? cooldown_ms : b->b_cfg.bc_cooldown_max_ms;
+	}
+	if (b->b_state == BREAKER_CLOSED) {
+		breaker_release_clear(b);
+		breaker_clear_window(b);
+		b->b_opens++;
+		tr = BREAKER_TR_OPENED;
+	}
+	b->b_state = BREAKER_OPEN;
+	b->b_probe_out = 0;
+	b->b_open_until_ms = until_ms;
+	return tr;
+}
+
 int breaker_releasing(const struct breaker *b)
 {
 	return b->b_state == BREAKER_CLOSED && b->b_rl_next < b->b_rl_n;

@@ -175,6 +175,20 @@ size_t breaker_held_capacity(const struct breaker *b, int64_t now_ms);
  * BREAKER_TR_NONE when it was closed already (a release in progress goes on). */
 enum breaker_transition breaker_reset(struct breaker *b, int64_t now_ms);
 
+/* Another server opened this endpoint's breaker (the shared state on
+ * PostgreSQL, docs/runtime.md): it stays open here until until_ms (on this
+ * breaker's clock), then reads as half-open, and cooldown_ms (> 0; 0 keeps
+ * the current one) becomes its current cool-down, so a probe that fails here
+ * doubles the deployment's cool-down, not this server's. A closed breaker
+ * opens (its window and a release in progress dropped): BREAKER_TR_OPENED,
+ * for which the caller raises nothing, the server that opened it did. An open
+ * or half-open one takes the new time: BREAKER_TR_NONE. While this server's
+ * own probe is out nothing changes (its answer decides): BREAKER_TR_NONE.
+ * Also how a server that lost the race for the probe waits for the winner's
+ * answer (until_ms: when the winner's probe lease ends). */
+enum breaker_transition breaker_open_elsewhere(struct breaker *b, int64_t now_ms, int64_t until_ms,
+					       int64_t cooldown_ms);
+
 /* 1 while a release is in progress (slots left to hand out). */
 int breaker_releasing(const struct breaker *b);
 

@@ -506,6 +506,79 @@ static void a_reset_of_a_closed_breaker_changes_nothing(void **state)
 	assert_int_equal(call(&b, 20, BREAKER_FAILURE), BREAKER_TR_OPENED);
 }
 
+static void opened_elsewhere_a_closed_breaker_waits_until_the_shared_time(void **state)
+{
+	struct breaker b;
+
+	(void)state;
+	breaker_init(&b, NULL);
+	assert_int_equal(call(&b, 1000, BREAKER_FAILURE), BREAKER_TR_NONE); /* one failure: still closed */
+	assert_int_equal(breaker_open_elsewhere(&b, 2000, 9000, 60000), BREAKER_TR_OPENED);
+	assert_int_equal(breaker_state_at(&b, 2000), BREAKER_OPEN);
+	assert_int_equal(breaker_allow(&b, 8999), BREAKER_DENIED);
+	assert_int_equal(breaker_retry_at_ms(&b, 2000), 9000);
+	assert_int_equal(b.b_consecutive, 0);
+	assert_int_equal(b.b_opens, 1);
+	/* At the shared time it half-opens here like any open breaker. */
+	assert_int_equal(breaker_allow(&b, 9000), BREAKER_PROBE);
+	/* Its failure doubles the deployment's cool-down (60 s), not the first one (30 s). */
+	assert_int_equal(breaker_record(&b, 9100, BREAKER_PROBE, BREAKER_FAILURE), BREAKER_TR_REOPENED);
+	assert_int_equal(breaker_retry_at_ms(&b, 9100), 9100 + 120000);
+}
+
+static void opened_elsewhere_again_moves_the_time_of_an_open_breaker(void **state)
+{
+	struct breaker b;
+
+	(void)state;
+	breaker_init(&b, NULL);
+	for (int i = 0; i < 5; i++)
+		call(&b, 1000 + i, BREAKER_FAILURE);
+	assert_int_equal(breaker_state_at(&b, 1005), BREAKER_OPEN);
+	/* Another server's failed probe re-opened it with a longer cool-down. */
+	assert_int_equal(breaker_open_elsewhere(&b, 2000, 70000, 60000), BREAKER_TR_NONE);
+	assert_int_equal(breaker_allow(&b, 31004), BREAKER_DENIED); /* its own cool-down would have ended */
+	assert_int_equal(b.b_opens, 1);
+	/* A half-open breaker whose probe is free (the lease went to another server) waits for that probe. */
+	assert_int_equal(breaker_state_at(&b, 70000), BREAKER_HALF_OPEN);
+	assert_int_equal(breaker_open_elsewhere(&b, 70000, 75000, 0), BREAKER_TR_NONE);
+	assert_int_equal(breaker_capacity(&b, 74999), 0);
+	assert_int_equal(breaker_allow(&b, 75000), BREAKER_PROBE);
+}
+
+static void opened_elsewhere_leaves_this_servers_probe_in_flight_alone(void **state)
+{
+	struct breaker b;
+
+	(void)state;
+	breaker_init(&b, NULL);
+	for (int i = 0; i < 5; i++)
+		call(&b, i, BREAKER_FAILURE);
+	assert_int_equal(breaker_allow(&b, 30004), BREAKER_PROBE);
+	assert_int_equal(breaker_open_elsewhere(&b, 30010, 90000, 60000), BREAKER_TR_NONE);
+	assert_int_equal(breaker_record(&b, 30020, BREAKER_PROBE, BREAKER_SUCCESS), BREAKER_TR_CLOSED);
+	assert_int_equal(breaker_state_at(&b, 30020), BREAKER_CLOSED);
+}
+
+static void opened_elsewhere_cancels_a_release_and_keeps_the_cool_down_within_bounds(void **state)
+{
+	struct breaker b;
+
+	(void)state;
+	breaker_init(&b, NULL);
+	for (int i = 0; i < 5; i++)
+		call(&b, i, BREAKER_FAILURE);
+	assert_int_equal(breaker_record(&b, 30004, breaker_allow(&b, 30004), BREAKER_SUCCESS), BREAKER_TR_CLOSED);
+	breaker_release_begin(&b, 10, 10000, 7, 30004);
+	assert_true(breaker_releasing(&b));
+	assert_int_equal(breaker_open_elsewhere(&b, 30005, 40000, 999999999), BREAKER_TR_OPENED);
+	assert_false(breaker_releasing(&b));
+	assert_int_equal(breaker_held_capacity(&b, 30006), 0);
+	assert_int_equal(b.b_cooldown_ms, 300000); /* capped at the maximum */
+	assert_int_equal(breaker_open_elsewhere(&b, 30006, 40000, 1), BREAKER_TR_NONE);
+	assert_int_equal(b.b_cooldown_ms, 30000); /* never below the first */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -534,6 +607,10 @@ int main(void)
 		cmocka_unit_test(an_operator_reset_closes_an_open_breaker_as_a_probe_would),
 		cmocka_unit_test(a_reset_forgets_the_probe_in_flight),
 		cmocka_unit_test(a_reset_of_a_closed_breaker_changes_nothing),
+		cmocka_unit_test(opened_elsewhere_a_closed_breaker_waits_until_the_shared_time),
+		cmocka_unit_test(opened_elsewhere_again_moves_the_time_of_an_open_breaker),
+		cmocka_unit_test(opened_elsewhere_leaves_this_servers_probe_in_flight_alone),
+		cmocka_unit_test(opened_elsewhere_cancels_a_release_and_keeps_the_cool_down_within_bounds),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
