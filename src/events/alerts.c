@@ -27,13 +27,7 @@ int alert_raise(struct db *db, const struct alert_spec *spec, int64_t *alert_id,
 	if (strlen(message) > ALERT_MESSAGE_MAX)
 		message = arena_strndup(&ar, message, utf8_cut(message, ALERT_MESSAGE_MAX));
 	found = store_alert_find_open(db, spec->as_dedup_key, &ar, &a, st);
-	if (found < 0) {
-		rc = -1;
-	} else if (found) {
-		rc = store_alert_bump(db, a, message, st);
-		if (outcome != NULL)
-			*outcome = ALERT_BUMPED;
-	} else {
+	if (found == 0) {
 		a = (void *)arena_message(&ar, &beebeebrain__v1__alert__descriptor);
 		a->code = (char *)spec->as_code;
 		a->severity = spec->as_severity;
@@ -43,9 +37,23 @@ int alert_raise(struct db *db, const struct alert_spec *spec, int64_t *alert_id,
 		a->task_id = spec->as_task_id;
 		a->run_id = spec->as_run_id;
 		a->project_id = spec->as_project_id;
+		/* 1: another server's transaction raised it since the look above
+		 * (it committed while this insert waited on the unique index). */
 		rc = store_alert_insert(db, a, st);
-		if (rc == 0)
-			rc = emit_alert_raised(db, spec->as_trace_id, spec->as_project_id, a, st);
+		if (rc == 1 && (found = store_alert_find_open(db, spec->as_dedup_key, &ar, &a, st)) == 0)
+			found = status_fail(st, "INTERNAL_ERROR", "alert %s: resolved while it was raised again",
+					    spec->as_dedup_key);
+		else if (rc < 0)
+			found = -1;
+	}
+	if (found < 0) {
+		rc = -1;
+	} else if (found) {
+		rc = store_alert_bump(db, a, message, st);
+		if (outcome != NULL)
+			*outcome = ALERT_BUMPED;
+	} else {
+		rc = emit_alert_raised(db, spec->as_trace_id, spec->as_project_id, a, st);
 		if (outcome != NULL)
 			*outcome = ALERT_RAISED;
 	}

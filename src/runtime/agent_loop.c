@@ -58,6 +58,7 @@
 #include "runtime/tools.h"
 #include "runtime/turns.h"
 #include "store/alert_store.h"
+#include "store/breaker_store.h"
 #include "store/inbox_store.h"
 #include "store/project_store.h"
 #include "store/run_store.h"
@@ -107,7 +108,13 @@ static const struct run_outcome *rt_decision(const struct rt_outcome *o)
 struct rt_ep_action {
 	struct rt_endpoint *a_ep;
 	int a_open; /* 1: raise + incident; 0: resolve + close incident */
+	int a_alert; /* 0: the shared row only (a re-opening raises nothing) */
 	const char *a_operator; /* a closing an operator asked for (a reset): "operator"; NULL: a probe */
+	/* The shared row (breaker_store.h) when the breakers are shared: */
+	const char *a_me; /* this server's id; NULL: not shared (SQLite) */
+	enum breaker_transition a_tr; /* what the row records: opened, re-opened, closed */
+	int64_t a_until; /* wall: the end of the cool-down (opened, re-opened) */
+	int64_t a_cooldown_ms;
 	struct rt_ep_action *a_next;
 };
 
@@ -338,19 +345,28 @@ static int agent_reply(const struct rt_run *r, struct rt_completion *c, struct p
 	return ops != NULL && ops->p_parse != NULL && ops->p_parse(c->c_body, c->c_len, reply, &st) == 0;
 }
 
-static void agent_ep_action(struct rt_batch *b, struct rt_endpoint *ep, int open)
+/* An alert action for a transition of ep's breaker (at mono), and the
+ * shared row's when the breakers are shared. */
+static void agent_ep_action(struct rt_batch *b, struct rt_endpoint *ep, int open, int alert,
+			    enum breaker_transition tr, int64_t mono)
 {
 	struct rt_ep_action *a = xcalloc(1, sizeof(*a));
+	const struct breaker *bk = &ep->ep_breaker;
 
 	a->a_ep = ep;
 	a->a_open = open;
+	a->a_alert = alert;
+	if (b->b_rt->rt_shared_breakers) {
+		a->a_me = b->b_rt->rt_opt.ro_server_id;
+		a->a_tr = tr;
+		a->a_until = clock_now_ms() + (bk->b_open_until_ms > mono ? bk->b_open_until_ms - mono : 0);
+		a->a_cooldown_ms = bk->b_cooldown_ms;
+	}
 	a->a_next = b->b_actions;
 	b->b_actions = a;
 }
 
-/* The breaker closed: what it held (due runs of the provider, parked turns of
- * the endpoint) goes out over the release window, one slot each. */
-static void agent_release(struct runtime *rt, struct rt_endpoint *ep, int64_t mono)
+void agent_release(struct runtime *rt, struct rt_endpoint *ep, int64_t mono)
 {
 	int64_t held = 0, now = clock_now_ms();
 	bbb_status st;
@@ -370,15 +386,20 @@ static void agent_feed_breaker(struct runtime *rt, struct rt_batch *b, struct rt
 	int64_t mono = clock_mono_ms();
 	enum breaker_transition tr = breaker_record(&ep->ep_breaker, mono, r->r_admit, ro->ro_breaker);
 
+	int shared = rt->rt_shared_breakers;
+
 	r->r_admit = BREAKER_ADMITTED; /* a next turn takes its own admission */
-	if (tr == BREAKER_TR_OPENED && !ep->ep_open_alert) {
+	if (tr == BREAKER_TR_OPENED && (!ep->ep_open_alert || shared)) {
 		ep->ep_open_alert = 1;
-		agent_ep_action(b, ep, 1);
+		agent_ep_action(b, ep, 1, 1, tr, mono);
+	} else if (tr == BREAKER_TR_REOPENED && shared) {
+		agent_ep_action(b, ep, 1, 0, tr, mono);
 	} else if (tr == BREAKER_TR_CLOSED) {
-		if (ep->ep_open_alert) {
-			ep->ep_open_alert = 0;
-			agent_ep_action(b, ep, 0);
-		}
+		/* Shared: this server's probe closed it for all; the alert may
+		 * have been raised by another server. */
+		if (ep->ep_open_alert || shared)
+			agent_ep_action(b, ep, 0, 1, tr, mono);
+		ep->ep_open_alert = 0;
 		agent_release(rt, ep, mono);
 	}
 }
@@ -958,6 +979,31 @@ static int rt_apply_tools_one(struct taskop_ctx *c, struct rt_outcome *o, bbb_st
 	return o->o_after.ro_kind != RUN_OUTCOME_NEXT_TURN ? rt_finish(c, o, &o->o_after, st) : 0;
 }
 
+/* The shared row of a transition (shared_breakers.c). *applied: 0 when a
+ * probe's result came after its lease went to another server: that
+ * server's probe decides, this one's result is dropped with its alert. */
+static int rt_apply_shared(struct taskop_ctx *c, const struct rt_ep_action *a, int *applied, bbb_status *st)
+{
+	const char *key = a->a_ep->ep_key;
+	int64_t now = clock_now_ms();
+
+	*applied = 1;
+	switch (a->a_tr) {
+	case BREAKER_TR_NONE:
+		return 0;
+	case BREAKER_TR_OPENED:
+		return store_breaker_open(c->o_db, key, a->a_me, now, a->a_until, a->a_cooldown_ms, st);
+	case BREAKER_TR_REOPENED:
+		return store_breaker_probe_done(c->o_db, key, a->a_me, now, 0, a->a_until, a->a_cooldown_ms, applied,
+						st);
+	case BREAKER_TR_CLOSED:
+		break;
+	}
+	if (a->a_operator != NULL)
+		return store_breaker_close(c->o_db, key, now, st);
+	return store_breaker_probe_done(c->o_db, key, a->a_me, now, 1, 0, 0, applied, st);
+}
+
 /* Breaker open: alert + incident item; closed: both resolved. */
 static int rt_apply_endpoint(struct taskop_ctx *c, const struct rt_ep_action *a, bbb_status *st)
 {
@@ -965,7 +1011,12 @@ static int rt_apply_endpoint(struct taskop_ctx *c, const struct rt_ep_action *a,
 	int64_t alert_id = 0;
 	Beebeebrain__V1__InboxItem *it = NULL;
 	Beebeebrain__V1__Alert *open = NULL;
+	int applied = 1;
 
+	if (a->a_me != NULL && rt_apply_shared(c, a, &applied, st) != 0)
+		return -1;
+	if (!applied || !a->a_alert)
+		return 0;
 	if (!a->a_open) {
 		/* The incident item is the one whose source is the open alert. */
 		if (store_alert_find_open(c->o_db, key, c->o_arena, &open, st) < 0)
@@ -1017,6 +1068,19 @@ static int rt_apply_endpoint(struct taskop_ctx *c, const struct rt_ep_action *a,
 	return taskop_inbox_create(c, it, st);
 }
 
+struct rt_ep_apply {
+	struct taskop_ctx *ea_ctx;
+	const struct rt_ep_action *ea_action;
+};
+
+static int rt_apply_endpoint_write(struct db *db, void *arg, bbb_status *st)
+{
+	struct rt_ep_apply *ea = arg;
+
+	(void)db;
+	return rt_apply_endpoint(ea->ea_ctx, ea->ea_action, st);
+}
+
 struct rt_reset_arg {
 	struct rt_ep_action ra_action;
 	const char *ra_trace_id;
@@ -1040,7 +1104,7 @@ int agent_breaker_reset(struct runtime *rt, struct rt_endpoint *ep, const char *
 {
 	int64_t mono = clock_mono_ms();
 	const char *was = breaker_state_name(breaker_state_at(&ep->ep_breaker, mono));
-	struct rt_reset_arg ra = {{ep, 0, "operator", NULL}, trace_id};
+	struct rt_reset_arg ra = {{.a_ep = ep, .a_alert = 1, .a_operator = "operator"}, trace_id};
 	bbb_status st;
 
 	if (breaker_reset(&ep->ep_breaker, mono) != BREAKER_TR_CLOSED) {
@@ -1049,7 +1113,13 @@ int agent_breaker_reset(struct runtime *rt, struct rt_endpoint *ep, const char *
 	}
 	log_warn("runtime", "circuit breaker of %s reset by an operator: %s -> closed; held runs are released",
 		 ep->ep_key, was);
-	if (ep->ep_open_alert) {
+	if (rt->rt_shared_breakers) {
+		/* Every server closes: the row is closed, and the alert resolved
+		 * whichever server raised it. */
+		ra.ra_action.a_me = rt->rt_opt.ro_server_id;
+		ra.ra_action.a_tr = BREAKER_TR_CLOSED;
+	}
+	if (ep->ep_open_alert || rt->rt_shared_breakers) {
 		ep->ep_open_alert = 0;
 		status_clear(&st);
 		if (store_write(rt->rt_store, rt_reset_write, &ra, 0, &st) != 0)
@@ -1122,9 +1192,18 @@ int agent_batch_record(struct taskop_ctx *c, struct rt_batch *b, bbb_status *st)
 		if (!o->o_with_start && rt_apply_savepoint(c, o, 0, st) != 0)
 			return -1;
 	for (struct rt_ep_action *ac = b->b_actions; ac != NULL; ac = ac->a_next) {
+		struct rt_ep_apply ea = {c, ac};
+		enum store_sp_result sp;
 		bbb_status one;
+
 		status_clear(&one);
-		if (rt_apply_endpoint(c, ac, &one) != 0)
+		/* In a savepoint: on PostgreSQL a failed statement would abort the whole transaction. */
+		sp = store_savepoint(c->o_db, "e", rt_apply_endpoint_write, &ea, &one);
+		if (sp == STORE_SP_TX_LOST) {
+			*st = one;
+			return -1;
+		}
+		if (sp != STORE_SP_OK)
 			log_error("runtime", "breaker alert for %s: %s", ac->a_ep->ep_key, one.message);
 	}
 	if (b->b_storm > 0) {

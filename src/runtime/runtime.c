@@ -25,6 +25,7 @@
 #include "beebeebrain/v1/runtime.pb-c.h"
 #include "runtime/runtime_internal.h"
 #include "runtime/turns.h"
+#include "store/breaker_store.h"
 #include "store/event_store.h"
 #include "store/run_store.h"
 #include "store/task_store.h"
@@ -185,7 +186,7 @@ static int rt_recover_at_start_write(struct db *db, void *arg, bbb_status *st)
 /* A read of the dispatcher, or its lease pass, failed: logged at once, then
  * at most once a minute while it keeps failing (the dispatcher goes on with
  * what it has). `what` follows "cannot ". */
-static void rt_read_failed(struct rt_read_log *rl, const char *what, const bbb_status *st)
+void rt_read_failed(struct rt_read_log *rl, const char *what, const bbb_status *st)
 {
 	int64_t now = clock_mono_ms();
 
@@ -216,6 +217,7 @@ struct rt_pick {
 	struct rt_outcome *p_outcome; /* its call, made in-process already (agent_call_in_process); NULL: none */
 	int p_settled; /* written: tool calls the due run left without a result, now settled */
 	int p_n; /* written: the n of its run_attempts row (0: it did not start) */
+	int p_lease_lost; /* the probe, whose lease another server holds (shared breakers): not sent */
 };
 
 /* What the scheduler works on this tick; arrays from the arena. */
@@ -365,15 +367,35 @@ struct rt_start_arg {
 	struct rt_pick *sa_pick;
 	const char *sa_me; /* this server's id, the lease's owner */
 	int64_t sa_lease_ms;
+	int64_t sa_probe_lease_ms; /* > 0: the breakers are shared, a probe takes their lease first */
 };
+
+/* A probe, when the breakers are shared: it goes only if this server takes
+ * the row's probe lease (shared_breakers.c); 1 when it did, 0 when another
+ * server holds it or the row moved (p_lease_lost), -1 on error. */
+static int rt_start_probe_lease(struct db *db, const struct rt_start_arg *sa, bbb_status *st)
+{
+	struct rt_pick *p = sa->sa_pick;
+	int64_t now = clock_now_ms();
+	int won = 0;
+
+	if (p->p_admit != BREAKER_PROBE || sa->sa_probe_lease_ms <= 0)
+		return 1;
+	if (store_breaker_probe_take(db, p->p_ep->ep_key, sa->sa_me, now, now + sa->sa_probe_lease_ms, &won, st) !=
+	    0)
+		return -1;
+	p->p_lease_lost = !won;
+	return won;
+}
 
 static int rt_start_one_write(struct db *db, void *arg, bbb_status *st)
 {
 	struct rt_start_arg *sa = arg;
 	struct rt_pick *p = sa->sa_pick;
 	int64_t run_id = p->p_run->r_id;
-	Beebeebrain__V1__TaskRun *run;
-	Beebeebrain__V1__Task *task;
+	Beebeebrain__V1__TaskRun *run = NULL;
+	Beebeebrain__V1__Task *task = NULL;
+	int lease;
 
 	if (p->p_due != NULL) {
 		if (store_run_get(db, run_id, sa->sa_ctx->o_arena, &run, st) != 0 ||
@@ -383,6 +405,12 @@ static int rt_start_one_write(struct db *db, void *arg, bbb_status *st)
 		    run->run_status == BEEBEEBRAIN__V1__RUN_STATUS__RUN_STATUS_RUNNING ||
 		    task->status != BEEBEEBRAIN__V1__TASK_STATUS__TASK_STATUS_RUNNING)
 			return 0;
+	}
+	/* Before anything is written: a probe another server sends is not started. */
+	lease = rt_start_probe_lease(db, sa, st);
+	if (lease <= 0)
+		return lease;
+	if (p->p_due != NULL) {
 		/* It starts with its call (never after it: the call may be made already). */
 		if (run->started_at_ms == 0)
 			run->started_at_ms = p->p_started;
@@ -411,7 +439,8 @@ static int rt_start_one_write(struct db *db, void *arg, bbb_status *st)
 static int rt_start_savepoint(struct db *db, struct taskop_ctx *c, struct rt_pick *p, const struct runtime *rt,
 			      bbb_status *st)
 {
-	struct rt_start_arg sa = {c, p, rt->rt_opt.ro_server_id, rt->rt_opt.ro_lease_ms};
+	struct rt_start_arg sa = {c, p, rt->rt_opt.ro_server_id, rt->rt_opt.ro_lease_ms,
+				  rt->rt_shared_breakers ? rt_probe_lease_ms(rt, p->p_run) : 0};
 	bbb_status one;
 	enum store_sp_result rc;
 
@@ -544,6 +573,12 @@ static void rt_start(struct runtime *rt, struct rt_pick **picks, size_t n, struc
 
 		if (r == NULL || p->p_n == 0) {
 			rt_pick_abandon(p); /* a held run stays held, and is tried again */
+			if (p->p_lease_lost) {
+				/* Another server probes: wait for its answer, read from the row soon. */
+				breaker_open_elsewhere(&p->p_ep->ep_breaker, clock_mono_ms(),
+						       clock_mono_ms() + RT_BREAKERS_EVERY_MS, 0);
+				rt_breakers_soon(rt);
+			}
 			/* A due run's in-process outcome lets go of it (agent_batch_finish). */
 			if (p->p_due != NULL && p->p_outcome == NULL)
 				rt_run_free(r);
@@ -1018,6 +1053,7 @@ static void *rt_main(void *arg)
 			agent_apply_completions(rt, done);
 		rt_check_changes(rt);
 		rt_commands(rt);
+		rt_breakers_follow(rt, clock_mono_ms());
 		rt_publish_snapshot(rt);
 		/* Also while paused or stopping: the runs held are in flight. */
 		rt_lease_tick(rt, clock_mono_ms());
@@ -1169,6 +1205,8 @@ int runtime_start(struct runtime **out, struct store *s, const struct runtime_op
 			 "%d run(s) and %d provider call(s) were in flight when the server stopped: the calls are "
 			 "counted as lost (PROCESS_RESTARTED), the runs interrupted and resumed",
 			 recovered.rv_runs, recovered.rv_calls);
+	/* Several servers on one database follow one breaker per endpoint. */
+	rt->rt_shared_breakers = db_kind(rt->rt_db) == DB_POSTGRES;
 	/* Only status changes from now on matter for runs in flight. */
 	rt->rt_last_event = store_event_head(rt->rt_db);
 	rt->rt_next_detect = clock_mono_ms() + rt->rt_opt.ro_detector_interval_ms;

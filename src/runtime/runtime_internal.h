@@ -188,6 +188,10 @@ struct rt_read_log {
 	unsigned rl_failures; /* since the last line */
 };
 
+/* A read of the dispatcher (or its lease pass) failed: logged at once, then
+ * at most once a minute while it keeps failing. `what` follows "cannot ". */
+void rt_read_failed(struct rt_read_log *rl, const char *what, const bbb_status *st);
+
 /* Injected faults (docs/runtime.md, Incident drills): calls left to fail; any thread. */
 struct rt_faults {
 	atomic_int f_timeout;
@@ -268,6 +272,10 @@ struct runtime {
 	uint64_t rt_rand;
 	int64_t rt_next_detect, rt_next_autorun, rt_next_lease; /* monotonic ms */
 	struct rt_read_log rt_read_due, rt_read_changes, rt_lease_log;
+	/* PostgreSQL: the breakers are shared with the other servers (shared_breakers.c) */
+	int rt_shared_breakers;
+	int64_t rt_next_breakers; /* monotonic ms: when the shared rows are read next */
+	struct rt_read_log rt_breakers_log;
 };
 
 /* The dispatcher's random words (backoff jitter, release slots). */
@@ -342,6 +350,26 @@ void agent_spawn(struct runtime *rt, struct rt_run *r, const struct provider_req
  * "operator") and closes the incident item, then begins the gradual
  * release of the work it held. 1 when it was open or half-open. */
 int agent_breaker_reset(struct runtime *rt, struct rt_endpoint *ep, const char *trace_id);
+
+/* The breaker of ep closed (a probe, a reset, or another server's close):
+ * what it held (due runs of the provider, parked turns of the endpoint) goes
+ * out over the release window, one slot each. */
+void agent_release(struct runtime *rt, struct rt_endpoint *ep, int64_t mono);
+
+/* ---- shared_breakers.c: the breakers of all servers on PostgreSQL ----------- */
+
+/* How often the dispatcher reads the shared rows at least. */
+#define RT_BREAKERS_EVERY_MS 1000
+
+/* The dispatcher, each tick: at most once per RT_BREAKERS_EVERY_MS (sooner
+ * after rt_breakers_soon), reads the shared breakers and makes each of its
+ * own follow its row: open (until the row's time, or while another server's
+ * probe is out) or closed (the held work released). Nothing on SQLite. */
+void rt_breakers_follow(struct runtime *rt, int64_t mono);
+/* Reads the shared rows at the next tick. */
+void rt_breakers_soon(struct runtime *rt);
+/* How long the probe lease of a call lasts: its timeout and a margin. */
+int64_t rt_probe_lease_ms(const struct runtime *rt, const struct rt_run *r);
 
 /* ---- detectors.c ------------------------------------------------------------- */
 

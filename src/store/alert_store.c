@@ -74,7 +74,8 @@ int store_alert_insert(struct db *db, Beebeebrain__V1__Alert *a, bbb_status *st)
 	if (store_prepare(db,
 			  "INSERT INTO alerts (code, severity, dedup_key, title, message, task_id, run_id, status, "
 			  "raise_count, first_raised_at, last_raised_at, project_id) "
-			  "VALUES (?, ?, ?, ?, ?, ?, ?, 'open', 1, ?, ?, ?)",
+			  "VALUES (?, ?, ?, ?, ?, ?, ?, 'open', 1, ?, ?, ?) "
+			  "ON CONFLICT (dedup_key) WHERE status = 'open' DO NOTHING",
 			  &stmt, st) != 0)
 		return -1;
 	a->first_raised_at_ms = a->last_raised_at_ms = clock_now_ms();
@@ -97,6 +98,8 @@ int store_alert_insert(struct db *db, Beebeebrain__V1__Alert *a, bbb_status *st)
 	store_release(stmt);
 	if (rc != DB_DONE)
 		return store_fail(st, db, rc, "insert alert");
+	if (db_changes(db) == 0)
+		return 1;
 	a->id = db_last_insert_id(db);
 	return 0;
 }

@@ -13,7 +13,11 @@
 /* The open alert with this dedup key: 1 and *out set, 0 when none, -1 on error. */
 int store_alert_find_open(struct db *db, const char *dedup_key, struct arena *a, Beebeebrain__V1__Alert **out,
 			  bbb_status *st);
-/* Inserts a (status open, raise_count 1, both raise times now); sets id and times. */
+/* Inserts a (status open, raise_count 1, both raise times now); sets id and
+ * times: 0. When an alert with its dedup key is open already (another
+ * server's transaction inserted it since the caller looked: the partial
+ * unique index), inserts nothing and returns 1: find it again and bump it.
+ * -1 on error. */
 int store_alert_insert(struct db *db, Beebeebrain__V1__Alert *a, bbb_status *st);
 /* raise_count + 1, last_raised_at = now, message updated; updates *a to match. */
 int store_alert_bump(struct db *db, Beebeebrain__V1__Alert *a, const char *message, bbb_status *st);

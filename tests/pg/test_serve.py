@@ -37,7 +37,7 @@ def test_one_server_serves_and_runs_on_postgres(servers, pg_db, tmp_path):
     cli = Cli(srv.url, tmp_path)
     rc, out, err = cli("ready")
     assert rc == 0, err
-    assert "schema version 11 of 11" in out
+    assert "schema version 12 of 12" in out
     task = cli.json("task", "create", "--title", "on postgres", "--assignee", "1")["task"]
     run = cli.json("task", "run", task["id"], "--prompt", "hi", "--wait")["run"]
     assert run["run_status"] == "RUN_STATUS_SUCCEEDED", run
@@ -54,7 +54,7 @@ def test_one_server_serves_and_runs_on_postgres(servers, pg_db, tmp_path):
     assert rc == 1 and "DB_ENGINE_UNSUPPORTED" in err
     rc, out, err = cli("migrate", "status", "--db", pg_db)
     assert rc == 0, err
-    assert "schema version 11 of 11" in out
+    assert "schema version 12 of 12" in out
 
 
 def test_a_password_in_the_connection_string_is_never_logged(servers, pg_db, tmp_path):
