@@ -4,8 +4,11 @@
  * going by event id depends on: what it sees of `events` is a prefix of the
  * final order. Without the writers' advisory lock, a transaction that took a
  * larger id could commit while one holding a smaller id is still open, and a
- * reader would see the larger id first. Run inside tests/pg/with_cluster.sh
- * (PGDATABASE and the rest from the environment).
+ * reader would see the larger id first. And two servers raising the same
+ * alert at once (docs/runtime.md, Breakers across servers): the insert that
+ * loses the race on the unique index of open alerts bumps the other's alert
+ * instead of failing. Run inside tests/pg/with_cluster.sh (PGDATABASE and the
+ * rest from the environment).
  */
 #include <pthread.h>
 #include <setjmp.h>
@@ -19,6 +22,7 @@
 #include <cmocka.h>
 
 #include "common/status.h"
+#include "events/alerts.h"
 #include "store/migrate.h"
 #include "store/store.h"
 
@@ -142,10 +146,100 @@ static void a_reader_sees_a_prefix_of_the_ids_while_another_server_commits(void 
 	store_close(b);
 }
 
+static const struct alert_spec race_spec = {
+	.as_code = "LLM_PROVIDER_UNAVAILABLE",
+	.as_severity = BEEBEEBRAIN__V1__SEVERITY__SEVERITY_CRITICAL,
+	.as_dedup_key = "LLM_PROVIDER_UNAVAILABLE:anthropic http://race",
+	.as_title = "Circuit breaker open",
+	.as_message = "raised by two servers at once",
+	.as_trace_id = "",
+};
+
+/* A second server's raise, in a transaction of its own (no writer lock). */
+struct raiser {
+	struct db *r_db;
+	int r_rc;
+	enum alert_outcome r_how;
+	bbb_status r_st;
+};
+
+static void *raiser_main(void *arg)
+{
+	struct raiser *r = arg;
+	int64_t id = 0;
+
+	status_clear(&r->r_st);
+	if (db_exec(r->r_db, "BEGIN") != DB_OK) {
+		r->r_rc = -1;
+		return NULL;
+	}
+	r->r_rc = alert_raise(r->r_db, &race_spec, &id, &r->r_how, &r->r_st);
+	if (db_exec(r->r_db, r->r_rc == 0 ? "COMMIT" : "ROLLBACK") != DB_OK)
+		r->r_rc = -1;
+	return NULL;
+}
+
+static int64_t query_i64(struct db *db, const char *sql)
+{
+	struct db_stmt *stmt;
+	bbb_status st;
+	int64_t v = -1;
+
+	assert_int_equal(store_prepare_once(db, sql, &stmt, &st), 0);
+	if (db_step(stmt) == DB_ROW)
+		v = db_col_i64(stmt, 0);
+	store_release(stmt);
+	return v;
+}
+
+static void a_raise_that_loses_the_insert_race_bumps_the_alert_of_the_other_server(void **state)
+{
+	struct raiser b = {0};
+	struct db *a, *q;
+	pthread_t tb;
+	enum alert_outcome how;
+	int64_t id = 0;
+	bbb_status st;
+	int waited;
+
+	(void)state;
+	assert_int_equal(store_conn_open(target, 0, 1, 5000, &a, &st), 0);
+	assert_int_equal(store_conn_open(target, 0, 1, 5000, &b.r_db, &st), 0);
+	assert_int_equal(store_conn_open(target, 0, 1, 5000, &q, &st), 0);
+	/* Server A inserts the alert and has not committed yet. */
+	assert_int_equal(db_exec(a, "BEGIN"), DB_OK);
+	assert_int_equal(alert_raise(a, &race_spec, &id, &how, &st), 0);
+	assert_int_equal(how, ALERT_RAISED);
+	/* Server B found none open, and its insert waits for A on the unique index. */
+	assert_int_equal(pthread_create(&tb, NULL, raiser_main, &b), 0);
+	for (waited = 0; waited < 1000; waited++) {
+		if (query_i64(q, "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND "
+				 "wait_event_type = 'Lock'") == 1)
+			break;
+		nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
+	}
+	assert_true(waited < 1000);
+	assert_int_equal(db_exec(a, "COMMIT"), DB_OK);
+	pthread_join(tb, NULL);
+	/* B bumped A's alert: one open alert, raised twice, and no error. */
+	assert_int_equal(b.r_rc, 0);
+	assert_int_equal(b.r_how, ALERT_BUMPED);
+	assert_int_equal(query_i64(q, "SELECT count(*) FROM alerts WHERE dedup_key = "
+				      "'LLM_PROVIDER_UNAVAILABLE:anthropic http://race' AND status = 'open'"),
+			 1);
+	assert_int_equal(query_i64(q, "SELECT raise_count FROM alerts WHERE dedup_key = "
+				      "'LLM_PROVIDER_UNAVAILABLE:anthropic http://race'"),
+			 2);
+	store_conn_close(a);
+	store_conn_close(b.r_db);
+	store_conn_close(q);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(a_reader_sees_a_prefix_of_the_ids_while_another_server_commits),
+		cmocka_unit_test(a_raise_that_loses_the_insert_race_bumps_the_alert_of_the_other_server),
 	};
 	const char *name = getenv("PGDATABASE");
 	struct migration_set set;
