@@ -347,8 +347,8 @@ static int agent_reply(const struct rt_run *r, struct rt_completion *c, struct p
 
 /* An alert action for a transition of ep's breaker (at mono), and the
  * shared row's when the breakers are shared. */
-static void agent_ep_action(struct rt_batch *b, struct rt_endpoint *ep, int open, int alert,
-			    enum breaker_transition tr, int64_t mono)
+static void agent_ep_action(struct rt_batch *b, struct rt_endpoint *ep, int open, int alert, enum breaker_transition tr,
+			    int64_t mono)
 {
 	struct rt_ep_action *a = xcalloc(1, sizeof(*a));
 	const struct breaker *bk = &ep->ep_breaker;

@@ -381,8 +381,7 @@ static int rt_start_probe_lease(struct db *db, const struct rt_start_arg *sa, bb
 
 	if (p->p_admit != BREAKER_PROBE || sa->sa_probe_lease_ms <= 0)
 		return 1;
-	if (store_breaker_probe_take(db, p->p_ep->ep_key, sa->sa_me, now, now + sa->sa_probe_lease_ms, &won, st) !=
-	    0)
+	if (store_breaker_probe_take(db, p->p_ep->ep_key, sa->sa_me, now, now + sa->sa_probe_lease_ms, &won, st) != 0)
 		return -1;
 	p->p_lease_lost = !won;
 	return won;

@@ -13,20 +13,21 @@ int store_breaker_open(struct db *db, const char *endpoint, const char *me, int6
 	int rc;
 
 	/* One statement, so two servers opening at once both land on one row. */
-	if (store_prepare(db,
-			  "INSERT INTO breakers (endpoint, state, open_until, cooldown_ms, opened_by, opens, updated_at) "
-			  "VALUES (?1, 'open', ?2, ?3, ?4, 1, ?5) ON CONFLICT (endpoint) DO UPDATE SET "
-			  "open_until = CASE WHEN breakers.state = 'open' AND breakers.open_until > excluded.open_until "
-			  "THEN breakers.open_until ELSE excluded.open_until END, "
-			  "cooldown_ms = CASE WHEN breakers.state = 'open' AND breakers.cooldown_ms > excluded.cooldown_ms "
-			  "THEN breakers.cooldown_ms ELSE excluded.cooldown_ms END, "
-			  "probe_owner = CASE WHEN breakers.state = 'open' THEN breakers.probe_owner END, "
-			  "probe_until = CASE WHEN breakers.state = 'open' THEN breakers.probe_until END, "
-			  "opened_by = CASE WHEN breakers.state = 'open' THEN breakers.opened_by ELSE excluded.opened_by "
-			  "END, "
-			  "opens = breakers.opens + CASE WHEN breakers.state = 'open' THEN 0 ELSE 1 END, "
-			  "state = 'open', updated_at = excluded.updated_at",
-			  &stmt, st) != 0)
+	if (store_prepare(
+		    db,
+		    "INSERT INTO breakers (endpoint, state, open_until, cooldown_ms, opened_by, opens, updated_at) "
+		    "VALUES (?1, 'open', ?2, ?3, ?4, 1, ?5) ON CONFLICT (endpoint) DO UPDATE SET "
+		    "open_until = CASE WHEN breakers.state = 'open' AND breakers.open_until > excluded.open_until "
+		    "THEN breakers.open_until ELSE excluded.open_until END, "
+		    "cooldown_ms = CASE WHEN breakers.state = 'open' AND breakers.cooldown_ms > excluded.cooldown_ms "
+		    "THEN breakers.cooldown_ms ELSE excluded.cooldown_ms END, "
+		    "probe_owner = CASE WHEN breakers.state = 'open' THEN breakers.probe_owner END, "
+		    "probe_until = CASE WHEN breakers.state = 'open' THEN breakers.probe_until END, "
+		    "opened_by = CASE WHEN breakers.state = 'open' THEN breakers.opened_by ELSE excluded.opened_by "
+		    "END, "
+		    "opens = breakers.opens + CASE WHEN breakers.state = 'open' THEN 0 ELSE 1 END, "
+		    "state = 'open', updated_at = excluded.updated_at",
+		    &stmt, st) != 0)
 		return -1;
 	db_bind_text(stmt, 1, endpoint);
 	db_bind_i64(stmt, 2, until);
@@ -40,8 +41,8 @@ int store_breaker_open(struct db *db, const char *endpoint, const char *me, int6
 	return 0;
 }
 
-int store_breaker_probe_take(struct db *db, const char *endpoint, const char *me, int64_t now_ms,
-			     int64_t lease_until, int *won, bbb_status *st)
+int store_breaker_probe_take(struct db *db, const char *endpoint, const char *me, int64_t now_ms, int64_t lease_until,
+			     int *won, bbb_status *st)
 {
 	struct db_stmt *stmt;
 	int rc;

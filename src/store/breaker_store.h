@@ -51,8 +51,8 @@ int store_breaker_open(struct db *db, const char *endpoint, const char *me, int6
  * lease_until, when nobody holds it or its holder's lease passed. *won: 1
  * when `me` holds it now, 0 when the row is closed, missing, still cooling
  * down, or another server holds the lease. */
-int store_breaker_probe_take(struct db *db, const char *endpoint, const char *me, int64_t now_ms,
-			     int64_t lease_until, int *won, bbb_status *st);
+int store_breaker_probe_take(struct db *db, const char *endpoint, const char *me, int64_t now_ms, int64_t lease_until,
+			     int *won, bbb_status *st);
 
 /* The probe `me` sent ended: closed (success) or open again until `until`
  * with cool-down cooldown_ms (failure). Applied only while `me` still holds
