@@ -21,6 +21,12 @@
  * Values go as text, bytea as binary (its bytes, no escaping); results come
  * back as text and are parsed by the column calls (bytea unescaped).
  *
+ * Round trips. Every request whose answer the driver waits for (a statement
+ * run, a PREPARE, an exec, the batched DEALLOCATEs) is one round trip to the
+ * server, counted in beebeebrain_store_round_trips_total (docs/metrics.md):
+ * on PostgreSQL they, more than the SQL, bound what a run costs. libpq's
+ * connection handshake is not counted; the session's setup after it is.
+ *
  * Errors. A failed call returns PG_ERROR and leaves the SQLSTATE and the
  * server's message on the connection until the next prepare, step or exec;
  * db_errcode is the SQLSTATE packed as db_pg_errcode says, store_fail maps
@@ -43,6 +49,7 @@
 
 #include "common/dbuf.h"
 #include "common/log.h"
+#include "common/metrics.h"
 #include "common/status.h"
 #include "common/xalloc.h"
 #include "store/db_driver.h"
@@ -91,6 +98,7 @@ struct pg_conn {
 	char pc_state[6]; /* the last error's SQLSTATE; "" when none */
 	char pc_msg[PG_MSG_MAX]; /* and its message */
 	struct dbuf pc_stale; /* "DEALLOCATE bbb_<n>;" of statements no longer used */
+	struct metrics_series *pc_trips; /* the process's round trips (pg_trip) */
 };
 
 struct pg_blob {
@@ -126,6 +134,31 @@ struct pg_stmt {
 };
 
 static const struct db_driver pg_driver;
+
+/* ---- round trips */
+
+/* The process's count of round trips, one series for every connection. */
+static struct metrics_series *pg_trips_series(void)
+{
+	static const struct metrics_spec spec = {
+		METRICS_COUNTER,
+		"beebeebrain_store_round_trips_total",
+		"Requests sent to PostgreSQL whose answer was awaited (statements, prepares, transaction "
+		"control), over every connection of the process.",
+		NULL,
+		0,
+		NULL,
+		0};
+
+	return metrics_series_get(metrics_family(metrics_default(), &spec), NULL);
+}
+
+/* res, the answer of one round trip to the server, counted. */
+static PGresult *pg_trip(struct pg_conn *c, PGresult *res)
+{
+	metrics_series_add(c->pc_trips, 1);
+	return res;
+}
 
 /* ---- errors */
 
@@ -181,7 +214,7 @@ static void pg_flush_stale(struct pg_conn *c)
 {
 	if (dbuf_len(&c->pc_stale) == 0 || PQtransactionStatus(c->pc_conn) != PQTRANS_IDLE)
 		return;
-	PQclear(PQexec(c->pc_conn, dbuf_str(&c->pc_stale)));
+	PQclear(pg_trip(c, PQexec(c->pc_conn, dbuf_str(&c->pc_stale))));
 	dbuf_free(&c->pc_stale);
 }
 
@@ -418,7 +451,7 @@ static int pg_prepare_named(struct pg_stmt *s)
 		return 0;
 	pg_forget(s);
 	snprintf(name, sizeof(name), "bbb_%llu", ++c->pc_names);
-	res = PQprepare(c->pc_conn, name, s->ps_sql, s->ps_nparams, s->ps_types);
+	res = pg_trip(c, PQprepare(c->pc_conn, name, s->ps_sql, s->ps_nparams, s->ps_types));
 	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
 		pg_error_from(c, res);
 		PQclear(res);
@@ -450,11 +483,11 @@ static int pg_run(struct pg_stmt *s)
 	if (pg_call_begin(c) != 0)
 		return s->ps_rc = PG_ERROR;
 	if (!s->ps_keep)
-		s->ps_res = PQexecParams(c->pc_conn, s->ps_sql, s->ps_nparams, s->ps_types, s->ps_values, s->ps_lengths,
-					 s->ps_formats, 0);
+		s->ps_res = pg_trip(c, PQexecParams(c->pc_conn, s->ps_sql, s->ps_nparams, s->ps_types, s->ps_values,
+						    s->ps_lengths, s->ps_formats, 0));
 	else if (pg_prepare_named(s) == 0)
-		s->ps_res = PQexecPrepared(c->pc_conn, s->ps_name, s->ps_nparams, s->ps_values, s->ps_lengths,
-					   s->ps_formats, 0);
+		s->ps_res = pg_trip(c, PQexecPrepared(c->pc_conn, s->ps_name, s->ps_nparams, s->ps_values,
+						      s->ps_lengths, s->ps_formats, 0));
 	else
 		return s->ps_rc = PG_ERROR;
 	if ((s->ps_res = pg_call_end(c, s->ps_res)) == NULL)
@@ -562,7 +595,7 @@ static int pg_exec(struct db *db, const char *sql)
 	struct pg_conn *c = db->db_impl;
 	PGresult *res;
 
-	if (pg_call_begin(c) != 0 || (res = pg_call_end(c, PQexec(c->pc_conn, sql))) == NULL)
+	if (pg_call_begin(c) != 0 || (res = pg_call_end(c, pg_trip(c, PQexec(c->pc_conn, sql)))) == NULL)
 		return PG_ERROR;
 	PQclear(res);
 	return DB_OK;
@@ -601,13 +634,15 @@ static int64_t pg_last_insert_id(struct db *db)
 							: "SAVEPOINT bbb_lastval; SELECT lastval(); "
 							  "RELEASE SAVEPOINT bbb_lastval"))
 		return 0;
+	pg_trip(c, NULL);
 	while ((res = PQgetResult(c->pc_conn)) != NULL) {
 		if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
 			id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
 		PQclear(res);
 	}
 	if (ts == PQTRANS_INTRANS && PQtransactionStatus(c->pc_conn) == PQTRANS_INERROR)
-		PQclear(PQexec(c->pc_conn, "ROLLBACK TO SAVEPOINT bbb_lastval; RELEASE SAVEPOINT bbb_lastval"));
+		PQclear(pg_trip(
+			c, PQexec(c->pc_conn, "ROLLBACK TO SAVEPOINT bbb_lastval; RELEASE SAVEPOINT bbb_lastval")));
 	return id;
 }
 
@@ -682,7 +717,7 @@ static int pg_session_start(struct pg_conn *c, bbb_status *st)
 	PGresult *res;
 
 	PQsetNoticeProcessor(c->pc_conn, pg_notice, NULL);
-	if (pg_call_begin(c) != 0 || (res = pg_call_end(c, PQexec(c->pc_conn, PG_SESSION_SQL))) == NULL)
+	if (pg_call_begin(c) != 0 || (res = pg_call_end(c, pg_trip(c, PQexec(c->pc_conn, PG_SESSION_SQL)))) == NULL)
 		return pg_fail(st, &tmp, PG_ERROR, "cannot set up the PostgreSQL session");
 	PQclear(res);
 	return 0;
@@ -703,6 +738,7 @@ int store_pg_open(const char *conninfo, struct db **out, bbb_status *st)
 	}
 	c = xcalloc(1, sizeof(*c));
 	c->pc_conn = conn;
+	c->pc_trips = pg_trips_series();
 	dbuf_init(&c->pc_stale, PG_STALE_MAX);
 	if (pg_session_start(c, st) != 0) {
 		struct db tmp = {.db_drv = &pg_driver, .db_impl = c};

@@ -9,7 +9,8 @@
  * prepared once and again only when the bound types change; rows, changes
  * and new ids read as on SQLite; a failed write inside a savepoint is undone
  * alone; each PostgreSQL failure gives the reason a client acts on; a lost
- * session fails every call until the caller reconnects.
+ * session fails every call until the caller reconnects; every request whose
+ * answer is awaited counts as one round trip in /metrics.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -21,6 +22,8 @@
 
 #include <cmocka.h>
 
+#include "common/dbuf.h"
+#include "common/metrics.h"
 #include "common/status.h"
 #include "store/db_pg.h"
 #include "store/store.h"
@@ -595,6 +598,90 @@ static void the_id_of_the_last_insert_comes_from_its_identity_column(void **stat
 	store_conn_close(db);
 }
 
+/* The process's beebeebrain_store_round_trips_total, as /metrics shows it. */
+static int64_t round_trips(void)
+{
+	/* The sample's line, not the HELP line that names it too. */
+	static const char name[] = "\nbeebeebrain_store_round_trips_total ";
+	struct dbuf out;
+	const char *line;
+	int64_t v;
+
+	dbuf_init(&out, (size_t)1 << 20);
+	assert_int_equal(metrics_render(metrics_default(), NULL, &out), 0);
+	line = strstr(dbuf_str(&out), name);
+	if (line == NULL)
+		fail_msg("no %s sample in:\n%s", name, dbuf_str(&out));
+	v = strtoll(line + strlen(name), NULL, 10);
+	dbuf_free(&out);
+	return v;
+}
+
+static void step_done(struct db_stmt *s)
+{
+	assert_int_equal(db_step(s), DB_DONE);
+	store_release(s);
+}
+
+static void every_request_awaited_is_one_round_trip(void **state)
+{
+	struct db *db, *other;
+	struct db_stmt *s;
+	int64_t before = round_trips();
+
+	(void)state;
+	/* The session's setup. */
+	db = pg_connect();
+	assert_int_equal(round_trips() - before, 1);
+	exec_ok(db, "CREATE TEMP TABLE trips (id BIGINT GENERATED ALWAYS AS IDENTITY, v BIGINT, t TEXT)");
+	assert_int_equal(round_trips() - before, 2);
+
+	/* A kept statement: nothing until its first step, then PREPARE and
+	 * EXECUTE; later runs EXECUTE alone. */
+	s = prepare(db, "INSERT INTO trips (v) VALUES (?)");
+	db_bind_i64(s, 1, 1);
+	assert_int_equal(round_trips() - before, 2);
+	step_done(s);
+	assert_int_equal(round_trips() - before, 4);
+	s = prepare(db, "INSERT INTO trips (v) VALUES (?)");
+	db_bind_i64(s, 1, 2);
+	step_done(s);
+	assert_int_equal(round_trips() - before, 5);
+
+	/* Another type: prepared again; the old statement's DEALLOCATE goes
+	 * before the next request, a round trip of its own. */
+	s = prepare(db, "SELECT ?1");
+	db_bind_i64(s, 1, 3);
+	assert_int_equal(db_step(s), DB_ROW);
+	step_done(s);
+	s = prepare(db, "SELECT ?1");
+	db_bind_text(s, 1, "three");
+	assert_int_equal(db_step(s), DB_ROW);
+	step_done(s);
+	assert_int_equal(round_trips() - before, 9);
+	exec_ok(db, "SELECT 1");
+	assert_int_equal(round_trips() - before, 11);
+
+	/* A statement run once, read row by row: one. Several statements in
+	 * one exec: one. A failed statement: one. */
+	s = prepare_once(db, "SELECT v FROM trips ORDER BY id");
+	assert_int_equal(db_step(s), DB_ROW);
+	assert_int_equal(db_step(s), DB_ROW);
+	step_done(s);
+	assert_int_equal(round_trips() - before, 12);
+	exec_ok(db, "BEGIN; INSERT INTO trips (v) VALUES (4); COMMIT");
+	assert_int_equal(round_trips() - before, 13);
+	assert_int_not_equal(db_exec(db, "SELECT no_such_column FROM trips"), DB_OK);
+	assert_int_equal(round_trips() - before, 14);
+
+	/* Every connection of the process counts into the one total. */
+	other = pg_connect();
+	exec_ok(other, "SELECT 1");
+	assert_int_equal(round_trips() - before, 16);
+	store_conn_close(other);
+	store_conn_close(db);
+}
+
 struct dup_arg {
 	const char *name;
 };
@@ -874,6 +961,7 @@ int main(void)
 		cmocka_unit_test(rows_come_one_per_step_then_done),
 		cmocka_unit_test(changes_count_the_last_write_only),
 		cmocka_unit_test(the_id_of_the_last_insert_comes_from_its_identity_column),
+		cmocka_unit_test(every_request_awaited_is_one_round_trip),
 		cmocka_unit_test(a_failed_write_in_a_savepoint_is_undone_alone),
 		cmocka_unit_test(each_sqlstate_maps_to_the_reason_a_client_acts_on),
 		cmocka_unit_test(a_lock_held_past_the_lock_timeout_is_db_locked),
