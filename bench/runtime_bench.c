@@ -32,6 +32,18 @@
  * cpu_us_per_run, writer_cpu_us_per_run}, the durability in the key only
  * when both are measured.
  *
+ * PostgreSQL: --pg CONNINFO (a libpq keyword=value string without dbname;
+ * "" takes everything from the PG* variables) runs the echo passes on
+ * PostgreSQL instead, with --servers LIST (1,2,3) servers on one fresh
+ * database per pass: the tasks are created through the first server, the
+ * RunTask threads spread over all of them (thread i calls server i mod S),
+ * and each server's dispatcher runs what it claims. Per run it adds the
+ * database round trips (beebeebrain_store_round_trips_total, summed over the
+ * servers; their idle work during the pass, heartbeats and lease renewals,
+ * included). RESULT keys runtime.echo.pg.s<S>[.durability].*, with
+ * round_trips_per_run. No fsync is counted there: the database's own are
+ * PostgreSQL's.
+ *
  * fsyncs are counted, not inferred: the echo servers run with
  * bench/preload/fsync_count.c preloaded, which counts every fsync() and
  * fdatasync() of the process in a file the benchmark reads before and
@@ -46,6 +58,7 @@
  * Usage: runtime_bench --server build/beebeebrain [--runs N] [--delay-ms MS]
  *            [--echo-runs M] [--threads T] [--durability full|normal|both]
  *            [--repeat R] [--workers W] [--fake PATH/fake_llm.py]
+ *            [--pg CONNINFO [--servers 1,2,3]]
  * --runs 0 skips the in-flight measurement, --echo-runs 0 the echo one.
  * --workers is passed to the servers: each RPC worker waits for the commit
  * of the write it runs, so the workers bound how many RunTask writes one
@@ -57,7 +70,6 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <pthread.h>
-#include <sqlite3.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -74,24 +86,29 @@
 
 #include "../tests/fake_llm/fake_llm_proc.c"
 #include "harness.h"
+#include "store/db.h"
+#include "store/store.h"
 
 #define AGENT_MAX_RUNS 64
 #define MAX_THREADS 64
 #define MAX_REPEAT 15
+#define MAX_SERVERS 8
 
 struct bench_opts {
 	const char *bo_server;
 	const char *bo_fake;
 	const char *bo_durability; /* full, normal or both */
 	const char *bo_workers; /* the server's --workers, NULL: its default */
+	const char *bo_pg; /* --pg: the echo passes on PostgreSQL; NULL: SQLite */
 	int bo_runs, bo_delay_ms, bo_echo_runs, bo_threads, bo_repeat;
+	int bo_servers[MAX_SERVERS], bo_n_servers; /* --servers, with --pg */
 };
 
 /* The figures printed last, as `RESULT <key> <value>` lines (the convention
  * of scripts/bench.sh). */
 #define MAX_RESULTS 32
 static struct bench_result_line {
-	char rl_key[64];
+	char rl_key[96];
 	double rl_value;
 } bench_results[MAX_RESULTS];
 static int bench_n_results;
@@ -104,7 +121,8 @@ static void bench_result(const char *prefix, const char *metric, double value)
 	bench_results[bench_n_results++].rl_value = value;
 }
 
-/* One RunTask thread: runs the tasks bt_tasks[i] for i = bt_first, +step ... */
+/* One RunTask thread: runs the tasks bt_tasks[i] for i = bt_first, +step ...
+ * through bt_c. */
 struct bench_thread {
 	bbb_client *bt_c;
 	const int64_t *bt_tasks;
@@ -237,15 +255,16 @@ static void *bench_run_main(void *arg)
 	return NULL;
 }
 
-/* RunTask for every task, from `threads` threads. Returns the failures. */
-static int bench_run_all(bbb_client *c, const int64_t *tasks, int n, int threads)
+/* RunTask for every task, from `threads` threads, thread i through
+ * clients[i % n_clients]. Returns the failures. */
+static int bench_run_all(bbb_client *const *clients, int n_clients, const int64_t *tasks, int n, int threads)
 {
 	pthread_t tid[MAX_THREADS];
 	struct bench_thread t[MAX_THREADS];
 	int failed = 0;
 
 	for (int i = 0; i < threads; i++) {
-		t[i] = (struct bench_thread){c, tasks, n, i, threads, 0};
+		t[i] = (struct bench_thread){clients[i % n_clients], tasks, n, i, threads, 0};
 		pthread_create(&tid[i], NULL, bench_run_main, &t[i]);
 	}
 	for (int i = 0; i < threads; i++) {
@@ -260,31 +279,33 @@ struct bench_progress {
 	int64_t bp_last_end, bp_latency_sum;
 };
 
-/* Where the runs of the given project stand, from the database file. */
-static int bench_progress(sqlite3 *db, int64_t project_id, struct bench_progress *p)
+/* Where the runs of the given project stand, from the database (SQL both
+ * engines run alike). */
+static int bench_progress(struct db *db, int64_t project_id, struct bench_progress *p)
 {
-	sqlite3_stmt *stmt;
+	struct db_stmt *stmt;
+	bbb_status st;
 	int rc;
 
-	if (sqlite3_prepare_v2(
+	if (store_prepare(
 		    db,
-		    "SELECT coalesce(sum(f), 0), coalesce(sum(r.run_status = 'succeeded'), 0), "
-		    "coalesce(sum(r.run_status = 'running'), 0), coalesce(max(f * r.ended_at), 0), "
-		    "coalesce(sum(f * (r.ended_at - r.created_at)), 0) FROM (SELECT *, run_status IN "
-		    "('succeeded', 'failed', 'cancelled') AS f FROM task_runs) r JOIN tasks t ON t.id = r.task_id "
-		    "WHERE t.project_id = ?",
-		    -1, &stmt, NULL) != SQLITE_OK)
+		    "SELECT coalesce(sum(f), 0), coalesce(sum(CASE WHEN r.run_status = 'succeeded' THEN 1 ELSE 0 "
+		    "END), 0), coalesce(sum(CASE WHEN r.run_status = 'running' THEN 1 ELSE 0 END), 0), "
+		    "coalesce(max(f * r.ended_at), 0), coalesce(sum(f * (r.ended_at - r.created_at)), 0) FROM "
+		    "(SELECT *, CASE WHEN run_status IN ('succeeded', 'failed', 'cancelled') THEN 1 ELSE 0 END AS f "
+		    "FROM task_runs) r JOIN tasks t ON t.id = r.task_id WHERE t.project_id = ?",
+		    &stmt, &st) != 0)
 		return -1;
-	sqlite3_bind_int64(stmt, 1, project_id);
-	rc = sqlite3_step(stmt) == SQLITE_ROW ? 0 : -1;
+	db_bind_i64(stmt, 1, project_id);
+	rc = db_step(stmt) == DB_ROW ? 0 : -1;
 	if (rc == 0) {
-		p->bp_ended = sqlite3_column_int(stmt, 0);
-		p->bp_succeeded = sqlite3_column_int(stmt, 1);
-		p->bp_running = sqlite3_column_int(stmt, 2);
-		p->bp_last_end = sqlite3_column_int64(stmt, 3);
-		p->bp_latency_sum = sqlite3_column_int64(stmt, 4);
+		p->bp_ended = db_col_int(stmt, 0);
+		p->bp_succeeded = db_col_int(stmt, 1);
+		p->bp_running = db_col_int(stmt, 2);
+		p->bp_last_end = db_col_i64(stmt, 3);
+		p->bp_latency_sum = db_col_i64(stmt, 4);
 	}
-	sqlite3_finalize(stmt);
+	store_release(stmt);
 	return rc;
 }
 
@@ -297,7 +318,8 @@ struct bench_result {
 
 /* The RunTask calls of one phase, made on a thread of their own. */
 struct bench_runner {
-	bbb_client *rn_c;
+	bbb_client *const *rn_clients;
+	int rn_n_clients;
 	const int64_t *rn_tasks;
 	int rn_n, rn_threads, rn_failed;
 	int64_t rn_done_ms; /* wall time when the last RunTask answered */
@@ -307,7 +329,7 @@ static void *bench_runner_main(void *arg)
 {
 	struct bench_runner *rn = arg;
 
-	rn->rn_failed = bench_run_all(rn->rn_c, rn->rn_tasks, rn->rn_n, rn->rn_threads);
+	rn->rn_failed = bench_run_all(rn->rn_clients, rn->rn_n_clients, rn->rn_tasks, rn->rn_n, rn->rn_threads);
 	rn->rn_done_ms = bench_wall_ms();
 	return NULL;
 }
@@ -316,11 +338,13 @@ static void *bench_runner_main(void *arg)
  * threads and the runs' progress, until all n ended or timeout_ms passed.
  * The watching reads the database, which costs the server's machine CPU:
  * the echo passes, whose figures come from the rows anyway, look less often.
+ * The calls go through clients[0..n_clients), h is the server watched.
  * 0 when every run succeeded. */
-static int bench_phase(const struct harness *h, sqlite3 *db, bbb_client *c, int64_t project_id, const int64_t *tasks,
-		       int n, int threads, int poll_ms, int64_t timeout_ms, struct bench_result *res)
+static int bench_phase(const struct harness *h, struct db *db, bbb_client *const *clients, int n_clients,
+		       int64_t project_id, const int64_t *tasks, int n, int threads, int poll_ms, int64_t timeout_ms,
+		       struct bench_result *res)
 {
-	struct bench_runner rn = {c, tasks, n, threads, 0, 0};
+	struct bench_runner rn = {clients, n_clients, tasks, n, threads, 0, 0};
 	struct bench_progress p = {0};
 	pthread_t runner;
 	int64_t t0, deadline;
@@ -354,7 +378,7 @@ static int bench_phase(const struct harness *h, sqlite3 *db, bbb_client *c, int6
 	return p.bp_ended >= n && p.bp_succeeded == n && rn.rn_failed == 0 ? 0 : -1;
 }
 
-static int bench_in_flight(const struct bench_opts *o, const struct harness *h, sqlite3 *db, bbb_client *c,
+static int bench_in_flight(const struct bench_opts *o, const struct harness *h, struct db *db, bbb_client *c,
 			   const struct fake_llm *fake, int64_t project_id)
 {
 	int n_agents = (o->bo_runs + AGENT_MAX_RUNS - 1) / AGENT_MAX_RUNS;
@@ -375,7 +399,7 @@ static int bench_in_flight(const struct bench_opts *o, const struct harness *h, 
 	snprintf(mode, sizeof(mode), "{\"status\": 200, \"delay_ms\": %d}", o->bo_delay_ms);
 	if (fake_llm_post(fake, "/_reset", "{}", NULL) != 200 || fake_llm_post(fake, "/_mode", mode, NULL) != 200)
 		goto done;
-	rc = bench_phase(h, db, c, project_id, tasks, o->bo_runs, o->bo_threads, 20, 120000, &r);
+	rc = bench_phase(h, db, &c, 1, project_id, tasks, o->bo_runs, o->bo_threads, 20, 120000, &r);
 	printf("runtime_bench: %d runs in flight, the provider answers after %d ms (%d agents of %d)\n", o->bo_runs,
 	       o->bo_delay_ms, n_agents, AGENT_MAX_RUNS);
 	printf("  wall time          %lld ms (first RunTask to the last run's end; queuing them took %lld ms)\n",
@@ -403,6 +427,7 @@ done:
 
 struct bench_counters {
 	double bc_commits, bc_writes, bc_events, bc_cpu_s;
+	double bc_trips; /* PostgreSQL's round trips; -1 on SQLite */
 	uint64_t bc_fsyncs;
 	/* CPU ticks of each server thread (/proc/PID/task/TID/stat) */
 	int bc_n_tids;
@@ -548,6 +573,7 @@ static int bench_counters_read(const struct harness *h, const struct bench_fsync
 	bc->bc_writes = bench_metric(text, "beebeebrain_store_writes_total");
 	bc->bc_events = bench_metric(text, "beebeebrain_events_published_total");
 	bc->bc_cpu_s = bench_metric(text, "process_cpu_seconds_total");
+	bc->bc_trips = bench_metric(text, "beebeebrain_store_round_trips_total");
 	bc->bc_fsyncs = f->bf_counter != NULL ? atomic_load(f->bf_counter) : 0;
 	bench_thread_ticks(h->h_pid, bc);
 	return bc->bc_commits < 0 || bc->bc_writes < 0 || bc->bc_cpu_s < 0 ? -1 : 0;
@@ -555,31 +581,34 @@ static int bench_counters_read(const struct harness *h, const struct bench_fsync
 
 /* ---- one server --------------------------------------------------------- */
 
-/* A server of the harness, a client on it and the database file read-only. */
+/* A server of the harness, a client on it and, for the first server of a
+ * pass, a read-only connection to its database. */
 struct bench_server {
 	struct harness bs_h;
 	bbb_client *bs_c;
-	sqlite3 *bs_db;
+	struct db *bs_db;
 };
 
-static int bench_server_start(struct bench_server *s, const struct bench_opts *o, const char *durability)
+/* Starts a server on db (NULL: a SQLite file of its own); `reader`: open
+ * bs_db too. */
+static int bench_server_start(struct bench_server *s, const struct bench_opts *o, const char *durability,
+			      const char *db, int reader)
 {
 	const char *args[] = {"--durability", durability, o->bo_workers != NULL ? "--workers" : NULL, o->bo_workers,
 			      NULL};
 	bbb_status st;
 
 	memset(s, 0, sizeof(*s));
-	if (harness_start(&s->bs_h, o->bo_server, args) != 0)
+	if (harness_start_db(&s->bs_h, o->bo_server, db, args) != 0)
 		return -1;
 	if ((s->bs_c = harness_client(&s->bs_h, 30000, &st)) == NULL) {
 		fprintf(stderr, "client: %s %s\n", st.reason, st.message);
 		return -1;
 	}
-	if (sqlite3_open_v2(s->bs_h.h_db_path, &s->bs_db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
-		fprintf(stderr, "open %s: %s\n", s->bs_h.h_db_path, sqlite3_errmsg(s->bs_db));
+	if (reader && store_conn_open(s->bs_h.h_db_path, 1, 1, 5000, &s->bs_db, &st) != 0) {
+		fprintf(stderr, "open the database: %s %s\n", st.reason, st.message);
 		return -1;
 	}
-	sqlite3_busy_timeout(s->bs_db, 5000);
 	return 0;
 }
 
@@ -589,7 +618,7 @@ static int bench_server_stop(struct bench_server *s, int failed)
 {
 	int rc = 0;
 
-	sqlite3_close(s->bs_db);
+	store_conn_close(s->bs_db);
 	s->bs_db = NULL;
 	if (s->bs_c != NULL)
 		bbb_client_close(s->bs_c);
@@ -604,63 +633,134 @@ static int bench_server_stop(struct bench_server *s, int failed)
 	return rc;
 }
 
+/* ---- a fresh PostgreSQL database per pass -------------------------------- */
+
+/* Runs sql on the --pg connection's default database; 0 or -1 (printed). */
+static int bench_pg_admin(const struct bench_opts *o, const char *sql)
+{
+	struct db *db;
+	bbb_status st;
+	int rc = -1;
+
+	if (store_pg_open(o->bo_pg, &db, &st) != 0) {
+		fprintf(stderr, "runtime_bench: %s\n", st.message);
+		return -1;
+	}
+	if (db_exec(db, sql) == DB_OK)
+		rc = 0;
+	else
+		fprintf(stderr, "runtime_bench: %s: %s\n", sql, db_errmsg(db));
+	store_conn_close(db);
+	return rc;
+}
+
 /* ---- the echo passes ---------------------------------------------------- */
 
 /* What one echo pass measured. */
 struct bench_echo_pass {
 	double ep_runs_per_s, ep_latency_ms, ep_queue_per_s;
-	double ep_commits, ep_writes, ep_fsyncs, ep_events, ep_cpu_ms, ep_top_ms; /* per run */
+	double ep_commits, ep_writes, ep_fsyncs, ep_events, ep_cpu_ms, ep_top_ms, ep_trips; /* per run */
 };
 
-/* One pass on a fresh server: tasks off the clock, then every RunTask. */
-static int bench_echo_pass(const struct bench_opts *o, const char *durability, struct bench_fsyncs *f,
+/* The per-run figures of a pass from every server's counters before and
+ * after: sums over the servers, but events (each server publishes every
+ * event, whoever committed it) and the busiest thread: the most of any. */
+static void bench_echo_counts(const struct bench_counters *before, const struct bench_counters *after, int n_servers,
+			      int n, struct bench_echo_pass *ep)
+{
+	double top = 0, events = 0;
+
+	ep->ep_trips = 0;
+	for (int i = 0; i < n_servers; i++) {
+		double t = bench_top_thread_ms(&before[i], &after[i]);
+		double ev = (after[i].bc_events - before[i].bc_events) / n;
+
+		ep->ep_commits += (after[i].bc_commits - before[i].bc_commits) / n;
+		ep->ep_writes += (after[i].bc_writes - before[i].bc_writes) / n;
+		ep->ep_cpu_ms += (after[i].bc_cpu_s - before[i].bc_cpu_s) * 1000.0 / n;
+		ep->ep_trips = after[i].bc_trips < 0 || ep->ep_trips < 0
+				       ? -1
+				       : ep->ep_trips + (after[i].bc_trips - before[i].bc_trips) / n;
+		top = t > top ? t : top;
+		events = ev > events ? ev : events;
+	}
+	ep->ep_events = events;
+	ep->ep_top_ms = top / n;
+}
+
+/* One pass on fresh servers and a fresh database: tasks off the clock (on
+ * the first server), then every RunTask, spread over the n_servers. */
+static int bench_echo_pass(const struct bench_opts *o, const char *durability, struct bench_fsyncs *f, int n_servers,
 			   struct bench_echo_pass *ep)
 {
-	struct bench_server s;
-	struct bench_counters before, after;
+	static int pass_no;
+	struct bench_server s[MAX_SERVERS];
+	struct bench_counters before[MAX_SERVERS], after[MAX_SERVERS];
+	bbb_client *clients[MAX_SERVERS];
 	struct bench_result r;
-	char root[PATH_MAX];
+	char root[PATH_MAX], dbname[64], sql[128], target[1024];
+	const char *db = NULL;
 	int64_t project_id, agent, *tasks = NULL;
-	int n = o->bo_echo_runs, rc = -1;
+	int n = o->bo_echo_runs, rc = -1, started = 0;
 
-	if (f->bf_path[0] != '\0') {
+	memset(ep, 0, sizeof(*ep));
+	if (o->bo_pg != NULL) {
+		snprintf(dbname, sizeof(dbname), "bbb_bench_%d_%d", (int)getpid(), ++pass_no);
+		snprintf(sql, sizeof(sql), "CREATE DATABASE %s", dbname);
+		if (bench_pg_admin(o, sql) != 0)
+			return -1;
+		snprintf(target, sizeof(target), "%s%sdbname=%s", o->bo_pg, o->bo_pg[0] != '\0' ? " " : "", dbname);
+		db = target;
+	} else if (f->bf_path[0] != '\0') {
 		setenv("LD_PRELOAD", BENCH_FSYNC_LIB, 1);
 		setenv("BBB_FSYNC_COUNT_FILE", f->bf_path, 1);
 	}
-	rc = bench_server_start(&s, o, durability);
+	for (; started < n_servers; started++) {
+		if (bench_server_start(&s[started], o, durability, db, started == 0) != 0) {
+			started++;
+			goto done;
+		}
+		clients[started] = s[started].bs_c;
+	}
 	unsetenv("LD_PRELOAD");
 	unsetenv("BBB_FSYNC_COUNT_FILE");
-	if (rc != 0)
-		goto done;
-	rc = -1;
-	harness_path(&s.bs_h, "workspace-echo", root, sizeof(root));
+	harness_path(&s[0].bs_h, "workspace-echo", root, sizeof(root));
 	mkdir(root, 0755);
-	if ((project_id = bench_create_project(s.bs_c, root)) == 0 ||
-	    (agent = bench_create_agent(s.bs_c, project_id, "echo", "echo")) == 0 ||
-	    (tasks = bench_create_tasks(s.bs_c, project_id, &agent, 1, n)) == NULL)
+	if ((project_id = bench_create_project(s[0].bs_c, root)) == 0 ||
+	    (agent = bench_create_agent(s[0].bs_c, project_id, "echo", "echo")) == 0 ||
+	    (tasks = bench_create_tasks(s[0].bs_c, project_id, &agent, 1, n)) == NULL)
 		goto done;
 	/* The writer settles (the last CreateTask's commit is counted before). */
 	bench_sleep_ms(200);
-	if (bench_counters_read(&s.bs_h, f, &before) != 0)
+	for (int i = 0; i < n_servers; i++)
+		if (bench_counters_read(&s[i].bs_h, f, &before[i]) != 0)
+			goto done;
+	fprintf(stderr, "runtime_bench: echo pass on server pid %d%s\n", (int)s[0].bs_h.h_pid,
+		n_servers > 1 ? " and others" : "");
+	if (bench_phase(&s[0].bs_h, s[0].bs_db, clients, n_servers, project_id, tasks, n, o->bo_threads, 100, 300000,
+			&r) != 0)
 		goto done;
-	fprintf(stderr, "runtime_bench: echo pass on server pid %d\n", (int)s.bs_h.h_pid);
-	if (bench_phase(&s.bs_h, s.bs_db, s.bs_c, project_id, tasks, n, o->bo_threads, 100, 300000, &r) != 0 ||
-	    bench_counters_read(&s.bs_h, f, &after) != 0)
-		goto done;
+	for (int i = 0; i < n_servers; i++)
+		if (bench_counters_read(&s[i].bs_h, f, &after[i]) != 0)
+			goto done;
 	ep->ep_runs_per_s = r.br_wall_ms > 0 ? r.br_succeeded * 1000.0 / (double)r.br_wall_ms : 0.0;
 	ep->ep_queue_per_s = r.br_queue_ms > 0 ? n * 1000.0 / (double)r.br_queue_ms : 0.0;
 	ep->ep_latency_ms = r.br_ended > 0 ? (double)r.br_latency_sum / r.br_ended : 0.0;
-	ep->ep_commits = (after.bc_commits - before.bc_commits) / n;
-	ep->ep_writes = (after.bc_writes - before.bc_writes) / n;
-	ep->ep_fsyncs = f->bf_counter != NULL ? (double)(after.bc_fsyncs - before.bc_fsyncs) / n : -1;
-	ep->ep_events = (after.bc_events - before.bc_events) / n;
-	ep->ep_cpu_ms = (after.bc_cpu_s - before.bc_cpu_s) * 1000.0 / n;
-	ep->ep_top_ms = bench_top_thread_ms(&before, &after) / n;
+	ep->ep_fsyncs =
+		f->bf_counter != NULL && db == NULL ? (double)(after[0].bc_fsyncs - before[0].bc_fsyncs) / n : -1;
+	bench_echo_counts(before, after, n_servers, n, ep);
 	rc = 0;
 done:
+	unsetenv("LD_PRELOAD");
+	unsetenv("BBB_FSYNC_COUNT_FILE");
 	free(tasks);
-	if (bench_server_stop(&s, rc != 0) != 0)
-		rc = -1;
+	for (int i = started - 1; i >= 0; i--)
+		if (bench_server_stop(&s[i], rc != 0) != 0)
+			rc = -1;
+	if (db != NULL) {
+		snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s WITH (FORCE)", dbname);
+		bench_pg_admin(o, sql);
+	}
 	return rc;
 }
 
@@ -682,54 +782,75 @@ static double bench_median(const struct bench_echo_pass *p, int n, size_t off)
 	return n % 2 == 1 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
-static void bench_echo_print(const char *label, const struct bench_echo_pass *p)
+static void bench_echo_print(const char *label, const struct bench_echo_pass *p, int pg)
 {
-	printf("  %-8s %7.0f %9.0f %10.1f  %12.2f %7.2f %7.2f %7.2f %8.3f %8.3f\n", label, p->ep_runs_per_s,
+	printf("  %-8s %7.0f %9.0f %10.1f  %12.2f %7.2f %7.2f %7.2f %8.3f %8.3f", label, p->ep_runs_per_s,
 	       p->ep_queue_per_s, p->ep_latency_ms, p->ep_commits, p->ep_fsyncs, p->ep_writes, p->ep_events,
 	       p->ep_cpu_ms, p->ep_top_ms);
+	if (pg)
+		printf(" %11.1f", p->ep_trips);
+	printf("\n");
 }
 
-/* The passes of one durability and their median; its RESULT keys carry the
- * durability when the invocation measures both. */
-static int bench_echo(const struct bench_opts *o, const char *durability, struct bench_fsyncs *f)
+/* The passes of one durability (and on PostgreSQL one server count) and
+ * their median; its RESULT keys carry the durability when the invocation
+ * measures both. */
+static int bench_echo(const struct bench_opts *o, const char *durability, struct bench_fsyncs *f, int n_servers)
 {
 	struct bench_echo_pass passes[MAX_REPEAT], med;
-	char label[32], key[32];
+	char label[32], key[48], where[64] = "";
+	int pg = o->bo_pg != NULL;
 
-	printf("runtime_bench: %d echo runs, %d RunTask threads, durability %s, %d pass(es) on fresh servers%s%s\n",
-	       o->bo_echo_runs, o->bo_threads, durability, o->bo_repeat, o->bo_workers != NULL ? ", --workers " : "",
-	       o->bo_workers != NULL ? o->bo_workers : "");
-	printf("                                          ------------------------ per run -------------------------\n"
-	       "            runs/s RunTask/s latency ms  transactions  fsyncs  writes  events   CPU ms  busiest\n");
+	if (pg)
+		snprintf(where, sizeof(where), " on PostgreSQL, %d server(s) on one database", n_servers);
+	printf("runtime_bench: %d echo runs%s, %d RunTask threads, durability %s, %d pass(es) on fresh %s%s%s\n",
+	       o->bo_echo_runs, where, o->bo_threads, durability, o->bo_repeat, pg ? "databases" : "servers",
+	       o->bo_workers != NULL ? ", --workers " : "", o->bo_workers != NULL ? o->bo_workers : "");
+	printf("                                          ------------------------ per run "
+	       "-------------------------%s\n"
+	       "            runs/s RunTask/s latency ms  transactions  fsyncs  writes  events   CPU ms  busiest%s\n",
+	       pg ? "------------" : "", pg ? " round trips" : "");
 	fflush(stdout);
 	for (int i = 0; i < o->bo_repeat; i++) {
-		if (bench_echo_pass(o, durability, f, &passes[i]) != 0)
+		if (bench_echo_pass(o, durability, f, n_servers, &passes[i]) != 0)
 			return -1;
 		snprintf(label, sizeof(label), "pass %d", i + 1);
-		bench_echo_print(label, &passes[i]);
+		bench_echo_print(label, &passes[i], pg);
 		fflush(stdout);
 	}
 #define MED(field) bench_median(passes, o->bo_repeat, offsetof(struct bench_echo_pass, field))
-	med = (struct bench_echo_pass){MED(ep_runs_per_s), MED(ep_latency_ms), MED(ep_queue_per_s),
-				       MED(ep_commits),    MED(ep_writes),     MED(ep_fsyncs),
-				       MED(ep_events),     MED(ep_cpu_ms),     MED(ep_top_ms)};
+	med = (struct bench_echo_pass){MED(ep_runs_per_s), MED(ep_latency_ms), MED(ep_queue_per_s), MED(ep_commits),
+				       MED(ep_writes),     MED(ep_fsyncs),     MED(ep_events),      MED(ep_cpu_ms),
+				       MED(ep_top_ms),     MED(ep_trips)};
 #undef MED
-	bench_echo_print("median", &med);
-	snprintf(key, sizeof(key), strcmp(o->bo_durability, "both") == 0 ? "runtime.echo.%s" : "runtime.echo",
-		 durability);
+	bench_echo_print("median", &med, pg);
+	if (pg)
+		snprintf(key, sizeof(key),
+			 strcmp(o->bo_durability, "both") == 0 ? "runtime.echo.pg.s%d.%s" : "runtime.echo.pg.s%d",
+			 n_servers, durability);
+	else
+		snprintf(key, sizeof(key), strcmp(o->bo_durability, "both") == 0 ? "runtime.echo.%s" : "runtime.echo",
+			 durability);
 	bench_result(key, "runs_per_s", med.ep_runs_per_s);
 	bench_result(key, "runtask_calls_per_s", med.ep_queue_per_s);
 	bench_result(key, "transactions_per_run", med.ep_commits);
-	bench_result(key, "fsyncs_per_run", med.ep_fsyncs);
+	if (!pg)
+		bench_result(key, "fsyncs_per_run", med.ep_fsyncs);
 	bench_result(key, "writes_per_run", med.ep_writes);
 	bench_result(key, "events_per_run", med.ep_events);
 	bench_result(key, "cpu_us_per_run", med.ep_cpu_ms * 1000.0);
 	bench_result(key, "writer_cpu_us_per_run", med.ep_top_ms * 1000.0);
+	if (pg)
+		bench_result(key, "round_trips_per_run", med.ep_trips);
 	printf("  runs/s: first RunTask to the last run's end; RunTask/s: the calls alone; latency: queued to ended,\n"
-	       "  mean. Per run: transactions committed by the writer; fsyncs of the WAL and the database file\n"
+	       "  mean. Per run: transactions committed by the writer%s; fsyncs of the WAL and the database file\n"
 	       "  %s; writes: store_write calls grouped into those transactions; events\n"
-	       "  published; CPU ms of the server, all threads, and of its busiest thread (the writer).\n",
-	       f->bf_counter != NULL ? "(counted by bench/preload/fsync_count.c)" : "(not counted: -1)");
+	       "  published; CPU ms of the server%s, all threads, and of its busiest thread (the writer)%s.\n",
+	       pg ? "s" : "",
+	       pg                      ? "(not counted on PostgreSQL: -1)"
+	       : f->bf_counter != NULL ? "(counted by bench/preload/fsync_count.c)"
+				       : "(not counted: -1)",
+	       pg ? "s" : "", pg ? "; round trips to PostgreSQL of all the servers" : "");
 	return 0;
 }
 
@@ -751,7 +872,7 @@ static int bench_in_flight_server(const struct bench_opts *o)
 	setenv("ANTHROPIC_API_KEY", "bench-key", 1);
 	setenv("BEEBEEBRAIN_MAX_IN_FLIGHT", in_flight, 1);
 	setenv("BEEBEEBRAIN_LLM_TIMEOUT_S", "120", 1);
-	if (bench_server_start(&s, o, "full") == 0) {
+	if (bench_server_start(&s, o, "full", NULL, 1) == 0) {
 		harness_path(&s.bs_h, "workspace", root, sizeof(root));
 		mkdir(root, 0755);
 		project_id = bench_create_project(s.bs_c, root);
@@ -768,17 +889,34 @@ static int bench_in_flight_server(const struct bench_opts *o)
 	return rc;
 }
 
+/* --servers: a comma-separated list of server counts, 1 to MAX_SERVERS. */
+static int bench_parse_servers(const char *list, struct bench_opts *o)
+{
+	char *end;
+
+	o->bo_n_servers = 0;
+	for (const char *p = list; *p != '\0'; p = *end == ',' ? end + 1 : end) {
+		long v = strtol(p, &end, 10);
+
+		if (end == p || v < 1 || v > MAX_SERVERS || o->bo_n_servers == MAX_SERVERS ||
+		    (*end != ',' && *end != '\0'))
+			return -1;
+		o->bo_servers[o->bo_n_servers++] = (int)v;
+	}
+	return o->bo_n_servers > 0 ? 0 : -1;
+}
+
 static int bench_usage(void)
 {
 	fprintf(stderr, "usage: runtime_bench --server BIN [--runs N] [--delay-ms MS] [--echo-runs M] [--threads T]\n"
 			"                     [--durability full|normal|both] [--repeat R] [--workers W]\n"
-			"                     [--fake fake_llm.py]\n");
+			"                     [--fake fake_llm.py] [--pg CONNINFO [--servers 1,2,3]]\n");
 	return 2;
 }
 
 int main(int argc, char **argv)
 {
-	struct bench_opts o = {NULL, NULL, "both", NULL, 1000, 1000, 2000, 8, 3};
+	struct bench_opts o = {NULL, NULL, "both", NULL, NULL, 1000, 1000, 2000, 8, 3, {1, 2, 3}, 3};
 	struct bench_fsyncs f = {"", NULL};
 	struct rlimit rl;
 	char tmp[] = "/tmp/runtime_bench.XXXXXX";
@@ -804,7 +942,12 @@ int main(int argc, char **argv)
 			o.bo_repeat = atoi(argv[++i]);
 		else if (v != NULL && strcmp(argv[i], "--workers") == 0)
 			o.bo_workers = argv[++i];
-		else
+		else if (v != NULL && strcmp(argv[i], "--pg") == 0)
+			o.bo_pg = argv[++i];
+		else if (v != NULL && strcmp(argv[i], "--servers") == 0) {
+			if (bench_parse_servers(argv[++i], &o) != 0)
+				return bench_usage();
+		} else
 			return bench_usage();
 	}
 	if (o.bo_server == NULL || o.bo_runs < 0 || o.bo_delay_ms < 0 || o.bo_echo_runs < 0 || o.bo_threads < 1 ||
@@ -824,10 +967,14 @@ int main(int argc, char **argv)
 			goto done;
 		printf("\n");
 	}
-	if (o.bo_echo_runs > 0 && strcmp(o.bo_durability, "normal") != 0 && bench_echo(&o, "full", &f) != 0)
-		goto done;
-	if (o.bo_echo_runs > 0 && strcmp(o.bo_durability, "full") != 0 && bench_echo(&o, "normal", &f) != 0)
-		goto done;
+	if (o.bo_pg == NULL)
+		o.bo_n_servers = 1, o.bo_servers[0] = 1;
+	for (int i = 0; o.bo_echo_runs > 0 && i < o.bo_n_servers; i++) {
+		if (strcmp(o.bo_durability, "normal") != 0 && bench_echo(&o, "full", &f, o.bo_servers[i]) != 0)
+			goto done;
+		if (strcmp(o.bo_durability, "full") != 0 && bench_echo(&o, "normal", &f, o.bo_servers[i]) != 0)
+			goto done;
+	}
 	for (int i = 0; i < bench_n_results; i++)
 		printf("RESULT %s %.6g\n", bench_results[i].rl_key, bench_results[i].rl_value);
 	rc = 0;

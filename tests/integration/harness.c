@@ -342,7 +342,7 @@ static int harness_try_start(struct harness *h, const char *const *extra_args)
  * and agent of a first start, which most tests do not want. */
 static int harness_migrate(struct harness *h)
 {
-	struct migration_set set = migrate_builtin();
+	struct migration_set set;
 	struct db *db;
 	bbb_status st;
 	int applied = 0, rc;
@@ -351,6 +351,7 @@ static int harness_migrate(struct harness *h)
 		fprintf(stderr, "harness: %s\n", st.message);
 		return -1;
 	}
+	set = migrate_builtin_for(db);
 	rc = migrate_up(db, &set, 0, &applied, &st);
 	store_conn_close(db);
 	if (rc != 0)
@@ -359,6 +360,11 @@ static int harness_migrate(struct harness *h)
 }
 
 int harness_start(struct harness *h, const char *bin, const char *const *extra_args)
+{
+	return harness_start_db(h, bin, NULL, extra_args);
+}
+
+int harness_start_db(struct harness *h, const char *bin, const char *db, const char *const *extra_args)
 {
 	const char *tmp = getenv("TMPDIR");
 	int rc = -1;
@@ -376,7 +382,10 @@ int harness_start(struct harness *h, const char *bin, const char *const *extra_a
 		h->h_dir[0] = '\0';
 		return -1;
 	}
-	harness_path(h, "bbb.db", h->h_db_path, sizeof(h->h_db_path));
+	if (db != NULL)
+		snprintf(h->h_db_path, sizeof(h->h_db_path), "%s", db);
+	else
+		harness_path(h, "bbb.db", h->h_db_path, sizeof(h->h_db_path));
 	harness_path(h, "server.log", h->h_log_path, sizeof(h->h_log_path));
 	if (harness_migrate(h) != 0) {
 		harness_cleanup(h);

@@ -40,7 +40,7 @@
 struct harness {
 	const char *h_bin; /* the beebeebrain binary */
 	char h_dir[PATH_MAX]; /* temp dir, "" when none */
-	char h_db_path[PATH_MAX]; /* h_dir/bbb.db */
+	char h_db_path[PATH_MAX]; /* h_dir/bbb.db, or the database of harness_start_db */
 	char h_log_path[PATH_MAX]; /* h_dir/server.log: the server's stdout and stderr */
 	char h_url[64]; /* tcp://127.0.0.1:PORT, the RPC URL */
 	char h_events_url[64]; /* tcp://127.0.0.1:PORT, the event publish URL */
@@ -57,6 +57,10 @@ struct harness {
  * Returns 0 when the server answers; -1 otherwise, with everything it made
  * undone (the temp dir removed) and the reason printed to stderr. */
 int harness_start(struct harness *h, const char *bin, const char *const *extra_args);
+/* harness_start on the database `db` instead of a file of its own: a
+ * PostgreSQL connection string (db_target_kind), migrated first when it is
+ * not yet (several servers may share it). NULL: harness_start. */
+int harness_start_db(struct harness *h, const char *bin, const char *db, const char *const *extra_args);
 
 /* Sends SIGTERM and waits for the server (at most ~20 s, then SIGKILL).
  * Returns its exit status, 128 + signal when a signal ended it, or -1 when
