@@ -94,7 +94,7 @@ int store_agent_insert(struct db *db, Beebeebrain__V1__Agent *ag, bbb_status *st
 			  "INSERT INTO agents (project_id, name, role, model_provider, model_name, persona_prompt, "
 			  "enabled_tools, status, max_concurrency, created_at, updated_at, version, token_limit_param, "
 			  "max_output_tokens) "
-			  "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)",
+			  "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?) RETURNING id",
 			  &stmt, st) != 0)
 		return -1;
 	arena_init(&a);
@@ -114,12 +114,11 @@ int store_agent_insert(struct db *db, Beebeebrain__V1__Agent *ag, bbb_status *st
 	db_bind_i64(stmt, 11, ag->updated_at_ms);
 	db_bind_text(stmt, 12, ag->token_limit_param);
 	db_bind_i64(stmt, 13, ag->max_output_tokens);
-	rc = db_step(stmt);
+	rc = store_step_insert(stmt, &ag->id);
 	store_release(stmt);
 	arena_reset(&a);
 	if (rc != DB_DONE)
 		return agent_fail(st, db, rc, ag, "insert agent");
-	ag->id = db_last_insert_id(db);
 	return 0;
 }
 

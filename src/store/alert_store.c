@@ -75,7 +75,7 @@ int store_alert_insert(struct db *db, Beebeebrain__V1__Alert *a, bbb_status *st)
 			  "INSERT INTO alerts (code, severity, dedup_key, title, message, task_id, run_id, status, "
 			  "raise_count, first_raised_at, last_raised_at, project_id) "
 			  "VALUES (?, ?, ?, ?, ?, ?, ?, 'open', 1, ?, ?, ?) "
-			  "ON CONFLICT (dedup_key) WHERE status = 'open' DO NOTHING",
+			  "ON CONFLICT (dedup_key) WHERE status = 'open' DO NOTHING RETURNING id",
 			  &stmt, st) != 0)
 		return -1;
 	a->first_raised_at_ms = a->last_raised_at_ms = clock_now_ms();
@@ -94,13 +94,18 @@ int store_alert_insert(struct db *db, Beebeebrain__V1__Alert *a, bbb_status *st)
 	db_bind_i64(stmt, 8, a->first_raised_at_ms);
 	db_bind_i64(stmt, 9, a->last_raised_at_ms);
 	db_bind_i64(stmt, 10, a->project_id);
+	/* No row back: another server's open alert holds the key (DO NOTHING). */
 	rc = db_step(stmt);
+	if (rc == DB_ROW) {
+		a->id = db_col_i64(stmt, 0);
+		rc = db_step(stmt);
+	} else if (rc == DB_DONE) {
+		store_release(stmt);
+		return 1;
+	}
 	store_release(stmt);
 	if (rc != DB_DONE)
 		return store_fail(st, db, rc, "insert alert");
-	if (db_changes(db) == 0)
-		return 1;
-	a->id = db_last_insert_id(db);
 	return 0;
 }
 

@@ -57,7 +57,7 @@ int store_event_append(struct db *db, Beebeebrain__V1__Event *ev, bbb_status *st
 	ev->created_at_ms = clock_now_ms();
 	if (store_prepare(db,
 			  "INSERT INTO events (project_id, event_type, task_id, run_id, trace_id, created_at, payload) "
-			  "VALUES (?, ?, ?, ?, ?, ?, ?)",
+			  "VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
 			  &stmt, st) != 0) {
 		free(buf);
 		return -1;
@@ -69,11 +69,10 @@ int store_event_append(struct db *db, Beebeebrain__V1__Event *ev, bbb_status *st
 	db_bind_text(stmt, 5, ev->trace_id != NULL ? ev->trace_id : "");
 	db_bind_i64(stmt, 6, ev->created_at_ms);
 	db_bind_blob_owned(stmt, 7, buf, len);
-	rc = db_step(stmt);
+	rc = store_step_insert(stmt, &ev->id);
 	store_release(stmt);
 	if (rc != DB_DONE)
 		return store_fail(st, db, rc, "append event");
-	ev->id = db_last_insert_id(db);
 	return 0;
 }
 

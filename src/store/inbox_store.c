@@ -50,7 +50,7 @@ int store_inbox_insert(struct db *db, Beebeebrain__V1__InboxItem *it, bbb_status
 
 	if (store_prepare(db,
 			  "INSERT INTO inbox_items (project_id, source_type, source_id, item_type, title, content, "
-			  "status, created_at, version) VALUES (?, ?, ?, ?, ?, ?, 'open', ?, 1)",
+			  "status, created_at, version) VALUES (?, ?, ?, ?, ?, ?, 'open', ?, 1) RETURNING id",
 			  &stmt, st) != 0)
 		return -1;
 	it->created_at_ms = clock_now_ms();
@@ -65,7 +65,7 @@ int store_inbox_insert(struct db *db, Beebeebrain__V1__InboxItem *it, bbb_status
 	store_bind_free_text(stmt, 5, it->title);
 	store_bind_free_text(stmt, 6, it->content);
 	db_bind_i64(stmt, 7, it->created_at_ms);
-	rc = db_step(stmt);
+	rc = store_step_insert(stmt, &it->id);
 	store_release(stmt);
 	if (rc != DB_DONE) {
 		store_fail(st, db, rc, "insert inbox item");
@@ -74,7 +74,6 @@ int store_inbox_insert(struct db *db, Beebeebrain__V1__InboxItem *it, bbb_status
 				 type, (long long)it->source_id);
 		return -1;
 	}
-	it->id = db_last_insert_id(db);
 	return 0;
 }
 

@@ -61,7 +61,7 @@ int store_log_insert(struct db *db, Beebeebrain__V1__LogLine *l, bbb_status *st)
 
 	if (store_prepare(db,
 			  "INSERT INTO run_logs (project_id, task_id, run_id, level, source, message, trace_id, "
-			  "created_at, event_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+			  "created_at, event_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
 			  &stmt, st) != 0)
 		return -1;
 	if (l->created_at_ms == 0)
@@ -76,11 +76,10 @@ int store_log_insert(struct db *db, Beebeebrain__V1__LogLine *l, bbb_status *st)
 	db_bind_text(stmt, 7, l->trace_id);
 	db_bind_i64(stmt, 8, l->created_at_ms);
 	db_bind_i64(stmt, 9, l->event_id);
-	rc = db_step(stmt);
+	rc = store_step_insert(stmt, &l->id);
 	store_release(stmt);
 	if (rc != DB_DONE)
 		return store_fail(st, db, rc, "insert log line");
-	l->id = db_last_insert_id(db);
 	return 0;
 }
 

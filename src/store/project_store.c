@@ -33,7 +33,7 @@ int store_project_insert(struct db *db, Beebeebrain__V1__Project *p, bbb_status 
 
 	if (store_prepare(db,
 			  "INSERT INTO projects (name, root_path, created_at, updated_at, version) "
-			  "VALUES (?, ?, ?, ?, 1)",
+			  "VALUES (?, ?, ?, ?, 1) RETURNING id",
 			  &stmt, st) != 0)
 		return -1;
 	p->created_at_ms = p->updated_at_ms = clock_now_ms();
@@ -42,7 +42,7 @@ int store_project_insert(struct db *db, Beebeebrain__V1__Project *p, bbb_status 
 	db_bind_text(stmt, 2, p->root_path);
 	db_bind_i64(stmt, 3, p->created_at_ms);
 	db_bind_i64(stmt, 4, p->updated_at_ms);
-	rc = db_step(stmt);
+	rc = store_step_insert(stmt, &p->id);
 	store_release(stmt);
 	if (rc != DB_DONE) {
 		store_fail(st, db, rc, "create project");
@@ -52,7 +52,6 @@ int store_project_insert(struct db *db, Beebeebrain__V1__Project *p, bbb_status 
 		}
 		return -1;
 	}
-	p->id = db_last_insert_id(db);
 	return 0;
 }
 

@@ -68,7 +68,7 @@ int store_run_insert(struct db *db, Beebeebrain__V1__TaskRun *r, bbb_status *st)
 	if (store_prepare(db,
 			  "INSERT INTO task_runs (task_id, agent_id, run_status, attempt, idempotency_key, prompt, "
 			  "system_prompt, max_turns, timeout_seconds, provider, model, created_at, version, "
-			  "max_output_tokens) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)",
+			  "max_output_tokens) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?) RETURNING id",
 			  &stmt, st) != 0)
 		return -1;
 	r->created_at_ms = clock_now_ms();
@@ -87,11 +87,10 @@ int store_run_insert(struct db *db, Beebeebrain__V1__TaskRun *r, bbb_status *st)
 	db_bind_text(stmt, 11, r->model);
 	db_bind_i64(stmt, 12, r->created_at_ms);
 	db_bind_i64(stmt, 13, r->max_output_tokens);
-	rc = db_step(stmt);
+	rc = store_step_insert(stmt, &r->id);
 	store_release(stmt);
 	if (rc != DB_DONE)
 		return store_fail(st, db, rc, "insert run");
-	r->id = db_last_insert_id(db);
 	return 0;
 }
 

@@ -255,6 +255,20 @@ int store_bind_id_or_null(struct db_stmt *stmt, int idx, int64_t v)
 	return db_bind_i64(stmt, idx, v);
 }
 
+int store_step_insert(struct db_stmt *stmt, int64_t *id)
+{
+	int rc = db_step(stmt);
+	int64_t got;
+
+	if (rc != DB_ROW)
+		return rc == DB_DONE ? SQLITE_ERROR : rc; /* no row: not an INSERT ... RETURNING id */
+	got = db_col_i64(stmt, 0);
+	/* SQLite made the change at the first step; the second ends the run. */
+	if ((rc = db_step(stmt)) == DB_DONE)
+		*id = got;
+	return rc;
+}
+
 /* Runs one statement of the writer's own (BEGIN, COMMIT, SAVEPOINT w ...)
  * from the connection's statement cache: these run around every write, and
  * parsing them each time cost about 5% of the writer. Returns SQLite's result
@@ -279,6 +293,17 @@ static int store_exec(struct db *db, const char *sql, bbb_status *st)
 	int rc = store_run(db, sql);
 
 	if (rc != SQLITE_OK)
+		return store_fail(st, db, rc, sql);
+	return 0;
+}
+
+/* store_exec for text of several statements, which a prepared statement
+ * cannot hold: sent as one, so on PostgreSQL they cost one round trip. */
+static int store_exec_batch(struct db *db, const char *sql, bbb_status *st)
+{
+	int rc = db_exec(db, sql);
+
+	if (rc != DB_OK)
 		return store_fail(st, db, rc, sql);
 	return 0;
 }
@@ -509,20 +534,22 @@ static void store_victim_status(bbb_status *out, const bbb_status *cause)
  * this lock, held until COMMIT, transactions allocate ids in the order they
  * commit, so what any snapshot sees of `events` is a prefix of the final
  * order (docs/scale-out.md). SQLite's one writer gives the same for free. */
-#define STORE_PG_WRITE_LOCK "SELECT pg_advisory_xact_lock(7062626202)"
+#define STORE_PG_BEGIN "BEGIN; SELECT pg_advisory_xact_lock(7062626202)"
+/* Other servers on the database hear of a group at its commit. */
+#define STORE_PG_NOTIFY_COMMIT "SELECT pg_notify('" STORE_PG_CHANNEL "', ''); COMMIT"
 
 /* BEGIN for the jobs from `group` on; on failure they all fail. IMMEDIATE on
  * SQLite: the write lock now, not at the first write (a deferred one could
- * fail half-way with BUSY); PostgreSQL takes the write lock above. */
+ * fail half-way with BUSY); PostgreSQL takes the write lock above, in the
+ * same round trip. */
 static int store_begin(struct store *s, struct store_job *group)
 {
 	bbb_status why;
 
 	assert(!db_in_transaction(s->s_db));
 	status_clear(&why);
-	if (db_kind(s->s_db) == DB_SQLITE
-		    ? store_exec(s->s_db, "BEGIN IMMEDIATE", &why) == 0
-		    : store_exec(s->s_db, "BEGIN", &why) == 0 && store_exec(s->s_db, STORE_PG_WRITE_LOCK, &why) == 0)
+	if (db_kind(s->s_db) == DB_SQLITE ? store_exec(s->s_db, "BEGIN IMMEDIATE", &why) == 0
+					  : store_exec_batch(s->s_db, STORE_PG_BEGIN, &why) == 0)
 		return 0;
 	if (db_in_transaction(s->s_db))
 		db_exec(s->s_db, "ROLLBACK");
@@ -585,17 +612,13 @@ static struct store_job *store_run_group(struct store *s, struct store_job *grou
 		return lost->j_next;
 	}
 	status_clear(&why);
-	/* Other servers on the database hear of it at the commit (a failed
-	 * notify fails the group like any statement of it). */
-	if (db_kind(s->s_db) == DB_POSTGRES && pass->sp_run > 0 &&
-	    store_exec(s->s_db, "SELECT pg_notify('" STORE_PG_CHANNEL "', '')", &why) != 0) {
-		log_error("store", "notify failed: %s", why.message);
-		store_rollback_all(s->s_db);
-		store_fail_jobs(group, NULL, &why);
-		return NULL;
-	}
 	s->s_committing = 1;
-	rc = store_exec(s->s_db, "COMMIT", &why);
+	/* On PostgreSQL the notify goes with the COMMIT, one round trip (a
+	 * failed notify fails the group like any statement of it). */
+	if (db_kind(s->s_db) == DB_POSTGRES && pass->sp_run > 0)
+		rc = store_exec_batch(s->s_db, STORE_PG_NOTIFY_COMMIT, &why);
+	else
+		rc = store_exec(s->s_db, "COMMIT", &why);
 	s->s_committing = 0;
 	if (rc != 0) {
 		/* SQLite rolls back on its own after most COMMIT errors, not after

@@ -265,6 +265,11 @@ int store_get_by_id(struct db *db, const char *sql, int64_t id, store_row_fn row
 int store_bind_text_or_null(struct db_stmt *stmt, int idx, const char *s);
 /* Binds an integer, or NULL when v == 0. */
 int store_bind_id_or_null(struct db_stmt *stmt, int idx, int64_t v);
+/* Steps a bound INSERT of one row whose text ends with `RETURNING id` (both
+ * engines take it): DB_DONE with the new row's id in *id, or the step's error
+ * (*id untouched). The store's inserts read their ids so rather than with
+ * db_last_insert_id, which costs PostgreSQL a round trip of its own. */
+int store_step_insert(struct db_stmt *stmt, int64_t *id);
 /* Binds free text (a description, prompt, message, note, output or input),
  * redacted (common/redact.h): every column of free text is bound through
  * this, so no secret reaches the database file. Names, keys and codes are not

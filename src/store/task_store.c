@@ -44,7 +44,7 @@ int store_task_insert(struct db *db, Beebeebrain__V1__Task *t, bbb_status *st)
 	if (store_prepare(db,
 			  "INSERT INTO tasks (project_id, title, description, status, priority, assignee_agent_id, "
 			  "parent_task_id, due_at, created_at, updated_at, version) "
-			  "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)",
+			  "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1) RETURNING id",
 			  &stmt, st) != 0)
 		return -1;
 	t->created_at_ms = t->updated_at_ms = clock_now_ms();
@@ -60,11 +60,10 @@ int store_task_insert(struct db *db, Beebeebrain__V1__Task *t, bbb_status *st)
 	store_bind_id_or_null(stmt, 8, t->due_at_ms);
 	db_bind_i64(stmt, 9, t->created_at_ms);
 	db_bind_i64(stmt, 10, t->updated_at_ms);
-	rc = db_step(stmt);
+	rc = store_step_insert(stmt, &t->id);
 	store_release(stmt);
 	if (rc != DB_DONE)
 		return store_fail(st, db, rc, "insert task");
-	t->id = db_last_insert_id(db);
 	return 0;
 }
 
