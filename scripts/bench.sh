@@ -23,6 +23,10 @@
 #   scripts/bench.sh memory ARGS  only reply_memory_bench (e.g. --clients 8 --workers 8)
 #   scripts/bench.sh http-sse ARGS  only bench/http_sse.py: 1,000 SSE clients, the server's memory and
 #                                 threads, delivery latency (e.g. --clients 200 --events 50)
+#   scripts/bench.sh pg [--echo-runs N]  echo runs end to end on one PostgreSQL database with 1, 2 and
+#                               3 servers (a throw-away cluster of tests/pg/with_cluster.sh: fsync off),
+#                               beside the same runs on SQLite measured just before; then its table:
+#                               runs/s, database round trips per run, the ratio to SQLite
 # build/ is the same build dir scripts/test.sh and scripts/run.sh use, with
 # the same build type (RelWithDebInfo: -O2, NDEBUG), so switching between the
 # scripts does not rebuild everything; sanitizers are switched off here,
@@ -43,6 +47,7 @@
 #                  rpc.createtask.c8.calls_per_s, rpc.pipeline.echo.calls_per_s,
 #                  rpc.pipeline.gettask.calls_per_s (256 calls in flight on one connection)
 #   runtime_bench  runtime.echo.runs_per_s, runtime.echo.transactions_per_run,
+#                  (pg) runtime.echo.pg.s{1,2,3}.runs_per_s, runtime.echo.pg.s{1,2,3}.round_trips_per_run,
 #                  runtime.echo.fsyncs_per_run, runtime.inflight.threads_before,
 #                  runtime.inflight.threads_peak, runtime.inflight.rss_peak_kib
 #   fsync_floor    fsync.w1.commits_per_s (fsync.w8.commits_per_s: 8 writers, shown too)
@@ -116,6 +121,53 @@ FSYNC_SLOW_US=1000
 
 row() { printf "%-40s %-14s %-44s %-7s %-22s %s\n" "$@"; }
 
+# The PostgreSQL section: echo runs with durability normal on both engines
+# (the cluster runs with fsync off, so neither waits for a disk), SQLite first,
+# then 1, 2 and 3 servers on one PostgreSQL database, each the median of 3
+# passes on a fresh database. Logs in $logs/pg-sqlite and $logs/pg.
+PG_ECHO_RUNS=2000
+run_pg_steps() {
+  local runs="$1"
+  step pg-sqlite "runtime_bench, echo runs on SQLite, durability normal (the PostgreSQL rows' baseline)" \
+    build/runtime_bench --server build/beebeebrain --runs 0 --durability normal --echo-runs "$runs"
+  echo "(the PostgreSQL cluster below is tests/pg/with_cluster.sh's: fsync, synchronous_commit and" \
+    "full_page_writes off, on a Unix socket)"
+  step pg "runtime_bench, echo runs on PostgreSQL, 1, 2 and 3 servers on one database" \
+    bash tests/pg/with_cluster.sh build/runtime_bench --server build/beebeebrain --runs 0 --durability normal \
+    --echo-runs "$runs" --pg "" --servers 1,2,3
+}
+
+# pg_rows LOGS: the section's rows of the summary table.
+pg_rows() {
+  local l="$1" sqlite n rate trips r
+  sqlite=$(result "$l/pg-sqlite" runtime.echo.runs_per_s)
+  for n in 1 2 3; do
+    rate=$(result "$l/pg" "runtime.echo.pg.s$n.runs_per_s")
+    trips=$(result "$l/pg" "runtime.echo.pg.s$n.round_trips_per_run")
+    [[ -n "$trips" ]] && trips=$(printf "%.1f" "$trips")
+    r=$(ratio "$rate" "$sqlite")
+    row "echo runs, PostgreSQL, $n server(s)" "$(per_s "$rate")" "SQLite, normal, 1 server: $(per_s "$sqlite")" "$r" \
+      "none; ${trips:-?} trips/run" "-"
+  done
+}
+
+run_pg() {
+  local runs=$PG_ECHO_RUNS
+  while [[ $# -gt 0 ]]; do
+    case "$1" in
+      --echo-runs) runs="$2"; shift 2 ;;
+      *) echo "usage: scripts/bench.sh pg [--echo-runs N]" >&2; exit 2 ;;
+    esac
+  done
+  logs=$(mktemp -d "${TMPDIR:-/tmp}/bbb-bench-XXXXXX")
+  trap 'rm -rf "$logs"' EXIT
+  run_pg_steps "$runs"
+  echo
+  echo "== PostgreSQL: $(nproc) cores, $(date -u '+%Y-%m-%d %H:%M UTC'); CPU-bound here (docs/performance.md)"
+  row path figure baseline ratio "goal; round trips" verdict
+  pg_rows "$logs"
+}
+
 run_all() {
   local seconds=3 slow_us=$FSYNC_SLOW_US
   while [[ $# -gt 0 ]]; do
@@ -152,6 +204,7 @@ run_all() {
   fi
   step celery "celery_baseline.py (Celery + Redis, no-op tasks)" /usr/bin/python3 bench/celery_baseline.py
   step threads "nng_threads (the threads nng starts on its own)" build/nng_threads
+  run_pg_steps "$PG_ECHO_RUNS"
   summary "$logs"
 }
 
@@ -226,6 +279,7 @@ summary() {
   else
     row "1,000 LLM calls in flight: peak RSS" "n/a" "-" "-" "<= 64 MiB" "-"
   fi
+  pg_rows "$l"
   echo "also: the fsync floor with 8 writers on 8 connections: $(per_s "$fsync8")"
   if [[ -n "$tpr$fpr" ]]; then
     echo "also: an echo run costs ${tpr:-?} transactions and ${fpr:-?} fsyncs (durability full)"
@@ -246,7 +300,8 @@ case "${1:-all}" in
   threads) exec build/nng_threads ;;
   memory) shift; exec build/reply_memory_bench --server build/beebeebrain "$@" ;;
   http-sse) shift; exec /usr/bin/python3 bench/http_sse.py --server build/beebeebrain "$@" ;;
+  pg) shift; run_pg "$@" ;;
   all) shift || true; run_all "$@" ;;
   --seconds) run_all "$@" ;;
-  *) echo "usage: scripts/bench.sh [all|rpc|runtime|fsync|grpc|celery|threads|http|events|memory|http-sse] [ARGS]" >&2; exit 2 ;;
+  *) echo "usage: scripts/bench.sh [all|rpc|runtime|fsync|grpc|celery|threads|http|events|memory|http-sse|pg] [ARGS]" >&2; exit 2 ;;
 esac
