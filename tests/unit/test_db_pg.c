@@ -682,6 +682,42 @@ static void every_request_awaited_is_one_round_trip(void **state)
 	store_conn_close(db);
 }
 
+/* The store's inserts (store_step_insert): the new id from the INSERT's own
+ * result, inside a transaction too, without a round trip of its own. */
+static void an_insert_returning_its_id_costs_one_round_trip(void **state)
+{
+	struct db *db = pg_connect();
+	struct db_stmt *s;
+	int64_t id = 0, before;
+
+	(void)state;
+	exec_ok(db, "CREATE TEMP TABLE ret (id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, name TEXT UNIQUE)");
+	s = prepare(db, "INSERT INTO ret (name) VALUES (?) RETURNING id");
+	db_bind_text(s, 1, "a");
+	assert_int_equal(store_step_insert(s, &id), DB_DONE);
+	store_release(s);
+	assert_int_equal(id, 1);
+
+	exec_ok(db, "BEGIN");
+	before = round_trips();
+	s = prepare(db, "INSERT INTO ret (name) VALUES (?) RETURNING id");
+	db_bind_text(s, 1, "b");
+	assert_int_equal(store_step_insert(s, &id), DB_DONE);
+	store_release(s);
+	assert_int_equal(round_trips() - before, 1);
+	assert_int_equal(id, 2);
+	assert_int_equal(db_changes(db), 1);
+
+	/* A failed insert leaves the id as it was. */
+	s = prepare(db, "INSERT INTO ret (name) VALUES (?) RETURNING id");
+	db_bind_text(s, 1, "b");
+	assert_int_not_equal(store_step_insert(s, &id), DB_DONE);
+	store_release(s);
+	assert_int_equal(id, 2);
+	exec_ok(db, "ROLLBACK");
+	store_conn_close(db);
+}
+
 struct dup_arg {
 	const char *name;
 };
@@ -962,6 +998,7 @@ int main(void)
 		cmocka_unit_test(changes_count_the_last_write_only),
 		cmocka_unit_test(the_id_of_the_last_insert_comes_from_its_identity_column),
 		cmocka_unit_test(every_request_awaited_is_one_round_trip),
+		cmocka_unit_test(an_insert_returning_its_id_costs_one_round_trip),
 		cmocka_unit_test(a_failed_write_in_a_savepoint_is_undone_alone),
 		cmocka_unit_test(each_sqlstate_maps_to_the_reason_a_client_acts_on),
 		cmocka_unit_test(a_lock_held_past_the_lock_timeout_is_db_locked),
