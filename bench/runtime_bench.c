@@ -52,8 +52,9 @@
  * with durability normal only checkpoints sync.
  *
  * Tasks are created off the clock; the RunTask calls are made by --threads T
- * (8) threads over one client. Ends are read from the database file
- * (task_runs.ended_at, read-only), so the figures are the server's own.
+ * (8) threads over one client per server. Ends are read from the database
+ * (task_runs.ended_at, on a read-only connection), so the figures are the
+ * server's own.
  *
  * Usage: runtime_bench --server build/beebeebrain [--runs N] [--delay-ms MS]
  *            [--echo-runs M] [--threads T] [--durability full|normal|both]
@@ -106,7 +107,7 @@ struct bench_opts {
 
 /* The figures printed last, as `RESULT <key> <value>` lines (the convention
  * of scripts/bench.sh). */
-#define MAX_RESULTS 32
+#define MAX_RESULTS 160 /* every key of 8 server counts, both durabilities */
 static struct bench_result_line {
 	char rl_key[96];
 	double rl_value;
