@@ -1,4 +1,5 @@
-/* db_lock fault: a connection that holds BEGIN IMMEDIATE for a while, or until
+/* db_lock fault: a connection that holds the write lock (BEGIN IMMEDIATE on
+ * SQLite, the writers' advisory lock on PostgreSQL) for a while, or until
  * ClearFaults stops it (store_fault_release_all). Holders are counted and
  * stopped under one process-wide mutex; each waits on a condition variable
  * (CLOCK_MONOTONIC) instead of sleeping, so a stop wakes it at once. */
@@ -73,7 +74,6 @@ int store_fault_hold_lock(const char *path, int duration_ms, bbb_status *st)
 {
 	struct fault_hold *h = xcalloc(1, sizeof(*h));
 	pthread_t t;
-	int rc;
 
 	pthread_once(&fault_once, fault_init);
 	h->fh_ms = duration_ms;
@@ -81,8 +81,7 @@ int store_fault_hold_lock(const char *path, int duration_ms, bbb_status *st)
 		free(h);
 		return -1;
 	}
-	if ((rc = db_exec(h->fh_db, "BEGIN IMMEDIATE")) != SQLITE_OK) {
-		store_fail(st, h->fh_db, rc, "take the write lock");
+	if (store_begin_write(h->fh_db, st) != 0) {
 		store_conn_close(h->fh_db);
 		free(h);
 		return -1;

@@ -538,18 +538,23 @@ static void store_victim_status(bbb_status *out, const bbb_status *cause)
 /* Other servers on the database hear of a group at its commit. */
 #define STORE_PG_NOTIFY_COMMIT "SELECT pg_notify('" STORE_PG_CHANNEL "', ''); COMMIT"
 
-/* BEGIN for the jobs from `group` on; on failure they all fail. IMMEDIATE on
- * SQLite: the write lock now, not at the first write (a deferred one could
- * fail half-way with BUSY); PostgreSQL takes the write lock above, in the
- * same round trip. */
+/* IMMEDIATE on SQLite: the write lock now, not at the first write (a
+ * deferred one could fail half-way with BUSY); PostgreSQL takes the write
+ * lock above, in the same round trip. */
+int store_begin_write(struct db *db, bbb_status *st)
+{
+	return db_kind(db) == DB_SQLITE ? store_exec(db, "BEGIN IMMEDIATE", st)
+					: store_exec_batch(db, STORE_PG_BEGIN, st);
+}
+
+/* BEGIN for the jobs from `group` on; on failure they all fail. */
 static int store_begin(struct store *s, struct store_job *group)
 {
 	bbb_status why;
 
 	assert(!db_in_transaction(s->s_db));
 	status_clear(&why);
-	if (db_kind(s->s_db) == DB_SQLITE ? store_exec(s->s_db, "BEGIN IMMEDIATE", &why) == 0
-					  : store_exec_batch(s->s_db, STORE_PG_BEGIN, &why) == 0)
+	if (store_begin_write(s->s_db, &why) == 0)
 		return 0;
 	if (db_in_transaction(s->s_db))
 		db_exec(s->s_db, "ROLLBACK");

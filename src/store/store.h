@@ -57,6 +57,11 @@ struct store_options {
  * failing the query; 0 over no rows). */
 int store_conn_open(const char *path, int readonly, int durability_full, int busy_timeout_ms, struct db **out,
 		    bbb_status *st);
+/* Opens a write transaction holding the write lock: BEGIN IMMEDIATE on
+ * SQLite, BEGIN and the writers' advisory lock on PostgreSQL (one round
+ * trip). A lock held elsewhere past the busy timeout (lock_timeout) is
+ * UNAVAILABLE DB_LOCKED. */
+int store_begin_write(struct db *db, bbb_status *st);
 /* 0 when `target` is a SQLite file; else FAILED_PRECONDITION
  * DB_ENGINE_UNSUPPORTED saying that `what` (backup, restore) copies files and
  * PostgreSQL has its own tools. */
