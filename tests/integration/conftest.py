@@ -8,10 +8,19 @@ generates it: exactly what `pip install ./clients/python` installs). By hand:
     BEEBEEBRAIN_BIN=build/beebeebrain BBB_BUILD_DIR=build \
         /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/integration
 
+The engine: SQLite by default; with BBB_TEST_ENGINE=postgres (ctest's
+integration_pg.* tests, inside tests/pg/with_cluster.sh's throw-away cluster)
+every `db_path` is a fresh PostgreSQL database instead, named by a
+keyword=value connection string (libpq takes host, user and password from
+the cluster's PG* variables). `sql(db, statement, *params)` reads and writes
+either engine; a test about SQLite's own file (its locks, its WAL, a backup
+copy of it) carries `@pytest.mark.sqlite_only("why")` and is left out of the
+PostgreSQL run, saying so.
+
 Fixtures:
   rpc_url   tcp://127.0.0.1:<free port>, where `server` listens and `cli` points
             (the server's event stream gets a free port of its own too)
-  db_path   <tmp>/bbb.db
+  db_path   <tmp>/bbb.db (PostgreSQL: "dbname=t_<random>", dropped afterwards)
   workspace <tmp>/workspace, an empty directory for a project root (a root may
             not hold the server's database, so <tmp> itself will not do)
   server    a running server (Server) on db_path and rpc_url, its HTTP listener
@@ -34,7 +43,10 @@ import signal
 import socket
 import subprocess
 import sys
+import re
+import tempfile
 import time
+import uuid
 
 import pytest
 
@@ -52,6 +64,10 @@ except ImportError as e:
     raise ImportError(f"{e}: build the python_package target and set BBB_BUILD_DIR") from e
 
 BIN = os.environ.get("BEEBEEBRAIN_BIN", "")
+ENGINE = os.environ.get("BBB_TEST_ENGINE", "sqlite")
+if ENGINE not in ("sqlite", "postgres"):
+    raise RuntimeError(f"BBB_TEST_ENGINE={ENGINE!r}: sqlite or postgres")
+PG = ENGINE == "postgres"
 START_TIMEOUT_S = 10.0
 STOP_TIMEOUT_S = 10.0
 CLI_TIMEOUT_S = 60.0
@@ -107,6 +123,78 @@ def wait_until(predicate, timeout_s, what, interval_s=0.02):
         time.sleep(interval_s)
 
 
+def is_pg_target(db):
+    """Whether a --db value names a PostgreSQL database (a libpq URI or a
+    keyword=value string), as the server decides."""
+    text = str(db)
+    return text.startswith(("postgres://", "postgresql://")) or re.match(r"^\s*[A-Za-z_]+\s*=", text) is not None
+
+
+def _pg_connect(db):
+    import psycopg2  # only the PostgreSQL run needs it
+
+    return psycopg2.connect(str(db))
+
+
+def new_pg_database():
+    """A new, empty database in the cluster; its keyword=value string."""
+    name = "t_" + uuid.uuid4().hex[:12]
+    conn = _pg_connect("")
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute(f"CREATE DATABASE {name}")
+    finally:
+        conn.close()
+    return f"dbname={name}"
+
+
+def drop_pg_database(db):
+    name = str(db).split("=", 1)[1]
+    conn = _pg_connect("")
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    finally:
+        conn.close()
+
+
+def sql(db, statement, *params, timeout_s=10):
+    """Runs one statement on a server's database, SQLite file or PostgreSQL,
+    in a transaction of its own, and returns its rows (a list of tuples; []
+    for a statement that returns none). Parameters are `?` on both engines."""
+    if is_pg_target(db):
+        conn = _pg_connect(db)
+        try:
+            with conn, conn.cursor() as cur:
+                cur.execute(statement.replace("%", "%%").replace("?", "%s") if params else statement,
+                            params or None)
+                return [tuple(r) for r in cur.fetchall()] if cur.description else []
+        finally:
+            conn.close()
+    import sqlite3
+
+    con = sqlite3.connect(str(db), timeout=timeout_s)
+    try:
+        with con:
+            return con.execute(statement, params).fetchall()
+    finally:
+        con.close()
+
+
+_LOG_DIR = None
+
+
+def _log_dir():
+    """Where servers on PostgreSQL write their logs (no file is beside a
+    database there)."""
+    global _LOG_DIR
+    if _LOG_DIR is None:
+        _LOG_DIR = tempfile.mkdtemp(prefix="bbb-it-logs-")
+    return _LOG_DIR
+
+
 class Server:
     """One `beebeebrain serve` process. Its stderr (the JSON log) goes to a
     file next to the database, read back by `log()`."""
@@ -115,6 +203,8 @@ class Server:
         self.db_path = str(db_path)
         # Where its logs go: next to the database file, or log_base (a
         # PostgreSQL connection string is no place for files).
+        if log_base is None and is_pg_target(db_path):
+            log_base = os.path.join(_log_dir(), str(db_path).split("=", 1)[-1])
         self.log_base = str(log_base or db_path)
         # A brand-new database gets project "default" and agent "assistant"
         # (docs/runtime.md, Providers); tests start from an empty migrated schema instead,
@@ -140,7 +230,10 @@ class Server:
         """Starts the process without waiting for it to answer."""
         self._starts += 1
         self.log_path = f"{self.log_base}.server{self._starts}.log"
-        if not self.seeded and not os.path.exists(self.db_path):
+        # An empty migrated schema for a new database (a PostgreSQL database
+        # always exists: it is migrated at the first start).
+        new = self._starts == 1 if is_pg_target(self.db_path) else not os.path.exists(self.db_path)
+        if not self.seeded and new:
             subprocess.run([BIN, "migrate", "up", "--db", self.db_path], check=True, stdin=subprocess.DEVNULL,
                            capture_output=True, env=child_env())
         with open(self.log_path, "wb") as log:
@@ -247,6 +340,25 @@ def raw_in_child(url, data, timeout_s):
 def pytest_configure(config):
     if not BIN or not os.access(BIN, os.X_OK):
         pytest.exit("set BEEBEEBRAIN_BIN to the beebeebrain binary (ctest does this)", returncode=4)
+    config.addinivalue_line("markers", "sqlite_only(why): about SQLite's own file; not run on PostgreSQL")
+
+
+def pytest_collection_modifyitems(config, items):
+    """On PostgreSQL, tests about SQLite's own file are left out, each named
+    with its reason (they are no check of PostgreSQL's behaviour, which
+    other tests make)."""
+    if not PG:
+        return
+    kept, left = [], []
+    for item in items:
+        mark = item.get_closest_marker("sqlite_only")
+        (left if mark else kept).append(item)
+    for item in left:
+        why = item.get_closest_marker("sqlite_only").args
+        print(f"\nnot on PostgreSQL: {item.nodeid}: {why[0] if why else 'about the SQLite file'}", file=sys.stderr)
+    if left:
+        config.hook.pytest_deselected(items=left)
+        items[:] = kept
 
 
 @pytest.fixture
@@ -256,7 +368,12 @@ def rpc_url():
 
 @pytest.fixture
 def db_path(tmp_path):
-    return tmp_path / "bbb.db"
+    if not PG:
+        yield tmp_path / "bbb.db"
+        return
+    db = new_pg_database()
+    yield db
+    drop_pg_database(db)
 
 
 @pytest.fixture
