@@ -125,7 +125,8 @@ static const struct config_setting config_settings[] = {
 	 .cs_meaning = "the deployment's name (production, staging ...), reported by `health`",
 	 .cs_off = F(cf_env_name)},
 	{.cs_env = "BEEBEEBRAIN_BUSY_TIMEOUT_MS", .cs_kind = CK_INT, .cs_min = 1, .cs_max = 600000, .cs_unit = "ms",
-	 .cs_meaning = "how long a write waits for SQLite's write lock before it is answered DB_LOCKED",
+	 .cs_meaning = "how long a write waits for the write lock (SQLite's; PostgreSQL's lock_timeout) before it is answered "
+			       "DB_LOCKED",
 	 .cs_off = F(cf_busy_timeout_ms)},
 	{.cs_env = "BEEBEEBRAIN_DB_LOCKED_QUIET_MS", .cs_kind = CK_INT, .cs_min = 1000, .cs_max = 86400000,
 	 .cs_unit = "ms", .cs_meaning = "how long writes must go through without a lock failure before DB_LOCKED resolves",

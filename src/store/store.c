@@ -100,17 +100,24 @@ struct store {
  * commit (docs/scale-out.md). */
 #define STORE_PG_CHANNEL "bbb_events"
 
-/* A PostgreSQL connection with the store's settings: a read connection
- * refuses writes (as SQLite's read-only ones do), and durability normal is
+/* A PostgreSQL connection with the store's settings, set in one round trip:
+ * the busy timeout is lock_timeout (how long a write waits for the writers'
+ * lock or a row lock before it is DB_LOCKED), a read connection refuses
+ * writes (as SQLite's read-only ones do), and durability normal is
  * synchronous_commit off: a commit is answered before its WAL is flushed, so
  * a crash of the database server may lose the last commits, never corrupt
  * them (the same promise as SQLite's synchronous=NORMAL). */
-static int store_pg_conn_open(const char *conninfo, int readonly, int durability_full, struct db **out, bbb_status *st)
+static int store_pg_conn_open(const char *conninfo, int readonly, int durability_full, int busy_timeout_ms,
+			      struct db **out, bbb_status *st)
 {
+	char set[160];
+
 	if (store_pg_open(conninfo, out, st) != 0)
 		return -1;
-	if ((readonly && db_exec(*out, "SET default_transaction_read_only = on") != DB_OK) ||
-	    (!durability_full && db_exec(*out, "SET synchronous_commit = off") != DB_OK)) {
+	snprintf(set, sizeof(set), "SET lock_timeout = %d%s%s", busy_timeout_ms > 0 ? busy_timeout_ms : 5000,
+		 readonly ? "; SET default_transaction_read_only = on" : "",
+		 durability_full ? "" : "; SET synchronous_commit = off");
+	if (db_exec(*out, set) != DB_OK) {
 		store_fail(st, *out, db_errcode(*out), "configure the session");
 		store_conn_close(*out);
 		*out = NULL;
@@ -133,7 +140,7 @@ int store_conn_open(const char *target, int readonly, int durability_full, int b
 		    bbb_status *st)
 {
 	if (db_target_kind(target) == DB_POSTGRES)
-		return store_pg_conn_open(target, readonly, durability_full, out, st);
+		return store_pg_conn_open(target, readonly, durability_full, busy_timeout_ms, out, st);
 	return store_sqlite_open(target, readonly, durability_full, busy_timeout_ms, out, st);
 }
 
