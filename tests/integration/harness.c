@@ -359,9 +359,50 @@ static int harness_migrate(struct harness *h)
 	return rc;
 }
 
+int harness_engine_pg(void)
+{
+	const char *engine = getenv("BBB_TEST_ENGINE");
+
+	return engine != NULL && strcmp(engine, "postgres") == 0;
+}
+
+/* Runs one statement outside a transaction (CREATE/DROP DATABASE) on the
+ * cluster's default database. */
+static int harness_pg_admin(const char *sql)
+{
+	struct db *db;
+	bbb_status st;
+	int rc;
+
+	if (store_pg_open("", &db, &st) != 0) {
+		fprintf(stderr, "harness: %s\n", st.message);
+		return -1;
+	}
+	if ((rc = db_exec(db, sql)) != DB_OK)
+		fprintf(stderr, "harness: %s: %s\n", sql, db_errmsg(db));
+	store_conn_close(db);
+	return rc == DB_OK ? 0 : -1;
+}
+
 int harness_start(struct harness *h, const char *bin, const char *const *extra_args)
 {
-	return harness_start_db(h, bin, NULL, extra_args);
+	static unsigned seq;
+	char db[64], sql[128];
+
+	if (!harness_engine_pg())
+		return harness_start_db(h, bin, NULL, extra_args);
+	snprintf(db, sizeof(db), "t_%d_%u", (int)getpid(), seq++);
+	snprintf(sql, sizeof(sql), "CREATE DATABASE %s", db);
+	if (harness_pg_admin(sql) != 0)
+		return -1;
+	snprintf(sql, sizeof(sql), "dbname=%s", db);
+	if (harness_start_db(h, bin, sql, extra_args) != 0) {
+		snprintf(sql, sizeof(sql), "DROP DATABASE %s WITH (FORCE)", db);
+		harness_pg_admin(sql);
+		return -1;
+	}
+	h->h_own_pg = 1;
+	return 0;
 }
 
 int harness_start_db(struct harness *h, const char *bin, const char *db, const char *const *extra_args)
@@ -428,6 +469,13 @@ void harness_cleanup(struct harness *h)
 	if (h->h_dir[0] != '\0')
 		nftw(h->h_dir, harness_rm_one, 16, FTW_DEPTH | FTW_PHYS);
 	h->h_dir[0] = '\0';
+	if (h->h_own_pg) {
+		char sql[PATH_MAX + 64];
+
+		snprintf(sql, sizeof(sql), "DROP DATABASE %s WITH (FORCE)", h->h_db_path + strlen("dbname="));
+		harness_pg_admin(sql);
+		h->h_own_pg = 0;
+	}
 }
 
 /* Reads fd until EOF or the deadline into out (keeps the first n - 1 bytes,

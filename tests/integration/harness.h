@@ -40,7 +40,8 @@
 struct harness {
 	const char *h_bin; /* the beebeebrain binary */
 	char h_dir[PATH_MAX]; /* temp dir, "" when none */
-	char h_db_path[PATH_MAX]; /* h_dir/bbb.db, or the database of harness_start_db */
+	char h_db_path[PATH_MAX]; /* h_dir/bbb.db, "dbname=t_..." (harness_engine_pg), or harness_start_db's */
+	int h_own_pg; /* h_db_path is a PostgreSQL database made for this server: dropped by harness_cleanup */
 	char h_log_path[PATH_MAX]; /* h_dir/server.log: the server's stdout and stderr */
 	char h_url[64]; /* tcp://127.0.0.1:PORT, the RPC URL */
 	char h_events_url[64]; /* tcp://127.0.0.1:PORT, the event publish URL */
@@ -49,6 +50,11 @@ struct harness {
 	int h_http_port;
 	pid_t h_pid; /* 0 when not running */
 };
+
+/* Whether BBB_TEST_ENGINE=postgres: each harness_start then makes a fresh
+ * database in the PostgreSQL cluster the PG* variables name (ctest runs the
+ * integration_pg.* tests inside tests/pg/with_cluster.sh), instead of a file. */
+int harness_engine_pg(void);
 
 /* Makes the temp dir and an empty migrated database in it (a brand-new file
  * would get the default project and agent of a first start), picks free ports and starts `bin serve --db --rpc

@@ -716,6 +716,22 @@ static void list_tasks_with_unknown_status_and_negative_project_lists_both_field
 
 /* ---- AdminService ------------------------------------------------------ */
 
+/* Backup copies the SQLite file. On PostgreSQL it copies nothing and says so,
+ * pointing at pg_dump (docs/runbook.md), whatever the request asks: returns
+ * 1 when that was checked, for a test about the file's copy to end there. */
+static int backup_refused_on_postgresql(struct fixture *f, const Beebeebrain__V1__BackupRequest *req)
+{
+	Beebeebrain__V1__BackupResponse *resp = NULL;
+	bbb_status st;
+
+	if (!harness_engine_pg())
+		return 0;
+	expect_error(bbb_admin_backup(f->f_c, req, &resp, &st), &st, BBB_FAILED_PRECONDITION, "DB_ENGINE_UNSUPPORTED");
+	assert_non_null(strstr(st.message, "pg_dump"));
+	assert_null(resp);
+	return 1;
+}
+
 static void backup_writes_a_checked_copy_to_out_path(void **state)
 {
 	struct fixture *f = *state;
@@ -727,6 +743,10 @@ static void backup_writes_a_checked_copy_to_out_path(void **state)
 
 	make_task_id(f->f_c, make_project_id(f->f_c, "default", "/srv/default"), "keep me");
 	req.out_path = harness_path(&f->f_h, "copy.bak", path, sizeof(path));
+	if (backup_refused_on_postgresql(f, &req)) {
+		assert_int_equal(stat(path, &sb), -1);
+		return;
+	}
 	expect_ok(bbb_admin_backup(f->f_c, &req, &resp, &st), &st);
 	assert_string_equal(resp->path, path);
 	assert_true(resp->size_bytes > 0);
@@ -745,6 +765,8 @@ static void backup_without_out_path_writes_next_to_the_database(void **state)
 	struct stat sb;
 	bbb_status st;
 
+	if (backup_refused_on_postgresql(f, &req))
+		return;
 	expect_ok(bbb_admin_backup(f->f_c, &req, &resp, &st), &st);
 	/* <db>.<YYYYmmdd-HHMMSS>.bak */
 	assert_int_equal(strlen(resp->path), dbn + 1 + 15 + 4);
@@ -774,7 +796,8 @@ static void backup_to_an_existing_file_is_refused_and_leaves_it_alone(void **sta
 	fclose(fp);
 
 	req.out_path = path;
-	expect_error(bbb_admin_backup(f->f_c, &req, &resp, &st), &st, BBB_ALREADY_EXISTS, "RESOURCE_CONFLICT");
+	if (!backup_refused_on_postgresql(f, &req))
+		expect_error(bbb_admin_backup(f->f_c, &req, &resp, &st), &st, BBB_ALREADY_EXISTS, "RESOURCE_CONFLICT");
 	fp = fopen(path, "r");
 	assert_non_null(fp);
 	assert_non_null(fgets(buf, sizeof(buf), fp));
@@ -790,6 +813,8 @@ static void backup_with_relative_out_path_is_validation_error(void **state)
 	bbb_status st;
 
 	req.out_path = "relative.bak";
+	if (backup_refused_on_postgresql(f, &req))
+		return;
 	expect_error(bbb_admin_backup(f->f_c, &req, &resp, &st), &st, BBB_INVALID_ARGUMENT, "VALIDATION_ERROR");
 	expect_violations(&st, 1, "out_path");
 }

@@ -4,7 +4,7 @@
  *
  * Events are made with EventService/Publish (operator.* events) from several
  * client threads; what a subscriber delivers is compared with the events
- * table itself (read with sqlite3 from the server's database file).
+ * table itself (read from the server's database).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -18,12 +18,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <sqlite3.h>
-
 #include <beebeebrain/client.h>
 #include <beebeebrain/subscriber.h>
 
 #include "harness.h"
+#include "store/store.h"
 
 #define TIMEOUT_MS 20000
 /* Each Publish commits two events: the operator event and its
@@ -259,26 +258,26 @@ static void replay_last_50_then_follow_sees_every_event_once_in_order(void **sta
 	bbb_subscriber_close(s);
 }
 
-/* Ids of the events table, in order, with id > after. */
+/* Ids of the events table, in order, with id > after (read from the
+ * server's database, SQLite file or PostgreSQL). */
 static size_t table_ids(const struct harness *h, int64_t after, int64_t **out)
 {
-	sqlite3 *db;
-	sqlite3_stmt *stmt;
+	struct db *db;
+	struct db_stmt *stmt;
+	bbb_status st;
 	size_t n = 0, cap = 1024;
 
 	*out = malloc(cap * sizeof(**out));
-	assert_int_equal(sqlite3_open_v2(h->h_db_path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-	sqlite3_busy_timeout(db, 5000);
-	assert_int_equal(sqlite3_prepare_v2(db, "SELECT id FROM events WHERE id > ? ORDER BY id", -1, &stmt, NULL),
-			 SQLITE_OK);
-	sqlite3_bind_int64(stmt, 1, after);
-	while (sqlite3_step(stmt) == SQLITE_ROW) {
+	assert_int_equal(store_conn_open(h->h_db_path, 1, 1, 5000, &db, &st), 0);
+	assert_int_equal(store_prepare(db, "SELECT id FROM events WHERE id > ? ORDER BY id", &stmt, &st), 0);
+	db_bind_i64(stmt, 1, after);
+	while (db_step(stmt) == DB_ROW) {
 		if (n == cap)
 			*out = realloc(*out, (cap *= 2) * sizeof(**out));
-		(*out)[n++] = sqlite3_column_int64(stmt, 0);
+		(*out)[n++] = db_col_i64(stmt, 0);
 	}
-	sqlite3_finalize(stmt);
-	sqlite3_close(db);
+	store_release(stmt);
+	store_conn_close(db);
 	return n;
 }
 
