@@ -143,7 +143,10 @@ def new_pg_database():
     conn.autocommit = True
     try:
         with conn.cursor() as cur:
-            cur.execute(f"CREATE DATABASE {name}")
+            # FILE_COPY: a copy of the small template's files and a checkpoint
+            # (cheap with the test cluster's fsync off), twice as fast as
+            # WAL-logging every block.
+            cur.execute(f"CREATE DATABASE {name} STRATEGY FILE_COPY")
     finally:
         conn.close()
     return f"dbname={name}"

@@ -392,7 +392,8 @@ int harness_start(struct harness *h, const char *bin, const char *const *extra_a
 	if (!harness_engine_pg())
 		return harness_start_db(h, bin, NULL, extra_args);
 	snprintf(db, sizeof(db), "t_%d_%u", (int)getpid(), seq++);
-	snprintf(sql, sizeof(sql), "CREATE DATABASE %s", db);
+	/* FILE_COPY: twice as fast as WAL-logging the template's every block. */
+	snprintf(sql, sizeof(sql), "CREATE DATABASE %s STRATEGY FILE_COPY", db);
 	if (harness_pg_admin(sql) != 0)
 		return -1;
 	snprintf(sql, sizeof(sql), "dbname=%s", db);
