@@ -32,10 +32,18 @@
  * db_errcode is the SQLSTATE packed as db_pg_errcode says, store_fail maps
  * it to a reason (db_pg_reason). An error inside a transaction leaves it
  * refusing every statement until ROLLBACK or ROLLBACK TO a savepoint, which
- * is what the writer does (store_savepoint). A lost connection makes every
- * later call fail with DB_UNAVAILABLE: the driver never reconnects on its
- * own, since a transaction under way is gone with the session and only the
- * caller knows what to do about it; store_pg_reconnect starts a new session.
+ * is what the writer does (store_savepoint).
+ *
+ * A lost connection (the database restarted, failed over, or the network
+ * between them broke) fails the call under way with DB_UNAVAILABLE; a session
+ * the server ended between calls is seen before the next one (its socket
+ * reads the end). The next call starts a new session (PQreset, which tries the connection string's
+ * hosts again, and the session's settings) and goes on; after an attempt
+ * that failed, the next is a second later. The named statements are prepared again as they run. Unless the
+ * session was lost inside a transaction: that transaction is gone with it,
+ * and a later statement of it must not run on its own in a new session, so
+ * every call fails until the caller ends the transaction (ROLLBACK, which
+ * then succeeds at once) or starts another (an exec beginning with BEGIN).
  */
 #include "store/db_pg.h"
 
@@ -47,6 +55,7 @@
 
 #include <libpq-fe.h>
 
+#include "common/clock.h"
 #include "common/dbuf.h"
 #include "common/log.h"
 #include "common/metrics.h"
@@ -99,7 +108,13 @@ struct pg_conn {
 	char pc_msg[PG_MSG_MAX]; /* and its message */
 	struct dbuf pc_stale; /* "DEALLOCATE bbb_<n>;" of statements no longer used */
 	struct metrics_series *pc_trips; /* the process's round trips (pg_trip) */
+	char *pc_session; /* the caller's settings (store_pg_configure), run again in a new session */
+	int pc_in_tx; /* a transaction was open after the last call */
+	int64_t pc_retry_at; /* clock_mono_ms before which no new session is tried */
 };
+
+/* Between two attempts at a new session after the connection was lost. */
+#define PG_RECONNECT_MS 1000
 
 struct pg_blob {
 	unsigned char *pb_bytes; /* PQunescapeBytea's; NULL: not read in this row */
@@ -218,14 +233,55 @@ static void pg_flush_stale(struct pg_conn *c)
 	dbuf_free(&c->pc_stale);
 }
 
-/* Before a call that goes to the server: 0, or -1 with the error kept when
- * the session is gone. */
-static int pg_call_begin(struct pg_conn *c)
+static int pg_session_start(struct pg_conn *c, bbb_status *st);
+
+/* A new session for a lost one (the head of this file): 0, or -1 with the
+ * error kept. `fresh`: the call starts a transaction of its own. */
+static int pg_reconnect(struct pg_conn *c, int fresh)
 {
+	int64_t now = clock_mono_ms();
+	bbb_status st;
+	char msg[PG_MSG_MAX];
+
+	if (c->pc_in_tx && !fresh)
+		return pg_error_set(c, PG_STATE_LOST,
+				    "the connection to the PostgreSQL server was lost with the transaction under way");
+	c->pc_in_tx = 0;
+	if (now < c->pc_retry_at) /* the failed attempt's error stands */
+		return pg_error_set(c, PG_STATE_LOST, "%s", c->pc_msg);
+	PQreset(c->pc_conn);
+	/* The old session's named statements are gone with it: each is
+	 * prepared again at its next run, and none is deallocated. */
+	c->pc_generation++;
+	dbuf_free(&c->pc_stale);
+	/* After a failed attempt, the next waits: a database out of reach
+	 * costs each call an error, not a connection attempt. */
+	c->pc_retry_at = now + PG_RECONNECT_MS;
 	if (PQstatus(c->pc_conn) != CONNECTION_OK) {
-		pg_error_set(c, PG_STATE_LOST, "the connection to the PostgreSQL server was lost");
-		return -1;
+		db_pg_one_line(msg, sizeof(msg), PQerrorMessage(c->pc_conn));
+		return pg_error_set(c, PG_STATE_LOST, "cannot reconnect to PostgreSQL: %s", msg);
 	}
+	if (pg_session_start(c, &st) != 0)
+		return pg_error_set(c, PG_STATE_LOST, "%s", st.message);
+	c->pc_retry_at = 0;
+	log_info("store", "reconnected to PostgreSQL: a new session replaces the lost one");
+	return DB_OK;
+}
+
+/* Before a call that goes to the server: 0, or -1 with the error kept when
+ * the session is gone and no new one could be started. */
+static int pg_call_begin(struct pg_conn *c, int fresh)
+{
+	struct pollfd pfd = {.fd = PQsocket(c->pc_conn), .events = POLLIN};
+
+	/* Between calls the server sends nothing unasked but its last words: a
+	 * session it ended (a restart, pg_terminate_backend) is seen here, and
+	 * replaced before the call instead of failing it. */
+	for (int i = 0; i < 4 && PQstatus(c->pc_conn) == CONNECTION_OK && pfd.fd >= 0 && poll(&pfd, 1, 0) > 0; i++)
+		if (PQconsumeInput(c->pc_conn) == 0) /* the message, then the end (a read of 0 bytes) */
+			break;
+	if (PQstatus(c->pc_conn) != CONNECTION_OK && pg_reconnect(c, fresh) != DB_OK)
+		return -1;
 	pg_error_clear(c);
 	pg_flush_stale(c);
 	return 0;
@@ -235,7 +291,11 @@ static int pg_call_begin(struct pg_conn *c)
 static PGresult *pg_call_end(struct pg_conn *c, PGresult *res)
 {
 	ExecStatusType rs = PQresultStatus(res);
+	PGTransactionStatusType ts = PQtransactionStatus(c->pc_conn);
 
+	/* UNKNOWN: lost now; whether a transaction was open stays as it was. */
+	if (ts != PQTRANS_UNKNOWN)
+		c->pc_in_tx = ts != PQTRANS_IDLE;
 	if (rs == PGRES_TUPLES_OK || rs == PGRES_COMMAND_OK || rs == PGRES_EMPTY_QUERY) {
 		pg_count_changes(c, res);
 		return res;
@@ -480,7 +540,7 @@ static int pg_run(struct pg_stmt *s)
 	struct pg_conn *c = s->ps_conn;
 
 	s->ps_ran = 1;
-	if (pg_call_begin(c) != 0)
+	if (pg_call_begin(c, 0) != 0)
 		return s->ps_rc = PG_ERROR;
 	if (!s->ps_keep)
 		s->ps_res = pg_trip(c, PQexecParams(c->pc_conn, s->ps_sql, s->ps_nparams, s->ps_types, s->ps_values,
@@ -595,7 +655,13 @@ static int pg_exec(struct db *db, const char *sql)
 	struct pg_conn *c = db->db_impl;
 	PGresult *res;
 
-	if (pg_call_begin(c) != 0 || (res = pg_call_end(c, pg_trip(c, PQexec(c->pc_conn, sql)))) == NULL)
+	/* The transaction lost with the session is over: nothing to roll back. */
+	if (PQstatus(c->pc_conn) != CONNECTION_OK && c->pc_in_tx && strcmp(sql, "ROLLBACK") == 0) {
+		c->pc_in_tx = 0;
+		return DB_OK;
+	}
+	if (pg_call_begin(c, strncmp(sql, "BEGIN", 5) == 0) != 0 ||
+	    (res = pg_call_end(c, pg_trip(c, PQexec(c->pc_conn, sql)))) == NULL)
 		return PG_ERROR;
 	PQclear(res);
 	return DB_OK;
@@ -671,6 +737,7 @@ static void pg_close(struct db *db)
 
 	PQfinish(c->pc_conn);
 	dbuf_free(&c->pc_stale);
+	free(c->pc_session);
 	free(c);
 }
 
@@ -717,15 +784,45 @@ static int pg_session_start(struct pg_conn *c, bbb_status *st)
 	PGresult *res;
 
 	PQsetNoticeProcessor(c->pc_conn, pg_notice, NULL);
-	if (pg_call_begin(c) != 0 || (res = pg_call_end(c, pg_trip(c, PQexec(c->pc_conn, PG_SESSION_SQL)))) == NULL)
-		return pg_fail(st, &tmp, PG_ERROR, "cannot set up the PostgreSQL session");
-	PQclear(res);
+	for (int i = 0; i < 2; i++) {
+		const char *sql = i == 0 ? PG_SESSION_SQL : c->pc_session;
+
+		if (sql == NULL)
+			break;
+		if (pg_call_begin(c, 1) != 0 || (res = pg_call_end(c, pg_trip(c, PQexec(c->pc_conn, sql)))) == NULL)
+			return pg_fail(st, &tmp, PG_ERROR, "cannot set up the PostgreSQL session");
+		PQclear(res);
+	}
 	return 0;
+}
+
+/* Connects with our defaults for a network that fails quietly, each
+ * overridden by the connection string: a connection attempt gives up after
+ * 10 s (unless PGCONNECT_TIMEOUT says otherwise), an idle session whose peer
+ * went away is found within a minute (TCP keepalives), and a request the
+ * database does not acknowledge within 30 s fails (tcp_user_timeout) instead
+ * of holding the writer until the kernel gives up, minutes later. */
+static PGconn *pg_connect(const char *conninfo)
+{
+	const char *keys[] = {"keepalives_idle",
+			      "keepalives_interval",
+			      "keepalives_count",
+			      "tcp_user_timeout",
+			      "connect_timeout",
+			      "dbname",
+			      NULL};
+	const char *values[] = {"30", "10", "3", "30000", "10", conninfo != NULL ? conninfo : "", NULL};
+
+	if (getenv("PGCONNECT_TIMEOUT") != NULL)
+		values[4] = ""; /* ignored: the environment's stands */
+	/* expand_dbname: the connection string is read in dbname's place, and
+	 * what it sets wins over the keywords before it. */
+	return PQconnectdbParams(keys, values, 1);
 }
 
 int store_pg_open(const char *conninfo, struct db **out, bbb_status *st)
 {
-	PGconn *conn = PQconnectdb(conninfo != NULL ? conninfo : "");
+	PGconn *conn = pg_connect(conninfo);
 	struct pg_conn *c;
 	char msg[PG_MSG_MAX];
 
@@ -750,26 +847,18 @@ int store_pg_open(const char *conninfo, struct db **out, bbb_status *st)
 	return 0;
 }
 
-int store_pg_reconnect(struct db *db, bbb_status *st)
+int store_pg_configure(struct db *db, const char *sql, bbb_status *st)
 {
 	struct pg_conn *c = db->db_impl;
-	char msg[PG_MSG_MAX];
+	int rc;
 
 	if (db_kind(db) != DB_POSTGRES)
-		return status_fail(st, "INTERNAL_ERROR", "store_pg_reconnect on a connection that is not PostgreSQL's");
-	if (PQstatus(c->pc_conn) == CONNECTION_OK)
-		return 0;
-	PQreset(c->pc_conn);
-	/* The old session's named statements are gone with it: each is
-	 * prepared again at its next run, and none is deallocated. */
-	c->pc_generation++;
-	dbuf_free(&c->pc_stale);
-	if (PQstatus(c->pc_conn) != CONNECTION_OK) {
-		db_pg_one_line(msg, sizeof(msg), PQerrorMessage(c->pc_conn));
-		pg_error_set(c, PG_STATE_LOST, "%s", msg);
-		return status_fail(st, "DB_UNAVAILABLE", "cannot reconnect to PostgreSQL: %s", msg);
-	}
-	return pg_session_start(c, st);
+		return status_fail(st, "INTERNAL_ERROR", "store_pg_configure on a connection that is not PostgreSQL's");
+	if ((rc = pg_exec(db, sql)) != DB_OK)
+		return pg_fail(st, db, rc, "configure the session");
+	free(c->pc_session);
+	c->pc_session = xstrdup(sql);
+	return 0;
 }
 
 int store_pg_wait_notify(struct db *db, int wake_fd, int timeout_ms, bbb_status *st)

@@ -117,8 +117,7 @@ static int store_pg_conn_open(const char *conninfo, int readonly, int durability
 	snprintf(set, sizeof(set), "SET lock_timeout = %d%s%s", busy_timeout_ms > 0 ? busy_timeout_ms : 5000,
 		 readonly ? "; SET default_transaction_read_only = on" : "",
 		 durability_full ? "" : "; SET synchronous_commit = off");
-	if (db_exec(*out, set) != DB_OK) {
-		store_fail(st, *out, db_errcode(*out), "configure the session");
+	if (store_pg_configure(*out, set, st) != 0) {
 		store_conn_close(*out);
 		*out = NULL;
 		return -1;

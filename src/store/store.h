@@ -74,18 +74,16 @@ int store_sqlite_open(const char *path, int readonly, int durability_full, int b
  * libpq connection string or URI ("host=db dbname=bbb", "postgres://u@db/bbb";
  * "" takes everything from the PG* environment variables). The session is
  * set up for the store: UTC, UTF8, a 5 s lock_timeout (DB_LOCKED, like
- * SQLite's busy timeout). UNAVAILABLE DB_UNAVAILABLE with libpq's reason when
+ * SQLite's busy timeout); a 10 s connect timeout and TCP keepalives unless
+ * the string sets them. A lost session is replaced by the driver between
+ * transactions (db_pg.c). UNAVAILABLE DB_UNAVAILABLE with libpq's reason when
  * the server cannot be reached or refuses the login. Close with
  * store_conn_close. */
 int store_pg_open(const char *conninfo, struct db **out, bbb_status *st);
-/* A new session for a PostgreSQL connection whose server went away (a call
- * failed with DB_UNAVAILABLE; every call fails so until then): the same
- * connection string again, the session set up again, and each kept statement
- * prepared again at its next run. The driver never reconnects on its own,
- * since the transaction that was open is gone and only the caller knows what
- * to do about it. A connection that still works is left alone (0). 0, or
- * -1 with *st (DB_UNAVAILABLE while the server is still out of reach). */
-int store_pg_reconnect(struct db *db, bbb_status *st);
+/* Runs `sql` (SET statements) on a PostgreSQL connection and keeps it: a new
+ * session started after the connection was lost runs it again. 0, or -1
+ * with *st. */
+int store_pg_configure(struct db *db, const char *sql, bbb_status *st);
 /* On a PostgreSQL connection that ran LISTEN: waits until a notification
  * arrives (1, every one pending consumed), timeout_ms pass or wake_fd (-1:
  * none) is readable (0). -1 with DB_UNAVAILABLE when the session is gone. */

@@ -100,3 +100,55 @@ def test_a_subscriber_on_one_server_gets_what_another_commits_at_once(servers, p
             assert [e.id for e in got] == sent
             assert [e.custom.message for e in got] == ["one", "two", "three"]
             assert sub.next_event(timeout=1.5) is None  # each once
+
+
+def test_servers_go_on_after_the_database_ends_every_session_of_theirs(servers, pg_db, tmp_path):
+    """A database restart or failover ends every session: the writer's, the
+    readers', the listener's, the reply cache's. A session ended between two
+    calls is seen and replaced before the next call, which does not fail;
+    writes, reads, runs and the event stream go on (docs/scale-out.md)."""
+    import beebeebrain
+
+    wait_until = integration.wait_until
+    a = servers(pg_db, seeded=True)
+    b = servers(pg_db)
+    name = pg_db.split("=", 1)[1]
+    with beebeebrain.Client(a.url, timeout=10) as ca, beebeebrain.Client(b.url, timeout=10) as cb:
+        head = ca.event.publish(event_type="operator.pg", actor="test", message="before").event.id
+        with beebeebrain.Subscriber(after_id=head, type_prefix="operator.", rpc_url=b.url, replay_timeout=1) as sub:
+            first = cb.task.create_task(project_id=1, title="before", assignee_agent_id=1).task.id
+            sent = []
+            for round in range(3):  # sessions made again are ended again
+                # pg_terminate_backend(pid, timeout) returns once the session is over
+                ended = sql_rows("SELECT count(*) FILTER (WHERE pg_terminate_backend(pid, 10000)) FROM "
+                                 f"(SELECT pid FROM pg_stat_activity WHERE datname = '{name}' "
+                                 "AND backend_type = 'client backend' OFFSET 0) s")
+                assert ended[0][0] >= 4  # each server's writer, listener and readers
+                for cl in (ca, cb, ca, cb, ca, cb):
+                    assert cl.task.get_task(task_id=first).task.title == "before"
+                for cl, msg in ((ca, "on a"), (cb, "on b")):
+                    sent.append(cl.event.publish(event_type="operator.pg", actor="test",
+                                                 message=f"{msg} {round}").event.id)
+            task = cb.task.create_task(project_id=1, title="after", assignee_agent_id=1).task.id
+            run = ca.task.run_task(task_id=task, prompt="again").run.id
+            wait_until(lambda: ca.task.get_run(run_id=run).run.run_status == 3, 20, "the run after the loss")
+            # B's subscriber hears what A commits (its listener is back), each event once, in order.
+            got = [sub.next_event(timeout=10) for _ in sent]
+            assert None not in got
+            assert [e.id for e in got] == sent
+            assert sub.next_event(timeout=1.5) is None
+    assert "reconnected to PostgreSQL" in a.log() and "reconnected to PostgreSQL" in b.log()
+
+
+def sql_rows(statement):
+    """The rows of statement on the cluster's default database."""
+    import psycopg2
+
+    conn = psycopg2.connect("")
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute(statement)
+            return cur.fetchall()
+    finally:
+        conn.close()

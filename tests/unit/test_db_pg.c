@@ -886,7 +886,7 @@ static void terminate(struct db *db)
 	store_conn_close(killer);
 }
 
-static void a_terminated_session_fails_every_call_until_reconnected(void **state)
+static void a_session_lost_inside_a_transaction_fails_every_call_until_the_transaction_ends(void **state)
 {
 	struct db *db = pg_connect();
 	struct db_stmt *s;
@@ -894,6 +894,7 @@ static void a_terminated_session_fails_every_call_until_reconnected(void **state
 
 	(void)state;
 	exec_ok(db, "DROP TABLE IF EXISTS gone; CREATE TABLE gone (v BIGINT)");
+	assert_int_equal(store_pg_configure(db, "SET lock_timeout = 1234", &st), 0);
 	run_select(db, 'i', "7"); /* a kept statement, named in this session */
 	exec_ok(db, "BEGIN; INSERT INTO gone VALUES (1)");
 	terminate(db);
@@ -903,29 +904,49 @@ static void a_terminated_session_fails_every_call_until_reconnected(void **state
 	step_fails(s, "DB_UNAVAILABLE", BBB_UNAVAILABLE);
 	/* The transaction went with the session: none is open. */
 	assert_int_equal(db_in_transaction(db), 0);
-	/* Not reconnected behind the caller's back. */
-	s = prepare(db, "SELECT ?1");
-	db_bind_i64(s, 1, 7);
+	/* Its later statements must not run by themselves in a new session. */
+	s = prepare(db, "INSERT INTO gone VALUES (?)");
+	db_bind_i64(s, 1, 3);
 	step_fails(s, "DB_UNAVAILABLE", BBB_UNAVAILABLE);
-	assert_int_not_equal(db_exec(db, "SELECT 1"), DB_OK);
+	assert_int_not_equal(db_exec(db, "SAVEPOINT w"), DB_OK);
 	assert_string_equal(db_pg_reason("08006"), "DB_UNAVAILABLE");
 	assert_int_equal(db_errcode(db), db_pg_errcode("08006"));
-	assert_int_equal(db_last_insert_id(db), 0);
+	assert_non_null(strstr(db_errmsg(db), "transaction under way"));
 
-	status_clear(&st);
-	assert_int_equal(store_pg_reconnect(db, &st), 0);
-	assert_int_equal(db_errcode(db), DB_OK);
-	/* A new session: set up as the first, kept statements prepared again,
-	 * and the insert of the lost transaction is not there. */
+	/* Its ROLLBACK ends it; the next call starts a new session, set up as
+	 * the first (ours and the caller's settings), kept statements prepared
+	 * again, and nothing of the lost transaction there. */
+	assert_int_equal(db_exec(db, "ROLLBACK"), DB_OK);
 	run_select(db, 'i', "7");
+	assert_int_equal(db_errcode(db), DB_OK);
 	assert_int_equal(query_i64(db, "SELECT count(*) FROM gone"), 0);
 	assert_int_equal(query_i64(db, "SELECT count(*) FROM pg_prepared_statements"), 1);
-	s = prepare_once(db, "SELECT current_setting('TimeZone')");
+	s = prepare_once(db, "SELECT current_setting('TimeZone') || ' ' || current_setting('lock_timeout')");
 	assert_int_equal(db_step(s), DB_ROW);
-	assert_string_equal(db_col_text(s, 0), "UTC");
+	assert_string_equal(db_col_text(s, 0), "UTC 1234ms");
 	store_release(s);
-	/* A working connection is left alone. */
-	assert_int_equal(store_pg_reconnect(db, &st), 0);
+
+	/* Lost inside a transaction again: a new BEGIN (the writer's next group)
+	 * also ends the lost one, in a new session. */
+	exec_ok(db, "BEGIN; INSERT INTO gone VALUES (4)");
+	terminate(db);
+	assert_int_not_equal(db_exec(db, "INSERT INTO gone VALUES (5)"), DB_OK);
+	exec_ok(db, "BEGIN; INSERT INTO gone VALUES (6); COMMIT");
+	assert_int_equal(query_i64(db, "SELECT sum(v) FROM gone"), 6);
+	store_conn_close(db);
+}
+
+static void a_session_ended_between_transactions_is_replaced_before_the_next_call(void **state)
+{
+	struct db *db = pg_connect();
+	int64_t pid = query_i64(db, "SELECT pg_backend_pid()");
+
+	(void)state;
+	run_select(db, 'i', "7");
+	terminate(db); /* returns once the session is over: its end is on the socket */
+	/* Seen before the call, which runs in a new session, set up again. */
+	run_select(db, 'i', "7");
+	assert_int_not_equal(query_i64(db, "SELECT pg_backend_pid()"), pid);
 	assert_int_equal(query_i64(db, "SELECT count(*) FROM pg_prepared_statements"), 1);
 	store_conn_close(db);
 }
@@ -1005,7 +1026,8 @@ int main(void)
 		cmocka_unit_test(a_serialization_failure_is_db_locked),
 		cmocka_unit_test(a_write_in_a_read_only_transaction_is_db_read_only),
 		cmocka_unit_test(other_errors_are_internal_with_the_server_message),
-		cmocka_unit_test(a_terminated_session_fails_every_call_until_reconnected),
+		cmocka_unit_test(a_session_lost_inside_a_transaction_fails_every_call_until_the_transaction_ends),
+		cmocka_unit_test(a_session_ended_between_transactions_is_replaced_before_the_next_call),
 		cmocka_unit_test(a_session_lost_inside_a_write_loses_the_transaction),
 		cmocka_unit_test(a_server_out_of_reach_or_a_wrong_password_is_db_unavailable),
 	};
