@@ -105,11 +105,6 @@ int64_t db_changes(struct db *db)
 	return db->db_drv->dr_changes(db);
 }
 
-int64_t db_last_insert_id(struct db *db)
-{
-	return db->db_drv->dr_last_insert_id(db);
-}
-
 const char *db_errmsg(struct db *db)
 {
 	return db->db_drv->dr_errmsg(db);

@@ -66,11 +66,6 @@ int db_exec(struct db *db, const char *sql);
 int db_in_transaction(struct db *db);
 /* Rows changed by the last INSERT, UPDATE or DELETE run on db. */
 int64_t db_changes(struct db *db);
-/* The id the last INSERT on db gave its row (an integer key made by the
- * database: SQLite's rowid, PostgreSQL's identity column). A round trip of
- * its own on PostgreSQL: the store's inserts read the id from `RETURNING id`
- * instead (store_step_insert, store.h). */
-int64_t db_last_insert_id(struct db *db);
 /* The connection's last error, "" when none, and its code (the engine's;
  * DB_OK when none). */
 const char *db_errmsg(struct db *db);

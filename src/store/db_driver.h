@@ -47,7 +47,6 @@ struct db_driver {
 	int (*dr_exec)(struct db *db, const char *sql);
 	int (*dr_in_transaction)(struct db *db);
 	int64_t (*dr_changes)(struct db *db);
-	int64_t (*dr_last_insert_id)(struct db *db);
 	const char *(*dr_errmsg)(struct db *db);
 	int (*dr_errcode)(struct db *db);
 	/* store_fail (store.h) for this engine's errors. */

@@ -682,36 +682,6 @@ static int64_t pg_changes(struct db *db)
 	return ((struct pg_conn *)db->db_impl)->pc_changes;
 }
 
-/* lastval(): the value the session's last nextval() gave, which is the
- * identity key of its last INSERT. It fails while the session has used no
- * sequence; inside a transaction that failure would abort the transaction,
- * so there it runs in a savepoint of its own (one round trip all the same).
- * 0 when none. */
-static int64_t pg_last_insert_id(struct db *db)
-{
-	struct pg_conn *c = db->db_impl;
-	PGTransactionStatusType ts = PQtransactionStatus(c->pc_conn);
-	int64_t id = 0;
-	PGresult *res;
-
-	if (ts != PQTRANS_IDLE && ts != PQTRANS_INTRANS)
-		return 0;
-	if (!PQsendQuery(c->pc_conn, ts == PQTRANS_IDLE ? "SELECT lastval()"
-							: "SAVEPOINT bbb_lastval; SELECT lastval(); "
-							  "RELEASE SAVEPOINT bbb_lastval"))
-		return 0;
-	pg_trip(c, NULL);
-	while ((res = PQgetResult(c->pc_conn)) != NULL) {
-		if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
-			id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-		PQclear(res);
-	}
-	if (ts == PQTRANS_INTRANS && PQtransactionStatus(c->pc_conn) == PQTRANS_INERROR)
-		PQclear(pg_trip(
-			c, PQexec(c->pc_conn, "ROLLBACK TO SAVEPOINT bbb_lastval; RELEASE SAVEPOINT bbb_lastval")));
-	return id;
-}
-
 static const char *pg_errmsg(struct db *db)
 {
 	return ((struct pg_conn *)db->db_impl)->pc_msg;
@@ -761,7 +731,6 @@ static const struct db_driver pg_driver = {
 	.dr_exec = pg_exec,
 	.dr_in_transaction = pg_in_transaction,
 	.dr_changes = pg_changes,
-	.dr_last_insert_id = pg_last_insert_id,
 	.dr_errmsg = pg_errmsg,
 	.dr_errcode = pg_errcode,
 	.dr_fail = pg_fail,

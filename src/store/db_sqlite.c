@@ -244,11 +244,6 @@ static int64_t sq_changes(struct db *db)
 	return sqlite3_changes64(db->db_impl);
 }
 
-static int64_t sq_last_insert_id(struct db *db)
-{
-	return sqlite3_last_insert_rowid(db->db_impl);
-}
-
 static const char *sq_errmsg(struct db *db)
 {
 	return sqlite3_errmsg(db->db_impl);
@@ -288,7 +283,6 @@ static const struct db_driver db_sqlite_driver = {
 	.dr_exec = sq_exec,
 	.dr_in_transaction = sq_in_transaction,
 	.dr_changes = sq_changes,
-	.dr_last_insert_id = sq_last_insert_id,
 	.dr_errmsg = sq_errmsg,
 	.dr_errcode = sq_errcode,
 	.dr_fail = sq_fail,

@@ -270,8 +270,8 @@ int store_bind_text_or_null(struct db_stmt *stmt, int idx, const char *s);
 int store_bind_id_or_null(struct db_stmt *stmt, int idx, int64_t v);
 /* Steps a bound INSERT of one row whose text ends with `RETURNING id` (both
  * engines take it): DB_DONE with the new row's id in *id, or the step's error
- * (*id untouched). The store's inserts read their ids so rather than with
- * db_last_insert_id, which costs PostgreSQL a round trip of its own. */
+ * (*id untouched). The store's inserts read their ids so: on PostgreSQL
+ * asking for the id afterwards (lastval()) would cost a round trip more. */
 int store_step_insert(struct db_stmt *stmt, int64_t *id);
 /* Binds free text (a description, prompt, message, note, output or input),
  * redacted (common/redact.h): every column of free text is bound through

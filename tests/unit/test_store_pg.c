@@ -39,12 +39,22 @@ struct held {
 
 static int64_t insert_event(struct db *db, bbb_status *st)
 {
-	if (db_exec(db, "INSERT INTO events (event_type, created_at, payload) VALUES ('test.order', 0, '\\x00')") !=
-	    DB_OK) {
-		store_fail(st, db, db_errcode(db), "insert event");
+	struct db_stmt *stmt;
+	int64_t id = -1;
+	int rc;
+
+	if (store_prepare(db,
+			  "INSERT INTO events (event_type, created_at, payload) VALUES ('test.order', 0, '\\x00') "
+			  "RETURNING id",
+			  &stmt, st) != 0)
+		return -1;
+	rc = store_step_insert(stmt, &id);
+	store_release(stmt);
+	if (rc != DB_DONE) {
+		store_fail(st, db, rc, "insert event");
 		return -1;
 	}
-	return db_last_insert_id(db);
+	return id;
 }
 
 static int held_write(struct db *db, void *arg, bbb_status *st)
