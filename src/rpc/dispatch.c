@@ -562,15 +562,20 @@ static void rpc_run(struct rpc_call *call, const Beebeebrain__V1__RpcRequest *re
 		status_fail(st, "DEADLINE_EXCEEDED", "the call took longer than its deadline");
 }
 
-/* Failures after which the call certainly did not change anything and may be
- * sent again with the same request_id: they are not cached. A write refused
- * for a full or read-only disk left nothing (the store's contract) and may
- * well succeed once space is freed. */
+/* Failures after which the call may be sent again with the same request_id
+ * and run: they are not cached. All but one certainly changed nothing: a
+ * write refused for a full or read-only disk left nothing (the store's
+ * contract) and may well succeed once space is freed. DB_UNAVAILABLE, a
+ * PostgreSQL session lost, changed nothing unless it was lost during the
+ * COMMIT itself; a stored copy would answer every retry, on any server, with
+ * the error of a connection that is gone, so the retry runs (the window is
+ * in docs/protocol.md). */
 static int rpc_call_did_not_run(const bbb_status *st)
 {
 	return st->code == BBB_DEADLINE_EXCEEDED || strcmp(st->reason, "DB_LOCKED") == 0 ||
 	       strcmp(st->reason, "SHUTTING_DOWN") == 0 || strcmp(st->reason, "OVERLOADED") == 0 ||
-	       strcmp(st->reason, "DISK_FULL") == 0 || strcmp(st->reason, "DB_READ_ONLY") == 0;
+	       strcmp(st->reason, "DISK_FULL") == 0 || strcmp(st->reason, "DB_READ_ONLY") == 0 ||
+	       strcmp(st->reason, "DB_UNAVAILABLE") == 0;
 }
 
 struct rpc_deferred {

@@ -6,11 +6,12 @@ copy that arrives while the first still runs elsewhere waits for its reply
 its lease passed."""
 import re
 import threading
+import time
 
 import psycopg2
 import pytest
 
-from beebeebrain.v1 import common_pb2, rpc_pb2, task_pb2
+from beebeebrain.v1 import admin_pb2, common_pb2, rpc_pb2, task_pb2
 from conftest import integration, start_server
 from test_leases import Fake
 
@@ -41,8 +42,8 @@ def servers(pg_db, tmp_path, fake):
     env = {"ANTHROPIC_API_KEY": "sk-ant-test-key", "ANTHROPIC_BASE_URL": fake.url,
            "BEEBEEBRAIN_LLM_TIMEOUT_S": "60", "BEEBEEBRAIN_LEASE_MS": str(LEASE_MS)}
 
-    def start(seeded=False):
-        srv = start_server(pg_db, tmp_path / f"server{len(started)}", env=env, seeded=seeded)
+    def start(seeded=False, extra_args=()):
+        srv = start_server(pg_db, tmp_path / f"server{len(started)}", env=env, seeded=seeded, extra_args=extra_args)
         started.append(srv)
         return srv
 
@@ -190,3 +191,38 @@ def test_the_claim_of_a_killed_server_is_taken_over_once_its_lease_passed(server
         (server_id(b), "done", reply)]
     assert f"the claim of server {server_id(a)} lapsed" in b.log()
     lost.join()
+
+
+def test_a_write_whose_session_was_lost_is_not_kept_and_its_retry_on_another_server_runs(servers, pg_db):
+    """DB_UNAVAILABLE (the session lost under the write) is no answer for
+    good: a kept copy would answer every retry, on any server, with the
+    failure of a connection that is gone."""
+    a = servers(seeded=True, extra_args=("--enable-fault-injection",))
+    # A alone, so that the one session waiting is its writer's. A's writer is made to wait for the write lock (its own db_lock fault holds it) ...
+    fault = call(a, envelope("/beebeebrain.v1.AdminService/InjectFault",
+                             admin_pb2.InjectFaultRequest(mode="db_lock", duration_ms=4000), "fault-1"))
+    assert reply_of(fault).code == 0, reply_of(fault)
+    create = envelope(CREATE_TASK, task_pb2.CreateTaskRequest(title="lost once"), "lost-session-1")
+    result = {}
+    writer = threading.Thread(target=lambda: result.update(reply=call(a, create)))
+    writer.start()
+    waiting = ("SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+               "AND wait_event_type = 'Lock' AND wait_event = 'advisory'")
+    # ... and its session is ended while it waits (as a restart of the database would), again for
+    # each new session, until the group that holds the call (not only the fault's audit row) failed.
+    deadline = time.monotonic() + 3.5
+    while writer.is_alive() and time.monotonic() < deadline:
+        rows(pg_db, f"SELECT pg_terminate_backend(pid, 10000) FROM ({waiting} OFFSET 0) s")
+        time.sleep(0.02)
+    writer.join(30)
+    lost = reply_of(result["reply"])
+    assert (lost.code, lost.reason) == (14, "DB_UNAVAILABLE"), lost
+    assert task_titles(pg_db) == []
+    assert rows(pg_db, "SELECT count(*) FROM replies WHERE request_id = 'lost-session-1'") == [(0,)]
+    # The retry on B runs (once the fault lets go of the lock), and its reply is the one kept.
+    b = servers()
+    again = reply_of(call(b, create))
+    assert again.code == 0, again
+    assert task_titles(pg_db) == ["lost once"]
+    assert rows(pg_db, "SELECT owner, state FROM replies WHERE request_id = 'lost-session-1'") == [
+        (server_id(b), "done")]
