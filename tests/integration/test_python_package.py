@@ -25,7 +25,7 @@ import pytest
 import beebeebrain
 from beebeebrain.v1 import (admin_pb2, agent_pb2, common_pb2, event_pb2, health_pb2, inbox_pb2, log_pb2,
                             metrics_pb2, project_pb2, runtime_pb2, task_pb2, tool_pb2)
-from conftest import Server, child_env, wait_until
+from conftest import PG, Server, child_env, wait_until
 from runtime_fixtures import fake_llm, rt, start_runtime  # noqa: F401  (fixtures)
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
@@ -144,8 +144,16 @@ def test_every_service_through_the_typed_client(client, workspace, tmp_path):
     assert isinstance(client.metrics.runs_summary(project_id=project.id), metrics_pb2.RunsSummaryResponse)
     assert isinstance(client.metrics.usage_daily(), metrics_pb2.UsageDailyResponse)
     assert isinstance(client.admin.migration_status(), admin_pb2.MigrationStatusResponse)
-    backup = client.admin.backup(out_path=str(tmp_path / "copy.bak"))
-    assert isinstance(backup, admin_pb2.BackupResponse) and os.path.exists(backup.path)
+    if PG:
+        # PostgreSQL is backed up with pg_dump: the typed error says so.
+        with pytest.raises(beebeebrain.RpcError) as refused:
+            client.admin.backup(out_path=str(tmp_path / "copy.bak"))
+        assert (refused.value.code_name, refused.value.reason) == ("FAILED_PRECONDITION", "DB_ENGINE_UNSUPPORTED")
+        assert "pg_dump" in refused.value.message
+        assert not (tmp_path / "copy.bak").exists()
+    else:
+        backup = client.admin.backup(out_path=str(tmp_path / "copy.bak"))
+        assert isinstance(backup, admin_pb2.BackupResponse) and os.path.exists(backup.path)
     assert isinstance(client.runtime.status(), runtime_pb2.RuntimeStatusResponse)
 
     published = client.event.publish(event_type="operator.note", project_id=project.id, actor="py", message="hi")
