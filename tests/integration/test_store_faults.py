@@ -118,6 +118,7 @@ def not_ready(client):
     return None if is_ready else writer
 
 
+@pytest.mark.sqlite_only("a full disk under the SQLite file and its journal")
 def test_full_disk_refuses_writes_with_disk_full_serves_reads_and_writes_again_once_space_is_freed(
         faulty_server, fclient, fault):
     acked = []
@@ -170,6 +171,7 @@ def test_full_disk_refuses_writes_with_disk_full_serves_reads_and_writes_again_o
     assert sql(faulty_server.db_path, "PRAGMA integrity_check")[0][0] == "ok"
 
 
+@pytest.mark.sqlite_only("a read-only file system under the SQLite file")
 def test_read_only_file_system_under_a_running_server_is_db_read_only_and_recovers(faulty_server, fclient, fault):
     create_task(fclient, "before")
     fault.arm("EROFS")
@@ -233,6 +235,7 @@ def make_db(path, titles):
         assert srv.stop() == 0, srv.log()
 
 
+@pytest.mark.sqlite_only("a corrupt SQLite file and its restore from a file backup")
 def test_database_with_8_kib_of_random_bytes_in_the_middle_is_refused_with_a_pointer_to_restore(db_path, tmp_path):
     make_db(db_path, [f"t{i}" for i in range(400)])
     good = tmp_path / "good.bak"
