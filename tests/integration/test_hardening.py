@@ -11,6 +11,7 @@ import struct
 
 import pytest
 
+from beebeebrain import RpcError
 from beebeebrain.v1 import rpc_pb2, task_pb2
 from conftest import wait_until
 from runtime_fixtures import fake_llm, rt, start_runtime  # noqa: F401  (fixtures)
@@ -84,12 +85,17 @@ def test_system_directories_are_refused_as_project_roots(server, cli, root):
     assert "INVALID_ARGUMENT VALIDATION_ERROR" in err and "root_path" in err
 
 
-def test_a_root_is_canonicalised_before_it_is_checked(server, cli, tmp_path, workspace):
-    # <workspace>/../.. climbs to the parent of the temp dir: canonical, that
-    # holds the database (and other users' files): refused.
-    rc, out, err = create_project(cli, "climb", f"{workspace}/../..")
-    assert rc == 1
-    assert "root_path" in err
+def test_a_root_is_canonicalised_before_it_is_checked(server, cli, client, tmp_path, workspace):
+    # <workspace>/b/../a/sub does not start with "<workspace>/a/": canonical,
+    # it is inside project outer's root: refused, naming outer.
+    cli.json("project", "create", "outer", "--root", workspace / "a")
+    (workspace / "b").mkdir()
+    with pytest.raises(RpcError) as refused:
+        client.project.create_project(name="climb", root_path=f"{workspace}/b/../a/sub")
+    assert refused.value.reason == "VALIDATION_ERROR"
+    [why] = refused.value.violations
+    assert why.field == "root_path" and f"{workspace}/a/sub overlaps" in why.description and "outer" in why.description
+    assert [p["name"] for p in cli.json("project", "list")["projects"]] == ["outer"]
     # Through a symlink the same directory is recognised.
     (tmp_path / "alias").symlink_to(workspace)
     created = cli.json("project", "create", "via-link", "--root", tmp_path / "alias" / "." / "sub" / "")
@@ -106,6 +112,7 @@ def test_a_root_inside_or_around_another_projects_root_is_refused(server, cli, w
     cli.json("project", "create", "sibling", "--root", workspace / "ab")
 
 
+@pytest.mark.sqlite_only("about the directory of the SQLite file; a PostgreSQL database is in no directory")
 def test_a_root_holding_the_servers_database_is_refused(server, cli, tmp_path):
     rc, out, err = create_project(cli, "db", tmp_path)
     assert rc == 1
