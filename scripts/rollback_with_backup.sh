@@ -12,6 +12,11 @@
 # on it (SCHEMA_HELD) until `beebeebrain migrate up` or `serve --migrate`, so
 # the rollback is not undone by the next start.
 #
+# DB_PATH is a SQLite file: a PostgreSQL database (postgres://... or
+# keyword=value) is refused, as `beebeebrain backup` refuses it; back it up with
+# pg_dump and run `beebeebrain migrate down` with the servers stopped
+# (docs/runbook.md, section 7).
+#
 # DB_PATH defaults to $BEEBEEBRAIN_DB, else ./beebeebrain.db. The binary is
 # $BEEBEEBRAIN_BIN, else `beebeebrain` on PATH, else the one in build/.
 # Exit status: 0 done, 1 a step failed (the message says which; a backup
@@ -64,6 +69,15 @@ schema_version() {
 applied_versions() {
 	"$BIN" migrate status --db "$DB" | awk '$1 ~ /^[0-9]+$/ && $3 == "true" { print $1 }'
 }
+
+# The server's rule (docs/scale-out.md): a libpq URI or keyword=value string
+# is PostgreSQL. Not echoed: a URI may hold a password.
+if [[ "$DB" =~ ^postgres(ql)?:// || "$DB" =~ ^[a-z_]+= ]]; then
+	echo "error: DB_PATH names a PostgreSQL database; this script copies SQLite files. Back it up with" \
+		"\`pg_dump -Fc\`, stop the servers, then run \`$BIN migrate down N --db ...\` (docs/runbook.md," \
+		"section 7); nothing was changed" >&2
+	exit 1
+fi
 
 if [ ! -e "$DB" ]; then
 	echo "error: database $DB does not exist" >&2
