@@ -2,25 +2,22 @@
 below the binary's, `serve` refuses to re-apply it (SCHEMA_HELD) until
 `migrate up` or `serve --migrate`, while a fresh or normally older database
 still migrates automatically after its automatic backup; and the script
-scripts/rollback_with_backup.sh that does backup + downgrade + verify."""
+scripts/rollback_with_backup.sh that does backup + downgrade + verify.
+
+On PostgreSQL the hold is the same; there is no automatic backup (the server
+says to take a pg_dump) and the script, which copies SQLite files, refuses
+the database (docs/runbook.md, section 7)."""
 
 import glob
 import os
-import sqlite3
 import subprocess
 
-from conftest import BIN, START_TIMEOUT_S, Server, child_env, free_port
+import pytest
+
+from conftest import BIN, PG, START_TIMEOUT_S, Server, child_env, free_port, sql
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SCRIPT = os.path.join(REPO, "scripts", "rollback_with_backup.sh")
-
-
-def sql(path, query):
-    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        return con.execute(query).fetchall()
-    finally:
-        con.close()
 
 
 def version(path):
@@ -38,6 +35,9 @@ def task_count(path):
 
 
 def backups(db):
+    """The backups next to a SQLite file; on PostgreSQL, files a server would
+    have named after its connection string in its working directory (ours):
+    there must be none."""
     return sorted(glob.glob(f"{db}.*.bak"))
 
 
@@ -107,15 +107,21 @@ def test_serve_migrate_applies_a_held_schema_after_its_automatic_backup(server, 
     cli.json("migrate", "down", "--db", db)
     before = backups(db)
 
-    held = Server(db, server.url, extra_args=["--migrate"]).start()
+    # seeded: the held database as it is, no `migrate up` before the start.
+    held = Server(db, server.url, extra_args=["--migrate"], seeded=True).start()
     try:
         assert cli.json("ready")["ready"] is True
         status = cli.json("migrate", "status", "--db", db)
         assert status["current_version"] == latest and not status.get("held", False)
         new = sorted(set(backups(db)) - set(before))
-        assert len(new) == 1
-        assert version(new[0]) == prev
-        assert task_count(new[0]) == 2
+        if PG:
+            # PostgreSQL is backed up with pg_dump: the server says so.
+            assert new == []
+            assert "no automatic backup on PostgreSQL (pg_dump first)" in held.log(), held.log()
+        else:
+            assert len(new) == 1
+            assert version(new[0]) == prev
+            assert task_count(new[0]) == 2
     finally:
         assert held.stop() == 0
     # Released: a plain serve starts again.
@@ -123,24 +129,29 @@ def test_serve_migrate_applies_a_held_schema_after_its_automatic_backup(server, 
     assert len(cli.json("task", "list")["tasks"]) == 2
 
 
-def test_a_normally_older_database_still_migrates_after_its_automatic_backup(cli, tmp_path, rpc_url):
-    db = tmp_path / "old.db"
+def test_a_normally_older_database_still_migrates_after_its_automatic_backup(cli, db_path, rpc_url):
+    db = db_path
     subprocess.run([BIN, "migrate", "up", "1", "--db", str(db)], check=True, capture_output=True,
                    env=child_env())
     assert version(db) == 1
-    srv = Server(db, rpc_url).start()
+    # seeded: the server migrates the database as it is, at version 1.
+    srv = Server(db, rpc_url, seeded=True).start()
     try:
         status = cli.json("migrate", "status", "--db", db)
         assert status["current_version"] == status["latest_version"] > 1
         assert not status.get("held", False)
-        assert len(backups(db)) == 1 and version(backups(db)[0]) == 1
+        if PG:
+            assert backups(db) == []
+            assert "no automatic backup on PostgreSQL (pg_dump first)" in srv.log(), srv.log()
+        else:
+            assert len(backups(db)) == 1 and version(backups(db)[0]) == 1
     finally:
         assert srv.stop() == 0
 
 
-def run_script(*args, env=None):
+def run_script(*args, env=None, cwd=None):
     p = subprocess.run([SCRIPT, *[str(a) for a in args]], stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                       timeout=120, env={**child_env(), "BEEBEEBRAIN_BIN": BIN, **(env or {})})
+                       timeout=120, env={**child_env(), "BEEBEEBRAIN_BIN": BIN, **(env or {})}, cwd=cwd)
     return p.returncode, p.stdout, p.stderr
 
 
@@ -150,6 +161,7 @@ def backup_named(out):
     return paths[-1]
 
 
+@pytest.mark.sqlite_only("the script copies the SQLite file; PostgreSQL is refused (test below)")
 def test_rollback_script_backs_up_downgrades_to_target_and_the_rollback_sticks(server, cli, tmp_path):
     seed(cli, tmp_path, 4)
     assert server.stop() == 0
@@ -176,6 +188,7 @@ def test_rollback_script_backs_up_downgrades_to_target_and_the_rollback_sticks(s
     assert task_count(db) == 4 and version(db) == latest
 
 
+@pytest.mark.sqlite_only("the script copies the SQLite file; PostgreSQL is refused (test below)")
 def test_rollback_script_with_skip_downgrade_only_backs_up_through_the_running_server(server, cli, tmp_path):
     seed(cli, tmp_path, 2)
     latest = version(server.db_path)
@@ -187,6 +200,7 @@ def test_rollback_script_with_skip_downgrade_only_backs_up_through_the_running_s
     assert cli.json("ready")["ready"] is True
 
 
+@pytest.mark.sqlite_only("the script copies the SQLite file; PostgreSQL is refused (test below)")
 def test_rollback_script_refuses_to_downgrade_under_a_running_server_but_keeps_the_backup(server, cli, tmp_path):
     seed(cli, tmp_path, 1)
     latest = version(server.db_path)
@@ -201,3 +215,24 @@ def test_rollback_script_refuses_to_downgrade_under_a_running_server_but_keeps_t
 def test_rollback_script_rejects_a_target_that_is_not_a_version(tmp_path):
     rc, out, err = run_script(tmp_path / "x.db", "one")
     assert rc == 2 and "TARGET" in err, err
+
+
+def test_rollback_script_refuses_a_postgresql_database_and_changes_nothing(server, cli, tmp_path):
+    """PostgreSQL is backed up with pg_dump (docs/runbook.md, section 7): the
+    script says so and does nothing, whichever form names the database. On
+    SQLite the forms are refused by their text alone."""
+    if PG:
+        seed(cli, tmp_path, 2)
+        assert server.stop() == 0
+        latest = version(server.db_path)
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    targets = [server.db_path] if PG else ["host=db1 dbname=bbb", "postgres://bbb@db1/bbb", "postgresql://db1/bbb"]
+    for db in targets:
+        rc, out, err = run_script(db, 1, cwd=cwd)
+        assert rc == 1, out + err
+        assert "PostgreSQL" in err and "pg_dump" in err and "nothing was changed" in err, err
+        assert "backup: " not in out, out
+    assert list(cwd.iterdir()) == []
+    if PG:
+        assert version(server.db_path) == latest and task_count(server.db_path) == 2
