@@ -1,32 +1,32 @@
 """Operating the database file (docs/decisions.md, Storage): one server per database, the
 offline `migrate` commands, consistent online and offline backups, and
 `restore`. What the commands leave on disk is checked with the sqlite3 module,
-independently of the server."""
+independently of the server.
+
+On PostgreSQL several servers share a database, the migrations are the same,
+and `backup`/`restore` are refused (FAILED_PRECONDITION DB_ENGINE_UNSUPPORTED):
+pg_dump and pg_restore do that (docs/runbook.md, section 7)."""
 
 import json
 import os
 import re
-import sqlite3
 import subprocess
 import threading
 
+import pytest
+
 from beebeebrain.v1 import task_pb2
 from beebeebrain import Client, RpcError
-from conftest import BIN, START_TIMEOUT_S, child_env, free_port, wait_until
+from conftest import BIN, PG, START_TIMEOUT_S, Server, child_env, free_port, is_pg_target, sql, wait_until
 
 APP_TABLES = {"projects", "agents", "tasks", "task_dependencies", "task_runs", "run_attempts", "inbox_items",
               "events", "api_usage_daily", "alerts"}
 
 
-def sql(path, query, *params):
-    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        return con.execute(query, params).fetchall()
-    finally:
-        con.close()
-
-
 def tables(path):
+    if is_pg_target(path):
+        return {name for (name,) in sql(path, "SELECT table_name FROM information_schema.tables "
+                                              "WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'")}
     return {name for (name,) in sql(path, "SELECT name FROM sqlite_master WHERE type = 'table'")}
 
 
@@ -51,7 +51,20 @@ def seed(cli, tmp_path, n_tasks):
 
 # ---- one server per database
 
-def test_second_server_on_the_same_db_exits_nonzero_naming_the_first_pid(server, cli):
+def test_second_server_on_the_same_db_exits_nonzero_naming_the_first_pid(server, cli, tmp_path):
+    if PG:
+        # Several servers share one PostgreSQL database (docs/scale-out.md):
+        # the second starts, and what one commits the other answers.
+        second = Server(server.db_path, f"tcp://127.0.0.1:{free_port()}", seeded=True).start()
+        try:
+            ids = seed(cli, tmp_path, 2)
+            with Client(second.url, timeout=10) as c:
+                listed = c.call("TaskService", "ListTasks", task_pb2.ListTasksRequest(), task_pb2.ListTasksResponse)
+            assert [t.id for t in listed.tasks] == ids
+            assert cli.json("health")["status"] == "ok"
+        finally:
+            assert second.stop() == 0, second.log()
+        return
     second = subprocess.run([BIN, "serve", "--db", server.db_path, "--rpc", f"tcp://127.0.0.1:{free_port()}",
                              "--events", f"tcp://127.0.0.1:{free_port()}"],
                             stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=START_TIMEOUT_S,
@@ -61,6 +74,7 @@ def test_second_server_on_the_same_db_exits_nonzero_naming_the_first_pid(server,
     assert cli.json("health")["status"] == "ok"
 
 
+@pytest.mark.sqlite_only("names of one SQLite file: symbolic and hard links")
 def test_second_server_through_a_symlink_or_a_hard_link_is_refused_naming_the_first(server, cli, tmp_path):
     """The lock is on the database file, not on a name of it: two servers on
     one file through two hard links would even keep two different -wal files."""
@@ -115,7 +129,8 @@ def test_migrate_down_to_zero_and_up_again_gives_a_schema_the_server_starts_on(s
     assert up["current_version"] == latest
     assert all(m["applied"] for m in up["migrations"])
     assert APP_TABLES <= tables(db)
-    assert integrity(db) == "ok"
+    if not PG:
+        assert integrity(db) == "ok"
 
     server.start()
     assert cli.json("ready")["ready"] is True
@@ -123,6 +138,7 @@ def test_migrate_down_to_zero_and_up_again_gives_a_schema_the_server_starts_on(s
     seed(cli, tmp_path, 1)
 
 
+@pytest.mark.sqlite_only("the lock on the SQLite file; on PostgreSQL the operator stops the servers (runbook)")
 def test_maintenance_commands_are_refused_while_a_server_holds_the_db(server, cli, tmp_path):
     before = tables(server.db_path)
     for args in (["migrate", "up"], ["migrate", "down", "1"], ["restore", str(tmp_path / "any.bak")]):
@@ -136,6 +152,7 @@ def test_maintenance_commands_are_refused_while_a_server_holds_the_db(server, cl
 
 # ---- backup
 
+@pytest.mark.sqlite_only("SQLite's online backup")
 def test_online_backup_under_write_load_holds_every_task_acknowledged_before_it(server, cli, tmp_path):
     seed(cli, tmp_path, 0)
     acked, errors, lock, stop = [], [], threading.Lock(), threading.Event()
@@ -180,6 +197,7 @@ def test_online_backup_under_write_load_holds_every_task_acknowledged_before_it(
     assert in_backup <= set(acked) | task_ids(server.db_path)
 
 
+@pytest.mark.sqlite_only("a copy of the SQLite file next to it")
 def test_backup_without_out_uses_the_timestamped_default_path(server, cli, tmp_path):
     ids = seed(cli, tmp_path, 3)
     result = cli.json("backup", "--db", server.db_path)
@@ -189,6 +207,7 @@ def test_backup_without_out_uses_the_timestamped_default_path(server, cli, tmp_p
     assert task_ids(result["path"]) == set(ids)
 
 
+@pytest.mark.sqlite_only("a copy of the SQLite file; PostgreSQL: test below")
 def test_backup_without_db_goes_through_the_server_answering_on_rpc(server, cli, tmp_path):
     """The server knows its database; the client's default ./beebeebrain.db
     (absent in its working directory here) is not consulted."""
@@ -217,6 +236,7 @@ def test_backup_without_db_and_without_a_server_says_what_to_give(cli, tmp_path)
     assert not (tmp_path / "beebeebrain.db").exists()
 
 
+@pytest.mark.sqlite_only("a copy of the SQLite file")
 def test_offline_backup_works_without_a_server(server, cli, tmp_path):
     ids = seed(cli, tmp_path, 3)
     assert server.stop() == 0
@@ -230,6 +250,7 @@ def test_offline_backup_works_without_a_server(server, cli, tmp_path):
 
 # ---- restore
 
+@pytest.mark.sqlite_only("swaps SQLite files")
 def test_restore_swaps_the_backup_in_and_keeps_the_previous_db_where_it_says(server, cli, tmp_path):
     ids = seed(cli, tmp_path, 2)
     backup = cli.json("backup", "--out", tmp_path / "two.bak", "--db", server.db_path)["path"]
@@ -265,3 +286,24 @@ def test_restore_of_a_missing_file_changes_nothing(server, cli, tmp_path):
     assert rc == 1
     assert err.startswith("error: ")
     assert task_ids(server.db_path) == set(ids)
+
+
+def test_backup_and_restore_of_a_postgresql_database_are_refused_pointing_at_pg_dump(server, cli, tmp_path):
+    """PostgreSQL is backed up with pg_dump and restored with pg_restore
+    (docs/runbook.md, section 7): the commands say so and write nothing,
+    neither offline (--db, decided by the form of the name) nor through the
+    server. The SQLite run checks the forms by their text alone."""
+    ids = seed(cli, tmp_path, 2)
+    before = set(tmp_path.iterdir())
+    targets = [server.db_path] if PG else ["host=db1 dbname=bbb", "postgres://bbb@db1/bbb"]
+    calls = [args for db in targets for args in (["backup", "--db", db], ["backup", "--db", db, "--out", "x.bak"],
+                                                 ["restore", tmp_path / "any.bak", "--db", db])]
+    if PG:
+        calls += [["backup"], ["backup", "--out", "x.bak"]]  # through the server on --rpc
+    for args in calls:
+        rc, out, err = cli(*args)
+        assert rc == 1, (args, out, err)
+        assert "FAILED_PRECONDITION DB_ENGINE_UNSUPPORTED" in err and "pg_dump" in err, (args, err)
+    assert set(tmp_path.iterdir()) == before
+    assert task_ids(server.db_path) == set(ids)
+    assert cli.json("ready")["ready"] is True
