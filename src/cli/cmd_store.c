@@ -335,6 +335,9 @@ int cmd_backup(struct cli *cli, int argc, char **argv)
 			return cli_output(cli, &resp->base, backup_print);
 		if (!bbb_status_unreachable(&st))
 			return cli_report(&st);
+		/* Copied here then: only a SQLite file can be. */
+		if (store_file_only(db_path, "backup", &st) != 0)
+			return cli_report(&st);
 		if ((holder = lockfile_holder(db_path)) > 0) {
 			status_fail(&st, "SERVER_UNREACHABLE",
 				    "database %s is held by a server (pid %d) that does not answer on %s; give its "
