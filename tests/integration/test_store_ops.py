@@ -304,6 +304,14 @@ def test_backup_and_restore_of_a_postgresql_database_are_refused_pointing_at_pg_
         rc, out, err = cli(*args)
         assert rc == 1, (args, out, err)
         assert "FAILED_PRECONDITION DB_ENGINE_UNSUPPORTED" in err and "pg_dump" in err, (args, err)
+    # No server answering: the default database ($BEEBEEBRAIN_DB) is not
+    # copied here either.
+    for db in targets:
+        p = subprocess.run([BIN, "--rpc", f"tcp://127.0.0.1:{free_port()}", "backup"], cwd=tmp_path,
+                           stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=START_TIMEOUT_S,
+                           env={**child_env(), "BEEBEEBRAIN_DB": db})
+        assert p.returncode == 1, p.stderr
+        assert "FAILED_PRECONDITION DB_ENGINE_UNSUPPORTED" in p.stderr and "pg_dump" in p.stderr, p.stderr
     assert set(tmp_path.iterdir()) == before
     assert task_ids(server.db_path) == set(ids)
     assert cli.json("ready")["ready"] is True
