@@ -12,6 +12,7 @@
 #include "domain/project_rules.h"
 #include "domain/validate.h"
 #include "services/services.h"
+#include "store/db.h"
 #include "store/project_store.h"
 
 /* Inside the write transaction, so that two racing creations cannot both
@@ -124,8 +125,14 @@ static int create_project(struct rpc_call *call, const ProtobufCMessage *in, Pro
 
 	validate_text(st, "name", req->name, 1, 120);
 	validate_abs_path(st, "root_path", req->root_path);
+	/* A root may not hold the SQLite file; a PostgreSQL database is in no
+	 * directory of ours (and a file named like its connection string is
+	 * none of its business). */
 	if (st->code != BBB_OK || (root = project_canonical_root(call, req->root_path, st)) == NULL ||
-	    project_root_allowed(st, "root_path", root, realpath(svc_env(call)->se_db_path, db)) != 0)
+	    project_root_allowed(st, "root_path", root,
+				 db_target_kind(svc_env(call)->se_db_path) == DB_SQLITE
+					 ? realpath(svc_env(call)->se_db_path, db)
+					 : NULL) != 0)
 		return -1;
 	p = (void *)arena_message(call->c_arena, &beebeebrain__v1__project__descriptor);
 	p->name = req->name;
