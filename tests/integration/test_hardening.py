@@ -13,7 +13,7 @@ import pytest
 
 from beebeebrain import RpcError
 from beebeebrain.v1 import rpc_pb2, task_pb2
-from conftest import wait_until
+from conftest import PG, Server, wait_until
 from runtime_fixtures import fake_llm, rt, start_runtime  # noqa: F401  (fixtures)
 
 LONG = "d" * 200
@@ -112,11 +112,23 @@ def test_a_root_inside_or_around_another_projects_root_is_refused(server, cli, w
     cli.json("project", "create", "sibling", "--root", workspace / "ab")
 
 
-@pytest.mark.sqlite_only("about the directory of the SQLite file; a PostgreSQL database is in no directory")
-def test_a_root_holding_the_servers_database_is_refused(server, cli, tmp_path):
-    rc, out, err = create_project(cli, "db", tmp_path)
-    assert rc == 1
-    assert "database" in err
+def test_a_root_holding_the_servers_database_is_refused(db_path, rpc_url, cli, tmp_path, monkeypatch):
+    # The server runs in tmp_path. PostgreSQL: its database is in no directory,
+    # even where a file bears the name of its connection string.
+    monkeypatch.chdir(tmp_path)
+    if PG:
+        (tmp_path / db_path).touch()
+    srv = Server(db_path, rpc_url).start()
+    try:
+        rc, out, err = create_project(cli, "db", tmp_path)
+        if PG:
+            assert rc == 0, err
+            assert json.loads(out)["project"]["root_path"] == str(tmp_path)
+        else:
+            assert rc == 1
+            assert "database" in err
+    finally:
+        assert srv.stop() == 0, srv.log()
 
 
 # ---- text on the wire --------------------------------------------------------------------------------------------
