@@ -43,6 +43,10 @@ static int project_create_write(struct db *db, void *arg, bbb_status *st)
 	return rc != 0 ? -1 : store_project_insert(db, p, st);
 }
 
+/* The longest root, canonical: a unique key PostgreSQL's indexes can hold
+ * (a btree entry is at most 2,704 bytes), the same on both engines. */
+#define PROJECT_ROOT_MAX 2048
+
 /* The canonical form of a requested root, from the arena: links, ".", ".."
  * and doubled slashes resolved. The root need not exist yet (an operator may
  * register it before creating it): the longest existing prefix is resolved
@@ -75,6 +79,10 @@ static char *project_canonical_root(struct rpc_call *call, const char *path, bbb
 		status_violation(st, "root_path", "%s is not a directory", buf);
 		return NULL;
 	}
+	if (cut == NULL && strlen(buf) > PROJECT_ROOT_MAX) {
+		status_violation(st, "root_path", "is longer than %d bytes once resolved", PROJECT_ROOT_MAX);
+		return NULL;
+	}
 	if (cut == NULL)
 		return arena_strdup(call->c_arena, buf);
 	*cut = '/';
@@ -95,7 +103,7 @@ static char *project_canonical_root(struct rpc_call *call, const char *path, bbb
 	}
 	/* Doubled slashes in the missing part are dropped by the join below. */
 	struct dbuf b;
-	dbuf_init(&b, PATH_MAX - 1);
+	dbuf_init(&b, PROJECT_ROOT_MAX);
 	if (dbuf_addstr(&b, strcmp(buf, "/") == 0 ? "" : buf) != 0)
 		goto too_long;
 	for (const char *p = rest; *p != '\0';) {
@@ -111,7 +119,7 @@ static char *project_canonical_root(struct rpc_call *call, const char *path, bbb
 	return out;
 too_long:
 	dbuf_free(&b);
-	status_violation(st, "root_path", "is longer than %d bytes once resolved", PATH_MAX - 1);
+	status_violation(st, "root_path", "is longer than %d bytes once resolved", PROJECT_ROOT_MAX);
 	return NULL;
 }
 

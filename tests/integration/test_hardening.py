@@ -112,6 +112,31 @@ def test_a_root_inside_or_around_another_projects_root_is_refused(server, cli, w
     cli.json("project", "create", "sibling", "--root", workspace / "ab")
 
 
+def test_a_root_longer_than_2048_bytes_once_resolved_is_refused_on_both_engines(server, cli, workspace):
+    # 2,048 bytes is the most a unique key of PostgreSQL's can surely hold;
+    # the same limit on SQLite keeps the engines alike.
+    def root_of(length, base):
+        parts, left = [], length - len(str(base)) - 1
+        while left > 0:
+            part = "d" * min(200, left - 1 if left > 201 else left)
+            parts.append(part)
+            left -= len(part) + 1
+        return base / "/".join(parts)
+
+    at_limit = root_of(2048, workspace / "ok")
+    assert len(str(at_limit)) == 2048
+    assert cli.json("project", "create", "at-limit", "--root", at_limit)["project"]["root_path"] == str(at_limit)
+    for name, root in (("missing", root_of(2049, workspace / "no")),
+                       ("existing", root_of(2049, workspace / "yes"))):
+        if name == "existing":
+            root.mkdir(parents=True)
+        assert len(str(root)) == 2049
+        rc, out, err = create_project(cli, name, root)
+        assert rc == 1, out
+        assert "INVALID_ARGUMENT VALIDATION_ERROR" in err and "root_path" in err and "2048 bytes" in err
+    assert [p["name"] for p in cli.json("project", "list")["projects"]] == ["at-limit"]
+
+
 def test_a_root_holding_the_servers_database_is_refused(db_path, rpc_url, cli, tmp_path, monkeypatch):
     # The server runs in tmp_path. PostgreSQL: its database is in no directory,
     # even where a file bears the name of its connection string.
