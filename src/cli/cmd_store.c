@@ -15,13 +15,16 @@
 
 #include "beebeebrain/v1/admin.pb-c.h"
 #include "cli/cli.h"
+#include "common/arena.h"
 #include "common/clock.h"
 #include "common/status.h"
 #include "common/xalloc.h"
+#include "domain/server_rules.h"
 #include "server/config.h"
 #include "store/backup.h"
 #include "store/lockfile.h"
 #include "store/migrate.h"
+#include "store/server_store.h"
 #include "store/store.h"
 
 extern char **environ;
@@ -131,6 +134,45 @@ static int migrate_apply(struct cli *cli, const char *sub, int64_t n, const char
 	return cli_output(cli, &resp->base, migrate_print);
 }
 
+/* The version that made table `servers`, the rows the check below reads. */
+#define MIGRATE_SERVERS_VERSION 10
+
+/* PostgreSQL has no lock file to say a server holds the database: its rows in
+ * `servers` say it instead. 0 when none is alive (not stopped, a heartbeat
+ * within the last 3), else FAILED_PRECONDITION DB_IN_USE naming one: a
+ * server must not run on a schema it was not built for. */
+static int migrate_pg_unused(const char *db_path, bbb_status *st)
+{
+	Beebeebrain__V1__Server **rows;
+	int64_t now = clock_now_ms();
+	struct migration_set set;
+	struct migrate_state state;
+	struct db *db = NULL;
+	struct arena a;
+	size_t n = 0;
+	int version = 0, rc = 0;
+
+	if (store_conn_open(db_path, 0, 1, 5000, &db, st) != 0)
+		return -1;
+	arena_init(&a);
+	set = migrate_builtin_for(db);
+	if (migrate_check(db, &set, &state, st) != 0 ||
+	    ((version = state.current) >= MIGRATE_SERVERS_VERSION &&
+	     store_server_list(db, now - SERVER_HEARTBEAT_MS * SERVER_MISSED_HEARTBEATS, 64, &a, &rows, &n, st) != 0))
+		rc = -1;
+	for (size_t i = 0; rc == 0 && version >= MIGRATE_SERVERS_VERSION && i < n; i++)
+		if (server_rules_alive(now, rows[i]->heartbeat_at_ms, rows[i]->stopped_at_ms))
+			rc = status_fail(
+				st, "DB_IN_USE",
+				"the database is in use by beebeebrain server %s (pid %d, %s; heartbeat %lld s "
+				"ago): stop every server first (docs/runbook.md)",
+				rows[i]->id, (int)rows[i]->pid, rows[i]->address,
+				(long long)((now - rows[i]->heartbeat_at_ms) / 1000));
+	arena_reset(&a);
+	store_conn_close(db);
+	return rc;
+}
+
 int cmd_migrate(struct cli *cli, int argc, char **argv)
 {
 	static const char usage[] =
@@ -138,8 +180,8 @@ int cmd_migrate(struct cli *cli, int argc, char **argv)
 		"  status: applied and pending migrations (asks the server when one holds the database)\n"
 		"  up [N]: apply N pending migrations (default all)\n"
 		"  down [N]: revert the N newest migrations (default 1)\n"
-		"up and down are offline: refused while a server holds a SQLite database; on PostgreSQL\n"
-		"(--db postgres://...) stop the servers first.";
+		"up and down are offline: refused while a server holds the database (on PostgreSQL:\n"
+		"while any server of the database is alive by its heartbeat).";
 	struct cli_args a;
 	const char *db_path, *sub;
 	int64_t n = 0;
@@ -163,10 +205,12 @@ int cmd_migrate(struct cli *cli, int argc, char **argv)
 	if ((db_path = store_db_path(cli, &a)) == NULL)
 		return CLI_USAGE;
 	/* PostgreSQL: no lock file; the migrations take an advisory lock of
-	 * their own, and servers of an older version must be stopped first
-	 * (docs/runbook.md). */
-	if (db_target_kind(db_path) == DB_POSTGRES)
+	 * their own, and every server must be stopped first (docs/runbook.md). */
+	if (db_target_kind(db_path) == DB_POSTGRES) {
+		if (strcmp(sub, "status") != 0 && migrate_pg_unused(db_path, &st) != 0)
+			return cli_report(&st);
 		return migrate_apply(cli, sub, n, db_path);
+	}
 	if (strcmp(sub, "status") == 0 && lockfile_holder(db_path) != 0)
 		return migrate_status_remote(cli);
 	/* status looks, it does not create (taking the lock would). */
