@@ -234,8 +234,11 @@ class Server:
         self._starts += 1
         self.log_path = f"{self.log_base}.server{self._starts}.log"
         # An empty migrated schema for a new database (a PostgreSQL database
-        # always exists: it is migrated at the first start).
-        new = self._starts == 1 if is_pg_target(self.db_path) else not os.path.exists(self.db_path)
+        # always exists: new while it has no table; several servers share one).
+        if is_pg_target(self.db_path):
+            new = not sql(self.db_path, "SELECT 1 FROM information_schema.tables WHERE table_schema = current_schema()")
+        else:
+            new = not os.path.exists(self.db_path)
         if not self.seeded and new:
             subprocess.run([BIN, "migrate", "up", "--db", self.db_path], check=True, stdin=subprocess.DEVNULL,
                            capture_output=True, env=child_env())
