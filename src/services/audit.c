@@ -29,9 +29,9 @@
 #define SVC_ACTOR_MAX 120
 #define SVC_RESOURCE_IDS 8 /* ids of a task_ids list named in the resource */
 
-/* Rows the write touched, seen through SQLite's update hook on the writer's
- * connection. The writer runs one write function at a time, so the hook sees
- * only this call's rows. */
+/* Rows the write touched, seen through the row hook of the writer's
+ * connection (db_on_row). The writer runs one write function at a time, so
+ * the hook sees only this call's rows. */
 struct svc_touched {
 	char t_created[48]; /* first row inserted into a resource table: "task/12" */
 	char t_changed[48]; /* first row inserted or updated in one */
@@ -54,22 +54,21 @@ static const struct {
 	{"run_id", "run"},   {"project_id", "project"}, {"alert_id", "alert"},
 };
 
-static void svc_on_row(void *arg, int op, const char *dbname, const char *table, sqlite3_int64 rowid)
+static void svc_on_row(void *arg, int op, const char *table, int64_t rowid)
 {
 	struct svc_touched *t = arg;
 
-	(void)dbname;
 	if (strcmp(table, "events") == 0) {
-		if (op == SQLITE_INSERT && t->t_event[0] == '\0')
+		if (op == DB_INSERT && t->t_event[0] == '\0')
 			snprintf(t->t_event, sizeof(t->t_event), "event/%lld", (long long)rowid);
 		return;
 	}
 	for (size_t i = 0; i < sizeof(svc_tables) / sizeof(svc_tables[0]); i++) {
 		if (strcmp(table, svc_tables[i].table) != 0)
 			continue;
-		if (op == SQLITE_INSERT && t->t_created[0] == '\0')
+		if (op == DB_INSERT && t->t_created[0] == '\0')
 			snprintf(t->t_created, sizeof(t->t_created), "%s/%lld", svc_tables[i].noun, (long long)rowid);
-		if (op != SQLITE_DELETE && t->t_changed[0] == '\0')
+		if (op != DB_DELETE && t->t_changed[0] == '\0')
 			snprintf(t->t_changed, sizeof(t->t_changed), "%s/%lld", svc_tables[i].noun, (long long)rowid);
 		return;
 	}
@@ -199,17 +198,10 @@ static int svc_audited_write(struct db *db, void *arg, bbb_status *st)
 	struct svc_touched t;
 	int rc;
 
-	/* Nothing else sets an update hook on the write connection (SQLite
-	 * could not hand back an earlier hook's function to restore). Other
-	 * engines have no such hook: their audit rows name the call only. */
-	sqlite3 *sq = db_sqlite(db);
-
 	memset(&t, 0, sizeof(t));
-	if (sq != NULL)
-		sqlite3_update_hook(sq, svc_on_row, &t);
+	db_on_row(db, svc_on_row, &t);
 	rc = sa->sa_fn(db, sa->sa_arg, st);
-	if (sq != NULL)
-		sqlite3_update_hook(sq, NULL, NULL);
+	db_on_row(db, NULL, NULL);
 	if (rc != 0)
 		return rc;
 	struct audit_entry e = svc_audit_entry(sa->sa_call, &t);

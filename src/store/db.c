@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "common/xalloc.h"
 #include "store/db_driver.h"
@@ -103,6 +104,41 @@ int db_in_transaction(struct db *db)
 int64_t db_changes(struct db *db)
 {
 	return db->db_drv->dr_changes(db);
+}
+
+void db_on_row(struct db *db, db_row_fn fn, void *arg)
+{
+	db->db_row = fn;
+	db->db_row_arg = arg;
+	if (db->db_drv->dr_row_hook != NULL)
+		db->db_drv->dr_row_hook(db);
+}
+
+void db_row_inserted(struct db_stmt *s, int64_t id)
+{
+	struct db *db = s->ds_db;
+	char table[64];
+	const char *p;
+	size_t n;
+
+	if (db->db_row == NULL || db->db_drv->dr_row_hook != NULL)
+		return; /* none wanted, or the engine tells its rows itself */
+	p = DRV(s)->dr_sql(s->ds_impl);
+	p += strspn(p, " \t\n");
+	if (strncasecmp(p, "INSERT", 6) != 0)
+		return;
+	p += 6;
+	p += strspn(p, " \t\n");
+	if (strncasecmp(p, "INTO", 4) != 0)
+		return;
+	p += 4;
+	p += strspn(p, " \t\n");
+	n = strspn(p, "abcdefghijklmnopqrstuvwxyz_0123456789");
+	if (n == 0 || n >= sizeof(table))
+		return;
+	memcpy(table, p, n);
+	table[n] = '\0';
+	db->db_row(db->db_row_arg, DB_INSERT, table, id);
 }
 
 const char *db_errmsg(struct db *db)

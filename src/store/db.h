@@ -66,6 +66,17 @@ int db_exec(struct db *db, const char *sql);
 int db_in_transaction(struct db *db);
 /* Rows changed by the last INSERT, UPDATE or DELETE run on db. */
 int64_t db_changes(struct db *db);
+/* The rows a connection's statements touch, told to fn(arg, op, table, id)
+ * as each is written: op DB_INSERT, DB_UPDATE or DB_DELETE (SQLite's codes),
+ * id its integer key. SQLite tells every row (its update hook); PostgreSQL,
+ * which has no such hook on the client's side, tells the rows inserted with
+ * store_step_insert (every insert of the store's tables with an id), not
+ * updates or deletes. One hook per connection: fn NULL removes it. */
+#define DB_INSERT SQLITE_INSERT
+#define DB_UPDATE SQLITE_UPDATE
+#define DB_DELETE SQLITE_DELETE
+typedef void (*db_row_fn)(void *arg, int op, const char *table, int64_t id);
+void db_on_row(struct db *db, db_row_fn fn, void *arg);
 /* The connection's last error, "" when none, and its code (the engine's;
  * DB_OK when none). */
 const char *db_errmsg(struct db *db);

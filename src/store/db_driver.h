@@ -49,6 +49,12 @@ struct db_driver {
 	int64_t (*dr_changes)(struct db *db);
 	const char *(*dr_errmsg)(struct db *db);
 	int (*dr_errcode)(struct db *db);
+	/* Tells db's row hook (db->db_row) of the rows its statements touch
+	 * from now on, or stops (db_row NULL); NULL when the engine cannot,
+	 * and store_step_insert tells the rows it inserts instead. */
+	void (*dr_row_hook)(struct db *db);
+	/* The text of a statement (for db_row_inserted). */
+	const char *(*dr_sql)(void *impl);
 	/* store_fail (store.h) for this engine's errors. */
 	int (*dr_fail)(bbb_status *st, struct db *db, int rc, const char *what);
 	/* Closes the engine's connection (its statements are finalized). */
@@ -59,6 +65,8 @@ struct db {
 	const struct db_driver *db_drv;
 	void *db_impl; /* sqlite3 *, or the PostgreSQL driver's connection */
 	struct stmt_cache *db_cache; /* the statements kept (stmt_cache.c) */
+	db_row_fn db_row; /* db_on_row's hook, NULL when none */
+	void *db_row_arg;
 };
 
 struct db_stmt {
@@ -70,5 +78,8 @@ struct db_stmt {
 /* A new connection object around a driver's connection, with an empty
  * statement cache. */
 struct db *db_wrap(const struct db_driver *drv, void *impl);
+/* Tells db's row hook, on an engine without a hook of its own, of the row id
+ * an `INSERT INTO <table> ...` statement s just inserted (store_step_insert). */
+void db_row_inserted(struct db_stmt *s, int64_t id);
 
 #endif

@@ -677,6 +677,11 @@ static int pg_in_transaction(struct db *db)
 	return ts == PQTRANS_INTRANS || ts == PQTRANS_INERROR || ts == PQTRANS_ACTIVE;
 }
 
+static const char *pg_sql(void *impl)
+{
+	return ((struct pg_stmt *)impl)->ps_sql;
+}
+
 static int64_t pg_changes(struct db *db)
 {
 	return ((struct pg_conn *)db->db_impl)->pc_changes;
@@ -731,6 +736,7 @@ static const struct db_driver pg_driver = {
 	.dr_exec = pg_exec,
 	.dr_in_transaction = pg_in_transaction,
 	.dr_changes = pg_changes,
+	.dr_sql = pg_sql,
 	.dr_errmsg = pg_errmsg,
 	.dr_errcode = pg_errcode,
 	.dr_fail = pg_fail,

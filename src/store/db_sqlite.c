@@ -244,6 +244,26 @@ static int64_t sq_changes(struct db *db)
 	return sqlite3_changes64(db->db_impl);
 }
 
+static void sq_row(void *arg, int op, const char *dbname, const char *table, sqlite3_int64 rowid)
+{
+	struct db *db = arg;
+
+	(void)dbname;
+	db->db_row(db->db_row_arg, op, table, rowid);
+}
+
+/* Nothing else sets an update hook on a connection (SQLite could not hand
+ * back an earlier hook's function to restore). */
+static void sq_row_hook(struct db *db)
+{
+	sqlite3_update_hook(db->db_impl, db->db_row != NULL ? sq_row : NULL, db);
+}
+
+static const char *sq_sql(void *impl)
+{
+	return sqlite3_sql(impl);
+}
+
 static const char *sq_errmsg(struct db *db)
 {
 	return sqlite3_errmsg(db->db_impl);
@@ -283,6 +303,8 @@ static const struct db_driver db_sqlite_driver = {
 	.dr_exec = sq_exec,
 	.dr_in_transaction = sq_in_transaction,
 	.dr_changes = sq_changes,
+	.dr_row_hook = sq_row_hook,
+	.dr_sql = sq_sql,
 	.dr_errmsg = sq_errmsg,
 	.dr_errcode = sq_errcode,
 	.dr_fail = sq_fail,

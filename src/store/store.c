@@ -34,6 +34,7 @@
 #include "common/status.h"
 #include "common/xalloc.h"
 #include "store/checkpoint.h"
+#include "store/db_driver.h"
 #include "store/stmt_cache.h"
 #include "store/store_metrics.h"
 
@@ -270,8 +271,10 @@ int store_step_insert(struct db_stmt *stmt, int64_t *id)
 		return rc == DB_DONE ? SQLITE_ERROR : rc; /* no row: not an INSERT ... RETURNING id */
 	got = db_col_i64(stmt, 0);
 	/* SQLite made the change at the first step; the second ends the run. */
-	if ((rc = db_step(stmt)) == DB_DONE)
+	if ((rc = db_step(stmt)) == DB_DONE) {
 		*id = got;
+		db_row_inserted(stmt, got);
+	}
 	return rc;
 }
 
