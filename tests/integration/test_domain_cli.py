@@ -8,12 +8,12 @@ the database file, the events each change wrote in its transaction.
 ProjectService's three methods are covered by test_cli_slice.py."""
 
 import re
-import sqlite3
 
 import pytest
 
 from beebeebrain.v1 import common_pb2 as pb, events_pb2, task_pb2
 from beebeebrain import RpcError
+from conftest import sql
 
 # These tests check the domain's bookkeeping of runs (queued, active, cancelled),
 # so the runtime must not execute them: runs stay queued (docs/runtime.md).
@@ -38,27 +38,13 @@ def violation_fields(stderr):
 
 def events(db_path, event_type, task_id=None):
     """(event_type, task_id, run_id, Event) rows of a type, in id order."""
-    con = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
-    try:
-        sql = "SELECT event_type, task_id, run_id, payload FROM events WHERE event_type = ?"
-        args = [event_type]
-        if task_id is not None:
-            sql += " AND task_id = ?"
-            args.append(int(task_id))
-        rows = con.execute(sql + " ORDER BY id", args).fetchall()
-    finally:
-        con.close()
-    return [(t, task, run, events_pb2.Event.FromString(p)) for t, task, run, p in rows]
-
-
-def sql(db_path, statement, *args):
-    """A write from outside the server (what the runtime will produce)."""
-    con = sqlite3.connect(str(db_path), timeout=10)
-    try:
-        con.execute(statement, args)
-        con.commit()
-    finally:
-        con.close()
+    statement = "SELECT event_type, task_id, run_id, payload FROM events WHERE event_type = ?"
+    args = [event_type]
+    if task_id is not None:
+        statement += " AND task_id = ?"
+        args.append(int(task_id))
+    rows = sql(db_path, statement + " ORDER BY id", *args)
+    return [(t, task, run, events_pb2.Event.FromString(bytes(p))) for t, task, run, p in rows]
 
 
 @pytest.fixture

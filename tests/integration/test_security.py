@@ -17,7 +17,6 @@ database file, the replies, the event stream and the server's log.
 import json
 import os
 import selectors
-import sqlite3
 import subprocess
 import time
 
@@ -26,7 +25,7 @@ import pytest
 from beebeebrain.v1 import (admin_pb2, agent_pb2, common_pb2, event_pb2, events_pb2, inbox_pb2, log_pb2, project_pb2,
                             task_pb2, tool_pb2)
 from beebeebrain import Client, RpcError
-from conftest import BIN, Server, child_env, wait_until
+from conftest import BIN, PG, Server, child_env, sql, wait_until
 from runtime_fixtures import RUNTIME_ENV, fake_llm  # noqa: F401  (fixture)
 
 API_KEY = "bbbPlainApiKey7Hq2x"  # no shape a pattern knows: only the configured value can catch it
@@ -60,17 +59,13 @@ class Recorder:
 
 
 def audit_rows(db_path, event_type):
-    """(id, trace_id, SecurityAudit) of the events of a type, read from the file."""
-    con = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=5)
-    try:
-        rows = con.execute("SELECT id, trace_id, payload FROM events WHERE event_type = ? ORDER BY id",
-                           (event_type,)).fetchall()
-    finally:
-        con.close()
+    """(id, trace_id, SecurityAudit) of the events of a type, read from the database."""
+    rows = sql(db_path, "SELECT id, trace_id, payload FROM events WHERE event_type = ? ORDER BY id", event_type,
+               timeout_s=5)
     out = []
     for id_, trace, payload in rows:
         ev = events_pb2.Event()
-        ev.ParseFromString(payload)
+        ev.ParseFromString(bytes(payload))
         out.append((id_, trace, ev.security_audit))
     return out
 
@@ -352,6 +347,13 @@ def test_a_mutating_call_commits_its_allowed_audit_with_the_change_and_a_read_do
                project_pb2.GetProjectResponse)
         assert replay_after(0).head_id == head
 
+        if PG:
+            # Backup copies a SQLite file: refused on PostgreSQL, which pg_dump backs up.
+            with pytest.raises(RpcError) as e:
+                c.call("AdminService", "Backup", admin_pb2.BackupRequest(out_path="/tmp/bbb-audit.bak"),
+                       admin_pb2.BackupResponse, trace_id="trace-backup")
+            assert (e.value.code_name, e.value.reason) == ("FAILED_PRECONDITION", "DB_ENGINE_UNSUPPORTED")
+            return
         # A mutating call that changes no row is audited in a write of its own, just after.
         c.call("AdminService", "Backup", admin_pb2.BackupRequest(out_path=f"{db_path}.audit.bak"),
                admin_pb2.BackupResponse, trace_id="trace-backup")
