@@ -1,13 +1,12 @@
 """`beebeebrain alerts list|ack|resolve` from the outside: the operator's side
 of alerts (EventService ListAlerts, AckAlert, ResolveAlert) on a real server.
 
-Alerts for the list tests are written into the database file before the
+Alerts for the list tests are written into the database before the
 server starts (the server raises them itself only on real incidents, which
 take long to produce); the last test acknowledges a DB_LOCKED alert the server
 raised itself on an injected lock, and shows that it stays open and still
 counts the repeats of its cause."""
 
-import sqlite3
 import subprocess
 import time
 
@@ -16,25 +15,23 @@ import pytest
 from beebeebrain.v1 import admin_pb2, common_pb2, event_pb2
 
 from beebeebrain import Client, RpcError
-from conftest import BIN, Server, child_env, free_port, wait_until
+from conftest import BIN, Server, child_env, free_port, sql, wait_until
 
 
 def seed_alerts(db_path, rows):
     """Writes alerts (code, status, project_id, title) into a migrated database
     with no server running; returns their ids in order."""
     subprocess.run([BIN, "migrate", "up", "--db", str(db_path)], check=True, capture_output=True, env=child_env())
-    db = sqlite3.connect(str(db_path))
     now = int(time.time() * 1000)
     ids = []
     for i, (code, status, project_id, title) in enumerate(rows):
-        cur = db.execute(
+        [(id_,)] = sql(
+            db_path,
             "INSERT INTO alerts (code, severity, dedup_key, title, message, status, raise_count, first_raised_at, "
-            "last_raised_at, resolved_at, project_id) VALUES (?, 'warning', ?, ?, 'm', ?, 1, ?, ?, ?, ?)",
-            (code, f"{code}:{i}", title, status, now + i, now + i, now + i if status == "resolved" else None,
-             project_id))
-        ids.append(cur.lastrowid)
-    db.commit()
-    db.close()
+            "last_raised_at, resolved_at, project_id) VALUES (?, 'warning', ?, ?, 'm', ?, 1, ?, ?, ?, ?) RETURNING id",
+            code, f"{code}:{i}", title, status, now + i, now + i, now + i if status == "resolved" else None,
+            project_id)
+        ids.append(id_)
     return ids
 
 
@@ -188,9 +185,7 @@ def test_a_secret_in_a_note_is_not_stored(seeded, cli, db_path):
     assert secret not in out["ack_note"]
     out = cli.json("alerts", "resolve", seeded[2], "--note", f"rotated {secret}")["alert"]
     assert secret not in out["resolve_note"]
-    db = sqlite3.connect(str(db_path))
-    notes = db.execute("SELECT ack_note || resolve_note FROM alerts").fetchall()
-    db.close()
+    notes = sql(db_path, "SELECT ack_note || resolve_note FROM alerts")
     assert notes and not any(secret in n for (n,) in notes)
 
 

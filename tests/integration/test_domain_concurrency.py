@@ -5,7 +5,6 @@ each race, every loser gets ABORTED TASK_VERSION_CONFLICT, and the event log
 holds one task.intervention.audit per attempt, winners and losers alike."""
 
 import socket
-import sqlite3
 import subprocess
 import threading
 
@@ -14,7 +13,7 @@ import pytest
 from beebeebrain.v1 import common_pb2 as pb, events_pb2, project_pb2, task_pb2
 from beebeebrain import Client, RpcError
 
-from conftest import BIN, Server, child_env
+from conftest import BIN, Server, child_env, sql
 
 CLIENTS = 8
 ABORTED = 10
@@ -30,13 +29,8 @@ METHODS = {
 
 def audits(db_path):
     """task.intervention.audit payloads in id order."""
-    con = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
-    try:
-        rows = con.execute("SELECT payload FROM events WHERE event_type = 'task.intervention.audit' "
-                           "ORDER BY id").fetchall()
-    finally:
-        con.close()
-    return [events_pb2.Event.FromString(p).task_intervention_audit for (p,) in rows]
+    rows = sql(db_path, "SELECT payload FROM events WHERE event_type = 'task.intervention.audit' ORDER BY id")
+    return [events_pb2.Event.FromString(bytes(p)).task_intervention_audit for (p,) in rows]
 
 
 def make_default_project(client, root):

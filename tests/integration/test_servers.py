@@ -5,10 +5,9 @@ address, a heartbeat that moves on), the row of a server that stopped cleanly
 stopped): triage needs attention and names it, ready stays ready."""
 
 import json
-import sqlite3
 import time
 
-from conftest import Server, wait_until
+from conftest import Server, sql, wait_until
 
 EXIT_INCIDENT = 4
 DEAD_ID = "00000000deadbeef"
@@ -93,11 +92,8 @@ def test_after_a_clean_stop_its_row_says_stopped(db_path, rpc_url, cli):
 
 def test_a_dead_server_makes_triage_say_attention_naming_it_and_ready_stays_ready(server, cli):
     silent_since = int(time.time() * 1000) - 60_000  # 12 heartbeats missed
-    with sqlite3.connect(server.db_path, timeout=10) as db:
-        db.execute("INSERT INTO servers (id, address, version, pid, started_at, heartbeat_at) "
-                   "VALUES (?, 'tcp://10.9.8.7:7420', '0.0.9', 31337, ?, ?)",
-                   (DEAD_ID, silent_since - 3_600_000, silent_since))
-    db.close()
+    sql(server.db_path, "INSERT INTO servers (id, address, version, pid, started_at, heartbeat_at) "
+        "VALUES (?, 'tcp://10.9.8.7:7420', '0.0.9', 31337, ?, ?)", DEAD_ID, silent_since - 3_600_000, silent_since)
 
     report, rc = triage(cli)
     assert rc == 0, report["verdict_line"]

@@ -1,13 +1,12 @@
 """SIGTERM under load (docs/runtime.md, Pause, resume, restart): the server stops within 10 s
 with status 0, and every write it acknowledged is there after a restart."""
 
-import sqlite3
 import threading
 import time
 
 from beebeebrain.v1 import project_pb2, task_pb2
 from beebeebrain import Client, RpcError
-from conftest import Server, wait_until
+from conftest import Server, sql, wait_until
 
 WRITERS = 8
 LOAD_S = 2.0
@@ -102,9 +101,5 @@ def test_sigterm_with_audit_rows_pending_exits_0_and_writes_them(db_path, rpc_ur
                 raise AssertionError("a call with the wrong key was answered")
     rc = srv.stop(timeout_s=10)
     assert rc == 0, srv.log()
-    con = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=5)
-    try:
-        (denied,) = con.execute("SELECT count(*) FROM events WHERE event_type = 'security.audit.denied'").fetchone()
-    finally:
-        con.close()
+    [(denied,)] = sql(db_path, "SELECT count(*) FROM events WHERE event_type = 'security.audit.denied'", timeout_s=5)
     assert denied >= 1, "the refused calls are in the audit trail once the server stopped"
