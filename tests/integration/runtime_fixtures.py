@@ -16,7 +16,8 @@ timings so that every scenario ends in seconds.
     rt              start_runtime() with the default test settings
 
 Everything that waits polls with a bound (conftest.wait_until); the database
-is read with sqlite3 on a read-only connection (WAL: the server keeps writing).
+(the `db_path` of the engine under test) is read with db_rows: on SQLite a
+read-only connection (WAL: the server keeps writing).
 """
 
 import json
@@ -29,7 +30,7 @@ import urllib.request
 import pytest
 
 from beebeebrain.v1 import admin_pb2, task_pb2
-from conftest import Cli, Server, wait_until
+from conftest import Cli, Server, is_pg_target, wait_until
 
 FAKE_LLM = pathlib.Path(__file__).resolve().parents[1] / "fake_llm" / "fake_llm.py"
 FAKE_START_TIMEOUT_S = 10.0
@@ -116,6 +117,55 @@ def first_user_text(body):
     return None
 
 
+def db_rows(db, statement, *params):
+    """The rows of a query on a server's database, SQLite file or PostgreSQL,
+    as dicts by column name (`?` parameters on both engines)."""
+    if is_pg_target(db):
+        import psycopg2
+
+        conn = psycopg2.connect(str(db))
+        try:
+            with conn, conn.cursor() as cur:
+                cur.execute(statement.replace("%", "%%").replace("?", "%s") if params else statement,
+                            params or None)
+                names = [d[0] for d in cur.description]
+                return [dict(zip(names, (bytes(v) if isinstance(v, memoryview) else v for v in r)))
+                        for r in cur.fetchall()]
+        finally:
+            conn.close()
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
+    try:
+        con.row_factory = sqlite3.Row
+        return [dict(r) for r in con.execute(statement, params)]
+    finally:
+        con.close()
+
+
+def db_write(db, *statements):
+    """Runs statements, each (sql, *params), in one transaction on a server's
+    database, SQLite file or PostgreSQL (beside a running server: SQLite waits
+    for the file's write lock)."""
+    if is_pg_target(db):
+        import psycopg2
+
+        conn = psycopg2.connect(str(db))
+        try:
+            with conn, conn.cursor() as cur:
+                for statement, *params in statements:
+                    cur.execute(statement.replace("%", "%%").replace("?", "%s") if params else statement,
+                                params or None)
+        finally:
+            conn.close()
+        return
+    con = sqlite3.connect(str(db), timeout=10)
+    try:
+        with con:
+            for statement, *params in statements:
+                con.execute(statement, params)
+    finally:
+        con.close()
+
+
 class Runtime:
     """One server on the fake, with the project and agents of a scenario."""
 
@@ -157,12 +207,7 @@ class Runtime:
     # ---- reading the database ----------------------------------------------
 
     def rows(self, sql, *args):
-        con = sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True, timeout=5)
-        try:
-            con.row_factory = sqlite3.Row
-            return [dict(r) for r in con.execute(sql, args)]
-        finally:
-            con.close()
+        return db_rows(self.db_path, sql, *args)
 
     def value(self, sql, *args):
         rows = self.rows(sql, *args)
@@ -220,7 +265,7 @@ def fake_llm():
 
 
 @pytest.fixture
-def start_runtime(tmp_path, rpc_url, fake_llm):
+def start_runtime(tmp_path, db_path, rpc_url, fake_llm):
     """start_runtime(**env) -> Runtime: a server with RUNTIME_ENV plus env
     (overrides), on a fresh database, with the fake reset. Stopped (SIGTERM,
     exit status 0 asserted) at the end of the test."""
@@ -234,7 +279,7 @@ def start_runtime(tmp_path, rpc_url, fake_llm):
                **overrides}
         root = tmp_path / "workspace"
         root.mkdir()
-        srv = Server(tmp_path / "rt.db", rpc_url, extra_args=["--enable-fault-injection"], env=env).start()
+        srv = Server(db_path, rpc_url, extra_args=["--enable-fault-injection"], env=env).start()
         started.append(srv)
         started_rts.append(Runtime(srv, Cli(rpc_url, tmp_path), fake_llm, root))
         return started_rts[0]

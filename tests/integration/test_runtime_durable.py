@@ -13,13 +13,11 @@ fails LLM_OUTPUT_TRUNCATED; a cut answer's tool calls are not run. The output
 limit is the run's --max-output-tokens, else the agent's, else 4096.
 """
 
-import sqlite3
-
 import pytest
 
 from beebeebrain import Client
-from conftest import wait_until
-from runtime_fixtures import fake_llm, rt, start_runtime  # noqa: F401  (fixtures)
+from conftest import PG, wait_until
+from runtime_fixtures import db_write, fake_llm, rt, start_runtime  # noqa: F401  (fixtures)
 
 CUT = {"anthropic": "max_tokens", "openai": "length"}
 END = {"anthropic": "end_turn", "openai": "stop"}
@@ -45,6 +43,13 @@ def tool_results(request):
             out += [(b["tool_use_id"], b["content"], b.get("is_error", False))
                     for b in m["content"] if b.get("type") == "tool_result"]
     return out
+
+
+# A server that crashed leaves its runs leased to it; on PostgreSQL the next
+# start takes over only runs whose lease passed, the others a lease and a
+# third later (docs/runtime.md, Leases): the crash tests run on a lease short
+# enough to have passed by the restart.
+RESTART_ENV = {"BEEBEEBRAIN_LEASE_MS": "300"} if PG else {}
 
 
 def log_lines(rt, run_id, message):
@@ -137,7 +142,7 @@ TURN_ONE = {"tool_calls": [
 
 
 def test_kill_9_between_two_tool_turns_resumes_from_the_last_turn_without_repeating_the_write(start_runtime):
-    rt = start_runtime()
+    rt = start_runtime(**RESTART_ENV)
     rt.fake.script([TURN_ONE, {"delay_ms": 60000, "text": "never delivered"},
                     {"tool_calls": [{"name": "finish_task", "arguments": {"summary": "done after the crash"}}]}])
     task_id, run_id = rt.task_and_run("two tool turns", "anthropic", "--timeout", 120)
@@ -177,16 +182,13 @@ def test_a_tool_call_recorded_without_its_result_is_never_run_again(start_runtim
     recorded (it is written before the tool runs), its result is not. It is made here by killing the server
     while the next turn is in flight and clearing the first turn's results, which leaves the rows exactly as
     that crash would (the call rows without a result)."""
-    rt = start_runtime()
+    rt = start_runtime(**RESTART_ENV)
     rt.fake.script([TURN_ONE, {"delay_ms": 60000, "text": "never delivered"}, {"text": "checked, all good"}])
     _, run_id = rt.task_and_run("crash before the results", "anthropic", "--timeout", 120)
     wait_until(lambda: len(rt.fake.requests_for("crash before the results")) == 2, 10, "the second turn in flight")
     rt.server.proc.kill()
     rt.server.proc.wait()
-    con = sqlite3.connect(rt.db_path)
-    con.execute("UPDATE run_tool_calls SET result = NULL, is_error = 0 WHERE run_id = ?", (run_id,))
-    con.commit()
-    con.close()
+    db_write(rt.db_path, ("UPDATE run_tool_calls SET result = NULL, is_error = 0 WHERE run_id = ?", run_id))
     (rt.root / "notes.txt").write_text("changed by the operator\n")
     rt.server.start()
 
@@ -240,7 +242,7 @@ def test_a_tool_never_runs_before_its_call_is_recorded(start_runtime):
     """The database refuses the answer's record (its write lock is held past the 5 s busy timeout): the tool it
     asked for is not run, the run stops in memory as the database has it (running, its call open), and the next start
     resumes it from its recorded turns (none) and asks again; the tool then runs once."""
-    rt = start_runtime()
+    rt = start_runtime()  # renewals of a short lease would queue before the answer's record
     write = {"tool_calls": [{"name": "write_file", "arguments": {"path": "once.txt", "content": "written once\n"}}]}
     rt.fake.script([dict(write, delay_ms=1500), write,
                     {"tool_calls": [{"name": "finish_task", "arguments": {"summary": "written"}}]}])
@@ -259,7 +261,9 @@ def test_a_tool_never_runs_before_its_call_is_recorded(start_runtime):
 
     assert rt.server.stop() == 0, rt.server.log()
     rt.server.start()
-    run = rt.wait_run(run_id, timeout_s=20)
+    # On PostgreSQL the run is still leased to the stopped server (30 s): it is taken over a lease and a third
+    # later at most.
+    run = rt.wait_run(run_id, timeout_s=60 if PG else 20)
     assert (run["run_status"], run["output_text"]) == ("succeeded", "written"), run
     assert (rt.root / "once.txt").read_text() == "written once\n"
     assert rt.value("SELECT count(*) FROM run_tool_calls WHERE run_id = ? AND name = 'write_file'", run_id) == 1
@@ -271,17 +275,14 @@ def test_a_run_starting_again_with_every_turn_used_fails_without_a_call(start_ru
     """The last allowed turn's tools were cut short by a crash (their calls recorded without results): there is no
     turn left to tell the model, so the run fails MAX_TURNS_EXCEEDED at its next start and makes no call. The rows
     are made as that crash leaves them, from a run killed while its second turn was in flight."""
-    rt = start_runtime()
+    rt = start_runtime(**RESTART_ENV)
     rt.fake.script([TURN_ONE, {"delay_ms": 60000, "text": "never delivered"}])
     task_id, run_id = rt.task_and_run("no turn left", "anthropic", "--timeout", 120, "--max-turns", 2)
     wait_until(lambda: len(rt.fake.requests_for("no turn left")) == 2, 10, "the second turn in flight")
     rt.server.proc.kill()
     rt.server.proc.wait()
-    con = sqlite3.connect(rt.db_path)
-    con.execute("UPDATE task_runs SET max_turns = 1 WHERE id = ?", (run_id,))
-    con.execute("UPDATE run_tool_calls SET result = NULL, is_error = 0 WHERE run_id = ?", (run_id,))
-    con.commit()
-    con.close()
+    db_write(rt.db_path, ("UPDATE task_runs SET max_turns = 1 WHERE id = ?", run_id),
+             ("UPDATE run_tool_calls SET result = NULL, is_error = 0 WHERE run_id = ?", run_id))
     rt.server.start()
 
     run = rt.wait_run(run_id, timeout_s=20)

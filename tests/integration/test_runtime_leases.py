@@ -3,15 +3,14 @@ a run leases it (task_runs.lease_owner, lease_until), renews the lease while
 the run is in flight and lets go of it in the write that ends the run; runs
 of a server that is gone are interrupted (PROCESS_RESTARTED) and resumed,
 at start and by the periodic recovery, which never takes this server's own
-runs. The real server calls the fake provider; the database is read with
-sqlite3, and written only to leave what a dead server would have left."""
+runs. The real server calls the fake provider; the database is read
+directly, and written only to leave what a dead server would have left."""
 
 import re
-import sqlite3
 import time
 
-from conftest import wait_until
-from runtime_fixtures import fake_llm, start_runtime  # noqa: F401  (fixtures)
+from conftest import PG, wait_until
+from runtime_fixtures import db_write, fake_llm, start_runtime  # noqa: F401  (fixtures)
 
 OTHER_SERVER = "feedfacefeedface"  # the id of a server that is gone
 # The shortest lease BEEBEEBRAIN_LEASE_MS accepts: renewed every 100 ms.
@@ -33,14 +32,8 @@ def server_id(rt):
 
 def write(rt, *statements):
     """What another (dead) server would have left: written in one transaction,
-    beside the running server if there is one (it waits for the file lock)."""
-    con = sqlite3.connect(rt.db_path, timeout=10)
-    try:
-        with con:
-            for sql, *args in statements:
-                con.execute(sql, args)
-    finally:
-        con.close()
+    beside the running server if there is one."""
+    db_write(rt.db_path, *statements)
 
 
 def lease(rt, run_id):
@@ -92,9 +85,11 @@ def test_a_started_run_is_leased_to_this_server_renewed_while_in_flight_and_let_
     assert rt.task_status(task_id) == "review"
 
 
-def test_at_start_on_sqlite_every_running_run_is_recovered_once_whatever_its_lease(start_runtime):
+def test_at_start_a_running_run_is_recovered_once_on_sqlite_whatever_its_lease_on_postgresql_if_it_passed(
+        start_runtime):
     """SQLite has one server per file: a run left running is the previous
-    server's, be its lease passed or not."""
+    server's, be its lease passed or not. On PostgreSQL a live lease is a
+    server still running: its run is left to it."""
     rt = start_runtime()
     first = server_id(rt)
     rt.fake.mode(status=200, delay_ms=120000)  # hangs until the kill
@@ -107,15 +102,16 @@ def test_at_start_on_sqlite_every_running_run_is_recovered_once_whatever_its_lea
     rt.server.proc.kill()  # SIGKILL: the runs stay running, their calls open
     rt.server.proc.wait()
     # Left by another server that is gone: one lease passed long ago, one still live for an hour.
+    live_until = now_ms() + 3600000
     write(rt, ("UPDATE task_runs SET lease_owner = ?, lease_until = ? WHERE id = ?", OTHER_SERVER, 1, expired),
-          ("UPDATE task_runs SET lease_owner = ?, lease_until = ? WHERE id = ?", OTHER_SERVER,
-           now_ms() + 3600000, live))
+          ("UPDATE task_runs SET lease_owner = ?, lease_until = ? WHERE id = ?", OTHER_SERVER, live_until, live))
     rt.fake.mode(status=0)
     rt.server.start()
     me = server_id(rt)
     assert me != first
 
-    for run_id, prompt in ((expired, "lease passed"), (live, "lease still live")):
+    recovered = [(expired, "lease passed")] if PG else [(expired, "lease passed"), (live, "lease still live")]
+    for run_id, prompt in recovered:
         run = rt.wait_run(run_id, timeout_s=20)
         assert run["run_status"] == "succeeded", run
         assert status_path(rt, run_id) == [
@@ -124,9 +120,16 @@ def test_at_start_on_sqlite_every_running_run_is_recovered_once_whatever_its_lea
         assert calls(rt, run_id) == [(1, "PROCESS_RESTARTED", True), (2, "", True)]
         assert calls_at_fake(rt, prompt) == 2
         assert lease(rt, run_id) == (None, None)
-    assert "2 run(s) and 2 provider call(s) were in flight when the server stopped" in rt.server.log()
-    # Every request sent upstream is counted, the two lost ones included.
-    assert rt.value("SELECT sum(request_count) FROM api_usage_daily") == 4
+    n = len(recovered)
+    assert f"{n} run(s) and {n} provider call(s) were in flight when the server stopped" in rt.server.log()
+    # Every request sent upstream is counted, the lost ones included.
+    assert rt.value("SELECT sum(request_count) FROM api_usage_daily") == 2 * n
+    if PG:
+        # The live one is still the other server's: running, its call open, not sent again.
+        assert rt.run_row(live)["run_status"] == "running"
+        assert lease(rt, live) == (OTHER_SERVER, live_until)
+        assert calls(rt, live) == [(1, "", False)]
+        assert calls_at_fake(rt, "lease still live") == 1
 
 
 def test_the_periodic_recovery_resumes_a_dead_servers_run_and_counts_its_lost_call(start_runtime):
