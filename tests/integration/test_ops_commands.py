@@ -11,7 +11,7 @@ import pytest
 
 from beebeebrain.v1 import runtime_pb2
 from beebeebrain import Client, RpcError
-from conftest import Cli, Server, wait_until
+from conftest import Cli, Server, is_pg_target, sql, wait_until
 from runtime_fixtures import fake_llm, queue_runs, rt, start_runtime  # noqa: F401  (fixtures)
 
 MODES = ("llm_timeout", "llm_transient", "file_permission", "db_lock", "process_restart")
@@ -41,8 +41,8 @@ def test_inject_fault_usage_errors_exit_2_naming_the_allowed_values(rt, args, sa
     assert rt.cli.json("admin", "clear-faults").get("cleared", 0) == 0
 
 
-def test_every_mode_parses_and_is_refused_without_fault_injection(tmp_path, rpc_url):
-    srv = Server(tmp_path / "plain.db", rpc_url).start()
+def test_every_mode_parses_and_is_refused_without_fault_injection(tmp_path, db_path, rpc_url):
+    srv = Server(db_path, rpc_url).start()
     try:
         cli = Cli(rpc_url, tmp_path)
         for mode in MODES:
@@ -71,9 +71,24 @@ def test_each_mode_but_process_restart_is_armed_and_cleared(rt):
     assert rt.cli.json("admin", "clear-faults") == {}  # nothing left (proto3 JSON leaves 0 out)
 
 
+# The advisory lock every write transaction on PostgreSQL takes first
+# (docs/scale-out.md; its key is STORE_PG_BEGIN's in src/store/store.c).
+PG_WRITERS_LOCK = 7062626202
+
+
 def writable(db_path, wait_s=0.0):
-    """True when SQLite's write lock can be taken within wait_s (nobody holds it
-    longer: the server's own writes take it for milliseconds)."""
+    """True when the write lock (SQLite's; on PostgreSQL the writers' advisory
+    lock) can be taken within wait_s (nobody holds it longer: the server's own
+    writes take it for milliseconds)."""
+    if is_pg_target(db_path):
+        import psycopg2.errors
+
+        try:
+            sql(db_path, f"SET LOCAL lock_timeout = {max(1, int(wait_s * 1000))}; "
+                f"SELECT pg_advisory_xact_lock({PG_WRITERS_LOCK})")
+            return True
+        except psycopg2.errors.LockNotAvailable:
+            return False
     con = sqlite3.connect(str(db_path), timeout=wait_s, isolation_level=None)
     try:
         con.execute("BEGIN IMMEDIATE")

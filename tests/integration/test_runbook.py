@@ -2,7 +2,8 @@
 blocks is run, so the runbook cannot drift from the binary.
 
 - `beebeebrain ...` client commands run against one real server started by
-  this module (a brand-new database with project "default", fault injection
+  this module (a brand-new database of the engine under test, with project
+  "default", fault injection
   on); each must not be a usage error: exit 0, 1 (a refusal by the server,
   such as ALERT_NOT_FOUND for a placeholder id) or, for `triage`, 4. An
   injected fault is cleared right after, so the next commands see a quiet
@@ -30,7 +31,8 @@ from beebeebrain.v1 import health_pb2
 
 import runbook_text
 from beebeebrain import Client, RpcError
-from conftest import BIN, CLI_TIMEOUT_S, START_TIMEOUT_S, Server, child_env, free_port, wait_until
+from conftest import (BIN, CLI_TIMEOUT_S, PG, START_TIMEOUT_S, Server, child_env, drop_pg_database, free_port,
+                      new_pg_database, wait_until)
 
 REPO = runbook_text.RUNBOOK.parents[1]
 COMMANDS = runbook_text.commands()
@@ -42,11 +44,14 @@ EXAMPLE_IDS = {"RUN_ID": 42, "TASK_ID": 1, "ALERT_ID": 7, "ITEM_ID": 3, "PROJECT
 @pytest.fixture(scope="module")
 def runbook_server(tmp_path_factory):
     d = tmp_path_factory.mktemp("runbook")
-    srv = Server(d / "bbb.db", f"tcp://127.0.0.1:{free_port()}", extra_args=["--enable-fault-injection"],
+    db = new_pg_database() if PG else d / "bbb.db"
+    srv = Server(db, f"tcp://127.0.0.1:{free_port()}", extra_args=["--enable-fault-injection"],
                  seeded=True, env=SERVER_ENV).start()
     yield srv
     if srv.running():
         assert srv.stop() == 0, srv.log()
+    if PG:
+        drop_pg_database(db)
 
 
 def run(argv, cwd, env=None, timeout_s=CLI_TIMEOUT_S):
