@@ -30,7 +30,13 @@ import urllib.request
 import pytest
 
 from beebeebrain.v1 import admin_pb2, task_pb2
-from conftest import Cli, Server, is_pg_target, wait_until
+from conftest import PG, Cli, Server, is_pg_target, wait_until
+
+# A server that crashed leaves its runs leased to it; on PostgreSQL the next
+# start takes over only runs whose lease passed, the others a lease and a
+# third later (docs/runtime.md, Leases): the crash tests run on a lease short
+# enough to have passed by the restart.
+RESTART_ENV = {"BEEBEEBRAIN_LEASE_MS": "300"} if PG else {}
 
 FAKE_LLM = pathlib.Path(__file__).resolve().parents[1] / "fake_llm" / "fake_llm.py"
 FAKE_START_TIMEOUT_S = 10.0

@@ -23,7 +23,7 @@ import pytest
 
 from beebeebrain import Client
 from conftest import BIN, Cli, Server, child_env, wait_until
-from runtime_fixtures import RUNTIME_ENV, Runtime, fake_llm, queue_runs, rt, start_runtime  # noqa: F401 (fixtures)
+from runtime_fixtures import RESTART_ENV, RUNTIME_ENV, Runtime, fake_llm, queue_runs, rt, start_runtime  # noqa: F401 (fixtures)
 
 FAKE_CLAUDE = pathlib.Path(__file__).resolve().parents[1] / "fake_claude" / "fake_claude.py"
 
@@ -412,9 +412,10 @@ def test_shutdown_kills_the_cli_and_the_run_resumes_at_the_next_start(cc):
     assert (row["run_status"], row["error_code"]) == ("interrupted", "SHUTTING_DOWN")
 
 
-def test_a_server_killed_with_9_takes_its_cli_along_and_the_run_resumes(cc):
+def test_a_server_killed_with_9_takes_its_cli_along_and_the_run_resumes(start_claude):
     """No timer is left to stop a CLI whose server crashed, and the recovered
     run starts a new one in the same workspace: the old one must not go on."""
+    cc = start_claude(**RESTART_ENV)
     _, run_id = claude_run(cc, "#fake grandchild 120")
     cli_pid, grandchild = started_grandchild(cc)
 

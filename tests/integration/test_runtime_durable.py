@@ -17,7 +17,7 @@ import pytest
 
 from beebeebrain import Client
 from conftest import PG, wait_until
-from runtime_fixtures import db_write, fake_llm, rt, start_runtime  # noqa: F401  (fixtures)
+from runtime_fixtures import RESTART_ENV, db_write, fake_llm, rt, start_runtime  # noqa: F401  (fixtures)
 
 CUT = {"anthropic": "max_tokens", "openai": "length"}
 END = {"anthropic": "end_turn", "openai": "stop"}
@@ -44,12 +44,6 @@ def tool_results(request):
                     for b in m["content"] if b.get("type") == "tool_result"]
     return out
 
-
-# A server that crashed leaves its runs leased to it; on PostgreSQL the next
-# start takes over only runs whose lease passed, the others a lease and a
-# third later (docs/runtime.md, Leases): the crash tests run on a lease short
-# enough to have passed by the restart.
-RESTART_ENV = {"BEEBEEBRAIN_LEASE_MS": "300"} if PG else {}
 
 
 def log_lines(rt, run_id, message):

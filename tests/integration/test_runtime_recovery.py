@@ -9,7 +9,7 @@ import time
 
 from beebeebrain import Client
 from conftest import wait_until
-from runtime_fixtures import fake_llm, queue_runs, start_runtime  # noqa: F401  (fixtures)
+from runtime_fixtures import RESTART_ENV, fake_llm, queue_runs, start_runtime  # noqa: F401  (fixtures)
 
 # Runs due during the outage. 200 is the figure; BBB_OUTAGE_RUNS lowers it on a slow machine.
 OUTAGE_RUNS = int(os.environ.get("BBB_OUTAGE_RUNS", "200"))
@@ -91,7 +91,7 @@ def test_outage_opens_the_breaker_holds_the_runs_and_releases_them_spread_out(st
 
 
 def test_kill_9_with_calls_in_flight_resumes_them_and_never_repeats_a_finished_run(start_runtime):
-    rt = start_runtime()
+    rt = start_runtime(**RESTART_ENV)
     done_task, done_run = rt.task_and_run("finished before the crash")
     assert rt.wait_run(done_run)["run_status"] == "succeeded"
 
