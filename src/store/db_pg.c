@@ -787,9 +787,12 @@ static PGconn *pg_connect(const char *conninfo)
 			      "dbname",
 			      NULL};
 	const char *values[] = {"30", "10", "3", "30000", "10", conninfo != NULL ? conninfo : "", NULL};
+	PQconninfoOption *defaults = PQconndefaults(); /* libpq's own, the environment's (PG*) applied */
 
-	if (getenv("PGCONNECT_TIMEOUT") != NULL)
-		values[4] = ""; /* ignored: the environment's stands */
+	for (PQconninfoOption *o = defaults; o != NULL && o->keyword != NULL; o++)
+		if (strcmp(o->keyword, "connect_timeout") == 0 && o->val != NULL && o->val[0] != '\0')
+			values[4] = ""; /* ignored: PGCONNECT_TIMEOUT's stands */
+	PQconninfoFree(defaults);
 	/* expand_dbname: the connection string is read in dbname's place, and
 	 * what it sets wins over the keywords before it. */
 	return PQconnectdbParams(keys, values, 1);
