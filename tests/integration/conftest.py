@@ -136,31 +136,29 @@ def _pg_connect(db):
     return psycopg2.connect(str(db))
 
 
-def new_pg_database():
-    """A new, empty database in the cluster; its keyword=value string."""
-    name = "t_" + uuid.uuid4().hex[:12]
+def pg_admin(statement):
+    """Runs statement on the cluster's default database, outside a
+    transaction (CREATE or DROP DATABASE)."""
     conn = _pg_connect("")
     conn.autocommit = True
     try:
         with conn.cursor() as cur:
-            # FILE_COPY: a copy of the small template's files and a checkpoint
-            # (cheap with the test cluster's fsync off), twice as fast as
-            # WAL-logging every block.
-            cur.execute(f"CREATE DATABASE {name} STRATEGY FILE_COPY")
+            cur.execute(statement)
     finally:
         conn.close()
+
+
+def new_pg_database():
+    """A new, empty database in the cluster; its keyword=value string."""
+    name = "t_" + uuid.uuid4().hex[:12]
+    # FILE_COPY: a copy of the small template's files and a checkpoint (cheap
+    # with the test cluster's fsync off), twice as fast as WAL-logging every block.
+    pg_admin(f"CREATE DATABASE {name} STRATEGY FILE_COPY")
     return f"dbname={name}"
 
 
 def drop_pg_database(db):
-    name = str(db).split("=", 1)[1]
-    conn = _pg_connect("")
-    conn.autocommit = True
-    try:
-        with conn.cursor() as cur:
-            cur.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    finally:
-        conn.close()
+    pg_admin(f"DROP DATABASE IF EXISTS {str(db).split('=', 1)[1]} WITH (FORCE)")
 
 
 def sql(db, statement, *params, timeout_s=10):

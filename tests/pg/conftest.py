@@ -5,9 +5,7 @@ PG* variables reach libpq in the server and psycopg2 here)."""
 import importlib.util
 import os
 import pathlib
-import uuid
 
-import psycopg2
 import pytest
 
 _spec = importlib.util.spec_from_file_location(
@@ -37,25 +35,13 @@ def start_server(conninfo, log_base, **kw):
     raise AssertionError("unreachable")
 
 
-def admin_query(sql):
-    """Runs sql on the cluster's default database, outside a transaction."""
-    conn = psycopg2.connect("")
-    conn.autocommit = True
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql)
-    finally:
-        conn.close()
-
-
 @pytest.fixture
 def pg_db():
     """A new, empty database; its keyword=value connection string (host,
     user and password come from the environment)."""
-    name = "t_" + uuid.uuid4().hex[:12]
-    admin_query(f"CREATE DATABASE {name}")
-    yield f"dbname={name}"
-    admin_query(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    db = integration.new_pg_database()
+    yield db
+    integration.drop_pg_database(db)
 
 
 def pg_uri_with_password(conninfo):
