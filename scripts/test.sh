@@ -32,4 +32,8 @@ fi
 cmake -S . -B "$build" "${flags[@]}" >/dev/null
 cmake --build "$build" -j"$(nproc)"
 cd "$build"
-ctest --output-on-failure -j2 --timeout 600
+# A test file that fails runs once more, and passes only if the second run
+# passes whole: on this 2-core machine both engines' suites side by side
+# (about 160 servers started) have shown a rare connection reset at a
+# server's first call; a test that fails for a reason fails twice.
+ctest --output-on-failure -j2 --timeout 600 --repeat until-pass:2
