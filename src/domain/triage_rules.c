@@ -213,7 +213,7 @@ static void triage_write_lock(const struct triage_input *in, struct triage_repor
 	if ((f = triage_add(r, TRIAGE_AREA_WRITE_LOCK, TRIAGE_ERROR, !a->ta_acked)) == NULL)
 		return;
 	triage_text(f->tf_summary,
-		    "SQLite write lock contention (DB_LOCKED) for %s, raised %d time(s); writer queue depth %lld%s",
+		    "Database write lock contention (DB_LOCKED) for %s, raised %d time(s); writer queue depth %lld%s",
 		    triage_ago(ago, in->ti_now_ms, a->ta_first_raised_at_ms), a->ta_raise_count,
 		    (long long)in->ti_writer_queue_depth, a->ta_acked ? " (alert acknowledged)" : "");
 	triage_text(f->tf_next_command, "beebeebrain alerts list --code DB_LOCKED");

@@ -215,7 +215,8 @@ out:
 	return rc;
 }
 
-/* Store lock hook: SQLite write-lock contention raises DB_LOCKED, and a
+/* Store lock hook: write-lock contention (SQLite's file lock; on PostgreSQL the
+ * writers' lock or a row lock) raises DB_LOCKED, and a
  * minute without it resolves the alert (docs/events.md, Alerts). */
 static int server_on_lock(void *arg, struct db *db, enum store_lock_event ev, unsigned failures)
 {
@@ -230,15 +231,17 @@ static int server_on_lock(void *arg, struct db *db, enum store_lock_event ev, un
 	snprintf(key, sizeof(key), "DB_LOCKED:%s", shown);
 	if (ev == STORE_LOCK_RECOVERED)
 		return alert_resolve(db, key, "", NULL, &st);
+	int pg = db_kind(db) == DB_POSTGRES;
 	snprintf(message, sizeof(message),
-		 "%u write group(s) could not get the SQLite write lock within %d ms: another connection held it. "
+		 "%u write group(s) could not get %s within %d ms: another %s held it. "
 		 "Those writes were answered UNAVAILABLE DB_LOCKED and not applied; acknowledged writes are safe.",
-		 failures, (int)c->cf_busy_timeout_ms);
+		 failures, pg ? "the writers' lock or a row lock" : "the SQLite write lock", (int)c->cf_busy_timeout_ms,
+		 pg ? "session" : "connection");
 	struct alert_spec spec = {
 		.as_code = "DB_LOCKED",
 		.as_severity = BEEBEEBRAIN__V1__SEVERITY__SEVERITY_ERROR,
 		.as_dedup_key = key,
-		.as_title = "SQLite write lock contention",
+		.as_title = pg ? "PostgreSQL lock contention" : "SQLite write lock contention",
 		.as_message = message,
 	};
 	log_warn("store", "%s", message);

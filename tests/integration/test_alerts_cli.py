@@ -15,7 +15,7 @@ import pytest
 from beebeebrain.v1 import admin_pb2, common_pb2, event_pb2
 
 from beebeebrain import Client, RpcError
-from conftest import BIN, Server, child_env, free_port, sql, wait_until
+from conftest import BIN, PG, Server, child_env, free_port, sql, wait_until
 
 
 def seed_alerts(db_path, rows):
@@ -227,6 +227,8 @@ def test_an_acknowledged_db_locked_alert_stays_open_and_counts_repeats(db_path, 
 
             alert = wait_until(open_locked, 20, "the DB_LOCKED alert")
             assert "project_id" not in alert  # the whole server's: project 0
+            # It names the engine's lock, so the operator looks in the right place (runbook 3.2, 7).
+            assert alert["title"] == ("PostgreSQL lock contention" if PG else "SQLite write lock contention"), alert
             acked = cli.json("alerts", "ack", alert["id"], "--note", "someone holds the lock")["alert"]
             assert acked["status"] == "ALERT_STATUS_OPEN"
 
