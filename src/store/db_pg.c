@@ -44,6 +44,10 @@
  * and a later statement of it must not run on its own in a new session, so
  * every call fails until the caller ends the transaction (ROLLBACK, which
  * then succeeds at once) or starts another (an exec beginning with BEGIN).
+ *
+ * A deferred connection (store_pg_open_deferred) starts its first session the
+ * same way, at its first call: a worker's read connection that is never used
+ * costs the database no backend.
  */
 #include "store/db_pg.h"
 
@@ -100,7 +104,8 @@
 	"SET extra_float_digits = 3; SET client_min_messages = warning; SET lock_timeout = '5s'"
 
 struct pg_conn {
-	PGconn *pc_conn;
+	PGconn *pc_conn; /* NULL until the first call of a deferred connection */
+	char *pc_conninfo; /* for that first session (later ones: PQreset) */
 	unsigned pc_generation; /* sessions so far: a statement named in an older one is gone */
 	unsigned long long pc_names; /* the last statement name given, "bbb_<n>" */
 	int64_t pc_changes; /* rows of the last INSERT, UPDATE, DELETE or MERGE */
@@ -234,12 +239,15 @@ static void pg_flush_stale(struct pg_conn *c)
 }
 
 static int pg_session_start(struct pg_conn *c, bbb_status *st);
+static PGconn *pg_connect(const char *conninfo);
 
-/* A new session for a lost one (the head of this file): 0, or -1 with the
- * error kept. `fresh`: the call starts a transaction of its own. */
+/* A new session for a lost one (the head of this file), or the first of a
+ * deferred connection: 0, or -1 with the error kept. `fresh`: the call
+ * starts a transaction of its own. */
 static int pg_reconnect(struct pg_conn *c, int fresh)
 {
 	int64_t now = clock_mono_ms();
+	int first = c->pc_conn == NULL;
 	bbb_status st;
 	char msg[PG_MSG_MAX];
 
@@ -249,7 +257,10 @@ static int pg_reconnect(struct pg_conn *c, int fresh)
 	c->pc_in_tx = 0;
 	if (now < c->pc_retry_at) /* the failed attempt's error stands */
 		return pg_error_set(c, PG_STATE_LOST, "%s", c->pc_msg);
-	PQreset(c->pc_conn);
+	if (first)
+		c->pc_conn = pg_connect(c->pc_conninfo); /* NULL only without memory: CONNECTION_BAD */
+	else
+		PQreset(c->pc_conn);
 	/* The old session's named statements are gone with it: each is
 	 * prepared again at its next run, and none is deallocated. */
 	c->pc_generation++;
@@ -259,12 +270,14 @@ static int pg_reconnect(struct pg_conn *c, int fresh)
 	c->pc_retry_at = now + PG_RECONNECT_MS;
 	if (PQstatus(c->pc_conn) != CONNECTION_OK) {
 		db_pg_one_line(msg, sizeof(msg), PQerrorMessage(c->pc_conn));
-		return pg_error_set(c, PG_STATE_LOST, "cannot reconnect to PostgreSQL: %s", msg);
+		return pg_error_set(c, PG_STATE_LOST, "cannot %s to PostgreSQL: %s", first ? "connect" : "reconnect",
+				    msg);
 	}
 	if (pg_session_start(c, &st) != 0)
 		return pg_error_set(c, PG_STATE_LOST, "%s", st.message);
 	c->pc_retry_at = 0;
-	log_info("store", "reconnected to PostgreSQL: a new session replaces the lost one");
+	if (!first)
+		log_info("store", "reconnected to PostgreSQL: a new session replaces the lost one");
 	return DB_OK;
 }
 
@@ -655,8 +668,9 @@ static int pg_exec(struct db *db, const char *sql)
 	struct pg_conn *c = db->db_impl;
 	PGresult *res;
 
-	/* The transaction lost with the session is over: nothing to roll back. */
-	if (PQstatus(c->pc_conn) != CONNECTION_OK && c->pc_in_tx && strcmp(sql, "ROLLBACK") == 0) {
+	/* No session (a deferred one not started, or the transaction lost
+	 * with it): nothing to roll back. */
+	if (PQstatus(c->pc_conn) != CONNECTION_OK && strcmp(sql, "ROLLBACK") == 0) {
 		c->pc_in_tx = 0;
 		return DB_OK;
 	}
@@ -713,6 +727,7 @@ static void pg_close(struct db *db)
 	PQfinish(c->pc_conn);
 	dbuf_free(&c->pc_stale);
 	free(c->pc_session);
+	free(c->pc_conninfo);
 	free(c);
 }
 
@@ -825,6 +840,16 @@ int store_pg_open(const char *conninfo, struct db **out, bbb_status *st)
 	return 0;
 }
 
+struct db *store_pg_open_deferred(const char *conninfo)
+{
+	struct pg_conn *c = xcalloc(1, sizeof(*c));
+
+	c->pc_conninfo = xstrdup(conninfo != NULL ? conninfo : "");
+	c->pc_trips = pg_trips_series();
+	dbuf_init(&c->pc_stale, PG_STALE_MAX);
+	return db_wrap(&pg_driver, c);
+}
+
 int store_pg_configure(struct db *db, const char *sql, bbb_status *st)
 {
 	struct pg_conn *c = db->db_impl;
@@ -832,7 +857,8 @@ int store_pg_configure(struct db *db, const char *sql, bbb_status *st)
 
 	if (db_kind(db) != DB_POSTGRES)
 		return status_fail(st, "INTERNAL_ERROR", "store_pg_configure on a connection that is not PostgreSQL's");
-	if ((rc = pg_exec(db, sql)) != DB_OK)
+	/* A deferred connection runs it when its first session starts. */
+	if (c->pc_conn != NULL && (rc = pg_exec(db, sql)) != DB_OK)
 		return pg_fail(st, db, rc, "configure the session");
 	free(c->pc_session);
 	c->pc_session = xstrdup(sql);

@@ -107,13 +107,16 @@ struct store {
  * writes (as SQLite's read-only ones do), and durability normal is
  * synchronous_commit off: a commit is answered before its WAL is flushed, so
  * a crash of the database server may lose the last commits, never corrupt
- * them (the same promise as SQLite's synchronous=NORMAL). */
+ * them (the same promise as SQLite's synchronous=NORMAL). `deferred`: the
+ * session starts at the connection's first call (store_pg_open_deferred). */
 static int store_pg_conn_open(const char *conninfo, int readonly, int durability_full, int busy_timeout_ms,
-			      struct db **out, bbb_status *st)
+			      int deferred, struct db **out, bbb_status *st)
 {
 	char set[160];
 
-	if (store_pg_open(conninfo, out, st) != 0)
+	if (deferred)
+		*out = store_pg_open_deferred(conninfo);
+	else if (store_pg_open(conninfo, out, st) != 0)
 		return -1;
 	snprintf(set, sizeof(set), "SET lock_timeout = %d%s%s", busy_timeout_ms > 0 ? busy_timeout_ms : 5000,
 		 readonly ? "; SET default_transaction_read_only = on" : "",
@@ -140,7 +143,7 @@ int store_conn_open(const char *target, int readonly, int durability_full, int b
 		    bbb_status *st)
 {
 	if (db_target_kind(target) == DB_POSTGRES)
-		return store_pg_conn_open(target, readonly, durability_full, busy_timeout_ms, out, st);
+		return store_pg_conn_open(target, readonly, durability_full, busy_timeout_ms, 0, out, st);
 	return store_sqlite_open(target, readonly, durability_full, busy_timeout_ms, out, st);
 }
 
@@ -935,6 +938,10 @@ const char *store_path(const struct store *s)
 
 int store_reader_open(struct store *s, struct db **out, bbb_status *st)
 {
+	/* A server has a reader per worker, most idle while traffic is light:
+	 * on PostgreSQL each would hold a backend from the start. */
+	if (db_target_kind(s->s_path) == DB_POSTGRES)
+		return store_pg_conn_open(s->s_path, 1, s->s_durability_full, s->s_busy_timeout_ms, 1, out, st);
 	return store_conn_open(s->s_path, 1, s->s_durability_full, s->s_busy_timeout_ms, out, st);
 }
 

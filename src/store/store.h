@@ -80,6 +80,11 @@ int store_sqlite_open(const char *path, int readonly, int durability_full, int b
  * the server cannot be reached or refuses the login. Close with
  * store_conn_close. */
 int store_pg_open(const char *conninfo, struct db **out, bbb_status *st);
+/* store_pg_open without a session yet: the first call starts it (and fails
+ * with DB_UNAVAILABLE if it cannot, the next attempt a second later), running
+ * what store_pg_configure kept first. For the read connections of workers,
+ * most of which may never be used. Close with store_conn_close. */
+struct db *store_pg_open_deferred(const char *conninfo);
 /* Runs `sql` (SET statements) on a PostgreSQL connection and keeps it: a new
  * session started after the connection was lost runs it again. 0, or -1
  * with *st. */
@@ -106,7 +111,9 @@ int store_open(struct store **out, const struct store_options *opts, bbb_status 
 void store_close(struct store *s);
 const char *store_path(const struct store *s);
 
-/* A new read connection for the calling thread; close with store_conn_close. */
+/* A new read connection for the calling thread; close with store_conn_close.
+ * On PostgreSQL its session starts at its first statement
+ * (store_pg_open_deferred): a server's idle workers hold no backend. */
 int store_reader_open(struct store *s, struct db **out, bbb_status *st);
 /* A new read-write connection for the calling thread, outside the writer:
  * each statement is its own transaction (autocommit), committed with the

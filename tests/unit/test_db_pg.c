@@ -9,7 +9,8 @@
  * prepared once and again only when the bound types change; rows, changes
  * and new ids read as on SQLite; a failed write inside a savepoint is undone
  * alone; each PostgreSQL failure gives the reason a client acts on; a lost
- * session fails every call until the caller reconnects; every request whose
+ * session fails every call until the caller reconnects; a deferred
+ * connection starts its session at its first call; every request whose
  * answer is awaited counts as one round trip in /metrics.
  */
 #include <setjmp.h>
@@ -970,6 +971,59 @@ static void a_server_out_of_reach_or_a_wrong_password_is_db_unavailable(void **s
 	open_fails("postgres://nobody-bbb:wrong-secret-9a2e@/postgres", "wrong-secret-9a2e");
 }
 
+/* The client sessions of the cluster's current database, seen from `seer`
+ * (whose own is one of them). */
+static int64_t sessions(struct db *seer)
+{
+	return query_i64(seer, "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' "
+			       "AND datname = current_database()");
+}
+
+static void a_deferred_connection_starts_its_session_at_its_first_call(void **state)
+{
+	struct db *seer = pg_connect(), *db;
+	int64_t before = sessions(seer);
+	struct db_stmt *s;
+	bbb_status st;
+
+	(void)state;
+	db = store_pg_open_deferred("");
+	assert_int_equal(db_kind(db), DB_POSTGRES);
+	status_clear(&st);
+	/* Kept for the session to come; nothing goes to the server yet. */
+	assert_int_equal(store_pg_configure(db, "SET lock_timeout = 4321", &st), 0);
+	assert_int_equal(db_in_transaction(db), 0);
+	assert_int_equal(db_exec(db, "ROLLBACK"), DB_OK);
+	assert_int_equal(sessions(seer), before);
+
+	/* The first call starts it, set up as store_pg_open's are, with the
+	 * caller's settings. */
+	s = prepare_once(db, "SELECT current_setting('TimeZone') || ' ' || current_setting('lock_timeout')");
+	assert_int_equal(db_step(s), DB_ROW);
+	assert_string_equal(db_col_text(s, 0), "UTC 4321ms");
+	store_release(s);
+	assert_int_equal(sessions(seer), before + 1);
+	run_select(db, 'i', "7");
+	assert_int_equal(sessions(seer), before + 1);
+	store_conn_close(db);
+	store_conn_close(seer);
+}
+
+static void a_deferred_connection_out_of_reach_fails_its_calls_as_db_unavailable(void **state)
+{
+	struct db *db = store_pg_open_deferred("host=/nonexistent-bbb-socket-dir");
+
+	(void)state;
+	step_fails(prepare_once(db, "SELECT 1"), "DB_UNAVAILABLE", BBB_UNAVAILABLE);
+	assert_true(strncmp(db_errmsg(db), "cannot connect to PostgreSQL: ", 30) == 0);
+	/* Within the second after a failed attempt, the next call fails alike
+	 * without one; the connection stays usable for later attempts. */
+	assert_int_not_equal(db_exec(db, "SELECT 1"), DB_OK);
+	assert_int_equal(db_errcode(db), db_pg_errcode("08006"));
+	assert_int_equal(db_in_transaction(db), 0);
+	store_conn_close(db);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1002,6 +1056,8 @@ int main(void)
 		cmocka_unit_test(a_session_ended_between_transactions_is_replaced_before_the_next_call),
 		cmocka_unit_test(a_session_lost_inside_a_write_loses_the_transaction),
 		cmocka_unit_test(a_server_out_of_reach_or_a_wrong_password_is_db_unavailable),
+		cmocka_unit_test(a_deferred_connection_starts_its_session_at_its_first_call),
+		cmocka_unit_test(a_deferred_connection_out_of_reach_fails_its_calls_as_db_unavailable),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
