@@ -24,18 +24,25 @@ struct work_worker {
 	pthread_t ww_thread;
 	void *ww_state;
 	int ww_started;
+	pthread_cond_t ww_cv; /* wakes this worker alone */
+	int ww_idle; /* on the idle stack (under wp_mu) */
+	struct work_worker *ww_next_idle;
 };
 
 /*
- * wp_mu guards the queue, the deferred list, the flags and every source's
- * counters; wp_cv wakes the workers (a call queued, or stop), wp_wcv
+ * wp_mu guards the queue, the deferred list, the flags, the idle stack and
+ * every source's counters. An idle worker waits on its own condition
+ * variable, on a stack: a queued call wakes the worker that went idle last,
+ * so light traffic keeps to few workers (and the database sessions their
+ * states open on first use, store_reader_open) while the others sleep;
+ * stop wakes them all. wp_wcv
  * (CLOCK_MONOTONIC) the waiter, wp_idle_cv the drains (a source emptied).
  * The states are each their thread's.
  */
 struct work_pool {
 	struct work_pool_options wp_opts;
 	pthread_mutex_t wp_mu;
-	pthread_cond_t wp_cv;
+	struct work_worker *wp_idle; /* the last to go idle first */
 	pthread_cond_t wp_wcv;
 	pthread_cond_t wp_idle_cv;
 	struct work_item *wp_head, *wp_tail; /* oldest first */
@@ -86,6 +93,18 @@ static struct work_item *work_pool_take(struct work_pool *p)
 	return it;
 }
 
+/* Takes w off the idle stack. Under wp_mu. */
+static void work_idle_remove(struct work_pool *p, struct work_worker *w)
+{
+	struct work_worker **at = &p->wp_idle;
+
+	while (*at != NULL && *at != w)
+		at = &(*at)->ww_next_idle;
+	if (*at == w)
+		*at = w->ww_next_idle;
+	w->ww_idle = 0;
+}
+
 static void *work_worker_main(void *arg)
 {
 	struct work_worker *w = arg;
@@ -98,8 +117,16 @@ static void *work_worker_main(void *arg)
 		struct work_item *it;
 		struct work_source *src;
 
-		while ((it = work_pool_take(p)) == NULL && !(p->wp_stop && p->wp_head == NULL))
-			pthread_cond_wait(&p->wp_cv, &p->wp_mu);
+		while ((it = work_pool_take(p)) == NULL && !(p->wp_stop && p->wp_head == NULL)) {
+			if (!w->ww_idle) { /* not after a wake-up that left it there */
+				w->ww_idle = 1;
+				w->ww_next_idle = p->wp_idle;
+				p->wp_idle = w;
+			}
+			pthread_cond_wait(&w->ww_cv, &p->wp_mu);
+		}
+		if (w->ww_idle) /* woken spuriously: a submit must not count on it */
+			work_idle_remove(p, w);
 		if (it == NULL)
 			break;
 		src = it->wi_src;
@@ -235,7 +262,13 @@ int work_pool_submit(struct work_pool *p, struct work_source *src, struct work_i
 	src->ws_queued++;
 	src->ws_bytes += bytes;
 	src->ws_inside++;
-	pthread_cond_signal(&p->wp_cv);
+	if (p->wp_idle != NULL) {
+		struct work_worker *w = p->wp_idle;
+
+		p->wp_idle = w->ww_next_idle;
+		w->ww_idle = 0;
+		pthread_cond_signal(&w->ww_cv);
+	}
 	pthread_mutex_unlock(&p->wp_mu);
 	return WORK_QUEUED;
 }
@@ -282,7 +315,8 @@ static void work_pool_release(struct work_pool *p)
 {
 	pthread_mutex_lock(&p->wp_mu);
 	p->wp_stop = 1;
-	pthread_cond_broadcast(&p->wp_cv);
+	for (int i = 0; i < p->wp_n_workers; i++)
+		pthread_cond_signal(&p->wp_workers[i].ww_cv);
 	pthread_cond_signal(&p->wp_wcv);
 	pthread_mutex_unlock(&p->wp_mu);
 	for (int i = 0; i < p->wp_n_workers; i++)
@@ -297,7 +331,8 @@ static void work_pool_release(struct work_pool *p)
 		p->wp_opts.worker_fini(p->wp_waiter_state);
 	pthread_cond_destroy(&p->wp_idle_cv);
 	pthread_cond_destroy(&p->wp_wcv);
-	pthread_cond_destroy(&p->wp_cv);
+	for (int i = 0; i < p->wp_n_workers; i++)
+		pthread_cond_destroy(&p->wp_workers[i].ww_cv);
 	pthread_mutex_destroy(&p->wp_mu);
 	free(p->wp_workers);
 	free(p);
@@ -310,7 +345,6 @@ int work_pool_start(struct work_pool **out, const struct work_pool_options *o, b
 
 	p->wp_opts = *o;
 	pthread_mutex_init(&p->wp_mu, NULL);
-	pthread_cond_init(&p->wp_cv, NULL);
 	pthread_cond_init(&p->wp_idle_cv, NULL);
 	pthread_condattr_init(&attr);
 	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
@@ -321,6 +355,8 @@ int work_pool_start(struct work_pool **out, const struct work_pool_options *o, b
 	/* States first, before any thread: a failure is simple to report, and
 	 * a SQLite connection may be used by another thread than the one that
 	 * opened it (one at a time). */
+	for (int i = 0; i < p->wp_n_workers; i++)
+		pthread_cond_init(&p->wp_workers[i].ww_cv, NULL);
 	for (int i = 0; i < p->wp_n_workers; i++) {
 		p->wp_workers[i].ww_pool = p;
 		if (o->worker_init != NULL && o->worker_init(o->env, &p->wp_workers[i].ww_state, st) != 0)

@@ -25,9 +25,12 @@
  * answers SHUTTING_DOWN), and its deferred calls are polled with force (the
  * answer is the state at that moment).
  *
- * Every thread has its own state from worker_init (the SQLite read
- * connection), made at start before any thread runs; a run function and a
- * deferred poll get the state of the thread they run on.
+ * Every thread has its own state from worker_init (the read connection),
+ * made at start before any thread runs; a run function and a deferred poll
+ * get the state of the thread they run on. A queued call wakes the worker
+ * that went idle last, so light traffic keeps to few threads and few
+ * database sessions (a PostgreSQL reader starts its session at its first
+ * statement).
  *
  * Ownership: the pool never owns a work_item or a work_deferred; they live in
  * the listener's own structures (a receiver, an HTTP request). After wi_run

@@ -306,6 +306,45 @@ static void every_thread_gets_a_state_of_its_own_and_stop_closes_them(void **sta
 	assert_int_equal(bad_finis, 0);
 }
 
+/* One call at a time goes to the worker that went idle last: light traffic
+ * keeps to one worker, and so to the one database session its state opens
+ * (a PostgreSQL reader starts its session at its first statement). Each call
+ * comes on a source of its own, drained before the next: the drain returns
+ * once the worker that ran it is idle again. */
+static void calls_one_at_a_time_keep_to_the_worker_idle_last(void **state)
+{
+	struct work_source src[20], a, b;
+	struct titem ti[20], held[5];
+
+	(void)state;
+	assert_int_equal(start_pool(4), 0);
+	/* Every thread runs a call first (4 on a, the spare one on b), so that
+	 * all of them are idle, none still starting, when the calls come one by
+	 * one. */
+	work_source_init(&a, 0, 0);
+	work_source_init(&b, 0, 0);
+	for (int i = 0; i < 5; i++) {
+		titem_init(&held[i], 'h', i < 4 ? &a : &b, 1);
+		assert_int_equal(submit(&held[i], 0), WORK_QUEUED);
+	}
+	WAIT_UNTIL(held[0].ti_started && held[1].ti_started && held[2].ti_started && held[3].ti_started &&
+		   held[4].ti_started);
+	for (int i = 0; i < 5; i++)
+		release(&held[i]);
+	work_source_drain(pool, &a);
+	work_source_drain(pool, &b);
+	for (int i = 0; i < 20; i++) {
+		work_source_init(&src[i], 0, 0);
+		titem_init(&ti[i], 'a', &src[i], 0);
+		assert_int_equal(submit(&ti[i], 0), WORK_QUEUED);
+		work_source_drain(pool, &src[i]);
+		assert_int_equal(int_of(&ti[i].ti_done), 1);
+		assert_ptr_equal(ti[i].ti_state, ti[0].ti_state);
+	}
+	work_pool_stop(pool);
+	assert_int_equal(bad_finis, 0);
+}
+
 static void a_state_that_cannot_be_made_leaves_nothing_running(void **state)
 {
 	struct work_pool_options o = {
@@ -677,6 +716,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(every_thread_gets_a_state_of_its_own_and_stop_closes_them),
 		cmocka_unit_test(a_state_that_cannot_be_made_leaves_nothing_running),
+		cmocka_unit_test(calls_one_at_a_time_keep_to_the_worker_idle_last),
 		cmocka_unit_test(calls_run_in_arrival_order_whatever_their_listener),
 		cmocka_unit_test(one_listener_blocked_leaves_the_spare_thread_to_the_other),
 		cmocka_unit_test(admission_limits_count_waiting_calls_and_always_take_one),
