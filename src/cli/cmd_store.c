@@ -104,36 +104,6 @@ static int migrate_status_remote(struct cli *cli)
 	return cli_output(cli, &resp->base, migrate_print);
 }
 
-/* Opens db_path, runs `migrate sub` (status, up, down) with N and prints the
- * status after it. The caller holds whatever lock the engine needs. */
-static int migrate_apply(struct cli *cli, const char *sub, int64_t n, const char *db_path)
-{
-	Beebeebrain__V1__MigrationStatusResponse *resp = NULL;
-	struct migration_set set;
-	struct db *db = NULL;
-	char shown[512];
-	bbb_status st;
-	int done = 0, rc = 0;
-
-	status_clear(&st);
-	if (store_conn_open(db_path, 0, 1, 5000, &db, &st) != 0)
-		return cli_report(&st);
-	set = migrate_builtin_for(db);
-	if (strcmp(sub, "up") == 0)
-		rc = migrate_up(db, &set, (int)n, &done, &st);
-	else if (strcmp(sub, "down") == 0)
-		rc = migrate_down(db, &set, (int)(n > 0 ? n : 1), &done, &st);
-	if (rc == 0)
-		rc = migrate_status_local(db, &resp, &st);
-	store_conn_close(db);
-	if (rc != 0)
-		return cli_report(&st);
-	db_target_display(db_path, shown, sizeof(shown));
-	if (strcmp(sub, "status") != 0 && !cli->c_json)
-		printf("%s: %d migration(s) %s\n", shown, done, strcmp(sub, "up") == 0 ? "applied" : "reverted");
-	return cli_output(cli, &resp->base, migrate_print);
-}
-
 /* The version that made table `servers`, the rows the check below reads. */
 #define MIGRATE_SERVERS_VERSION 10
 
@@ -141,19 +111,16 @@ static int migrate_apply(struct cli *cli, const char *sub, int64_t n, const char
  * `servers` say it instead. 0 when none is alive (not stopped, a heartbeat
  * within the last 3), else FAILED_PRECONDITION DB_IN_USE naming one: a
  * server must not run on a schema it was not built for. */
-static int migrate_pg_unused(const char *db_path, bbb_status *st)
+static int migrate_pg_unused(struct db *db, bbb_status *st)
 {
 	Beebeebrain__V1__Server **rows;
 	int64_t now = clock_now_ms();
 	struct migration_set set;
 	struct migrate_state state;
-	struct db *db = NULL;
 	struct arena a;
 	size_t n = 0;
 	int version = 0, rc = 0;
 
-	if (store_conn_open(db_path, 0, 1, 5000, &db, st) != 0)
-		return -1;
 	arena_init(&a);
 	set = migrate_builtin_for(db);
 	if (migrate_check(db, &set, &state, st) != 0 ||
@@ -169,8 +136,41 @@ static int migrate_pg_unused(const char *db_path, bbb_status *st)
 				rows[i]->id, (int)rows[i]->pid, rows[i]->address,
 				(long long)((now - rows[i]->heartbeat_at_ms) / 1000));
 	arena_reset(&a);
-	store_conn_close(db);
 	return rc;
+}
+
+/* Opens db_path, runs `migrate sub` (status, up, down) with N and prints the
+ * status after it. The caller holds SQLite's lock file; on PostgreSQL, which
+ * has none, up and down first check on the same connection that no server
+ * is alive (the migrations take an advisory lock of their own). */
+static int migrate_apply(struct cli *cli, const char *sub, int64_t n, const char *db_path)
+{
+	Beebeebrain__V1__MigrationStatusResponse *resp = NULL;
+	struct migration_set set;
+	struct db *db = NULL;
+	char shown[512];
+	bbb_status st;
+	int done = 0, rc = 0;
+
+	status_clear(&st);
+	if (store_conn_open(db_path, 0, 1, 5000, &db, &st) != 0)
+		return cli_report(&st);
+	set = migrate_builtin_for(db);
+	if (db_kind(db) == DB_POSTGRES && strcmp(sub, "status") != 0 && migrate_pg_unused(db, &st) != 0)
+		rc = -1;
+	else if (strcmp(sub, "up") == 0)
+		rc = migrate_up(db, &set, (int)n, &done, &st);
+	else if (strcmp(sub, "down") == 0)
+		rc = migrate_down(db, &set, (int)(n > 0 ? n : 1), &done, &st);
+	if (rc == 0)
+		rc = migrate_status_local(db, &resp, &st);
+	store_conn_close(db);
+	if (rc != 0)
+		return cli_report(&st);
+	db_target_display(db_path, shown, sizeof(shown));
+	if (strcmp(sub, "status") != 0 && !cli->c_json)
+		printf("%s: %d migration(s) %s\n", shown, done, strcmp(sub, "up") == 0 ? "applied" : "reverted");
+	return cli_output(cli, &resp->base, migrate_print);
 }
 
 int cmd_migrate(struct cli *cli, int argc, char **argv)
@@ -204,13 +204,9 @@ int cmd_migrate(struct cli *cli, int argc, char **argv)
 		return strcmp(sub, "status") == 0 ? cli_usage_error(cli, "migrate status takes no N") : CLI_USAGE;
 	if ((db_path = store_db_path(cli, &a)) == NULL)
 		return CLI_USAGE;
-	/* PostgreSQL: no lock file; the migrations take an advisory lock of
-	 * their own, and every server must be stopped first (docs/runbook.md). */
-	if (db_target_kind(db_path) == DB_POSTGRES) {
-		if (strcmp(sub, "status") != 0 && migrate_pg_unused(db_path, &st) != 0)
-			return cli_report(&st);
+	/* PostgreSQL: every server must be stopped first (docs/runbook.md). */
+	if (db_target_kind(db_path) == DB_POSTGRES)
 		return migrate_apply(cli, sub, n, db_path);
-	}
 	if (strcmp(sub, "status") == 0 && lockfile_holder(db_path) != 0)
 		return migrate_status_remote(cli);
 	/* status looks, it does not create (taking the lock would). */
