@@ -44,6 +44,7 @@ import socket
 import subprocess
 import sys
 import re
+import select
 import tempfile
 import time
 import uuid
@@ -136,16 +137,56 @@ def _pg_connect(db):
     return psycopg2.connect(str(db))
 
 
+# The connections this process keeps, by connection string ("" is the
+# cluster's default database, autocommit, for CREATE and DROP DATABASE). A
+# connection per query would start a backend each time, about 20 ms of the
+# cluster's CPU, and the tests poll: that was most of what the PostgreSQL
+# run cost.
+_PG_SESSIONS = {}
+
+
+def _pg_session(db):
+    """This process's connection to db. One whose session the server ended
+    while it sat idle (its socket turned readable) is replaced."""
+    key = str(db)
+    conn = _PG_SESSIONS.get(key)
+    if conn is not None and (conn.closed or select.select([conn], [], [], 0)[0]):
+        _pg_forget(key)
+        conn = None
+    if conn is None:
+        conn = _PG_SESSIONS[key] = _pg_connect(db)
+        conn.autocommit = key == ""
+    return conn
+
+
+def _pg_forget(db):
+    conn = _PG_SESSIONS.pop(str(db), None)
+    if conn is not None:
+        conn.close()
+
+
+def pg_query(db, run):
+    """run(cursor) on db in a transaction of its own (autocommit on the
+    default database), over this process's connection to it. A connection
+    that failed under the query is dropped and the error raised."""
+    import psycopg2
+
+    conn = _pg_session(db)
+    try:
+        if conn.autocommit:
+            with conn.cursor() as cur:
+                return run(cur)
+        with conn, conn.cursor() as cur:
+            return run(cur)
+    except (psycopg2.OperationalError, psycopg2.InterfaceError):
+        _pg_forget(db)
+        raise
+
+
 def pg_admin(statement):
     """Runs statement on the cluster's default database, outside a
     transaction (CREATE or DROP DATABASE)."""
-    conn = _pg_connect("")
-    conn.autocommit = True
-    try:
-        with conn.cursor() as cur:
-            cur.execute(statement)
-    finally:
-        conn.close()
+    pg_query("", lambda cur: cur.execute(statement))
 
 
 def new_pg_database():
@@ -158,6 +199,7 @@ def new_pg_database():
 
 
 def drop_pg_database(db):
+    _pg_forget(db)
     pg_admin(f"DROP DATABASE IF EXISTS {str(db).split('=', 1)[1]} WITH (FORCE)")
 
 
@@ -166,14 +208,11 @@ def sql(db, statement, *params, timeout_s=10):
     in a transaction of its own, and returns its rows (a list of tuples; []
     for a statement that returns none). Parameters are `?` on both engines."""
     if is_pg_target(db):
-        conn = _pg_connect(db)
-        try:
-            with conn, conn.cursor() as cur:
-                cur.execute(statement.replace("%", "%%").replace("?", "%s") if params else statement,
-                            params or None)
-                return [tuple(r) for r in cur.fetchall()] if cur.description else []
-        finally:
-            conn.close()
+        def run(cur):
+            cur.execute(statement.replace("%", "%%").replace("?", "%s") if params else statement, params or None)
+            return [tuple(r) for r in cur.fetchall()] if cur.description else []
+
+        return pg_query(db, run)
     import sqlite3
 
     con = sqlite3.connect(str(db), timeout=timeout_s)

@@ -30,7 +30,7 @@ import urllib.request
 import pytest
 
 from beebeebrain.v1 import admin_pb2, task_pb2
-from conftest import PG, Cli, Server, is_pg_target, wait_until
+from conftest import PG, Cli, Server, is_pg_target, pg_query, wait_until
 
 # A server that crashed leaves its runs leased to it; on PostgreSQL the next
 # start takes over only runs whose lease passed, the others a lease and a
@@ -127,18 +127,13 @@ def db_rows(db, statement, *params):
     """The rows of a query on a server's database, SQLite file or PostgreSQL,
     as dicts by column name (`?` parameters on both engines)."""
     if is_pg_target(db):
-        import psycopg2
+        def run(cur):
+            cur.execute(statement.replace("%", "%%").replace("?", "%s") if params else statement, params or None)
+            names = [d[0] for d in cur.description]
+            return [dict(zip(names, (bytes(v) if isinstance(v, memoryview) else v for v in r)))
+                    for r in cur.fetchall()]
 
-        conn = psycopg2.connect(str(db))
-        try:
-            with conn, conn.cursor() as cur:
-                cur.execute(statement.replace("%", "%%").replace("?", "%s") if params else statement,
-                            params or None)
-                names = [d[0] for d in cur.description]
-                return [dict(zip(names, (bytes(v) if isinstance(v, memoryview) else v for v in r)))
-                        for r in cur.fetchall()]
-        finally:
-            conn.close()
+        return pg_query(db, run)
     con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
     try:
         con.row_factory = sqlite3.Row
@@ -152,16 +147,12 @@ def db_write(db, *statements):
     database, SQLite file or PostgreSQL (beside a running server: SQLite waits
     for the file's write lock)."""
     if is_pg_target(db):
-        import psycopg2
+        def run(cur):
+            for statement, *params in statements:
+                cur.execute(statement.replace("%", "%%").replace("?", "%s") if params else statement,
+                            params or None)
 
-        conn = psycopg2.connect(str(db))
-        try:
-            with conn, conn.cursor() as cur:
-                for statement, *params in statements:
-                    cur.execute(statement.replace("%", "%%").replace("?", "%s") if params else statement,
-                                params or None)
-        finally:
-            conn.close()
+        pg_query(db, run)
         return
     con = sqlite3.connect(str(db), timeout=10)
     try:
