@@ -25,6 +25,7 @@ import pathlib
 import sqlite3
 import subprocess
 import sys
+import time
 import urllib.request
 
 import pytest
@@ -34,9 +35,20 @@ from conftest import PG, Cli, Server, is_pg_target, pg_query, wait_until
 
 # A server that crashed leaves its runs leased to it; on PostgreSQL the next
 # start takes over only runs whose lease passed, the others a lease and a
-# third later (docs/runtime.md, Leases): the crash tests run on a lease short
-# enough to have passed by the restart.
-RESTART_ENV = {"BEEBEEBRAIN_LEASE_MS": "300"} if PG else {}
+# third later (docs/runtime.md, Leases): the crash tests run on a short lease,
+# and start_after_kill waits it out.
+RESTART_LEASE_MS = 300
+RESTART_ENV = {"BEEBEEBRAIN_LEASE_MS": str(RESTART_LEASE_MS)} if PG else {}
+
+
+def start_after_kill(server):
+    """Starts a server killed with SIGKILL (on RESTART_ENV) again, once the
+    leases of the runs it held have passed on PostgreSQL: the start then
+    recovers every one of them, as it does on a SQLite file. (A server starts
+    in less than a lease.)"""
+    if PG:
+        time.sleep(RESTART_LEASE_MS / 1000 + 0.1)
+    return server.start()
 
 FAKE_LLM = pathlib.Path(__file__).resolve().parents[1] / "fake_llm" / "fake_llm.py"
 FAKE_START_TIMEOUT_S = 10.0

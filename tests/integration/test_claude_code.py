@@ -23,7 +23,8 @@ import pytest
 
 from beebeebrain import Client
 from conftest import BIN, Cli, Server, child_env, wait_until
-from runtime_fixtures import RESTART_ENV, RUNTIME_ENV, Runtime, fake_llm, queue_runs, rt, start_runtime  # noqa: F401 (fixtures)
+from runtime_fixtures import (RESTART_ENV, RUNTIME_ENV, Runtime, fake_llm, queue_runs, rt, start_after_kill,  # noqa: F401 (fixtures)
+                              start_runtime)
 
 FAKE_CLAUDE = pathlib.Path(__file__).resolve().parents[1] / "fake_claude" / "fake_claude.py"
 
@@ -425,7 +426,7 @@ def test_a_server_killed_with_9_takes_its_cli_along_and_the_run_resumes(start_cl
         wait_until(lambda: gone(cli_pid), 10, "the CLI of the killed server to die")
     finally:
         os.kill(grandchild, signal.SIGKILL)  # what the CLI started outlives it (security.md)
-    cc.server.start()
+    start_after_kill(cc.server)
     wait_until(lambda: len(calls(cc)) == 2, 15, "the recovered run to start the CLI again")
     assert cc.rows("SELECT error_code FROM run_attempts WHERE run_id = ? AND n = 1", run_id) == [
         {"error_code": "PROCESS_RESTARTED"}]

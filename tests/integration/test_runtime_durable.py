@@ -17,7 +17,7 @@ import pytest
 
 from beebeebrain import Client
 from conftest import PG, wait_until
-from runtime_fixtures import RESTART_ENV, db_write, fake_llm, rt, start_runtime  # noqa: F401  (fixtures)
+from runtime_fixtures import RESTART_ENV, db_write, fake_llm, rt, start_after_kill, start_runtime  # noqa: F401  (fixtures)
 
 CUT = {"anthropic": "max_tokens", "openai": "length"}
 END = {"anthropic": "end_turn", "openai": "stop"}
@@ -147,7 +147,7 @@ def test_kill_9_between_two_tool_turns_resumes_from_the_last_turn_without_repeat
     rt.server.proc.wait()
     # While the server is down the operator changes the file: a write_file run again would undo it.
     (rt.root / "notes.txt").write_text("changed by the operator\n")
-    rt.server.start()
+    start_after_kill(rt.server)
 
     run = rt.wait_run(run_id, timeout_s=20)
     assert (run["run_status"], run["output_text"]) == ("succeeded", "done after the crash"), run
@@ -184,7 +184,7 @@ def test_a_tool_call_recorded_without_its_result_is_never_run_again(start_runtim
     rt.server.proc.wait()
     db_write(rt.db_path, ("UPDATE run_tool_calls SET result = NULL, is_error = 0 WHERE run_id = ?", run_id))
     (rt.root / "notes.txt").write_text("changed by the operator\n")
-    rt.server.start()
+    start_after_kill(rt.server)
 
     run = rt.wait_run(run_id, timeout_s=20)
     assert (run["run_status"], run["output_text"]) == ("succeeded", "checked, all good"), run
@@ -277,7 +277,7 @@ def test_a_run_starting_again_with_every_turn_used_fails_without_a_call(start_ru
     rt.server.proc.wait()
     db_write(rt.db_path, ("UPDATE task_runs SET max_turns = 1 WHERE id = ?", run_id),
              ("UPDATE run_tool_calls SET result = NULL, is_error = 0 WHERE run_id = ?", run_id))
-    rt.server.start()
+    start_after_kill(rt.server)
 
     run = rt.wait_run(run_id, timeout_s=20)
     assert (run["run_status"], run["error_code"]) == ("failed", "MAX_TURNS_EXCEEDED"), run

@@ -9,7 +9,7 @@ import time
 
 from beebeebrain import Client
 from conftest import wait_until
-from runtime_fixtures import RESTART_ENV, fake_llm, queue_runs, start_runtime  # noqa: F401  (fixtures)
+from runtime_fixtures import RESTART_ENV, fake_llm, queue_runs, start_after_kill, start_runtime  # noqa: F401  (fixtures)
 
 # Runs due during the outage. 200 is the figure; BBB_OUTAGE_RUNS lowers it on a slow machine.
 OUTAGE_RUNS = int(os.environ.get("BBB_OUTAGE_RUNS", "200"))
@@ -104,7 +104,7 @@ def test_kill_9_with_calls_in_flight_resumes_them_and_never_repeats_a_finished_r
     rt.server.proc.kill()  # SIGKILL: no cleanup at all
     rt.server.proc.wait()
     rt.fake.mode(status=0)  # the provider answers at once from now on
-    rt.server.start()
+    start_after_kill(rt.server)
 
     for run_id in in_flight:
         run = rt.wait_run(run_id, timeout_s=20)
