@@ -140,9 +140,11 @@ static int migrate_pg_unused(struct db *db, bbb_status *st)
 }
 
 /* Opens db_path, runs `migrate sub` (status, up, down) with N and prints the
- * status after it. The caller holds SQLite's lock file; on PostgreSQL, which
- * has none, up and down first check on the same connection that no server
- * is alive (the migrations take an advisory lock of their own). */
+ * status after it. The caller holds SQLite's lock file. PostgreSQL has none:
+ * up and down first check that no server is alive (migrate_pg_unused), on
+ * the connection they then migrate with; a server that starts between the
+ * check and the migration's advisory lock is not seen (docs/runbook.md: stop
+ * every server first). */
 static int migrate_apply(struct cli *cli, const char *sub, int64_t n, const char *db_path)
 {
 	Beebeebrain__V1__MigrationStatusResponse *resp = NULL;

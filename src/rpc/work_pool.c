@@ -34,7 +34,7 @@ struct work_worker {
  * every source's counters. An idle worker waits on its own condition
  * variable, on a stack: a queued call wakes the worker that went idle last,
  * so light traffic keeps to few workers (and the database sessions their
- * states open on first use, store_reader_open) while the others sleep;
+ * states open on first use, store_worker_reader_open) while the others sleep;
  * stop wakes them all. wp_wcv
  * (CLOCK_MONOTONIC) the waiter, wp_idle_cv the drains (a source emptied).
  * The states are each their thread's.
@@ -105,6 +105,20 @@ static void work_idle_remove(struct work_pool *p, struct work_worker *w)
 	w->ww_idle = 0;
 }
 
+/* Puts w on the idle stack: on top, or at the bottom when its state cannot
+ * serve now (worker_ready). Under wp_mu. */
+static void work_idle_push(struct work_pool *p, struct work_worker *w)
+{
+	struct work_worker **at = &p->wp_idle;
+
+	if (p->wp_opts.worker_ready != NULL && !p->wp_opts.worker_ready(w->ww_state))
+		while (*at != NULL)
+			at = &(*at)->ww_next_idle;
+	w->ww_next_idle = *at;
+	*at = w;
+	w->ww_idle = 1;
+}
+
 static void *work_worker_main(void *arg)
 {
 	struct work_worker *w = arg;
@@ -118,11 +132,8 @@ static void *work_worker_main(void *arg)
 		struct work_source *src;
 
 		while ((it = work_pool_take(p)) == NULL && !(p->wp_stop && p->wp_head == NULL)) {
-			if (!w->ww_idle) { /* not after a wake-up that left it there */
-				w->ww_idle = 1;
-				w->ww_next_idle = p->wp_idle;
-				p->wp_idle = w;
-			}
+			if (!w->ww_idle) /* not after a wake-up that left it there */
+				work_idle_push(p, w);
 			pthread_cond_wait(&w->ww_cv, &p->wp_mu);
 		}
 		if (w->ww_idle) /* woken spuriously: a submit must not count on it */

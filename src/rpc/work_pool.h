@@ -51,6 +51,10 @@ struct work_pool_options {
 	int workers; /* >= 1: the calls one listener runs at once */
 	int (*worker_init)(void *env, void **worker, bbb_status *st);
 	void (*worker_fini)(void *worker);
+	/* 0 when a worker's state cannot serve a call now (its database
+	 * session could not be started): it goes idle below the others, so
+	 * that calls go to a worker that can. NULL: always ready. */
+	int (*worker_ready)(void *worker);
 	void *env;
 };
 

@@ -625,6 +625,7 @@ int server_run(const struct config *c)
 		.workers = c->cf_workers > 0 ? (int)c->cf_workers : SERVER_DEFAULT_WORKERS,
 		.worker_init = services_worker_init,
 		.worker_fini = services_worker_fini,
+		.worker_ready = services_worker_ready,
 		.env = env,
 	};
 	if (work_pool_start(&sv.sv_pool, &wo, &st) != 0)

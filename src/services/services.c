@@ -28,12 +28,17 @@ int services_worker_init(void *env, void **worker, bbb_status *st)
 	struct service_env *e = env;
 	struct service_worker *w = xcalloc(1, sizeof(*w));
 
-	if (store_reader_open(e->se_store, &w->sw_reader, st) != 0) {
+	if (store_worker_reader_open(e->se_store, &w->sw_reader, st) != 0) {
 		free(w);
 		return -1;
 	}
 	*worker = w;
 	return 0;
+}
+
+int services_worker_ready(void *worker)
+{
+	return !store_pg_failing(((struct service_worker *)worker)->sw_reader);
 }
 
 void services_worker_fini(void *worker)

@@ -89,8 +89,11 @@ int svc_write(struct rpc_call *call, store_write_fn fn, void *arg, bbb_status *s
 void svc_audit_denied(void *env, const struct rpc_call *call, const bbb_status *st);
 void svc_audit_allowed(void *env, struct rpc_call *call);
 
-/* worker_init / worker_fini for the transport: a read connection per worker. */
+/* worker_init / worker_fini for the transport: a read connection per worker
+ * (store_worker_reader_open). worker_ready for the pool: 0 while that
+ * connection cannot start a session (store_pg_failing). */
 int services_worker_init(void *env, void **worker, bbb_status *st);
+int services_worker_ready(void *worker);
 void services_worker_fini(void *worker);
 
 /* For the HTTP event streams (http/stream.h, stream_read_fn and the start of

@@ -37,9 +37,11 @@
  * A lost connection (the database restarted, failed over, or the network
  * between them broke) fails the call under way with DB_UNAVAILABLE; a session
  * the server ended between calls is seen before the next one (its socket
- * reads the end). The next call starts a new session (PQreset, which tries the connection string's
- * hosts again, and the session's settings) and goes on; after an attempt
- * that failed, the next is a second later. The named statements are prepared again as they run. Unless the
+ * reads the end). The next call starts a new session (a new connection with
+ * the same string, which tries its hosts again, and the session's settings)
+ * and goes on; a session whose setup failed is closed, never used half set
+ * up. After an attempt that failed, the next is a second after its end. The
+ * named statements are prepared again as they run. Unless the
  * session was lost inside a transaction: that transaction is gone with it,
  * and a later statement of it must not run on its own in a new session, so
  * every call fails until the caller ends the transaction (ROLLBACK, which
@@ -104,8 +106,9 @@
 	"SET extra_float_digits = 3; SET client_min_messages = warning; SET lock_timeout = '5s'"
 
 struct pg_conn {
-	PGconn *pc_conn; /* NULL until the first call of a deferred connection */
-	char *pc_conninfo; /* for that first session (later ones: PQreset) */
+	PGconn *pc_conn; /* NULL: no session (not started yet, or the last attempt failed) */
+	char *pc_conninfo; /* what every session connects with */
+	int pc_had_session; /* a session was up once: a new one is a reconnection */
 	unsigned pc_generation; /* sessions so far: a statement named in an older one is gone */
 	unsigned long long pc_names; /* the last statement name given, "bbb_<n>" */
 	int64_t pc_changes; /* rows of the last INSERT, UPDATE, DELETE or MERGE */
@@ -241,43 +244,61 @@ static void pg_flush_stale(struct pg_conn *c)
 static int pg_session_start(struct pg_conn *c, bbb_status *st);
 static PGconn *pg_connect(const char *conninfo);
 
+/* A session for c in place of whatever it had: a connection with
+ * pc_conninfo, then the session's settings. 0, or -1 with the error kept
+ * (08006: DB_UNAVAILABLE) and no connection left, so that the next attempt
+ * starts from nothing and no call ever runs on a session half set up. */
+static int pg_session_new(struct pg_conn *c)
+{
+	bbb_status st;
+	char msg[PG_MSG_MAX];
+
+	PQfinish(c->pc_conn);
+	c->pc_conn = pg_connect(c->pc_conninfo); /* NULL only without memory: CONNECTION_BAD */
+	/* The old session's named statements are gone with it: each is
+	 * prepared again at its next run, and none is deallocated. */
+	c->pc_generation++;
+	dbuf_free(&c->pc_stale);
+	c->pc_in_tx = 0;
+	if (PQstatus(c->pc_conn) != CONNECTION_OK) {
+		/* libpq names the server and the cause, never the password. */
+		db_pg_one_line(msg, sizeof(msg), c->pc_conn != NULL ? PQerrorMessage(c->pc_conn) : "out of memory");
+		pg_error_set(c, PG_STATE_LOST, "cannot %s to PostgreSQL: %s",
+			     c->pc_had_session ? "reconnect" : "connect", msg);
+	} else if (pg_session_start(c, &st) != 0) {
+		pg_error_set(c, PG_STATE_LOST, "%s", st.message);
+	} else {
+		if (c->pc_had_session)
+			log_info("store", "reconnected to PostgreSQL: a new session replaces the lost one");
+		c->pc_had_session = 1;
+		return 0;
+	}
+	PQfinish(c->pc_conn);
+	c->pc_conn = NULL;
+	return -1;
+}
+
 /* A new session for a lost one (the head of this file), or the first of a
  * deferred connection: 0, or -1 with the error kept. `fresh`: the call
  * starts a transaction of its own. */
 static int pg_reconnect(struct pg_conn *c, int fresh)
 {
-	int64_t now = clock_mono_ms();
-	int first = c->pc_conn == NULL;
-	bbb_status st;
-	char msg[PG_MSG_MAX];
-
 	if (c->pc_in_tx && !fresh)
 		return pg_error_set(c, PG_STATE_LOST,
 				    "the connection to the PostgreSQL server was lost with the transaction under way");
 	c->pc_in_tx = 0;
-	if (now < c->pc_retry_at) /* the failed attempt's error stands */
+	if (clock_mono_ms() < c->pc_retry_at) /* the failed attempt's error stands */
 		return pg_error_set(c, PG_STATE_LOST, "%s", c->pc_msg);
-	if (first)
-		c->pc_conn = pg_connect(c->pc_conninfo); /* NULL only without memory: CONNECTION_BAD */
-	else
-		PQreset(c->pc_conn);
-	/* The old session's named statements are gone with it: each is
-	 * prepared again at its next run, and none is deallocated. */
-	c->pc_generation++;
-	dbuf_free(&c->pc_stale);
-	/* After a failed attempt, the next waits: a database out of reach
-	 * costs each call an error, not a connection attempt. */
-	c->pc_retry_at = now + PG_RECONNECT_MS;
-	if (PQstatus(c->pc_conn) != CONNECTION_OK) {
-		db_pg_one_line(msg, sizeof(msg), PQerrorMessage(c->pc_conn));
-		return pg_error_set(c, PG_STATE_LOST, "cannot %s to PostgreSQL: %s", first ? "connect" : "reconnect",
-				    msg);
+	/* No second attempt from inside this one (its setup's calls). */
+	c->pc_retry_at = clock_mono_ms() + PG_RECONNECT_MS;
+	if (pg_session_new(c) != 0) {
+		/* After a failed attempt, the next waits, counted from its end (an
+		 * attempt may last the connect timeout): a database out of reach
+		 * costs each call an error, not a connection attempt. */
+		c->pc_retry_at = clock_mono_ms() + PG_RECONNECT_MS;
+		return PG_ERROR;
 	}
-	if (pg_session_start(c, &st) != 0)
-		return pg_error_set(c, PG_STATE_LOST, "%s", st.message);
 	c->pc_retry_at = 0;
-	if (!first)
-		log_info("store", "reconnected to PostgreSQL: a new session replaces the lost one");
 	return DB_OK;
 }
 
@@ -813,33 +834,6 @@ static PGconn *pg_connect(const char *conninfo)
 	return PQconnectdbParams(keys, values, 1);
 }
 
-int store_pg_open(const char *conninfo, struct db **out, bbb_status *st)
-{
-	PGconn *conn = pg_connect(conninfo);
-	struct pg_conn *c;
-	char msg[PG_MSG_MAX];
-
-	*out = NULL;
-	if (PQstatus(conn) != CONNECTION_OK) {
-		/* libpq names the server and the cause, never the password. */
-		db_pg_one_line(msg, sizeof(msg), conn != NULL ? PQerrorMessage(conn) : "out of memory");
-		PQfinish(conn);
-		return status_fail(st, "DB_UNAVAILABLE", "cannot connect to PostgreSQL: %s", msg);
-	}
-	c = xcalloc(1, sizeof(*c));
-	c->pc_conn = conn;
-	c->pc_trips = pg_trips_series();
-	dbuf_init(&c->pc_stale, PG_STALE_MAX);
-	if (pg_session_start(c, st) != 0) {
-		struct db tmp = {.db_drv = &pg_driver, .db_impl = c};
-
-		pg_close(&tmp);
-		return -1;
-	}
-	*out = db_wrap(&pg_driver, c);
-	return 0;
-}
-
 struct db *store_pg_open_deferred(const char *conninfo)
 {
 	struct pg_conn *c = xcalloc(1, sizeof(*c));
@@ -848,6 +842,30 @@ struct db *store_pg_open_deferred(const char *conninfo)
 	c->pc_trips = pg_trips_series();
 	dbuf_init(&c->pc_stale, PG_STALE_MAX);
 	return db_wrap(&pg_driver, c);
+}
+
+int store_pg_open(const char *conninfo, struct db **out, bbb_status *st)
+{
+	struct db *db = store_pg_open_deferred(conninfo);
+	struct pg_conn *c = db->db_impl;
+
+	*out = NULL;
+	c->pc_retry_at = clock_mono_ms() + PG_RECONNECT_MS; /* as pg_reconnect: none from inside */
+	if (pg_session_new(c) != 0) {
+		status_fail(st, "DB_UNAVAILABLE", "%s", c->pc_msg);
+		store_conn_close(db);
+		return -1;
+	}
+	c->pc_retry_at = 0;
+	*out = db;
+	return 0;
+}
+
+int store_pg_failing(struct db *db)
+{
+	const struct pg_conn *c = db != NULL && db_kind(db) == DB_POSTGRES ? db->db_impl : NULL;
+
+	return c != NULL && c->pc_conn == NULL && clock_mono_ms() < c->pc_retry_at;
 }
 
 int store_pg_configure(struct db *db, const char *sql, bbb_status *st)

@@ -938,11 +938,16 @@ const char *store_path(const struct store *s)
 
 int store_reader_open(struct store *s, struct db **out, bbb_status *st)
 {
+	return store_conn_open(s->s_path, 1, s->s_durability_full, s->s_busy_timeout_ms, out, st);
+}
+
+int store_worker_reader_open(struct store *s, struct db **out, bbb_status *st)
+{
 	/* A server has a reader per worker, most idle while traffic is light:
 	 * on PostgreSQL each would hold a backend from the start. */
 	if (db_target_kind(s->s_path) == DB_POSTGRES)
 		return store_pg_conn_open(s->s_path, 1, s->s_durability_full, s->s_busy_timeout_ms, 1, out, st);
-	return store_conn_open(s->s_path, 1, s->s_durability_full, s->s_busy_timeout_ms, out, st);
+	return store_reader_open(s, out, st);
 }
 
 int store_session_open(struct store *s, struct db **out, bbb_status *st)

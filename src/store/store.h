@@ -85,6 +85,10 @@ int store_pg_open(const char *conninfo, struct db **out, bbb_status *st);
  * what store_pg_configure kept first. For the read connections of workers,
  * most of which may never be used. Close with store_conn_close. */
 struct db *store_pg_open_deferred(const char *conninfo);
+/* 1 while db is a PostgreSQL connection without a session whose last attempt
+ * at one failed, and the next attempt is not due yet: every call fails at
+ * once with DB_UNAVAILABLE until then. 0 otherwise, and on SQLite. */
+int store_pg_failing(struct db *db);
 /* Runs `sql` (SET statements) on a PostgreSQL connection and keeps it: a new
  * session started after the connection was lost runs it again. 0, or -1
  * with *st. */
@@ -111,10 +115,13 @@ int store_open(struct store **out, const struct store_options *opts, bbb_status 
 void store_close(struct store *s);
 const char *store_path(const struct store *s);
 
-/* A new read connection for the calling thread; close with store_conn_close.
- * On PostgreSQL its session starts at its first statement
- * (store_pg_open_deferred): a server's idle workers hold no backend. */
+/* A new read connection for the calling thread; close with store_conn_close. */
 int store_reader_open(struct store *s, struct db **out, bbb_status *st);
+/* The same for a worker thread, which may stay idle: on PostgreSQL its
+ * session starts at its first statement (store_pg_open_deferred), so a
+ * server's idle workers hold no backend; store_pg_failing tells when it
+ * could not. */
+int store_worker_reader_open(struct store *s, struct db **out, bbb_status *st);
 /* A new read-write connection for the calling thread, outside the writer:
  * each statement is its own transaction (autocommit), committed with the
  * store's durability, without waiting for a group or taking the writer's

@@ -1016,11 +1016,32 @@ static void a_deferred_connection_out_of_reach_fails_its_calls_as_db_unavailable
 	(void)state;
 	step_fails(prepare_once(db, "SELECT 1"), "DB_UNAVAILABLE", BBB_UNAVAILABLE);
 	assert_true(strncmp(db_errmsg(db), "cannot connect to PostgreSQL: ", 30) == 0);
+	assert_int_equal(store_pg_failing(db), 1);
 	/* Within the second after a failed attempt, the next call fails alike
 	 * without one; the connection stays usable for later attempts. */
 	assert_int_not_equal(db_exec(db, "SELECT 1"), DB_OK);
 	assert_int_equal(db_errcode(db), db_pg_errcode("08006"));
 	assert_int_equal(db_in_transaction(db), 0);
+	store_conn_close(db);
+}
+
+static void a_session_whose_setup_failed_is_never_used_and_the_next_attempt_waits(void **state)
+{
+	struct db *db = store_pg_open_deferred("");
+	bbb_status st;
+
+	(void)state;
+	assert_int_equal(store_pg_failing(db), 0); /* not tried yet: ready */
+	/* Settings the server refuses: the session they were for is closed, not
+	 * used without them. */
+	status_clear(&st);
+	assert_int_equal(store_pg_configure(db, "SET lock_timeout = 'not a duration'", &st), 0);
+	step_fails(prepare_once(db, "SELECT 1"), "DB_UNAVAILABLE", BBB_UNAVAILABLE);
+	assert_non_null(strstr(db_errmsg(db), "cannot set up the PostgreSQL session"));
+	assert_int_equal(store_pg_failing(db), 1);
+	assert_int_not_equal(db_exec(db, "SELECT 1"), DB_OK);
+	assert_int_equal(db_errcode(db), db_pg_errcode("08006"));
+	assert_int_equal(store_pg_failing(db), 1);
 	store_conn_close(db);
 }
 
@@ -1058,6 +1079,7 @@ int main(void)
 		cmocka_unit_test(a_server_out_of_reach_or_a_wrong_password_is_db_unavailable),
 		cmocka_unit_test(a_deferred_connection_starts_its_session_at_its_first_call),
 		cmocka_unit_test(a_deferred_connection_out_of_reach_fails_its_calls_as_db_unavailable),
+		cmocka_unit_test(a_session_whose_setup_failed_is_never_used_and_the_next_attempt_waits),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -35,6 +35,7 @@ static struct rpc_dispatcher *dispatcher;
 /* The threads' states, in the order made. */
 struct tstate {
 	int ts_live;
+	int ts_unready; /* worker_ready says 0 */
 };
 static struct tstate states[16];
 static int n_inits, n_finis, bad_finis, fail_at = -1;
@@ -47,6 +48,11 @@ static int tstate_init(void *env, void **worker, bbb_status *st)
 	states[n_inits].ts_live = 1;
 	*worker = &states[n_inits++];
 	return 0;
+}
+
+static int tstate_ready(void *worker)
+{
+	return !((struct tstate *)worker)->ts_unready;
 }
 
 static void tstate_fini(void *worker)
@@ -93,6 +99,7 @@ struct titem {
 	struct tdef *ti_defer;
 	struct work_source *ti_src;
 	uint32_t ti_timeout_ms; /* of the deferred call */
+	int ti_unready; /* the run leaves its worker's state unable to serve (worker_ready 0) */
 };
 
 static char run_log[64];
@@ -184,6 +191,8 @@ static void titem_run(struct work_item *it, void *worker)
 	pthread_mutex_lock(&mu);
 	ti->ti_started++;
 	ti->ti_state = worker;
+	if (ti->ti_unready)
+		((struct tstate *)worker)->ts_unready = 1;
 	if (run_log_len + 1 < sizeof(run_log))
 		run_log[run_log_len++] = ti->ti_name;
 	pthread_cond_broadcast(&cv);
@@ -234,6 +243,7 @@ static int start_pool(int workers)
 		.workers = workers,
 		.worker_init = tstate_init,
 		.worker_fini = tstate_fini,
+		.worker_ready = tstate_ready,
 	};
 	bbb_status st;
 
@@ -306,21 +316,15 @@ static void every_thread_gets_a_state_of_its_own_and_stop_closes_them(void **sta
 	assert_int_equal(bad_finis, 0);
 }
 
-/* One call at a time goes to the worker that went idle last: light traffic
- * keeps to one worker, and so to the one database session its state opens
- * (a PostgreSQL reader starts its session at its first statement). Each call
- * comes on a source of its own, drained before the next: the drain returns
- * once the worker that ran it is idle again. */
-static void calls_one_at_a_time_keep_to_the_worker_idle_last(void **state)
+/* A pool of 4 workers whose every thread ran a call first (4 on one source,
+ * the spare one on another), so that all of them are idle, none still
+ * starting, when the test's calls come. */
+static void start_pool_idle(void)
 {
-	struct work_source src[20], a, b;
-	struct titem ti[20], held[5];
+	struct work_source a, b;
+	struct titem held[5];
 
-	(void)state;
 	assert_int_equal(start_pool(4), 0);
-	/* Every thread runs a call first (4 on a, the spare one on b), so that
-	 * all of them are idle, none still starting, when the calls come one by
-	 * one. */
 	work_source_init(&a, 0, 0);
 	work_source_init(&b, 0, 0);
 	for (int i = 0; i < 5; i++) {
@@ -333,14 +337,63 @@ static void calls_one_at_a_time_keep_to_the_worker_idle_last(void **state)
 		release(&held[i]);
 	work_source_drain(pool, &a);
 	work_source_drain(pool, &b);
+}
+
+/* One call on a source of its own, drained: the state it ran on. */
+static void *run_one(struct titem *ti, struct work_source *src, int unready)
+{
+	work_source_init(src, 0, 0);
+	titem_init(ti, 'a', src, 0);
+	ti->ti_unready = unready;
+	assert_int_equal(submit(ti, 0), WORK_QUEUED);
+	work_source_drain(pool, src);
+	assert_int_equal(int_of(&ti->ti_done), 1);
+	return ti->ti_state;
+}
+
+/* One call at a time goes to the worker that went idle last: light traffic
+ * keeps to one worker, and so to the one database session its state opens
+ * (a PostgreSQL reader starts its session at its first statement). Each call
+ * comes on a source of its own, drained before the next: the drain returns
+ * once the worker that ran it is idle again. */
+static void calls_one_at_a_time_keep_to_the_worker_idle_last(void **state)
+{
+	struct work_source src[20];
+	struct titem ti[20];
+	void *first = NULL;
+
+	(void)state;
+	start_pool_idle();
 	for (int i = 0; i < 20; i++) {
-		work_source_init(&src[i], 0, 0);
-		titem_init(&ti[i], 'a', &src[i], 0);
-		assert_int_equal(submit(&ti[i], 0), WORK_QUEUED);
-		work_source_drain(pool, &src[i]);
-		assert_int_equal(int_of(&ti[i].ti_done), 1);
-		assert_ptr_equal(ti[i].ti_state, ti[0].ti_state);
+		void *on = run_one(&ti[i], &src[i], 0);
+
+		if (i == 0)
+			first = on;
+		assert_ptr_equal(on, first);
 	}
+	work_pool_stop(pool);
+	assert_int_equal(bad_finis, 0);
+}
+
+/* A worker whose state cannot serve (its database session could not be
+ * started) goes idle below the others: the next calls go elsewhere, and it
+ * is last in line until it is ready again. */
+static void a_worker_that_cannot_serve_goes_idle_below_the_others(void **state)
+{
+	struct work_source src[4];
+	struct titem ti[4];
+	struct tstate *failing, *other;
+
+	(void)state;
+	start_pool_idle();
+	failing = run_one(&ti[0], &src[0], 1);
+	other = run_one(&ti[1], &src[1], 0);
+	assert_ptr_not_equal(other, failing);
+	assert_ptr_equal(run_one(&ti[2], &src[2], 0), other);
+	pthread_mutex_lock(&mu);
+	failing->ts_unready = 0;
+	pthread_mutex_unlock(&mu);
+	assert_ptr_equal(run_one(&ti[3], &src[3], 0), other);
 	work_pool_stop(pool);
 	assert_int_equal(bad_finis, 0);
 }
@@ -717,6 +770,7 @@ int main(void)
 		cmocka_unit_test(every_thread_gets_a_state_of_its_own_and_stop_closes_them),
 		cmocka_unit_test(a_state_that_cannot_be_made_leaves_nothing_running),
 		cmocka_unit_test(calls_one_at_a_time_keep_to_the_worker_idle_last),
+		cmocka_unit_test(a_worker_that_cannot_serve_goes_idle_below_the_others),
 		cmocka_unit_test(calls_run_in_arrival_order_whatever_their_listener),
 		cmocka_unit_test(one_listener_blocked_leaves_the_spare_thread_to_the_other),
 		cmocka_unit_test(admission_limits_count_waiting_calls_and_always_take_one),
