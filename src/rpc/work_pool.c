@@ -35,9 +35,8 @@ struct work_worker {
  * variable, on a stack: a queued call wakes the worker that went idle last,
  * so light traffic keeps to few workers (and the database sessions their
  * states open on first use, store_worker_reader_open) while the others sleep;
- * stop wakes them all. wp_wcv
- * (CLOCK_MONOTONIC) the waiter, wp_idle_cv the drains (a source emptied).
- * The states are each their thread's.
+ * stop wakes them all. wp_wcv (CLOCK_MONOTONIC) wakes the waiter, wp_idle_cv
+ * the drains (a source emptied). The states are each their thread's.
  */
 struct work_pool {
 	struct work_pool_options wp_opts;

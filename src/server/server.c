@@ -215,9 +215,9 @@ out:
 	return rc;
 }
 
-/* Store lock hook: write-lock contention (SQLite's file lock; on PostgreSQL the
- * writers' lock or a row lock) raises DB_LOCKED, and a
- * minute without it resolves the alert (docs/events.md, Alerts). */
+/* Store lock hook: write-lock contention (SQLite's file lock; on PostgreSQL
+ * the writers' lock or a row lock) raises DB_LOCKED, and a minute without it
+ * resolves the alert (docs/events.md, Alerts). */
 static int server_on_lock(void *arg, struct db *db, enum store_lock_event ev, unsigned failures)
 {
 	const struct config *c = arg;
