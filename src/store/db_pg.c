@@ -850,13 +850,11 @@ int store_pg_open(const char *conninfo, struct db **out, bbb_status *st)
 	struct pg_conn *c = db->db_impl;
 
 	*out = NULL;
-	c->pc_retry_at = clock_mono_ms() + PG_RECONNECT_MS; /* as pg_reconnect: none from inside */
-	if (pg_session_new(c) != 0) {
+	if (pg_reconnect(c, 1) != DB_OK) { /* its first session, now */
 		status_fail(st, "DB_UNAVAILABLE", "%s", c->pc_msg);
 		store_conn_close(db);
 		return -1;
 	}
-	c->pc_retry_at = 0;
 	*out = db;
 	return 0;
 }
